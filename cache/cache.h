@@ -1,0 +1,127 @@
+/*
+ * cache/cache.h — the cache facade the edge uses: key normalization, the
+ * storability / freshness policy, cached objects and the RAM tier.
+ *
+ * Objects (struct cache_obj) are built by one fill, then published into the
+ * RAM tier; once published they are immutable and shared by every worker
+ * through reference counts, so a hit never copies the body under a lock: the
+ * edge adds the object's head and body to its output buffer by reference and
+ * drops its reference when the bytes have been written.
+ *
+ * Later issues slot in here: the LMDB tier behind the RAM tier (cache_lookup
+ * will consult it), request collapsing (a fill in progress becomes lookup-able),
+ * Vary variants.
+ */
+#ifndef OUTPOST_CACHE_CACHE_H
+#define OUTPOST_CACHE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/h1.h"
+#include "core/str.h"
+
+/* ---- keys (cache_key.c) ---- */
+
+#define CACHE_KEY_MAX 8192
+
+/*
+ * Writes the normalized key for a request into out (size outlen, NUL
+ * terminated) and returns its length, or -1 if the target is invalid or the
+ * key does not fit.  DESIGN.md §Key: scheme and host lower-cased, default port
+ * (80 for http, 443 for https) dropped, dot-segments removed (RFC 3986 §5.2.4),
+ * percent-escapes of unreserved characters decoded and the others' hex digits
+ * upper-cased, an empty path becomes "/", the query kept as is, the fragment
+ * dropped.  Result: "http://example.com/a/b?q=1".
+ * path_query is the origin-form target (starts with '/') or "*".
+ */
+int cache_key_normalize(struct str scheme, struct str host, uint16_t port, struct str path_query,
+    char *out, size_t outlen);
+
+/* ---- policy (cache_policy.c): RFC 9111 for a shared cache ---- */
+
+struct cache_policy {
+	bool storable;
+	int64_t ttl_s;			/* freshness lifetime, §4.2.1 */
+	int64_t initial_age_s;		/* corrected_initial_age, §4.2.3 */
+};
+
+/*
+ * Decides whether a response to a request may be stored by a shared cache and
+ * for how long.  For this skeleton: methods GET and HEAD, status 200; no-store
+ * (request or response) and private forbid; an Authorization header on the
+ * request forbids unless public, s-maxage or must-revalidate; Set-Cookie forbids
+ * (documented policy); Vary other than Accept-Encoding forbids (variants come
+ * with the cache-engine issue); freshness from s-maxage over max-age over
+ * Expires - Date; an invalid Expires counts as already expired; without
+ * explicit freshness, default_ttl_s (0: do not store).  request_time and
+ * response_time are the wall-clock seconds when the request was sent and the
+ * response head arrived (for Age, §4.2.3).
+ */
+void cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
+    time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out);
+
+/* Request-side: may this request be answered from cache at all (GET/HEAD, no
+ * no-store, no Authorization)?  no-cache / max-age=0 / Pragma: no-cache force
+ * a miss (cache_lookup skipped), which is a valid reading of §5.2.1.4 until
+ * revalidation lands. */
+bool cache_policy_request_cacheable(const struct h1_request *req);
+
+/* ---- objects (cache_obj.c) ---- */
+
+struct cache_obj;
+
+/*
+ * A new object under construction, with one reference.  head/head_len is the
+ * stored response head: "HTTP/1.1 200 OK\r\n" then the stored header fields,
+ * each ending in CRLF, WITHOUT the final empty line and without hop-by-hop
+ * fields, Age or Content-Length (the edge writes those per response).  It is
+ * copied.  body_hint: expected body size (0 if unknown).
+ */
+struct cache_obj *cache_obj_new(const char *key, size_t key_len, const char *head,
+    size_t head_len, uint64_t body_hint, time_t stored_at, const struct cache_policy *pol);
+/* Appends body bytes while building; -1 if the total would exceed max_bytes
+ * (the fill then gives up storing) or on allocation failure. */
+int cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max_bytes);
+
+struct cache_obj *cache_obj_ref(struct cache_obj *o);
+void cache_obj_unref(struct cache_obj **op);	/* NULLs *op; frees on last ref; any thread */
+
+const char *cache_obj_head(const struct cache_obj *o, size_t *len);
+const char *cache_obj_body(const struct cache_obj *o, size_t *len);
+/* Age in seconds now (§4.2.3 current_age). */
+int64_t cache_obj_age(const struct cache_obj *o, time_t now);
+bool cache_obj_fresh(const struct cache_obj *o, time_t now);
+/* Bytes this object is charged in the RAM tier (key + head + body + bookkeeping). */
+size_t cache_obj_charge(const struct cache_obj *o);
+
+/* ---- RAM tier (cache_ram.c) ---- */
+
+struct cache_ram;
+
+/* Sharded by key hash (lock per shard), bounded by max_bytes in total, SIEVE
+ * eviction per shard. */
+struct cache_ram *cache_ram_new(uint64_t max_bytes, unsigned n_shards);
+void cache_ram_free(struct cache_ram **rp);
+
+/* 0 and a new reference in *out if a fresh-or-stale object is stored under
+ * the key; -1 (miss) otherwise.  Any thread. */
+int cache_ram_lookup(struct cache_ram *r, const char *key, size_t key_len, struct cache_obj **out);
+/* Publishes o (the tier takes its own reference; the caller keeps theirs).
+ * Replaces an older object with the same key.  Evicts to stay under
+ * max_bytes; an object larger than a shard's budget is not stored.  Any thread. */
+void cache_ram_insert(struct cache_ram *r, struct cache_obj *o);
+/* Removes the object stored under key, if any. */
+void cache_ram_remove(struct cache_ram *r, const char *key, size_t key_len);
+
+struct cache_ram_stats {
+	uint64_t bytes;
+	uint64_t objects;
+	uint64_t evictions;
+	uint64_t inserts;
+};
+void cache_ram_stats(struct cache_ram *r, struct cache_ram_stats *out);
+
+#endif

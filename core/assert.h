@@ -1,0 +1,40 @@
+/*
+ * core/assert.h — assertions that stay on in release builds.
+ *
+ * ASSERT(e) is for cheap invariants and stays compiled in; DASSERT(e) is for
+ * expensive checks and disappears under NDEBUG.  Network input must never reach
+ * an assertion: parsers return status codes instead.  On failure the process
+ * logs file:line, the expression and the thread, then aborts.
+ */
+#ifndef OUTPOST_CORE_ASSERT_H
+#define OUTPOST_CORE_ASSERT_H
+
+_Noreturn void assert_fail(const char *file, int line, const char *func, const char *expr);
+
+#define ASSERT(e) \
+	((e) ? (void)0 : assert_fail(__FILE__, __LINE__, __func__, #e))
+#ifdef NDEBUG
+#define DASSERT(e) ((void)0)
+#else
+#define DASSERT(e) ASSERT(e)
+#endif
+#define UNREACHABLE(why) assert_fail(__FILE__, __LINE__, __func__, "unreachable: " why)
+
+/*
+ * Long-lived structs that travel through void * callback arguments start with
+ * `unsigned magic`; OBJ_CHECK at entry, zero the magic on free.  Magic values
+ * are listed once, here, so they stay unique.
+ */
+#define OBJ_CHECK(p, m) ASSERT((p) != NULL && (p)->magic == (m))
+
+#define EDGE_CONN_MAGIC		0x6564636fU
+#define EDGE_WORKER_MAGIC	0x6564776bU
+#define EDGE_PROXY_MAGIC	0x65647078U
+#define ORIGIN_CONN_MAGIC	0x6f72636fU
+#define ORIGIN_DNS_MAGIC	0x6f72646eU
+#define ORIGIN_QUERY_MAGIC	0x6f727179U
+#define CACHE_OBJ_MAGIC		0x63616f62U
+#define CACHE_FILL_MAGIC	0x6361666cU
+#define CONFIG_MAGIC		0x636f6e66U
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * core/timeutil.h — clocks and HTTP dates.
+ */
+#ifndef OUTPOST_CORE_TIMEUTIL_H
+#define OUTPOST_CORE_TIMEUTIL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "core/str.h"
+
+/* Monotonic milliseconds. */
+uint64_t time_mono_ms(void);
+/* Wall clock, seconds since the epoch. */
+time_t time_now(void);
+
+#define TIME_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+/* Writes IMF-fixdate (RFC 9110 §5.6.7) into out[TIME_HTTP_DATE_LEN + 1]. */
+void time_http_date(time_t t, char *out);
+/* Parses an HTTP-date in any of the three formats RFC 9110 §5.6.7 requires a
+ * recipient to accept; 0 on success, -1 if invalid. */
+int time_parse_http_date(struct str s, time_t *out);
+
+#endif
