@@ -48,23 +48,32 @@ struct config_pool {
 
 struct config_route {
 	char *path;			/* path prefix, starts with '/' */
+	size_t path_len;		/* strlen(path) */
 	struct config_pool *pool;	/* resolved from the pool name */
 	bool cache;			/* cache.enabled, default true */
 	unsigned default_ttl_s;		/* cache.default_ttl: used when the response has no
 					   explicit freshness; default 0 (= do not store) */
 };
 
+/* One entry of the host index: name points into a site's hosts[]. */
+struct config_host {
+	const char *name;
+	size_t len;
+	const struct config_site *site;
+};
+
 struct config_site {
 	char *name;
 	char **hosts;			/* lower-cased; "*" = catch-all, "*.x.com" = wildcard */
 	size_t n_hosts;
-	struct config_route *routes;	/* longest path prefix wins */
+	struct config_route *routes;	/* longest path prefix wins; sorted by path length,
+					   longest first, at load */
 	size_t n_routes;		/* >= 1; "pool: X" on a site is short for one route "/" */
 };
 
 struct config {
 	unsigned magic;			/* CONFIG_MAGIC */
-	int refcnt;			/* atomic; see config_ref/config_unref */
+	_Atomic int refcnt;		/* see config_ref/config_unref */
 	char *path;			/* file the snapshot was loaded from */
 
 	char *node_name;		/* node.name, default: host name */
@@ -94,6 +103,12 @@ struct config {
 	uint64_t max_body_bytes;	/* limits.body, default 100MiB; 0 = unlimited */
 	uint32_t max_connections;	/* limits.connections per worker, default 10000 */
 
+	/* resolver (c-ares) */
+	char *resolver_servers;		/* resolver.servers joined as "ip:port,ip:port" (c-ares
+					   CSV form, IPv6 as [addr]:port); NULL = /etc/resolv.conf */
+	unsigned dns_min_ttl_s;		/* resolver.min_ttl, default 1s */
+	unsigned dns_max_ttl_s;		/* resolver.max_ttl, default 3600s */
+
 	/* logs */
 	char *access_log;		/* log.access: path, or NULL for none */
 	char *log_level;		/* log.level: error|warn|info|debug, default info */
@@ -102,6 +117,13 @@ struct config {
 	size_t n_pools;
 	struct config_site *sites;
 	size_t n_sites;			/* >= 1 */
+
+	/* Host lookup index for config_site_for_host, built at load. */
+	struct config_host *hosts_exact;	/* exact names, sorted by (length, bytes) */
+	size_t n_hosts_exact;
+	struct config_host *hosts_wild;	/* "*.x.com" stored as ".x.com", same order */
+	size_t n_hosts_wild;
+	const struct config_site *site_any;	/* the "*" site, or NULL */
 };
 
 /*

@@ -1,0 +1,250 @@
+/*
+ * config/config.c — the configuration snapshot: defaults, lifetime and the
+ * per-request lookups.
+ *
+ * A snapshot is built once by config_load() (config_parse.c) and never changes
+ * afterwards, so readers need no lock, only a reference.  The refcount is a
+ * C11 atomic: config_ref is a relaxed increment, config_unref a release
+ * decrement with an acquire fence before the free (the usual pattern).
+ *
+ * config_site_for_host and config_route_for_path run for every request: they
+ * never allocate.  Hosts are matched against two sorted arrays (exact names
+ * and wildcard suffixes) with a binary search; routes are kept sorted longest
+ * first so the first prefix that matches is the longest one.
+ */
+/* <config.h>: "config.h" would find config/config.h, next to this file. */
+#include <config.h>
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "config/config_parse.h"
+#include "core/assert.h"
+#include "core/str.h"
+#include "core/xmalloc.h"
+
+struct config *
+config_parse_new(void)
+{
+	struct config *c = xcalloc(1, sizeof *c);
+
+	c->magic = CONFIG_MAGIC;
+	atomic_init(&c->refcnt, 1);
+	c->cache_ram_bytes = 256ULL << 20;
+	c->cache_max_object_bytes = 16ULL << 20;
+	c->header_timeout_ms = 10000;
+	c->idle_timeout_ms = 60000;
+	c->body_timeout_ms = 30000;
+	c->send_timeout_ms = 30000;
+	c->drain_timeout_ms = 10000;
+	c->max_request_line = 8U << 10;
+	c->max_header_bytes = 32U << 10;
+	c->max_header_count = 100;
+	c->max_body_bytes = 100ULL << 20;
+	c->max_connections = 10000;
+	c->dns_min_ttl_s = 1;
+	c->dns_max_ttl_s = 3600;
+	return c;
+}
+
+void
+config_parse_free(struct config *c)
+{
+	size_t i, j;
+
+	if (c == NULL)
+		return;
+	c->magic = 0;
+	free(c->path);
+	free(c->node_name);
+	for (i = 0; i < c->n_listens; i++)
+		free(c->listens[i].address);
+	free(c->listens);
+	free(c->admin.address);
+	free(c->cache_disk_path);
+	free(c->resolver_servers);
+	free(c->access_log);
+	free(c->log_level);
+	for (i = 0; i < c->n_pools; i++) {
+		struct config_pool *p = &c->pools[i];
+
+		free(p->name);
+		for (j = 0; j < p->n_members; j++)
+			free(p->members[j].host);
+		free(p->members);
+	}
+	free(c->pools);
+	for (i = 0; i < c->n_sites; i++) {
+		struct config_site *s = &c->sites[i];
+
+		free(s->name);
+		for (j = 0; j < s->n_hosts; j++)
+			free(s->hosts[j]);
+		free(s->hosts);
+		for (j = 0; j < s->n_routes; j++)
+			free(s->routes[j].path);
+		free(s->routes);
+	}
+	free(c->sites);
+	free(c->hosts_exact);
+	free(c->hosts_wild);
+	free(c);
+}
+
+static int
+config_route_cmp(const void *a, const void *b)
+{
+	const struct config_route *ra = a, *rb = b;
+
+	if (ra->path_len != rb->path_len)
+		return ra->path_len > rb->path_len ? -1 : 1;
+	return strcmp(ra->path, rb->path);
+}
+
+static int
+config_host_cmp(const void *a, const void *b)
+{
+	const struct config_host *ha = a, *hb = b;
+
+	if (ha->len != hb->len)
+		return ha->len < hb->len ? -1 : 1;
+	return memcmp(ha->name, hb->name, ha->len);
+}
+
+void
+config_parse_index(struct config *c)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < c->n_sites; i++) {
+		struct config_site *s = &c->sites[i];
+
+		for (j = 0; j < s->n_routes; j++)
+			s->routes[j].path_len = strlen(s->routes[j].path);
+		qsort(s->routes, s->n_routes, sizeof s->routes[0], config_route_cmp);
+		n += s->n_hosts;
+	}
+	c->hosts_exact = xcalloc(n, sizeof c->hosts_exact[0]);
+	c->hosts_wild = xcalloc(n, sizeof c->hosts_wild[0]);
+	for (i = 0; i < c->n_sites; i++) {
+		const struct config_site *s = &c->sites[i];
+
+		for (j = 0; j < s->n_hosts; j++) {
+			const char *h = s->hosts[j];
+
+			if (strcmp(h, "*") == 0)
+				c->site_any = s;
+			else if (h[0] == '*')
+				c->hosts_wild[c->n_hosts_wild++] =
+				    (struct config_host){ h + 1, strlen(h + 1), s };
+			else
+				c->hosts_exact[c->n_hosts_exact++] =
+				    (struct config_host){ h, strlen(h), s };
+		}
+	}
+	qsort(c->hosts_exact, c->n_hosts_exact, sizeof c->hosts_exact[0], config_host_cmp);
+	qsort(c->hosts_wild, c->n_hosts_wild, sizeof c->hosts_wild[0], config_host_cmp);
+}
+
+struct config *
+config_ref(struct config *c)
+{
+	OBJ_CHECK(c, CONFIG_MAGIC);
+	atomic_fetch_add_explicit(&c->refcnt, 1, memory_order_relaxed);
+	return c;
+}
+
+void
+config_unref(struct config **cp)
+{
+	struct config *c = *cp;
+
+	if (c == NULL)
+		return;
+	*cp = NULL;
+	OBJ_CHECK(c, CONFIG_MAGIC);
+	if (atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_release) != 1)
+		return;
+	atomic_thread_fence(memory_order_acquire);
+	config_parse_free(c);
+}
+
+/* Index entry vs. query; the query is compared as if lower-cased. */
+static int
+config_host_key_cmp(const char *q, size_t qlen, const struct config_host *h)
+{
+	size_t i;
+
+	if (qlen != h->len)
+		return qlen < h->len ? -1 : 1;
+	for (i = 0; i < qlen; i++) {
+		unsigned char a = str_lower((unsigned char)q[i]);
+		unsigned char b = (unsigned char)h->name[i];
+
+		if (a != b)
+			return a < b ? -1 : 1;
+	}
+	return 0;
+}
+
+static const struct config_host *
+config_host_find(const struct config_host *tab, size_t n, const char *q, size_t qlen)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = config_host_key_cmp(q, qlen, &tab[mid]);
+
+		if (r == 0)
+			return &tab[mid];
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+const struct config_site *
+config_site_for_host(const struct config *c, const char *host, size_t host_len)
+{
+	const struct config_host *h;
+	size_t i;
+
+	/* "example.com." is the same name as "example.com" (RFC 1034 §3.1). */
+	if (host_len > 1 && host[host_len - 1] == '.')
+		host_len--;
+	if (host_len > 0) {
+		h = config_host_find(c->hosts_exact, c->n_hosts_exact, host, host_len);
+		if (h != NULL)
+			return h->site;
+		/* The leftmost dot gives the longest suffix: try suffixes in that order.
+		 * Position 0 is skipped: "*.x.com" needs a non-empty label. */
+		for (i = 1; i < host_len && c->n_hosts_wild > 0; i++) {
+			if (host[i] != '.')
+				continue;
+			h = config_host_find(c->hosts_wild, c->n_hosts_wild, host + i,
+			    host_len - i);
+			if (h != NULL)
+				return h->site;
+		}
+	}
+	return c->site_any;
+}
+
+const struct config_route *
+config_route_for_path(const struct config_site *s, const char *path, size_t path_len)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_routes; i++) {
+		const struct config_route *r = &s->routes[i];
+
+		if (r->path_len <= path_len && memcmp(r->path, path, r->path_len) == 0)
+			return r;
+	}
+	return NULL;
+}

@@ -1,0 +1,1357 @@
+/*
+ * config/config_parse.c — config_load(): YAML file → validated snapshot.
+ *
+ * Two passes.  First the libyaml event stream is turned into a small tree of
+ * scalars, sequences and mappings that remembers where each node starts
+ * (1-based line and column).  Then the tree is walked section by section
+ * with the key path of the current node ("pools[0].members[1].address") kept
+ * in a buffer, filling a snapshot that starts with every default.
+ *
+ * Every problem is recorded, not just the first: the walk goes on after an
+ * error, and at the end the messages are sorted by position and written to
+ * errf as "file:line:column: key.path: reason".  A YAML syntax error stops
+ * the first pass (libyaml cannot resume), so it is reported alone.
+ *
+ * Choices: aliases ("*name") are rejected (anchors alone are harmless and
+ * ignored), so no node is shared and no input can expand; a single document
+ * is allowed; a null value ("key:", "~", "null") counts as an absent key.
+ * Pool names are resolved after both "sites" and "pools" are read, so their
+ * order in the file does not matter.
+ *
+ * Called from the main thread at start and on reload; uses no global state.
+ */
+/* <config.h>: "config.h" would find config/config.h, next to this file. */
+#include <config.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "config/config.h"
+#include "config/config_parse.h"
+#include "config/config_value.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/xmalloc.h"
+
+#define CONFIG_MAX_DEPTH 64
+#define CONFIG_WORKERS_MAX 256
+#define CONFIG_DAY_MS (24ULL * 3600 * 1000)
+
+enum cnode_type {
+	CNODE_SCALAR = 0,
+	CNODE_SEQ,
+	CNODE_MAP,
+	CNODE_BAD,		/* an alias, already reported: skipped silently */
+};
+
+struct cnode {
+	enum cnode_type type;
+	unsigned line, col;	/* 1-based */
+	char *str;		/* scalar value, NUL-terminated */
+	bool plain;		/* unquoted scalar (null detection) */
+	struct cnode **kids;	/* seq: items; map: key, value, key, value... */
+	size_t n, cap;
+};
+
+struct cerr {
+	unsigned line, col;
+	size_t seq;
+	char *msg;
+};
+
+struct cref {
+	struct config_route *route;
+	const struct cnode *name;
+	char *path;		/* key path of the reference */
+};
+
+struct chost {
+	const char *name;
+	const struct cnode *node;
+	size_t site;
+	char *path;
+};
+
+struct cparse {
+	const char *file;
+	struct config *c;
+	struct cerr *errs;
+	size_t n_errs, cap_errs;
+	char path[512];
+	size_t plen;
+	struct cref *refs;
+	size_t n_refs, cap_refs;
+	struct chost *hosts;
+	size_t n_hosts, cap_hosts;
+};
+
+static char *
+cparse_vfmt(const char *fmt, va_list ap)
+{
+	va_list ap2;
+	char *s;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		n = 0;
+	s = xmalloc((size_t)n + 1);
+	(void)vsnprintf(s, (size_t)n + 1, fmt, ap);
+	return s;
+}
+
+static void
+cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->n_errs == p->cap_errs) {
+		p->cap_errs = p->cap_errs ? p->cap_errs * 2 : 8;
+		p->errs = xrealloc(p->errs, p->cap_errs * sizeof p->errs[0]);
+	}
+	va_start(ap, fmt);
+	p->errs[p->n_errs] = (struct cerr){ line, col, p->n_errs, cparse_vfmt(fmt, ap) };
+	va_end(ap);
+	p->n_errs++;
+}
+
+/* "file:line:col: <current key path>: reason" at node n. */
+static void
+cparse_err(struct cparse *p, const struct cnode *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+cparse_err(struct cparse *p, const struct cnode *n, const char *fmt, ...)
+{
+	va_list ap;
+	char *reason;
+
+	va_start(ap, fmt);
+	reason = cparse_vfmt(fmt, ap);
+	va_end(ap);
+	cparse_err_at(p, n->line, n->col, "%s:%u:%u: %s: %s", p->file, n->line, n->col,
+	    p->plen ? p->path : "top level", reason);
+	free(reason);
+}
+
+static int
+cparse_err_cmp(const void *a, const void *b)
+{
+	const struct cerr *ea = a, *eb = b;
+
+	if (ea->line != eb->line)
+		return ea->line < eb->line ? -1 : 1;
+	if (ea->col != eb->col)
+		return ea->col < eb->col ? -1 : 1;
+	return ea->seq < eb->seq ? -1 : ea->seq > eb->seq;
+}
+
+/* Key path helpers: each returns the length to restore with cparse_pop. */
+static size_t
+cparse_push_key(struct cparse *p, const char *key)
+{
+	size_t old = p->plen;
+	int n;
+
+	n = snprintf(p->path + p->plen, sizeof p->path - p->plen, "%s%s", p->plen ? "." : "",
+	    key);
+	if (n > 0)
+		p->plen = p->plen + (size_t)n < sizeof p->path ? p->plen + (size_t)n
+							     : sizeof p->path - 1;
+	return old;
+}
+
+static size_t
+cparse_push_index(struct cparse *p, size_t i)
+{
+	size_t old = p->plen;
+	int n;
+
+	n = snprintf(p->path + p->plen, sizeof p->path - p->plen, "[%zu]", i);
+	if (n > 0)
+		p->plen = p->plen + (size_t)n < sizeof p->path ? p->plen + (size_t)n
+							     : sizeof p->path - 1;
+	return old;
+}
+
+static void
+cparse_pop(struct cparse *p, size_t old)
+{
+	p->plen = old;
+	p->path[old] = '\0';
+}
+
+/* ---- Pass 1: events → tree ---------------------------------------------- */
+
+static struct cnode *
+cnode_new(enum cnode_type type, const yaml_mark_t *m)
+{
+	struct cnode *n = xcalloc(1, sizeof *n);
+
+	n->type = type;
+	n->line = (unsigned)m->line + 1;
+	n->col = (unsigned)m->column + 1;
+	return n;
+}
+
+static void
+cnode_add(struct cnode *parent, struct cnode *kid)
+{
+	if (parent->n == parent->cap) {
+		parent->cap = parent->cap ? parent->cap * 2 : 4;
+		parent->kids = xrealloc(parent->kids, parent->cap * sizeof parent->kids[0]);
+	}
+	parent->kids[parent->n++] = kid;
+}
+
+static void
+cnode_free(struct cnode *n)
+{
+	size_t i;
+
+	if (n == NULL)
+		return;
+	for (i = 0; i < n->n; i++)
+		cnode_free(n->kids[i]);
+	free(n->kids);
+	free(n->str);
+	free(n);
+}
+
+static const char *
+cnode_type_name(const struct cnode *n)
+{
+	switch (n->type) {
+	case CNODE_SCALAR:
+		return "a scalar";
+	case CNODE_SEQ:
+		return "a sequence";
+	case CNODE_MAP:
+		return "a mapping";
+	case CNODE_BAD:
+		break;
+	}
+	return "an alias";
+}
+
+static bool
+cnode_is_null(const struct cnode *n)
+{
+	return n->type == CNODE_SCALAR && n->plain &&
+	    (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
+		strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0);
+}
+
+static void
+cparse_yaml_error(struct cparse *p, const yaml_parser_t *yp)
+{
+	const yaml_mark_t *m = &yp->problem_mark;
+	const char *problem = yp->problem ? yp->problem : "invalid YAML";
+
+	if (yp->error == YAML_READER_ERROR) {
+		cparse_err_at(p, 1, 1, "%s:1:1: yaml: %s at byte %zu", p->file, problem,
+		    yp->problem_offset);
+		return;
+	}
+	if (yp->context != NULL)
+		cparse_err_at(p, (unsigned)m->line + 1, (unsigned)m->column + 1,
+		    "%s:%u:%u: yaml: %s (%s at line %u, column %u)", p->file,
+		    (unsigned)m->line + 1, (unsigned)m->column + 1, problem, yp->context,
+		    (unsigned)yp->context_mark.line + 1, (unsigned)yp->context_mark.column + 1);
+	else
+		cparse_err_at(p, (unsigned)m->line + 1, (unsigned)m->column + 1,
+		    "%s:%u:%u: yaml: %s", p->file, (unsigned)m->line + 1,
+		    (unsigned)m->column + 1, problem);
+}
+
+/* Returns the root node, or NULL (nothing usable; errors recorded). */
+static struct cnode *
+cparse_tree(struct cparse *p, FILE *f)
+{
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	struct cnode *stack[CONFIG_MAX_DEPTH];
+	struct cnode *root = NULL;
+	size_t depth = 0;
+	unsigned docs = 0;
+	bool done = false, failed = false;
+
+	if (!yaml_parser_initialize(&yp)) {
+		cparse_err_at(p, 0, 0, "%s: yaml: cannot initialize the parser", p->file);
+		return NULL;
+	}
+	yaml_parser_set_input_file(&yp, f);
+	while (!done) {
+		struct cnode *n = NULL;
+
+		if (!yaml_parser_parse(&yp, &ev)) {
+			cparse_yaml_error(p, &yp);
+			failed = true;
+			break;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				cparse_err_at(p, (unsigned)ev.start_mark.line + 1,
+				    (unsigned)ev.start_mark.column + 1,
+				    "%s:%u:%u: yaml: only one document is allowed", p->file,
+				    (unsigned)ev.start_mark.line + 1,
+				    (unsigned)ev.start_mark.column + 1);
+				failed = done = true;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			cparse_err_at(p, (unsigned)ev.start_mark.line + 1,
+			    (unsigned)ev.start_mark.column + 1,
+			    "%s:%u:%u: yaml: aliases are not supported (\"*%s\")", p->file,
+			    (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
+			    (const char *)(const void *)ev.data.alias.anchor);
+			n = cnode_new(CNODE_BAD, &ev.start_mark);
+			break;
+		case YAML_SCALAR_EVENT:
+			n = cnode_new(CNODE_SCALAR, &ev.start_mark);
+			n->str = xstrndup((const char *)(const void *)ev.data.scalar.value,
+			    ev.data.scalar.length);
+			n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			n = cnode_new(CNODE_SEQ, &ev.start_mark);
+			break;
+		case YAML_MAPPING_START_EVENT:
+			n = cnode_new(CNODE_MAP, &ev.start_mark);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
+		if (n != NULL) {
+			if (depth > 0)
+				cnode_add(stack[depth - 1], n);
+			else if (root == NULL)
+				root = n;
+			else
+				cnode_free(n);
+			if (n->type == CNODE_SEQ || n->type == CNODE_MAP) {
+				if (depth == CONFIG_MAX_DEPTH) {
+					cparse_err_at(p, n->line, n->col,
+					    "%s:%u:%u: yaml: nested deeper than %d levels", p->file,
+					    n->line, n->col, CONFIG_MAX_DEPTH);
+					failed = done = true;
+				} else {
+					stack[depth++] = n;
+				}
+			}
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&yp);
+	if (failed) {
+		cnode_free(root);
+		return NULL;
+	}
+	if (root == NULL || cnode_is_null(root))
+		cparse_err_at(p, 1, 1, "%s:1:1: top level: the file is empty", p->file);
+	return root;
+}
+
+/* ---- Pass 2: helpers ----------------------------------------------------- */
+
+/* The value of the first pair named key, or NULL (absent or null). */
+static const struct cnode *
+cmap_get(const struct cnode *m, const char *key, const struct cnode **key_node)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < m->n; i += 2) {
+		const struct cnode *k = m->kids[i];
+
+		if (k->type == CNODE_SCALAR && strcmp(k->str, key) == 0) {
+			if (key_node != NULL)
+				*key_node = k;
+			return cnode_is_null(m->kids[i + 1]) ? NULL : m->kids[i + 1];
+		}
+	}
+	return NULL;
+}
+
+/* A node that is not a BAD placeholder, with a type error when it is not want. */
+static bool
+cparse_type(struct cparse *p, const struct cnode *n, enum cnode_type want)
+{
+	static const char *const names[] = {
+		[CNODE_SCALAR] = "a scalar",
+		[CNODE_SEQ] = "a sequence",
+		[CNODE_MAP] = "a mapping",
+	};
+
+	if (n->type == CNODE_BAD)
+		return false;
+	if (n->type != want) {
+		cparse_err(p, n, "expected %s, got %s", names[want], cnode_type_name(n));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Checks that n is a mapping whose keys are scalars, known (in keys) and
+ * unique.  Returns false when n is not a usable mapping.
+ */
+static bool
+cparse_map(struct cparse *p, const struct cnode *n, const char *const *keys)
+{
+	size_t i, j, old;
+
+	if (!cparse_type(p, n, CNODE_MAP))
+		return false;
+	for (i = 0; i + 1 < n->n; i += 2) {
+		const struct cnode *k = n->kids[i];
+		bool known = false;
+
+		if (k->type == CNODE_BAD)
+			continue;
+		if (k->type != CNODE_SCALAR) {
+			cparse_err(p, k, "keys must be scalars, got %s", cnode_type_name(k));
+			continue;
+		}
+		old = cparse_push_key(p, k->str);
+		for (j = 0; keys[j] != NULL && !known; j++)
+			known = strcmp(keys[j], k->str) == 0;
+		if (!known) {
+			cparse_err(p, k, "unknown key");
+		} else {
+			for (j = 0; j < i; j += 2) {
+				const struct cnode *prev = n->kids[j];
+
+				if (prev->type == CNODE_SCALAR && strcmp(prev->str, k->str) == 0) {
+					cparse_err(p, k, "duplicate key (first at line %u, "
+					    "column %u)", prev->line, prev->col);
+					break;
+				}
+			}
+		}
+		cparse_pop(p, old);
+	}
+	return true;
+}
+
+/* A required key of map m: reports "missing required key" when absent. */
+static const struct cnode *
+cparse_required(struct cparse *p, const struct cnode *m, const char *key)
+{
+	const struct cnode *k = NULL, *v = cmap_get(m, key, &k);
+	size_t old;
+
+	if (v != NULL)
+		return v;
+	old = cparse_push_key(p, key);
+	if (k != NULL)
+		cparse_err(p, k, "a value is required");
+	else
+		cparse_err(p, m, "missing required key");
+	cparse_pop(p, old);
+	return NULL;
+}
+
+/* A non-empty sequence, or NULL after an error. */
+static bool
+cparse_seq(struct cparse *p, const struct cnode *n)
+{
+	if (!cparse_type(p, n, CNODE_SEQ))
+		return false;
+	if (n->n == 0) {
+		cparse_err(p, n, "must not be empty");
+		return false;
+	}
+	return true;
+}
+
+/* A non-empty scalar's text, or NULL after an error. */
+static const char *
+cparse_str(struct cparse *p, const struct cnode *n)
+{
+	if (!cparse_type(p, n, CNODE_SCALAR))
+		return NULL;
+	if (n->str[0] == '\0') {
+		cparse_err(p, n, "must not be empty");
+		return NULL;
+	}
+	return n->str;
+}
+
+/*
+ * Typed getters for map m, key: absent/null leaves *out untouched (the
+ * default); an invalid value is reported under "path.key" and also leaves it.
+ */
+static void
+cget_str(struct cparse *p, const struct cnode *m, const char *key, char **out)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	size_t old;
+	const char *s;
+
+	if (v == NULL)
+		return;
+	old = cparse_push_key(p, key);
+	if ((s = cparse_str(p, v)) != NULL) {
+		free(*out);
+		*out = xstrdup(s);
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cget_uint(struct cparse *p, const struct cnode *m, const char *key, uint64_t min, uint64_t max,
+    unsigned *out)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	uint64_t n;
+	size_t old;
+
+	if (v == NULL)
+		return;
+	old = cparse_push_key(p, key);
+	if (cparse_type(p, v, CNODE_SCALAR)) {
+		if (config_value_uint(v->str, &n) == -1)
+			cparse_err(p, v, "invalid number \"%.80s\" (expected an integer %llu..%llu)",
+			    v->str, (unsigned long long)min, (unsigned long long)max);
+		else if (n < min || n > max)
+			cparse_err(p, v, "%llu is out of range (%llu..%llu)", (unsigned long long)n,
+			    (unsigned long long)min, (unsigned long long)max);
+		else
+			*out = (unsigned)n;
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cget_size(struct cparse *p, const struct cnode *m, const char *key, uint64_t min, uint64_t max,
+    uint64_t *out)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	char err[CONFIG_VALUE_ERRLEN], lo[32], hi[32];
+	uint64_t n;
+	size_t old;
+
+	if (v == NULL)
+		return;
+	old = cparse_push_key(p, key);
+	if (cparse_type(p, v, CNODE_SCALAR)) {
+		if (config_value_size(v->str, &n, err, sizeof err) == -1) {
+			cparse_err(p, v, "%s", err);
+		} else if (n < min || n > max) {
+			config_value_fmt_size(min, lo, sizeof lo);
+			config_value_fmt_size(max, hi, sizeof hi);
+			cparse_err(p, v, "\"%.80s\" is out of range (%s..%s)", v->str, lo, hi);
+		} else {
+			*out = n;
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cget_size32(struct cparse *p, const struct cnode *m, const char *key, uint64_t min,
+    uint64_t max, uint32_t *out)
+{
+	uint64_t v = *out;
+
+	cget_size(p, m, key, min, max, &v);
+	*out = (uint32_t)v;
+}
+
+/* Durations into milliseconds (unit_ms 1) or whole seconds (unit_ms 1000). */
+static void
+cget_duration(struct cparse *p, const struct cnode *m, const char *key, uint64_t min_ms,
+    uint64_t max_ms, unsigned unit_ms, unsigned *out)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	char err[CONFIG_VALUE_ERRLEN], lo[32], hi[32];
+	uint64_t ms;
+	size_t old;
+
+	if (v == NULL)
+		return;
+	old = cparse_push_key(p, key);
+	if (cparse_type(p, v, CNODE_SCALAR)) {
+		if (config_value_duration_ms(v->str, &ms, err, sizeof err) == -1) {
+			cparse_err(p, v, "%s", err);
+		} else if (ms < min_ms || ms > max_ms) {
+			config_value_fmt_duration(min_ms, lo, sizeof lo);
+			config_value_fmt_duration(max_ms, hi, sizeof hi);
+			cparse_err(p, v, "\"%.80s\" is out of range (%s..%s)", v->str, lo, hi);
+		} else if (ms % unit_ms != 0) {
+			cparse_err(p, v, "\"%.80s\" is not a whole number of seconds", v->str);
+		} else {
+			*out = (unsigned)(ms / unit_ms);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cget_bool(struct cparse *p, const struct cnode *m, const char *key, bool *out,
+    const struct cnode **where)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	size_t old;
+
+	if (v == NULL)
+		return;
+	old = cparse_push_key(p, key);
+	if (cparse_type(p, v, CNODE_SCALAR)) {
+		if (config_value_bool(v->str, out) == -1)
+			cparse_err(p, v, "expected true or false, got \"%.80s\"", v->str);
+		else if (where != NULL)
+			*where = v;
+	}
+	cparse_pop(p, old);
+}
+
+/* A numeric listen address; *out keeps address/addr/addrlen. */
+static void
+cparse_listen_addr(struct cparse *p, const struct cnode *v, struct config_listen *out)
+{
+	char err[CONFIG_VALUE_ERRLEN];
+	const char *s;
+
+	if ((s = cparse_str(p, v)) == NULL)
+		return;
+	if (config_value_sockaddr(s, &out->addr, &out->addrlen, err, sizeof err) == -1) {
+		cparse_err(p, v, "%s", err);
+		return;
+	}
+	out->address = xstrdup(s);
+}
+
+/* ---- Pass 2: sections ---------------------------------------------------- */
+
+static void
+cparse_node(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = { "name", "workers", NULL };
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_str(p, m, "name", &p->c->node_name);
+	if ((v = cmap_get(m, "workers", NULL)) != NULL && v->type == CNODE_SCALAR &&
+	    strcmp(v->str, "auto") == 0)
+		return;
+	if (v != NULL && v->type == CNODE_SCALAR && config_value_uint(v->str, &(uint64_t){ 0 }) ==
+	    -1) {
+		old = cparse_push_key(p, "workers");
+		cparse_err(p, v, "invalid value \"%.80s\" (expected \"auto\" or 1..%d)", v->str,
+		    CONFIG_WORKERS_MAX);
+		cparse_pop(p, old);
+		return;
+	}
+	cget_uint(p, m, "workers", 1, CONFIG_WORKERS_MAX, &p->c->workers);
+}
+
+static void
+cparse_listens(struct cparse *p, const struct cnode *seq)
+{
+	static const char *const keys[] = { "address", "tls", NULL };
+	struct config *c = p->c;
+	size_t i, j, old;
+
+	if (!cparse_seq(p, seq))
+		return;
+	c->listens = xcalloc(seq->n, sizeof c->listens[0]);
+	for (i = 0; i < seq->n; i++) {
+		const struct cnode *m = seq->kids[i], *v, *tls = NULL;
+		struct config_listen l = { 0 };
+
+		old = cparse_push_index(p, i);
+		if (cparse_map(p, m, keys)) {
+			if ((v = cparse_required(p, m, "address")) != NULL) {
+				size_t o2 = cparse_push_key(p, "address");
+
+				cparse_listen_addr(p, v, &l);
+				for (j = 0; j < c->n_listens && l.address != NULL; j++) {
+					if (c->listens[j].addrlen == l.addrlen &&
+					    memcmp(&c->listens[j].addr, &l.addr, l.addrlen) == 0) {
+						cparse_err(p, v, "duplicate address \"%s\" "
+						    "(also listen[%zu])", l.address, j);
+						break;
+					}
+				}
+				cparse_pop(p, o2);
+			}
+			cget_bool(p, m, "tls", &l.tls, &tls);
+			if (l.tls) {
+				size_t o2 = cparse_push_key(p, "tls");
+
+				cparse_err(p, tls, "TLS termination is not available yet");
+				cparse_pop(p, o2);
+			}
+		}
+		if (l.address != NULL)
+			c->listens[c->n_listens++] = l;
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_admin(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = { "listen", NULL };
+	const struct cnode *v;
+	size_t i, old;
+
+	if (!cparse_map(p, m, keys) || (v = cparse_required(p, m, "listen")) == NULL)
+		return;
+	old = cparse_push_key(p, "listen");
+	cparse_listen_addr(p, v, &p->c->admin);
+	for (i = 0; i < p->c->n_listens && p->c->admin.address != NULL; i++) {
+		const struct config_listen *l = &p->c->listens[i];
+
+		if (l->addrlen == p->c->admin.addrlen &&
+		    memcmp(&l->addr, &p->c->admin.addr, l->addrlen) == 0) {
+			cparse_err(p, v, "address \"%s\" is also listen[%zu]", l->address, i);
+			break;
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cparse_cache(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = { "ram", "max_object", "disk", NULL };
+	static const char *const disk_keys[] = { "path", "size", NULL };
+	const struct cnode *d, *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_size(p, m, "ram", 0, UINT64_MAX, &p->c->cache_ram_bytes);
+	cget_size(p, m, "max_object", 1, UINT64_MAX, &p->c->cache_max_object_bytes);
+	if ((d = cmap_get(m, "disk", NULL)) == NULL)
+		return;
+	old = cparse_push_key(p, "disk");
+	if (cparse_map(p, d, disk_keys)) {
+		if ((v = cparse_required(p, d, "path")) != NULL) {
+			size_t o2 = cparse_push_key(p, "path");
+			const char *s = cparse_str(p, v);
+
+			if (s != NULL && s[0] != '/')
+				cparse_err(p, v, "\"%.80s\" is not an absolute path", s);
+			else if (s != NULL)
+				p->c->cache_disk_path = xstrdup(s);
+			cparse_pop(p, o2);
+		}
+		if (cparse_required(p, d, "size") != NULL)
+			cget_size(p, d, "size", 1, UINT64_MAX, &p->c->cache_disk_bytes);
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cparse_timeouts(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = { "header", "idle", "body", "send", "drain", NULL };
+	struct config *c = p->c;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_duration(p, m, "header", 1, CONFIG_DAY_MS, 1, &c->header_timeout_ms);
+	cget_duration(p, m, "idle", 1, CONFIG_DAY_MS, 1, &c->idle_timeout_ms);
+	cget_duration(p, m, "body", 1, CONFIG_DAY_MS, 1, &c->body_timeout_ms);
+	cget_duration(p, m, "send", 1, CONFIG_DAY_MS, 1, &c->send_timeout_ms);
+	cget_duration(p, m, "drain", 0, CONFIG_DAY_MS, 1, &c->drain_timeout_ms);
+}
+
+static void
+cparse_limits(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {
+		"request_line", "headers", "header_count", "body", "connections", NULL,
+	};
+	struct config *c = p->c;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_size32(p, m, "request_line", 16, 1ULL << 20, &c->max_request_line);
+	cget_size32(p, m, "headers", 16, 16ULL << 20, &c->max_header_bytes);
+	cget_uint(p, m, "header_count", 1, 10000, &c->max_header_count);
+	cget_size(p, m, "body", 0, UINT64_MAX, &c->max_body_bytes);
+	cget_uint(p, m, "connections", 1, 1000000, &c->max_connections);
+}
+
+static void
+cparse_log(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = { "access", "level", NULL };
+	const struct cnode *v;
+	enum log_level lvl;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_str(p, m, "access", &p->c->access_log);
+	if ((v = cmap_get(m, "level", NULL)) == NULL)
+		return;
+	old = cparse_push_key(p, "level");
+	if (cparse_type(p, v, CNODE_SCALAR)) {
+		if (log_level_parse(v->str, &lvl) == -1) {
+			cparse_err(p, v, "invalid level \"%.80s\" (expected error, warn, info or "
+			    "debug)", v->str);
+		} else {
+			free(p->c->log_level);
+			p->c->log_level = xstrdup(v->str);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cparse_resolver(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = { "servers", "min_ttl", "max_ttl", NULL };
+	struct config *c = p->c;
+	const struct cnode *v;
+	size_t i, old, len = 0, cap = 0;
+	char *csv = NULL;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cmap_get(m, "servers", NULL)) != NULL) {
+		old = cparse_push_key(p, "servers");
+		if (cparse_seq(p, v)) {
+			for (i = 0; i < v->n; i++) {
+				size_t o2 = cparse_push_index(p, i), n;
+				struct sockaddr_storage ss;
+				socklen_t sl;
+				char err[CONFIG_VALUE_ERRLEN];
+				const char *s = cparse_str(p, v->kids[i]);
+
+				if (s != NULL &&
+				    config_value_sockaddr(s, &ss, &sl, err, sizeof err) == -1)
+					cparse_err(p, v->kids[i], "%s", err);
+				else if (s != NULL) {
+					n = strlen(s);
+					if (len + n + 2 > cap) {
+						cap = (len + n + 2) * 2;
+						csv = xrealloc(csv, cap);
+					}
+					if (len > 0)
+						csv[len++] = ',';
+					memcpy(csv + len, s, n + 1);
+					len += n;
+				}
+				cparse_pop(p, o2);
+			}
+		}
+		cparse_pop(p, old);
+		c->resolver_servers = csv;
+	}
+	cget_duration(p, m, "min_ttl", 0, 7 * CONFIG_DAY_MS, 1000, &c->dns_min_ttl_s);
+	cget_duration(p, m, "max_ttl", 0, 7 * CONFIG_DAY_MS, 1000, &c->dns_max_ttl_s);
+	if (c->dns_max_ttl_s < c->dns_min_ttl_s && (v = cmap_get(m, "max_ttl", NULL)) != NULL) {
+		old = cparse_push_key(p, "max_ttl");
+		cparse_err(p, v, "must not be less than resolver.min_ttl");
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
+{
+	static const char *const keys[] = {
+		"name", "balancer", "members", "timeouts", "keepalive", NULL,
+	};
+	static const char *const member_keys[] = { "address", "weight", NULL };
+	static const char *const timeout_keys[] = {
+		"connect", "first_byte", "between_bytes", NULL,
+	};
+	static const char *const keepalive_keys[] = { "idle", "max_idle", NULL };
+	const struct cnode *v;
+	size_t i, old;
+
+	pool->balancer = CONFIG_BALANCER_ROUND_ROBIN;
+	pool->connect_timeout_ms = 2000;
+	pool->first_byte_timeout_ms = 30000;
+	pool->between_bytes_timeout_ms = 30000;
+	pool->idle_timeout_ms = 30000;
+	pool->max_idle_per_worker = 32;
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "name")) != NULL) {
+		old = cparse_push_key(p, "name");
+		if (cparse_str(p, v) != NULL)
+			pool->name = xstrdup(v->str);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "balancer", NULL)) != NULL) {
+		old = cparse_push_key(p, "balancer");
+		if (cparse_type(p, v, CNODE_SCALAR) && strcmp(v->str, "round_robin") != 0)
+			cparse_err(p, v, "unknown balancer \"%.80s\" (expected round_robin)",
+			    v->str);
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "members")) != NULL) {
+		old = cparse_push_key(p, "members");
+		if (cparse_seq(p, v)) {
+			pool->members = xcalloc(v->n, sizeof pool->members[0]);
+			for (i = 0; i < v->n; i++) {
+				const struct cnode *mm = v->kids[i], *a;
+				struct config_member mem = { NULL, 0, 1 };
+				size_t o2 = cparse_push_index(p, i);
+
+				if (cparse_map(p, mm, member_keys) &&
+				    (a = cparse_required(p, mm, "address")) != NULL) {
+					size_t o3 = cparse_push_key(p, "address");
+					char err[CONFIG_VALUE_ERRLEN];
+
+					if (cparse_str(p, a) != NULL &&
+					    config_value_hostport(a->str, &mem.host, &mem.port, err,
+						sizeof err) == -1)
+						cparse_err(p, a, "%s", err);
+					cparse_pop(p, o3);
+				}
+				if (mm->type == CNODE_MAP)
+					cget_uint(p, mm, "weight", 1, 1000, &mem.weight);
+				if (mem.host != NULL)
+					pool->members[pool->n_members++] = mem;
+				cparse_pop(p, o2);
+			}
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "timeouts", NULL)) != NULL) {
+		old = cparse_push_key(p, "timeouts");
+		if (cparse_map(p, v, timeout_keys)) {
+			cget_duration(p, v, "connect", 1, CONFIG_DAY_MS, 1,
+			    &pool->connect_timeout_ms);
+			cget_duration(p, v, "first_byte", 1, CONFIG_DAY_MS, 1,
+			    &pool->first_byte_timeout_ms);
+			cget_duration(p, v, "between_bytes", 1, CONFIG_DAY_MS, 1,
+			    &pool->between_bytes_timeout_ms);
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "keepalive", NULL)) != NULL) {
+		old = cparse_push_key(p, "keepalive");
+		if (cparse_map(p, v, keepalive_keys)) {
+			cget_duration(p, v, "idle", 1, CONFIG_DAY_MS, 1, &pool->idle_timeout_ms);
+			cget_uint(p, v, "max_idle", 0, 100000, &pool->max_idle_per_worker);
+		}
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_pools(struct cparse *p, const struct cnode *seq)
+{
+	struct config *c = p->c;
+	size_t i, j, old;
+
+	if (!cparse_seq(p, seq))
+		return;
+	c->pools = xcalloc(seq->n, sizeof c->pools[0]);
+	c->n_pools = seq->n;
+	for (i = 0; i < seq->n; i++) {
+		old = cparse_push_index(p, i);
+		cparse_pool(p, seq->kids[i], &c->pools[i]);
+		for (j = 0; j < i && c->pools[i].name != NULL; j++) {
+			if (c->pools[j].name != NULL &&
+			    strcmp(c->pools[j].name, c->pools[i].name) == 0) {
+				const struct cnode *a = cmap_get(seq->kids[j], "name", NULL);
+				const struct cnode *b = cmap_get(seq->kids[i], "name", NULL);
+				size_t o2 = cparse_push_key(p, "name");
+
+				cparse_err(p, b, "duplicate pool name \"%s\" (first at line %u, "
+				    "column %u)", c->pools[i].name, a->line, a->col);
+				cparse_pop(p, o2);
+				break;
+			}
+		}
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_add_ref(struct cparse *p, struct config_route *r, const struct cnode *name)
+{
+	if (p->n_refs == p->cap_refs) {
+		p->cap_refs = p->cap_refs ? p->cap_refs * 2 : 8;
+		p->refs = xrealloc(p->refs, p->cap_refs * sizeof p->refs[0]);
+	}
+	p->refs[p->n_refs++] = (struct cref){ r, name, xstrdup(p->path) };
+}
+
+static void
+cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
+{
+	static const char *const keys[] = { "path", "pool", "cache", NULL };
+	static const char *const cache_keys[] = { "enabled", "default_ttl", NULL };
+	const struct cnode *v;
+	size_t old;
+
+	r->cache = true;
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "path")) != NULL) {
+		old = cparse_push_key(p, "path");
+		if (cparse_str(p, v) != NULL) {
+			if (v->str[0] != '/')
+				cparse_err(p, v, "\"%.80s\" does not start with '/'", v->str);
+			else
+				r->path = xstrdup(v->str);
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "pool")) != NULL) {
+		old = cparse_push_key(p, "pool");
+		if (cparse_str(p, v) != NULL)
+			cparse_add_ref(p, r, v);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "cache", NULL)) != NULL) {
+		old = cparse_push_key(p, "cache");
+		if (cparse_map(p, v, cache_keys)) {
+			cget_bool(p, v, "enabled", &r->cache, NULL);
+			cget_duration(p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000,
+			    &r->default_ttl_s);
+		}
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_add_host(struct cparse *p, const char *name, const struct cnode *n, size_t site)
+{
+	if (p->n_hosts == p->cap_hosts) {
+		p->cap_hosts = p->cap_hosts ? p->cap_hosts * 2 : 16;
+		p->hosts = xrealloc(p->hosts, p->cap_hosts * sizeof p->hosts[0]);
+	}
+	p->hosts[p->n_hosts++] = (struct chost){ name, n, site, xstrdup(p->path) };
+}
+
+static void
+cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
+{
+	static const char *const keys[] = { "name", "hosts", "routes", "pool", NULL };
+	const struct cnode *v, *routes, *pool;
+	size_t i, j, old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "name")) != NULL) {
+		old = cparse_push_key(p, "name");
+		if (cparse_str(p, v) != NULL)
+			s->name = xstrdup(v->str);
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "hosts")) != NULL) {
+		old = cparse_push_key(p, "hosts");
+		if (cparse_seq(p, v)) {
+			s->hosts = xcalloc(v->n, sizeof s->hosts[0]);
+			for (i = 0; i < v->n; i++) {
+				size_t o2 = cparse_push_index(p, i);
+				char err[CONFIG_VALUE_ERRLEN], *h;
+
+				if (cparse_str(p, v->kids[i]) != NULL) {
+					if (config_value_host_pattern(v->kids[i]->str, err,
+						sizeof err) == -1) {
+						cparse_err(p, v->kids[i], "%s", err);
+					} else {
+						h = xstrdup(v->kids[i]->str);
+						for (j = 0; h[j] != '\0'; j++)
+							h[j] = (char)str_lower((unsigned char)h[j]);
+						s->hosts[s->n_hosts++] = h;
+						cparse_add_host(p, h, v->kids[i], idx);
+					}
+				}
+				cparse_pop(p, o2);
+			}
+		}
+		cparse_pop(p, old);
+	}
+	routes = cmap_get(m, "routes", NULL);
+	pool = cmap_get(m, "pool", NULL);
+	if (routes != NULL && pool != NULL) {
+		old = cparse_push_key(p, "pool");
+		cparse_err(p, pool, "\"pool\" and \"routes\" are mutually exclusive");
+		cparse_pop(p, old);
+	} else if (routes == NULL && pool == NULL) {
+		cparse_err(p, m, "needs \"routes\" or \"pool\"");
+	} else if (pool != NULL) {
+		old = cparse_push_key(p, "pool");
+		if (cparse_str(p, pool) != NULL) {
+			s->routes = xcalloc(1, sizeof s->routes[0]);
+			s->n_routes = 1;
+			s->routes[0].path = xstrdup("/");
+			s->routes[0].cache = true;
+			cparse_add_ref(p, &s->routes[0], pool);
+		}
+		cparse_pop(p, old);
+	} else {
+		old = cparse_push_key(p, "routes");
+		if (cparse_seq(p, routes)) {
+			s->routes = xcalloc(routes->n, sizeof s->routes[0]);
+			s->n_routes = routes->n;
+			for (i = 0; i < routes->n; i++) {
+				size_t o2 = cparse_push_index(p, i);
+
+				cparse_route(p, routes->kids[i], &s->routes[i]);
+				for (j = 0; j < i && s->routes[i].path != NULL; j++) {
+					if (s->routes[j].path != NULL &&
+					    strcmp(s->routes[j].path, s->routes[i].path) == 0) {
+						const struct cnode *a, *b;
+						size_t o3 = cparse_push_key(p, "path");
+
+						a = cmap_get(routes->kids[j], "path", NULL);
+						b = cmap_get(routes->kids[i], "path", NULL);
+						cparse_err(p, b, "duplicate path \"%s\" (first at "
+						    "line %u, column %u)", s->routes[i].path,
+						    a->line, a->col);
+						cparse_pop(p, o3);
+						break;
+					}
+				}
+				cparse_pop(p, o2);
+			}
+		}
+		cparse_pop(p, old);
+	}
+}
+
+static int
+chost_cmp(const void *a, const void *b)
+{
+	const struct chost *ha = a, *hb = b;
+	int r = strcmp(ha->name, hb->name);
+
+	if (r != 0)
+		return r;
+	if (ha->node->line != hb->node->line)
+		return ha->node->line < hb->node->line ? -1 : 1;
+	return ha->node->col < hb->node->col ? -1 : ha->node->col > hb->node->col;
+}
+
+static void
+cparse_sites(struct cparse *p, const struct cnode *seq)
+{
+	struct config *c = p->c;
+	size_t i, j, old;
+
+	if (!cparse_seq(p, seq))
+		return;
+	c->sites = xcalloc(seq->n, sizeof c->sites[0]);
+	c->n_sites = seq->n;
+	for (i = 0; i < seq->n; i++) {
+		old = cparse_push_index(p, i);
+		cparse_site(p, seq->kids[i], &c->sites[i], i);
+		for (j = 0; j < i && c->sites[i].name != NULL; j++) {
+			if (c->sites[j].name != NULL &&
+			    strcmp(c->sites[j].name, c->sites[i].name) == 0) {
+				const struct cnode *a = cmap_get(seq->kids[j], "name", NULL);
+				const struct cnode *b = cmap_get(seq->kids[i], "name", NULL);
+				size_t o2 = cparse_push_key(p, "name");
+
+				cparse_err(p, b, "duplicate site name \"%s\" (first at line %u, "
+				    "column %u)", c->sites[i].name, a->line, a->col);
+				cparse_pop(p, o2);
+				break;
+			}
+		}
+		cparse_pop(p, old);
+	}
+	/* Hosts are unique across all sites (so at most one "*" site). */
+	if (p->n_hosts > 1)
+		qsort(p->hosts, p->n_hosts, sizeof p->hosts[0], chost_cmp);
+	for (i = 1; i < p->n_hosts; i++) {
+		const struct chost *a = &p->hosts[i - 1], *b = &p->hosts[i];
+		const char *site;
+
+		if (strcmp(a->name, b->name) != 0)
+			continue;
+		site = c->sites[a->site].name ? c->sites[a->site].name : "?";
+		/* Report b under its own path. */
+		old = p->plen;
+		snprintf(p->path, sizeof p->path, "%s", b->path);
+		p->plen = strlen(p->path);
+		cparse_err(p, b->node, "duplicate host \"%s\" (first in site \"%s\" at line %u, "
+		    "column %u)", b->name, site, a->node->line, a->node->col);
+		cparse_pop(p, old);
+	}
+}
+
+/* Pool names → pointers, after both sections are read. */
+static void
+cparse_resolve(struct cparse *p)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->n_refs; i++) {
+		const struct cref *r = &p->refs[i];
+
+		for (j = 0; j < p->c->n_pools; j++) {
+			if (p->c->pools[j].name != NULL &&
+			    strcmp(p->c->pools[j].name, r->name->str) == 0) {
+				r->route->pool = &p->c->pools[j];
+				break;
+			}
+		}
+		if (r->route->pool == NULL && p->c->n_pools > 0) {
+			snprintf(p->path, sizeof p->path, "%s", r->path);
+			p->plen = strlen(p->path);
+			cparse_err(p, r->name, "unknown pool \"%.80s\"", r->name->str);
+			cparse_pop(p, 0);
+		}
+	}
+}
+
+static void
+cparse_root(struct cparse *p, const struct cnode *root)
+{
+	static const char *const keys[] = {
+		"node", "listen", "admin", "cache", "timeouts", "limits", "log", "resolver",
+		"sites", "pools", NULL,
+	};
+	static const struct {
+		const char *key;
+		void (*fn)(struct cparse *, const struct cnode *);
+		bool required;
+	} sections[] = {
+		{ "node", cparse_node, false },
+		{ "listen", cparse_listens, true },
+		{ "admin", cparse_admin, false },
+		{ "cache", cparse_cache, false },
+		{ "timeouts", cparse_timeouts, false },
+		{ "limits", cparse_limits, false },
+		{ "log", cparse_log, false },
+		{ "resolver", cparse_resolver, false },
+		{ "pools", cparse_pools, true },
+		{ "sites", cparse_sites, true },
+	};
+	const struct cnode *v;
+	size_t i, old;
+
+	if (!cparse_map(p, root, keys))
+		return;
+	for (i = 0; i < sizeof sections / sizeof sections[0]; i++) {
+		v = sections[i].required ? cparse_required(p, root, sections[i].key)
+					 : cmap_get(root, sections[i].key, NULL);
+		if (v == NULL)
+			continue;
+		old = cparse_push_key(p, sections[i].key);
+		sections[i].fn(p, v);
+		cparse_pop(p, old);
+	}
+	cparse_resolve(p);
+}
+
+/* Defaults that depend on the machine. */
+static void
+cparse_machine_defaults(struct config *c)
+{
+	char name[256];
+	long n;
+
+	if (c->node_name == NULL) {
+		if (gethostname(name, sizeof name) == -1)
+			snprintf(name, sizeof name, "outpost");
+		name[sizeof name - 1] = '\0';
+		c->node_name = xstrdup(name);
+	}
+	if (c->workers == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		c->workers = n < 1 ? 1 : n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)n;
+	}
+	if (c->log_level == NULL)
+		c->log_level = xstrdup("info");
+}
+
+static void
+cparse_done(struct cparse *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_errs; i++)
+		free(p->errs[i].msg);
+	free(p->errs);
+	for (i = 0; i < p->n_refs; i++)
+		free(p->refs[i].path);
+	free(p->refs);
+	for (i = 0; i < p->n_hosts; i++)
+		free(p->hosts[i].path);
+	free(p->hosts);
+}
+
+int
+config_load(const char *path, struct config **out, FILE *errf)
+{
+	struct cparse p = { .file = path };
+	struct cnode *root;
+	struct stat st;
+	size_t i;
+	FILE *f;
+	int rc;
+
+	*out = NULL;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(errf, "%s: cannot open: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == -1) {
+		fprintf(errf, "%s: cannot open: %s\n", path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(errf, "%s: cannot open: %s\n", path,
+		    S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+		fclose(f);
+		return -1;
+	}
+	p.c = config_parse_new();
+	p.c->path = xstrdup(path);
+	root = cparse_tree(&p, f);
+	if (ferror(f))
+		cparse_err_at(&p, 0, 0, "%s: cannot read: %s", path, strerror(errno));
+	fclose(f);
+	if (root != NULL && p.n_errs == 0)
+		cparse_root(&p, root);
+	cnode_free(root);
+
+	if (p.n_errs > 0) {
+		qsort(p.errs, p.n_errs, sizeof p.errs[0], cparse_err_cmp);
+		for (i = 0; i < p.n_errs; i++)
+			fprintf(errf, "%s\n", p.errs[i].msg);
+		fflush(errf);
+		config_parse_free(p.c);
+		rc = -1;
+	} else {
+		cparse_machine_defaults(p.c);
+		config_parse_index(p.c);
+		*out = p.c;
+		rc = 0;
+	}
+	cparse_done(&p);
+	return rc;
+}
