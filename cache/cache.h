@@ -63,11 +63,25 @@ struct cache_policy {
 void cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
     time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out);
 
-/* Request-side: may this request be answered from cache at all (GET/HEAD, no
- * no-store, no Authorization)?  no-cache / max-age=0 / Pragma: no-cache force
- * a miss (cache_lookup skipped), which is a valid reading of §5.2.1.4 until
- * revalidation lands. */
-bool cache_policy_request_cacheable(const struct h1_request *req);
+/*
+ * Request-side (RFC 9111 §5.2.1, §5.4):
+ *   CACHE_REQ_PASS     neither look up nor store: not GET/HEAD, or no-store;
+ *   CACHE_REQ_REFRESH  go to the origin but the response may be stored (and
+ *                      replaces the stored one): no-cache, max-age=0, an invalid
+ *                      max-age, or Pragma: no-cache — revalidation comes with
+ *                      the cache-engine issue, a full fetch is the valid
+ *                      reading until then;
+ *   CACHE_REQ_LOOKUP   look up, and store on a miss.
+ * Authorization does not prevent a lookup: what is stored is public by
+ * construction (cache_policy_evaluate stores a response to a request with
+ * Authorization only when public, s-maxage or must-revalidate allow it).
+ */
+enum cache_req {
+	CACHE_REQ_PASS = 0,
+	CACHE_REQ_REFRESH,
+	CACHE_REQ_LOOKUP,
+};
+enum cache_req cache_policy_request(const struct h1_request *req);
 
 /* ---- objects (cache_obj.c) ---- */
 

@@ -29,12 +29,10 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 
 #define EDGE_CONN_MAGIC		0x6564636fU
 #define EDGE_WORKER_MAGIC	0x6564776bU
-#define EDGE_PROXY_MAGIC	0x65647078U
-#define ORIGIN_CONN_MAGIC	0x6f72636fU
 #define ORIGIN_DNS_MAGIC	0x6f72646eU
 #define ORIGIN_QUERY_MAGIC	0x6f727179U
+#define ORIGIN_LOOKUP_MAGIC	0x6f726c6bU
 #define CACHE_OBJ_MAGIC		0x63616f62U
-#define CACHE_FILL_MAGIC	0x6361666cU
 #define CONFIG_MAGIC		0x636f6e66U
 
 #endif

@@ -1,0 +1,233 @@
+/*
+ * cache/cache_policy.c — may a shared cache store this response, and for how
+ * long (RFC 9111 §3, §4.2, §5.2)?
+ *
+ * Model: pure functions over parsed messages (struct h1_request / h1_response
+ * views); no allocation, no shared state, any thread.
+ *
+ * Deliberate simplifications until revalidation and Vary variants land, each
+ * erring on the side of not storing:
+ *  - only GET and HEAD, only status 200 (so must-understand is always
+ *    satisfied and, per §5.2.2.3, no-store is then ignored);
+ *  - no-cache in the response, with or without field names, is not stored
+ *    (§5.2.2.4 would allow storing and revalidating on every use);
+ *  - private with field names is not stored either (§5.2.2.7 would allow
+ *    storing without those fields);
+ *  - Set-Cookie is never stored (house policy: it is per-user state);
+ *  - Vary on anything but Accept-Encoding is not stored;
+ *  - no heuristic freshness (§4.2.2): without explicit freshness the
+ *    operator's default_ttl_s applies, 0 meaning "do not store";
+ *  - a response that is already stale on arrival (corrected_initial_age >=
+ *    freshness lifetime) is not stored: without revalidation it could never
+ *    be served.
+ */
+#include "config.h"
+
+#include "cache/cache.h"
+#include "core/cc.h"
+#include "core/timeutil.h"
+
+#define POLICY_DELTA_MAX 2147483648LL	/* RFC 9111 §1.2.2 */
+
+/* The next field line named name at or after *from (a field's value may be
+ * split across lines, RFC 9110 §5.3, so callers loop). */
+static const struct h1_header *
+policy_find(const struct h1_header *hdrs, size_t n, struct str name, size_t *from)
+{
+	for (size_t i = *from; i < n; i++) {
+		if (str_eq_nocase(hdrs[i].name, name)) {
+			*from = i + 1;
+			return &hdrs[i];
+		}
+	}
+	*from = n;
+	return NULL;
+}
+
+static bool
+policy_has(const struct h1_header *hdrs, size_t n, struct str name)
+{
+	size_t from = 0;
+
+	return policy_find(hdrs, n, name, &from) != NULL;
+}
+
+static void
+policy_cc(const struct h1_header *hdrs, size_t n, struct cc *cc)
+{
+	const struct h1_header *h;
+	size_t from = 0;
+
+	cc_init(cc);
+	while ((h = policy_find(hdrs, n, STR_LIT("cache-control"), &from)) != NULL)
+		cc_parse(h->value, cc);
+}
+
+static bool
+policy_method_ok(struct str method)
+{
+	/* RFC 9110 §9.1: method names are case-sensitive. */
+	return str_eq(method, STR_LIT("GET")) || str_eq(method, STR_LIT("HEAD"));
+}
+
+/* Vary (RFC 9110 §12.5.5): true if every listed field is Accept-Encoding. */
+static bool
+policy_vary_ok(const struct h1_header *hdrs, size_t n)
+{
+	const struct h1_header *h;
+	size_t from = 0;
+
+	while ((h = policy_find(hdrs, n, STR_LIT("vary"), &from)) != NULL) {
+		struct str e;
+		size_t pos = 0;
+
+		while (str_list_next(h->value, &pos, &e))
+			if (!str_eq_nocase(e, STR_LIT("accept-encoding")))
+				return false;	/* includes "*" */
+	}
+	return true;
+}
+
+/* Age (RFC 9111 §5.1): delta-seconds; an invalid value is ignored (0). */
+static int64_t
+policy_age_value(const struct h1_header *hdrs, size_t n)
+{
+	size_t from = 0;
+	const struct h1_header *h = policy_find(hdrs, n, STR_LIT("age"), &from);
+	int64_t v = 0;
+
+	if (h == NULL || h->value.len == 0)
+		return 0;
+	for (size_t i = 0; i < h->value.len; i++) {
+		unsigned d = (unsigned char)h->value.p[i] - '0';
+
+		if (d > 9)
+			return 0;
+		if (v <= POLICY_DELTA_MAX)
+			v = v * 10 + d;
+	}
+	return v > POLICY_DELTA_MAX ? POLICY_DELTA_MAX : v;
+}
+
+/* Date (RFC 9110 §6.6.1); missing or invalid: the time the response arrived. */
+static int64_t
+policy_date_value(const struct h1_header *hdrs, size_t n, time_t response_time)
+{
+	size_t from = 0;
+	const struct h1_header *h = policy_find(hdrs, n, STR_LIT("date"), &from);
+	time_t t;
+
+	if (h == NULL || time_parse_http_date(h->value, &t) != 0)
+		return (int64_t)response_time;
+	return (int64_t)t;
+}
+
+/* RFC 9111 §4.2.3 */
+static int64_t
+policy_initial_age(const struct h1_response *resp, time_t request_time, time_t response_time)
+{
+	int64_t date_value = policy_date_value(resp->headers, resp->n_headers, response_time);
+	int64_t age_value = policy_age_value(resp->headers, resp->n_headers);
+	int64_t apparent_age = (int64_t)response_time - date_value;
+	int64_t response_delay = (int64_t)response_time - (int64_t)request_time;
+	int64_t corrected_age_value;
+
+	if (apparent_age < 0)
+		apparent_age = 0;	/* origin clock ahead of ours */
+	if (response_delay < 0)
+		response_delay = 0;	/* our clock stepped back */
+	corrected_age_value = age_value + response_delay;
+	return apparent_age > corrected_age_value ? apparent_age : corrected_age_value;
+}
+
+void
+cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
+    time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out)
+{
+	const struct h1_header *rh = resp->headers;
+	size_t rn = resp->n_headers;
+	struct cc qcc, scc;
+	int64_t ttl;
+
+	out->storable = false;
+	out->ttl_s = 0;
+	out->initial_age_s = policy_initial_age(resp, request_time, response_time);
+
+	if (!policy_method_ok(req->method) || resp->status != 200)
+		return;
+	policy_cc(req->headers, req->n_headers, &qcc);
+	policy_cc(rh, rn, &scc);
+
+	/* §5.2.1.5: no-store in the request covers the response too. */
+	if (qcc.flags & CC_NO_STORE)
+		return;
+	/* §5.2.2.5, with §5.2.2.3: must-understand on a status we understand
+	 * (every status we store) overrides no-store. */
+	if ((scc.flags & CC_NO_STORE) && !(scc.flags & CC_MUST_UNDERSTAND))
+		return;
+	/* §5.2.2.7: a shared cache must not store private responses. */
+	if (scc.flags & (CC_PRIVATE | CC_PRIVATE_FIELDS))
+		return;
+	if (scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS))
+		return;
+	/* §3.5 */
+	if (policy_has(req->headers, req->n_headers, STR_LIT("authorization")) &&
+	    !(scc.flags & (CC_PUBLIC | CC_MUST_REVALIDATE)) && scc.s_maxage == CC_UNSET)
+		return;
+	if (policy_has(rh, rn, STR_LIT("set-cookie")))
+		return;
+	if (!policy_vary_ok(rh, rn))
+		return;
+
+	/* §4.2.1: s-maxage (shared caches), then max-age, then Expires - Date. */
+	if (scc.s_maxage != CC_UNSET) {
+		ttl = scc.s_maxage;
+	} else if (scc.max_age != CC_UNSET) {
+		ttl = scc.max_age;
+	} else {
+		size_t from = 0;
+		const struct h1_header *exp = policy_find(rh, rn, STR_LIT("expires"), &from);
+		time_t expires;
+
+		if (exp != NULL) {
+			/* §5.3: an invalid date (e.g. "0") means already expired. */
+			if (time_parse_http_date(exp->value, &expires) != 0)
+				return;
+			ttl = (int64_t)expires - policy_date_value(rh, rn, response_time);
+		} else {
+			ttl = default_ttl_s;
+		}
+	}
+	if (ttl <= 0 || out->initial_age_s >= ttl)
+		return;
+	out->ttl_s = ttl;
+	out->storable = true;
+}
+
+enum cache_req
+cache_policy_request(const struct h1_request *req)
+{
+	const struct h1_header *h;
+	struct cc cc;
+	size_t from = 0;
+
+	if (!policy_method_ok(req->method))
+		return CACHE_REQ_PASS;
+	policy_cc(req->headers, req->n_headers, &cc);
+	if (cc.flags & CC_NO_STORE)
+		return CACHE_REQ_PASS;
+	if (cc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS))
+		return CACHE_REQ_REFRESH;
+	if (cc.max_age == 0)
+		return CACHE_REQ_REFRESH;
+	/* RFC 9111 §5.4: Pragma: no-cache, for HTTP/1.0 clients. */
+	while ((h = policy_find(req->headers, req->n_headers, STR_LIT("pragma"), &from)) != NULL) {
+		struct str e;
+		size_t pos = 0;
+
+		while (str_list_next(h->value, &pos, &e))
+			if (str_eq_nocase(e, STR_LIT("no-cache")))
+				return CACHE_REQ_REFRESH;
+	}
+	return CACHE_REQ_LOOKUP;
+}
