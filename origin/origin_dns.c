@@ -61,9 +61,6 @@
 #include "core/xmalloc.h"
 #include "origin/origin_dns.h"
 
-/* Not yet in core/assert.h's table (owned by another folder); unique across the tree. */
-#define ORIGIN_LOOKUP_MAGIC 0x6f726c6bU
-
 #define DNS_CACHE_MAX		1024		/* names per resolver; the oldest goes */
 #define DNS_HASH_SIZE		2048		/* buckets, a power of two */
 #define DNS_MAX_ADDRS		32		/* addresses kept per name */

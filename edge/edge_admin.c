@@ -1,0 +1,172 @@
+/*
+ * edge/edge_admin.c — admin endpoints.  Counters are summed over the workers
+ * with relaxed loads (each worker is the only writer of its own).
+ *   GET /healthz  200 "ok" while serving, 503 "draining" after SIGTERM
+ *   GET /metrics  Prometheus text exposition format 0.0.4
+ *   GET /status   one JSON object: node, version, workers, uptime, cache use
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "edge/edge_admin.h"
+#include "edge/edge_metrics.h"
+#include "edge/edge_worker.h"
+
+const char *const edge_counter_names[EDGE_C__COUNT] = {
+#define EDGE_COUNTER_NAME(name, help) "outpost_" #name,
+	EDGE_COUNTER_TABLE(EDGE_COUNTER_NAME)
+#undef EDGE_COUNTER_NAME
+};
+
+const char *const edge_counter_help[EDGE_C__COUNT] = {
+#define EDGE_COUNTER_HELP(name, help) help,
+	EDGE_COUNTER_TABLE(EDGE_COUNTER_HELP)
+#undef EDGE_COUNTER_HELP
+};
+
+static time_t admin_started;
+
+static void
+admin_reply(struct evhttp_request *req, int code, const char *reason, const char *type,
+    struct evbuffer *body)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_send_reply(req, code, reason, body);
+}
+
+static void
+admin_healthz(struct evhttp_request *req, void *arg)
+{
+	struct edge_server *srv = arg;
+	struct evbuffer *b = evbuffer_new();
+	bool draining = atomic_load(&srv->draining);
+
+	evbuffer_add_printf(b, "%s\n", draining ? "draining" : "ok");
+	admin_reply(req, draining ? 503 : 200, draining ? "Service Unavailable" : "OK",
+	    "text/plain; charset=utf-8", b);
+	evbuffer_free(b);
+}
+
+static void
+admin_metric(struct evbuffer *b, const char *name, const char *type, const char *help,
+    unsigned long long v)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
+	    name, v);
+}
+
+static void
+admin_metrics(struct evhttp_request *req, void *arg)
+{
+	struct edge_server *srv = arg;
+	struct evbuffer *b = evbuffer_new();
+	uint64_t sum[EDGE_C__COUNT] = { 0 };
+	int64_t active = 0;
+
+	for (unsigned w = 0; w < srv->n_workers; w++) {
+		struct edge_metrics *m = &srv->workers[w]->metrics;
+
+		for (int k = 0; k < EDGE_C__COUNT; k++)
+			sum[k] += atomic_load_explicit(&m->c[k], memory_order_relaxed);
+		active += atomic_load_explicit(&m->connections_active, memory_order_relaxed);
+	}
+	for (int k = 0; k < EDGE_C__COUNT; k++)
+		admin_metric(b, edge_counter_names[k], "counter", edge_counter_help[k], sum[k]);
+	admin_metric(b, "outpost_connections_active", "gauge", "Client connections open",
+	    active > 0 ? (unsigned long long)active : 0);
+	if (srv->ram != NULL) {
+		struct cache_ram_stats st;
+
+		cache_ram_stats(srv->ram, &st);
+		admin_metric(b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier",
+		    st.bytes);
+		admin_metric(b, "outpost_cache_ram_objects", "gauge",
+		    "Objects held by the RAM tier", st.objects);
+		admin_metric(b, "outpost_cache_ram_evictions_total", "counter",
+		    "Objects evicted from the RAM tier", st.evictions);
+	} else {
+		admin_metric(b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier", 0);
+		admin_metric(b, "outpost_cache_ram_objects", "gauge",
+		    "Objects held by the RAM tier", 0);
+	}
+	admin_metric(b, "outpost_workers", "gauge", "Worker threads", srv->n_workers);
+	admin_metric(b, "outpost_draining", "gauge", "1 after SIGTERM", atomic_load(&srv->draining));
+	admin_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+	evbuffer_free(b);
+}
+
+static void
+admin_status(struct evhttp_request *req, void *arg)
+{
+	struct edge_server *srv = arg;
+	struct evbuffer *b = evbuffer_new();
+	struct cache_ram_stats st = { 0 };
+
+	if (srv->ram != NULL)
+		cache_ram_stats(srv->ram, &st);
+	evbuffer_add_printf(b,
+	    "{\"node\":\"%s\",\"version\":\"%s\",\"workers\":%u,\"uptime_s\":%lld,"
+	    "\"draining\":%s,\"cache_ram_bytes\":%llu,\"cache_ram_objects\":%llu}\n",
+	    srv->cfg->node_name, PACKAGE_VERSION, srv->n_workers,
+	    (long long)(time_now() - admin_started), atomic_load(&srv->draining) ? "true" : "false",
+	    (unsigned long long)st.bytes, (unsigned long long)st.objects);
+	admin_reply(req, 200, "OK", "application/json", b);
+	evbuffer_free(b);
+}
+
+static void
+admin_not_found(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	(void)arg;
+	evbuffer_add_printf(b, "not found\n");
+	admin_reply(req, 404, "Not Found", "text/plain; charset=utf-8", b);
+	evbuffer_free(b);
+}
+
+struct evhttp *
+edge_admin_start(struct event_base *base, struct edge_server *srv, const struct config_listen *l)
+{
+	struct evhttp *h = evhttp_new(base);
+	evutil_socket_t fd;
+	int one = 1;
+
+	admin_started = time_now();
+	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
+	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1 || listen(fd, 64) == -1) {
+		log_err("admin", "listen %s: %s", l->address, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		evhttp_free(h);
+		return NULL;
+	}
+	if (evhttp_accept_socket(h, fd) != 0) {
+		log_err("admin", "listen %s: cannot accept", l->address);
+		close(fd);
+		evhttp_free(h);
+		return NULL;
+	}
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_timeout(h, 10);
+	evhttp_set_cb(h, "/healthz", admin_healthz, srv);
+	evhttp_set_cb(h, "/metrics", admin_metrics, srv);
+	evhttp_set_cb(h, "/status", admin_status, srv);
+	evhttp_set_gencb(h, admin_not_found, srv);
+	return h;
+}

@@ -1,0 +1,662 @@
+/*
+ * edge/edge_conn.c — client connections: HTTP/1.1 server side and the request
+ * pipeline up to the cache lookup.
+ *
+ * Model: a connection reads a request head, parses it in place (h1), copies
+ * the head into head_buf (so the views outlive the input buffer), picks site
+ * and route, and either answers at once (a cache hit, an error) or hands the
+ * request to edge_proxy.c.  While an exchange runs, pipelined bytes stay in
+ * the input buffer; when the response is queued the loop continues with them.
+ *
+ * Lifetime: callbacks run with cb_depth > 0; edge_conn_close() inside a
+ * callback only marks the connection dead and the outermost callback frees it,
+ * so no code path touches a freed connection.
+ *
+ * Closing after an error is a lingering close: the response is flushed, the
+ * write side shut down, and unread input discarded for a short while, so the
+ * client reads the error instead of a reset.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "edge/edge_accesslog.h"
+#include "edge/edge_conn.h"
+#include "edge/edge_io.h"
+#include "edge/edge_proxy.h"
+#include "edge/edge_worker.h"
+
+#define EDGE_OUT_HIGH (256 * 1024)	/* stop producing responses above this */
+#define EDGE_LINGER_MS 2000
+
+static void conn_process(struct edge_conn *c);
+static void conn_free(struct edge_conn *c);
+static void conn_on_drained(struct edge_conn *c);
+
+static void
+conn_tv(struct timeval *tv, unsigned ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (long)(ms % 1000) * 1000;
+}
+
+void
+edge_conn_enter(struct edge_conn *c)
+{
+	c->cb_depth++;
+}
+
+/*
+ * Leaving the outermost callback writes what the callback queued (one
+ * writev for however many responses it produced), and lets whoever waited for
+ * the output to drain continue; a bounded loop, since each round either
+ * drains the output or leaves it to the write event.
+ */
+bool
+edge_conn_leave(struct edge_conn *c)
+{
+	ASSERT(c->cb_depth > 0);
+	if (c->cb_depth == 1) {
+		for (int round = 0; round < 8 && !c->dead; round++) {
+			size_t before = evbuffer_get_length(c->io.out);
+
+			if (before == 0 && c->state != EDGE_CONN_CLOSING)
+				break;
+			if (edge_io_flush(&c->io) != 0) {
+				edge_conn_close(c);
+				break;
+			}
+			if (c->io.write_armed || evbuffer_get_length(c->io.out) > c->io.lowmark)
+				break;
+			conn_on_drained(c);
+			if (evbuffer_get_length(c->io.out) == 0)
+				break;
+		}
+	}
+	if (--c->cb_depth == 0 && c->dead) {
+		conn_free(c);
+		return false;
+	}
+	return true;
+}
+
+static void
+conn_arm_timer(struct edge_conn *c, bool header)
+{
+	const struct config *cfg = c->w->cfg;
+	struct timeval tv;
+
+	conn_tv(&tv, header ? cfg->header_timeout_ms : cfg->idle_timeout_ms);
+	c->timer_is_header = header;
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+conn_free(struct edge_conn *c)
+{
+	struct edge_worker *w = c->w;
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_proxy_abort(c);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	event_free(c->timer);
+	edge_io_close(&c->io);
+	free(c->head_buf);
+	free(c->px.rhead);
+	c->magic = 0;
+	free(c);
+	atomic_fetch_sub_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);
+	edge_worker_conn_gone(w);
+}
+
+void
+edge_conn_close(struct edge_conn *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (c->cb_depth == 0)
+		conn_free(c);
+}
+
+void
+edge_conn_abort(struct edge_conn *c)
+{
+	edge_conn_close(c);
+}
+
+/* ---- lingering close ---- */
+
+static void
+conn_linger_read(struct edge_conn *c)
+{
+	struct evbuffer *in = c->io.in;
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* Output flushed: shut the write side, discard input until EOF or timeout. */
+static void
+conn_start_linger(struct edge_conn *c)
+{
+	struct timeval tv;
+
+	if (c->lingering)
+		return;
+	c->lingering = true;
+	(void)shutdown(c->io.fd, SHUT_WR);
+	conn_linger_read(c);
+	edge_io_read_enable(&c->io);
+	conn_tv(&tv, EDGE_LINGER_MS);
+	c->timer_is_header = false;
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+conn_begin_closing(struct edge_conn *c)
+{
+	c->state = EDGE_CONN_CLOSING;
+	c->keep_alive = false;
+	evtimer_del(c->timer);
+	if (evbuffer_get_length(c->io.out) == 0)
+		conn_start_linger(c);
+}
+
+/* ---- responses written by the node itself ---- */
+
+static const char *
+conn_connection_header(const struct edge_conn *c)
+{
+	if (!c->keep_alive)
+		return "Connection: close\r\n";
+	if (c->req.minor == 0)
+		return "Connection: keep-alive\r\n";
+	return "";
+}
+
+void
+edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
+{
+	struct evbuffer *out = c->io.out;
+	const struct config *cfg = c->w->cfg;
+	size_t len = strlen(msg) + 1;
+	int n;
+
+	edge_proxy_abort(c);
+	c->keep_alive = false;
+	c->status = status;
+	n = evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nVia: 1.1 %s\r\nConnection: close\r\n\r\n%s\n",
+	    status, h1_reason(status), edge_worker_date(c->w), len, cfg->node_name, msg);
+	if (n > 0)
+		c->bytes_out += (uint64_t)n;
+	if (status >= 400 && status < 500)
+		EDGE_COUNT(&c->w->metrics, client_errors_total);
+	edge_accesslog_write(c);
+	conn_begin_closing(c);
+}
+
+static void
+conn_send_empty(struct edge_conn *c, int status, const char *extra)
+{
+	struct evbuffer *out = c->io.out;
+	int n;
+
+	c->status = status;
+	n = evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: 0\r\n%s%s\r\n",
+	    status, h1_reason(status), edge_worker_date(c->w), extra, conn_connection_header(c));
+	if (n > 0)
+		c->bytes_out += (uint64_t)n;
+	edge_conn_response_done(c);
+}
+
+/* ---- cache hits ---- */
+
+static void
+conn_obj_release(const void *data, size_t len, void *arg)
+{
+	struct cache_obj *o = arg;
+
+	(void)data;
+	(void)len;
+	cache_obj_unref(&o);
+}
+
+static void
+conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
+{
+	struct evbuffer *out = c->io.out;
+	const char *head, *body;
+	size_t head_len, body_len;
+	int n;
+
+	head = cache_obj_head(o, &head_len);
+	body = cache_obj_body(o, &body_len);
+	c->status = 200;
+	c->cache_status = "HIT";
+	evbuffer_add_reference(out, head, head_len, conn_obj_release, cache_obj_ref(o));
+	n = evbuffer_add_printf(out,
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; hit\r\n"
+	    "Content-Length: %zu\r\n%s\r\n",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, body_len,
+	    conn_connection_header(c));
+	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
+	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0) {
+		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));
+		c->bytes_out += body_len;
+	}
+	EDGE_COUNT(&c->w->metrics, cache_hits_total);
+	edge_conn_response_done(c);
+}
+
+/* ---- the request pipeline ---- */
+
+/* Moves every view of the parsed request from the input buffer to head_buf. */
+static void
+conn_rebase(struct edge_conn *c, const char *from)
+{
+	struct h1_request *r = &c->req;
+	const char *to = c->head_buf;
+
+#define REBASE(s) \
+	do { \
+		if ((s).p != NULL && (s).p >= from && (s).p <= from + r->head_len) \
+			(s).p = to + ((s).p - from); \
+	} while (0)
+	REBASE(r->method);
+	REBASE(r->target);
+	REBASE(r->scheme);
+	REBASE(r->path);
+	REBASE(r->authority);
+	REBASE(r->host);
+	for (size_t i = 0; i < r->n_headers; i++) {
+		REBASE(r->headers[i].name);
+		REBASE(r->headers[i].value);
+	}
+#undef REBASE
+}
+
+static bool
+conn_is_unsafe_method(struct str m)
+{
+	return str_eq(m, STR_LIT("POST")) || str_eq(m, STR_LIT("PUT")) ||
+	    str_eq(m, STR_LIT("DELETE")) || str_eq(m, STR_LIT("PATCH"));
+}
+
+/* Decides what to do with a parsed request.  Answers at once (hit, error) or
+ * starts the proxy. */
+static void
+conn_handle_request(struct edge_conn *c)
+{
+	struct edge_worker *w = c->w;
+	const struct config *cfg = w->cfg;
+	const struct h1_request *r = &c->req;
+	const struct config_site *site;
+	const struct config_route *route;
+	struct str path;
+	const char *q;
+	enum cache_req creq;
+
+	EDGE_COUNT(&w->metrics, requests_total);
+	c->requests++;
+	c->keep_alive = r->keep_alive && !w->draining && !c->client_eof;
+	c->key_len = -1;
+	c->cache_status = "-";
+
+	if (r->form == H1_TARGET_AUTHORITY) {
+		edge_conn_send_error(c, 501, "CONNECT is not supported");
+		return;
+	}
+	if (r->form == H1_TARGET_ASTERISK) {
+		conn_send_empty(c, 200, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n");
+		return;
+	}
+	if (r->host.len >= sizeof c->host_lc) {
+		edge_conn_send_error(c, 400, "bad request: host name too long");
+		return;
+	}
+	for (size_t i = 0; i < r->host.len; i++)
+		c->host_lc[i] = (char)str_lower((unsigned char)r->host.p[i]);
+	c->host_lc_len = r->host.len;
+	c->host_lc[c->host_lc_len] = '\0';
+
+	site = config_site_for_host(cfg, c->host_lc, c->host_lc_len);
+	if (site == NULL) {
+		edge_conn_send_error(c, 421, "misdirected request: this node does not serve that host");
+		return;
+	}
+	path = r->path;
+	q = memchr(path.p, '?', path.len);
+	route = config_route_for_path(site, path.p, q ? (size_t)(q - path.p) : path.len);
+	if (route == NULL) {
+		edge_conn_send_error(c, 404, "not found: no route for this path");
+		return;
+	}
+	c->route = route;
+	if (cfg->max_body_bytes != 0 && r->body == H1_BODY_LENGTH &&
+	    r->content_length > cfg->max_body_bytes) {
+		edge_conn_send_error(c, 413, "request body too large");
+		return;
+	}
+
+	c->key_len = cache_key_normalize(STR_LIT("http"), str_make(c->host_lc, c->host_lc_len),
+	    r->port, r->path, c->key, sizeof c->key);
+	if (c->key_len < 0) {
+		edge_conn_send_error(c, 400, "bad request: invalid request target");
+		return;
+	}
+	creq = (w->srv->ram != NULL && route->cache) ? cache_policy_request(r) : CACHE_REQ_PASS;
+	if (creq == CACHE_REQ_LOOKUP) {
+		struct cache_obj *o = NULL;
+
+		if (cache_ram_lookup(w->srv->ram, c->key, (size_t)c->key_len, &o) == 0) {
+			if (cache_obj_fresh(o, time_now())) {
+				conn_serve_hit(c, o);
+				cache_obj_unref(&o);
+				return;
+			}
+			cache_obj_unref(&o);
+		}
+	}
+	if (creq == CACHE_REQ_PASS) {
+		EDGE_COUNT(&w->metrics, cache_passes_total);
+		c->cache_status = "PASS";
+		/* RFC 9211 §2.2 fwd values */
+		if (w->srv->ram == NULL || !route->cache)
+			c->fwd = "bypass";
+		else if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
+			c->fwd = "method";
+		else
+			c->fwd = "request";
+	} else {
+		EDGE_COUNT(&w->metrics, cache_misses_total);
+		c->cache_status = "MISS";
+		c->fwd = "miss";
+	}
+	c->state = EDGE_CONN_PROXY;
+	edge_proxy_start(c, route->pool, creq != CACHE_REQ_PASS);
+}
+
+/* Invalidation (RFC 9111 §4.4): a successful unsafe request removes the
+ * stored response for its target. */
+static void
+conn_invalidate(struct edge_conn *c)
+{
+	struct cache_ram *ram = c->w->srv->ram;
+
+	if (ram == NULL || c->key_len < 0 || !conn_is_unsafe_method(c->req.method))
+		return;
+	if (c->status < 200 || c->status >= 400)
+		return;
+	cache_ram_remove(ram, c->key, (size_t)c->key_len);
+	EDGE_COUNT(&c->w->metrics, cache_invalidations_total);
+}
+
+void
+edge_conn_response_done(struct edge_conn *c)
+{
+	conn_invalidate(c);
+	edge_accesslog_write(c);
+	c->route = NULL;
+	if (!c->keep_alive || c->w->draining) {
+		conn_begin_closing(c);
+		return;
+	}
+	c->state = EDGE_CONN_READ_HEAD;
+	edge_io_read_enable(&c->io);
+	/* Continue with pipelined bytes, unless we are inside conn_process already
+	 * (it loops by itself). */
+	if (!c->processing)
+		conn_process(c);
+}
+
+/*
+ * Parses and handles as many complete requests as the input holds.  Stops
+ * when the head is incomplete, when a request goes to the proxy, or when the
+ * output is full (the write callback resumes).
+ */
+static void
+conn_process(struct edge_conn *c)
+{
+	const struct config *cfg = c->w->cfg;
+	struct evbuffer *in = c->io.in;
+	struct h1_limits lim;
+
+	lim.max_request_line = cfg->max_request_line;
+	lim.max_head = cfg->max_header_bytes;
+	lim.max_headers = cfg->max_header_count < EDGE_MAX_HEADERS ? cfg->max_header_count :
+									 EDGE_MAX_HEADERS;
+	c->processing = true;
+	while (c->state == EDGE_CONN_READ_HEAD && !c->dead) {
+		size_t len = evbuffer_get_length(in);
+		size_t n;
+		const char *p;
+		enum h1_status st;
+
+		if (evbuffer_get_length(c->io.out) > EDGE_OUT_HIGH) {
+			edge_io_read_disable(&c->io);
+			break;
+		}
+		if (len == 0) {
+			if (c->client_eof) {
+				conn_begin_closing(c);
+				break;
+			}
+			if (c->requests > 0 && !evtimer_pending(c->timer, NULL))
+				conn_arm_timer(c, false);
+			break;
+		}
+		if (!c->timer_is_header || !evtimer_pending(c->timer, NULL))
+			conn_arm_timer(c, true);
+		n = len < lim.max_head + 1 ? len : lim.max_head + 1;
+		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+		st = h1_parse_request(p, n, &lim, c->hdrs, &c->req);
+		if (st == H1_AGAIN) {
+			if (c->client_eof) {
+				edge_conn_send_error(c, 400, "bad request: incomplete request head");
+				break;
+			}
+			break;
+		}
+		c->start_ms = time_mono_ms();
+		c->status = 0;
+		c->bytes_out = 0;
+		c->host_lc_len = 0;
+		if (st != H1_OK) {
+			/* The request line is needed for the access log even when invalid. */
+			memset(&c->req, 0, sizeof c->req);
+			EDGE_COUNT(&c->w->metrics, requests_total);
+			char msg[96];
+			snprintf(msg, sizeof msg, "bad request: %s", h1_strerror(st));
+			edge_conn_send_error(c, h1_status_http(st), msg);
+			break;
+		}
+		if (c->req.head_len > c->head_cap) {
+			free(c->head_buf);
+			c->head_cap = c->req.head_len < 1024 ? 1024 : c->req.head_len;
+			c->head_buf = xmalloc(c->head_cap);
+		}
+		memcpy(c->head_buf, p, c->req.head_len);
+		conn_rebase(c, p);
+		evbuffer_drain(in, c->req.head_len);
+		evtimer_del(c->timer);
+		c->timer_is_header = false;
+		conn_handle_request(c);
+	}
+	c->processing = false;
+}
+
+/* ---- I/O callbacks ---- */
+
+/* The output drained to the low watermark: resume whoever waits for room. */
+static void
+conn_on_drained(struct edge_conn *c)
+{
+	switch (c->state) {
+	case EDGE_CONN_CLOSING:
+		if (evbuffer_get_length(c->io.out) == 0)
+			conn_start_linger(c);
+		break;
+	case EDGE_CONN_PROXY:
+		edge_proxy_on_client_writable(c);
+		break;
+	case EDGE_CONN_READ_HEAD:
+		if (!c->io.read_on && !c->client_eof) {
+			edge_io_read_enable(&c->io);
+			conn_process(c);
+		}
+		break;
+	}
+}
+
+static void
+conn_on_read(void *arg)
+{
+	struct edge_conn *c = arg;
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	if (c->lingering)
+		conn_linger_read(c);
+	else if (c->state == EDGE_CONN_READ_HEAD)
+		conn_process(c);
+	else if (c->state == EDGE_CONN_PROXY)
+		edge_proxy_on_client_readable(c);
+	edge_conn_leave(c);
+}
+
+static void
+conn_on_write(void *arg)
+{
+	struct edge_conn *c = arg;
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	conn_on_drained(c);
+	edge_conn_leave(c);
+}
+
+static void
+conn_on_event(void *arg, int what)
+{
+	struct edge_conn *c = arg;
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	if (what & EDGE_IO_TIMEOUT) {
+		/* send timeout: the client stopped reading */
+		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
+		edge_conn_close(c);
+	} else if ((what & EDGE_IO_ERROR) || c->lingering) {
+		edge_conn_close(c);
+	} else if (what & EDGE_IO_EOF) {
+		/* The client will send nothing more: finish what is in flight. */
+		c->client_eof = true;
+		c->keep_alive = false;
+		if (c->state == EDGE_CONN_READ_HEAD)
+			conn_process(c);
+		else if (c->state == EDGE_CONN_PROXY)
+			edge_proxy_on_client_readable(c);
+	}
+	edge_conn_leave(c);
+}
+
+static void
+conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	if (c->lingering || c->state != EDGE_CONN_READ_HEAD) {
+		edge_conn_close(c);
+	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
+		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
+		memset(&c->req, 0, sizeof c->req);
+		c->start_ms = time_mono_ms();
+		c->bytes_out = 0;
+		edge_conn_send_error(c, 408, "request timeout");
+	} else {
+		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
+		edge_conn_close(c);
+	}
+	edge_conn_leave(c);
+}
+
+void
+edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+	const struct config *cfg = w->cfg;
+	struct edge_conn *c;
+	int one = 1;
+
+	(void)salen;
+	if (w->draining || w->n_conns >= cfg->max_connections) {
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c = xcalloc(1, sizeof *c);
+	c->magic = EDGE_CONN_MAGIC;
+	c->w = w;
+	c->key_len = -1;
+	c->cache_status = "-";
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, c->peer,
+		    sizeof c->peer);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    c->peer, sizeof c->peer);
+	else
+		snprintf(c->peer, sizeof c->peer, "unknown");
+	if (edge_io_init(&c->io, w->base, fd, cfg->send_timeout_ms, conn_on_read, conn_on_write,
+		conn_on_event, c) != 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->timer = evtimer_new(w->base, conn_on_timer, c);
+	edge_io_read_enable(&c->io);
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->n_conns++;
+	atomic_fetch_add_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);
+	EDGE_COUNT(&w->metrics, connections_total);
+	conn_arm_timer(c, true);
+}
+
+void
+edge_conn_drain(struct edge_conn *c)
+{
+	c->keep_alive = false;
+	if (c->state == EDGE_CONN_READ_HEAD &&
+	    evbuffer_get_length(c->io.in) == 0 && !c->lingering)
+		edge_conn_close(c);
+}

@@ -1,0 +1,137 @@
+/*
+ * edge/edge_conn.h — a client connection: the HTTP/1.1 server side, the
+ * request pipeline (site/route selection, cache lookup, hits) and the state
+ * of the upstream exchange the proxy runs for it.
+ *
+ * A connection lives on one worker's loop, owns its bufferevent (which owns
+ * the fd) and at most one upstream exchange at a time; pipelined requests wait
+ * in the input buffer until the current response is queued.  The parsed
+ * request head is copied to a per-connection buffer (head_buf), so its views
+ * stay valid for the whole exchange while the input buffer moves on.
+ */
+#ifndef OUTPOST_EDGE_EDGE_CONN_H
+#define OUTPOST_EDGE_EDGE_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
+
+#include "cache/cache.h"
+#include "core/h1.h"
+#include "edge/edge_io.h"
+
+struct bufferevent;
+struct event;
+struct edge_worker;
+struct config_route;
+struct config_pool;
+struct origin_dns_query;
+
+#define EDGE_MAX_HEADERS 256		/* array size; the configured limit applies */
+#define EDGE_ORIGIN_MAX_HEAD (64 * 1024)
+
+enum edge_conn_state {
+	EDGE_CONN_READ_HEAD = 0,	/* waiting for (more of) a request head */
+	EDGE_CONN_PROXY,		/* an upstream exchange is running */
+	EDGE_CONN_CLOSING,		/* flushing output, then close */
+};
+
+enum edge_proxy_state {
+	EDGE_PROXY_IDLE = 0,
+	EDGE_PROXY_RESOLVING,
+	EDGE_PROXY_CONNECTING,
+	EDGE_PROXY_WAIT_HEAD,		/* request sent (body may still stream) */
+	EDGE_PROXY_RELAY_BODY,		/* response head sent to the client */
+};
+
+struct edge_proxy {
+	enum edge_proxy_state state;
+	struct bufferevent *obev;	/* origin connection, owned */
+	struct origin_dns_query *dnsq;
+	unsigned pool_idx;
+	unsigned member_idx;
+	const struct config_pool *pool;
+	bool reused;			/* obev came from the idle pool */
+	bool retried;
+	bool got_bytes;			/* any response byte arrived */
+	bool req_body_done;		/* request body fully forwarded */
+	bool store;			/* the response may be stored */
+	bool client_chunked;		/* we chunk-encode towards the client */
+	bool client_until_close;	/* body delimited by closing (HTTP/1.0 client) */
+	bool origin_reusable;
+	uint64_t req_remaining;		/* LENGTH request body bytes left */
+	uint64_t req_body_bytes;
+	struct h1_chunked req_dec;
+	struct h1_chunked resp_dec;
+	uint64_t resp_remaining;
+	struct h1_response resp;
+	struct h1_header rhdrs[EDGE_MAX_HEADERS];
+	char *rhead;			/* copy of the response head */
+	size_t rhead_cap;
+	time_t request_time;
+	struct cache_obj *fill;		/* object being built, or NULL */
+};
+
+struct edge_conn {
+	unsigned magic;			/* EDGE_CONN_MAGIC */
+	struct edge_conn *next;		/* worker's list */
+	struct edge_conn *prev;
+	struct edge_worker *w;
+	struct edge_io io;		/* the client socket */
+	struct event *timer;		/* idle / header timeout */
+	bool timer_is_header;
+	enum edge_conn_state state;
+	bool keep_alive;		/* this request allows another after it */
+	bool client_eof;		/* the client half-closed: no further requests */
+	bool dead;			/* free once the outermost callback returns */
+	bool lingering;			/* output flushed, write side shut, draining input */
+	bool processing;		/* inside conn_process (it loops by itself) */
+	unsigned cb_depth;
+	unsigned requests;
+	char peer[INET6_ADDRSTRLEN];
+
+	/* current request */
+	struct h1_request req;
+	struct h1_header hdrs[EDGE_MAX_HEADERS];
+	char *head_buf;
+	size_t head_cap;
+	const struct config_route *route;
+	uint64_t start_ms;
+	int status;			/* status sent, for the access log */
+	uint64_t bytes_out;
+	const char *cache_status;	/* "HIT", "MISS", "PASS" or "-" */
+	const char *fwd;		/* Cache-Status fwd= value of a forwarded request */
+	char host_lc[256];
+	size_t host_lc_len;
+	char key[CACHE_KEY_MAX];
+	int key_len;			/* -1 when no key */
+
+	struct edge_proxy px;
+};
+
+/* Takes ownership of fd, an accepted client socket.  Worker thread. */
+void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen);
+/* Drain: idle connections close now, busy ones after their current response. */
+void edge_conn_drain(struct edge_conn *c);
+/* Hard close (drain timeout, shutdown). */
+void edge_conn_abort(struct edge_conn *c);
+
+/* ---- used by edge_proxy.c ---- */
+
+/* Every callback that carries a connection brackets its work with these; a
+ * connection closed inside is freed by the outermost leave, which then returns
+ * false. */
+void edge_conn_enter(struct edge_conn *c);
+bool edge_conn_leave(struct edge_conn *c);
+
+/* The response to the current request is complete in the output buffer (or the
+ * connection must close): log it, then read the next request or close. */
+void edge_conn_response_done(struct edge_conn *c);
+/* Answers the current request with a short text/plain error and closes. */
+void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
+/* Closes the connection now (e.g. an origin failed after the head was sent). */
+void edge_conn_close(struct edge_conn *c);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * edge/edge_io.h — client socket I/O with as few system calls as a keep-alive
+ * request allows.
+ *
+ * libevent's socket bufferevent re-arms the write event (epoll_ctl) for every
+ * response and asks the kernel how much is readable (ioctl FIONREAD) before
+ * every read; on a virtual machine each of those calls costs more than the
+ * whole cache lookup.  edge_io keeps the read event armed (level-triggered)
+ * for as long as reading is wanted, reads into reserved evbuffer space with
+ * one readv(2), and writes the output with one writev(2) when the owner calls
+ * edge_io_flush(); only a write that would block arms the write event.
+ * A keep-alive hit thus costs one read and one write (plus a share of one
+ * epoll_wait).  Single thread: the owner's worker.
+ */
+#ifndef OUTPOST_EDGE_EDGE_IO_H
+#define OUTPOST_EDGE_EDGE_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+struct evbuffer;
+
+enum edge_io_event {
+	EDGE_IO_EOF = 1,	/* the peer closed its side (reading stops) */
+	EDGE_IO_ERROR = 2,	/* read or write failed (errno saved in io->err) */
+	EDGE_IO_TIMEOUT = 4,	/* the peer did not take our output in time */
+};
+
+typedef void edge_io_cb(void *arg);
+typedef void edge_io_event_cb(void *arg, int what);
+
+struct edge_io {
+	int fd;
+	struct evbuffer *in;
+	struct evbuffer *out;
+	struct event rev;
+	struct event wev;
+	bool read_on;
+	bool write_armed;
+	int err;
+	size_t lowmark;			/* on_write runs when out drains to <= lowmark */
+	struct timeval write_timeout;
+	edge_io_cb *on_read;		/* new bytes in `in` */
+	edge_io_cb *on_write;		/* a blocked write made progress down to lowmark */
+	edge_io_event_cb *on_event;
+	void *arg;
+};
+
+/* Takes ownership of fd (made non-blocking by the caller).  0 or -1. */
+int edge_io_init(struct edge_io *io, struct event_base *base, int fd, unsigned write_timeout_ms,
+    edge_io_cb *on_read, edge_io_cb *on_write, edge_io_event_cb *on_event, void *arg);
+/* Closes the fd, frees the buffers. */
+void edge_io_close(struct edge_io *io);
+
+void edge_io_read_enable(struct edge_io *io);
+void edge_io_read_disable(struct edge_io *io);
+static inline void
+edge_io_set_lowmark(struct edge_io *io, size_t lowmark)
+{
+	io->lowmark = lowmark;
+}
+
+/*
+ * Writes what `out` holds now.  Returns 0 when everything was written or the
+ * rest waits for the socket (the write event is armed; on_write reports
+ * progress), -1 on a write error (io->err set; the owner closes).
+ */
+int edge_io_flush(struct edge_io *io);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * edge/edge_main.c — the outpost daemon: command line, start-up, signals,
+ * graceful shutdown.
+ *
+ * The main thread loads the configuration, binds every listening socket (one
+ * SO_REUSEPORT socket per listener per worker), starts the workers, then runs
+ * its own event loop for signals and the admin listener.  SIGTERM/SIGINT:
+ * /healthz turns to "draining", every worker closes its listeners, finishes
+ * the requests in flight (bounded by timeouts.drain) and stops; the process
+ * exits 0.  SIGUSR1 reopens the access log.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ares.h>
+#include <brotli/decode.h>
+#include <brotli/encode.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <lmdb.h>
+#include <maxminddb.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "edge/edge_accesslog.h"
+#include "edge/edge_admin.h"
+#include "edge/edge_worker.h"
+
+#define MAIN_DEFAULT_CONFIG OUTPOST_SYSCONFDIR "/outpost.yaml"
+
+struct main_state {
+	struct edge_server srv;
+	struct event_base *base;
+	struct event *poll_timer;
+	bool stopping;
+};
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: outpost [-c FILE] [-t] [-V] [-h]\n"
+	    "  -c, --config FILE  configuration file (default %s)\n"
+	    "  -t, --test         check the configuration, print every error, exit 0 or 1\n"
+	    "  -V, --version      print the version and the versions of the linked libraries\n"
+	    "  -h, --help         print this help\n"
+	    "Signals: TERM/INT drain and exit, USR1 reopen the access log.\n",
+	    MAIN_DEFAULT_CONFIG);
+}
+
+static void
+main_version(void)
+{
+	uint32_t bv = BrotliEncoderVersion();
+
+	printf("outpost %s\n", PACKAGE_VERSION);
+	printf("libevent %s\n", event_get_version());
+	printf("%s\n", OpenSSL_version(OPENSSL_VERSION));
+	printf("%s\n", mdb_version(NULL, NULL, NULL));
+	printf("zstd %s\n", ZSTD_versionString());
+	printf("brotli %u.%u.%u\n", bv >> 24, (bv >> 12) & 0xfff, bv & 0xfff);
+	printf("zlib %s\n", zlibVersion());
+	printf("c-ares %s\n", ares_version(NULL));
+	printf("libyaml %s\n", yaml_get_version_string());
+	printf("libmaxminddb %s\n", MMDB_lib_version());
+}
+
+/* A non-blocking SO_REUSEPORT listening socket for l; -1 (logged) on failure. */
+static int
+main_listen(const struct config_listen *l)
+{
+	int one = 1;
+	int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd == -1) {
+		log_err("edge", "listen %s: socket: %s", l->address, strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1 ||
+	    (l->addr.ss_family == AF_INET6 &&
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == -1)) {
+		log_err("edge", "listen %s: setsockopt: %s", l->address, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1) {
+		log_err("edge", "listen %s: bind: %s", l->address, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, 1024) == -1) {
+		log_err("edge", "listen %s: %s", l->address, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Shards spread lock contention; each shard has an equal share of the bytes,
+ * so a shard must hold several of the largest objects: up to 64 shards, each
+ * at least four times cache.max_object.
+ */
+static unsigned
+main_ram_shards(const struct config *cfg)
+{
+	uint64_t per = 4 * (cfg->cache_max_object_bytes ? cfg->cache_max_object_bytes : 1);
+	uint64_t n = cfg->cache_ram_bytes / per;
+
+	if (n < 1)
+		n = 1;
+	if (n > 64)
+		n = 64;
+	return (unsigned)n;
+}
+
+static void
+main_on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *ms = arg;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < ms->srv.n_workers; i++)
+		if (!edge_worker_finished(ms->srv.workers[i]))
+			return;
+	event_base_loopbreak(ms->base);
+}
+
+static void
+main_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state *ms = arg;
+	struct timeval tv = { 0, 50 * 1000 };
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (ms->stopping)
+			return;
+		ms->stopping = true;
+		log_info("main", "received %s: draining (up to %u ms)",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT", ms->srv.cfg->drain_timeout_ms);
+		atomic_store(&ms->srv.draining, true);
+		for (unsigned i = 0; i < ms->srv.n_workers; i++)
+			edge_worker_drain(ms->srv.workers[i]);
+		ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
+		event_add(ms->poll_timer, &tv);
+		break;
+	case SIGUSR1:
+		if (ms->srv.access_log_fd != -1 &&
+		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->srv.cfg->access_log) == 0)
+			log_info("main", "access log reopened");
+		break;
+	case SIGHUP:
+		log_warn("main", "SIGHUP: configuration reload is not supported yet; "
+				 "restart to apply a new configuration");
+		break;
+	}
+}
+
+static int
+main_run(struct config *cfg)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+	struct main_state ms;
+	struct event *sigev[sizeof sigs / sizeof sigs[0]] = { 0 };
+	struct evhttp *admin = NULL;
+	enum log_level lvl;
+	int rc = 1;
+	size_t nl = cfg->n_listens;
+	int *fds = NULL;
+
+	memset(&ms, 0, sizeof ms);
+	ms.srv.cfg = cfg;
+	ms.srv.access_log_fd = -1;
+	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
+		log_set_level(lvl);
+	signal(SIGPIPE, SIG_IGN);
+	ms.base = event_base_new();
+	if (ms.base == NULL) {
+		log_err("main", "cannot create the main event base");
+		return 1;
+	}
+	if (cfg->access_log != NULL) {
+		ms.srv.access_log_fd = edge_accesslog_open(cfg->access_log);
+		if (ms.srv.access_log_fd == -1)
+			goto out;
+	}
+	if (cfg->cache_ram_bytes > 0)
+		ms.srv.ram = cache_ram_new(cfg->cache_ram_bytes, main_ram_shards(cfg));
+
+	/* Bind everything before any thread starts, so a bad address fails cleanly. */
+	fds = xcalloc(cfg->workers * nl, sizeof *fds);
+	for (size_t i = 0; i < cfg->workers * nl; i++)
+		fds[i] = -1;
+	for (unsigned w = 0; w < cfg->workers; w++)
+		for (size_t i = 0; i < nl; i++)
+			if ((fds[w * nl + i] = main_listen(&cfg->listens[i])) == -1)
+				goto out;
+	if (cfg->admin.addrlen != 0) {
+		admin = edge_admin_start(ms.base, &ms.srv, &cfg->admin);
+		if (admin == NULL)
+			goto out;
+	}
+	ms.srv.workers = xcalloc(cfg->workers, sizeof *ms.srv.workers);
+	for (unsigned w = 0; w < cfg->workers; w++) {
+		ms.srv.workers[w] = edge_worker_new(&ms.srv, w, &fds[w * nl], nl);
+		for (size_t i = 0; i < nl; i++)
+			fds[w * nl + i] = -1;	/* owned by the worker now */
+		if (ms.srv.workers[w] == NULL)
+			goto out;
+		ms.srv.n_workers = w + 1;
+	}
+	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++) {
+		sigev[s] = evsignal_new(ms.base, sigs[s], main_on_signal, &ms);
+		event_add(sigev[s], NULL);
+	}
+	for (unsigned w = 0; w < ms.srv.n_workers; w++) {
+		int r = edge_worker_start(ms.srv.workers[w]);
+
+		if (r != 0) {
+			log_err("main", "cannot start worker %u: %s", w, strerror(-r));
+			for (unsigned k = 0; k < w; k++)
+				edge_worker_drain(ms.srv.workers[k]);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nl; i++)
+		log_info("main", "listening on %s", cfg->listens[i].address);
+	if (admin != NULL)
+		log_info("main", "admin listening on %s", cfg->admin.address);
+	log_info("main", "outpost %s node \"%s\" started with %u workers", PACKAGE_VERSION,
+	    cfg->node_name, cfg->workers);
+	event_base_dispatch(ms.base);
+	log_info("main", "stopped");
+	rc = 0;
+out:
+	for (unsigned w = 0; w < ms.srv.n_workers; w++)
+		edge_worker_drain(ms.srv.workers[w]);
+	for (unsigned w = 0; w < ms.srv.n_workers; w++)
+		edge_worker_join_free(&ms.srv.workers[w]);
+	free(ms.srv.workers);
+	if (fds != NULL)
+		for (size_t i = 0; i < cfg->workers * nl; i++)
+			if (fds[i] != -1)
+				close(fds[i]);
+	free(fds);
+	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++)
+		if (sigev[s] != NULL)
+			event_free(sigev[s]);
+	if (ms.poll_timer != NULL)
+		event_free(ms.poll_timer);
+	if (admin != NULL)
+		evhttp_free(admin);
+	event_base_free(ms.base);
+	cache_ram_free(&ms.srv.ram);
+	if (ms.srv.access_log_fd != -1)
+		close(ms.srv.access_log_fd);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = MAIN_DEFAULT_CONFIG;
+	bool test_only = false;
+	struct config *cfg = NULL;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test_only = true;
+			break;
+		case 'V':
+			main_version();
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "outpost: unexpected argument \"%s\"\n", argv[optind]);
+		main_usage(stderr);
+		return 2;
+	}
+	if (config_load(path, &cfg, stderr) != 0) {
+		fprintf(stderr, "outpost: configuration %s has errors\n", path);
+		return 1;
+	}
+	if (test_only) {
+		printf("outpost: configuration ok (%s)\n", path);
+		config_unref(&cfg);
+		return 0;
+	}
+	rc = main_run(cfg);
+	config_unref(&cfg);
+	return rc;
+}

@@ -1,0 +1,58 @@
+/*
+ * edge/edge_metrics.h — per-worker counters, one X-macro table for the enum,
+ * the Prometheus names and their help text.
+ *
+ * Each worker owns a struct edge_metrics and is its only writer: increments
+ * are a relaxed load and store (plain moves, no lock prefix); the admin thread
+ * reads with relaxed loads and sums across workers.  No lock, no shared cache
+ * line on the hot path.
+ */
+#ifndef OUTPOST_EDGE_EDGE_METRICS_H
+#define OUTPOST_EDGE_EDGE_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/*      name                         help */
+#define EDGE_COUNTER_TABLE(X) \
+	X(connections_total,         "Client connections accepted") \
+	X(requests_total,            "Client requests parsed") \
+	X(cache_hits_total,          "Requests answered from the cache") \
+	X(cache_misses_total,        "Cacheable requests not found fresh in the cache") \
+	X(cache_passes_total,        "Requests forwarded without a cache lookup") \
+	X(cache_stores_total,        "Responses stored in the RAM tier") \
+	X(cache_invalidations_total, "Entries removed by unsafe methods") \
+	X(origin_requests_total,     "Requests sent to origins") \
+	X(origin_errors_total,       "Origin exchanges that failed (502/504 or aborted)") \
+	X(origin_timeouts_total,     "Origin exchanges that timed out") \
+	X(origin_retries_total,      "Requests retried on a fresh origin connection") \
+	X(origin_conn_reused_total,  "Origin requests sent on a kept-alive connection") \
+	X(client_errors_total,       "Requests answered with a 4xx by the node itself") \
+	X(client_timeouts_total,     "Client connections closed by a timeout") \
+	X(bytes_sent_total,          "Response bytes queued to clients")
+
+enum edge_counter {
+#define EDGE_COUNTER_ENUM(name, help) EDGE_C_##name,
+	EDGE_COUNTER_TABLE(EDGE_COUNTER_ENUM)
+#undef EDGE_COUNTER_ENUM
+	EDGE_C__COUNT
+};
+
+struct edge_metrics {
+	_Atomic uint64_t c[EDGE_C__COUNT];
+	_Atomic int64_t connections_active;
+};
+
+static inline void
+edge_metrics_add(struct edge_metrics *m, enum edge_counter k, uint64_t n)
+{
+	atomic_store_explicit(&m->c[k], atomic_load_explicit(&m->c[k], memory_order_relaxed) + n,
+	    memory_order_relaxed);
+}
+
+#define EDGE_COUNT(m, name) edge_metrics_add((m), EDGE_C_##name, 1)
+
+extern const char *const edge_counter_names[EDGE_C__COUNT];
+extern const char *const edge_counter_help[EDGE_C__COUNT];
+
+#endif

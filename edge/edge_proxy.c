@@ -1,0 +1,855 @@
+/*
+ * edge/edge_proxy.c — one upstream exchange per client connection.
+ *
+ * States: RESOLVING (c-ares query pending) → CONNECTING (or straight to
+ * WAIT_HEAD on a kept-alive connection from the idle pool) → WAIT_HEAD
+ * (request head sent, request body streaming) → RELAY_BODY (response head
+ * sent to the client; body streaming, and copied into a cache fill when the
+ * policy allows).  Both directions use backpressure: a full output buffer on
+ * one side disables reading on the other until it drains, so no body is ever
+ * held whole.  Response bodies move from the origin's input buffer to the
+ * client's output buffer with evbuffer_remove_buffer (chunks move, bytes are
+ * not copied); the cache fill is the one copy, made while building the object.
+ *
+ * A kept-alive origin connection that fails before the first response byte is
+ * retried once on a fresh connection when the request has no body (the origin
+ * may have closed it just as we reused it).  Errors before the response head
+ * reach the client become 502 or 504 with a short body; after it, the client
+ * connection is closed so a truncated body is never mistaken for a whole one.
+ *
+ * Runs on the connection's worker thread; callbacks carry the edge_conn.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "edge/edge_conn.h"
+#include "edge/edge_proxy.h"
+#include "edge/edge_worker.h"
+#include "origin/origin_dns.h"
+#include "origin/origin_pool.h"
+
+#define PROXY_OUT_HIGH (512 * 1024)	/* pause the producer above this */
+#define PROXY_OUT_LOW (128 * 1024)	/* resume below this */
+
+static void proxy_begin(struct edge_conn *c, bool fresh);
+static void proxy_relay_body(struct edge_conn *c);
+
+static void
+proxy_tv(struct timeval *tv, unsigned ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (long)(ms % 1000) * 1000;
+}
+
+/* Read timeout read_ms (first byte or between bytes), write timeout = send. */
+static void
+proxy_set_timeouts(struct edge_conn *c, unsigned read_ms)
+{
+	struct timeval rtv, wtv;
+
+	proxy_tv(&rtv, read_ms);
+	proxy_tv(&wtv, c->w->cfg->send_timeout_ms);
+	bufferevent_set_timeouts(c->px.obev, &rtv, &wtv);
+}
+
+static bool
+proxy_method_is(const struct edge_conn *c, const char *m)
+{
+	return str_eq(c->req.method, str_cstr(m));
+}
+
+void
+edge_proxy_abort(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->dnsq != NULL)
+		origin_dns_cancel(&px->dnsq);
+	if (px->obev != NULL) {
+		bufferevent_free(px->obev);
+		px->obev = NULL;
+	}
+	if (px->fill != NULL)
+		cache_obj_unref(&px->fill);
+	px->state = EDGE_PROXY_IDLE;
+}
+
+/* The exchange failed: an error response while nothing was sent, else close. */
+static void
+proxy_fail(struct edge_conn *c, int status, const char *msg)
+{
+	EDGE_COUNT(&c->w->metrics, origin_errors_total);
+	if (c->px.state == EDGE_PROXY_RELAY_BODY) {
+		edge_proxy_abort(c);
+		edge_conn_close(c);
+		return;
+	}
+	edge_conn_send_error(c, status, msg);
+}
+
+/* ---- request towards the origin ---- */
+
+static bool
+proxy_skip_request_header(const struct edge_conn *c, const struct h1_header *h)
+{
+	static const struct str skip[] = {
+		STR_LIT("Host"), STR_LIT("Content-Length"), STR_LIT("Transfer-Encoding"),
+		STR_LIT("Expect"), STR_LIT("X-Forwarded-For"), STR_LIT("X-Forwarded-Proto"),
+	};
+
+	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+		if (str_eq_nocase(h->name, skip[i]))
+			return true;
+	return h1_is_hop_by_hop(h->name, c->req.headers, c->req.n_headers);
+}
+
+static void
+proxy_write_request_head(struct edge_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->px.obev);
+	const struct h1_request *r = &c->req;
+
+	evbuffer_add(out, r->method.p, r->method.len);
+	evbuffer_add(out, " ", 1);
+	evbuffer_add(out, r->path.p, r->path.len);
+	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
+	evbuffer_add(out, r->authority.p, r->authority.len);
+	evbuffer_add(out, "\r\n", 2);
+	for (size_t i = 0; i < r->n_headers; i++) {
+		const struct h1_header *h = &r->headers[i];
+
+		if (proxy_skip_request_header(c, h))
+			continue;
+		evbuffer_add(out, h->name.p, h->name.len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, h->value.p, h->value.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	/* X-Forwarded-For: the client's list, then the peer (one field line). */
+	evbuffer_add(out, "X-Forwarded-For: ", 17);
+	for (size_t i = 0; i < r->n_headers; i++) {
+		const struct h1_header *h = &r->headers[i];
+
+		if (!str_eq_nocase(h->name, STR_LIT("X-Forwarded-For")) || h->value.len == 0)
+			continue;
+		evbuffer_add(out, h->value.p, h->value.len);
+		evbuffer_add(out, ", ", 2);
+	}
+	evbuffer_add_printf(out, "%s\r\n", c->peer);
+	evbuffer_add_printf(out, "X-Forwarded-Proto: http\r\nVia: 1.1 %s\r\n",
+	    c->w->cfg->node_name);
+	if (r->body == H1_BODY_LENGTH)
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+		    (unsigned long long)r->content_length);
+	else if (r->body == H1_BODY_CHUNKED)
+		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* Client input → origin output, with the configured body limit. */
+static void
+proxy_pump_request_body(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct evbuffer *in = c->io.in;
+	struct evbuffer *out;
+	uint64_t max = c->w->cfg->max_body_bytes;
+
+	if (px->req_body_done || px->obev == NULL)
+		return;
+	out = bufferevent_get_output(px->obev);
+	if (c->req.body == H1_BODY_LENGTH) {
+		size_t n = evbuffer_get_length(in);
+
+		if (n > px->req_remaining)
+			n = (size_t)px->req_remaining;
+		if (n > 0) {
+			evbuffer_remove_buffer(in, out, n);
+			px->req_remaining -= n;
+			px->req_body_bytes += n;
+		}
+		if (px->req_remaining == 0)
+			px->req_body_done = true;
+	} else {
+		while (evbuffer_get_length(in) > 0) {
+			struct evbuffer_iovec v;
+			const char *d = NULL;
+			size_t used = 0, dl = 0;
+			enum h1_status st;
+
+			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+				break;
+			st = h1_chunked_decode(&px->req_dec, v.iov_base, v.iov_len, &used, &d, &dl);
+			if (dl > 0) {
+				char hdr[24];
+				size_t hl = h1_chunk_header(dl, hdr, sizeof hdr);
+
+				evbuffer_add(out, hdr, hl);
+				evbuffer_drain(in, used - dl);
+				evbuffer_remove_buffer(in, out, dl);
+				evbuffer_add(out, "\r\n", 2);
+				px->req_body_bytes += dl;
+			} else {
+				evbuffer_drain(in, used);
+			}
+			if (st == H1_OK) {
+				evbuffer_add(out, "0\r\n\r\n", 5);
+				px->req_body_done = true;
+				break;
+			}
+			if (st != H1_AGAIN) {
+				char msg[96];
+
+				snprintf(msg, sizeof msg, "bad request: %s", h1_strerror(st));
+				edge_conn_send_error(c, h1_status_http(st), msg);
+				return;
+			}
+			if (used == 0)
+				break;
+			if (max != 0 && px->req_body_bytes > max)
+				break;
+		}
+	}
+	if (max != 0 && px->req_body_bytes > max) {
+		edge_conn_send_error(c, 413, "request body too large");
+		return;
+	}
+	if (px->req_body_done) {
+		edge_io_read_disable(&c->io);
+		return;
+	}
+	if (c->client_eof) {
+		/* The client stopped sending in the middle of its body. */
+		edge_proxy_abort(c);
+		edge_conn_close(c);
+		return;
+	}
+	if (evbuffer_get_length(out) > PROXY_OUT_HIGH) {
+		edge_io_read_disable(&c->io);
+		bufferevent_setwatermark(px->obev, EV_WRITE, PROXY_OUT_LOW, 0);
+	} else {
+		edge_io_read_enable(&c->io);
+	}
+}
+
+/* ---- response towards the client ---- */
+
+static bool
+proxy_skip_response_header(const struct edge_proxy *px, const struct h1_header *h)
+{
+	if (str_eq_nocase(h->name, STR_LIT("Transfer-Encoding")))
+		return true;
+	if (str_eq_nocase(h->name, STR_LIT("Content-Length")))
+		return px->resp.body != H1_BODY_NONE;
+	return h1_is_hop_by_hop(h->name, px->resp.headers, px->resp.n_headers);
+}
+
+/* The stored head: status line and end-to-end fields, without framing, Age or
+ * the fields the edge writes per response. */
+static void
+proxy_start_fill(struct edge_conn *c, time_t response_time)
+{
+	struct edge_proxy *px = &c->px;
+	const struct config *cfg = c->w->cfg;
+	struct cache_policy pol;
+	struct evbuffer *head;
+	size_t len;
+	char line[64];
+	bool has_date = false;
+
+	if (!px->store || !proxy_method_is(c, "GET") || c->key_len < 0)
+		return;
+	cache_policy_evaluate(&c->req, &px->resp, px->request_time, response_time,
+	    c->route != NULL ? (int64_t)c->route->default_ttl_s : 0, &pol);
+	if (!pol.storable)
+		return;
+	if (px->resp.body == H1_BODY_LENGTH && px->resp.content_length > cfg->cache_max_object_bytes)
+		return;
+	head = evbuffer_new();
+	len = h1_status_line(px->resp.status, line, sizeof line);
+	evbuffer_add(head, line, len);
+	for (size_t i = 0; i < px->resp.n_headers; i++) {
+		const struct h1_header *h = &px->resp.headers[i];
+
+		if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
+		    str_eq_nocase(h->name, STR_LIT("Age")) || proxy_skip_response_header(px, h))
+			continue;
+		if (str_eq_nocase(h->name, STR_LIT("Date")))
+			has_date = true;
+		evbuffer_add(head, h->name.p, h->name.len);
+		evbuffer_add(head, ": ", 2);
+		evbuffer_add(head, h->value.p, h->value.len);
+		evbuffer_add(head, "\r\n", 2);
+	}
+	if (!has_date)
+		evbuffer_add_printf(head, "Date: %s\r\n", edge_worker_date(c->w));
+	len = evbuffer_get_length(head);
+	px->fill = cache_obj_new(c->key, (size_t)c->key_len,
+	    (const char *)evbuffer_pullup(head, (ev_ssize_t)len), len,
+	    px->resp.body == H1_BODY_LENGTH ? px->resp.content_length : 0, response_time, &pol);
+	evbuffer_free(head);
+}
+
+static void
+proxy_write_response_head(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct evbuffer *out = c->io.out;
+	size_t before = evbuffer_get_length(out);
+	bool has_date = false;
+
+	if (px->resp.reason.len > 0)
+		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", px->resp.status,
+		    (int)px->resp.reason.len, px->resp.reason.p);
+	else
+		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", px->resp.status,
+		    h1_reason(px->resp.status));
+	for (size_t i = 0; i < px->resp.n_headers; i++) {
+		const struct h1_header *h = &px->resp.headers[i];
+
+		if (proxy_skip_response_header(px, h))
+			continue;
+		if (str_eq_nocase(h->name, STR_LIT("Date")))
+			has_date = true;
+		evbuffer_add(out, h->name.p, h->name.len);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, h->value.p, h->value.len);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (!has_date)
+		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
+	evbuffer_add_printf(out, "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s%s\r\n",
+	    c->w->cfg->node_name, c->fwd,
+	    px->fill != NULL ? "; stored" : "");
+	px->client_chunked = false;
+	px->client_until_close = false;
+	switch (px->resp.body) {
+	case H1_BODY_NONE:
+		break;
+	case H1_BODY_LENGTH:
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+		    (unsigned long long)px->resp.content_length);
+		break;
+	case H1_BODY_CHUNKED:
+	case H1_BODY_CLOSE:
+		if (c->req.minor >= 1) {
+			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+			px->client_chunked = true;
+		} else {
+			px->client_until_close = true;
+			c->keep_alive = false;
+		}
+		break;
+	}
+	if (!px->req_body_done)
+		c->keep_alive = false;	/* unread request body: cannot reuse */
+	if (!c->keep_alive)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (c->req.minor == 0)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+	c->status = px->resp.status;
+	c->bytes_out += evbuffer_get_length(out) - before;
+}
+
+static void
+proxy_fill_append(struct edge_conn *c, const char *data, size_t len)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->fill != NULL &&
+	    cache_obj_append(px->fill, data, len, c->w->cfg->cache_max_object_bytes) != 0)
+		cache_obj_unref(&px->fill);
+}
+
+/* Copies the first n bytes of buf into the fill without draining them. */
+static void
+proxy_fill_from_buffer(struct edge_conn *c, struct evbuffer *buf, size_t n)
+{
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr pos;
+
+	if (c->px.fill == NULL || n == 0)
+		return;
+	evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET);
+	while (n > 0 && c->px.fill != NULL) {
+		int k = evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, 8);
+
+		if (k <= 0)
+			break;
+		for (int i = 0; i < k && i < 8 && n > 0; i++) {
+			size_t l = v[i].iov_len < n ? v[i].iov_len : n;
+
+			proxy_fill_append(c, v[i].iov_base, l);
+			n -= l;
+			evbuffer_ptr_set(buf, &pos, l, EVBUFFER_PTR_ADD);
+		}
+	}
+}
+
+static void
+proxy_finish(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct edge_worker *w = c->w;
+	bool reusable;
+
+	if (px->fill != NULL) {
+		cache_ram_insert(w->srv->ram, px->fill);
+		EDGE_COUNT(&w->metrics, cache_stores_total);
+		cache_obj_unref(&px->fill);
+	}
+	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE && px->req_body_done &&
+	    evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
+	if (reusable) {
+		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
+		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev);
+	} else {
+		bufferevent_free(px->obev);
+	}
+	px->obev = NULL;
+	px->state = EDGE_PROXY_IDLE;
+	if (!px->req_body_done)
+		c->keep_alive = false;
+	edge_io_set_lowmark(&c->io, 0);
+	edge_conn_response_done(c);
+}
+
+static void
+proxy_relay_body(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct evbuffer *in = bufferevent_get_input(px->obev);
+	struct evbuffer *out = c->io.out;
+	bool done = false;
+
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+
+		if (evbuffer_get_length(out) > PROXY_OUT_HIGH) {
+			bufferevent_disable(px->obev, EV_READ);
+			edge_io_set_lowmark(&c->io, PROXY_OUT_LOW);
+			return;
+		}
+		if (px->resp.body == H1_BODY_NONE) {
+			done = true;
+			break;
+		}
+		if (avail == 0)
+			break;
+		if (px->resp.body == H1_BODY_LENGTH) {
+			size_t n = avail < px->resp_remaining ? avail : (size_t)px->resp_remaining;
+
+			proxy_fill_from_buffer(c, in, n);
+			evbuffer_remove_buffer(in, out, n);
+			c->bytes_out += n;
+			px->resp_remaining -= n;
+			if (px->resp_remaining == 0) {
+				done = true;
+				break;
+			}
+		} else if (px->resp.body == H1_BODY_CLOSE) {
+			proxy_fill_from_buffer(c, in, avail);
+			if (px->client_chunked) {
+				char hdr[24];
+				size_t hl = h1_chunk_header(avail, hdr, sizeof hdr);
+
+				evbuffer_add(out, hdr, hl);
+				evbuffer_remove_buffer(in, out, avail);
+				evbuffer_add(out, "\r\n", 2);
+			} else {
+				evbuffer_remove_buffer(in, out, avail);
+			}
+			c->bytes_out += avail;
+		} else {
+			struct evbuffer_iovec v;
+			const char *d = NULL;
+			size_t used = 0, dl = 0;
+			enum h1_status st;
+
+			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+				break;
+			st = h1_chunked_decode(&px->resp_dec, v.iov_base, v.iov_len, &used, &d, &dl);
+			if (dl > 0) {
+				proxy_fill_append(c, d, dl);
+				evbuffer_drain(in, used - dl);
+				if (px->client_chunked) {
+					char hdr[24];
+					size_t hl = h1_chunk_header(dl, hdr, sizeof hdr);
+
+					evbuffer_add(out, hdr, hl);
+					evbuffer_remove_buffer(in, out, dl);
+					evbuffer_add(out, "\r\n", 2);
+				} else {
+					evbuffer_remove_buffer(in, out, dl);
+				}
+				c->bytes_out += dl;
+			} else {
+				evbuffer_drain(in, used);
+			}
+			if (st == H1_OK) {
+				done = true;
+				break;
+			}
+			if (st != H1_AGAIN) {
+				log_warn("proxy", "origin pool \"%s\": bad chunked body: %s",
+				    px->pool->name, h1_strerror(st));
+				proxy_fail(c, 502, "bad gateway");
+				return;
+			}
+			if (used == 0)
+				break;
+		}
+	}
+	if (!done) {
+		bufferevent_enable(px->obev, EV_READ);
+		return;
+	}
+	if (px->client_chunked) {
+		evbuffer_add(out, "0\r\n\r\n", 5);
+		c->bytes_out += 5;
+	}
+	proxy_finish(c);
+}
+
+/* Parses the response head (skipping 1xx interim responses). */
+static void
+proxy_read_head(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct evbuffer *in = bufferevent_get_input(px->obev);
+	struct h1_limits lim = { 8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS };
+	const char *p;
+	time_t now;
+
+	for (;;) {
+		size_t len = evbuffer_get_length(in);
+		size_t n = len < EDGE_ORIGIN_MAX_HEAD + 1 ? len : EDGE_ORIGIN_MAX_HEAD + 1;
+		enum h1_status st;
+
+		if (len == 0)
+			return;
+		px->got_bytes = true;
+		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+		st = h1_parse_response(p, n, &lim, proxy_method_is(c, "HEAD"), px->rhdrs, &px->resp);
+		if (st == H1_AGAIN)
+			return;
+		if (st != H1_OK) {
+			log_warn("proxy", "origin pool \"%s\": malformed response: %s",
+			    px->pool->name, h1_strerror(st));
+			proxy_fail(c, 502, "bad gateway: the origin sent a malformed response");
+			return;
+		}
+		if (px->resp.status >= 100 && px->resp.status < 200) {
+			if (px->resp.status == 101) {
+				proxy_fail(c, 502, "bad gateway: protocol upgrade is not supported");
+				return;
+			}
+			evbuffer_drain(in, px->resp.head_len);
+			continue;
+		}
+		break;
+	}
+	if (px->resp.head_len > px->rhead_cap) {
+		free(px->rhead);
+		px->rhead_cap = px->resp.head_len < 4096 ? 4096 : px->resp.head_len;
+		px->rhead = xmalloc(px->rhead_cap);
+	}
+	memcpy(px->rhead, p, px->resp.head_len);
+#define REBASE(s) \
+	do { \
+		if ((s).p != NULL) \
+			(s).p = px->rhead + ((s).p - p); \
+	} while (0)
+	REBASE(px->resp.reason);
+	for (size_t i = 0; i < px->resp.n_headers; i++) {
+		REBASE(px->resp.headers[i].name);
+		REBASE(px->resp.headers[i].value);
+	}
+#undef REBASE
+	evbuffer_drain(in, px->resp.head_len);
+
+	now = time_now();
+	proxy_start_fill(c, now);
+	proxy_write_response_head(c);
+	px->state = EDGE_PROXY_RELAY_BODY;
+	px->resp_remaining = px->resp.content_length;
+	h1_chunked_init(&px->resp_dec);
+	proxy_set_timeouts(c, px->pool->between_bytes_timeout_ms);
+	proxy_relay_body(c);
+}
+
+/* ---- origin callbacks ---- */
+
+static void
+proxy_on_origin_read(struct bufferevent *bev, void *arg)
+{
+	struct edge_conn *c = arg;
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	ASSERT(c->px.obev == bev);
+	edge_conn_enter(c);
+	if (c->px.state == EDGE_PROXY_WAIT_HEAD || c->px.state == EDGE_PROXY_CONNECTING)
+		proxy_read_head(c);
+	else if (c->px.state == EDGE_PROXY_RELAY_BODY)
+		proxy_relay_body(c);
+	edge_conn_leave(c);
+}
+
+static void
+proxy_on_origin_write(struct bufferevent *bev, void *arg)
+{
+	struct edge_conn *c = arg;
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	ASSERT(c->px.obev == bev);
+	edge_conn_enter(c);
+	if (!c->px.req_body_done)
+		proxy_pump_request_body(c);
+	edge_conn_leave(c);
+}
+
+static bool
+proxy_retryable(const struct edge_conn *c)
+{
+	const struct edge_proxy *px = &c->px;
+
+	return px->reused && !px->got_bytes && !px->retried && c->req.body == H1_BODY_NONE;
+}
+
+static void
+proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct edge_conn *c = arg;
+	struct edge_proxy *px = &c->px;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	ASSERT(px->obev == bev);
+	edge_conn_enter(c);
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		px->state = EDGE_PROXY_WAIT_HEAD;
+		proxy_set_timeouts(c, px->pool->first_byte_timeout_ms);
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		EDGE_COUNT(&c->w->metrics, origin_timeouts_total);
+		log_warn("proxy", "origin pool \"%s\" member %u: %s timed out", px->pool->name,
+		    px->member_idx, px->state == EDGE_PROXY_CONNECTING ? "connect" : "response");
+		proxy_fail(c, 504, px->state == EDGE_PROXY_CONNECTING ?
+		    "gateway timeout: the origin did not accept the connection in time" :
+		    "gateway timeout: the origin did not answer in time");
+	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (px->state == EDGE_PROXY_RELAY_BODY && px->resp.body == H1_BODY_CLOSE &&
+		    (what & BEV_EVENT_EOF)) {
+			proxy_relay_body(c);
+			if (!c->dead && px->state == EDGE_PROXY_RELAY_BODY) {
+				/* All bytes relayed: the close delimits the body. */
+				struct evbuffer *out = c->io.out;
+
+				if (px->client_chunked) {
+					evbuffer_add(out, "0\r\n\r\n", 5);
+					c->bytes_out += 5;
+				}
+				px->resp.keep_alive = false;
+				proxy_finish(c);
+			}
+		} else if (px->state != EDGE_PROXY_RELAY_BODY && proxy_retryable(c)) {
+			EDGE_COUNT(&c->w->metrics, origin_retries_total);
+			bufferevent_free(px->obev);
+			px->obev = NULL;
+			px->retried = true;
+			proxy_begin(c, true);
+		} else if (px->state == EDGE_PROXY_RELAY_BODY) {
+			log_warn("proxy", "origin pool \"%s\": connection ended mid-body",
+			    px->pool->name);
+			proxy_fail(c, 502, "bad gateway");
+		} else {
+			const char *why = (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ?
+			    "connection refused" :
+			    (what & BEV_EVENT_ERROR) ? evutil_socket_error_to_string(err) :
+			    "connection closed before a response";
+
+			log_warn("proxy", "origin pool \"%s\" member %u: %s", px->pool->name,
+			    px->member_idx, why);
+			proxy_fail(c, 502, "bad gateway: the origin could not be reached");
+		}
+	}
+	edge_conn_leave(c);
+}
+
+/* ---- start ---- */
+
+static void
+proxy_attach(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	bufferevent_setcb(px->obev, proxy_on_origin_read, proxy_on_origin_write,
+	    proxy_on_origin_event, c);
+	proxy_set_timeouts(c, px->pool->first_byte_timeout_ms);
+	bufferevent_enable(px->obev, EV_READ | EV_WRITE);
+}
+
+/* Queues the request head and whatever body bytes are already here. */
+static void
+proxy_send_request(struct edge_conn *c)
+{
+	proxy_write_request_head(c);
+	proxy_pump_request_body(c);
+}
+
+static void
+proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+	struct edge_proxy *px = &c->px;
+	struct timeval rtv, wtv;
+
+	px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (px->obev == NULL) {
+		proxy_fail(c, 502, "bad gateway: cannot open a connection to the origin");
+		return;
+	}
+	px->state = EDGE_PROXY_CONNECTING;
+	proxy_attach(c);
+	/* While connecting, the write timeout is the connect timeout. */
+	proxy_tv(&rtv, px->pool->connect_timeout_ms + px->pool->first_byte_timeout_ms);
+	proxy_tv(&wtv, px->pool->connect_timeout_ms);
+	bufferevent_set_timeouts(px->obev, &rtv, &wtv);
+	if (bufferevent_socket_connect(px->obev, sa, (int)salen) != 0) {
+		log_warn("proxy", "origin pool \"%s\" member %u: connect: %s", px->pool->name,
+		    px->member_idx, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		proxy_fail(c, 502, "bad gateway: the origin could not be reached");
+		return;
+	}
+	proxy_send_request(c);
+}
+
+static void
+proxy_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	struct edge_conn *c = arg;
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	c->px.dnsq = NULL;
+	if (err != NULL) {
+		const struct config_member *m = &c->px.pool->members[c->px.member_idx];
+
+		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", c->px.pool->name,
+		    m->host, err);
+		proxy_fail(c, 502, "bad gateway: the origin name could not be resolved");
+	} else {
+		proxy_connect(c, sa, salen);
+	}
+	edge_conn_leave(c);
+}
+
+static void
+proxy_begin(struct edge_conn *c, bool fresh)
+{
+	struct edge_proxy *px = &c->px;
+	struct edge_worker *w = c->w;
+	const struct config_member *m;
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	const char *err = NULL;
+	int r;
+
+	px->got_bytes = false;
+	if (!fresh) {
+		px->member_idx = origin_pool_pick(w->opool, px->pool_idx);
+		px->obev = origin_pool_take(w->opool, px->pool_idx, px->member_idx);
+		if (px->obev != NULL) {
+			px->reused = true;
+			px->state = EDGE_PROXY_WAIT_HEAD;
+			EDGE_COUNT(&w->metrics, origin_conn_reused_total);
+			proxy_attach(c);
+			proxy_send_request(c);
+			return;
+		}
+	}
+	px->reused = false;
+	m = &px->pool->members[px->member_idx];
+	px->state = EDGE_PROXY_RESOLVING;
+	r = origin_dns_resolve(w->dns, m->host, m->port, &ss, &sslen, proxy_on_resolved, c,
+	    &px->dnsq, &err);
+	if (r == 0) {
+		proxy_connect(c, (const struct sockaddr *)&ss, sslen);
+	} else if (r < 0) {
+		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", px->pool->name,
+		    m->host, err != NULL ? err : "failed");
+		proxy_fail(c, 502, "bad gateway: the origin name could not be resolved");
+	}
+}
+
+void
+edge_proxy_start(struct edge_conn *c, const struct config_pool *pool, bool store)
+{
+	struct edge_proxy *px = &c->px;
+	const struct config *cfg = c->w->cfg;
+
+	ASSERT(px->state == EDGE_PROXY_IDLE && px->obev == NULL);
+	px->pool = pool;
+	px->pool_idx = (unsigned)(pool - cfg->pools);
+	px->store = store;
+	px->retried = false;
+	px->reused = false;
+	px->got_bytes = false;
+	px->fill = NULL;
+	px->request_time = time_now();
+	px->req_body_done = c->req.body == H1_BODY_NONE;
+	px->req_remaining = c->req.content_length;
+	px->req_body_bytes = 0;
+	h1_chunked_init(&px->req_dec);
+	EDGE_COUNT(&c->w->metrics, origin_requests_total);
+	if (!px->req_body_done && c->req.expect_continue) {
+		/* RFC 9110 §10.1.1: we will read the body, so say so now. */
+		evbuffer_add(c->io.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	/* Until an origin connection exists, request bytes wait in the kernel. */
+	edge_io_read_disable(&c->io);
+	proxy_begin(c, false);
+}
+
+void
+edge_proxy_on_client_readable(struct edge_conn *c)
+{
+	if (c->px.state == EDGE_PROXY_IDLE || c->px.state == EDGE_PROXY_RESOLVING)
+		return;
+	if (!c->px.req_body_done)
+		proxy_pump_request_body(c);
+	else if (c->client_eof)
+		c->keep_alive = false;
+}
+
+void
+edge_proxy_on_client_writable(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->state != EDGE_PROXY_RELAY_BODY || px->obev == NULL)
+		return;
+	if (!(bufferevent_get_enabled(px->obev) & EV_READ) &&
+	    evbuffer_get_length(c->io.out) <= PROXY_OUT_LOW) {
+		edge_io_set_lowmark(&c->io, 0);
+		proxy_relay_body(c);
+	}
+}

@@ -1,0 +1,27 @@
+/*
+ * edge/edge_proxy.h — the upstream exchange of a client connection: member
+ * choice, resolution (c-ares), connect or reuse, the request head and body
+ * towards the origin, the response head and body back to the client, and the
+ * cache fill on the way.  Streams both directions with backpressure; never
+ * holds a whole body.  Worker thread only.
+ */
+#ifndef OUTPOST_EDGE_EDGE_PROXY_H
+#define OUTPOST_EDGE_EDGE_PROXY_H
+
+#include <stdbool.h>
+
+struct edge_conn;
+struct config_pool;
+
+/* Starts forwarding c's current request to pool.  store: the response may be
+ * stored in the cache (the policy still decides).  Completion is reported
+ * through edge_conn_response_done / edge_conn_send_error / edge_conn_close. */
+void edge_proxy_start(struct edge_conn *c, const struct config_pool *pool, bool store);
+/* More request bytes arrived from the client. */
+void edge_proxy_on_client_readable(struct edge_conn *c);
+/* The client's output buffer drained below the low watermark. */
+void edge_proxy_on_client_writable(struct edge_conn *c);
+/* Releases everything the exchange holds (client gone or error). */
+void edge_proxy_abort(struct edge_conn *c);
+
+#endif

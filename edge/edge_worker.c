@@ -1,0 +1,263 @@
+/*
+ * edge/edge_worker.c — worker threads.
+ *
+ * Each worker runs one event_base created without locks
+ * (EVENT_BASE_FLAG_NOLOCK): nothing but its own thread ever touches it.  The
+ * main thread talks to a worker only through an eventfd (the drain request)
+ * and reads its metrics with relaxed atomic loads.  Listening sockets are
+ * bound by the main thread (so a bad address fails start-up with a clear
+ * message) with SO_REUSEPORT, one set per worker, and the kernel spreads
+ * connections across them; a connection never changes thread.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config/config.h"
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "edge/edge_conn.h"
+#include "edge/edge_worker.h"
+#include "origin/origin_dns.h"
+#include "origin/origin_pool.h"
+
+static void
+worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
+{
+	struct edge_worker *w = arg;
+
+	(void)l;
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	edge_conn_accept(w, fd, sa, salen);
+}
+
+static void
+worker_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	static _Thread_local uint64_t last_ms;
+	struct edge_worker *w = arg;
+	uint64_t now = time_mono_ms();
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	if (now - last_ms >= 10000) {
+		last_ms = now;
+		log_err("edge", "accept: %s (%u connections open)",
+		    evutil_socket_error_to_string(err), w->n_conns);
+	}
+}
+
+static void
+worker_close_listeners(struct edge_worker *w)
+{
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i] != NULL) {
+			evconnlistener_free(w->listeners[i]);
+			w->listeners[i] = NULL;
+		}
+}
+
+static void
+worker_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_worker *w = arg;
+	struct edge_conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	if (w->n_conns > 0)
+		log_warn("edge", "drain timeout: closing %u connections still open", w->n_conns);
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		edge_conn_abort(c);
+	}
+	event_base_loopbreak(w->base);
+}
+
+static void
+worker_on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_worker *w = arg;
+	struct edge_conn *c, *next;
+	struct timeval tv;
+	uint64_t v;
+
+	(void)what;
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	(void)!read(fd, &v, sizeof v);
+	if (w->draining)
+		return;
+	w->draining = true;
+	worker_close_listeners(w);
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		edge_conn_drain(c);
+	}
+	if (w->n_conns == 0) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	tv.tv_sec = w->cfg->drain_timeout_ms / 1000;
+	tv.tv_usec = (long)(w->cfg->drain_timeout_ms % 1000) * 1000;
+	evtimer_add(w->drain_timer, &tv);
+}
+
+struct edge_worker *
+edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_fds)
+{
+	struct edge_worker *w = xcalloc(1, sizeof *w);
+	struct event_config *ec;
+
+	w->magic = EDGE_WORKER_MAGIC;
+	w->id = id;
+	w->srv = srv;
+	w->cfg = srv->cfg;
+	w->drain_fd = -1;
+	ec = event_config_new();
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	w->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (w->base == NULL) {
+		log_err("edge", "worker %u: cannot create an event base", id);
+		goto fail;
+	}
+	w->drain_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->drain_fd == -1) {
+		log_err("edge", "worker %u: eventfd: %s", id, strerror(errno));
+		goto fail;
+	}
+	w->drain_ev = event_new(w->base, w->drain_fd, EV_READ | EV_PERSIST, worker_on_drain, w);
+	w->drain_timer = evtimer_new(w->base, worker_on_drain_timeout, w);
+	event_add(w->drain_ev, NULL);
+	w->listeners = xcalloc(n_fds ? n_fds : 1, sizeof *w->listeners);
+	for (size_t i = 0; i < n_fds; i++) {
+		w->listeners[i] = evconnlistener_new(w->base, worker_on_accept, w,
+		    LEV_OPT_CLOSE_ON_FREE, 0, fds[i]);
+		if (w->listeners[i] == NULL) {
+			log_err("edge", "worker %u: cannot listen", id);
+			for (size_t j = i; j < n_fds; j++)
+				close(fds[j]);
+			w->n_listeners = i;
+			goto fail;
+		}
+		evconnlistener_set_error_cb(w->listeners[i], worker_on_accept_error);
+		w->n_listeners = i + 1;
+	}
+	w->opool = origin_pool_new(w->base, w->cfg);
+	w->dns = origin_dns_new(w->base, w->cfg->resolver_servers, w->cfg->dns_min_ttl_s,
+	    w->cfg->dns_max_ttl_s);
+	if (w->dns == NULL) {
+		log_err("edge", "worker %u: cannot start the resolver", id);
+		goto fail;
+	}
+	return w;
+fail:
+	w->thread_started = false;
+	edge_worker_join_free(&w);
+	return NULL;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct edge_worker *w = arg;
+	char name[16];
+
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	snprintf(name, sizeof name, "w%u", w->id);
+	log_set_thread_name(name);
+	event_base_dispatch(w->base);
+	atomic_store(&w->finished, true);
+	return NULL;
+}
+
+int
+edge_worker_start(struct edge_worker *w)
+{
+	int r = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (r != 0)
+		return -r;
+	w->thread_started = true;
+	return 0;
+}
+
+void
+edge_worker_drain(struct edge_worker *w)
+{
+	uint64_t one = 1;
+
+	(void)!write(w->drain_fd, &one, sizeof one);
+}
+
+bool
+edge_worker_finished(struct edge_worker *w)
+{
+	return atomic_load(&w->finished);
+}
+
+void
+edge_worker_join_free(struct edge_worker **wp)
+{
+	struct edge_worker *w = *wp;
+	struct edge_conn *c, *next;
+
+	if (w == NULL)
+		return;
+	*wp = NULL;
+	if (w->thread_started)
+		pthread_join(w->thread, NULL);
+	w->draining = true;
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		edge_conn_abort(c);
+	}
+	worker_close_listeners(w);
+	free(w->listeners);
+	origin_pool_free(&w->opool);
+	origin_dns_free(&w->dns);
+	if (w->drain_ev != NULL)
+		event_free(w->drain_ev);
+	if (w->drain_timer != NULL)
+		event_free(w->drain_timer);
+	if (w->drain_fd != -1)
+		close(w->drain_fd);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	w->magic = 0;
+	free(w);
+}
+
+const char *
+edge_worker_date(struct edge_worker *w)
+{
+	time_t now = time_now();
+
+	if (now != w->date_at) {
+		w->date_at = now;
+		time_http_date(now, w->date);
+	}
+	return w->date;
+}
+
+void
+edge_worker_conn_gone(struct edge_worker *w)
+{
+	ASSERT(w->n_conns > 0);
+	w->n_conns--;
+	if (w->draining && w->n_conns == 0)
+		event_base_loopbreak(w->base);
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Config errors: `outpost -t -c FILE` and `outpost -c FILE` report
+FILE:LINE:COLUMN: key: reason on stderr and exit 1.
+
+Each fixture is written out in full; the offending line carries the marker
+"# <- error" (the expected LINE is computed from it and checked against the
+number written next to the case)."""
+
+import os
+import re
+import shutil
+import tempfile
+
+import harness
+from harness import free_port, run_outpost
+
+VALID = """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache: { ram: 64MiB, max_object: 16MiB }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""
+
+CASES = [
+    # (name, expected line, key expected in the message or None, text)
+    ("unknown_key", 7, "colour", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache:
+  ram: 64MiB
+  colour: blue              # <- error
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("wrong_type", 4, "workers", """\
+node:
+  name: test-node
+  # workers must be a number or "auto", not a sequence
+  workers: [1, 2]           # <- error
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("bad_size", 6, "ram", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache:
+  ram: 64XB                 # <- error
+  max_object: 16MiB
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("bad_address", 4, "address", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+  - { address: "127.0.0.1:99999" }      # <- error
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("unknown_pool", 11, "pool", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+      - { path: /api/, pool: nosuch }   # <- error
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("yaml_syntax", 3, None, """\
+node:
+  name: test-node
+  workers: 2: 3             # <- error
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+]
+
+
+class ConfigErrors(harness.OutpostTestCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="outpost-cfg-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def write(self, name, text):
+        text = (text.replace("ADMIN", str(free_port())).replace("ORIGIN", str(free_port()))
+                .replace("PORT", str(free_port()))
+                .replace("LOG", os.path.join(self.dir, "access.log")))
+        path = os.path.join(self.dir, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_valid_fixture_is_ok(self):
+        path = self.write("valid", VALID)
+        cp = run_outpost(["-t", "-c", path])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("configuration ok", cp.stdout + cp.stderr)
+
+    def check(self, name, line, key, text, args):
+        marked = [i + 1 for i, ln in enumerate(text.splitlines()) if "# <- error" in ln]
+        self.assertEqual(marked, [line], "fixture %s: marker not on line %d" % (name, line))
+        path = self.write(name, text)
+        cp = run_outpost(args + [path], timeout=5)
+        self.assertEqual(cp.returncode, 1, "exit %d\nstderr:\n%s" % (cp.returncode, cp.stderr))
+        pat = re.compile(r"^%s:(\d+):(\d+): (.*)$" % re.escape(path), re.M)
+        found = pat.findall(cp.stderr)
+        self.assertTrue(found, "no '%s:LINE:COLUMN: ' line in stderr:\n%s" % (path, cp.stderr))
+        lines = [int(m[0]) for m in found]
+        self.assertIn(line, lines, "expected line %d, got %r:\n%s" % (line, lines, cp.stderr))
+        for m in found:
+            self.assertGreaterEqual(int(m[1]), 1, "columns are 1-based")
+        if key is not None:
+            msgs = [m[2] for m in found if int(m[0]) == line]
+            self.assertTrue(any(key in msg for msg in msgs),
+                            "message for line %d does not name %r: %r" % (line, key, msgs))
+        self.assertNotIn("configuration ok", cp.stdout + cp.stderr)
+
+
+def _make(case, args, suffix):
+    name = case[0]
+
+    def test(self):
+        self.check(*case, args=args)
+    test.__name__ = "test_%s_%s" % (suffix, name)
+    return test
+
+
+for _case in CASES:
+    setattr(ConfigErrors, "test_check_%s" % _case[0], _make(_case, ["-t", "-c"], "check"))
+    setattr(ConfigErrors, "test_start_%s" % _case[0], _make(_case, ["-c"], "start"))
+
+
+if __name__ == "__main__":
+    harness.main()
