@@ -124,7 +124,8 @@ conn_free(struct edge_conn *c)
 	event_free(c->timer);
 	edge_io_close(&c->io);
 	free(c->head_buf);
-	free(c->px.rhead);
+	free(c->hdrs);
+	free(c->key);
 	c->magic = 0;
 	free(c);
 	atomic_fetch_sub_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);
@@ -363,11 +364,17 @@ conn_handle_request(struct edge_conn *c)
 	}
 
 	c->key_len = cache_key_normalize(STR_LIT("http"), str_make(c->host_lc, c->host_lc_len),
-	    r->port, r->path, c->key, sizeof c->key);
+	    r->port, r->path, w->key_scratch, sizeof w->key_scratch);
 	if (c->key_len < 0) {
 		edge_conn_send_error(c, 400, "bad request: invalid request target");
 		return;
 	}
+	if ((size_t)c->key_len + 1 > c->key_cap) {
+		free(c->key);
+		c->key_cap = (size_t)c->key_len + 1 < 256 ? 256 : (size_t)c->key_len + 1;
+		c->key = xmalloc(c->key_cap);
+	}
+	memcpy(c->key, w->key_scratch, (size_t)c->key_len + 1);
 	creq = (w->srv->ram != NULL && route->cache) ? cache_policy_request(r) : CACHE_REQ_PASS;
 	if (creq == CACHE_REQ_LOOKUP) {
 		struct cache_obj *o = NULL;
@@ -473,7 +480,7 @@ conn_process(struct edge_conn *c)
 			conn_arm_timer(c, true);
 		n = len < lim.max_head + 1 ? len : lim.max_head + 1;
 		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-		st = h1_parse_request(p, n, &lim, c->hdrs, &c->req);
+		st = h1_parse_request(p, n, &lim, c->w->hdr_scratch, &c->req);
 		if (st == H1_AGAIN) {
 			if (c->client_eof) {
 				edge_conn_send_error(c, 400, "bad request: incomplete request head");
@@ -500,6 +507,14 @@ conn_process(struct edge_conn *c)
 			c->head_buf = xmalloc(c->head_cap);
 		}
 		memcpy(c->head_buf, p, c->req.head_len);
+		if (c->req.n_headers > c->hdrs_cap) {
+			free(c->hdrs);
+			c->hdrs_cap = c->req.n_headers < 16 ? 16 : c->req.n_headers;
+			c->hdrs = xmalloc(c->hdrs_cap * sizeof *c->hdrs);
+		}
+		if (c->req.n_headers > 0)
+			memcpy(c->hdrs, c->req.headers, c->req.n_headers * sizeof *c->hdrs);
+		c->req.headers = c->hdrs;
 		conn_rebase(c, p);
 		evbuffer_drain(in, c->req.head_len);
 		evtimer_del(c->timer);
@@ -593,7 +608,14 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_conn_enter(c);
-	if (c->lingering || c->state != EDGE_CONN_READ_HEAD) {
+	if (c->state == EDGE_CONN_PROXY && !c->px.req_body_done && !c->lingering) {
+		/* timeouts.body: the client stopped sending its request body */
+		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
+		if (c->px.state == EDGE_PROXY_RELAY_BODY)
+			edge_conn_close(c);
+		else
+			edge_conn_send_error(c, 408, "request timeout: the request body stalled");
+	} else if (c->lingering || c->state != EDGE_CONN_READ_HEAD) {
 		edge_conn_close(c);
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);

@@ -66,10 +66,8 @@ struct edge_proxy {
 	struct h1_chunked req_dec;
 	struct h1_chunked resp_dec;
 	uint64_t resp_remaining;
-	struct h1_response resp;
-	struct h1_header rhdrs[EDGE_MAX_HEADERS];
-	char *rhead;			/* copy of the response head */
-	size_t rhead_cap;
+	struct h1_response resp;	/* header views valid only while the head is
+					   handled (worker scratch + origin input) */
 	time_t request_time;
 	struct cache_obj *fill;		/* object being built, or NULL */
 };
@@ -94,8 +92,9 @@ struct edge_conn {
 
 	/* current request */
 	struct h1_request req;
-	struct h1_header hdrs[EDGE_MAX_HEADERS];
-	char *head_buf;
+	struct h1_header *hdrs;		/* req.headers: a copy of the parsed fields */
+	size_t hdrs_cap;
+	char *head_buf;			/* a copy of the request head; views point here */
 	size_t head_cap;
 	const struct config_route *route;
 	uint64_t start_ms;
@@ -105,7 +104,8 @@ struct edge_conn {
 	const char *fwd;		/* Cache-Status fwd= value of a forwarded request */
 	char host_lc[256];
 	size_t host_lc_len;
-	char key[CACHE_KEY_MAX];
+	char *key;			/* normalized cache key (grown as needed) */
+	size_t key_cap;
 	int key_len;			/* -1 when no key */
 
 	struct edge_proxy px;

@@ -232,6 +232,7 @@ proxy_pump_request_body(struct edge_conn *c)
 	}
 	if (px->req_body_done) {
 		edge_io_read_disable(&c->io);
+		evtimer_del(c->timer);
 		return;
 	}
 	if (c->client_eof) {
@@ -241,10 +242,17 @@ proxy_pump_request_body(struct edge_conn *c)
 		return;
 	}
 	if (evbuffer_get_length(out) > PROXY_OUT_HIGH) {
+		/* the origin is slow to take the body: wait for it, not the client */
 		edge_io_read_disable(&c->io);
+		evtimer_del(c->timer);
 		bufferevent_setwatermark(px->obev, EV_WRITE, PROXY_OUT_LOW, 0);
 	} else {
+		struct timeval tv;
+
 		edge_io_read_enable(&c->io);
+		proxy_tv(&tv, c->w->cfg->body_timeout_ms);
+		c->timer_is_header = false;
+		evtimer_add(c->timer, &tv);
 	}
 }
 
@@ -547,7 +555,8 @@ proxy_read_head(struct edge_conn *c)
 			return;
 		px->got_bytes = true;
 		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-		st = h1_parse_response(p, n, &lim, proxy_method_is(c, "HEAD"), px->rhdrs, &px->resp);
+		st = h1_parse_response(p, n, &lim, proxy_method_is(c, "HEAD"), c->w->hdr_scratch,
+		    &px->resp);
 		if (st == H1_AGAIN)
 			return;
 		if (st != H1_OK) {
@@ -566,28 +575,14 @@ proxy_read_head(struct edge_conn *c)
 		}
 		break;
 	}
-	if (px->resp.head_len > px->rhead_cap) {
-		free(px->rhead);
-		px->rhead_cap = px->resp.head_len < 4096 ? 4096 : px->resp.head_len;
-		px->rhead = xmalloc(px->rhead_cap);
-	}
-	memcpy(px->rhead, p, px->resp.head_len);
-#define REBASE(s) \
-	do { \
-		if ((s).p != NULL) \
-			(s).p = px->rhead + ((s).p - p); \
-	} while (0)
-	REBASE(px->resp.reason);
-	for (size_t i = 0; i < px->resp.n_headers; i++) {
-		REBASE(px->resp.headers[i].name);
-		REBASE(px->resp.headers[i].value);
-	}
-#undef REBASE
-	evbuffer_drain(in, px->resp.head_len);
-
+	/* The header views point into the origin input and the worker's scratch
+	 * array: use them, then drop the head. */
 	now = time_now();
 	proxy_start_fill(c, now);
 	proxy_write_response_head(c);
+	evbuffer_drain(in, px->resp.head_len);
+	px->resp.headers = NULL;
+	px->resp.n_headers = 0;
 	px->state = EDGE_PROXY_RELAY_BODY;
 	px->resp_remaining = px->resp.content_length;
 	h1_chunked_init(&px->resp_dec);

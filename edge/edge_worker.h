@@ -18,6 +18,9 @@
 #include <time.h>
 
 #include "core/timeutil.h"
+#include "cache/cache.h"
+#include "core/h1.h"
+#include "edge/edge_conn.h"
 #include "edge/edge_metrics.h"
 
 struct config;
@@ -60,6 +63,10 @@ struct edge_worker {
 	time_t date_at;			/* second the cached Date header is for */
 	char date[TIME_HTTP_DATE_LEN + 1];
 	struct edge_metrics metrics;
+	/* Scratch space for the head being parsed and the key being built;
+	 * what must outlive the call is copied to the connection. */
+	struct h1_header hdr_scratch[EDGE_MAX_HEADERS];
+	char key_scratch[CACHE_KEY_MAX];
 };
 
 /*
