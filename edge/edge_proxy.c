@@ -105,6 +105,27 @@ proxy_fail(struct edge_conn *c, int status, const char *msg)
 
 /* ---- request towards the origin ---- */
 
+/* Moves n bytes from in to out as one chunk of the chunked coding. */
+static void
+proxy_move_chunk(struct evbuffer *in, struct evbuffer *out, size_t n)
+{
+	char hdr[24];
+	size_t hl = h1_chunk_header(n, hdr, sizeof hdr);
+
+	evbuffer_add(out, hdr, hl);
+	evbuffer_remove_buffer(in, out, n);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+proxy_add_field(struct evbuffer *out, const struct h1_header *h)
+{
+	evbuffer_add(out, h->name.p, h->name.len);
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, h->value.p, h->value.len);
+	evbuffer_add(out, "\r\n", 2);
+}
+
 static bool
 proxy_skip_request_header(const struct edge_conn *c, const struct h1_header *h)
 {
@@ -136,10 +157,7 @@ proxy_write_request_head(struct edge_conn *c)
 
 		if (proxy_skip_request_header(c, h))
 			continue;
-		evbuffer_add(out, h->name.p, h->name.len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->value.p, h->value.len);
-		evbuffer_add(out, "\r\n", 2);
+		proxy_add_field(out, h);
 	}
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
@@ -197,13 +215,8 @@ proxy_pump_request_body(struct edge_conn *c)
 				break;
 			st = h1_chunked_decode(&px->req_dec, v.iov_base, v.iov_len, &used, &d, &dl);
 			if (dl > 0) {
-				char hdr[24];
-				size_t hl = h1_chunk_header(dl, hdr, sizeof hdr);
-
-				evbuffer_add(out, hdr, hl);
 				evbuffer_drain(in, used - dl);
-				evbuffer_remove_buffer(in, out, dl);
-				evbuffer_add(out, "\r\n", 2);
+				proxy_move_chunk(in, out, dl);
 				px->req_body_bytes += dl;
 			} else {
 				evbuffer_drain(in, used);
@@ -300,10 +313,7 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
-		evbuffer_add(head, h->name.p, h->name.len);
-		evbuffer_add(head, ": ", 2);
-		evbuffer_add(head, h->value.p, h->value.len);
-		evbuffer_add(head, "\r\n", 2);
+		proxy_add_field(head, h);
 	}
 	if (!has_date)
 		evbuffer_add_printf(head, "Date: %s\r\n", edge_worker_date(c->w));
@@ -335,10 +345,7 @@ proxy_write_response_head(struct edge_conn *c)
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
-		evbuffer_add(out, h->name.p, h->name.len);
-		evbuffer_add(out, ": ", 2);
-		evbuffer_add(out, h->value.p, h->value.len);
-		evbuffer_add(out, "\r\n", 2);
+		proxy_add_field(out, h);
 	}
 	if (!has_date)
 		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
@@ -475,12 +482,7 @@ proxy_relay_body(struct edge_conn *c)
 		} else if (px->resp.body == H1_BODY_CLOSE) {
 			proxy_fill_from_buffer(c, in, avail);
 			if (px->client_chunked) {
-				char hdr[24];
-				size_t hl = h1_chunk_header(avail, hdr, sizeof hdr);
-
-				evbuffer_add(out, hdr, hl);
-				evbuffer_remove_buffer(in, out, avail);
-				evbuffer_add(out, "\r\n", 2);
+				proxy_move_chunk(in, out, avail);
 			} else {
 				evbuffer_remove_buffer(in, out, avail);
 			}
@@ -498,12 +500,7 @@ proxy_relay_body(struct edge_conn *c)
 				proxy_fill_append(c, d, dl);
 				evbuffer_drain(in, used - dl);
 				if (px->client_chunked) {
-					char hdr[24];
-					size_t hl = h1_chunk_header(dl, hdr, sizeof hdr);
-
-					evbuffer_add(out, hdr, hl);
-					evbuffer_remove_buffer(in, out, dl);
-					evbuffer_add(out, "\r\n", 2);
+					proxy_move_chunk(in, out, dl);
 				} else {
 					evbuffer_remove_buffer(in, out, dl);
 				}

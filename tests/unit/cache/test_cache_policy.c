@@ -141,6 +141,14 @@ static const struct policy_case cases[] = {
 	    2 },
 	{ "empty Vary", "GET", 200, { 0 }, { "Cache-Control: max-age=60", "Vary: " }, 0, true, 60,
 	    2 },
+	{ "gzip body varying on Accept-Encoding", "GET", 200, { "Accept-Encoding: gzip" },
+	    { "Cache-Control: max-age=60", "Vary: Accept-Encoding", "Content-Encoding: gzip" }, 0,
+	    false, 0, 2 },
+	{ "identity body varying on Accept-Encoding", "GET", 200, { 0 },
+	    { "Cache-Control: max-age=60", "Vary: Accept-Encoding", "Content-Encoding: identity" },
+	    0, true, 60, 2 },
+	{ "gzip body without Vary", "GET", 200, { 0 },
+	    { "Cache-Control: max-age=60", "Content-Encoding: gzip" }, 0, true, 60, 2 },
 };
 
 /* Splits "Name: value" lines into h1_headers pointing at the literals. */
