@@ -4,7 +4,8 @@
   bench.py ports N
       prints N distinct free TCP ports on 127.0.0.1 (bound to port 0, closed).
   bench.py record TSV SIZE PROXY PASS ORDER WRK_OUT CPU_TICKS CLK_TCK
-                  CPU0_BUSY CPU0_TOTAL RSS_KB ORIGIN_DELTA
+                  CPU0_BUSY CPU0_TOTAL CPU0_SOFTIRQ CPU1_BUSY CPU1_TOTAL RSS_KB
+                  ORIGIN_DELTA
       parses the "BENCH ..." line that report.lua made wrk print into WRK_OUT,
       appends one row to TSV and prints a one-line summary of the run.
   bench.py report TSV META OUT
@@ -21,7 +22,7 @@ import sys
 
 COLS = ["size", "proxy", "pass", "order", "requests", "duration_us", "bytes",
         "p50_us", "p99_us", "errors", "cpu_ticks", "clk_tck", "cpu0_busy",
-        "cpu0_total", "rss_kb", "origin_delta"]
+        "cpu0_total", "cpu0_softirq", "cpu1_busy", "cpu1_total", "rss_kb", "origin_delta"]
 
 
 def cmd_ports(n):
@@ -56,6 +57,8 @@ def derive(r):
     r["cpu_s"] = cpu_s
     r["cpu_us_req"] = cpu_s * 1e6 / r["requests"] if r["requests"] else float("nan")
     r["busy_pct"] = 100.0 * r["cpu0_busy"] / r["cpu0_total"] if r["cpu0_total"] else 0.0
+    r["soft_pct"] = 100.0 * r["cpu0_softirq"] / r["cpu0_total"] if r["cpu0_total"] else 0.0
+    r["wrk_busy_pct"] = 100.0 * r["cpu1_busy"] / r["cpu1_total"] if r["cpu1_total"] else 0.0
     r["rss_mib"] = r["rss_kb"] / 1024.0
     r["p50_ms"] = r["p50_us"] / 1000.0
     r["p99_ms"] = r["p99_us"] / 1000.0
@@ -63,15 +66,16 @@ def derive(r):
 
 
 def cmd_record(tsv, args):
-    (size, proxy, npass, order, wrk_out, ticks, clk, busy, total, rss,
-     odelta) = args
+    (size, proxy, npass, order, wrk_out, ticks, clk, busy, total, soft, busy1, total1,
+     rss, odelta) = args
     w = parse_wrk(wrk_out)
     errors = sum(w[k] for k in w if k.startswith("err_"))
     row = {"size": size, "proxy": proxy, "pass": npass, "order": order,
            "requests": w["requests"], "duration_us": w["duration_us"],
            "bytes": w["bytes"], "p50_us": w["p50_us"], "p99_us": w["p99_us"],
            "errors": errors, "cpu_ticks": ticks, "clk_tck": clk,
-           "cpu0_busy": busy, "cpu0_total": total, "rss_kb": rss,
+           "cpu0_busy": busy, "cpu0_total": total, "cpu0_softirq": soft,
+           "cpu1_busy": busy1, "cpu1_total": total1, "rss_kb": rss,
            "origin_delta": odelta}
     new = not os.path.exists(tsv)
     with open(tsv, "a", encoding="utf-8") as f:
@@ -80,9 +84,10 @@ def cmd_record(tsv, args):
         f.write("\t".join(str(row[c]) for c in COLS) + "\n")
     r = derive(load_row(row))
     print("  %-7s %-5s pass %s: %9.0f req/s  %6.1f CPU us/req  p50 %6.2f ms  "
-          "p99 %6.2f ms  %7.1f MiB/s  core0 %5.1f%%  RSS %6.1f MiB  errors %d  "
+          "p99 %6.2f ms  %7.1f MiB/s  core0 %5.1f%% (softirq %4.1f%%)  core1 %5.1f%%  RSS %6.1f MiB  errors %d  "
           "origin +%d" % (proxy, size, npass, r["rps"], r["cpu_us_req"], r["p50_ms"],
-                          r["p99_ms"], r["mib_s"], r["busy_pct"], r["rss_mib"],
+                          r["p99_ms"], r["mib_s"], r["busy_pct"], r["soft_pct"],
+                          r["wrk_busy_pct"], r["rss_mib"],
                           r["errors"], r["origin_delta"]))
 
 
@@ -123,7 +128,9 @@ METRICS = [
     ("p99_ms", "latency p99 (ms)", "%.3f"),
     ("mib_s", "transfer (MiB/s)", "%.1f"),
     ("cpu_s", "proxy CPU time (s)", "%.2f"),
-    ("busy_pct", "core 0 busy (%)", "%.1f"),
+    ("busy_pct", "core 0 (proxy) busy (%)", "%.1f"),
+    ("soft_pct", "core 0 softirq (%)", "%.1f"),
+    ("wrk_busy_pct", "core 1 (wrk) busy (%)", "%.1f"),
     ("rss_mib", "proxy RSS after run (MiB)", "%.1f"),
     ("errors", "wrk errors (sum over passes)", "%d"),
     ("origin_delta", "origin requests during load (sum)", "%d"),
@@ -277,9 +284,9 @@ def cmd_report(tsv, meta_path, out):
         md.append("Per pass (\"first\" = the proxy measured first in that pass):\n")
         md.append(md_table(PASS_HEAD, passes))
         md.append("")
-    if meta.get("notes"):
-        md.append("## Notes\n")
-        md.append(meta["notes"].replace("\\n", "\n") + "\n")
+    if meta.get("notes_file"):
+        with open(meta["notes_file"], encoding="utf-8") as f:
+            md.append(f.read().rstrip("\n") + "\n")
     with open(out, "w", encoding="utf-8") as f:
         f.write("\n".join(md).rstrip("\n") + "\n")
     print("\nwrote %s" % out)
@@ -290,7 +297,7 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == "ports":
         cmd_ports(int(argv[1]))
         return 0
-    if len(argv) == 13 and argv[0] == "record":
+    if len(argv) == 16 and argv[0] == "record":
         cmd_record(argv[1], argv[2:])
         return 0
     if len(argv) == 4 and argv[0] == "report":
