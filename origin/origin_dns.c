@@ -688,6 +688,19 @@ dns_name_norm(const char *host, char *buf, size_t buflen)
 	return 0;
 }
 
+/* "localhost" or a name under ".localhost" (name is already lower-case; an
+ * absolute name keeps its trailing dot). */
+static bool
+dns_is_localhost(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	return (n == 9 && memcmp(name, "localhost", 9) == 0) ||
+	    (n > 10 && memcmp(name + n - 10, ".localhost", 10) == 0);
+}
+
 int
 origin_dns_resolve(struct origin_dns *d, const char *host, uint16_t port,
     struct sockaddr_storage *out, socklen_t *outlen, origin_dns_cb *cb, void *arg,
@@ -730,6 +743,17 @@ origin_dns_resolve(struct origin_dns *d, const char *host, uint16_t port,
 	if (dns_name_norm(host, name, sizeof name) == -1) {
 		*err = origin_dns_err_failed;
 		return -1;
+	}
+	if (dns_is_localhost(name)) {
+		/* RFC 6761 §6.3: localhost names are the loopback address, whatever
+		 * /etc/hosts (absent in some minimal roots) or DNS say. */
+		struct sockaddr_in *sin = (struct sockaddr_in *)(void *)out;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*outlen = sizeof *sin;
+		return 0;
 	}
 	hash = dns_hash(name);
 	now = time_mono_ms();
