@@ -44,8 +44,8 @@ int cache_key_normalize(struct str scheme, struct str host, uint16_t port, struc
 
 struct cache_policy {
 	bool storable;
-	int64_t ttl_s;			/* freshness lifetime, §4.2.1 */
-	int64_t initial_age_s;		/* corrected_initial_age, §4.2.3 */
+	int64_t ttl_s;         /* freshness lifetime, §4.2.1 */
+	int64_t initial_age_s; /* corrected_initial_age, §4.2.3 */
 };
 
 /*
@@ -94,14 +94,14 @@ struct cache_obj;
  * fields, Age or Content-Length (the edge writes those per response).  It is
  * copied.  body_hint: expected body size (0 if unknown).
  */
-struct cache_obj *cache_obj_new(const char *key, size_t key_len, const char *head,
-    size_t head_len, uint64_t body_hint, time_t stored_at, const struct cache_policy *pol);
+struct cache_obj *cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len,
+    uint64_t body_hint, time_t stored_at, const struct cache_policy *pol);
 /* Appends body bytes while building; -1 if the total would exceed max_bytes
  * (the fill then gives up storing) or on allocation failure. */
 int cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max_bytes);
 
 struct cache_obj *cache_obj_ref(struct cache_obj *o);
-void cache_obj_unref(struct cache_obj **op);	/* NULLs *op; frees on last ref; any thread */
+void cache_obj_unref(struct cache_obj **op); /* NULLs *op; frees on last ref; any thread */
 
 const char *cache_obj_head(const struct cache_obj *o, size_t *len);
 const char *cache_obj_body(const struct cache_obj *o, size_t *len);

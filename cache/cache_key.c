@@ -38,7 +38,7 @@
 struct key_out {
 	char *p;
 	size_t len;
-	size_t cap;	/* usable bytes, NUL excluded */
+	size_t cap; /* usable bytes, NUL excluded */
 	bool overflow;
 };
 
@@ -81,15 +81,15 @@ static bool
 key_is_unreserved(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c == '-' || c == '.' || c == '_' || c == '~';
+	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
 /* RFC 3986 §2.2 sub-delims */
 static bool
 key_is_subdelim(unsigned char c)
 {
-	return c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
-	    c == '*' || c == '+' || c == ',' || c == ';' || c == '=';
+	return c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' ||
+	       c == '+' || c == ',' || c == ';' || c == '=';
 }
 
 static bool
@@ -145,8 +145,8 @@ key_put_scheme(struct key_out *o, struct str scheme)
 		bool alpha = c >= 'a' && c <= 'z';
 
 		/* RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
-		if (!alpha && (i == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' ||
-		    c == '.')))
+		if (!alpha &&
+		    (i == 0 || !((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')))
 			return -1;
 		key_put(o, (char)c);
 	}
@@ -253,7 +253,7 @@ static int
 key_dots(const char *s, size_t n)
 {
 	char tmp[6];
-	struct key_out o = { tmp, 0, sizeof tmp, false };
+	struct key_out o = {tmp, 0, sizeof tmp, false};
 
 	if (n == 0 || n > 6 || key_put_pct(&o, s, n) != 0 || o.overflow)
 		return 0;
@@ -343,7 +343,7 @@ key_put_path(struct key_out *o, struct str path)
 				struct key_out seg;
 				size_t dl = (size_t)key_pct_len(path.p + j, end - j);
 
-				seg = (struct key_out){ o->p, w - dl, w, false };
+				seg = (struct key_out){o->p, w - dl, w, false};
 				(void)key_put_pct(&seg, path.p + j, end - j);
 				ASSERT(!seg.overflow && seg.len == w);
 				w -= dl;
@@ -362,7 +362,7 @@ int
 cache_key_normalize(struct str scheme, struct str host, uint16_t port, struct str path_query,
     char *out, size_t outlen)
 {
-	struct key_out o = { out, 0, outlen > 0 ? outlen - 1 : 0, outlen == 0 };
+	struct key_out o = {out, 0, outlen > 0 ? outlen - 1 : 0, outlen == 0};
 	struct str path, query = STR_NULL;
 	bool has_query = false;
 	size_t end = path_query.len;

@@ -27,7 +27,7 @@
 
 /* Bodies up to this size are preallocated from body_hint in cache_obj_new. */
 #define CACHE_OBJ_PREALLOC_MAX (16u << 20)
-#define CACHE_OBJ_BODY_MIN 4096u
+#define CACHE_OBJ_BODY_MIN     4096u
 /* Charged per object on top of its bytes: the RAM tier's entry and malloc slack. */
 #define CACHE_OBJ_OVERHEAD 96u
 
@@ -43,8 +43,8 @@ struct cache_obj {
 	size_t body_cap;
 	size_t key_len;
 	size_t head_len;
-	char *head;		/* points into data, after the key */
-	char data[];		/* key NUL head NUL */
+	char *head;  /* points into data, after the key */
+	char data[]; /* key NUL head NUL */
 };
 
 struct cache_obj *
@@ -103,7 +103,7 @@ cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max
 		char *nb;
 
 		if (o->body_hint >= need && o->body_hint <= max_bytes) {
-			cap = o->body_hint;	/* the announced length: exact fit */
+			cap = o->body_hint; /* the announced length: exact fit */
 		} else {
 			cap = (uint64_t)o->body_cap * 2;
 			if (cap < CACHE_OBJ_BODY_MIN)
@@ -184,7 +184,7 @@ cache_obj_age(const struct cache_obj *o, time_t now)
 	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
 	resident = (int64_t)now - (int64_t)o->stored_at;
 	if (resident < 0)
-		resident = 0;	/* the clock stepped back: never make it younger */
+		resident = 0; /* the clock stepped back: never make it younger */
 	return o->initial_age_s + resident;
 }
 

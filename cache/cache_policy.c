@@ -28,7 +28,7 @@
 #include "core/cc.h"
 #include "core/timeutil.h"
 
-#define POLICY_DELTA_MAX 2147483648LL	/* RFC 9111 §1.2.2 */
+#define POLICY_DELTA_MAX 2147483648LL /* RFC 9111 §1.2.2 */
 
 /* The next field line named name at or after *from (a field's value may be
  * split across lines, RFC 9110 §5.3, so callers loop). */
@@ -109,7 +109,7 @@ policy_vary_ok(const struct h1_header *hdrs, size_t n)
 
 		while (str_list_next(h->value, &pos, &e)) {
 			if (!str_eq_nocase(e, STR_LIT("accept-encoding")))
-				return false;	/* includes "*" */
+				return false; /* includes "*" */
 			vary_ae = true;
 		}
 	}
@@ -161,9 +161,9 @@ policy_initial_age(const struct h1_response *resp, time_t request_time, time_t r
 	int64_t corrected_age_value;
 
 	if (apparent_age < 0)
-		apparent_age = 0;	/* origin clock ahead of ours */
+		apparent_age = 0; /* origin clock ahead of ours */
 	if (response_delay < 0)
-		response_delay = 0;	/* our clock stepped back */
+		response_delay = 0; /* our clock stepped back */
 	corrected_age_value = age_value + response_delay;
 	return apparent_age > corrected_age_value ? apparent_age : corrected_age_value;
 }

@@ -38,11 +38,11 @@
 #define RAM_BUCKETS_INITIAL 64u
 
 struct ram_entry {
-	struct ram_entry *chain;	/* hash bucket; reused as the victim list */
-	struct ram_entry *newer;	/* towards the queue head */
-	struct ram_entry *older;	/* towards the queue tail */
-	struct cache_obj *obj;		/* one reference owned by the tier */
-	const char *key;		/* the object's own key */
+	struct ram_entry *chain; /* hash bucket; reused as the victim list */
+	struct ram_entry *newer; /* towards the queue head */
+	struct ram_entry *older; /* towards the queue tail */
+	struct cache_obj *obj;   /* one reference owned by the tier */
+	const char *key;         /* the object's own key */
 	size_t key_len;
 	uint64_t hash;
 	size_t charge;
@@ -52,11 +52,11 @@ struct ram_entry {
 struct ram_shard {
 	alignas(64) pthread_mutex_t lock;
 	struct ram_entry **buckets;
-	size_t n_buckets;		/* power of two */
+	size_t n_buckets; /* power of two */
 	size_t n_entries;
-	struct ram_entry *head;		/* newest */
-	struct ram_entry *tail;		/* oldest */
-	struct ram_entry *hand;		/* SIEVE hand; NULL: start at the tail */
+	struct ram_entry *head; /* newest */
+	struct ram_entry *tail; /* oldest */
+	struct ram_entry *hand; /* SIEVE hand; NULL: start at the tail */
 	uint64_t budget;
 	uint64_t bytes;
 	uint64_t evictions;
@@ -160,7 +160,7 @@ ram_grow(struct ram_shard *s)
 	struct ram_entry **b = calloc(nb, sizeof *b);
 
 	if (b == NULL)
-		return;	/* keep the old table: longer chains, still correct */
+		return; /* keep the old table: longer chains, still correct */
 	for (size_t i = 0; i < s->n_buckets; i++) {
 		struct ram_entry *e = s->buckets[i], *next;
 
@@ -334,7 +334,7 @@ cache_ram_insert(struct cache_ram *r, struct cache_obj *o)
 	while (s->bytes + charge > s->budget) {
 		struct ram_entry *v = ram_sieve_victim(s);
 
-		s->hand = v->newer;	/* SIEVE: the hand stays where it stopped */
+		s->hand = v->newer; /* SIEVE: the hand stays where it stopped */
 		ram_unlink(s, v);
 		v->chain = victims;
 		victims = v;

@@ -138,10 +138,10 @@ config_parse_index(struct config *c)
 				c->site_any = s;
 			else if (h[0] == '*')
 				c->hosts_wild[c->n_hosts_wild++] =
-				    (struct config_host){ h + 1, strlen(h + 1), s };
+				    (struct config_host){h + 1, strlen(h + 1), s};
 			else
 				c->hosts_exact[c->n_hosts_exact++] =
-				    (struct config_host){ h, strlen(h), s };
+				    (struct config_host){h, strlen(h), s};
 		}
 	}
 	qsort(c->hosts_exact, c->n_hosts_exact, sizeof c->hosts_exact[0], config_host_cmp);
@@ -226,8 +226,8 @@ config_site_for_host(const struct config *c, const char *host, size_t host_len)
 		for (i = 1; i < host_len && c->n_hosts_wild > 0; i++) {
 			if (host[i] != '.')
 				continue;
-			h = config_host_find(c->hosts_wild, c->n_hosts_wild, host + i,
-			    host_len - i);
+			h = config_host_find(
+			    c->hosts_wild, c->n_hosts_wild, host + i, host_len - i);
 			if (h != NULL)
 				return h->site;
 		}

@@ -18,16 +18,16 @@
 #include <sys/socket.h>
 
 struct config_listen {
-	char *address;			/* as written, e.g. "127.0.0.1:8080", "[::]:8443" */
-	struct sockaddr_storage addr;	/* parsed; numeric IPv4/IPv6 only */
+	char *address;                /* as written, e.g. "127.0.0.1:8080", "[::]:8443" */
+	struct sockaddr_storage addr; /* parsed; numeric IPv4/IPv6 only */
 	socklen_t addrlen;
-	bool tls;			/* reserved for the TLS issue; true is an error for now */
+	bool tls; /* reserved for the TLS issue; true is an error for now */
 };
 
 struct config_member {
-	char *host;			/* host name or IP literal (no brackets) */
+	char *host; /* host name or IP literal (no brackets) */
 	uint16_t port;
-	unsigned weight;		/* default 1, 1..1000 */
+	unsigned weight; /* default 1, 1..1000 */
 };
 
 enum config_balancer {
@@ -36,23 +36,23 @@ enum config_balancer {
 
 struct config_pool {
 	char *name;
-	enum config_balancer balancer;	/* default round_robin */
+	enum config_balancer balancer; /* default round_robin */
 	struct config_member *members;
-	size_t n_members;		/* >= 1 */
-	unsigned connect_timeout_ms;	/* timeouts.connect, default 2000 */
-	unsigned first_byte_timeout_ms;	/* timeouts.first_byte, default 30000 */
+	size_t n_members;                  /* >= 1 */
+	unsigned connect_timeout_ms;       /* timeouts.connect, default 2000 */
+	unsigned first_byte_timeout_ms;    /* timeouts.first_byte, default 30000 */
 	unsigned between_bytes_timeout_ms; /* timeouts.between_bytes, default 30000 */
-	unsigned idle_timeout_ms;	/* keepalive.idle, default 30000 */
-	unsigned max_idle_per_worker;	/* keepalive.max_idle, default 32 */
+	unsigned idle_timeout_ms;          /* keepalive.idle, default 30000 */
+	unsigned max_idle_per_worker;      /* keepalive.max_idle, default 32 */
 };
 
 struct config_route {
-	char *path;			/* path prefix, starts with '/' */
-	size_t path_len;		/* strlen(path) */
-	struct config_pool *pool;	/* resolved from the pool name */
-	bool cache;			/* cache.enabled, default true */
-	unsigned default_ttl_s;		/* cache.default_ttl: used when the response has no
-					   explicit freshness; default 0 (= do not store) */
+	char *path;               /* path prefix, starts with '/' */
+	size_t path_len;          /* strlen(path) */
+	struct config_pool *pool; /* resolved from the pool name */
+	bool cache;               /* cache.enabled, default true */
+	unsigned default_ttl_s;   /* cache.default_ttl: used when the response has no
+	                             explicit freshness; default 0 (= do not store) */
 };
 
 /* One entry of the host index: name points into a site's hosts[]. */
@@ -64,66 +64,66 @@ struct config_host {
 
 struct config_site {
 	char *name;
-	char **hosts;			/* lower-cased; "*" = catch-all, "*.x.com" = wildcard */
+	char **hosts; /* lower-cased; "*" = catch-all, "*.x.com" = wildcard */
 	size_t n_hosts;
-	struct config_route *routes;	/* longest path prefix wins; sorted by path length,
-					   longest first, at load */
-	size_t n_routes;		/* >= 1; "pool: X" on a site is short for one route "/" */
+	struct config_route *routes; /* longest path prefix wins; sorted by path length,
+	                                longest first, at load */
+	size_t n_routes;             /* >= 1; "pool: X" on a site is short for one route "/" */
 };
 
 struct config {
-	unsigned magic;			/* CONFIG_MAGIC */
-	_Atomic int refcnt;		/* see config_ref/config_unref */
-	char *path;			/* file the snapshot was loaded from */
+	unsigned magic;     /* CONFIG_MAGIC */
+	_Atomic int refcnt; /* see config_ref/config_unref */
+	char *path;         /* file the snapshot was loaded from */
 
-	char *node_name;		/* node.name, default: host name */
-	unsigned workers;		/* node.workers, "auto" (default) = CPU count */
+	char *node_name;  /* node.name, default: host name */
+	unsigned workers; /* node.workers, "auto" (default) = CPU count */
 
 	struct config_listen *listens;
-	size_t n_listens;		/* >= 1 */
-	struct config_listen admin;	/* admin.listen; admin.addrlen == 0 when absent */
+	size_t n_listens;           /* >= 1 */
+	struct config_listen admin; /* admin.listen; admin.addrlen == 0 when absent */
 
 	/* cache */
-	uint64_t cache_ram_bytes;	/* cache.ram, default 256MiB; 0 disables caching */
-	uint64_t cache_max_object_bytes;/* cache.max_object, default 16MiB */
-	char *cache_disk_path;		/* cache.disk.path (reserved for the LMDB tier) */
-	uint64_t cache_disk_bytes;	/* cache.disk.size */
+	uint64_t cache_ram_bytes;        /* cache.ram, default 256MiB; 0 disables caching */
+	uint64_t cache_max_object_bytes; /* cache.max_object, default 16MiB */
+	char *cache_disk_path;           /* cache.disk.path (reserved for the LMDB tier) */
+	uint64_t cache_disk_bytes;       /* cache.disk.size */
 
 	/* timeouts (client side) */
-	unsigned header_timeout_ms;	/* timeouts.header, default 10000 */
-	unsigned idle_timeout_ms;	/* timeouts.idle (keep-alive), default 60000 */
-	unsigned body_timeout_ms;	/* timeouts.body, default 30000 */
-	unsigned send_timeout_ms;	/* timeouts.send, default 30000 */
-	unsigned drain_timeout_ms;	/* timeouts.drain (graceful shutdown), default 10000 */
+	unsigned header_timeout_ms; /* timeouts.header, default 10000 */
+	unsigned idle_timeout_ms;   /* timeouts.idle (keep-alive), default 60000 */
+	unsigned body_timeout_ms;   /* timeouts.body, default 30000 */
+	unsigned send_timeout_ms;   /* timeouts.send, default 30000 */
+	unsigned drain_timeout_ms;  /* timeouts.drain (graceful shutdown), default 10000 */
 
 	/* limits (client side) */
-	uint32_t max_request_line;	/* limits.request_line, default 8KiB */
-	uint32_t max_header_bytes;	/* limits.headers, default 32KiB (request line included) */
-	uint32_t max_header_count;	/* limits.header_count, default 100 */
-	uint64_t max_body_bytes;	/* limits.body, default 100MiB; 0 = unlimited */
-	uint32_t max_connections;	/* limits.connections per worker, default 10000 */
+	uint32_t max_request_line; /* limits.request_line, default 8KiB */
+	uint32_t max_header_bytes; /* limits.headers, default 32KiB (request line included) */
+	uint32_t max_header_count; /* limits.header_count, default 100 */
+	uint64_t max_body_bytes;   /* limits.body, default 100MiB; 0 = unlimited */
+	uint32_t max_connections;  /* limits.connections per worker, default 10000 */
 
 	/* resolver (c-ares) */
-	char *resolver_servers;		/* resolver.servers joined as "ip:port,ip:port" (c-ares
-					   CSV form, IPv6 as [addr]:port); NULL = /etc/resolv.conf */
-	unsigned dns_min_ttl_s;		/* resolver.min_ttl, default 1s */
-	unsigned dns_max_ttl_s;		/* resolver.max_ttl, default 3600s */
+	char *resolver_servers; /* resolver.servers joined as "ip:port,ip:port" (c-ares
+	                           CSV form, IPv6 as [addr]:port); NULL = /etc/resolv.conf */
+	unsigned dns_min_ttl_s; /* resolver.min_ttl, default 1s */
+	unsigned dns_max_ttl_s; /* resolver.max_ttl, default 3600s */
 
 	/* logs */
-	char *access_log;		/* log.access: path, or NULL for none */
-	char *log_level;		/* log.level: error|warn|info|debug, default info */
+	char *access_log; /* log.access: path, or NULL for none */
+	char *log_level;  /* log.level: error|warn|info|debug, default info */
 
 	struct config_pool *pools;
 	size_t n_pools;
 	struct config_site *sites;
-	size_t n_sites;			/* >= 1 */
+	size_t n_sites; /* >= 1 */
 
 	/* Host lookup index for config_site_for_host, built at load. */
-	struct config_host *hosts_exact;	/* exact names, sorted by (length, bytes) */
+	struct config_host *hosts_exact; /* exact names, sorted by (length, bytes) */
 	size_t n_hosts_exact;
-	struct config_host *hosts_wild;	/* "*.x.com" stored as ".x.com", same order */
+	struct config_host *hosts_wild; /* "*.x.com" stored as ".x.com", same order */
 	size_t n_hosts_wild;
-	const struct config_site *site_any;	/* the "*" site, or NULL */
+	const struct config_site *site_any; /* the "*" site, or NULL */
 };
 
 /*
@@ -143,10 +143,10 @@ void config_unref(struct config **cp);
  * first, then the longest matching "*.suffix" wildcard, then the "*" site.
  * NULL if none.  Any thread.
  */
-const struct config_site *config_site_for_host(const struct config *c, const char *host,
-    size_t host_len);
+const struct config_site *config_site_for_host(
+    const struct config *c, const char *host, size_t host_len);
 /* Route selection by path: the longest prefix match; NULL if none. */
-const struct config_route *config_route_for_path(const struct config_site *s, const char *path,
-    size_t path_len);
+const struct config_route *config_route_for_path(
+    const struct config_site *s, const char *path, size_t path_len);
 
 #endif

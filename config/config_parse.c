@@ -39,23 +39,23 @@
 #include "core/str.h"
 #include "core/xmalloc.h"
 
-#define CONFIG_MAX_DEPTH 64
+#define CONFIG_MAX_DEPTH   64
 #define CONFIG_WORKERS_MAX 256
-#define CONFIG_DAY_MS (24ULL * 3600 * 1000)
+#define CONFIG_DAY_MS      (24ULL * 3600 * 1000)
 
 enum cnode_type {
 	CNODE_SCALAR = 0,
 	CNODE_SEQ,
 	CNODE_MAP,
-	CNODE_BAD,		/* an alias, already reported: skipped silently */
+	CNODE_BAD, /* an alias, already reported: skipped silently */
 };
 
 struct cnode {
 	enum cnode_type type;
-	unsigned line, col;	/* 1-based */
-	char *str;		/* scalar value, NUL-terminated */
-	bool plain;		/* unquoted scalar (null detection) */
-	struct cnode **kids;	/* seq: items; map: key, value, key, value... */
+	unsigned line, col;  /* 1-based */
+	char *str;           /* scalar value, NUL-terminated */
+	bool plain;          /* unquoted scalar (null detection) */
+	struct cnode **kids; /* seq: items; map: key, value, key, value... */
 	size_t n, cap;
 };
 
@@ -68,7 +68,7 @@ struct cerr {
 struct cref {
 	struct config_route *route;
 	const struct cnode *name;
-	char *path;		/* key path of the reference */
+	char *path; /* key path of the reference */
 };
 
 struct chost {
@@ -108,8 +108,7 @@ cparse_vfmt(const char *fmt, va_list ap)
 	return s;
 }
 
-static void
-cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ...)
+static void cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
@@ -122,14 +121,13 @@ cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ..
 		p->errs = xrealloc(p->errs, p->cap_errs * sizeof p->errs[0]);
 	}
 	va_start(ap, fmt);
-	p->errs[p->n_errs] = (struct cerr){ line, col, p->n_errs, cparse_vfmt(fmt, ap) };
+	p->errs[p->n_errs] = (struct cerr){line, col, p->n_errs, cparse_vfmt(fmt, ap)};
 	va_end(ap);
 	p->n_errs++;
 }
 
 /* "file:line:col: <current key path>: reason" at node n. */
-static void
-cparse_err(struct cparse *p, const struct cnode *n, const char *fmt, ...)
+static void cparse_err(struct cparse *p, const struct cnode *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -165,11 +163,10 @@ cparse_push_key(struct cparse *p, const char *key)
 	size_t old = p->plen;
 	int n;
 
-	n = snprintf(p->path + p->plen, sizeof p->path - p->plen, "%s%s", p->plen ? "." : "",
-	    key);
+	n = snprintf(p->path + p->plen, sizeof p->path - p->plen, "%s%s", p->plen ? "." : "", key);
 	if (n > 0)
-		p->plen = p->plen + (size_t)n < sizeof p->path ? p->plen + (size_t)n
-							     : sizeof p->path - 1;
+		p->plen =
+		    p->plen + (size_t)n < sizeof p->path ? p->plen + (size_t)n : sizeof p->path - 1;
 	return old;
 }
 
@@ -181,8 +178,8 @@ cparse_push_index(struct cparse *p, size_t i)
 
 	n = snprintf(p->path + p->plen, sizeof p->path - p->plen, "[%zu]", i);
 	if (n > 0)
-		p->plen = p->plen + (size_t)n < sizeof p->path ? p->plen + (size_t)n
-							     : sizeof p->path - 1;
+		p->plen =
+		    p->plen + (size_t)n < sizeof p->path ? p->plen + (size_t)n : sizeof p->path - 1;
 	return old;
 }
 
@@ -250,8 +247,8 @@ static bool
 cnode_is_null(const struct cnode *n)
 {
 	return n->type == CNODE_SCALAR && n->plain &&
-	    (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
-		strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0);
+	       (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
+	           strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0);
 }
 
 static void
@@ -261,19 +258,19 @@ cparse_yaml_error(struct cparse *p, const yaml_parser_t *yp)
 	const char *problem = yp->problem ? yp->problem : "invalid YAML";
 
 	if (yp->error == YAML_READER_ERROR) {
-		cparse_err_at(p, 1, 1, "%s:1:1: yaml: %s at byte %zu", p->file, problem,
-		    yp->problem_offset);
+		cparse_err_at(
+		    p, 1, 1, "%s:1:1: yaml: %s at byte %zu", p->file, problem, yp->problem_offset);
 		return;
 	}
 	if (yp->context != NULL)
 		cparse_err_at(p, (unsigned)m->line + 1, (unsigned)m->column + 1,
-		    "%s:%u:%u: yaml: %s (%s at line %u, column %u)", p->file,
-		    (unsigned)m->line + 1, (unsigned)m->column + 1, problem, yp->context,
+		    "%s:%u:%u: yaml: %s (%s at line %u, column %u)", p->file, (unsigned)m->line + 1,
+		    (unsigned)m->column + 1, problem, yp->context,
 		    (unsigned)yp->context_mark.line + 1, (unsigned)yp->context_mark.column + 1);
 	else
 		cparse_err_at(p, (unsigned)m->line + 1, (unsigned)m->column + 1,
-		    "%s:%u:%u: yaml: %s", p->file, (unsigned)m->line + 1,
-		    (unsigned)m->column + 1, problem);
+		    "%s:%u:%u: yaml: %s", p->file, (unsigned)m->line + 1, (unsigned)m->column + 1,
+		    problem);
 }
 
 /* Returns the root node, or NULL (nothing usable; errors recorded). */
@@ -398,9 +395,9 @@ static bool
 cparse_type(struct cparse *p, const struct cnode *n, enum cnode_type want)
 {
 	static const char *const names[] = {
-		[CNODE_SCALAR] = "a scalar",
-		[CNODE_SEQ] = "a sequence",
-		[CNODE_MAP] = "a mapping",
+	    [CNODE_SCALAR] = "a scalar",
+	    [CNODE_SEQ] = "a sequence",
+	    [CNODE_MAP] = "a mapping",
 	};
 
 	if (n->type == CNODE_BAD)
@@ -443,8 +440,10 @@ cparse_map(struct cparse *p, const struct cnode *n, const char *const *keys)
 				const struct cnode *prev = n->kids[j];
 
 				if (prev->type == CNODE_SCALAR && strcmp(prev->str, k->str) == 0) {
-					cparse_err(p, k, "duplicate key (first at line %u, "
-					    "column %u)", prev->line, prev->col);
+					cparse_err(p, k,
+					    "duplicate key (first at line %u, "
+					    "column %u)",
+					    prev->line, prev->col);
 					break;
 				}
 			}
@@ -532,8 +531,9 @@ cget_uint(struct cparse *p, const struct cnode *m, const char *key, uint64_t min
 	old = cparse_push_key(p, key);
 	if (cparse_type(p, v, CNODE_SCALAR)) {
 		if (config_value_uint(v->str, &n) == -1)
-			cparse_err(p, v, "invalid number \"%.80s\" (expected an integer %llu..%llu)",
-			    v->str, (unsigned long long)min, (unsigned long long)max);
+			cparse_err(p, v,
+			    "invalid number \"%.80s\" (expected an integer %llu..%llu)", v->str,
+			    (unsigned long long)min, (unsigned long long)max);
 		else if (n < min || n > max)
 			cparse_err(p, v, "%llu is out of range (%llu..%llu)", (unsigned long long)n,
 			    (unsigned long long)min, (unsigned long long)max);
@@ -570,8 +570,8 @@ cget_size(struct cparse *p, const struct cnode *m, const char *key, uint64_t min
 }
 
 static void
-cget_size32(struct cparse *p, const struct cnode *m, const char *key, uint64_t min,
-    uint64_t max, uint32_t *out)
+cget_size32(struct cparse *p, const struct cnode *m, const char *key, uint64_t min, uint64_t max,
+    uint32_t *out)
 {
 	uint64_t v = *out;
 
@@ -609,8 +609,8 @@ cget_duration(struct cparse *p, const struct cnode *m, const char *key, uint64_t
 }
 
 static void
-cget_bool(struct cparse *p, const struct cnode *m, const char *key, bool *out,
-    const struct cnode **where)
+cget_bool(
+    struct cparse *p, const struct cnode *m, const char *key, bool *out, const struct cnode **where)
 {
 	const struct cnode *v = cmap_get(m, key, NULL);
 	size_t old;
@@ -648,7 +648,7 @@ cparse_listen_addr(struct cparse *p, const struct cnode *v, struct config_listen
 static void
 cparse_node(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = { "name", "workers", NULL };
+	static const char *const keys[] = {"name", "workers", NULL};
 	const struct cnode *v;
 	size_t old;
 
@@ -658,8 +658,8 @@ cparse_node(struct cparse *p, const struct cnode *m)
 	if ((v = cmap_get(m, "workers", NULL)) != NULL && v->type == CNODE_SCALAR &&
 	    strcmp(v->str, "auto") == 0)
 		return;
-	if (v != NULL && v->type == CNODE_SCALAR && config_value_uint(v->str, &(uint64_t){ 0 }) ==
-	    -1) {
+	if (v != NULL && v->type == CNODE_SCALAR &&
+	    config_value_uint(v->str, &(uint64_t){0}) == -1) {
 		old = cparse_push_key(p, "workers");
 		cparse_err(p, v, "invalid value \"%.80s\" (expected \"auto\" or 1..%d)", v->str,
 		    CONFIG_WORKERS_MAX);
@@ -672,7 +672,7 @@ cparse_node(struct cparse *p, const struct cnode *m)
 static void
 cparse_listens(struct cparse *p, const struct cnode *seq)
 {
-	static const char *const keys[] = { "address", "tls", NULL };
+	static const char *const keys[] = {"address", "tls", NULL};
 	struct config *c = p->c;
 	size_t i, j, old;
 
@@ -681,7 +681,7 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 	c->listens = xcalloc(seq->n, sizeof c->listens[0]);
 	for (i = 0; i < seq->n; i++) {
 		const struct cnode *m = seq->kids[i], *v, *tls = NULL;
-		struct config_listen l = { 0 };
+		struct config_listen l = {0};
 
 		old = cparse_push_index(p, i);
 		if (cparse_map(p, m, keys)) {
@@ -692,8 +692,10 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 				for (j = 0; j < c->n_listens && l.address != NULL; j++) {
 					if (c->listens[j].addrlen == l.addrlen &&
 					    memcmp(&c->listens[j].addr, &l.addr, l.addrlen) == 0) {
-						cparse_err(p, v, "duplicate address \"%s\" "
-						    "(also listen[%zu])", l.address, j);
+						cparse_err(p, v,
+						    "duplicate address \"%s\" "
+						    "(also listen[%zu])",
+						    l.address, j);
 						break;
 					}
 				}
@@ -716,7 +718,7 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 static void
 cparse_admin(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = { "listen", NULL };
+	static const char *const keys[] = {"listen", NULL};
 	const struct cnode *v;
 	size_t i, old;
 
@@ -739,8 +741,8 @@ cparse_admin(struct cparse *p, const struct cnode *m)
 static void
 cparse_cache(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = { "ram", "max_object", "disk", NULL };
-	static const char *const disk_keys[] = { "path", "size", NULL };
+	static const char *const keys[] = {"ram", "max_object", "disk", NULL};
+	static const char *const disk_keys[] = {"path", "size", NULL};
 	const struct cnode *d, *v;
 	size_t old;
 
@@ -771,7 +773,7 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 static void
 cparse_timeouts(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = { "header", "idle", "body", "send", "drain", NULL };
+	static const char *const keys[] = {"header", "idle", "body", "send", "drain", NULL};
 	struct config *c = p->c;
 
 	if (!cparse_map(p, m, keys))
@@ -787,7 +789,12 @@ static void
 cparse_limits(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
-		"request_line", "headers", "header_count", "body", "connections", NULL,
+	    "request_line",
+	    "headers",
+	    "header_count",
+	    "body",
+	    "connections",
+	    NULL,
 	};
 	struct config *c = p->c;
 
@@ -803,7 +810,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 static void
 cparse_log(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = { "access", "level", NULL };
+	static const char *const keys[] = {"access", "level", NULL};
 	const struct cnode *v;
 	enum log_level lvl;
 	size_t old;
@@ -816,8 +823,10 @@ cparse_log(struct cparse *p, const struct cnode *m)
 	old = cparse_push_key(p, "level");
 	if (cparse_type(p, v, CNODE_SCALAR)) {
 		if (log_level_parse(v->str, &lvl) == -1) {
-			cparse_err(p, v, "invalid level \"%.80s\" (expected error, warn, info or "
-			    "debug)", v->str);
+			cparse_err(p, v,
+			    "invalid level \"%.80s\" (expected error, warn, info or "
+			    "debug)",
+			    v->str);
 		} else {
 			free(p->c->log_level);
 			p->c->log_level = xstrdup(v->str);
@@ -829,7 +838,7 @@ cparse_log(struct cparse *p, const struct cnode *m)
 static void
 cparse_resolver(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = { "servers", "min_ttl", "max_ttl", NULL };
+	static const char *const keys[] = {"servers", "min_ttl", "max_ttl", NULL};
 	struct config *c = p->c;
 	const struct cnode *v;
 	size_t i, old, len = 0, cap = 0;
@@ -880,13 +889,21 @@ static void
 cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 {
 	static const char *const keys[] = {
-		"name", "balancer", "members", "timeouts", "keepalive", NULL,
+	    "name",
+	    "balancer",
+	    "members",
+	    "timeouts",
+	    "keepalive",
+	    NULL,
 	};
-	static const char *const member_keys[] = { "address", "weight", NULL };
+	static const char *const member_keys[] = {"address", "weight", NULL};
 	static const char *const timeout_keys[] = {
-		"connect", "first_byte", "between_bytes", NULL,
+	    "connect",
+	    "first_byte",
+	    "between_bytes",
+	    NULL,
 	};
-	static const char *const keepalive_keys[] = { "idle", "max_idle", NULL };
+	static const char *const keepalive_keys[] = {"idle", "max_idle", NULL};
 	const struct cnode *v;
 	size_t i, old;
 
@@ -907,8 +924,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	if ((v = cmap_get(m, "balancer", NULL)) != NULL) {
 		old = cparse_push_key(p, "balancer");
 		if (cparse_type(p, v, CNODE_SCALAR) && strcmp(v->str, "round_robin") != 0)
-			cparse_err(p, v, "unknown balancer \"%.80s\" (expected round_robin)",
-			    v->str);
+			cparse_err(
+			    p, v, "unknown balancer \"%.80s\" (expected round_robin)", v->str);
 		cparse_pop(p, old);
 	}
 	if ((v = cparse_required(p, m, "members")) != NULL) {
@@ -917,7 +934,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			pool->members = xcalloc(v->n, sizeof pool->members[0]);
 			for (i = 0; i < v->n; i++) {
 				const struct cnode *mm = v->kids[i], *a;
-				struct config_member mem = { NULL, 0, 1 };
+				struct config_member mem = {NULL, 0, 1};
 				size_t o2 = cparse_push_index(p, i);
 
 				if (cparse_map(p, mm, member_keys) &&
@@ -927,7 +944,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 
 					if (cparse_str(p, a) != NULL &&
 					    config_value_hostport(a->str, &mem.host, &mem.port, err,
-						sizeof err) == -1)
+					        sizeof err) == -1)
 						cparse_err(p, a, "%s", err);
 					cparse_pop(p, o3);
 				}
@@ -943,10 +960,10 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	if ((v = cmap_get(m, "timeouts", NULL)) != NULL) {
 		old = cparse_push_key(p, "timeouts");
 		if (cparse_map(p, v, timeout_keys)) {
-			cget_duration(p, v, "connect", 1, CONFIG_DAY_MS, 1,
-			    &pool->connect_timeout_ms);
-			cget_duration(p, v, "first_byte", 1, CONFIG_DAY_MS, 1,
-			    &pool->first_byte_timeout_ms);
+			cget_duration(
+			    p, v, "connect", 1, CONFIG_DAY_MS, 1, &pool->connect_timeout_ms);
+			cget_duration(
+			    p, v, "first_byte", 1, CONFIG_DAY_MS, 1, &pool->first_byte_timeout_ms);
 			cget_duration(p, v, "between_bytes", 1, CONFIG_DAY_MS, 1,
 			    &pool->between_bytes_timeout_ms);
 		}
@@ -982,8 +999,10 @@ cparse_pools(struct cparse *p, const struct cnode *seq)
 				const struct cnode *b = cmap_get(seq->kids[i], "name", NULL);
 				size_t o2 = cparse_push_key(p, "name");
 
-				cparse_err(p, b, "duplicate pool name \"%s\" (first at line %u, "
-				    "column %u)", c->pools[i].name, a->line, a->col);
+				cparse_err(p, b,
+				    "duplicate pool name \"%s\" (first at line %u, "
+				    "column %u)",
+				    c->pools[i].name, a->line, a->col);
 				cparse_pop(p, o2);
 				break;
 			}
@@ -999,14 +1018,14 @@ cparse_add_ref(struct cparse *p, struct config_route *r, const struct cnode *nam
 		p->cap_refs = p->cap_refs ? p->cap_refs * 2 : 8;
 		p->refs = xrealloc(p->refs, p->cap_refs * sizeof p->refs[0]);
 	}
-	p->refs[p->n_refs++] = (struct cref){ r, name, xstrdup(p->path) };
+	p->refs[p->n_refs++] = (struct cref){r, name, xstrdup(p->path)};
 }
 
 static void
 cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
-	static const char *const keys[] = { "path", "pool", "cache", NULL };
-	static const char *const cache_keys[] = { "enabled", "default_ttl", NULL };
+	static const char *const keys[] = {"path", "pool", "cache", NULL};
+	static const char *const cache_keys[] = {"enabled", "default_ttl", NULL};
 	const struct cnode *v;
 	size_t old;
 
@@ -1033,8 +1052,8 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 		old = cparse_push_key(p, "cache");
 		if (cparse_map(p, v, cache_keys)) {
 			cget_bool(p, v, "enabled", &r->cache, NULL);
-			cget_duration(p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000,
-			    &r->default_ttl_s);
+			cget_duration(
+			    p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->default_ttl_s);
 		}
 		cparse_pop(p, old);
 	}
@@ -1047,13 +1066,13 @@ cparse_add_host(struct cparse *p, const char *name, const struct cnode *n, size_
 		p->cap_hosts = p->cap_hosts ? p->cap_hosts * 2 : 16;
 		p->hosts = xrealloc(p->hosts, p->cap_hosts * sizeof p->hosts[0]);
 	}
-	p->hosts[p->n_hosts++] = (struct chost){ name, n, site, xstrdup(p->path) };
+	p->hosts[p->n_hosts++] = (struct chost){name, n, site, xstrdup(p->path)};
 }
 
 static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
-	static const char *const keys[] = { "name", "hosts", "routes", "pool", NULL };
+	static const char *const keys[] = {"name", "hosts", "routes", "pool", NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
@@ -1074,8 +1093,8 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 				char err[CONFIG_VALUE_ERRLEN], *h;
 
 				if (cparse_str(p, v->kids[i]) != NULL) {
-					if (config_value_host_pattern(v->kids[i]->str, err,
-						sizeof err) == -1) {
+					if (config_value_host_pattern(
+					        v->kids[i]->str, err, sizeof err) == -1) {
 						cparse_err(p, v->kids[i], "%s", err);
 					} else {
 						h = xstrdup(v->kids[i]->str);
@@ -1125,9 +1144,10 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 
 						a = cmap_get(routes->kids[j], "path", NULL);
 						b = cmap_get(routes->kids[i], "path", NULL);
-						cparse_err(p, b, "duplicate path \"%s\" (first at "
-						    "line %u, column %u)", s->routes[i].path,
-						    a->line, a->col);
+						cparse_err(p, b,
+						    "duplicate path \"%s\" (first at "
+						    "line %u, column %u)",
+						    s->routes[i].path, a->line, a->col);
 						cparse_pop(p, o3);
 						break;
 					}
@@ -1172,8 +1192,10 @@ cparse_sites(struct cparse *p, const struct cnode *seq)
 				const struct cnode *b = cmap_get(seq->kids[i], "name", NULL);
 				size_t o2 = cparse_push_key(p, "name");
 
-				cparse_err(p, b, "duplicate site name \"%s\" (first at line %u, "
-				    "column %u)", c->sites[i].name, a->line, a->col);
+				cparse_err(p, b,
+				    "duplicate site name \"%s\" (first at line %u, "
+				    "column %u)",
+				    c->sites[i].name, a->line, a->col);
 				cparse_pop(p, o2);
 				break;
 			}
@@ -1194,8 +1216,10 @@ cparse_sites(struct cparse *p, const struct cnode *seq)
 		old = p->plen;
 		snprintf(p->path, sizeof p->path, "%s", b->path);
 		p->plen = strlen(p->path);
-		cparse_err(p, b->node, "duplicate host \"%s\" (first in site \"%s\" at line %u, "
-		    "column %u)", b->name, site, a->node->line, a->node->col);
+		cparse_err(p, b->node,
+		    "duplicate host \"%s\" (first in site \"%s\" at line %u, "
+		    "column %u)",
+		    b->name, site, a->node->line, a->node->col);
 		cparse_pop(p, old);
 	}
 }
@@ -1229,24 +1253,33 @@ static void
 cparse_root(struct cparse *p, const struct cnode *root)
 {
 	static const char *const keys[] = {
-		"node", "listen", "admin", "cache", "timeouts", "limits", "log", "resolver",
-		"sites", "pools", NULL,
+	    "node",
+	    "listen",
+	    "admin",
+	    "cache",
+	    "timeouts",
+	    "limits",
+	    "log",
+	    "resolver",
+	    "sites",
+	    "pools",
+	    NULL,
 	};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *);
 		bool required;
 	} sections[] = {
-		{ "node", cparse_node, false },
-		{ "listen", cparse_listens, true },
-		{ "admin", cparse_admin, false },
-		{ "cache", cparse_cache, false },
-		{ "timeouts", cparse_timeouts, false },
-		{ "limits", cparse_limits, false },
-		{ "log", cparse_log, false },
-		{ "resolver", cparse_resolver, false },
-		{ "pools", cparse_pools, true },
-		{ "sites", cparse_sites, true },
+	    {"node", cparse_node, false},
+	    {"listen", cparse_listens, true},
+	    {"admin", cparse_admin, false},
+	    {"cache", cparse_cache, false},
+	    {"timeouts", cparse_timeouts, false},
+	    {"limits", cparse_limits, false},
+	    {"log", cparse_log, false},
+	    {"resolver", cparse_resolver, false},
+	    {"pools", cparse_pools, true},
+	    {"sites", cparse_sites, true},
 	};
 	const struct cnode *v;
 	size_t i, old;
@@ -1255,7 +1288,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 		return;
 	for (i = 0; i < sizeof sections / sizeof sections[0]; i++) {
 		v = sections[i].required ? cparse_required(p, root, sections[i].key)
-					 : cmap_get(root, sections[i].key, NULL);
+		                         : cmap_get(root, sections[i].key, NULL);
 		if (v == NULL)
 			continue;
 		old = cparse_push_key(p, sections[i].key);
@@ -1305,7 +1338,7 @@ cparse_done(struct cparse *p)
 int
 config_load(const char *path, struct config **out, FILE *errf)
 {
-	struct cparse p = { .file = path };
+	struct cparse p = {.file = path};
 	struct cnode *root;
 	struct stat st;
 	size_t i;

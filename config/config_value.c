@@ -26,23 +26,36 @@ struct config_unit {
 };
 
 static const struct config_unit config_value_size_units[] = {
-	{ "B", 1 },
-	{ "KiB", KIB },
-	{ "MiB", KIB * KIB },
-	{ "GiB", KIB * KIB * KIB },
-	{ "TiB", KIB * KIB * KIB * KIB },
+    {"B", 1},
+    {"KiB", KIB},
+    {"MiB", KIB *KIB},
+    {"GiB", KIB *KIB *KIB},
+    {"TiB", KIB *KIB *KIB *KIB},
 };
 
 /* Decimal units that are easy to write by mistake: rejected with a hint. */
 static const char *const config_value_size_decimal[] = {
-	"KB", "kB", "MB", "GB", "TB", "K", "k", "M", "G", "T", "kb", "mb", "gb", "tb",
+    "KB",
+    "kB",
+    "MB",
+    "GB",
+    "TB",
+    "K",
+    "k",
+    "M",
+    "G",
+    "T",
+    "kb",
+    "mb",
+    "gb",
+    "tb",
 };
 
 static const struct config_unit config_value_duration_units[] = {
-	{ "ms", 1 },
-	{ "s", 1000 },
-	{ "m", 60 * 1000 },
-	{ "h", 60 * 60 * 1000 },
+    {"ms", 1},
+    {"s", 1000},
+    {"m", 60 * 1000},
+    {"h", 60 * 60 * 1000},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -103,7 +116,8 @@ config_value_size(const char *s, uint64_t *out, char *err, size_t errlen)
 		else
 			snprintf(err, errlen,
 			    "invalid size \"%.80s\": expected an integer with an optional unit "
-			    "(B, KiB, MiB, GiB, TiB)", s);
+			    "(B, KiB, MiB, GiB, TiB)",
+			    s);
 		return -1;
 	}
 	while (*unit == ' ')
@@ -112,8 +126,8 @@ config_value_size(const char *s, uint64_t *out, char *err, size_t errlen)
 		return config_value_scaled(s, n, 1, out, "size", err, errlen);
 	for (i = 0; i < NELEM(config_value_size_units); i++)
 		if (strcmp(unit, config_value_size_units[i].name) == 0)
-			return config_value_scaled(s, n, config_value_size_units[i].mult, out,
-			    "size", err, errlen);
+			return config_value_scaled(
+			    s, n, config_value_size_units[i].mult, out, "size", err, errlen);
 	for (i = 0; i < NELEM(config_value_size_decimal); i++) {
 		if (strcmp(unit, config_value_size_decimal[i]) == 0) {
 			snprintf(err, errlen,
@@ -121,8 +135,10 @@ config_value_size(const char *s, uint64_t *out, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	snprintf(err, errlen, "invalid size \"%.80s\": unknown unit \"%.16s\" "
-	    "(use B, KiB, MiB, GiB or TiB)", s, unit);
+	snprintf(err, errlen,
+	    "invalid size \"%.80s\": unknown unit \"%.16s\" "
+	    "(use B, KiB, MiB, GiB or TiB)",
+	    s, unit);
 	return -1;
 }
 
@@ -139,22 +155,25 @@ config_value_duration_ms(const char *s, uint64_t *out, char *err, size_t errlen)
 		else
 			snprintf(err, errlen,
 			    "invalid duration \"%.80s\": expected an integer with a unit "
-			    "(ms, s, m, h)", s);
+			    "(ms, s, m, h)",
+			    s);
 		return -1;
 	}
 	while (*unit == ' ')
 		unit++;
 	if (*unit == '\0') {
-		snprintf(err, errlen,
-		    "invalid duration \"%.80s\": a unit is required (ms, s, m, h)", s);
+		snprintf(
+		    err, errlen, "invalid duration \"%.80s\": a unit is required (ms, s, m, h)", s);
 		return -1;
 	}
 	for (i = 0; i < NELEM(config_value_duration_units); i++)
 		if (strcmp(unit, config_value_duration_units[i].name) == 0)
 			return config_value_scaled(s, n, config_value_duration_units[i].mult, out,
 			    "duration", err, errlen);
-	snprintf(err, errlen, "invalid duration \"%.80s\": unknown unit \"%.16s\" "
-	    "(use ms, s, m or h)", s, unit);
+	snprintf(err, errlen,
+	    "invalid duration \"%.80s\": unknown unit \"%.16s\" "
+	    "(use ms, s, m or h)",
+	    s, unit);
 	return -1;
 }
 
@@ -208,7 +227,7 @@ config_value_dns_name(const char *s, size_t len)
 			continue;
 		}
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-'))
+		        (ch >= '0' && ch <= '9') || ch == '-'))
 			return false;
 		if (ch == '-' && label == 0)
 			return false;
@@ -254,8 +273,10 @@ config_value_split(const char *s, const char **host, size_t *host_len, const cha
 			if (close[1] == '\0')
 				snprintf(err, errlen, "missing port in \"%.80s\"", s);
 			else
-				snprintf(err, errlen, "invalid address \"%.80s\": expected ':' "
-				    "after ']'", s);
+				snprintf(err, errlen,
+				    "invalid address \"%.80s\": expected ':' "
+				    "after ']'",
+				    s);
 			return -1;
 		}
 		*port = close + 2;
@@ -266,8 +287,10 @@ config_value_split(const char *s, const char **host, size_t *host_len, const cha
 			return -1;
 		}
 		if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-			snprintf(err, errlen, "invalid address \"%.80s\": IPv6 addresses must "
-			    "be written \"[addr]:port\"", s);
+			snprintf(err, errlen,
+			    "invalid address \"%.80s\": IPv6 addresses must "
+			    "be written \"[addr]:port\"",
+			    s);
 			return -1;
 		}
 		*host = s;
@@ -296,8 +319,8 @@ config_value_ip(int af, const char *host, size_t host_len, void *dst)
 }
 
 int
-config_value_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
-    size_t errlen)
+config_value_sockaddr(
+    const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err, size_t errlen)
 {
 	const char *host, *port;
 	size_t host_len, port_len;
@@ -327,8 +350,10 @@ config_value_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		if (config_value_ip(AF_INET, host, host_len, &sin->sin_addr) == -1) {
-			snprintf(err, errlen, "invalid address \"%.80s\": expected a numeric "
-			    "\"a.b.c.d:port\" or \"[IPv6]:port\"", s);
+			snprintf(err, errlen,
+			    "invalid address \"%.80s\": expected a numeric "
+			    "\"a.b.c.d:port\" or \"[IPv6]:port\"",
+			    s);
 			return -1;
 		}
 		sin->sin_family = AF_INET;
@@ -339,8 +364,7 @@ config_value_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 }
 
 int
-config_value_hostport(const char *s, char **host_out, uint16_t *port_out, char *err,
-    size_t errlen)
+config_value_hostport(const char *s, char **host_out, uint16_t *port_out, char *err, size_t errlen)
 {
 	const char *host, *port;
 	size_t host_len, port_len;
@@ -397,14 +421,15 @@ config_value_host_pattern(const char *s, char *err, size_t errlen)
 	} else if (config_value_dns_name(s, len)) {
 		return 0;
 	}
-	snprintf(err, errlen, "invalid host \"%.80s\" (expected a host name, \"*.\" followed by "
-	    "a host name, an IP address or \"*\")", s);
+	snprintf(err, errlen,
+	    "invalid host \"%.80s\" (expected a host name, \"*.\" followed by "
+	    "a host name, an IP address or \"*\")",
+	    s);
 	return -1;
 }
 
 static void
-config_value_fmt(uint64_t v, const struct config_unit *units, size_t n, char *out,
-    size_t outlen)
+config_value_fmt(uint64_t v, const struct config_unit *units, size_t n, char *out, size_t outlen)
 {
 	size_t i = n;
 
@@ -412,8 +437,8 @@ config_value_fmt(uint64_t v, const struct config_unit *units, size_t n, char *ou
 		i--;
 	if (v == 0)
 		i = n > 1 && units[1].mult == 1000 ? 2 : 1;
-	snprintf(out, outlen, "%llu%s", (unsigned long long)(v / units[i - 1].mult),
-	    units[i - 1].name);
+	snprintf(
+	    out, outlen, "%llu%s", (unsigned long long)(v / units[i - 1].mult), units[i - 1].name);
 }
 
 void
@@ -425,6 +450,6 @@ config_value_fmt_size(uint64_t v, char *out, size_t outlen)
 void
 config_value_fmt_duration(uint64_t ms, char *out, size_t outlen)
 {
-	config_value_fmt(ms, config_value_duration_units, NELEM(config_value_duration_units), out,
-	    outlen);
+	config_value_fmt(
+	    ms, config_value_duration_units, NELEM(config_value_duration_units), out, outlen);
 }

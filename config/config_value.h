@@ -34,8 +34,8 @@ bool config_value_dns_name(const char *s, size_t len);
  * Numeric socket address "a.b.c.d:port" or "[v6]:port" (port 1..65535) into
  * *ss / *len (zeroed first).  0 or -1.
  */
-int config_value_sockaddr(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
-    size_t errlen);
+int config_value_sockaddr(
+    const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err, size_t errlen);
 /*
  * Origin address "host:port": host is a DNS name, an IPv4 literal or a
  * bracketed IPv6 literal.  On success *host is a new string without brackets

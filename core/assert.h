@@ -11,8 +11,7 @@
 
 _Noreturn void assert_fail(const char *file, int line, const char *func, const char *expr);
 
-#define ASSERT(e) \
-	((e) ? (void)0 : assert_fail(__FILE__, __LINE__, __func__, #e))
+#define ASSERT(e) ((e) ? (void)0 : assert_fail(__FILE__, __LINE__, __func__, #e))
 #ifdef NDEBUG
 #define DASSERT(e) ((void)0)
 #else
@@ -27,12 +26,12 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
  */
 #define OBJ_CHECK(p, m) ASSERT((p) != NULL && (p)->magic == (m))
 
-#define EDGE_CONN_MAGIC		0x6564636fU
-#define EDGE_WORKER_MAGIC	0x6564776bU
-#define ORIGIN_DNS_MAGIC	0x6f72646eU
-#define ORIGIN_QUERY_MAGIC	0x6f727179U
-#define ORIGIN_LOOKUP_MAGIC	0x6f726c6bU
-#define CACHE_OBJ_MAGIC		0x63616f62U
-#define CONFIG_MAGIC		0x636f6e66U
+#define EDGE_CONN_MAGIC     0x6564636fU
+#define EDGE_WORKER_MAGIC   0x6564776bU
+#define ORIGIN_DNS_MAGIC    0x6f72646eU
+#define ORIGIN_QUERY_MAGIC  0x6f727179U
+#define ORIGIN_LOOKUP_MAGIC 0x6f726c6bU
+#define CACHE_OBJ_MAGIC     0x63616f62U
+#define CONFIG_MAGIC        0x636f6e66U
 
 #endif

@@ -48,8 +48,8 @@ cc_init(struct cc *cc)
 struct cc_elem {
 	struct str name;
 	bool has_arg;
-	bool quoted;		/* arg is the inside of a quoted-string (escapes still in it) */
-	bool valid;		/* the whole element matched the grammar */
+	bool quoted; /* arg is the inside of a quoted-string (escapes still in it) */
+	bool valid;  /* the whole element matched the grammar */
 	struct str arg;
 };
 
@@ -64,7 +64,7 @@ static bool
 cc_is_qdtext(unsigned char c)
 {
 	return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
-	    (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+	       (c >= 0x5d && c <= 0x7e) || c >= 0x80;
 }
 
 /* quoted-pair second byte: HTAB / SP / VCHAR / obs-text. */
@@ -106,7 +106,7 @@ cc_split(struct str e, struct cc_elem *out)
 		out->quoted = true;
 		for (;;) {
 			if (i >= e.len)
-				return;	/* unterminated */
+				return; /* unterminated */
 			unsigned char c = (unsigned char)e.p[i];
 			if (c == '"')
 				break;
@@ -121,7 +121,7 @@ cc_split(struct str e, struct cc_elem *out)
 			i++;
 		}
 		out->arg = str_make(e.p + start, i - start);
-		i++;	/* closing quote */
+		i++; /* closing quote */
 	} else {
 		size_t start = i;
 
@@ -129,7 +129,7 @@ cc_split(struct str e, struct cc_elem *out)
 			i++;
 		out->arg = str_make(e.p + start, i - start);
 		if (i == start)
-			return;	/* "name=" with nothing usable */
+			return; /* "name=" with nothing usable */
 	}
 	/* str_list_next trimmed trailing OWS, so anything left is junk. */
 	out->valid = i == e.len;
@@ -181,9 +181,9 @@ cc_set_max(int64_t *slot, int64_t v)
 }
 
 enum cc_kind {
-	CC_K_FLAG = 0,		/* plain flag; restrictive ones kept even when malformed */
-	CC_K_FLAG_PERMISSIVE,	/* plain flag; dropped when malformed */
-	CC_K_FIELDS,		/* flag, or *_FIELDS flag when it has an argument */
+	CC_K_FLAG = 0,        /* plain flag; restrictive ones kept even when malformed */
+	CC_K_FLAG_PERMISSIVE, /* plain flag; dropped when malformed */
+	CC_K_FIELDS,          /* flag, or *_FIELDS flag when it has an argument */
 	CC_K_MAX_AGE,
 	CC_K_S_MAXAGE,
 	CC_K_MAX_STALE,
@@ -200,22 +200,22 @@ struct cc_directive {
 };
 
 static const struct cc_directive cc_directives[] = {
-	{ STR_LIT("no-store"), CC_K_FLAG, CC_NO_STORE, 0 },
-	{ STR_LIT("no-cache"), CC_K_FIELDS, CC_NO_CACHE, CC_NO_CACHE_FIELDS },
-	{ STR_LIT("private"), CC_K_FIELDS, CC_PRIVATE, CC_PRIVATE_FIELDS },
-	{ STR_LIT("public"), CC_K_FLAG_PERMISSIVE, CC_PUBLIC, 0 },
-	{ STR_LIT("must-revalidate"), CC_K_FLAG, CC_MUST_REVALIDATE, 0 },
-	{ STR_LIT("proxy-revalidate"), CC_K_FLAG, CC_PROXY_REVALIDATE, 0 },
-	{ STR_LIT("no-transform"), CC_K_FLAG, CC_NO_TRANSFORM, 0 },
-	{ STR_LIT("only-if-cached"), CC_K_FLAG_PERMISSIVE, CC_ONLY_IF_CACHED, 0 },
-	{ STR_LIT("must-understand"), CC_K_FLAG, CC_MUST_UNDERSTAND, 0 },
-	{ STR_LIT("immutable"), CC_K_FLAG_PERMISSIVE, CC_IMMUTABLE, 0 },
-	{ STR_LIT("max-age"), CC_K_MAX_AGE, 0, 0 },
-	{ STR_LIT("s-maxage"), CC_K_S_MAXAGE, 0, 0 },
-	{ STR_LIT("max-stale"), CC_K_MAX_STALE, 0, 0 },
-	{ STR_LIT("min-fresh"), CC_K_MIN_FRESH, 0, 0 },
-	{ STR_LIT("stale-while-revalidate"), CC_K_SWR, 0, 0 },
-	{ STR_LIT("stale-if-error"), CC_K_SIE, 0, 0 },
+    {STR_LIT("no-store"), CC_K_FLAG, CC_NO_STORE, 0},
+    {STR_LIT("no-cache"), CC_K_FIELDS, CC_NO_CACHE, CC_NO_CACHE_FIELDS},
+    {STR_LIT("private"), CC_K_FIELDS, CC_PRIVATE, CC_PRIVATE_FIELDS},
+    {STR_LIT("public"), CC_K_FLAG_PERMISSIVE, CC_PUBLIC, 0},
+    {STR_LIT("must-revalidate"), CC_K_FLAG, CC_MUST_REVALIDATE, 0},
+    {STR_LIT("proxy-revalidate"), CC_K_FLAG, CC_PROXY_REVALIDATE, 0},
+    {STR_LIT("no-transform"), CC_K_FLAG, CC_NO_TRANSFORM, 0},
+    {STR_LIT("only-if-cached"), CC_K_FLAG_PERMISSIVE, CC_ONLY_IF_CACHED, 0},
+    {STR_LIT("must-understand"), CC_K_FLAG, CC_MUST_UNDERSTAND, 0},
+    {STR_LIT("immutable"), CC_K_FLAG_PERMISSIVE, CC_IMMUTABLE, 0},
+    {STR_LIT("max-age"), CC_K_MAX_AGE, 0, 0},
+    {STR_LIT("s-maxage"), CC_K_S_MAXAGE, 0, 0},
+    {STR_LIT("max-stale"), CC_K_MAX_STALE, 0, 0},
+    {STR_LIT("min-fresh"), CC_K_MIN_FRESH, 0, 0},
+    {STR_LIT("stale-while-revalidate"), CC_K_SWR, 0, 0},
+    {STR_LIT("stale-if-error"), CC_K_SIE, 0, 0},
 };
 
 static void
@@ -231,7 +231,7 @@ cc_apply(const struct cc_elem *el, struct cc *cc)
 		}
 	}
 	if (d == NULL)
-		return;	/* §5.2.3: unknown directives are ignored */
+		return; /* §5.2.3: unknown directives are ignored */
 
 	switch (d->kind) {
 	case CC_K_FLAG:

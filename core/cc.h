@@ -19,8 +19,8 @@
 
 enum cc_flag {
 	CC_NO_STORE = 1u << 0,
-	CC_NO_CACHE = 1u << 1,		/* without field names */
-	CC_PRIVATE = 1u << 2,		/* without field names */
+	CC_NO_CACHE = 1u << 1, /* without field names */
+	CC_PRIVATE = 1u << 2,  /* without field names */
 	CC_PUBLIC = 1u << 3,
 	CC_MUST_REVALIDATE = 1u << 4,
 	CC_PROXY_REVALIDATE = 1u << 5,
@@ -28,16 +28,16 @@ enum cc_flag {
 	CC_ONLY_IF_CACHED = 1u << 7,
 	CC_MUST_UNDERSTAND = 1u << 8,
 	CC_IMMUTABLE = 1u << 9,
-	CC_MAX_STALE_ANY = 1u << 10,	/* max-stale without a value */
-	CC_NO_CACHE_FIELDS = 1u << 11,	/* no-cache="field,..." */
-	CC_PRIVATE_FIELDS = 1u << 12,	/* private="field,..." */
+	CC_MAX_STALE_ANY = 1u << 10,   /* max-stale without a value */
+	CC_NO_CACHE_FIELDS = 1u << 11, /* no-cache="field,..." */
+	CC_PRIVATE_FIELDS = 1u << 12,  /* private="field,..." */
 };
 
 #define CC_UNSET (-1)
 
 struct cc {
 	unsigned flags;
-	int64_t max_age;		/* CC_UNSET when absent */
+	int64_t max_age; /* CC_UNSET when absent */
 	int64_t s_maxage;
 	int64_t max_stale;
 	int64_t min_fresh;

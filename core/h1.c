@@ -58,50 +58,50 @@
 #include "core/h1.h"
 
 #define H1_MAX_EMPTY_LINES 4
-#define H1_CHUNK_LINE_MAX 4096
-#define H1_TRAILER_MAX 16384
-#define H1_CHUNK_SIZE_MAX ((uint64_t)1 << 60)
+#define H1_CHUNK_LINE_MAX  4096
+#define H1_TRAILER_MAX     16384
+#define H1_CHUNK_SIZE_MAX  ((uint64_t)1 << 60)
 
 /* Character classes, one table lookup per byte. */
 enum {
-	CC_TCHAR = 1,	/* RFC 9110 §5.6.2 tchar */
-	CC_FVALUE = 2,	/* field-vchar, SP, HTAB, obs-text (RFC 9110 §5.5) */
-	CC_TARGET = 4,	/* request-target bytes: VCHAR */
-	CC_HEX = 8,	/* HEXDIG */
+	CC_TCHAR = 1,    /* RFC 9110 §5.6.2 tchar */
+	CC_FVALUE = 2,   /* field-vchar, SP, HTAB, obs-text (RFC 9110 §5.5) */
+	CC_TARGET = 4,   /* request-target bytes: VCHAR */
+	CC_HEX = 8,      /* HEXDIG */
 	CC_REGNAME = 16, /* unreserved / sub-delims (RFC 3986 §3.2.2) */
 };
 
 static const unsigned char cc[256] = {
-	 0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,	/* 0x00 */
-	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,	/* 0x10 */
-	 2, 23,  6,  7, 23,  7, 23, 23, 22, 22, 23, 23, 22, 23, 23,  6,	/* 0x20 */
-	31, 31, 31, 31, 31, 31, 31, 31, 31, 31,  6, 22,  6, 22,  6,  6,	/* 0x30 */
-	 6, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,	/* 0x40 */
-	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23,  6,  6,  6,  7, 23,	/* 0x50 */
-	 7, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,	/* 0x60 */
-	23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23,  6,  7,  6, 23,  0,	/* 0x70 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0x80 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0x90 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0xa0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0xb0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0xc0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0xd0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0xe0 */
-	 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,	/* 0xf0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,                /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,                /* 0x10 */
+    2, 23, 6, 7, 23, 7, 23, 23, 22, 22, 23, 23, 22, 23, 23, 6,     /* 0x20 */
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 6, 22, 6, 22, 6, 6,    /* 0x30 */
+    6, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, /* 0x40 */
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 6, 6, 7, 23,    /* 0x50 */
+    7, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, /* 0x60 */
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 7, 6, 23, 0,    /* 0x70 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0x80 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0x90 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0xa0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0xb0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0xc0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0xd0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0xe0 */
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0xf0 */
 };
 
 #define IS(c, cls) ((cc[(unsigned char)(c)] & (cls)) != 0)
-#define IS_WS(c) ((c) == ' ' || (c) == '\t')
+#define IS_WS(c)   ((c) == ' ' || (c) == '\t')
 
 static const char *const h1_texts[] = {
 #define H1_TEXT(name, http, text) text,
-	H1_STATUS_TABLE(H1_TEXT)
+    H1_STATUS_TABLE(H1_TEXT)
 #undef H1_TEXT
 };
 
 static const short h1_https[] = {
 #define H1_HTTP(name, http, text) http,
-	H1_STATUS_TABLE(H1_HTTP)
+    H1_STATUS_TABLE(H1_HTTP)
 #undef H1_HTTP
 };
 
@@ -409,10 +409,10 @@ parse_fields(const char **pp, const char *e, size_t max, struct h1_header *hdrs,
 struct h1_fields {
 	unsigned n_cl;
 	uint64_t cl;
-	unsigned n_te;		/* Transfer-Encoding fields */
-	unsigned n_codings;	/* codings listed in them */
-	unsigned n_chunked;	/* of which "chunked" */
-	bool last_chunked;	/* the final coding is chunked */
+	unsigned n_te;      /* Transfer-Encoding fields */
+	unsigned n_codings; /* codings listed in them */
+	unsigned n_chunked; /* of which "chunked" */
+	bool last_chunked;  /* the final coding is chunked */
 	unsigned n_host;
 	struct str host;
 	bool close, keep_alive, expect_continue;
@@ -490,8 +490,8 @@ min3(size_t len, size_t a, size_t b)
 }
 
 enum h1_status
-h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim,
-    struct h1_header *hdrs, struct h1_request *req)
+h1_parse_request(const char *buf, size_t len, const struct h1_limits *lim, struct h1_header *hdrs,
+    struct h1_request *req)
 {
 	const char *p = buf, *end;
 	size_t head_lim = lim->max_head, rl_lim;
@@ -635,8 +635,8 @@ parse_status_line(const char *p, const char *e, struct h1_response *resp, const 
 }
 
 enum h1_status
-h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim,
-    bool head_request, struct h1_header *hdrs, struct h1_response *resp)
+h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim, bool head_request,
+    struct h1_header *hdrs, struct h1_response *resp)
 {
 	const char *p = buf, *end = buf + min3(len, lim->max_head, lim->max_head);
 	struct h1_fields f;
@@ -701,9 +701,15 @@ bool
 h1_is_hop_by_hop(struct str name, const struct h1_header *hdrs, size_t n)
 {
 	static const struct str fixed[] = {
-		STR_LIT("Connection"), STR_LIT("Keep-Alive"), STR_LIT("Proxy-Connection"),
-		STR_LIT("TE"), STR_LIT("Trailer"), STR_LIT("Transfer-Encoding"),
-		STR_LIT("Upgrade"), STR_LIT("Proxy-Authenticate"), STR_LIT("Proxy-Authorization"),
+	    STR_LIT("Connection"),
+	    STR_LIT("Keep-Alive"),
+	    STR_LIT("Proxy-Connection"),
+	    STR_LIT("TE"),
+	    STR_LIT("Trailer"),
+	    STR_LIT("Transfer-Encoding"),
+	    STR_LIT("Upgrade"),
+	    STR_LIT("Proxy-Authenticate"),
+	    STR_LIT("Proxy-Authorization"),
 	};
 
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
@@ -731,21 +737,21 @@ h1_is_hop_by_hop(struct str name, const struct h1_header *hdrs, size_t n)
  * flags holds the error once the decoder has failed.
  */
 enum {
-	CH_SIZE = 0,		/* first HEXDIG */
-	CH_SIZE_MORE,		/* further HEXDIGs, or what follows */
-	CH_EXT,			/* BWS, then ";" or CR */
-	CH_EXT_NAME_PRE,	/* BWS before a name */
+	CH_SIZE = 0,     /* first HEXDIG */
+	CH_SIZE_MORE,    /* further HEXDIGs, or what follows */
+	CH_EXT,          /* BWS, then ";" or CR */
+	CH_EXT_NAME_PRE, /* BWS before a name */
 	CH_EXT_NAME,
-	CH_EXT_NAME_POST,	/* BWS after a name: "=", ";" or CR */
-	CH_EXT_VAL_PRE,		/* BWS after "=" */
+	CH_EXT_NAME_POST, /* BWS after a name: "=", ";" or CR */
+	CH_EXT_VAL_PRE,   /* BWS after "=" */
 	CH_EXT_VAL_TOKEN,
 	CH_EXT_VAL_QUOTED,
-	CH_EXT_VAL_QP,		/* after a backslash in a quoted string */
+	CH_EXT_VAL_QP, /* after a backslash in a quoted string */
 	CH_SIZE_LF,
 	CH_DATA,
 	CH_DATA_CR,
 	CH_DATA_LF,
-	CH_TRAILER_START,	/* start of a trailer line or the final CRLF */
+	CH_TRAILER_START, /* start of a trailer line or the final CRLF */
 	CH_TRAILER_NAME,
 	CH_TRAILER_VALUE,
 	CH_TRAILER_LF,
@@ -773,8 +779,8 @@ chunk_ext_sep(unsigned char ch)
 }
 
 enum h1_status
-h1_chunked_decode(struct h1_chunked *c, const char *in, size_t len,
-    size_t *consumed, const char **data, size_t *data_len)
+h1_chunked_decode(struct h1_chunked *c, const char *in, size_t len, size_t *consumed,
+    const char **data, size_t *data_len)
 {
 	size_t i = 0;
 	enum h1_status err;
@@ -1007,54 +1013,103 @@ const char *
 h1_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 101: return "Switching Protocols";
-	case 103: return "Early Hints";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 203: return "Non-Authoritative Information";
-	case 204: return "No Content";
-	case 205: return "Reset Content";
-	case 206: return "Partial Content";
-	case 300: return "Multiple Choices";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 305: return "Use Proxy";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 402: return "Payment Required";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 407: return "Proxy Authentication Required";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 411: return "Length Required";
-	case 412: return "Precondition Failed";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 417: return "Expectation Failed";
-	case 421: return "Misdirected Request";
-	case 422: return "Unprocessable Content";
-	case 426: return "Upgrade Required";
-	case 428: return "Precondition Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 101:
+		return "Switching Protocols";
+	case 103:
+		return "Early Hints";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 203:
+		return "Non-Authoritative Information";
+	case 204:
+		return "No Content";
+	case 205:
+		return "Reset Content";
+	case 206:
+		return "Partial Content";
+	case 300:
+		return "Multiple Choices";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 305:
+		return "Use Proxy";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 402:
+		return "Payment Required";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 406:
+		return "Not Acceptable";
+	case 407:
+		return "Proxy Authentication Required";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 410:
+		return "Gone";
+	case 411:
+		return "Length Required";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 416:
+		return "Range Not Satisfiable";
+	case 417:
+		return "Expectation Failed";
+	case 421:
+		return "Misdirected Request";
+	case 422:
+		return "Unprocessable Content";
+	case 426:
+		return "Upgrade Required";
+	case 428:
+		return "Precondition Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }

@@ -22,33 +22,33 @@
 #include "core/str.h"
 
 /*       name                   http  text */
-#define H1_STATUS_TABLE(X) \
-	X(OK,                    0, "ok") \
-	X(AGAIN,                 0, "incomplete") \
-	X(E_BAD_REQUEST_LINE,  400, "malformed request line") \
-	X(E_BAD_METHOD,        400, "method is not a token") \
-	X(E_BAD_TARGET,        400, "malformed request target") \
-	X(E_BAD_VERSION,       505, "unsupported HTTP version") \
-	X(E_BAD_HEADER,        400, "malformed header field") \
-	X(E_WS_BEFORE_COLON,   400, "whitespace before colon") \
-	X(E_OBS_FOLD,          400, "obsolete line folding") \
-	X(E_BARE_CR,           400, "bare CR") \
-	X(E_BARE_LF,           400, "bare LF") \
-	X(E_CTL_CHAR,          400, "control character") \
-	X(E_BAD_CONTENT_LENGTH,400, "invalid Content-Length") \
-	X(E_DUP_CONTENT_LENGTH,400, "repeated Content-Length") \
-	X(E_CL_AND_TE,         400, "Content-Length with Transfer-Encoding") \
-	X(E_BAD_TE,            400, "unsupported Transfer-Encoding") \
-	X(E_NO_HOST,           400, "missing Host") \
-	X(E_DUP_HOST,          400, "repeated Host") \
-	X(E_BAD_HOST,          400, "invalid Host") \
-	X(E_URI_TOO_LONG,      414, "request line too long") \
-	X(E_HEADERS_TOO_LARGE, 431, "header section too large") \
-	X(E_TOO_MANY_HEADERS,  431, "too many header fields") \
-	X(E_BAD_STATUS_LINE,   502, "malformed status line") \
-	X(E_BAD_CHUNK,         400, "malformed chunk") \
-	X(E_CHUNK_TOO_LARGE,   400, "chunk size too large") \
-	X(E_BAD_TRAILER,       400, "malformed trailer")
+#define H1_STATUS_TABLE(X)                                                                         \
+	X(OK, 0, "ok")                                                                             \
+	X(AGAIN, 0, "incomplete")                                                                  \
+	X(E_BAD_REQUEST_LINE, 400, "malformed request line")                                       \
+	X(E_BAD_METHOD, 400, "method is not a token")                                              \
+	X(E_BAD_TARGET, 400, "malformed request target")                                           \
+	X(E_BAD_VERSION, 505, "unsupported HTTP version")                                          \
+	X(E_BAD_HEADER, 400, "malformed header field")                                             \
+	X(E_WS_BEFORE_COLON, 400, "whitespace before colon")                                       \
+	X(E_OBS_FOLD, 400, "obsolete line folding")                                                \
+	X(E_BARE_CR, 400, "bare CR")                                                               \
+	X(E_BARE_LF, 400, "bare LF")                                                               \
+	X(E_CTL_CHAR, 400, "control character")                                                    \
+	X(E_BAD_CONTENT_LENGTH, 400, "invalid Content-Length")                                     \
+	X(E_DUP_CONTENT_LENGTH, 400, "repeated Content-Length")                                    \
+	X(E_CL_AND_TE, 400, "Content-Length with Transfer-Encoding")                               \
+	X(E_BAD_TE, 400, "unsupported Transfer-Encoding")                                          \
+	X(E_NO_HOST, 400, "missing Host")                                                          \
+	X(E_DUP_HOST, 400, "repeated Host")                                                        \
+	X(E_BAD_HOST, 400, "invalid Host")                                                         \
+	X(E_URI_TOO_LONG, 414, "request line too long")                                            \
+	X(E_HEADERS_TOO_LARGE, 431, "header section too large")                                    \
+	X(E_TOO_MANY_HEADERS, 431, "too many header fields")                                       \
+	X(E_BAD_STATUS_LINE, 502, "malformed status line")                                         \
+	X(E_BAD_CHUNK, 400, "malformed chunk")                                                     \
+	X(E_CHUNK_TOO_LARGE, 400, "chunk size too large")                                          \
+	X(E_BAD_TRAILER, 400, "malformed trailer")
 
 enum h1_status {
 #define H1_ENUM(name, http, text) H1_##name,
@@ -61,52 +61,52 @@ const char *h1_strerror(enum h1_status st);
 int h1_status_http(enum h1_status st);
 
 struct h1_header {
-	struct str name;	/* as received; compare with str_eq_nocase */
-	struct str value;	/* OWS trimmed */
+	struct str name;  /* as received; compare with str_eq_nocase */
+	struct str value; /* OWS trimmed */
 };
 
 enum h1_body {
-	H1_BODY_NONE = 0,	/* no body */
-	H1_BODY_LENGTH,		/* content_length bytes (may be 0) */
-	H1_BODY_CHUNKED,	/* chunked transfer coding */
-	H1_BODY_CLOSE,		/* responses only: until the connection closes */
+	H1_BODY_NONE = 0, /* no body */
+	H1_BODY_LENGTH,   /* content_length bytes (may be 0) */
+	H1_BODY_CHUNKED,  /* chunked transfer coding */
+	H1_BODY_CLOSE,    /* responses only: until the connection closes */
 };
 
 struct h1_limits {
-	size_t max_request_line;	/* request line incl. CRLF; exceeding → H1_E_URI_TOO_LONG */
-	size_t max_head;		/* whole head incl. final CRLF; → H1_E_HEADERS_TOO_LARGE */
-	size_t max_headers;		/* <= the caller's array size; → H1_E_TOO_MANY_HEADERS */
+	size_t max_request_line; /* request line incl. CRLF; exceeding → H1_E_URI_TOO_LONG */
+	size_t max_head;         /* whole head incl. final CRLF; → H1_E_HEADERS_TOO_LARGE */
+	size_t max_headers;      /* <= the caller's array size; → H1_E_TOO_MANY_HEADERS */
 };
 
 enum h1_target_form {
-	H1_TARGET_ORIGIN = 0,	/* "/path?query" */
-	H1_TARGET_ABSOLUTE,	/* "http://host:port/path?query" */
-	H1_TARGET_AUTHORITY,	/* CONNECT "host:port" */
-	H1_TARGET_ASTERISK,	/* OPTIONS "*" */
+	H1_TARGET_ORIGIN = 0, /* "/path?query" */
+	H1_TARGET_ABSOLUTE,   /* "http://host:port/path?query" */
+	H1_TARGET_AUTHORITY,  /* CONNECT "host:port" */
+	H1_TARGET_ASTERISK,   /* OPTIONS "*" */
 };
 
 struct h1_request {
 	struct str method;
-	struct str target;		/* as received */
+	struct str target; /* as received */
 	enum h1_target_form form;
-	struct str scheme;		/* absolute-form only (lower-case not guaranteed) */
-	struct str path;		/* path and query ("/" for absolute-form without path) */
-	int minor;			/* 0 or 1 (HTTP/1.0, HTTP/1.1) */
+	struct str scheme; /* absolute-form only (lower-case not guaranteed) */
+	struct str path;   /* path and query ("/" for absolute-form without path) */
+	int minor;         /* 0 or 1 (HTTP/1.0, HTTP/1.1) */
 
-	struct h1_header *headers;	/* caller's array */
+	struct h1_header *headers; /* caller's array */
 	size_t n_headers;
 
 	/* Derived while parsing (RFC 9112 §3.2, §6, §9.3; RFC 9110 §7.2): */
-	struct str authority;		/* absolute-form authority if present, else Host;
-					   validated (no userinfo, valid port); may be empty
-					   on HTTP/1.0 without Host */
-	struct str host;		/* authority without the port */
-	uint16_t port;			/* port from authority, 0 if none */
-	enum h1_body body;		/* NONE, LENGTH or CHUNKED */
+	struct str authority; /* absolute-form authority if present, else Host;
+	                         validated (no userinfo, valid port); may be empty
+	                         on HTTP/1.0 without Host */
+	struct str host;      /* authority without the port */
+	uint16_t port;        /* port from authority, 0 if none */
+	enum h1_body body;    /* NONE, LENGTH or CHUNKED */
 	uint64_t content_length;
-	bool keep_alive;		/* per version and Connection */
-	bool expect_continue;		/* Expect: 100-continue */
-	size_t head_len;		/* bytes of the head including the final CRLF */
+	bool keep_alive;      /* per version and Connection */
+	bool expect_continue; /* Expect: 100-continue */
+	size_t head_len;      /* bytes of the head including the final CRLF */
 };
 
 /*
@@ -119,13 +119,13 @@ enum h1_status h1_parse_request(const char *buf, size_t len, const struct h1_lim
 
 struct h1_response {
 	int minor;
-	int status;			/* 100..999 */
+	int status; /* 100..999 */
 	struct str reason;
 	struct h1_header *headers;
 	size_t n_headers;
-	enum h1_body body;		/* per RFC 9112 §6.3 given the request method */
+	enum h1_body body; /* per RFC 9112 §6.3 given the request method */
 	uint64_t content_length;
-	bool keep_alive;		/* the server allows reuse of the connection */
+	bool keep_alive; /* the server allows reuse of the connection */
 	size_t head_len;
 };
 
@@ -155,9 +155,9 @@ bool h1_is_hop_by_hop(struct str name, const struct h1_header *hdrs, size_t n);
  */
 struct h1_chunked {
 	int state;
-	uint64_t remaining;	/* data bytes left in the current chunk */
-	size_t line_len;	/* bytes of the current size/trailer line seen (limit 4 KiB) */
-	size_t trailer_bytes;	/* limit 16 KiB */
+	uint64_t remaining;   /* data bytes left in the current chunk */
+	size_t line_len;      /* bytes of the current size/trailer line seen (limit 4 KiB) */
+	size_t trailer_bytes; /* limit 16 KiB */
 	int flags;
 };
 
@@ -175,8 +175,8 @@ void h1_chunked_init(struct h1_chunked *c);
  * and the trailer section have been consumed (bytes after it are not consumed),
  * or an H1_E_* error.
  */
-enum h1_status h1_chunked_decode(struct h1_chunked *c, const char *in, size_t len,
-    size_t *consumed, const char **data, size_t *data_len);
+enum h1_status h1_chunked_decode(struct h1_chunked *c, const char *in, size_t len, size_t *consumed,
+    const char **data, size_t *data_len);
 
 /* Serialization helpers: write into out (size outlen), return bytes written or
  * 0 when it does not fit. */

@@ -18,10 +18,10 @@ static _Atomic int log_level = LOG_LEVEL_INFO;
 static _Thread_local char log_thread[16] = "main";
 
 static const char *const log_level_names[] = {
-	[LOG_LEVEL_ERR] = "error",
-	[LOG_LEVEL_WARN] = "warn",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_ERR] = "error",
+    [LOG_LEVEL_WARN] = "warn",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void

@@ -26,9 +26,9 @@ void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level lvl, const char *subsys, const char *fmt, va_list ap);
 
-#define log_err(sub, ...) log_msg(LOG_LEVEL_ERR, sub, __VA_ARGS__)
-#define log_warn(sub, ...) log_msg(LOG_LEVEL_WARN, sub, __VA_ARGS__)
-#define log_info(sub, ...) log_msg(LOG_LEVEL_INFO, sub, __VA_ARGS__)
+#define log_err(sub, ...)   log_msg(LOG_LEVEL_ERR, sub, __VA_ARGS__)
+#define log_warn(sub, ...)  log_msg(LOG_LEVEL_WARN, sub, __VA_ARGS__)
+#define log_info(sub, ...)  log_msg(LOG_LEVEL_INFO, sub, __VA_ARGS__)
 #define log_debug(sub, ...) log_msg(LOG_LEVEL_DEBUG, sub, __VA_ARGS__)
 
 #endif

@@ -17,19 +17,19 @@ struct str {
 	size_t len;
 };
 
-#define STR_LIT(s) ((struct str){ (s), sizeof(s) - 1 })
-#define STR_NULL ((struct str){ NULL, 0 })
+#define STR_LIT(s) ((struct str){(s), sizeof(s) - 1})
+#define STR_NULL   ((struct str){NULL, 0})
 
 static inline struct str
 str_make(const char *p, size_t len)
 {
-	return (struct str){ p, len };
+	return (struct str){p, len};
 }
 
 static inline struct str
 str_cstr(const char *s)
 {
-	return (struct str){ s, strlen(s) };
+	return (struct str){s, strlen(s)};
 }
 
 static inline bool

@@ -21,9 +21,9 @@ time_now(void)
 	return time(NULL);
 }
 
-static const char time_days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-static const char time_months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
-	"Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char time_days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+static const char time_months[12][4] = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 void
 time_http_date(time_t t, char *out)
@@ -33,8 +33,8 @@ time_http_date(time_t t, char *out)
 
 	gmtime_r(&t, &tm);
 	snprintf(b, sizeof b, "%s, %02d %s %04d %02d:%02d:%02d GMT", time_days[tm.tm_wday],
-	    tm.tm_mday, time_months[tm.tm_mon], (tm.tm_year + 1900) % 10000, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec);
+	    tm.tm_mday, time_months[tm.tm_mon], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec);
 	memcpy(out, b, TIME_HTTP_DATE_LEN);
 	out[TIME_HTTP_DATE_LEN] = '\0';
 }

@@ -27,13 +27,13 @@
 
 const char *const edge_counter_names[EDGE_C__COUNT] = {
 #define EDGE_COUNTER_NAME(name, help) "outpost_" #name,
-	EDGE_COUNTER_TABLE(EDGE_COUNTER_NAME)
+    EDGE_COUNTER_TABLE(EDGE_COUNTER_NAME)
 #undef EDGE_COUNTER_NAME
 };
 
 const char *const edge_counter_help[EDGE_C__COUNT] = {
 #define EDGE_COUNTER_HELP(name, help) help,
-	EDGE_COUNTER_TABLE(EDGE_COUNTER_HELP)
+    EDGE_COUNTER_TABLE(EDGE_COUNTER_HELP)
 #undef EDGE_COUNTER_HELP
 };
 
@@ -62,11 +62,11 @@ admin_healthz(struct evhttp_request *req, void *arg)
 }
 
 static void
-admin_metric(struct evbuffer *b, const char *name, const char *type, const char *help,
-    unsigned long long v)
+admin_metric(
+    struct evbuffer *b, const char *name, const char *type, const char *help, unsigned long long v)
 {
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
-	    name, v);
+	evbuffer_add_printf(
+	    b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
 static void
@@ -74,7 +74,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 {
 	struct edge_server *srv = arg;
 	struct evbuffer *b = evbuffer_new();
-	uint64_t sum[EDGE_C__COUNT] = { 0 };
+	uint64_t sum[EDGE_C__COUNT] = {0};
 	int64_t active = 0;
 
 	for (unsigned w = 0; w < srv->n_workers; w++) {
@@ -92,19 +92,21 @@ admin_metrics(struct evhttp_request *req, void *arg)
 		struct cache_ram_stats st;
 
 		cache_ram_stats(srv->ram, &st);
-		admin_metric(b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier",
-		    st.bytes);
+		admin_metric(
+		    b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier", st.bytes);
 		admin_metric(b, "outpost_cache_ram_objects", "gauge",
 		    "Objects held by the RAM tier", st.objects);
 		admin_metric(b, "outpost_cache_ram_evictions_total", "counter",
 		    "Objects evicted from the RAM tier", st.evictions);
 	} else {
-		admin_metric(b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier", 0);
-		admin_metric(b, "outpost_cache_ram_objects", "gauge",
-		    "Objects held by the RAM tier", 0);
+		admin_metric(
+		    b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier", 0);
+		admin_metric(
+		    b, "outpost_cache_ram_objects", "gauge", "Objects held by the RAM tier", 0);
 	}
 	admin_metric(b, "outpost_workers", "gauge", "Worker threads", srv->n_workers);
-	admin_metric(b, "outpost_draining", "gauge", "1 after SIGTERM", atomic_load(&srv->draining));
+	admin_metric(
+	    b, "outpost_draining", "gauge", "1 after SIGTERM", atomic_load(&srv->draining));
 	admin_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
 }
@@ -114,7 +116,7 @@ admin_status(struct evhttp_request *req, void *arg)
 {
 	struct edge_server *srv = arg;
 	struct evbuffer *b = evbuffer_new();
-	struct cache_ram_stats st = { 0 };
+	struct cache_ram_stats st = {0};
 
 	if (srv->ram != NULL)
 		cache_ram_stats(srv->ram, &st);

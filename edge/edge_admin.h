@@ -12,7 +12,7 @@ struct edge_server;
 struct config_listen;
 
 /* Binds the admin listener; NULL (logged) on failure.  Main thread. */
-struct evhttp *edge_admin_start(struct event_base *base, struct edge_server *srv,
-    const struct config_listen *l);
+struct evhttp *edge_admin_start(
+    struct event_base *base, struct edge_server *srv, const struct config_listen *l);
 
 #endif

@@ -43,7 +43,7 @@
 #include "edge/edge_proxy.h"
 #include "edge/edge_worker.h"
 
-#define EDGE_OUT_HIGH (256 * 1024)	/* stop producing responses above this */
+#define EDGE_OUT_HIGH  (256 * 1024) /* stop producing responses above this */
 #define EDGE_LINGER_MS 2000
 
 static void conn_process(struct edge_conn *c);
@@ -282,10 +282,10 @@ conn_rebase(struct edge_conn *c, const char *from)
 	struct h1_request *r = &c->req;
 	const char *to = c->head_buf;
 
-#define REBASE(s) \
-	do { \
-		if ((s).p != NULL && (s).p >= from && (s).p <= from + r->head_len) \
-			(s).p = to + ((s).p - from); \
+#define REBASE(s)                                                                                  \
+	do {                                                                                       \
+		if ((s).p != NULL && (s).p >= from && (s).p <= from + r->head_len)                 \
+			(s).p = to + ((s).p - from);                                               \
 	} while (0)
 	REBASE(r->method);
 	REBASE(r->target);
@@ -304,7 +304,7 @@ static bool
 conn_is_unsafe_method(struct str m)
 {
 	return str_eq(m, STR_LIT("POST")) || str_eq(m, STR_LIT("PUT")) ||
-	    str_eq(m, STR_LIT("DELETE")) || str_eq(m, STR_LIT("PATCH"));
+	       str_eq(m, STR_LIT("DELETE")) || str_eq(m, STR_LIT("PATCH"));
 }
 
 /* Decides what to do with a parsed request.  Answers at once (hit, error) or
@@ -346,7 +346,8 @@ conn_handle_request(struct edge_conn *c)
 
 	site = config_site_for_host(cfg, c->host_lc, c->host_lc_len);
 	if (site == NULL) {
-		edge_conn_send_error(c, 421, "misdirected request: this node does not serve that host");
+		edge_conn_send_error(
+		    c, 421, "misdirected request: this node does not serve that host");
 		return;
 	}
 	path = r->path;
@@ -454,8 +455,8 @@ conn_process(struct edge_conn *c)
 
 	lim.max_request_line = cfg->max_request_line;
 	lim.max_head = cfg->max_header_bytes;
-	lim.max_headers = cfg->max_header_count < EDGE_MAX_HEADERS ? cfg->max_header_count :
-									 EDGE_MAX_HEADERS;
+	lim.max_headers =
+	    cfg->max_header_count < EDGE_MAX_HEADERS ? cfg->max_header_count : EDGE_MAX_HEADERS;
 	c->processing = true;
 	while (c->state == EDGE_CONN_READ_HEAD && !c->dead) {
 		size_t len = evbuffer_get_length(in);
@@ -483,7 +484,8 @@ conn_process(struct edge_conn *c)
 		st = h1_parse_request(p, n, &lim, c->w->hdr_scratch, &c->req);
 		if (st == H1_AGAIN) {
 			if (c->client_eof) {
-				edge_conn_send_error(c, 400, "bad request: incomplete request head");
+				edge_conn_send_error(
+				    c, 400, "bad request: incomplete request head");
 				break;
 			}
 			break;
@@ -649,15 +651,15 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	c->key_len = -1;
 	c->cache_status = "-";
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, c->peer,
-		    sizeof c->peer);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    c->peer, sizeof c->peer);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 		    c->peer, sizeof c->peer);
 	else
 		snprintf(c->peer, sizeof c->peer, "unknown");
 	if (edge_io_init(&c->io, w->base, fd, cfg->send_timeout_ms, conn_on_read, conn_on_write,
-		conn_on_event, c) != 0) {
+	        conn_on_event, c) != 0) {
 		close(fd);
 		free(c);
 		return;
@@ -678,7 +680,6 @@ void
 edge_conn_drain(struct edge_conn *c)
 {
 	c->keep_alive = false;
-	if (c->state == EDGE_CONN_READ_HEAD &&
-	    evbuffer_get_length(c->io.in) == 0 && !c->lingering)
+	if (c->state == EDGE_CONN_READ_HEAD && evbuffer_get_length(c->io.in) == 0 && !c->lingering)
 		edge_conn_close(c);
 }

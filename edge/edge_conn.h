@@ -29,84 +29,84 @@ struct config_route;
 struct config_pool;
 struct origin_dns_query;
 
-#define EDGE_MAX_HEADERS 256		/* array size; the configured limit applies */
+#define EDGE_MAX_HEADERS     256 /* array size; the configured limit applies */
 #define EDGE_ORIGIN_MAX_HEAD (64 * 1024)
 
 enum edge_conn_state {
-	EDGE_CONN_READ_HEAD = 0,	/* waiting for (more of) a request head */
-	EDGE_CONN_PROXY,		/* an upstream exchange is running */
-	EDGE_CONN_CLOSING,		/* flushing output, then close */
+	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
+	EDGE_CONN_PROXY,         /* an upstream exchange is running */
+	EDGE_CONN_CLOSING,       /* flushing output, then close */
 };
 
 enum edge_proxy_state {
 	EDGE_PROXY_IDLE = 0,
 	EDGE_PROXY_RESOLVING,
 	EDGE_PROXY_CONNECTING,
-	EDGE_PROXY_WAIT_HEAD,		/* request sent (body may still stream) */
-	EDGE_PROXY_RELAY_BODY,		/* response head sent to the client */
+	EDGE_PROXY_WAIT_HEAD,  /* request sent (body may still stream) */
+	EDGE_PROXY_RELAY_BODY, /* response head sent to the client */
 };
 
 struct edge_proxy {
 	enum edge_proxy_state state;
-	struct bufferevent *obev;	/* origin connection, owned */
+	struct bufferevent *obev; /* origin connection, owned */
 	struct origin_dns_query *dnsq;
 	unsigned pool_idx;
 	unsigned member_idx;
 	const struct config_pool *pool;
-	bool reused;			/* obev came from the idle pool */
+	bool reused; /* obev came from the idle pool */
 	bool retried;
-	bool got_bytes;			/* any response byte arrived */
-	bool req_body_done;		/* request body fully forwarded */
-	bool store;			/* the response may be stored */
-	bool client_chunked;		/* we chunk-encode towards the client */
-	bool client_until_close;	/* body delimited by closing (HTTP/1.0 client) */
+	bool got_bytes;          /* any response byte arrived */
+	bool req_body_done;      /* request body fully forwarded */
+	bool store;              /* the response may be stored */
+	bool client_chunked;     /* we chunk-encode towards the client */
+	bool client_until_close; /* body delimited by closing (HTTP/1.0 client) */
 	bool origin_reusable;
-	uint64_t req_remaining;		/* LENGTH request body bytes left */
+	uint64_t req_remaining; /* LENGTH request body bytes left */
 	uint64_t req_body_bytes;
 	struct h1_chunked req_dec;
 	struct h1_chunked resp_dec;
 	uint64_t resp_remaining;
-	struct h1_response resp;	/* header views valid only while the head is
-					   handled (worker scratch + origin input) */
+	struct h1_response resp; /* header views valid only while the head is
+	                            handled (worker scratch + origin input) */
 	time_t request_time;
-	struct cache_obj *fill;		/* object being built, or NULL */
+	struct cache_obj *fill; /* object being built, or NULL */
 };
 
 struct edge_conn {
-	unsigned magic;			/* EDGE_CONN_MAGIC */
-	struct edge_conn *next;		/* worker's list */
+	unsigned magic;         /* EDGE_CONN_MAGIC */
+	struct edge_conn *next; /* worker's list */
 	struct edge_conn *prev;
 	struct edge_worker *w;
-	struct edge_io io;		/* the client socket */
-	struct event *timer;		/* idle / header timeout */
+	struct edge_io io;   /* the client socket */
+	struct event *timer; /* idle / header timeout */
 	bool timer_is_header;
 	enum edge_conn_state state;
-	bool keep_alive;		/* this request allows another after it */
-	bool client_eof;		/* the client half-closed: no further requests */
-	bool dead;			/* free once the outermost callback returns */
-	bool lingering;			/* output flushed, write side shut, draining input */
-	bool processing;		/* inside conn_process (it loops by itself) */
+	bool keep_alive; /* this request allows another after it */
+	bool client_eof; /* the client half-closed: no further requests */
+	bool dead;       /* free once the outermost callback returns */
+	bool lingering;  /* output flushed, write side shut, draining input */
+	bool processing; /* inside conn_process (it loops by itself) */
 	unsigned cb_depth;
 	unsigned requests;
 	char peer[INET6_ADDRSTRLEN];
 
 	/* current request */
 	struct h1_request req;
-	struct h1_header *hdrs;		/* req.headers: a copy of the parsed fields */
+	struct h1_header *hdrs; /* req.headers: a copy of the parsed fields */
 	size_t hdrs_cap;
-	char *head_buf;			/* a copy of the request head; views point here */
+	char *head_buf; /* a copy of the request head; views point here */
 	size_t head_cap;
 	const struct config_route *route;
 	uint64_t start_ms;
-	int status;			/* status sent, for the access log */
+	int status; /* status sent, for the access log */
 	uint64_t bytes_out;
-	const char *cache_status;	/* "HIT", "MISS", "PASS" or "-" */
-	const char *fwd;		/* Cache-Status fwd= value of a forwarded request */
+	const char *cache_status; /* "HIT", "MISS", "PASS" or "-" */
+	const char *fwd;          /* Cache-Status fwd= value of a forwarded request */
 	char host_lc[256];
 	size_t host_lc_len;
-	char *key;			/* normalized cache key (grown as needed) */
+	char *key; /* normalized cache key (grown as needed) */
 	size_t key_cap;
-	int key_len;			/* -1 when no key */
+	int key_len; /* -1 when no key */
 
 	struct edge_proxy px;
 };

@@ -24,9 +24,9 @@
 struct evbuffer;
 
 enum edge_io_event {
-	EDGE_IO_EOF = 1,	/* the peer closed its side (reading stops) */
-	EDGE_IO_ERROR = 2,	/* read or write failed (errno saved in io->err) */
-	EDGE_IO_TIMEOUT = 4,	/* the peer did not take our output in time */
+	EDGE_IO_EOF = 1,     /* the peer closed its side (reading stops) */
+	EDGE_IO_ERROR = 2,   /* read or write failed (errno saved in io->err) */
+	EDGE_IO_TIMEOUT = 4, /* the peer did not take our output in time */
 };
 
 typedef void edge_io_cb(void *arg);
@@ -41,10 +41,10 @@ struct edge_io {
 	bool read_on;
 	bool write_armed;
 	int err;
-	size_t lowmark;			/* on_write runs when out drains to <= lowmark */
+	size_t lowmark; /* on_write runs when out drains to <= lowmark */
 	struct timeval write_timeout;
-	edge_io_cb *on_read;		/* new bytes in `in` */
-	edge_io_cb *on_write;		/* a blocked write made progress down to lowmark */
+	edge_io_cb *on_read;  /* new bytes in `in` */
+	edge_io_cb *on_write; /* a blocked write made progress down to lowmark */
 	edge_io_event_cb *on_event;
 	void *arg;
 };

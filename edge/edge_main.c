@@ -94,7 +94,7 @@ main_listen(const struct config_listen *l)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1 ||
 	    (l->addr.ss_family == AF_INET6 &&
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == -1)) {
+	        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) == -1)) {
 		log_err("edge", "listen %s: setsockopt: %s", l->address, strerror(errno));
 		close(fd);
 		return -1;
@@ -147,7 +147,7 @@ static void
 main_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct main_state *ms = arg;
-	struct timeval tv = { 0, 50 * 1000 };
+	struct timeval tv = {0, 50 * 1000};
 
 	(void)what;
 	switch (sig) {
@@ -171,7 +171,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_warn("main", "SIGHUP: configuration reload is not supported yet; "
-				 "restart to apply a new configuration");
+		                 "restart to apply a new configuration");
 		break;
 	}
 }
@@ -179,9 +179,9 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 static int
 main_run(struct config *cfg)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
 	struct main_state ms;
-	struct event *sigev[sizeof sigs / sizeof sigs[0]] = { 0 };
+	struct event *sigev[sizeof sigs / sizeof sigs[0]] = {0};
 	struct evhttp *admin = NULL;
 	enum log_level lvl;
 	int rc = 1;
@@ -224,7 +224,7 @@ main_run(struct config *cfg)
 	for (unsigned w = 0; w < cfg->workers; w++) {
 		ms.srv.workers[w] = edge_worker_new(&ms.srv, w, &fds[w * nl], nl);
 		for (size_t i = 0; i < nl; i++)
-			fds[w * nl + i] = -1;	/* owned by the worker now */
+			fds[w * nl + i] = -1; /* owned by the worker now */
 		if (ms.srv.workers[w] == NULL)
 			goto out;
 		ms.srv.n_workers = w + 1;
@@ -281,11 +281,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "test", no_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"test", no_argument, NULL, 't'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = MAIN_DEFAULT_CONFIG;
 	bool test_only = false;

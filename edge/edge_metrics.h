@@ -14,28 +14,28 @@
 #include <stdint.h>
 
 /*      name                         help */
-#define EDGE_COUNTER_TABLE(X) \
-	X(connections_total,         "Client connections accepted") \
-	X(requests_total,            "Client requests parsed") \
-	X(cache_hits_total,          "Requests answered from the cache") \
-	X(cache_misses_total,        "Cacheable requests not found fresh in the cache") \
-	X(cache_passes_total,        "Requests forwarded without a cache lookup") \
-	X(cache_stores_total,        "Responses stored in the RAM tier") \
-	X(cache_invalidations_total, "Entries removed by unsafe methods") \
-	X(origin_requests_total,     "Requests sent to origins") \
-	X(origin_errors_total,       "Origin exchanges that failed (502/504 or aborted)") \
-	X(origin_timeouts_total,     "Origin exchanges that timed out") \
-	X(origin_retries_total,      "Requests retried on a fresh origin connection") \
-	X(origin_conn_reused_total,  "Origin requests sent on a kept-alive connection") \
-	X(client_errors_total,       "Requests answered with a 4xx by the node itself") \
-	X(client_timeouts_total,     "Client connections closed by a timeout") \
-	X(bytes_sent_total,          "Response bytes queued to clients")
+#define EDGE_COUNTER_TABLE(X)                                                                      \
+	X(connections_total, "Client connections accepted")                                        \
+	X(requests_total, "Client requests parsed")                                                \
+	X(cache_hits_total, "Requests answered from the cache")                                    \
+	X(cache_misses_total, "Cacheable requests not found fresh in the cache")                   \
+	X(cache_passes_total, "Requests forwarded without a cache lookup")                         \
+	X(cache_stores_total, "Responses stored in the RAM tier")                                  \
+	X(cache_invalidations_total, "Entries removed by unsafe methods")                          \
+	X(origin_requests_total, "Requests sent to origins")                                       \
+	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
+	X(origin_timeouts_total, "Origin exchanges that timed out")                                \
+	X(origin_retries_total, "Requests retried on a fresh origin connection")                   \
+	X(origin_conn_reused_total, "Origin requests sent on a kept-alive connection")             \
+	X(client_errors_total, "Requests answered with a 4xx by the node itself")                  \
+	X(client_timeouts_total, "Client connections closed by a timeout")                         \
+	X(bytes_sent_total, "Response bytes queued to clients")
 
 enum edge_counter {
 #define EDGE_COUNTER_ENUM(name, help) EDGE_C_##name,
 	EDGE_COUNTER_TABLE(EDGE_COUNTER_ENUM)
 #undef EDGE_COUNTER_ENUM
-	EDGE_C__COUNT
+	    EDGE_C__COUNT
 };
 
 struct edge_metrics {

@@ -44,8 +44,8 @@
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
 
-#define PROXY_OUT_HIGH (512 * 1024)	/* pause the producer above this */
-#define PROXY_OUT_LOW (128 * 1024)	/* resume below this */
+#define PROXY_OUT_HIGH (512 * 1024) /* pause the producer above this */
+#define PROXY_OUT_LOW  (128 * 1024) /* resume below this */
 
 static void proxy_begin(struct edge_conn *c, bool fresh);
 static void proxy_relay_body(struct edge_conn *c);
@@ -130,8 +130,12 @@ static bool
 proxy_skip_request_header(const struct edge_conn *c, const struct h1_header *h)
 {
 	static const struct str skip[] = {
-		STR_LIT("Host"), STR_LIT("Content-Length"), STR_LIT("Transfer-Encoding"),
-		STR_LIT("Expect"), STR_LIT("X-Forwarded-For"), STR_LIT("X-Forwarded-Proto"),
+	    STR_LIT("Host"),
+	    STR_LIT("Content-Length"),
+	    STR_LIT("Transfer-Encoding"),
+	    STR_LIT("Expect"),
+	    STR_LIT("X-Forwarded-For"),
+	    STR_LIT("X-Forwarded-Proto"),
 	};
 
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
@@ -170,11 +174,11 @@ proxy_write_request_head(struct edge_conn *c)
 		evbuffer_add(out, ", ", 2);
 	}
 	evbuffer_add_printf(out, "%s\r\n", c->peer);
-	evbuffer_add_printf(out, "X-Forwarded-Proto: http\r\nVia: 1.1 %s\r\n",
-	    c->w->cfg->node_name);
+	evbuffer_add_printf(
+	    out, "X-Forwarded-Proto: http\r\nVia: 1.1 %s\r\n", c->w->cfg->node_name);
 	if (r->body == H1_BODY_LENGTH)
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-		    (unsigned long long)r->content_length);
+		evbuffer_add_printf(
+		    out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
 	else if (r->body == H1_BODY_CHUNKED)
 		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
 	evbuffer_add(out, "\r\n", 2);
@@ -300,7 +304,8 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 	    c->route != NULL ? (int64_t)c->route->default_ttl_s : 0, &pol);
 	if (!pol.storable)
 		return;
-	if (px->resp.body == H1_BODY_LENGTH && px->resp.content_length > cfg->cache_max_object_bytes)
+	if (px->resp.body == H1_BODY_LENGTH &&
+	    px->resp.content_length > cfg->cache_max_object_bytes)
 		return;
 	head = evbuffer_new();
 	len = h1_status_line(px->resp.status, line, sizeof line);
@@ -336,8 +341,8 @@ proxy_write_response_head(struct edge_conn *c)
 		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", px->resp.status,
 		    (int)px->resp.reason.len, px->resp.reason.p);
 	else
-		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", px->resp.status,
-		    h1_reason(px->resp.status));
+		evbuffer_add_printf(
+		    out, "HTTP/1.1 %d %s\r\n", px->resp.status, h1_reason(px->resp.status));
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
@@ -349,17 +354,17 @@ proxy_write_response_head(struct edge_conn *c)
 	}
 	if (!has_date)
 		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
-	evbuffer_add_printf(out, "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s%s\r\n",
-	    c->w->cfg->node_name, c->fwd,
-	    px->fill != NULL ? "; stored" : "");
+	evbuffer_add_printf(out,
+	    "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s%s\r\n",
+	    c->w->cfg->node_name, c->fwd, px->fill != NULL ? "; stored" : "");
 	px->client_chunked = false;
 	px->client_until_close = false;
 	switch (px->resp.body) {
 	case H1_BODY_NONE:
 		break;
 	case H1_BODY_LENGTH:
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-		    (unsigned long long)px->resp.content_length);
+		evbuffer_add_printf(
+		    out, "Content-Length: %llu\r\n", (unsigned long long)px->resp.content_length);
 		break;
 	case H1_BODY_CHUNKED:
 	case H1_BODY_CLOSE:
@@ -373,7 +378,7 @@ proxy_write_response_head(struct edge_conn *c)
 		break;
 	}
 	if (!px->req_body_done)
-		c->keep_alive = false;	/* unread request body: cannot reuse */
+		c->keep_alive = false; /* unread request body: cannot reuse */
 	if (!c->keep_alive)
 		evbuffer_add(out, "Connection: close\r\n", 19);
 	else if (c->req.minor == 0)
@@ -431,7 +436,7 @@ proxy_finish(struct edge_conn *c)
 		cache_obj_unref(&px->fill);
 	}
 	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE && px->req_body_done &&
-	    evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
+	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
 		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev);
@@ -495,7 +500,8 @@ proxy_relay_body(struct edge_conn *c)
 
 			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 				break;
-			st = h1_chunked_decode(&px->resp_dec, v.iov_base, v.iov_len, &used, &d, &dl);
+			st =
+			    h1_chunked_decode(&px->resp_dec, v.iov_base, v.iov_len, &used, &d, &dl);
 			if (dl > 0) {
 				proxy_fill_append(c, d, dl);
 				evbuffer_drain(in, used - dl);
@@ -539,7 +545,7 @@ proxy_read_head(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
 	struct evbuffer *in = bufferevent_get_input(px->obev);
-	struct h1_limits lim = { 8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS };
+	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
 	const char *p;
 	time_t now;
 
@@ -552,8 +558,8 @@ proxy_read_head(struct edge_conn *c)
 			return;
 		px->got_bytes = true;
 		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-		st = h1_parse_response(p, n, &lim, proxy_method_is(c, "HEAD"), c->w->hdr_scratch,
-		    &px->resp);
+		st = h1_parse_response(
+		    p, n, &lim, proxy_method_is(c, "HEAD"), c->w->hdr_scratch, &px->resp);
 		if (st == H1_AGAIN)
 			return;
 		if (st != H1_OK) {
@@ -564,7 +570,8 @@ proxy_read_head(struct edge_conn *c)
 		}
 		if (px->resp.status >= 100 && px->resp.status < 200) {
 			if (px->resp.status == 101) {
-				proxy_fail(c, 502, "bad gateway: protocol upgrade is not supported");
+				proxy_fail(
+				    c, 502, "bad gateway: protocol upgrade is not supported");
 				return;
 			}
 			evbuffer_drain(in, px->resp.head_len);
@@ -638,16 +645,18 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
 
-		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		(void)setsockopt(
+		    bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		px->state = EDGE_PROXY_WAIT_HEAD;
 		proxy_set_timeouts(c, px->pool->first_byte_timeout_ms);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		EDGE_COUNT(&c->w->metrics, origin_timeouts_total);
 		log_warn("proxy", "origin pool \"%s\" member %u: %s timed out", px->pool->name,
 		    px->member_idx, px->state == EDGE_PROXY_CONNECTING ? "connect" : "response");
-		proxy_fail(c, 504, px->state == EDGE_PROXY_CONNECTING ?
-		    "gateway timeout: the origin did not accept the connection in time" :
-		    "gateway timeout: the origin did not answer in time");
+		proxy_fail(c, 504,
+		    px->state == EDGE_PROXY_CONNECTING
+		        ? "gateway timeout: the origin did not accept the connection in time"
+		        : "gateway timeout: the origin did not answer in time");
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (px->state == EDGE_PROXY_RELAY_BODY && px->resp.body == H1_BODY_CLOSE &&
 		    (what & BEV_EVENT_EOF)) {
@@ -674,10 +683,10 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 			    px->pool->name);
 			proxy_fail(c, 502, "bad gateway");
 		} else {
-			const char *why = (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ?
-			    "connection refused" :
-			    (what & BEV_EVENT_ERROR) ? evutil_socket_error_to_string(err) :
-			    "connection closed before a response";
+			const char *why =
+			    (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ? "connection refused"
+			    : (what & BEV_EVENT_ERROR) ? evutil_socket_error_to_string(err)
+			                               : "connection closed before a response";
 
 			log_warn("proxy", "origin pool \"%s\" member %u: %s", px->pool->name,
 			    px->member_idx, why);
@@ -694,8 +703,8 @@ proxy_attach(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
 
-	bufferevent_setcb(px->obev, proxy_on_origin_read, proxy_on_origin_write,
-	    proxy_on_origin_event, c);
+	bufferevent_setcb(
+	    px->obev, proxy_on_origin_read, proxy_on_origin_write, proxy_on_origin_event, c);
 	proxy_set_timeouts(c, px->pool->first_byte_timeout_ms);
 	bufferevent_enable(px->obev, EV_READ | EV_WRITE);
 }
@@ -781,8 +790,8 @@ proxy_begin(struct edge_conn *c, bool fresh)
 	px->reused = false;
 	m = &px->pool->members[px->member_idx];
 	px->state = EDGE_PROXY_RESOLVING;
-	r = origin_dns_resolve(w->dns, m->host, m->port, &ss, &sslen, proxy_on_resolved, c,
-	    &px->dnsq, &err);
+	r = origin_dns_resolve(
+	    w->dns, m->host, m->port, &ss, &sslen, proxy_on_resolved, c, &px->dnsq, &err);
 	if (r == 0) {
 		proxy_connect(c, (const struct sockaddr *)&ss, sslen);
 	} else if (r < 0) {

@@ -32,8 +32,8 @@
 #include "origin/origin_pool.h"
 
 static void
-worker_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-    void *arg)
+worker_on_accept(
+    struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct edge_worker *w = arg;
 
@@ -144,8 +144,8 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	event_add(w->drain_ev, NULL);
 	w->listeners = xcalloc(n_fds ? n_fds : 1, sizeof *w->listeners);
 	for (size_t i = 0; i < n_fds; i++) {
-		w->listeners[i] = evconnlistener_new(w->base, worker_on_accept, w,
-		    LEV_OPT_CLOSE_ON_FREE, 0, fds[i]);
+		w->listeners[i] = evconnlistener_new(
+		    w->base, worker_on_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fds[i]);
 		if (w->listeners[i] == NULL) {
 			log_err("edge", "worker %u: cannot listen", id);
 			for (size_t j = i; j < n_fds; j++)
@@ -157,8 +157,8 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 		w->n_listeners = i + 1;
 	}
 	w->opool = origin_pool_new(w->base, w->cfg);
-	w->dns = origin_dns_new(w->base, w->cfg->resolver_servers, w->cfg->dns_min_ttl_s,
-	    w->cfg->dns_max_ttl_s);
+	w->dns = origin_dns_new(
+	    w->base, w->cfg->resolver_servers, w->cfg->dns_min_ttl_s, w->cfg->dns_max_ttl_s);
 	if (w->dns == NULL) {
 		log_err("edge", "worker %u: cannot start the resolver", id);
 		goto fail;

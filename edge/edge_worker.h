@@ -33,16 +33,16 @@ struct origin_dns;
 struct edge_conn;
 
 struct edge_server {
-	struct config *cfg;		/* one reference */
-	struct cache_ram *ram;		/* NULL when cache.ram is 0 */
-	int access_log_fd;		/* -1 when no access log */
+	struct config *cfg;    /* one reference */
+	struct cache_ram *ram; /* NULL when cache.ram is 0 */
+	int access_log_fd;     /* -1 when no access log */
 	struct edge_worker **workers;
 	unsigned n_workers;
 	_Atomic bool draining;
 };
 
 struct edge_worker {
-	unsigned magic;			/* EDGE_WORKER_MAGIC */
+	unsigned magic; /* EDGE_WORKER_MAGIC */
 	unsigned id;
 	struct edge_server *srv;
 	const struct config *cfg;
@@ -52,15 +52,15 @@ struct edge_worker {
 	size_t n_listeners;
 	struct origin_pool *opool;
 	struct origin_dns *dns;
-	int drain_fd;			/* eventfd the main thread writes to */
-	struct event *drain_ev;		/* reads drain_fd */
+	int drain_fd;           /* eventfd the main thread writes to */
+	struct event *drain_ev; /* reads drain_fd */
 	bool thread_started;
-	_Atomic bool finished;		/* the loop has ended */
-	struct event *drain_timer;	/* hard stop after timeouts.drain */
+	_Atomic bool finished;     /* the loop has ended */
+	struct event *drain_timer; /* hard stop after timeouts.drain */
 	bool draining;
-	struct edge_conn *conns;	/* all live connections (list) */
+	struct edge_conn *conns; /* all live connections (list) */
 	unsigned n_conns;
-	time_t date_at;			/* second the cached Date header is for */
+	time_t date_at; /* second the cached Date header is for */
 	char date[TIME_HTTP_DATE_LEN + 1];
 	struct edge_metrics metrics;
 	/* Scratch space for the head being parsed and the key being built;
@@ -74,8 +74,8 @@ struct edge_worker {
  * (takes ownership of them).  Returns NULL with a logged reason on failure.
  * Main thread.
  */
-struct edge_worker *edge_worker_new(struct edge_server *srv, unsigned id, const int *fds,
-    size_t n_fds);
+struct edge_worker *edge_worker_new(
+    struct edge_server *srv, unsigned id, const int *fds, size_t n_fds);
 /* Starts the worker's thread; 0 or -errno. */
 int edge_worker_start(struct edge_worker *w);
 /* Asks the worker to drain: close its listeners, finish requests in flight,

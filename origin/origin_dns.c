@@ -61,14 +61,14 @@
 #include "core/xmalloc.h"
 #include "origin/origin_dns.h"
 
-#define DNS_CACHE_MAX		1024		/* names per resolver; the oldest goes */
-#define DNS_HASH_SIZE		2048		/* buckets, a power of two */
-#define DNS_MAX_ADDRS		32		/* addresses kept per name */
-#define DNS_STALE_MS		(3600ULL * 1000)	/* stale-if-error window past expiry */
-#define DNS_RETRY_MS		(30ULL * 1000)	/* after a failure, serve stale this long */
-#define DNS_WARN_EVERY_MS	(60ULL * 1000)	/* per-name rate limit of the warning */
-#define DNS_TIMEOUT_MS		1000		/* first try; c-ares doubles it per round */
-#define DNS_TRIES		2		/* so a dead server costs about 3 s */
+#define DNS_CACHE_MAX     1024             /* names per resolver; the oldest goes */
+#define DNS_HASH_SIZE     2048             /* buckets, a power of two */
+#define DNS_MAX_ADDRS     32               /* addresses kept per name */
+#define DNS_STALE_MS      (3600ULL * 1000) /* stale-if-error window past expiry */
+#define DNS_RETRY_MS      (30ULL * 1000)   /* after a failure, serve stale this long */
+#define DNS_WARN_EVERY_MS (60ULL * 1000)   /* per-name rate limit of the warning */
+#define DNS_TIMEOUT_MS    1000             /* first try; c-ares doubles it per round */
+#define DNS_TRIES         2                /* so a dead server costs about 3 s */
 
 const char origin_dns_err_not_found[] = "name not found";
 const char origin_dns_err_timeout[] = "dns timeout";
@@ -76,7 +76,7 @@ const char origin_dns_err_failed[] = "dns lookup failed";
 const char origin_dns_err_shutdown[] = "dns resolver shut down";
 
 struct dns_ip {
-	int family;				/* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	union {
 		struct in_addr v4;
 		struct in6_addr v6;
@@ -86,36 +86,36 @@ struct dns_ip {
 struct dns_lookup;
 
 struct dns_entry {
-	struct dns_entry *hnext;		/* hash chain */
-	TAILQ_ENTRY(dns_entry) age;		/* d->entries, oldest answer first */
+	struct dns_entry *hnext;    /* hash chain */
+	TAILQ_ENTRY(dns_entry) age; /* d->entries, oldest answer first */
 	uint32_t hash;
-	char *name;				/* lower-case */
-	struct dns_ip *ips;			/* NULL when nips == 0 */
+	char *name;         /* lower-case */
+	struct dns_ip *ips; /* NULL when nips == 0 */
 	unsigned nips;
-	unsigned rr;				/* next address handed out */
-	uint64_t refresh_ms;			/* monotonic times, see the model above */
+	unsigned rr;         /* next address handed out */
+	uint64_t refresh_ms; /* monotonic times, see the model above */
 	uint64_t expire_ms;
 	uint64_t stale_until_ms;
-	uint64_t retry_ms;			/* no new lookup before this */
+	uint64_t retry_ms; /* no new lookup before this */
 	uint64_t warned_ms;
 	bool warned;
-	bool pinned;				/* its waiters are being called */
-	struct dns_lookup *lookup;		/* in flight, or NULL */
+	bool pinned;               /* its waiters are being called */
+	struct dns_lookup *lookup; /* in flight, or NULL */
 };
 
 struct dns_lookup {
-	unsigned magic;				/* ORIGIN_LOOKUP_MAGIC */
+	unsigned magic; /* ORIGIN_LOOKUP_MAGIC */
 	struct origin_dns *d;
 	struct dns_entry *e;
 	TAILQ_HEAD(, origin_dns_query) waiters;
-	TAILQ_ENTRY(dns_lookup) link;		/* d->lookups: every live lookup */
-	TAILQ_ENTRY(dns_lookup) done_link;	/* d->done once c-ares is finished */
+	TAILQ_ENTRY(dns_lookup) link;      /* d->lookups: every live lookup */
+	TAILQ_ENTRY(dns_lookup) done_link; /* d->done once c-ares is finished */
 	int status;
-	struct ares_addrinfo *ai;		/* owned; freed with the lookup */
+	struct ares_addrinfo *ai; /* owned; freed with the lookup */
 };
 
 struct origin_dns_query {
-	unsigned magic;				/* ORIGIN_QUERY_MAGIC */
+	unsigned magic; /* ORIGIN_QUERY_MAGIC */
 	struct dns_lookup *lk;
 	TAILQ_ENTRY(origin_dns_query) link;
 	uint16_t port;
@@ -131,18 +131,18 @@ struct dns_sock {
 };
 
 struct origin_dns {
-	unsigned magic;				/* ORIGIN_DNS_MAGIC */
+	unsigned magic; /* ORIGIN_DNS_MAGIC */
 	struct event_base *base;
 	ares_channel channel;
-	struct event *timer;			/* ares_timeout() */
-	struct event *ev_done;			/* runs queued completions */
+	struct event *timer;   /* ares_timeout() */
+	struct event *ev_done; /* runs queued completions */
 	struct dns_sock *socks;
 	unsigned min_ttl_s;
 	unsigned max_ttl_s;
 	unsigned nentries;
-	unsigned busy;				/* depth of user-callback dispatch */
-	bool dying;				/* origin_dns_free() was called */
-	bool destroying;			/* inside ares_destroy() */
+	unsigned busy;   /* depth of user-callback dispatch */
+	bool dying;      /* origin_dns_free() was called */
+	bool destroying; /* inside ares_destroy() */
 	TAILQ_HEAD(, dns_entry) entries;
 	TAILQ_HEAD(, dns_lookup) lookups;
 	TAILQ_HEAD(, dns_lookup) done;
@@ -227,7 +227,7 @@ dns_on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 		s->next = d->socks;
 		d->socks = s;
 	} else {
-		event_free(s->ev);	/* safe even from its own callback */
+		event_free(s->ev); /* safe even from its own callback */
 	}
 	what = EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
 	s->ev = event_new(d->base, fd, what, dns_on_sock, s);
@@ -240,7 +240,7 @@ dns_on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 static uint32_t
 dns_hash(const char *name)
 {
-	uint32_t h = 2166136261U;		/* FNV-1a */
+	uint32_t h = 2166136261U; /* FNV-1a */
 
 	for (; *name != '\0'; name++) {
 		h ^= (unsigned char)*name;
@@ -294,8 +294,8 @@ entry_new(struct origin_dns *d, const char *name, uint32_t hash)
 	if (d->nentries >= DNS_CACHE_MAX) {
 		/* Evict the entry whose answer is oldest and that nobody is waiting on. */
 		TAILQ_FOREACH(victim, &d->entries, age)
-			if (victim->lookup == NULL && !victim->pinned)
-				break;
+		if (victim->lookup == NULL && !victim->pinned)
+			break;
 		if (victim != NULL)
 			entry_remove(d, victim);
 	}
@@ -311,8 +311,7 @@ entry_new(struct origin_dns *d, const char *name, uint32_t hash)
 
 /* Stores a successful answer; returns the number of addresses kept (0: none usable). */
 static unsigned
-entry_fill(struct origin_dns *d, struct dns_entry *e, const struct ares_addrinfo *ai,
-    uint64_t now)
+entry_fill(struct origin_dns *d, struct dns_entry *e, const struct ares_addrinfo *ai, uint64_t now)
 {
 	const struct ares_addrinfo_node *n;
 	struct dns_ip *ips;
@@ -328,7 +327,7 @@ entry_fill(struct origin_dns *d, struct dns_entry *e, const struct ares_addrinfo
 			ips[cnt].u.v4 =
 			    ((const struct sockaddr_in *)(const void *)n->ai_addr)->sin_addr;
 		} else if (n->ai_family == AF_INET6 &&
-		    n->ai_addrlen >= sizeof(struct sockaddr_in6)) {
+		           n->ai_addrlen >= sizeof(struct sockaddr_in6)) {
 			ips[cnt].family = AF_INET6;
 			ips[cnt].u.v6 =
 			    ((const struct sockaddr_in6 *)(const void *)n->ai_addr)->sin6_addr;
@@ -439,7 +438,7 @@ lookup_start(struct origin_dns *d, struct dns_entry *e)
 	TAILQ_INSERT_TAIL(&d->lookups, lk, link);
 	e->lookup = lk;
 	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;		/* A and AAAA */
+	hints.ai_family = AF_UNSPEC; /* A and AAAA */
 	/* May call lookup_on_done() at once (/etc/hosts); that only queues. */
 	ares_getaddrinfo(d->channel, e->name, NULL, &hints, lookup_on_done, lk);
 	dns_timer_update(d);
@@ -480,8 +479,8 @@ lookup_complete(struct origin_dns *d, struct dns_lookup *lk)
 	e->lookup = NULL;
 	lk->e = NULL;
 	if (lk->status != ARES_SUCCESS || entry_fill(d, e, lk->ai, now) == 0) {
-		err = lk->status == ARES_SUCCESS ? origin_dns_err_not_found :
-		    dns_status_err(lk->status);
+		err = lk->status == ARES_SUCCESS ? origin_dns_err_not_found
+		                                 : dns_status_err(lk->status);
 		if (err != origin_dns_err_not_found && e->nips > 0 && now < e->stale_until_ms) {
 			e->retry_ms = now + DNS_RETRY_MS;
 			if (e->retry_ms > e->stale_until_ms)
@@ -489,8 +488,10 @@ lookup_complete(struct origin_dns *d, struct dns_lookup *lk)
 			if (!e->warned || now - e->warned_ms >= DNS_WARN_EVERY_MS) {
 				e->warned = true;
 				e->warned_ms = now;
-				log_warn("dns", "dns \"%s\": lookup failed (%s), serving the "
-				    "previous answer (%s)", e->name, ares_strerror(lk->status),
+				log_warn("dns",
+				    "dns \"%s\": lookup failed (%s), serving the "
+				    "previous answer (%s)",
+				    e->name, ares_strerror(lk->status),
 				    now < e->expire_ms ? "still fresh" : "stale");
 			}
 			err = NULL;
@@ -544,8 +545,8 @@ dns_on_done_event(evutil_socket_t fd, short what, void *arg)
 /* ---- public -------------------------------------------------------------------- */
 
 struct origin_dns *
-origin_dns_new(struct event_base *base, const char *servers_csv, unsigned min_ttl_s,
-    unsigned max_ttl_s)
+origin_dns_new(
+    struct event_base *base, const char *servers_csv, unsigned min_ttl_s, unsigned max_ttl_s)
 {
 	struct ares_options opts;
 	struct origin_dns *d;
@@ -567,8 +568,8 @@ origin_dns_new(struct event_base *base, const char *servers_csv, unsigned min_tt
 	opts.sock_state_cb_data = d;
 	opts.timeout = DNS_TIMEOUT_MS;
 	opts.tries = DNS_TRIES;
-	rc = ares_init_options(&d->channel, &opts,
-	    ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	rc = ares_init_options(
+	    &d->channel, &opts, ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
 	if (rc != ARES_SUCCESS) {
 		log_err("dns", "c-ares channel init: %s", ares_strerror(rc));
 		d->magic = 0;
@@ -603,7 +604,7 @@ dns_destroy(struct origin_dns *d)
 	/* Calls lookup_on_done(ARES_EDESTRUCTION) for each lookup c-ares still holds,
 	 * and the sock-state callback for each socket it closes. */
 	ares_destroy(d->channel);
-	while ((lk = TAILQ_FIRST(&d->lookups)) != NULL)	/* completed, not yet run */
+	while ((lk = TAILQ_FIRST(&d->lookups)) != NULL) /* completed, not yet run */
 		lookup_free(lk);
 	while ((s = d->socks) != NULL) {
 		d->socks = s->next;
@@ -639,7 +640,8 @@ origin_dns_free(struct origin_dns **dp)
 	d->dying = true;
 	/* No lookup is created (resolve fails) or freed while these callbacks run. */
 	d->busy++;
-	TAILQ_FOREACH(lk, &d->lookups, link) {
+	TAILQ_FOREACH(lk, &d->lookups, link)
+	{
 		while ((q = TAILQ_FIRST(&lk->waiters)) != NULL) {
 			OBJ_CHECK(q, ORIGIN_QUERY_MAGIC);
 			TAILQ_REMOVE(&lk->waiters, q, link);
@@ -663,7 +665,7 @@ dns_name_norm(const char *host, char *buf, size_t buflen)
 	size_t i, label = 0, len = strlen(host);
 
 	if (len > 0 && host[len - 1] == '.')
-		len--;				/* absolute name: keep the dot below */
+		len--; /* absolute name: keep the dot below */
 	if (len == 0 || len > 253 || len + 2 > buflen)
 		return -1;
 	for (i = 0; i < len; i++) {
@@ -674,7 +676,7 @@ dns_name_norm(const char *host, char *buf, size_t buflen)
 				return -1;
 			label = 0;
 		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_') {
+		           (c >= '0' && c <= '9') || c == '-' || c == '_') {
 			if (++label > 63)
 				return -1;
 		} else {
@@ -698,7 +700,7 @@ dns_is_localhost(const char *name)
 	if (n > 0 && name[n - 1] == '.')
 		n--;
 	return (n == 9 && memcmp(name, "localhost", 9) == 0) ||
-	    (n > 10 && memcmp(name + n - 10, ".localhost", 10) == 0);
+	       (n > 10 && memcmp(name + n - 10, ".localhost", 10) == 0);
 }
 
 int
@@ -714,7 +716,7 @@ origin_dns_resolve(struct origin_dns *d, const char *host, uint16_t port,
 
 	OBJ_CHECK(d, ORIGIN_DNS_MAGIC);
 	ASSERT(host != NULL && out != NULL && outlen != NULL && cb != NULL && qp != NULL &&
-	    err != NULL);
+	       err != NULL);
 	*err = NULL;
 	if (d->dying) {
 		*err = origin_dns_err_shutdown;
@@ -763,7 +765,7 @@ origin_dns_resolve(struct origin_dns *d, const char *host, uint16_t port,
 	if (e != NULL && e->nips > 0) {
 		if (now < e->expire_ms) {
 			if (now >= e->refresh_ms && now >= e->retry_ms && e->lookup == NULL)
-				lookup_start(d, e);	/* refresh ahead, nobody waits */
+				lookup_start(d, e); /* refresh ahead, nobody waits */
 			*outlen = entry_pick(e, port, out);
 			return 0;
 		}

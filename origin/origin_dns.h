@@ -14,14 +14,14 @@
 #include <sys/socket.h>
 
 struct event_base;
-struct origin_dns;		/* one per worker thread; never crosses threads */
-struct origin_dns_query;	/* a pending lookup handle */
+struct origin_dns;       /* one per worker thread; never crosses threads */
+struct origin_dns_query; /* a pending lookup handle */
 
 /* Error strings passed to origin_dns_cb and through `err`; compare by pointer. */
-extern const char origin_dns_err_not_found[];	/* NXDOMAIN / no address */
-extern const char origin_dns_err_timeout[];	/* no server answered in time */
-extern const char origin_dns_err_failed[];	/* other resolver failures, invalid name */
-extern const char origin_dns_err_shutdown[];	/* the resolver was freed first */
+extern const char origin_dns_err_not_found[]; /* NXDOMAIN / no address */
+extern const char origin_dns_err_timeout[];   /* no server answered in time */
+extern const char origin_dns_err_failed[];    /* other resolver failures, invalid name */
+extern const char origin_dns_err_shutdown[];  /* the resolver was freed first */
 
 /*
  * Completion of an asynchronous origin_dns_resolve().  err is NULL on success and sa
@@ -30,8 +30,7 @@ extern const char origin_dns_err_shutdown[];	/* the resolver was freed first */
  * the event loop of the resolver's thread, never from inside origin_dns_resolve().
  * The query handle is already gone when the callback runs: do not cancel it.
  */
-typedef void origin_dns_cb(const char *err, const struct sockaddr *sa, socklen_t salen,
-    void *arg);
+typedef void origin_dns_cb(const char *err, const struct sockaddr *sa, socklen_t salen, void *arg);
 
 /*
  * servers_csv: NULL = /etc/resolv.conf; else c-ares CSV "ip:port,[ip6]:port".
@@ -40,8 +39,8 @@ typedef void origin_dns_cb(const char *err, const struct sockaddr *sa, socklen_t
  * servers_csv does not parse.  Does not take ownership of base, which must outlive
  * the resolver; servers_csv is only read during the call.  Worker thread.
  */
-struct origin_dns *origin_dns_new(struct event_base *base, const char *servers_csv,
-    unsigned min_ttl_s, unsigned max_ttl_s);
+struct origin_dns *origin_dns_new(
+    struct event_base *base, const char *servers_csv, unsigned min_ttl_s, unsigned max_ttl_s);
 
 /*
  * Frees the resolver and sets *dp = NULL; NULL-safe.  Every still pending query gets
@@ -65,8 +64,8 @@ void origin_dns_free(struct origin_dns **dp);
  * owned by the resolver and valid until cb runs or it is cancelled.  Worker thread.
  */
 int origin_dns_resolve(struct origin_dns *d, const char *host, uint16_t port,
-    struct sockaddr_storage *out, socklen_t *outlen,
-    origin_dns_cb *cb, void *arg, struct origin_dns_query **qp, const char **err);
+    struct sockaddr_storage *out, socklen_t *outlen, origin_dns_cb *cb, void *arg,
+    struct origin_dns_query **qp, const char **err);
 
 /*
  * Forgets a pending query: cb will not be called; sets *qp = NULL; NULL-safe (also for

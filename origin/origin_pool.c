@@ -32,9 +32,9 @@ struct origin_idle {
 };
 
 struct origin_member_state {
-	struct origin_idle *idle;	/* LIFO head */
+	struct origin_idle *idle; /* LIFO head */
 	unsigned n_idle;
-	int current_weight;		/* smooth weighted round robin */
+	int current_weight; /* smooth weighted round robin */
 };
 
 struct origin_pool_state {
@@ -61,8 +61,7 @@ origin_pool_new(struct event_base *base, const struct config *cfg)
 	p->pools = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *p->pools);
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		p->pools[i].conf = &cfg->pools[i];
-		p->pools[i].members = xcalloc(cfg->pools[i].n_members,
-		    sizeof *p->pools[i].members);
+		p->pools[i].members = xcalloc(cfg->pools[i].n_members, sizeof *p->pools[i].members);
 	}
 	return p;
 }
@@ -171,8 +170,8 @@ origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx)
 }
 
 void
-origin_pool_put(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
-    struct bufferevent *bev)
+origin_pool_put(
+    struct origin_pool *p, unsigned pool_idx, unsigned member_idx, struct bufferevent *bev)
 {
 	const struct config_pool *pc;
 	struct origin_member_state *ms;

@@ -31,12 +31,11 @@ unsigned origin_pool_pick(struct origin_pool *p, unsigned pool_idx);
 
 /* An idle connection to the member, with callbacks and timeouts cleared and
  * reading disabled, or NULL.  The caller owns the returned bufferevent. */
-struct bufferevent *origin_pool_take(struct origin_pool *p, unsigned pool_idx,
-    unsigned member_idx);
+struct bufferevent *origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx);
 /* Parks a connection whose last exchange ended cleanly.  Takes ownership: the
  * connection is freed at once when the member already holds max_idle. */
-void origin_pool_put(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
-    struct bufferevent *bev);
+void origin_pool_put(
+    struct origin_pool *p, unsigned pool_idx, unsigned member_idx, struct bufferevent *bev);
 /* Idle connections held (all members). */
 size_t origin_pool_idle_count(const struct origin_pool *p);
 

@@ -52,8 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s == NULL || h == NULL || t == NULL)
 		goto out;
 
-	n = cache_key_normalize(str_make(s, ls), str_make(h, lh), port, str_make(t, lt), out,
-	    sizeof out);
+	n = cache_key_normalize(
+	    str_make(s, ls), str_make(h, lh), port, str_make(t, lt), out, sizeof out);
 	ASSERT(n >= -1);
 	ASSERT(n < 0 || (size_t)n == strlen(out));
 	if (n >= 0) {
@@ -63,22 +63,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (small == NULL)
 			goto out;
-		m = cache_key_normalize(str_make(s, ls), str_make(h, lh), port, str_make(t, lt),
-		    small, (size_t)n + 1);
+		m = cache_key_normalize(
+		    str_make(s, ls), str_make(h, lh), port, str_make(t, lt), small, (size_t)n + 1);
 		ASSERT(m == n && memcmp(small, out, (size_t)n + 1) == 0);
-		m = cache_key_normalize(str_make(s, ls), str_make(h, lh), port, str_make(t, lt),
-		    small, (size_t)n);
+		m = cache_key_normalize(
+		    str_make(s, ls), str_make(h, lh), port, str_make(t, lt), small, (size_t)n);
 		ASSERT(m == -1);
 		free(small);
 
 		/* Idempotence: scheme://authority is the key of "/" minus its '/'. */
-		pl = cache_key_normalize(str_make(s, ls), str_make(h, lh), port, STR_LIT("/"), prefix,
-		    sizeof prefix);
+		pl = cache_key_normalize(
+		    str_make(s, ls), str_make(h, lh), port, STR_LIT("/"), prefix, sizeof prefix);
 		ASSERT(pl >= 1 && pl - 1 <= n && memcmp(prefix, out, (size_t)pl - 1) == 0);
 		if (!(n == pl && out[n - 1] == '*')) {
 			struct str tail = str_make(out + pl - 1, (size_t)(n - pl + 1));
-			int m2 = cache_key_normalize(str_make(s, ls), str_make(h, lh), port, tail,
-			    again, sizeof again);
+			int m2 = cache_key_normalize(
+			    str_make(s, ls), str_make(h, lh), port, tail, again, sizeof again);
 
 			ASSERT(m2 == n && memcmp(again, out, (size_t)n) == 0);
 		}

@@ -63,7 +63,7 @@ feed(const char *buf, size_t len, size_t step, struct result *r)
 			ASSERT(r->used == off);
 	}
 	ASSERT(r->st == H1_AGAIN || r->st == H1_OK || r->st == H1_E_BAD_CHUNK ||
-	    r->st == H1_E_CHUNK_TOO_LARGE || r->st == H1_E_BAD_TRAILER);
+	       r->st == H1_E_CHUNK_TOO_LARGE || r->st == H1_E_BAD_TRAILER);
 }
 
 int

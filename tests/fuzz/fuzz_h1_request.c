@@ -59,8 +59,8 @@ check_ok(const char *buf, size_t len, const struct h1_limits *lim, const struct 
 	ASSERT(fuzz_view_in(req->authority, buf, hl));
 	ASSERT(fuzz_view_within(req->host, req->authority));
 	ASSERT(req->authority.len == 0 || req->host.len > 0);
-	ASSERT(req->authority.len == 0 ||
-	    memchr(req->authority.p, '@', req->authority.len) == NULL);
+	ASSERT(
+	    req->authority.len == 0 || memchr(req->authority.p, '@', req->authority.len) == NULL);
 	if (req->minor == 1)
 		ASSERT(h1_header_find(hdrs, req->n_headers, STR_LIT("Host")) != NULL);
 	for (size_t i = 0; i < req->n_headers; i++) {
@@ -163,8 +163,8 @@ run(const char *buf, size_t len, const struct h1_limits *lim)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct h1_limits wide = { 8192, 65536, MAX_HDRS };
-	static const struct h1_limits tight = { 40, 160, 4 };
+	static const struct h1_limits wide = {8192, 65536, MAX_HDRS};
+	static const struct h1_limits tight = {40, 160, 4};
 
 	run((const char *)data, size, &wide);
 	run((const char *)data, size, &tight);

@@ -39,7 +39,7 @@ check_ok(const char *buf, size_t len, bool head, const struct h1_response *resp,
 		ASSERT(!resp->keep_alive);
 	if (resp->body == H1_BODY_CHUNKED)
 		ASSERT(resp->minor == 1 &&
-		    h1_header_find(hdrs, resp->n_headers, STR_LIT("Content-Length")) == NULL);
+		       h1_header_find(hdrs, resp->n_headers, STR_LIT("Content-Length")) == NULL);
 	if (resp->body == H1_BODY_LENGTH)
 		ASSERT(h1_header_find(hdrs, resp->n_headers, STR_LIT("Transfer-Encoding")) == NULL);
 }
@@ -47,7 +47,7 @@ check_ok(const char *buf, size_t len, bool head, const struct h1_response *resp,
 static void
 run(const char *buf, size_t len, bool head)
 {
-	static const struct h1_limits lim = { 8192, 65536, MAX_HDRS };
+	static const struct h1_limits lim = {8192, 65536, MAX_HDRS};
 	struct h1_header hdrs[MAX_HDRS], hdrs2[MAX_HDRS];
 	struct h1_response resp, resp2;
 	enum h1_status st, st2;

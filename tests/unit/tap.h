@@ -25,18 +25,19 @@ tap_ok(int cond, const char *file, int line, const char *what)
 }
 
 #define ok(cond, what) tap_ok(!!(cond), __FILE__, __LINE__, (what))
-#define is_int(got, want) \
-	do { \
-		long long g_ = (long long)(got), w_ = (long long)(want); \
-		if (!tap_ok(g_ == w_, __FILE__, __LINE__, #got " == " #want)) \
-			printf("#   got %lld, want %lld\n", g_, w_); \
+#define is_int(got, want)                                                                          \
+	do {                                                                                       \
+		long long g_ = (long long)(got), w_ = (long long)(want);                           \
+		if (!tap_ok(g_ == w_, __FILE__, __LINE__, #got " == " #want))                      \
+			printf("#   got %lld, want %lld\n", g_, w_);                               \
 	} while (0)
-#define is_str(got, want) \
-	do { \
-		const char *g_ = (got), *w_ = (want); \
-		int eq_ = (g_ == NULL && w_ == NULL) || (g_ && w_ && strcmp(g_, w_) == 0); \
-		if (!tap_ok(eq_, __FILE__, __LINE__, #got " eq " #want)) \
-			printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
+#define is_str(got, want)                                                                          \
+	do {                                                                                       \
+		const char *g_ = (got), *w_ = (want);                                              \
+		int eq_ = (g_ == NULL && w_ == NULL) || (g_ && w_ && strcmp(g_, w_) == 0);         \
+		if (!tap_ok(eq_, __FILE__, __LINE__, #got " eq " #want))                           \
+			printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)",                \
+			    w_ ? w_ : "(null)");                                                   \
 	} while (0)
 #define subtest(name) printf("# %s\n", (name))
 

@@ -252,12 +252,16 @@ def cmd_report(tsv, meta_path, out):
   `Cache-Control: public, max-age=3600` (pinned to core 1, idle during the load).
 - **Outpost**: `node.workers: 1`, `cache.ram: 256MiB`, no access log, one pool
   with the origin; pinned to core 0 (`taskset -c 0`).
-- **nginx** (caching reverse proxy): 1 worker process (+ master), `proxy_cache`
-  with a `keys_zone` and its cache directory in a temp dir, `proxy_cache_valid 200
-  1h`, `upstream` with `keepalive`, `proxy_http_version 1.1`, `access_log off`,
-  `sendfile on`, `keepalive_requests 1000000` (so neither proxy closes the client
-  connections during a run); pinned to core 0.  Its cached bodies are files, read
-  from the page cache, so they are not in its RSS; Outpost's are in its RSS.
+- **nginx** (caching reverse proxy): 1 worker process (+ master, cache manager
+  and loader), `proxy_cache` with a `keys_zone` and its cache directory in a
+  temp dir, `proxy_cache_valid 200 1h`, `upstream` with `keepalive`,
+  `proxy_http_version 1.1`, `access_log off`, `keepalive_requests 1000000` (so
+  neither proxy closes the client connections during a run), and the usual
+  tuning for serving cached files: `open_file_cache` (keeps the cache files
+  open: no openat/fstat/close per hit), `sendfile on`, `tcp_nopush off` (Debian's
+  default `on` adds two `setsockopt(TCP_CORK)` per response).  Pinned to core 0.
+  Its cached bodies are files, read from the page cache, so they are not in its
+  RSS; Outpost's are in its RSS.
 - Before measuring, every URL is fetched through both proxies until it is a hit
   (Outpost `X-Cache: HIT`, nginx `X-Cache-Status: HIT`) with the full body length.
   The origin's request counter (`stub_status`) is read before and after every
@@ -265,11 +269,14 @@ def cmd_report(tsv, meta_path, out):
 - Load: `taskset -c 1 wrk -t1 -c64 -dS --latency`, one URL per object size,
   keep-alive; wrk runs on core 1, the proxy alone on core 0.  For each size the
   proxies alternate which one goes first in each pass.
-- CPU: utime+stime of the proxy's process(es) (nginx: master + worker) from
+- CPU: utime+stime of the proxy's process(es) (nginx: all its processes) from
   `/proc/PID/stat` before and after the run, divided by wrk's completed requests;
   "core 0 busy" is from `/proc/stat` `cpu0` (everything but idle and iowait, so
-  loopback softirq work is included).  RSS: VmRSS after the run (nginx: master +
-  worker).  Latency percentiles are wrk's (its coordinated-omission-prone
+  loopback softirq work and any other process on that core are included), "core
+  1 (wrk) busy" the same for the load generator's core: near 100 % means wrk,
+  not the proxy, limits requests/s.  Softirq time (loopback TCP receive) is
+  not charged to the proxy's process, so CPU µs/request counts the proxy's own
+  user + system time only.  RSS: VmRSS after the run (nginx: all its processes).  Latency percentiles are wrk's (its coordinated-omission-prone
   closed-loop numbers, at 64 connections).
 - Medians over passes; the ratio column is Outpost / nginx: above 1 is better
   for Outpost in requests/s and transfer, worse in CPU µs/request and latency.

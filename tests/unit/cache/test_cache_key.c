@@ -11,100 +11,100 @@ struct key_case {
 	const char *host;
 	uint16_t port;
 	const char *target;
-	const char *want;	/* NULL: -1 expected */
+	const char *want; /* NULL: -1 expected */
 };
 
 static const struct key_case cases[] = {
-	/* STYLE.md's example, split into the parts the edge passes */
-	{ "HTTP", "Ex.COM", 80, "/a/../b", "http://ex.com/b" },
-	{ "http", "example.com", 0, "/a/b?q=1", "http://example.com/a/b?q=1" },
-	/* scheme and host case, default ports */
-	{ "HtTpS", "WWW.Example.COM", 443, "/", "https://www.example.com/" },
-	{ "https", "example.com", 80, "/", "https://example.com:80/" },
-	{ "http", "example.com", 443, "/", "http://example.com:443/" },
-	{ "http", "example.com", 8080, "/x", "http://example.com:8080/x" },
-	{ "http", "example.com", 1, "/", "http://example.com:1/" },
-	{ "http", "example.com", 65535, "/", "http://example.com:65535/" },
-	/* IP literals */
-	{ "http", "[::1]", 8080, "/", "http://[::1]:8080/" },
-	{ "http", "[2001:DB8::A]", 80, "/", "http://[2001:db8::a]/" },
-	{ "http", "2001:db8::1", 0, "/", "http://[2001:db8::1]/" },
-	{ "http", "192.0.2.1", 0, "/", "http://192.0.2.1/" },
-	{ "http", "[]", 0, "/", NULL },
-	{ "http", "[::1/", 0, "/", NULL },
-	/* bad hosts and schemes */
-	{ "http", "a/b", 0, "/", NULL },
-	{ "http", "a@b", 0, "/", NULL },
-	{ "http", "a b", 0, "/", NULL },
-	{ "http", "a?b", 0, "/", NULL },
-	{ "http", "ex%41mple.com", 0, "/", "http://ex%41mple.com/" },
-	{ "http", "ex%4", 0, "/", NULL },
-	{ "", "example.com", 0, "/", NULL },
-	{ "1http", "example.com", 0, "/", NULL },
-	{ "ht tp", "example.com", 0, "/", NULL },
-	{ "svn+ssh", "example.com", 0, "/", "svn+ssh://example.com/" },
-	/* empty path */
-	{ "http", "example.com", 0, "", "http://example.com/" },
-	{ "http", "example.com", 0, "?q", "http://example.com/?q" },
-	{ "http", "example.com", 0, "#frag", "http://example.com/" },
-	{ "http", "example.com", 0, "a/b", NULL },
-	/* dot segments, RFC 3986 §5.2.4 (and the §5.4 examples that apply) */
-	{ "http", "a", 0, "/.", "http://a/" },
-	{ "http", "a", 0, "/..", "http://a/" },
-	{ "http", "a", 0, "/./", "http://a/" },
-	{ "http", "a", 0, "/../", "http://a/" },
-	{ "http", "a", 0, "/../../../g", "http://a/g" },
-	{ "http", "a", 0, "/b/c/./../../g", "http://a/g" },
-	{ "http", "a", 0, "/b/c/d;p/../g", "http://a/b/c/g" },
-	{ "http", "a", 0, "/a/b/c/./../../g", "http://a/a/g" },
-	{ "http", "a", 0, "/mid/content=5/../6", "http://a/mid/6" },
-	{ "http", "a", 0, "/b/c/.", "http://a/b/c/" },
-	{ "http", "a", 0, "/b/c/..", "http://a/b/" },
-	{ "http", "a", 0, "/b/c/../", "http://a/b/" },
-	{ "http", "a", 0, "/b/./c", "http://a/b/c" },
-	{ "http", "a", 0, "/b/.c/..d/...", "http://a/b/.c/..d/..." },
-	{ "http", "a", 0, "/b/g.", "http://a/b/g." },
-	{ "http", "a", 0, "/b//../c", "http://a/b/c" },
-	{ "http", "a", 0, "//b", "http://a//b" },
-	{ "http", "a", 0, "/b/", "http://a/b/" },
-	{ "http", "a", 0, "/b/../c?x/../y", "http://a/c?x/../y" },
-	{ "http", "a", 0, "/%2e%2E/b", "http://a/b" },
-	{ "http", "a", 0, "/x/%2E/y", "http://a/x/y" },
-	{ "http", "a", 0, "/x/.%2e/y", "http://a/y" },
-	{ "http", "a", 0, "/x/%2F../y", "http://a/x/%2F../y" },
-	/* percent-encoding normalization, RFC 3986 §6.2.2.2 */
-	{ "http", "a", 0, "/%7Euser", "http://a/~user" },
-	{ "http", "a", 0, "/%7euser", "http://a/~user" },
-	{ "http", "a", 0, "/%41%62%30%2D%5F%2E", "http://a/Ab0-_." },
-	{ "http", "a", 0, "/a%2fb", "http://a/a%2Fb" },
-	{ "http", "a", 0, "/a%2Fb", "http://a/a%2Fb" },
-	{ "http", "a", 0, "/%e2%82%ac", "http://a/%E2%82%AC" },
-	{ "http", "a", 0, "/%20", "http://a/%20" },
-	{ "http", "a", 0, "/%25", "http://a/%25" },
-	{ "http", "a", 0, "/%", NULL },
-	{ "http", "a", 0, "/%4", NULL },
-	{ "http", "a", 0, "/%zz", NULL },
-	{ "http", "a", 0, "/%4g", NULL },
-	{ "http", "a", 0, "/?%", NULL },
-	{ "http", "a", 0, "/?a=%7e&b=%2f", "http://a/?a=~&b=%2F" },
-	/* query kept as is otherwise; fragment dropped */
-	{ "http", "a", 0, "/p?b=2&a=1", "http://a/p?b=2&a=1" },
-	{ "http", "a", 0, "/p?", "http://a/p?" },
-	{ "http", "a", 0, "/p?a?b", "http://a/p?a?b" },
-	{ "http", "a", 0, "/p#f", "http://a/p" },
-	{ "http", "a", 0, "/p?q#f", "http://a/p?q" },
-	{ "http", "a", 0, "/p#f?q", "http://a/p" },
-	/* control bytes are invalid */
-	{ "http", "a", 0, "/a b", NULL },
-	{ "http", "a", 0, "/a\tb", NULL },
-	{ "http", "a", 0, "/?a b", NULL },
-	{ "http", "a", 0, "/\x7f", NULL },
-	/* asterisk-form */
-	{ "http", "a", 0, "*", "http://a*" },
-	{ "http", "a", 8080, "*", "http://a:8080*" },
-	{ "http", "a", 0, "**", NULL },
-	/* empty host (HTTP/1.0 without Host) */
-	{ "http", "", 0, "/x", "http:///x" },
+    /* STYLE.md's example, split into the parts the edge passes */
+    {"HTTP", "Ex.COM", 80, "/a/../b", "http://ex.com/b"},
+    {"http", "example.com", 0, "/a/b?q=1", "http://example.com/a/b?q=1"},
+    /* scheme and host case, default ports */
+    {"HtTpS", "WWW.Example.COM", 443, "/", "https://www.example.com/"},
+    {"https", "example.com", 80, "/", "https://example.com:80/"},
+    {"http", "example.com", 443, "/", "http://example.com:443/"},
+    {"http", "example.com", 8080, "/x", "http://example.com:8080/x"},
+    {"http", "example.com", 1, "/", "http://example.com:1/"},
+    {"http", "example.com", 65535, "/", "http://example.com:65535/"},
+    /* IP literals */
+    {"http", "[::1]", 8080, "/", "http://[::1]:8080/"},
+    {"http", "[2001:DB8::A]", 80, "/", "http://[2001:db8::a]/"},
+    {"http", "2001:db8::1", 0, "/", "http://[2001:db8::1]/"},
+    {"http", "192.0.2.1", 0, "/", "http://192.0.2.1/"},
+    {"http", "[]", 0, "/", NULL},
+    {"http", "[::1/", 0, "/", NULL},
+    /* bad hosts and schemes */
+    {"http", "a/b", 0, "/", NULL},
+    {"http", "a@b", 0, "/", NULL},
+    {"http", "a b", 0, "/", NULL},
+    {"http", "a?b", 0, "/", NULL},
+    {"http", "ex%41mple.com", 0, "/", "http://ex%41mple.com/"},
+    {"http", "ex%4", 0, "/", NULL},
+    {"", "example.com", 0, "/", NULL},
+    {"1http", "example.com", 0, "/", NULL},
+    {"ht tp", "example.com", 0, "/", NULL},
+    {"svn+ssh", "example.com", 0, "/", "svn+ssh://example.com/"},
+    /* empty path */
+    {"http", "example.com", 0, "", "http://example.com/"},
+    {"http", "example.com", 0, "?q", "http://example.com/?q"},
+    {"http", "example.com", 0, "#frag", "http://example.com/"},
+    {"http", "example.com", 0, "a/b", NULL},
+    /* dot segments, RFC 3986 §5.2.4 (and the §5.4 examples that apply) */
+    {"http", "a", 0, "/.", "http://a/"},
+    {"http", "a", 0, "/..", "http://a/"},
+    {"http", "a", 0, "/./", "http://a/"},
+    {"http", "a", 0, "/../", "http://a/"},
+    {"http", "a", 0, "/../../../g", "http://a/g"},
+    {"http", "a", 0, "/b/c/./../../g", "http://a/g"},
+    {"http", "a", 0, "/b/c/d;p/../g", "http://a/b/c/g"},
+    {"http", "a", 0, "/a/b/c/./../../g", "http://a/a/g"},
+    {"http", "a", 0, "/mid/content=5/../6", "http://a/mid/6"},
+    {"http", "a", 0, "/b/c/.", "http://a/b/c/"},
+    {"http", "a", 0, "/b/c/..", "http://a/b/"},
+    {"http", "a", 0, "/b/c/../", "http://a/b/"},
+    {"http", "a", 0, "/b/./c", "http://a/b/c"},
+    {"http", "a", 0, "/b/.c/..d/...", "http://a/b/.c/..d/..."},
+    {"http", "a", 0, "/b/g.", "http://a/b/g."},
+    {"http", "a", 0, "/b//../c", "http://a/b/c"},
+    {"http", "a", 0, "//b", "http://a//b"},
+    {"http", "a", 0, "/b/", "http://a/b/"},
+    {"http", "a", 0, "/b/../c?x/../y", "http://a/c?x/../y"},
+    {"http", "a", 0, "/%2e%2E/b", "http://a/b"},
+    {"http", "a", 0, "/x/%2E/y", "http://a/x/y"},
+    {"http", "a", 0, "/x/.%2e/y", "http://a/y"},
+    {"http", "a", 0, "/x/%2F../y", "http://a/x/%2F../y"},
+    /* percent-encoding normalization, RFC 3986 §6.2.2.2 */
+    {"http", "a", 0, "/%7Euser", "http://a/~user"},
+    {"http", "a", 0, "/%7euser", "http://a/~user"},
+    {"http", "a", 0, "/%41%62%30%2D%5F%2E", "http://a/Ab0-_."},
+    {"http", "a", 0, "/a%2fb", "http://a/a%2Fb"},
+    {"http", "a", 0, "/a%2Fb", "http://a/a%2Fb"},
+    {"http", "a", 0, "/%e2%82%ac", "http://a/%E2%82%AC"},
+    {"http", "a", 0, "/%20", "http://a/%20"},
+    {"http", "a", 0, "/%25", "http://a/%25"},
+    {"http", "a", 0, "/%", NULL},
+    {"http", "a", 0, "/%4", NULL},
+    {"http", "a", 0, "/%zz", NULL},
+    {"http", "a", 0, "/%4g", NULL},
+    {"http", "a", 0, "/?%", NULL},
+    {"http", "a", 0, "/?a=%7e&b=%2f", "http://a/?a=~&b=%2F"},
+    /* query kept as is otherwise; fragment dropped */
+    {"http", "a", 0, "/p?b=2&a=1", "http://a/p?b=2&a=1"},
+    {"http", "a", 0, "/p?", "http://a/p?"},
+    {"http", "a", 0, "/p?a?b", "http://a/p?a?b"},
+    {"http", "a", 0, "/p#f", "http://a/p"},
+    {"http", "a", 0, "/p?q#f", "http://a/p?q"},
+    {"http", "a", 0, "/p#f?q", "http://a/p"},
+    /* control bytes are invalid */
+    {"http", "a", 0, "/a b", NULL},
+    {"http", "a", 0, "/a\tb", NULL},
+    {"http", "a", 0, "/?a b", NULL},
+    {"http", "a", 0, "/\x7f", NULL},
+    /* asterisk-form */
+    {"http", "a", 0, "*", "http://a*"},
+    {"http", "a", 8080, "*", "http://a:8080*"},
+    {"http", "a", 0, "**", NULL},
+    /* empty host (HTTP/1.0 without Host) */
+    {"http", "", 0, "/x", "http:///x"},
 };
 
 static void
@@ -134,7 +134,7 @@ static void
 test_outlen(void)
 {
 	char out[64];
-	const char *want = "http://ex.com/b";	/* 15 bytes */
+	const char *want = "http://ex.com/b"; /* 15 bytes */
 	struct str s = STR_LIT("HTTP"), h = STR_LIT("Ex.COM"), t = STR_LIT("/a/../b");
 
 	subtest("output bound");
@@ -169,9 +169,11 @@ test_outlen(void)
 		memset(big + 1, 'x', sizeof big - 1);
 		/* "http://h" (8) + path: fits when path <= CACHE_KEY_MAX - 9 */
 		is_int(cache_key_normalize(STR_LIT("http"), STR_LIT("h"), 0,
-		    str_make(big, CACHE_KEY_MAX - 9), key, sizeof key), CACHE_KEY_MAX - 1);
+		           str_make(big, CACHE_KEY_MAX - 9), key, sizeof key),
+		    CACHE_KEY_MAX - 1);
 		is_int(cache_key_normalize(STR_LIT("http"), STR_LIT("h"), 0,
-		    str_make(big, CACHE_KEY_MAX - 8), key, sizeof key), -1);
+		           str_make(big, CACHE_KEY_MAX - 8), key, sizeof key),
+		    -1);
 	}
 }
 
@@ -179,17 +181,18 @@ static void
 test_idempotent(void)
 {
 	char a[256], b[256];
-	const char *targets[] = { "/a/./b/../c/%7e%2f?x=%41", "/%2E%2E/%2e/x/", "//a//b/..",
-		"/", "?q" };
+	const char *targets[] = {
+	    "/a/./b/../c/%7e%2f?x=%41", "/%2E%2E/%2e/x/", "//a//b/..", "/", "?q"};
 
 	subtest("normalizing a normalized key changes nothing");
 	for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
-		int n = cache_key_normalize(STR_LIT("http"), STR_LIT("h"), 0,
-		    str_cstr(targets[i]), a, sizeof a);
+		int n = cache_key_normalize(
+		    STR_LIT("http"), STR_LIT("h"), 0, str_cstr(targets[i]), a, sizeof a);
 		ok(n > 0, targets[i]);
 		/* "http://h" is 8 bytes; the rest is the normalized target. */
-		is_int(cache_key_normalize(STR_LIT("http"), STR_LIT("h"), 0, str_cstr(a + 8), b,
-		    sizeof b), n);
+		is_int(cache_key_normalize(
+		           STR_LIT("http"), STR_LIT("h"), 0, str_cstr(a + 8), b, sizeof b),
+		    n);
 		is_str(b, a);
 	}
 }

@@ -9,7 +9,7 @@ static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
 static struct cache_obj *
 mk(uint64_t hint, int64_t ttl, int64_t age, time_t stored_at)
 {
-	struct cache_policy pol = { true, ttl, age };
+	struct cache_policy pol = {true, ttl, age};
 
 	return cache_obj_new("http://a/x", 10, head, sizeof head - 1, hint, stored_at, &pol);
 }
@@ -47,7 +47,7 @@ test_build(void)
 	ok(cache_obj_charge(o) >= n + sizeof head - 1 + 10, "charge covers the bytes");
 	cache_obj_unref(&o);
 	ok(o == NULL, "unref NULLs");
-	cache_obj_unref(&o);	/* NULL-safe */
+	cache_obj_unref(&o); /* NULL-safe */
 }
 
 static void
@@ -75,7 +75,7 @@ test_cap(void)
 		is_int(cache_obj_append(o, b, 50, 1000), 0);
 		is_int(cache_obj_append(o, b, 50, 1000), 0);
 		is_int(cache_obj_charge(o), c0);
-		is_int(cache_obj_append(o, b, 1, 1000), 0);	/* more than announced */
+		is_int(cache_obj_append(o, b, 1, 1000), 0); /* more than announced */
 		cache_obj_body(o, &n);
 		is_int(n, 101);
 	}
@@ -120,7 +120,7 @@ test_age(void)
 	subtest("age and freshness (RFC 9111 §4.2.3)");
 	is_int(cache_obj_age(o, 1000), 5);
 	is_int(cache_obj_age(o, 1030), 35);
-	is_int(cache_obj_age(o, 900), 5);	/* clock stepped back */
+	is_int(cache_obj_age(o, 900), 5); /* clock stepped back */
 	ok(cache_obj_fresh(o, 1054), "age 59 < 60");
 	ok(!cache_obj_fresh(o, 1055), "age 60 is stale");
 	cache_obj_unref(&o);

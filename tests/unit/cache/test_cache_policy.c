@@ -13,18 +13,18 @@
 #define MAX_HDRS 8
 
 /* request_time = T0, response_time = T0 + 2 unless a case says otherwise */
-#define T0 784111777	/* Sun, 06 Nov 1994 08:49:37 GMT */
-#define DATE_T0 "Sun, 06 Nov 1994 08:49:37 GMT"
-#define DATE_T0_M100 "Sun, 06 Nov 1994 08:47:57 GMT"	/* T0 - 100 */
-#define DATE_T0_P100 "Sun, 06 Nov 1994 08:51:17 GMT"	/* T0 + 100 */
-#define DATE_T0_P600 "Sun, 06 Nov 1994 08:59:37 GMT"	/* T0 + 600 */
-#define DATE_T0_P3600 "Sun, 06 Nov 1994 09:49:37 GMT"	/* T0 + 3600 */
+#define T0            784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */
+#define DATE_T0       "Sun, 06 Nov 1994 08:49:37 GMT"
+#define DATE_T0_M100  "Sun, 06 Nov 1994 08:47:57 GMT" /* T0 - 100 */
+#define DATE_T0_P100  "Sun, 06 Nov 1994 08:51:17 GMT" /* T0 + 100 */
+#define DATE_T0_P600  "Sun, 06 Nov 1994 08:59:37 GMT" /* T0 + 600 */
+#define DATE_T0_P3600 "Sun, 06 Nov 1994 09:49:37 GMT" /* T0 + 3600 */
 
 struct policy_case {
 	const char *name;
 	const char *method;
 	int status;
-	const char *req_hdrs[MAX_HDRS];		/* "Name: value" */
+	const char *req_hdrs[MAX_HDRS]; /* "Name: value" */
 	const char *resp_hdrs[MAX_HDRS];
 	int64_t default_ttl;
 	bool storable;
@@ -33,122 +33,110 @@ struct policy_case {
 };
 
 static const struct policy_case cases[] = {
-	/* freshness sources (Date = request_time, 2 s delay → age 2) */
-	{ "max-age", "GET", 200, { 0 }, { "Date: " DATE_T0, "Cache-Control: max-age=60" },
-	    0, true, 60, 2 },
-	{ "s-maxage over max-age", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Cache-Control: max-age=60, s-maxage=600" }, 0, true, 600, 2 },
-	{ "s-maxage=0 wins over max-age", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Cache-Control: max-age=60, s-maxage=0" }, 0, false, 0, 2 },
-	{ "max-age over Expires", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Expires: " DATE_T0_P3600, "Cache-Control: max-age=60" }, 0,
-	    true, 60, 2 },
-	{ "Expires - Date", "GET", 200, { 0 }, { "Date: " DATE_T0, "Expires: " DATE_T0_P600 },
-	    0, true, 600, 2 },
-	{ "Expires without Date uses response_time", "GET", 200, { 0 },
-	    { "Expires: " DATE_T0_P600 }, 0, true, 598, 2 },
-	{ "Expires in the past", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Expires: " DATE_T0_M100 }, 0, false, 0, 2 },
-	{ "invalid Expires is expired", "GET", 200, { 0 }, { "Date: " DATE_T0, "Expires: 0" },
-	    3600, false, 0, 2 },
-	{ "Expires equal to Date", "GET", 200, { 0 }, { "Date: " DATE_T0, "Expires: " DATE_T0 },
-	    0, false, 0, 2 },
-	{ "default ttl", "GET", 200, { 0 }, { "Date: " DATE_T0 }, 300, true, 300, 2 },
-	{ "no freshness, no default", "GET", 200, { 0 }, { "Date: " DATE_T0 }, 0, false, 0, 2 },
-	{ "max-age=0", "GET", 200, { 0 }, { "Date: " DATE_T0, "Cache-Control: max-age=0" }, 300,
-	    false, 0, 2 },
-	{ "invalid max-age is stale", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Cache-Control: max-age=soon" }, 300, false, 0, 2 },
-	{ "Cache-Control split over lines", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Cache-Control: public", "cache-control: max-age=90" }, 0, true,
-	    90, 2 },
-	/* Age, §4.2.3 */
-	{ "upstream Age added to delay", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Age: 30", "Cache-Control: max-age=60" }, 0, true, 60, 32 },
-	{ "apparent age beats Age", "GET", 200, { 0 },
-	    { "Date: " DATE_T0_M100, "Age: 10", "Cache-Control: max-age=600" }, 0, true, 600,
-	    102 },
-	{ "origin clock ahead: apparent age 0", "GET", 200, { 0 },
-	    { "Date: " DATE_T0_P100, "Cache-Control: max-age=60" }, 0, true, 60, 2 },
-	{ "invalid Age ignored", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Age: -5", "Cache-Control: max-age=60" }, 0, true, 60, 2 },
-	{ "invalid Date: response_time", "GET", 200, { 0 },
-	    { "Date: yesterday", "Age: 3", "Cache-Control: max-age=60" }, 0, true, 60, 5 },
-	{ "stale on arrival", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Age: 100", "Cache-Control: max-age=60" }, 0, false, 0, 102 },
-	{ "huge Age clamps", "GET", 200, { 0 },
-	    { "Date: " DATE_T0, "Age: 99999999999999999999", "Cache-Control: max-age=60" }, 0,
-	    false, 0, 2147483650LL },
-	/* methods and status */
-	{ "HEAD", "HEAD", 200, { 0 }, { "Cache-Control: max-age=60" }, 0, true, 60, 2 },
-	{ "POST", "POST", 200, { 0 }, { "Cache-Control: max-age=60" }, 0, false, 0, 2 },
-	{ "lower-case get is another method", "get", 200, { 0 }, { "Cache-Control: max-age=60" },
-	    0, false, 0, 2 },
-	{ "404 not stored yet", "GET", 404, { 0 }, { "Cache-Control: max-age=60" }, 0, false, 0,
-	    2 },
-	{ "206 not stored", "GET", 206, { 0 }, { "Cache-Control: max-age=60" }, 0, false, 0, 2 },
-	/* no-store, private, no-cache */
-	{ "response no-store", "GET", 200, { 0 }, { "Cache-Control: no-store, max-age=60" }, 0,
-	    false, 0, 2 },
-	{ "request no-store", "GET", 200, { "Cache-Control: no-store" },
-	    { "Cache-Control: max-age=60" }, 0, false, 0, 2 },
-	{ "request no-cache does not forbid storing", "GET", 200, { "Cache-Control: no-cache" },
-	    { "Cache-Control: max-age=60" }, 0, true, 60, 2 },
-	{ "must-understand overrides no-store on 200", "GET", 200, { 0 },
-	    { "Cache-Control: no-store, must-understand, max-age=60" }, 0, true, 60, 2 },
-	{ "must-understand on a status we do not store", "GET", 418, { 0 },
-	    { "Cache-Control: no-store, must-understand, max-age=60" }, 0, false, 0, 2 },
-	{ "private", "GET", 200, { 0 }, { "Cache-Control: private, max-age=60" }, 0, false, 0,
-	    2 },
-	{ "private with fields", "GET", 200, { 0 },
-	    { "Cache-Control: private=\"X-User\", max-age=60" }, 0, false, 0, 2 },
-	{ "no-cache", "GET", 200, { 0 }, { "Cache-Control: no-cache, max-age=60" }, 0, false, 0,
-	    2 },
-	{ "no-cache with fields", "GET", 200, { 0 },
-	    { "Cache-Control: no-cache=\"Set-Cookie\", max-age=60" }, 0, false, 0, 2 },
-	{ "public alone needs freshness", "GET", 200, { 0 }, { "Cache-Control: public" }, 0,
-	    false, 0, 2 },
-	/* Authorization, §3.5 */
-	{ "Authorization forbids", "GET", 200, { "Authorization: Bearer x" },
-	    { "Cache-Control: max-age=60" }, 0, false, 0, 2 },
-	{ "Authorization + public", "GET", 200, { "Authorization: Bearer x" },
-	    { "Cache-Control: public, max-age=60" }, 0, true, 60, 2 },
-	{ "Authorization + s-maxage", "GET", 200, { "authorization: Bearer x" },
-	    { "Cache-Control: s-maxage=60" }, 0, true, 60, 2 },
-	{ "Authorization + must-revalidate", "GET", 200, { "AUTHORIZATION: Bearer x" },
-	    { "Cache-Control: must-revalidate, max-age=60" }, 0, true, 60, 2 },
-	{ "Authorization + default ttl", "GET", 200, { "Authorization: Basic eA==" }, { 0 }, 300,
-	    false, 0, 2 },
-	/* Set-Cookie */
-	{ "Set-Cookie forbids", "GET", 200, { 0 },
-	    { "Cache-Control: public, max-age=60", "Set-Cookie: a=b" }, 0, false, 0, 2 },
-	{ "set-cookie any case", "GET", 200, { 0 },
-	    { "Cache-Control: max-age=60", "SET-COOKIE: a" }, 0, false, 0, 2 },
-	/* Vary */
-	{ "Vary: Accept-Encoding", "GET", 200, { 0 },
-	    { "Cache-Control: max-age=60", "Vary: Accept-Encoding" }, 0, true, 60, 2 },
-	{ "Vary: accept-encoding, twice", "GET", 200, { 0 },
-	    { "Cache-Control: max-age=60", "Vary: accept-encoding", "Vary: Accept-Encoding ," }, 0,
-	    true, 60, 2 },
-	{ "Vary: *", "GET", 200, { 0 }, { "Cache-Control: max-age=60", "Vary: *" }, 0, false, 0,
-	    2 },
-	{ "Vary: Cookie", "GET", 200, { 0 }, { "Cache-Control: max-age=60", "Vary: Cookie" }, 0,
-	    false, 0, 2 },
-	{ "Vary: Accept-Encoding, User-Agent", "GET", 200, { 0 },
-	    { "Cache-Control: max-age=60", "Vary: Accept-Encoding, User-Agent" }, 0, false, 0, 2 },
-	{ "Vary on a later line", "GET", 200, { 0 },
-	    { "Vary: Accept-Encoding", "Cache-Control: max-age=60", "Vary: Origin" }, 0, false, 0,
-	    2 },
-	{ "empty Vary", "GET", 200, { 0 }, { "Cache-Control: max-age=60", "Vary: " }, 0, true, 60,
-	    2 },
-	{ "gzip body varying on Accept-Encoding", "GET", 200, { "Accept-Encoding: gzip" },
-	    { "Cache-Control: max-age=60", "Vary: Accept-Encoding", "Content-Encoding: gzip" }, 0,
-	    false, 0, 2 },
-	{ "identity body varying on Accept-Encoding", "GET", 200, { 0 },
-	    { "Cache-Control: max-age=60", "Vary: Accept-Encoding", "Content-Encoding: identity" },
-	    0, true, 60, 2 },
-	{ "gzip body without Vary", "GET", 200, { 0 },
-	    { "Cache-Control: max-age=60", "Content-Encoding: gzip" }, 0, true, 60, 2 },
+    /* freshness sources (Date = request_time, 2 s delay → age 2) */
+    {"max-age", "GET", 200, {0}, {"Date: " DATE_T0, "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"s-maxage over max-age", "GET", 200, {0},
+        {"Date: " DATE_T0, "Cache-Control: max-age=60, s-maxage=600"}, 0, true, 600, 2},
+    {"s-maxage=0 wins over max-age", "GET", 200, {0},
+        {"Date: " DATE_T0, "Cache-Control: max-age=60, s-maxage=0"}, 0, false, 0, 2},
+    {"max-age over Expires", "GET", 200, {0},
+        {"Date: " DATE_T0, "Expires: " DATE_T0_P3600, "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"Expires - Date", "GET", 200, {0}, {"Date: " DATE_T0, "Expires: " DATE_T0_P600}, 0, true, 600,
+        2},
+    {"Expires without Date uses response_time", "GET", 200, {0}, {"Expires: " DATE_T0_P600}, 0,
+        true, 598, 2},
+    {"Expires in the past", "GET", 200, {0}, {"Date: " DATE_T0, "Expires: " DATE_T0_M100}, 0, false,
+        0, 2},
+    {"invalid Expires is expired", "GET", 200, {0}, {"Date: " DATE_T0, "Expires: 0"}, 3600, false,
+        0, 2},
+    {"Expires equal to Date", "GET", 200, {0}, {"Date: " DATE_T0, "Expires: " DATE_T0}, 0, false, 0,
+        2},
+    {"default ttl", "GET", 200, {0}, {"Date: " DATE_T0}, 300, true, 300, 2},
+    {"no freshness, no default", "GET", 200, {0}, {"Date: " DATE_T0}, 0, false, 0, 2},
+    {"max-age=0", "GET", 200, {0}, {"Date: " DATE_T0, "Cache-Control: max-age=0"}, 300, false, 0,
+        2},
+    {"invalid max-age is stale", "GET", 200, {0}, {"Date: " DATE_T0, "Cache-Control: max-age=soon"},
+        300, false, 0, 2},
+    {"Cache-Control split over lines", "GET", 200, {0},
+        {"Date: " DATE_T0, "Cache-Control: public", "cache-control: max-age=90"}, 0, true, 90, 2},
+    /* Age, §4.2.3 */
+    {"upstream Age added to delay", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: 30", "Cache-Control: max-age=60"}, 0, true, 60, 32},
+    {"apparent age beats Age", "GET", 200, {0},
+        {"Date: " DATE_T0_M100, "Age: 10", "Cache-Control: max-age=600"}, 0, true, 600, 102},
+    {"origin clock ahead: apparent age 0", "GET", 200, {0},
+        {"Date: " DATE_T0_P100, "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"invalid Age ignored", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: -5", "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"invalid Date: response_time", "GET", 200, {0},
+        {"Date: yesterday", "Age: 3", "Cache-Control: max-age=60"}, 0, true, 60, 5},
+    {"stale on arrival", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: 100", "Cache-Control: max-age=60"}, 0, false, 0, 102},
+    {"huge Age clamps", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: 99999999999999999999", "Cache-Control: max-age=60"}, 0, false, 0,
+        2147483650LL},
+    /* methods and status */
+    {"HEAD", "HEAD", 200, {0}, {"Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"POST", "POST", 200, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
+    {"lower-case get is another method", "get", 200, {0}, {"Cache-Control: max-age=60"}, 0, false,
+        0, 2},
+    {"404 not stored yet", "GET", 404, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
+    {"206 not stored", "GET", 206, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
+    /* no-store, private, no-cache */
+    {"response no-store", "GET", 200, {0}, {"Cache-Control: no-store, max-age=60"}, 0, false, 0, 2},
+    {"request no-store", "GET", 200, {"Cache-Control: no-store"}, {"Cache-Control: max-age=60"}, 0,
+        false, 0, 2},
+    {"request no-cache does not forbid storing", "GET", 200, {"Cache-Control: no-cache"},
+        {"Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"must-understand overrides no-store on 200", "GET", 200, {0},
+        {"Cache-Control: no-store, must-understand, max-age=60"}, 0, true, 60, 2},
+    {"must-understand on a status we do not store", "GET", 418, {0},
+        {"Cache-Control: no-store, must-understand, max-age=60"}, 0, false, 0, 2},
+    {"private", "GET", 200, {0}, {"Cache-Control: private, max-age=60"}, 0, false, 0, 2},
+    {"private with fields", "GET", 200, {0}, {"Cache-Control: private=\"X-User\", max-age=60"}, 0,
+        false, 0, 2},
+    {"no-cache", "GET", 200, {0}, {"Cache-Control: no-cache, max-age=60"}, 0, false, 0, 2},
+    {"no-cache with fields", "GET", 200, {0},
+        {"Cache-Control: no-cache=\"Set-Cookie\", max-age=60"}, 0, false, 0, 2},
+    {"public alone needs freshness", "GET", 200, {0}, {"Cache-Control: public"}, 0, false, 0, 2},
+    /* Authorization, §3.5 */
+    {"Authorization forbids", "GET", 200, {"Authorization: Bearer x"},
+        {"Cache-Control: max-age=60"}, 0, false, 0, 2},
+    {"Authorization + public", "GET", 200, {"Authorization: Bearer x"},
+        {"Cache-Control: public, max-age=60"}, 0, true, 60, 2},
+    {"Authorization + s-maxage", "GET", 200, {"authorization: Bearer x"},
+        {"Cache-Control: s-maxage=60"}, 0, true, 60, 2},
+    {"Authorization + must-revalidate", "GET", 200, {"AUTHORIZATION: Bearer x"},
+        {"Cache-Control: must-revalidate, max-age=60"}, 0, true, 60, 2},
+    {"Authorization + default ttl", "GET", 200, {"Authorization: Basic eA=="}, {0}, 300, false, 0,
+        2},
+    /* Set-Cookie */
+    {"Set-Cookie forbids", "GET", 200, {0},
+        {"Cache-Control: public, max-age=60", "Set-Cookie: a=b"}, 0, false, 0, 2},
+    {"set-cookie any case", "GET", 200, {0}, {"Cache-Control: max-age=60", "SET-COOKIE: a"}, 0,
+        false, 0, 2},
+    /* Vary */
+    {"Vary: Accept-Encoding", "GET", 200, {0},
+        {"Cache-Control: max-age=60", "Vary: Accept-Encoding"}, 0, true, 60, 2},
+    {"Vary: accept-encoding, twice", "GET", 200, {0},
+        {"Cache-Control: max-age=60", "Vary: accept-encoding", "Vary: Accept-Encoding ,"}, 0, true,
+        60, 2},
+    {"Vary: *", "GET", 200, {0}, {"Cache-Control: max-age=60", "Vary: *"}, 0, false, 0, 2},
+    {"Vary: Cookie", "GET", 200, {0}, {"Cache-Control: max-age=60", "Vary: Cookie"}, 0, false, 0,
+        2},
+    {"Vary: Accept-Encoding, User-Agent", "GET", 200, {0},
+        {"Cache-Control: max-age=60", "Vary: Accept-Encoding, User-Agent"}, 0, false, 0, 2},
+    {"Vary on a later line", "GET", 200, {0},
+        {"Vary: Accept-Encoding", "Cache-Control: max-age=60", "Vary: Origin"}, 0, false, 0, 2},
+    {"empty Vary", "GET", 200, {0}, {"Cache-Control: max-age=60", "Vary: "}, 0, true, 60, 2},
+    {"gzip body varying on Accept-Encoding", "GET", 200, {"Accept-Encoding: gzip"},
+        {"Cache-Control: max-age=60", "Vary: Accept-Encoding", "Content-Encoding: gzip"}, 0, false,
+        0, 2},
+    {"identity body varying on Accept-Encoding", "GET", 200, {0},
+        {"Cache-Control: max-age=60", "Vary: Accept-Encoding", "Content-Encoding: identity"}, 0,
+        true, 60, 2},
+    {"gzip body without Vary", "GET", 200, {0},
+        {"Cache-Control: max-age=60", "Content-Encoding: gzip"}, 0, true, 60, 2},
 };
 
 /* Splits "Name: value" lines into h1_headers pointing at the literals. */
@@ -200,7 +188,8 @@ test_table(void)
 		cache_policy_evaluate(&req, &resp, T0, T0 + 2, c->default_ttl, &pol);
 		snprintf(what, sizeof what, "case %zu: %s", i, c->name);
 		if (!ok(pol.storable == c->storable && pol.ttl_s == c->ttl &&
-		    pol.initial_age_s == c->age, what))
+		            pol.initial_age_s == c->age,
+		        what))
 			printf("#   got storable %d ttl %lld age %lld, want %d %lld %lld\n",
 			    pol.storable, (long long)pol.ttl_s, (long long)pol.initial_age_s,
 			    c->storable, (long long)c->ttl, (long long)c->age);
@@ -211,11 +200,11 @@ static void
 test_clock_skew(void)
 {
 	struct h1_header sh[2] = {
-		{ STR_LIT("Date"), STR_LIT(DATE_T0) },
-		{ STR_LIT("Cache-Control"), STR_LIT("max-age=60") },
+	    {STR_LIT("Date"), STR_LIT(DATE_T0)},
+	    {STR_LIT("Cache-Control"), STR_LIT("max-age=60")},
 	};
-	struct h1_request req = { .method = STR_LIT("GET") };
-	struct h1_response resp = { .status = 200, .headers = sh, .n_headers = 2 };
+	struct h1_request req = {.method = STR_LIT("GET")};
+	struct h1_response resp = {.status = 200, .headers = sh, .n_headers = 2};
 	struct cache_policy pol;
 
 	subtest("request/response clocks");
@@ -241,23 +230,23 @@ struct req_case {
 };
 
 static const struct req_case req_cases[] = {
-	{ "GET", { 0 }, CACHE_REQ_LOOKUP },
-	{ "HEAD", { 0 }, CACHE_REQ_LOOKUP },
-	{ "POST", { 0 }, CACHE_REQ_PASS },
-	{ "PUT", { 0 }, CACHE_REQ_PASS },
-	{ "GET", { "Authorization: Bearer x" }, CACHE_REQ_LOOKUP },
-	{ "GET", { "Cache-Control: no-store" }, CACHE_REQ_PASS },
-	{ "GET", { "Cache-Control: no-cache, no-store" }, CACHE_REQ_PASS },
-	{ "GET", { "Cache-Control: no-cache" }, CACHE_REQ_REFRESH },
-	{ "GET", { "Cache-Control: max-age=0" }, CACHE_REQ_REFRESH },
-	{ "GET", { "Cache-Control: max-age=10" }, CACHE_REQ_LOOKUP },
-	{ "GET", { "Cache-Control: max-age=bogus" }, CACHE_REQ_REFRESH },
-	{ "GET", { "Cache-Control: max-stale" }, CACHE_REQ_LOOKUP },
-	{ "GET", { "Cache-Control: only-if-cached" }, CACHE_REQ_LOOKUP },
-	{ "GET", { "Pragma: no-cache" }, CACHE_REQ_REFRESH },
-	{ "GET", { "pragma: foo, No-Cache" }, CACHE_REQ_REFRESH },
-	{ "GET", { "Pragma: foo" }, CACHE_REQ_LOOKUP },
-	{ "GET", { "Accept: */*", "Cache-Control: public", "Cache-Control: no-cache" }, CACHE_REQ_REFRESH },
+    {"GET", {0}, CACHE_REQ_LOOKUP},
+    {"HEAD", {0}, CACHE_REQ_LOOKUP},
+    {"POST", {0}, CACHE_REQ_PASS},
+    {"PUT", {0}, CACHE_REQ_PASS},
+    {"GET", {"Authorization: Bearer x"}, CACHE_REQ_LOOKUP},
+    {"GET", {"Cache-Control: no-store"}, CACHE_REQ_PASS},
+    {"GET", {"Cache-Control: no-cache, no-store"}, CACHE_REQ_PASS},
+    {"GET", {"Cache-Control: no-cache"}, CACHE_REQ_REFRESH},
+    {"GET", {"Cache-Control: max-age=0"}, CACHE_REQ_REFRESH},
+    {"GET", {"Cache-Control: max-age=10"}, CACHE_REQ_LOOKUP},
+    {"GET", {"Cache-Control: max-age=bogus"}, CACHE_REQ_REFRESH},
+    {"GET", {"Cache-Control: max-stale"}, CACHE_REQ_LOOKUP},
+    {"GET", {"Cache-Control: only-if-cached"}, CACHE_REQ_LOOKUP},
+    {"GET", {"Pragma: no-cache"}, CACHE_REQ_REFRESH},
+    {"GET", {"pragma: foo, No-Cache"}, CACHE_REQ_REFRESH},
+    {"GET", {"Pragma: foo"}, CACHE_REQ_LOOKUP},
+    {"GET", {"Accept: */*", "Cache-Control: public", "Cache-Control: no-cache"}, CACHE_REQ_REFRESH},
 };
 
 static void
@@ -266,7 +255,7 @@ test_request(void)
 	subtest("cache_policy_request");
 	for (size_t i = 0; i < sizeof req_cases / sizeof req_cases[0]; i++) {
 		struct h1_header qh[MAX_HDRS];
-		struct h1_request req = { .method = str_cstr(req_cases[i].method), .headers = qh };
+		struct h1_request req = {.method = str_cstr(req_cases[i].method), .headers = qh};
 		char what[128];
 
 		req.n_headers = build_headers(req_cases[i].hdrs, qh);

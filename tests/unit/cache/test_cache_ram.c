@@ -17,9 +17,9 @@ static const char head[] = "HTTP/1.1 200 OK\r\n";
 static struct cache_obj *
 mk(const char *key, size_t body_len)
 {
-	struct cache_policy pol = { true, 60, 0 };
-	struct cache_obj *o = cache_obj_new(key, strlen(key), head, sizeof head - 1, body_len,
-	    1000, &pol);
+	struct cache_policy pol = {true, 60, 0};
+	struct cache_obj *o =
+	    cache_obj_new(key, strlen(key), head, sizeof head - 1, body_len, 1000, &pol);
 	size_t klen = strlen(key);
 
 	for (size_t n = 0; n < body_len; n += klen)
@@ -108,7 +108,7 @@ test_replace_remove(void)
 
 	cache_ram_remove(r, "http://a/k", 10);
 	is_int(cache_ram_lookup(r, "http://a/k", 10, &got), -1);
-	cache_ram_remove(r, "http://a/k", 10);	/* absent: no-op */
+	cache_ram_remove(r, "http://a/k", 10); /* absent: no-op */
 	cache_ram_stats(r, &st);
 	is_int(st.objects, 0);
 	is_int(st.bytes, 0);
@@ -140,7 +140,7 @@ test_sieve_order(void)
 	struct cache_obj *o = mk("k0", 100);
 	size_t charge = cache_obj_charge(o);
 	struct cache_ram *r = cache_ram_new(4 * charge, 1);
-	const char *keys[] = { "k0", "k1", "k2", "k3", "k4", "k5" };
+	const char *keys[] = {"k0", "k1", "k2", "k3", "k4", "k5"};
 
 	subtest("SIEVE: visited entries are skipped, not moved");
 	cache_obj_unref(&o);
@@ -151,10 +151,10 @@ test_sieve_order(void)
 	}
 	ok(present(r, "k0"), "k0 in (and now visited)");
 	o = mk("k4", 100);
-	cache_ram_insert(r, o);		/* hand: k0 visited → cleared; k1 evicted */
+	cache_ram_insert(r, o); /* hand: k0 visited → cleared; k1 evicted */
 	cache_obj_unref(&o);
 	o = mk("k5", 100);
-	cache_ram_insert(r, o);		/* hand continues at k2 */
+	cache_ram_insert(r, o); /* hand continues at k2 */
 	cache_obj_unref(&o);
 	/* Checking presence sets visited bits, which is fine at the end. */
 	ok(!present(r, "k1"), "k1 evicted first");
@@ -184,7 +184,7 @@ test_scan_resistance(void)
 		cache_obj_unref(&o);
 	}
 	for (int i = 0; i < COLD; i++) {
-		snprintf(key, sizeof key, "http://a/c/%05d", i);	/* same length */
+		snprintf(key, sizeof key, "http://a/c/%05d", i); /* same length */
 		o = mk(key, 200);
 		cache_ram_insert(r, o);
 		cache_obj_unref(&o);
@@ -264,7 +264,7 @@ test_threads(void)
 
 	subtest("threads");
 	for (int i = 0; i < N_THREADS; i++) {
-		w[i] = (struct worker){ r, 2463534242u + (unsigned)i * 7919u, 0, 0 };
+		w[i] = (struct worker){r, 2463534242u + (unsigned)i * 7919u, 0, 0};
 		if (pthread_create(&t[i], NULL, worker_run, &w[i]) == 0)
 			started++;
 	}

@@ -66,9 +66,9 @@ load_str(const char *yaml, struct config **out, char **errs)
 
 /* The minimal valid document; cases append or replace sections. */
 #define BASE_LISTEN "listen: [{ address: \"127.0.0.1:8080\" }]\n"
-#define BASE_SITES "sites: [{ name: s, hosts: [\"*\"], pool: p }]\n"
-#define BASE_POOLS "pools: [{ name: p, members: [{ address: \"127.0.0.1:8081\" }] }]\n"
-#define BASE BASE_LISTEN BASE_SITES BASE_POOLS
+#define BASE_SITES  "sites: [{ name: s, hosts: [\"*\"], pool: p }]\n"
+#define BASE_POOLS  "pools: [{ name: p, members: [{ address: \"127.0.0.1:8081\" }] }]\n"
+#define BASE        BASE_LISTEN BASE_SITES BASE_POOLS
 
 struct err_case {
 	const char *what;
@@ -78,181 +78,183 @@ struct err_case {
 
 /* Every error class, each with its exact text. */
 static const struct err_case err_cases[] = {
-	{ "yaml syntax", BASE "cache: { ram: 1MiB\n",
-	    "F:5:1: yaml: did not find expected ',' or '}' (while parsing a flow mapping at "
-	    "line 4, column 8)\n" },
-	{ "yaml scanner", BASE "node: \"abc\n",
-	    "F:5:1: yaml: found unexpected end of stream (while scanning a quoted scalar at "
-	    "line 4, column 7)\n" },
-	{ "two documents", BASE "---\n" BASE, "F:4:1: yaml: only one document is allowed\n" },
-	{ "anchor without alias", BASE "node: &n { name: a }\n", "" },
-	{ "alias use", BASE "node: { name: &n a, workers: *n }\n",
-	    "F:4:30: yaml: aliases are not supported (\"*n\")\n" },
-	{ "empty file", "# nothing\n", "F:1:1: top level: the file is empty\n" },
-	{ "top level not a mapping", "- a\n- b\n",
-	    "F:1:1: top level: expected a mapping, got a sequence\n" },
-	{ "unknown top key", BASE "cahce: {}\n", "F:4:1: cahce: unknown key\n" },
-	{ "unknown nested key", BASE "cache: { ram: 1MiB, rma: 2MiB }\n",
-	    "F:4:21: cache.rma: unknown key\n" },
-	{ "duplicate key", BASE "cache:\n  ram: 1MiB\n  ram: 2MiB\n",
-	    "F:6:3: cache.ram: duplicate key (first at line 5, column 3)\n" },
-	{ "duplicate top key", BASE BASE_LISTEN,
-	    "F:4:1: listen: duplicate key (first at line 1, column 1)\n" },
-	{ "mapping for scalar", BASE "cache: { ram: { a: 1 } }\n",
-	    "F:4:15: cache.ram: expected a scalar, got a mapping\n" },
-	{ "scalar for mapping", BASE "cache: 1MiB\n",
-	    "F:4:8: cache: expected a mapping, got a scalar\n" },
-	{ "scalar for sequence", "listen: \"127.0.0.1:1\"\n" BASE_SITES BASE_POOLS,
-	    "F:1:9: listen: expected a sequence, got a scalar\n" },
-	{ "empty sequence", "listen: []\n" BASE_SITES BASE_POOLS,
-	    "F:1:9: listen: must not be empty\n" },
-	{ "size unit", BASE "cache: { ram: 12XB }\n",
-	    "F:4:15: cache.ram: invalid size \"12XB\": unknown unit \"XB\" (use B, KiB, MiB, "
-	    "GiB or TiB)\n" },
-	{ "size decimal unit", BASE "cache: { ram: 1GB }\n",
-	    "F:4:15: cache.ram: invalid size \"1GB\": use KiB/MiB/GiB (powers of 1024)\n" },
-	{ "size not a number", BASE "cache: { max_object: big }\n",
-	    "F:4:22: cache.max_object: invalid size \"big\": expected an integer with an optional "
-	    "unit (B, KiB, MiB, GiB, TiB)\n" },
-	{ "size overflow", BASE "limits: { body: 99999999999TiB }\n",
-	    "F:4:17: limits.body: invalid size \"99999999999TiB\": too large\n" },
-	{ "size range", BASE "limits: { request_line: 2MiB }\n",
-	    "F:4:25: limits.request_line: \"2MiB\" is out of range (16B..1MiB)\n" },
-	{ "duration unit required", BASE "timeouts: { idle: 60 }\n",
-	    "F:4:19: timeouts.idle: invalid duration \"60\": a unit is required (ms, s, m, h)\n" },
-	{ "duration zero needs unit", BASE "timeouts: { drain: 0 }\n",
-	    "F:4:20: timeouts.drain: invalid duration \"0\": a unit is required (ms, s, m, h)\n" },
-	{ "duration bad unit", BASE "timeouts: { idle: 5d }\n",
-	    "F:4:19: timeouts.idle: invalid duration \"5d\": unknown unit \"d\" (use ms, s, m or "
-	    "h)\n" },
-	{ "duration range", BASE "timeouts: { header: 0s }\n",
-	    "F:4:21: timeouts.header: \"0s\" is out of range (1ms..24h)\n" },
-	{ "duration whole seconds", BASE "resolver: { min_ttl: 1500ms }\n",
-	    "F:4:22: resolver.min_ttl: \"1500ms\" is not a whole number of seconds\n" },
-	{ "ttl order", BASE "resolver: { min_ttl: 1m, max_ttl: 30s }\n",
-	    "F:4:35: resolver.max_ttl: must not be less than resolver.min_ttl\n" },
-	{ "workers", BASE "node: { workers: 300 }\n",
-	    "F:4:18: node.workers: 300 is out of range (1..256)\n" },
-	{ "workers word", BASE "node: { workers: many }\n",
-	    "F:4:18: node.workers: invalid value \"many\" (expected \"auto\" or 1..256)\n" },
-	{ "bool", BASE_LISTEN BASE_POOLS
-	    "sites: [{ name: s, hosts: [\"*\"], routes: [{ path: /, pool: p, cache: { enabled: "
-	    "yes } }] }]\n",
-	    "F:3:81: sites[0].routes[0].cache.enabled: expected true or false, got \"yes\"\n" },
-	{ "level", BASE "log: { level: verbose }\n",
-	    "F:4:15: log.level: invalid level \"verbose\" (expected error, warn, info or "
-	    "debug)\n" },
-	{ "balancer", BASE_LISTEN BASE_SITES
-	    "pools: [{ name: p, balancer: random, members: [{ address: \"a:1\" }] }]\n",
-	    "F:3:30: pools[0].balancer: unknown balancer \"random\" (expected round_robin)\n" },
-	{ "listen port", "listen: [{ address: \"127.0.0.1:99999\" }]\n" BASE_SITES BASE_POOLS,
-	    "F:1:21: listen[0].address: invalid port \"99999\"\n" },
-	{ "listen name", "listen: [{ address: \"localhost:80\" }]\n" BASE_SITES BASE_POOLS,
-	    "F:1:21: listen[0].address: invalid address \"localhost:80\": expected a numeric "
-	    "\"a.b.c.d:port\" or \"[IPv6]:port\"\n" },
-	{ "listen no port", "listen: [{ address: \"[::1]\" }]\n" BASE_SITES BASE_POOLS,
-	    "F:1:21: listen[0].address: missing port in \"[::1]\"\n" },
-	{ "listen bad v6", "listen: [{ address: \"[::g]:80\" }]\n" BASE_SITES BASE_POOLS,
-	    "F:1:21: listen[0].address: invalid IPv6 address \"::g\"\n" },
-	{ "listen v6 brackets", "listen: [{ address: \"::1:80\" }]\n" BASE_SITES BASE_POOLS,
-	    "F:1:21: listen[0].address: invalid address \"::1:80\": IPv6 addresses must be "
-	    "written \"[addr]:port\"\n" },
-	{ "listen duplicate",
-	    "listen: [{ address: \"127.0.0.1:80\" }, { address: \"127.0.0.1:80\" }]\n"
-	    BASE_SITES BASE_POOLS,
-	    "F:1:50: listen[1].address: duplicate address \"127.0.0.1:80\" (also listen[0])\n" },
-	{ "listen tls", "listen: [{ address: \"127.0.0.1:443\", tls: true }]\n" BASE_SITES
-	    BASE_POOLS,
-	    "F:1:43: listen[0].tls: TLS termination is not available yet\n" },
-	{ "listen missing address", "listen: [{ tls: false }]\n" BASE_SITES BASE_POOLS,
-	    "F:1:10: listen[0].address: missing required key\n" },
-	{ "admin same as listen", BASE "admin: { listen: \"127.0.0.1:8080\" }\n",
-	    "F:4:18: admin.listen: address \"127.0.0.1:8080\" is also listen[0]\n" },
-	{ "member port", BASE_LISTEN BASE_SITES
-	    "pools:\n  - name: p\n    members:\n      - address: \"a.example:80\"\n"
-	    "      - address: \"b.example:99999\"\n",
-	    "F:7:18: pools[0].members[1].address: invalid port \"99999\"\n" },
-	{ "member host", BASE_LISTEN BASE_SITES
-	    "pools: [{ name: p, members: [{ address: \"bad_host:80\" }] }]\n",
-	    "F:3:41: pools[0].members[0].address: invalid host name \"bad_host\"\n" },
-	{ "member long label", BASE_LISTEN BASE_SITES
-	    "pools: [{ name: p, members: [{ address: "
-	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.x:80\" }] }]\n",
-	    "F:3:41: pools[0].members[0].address: invalid host name "
-	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.x\"\n" },
-	{ "member ipv4", BASE_LISTEN BASE_SITES
-	    "pools: [{ name: p, members: [{ address: \"10.0.0.300:80\" }] }]\n",
-	    "F:3:41: pools[0].members[0].address: invalid IPv4 address \"10.0.0.300\"\n" },
-	{ "member no port", BASE_LISTEN BASE_SITES
-	    "pools: [{ name: p, members: [{ address: origin.example }] }]\n",
-	    "F:3:41: pools[0].members[0].address: missing port in \"origin.example\"\n" },
-	{ "member empty port", BASE_LISTEN BASE_SITES
-	    "pools: [{ name: p, members: [{ address: \"a.example:\" }] }]\n",
-	    "F:3:41: pools[0].members[0].address: missing port in \"a.example:\"\n" },
-	{ "member weight", BASE_LISTEN BASE_SITES
-	    "pools: [{ name: p, members: [{ address: \"a:1\", weight: 0 }] }]\n",
-	    "F:3:56: pools[0].members[0].weight: 0 is out of range (1..1000)\n" },
-	{ "missing sections", "node: { name: x }\n",
-	    "F:1:1: listen: missing required key\n"
-	    "F:1:1: pools: missing required key\n"
-	    "F:1:1: sites: missing required key\n" },
-	{ "null value", BASE "admin:\n",
-	    "" },
-	{ "null required", "listen:\n" BASE_SITES BASE_POOLS,
-	    "F:1:1: listen: a value is required\n" },
-	{ "unknown pool", BASE_LISTEN BASE_POOLS
-	    "sites: [{ name: s, hosts: [\"*\"], routes: [{ path: /, pool: nope }] }]\n",
-	    "F:3:60: sites[0].routes[0].pool: unknown pool \"nope\"\n" },
-	{ "unknown pool shorthand", BASE_LISTEN BASE_POOLS
-	    "sites: [{ name: s, hosts: [\"*\"], pool: nope }]\n",
-	    "F:3:40: sites[0].pool: unknown pool \"nope\"\n" },
-	{ "routes and pool", BASE_LISTEN BASE_POOLS
-	    "sites: [{ name: s, hosts: [\"*\"], pool: p, routes: [{ path: /, pool: p }] }]\n",
-	    "F:3:40: sites[0].pool: \"pool\" and \"routes\" are mutually exclusive\n" },
-	{ "neither routes nor pool", BASE_LISTEN BASE_POOLS
-	    "sites: [{ name: s, hosts: [\"*\"] }]\n",
-	    "F:3:9: sites[0]: needs \"routes\" or \"pool\"\n" },
-	{ "route path", BASE_LISTEN BASE_POOLS
-	    "sites: [{ name: s, hosts: [\"*\"], routes: [{ path: api, pool: p }] }]\n",
-	    "F:3:51: sites[0].routes[0].path: \"api\" does not start with '/'\n" },
-	{ "route path duplicate", BASE_LISTEN BASE_POOLS
-	    "sites:\n  - name: s\n    hosts: [\"*\"]\n    routes:\n"
-	    "      - { path: /a, pool: p }\n      - { path: /a, pool: p }\n",
-	    "F:8:17: sites[0].routes[1].path: duplicate path \"/a\" (first at line 7, "
-	    "column 17)\n" },
-	{ "duplicate host", BASE_LISTEN BASE_POOLS
-	    "sites:\n  - { name: a, hosts: [\"x.example\"], pool: p }\n"
-	    "  - { name: b, hosts: [\"y.example\", \"X.Example\"], pool: p }\n",
-	    "F:5:37: sites[1].hosts[1]: duplicate host \"x.example\" (first in site \"a\" at "
-	    "line 4, column 24)\n" },
-	{ "two catch-all sites", BASE_LISTEN BASE_POOLS
-	    "sites:\n  - { name: a, hosts: [\"*\"], pool: p }\n"
-	    "  - { name: b, hosts: [\"*\"], pool: p }\n",
-	    "F:5:24: sites[1].hosts[0]: duplicate host \"*\" (first in site \"a\" at line 4, "
-	    "column 24)\n" },
-	{ "bad host", BASE_LISTEN BASE_POOLS
-	    "sites: [{ name: s, hosts: [\"a.*.com\"], pool: p }]\n",
-	    "F:3:28: sites[0].hosts[0]: invalid host \"a.*.com\" (expected a host name, \"*.\" "
-	    "followed by a host name, an IP address or \"*\")\n" },
-	{ "duplicate site name", BASE_LISTEN BASE_POOLS
-	    "sites:\n  - { name: a, hosts: [x], pool: p }\n  - { name: a, hosts: [y], pool: p }\n",
-	    "F:5:13: sites[1].name: duplicate site name \"a\" (first at line 4, column 13)\n" },
-	{ "duplicate pool name", BASE_LISTEN BASE_SITES
-	    "pools:\n  - { name: p, members: [{ address: \"a:1\" }] }\n"
-	    "  - { name: p, members: [{ address: \"b:1\" }] }\n",
-	    "F:5:13: pools[1].name: duplicate pool name \"p\" (first at line 4, column 13)\n" },
-	{ "disk path", BASE "cache: { disk: { path: var/cache, size: 1GiB } }\n",
-	    "F:4:24: cache.disk.path: \"var/cache\" is not an absolute path\n" },
-	{ "disk size missing", BASE "cache: { disk: { path: /var/cache } }\n",
-	    "F:4:16: cache.disk.size: missing required key\n" },
-	{ "resolver server", BASE "resolver: { servers: [\"dns.example:53\"] }\n",
-	    "F:4:23: resolver.servers[0]: invalid address \"dns.example:53\": expected a numeric "
-	    "\"a.b.c.d:port\" or \"[IPv6]:port\"\n" },
-	{ "number", BASE "limits: { header_count: lots }\n",
-	    "F:4:25: limits.header_count: invalid number \"lots\" (expected an integer "
-	    "1..10000)\n" },
-	{ "non-scalar key", BASE "cache: { [a]: 1 }\n",
-	    "F:4:10: cache: keys must be scalars, got a sequence\n" },
+    {"yaml syntax", BASE "cache: { ram: 1MiB\n",
+        "F:5:1: yaml: did not find expected ',' or '}' (while parsing a flow mapping at "
+        "line 4, column 8)\n"},
+    {"yaml scanner", BASE "node: \"abc\n",
+        "F:5:1: yaml: found unexpected end of stream (while scanning a quoted scalar at "
+        "line 4, column 7)\n"},
+    {"two documents", BASE "---\n" BASE, "F:4:1: yaml: only one document is allowed\n"},
+    {"anchor without alias", BASE "node: &n { name: a }\n", ""},
+    {"alias use", BASE "node: { name: &n a, workers: *n }\n",
+        "F:4:30: yaml: aliases are not supported (\"*n\")\n"},
+    {"empty file", "# nothing\n", "F:1:1: top level: the file is empty\n"},
+    {"top level not a mapping", "- a\n- b\n",
+        "F:1:1: top level: expected a mapping, got a sequence\n"},
+    {"unknown top key", BASE "cahce: {}\n", "F:4:1: cahce: unknown key\n"},
+    {"unknown nested key", BASE "cache: { ram: 1MiB, rma: 2MiB }\n",
+        "F:4:21: cache.rma: unknown key\n"},
+    {"duplicate key", BASE "cache:\n  ram: 1MiB\n  ram: 2MiB\n",
+        "F:6:3: cache.ram: duplicate key (first at line 5, column 3)\n"},
+    {"duplicate top key", BASE BASE_LISTEN,
+        "F:4:1: listen: duplicate key (first at line 1, column 1)\n"},
+    {"mapping for scalar", BASE "cache: { ram: { a: 1 } }\n",
+        "F:4:15: cache.ram: expected a scalar, got a mapping\n"},
+    {"scalar for mapping", BASE "cache: 1MiB\n",
+        "F:4:8: cache: expected a mapping, got a scalar\n"},
+    {"scalar for sequence", "listen: \"127.0.0.1:1\"\n" BASE_SITES BASE_POOLS,
+        "F:1:9: listen: expected a sequence, got a scalar\n"},
+    {"empty sequence", "listen: []\n" BASE_SITES BASE_POOLS, "F:1:9: listen: must not be empty\n"},
+    {"size unit", BASE "cache: { ram: 12XB }\n",
+        "F:4:15: cache.ram: invalid size \"12XB\": unknown unit \"XB\" (use B, KiB, MiB, "
+        "GiB or TiB)\n"},
+    {"size decimal unit", BASE "cache: { ram: 1GB }\n",
+        "F:4:15: cache.ram: invalid size \"1GB\": use KiB/MiB/GiB (powers of 1024)\n"},
+    {"size not a number", BASE "cache: { max_object: big }\n",
+        "F:4:22: cache.max_object: invalid size \"big\": expected an integer with an optional "
+        "unit (B, KiB, MiB, GiB, TiB)\n"},
+    {"size overflow", BASE "limits: { body: 99999999999TiB }\n",
+        "F:4:17: limits.body: invalid size \"99999999999TiB\": too large\n"},
+    {"size range", BASE "limits: { request_line: 2MiB }\n",
+        "F:4:25: limits.request_line: \"2MiB\" is out of range (16B..1MiB)\n"},
+    {"duration unit required", BASE "timeouts: { idle: 60 }\n",
+        "F:4:19: timeouts.idle: invalid duration \"60\": a unit is required (ms, s, m, h)\n"},
+    {"duration zero needs unit", BASE "timeouts: { drain: 0 }\n",
+        "F:4:20: timeouts.drain: invalid duration \"0\": a unit is required (ms, s, m, h)\n"},
+    {"duration bad unit", BASE "timeouts: { idle: 5d }\n",
+        "F:4:19: timeouts.idle: invalid duration \"5d\": unknown unit \"d\" (use ms, s, m or "
+        "h)\n"},
+    {"duration range", BASE "timeouts: { header: 0s }\n",
+        "F:4:21: timeouts.header: \"0s\" is out of range (1ms..24h)\n"},
+    {"duration whole seconds", BASE "resolver: { min_ttl: 1500ms }\n",
+        "F:4:22: resolver.min_ttl: \"1500ms\" is not a whole number of seconds\n"},
+    {"ttl order", BASE "resolver: { min_ttl: 1m, max_ttl: 30s }\n",
+        "F:4:35: resolver.max_ttl: must not be less than resolver.min_ttl\n"},
+    {"workers", BASE "node: { workers: 300 }\n",
+        "F:4:18: node.workers: 300 is out of range (1..256)\n"},
+    {"workers word", BASE "node: { workers: many }\n",
+        "F:4:18: node.workers: invalid value \"many\" (expected \"auto\" or 1..256)\n"},
+    {"bool",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], routes: [{ path: /, pool: p, cache: { enabled: "
+        "yes } }] }]\n",
+        "F:3:81: sites[0].routes[0].cache.enabled: expected true or false, got \"yes\"\n"},
+    {"level", BASE "log: { level: verbose }\n",
+        "F:4:15: log.level: invalid level \"verbose\" (expected error, warn, info or "
+        "debug)\n"},
+    {"balancer",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, balancer: random, members: [{ address: \"a:1\" }] }]\n",
+        "F:3:30: pools[0].balancer: unknown balancer \"random\" (expected round_robin)\n"},
+    {"listen port", "listen: [{ address: \"127.0.0.1:99999\" }]\n" BASE_SITES BASE_POOLS,
+        "F:1:21: listen[0].address: invalid port \"99999\"\n"},
+    {"listen name", "listen: [{ address: \"localhost:80\" }]\n" BASE_SITES BASE_POOLS,
+        "F:1:21: listen[0].address: invalid address \"localhost:80\": expected a numeric "
+        "\"a.b.c.d:port\" or \"[IPv6]:port\"\n"},
+    {"listen no port", "listen: [{ address: \"[::1]\" }]\n" BASE_SITES BASE_POOLS,
+        "F:1:21: listen[0].address: missing port in \"[::1]\"\n"},
+    {"listen bad v6", "listen: [{ address: \"[::g]:80\" }]\n" BASE_SITES BASE_POOLS,
+        "F:1:21: listen[0].address: invalid IPv6 address \"::g\"\n"},
+    {"listen v6 brackets", "listen: [{ address: \"::1:80\" }]\n" BASE_SITES BASE_POOLS,
+        "F:1:21: listen[0].address: invalid address \"::1:80\": IPv6 addresses must be "
+        "written \"[addr]:port\"\n"},
+    {"listen duplicate",
+        "listen: [{ address: \"127.0.0.1:80\" }, { address: \"127.0.0.1:80\" }]\n" BASE_SITES
+            BASE_POOLS,
+        "F:1:50: listen[1].address: duplicate address \"127.0.0.1:80\" (also listen[0])\n"},
+    {"listen tls", "listen: [{ address: \"127.0.0.1:443\", tls: true }]\n" BASE_SITES BASE_POOLS,
+        "F:1:43: listen[0].tls: TLS termination is not available yet\n"},
+    {"listen missing address", "listen: [{ tls: false }]\n" BASE_SITES BASE_POOLS,
+        "F:1:10: listen[0].address: missing required key\n"},
+    {"admin same as listen", BASE "admin: { listen: \"127.0.0.1:8080\" }\n",
+        "F:4:18: admin.listen: address \"127.0.0.1:8080\" is also listen[0]\n"},
+    {"member port",
+        BASE_LISTEN BASE_SITES
+        "pools:\n  - name: p\n    members:\n      - address: \"a.example:80\"\n"
+        "      - address: \"b.example:99999\"\n",
+        "F:7:18: pools[0].members[1].address: invalid port \"99999\"\n"},
+    {"member host",
+        BASE_LISTEN BASE_SITES "pools: [{ name: p, members: [{ address: \"bad_host:80\" }] }]\n",
+        "F:3:41: pools[0].members[0].address: invalid host name \"bad_host\"\n"},
+    {"member long label",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, members: [{ address: "
+        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.x:80\" }] }]\n",
+        "F:3:41: pools[0].members[0].address: invalid host name "
+        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.x\"\n"},
+    {"member ipv4",
+        BASE_LISTEN BASE_SITES "pools: [{ name: p, members: [{ address: \"10.0.0.300:80\" }] }]\n",
+        "F:3:41: pools[0].members[0].address: invalid IPv4 address \"10.0.0.300\"\n"},
+    {"member no port",
+        BASE_LISTEN BASE_SITES "pools: [{ name: p, members: [{ address: origin.example }] }]\n",
+        "F:3:41: pools[0].members[0].address: missing port in \"origin.example\"\n"},
+    {"member empty port",
+        BASE_LISTEN BASE_SITES "pools: [{ name: p, members: [{ address: \"a.example:\" }] }]\n",
+        "F:3:41: pools[0].members[0].address: missing port in \"a.example:\"\n"},
+    {"member weight",
+        BASE_LISTEN BASE_SITES "pools: [{ name: p, members: [{ address: \"a:1\", weight: 0 }] }]\n",
+        "F:3:56: pools[0].members[0].weight: 0 is out of range (1..1000)\n"},
+    {"missing sections", "node: { name: x }\n",
+        "F:1:1: listen: missing required key\n"
+        "F:1:1: pools: missing required key\n"
+        "F:1:1: sites: missing required key\n"},
+    {"null value", BASE "admin:\n", ""},
+    {"null required", "listen:\n" BASE_SITES BASE_POOLS, "F:1:1: listen: a value is required\n"},
+    {"unknown pool",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], routes: [{ path: /, pool: nope }] }]\n",
+        "F:3:60: sites[0].routes[0].pool: unknown pool \"nope\"\n"},
+    {"unknown pool shorthand",
+        BASE_LISTEN BASE_POOLS "sites: [{ name: s, hosts: [\"*\"], pool: nope }]\n",
+        "F:3:40: sites[0].pool: unknown pool \"nope\"\n"},
+    {"routes and pool",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], pool: p, routes: [{ path: /, pool: p }] }]\n",
+        "F:3:40: sites[0].pool: \"pool\" and \"routes\" are mutually exclusive\n"},
+    {"neither routes nor pool", BASE_LISTEN BASE_POOLS "sites: [{ name: s, hosts: [\"*\"] }]\n",
+        "F:3:9: sites[0]: needs \"routes\" or \"pool\"\n"},
+    {"route path",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], routes: [{ path: api, pool: p }] }]\n",
+        "F:3:51: sites[0].routes[0].path: \"api\" does not start with '/'\n"},
+    {"route path duplicate",
+        BASE_LISTEN BASE_POOLS "sites:\n  - name: s\n    hosts: [\"*\"]\n    routes:\n"
+                               "      - { path: /a, pool: p }\n      - { path: /a, pool: p }\n",
+        "F:8:17: sites[0].routes[1].path: duplicate path \"/a\" (first at line 7, "
+        "column 17)\n"},
+    {"duplicate host",
+        BASE_LISTEN BASE_POOLS "sites:\n  - { name: a, hosts: [\"x.example\"], pool: p }\n"
+                               "  - { name: b, hosts: [\"y.example\", \"X.Example\"], pool: p }\n",
+        "F:5:37: sites[1].hosts[1]: duplicate host \"x.example\" (first in site \"a\" at "
+        "line 4, column 24)\n"},
+    {"two catch-all sites",
+        BASE_LISTEN BASE_POOLS "sites:\n  - { name: a, hosts: [\"*\"], pool: p }\n"
+                               "  - { name: b, hosts: [\"*\"], pool: p }\n",
+        "F:5:24: sites[1].hosts[0]: duplicate host \"*\" (first in site \"a\" at line 4, "
+        "column 24)\n"},
+    {"bad host", BASE_LISTEN BASE_POOLS "sites: [{ name: s, hosts: [\"a.*.com\"], pool: p }]\n",
+        "F:3:28: sites[0].hosts[0]: invalid host \"a.*.com\" (expected a host name, \"*.\" "
+        "followed by a host name, an IP address or \"*\")\n"},
+    {"duplicate site name",
+        BASE_LISTEN BASE_POOLS
+        "sites:\n  - { name: a, hosts: [x], pool: p }\n  - { name: a, hosts: [y], pool: p }\n",
+        "F:5:13: sites[1].name: duplicate site name \"a\" (first at line 4, column 13)\n"},
+    {"duplicate pool name",
+        BASE_LISTEN BASE_SITES "pools:\n  - { name: p, members: [{ address: \"a:1\" }] }\n"
+                               "  - { name: p, members: [{ address: \"b:1\" }] }\n",
+        "F:5:13: pools[1].name: duplicate pool name \"p\" (first at line 4, column 13)\n"},
+    {"disk path", BASE "cache: { disk: { path: var/cache, size: 1GiB } }\n",
+        "F:4:24: cache.disk.path: \"var/cache\" is not an absolute path\n"},
+    {"disk size missing", BASE "cache: { disk: { path: /var/cache } }\n",
+        "F:4:16: cache.disk.size: missing required key\n"},
+    {"resolver server", BASE "resolver: { servers: [\"dns.example:53\"] }\n",
+        "F:4:23: resolver.servers[0]: invalid address \"dns.example:53\": expected a numeric "
+        "\"a.b.c.d:port\" or \"[IPv6]:port\"\n"},
+    {"number", BASE "limits: { header_count: lots }\n",
+        "F:4:25: limits.header_count: invalid number \"lots\" (expected an integer "
+        "1..10000)\n"},
+    {"non-scalar key", BASE "cache: { [a]: 1 }\n",
+        "F:4:10: cache: keys must be scalars, got a sequence\n"},
 };
 
 static void
@@ -479,12 +481,13 @@ test_lookup_none(void)
 
 	subtest("no catch-all site; wildcard precedence");
 	is_int(load_str(BASE_LISTEN BASE_POOLS
-	    "sites:\n"
-	    "  - { name: a, hosts: [\"*.example.com\"], pool: p }\n"
-	    "  - { name: b, hosts: [\"*.img.example.com\", \"img.example.com\"], pool: p }\n"
-	    "  - { name: c, hosts: [\"[::1]\", \"10.0.0.1\"], "
-	    "routes: [{ path: /x, pool: p }] }\n",
-	    &c, &errs), 0);
+	           "sites:\n"
+	           "  - { name: a, hosts: [\"*.example.com\"], pool: p }\n"
+	           "  - { name: b, hosts: [\"*.img.example.com\", \"img.example.com\"], pool: p }\n"
+	           "  - { name: c, hosts: [\"[::1]\", \"10.0.0.1\"], "
+	           "routes: [{ path: /x, pool: p }] }\n",
+	           &c, &errs),
+	    0);
 	is_str(errs, "");
 	free(errs);
 	if (c == NULL)
@@ -551,8 +554,11 @@ test_defaults(void)
 
 	subtest("units");
 	is_int(load_str(BASE "cache: { ram: 0, max_object: 512 KiB }\n"
-	    "limits: { body: 1TiB, request_line: 100B }\ntimeouts: { idle: 250ms, header: 1h }\n"
-	    "node: { workers: auto }\n", &c, &errs), 0);
+	                     "limits: { body: 1TiB, request_line: 100B }\ntimeouts: { idle: 250ms, "
+	                     "header: 1h }\n"
+	                     "node: { workers: auto }\n",
+	           &c, &errs),
+	    0);
 	is_str(errs, "");
 	free(errs);
 	if (c == NULL)

@@ -16,7 +16,7 @@
 
 #define MAX_HDRS 64
 
-static const struct h1_limits lim_default = { 8192, 65536, MAX_HDRS };
+static const struct h1_limits lim_default = {8192, 65536, MAX_HDRS};
 static struct h1_header hdrs[MAX_HDRS];
 static char *copy;
 
@@ -83,7 +83,10 @@ prefixes_consistent(const char *s, size_t len, const struct h1_limits *lim, enum
 	return 1;
 }
 
-#define C(s, st) { s, sizeof(s) - 1, H1_##st }
+#define C(s, st)                                                                                   \
+	{                                                                                          \
+		s, sizeof(s) - 1, H1_##st                                                          \
+	}
 
 struct bad_case {
 	const char *in;
@@ -92,116 +95,117 @@ struct bad_case {
 };
 
 static const struct bad_case bad_requests[] = {
-	/* request line */
-	C(" GET / HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
-	C("GET  / HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
-	C("GET / HTTP/1.1 \r\n", E_BAD_REQUEST_LINE),
-	C("GET /  HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
-	C("GET / http/1.1\r\n", E_BAD_REQUEST_LINE),
-	C("GET / HTTP/1.10\r\n", E_BAD_REQUEST_LINE),
-	C("GET / HTTP/2\r\n", E_BAD_REQUEST_LINE),
-	C("GET / HTTP/1.x\r\n", E_BAD_REQUEST_LINE),
-	C("GET /\r\n", E_BAD_REQUEST_LINE),
-	C("GET\r\n", E_BAD_REQUEST_LINE),
-	C("\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
-	C("G(T / HTTP/1.1\r\n", E_BAD_METHOD),
-	C("GET\t/ HTTP/1.1\r\n", E_BAD_METHOD),
-	C("G\x80T / HTTP/1.1\r\n", E_BAD_METHOD),
-	C("GET /a\x80 HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET /a\tb HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET /a\0b HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET /a\x7f HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET a/b HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET * HTTP/1.1\r\n", E_BAD_TARGET),
-	C("OPTIONS *x HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET ftp://a/ HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET http:/a/ HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET http://a?x HTTP/1.1\r\n", E_BAD_TARGET),
-	C("CONNECT /x HTTP/1.1\r\n", E_BAD_TARGET),
-	C("CONNECT a.com HTTP/1.1\r\n", E_BAD_TARGET),
-	C("CONNECT a.com:x HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET a.com:80 HTTP/1.1\r\n", E_BAD_TARGET),
-	C("GET http://u@a/ HTTP/1.1\r\n", E_BAD_HOST),
-	C("GET http:/// HTTP/1.1\r\n", E_BAD_HOST),
-	C("GET http://a:99999/ HTTP/1.1\r\n", E_BAD_HOST),
-	C("GET / HTTP/2.0\r\n", E_BAD_VERSION),
-	C("GET / HTTP/1.2\r\n", E_BAD_VERSION),
-	C("GET / HTTP/0.9\r\n", E_BAD_VERSION),
-	C("GET / HTTP/3.1\r\n", E_BAD_VERSION),
-	/* line endings and control characters (RFC 9112 §2.2, §5) */
-	C("GET / HTTP/1.1\nHost: a\r\n\r\n", E_BARE_LF),
-	C("GET / HTTP/1.1\r\nHost: a\n\r\n", E_BARE_LF),
-	C("GET / HTTP/1.1\r\nHost: a\r\n\n", E_BARE_LF),
-	C("\nGET / HTTP/1.1\r\n", E_BARE_LF),
-	C("GET /\n", E_BARE_LF),
-	C("GET / HTTP/1.1\rHost: a\r\n\r\n", E_BARE_CR),
-	C("GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", E_BARE_CR),
-	C("GET / HTTP/1.1\r\nHost: a\r\n\rX", E_BARE_CR),
-	C("GET /a\rb HTTP/1.1\r\n", E_BARE_CR),
-	C("GET / HTTP/1.1\r\nX: a\rb\r\n", E_BARE_CR),
-	C("\rGET / HTTP/1.1\r\n", E_BARE_CR),
-	C("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01z\r\n\r\n", E_CTL_CHAR),
-	C("GET / HTTP/1.1\r\nHost: a\r\nX: a\0z\r\n\r\n", E_CTL_CHAR),
-	C("GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", E_CTL_CHAR),
-	C("GET / HTTP/1.1\r\nHost: a\r\nX: \x1b[0m\r\n\r\n", E_CTL_CHAR),
-	/* field lines */
-	C("GET / HTTP/1.1\r\nHost : a\r\n\r\n", E_WS_BEFORE_COLON),
-	C("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", E_WS_BEFORE_COLON),
-	C("GET / HTTP/1.1\r\n Host: a\r\n\r\n", E_OBS_FOLD),
-	C("GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\tc\r\n\r\n", E_OBS_FOLD),
-	C("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", E_BAD_HEADER),
-	C("GET / HTTP/1.1\r\nHost: a\r\nNo Colon\r\n\r\n", E_BAD_HEADER),
-	C("GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n", E_BAD_HEADER),
-	C("GET / HTTP/1.1\r\nHost: a\r\nNa(me: v\r\n\r\n", E_BAD_HEADER),
-	C("GET / HTTP/1.1\r\nHost: a\r\nN\xc3\xa4me: v\r\n\r\n", E_BAD_HEADER),
-	/* framing (RFC 9112 §6) */
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-	    E_CL_AND_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-	    E_CL_AND_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", E_BAD_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", E_BAD_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", E_BAD_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
-	  "Transfer-Encoding: chunked\r\n\r\n", E_BAD_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", E_BAD_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", E_BAD_TE),
-	C("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", E_BAD_TE),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", E_BAD_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", E_BAD_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", E_BAD_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n", E_BAD_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", E_BAD_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n",
-	    E_BAD_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
-	    E_DUP_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 5\r\nContent-Length: 6\r\n\r\n",
-	    E_DUP_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", E_DUP_CONTENT_LENGTH),
-	C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,5\r\n\r\n", E_DUP_CONTENT_LENGTH),
-	/* Host (RFC 9110 §7.2, RFC 9112 §3.2) */
-	C("GET / HTTP/1.1\r\n\r\n", E_NO_HOST),
-	C("GET / HTTP/1.1\r\nX-Host: a\r\n\r\n", E_NO_HOST),
-	C("GET http://a/ HTTP/1.1\r\n\r\n", E_NO_HOST),
-	C("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", E_DUP_HOST),
-	C("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", E_DUP_HOST),
-	C("GET / HTTP/1.1\r\nHost: \r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a:\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a:000080\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: :80\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: []\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: [zz]\r\n\r\n", E_BAD_HOST),
-	C("GET / HTTP/1.1\r\nHost: a\xc3\xa4\r\n\r\n", E_BAD_HOST),
-	C("GET http://a/ HTTP/1.1\r\nHost: u@b\r\n\r\n", E_BAD_HOST),
+    /* request line */
+    C(" GET / HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
+    C("GET  / HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
+    C("GET / HTTP/1.1 \r\n", E_BAD_REQUEST_LINE),
+    C("GET /  HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
+    C("GET / http/1.1\r\n", E_BAD_REQUEST_LINE),
+    C("GET / HTTP/1.10\r\n", E_BAD_REQUEST_LINE),
+    C("GET / HTTP/2\r\n", E_BAD_REQUEST_LINE),
+    C("GET / HTTP/1.x\r\n", E_BAD_REQUEST_LINE),
+    C("GET /\r\n", E_BAD_REQUEST_LINE),
+    C("GET\r\n", E_BAD_REQUEST_LINE),
+    C("\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n", E_BAD_REQUEST_LINE),
+    C("G(T / HTTP/1.1\r\n", E_BAD_METHOD),
+    C("GET\t/ HTTP/1.1\r\n", E_BAD_METHOD),
+    C("G\x80T / HTTP/1.1\r\n", E_BAD_METHOD),
+    C("GET /a\x80 HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a\tb HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a\0b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a\x7f HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET a/b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET * HTTP/1.1\r\n", E_BAD_TARGET),
+    C("OPTIONS *x HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET ftp://a/ HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET http:/a/ HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET http://a?x HTTP/1.1\r\n", E_BAD_TARGET),
+    C("CONNECT /x HTTP/1.1\r\n", E_BAD_TARGET),
+    C("CONNECT a.com HTTP/1.1\r\n", E_BAD_TARGET),
+    C("CONNECT a.com:x HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET a.com:80 HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET http://u@a/ HTTP/1.1\r\n", E_BAD_HOST),
+    C("GET http:/// HTTP/1.1\r\n", E_BAD_HOST),
+    C("GET http://a:99999/ HTTP/1.1\r\n", E_BAD_HOST),
+    C("GET / HTTP/2.0\r\n", E_BAD_VERSION),
+    C("GET / HTTP/1.2\r\n", E_BAD_VERSION),
+    C("GET / HTTP/0.9\r\n", E_BAD_VERSION),
+    C("GET / HTTP/3.1\r\n", E_BAD_VERSION),
+    /* line endings and control characters (RFC 9112 §2.2, §5) */
+    C("GET / HTTP/1.1\nHost: a\r\n\r\n", E_BARE_LF),
+    C("GET / HTTP/1.1\r\nHost: a\n\r\n", E_BARE_LF),
+    C("GET / HTTP/1.1\r\nHost: a\r\n\n", E_BARE_LF),
+    C("\nGET / HTTP/1.1\r\n", E_BARE_LF),
+    C("GET /\n", E_BARE_LF),
+    C("GET / HTTP/1.1\rHost: a\r\n\r\n", E_BARE_CR),
+    C("GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", E_BARE_CR),
+    C("GET / HTTP/1.1\r\nHost: a\r\n\rX", E_BARE_CR),
+    C("GET /a\rb HTTP/1.1\r\n", E_BARE_CR),
+    C("GET / HTTP/1.1\r\nX: a\rb\r\n", E_BARE_CR),
+    C("\rGET / HTTP/1.1\r\n", E_BARE_CR),
+    C("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01z\r\n\r\n", E_CTL_CHAR),
+    C("GET / HTTP/1.1\r\nHost: a\r\nX: a\0z\r\n\r\n", E_CTL_CHAR),
+    C("GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", E_CTL_CHAR),
+    C("GET / HTTP/1.1\r\nHost: a\r\nX: \x1b[0m\r\n\r\n", E_CTL_CHAR),
+    /* field lines */
+    C("GET / HTTP/1.1\r\nHost : a\r\n\r\n", E_WS_BEFORE_COLON),
+    C("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", E_WS_BEFORE_COLON),
+    C("GET / HTTP/1.1\r\n Host: a\r\n\r\n", E_OBS_FOLD),
+    C("GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\tc\r\n\r\n", E_OBS_FOLD),
+    C("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", E_BAD_HEADER),
+    C("GET / HTTP/1.1\r\nHost: a\r\nNo Colon\r\n\r\n", E_BAD_HEADER),
+    C("GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n", E_BAD_HEADER),
+    C("GET / HTTP/1.1\r\nHost: a\r\nNa(me: v\r\n\r\n", E_BAD_HEADER),
+    C("GET / HTTP/1.1\r\nHost: a\r\nN\xc3\xa4me: v\r\n\r\n", E_BAD_HEADER),
+    /* framing (RFC 9112 §6) */
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        E_CL_AND_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        E_CL_AND_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", E_BAD_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", E_BAD_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", E_BAD_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n",
+        E_BAD_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", E_BAD_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", E_BAD_TE),
+    C("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", E_BAD_TE),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", E_BAD_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", E_BAD_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n", E_BAD_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n", E_BAD_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", E_BAD_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n",
+        E_BAD_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+        E_DUP_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 5\r\nContent-Length: 6\r\n\r\n",
+        E_DUP_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", E_DUP_CONTENT_LENGTH),
+    C("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,5\r\n\r\n", E_DUP_CONTENT_LENGTH),
+    /* Host (RFC 9110 §7.2, RFC 9112 §3.2) */
+    C("GET / HTTP/1.1\r\n\r\n", E_NO_HOST),
+    C("GET / HTTP/1.1\r\nX-Host: a\r\n\r\n", E_NO_HOST),
+    C("GET http://a/ HTTP/1.1\r\n\r\n", E_NO_HOST),
+    C("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", E_DUP_HOST),
+    C("GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", E_DUP_HOST),
+    C("GET / HTTP/1.1\r\nHost: \r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a:\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a:000080\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: :80\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: []\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: [zz]\r\n\r\n", E_BAD_HOST),
+    C("GET / HTTP/1.1\r\nHost: a\xc3\xa4\r\n\r\n", E_BAD_HOST),
+    C("GET http://a/ HTTP/1.1\r\nHost: u@b\r\n\r\n", E_BAD_HOST),
 };
 
 static void
@@ -232,7 +236,7 @@ test_bad_requests(void)
 	is_int(h1_status_http((enum h1_status)1000), 500);
 	is_str(h1_strerror(H1_E_BAD_CHUNK), "malformed chunk");
 	is_str(h1_strerror(H1_AGAIN), "incomplete");
-	is_str(h1_strerror((enum h1_status)-1), "unknown status");
+	is_str(h1_strerror((enum h1_status) - 1), "unknown status");
 }
 
 /* Every proper prefix H1_AGAIN, the whole H1_OK. */
@@ -290,8 +294,8 @@ test_requests(void)
 	is_int(req.port, 81);
 	is_view(req.path, "/p?q", "path");
 	s = "GET https://a.example HTTP/1.1\r\nHost:\r\n\r\n";
-	is_status(req_parse(s, strlen(s), &lim_default, &req), H1_OK,
-	    "empty Host with absolute-form");
+	is_status(
+	    req_parse(s, strlen(s), &lim_default, &req), H1_OK, "empty Host with absolute-form");
 	is_view(req.path, "/", "default path");
 	is_view(req.authority, "a.example", "authority");
 	is_int(req.port, 0);
@@ -373,7 +377,7 @@ test_requests(void)
 static void
 test_limits(void)
 {
-	static const struct h1_limits lim = { 32, 128, 4 };
+	static const struct h1_limits lim = {32, 128, 4};
 	struct h1_request req;
 	char buf[512];
 	const char *s;
@@ -423,65 +427,66 @@ struct resp_case {
 	const char *reason;
 };
 
-#define R(s, head, st, status, body, cl, ka, reason) \
-	{ s, sizeof(s) - 1, head, H1_##st, status, H1_BODY_##body, cl, ka, reason }
+#define R(s, head, st, status, body, cl, ka, reason)                                               \
+	{                                                                                          \
+		s, sizeof(s) - 1, head, H1_##st, status, H1_BODY_##body, cl, ka, reason            \
+	}
 
 static const struct resp_case responses[] = {
-	R("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false, OK, 200, LENGTH, 5, true, "OK"),
-	R("HTTP/1.1 200\r\nContent-Length: 5\r\n\r\n", false, OK, 200, LENGTH, 5, true, ""),
-	R("HTTP/1.1 200 \r\nContent-Length: 5\r\n\r\n", false, OK, 200, LENGTH, 5, true, ""),
-	R("HTTP/1.1 404 Not  Found \xe2\x9c\x93\r\nContent-Length: 0\r\n\r\n", false, OK, 404,
-	    LENGTH, 0, true, "Not  Found \xe2\x9c\x93"),
-	R("HTTP/1.1 999 Whatever\r\nContent-Length: 1\r\n\r\n", false, OK, 999, LENGTH, 1, true,
-	    "Whatever"),
-	R("HTTP/1.1 200 OK\r\n\r\n", false, OK, 200, CLOSE, 0, false, "OK"),
-	R("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n", false, OK, 200, LENGTH, 3, false, "OK"),
-	R("HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n", false, OK,
-	    200, LENGTH, 3, true, "OK"),
-	R("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\n", false, OK, 200,
-	    LENGTH, 3, false, "OK"),
-	R("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, OK, 200, CHUNKED, 0,
-	    true, "OK"),
-	R("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n", false, OK, 200, CHUNKED,
-	    0, true, "OK"),
-	R("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, OK, 200, CLOSE, 0, false,
-	    "OK"),
-	R("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, OK, 200, CLOSE, 0,
-	    false, "OK"),
-	R("HTTP/1.1 204 No Content\r\n\r\n", false, OK, 204, NONE, 0, true, "No Content"),
-	R("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, OK, 304, NONE, 10,
-	    true, "Not Modified"),
-	R("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, OK, 200, NONE, 10, true, "OK"),
-	R("HTTP/1.1 200 OK\r\n\r\n", true, OK, 200, NONE, 0, true, "OK"),
-	R("HTTP/1.1 100 Continue\r\n\r\n", false, OK, 100, NONE, 0, true, "Continue"),
-	R("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
-	    false, OK, 101, NONE, 0, true, "Switching Protocols"),
-	R("HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n", false, OK, 200, LENGTH, 0, true, "OK"),
-	R("HTTP/1.1 20 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 2000 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 099 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1  200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("HTTP/2 200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("HTTP/2.0 200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("http/1.1 200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 O\x01K\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\n\r\n", false, E_BARE_LF, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200\n\r\n", false, E_BARE_LF, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\rX\r\n", false, E_BARE_CR, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n", false, E_BARE_LF, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\r\nA : b\r\n\r\n", false, E_WS_BEFORE_COLON, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", false, E_OBS_FOLD, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\r\nA: \x02\r\n\r\n", false, E_CTL_CHAR, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", false,
-	    E_CL_AND_TE, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false,
-	    E_DUP_CONTENT_LENGTH, 0, NONE, 0, false, NULL),
-	R("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false, E_BAD_CONTENT_LENGTH, 0, NONE, 0,
-	    false, NULL),
-	R("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", false, E_BAD_TE, 0,
-	    NONE, 0, false, NULL),
-	R("HTTP/1.1 204 No Content\r\nContent-Length: 1, 1\r\n\r\n", false,
-	    E_DUP_CONTENT_LENGTH, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false, OK, 200, LENGTH, 5, true, "OK"),
+    R("HTTP/1.1 200\r\nContent-Length: 5\r\n\r\n", false, OK, 200, LENGTH, 5, true, ""),
+    R("HTTP/1.1 200 \r\nContent-Length: 5\r\n\r\n", false, OK, 200, LENGTH, 5, true, ""),
+    R("HTTP/1.1 404 Not  Found \xe2\x9c\x93\r\nContent-Length: 0\r\n\r\n", false, OK, 404, LENGTH,
+        0, true, "Not  Found \xe2\x9c\x93"),
+    R("HTTP/1.1 999 Whatever\r\nContent-Length: 1\r\n\r\n", false, OK, 999, LENGTH, 1, true,
+        "Whatever"),
+    R("HTTP/1.1 200 OK\r\n\r\n", false, OK, 200, CLOSE, 0, false, "OK"),
+    R("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n", false, OK, 200, LENGTH, 3, false, "OK"),
+    R("HTTP/1.0 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n", false, OK, 200,
+        LENGTH, 3, true, "OK"),
+    R("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\n", false, OK, 200, LENGTH,
+        3, false, "OK"),
+    R("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, OK, 200, CHUNKED, 0, true,
+        "OK"),
+    R("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n", false, OK, 200, CHUNKED, 0,
+        true, "OK"),
+    R("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, OK, 200, CLOSE, 0, false, "OK"),
+    R("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, OK, 200, CLOSE, 0, false,
+        "OK"),
+    R("HTTP/1.1 204 No Content\r\n\r\n", false, OK, 204, NONE, 0, true, "No Content"),
+    R("HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", false, OK, 304, NONE, 10, true,
+        "Not Modified"),
+    R("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, OK, 200, NONE, 10, true, "OK"),
+    R("HTTP/1.1 200 OK\r\n\r\n", true, OK, 200, NONE, 0, true, "OK"),
+    R("HTTP/1.1 100 Continue\r\n\r\n", false, OK, 100, NONE, 0, true, "Continue"),
+    R("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        false, OK, 101, NONE, 0, true, "Switching Protocols"),
+    R("HTTP/1.2 200 OK\r\nContent-Length: 0\r\n\r\n", false, OK, 200, LENGTH, 0, true, "OK"),
+    R("HTTP/1.1 20 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 2000 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 099 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1  200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("HTTP/2 200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("HTTP/2.0 200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("http/1.1 200 OK\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 O\x01K\r\n\r\n", false, E_BAD_STATUS_LINE, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\n\r\n", false, E_BARE_LF, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200\n\r\n", false, E_BARE_LF, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\rX\r\n", false, E_BARE_CR, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n", false, E_BARE_LF, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nA : b\r\n\r\n", false, E_WS_BEFORE_COLON, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", false, E_OBS_FOLD, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nA: \x02\r\n\r\n", false, E_CTL_CHAR, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", false,
+        E_CL_AND_TE, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false,
+        E_DUP_CONTENT_LENGTH, 0, NONE, 0, false, NULL),
+    R("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false, E_BAD_CONTENT_LENGTH, 0, NONE, 0,
+        false, NULL),
+    R("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", false, E_BAD_TE, 0, NONE, 0,
+        false, NULL),
+    R("HTTP/1.1 204 No Content\r\nContent-Length: 1, 1\r\n\r\n", false, E_DUP_CONTENT_LENGTH, 0,
+        NONE, 0, false, NULL),
 };
 
 static void
@@ -500,8 +505,9 @@ test_responses(void)
 		if (!is_status(st, c->want, what) || st != H1_OK)
 			continue;
 		ok(resp.status == c->status && resp.body == c->body &&
-		    resp.content_length == c->cl && resp.keep_alive == c->keep_alive &&
-		    resp.head_len == c->len, "  status, body, length, keep-alive, head_len");
+		        resp.content_length == c->cl && resp.keep_alive == c->keep_alive &&
+		        resp.head_len == c->len,
+		    "  status, body, length, keep-alive, head_len");
 		if (resp.status != c->status || resp.body != c->body ||
 		    resp.keep_alive != c->keep_alive)
 			printf("#   status %d body %d cl %llu ka %d\n", resp.status, resp.body,
@@ -513,19 +519,20 @@ test_responses(void)
 		ok(n == c->len, "  every prefix is H1_AGAIN");
 	}
 	{
-		static const struct h1_limits small = { 8192, 20, 8 };
+		static const struct h1_limits small = {8192, 20, 8};
 		const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n";
 
-		is_status(h1_parse_response(dup_exact(s, strlen(s)), strlen(s), &small, false, hdrs,
-		    &resp), H1_E_HEADERS_TOO_LARGE, "response head too large");
+		is_status(h1_parse_response(
+		              dup_exact(s, strlen(s)), strlen(s), &small, false, hdrs, &resp),
+		    H1_E_HEADERS_TOO_LARGE, "response head too large");
 	}
 }
 
 /* Decodes in[0..len) cut at the given points; returns the status, appends the
  * data to out and the total consumed to *used. */
 static enum h1_status
-chunked_run(const char *in, size_t len, const size_t *cuts, size_t ncuts, char *out,
-    size_t *outlen, size_t *used)
+chunked_run(const char *in, size_t len, const size_t *cuts, size_t ncuts, char *out, size_t *outlen,
+    size_t *used)
 {
 	struct h1_chunked c;
 	enum h1_status st = H1_AGAIN;
@@ -548,7 +555,7 @@ chunked_run(const char *in, size_t len, const size_t *cuts, size_t ncuts, char *
 			st = h1_chunked_decode(&c, p, n, &u, &d, &dl);
 			if (dl) {
 				if (d < p || d + dl > p + n)
-					st = (enum h1_status)-1;
+					st = (enum h1_status) - 1;
 				memcpy(out + *outlen, d, dl);
 				*outlen += dl;
 			}
@@ -568,9 +575,9 @@ static void
 test_chunked(void)
 {
 	static const char body[] = "5;ext;name=val ; q=\"a \\\"b\\\" c\"\r\nhello\r\n"
-				   "1A\r\nabcdefghijklmnopqrstuvwxyz\r\n"
-				   "0000;last\r\nTrailer-One: x\r\nT2:\r\n\r\n"
-				   "GET / HTTP/1.1\r\n";
+	                           "1A\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+	                           "0000;last\r\nTrailer-One: x\r\nT2:\r\n\r\n"
+	                           "GET / HTTP/1.1\r\n";
 	static const char want[] = "helloabcdefghijklmnopqrstuvwxyz";
 	size_t len = sizeof body - 1, end = len - 16;
 	char out[256];
@@ -599,7 +606,8 @@ test_chunked(void)
 		cuts[i] = i + 1;
 	st = chunked_run(body, len, cuts, len - 1, out, &outlen, &used);
 	ok(st == H1_OK && used == end && outlen == sizeof want - 1 &&
-	    memcmp(out, want, outlen) == 0, "byte by byte");
+	        memcmp(out, want, outlen) == 0,
+	    "byte by byte");
 
 	{
 		struct h1_chunked c;
@@ -621,34 +629,34 @@ test_chunked(void)
 }
 
 static const struct bad_case bad_chunks[] = {
-	C("x\r\n", E_BAD_CHUNK),
-	C(" 5\r\nhello\r\n0\r\n\r\n", E_BAD_CHUNK),
-	C("0x5\r\nhello\r\n", E_BAD_CHUNK),
-	C("+5\r\nhello\r\n", E_BAD_CHUNK),
-	C("\r\n", E_BAD_CHUNK),
-	C("5\nhello\r\n", E_BAD_CHUNK),
-	C("5\rhello\r\n", E_BAD_CHUNK),
-	C("5\r\nhelloX\r\n", E_BAD_CHUNK),
-	C("5\r\nhello\rX", E_BAD_CHUNK),
-	C("5\r\nhello\n0\r\n\r\n", E_BAD_CHUNK),
-	C("5;\r\nhello\r\n", E_BAD_CHUNK),
-	C("5;=x\r\nhello\r\n", E_BAD_CHUNK),
-	C("5;a=\r\nhello\r\n", E_BAD_CHUNK),
-	C("5;a=\"x\r\nhello\r\n", E_BAD_CHUNK),
-	C("5;a b\r\nhello\r\n", E_BAD_CHUNK),
-	C("5 5\r\nhello\r\n", E_BAD_CHUNK),
-	C("5;a=b=c\r\n", E_BAD_CHUNK),
-	C("5;a=\"\x01\"\r\n", E_BAD_CHUNK),
-	C("1000000000000001\r\n", E_CHUNK_TOO_LARGE),
-	C("ffffffffffffffffffff\r\n", E_CHUNK_TOO_LARGE),
-	C("0\r\nX : y\r\n\r\n", E_BAD_TRAILER),
-	C("0\r\n y\r\n\r\n", E_BAD_TRAILER),
-	C("0\r\nX: y\r\n z\r\n\r\n", E_BAD_TRAILER),
-	C("0\r\nNoColon\r\n\r\n", E_BAD_TRAILER),
-	C("0\r\nX: \x01\r\n\r\n", E_BAD_TRAILER),
-	C("0\r\nX: y\n\r\n", E_BAD_TRAILER),
-	C("0\r\n\rX", E_BAD_TRAILER),
-	C("0\r\n\n", E_BAD_TRAILER),
+    C("x\r\n", E_BAD_CHUNK),
+    C(" 5\r\nhello\r\n0\r\n\r\n", E_BAD_CHUNK),
+    C("0x5\r\nhello\r\n", E_BAD_CHUNK),
+    C("+5\r\nhello\r\n", E_BAD_CHUNK),
+    C("\r\n", E_BAD_CHUNK),
+    C("5\nhello\r\n", E_BAD_CHUNK),
+    C("5\rhello\r\n", E_BAD_CHUNK),
+    C("5\r\nhelloX\r\n", E_BAD_CHUNK),
+    C("5\r\nhello\rX", E_BAD_CHUNK),
+    C("5\r\nhello\n0\r\n\r\n", E_BAD_CHUNK),
+    C("5;\r\nhello\r\n", E_BAD_CHUNK),
+    C("5;=x\r\nhello\r\n", E_BAD_CHUNK),
+    C("5;a=\r\nhello\r\n", E_BAD_CHUNK),
+    C("5;a=\"x\r\nhello\r\n", E_BAD_CHUNK),
+    C("5;a b\r\nhello\r\n", E_BAD_CHUNK),
+    C("5 5\r\nhello\r\n", E_BAD_CHUNK),
+    C("5;a=b=c\r\n", E_BAD_CHUNK),
+    C("5;a=\"\x01\"\r\n", E_BAD_CHUNK),
+    C("1000000000000001\r\n", E_CHUNK_TOO_LARGE),
+    C("ffffffffffffffffffff\r\n", E_CHUNK_TOO_LARGE),
+    C("0\r\nX : y\r\n\r\n", E_BAD_TRAILER),
+    C("0\r\n y\r\n\r\n", E_BAD_TRAILER),
+    C("0\r\nX: y\r\n z\r\n\r\n", E_BAD_TRAILER),
+    C("0\r\nNoColon\r\n\r\n", E_BAD_TRAILER),
+    C("0\r\nX: \x01\r\n\r\n", E_BAD_TRAILER),
+    C("0\r\nX: y\n\r\n", E_BAD_TRAILER),
+    C("0\r\n\rX", E_BAD_TRAILER),
+    C("0\r\n\n", E_BAD_TRAILER),
 };
 
 static void
@@ -691,8 +699,8 @@ test_chunked_errors(void)
 	is_status(h1_chunked_decode(&c, big, 4096, &u, &d, &dl), H1_AGAIN, "4 KiB size line");
 	memcpy(big + 4094, "a\r\n", 3);
 	h1_chunked_init(&c);
-	is_status(h1_chunked_decode(&c, big, 4097, &u, &d, &dl), H1_E_BAD_CHUNK,
-	    "size line over 4 KiB");
+	is_status(
+	    h1_chunked_decode(&c, big, 4097, &u, &d, &dl), H1_E_BAD_CHUNK, "size line over 4 KiB");
 
 	/* trailer section limit: 16 KiB */
 	memcpy(big, "0\r\n", 3);
@@ -706,12 +714,12 @@ test_chunked_errors(void)
 	memcpy(big + n, "\r\n", 2);
 	n += 2;
 	h1_chunked_init(&c);
-	is_status(h1_chunked_decode(&c, big, n, &u, &d, &dl), H1_E_BAD_TRAILER,
-	    "trailers over 16 KiB");
+	is_status(
+	    h1_chunked_decode(&c, big, n, &u, &d, &dl), H1_E_BAD_TRAILER, "trailers over 16 KiB");
 	h1_chunked_init(&c);
 	memcpy(big + 3 + 16000, "\r\n", 2);
-	is_status(h1_chunked_decode(&c, big, 3 + 16002, &u, &d, &dl), H1_OK,
-	    "trailers under 16 KiB");
+	is_status(
+	    h1_chunked_decode(&c, big, 3 + 16002, &u, &d, &dl), H1_OK, "trailers under 16 KiB");
 	free(big);
 }
 
@@ -758,7 +766,7 @@ test_hop_by_hop(void)
 {
 	struct h1_request req;
 	const char *s = "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Foo, close\r\n"
-			"Connection: x-bar\r\nX-Foo: 1\r\nX-Baz: 2\r\n\r\n";
+	                "Connection: x-bar\r\nX-Foo: 1\r\nX-Baz: 2\r\n\r\n";
 	const struct h1_header *h;
 
 	subtest("hop-by-hop and lookup");

@@ -31,8 +31,8 @@
 #include "origin/origin_dns.h"
 #include "tests/unit/tap.h"
 
-#define T_A	1
-#define T_AAAA	28
+#define T_A    1
+#define T_AAAA 28
 
 /* ---- the scripted DNS server ---------------------------------------------------- */
 
@@ -44,19 +44,19 @@ struct zone_name {
 };
 
 static const struct zone_name test_zone[] = {
-	{ "one.test", 300, { "192.0.2.10" }, { "2001:db8::10" } },
-	{ "rr.test", 300, { "192.0.2.1", "192.0.2.2" }, { NULL } },
-	{ "multi.test", 300, { "192.0.2.20" }, { NULL } },
-	{ "short.test", 1, { "192.0.2.30" }, { NULL } },
-	{ "refresh.test", 2, { "192.0.2.40" }, { NULL } },
-	{ "stale.test", 1, { "192.0.2.50" }, { NULL } },
-	{ "floor.test", 1, { "192.0.2.60" }, { NULL } },
-	{ "fresh.test", 300, { "192.0.2.70" }, { NULL } },
-	{ "cancel.test", 300, { "192.0.2.80" }, { NULL } },
-	{ "xa.test", 300, { "192.0.2.81" }, { NULL } },
-	{ "xb.test", 300, { "192.0.2.82" }, { NULL } },
-	{ "p1.test", 300, { "192.0.2.91" }, { NULL } },
-	{ "p2.test", 300, { "192.0.2.92" }, { NULL } },
+    {"one.test", 300, {"192.0.2.10"}, {"2001:db8::10"}},
+    {"rr.test", 300, {"192.0.2.1", "192.0.2.2"}, {NULL}},
+    {"multi.test", 300, {"192.0.2.20"}, {NULL}},
+    {"short.test", 1, {"192.0.2.30"}, {NULL}},
+    {"refresh.test", 2, {"192.0.2.40"}, {NULL}},
+    {"stale.test", 1, {"192.0.2.50"}, {NULL}},
+    {"floor.test", 1, {"192.0.2.60"}, {NULL}},
+    {"fresh.test", 300, {"192.0.2.70"}, {NULL}},
+    {"cancel.test", 300, {"192.0.2.80"}, {NULL}},
+    {"xa.test", 300, {"192.0.2.81"}, {NULL}},
+    {"xb.test", 300, {"192.0.2.82"}, {NULL}},
+    {"p1.test", 300, {"192.0.2.91"}, {NULL}},
+    {"p2.test", 300, {"192.0.2.92"}, {NULL}},
 };
 #define ZONE_N (sizeof test_zone / sizeof test_zone[0])
 
@@ -136,10 +136,10 @@ srv_answer(const unsigned char *q, size_t qlen, unsigned char *r, size_t rcap)
 	if (atomic_load(&srv.silent))
 		return 0;
 
-	memcpy(r, q, qend);			/* id, flags, counts, question */
+	memcpy(r, q, qend); /* id, flags, counts, question */
 	len = qend;
 	if (zi < 0) {
-		rcode = 3;			/* NXDOMAIN */
+		rcode = 3; /* NXDOMAIN */
 	} else {
 		const struct zone_name *z = &test_zone[zi];
 		unsigned char addr[16];
@@ -154,10 +154,10 @@ srv_answer(const unsigned char *q, size_t qlen, unsigned char *r, size_t rcap)
 				abort();
 			if (len + 12 + (size_t)alen > rcap)
 				return 0;
-			r[len] = 0xc0;		/* name: pointer to the question */
+			r[len] = 0xc0; /* name: pointer to the question */
 			r[len + 1] = 12;
 			put16(r + len + 2, qtype);
-			put16(r + len + 4, 1);	/* IN */
+			put16(r + len + 4, 1); /* IN */
 			put32(r + len + 6, z->ttl_s);
 			put16(r + len + 10, (unsigned)alen);
 			memcpy(r + len + 12, addr, (size_t)alen);
@@ -165,8 +165,8 @@ srv_answer(const unsigned char *q, size_t qlen, unsigned char *r, size_t rcap)
 			ancount++;
 		}
 	}
-	r[2] = (unsigned char)(0x84 | (q[2] & 0x01));	/* QR, AA, RD copied */
-	r[3] = (unsigned char)(0x80 | rcode);		/* RA */
+	r[2] = (unsigned char)(0x84 | (q[2] & 0x01)); /* QR, AA, RD copied */
+	r[3] = (unsigned char)(0x80 | rcode);         /* RA */
 	put16(r + 6, ancount);
 	put16(r + 8, 0);
 	put16(r + 10, 0);
@@ -255,7 +255,7 @@ static int
 wait_int(const int *p, int want, unsigned timeout_ms)
 {
 	uint64_t deadline = time_mono_ms() + timeout_ms;
-	struct timeval slice = { 0, 10000 };
+	struct timeval slice = {0, 10000};
 
 	while (*p < want && time_mono_ms() < deadline) {
 		(void)event_base_loopexit(base, &slice);
@@ -268,7 +268,7 @@ static int
 wait_atomic(atomic_int *p, int want, unsigned timeout_ms)
 {
 	uint64_t deadline = time_mono_ms() + timeout_ms;
-	struct timeval slice = { 0, 10000 };
+	struct timeval slice = {0, 10000};
 
 	while (atomic_load(p) < want && time_mono_ms() < deadline) {
 		(void)event_base_loopexit(base, &slice);
@@ -349,7 +349,7 @@ test_literals(void)
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
 	const char *err = NULL;
-	struct res r = { 0 };
+	struct res r = {0};
 	char buf[80];
 	int before = atomic_load(&srv.count_total);
 
@@ -368,14 +368,17 @@ test_literals(void)
 	is_int(origin_dns_resolve(d, "[::1]", 80, &ss, &len, on_res, &r, &q, &err), -1);
 	is_int(origin_dns_resolve(d, "a..b", 80, &ss, &len, on_res, &r, &q, &err), -1);
 	is_int(origin_dns_resolve(d, "", 80, &ss, &len, on_res, &r, &q, &err), -1);
-	is_int(origin_dns_resolve(d, "x123456789012345678901234567890123456789012345678901234"
-	    "567890123.test", 80, &ss, &len, on_res, &r, &q, &err), -1);
+	is_int(origin_dns_resolve(d,
+	           "x123456789012345678901234567890123456789012345678901234"
+	           "567890123.test",
+	           80, &ss, &len, on_res, &r, &q, &err),
+	    -1);
 	run_for(30);
 	is_int(r.called, 0);
 	is_int(atomic_load(&srv.count_total), before);
 	origin_dns_free(&d);
 	ok(d == NULL, "free NULLs the pointer");
-	origin_dns_free(&d);			/* NULL-safe */
+	origin_dns_free(&d); /* NULL-safe */
 }
 
 static void
@@ -386,14 +389,14 @@ test_async_cache_rotation(void)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *err = NULL;
-	struct res r = { 0 };
+	struct res r = {0};
 	char buf[80], first[80], prev[80];
 	int seen1 = 0, seen2 = 0, alternates = 1;
 
 	subtest("a name resolves through the event loop, then from the cache");
 	is_int(origin_dns_resolve(d, "One.Test", 80, &ss, &len, on_res, &r, &q, &err), 1);
 	ok(q != NULL, "handle set");
-	is_int(r.called, 0);			/* never from inside resolve */
+	is_int(r.called, 0); /* never from inside resolve */
 	ok(wait_int(&r.called, 1, 5000), "callback within 5 s");
 	is_int(r.called, 1);
 	ok(r.err == NULL, "no error");
@@ -447,14 +450,15 @@ test_coalesce_nx(void)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *err;
-	struct res r[3], nx = { 0 };
+	struct res r[3], nx = {0};
 	int total = 0;
 
 	subtest("concurrent resolves of one name share one upstream query");
 	memset(r, 0, sizeof r);
 	for (int i = 0; i < 3; i++)
 		is_int(origin_dns_resolve(d, "multi.test", (uint16_t)(80 + i), &ss, &len, on_res,
-		    &r[i], &q[i], &err), 1);
+		           &r[i], &q[i], &err),
+		    1);
 	ok(q[0] != q[1] && q[1] != q[2], "one handle per waiter");
 	for (int i = 0; i < 3; i++) {
 		ok(wait_int(&r[i].called, 1, 5000), "waiter called");
@@ -481,13 +485,13 @@ test_cancel(void)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *err;
-	struct res r = { 0 }, w1 = { 0 }, w2 = { 0 }, ra = { 0 }, rb = { 0 };
+	struct res r = {0}, w1 = {0}, w2 = {0}, ra = {0}, rb = {0};
 
 	subtest("cancel: the callback never comes, the cache still fills");
 	is_int(origin_dns_resolve(d, "cancel.test", 80, &ss, &len, on_res, &r, &q, &err), 1);
 	origin_dns_cancel(&q);
 	ok(q == NULL, "cancel NULLs the handle");
-	origin_dns_cancel(&q);			/* NULL-safe */
+	origin_dns_cancel(&q); /* NULL-safe */
 	ok(wait_atomic(&srv.count_a[zone_find("cancel.test")], 1, 5000), "query went out");
 	run_for(200);
 	is_int(r.called, 0);
@@ -546,7 +550,7 @@ test_free_pending(void)
 		ok(r[i].err == origin_dns_err_shutdown, "shutdown error");
 	}
 	is_int(r[3].called, 0);
-	run_for(100);				/* late answers hit closed sockets */
+	run_for(100); /* late answers hit closed sockets */
 	is_int(r[0].called + r[1].called + r[2].called + r[3].called, 3);
 
 	subtest("free from inside a callback");
@@ -575,7 +579,7 @@ test_localhost(void)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *err;
-	struct res r = { 0 };
+	struct res r = {0};
 	char buf[80];
 	int before = atomic_load(&srv.count_total);
 
@@ -606,7 +610,7 @@ test_ttl_timeline(void)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *err;
-	struct res r[5], rs = { 0 }, rf = { 0 };
+	struct res r[5], rs = {0}, rf = {0};
 	char buf[80];
 	uint64_t t0;
 
@@ -616,8 +620,7 @@ test_ttl_timeline(void)
 	is_int(origin_dns_resolve(d, "short.test", 80, &ss, &len, on_res, &r[0], &q, &err), 1);
 	is_int(origin_dns_resolve(d, "refresh.test", 80, &ss, &len, on_res, &r[1], &q, &err), 1);
 	is_int(origin_dns_resolve(d, "stale.test", 80, &ss, &len, on_res, &r[2], &q, &err), 1);
-	is_int(origin_dns_resolve(dfloor, "floor.test", 80, &ss, &len, on_res, &r[3], &q, &err),
-	    1);
+	is_int(origin_dns_resolve(dfloor, "floor.test", 80, &ss, &len, on_res, &r[3], &q, &err), 1);
 	is_int(origin_dns_resolve(dceil, "one.test", 80, &ss, &len, on_res, &r[4], &q, &err), 1);
 	for (int i = 0; i < 5; i++) {
 		ok(wait_int(&r[i].called, 1, 5000), "filled");
@@ -636,7 +639,7 @@ test_ttl_timeline(void)
 	run_for(50);
 	is_int(origin_dns_resolve(d, "refresh.test", 80, &ss, &len, on_res, &r[1], &q, &err), 0);
 	is_int(count_a("refresh.test"), 2);
-	is_int(r[1].called, 1);			/* the refresh calls nobody */
+	is_int(r[1].called, 1); /* the refresh calls nobody */
 
 	subtest("expired: a new query");
 	memset(&r[0], 0, sizeof r[0]);
@@ -646,8 +649,7 @@ test_ttl_timeline(void)
 	is_int(count_a("short.test"), 2);
 
 	subtest("min_ttl floor keeps a 1 s answer");
-	is_int(origin_dns_resolve(dfloor, "floor.test", 80, &ss, &len, on_res, &r[3], &q, &err),
-	    0);
+	is_int(origin_dns_resolve(dfloor, "floor.test", 80, &ss, &len, on_res, &r[3], &q, &err), 0);
 	is_int(count_a("floor.test"), 1);
 
 	subtest("max_ttl ceiling expires a 300 s answer after 1 s");
@@ -668,8 +670,8 @@ test_ttl_timeline(void)
 	{
 		int n = count_a("stale.test");
 
-		is_int(origin_dns_resolve(d, "stale.test", 80, &ss, &len, on_res, &rs, &q, &err),
-		    0);
+		is_int(
+		    origin_dns_resolve(d, "stale.test", 80, &ss, &len, on_res, &rs, &q, &err), 0);
 		is_str(ss_str(&ss, buf, sizeof buf), "192.0.2.50:80");
 		run_for(50);
 		is_int(count_a("stale.test"), n);
