@@ -274,9 +274,10 @@ def cmd_report(tsv, meta_path, out):
   "core 0 busy" is from `/proc/stat` `cpu0` (everything but idle and iowait, so
   loopback softirq work and any other process on that core are included), "core
   1 (wrk) busy" the same for the load generator's core: near 100 % means wrk,
-  not the proxy, limits requests/s.  Softirq time (loopback TCP receive) is
-  not charged to the proxy's process, so CPU µs/request counts the proxy's own
-  user + system time only.  RSS: VmRSS after the run (nginx: all its processes).  Latency percentiles are wrk's (its coordinated-omission-prone
+  not the proxy, limits requests/s.  CPU accounting is tick-based on this
+  kernel (no IRQ time accounting), so the loopback softirq work that runs in the
+  proxy's context (delivering its responses to wrk's sockets) is charged to the
+  proxy, the same way for both.  RSS: VmRSS after the run (nginx: all its processes).  Latency percentiles are wrk's (its coordinated-omission-prone
   closed-loop numbers, at 64 connections).
 - Medians over passes; the ratio column is Outpost / nginx: above 1 is better
   for Outpost in requests/s and transfer, worse in CPU µs/request and latency.
