@@ -8,8 +8,9 @@
  * edge adds the object's head and body to its output buffer by reference and
  * drops its reference when the bytes have been written.
  *
- * Later issues slot in here: the LMDB tier behind the RAM tier (cache_lookup
- * will consult it), request collapsing (a fill in progress becomes lookup-able),
+ * The LMDB disk tier (cache_disk_*) sits behind the RAM tier: the edge looks
+ * there on a RAM miss and promotes what it finds; fills are queued to it.
+ * Later issues slot in here: request collapsing (a fill in progress becomes lookup-able),
  * Vary variants.
  */
 #ifndef OUTPOST_CACHE_CACHE_H
@@ -137,5 +138,86 @@ struct cache_ram_stats {
 	uint64_t inserts;
 };
 void cache_ram_stats(struct cache_ram *r, struct cache_ram_stats *out);
+
+/* ---- disk tier (cache_disk.c): LMDB, one writer thread, lock-free reads ---- */
+
+struct cache_disk;
+
+/*
+ * Plain configuration of the disk tier (config/ fills it from cache.disk).
+ * Call cache_disk_conf_defaults first, then set path and max_bytes.
+ */
+struct cache_disk_conf {
+	const char *path;           /* directory of the LMDB environment (created 0700) */
+	uint64_t max_bytes;         /* cache.disk.size: accounted bytes kept on disk */
+	unsigned queue_max;         /* pending stores/removes, default 4096 */
+	uint64_t queue_max_bytes;   /* bytes of queued bodies, default 256MiB */
+	unsigned batch_max_objects; /* per write transaction, default 256 */
+	uint64_t batch_max_bytes;   /* per write transaction, default 16MiB */
+	unsigned batch_max_ms;      /* wait for a batch to fill, default 5 */
+	bool sync_each_batch;       /* fdatasync per commit (MDB_NOMETASYNC), default true;
+	                               false: MDB_NOSYNC + mdb_env_sync every sync_interval_ms */
+	unsigned sync_interval_ms;  /* default 1000 (only without sync_each_batch) */
+	int64_t stale_keep_s;       /* a lookup misses once age > ttl + this, default 86400 */
+};
+void cache_disk_conf_defaults(struct cache_disk_conf *c);
+
+/*
+ * Opens (creating if needed) the environment in conf->path and starts the
+ * writer thread.  0 and the tier in *out, or -1 with a message in err.  The
+ * objects already there are found (warm restart); the byte accounting comes
+ * back from the stored totals.  conf is copied.  Main thread, at start-up.
+ */
+int cache_disk_open(
+    const struct cache_disk_conf *conf, struct cache_disk **out, char *err, size_t errlen);
+/*
+ * Drains the queue (every queued store and remove is written), syncs, joins
+ * the writer and frees the tier; sets *dp = NULL; NULL-safe.  No other thread
+ * may use the tier any more.  Main thread, at shutdown.
+ */
+void cache_disk_close(struct cache_disk **dp);
+
+/*
+ * Queues o for writing (takes its own reference; the caller keeps theirs).
+ * Never blocks and never fails the caller: when the queue is full the object
+ * is dropped and counted.  A complete, immutable object only.  Any thread.
+ */
+void cache_disk_store(struct cache_disk *d, struct cache_obj *o);
+/* Queues the removal of key (copied); dropped and counted if the queue is
+ * full.  Any thread. */
+void cache_disk_remove(struct cache_disk *d, const char *key, size_t key_len);
+
+/*
+ * 0 and a NEW object (one reference, owned by the caller; head and body are
+ * copied out of LMDB, so it may be published in the RAM tier) if an object is
+ * stored under key and its age is within ttl + stale_keep_s at now; -1 on a
+ * miss, on an object stale beyond that, or on a read error (counted).  Never
+ * sees a half-written object.  Lock-free (an LMDB read transaction kept per
+ * thread); any thread.
+ */
+int cache_disk_lookup(
+    struct cache_disk *d, const char *key, size_t key_len, time_t now, struct cache_obj **out);
+
+/*
+ * Waits until everything queued before the call is committed and synced to
+ * disk, at most timeout_ms.  0, or -1 on timeout.  For tests and shutdown;
+ * any thread but the event loops.
+ */
+int cache_disk_flush(struct cache_disk *d, unsigned timeout_ms);
+
+struct cache_disk_stats {
+	uint64_t objects;   /* stored now */
+	uint64_t bytes;     /* accounted now (<= max_bytes) */
+	uint64_t writes;    /* objects committed */
+	uint64_t removes;   /* removals committed that found an object */
+	uint64_t drops;     /* stores not written: queue full, too big, failed batch */
+	uint64_t evictions; /* objects evicted to make room */
+	uint64_t errors;    /* LMDB errors (map full, I/O, corrupt record) */
+	uint64_t batches;   /* write transactions committed */
+	uint64_t hits;      /* lookups that returned an object */
+	uint64_t misses;    /* lookups that did not */
+};
+/* A snapshot of the counters (each read atomically).  Any thread. */
+void cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out);
 
 #endif

@@ -5,13 +5,31 @@
 #ifndef OUTPOST_CACHE_CACHE_INT_H
 #define OUTPOST_CACHE_CACHE_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct cache_obj;
 
 /* The object's key (NUL-terminated, immutable for the object's life). */
 const char *cache_obj_key(const struct cache_obj *o, size_t *len);
+
+/* The freshness numbers an object was built with (for the disk tier's
+ * serialization: cache_obj_new takes them back). */
+void cache_obj_times(
+    const struct cache_obj *o, time_t *stored_at, int64_t *ttl_s, int64_t *initial_age_s);
+
+struct cache_disk;
+
+/* Test hooks of the disk tier.  pause: the writer stops taking work from the
+ * queue until resumed (so a test can fill the queue).  check: walks the whole
+ * environment in one read transaction and verifies that every object's chunks
+ * are all there with the recorded lengths, that the eviction order and the
+ * stored totals agree with the metadata; 0, or -1 with the first problem in
+ * err.  Any thread. */
+void cache_disk_pause(struct cache_disk *d, bool paused);
+int cache_disk_check(struct cache_disk *d, char *err, size_t errlen);
 
 /* Fast non-cryptographic 64-bit hash of a key (shard and bucket choice). */
 uint64_t cache_hash(const char *p, size_t n);

@@ -175,6 +175,16 @@ cache_obj_key(const struct cache_obj *o, size_t *len)
 	return o->data;
 }
 
+void
+cache_obj_times(
+    const struct cache_obj *o, time_t *stored_at, int64_t *ttl_s, int64_t *initial_age_s)
+{
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	*stored_at = o->stored_at;
+	*ttl_s = o->ttl_s;
+	*initial_age_s = o->initial_age_s;
+}
+
 /* RFC 9111 §4.2.3: current_age = corrected_initial_age + resident_time. */
 int64_t
 cache_obj_age(const struct cache_obj *o, time_t now)
