@@ -43,6 +43,8 @@ int cache_key_normalize(struct str scheme, struct str host, uint16_t port, struc
 
 /* ---- policy (cache_policy.c): RFC 9111 for a shared cache ---- */
 
+struct cache_obj;
+
 struct cache_policy {
 	bool storable;
 	int64_t ttl_s;         /* freshness lifetime, §4.2.1 */
@@ -84,6 +86,24 @@ enum cache_req {
 };
 enum cache_req cache_policy_request(const struct h1_request *req);
 
+/* Cache-Control: only-if-cached (RFC 9111 §5.2.1.7): a miss is answered with
+ * 504 instead of going to the origin. */
+bool cache_policy_only_if_cached(const struct h1_request *req);
+
+/*
+ * Preconditions of a request against a stored response (RFC 9110 §13.2.2, in
+ * its order): If-Match (strong comparison; "*" matches), else
+ * If-Unmodified-Since; then If-None-Match (weak comparison), else, for GET and
+ * HEAD, If-Modified-Since against Last-Modified (or Date when the stored
+ * response has none, RFC 9111 §4.3.2).  Invalid dates are ignored.
+ */
+enum cache_cond {
+	CACHE_COND_NONE = 0,     /* serve the stored response */
+	CACHE_COND_NOT_MODIFIED, /* answer 304 */
+	CACHE_COND_FAILED,       /* answer 412 */
+};
+enum cache_cond cache_policy_conditional(const struct h1_request *req, const struct cache_obj *o);
+
 /* ---- objects (cache_obj.c) ---- */
 
 struct cache_obj;
@@ -111,6 +131,10 @@ int64_t cache_obj_age(const struct cache_obj *o, time_t now);
 bool cache_obj_fresh(const struct cache_obj *o, time_t now);
 /* Bytes this object is charged in the RAM tier (key + head + body + bookkeeping). */
 size_t cache_obj_charge(const struct cache_obj *o);
+/* The first stored field called name (ASCII case-insensitive): true, with its
+ * value (OWS trimmed) in *value as a view into the object, valid while the
+ * caller holds a reference.  Any thread. */
+bool cache_obj_header(const struct cache_obj *o, struct str name, struct str *value);
 
 /* ---- RAM tier (cache_ram.c) ---- */
 

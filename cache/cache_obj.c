@@ -205,6 +205,37 @@ cache_obj_fresh(const struct cache_obj *o, time_t now)
 	return cache_obj_age(o, now) < o->ttl_s;
 }
 
+bool
+cache_obj_header(const struct cache_obj *o, struct str name, struct str *value)
+{
+	const char *p, *end, *eol;
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	p = o->head;
+	end = o->head + o->head_len;
+	/* skip the status line; then one "Name: value" CRLF per field */
+	eol = memchr(p, '\n', (size_t)(end - p));
+	for (p = eol != NULL ? eol + 1 : end; p < end; p = eol + 1) {
+		const char *colon;
+
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		colon = memchr(p, ':', (size_t)(eol - p));
+		if (colon == NULL)
+			continue;
+		if (str_eq_nocase(str_make(p, (size_t)(colon - p)), name)) {
+			size_t vlen = (size_t)(eol - colon - 1);
+
+			if (vlen > 0 && colon[vlen] == '\r')
+				vlen--;
+			*value = str_trim_ows(str_make(colon + 1, vlen));
+			return true;
+		}
+	}
+	return false;
+}
+
 size_t
 cache_obj_charge(const struct cache_obj *o)
 {

@@ -259,3 +259,104 @@ cache_policy_request(const struct h1_request *req)
 	}
 	return CACHE_REQ_LOOKUP;
 }
+
+bool
+cache_policy_only_if_cached(const struct h1_request *req)
+{
+	struct cc cc;
+
+	policy_cc(req->headers, req->n_headers, &cc);
+	return (cc.flags & CC_ONLY_IF_CACHED) != 0;
+}
+
+/* One entity-tag (RFC 9110 §8.8.3): W/"opaque" or "opaque". */
+static bool
+policy_etag_parse(struct str s, struct str *opaque, bool *weak)
+{
+	*weak = s.len >= 2 && s.p[0] == 'W' && s.p[1] == '/';
+	if (*weak) {
+		s.p += 2;
+		s.len -= 2;
+	}
+	if (s.len < 2 || s.p[0] != '"' || s.p[s.len - 1] != '"')
+		return false;
+	*opaque = str_make(s.p + 1, s.len - 2);
+	return true;
+}
+
+/* Does the list (If-Match / If-None-Match value) match the stored ETag? */
+static bool
+policy_etag_match(struct str list, const struct cache_obj *o, bool strong)
+{
+	struct str stored, so, e;
+	bool sweak;
+	size_t pos = 0;
+
+	if (str_eq(str_trim_ows(list), STR_LIT("*")))
+		return true;
+	if (!cache_obj_header(o, STR_LIT("ETag"), &stored) ||
+	    !policy_etag_parse(stored, &so, &sweak))
+		return false;
+	if (strong && sweak)
+		return false;
+	while (str_list_next(list, &pos, &e)) {
+		struct str eo;
+		bool eweak;
+
+		if (!policy_etag_parse(e, &eo, &eweak))
+			continue;
+		if (strong && eweak)
+			continue;
+		if (str_eq(eo, so))
+			return true;
+	}
+	return false;
+}
+
+/* The stored response's Last-Modified, else its Date; false if neither. */
+static bool
+policy_stored_mtime(const struct cache_obj *o, time_t *t)
+{
+	struct str v;
+
+	if (cache_obj_header(o, STR_LIT("Last-Modified"), &v) && time_parse_http_date(v, t) == 0)
+		return true;
+	return cache_obj_header(o, STR_LIT("Date"), &v) && time_parse_http_date(v, t) == 0;
+}
+
+enum cache_cond
+cache_policy_conditional(const struct h1_request *req, const struct cache_obj *o)
+{
+	const struct h1_header *h;
+	size_t from = 0;
+	time_t when, mtime;
+	struct str lm;
+	bool get_or_head = policy_method_ok(req->method);
+
+	if ((h = policy_find(req->headers, req->n_headers, STR_LIT("if-match"), &from)) != NULL) {
+		if (!policy_etag_match(h->value, o, true))
+			return CACHE_COND_FAILED;
+	} else if ((from = 0, h = policy_find(req->headers, req->n_headers,
+	                          STR_LIT("if-unmodified-since"), &from)) != NULL &&
+	           time_parse_http_date(h->value, &when) == 0 &&
+	           cache_obj_header(o, STR_LIT("Last-Modified"), &lm) &&
+	           time_parse_http_date(lm, &mtime) == 0 && mtime > when) {
+		/* §13.1.4: ignored when the representation has no Last-Modified */
+		return CACHE_COND_FAILED;
+	}
+	from = 0;
+	if ((h = policy_find(req->headers, req->n_headers, STR_LIT("if-none-match"), &from)) !=
+	    NULL) {
+		if (policy_etag_match(h->value, o, false))
+			return get_or_head ? CACHE_COND_NOT_MODIFIED : CACHE_COND_FAILED;
+		return CACHE_COND_NONE;
+	}
+	from = 0;
+	if (get_or_head &&
+	    (h = policy_find(req->headers, req->n_headers, STR_LIT("if-modified-since"), &from)) !=
+	        NULL &&
+	    time_parse_http_date(h->value, &when) == 0 && policy_stored_mtime(o, &mtime) &&
+	    mtime <= when)
+		return CACHE_COND_NOT_MODIFIED;
+	return CACHE_COND_NONE;
+}

@@ -74,6 +74,8 @@ config_parse_free(struct config *c)
 		for (j = 0; j < p->n_members; j++)
 			free(p->members[j].host);
 		free(p->members);
+		free(p->health_path);
+		free(p->health_host);
 	}
 	free(c->pools);
 	for (i = 0; i < c->n_sites; i++) {

@@ -28,11 +28,29 @@ struct config_member {
 	char *host; /* host name or IP literal (no brackets) */
 	uint16_t port;
 	unsigned weight; /* default 1, 1..1000 */
+	bool backup;     /* used only while no primary member is usable */
 };
 
 enum config_balancer {
-	CONFIG_BALANCER_ROUND_ROBIN = 0,
+	CONFIG_BALANCER_ROUND_ROBIN = 0, /* smooth weighted round robin */
+	CONFIG_BALANCER_LEAST_CONN,      /* fewest in-flight requests / weight */
+	CONFIG_BALANCER_RANDOM_TWO,      /* "random_two_choices" */
+	CONFIG_BALANCER_IP_HASH,         /* client address, weighted modulo */
+	CONFIG_BALANCER_CONSISTENT_HASH, /* rendezvous (HRW) on hash_key */
+	CONFIG_BALANCER_EWMA,            /* peak-EWMA of time to first byte */
 };
+
+enum config_hash_key {
+	CONFIG_HASH_KEY_URI = 0, /* request target as received */
+	CONFIG_HASH_KEY_HOST,    /* Host, lower-cased, port removed */
+	CONFIG_HASH_KEY_CLIENT_IP,
+};
+
+#define CONFIG_RETRIES_MAX 7 /* retries: 0..7 extra tries */
+/* retry_on bits */
+#define CONFIG_RETRY_ON_502 1u
+#define CONFIG_RETRY_ON_503 2u
+#define CONFIG_RETRY_ON_504 4u
 
 struct config_pool {
 	char *name;
@@ -44,6 +62,28 @@ struct config_pool {
 	unsigned between_bytes_timeout_ms; /* timeouts.between_bytes, default 30000 */
 	unsigned idle_timeout_ms;          /* keepalive.idle, default 30000 */
 	unsigned max_idle_per_worker;      /* keepalive.max_idle, default 32 */
+	enum config_hash_key hash_key;     /* hash_key, default uri (consistent_hash) */
+
+	/* retries of idempotent requests on another member */
+	unsigned retries;          /* retries, default 1, 0..CONFIG_RETRIES_MAX */
+	unsigned retry_budget_pct; /* retry_budget, default 20 (% of requests, ~10 s, per
+	                              worker; at least 3 retries per window) */
+	unsigned retry_on;         /* retry_on: CONFIG_RETRY_ON_* bits, default 0 */
+
+	/* passive health (per worker) */
+	unsigned passive_failures;       /* passive.failures, default 3; 0 = off */
+	unsigned passive_backoff_ms;     /* passive.backoff, default 5s */
+	unsigned passive_max_backoff_ms; /* passive.max_backoff, default 60s */
+
+	/* active health (one prober for all workers); health_path NULL = off */
+	char *health_path;           /* health.path, required in health */
+	char *health_host;           /* health.host; NULL = the member's host[:port] */
+	unsigned health_interval_ms; /* health.interval, default 5s */
+	unsigned health_timeout_ms;  /* health.timeout, default 2s */
+	unsigned health_expect_min;  /* health.expect "200-399" (default) or "200" */
+	unsigned health_expect_max;
+	unsigned health_rise; /* health.rise, default 2 */
+	unsigned health_fall; /* health.fall, default 3 */
 };
 
 struct config_route {

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -885,18 +886,186 @@ cparse_resolver(struct cparse *p, const struct cnode *m)
 	}
 }
 
+/* "200", "200-399": status range 100..599. */
+static void
+cparse_expect(struct cparse *p, const struct cnode *v, struct config_pool *pool)
+{
+	unsigned lo = 0, hi = 0;
+	int n = 0;
+	char tail;
+
+	if (!cparse_type(p, v, CNODE_SCALAR))
+		return;
+	if (sscanf(v->str, "%3u-%3u%c", &lo, &hi, &tail) == 2 ||
+	    (sscanf(v->str, "%3u%c", &lo, &tail) == 1 && (hi = lo, true)))
+		n = 1;
+	if (n == 0 || strspn(v->str, "0123456789-") != strlen(v->str) || lo < 100 || hi > 599 ||
+	    lo > hi) {
+		cparse_err(
+		    p, v, "invalid status range \"%.80s\" (expected e.g. 200 or 200-399)", v->str);
+		return;
+	}
+	pool->health_expect_min = lo;
+	pool->health_expect_max = hi;
+}
+
+static void
+cparse_health(struct cparse *p, const struct cnode *v, struct config_pool *pool)
+{
+	static const char *const keys[] = {
+	    "path",
+	    "interval",
+	    "timeout",
+	    "expect",
+	    "rise",
+	    "fall",
+	    "host",
+	    NULL,
+	};
+	const struct cnode *x;
+	size_t old;
+
+	if (!cparse_map(p, v, keys))
+		return;
+	if ((x = cparse_required(p, v, "path")) != NULL) {
+		old = cparse_push_key(p, "path");
+		if (cparse_str(p, x) != NULL) {
+			if (x->str[0] != '/' || strpbrk(x->str, " \t\r\n") != NULL)
+				cparse_err(p, x,
+				    "\"%.80s\" must start with '/' and contain no white space",
+				    x->str);
+			else
+				pool->health_path = xstrdup(x->str);
+		}
+		cparse_pop(p, old);
+	}
+	if ((x = cmap_get(v, "host", NULL)) != NULL) {
+		old = cparse_push_key(p, "host");
+		if (cparse_str(p, x) != NULL) {
+			if (strpbrk(x->str, " \t\r\n") != NULL)
+				cparse_err(p, x, "\"%.80s\" contains white space", x->str);
+			else
+				pool->health_host = xstrdup(x->str);
+		}
+		cparse_pop(p, old);
+	}
+	cget_duration(p, v, "interval", 100, CONFIG_DAY_MS, 1, &pool->health_interval_ms);
+	cget_duration(p, v, "timeout", 1, CONFIG_DAY_MS, 1, &pool->health_timeout_ms);
+	cget_uint(p, v, "rise", 1, 100, &pool->health_rise);
+	cget_uint(p, v, "fall", 1, 100, &pool->health_fall);
+	if ((x = cmap_get(v, "expect", NULL)) != NULL) {
+		old = cparse_push_key(p, "expect");
+		cparse_expect(p, x, pool);
+		cparse_pop(p, old);
+	}
+	if (pool->health_timeout_ms > pool->health_interval_ms &&
+	    (x = cmap_get(v, "timeout", NULL)) != NULL) {
+		old = cparse_push_key(p, "timeout");
+		cparse_err(p, x, "must not be longer than health.interval");
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_passive(struct cparse *p, const struct cnode *v, struct config_pool *pool)
+{
+	static const char *const keys[] = {"failures", "backoff", "max_backoff", NULL};
+	const struct cnode *x;
+	size_t old;
+
+	if (!cparse_map(p, v, keys))
+		return;
+	cget_uint(p, v, "failures", 0, 1000, &pool->passive_failures);
+	cget_duration(p, v, "backoff", 1, CONFIG_DAY_MS, 1, &pool->passive_backoff_ms);
+	cget_duration(p, v, "max_backoff", 1, CONFIG_DAY_MS, 1, &pool->passive_max_backoff_ms);
+	if (pool->passive_max_backoff_ms < pool->passive_backoff_ms &&
+	    (x = cmap_get(v, "max_backoff", NULL)) != NULL) {
+		old = cparse_push_key(p, "max_backoff");
+		cparse_err(p, x, "must not be less than passive.backoff");
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_retry_on(struct cparse *p, const struct cnode *v, struct config_pool *pool)
+{
+	size_t i;
+
+	if (!cparse_type(p, v, CNODE_SEQ))
+		return;
+	for (i = 0; i < v->n; i++) {
+		size_t o2 = cparse_push_index(p, i);
+		const char *s = cparse_str(p, v->kids[i]);
+
+		if (s == NULL)
+			;
+		else if (strcmp(s, "502") == 0)
+			pool->retry_on |= CONFIG_RETRY_ON_502;
+		else if (strcmp(s, "503") == 0)
+			pool->retry_on |= CONFIG_RETRY_ON_503;
+		else if (strcmp(s, "504") == 0)
+			pool->retry_on |= CONFIG_RETRY_ON_504;
+		else
+			cparse_err(p, v->kids[i],
+			    "invalid status \"%.80s\" (expected 502, 503 or 504)", s);
+		cparse_pop(p, o2);
+	}
+}
+
+static const char *const cparse_balancers[] = {
+    [CONFIG_BALANCER_ROUND_ROBIN] = "round_robin",
+    [CONFIG_BALANCER_LEAST_CONN] = "least_conn",
+    [CONFIG_BALANCER_RANDOM_TWO] = "random_two_choices",
+    [CONFIG_BALANCER_IP_HASH] = "ip_hash",
+    [CONFIG_BALANCER_CONSISTENT_HASH] = "consistent_hash",
+    [CONFIG_BALANCER_EWMA] = "ewma",
+};
+
+static const char *const cparse_hash_keys[] = {
+    [CONFIG_HASH_KEY_URI] = "uri",
+    [CONFIG_HASH_KEY_HOST] = "host",
+    [CONFIG_HASH_KEY_CLIENT_IP] = "client_ip",
+};
+
+/* Index of v's text in names[0..n), or -1 after an error naming the choices. */
+static int
+cparse_enum(
+    struct cparse *p, const struct cnode *v, const char *what, const char *const *names, size_t n)
+{
+	char list[256];
+	size_t i, len = 0;
+
+	if (!cparse_type(p, v, CNODE_SCALAR))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (strcmp(v->str, names[i]) == 0)
+			return (int)i;
+	list[0] = '\0';
+	for (i = 0; i < n && len < sizeof list; i++)
+		len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+		    i == 0 ? "" : (i + 1 == n ? " or " : ", "), names[i]);
+	cparse_err(p, v, "unknown %s \"%.80s\" (expected %s)", what, v->str, list);
+	return -1;
+}
+
 static void
 cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 {
 	static const char *const keys[] = {
 	    "name",
 	    "balancer",
+	    "hash_key",
 	    "members",
 	    "timeouts",
 	    "keepalive",
+	    "retries",
+	    "retry_budget",
+	    "retry_on",
+	    "passive",
+	    "health",
 	    NULL,
 	};
-	static const char *const member_keys[] = {"address", "weight", NULL};
+	static const char *const member_keys[] = {"address", "weight", "backup", NULL};
 	static const char *const timeout_keys[] = {
 	    "connect",
 	    "first_byte",
@@ -904,15 +1073,29 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	    NULL,
 	};
 	static const char *const keepalive_keys[] = {"idle", "max_idle", NULL};
-	const struct cnode *v;
-	size_t i, old;
+	const struct cnode *v, *hk;
+	size_t i, old, n_backup = 0;
+	int e;
 
 	pool->balancer = CONFIG_BALANCER_ROUND_ROBIN;
+	pool->hash_key = CONFIG_HASH_KEY_URI;
 	pool->connect_timeout_ms = 2000;
 	pool->first_byte_timeout_ms = 30000;
 	pool->between_bytes_timeout_ms = 30000;
 	pool->idle_timeout_ms = 30000;
 	pool->max_idle_per_worker = 32;
+	pool->retries = 1;
+	pool->retry_budget_pct = 20;
+	pool->retry_on = 0;
+	pool->passive_failures = 3;
+	pool->passive_backoff_ms = 5000;
+	pool->passive_max_backoff_ms = 60000;
+	pool->health_interval_ms = 5000;
+	pool->health_timeout_ms = 2000;
+	pool->health_expect_min = 200;
+	pool->health_expect_max = 399;
+	pool->health_rise = 2;
+	pool->health_fall = 3;
 	if (!cparse_map(p, m, keys))
 		return;
 	if ((v = cparse_required(p, m, "name")) != NULL) {
@@ -923,9 +1106,20 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	}
 	if ((v = cmap_get(m, "balancer", NULL)) != NULL) {
 		old = cparse_push_key(p, "balancer");
-		if (cparse_type(p, v, CNODE_SCALAR) && strcmp(v->str, "round_robin") != 0)
-			cparse_err(
-			    p, v, "unknown balancer \"%.80s\" (expected round_robin)", v->str);
+		e = cparse_enum(p, v, "balancer", cparse_balancers,
+		    sizeof cparse_balancers / sizeof cparse_balancers[0]);
+		if (e >= 0)
+			pool->balancer = (enum config_balancer)e;
+		cparse_pop(p, old);
+	}
+	if ((hk = cmap_get(m, "hash_key", NULL)) != NULL) {
+		old = cparse_push_key(p, "hash_key");
+		e = cparse_enum(p, hk, "hash key", cparse_hash_keys,
+		    sizeof cparse_hash_keys / sizeof cparse_hash_keys[0]);
+		if (e >= 0)
+			pool->hash_key = (enum config_hash_key)e;
+		if (e >= 0 && pool->balancer != CONFIG_BALANCER_CONSISTENT_HASH)
+			cparse_err(p, hk, "only used with balancer: consistent_hash");
 		cparse_pop(p, old);
 	}
 	if ((v = cparse_required(p, m, "members")) != NULL) {
@@ -934,7 +1128,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			pool->members = xcalloc(v->n, sizeof pool->members[0]);
 			for (i = 0; i < v->n; i++) {
 				const struct cnode *mm = v->kids[i], *a;
-				struct config_member mem = {NULL, 0, 1};
+				struct config_member mem = {NULL, 0, 1, false};
 				size_t o2 = cparse_push_index(p, i);
 
 				if (cparse_map(p, mm, member_keys) &&
@@ -948,12 +1142,19 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 						cparse_err(p, a, "%s", err);
 					cparse_pop(p, o3);
 				}
-				if (mm->type == CNODE_MAP)
+				if (mm->type == CNODE_MAP) {
 					cget_uint(p, mm, "weight", 1, 1000, &mem.weight);
-				if (mem.host != NULL)
+					cget_bool(p, mm, "backup", &mem.backup, NULL);
+				}
+				if (mem.host != NULL) {
+					n_backup += mem.backup;
 					pool->members[pool->n_members++] = mem;
+				}
 				cparse_pop(p, o2);
 			}
+			if (pool->n_members > 0 && n_backup == pool->n_members)
+				cparse_err(
+				    p, v, "needs at least one member without \"backup: true\"");
 		}
 		cparse_pop(p, old);
 	}
@@ -975,6 +1176,23 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			cget_duration(p, v, "idle", 1, CONFIG_DAY_MS, 1, &pool->idle_timeout_ms);
 			cget_uint(p, v, "max_idle", 0, 100000, &pool->max_idle_per_worker);
 		}
+		cparse_pop(p, old);
+	}
+	cget_uint(p, m, "retries", 0, CONFIG_RETRIES_MAX, &pool->retries);
+	cget_uint(p, m, "retry_budget", 0, 100, &pool->retry_budget_pct);
+	if ((v = cmap_get(m, "retry_on", NULL)) != NULL) {
+		old = cparse_push_key(p, "retry_on");
+		cparse_retry_on(p, v, pool);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "passive", NULL)) != NULL) {
+		old = cparse_push_key(p, "passive");
+		cparse_passive(p, v, pool);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "health", NULL)) != NULL) {
+		old = cparse_push_key(p, "health");
+		cparse_health(p, v, pool);
 		cparse_pop(p, old);
 	}
 }

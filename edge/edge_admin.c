@@ -104,6 +104,23 @@ admin_metrics(struct evhttp_request *req, void *arg)
 		admin_metric(
 		    b, "outpost_cache_ram_objects", "gauge", "Objects held by the RAM tier", 0);
 	}
+	if (srv->disk != NULL) {
+		struct cache_disk_stats ds;
+
+		cache_disk_stats(srv->disk, &ds);
+		admin_metric(b, "outpost_cache_disk_bytes", "gauge", "Bytes held by the disk tier",
+		    ds.bytes);
+		admin_metric(b, "outpost_cache_disk_objects", "gauge",
+		    "Objects held by the disk tier", ds.objects);
+		admin_metric(b, "outpost_cache_disk_writes_total", "counter",
+		    "Objects written to the disk tier", ds.writes);
+		admin_metric(b, "outpost_cache_disk_drops_total", "counter",
+		    "Objects not written because the queue was full or a batch failed", ds.drops);
+		admin_metric(b, "outpost_cache_disk_evictions_total", "counter",
+		    "Objects evicted from the disk tier", ds.evictions);
+		admin_metric(b, "outpost_cache_disk_errors_total", "counter",
+		    "LMDB errors of the disk tier", ds.errors);
+	}
 	admin_metric(b, "outpost_workers", "gauge", "Worker threads", srv->n_workers);
 	admin_metric(
 	    b, "outpost_draining", "gauge", "1 after SIGTERM", atomic_load(&srv->draining));

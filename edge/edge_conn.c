@@ -220,15 +220,21 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	conn_begin_closing(c);
 }
 
+/* A complete response of the node's own that keeps the connection: status,
+ * extra header lines (each ending in CRLF) and an optional short text body. */
 static void
-conn_send_empty(struct edge_conn *c, int status, const char *extra)
+conn_send_short(struct edge_conn *c, int status, const char *extra, const char *body)
 {
 	struct evbuffer *out = c->io.out;
+	size_t blen = body != NULL ? strlen(body) : 0;
 	int n;
 
 	c->status = status;
-	n = evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: 0\r\n%s%s\r\n",
-	    status, h1_reason(status), edge_worker_date(c->w), extra, conn_connection_header(c));
+	n = evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\nVia: 1.1 %s\r\n%s%s\r\n%s",
+	    status, h1_reason(status), edge_worker_date(c->w),
+	    blen > 0 ? "Content-Type: text/plain; charset=utf-8\r\n" : "", blen,
+	    c->w->cfg->node_name, extra, conn_connection_header(c), body != NULL ? body : "");
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
 	edge_conn_response_done(c);
@@ -246,6 +252,42 @@ conn_obj_release(const void *data, size_t len, void *arg)
 	cache_obj_unref(&o);
 }
 
+/*
+ * 304 from a stored response (RFC 9110 §15.4.5): the fields a 200 would have
+ * carried that describe the representation's metadata, no body.
+ */
+static void
+conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o)
+{
+	static const struct str keep[] = {
+	    STR_LIT("Cache-Control"),
+	    STR_LIT("Content-Location"),
+	    STR_LIT("Date"),
+	    STR_LIT("ETag"),
+	    STR_LIT("Expires"),
+	    STR_LIT("Vary"),
+	    STR_LIT("Last-Modified"),
+	};
+	struct evbuffer *out = c->io.out;
+	size_t before = evbuffer_get_length(out);
+	struct str v;
+
+	c->status = 304;
+	c->cache_status = "HIT";
+	evbuffer_add(out, "HTTP/1.1 304 Not Modified\r\n", 27);
+	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+		if (cache_obj_header(o, keep[i], &v))
+			evbuffer_add_printf(
+			    out, "%.*s: %.*s\r\n", (int)keep[i].len, keep[i].p, (int)v.len, v.p);
+	evbuffer_add_printf(out,
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; hit\r\n%s\r\n",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name,
+	    conn_connection_header(c));
+	c->bytes_out += evbuffer_get_length(out) - before;
+	EDGE_COUNT(&c->w->metrics, cache_hits_total);
+	edge_conn_response_done(c);
+}
+
 static void
 conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
 {
@@ -254,6 +296,18 @@ conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
 	size_t head_len, body_len;
 	int n;
 
+	switch (cache_policy_conditional(&c->req, o)) {
+	case CACHE_COND_NOT_MODIFIED:
+		conn_serve_not_modified(c, o);
+		return;
+	case CACHE_COND_FAILED:
+		c->cache_status = "HIT";
+		EDGE_COUNT(&c->w->metrics, cache_hits_total);
+		conn_send_short(c, 412, "", NULL);
+		return;
+	case CACHE_COND_NONE:
+		break;
+	}
 	head = cache_obj_head(o, &head_len);
 	body = cache_obj_body(o, &body_len);
 	c->status = 200;
@@ -332,7 +386,8 @@ conn_handle_request(struct edge_conn *c)
 		return;
 	}
 	if (r->form == H1_TARGET_ASTERISK) {
-		conn_send_empty(c, 200, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n");
+		conn_send_short(
+		    c, 200, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n", NULL);
 		return;
 	}
 	if (r->host.len >= sizeof c->host_lc) {
@@ -380,14 +435,35 @@ conn_handle_request(struct edge_conn *c)
 	if (creq == CACHE_REQ_LOOKUP) {
 		struct cache_obj *o = NULL;
 
+		time_t now = time_now();
+
 		if (cache_ram_lookup(w->srv->ram, c->key, (size_t)c->key_len, &o) == 0) {
-			if (cache_obj_fresh(o, time_now())) {
+			if (cache_obj_fresh(o, now)) {
 				conn_serve_hit(c, o);
 				cache_obj_unref(&o);
 				return;
 			}
 			cache_obj_unref(&o);
 		}
+		/* RAM miss: the disk tier; what it has is promoted to RAM. */
+		if (w->srv->disk != NULL &&
+		    cache_disk_lookup(w->srv->disk, c->key, (size_t)c->key_len, now, &o) == 0) {
+			if (cache_obj_fresh(o, now)) {
+				EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+				cache_ram_insert(w->srv->ram, o);
+				conn_serve_hit(c, o);
+				cache_obj_unref(&o);
+				return;
+			}
+			cache_obj_unref(&o);
+		}
+	}
+	if (creq == CACHE_REQ_LOOKUP && cache_policy_only_if_cached(r)) {
+		/* RFC 9111 §5.2.1.7: not stored, and the client forbids a fetch */
+		EDGE_COUNT(&w->metrics, cache_misses_total);
+		c->cache_status = "MISS";
+		conn_send_short(c, 504, "", "gateway timeout: not in cache (only-if-cached)\n");
+		return;
 	}
 	if (creq == CACHE_REQ_PASS) {
 		EDGE_COUNT(&w->metrics, cache_passes_total);
@@ -420,6 +496,8 @@ conn_invalidate(struct edge_conn *c)
 	if (c->status < 200 || c->status >= 400)
 		return;
 	cache_ram_remove(ram, c->key, (size_t)c->key_len);
+	if (c->w->srv->disk != NULL)
+		cache_disk_remove(c->w->srv->disk, c->key, (size_t)c->key_len);
 	EDGE_COUNT(&c->w->metrics, cache_invalidations_total);
 }
 

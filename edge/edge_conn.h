@@ -31,6 +31,7 @@ struct origin_dns_query;
 
 #define EDGE_MAX_HEADERS     256 /* array size; the configured limit applies */
 #define EDGE_ORIGIN_MAX_HEAD (64 * 1024)
+#define EDGE_PROXY_MAX_TRIES 8 /* 1 + CONFIG_RETRIES_MAX */
 
 enum edge_conn_state {
 	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
@@ -61,6 +62,13 @@ struct edge_proxy {
 	bool client_chunked;     /* we chunk-encode towards the client */
 	bool client_until_close; /* body delimited by closing (HTTP/1.0 client) */
 	bool origin_reusable;
+	bool counted;   /* origin_balance_begin done for member_idx */
+	unsigned tries; /* members tried, the current one included */
+	unsigned tried[EDGE_PROXY_MAX_TRIES];
+	uint64_t hash;   /* balancer key (ip_hash, consistent_hash) */
+	uint64_t try_ms; /* monotonic start of the current try */
+	int fail_status; /* the last try's error, answered when no member is left */
+	const char *fail_msg;
 	uint64_t req_remaining; /* LENGTH request body bytes left */
 	uint64_t req_body_bytes;
 	struct h1_chunked req_dec;

@@ -206,6 +206,19 @@ main_run(struct config *cfg)
 	}
 	if (cfg->cache_ram_bytes > 0)
 		ms.srv.ram = cache_ram_new(cfg->cache_ram_bytes, main_ram_shards(cfg));
+	if (cfg->cache_disk_path != NULL && ms.srv.ram != NULL) {
+		struct cache_disk_conf dc;
+		char err[256];
+
+		cache_disk_conf_defaults(&dc);
+		dc.path = cfg->cache_disk_path;
+		dc.max_bytes = cfg->cache_disk_bytes;
+		if (cache_disk_open(&dc, &ms.srv.disk, err, sizeof err) != 0) {
+			log_err("main", "cache.disk \"%s\": %s", cfg->cache_disk_path, err);
+			goto out;
+		}
+		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
+	}
 
 	/* Bind everything before any thread starts, so a bad address fails cleanly. */
 	fds = xcalloc(cfg->workers * nl, sizeof *fds);
@@ -271,6 +284,7 @@ out:
 	if (admin != NULL)
 		evhttp_free(admin);
 	event_base_free(ms.base);
+	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);
 	if (ms.srv.access_log_fd != -1)
 		close(ms.srv.access_log_fd);

@@ -18,6 +18,7 @@
 	X(connections_total, "Client connections accepted")                                        \
 	X(requests_total, "Client requests parsed")                                                \
 	X(cache_hits_total, "Requests answered from the cache")                                    \
+	X(cache_disk_hits_total, "Cache hits found in the disk tier (promoted to RAM)")            \
 	X(cache_misses_total, "Cacheable requests not found fresh in the cache")                   \
 	X(cache_passes_total, "Requests forwarded without a cache lookup")                         \
 	X(cache_stores_total, "Responses stored in the RAM tier")                                  \
@@ -25,7 +26,11 @@
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \
-	X(origin_retries_total, "Requests retried on a fresh origin connection")                   \
+	X(origin_retries_total, "Origin tries repeated (fresh connection or another member)")      \
+	X(origin_member_failures_total, "Origin tries that failed before a response byte")         \
+	X(origin_ejections_total, "Members ejected (or kept out longer) by passive health")        \
+	X(origin_retry_budget_exhausted_total, "Retries refused by the retry budget")              \
+	X(origin_unavailable_total, "Requests answered 503: no usable origin member")              \
 	X(origin_conn_reused_total, "Origin requests sent on a kept-alive connection")             \
 	X(client_errors_total, "Requests answered with a 4xx by the node itself")                  \
 	X(client_timeouts_total, "Client connections closed by a timeout")                         \

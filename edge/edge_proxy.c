@@ -11,9 +11,18 @@
  * client's output buffer with evbuffer_remove_buffer (chunks move, bytes are
  * not copied); the cache fill is the one copy, made while building the object.
  *
- * A kept-alive origin connection that fails before the first response byte is
- * retried once on a fresh connection when the request has no body (the origin
- * may have closed it just as we reused it).  Errors before the response head
+ * Members are chosen by the pool's balancer (origin/origin_balance.h), which
+ * skips members that active or passive health put down and members this
+ * request already tried; with no usable member the answer is 503 "no healthy
+ * origin".  A kept-alive origin connection that fails before the first
+ * response byte is retried once on a fresh connection to the same member when
+ * the request has no body (the origin may have closed it just as we reused
+ * it); that is not held against the member.  Any other failure before the
+ * first response byte (connect refused or timed out, reset, closed, first-byte
+ * timeout, resolution failure, and a 502/503/504 listed in retry_on) counts
+ * against the member (passive health) and, for an idempotent request without
+ * a body (RFC 9110 §9.2.2), is retried on another member, up to the pool's
+ * retries and within its retry budget.  Errors before the response head
  * reach the client become 502 or 504 with a short body; after it, the client
  * connection is closed so a truncated body is never mistaken for a whole one.
  *
@@ -41,6 +50,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_proxy.h"
 #include "edge/edge_worker.h"
+#include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
 
@@ -49,6 +59,9 @@
 
 static void proxy_begin(struct edge_conn *c, bool fresh);
 static void proxy_relay_body(struct edge_conn *c);
+static void proxy_member_failed(struct edge_conn *c);
+static bool proxy_may_retry(struct edge_conn *c);
+static void proxy_retry_other(struct edge_conn *c, int status, const char *msg);
 
 static void
 proxy_tv(struct timeval *tv, unsigned ms)
@@ -74,11 +87,28 @@ proxy_method_is(const struct edge_conn *c, const char *m)
 	return str_eq(c->req.method, str_cstr(m));
 }
 
+static struct origin_balance *
+proxy_balance(struct edge_conn *c)
+{
+	return origin_pool_balance(c->w->opool, c->px.pool_idx);
+}
+
+/* Ends the in-flight count of the current member (once). */
+static void
+proxy_release(struct edge_conn *c)
+{
+	if (c->px.counted) {
+		origin_balance_end(proxy_balance(c), c->px.member_idx);
+		c->px.counted = false;
+	}
+}
+
 void
 edge_proxy_abort(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
 
+	proxy_release(c);
 	if (px->dnsq != NULL)
 		origin_dns_cancel(&px->dnsq);
 	if (px->obev != NULL) {
@@ -430,8 +460,11 @@ proxy_finish(struct edge_conn *c)
 	struct edge_worker *w = c->w;
 	bool reusable;
 
+	proxy_release(c);
 	if (px->fill != NULL) {
 		cache_ram_insert(w->srv->ram, px->fill);
+		if (w->srv->disk != NULL)
+			cache_disk_store(w->srv->disk, px->fill); /* queued; never blocks */
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		cache_obj_unref(&px->fill);
 	}
@@ -539,6 +572,37 @@ proxy_relay_body(struct edge_conn *c)
 	proxy_finish(c);
 }
 
+/* The final head arrived: passive health and EWMA; a status listed in
+ * retry_on counts as a failure and is retried on another member when allowed
+ * (returns true then), else relayed as it is. */
+static bool
+proxy_head_outcome(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	const struct config_member *m = &px->pool->members[px->member_idx];
+	uint64_t now_ms = time_mono_ms();
+	unsigned bit = px->resp.status == 502   ? CONFIG_RETRY_ON_502
+	               : px->resp.status == 503 ? CONFIG_RETRY_ON_503
+	               : px->resp.status == 504 ? CONFIG_RETRY_ON_504
+	                                        : 0;
+
+	if ((bit & px->pool->retry_on) != 0) {
+		log_warn("proxy", "origin pool \"%s\" member %s:%u answered %d", px->pool->name,
+		    m->host, (unsigned)m->port, px->resp.status);
+		proxy_member_failed(c);
+		if (proxy_may_retry(c)) {
+			proxy_retry_other(c, 502, "bad gateway");
+			return true;
+		}
+		return false;
+	}
+	if (origin_balance_success(proxy_balance(c), px->member_idx,
+	        now_ms > px->try_ms ? now_ms - px->try_ms : 0, now_ms))
+		log_info("proxy", "origin pool \"%s\" member %s:%u answers again (passive health)",
+		    px->pool->name, m->host, (unsigned)m->port);
+	return false;
+}
+
 /* Parses the response head (skipping 1xx interim responses). */
 static void
 proxy_read_head(struct edge_conn *c)
@@ -579,6 +643,8 @@ proxy_read_head(struct edge_conn *c)
 		}
 		break;
 	}
+	if (proxy_head_outcome(c))
+		return; /* retried on another member */
 	/* The header views point into the origin input and the worker's scratch
 	 * array: use them, then drop the head. */
 	now = time_now();
@@ -632,6 +698,94 @@ proxy_retryable(const struct edge_conn *c)
 	return px->reused && !px->got_bytes && !px->retried && c->req.body == H1_BODY_NONE;
 }
 
+/* RFC 9110 §9.2.2 idempotent methods. */
+static bool
+proxy_idempotent(const struct edge_conn *c)
+{
+	static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+
+	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+		if (proxy_method_is(c, methods[i]))
+			return true;
+	return false;
+}
+
+/* The current try failed before a response reached the client: passive health. */
+static void
+proxy_member_failed(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	const struct config_member *m = &px->pool->members[px->member_idx];
+	struct origin_balance *b = proxy_balance(c);
+
+	EDGE_COUNT(&c->w->metrics, origin_member_failures_total);
+	if (origin_balance_failure(b, px->member_idx, time_mono_ms())) {
+		EDGE_COUNT(&c->w->metrics, origin_ejections_total);
+		log_warn("proxy",
+		    "origin pool \"%s\" member %s:%u ejected for %llu ms on this worker "
+		    "(passive health)",
+		    px->pool->name, m->host, (unsigned)m->port,
+		    (unsigned long long)origin_balance_ejected_ms(b, px->member_idx));
+	}
+}
+
+/* May the failed try be repeated on another member?  Counts against the budget. */
+static bool
+proxy_may_retry(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->state == EDGE_PROXY_RELAY_BODY || px->tries > px->pool->retries ||
+	    px->tries >= EDGE_PROXY_MAX_TRIES || !proxy_idempotent(c))
+		return false;
+	if (c->req.body != H1_BODY_NONE &&
+	    !(c->req.body == H1_BODY_LENGTH && c->req.content_length == 0))
+		return false;
+	if (!origin_balance_any(proxy_balance(c), px->tried, px->tries, time_mono_ms()))
+		return false;
+	if (!origin_balance_retry_ok(proxy_balance(c), time_mono_ms())) {
+		EDGE_COUNT(&c->w->metrics, origin_retry_budget_exhausted_total);
+		return false;
+	}
+	return true;
+}
+
+/* Drops the current try and starts one on another member; status/msg answer
+ * the request if no member is left. */
+static void
+proxy_retry_other(struct edge_conn *c, int status, const char *msg)
+{
+	struct edge_proxy *px = &c->px;
+
+	px->fail_status = status;
+	px->fail_msg = msg;
+	proxy_release(c);
+	origin_dns_cancel(&px->dnsq);
+	if (px->obev != NULL) {
+		bufferevent_free(px->obev);
+		px->obev = NULL;
+	}
+	proxy_begin(c, false);
+}
+
+/* A try failed with nothing sent to the client yet: hold it against the
+ * member, then retry elsewhere when allowed, else answer status. */
+static void
+proxy_try_failed(struct edge_conn *c, int status, const char *msg)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->state == EDGE_PROXY_RELAY_BODY) {
+		proxy_fail(c, status, msg);
+		return;
+	}
+	proxy_member_failed(c);
+	if (!px->got_bytes && proxy_may_retry(c))
+		proxy_retry_other(c, status, msg);
+	else
+		proxy_fail(c, status, msg);
+}
+
 static void
 proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -653,7 +807,7 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 		EDGE_COUNT(&c->w->metrics, origin_timeouts_total);
 		log_warn("proxy", "origin pool \"%s\" member %u: %s timed out", px->pool->name,
 		    px->member_idx, px->state == EDGE_PROXY_CONNECTING ? "connect" : "response");
-		proxy_fail(c, 504,
+		proxy_try_failed(c, 504,
 		    px->state == EDGE_PROXY_CONNECTING
 		        ? "gateway timeout: the origin did not accept the connection in time"
 		        : "gateway timeout: the origin did not answer in time");
@@ -690,7 +844,7 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 
 			log_warn("proxy", "origin pool \"%s\" member %u: %s", px->pool->name,
 			    px->member_idx, why);
-			proxy_fail(c, 502, "bad gateway: the origin could not be reached");
+			proxy_try_failed(c, 502, "bad gateway: the origin could not be reached");
 		}
 	}
 	edge_conn_leave(c);
@@ -725,7 +879,7 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 
 	px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (px->obev == NULL) {
-		proxy_fail(c, 502, "bad gateway: cannot open a connection to the origin");
+		proxy_try_failed(c, 502, "bad gateway: cannot open a connection to the origin");
 		return;
 	}
 	px->state = EDGE_PROXY_CONNECTING;
@@ -737,7 +891,7 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	if (bufferevent_socket_connect(px->obev, sa, (int)salen) != 0) {
 		log_warn("proxy", "origin pool \"%s\" member %u: connect: %s", px->pool->name,
 		    px->member_idx, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		proxy_fail(c, 502, "bad gateway: the origin could not be reached");
+		proxy_try_failed(c, 502, "bad gateway: the origin could not be reached");
 		return;
 	}
 	proxy_send_request(c);
@@ -756,7 +910,7 @@ proxy_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, v
 
 		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", c->px.pool->name,
 		    m->host, err);
-		proxy_fail(c, 502, "bad gateway: the origin name could not be resolved");
+		proxy_try_failed(c, 502, "bad gateway: the origin name could not be resolved");
 	} else {
 		proxy_connect(c, sa, salen);
 	}
@@ -775,8 +929,27 @@ proxy_begin(struct edge_conn *c, bool fresh)
 	int r;
 
 	px->got_bytes = false;
+	px->try_ms = time_mono_ms();
 	if (!fresh) {
-		px->member_idx = origin_pool_pick(w->opool, px->pool_idx);
+		int pick = origin_balance_pick(
+		    proxy_balance(c), px->hash, px->tried, px->tries, px->try_ms);
+
+		if (pick == ORIGIN_BALANCE_NONE) {
+			if (px->tries > 0) {
+				proxy_fail(c, px->fail_status, px->fail_msg);
+			} else {
+				EDGE_COUNT(&w->metrics, origin_unavailable_total);
+				edge_conn_send_error(c, 503, "no healthy origin");
+			}
+			return;
+		}
+		if (px->tries > 0)
+			EDGE_COUNT(&w->metrics, origin_retries_total);
+		px->member_idx = (unsigned)pick;
+		px->tried[px->tries++] = (unsigned)pick;
+		px->retried = false;
+		origin_balance_begin(proxy_balance(c), px->member_idx);
+		px->counted = true;
 		px->obev = origin_pool_take(w->opool, px->pool_idx, px->member_idx);
 		if (px->obev != NULL) {
 			px->reused = true;
@@ -797,8 +970,24 @@ proxy_begin(struct edge_conn *c, bool fresh)
 	} else if (r < 0) {
 		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", px->pool->name,
 		    m->host, err != NULL ? err : "failed");
-		proxy_fail(c, 502, "bad gateway: the origin name could not be resolved");
+		proxy_try_failed(c, 502, "bad gateway: the origin name could not be resolved");
 	}
+}
+
+/* The balancer key: client address for ip_hash, the pool's hash_key for
+ * consistent_hash. */
+static uint64_t
+proxy_hash(const struct edge_conn *c, const struct config_pool *pool)
+{
+	if (pool->balancer == CONFIG_BALANCER_IP_HASH ||
+	    (pool->balancer == CONFIG_BALANCER_CONSISTENT_HASH &&
+	        pool->hash_key == CONFIG_HASH_KEY_CLIENT_IP))
+		return origin_balance_hash(c->peer, strlen(c->peer));
+	if (pool->balancer != CONFIG_BALANCER_CONSISTENT_HASH)
+		return 0;
+	if (pool->hash_key == CONFIG_HASH_KEY_HOST)
+		return origin_balance_hash(c->host_lc, c->host_lc_len);
+	return origin_balance_hash(c->req.path.p, c->req.path.len);
 }
 
 void
@@ -814,6 +1003,12 @@ edge_proxy_start(struct edge_conn *c, const struct config_pool *pool, bool store
 	px->retried = false;
 	px->reused = false;
 	px->got_bytes = false;
+	px->counted = false;
+	px->tries = 0;
+	px->fail_status = 502;
+	px->fail_msg = "bad gateway";
+	px->hash = proxy_hash(c, pool);
+	origin_balance_note_request(origin_pool_balance(c->w->opool, px->pool_idx), time_mono_ms());
 	px->fill = NULL;
 	px->request_time = time_now();
 	px->req_body_done = c->req.body == H1_BODY_NONE;

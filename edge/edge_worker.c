@@ -29,6 +29,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_dns.h"
+#include "origin/origin_health.h"
 #include "origin/origin_pool.h"
 
 static void
@@ -156,13 +157,22 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 		evconnlistener_set_error_cb(w->listeners[i], worker_on_accept_error);
 		w->n_listeners = i + 1;
 	}
-	w->opool = origin_pool_new(w->base, w->cfg);
+	/* Workers are made in order: worker 0 makes the shared health flags
+	 * and runs the active probes on its loop. */
+	if (id == 0)
+		srv->health = origin_health_new(w->cfg);
+	ASSERT(srv->health != NULL);
+	w->health = id == 0 ? srv->health : origin_health_ref(srv->health);
+	w->opool = origin_pool_new(
+	    w->base, w->cfg, w->health, time_mono_ms() ^ ((uint64_t)id << 40) ^ (uintptr_t)w);
 	w->dns = origin_dns_new(
 	    w->base, w->cfg->resolver_servers, w->cfg->dns_min_ttl_s, w->cfg->dns_max_ttl_s);
 	if (w->dns == NULL) {
 		log_err("edge", "worker %u: cannot start the resolver", id);
 		goto fail;
 	}
+	if (id == 0)
+		origin_health_start(w->health, w->base, w->dns);
 	return w;
 fail:
 	w->thread_started = false;
@@ -228,7 +238,12 @@ edge_worker_join_free(struct edge_worker **wp)
 	worker_close_listeners(w);
 	free(w->listeners);
 	origin_pool_free(&w->opool);
+	if (w->health != NULL && w->id == 0)
+		origin_health_stop(w->health);
 	origin_dns_free(&w->dns);
+	if (w->id == 0)
+		w->srv->health = NULL;
+	origin_health_unref(&w->health);
 	if (w->drain_ev != NULL)
 		event_free(w->drain_ev);
 	if (w->drain_timer != NULL)

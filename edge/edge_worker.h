@@ -30,14 +30,19 @@ struct event_base;
 struct evconnlistener;
 struct origin_pool;
 struct origin_dns;
+struct origin_health;
 struct edge_conn;
 
 struct edge_server {
-	struct config *cfg;    /* one reference */
-	struct cache_ram *ram; /* NULL when cache.ram is 0 */
-	int access_log_fd;     /* -1 when no access log */
+	struct config *cfg;      /* one reference */
+	struct cache_ram *ram;   /* NULL when cache.ram is 0 */
+	struct cache_disk *disk; /* NULL without cache.disk */
+	int access_log_fd;       /* -1 when no access log */
 	struct edge_worker **workers;
 	unsigned n_workers;
+	struct origin_health *health; /* active health flags: made by worker 0
+	                                 (which runs the probes), referenced by
+	                                 every worker; valid while worker 0 lives */
 	_Atomic bool draining;
 };
 
@@ -52,8 +57,9 @@ struct edge_worker {
 	size_t n_listeners;
 	struct origin_pool *opool;
 	struct origin_dns *dns;
-	int drain_fd;           /* eventfd the main thread writes to */
-	struct event *drain_ev; /* reads drain_fd */
+	struct origin_health *health; /* one reference; worker 0 runs the probes */
+	int drain_fd;                 /* eventfd the main thread writes to */
+	struct event *drain_ev;       /* reads drain_fd */
 	bool thread_started;
 	_Atomic bool finished;     /* the loop has ended */
 	struct event *drain_timer; /* hard stop after timeouts.drain */

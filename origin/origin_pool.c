@@ -19,6 +19,8 @@
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/xmalloc.h"
+#include "origin/origin_balance.h"
+#include "origin/origin_health.h"
 #include "origin/origin_pool.h"
 
 struct origin_member_state;
@@ -34,12 +36,12 @@ struct origin_idle {
 struct origin_member_state {
 	struct origin_idle *idle; /* LIFO head */
 	unsigned n_idle;
-	int current_weight; /* smooth weighted round robin */
 };
 
 struct origin_pool_state {
 	const struct config_pool *conf;
 	struct origin_member_state *members;
+	struct origin_balance *balance;
 };
 
 struct origin_pool {
@@ -51,7 +53,8 @@ struct origin_pool {
 };
 
 struct origin_pool *
-origin_pool_new(struct event_base *base, const struct config *cfg)
+origin_pool_new(struct event_base *base, const struct config *cfg,
+    const struct origin_health *health, uint64_t seed)
 {
 	struct origin_pool *p = xcalloc(1, sizeof *p);
 
@@ -62,6 +65,8 @@ origin_pool_new(struct event_base *base, const struct config *cfg)
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		p->pools[i].conf = &cfg->pools[i];
 		p->pools[i].members = xcalloc(cfg->pools[i].n_members, sizeof *p->pools[i].members);
+		p->pools[i].balance = origin_balance_new(&cfg->pools[i],
+		    health != NULL ? origin_health_flags(health, (unsigned)i) : NULL, seed + i);
 	}
 	return p;
 }
@@ -117,31 +122,17 @@ origin_pool_free(struct origin_pool **pp)
 			while (p->pools[i].members[m].idle != NULL)
 				origin_idle_close(p->pools[i].members[m].idle);
 		free(p->pools[i].members);
+		origin_balance_free(&p->pools[i].balance);
 	}
 	free(p->pools);
 	free(p);
 }
 
-unsigned
-origin_pool_pick(struct origin_pool *p, unsigned pool_idx)
+struct origin_balance *
+origin_pool_balance(struct origin_pool *p, unsigned pool_idx)
 {
-	struct origin_pool_state *ps;
-	int total = 0;
-	unsigned best = 0;
-
 	ASSERT(pool_idx < p->n_pools);
-	ps = &p->pools[pool_idx];
-	if (ps->conf->n_members == 1)
-		return 0;
-	for (unsigned m = 0; m < ps->conf->n_members; m++) {
-		int w = (int)ps->conf->members[m].weight;
-		ps->members[m].current_weight += w;
-		total += w;
-		if (ps->members[m].current_weight > ps->members[best].current_weight)
-			best = m;
-	}
-	ps->members[best].current_weight -= total;
-	return best;
+	return p->pools[pool_idx].balance;
 }
 
 struct bufferevent *

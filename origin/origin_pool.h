@@ -1,6 +1,6 @@
 /*
  * origin/origin_pool.h — per-worker upstream state: idle keep-alive
- * connections per pool member and the smooth weighted round-robin balancer.
+ * connections per pool member and each pool's balancer (origin_balance.h).
  *
  * One struct origin_pool per worker thread, built from a config snapshot; it
  * never crosses threads, so nothing here locks.  Idle connections are watched:
@@ -13,21 +13,25 @@
 #define OUTPOST_ORIGIN_ORIGIN_POOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct bufferevent;
 struct event_base;
 struct config;
+struct origin_balance;
+struct origin_health;
 struct origin_pool;
 
-/* A pool state for cfg's pools on base.  cfg must outlive it. */
-struct origin_pool *origin_pool_new(struct event_base *base, const struct config *cfg);
+/* A pool state for cfg's pools on base.  cfg must outlive it; health (may be
+ * NULL: no active checks) must stay referenced while it lives.  seed seeds the
+ * balancers' random choices. */
+struct origin_pool *origin_pool_new(struct event_base *base, const struct config *cfg,
+    const struct origin_health *health, uint64_t seed);
 /* Closes every idle connection; NULLs *pp. */
 void origin_pool_free(struct origin_pool **pp);
 
-/* Picks a member of pool pool_idx by smooth weighted round robin (nginx's
- * algorithm: each pick adds every weight to its member's current value and
- * takes the largest, which then pays back the total). */
-unsigned origin_pool_pick(struct origin_pool *p, unsigned pool_idx);
+/* The balancer of pool pool_idx on this worker (owned by the pool state). */
+struct origin_balance *origin_pool_balance(struct origin_pool *p, unsigned pool_idx);
 
 /* An idle connection to the member, with callbacks and timeouts cleared and
  * reading disabled, or NULL.  The caller owns the returned bufferevent. */

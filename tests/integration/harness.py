@@ -565,13 +565,16 @@ def parse_prometheus(text):
 # the scripted origin
 
 class OriginProcess:
-    def __init__(self, script=None, host="127.0.0.1", idle_timeout_ms=None, tmpdir=None):
+    def __init__(self, script=None, host="127.0.0.1", idle_timeout_ms=None, tmpdir=None,
+                 port=0):
+        """port: 0 = any free port; a given port lets a test restart an origin
+        where a stopped one listened."""
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="outpost-origin-")
         self.own_tmpdir = tmpdir is None
         self.log_path = os.path.join(self.tmpdir, "origin-%d.log" % id(self))
         port_file = os.path.join(self.tmpdir, "origin-%d.port" % id(self))
         args = [PYTHON, os.path.join(HERE, "origin.py"), "--host", host,
-                "--port", "0", "--port-file", port_file]
+                "--port", str(int(port)), "--port-file", port_file]
         if script:
             spath = os.path.join(self.tmpdir, "origin-%d.json" % id(self))
             with open(spath, "w") as f:

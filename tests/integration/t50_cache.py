@@ -209,5 +209,46 @@ class Cache(harness.OutpostTestCase):
         self.assertEqual(self.origin.count("/c/head"), 1)
 
 
+    # -- answered from the cache with validators (RFC 9110 §13.2) ----------
+    VALIDATED = ("?cc=max-age%3D60&h=ETag:%20%22v1%22"
+                 "&h=Last-Modified:%20Sun,%2006%20Nov%201994%2008:49:37%20GMT")
+
+    def test_if_none_match_304_from_cache(self):
+        path = "/c/inm" + self.VALIDATED
+        self.assertMiss(self.get(path))
+        r = self.get(path, headers={"If-None-Match": '"other", W/"v1"'})
+        self.assertEqual(r.status, 304, r)
+        self.assertEqual(r.body, b"")
+        self.assertEqual(r.header("ETag"), '"v1"')
+        self.assertEqual(r.header("X-Cache"), HIT)
+        r = self.get(path, headers={"If-None-Match": '"v2"'})
+        self.assertHit(r)
+        self.assertEqual(self.origin.count("/c/inm"), 1)
+
+    def test_if_modified_since_304_from_cache(self):
+        path = "/c/ims" + self.VALIDATED
+        self.assertMiss(self.get(path))
+        r = self.get(path, headers={"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"})
+        self.assertEqual(r.status, 304, r)
+        r = self.get(path, headers={"If-Modified-Since": "Sat, 05 Nov 1994 08:49:37 GMT"})
+        self.assertHit(r)
+        self.assertEqual(self.origin.count("/c/ims"), 1)
+
+    def test_if_match_412_from_cache(self):
+        path = "/c/im" + self.VALIDATED
+        self.assertMiss(self.get(path))
+        r = self.get(path, headers={"If-Match": '"v2"'})
+        self.assertEqual(r.status, 412, r)
+        self.assertHit(self.get(path, headers={"If-Match": '"v1"'}))
+        self.assertEqual(self.origin.count("/c/im"), 1)
+
+    def test_only_if_cached(self):
+        r = self.get("/c/oic?cc=max-age%3D60", headers={"Cache-Control": "only-if-cached"})
+        self.assertEqual(r.status, 504, r)
+        self.assertEqual(self.origin.count("/c/oic"), 0)
+        self.assertMiss(self.get("/c/oic?cc=max-age%3D60"))
+        self.assertHit(self.get("/c/oic?cc=max-age%3D60",
+                                headers={"Cache-Control": "only-if-cached"}))
+
 if __name__ == "__main__":
     harness.main()

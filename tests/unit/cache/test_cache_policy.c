@@ -265,11 +265,103 @@ test_request(void)
 	}
 }
 
+struct cond_case {
+	const char *method;
+	const char *hdrs[MAX_HDRS];
+	enum cache_cond want;
+};
+
+static const struct cond_case cond_cases[] = {
+    {"GET", {0}, CACHE_COND_NONE},
+    {"GET", {"If-None-Match: \"v1\""}, CACHE_COND_NOT_MODIFIED},
+    {"HEAD", {"If-None-Match: \"v1\""}, CACHE_COND_NOT_MODIFIED},
+    {"GET", {"If-None-Match: W/\"v1\""}, CACHE_COND_NOT_MODIFIED}, /* weak compare */
+    {"GET", {"If-None-Match: \"x\", \"v1\""}, CACHE_COND_NOT_MODIFIED},
+    {"GET", {"If-None-Match: *"}, CACHE_COND_NOT_MODIFIED},
+    {"GET", {"If-None-Match: \"v2\""}, CACHE_COND_NONE},
+    {"GET", {"If-None-Match: v1"}, CACHE_COND_NONE}, /* unquoted: not an entity-tag */
+    /* If-None-Match wins over If-Modified-Since (RFC 9110 §13.1.3) */
+    {"GET", {"If-None-Match: \"v2\"", "If-Modified-Since: Sun, 06 Nov 2033 08:49:37 GMT"},
+        CACHE_COND_NONE},
+    {"GET", {"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"}, CACHE_COND_NOT_MODIFIED},
+    {"GET", {"If-Modified-Since: Sun, 06 Nov 1994 08:49:36 GMT"}, CACHE_COND_NONE},
+    {"GET", {"If-Modified-Since: not a date"}, CACHE_COND_NONE},
+    {"GET", {"If-Match: \"v1\""}, CACHE_COND_NONE},
+    {"GET", {"If-Match: W/\"v1\""}, CACHE_COND_FAILED}, /* strong compare */
+    {"GET", {"If-Match: \"v2\""}, CACHE_COND_FAILED},
+    {"GET", {"If-Match: *"}, CACHE_COND_NONE},
+    {"GET", {"If-Unmodified-Since: Sun, 06 Nov 1994 08:49:36 GMT"}, CACHE_COND_FAILED},
+    {"GET", {"If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT"}, CACHE_COND_NONE},
+    /* If-Match present: If-Unmodified-Since is not evaluated */
+    {"GET", {"If-Match: \"v1\"", "If-Unmodified-Since: Sun, 06 Nov 1990 08:49:36 GMT"},
+        CACHE_COND_NONE},
+};
+
+static void
+test_conditional(void)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\n"
+	                           "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+	                           "Date: Sun, 06 Nov 1994 09:00:00 GMT\r\n";
+	static const char head_nolm[] = "HTTP/1.1 200 OK\r\nETag: W/\"w\"\r\n"
+	                                "Date: Sun, 06 Nov 1994 09:00:00 GMT\r\n";
+	struct cache_policy pol = {true, 60, 0};
+	struct cache_obj *o = cache_obj_new("k", 1, head, sizeof head - 1, 0, 0, &pol);
+	struct cache_obj *o2 = cache_obj_new("k", 1, head_nolm, sizeof head_nolm - 1, 0, 0, &pol);
+	struct str v;
+
+	subtest("cache_obj_header and cache_policy_conditional");
+	ok(cache_obj_header(o, STR_LIT("etag"), &v) && str_eq(v, STR_LIT("\"v1\"")), "ETag");
+	ok(!cache_obj_header(o, STR_LIT("Vary"), &v), "absent field");
+	for (size_t i = 0; i < sizeof cond_cases / sizeof cond_cases[0]; i++) {
+		struct h1_header qh[MAX_HDRS];
+		struct h1_request req = {.method = str_cstr(cond_cases[i].method), .headers = qh};
+		char what[160];
+
+		req.n_headers = build_headers(cond_cases[i].hdrs, qh);
+		snprintf(what, sizeof what, "conditional case %zu: %s %s", i, cond_cases[i].method,
+		    cond_cases[i].hdrs[0] ? cond_cases[i].hdrs[0] : "");
+		ok(cache_policy_conditional(&req, o) == cond_cases[i].want, what);
+	}
+	{
+		/* no Last-Modified: If-Modified-Since compares with Date (RFC 9111 §4.3.2),
+		 * If-Unmodified-Since is ignored, a weak ETag never matches If-Match */
+		const char *ims[MAX_HDRS] = {"If-Modified-Since: Sun, 06 Nov 1994 09:00:00 GMT"};
+		const char *ius[MAX_HDRS] = {"If-Unmodified-Since: Sun, 06 Nov 1990 09:00:00 GMT"};
+		const char *im[MAX_HDRS] = {"If-Match: W/\"w\""};
+		const char *inm[MAX_HDRS] = {"If-None-Match: \"w\""};
+		struct h1_header qh[MAX_HDRS];
+		struct h1_request req = {.method = STR_LIT("GET"), .headers = qh};
+
+		req.n_headers = build_headers(ims, qh);
+		ok(cache_policy_conditional(&req, o2) == CACHE_COND_NOT_MODIFIED, "IMS vs Date");
+		req.n_headers = build_headers(ius, qh);
+		ok(cache_policy_conditional(&req, o2) == CACHE_COND_NONE, "IUS ignored");
+		req.n_headers = build_headers(im, qh);
+		ok(cache_policy_conditional(&req, o2) == CACHE_COND_FAILED, "weak If-Match");
+		req.n_headers = build_headers(inm, qh);
+		ok(cache_policy_conditional(&req, o2) == CACHE_COND_NOT_MODIFIED, "weak INM");
+	}
+	{
+		const char *oic[MAX_HDRS] = {"Cache-Control: max-age=5, only-if-cached"};
+		struct h1_header qh[MAX_HDRS];
+		struct h1_request req = {.method = STR_LIT("GET"), .headers = qh};
+
+		req.n_headers = build_headers(oic, qh);
+		ok(cache_policy_only_if_cached(&req), "only-if-cached");
+		req.n_headers = 0;
+		ok(!cache_policy_only_if_cached(&req), "no only-if-cached");
+	}
+	cache_obj_unref(&o);
+	cache_obj_unref(&o2);
+}
+
 int
 main(void)
 {
 	test_table();
 	test_clock_skew();
 	test_request();
+	test_conditional();
 	return tap_done();
 }

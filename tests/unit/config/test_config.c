@@ -145,7 +145,51 @@ static const struct err_case err_cases[] = {
     {"balancer",
         BASE_LISTEN BASE_SITES
         "pools: [{ name: p, balancer: random, members: [{ address: \"a:1\" }] }]\n",
-        "F:3:30: pools[0].balancer: unknown balancer \"random\" (expected round_robin)\n"},
+        "F:3:30: pools[0].balancer: unknown balancer \"random\" (expected round_robin, least_conn, "
+        "random_two_choices, ip_hash, consistent_hash or ewma)\n"},
+    {"hash_key",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, balancer: consistent_hash, hash_key: cookie, members: [{ address: "
+        "\"a:1\" }] }]\n",
+        "F:3:57: pools[0].hash_key: unknown hash key \"cookie\" (expected uri, host or "
+        "client_ip)\n"},
+    {"hash_key without consistent_hash",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, hash_key: uri, members: [{ address: \"a:1\" }] }]\n",
+        "F:3:30: pools[0].hash_key: only used with balancer: consistent_hash\n"},
+    {"all backup",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, members: [{ address: \"a:1\", backup: true }] }]\n",
+        "F:3:29: pools[0].members: needs at least one member without \"backup: true\"\n"},
+    {"retries range",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, retries: 9, members: [{ address: \"a:1\" }] }]\n",
+        "F:3:29: pools[0].retries: 9 is out of range (0..7)\n"},
+    {"retry_on",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, retry_on: [503, 500], members: [{ address: \"a:1\" }] }]\n",
+        "F:3:36: pools[0].retry_on[1]: invalid status \"500\" (expected 502, 503 or 504)\n"},
+    {"passive order",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, passive: { backoff: 10s, max_backoff: 5s }, members: [{ address: "
+        "\"a:1\" }] }]\n",
+        "F:3:58: pools[0].passive.max_backoff: must not be less than passive.backoff\n"},
+    {"health path",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, health: { path: healthz }, members: [{ address: \"a:1\" }] }]\n",
+        "F:3:36: pools[0].health.path: \"healthz\" must start with '/' and contain no white "
+        "space\n"},
+    {"health expect",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, health: { path: /h, expect: 200-99 }, members: [{ address: "
+        "\"a:1\" }] }]\n",
+        "F:3:48: pools[0].health.expect: invalid status range \"200-99\" (expected e.g. 200 "
+        "or 200-399)\n"},
+    {"health timeout",
+        BASE_LISTEN BASE_SITES
+        "pools: [{ name: p, health: { path: /h, interval: 1s, timeout: 2s }, members: [{ "
+        "address: \"a:1\" }] }]\n",
+        "F:3:63: pools[0].health.timeout: must not be longer than health.interval\n"},
     {"listen port", "listen: [{ address: \"127.0.0.1:99999\" }]\n" BASE_SITES BASE_POOLS,
         "F:1:21: listen[0].address: invalid port \"99999\"\n"},
     {"listen name", "listen: [{ address: \"localhost:80\" }]\n" BASE_SITES BASE_POOLS,
@@ -301,7 +345,9 @@ test_multiple_errors(void)
 	    "F:7:3: cache.rma: unknown key\n"
 	    "F:8:21: timeouts.header: invalid duration \"10\": a unit is required (ms, s, m, h)\n"
 	    "F:12:11: sites[0].pool: unknown pool \"nope\"\n"
-	    "F:15:15: pools[0].balancer: unknown balancer \"random\" (expected round_robin)\n"
+	    "F:15:15: pools[0].balancer: unknown balancer \"random\" (expected round_robin, "
+	    "least_conn, "
+	    "random_two_choices, ip_hash, consistent_hash or ewma)\n"
 	    "F:16:26: pools[0].members[0].address: invalid host name \"bad_host\"\n");
 	free(errs);
 }
@@ -425,6 +471,25 @@ test_full(void)
 	is_int(api->between_bytes_timeout_ms, 30000);
 	is_int(api->idle_timeout_ms, 30000);
 	is_int(api->max_idle_per_worker, 32);
+	is_int(api->balancer, CONFIG_BALANCER_CONSISTENT_HASH);
+	is_int(api->hash_key, CONFIG_HASH_KEY_HOST);
+	is_int(api->n_members, 2);
+	ok(!api->members[0].backup && api->members[1].backup, "backup member");
+	is_int(api->retries, 2);
+	is_int(api->retry_budget_pct, 10);
+	is_int(api->retry_on, CONFIG_RETRY_ON_502 | CONFIG_RETRY_ON_503);
+	is_int(api->passive_failures, 5);
+	is_int(api->passive_backoff_ms, 2000);
+	is_int(api->passive_max_backoff_ms, 30000);
+	is_str(api->health_path, "/healthz");
+	is_str(api->health_host, "api.example.net");
+	is_int(api->health_interval_ms, 3000);
+	is_int(api->health_timeout_ms, 1000);
+	is_int(api->health_expect_min, 200);
+	is_int(api->health_expect_max, 299);
+	is_int(api->health_rise, 3);
+	is_int(api->health_fall, 4);
+	ok(web->health_path == NULL, "no active checks by default");
 	is_str(c->pools[2].name, "unused");
 
 	is_int(c->n_sites, 2);
@@ -548,6 +613,21 @@ test_defaults(void)
 	is_int(c->pools[0].between_bytes_timeout_ms, 30000);
 	is_int(c->pools[0].idle_timeout_ms, 30000);
 	is_int(c->pools[0].max_idle_per_worker, 32);
+	is_int(c->pools[0].hash_key, CONFIG_HASH_KEY_URI);
+	ok(!c->pools[0].members[0].backup, "not backup");
+	is_int(c->pools[0].retries, 1);
+	is_int(c->pools[0].retry_budget_pct, 20);
+	is_int(c->pools[0].retry_on, 0);
+	is_int(c->pools[0].passive_failures, 3);
+	is_int(c->pools[0].passive_backoff_ms, 5000);
+	is_int(c->pools[0].passive_max_backoff_ms, 60000);
+	ok(c->pools[0].health_path == NULL, "no health");
+	is_int(c->pools[0].health_interval_ms, 5000);
+	is_int(c->pools[0].health_timeout_ms, 2000);
+	is_int(c->pools[0].health_expect_min, 200);
+	is_int(c->pools[0].health_expect_max, 399);
+	is_int(c->pools[0].health_rise, 2);
+	is_int(c->pools[0].health_fall, 3);
 	ok(c->sites[0].routes[0].cache, "route caches");
 	is_int(c->sites[0].routes[0].default_ttl_s, 0);
 	config_unref(&c);

@@ -1,0 +1,347 @@
+/*
+ * origin/origin_health.c — the active prober (see origin_health.h).
+ *
+ * One probe per (pool with health, member).  A probe is either waiting for
+ * its next interval or running one check; a single timer serves both (the
+ * interval while waiting, health.timeout while running).  A check is:
+ * resolve → connect → write the request → read until the status line is
+ * complete → judge → close.  Only the status line is read.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "core/assert.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "origin/origin_dns.h"
+#include "origin/origin_health.h"
+
+#define OH_MAX_STATUS_LINE 1024
+
+struct oh_probe {
+	struct origin_health *h;
+	const struct config_pool *pc;
+	unsigned member;
+	_Atomic unsigned char *flag;
+	struct event *timer;
+	struct bufferevent *bev;
+	struct origin_dns_query *dnsq;
+	bool running;
+	bool up;           /* this thread's view of *flag */
+	unsigned char gen; /* *flag while up: 1..255, a new value at each recovery */
+	unsigned passes, fails;
+	uint64_t rng;
+};
+
+struct origin_health {
+	_Atomic int refcnt;
+	const struct config *cfg;
+	_Atomic unsigned char **flags; /* per pool; NULL without health */
+	void **flag_mem;               /* the same arrays, for free() */
+	struct event_base *base;
+	struct origin_dns *dns;
+	struct oh_probe *probes;
+	size_t n_probes;
+};
+
+struct origin_health *
+origin_health_new(const struct config *cfg)
+{
+	struct origin_health *h = xcalloc(1, sizeof *h);
+
+	atomic_init(&h->refcnt, 1);
+	h->cfg = cfg;
+	h->flags = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->flags);
+	h->flag_mem = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->flag_mem);
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct config_pool *pc = &cfg->pools[i];
+
+		if (pc->health_path == NULL)
+			continue;
+		h->flag_mem[i] = xcalloc(pc->n_members, sizeof *h->flags[i]);
+		h->flags[i] = h->flag_mem[i];
+		for (size_t m = 0; m < pc->n_members; m++)
+			atomic_init(&h->flags[i][m], 1);
+		h->n_probes += pc->n_members;
+	}
+	return h;
+}
+
+struct origin_health *
+origin_health_ref(struct origin_health *h)
+{
+	atomic_fetch_add(&h->refcnt, 1);
+	return h;
+}
+
+void
+origin_health_unref(struct origin_health **hp)
+{
+	struct origin_health *h = *hp;
+
+	if (h == NULL)
+		return;
+	*hp = NULL;
+	if (atomic_fetch_sub(&h->refcnt, 1) != 1)
+		return;
+	ASSERT(h->probes == NULL);
+	for (size_t i = 0; i < h->cfg->n_pools; i++)
+		free(h->flag_mem[i]);
+	free(h->flag_mem);
+	free(h->flags);
+	free(h);
+}
+
+const _Atomic unsigned char *
+origin_health_flags(const struct origin_health *h, unsigned pool_idx)
+{
+	ASSERT(pool_idx < h->cfg->n_pools);
+	return h->flags[pool_idx];
+}
+
+static uint64_t
+oh_rand(struct oh_probe *p)
+{
+	p->rng ^= p->rng >> 12;
+	p->rng ^= p->rng << 25;
+	p->rng ^= p->rng >> 27;
+	return p->rng * 0x2545f4914f6cdd1dULL;
+}
+
+static void
+oh_arm(struct oh_probe *p, uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(p->timer, &tv);
+}
+
+/* Ends the running check with its verdict and waits for the next interval. */
+static void
+oh_done(struct oh_probe *p, bool pass, const char *why)
+{
+	const struct config_pool *pc = p->pc;
+	const struct config_member *m = &pc->members[p->member];
+	uint64_t iv = pc->health_interval_ms;
+
+	origin_dns_cancel(&p->dnsq);
+	if (p->bev != NULL) {
+		bufferevent_free(p->bev);
+		p->bev = NULL;
+	}
+	p->running = false;
+	if (pass) {
+		p->fails = 0;
+		if (!p->up && ++p->passes >= pc->health_rise) {
+			p->up = true;
+			p->gen = (unsigned char)(p->gen % 255 + 1);
+			atomic_store_explicit(p->flag, p->gen, memory_order_relaxed);
+			log_info("health", "pool \"%s\" member %s:%u is up (%u checks passed)",
+			    pc->name, m->host, (unsigned)m->port, p->passes);
+		}
+	} else {
+		p->passes = 0;
+		if (p->up && ++p->fails >= pc->health_fall) {
+			p->up = false;
+			atomic_store_explicit(p->flag, 0, memory_order_relaxed);
+			log_warn("health",
+			    "pool \"%s\" member %s:%u is down (%u checks failed, last: %s)",
+			    pc->name, m->host, (unsigned)m->port, p->fails, why);
+		} else {
+			log_debug("health", "pool \"%s\" member %s:%u: check failed: %s", pc->name,
+			    m->host, (unsigned)m->port, why);
+		}
+	}
+	evtimer_del(p->timer);
+	/* next check in interval ± 10 % */
+	oh_arm(p, iv - iv / 10 + (iv >= 5 ? oh_rand(p) % (iv / 5 + 1) : 0));
+}
+
+/* "HTTP/1.x NNN ..." → NNN, or -1. */
+static int
+oh_status(const char *s, size_t len)
+{
+	if (len < 12 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9' || s[8] != ' ')
+		return -1;
+	for (int i = 9; i < 12; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	if (len > 12 && s[12] != ' ' && s[12] != '\r')
+		return -1;
+	return (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+}
+
+static void
+oh_on_read(struct bufferevent *bev, void *arg)
+{
+	struct oh_probe *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF_STRICT);
+	char line[32], why[64];
+	size_t n;
+	int st;
+
+	if (eol.pos < 0) {
+		if (evbuffer_get_length(in) > OH_MAX_STATUS_LINE)
+			oh_done(p, false, "status line too long");
+		return;
+	}
+	n = (size_t)eol.pos < sizeof line - 1 ? (size_t)eol.pos : sizeof line - 1;
+	evbuffer_copyout(in, line, n);
+	line[n] = '\0';
+	st = oh_status(line, n);
+	if (st < 0) {
+		oh_done(p, false, "malformed status line");
+		return;
+	}
+	snprintf(why, sizeof why, "status %d", st);
+	oh_done(p,
+	    (unsigned)st >= p->pc->health_expect_min && (unsigned)st <= p->pc->health_expect_max,
+	    why);
+}
+
+static void
+oh_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct oh_probe *p = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_ERROR)
+		oh_done(p, false, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else
+		oh_done(p, false, "connection closed before a status line");
+}
+
+static void
+oh_connect(struct oh_probe *p, const struct sockaddr *sa, socklen_t salen)
+{
+	const struct config_pool *pc = p->pc;
+	const struct config_member *m = &pc->members[p->member];
+	struct evbuffer *out;
+
+	p->bev = bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (p->bev == NULL) {
+		oh_done(p, false, "cannot create a socket");
+		return;
+	}
+	bufferevent_setcb(p->bev, oh_on_read, NULL, oh_on_event, p);
+	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(p->bev, sa, (int)salen) != 0) {
+		oh_done(p, false, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	out = bufferevent_get_output(p->bev);
+	evbuffer_add_printf(out, "GET %s HTTP/1.1\r\nHost: ", pc->health_path);
+	if (pc->health_host != NULL)
+		evbuffer_add_printf(out, "%s", pc->health_host);
+	else if (strchr(m->host, ':') != NULL)
+		evbuffer_add_printf(out, "[%s]:%u", m->host, (unsigned)m->port);
+	else
+		evbuffer_add_printf(out, "%s:%u", m->host, (unsigned)m->port);
+	evbuffer_add_printf(
+	    out, "\r\nUser-Agent: outpost-health/%s\r\nConnection: close\r\n\r\n", PACKAGE_VERSION);
+}
+
+static void
+oh_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+	struct oh_probe *p = arg;
+
+	p->dnsq = NULL;
+	if (err != NULL)
+		oh_done(p, false, err);
+	else
+		oh_connect(p, sa, salen);
+}
+
+static void
+oh_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct oh_probe *p = arg;
+	const struct config_member *m = &p->pc->members[p->member];
+	struct sockaddr_storage ss;
+	socklen_t sslen = 0;
+	const char *err = NULL;
+	int r;
+
+	(void)fd;
+	(void)what;
+	if (p->running) {
+		oh_done(p, false, "timed out");
+		return;
+	}
+	p->running = true;
+	oh_arm(p, p->pc->health_timeout_ms);
+	r = origin_dns_resolve(
+	    p->h->dns, m->host, m->port, &ss, &sslen, oh_on_resolved, p, &p->dnsq, &err);
+	if (r == 0)
+		oh_connect(p, (const struct sockaddr *)&ss, sslen);
+	else if (r < 0)
+		oh_done(p, false, err != NULL ? err : "resolution failed");
+}
+
+void
+origin_health_start(struct origin_health *h, struct event_base *base, struct origin_dns *dns)
+{
+	const struct config *cfg = h->cfg;
+	size_t k = 0;
+
+	ASSERT(h->probes == NULL);
+	if (h->n_probes == 0)
+		return;
+	h->base = base;
+	h->dns = dns;
+	h->probes = xcalloc(h->n_probes, sizeof *h->probes);
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct config_pool *pc = &cfg->pools[i];
+
+		if (pc->health_path == NULL)
+			continue;
+		for (unsigned m = 0; m < pc->n_members; m++) {
+			struct oh_probe *p = &h->probes[k++];
+
+			p->h = h;
+			p->pc = pc;
+			p->member = m;
+			p->flag = &h->flags[i][m];
+			p->up = true;
+			p->gen = 1;
+			p->rng = (time_mono_ms() ^ ((uint64_t)k << 32) ^ (uintptr_t)p) | 1;
+			p->timer = evtimer_new(base, oh_on_timer, p);
+			/* the first check somewhere in the first interval */
+			oh_arm(p, oh_rand(p) % (pc->health_interval_ms + 1));
+		}
+	}
+}
+
+void
+origin_health_stop(struct origin_health *h)
+{
+	if (h->probes == NULL)
+		return;
+	for (size_t i = 0; i < h->n_probes; i++) {
+		struct oh_probe *p = &h->probes[i];
+
+		origin_dns_cancel(&p->dnsq);
+		if (p->bev != NULL)
+			bufferevent_free(p->bev);
+		if (p->timer != NULL)
+			event_free(p->timer);
+	}
+	free(h->probes);
+	h->probes = NULL;
+}

@@ -1,0 +1,49 @@
+/*
+ * origin/origin_health.h — active health checks of origin pool members.
+ *
+ * One struct origin_health per server, shared by all workers (refcounted).
+ * It holds one "up" flag per member of every pool (atomic bytes, all up at
+ * start).  One thread — the worker that calls origin_health_start, worker 0 —
+ * runs the probes on its event loop: every health.interval (jittered by ±10 %,
+ * the first probe at a random point of the first interval) a plain HTTP/1.1
+ * "GET path" with "Connection: close" on a new connection, the member's name
+ * resolved through that worker's c-ares resolver.  A status inside
+ * health.expect is a pass; another status, a refused or reset connection, a
+ * malformed status line or no status line within health.timeout is a fail.
+ * health.fall consecutive fails mark the member down, health.rise consecutive
+ * passes mark it up again; each change is logged once.  Balancers of every
+ * worker read the flags with relaxed loads: no lock on the request path.
+ * A flag is 0 while its member is down and, while up, a generation 1..255
+ * that changes at every recovery, so a worker notices a recovery even if it
+ * never saw the member down (and then ends a passive ejection).
+ */
+#ifndef OUTPOST_ORIGIN_ORIGIN_HEALTH_H
+#define OUTPOST_ORIGIN_ORIGIN_HEALTH_H
+
+#include <stdatomic.h>
+
+struct config;
+struct event_base;
+struct origin_dns;
+struct origin_health; /* opaque, shared */
+
+/* Flags for cfg's pools (cfg must outlive the object), one reference. */
+struct origin_health *origin_health_new(const struct config *cfg);
+/* Reference counting (atomic): any thread.  unref NULLs *hp, NULL-safe.  The
+ * last unref must come after origin_health_stop. */
+struct origin_health *origin_health_ref(struct origin_health *h);
+void origin_health_unref(struct origin_health **hp);
+
+/* Pool pool_idx's member flags (0 = down, else the up generation), or NULL when the pool has no
+ * health section.  Valid while a reference is held.  Any thread. */
+const _Atomic unsigned char *origin_health_flags(const struct origin_health *h, unsigned pool_idx);
+
+/* Starts the probes on base, resolving through dns (both must outlive
+ * origin_health_stop).  Call once, before or on base's thread; probes then
+ * run on base's thread.  Nothing happens when no pool has health checks. */
+void origin_health_start(struct origin_health *h, struct event_base *base, struct origin_dns *dns);
+/* Cancels every probe and frees its events and connections.  On base's thread
+ * or after its loop ended, before dns and base are freed.  Idempotent. */
+void origin_health_stop(struct origin_health *h);
+
+#endif
