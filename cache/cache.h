@@ -53,13 +53,14 @@ struct cache_policy {
 
 /*
  * Decides whether a response to a request may be stored by a shared cache and
- * for how long.  For this skeleton: methods GET and HEAD, status 200; no-store
- * (request or response) and private forbid; an Authorization header on the
- * request forbids unless public, s-maxage or must-revalidate; Set-Cookie forbids
- * (documented policy); Vary other than Accept-Encoding forbids (variants come
- * with the cache-engine issue); freshness from s-maxage over max-age over
- * Expires - Date; an invalid Expires counts as already expired; without
- * explicit freshness, default_ttl_s (0: do not store).  request_time and
+ * for how long.  Methods GET and HEAD, status 200; no-store
+ * (request or response) and private forbid; no-cache stores with ttl 0 (so
+ * every use revalidates) when the response has a validator, else forbids;
+ * a response already stale on arrival is stored only with a validator; an Authorization header on
+ * the request forbids unless public, s-maxage or must-revalidate; Set-Cookie forbids (documented
+ * policy); Vary other than Accept-Encoding forbids (variants come with the cache-engine issue);
+ * freshness from s-maxage over max-age over Expires - Date; an invalid Expires counts as already
+ * expired; without explicit freshness, default_ttl_s (0: do not store).  request_time and
  * response_time are the wall-clock seconds when the request was sent and the
  * response head arrived (for Age, §4.2.3).
  */
@@ -104,6 +105,42 @@ enum cache_cond {
 };
 enum cache_cond cache_policy_conditional(const struct h1_request *req, const struct cache_obj *o);
 
+/*
+ * Revalidation of a stale stored response (RFC 9111 §4.3.1): true if the
+ * request should go to the origin as a conditional request for o, with
+ * *add_inm (If-None-Match: o's ETag) and *add_ims (If-Modified-Since: o's
+ * Last-Modified) telling which validators to add — only those the client did
+ * not send itself.  False (forward as a plain miss) when o has no validator,
+ * when the client sent If-Match, If-Unmodified-Since or If-Range, or when the
+ * client's own If-None-Match / If-Modified-Since do not select o.
+ */
+bool cache_policy_revalidation(
+    const struct h1_request *req, const struct cache_obj *o, bool *add_inm, bool *add_ims);
+/* Does a 304 answer to a conditional request validate o (§4.3.4)?  Its ETag,
+ * else its Last-Modified, must equal o's; a 304 without validators does
+ * only when the client sent no validators of its own. */
+bool cache_policy_304_applies(
+    const struct cache_obj *o, const struct h1_response *resp, bool client_validators);
+/* The policy of o updated by the 304 resp (§4.3.4): cache_policy_evaluate
+ * over the merged fields (see cache_obj_update) as if they came with a 200. */
+void cache_policy_evaluate_304(const struct h1_request *req, const struct cache_obj *o,
+    const struct h1_response *resp, time_t request_time, time_t response_time,
+    int64_t default_ttl_s, struct cache_policy *out);
+
+/*
+ * May the stale o answer req at now (RFC 5861)?  stale-if-error: within the
+ * response's stale-if-error window or the request's; stale-while-revalidate:
+ * within the response's window.  Never for a response with no-cache,
+ * must-revalidate, proxy-revalidate or s-maxage (RFC 9111 §4.2.4,
+ * §5.2.2.10).
+ */
+enum cache_stale {
+	CACHE_STALE_IF_ERROR = 0,
+	CACHE_STALE_WHILE_REVALIDATE,
+};
+bool cache_policy_stale_ok(
+    const struct h1_request *req, const struct cache_obj *o, time_t now, enum cache_stale why);
+
 /* ---- objects (cache_obj.c) ---- */
 
 struct cache_obj;
@@ -135,6 +172,25 @@ size_t cache_obj_charge(const struct cache_obj *o);
  * value (OWS trimmed) in *value as a view into the object, valid while the
  * caller holds a reference.  Any thread. */
 bool cache_obj_header(const struct cache_obj *o, struct str name, struct str *value);
+
+/* Iterates the stored fields called name (every field when name is empty):
+ * start with *pos = 0; each true return gives the next value (a view, as for
+ * cache_obj_header) and advances *pos.  Any thread. */
+bool cache_obj_header_next(
+    const struct cache_obj *o, struct str name, size_t *pos, struct str *value);
+
+/*
+ * Revalidation (RFC 9111 §3.2, §4.3.4): a NEW object (one reference) for the
+ * same key whose head is old's, updated by upd (the fields of a 304): every
+ * stored field named in upd is replaced by upd's lines of that name, except
+ * Content-Length, Transfer-Encoding, Content-Range and hop-by-hop fields,
+ * which never update a stored head; Age is not stored; without a Date in upd
+ * the new head is dated stored_at.  The body is old's, shared (no copy: the
+ * new object keeps a reference to the body's owner).  NULL on allocation
+ * failure.  old may be published; it is not changed.
+ */
+struct cache_obj *cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_upd,
+    time_t stored_at, const struct cache_policy *pol);
 
 /* ---- RAM tier (cache_ram.c) ---- */
 

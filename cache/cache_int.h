@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 struct cache_obj;
@@ -19,6 +20,14 @@ const char *cache_obj_key(const struct cache_obj *o, size_t *len);
  * serialization: cache_obj_new takes them back). */
 void cache_obj_times(
     const struct cache_obj *o, time_t *stored_at, int64_t *ttl_s, int64_t *initial_age_s);
+
+/* The field set of old updated by upd as cache_obj_update stores it (Age
+ * from upd included, for the policy's age calculation): *out is a malloc'd
+ * array of views into old's head and upd; the count, or -1 on allocation
+ * failure. */
+struct h1_header;
+ssize_t cache_obj_merge_fields(
+    const struct cache_obj *o, const struct h1_header *upd, size_t n_upd, struct h1_header **out);
 
 struct cache_disk;
 

@@ -10,6 +10,15 @@
  * immutable: no field changes except the reference count, so readers on any
  * thread need no lock.
  *
+ * Revalidation (RFC 9111 §4.3.4): cache_obj_update builds a NEW object (the
+ * published one stays immutable) whose head is the old head updated by a
+ * 304's fields and whose body is the old object's body, shared, not copied:
+ * the new object holds a reference to the object that owns the body bytes
+ * (body_owner; always the original owner, so chains never grow) and points
+ * at its buffer.  The owner's head and key stay allocated while shared (a few
+ * hundred bytes); the new object is charged for the body, since it is what
+ * keeps it alive once the old one leaves the RAM tier.
+ *
  * Reference counting: an atomic counter; taking a reference needs no ordering
  * (the taker already holds a reference or the lock that protects one), dropping
  * one is acq_rel so the thread that frees sees every other thread's reads
@@ -18,12 +27,14 @@
 #include "config.h"
 
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache/cache.h"
 #include "cache/cache_int.h"
 #include "core/assert.h"
+#include "core/timeutil.h"
 
 /* Bodies up to this size are preallocated from body_hint in cache_obj_new. */
 #define CACHE_OBJ_PREALLOC_MAX (16u << 20)
@@ -39,6 +50,7 @@ struct cache_obj {
 	int64_t initial_age_s;
 	uint64_t body_hint;
 	char *body;
+	struct cache_obj *body_owner; /* body belongs to this object, or NULL */
 	size_t body_len;
 	size_t body_cap;
 	size_t key_len;
@@ -65,6 +77,7 @@ cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len
 	o->initial_age_s = pol != NULL ? pol->initial_age_s : 0;
 	o->body_hint = body_hint;
 	o->body = NULL;
+	o->body_owner = NULL;
 	o->body_len = 0;
 	o->body_cap = 0;
 	o->key_len = key_len;
@@ -91,6 +104,7 @@ cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max
 	uint64_t need;
 
 	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	ASSERT(o->body_owner == NULL); /* a shared body is immutable */
 	if (len == 0)
 		return 0;
 	if (len > SIZE_MAX - o->body_len)
@@ -147,7 +161,10 @@ cache_obj_unref(struct cache_obj **op)
 	if (prev != 1)
 		return;
 	o->magic = 0;
-	free(o->body);
+	if (o->body_owner != NULL)
+		cache_obj_unref(&o->body_owner);
+	else
+		free(o->body);
 	free(o);
 }
 
@@ -206,34 +223,167 @@ cache_obj_fresh(const struct cache_obj *o, time_t now)
 }
 
 bool
-cache_obj_header(const struct cache_obj *o, struct str name, struct str *value)
+cache_obj_header_next(const struct cache_obj *o, struct str name, size_t *pos, struct str *value)
 {
-	const char *p, *end, *eol;
+	const char *p, *end;
 
 	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
-	p = o->head;
 	end = o->head + o->head_len;
-	/* skip the status line; then one "Name: value" CRLF per field */
-	eol = memchr(p, '\n', (size_t)(end - p));
-	for (p = eol != NULL ? eol + 1 : end; p < end; p = eol + 1) {
-		const char *colon;
+	p = o->head + *pos;
+	if (*pos == 0) {
+		/* skip the status line; then one "Name: value" CRLF per field */
+		const char *eol = memchr(o->head, '\n', o->head_len);
 
-		eol = memchr(p, '\n', (size_t)(end - p));
-		if (eol == NULL)
-			eol = end;
-		colon = memchr(p, ':', (size_t)(eol - p));
-		if (colon == NULL)
-			continue;
-		if (str_eq_nocase(str_make(p, (size_t)(colon - p)), name)) {
-			size_t vlen = (size_t)(eol - colon - 1);
+		p = eol != NULL ? eol + 1 : end;
+	}
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *vend = eol != NULL ? eol : end;
+		const char *next = eol != NULL ? eol + 1 : end;
+		const char *colon = memchr(p, ':', (size_t)(vend - p));
 
-			if (vlen > 0 && colon[vlen] == '\r')
-				vlen--;
-			*value = str_trim_ows(str_make(colon + 1, vlen));
+		if (colon != NULL &&
+		    (name.len == 0 || str_eq_nocase(str_make(p, (size_t)(colon - p)), name))) {
+			if (vend > colon + 1 && vend[-1] == '\r')
+				vend--;
+			*value = str_trim_ows(str_make(colon + 1, (size_t)(vend - colon - 1)));
+			*pos = (size_t)(next - o->head);
 			return true;
 		}
+		p = next;
 	}
+	*pos = o->head_len;
 	return false;
+}
+
+bool
+cache_obj_header(const struct cache_obj *o, struct str name, struct str *value)
+{
+	size_t pos = 0;
+
+	return cache_obj_header_next(o, name, &pos, value);
+}
+
+/* RFC 9111 §3.2: fields of a 304 that never update a stored head. */
+static bool
+obj_update_skip(struct str name, const struct h1_header *upd, size_t n)
+{
+	return str_eq_nocase(name, STR_LIT("Content-Length")) ||
+	       str_eq_nocase(name, STR_LIT("Transfer-Encoding")) ||
+	       str_eq_nocase(name, STR_LIT("Content-Range")) || h1_is_hop_by_hop(name, upd, n);
+}
+
+static bool
+obj_update_has(struct str name, const struct h1_header *upd, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_eq_nocase(upd[i].name, name) && !obj_update_skip(name, upd, n))
+			return true;
+	return false;
+}
+
+ssize_t
+cache_obj_merge_fields(
+    const struct cache_obj *o, const struct h1_header *upd, size_t n_upd, struct h1_header **out)
+{
+	size_t n_old = 0, k = 0, pos = 0;
+	struct h1_header *m;
+	struct str v;
+	bool upd_date = obj_update_has(STR_LIT("Date"), upd, n_upd);
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	for (size_t i = 0; i < o->head_len; i++)
+		if (o->head[i] == '\n')
+			n_old++;
+	m = malloc((n_old + n_upd + 1) * sizeof *m);
+	if (m == NULL)
+		return -1;
+	while (cache_obj_header_next(o, STR_LIT(""), &pos, &v)) {
+		const char *line = v.p, *colon;
+		struct str name;
+
+		while (line > o->head && line[-1] != '\n')
+			line--;
+		colon = memchr(line, ':', (size_t)(v.p - line));
+		ASSERT(colon != NULL);
+		name = str_make(line, (size_t)(colon - line));
+
+		/* A 304 without Date: the old Date would make the refreshed
+		 * response look old; drop it (the caller dates the new head). */
+		if (obj_update_has(name, upd, n_upd) ||
+		    (!upd_date && str_eq_nocase(name, STR_LIT("Date"))))
+			continue;
+		m[k].name = name;
+		m[k].value = v;
+		k++;
+	}
+	for (size_t i = 0; i < n_upd; i++) {
+		if (obj_update_skip(upd[i].name, upd, n_upd))
+			continue;
+		m[k++] = upd[i];
+	}
+	*out = m;
+	return (ssize_t)k;
+}
+
+struct cache_obj *
+cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_upd, time_t stored_at,
+    const struct cache_policy *pol)
+{
+	struct h1_header *m = NULL;
+	ssize_t n = cache_obj_merge_fields(old, upd, n_upd, &m);
+	const char *sl_end;
+	size_t sl_len, len, cap;
+	bool has_date = false;
+	char *head, *w;
+	struct cache_obj *o;
+
+	if (n < 0)
+		return NULL;
+	sl_end = memchr(old->head, '\n', old->head_len);
+	sl_len = sl_end != NULL ? (size_t)(sl_end + 1 - old->head) : old->head_len;
+	cap = sl_len + sizeof "Date: \r\n" + TIME_HTTP_DATE_LEN;
+	for (ssize_t i = 0; i < n; i++)
+		cap += m[i].name.len + m[i].value.len + 4;
+	head = malloc(cap);
+	if (head == NULL) {
+		free(m);
+		return NULL;
+	}
+	memcpy(head, old->head, sl_len);
+	w = head + sl_len;
+	for (ssize_t i = 0; i < n; i++) {
+		if (str_eq_nocase(m[i].name, STR_LIT("Age")))
+			continue; /* the edge writes Age per response */
+		if (str_eq_nocase(m[i].name, STR_LIT("Date")))
+			has_date = true;
+		memcpy(w, m[i].name.p, m[i].name.len);
+		w += m[i].name.len;
+		*w++ = ':';
+		*w++ = ' ';
+		memcpy(w, m[i].value.p, m[i].value.len);
+		w += m[i].value.len;
+		*w++ = '\r';
+		*w++ = '\n';
+	}
+	free(m);
+	if (!has_date) {
+		memcpy(w, "Date: ", 6);
+		time_http_date(stored_at, w + 6);
+		w += 6 + TIME_HTTP_DATE_LEN;
+		*w++ = '\r';
+		*w++ = '\n';
+	}
+	len = (size_t)(w - head);
+	o = cache_obj_new(old->data, old->key_len, head, len, 0, stored_at, pol);
+	free(head);
+	if (o == NULL)
+		return NULL;
+	o->body_owner = cache_obj_ref(old->body_owner != NULL ? old->body_owner : old);
+	o->body = old->body;
+	o->body_len = old->body_len;
+	o->body_cap = old->body_cap;
+	return o;
 }
 
 size_t

@@ -9,8 +9,12 @@
  * erring on the side of not storing:
  *  - only GET and HEAD, only status 200 (so must-understand is always
  *    satisfied and, per §5.2.2.3, no-store is then ignored);
- *  - no-cache in the response, with or without field names, is not stored
- *    (§5.2.2.4 would allow storing and revalidating on every use);
+ *  - a response with a validator (ETag or Last-Modified) that would need
+ *    validation before any use — no-cache (with field names too: treated as
+ *    unqualified, §5.2.2.4 allows it), max-age=0, already stale on arrival —
+ *    is stored with its freshness lifetime (0 for no-cache) so that it can be
+ *    revalidated (§4.3); without a validator it is not stored, since it could
+ *    never be served;
  *  - private with field names is not stored either (§5.2.2.7 would allow
  *    storing without those fields);
  *  - Set-Cookie is never stored (house policy: it is per-user state);
@@ -18,15 +22,20 @@
  *    body that varies on Accept-Encoding;
  *  - no heuristic freshness (§4.2.2): without explicit freshness the
  *    operator's default_ttl_s applies, 0 meaning "do not store";
- *  - a response that is already stale on arrival (corrected_initial_age >=
- *    freshness lifetime) is not stored: without revalidation it could never
- *    be served.
+ *  - serving stale (RFC 5861) is allowed only from the response's own
+ *    stale-if-error / stale-while-revalidate (or the request's
+ *    stale-if-error), never for no-cache, must-revalidate, proxy-revalidate
+ *    or s-maxage responses (§5.2.2.10: s-maxage implies proxy-revalidate);
+ *    max-stale is not honoured (it only ever widens what may be served).
  */
 #include "config.h"
 
 #include "cache/cache.h"
+#include "cache/cache_int.h"
 #include "core/cc.h"
 #include "core/timeutil.h"
+
+#include <stdlib.h>
 
 #define POLICY_DELTA_MAX 2147483648LL /* RFC 9111 §1.2.2 */
 
@@ -176,6 +185,7 @@ cache_policy_evaluate(const struct h1_request *req, const struct h1_response *re
 	size_t rn = resp->n_headers;
 	struct cc qcc, scc;
 	int64_t ttl;
+	bool no_cache, validators;
 
 	out->storable = false;
 	out->ttl_s = 0;
@@ -196,7 +206,10 @@ cache_policy_evaluate(const struct h1_request *req, const struct h1_response *re
 	/* §5.2.2.7: a shared cache must not store private responses. */
 	if (scc.flags & (CC_PRIVATE | CC_PRIVATE_FIELDS))
 		return;
-	if (scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS))
+	no_cache = (scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS)) != 0;
+	validators =
+	    policy_has(rh, rn, STR_LIT("etag")) || policy_has(rh, rn, STR_LIT("last-modified"));
+	if (no_cache && !validators)
 		return;
 	/* §3.5 */
 	if (policy_has(req->headers, req->n_headers, STR_LIT("authorization")) &&
@@ -208,7 +221,9 @@ cache_policy_evaluate(const struct h1_request *req, const struct h1_response *re
 		return;
 
 	/* §4.2.1: s-maxage (shared caches), then max-age, then Expires - Date. */
-	if (scc.s_maxage != CC_UNSET) {
+	if (no_cache) {
+		ttl = 0; /* §5.2.2.4: validate before every use */
+	} else if (scc.s_maxage != CC_UNSET) {
 		ttl = scc.s_maxage;
 	} else if (scc.max_age != CC_UNSET) {
 		ttl = scc.max_age;
@@ -220,15 +235,19 @@ cache_policy_evaluate(const struct h1_request *req, const struct h1_response *re
 		if (exp != NULL) {
 			/* §5.3: an invalid date (e.g. "0") means already expired. */
 			if (time_parse_http_date(exp->value, &expires) != 0)
-				return;
-			ttl = (int64_t)expires - policy_date_value(rh, rn, response_time);
-		} else {
+				ttl = 0;
+			else
+				ttl = (int64_t)expires - policy_date_value(rh, rn, response_time);
+		} else if (default_ttl_s > 0) {
 			ttl = default_ttl_s;
+		} else {
+			return; /* no freshness information and no default: not stored */
 		}
 	}
-	if (ttl <= 0 || out->initial_age_s >= ttl)
+	/* Stale on arrival: only worth storing if it can be revalidated. */
+	if ((ttl <= 0 || out->initial_age_s >= ttl) && !validators)
 		return;
-	out->ttl_s = ttl;
+	out->ttl_s = ttl > 0 ? ttl : 0;
 	out->storable = true;
 }
 
@@ -359,4 +378,116 @@ cache_policy_conditional(const struct h1_request *req, const struct cache_obj *o
 	    mtime <= when)
 		return CACHE_COND_NOT_MODIFIED;
 	return CACHE_COND_NONE;
+}
+
+/* ---- revalidation and stale responses (RFC 9111 §4.3, RFC 5861) ---- */
+
+static bool
+policy_req_has(const struct h1_request *req, const char *name)
+{
+	size_t from = 0;
+
+	return policy_find(req->headers, req->n_headers, str_cstr(name), &from) != NULL;
+}
+
+bool
+cache_policy_revalidation(
+    const struct h1_request *req, const struct cache_obj *o, bool *add_inm, bool *add_ims)
+{
+	struct str v;
+	bool etag = cache_obj_header(o, STR_LIT("ETag"), &v);
+	bool lm = cache_obj_header(o, STR_LIT("Last-Modified"), &v);
+	bool c_inm = policy_req_has(req, "if-none-match");
+	bool c_ims = policy_req_has(req, "if-modified-since");
+
+	*add_inm = false;
+	*add_ims = false;
+	if (!etag && !lm)
+		return false;
+	if (policy_req_has(req, "if-match") || policy_req_has(req, "if-unmodified-since") ||
+	    policy_req_has(req, "if-range"))
+		return false;
+	/* The client's own validators go to the origin as they are; a 304 to
+	 * them validates our response only if they select it. */
+	if ((c_inm || c_ims) && cache_policy_conditional(req, o) != CACHE_COND_NOT_MODIFIED)
+		return false;
+	*add_inm = etag && !c_inm;
+	*add_ims = lm && !c_ims;
+	return true;
+}
+
+bool
+cache_policy_304_applies(
+    const struct cache_obj *o, const struct h1_response *resp, bool client_validators)
+{
+	size_t from = 0;
+	const struct h1_header *h;
+	struct str v;
+
+	/* §4.3.4: the 304's validator selects the stored response to update. */
+	if ((h = policy_find(resp->headers, resp->n_headers, STR_LIT("etag"), &from)) != NULL)
+		return cache_obj_header(o, STR_LIT("ETag"), &v) &&
+		       str_eq(str_trim_ows(h->value), v);
+	from = 0;
+	if ((h = policy_find(resp->headers, resp->n_headers, STR_LIT("last-modified"), &from)) !=
+	    NULL)
+		return cache_obj_header(o, STR_LIT("Last-Modified"), &v) &&
+		       str_eq(str_trim_ows(h->value), v);
+	/* No validator in the 304: it answers our validators only if the
+	 * client sent none of its own. */
+	return !client_validators;
+}
+
+void
+cache_policy_evaluate_304(const struct h1_request *req, const struct cache_obj *o,
+    const struct h1_response *resp, time_t request_time, time_t response_time,
+    int64_t default_ttl_s, struct cache_policy *out)
+{
+	struct h1_header *m = NULL;
+	ssize_t n = cache_obj_merge_fields(o, resp->headers, resp->n_headers, &m);
+	struct h1_response merged;
+
+	if (n < 0) {
+		out->storable = false;
+		out->ttl_s = 0;
+		out->initial_age_s = 0;
+		return;
+	}
+	merged = *resp;
+	merged.status = 200;
+	merged.headers = m;
+	merged.n_headers = (size_t)n;
+	cache_policy_evaluate(req, &merged, request_time, response_time, default_ttl_s, out);
+	free(m);
+}
+
+bool
+cache_policy_stale_ok(
+    const struct h1_request *req, const struct cache_obj *o, time_t now, enum cache_stale why)
+{
+	struct cc scc, qcc;
+	struct str v;
+	size_t pos = 0;
+	time_t stored_at;
+	int64_t ttl, age0, staleness, window;
+
+	cc_init(&scc);
+	while (cache_obj_header_next(o, STR_LIT("Cache-Control"), &pos, &v))
+		cc_parse(v, &scc);
+	if ((scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
+	                     CC_PROXY_REVALIDATE)) != 0 ||
+	    scc.s_maxage != CC_UNSET)
+		return false;
+	cache_obj_times(o, &stored_at, &ttl, &age0);
+	staleness = cache_obj_age(o, now) - ttl;
+	if (staleness < 0)
+		staleness = 0;
+	window = why == CACHE_STALE_IF_ERROR ? scc.stale_if_error : scc.stale_while_revalidate;
+	if (why == CACHE_STALE_IF_ERROR) {
+		policy_cc(req->headers, req->n_headers, &qcc);
+		/* RFC 5861 §4: the request's stale-if-error widens the window. */
+		if (qcc.stale_if_error > window)
+			window = qcc.stale_if_error;
+	}
+	return window != CC_UNSET && staleness <= window;
 }

@@ -39,6 +39,7 @@ config_parse_new(void)
 	c->body_timeout_ms = 30000;
 	c->send_timeout_ms = 30000;
 	c->drain_timeout_ms = 10000;
+	c->tls_session_cache = 20000;
 	c->max_request_line = 8U << 10;
 	c->max_header_bytes = 32U << 10;
 	c->max_header_count = 100;
@@ -67,6 +68,7 @@ config_parse_free(struct config *c)
 	free(c->resolver_servers);
 	free(c->access_log);
 	free(c->log_level);
+	free(c->tls_ticket_keys);
 	for (i = 0; i < c->n_pools; i++) {
 		struct config_pool *p = &c->pools[i];
 
@@ -88,6 +90,12 @@ config_parse_free(struct config *c)
 		for (j = 0; j < s->n_routes; j++)
 			free(s->routes[j].path);
 		free(s->routes);
+		for (j = 0; j < s->n_certs; j++) {
+			free(s->certs[j].cert);
+			free(s->certs[j].key);
+			free(s->certs[j].where);
+		}
+		free(s->certs);
 	}
 	free(c->sites);
 	free(c->hosts_exact);

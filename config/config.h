@@ -21,7 +21,15 @@ struct config_listen {
 	char *address;                /* as written, e.g. "127.0.0.1:8080", "[::]:8443" */
 	struct sockaddr_storage addr; /* parsed; numeric IPv4/IPv6 only */
 	socklen_t addrlen;
-	bool tls; /* reserved for the TLS issue; true is an error for now */
+	bool tls; /* listen[].tls: terminate TLS (needs a certificate in some site) */
+};
+
+/* One sites[].tls.certificates[] entry.  The files are checked at load
+ * (readable, PEM, key matches, not expired); edge/edge_tls.c loads them. */
+struct config_cert {
+	char *cert;  /* PEM: the leaf first, then its chain */
+	char *key;   /* PEM private key (RSA or EC) */
+	char *where; /* "file:line:column: key.path" of the entry, for later errors */
 };
 
 struct config_member {
@@ -109,6 +117,12 @@ struct config_site {
 	struct config_route *routes; /* longest path prefix wins; sorted by path length,
 	                                longest first, at load */
 	size_t n_routes;             /* >= 1; "pool: X" on a site is short for one route "/" */
+
+	/* TLS (sites[].tls) */
+	struct config_cert *certs; /* tls.certificates; names come from each SAN list */
+	size_t n_certs;
+	bool tls_default;    /* tls.default: serves clients without (or with unknown) SNI */
+	bool redirect_https; /* redirect_https: plain requests get 308 to https:// */
 };
 
 struct config {
@@ -148,6 +162,14 @@ struct config {
 	                           CSV form, IPv6 as [addr]:port); NULL = /etc/resolv.conf */
 	unsigned dns_min_ttl_s; /* resolver.min_ttl, default 1s */
 	unsigned dns_max_ttl_s; /* resolver.max_ttl, default 3600s */
+
+	/* TLS (top-level tls section) */
+	char *tls_ticket_keys;      /* tls.ticket_keys: file of 80-byte keys, the first encrypts;
+	                               NULL = a random key per process */
+	unsigned tls_session_cache; /* tls.session_cache: sessions kept per worker context
+	                               (the fallback for clients without tickets), default
+	                               20000; 0 = off */
+	size_t n_tls_listens;       /* listeners with tls: true */
 
 	/* logs */
 	char *access_log; /* log.access: path, or NULL for none */

@@ -35,6 +35,7 @@
 
 #include "config/config.h"
 #include "config/config_parse.h"
+#include "config/config_tls.h"
 #include "config/config_value.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -90,6 +91,10 @@ struct cparse {
 	size_t n_refs, cap_refs;
 	struct chost *hosts;
 	size_t n_hosts, cap_hosts;
+	const struct cnode *tls_listen; /* first "tls: true" listener value */
+	char *tls_listen_path;
+	size_t tls_sites; /* sites with a tls section */
+	bool has_default; /* a site said tls.default: true */
 };
 
 static char *
@@ -703,12 +708,15 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 				cparse_pop(p, o2);
 			}
 			cget_bool(p, m, "tls", &l.tls, &tls);
-			if (l.tls) {
+			if (l.tls && p->tls_listen == NULL) {
 				size_t o2 = cparse_push_key(p, "tls");
 
-				cparse_err(p, tls, "TLS termination is not available yet");
+				p->tls_listen = tls;
+				p->tls_listen_path = xstrdup(p->path);
 				cparse_pop(p, o2);
 			}
+			if (l.tls)
+				c->n_tls_listens++;
 		}
 		if (l.address != NULL)
 			c->listens[c->n_listens++] = l;
@@ -1287,15 +1295,145 @@ cparse_add_host(struct cparse *p, const char *name, const struct cnode *n, size_
 	p->hosts[p->n_hosts++] = (struct chost){name, n, site, xstrdup(p->path)};
 }
 
+/* "file:line:column: key.path" of node n, kept for errors found after load. */
+static char *
+cparse_where(struct cparse *p, const struct cnode *n)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof buf, "%s:%u:%u: %s", p->file, n->line, n->col, p->path);
+	return xstrdup(buf);
+}
+
+/* sites[].tls.certificates[i]: { cert: FILE, key: FILE } */
+static void
+cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
+{
+	static const char *const keys[] = {"cert", "key", NULL};
+	const struct cnode *cv, *kv;
+	struct config_cert cc = {0};
+	char err[512];
+	bool exposed;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cv = cparse_required(p, m, "cert");
+	kv = cparse_required(p, m, "key");
+	if (cv == NULL || kv == NULL)
+		return;
+	old = cparse_push_key(p, "cert");
+	if (cparse_str(p, cv) != NULL)
+		cc.cert = xstrdup(cv->str);
+	cparse_pop(p, old);
+	old = cparse_push_key(p, "key");
+	if (cparse_str(p, kv) != NULL)
+		cc.key = xstrdup(kv->str);
+	cparse_pop(p, old);
+	if (cc.cert == NULL || cc.key == NULL) {
+		free(cc.cert);
+		free(cc.key);
+		return;
+	}
+	if (config_tls_check_pair(cc.cert, cc.key, &exposed, err, sizeof err) != 0) {
+		/* a key problem is reported at the key, the rest at the cert */
+		bool at_key = strstr(err, cc.key) != NULL && strstr(err, "does not match") == NULL;
+
+		old = cparse_push_key(p, at_key ? "key" : "cert");
+		cparse_err(p, at_key ? kv : cv, "%s", err);
+		cparse_pop(p, old);
+		free(cc.cert);
+		free(cc.key);
+		return;
+	}
+	if (exposed) {
+		old = cparse_push_key(p, "key");
+		log_warn("config",
+		    "%s:%u:%u: %s: private key \"%s\" is readable by others "
+		    "(chmod 600 and owner root)",
+		    p->file, kv->line, kv->col, p->path, cc.key);
+		cparse_pop(p, old);
+	}
+	cc.where = cparse_where(p, m);
+	s->certs[s->n_certs++] = cc;
+}
+
+/* sites[].tls: { certificates: [...], default: BOOL } */
+static void
+cparse_site_tls(struct cparse *p, const struct cnode *m, struct config_site *s)
+{
+	static const char *const keys[] = {"certificates", "default", NULL};
+	const struct cnode *v, *dv = NULL;
+	size_t i, old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "certificates")) != NULL) {
+		old = cparse_push_key(p, "certificates");
+		if (cparse_seq(p, v)) {
+			s->certs = xcalloc(v->n, sizeof s->certs[0]);
+			for (i = 0; i < v->n; i++) {
+				size_t o2 = cparse_push_index(p, i);
+
+				cparse_cert(p, v->kids[i], s);
+				cparse_pop(p, o2);
+			}
+		}
+		cparse_pop(p, old);
+	}
+	cget_bool(p, m, "default", &s->tls_default, &dv);
+	if (s->tls_default) {
+		if (p->has_default) {
+			old = cparse_push_key(p, "default");
+			cparse_err(p, dv, "only one site may be the TLS default");
+			cparse_pop(p, old);
+		}
+		p->has_default = true;
+	}
+}
+
+/* Top-level tls: { ticket_keys: FILE, session_cache: N } */
+static void
+cparse_tls(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"ticket_keys", "session_cache", NULL};
+	const struct cnode *v;
+	char err[512];
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_uint(p, m, "session_cache", 0, 10000000, &p->c->tls_session_cache);
+	if ((v = cmap_get(m, "ticket_keys", NULL)) == NULL)
+		return;
+	old = cparse_push_key(p, "ticket_keys");
+	if (cparse_str(p, v) != NULL) {
+		if (config_tls_check_ticket_keys(v->str, err, sizeof err) != 0)
+			cparse_err(p, v, "%s", err);
+		else
+			p->c->tls_ticket_keys = xstrdup(v->str);
+	}
+	cparse_pop(p, old);
+}
+
 static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
-	static const char *const keys[] = {"name", "hosts", "routes", "pool", NULL};
+	static const char *const keys[] = {
+	    "name", "hosts", "routes", "pool", "tls", "redirect_https", NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
 	if (!cparse_map(p, m, keys))
 		return;
+	if ((v = cmap_get(m, "tls", NULL)) != NULL) {
+		p->tls_sites++;
+		old = cparse_push_key(p, "tls");
+		cparse_site_tls(p, v, s);
+		cparse_pop(p, old);
+	}
+	cget_bool(p, m, "redirect_https", &s->redirect_https, NULL);
+
 	if ((v = cparse_required(p, m, "name")) != NULL) {
 		old = cparse_push_key(p, "name");
 		if (cparse_str(p, v) != NULL)
@@ -1479,6 +1617,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "limits",
 	    "log",
 	    "resolver",
+	    "tls",
 	    "sites",
 	    "pools",
 	    NULL,
@@ -1496,6 +1635,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"limits", cparse_limits, false},
 	    {"log", cparse_log, false},
 	    {"resolver", cparse_resolver, false},
+	    {"tls", cparse_tls, false},
 	    {"pools", cparse_pools, true},
 	    {"sites", cparse_sites, true},
 	};
@@ -1514,6 +1654,14 @@ cparse_root(struct cparse *p, const struct cnode *root)
 		cparse_pop(p, old);
 	}
 	cparse_resolve(p);
+	if (p->tls_listen != NULL && p->tls_sites == 0) {
+		snprintf(p->path, sizeof p->path, "%s", p->tls_listen_path);
+		p->plen = strlen(p->path);
+		cparse_err(p, p->tls_listen,
+		    "a TLS listener needs at least one certificate "
+		    "(sites[].tls.certificates)");
+		cparse_pop(p, 0);
+	}
 }
 
 /* Defaults that depend on the machine. */
@@ -1551,6 +1699,7 @@ cparse_done(struct cparse *p)
 	for (i = 0; i < p->n_hosts; i++)
 		free(p->hosts[i].path);
 	free(p->hosts);
+	free(p->tls_listen_path);
 }
 
 int

@@ -30,6 +30,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "cache/cache.h"
 #include "config/config.h"
@@ -41,6 +42,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_proxy.h"
+#include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 
 #define EDGE_OUT_HIGH  (256 * 1024) /* stop producing responses above this */
@@ -167,7 +169,7 @@ conn_start_linger(struct edge_conn *c)
 	if (c->lingering)
 		return;
 	c->lingering = true;
-	(void)shutdown(c->io.fd, SHUT_WR);
+	edge_io_shutdown_write(&c->io);
 	conn_linger_read(c);
 	edge_io_read_enable(&c->io);
 	conn_tv(&tv, EDGE_LINGER_MS);
@@ -257,7 +259,7 @@ conn_obj_release(const void *data, size_t len, void *arg)
  * carried that describe the representation's metadata, no body.
  */
 static void
-conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o)
+conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs)
 {
 	static const struct str keep[] = {
 	    STR_LIT("Cache-Control"),
@@ -280,16 +282,17 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o)
 			evbuffer_add_printf(
 			    out, "%.*s: %.*s\r\n", (int)keep[i].len, keep[i].p, (int)v.len, v.p);
 	evbuffer_add_printf(out,
-	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; hit\r\n%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name,
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s\r\n",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
 	    conn_connection_header(c));
 	c->bytes_out += evbuffer_get_length(out) - before;
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	edge_conn_response_done(c);
 }
 
-static void
-conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
+/* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
+void
+edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 {
 	struct evbuffer *out = c->io.out;
 	const char *head, *body;
@@ -298,7 +301,7 @@ conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
 
 	switch (cache_policy_conditional(&c->req, o)) {
 	case CACHE_COND_NOT_MODIFIED:
-		conn_serve_not_modified(c, o);
+		conn_serve_not_modified(c, o, cs);
 		return;
 	case CACHE_COND_FAILED:
 		c->cache_status = "HIT";
@@ -314,9 +317,9 @@ conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
 	c->cache_status = "HIT";
 	evbuffer_add_reference(out, head, head_len, conn_obj_release, cache_obj_ref(o));
 	n = evbuffer_add_printf(out,
-	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; hit\r\n"
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n"
 	    "Content-Length: %zu\r\n%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, body_len,
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs, body_len,
 	    conn_connection_header(c));
 	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0) {
@@ -325,6 +328,12 @@ conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
 	}
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	edge_conn_response_done(c);
+}
+
+static void
+conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
+{
+	edge_conn_serve_stored(c, o, "hit");
 }
 
 /* ---- the request pipeline ---- */
@@ -363,6 +372,47 @@ conn_is_unsafe_method(struct str m)
 
 /* Decides what to do with a parsed request.  Answers at once (hit, error) or
  * starts the proxy. */
+/*
+ * RFC 9110 §7.4 / RFC 6066 §3: a request on a TLS connection must be for the
+ * site the SNI named (its certificate was chosen for that name); one whose
+ * Host selects another site is answered 421.  Without SNI any Host goes.
+ */
+static bool
+conn_sni_mismatch(const struct edge_conn *c, const struct config_site *site)
+{
+	const char *sni = SSL_get_servername(c->io.ssl, TLSEXT_NAMETYPE_host_name);
+	char lc[256];
+	size_t n;
+
+	if (sni == NULL)
+		return false;
+	n = strlen(sni);
+	if (n >= sizeof lc)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		lc[i] = (char)str_lower((unsigned char)sni[i]);
+	if (n > 0 && lc[n - 1] == '.')
+		n--;
+	lc[n] = '\0';
+	return config_site_for_host(c->w->cfg, lc, n) != site;
+}
+
+/* redirect_https: 308 to the same target over https (default port). */
+static void
+conn_redirect_https(struct edge_conn *c)
+{
+	const struct h1_request *r = &c->req;
+	char loc[64 + 256 + 8192 + 32];
+
+	if (r->path.len > 8192) {
+		edge_conn_send_error(c, 414, "URI too long");
+		return;
+	}
+	snprintf(loc, sizeof loc, "Location: https://%s%.*s\r\n", c->host_lc, (int)r->path.len,
+	    r->path.p);
+	conn_send_short(c, 308, loc, NULL);
+}
+
 static void
 conn_handle_request(struct edge_conn *c)
 {
@@ -374,6 +424,7 @@ conn_handle_request(struct edge_conn *c)
 	struct str path;
 	const char *q;
 	enum cache_req creq;
+	struct cache_obj *stale;
 
 	EDGE_COUNT(&w->metrics, requests_total);
 	c->requests++;
@@ -405,6 +456,15 @@ conn_handle_request(struct edge_conn *c)
 		    c, 421, "misdirected request: this node does not serve that host");
 		return;
 	}
+	if (c->tls && conn_sni_mismatch(c, site)) {
+		edge_conn_send_error(
+		    c, 421, "misdirected request: Host names another site than SNI");
+		return;
+	}
+	if (!c->tls && site->redirect_https && w->srv->tls != NULL) {
+		conn_redirect_https(c);
+		return;
+	}
 	path = r->path;
 	q = memchr(path.p, '?', path.len);
 	route = config_route_for_path(site, path.p, q ? (size_t)(q - path.p) : path.len);
@@ -419,8 +479,9 @@ conn_handle_request(struct edge_conn *c)
 		return;
 	}
 
-	c->key_len = cache_key_normalize(STR_LIT("http"), str_make(c->host_lc, c->host_lc_len),
-	    r->port, r->path, w->key_scratch, sizeof w->key_scratch);
+	c->key_len = cache_key_normalize(c->tls ? STR_LIT("https") : STR_LIT("http"),
+	    str_make(c->host_lc, c->host_lc_len), r->port, r->path, w->key_scratch,
+	    sizeof w->key_scratch);
 	if (c->key_len < 0) {
 		edge_conn_send_error(c, 400, "bad request: invalid request target");
 		return;
@@ -432,6 +493,9 @@ conn_handle_request(struct edge_conn *c)
 	}
 	memcpy(c->key, w->key_scratch, (size_t)c->key_len + 1);
 	creq = (w->srv->ram != NULL && route->cache) ? cache_policy_request(r) : CACHE_REQ_PASS;
+	/* A stale stored response found by the lookup (RFC 9111 §4.3): kept for
+	 * revalidation and stale-if-error, handed to the proxy. */
+	stale = NULL;
 	if (creq == CACHE_REQ_LOOKUP) {
 		struct cache_obj *o = NULL;
 
@@ -443,10 +507,11 @@ conn_handle_request(struct edge_conn *c)
 				cache_obj_unref(&o);
 				return;
 			}
-			cache_obj_unref(&o);
+			stale = o;
+			o = NULL;
 		}
 		/* RAM miss: the disk tier; what it has is promoted to RAM. */
-		if (w->srv->disk != NULL &&
+		if (stale == NULL && w->srv->disk != NULL &&
 		    cache_disk_lookup(w->srv->disk, c->key, (size_t)c->key_len, now, &o) == 0) {
 			if (cache_obj_fresh(o, now)) {
 				EDGE_COUNT(&w->metrics, cache_disk_hits_total);
@@ -455,11 +520,17 @@ conn_handle_request(struct edge_conn *c)
 				cache_obj_unref(&o);
 				return;
 			}
-			cache_obj_unref(&o);
+			stale = o;
+			o = NULL;
 		}
 	}
+	c->px.revalidate = false;
+	if (stale != NULL)
+		c->px.revalidate =
+		    cache_policy_revalidation(r, stale, &c->px.reval_inm, &c->px.reval_ims);
 	if (creq == CACHE_REQ_LOOKUP && cache_policy_only_if_cached(r)) {
-		/* RFC 9111 §5.2.1.7: not stored, and the client forbids a fetch */
+		/* RFC 9111 §5.2.1.7: not stored fresh, and the client forbids a fetch */
+		cache_obj_unref(&stale);
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		c->cache_status = "MISS";
 		conn_send_short(c, 504, "", "gateway timeout: not in cache (only-if-cached)\n");
@@ -475,13 +546,24 @@ conn_handle_request(struct edge_conn *c)
 			c->fwd = "method";
 		else
 			c->fwd = "request";
+	} else if (c->px.revalidate) {
+		/* RFC 9211 §2.2: fwd=stale, a conditional request for a stale entry */
+		EDGE_COUNT(&w->metrics, cache_revalidations_total);
+		c->cache_status = "MISS";
+		c->fwd = "stale";
+		c->px.reval_client =
+		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
+		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
 	} else {
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		c->cache_status = "MISS";
+		/* a stale entry that cannot be revalidated (no validator, or the
+		 * client's own preconditions) is forwarded as a miss; it is kept
+		 * only for stale-if-error */
 		c->fwd = "miss";
 	}
 	c->state = EDGE_CONN_PROXY;
-	edge_proxy_start(c, route->pool, creq != CACHE_REQ_PASS);
+	edge_proxy_start(c, route->pool, creq != CACHE_REQ_PASS, stale);
 }
 
 /* Invalidation (RFC 9111 §4.4): a successful unsafe request removes the
@@ -711,7 +793,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen)
+edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls)
 {
 	const struct config *cfg = w->cfg;
 	struct edge_conn *c;
@@ -741,6 +823,18 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		close(fd);
 		free(c);
 		return;
+	}
+	if (tls) {
+		/* The handshake runs on the read events; the header timeout bounds it. */
+		SSL *ssl = w->srv->tls != NULL ? edge_tls_ssl_new(w->srv->tls, fd) : NULL;
+
+		if (ssl == NULL) {
+			edge_io_close(&c->io);
+			free(c);
+			return;
+		}
+		edge_io_start_tls(&c->io, ssl);
+		c->tls = true;
 	}
 	c->timer = evtimer_new(w->base, conn_on_timer, c);
 	edge_io_read_enable(&c->io);

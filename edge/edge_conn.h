@@ -77,7 +77,13 @@ struct edge_proxy {
 	struct h1_response resp; /* header views valid only while the head is
 	                            handled (worker scratch + origin input) */
 	time_t request_time;
-	struct cache_obj *fill; /* object being built, or NULL */
+	struct cache_obj *fill;  /* object being built, or NULL */
+	struct cache_obj *stale; /* stored stale response (revalidated, or kept
+	                            for stale-if-error), owned, or NULL */
+	bool revalidate;         /* conditional request for stale */
+	bool reval_inm;          /* we add If-None-Match: stale's ETag */
+	bool reval_ims;          /* we add If-Modified-Since: its Last-Modified */
+	bool reval_client;       /* the client sent validators of its own */
 };
 
 struct edge_conn {
@@ -94,6 +100,7 @@ struct edge_conn {
 	bool dead;       /* free once the outermost callback returns */
 	bool lingering;  /* output flushed, write side shut, draining input */
 	bool processing; /* inside conn_process (it loops by itself) */
+	bool tls;        /* accepted on a TLS listener (io.ssl set) */
 	unsigned cb_depth;
 	unsigned requests;
 	char peer[INET6_ADDRSTRLEN];
@@ -119,8 +126,10 @@ struct edge_conn {
 	struct edge_proxy px;
 };
 
-/* Takes ownership of fd, an accepted client socket.  Worker thread. */
-void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen);
+/* Takes ownership of fd, an accepted client socket (tls: from a TLS
+ * listener).  Worker thread. */
+void edge_conn_accept(
+    struct edge_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls);
 /* Drain: idle connections close now, busy ones after their current response. */
 void edge_conn_drain(struct edge_conn *c);
 /* Hard close (drain timeout, shutdown). */
@@ -139,6 +148,10 @@ bool edge_conn_leave(struct edge_conn *c);
 void edge_conn_response_done(struct edge_conn *c);
 /* Answers the current request with a short text/plain error and closes. */
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
+/* Answers the current request from the stored o (a reference is taken for
+ * the output): 200 with the body, or 304 / 412 per the request's
+ * preconditions, with X-Cache: HIT and "Cache-Status: outpost; <cs>". */
+void edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs);
 /* Closes the connection now (e.g. an origin failed after the head was sent). */
 void edge_conn_close(struct edge_conn *c);
 

@@ -6,15 +6,27 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "core/assert.h"
+#include "core/log.h"
 #include "edge/edge_io.h"
 
-#define EDGE_IO_READ_SIZE 16384
+#define EDGE_IO_READ_SIZE    16384
+#define EDGE_IO_TLS_RECORD   16384       /* one full TLS record of plaintext */
+#define EDGE_IO_TLS_READ_MAX (64 * 1024) /* per read event, for fairness */
+
+static void io_tls_on_readable(struct edge_io *io);
+static void io_tls_on_writable(struct edge_io *io);
+static int io_tls_flush(struct edge_io *io);
 
 static void
 io_on_readable(evutil_socket_t fd, short what, void *arg)
@@ -26,6 +38,10 @@ io_on_readable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
+	if (io->ssl != NULL) {
+		io_tls_on_readable(io);
+		return;
+	}
 	nv = evbuffer_reserve_space(io->in, EDGE_IO_READ_SIZE, v, 2);
 	if (nv <= 0) {
 		io->err = ENOMEM;
@@ -75,6 +91,10 @@ io_on_writable(evutil_socket_t fd, short what, void *arg)
 		io->on_event(io->arg, EDGE_IO_TIMEOUT);
 		return;
 	}
+	if (io->ssl != NULL) {
+		io_tls_on_writable(io);
+		return;
+	}
 	n = evbuffer_write(io->out, io->fd);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		io->err = errno;
@@ -118,6 +138,11 @@ edge_io_init(struct edge_io *io, struct event_base *base, int fd, unsigned write
 	io->on_write = on_write;
 	io->on_event = on_event;
 	io->arg = arg;
+	io->ssl = NULL;
+	io->tls_ready = false;
+	io->tls_read_wants_write = false;
+	io->tls_write_wants_read = false;
+	io->tls_wlen = 0;
 	event_assign(&io->rev, base, fd, EV_READ | EV_PERSIST, io_on_readable, io);
 	event_assign(&io->wev, base, fd, EV_WRITE | EV_PERSIST, io_on_writable, io);
 	return 0;
@@ -128,10 +153,29 @@ edge_io_close(struct edge_io *io)
 {
 	event_del(&io->rev);
 	event_del(&io->wev);
+	if (io->ssl != NULL) {
+		/* best effort close_notify, unless the connection failed */
+		if (io->tls_ready && io->err == 0 &&
+		    (SSL_get_shutdown(io->ssl) & SSL_SENT_SHUTDOWN) == 0)
+			(void)SSL_shutdown(io->ssl);
+		SSL_free(io->ssl);
+		ERR_clear_error();
+		io->ssl = NULL;
+	}
 	evbuffer_free(io->in);
 	evbuffer_free(io->out);
 	close(io->fd);
 	io->fd = -1;
+}
+
+void
+edge_io_shutdown_write(struct edge_io *io)
+{
+	if (io->ssl != NULL && io->tls_ready) {
+		(void)SSL_shutdown(io->ssl); /* sends close_notify if the socket takes it */
+		ERR_clear_error();
+	}
+	(void)shutdown(io->fd, SHUT_WR);
 }
 
 void
@@ -141,6 +185,9 @@ edge_io_read_enable(struct edge_io *io)
 		return;
 	io->read_on = true;
 	event_add(&io->rev, NULL);
+	/* Bytes SSL decrypted already wake no poll: deliver them now. */
+	if (io->ssl != NULL && SSL_has_pending(io->ssl))
+		event_active(&io->rev, EV_READ, 1);
 }
 
 void
@@ -159,6 +206,8 @@ edge_io_flush(struct edge_io *io)
 
 	if (io->write_armed || evbuffer_get_length(io->out) == 0)
 		return 0;
+	if (io->ssl != NULL)
+		return io_tls_flush(io);
 	n = evbuffer_write(io->out, io->fd);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		io->err = errno;
@@ -169,4 +218,243 @@ edge_io_flush(struct edge_io *io)
 		event_add(&io->wev, &io->write_timeout);
 	}
 	return 0;
+}
+
+/* ---- TLS mode ---- */
+
+/* Small output chunks are gathered here so one SSL_write makes one record
+ * (and one write(2)) instead of one per chunk. */
+static _Thread_local unsigned char io_tls_wbuf[EDGE_IO_TLS_RECORD];
+
+void
+edge_io_start_tls(struct edge_io *io, SSL *ssl)
+{
+	ASSERT(io->ssl == NULL);
+	io->ssl = ssl;
+	io->tls_ready = false;
+	io->tls_read_wants_write = false;
+	io->tls_write_wants_read = false;
+	io->tls_wlen = 0;
+}
+
+static void
+io_tls_arm(struct edge_io *io)
+{
+	if (io->write_armed)
+		return;
+	io->write_armed = true;
+	event_add(&io->wev, &io->write_timeout);
+}
+
+/* Output left and SSL waits for the socket (not for the peer): arm. */
+static void
+io_tls_arm_pending(struct edge_io *io)
+{
+	if (evbuffer_get_length(io->out) > 0 && !io->tls_write_wants_read)
+		io_tls_arm(io);
+}
+
+/*
+ * Classifies a failed SSL call.  Returns 0 when it only has to wait (the
+ * event that resumes it is arranged), or -EDGE_IO_EOF / -EDGE_IO_ERROR.
+ * TLS problems are the client's and logged at debug level only.
+ */
+static int
+io_tls_fail(struct edge_io *io, int r, bool reading)
+{
+	int e = SSL_get_error(io->ssl, r);
+	int saved = errno;
+	char buf[160];
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		if (!reading)
+			io->tls_write_wants_read = true;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		if (reading) {
+			io->tls_read_wants_write = true;
+			io_tls_arm(io);
+		}
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		return -EDGE_IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_error() == 0 &&
+		    (saved == EAGAIN || saved == EWOULDBLOCK || saved == EINTR))
+			return 0;
+		io->err = saved != 0 ? saved : EPIPE;
+		break;
+	default:
+		io->err = EPROTO;
+		break;
+	}
+	ERR_error_string_n(ERR_peek_error(), buf, sizeof buf);
+	log_debug("tls", "%s: %s", io->tls_ready ? "connection" : "handshake",
+	    ERR_peek_error() != 0 ? buf : strerror(io->err));
+	ERR_clear_error();
+	return -EDGE_IO_ERROR;
+}
+
+/*
+ * Runs the handshake, then SSL_read into reserved input space until SSL
+ * would block.  Returns the bytes added to io->in, or -EDGE_IO_EOF /
+ * -EDGE_IO_ERROR when nothing was added.  A failure after some data leaves
+ * the read event active, so the next round reports it.
+ */
+static ssize_t
+io_tls_read(struct edge_io *io)
+{
+	size_t total = 0;
+	int r;
+
+	if (!io->tls_ready) {
+		r = SSL_do_handshake(io->ssl);
+		if (r != 1)
+			return io_tls_fail(io, r, true);
+		io->tls_ready = true;
+		io_tls_arm_pending(io);
+	}
+	/* read_ahead is on: SSL reads what the socket holds in one read(2); once
+	 * a short SSL_read leaves nothing buffered, the socket is (nearly
+	 * certainly) empty and the level-triggered event reports the rest. */
+	while (total < EDGE_IO_TLS_READ_MAX || SSL_has_pending(io->ssl)) {
+		struct evbuffer_iovec v;
+		size_t n = 0;
+
+		if (evbuffer_reserve_space(io->in, EDGE_IO_READ_SIZE, &v, 1) != 1) {
+			io->err = ENOMEM;
+			return total > 0 ? (ssize_t)total : -EDGE_IO_ERROR;
+		}
+		size_t cap = v.iov_len;
+
+		r = SSL_read_ex(io->ssl, v.iov_base, cap, &n);
+		v.iov_len = r == 1 ? n : 0;
+		evbuffer_commit_space(io->in, &v, 1);
+		if (r == 1) {
+			total += n;
+			if (n < cap && !SSL_has_pending(io->ssl))
+				break;
+			continue;
+		}
+		r = io_tls_fail(io, r, true);
+		if (r == 0 || total == 0)
+			return r < 0 ? r : (ssize_t)total;
+		if (io->read_on)
+			event_active(&io->rev, EV_READ, 1);
+		break;
+	}
+	return (ssize_t)total;
+}
+
+/*
+ * SSL_write of the output until it is empty or SSL would block.  A write to
+ * repeat gets the same leading bytes and at least the same length (the
+ * leading chunk never changes; a gathered copy only grows).  0 or -1.
+ */
+static int
+io_tls_write(struct edge_io *io, bool *progress)
+{
+	size_t len;
+
+	while ((len = evbuffer_get_length(io->out)) > 0) {
+		size_t want = len < EDGE_IO_TLS_RECORD ? len : EDGE_IO_TLS_RECORD;
+		struct evbuffer_iovec v;
+		const void *p;
+		size_t n = 0;
+		int r;
+
+		if (evbuffer_peek(io->out, -1, NULL, &v, 1) < 1)
+			return 0;
+		if (v.iov_len >= want) {
+			p = v.iov_base;
+			want = v.iov_len;
+		} else {
+			evbuffer_copyout(io->out, io_tls_wbuf, want);
+			p = io_tls_wbuf;
+		}
+		r = SSL_write_ex(io->ssl, p, want, &n);
+		if (r == 1) {
+			evbuffer_drain(io->out, n);
+			io->tls_wlen = 0;
+			*progress = true;
+			continue;
+		}
+		io->tls_wlen = want;
+		if (io_tls_fail(io, r, false) < 0)
+			return -1;
+		return 0;
+	}
+	return 0;
+}
+
+static int
+io_tls_flush(struct edge_io *io)
+{
+	bool progress = false;
+
+	if (!io->tls_ready || io->tls_write_wants_read)
+		return 0; /* the handshake, resp. the read path, writes later */
+	if (io_tls_write(io, &progress) != 0)
+		return -1;
+	io_tls_arm_pending(io);
+	return 0;
+}
+
+static void
+io_tls_on_readable(struct edge_io *io)
+{
+	ssize_t got;
+
+	if (io->tls_write_wants_read) {
+		bool progress = false;
+
+		io->tls_write_wants_read = false;
+		if (io_tls_write(io, &progress) != 0) {
+			edge_io_read_disable(io);
+			io->on_event(io->arg, EDGE_IO_ERROR);
+			return;
+		}
+		io_tls_arm_pending(io);
+	}
+	got = io_tls_read(io);
+	if (got > 0) {
+		io->on_read(io->arg);
+		return;
+	}
+	if (got == 0)
+		return;
+	edge_io_read_disable(io);
+	io->on_event(io->arg, (int)-got);
+}
+
+static void
+io_tls_on_writable(struct edge_io *io)
+{
+	bool progress = false;
+	ssize_t got = 0;
+
+	event_del(&io->wev);
+	io->write_armed = false;
+	if (!io->tls_ready || io->tls_read_wants_write) {
+		io->tls_read_wants_write = false;
+		got = io_tls_read(io);
+	}
+	if (got >= 0 && io->tls_ready && !io->tls_write_wants_read &&
+	    io_tls_write(io, &progress) != 0)
+		got = -EDGE_IO_ERROR;
+	if (got < 0) {
+		event_del(&io->wev);
+		io->write_armed = false;
+		edge_io_read_disable(io);
+		io->on_event(io->arg, (int)-got);
+		return;
+	}
+	io_tls_arm_pending(io);
+	if (got > 0) {
+		io->on_read(io->arg);
+		return;
+	}
+	if (progress && evbuffer_get_length(io->out) <= io->lowmark)
+		io->on_write(io->arg);
 }

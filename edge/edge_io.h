@@ -11,6 +11,14 @@
  * edge_io_flush(); only a write that would block arms the write event.
  * A keep-alive hit thus costs one read and one write (plus a share of one
  * epoll_wait).  Single thread: the owner's worker.
+ *
+ * TLS mode (edge_io_start_tls): the same events drive a non-blocking SSL on
+ * the fd.  The handshake runs on the first read events; reads go through
+ * SSL_read into the same reserved space, writes through SSL_write of the
+ * output's leading chunk (small chunks coalesced up to one 16 KiB record).
+ * SSL may need the other direction (WANT_WRITE while reading, WANT_READ
+ * while writing): the write event, resp. the read path, resumes it.  The
+ * plain path only pays one predictable branch on io->ssl.
  */
 #ifndef OUTPOST_EDGE_EDGE_IO_H
 #define OUTPOST_EDGE_EDGE_IO_H
@@ -22,6 +30,7 @@
 #include <event2/event_struct.h>
 
 struct evbuffer;
+typedef struct ssl_st SSL;
 
 enum edge_io_event {
 	EDGE_IO_EOF = 1,     /* the peer closed its side (reading stops) */
@@ -47,13 +56,25 @@ struct edge_io {
 	edge_io_cb *on_write; /* a blocked write made progress down to lowmark */
 	edge_io_event_cb *on_event;
 	void *arg;
+
+	/* TLS mode; ssl is NULL on a plain connection */
+	SSL *ssl;
+	bool tls_ready;            /* handshake complete */
+	bool tls_read_wants_write; /* SSL_read/handshake waits for writability */
+	bool tls_write_wants_read; /* SSL_write waits for readability */
+	size_t tls_wlen;           /* length of an SSL_write to repeat, or 0 */
 };
 
 /* Takes ownership of fd (made non-blocking by the caller).  0 or -1. */
 int edge_io_init(struct edge_io *io, struct event_base *base, int fd, unsigned write_timeout_ms,
     edge_io_cb *on_read, edge_io_cb *on_write, edge_io_event_cb *on_event, void *arg);
-/* Closes the fd, frees the buffers. */
+/* Switches io to TLS over its fd (takes ownership of ssl, in accept state);
+ * on_read runs only once the handshake is done and data arrived. */
+void edge_io_start_tls(struct edge_io *io, SSL *ssl);
+/* Closes the fd (after a best-effort close_notify on TLS), frees the buffers. */
 void edge_io_close(struct edge_io *io);
+/* Ends our sending side: close_notify (TLS, best effort), then shutdown(2). */
+void edge_io_shutdown_write(struct edge_io *io);
 
 void edge_io_read_enable(struct edge_io *io);
 void edge_io_read_disable(struct edge_io *io);

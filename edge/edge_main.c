@@ -39,6 +39,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 
 #define MAIN_DEFAULT_CONFIG OUTPOST_SYSCONFDIR "/outpost.yaml"
@@ -220,6 +221,9 @@ main_run(struct config *cfg)
 		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
 	}
 
+	if (cfg->n_tls_listens > 0 && (ms.srv.tls = edge_tls_new(cfg)) == NULL)
+		goto out;
+
 	/* Bind everything before any thread starts, so a bad address fails cleanly. */
 	fds = xcalloc(cfg->workers * nl, sizeof *fds);
 	for (size_t i = 0; i < cfg->workers * nl; i++)
@@ -257,7 +261,8 @@ main_run(struct config *cfg)
 		}
 	}
 	for (size_t i = 0; i < nl; i++)
-		log_info("main", "listening on %s", cfg->listens[i].address);
+		log_info("main", "listening on %s%s", cfg->listens[i].address,
+		    cfg->listens[i].tls ? " (TLS)" : "");
 	if (admin != NULL)
 		log_info("main", "admin listening on %s", cfg->admin.address);
 	log_info("main", "outpost %s node \"%s\" started with %u workers", PACKAGE_VERSION,
@@ -286,6 +291,7 @@ out:
 	event_base_free(ms.base);
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);
+	edge_tls_free(&ms.srv.tls); /* after the workers: their SSLs reference it */
 	if (ms.srv.access_log_fd != -1)
 		close(ms.srv.access_log_fd);
 	return rc;
@@ -335,6 +341,17 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (test_only) {
+		/* also build the TLS contexts: what OpenSSL refuses fails here too */
+		if (cfg->n_tls_listens > 0) {
+			struct edge_tls *tls = edge_tls_new(cfg);
+
+			if (tls == NULL) {
+				fprintf(stderr, "outpost: configuration %s has errors\n", path);
+				config_unref(&cfg);
+				return 1;
+			}
+			edge_tls_free(&tls);
+		}
 		printf("outpost: configuration ok (%s)\n", path);
 		config_unref(&cfg);
 		return 0;

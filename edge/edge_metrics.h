@@ -23,6 +23,9 @@
 	X(cache_passes_total, "Requests forwarded without a cache lookup")                         \
 	X(cache_stores_total, "Responses stored in the RAM tier")                                  \
 	X(cache_invalidations_total, "Entries removed by unsafe methods")                          \
+	X(cache_revalidations_total, "Conditional requests sent to revalidate stale entries")      \
+	X(cache_revalidated_total, "Stale entries validated by a 304 and refreshed")               \
+	X(cache_stale_served_total, "Stale entries served (stale-if-error)")                       \
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \

@@ -62,6 +62,7 @@ static void proxy_relay_body(struct edge_conn *c);
 static void proxy_member_failed(struct edge_conn *c);
 static bool proxy_may_retry(struct edge_conn *c);
 static void proxy_retry_other(struct edge_conn *c, int status, const char *msg);
+static void proxy_revalidated(struct edge_conn *c);
 
 static void
 proxy_tv(struct timeval *tv, unsigned ms)
@@ -117,7 +118,41 @@ edge_proxy_abort(struct edge_conn *c)
 	}
 	if (px->fill != NULL)
 		cache_obj_unref(&px->fill);
+	cache_obj_unref(&px->stale);
+	px->revalidate = false;
 	px->state = EDGE_PROXY_IDLE;
+}
+
+/*
+ * stale-if-error (RFC 5861 §4): the exchange failed before anything reached
+ * the client and the stale response may stand in: drop the exchange and
+ * answer from it.  fwd_status: the origin's 5xx, or 0 when no response came.
+ * Cache-Status: "fwd=stale" (we did forward), the origin's status if any, and
+ * "detail=stale-if-error".  True if answered.
+ */
+static bool
+proxy_stale_if_error(struct edge_conn *c, int fwd_status)
+{
+	struct edge_proxy *px = &c->px;
+	struct cache_obj *o;
+	char cs[96];
+
+	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY ||
+	    !cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR))
+		return false;
+	o = cache_obj_ref(px->stale);
+	edge_proxy_abort(c);
+	if (!px->req_body_done)
+		c->keep_alive = false; /* unread request body: cannot reuse */
+	if (fwd_status > 0)
+		snprintf(
+		    cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=stale-if-error", fwd_status);
+	else
+		snprintf(cs, sizeof cs, "fwd=stale; detail=stale-if-error");
+	EDGE_COUNT(&c->w->metrics, cache_stale_served_total);
+	edge_conn_serve_stored(c, o, cs);
+	cache_obj_unref(&o);
+	return true;
 }
 
 /* The exchange failed: an error response while nothing was sent, else close. */
@@ -130,6 +165,8 @@ proxy_fail(struct edge_conn *c, int status, const char *msg)
 		edge_conn_close(c);
 		return;
 	}
+	if (proxy_stale_if_error(c, 0))
+		return;
 	edge_conn_send_error(c, status, msg);
 }
 
@@ -204,8 +241,17 @@ proxy_write_request_head(struct edge_conn *c)
 		evbuffer_add(out, ", ", 2);
 	}
 	evbuffer_add_printf(out, "%s\r\n", c->peer);
-	evbuffer_add_printf(
-	    out, "X-Forwarded-Proto: http\r\nVia: 1.1 %s\r\n", c->w->cfg->node_name);
+	/* RFC 9111 §4.3.1: the stored validators the client did not send. */
+	if (c->px.revalidate) {
+		struct str v;
+
+		if (c->px.reval_inm && cache_obj_header(c->px.stale, STR_LIT("ETag"), &v))
+			evbuffer_add_printf(out, "If-None-Match: %.*s\r\n", (int)v.len, v.p);
+		if (c->px.reval_ims && cache_obj_header(c->px.stale, STR_LIT("Last-Modified"), &v))
+			evbuffer_add_printf(out, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
+	}
+	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
+	    c->tls ? "https" : "http", c->w->cfg->node_name);
 	if (r->body == H1_BODY_LENGTH)
 		evbuffer_add_printf(
 		    out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
@@ -384,9 +430,11 @@ proxy_write_response_head(struct edge_conn *c)
 	}
 	if (!has_date)
 		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
-	evbuffer_add_printf(out,
-	    "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s%s\r\n",
-	    c->w->cfg->node_name, c->fwd, px->fill != NULL ? "; stored" : "");
+	evbuffer_add_printf(out, "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s",
+	    c->w->cfg->node_name, c->fwd);
+	if (px->revalidate) /* RFC 9211 §2.3: the answer to our conditional request */
+		evbuffer_add_printf(out, "; fwd-status=%d", px->resp.status);
+	evbuffer_add_printf(out, "%s\r\n", px->fill != NULL ? "; stored" : "");
 	px->client_chunked = false;
 	px->client_until_close = false;
 	switch (px->resp.body) {
@@ -468,6 +516,8 @@ proxy_finish(struct edge_conn *c)
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		cache_obj_unref(&px->fill);
 	}
+	cache_obj_unref(&px->stale);
+	px->revalidate = false;
 	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE && px->req_body_done &&
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
 	if (reusable) {
@@ -572,6 +622,56 @@ proxy_relay_body(struct edge_conn *c)
 	proxy_finish(c);
 }
 
+/*
+ * The origin validated the stale response (RFC 9111 §4.3.3, §4.3.4): a new
+ * object with the stored head updated by the 304's fields and the same body
+ * (shared, see cache_obj_update) replaces it in the RAM tier (and is queued
+ * to disk), and the client is answered from it: X-Cache: HIT,
+ * "Cache-Status: outpost; fwd=stale; fwd-status=304".  The 304 has no body,
+ * so the origin connection goes back to the idle pool when it may.
+ */
+static void
+proxy_revalidated(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct edge_worker *w = c->w;
+	struct evbuffer *in = bufferevent_get_input(px->obev);
+	struct cache_policy pol;
+	struct cache_obj *o;
+	time_t now = time_now();
+	bool reusable;
+
+	cache_policy_evaluate_304(&c->req, px->stale, &px->resp, px->request_time, now,
+	    c->route != NULL ? (int64_t)c->route->default_ttl_s : 0, &pol);
+	o = cache_obj_update(px->stale, px->resp.headers, px->resp.n_headers, now, &pol);
+	EDGE_COUNT(&w->metrics, cache_revalidated_total);
+	if (o == NULL) {
+		o = cache_obj_ref(px->stale); /* validated all the same */
+	} else if (pol.storable && px->store) {
+		cache_ram_insert(w->srv->ram, o);
+		if (w->srv->disk != NULL)
+			cache_disk_store(w->srv->disk, o); /* queued; never blocks */
+		EDGE_COUNT(&w->metrics, cache_stores_total);
+	}
+	evbuffer_drain(in, px->resp.head_len);
+	px->resp.headers = NULL;
+	px->resp.n_headers = 0;
+	proxy_release(c);
+	reusable = px->resp.keep_alive && px->req_body_done && evbuffer_get_length(in) == 0;
+	if (reusable) {
+		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
+		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev);
+	} else {
+		bufferevent_free(px->obev);
+	}
+	px->obev = NULL;
+	edge_proxy_abort(c); /* drops stale; the exchange is over */
+	if (!px->req_body_done)
+		c->keep_alive = false;
+	edge_conn_serve_stored(c, o, "fwd=stale; fwd-status=304"); /* counts the hit */
+	cache_obj_unref(&o);
+}
+
 /* The final head arrived: passive health and EWMA; a status listed in
  * retry_on counts as a failure and is retried on another member when allowed
  * (returns true then), else relayed as it is. */
@@ -645,6 +745,21 @@ proxy_read_head(struct edge_conn *c)
 	}
 	if (proxy_head_outcome(c))
 		return; /* retried on another member */
+	if (px->revalidate && px->resp.status == 304 &&
+	    cache_policy_304_applies(px->stale, &px->resp, px->reval_client)) {
+		proxy_revalidated(c);
+		return;
+	}
+	if (px->resp.status == 500 || px->resp.status == 502 || px->resp.status == 503 ||
+	    px->resp.status == 504) {
+		int st = px->resp.status;
+
+		/* the error response is dropped with its connection */
+		if (px->stale != NULL && proxy_stale_if_error(c, st)) {
+			EDGE_COUNT(&c->w->metrics, origin_errors_total);
+			return;
+		}
+	}
 	/* The header views point into the origin input and the worker's scratch
 	 * array: use them, then drop the head. */
 	now = time_now();
@@ -939,7 +1054,8 @@ proxy_begin(struct edge_conn *c, bool fresh)
 				proxy_fail(c, px->fail_status, px->fail_msg);
 			} else {
 				EDGE_COUNT(&w->metrics, origin_unavailable_total);
-				edge_conn_send_error(c, 503, "no healthy origin");
+				if (!proxy_stale_if_error(c, 0))
+					edge_conn_send_error(c, 503, "no healthy origin");
 			}
 			return;
 		}
@@ -991,7 +1107,8 @@ proxy_hash(const struct edge_conn *c, const struct config_pool *pool)
 }
 
 void
-edge_proxy_start(struct edge_conn *c, const struct config_pool *pool, bool store)
+edge_proxy_start(
+    struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale)
 {
 	struct edge_proxy *px = &c->px;
 	const struct config *cfg = c->w->cfg;
@@ -1010,6 +1127,9 @@ edge_proxy_start(struct edge_conn *c, const struct config_pool *pool, bool store
 	px->hash = proxy_hash(c, pool);
 	origin_balance_note_request(origin_pool_balance(c->w->opool, px->pool_idx), time_mono_ms());
 	px->fill = NULL;
+	px->stale = stale; /* px->revalidate and reval_* set by the caller */
+	if (stale == NULL)
+		px->revalidate = false;
 	px->request_time = time_now();
 	px->req_body_done = c->req.body == H1_BODY_NONE;
 	px->req_remaining = c->req.content_length;

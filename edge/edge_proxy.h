@@ -14,9 +14,16 @@ struct edge_conn;
 struct config_pool;
 
 /* Starts forwarding c's current request to pool.  store: the response may be
- * stored in the cache (the policy still decides).  Completion is reported
- * through edge_conn_response_done / edge_conn_send_error / edge_conn_close. */
-void edge_proxy_start(struct edge_conn *c, const struct config_pool *pool, bool store);
+ * stored in the cache (the policy still decides).  stale (owned, may be NULL):
+ * the stored stale response for the key — the request is sent as a
+ * conditional request for it when c->px.revalidate is set (a 304 refreshes
+ * it and the client is answered from it), and it answers instead of an
+ * origin error when stale-if-error allows.  Completion is reported through
+ * edge_conn_response_done / edge_conn_send_error / edge_conn_close /
+ * edge_conn_serve_stored. */
+struct cache_obj;
+void edge_proxy_start(
+    struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale);
 /* More request bytes arrived from the client. */
 void edge_proxy_on_client_readable(struct edge_conn *c);
 /* The client's output buffer drained below the low watermark. */

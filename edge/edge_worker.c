@@ -37,10 +37,16 @@ worker_on_accept(
     struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct edge_worker *w = arg;
+	bool tls = false;
 
-	(void)l;
 	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
-	edge_conn_accept(w, fd, sa, salen);
+	/* listeners[i] serves cfg->listens[i]; a handful, so a scan is cheapest */
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i] == l) {
+			tls = w->cfg->listens[i].tls;
+			break;
+		}
+	edge_conn_accept(w, fd, sa, salen, tls);
 }
 
 static void

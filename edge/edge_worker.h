@@ -32,12 +32,14 @@ struct origin_pool;
 struct origin_dns;
 struct origin_health;
 struct edge_conn;
+struct edge_tls;
 
 struct edge_server {
 	struct config *cfg;      /* one reference */
 	struct cache_ram *ram;   /* NULL when cache.ram is 0 */
 	struct cache_disk *disk; /* NULL without cache.disk */
 	int access_log_fd;       /* -1 when no access log */
+	struct edge_tls *tls;    /* TLS contexts; NULL without a TLS listener */
 	struct edge_worker **workers;
 	unsigned n_workers;
 	struct origin_health *health; /* active health flags: made by worker 0

@@ -37,11 +37,21 @@ Behaviour keys (JSON name = query name):
   close_after     1 -> close silently after the response (no Connection: close)
   keepalive_ms    close an idle keep-alive connection after this many ms
   no_continue     1 -> do not answer Expect: 100-continue with 100 Continue
+  no_cond         1 -> ignore the request's conditionals (see below)
+
+Conditional requests (RFC 9110 §13.1): when the behaviour gives an ETag header
+and the request's If-None-Match lists it (weak comparison, or "*"), or, without
+If-None-Match, gives a Last-Modified no later than the request's
+If-Modified-Since, a GET/HEAD that would be answered 200 gets 304 Not Modified
+with the same header fields and no body.  Every recorded request carries the
+status it was answered with ("status"), so /__count?path=P&status=304 counts
+the 304s and status=200 the full answers.
 
 Control endpoints (never counted, never scripted), on the same port:
   GET  /__count?path=P       {"count": n}  requests whose path (or, if P has a '?',
                              whose full target) equals P; prefix=P counts a prefix;
-                             no argument: all requests
+                             no argument: all requests; status=S: only those
+                             answered with status S
   GET  /__requests?path=P    [{"method", "target", "path", "version", "headers":
                              [[n, v], ...], "body_length", "body_sha256", "chunked"}]
   POST /__script             merge the JSON body into the script
@@ -336,10 +346,11 @@ class Origin:
         echo = truthy(b.get("echo"))
         body, blen, bsha, chunked = self.read_body(conn, headers, hget,
                                                    keep_max=MAX_ECHO if echo else 0)
-        n = self.record({"method": method, "target": target, "path": path,
-                         "version": version, "headers": headers,
-                         "body_length": blen, "body_sha256": bsha,
-                         "chunked": chunked, "time": time.time()})
+        rec = {"method": method, "target": target, "path": path,
+               "version": version, "headers": headers,
+               "body_length": blen, "body_sha256": bsha,
+               "chunked": chunked, "time": time.time(), "status": None}
+        n = self.record(rec)
 
         delay = float(b.get("delay_ms", 0) or 0) / 1000.0
         if delay > 0:
@@ -376,6 +387,11 @@ class Origin:
             out_headers.append(["Content-Type", "text/plain" if "size" not in b
                                 else "application/octet-stream"])
         out_headers += b["headers"]
+
+        if status == 200 and method in ("GET", "HEAD") and not truthy(b.get("no_cond")) \
+                and self.not_modified(hget, b["headers"]):
+            status, reason = 304, "Not Modified"
+        rec["status"] = status
 
         # body source
         size = None
@@ -434,6 +450,32 @@ class Origin:
             return False, None
         ka = b.get("keepalive_ms")
         return True, (float(ka) if ka is not None else None)
+
+    @staticmethod
+    def not_modified(hget, out_headers):
+        """RFC 9110 §13.1.2 / §13.1.3 against the scripted ETag / Last-Modified."""
+        def scripted(name):
+            vals = [v for k, v in out_headers if k.lower() == name]
+            return vals[-1] if vals else None
+
+        def opaque(tag):
+            tag = tag.strip()
+            return tag[2:] if tag.startswith("W/") else tag
+
+        etag, lm = scripted("etag"), scripted("last-modified")
+        inm, ims = hget("if-none-match"), hget("if-modified-since")
+        if inm is not None:
+            if etag is None:
+                return False
+            tags = [t.strip() for t in inm.split(",")]
+            return "*" in tags or opaque(etag) in [opaque(t) for t in tags]
+        if ims is not None and lm is not None:
+            try:
+                return (email.utils.parsedate_to_datetime(lm) <=
+                        email.utils.parsedate_to_datetime(ims))
+            except (TypeError, ValueError):
+                return False
+        return False
 
     @staticmethod
     def chunk_len(b):
@@ -497,6 +539,8 @@ class Origin:
         q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
         if path == "/__count":
             recs = self.select(q.get("path"), q.get("prefix"))
+            if q.get("status"):
+                recs = [r for r in recs if str(r.get("status")) == q["status"]]
             out = {"count": len(recs)}
         elif path == "/__requests":
             recs = self.select(q.get("path"), q.get("prefix"))

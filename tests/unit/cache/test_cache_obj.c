@@ -1,6 +1,8 @@
 /* tests/unit/cache/test_cache_obj.c — cached objects: building, caps, references, age. */
 #include "config.h"
 
+#include <string.h>
+
 #include "cache/cache.h"
 #include "tests/unit/tap.h"
 
@@ -129,6 +131,67 @@ test_age(void)
 	cache_obj_unref(&o);
 }
 
+static void
+test_update(void)
+{
+	static const char h[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"v1\"\r\n"
+	                        "Cache-Control: max-age=1\r\nX-Old: a\r\nX-Old: b\r\n"
+	                        "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+	struct cache_policy pol = {true, 1, 0};
+	struct cache_obj *o = cache_obj_new("http://a/u", 10, h, sizeof h - 1, 5, 1000, &pol);
+	struct h1_header upd[] = {
+	    {STR_LIT("Cache-Control"), STR_LIT("max-age=60")},
+	    {STR_LIT("X-Old"), STR_LIT("c")},
+	    {STR_LIT("Content-Length"), STR_LIT("999")},
+	    {STR_LIT("Connection"), STR_LIT("X-Hop")},
+	    {STR_LIT("X-Hop"), STR_LIT("1")},
+	    {STR_LIT("Age"), STR_LIT("3")},
+	    {STR_LIT("X-New"), STR_LIT("n")},
+	};
+	struct cache_policy npol = {true, 60, 3};
+	struct cache_obj *n, *n2;
+	const char *b1, *b2, *nh;
+	size_t l1, l2, hl, pos = 0;
+	struct str v;
+	int count = 0;
+
+	subtest("304 update: merged head, shared body (RFC 9111 §3.2)");
+	ok(cache_obj_append(o, "hello", 5, 100) == 0, "body");
+	n = cache_obj_update(o, upd, sizeof upd / sizeof upd[0], 2000, &npol);
+	ok(n != NULL, "updated object");
+	b1 = cache_obj_body(o, &l1);
+	b2 = cache_obj_body(n, &l2);
+	ok(b1 == b2 && l1 == l2 && l2 == 5, "body shared, not copied");
+	ok(cache_obj_header(n, STR_LIT("Cache-Control"), &v) && str_eq(v, STR_LIT("max-age=60")),
+	    "Cache-Control replaced");
+	while (cache_obj_header_next(n, STR_LIT("X-Old"), &pos, &v)) {
+		count++;
+		ok(str_eq(v, STR_LIT("c")), "X-Old: every old line replaced");
+	}
+	is_int(count, 1);
+	ok(cache_obj_header(n, STR_LIT("ETag"), &v) && str_eq(v, STR_LIT("\"v1\"")), "ETag kept");
+	ok(cache_obj_header(n, STR_LIT("X-New"), &v), "new field added");
+	ok(!cache_obj_header(n, STR_LIT("Content-Length"), &v), "Content-Length not taken");
+	ok(!cache_obj_header(n, STR_LIT("X-Hop"), &v) &&
+	        !cache_obj_header(n, STR_LIT("Connection"), &v),
+	    "hop-by-hop not taken");
+	ok(!cache_obj_header(n, STR_LIT("Age"), &v), "Age not stored");
+	ok(cache_obj_header(n, STR_LIT("Date"), &v) &&
+	        str_eq(v, STR_LIT("Thu, 01 Jan 1970 00:33:20 GMT")),
+	    "no Date in the 304: dated stored_at");
+	nh = cache_obj_head(n, &hl);
+	ok(hl > 17 && memcmp(nh, "HTTP/1.1 200 OK\r\n", 17) == 0, "status line kept");
+	is_int(cache_obj_age(n, 2010), 13);
+	ok(cache_obj_fresh(n, 2010), "fresh with the new ttl");
+	/* a second update shares the same body owner; the first objects may go */
+	n2 = cache_obj_update(n, upd, 1, 3000, &npol);
+	cache_obj_unref(&o);
+	cache_obj_unref(&n);
+	b2 = cache_obj_body(n2, &l2);
+	ok(l2 == 5 && memcmp(b2, "hello", 5) == 0, "body survives its first owners");
+	cache_obj_unref(&n2);
+}
+
 int
 main(void)
 {
@@ -136,5 +199,6 @@ main(void)
 	test_cap();
 	test_refs();
 	test_age();
+	test_update();
 	return tap_done();
 }

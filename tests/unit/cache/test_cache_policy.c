@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cache/cache.h"
 #include "core/timeutil.h"
@@ -98,6 +99,27 @@ static const struct policy_case cases[] = {
     {"no-cache", "GET", 200, {0}, {"Cache-Control: no-cache, max-age=60"}, 0, false, 0, 2},
     {"no-cache with fields", "GET", 200, {0},
         {"Cache-Control: no-cache=\"Set-Cookie\", max-age=60"}, 0, false, 0, 2},
+    /* needs validation before use, but has a validator: stored to revalidate (§4.3) */
+    {"no-cache + ETag: ttl 0", "GET", 200, {0},
+        {"Cache-Control: no-cache, max-age=60", "ETag: \"v1\""}, 0, true, 0, 2},
+    {"no-cache fields + Last-Modified: ttl 0", "GET", 200, {0},
+        {"Cache-Control: no-cache=\"X\"", "Last-Modified: " DATE_T0_M100}, 0, true, 0, 2},
+    {"max-age=0 + ETag", "GET", 200, {0}, {"Cache-Control: max-age=0", "ETag: W/\"a\""}, 0, true, 0,
+        2},
+    {"stale on arrival + ETag", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: 100", "Cache-Control: max-age=60", "ETag: \"x\""}, 0, true, 60,
+        102},
+    {"Expires in the past + Last-Modified", "GET", 200, {0},
+        {"Date: " DATE_T0, "Expires: " DATE_T0_M100, "Last-Modified: " DATE_T0_M100}, 0, true, 0,
+        2},
+    {"invalid Expires + ETag", "GET", 200, {0}, {"Date: " DATE_T0, "Expires: 0", "ETag: \"e\""}, 0,
+        true, 0, 2},
+    {"validator without freshness or default", "GET", 200, {0}, {"Date: " DATE_T0, "ETag: \"x\""},
+        0, false, 0, 2},
+    {"no-store + ETag still forbids", "GET", 200, {0},
+        {"Cache-Control: no-store, max-age=0", "ETag: \"x\""}, 0, false, 0, 2},
+    {"private + ETag still forbids", "GET", 200, {0},
+        {"Cache-Control: private, no-cache", "ETag: \"x\""}, 0, false, 0, 2},
     {"public alone needs freshness", "GET", 200, {0}, {"Cache-Control: public"}, 0, false, 0, 2},
     /* Authorization, §3.5 */
     {"Authorization forbids", "GET", 200, {"Authorization: Bearer x"},
@@ -356,6 +378,134 @@ test_conditional(void)
 	cache_obj_unref(&o2);
 }
 
+static struct cache_obj *
+mk_obj(const char *head, int64_t ttl, time_t stored_at)
+{
+	struct cache_policy pol = {true, ttl, 0};
+
+	return cache_obj_new("http://a/r", 10, head, strlen(head), 0, stored_at, &pol);
+}
+
+static bool
+want_reval(struct cache_obj *o, const char *const *hdrs, bool *inm, bool *ims)
+{
+	struct h1_header qh[MAX_HDRS];
+	struct h1_request req = {.method = STR_LIT("GET"), .headers = qh};
+
+	req.n_headers = build_headers(hdrs, qh);
+	return cache_policy_revalidation(&req, o, inm, ims);
+}
+
+static void
+test_revalidation(void)
+{
+	struct cache_obj *both = mk_obj("HTTP/1.1 200 OK\r\nETag: \"v1\"\r\n"
+	                                "Last-Modified: " DATE_T0 "\r\n",
+	    1, T0);
+	struct cache_obj *none = mk_obj("HTTP/1.1 200 OK\r\nDate: " DATE_T0 "\r\n", 1, T0);
+	const char *plain[MAX_HDRS] = {0};
+	const char *c_inm[MAX_HDRS] = {"If-None-Match: \"v0\", \"v1\""};
+	const char *c_inm_other[MAX_HDRS] = {"If-None-Match: \"v2\""};
+	const char *c_ims[MAX_HDRS] = {"If-Modified-Since: " DATE_T0};
+	const char *c_im[MAX_HDRS] = {"If-Match: \"v1\""};
+	bool inm, ims;
+
+	subtest("revalidation requests (RFC 9111 §4.3.1)");
+	ok(want_reval(both, plain, &inm, &ims) && inm && ims, "both validators added");
+	ok(!want_reval(none, plain, &inm, &ims), "no validator: no revalidation");
+	ok(want_reval(both, c_inm, &inm, &ims) && !inm && ims, "client INM selects ours: keep it");
+	ok(!want_reval(both, c_inm_other, &inm, &ims), "client INM not ours: plain miss");
+	ok(want_reval(both, c_ims, &inm, &ims) && inm && !ims, "client IMS matches: add INM only");
+	ok(!want_reval(both, c_im, &inm, &ims), "If-Match: plain miss");
+
+	subtest("304 selects the stored response (§4.3.4)");
+	{
+		struct h1_header e_same[] = {{STR_LIT("ETag"), STR_LIT("\"v1\"")}};
+		struct h1_header e_other[] = {{STR_LIT("ETag"), STR_LIT("\"v9\"")}};
+		struct h1_header lm_same[] = {{STR_LIT("Last-Modified"), STR_LIT(DATE_T0)}};
+		struct h1_header bare[] = {{STR_LIT("Cache-Control"), STR_LIT("max-age=5")}};
+		struct h1_response r = {.status = 304};
+
+		r.headers = e_same;
+		r.n_headers = 1;
+		ok(cache_policy_304_applies(both, &r, true), "same ETag");
+		r.headers = e_other;
+		ok(!cache_policy_304_applies(both, &r, false), "other ETag");
+		r.headers = lm_same;
+		ok(cache_policy_304_applies(both, &r, true), "same Last-Modified");
+		r.headers = bare;
+		ok(cache_policy_304_applies(both, &r, false), "no validator, ours only");
+		ok(!cache_policy_304_applies(both, &r, true), "no validator, client's too");
+	}
+
+	subtest("freshness after a 304");
+	{
+		struct h1_header h304[] = {
+		    {STR_LIT("Date"), STR_LIT(DATE_T0_P100)},
+		    {STR_LIT("Cache-Control"), STR_LIT("max-age=30")},
+		};
+		struct h1_response r = {.status = 304, .headers = h304, .n_headers = 2};
+		struct h1_request req = {.method = STR_LIT("GET")};
+		struct cache_policy pol;
+
+		cache_policy_evaluate_304(&req, both, &r, T0 + 100, T0 + 100, 0, &pol);
+		ok(pol.storable, "304 refreshes: storable (validators kept from the stored head)");
+		is_int(pol.ttl_s, 30);
+		is_int(pol.initial_age_s, 0);
+	}
+	cache_obj_unref(&both);
+	cache_obj_unref(&none);
+}
+
+static bool
+stale_ok(const char *head, int64_t ttl, time_t now, const char *req_cc, enum cache_stale why)
+{
+	const char *hdrs[MAX_HDRS] = {req_cc};
+	struct h1_header qh[MAX_HDRS];
+	struct h1_request req = {.method = STR_LIT("GET"), .headers = qh};
+	struct cache_obj *o = mk_obj(head, ttl, T0);
+	bool r;
+
+	req.n_headers = build_headers(hdrs, qh);
+	r = cache_policy_stale_ok(&req, o, now, why);
+	cache_obj_unref(&o);
+	return r;
+}
+
+static void
+test_stale(void)
+{
+	const char *sie = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, stale-if-error=60\r\n";
+	const char *swr = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\n"
+	                  "Cache-Control: stale-while-revalidate=5\r\n";
+	const char *mr = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, stale-if-error=60, "
+	                 "must-revalidate\r\n";
+	const char *pr = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, stale-if-error=60, "
+	                 "proxy-revalidate\r\n";
+	const char *sm = "HTTP/1.1 200 OK\r\nCache-Control: s-maxage=10, stale-if-error=60\r\n";
+	const char *nc =
+	    "HTTP/1.1 200 OK\r\nCache-Control: no-cache, stale-if-error=60\r\nETag: \"x\"\r\n";
+	const char *bare = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\n";
+
+	subtest("stale-if-error / stale-while-revalidate (RFC 5861)");
+	ok(stale_ok(sie, 10, T0 + 70, NULL, CACHE_STALE_IF_ERROR), "within stale-if-error");
+	ok(!stale_ok(sie, 10, T0 + 71, NULL, CACHE_STALE_IF_ERROR), "beyond stale-if-error");
+	ok(!stale_ok(sie, 10, T0 + 12, NULL, CACHE_STALE_WHILE_REVALIDATE), "sie is not swr");
+	ok(stale_ok(swr, 10, T0 + 15, NULL, CACHE_STALE_WHILE_REVALIDATE), "within swr (2 lines)");
+	ok(!stale_ok(swr, 10, T0 + 16, NULL, CACHE_STALE_WHILE_REVALIDATE), "beyond swr");
+	ok(!stale_ok(mr, 10, T0 + 12, NULL, CACHE_STALE_IF_ERROR), "must-revalidate: never");
+	ok(!stale_ok(pr, 10, T0 + 12, NULL, CACHE_STALE_IF_ERROR), "proxy-revalidate: never");
+	ok(!stale_ok(sm, 10, T0 + 12, NULL, CACHE_STALE_IF_ERROR), "s-maxage: never");
+	ok(!stale_ok(nc, 0, T0 + 1, NULL, CACHE_STALE_IF_ERROR), "no-cache: never");
+	ok(!stale_ok(bare, 10, T0 + 12, NULL, CACHE_STALE_IF_ERROR), "no directive: no");
+	ok(stale_ok(bare, 10, T0 + 12, "Cache-Control: stale-if-error=5", CACHE_STALE_IF_ERROR),
+	    "request stale-if-error");
+	ok(!stale_ok(bare, 10, T0 + 16, "Cache-Control: stale-if-error=5", CACHE_STALE_IF_ERROR),
+	    "beyond the request's window");
+	ok(!stale_ok(mr, 10, T0 + 12, "Cache-Control: stale-if-error=50", CACHE_STALE_IF_ERROR),
+	    "request window cannot override must-revalidate");
+}
+
 int
 main(void)
 {
@@ -363,5 +513,7 @@ main(void)
 	test_clock_skew();
 	test_request();
 	test_conditional();
+	test_revalidation();
+	test_stale();
 	return tap_done();
 }

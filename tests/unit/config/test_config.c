@@ -206,8 +206,29 @@ static const struct err_case err_cases[] = {
         "listen: [{ address: \"127.0.0.1:80\" }, { address: \"127.0.0.1:80\" }]\n" BASE_SITES
             BASE_POOLS,
         "F:1:50: listen[1].address: duplicate address \"127.0.0.1:80\" (also listen[0])\n"},
-    {"listen tls", "listen: [{ address: \"127.0.0.1:443\", tls: true }]\n" BASE_SITES BASE_POOLS,
-        "F:1:43: listen[0].tls: TLS termination is not available yet\n"},
+    {"listen tls without certificates",
+        "listen: [{ address: \"127.0.0.1:443\", tls: true }]\n" BASE_SITES BASE_POOLS,
+        "F:1:43: listen[0].tls: a TLS listener needs at least one certificate "
+        "(sites[].tls.certificates)\n"},
+    {"tls certificate unreadable",
+        BASE_LISTEN BASE_POOLS "sites: [{ name: s, hosts: [\"*\"], pool: p, tls: { certificates: "
+                               "[{ cert: /nonexistent/c.pem, "
+                               "key: /nonexistent/k.pem }] } }]\n",
+        "F:3:73: sites[0].tls.certificates[0].cert: cannot open \"/nonexistent/c.pem\": No such "
+        "file or directory\n"},
+    {"tls without certificates",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], pool: p, tls: { default: true } }]\n",
+        "F:3:48: sites[0].tls.certificates: missing required key\n"},
+    {"tls ticket keys", BASE "tls: { ticket_keys: /dev/null }\n",
+        "F:4:21: tls.ticket_keys: \"/dev/null\" must hold 1..16 keys of 80 bytes each (e.g. "
+        "\"openssl rand 80\")\n"},
+    {"tls unknown key", BASE "tls: { protocols: [TLSv1.3] }\n",
+        "F:4:8: tls.protocols: unknown key\n"},
+    {"redirect_https",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], pool: p, redirect_https: yes please }]\n",
+        "F:3:59: sites[0].redirect_https: expected true or false, got \"yes please\"\n"},
     {"listen missing address", "listen: [{ tls: false }]\n" BASE_SITES BASE_POOLS,
         "F:1:10: listen[0].address: missing required key\n"},
     {"admin same as listen", BASE "admin: { listen: \"127.0.0.1:8080\" }\n",

@@ -1,0 +1,121 @@
+/*
+ * config/config_tls.c — see config_tls.h.  Uses OpenSSL only to read and
+ * compare the files; nothing it loads outlives the call.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "config/config_tls.h"
+
+/* Never prompt for a pass phrase: encrypted keys are not supported. */
+static int
+ctls_no_pass(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return 0;
+}
+
+static void
+ctls_time(const ASN1_TIME *t, char *out, size_t outlen)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n = 0;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	if (ASN1_TIME_print(b, t) == 1)
+		n = BIO_read(b, out, (int)outlen - 1);
+	out[n > 0 ? n : 0] = '\0';
+	BIO_free(b);
+}
+
+int
+config_tls_check_pair(
+    const char *cert, const char *key, bool *key_exposed, char *err, size_t errlen)
+{
+	X509 *x = NULL;
+	EVP_PKEY *pk = NULL;
+	struct stat st;
+	char when[64];
+	FILE *f;
+	int rc = -1;
+
+	*key_exposed = false;
+	if ((f = fopen(cert, "r")) == NULL) {
+		snprintf(err, errlen, "cannot open \"%s\": %s", cert, strerror(errno));
+		return -1;
+	}
+	x = PEM_read_X509(f, NULL, ctls_no_pass, NULL);
+	fclose(f);
+	if (x == NULL) {
+		snprintf(err, errlen, "\"%s\" holds no PEM certificate", cert);
+		goto out;
+	}
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0) {
+		ctls_time(X509_get0_notAfter(x), when, sizeof when);
+		snprintf(err, errlen, "certificate \"%s\" expired (not after %s)", cert, when);
+		goto out;
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+		ctls_time(X509_get0_notBefore(x), when, sizeof when);
+		snprintf(
+		    err, errlen, "certificate \"%s\" is not valid yet (not before %s)", cert, when);
+		goto out;
+	}
+	if ((f = fopen(key, "r")) == NULL) {
+		snprintf(err, errlen, "cannot open \"%s\": %s", key, strerror(errno));
+		goto out;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH) != 0)
+		*key_exposed = true;
+	pk = PEM_read_PrivateKey(f, NULL, ctls_no_pass, NULL);
+	fclose(f);
+	if (pk == NULL) {
+		snprintf(err, errlen, "\"%s\" holds no (unencrypted) PEM private key", key);
+		goto out;
+	}
+	if (X509_check_private_key(x, pk) != 1) {
+		snprintf(err, errlen, "key \"%s\" does not match certificate \"%s\"", key, cert);
+		goto out;
+	}
+	rc = 0;
+out:
+	ERR_clear_error();
+	EVP_PKEY_free(pk);
+	X509_free(x);
+	return rc;
+}
+
+int
+config_tls_check_ticket_keys(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "cannot open \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0 ||
+	    st.st_size % CONFIG_TLS_TICKET_KEY_LEN != 0 ||
+	    st.st_size / CONFIG_TLS_TICKET_KEY_LEN > CONFIG_TLS_TICKET_KEYS_MAX) {
+		snprintf(err, errlen,
+		    "\"%s\" must hold 1..%d keys of %d bytes each (e.g. \"openssl rand %d\")", path,
+		    CONFIG_TLS_TICKET_KEYS_MAX, CONFIG_TLS_TICKET_KEY_LEN,
+		    CONFIG_TLS_TICKET_KEY_LEN);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * config/config_tls.h — checks of the files the TLS keys name, so a broken
+ * certificate is a configuration error (with the key's position) rather than
+ * a failure at start-up.  edge/edge_tls.c loads the same files afterwards.
+ */
+#ifndef OUTPOST_CONFIG_CONFIG_TLS_H
+#define OUTPOST_CONFIG_CONFIG_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_TLS_TICKET_KEY_LEN  80 /* 16 name + 32 HMAC secret + 32 AES-256 key */
+#define CONFIG_TLS_TICKET_KEYS_MAX 16
+
+/*
+ * The certificate file holds a PEM certificate (then optionally its chain),
+ * valid now; the key file a PEM private key matching it.  0, or -1 with the
+ * reason in err.  *key_exposed is set when the key file is readable by others.
+ */
+int config_tls_check_pair(
+    const char *cert, const char *key, bool *key_exposed, char *err, size_t errlen);
+
+/* A ticket key file: 1..CONFIG_TLS_TICKET_KEYS_MAX keys of
+ * CONFIG_TLS_TICKET_KEY_LEN bytes each.  0, or -1 with the reason in err. */
+int config_tls_check_ticket_keys(const char *path, char *err, size_t errlen);
+
+#endif

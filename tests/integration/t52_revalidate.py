@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Validation and stale serving (RFC 9111 §4.3, RFC 5861 §4): a stale entry
+with validators is revalidated with a conditional request; a 304 refreshes
+it (same body, served as a HIT); a 200 replaces it; stale-if-error serves the
+stale entry when the origin fails, never for must-revalidate."""
+
+import time
+
+import harness
+
+STALE_WAIT = 2.1  # max-age=1 is stale after this (Age counts whole seconds)
+
+
+def cs_parts(r):
+    cs = r.header("Cache-Status") or ""
+    parts = [p.strip() for p in cs.split(";")]
+    return parts[0], parts[1:]
+
+
+class Revalidate(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.origin = self.class_origin()
+        cls.node = self.class_outpost(cls.origin)
+
+    def statuses(self, path):
+        return [r["status"] for r in self.origin.requests(path)]
+
+    def assertCS(self, r, *params):
+        name, parts = cs_parts(r)
+        self.assertEqual(name, "outpost", r.headers)
+        for p in params:
+            self.assertIn(p, parts, r.header("Cache-Status"))
+
+    def test_etag_304_refreshes(self):
+        n = self.node
+        path = "/rv/etag"
+        self.origin.script({path: {"cc": "max-age=1", "body": "one\n",
+                                   "headers": {"ETag": '"v1"'}}})
+        r1 = n.get(path)
+        self.assertEqual((r1.status, r1.body, r1.header("X-Cache")), (200, b"one\n", "MISS"))
+        reval0 = n.metric("outpost_cache_revalidated_total")
+        time.sleep(STALE_WAIT)
+        # the origin now says the same representation is fresh for 60 s
+        self.origin.script({path: {"cc": "max-age=60", "body": "one\n",
+                                   "headers": {"ETag": '"v1"', "X-Version": "2"}}})
+        r2 = n.get(path)
+        self.assertEqual((r2.status, r2.body), (200, b"one\n"), r2)
+        self.assertEqual(r2.header("X-Cache"), "HIT", r2.headers)
+        self.assertCS(r2, "fwd=stale", "fwd-status=304")
+        self.assertEqual(r2.header("X-Version"), "2", "304 fields update the stored head")
+        self.assertEqual(r2.header("Content-Length"), "4")
+        recs = self.origin.requests(path)
+        self.assertEqual(len(recs), 2)
+        self.assertEqual(harness.req_header(recs[1], "If-None-Match"), '"v1"')
+        self.assertEqual(self.statuses(path), [200, 304], "body served once by the origin")
+        n.wait_metric("outpost_cache_revalidated_total", lambda v: v == reval0 + 1)
+        # within the new max-age: a plain hit, no origin request
+        r3 = n.get(path)
+        self.assertEqual((r3.status, r3.body, r3.header("X-Cache")), (200, b"one\n", "HIT"))
+        self.assertCS(r3, "hit")
+        self.assertEqual(r3.header("X-Version"), "2")
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_last_modified_304(self):
+        n = self.node
+        path = "/rv/lm"
+        lm = "Sun, 06 Nov 1994 08:49:37 GMT"
+        self.origin.script({path: {"cc": "max-age=1", "body": "lm\n",
+                                   "headers": {"Last-Modified": lm}}})
+        self.assertEqual(n.get(path).header("X-Cache"), "MISS")
+        time.sleep(STALE_WAIT)
+        self.origin.script({path: {"cc": "max-age=60", "body": "lm\n",
+                                   "headers": {"Last-Modified": lm}}})
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"lm\n", "HIT"), r)
+        self.assertCS(r, "fwd=stale", "fwd-status=304")
+        recs = self.origin.requests(path)
+        self.assertEqual(harness.req_header(recs[1], "If-Modified-Since"), lm)
+        self.assertIsNone(harness.req_header(recs[1], "If-None-Match"))
+        self.assertEqual(self.statuses(path), [200, 304])
+        self.assertEqual(n.get(path).header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_changed_representation_replaces(self):
+        n = self.node
+        path = "/rv/changed"
+        self.origin.script({path: {"cc": "max-age=1", "body": "old\n",
+                                   "headers": {"ETag": '"a"'}}})
+        self.assertEqual(n.get(path).body, b"old\n")
+        time.sleep(STALE_WAIT)
+        self.origin.script({path: {"cc": "max-age=60", "body": "new\n",
+                                   "headers": {"ETag": '"b"'}}})
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"new\n", "MISS"), r)
+        self.assertCS(r, "fwd=stale", "fwd-status=200", "stored")
+        self.assertEqual(self.statuses(path), [200, 200])
+        r = n.get(path)
+        self.assertEqual((r.body, r.header("X-Cache"), r.header("ETag")), (b"new\n", "HIT", '"b"'))
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_no_cache_stored_and_revalidated_every_time(self):
+        n = self.node
+        path = "/rv/nocache"
+        self.origin.script({path: {"cc": "no-cache", "body": "nc\n",
+                                   "headers": {"ETag": '"n1"'}}})
+        self.assertEqual(n.get(path).header("X-Cache"), "MISS")
+        for _ in range(2):
+            r = n.get(path)
+            self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"nc\n", "HIT"))
+            self.assertCS(r, "fwd=stale", "fwd-status=304")
+        self.assertEqual(self.statuses(path), [200, 304, 304])
+
+    def test_client_validator_matching_gets_304(self):
+        n = self.node
+        path = "/rv/client"
+        self.origin.script({path: {"cc": "max-age=1", "headers": {"ETag": '"c1"'}}})
+        self.assertEqual(n.get(path).status, 200)
+        time.sleep(STALE_WAIT)
+        self.origin.script({path: {"cc": "max-age=60", "headers": {"ETag": '"c1"'}}})
+        r = n.get(path, headers={"If-None-Match": '"c1"'})
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (304, b"", "HIT"), r)
+        self.assertCS(r, "fwd=stale", "fwd-status=304")
+        recs = self.origin.requests(path)
+        self.assertEqual([harness.req_header(x, "If-None-Match") for x in recs], [None, '"c1"'])
+        # refreshed: an unconditional request is now a plain hit
+        r = n.get(path)
+        self.assertEqual((r.status, r.header("X-Cache")), (200, "HIT"))
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_client_validator_not_ours_is_a_miss(self):
+        n = self.node
+        path = "/rv/client-other"
+        self.origin.script({path: {"cc": "max-age=1", "headers": {"ETag": '"o1"'}}})
+        self.assertEqual(n.get(path).status, 200)
+        time.sleep(STALE_WAIT)
+        r = n.get(path, headers={"If-None-Match": '"zz"'})
+        self.assertEqual((r.status, r.header("X-Cache")), (200, "MISS"), r)
+        self.assertCS(r, "fwd=miss")
+        recs = self.origin.requests(path)
+        self.assertEqual(harness.req_header(recs[1], "If-None-Match"), '"zz"')
+
+    def test_stale_if_error_5xx(self):
+        n = self.node
+        path = "/rv/sie5"
+        self.origin.script({path: {"cc": "max-age=1, stale-if-error=60", "body": "keep\n",
+                                   "headers": {"ETag": '"k"'}}})
+        self.assertEqual(n.get(path).body, b"keep\n")
+        time.sleep(STALE_WAIT)
+        served0 = n.metric("outpost_cache_stale_served_total")
+        self.origin.script({path: {"status": 500, "body": "boom\n"}})
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"keep\n", "HIT"), r)
+        self.assertCS(r, "fwd=stale", "fwd-status=500", "detail=stale-if-error")
+        n.wait_metric("outpost_cache_stale_served_total", lambda v: v == served0 + 1)
+
+
+class StaleIfError(harness.OutpostTestCase):
+    """The origin goes away after the entry is stored."""
+
+    def test_origin_down_serves_stale(self):
+        origin = self.start_origin()
+        node = self.start_outpost(origin)
+        path = "/sie/down?cc=max-age%3D1,%20stale-if-error%3D60&body=stale-ok"
+        self.assertEqual(node.get(path).body, b"stale-ok")
+        origin.stop()
+        time.sleep(STALE_WAIT)
+        t0 = time.monotonic()
+        r = node.get(path)
+        self.assertLess(time.monotonic() - t0, 3.0)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"stale-ok", "HIT"), r)
+        _, parts = cs_parts(r)
+        self.assertIn("fwd=stale", parts)
+        self.assertIn("detail=stale-if-error", parts)
+        self.assertGreaterEqual(node.metric("outpost_cache_stale_served_total"), 1)
+        # beyond the window of a request without the directive: still within 60 s
+        self.assertEqual(node.get(path).body, b"stale-ok")
+
+    def test_must_revalidate_never_stale(self):
+        origin = self.start_origin()
+        node = self.start_outpost(origin)
+        path = "/sie/mr?cc=max-age%3D1,%20must-revalidate,%20stale-if-error%3D60&body=no"
+        self.assertEqual(node.get(path).body, b"no")
+        origin.stop()
+        time.sleep(STALE_WAIT)
+        r = node.get(path, headers={"Cache-Control": "stale-if-error=60"})
+        self.assertIn(r.status, (502, 503, 504), r)
+        self.assertNotEqual(r.body, b"no")
+
+    def test_no_directive_no_stale(self):
+        origin = self.start_origin()
+        node = self.start_outpost(origin)
+        path = "/sie/plain?cc=max-age%3D1&body=x"
+        self.assertEqual(node.get(path).body, b"x")
+        origin.stop()
+        time.sleep(STALE_WAIT)
+        self.assertIn(node.get(path).status, (502, 503, 504))
+        # the request's own stale-if-error allows it (RFC 5861 §4)
+        r = node.get(path, headers={"Cache-Control": "stale-if-error=600"})
+        self.assertEqual((r.status, r.body), (200, b"x"), r)
+
+
+if __name__ == "__main__":
+    harness.main()

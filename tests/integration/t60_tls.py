@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""TLS termination: SNI certificate selection (SAN names, wildcard, default,
+RSA next to ECDSA), complete chains, protocol floor, ALPN, Host/SNI 421,
+cache hits over TLS, config errors for broken certificates, session
+resumption across two nodes sharing a ticket key file, redirect_https.
+Certificates are made at test time with the openssl CLI."""
+
+import os
+import re
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+import harness
+from harness import req_header
+
+OPENSSL = "openssl"
+
+
+def _run(args, cwd):
+    subprocess.run([OPENSSL] + args, cwd=cwd, check=True, timeout=30,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class Certs:
+    """A root CA, an intermediate, and leaves signed by the intermediate."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="outpost-tls-")
+        d = self.dir
+        with open(os.path.join(d, "ca.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        _run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+              "-keyout", "root.key", "-out", "root.pem", "-days", "30", "-subj", "/CN=Test Root"], d)
+        _run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+              "-keyout", "int.key", "-out", "int.csr", "-subj", "/CN=Test Intermediate"], d)
+        _run(["x509", "-req", "-in", "int.csr", "-CA", "root.pem", "-CAkey", "root.key",
+              "-CAcreateserial", "-out", "int.pem", "-days", "30", "-extfile", "ca.ext"], d)
+        self.leaf("rsa", ["example.com", "*.example.com"], rsa=True)
+        self.leaf("ecdsa", ["example.com", "*.example.com"])
+        self.leaf("local", ["localhost"])
+        self.leaf("other", ["other.test"], rsa=True)
+        self.expired("old", ["expired.test"])
+        # a key that belongs to no certificate
+        _run(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+              "-out", "stray.key"], d)
+        for name in os.listdir(d):
+            if name.endswith(".key"):
+                os.chmod(os.path.join(d, name), 0o600)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _ext(self, names):
+        p = self.path("leaf-%d.ext" % time.monotonic_ns())
+        with open(p, "w") as f:
+            f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\n" %
+                    ",".join("DNS:" + n for n in names))
+        return p
+
+    def leaf(self, name, names, rsa=False):
+        d = self.dir
+        key = ["-newkey", "rsa:2048"] if rsa else ["-newkey", "ec", "-pkeyopt",
+                                                   "ec_paramgen_curve:P-256"]
+        _run(["req"] + key + ["-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+                              "-subj", "/CN=" + names[0]], d)
+        _run(["x509", "-req", "-in", name + ".csr", "-CA", "int.pem", "-CAkey", "int.key",
+              "-CAcreateserial", "-out", name + ".crt", "-days", "30",
+              "-extfile", self._ext(names)], d)
+        with open(self.path(name + ".pem"), "w") as f:   # leaf + chain
+            f.write(open(self.path(name + ".crt")).read() + open(self.path("int.pem")).read())
+
+    def expired(self, name, names):
+        d = self.dir
+        os.makedirs(self.path("ca-db"), exist_ok=True)
+        open(self.path("ca-db/index.txt"), "w").close()
+        with open(self.path("ca-db/serial"), "w") as f:
+            f.write("1000\n")
+        with open(self.path("ca.cnf"), "w") as f:
+            f.write("[ca]\ndefault_ca=c\n[c]\ndatabase=%s/ca-db/index.txt\n"
+                    "new_certs_dir=%s/ca-db\nserial=%s/ca-db/serial\ndefault_md=sha256\n"
+                    "policy=p\ncopy_extensions=copy\n[p]\ncommonName=supplied\n" % (d, d, d))
+        _run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+              "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + names[0]], d)
+        _run(["ca", "-batch", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile", "int.key",
+              "-startdate", "20200101000000Z", "-enddate", "20200201000000Z",
+              "-in", name + ".csr", "-out", name + ".pem", "-notext"], d)
+
+    def der(self, name):
+        return ssl.PEM_cert_to_DER_cert(open(self.path(name + ".crt")).read())
+
+
+CERTS = None
+
+
+def certs():
+    global CERTS
+    if CERTS is None:
+        CERTS = Certs()
+    return CERTS
+
+
+def tls_config(cfg, c, tls_port, ticket_keys=None):
+    cfg["listen"].append({"address": "127.0.0.1:%d" % tls_port, "tls": True})
+    for s in cfg["sites"]:
+        if s["name"] == "main":
+            s["tls"] = {"certificates": [
+                {"cert": c.path("rsa.pem"), "key": c.path("rsa.key")},
+                {"cert": c.path("ecdsa.pem"), "key": c.path("ecdsa.key")}]}
+        if s["name"] == "other":
+            s["tls"] = {"certificates": [{"cert": c.path("local.pem"),
+                                          "key": c.path("local.key")}]}
+            s["redirect_https"] = True
+    if ticket_keys:
+        cfg["tls"] = {"ticket_keys": ticket_keys}
+    return cfg
+
+
+def client_ctx(c, **kw):
+    ctx = ssl.create_default_context(cafile=c.path("root.pem"))
+    for k, v in kw.items():
+        setattr(ctx, k, v)
+    return ctx
+
+
+def tls_connect(port, ctx, sni, session=None):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=harness.IO_TIMEOUT)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=sni, session=session)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def tls_get(s, path, host):
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+    rd = harness._Reader(sock=s, deadline=time.monotonic() + harness.IO_TIMEOUT)
+    return harness._read_response(rd)
+
+
+class TLS(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.c = certs()
+        cls.origin = self.class_origin()
+        cls.tls_port = harness.free_port()
+        cls.node = self.class_outpost(
+            cls.origin, mutate=lambda cfg: tls_config(cfg, cls.c, cls.tls_port))
+
+    def test_sni_exact_and_wildcard_names_from_san(self):
+        for sni in ("example.com", "a.example.com"):
+            with tls_connect(self.tls_port, client_ctx(self.c), sni) as s:
+                names = [v for k, v in s.getpeercert()["subjectAltName"]]
+                self.assertIn("*.example.com", names)
+        with tls_connect(self.tls_port, client_ctx(self.c), "localhost") as s:
+            self.assertEqual(s.getpeercert()["subjectAltName"], (("DNS", "localhost"),))
+
+    def test_no_sni_gets_default(self):
+        ctx = client_ctx(self.c, check_hostname=False)
+        with tls_connect(self.tls_port, ctx, None) as s:
+            self.assertIn(s.getpeercert(binary_form=True),
+                          (self.c.der("rsa"), self.c.der("ecdsa")))
+            r = tls_get(s, "/t/nosni", "localhost")
+            self.assertEqual(r.status, 200)
+
+    def test_rsa_and_ecdsa_by_client_support(self):
+        for suite, name in (("ECDHE-RSA-AES128-GCM-SHA256", "rsa"),
+                            ("ECDHE-ECDSA-AES128-GCM-SHA256", "ecdsa")):
+            ctx = client_ctx(self.c, maximum_version=ssl.TLSVersion.TLSv1_2)
+            ctx.set_ciphers(suite)
+            with tls_connect(self.tls_port, ctx, "example.com") as s:
+                self.assertEqual(s.version(), "TLSv1.2")
+                self.assertEqual(s.getpeercert(binary_form=True), self.c.der(name))
+
+    def test_chain_is_complete(self):
+        # the client trusts only the root: the intermediate must come from us
+        with tls_connect(self.tls_port, client_ctx(self.c), "www.example.com") as s:
+            self.assertEqual(tls_get(s, "/t/chain", "www.example.com").status, 200)
+
+    def test_tls13_and_tls12_work_old_versions_refused(self):
+        for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = client_ctx(self.c, minimum_version=v, maximum_version=v)
+            with tls_connect(self.tls_port, ctx, "example.com") as s:
+                self.assertEqual(s.version(), {ssl.TLSVersion.TLSv1_3: "TLSv1.3",
+                                               ssl.TLSVersion.TLSv1_2: "TLSv1.2"}[v])
+        for flag in ("-tls1", "-tls1_1"):
+            p = subprocess.run([OPENSSL, "s_client", flag, "-cipher", "DEFAULT@SECLEVEL=0",
+                                "-connect", "127.0.0.1:%d" % self.tls_port,
+                                "-servername", "example.com"],
+                               input=b"", capture_output=True, timeout=20)
+            out = (p.stdout + p.stderr).decode("utf-8", "replace")
+            self.assertNotEqual(p.returncode, 0, out)
+            self.assertIn("alert protocol version", out)
+
+    def test_alpn_http11(self):
+        ctx = client_ctx(self.c)
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        with tls_connect(self.tls_port, ctx, "example.com") as s:
+            self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+            self.assertEqual(tls_get(s, "/t/alpn", "example.com").status, 200)
+
+    def test_keepalive_cache_hit_and_forwarded_proto(self):
+        with tls_connect(self.tls_port, client_ctx(self.c), "example.com") as s:
+            r1 = tls_get(s, "/cache/t60-hit?cc=max-age%3D60", "example.com")
+            r2 = tls_get(s, "/cache/t60-hit?cc=max-age%3D60", "example.com")
+        self.assertEqual(r1.status, 200)
+        self.assertEqual(r2.status, 200)
+        self.assertEqual(r2.header("X-Cache"), "HIT")
+        self.assertEqual(r1.body, r2.body)
+        rec = self.origin.requests("/cache/t60-hit")[-1]
+        self.assertEqual(req_header(rec, "X-Forwarded-Proto"), "https")
+
+    def test_host_sni_mismatch_is_421(self):
+        with tls_connect(self.tls_port, client_ctx(self.c), "example.com") as s:
+            r = tls_get(s, "/t/mis", "localhost")
+        self.assertEqual(r.status, 421)
+        with tls_connect(self.tls_port, client_ctx(self.c), "example.com") as s:
+            self.assertEqual(tls_get(s, "/t/same", "b.example.com").status, 200)
+
+    def test_redirect_https(self):
+        r = self.node.get("/r/x?y=1", host="localhost")
+        self.assertEqual(r.status, 308)
+        self.assertEqual(r.header("Location"), "https://localhost/r/x?y=1")
+        self.assertEqual(self.node.get("/t/plain").status, 200)   # site without it
+
+    def test_handshake_garbage_and_silence(self):
+        # not TLS at all: the connection is closed, the node keeps serving
+        with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+        with tls_connect(self.tls_port, client_ctx(self.c), "example.com") as s:
+            self.assertEqual(tls_get(s, "/t/after", "example.com").status, 200)
+
+
+class Resumption(harness.OutpostTestCase):
+    def test_two_nodes_share_ticket_keys(self):
+        c = certs()
+        keys = c.path("tickets.key")
+        with open(keys, "wb") as f:
+            f.write(os.urandom(80) + os.urandom(80))
+        os.chmod(keys, 0o600)
+        origin = self.start_origin()
+        pa, pb = harness.free_port(), harness.free_port()
+        a = self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pa, keys))
+        b = self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pb, keys))
+        for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            ctx = client_ctx(c, minimum_version=v, maximum_version=v)
+            with tls_connect(pa, ctx, "example.com") as s:
+                self.assertEqual(tls_get(s, "/t/res", "example.com").status, 200)
+                sess = s.session
+                self.assertFalse(s.session_reused)
+            self.assertTrue(sess.has_ticket, v)
+            with tls_connect(pb, ctx, "example.com", session=sess) as s:
+                self.assertEqual(tls_get(s, "/t/res", "example.com").status, 200)
+                self.assertTrue(s.session_reused, "%s: not resumed on the other node" % v)
+
+
+class ConfigErrors(harness.OutpostTestCase):
+    def check(self, mutate, pattern):
+        c = certs()
+        port = harness.free_port()
+        cfg = harness.base_config(port, harness.free_port(), harness.free_port(), c.dir)
+        cfg = mutate(tls_config(cfg, c, harness.free_port()))
+        path = os.path.join(c.dir, "bad-%d.yaml" % time.monotonic_ns())
+        with open(path, "w") as f:
+            f.write(harness.to_yaml(cfg) + "\n")
+        cp = harness.run_outpost(["-t", "-c", path])
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertRegex(cp.stderr, re.escape(path) + r":\d+:\d+: " + pattern)
+        return cp
+
+    def cert_of(self, cfg, i=0):
+        return cfg["sites"][0]["tls"]["certificates"][i]
+
+    def test_expired(self):
+        c = certs()
+
+        def m(cfg):
+            self.cert_of(cfg).update(cert=c.path("old.pem"), key=c.path("old.key"))
+            return cfg
+        self.check(m, r"sites\[0\]\.tls\.certificates\[0\]\.cert: certificate .* expired")
+
+    def test_key_mismatch(self):
+        c = certs()
+
+        def m(cfg):
+            self.cert_of(cfg, 1)["key"] = c.path("stray.key")
+            return cfg
+        self.check(m, r"sites\[0\]\.tls\.certificates\[1\]\.cert: key .* does not match")
+
+    def test_unreadable(self):
+        def m(cfg):
+            self.cert_of(cfg)["key"] = "/nonexistent/k.pem"
+            return cfg
+        self.check(m, r"sites\[0\]\.tls\.certificates\[0\]\.key: cannot open")
+
+    def test_tls_listener_without_certificates(self):
+        def m(cfg):
+            for s in cfg["sites"]:
+                s.pop("tls", None)
+            return cfg
+        self.check(m, r"listen\[1\]\.tls: a TLS listener needs at least one certificate")
+
+    def test_world_readable_key_warns_and_good_config_passes(self):
+        c = certs()
+        path = os.path.join(c.dir, "good.yaml")
+        cfg = tls_config(harness.base_config(harness.free_port(), harness.free_port(),
+                                             harness.free_port(), c.dir), c,
+                         harness.free_port())
+        exposed = c.path("exposed.key")
+        with open(exposed, "w") as f:
+            f.write(open(c.path("local.key")).read())
+        os.chmod(exposed, 0o644)
+        cfg["sites"][1]["tls"]["certificates"][0]["key"] = exposed
+        with open(path, "w") as f:
+            f.write(harness.to_yaml(cfg) + "\n")
+        cp = harness.run_outpost(["-t", "-c", path])
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn("readable by others", cp.stderr)
+
+
+if __name__ == "__main__":
+    harness.main()
