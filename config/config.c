@@ -96,6 +96,7 @@ config_parse_free(struct config *c)
 			free(s->certs[j].where);
 		}
 		free(s->certs);
+		free(s->hsts);
 	}
 	free(c->sites);
 	free(c->hosts_exact);

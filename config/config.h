@@ -123,6 +123,7 @@ struct config_site {
 	size_t n_certs;
 	bool tls_default;    /* tls.default: serves clients without (or with unknown) SNI */
 	bool redirect_https; /* redirect_https: plain requests get 308 to https:// */
+	char *hsts;          /* hsts: Strict-Transport-Security value sent on TLS, or NULL */
 };
 
 struct config {

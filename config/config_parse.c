@@ -1420,7 +1420,7 @@ static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
 	static const char *const keys[] = {
-	    "name", "hosts", "routes", "pool", "tls", "redirect_https", NULL};
+	    "name", "hosts", "routes", "pool", "tls", "redirect_https", "hsts", NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
@@ -1433,6 +1433,18 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 		cparse_pop(p, old);
 	}
 	cget_bool(p, m, "redirect_https", &s->redirect_https, NULL);
+	if ((v = cmap_get(m, "hsts", NULL)) != NULL) {
+		char err[CONFIG_VALUE_ERRLEN];
+
+		old = cparse_push_key(p, "hsts");
+		if (cparse_str(p, v) != NULL) {
+			if (config_value_hsts(v->str, err, sizeof err) == -1)
+				cparse_err(p, v, "%s", err);
+			else
+				s->hsts = xstrdup(v->str);
+		}
+		cparse_pop(p, old);
+	}
 
 	if ((v = cparse_required(p, m, "name")) != NULL) {
 		old = cparse_push_key(p, "name");

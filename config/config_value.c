@@ -14,8 +14,10 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config_value.h"
+#include "core/str.h"
 #include "core/xmalloc.h"
 
 #define KIB 1024ULL
@@ -452,4 +454,114 @@ config_value_fmt_duration(uint64_t ms, char *out, size_t outlen)
 {
 	config_value_fmt(
 	    ms, config_value_duration_units, NELEM(config_value_duration_units), out, outlen);
+}
+
+static bool
+config_value_tchar(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static bool
+config_value_hsts_name(const char *p, size_t n, const char *name)
+{
+	size_t i;
+
+	if (n != strlen(name))
+		return false;
+	for (i = 0; i < n; i++)
+		if (str_lower((unsigned char)p[i]) != (unsigned char)name[i])
+			return false;
+	return true;
+}
+
+int
+config_value_hsts(const char *s, char *err, size_t errlen)
+{
+	const char *p = s;
+	const char *seen[8];
+	size_t seen_len[8], n_seen = 0;
+	bool max_age = false;
+
+	if (strlen(s) > 256) {
+		snprintf(err, errlen, "Strict-Transport-Security value longer than 256 bytes");
+		return -1;
+	}
+	for (const char *q = s; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e) {
+			snprintf(err, errlen, "invalid character in \"%.80s\"", s);
+			return -1;
+		}
+	for (;;) {
+		const char *name, *val = NULL;
+		size_t nlen, vlen = 0;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		name = p;
+		while (config_value_tchar(*p))
+			p++;
+		nlen = (size_t)(p - name);
+		if (nlen == 0)
+			goto bad;
+		if (*p == '=') {
+			p++;
+			if (*p == '"') {
+				val = ++p;
+				while (*p != '"' && *p != '\0')
+					p++;
+				if (*p != '"')
+					goto bad;
+				vlen = (size_t)(p - val);
+				p++;
+			} else {
+				val = p;
+				while (config_value_tchar(*p))
+					p++;
+				vlen = (size_t)(p - val);
+				if (vlen == 0)
+					goto bad;
+			}
+		}
+		for (size_t i = 0; i < n_seen; i++)
+			if (seen_len[i] == nlen && strncasecmp(seen[i], name, nlen) == 0) {
+				snprintf(err, errlen, "directive \"%.*s\" given twice in \"%.80s\"",
+				    (int)nlen, name, s);
+				return -1;
+			}
+		if (n_seen == sizeof seen / sizeof seen[0])
+			goto bad;
+		seen[n_seen] = name;
+		seen_len[n_seen++] = nlen;
+		if (config_value_hsts_name(name, nlen, "max-age")) {
+			if (val == NULL || vlen == 0 || vlen > 10)
+				goto bad_age;
+			for (size_t i = 0; i < vlen; i++)
+				if (val[i] < '0' || val[i] > '9')
+					goto bad_age;
+			max_age = true;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		if (*p != ';')
+			goto bad;
+		p++;
+	}
+	if (!max_age) {
+		snprintf(err, errlen, "\"%.80s\" has no max-age directive", s);
+		return -1;
+	}
+	return 0;
+bad_age:
+	snprintf(err, errlen, "invalid max-age in \"%.80s\" (expected max-age=SECONDS)", s);
+	return -1;
+bad:
+	snprintf(err, errlen,
+	    "invalid Strict-Transport-Security value \"%.80s\" (expected e.g. "
+	    "\"max-age=31536000; includeSubDomains\")",
+	    s);
+	return -1;
 }

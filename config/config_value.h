@@ -48,6 +48,15 @@ int config_value_hostport(const char *s, char **host, uint16_t *port, char *err,
  */
 int config_value_host_pattern(const char *s, char *err, size_t errlen);
 
+/*
+ * Strict-Transport-Security field value (RFC 6797 §6.1): directives separated
+ * by ';' (OWS around them), each a token, optionally "=" token or
+ * quoted-string; "max-age" (delta-seconds, possibly quoted) is required; no
+ * directive twice (names compared case-insensitively); at most 256 bytes of
+ * visible ASCII and spaces.  0 or -1.
+ */
+int config_value_hsts(const char *s, char *err, size_t errlen);
+
 /* Formats a byte count with the largest exact unit ("16MiB", "1000B"). */
 void config_value_fmt_size(uint64_t v, char *out, size_t outlen);
 /* Formats milliseconds with the largest exact unit ("30s", "1500ms"). */

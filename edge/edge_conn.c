@@ -39,6 +39,7 @@
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
+#include "edge/edge_bgrev.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_proxy.h"
@@ -189,6 +190,16 @@ conn_begin_closing(struct edge_conn *c)
 
 /* ---- responses written by the node itself ---- */
 
+/* RFC 6797 §7.1, §7.2: only over a secure transport, on every response. */
+const char *
+edge_conn_hsts_field(const struct edge_conn *c, char *buf)
+{
+	if (!c->tls || c->site == NULL || c->site->hsts == NULL)
+		return "";
+	snprintf(buf, EDGE_HSTS_FIELD_MAX, "Strict-Transport-Security: %s\r\n", c->site->hsts);
+	return buf;
+}
+
 static const char *
 conn_connection_header(const struct edge_conn *c)
 {
@@ -205,6 +216,7 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	struct evbuffer *out = c->io.out;
 	const struct config *cfg = c->w->cfg;
 	size_t len = strlen(msg) + 1;
+	char hsts[EDGE_HSTS_FIELD_MAX];
 	int n;
 
 	edge_proxy_abort(c);
@@ -212,8 +224,9 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	c->status = status;
 	n = evbuffer_add_printf(out,
 	    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nVia: 1.1 %s\r\nConnection: close\r\n\r\n%s\n",
-	    status, h1_reason(status), edge_worker_date(c->w), len, cfg->node_name, msg);
+	    "Content-Length: %zu\r\nVia: 1.1 %s\r\n%sConnection: close\r\n\r\n%s\n",
+	    status, h1_reason(status), edge_worker_date(c->w), len, cfg->node_name,
+	    edge_conn_hsts_field(c, hsts), msg);
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
 	if (status >= 400 && status < 500)
@@ -229,14 +242,16 @@ conn_send_short(struct edge_conn *c, int status, const char *extra, const char *
 {
 	struct evbuffer *out = c->io.out;
 	size_t blen = body != NULL ? strlen(body) : 0;
+	char hsts[EDGE_HSTS_FIELD_MAX];
 	int n;
 
 	c->status = status;
 	n = evbuffer_add_printf(out,
-	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\nVia: 1.1 %s\r\n%s%s\r\n%s",
+	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\nVia: 1.1 %s\r\n%s%s%s\r\n%s",
 	    status, h1_reason(status), edge_worker_date(c->w),
 	    blen > 0 ? "Content-Type: text/plain; charset=utf-8\r\n" : "", blen,
-	    c->w->cfg->node_name, extra, conn_connection_header(c), body != NULL ? body : "");
+	    c->w->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
+	    body != NULL ? body : "");
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
 	edge_conn_response_done(c);
@@ -272,6 +287,7 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 	};
 	struct evbuffer *out = c->io.out;
 	size_t before = evbuffer_get_length(out);
+	char hsts[EDGE_HSTS_FIELD_MAX];
 	struct str v;
 
 	c->status = 304;
@@ -282,9 +298,9 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 			evbuffer_add_printf(
 			    out, "%.*s: %.*s\r\n", (int)keep[i].len, keep[i].p, (int)v.len, v.p);
 	evbuffer_add_printf(out,
-	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s\r\n",
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s%s\r\n",
 	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
-	    conn_connection_header(c));
+	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
 	c->bytes_out += evbuffer_get_length(out) - before;
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	edge_conn_response_done(c);
@@ -297,6 +313,7 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	struct evbuffer *out = c->io.out;
 	const char *head, *body;
 	size_t head_len, body_len;
+	char hsts[EDGE_HSTS_FIELD_MAX];
 	int n;
 
 	switch (cache_policy_conditional(&c->req, o)) {
@@ -318,9 +335,9 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	evbuffer_add_reference(out, head, head_len, conn_obj_release, cache_obj_ref(o));
 	n = evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n"
-	    "Content-Length: %zu\r\n%s\r\n",
+	    "Content-Length: %zu\r\n%s%s\r\n",
 	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs, body_len,
-	    conn_connection_header(c));
+	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
 	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));
@@ -431,6 +448,7 @@ conn_handle_request(struct edge_conn *c)
 	c->keep_alive = r->keep_alive && !w->draining && !c->client_eof;
 	c->key_len = -1;
 	c->cache_status = "-";
+	c->site = NULL;
 
 	if (r->form == H1_TARGET_AUTHORITY) {
 		edge_conn_send_error(c, 501, "CONNECT is not supported");
@@ -461,6 +479,7 @@ conn_handle_request(struct edge_conn *c)
 		    c, 421, "misdirected request: Host names another site than SNI");
 		return;
 	}
+	c->site = site;
 	if (!c->tls && site->redirect_https && w->srv->tls != NULL) {
 		conn_redirect_https(c);
 		return;
@@ -534,6 +553,18 @@ conn_handle_request(struct edge_conn *c)
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		c->cache_status = "MISS";
 		conn_send_short(c, 504, "", "gateway timeout: not in cache (only-if-cached)\n");
+		return;
+	}
+	/* stale-while-revalidate (RFC 5861 §3): within the response's window the
+	 * stale object answers now and one background exchange per key and
+	 * worker refreshes it; the client's request itself is not forwarded, so
+	 * RFC 9211 says "hit" (detail says why the hit is stale). */
+	if (stale != NULL && creq == CACHE_REQ_LOOKUP &&
+	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
+	    edge_bgrev_ensure(c, stale)) {
+		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
+		cache_obj_unref(&stale);
 		return;
 	}
 	if (creq == CACHE_REQ_PASS) {
@@ -654,6 +685,7 @@ conn_process(struct edge_conn *c)
 		c->status = 0;
 		c->bytes_out = 0;
 		c->host_lc_len = 0;
+		c->site = NULL;
 		if (st != H1_OK) {
 			/* The request line is needed for the access log even when invalid. */
 			memset(&c->req, 0, sizeof c->req);
@@ -784,6 +816,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		memset(&c->req, 0, sizeof c->req);
 		c->start_ms = time_mono_ms();
 		c->bytes_out = 0;
+		c->site = NULL;
 		edge_conn_send_error(c, 408, "request timeout");
 	} else {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);

@@ -26,6 +26,7 @@ struct bufferevent;
 struct event;
 struct edge_worker;
 struct config_route;
+struct config_site;
 struct config_pool;
 struct origin_dns_query;
 
@@ -111,6 +112,7 @@ struct edge_conn {
 	size_t hdrs_cap;
 	char *head_buf; /* a copy of the request head; views point here */
 	size_t head_cap;
+	const struct config_site *site; /* selected for this request, or NULL */
 	const struct config_route *route;
 	uint64_t start_ms;
 	int status; /* status sent, for the access log */
@@ -152,6 +154,11 @@ void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
  * the output): 200 with the body, or 304 / 412 per the request's
  * preconditions, with X-Cache: HIT and "Cache-Status: outpost; <cs>". */
 void edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs);
+/* The Strict-Transport-Security field line ("Strict-Transport-Security: V\r\n")
+ * for a response on a TLS connection whose site sets hsts, else "".  Written
+ * to buf (EDGE_HSTS_FIELD_MAX bytes) when not empty; returns buf or "". */
+#define EDGE_HSTS_FIELD_MAX 320
+const char *edge_conn_hsts_field(const struct edge_conn *c, char *buf);
 /* Closes the connection now (e.g. an origin failed after the head was sent). */
 void edge_conn_close(struct edge_conn *c);
 

@@ -25,7 +25,10 @@
 	X(cache_invalidations_total, "Entries removed by unsafe methods")                          \
 	X(cache_revalidations_total, "Conditional requests sent to revalidate stale entries")      \
 	X(cache_revalidated_total, "Stale entries validated by a 304 and refreshed")               \
-	X(cache_stale_served_total, "Stale entries served (stale-if-error)")                       \
+	X(cache_stale_served_total,                                                                \
+	    "Stale entries served (stale-if-error, stale-while-revalidate)")                       \
+	X(cache_background_revalidations_total,                                                    \
+	    "Background revalidations started (stale-while-revalidate)")                           \
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \

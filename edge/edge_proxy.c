@@ -361,6 +361,15 @@ proxy_skip_response_header(const struct edge_proxy *px, const struct h1_header *
 	return h1_is_hop_by_hop(h->name, px->resp.headers, px->resp.n_headers);
 }
 
+/* A site with hsts owns Strict-Transport-Security: the origin's is neither
+ * relayed nor stored (the node adds its own on TLS, RFC 6797 §7.2). */
+static bool
+proxy_skip_origin_sts(const struct edge_conn *c, const struct h1_header *h)
+{
+	return c->site != NULL && c->site->hsts != NULL &&
+	       str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"));
+}
+
 /* The stored head: status line and end-to-end fields, without framing, Age or
  * the fields the edge writes per response. */
 static void
@@ -390,7 +399,8 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 		const struct h1_header *h = &px->resp.headers[i];
 
 		if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
-		    str_eq_nocase(h->name, STR_LIT("Age")) || proxy_skip_response_header(px, h))
+		    str_eq_nocase(h->name, STR_LIT("Age")) || proxy_skip_response_header(px, h) ||
+		    proxy_skip_origin_sts(c, h))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -411,6 +421,7 @@ proxy_write_response_head(struct edge_conn *c)
 	struct edge_proxy *px = &c->px;
 	struct evbuffer *out = c->io.out;
 	size_t before = evbuffer_get_length(out);
+	char hsts[EDGE_HSTS_FIELD_MAX];
 	bool has_date = false;
 
 	if (px->resp.reason.len > 0)
@@ -422,7 +433,7 @@ proxy_write_response_head(struct edge_conn *c)
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
-		if (proxy_skip_response_header(px, h))
+		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -430,6 +441,7 @@ proxy_write_response_head(struct edge_conn *c)
 	}
 	if (!has_date)
 		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
+	evbuffer_add_printf(out, "%s", edge_conn_hsts_field(c, hsts));
 	evbuffer_add_printf(out, "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s",
 	    c->w->cfg->node_name, c->fwd);
 	if (px->revalidate) /* RFC 9211 §2.3: the answer to our conditional request */
@@ -1092,8 +1104,8 @@ proxy_begin(struct edge_conn *c, bool fresh)
 
 /* The balancer key: client address for ip_hash, the pool's hash_key for
  * consistent_hash. */
-static uint64_t
-proxy_hash(const struct edge_conn *c, const struct config_pool *pool)
+uint64_t
+edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool)
 {
 	if (pool->balancer == CONFIG_BALANCER_IP_HASH ||
 	    (pool->balancer == CONFIG_BALANCER_CONSISTENT_HASH &&
@@ -1124,7 +1136,7 @@ edge_proxy_start(
 	px->tries = 0;
 	px->fail_status = 502;
 	px->fail_msg = "bad gateway";
-	px->hash = proxy_hash(c, pool);
+	px->hash = edge_proxy_hash(c, pool);
 	origin_balance_note_request(origin_pool_balance(c->w->opool, px->pool_idx), time_mono_ms());
 	px->fill = NULL;
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */

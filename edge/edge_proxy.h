@@ -9,6 +9,7 @@
 #define OUTPOST_EDGE_EDGE_PROXY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct edge_conn;
 struct config_pool;
@@ -28,6 +29,9 @@ void edge_proxy_start(
 void edge_proxy_on_client_readable(struct edge_conn *c);
 /* The client's output buffer drained below the low watermark. */
 void edge_proxy_on_client_writable(struct edge_conn *c);
+/* The balancer key of c's request for pool: the client address for ip_hash,
+ * the pool's hash_key for consistent_hash, else 0. */
+uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool);
 /* Releases everything the exchange holds (client gone or error). */
 void edge_proxy_abort(struct edge_conn *c);
 

@@ -109,6 +109,7 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->draining = true;
 	worker_close_listeners(w);
+	edge_bgrev_abort_all(w); /* best effort: never waited for */
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		edge_conn_drain(c);
@@ -241,6 +242,7 @@ edge_worker_join_free(struct edge_worker **wp)
 		next = c->next;
 		edge_conn_abort(c);
 	}
+	edge_bgrev_abort_all(w);
 	worker_close_listeners(w);
 	free(w->listeners);
 	origin_pool_free(&w->opool);

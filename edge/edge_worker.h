@@ -20,6 +20,7 @@
 #include "core/timeutil.h"
 #include "cache/cache.h"
 #include "core/h1.h"
+#include "edge/edge_bgrev.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_metrics.h"
 
@@ -33,6 +34,7 @@ struct origin_dns;
 struct origin_health;
 struct edge_conn;
 struct edge_tls;
+struct edge_bgrev;
 
 struct edge_server {
 	struct config *cfg;      /* one reference */
@@ -71,6 +73,10 @@ struct edge_worker {
 	time_t date_at; /* second the cached Date header is for */
 	char date[TIME_HTTP_DATE_LEN + 1];
 	struct edge_metrics metrics;
+	/* Background revalidations in flight (edge_bgrev.c): a hash set of
+	 * exchanges keyed by cache key, bucket chains. */
+	struct edge_bgrev *bgrev[EDGE_BGREV_BUCKETS];
+	unsigned n_bgrev;
 	/* Scratch space for the head being parsed and the key being built;
 	 * what must outlive the call is copied to the connection. */
 	struct h1_header hdr_scratch[EDGE_MAX_HEADERS];

@@ -2,7 +2,9 @@
 """Validation and stale serving (RFC 9111 §4.3, RFC 5861 §4): a stale entry
 with validators is revalidated with a conditional request; a 304 refreshes
 it (same body, served as a HIT); a 200 replaces it; stale-if-error serves the
-stale entry when the origin fails, never for must-revalidate."""
+stale entry when the origin fails, never for must-revalidate;
+stale-while-revalidate (RFC 5861 §3) answers from the stale entry at once and
+refreshes it with one background request per key and worker."""
 
 import time
 
@@ -198,6 +200,171 @@ class StaleIfError(harness.OutpostTestCase):
         # the request's own stale-if-error allows it (RFC 5861 §4)
         r = node.get(path, headers={"Cache-Control": "stale-if-error=600"})
         self.assertEqual((r.status, r.body), (200, b"x"), r)
+
+
+class StaleWhileRevalidate(harness.OutpostTestCase):
+    """One worker, so every request below meets the same in-flight set."""
+
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.origin = self.class_origin()
+        cls.node = self.class_outpost(cls.origin, overrides={"node": {"workers": 1}})
+
+    def stale_gets(self, path, n):
+        def one():
+            t0 = time.monotonic()
+            r = self.node.get(path)
+            return r, time.monotonic() - t0
+        jobs = [harness.Background(one) for _ in range(n)]
+        return [j.result() for j in jobs]
+
+    def assertSWR(self, r, body):
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, body, "HIT"), r)
+        _, parts = cs_parts(r)
+        self.assertIn("hit", parts, r.headers)
+        self.assertIn("detail=stale-while-revalidate", parts, r.headers)
+
+    def test_304_in_background_once(self):
+        n, o = self.node, self.origin
+        path = "/swr/304"
+        o.script({path: {"cc": "max-age=1, stale-while-revalidate=60", "body": "one\n",
+                         "headers": {"ETag": '"v1"'}}})
+        self.assertEqual(n.get(path).header("X-Cache"), "MISS")
+        bg0 = n.metric("outpost_cache_background_revalidations_total")
+        reval0 = n.metric("outpost_cache_revalidated_total")
+        time.sleep(STALE_WAIT)
+        # the origin is slow now, and says the entry is fresh for 60 s
+        o.script({path: {"cc": "max-age=60, stale-while-revalidate=60", "body": "one\n",
+                         "delay_ms": 1500, "headers": {"ETag": '"v1"', "X-Version": "2"}}})
+        for r, took in self.stale_gets(path, 5):
+            self.assertSWR(r, b"one\n")
+            self.assertLess(took, 1.2, "answered before the origin did")
+            self.assertIsNone(r.header("X-Version"))
+        harness.wait_until(lambda: self.statuses(path) == [200, 304], 5.0,
+                           what="one background 304")
+        n.wait_metric("outpost_cache_revalidated_total", lambda v: v == reval0 + 1)
+        self.assertEqual(n.metric("outpost_cache_background_revalidations_total"), bg0 + 1)
+        recs = o.requests(path)
+        self.assertEqual(harness.req_header(recs[1], "If-None-Match"), '"v1"')
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"one\n", "HIT"), r)
+        self.assertCS(r, "hit")
+        self.assertEqual(r.header("X-Version"), "2", "the 304's fields refreshed the entry")
+        self.assertEqual(self.statuses(path), [200, 304], "exactly one conditional request")
+
+    def test_200_in_background_replaces(self):
+        n, o = self.node, self.origin
+        path = "/swr/200"
+        o.script({path: {"cc": "max-age=1, stale-while-revalidate=60", "body": "old\n",
+                         "headers": {"ETag": '"a"'}}})
+        self.assertEqual(n.get(path).body, b"old\n")
+        stores0 = n.metric("outpost_cache_stores_total")
+        time.sleep(STALE_WAIT)
+        o.script({path: {"cc": "max-age=60", "body": "new body\n", "delay_ms": 500,
+                         "headers": {"ETag": '"b"'}}})
+        for r, _ in self.stale_gets(path, 3):
+            self.assertSWR(r, b"old\n")
+        harness.wait_until(lambda: self.statuses(path) == [200, 200], 5.0,
+                           what="one background 200")
+        n.wait_metric("outpost_cache_stores_total", lambda v: v == stores0 + 1)
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache"), r.header("ETag")),
+                         (200, b"new body\n", "HIT", '"b"'), r)
+        self.assertEqual(r.header("Content-Length"), "9")
+        self.assertEqual(o.count(path), 2)
+
+    def test_chunked_200_in_background(self):
+        n, o = self.node, self.origin
+        path = "/swr/chunked"
+        o.script({path: {"cc": "max-age=1, stale-while-revalidate=60", "body": "c1\n"}})
+        self.assertEqual(n.get(path).body, b"c1\n")
+        time.sleep(STALE_WAIT)
+        o.script({path: {"cc": "max-age=60", "size": 100000, "chunked": 1,
+                         "chunk_size": 7000}})
+        self.assertSWR(n.get(path), b"c1\n")
+        harness.wait_until(lambda: self.statuses(path) == [200, 200], 5.0,
+                           what="background fetch")
+        harness.wait_until(lambda: n.get(path).header("Content-Length") == "100000", 3.0,
+                           what="chunked body stored")
+        r = n.get(path)
+        self.assertEqual(r.body, harness.pattern_bytes(100000))
+        self.assertEqual(o.count(path), 2)
+
+    def test_origin_error_drops_and_next_request_retries(self):
+        n, o = self.node, self.origin
+        path = "/swr/err"
+        o.script({path: {"cc": "max-age=1, stale-while-revalidate=60", "body": "e\n",
+                         "headers": {"ETag": '"e"'}}})
+        self.assertEqual(n.get(path).body, b"e\n")
+        time.sleep(STALE_WAIT)
+        o.script({path: {"status": 503, "body": "down\n"}})
+        self.assertSWR(n.get(path), b"e\n")
+        harness.wait_until(lambda: self.statuses(path) == [200, 503], 5.0,
+                           what="background 503")
+        time.sleep(0.2)
+        o.script({path: {"cc": "max-age=60", "body": "e\n", "headers": {"ETag": '"e"'}}})
+        self.assertSWR(n.get(path), b"e\n")   # the 503 changed nothing
+        harness.wait_until(lambda: self.statuses(path) == [200, 503, 304], 5.0,
+                           what="a new background request")
+        harness.wait_until(lambda: "hit" in cs_parts(n.get(path))[1], 3.0, what="refreshed")
+
+    def test_not_for_must_revalidate(self):
+        n, o = self.node, self.origin
+        path = "/swr/mr"
+        o.script({path: {"cc": "max-age=1, stale-while-revalidate=60, must-revalidate",
+                         "body": "m\n", "headers": {"ETag": '"m"'}}})
+        self.assertEqual(n.get(path).body, b"m\n")
+        time.sleep(STALE_WAIT)
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"m\n", "HIT"), r)
+        self.assertCS(r, "fwd=stale", "fwd-status=304")
+        self.assertNotIn("detail=stale-while-revalidate", r.header("Cache-Status"))
+
+    def test_beyond_window_revalidates_in_foreground(self):
+        n, o = self.node, self.origin
+        path = "/swr/beyond"
+        o.script({path: {"cc": "max-age=1, stale-while-revalidate=1", "body": "b\n",
+                         "headers": {"ETag": '"b"'}}})
+        self.assertEqual(n.get(path).body, b"b\n")
+        time.sleep(STALE_WAIT + 1.0)
+        r = n.get(path)
+        self.assertCS(r, "fwd=stale", "fwd-status=304")
+
+    def test_background_timeout_dropped(self):
+        n, o = self.node, self.origin
+        path = "/swr/slow"
+        o.script({path: {"cc": "max-age=1, stale-while-revalidate=60", "body": "s\n",
+                         "headers": {"ETag": '"s"'}}})
+        self.assertEqual(n.get(path).body, b"s\n")
+        time.sleep(STALE_WAIT)
+        to0 = n.metric("outpost_origin_timeouts_total")
+        o.script({path: {"cc": "max-age=60", "body": "s\n", "delay_ms": 3000,
+                         "headers": {"ETag": '"s"'}}})
+        self.assertSWR(n.get(path), b"s\n")
+        # first_byte is 2 s: the background exchange gives up, nothing changes
+        n.wait_metric("outpost_origin_timeouts_total", lambda v: v == to0 + 1, timeout=5.0)
+        self.assertSWR(n.get(path), b"s\n")   # and a new one may start
+
+    statuses = Revalidate.statuses
+    assertCS = Revalidate.assertCS
+
+
+class StaleWhileRevalidateShutdown(harness.OutpostTestCase):
+    def test_stop_with_background_exchange_in_flight(self):
+        origin = self.start_origin()
+        node = self.start_outpost(origin, overrides={"timeouts": {"drain": "5s"}})
+        path = "/swr/stop"
+        origin.script({path: {"cc": "max-age=1, stale-while-revalidate=60", "body": "z"}})
+        self.assertEqual(node.get(path).body, b"z")
+        time.sleep(STALE_WAIT)
+        origin.script({path: {"cc": "max-age=60", "body": "z", "delay_ms": 4000}})
+        r = node.get(path)
+        self.assertEqual((r.body, r.header("X-Cache")), (b"z", "HIT"), r)
+        self.assertIn("detail=stale-while-revalidate", r.header("Cache-Status"))
+        self.assertEqual(node.metric("outpost_cache_background_revalidations_total"), 1)
+        t0 = time.monotonic()
+        node.close_and_check()   # clean exit, no sanitizer report (leaks included)
+        self.assertLess(time.monotonic() - t0, 2.0, "drain does not wait for it")
 
 
 if __name__ == "__main__":

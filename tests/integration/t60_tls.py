@@ -2,7 +2,8 @@
 """TLS termination: SNI certificate selection (SAN names, wildcard, default,
 RSA next to ECDSA), complete chains, protocol floor, ALPN, Host/SNI 421,
 cache hits over TLS, config errors for broken certificates, session
-resumption across two nodes sharing a ticket key file, redirect_https.
+resumption across two nodes sharing a ticket key file, redirect_https,
+HSTS (sites[].hsts) on every TLS response and never on plain HTTP.
 Certificates are made at test time with the openssl CLI."""
 
 import os
@@ -93,6 +94,7 @@ class Certs:
 
 
 CERTS = None
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def certs():
@@ -109,6 +111,7 @@ def tls_config(cfg, c, tls_port, ticket_keys=None):
             s["tls"] = {"certificates": [
                 {"cert": c.path("rsa.pem"), "key": c.path("rsa.key")},
                 {"cert": c.path("ecdsa.pem"), "key": c.path("ecdsa.key")}]}
+            s["hsts"] = HSTS
         if s["name"] == "other":
             s["tls"] = {"certificates": [{"cert": c.path("local.pem"),
                                           "key": c.path("local.key")}]}
@@ -134,8 +137,8 @@ def tls_connect(port, ctx, sni, session=None):
         raise
 
 
-def tls_get(s, path, host):
-    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+def tls_get(s, path, host, extra=""):
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (path, host, extra)).encode())
     rd = harness._Reader(sock=s, deadline=time.monotonic() + harness.IO_TIMEOUT)
     return harness._read_response(rd)
 
@@ -225,6 +228,40 @@ class TLS(harness.OutpostTestCase):
         self.assertEqual(r.header("Location"), "https://localhost/r/x?y=1")
         self.assertEqual(self.node.get("/t/plain").status, 200)   # site without it
 
+    def test_hsts_on_every_tls_response_never_plain(self):
+        path = "/cache/t60-hsts?cc=max-age%3D60&h=ETag:%20%22h1%22" \
+               "&h=Strict-Transport-Security:%20max-age%3D5"
+        with tls_connect(self.tls_port, client_ctx(self.c), "example.com") as s:
+            rs = {"miss": tls_get(s, path, "example.com"),
+                  "hit": tls_get(s, path, "example.com"),
+                  "304": tls_get(s, path, "example.com", 'If-None-Match: "h1"\r\n'),
+                  "412": tls_get(s, path, "example.com", 'If-Match: "zz"\r\n'),
+                  "504": tls_get(s, "/cache/t60-hsts-none", "example.com",
+                                 "Cache-Control: only-if-cached\r\n"),
+                  "pass": tls_get(s, "/nocache/t60-hsts", "example.com")}
+        self.assertEqual([rs[k].status for k in ("miss", "hit", "304", "412", "504", "pass")],
+                         [200, 200, 304, 412, 504, 200])
+        self.assertEqual(rs["hit"].header("X-Cache"), "HIT")
+        for k, r in rs.items():
+            # the site's value replaces the origin's (relayed and stored)
+            self.assertEqual(r.header_all("Strict-Transport-Security"), [HSTS], (k, r))
+        # a node-generated error that closes the connection
+        with tls_connect(self.tls_port, client_ctx(self.c), "example.com") as s:
+            s.sendall(b"GET /t/x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 9999999\r\n\r\n")
+            rd = harness._Reader(sock=s, deadline=time.monotonic() + harness.IO_TIMEOUT)
+            r = harness._read_response(rd)
+        self.assertEqual(r.status, 413)
+        self.assertEqual(r.header_all("Strict-Transport-Security"), [HSTS])
+        # plain HTTP: never, not even the origin's
+        for r in (self.node.get(path), self.node.get(path),
+                  self.node.get("/nocache/t60-hsts-plain")):
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header_all("Strict-Transport-Security"), [], r)
+        # a site without hsts: none added, the origin's field passes through
+        with tls_connect(self.tls_port, client_ctx(self.c), "localhost") as s:
+            r = tls_get(s, "/t/other?h=Strict-Transport-Security:%20max-age%3D5", "localhost")
+        self.assertEqual(r.header_all("Strict-Transport-Security"), ["max-age=5"])
+
     def test_handshake_garbage_and_silence(self):
         # not TLS at all: the connection is closed, the node keeps serving
         with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as s:
@@ -300,6 +337,12 @@ class ConfigErrors(harness.OutpostTestCase):
             self.cert_of(cfg)["key"] = "/nonexistent/k.pem"
             return cfg
         self.check(m, r"sites\[0\]\.tls\.certificates\[0\]\.key: cannot open")
+
+    def test_bad_hsts(self):
+        def m(cfg):
+            cfg["sites"][0]["hsts"] = "includeSubDomains"
+            return cfg
+        self.check(m, r"sites\[0\]\.hsts: \"includeSubDomains\" has no max-age directive")
 
     def test_tls_listener_without_certificates(self):
         def m(cfg):

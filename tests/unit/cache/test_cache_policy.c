@@ -504,6 +504,30 @@ test_stale(void)
 	    "beyond the request's window");
 	ok(!stale_ok(mr, 10, T0 + 12, "Cache-Control: stale-if-error=50", CACHE_STALE_IF_ERROR),
 	    "request window cannot override must-revalidate");
+
+	subtest("stale-while-revalidate: never for objects that must be revalidated");
+	{
+		const char *swr_mr = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, "
+		                     "stale-while-revalidate=60, must-revalidate\r\n";
+		const char *swr_pr = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, "
+		                     "stale-while-revalidate=60, proxy-revalidate\r\n";
+		const char *swr_sm =
+		    "HTTP/1.1 200 OK\r\nCache-Control: s-maxage=10, stale-while-revalidate=60\r\n";
+		const char *swr_nc = "HTTP/1.1 200 OK\r\nCache-Control: no-cache, "
+		                     "stale-while-revalidate=60\r\nETag: \"x\"\r\n";
+
+		ok(!stale_ok(swr_mr, 10, T0 + 12, NULL, CACHE_STALE_WHILE_REVALIDATE),
+		    "swr + must-revalidate: never");
+		ok(!stale_ok(swr_pr, 10, T0 + 12, NULL, CACHE_STALE_WHILE_REVALIDATE),
+		    "swr + proxy-revalidate: never");
+		ok(!stale_ok(swr_sm, 10, T0 + 12, NULL, CACHE_STALE_WHILE_REVALIDATE),
+		    "swr + s-maxage: never");
+		ok(!stale_ok(swr_nc, 0, T0 + 1, NULL, CACHE_STALE_WHILE_REVALIDATE),
+		    "swr + no-cache: never");
+		ok(!stale_ok(bare, 10, T0 + 12, "Cache-Control: stale-while-revalidate=60",
+		       CACHE_STALE_WHILE_REVALIDATE),
+		    "a request's stale-while-revalidate does not count");
+	}
 }
 
 int

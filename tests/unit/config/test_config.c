@@ -229,6 +229,23 @@ static const struct err_case err_cases[] = {
         BASE_LISTEN BASE_POOLS
         "sites: [{ name: s, hosts: [\"*\"], pool: p, redirect_https: yes please }]\n",
         "F:3:59: sites[0].redirect_https: expected true or false, got \"yes please\"\n"},
+    {"hsts without max-age",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], pool: p, hsts: \"includeSubDomains\" }]\n",
+        "F:3:49: sites[0].hsts: \"includeSubDomains\" has no max-age directive\n"},
+    {"hsts bad max-age",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], pool: p, hsts: \"max-age=1y\" }]\n",
+        "F:3:49: sites[0].hsts: invalid max-age in \"max-age=1y\" (expected max-age=SECONDS)\n"},
+    {"hsts repeated directive",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], pool: p, hsts: \"max-age=1; Max-Age=2\" }]\n",
+        "F:3:49: sites[0].hsts: directive \"Max-Age\" given twice in \"max-age=1; Max-Age=2\"\n"},
+    {"hsts syntax",
+        BASE_LISTEN BASE_POOLS
+        "sites: [{ name: s, hosts: [\"*\"], pool: p, hsts: \"max-age=1;; preload\" }]\n",
+        "F:3:49: sites[0].hsts: invalid Strict-Transport-Security value \"max-age=1;; preload\" "
+        "(expected e.g. \"max-age=31536000; includeSubDomains\")\n"},
     {"listen missing address", "listen: [{ tls: false }]\n" BASE_SITES BASE_POOLS,
         "F:1:10: listen[0].address: missing required key\n"},
     {"admin same as listen", BASE "admin: { listen: \"127.0.0.1:8080\" }\n",
@@ -516,6 +533,8 @@ test_full(void)
 	is_int(c->n_sites, 2);
 	ex = &c->sites[0];
 	is_str(ex->name, "example");
+	is_str(ex->hsts, "max-age=31536000; includeSubDomains; preload");
+	ok(c->sites[1].hsts == NULL, "hsts off by default");
 	is_int(ex->n_hosts, 2);
 	is_str(ex->hosts[0], "example.com");
 	is_str(ex->hosts[1], "*.example.com");
