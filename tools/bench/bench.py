@@ -3,16 +3,18 @@
 
   bench.py ports N
       prints N distinct free TCP ports on 127.0.0.1 (bound to port 0, closed).
-  bench.py record TSV SIZE PROXY PASS ORDER WRK_OUT CPU_TICKS CLK_TCK
+  bench.py record TSV KEY PROXY PASS ORDER WRK_OUT CPU_TICKS CLK_TCK
                   CPU0_BUSY CPU0_TOTAL CPU0_SOFTIRQ CPU1_BUSY CPU1_TOTAL RSS_KB
                   ORIGIN_DELTA
       parses the "BENCH ..." line that report.lua made wrk print into WRK_OUT,
       appends one row to TSV and prints a one-line summary of the run.
   bench.py report TSV META OUT
-      prints one table per object size (medians over passes, ratios
-      Outpost/nginx, per-pass ratios) and writes the same as Markdown to OUT
+      prints one table per scenario KEY (hit-1k, hit-16k, ..., close-1k,
+      miss-1k, tls-1k, handshake; medians over passes, ratios Outpost/peer for
+      every peer, per-pass ratios) and writes the same as Markdown to OUT
       (META: "key=value" lines about the machine and the command).
-      Exits 1 if any run had errors or made the origin serve a request.
+      Exits 1 if any run had errors, made the origin serve a request (hits),
+      or did not send every request to the origin (miss-*).
 """
 import os
 import re
@@ -22,7 +24,8 @@ import sys
 
 COLS = ["size", "proxy", "pass", "order", "requests", "duration_us", "bytes",
         "p50_us", "p99_us", "errors", "cpu_ticks", "clk_tck", "cpu0_busy",
-        "cpu0_total", "cpu0_softirq", "cpu1_busy", "cpu1_total", "rss_kb", "origin_delta"]
+        "cpu0_total", "cpu0_softirq", "cpu1_busy", "cpu1_total", "rss_kb", "origin_delta",
+        "rss0_kb", "rss1_kb", "setup_us"]
 
 
 def cmd_ports(n):
@@ -60,8 +63,14 @@ def derive(r):
     r["soft_pct"] = 100.0 * r["cpu0_softirq"] / r["cpu0_total"] if r["cpu0_total"] else 0.0
     r["wrk_busy_pct"] = 100.0 * r["cpu1_busy"] / r["cpu1_total"] if r["cpu1_total"] else 0.0
     r["rss_mib"] = r["rss_kb"] / 1024.0
-    r["p50_ms"] = r["p50_us"] / 1000.0
-    r["p99_ms"] = r["p99_us"] / 1000.0
+    r["p50_ms"] = r["p50_us"] / 1000.0 if r["p50_us"] >= 0 else float("nan")
+    r["p99_ms"] = r["p99_us"] / 1000.0 if r["p99_us"] >= 0 else float("nan")
+    r["rss0_mib"] = r["rss0_kb"] / 1024.0 if r["rss0_kb"] >= 0 else float("nan")
+    r["rss1_mib"] = r["rss1_kb"] / 1024.0 if r["rss1_kb"] >= 0 else float("nan")
+    r["kib_per_conn"] = (r["rss1_kb"] - r["rss0_kb"]) / r["requests"] \
+        if r["rss0_kb"] >= 0 and r["requests"] else float("nan")
+    r["setup_s"] = r["setup_us"] / 1e6 if r["setup_us"] >= 0 else float("nan")
+    r["origin_per_req"] = r["origin_delta"] / r["requests"] if r["requests"] else float("nan")
     return r
 
 
@@ -76,14 +85,15 @@ def cmd_record(tsv, args):
            "errors": errors, "cpu_ticks": ticks, "clk_tck": clk,
            "cpu0_busy": busy, "cpu0_total": total, "cpu0_softirq": soft,
            "cpu1_busy": busy1, "cpu1_total": total1, "rss_kb": rss,
-           "origin_delta": odelta}
+           "origin_delta": odelta, "rss0_kb": w.get("rss0_kb", -1),
+           "rss1_kb": w.get("rss1_kb", -1), "setup_us": w.get("setup_us", -1)}
     new = not os.path.exists(tsv)
     with open(tsv, "a", encoding="utf-8") as f:
         if new:
             f.write("\t".join(COLS) + "\n")
         f.write("\t".join(str(row[c]) for c in COLS) + "\n")
     r = derive(load_row(row))
-    print("  %-7s %-5s pass %s: %9.0f req/s  %6.1f CPU us/req  p50 %6.2f ms  "
+    print("  %-7s %-9s pass %s: %9.0f req/s  %6.1f CPU us/req  p50 %6.2f ms  "
           "p99 %6.2f ms  %7.1f MiB/s  core0 %5.1f%% (softirq %4.1f%%)  core1 %5.1f%%  RSS %6.1f MiB  errors %d  "
           "origin +%d" % (proxy, size, npass, r["rps"], r["cpu_us_req"], r["p50_ms"],
                           r["p99_ms"], r["mib_s"], r["busy_pct"], r["soft_pct"],
@@ -95,7 +105,7 @@ def load_row(d):
     out = dict(d)
     for c in COLS:
         if c not in ("size", "proxy", "order"):
-            out[c] = float(d[c])
+            out[c] = float(d.get(c, -1))
     out["pass"] = int(float(d["pass"]))
     return out
 
@@ -109,6 +119,11 @@ def load(tsv):
     return rows
 
 
+PROXY_ORDER = ["outpost", "nginx", "nginx2", "varnish", "ats"]
+PROXY_LABEL = {"outpost": "Outpost", "nginx": "nginx", "nginx2": "nginx #2",
+               "varnish": "Varnish", "ats": "ATS"}
+
+
 def size_key(s):
     m = re.match(r"(\d+)([kKmM]?)", s)
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 2**20}[m.group(2).lower()]
@@ -118,6 +133,47 @@ def size_label(s):
     n = size_key(s)
     return "%d MiB" % (n // 2**20) if n >= 2**20 else "%d KiB" % (n // 1024) if n >= 1024 \
         else "%d B" % n
+
+
+SCEN_ORDER = ["hit", "close", "miss", "tls", "handshake", "idle"]
+
+
+def key_sort(k):
+    sc, _, size = k.partition("-")
+    return (SCEN_ORDER.index(sc) if sc in SCEN_ORDER else 99, size_key(size) if size else 0)
+
+
+def key_title(k):
+    sc, _, size = k.partition("-")
+    lab = size_label(size) if size else ""
+    return {
+        "hit": "Cache hits, keep-alive, %s objects" % lab,
+        "close": "Cache hits, a new connection per request (`Connection: close`), %s" % lab,
+        "miss": "Misses: a new URL per request, %s (the miss path)" % lab,
+        "tls": "TLS 1.3 (ECDSA P-256), keep-alive cache hits, %s" % lab,
+        "handshake": "TLS 1.3 (ECDSA P-256) full handshakes (`openssl s_time -new`)",
+        "idle": "10,000 idle keep-alive connections: RSS per connection",
+    }.get(sc, k)
+
+
+def key_load(k):
+    sc = k.partition("-")[0]
+    return {
+        "hit": "`wrk -t1 -c64 --latency URL`",
+        "close": "`wrk -t1 -c64 --latency -H 'Connection: close' URL`",
+        "miss": "`wrk -t1 -c64 --latency -s miss.lua URL -- PREFIX` "
+                "(path `/obj-1k.bin?m=PREFIX-N`, N counting up; the origin, "
+                "pinned to core 1 with wrk, serves every request)",
+        "tls": "`wrk -t1 -c64 --latency https://...` (TLS 1.3, one handshake per connection)",
+        "handshake": "`openssl s_time -new -tls1_3 -connect ... -time S` (one connection at "
+                     "a time, no HTTP request; \"requests\" = handshakes, the client is "
+                     "the bottleneck: compare CPU µs per handshake)",
+        "idle": "`tools/bench/idle.py` on core 1 opens 10,000 connections, gets one 1 KiB "
+                "hit on each, holds them idle for the run's seconds; the proxy's RSS "
+                "(all its processes) is read before and 1 s after all are idle; RSS "
+                "figures are pass 1's (later passes reuse the memory the first one "
+                "grew, as the per-pass table shows)",
+    }.get(sc, "")
 
 
 # (key, label, format)
@@ -130,12 +186,24 @@ METRICS = [
     ("cpu_s", "proxy CPU time (s)", "%.2f"),
     ("busy_pct", "core 0 (proxy) busy (%)", "%.1f"),
     ("soft_pct", "core 0 softirq (%)", "%.1f"),
-    ("wrk_busy_pct", "core 1 (wrk) busy (%)", "%.1f"),
+    ("wrk_busy_pct", "core 1 (load generator) busy (%)", "%.1f"),
     ("rss_mib", "proxy RSS after run (MiB)", "%.1f"),
-    ("errors", "wrk errors (sum over passes)", "%d"),
+    ("errors", "load generator errors (sum over passes)", "%d"),
     ("origin_delta", "origin requests during load (sum)", "%d"),
+    ("origin_per_req", "origin requests per proxy request", "%.3f"),
+]
+IDLE_METRICS = [
+    ("requests", "connections held (median)", "%.0f"),
+    ("errors", "connections failed or closed by the proxy (sum)", "%d"),
+    ("rss0_mib", "proxy RSS before (MiB)", "%.1f"),
+    ("rss1_mib", "proxy RSS with the connections idle (MiB)", "%.1f"),
+    ("kib_per_conn", "RSS per idle connection (KiB; pass 1, see below)", "%.2f"),
+    ("setup_s", "time to open them and get one hit on each (s)", "%.2f"),
+    ("cpu_s", "proxy CPU time (s)", "%.2f"),
+    ("origin_delta", "origin requests during the run (sum)", "%d"),
 ]
 SUMMED = ("errors", "origin_delta")
+NO_RATIO = ("errors", "origin_delta", "origin_per_req")
 
 
 def fmt(f, v):
@@ -144,47 +212,84 @@ def fmt(f, v):
     return f % v
 
 
+def ratio(a, b):
+    if a != a or b != b or not b:
+        return "n/a"
+    return "%.2f" % (a / b)
+
+
+def is_bad(r):
+    if r["errors"]:
+        return True
+    if r["size"].startswith("miss"):
+        return r["origin_delta"] < r["requests"]
+    return r["origin_delta"] != 0
+
+
 def tables(rows):
-    """Returns [(size, header, lines, pass_lines)], the cells as strings."""
+    """Returns [(key, proxies, lines, pass_rps, pass_cpu)], the cells as strings."""
     out = []
-    for size in sorted({r["size"] for r in rows}, key=size_key):
-        rs = [r for r in rows if r["size"] == size]
-        by = {p: [r for r in rs if r["proxy"] == p] for p in ("outpost", "nginx")}
+    for key in sorted({r["size"] for r in rows}, key=key_sort):
+        rs = [r for r in rows if r["size"] == key]
+        present = [p for p in PROXY_ORDER if any(r["proxy"] == p for r in rs)]
+        present += sorted({r["proxy"] for r in rs} - set(present))
+        peers = [p for p in present if p != "outpost"]
+        by = {p: [r for r in rs if r["proxy"] == p] for p in present}
         lines = []
-        for key, label, f in METRICS:
+        for mkey, label, f in (IDLE_METRICS if key == "idle" else METRICS):
+            if key == "handshake":
+                if mkey in ("p50_ms", "p99_ms", "mib_s", "origin_per_req"):
+                    continue
+                label = label.replace("requests/s", "handshakes/s").replace(
+                    "/ request", "/ handshake")
+            if not key.startswith("miss") and mkey == "origin_per_req":
+                continue
             agg = {}
             for p, prs in by.items():
-                vals = [r[key] for r in prs]
+                vals = [r[mkey] for r in prs]
                 if not vals:
                     agg[p] = float("nan")
-                elif key in SUMMED:
+                elif mkey in SUMMED:
                     agg[p] = sum(vals)
+                elif key == "idle" and mkey in ("kib_per_conn", "rss0_mib", "rss1_mib"):
+                    # only the first pass sees a fresh heap: later passes reuse the
+                    # memory the first one grew (malloc keeps it), so show pass 1
+                    agg[p] = [r[mkey] for r in prs if r["pass"] == min(x["pass"] for x in prs)][0]
                 else:
                     agg[p] = statistics.median(vals)
-            ratio = ""
-            if key not in SUMMED and agg["nginx"] and agg["nginx"] == agg["nginx"]:
-                ratio = "%.2f" % (agg["outpost"] / agg["nginx"])
-            lines.append([label, fmt(f, agg["outpost"]), fmt(f, agg["nginx"]), ratio])
-        passes = []
+            cells = [label] + [fmt(f, agg[p]) for p in present]
+            if "outpost" in agg:
+                cells += ["" if mkey in NO_RATIO else ratio(agg["outpost"], agg[p])
+                          for p in peers]
+            lines.append(cells)
+        pass_rps, pass_cpu = [], []
         for n in sorted({r["pass"] for r in rs}):
-            o = [r for r in by["outpost"] if r["pass"] == n]
-            g = [r for r in by["nginx"] if r["pass"] == n]
-            if not o or not g:
-                continue
-            o, g = o[0], g[0]
-            passes.append(["%d" % n, o["order"],
-                           "%.0f" % o["rps"], "%.0f" % g["rps"],
-                           "%.2f" % (o["rps"] / g["rps"]) if g["rps"] else "n/a",
-                           "%.2f" % o["cpu_us_req"], "%.2f" % g["cpu_us_req"],
-                           "%.2f" % (o["cpu_us_req"] / g["cpu_us_req"])
-                           if g["cpu_us_req"] else "n/a"])
-        out.append((size, lines, passes))
+            pr = {p: [r for r in by[p] if r["pass"] == n] for p in present}
+            pr = {p: v[0] for p, v in pr.items() if v}
+            first = next(iter(pr.values()))["order"] if pr else "?"
+            pm = (("rss0_mib", "%.1f"), ("kib_per_conn", "%.2f")) if key == "idle" else \
+                (("rps", "%.0f"), ("cpu_us_req", "%.2f"))
+            for dest, (m, f) in zip((pass_rps, pass_cpu), pm):
+                cells = ["%d" % n, first]
+                cells += [f % pr[p][m] if p in pr else "n/a" for p in present]
+                cells += [ratio(pr["outpost"][m], pr[p][m]) if "outpost" in pr and p in pr
+                          else "n/a" for p in peers]
+                dest.append(cells)
+        out.append((key, present, lines, pass_rps, pass_cpu))
     return out
 
 
-METRIC_HEAD = ["metric (median of passes)", "outpost", "nginx", "outpost/nginx"]
-PASS_HEAD = ["pass", "first", "outpost req/s", "nginx req/s", "req/s ratio",
-             "outpost CPU µs/req", "nginx CPU µs/req", "CPU/req ratio"]
+def heads(key, present):
+    peers = [p for p in present if p != "outpost"]
+    lab = [PROXY_LABEL.get(p, p) for p in present]
+    rat = ["Outpost/%s" % PROXY_LABEL.get(p, p) for p in peers]
+    unit = "handshakes/s" if key == "handshake" else "req/s"
+    cunit = "CPU µs/handshake" if key == "handshake" else "CPU µs/req"
+    if key == "idle":
+        unit, cunit = "RSS before (MiB)", "KiB/connection"
+    return (["metric (median of passes)"] + lab + rat,
+            ["pass", "first"] + ["%s %s" % (x, unit) for x in lab] + rat,
+            ["pass", "first"] + ["%s %s" % (x, cunit) for x in lab] + rat)
 
 
 def text_table(head, lines):
@@ -212,7 +317,10 @@ def read_meta(path):
         for line in f:
             if "=" in line:
                 k, v = line.rstrip("\n").split("=", 1)
-                meta[k] = v
+                if k == "command" and k in meta:  # results merged from several runs
+                    meta[k] += "\n" + v
+                else:
+                    meta[k] = v
     return meta
 
 
@@ -220,20 +328,24 @@ def cmd_report(tsv, meta_path, out):
     rows = load(tsv)
     meta = read_meta(meta_path)
     tabs = tables(rows)
-    bad = [r for r in rows if r["errors"] or r["origin_delta"]]
+    bad = [r for r in rows if is_bad(r)]
 
-    for size, lines, passes in tabs:
-        print("\n== %s objects: %s passes x %s s, wrk -t1 -c64 on core 1, proxy on core 0 ==" % (
-            size_label(size), meta.get("passes"), meta.get("seconds")))
-        print(text_table(METRIC_HEAD, lines))
+    for key, present, lines, pass_rps, pass_cpu in tabs:
+        mh, rh, ch = heads(key, present)
+        print("\n== %s: %s passes x %s s, load on core 1, proxy on core 0 ==" % (
+            key_title(key), meta.get("passes"), meta.get("seconds")))
+        print(text_table(mh, lines))
         print()
-        print(text_table(PASS_HEAD, passes))
+        print(text_table(rh, pass_rps))
+        print()
+        print(text_table(ch, pass_cpu))
     if bad:
-        print("\nWARNING: %d run(s) had wrk errors or origin requests during the load" %
-              len(bad))
+        print("\nWARNING: %d run(s) had load-generator errors or unexpected origin "
+              "requests (hits: any; misses: fewer than the requests)" % len(bad))
 
     md = []
-    md.append("# Benchmarks: Outpost vs nginx proxy_cache, cache hits on loopback\n")
+    md.append("# Benchmarks: Outpost vs nginx proxy_cache, Varnish and Apache Traffic Server, "
+              "on loopback\n")
     md.append("<!-- Generated by tools/bench/run; do not edit by hand: rerun the command. -->\n")
     md.append("Regenerate with (as root, from the top of the tree):\n")
     md.append("```sh\n%s\n```\n" % meta.get("command", "tools/bench/run"))
@@ -241,56 +353,91 @@ def cmd_report(tsv, meta_path, out):
     md.append("| | |\n|---|---|")
     for k, label in [("date", "date (UTC)"), ("nproc", "nproc"), ("cpu", "CPU (lscpu model name)"),
                      ("kernel", "kernel"), ("outpost", "outpost"),
-                     ("outpost_build", "outpost build"), ("nginx", "nginx"), ("wrk", "wrk"),
+                     ("outpost_build", "outpost build"), ("nginx", "nginx"),
+                     ("varnish", "Varnish"), ("ats", "Traffic Server"), ("wrk", "wrk"),
+                     ("openssl", "openssl (s_time, certificate)"),
+                     ("proxies", "proxies in this run"),
                      ("passes", "passes"), ("seconds", "seconds per run"),
-                     ("warmup", "wrk warm-up per size and proxy (s, not measured)")]:
-        md.append("| %s | %s |" % (label, meta.get(k, "?")))
+                     ("warmup", "warm-up run per scenario and proxy (s, not measured)")]:
+        if k in meta:
+            md.append("| %s | %s |" % (label, meta[k]))
     md.append("")
     md.append("""What is measured:
 
 - Everything on 127.0.0.1.  The origin is nginx serving static files with
-  `Cache-Control: public, max-age=3600` (pinned to core 1, idle during the load).
+  `Cache-Control: public, max-age=3600` (pinned to core 1, idle during hit runs).
+  Every proxy is pinned to core 0 (`taskset -c 0`), the load generator to core 1.
 - **Outpost**: `node.workers: 1`, `cache.ram: 256MiB`, no access log, one pool
-  with the origin; pinned to core 0 (`taskset -c 0`).
+  with the origin; a second listener with `tls: true` for the TLS scenarios.
 - **nginx** (caching reverse proxy): 1 worker process (+ master, cache manager
   and loader), `proxy_cache` with a `keys_zone` and its cache directory in a
   temp dir, `proxy_cache_valid 200 1h`, `upstream` with `keepalive`,
   `proxy_http_version 1.1`, `access_log off`, `keepalive_requests 1000000` (so
-  neither proxy closes the client connections during a run), and the usual
+  no proxy closes the client connections during a run), and the usual
   tuning for serving cached files: `open_file_cache` (keeps the cache files
   open: no openat/fstat/close per hit), `sendfile on`, `tcp_nopush off` (Debian's
-  default `on` adds two `setsockopt(TCP_CORK)` per response).  Pinned to core 0.
-  Its cached bodies are files, read from the page cache, so they are not in its
-  RSS; Outpost's are in its RSS.
-- Before measuring, every URL is fetched through both proxies until it is a hit
-  (Outpost `X-Cache: HIT`, nginx `X-Cache-Status: HIT`) with the full body length.
-  The origin's request counter (`stub_status`) is read before and after every
-  run: "origin requests during load" must be 0.
-- Load: `taskset -c 1 wrk -t1 -c64 -dS --latency`, one URL per object size,
-  keep-alive; wrk runs on core 1, the proxy alone on core 0.  For each size the
-  proxies alternate which one goes first in each pass.
-- CPU: utime+stime of the proxy's process(es) (nginx: all its processes) from
-  `/proc/PID/stat` before and after the run, divided by wrk's completed requests;
+  default `on` adds two `setsockopt(TCP_CORK)` per response).  Its cached bodies
+  are files, read from the page cache, so they are not in its RSS; Outpost's,
+  Varnish's and ATS's are in theirs.  A `listen ... ssl` on the same server for
+  TLS (`ssl_protocols TLSv1.2 TLSv1.3`, default session settings).
+- **nginx #2** (when present): a second, identical nginx with its own cache, in
+  the same passes: Outpost/nginx #2 next to Outpost/nginx shows how far two
+  runs of the *same* software drift apart on this machine — the noise floor of
+  every ratio.
+- **Varnish**: `varnishd -F -j none -s malloc,256m -p thread_pools=1`, a VCL with
+  only the origin as backend and an `X-Cache` header in `vcl_deliver`; the
+  built-in VCL logic honours `Cache-Control`.  Varnish runs a thread per
+  connection and cannot be held to one thread: `thread_pools=1` and the core-0
+  pin are what can be done.  CPU and RSS are the manager's and the child's.
+  No TLS in Varnish (it needs a separate terminator), so it is left out of the
+  TLS scenarios.
+- **ATS**: `traffic_server` as the `trafficserver` user from a runroot in the
+  temp dir (it refuses root), `exec_thread.limit 1` (one ET_NET thread),
+  `accept_threads 0`, `task_threads 1`, RAM cache 256 MiB over a 256 MiB
+  file-backed disk cache in the temp dir, `remap_required` with one `map` per
+  listener to the origin, logging off, the `xdebug` plugin so `X-Debug: X-Cache`
+  gives the cache status for the check; TLS via `ssl_multicert.config` with the
+  same certificate.  Its other threads (ET_TASK, ET_AIO, LOG_*) are idle on hits.
+- TLS: one ECDSA P-256 self-signed certificate made with `openssl req` at the
+  start of the run, used by every TLS listener; clients negotiate TLS 1.3.
+- Before measuring, every URL is fetched through every proxy until it is a hit
+  (Outpost `X-Cache: HIT`, nginx `X-Cache-Status: HIT`, Varnish `X-Cache: HIT`,
+  ATS `X-Cache: hit-fresh`) with the full, identical body.  The origin's request
+  counter (`stub_status`) is read before and after every run: "origin requests
+  during load" must be 0 for hit scenarios, and at least the request count for
+  the miss scenario (every request a miss).
+- For each scenario the proxies take turns going first (rotation by pass), with
+  an unmeasured warm-up run per proxy before the passes.
+- CPU: utime+stime of the proxy's process(es) from `/proc/PID/stat` before and
+  after the run, divided by the completed requests (handshakes);
   "core 0 busy" is from `/proc/stat` `cpu0` (everything but idle and iowait, so
   loopback softirq work and any other process on that core are included), "core
-  1 (wrk) busy" the same for the load generator's core: near 100 % means wrk,
+  1 busy" the same for the load generator's core: near 100 % means the client,
   not the proxy, limits requests/s.  CPU accounting is tick-based on this
   kernel (no IRQ time accounting), so the loopback softirq work that runs in the
-  proxy's context (delivering its responses to wrk's sockets) is charged to the
-  proxy, the same way for both.  RSS: VmRSS after the run (nginx: all its processes).  Latency percentiles are wrk's (its coordinated-omission-prone
-  closed-loop numbers, at 64 connections).
-- Medians over passes; the ratio column is Outpost / nginx: above 1 is better
-  for Outpost in requests/s and transfer, worse in CPU µs/request and latency.
+  proxy's context is charged to the proxy, the same way for all.  RSS: VmRSS
+  after the run (all the proxy's processes).  Latency percentiles are wrk's
+  (closed-loop, coordinated-omission-prone, at 64 connections).
+- Medians over passes; the ratio columns are Outpost / peer: above 1 is better
+  for Outpost in requests/s and transfer, worse in CPU µs/request, latency and RSS.
+- **The machine is shared** (2 vCPUs; other sessions' builds and tests may run
+  during a pass): hence the alternating order, the several passes, the medians,
+  and the nginx #2 row.  Compare CPU µs per request first; requests/s is often
+  limited by the single wrk core.
 """)
     if bad:
-        md.append("**WARNING: %d run(s) had wrk errors or made the origin serve requests "
-                  "during the load; those numbers are suspect.**\n" % len(bad))
-    for size, lines, passes in tabs:
-        md.append("## %s objects\n" % size_label(size))
-        md.append(md_table(METRIC_HEAD, lines))
+        md.append("**WARNING: %d run(s) had load-generator errors or unexpected origin "
+                  "requests; those numbers are suspect.**\n" % len(bad))
+    for key, present, lines, pass_rps, pass_cpu in tabs:
+        mh, rh, ch = heads(key, present)
+        md.append("## %s\n" % key_title(key))
+        md.append("Load: %s.\n" % key_load(key))
+        md.append(md_table(mh, lines))
         md.append("")
         md.append("Per pass (\"first\" = the proxy measured first in that pass):\n")
-        md.append(md_table(PASS_HEAD, passes))
+        md.append(md_table(rh, pass_rps))
+        md.append("")
+        md.append(md_table(ch, pass_cpu))
         md.append("")
     if meta.get("notes_file"):
         with open(meta["notes_file"], encoding="utf-8") as f:
