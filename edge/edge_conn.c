@@ -387,8 +387,6 @@ conn_is_unsafe_method(struct str m)
 	       str_eq(m, STR_LIT("DELETE")) || str_eq(m, STR_LIT("PATCH"));
 }
 
-/* Decides what to do with a parsed request.  Answers at once (hit, error) or
- * starts the proxy. */
 /*
  * RFC 9110 §7.4 / RFC 6066 §3: a request on a TLS connection must be for the
  * site the SNI named (its certificate was chosen for that name); one whose
@@ -430,6 +428,8 @@ conn_redirect_https(struct edge_conn *c)
 	conn_send_short(c, 308, loc, NULL);
 }
 
+/* Decides what to do with a parsed request.  Answers at once (hit, error) or
+ * starts the proxy. */
 static void
 conn_handle_request(struct edge_conn *c)
 {
