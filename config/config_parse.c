@@ -24,6 +24,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1205,11 +1206,41 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	}
 }
 
+/*
+ * Entry i of the sequence seq (an array of structs of `stride` bytes whose
+ * name is the char * at name_off) is an error when an earlier entry has the
+ * same name; reported at its "name" value with the first one's position.
+ */
+static void
+cparse_dup_name(struct cparse *p, const struct cnode *seq, size_t i, const void *arr, size_t stride,
+    size_t name_off, const char *what)
+{
+	const char *base = arr;
+	const char *name = *(char *const *)(const void *)(base + i * stride + name_off);
+
+	if (name == NULL)
+		return;
+	for (size_t j = 0; j < i; j++) {
+		const char *other = *(char *const *)(const void *)(base + j * stride + name_off);
+
+		if (other != NULL && strcmp(other, name) == 0) {
+			const struct cnode *a = cmap_get(seq->kids[j], "name", NULL);
+			const struct cnode *b = cmap_get(seq->kids[i], "name", NULL);
+			size_t o2 = cparse_push_key(p, "name");
+
+			cparse_err(p, b, "duplicate %s name \"%s\" (first at line %u, column %u)",
+			    what, name, a->line, a->col);
+			cparse_pop(p, o2);
+			return;
+		}
+	}
+}
+
 static void
 cparse_pools(struct cparse *p, const struct cnode *seq)
 {
 	struct config *c = p->c;
-	size_t i, j, old;
+	size_t i, old;
 
 	if (!cparse_seq(p, seq))
 		return;
@@ -1218,21 +1249,8 @@ cparse_pools(struct cparse *p, const struct cnode *seq)
 	for (i = 0; i < seq->n; i++) {
 		old = cparse_push_index(p, i);
 		cparse_pool(p, seq->kids[i], &c->pools[i]);
-		for (j = 0; j < i && c->pools[i].name != NULL; j++) {
-			if (c->pools[j].name != NULL &&
-			    strcmp(c->pools[j].name, c->pools[i].name) == 0) {
-				const struct cnode *a = cmap_get(seq->kids[j], "name", NULL);
-				const struct cnode *b = cmap_get(seq->kids[i], "name", NULL);
-				size_t o2 = cparse_push_key(p, "name");
-
-				cparse_err(p, b,
-				    "duplicate pool name \"%s\" (first at line %u, "
-				    "column %u)",
-				    c->pools[i].name, a->line, a->col);
-				cparse_pop(p, o2);
-				break;
-			}
-		}
+		cparse_dup_name(p, seq, i, c->pools, sizeof c->pools[0],
+		    offsetof(struct config_pool, name), "pool");
 		cparse_pop(p, old);
 	}
 }
@@ -1544,7 +1562,7 @@ static void
 cparse_sites(struct cparse *p, const struct cnode *seq)
 {
 	struct config *c = p->c;
-	size_t i, j, old;
+	size_t i, old;
 
 	if (!cparse_seq(p, seq))
 		return;
@@ -1553,21 +1571,8 @@ cparse_sites(struct cparse *p, const struct cnode *seq)
 	for (i = 0; i < seq->n; i++) {
 		old = cparse_push_index(p, i);
 		cparse_site(p, seq->kids[i], &c->sites[i], i);
-		for (j = 0; j < i && c->sites[i].name != NULL; j++) {
-			if (c->sites[j].name != NULL &&
-			    strcmp(c->sites[j].name, c->sites[i].name) == 0) {
-				const struct cnode *a = cmap_get(seq->kids[j], "name", NULL);
-				const struct cnode *b = cmap_get(seq->kids[i], "name", NULL);
-				size_t o2 = cparse_push_key(p, "name");
-
-				cparse_err(p, b,
-				    "duplicate site name \"%s\" (first at line %u, "
-				    "column %u)",
-				    c->sites[i].name, a->line, a->col);
-				cparse_pop(p, o2);
-				break;
-			}
-		}
+		cparse_dup_name(p, seq, i, c->sites, sizeof c->sites[0],
+		    offsetof(struct config_site, name), "site");
 		cparse_pop(p, old);
 	}
 	/* Hosts are unique across all sites (so at most one "*" site). */
