@@ -530,19 +530,14 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 		bg_fail(bg, err != NULL ? err : "resolution failed");
 }
 
-/* Client fields not sent with a background request: framing, hop-by-hop,
- * the ones the node writes, and those that would make the answer specific to
- * the triggering request (preconditions, ranges, its cache directives). */
+/* Client fields not sent with a background request: those no request carries
+ * as they are (edge_proxy_skip_request_field), and those that would make the
+ * answer specific to the triggering request (preconditions, ranges, its cache
+ * directives). */
 static bool
 bg_skip_field(const struct h1_request *r, const struct h1_header *h)
 {
 	static const struct str skip[] = {
-	    STR_LIT("Host"),
-	    STR_LIT("Content-Length"),
-	    STR_LIT("Transfer-Encoding"),
-	    STR_LIT("Expect"),
-	    STR_LIT("X-Forwarded-For"),
-	    STR_LIT("X-Forwarded-Proto"),
 	    STR_LIT("If-Match"),
 	    STR_LIT("If-None-Match"),
 	    STR_LIT("If-Modified-Since"),
@@ -556,7 +551,7 @@ bg_skip_field(const struct h1_request *r, const struct h1_header *h)
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
 		if (str_eq_nocase(h->name, skip[i]))
 			return true;
-	return h1_is_hop_by_hop(h->name, r->headers, r->n_headers);
+	return edge_proxy_skip_request_field(r, h);
 }
 
 /* Writes the request head into bg->head and parses it back into bg->req. */

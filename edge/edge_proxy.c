@@ -193,8 +193,8 @@ proxy_add_field(struct evbuffer *out, const struct h1_header *h)
 	evbuffer_add(out, "\r\n", 2);
 }
 
-static bool
-proxy_skip_request_header(const struct edge_conn *c, const struct h1_header *h)
+bool
+edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h)
 {
 	static const struct str skip[] = {
 	    STR_LIT("Host"),
@@ -208,7 +208,7 @@ proxy_skip_request_header(const struct edge_conn *c, const struct h1_header *h)
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
 		if (str_eq_nocase(h->name, skip[i]))
 			return true;
-	return h1_is_hop_by_hop(h->name, c->req.headers, c->req.n_headers);
+	return h1_is_hop_by_hop(h->name, r->headers, r->n_headers);
 }
 
 static void
@@ -226,7 +226,7 @@ proxy_write_request_head(struct edge_conn *c)
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct h1_header *h = &r->headers[i];
 
-		if (proxy_skip_request_header(c, h))
+		if (edge_proxy_skip_request_field(&c->req, h))
 			continue;
 		proxy_add_field(out, h);
 	}

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 struct edge_conn;
+struct h1_header;
+struct h1_request;
 struct config_pool;
 
 /* Starts forwarding c's current request to pool.  store: the response may be
@@ -32,6 +34,10 @@ void edge_proxy_on_client_writable(struct edge_conn *c);
 /* The balancer key of c's request for pool: the client address for ip_hash,
  * the pool's hash_key for consistent_hash, else 0. */
 uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool);
+/* Client request fields never forwarded as they are: framing, Host, Expect,
+ * the X-Forwarded-* the node writes itself, and hop-by-hop fields (including
+ * those the request's Connection names). */
+bool edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h);
 /* Releases everything the exchange holds (client gone or error). */
 void edge_proxy_abort(struct edge_conn *c);
 
