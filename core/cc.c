@@ -12,10 +12,11 @@
  *   Cache-Control   = #cache-directive
  *   cache-directive = token [ BWS "=" BWS ( token / quoted-string ) ]
  *
- * BWS around "=" is accepted although §5.2 does not list it (robustness; the
- * parameter rule of RFC 9110 §5.6.6 allows it).  Empty list elements are
- * skipped (§5.6.1).  Recipients accept both token and quoted-string forms of
- * every argument (§5.2).
+ * No whitespace is allowed around "=" (§5.2 has no BWS there): "max-age =5"
+ * is a malformed element.  Empty list elements are skipped (§5.6.1).
+ * Recipients accept both token and quoted-string forms of every argument
+ * (§5.2).  A directive given more than once keeps its first occurrence
+ * (§4.2.1).
  *
  * Malformed elements: an unknown directive is ignored (§5.2.3); a known one
  * whose syntax is broken (stray bytes after the name or the argument, an
@@ -53,12 +54,6 @@ struct cc_elem {
 	struct str arg;
 };
 
-static bool
-cc_is_ws(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 /* RFC 9110 §5.6.4 qdtext (without DQUOTE and backslash). */
 static bool
 cc_is_qdtext(unsigned char c)
@@ -88,8 +83,6 @@ cc_split(struct str e, struct cc_elem *out)
 	out->name = str_make(e.p, i);
 	if (i == 0)
 		return;
-	while (i < e.len && cc_is_ws(e.p[i]))
-		i++;
 	if (i == e.len) {
 		out->valid = true;
 		return;
@@ -97,8 +90,6 @@ cc_split(struct str e, struct cc_elem *out)
 	if (e.p[i] != '=')
 		return;
 	i++;
-	while (i < e.len && cc_is_ws(e.p[i]))
-		i++;
 	out->has_arg = true;
 	if (i < e.len && e.p[i] == '"') {
 		size_t start = ++i;
@@ -165,18 +156,11 @@ cc_delta(const struct cc_elem *el, int64_t *out)
 	return 0;
 }
 
-/* Duplicates keep the most restrictive (smallest) value. */
+/* §4.2.1: a directive given more than once keeps its first occurrence. */
 static void
-cc_set_min(int64_t *slot, int64_t v)
+cc_set_first(int64_t *slot, int64_t v)
 {
-	if (*slot == CC_UNSET || v < *slot)
-		*slot = v;
-}
-
-static void
-cc_set_max(int64_t *slot, int64_t v)
-{
-	if (*slot == CC_UNSET || v > *slot)
+	if (*slot == CC_UNSET)
 		*slot = v;
 }
 
@@ -218,18 +202,21 @@ static const struct cc_directive cc_directives[] = {
     {STR_LIT("stale-if-error"), CC_K_SIE, 0, 0},
 };
 
+static const struct cc_directive *
+cc_lookup(struct str name)
+{
+	for (size_t i = 0; i < sizeof cc_directives / sizeof cc_directives[0]; i++)
+		if (str_eq_nocase(name, cc_directives[i].name))
+			return &cc_directives[i];
+	return NULL;
+}
+
 static void
 cc_apply(const struct cc_elem *el, struct cc *cc)
 {
-	const struct cc_directive *d = NULL;
+	const struct cc_directive *d = cc_lookup(el->name);
 	int64_t v;
 
-	for (size_t i = 0; i < sizeof cc_directives / sizeof cc_directives[0]; i++) {
-		if (str_eq_nocase(el->name, cc_directives[i].name)) {
-			d = &cc_directives[i];
-			break;
-		}
-	}
 	if (d == NULL)
 		return; /* §5.2.3: unknown directives are ignored */
 
@@ -254,7 +241,7 @@ cc_apply(const struct cc_elem *el, struct cc *cc)
 		/* §4.2.1: an invalid value means stale. */
 		if (!el->valid || cc_delta(el, &v) != 0)
 			v = 0;
-		cc_set_min(d->kind == CC_K_MAX_AGE ? &cc->max_age : &cc->s_maxage, v);
+		cc_set_first(d->kind == CC_K_MAX_AGE ? &cc->max_age : &cc->s_maxage, v);
 		break;
 	case CC_K_MAX_STALE:
 		if (!el->valid)
@@ -262,20 +249,19 @@ cc_apply(const struct cc_elem *el, struct cc *cc)
 		if (!el->has_arg)
 			cc->flags |= CC_MAX_STALE_ANY;
 		else if (cc_delta(el, &v) == 0)
-			cc_set_min(&cc->max_stale, v);
+			cc_set_first(&cc->max_stale, v);
 		break;
 	case CC_K_MIN_FRESH:
-		/* The client asks for more freshness: larger is stricter. */
 		if (el->valid && cc_delta(el, &v) == 0)
-			cc_set_max(&cc->min_fresh, v);
+			cc_set_first(&cc->min_fresh, v);
 		break;
 	case CC_K_SWR:
 		if (el->valid && cc_delta(el, &v) == 0)
-			cc_set_min(&cc->stale_while_revalidate, v);
+			cc_set_first(&cc->stale_while_revalidate, v);
 		break;
 	case CC_K_SIE:
 		if (el->valid && cc_delta(el, &v) == 0)
-			cc_set_min(&cc->stale_if_error, v);
+			cc_set_first(&cc->stale_if_error, v);
 		break;
 	}
 }
@@ -294,4 +280,282 @@ cc_parse(struct str value, struct cc *cc)
 		if (el.name.len > 0)
 			cc_apply(&el, cc);
 	}
+}
+
+/* ---- CDN-Cache-Control: a Structured Field Dictionary (RFC 9213, RFC 8941) ---- */
+
+enum cc_sf_type {
+	CC_SF_OTHER = 0, /* decimal, token, byte sequence, inner list */
+	CC_SF_INTEGER,
+	CC_SF_STRING,
+	CC_SF_TRUE,
+	CC_SF_FALSE,
+};
+
+struct cc_sf {
+	struct str in;
+	size_t i;
+};
+
+static bool
+cc_sf_lcalpha(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool
+cc_sf_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+cc_sf_at(const struct cc_sf *s, char c)
+{
+	return s->i < s->in.len && s->in.p[s->i] == c;
+}
+
+static void
+cc_sf_skip_sp(struct cc_sf *s)
+{
+	while (cc_sf_at(s, ' '))
+		s->i++;
+}
+
+/* key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" ) */
+static int
+cc_sf_key(struct cc_sf *s, struct str *key)
+{
+	size_t start = s->i;
+
+	if (s->i >= s->in.len || !(cc_sf_lcalpha(s->in.p[s->i]) || s->in.p[s->i] == '*'))
+		return -1;
+	for (s->i++; s->i < s->in.len; s->i++) {
+		char c = s->in.p[s->i];
+
+		if (!cc_sf_lcalpha(c) && !cc_sf_digit(c) && c != '_' && c != '-' && c != '.' &&
+		    c != '*')
+			break;
+	}
+	*key = str_make(s->in.p + start, s->i - start);
+	return 0;
+}
+
+/* RFC 8941 §4.2.3.1 bare-item; *v gets an Integer's value. */
+static int
+cc_sf_bare_item(struct cc_sf *s, enum cc_sf_type *t, int64_t *v)
+{
+	char c;
+
+	*t = CC_SF_OTHER;
+	if (s->i >= s->in.len)
+		return -1;
+	c = s->in.p[s->i];
+	if (c == '-' || cc_sf_digit(c)) {
+		size_t n = 0, frac = 0;
+		bool neg = c == '-', dot = false;
+		int64_t x = 0;
+
+		if (neg)
+			s->i++;
+		for (; s->i < s->in.len; s->i++) {
+			c = s->in.p[s->i];
+			if (c == '.' && !dot && n > 0 && n <= 12) {
+				dot = true;
+				continue;
+			}
+			if (!cc_sf_digit(c))
+				break;
+			if (dot)
+				frac++;
+			else
+				x = x * 10 + (c - '0');
+			n++;
+			if (n > 15)
+				return -1;
+		}
+		if (n == 0 || (dot && (frac == 0 || frac > 3)))
+			return -1;
+		if (!dot) {
+			*t = CC_SF_INTEGER;
+			*v = neg ? -x : x;
+		}
+		return 0;
+	}
+	if (c == '"') {
+		for (s->i++; s->i < s->in.len; s->i++) {
+			c = s->in.p[s->i];
+			if (c == '\\') {
+				if (s->i + 1 >= s->in.len ||
+				    (s->in.p[s->i + 1] != '"' && s->in.p[s->i + 1] != '\\'))
+					return -1;
+				s->i++;
+			} else if (c == '"') {
+				s->i++;
+				*t = CC_SF_STRING;
+				return 0;
+			} else if (c < 0x20 || c > 0x7e) {
+				return -1;
+			}
+		}
+		return -1;
+	}
+	if (c == '*' || (c >= 'A' && c <= 'Z') || cc_sf_lcalpha(c)) {
+		for (s->i++; s->i < s->in.len; s->i++) {
+			c = s->in.p[s->i];
+			if (!str_is_tchar((unsigned char)c) && c != ':' && c != '/')
+				break;
+		}
+		return 0;
+	}
+	if (c == ':') {
+		for (s->i++; s->i < s->in.len; s->i++) {
+			c = s->in.p[s->i];
+			if (c == ':') {
+				s->i++;
+				return 0;
+			}
+			if (!(c >= 'A' && c <= 'Z') && !cc_sf_lcalpha(c) && !cc_sf_digit(c) &&
+			    c != '+' && c != '/' && c != '=')
+				return -1;
+		}
+		return -1;
+	}
+	if (c == '?' && s->i + 1 < s->in.len &&
+	    (s->in.p[s->i + 1] == '0' || s->in.p[s->i + 1] == '1')) {
+		*t = s->in.p[s->i + 1] == '1' ? CC_SF_TRUE : CC_SF_FALSE;
+		s->i += 2;
+		return 0;
+	}
+	return -1;
+}
+
+/* parameters = *( ";" *SP key [ "=" bare-item ] ): checked, then ignored. */
+static int
+cc_sf_params(struct cc_sf *s)
+{
+	struct str key;
+	enum cc_sf_type t;
+	int64_t v;
+
+	while (cc_sf_at(s, ';')) {
+		s->i++;
+		cc_sf_skip_sp(s);
+		if (cc_sf_key(s, &key) != 0)
+			return -1;
+		if (cc_sf_at(s, '=')) {
+			s->i++;
+			if (cc_sf_bare_item(s, &t, &v) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* member-value = sf-item / inner-list */
+static int
+cc_sf_member_value(struct cc_sf *s, enum cc_sf_type *t, int64_t *v)
+{
+	if (!cc_sf_at(s, '('))
+		return cc_sf_bare_item(s, t, v) == 0 ? cc_sf_params(s) : -1;
+	*t = CC_SF_OTHER;
+	s->i++;
+	for (;;) {
+		enum cc_sf_type it;
+		int64_t iv;
+
+		cc_sf_skip_sp(s);
+		if (cc_sf_at(s, ')')) {
+			s->i++;
+			return cc_sf_params(s);
+		}
+		if (cc_sf_bare_item(s, &it, &iv) != 0 || cc_sf_params(s) != 0)
+			return -1;
+		if (!cc_sf_at(s, ' ') && !cc_sf_at(s, ')'))
+			return -1;
+	}
+}
+
+/* One dictionary member, RFC 9213 §2.1: later members replace earlier ones
+ * (RFC 8941 §4.2.2); a value of an unexpected type ignores the directive. */
+static void
+cc_sf_apply(struct str key, enum cc_sf_type t, int64_t v, struct cc *cc)
+{
+	const struct cc_directive *d = cc_lookup(key);
+	int64_t *slot = NULL;
+
+	if (d == NULL)
+		return;
+	switch (d->kind) {
+	case CC_K_FLAG:
+	case CC_K_FLAG_PERMISSIVE:
+	case CC_K_FIELDS:
+		cc->flags &= ~(d->flag | d->fields_flag);
+		if (t == CC_SF_TRUE)
+			cc->flags |= d->flag;
+		else if (t == CC_SF_STRING && d->kind == CC_K_FIELDS)
+			cc->flags |= d->fields_flag;
+		return;
+	case CC_K_MAX_AGE:
+		slot = &cc->max_age;
+		break;
+	case CC_K_S_MAXAGE:
+		slot = &cc->s_maxage;
+		break;
+	case CC_K_MAX_STALE:
+		slot = &cc->max_stale;
+		break;
+	case CC_K_MIN_FRESH:
+		slot = &cc->min_fresh;
+		break;
+	case CC_K_SWR:
+		slot = &cc->stale_while_revalidate;
+		break;
+	case CC_K_SIE:
+		slot = &cc->stale_if_error;
+		break;
+	}
+	*slot = t == CC_SF_INTEGER && v >= 0 ? (v > CC_DELTA_MAX ? CC_DELTA_MAX : v) : CC_UNSET;
+}
+
+int
+cc_parse_sf(struct str value, struct cc *cc)
+{
+	struct cc_sf s = {value, 0};
+	struct str key;
+	enum cc_sf_type t;
+	int64_t v;
+	int members = 0;
+
+	if (value.p == NULL)
+		return -1;
+	cc_sf_skip_sp(&s);
+	while (s.i < s.in.len) {
+		if (cc_sf_key(&s, &key) != 0)
+			return -1;
+		v = 0;
+		if (cc_sf_at(&s, '=')) {
+			s.i++;
+			if (cc_sf_member_value(&s, &t, &v) != 0)
+				return -1;
+		} else {
+			t = CC_SF_TRUE;
+			if (cc_sf_params(&s) != 0)
+				return -1;
+		}
+		cc_sf_apply(key, t, v, cc);
+		members++;
+		while (cc_sf_at(&s, ' ') || cc_sf_at(&s, '\t'))
+			s.i++;
+		if (s.i == s.in.len)
+			break;
+		if (!cc_sf_at(&s, ','))
+			return -1;
+		s.i++;
+		while (cc_sf_at(&s, ' ') || cc_sf_at(&s, '\t'))
+			s.i++;
+		if (s.i == s.in.len)
+			return -1; /* trailing comma */
+	}
+	return members;
 }

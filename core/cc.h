@@ -4,10 +4,9 @@
  * Directive names are case-insensitive; arguments may be tokens or
  * quoted-strings; unknown directives are ignored; several Cache-Control lines
  * accumulate (call cc_parse once per field line).  A directive given twice
- * keeps the most restrictive value (the smallest max-age / s-maxage / etc).
- * An invalid delta-seconds on max-age or s-maxage (RFC 9111 §4.2.1: "a cache
- * SHOULD consider a response with an invalid ... as stale") sets the value to 0.
- * Values beyond 2^31 clamp to 2147483648 (RFC 9111 §1.2.2).
+ * keeps its first occurrence (RFC 9111 §4.2.1).  An invalid delta-seconds on max-age or s-maxage
+ * (RFC 9111 §4.2.1: "a cache SHOULD consider a response with an invalid ... as stale") sets the
+ * value to 0. Values beyond 2^31 clamp to 2147483648 (RFC 9111 §1.2.2).
  */
 #ifndef OUTPOST_CORE_CC_H
 #define OUTPOST_CORE_CC_H
@@ -48,5 +47,14 @@ struct cc {
 void cc_init(struct cc *cc);
 /* Adds the directives of one Cache-Control field value.  Never fails. */
 void cc_parse(struct str value, struct cc *cc);
+/*
+ * Adds the directives of one CDN-Cache-Control field line (RFC 9213): a
+ * Structured Field Dictionary (RFC 8941 §3.2: lower-case keys, Integer
+ * values, parameters allowed and ignored).  A later member replaces an
+ * earlier one; a directive whose value has the wrong type (max-age="5") is
+ * dropped.  Returns the number of members, or -1 if the line is not a valid
+ * Dictionary — RFC 9213 §2.1: the caller then ignores the whole field.
+ */
+int cc_parse_sf(struct str value, struct cc *cc);
 
 #endif

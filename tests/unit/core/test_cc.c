@@ -40,8 +40,10 @@ static const struct cc_case cases[] = {
     {"max-age=3600", 0, 3600, U, U, U, U, U},
     {"max-age=\"3600\"", 0, 3600, U, U, U, U, U},
     {"max-age=\"36\\00\"", 0, 3600, U, U, U, U, U},
-    {"max-age = 10", 0, 10, U, U, U, U, U},
-    {"max-age =\"10\"", 0, 10, U, U, U, U, U},
+    /* no whitespace around "=" (§5.2): malformed, so stale */
+    {"max-age = 10", 0, 0, U, U, U, U, U},
+    {"max-age =\"10\"", 0, 0, U, U, U, U, U},
+    {"max-age= 10", 0, 0, U, U, U, U, U},
     {"MAX-AGE=7", 0, 7, U, U, U, U, U},
     {"s-maxage=30", 0, U, 30, U, U, U, U},
     {"max-age=10, s-maxage=20", 0, 10, 20, U, U, U, U},
@@ -63,14 +65,18 @@ static const struct cc_case cases[] = {
     {"max-age=2147483649", 0, 2147483648LL, U, U, U, U, U},
     {"max-age=99999999999999999999999999999999", 0, 2147483648LL, U, U, U, U, U},
     {"s-maxage=18446744073709551616", 0, U, 2147483648LL, U, U, U, U},
-    /* duplicates: most restrictive */
-    {"max-age=100, max-age=10", 0, 10, U, U, U, U, U},
+    /* duplicates: the first occurrence (§4.2.1) */
+    {"max-age=100, max-age=10", 0, 100, U, U, U, U, U},
     {"max-age=10, max-age=100", 0, 10, U, U, U, U, U},
-    {"max-age=10\nmax-age=5", 0, 5, U, U, U, U, U},
-    {"max-age=10, max-age=bogus", 0, 0, U, U, U, U, U},
-    {"s-maxage=60, s-maxage=30", 0, U, 30, U, U, U, U},
-    {"min-fresh=10, min-fresh=20", 0, U, U, U, 20, U, U},
-    {"max-stale=50, max-stale=20", 0, U, U, 20, U, U, U},
+    {"max-age=10\nmax-age=5", 0, 10, U, U, U, U, U},
+    {"max-age=10, max-age=bogus", 0, 10, U, U, U, U, U},
+    {"max-age=bogus, max-age=10", 0, 0, U, U, U, U, U},
+    {"s-maxage=60, s-maxage=30", 0, U, 60, U, U, U, U},
+    {"min-fresh=10, min-fresh=20", 0, U, U, U, 10, U, U},
+    {"max-stale=50, max-stale=20", 0, U, U, 50, U, U, U},
+    /* a quoted argument never hides a directive */
+    {"extension=\"max-age=3600\", max-age=1", 0, 1, U, U, U, U, U},
+    {"max-age='3600'", 0, 0, U, U, U, U, U},
     /* request directives */
     {"max-stale", CC_MAX_STALE_ANY, U, U, U, U, U, U},
     {"max-stale=30", 0, U, U, 30, U, U, U},
@@ -170,10 +176,78 @@ test_bounds(void)
 	is_int(cc.max_age, CC_UNSET);
 }
 
+/* CDN-Cache-Control (RFC 9213): Structured Field Dictionary rules. */
+struct sf_case {
+	const char *in;
+	int members; /* -1: invalid, the field is ignored */
+	unsigned flags;
+	int64_t max_age, s_maxage, swr;
+};
+
+static const struct sf_case sf_cases[] = {
+    {"max-age=3600", 1, 0, 3600, U, U},
+    {"foobar, max-age=3600", 2, 0, 3600, U, U},
+    {"max-age=0", 1, 0, 0, U, U},
+    {"no-store", 1, CC_NO_STORE, U, U, U},
+    {"private", 1, CC_PRIVATE, U, U, U},
+    {"no-cache, max-age=60", 2, CC_NO_CACHE, 60, U, U},
+    {"no-cache=\"set-cookie\"", 1, CC_NO_CACHE_FIELDS, U, U, U},
+    {"public=?1, no-store=?0", 2, CC_PUBLIC, U, U, U},
+    {"s-maxage=10, stale-while-revalidate=5", 2, 0, U, 10, 5},
+    {"max-age=10;foo=bar, must-revalidate;x", 2, CC_MUST_REVALIDATE, 10, U, U},
+    /* a later member replaces an earlier one (RFC 8941 §4.2.2) */
+    {"max-age=10, max-age=20", 2, 0, 20, U, U},
+    /* a value of the wrong type drops the directive, not the field */
+    {"max-age=\"10000\"", 1, 0, U, U, U},
+    {"max-age=1.5", 1, 0, U, U, U},
+    {"max-age=-5", 1, 0, U, U, U},
+    {"max-age=(1 2)", 1, 0, U, U, U},
+    {"max-age=99999999999", 1, 0, 2147483648LL, U, U},
+    {"  max-age=7 ,\tno-store  ", 2, CC_NO_STORE, 7, U, U},
+    /* invalid Dictionaries */
+    {"max-age=10000, &&&&&", -1, 0, U, U, U},
+    {"MaX-aGe=3600", -1, 0, U, U, U},
+    {"max-age =100", -1, 0, U, U, U},
+    {"max-age= 100", -1, 0, U, U, U},
+    {"max-age=10,", -1, 0, U, U, U},
+    {"max-age=1234567890123456", -1, 0, U, U, U},
+    {"a=\"unterminated", -1, 0, U, U, U},
+    {"a=:abc", -1, 0, U, U, U},
+    {"a=?2", -1, 0, U, U, U},
+    {"", 0, 0, U, U, U},
+};
+
+static void
+test_sf(void)
+{
+	subtest("cc_parse_sf (CDN-Cache-Control) table");
+	for (size_t i = 0; i < sizeof sf_cases / sizeof sf_cases[0]; i++) {
+		const struct sf_case *c = &sf_cases[i];
+		struct cc cc;
+		char what[160];
+		int k;
+
+		cc_init(&cc);
+		k = cc_parse_sf(str_cstr(c->in), &cc);
+		snprintf(what, sizeof what, "sf case %zu: %s", i, c->in);
+		if (c->members < 0) {
+			ok(k < 0, what);
+			continue;
+		}
+		if (!ok(k == c->members && cc.flags == c->flags && cc.max_age == c->max_age &&
+		            cc.s_maxage == c->s_maxage && cc.stale_while_revalidate == c->swr,
+		        what))
+			printf("#   k %d flags %#x ma %lld sma %lld swr %lld\n", k, cc.flags,
+			    (long long)cc.max_age, (long long)cc.s_maxage,
+			    (long long)cc.stale_while_revalidate);
+	}
+}
+
 int
 main(void)
 {
 	test_table();
 	test_bounds();
+	test_sf();
 	return tap_done();
 }
