@@ -51,30 +51,55 @@ struct cache_policy {
 	int64_t initial_age_s; /* corrected_initial_age, §4.2.3 */
 };
 
+/* Operator settings the policy applies (config/: routes[].cache.default_ttl,
+ * cache.heuristic_max). */
+struct cache_policy_conf {
+	int64_t default_ttl_s;   /* freshness when the origin gives none; 0: none */
+	int64_t heuristic_max_s; /* cap of heuristic freshness (§4.2.2); 0: no heuristic */
+};
+
+#define CACHE_HEURISTIC_MAX_DEFAULT 86400 /* cache.heuristic_max default: 1 day */
+
 /*
  * Decides whether a response to a request may be stored by a shared cache and
- * for how long.  Methods GET and HEAD, status 200; no-store
- * (request or response) and private forbid; no-cache stores with ttl 0 (so
- * every use revalidates) when the response has a validator, else forbids;
- * a response already stale on arrival is stored only with a validator; an Authorization header on
- * the request forbids unless public, s-maxage or must-revalidate; Set-Cookie forbids (documented
- * policy); Vary other than Accept-Encoding forbids (variants come with the cache-engine issue);
- * freshness from s-maxage over max-age over Expires - Date; an invalid Expires counts as already
- * expired; without explicit freshness, default_ttl_s (0: do not store).  request_time and
- * response_time are the wall-clock seconds when the request was sent and the
- * response head arrived (for Age, §4.2.3).
+ * for how long (RFC 9111 §3, §4.2.1, §4.2.2; RFC 9213).
+ *
+ * Which field rules: a valid, non-empty CDN-Cache-Control (RFC 9213 §2.1),
+ * else a Surrogate-Control with max-age or no-store (Edge Architecture 1.0;
+ * targets after ";" are not told apart), else Cache-Control and Expires; the
+ * chosen field replaces the others entirely.  Freshness: s-maxage over
+ * max-age over Expires - Date (an invalid Expires is already expired).
+ *
+ * Storable: method GET or HEAD; a final status other than 206 and 304; not
+ * no-store (request or response) unless must-understand with a status we
+ * understand (§5.2.2.3; must-understand with another status forbids); not
+ * private; an Authorization request only with public, s-maxage or
+ * must-revalidate (§3.5).  With explicit freshness any such status is
+ * stored, Set-Cookie included (stored and replayed as the origin sent it,
+ * §3.1).  Without, only a heuristically cacheable status (RFC 9110 §15.1:
+ * 200 203 204 300 301 308 404 405 410 414 501) or a public response, and
+ * never one with Set-Cookie: its freshness is conf->default_ttl_s when set,
+ * else 10 % of Date - Last-Modified capped at conf->heuristic_max_s, else it
+ * is not stored.  A response that needs validation before any use
+ * (no-cache: ttl 0, or stale on arrival) is stored only with a validator
+ * (ETag or Last-Modified), so that it can be revalidated; Vary other than
+ * Accept-Encoding forbids.  request_time and response_time are the
+ * wall-clock seconds when the request was sent and the response head
+ * arrived (for Age, §4.2.3).
  */
+void cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_response *resp,
+    time_t request_time, time_t response_time, const struct cache_policy_conf *conf,
+    struct cache_policy *out);
+/* cache_policy_evaluate_conf with default_ttl_s and the default heuristic cap. */
 void cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
     time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out);
 
 /*
  * Request-side (RFC 9111 §5.2.1, §5.4):
  *   CACHE_REQ_PASS     neither look up nor store: not GET/HEAD, or no-store;
- *   CACHE_REQ_REFRESH  go to the origin but the response may be stored (and
- *                      replaces the stored one): no-cache, max-age=0, an invalid
- *                      max-age, or Pragma: no-cache — revalidation comes with
- *                      the cache-engine issue, a full fetch is the valid
- *                      reading until then;
+ *   CACHE_REQ_REFRESH  not returned any more: no-cache, max-age=0 and
+ *                      Pragma: no-cache look up, and cache_policy_usable
+ *                      sends them to the origin (revalidating what is stored);
  *   CACHE_REQ_LOOKUP   look up, and store on a miss.
  * Authorization does not prevent a lookup: what is stored is public by
  * construction (cache_policy_evaluate stores a response to a request with
@@ -86,6 +111,24 @@ enum cache_req {
 	CACHE_REQ_LOOKUP,
 };
 enum cache_req cache_policy_request(const struct h1_request *req);
+
+/*
+ * May the stored o answer req at now without asking the origin (RFC 9111
+ * §4.2, §5.2.1)?  The request's no-cache (or Pragma: no-cache without
+ * Cache-Control, §5.4) forbids; max-age=N wants age <= N; min-fresh=N wants
+ * N more seconds of freshness; then a fresh o is CACHE_USE_FRESH, and a
+ * stale one CACHE_USE_STALE when max-stale (with no value, or with one that
+ * covers its staleness) allows it and o's own directives do not forbid
+ * serving it stale (no-cache, must-revalidate, proxy-revalidate, s-maxage;
+ * §4.2.4).  Else CACHE_USE_NO: revalidate or fetch.
+ */
+enum cache_use {
+	CACHE_USE_NO = 0,
+	CACHE_USE_FRESH,
+	CACHE_USE_STALE,
+};
+enum cache_use cache_policy_usable(
+    const struct h1_request *req, const struct cache_obj *o, time_t now);
 
 /* Cache-Control: only-if-cached (RFC 9111 §5.2.1.7): a miss is answered with
  * 504 instead of going to the origin. */
@@ -121,18 +164,19 @@ bool cache_policy_revalidation(
  * only when the client sent no validators of its own. */
 bool cache_policy_304_applies(
     const struct cache_obj *o, const struct h1_response *resp, bool client_validators);
-/* The policy of o updated by the 304 resp (§4.3.4): cache_policy_evaluate
+/* The policy of o updated by the 304 resp (§4.3.4): cache_policy_evaluate_conf
  * over the merged fields (see cache_obj_update) as if they came with a 200. */
 void cache_policy_evaluate_304(const struct h1_request *req, const struct cache_obj *o,
     const struct h1_response *resp, time_t request_time, time_t response_time,
-    int64_t default_ttl_s, struct cache_policy *out);
+    const struct cache_policy_conf *conf, struct cache_policy *out);
 
 /*
  * May the stale o answer req at now (RFC 5861)?  stale-if-error: within the
  * response's stale-if-error window or the request's; stale-while-revalidate:
- * within the response's window.  Never for a response with no-cache,
- * must-revalidate, proxy-revalidate or s-maxage (RFC 9111 §4.2.4,
- * §5.2.2.10).
+ * within the response's window, and only for a request without no-cache,
+ * max-age or min-fresh (the client asked for a fresher answer).  Never for a
+ * response with no-cache, must-revalidate, proxy-revalidate or s-maxage
+ * (RFC 9111 §4.2.4, §5.2.2.10).
  */
 enum cache_stale {
 	CACHE_STALE_IF_ERROR = 0,
@@ -140,6 +184,12 @@ enum cache_stale {
 };
 bool cache_policy_stale_ok(
     const struct h1_request *req, const struct cache_obj *o, time_t now, enum cache_stale why);
+/* The operator's grace (cache.grace): may the stale o stand in for a failed
+ * origin (refused, reset, timeout, 5xx) at now?  True when o is at most
+ * grace_s seconds stale and its directives allow serving it stale at all
+ * (as for cache_policy_stale_ok); never when the request has no-cache. */
+bool cache_policy_grace_ok(
+    const struct h1_request *req, const struct cache_obj *o, time_t now, int64_t grace_s);
 
 /* ---- objects (cache_obj.c) ---- */
 

@@ -5,10 +5,8 @@
  * Model: pure functions over parsed messages (struct h1_request / h1_response
  * views); no allocation, no shared state, any thread.
  *
- * Deliberate simplifications until revalidation and Vary variants land, each
- * erring on the side of not storing:
- *  - only GET and HEAD, only status 200 (so must-understand is always
- *    satisfied and, per §5.2.2.3, no-store is then ignored);
+ * Choices, each erring on the side of not storing or not serving stale:
+ *  - only GET and HEAD; 206 (ranges) and 304 are never stored here;
  *  - a response with a validator (ETag or Last-Modified) that would need
  *    validation before any use — no-cache (with field names too: treated as
  *    unqualified, §5.2.2.4 allows it), max-age=0, already stale on arrival —
@@ -17,16 +15,18 @@
  *    never be served;
  *  - private with field names is not stored either (§5.2.2.7 would allow
  *    storing without those fields);
- *  - Set-Cookie is never stored (house policy: it is per-user state);
+ *  - Set-Cookie (§7.3 lets a cache store it): stored with the response when
+ *    the origin gave explicit freshness (it asked for the response to be
+ *    shared); never on heuristic freshness or the operator's default TTL,
+ *    where nobody said the cookie may be replayed to other clients;
  *  - Vary on anything but Accept-Encoding is not stored, nor a content-coded
  *    body that varies on Accept-Encoding;
- *  - no heuristic freshness (§4.2.2): without explicit freshness the
- *    operator's default_ttl_s applies, 0 meaning "do not store";
- *  - serving stale (RFC 5861) is allowed only from the response's own
- *    stale-if-error / stale-while-revalidate (or the request's
- *    stale-if-error), never for no-cache, must-revalidate, proxy-revalidate
- *    or s-maxage responses (§5.2.2.10: s-maxage implies proxy-revalidate);
- *    max-stale is not honoured (it only ever widens what may be served).
+ *  - CDN-Cache-Control and Surrogate-Control are consumed here and never
+ *    stored (so never sent to clients): a later 304 refreshes freshness from
+ *    its own fields, and serving stale looks at the stored Cache-Control;
+ *  - serving stale (RFC 5861, max-stale, the operator's grace) is never
+ *    allowed for no-cache, must-revalidate, proxy-revalidate or s-maxage
+ *    responses (§5.2.2.10: s-maxage implies proxy-revalidate).
  */
 #include "config.h"
 
@@ -36,6 +36,7 @@
 #include "core/timeutil.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define POLICY_DELTA_MAX 2147483648LL /* RFC 9111 §1.2.2 */
 
@@ -125,7 +126,9 @@ policy_vary_ok(const struct h1_header *hdrs, size_t n)
 	return !vary_ae || !policy_encoded(hdrs, n);
 }
 
-/* Age (RFC 9111 §5.1): delta-seconds; an invalid value is ignored (0). */
+/* Age (RFC 9111 §5.1): delta-seconds.  An invalid value is ignored (0), and
+ * so is an Age sent more than once or as a list ("0, 7200"): §5.1 has one
+ * value, and a cache cannot tell which of several is right. */
 static int64_t
 policy_age_value(const struct h1_header *hdrs, size_t n)
 {
@@ -133,7 +136,7 @@ policy_age_value(const struct h1_header *hdrs, size_t n)
 	const struct h1_header *h = policy_find(hdrs, n, STR_LIT("age"), &from);
 	int64_t v = 0;
 
-	if (h == NULL || h->value.len == 0)
+	if (h == NULL || h->value.len == 0 || policy_find(hdrs, n, STR_LIT("age"), &from) != NULL)
 		return 0;
 	for (size_t i = 0; i < h->value.len; i++) {
 		unsigned d = (unsigned char)h->value.p[i] - '0';
@@ -177,32 +180,173 @@ policy_initial_age(const struct h1_response *resp, time_t request_time, time_t r
 	return apparent_age > corrected_age_value ? apparent_age : corrected_age_value;
 }
 
+/* RFC 9110 §15: the final status codes whose semantics we know (for
+ * must-understand, §5.2.2.3); 206 and 304 are left out, we never store them. */
+static bool
+policy_status_understood(int status)
+{
+	static const short codes[] = {200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 305, 307,
+	    308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415,
+	    416, 417, 421, 422, 426, 500, 501, 502, 503, 504, 505};
+
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		if (codes[i] == status)
+			return true;
+	return false;
+}
+
+/* RFC 9110 §15.1: heuristically cacheable status codes. */
+static bool
+policy_status_heuristic(int status)
+{
+	static const short codes[] = {200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501};
+
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+		if (codes[i] == status)
+			return true;
+	return false;
+}
+
+/* Where the response's caching policy comes from. */
+enum policy_src {
+	POLICY_SRC_CC = 0,    /* Cache-Control and Expires */
+	POLICY_SRC_CDN,       /* CDN-Cache-Control (RFC 9213) */
+	POLICY_SRC_SURROGATE, /* Surrogate-Control (Edge Architecture 1.0) */
+};
+
+/*
+ * CDN-Cache-Control (RFC 9213 §2.1): the field is used when every line is a
+ * valid Structured Field Dictionary and there is at least one member; else
+ * it is ignored as a whole.
+ */
+static bool
+policy_cdn_cc(const struct h1_header *hdrs, size_t n, struct cc *cc)
+{
+	const struct h1_header *h;
+	size_t from = 0;
+	int members = 0;
+
+	cc_init(cc);
+	while ((h = policy_find(hdrs, n, STR_LIT("cdn-cache-control"), &from)) != NULL) {
+		int k = cc_parse_sf(h->value, cc);
+
+		if (k < 0)
+			return false;
+		members += k;
+	}
+	return members > 0;
+}
+
+/*
+ * Surrogate-Control (Edge Architecture 1.0), the subset we honour: max-age
+ * (a "+N" staleness suffix is ignored), no-store and no-store-remote (an edge
+ * node is a remote surrogate).  A directive's ";target" is not told apart
+ * from ours: we advertise no Surrogate-Capability, so we take every
+ * directive as ours.  Used when it has at least one of those directives.
+ */
+static bool
+policy_surrogate(const struct h1_header *hdrs, size_t n, struct cc *cc)
+{
+	const struct h1_header *h;
+	size_t from = 0;
+	bool any = false;
+
+	cc_init(cc);
+	while ((h = policy_find(hdrs, n, STR_LIT("surrogate-control"), &from)) != NULL) {
+		struct str e;
+		size_t pos = 0;
+
+		while (str_list_next(h->value, &pos, &e)) {
+			const char *semi = memchr(e.p, ';', e.len);
+			const char *plus = memchr(e.p, '+', e.len);
+			struct cc one;
+
+			if (semi != NULL)
+				e.len = (size_t)(semi - e.p);
+			if (plus != NULL && plus < e.p + e.len)
+				e.len = (size_t)(plus - e.p);
+			if (str_eq_nocase(e, STR_LIT("no-store-remote")))
+				e = STR_LIT("no-store");
+			cc_init(&one);
+			cc_parse(e, &one);
+			if (one.flags & CC_NO_STORE) {
+				cc->flags |= CC_NO_STORE;
+				any = true;
+			}
+			if (one.max_age != CC_UNSET && cc->max_age == CC_UNSET) {
+				cc->max_age = one.max_age;
+				any = true;
+			}
+		}
+	}
+	return any;
+}
+
+static enum policy_src
+policy_response_cc(const struct h1_header *hdrs, size_t n, struct cc *cc)
+{
+	if (policy_cdn_cc(hdrs, n, cc))
+		return POLICY_SRC_CDN;
+	if (policy_surrogate(hdrs, n, cc))
+		return POLICY_SRC_SURROGATE;
+	policy_cc(hdrs, n, cc);
+	return POLICY_SRC_CC;
+}
+
+/* §4.2.2: 10 % of the time since Last-Modified, at most cap_s; -1 if there is
+ * no usable Last-Modified. */
+static int64_t
+policy_heuristic(const struct h1_header *hdrs, size_t n, time_t response_time, int64_t cap_s)
+{
+	size_t from = 0;
+	const struct h1_header *h = policy_find(hdrs, n, STR_LIT("last-modified"), &from);
+	time_t lm;
+	int64_t since;
+
+	if (h == NULL || cap_s <= 0 || time_parse_http_date(h->value, &lm) != 0)
+		return -1;
+	since = policy_date_value(hdrs, n, response_time) - (int64_t)lm;
+	if (since < 0)
+		return -1;
+	return since / 10 < cap_s ? since / 10 : cap_s;
+}
+
 void
-cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
-    time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out)
+cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_response *resp,
+    time_t request_time, time_t response_time, const struct cache_policy_conf *conf,
+    struct cache_policy *out)
 {
 	const struct h1_header *rh = resp->headers;
 	size_t rn = resp->n_headers;
 	struct cc qcc, scc;
-	int64_t ttl;
-	bool no_cache, validators;
+	enum policy_src src;
+	int64_t ttl = 0;
+	bool no_cache, validators, explicit = true;
+	size_t from = 0;
+	const struct h1_header *exp;
 
 	out->storable = false;
 	out->ttl_s = 0;
 	out->initial_age_s = policy_initial_age(resp, request_time, response_time);
 
-	if (!policy_method_ok(req->method) || resp->status != 200)
+	/* §3: a final status; partial content and 304 are not stored here */
+	if (!policy_method_ok(req->method) || resp->status < 200 || resp->status == 206 ||
+	    resp->status == 304)
 		return;
 	policy_cc(req->headers, req->n_headers, &qcc);
-	policy_cc(rh, rn, &scc);
+	src = policy_response_cc(rh, rn, &scc);
 
 	/* §5.2.1.5: no-store in the request covers the response too. */
 	if (qcc.flags & CC_NO_STORE)
 		return;
-	/* §5.2.2.5, with §5.2.2.3: must-understand on a status we understand
-	 * (every status we store) overrides no-store. */
-	if ((scc.flags & CC_NO_STORE) && !(scc.flags & CC_MUST_UNDERSTAND))
+	/* §5.2.2.3: must-understand stores only a status we understand, and
+	 * then overrides no-store (§5.2.2.5). */
+	if (scc.flags & CC_MUST_UNDERSTAND) {
+		if (!policy_status_understood(resp->status))
+			return;
+	} else if (scc.flags & CC_NO_STORE) {
 		return;
+	}
 	/* §5.2.2.7: a shared cache must not store private responses. */
 	if (scc.flags & (CC_PRIVATE | CC_PRIVATE_FIELDS))
 		return;
@@ -215,35 +359,43 @@ cache_policy_evaluate(const struct h1_request *req, const struct h1_response *re
 	if (policy_has(req->headers, req->n_headers, STR_LIT("authorization")) &&
 	    !(scc.flags & (CC_PUBLIC | CC_MUST_REVALIDATE)) && scc.s_maxage == CC_UNSET)
 		return;
-	if (policy_has(rh, rn, STR_LIT("set-cookie")))
-		return;
 	if (!policy_vary_ok(rh, rn))
 		return;
 
-	/* §4.2.1: s-maxage (shared caches), then max-age, then Expires - Date. */
-	if (no_cache) {
-		ttl = 0; /* §5.2.2.4: validate before every use */
-	} else if (scc.s_maxage != CC_UNSET) {
+	/* §4.2.1: s-maxage (shared caches), then max-age, then Expires - Date;
+	 * RFC 9213 §2.1: Expires is ignored when another field rules. */
+	if (scc.s_maxage != CC_UNSET) {
 		ttl = scc.s_maxage;
 	} else if (scc.max_age != CC_UNSET) {
 		ttl = scc.max_age;
-	} else {
-		size_t from = 0;
-		const struct h1_header *exp = policy_find(rh, rn, STR_LIT("expires"), &from);
+	} else if (src == POLICY_SRC_CC &&
+	           (exp = policy_find(rh, rn, STR_LIT("expires"), &from)) != NULL) {
 		time_t expires;
 
-		if (exp != NULL) {
-			/* §5.3: an invalid date (e.g. "0") means already expired. */
-			if (time_parse_http_date(exp->value, &expires) != 0)
-				ttl = 0;
-			else
-				ttl = (int64_t)expires - policy_date_value(rh, rn, response_time);
-		} else if (default_ttl_s > 0) {
-			ttl = default_ttl_s;
-		} else {
-			return; /* no freshness information and no default: not stored */
-		}
+		/* §5.3: an invalid date (e.g. "0") means already expired. */
+		if (time_parse_http_date(exp->value, &expires) != 0)
+			ttl = 0;
+		else
+			ttl = (int64_t)expires - policy_date_value(rh, rn, response_time);
+	} else {
+		explicit = false;
 	}
+	if (!explicit) {
+		/* No explicit freshness: the operator's default, else §4.2.2
+		 * heuristics, for heuristically cacheable or public responses. */
+		if (!policy_status_heuristic(resp->status) && !(scc.flags & CC_PUBLIC))
+			return;
+		if (policy_has(rh, rn, STR_LIT("set-cookie")))
+			return;
+		if (conf->default_ttl_s > 0)
+			ttl = conf->default_ttl_s;
+		else if ((ttl = policy_heuristic(rh, rn, response_time, conf->heuristic_max_s)) <
+		             0 &&
+		         !no_cache)
+			return; /* no freshness information at all: not stored */
+	}
+	if (no_cache)
+		ttl = 0; /* §5.2.2.4: validate before every use */
 	/* Stale on arrival: only worth storing if it can be revalidated. */
 	if ((ttl <= 0 || out->initial_age_s >= ttl) && !validators)
 		return;
@@ -251,32 +403,104 @@ cache_policy_evaluate(const struct h1_request *req, const struct h1_response *re
 	out->storable = true;
 }
 
-enum cache_req
-cache_policy_request(const struct h1_request *req)
+void
+cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
+    time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out)
+{
+	struct cache_policy_conf conf = {default_ttl_s, CACHE_HEURISTIC_MAX_DEFAULT};
+
+	cache_policy_evaluate_conf(req, resp, request_time, response_time, &conf, out);
+}
+
+/* RFC 9111 §5.4: Pragma: no-cache counts only without Cache-Control. */
+static bool
+policy_pragma_no_cache(const struct h1_request *req)
 {
 	const struct h1_header *h;
-	struct cc cc;
 	size_t from = 0;
 
-	if (!policy_method_ok(req->method))
-		return CACHE_REQ_PASS;
-	policy_cc(req->headers, req->n_headers, &cc);
-	if (cc.flags & CC_NO_STORE)
-		return CACHE_REQ_PASS;
-	if (cc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS))
-		return CACHE_REQ_REFRESH;
-	if (cc.max_age == 0)
-		return CACHE_REQ_REFRESH;
-	/* RFC 9111 §5.4: Pragma: no-cache, for HTTP/1.0 clients. */
+	if (policy_has(req->headers, req->n_headers, STR_LIT("cache-control")))
+		return false;
 	while ((h = policy_find(req->headers, req->n_headers, STR_LIT("pragma"), &from)) != NULL) {
 		struct str e;
 		size_t pos = 0;
 
 		while (str_list_next(h->value, &pos, &e))
 			if (str_eq_nocase(e, STR_LIT("no-cache")))
-				return CACHE_REQ_REFRESH;
+				return true;
 	}
+	return false;
+}
+
+enum cache_req
+cache_policy_request(const struct h1_request *req)
+{
+	struct cc cc;
+
+	if (!policy_method_ok(req->method))
+		return CACHE_REQ_PASS;
+	policy_cc(req->headers, req->n_headers, &cc);
+	if (cc.flags & CC_NO_STORE)
+		return CACHE_REQ_PASS;
 	return CACHE_REQ_LOOKUP;
+}
+
+/* The stored response's Cache-Control. */
+static void
+policy_obj_cc(const struct cache_obj *o, struct cc *cc)
+{
+	struct str v;
+	size_t pos = 0;
+
+	cc_init(cc);
+	while (cache_obj_header_next(o, STR_LIT("Cache-Control"), &pos, &v))
+		cc_parse(v, cc);
+}
+
+/* §4.2.4, §5.2.2.2, §5.2.2.8, §5.2.2.10: directives that forbid serving o stale. */
+static bool
+policy_obj_never_stale(const struct cache_obj *o)
+{
+	struct cc scc;
+
+	policy_obj_cc(o, &scc);
+	return (scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
+	                        CC_PROXY_REVALIDATE)) != 0 ||
+	       scc.s_maxage != CC_UNSET;
+}
+
+/* Seconds o has been stale at now (<= 0: fresh). */
+static int64_t
+policy_staleness(const struct cache_obj *o, time_t now)
+{
+	time_t stored_at;
+	int64_t ttl, age0;
+
+	cache_obj_times(o, &stored_at, &ttl, &age0);
+	return cache_obj_age(o, now) - ttl;
+}
+
+enum cache_use
+cache_policy_usable(const struct h1_request *req, const struct cache_obj *o, time_t now)
+{
+	struct cc qcc;
+	int64_t age = cache_obj_age(o, now);
+	int64_t staleness = policy_staleness(o, now);
+
+	policy_cc(req->headers, req->n_headers, &qcc);
+	if ((qcc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS)) || policy_pragma_no_cache(req))
+		return CACHE_USE_NO;
+	if (qcc.max_age != CC_UNSET && age > qcc.max_age)
+		return CACHE_USE_NO;
+	/* min-fresh: fresh for at least N more seconds (-staleness left) */
+	if (qcc.min_fresh != CC_UNSET && -staleness < qcc.min_fresh)
+		return CACHE_USE_NO;
+	if (staleness < 0)
+		return CACHE_USE_FRESH;
+	if (!(qcc.flags & CC_MAX_STALE_ANY) &&
+	    (qcc.max_stale == CC_UNSET || staleness > qcc.max_stale))
+		return CACHE_USE_NO;
+	return policy_obj_never_stale(o) ? CACHE_USE_NO : CACHE_USE_STALE;
 }
 
 bool
@@ -441,7 +665,7 @@ cache_policy_304_applies(
 void
 cache_policy_evaluate_304(const struct h1_request *req, const struct cache_obj *o,
     const struct h1_response *resp, time_t request_time, time_t response_time,
-    int64_t default_ttl_s, struct cache_policy *out)
+    const struct cache_policy_conf *conf, struct cache_policy *out)
 {
 	struct h1_header *m = NULL;
 	ssize_t n = cache_obj_merge_fields(o, resp->headers, resp->n_headers, &m);
@@ -457,8 +681,16 @@ cache_policy_evaluate_304(const struct h1_request *req, const struct cache_obj *
 	merged.status = 200;
 	merged.headers = m;
 	merged.n_headers = (size_t)n;
-	cache_policy_evaluate(req, &merged, request_time, response_time, default_ttl_s, out);
+	cache_policy_evaluate_conf(req, &merged, request_time, response_time, conf, out);
 	free(m);
+}
+
+/* The request asks for something fresher than a stale answer (§5.2.1). */
+static bool
+policy_req_wants_fresh(const struct h1_request *req, const struct cc *qcc)
+{
+	return (qcc->flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS)) || qcc->max_age != CC_UNSET ||
+	       qcc->min_fresh != CC_UNSET || policy_pragma_no_cache(req);
 }
 
 bool
@@ -466,28 +698,36 @@ cache_policy_stale_ok(
     const struct h1_request *req, const struct cache_obj *o, time_t now, enum cache_stale why)
 {
 	struct cc scc, qcc;
-	struct str v;
-	size_t pos = 0;
-	time_t stored_at;
-	int64_t ttl, age0, staleness, window;
+	int64_t staleness, window;
 
-	cc_init(&scc);
-	while (cache_obj_header_next(o, STR_LIT("Cache-Control"), &pos, &v))
-		cc_parse(v, &scc);
-	if ((scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
-	                     CC_PROXY_REVALIDATE)) != 0 ||
-	    scc.s_maxage != CC_UNSET)
+	policy_obj_cc(o, &scc);
+	if (policy_obj_never_stale(o))
 		return false;
-	cache_obj_times(o, &stored_at, &ttl, &age0);
-	staleness = cache_obj_age(o, now) - ttl;
+	policy_cc(req->headers, req->n_headers, &qcc);
+	staleness = policy_staleness(o, now);
 	if (staleness < 0)
 		staleness = 0;
-	window = why == CACHE_STALE_IF_ERROR ? scc.stale_if_error : scc.stale_while_revalidate;
-	if (why == CACHE_STALE_IF_ERROR) {
-		policy_cc(req->headers, req->n_headers, &qcc);
+	if (why == CACHE_STALE_WHILE_REVALIDATE) {
+		window = scc.stale_while_revalidate;
+		if (policy_req_wants_fresh(req, &qcc))
+			return false;
+	} else {
+		window = scc.stale_if_error;
 		/* RFC 5861 §4: the request's stale-if-error widens the window. */
 		if (qcc.stale_if_error > window)
 			window = qcc.stale_if_error;
 	}
 	return window != CC_UNSET && staleness <= window;
+}
+
+bool
+cache_policy_grace_ok(
+    const struct h1_request *req, const struct cache_obj *o, time_t now, int64_t grace_s)
+{
+	struct cc qcc;
+
+	if (grace_s <= 0 || policy_staleness(o, now) > grace_s || policy_obj_never_stale(o))
+		return false;
+	policy_cc(req->headers, req->n_headers, &qcc);
+	return !(qcc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS)) && !policy_pragma_no_cache(req);
 }

@@ -143,6 +143,10 @@ struct config {
 	uint64_t cache_max_object_bytes; /* cache.max_object, default 16MiB */
 	char *cache_disk_path;           /* cache.disk.path (reserved for the LMDB tier) */
 	uint64_t cache_disk_bytes;       /* cache.disk.size */
+	unsigned cache_grace_s;          /* cache.grace: serve stale this long when the origin
+	                                    fails; default 0 */
+	unsigned cache_heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
+	                                    default 86400, 0 disables heuristics */
 
 	/* timeouts (client side) */
 	unsigned header_timeout_ms; /* timeouts.header, default 10000 */

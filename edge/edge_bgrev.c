@@ -68,8 +68,8 @@ struct edge_bgrev {
 	bool counted; /* origin_balance_begin done */
 	bool reused;  /* obev came from the idle pool */
 	bool got_bytes;
-	bool skip_sts; /* the site sets hsts: do not store the origin's */
-	int64_t default_ttl_s;
+	bool skip_sts;                 /* the site sets hsts: do not store the origin's */
+	struct cache_policy_conf conf; /* the route's, when started */
 	enum bg_state state;
 	struct bufferevent *obev;
 	struct origin_dns_query *dnsq;
@@ -189,7 +189,7 @@ bg_on_304(struct edge_bgrev *bg, const struct h1_response *resp)
 	time_t now = time_now();
 
 	cache_policy_evaluate_304(
-	    &bg->req, bg->stale, resp, bg->request_time, now, bg->default_ttl_s, &pol);
+	    &bg->req, bg->stale, resp, bg->request_time, now, &bg->conf, &pol);
 	o = cache_obj_update(bg->stale, resp->headers, resp->n_headers, now, &pol);
 	EDGE_COUNT(&bg->w->metrics, cache_revalidated_total);
 	if (o != NULL && pol.storable)
@@ -209,7 +209,7 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 	size_t len;
 	bool has_date = false;
 
-	cache_policy_evaluate(&bg->req, resp, bg->request_time, now, bg->default_ttl_s, &pol);
+	cache_policy_evaluate_conf(&bg->req, resp, bg->request_time, now, &bg->conf, &pol);
 	if (!pol.storable)
 		return false;
 	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache_max_object_bytes)
@@ -635,7 +635,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	bg->pool = pool;
 	bg->pool_idx = (unsigned)(pool - cfg->pools);
 	bg->member_idx = (unsigned)pick;
-	bg->default_ttl_s = (int64_t)c->route->default_ttl_s;
+	edge_proxy_policy_conf(c, &bg->conf);
 	bg->skip_sts = c->site != NULL && c->site->hsts != NULL;
 	bg->stale = cache_obj_ref(stale);
 	bg->request_time = time_now();

@@ -306,6 +306,18 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 	edge_conn_response_done(c);
 }
 
+/* The status code of the stored head ("HTTP/1.1 404 Not Found"). */
+static int
+conn_stored_status(const struct cache_obj *o)
+{
+	size_t len;
+	const char *h = cache_obj_head(o, &len);
+
+	if (len < 12 || h[8] != ' ')
+		return 200;
+	return (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
+}
+
 /* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
 void
 edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
@@ -314,9 +326,12 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	const char *head, *body;
 	size_t head_len, body_len;
 	char hsts[EDGE_HSTS_FIELD_MAX];
+	char clen[48] = "";
+	int status = conn_stored_status(o);
 	int n;
 
-	switch (cache_policy_conditional(&c->req, o)) {
+	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
+	switch (status / 100 == 2 ? cache_policy_conditional(&c->req, o) : CACHE_COND_NONE) {
 	case CACHE_COND_NOT_MODIFIED:
 		conn_serve_not_modified(c, o, cs);
 		return;
@@ -330,16 +345,19 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	}
 	head = cache_obj_head(o, &head_len);
 	body = cache_obj_body(o, &body_len);
-	c->status = 200;
+	c->status = status;
 	c->cache_status = "HIT";
+	/* RFC 9110 §8.6: no Content-Length on a 204 */
+	if (status != 204)
+		snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", body_len);
 	evbuffer_add_reference(out, head, head_len, conn_obj_release, cache_obj_ref(o));
 	n = evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n"
-	    "Content-Length: %zu\r\n%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs, body_len,
+	    "%s%s%s\r\n",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs, clen,
 	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
 	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
-	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0) {
+	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));
 		c->bytes_out += body_len;
 	}
@@ -517,30 +535,35 @@ conn_handle_request(struct edge_conn *c)
 	stale = NULL;
 	if (creq == CACHE_REQ_LOOKUP) {
 		struct cache_obj *o = NULL;
-
 		time_t now = time_now();
+		bool from_disk = false;
 
-		if (cache_ram_lookup(w->srv->ram, c->key, (size_t)c->key_len, &o) == 0) {
-			if (cache_obj_fresh(o, now)) {
-				conn_serve_hit(c, o);
+		/* RAM first; on a RAM miss the disk tier, whose usable objects
+		 * are promoted to RAM. */
+		if (cache_ram_lookup(w->srv->ram, c->key, (size_t)c->key_len, &o) != 0 &&
+		    w->srv->disk != NULL &&
+		    cache_disk_lookup(w->srv->disk, c->key, (size_t)c->key_len, now, &o) == 0)
+			from_disk = true;
+		if (o != NULL) {
+			enum cache_use use = cache_policy_usable(r, o, now);
+
+			if (use != CACHE_USE_NO) {
+				if (from_disk) {
+					EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+					cache_ram_insert(w->srv->ram, o);
+				}
+				if (use == CACHE_USE_STALE) {
+					/* RFC 9111 §4.2.4: the client's max-stale allows it */
+					EDGE_COUNT(&w->metrics, cache_stale_served_total);
+					edge_conn_serve_stored(c, o, "hit; detail=max-stale");
+				} else {
+					conn_serve_hit(c, o);
+				}
 				cache_obj_unref(&o);
 				return;
 			}
+			/* stale, or not fresh enough for this request */
 			stale = o;
-			o = NULL;
-		}
-		/* RAM miss: the disk tier; what it has is promoted to RAM. */
-		if (stale == NULL && w->srv->disk != NULL &&
-		    cache_disk_lookup(w->srv->disk, c->key, (size_t)c->key_len, now, &o) == 0) {
-			if (cache_obj_fresh(o, now)) {
-				EDGE_COUNT(&w->metrics, cache_disk_hits_total);
-				cache_ram_insert(w->srv->ram, o);
-				conn_serve_hit(c, o);
-				cache_obj_unref(&o);
-				return;
-			}
-			stale = o;
-			o = NULL;
 		}
 	}
 	c->px.revalidate = false;

@@ -124,10 +124,10 @@ edge_proxy_abort(struct edge_conn *c)
 }
 
 /*
- * stale-if-error (RFC 5861 §4): the exchange failed before anything reached
- * the client and the stale response may stand in: drop the exchange and
- * answer from it.  fwd_status: the origin's 5xx, or 0 when no response came.
- * Cache-Status: "fwd=stale" (we did forward), the origin's status if any, and
+ * stale-if-error (RFC 5861 §4) or the operator's cache.grace: the exchange
+ * failed before anything reached the client and the stale response may stand
+ * in: drop the exchange and answer from it.  fwd_status: the origin's 5xx, or 0 when no response
+ * came. Cache-Status: "fwd=stale" (we did forward), the origin's status if any, and
  * "detail=stale-if-error".  True if answered.
  */
 static bool
@@ -137,8 +137,10 @@ proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 	struct cache_obj *o;
 	char cs[96];
 
-	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY ||
-	    !cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR))
+	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY)
+		return false;
+	if (!cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR) &&
+	    !cache_policy_grace_ok(&c->req, px->stale, time_now(), c->w->cfg->cache_grace_s))
 		return false;
 	o = cache_obj_ref(px->stale);
 	edge_proxy_abort(c);
@@ -370,6 +372,22 @@ proxy_skip_origin_sts(const struct edge_conn *c, const struct h1_header *h)
 	       str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"));
 }
 
+/* CDN-Cache-Control (RFC 9213 §2.1) and Surrogate-Control are meant for us:
+ * the policy consumes them; they are neither relayed nor stored. */
+static bool
+proxy_skip_targeted(const struct h1_header *h)
+{
+	return str_eq_nocase(h->name, STR_LIT("CDN-Cache-Control")) ||
+	       str_eq_nocase(h->name, STR_LIT("Surrogate-Control"));
+}
+
+void
+edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf)
+{
+	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
+	conf->heuristic_max_s = (int64_t)c->w->cfg->cache_heuristic_max_s;
+}
+
 /* The stored head: status line and end-to-end fields, without framing, Age or
  * the fields the edge writes per response. */
 static void
@@ -377,6 +395,7 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 {
 	struct edge_proxy *px = &c->px;
 	const struct config *cfg = c->w->cfg;
+	struct cache_policy_conf conf;
 	struct cache_policy pol;
 	struct evbuffer *head;
 	size_t len;
@@ -385,8 +404,9 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 
 	if (!px->store || !proxy_method_is(c, "GET") || c->key_len < 0)
 		return;
-	cache_policy_evaluate(&c->req, &px->resp, px->request_time, response_time,
-	    c->route != NULL ? (int64_t)c->route->default_ttl_s : 0, &pol);
+	edge_proxy_policy_conf(c, &conf);
+	cache_policy_evaluate_conf(
+	    &c->req, &px->resp, px->request_time, response_time, &conf, &pol);
 	if (!pol.storable)
 		return;
 	if (px->resp.body == H1_BODY_LENGTH &&
@@ -400,7 +420,7 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 
 		if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
 		    str_eq_nocase(h->name, STR_LIT("Age")) || proxy_skip_response_header(px, h) ||
-		    proxy_skip_origin_sts(c, h))
+		    proxy_skip_origin_sts(c, h) || proxy_skip_targeted(h))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -433,7 +453,8 @@ proxy_write_response_head(struct edge_conn *c)
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
-		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h))
+		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
+		    proxy_skip_targeted(h))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -648,13 +669,15 @@ proxy_revalidated(struct edge_conn *c)
 	struct edge_proxy *px = &c->px;
 	struct edge_worker *w = c->w;
 	struct evbuffer *in = bufferevent_get_input(px->obev);
+	struct cache_policy_conf conf;
 	struct cache_policy pol;
 	struct cache_obj *o;
 	time_t now = time_now();
 	bool reusable;
 
-	cache_policy_evaluate_304(&c->req, px->stale, &px->resp, px->request_time, now,
-	    c->route != NULL ? (int64_t)c->route->default_ttl_s : 0, &pol);
+	edge_proxy_policy_conf(c, &conf);
+	cache_policy_evaluate_304(
+	    &c->req, px->stale, &px->resp, px->request_time, now, &conf, &pol);
 	o = cache_obj_update(px->stale, px->resp.headers, px->resp.n_headers, now, &pol);
 	EDGE_COUNT(&w->metrics, cache_revalidated_total);
 	if (o == NULL) {

@@ -119,6 +119,41 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("bad_grace", 7, "grace", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache:
+  ram: 64MiB
+  grace: soon               # <- error
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("bad_heuristic_max", 6, "heuristic_max", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache:
+  heuristic_max: 1500ms     # <- error
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("yaml_syntax", 3, None, """\
 node:
   name: test-node

@@ -20,6 +20,8 @@
 #define DATE_T0_P100  "Sun, 06 Nov 1994 08:51:17 GMT" /* T0 + 100 */
 #define DATE_T0_P600  "Sun, 06 Nov 1994 08:59:37 GMT" /* T0 + 600 */
 #define DATE_T0_P3600 "Sun, 06 Nov 1994 09:49:37 GMT" /* T0 + 3600 */
+#define DATE_T0_M1000 "Sun, 06 Nov 1994 08:32:57 GMT" /* T0 - 1000 */
+#define DATE_T0_M20D  "Mon, 17 Oct 1994 08:49:37 GMT" /* T0 - 20 days */
 
 struct policy_case {
 	const char *name;
@@ -69,6 +71,12 @@ static const struct policy_case cases[] = {
         {"Date: " DATE_T0_P100, "Cache-Control: max-age=60"}, 0, true, 60, 2},
     {"invalid Age ignored", "GET", 200, {0},
         {"Date: " DATE_T0, "Age: -5", "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"Age as a list ignored", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: 0, 7200", "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"two Age lines ignored", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: 7200", "Age: 7200", "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"fractional Age ignored", "GET", 200, {0},
+        {"Date: " DATE_T0, "Age: 7200.0", "Cache-Control: max-age=60"}, 0, true, 60, 2},
     {"invalid Date: response_time", "GET", 200, {0},
         {"Date: yesterday", "Age: 3", "Cache-Control: max-age=60"}, 0, true, 60, 5},
     {"stale on arrival", "GET", 200, {0},
@@ -81,8 +89,78 @@ static const struct policy_case cases[] = {
     {"POST", "POST", 200, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
     {"lower-case get is another method", "get", 200, {0}, {"Cache-Control: max-age=60"}, 0, false,
         0, 2},
-    {"404 not stored yet", "GET", 404, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
     {"206 not stored", "GET", 206, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
+    {"304 not stored", "GET", 304, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
+    {"1xx not stored", "GET", 103, {0}, {"Cache-Control: max-age=60"}, 0, false, 0, 2},
+    /* any final status with explicit freshness (§3) */
+    {"404 max-age", "GET", 404, {0}, {"Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"410 Expires", "GET", 410, {0}, {"Date: " DATE_T0, "Expires: " DATE_T0_P600}, 0, true, 600, 2},
+    {"302 max-age", "GET", 302, {0}, {"Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"503 max-age", "GET", 503, {0}, {"Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"599 max-age", "GET", 599, {0}, {"Cache-Control: max-age=60"}, 0, true, 60, 2},
+    /* heuristic freshness (§4.2.2): 10 % of Date - Last-Modified, capped */
+    {"heuristic 200", "GET", 200, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000}, 0, true,
+        100, 2},
+    {"heuristic cap", "GET", 200, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M20D}, 0, true,
+        86400, 2},
+    {"heuristic 404", "GET", 404, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000}, 0, true,
+        100, 2},
+    {"heuristic 204", "GET", 204, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000}, 0, true,
+        100, 2},
+    {"heuristic 301", "GET", 301, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000}, 0, true,
+        100, 2},
+    {"no heuristic for 403", "GET", 403, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000},
+        0, false, 0, 2},
+    {"no heuristic for 302", "GET", 302, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000},
+        0, false, 0, 2},
+    {"no heuristic for 503", "GET", 503, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000},
+        0, false, 0, 2},
+    {"no heuristic for 599", "GET", 599, {0}, {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000},
+        0, false, 0, 2},
+    {"public allows heuristic for 599", "GET", 599, {0},
+        {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000, "Cache-Control: public"}, 0, true, 100,
+        2},
+    {"default ttl wins over heuristic", "GET", 200, {0},
+        {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000}, 30, true, 30, 2},
+    {"default ttl only for heuristic statuses", "GET", 500, {0}, {"Date: " DATE_T0}, 300, false, 0,
+        2},
+    {"Last-Modified after Date: no heuristic", "GET", 200, {0},
+        {"Date: " DATE_T0, "Last-Modified: " DATE_T0_P100}, 0, false, 0, 2},
+    {"explicit past Expires is not heuristic", "GET", 200, {0},
+        {"Date: " DATE_T0, "Expires: " DATE_T0_M100}, 0, false, 0, 2},
+    /* CDN-Cache-Control (RFC 9213) over Surrogate-Control over Cache-Control */
+    {"CDN-Cache-Control max-age", "GET", 200, {0}, {"CDN-Cache-Control: max-age=600"}, 0, true, 600,
+        2},
+    {"CDN-CC over CC max-age", "GET", 200, {0},
+        {"Cache-Control: max-age=1", "CDN-Cache-Control: max-age=600"}, 0, true, 600, 2},
+    {"short CDN-CC over long CC", "GET", 200, {0},
+        {"Cache-Control: max-age=3600", "CDN-Cache-Control: max-age=10"}, 0, true, 10, 2},
+    {"CDN-CC ignores CC no-store", "GET", 200, {0},
+        {"Cache-Control: no-store", "CDN-Cache-Control: max-age=600"}, 0, true, 600, 2},
+    {"CDN-CC no-store", "GET", 200, {0},
+        {"Cache-Control: max-age=600", "CDN-Cache-Control: no-store"}, 0, false, 0, 2},
+    {"CDN-CC private", "GET", 200, {0},
+        {"Cache-Control: max-age=600", "CDN-Cache-Control: private"}, 0, false, 0, 2},
+    {"CDN-CC ignores Expires", "GET", 200, {0},
+        {"Date: " DATE_T0, "Expires: " DATE_T0_P600, "CDN-Cache-Control: foo"}, 0, false, 0, 2},
+    {"invalid CDN-CC is ignored", "GET", 200, {0},
+        {"CDN-Cache-Control: max-age=600, &&&", "Cache-Control: no-store"}, 0, false, 0, 2},
+    {"invalid CDN-CC falls back to CC", "GET", 200, {0},
+        {"CDN-Cache-Control: MaX-AgE=600", "Cache-Control: max-age=60"}, 0, true, 60, 2},
+    {"CDN-CC string max-age: no freshness", "GET", 200, {0},
+        {"CDN-Cache-Control: max-age=\"600\"", "Cache-Control: no-store"}, 0, false, 0, 2},
+    {"Surrogate-Control max-age", "GET", 200, {0}, {"Surrogate-Control: max-age=600"}, 0, true, 600,
+        2},
+    {"Surrogate-Control over CC", "GET", 200, {0},
+        {"Cache-Control: max-age=3600", "Surrogate-Control: max-age=10"}, 0, true, 10, 2},
+    {"Surrogate-Control target and +stale", "GET", 200, {0},
+        {"Cache-Control: no-store", "Surrogate-Control: max-age=600+60;abc"}, 0, true, 600, 2},
+    {"Surrogate-Control no-store", "GET", 200, {0},
+        {"Cache-Control: max-age=600", "Surrogate-Control: no-store"}, 0, false, 0, 2},
+    {"Surrogate-Control without known directives", "GET", 200, {0},
+        {"Cache-Control: max-age=60", "Surrogate-Control: content=\"ESI/1.0\""}, 0, true, 60, 2},
+    {"CDN-CC over Surrogate-Control", "GET", 200, {0},
+        {"Surrogate-Control: max-age=5", "CDN-Cache-Control: max-age=50"}, 0, true, 50, 2},
     /* no-store, private, no-cache */
     {"response no-store", "GET", 200, {0}, {"Cache-Control: no-store, max-age=60"}, 0, false, 0, 2},
     {"request no-store", "GET", 200, {"Cache-Control: no-store"}, {"Cache-Control: max-age=60"}, 0,
@@ -93,6 +171,10 @@ static const struct policy_case cases[] = {
         {"Cache-Control: no-store, must-understand, max-age=60"}, 0, true, 60, 2},
     {"must-understand on a status we do not store", "GET", 418, {0},
         {"Cache-Control: no-store, must-understand, max-age=60"}, 0, false, 0, 2},
+    {"must-understand on 404", "GET", 404, {0},
+        {"Cache-Control: no-store, must-understand, max-age=60"}, 0, true, 60, 2},
+    {"must-understand alone on an unknown status", "GET", 599, {0},
+        {"Cache-Control: must-understand, max-age=60"}, 0, false, 0, 2},
     {"private", "GET", 200, {0}, {"Cache-Control: private, max-age=60"}, 0, false, 0, 2},
     {"private with fields", "GET", 200, {0}, {"Cache-Control: private=\"X-User\", max-age=60"}, 0,
         false, 0, 2},
@@ -132,11 +214,12 @@ static const struct policy_case cases[] = {
         {"Cache-Control: must-revalidate, max-age=60"}, 0, true, 60, 2},
     {"Authorization + default ttl", "GET", 200, {"Authorization: Basic eA=="}, {0}, 300, false, 0,
         2},
-    /* Set-Cookie */
-    {"Set-Cookie forbids", "GET", 200, {0},
-        {"Cache-Control: public, max-age=60", "Set-Cookie: a=b"}, 0, false, 0, 2},
-    {"set-cookie any case", "GET", 200, {0}, {"Cache-Control: max-age=60", "SET-COOKIE: a"}, 0,
-        false, 0, 2},
+    /* Set-Cookie: stored with explicit freshness only */
+    {"Set-Cookie with max-age", "GET", 200, {0},
+        {"Cache-Control: public, max-age=60", "Set-Cookie: a=b"}, 0, true, 60, 2},
+    {"Set-Cookie with default ttl", "GET", 200, {0}, {"SET-COOKIE: a"}, 300, false, 0, 2},
+    {"Set-Cookie with heuristic", "GET", 200, {0},
+        {"Date: " DATE_T0, "Last-Modified: " DATE_T0_M1000, "set-cookie: a=b"}, 0, false, 0, 2},
     /* Vary */
     {"Vary: Accept-Encoding", "GET", 200, {0},
         {"Cache-Control: max-age=60", "Vary: Accept-Encoding"}, 0, true, 60, 2},
@@ -251,6 +334,7 @@ struct req_case {
 	enum cache_req want;
 };
 
+/* no-cache, max-age and Pragma look up: cache_policy_usable decides. */
 static const struct req_case req_cases[] = {
     {"GET", {0}, CACHE_REQ_LOOKUP},
     {"HEAD", {0}, CACHE_REQ_LOOKUP},
@@ -259,16 +343,16 @@ static const struct req_case req_cases[] = {
     {"GET", {"Authorization: Bearer x"}, CACHE_REQ_LOOKUP},
     {"GET", {"Cache-Control: no-store"}, CACHE_REQ_PASS},
     {"GET", {"Cache-Control: no-cache, no-store"}, CACHE_REQ_PASS},
-    {"GET", {"Cache-Control: no-cache"}, CACHE_REQ_REFRESH},
-    {"GET", {"Cache-Control: max-age=0"}, CACHE_REQ_REFRESH},
+    {"GET", {"Cache-Control: no-cache"}, CACHE_REQ_LOOKUP},
+    {"GET", {"Cache-Control: max-age=0"}, CACHE_REQ_LOOKUP},
     {"GET", {"Cache-Control: max-age=10"}, CACHE_REQ_LOOKUP},
-    {"GET", {"Cache-Control: max-age=bogus"}, CACHE_REQ_REFRESH},
+    {"GET", {"Cache-Control: max-age=bogus"}, CACHE_REQ_LOOKUP},
     {"GET", {"Cache-Control: max-stale"}, CACHE_REQ_LOOKUP},
     {"GET", {"Cache-Control: only-if-cached"}, CACHE_REQ_LOOKUP},
-    {"GET", {"Pragma: no-cache"}, CACHE_REQ_REFRESH},
-    {"GET", {"pragma: foo, No-Cache"}, CACHE_REQ_REFRESH},
+    {"GET", {"Pragma: no-cache"}, CACHE_REQ_LOOKUP},
+    {"GET", {"pragma: foo, No-Cache"}, CACHE_REQ_LOOKUP},
     {"GET", {"Pragma: foo"}, CACHE_REQ_LOOKUP},
-    {"GET", {"Accept: */*", "Cache-Control: public", "Cache-Control: no-cache"}, CACHE_REQ_REFRESH},
+    {"GET", {"Accept: */*", "Cache-Control: public", "Cache-Control: no-cache"}, CACHE_REQ_LOOKUP},
 };
 
 static void
@@ -446,9 +530,10 @@ test_revalidation(void)
 		};
 		struct h1_response r = {.status = 304, .headers = h304, .n_headers = 2};
 		struct h1_request req = {.method = STR_LIT("GET")};
+		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT};
 		struct cache_policy pol;
 
-		cache_policy_evaluate_304(&req, both, &r, T0 + 100, T0 + 100, 0, &pol);
+		cache_policy_evaluate_304(&req, both, &r, T0 + 100, T0 + 100, &conf, &pol);
 		ok(pol.storable, "304 refreshes: storable (validators kept from the stored head)");
 		is_int(pol.ttl_s, 30);
 		is_int(pol.initial_age_s, 0);
@@ -527,7 +612,92 @@ test_stale(void)
 		ok(!stale_ok(bare, 10, T0 + 12, "Cache-Control: stale-while-revalidate=60",
 		       CACHE_STALE_WHILE_REVALIDATE),
 		    "a request's stale-while-revalidate does not count");
+		ok(!stale_ok(
+		       swr, 10, T0 + 12, "Cache-Control: no-cache", CACHE_STALE_WHILE_REVALIDATE),
+		    "swr not for a no-cache request");
+		ok(!stale_ok(
+		       swr, 10, T0 + 12, "Cache-Control: max-age=1", CACHE_STALE_WHILE_REVALIDATE),
+		    "swr not for a request max-age");
 	}
+}
+
+/* cache_policy_usable: an object stored at T0 with ttl 100 (age 0 then). */
+struct use_case {
+	const char *name;
+	const char *obj_cc; /* the stored Cache-Control */
+	int64_t now;        /* seconds after T0 */
+	const char *req[MAX_HDRS];
+	enum cache_use want;
+};
+
+static const struct use_case use_cases[] = {
+    {"fresh", "max-age=100", 50, {0}, CACHE_USE_FRESH},
+    {"stale", "max-age=100", 100, {0}, CACHE_USE_NO},
+    {"no-cache request", "max-age=100", 1, {"Cache-Control: no-cache"}, CACHE_USE_NO},
+    {"Pragma: no-cache", "max-age=100", 1, {"Pragma: no-cache"}, CACHE_USE_NO},
+    {"Pragma with Cache-Control is ignored", "max-age=100", 1,
+        {"Pragma: no-cache", "Cache-Control: max-stale=5"}, CACHE_USE_FRESH},
+    {"max-age=0 at age 0", "max-age=100", 0, {"Cache-Control: max-age=0"}, CACHE_USE_FRESH},
+    {"max-age=0 at age 3", "max-age=100", 3, {"Cache-Control: max-age=0"}, CACHE_USE_NO},
+    {"max-age=30 at age 30", "max-age=100", 30, {"Cache-Control: max-age=30"}, CACHE_USE_FRESH},
+    {"max-age=30 at age 31", "max-age=100", 31, {"Cache-Control: max-age=30"}, CACHE_USE_NO},
+    {"invalid request max-age", "max-age=100", 1, {"Cache-Control: max-age=x"}, CACHE_USE_NO},
+    {"min-fresh met", "max-age=100", 50, {"Cache-Control: min-fresh=50"}, CACHE_USE_FRESH},
+    {"min-fresh not met", "max-age=100", 51, {"Cache-Control: min-fresh=50"}, CACHE_USE_NO},
+    {"max-stale any", "max-age=100", 5000, {"Cache-Control: max-stale"}, CACHE_USE_STALE},
+    {"max-stale=10 covers", "max-age=100", 110, {"Cache-Control: max-stale=10"}, CACHE_USE_STALE},
+    {"max-stale=10 too little", "max-age=100", 111, {"Cache-Control: max-stale=10"}, CACHE_USE_NO},
+    {"max-stale vs must-revalidate", "max-age=100, must-revalidate", 101,
+        {"Cache-Control: max-stale"}, CACHE_USE_NO},
+    {"max-stale vs proxy-revalidate", "max-age=100, proxy-revalidate", 101,
+        {"Cache-Control: max-stale"}, CACHE_USE_NO},
+    {"max-stale vs s-maxage", "s-maxage=100", 101, {"Cache-Control: max-stale"}, CACHE_USE_NO},
+    {"max-stale vs no-cache", "no-cache", 101, {"Cache-Control: max-stale"}, CACHE_USE_NO},
+    {"max-stale and max-age", "max-age=100", 105, {"Cache-Control: max-stale, max-age=104"},
+        CACHE_USE_NO},
+};
+
+static void
+test_usable(void)
+{
+	subtest("cache_policy_usable table (RFC 9111 §5.2.1)");
+	for (size_t i = 0; i < sizeof use_cases / sizeof use_cases[0]; i++) {
+		const struct use_case *u = &use_cases[i];
+		char head[160];
+		struct h1_header qh[MAX_HDRS];
+		struct h1_request req = {.method = STR_LIT("GET"), .headers = qh};
+		struct cache_obj *o;
+		char what[160];
+
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nCache-Control: %s\r\n", u->obj_cc);
+		o = mk_obj(head, 100, T0);
+		req.n_headers = build_headers(u->req, qh);
+		snprintf(what, sizeof what, "use case %zu: %s", i, u->name);
+		ok(cache_policy_usable(&req, o, T0 + u->now) == u->want, what);
+		cache_obj_unref(&o);
+	}
+}
+
+static void
+test_grace(void)
+{
+	const char *plain = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10\r\n";
+	const char *mr = "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, must-revalidate\r\n";
+	struct h1_header qh[MAX_HDRS];
+	const char *nc[MAX_HDRS] = {"Cache-Control: no-cache"};
+	struct h1_request req = {.method = STR_LIT("GET"), .headers = qh};
+	struct cache_obj *o = mk_obj(plain, 10, T0);
+	struct cache_obj *m = mk_obj(mr, 10, T0);
+
+	subtest("cache.grace");
+	ok(cache_policy_grace_ok(&req, o, T0 + 40, 30), "30 s stale within 30 s of grace");
+	ok(!cache_policy_grace_ok(&req, o, T0 + 41, 30), "beyond the grace");
+	ok(!cache_policy_grace_ok(&req, o, T0 + 11, 0), "no grace configured");
+	ok(!cache_policy_grace_ok(&req, m, T0 + 11, 30), "must-revalidate: never");
+	req.n_headers = build_headers(nc, qh);
+	ok(!cache_policy_grace_ok(&req, o, T0 + 11, 30), "the client's no-cache: never");
+	cache_obj_unref(&o);
+	cache_obj_unref(&m);
 }
 
 int
@@ -539,5 +709,7 @@ main(void)
 	test_conditional();
 	test_revalidation();
 	test_stale();
+	test_usable();
+	test_grace();
 	return tap_done();
 }

@@ -464,6 +464,8 @@ test_full(void)
 	is_str(addr_str(&c->admin, buf, sizeof buf), "127.0.0.1:9090");
 	is_int(c->cache_ram_bytes, 512ULL << 20);
 	is_int(c->cache_max_object_bytes, 8ULL << 20);
+	is_int(c->cache_grace_s, 30);
+	is_int(c->cache_heuristic_max_s, 3600);
 	is_str(c->cache_disk_path, "/var/cache/outpost");
 	is_int(c->cache_disk_bytes, 1ULL << 30);
 	is_int(c->header_timeout_ms, 5000);
@@ -629,6 +631,8 @@ test_defaults(void)
 	ok(c->admin.address == NULL, "no admin");
 	is_int(c->cache_ram_bytes, 256ULL << 20);
 	is_int(c->cache_max_object_bytes, 16ULL << 20);
+	is_int(c->cache_grace_s, 0);
+	is_int(c->cache_heuristic_max_s, 86400);
 	ok(c->cache_disk_path == NULL, "no disk");
 	is_int(c->cache_disk_bytes, 0);
 	is_int(c->header_timeout_ms, 10000);
