@@ -82,7 +82,9 @@ struct cache_policy_conf {
  * else 10 % of Date - Last-Modified capped at conf->heuristic_max_s, else it
  * is not stored.  A response that needs validation before any use
  * (no-cache: ttl 0, or stale on arrival) is stored only with a validator
- * (ETag or Last-Modified), so that it can be revalidated; Vary other than
+ * (ETag or Last-Modified), so that it can be revalidated; no-cache and
+ * private with field names store the response without those fields
+ * (see cache_policy_store_field); Vary other than
  * Accept-Encoding forbids.  request_time and response_time are the
  * wall-clock seconds when the request was sent and the response head
  * arrived (for Age, §4.2.3).
@@ -129,6 +131,19 @@ enum cache_use {
 };
 enum cache_use cache_policy_usable(
     const struct h1_request *req, const struct cache_obj *o, time_t now);
+
+/*
+ * Is the field h of resp part of the stored head?  Not: framing
+ * (Content-Length, Transfer-Encoding), Age (computed per response),
+ * hop-by-hop fields (including those Connection names), the fields the cache
+ * consumes (cache_policy_consumed_field), and the fields listed by
+ * no-cache="..." or private="..." (RFC 9111 §5.2.2.4, §5.2.2.7: such a
+ * response is stored without them rather than not at all).
+ */
+bool cache_policy_store_field(const struct h1_response *resp, const struct h1_header *h);
+/* CDN-Cache-Control and Surrogate-Control: meant for this cache, consumed by
+ * the policy, neither relayed to clients nor stored. */
+bool cache_policy_consumed_field(struct str name);
 
 /* Cache-Control: only-if-cached (RFC 9111 §5.2.1.7): a miss is answered with
  * 504 instead of going to the origin. */
@@ -234,8 +249,8 @@ bool cache_obj_header_next(
  * same key whose head is old's, updated by upd (the fields of a 304): every
  * stored field named in upd is replaced by upd's lines of that name, except
  * Content-Length, Transfer-Encoding, Content-Range and hop-by-hop fields,
- * which never update a stored head; Age is not stored; without a Date in upd
- * the new head is dated stored_at.  The body is old's, shared (no copy: the
+ * which never update a stored head; Age, CDN-Cache-Control and Surrogate-Control are not stored;
+ * without a Date in upd the new head is dated stored_at.  The body is old's, shared (no copy: the
  * new object keeps a reference to the body's owner).  NULL on allocation
  * failure.  old may be published; it is not changed.
  */

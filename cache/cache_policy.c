@@ -8,13 +8,13 @@
  * Choices, each erring on the side of not storing or not serving stale:
  *  - only GET and HEAD; 206 (ranges) and 304 are never stored here;
  *  - a response with a validator (ETag or Last-Modified) that would need
- *    validation before any use — no-cache (with field names too: treated as
- *    unqualified, §5.2.2.4 allows it), max-age=0, already stale on arrival —
+ *    validation before any use — no-cache, max-age=0, already stale on
+ *    arrival —
  *    is stored with its freshness lifetime (0 for no-cache) so that it can be
  *    revalidated (§4.3); without a validator it is not stored, since it could
  *    never be served;
- *  - private with field names is not stored either (§5.2.2.7 would allow
- *    storing without those fields);
+ *  - no-cache and private with field names (§5.2.2.4, §5.2.2.7) store the
+ *    response without the listed fields (a later 304 may bring them back);
  *  - Set-Cookie (§7.3 lets a cache store it): stored with the response when
  *    the origin gave explicit freshness (it asked for the response to be
  *    shared); never on heuristic freshness or the operator's default TTL,
@@ -348,9 +348,9 @@ cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_respons
 		return;
 	}
 	/* §5.2.2.7: a shared cache must not store private responses. */
-	if (scc.flags & (CC_PRIVATE | CC_PRIVATE_FIELDS))
+	if (scc.flags & CC_PRIVATE)
 		return;
-	no_cache = (scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS)) != 0;
+	no_cache = (scc.flags & CC_NO_CACHE) != 0;
 	validators =
 	    policy_has(rh, rn, STR_LIT("etag")) || policy_has(rh, rn, STR_LIT("last-modified"));
 	if (no_cache && !validators)
@@ -401,6 +401,71 @@ cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_respons
 		return;
 	out->ttl_s = ttl > 0 ? ttl : 0;
 	out->storable = true;
+}
+
+/* Does one no-cache="..." / private="..." argument list name the field? */
+static bool
+policy_arg_lists(struct str arg, struct str name)
+{
+	struct str e;
+	size_t pos = 0;
+
+	if (arg.len >= 2 && arg.p[0] == '"' && arg.p[arg.len - 1] == '"')
+		arg = str_make(arg.p + 1, arg.len - 2);
+	while (str_list_next(arg, &pos, &e))
+		if (str_eq_nocase(e, name))
+			return true;
+	return false;
+}
+
+/* Is name listed by no-cache="..." or private="..." in resp's Cache-Control
+ * (or CDN-Cache-Control)? */
+static bool
+policy_field_listed(const struct h1_response *resp, struct str name)
+{
+	const struct h1_header *h;
+
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		struct str e;
+		size_t pos = 0;
+
+		h = &resp->headers[i];
+		if (!str_eq_nocase(h->name, STR_LIT("cache-control")) &&
+		    !str_eq_nocase(h->name, STR_LIT("cdn-cache-control")))
+			continue;
+
+		while (str_list_next(h->value, &pos, &e)) {
+			const char *eq = memchr(e.p, '=', e.len);
+			struct str d;
+
+			if (eq == NULL)
+				continue;
+			d = str_make(e.p, (size_t)(eq - e.p));
+			if ((str_eq_nocase(d, STR_LIT("no-cache")) ||
+			        str_eq_nocase(d, STR_LIT("private"))) &&
+			    policy_arg_lists(str_make(eq + 1, e.len - d.len - 1), name))
+				return true;
+		}
+	}
+	return false;
+}
+
+bool
+cache_policy_consumed_field(struct str name)
+{
+	return str_eq_nocase(name, STR_LIT("CDN-Cache-Control")) ||
+	       str_eq_nocase(name, STR_LIT("Surrogate-Control"));
+}
+
+bool
+cache_policy_store_field(const struct h1_response *resp, const struct h1_header *h)
+{
+	if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
+	    str_eq_nocase(h->name, STR_LIT("Transfer-Encoding")) ||
+	    str_eq_nocase(h->name, STR_LIT("Age")) || cache_policy_consumed_field(h->name) ||
+	    h1_is_hop_by_hop(h->name, resp->headers, resp->n_headers))
+		return false;
+	return !policy_field_listed(resp, h->name);
 }
 
 void

@@ -220,10 +220,7 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 	for (size_t i = 0; i < resp->n_headers; i++) {
 		const struct h1_header *h = &resp->headers[i];
 
-		if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
-		    str_eq_nocase(h->name, STR_LIT("Transfer-Encoding")) ||
-		    str_eq_nocase(h->name, STR_LIT("Age")) ||
-		    h1_is_hop_by_hop(h->name, resp->headers, resp->n_headers) ||
+		if (!cache_policy_store_field(resp, h) ||
 		    (bg->skip_sts && str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"))))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))

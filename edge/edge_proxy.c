@@ -372,15 +372,6 @@ proxy_skip_origin_sts(const struct edge_conn *c, const struct h1_header *h)
 	       str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"));
 }
 
-/* CDN-Cache-Control (RFC 9213 §2.1) and Surrogate-Control are meant for us:
- * the policy consumes them; they are neither relayed nor stored. */
-static bool
-proxy_skip_targeted(const struct h1_header *h)
-{
-	return str_eq_nocase(h->name, STR_LIT("CDN-Cache-Control")) ||
-	       str_eq_nocase(h->name, STR_LIT("Surrogate-Control"));
-}
-
 void
 edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf)
 {
@@ -418,9 +409,7 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
-		if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
-		    str_eq_nocase(h->name, STR_LIT("Age")) || proxy_skip_response_header(px, h) ||
-		    proxy_skip_origin_sts(c, h) || proxy_skip_targeted(h))
+		if (!cache_policy_store_field(&px->resp, h) || proxy_skip_origin_sts(c, h))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -454,7 +443,7 @@ proxy_write_response_head(struct edge_conn *c)
 		const struct h1_header *h = &px->resp.headers[i];
 
 		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
-		    proxy_skip_targeted(h))
+		    cache_policy_consumed_field(h->name))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;

@@ -140,6 +140,29 @@ class RFC9111(harness.OutpostTestCase):
         self.script("/t/scns", cc="max-age=60", headers={"Surrogate-Control": "no-store"})
         self.assertNotStored("/t/scns")
 
+    def test_cdn_cache_control_refreshed_by_304(self):
+        self.script("/t/cdn304", cc="no-store",
+                    headers={"ETag": '"e"', "CDN-Cache-Control": "max-age=1"})
+        self.assertEqual(self.node.get("/t/cdn304").header("X-Cache"), "MISS")
+        time.sleep(STALE_WAIT)
+        r = self.node.get("/t/cdn304")
+        self.assertEqual((r.status, r.header("X-Cache")), (200, "HIT"), r)
+        self.assertIn("fwd-status=304", r.header("Cache-Status"))
+        self.assertIsNone(r.header("CDN-Cache-Control"), "a 304's is not stored either")
+        self.assertEqual([q["status"] for q in self.origin.requests("/t/cdn304")], [200, 304])
+
+    # -- no-cache / private with field names --
+
+    def test_listed_fields_not_stored(self):
+        self.script("/n/fields", headers=[["Cache-Control", 'no-cache="X-Secret"'],
+                                          ["Cache-Control", "max-age=60, private=X-User"],
+                                          ["X-Secret", "s"], ["X-User", "u"], ["X-Keep", "k"]])
+        r1, r2 = self.assertStored("/n/fields")
+        self.assertEqual((r1.header("X-Secret"), r1.header("X-User")), ("s", "u"), "relayed")
+        self.assertIsNone(r2.header("X-Secret"), r2.headers)
+        self.assertIsNone(r2.header("X-User"), r2.headers)
+        self.assertEqual(r2.header("X-Keep"), "k")
+
     # -- freshness details --
 
     def test_first_max_age_wins(self):

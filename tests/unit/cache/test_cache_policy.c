@@ -176,16 +176,17 @@ static const struct policy_case cases[] = {
     {"must-understand alone on an unknown status", "GET", 599, {0},
         {"Cache-Control: must-understand, max-age=60"}, 0, false, 0, 2},
     {"private", "GET", 200, {0}, {"Cache-Control: private, max-age=60"}, 0, false, 0, 2},
+    /* with field names: stored without those fields (cache_policy_store_field) */
     {"private with fields", "GET", 200, {0}, {"Cache-Control: private=\"X-User\", max-age=60"}, 0,
-        false, 0, 2},
+        true, 60, 2},
     {"no-cache", "GET", 200, {0}, {"Cache-Control: no-cache, max-age=60"}, 0, false, 0, 2},
     {"no-cache with fields", "GET", 200, {0},
-        {"Cache-Control: no-cache=\"Set-Cookie\", max-age=60"}, 0, false, 0, 2},
+        {"Cache-Control: no-cache=\"Set-Cookie\", max-age=60"}, 0, true, 60, 2},
     /* needs validation before use, but has a validator: stored to revalidate (§4.3) */
     {"no-cache + ETag: ttl 0", "GET", 200, {0},
         {"Cache-Control: no-cache, max-age=60", "ETag: \"v1\""}, 0, true, 0, 2},
-    {"no-cache fields + Last-Modified: ttl 0", "GET", 200, {0},
-        {"Cache-Control: no-cache=\"X\"", "Last-Modified: " DATE_T0_M100}, 0, true, 0, 2},
+    {"no-cache fields + Last-Modified: heuristic", "GET", 200, {0},
+        {"Cache-Control: no-cache=\"X\"", "Last-Modified: " DATE_T0_M100}, 0, true, 10, 2},
     {"max-age=0 + ETag", "GET", 200, {0}, {"Cache-Control: max-age=0", "ETag: W/\"a\""}, 0, true, 0,
         2},
     {"stale on arrival + ETag", "GET", 200, {0},
@@ -298,6 +299,50 @@ test_table(void)
 			printf("#   got storable %d ttl %lld age %lld, want %d %lld %lld\n",
 			    pol.storable, (long long)pol.ttl_s, (long long)pol.initial_age_s,
 			    c->storable, (long long)c->ttl, (long long)c->age);
+	}
+}
+
+/* Which fields of a response go into the stored head. */
+static void
+test_store_field(void)
+{
+	static const char *const hdrs[MAX_HDRS] = {
+	    "Cache-Control: max-age=60, no-cache=\"a, B\"",
+	    "Cache-Control: private=c",
+	    "Connection: d",
+	    "a: 1",
+	    "b: 2",
+	    "c: 3",
+	    "d: 4",
+	    "e: 5",
+	};
+	static const char *const other[MAX_HDRS] = {
+	    "Content-Length: 5",
+	    "Transfer-Encoding: chunked",
+	    "Age: 3",
+	    "CDN-Cache-Control: max-age=9",
+	    "surrogate-control: max-age=9",
+	    "Keep-Alive: 5",
+	    "Set-Cookie: x=y",
+	    "ETag: \"z\"",
+	};
+	const bool want[MAX_HDRS] = {true, true, false, false, false, false, false, true};
+	const bool want_other[MAX_HDRS] = {false, false, false, false, false, false, true, true};
+	struct h1_header h[MAX_HDRS], o[MAX_HDRS];
+	struct h1_response resp = {.status = 200, .headers = h};
+	struct h1_response r2 = {.status = 200, .headers = o};
+
+	subtest("cache_policy_store_field");
+	resp.n_headers = build_headers(hdrs, h);
+	r2.n_headers = build_headers(other, o);
+	for (size_t i = 0; i < MAX_HDRS; i++) {
+		char what[96];
+
+		snprintf(what, sizeof what, "%s %s", hdrs[i], want[i] ? "stored" : "omitted");
+		ok(cache_policy_store_field(&resp, &h[i]) == want[i], what);
+		snprintf(
+		    what, sizeof what, "%s %s", other[i], want_other[i] ? "stored" : "omitted");
+		ok(cache_policy_store_field(&r2, &o[i]) == want_other[i], what);
 	}
 }
 
@@ -704,6 +749,7 @@ int
 main(void)
 {
 	test_table();
+	test_store_field();
 	test_clock_skew();
 	test_request();
 	test_conditional();
