@@ -10,8 +10,10 @@
  *
  * The LMDB disk tier (cache_disk_*) sits behind the RAM tier: the edge looks
  * there on a RAM miss and promotes what it finds; fills are queued to it.
- * Later issues slot in here: request collapsing (a fill in progress becomes lookup-able),
- * Vary variants.
+ * Vary variants (cache_vary.c) are stored under their own keys next to a
+ * per-URL index; cache_lookup / cache_store / cache_invalidate hide that.
+ * Later issues slot in here: request collapsing (a fill in progress becomes
+ * lookup-able).
  */
 #ifndef OUTPOST_CACHE_CACHE_H
 #define OUTPOST_CACHE_CACHE_H
@@ -41,6 +43,16 @@
 int cache_key_normalize(struct str scheme, struct str host, uint16_t port, struct str path_query,
     char *out, size_t outlen);
 
+/*
+ * The key of the URI reference ref (a Location or Content-Location value)
+ * resolved against the request whose key is base (RFC 3986 §5.2): absolute
+ * ("http://h/p"), network-path ("//h/p"), absolute-path ("/p"), query-only
+ * ("?q") or relative-path ("p", "../p").  Written into out as by
+ * cache_key_normalize; its length, or -1 when ref is invalid, empty, or names
+ * another origin (scheme, host or port differ from base's, RFC 9111 §4.4).
+ */
+int cache_key_resolve(const char *base, size_t base_len, struct str ref, char *out, size_t outlen);
+
 /* ---- policy (cache_policy.c): RFC 9111 for a shared cache ---- */
 
 struct cache_obj;
@@ -58,7 +70,7 @@ struct cache_policy {
  * every use revalidates) when the response has a validator, else forbids;
  * a response already stale on arrival is stored only with a validator; an Authorization header on
  * the request forbids unless public, s-maxage or must-revalidate; Set-Cookie forbids (documented
- * policy); Vary other than Accept-Encoding forbids (variants come with the cache-engine issue);
+ * policy); Vary: * forbids (any other Vary is stored as a variant, see cache_vary_key);
  * freshness from s-maxage over max-age over Expires - Date; an invalid Expires counts as already
  * expired; without explicit freshness, default_ttl_s (0: do not store).  request_time and
  * response_time are the wall-clock seconds when the request was sent and the
@@ -299,5 +311,47 @@ struct cache_disk_stats {
 };
 /* A snapshot of the counters (each read atomically).  Any thread. */
 void cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out);
+
+/* ---- both tiers, with Vary variants (cache_vary.c, RFC 9111 §4.1) ---- */
+
+#define CACHE_VARY_MAX       8  /* variants kept per URL; the oldest is replaced */
+#define CACHE_VARY_NAMES_MAX 16 /* field names a stored Vary may list */
+
+/*
+ * The key to store a response to req under, given the response's fields
+ * resp: key itself when it has no Vary (or only empty members), else the
+ * variant key of the selecting header values req sends (key, 0x1f, 32 hex
+ * digits).  Written into out (NUL-terminated; out may be key's buffer); its
+ * length, or -1 when the response must not be stored: Vary "*" or an invalid
+ * member, more than CACHE_VARY_NAMES_MAX names, or the key does not fit.
+ */
+int cache_vary_key(const struct h1_request *req, const struct h1_header *resp, size_t n_resp,
+    const char *key, size_t key_len, char *out, size_t outlen);
+
+/*
+ * Looks up the response stored for req under the URL key: RAM, then disk (a
+ * disk hit is promoted to RAM, *from_disk set); when the URL has variants,
+ * the one whose selecting header values equal req's, if the URL's index
+ * lists it.  0 and a new reference in *out (fresh or stale), or -1 (miss).
+ * disk may be NULL.  Any thread.
+ */
+int cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_request *req,
+    const char *key, size_t key_len, time_t now, struct cache_obj **out, bool *from_disk);
+
+/*
+ * Publishes the complete object o in RAM and queues it to disk (the tiers
+ * take their own references).  o's key comes from cache_vary_key: a variant
+ * is added to its URL's index (replacing the oldest beyond CACHE_VARY_MAX, or
+ * every listed one when the Vary names changed); a plain response replaces
+ * the URL's index.  Any thread; never blocks on disk.
+ */
+void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now);
+
+/*
+ * Removes what is stored for the URL key from both tiers, every variant
+ * included (RFC 9111 §4.4).  disk may be NULL.  Any thread.
+ */
+void cache_invalidate(
+    struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now);
 
 #endif
