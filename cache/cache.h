@@ -191,15 +191,21 @@ bool cache_obj_header(const struct cache_obj *o, struct str name, struct str *va
 bool cache_obj_header_next(
     const struct cache_obj *o, struct str name, size_t *pos, struct str *value);
 
+/* May a shared cache store the response field called name, given the
+ * response's fields hdrs (RFC 9111 §3.1)?  Not a hop-by-hop field or one
+ * named in Connection, nor one named by a no-cache="..." or private="..."
+ * directive (§5.2.2.4, §5.2.2.7).  Any thread. */
+bool cache_obj_field_stored(const struct h1_header *hdrs, size_t n, struct str name);
+
 /*
  * Revalidation (RFC 9111 §3.2, §4.3.4): a NEW object (one reference) for the
  * same key whose head is old's, updated by upd (the fields of a 304): every
  * stored field named in upd is replaced by upd's lines of that name, except
- * Content-Length, Transfer-Encoding, Content-Range and hop-by-hop fields,
- * which never update a stored head; Age is not stored; without a Date in upd
- * the new head is dated stored_at.  The body is old's, shared (no copy: the
- * new object keeps a reference to the body's owner).  NULL on allocation
- * failure.  old may be published; it is not changed.
+ * Content-Length, Transfer-Encoding, Content-Range and the fields
+ * cache_obj_field_stored refuses, which never update a stored head; Age is not stored; without a
+ * Date in upd the new head is dated stored_at.  The body is old's, shared (no copy: the new object
+ * keeps a reference to the body's owner).  NULL on allocation failure.  old may be published; it is
+ * not changed.
  */
 struct cache_obj *cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_upd,
     time_t stored_at, const struct cache_policy *pol);

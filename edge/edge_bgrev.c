@@ -227,7 +227,7 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 		if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
 		    str_eq_nocase(h->name, STR_LIT("Transfer-Encoding")) ||
 		    str_eq_nocase(h->name, STR_LIT("Age")) ||
-		    h1_is_hop_by_hop(h->name, resp->headers, resp->n_headers) ||
+		    !cache_obj_field_stored(resp->headers, resp->n_headers, h->name) ||
 		    (bg->skip_sts && str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"))))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))

@@ -407,7 +407,8 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 
 		if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
 		    str_eq_nocase(h->name, STR_LIT("Age")) || proxy_skip_response_header(px, h) ||
-		    proxy_skip_origin_sts(c, h))
+		    proxy_skip_origin_sts(c, h) ||
+		    !cache_obj_field_stored(px->resp.headers, px->resp.n_headers, h->name))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;

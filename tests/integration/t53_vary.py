@@ -308,6 +308,18 @@ class StoredFields(Base):
             self.assertEqual(names.count(one), 1, (one, r.headers))
 
 
+    def test_no_cache_listed_fields_not_stored(self):
+        path = "/f/ncf"
+        self.origin.script({path: {"cc": 'no-cache="a, B"', "headers": [
+            ["ETag", '"n1"'], ["a", "1"], ["b", "2"], ["c", "3"]]}})
+        self.assertEqual(self.get(path).header("X-Cache"), "MISS")
+        r = self.get(path)  # revalidated: the 304 repeats a and b
+        self.assertEqual((r.header("X-Cache"), r.header("c")), ("HIT", "3"), r.headers)
+        names = [k.lower() for k, _ in r.headers]
+        self.assertNotIn("a", names)
+        self.assertNotIn("b", names)
+
+
 class DiskVary(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()

@@ -276,11 +276,37 @@ test_resolve(void)
 	}
 }
 
+/* ---- fields a shared cache stores (RFC 9111 §3.1) ---- */
+
+static void
+test_stored_fields(void)
+{
+	static const char *const resp[] = {"Connection: a",
+	    "Cache-Control: max-age=60, "
+	    "no-cache=\"B, c\", private=D",
+	    NULL};
+	struct h1_header sh[MAX_HDRS];
+	struct h1_response r;
+	char sbuf[4096];
+
+	subtest("stored fields");
+	head_of("HTTP/1.1 200 OK\r\nContent-Length: 0", resp, sbuf, sizeof sbuf);
+	ASSERT(h1_parse_response(sbuf, strlen(sbuf), &lim, false, sh, &r) == H1_OK);
+	ok(!cache_obj_field_stored(r.headers, r.n_headers, STR_LIT("A")), "named in Connection");
+	ok(!cache_obj_field_stored(r.headers, r.n_headers, STR_LIT("Keep-Alive")), "hop-by-hop");
+	ok(!cache_obj_field_stored(r.headers, r.n_headers, STR_LIT("b")), "no-cache=\"B, c\" (1)");
+	ok(!cache_obj_field_stored(r.headers, r.n_headers, STR_LIT("C")), "no-cache=\"B, c\" (2)");
+	ok(!cache_obj_field_stored(r.headers, r.n_headers, STR_LIT("d")), "private=D");
+	ok(cache_obj_field_stored(r.headers, r.n_headers, STR_LIT("E")), "others stored");
+	ok(cache_obj_field_stored(r.headers, r.n_headers, STR_LIT("Cache-Control")), "CC stored");
+}
+
 int
 main(void)
 {
 	test_keys();
 	test_tiers();
 	test_resolve();
+	test_stored_fields();
 	return tap_done();
 }
