@@ -86,7 +86,7 @@ static const struct str vary_codings[] = {
     STR_LIT("*"),
 };
 
-/* Is the member's q parameter (if any) above zero?  An invalid q counts as 1. */
+/* Is the member's q parameter (if any) above zero: a digit 1-9 in it? */
 static bool
 vary_q_positive(struct str params)
 {

@@ -183,6 +183,26 @@ class Vary(Base):
         self.assertEqual([x["status"] for x in recs], [200, 200, 304])
         self.assertEqual(harness.req_header(recs[2], "If-None-Match"), '"e1"')
 
+    def test_background_revalidation_stores_the_variant(self):
+        path = "/v/swr"
+        self.origin.script({path: {"cc": "max-age=1, stale-while-revalidate=60",
+                                   "headers": {"Vary": "Foo"}}})
+        a = self.get(path, {"Foo": "1"})
+        b = self.get(path, {"Foo": "2"})
+        time.sleep(STALE_WAIT)
+        self.origin.script({path: {"cc": "max-age=600", "headers": {"Vary": "Foo"}}})
+        r = self.get(path, {"Foo": "1"})
+        self.assertEqual((r.header("X-Cache"), r.body), ("HIT", a.body))
+        self.assertIn("stale-while-revalidate", r.header("Cache-Status"))
+        harness.wait_until(lambda: self.origin.count(path) == 3, 5.0, what="background fetch")
+        harness.wait_until(lambda: self.get(path, {"Foo": "1"}).body != a.body, 3.0,
+                           what="variant refreshed")
+        r = self.get(path, {"Foo": "1"})
+        self.assertEqual((r.header("X-Cache"), r.body), ("HIT", b"origin GET /v/swr n=3\n"))
+        # the other variant is still its own (stale) response
+        r = self.get(path, {"Foo": "2"})
+        self.assertEqual((r.header("X-Cache"), r.body), ("HIT", b.body))
+
 
 class Invalidation(Base):
     def cached(self, path):
