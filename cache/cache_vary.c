@@ -30,6 +30,10 @@
  * codings the client accepts (q > 0), sorted, so equivalent spellings share
  * a variant.
  *
+ * Nothing with a Vary is stored under K (cache_store drops a plain response
+ * that gained one from a 304), so a RAM hit on K needs no Vary check; a disk
+ * hit is checked once, for objects written by an older layout.
+ *
  * Any thread; no lock of its own (the tiers lock themselves).  The lookup
  * does not allocate unless a tier does (a disk hit copies the object out).
  */
@@ -350,7 +354,7 @@ vary_index_lists(const struct cache_obj *idx, const char *id)
 
 /* ---- tiers ---- */
 
-/* RAM, else disk (promoted to RAM); *from_disk says where it came from. */
+/* RAM, else disk; *from_disk says where it came from (the caller promotes). */
 static int
 vary_get(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len,
     time_t now, struct cache_obj **out, bool *from_disk)
@@ -360,7 +364,6 @@ vary_get(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t
 		return 0;
 	if (disk == NULL || cache_disk_lookup(disk, key, key_len, now, out) != 0)
 		return -1;
-	cache_ram_insert(ram, *out);
 	*from_disk = true;
 	return 0;
 }
@@ -423,14 +426,19 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 		struct str val;
 
 		/* a response with Vary is only ever stored as a variant; one
-		 * under K (an older layout) cannot be matched */
-		if (cache_obj_header(o, STR_LIT("Vary"), &val)) {
+		 * under K on disk comes from an older layout and cannot be
+		 * matched (checked once, before it reaches RAM) */
+		if (*from_disk && cache_obj_header(o, STR_LIT("Vary"), &val)) {
 			cache_obj_unref(&o);
 			return -1;
 		}
+		if (*from_disk)
+			cache_ram_insert(ram, o);
 		*out = o;
 		return 0;
 	}
+	if (*from_disk)
+		cache_ram_insert(ram, o);
 	if (vary_obj_names(o, &v) != 0 || v.n == 0) {
 		cache_obj_unref(&o);
 		return -1;
@@ -442,9 +450,11 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	}
 	cache_obj_unref(&o);
 	n = vary_variant_key(key, key_len, id, vkey, sizeof vkey);
-	if (n < 0)
+	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
 		return -1;
-	return vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk);
+	if (*from_disk)
+		cache_ram_insert(ram, *out);
+	return 0;
 }
 
 /* The index for key after storing the variant id with names: the old index's
@@ -508,7 +518,12 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 		if (cache_ram_lookup(ram, key, key_len, &old) == 0 && vary_is_index(old))
 			vary_drop_listed(ram, disk, old);
 		cache_obj_unref(&old);
-		vary_put(ram, disk, o);
+		/* one that gained a Vary (a 304 added it) was not selected by
+		 * it: it cannot stand for every request any more */
+		if (vary_obj_names(o, &v) != 0 || v.n > 0)
+			vary_drop(ram, disk, key, key_len);
+		else
+			vary_put(ram, disk, o);
 		return;
 	}
 	plen = (size_t)(sep - key);

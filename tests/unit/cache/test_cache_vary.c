@@ -173,8 +173,11 @@ find(struct cache_ram *r, const char *const *req_lines, char *buf, size_t buflen
 static void
 test_tiers(void)
 {
+	static const char gained[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\n";
+	struct cache_policy pol = {true, 60, 0};
 	struct cache_ram *r = cache_ram_new(1 << 20, 1);
 	struct cache_ram_stats st;
+	struct cache_obj *o;
 	char buf[64];
 
 	subtest("lookup / store / invalidate");
@@ -224,6 +227,16 @@ test_tiers(void)
 	store(r, L("Foo: 2"), "Vary: Foo", "two");
 	cache_invalidate(r, NULL, KEY, strlen(KEY), 1000);
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "");
+	cache_ram_stats(r, &st);
+	is_int((int)st.objects, 0);
+
+	/* a response under the URL key that gained a Vary (from a 304) is
+	 * dropped, not stored for every request */
+	store(r, NONE, NULL, "plain");
+	o = cache_obj_new(KEY, strlen(KEY), gained, sizeof gained - 1, 0, 1000, &pol);
+	cache_store(r, NULL, o, 1000);
+	cache_obj_unref(&o);
+	is_str(find(r, NONE, buf, sizeof buf), "");
 	cache_ram_stats(r, &st);
 	is_int((int)st.objects, 0);
 	cache_ram_free(&r);
