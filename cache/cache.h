@@ -10,8 +10,10 @@
  *
  * The LMDB disk tier (cache_disk_*) sits behind the RAM tier: the edge looks
  * there on a RAM miss and promotes what it finds; fills are queued to it.
- * Later issues slot in here: request collapsing (a fill in progress becomes lookup-able),
- * Vary variants.
+ * Vary variants (cache_vary.c) are stored under their own keys next to a
+ * per-URL index; cache_lookup / cache_store / cache_invalidate hide that.
+ * Later issues slot in here: request collapsing (a fill in progress becomes
+ * lookup-able).
  */
 #ifndef OUTPOST_CACHE_CACHE_H
 #define OUTPOST_CACHE_CACHE_H
@@ -40,6 +42,16 @@
  */
 int cache_key_normalize(struct str scheme, struct str host, uint16_t port, struct str path_query,
     char *out, size_t outlen);
+
+/*
+ * The key of the URI reference ref (a Location or Content-Location value)
+ * resolved against the request whose key is base (RFC 3986 §5.2): absolute
+ * ("http://h/p"), network-path ("//h/p"), absolute-path ("/p"), query-only
+ * ("?q") or relative-path ("p", "../p").  Written into out as by
+ * cache_key_normalize; its length, or -1 when ref is invalid, empty, or names
+ * another origin (scheme, host or port differ from base's, RFC 9111 §4.4).
+ */
+int cache_key_resolve(const char *base, size_t base_len, struct str ref, char *out, size_t outlen);
 
 /* ---- policy (cache_policy.c): RFC 9111 for a shared cache ---- */
 
@@ -84,8 +96,8 @@ struct cache_policy_conf {
  * (no-cache: ttl 0, or stale on arrival) is stored only with a validator
  * (ETag or Last-Modified), so that it can be revalidated; no-cache and
  * private with field names store the response without those fields
- * (see cache_policy_store_field); Vary other than
- * Accept-Encoding forbids.  request_time and response_time are the
+ * (see cache_policy_store_field); Vary: * forbids (any other Vary is
+ * stored as a variant, see cache_vary_key).  request_time and response_time are the
  * wall-clock seconds when the request was sent and the response head
  * arrived (for Age, §4.2.3).
  */
@@ -244,6 +256,12 @@ bool cache_obj_header(const struct cache_obj *o, struct str name, struct str *va
 bool cache_obj_header_next(
     const struct cache_obj *o, struct str name, size_t *pos, struct str *value);
 
+/* May a shared cache store the response field called name, given the
+ * response's fields hdrs (RFC 9111 §3.1)?  Not a hop-by-hop field or one
+ * named in Connection, nor one named by a no-cache="..." or private="..."
+ * directive (§5.2.2.4, §5.2.2.7).  Any thread. */
+bool cache_obj_field_stored(const struct h1_header *hdrs, size_t n, struct str name);
+
 /*
  * Revalidation (RFC 9111 §3.2, §4.3.4): a NEW object (one reference) for the
  * same key whose head is old's, updated by upd (the fields of a 304): every
@@ -364,5 +382,47 @@ struct cache_disk_stats {
 };
 /* A snapshot of the counters (each read atomically).  Any thread. */
 void cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out);
+
+/* ---- both tiers, with Vary variants (cache_vary.c, RFC 9111 §4.1) ---- */
+
+#define CACHE_VARY_MAX       8  /* variants kept per URL; the oldest is replaced */
+#define CACHE_VARY_NAMES_MAX 16 /* field names a stored Vary may list */
+
+/*
+ * The key to store a response to req under, given the response's fields
+ * resp: key itself when it has no Vary (or only empty members), else the
+ * variant key of the selecting header values req sends (key, 0x1f, 32 hex
+ * digits).  Written into out (NUL-terminated; out may be key's buffer); its
+ * length, or -1 when the response must not be stored: Vary "*" or an invalid
+ * member, more than CACHE_VARY_NAMES_MAX names, or the key does not fit.
+ */
+int cache_vary_key(const struct h1_request *req, const struct h1_header *resp, size_t n_resp,
+    const char *key, size_t key_len, char *out, size_t outlen);
+
+/*
+ * Looks up the response stored for req under the URL key: RAM, then disk (a
+ * disk hit is promoted to RAM, *from_disk set); when the URL has variants,
+ * the one whose selecting header values equal req's, if the URL's index
+ * lists it.  0 and a new reference in *out (fresh or stale), or -1 (miss).
+ * disk may be NULL.  Any thread.
+ */
+int cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_request *req,
+    const char *key, size_t key_len, time_t now, struct cache_obj **out, bool *from_disk);
+
+/*
+ * Publishes the complete object o in RAM and queues it to disk (the tiers
+ * take their own references).  o's key comes from cache_vary_key: a variant
+ * is added to its URL's index (replacing the oldest beyond CACHE_VARY_MAX, or
+ * every listed one when the Vary names changed); a plain response replaces
+ * the URL's index.  Any thread; never blocks on disk.
+ */
+void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now);
+
+/*
+ * Removes what is stored for the URL key from both tiers, every variant
+ * included (RFC 9111 §4.4).  disk may be NULL.  Any thread.
+ */
+void cache_invalidate(
+    struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now);
 
 #endif

@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include <limits.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "cache/cache.h"
@@ -412,4 +413,125 @@ done:
 		return -1;
 	out[o.len] = '\0';
 	return (int)o.len;
+}
+
+/* "host[:port]" or "[v6][:port]" into host and port (0 if none); -1 if invalid. */
+static int
+key_split_authority(struct str auth, struct str *host, uint16_t *port)
+{
+	size_t colon = auth.len;
+	uint64_t v;
+
+	*port = 0;
+	if (auth.len > 0 && auth.p[0] == '[') {
+		const char *rb = memchr(auth.p, ']', auth.len);
+
+		if (rb == NULL)
+			return -1;
+		colon = (size_t)(rb - auth.p) + 1;
+		if (colon < auth.len && auth.p[colon] != ':')
+			return -1;
+	} else {
+		const char *c = memchr(auth.p, ':', auth.len);
+
+		if (c != NULL)
+			colon = (size_t)(c - auth.p);
+	}
+	*host = str_make(auth.p, colon);
+	if (colon + 1 < auth.len) {
+		if (str_to_u64(str_make(auth.p + colon + 1, auth.len - colon - 1), &v) != 0 ||
+		    v == 0 || v > 65535)
+			return -1;
+		*port = (uint16_t)v;
+	}
+	return host->len > 0 ? 0 : -1;
+}
+
+/* Length of a URI scheme at the start of s followed by ':', 0 if none (§3.1). */
+static size_t
+key_scheme_len(struct str s)
+{
+	size_t i = 0;
+
+	if (s.len == 0 || !((s.p[0] | 0x20) >= 'a' && (s.p[0] | 0x20) <= 'z'))
+		return 0;
+	while (i < s.len && (((s.p[i] | 0x20) >= 'a' && (s.p[i] | 0x20) <= 'z') ||
+	                        (s.p[i] >= '0' && s.p[i] <= '9') || s.p[i] == '+' ||
+	                        s.p[i] == '-' || s.p[i] == '.'))
+		i++;
+	return i < s.len && s.p[i] == ':' ? i : 0;
+}
+
+int
+cache_key_resolve(const char *base, size_t base_len, struct str ref, char *out, size_t outlen)
+{
+	struct str b = str_make(base, base_len), scheme, auth, host, bpath;
+	const char *sep, *slash;
+	char merged[CACHE_KEY_MAX];
+	size_t origin_len, sl, plen;
+	uint16_t port;
+	int n;
+
+	sep = base_len >= 3 ? memchr(base, ':', base_len) : NULL;
+	if (sep == NULL || (size_t)(sep - base) + 3 > base_len || sep[1] != '/' || sep[2] != '/')
+		return -1;
+	scheme = str_make(base, (size_t)(sep - base));
+	slash = memchr(sep + 3, '/', base_len - scheme.len - 3);
+	if (slash == NULL)
+		return -1; /* "*" keys name no resource */
+	origin_len = (size_t)(slash - base);
+	auth = str_make(sep + 3, origin_len - scheme.len - 3);
+	bpath = str_make(slash, base_len - origin_len);
+	ref = str_trim_ows(ref);
+	if (ref.len == 0 || ref.len >= sizeof merged)
+		return -1;
+	sl = key_scheme_len(ref);
+	if (sl > 0) {
+		scheme = str_make(ref.p, sl);
+		ref = str_make(ref.p + sl + 1, ref.len - sl - 1);
+		if (ref.len < 2 || ref.p[0] != '/' || ref.p[1] != '/')
+			return -1;
+	}
+	if (ref.len >= 2 && ref.p[0] == '/' && ref.p[1] == '/') {
+		size_t e = 2;
+
+		while (e < ref.len && ref.p[e] != '/' && ref.p[e] != '?' && ref.p[e] != '#')
+			e++;
+		auth = str_make(ref.p + 2, e - 2);
+		ref = str_make(ref.p + e, ref.len - e);
+		if (ref.len == 0 || ref.p[0] != '/') {
+			/* empty path: "/" then the query */
+			merged[0] = '/';
+			memcpy(merged + 1, ref.p, ref.len);
+			ref = str_make(merged, ref.len + 1);
+		}
+	} else if (ref.p[0] == '?' || ref.p[0] == '#') {
+		const char *q = memchr(bpath.p, ref.p[0] == '?' ? '?' : '#', bpath.len);
+
+		plen = q != NULL ? (size_t)(q - bpath.p) : bpath.len;
+		if (plen + ref.len >= sizeof merged)
+			return -1;
+		memcpy(merged, bpath.p, plen);
+		memcpy(merged + plen, ref.p, ref.len);
+		ref = str_make(merged, plen + ref.len);
+	} else if (ref.p[0] != '/') {
+		/* relative path: merged with the base path's directory (§5.2.3) */
+		const char *q = memchr(bpath.p, '?', bpath.len);
+
+		plen = q != NULL ? (size_t)(q - bpath.p) : bpath.len;
+		while (plen > 0 && bpath.p[plen - 1] != '/')
+			plen--;
+		if (plen + ref.len >= sizeof merged)
+			return -1;
+		memcpy(merged, bpath.p, plen);
+		memcpy(merged + plen, ref.p, ref.len);
+		ref = str_make(merged, plen + ref.len);
+	}
+	if (key_split_authority(auth, &host, &port) != 0)
+		return -1;
+	n = cache_key_normalize(scheme, host, port, ref, out, outlen);
+	if (n < 0 || (size_t)n <= origin_len || memcmp(out, b.p, origin_len) != 0 ||
+	    out[origin_len] != '/')
+		return -1;
+	return n;
 }

@@ -264,13 +264,53 @@ cache_obj_header(const struct cache_obj *o, struct str name, struct str *value)
 	return cache_obj_header_next(o, name, &pos, value);
 }
 
+/* Is name listed in a no-cache="..." or private="..." directive of the
+ * fields' Cache-Control (RFC 9111 §5.2.2.4, §5.2.2.7)? */
+static bool
+obj_cc_lists(const struct h1_header *hdrs, size_t n, struct str name)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct str m;
+		size_t pos = 0;
+
+		if (!str_eq_nocase(hdrs[i].name, STR_LIT("Cache-Control")))
+			continue;
+		while (str_list_next(hdrs[i].value, &pos, &m)) {
+			const char *eq = memchr(m.p, '=', m.len);
+			struct str d, arg, f;
+			size_t apos = 0;
+
+			if (eq == NULL)
+				continue;
+			d = str_trim_ows(str_make(m.p, (size_t)(eq - m.p)));
+			if (!str_eq_nocase(d, STR_LIT("no-cache")) &&
+			    !str_eq_nocase(d, STR_LIT("private")))
+				continue;
+			arg = str_trim_ows(str_make(eq + 1, m.len - (size_t)(eq - m.p) - 1));
+			if (arg.len >= 2 && arg.p[0] == '"' && arg.p[arg.len - 1] == '"')
+				arg = str_make(arg.p + 1, arg.len - 2);
+			while (str_list_next(arg, &apos, &f))
+				if (str_eq_nocase(str_trim_ows(f), name))
+					return true;
+		}
+	}
+	return false;
+}
+
+bool
+cache_obj_field_stored(const struct h1_header *hdrs, size_t n, struct str name)
+{
+	return !h1_is_hop_by_hop(name, hdrs, n) && !obj_cc_lists(hdrs, n, name);
+}
+
 /* RFC 9111 §3.2: fields of a 304 that never update a stored head. */
 static bool
 obj_update_skip(struct str name, const struct h1_header *upd, size_t n)
 {
 	return str_eq_nocase(name, STR_LIT("Content-Length")) ||
 	       str_eq_nocase(name, STR_LIT("Transfer-Encoding")) ||
-	       str_eq_nocase(name, STR_LIT("Content-Range")) || h1_is_hop_by_hop(name, upd, n);
+	       str_eq_nocase(name, STR_LIT("Content-Range")) ||
+	       !cache_obj_field_stored(upd, n, name);
 }
 
 static bool

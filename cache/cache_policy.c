@@ -19,8 +19,7 @@
  *    the origin gave explicit freshness (it asked for the response to be
  *    shared); never on heuristic freshness or the operator's default TTL,
  *    where nobody said the cookie may be replayed to other clients;
- *  - Vary on anything but Accept-Encoding is not stored, nor a content-coded
- *    body that varies on Accept-Encoding;
+ *  - Vary: * is not stored (other Vary lists are stored as variants);
  *  - CDN-Cache-Control and Surrogate-Control are consumed here and never
  *    stored (so never sent to clients): a later 304 refreshes freshness from
  *    its own fields, and serving stale looks at the stored Cache-Control;
@@ -81,49 +80,27 @@ policy_method_ok(struct str method)
 	return str_eq(method, STR_LIT("GET")) || str_eq(method, STR_LIT("HEAD"));
 }
 
-/* True if a Content-Encoding other than "identity" is present. */
-static bool
-policy_encoded(const struct h1_header *hdrs, size_t n)
-{
-	const struct h1_header *h;
-	size_t from = 0;
-
-	while ((h = policy_find(hdrs, n, STR_LIT("content-encoding"), &from)) != NULL) {
-		struct str e;
-		size_t pos = 0;
-
-		while (str_list_next(h->value, &pos, &e))
-			if (!str_eq_nocase(e, STR_LIT("identity")))
-				return true;
-	}
-	return false;
-}
-
 /*
- * Vary (RFC 9110 §12.5.5): true if every listed field is Accept-Encoding and
- * the stored body is not content-coded.  One object per URL serves every
- * client until variants land, so an identity body (acceptable to any client)
- * may be shared, but a gzip or br body chosen by this client's
- * Accept-Encoding may not.
+ * Vary (RFC 9110 §12.5.5, RFC 9111 §4.1): false for "*" (alone or in a list,
+ * on any line), which no later request can match.  Any other list is stored
+ * as a variant (cache_vary_key), so a content-coded body is shared only with
+ * clients whose Accept-Encoding selects it.
  */
 static bool
 policy_vary_ok(const struct h1_header *hdrs, size_t n)
 {
 	const struct h1_header *h;
 	size_t from = 0;
-	bool vary_ae = false;
 
 	while ((h = policy_find(hdrs, n, STR_LIT("vary"), &from)) != NULL) {
 		struct str e;
 		size_t pos = 0;
 
-		while (str_list_next(h->value, &pos, &e)) {
-			if (!str_eq_nocase(e, STR_LIT("accept-encoding")))
-				return false; /* includes "*" */
-			vary_ae = true;
-		}
+		while (str_list_next(h->value, &pos, &e))
+			if (str_eq(str_trim_ows(e), STR_LIT("*")))
+				return false;
 	}
-	return !vary_ae || !policy_encoded(hdrs, n);
+	return true;
 }
 
 /* Age (RFC 9111 §5.1): delta-seconds.  An invalid value is ignored (0), and

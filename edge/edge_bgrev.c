@@ -174,9 +174,7 @@ bg_publish(struct edge_bgrev *bg, struct cache_obj *o)
 {
 	struct edge_worker *w = bg->w;
 
-	cache_ram_insert(w->srv->ram, o);
-	if (w->srv->disk != NULL)
-		cache_disk_store(w->srv->disk, o); /* queued; never blocks */
+	cache_store(w->srv->ram, w->srv->disk, o, time_now());
 	EDGE_COUNT(&w->metrics, cache_stores_total);
 }
 
@@ -207,12 +205,18 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 	struct evbuffer *head;
 	char line[64];
 	size_t len;
+	int key_len;
 	bool has_date = false;
 
 	cache_policy_evaluate_conf(&bg->req, resp, bg->request_time, now, &bg->conf, &pol);
 	if (!pol.storable)
 		return false;
 	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache_max_object_bytes)
+		return false;
+	/* the variant key (RFC 9111 §4.1) of the request the origin saw */
+	key_len = cache_vary_key(&bg->req, resp->headers, resp->n_headers, bg->key, bg->key_len,
+	    bg->w->key_scratch, sizeof bg->w->key_scratch);
+	if (key_len < 0)
 		return false;
 	head = evbuffer_new();
 	len = h1_status_line(resp->status, line, sizeof line);
@@ -231,7 +235,7 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 	if (!has_date)
 		evbuffer_add_printf(head, "Date: %s\r\n", edge_worker_date(bg->w));
 	len = evbuffer_get_length(head);
-	bg->fill = cache_obj_new(bg->key, bg->key_len,
+	bg->fill = cache_obj_new(bg->w->key_scratch, (size_t)key_len,
 	    (const char *)evbuffer_pullup(head, (ev_ssize_t)len), len,
 	    resp->body == H1_BODY_LENGTH ? resp->content_length : 0, now, &pol);
 	evbuffer_free(head);

@@ -398,13 +398,6 @@ conn_rebase(struct edge_conn *c, const char *from)
 #undef REBASE
 }
 
-static bool
-conn_is_unsafe_method(struct str m)
-{
-	return str_eq(m, STR_LIT("POST")) || str_eq(m, STR_LIT("PUT")) ||
-	       str_eq(m, STR_LIT("DELETE")) || str_eq(m, STR_LIT("PATCH"));
-}
-
 /*
  * RFC 9110 §7.4 / RFC 6066 §3: a request on a TLS connection must be for the
  * site the SNI named (its certificate was chosen for that name); one whose
@@ -536,22 +529,17 @@ conn_handle_request(struct edge_conn *c)
 	if (creq == CACHE_REQ_LOOKUP) {
 		struct cache_obj *o = NULL;
 		time_t now = time_now();
-		bool from_disk = false;
+		bool from_disk;
 
-		/* RAM first; on a RAM miss the disk tier, whose usable objects
-		 * are promoted to RAM. */
-		if (cache_ram_lookup(w->srv->ram, c->key, (size_t)c->key_len, &o) != 0 &&
-		    w->srv->disk != NULL &&
-		    cache_disk_lookup(w->srv->disk, c->key, (size_t)c->key_len, now, &o) == 0)
-			from_disk = true;
-		if (o != NULL) {
+		/* RAM, then the disk tier (what it has is promoted to RAM); the
+		 * variant the request selects when the URL has several */
+		if (cache_lookup(w->srv->ram, w->srv->disk, r, c->key, (size_t)c->key_len, now, &o,
+		        &from_disk) == 0) {
 			enum cache_use use = cache_policy_usable(r, o, now);
 
 			if (use != CACHE_USE_NO) {
-				if (from_disk) {
+				if (from_disk)
 					EDGE_COUNT(&w->metrics, cache_disk_hits_total);
-					cache_ram_insert(w->srv->ram, o);
-				}
 				if (use == CACHE_USE_STALE) {
 					/* RFC 9111 §4.2.4: the client's max-stale allows it */
 					EDGE_COUNT(&w->metrics, cache_stale_served_total);
@@ -620,27 +608,9 @@ conn_handle_request(struct edge_conn *c)
 	edge_proxy_start(c, route->pool, creq != CACHE_REQ_PASS, stale);
 }
 
-/* Invalidation (RFC 9111 §4.4): a successful unsafe request removes the
- * stored response for its target. */
-static void
-conn_invalidate(struct edge_conn *c)
-{
-	struct cache_ram *ram = c->w->srv->ram;
-
-	if (ram == NULL || c->key_len < 0 || !conn_is_unsafe_method(c->req.method))
-		return;
-	if (c->status < 200 || c->status >= 400)
-		return;
-	cache_ram_remove(ram, c->key, (size_t)c->key_len);
-	if (c->w->srv->disk != NULL)
-		cache_disk_remove(c->w->srv->disk, c->key, (size_t)c->key_len);
-	EDGE_COUNT(&c->w->metrics, cache_invalidations_total);
-}
-
 void
 edge_conn_response_done(struct edge_conn *c)
 {
-	conn_invalidate(c);
 	edge_accesslog_write(c);
 	c->route = NULL;
 	if (!c->keep_alive || c->w->draining) {

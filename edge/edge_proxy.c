@@ -390,6 +390,7 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 	struct cache_policy pol;
 	struct evbuffer *head;
 	size_t len;
+	int key_len;
 	char line[64];
 	bool has_date = false;
 
@@ -402,6 +403,12 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 		return;
 	if (px->resp.body == H1_BODY_LENGTH &&
 	    px->resp.content_length > cfg->cache_max_object_bytes)
+		return;
+	/* RFC 9111 §4.1: a response with Vary is stored as the variant this
+	 * request selects */
+	key_len = cache_vary_key(&c->req, px->resp.headers, px->resp.n_headers, c->key,
+	    (size_t)c->key_len, c->w->key_scratch, sizeof c->w->key_scratch);
+	if (key_len < 0)
 		return;
 	head = evbuffer_new();
 	len = h1_status_line(px->resp.status, line, sizeof line);
@@ -418,10 +425,87 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 	if (!has_date)
 		evbuffer_add_printf(head, "Date: %s\r\n", edge_worker_date(c->w));
 	len = evbuffer_get_length(head);
-	px->fill = cache_obj_new(c->key, (size_t)c->key_len,
+	px->fill = cache_obj_new(c->w->key_scratch, (size_t)key_len,
 	    (const char *)evbuffer_pullup(head, (ev_ssize_t)len), len,
 	    px->resp.body == H1_BODY_LENGTH ? px->resp.content_length : 0, response_time, &pol);
 	evbuffer_free(head);
+}
+
+/* RFC 9110 §9.2.1: the methods that do not ask the origin to change state. */
+static bool
+proxy_safe_method(const struct edge_conn *c)
+{
+	return proxy_method_is(c, "GET") || proxy_method_is(c, "HEAD") ||
+	       proxy_method_is(c, "OPTIONS") || proxy_method_is(c, "TRACE");
+}
+
+/*
+ * Invalidation (RFC 9111 §4.4): a non-error response (2xx, 3xx) to an unsafe
+ * method (every method but the safe ones, unknown ones included) removes
+ * what is stored for the target URI and for the URIs in Location and
+ * Content-Location when they have the target's origin, every variant
+ * included.  Called while the response head is parsed.
+ */
+static void
+proxy_invalidate(struct edge_conn *c, time_t now)
+{
+	static const struct str fields[] = {STR_LIT("Location"), STR_LIT("Content-Location")};
+	struct edge_proxy *px = &c->px;
+	struct edge_worker *w = c->w;
+
+	if (w->srv->ram == NULL || c->key_len < 0 || proxy_safe_method(c) ||
+	    px->resp.status < 200 || px->resp.status >= 400)
+		return;
+	cache_invalidate(w->srv->ram, w->srv->disk, c->key, (size_t)c->key_len, now);
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const struct h1_header *h =
+		    h1_header_find(px->resp.headers, px->resp.n_headers, fields[i]);
+		int n;
+
+		if (h == NULL)
+			continue;
+		n = cache_key_resolve(
+		    c->key, (size_t)c->key_len, h->value, w->key_scratch, sizeof w->key_scratch);
+		if (n >= 0)
+			cache_invalidate(w->srv->ram, w->srv->disk, w->key_scratch, (size_t)n, now);
+	}
+	EDGE_COUNT(&w->metrics, cache_invalidations_total);
+}
+
+/*
+ * A 200 to a HEAD forwarded for a stale stored response (RFC 9111 §4.3.5):
+ * when it carries a validator that matches the stored response's (ETag, else
+ * Last-Modified), its fields update the stored head as a 304's would, the
+ * stored body kept.  Otherwise the stored response stays stale, for the next
+ * GET to revalidate or replace.
+ */
+static void
+proxy_head_update(struct edge_conn *c, time_t now)
+{
+	struct edge_proxy *px = &c->px;
+	const struct h1_header *hs = px->resp.headers;
+	size_t n = px->resp.n_headers;
+	struct cache_policy pol;
+	struct cache_obj *o;
+
+	if (px->stale == NULL || !px->store || !proxy_method_is(c, "HEAD") ||
+	    px->resp.status != 200)
+		return;
+	if (h1_header_find(hs, n, STR_LIT("ETag")) == NULL &&
+	    h1_header_find(hs, n, STR_LIT("Last-Modified")) == NULL)
+		return;
+	if (!cache_policy_304_applies(px->stale, &px->resp, false))
+		return;
+	cache_policy_evaluate_304(&c->req, px->stale, &px->resp, px->request_time, now,
+	    c->route != NULL ? (int64_t)c->route->default_ttl_s : 0, &pol);
+	if (!pol.storable)
+		return;
+	o = cache_obj_update(px->stale, hs, n, now, &pol);
+	if (o == NULL)
+		return;
+	cache_store(c->w->srv->ram, c->w->srv->disk, o, now);
+	EDGE_COUNT(&c->w->metrics, cache_stores_total);
+	cache_obj_unref(&o);
 }
 
 static void
@@ -532,9 +616,7 @@ proxy_finish(struct edge_conn *c)
 
 	proxy_release(c);
 	if (px->fill != NULL) {
-		cache_ram_insert(w->srv->ram, px->fill);
-		if (w->srv->disk != NULL)
-			cache_disk_store(w->srv->disk, px->fill); /* queued; never blocks */
+		cache_store(w->srv->ram, w->srv->disk, px->fill, time_now());
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		cache_obj_unref(&px->fill);
 	}
@@ -672,9 +754,7 @@ proxy_revalidated(struct edge_conn *c)
 	if (o == NULL) {
 		o = cache_obj_ref(px->stale); /* validated all the same */
 	} else if (pol.storable && px->store) {
-		cache_ram_insert(w->srv->ram, o);
-		if (w->srv->disk != NULL)
-			cache_disk_store(w->srv->disk, o); /* queued; never blocks */
+		cache_store(w->srv->ram, w->srv->disk, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 	}
 	evbuffer_drain(in, px->resp.head_len);
@@ -787,6 +867,8 @@ proxy_read_head(struct edge_conn *c)
 	/* The header views point into the origin input and the worker's scratch
 	 * array: use them, then drop the head. */
 	now = time_now();
+	proxy_invalidate(c, now);
+	proxy_head_update(c, now);
 	proxy_start_fill(c, now);
 	proxy_write_response_head(c);
 	evbuffer_drain(in, px->resp.head_len);

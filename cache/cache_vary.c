@@ -1,0 +1,567 @@
+/*
+ * cache/cache_vary.c — Vary variants (RFC 9111 §4.1) over the two tiers, and
+ * the store / lookup / invalidate entry points the edge uses.
+ *
+ * Key layout (the same strings in the RAM and the disk tier, so variants
+ * survive a restart with nothing added to either tier):
+ *   K            the URL key: either a plain stored response (no Vary), or
+ *                the URL's variant index, an object whose head is
+ *                "OUTPOST-VARY" CRLF "Vary: <names>" CRLF "Variants: <ids>"
+ *                CRLF (no body; a head no origin response can have, since
+ *                those start with "HTTP/");
+ *   K US <id>    one variant (US = 0x1f, which no key contains): <id> is 32
+ *                hex digits, two independent 64-bit hashes of the request's
+ *                normalized selecting header values.
+ * <names> are the Vary field names lower-cased, sorted, without duplicates;
+ * <ids> the listed variants, comma-separated, oldest first, at most
+ * CACHE_VARY_MAX.
+ *
+ * A lookup is at most two probes per tier: K, then (when K is an index) the
+ * variant whose id the request selects, and only when the index lists it.
+ * Whatever is not listed is never served: a variant whose index was replaced
+ * (Vary names changed, a plain response stored, an invalidation), or lost by
+ * two workers updating one index at once, is an orphan that only a later
+ * store of the same id can bring back.  So invalidating K only has to remove
+ * K; removing the listed variants as well frees their space.
+ *
+ * Selecting values (§4.1): every request field line of a name, split as a
+ * list, each member's OWS trimmed, joined by ","; an absent field differs
+ * from an empty one.  Accept-Encoding is reduced to the set of content
+ * codings the client accepts (q > 0), sorted, so equivalent spellings share
+ * a variant.
+ *
+ * Nothing with a Vary is stored under K (cache_store drops a plain response
+ * that gained one from a 304), so a RAM hit on K needs no Vary check; a disk
+ * hit is checked once, for objects written by an older layout.
+ *
+ * Any thread; no lock of its own (the tiers lock themselves).  The lookup
+ * does not allocate unless a tier does (a disk hit copies the object out).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/cache.h"
+#include "cache/cache_int.h"
+#include "core/assert.h"
+
+#define VARY_SEP         '\x1f'
+#define VARY_ID_LEN      32
+#define VARY_INDEX_LINE  "OUTPOST-VARY\r\n"
+#define VARY_INDEX_TTL_S (365 * 86400) /* the index lives until replaced or evicted */
+#define VARY_NAME_MAX    64            /* bytes of one field name */
+#define VARY_NAMES_BUF   (CACHE_VARY_NAMES_MAX * (VARY_NAME_MAX + 2))
+#define VARY_INDEX_BUF   (VARY_NAMES_BUF + CACHE_VARY_MAX * (VARY_ID_LEN + 2) + 64)
+
+/* ---- selecting header values ---- */
+
+/* Two 64-bit FNV-1a style hashes with different bases and primes. */
+struct vary_hash {
+	uint64_t a, b;
+};
+
+static void
+vary_hash_init(struct vary_hash *h)
+{
+	h->a = 0xcbf29ce484222325ULL;
+	h->b = 0x84222325cbf29ce4ULL;
+}
+
+static void
+vary_hash_add(struct vary_hash *h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		h->a = (h->a ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+		h->b = (h->b ^ (unsigned char)p[i]) * 0x9e3779b97f4a7c15ULL;
+		h->b ^= h->b >> 29;
+	}
+}
+
+/* The content codings Accept-Encoding is reduced to (bit per coding). */
+static const struct str vary_codings[] = {
+    STR_LIT("br"),
+    STR_LIT("compress"),
+    STR_LIT("deflate"),
+    STR_LIT("gzip"),
+    STR_LIT("identity"),
+    STR_LIT("zstd"),
+    STR_LIT("*"),
+};
+
+/* Is the member's q parameter (if any) above zero: a digit 1-9 in it? */
+static bool
+vary_q_positive(struct str params)
+{
+	size_t i = 0;
+
+	while (i < params.len) {
+		struct str p;
+		const char *semi = memchr(params.p + i, ';', params.len - i);
+		size_t end = semi != NULL ? (size_t)(semi - params.p) : params.len;
+
+		p = str_trim_ows(str_make(params.p + i, end - i));
+		if (p.len >= 2 && (p.p[0] == 'q' || p.p[0] == 'Q') && p.p[1] == '=') {
+			for (size_t k = 2; k < p.len; k++)
+				if (p.p[k] >= '1' && p.p[k] <= '9')
+					return true;
+			return false;
+		}
+		i = end + 1;
+	}
+	return true;
+}
+
+/* Accept-Encoding member → bit of vary_codings, 0 if unknown or q=0. */
+static unsigned
+vary_coding_bit(struct str member)
+{
+	const char *semi = memchr(member.p, ';', member.len);
+	struct str coding = member, params = STR_NULL;
+
+	if (semi != NULL) {
+		coding = str_make(member.p, (size_t)(semi - member.p));
+		params = str_make(semi + 1, member.len - coding.len - 1);
+	}
+	coding = str_trim_ows(coding);
+	if (!vary_q_positive(params))
+		return 0;
+	for (size_t i = 0; i < sizeof vary_codings / sizeof vary_codings[0]; i++)
+		if (str_eq_nocase(coding, vary_codings[i]))
+			return 1u << i;
+	return 0;
+}
+
+/* Adds the normalized value of the request field name (lower-case) to h. */
+static void
+vary_hash_field(struct vary_hash *h, const struct h1_request *req, struct str name)
+{
+	bool ae = str_eq(name, STR_LIT("accept-encoding"));
+	bool present = false, first = true;
+	unsigned codings = 0;
+
+	for (size_t i = 0; i < req->n_headers; i++) {
+		struct str m;
+		size_t pos = 0;
+
+		if (!str_eq_nocase(req->headers[i].name, name))
+			continue;
+		present = true;
+		while (str_list_next(req->headers[i].value, &pos, &m)) {
+			m = str_trim_ows(m);
+			if (ae) {
+				codings |= vary_coding_bit(m);
+				continue;
+			}
+			if (!first)
+				vary_hash_add(h, ",", 1);
+			vary_hash_add(h, m.p, m.len);
+			first = false;
+		}
+	}
+	if (ae && present)
+		for (size_t i = 0; i < sizeof vary_codings / sizeof vary_codings[0]; i++)
+			if (codings & (1u << i)) {
+				vary_hash_add(h, vary_codings[i].p, vary_codings[i].len);
+				vary_hash_add(h, ",", 1);
+			}
+	vary_hash_add(h, present ? "\n" : "\0\n", present ? 1 : 2);
+}
+
+/* ---- Vary field names ---- */
+
+struct vary_names {
+	size_t n;
+	char name[CACHE_VARY_NAMES_MAX][VARY_NAME_MAX];
+	size_t len[CACHE_VARY_NAMES_MAX];
+};
+
+static int
+vary_name_cmp(const struct vary_names *v, size_t i, struct str s)
+{
+	size_t n = v->len[i] < s.len ? v->len[i] : s.len;
+	int c = memcmp(v->name[i], s.p, n);
+
+	return c != 0 ? c : (v->len[i] > s.len) - (v->len[i] < s.len);
+}
+
+/* Inserts one member (sorted, deduplicated); -1 for "*", an invalid name or
+ * too many names. */
+static int
+vary_names_add(struct vary_names *v, struct str m)
+{
+	char lc[VARY_NAME_MAX];
+	size_t at = 0;
+	int c = 1;
+
+	m = str_trim_ows(m);
+	if (m.len == 0)
+		return 0;
+	if (m.len >= VARY_NAME_MAX || str_eq(m, STR_LIT("*")))
+		return -1;
+	for (size_t i = 0; i < m.len; i++) {
+		if (!str_is_tchar((unsigned char)m.p[i]))
+			return -1;
+		lc[i] = (char)str_lower((unsigned char)m.p[i]);
+	}
+	m = str_make(lc, m.len);
+	while (at < v->n && (c = vary_name_cmp(v, at, m)) < 0)
+		at++;
+	if (at < v->n && c == 0)
+		return 0;
+	if (v->n == CACHE_VARY_NAMES_MAX)
+		return -1;
+	memmove(&v->name[at + 1], &v->name[at], (v->n - at) * sizeof v->name[0]);
+	memmove(&v->len[at + 1], &v->len[at], (v->n - at) * sizeof v->len[0]);
+	memcpy(v->name[at], lc, m.len);
+	v->len[at] = m.len;
+	v->n++;
+	return 0;
+}
+
+static int
+vary_names_add_list(struct vary_names *v, struct str list)
+{
+	struct str m;
+	size_t pos = 0;
+
+	/* a list of only empty members is not "*" but names nothing */
+	while (str_list_next(list, &pos, &m))
+		if (vary_names_add(v, m) != 0)
+			return -1;
+	return 0;
+}
+
+/* "a, b, c" into out (VARY_NAMES_BUF bytes); its length. */
+static size_t
+vary_names_format(const struct vary_names *v, char *out)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < v->n; i++) {
+		if (i > 0) {
+			memcpy(out + len, ", ", 2);
+			len += 2;
+		}
+		memcpy(out + len, v->name[i], v->len[i]);
+		len += v->len[i];
+	}
+	out[len] = '\0';
+	return len;
+}
+
+/* The variant id (VARY_ID_LEN hex digits + NUL) the request selects. */
+static void
+vary_id(const struct vary_names *v, const struct h1_request *req, char *out)
+{
+	struct vary_hash h;
+
+	vary_hash_init(&h);
+	for (size_t i = 0; i < v->n; i++) {
+		struct str name = str_make(v->name[i], v->len[i]);
+
+		vary_hash_add(&h, name.p, name.len);
+		vary_hash_add(&h, ":", 1);
+		vary_hash_field(&h, req, name);
+	}
+	snprintf(out, VARY_ID_LEN + 1, "%016llx%016llx", (unsigned long long)h.a,
+	    (unsigned long long)h.b);
+}
+
+static int
+vary_variant_key(const char *key, size_t key_len, const char *id, char *out, size_t outlen)
+{
+	if (key_len + 1 + VARY_ID_LEN + 1 > outlen)
+		return -1;
+	memmove(out, key, key_len);
+	out[key_len] = VARY_SEP;
+	memcpy(out + key_len + 1, id, VARY_ID_LEN + 1);
+	return (int)(key_len + 1 + VARY_ID_LEN);
+}
+
+int
+cache_vary_key(const struct h1_request *req, const struct h1_header *resp, size_t n_resp,
+    const char *key, size_t key_len, char *out, size_t outlen)
+{
+	struct vary_names v;
+	char id[VARY_ID_LEN + 1];
+	bool vary = false;
+
+	v.n = 0;
+	for (size_t i = 0; i < n_resp; i++) {
+		if (!str_eq_nocase(resp[i].name, STR_LIT("Vary")))
+			continue;
+		vary = true;
+		if (vary_names_add_list(&v, resp[i].value) != 0)
+			return -1;
+	}
+	if (!vary || v.n == 0) {
+		if (key_len + 1 > outlen)
+			return -1;
+		memmove(out, key, key_len);
+		out[key_len] = '\0';
+		return (int)key_len;
+	}
+	vary_id(&v, req, id);
+	return vary_variant_key(key, key_len, id, out, outlen);
+}
+
+/* ---- the index object ---- */
+
+static bool
+vary_is_index(const struct cache_obj *o)
+{
+	size_t len;
+	const char *head = cache_obj_head(o, &len);
+
+	return len >= sizeof VARY_INDEX_LINE - 1 &&
+	       memcmp(head, VARY_INDEX_LINE, sizeof VARY_INDEX_LINE - 1) == 0;
+}
+
+/* The names of an index (or of a stored response's Vary fields); -1 if
+ * they cannot be used (then nothing matches). */
+static int
+vary_obj_names(const struct cache_obj *o, struct vary_names *v)
+{
+	struct str val;
+	size_t pos = 0;
+
+	v->n = 0;
+	while (cache_obj_header_next(o, STR_LIT("Vary"), &pos, &val))
+		if (vary_names_add_list(v, val) != 0)
+			return -1;
+	return 0;
+}
+
+/* Is id listed in the index? */
+static bool
+vary_index_lists(const struct cache_obj *idx, const char *id)
+{
+	struct str ids;
+	size_t pos = 0;
+	struct str m;
+
+	if (!cache_obj_header(idx, STR_LIT("Variants"), &ids))
+		return false;
+	while (str_list_next(ids, &pos, &m)) {
+		m = str_trim_ows(m);
+		if (m.len == VARY_ID_LEN && memcmp(m.p, id, VARY_ID_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- tiers ---- */
+
+/* RAM, else disk; *from_disk says where it came from (the caller promotes). */
+static int
+vary_get(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len,
+    time_t now, struct cache_obj **out, bool *from_disk)
+{
+	*from_disk = false;
+	if (cache_ram_lookup(ram, key, key_len, out) == 0)
+		return 0;
+	if (disk == NULL || cache_disk_lookup(disk, key, key_len, now, out) != 0)
+		return -1;
+	*from_disk = true;
+	return 0;
+}
+
+static void
+vary_put(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o)
+{
+	cache_ram_insert(ram, o);
+	if (disk != NULL)
+		cache_disk_store(disk, o); /* queued; never blocks */
+}
+
+static void
+vary_drop(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len)
+{
+	cache_ram_remove(ram, key, key_len);
+	if (disk != NULL)
+		cache_disk_remove(disk, key, key_len);
+}
+
+/* Removes every variant the index idx lists. */
+static void
+vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct cache_obj *idx)
+{
+	size_t key_len, pos = 0;
+	const char *key = cache_obj_key(idx, &key_len);
+	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	char id[VARY_ID_LEN + 1];
+	struct str ids, m;
+
+	if (!cache_obj_header(idx, STR_LIT("Variants"), &ids))
+		return;
+	while (str_list_next(ids, &pos, &m)) {
+		int n;
+
+		m = str_trim_ows(m);
+		if (m.len != VARY_ID_LEN)
+			continue;
+		memcpy(id, m.p, VARY_ID_LEN);
+		id[VARY_ID_LEN] = '\0';
+		n = vary_variant_key(key, key_len, id, vkey, sizeof vkey);
+		if (n > 0)
+			vary_drop(ram, disk, vkey, (size_t)n);
+	}
+}
+
+int
+cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_request *req,
+    const char *key, size_t key_len, time_t now, struct cache_obj **out, bool *from_disk)
+{
+	struct cache_obj *o = NULL;
+	struct vary_names v;
+	char id[VARY_ID_LEN + 1];
+	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	int n;
+
+	if (vary_get(ram, disk, key, key_len, now, &o, from_disk) != 0)
+		return -1;
+	if (!vary_is_index(o)) {
+		struct str val;
+
+		/* a response with Vary is only ever stored as a variant; one
+		 * under K on disk comes from an older layout and cannot be
+		 * matched (checked once, before it reaches RAM) */
+		if (*from_disk && cache_obj_header(o, STR_LIT("Vary"), &val)) {
+			cache_obj_unref(&o);
+			return -1;
+		}
+		if (*from_disk)
+			cache_ram_insert(ram, o);
+		*out = o;
+		return 0;
+	}
+	if (*from_disk)
+		cache_ram_insert(ram, o);
+	if (vary_obj_names(o, &v) != 0 || v.n == 0) {
+		cache_obj_unref(&o);
+		return -1;
+	}
+	vary_id(&v, req, id);
+	if (!vary_index_lists(o, id)) {
+		cache_obj_unref(&o);
+		return -1;
+	}
+	cache_obj_unref(&o);
+	n = vary_variant_key(key, key_len, id, vkey, sizeof vkey);
+	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
+		return -1;
+	if (*from_disk)
+		cache_ram_insert(ram, *out);
+	return 0;
+}
+
+/* The index for key after storing the variant id with names: the old index's
+ * list (when its names are the same) without id, then id, the oldest beyond
+ * CACHE_VARY_MAX dropped (and removed from the tiers). */
+static struct cache_obj *
+vary_index_build(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len,
+    const char *names, const struct cache_obj *old, const char *id, time_t now)
+{
+	struct cache_policy pol = {true, VARY_INDEX_TTL_S, 0};
+	char list[CACHE_VARY_MAX][VARY_ID_LEN + 1];
+	char head[VARY_INDEX_BUF];
+	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	size_t n = 0, len;
+	struct str ids, m;
+	size_t pos = 0;
+
+	if (old != NULL && cache_obj_header(old, STR_LIT("Variants"), &ids)) {
+		while (str_list_next(ids, &pos, &m)) {
+			m = str_trim_ows(m);
+			if (m.len != VARY_ID_LEN || memcmp(m.p, id, VARY_ID_LEN) == 0)
+				continue;
+			if (n == CACHE_VARY_MAX - 1) {
+				/* oldest first: drop list[0] */
+				int k = vary_variant_key(key, key_len, list[0], vkey, sizeof vkey);
+
+				if (k > 0)
+					vary_drop(ram, disk, vkey, (size_t)k);
+				memmove(list[0], list[1], (n - 1) * sizeof list[0]);
+				n--;
+			}
+			memcpy(list[n], m.p, VARY_ID_LEN);
+			list[n++][VARY_ID_LEN] = '\0';
+		}
+	}
+	memcpy(list[n++], id, VARY_ID_LEN + 1);
+	len =
+	    (size_t)snprintf(head, sizeof head, "%sVary: %s\r\nVariants:", VARY_INDEX_LINE, names);
+	for (size_t i = 0; i < n && len + VARY_ID_LEN + 5 < sizeof head; i++)
+		len += (size_t)snprintf(
+		    head + len, sizeof head - len, "%s %s", i > 0 ? "," : "", list[i]);
+	len += (size_t)snprintf(head + len, sizeof head - len, "\r\n");
+	return cache_obj_new(key, key_len, head, len, 0, now, &pol);
+}
+
+void
+cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
+{
+	size_t key_len, plen;
+	const char *key = cache_obj_key(o, &key_len);
+	const char *sep = memchr(key, VARY_SEP, key_len);
+	struct cache_obj *old = NULL, *idx;
+	struct vary_names v, ov;
+	char names[VARY_NAMES_BUF], onames[VARY_NAMES_BUF];
+	char id[VARY_ID_LEN + 1];
+	bool same = false, from_disk;
+
+	if (sep == NULL) {
+		/* a plain response replaces whatever was stored for the URL; the
+		 * variants an index listed are unreachable now, free them */
+		if (cache_ram_lookup(ram, key, key_len, &old) == 0 && vary_is_index(old))
+			vary_drop_listed(ram, disk, old);
+		cache_obj_unref(&old);
+		/* one that gained a Vary (a 304 added it) was not selected by
+		 * it: it cannot stand for every request any more */
+		if (vary_obj_names(o, &v) != 0 || v.n > 0)
+			vary_drop(ram, disk, key, key_len);
+		else
+			vary_put(ram, disk, o);
+		return;
+	}
+	plen = (size_t)(sep - key);
+	if (key_len - plen - 1 != VARY_ID_LEN || vary_obj_names(o, &v) != 0 || v.n == 0)
+		return;
+	memcpy(id, sep + 1, VARY_ID_LEN);
+	id[VARY_ID_LEN] = '\0';
+	vary_names_format(&v, names);
+	if (vary_get(ram, disk, key, plen, now, &old, &from_disk) == 0) {
+		if (vary_is_index(old) && vary_obj_names(old, &ov) == 0) {
+			vary_names_format(&ov, onames);
+			same = strcmp(names, onames) == 0;
+			if (!same)
+				vary_drop_listed(ram, disk, old);
+		}
+		if (!same)
+			cache_obj_unref(&old);
+	}
+	idx = vary_index_build(ram, disk, key, plen, names, old, id, now);
+	cache_obj_unref(&old);
+	vary_put(ram, disk, o);
+	if (idx != NULL) {
+		vary_put(ram, disk, idx);
+		cache_obj_unref(&idx);
+	}
+}
+
+void
+cache_invalidate(
+    struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now)
+{
+	struct cache_obj *old = NULL;
+
+	if (cache_ram_lookup(ram, key, key_len, &old) == 0 ||
+	    (disk != NULL && cache_disk_lookup(disk, key, key_len, now, &old) == 0)) {
+		if (vary_is_index(old))
+			vary_drop_listed(ram, disk, old);
+		cache_obj_unref(&old);
+	}
+	vary_drop(ram, disk, key, key_len);
+}
