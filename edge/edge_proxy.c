@@ -485,6 +485,7 @@ proxy_head_update(struct edge_conn *c, time_t now)
 	struct edge_proxy *px = &c->px;
 	const struct h1_header *hs = px->resp.headers;
 	size_t n = px->resp.n_headers;
+	struct cache_policy_conf conf;
 	struct cache_policy pol;
 	struct cache_obj *o;
 
@@ -496,8 +497,8 @@ proxy_head_update(struct edge_conn *c, time_t now)
 		return;
 	if (!cache_policy_304_applies(px->stale, &px->resp, false))
 		return;
-	cache_policy_evaluate_304(&c->req, px->stale, &px->resp, px->request_time, now,
-	    c->route != NULL ? (int64_t)c->route->default_ttl_s : 0, &pol);
+	edge_proxy_policy_conf(c, &conf);
+	cache_policy_evaluate_304(&c->req, px->stale, &px->resp, px->request_time, now, &conf, &pol);
 	if (!pol.storable)
 		return;
 	o = cache_obj_update(px->stale, hs, n, now, &pol);
