@@ -141,12 +141,23 @@ collapse_chunk_release(const void *data, size_t len, void *ref)
 	cache_fill_chunk_release(ref);
 }
 
-/* The fill will not serve c (not storable, or failed before its head): c's
- * request goes to the origin on its own, without collapsing. */
+/* The fill will not serve c (not storable, failed before its head, or a
+ * background revalidation that ended): a fresh object the fill's exchange
+ * may have stored answers; else c's request goes to the origin on its own,
+ * without collapsing. */
 static void
 collapse_go_alone(struct edge_conn *c)
 {
+	struct cache_obj *o = NULL;
+
 	edge_collapse_detach(c);
+	if (cache_ram_lookup(c->w->srv->ram, c->key, (size_t)c->key_len, &o) == 0 &&
+	    cache_obj_fresh(o, time_now())) {
+		edge_conn_serve_stored(c, o, "hit");
+		cache_obj_unref(&o);
+		return;
+	}
+	cache_obj_unref(&o);
 	c->state = EDGE_CONN_PROXY;
 	edge_proxy_start(c, c->route->pool, true, NULL);
 }

@@ -119,9 +119,11 @@ conn_free(struct edge_conn *c)
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_collapse_detach(c);
-	if (!c->orphan && c->px.cf_stream && c->px.state == EDGE_PROXY_RELAY_BODY) {
+	if (!c->orphan && !c->w->draining && c->px.cf_stream &&
+	    c->px.state == EDGE_PROXY_RELAY_BODY) {
 		/* The client left while its exchange fills an object others may
-		 * read: the exchange goes on without it (edge_collapse.h). */
+		 * read: the exchange goes on without it (edge_collapse.h); not
+		 * when draining, where a close is final. */
 		evtimer_del(c->timer);
 		edge_io_close(&c->io);
 		c->orphan = true;

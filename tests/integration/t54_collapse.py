@@ -258,6 +258,26 @@ class Collapse(harness.OutpostTestCase):
         self.assertEqual(self.origin.count("/col/reset"), n + 1)
         self.assertServing(self.node)
 
+    def test_background_revalidation_once_across_workers(self):
+        path = "/col/swr"
+        self.origin.script({path: {"cc": "max-age=1, stale-while-revalidate=60",
+                                   "body": "old\n"}})
+        r = self.node.get(path)
+        self.assertEqual(r.status, 200)
+        time.sleep(1.5)
+        bg0 = self.node.metric("outpost_cache_background_revalidations_total")
+        self.origin.script({path: {"cc": "max-age=60", "body": "new\n", "delay_ms": 1500}})
+        # 24 connections land on the 4 workers; each finds the entry stale
+        res = self.burst(path, 24, timeout=10)
+        self.assertEqual([r[0] for r in res], [200] * 24)
+        self.assertTrue(all("stale-while-revalidate" in r[1].get("cache-status", "")
+                            for r in res))
+        harness.wait_until(lambda: self.node.get(path).body == b"new\n", 10,
+                           what="the revalidated object")
+        self.assertEqual(self.origin.count(path), 2)
+        self.assertEqual(
+            self.node.metric("outpost_cache_background_revalidations_total") - bg0, 1)
+
     def test_body_over_max_object_still_reaches_attached_waiters(self):
         node = self.start_outpost(self.origin, overrides={
             "node": {"workers": 2}, "cache": {"max_object": "1MiB"}})
