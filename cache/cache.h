@@ -273,7 +273,8 @@ enum cache_fill_state {
 	CACHE_FILL_S_WAIT = 0, /* no response head yet */
 	CACHE_FILL_S_BODY,     /* head known, body growing */
 	CACHE_FILL_S_DONE,     /* body complete */
-	CACHE_FILL_S_FAILED,   /* the fetch failed: what was read is all there is */
+	CACHE_FILL_S_FAILED,   /* ended without a whole body to share (the fetch
+	                          failed, or a 304 refreshed the stored entry) */
 	CACHE_FILL_S_PASS,     /* the response is not storable: nothing to read */
 };
 

@@ -64,6 +64,7 @@ edge_collapse_detach(struct edge_conn *c)
 		cache_fill_reader_done(&c->cf_rd);
 		cache_fill_unref(&c->cf);
 	}
+	cache_obj_unref(&c->cf_stale);
 	c->cf_head_sent = false;
 }
 
@@ -92,7 +93,7 @@ collapse_eligible(const struct edge_conn *c)
 }
 
 bool
-edge_collapse_begin(struct edge_conn *c)
+edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 {
 	struct edge_worker *w = c->w;
 	struct cache_fill *f = NULL;
@@ -114,6 +115,8 @@ edge_collapse_begin(struct edge_conn *c)
 		break;
 	}
 	EDGE_COUNT(&w->metrics, cache_collapsed_total);
+	c->cf_stale = *stale;
+	*stale = NULL;
 	c->cf = f;
 	c->cf_rd = rd;
 	c->cf_head_sent = false;
@@ -148,18 +151,22 @@ collapse_chunk_release(const void *data, size_t len, void *ref)
 static void
 collapse_go_alone(struct edge_conn *c)
 {
-	struct cache_obj *o = NULL;
+	struct cache_obj *o = NULL, *stale = c->cf_stale;
 
+	c->cf_stale = NULL;
 	edge_collapse_detach(c);
 	if (cache_ram_lookup(c->w->srv->ram, c->key, (size_t)c->key_len, &o) == 0 &&
 	    cache_obj_fresh(o, time_now())) {
+		cache_obj_unref(&stale);
 		edge_conn_serve_stored(c, o, "hit");
 		cache_obj_unref(&o);
 		return;
 	}
 	cache_obj_unref(&o);
+	/* with its stale entry: revalidation and stale-if-error as if it had
+	 * not waited (edge_conn.c set c->px.revalidate and reval_*) */
 	c->state = EDGE_CONN_PROXY;
-	edge_proxy_start(c, c->route->pool, true, NULL);
+	edge_proxy_start(c, c->route->pool, true, stale);
 }
 
 /* The response head for a waiter: the stored head of the fill's object, with

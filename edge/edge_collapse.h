@@ -12,6 +12,10 @@
  * once per burst of fill changes whatever the number of waiters) lets every
  * listed connection send what is new, by reference, up to a bounded output.
  *
+ * A stale entry's revalidation is led the same way: a 304 refreshes the
+ * entry, and the waiters, whose fill ended without a head, find it fresh in
+ * the RAM tier; a 200 streams to them like any fill.
+ *
  * Outcomes.  A response that is not storable (or too big to store, by its
  * Content-Length) ends the fill PASS before any waiter got a head: waiters go
  * to the origin on their own, and the key stays hit-for-pass for
@@ -29,16 +33,19 @@
 
 #include <stdbool.h>
 
+struct cache_obj;
 struct edge_conn;
 struct edge_worker;
 
 /*
- * c's current request is a plain GET miss: looks its key up in the table.
- * True when c now waits on a fill in progress (the request is handled from
- * here on); false when it goes to the origin — as the leader of a new fill
- * (c->px.cf set) or alone (hit-for-pass, a request that must not collapse).
+ * c's current request is a GET miss, or a stale entry to revalidate (*stale,
+ * may be NULL; c->px.revalidate set as for edge_proxy_start): looks its key
+ * up in the table.  True when c now waits on the fill or revalidation in
+ * flight (the request is handled from here on; *stale is taken and NULLed);
+ * false when it goes to the origin — as the leader of a new fill (c->px.cf
+ * set) or alone (hit-for-pass, a request that must not collapse).
  */
-bool edge_collapse_begin(struct edge_conn *c);
+bool edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale);
 /* The leader's response head is in c's output: c reads the fill from now on,
  * with chunked framing when chunked (the exchange's own choice). */
 void edge_collapse_leader_reads(struct edge_conn *c, bool chunked);

@@ -605,12 +605,15 @@ conn_handle_request(struct edge_conn *c)
 			c->fwd = "request";
 	} else if (c->px.revalidate) {
 		/* RFC 9211 §2.2: fwd=stale, a conditional request for a stale entry */
-		EDGE_COUNT(&w->metrics, cache_revalidations_total);
 		c->cache_status = "MISS";
 		c->fwd = "stale";
 		c->px.reval_client =
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
+		/* one revalidation per key: wait on the one in flight, or lead */
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
+			return;
+		EDGE_COUNT(&w->metrics, cache_revalidations_total);
 	} else {
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		c->cache_status = "MISS";
@@ -618,8 +621,8 @@ conn_handle_request(struct edge_conn *c)
 		 * client's own preconditions) is forwarded as a miss; it is kept
 		 * only for stale-if-error */
 		c->fwd = "miss";
-		/* a plain miss: wait on the fill in progress, or lead one */
-		if (stale == NULL && creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c))
+		/* wait on the fill in progress, or lead one */
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
 			return;
 	}
 	c->state = EDGE_CONN_PROXY;

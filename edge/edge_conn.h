@@ -134,7 +134,9 @@ struct edge_conn {
 	struct edge_proxy px;
 
 	/* reading a collapsed fill (edge_collapse.c) */
-	struct cache_fill *cf; /* one reference, or NULL */
+	struct cache_fill *cf;      /* one reference, or NULL */
+	struct cache_obj *cf_stale; /* a waiter's stale entry (owned), for when it
+	                               goes to the origin on its own */
 	struct cache_fill_reader cf_rd;
 	struct edge_conn *cf_next; /* worker's list of fill readers */
 	struct edge_conn *cf_prev;

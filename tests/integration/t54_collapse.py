@@ -278,6 +278,48 @@ class Collapse(harness.OutpostTestCase):
         self.assertEqual(
             self.node.metric("outpost_cache_background_revalidations_total") - bg0, 1)
 
+    def test_revalidation_collapses(self):
+        path = "/col/reval"
+        self.origin.script({path: {"cc": "max-age=1", "headers": {"ETag": '"v1"'},
+                                   "body": "one\n"}})
+        self.assertEqual(self.node.get(path).body, b"one\n")
+        time.sleep(1.5)
+        rev0 = self.node.metric("outpost_cache_revalidations_total")
+        # stale: one conditional request (answered 304 after a while) for all
+        self.origin.script({path: {"cc": "max-age=60", "headers": {"ETag": '"v1"'},
+                                   "body": "one\n", "delay_ms": 800}})
+        res = self.burst(path, 20, timeout=10)
+        self.assertEqual([r[0] for r in res], [200] * 20)
+        self.assertEqual(self.origin.count(path), 2)
+        recs = self.origin.requests(path)
+        self.assertEqual(recs[-1]["status"], 304)
+        self.assertEqual(self.node.metric("outpost_cache_revalidations_total") - rev0, 1)
+        # stale, and the origin has a new version: one 200 streamed to all
+        path = "/col/reval2"
+        self.origin.script({path: {"cc": "max-age=1", "headers": {"ETag": '"v1"'},
+                                   "body": "one\n"}})
+        self.assertEqual(self.node.get(path).body, b"one\n")
+        time.sleep(1.5)
+        self.origin.script({path: {"cc": "max-age=60", "headers": {"ETag": '"v2"'},
+                                   "size": 100000, "delay_ms": 800}})
+        res = self.burst(path, 20, timeout=10)
+        self.assertEqual([r[0] for r in res], [200] * 20)
+        self.assertEqual(sorted(set(r[2] for r in res)), [harness.pattern_digest(100000)])
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_failed_revalidation_waiters_still_get_stale_if_error(self):
+        path = "/col/sie"
+        self.origin.script({path: {"cc": "max-age=1, stale-if-error=60",
+                                   "headers": {"ETag": '"s1"'}, "body": "kept\n"}})
+        self.assertEqual(self.node.get(path).body, b"kept\n")
+        time.sleep(1.5)
+        self.origin.script({path: {"status": 503, "delay_ms": 500, "no_cond": 1}})
+        res = self.burst(path, 10, timeout=10)
+        self.assertEqual([r[0] for r in res], [200] * 10)
+        self.assertEqual(set(r[2] for r in res), {hashlib.sha256(b"kept\n").hexdigest()})
+        self.assertTrue(any("collapsed" in r[1].get("cache-status", "") or
+                            "stale-if-error" in r[1].get("cache-status", "") for r in res))
+
     def test_body_over_max_object_still_reaches_attached_waiters(self):
         node = self.start_outpost(self.origin, overrides={
             "node": {"workers": 2}, "cache": {"max_object": "1MiB"}})
