@@ -12,8 +12,9 @@
  * there on a RAM miss and promotes what it finds; fills are queued to it.
  * Vary variants (cache_vary.c) are stored under their own keys next to a
  * per-URL index; cache_lookup / cache_store / cache_invalidate hide that.
- * Later issues slot in here: request collapsing (a fill in progress becomes
- * lookup-able).
+ * Request collapsing (cache_fill_*): a miss registers its fill in a shared
+ * table, later misses for the key wait on it and stream its body while it
+ * grows (read-while-write).
  */
 #ifndef OUTPOST_CACHE_CACHE_H
 #define OUTPOST_CACHE_CACHE_H
@@ -301,6 +302,108 @@ struct cache_ram_stats {
 	uint64_t inserts;
 };
 void cache_ram_stats(struct cache_ram *r, struct cache_ram_stats *out);
+
+/* ---- request collapsing and read-while-write (cache_fill.c) ---- */
+
+struct cache_fill;
+struct cache_fill_chunk;
+struct cache_fill_table;
+
+/* Called by the leader's thread for each watcher bit of a fill that grew or
+ * ended (cache_fill_watch): the callee wakes the workers of that bit. */
+typedef void cache_fill_notify_cb(void *arg, unsigned bit);
+
+/* How long a key whose response was not storable goes straight to the origin
+ * (hit-for-pass) before misses collapse again. */
+#define CACHE_FILL_PASS_S 10
+
+/*
+ * The table of fills in progress, shared by every worker: n_shards chains,
+ * each under its own mutex (shard by key hash).  notify(arg, bit) runs on the
+ * leader's thread when a watched fill changes.  Main thread.
+ */
+struct cache_fill_table *cache_fill_table_new(
+    unsigned n_shards, cache_fill_notify_cb *notify, void *arg);
+/* Frees the table; every fill must have ended.  Sets *tp = NULL; NULL-safe. */
+void cache_fill_table_free(struct cache_fill_table **tp);
+
+enum cache_fill_role {
+	CACHE_FILL_LEADER = 0, /* a new fill: fetch, then cache_fill_head/append/end */
+	CACHE_FILL_WAITER,     /* a fill is in progress: read it */
+	CACHE_FILL_PASS,       /* hit-for-pass: go to the origin without collapsing */
+};
+
+/* A reader's position in a fill: the chunk it is in (one reference), the
+ * offset there and the bytes read so far.  Owned by one thread. */
+struct cache_fill_reader {
+	struct cache_fill_chunk *chunk;
+	size_t off;
+	uint64_t pos;
+};
+
+/*
+ * Looks key up at now.  LEADER: a new fill is registered (in *out, one
+ * reference for the caller, who must end it with cache_fill_end);
+ * WAITER: *out is the fill in progress (one reference); PASS: a hit-for-pass
+ * marker is alive, *out is NULL.  For LEADER and WAITER, *rd is set to read
+ * the fill from its first byte (cache_fill_reader_done releases it).  Any
+ * thread; one shard lock.
+ */
+enum cache_fill_role cache_fill_begin(struct cache_fill_table *t, const char *key, size_t key_len,
+    time_t now, struct cache_fill **out, struct cache_fill_reader *rd);
+
+enum cache_fill_state {
+	CACHE_FILL_S_WAIT = 0, /* no response head yet */
+	CACHE_FILL_S_BODY,     /* head known, body growing */
+	CACHE_FILL_S_DONE,     /* body complete */
+	CACHE_FILL_S_FAILED,   /* ended without a whole body to share (the fetch
+	                          failed, or a 304 refreshed the stored entry) */
+	CACHE_FILL_S_PASS,     /* the response is not storable: nothing to read */
+};
+
+/* The leader: the response head is known.  obj (a reference is taken)
+ * carries the stored head and freshness; length is the body length, or -1
+ * when it comes unframed (chunked, close-delimited).  Watchers are notified. */
+void cache_fill_head(struct cache_fill *f, struct cache_obj *obj, int64_t length);
+/* The leader: appends body bytes (copied into the fill's chunks, which never
+ * move); readers see them at once and watchers are notified.  0, or -1 on
+ * allocation failure (the leader then ends the fill FAILED). */
+int cache_fill_append(struct cache_fill *f, const char *data, size_t len);
+/* The leader: no new waiter may join (the body outgrew what will be stored):
+ * the key becomes hit-for-pass, and chunks every attached reader has passed
+ * are freed (the fill keeps a window bounded by its slowest reader).  now:
+ * for the marker's expiry. */
+void cache_fill_close_joins(struct cache_fill *f, time_t now);
+/* The leader: ends the fill in state (DONE, FAILED or PASS; PASS leaves a
+ * hit-for-pass marker until now + CACHE_FILL_PASS_S), removes it from the
+ * table and notifies watchers.  Publish a complete object in the RAM tier
+ * BEFORE ending DONE, so a miss that no longer finds the fill finds it. */
+void cache_fill_end(struct cache_fill *f, enum cache_fill_state state, time_t now);
+
+/* State of f (acquire: a reader that sees BODY sees the head; one that sees
+ * DONE sees every byte).  Any thread. */
+enum cache_fill_state cache_fill_state(const struct cache_fill *f);
+/* The head object (valid once the state left WAIT; the fill holds it) and
+ * the announced length (-1 unframed). */
+struct cache_obj *cache_fill_obj(const struct cache_fill *f);
+int64_t cache_fill_length(const struct cache_fill *f);
+/* Asks for notify(bit) on every change of f from now on.  Any thread. */
+void cache_fill_watch(struct cache_fill *f, unsigned bit);
+
+/*
+ * The next bytes for rd: true with a view (*p, *len) into a chunk and *ref,
+ * a new reference on that chunk which keeps the view valid until
+ * cache_fill_chunk_release(ref) (e.g. an evbuffer_add_reference cleanup);
+ * false when nothing more is published now.  Lock-free; the reader's thread.
+ */
+bool cache_fill_read(struct cache_fill_reader *rd, const char **p, size_t *len, void **ref);
+/* Drops a reference from cache_fill_read.  Any thread. */
+void cache_fill_chunk_release(void *ref);
+/* Releases the reader's position (NULL-safe on a released reader). */
+void cache_fill_reader_done(struct cache_fill_reader *rd);
+
+struct cache_fill *cache_fill_ref(struct cache_fill *f);
+void cache_fill_unref(struct cache_fill **fp); /* NULLs *fp; any thread */
 
 /* ---- disk tier (cache_disk.c): LMDB, one writer thread, lock-free reads ---- */
 

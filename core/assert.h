@@ -33,6 +33,7 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 #define ORIGIN_LOOKUP_MAGIC 0x6f726c6bU
 #define CACHE_OBJ_MAGIC     0x63616f62U
 #define CACHE_DISK_MAGIC    0x63646b74U
+#define CACHE_FILL_MAGIC    0x6366696cU
 #define CONFIG_MAGIC        0x636f6e66U
 
 #endif

@@ -75,6 +75,7 @@ struct edge_bgrev {
 	struct origin_dns_query *dnsq;
 	struct cache_obj *stale; /* owned */
 	struct cache_obj *fill;  /* owned, while reading a 200 */
+	struct cache_fill *cf;   /* its entry in the server's fill table, or NULL */
 	time_t request_time;
 	uint64_t try_ms;
 	enum h1_body body;
@@ -129,6 +130,12 @@ bg_free(struct edge_bgrev *bg)
 	ASSERT(w->n_bgrev > 0);
 	w->n_bgrev--;
 	bg_release(bg);
+	if (bg->cf != NULL) {
+		/* no head was ever published: a miss that waited looks in the
+		 * RAM tier again, then goes on its own (edge_collapse.c) */
+		cache_fill_end(bg->cf, CACHE_FILL_S_FAILED, time_now());
+		cache_fill_unref(&bg->cf);
+	}
 	if (bg->dnsq != NULL)
 		origin_dns_cancel(&bg->dnsq);
 	if (bg->obev != NULL)
@@ -610,6 +617,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	const struct config *cfg = w->cfg;
 	const struct config_pool *pool;
 	struct edge_bgrev *bg;
+	struct cache_fill *cf = NULL;
 	unsigned b;
 	int pick;
 
@@ -621,11 +629,32 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 			return true; /* one in flight already */
 	if (w->draining || w->n_bgrev >= EDGE_BGREV_MAX || c->req.body != H1_BODY_NONE)
 		return false;
+	/* One per key across workers too: the key's entry in the fill table. */
+	if (w->srv->fills != NULL) {
+		struct cache_fill_reader rd;
+
+		switch (cache_fill_begin(
+		    w->srv->fills, c->key, (size_t)c->key_len, time_now(), &cf, &rd)) {
+		case CACHE_FILL_WAITER: /* a fill or revalidation is in flight */
+			cache_fill_reader_done(&rd);
+			cache_fill_unref(&cf);
+			return true;
+		case CACHE_FILL_LEADER:
+			cache_fill_reader_done(&rd);
+			break;
+		case CACHE_FILL_PASS:
+			break;
+		}
+	}
 	pool = c->route->pool;
 	pick = origin_balance_pick(origin_pool_balance(w->opool, (unsigned)(pool - cfg->pools)),
 	    edge_proxy_hash(c, pool), NULL, 0, time_mono_ms());
-	if (pick == ORIGIN_BALANCE_NONE)
+	if (pick == ORIGIN_BALANCE_NONE) {
+		if (cf != NULL)
+			cache_fill_end(cf, CACHE_FILL_S_FAILED, time_now());
+		cache_fill_unref(&cf);
 		return false;
+	}
 	bg = xcalloc(1, sizeof *bg);
 	bg->magic = EDGE_BGREV_MAGIC;
 	bg->w = w;
@@ -639,6 +668,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	edge_proxy_policy_conf(c, &bg->conf);
 	bg->skip_sts = c->site != NULL && c->site->hsts != NULL;
 	bg->stale = cache_obj_ref(stale);
+	bg->cf = cf;
 	bg->request_time = time_now();
 	bg->next = w->bgrev[b];
 	w->bgrev[b] = bg;

@@ -7,8 +7,10 @@
  * resolver) and the stored validators: a 304 that applies refreshes the object
  * (cache_obj_update, RAM insert, disk queue), a storable 200 is read whole (up
  * to cache.max_object) and stored as a fill; anything else, an error or a
- * timeout just ends it.  One exchange per key per worker: the worker keeps the
- * keys in flight in a small hash set (struct edge_worker bgrev[]).  Exchanges
+ * timeout just ends it.  One exchange per key: the worker keeps the keys in
+ * flight in a small hash set (struct edge_worker bgrev[]), and across workers
+ * the exchange holds the key's entry in the server's fill table (a fill or
+ * revalidation in flight elsewhere means none is started).  Exchanges
  * are best effort: a drain or shutdown drops them at once.  Worker thread only.
  */
 #ifndef OUTPOST_EDGE_EDGE_BGREV_H

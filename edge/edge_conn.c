@@ -40,6 +40,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_bgrev.h"
+#include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_proxy.h"
@@ -76,7 +77,7 @@ bool
 edge_conn_leave(struct edge_conn *c)
 {
 	ASSERT(c->cb_depth > 0);
-	if (c->cb_depth == 1) {
+	if (c->cb_depth == 1 && !c->orphan) {
 		for (int round = 0; round < 8 && !c->dead; round++) {
 			size_t before = evbuffer_get_length(c->io.out);
 
@@ -117,6 +118,18 @@ conn_free(struct edge_conn *c)
 	struct edge_worker *w = c->w;
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_collapse_detach(c);
+	if (!c->orphan && !c->w->draining && c->px.cf_stream &&
+	    c->px.state == EDGE_PROXY_RELAY_BODY) {
+		/* The client left while its exchange fills an object others may
+		 * read: the exchange goes on without it (edge_collapse.h); not
+		 * when draining, where a close is final. */
+		evtimer_del(c->timer);
+		edge_io_close(&c->io);
+		c->orphan = true;
+		c->dead = false;
+		return;
+	}
 	edge_proxy_abort(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -125,7 +138,8 @@ conn_free(struct edge_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	event_free(c->timer);
-	edge_io_close(&c->io);
+	if (!c->orphan)
+		edge_io_close(&c->io);
 	free(c->head_buf);
 	free(c->hdrs);
 	free(c->key);
@@ -320,15 +334,33 @@ conn_stored_status(const struct cache_obj *o)
 
 /* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
 void
+edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
+    const char *cs, const char *framing)
+{
+	size_t head_len;
+	const char *head = cache_obj_head(o, &head_len);
+	char hsts[EDGE_HSTS_FIELD_MAX];
+	int n;
+
+	c->status = conn_stored_status(o);
+	c->cache_status = xcache;
+	evbuffer_add_reference(c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
+	n = evbuffer_add_printf(c->io.out,
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: %s\r\nCache-Status: outpost; %s\r\n"
+	    "%s%s%s\r\n",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, xcache, cs, framing,
+	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
+	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
+}
+
+void
 edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 {
 	struct evbuffer *out = c->io.out;
-	const char *head, *body;
-	size_t head_len, body_len;
-	char hsts[EDGE_HSTS_FIELD_MAX];
-	char clen[48] = "";
+	const char *body;
+	size_t body_len;
+	char framing[48] = "";
 	int status = conn_stored_status(o);
-	int n;
 
 	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
 	switch (status / 100 == 2 ? cache_policy_conditional(&c->req, o) : CACHE_COND_NONE) {
@@ -343,20 +375,11 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	case CACHE_COND_NONE:
 		break;
 	}
-	head = cache_obj_head(o, &head_len);
 	body = cache_obj_body(o, &body_len);
-	c->status = status;
-	c->cache_status = "HIT";
 	/* RFC 9110 §8.6: no Content-Length on a 204 */
 	if (status != 204)
-		snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", body_len);
-	evbuffer_add_reference(out, head, head_len, conn_obj_release, cache_obj_ref(o));
-	n = evbuffer_add_printf(out,
-	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n"
-	    "%s%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs, clen,
-	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
-	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
+		snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", body_len);
+	edge_conn_write_stored_head(c, o, "HIT", cs, framing);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));
 		c->bytes_out += body_len;
@@ -590,12 +613,15 @@ conn_handle_request(struct edge_conn *c)
 			c->fwd = "request";
 	} else if (c->px.revalidate) {
 		/* RFC 9211 §2.2: fwd=stale, a conditional request for a stale entry */
-		EDGE_COUNT(&w->metrics, cache_revalidations_total);
 		c->cache_status = "MISS";
 		c->fwd = "stale";
 		c->px.reval_client =
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
+		/* one revalidation per key: wait on the one in flight, or lead */
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
+			return;
+		EDGE_COUNT(&w->metrics, cache_revalidations_total);
 	} else {
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		c->cache_status = "MISS";
@@ -603,6 +629,9 @@ conn_handle_request(struct edge_conn *c)
 		 * client's own preconditions) is forwarded as a miss; it is kept
 		 * only for stale-if-error */
 		c->fwd = "miss";
+		/* wait on the fill in progress, or lead one */
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
+			return;
 	}
 	c->state = EDGE_CONN_PROXY;
 	edge_proxy_start(c, route->pool, creq != CACHE_REQ_PASS, stale);
@@ -724,6 +753,9 @@ conn_on_drained(struct edge_conn *c)
 		break;
 	case EDGE_CONN_PROXY:
 		edge_proxy_on_client_writable(c);
+		break;
+	case EDGE_CONN_COLLAPSED:
+		edge_collapse_pump(c);
 		break;
 	case EDGE_CONN_READ_HEAD:
 		if (!c->io.read_on && !c->client_eof) {

@@ -38,6 +38,8 @@ enum edge_conn_state {
 	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
 	EDGE_CONN_PROXY,         /* an upstream exchange is running */
 	EDGE_CONN_CLOSING,       /* flushing output, then close */
+	EDGE_CONN_COLLAPSED,     /* streaming a fill another exchange writes (or its
+	                            own exchange wrote; edge_collapse.c) */
 };
 
 enum edge_proxy_state {
@@ -85,6 +87,10 @@ struct edge_proxy {
 	bool reval_inm;          /* we add If-None-Match: stale's ETag */
 	bool reval_ims;          /* we add If-Modified-Since: its Last-Modified */
 	bool reval_client;       /* the client sent validators of its own */
+	struct cache_fill *cf;   /* the collapsed fill this exchange leads, or NULL */
+	bool cf_stream;          /* the body goes to cf only; the client reads it
+	                            back like a waiter (c->cf) */
+	bool cf_oom;             /* cache_fill_append failed */
 };
 
 struct edge_conn {
@@ -126,6 +132,19 @@ struct edge_conn {
 	int key_len; /* -1 when no key */
 
 	struct edge_proxy px;
+
+	/* reading a collapsed fill (edge_collapse.c) */
+	struct cache_fill *cf;      /* one reference, or NULL */
+	struct cache_obj *cf_stale; /* a waiter's stale entry (owned), for when it
+	                               goes to the origin on its own */
+	struct cache_fill_reader cf_rd;
+	struct edge_conn *cf_next; /* worker's list of fill readers */
+	struct edge_conn *cf_prev;
+	bool cf_listed;    /* in that list */
+	bool cf_head_sent; /* the response head is in the output */
+	bool cf_chunked;   /* the body is chunk-encoded towards the client */
+	bool orphan;       /* the client is gone (io closed); the connection lives
+	                      on only for the fill its exchange leads */
 };
 
 /* Takes ownership of fd, an accepted client socket (tls: from a TLS
@@ -150,6 +169,12 @@ bool edge_conn_leave(struct edge_conn *c);
 void edge_conn_response_done(struct edge_conn *c);
 /* Answers the current request with a short text/plain error and closes. */
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
+/* Writes the head of a response built from the stored o: status line and
+ * stored fields, Age, Via, "X-Cache: xcache", "Cache-Status: outpost; cs",
+ * framing (a complete field line, or ""), HSTS and Connection.  Sets
+ * c->status and c->cache_status; counts the bytes. */
+void edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
+    const char *cs, const char *framing);
 /* Answers the current request from the stored o (a reference is taken for
  * the output): 200 with the body, or 304 / 412 per the request's
  * preconditions, with X-Cache: HIT and "Cache-Status: outpost; <cs>". */

@@ -207,6 +207,8 @@ main_run(struct config *cfg)
 	}
 	if (cfg->cache_ram_bytes > 0)
 		ms.srv.ram = cache_ram_new(cfg->cache_ram_bytes, main_ram_shards(cfg));
+	if (ms.srv.ram != NULL)
+		ms.srv.fills = cache_fill_table_new(64, edge_worker_fill_notify, &ms.srv);
 	if (cfg->cache_disk_path != NULL && ms.srv.ram != NULL) {
 		struct cache_disk_conf dc;
 		char err[256];
@@ -274,8 +276,11 @@ out:
 	for (unsigned w = 0; w < ms.srv.n_workers; w++)
 		edge_worker_drain(ms.srv.workers[w]);
 	for (unsigned w = 0; w < ms.srv.n_workers; w++)
+		edge_worker_join(ms.srv.workers[w]);
+	for (unsigned w = 0; w < ms.srv.n_workers; w++)
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
+	cache_fill_table_free(&ms.srv.fills); /* every fill ended with its worker */
 	if (fds != NULL)
 		for (size_t i = 0; i < cfg->workers * nl; i++)
 			if (fds[i] != -1)

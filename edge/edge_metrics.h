@@ -27,6 +27,10 @@
 	X(cache_revalidated_total, "Stale entries validated by a 304 and refreshed")               \
 	X(cache_stale_served_total,                                                                \
 	    "Stale entries served (stale-if-error, stale-while-revalidate)")                       \
+	X(cache_collapsed_total,                                                                   \
+	    "Misses that waited on another request's fill instead of going to the origin")         \
+	X(cache_hit_for_pass_total,                                                                \
+	    "Misses sent to the origin alone: the key's last response was not storable")           \
 	X(cache_background_revalidations_total,                                                    \
 	    "Background revalidations started (stale-while-revalidate)")                           \
 	X(origin_requests_total, "Requests sent to origins")                                       \

@@ -47,6 +47,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_proxy.h"
 #include "edge/edge_worker.h"
@@ -121,6 +122,15 @@ edge_proxy_abort(struct edge_conn *c)
 	cache_obj_unref(&px->stale);
 	px->revalidate = false;
 	px->state = EDGE_PROXY_IDLE;
+	if (px->cf != NULL) {
+		/* nothing is published: waiters without a head go on their own,
+		 * the others are closed (edge_collapse.h) */
+		if (c->cf == px->cf)
+			edge_collapse_detach(c);
+		cache_fill_end(px->cf, CACHE_FILL_S_FAILED, time_now());
+		cache_fill_unref(&px->cf);
+	}
+	px->cf_stream = false;
 }
 
 /*
@@ -579,8 +589,14 @@ proxy_fill_append(struct edge_conn *c, const char *data, size_t len)
 	struct edge_proxy *px = &c->px;
 
 	if (px->fill != NULL &&
-	    cache_obj_append(px->fill, data, len, c->w->cfg->cache_max_object_bytes) != 0)
+	    cache_obj_append(px->fill, data, len, c->w->cfg->cache_max_object_bytes) != 0) {
 		cache_obj_unref(&px->fill);
+		/* too big to store: those attached still get every byte */
+		if (px->cf_stream)
+			cache_fill_close_joins(px->cf, time_now());
+	}
+	if (px->cf_stream && !px->cf_oom && cache_fill_append(px->cf, data, len) != 0)
+		px->cf_oom = true;
 }
 
 /* Copies the first n bytes of buf into the fill without draining them. */
@@ -590,10 +606,10 @@ proxy_fill_from_buffer(struct edge_conn *c, struct evbuffer *buf, size_t n)
 	struct evbuffer_iovec v[8];
 	struct evbuffer_ptr pos;
 
-	if (c->px.fill == NULL || n == 0)
+	if ((c->px.fill == NULL && !c->px.cf_stream) || n == 0)
 		return;
 	evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET);
-	while (n > 0 && c->px.fill != NULL) {
+	while (n > 0) {
 		int k = evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, 8);
 
 		if (k <= 0)
@@ -621,6 +637,11 @@ proxy_finish(struct edge_conn *c)
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		cache_obj_unref(&px->fill);
 	}
+	if (px->cf != NULL) {
+		/* after the RAM insert: a miss that no longer finds the fill hits */
+		cache_fill_end(px->cf, CACHE_FILL_S_DONE, time_now());
+		cache_fill_unref(&px->cf);
+	}
 	cache_obj_unref(&px->stale);
 	px->revalidate = false;
 	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE && px->req_body_done &&
@@ -635,8 +656,36 @@ proxy_finish(struct edge_conn *c)
 	px->state = EDGE_PROXY_IDLE;
 	if (!px->req_body_done)
 		c->keep_alive = false;
+	if (px->cf_stream) {
+		/* the client reads the rest from the fill, or is gone */
+		px->cf_stream = false;
+		if (c->orphan) {
+			edge_conn_close(c);
+			return;
+		}
+		c->state = EDGE_CONN_COLLAPSED;
+		edge_collapse_pump(c);
+		return;
+	}
 	edge_io_set_lowmark(&c->io, 0);
 	edge_conn_response_done(c);
+}
+
+/* Moves n body bytes from the origin's input to the client (chunk-encoded
+ * when we chunk), or, when the body streams through a collapsed fill (which
+ * proxy_fill_from_buffer / proxy_fill_append fed), drops them. */
+static void
+proxy_emit(struct edge_conn *c, struct evbuffer *in, size_t n)
+{
+	if (c->px.cf_stream) {
+		evbuffer_drain(in, n);
+		return;
+	}
+	if (c->px.client_chunked)
+		proxy_move_chunk(in, c->io.out, n);
+	else
+		evbuffer_remove_buffer(in, c->io.out, n);
+	c->bytes_out += n;
 }
 
 static void
@@ -650,7 +699,8 @@ proxy_relay_body(struct edge_conn *c)
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
 
-		if (evbuffer_get_length(out) > PROXY_OUT_HIGH) {
+		/* a collapsed fill reads the origin at origin speed */
+		if (!px->cf_stream && evbuffer_get_length(out) > PROXY_OUT_HIGH) {
 			bufferevent_disable(px->obev, EV_READ);
 			edge_io_set_lowmark(&c->io, PROXY_OUT_LOW);
 			return;
@@ -665,8 +715,7 @@ proxy_relay_body(struct edge_conn *c)
 			size_t n = avail < px->resp_remaining ? avail : (size_t)px->resp_remaining;
 
 			proxy_fill_from_buffer(c, in, n);
-			evbuffer_remove_buffer(in, out, n);
-			c->bytes_out += n;
+			proxy_emit(c, in, n);
 			px->resp_remaining -= n;
 			if (px->resp_remaining == 0) {
 				done = true;
@@ -674,12 +723,7 @@ proxy_relay_body(struct edge_conn *c)
 			}
 		} else if (px->resp.body == H1_BODY_CLOSE) {
 			proxy_fill_from_buffer(c, in, avail);
-			if (px->client_chunked) {
-				proxy_move_chunk(in, out, avail);
-			} else {
-				evbuffer_remove_buffer(in, out, avail);
-			}
-			c->bytes_out += avail;
+			proxy_emit(c, in, avail);
 		} else {
 			struct evbuffer_iovec v;
 			const char *d = NULL;
@@ -693,12 +737,7 @@ proxy_relay_body(struct edge_conn *c)
 			if (dl > 0) {
 				proxy_fill_append(c, d, dl);
 				evbuffer_drain(in, used - dl);
-				if (px->client_chunked) {
-					proxy_move_chunk(in, out, dl);
-				} else {
-					evbuffer_remove_buffer(in, out, dl);
-				}
-				c->bytes_out += dl;
+				proxy_emit(c, in, dl);
 			} else {
 				evbuffer_drain(in, used);
 			}
@@ -716,11 +755,16 @@ proxy_relay_body(struct edge_conn *c)
 				break;
 		}
 	}
+	if (px->cf_oom) {
+		log_warn("proxy", "out of memory for a collapsed fill");
+		proxy_fail(c, 502, "bad gateway");
+		return;
+	}
 	if (!done) {
 		bufferevent_enable(px->obev, EV_READ);
 		return;
 	}
-	if (px->client_chunked) {
+	if (px->client_chunked && !px->cf_stream) {
 		evbuffer_add(out, "0\r\n\r\n", 5);
 		c->bytes_out += 5;
 	}
@@ -871,7 +915,23 @@ proxy_read_head(struct edge_conn *c)
 	proxy_invalidate(c, now);
 	proxy_head_update(c, now);
 	proxy_start_fill(c, now);
+	if (px->cf != NULL && px->fill == NULL) {
+		/* not storable: waiters go on their own, the key is hit-for-pass */
+		if (c->cf == px->cf)
+			edge_collapse_detach(c);
+		cache_fill_end(px->cf, CACHE_FILL_S_PASS, now);
+		cache_fill_unref(&px->cf);
+	}
+	if (px->cf != NULL) {
+		cache_fill_head(px->cf, px->fill,
+		    px->resp.body == H1_BODY_LENGTH ? (int64_t)px->resp.content_length
+		    : px->resp.body == H1_BODY_NONE ? 0
+		                                    : -1);
+		px->cf_stream = true;
+	}
 	proxy_write_response_head(c);
+	if (px->cf_stream)
+		edge_collapse_leader_reads(c, px->client_chunked);
 	evbuffer_drain(in, px->resp.head_len);
 	px->resp.headers = NULL;
 	px->resp.n_headers = 0;
@@ -1041,7 +1101,7 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 				/* All bytes relayed: the close delimits the body. */
 				struct evbuffer *out = c->io.out;
 
-				if (px->client_chunked) {
+				if (px->client_chunked && !px->cf_stream) {
 					evbuffer_add(out, "0\r\n\r\n", 5);
 					c->bytes_out += 5;
 				}
@@ -1234,6 +1294,8 @@ edge_proxy_start(
 	px->hash = edge_proxy_hash(c, pool);
 	origin_balance_note_request(origin_pool_balance(c->w->opool, px->pool_idx), time_mono_ms());
 	px->fill = NULL;
+	px->cf_stream = false; /* px->cf: set by edge_collapse_begin for a leader */
+	px->cf_oom = false;
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		px->revalidate = false;
@@ -1270,6 +1332,10 @@ edge_proxy_on_client_writable(struct edge_conn *c)
 
 	if (px->state != EDGE_PROXY_RELAY_BODY || px->obev == NULL)
 		return;
+	if (px->cf_stream) {
+		edge_collapse_pump(c);
+		return;
+	}
 	if (!(bufferevent_get_enabled(px->obev) & EV_READ) &&
 	    evbuffer_get_length(c->io.out) <= PROXY_OUT_LOW) {
 		edge_io_set_lowmark(&c->io, 0);

@@ -26,6 +26,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_dns.h"
@@ -123,6 +124,36 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(w->drain_timer, &tv);
 }
 
+/* A fill this worker's connections read changed: let them send what is new. */
+static void
+worker_on_fill(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_worker *w = arg;
+	uint64_t v;
+
+	(void)what;
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	(void)!read(fd, &v, sizeof v);
+	/* cleared before the walk: a change during it kicks again */
+	atomic_store(&w->fill_kick, false);
+	edge_collapse_wake(w);
+}
+
+void
+edge_worker_fill_notify(void *arg, unsigned bit)
+{
+	struct edge_server *srv = arg;
+	uint64_t one = 1;
+
+	for (unsigned i = bit; i < srv->n_workers; i += 64) {
+		struct edge_worker *w = srv->workers[i];
+
+		if (w == NULL || w->fill_fd == -1 || atomic_exchange(&w->fill_kick, true))
+			continue;
+		(void)!write(w->fill_fd, &one, sizeof one);
+	}
+}
+
 struct edge_worker *
 edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_fds)
 {
@@ -134,6 +165,7 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->srv = srv;
 	w->cfg = srv->cfg;
 	w->drain_fd = -1;
+	w->fill_fd = -1;
 	ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);
@@ -150,6 +182,13 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->drain_ev = event_new(w->base, w->drain_fd, EV_READ | EV_PERSIST, worker_on_drain, w);
 	w->drain_timer = evtimer_new(w->base, worker_on_drain_timeout, w);
 	event_add(w->drain_ev, NULL);
+	w->fill_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->fill_fd == -1) {
+		log_err("edge", "worker %u: eventfd: %s", id, strerror(errno));
+		goto fail;
+	}
+	w->fill_ev = event_new(w->base, w->fill_fd, EV_READ | EV_PERSIST, worker_on_fill, w);
+	event_add(w->fill_ev, NULL);
 	w->listeners = xcalloc(n_fds ? n_fds : 1, sizeof *w->listeners);
 	for (size_t i = 0; i < n_fds; i++) {
 		w->listeners[i] = evconnlistener_new(
@@ -227,6 +266,14 @@ edge_worker_finished(struct edge_worker *w)
 }
 
 void
+edge_worker_join(struct edge_worker *w)
+{
+	if (w->thread_started)
+		pthread_join(w->thread, NULL);
+	w->thread_started = false;
+}
+
+void
 edge_worker_join_free(struct edge_worker **wp)
 {
 	struct edge_worker *w = *wp;
@@ -235,8 +282,7 @@ edge_worker_join_free(struct edge_worker **wp)
 	if (w == NULL)
 		return;
 	*wp = NULL;
-	if (w->thread_started)
-		pthread_join(w->thread, NULL);
+	edge_worker_join(w);
 	w->draining = true;
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
@@ -258,6 +304,10 @@ edge_worker_join_free(struct edge_worker **wp)
 		event_free(w->drain_timer);
 	if (w->drain_fd != -1)
 		close(w->drain_fd);
+	if (w->fill_ev != NULL)
+		event_free(w->fill_ev);
+	if (w->fill_fd != -1)
+		close(w->fill_fd);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	w->magic = 0;

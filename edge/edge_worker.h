@@ -48,6 +48,8 @@ struct edge_server {
 	                                 (which runs the probes), referenced by
 	                                 every worker; valid while worker 0 lives */
 	_Atomic bool draining;
+	/* Fills in progress (request collapsing); NULL without a RAM tier. */
+	struct cache_fill_table *fills;
 };
 
 struct edge_worker {
@@ -64,6 +66,10 @@ struct edge_worker {
 	struct origin_health *health; /* one reference; worker 0 runs the probes */
 	int drain_fd;                 /* eventfd the main thread writes to */
 	struct event *drain_ev;       /* reads drain_fd */
+	int fill_fd;                  /* eventfd: a fill this worker reads changed */
+	struct event *fill_ev;        /* reads fill_fd */
+	_Atomic bool fill_kick;       /* fill_fd written and not yet read */
+	struct edge_conn *cf_readers; /* connections reading fills (edge_collapse.c) */
 	bool thread_started;
 	_Atomic bool finished;     /* the loop has ended */
 	struct event *drain_timer; /* hard stop after timeouts.drain */
@@ -97,8 +103,15 @@ int edge_worker_start(struct edge_worker *w);
 void edge_worker_drain(struct edge_worker *w);
 /* True once the worker's loop has ended.  Any thread. */
 bool edge_worker_finished(struct edge_worker *w);
+/* Waits for the thread to end (so that, once every worker is joined, freeing
+ * one cannot race with another's fill notifications).  Main thread. */
+void edge_worker_join(struct edge_worker *w);
 /* Waits for the thread to end and frees everything.  Main thread. */
 void edge_worker_join_free(struct edge_worker **wp);
+
+/* cache_fill_notify_cb of the server's fill table (arg: the edge_server):
+ * wakes the workers whose id % 64 is bit, once per burst.  Any thread. */
+void edge_worker_fill_notify(void *arg, unsigned bit);
 
 /* The worker's cached IMF-fixdate for now (refreshed once per second). */
 const char *edge_worker_date(struct edge_worker *w);

@@ -30,6 +30,8 @@ Behaviour keys (JSON name = query name):
   no_length       1 -> neither Content-Length nor chunked: body delimited by close
   drop            1 -> close the connection without a response
   reset           1 -> close with SO_LINGER 0 (RST) without a response
+  abort_after     N -> send the head and the first N body bytes, then close
+                  with SO_LINGER 0 (RST): a body cut mid-way
   raw             send these bytes (latin-1 text) verbatim, then close
   echo            1 -> body is the request body (if <= 16 MiB); headers
                   X-Echo-Length, X-Echo-Sha256, X-Echo-Method, X-Echo-Chunked
@@ -428,11 +430,22 @@ class Origin:
         sock.sendall(headtxt.encode("latin-1"))
         if not head_only:
             cdelay = float(b.get("chunk_delay_ms", 0) or 0) / 1000.0
+            abort_after = b.get("abort_after")
+            sent = 0
             first = True
             for c in chunks:
                 if not first and cdelay > 0:
                     time.sleep(cdelay)
                 first = False
+                if abort_after is not None and sent + len(c) > int(abort_after):
+                    c = c[:int(abort_after) - sent]
+                    if is_chunked and len(c) > 0:
+                        sock.sendall(b"%x\r\n" % len(c))
+                    sock.sendall(c)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    return False, None
+                sent += len(c)
                 if is_chunked:
                     sock.sendall(b"%x\r\n" % len(c))
                     sock.sendall(c)

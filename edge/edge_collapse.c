@@ -1,0 +1,271 @@
+/*
+ * edge/edge_collapse.c — waiting on and streaming collapsed fills (see
+ * edge_collapse.h for the model).
+ *
+ * A reading connection holds a reference on its fill and a reader position
+ * (c->cf, c->cf_rd).  It is on its worker's list (w->cf_readers) from the
+ * moment it waits until it is done or detached; the list is what a wake-up
+ * walks.  Body bytes go to the client's output by reference
+ * (evbuffer_add_reference with a reference on the chunk), never more than
+ * COLLAPSE_OUT_HIGH queued: above it the connection waits for its output to
+ * drain to COLLAPSE_OUT_LOW (the write callback pumps again), so a slow
+ * client holds chunks, not copies, and never the fill itself.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/assert.h"
+#include "core/h1.h"
+#include "core/timeutil.h"
+#include "edge/edge_collapse.h"
+#include "edge/edge_conn.h"
+#include "edge/edge_proxy.h"
+#include "edge/edge_worker.h"
+
+#define COLLAPSE_OUT_HIGH (512 * 1024)
+#define COLLAPSE_OUT_LOW  (128 * 1024)
+
+static void
+collapse_list(struct edge_conn *c)
+{
+	struct edge_worker *w = c->w;
+
+	if (c->cf_listed)
+		return;
+	c->cf_prev = NULL;
+	c->cf_next = w->cf_readers;
+	if (w->cf_readers != NULL)
+		w->cf_readers->cf_prev = c;
+	w->cf_readers = c;
+	c->cf_listed = true;
+	cache_fill_watch(c->cf, w->id);
+}
+
+void
+edge_collapse_detach(struct edge_conn *c)
+{
+	if (c->cf_listed) {
+		if (c->cf_prev != NULL)
+			c->cf_prev->cf_next = c->cf_next;
+		else
+			c->w->cf_readers = c->cf_next;
+		if (c->cf_next != NULL)
+			c->cf_next->cf_prev = c->cf_prev;
+		c->cf_next = c->cf_prev = NULL;
+		c->cf_listed = false;
+	}
+	if (c->cf != NULL) {
+		cache_fill_reader_done(&c->cf_rd);
+		cache_fill_unref(&c->cf);
+	}
+	cache_obj_unref(&c->cf_stale);
+	c->cf_head_sent = false;
+}
+
+/* Requests whose answer may differ from the plain stored 200 (preconditions,
+ * ranges) or that carry a body do not collapse: they go as they are. */
+static bool
+collapse_eligible(const struct edge_conn *c)
+{
+	static const struct str no[] = {
+	    STR_LIT("Range"),
+	    STR_LIT("If-Range"),
+	    STR_LIT("If-None-Match"),
+	    STR_LIT("If-Modified-Since"),
+	    STR_LIT("If-Match"),
+	    STR_LIT("If-Unmodified-Since"),
+	};
+	const struct h1_request *r = &c->req;
+
+	if (c->w->srv->fills == NULL || c->key_len < 0 || !str_eq(r->method, STR_LIT("GET")) ||
+	    r->body != H1_BODY_NONE)
+		return false;
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (h1_header_find(r->headers, r->n_headers, no[i]) != NULL)
+			return false;
+	return true;
+}
+
+bool
+edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
+{
+	struct edge_worker *w = c->w;
+	struct cache_fill *f = NULL;
+	struct cache_fill_reader rd;
+
+	ASSERT(c->cf == NULL && c->px.cf == NULL);
+	if (!collapse_eligible(c))
+		return false;
+	switch (cache_fill_begin(w->srv->fills, c->key, (size_t)c->key_len, time_now(), &f, &rd)) {
+	case CACHE_FILL_PASS:
+		EDGE_COUNT(&w->metrics, cache_hit_for_pass_total);
+		return false;
+	case CACHE_FILL_LEADER:
+		c->px.cf = cache_fill_ref(f);
+		c->cf = f;
+		c->cf_rd = rd;
+		return false;
+	case CACHE_FILL_WAITER:
+		break;
+	}
+	EDGE_COUNT(&w->metrics, cache_collapsed_total);
+	c->cf_stale = *stale;
+	*stale = NULL;
+	c->cf = f;
+	c->cf_rd = rd;
+	c->cf_head_sent = false;
+	c->state = EDGE_CONN_COLLAPSED;
+	edge_io_read_disable(&c->io); /* pipelined requests wait in the kernel */
+	collapse_list(c);
+	edge_collapse_pump(c);
+	return true;
+}
+
+void
+edge_collapse_leader_reads(struct edge_conn *c, bool chunked)
+{
+	ASSERT(c->cf != NULL && c->cf == c->px.cf);
+	c->cf_head_sent = true;
+	c->cf_chunked = chunked;
+	collapse_list(c);
+}
+
+static void
+collapse_chunk_release(const void *data, size_t len, void *ref)
+{
+	(void)data;
+	(void)len;
+	cache_fill_chunk_release(ref);
+}
+
+/* The fill will not serve c (not storable, failed before its head, or a
+ * background revalidation that ended): a fresh object the fill's exchange
+ * may have stored answers; else c's request goes to the origin on its own,
+ * without collapsing. */
+static void
+collapse_go_alone(struct edge_conn *c)
+{
+	struct cache_obj *o = NULL, *stale = c->cf_stale;
+
+	c->cf_stale = NULL;
+	edge_collapse_detach(c);
+	if (cache_ram_lookup(c->w->srv->ram, c->key, (size_t)c->key_len, &o) == 0 &&
+	    cache_obj_fresh(o, time_now())) {
+		cache_obj_unref(&stale);
+		edge_conn_serve_stored(c, o, "hit");
+		cache_obj_unref(&o);
+		return;
+	}
+	cache_obj_unref(&o);
+	/* with its stale entry: revalidation and stale-if-error as if it had
+	 * not waited (edge_conn.c set c->px.revalidate and reval_*) */
+	c->state = EDGE_CONN_PROXY;
+	edge_proxy_start(c, c->route->pool, true, stale);
+}
+
+/* The response head for a waiter: the stored head of the fill's object, with
+ * Content-Length when the origin announced one, else chunked (HTTP/1.1) or
+ * delimited by closing (HTTP/1.0). */
+static void
+collapse_write_head(struct edge_conn *c)
+{
+	int64_t len = cache_fill_length(c->cf);
+	char framing[48];
+
+	c->cf_chunked = false;
+	if (len >= 0) {
+		snprintf(framing, sizeof framing, "Content-Length: %lld\r\n", (long long)len);
+	} else if (c->req.minor >= 1) {
+		snprintf(framing, sizeof framing, "Transfer-Encoding: chunked\r\n");
+		c->cf_chunked = true;
+	} else {
+		framing[0] = '\0';
+		c->keep_alive = false;
+	}
+	edge_conn_write_stored_head(
+	    c, cache_fill_obj(c->cf), "MISS", "fwd=miss; collapsed", framing);
+	c->cf_head_sent = true;
+}
+
+/* The body is complete in c's output: end the response. */
+static void
+collapse_done(struct edge_conn *c)
+{
+	if (c->cf_chunked) {
+		evbuffer_add(c->io.out, "0\r\n\r\n", 5);
+		c->bytes_out += 5;
+	}
+	edge_collapse_detach(c);
+	edge_io_set_lowmark(&c->io, 0);
+	if (c->state == EDGE_CONN_COLLAPSED)
+		edge_conn_response_done(c);
+}
+
+void
+edge_collapse_pump(struct edge_conn *c)
+{
+	struct evbuffer *out = c->io.out;
+	enum cache_fill_state st;
+	const char *p;
+	size_t len;
+	void *ref;
+
+	if (c->cf == NULL || c->dead || c->orphan)
+		return;
+	st = cache_fill_state(c->cf);
+	if (!c->cf_head_sent) {
+		if (st == CACHE_FILL_S_WAIT)
+			return;
+		if (st == CACHE_FILL_S_PASS || st == CACHE_FILL_S_FAILED) {
+			collapse_go_alone(c);
+			return;
+		}
+		collapse_write_head(c);
+	}
+	while (evbuffer_get_length(out) <= COLLAPSE_OUT_HIGH &&
+	       cache_fill_read(&c->cf_rd, &p, &len, &ref)) {
+		if (c->cf_chunked) {
+			char hdr[24];
+			size_t hl = h1_chunk_header(len, hdr, sizeof hdr);
+
+			evbuffer_add(out, hdr, hl);
+			c->bytes_out += hl + 2;
+		}
+		evbuffer_add_reference(out, p, len, collapse_chunk_release, ref);
+		if (c->cf_chunked)
+			evbuffer_add(out, "\r\n", 2);
+		c->bytes_out += len;
+	}
+	if (evbuffer_get_length(out) > COLLAPSE_OUT_HIGH) {
+		edge_io_set_lowmark(&c->io, COLLAPSE_OUT_LOW);
+		return;
+	}
+	if (st == CACHE_FILL_S_DONE) {
+		collapse_done(c);
+	} else if (st == CACHE_FILL_S_FAILED) {
+		/* the head is out, the body cannot be completed */
+		edge_collapse_detach(c);
+		if (c->state == EDGE_CONN_COLLAPSED)
+			edge_conn_close(c);
+	}
+	/* BODY: more comes with the next wake-up */
+}
+
+void
+edge_collapse_wake(struct edge_worker *w)
+{
+	struct edge_conn *c, *next;
+
+	for (c = w->cf_readers; c != NULL; c = next) {
+		next = c->cf_next;
+		edge_conn_enter(c);
+		edge_collapse_pump(c);
+		edge_conn_leave(c);
+	}
+}

@@ -1,0 +1,60 @@
+/*
+ * edge/edge_collapse.h — request collapsing on the edge side: misses for a
+ * key in progress wait on its fill (cache/cache.h cache_fill_*) and stream
+ * its body as it grows, on whichever worker they arrived.
+ *
+ * Roles.  The first miss for a key leads: its exchange (edge_proxy.c) fetches
+ * the object, and once the response head shows it storable, publishes the
+ * head to the fill and writes every body byte into it at origin speed — never
+ * slowed by a client.  Its own client then reads the fill back like any
+ * waiter.  Later misses (GET without preconditions or Range) wait: they are
+ * listed on their worker, and each wake-up of the worker (an eventfd, written
+ * once per burst of fill changes whatever the number of waiters) lets every
+ * listed connection send what is new, by reference, up to a bounded output.
+ *
+ * A stale entry's revalidation is led the same way: a 304 refreshes the
+ * entry, and the waiters, whose fill ended without a head, find it fresh in
+ * the RAM tier; a 200 streams to them like any fill.
+ *
+ * Outcomes.  A response that is not storable (or too big to store, by its
+ * Content-Length) ends the fill PASS before any waiter got a head: waiters go
+ * to the origin on their own, and the key stays hit-for-pass for
+ * CACHE_FILL_PASS_S so the next burst does not serialize.  A body that
+ * outgrows cache.max_object while streaming closes the fill to new waiters
+ * (hit-for-pass) but keeps feeding those attached, with a window bounded by
+ * the slowest of them.  A fetch that fails before the head: waiters go on
+ * their own; after it: waiters that sent a head are closed (their response
+ * cannot be completed) and nothing is stored.  A leader whose client leaves
+ * mid-body becomes an orphan: the connection keeps only its exchange, which
+ * completes the fill for the others and publishes it.  Worker thread only.
+ */
+#ifndef OUTPOST_EDGE_EDGE_COLLAPSE_H
+#define OUTPOST_EDGE_EDGE_COLLAPSE_H
+
+#include <stdbool.h>
+
+struct cache_obj;
+struct edge_conn;
+struct edge_worker;
+
+/*
+ * c's current request is a GET miss, or a stale entry to revalidate (*stale,
+ * may be NULL; c->px.revalidate set as for edge_proxy_start): looks its key
+ * up in the table.  True when c now waits on the fill or revalidation in
+ * flight (the request is handled from here on; *stale is taken and NULLed);
+ * false when it goes to the origin — as the leader of a new fill (c->px.cf
+ * set) or alone (hit-for-pass, a request that must not collapse).
+ */
+bool edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale);
+/* The leader's response head is in c's output: c reads the fill from now on,
+ * with chunked framing when chunked (the exchange's own choice). */
+void edge_collapse_leader_reads(struct edge_conn *c, bool chunked);
+/* Sends what c's fill has that c did not send (bounded by the output's high
+ * mark), and completes or abandons the response when the fill ended. */
+void edge_collapse_pump(struct edge_conn *c);
+/* Drops c's reading of a fill, if any (NULL-safe on a connection without). */
+void edge_collapse_detach(struct edge_conn *c);
+/* The worker's fill eventfd fired: pumps every listed reader. */
+void edge_collapse_wake(struct edge_worker *w);
+
+#endif
