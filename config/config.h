@@ -143,6 +143,9 @@ struct config {
 	uint64_t cache_max_object_bytes; /* cache.max_object, default 16MiB */
 	char *cache_disk_path;           /* cache.disk.path (reserved for the LMDB tier) */
 	uint64_t cache_disk_bytes;       /* cache.disk.size */
+	/* cache.range_fill_max; default UINT64_MAX: as cache.max_object (the
+	 * smaller of the two applies); 0: a range miss always passes through */
+	uint64_t cache_range_fill_max_bytes;
 
 	/* timeouts (client side) */
 	unsigned header_timeout_ms; /* timeouts.header, default 10000 */

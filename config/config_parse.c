@@ -751,7 +751,7 @@ cparse_admin(struct cparse *p, const struct cnode *m)
 static void
 cparse_cache(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {"ram", "max_object", "disk", NULL};
+	static const char *const keys[] = {"ram", "max_object", "range_fill_max", "disk", NULL};
 	static const char *const disk_keys[] = {"path", "size", NULL};
 	const struct cnode *d, *v;
 	size_t old;
@@ -760,6 +760,7 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 		return;
 	cget_size(p, m, "ram", 0, UINT64_MAX, &p->c->cache_ram_bytes);
 	cget_size(p, m, "max_object", 1, UINT64_MAX, &p->c->cache_max_object_bytes);
+	cget_size(p, m, "range_fill_max", 0, UINT64_MAX, &p->c->cache_range_fill_max_bytes);
 	if ((d = cmap_get(m, "disk", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "disk");
