@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/range.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
@@ -43,6 +44,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_proxy.h"
+#include "edge/edge_range.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 
@@ -306,6 +308,128 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 	edge_conn_response_done(c);
 }
 
+/* Responses served from the cache say they take byte ranges (RFC 9110
+ * §14.3), unless the stored response says so itself. */
+static const char *
+conn_accept_ranges(const struct cache_obj *o)
+{
+	struct str v;
+
+	return cache_obj_header(o, STR_LIT("Accept-Ranges"), &v) ? "" : "Accept-Ranges: bytes\r\n";
+}
+
+/* What the request's Range (and If-Range) asks of o's body of len bytes. */
+static enum range_result
+conn_range(const struct edge_conn *c, const struct cache_obj *o, uint64_t len, struct range_set *rs)
+{
+	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
+
+	if (h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) == NULL)
+		return RANGE_IGNORE;
+	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
+	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);
+	(void)cache_obj_header(o, STR_LIT("Date"), &v.date);
+	return range_request(&c->req, &v, len, rs);
+}
+
+/* Adds the stored field lines p[0..len) of o to out by reference, without
+ * the Content-Type lines when skip_ctype (a multipart answer has its own). */
+static void
+conn_add_stored_fields(
+    struct evbuffer *out, struct cache_obj *o, const char *p, size_t len, bool skip_ctype)
+{
+	const char *end = p + len, *run = p;
+
+	while (skip_ctype && p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *next = eol != NULL ? eol + 1 : end;
+
+		if ((size_t)(next - p) > 13 &&
+		    str_eq_nocase(str_make(p, 13), STR_LIT("Content-Type:"))) {
+			if (p > run)
+				evbuffer_add_reference(out, run, (size_t)(p - run),
+				    conn_obj_release, cache_obj_ref(o));
+			run = next;
+		}
+		p = next;
+	}
+	if (end > run)
+		evbuffer_add_reference(
+		    out, run, (size_t)(end - run), conn_obj_release, cache_obj_ref(o));
+}
+
+/*
+ * A Range answered from the stored o (RFC 9110 §14.2, §15.3.7, §15.5.17):
+ * 416 with a Content-Range of "*" and the length when nothing is satisfiable;
+ * else 206 with the stored fields, and either one slice of the body with
+ * Content-Range, or multipart/byteranges with a part per range.  The slices
+ * are added by reference (no copy of the body).
+ */
+static void
+conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum range_result rr,
+    const struct range_set *rs)
+{
+	struct evbuffer *out = c->io.out;
+	size_t before = evbuffer_get_length(out);
+	const char *head, *body, *eol;
+	size_t head_len, body_len, sl;
+	struct str ctype = STR_NULL;
+	char boundary[EDGE_RANGE_BOUNDARY_LEN + 1];
+	char hsts[EDGE_HSTS_FIELD_MAX];
+	bool multipart = rs->n > 1;
+
+	c->cache_status = "HIT";
+	EDGE_COUNT(&c->w->metrics, cache_hits_total);
+	EDGE_COUNT(&c->w->metrics, range_answers_total);
+	body = cache_obj_body(o, &body_len);
+	if (rr == RANGE_UNSATISFIABLE) {
+		char extra[256];
+
+		snprintf(extra, sizeof extra,
+		    "Content-Range: bytes */%zu\r\nAccept-Ranges: bytes\r\nX-Cache: HIT\r\n"
+		    "Cache-Status: outpost; %s\r\n",
+		    body_len, cs);
+		conn_send_short(c, 416, extra, "range not satisfiable\n");
+		return;
+	}
+	head = cache_obj_head(o, &head_len);
+	eol = memchr(head, '\n', head_len);
+	sl = eol != NULL ? (size_t)(eol + 1 - head) : head_len;
+	(void)cache_obj_header(o, STR_LIT("Content-Type"), &ctype);
+	c->status = 206;
+	evbuffer_add(out, "HTTP/1.1 206 Partial Content\r\n", 30);
+	conn_add_stored_fields(out, o, head + sl, head_len - sl, multipart);
+	evbuffer_add_printf(out,
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
+	    conn_accept_ranges(o));
+	if (multipart) {
+		edge_range_boundary(boundary);
+		evbuffer_add_printf(out,
+		    "Content-Type: multipart/byteranges; boundary=%s\r\nContent-Length: %llu\r\n",
+		    boundary,
+		    (unsigned long long)edge_range_multipart_length(boundary, ctype, rs, body_len));
+	} else {
+		evbuffer_add_printf(out,
+		    "Content-Range: bytes %llu-%llu/%zu\r\nContent-Length: %llu\r\n",
+		    (unsigned long long)rs->r[0].first, (unsigned long long)rs->r[0].last, body_len,
+		    (unsigned long long)(rs->r[0].last - rs->r[0].first + 1));
+	}
+	evbuffer_add_printf(
+	    out, "%s%s\r\n", edge_conn_hsts_field(c, hsts), conn_connection_header(c));
+	for (unsigned i = 0; i < rs->n; i++) {
+		if (multipart)
+			edge_range_part_head(out, boundary, ctype, &rs->r[i], body_len);
+		evbuffer_add_reference(out, body + rs->r[i].first,
+		    (size_t)(rs->r[i].last - rs->r[i].first + 1), conn_obj_release,
+		    cache_obj_ref(o));
+	}
+	if (multipart)
+		edge_range_closing(out, boundary);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	edge_conn_response_done(c);
+}
+
 /* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
 void
 edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
@@ -314,6 +438,8 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	const char *head, *body;
 	size_t head_len, body_len;
 	char hsts[EDGE_HSTS_FIELD_MAX];
+	struct range_set rs;
+	enum range_result rr;
 	int n;
 
 	switch (cache_policy_conditional(&c->req, o)) {
@@ -330,14 +456,20 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	}
 	head = cache_obj_head(o, &head_len);
 	body = cache_obj_body(o, &body_len);
+	rr = conn_range(c, o, body_len, &rs);
+	if (rr != RANGE_IGNORE) {
+		conn_serve_range(c, o, cs, rr, &rs);
+		return;
+	}
 	c->status = 200;
 	c->cache_status = "HIT";
 	evbuffer_add_reference(out, head, head_len, conn_obj_release, cache_obj_ref(o));
 	n = evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n"
-	    "Content-Length: %zu\r\n%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs, body_len,
-	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
+	    "%sContent-Length: %zu\r\n%s%s\r\n",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
+	    conn_accept_ranges(o), body_len, edge_conn_hsts_field(c, hsts),
+	    conn_connection_header(c));
 	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));

@@ -21,6 +21,7 @@
 #include "cache/cache.h"
 #include "core/h1.h"
 #include "edge/edge_io.h"
+#include "edge/edge_range.h"
 
 struct bufferevent;
 struct event;
@@ -85,6 +86,12 @@ struct edge_proxy {
 	bool reval_inm;          /* we add If-None-Match: stale's ETag */
 	bool reval_ims;          /* we add If-Modified-Since: its Last-Modified */
 	bool reval_client;       /* the client sent validators of its own */
+
+	/* Range / If-Range not forwarded: the whole object is fetched (and
+	 * filled) and the client's ranges are cut here; cut.active: the client
+	 * gets a 206 or 416 */
+	bool range_strip;
+	struct edge_range_cut cut;
 };
 
 struct edge_conn {
@@ -152,7 +159,8 @@ void edge_conn_response_done(struct edge_conn *c);
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
 /* Answers the current request from the stored o (a reference is taken for
  * the output): 200 with the body, or 304 / 412 per the request's
- * preconditions, with X-Cache: HIT and "Cache-Status: outpost; <cs>". */
+ * preconditions, then 206 / 416 per its Range (core/range.h), with X-Cache:
+ * HIT and "Cache-Status: outpost; <cs>". */
 void edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs);
 /* The Strict-Transport-Security field line ("Strict-Transport-Security: V\r\n")
  * for a response on a TLS connection whose site sets hsts, else "".  Written
