@@ -318,13 +318,20 @@ conn_accept_ranges(const struct cache_obj *o)
 	return cache_obj_header(o, STR_LIT("Accept-Ranges"), &v) ? "" : "Accept-Ranges: bytes\r\n";
 }
 
-/* What the request's Range (and If-Range) asks of o's body of len bytes. */
+/* What the request's Range (and If-Range) asks of o's body of len bytes.
+ * Only a stored 200 has a selected representation to take ranges of
+ * (RFC 9110 §14.2); any other stored status is served whole. */
 static enum range_result
 conn_range(const struct edge_conn *c, const struct cache_obj *o, uint64_t len, struct range_set *rs)
 {
 	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
+	size_t head_len;
+	const char *head;
 
 	if (h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) == NULL)
+		return RANGE_IGNORE;
+	head = cache_obj_head(o, &head_len);
+	if (head_len < 13 || memcmp(head + 8, " 200 ", 5) != 0)
 		return RANGE_IGNORE;
 	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
 	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);

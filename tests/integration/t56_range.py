@@ -6,6 +6,7 @@ objects over cache.range_fill_max."""
 
 import hashlib
 import re
+import time
 
 import harness
 from harness import pattern_bytes, req_header
@@ -193,6 +194,33 @@ class Ranges(harness.OutpostTestCase):
         self.assertPartial(r1, 0, 1)
         self.assertEqual(r2.status, 416)
         self.assertEqual(len(parse_multipart(r3)), 2)
+
+    # -- stale objects -----------------------------------------------------
+    def test_stale_revalidated_then_range(self):
+        """A stale object revalidated with a 304 answers the Range; the
+        conditional request carries no Range."""
+        path = "/st/reval"
+        self.origin.script({path: {"cc": "max-age=1", "size": SIZE,
+                                   "headers": {"ETag": '"s1"'}}})
+        self.assertWhole(self.node.get(path), cache="MISS")
+        time.sleep(2.1)
+        r = self.node.get(path, {"Range": "bytes=10-19"})
+        self.assertPartial(r, 10, 19)
+        self.assertIn("fwd-status=304", r.header("Cache-Status"))
+        recs = self.origin.requests(path)
+        self.assertEqual([x["status"] for x in recs], [200, 304])
+        self.assertEqual(req_header(recs[1], "If-None-Match"), '"s1"')
+        self.assertIsNone(req_header(recs[1], "Range"))
+
+    def test_stale_while_revalidate_range(self):
+        path = "/st/swr"
+        self.origin.script({path: {"cc": "max-age=1, stale-while-revalidate=60",
+                                   "size": SIZE}})
+        self.assertWhole(self.node.get(path), cache="MISS")
+        time.sleep(2.1)
+        r = self.node.get(path, {"Range": "bytes=-3"})
+        self.assertPartial(r, 997, 999)
+        self.assertIn("detail=stale-while-revalidate", r.header("Cache-Status"))
 
     # -- on a miss ---------------------------------------------------------
     def test_range_miss_fills_cache(self):
