@@ -339,20 +339,29 @@ conn_range(const struct edge_conn *c, const struct cache_obj *o, uint64_t len, s
 	return range_request(&c->req, &v, len, rs);
 }
 
+/* Is the stored field line p[0..len) called name (given with its colon)? */
+static bool
+conn_line_is(const char *p, size_t len, struct str name)
+{
+	return len > name.len && str_eq_nocase(str_make(p, name.len), name);
+}
+
 /* Adds the stored field lines p[0..len) of o to out by reference, without
- * the Content-Type lines when skip_ctype (a multipart answer has its own). */
+ * Content-Range (a 206 writes its own) and, when skip_ctype, Content-Type (a
+ * multipart answer has its own). */
 static void
 conn_add_stored_fields(
     struct evbuffer *out, struct cache_obj *o, const char *p, size_t len, bool skip_ctype)
 {
 	const char *end = p + len, *run = p;
 
-	while (skip_ctype && p < end) {
+	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *next = eol != NULL ? eol + 1 : end;
+		size_t n = (size_t)(next - p);
 
-		if ((size_t)(next - p) > 13 &&
-		    str_eq_nocase(str_make(p, 13), STR_LIT("Content-Type:"))) {
+		if (conn_line_is(p, n, STR_LIT("Content-Range:")) ||
+		    (skip_ctype && conn_line_is(p, n, STR_LIT("Content-Type:")))) {
 			if (p > run)
 				evbuffer_add_reference(out, run, (size_t)(p - run),
 				    conn_obj_release, cache_obj_ref(o));

@@ -81,6 +81,13 @@ class Ranges(harness.OutpostTestCase):
         self.assertIsNotNone(r.header("Age"))
         self.assertEqual(self.origin.count("/s/single"), 1)
 
+    def test_stored_content_range_not_repeated(self):
+        """A 200 that carried a Content-Range of its own: a 206 has only ours."""
+        url = self.stored("/s/own-cr", "&h=Content-Range:%20bytes%200-999/1000")
+        r = self.node.get(url, {"Range": "bytes=1-2"})
+        self.assertPartial(r, 1, 2)
+        self.assertEqual(r.header_all("Content-Range"), ["bytes 1-2/1000"])
+
     def test_whole_hit_says_accept_ranges(self):
         url = self.stored("/s/accept")
         r = self.node.get(url)
