@@ -242,6 +242,21 @@ class Ranges(harness.OutpostTestCase):
         self.assertPartial(self.node.get(url, {"Range": "bytes=-10"}), 990, 999)
         self.assertEqual(self.origin.count("/m/fill"), 1)
 
+    def test_range_miss_streams_and_fill_outlives_client(self):
+        """The range goes out as its bytes arrive, long before the whole body
+        has; the client closing once it has them does not stop the fill."""
+        size = 200000
+        url = "/m/slow?size=%d&cc=max-age%%3D300&chunk_size=20000&chunk_delay_ms=150" % size
+        t0 = time.monotonic()
+        r = self.node.get(url, {"Range": "bytes=0-99"})
+        elapsed = time.monotonic() - t0
+        self.assertPartial(r, 0, 99, cache="MISS", length=size, body=pattern_bytes(100))
+        self.assertLess(elapsed, 1.0, "the range waited for the whole body (~1.35 s)")
+        time.sleep(max(0.0, 2.5 - elapsed))
+        r = self.node.get(url)
+        self.assertEqual((r.status, r.header("X-Cache"), len(r.body)), (200, "HIT", size))
+        self.assertEqual(self.origin.count("/m/slow"), 1)
+
     def test_range_miss_if_range(self):
         url = "/m/ifr?size=%d&cc=max-age%%3D300&h=ETag:%%20%%22m1%%22" % SIZE
         r = self.node.get(url, {"Range": "bytes=0-9", "If-Range": '"other"'})
