@@ -35,6 +35,7 @@ config_parse_new(void)
 	c->cache_ram_bytes = 256ULL << 20;
 	c->cache_max_object_bytes = 16ULL << 20;
 	c->cache_heuristic_max_s = 86400;
+	c->cache_range_fill_max_bytes = UINT64_MAX;
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 60000;
 	c->body_timeout_ms = 30000;

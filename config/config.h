@@ -147,6 +147,9 @@ struct config {
 	                                    fails; default 0 */
 	unsigned cache_heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
 	                                    default 86400, 0 disables heuristics */
+	/* cache.range_fill_max; default UINT64_MAX: as cache.max_object (the
+	 * smaller of the two applies); 0: a range miss always passes through */
+	uint64_t cache_range_fill_max_bytes;
 
 	/* timeouts (client side) */
 	unsigned header_timeout_ms; /* timeouts.header, default 10000 */

@@ -752,7 +752,7 @@ static void
 cparse_cache(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
-	    "ram", "max_object", "disk", "grace", "heuristic_max", NULL};
+	    "ram", "max_object", "range_fill_max", "disk", "grace", "heuristic_max", NULL};
 	static const char *const disk_keys[] = {"path", "size", NULL};
 	const struct cnode *d, *v;
 	size_t old;
@@ -764,6 +764,7 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 	cget_duration(p, m, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache_grace_s);
 	cget_duration(
 	    p, m, "heuristic_max", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache_heuristic_max_s);
+	cget_size(p, m, "range_fill_max", 0, UINT64_MAX, &p->c->cache_range_fill_max_bytes);
 	if ((d = cmap_get(m, "disk", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "disk");

@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/range.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
@@ -44,6 +45,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_proxy.h"
+#include "edge/edge_range.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 
@@ -332,6 +334,144 @@ conn_stored_status(const struct cache_obj *o)
 	return (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
 }
 
+/* Responses served from the cache say they take byte ranges (RFC 9110
+ * §14.3), unless the stored response says so itself. */
+static const char *
+conn_accept_ranges(const struct cache_obj *o)
+{
+	struct str v;
+
+	return cache_obj_header(o, STR_LIT("Accept-Ranges"), &v) ? "" : "Accept-Ranges: bytes\r\n";
+}
+
+/* What the request's Range (and If-Range) asks of o's body of len bytes.
+ * Only a stored 200 has a selected representation to take ranges of
+ * (RFC 9110 §14.2); any other stored status is served whole. */
+static enum range_result
+conn_range(const struct edge_conn *c, const struct cache_obj *o, uint64_t len, struct range_set *rs)
+{
+	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
+	size_t head_len;
+	const char *head;
+
+	if (h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) == NULL)
+		return RANGE_IGNORE;
+	head = cache_obj_head(o, &head_len);
+	if (head_len < 13 || memcmp(head + 8, " 200 ", 5) != 0)
+		return RANGE_IGNORE;
+	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
+	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);
+	(void)cache_obj_header(o, STR_LIT("Date"), &v.date);
+	return range_request(&c->req, &v, len, rs);
+}
+
+/* Is the stored field line p[0..len) called name (given with its colon)? */
+static bool
+conn_line_is(const char *p, size_t len, struct str name)
+{
+	return len > name.len && str_eq_nocase(str_make(p, name.len), name);
+}
+
+/* Adds the stored field lines p[0..len) of o to out by reference, without
+ * Content-Range (a 206 writes its own) and, when skip_ctype, Content-Type (a
+ * multipart answer has its own). */
+static void
+conn_add_stored_fields(
+    struct evbuffer *out, struct cache_obj *o, const char *p, size_t len, bool skip_ctype)
+{
+	const char *end = p + len, *run = p;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *next = eol != NULL ? eol + 1 : end;
+		size_t n = (size_t)(next - p);
+
+		if (conn_line_is(p, n, STR_LIT("Content-Range:")) ||
+		    (skip_ctype && conn_line_is(p, n, STR_LIT("Content-Type:")))) {
+			if (p > run)
+				evbuffer_add_reference(out, run, (size_t)(p - run),
+				    conn_obj_release, cache_obj_ref(o));
+			run = next;
+		}
+		p = next;
+	}
+	if (end > run)
+		evbuffer_add_reference(
+		    out, run, (size_t)(end - run), conn_obj_release, cache_obj_ref(o));
+}
+
+/*
+ * A Range answered from the stored o (RFC 9110 §14.2, §15.3.7, §15.5.17):
+ * 416 with a Content-Range of "*" and the length when nothing is satisfiable;
+ * else 206 with the stored fields, and either one slice of the body with
+ * Content-Range, or multipart/byteranges with a part per range.  The slices
+ * are added by reference (no copy of the body).
+ */
+static void
+conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum range_result rr,
+    const struct range_set *rs)
+{
+	struct evbuffer *out = c->io.out;
+	size_t before = evbuffer_get_length(out);
+	const char *head, *body, *eol;
+	size_t head_len, body_len, sl;
+	struct str ctype = STR_NULL;
+	char boundary[EDGE_RANGE_BOUNDARY_LEN + 1];
+	char hsts[EDGE_HSTS_FIELD_MAX];
+	bool multipart = rs->n > 1;
+
+	c->cache_status = "HIT";
+	EDGE_COUNT(&c->w->metrics, cache_hits_total);
+	EDGE_COUNT(&c->w->metrics, range_answers_total);
+	body = cache_obj_body(o, &body_len);
+	if (rr == RANGE_UNSATISFIABLE) {
+		char extra[256];
+
+		snprintf(extra, sizeof extra,
+		    "Content-Range: bytes */%zu\r\nAccept-Ranges: bytes\r\nX-Cache: HIT\r\n"
+		    "Cache-Status: outpost; %s\r\n",
+		    body_len, cs);
+		conn_send_short(c, 416, extra, "range not satisfiable\n");
+		return;
+	}
+	head = cache_obj_head(o, &head_len);
+	eol = memchr(head, '\n', head_len);
+	sl = eol != NULL ? (size_t)(eol + 1 - head) : head_len;
+	(void)cache_obj_header(o, STR_LIT("Content-Type"), &ctype);
+	c->status = 206;
+	evbuffer_add(out, "HTTP/1.1 206 Partial Content\r\n", 30);
+	conn_add_stored_fields(out, o, head + sl, head_len - sl, multipart);
+	evbuffer_add_printf(out,
+	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s",
+	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
+	    conn_accept_ranges(o));
+	if (multipart) {
+		edge_range_boundary(boundary);
+		evbuffer_add_printf(out,
+		    "Content-Type: multipart/byteranges; boundary=%s\r\nContent-Length: %llu\r\n",
+		    boundary,
+		    (unsigned long long)edge_range_multipart_length(boundary, ctype, rs, body_len));
+	} else {
+		evbuffer_add_printf(out,
+		    "Content-Range: bytes %llu-%llu/%zu\r\nContent-Length: %llu\r\n",
+		    (unsigned long long)rs->r[0].first, (unsigned long long)rs->r[0].last, body_len,
+		    (unsigned long long)(rs->r[0].last - rs->r[0].first + 1));
+	}
+	evbuffer_add_printf(
+	    out, "%s%s\r\n", edge_conn_hsts_field(c, hsts), conn_connection_header(c));
+	for (unsigned i = 0; i < rs->n; i++) {
+		if (multipart)
+			edge_range_part_head(out, boundary, ctype, &rs->r[i], body_len);
+		evbuffer_add_reference(out, body + rs->r[i].first,
+		    (size_t)(rs->r[i].last - rs->r[i].first + 1), conn_obj_release,
+		    cache_obj_ref(o));
+	}
+	if (multipart)
+		edge_range_closing(out, boundary);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	edge_conn_response_done(c);
+}
+
 /* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
 void
 edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
@@ -359,8 +499,10 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	struct evbuffer *out = c->io.out;
 	const char *body;
 	size_t body_len;
-	char framing[48] = "";
+	char framing[80] = "";
 	int status = conn_stored_status(o);
+	struct range_set rs;
+	enum range_result rr;
 
 	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
 	switch (status / 100 == 2 ? cache_policy_conditional(&c->req, o) : CACHE_COND_NONE) {
@@ -376,9 +518,15 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 		break;
 	}
 	body = cache_obj_body(o, &body_len);
+	rr = conn_range(c, o, body_len, &rs);
+	if (rr != RANGE_IGNORE) {
+		conn_serve_range(c, o, cs, rr, &rs);
+		return;
+	}
 	/* RFC 9110 §8.6: no Content-Length on a 204 */
 	if (status != 204)
-		snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", body_len);
+		snprintf(framing, sizeof framing, "%sContent-Length: %zu\r\n", conn_accept_ranges(o),
+		    body_len);
 	edge_conn_write_stored_head(c, o, "HIT", cs, framing);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));

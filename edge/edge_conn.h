@@ -21,6 +21,7 @@
 #include "cache/cache.h"
 #include "core/h1.h"
 #include "edge/edge_io.h"
+#include "edge/edge_range.h"
 
 struct bufferevent;
 struct event;
@@ -91,6 +92,12 @@ struct edge_proxy {
 	bool cf_stream;          /* the body goes to cf only; the client reads it
 	                            back like a waiter (c->cf) */
 	bool cf_oom;             /* cache_fill_append failed */
+
+	/* Range / If-Range not forwarded: the whole object is fetched (and
+	 * filled) and the client's ranges are cut here; cut.active: the client
+	 * gets a 206 or 416 */
+	bool range_strip;
+	struct edge_range_cut cut;
 };
 
 struct edge_conn {
@@ -177,7 +184,8 @@ void edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const
     const char *cs, const char *framing);
 /* Answers the current request from the stored o (a reference is taken for
  * the output): 200 with the body, or 304 / 412 per the request's
- * preconditions, with X-Cache: HIT and "Cache-Status: outpost; <cs>". */
+ * preconditions, then 206 / 416 per its Range (core/range.h), with X-Cache:
+ * HIT and "Cache-Status: outpost; <cs>". */
 void edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs);
 /* The Strict-Transport-Security field line ("Strict-Transport-Security: V\r\n")
  * for a response on a TLS connection whose site sets hsts, else "".  Written

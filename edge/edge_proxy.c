@@ -50,6 +50,7 @@
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_proxy.h"
+#include "edge/edge_range.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
@@ -120,6 +121,7 @@ edge_proxy_abort(struct edge_conn *c)
 	if (px->fill != NULL)
 		cache_obj_unref(&px->fill);
 	cache_obj_unref(&px->stale);
+	edge_range_cut_end(&px->cut);
 	px->revalidate = false;
 	px->state = EDGE_PROXY_IDLE;
 	if (px->cf != NULL) {
@@ -239,6 +241,9 @@ proxy_write_request_head(struct edge_conn *c)
 		const struct h1_header *h = &r->headers[i];
 
 		if (edge_proxy_skip_request_field(&c->req, h))
+			continue;
+		if (c->px.range_strip && (str_eq_nocase(h->name, STR_LIT("Range")) ||
+		                             str_eq_nocase(h->name, STR_LIT("If-Range"))))
 			continue;
 		proxy_add_field(out, h);
 	}
@@ -528,7 +533,10 @@ proxy_write_response_head(struct edge_conn *c)
 	char hsts[EDGE_HSTS_FIELD_MAX];
 	bool has_date = false;
 
-	if (px->resp.reason.len > 0)
+	if (px->cut.active)
+		evbuffer_add_printf(
+		    out, "HTTP/1.1 %d %s\r\n", px->cut.status, h1_reason(px->cut.status));
+	else if (px->resp.reason.len > 0)
 		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", px->resp.status,
 		    (int)px->resp.reason.len, px->resp.reason.p);
 	else
@@ -538,7 +546,7 @@ proxy_write_response_head(struct edge_conn *c)
 		const struct h1_header *h = &px->resp.headers[i];
 
 		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
-		    cache_policy_consumed_field(h->name))
+		    cache_policy_consumed_field(h->name) || edge_range_cut_skips(&px->cut, h->name))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -558,8 +566,11 @@ proxy_write_response_head(struct edge_conn *c)
 	case H1_BODY_NONE:
 		break;
 	case H1_BODY_LENGTH:
-		evbuffer_add_printf(
-		    out, "Content-Length: %llu\r\n", (unsigned long long)px->resp.content_length);
+		if (px->cut.active)
+			edge_range_cut_fields(&px->cut, out);
+		else
+			evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+			    (unsigned long long)px->resp.content_length);
 		break;
 	case H1_BODY_CHUNKED:
 	case H1_BODY_CLOSE:
@@ -579,7 +590,9 @@ proxy_write_response_head(struct edge_conn *c)
 	else if (c->req.minor == 0)
 		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
 	evbuffer_add(out, "\r\n", 2);
-	c->status = px->resp.status;
+	if (px->cut.active)
+		(void)edge_range_cut_feed(&px->cut, NULL, out, 0); /* a 416's text */
+	c->status = px->cut.active ? px->cut.status : px->resp.status;
 	c->bytes_out += evbuffer_get_length(out) - before;
 }
 
@@ -643,6 +656,7 @@ proxy_finish(struct edge_conn *c)
 		cache_fill_unref(&px->cf);
 	}
 	cache_obj_unref(&px->stale);
+	edge_range_cut_end(&px->cut);
 	px->revalidate = false;
 	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE && px->req_body_done &&
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
@@ -679,6 +693,11 @@ proxy_emit(struct edge_conn *c, struct evbuffer *in, size_t n)
 {
 	if (c->px.cf_stream) {
 		evbuffer_drain(in, n);
+		return;
+	}
+	if (c->px.cut.active) {
+		/* a range miss: the client gets its ranges cut from the body */
+		c->bytes_out += edge_range_cut_feed(&c->px.cut, in, c->io.out, n);
 		return;
 	}
 	if (c->px.client_chunked)
@@ -821,6 +840,80 @@ proxy_revalidated(struct edge_conn *c)
 	cache_obj_unref(&o);
 }
 
+/* ---- byte ranges on a miss (RFC 9110 §14) ---- */
+
+/* The effective cache.range_fill_max: objects over cache.max_object are
+ * never stored, so fetching them whole for a range would gain nothing. */
+static uint64_t
+proxy_range_fill_max(const struct config *cfg)
+{
+	return cfg->cache_range_fill_max_bytes < cfg->cache_max_object_bytes
+	           ? cfg->cache_range_fill_max_bytes
+	           : cfg->cache_max_object_bytes;
+}
+
+/*
+ * A range request was sent without its Range to fill the cache, and the
+ * origin announces a whole body over cache.range_fill_max: drop this answer
+ * unread and ask again with the client's Range and If-Range, whose answer
+ * (206, 416 or 200) is relayed as it is.  Same member, a new connection
+ * (the old one still carries the unread body).  True if re-sent.
+ */
+static bool
+proxy_range_refetch(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (!px->range_strip || px->resp.status != 200 || px->resp.body != H1_BODY_LENGTH ||
+	    px->resp.content_length <= proxy_range_fill_max(c->w->cfg))
+		return false;
+	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
+	px->range_strip = false;
+	px->resp.headers = NULL;
+	px->resp.n_headers = 0;
+	bufferevent_free(px->obev);
+	px->obev = NULL;
+	proxy_begin(c, true);
+	return true;
+}
+
+/*
+ * The whole 200 of a range request sent without its Range: the client gets
+ * what its Range (and If-Range, against this response's validators) asks,
+ * cut from the body as it streams (edge_range.h).  A body without a length,
+ * a Range that does not apply and several ranges not in ascending order
+ * (which would need the whole body first) get the whole 200 instead, as
+ * RFC 9110 §14.2 allows.
+ */
+static void
+proxy_range_cut(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	const struct h1_header *h;
+	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
+	struct str ctype = STR_NULL;
+	struct range_set rs;
+	enum range_result rr;
+
+	if (!px->range_strip || px->resp.status != 200 || px->resp.body != H1_BODY_LENGTH)
+		return;
+	if ((h = h1_header_find(px->resp.headers, px->resp.n_headers, STR_LIT("ETag"))) != NULL)
+		v.etag = h->value;
+	if ((h = h1_header_find(px->resp.headers, px->resp.n_headers, STR_LIT("Last-Modified"))) !=
+	    NULL)
+		v.last_modified = h->value;
+	if ((h = h1_header_find(px->resp.headers, px->resp.n_headers, STR_LIT("Date"))) != NULL)
+		v.date = h->value;
+	if ((h = h1_header_find(px->resp.headers, px->resp.n_headers, STR_LIT("Content-Type"))) !=
+	    NULL)
+		ctype = h->value;
+	rr = range_request(&c->req, &v, px->resp.content_length, &rs);
+	if (rr == RANGE_IGNORE || (rr == RANGE_SATISFIABLE && !range_ascending(&rs)))
+		return;
+	edge_range_cut_start(&px->cut, rr, &rs, px->resp.content_length, ctype);
+	EDGE_COUNT(&c->w->metrics, range_answers_total);
+}
+
 /* The final head arrived: passive health and EWMA; a status listed in
  * retry_on counts as a failure and is retried on another member when allowed
  * (returns true then), else relayed as it is. */
@@ -909,6 +1002,8 @@ proxy_read_head(struct edge_conn *c)
 			return;
 		}
 	}
+	if (proxy_range_refetch(c))
+		return;
 	/* The header views point into the origin input and the worker's scratch
 	 * array: use them, then drop the head. */
 	now = time_now();
@@ -929,6 +1024,7 @@ proxy_read_head(struct edge_conn *c)
 		                                    : -1);
 		px->cf_stream = true;
 	}
+	proxy_range_cut(c);
 	proxy_write_response_head(c);
 	if (px->cf_stream)
 		edge_collapse_leader_reads(c, px->client_chunked);
@@ -1296,6 +1392,10 @@ edge_proxy_start(
 	px->fill = NULL;
 	px->cf_stream = false; /* px->cf: set by edge_collapse_begin for a leader */
 	px->cf_oom = false;
+	px->range_strip =
+	    store && proxy_method_is(c, "GET") && cfg->cache_range_fill_max_bytes > 0 &&
+	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) != NULL;
+	edge_range_cut_end(&px->cut);
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		px->revalidate = false;

@@ -40,6 +40,8 @@ Behaviour keys (JSON name = query name):
   keepalive_ms    close an idle keep-alive connection after this many ms
   no_continue     1 -> do not answer Expect: 100-continue with 100 Continue
   no_cond         1 -> ignore the request's conditionals (see below)
+  ranges          1 -> a GET answered 200 with a Range "bytes=A-B" or "bytes=A-"
+                  gets 206 and that slice (Content-Range), or 416 past the end
 
 Conditional requests (RFC 9110 §13.1): when the behaviour gives an ETag header
 and the request's If-None-Match lists it (weak comparison, or "*"), or, without
@@ -69,6 +71,7 @@ import email.utils
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -100,6 +103,17 @@ def pattern_chunks(size, chunk=None):
         s = off % PATTERN_MOD
         yield dbl[s:s + n]
         off += n
+
+
+def pattern_slice_chunks(first, n, chunk=None):
+    """Like pattern_chunks, for bytes first..first+n-1 of a pattern body."""
+    off = first % PATTERN_MOD
+    for c in pattern_chunks(n + off, chunk):
+        if off >= len(c):
+            off -= len(c)
+            continue
+        yield c[off:]
+        off = 0
 
 
 def pattern_bytes(size):
@@ -411,6 +425,24 @@ class Origin:
             data = (b["body"] if b.get("body") is not None else
                     "origin %s %s n=%d\n" % (method, target, n)).encode("latin-1", "replace")
             size, chunks = len(data), self.split(data, b)
+        rng = hget("range") if truthy(b.get("ranges")) and status == 200 \
+            and method == "GET" and not echo else None
+        m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip()) if rng else None
+        if m and int(m.group(1)) >= size:
+            status, reason = 416, "Range Not Satisfiable"
+            out_headers.append(["Content-Range", "bytes */%d" % size])
+            size, chunks = 0, iter(())
+        elif m:
+            first = int(m.group(1))
+            last = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+            status, reason = 206, "Partial Content"
+            out_headers.append(["Content-Range", "bytes %d-%d/%d" % (first, last, size)])
+            if b.get("size") is not None:
+                chunks = pattern_slice_chunks(first, last + 1 - first, self.chunk_len(b))
+            else:
+                chunks = self.split(data[first:last + 1], b)
+            size = last + 1 - first
+        rec["status"] = status
         head_only = method == "HEAD" or status in (204, 304) or 100 <= status < 200
 
         is_chunked = truthy(b.get("chunked")) and not head_only

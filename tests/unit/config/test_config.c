@@ -113,6 +113,9 @@ static const struct err_case err_cases[] = {
     {"size not a number", BASE "cache: { max_object: big }\n",
         "F:4:22: cache.max_object: invalid size \"big\": expected an integer with an optional "
         "unit (B, KiB, MiB, GiB, TiB)\n"},
+    {"range_fill_max not a size", BASE "cache: { range_fill_max: all }\n",
+        "F:4:26: cache.range_fill_max: invalid size \"all\": expected an integer with an "
+        "optional unit (B, KiB, MiB, GiB, TiB)\n"},
     {"size overflow", BASE "limits: { body: 99999999999TiB }\n",
         "F:4:17: limits.body: invalid size \"99999999999TiB\": too large\n"},
     {"size range", BASE "limits: { request_line: 2MiB }\n",
@@ -633,6 +636,7 @@ test_defaults(void)
 	is_int(c->cache_max_object_bytes, 16ULL << 20);
 	is_int(c->cache_grace_s, 0);
 	is_int(c->cache_heuristic_max_s, 86400);
+	ok(c->cache_range_fill_max_bytes == UINT64_MAX, "range_fill_max: as max_object");
 	ok(c->cache_disk_path == NULL, "no disk");
 	is_int(c->cache_disk_bytes, 0);
 	is_int(c->header_timeout_ms, 10000);
@@ -677,7 +681,7 @@ test_defaults(void)
 	config_unref(&c);
 
 	subtest("units");
-	is_int(load_str(BASE "cache: { ram: 0, max_object: 512 KiB }\n"
+	is_int(load_str(BASE "cache: { ram: 0, max_object: 512 KiB, range_fill_max: 0 }\n"
 	                     "limits: { body: 1TiB, request_line: 100B }\ntimeouts: { idle: 250ms, "
 	                     "header: 1h }\n"
 	                     "node: { workers: auto }\n",
@@ -689,6 +693,7 @@ test_defaults(void)
 		return;
 	is_int(c->cache_ram_bytes, 0);
 	is_int(c->cache_max_object_bytes, 512 * 1024);
+	is_int(c->cache_range_fill_max_bytes, 0);
 	is_int(c->max_body_bytes, 1ULL << 40);
 	is_int(c->max_request_line, 100);
 	is_int(c->idle_timeout_ms, 250);
