@@ -35,7 +35,7 @@
 	    "Background revalidations started (stale-while-revalidate)")                           \
 	X(range_answers_total, "Range requests answered with 206 or 416 by the node")              \
 	X(cache_range_passes_total,                                                                \
-	    "Range misses re-sent with their Range (object over cache.range_fill_max)")            \
+	    "Range misses re-sent with their Range (not storable, or over range_fill_max)")        \
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \

@@ -854,20 +854,24 @@ proxy_range_fill_max(const struct config *cfg)
 
 /*
  * A range request was sent without its Range to fill the cache, and the
- * origin announces a whole body over cache.range_fill_max: drop this answer
- * unread and ask again with the client's Range and If-Range, whose answer
- * (206, 416 or 200) is relayed as it is.  Same member, a new connection
- * (the old one still carries the unread body).  True if re-sent.
+ * origin's 200 will not fill it — it may not be stored (no fill started), or
+ * it announces a body over cache.range_fill_max: drop this answer unread and
+ * ask again with the client's Range and If-Range, whose answer (206, 416 or
+ * 200) is relayed as it is.  Same member, a new connection (the old one
+ * still carries the unread body).  True if re-sent.
  */
 static bool
 proxy_range_refetch(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
 
-	if (!px->range_strip || px->resp.status != 200 || px->resp.body != H1_BODY_LENGTH ||
-	    px->resp.content_length <= proxy_range_fill_max(c->w->cfg))
+	if (!px->range_strip || px->resp.status != 200)
+		return false;
+	if (px->fill != NULL && !(px->resp.body == H1_BODY_LENGTH &&
+	                            px->resp.content_length > proxy_range_fill_max(c->w->cfg)))
 		return false;
 	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
+	cache_obj_unref(&px->fill);
 	px->range_strip = false;
 	px->resp.headers = NULL;
 	px->resp.n_headers = 0;
@@ -1002,14 +1006,14 @@ proxy_read_head(struct edge_conn *c)
 			return;
 		}
 	}
-	if (proxy_range_refetch(c))
-		return;
 	/* The header views point into the origin input and the worker's scratch
 	 * array: use them, then drop the head. */
 	now = time_now();
 	proxy_invalidate(c, now);
 	proxy_head_update(c, now);
 	proxy_start_fill(c, now);
+	if (proxy_range_refetch(c))
+		return;
 	if (px->cf != NULL && px->fill == NULL) {
 		/* not storable: waiters go on their own, the key is hit-for-pass */
 		if (c->cf == px->cf)
