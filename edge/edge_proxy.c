@@ -49,6 +49,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_proxy.h"
+#include "edge/edge_route.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
@@ -219,17 +220,19 @@ proxy_write_request_head(struct edge_conn *c)
 
 	evbuffer_add(out, r->method.p, r->method.len);
 	evbuffer_add(out, " ", 1);
-	evbuffer_add(out, r->path.p, r->path.len);
+	evbuffer_add(out, c->up_target.p, c->up_target.len); /* the route's rewrite */
 	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-	evbuffer_add(out, r->authority.p, r->authority.len);
+	evbuffer_add(out, c->up_host.p, c->up_host.len);
 	evbuffer_add(out, "\r\n", 2);
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct h1_header *h = &r->headers[i];
 
-		if (edge_proxy_skip_request_field(&c->req, h))
+		if (edge_proxy_skip_request_field(&c->req, h) ||
+		    edge_route_hdr_drops(&c->route->req_hdrs, h->name))
 			continue;
 		proxy_add_field(out, h);
 	}
+	edge_route_hdr_append(&c->route->req_hdrs, out);
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -433,12 +436,14 @@ proxy_write_response_head(struct edge_conn *c)
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
-		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h))
+		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
+		    edge_route_hdr_drops(&c->route->resp_hdrs, h->name))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
 		proxy_add_field(out, h);
 	}
+	edge_route_hdr_append(&c->route->resp_hdrs, out);
 	if (!has_date)
 		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
 	evbuffer_add_printf(out, "%s", edge_conn_hsts_field(c, hsts));
