@@ -238,7 +238,8 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 }
 
 /* A complete response of the node's own that keeps the connection: status,
- * extra header lines (each ending in CRLF) and an optional short text body. */
+ * extra header lines (each ending in CRLF) and an optional short text body
+ * (its length, without the bytes, for HEAD). */
 static void
 conn_send_short(struct edge_conn *c, int status, const char *extra, const char *body)
 {
@@ -253,7 +254,7 @@ conn_send_short(struct edge_conn *c, int status, const char *extra, const char *
 	    status, h1_reason(status), edge_worker_date(c->w),
 	    blen > 0 ? "Content-Type: text/plain; charset=utf-8\r\n" : "", blen,
 	    c->w->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
-	    body != NULL ? body : "");
+	    body != NULL && !str_eq(c->req.method, STR_LIT("HEAD")) ? body : "");
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
 	edge_conn_response_done(c);

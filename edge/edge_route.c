@@ -120,6 +120,8 @@ struct route_out {
 static void
 route_put(struct route_out *o, const char *s, size_t n)
 {
+	if (n == 0) /* s may be NULL (an empty variable) */
+		return;
 	if (n > o->cap - o->len) {
 		o->overflow = true;
 		return;

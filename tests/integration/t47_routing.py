@@ -147,10 +147,21 @@ class Routing(harness.OutpostTestCase):
         r = self.node.get("/go/a/b?c=d", host="WWW.Example.com")
         self.assertEqual(r.status, 308)
         self.assertEqual(r.header("Location"), "http://www.example.com/to/a/b?q=c=d")
+        r = self.node.get("/go/x")   # empty $query
+        self.assertEqual(r.header("Location"), "http://example.com/to/x?q=")
         r = self.node.get("/tmp/z?q")
         self.assertEqual(r.status, 302)   # the default status
         self.assertEqual(r.header("Location"), "/elsewhere/tmp/z")
         self.assertEqual(self.a.count() + self.b.count(), before, "no origin request")
+        # HEAD: the same head, no body bytes (the next response parses cleanly)
+        with harness.RawConn(self.node.port) as rc:
+            rc.send(b"HEAD /old HTTP/1.1\r\nHost: example.com\r\n\r\n"
+                    b"GET /old HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            h = rc.read_response(head=True)
+            self.assertEqual((h.status, h.body), (301, b""))
+            g = rc.read_response()
+            self.assertEqual(g.status, 301)
+            self.assertEqual(h.header("Content-Length"), g.header("Content-Length"))
         # the connection stays usable after a redirect
         with harness.RawConn(self.node.port) as rc:
             rc.send(b"GET /old HTTP/1.1\r\nHost: example.com\r\n\r\n"
