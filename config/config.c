@@ -79,6 +79,10 @@ config_route_free(struct config_route *r)
 	config_hdr_rules_free(&r->req_hdrs);
 	config_hdr_rules_free(&r->resp_hdrs);
 	free(r->canary_cookie);
+	for (size_t i = 0; i < r->n_methods; i++)
+		free(r->methods[i]);
+	free(r->methods);
+	free(r->allow_line);
 }
 
 void

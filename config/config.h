@@ -152,11 +152,14 @@ struct config_route {
 	unsigned re_groups;           /* capture groups of re */
 	unsigned order;               /* position in the site's routes list */
 	struct config_pool *pool;     /* resolved from the pool name */
-	bool cache;                   /* cache.enabled, default true */
-	unsigned default_ttl_s;       /* cache.default_ttl: used when the response has no
-	                                 explicit freshness; default 0 (= do not store) */
-	enum config_query query;      /* cache.query, default keep */
-	char **query_allow;           /* cache.query_allow: parameter names */
+	char **methods;               /* methods: allowed request methods, or none = any */
+	size_t n_methods;
+	char *allow_line;        /* "Allow: GET, HEAD\r\n" for the 405 */
+	bool cache;              /* cache.enabled, default true */
+	unsigned default_ttl_s;  /* cache.default_ttl: used when the response has no
+	                            explicit freshness; default 0 (= do not store) */
+	enum config_query query; /* cache.query, default keep */
+	char **query_allow;      /* cache.query_allow: parameter names */
 	size_t n_query_allow;
 
 	/* rewrite (of the path sent to the origin; the cache key stays the client's) */

@@ -1646,6 +1646,40 @@ cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route 
 	cparse_pop(p, old);
 }
 
+/* routes[].methods: [GET, HEAD, ...] — tokens, case-sensitive (RFC 9110 §9.1) */
+static void
+cparse_methods(struct cparse *p, const struct cnode *v, struct config_route *r)
+{
+	size_t i, j, len = sizeof "Allow: \r\n";
+
+	if (!cparse_seq(p, v))
+		return;
+	r->methods = xcalloc(v->n, sizeof r->methods[0]);
+	for (i = 0; i < v->n; i++) {
+		size_t old = cparse_push_index(p, i);
+		const char *m = cparse_str(p, v->kids[i]);
+
+		for (j = 0; m != NULL && m[j] != '\0'; j++)
+			if (!str_is_tchar((unsigned char)m[j]))
+				break;
+		if (m != NULL && (m[j] != '\0' || j > 32)) {
+			cparse_err(p, v->kids[i], "\"%.40s\" is not a method", m);
+		} else if (m != NULL) {
+			r->methods[r->n_methods++] = xstrdup(m);
+			len += j + 2;
+		}
+		cparse_pop(p, old);
+	}
+	r->allow_line = xmalloc(len);
+	strcpy(r->allow_line, "Allow: ");
+	for (i = 0; i < r->n_methods; i++) {
+		if (i > 0)
+			strcat(r->allow_line, ", ");
+		strcat(r->allow_line, r->methods[i]);
+	}
+	strcat(r->allow_line, "\r\n");
+}
+
 /* The key of each way to match a route's path. */
 static const char *const cparse_match_keys[] = {
     [CONFIG_MATCH_PREFIX] = "path",
@@ -1694,8 +1728,9 @@ cparse_route_match(struct cparse *p, const struct cnode *m, struct config_route 
 static void
 cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
-	static const char *const keys[] = {"path", "exact", "regex", "pool", "cache", "rewrite",
-	    "origin_host", "redirect", "request_headers", "response_headers", "canary", NULL};
+	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
+	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
+	    NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -1704,6 +1739,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	    {"rewrite", cparse_rewrite},
 	    {"redirect", cparse_redirect},
 	    {"canary", cparse_canary},
+	    {"methods", cparse_methods},
 	};
 	const struct cnode *v;
 	char err[CONFIG_VALUE_ERRLEN];

@@ -567,6 +567,12 @@ conn_handle_request(struct edge_conn *c)
 		return;
 	}
 	c->route = route;
+	if (!edge_route_method_ok(route, r->method)) {
+		if (r->body != H1_BODY_NONE)
+			c->keep_alive = false; /* the body is not read */
+		conn_send_short(c, 405, route->allow_line, "method not allowed on this route\n");
+		return;
+	}
 	if (route->redirect_to != NULL) {
 		conn_redirect_route(c, &caps);
 		return;

@@ -25,6 +25,7 @@
 
 struct edge_route_md {
 	pcre2_match_data *md;
+	pcre2_match_context *mc;
 };
 
 struct edge_route_md *
@@ -33,8 +34,11 @@ edge_route_md_new(void)
 	struct edge_route_md *m = xcalloc(1, sizeof *m);
 
 	m->md = pcre2_match_data_create(EDGE_ROUTE_GROUPS, NULL);
-	if (m->md == NULL)
+	m->mc = pcre2_match_context_create(NULL);
+	if (m->md == NULL || m->mc == NULL)
 		abort(); /* as xmalloc: a few hundred bytes at worker start */
+	pcre2_set_match_limit(m->mc, EDGE_ROUTE_MATCH_LIMIT);
+	pcre2_set_depth_limit(m->mc, EDGE_ROUTE_MATCH_LIMIT);
 	return m;
 }
 
@@ -47,6 +51,7 @@ edge_route_md_free(struct edge_route_md **mdp)
 		return;
 	*mdp = NULL;
 	pcre2_match_data_free(m->md);
+	pcre2_match_context_free(m->mc);
 	free(m);
 }
 
@@ -59,8 +64,8 @@ route_regex(const struct pcre2_real_code_8 *re, struct str s, struct edge_route_
 	int rc;
 
 	rc = pcre2_match(
-	    (const pcre2_code *)re, (PCRE2_SPTR)(s.len > 0 ? s.p : ""), s.len, 0, 0, m->md, NULL);
-	if (rc < 0)
+	    (const pcre2_code *)re, (PCRE2_SPTR)(s.len > 0 ? s.p : ""), s.len, 0, 0, m->md, m->mc);
+	if (rc < 0) /* no match, or a limit reached (PCRE2_ERROR_MATCHLIMIT, ...) */
 		return false;
 	if (caps == NULL)
 		return true;
@@ -109,6 +114,17 @@ edge_route_select(const struct config_site *s, struct str path, struct edge_rout
 		}
 	}
 	return NULL;
+}
+
+bool
+edge_route_method_ok(const struct config_route *r, struct str method)
+{
+	if (r->n_methods == 0)
+		return true;
+	for (size_t i = 0; i < r->n_methods; i++)
+		if (str_eq(method, str_cstr(r->methods[i])))
+			return true;
+	return false;
 }
 
 struct route_out {

@@ -26,7 +26,10 @@ struct evbuffer;
 
 #define EDGE_ROUTE_GROUPS 10 /* $0..$9 */
 
-/* Per-worker PCRE2 match data (room for $0..$9). */
+/* Per-worker PCRE2 match data (room for $0..$9) and match limits: a
+ * pattern that backtracks past EDGE_ROUTE_MATCH_LIMIT steps counts as not
+ * matching, so no path can stall a worker. */
+#define EDGE_ROUTE_MATCH_LIMIT 100000
 struct edge_route_md;
 struct edge_route_md *edge_route_md_new(void);
 /* NULL-safe; NULLs *mdp. */
@@ -46,6 +49,9 @@ struct edge_route_caps {
  */
 const struct config_route *edge_route_select(const struct config_site *s, struct str path,
     struct edge_route_md *md, struct edge_route_caps *caps);
+
+/* May method be used on route r (its methods list, when it has one)? */
+bool edge_route_method_ok(const struct config_route *r, struct str method);
 
 /* What a template may refer to. */
 struct edge_route_vars {

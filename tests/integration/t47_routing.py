@@ -45,6 +45,8 @@ ROUTES = [
                          "remove": ["X-Secret"]},
      "response_headers": {"add": {"X-Resp": "added"}, "set": {"Cache-Control": "no-store"},
                           "remove": ["X-Secret-Origin"]}},
+    # methods
+    {"path": "/ro/", "pool": "web", "methods": ["GET", "HEAD"]},
     # canary
     {"path": "/can/", "pool": "web", "cache": {"enabled": False},
      "canary": {"pool": "web2", "weight": "20%", "sticky": "cookie:uid"}},
@@ -168,6 +170,15 @@ class Routing(harness.OutpostTestCase):
                     b"GET /p/after HTTP/1.1\r\nHost: example.com\r\n\r\n")
             self.assertEqual(rc.read_response().status, 301)
             self.assertEqual(rc.read_response().status, 200)
+
+    def test_methods(self):
+        self.assertEqual(self.node.get("/ro/a").status, 200)
+        r = self.node.request("POST", "/ro/a", body=b"x=1")
+        self.assertEqual(r.status, 405)
+        self.assertEqual(r.header("Allow"), "GET, HEAD")
+        self.assertLess(len(r.body), 64)
+        self.assertEqual(self.a.count(path="/ro/a"), 1, "the POST never reached the origin")
+        self.assertServing(self.node)
 
     def test_header_rules(self):
         hdrs = {"X-Set": "client", "X-Secret": "pw", "X-Keep": "k"}

@@ -171,6 +171,8 @@ CASES += [
                 "      - { path: /x/, pool: web, request_headers: { set: { Host: a } } }"),
     _route_case("route_bad_query_mode", "unknown query mode",
                 "      - { path: /x/, pool: web, cache: { query: shuffle } }"),
+    _route_case("route_bad_method", "is not a method",
+                '      - { path: /x/, pool: web, methods: [GET, "B@D"] }'),
     _route_case("route_query_allow_without_allow", "only with query: allow",
                 "      - { path: /x/, pool: web, cache: { query_allow: [a] } }"),
 ]

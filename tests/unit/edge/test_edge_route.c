@@ -35,6 +35,7 @@ static const char yaml[] =
     "      - { path: /c0/, pool: web, canary: { pool: web2, weight: 0% } }\n"
     "      - { path: /c100/, pool: web, canary: { pool: web2, weight: 100% } }\n"
     "      - { path: /q/, pool: web, cache: { query: allow, query_allow: [v] } }\n"
+    "      - { regex: '^/bt/(a+)+$', pool: web, methods: [GET, HEAD] }\n"
     "      - path: /h/\n"
     "        pool: web\n"
     "        response_headers: { add: { X-A: '1' }, set: { Cache-Control: no-store },\n"
@@ -209,6 +210,30 @@ test_headers(void)
 }
 
 static void
+test_methods_and_limits(void)
+{
+	char path[4096];
+	const struct config_route *r;
+	struct edge_route_caps caps;
+
+	subtest("methods and regex limits");
+	r = sel("/bt/aaa", &caps);
+	ok(r != NULL && r->match == CONFIG_MATCH_REGEX, "regex route");
+	ok(edge_route_method_ok(r, STR_LIT("GET")), "GET allowed");
+	ok(!edge_route_method_ok(r, STR_LIT("POST")), "POST not allowed");
+	ok(!edge_route_method_ok(r, STR_LIT("get")), "methods are case-sensitive");
+	is_str(r->allow_line, "Allow: GET, HEAD\r\n");
+	ok(edge_route_method_ok(sel("/x", &caps), STR_LIT("PURGE")), "no list: any method");
+	/* catastrophic backtracking stops at the match limit: no match, no stall */
+	memcpy(path, "/bt/", 4);
+	memset(path + 4, 'a', 60);
+	path[64] = 'b';
+	path[65] = '\0';
+	r = sel(path, &caps);
+	ok(r != NULL && r->match == CONFIG_MATCH_PREFIX, "falls through to the prefix route");
+}
+
+static void
 test_key(void)
 {
 	const struct config_route *r = sel("/q/", &(struct edge_route_caps){0});
@@ -245,6 +270,7 @@ main(void)
 	test_canary();
 	test_headers();
 	test_key();
+	test_methods_and_limits();
 	edge_route_md_free(&md);
 	config_unref(&cfg);
 	return tap_done();
