@@ -585,19 +585,9 @@ conn_handle_request(struct edge_conn *c)
 		return;
 	}
 
-	c->key_len = edge_route_key(route, c->tls ? STR_LIT("https") : STR_LIT("http"),
+	c->key_len = edge_route_key(route, c->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(c->host_lc, c->host_lc_len), r->port, r->path, w->key_scratch,
 	    sizeof w->key_scratch);
-	if (c->key_len >= 0 && c->pool != route->pool) {
-		/* a canary's objects never answer the main pool's clients: "#" cannot
-		 * occur in a normalized key (the fragment is dropped) */
-		int n = snprintf(w->key_scratch + c->key_len,
-		    sizeof w->key_scratch - (size_t)c->key_len, "#canary=%s", c->pool->name);
-
-		c->key_len = n > 0 && (size_t)n < sizeof w->key_scratch - (size_t)c->key_len
-		                 ? c->key_len + n
-		                 : -1;
-	}
 	if (c->key_len < 0) {
 		edge_conn_send_error(c, 400, "bad request: invalid request target");
 		return;

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,8 +337,8 @@ edge_route_hdr_filter_head(
 }
 
 int
-edge_route_key(const struct config_route *r, struct str scheme, struct str host, uint16_t port,
-    struct str path_query, char *out, size_t outlen)
+edge_route_key(const struct config_route *r, const struct config_pool *pool, struct str scheme,
+    struct str host, uint16_t port, struct str path_query, char *out, size_t outlen)
 {
 	static const enum cache_key_query modes[] = {
 	    [CONFIG_QUERY_KEEP] = CACHE_KEY_QUERY_KEEP,
@@ -345,7 +346,12 @@ edge_route_key(const struct config_route *r, struct str scheme, struct str host,
 	    [CONFIG_QUERY_DROP] = CACHE_KEY_QUERY_DROP,
 	    [CONFIG_QUERY_ALLOW] = CACHE_KEY_QUERY_ALLOW,
 	};
-
-	return cache_key_normalize_query(scheme, host, port, path_query, modes[r->query],
+	int n = cache_key_normalize_query(scheme, host, port, path_query, modes[r->query],
 	    (const char *const *)r->query_allow, r->n_query_allow, out, outlen);
+	int m;
+
+	if (n < 0 || pool == r->pool)
+		return n;
+	m = snprintf(out + n, outlen - (size_t)n, "#canary=%s", pool->name);
+	return m > 0 && (size_t)m < outlen - (size_t)n ? n + m : -1;
 }

@@ -22,6 +22,7 @@
 struct config_site;
 struct config_route;
 struct config_hdr_rules;
+struct config_pool;
 struct evbuffer;
 
 #define EDGE_ROUTE_GROUPS 10 /* $0..$9 */
@@ -98,9 +99,12 @@ size_t edge_route_hdr_filter_head(
 
 /*
  * The cache key of a request on route r (cache_key_normalize_query with the
- * route's query mode), into out; the length or -1.
+ * route's query mode), into out; the length or -1.  A request sent to r's
+ * canary pool (pool != r->pool) gets "#canary=POOL" appended: '#' cannot
+ * occur in a normalized key (the fragment is dropped), so canary objects
+ * never answer the main pool's clients, nor the other way round.
  */
-int edge_route_key(const struct config_route *r, struct str scheme, struct str host, uint16_t port,
-    struct str path_query, char *out, size_t outlen);
+int edge_route_key(const struct config_route *r, const struct config_pool *pool, struct str scheme,
+    struct str host, uint16_t port, struct str path_query, char *out, size_t outlen);
 
 #endif

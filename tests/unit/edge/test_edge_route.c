@@ -240,10 +240,18 @@ test_key(void)
 	char out[128];
 
 	subtest("edge_route_key");
-	ok(edge_route_key(
-	       r, STR_LIT("http"), STR_LIT("H"), 80, STR_LIT("/q/?x=1&v=2"), out, sizeof out) > 0,
+	ok(edge_route_key(r, r->pool, STR_LIT("http"), STR_LIT("H"), 80, STR_LIT("/q/?x=1&v=2"),
+	       out, sizeof out) > 0,
 	    "key");
 	is_str(out, "http://h/q/?v=2");
+	/* another pool than the route's (a canary): tagged */
+	is_int(edge_route_key(r, &cfg->pools[1], STR_LIT("http"), STR_LIT("h"), 0, STR_LIT("/q/"),
+	           out, sizeof out),
+	    23);
+	is_str(out, "http://h/q/#canary=web2");
+	is_int(edge_route_key(
+	           r, &cfg->pools[1], STR_LIT("http"), STR_LIT("h"), 0, STR_LIT("/q/"), out, 23),
+	    -1);
 }
 
 int
