@@ -41,6 +41,14 @@
 int cache_key_normalize(struct str scheme, struct str host, uint16_t port, struct str path_query,
     char *out, size_t outlen);
 
+/*
+ * The path part of a key alone: path (without query; a fragment is cut)
+ * percent-normalized with dot-segments removed, "" giving "/", written to
+ * out (NUL-terminated).  The length, or -1 if invalid or too long.  Routes
+ * match on this, so "/a/../b" and "/%62" are routed as "/b" is.
+ */
+int cache_key_normalize_path(struct str path, char *out, size_t outlen);
+
 /* What of the query a key keeps (a route's cache.query). */
 enum cache_key_query {
 	CACHE_KEY_QUERY_KEEP = 0, /* as received (percent-normalized) */

@@ -360,6 +360,22 @@ key_put_path(struct key_out *o, struct str path)
 	return 0;
 }
 
+int
+cache_key_normalize_path(struct str path, char *out, size_t outlen)
+{
+	struct key_out o = {out, 0, outlen > 0 ? outlen - 1 : 0, outlen == 0};
+	const char *hash = path.len > 0 ? memchr(path.p, '#', path.len) : NULL;
+
+	if (outlen == 0 || (path.len > 0 && (path.p == NULL || path.p[0] != '/')))
+		return -1;
+	if (hash != NULL)
+		path.len = (size_t)(hash - path.p);
+	if (key_put_path(&o, path) != 0 || o.overflow || o.len > INT_MAX)
+		return -1;
+	out[o.len] = '\0';
+	return (int)o.len;
+}
+
 /* One query parameter: [off, off + len) of the key being built. */
 struct key_param {
 	size_t off, len;

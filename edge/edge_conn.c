@@ -439,16 +439,15 @@ conn_redirect_https(struct edge_conn *c)
 
 /* routes[].redirect: answered by the node from the route's template. */
 static void
-conn_redirect_route(struct edge_conn *c, const struct edge_route_caps *caps)
+conn_redirect_route(struct edge_conn *c, struct str npath, const struct edge_route_caps *caps)
 {
 	const struct h1_request *r = &c->req;
 	const char *q = memchr(r->path.p, '?', r->path.len);
-	size_t plen = q ? (size_t)(q - r->path.p) : r->path.len;
 	struct edge_route_vars v = {
 	    .scheme = c->tls ? STR_LIT("https") : STR_LIT("http"),
 	    .host = str_make(c->host_lc, c->host_lc_len),
-	    .path = str_make(r->path.p, plen),
-	    .query = q ? str_make(q + 1, r->path.len - plen - 1) : STR_NULL,
+	    .path = npath,
+	    .query = q ? str_make(q + 1, r->path.len - (size_t)(q - r->path.p) - 1) : STR_NULL,
 	    .request_uri = r->path,
 	    .caps = caps,
 	};
@@ -469,10 +468,11 @@ conn_redirect_route(struct edge_conn *c, const struct edge_route_caps *caps)
 
 /*
  * The route's upstream side: the pool (or the canary's), the target sent to
- * the origin (rewritten) and its Host.  False after answering an error.
+ * the origin (npath rewritten, then query; else the client's target) and its
+ * Host.  False after answering an error.
  */
 static bool
-conn_route_upstream(struct edge_conn *c)
+conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
 {
 	const struct config_route *route = c->route;
 	const struct h1_request *r = &c->req;
@@ -484,7 +484,7 @@ conn_route_upstream(struct edge_conn *c)
 	c->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
 	c->up_target = r->path;
 	n = edge_route_rewrite(
-	    route, r->path, c->w->route_md, c->w->key_scratch, sizeof c->w->key_scratch);
+	    route, npath, query, c->w->route_md, c->w->key_scratch, sizeof c->w->key_scratch);
 	if (n < 0) {
 		edge_conn_send_error(c, 414, "URI too long (after rewrite)");
 		return false;
@@ -514,6 +514,7 @@ conn_handle_request(struct edge_conn *c)
 	struct str path;
 	const char *q;
 	struct edge_route_caps caps;
+	struct str npath; /* the normalized path routes match on */
 	enum cache_req creq;
 	struct cache_obj *stale;
 
@@ -560,8 +561,12 @@ conn_handle_request(struct edge_conn *c)
 	}
 	path = r->path;
 	q = memchr(path.p, '?', path.len);
-	route = edge_route_select(
-	    site, str_make(path.p, q ? (size_t)(q - path.p) : path.len), w->route_md, &caps);
+	if (edge_route_path(
+	        w->route_md, str_make(path.p, q ? (size_t)(q - path.p) : path.len), &npath) != 0) {
+		edge_conn_send_error(c, 400, "bad request: invalid request target");
+		return;
+	}
+	route = edge_route_select(site, npath, w->route_md, &caps);
 	if (route == NULL) {
 		edge_conn_send_error(c, 404, "not found: no route for this path");
 		return;
@@ -574,10 +579,11 @@ conn_handle_request(struct edge_conn *c)
 		return;
 	}
 	if (route->redirect_to != NULL) {
-		conn_redirect_route(c, &caps);
+		conn_redirect_route(c, npath, &caps);
 		return;
 	}
-	if (!conn_route_upstream(c))
+	if (!conn_route_upstream(
+	        c, npath, q ? str_make(q, path.len - (size_t)(q - path.p)) : STR_NULL))
 		return;
 	if (cfg->max_body_bytes != 0 && r->body == H1_BODY_LENGTH &&
 	    r->content_length > cfg->max_body_bytes) {

@@ -27,6 +27,7 @@
 struct edge_route_md {
 	pcre2_match_data *md;
 	pcre2_match_context *mc;
+	char path[CACHE_KEY_MAX]; /* the normalized path of the current request */
 };
 
 struct edge_route_md *
@@ -88,6 +89,17 @@ route_caps_clear(struct edge_route_caps *caps)
 	caps->subject = NULL;
 	for (unsigned i = 0; i < EDGE_ROUTE_GROUPS; i++)
 		caps->start[i] = caps->end[i] = SIZE_MAX;
+}
+
+int
+edge_route_path(struct edge_route_md *md, struct str path, struct str *out)
+{
+	int n = cache_key_normalize_path(path, md->path, sizeof md->path);
+
+	if (n < 0)
+		return -1;
+	*out = str_make(md->path, (size_t)n);
+	return 0;
 }
 
 const struct config_route *
@@ -202,12 +214,9 @@ edge_route_expand(const char *t, const struct edge_route_vars *v, char *out, siz
 }
 
 int
-edge_route_rewrite(const struct config_route *r, struct str path_query, struct edge_route_md *md,
-    char *out, size_t outlen)
+edge_route_rewrite(const struct config_route *r, struct str path, struct str query,
+    struct edge_route_md *md, char *out, size_t outlen)
 {
-	const char *q = memchr(path_query.p, '?', path_query.len);
-	struct str path = str_make(path_query.p, q ? (size_t)(q - path_query.p) : path_query.len);
-	struct str query = q ? str_make(q, path_query.len - path.len) : STR_NULL; /* with '?' */
 	struct route_out o = {out, 0, outlen > 0 ? outlen - 1 : 0, outlen == 0};
 	struct edge_route_caps caps;
 	struct edge_route_vars v = {.caps = &caps};
@@ -219,7 +228,7 @@ edge_route_rewrite(const struct config_route *r, struct str path_query, struct e
 		    memcmp(path.p, r->rewrite_from, r->rewrite_from_len) != 0)
 			return 0;
 		route_put(&o, r->rewrite_to, strlen(r->rewrite_to));
-		route_put(&o, path.p + r->rewrite_from_len, path_query.len - r->rewrite_from_len);
+		route_put(&o, path.p + r->rewrite_from_len, path.len - r->rewrite_from_len);
 		break;
 	case CONFIG_REWRITE_REGEX:
 		if (!route_regex(r->rewrite_re, path, md, &caps))
@@ -229,11 +238,11 @@ edge_route_rewrite(const struct config_route *r, struct str path_query, struct e
 		if (n < 0)
 			return -1;
 		o.len = (size_t)n;
-		route_put(&o, query.p, query.len);
 		break;
 	case CONFIG_REWRITE_NONE:
 		return 0;
 	}
+	route_put(&o, query.p, query.len);
 	if (o.overflow || o.len == 0)
 		return -1;
 	out[o.len] = '\0';

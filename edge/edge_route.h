@@ -44,9 +44,18 @@ struct edge_route_caps {
 };
 
 /*
- * The route of site s for path (without the query): an exact path, else the
- * first regex in config order that matches, else the longest prefix; NULL if
- * none.  caps receives the regex route's groups (all unset otherwise).
+ * The path routes match on: path (without the query) percent-normalized with
+ * dot-segments removed (cache_key_normalize_path), so "/x/../admin" and
+ * "/%61dmin" are routed as "/admin" is.  Kept in md until the next call.
+ * 0 with *out set, or -1 if the path is invalid (answer 400).
+ */
+int edge_route_path(struct edge_route_md *md, struct str path, struct str *out);
+
+/*
+ * The route of site s for path (normalized, see edge_route_path): an exact
+ * path, else the first regex in config order that matches, else the longest
+ * prefix; NULL if none.  caps receives the regex route's groups (all unset
+ * otherwise).
  */
 const struct config_route *edge_route_select(const struct config_site *s, struct str path,
     struct edge_route_md *md, struct edge_route_caps *caps);
@@ -67,13 +76,13 @@ struct edge_route_vars {
 int edge_route_expand(const char *t, const struct edge_route_vars *v, char *out, size_t outlen);
 
 /*
- * The target to send to the origin for route r: path_query rewritten by
- * r's rewrite (prefix replaced, or the regex's template with its groups; the
- * query, if any, follows unchanged).  Returns the length written to out
- * (NUL-terminated), 0 when the route does not rewrite this path (send
- * path_query as it is), -1 if the result does not fit outlen.
+ * The target to send to the origin for route r: path (normalized) rewritten
+ * by r's rewrite (prefix replaced, or the regex's template with its groups),
+ * then query (with its '?', or empty) unchanged.  Returns the length written
+ * to out (NUL-terminated), 0 when the route does not rewrite this path (send
+ * the client's target as it is), -1 if the result does not fit outlen.
  */
-int edge_route_rewrite(const struct config_route *r, struct str path_query,
+int edge_route_rewrite(const struct config_route *r, struct str path, struct str query,
     struct edge_route_md *md, char *out, size_t outlen);
 
 /*

@@ -178,6 +178,13 @@ class Routing(harness.OutpostTestCase):
         self.assertEqual(r.header("Allow"), "GET, HEAD")
         self.assertLess(len(r.body), 64)
         self.assertEqual(self.a.count(path="/ro/a"), 1, "the POST never reached the origin")
+        # routes see the normalized path: no way around the list
+        for target in ("/x/../ro/a", "/%72o/a", "/./ro/a"):
+            with harness.RawConn(self.node.port) as rc:
+                rc.send(b"POST " + target.encode() +
+                        b" HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n")
+                self.assertEqual(rc.read_response().status, 405, target)
+        self.assertEqual(self.a.count(prefix="/x/"), 0)
         self.assertServing(self.node)
 
     def test_header_rules(self):

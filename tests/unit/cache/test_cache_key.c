@@ -268,6 +268,24 @@ test_query_modes(void)
 	}
 }
 
+static void
+test_path_only(void)
+{
+	char out[64];
+
+	subtest("cache_key_normalize_path");
+	is_int(cache_key_normalize_path(STR_LIT("/a/../%62/./c"), out, sizeof out), 4);
+	is_str(out, "/b/c");
+	is_int(cache_key_normalize_path(STR_LIT(""), out, sizeof out), 1);
+	is_str(out, "/");
+	is_int(cache_key_normalize_path(STR_LIT("/x%2f#f"), out, sizeof out), 5);
+	is_str(out, "/x%2F");
+	is_int(cache_key_normalize_path(STR_LIT("/%zz"), out, sizeof out), -1);
+	is_int(cache_key_normalize_path(STR_LIT("x"), out, sizeof out), -1);
+	is_int(cache_key_normalize_path(STR_LIT("/abcd"), out, 5), -1);
+	is_int(cache_key_normalize_path(STR_LIT("/abcd"), out, 6), 5);
+}
+
 int
 main(void)
 {
@@ -275,5 +293,6 @@ main(void)
 	test_outlen();
 	test_idempotent();
 	test_query_modes();
+	test_path_only();
 	return tap_done();
 }

@@ -68,6 +68,19 @@ route_name(const struct config_route *r)
 }
 
 static void
+test_path(void)
+{
+	struct str np;
+
+	subtest("edge_route_path: routes see the normalized path");
+	ok(edge_route_path(md, STR_LIT("/x/../a/%62/c"), &np) == 0, "valid");
+	ok(str_eq(np, STR_LIT("/a/b/c")), "dot-segments and escapes");
+	is_str(route_name(edge_route_select(site, np, md, &(struct edge_route_caps){0})),
+	    "exact /a/b/c");
+	ok(edge_route_path(md, STR_LIT("/%zz"), &np) == -1, "invalid escape");
+}
+
+static void
 test_select(void)
 {
 	struct edge_route_caps caps;
@@ -133,15 +146,15 @@ test_rewrite(void)
 
 	subtest("edge_route_rewrite");
 	r = sel("/rw/x", &(struct edge_route_caps){0});
-	is_int(edge_route_rewrite(r, STR_LIT("/rw/x/y?q=1"), md, out, sizeof out), 12);
+	is_int(edge_route_rewrite(r, STR_LIT("/rw/x/y"), STR_LIT("?q=1"), md, out, sizeof out), 12);
 	is_str(out, "/new/x/y?q=1");
-	is_int(edge_route_rewrite(r, STR_LIT("/rw/x/y?q=1"), md, out, 12), -1);
+	is_int(edge_route_rewrite(r, STR_LIT("/rw/x/y"), STR_LIT("?q=1"), md, out, 12), -1);
 	r = sel("/rx/a/b", &(struct edge_route_caps){0});
-	is_int(edge_route_rewrite(r, STR_LIT("/rx/a/b?z"), md, out, sizeof out), 7);
+	is_int(edge_route_rewrite(r, STR_LIT("/rx/a/b"), STR_LIT("?z"), md, out, sizeof out), 7);
 	is_str(out, "/b/a$?z");
-	is_int(edge_route_rewrite(r, STR_LIT("/rx/a"), md, out, sizeof out), 0);
+	is_int(edge_route_rewrite(r, STR_LIT("/rx/a"), STR_NULL, md, out, sizeof out), 0);
 	r = sel("/x", &(struct edge_route_caps){0});
-	is_int(edge_route_rewrite(r, STR_LIT("/x"), md, out, sizeof out), 0);
+	is_int(edge_route_rewrite(r, STR_LIT("/x"), STR_NULL, md, out, sizeof out), 0);
 }
 
 static void
@@ -273,6 +286,7 @@ main(void)
 	site = &cfg->sites[0];
 	md = edge_route_md_new();
 	test_select();
+	test_path();
 	test_expand();
 	test_rewrite();
 	test_canary();
