@@ -1327,17 +1327,24 @@ cparse_template(struct cparse *p, const struct cnode *v, unsigned groups, bool v
 }
 
 /* Field names a header rule may not touch: framing, hop-by-hop and Host
- * (origin_host sets that one). */
-static bool
+ * (origin_host sets that one) — NULL — or those the node writes itself on
+ * every request or response (a rule would duplicate them) — the reason. */
+static const char *
 cparse_hdr_reserved(const char *name)
 {
-	static const char *const reserved[] = {"Host", "Content-Length", "Transfer-Encoding",
+	static const char *const framing[] = {"Host", "Content-Length", "Transfer-Encoding",
 	    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", NULL};
+	static const char *const node[] = {"Via", "X-Forwarded-For", "X-Forwarded-Proto", "X-Cache",
+	    "Cache-Status", "Age", "Date", NULL};
+	size_t i;
 
-	for (size_t i = 0; reserved[i] != NULL; i++)
-		if (strcasecmp(reserved[i], name) == 0)
-			return true;
-	return false;
+	for (i = 0; framing[i] != NULL; i++)
+		if (strcasecmp(framing[i], name) == 0)
+			return strcasecmp(name, "Host") == 0 ? " (use origin_host)" : "";
+	for (i = 0; node[i] != NULL; i++)
+		if (strcasecmp(node[i], name) == 0)
+			return " (the node writes it)";
+	return NULL;
 }
 
 static void
@@ -1345,7 +1352,7 @@ cparse_hdr_add(struct cparse *p, const struct cnode *k, const struct cnode *v,
     enum config_hdr_op op, struct config_hdr_rules *h)
 {
 	struct config_hdr_rule *rule;
-	const char *name;
+	const char *name, *why;
 	size_t i;
 
 	if ((name = cparse_str(p, k)) == NULL)
@@ -1357,9 +1364,8 @@ cparse_hdr_add(struct cparse *p, const struct cnode *k, const struct cnode *v,
 		cparse_err(p, k, "\"%.80s\" is not a field name", name);
 		return;
 	}
-	if (cparse_hdr_reserved(name)) {
-		cparse_err(p, k, "\"%s\" cannot be changed by a rule%s", name,
-		    strcasecmp(name, "Host") == 0 ? " (use origin_host)" : "");
+	if ((why = cparse_hdr_reserved(name)) != NULL) {
+		cparse_err(p, k, "\"%s\" cannot be changed by a rule%s", name, why);
 		return;
 	}
 	if (v != NULL) {

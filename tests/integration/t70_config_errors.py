@@ -169,6 +169,8 @@ CASES += [
                 "      - { path: /x/, pool: web, canary: { pool: web2, weight: 5% } }"),
     _route_case("route_header_host", "use origin_host",
                 "      - { path: /x/, pool: web, request_headers: { set: { Host: a } } }"),
+    _route_case("route_header_node_owned", "the node writes it",
+                "      - { path: /x/, pool: web, response_headers: { remove: [x-cache] } }"),
     _route_case("route_bad_query_mode", "unknown query mode",
                 "      - { path: /x/, pool: web, cache: { query: shuffle } }"),
     _route_case("route_bad_method", "is not a method",
