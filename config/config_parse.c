@@ -1304,8 +1304,9 @@ cparse_template(struct cparse *p, const struct cnode *v, unsigned groups, bool v
 		size_t len = 0;
 		int var;
 
-		if ((unsigned char)*t < 0x20 || *t == 0x7f) {
-			cparse_err(p, v, "control character in \"%.80s\"", v->str);
+		if ((unsigned char)*t <= 0x20 || *t == 0x7f) {
+			cparse_err(
+			    p, v, "space or control character in \"%.80s\" (write %%20)", v->str);
 			return;
 		}
 		if (*t != '$')

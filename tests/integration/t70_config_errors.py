@@ -157,6 +157,8 @@ CASES += [
                 '      - { path: /x/, redirect: { status: 303, to: "/y" } }'),
     _route_case("route_bad_redirect_var", "unknown variable",
                 '      - { path: /x/, redirect: { to: "https://a$hostname/" } }'),
+    _route_case("route_redirect_space", "space or control character",
+                '      - { path: /x/, redirect: { to: "/a b" } }'),
     _route_case("route_redirect_group_without_regex", "0 capture groups",
                 '      - { path: /x/, redirect: { to: "/y/$1" } }'),
     _route_case("route_rewrite_group", "1 capture group",
