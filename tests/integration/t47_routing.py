@@ -4,7 +4,10 @@ query modes, rewrites and origin_host, redirects, request and response header
 rules, and the canary split (share and stickiness).  Two real origin
 processes (pools "web" and "web2"), the real daemon (2 workers)."""
 
+import time
+
 import harness
+from harness import wait_until
 
 CC = "max-age=60"
 
@@ -35,6 +38,9 @@ ROUTES = [
     {"regex": r"^/rx/(\w+)/(\d+)$", "pool": "web",
      "rewrite": {"regex": r"^/rx/(\w+)/(\d+)$", "to": "/items/$2/$1"}},
     {"path": "/host/", "pool": "web", "origin_host": "backend.internal:8081"},
+    {"path": "/swr/", "pool": "web", "origin_host": "bg.internal",
+     "rewrite": {"prefix": {"from": "/swr/", "to": "/bg/"}},
+     "request_headers": {"add": {"X-Added": "bg"}}},
     # redirects
     {"exact": "/old", "redirect": {"status": 301, "to": "https://new.example$request_uri"}},
     {"regex": r"^/go/(.*)$", "redirect": {"status": 308, "to": "$scheme://$host/to/$1?q=$query"}},
@@ -129,6 +135,22 @@ class Routing(harness.OutpostTestCase):
         # either), so the catch-all prefix takes it unchanged
         self.assertEqual(self.node.get("/rx/shoe/x").status, 200)
         self.assertEqual(self.a.count(path="/rx/shoe/x"), 1)
+
+    def test_background_revalidation_is_rewritten_too(self):
+        self.a.script({"/bg/*": {"cc": "max-age=1, stale-while-revalidate=30",
+                                 "headers": {"ETag": '"v1"', "X-Pool": "a"}}})
+        self.assertEqual(self.hit("/swr/x"), "MISS")
+        time.sleep(1.2)
+        r = self.node.get("/swr/x")
+        self.assertEqual(r.header("X-Cache"), "HIT")
+        self.assertIn("stale-while-revalidate", r.header("Cache-Status"))
+        wait_until(lambda: self.a.count(path="/bg/x") == 2, 5, what="background revalidation")
+        bg = self.a.requests(path="/bg/x")[1]
+        self.assertEqual(bg["target"], "/bg/x")
+        self.assertEqual(harness.req_header(bg, "Host"), "bg.internal")
+        self.assertEqual(harness.req_header(bg, "X-Added"), "bg")
+        self.assertEqual(harness.req_header(bg, "If-None-Match"), '"v1"')
+        self.assertEqual(self.a.count(prefix="/swr/"), 0)
 
     def test_origin_host(self):
         self.assertEqual(self.node.get("/host/h", host="www.example.com").status, 200)
