@@ -54,6 +54,34 @@ int cache_key_normalize(struct str scheme, struct str host, uint16_t port, struc
  */
 int cache_key_resolve(const char *base, size_t base_len, struct str ref, char *out, size_t outlen);
 
+/*
+ * The path part of a key alone: path (without query; a fragment is cut)
+ * percent-normalized with dot-segments removed, "" giving "/", written to
+ * out (NUL-terminated).  The length, or -1 if invalid or too long.  Routes
+ * match on this, so "/a/../b" and "/%62" are routed as "/b" is.
+ */
+int cache_key_normalize_path(struct str path, char *out, size_t outlen);
+
+/* What of the query a key keeps (a route's cache.query). */
+enum cache_key_query {
+	CACHE_KEY_QUERY_KEEP = 0, /* as received (percent-normalized) */
+	CACHE_KEY_QUERY_SORT,     /* parameters sorted by bytes, empty ones dropped */
+	CACHE_KEY_QUERY_DROP,     /* no query at all */
+	CACHE_KEY_QUERY_ALLOW,    /* only the parameters named in allow[], in their order */
+};
+#define CACHE_KEY_MAX_PARAMS 256 /* sort / allow: more parameters make the key invalid */
+
+/*
+ * cache_key_normalize with a query mode: parameters are the '&'-separated
+ * parts of the normalized query, a parameter's name is what precedes its
+ * first '=' (compared byte for byte with allow[i], after normalization, so
+ * "%61" is "a").  Sort and allow drop empty parameters, and the '?' when none
+ * is left.  No allocation (a CACHE_KEY_MAX scratch on the stack).
+ */
+int cache_key_normalize_query(struct str scheme, struct str host, uint16_t port,
+    struct str path_query, enum cache_key_query mode, const char *const *allow, size_t n_allow,
+    char *out, size_t outlen);
+
 /* ---- policy (cache_policy.c): RFC 9111 for a shared cache ---- */
 
 struct cache_obj;

@@ -17,8 +17,9 @@
  *    hex digits makes the target invalid;
  *  - dot-segments removed from the path (§5.2.4) after that decoding, so
  *    "%2E%2E" counts as ".." while "%2F" stays an escaped byte of a segment;
- *  - an empty path becomes "/"; the query is otherwise kept byte for byte
- *    (no sorting or filtering yet: that is per-route policy, later);
+ *  - an empty path becomes "/"; the query is otherwise kept byte for byte,
+ *    or, per route (cache_key_normalize_query), sorted, dropped or filtered
+ *    down to named parameters;
  *  - the fragment is dropped;
  *  - the asterisk-form target "*" gives scheme "://" host [":" port] "*",
  *    which cannot collide with an origin-form key (those have a '/' there).
@@ -360,8 +361,113 @@ key_put_path(struct key_out *o, struct str path)
 }
 
 int
+cache_key_normalize_path(struct str path, char *out, size_t outlen)
+{
+	struct key_out o = {out, 0, outlen > 0 ? outlen - 1 : 0, outlen == 0};
+	const char *hash = path.len > 0 ? memchr(path.p, '#', path.len) : NULL;
+
+	if (outlen == 0 || (path.len > 0 && (path.p == NULL || path.p[0] != '/')))
+		return -1;
+	if (hash != NULL)
+		path.len = (size_t)(hash - path.p);
+	if (key_put_path(&o, path) != 0 || o.overflow || o.len > INT_MAX)
+		return -1;
+	out[o.len] = '\0';
+	return (int)o.len;
+}
+
+/* One query parameter: [off, off + len) of the key being built. */
+struct key_param {
+	size_t off, len;
+};
+
+static bool
+key_param_allowed(const char *p, size_t len, const char *const *allow, size_t n_allow)
+{
+	const char *eq = memchr(p, '=', len);
+	size_t nl = eq != NULL ? (size_t)(eq - p) : len;
+
+	for (size_t i = 0; i < n_allow; i++)
+		if (strlen(allow[i]) == nl && memcmp(allow[i], p, nl) == 0)
+			return true;
+	return false;
+}
+
+static int
+key_param_cmp(const char *base, const struct key_param *a, const struct key_param *b)
+{
+	int r = memcmp(base + a->off, base + b->off, a->len < b->len ? a->len : b->len);
+
+	if (r != 0)
+		return r;
+	return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/*
+ * Rewrites the normalized query o->p[q, o->len) per mode; q is just after
+ * the '?'.  -1 if it has too many parameters.
+ */
+static int
+key_query_mode(struct key_out *o, size_t q, enum cache_key_query mode, const char *const *allow,
+    size_t n_allow)
+{
+	struct key_param prm[CACHE_KEY_MAX_PARAMS];
+	char tmp[CACHE_KEY_MAX];
+	size_t n = 0, i, j, w = 0, start = q;
+
+	if (mode == CACHE_KEY_QUERY_DROP) {
+		o->len = q - 1;
+		return 0;
+	}
+	if (o->len - q > sizeof tmp)
+		return -1;
+	for (i = q; i <= o->len; i++) {
+		if (i < o->len && o->p[i] != '&')
+			continue;
+		if (i > start && (mode != CACHE_KEY_QUERY_ALLOW ||
+		                     key_param_allowed(o->p + start, i - start, allow, n_allow))) {
+			if (n == CACHE_KEY_MAX_PARAMS)
+				return -1;
+			prm[n++] = (struct key_param){start, i - start};
+		}
+		start = i + 1;
+	}
+	if (mode == CACHE_KEY_QUERY_SORT) {
+		/* insertion sort: stable, in place, n is bounded */
+		for (i = 1; i < n; i++) {
+			struct key_param k = prm[i];
+
+			for (j = i; j > 0 && key_param_cmp(o->p, &prm[j - 1], &k) > 0; j--)
+				prm[j] = prm[j - 1];
+			prm[j] = k;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			tmp[w++] = '&';
+		memcpy(tmp + w, o->p + prm[i].off, prm[i].len);
+		w += prm[i].len;
+	}
+	if (n == 0) {
+		o->len = q - 1; /* no parameter left: no '?' either */
+		return 0;
+	}
+	memcpy(o->p + q, tmp, w);
+	o->len = q + w;
+	return 0;
+}
+
+int
 cache_key_normalize(struct str scheme, struct str host, uint16_t port, struct str path_query,
     char *out, size_t outlen)
+{
+	return cache_key_normalize_query(
+	    scheme, host, port, path_query, CACHE_KEY_QUERY_KEEP, NULL, 0, out, outlen);
+}
+
+int
+cache_key_normalize_query(struct str scheme, struct str host, uint16_t port, struct str path_query,
+    enum cache_key_query mode, const char *const *allow, size_t n_allow, char *out, size_t outlen)
 {
 	struct key_out o = {out, 0, outlen > 0 ? outlen - 1 : 0, outlen == 0};
 	struct str path, query = STR_NULL;
@@ -404,8 +510,14 @@ cache_key_normalize(struct str scheme, struct str host, uint16_t port, struct st
 	if (key_put_path(&o, path) != 0)
 		return -1;
 	if (has_query) {
+		size_t q;
+
 		key_put(&o, '?');
+		q = o.len;
 		if (key_put_pct(&o, query.p, query.len) != 0)
+			return -1;
+		if (!o.overflow && mode != CACHE_KEY_QUERY_KEEP &&
+		    key_query_mode(&o, q, mode, allow, n_allow) != 0)
 			return -1;
 	}
 done:

@@ -9,12 +9,15 @@
  *
  * config_site_for_host and config_route_for_path run for every request: they
  * never allocate.  Hosts are matched against two sorted arrays (exact names
- * and wildcard suffixes) with a binary search; routes are kept sorted longest
- * first so the first prefix that matches is the longest one.
+ * and wildcard suffixes) with a binary search; routes are kept sorted (exact,
+ * regex in config order, prefixes longest first) so the first route that
+ * matches is the one to use.
  */
 /* <config.h>: "config.h" would find config/config.h, next to this file. */
 #include <config.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +53,38 @@ config_parse_new(void)
 	c->dns_min_ttl_s = 1;
 	c->dns_max_ttl_s = 3600;
 	return c;
+}
+
+static void
+config_hdr_rules_free(struct config_hdr_rules *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->rules[i].name);
+		free(h->rules[i].line);
+	}
+	free(h->rules);
+}
+
+static void
+config_route_free(struct config_route *r)
+{
+	free(r->path);
+	pcre2_code_free(r->re);
+	for (size_t i = 0; i < r->n_query_allow; i++)
+		free(r->query_allow[i]);
+	free(r->query_allow);
+	free(r->rewrite_from);
+	pcre2_code_free(r->rewrite_re);
+	free(r->rewrite_to);
+	free(r->origin_host);
+	free(r->redirect_to);
+	config_hdr_rules_free(&r->req_hdrs);
+	config_hdr_rules_free(&r->resp_hdrs);
+	free(r->canary_cookie);
+	for (size_t i = 0; i < r->n_methods; i++)
+		free(r->methods[i]);
+	free(r->methods);
+	free(r->allow_line);
 }
 
 void
@@ -90,7 +125,7 @@ config_parse_free(struct config *c)
 			free(s->hosts[j]);
 		free(s->hosts);
 		for (j = 0; j < s->n_routes; j++)
-			free(s->routes[j].path);
+			config_route_free(&s->routes[j]);
 		free(s->routes);
 		for (j = 0; j < s->n_certs; j++) {
 			free(s->certs[j].cert);
@@ -106,11 +141,19 @@ config_parse_free(struct config *c)
 	free(c);
 }
 
+/* Exact paths first, then regexes in config order, then prefixes longest
+ * first: the first route that matches a path is the one to use. */
 static int
 config_route_cmp(const void *a, const void *b)
 {
+	static const int rank[] = {
+	    [CONFIG_MATCH_EXACT] = 0, [CONFIG_MATCH_REGEX] = 1, [CONFIG_MATCH_PREFIX] = 2};
 	const struct config_route *ra = a, *rb = b;
 
+	if (ra->match != rb->match)
+		return rank[ra->match] < rank[rb->match] ? -1 : 1;
+	if (ra->match == CONFIG_MATCH_REGEX)
+		return ra->order < rb->order ? -1 : ra->order > rb->order;
 	if (ra->path_len != rb->path_len)
 		return ra->path_len > rb->path_len ? -1 : 1;
 	return strcmp(ra->path, rb->path);
@@ -134,8 +177,10 @@ config_parse_index(struct config *c)
 	for (i = 0; i < c->n_sites; i++) {
 		struct config_site *s = &c->sites[i];
 
-		for (j = 0; j < s->n_routes; j++)
+		for (j = 0; j < s->n_routes; j++) {
 			s->routes[j].path_len = strlen(s->routes[j].path);
+			s->routes[j].order = (unsigned)j;
+		}
 		qsort(s->routes, s->n_routes, sizeof s->routes[0], config_route_cmp);
 		n += s->n_hosts;
 	}
@@ -256,8 +301,54 @@ config_route_for_path(const struct config_site *s, const char *path, size_t path
 	for (i = 0; i < s->n_routes; i++) {
 		const struct config_route *r = &s->routes[i];
 
-		if (r->path_len <= path_len && memcmp(r->path, path, r->path_len) == 0)
-			return r;
+		switch (r->match) {
+		case CONFIG_MATCH_EXACT:
+			if (r->path_len == path_len && memcmp(r->path, path, path_len) == 0)
+				return r;
+			break;
+		case CONFIG_MATCH_REGEX:
+			break;
+		case CONFIG_MATCH_PREFIX:
+			if (r->path_len <= path_len && memcmp(r->path, path, r->path_len) == 0)
+				return r;
+			break;
+		}
 	}
 	return NULL;
+}
+
+int
+config_template_var(const char *s, size_t *len, unsigned *group)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		enum config_tvar var;
+	} names[] = {
+	    {"scheme", 6, CONFIG_TVAR_SCHEME},
+	    {"host", 4, CONFIG_TVAR_HOST},
+	    {"path", 4, CONFIG_TVAR_PATH},
+	    {"query", 5, CONFIG_TVAR_QUERY},
+	    {"request_uri", 11, CONFIG_TVAR_REQUEST_URI},
+	};
+	size_t n = 0;
+
+	if (s[0] == '$') {
+		*len = 1;
+		return CONFIG_TVAR_DOLLAR;
+	}
+	if (s[0] >= '1' && s[0] <= '9') {
+		*len = 1;
+		*group = (unsigned)(s[0] - '0');
+		return CONFIG_TVAR_GROUP;
+	}
+	while ((s[n] >= 'a' && s[n] <= 'z') || s[n] == '_')
+		n++;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (names[i].len == n && memcmp(names[i].name, s, n) == 0) {
+			*len = n;
+			return (int)names[i].var;
+		}
+	}
+	return -1;
 }

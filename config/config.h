@@ -94,13 +94,95 @@ struct config_pool {
 	unsigned health_fall; /* health.fall, default 3 */
 };
 
+/* How a route's path is matched (routes[].path | exact | regex). */
+enum config_match {
+	CONFIG_MATCH_PREFIX = 0, /* path: "/a/" — the longest matching prefix */
+	CONFIG_MATCH_EXACT,      /* exact: "/a" — the whole path */
+	CONFIG_MATCH_REGEX,      /* regex: "^/a/(.*)$" — PCRE2, config order */
+};
+
+/* What of the query goes into the cache key (routes[].cache.query). */
+enum config_query {
+	CONFIG_QUERY_KEEP = 0, /* as received (percent-normalized) */
+	CONFIG_QUERY_SORT,     /* parameters sorted by bytes; empty ones dropped */
+	CONFIG_QUERY_DROP,     /* no query in the key */
+	CONFIG_QUERY_ALLOW,    /* only the parameters named in query_allow */
+};
+
+/* One header rule, precomputed at load: line is "Name: value\r\n" (NULL for
+ * a removal), so applying it on the hot path allocates nothing. */
+enum config_hdr_op {
+	CONFIG_HDR_ADD = 0, /* append a field (those of that name stay) */
+	CONFIG_HDR_SET,     /* remove every field of that name, then append */
+	CONFIG_HDR_REMOVE,  /* remove every field of that name */
+};
+
+struct config_hdr_rule {
+	enum config_hdr_op op;
+	char *name; /* field name as written */
+	size_t name_len;
+	char *line; /* "Name: value\r\n" for add and set, else NULL */
+	size_t line_len;
+};
+
+struct config_hdr_rules {
+	struct config_hdr_rule *rules; /* in the order remove, set, add */
+	size_t n;
+};
+
+enum config_rewrite {
+	CONFIG_REWRITE_NONE = 0,
+	CONFIG_REWRITE_PREFIX, /* rewrite.prefix: {from, to} */
+	CONFIG_REWRITE_REGEX,  /* rewrite: {regex, to} */
+};
+
+enum config_sticky {
+	CONFIG_STICKY_IP = 0, /* hash of the client address */
+	CONFIG_STICKY_COOKIE, /* hash of a cookie's value (the address without it) */
+};
+
+/* PCRE2 compiled pattern (config_parse.c compiles with JIT when available). */
+struct pcre2_real_code_8;
+
 struct config_route {
-	char *path;               /* path prefix, starts with '/' */
-	size_t path_len;          /* strlen(path) */
-	struct config_pool *pool; /* resolved from the pool name */
-	bool cache;               /* cache.enabled, default true */
-	unsigned default_ttl_s;   /* cache.default_ttl: used when the response has no
-	                             explicit freshness; default 0 (= do not store) */
+	enum config_match match;
+	char *path;                   /* the prefix, the exact path or the pattern */
+	size_t path_len;              /* strlen(path) */
+	struct pcre2_real_code_8 *re; /* match == CONFIG_MATCH_REGEX */
+	unsigned re_groups;           /* capture groups of re */
+	unsigned order;               /* position in the site's routes list */
+	struct config_pool *pool;     /* resolved from the pool name */
+	char **methods;               /* methods: allowed request methods, or none = any */
+	size_t n_methods;
+	char *allow_line;        /* "Allow: GET, HEAD\r\n" for the 405 */
+	bool cache;              /* cache.enabled, default true */
+	unsigned default_ttl_s;  /* cache.default_ttl: used when the response has no
+	                            explicit freshness; default 0 (= do not store) */
+	enum config_query query; /* cache.query, default keep */
+	char **query_allow;      /* cache.query_allow: parameter names */
+	size_t n_query_allow;
+
+	/* rewrite (of the path sent to the origin; the cache key stays the client's) */
+	enum config_rewrite rewrite; /* default none */
+	char *rewrite_from;          /* rewrite.prefix.from */
+	size_t rewrite_from_len;
+	struct pcre2_real_code_8 *rewrite_re; /* rewrite.regex */
+	char *rewrite_to;                     /* prefix replacement, or a template ($1..$9) */
+	char *origin_host;                    /* origin_host: Host sent to the origin, or NULL */
+
+	/* redirect: answered by the node, no origin */
+	unsigned redirect_status; /* 301, 302, 307, 308; 0 = none */
+	char *redirect_to;        /* template: $scheme $host $path $query $request_uri $1..$9 */
+
+	struct config_hdr_rules req_hdrs;  /* request_headers */
+	struct config_hdr_rules resp_hdrs; /* response_headers */
+
+	/* canary: a sticky share of clients goes to another pool */
+	struct config_pool *canary_pool; /* canary.pool, or NULL */
+	unsigned canary_weight;          /* canary.weight in 1/10000 (5% = 500) */
+	enum config_sticky canary_sticky;
+	char *canary_cookie; /* sticky: cookie:NAME */
+	size_t canary_cookie_len;
 };
 
 /* One entry of the host index: name points into a site's hosts[]. */
@@ -114,8 +196,9 @@ struct config_site {
 	char *name;
 	char **hosts; /* lower-cased; "*" = catch-all, "*.x.com" = wildcard */
 	size_t n_hosts;
-	struct config_route *routes; /* longest path prefix wins; sorted by path length,
-	                                longest first, at load */
+	struct config_route *routes; /* sorted at load: exact paths, then regexes in
+	                                config order, then prefixes longest first; the
+	                                first that matches wins */
 	size_t n_routes;             /* >= 1; "pool: X" on a site is short for one route "/" */
 
 	/* TLS (sites[].tls) */
@@ -204,6 +287,24 @@ struct config {
 #include <stdio.h>
 int config_load(const char *path, struct config **out, FILE *errf);
 
+/*
+ * Templates (routes[].redirect.to, routes[].rewrite.to with a regex): text
+ * with "$name" variables.  Given s just after a '$', returns which variable
+ * starts there and its length in *len (the '$' not counted), with the group
+ * number in *group for CONFIG_TVAR_GROUP; -1 if none does.  One grammar for
+ * the loader (which rejects unknown variables) and the edge (which expands).
+ */
+enum config_tvar {
+	CONFIG_TVAR_DOLLAR = 0,  /* "$$": a '$' */
+	CONFIG_TVAR_SCHEME,      /* "http" or "https" */
+	CONFIG_TVAR_HOST,        /* the request's host (lower-cased, with its port) */
+	CONFIG_TVAR_PATH,        /* the path, without the query */
+	CONFIG_TVAR_QUERY,       /* the query without '?', or empty */
+	CONFIG_TVAR_REQUEST_URI, /* path and query as received */
+	CONFIG_TVAR_GROUP,       /* $1..$9: a capture group of the regex */
+};
+int config_template_var(const char *s, size_t *len, unsigned *group);
+
 /* Reference counting; config_unref NULLs *cp and frees on the last reference. */
 struct config *config_ref(struct config *c);
 void config_unref(struct config **cp);
@@ -215,7 +316,9 @@ void config_unref(struct config **cp);
  */
 const struct config_site *config_site_for_host(
     const struct config *c, const char *host, size_t host_len);
-/* Route selection by path: the longest prefix match; NULL if none. */
+/* Route selection by path among exact and prefix routes (regex routes are
+ * matched by edge/edge_route.c, which needs per-worker match data): an exact
+ * path, else the longest prefix; NULL if none. */
 const struct config_route *config_route_for_path(
     const struct config_site *s, const char *path, size_t path_len);
 

@@ -29,9 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <yaml.h>
 
 #include "config/config.h"
@@ -69,7 +72,7 @@ struct cerr {
 };
 
 struct cref {
-	struct config_route *route;
+	struct config_pool **slot; /* where the resolved pool goes */
 	const struct cnode *name;
 	char *path; /* key path of the reference */
 };
@@ -1261,49 +1264,548 @@ cparse_pools(struct cparse *p, const struct cnode *seq)
 }
 
 static void
-cparse_add_ref(struct cparse *p, struct config_route *r, const struct cnode *name)
+cparse_add_ref(struct cparse *p, struct config_pool **slot, const struct cnode *name)
 {
 	if (p->n_refs == p->cap_refs) {
 		p->cap_refs = p->cap_refs ? p->cap_refs * 2 : 8;
 		p->refs = xrealloc(p->refs, p->cap_refs * sizeof p->refs[0]);
 	}
-	p->refs[p->n_refs++] = (struct cref){r, name, xstrdup(p->path)};
+	p->refs[p->n_refs++] = (struct cref){slot, name, xstrdup(p->path)};
+}
+
+/* A PCRE2 pattern compiled at load (JIT when the library has it); NULL after
+ * an error naming PCRE2's reason. */
+static struct pcre2_real_code_8 *
+cparse_regex(struct cparse *p, const struct cnode *v, unsigned *groups)
+{
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE off;
+	uint32_t n = 0;
+	pcre2_code *re;
+	int err;
+
+	if (cparse_str(p, v) == NULL)
+		return NULL;
+	re = pcre2_compile((PCRE2_SPTR)v->str, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
+	if (re == NULL) {
+		(void)pcre2_get_error_message(err, msg, sizeof msg);
+		cparse_err(p, v, "invalid regex \"%.80s\": %s at offset %zu", v->str,
+		    (const char *)msg, (size_t)off);
+		return NULL;
+	}
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* interpreted without JIT */
+	(void)pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &n);
+	*groups = n;
+	return re;
+}
+
+/* A template's variables must exist, and its $N groups too (groups: how many
+ * the regex it follows has). */
+static void
+cparse_template(struct cparse *p, const struct cnode *v, unsigned groups, bool vars)
+{
+	for (const char *t = v->str; *t != '\0'; t++) {
+		unsigned g = 0;
+		size_t len = 0;
+		int var;
+
+		if ((unsigned char)*t <= 0x20 || *t == 0x7f) {
+			cparse_err(
+			    p, v, "space or control character in \"%.80s\" (write %%20)", v->str);
+			return;
+		}
+		if (*t != '$')
+			continue;
+		var = config_template_var(t + 1, &len, &g);
+		if (var < 0 || (!vars && var != CONFIG_TVAR_GROUP && var != CONFIG_TVAR_DOLLAR)) {
+			cparse_err(p, v, "unknown variable at \"%.20s\" (expected %s)", t,
+			    vars ? "$scheme, $host, $path, $query, $request_uri, $1..$9 or $$"
+			         : "$1..$9 or $$");
+			return;
+		}
+		if (var == CONFIG_TVAR_GROUP && g > groups) {
+			cparse_err(p, v, "$%u: the regex has %u capture group%s", g, groups,
+			    groups == 1 ? "" : "s");
+			return;
+		}
+		t += len;
+	}
+}
+
+/* Field names a header rule may not touch: framing, hop-by-hop and Host
+ * (origin_host sets that one) — NULL — or those the node writes itself on
+ * every request or response (a rule would duplicate them) — the reason. */
+static const char *
+cparse_hdr_reserved(const char *name)
+{
+	static const char *const framing[] = {"Host", "Content-Length", "Transfer-Encoding",
+	    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", NULL};
+	static const char *const node[] = {"Via", "X-Forwarded-For", "X-Forwarded-Proto", "X-Cache",
+	    "Cache-Status", "Age", "Date", NULL};
+	size_t i;
+
+	for (i = 0; framing[i] != NULL; i++)
+		if (strcasecmp(framing[i], name) == 0)
+			return strcasecmp(name, "Host") == 0 ? " (use origin_host)" : "";
+	for (i = 0; node[i] != NULL; i++)
+		if (strcasecmp(node[i], name) == 0)
+			return " (the node writes it)";
+	return NULL;
+}
+
+static void
+cparse_hdr_add(struct cparse *p, const struct cnode *k, const struct cnode *v,
+    enum config_hdr_op op, struct config_hdr_rules *h)
+{
+	struct config_hdr_rule *rule;
+	const char *name, *why;
+	size_t i;
+
+	if ((name = cparse_str(p, k)) == NULL)
+		return;
+	for (i = 0; name[i] != '\0'; i++)
+		if (!str_is_tchar((unsigned char)name[i]))
+			break;
+	if (name[i] != '\0' || i > 256) {
+		cparse_err(p, k, "\"%.80s\" is not a field name", name);
+		return;
+	}
+	if ((why = cparse_hdr_reserved(name)) != NULL) {
+		cparse_err(p, k, "\"%s\" cannot be changed by a rule%s", name, why);
+		return;
+	}
+	if (v != NULL) {
+		if (!cparse_type(p, v, CNODE_SCALAR))
+			return;
+		for (i = 0; v->str[i] != '\0'; i++) {
+			unsigned char ch = (unsigned char)v->str[i];
+
+			if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+				break;
+		}
+		if (v->str[i] != '\0' || i > 4096) {
+			cparse_err(
+			    p, v, "invalid field value (control characters or over 4096 bytes)");
+			return;
+		}
+	}
+	h->rules = xrealloc(h->rules, (h->n + 1) * sizeof h->rules[0]);
+	rule = &h->rules[h->n++];
+	*rule = (struct config_hdr_rule){.op = op, .name = xstrdup(name), .name_len = strlen(name)};
+	if (v != NULL) {
+		size_t n = rule->name_len + strlen(v->str) + 5;
+
+		rule->line = xmalloc(n);
+		rule->line_len = (size_t)snprintf(rule->line, n, "%s: %s\r\n", name, v->str);
+	}
+}
+
+/* request_headers / response_headers: { add: {N: V}, set: {N: V}, remove: [N] } */
+static void
+cparse_hdr_rules(struct cparse *p, const struct cnode *m, struct config_hdr_rules *h)
+{
+	static const char *const keys[] = {"add", "set", "remove", NULL};
+	static const struct {
+		const char *key;
+		enum config_hdr_op op;
+	} ops[] = {{"remove", CONFIG_HDR_REMOVE}, {"set", CONFIG_HDR_SET}, {"add", CONFIG_HDR_ADD}};
+	const struct cnode *v;
+	size_t i, j, old, o2;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		if ((v = cmap_get(m, ops[i].key, NULL)) == NULL)
+			continue;
+		old = cparse_push_key(p, ops[i].key);
+		if (ops[i].op == CONFIG_HDR_REMOVE) {
+			if (cparse_seq(p, v)) {
+				for (j = 0; j < v->n; j++) {
+					o2 = cparse_push_index(p, j);
+					cparse_hdr_add(p, v->kids[j], NULL, ops[i].op, h);
+					cparse_pop(p, o2);
+				}
+			}
+		} else if (cparse_type(p, v, CNODE_MAP)) {
+			for (j = 0; j + 1 < v->n; j += 2) {
+				if (v->kids[j]->type != CNODE_SCALAR)
+					continue;
+				o2 = cparse_push_key(p, v->kids[j]->str);
+				cparse_hdr_add(p, v->kids[j], v->kids[j + 1], ops[i].op, h);
+				cparse_pop(p, o2);
+			}
+		}
+		cparse_pop(p, old);
+	}
+}
+
+/* routes[].rewrite: { prefix: {from: /a/, to: /b/} } or { regex: RE, to: TEMPLATE } */
+static void
+cparse_rewrite(struct cparse *p, const struct cnode *m, struct config_route *r)
+{
+	static const char *const keys[] = {"prefix", "regex", "to", NULL};
+	static const char *const prefix_keys[] = {"from", "to", NULL};
+	const struct cnode *pv, *rv, *v;
+	unsigned groups = 0;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	pv = cmap_get(m, "prefix", NULL);
+	rv = cmap_get(m, "regex", NULL);
+	if ((pv == NULL) == (rv == NULL)) {
+		cparse_err(p, m, "needs exactly one of \"prefix\" and \"regex\"");
+		return;
+	}
+	if (pv != NULL) {
+		old = cparse_push_key(p, "prefix");
+		if (cmap_get(m, "to", NULL) != NULL)
+			cparse_err(p, m, "\"to\" goes inside \"prefix\"");
+		if (cparse_map(p, pv, prefix_keys)) {
+			const struct cnode *from = cparse_required(p, pv, "from");
+			const struct cnode *to = cparse_required(p, pv, "to");
+
+			if (from != NULL && to != NULL && cparse_str(p, from) != NULL &&
+			    cparse_str(p, to) != NULL) {
+				if (from->str[0] != '/' || to->str[0] != '/') {
+					cparse_err(p, from->str[0] != '/' ? from : to,
+					    "must start with '/'");
+				} else {
+					r->rewrite = CONFIG_REWRITE_PREFIX;
+					r->rewrite_from = xstrdup(from->str);
+					r->rewrite_from_len = strlen(from->str);
+					r->rewrite_to = xstrdup(to->str);
+				}
+			}
+		}
+		cparse_pop(p, old);
+		return;
+	}
+	old = cparse_push_key(p, "regex");
+	r->rewrite_re = cparse_regex(p, rv, &groups);
+	cparse_pop(p, old);
+	if ((v = cparse_required(p, m, "to")) == NULL || r->rewrite_re == NULL)
+		return;
+	old = cparse_push_key(p, "to");
+	if (cparse_str(p, v) != NULL) {
+		if (v->str[0] != '/')
+			cparse_err(p, v, "must start with '/'");
+		else
+			cparse_template(p, v, groups, false);
+		r->rewrite = CONFIG_REWRITE_REGEX;
+		r->rewrite_to = xstrdup(v->str);
+	}
+	cparse_pop(p, old);
+}
+
+/* routes[].redirect: { status: 301|302|307|308, to: TEMPLATE } */
+static void
+cparse_redirect(struct cparse *p, const struct cnode *m, struct config_route *r)
+{
+	static const char *const keys[] = {"status", "to", NULL};
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	r->redirect_status = 302;
+	if ((v = cmap_get(m, "status", NULL)) != NULL) {
+		old = cparse_push_key(p, "status");
+		if (cparse_type(p, v, CNODE_SCALAR)) {
+			if (strcmp(v->str, "301") == 0 || strcmp(v->str, "302") == 0 ||
+			    strcmp(v->str, "307") == 0 || strcmp(v->str, "308") == 0)
+				r->redirect_status = (unsigned)atoi(v->str);
+			else
+				cparse_err(p, v,
+				    "invalid redirect status \"%.20s\" (expected 301, 302, "
+				    "307 or 308)",
+				    v->str);
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "to")) != NULL) {
+		old = cparse_push_key(p, "to");
+		if (cparse_str(p, v) != NULL) {
+			cparse_template(
+			    p, v, r->match == CONFIG_MATCH_REGEX ? r->re_groups : 0, true);
+			r->redirect_to = xstrdup(v->str);
+		}
+		cparse_pop(p, old);
+	}
+}
+
+/* "5%", "0.5%", "12.25%": 0..100 % in 1/10000. */
+static int
+cparse_weight(const char *s, unsigned *out)
+{
+	unsigned whole = 0, frac = 0, digits = 0, nfrac = 0;
+
+	for (; *s >= '0' && *s <= '9' && digits < 4; s++, digits++)
+		whole = whole * 10 + (unsigned)(*s - '0');
+	if (digits == 0)
+		return -1;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9' && nfrac < 2; s++, nfrac++)
+			frac = frac * 10 + (unsigned)(*s - '0');
+		if (nfrac == 0)
+			return -1;
+		if (nfrac == 1)
+			frac *= 10;
+	}
+	if (strcmp(s, "%") != 0 || whole * 100 + frac > 10000)
+		return -1;
+	*out = whole * 100 + frac;
+	return 0;
+}
+
+/* routes[].canary: { pool: NAME, weight: 5%, sticky: ip | cookie:NAME } */
+static void
+cparse_canary(struct cparse *p, const struct cnode *m, struct config_route *r)
+{
+	static const char *const keys[] = {"pool", "weight", "sticky", NULL};
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "pool")) != NULL) {
+		old = cparse_push_key(p, "pool");
+		if (cparse_str(p, v) != NULL)
+			cparse_add_ref(p, &r->canary_pool, v);
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "weight")) != NULL) {
+		old = cparse_push_key(p, "weight");
+		if (cparse_type(p, v, CNODE_SCALAR) &&
+		    cparse_weight(v->str, &r->canary_weight) != 0)
+			cparse_err(p, v,
+			    "invalid weight \"%.20s\" (expected a percentage 0%%..100%%, "
+			    "e.g. 5%% or 0.5%%)",
+			    v->str);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "sticky", NULL)) != NULL) {
+		old = cparse_push_key(p, "sticky");
+		if (cparse_str(p, v) != NULL) {
+			const char *name = v->str + 7;
+			size_t i;
+
+			if (strcmp(v->str, "ip") == 0) {
+				r->canary_sticky = CONFIG_STICKY_IP;
+			} else if (strncmp(v->str, "cookie:", 7) == 0 && name[0] != '\0') {
+				for (i = 0; name[i] != '\0' && str_is_tchar((unsigned char)name[i]);
+				     i++)
+					;
+				if (name[i] != '\0') {
+					cparse_err(p, v, "\"%.80s\" is not a cookie name", name);
+				} else {
+					r->canary_sticky = CONFIG_STICKY_COOKIE;
+					r->canary_cookie = xstrdup(name);
+					r->canary_cookie_len = i;
+				}
+			} else {
+				cparse_err(p, v,
+				    "unknown sticky \"%.80s\" (expected ip or cookie:NAME)",
+				    v->str);
+			}
+		}
+		cparse_pop(p, old);
+	}
+}
+
+/* routes[].cache: { enabled, default_ttl, query, query_allow } */
+static void
+cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route *r)
+{
+	static const char *const keys[] = {"enabled", "default_ttl", "query", "query_allow", NULL};
+	static const char *const modes[] = {"keep", "sort", "drop", "allow"};
+	const struct cnode *q, *qa;
+	size_t old, i;
+	int mode;
+
+	if (!cparse_map(p, v, keys))
+		return;
+	cget_bool(p, v, "enabled", &r->cache, NULL);
+	cget_duration(p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->default_ttl_s);
+	if ((q = cmap_get(v, "query", NULL)) != NULL) {
+		old = cparse_push_key(p, "query");
+		mode = cparse_enum(p, q, "query mode", modes, sizeof modes / sizeof modes[0]);
+		if (mode >= 0)
+			r->query = (enum config_query)mode;
+		cparse_pop(p, old);
+	}
+	qa = cmap_get(v, "query_allow", NULL);
+	if (r->query == CONFIG_QUERY_ALLOW && qa == NULL && q != NULL) {
+		old = cparse_push_key(p, "query");
+		cparse_err(p, q, "\"allow\" needs query_allow (the parameter names to keep)");
+		cparse_pop(p, old);
+	}
+	if (qa == NULL)
+		return;
+	old = cparse_push_key(p, "query_allow");
+	if (r->query != CONFIG_QUERY_ALLOW) {
+		cparse_err(p, qa, "only with query: allow");
+	} else if (cparse_seq(p, qa)) {
+		r->query_allow = xcalloc(qa->n, sizeof r->query_allow[0]);
+		for (i = 0; i < qa->n; i++) {
+			size_t o2 = cparse_push_index(p, i);
+
+			if (cparse_str(p, qa->kids[i]) != NULL)
+				r->query_allow[r->n_query_allow++] = xstrdup(qa->kids[i]->str);
+			cparse_pop(p, o2);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+/* routes[].methods: [GET, HEAD, ...] — tokens, case-sensitive (RFC 9110 §9.1) */
+static void
+cparse_methods(struct cparse *p, const struct cnode *v, struct config_route *r)
+{
+	size_t i, j, len = sizeof "Allow: \r\n";
+
+	if (!cparse_seq(p, v))
+		return;
+	r->methods = xcalloc(v->n, sizeof r->methods[0]);
+	for (i = 0; i < v->n; i++) {
+		size_t old = cparse_push_index(p, i);
+		const char *m = cparse_str(p, v->kids[i]);
+
+		for (j = 0; m != NULL && m[j] != '\0'; j++)
+			if (!str_is_tchar((unsigned char)m[j]))
+				break;
+		if (m != NULL && (m[j] != '\0' || j > 32)) {
+			cparse_err(p, v->kids[i], "\"%.40s\" is not a method", m);
+		} else if (m != NULL) {
+			r->methods[r->n_methods++] = xstrdup(m);
+			len += j + 2;
+		}
+		cparse_pop(p, old);
+	}
+	r->allow_line = xmalloc(len);
+	strcpy(r->allow_line, "Allow: ");
+	for (i = 0; i < r->n_methods; i++) {
+		if (i > 0)
+			strcat(r->allow_line, ", ");
+		strcat(r->allow_line, r->methods[i]);
+	}
+	strcat(r->allow_line, "\r\n");
+}
+
+/* The key of each way to match a route's path. */
+static const char *const cparse_match_keys[] = {
+    [CONFIG_MATCH_PREFIX] = "path",
+    [CONFIG_MATCH_EXACT] = "exact",
+    [CONFIG_MATCH_REGEX] = "regex",
+};
+
+/* The route's matcher: exactly one of path (prefix), exact and regex. */
+static void
+cparse_route_match(struct cparse *p, const struct cnode *m, struct config_route *r)
+{
+	const char *const *kinds = cparse_match_keys;
+	const struct cnode *v = NULL, *kv;
+	size_t i, n = 0, old;
+
+	for (i = 0; i < 3; i++) {
+		if ((kv = cmap_get(m, kinds[i], NULL)) == NULL)
+			continue;
+		if (n++ > 0) {
+			old = cparse_push_key(p, kinds[i]);
+			cparse_err(p, kv, "only one of \"path\", \"exact\" and \"regex\"");
+			cparse_pop(p, old);
+			continue;
+		}
+		v = kv;
+		r->match = (enum config_match)i;
+	}
+	if (v == NULL) {
+		cparse_err(p, m, "needs one of \"path\", \"exact\" or \"regex\"");
+		return;
+	}
+	old = cparse_push_key(p, kinds[r->match]);
+	if (r->match == CONFIG_MATCH_REGEX) {
+		r->re = cparse_regex(p, v, &r->re_groups);
+		if (r->re != NULL)
+			r->path = xstrdup(v->str);
+	} else if (cparse_str(p, v) != NULL) {
+		if (v->str[0] != '/')
+			cparse_err(p, v, "\"%.80s\" does not start with '/'", v->str);
+		else
+			r->path = xstrdup(v->str);
+	}
+	cparse_pop(p, old);
 }
 
 static void
 cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
-	static const char *const keys[] = {"path", "pool", "cache", NULL};
-	static const char *const cache_keys[] = {"enabled", "default_ttl", NULL};
+	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
+	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
+	    NULL};
+	static const struct {
+		const char *key;
+		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
+	} parts[] = {
+	    {"cache", cparse_route_cache},
+	    {"rewrite", cparse_rewrite},
+	    {"redirect", cparse_redirect},
+	    {"canary", cparse_canary},
+	    {"methods", cparse_methods},
+	};
 	const struct cnode *v;
-	size_t old;
+	char err[CONFIG_VALUE_ERRLEN];
+	size_t i, old;
 
 	r->cache = true;
 	if (!cparse_map(p, m, keys))
 		return;
-	if ((v = cparse_required(p, m, "path")) != NULL) {
-		old = cparse_push_key(p, "path");
-		if (cparse_str(p, v) != NULL) {
-			if (v->str[0] != '/')
-				cparse_err(p, v, "\"%.80s\" does not start with '/'", v->str);
-			else
-				r->path = xstrdup(v->str);
-		}
+	cparse_route_match(p, m, r);
+	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
+			continue;
+		old = cparse_push_key(p, parts[i].key);
+		parts[i].fn(p, v, r);
 		cparse_pop(p, old);
 	}
-	if ((v = cparse_required(p, m, "pool")) != NULL) {
+	/* a redirect is answered by the node: no pool needed */
+	v = r->redirect_to != NULL ? cmap_get(m, "pool", NULL) : cparse_required(p, m, "pool");
+	if (v != NULL) {
 		old = cparse_push_key(p, "pool");
 		if (cparse_str(p, v) != NULL)
-			cparse_add_ref(p, r, v);
+			cparse_add_ref(p, &r->pool, v);
 		cparse_pop(p, old);
 	}
-	if ((v = cmap_get(m, "cache", NULL)) != NULL) {
-		old = cparse_push_key(p, "cache");
-		if (cparse_map(p, v, cache_keys)) {
-			cget_bool(p, v, "enabled", &r->cache, NULL);
-			cget_duration(
-			    p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->default_ttl_s);
+	if ((v = cmap_get(m, "origin_host", NULL)) != NULL) {
+		old = cparse_push_key(p, "origin_host");
+		if (cparse_str(p, v) != NULL) {
+			const char *colon = strrchr(v->str, ':');
+			size_t hl = colon != NULL && v->str[0] != '[' ? (size_t)(colon - v->str)
+			                                              : strlen(v->str);
+			uint16_t port;
+
+			if (!config_value_dns_name(v->str, hl) ||
+			    (colon != NULL &&
+			        config_value_port(colon + 1, strlen(colon + 1), &port) != 0)) {
+				snprintf(err, sizeof err,
+				    "invalid host \"%.80s\" (a DNS name, optionally "
+				    ":port)",
+				    v->str);
+				cparse_err(p, v, "%s", err);
+			} else {
+				r->origin_host = xstrdup(v->str);
+			}
 		}
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "request_headers", NULL)) != NULL) {
+		old = cparse_push_key(p, "request_headers");
+		cparse_hdr_rules(p, v, &r->req_hdrs);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "response_headers", NULL)) != NULL) {
+		old = cparse_push_key(p, "response_headers");
+		cparse_hdr_rules(p, v, &r->resp_hdrs);
 		cparse_pop(p, old);
 	}
 }
@@ -1515,7 +2017,7 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 			s->n_routes = 1;
 			s->routes[0].path = xstrdup("/");
 			s->routes[0].cache = true;
-			cparse_add_ref(p, &s->routes[0], pool);
+			cparse_add_ref(p, &s->routes[0].pool, pool);
 		}
 		cparse_pop(p, old);
 	} else {
@@ -1528,13 +2030,16 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 
 				cparse_route(p, routes->kids[i], &s->routes[i]);
 				for (j = 0; j < i && s->routes[i].path != NULL; j++) {
+					const char *k = cparse_match_keys[s->routes[i].match];
+
 					if (s->routes[j].path != NULL &&
+					    s->routes[j].match == s->routes[i].match &&
 					    strcmp(s->routes[j].path, s->routes[i].path) == 0) {
 						const struct cnode *a, *b;
-						size_t o3 = cparse_push_key(p, "path");
+						size_t o3 = cparse_push_key(p, k);
 
-						a = cmap_get(routes->kids[j], "path", NULL);
-						b = cmap_get(routes->kids[i], "path", NULL);
+						a = cmap_get(routes->kids[j], k, NULL);
+						b = cmap_get(routes->kids[i], k, NULL);
 						cparse_err(p, b,
 						    "duplicate path \"%s\" (first at "
 						    "line %u, column %u)",
@@ -1614,11 +2119,11 @@ cparse_resolve(struct cparse *p)
 		for (j = 0; j < p->c->n_pools; j++) {
 			if (p->c->pools[j].name != NULL &&
 			    strcmp(p->c->pools[j].name, r->name->str) == 0) {
-				r->route->pool = &p->c->pools[j];
+				*r->slot = &p->c->pools[j];
 				break;
 			}
 		}
-		if (r->route->pool == NULL && p->c->n_pools > 0) {
+		if (*r->slot == NULL && p->c->n_pools > 0) {
 			snprintf(p->path, sizeof p->path, "%s", r->path);
 			p->plen = strlen(p->path);
 			cparse_err(p, r->name, "unknown pool \"%.80s\"", r->name->str);

@@ -35,6 +35,7 @@
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_bgrev.h"
+#include "edge/edge_route.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_proxy.h"
 #include "edge/edge_worker.h"
@@ -573,16 +574,19 @@ bg_build_request(struct edge_bgrev *bg, const struct edge_conn *c)
 	size_t max_hdrs = r->n_headers + 8;
 	enum h1_status st;
 
-	evbuffer_add_printf(b, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\n", (int)r->path.len, r->path.p,
-	    (int)r->authority.len, r->authority.p);
+	/* the route's rewrite, origin_host and request header rules, as for the
+	 * proxied request */
+	evbuffer_add_printf(b, "GET %.*s HTTP/1.1\r\nHost: %.*s\r\n", (int)c->up_target.len,
+	    c->up_target.p, (int)c->up_host.len, c->up_host.p);
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct h1_header *h = &r->headers[i];
 
-		if (bg_skip_field(r, h))
+		if (bg_skip_field(r, h) || edge_route_hdr_drops(&c->route->req_hdrs, h->name))
 			continue;
 		evbuffer_add_printf(b, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
 		    (int)h->value.len, h->value.p);
 	}
+	edge_route_hdr_append(&c->route->req_hdrs, b);
 	evbuffer_add(b, "X-Forwarded-For: ", 17);
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct h1_header *h = &r->headers[i];
@@ -646,7 +650,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 			break;
 		}
 	}
-	pool = c->route->pool;
+	pool = c->pool; /* the route's, or its canary's */
 	pick = origin_balance_pick(origin_pool_balance(w->opool, (unsigned)(pool - cfg->pools)),
 	    edge_proxy_hash(c, pool), NULL, 0, time_mono_ms());
 	if (pick == ORIGIN_BALANCE_NONE) {

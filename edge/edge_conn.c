@@ -46,6 +46,7 @@
 #include "edge/edge_io.h"
 #include "edge/edge_proxy.h"
 #include "edge/edge_range.h"
+#include "edge/edge_route.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 
@@ -145,6 +146,7 @@ conn_free(struct edge_conn *c)
 	free(c->head_buf);
 	free(c->hdrs);
 	free(c->key);
+	free(c->up_buf);
 	c->magic = 0;
 	free(c);
 	atomic_fetch_sub_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);
@@ -252,7 +254,8 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 }
 
 /* A complete response of the node's own that keeps the connection: status,
- * extra header lines (each ending in CRLF) and an optional short text body. */
+ * extra header lines (each ending in CRLF) and an optional short text body
+ * (its length, without the bytes, for HEAD). */
 static void
 conn_send_short(struct edge_conn *c, int status, const char *extra, const char *body)
 {
@@ -267,7 +270,7 @@ conn_send_short(struct edge_conn *c, int status, const char *extra, const char *
 	    status, h1_reason(status), edge_worker_date(c->w),
 	    blen > 0 ? "Content-Type: text/plain; charset=utf-8\r\n" : "", blen,
 	    c->w->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
-	    body != NULL ? body : "");
+	    body != NULL && !str_eq(c->req.method, STR_LIT("HEAD")) ? body : "");
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
 	edge_conn_response_done(c);
@@ -310,9 +313,12 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 	c->cache_status = "HIT";
 	evbuffer_add(out, "HTTP/1.1 304 Not Modified\r\n", 27);
 	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-		if (cache_obj_header(o, keep[i], &v))
+		if (cache_obj_header(o, keep[i], &v) &&
+		    (c->route == NULL || !edge_route_hdr_drops(&c->route->resp_hdrs, keep[i])))
 			evbuffer_add_printf(
 			    out, "%.*s: %.*s\r\n", (int)keep[i].len, keep[i].p, (int)v.len, v.p);
+	if (c->route != NULL)
+		edge_route_hdr_append(&c->route->resp_hdrs, out);
 	evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s%s\r\n",
 	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
@@ -484,7 +490,10 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 
 	c->status = conn_stored_status(o);
 	c->cache_status = xcache;
-	evbuffer_add_reference(c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
+	if (c->route != NULL && c->route->resp_hdrs.n > 0) /* response_headers: a filtered copy */
+		head_len = edge_route_hdr_filter_head(&c->route->resp_hdrs, head, head_len, c->io.out);
+	else
+		evbuffer_add_reference(c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
 	n = evbuffer_add_printf(c->io.out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: %s\r\nCache-Status: outpost; %s\r\n"
 	    "%s%s%s\r\n",
@@ -610,6 +619,70 @@ conn_redirect_https(struct edge_conn *c)
 	conn_send_short(c, 308, loc, NULL);
 }
 
+/* routes[].redirect: answered by the node from the route's template. */
+static void
+conn_redirect_route(struct edge_conn *c, struct str npath, const struct edge_route_caps *caps)
+{
+	const struct h1_request *r = &c->req;
+	const char *q = memchr(r->path.p, '?', r->path.len);
+	struct edge_route_vars v = {
+	    .scheme = c->tls ? STR_LIT("https") : STR_LIT("http"),
+	    .host = str_make(c->host_lc, c->host_lc_len),
+	    .path = npath,
+	    .query = q ? str_make(q + 1, r->path.len - (size_t)(q - r->path.p) - 1) : STR_NULL,
+	    .request_uri = r->path,
+	    .caps = caps,
+	};
+	char *loc = c->w->key_scratch;
+	int n;
+
+	memcpy(loc, "Location: ", 10);
+	n = edge_route_expand(c->route->redirect_to, &v, loc + 10, sizeof c->w->key_scratch - 12);
+	if (n < 0) {
+		edge_conn_send_error(c, 414, "URI too long");
+		return;
+	}
+	memcpy(loc + 10 + n, "\r\n", 3);
+	if (r->body != H1_BODY_NONE)
+		c->keep_alive = false; /* the body is not read */
+	conn_send_short(c, (int)c->route->redirect_status, loc, "redirect\n");
+}
+
+/*
+ * The route's upstream side: the pool (or the canary's), the target sent to
+ * the origin (npath rewritten, then query; else the client's target) and its
+ * Host.  False after answering an error.
+ */
+static bool
+conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
+{
+	const struct config_route *route = c->route;
+	const struct h1_request *r = &c->req;
+	int n;
+
+	c->pool = route->pool;
+	if (edge_route_canary(route, str_cstr(c->peer), r->headers, r->n_headers))
+		c->pool = route->canary_pool;
+	c->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
+	c->up_target = r->path;
+	n = edge_route_rewrite(
+	    route, npath, query, c->w->route_md, c->w->key_scratch, sizeof c->w->key_scratch);
+	if (n < 0) {
+		edge_conn_send_error(c, 414, "URI too long (after rewrite)");
+		return false;
+	}
+	if (n > 0) {
+		if ((size_t)n + 1 > c->up_cap) {
+			free(c->up_buf);
+			c->up_cap = (size_t)n + 1 < 256 ? 256 : (size_t)n + 1;
+			c->up_buf = xmalloc(c->up_cap);
+		}
+		memcpy(c->up_buf, c->w->key_scratch, (size_t)n + 1);
+		c->up_target = str_make(c->up_buf, (size_t)n);
+	}
+	return true;
+}
+
 /* Decides what to do with a parsed request.  Answers at once (hit, error) or
  * starts the proxy. */
 static void
@@ -622,6 +695,8 @@ conn_handle_request(struct edge_conn *c)
 	const struct config_route *route;
 	struct str path;
 	const char *q;
+	struct edge_route_caps caps;
+	struct str npath; /* the normalized path routes match on */
 	enum cache_req creq;
 	struct cache_obj *stale;
 
@@ -668,19 +743,37 @@ conn_handle_request(struct edge_conn *c)
 	}
 	path = r->path;
 	q = memchr(path.p, '?', path.len);
-	route = config_route_for_path(site, path.p, q ? (size_t)(q - path.p) : path.len);
+	if (edge_route_path(
+	        w->route_md, str_make(path.p, q ? (size_t)(q - path.p) : path.len), &npath) != 0) {
+		edge_conn_send_error(c, 400, "bad request: invalid request target");
+		return;
+	}
+	route = edge_route_select(site, npath, w->route_md, &caps);
 	if (route == NULL) {
 		edge_conn_send_error(c, 404, "not found: no route for this path");
 		return;
 	}
 	c->route = route;
+	if (!edge_route_method_ok(route, r->method)) {
+		if (r->body != H1_BODY_NONE)
+			c->keep_alive = false; /* the body is not read */
+		conn_send_short(c, 405, route->allow_line, "method not allowed on this route\n");
+		return;
+	}
+	if (route->redirect_to != NULL) {
+		conn_redirect_route(c, npath, &caps);
+		return;
+	}
+	if (!conn_route_upstream(
+	        c, npath, q ? str_make(q, path.len - (size_t)(q - path.p)) : STR_NULL))
+		return;
 	if (cfg->max_body_bytes != 0 && r->body == H1_BODY_LENGTH &&
 	    r->content_length > cfg->max_body_bytes) {
 		edge_conn_send_error(c, 413, "request body too large");
 		return;
 	}
 
-	c->key_len = cache_key_normalize(c->tls ? STR_LIT("https") : STR_LIT("http"),
+	c->key_len = edge_route_key(route, c->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(c->host_lc, c->host_lc_len), r->port, r->path, w->key_scratch,
 	    sizeof w->key_scratch);
 	if (c->key_len < 0) {
@@ -782,7 +875,7 @@ conn_handle_request(struct edge_conn *c)
 			return;
 	}
 	c->state = EDGE_CONN_PROXY;
-	edge_proxy_start(c, route->pool, creq != CACHE_REQ_PASS, stale);
+	edge_proxy_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
 }
 
 void

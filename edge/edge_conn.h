@@ -127,6 +127,13 @@ struct edge_conn {
 	size_t head_cap;
 	const struct config_site *site; /* selected for this request, or NULL */
 	const struct config_route *route;
+	const struct config_pool *pool; /* route's pool, or its canary pool */
+	struct str up_target;           /* target sent to the origin (rewritten, or
+	                                   req.path) */
+	struct str up_host;             /* Host sent to the origin (origin_host, or
+	                                   req.authority) */
+	char *up_buf;                   /* a rewritten target (grown as needed) */
+	size_t up_cap;
 	uint64_t start_ms;
 	int status; /* status sent, for the access log */
 	uint64_t bytes_out;

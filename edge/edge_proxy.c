@@ -51,6 +51,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_proxy.h"
 #include "edge/edge_range.h"
+#include "edge/edge_route.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
@@ -233,20 +234,22 @@ proxy_write_request_head(struct edge_conn *c)
 
 	evbuffer_add(out, r->method.p, r->method.len);
 	evbuffer_add(out, " ", 1);
-	evbuffer_add(out, r->path.p, r->path.len);
+	evbuffer_add(out, c->up_target.p, c->up_target.len); /* the route's rewrite */
 	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-	evbuffer_add(out, r->authority.p, r->authority.len);
+	evbuffer_add(out, c->up_host.p, c->up_host.len);
 	evbuffer_add(out, "\r\n", 2);
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct h1_header *h = &r->headers[i];
 
-		if (edge_proxy_skip_request_field(&c->req, h))
+		if (edge_proxy_skip_request_field(&c->req, h) ||
+		    edge_route_hdr_drops(&c->route->req_hdrs, h->name))
 			continue;
 		if (c->px.range_strip && (str_eq_nocase(h->name, STR_LIT("Range")) ||
 		                             str_eq_nocase(h->name, STR_LIT("If-Range"))))
 			continue;
 		proxy_add_field(out, h);
 	}
+	edge_route_hdr_append(&c->route->req_hdrs, out);
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -546,12 +549,14 @@ proxy_write_response_head(struct edge_conn *c)
 		const struct h1_header *h = &px->resp.headers[i];
 
 		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
-		    cache_policy_consumed_field(h->name) || edge_range_cut_skips(&px->cut, h->name))
+		    cache_policy_consumed_field(h->name) || edge_range_cut_skips(&px->cut, h->name) ||
+		    edge_route_hdr_drops(&c->route->resp_hdrs, h->name))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
 		proxy_add_field(out, h);
 	}
+	edge_route_hdr_append(&c->route->resp_hdrs, out);
 	if (!has_date)
 		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
 	evbuffer_add_printf(out, "%s", edge_conn_hsts_field(c, hsts));

@@ -28,6 +28,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
+#include "edge/edge_route.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_health.h"
@@ -209,6 +210,7 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 		srv->health = origin_health_new(w->cfg);
 	ASSERT(srv->health != NULL);
 	w->health = id == 0 ? srv->health : origin_health_ref(srv->health);
+	w->route_md = edge_route_md_new();
 	w->opool = origin_pool_new(
 	    w->base, w->cfg, w->health, time_mono_ms() ^ ((uint64_t)id << 40) ^ (uintptr_t)w);
 	w->dns = origin_dns_new(
@@ -292,6 +294,7 @@ edge_worker_join_free(struct edge_worker **wp)
 	worker_close_listeners(w);
 	free(w->listeners);
 	origin_pool_free(&w->opool);
+	edge_route_md_free(&w->route_md);
 	if (w->health != NULL && w->id == 0)
 		origin_health_stop(w->health);
 	origin_dns_free(&w->dns);

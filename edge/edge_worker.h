@@ -35,6 +35,7 @@ struct origin_health;
 struct edge_conn;
 struct edge_tls;
 struct edge_bgrev;
+struct edge_route_md;
 
 struct edge_server {
 	struct config *cfg;      /* one reference */
@@ -63,13 +64,14 @@ struct edge_worker {
 	size_t n_listeners;
 	struct origin_pool *opool;
 	struct origin_dns *dns;
-	struct origin_health *health; /* one reference; worker 0 runs the probes */
-	int drain_fd;                 /* eventfd the main thread writes to */
-	struct event *drain_ev;       /* reads drain_fd */
-	int fill_fd;                  /* eventfd: a fill this worker reads changed */
-	struct event *fill_ev;        /* reads fill_fd */
-	_Atomic bool fill_kick;       /* fill_fd written and not yet read */
-	struct edge_conn *cf_readers; /* connections reading fills (edge_collapse.c) */
+	struct origin_health *health;   /* one reference; worker 0 runs the probes */
+	struct edge_route_md *route_md; /* regex match data for routes and rewrites */
+	int drain_fd;                   /* eventfd the main thread writes to */
+	struct event *drain_ev;         /* reads drain_fd */
+	int fill_fd;                    /* eventfd: a fill this worker reads changed */
+	struct event *fill_ev;          /* reads fill_fd */
+	_Atomic bool fill_kick;         /* fill_fd written and not yet read */
+	struct edge_conn *cf_readers;   /* connections reading fills (edge_collapse.c) */
 	bool thread_started;
 	_Atomic bool finished;     /* the loop has ended */
 	struct event *drain_timer; /* hard stop after timeouts.drain */

@@ -6,7 +6,8 @@
  * and target.  Each part is copied into its own exactly sized heap buffer so
  * ASan sees any overread.  Checked: the return value matches strlen(out), the
  * output bound is respected for small buffers too, and normalizing the
- * normalized target again is a fixed point.
+ * normalized target again is a fixed point.  The query modes (sort, drop,
+ * allow) are checked the same way: a fixed point, never longer than keep.
  */
 #include "config.h"
 
@@ -26,6 +27,35 @@ fuzz_dup(const uint8_t *p, size_t n)
 	if (b != NULL && n > 0)
 		memcpy(b, p, n);
 	return b;
+}
+
+/* The query modes on a target whose keep-mode key is keep_len long. */
+static void
+fuzz_query_modes(struct str s, struct str h, uint16_t port, struct str t, int keep_len)
+{
+	static const char *const allow[] = {"a", "b", "%2F"};
+	static char out[CACHE_KEY_MAX], again[CACHE_KEY_MAX];
+
+	for (int mode = CACHE_KEY_QUERY_SORT; mode <= CACHE_KEY_QUERY_ALLOW; mode++) {
+		int n = cache_key_normalize_query(
+		    s, h, port, t, (enum cache_key_query)mode, allow, 3, out, sizeof out);
+		const char *q;
+		int m;
+
+		ASSERT(n >= -1 && n <= keep_len);
+		if (n < 0)
+			continue;
+		ASSERT((size_t)n == strlen(out));
+		/* the key's own target ("/..." after the authority) gives the same key */
+		q = strstr(out, "://");
+		ASSERT(q != NULL);
+		q = strpbrk(q + 3, "/*");
+		if (q == NULL || *q == '*')
+			continue;
+		m = cache_key_normalize_query(s, h, port, str_make(q, (size_t)(out + n - q)),
+		    (enum cache_key_query)mode, allow, 3, again, sizeof again);
+		ASSERT(m == n && memcmp(again, out, (size_t)n) == 0);
+	}
 }
 
 int
@@ -83,6 +113,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ASSERT(m2 == n && memcmp(again, out, (size_t)n) == 0);
 		}
 	}
+	if (n >= 0)
+		fuzz_query_modes(str_make(s, ls), str_make(h, lh), port, str_make(t, lt), n);
 out:
 	free(s);
 	free(h);

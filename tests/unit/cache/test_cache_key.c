@@ -197,11 +197,102 @@ test_idempotent(void)
 	}
 }
 
+struct query_case {
+	enum cache_key_query mode;
+	const char *target;
+	const char *want; /* NULL: -1 expected */
+};
+
+static const struct query_case query_cases[] = {
+    {CACHE_KEY_QUERY_KEEP, "/a?b=2&a=1", "http://h/a?b=2&a=1"},
+    {CACHE_KEY_QUERY_KEEP, "/a?", "http://h/a?"},
+    {CACHE_KEY_QUERY_SORT, "/a?b=2&a=1", "http://h/a?a=1&b=2"},
+    {CACHE_KEY_QUERY_SORT, "/a?b&&a=1&", "http://h/a?a=1&b"},
+    {CACHE_KEY_QUERY_SORT, "/a?a=2&a=1&a", "http://h/a?a&a=1&a=2"},
+    {CACHE_KEY_QUERY_SORT, "/a?ab=1&a=1", "http://h/a?a=1&ab=1"},
+    {CACHE_KEY_QUERY_SORT, "/a?%62=1&a=%7e", "http://h/a?a=~&b=1"},
+    {CACHE_KEY_QUERY_SORT, "/a?&&", "http://h/a"},
+    {CACHE_KEY_QUERY_SORT, "/a?", "http://h/a"},
+    {CACHE_KEY_QUERY_SORT, "/a", "http://h/a"},
+    {CACHE_KEY_QUERY_SORT, "/a?b=1#frag&a", "http://h/a?b=1"},
+    {CACHE_KEY_QUERY_SORT, "/a?%zz", NULL},
+    {CACHE_KEY_QUERY_DROP, "/a?b=2&a=1", "http://h/a"},
+    {CACHE_KEY_QUERY_DROP, "/a/../b?x", "http://h/b"},
+    {CACHE_KEY_QUERY_DROP, "/a", "http://h/a"},
+    {CACHE_KEY_QUERY_ALLOW, "/a?utm=1&v=2&x=3&w", "http://h/a?v=2&w"},
+    {CACHE_KEY_QUERY_ALLOW, "/a?x=3&w=1&v=2", "http://h/a?w=1&v=2"},
+    {CACHE_KEY_QUERY_ALLOW, "/a?%76=1", "http://h/a?v=1"},
+    {CACHE_KEY_QUERY_ALLOW, "/a?vv=1&=v", "http://h/a"},
+    {CACHE_KEY_QUERY_ALLOW, "/a?utm=1", "http://h/a"},
+};
+
+static void
+test_query_modes(void)
+{
+	static const char *const allow[] = {"v", "w"};
+
+	subtest("cache_key_normalize_query: keep, sort, drop, allow");
+	for (size_t i = 0; i < sizeof query_cases / sizeof query_cases[0]; i++) {
+		const struct query_case *c = &query_cases[i];
+		char out[256], what[200];
+		int n = cache_key_normalize_query(STR_LIT("http"), STR_LIT("h"), 0,
+		    str_cstr(c->target), c->mode, allow, 2, out, sizeof out);
+		bool good = c->want == NULL ? n == -1
+		                            : n >= 0 && (size_t)n == strlen(c->want) &&
+		                                  strcmp(out, c->want) == 0;
+
+		snprintf(what, sizeof what, "query case %zu: mode %d \"%s\"", i, (int)c->mode,
+		    c->target);
+		if (!ok(good, what))
+			printf("#   got %d \"%s\", want \"%s\"\n", n, n >= 0 ? out : "",
+			    c->want != NULL ? c->want : "(invalid)");
+	}
+	/* too many parameters to sort: invalid, never silently unsorted */
+	{
+		static char t[4 * (CACHE_KEY_MAX_PARAMS + 1) + 4];
+		static char key[CACHE_KEY_MAX];
+		size_t n = 0;
+
+		t[n++] = '/';
+		t[n++] = '?';
+		for (int i = 0; i <= CACHE_KEY_MAX_PARAMS; i++) {
+			memcpy(t + n, "a=1&", 4);
+			n += 4;
+		}
+		is_int(cache_key_normalize_query(STR_LIT("http"), STR_LIT("h"), 0, str_make(t, n),
+		           CACHE_KEY_QUERY_SORT, NULL, 0, key, sizeof key),
+		    -1);
+		is_int(cache_key_normalize_query(STR_LIT("http"), STR_LIT("h"), 0,
+		           str_make(t, n - 4), CACHE_KEY_QUERY_SORT, NULL, 0, key, sizeof key),
+		    (int)(8 + 1 + 4 * CACHE_KEY_MAX_PARAMS - 1 + 1));
+	}
+}
+
+static void
+test_path_only(void)
+{
+	char out[64];
+
+	subtest("cache_key_normalize_path");
+	is_int(cache_key_normalize_path(STR_LIT("/a/../%62/./c"), out, sizeof out), 4);
+	is_str(out, "/b/c");
+	is_int(cache_key_normalize_path(STR_LIT(""), out, sizeof out), 1);
+	is_str(out, "/");
+	is_int(cache_key_normalize_path(STR_LIT("/x%2f#f"), out, sizeof out), 5);
+	is_str(out, "/x%2F");
+	is_int(cache_key_normalize_path(STR_LIT("/%zz"), out, sizeof out), -1);
+	is_int(cache_key_normalize_path(STR_LIT("x"), out, sizeof out), -1);
+	is_int(cache_key_normalize_path(STR_LIT("/abcd"), out, 5), -1);
+	is_int(cache_key_normalize_path(STR_LIT("/abcd"), out, 6), 5);
+}
+
 int
 main(void)
 {
 	test_table();
 	test_outlen();
 	test_idempotent();
+	test_query_modes();
+	test_path_only();
 	return tap_done();
 }
