@@ -330,8 +330,8 @@ cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_respons
 	out->initial_age_s = policy_initial_age(resp, request_time, response_time);
 
 	/* §3: a final status; partial content and 304 are not stored here */
-	if (!policy_method_ok(req->method) || resp->status < 200 || resp->status == 206 ||
-	    resp->status == 304)
+	if (!policy_method_ok(req->method) || resp->status < 200 || resp->status > 599 ||
+	    resp->status == 206 || resp->status == 304)
 		return;
 	policy_cc(req->headers, req->n_headers, &qcc);
 	src = policy_response_cc(rh, rn, &scc);
