@@ -267,6 +267,7 @@ class RFC9111(harness.OutpostTestCase):
         r = node.get("/g/ok")
         self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"kept\n", "HIT"), r)
         self.assertIn("fwd=stale", r.header("Cache-Status"))
+        self.assertIn("detail=grace", r.header("Cache-Status"))
         r = node.get("/g/mr")
         self.assertEqual(r.status, 502, "must-revalidate is never served stale")
         origin.script({"/g/ok": {"status": 503, "body": "down\n"}})
