@@ -9,10 +9,9 @@
  *  - only GET and HEAD; 206 (ranges) and 304 are never stored here;
  *  - a response with a validator (ETag or Last-Modified) that would need
  *    validation before any use — no-cache, max-age=0, already stale on
- *    arrival —
- *    is stored with its freshness lifetime (0 for no-cache) so that it can be
- *    revalidated (§4.3); without a validator it is not stored, since it could
- *    never be served;
+ *    arrival — is stored with its freshness lifetime (0 for no-cache) so that
+ *    it can be revalidated (§4.3); without a validator it is not stored,
+ *    since it could never be served;
  *  - no-cache and private with field names (§5.2.2.4, §5.2.2.7) store the
  *    response without the listed fields (a later 304 may bring them back);
  *  - Set-Cookie (§7.3 lets a cache store it): stored with the response when
@@ -472,7 +471,7 @@ void
 cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
     time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out)
 {
-	struct cache_policy_conf conf = {default_ttl_s, CACHE_HEURISTIC_MAX_DEFAULT};
+	struct cache_policy_conf conf = {default_ttl_s, CACHE_HEURISTIC_MAX_DEFAULT, 0};
 
 	cache_policy_evaluate_conf(req, resp, request_time, response_time, &conf, out);
 }

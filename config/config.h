@@ -12,6 +12,7 @@
 #ifndef OUTPOST_CONFIG_CONFIG_H
 #define OUTPOST_CONFIG_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,8 +101,12 @@ struct config_route {
 	struct config_pool *pool; /* resolved from the pool name */
 	bool cache;               /* cache.enabled, default true */
 	unsigned default_ttl_s;   /* cache.default_ttl: used when the response has no
-	                             explicit freshness; default 0 (= do not store) */
+	                             explicit freshness; default 0 (= heuristics) */
+	unsigned grace_s;         /* cache.grace: overrides the node's cache.grace;
+	                             CONFIG_GRACE_INHERIT when not set */
 };
+
+#define CONFIG_GRACE_INHERIT UINT_MAX
 
 /* One entry of the host index: name points into a site's hosts[]. */
 struct config_host {

@@ -1273,11 +1273,12 @@ static void
 cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "pool", "cache", NULL};
-	static const char *const cache_keys[] = {"enabled", "default_ttl", NULL};
+	static const char *const cache_keys[] = {"enabled", "default_ttl", "grace", NULL};
 	const struct cnode *v;
 	size_t old;
 
 	r->cache = true;
+	r->grace_s = CONFIG_GRACE_INHERIT;
 	if (!cparse_map(p, m, keys))
 		return;
 	if ((v = cparse_required(p, m, "path")) != NULL) {
@@ -1302,6 +1303,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 			cget_bool(p, v, "enabled", &r->cache, NULL);
 			cget_duration(
 			    p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->default_ttl_s);
+			cget_duration(p, v, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &r->grace_s);
 		}
 		cparse_pop(p, old);
 	}
