@@ -93,10 +93,11 @@ struct cache_policy {
 };
 
 /* Operator settings the policy applies (config/: routes[].cache.default_ttl,
- * cache.heuristic_max). */
+ * cache.heuristic_max, cache.grace or routes[].cache.grace). */
 struct cache_policy_conf {
 	int64_t default_ttl_s;   /* freshness when the origin gives none; 0: none */
 	int64_t heuristic_max_s; /* cap of heuristic freshness (§4.2.2); 0: no heuristic */
+	int64_t grace_s;         /* serve stale this long when the origin fails (edge) */
 };
 
 #define CACHE_HEURISTIC_MAX_DEFAULT 86400 /* cache.heuristic_max default: 1 day */

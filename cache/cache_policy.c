@@ -9,10 +9,9 @@
  *  - only GET and HEAD; 206 (ranges) and 304 are never stored here;
  *  - a response with a validator (ETag or Last-Modified) that would need
  *    validation before any use — no-cache, max-age=0, already stale on
- *    arrival —
- *    is stored with its freshness lifetime (0 for no-cache) so that it can be
- *    revalidated (§4.3); without a validator it is not stored, since it could
- *    never be served;
+ *    arrival — is stored with its freshness lifetime (0 for no-cache) so that
+ *    it can be revalidated (§4.3); without a validator it is not stored,
+ *    since it could never be served;
  *  - no-cache and private with field names (§5.2.2.4, §5.2.2.7) store the
  *    response without the listed fields (a later 304 may bring them back);
  *  - Set-Cookie (§7.3 lets a cache store it): stored with the response when
@@ -307,8 +306,8 @@ cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_respons
 	out->initial_age_s = policy_initial_age(resp, request_time, response_time);
 
 	/* §3: a final status; partial content and 304 are not stored here */
-	if (!policy_method_ok(req->method) || resp->status < 200 || resp->status == 206 ||
-	    resp->status == 304)
+	if (!policy_method_ok(req->method) || resp->status < 200 || resp->status > 599 ||
+	    resp->status == 206 || resp->status == 304)
 		return;
 	policy_cc(req->headers, req->n_headers, &qcc);
 	src = policy_response_cc(rh, rn, &scc);
@@ -449,7 +448,7 @@ void
 cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
     time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out)
 {
-	struct cache_policy_conf conf = {default_ttl_s, CACHE_HEURISTIC_MAX_DEFAULT};
+	struct cache_policy_conf conf = {default_ttl_s, CACHE_HEURISTIC_MAX_DEFAULT, 0};
 
 	cache_policy_evaluate_conf(req, resp, request_time, response_time, &conf, out);
 }

@@ -12,6 +12,7 @@
 #ifndef OUTPOST_CONFIG_CONFIG_H
 #define OUTPOST_CONFIG_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -157,7 +158,7 @@ struct config_route {
 	char *allow_line;        /* "Allow: GET, HEAD\r\n" for the 405 */
 	bool cache;              /* cache.enabled, default true */
 	unsigned default_ttl_s;  /* cache.default_ttl: used when the response has no
-	                            explicit freshness; default 0 (= do not store) */
+	                            explicit freshness; default 0 (= heuristics) */
 	enum config_query query; /* cache.query, default keep */
 	char **query_allow;      /* cache.query_allow: parameter names */
 	size_t n_query_allow;
@@ -183,7 +184,11 @@ struct config_route {
 	enum config_sticky canary_sticky;
 	char *canary_cookie; /* sticky: cookie:NAME */
 	size_t canary_cookie_len;
+	unsigned grace_s;        /* cache.grace: overrides the node's cache.grace;
+	                            CONFIG_GRACE_INHERIT when not set */
 };
+
+#define CONFIG_GRACE_INHERIT UINT_MAX
 
 /* One entry of the host index: name points into a site's hosts[]. */
 struct config_host {

@@ -1617,7 +1617,8 @@ cparse_canary(struct cparse *p, const struct cnode *m, struct config_route *r)
 static void
 cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route *r)
 {
-	static const char *const keys[] = {"enabled", "default_ttl", "query", "query_allow", NULL};
+	static const char *const keys[] = {
+	    "enabled", "default_ttl", "grace", "query", "query_allow", NULL};
 	static const char *const modes[] = {"keep", "sort", "drop", "allow"};
 	const struct cnode *q, *qa;
 	size_t old, i;
@@ -1627,6 +1628,7 @@ cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route 
 		return;
 	cget_bool(p, v, "enabled", &r->cache, NULL);
 	cget_duration(p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->default_ttl_s);
+	cget_duration(p, v, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &r->grace_s);
 	if ((q = cmap_get(v, "query", NULL)) != NULL) {
 		old = cparse_push_key(p, "query");
 		mode = cparse_enum(p, q, "query mode", modes, sizeof modes / sizeof modes[0]);
@@ -1758,6 +1760,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	size_t i, old;
 
 	r->cache = true;
+	r->grace_s = CONFIG_GRACE_INHERIT;
 	if (!cparse_map(p, m, keys))
 		return;
 	cparse_route_match(p, m, r);

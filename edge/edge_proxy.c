@@ -147,23 +147,27 @@ static bool
 proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 {
 	struct edge_proxy *px = &c->px;
+	struct cache_policy_conf conf;
 	struct cache_obj *o;
+	const char *why = "stale-if-error";
 	char cs[96];
 
 	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY)
 		return false;
-	if (!cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR) &&
-	    !cache_policy_grace_ok(&c->req, px->stale, time_now(), c->w->cfg->cache_grace_s))
-		return false;
+	if (!cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR)) {
+		edge_proxy_policy_conf(c, &conf);
+		if (!cache_policy_grace_ok(&c->req, px->stale, time_now(), conf.grace_s))
+			return false;
+		why = "grace";
+	}
 	o = cache_obj_ref(px->stale);
 	edge_proxy_abort(c);
 	if (!px->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
 	if (fwd_status > 0)
-		snprintf(
-		    cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=stale-if-error", fwd_status);
+		snprintf(cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=%s", fwd_status, why);
 	else
-		snprintf(cs, sizeof cs, "fwd=stale; detail=stale-if-error");
+		snprintf(cs, sizeof cs, "fwd=stale; detail=%s", why);
 	EDGE_COUNT(&c->w->metrics, cache_stale_served_total);
 	edge_conn_serve_stored(c, o, cs);
 	cache_obj_unref(&o);
@@ -395,6 +399,9 @@ edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf
 {
 	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
 	conf->heuristic_max_s = (int64_t)c->w->cfg->cache_heuristic_max_s;
+	conf->grace_s = c->route != NULL && c->route->grace_s != CONFIG_GRACE_INHERIT
+	                    ? (int64_t)c->route->grace_s
+	                    : (int64_t)c->w->cfg->cache_grace_s;
 }
 
 /* The stored head: status line and end-to-end fields, without framing, Age or

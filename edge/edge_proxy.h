@@ -39,8 +39,8 @@ uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *po
  * the X-Forwarded-* the node writes itself, and hop-by-hop fields (including
  * those the request's Connection names). */
 bool edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h);
-/* The cache policy settings for c's request: its route's default_ttl and
- * the node's cache.heuristic_max. */
+/* The cache policy settings for c's request: its route's default_ttl, the
+ * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);
 /* Releases everything the exchange holds (client gone or error). */
 void edge_proxy_abort(struct edge_conn *c);

@@ -4,7 +4,8 @@
  * The input is copied into an exactly sized heap buffer so ASan catches any
  * read past the view; the result is checked for the invariants cc.h promises (ASSERT, see fuzz.h).
  * A '\n' splits the input into several field lines, as cc_parse is called once
- * per line.
+ * per line.  The whole input also goes through cc_parse_sf (CDN-Cache-Control,
+ * a Structured Field Dictionary).
  */
 #include "config.h"
 
@@ -47,6 +48,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cc_init(&one);
 		cc_parse(str_make(buf, size), &one);
 		fuzz_check_delta(one.max_age);
+	}
+	{
+		struct cc sf;
+		int k;
+
+		cc_init(&sf);
+		k = cc_parse_sf(str_make(buf, size), &sf);
+		ASSERT(k >= -1);
+		fuzz_check_delta(sf.max_age);
+		fuzz_check_delta(sf.s_maxage);
+		fuzz_check_delta(sf.stale_while_revalidate);
+		fuzz_check_delta(sf.stale_if_error);
 	}
 	fuzz_check_delta(cc.max_age);
 	fuzz_check_delta(cc.s_maxage);

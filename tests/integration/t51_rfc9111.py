@@ -4,7 +4,7 @@
 Set-Cookie, Authorization), where freshness comes from (CDN-Cache-Control
 over Surrogate-Control over Cache-Control over Expires, first occurrence of
 a repeated directive, upstream Age), the request directives (max-age,
-min-fresh, max-stale, no-cache, Pragma) and cache.grace."""
+min-fresh, max-stale, no-cache, Pragma) and cache.grace (node and route)."""
 
 import email.utils
 import time
@@ -257,16 +257,23 @@ class RFC9111(harness.OutpostTestCase):
 
     def test_grace_serves_stale_on_origin_failure(self):
         origin = self.start_origin()
-        node = self.start_outpost(origin, overrides={"cache": {"grace": "30s"}})
+        node = self.start_outpost(
+            origin, overrides={"cache": {"grace": "30s"}},
+            mutate=lambda cfg: harness.add_route(
+                cfg, {"path": "/g/strict/", "pool": "web", "cache": {"grace": "0s"}}))
         origin.script({"/g/ok": {"cc": "max-age=1", "body": "kept\n"},
-                       "/g/mr": {"cc": "max-age=1, must-revalidate", "body": "mr\n"}})
-        node.get("/g/ok")
-        node.get("/g/mr")
+                       "/g/mr": {"cc": "max-age=1, must-revalidate", "body": "mr\n"},
+                       "/g/strict/x": {"cc": "max-age=1", "body": "strict\n"}})
+        for p in ("/g/ok", "/g/mr", "/g/strict/x"):
+            self.assertEqual(node.get(p).header("X-Cache"), "MISS")
         time.sleep(STALE_WAIT)
-        origin.script({"/g/ok": {"drop": 1}, "/g/mr": {"drop": 1}})
+        origin.script({"/g/ok": {"drop": 1}, "/g/mr": {"drop": 1}, "/g/strict/x": {"drop": 1}})
+        r = node.get("/g/strict/x")
+        self.assertEqual(r.status, 502, "the route's grace: 0s wins over cache.grace")
         r = node.get("/g/ok")
         self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"kept\n", "HIT"), r)
         self.assertIn("fwd=stale", r.header("Cache-Status"))
+        self.assertIn("detail=grace", r.header("Cache-Status"))
         r = node.get("/g/mr")
         self.assertEqual(r.status, 502, "must-revalidate is never served stale")
         origin.script({"/g/ok": {"status": 503, "body": "down\n"}})

@@ -172,6 +172,21 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("bad_route_grace", 10, "grace", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web, cache: { grace: -5s } }   # <- error
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("yaml_syntax", 3, None, """\
 node:
   name: test-node

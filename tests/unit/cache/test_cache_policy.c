@@ -579,7 +579,7 @@ test_revalidation(void)
 		};
 		struct h1_response r = {.status = 304, .headers = h304, .n_headers = 2};
 		struct h1_request req = {.method = STR_LIT("GET")};
-		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT};
+		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT, 0};
 		struct cache_policy pol;
 
 		cache_policy_evaluate_304(&req, both, &r, T0 + 100, T0 + 100, &conf, &pol);

@@ -550,11 +550,13 @@ test_full(void)
 	ok(ex->routes[0].pool == api, "route pool resolved");
 	ok(ex->routes[0].cache, "cache enabled by default");
 	is_int(ex->routes[0].default_ttl_s, 60);
+	is_int(ex->routes[0].grace_s, 300);
 	is_str(ex->routes[1].path, "/api/");
 	ok(!ex->routes[1].cache, "cache disabled");
 	is_str(ex->routes[2].path, "/");
 	ok(ex->routes[2].pool == web, "pool defined later is resolved");
 	is_int(ex->routes[2].default_ttl_s, 0);
+	ok(ex->routes[2].grace_s == CONFIG_GRACE_INHERIT, "grace from cache.grace");
 	is_str(c->sites[1].name, "default");
 	is_int(c->sites[1].n_routes, 1);
 	is_str(c->sites[1].routes[0].path, "/");
