@@ -103,7 +103,7 @@ edge_conn_leave(struct edge_conn *c)
 static void
 conn_arm_timer(struct edge_conn *c, bool header)
 {
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	struct timeval tv;
 
 	conn_tv(&tv, header ? cfg->header_timeout_ms : cfg->idle_timeout_ms);
@@ -128,6 +128,7 @@ conn_free(struct edge_conn *c)
 	edge_io_close(&c->io);
 	free(c->head_buf);
 	free(c->hdrs);
+	edge_gen_release(w, &c->gen);
 	free(c->key);
 	c->magic = 0;
 	free(c);
@@ -214,7 +215,7 @@ void
 edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 {
 	struct evbuffer *out = c->io.out;
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	size_t len = strlen(msg) + 1;
 	char hsts[EDGE_HSTS_FIELD_MAX];
 	int n;
@@ -250,7 +251,7 @@ conn_send_short(struct edge_conn *c, int status, const char *extra, const char *
 	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\nVia: 1.1 %s\r\n%s%s%s\r\n%s",
 	    status, h1_reason(status), edge_worker_date(c->w),
 	    blen > 0 ? "Content-Type: text/plain; charset=utf-8\r\n" : "", blen,
-	    c->w->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
+	    c->gen->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
 	    body != NULL ? body : "");
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
@@ -299,7 +300,7 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 			    out, "%.*s: %.*s\r\n", (int)keep[i].len, keep[i].p, (int)v.len, v.p);
 	evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
+	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs,
 	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
 	c->bytes_out += evbuffer_get_length(out) - before;
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
@@ -336,7 +337,7 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	n = evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n"
 	    "Content-Length: %zu\r\n%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs, body_len,
+	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs, body_len,
 	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
 	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0) {
@@ -409,7 +410,7 @@ conn_sni_mismatch(const struct edge_conn *c, const struct config_site *site)
 	if (n > 0 && lc[n - 1] == '.')
 		n--;
 	lc[n] = '\0';
-	return config_site_for_host(c->w->cfg, lc, n) != site;
+	return config_site_for_host(c->gen->cfg, lc, n) != site;
 }
 
 /* redirect_https: 308 to the same target over https (default port). */
@@ -434,7 +435,8 @@ static void
 conn_handle_request(struct edge_conn *c)
 {
 	struct edge_worker *w = c->w;
-	const struct config *cfg = w->cfg;
+	/* a request starts on the newest configuration and keeps it to its end */
+	const struct config *cfg = edge_gen_current(w, &c->gen)->cfg;
 	const struct h1_request *r = &c->req;
 	const struct config_site *site;
 	const struct config_route *route;
@@ -480,7 +482,7 @@ conn_handle_request(struct edge_conn *c)
 		return;
 	}
 	c->site = site;
-	if (!c->tls && site->redirect_https && w->srv->tls != NULL) {
+	if (!c->tls && site->redirect_https && c->gen->tls != NULL) {
 		conn_redirect_https(c);
 		return;
 	}
@@ -640,7 +642,7 @@ edge_conn_response_done(struct edge_conn *c)
 static void
 conn_process(struct edge_conn *c)
 {
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	struct evbuffer *in = c->io.in;
 	struct h1_limits lim;
 
@@ -859,7 +861,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	}
 	if (tls) {
 		/* The handshake runs on the read events; the header timeout bounds it. */
-		SSL *ssl = w->srv->tls != NULL ? edge_tls_ssl_new(w->srv->tls, fd) : NULL;
+		SSL *ssl = w->gen->tls != NULL ? edge_tls_ssl_new(w->gen->tls, fd) : NULL;
 
 		if (ssl == NULL) {
 			edge_io_close(&c->io);
@@ -869,6 +871,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		edge_io_start_tls(&c->io, ssl);
 		c->tls = true;
 	}
+	c->gen = edge_gen_hold(w->gen);
 	c->timer = evtimer_new(w->base, conn_on_timer, c);
 	edge_io_read_enable(&c->io);
 	c->next = w->conns;

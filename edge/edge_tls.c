@@ -15,6 +15,7 @@
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ struct tls_name {
 };
 
 struct edge_tls {
+	_Atomic int refcnt;
 	struct tls_ctx *ctxs;
 	size_t n_ctxs;
 	SSL_CTX *def; /* every connection starts here */
@@ -384,6 +386,8 @@ edge_tls_new(const struct config *cfg)
 	const struct tls_ctx *def = NULL;
 	size_t total = 0, ne = 0, nw = 0;
 
+	atomic_init(&t->refcnt, 1);
+
 	for (size_t s = 0; s < cfg->n_sites; s++)
 		total += cfg->sites[s].n_certs;
 	t->ctxs = xcalloc(total ? total : 1, sizeof t->ctxs[0]);
@@ -423,18 +427,28 @@ edge_tls_new(const struct config *cfg)
 	    cfg->tls_ticket_keys == NULL ? " (random, this process only)" : "");
 	return t;
 fail:
-	edge_tls_free(&t);
+	edge_tls_unref(&t);
 	return NULL;
 }
 
+struct edge_tls *
+edge_tls_ref(struct edge_tls *t)
+{
+	atomic_fetch_add_explicit(&t->refcnt, 1, memory_order_relaxed);
+	return t;
+}
+
 void
-edge_tls_free(struct edge_tls **tp)
+edge_tls_unref(struct edge_tls **tp)
 {
 	struct edge_tls *t = *tp;
 
 	if (t == NULL)
 		return;
 	*tp = NULL;
+	if (atomic_fetch_sub_explicit(&t->refcnt, 1, memory_order_release) != 1)
+		return;
+	atomic_thread_fence(memory_order_acquire);
 	for (size_t i = 0; i < t->n_ctxs; i++) {
 		SSL_CTX_free(t->ctxs[i].ctx);
 		tls_free_names(t->ctxs[i].names, t->ctxs[i].n_names);
