@@ -93,6 +93,7 @@ config_parse_free(struct config *c)
 		for (j = 0; j < s->n_certs; j++) {
 			free(s->certs[j].cert);
 			free(s->certs[j].key);
+			free(s->certs[j].ocsp);
 			free(s->certs[j].where);
 		}
 		free(s->certs);

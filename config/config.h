@@ -29,6 +29,7 @@ struct config_listen {
 struct config_cert {
 	char *cert;  /* PEM: the leaf first, then its chain */
 	char *key;   /* PEM private key (RSA or EC) */
+	char *ocsp;  /* DER OCSP response stapled for cert (checked at load), or NULL */
 	char *where; /* "file:line:column: key.path" of the entry, for later errors */
 };
 

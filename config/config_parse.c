@@ -1323,12 +1323,12 @@ cparse_where(struct cparse *p, const struct cnode *n)
 	return xstrdup(buf);
 }
 
-/* sites[].tls.certificates[i]: { cert: FILE, key: FILE } */
+/* sites[].tls.certificates[i]: { cert: FILE, key: FILE, ocsp: FILE } */
 static void
 cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 {
-	static const char *const keys[] = {"cert", "key", NULL};
-	const struct cnode *cv, *kv;
+	static const char *const keys[] = {"cert", "key", "ocsp", NULL};
+	const struct cnode *cv, *kv, *ov;
 	struct config_cert cc = {0};
 	char err[512];
 	bool exposed;
@@ -1371,6 +1371,22 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 		    "(chmod 600 and owner root)",
 		    p->file, kv->line, kv->col, p->path, cc.key);
 		cparse_pop(p, old);
+	}
+	if ((ov = cmap_get(m, "ocsp", NULL)) != NULL) {
+		const char *o;
+
+		old = cparse_push_key(p, "ocsp");
+		if ((o = cparse_str(p, ov)) != NULL &&
+		    config_tls_check_ocsp(cc.cert, o, err, sizeof err) != 0)
+			cparse_err(p, ov, "%s", err);
+		else if (o != NULL)
+			cc.ocsp = xstrdup(o);
+		cparse_pop(p, old);
+		if (cc.ocsp == NULL) {
+			free(cc.cert);
+			free(cc.key);
+			return;
+		}
 	}
 	cc.where = cparse_where(p, m);
 	s->certs[s->n_certs++] = cc;

@@ -12,6 +12,12 @@
  * Without the file one random key per process is used.  The in-process
  * session cache (session IDs, TLS 1.2 clients without tickets) lives in the
  * default context, which stays the session context of every connection.
+ *
+ * OCSP stapling: each certificate entry with an ocsp file has its DER
+ * response read here (config/ checked it is for that certificate and
+ * current); a client sending status_request gets the response of the
+ * certificate OpenSSL chose for it (RSA or ECDSA).  A reload reads the files
+ * again.  Responses are not fetched from the CA's responder.
  */
 #include "config.h"
 
@@ -59,6 +65,12 @@ struct tls_ctx {
 	size_t n_names;
 };
 
+struct tls_staple {
+	X509 *x; /* the leaf as held by its SSL_CTX (compared by pointer) */
+	unsigned char *der;
+	size_t len;
+};
+
 struct tls_name {
 	const char *name; /* into a tls_ctx's names */
 	SSL_CTX *ctx;
@@ -75,6 +87,8 @@ struct edge_tls {
 	size_t n_wild;
 	struct tls_ticket_key *keys; /* keys[0] seals */
 	size_t n_keys;
+	struct tls_staple *staples; /* one per certificate with an ocsp file */
+	size_t n_staples;
 };
 
 /* The first queued OpenSSL error, for log lines. */
@@ -148,6 +162,26 @@ tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const un
 		return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without ALPN */
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
+}
+
+static int
+tls_on_status(SSL *ssl, void *arg)
+{
+	const struct edge_tls *t = arg;
+	X509 *x = SSL_get_certificate(ssl);
+	unsigned char *p;
+
+	for (size_t i = 0; i < t->n_staples; i++) {
+		if (t->staples[i].x != x)
+			continue;
+		/* OpenSSL takes ownership of the copy */
+		if ((p = OPENSSL_malloc(t->staples[i].len)) == NULL)
+			return SSL_TLSEXT_ERR_NOACK;
+		memcpy(p, t->staples[i].der, t->staples[i].len);
+		SSL_set_tlsext_status_ocsp_resp(ssl, p, (long)t->staples[i].len);
+		return SSL_TLSEXT_ERR_OK;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
 }
 
 static int
@@ -308,6 +342,8 @@ tls_ctx_new(struct edge_tls *t, const struct config *cfg)
 	SSL_CTX_set_tlsext_servername_arg(ctx, t);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, t);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_on_ticket_key);
+	SSL_CTX_set_tlsext_status_cb(ctx, tls_on_status);
+	SSL_CTX_set_tlsext_status_arg(ctx, t);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
 	if (cfg->tls_session_cache > 0) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -316,6 +352,40 @@ tls_ctx_new(struct edge_tls *t, const struct config *cfg)
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	}
 	return ctx;
+}
+
+/* Reads cc's OCSP response for the certificate just loaded into ctx. */
+static int
+tls_add_staple(struct edge_tls *t, SSL_CTX *ctx, const struct config_cert *cc)
+{
+	struct tls_staple *st = &t->staples[t->n_staples];
+	unsigned char buf[4096];
+	size_t n, cap = 0;
+	FILE *f = fopen(cc->ocsp, "rb");
+
+	if (f == NULL) {
+		log_err("tls", "%s: cannot open \"%s\"", cc->where, cc->ocsp);
+		return -1;
+	}
+	st->len = 0;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+		if (st->len + n > cap) {
+			cap = (st->len + n) * 2;
+			st->der = xrealloc(st->der, cap);
+		}
+		memcpy(st->der + st->len, buf, n);
+		st->len += n;
+	}
+	fclose(f);
+	if (st->len == 0) {
+		log_err("tls", "%s: \"%s\" is empty", cc->where, cc->ocsp);
+		free(st->der);
+		st->der = NULL;
+		return -1;
+	}
+	st->x = SSL_CTX_get0_certificate(ctx);
+	t->n_staples++;
+	return 0;
 }
 
 /* Adds one certificate entry: to the site's context with the same names, or
@@ -376,7 +446,7 @@ tls_add_cert(struct edge_tls *t, const struct config *cfg, const struct config_s
 		    tls_err(eb, sizeof eb));
 		return -1;
 	}
-	return 0;
+	return cc->ocsp != NULL ? tls_add_staple(t, tc->ctx, cc) : 0;
 }
 
 struct edge_tls *
@@ -391,6 +461,7 @@ edge_tls_new(const struct config *cfg)
 	for (size_t s = 0; s < cfg->n_sites; s++)
 		total += cfg->sites[s].n_certs;
 	t->ctxs = xcalloc(total ? total : 1, sizeof t->ctxs[0]);
+	t->staples = xcalloc(total ? total : 1, sizeof t->staples[0]);
 	if (tls_load_ticket_keys(t, cfg) != 0)
 		goto fail;
 	for (size_t s = 0; s < cfg->n_sites; s++)
@@ -422,9 +493,9 @@ edge_tls_new(const struct config *cfg)
 			else if (n[0] != '*')
 				t->exact[t->n_exact++] = (struct tls_name){n, t->ctxs[i].ctx};
 		}
-	log_info("tls", "%zu TLS contexts, %zu names, %zu wildcards, %zu ticket keys%s", t->n_ctxs,
-	    t->n_exact, t->n_wild, t->n_keys,
-	    cfg->tls_ticket_keys == NULL ? " (random, this process only)" : "");
+	log_info("tls", "%zu TLS contexts, %zu names, %zu wildcards, %zu ticket keys%s, %zu OCSP",
+	    t->n_ctxs, t->n_exact, t->n_wild, t->n_keys,
+	    cfg->tls_ticket_keys == NULL ? " (random, this process only)" : "", t->n_staples);
 	return t;
 fail:
 	edge_tls_unref(&t);
@@ -454,6 +525,9 @@ edge_tls_unref(struct edge_tls **tp)
 		tls_free_names(t->ctxs[i].names, t->ctxs[i].n_names);
 	}
 	free(t->ctxs);
+	for (size_t i = 0; i < t->n_staples; i++)
+		free(t->staples[i].der);
+	free(t->staples);
 	free(t->exact);
 	free(t->wild);
 	if (t->keys != NULL)

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """TLS termination: SNI certificate selection (SAN names, wildcard, default,
 RSA next to ECDSA), complete chains, protocol floor, ALPN, Host/SNI 421,
-cache hits over TLS, config errors for broken certificates, session
+cache hits over TLS, config errors for broken certificates and OCSP
+responses, OCSP stapling (per certificate, refreshed on reload), session
 resumption across two nodes sharing a ticket key file, redirect_https,
 HSTS (sites[].hsts) on every TLS response and never on plain HTTP.
 Certificates are made at test time with the openssl CLI."""
 
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -88,6 +90,28 @@ class Certs:
         _run(["ca", "-batch", "-config", "ca.cnf", "-cert", "int.pem", "-keyfile", "int.key",
               "-startdate", "20200101000000Z", "-enddate", "20200201000000Z",
               "-in", name + ".csr", "-out", name + ".pem", "-notext"], d)
+
+    def ocsp(self, name, status="V", out=None):
+        """A DER OCSP response for leaf name signed by its issuer (the
+        intermediate) with `openssl ocsp`; status V (good) or R (revoked)."""
+        d = self.dir
+        crt = self.path(name + ".crt")
+
+        def field(opt):
+            p = subprocess.run([OPENSSL, "x509", "-in", crt, "-noout", opt, "-nameopt", "compat"],
+                               check=True, timeout=30, capture_output=True, text=True)
+            return p.stdout.strip().split("=", 1)[1]
+        end = time.strftime("%y%m%d%H%M%SZ", time.strptime(field("-enddate"),
+                                                           "%b %d %H:%M:%S %Y GMT"))
+        rev = time.strftime("%y%m%d%H%M%SZ", time.gmtime()) if status == "R" else ""
+        idx = self.path("ocsp-%s-%d.txt" % (name, time.monotonic_ns()))
+        with open(idx, "w") as f:
+            f.write("%s\t%s\t%s\t%s\tunknown\t%s\n" % (status, end, rev, field("-serial"),
+                                                         field("-subject")))
+        out = out or name + ".ocsp"
+        _run(["ocsp", "-index", idx, "-rsigner", "int.pem", "-rkey", "int.key", "-CA", "int.pem",
+              "-issuer", "int.pem", "-cert", crt, "-respout", out, "-ndays", "2"], d)
+        return self.path(out)
 
     def der(self, name):
         return ssl.PEM_cert_to_DER_cert(open(self.path(name + ".crt")).read())
@@ -299,6 +323,53 @@ class Resumption(harness.OutpostTestCase):
                 self.assertTrue(s.session_reused, "%s: not resumed on the other node" % v)
 
 
+def s_client(port, *args):
+    """openssl s_client against the node (stdin closed at once); its output."""
+    p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
+                       input=b"", capture_output=True, timeout=20)
+    return (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def serial_of(c, name):
+    p = subprocess.run([OPENSSL, "x509", "-in", c.path(name + ".crt"), "-noout", "-serial"],
+                       check=True, timeout=30, capture_output=True, text=True)
+    return p.stdout.strip().split("=", 1)[1]
+
+
+class OCSP(harness.OutpostTestCase):
+    def test_stapled_per_certificate_and_refreshed_on_reload(self):
+        c = certs()
+        port = harness.free_port()
+
+        def m(cfg):
+            tls_config(cfg, c, port)
+            certs_ = cfg["sites"][0]["tls"]["certificates"]
+            certs_[0]["ocsp"] = c.ocsp("rsa")
+            certs_[1]["ocsp"] = c.ocsp("ecdsa")
+            return cfg
+        node = self.start_outpost(self.start_origin(), mutate=m)
+        for args, name in ((["-tls1_3"], "ecdsa"),
+                           (["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], "rsa")):
+            out = s_client(port, "-status", "-servername", "example.com", *args)
+            self.assertIn("OCSP Response Status: successful", out)
+            self.assertIn("Cert Status: good", out)
+            self.assertIn("Serial Number: " + serial_of(c, name), out, name)
+        # not asked for: none sent; a certificate without a response: none
+        self.assertNotIn("OCSP Response Status", s_client(port, "-servername", "example.com"))
+        out = s_client(port, "-status", "-servername", "localhost")
+        self.assertIn("OCSP response: no response sent", out)
+        # a reload reads the file again
+        before = re.search(r"Produced At: (.*)", s_client(port, "-status", "-servername",
+                                                           "example.com")).group(1)
+        time.sleep(1.1)
+        c.ocsp("ecdsa")
+        node.send_signal(signal.SIGHUP)
+        node.wait_metric("outpost_config_reloads_total", lambda v: v == 1)
+        after = re.search(r"Produced At: (.*)", s_client(port, "-status", "-servername",
+                                                          "example.com")).group(1)
+        self.assertNotEqual(before, after)
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def check(self, mutate, pattern):
         c = certs()
@@ -337,6 +408,28 @@ class ConfigErrors(harness.OutpostTestCase):
             self.cert_of(cfg)["key"] = "/nonexistent/k.pem"
             return cfg
         self.check(m, r"sites\[0\]\.tls\.certificates\[0\]\.key: cannot open")
+
+    def test_ocsp_for_another_certificate(self):
+        c = certs()
+
+        def m(cfg):
+            self.cert_of(cfg, 1)["ocsp"] = c.ocsp("rsa", out="rsa-for-ecdsa.ocsp")
+            return cfg
+        self.check(m, r"sites\[0\]\.tls\.certificates\[1\]\.ocsp: OCSP response .* "
+                      r"is not for certificate")
+
+    def test_ocsp_revoked_and_garbage(self):
+        c = certs()
+
+        def revoked(cfg):
+            self.cert_of(cfg)["ocsp"] = c.ocsp("rsa", status="R", out="rsa-revoked.ocsp")
+            return cfg
+        self.check(revoked, r"sites\[0\]\.tls\.certificates\[0\]\.ocsp: .* is revoked")
+
+        def garbage(cfg):
+            self.cert_of(cfg)["ocsp"] = c.path("rsa.pem")
+            return cfg
+        self.check(garbage, r"sites\[0\]\.tls\.certificates\[0\]\.ocsp: .* holds no DER OCSP")
 
     def test_bad_hsts(self):
         def m(cfg):
