@@ -159,6 +159,10 @@ struct config {
 	uint64_t max_body_bytes;   /* limits.body, default 100MiB; 0 = unlimited */
 	uint32_t max_connections;  /* limits.connections per worker, default 10000 */
 
+	/* limits.handshakes_per_ip: TLS handshakes in progress per client address
+	 * per worker, default 128; 0 = no limit */
+	unsigned max_handshakes_per_ip;
+
 	/* resolver (c-ares) */
 	char *resolver_servers; /* resolver.servers joined as "ip:port,ip:port" (c-ares
 	                           CSV form, IPv6 as [addr]:port); NULL = /etc/resolv.conf */

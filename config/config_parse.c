@@ -804,6 +804,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	    "header_count",
 	    "body",
 	    "connections",
+	    "handshakes_per_ip",
 	    NULL,
 	};
 	struct config *c = p->c;
@@ -815,6 +816,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_uint(p, m, "header_count", 1, 10000, &c->max_header_count);
 	cget_size(p, m, "body", 0, UINT64_MAX, &c->max_body_bytes);
 	cget_uint(p, m, "connections", 1, 1000000, &c->max_connections);
+	cget_uint(p, m, "handshakes_per_ip", 0, 1000000, &c->max_handshakes_per_ip);
 }
 
 static void

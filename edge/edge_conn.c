@@ -125,6 +125,9 @@ conn_free(struct edge_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	event_free(c->timer);
+	if (c->tls && !c->io.tls_ready)
+		EDGE_COUNT(&w->metrics, tls_handshake_errors_total);
+	edge_worker_handshake_end(w, &c->hs);
 	edge_io_close(&c->io);
 	free(c->head_buf);
 	free(c->hdrs);
@@ -827,6 +830,15 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	edge_conn_leave(c);
 }
 
+static void
+conn_on_tls_ready(void *arg)
+{
+	struct edge_conn *c = arg;
+
+	EDGE_COUNT(&c->w->metrics, tls_handshakes_total);
+	edge_worker_handshake_end(c->w, &c->hs);
+}
+
 void
 edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls)
 {
@@ -861,14 +873,20 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	}
 	if (tls) {
 		/* The handshake runs on the read events; the header timeout bounds it. */
-		SSL *ssl = w->gen->tls != NULL ? edge_tls_ssl_new(w->gen->tls, fd) : NULL;
+		SSL *ssl = NULL;
 
+		if (!edge_worker_handshake_begin(w, sa, &c->hs))
+			EDGE_COUNT(&w->metrics, tls_handshakes_limited_total);
+		else if (w->gen->tls != NULL)
+			ssl = edge_tls_ssl_new(w->gen->tls, fd);
 		if (ssl == NULL) {
+			edge_worker_handshake_end(w, &c->hs);
 			edge_io_close(&c->io);
 			free(c);
 			return;
 		}
 		edge_io_start_tls(&c->io, ssl);
+		c->io.on_tls_ready = conn_on_tls_ready;
 		c->tls = true;
 	}
 	c->gen = edge_gen_hold(w->gen);

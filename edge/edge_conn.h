@@ -26,6 +26,7 @@ struct bufferevent;
 struct event;
 struct edge_worker;
 struct edge_gen;
+struct edge_hs_ip;
 struct config_route;
 struct config_site;
 struct config_pool;
@@ -93,9 +94,10 @@ struct edge_conn {
 	struct edge_conn *next; /* worker's list */
 	struct edge_conn *prev;
 	struct edge_worker *w;
-	struct edge_gen *gen; /* held: the configuration of the current request */
-	struct edge_io io;    /* the client socket */
-	struct event *timer;  /* idle / header timeout */
+	struct edge_gen *gen;  /* held: the configuration of the current request */
+	struct edge_io io;     /* the client socket */
+	struct edge_hs_ip *hs; /* counted as a TLS handshake in progress */
+	struct event *timer;   /* idle / header timeout */
 	bool timer_is_header;
 	enum edge_conn_state state;
 	bool keep_alive; /* this request allows another after it */

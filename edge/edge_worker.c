@@ -30,6 +30,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
+#include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_health.h"
 #include "origin/origin_pool.h"
@@ -403,6 +404,66 @@ edge_worker_join_free(struct edge_worker **wp)
 		event_base_free(w->base);
 	w->magic = 0;
 	free(w);
+}
+
+struct edge_hs_ip {
+	struct edge_hs_ip *next; /* bucket chain */
+	unsigned char addr[16];  /* IPv6, or IPv4-mapped */
+	unsigned bucket;
+	unsigned n; /* handshakes in progress */
+};
+
+bool
+edge_worker_handshake_begin(
+    struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot)
+{
+	unsigned limit = w->cfg->max_handshakes_per_ip;
+	unsigned char addr[16] = {0};
+	struct edge_hs_ip *e;
+	unsigned b;
+
+	*slot = NULL;
+	if (limit == 0)
+		return true;
+	if (sa->sa_family == AF_INET) {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	}
+	b = (unsigned)(origin_balance_hash((const char *)addr, sizeof addr) % EDGE_HS_BUCKETS);
+	for (e = w->hs_ip[b]; e != NULL; e = e->next)
+		if (memcmp(e->addr, addr, sizeof addr) == 0)
+			break;
+	if (e == NULL) {
+		e = xcalloc(1, sizeof *e);
+		memcpy(e->addr, addr, sizeof addr);
+		e->bucket = b;
+		e->next = w->hs_ip[b];
+		w->hs_ip[b] = e;
+	} else if (e->n >= limit) {
+		return false;
+	}
+	e->n++;
+	*slot = e;
+	return true;
+}
+
+void
+edge_worker_handshake_end(struct edge_worker *w, struct edge_hs_ip **slot)
+{
+	struct edge_hs_ip *e = *slot, **pp;
+
+	if (e == NULL)
+		return;
+	*slot = NULL;
+	ASSERT(e->n > 0);
+	if (--e->n > 0)
+		return;
+	for (pp = &w->hs_ip[e->bucket]; *pp != e; pp = &(*pp)->next)
+		;
+	*pp = e->next;
+	free(e);
 }
 
 const char *

@@ -47,6 +47,9 @@ struct origin_health;
 struct edge_conn;
 struct edge_tls;
 struct edge_bgrev;
+struct edge_hs_ip;
+
+#define EDGE_HS_BUCKETS 256 /* per-address handshake counts: hash buckets per worker */
 
 /* One configuration generation on one worker.  Worker thread only. */
 struct edge_gen {
@@ -113,6 +116,9 @@ struct edge_worker {
 	 * exchanges keyed by cache key, bucket chains. */
 	struct edge_bgrev *bgrev[EDGE_BGREV_BUCKETS];
 	unsigned n_bgrev;
+	/* TLS handshakes in progress per client address (limits.handshakes_per_ip):
+	 * entries exist only while their count is above zero. */
+	struct edge_hs_ip *hs_ip[EDGE_HS_BUCKETS];
 	/* Scratch space for the head being parsed and the key being built;
 	 * what must outlive the call is copied to the connection. */
 	struct h1_header hdr_scratch[EDGE_MAX_HEADERS];
@@ -151,6 +157,15 @@ struct edge_gen *edge_gen_hold(struct edge_gen *g);
 /* Lets go of *gp (NULLs it, NULL-safe); frees an old generation with its
  * last holder.  Worker thread. */
 void edge_gen_release(struct edge_worker *w, struct edge_gen **gp);
+
+/* Counts a TLS handshake from sa's address: true (with *slot to give back
+ * to edge_worker_handshake_end), or false when that address already has
+ * limits.handshakes_per_ip handshakes in progress on this worker.  With no
+ * limit configured: true and *slot NULL.  Worker thread. */
+bool edge_worker_handshake_begin(
+    struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot);
+/* Ends the handshake *slot counts; NULLs *slot, NULL-safe.  Worker thread. */
+void edge_worker_handshake_end(struct edge_worker *w, struct edge_hs_ip **slot);
 
 /* Called by a connection when it goes away; ends the loop when draining and
  * nothing is left. */

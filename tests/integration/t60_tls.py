@@ -300,6 +300,57 @@ class TLS(harness.OutpostTestCase):
             self.assertEqual(tls_get(s, "/t/after", "example.com").status, 200)
 
 
+class Handshakes(harness.OutpostTestCase):
+    def test_timeout_and_per_ip_limit(self):
+        c = certs()
+        port = harness.free_port()
+
+        def m(cfg):
+            tls_config(cfg, c, port)
+            cfg["node"]["workers"] = 1           # the limit is per worker
+            cfg["limits"]["handshakes_per_ip"] = 2
+            cfg["timeouts"]["header"] = "1s"     # bounds the handshake too
+            return cfg
+        node = self.start_outpost(self.start_origin(), mutate=m)
+        silent = []
+        try:
+            for _ in range(2):
+                silent.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            node.wait_metric("outpost_connections_active", lambda v: v == 2)
+            # a third handshake from the same address: closed at once
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.settimeout(2)
+                try:
+                    self.assertEqual(s.recv(100), b"")
+                except ConnectionResetError:
+                    pass
+            node.wait_metric("outpost_tls_handshakes_limited_total", lambda v: v == 1)
+            # one slot free again: a handshake fits, and once complete it
+            # frees its slot while the connection stays open: another fits
+            silent.pop(0).close()
+            node.wait_metric("outpost_connections_active", lambda v: v == 1)
+            with tls_connect(port, client_ctx(c), "example.com") as a:
+                with tls_connect(port, client_ctx(c), "example.com") as b:
+                    self.assertEqual(tls_get(b, "/t/b", "example.com").status, 200)
+                self.assertEqual(tls_get(a, "/t/a", "example.com").status, 200)
+            self.assertEqual(node.metric("outpost_tls_handshakes_limited_total"), 1)
+            # the silent one is closed by the handshake (header) timeout
+            t0 = time.monotonic()
+            silent[0].settimeout(5)
+            try:
+                self.assertEqual(silent[0].recv(100), b"")
+            except ConnectionResetError:
+                pass
+            self.assertLess(time.monotonic() - t0, 4)
+        finally:
+            for s in silent:
+                s.close()
+        node.wait_metric("outpost_tls_handshake_errors_total", lambda v: v == 2)
+        self.assertGreaterEqual(node.metric("outpost_tls_handshakes_total"), 1)
+        with tls_connect(port, client_ctx(c), "example.com") as s:
+            self.assertEqual(tls_get(s, "/t/after-limit", "example.com").status, 200)
+
+
 class Resumption(harness.OutpostTestCase):
     def test_two_nodes_share_ticket_keys(self):
         c = certs()
