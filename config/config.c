@@ -61,8 +61,11 @@ config_parse_free(struct config *c)
 	c->magic = 0;
 	free(c->path);
 	free(c->node_name);
-	for (i = 0; i < c->n_listens; i++)
+	for (i = 0; i < c->n_listens; i++) {
 		free(c->listens[i].address);
+		free(c->listens[i].tls_ciphers);
+		free(c->listens[i].tls_ciphersuites);
+	}
 	free(c->listens);
 	free(c->admin.address);
 	free(c->cache_disk_path);

@@ -22,7 +22,14 @@ struct config_listen {
 	struct sockaddr_storage addr; /* parsed; numeric IPv4/IPv6 only */
 	socklen_t addrlen;
 	bool tls; /* listen[].tls: terminate TLS (needs a certificate in some site) */
+
+	/* listen[].tls as a mapping; 0 / NULL: the defaults */
+	unsigned tls_protocols; /* protocols: CONFIG_TLS_V1_2 | CONFIG_TLS_V1_3 bits */
+	char *tls_ciphers;      /* ciphers: TLS 1.2 cipher list (OpenSSL syntax) */
+	char *tls_ciphersuites; /* ciphersuites: TLS 1.3 suites (OpenSSL syntax) */
 };
+#define CONFIG_TLS_V1_2 1u
+#define CONFIG_TLS_V1_3 2u
 
 /* One sites[].tls.certificates[] entry.  The files are checked at load
  * (readable, PEM, key matches, not expired); edge/edge_tls.c loads them. */

@@ -676,6 +676,55 @@ cparse_node(struct cparse *p, const struct cnode *m)
 	cget_uint(p, m, "workers", 1, CONFIG_WORKERS_MAX, &p->c->workers);
 }
 
+/* listen[].tls as a mapping: { protocols: [...], ciphers: S, ciphersuites: S } */
+static void
+cparse_listen_tls(struct cparse *p, const struct cnode *m, struct config_listen *l)
+{
+	static const char *const keys[] = {"protocols", "ciphers", "ciphersuites", NULL};
+	const struct cnode *v;
+	char err[512];
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cmap_get(m, "protocols", NULL)) != NULL) {
+		old = cparse_push_key(p, "protocols");
+		for (size_t i = 0; cparse_seq(p, v) && i < v->n; i++) {
+			size_t o2 = cparse_push_index(p, i);
+			const char *s = cparse_str(p, v->kids[i]);
+
+			if (s == NULL)
+				; /* reported */
+			else if (strcmp(s, "TLSv1.2") == 0)
+				l->tls_protocols |= CONFIG_TLS_V1_2;
+			else if (strcmp(s, "TLSv1.3") == 0)
+				l->tls_protocols |= CONFIG_TLS_V1_3;
+			else if (strcmp(s, "TLSv1") == 0 || strcmp(s, "TLSv1.0") == 0 ||
+			         strcmp(s, "TLSv1.1") == 0 || strcmp(s, "SSLv3") == 0)
+				cparse_err(
+				    p, v->kids[i], "\"%s\" is not supported (TLSv1.2, TLSv1.3)", s);
+			else
+				cparse_err(
+				    p, v->kids[i], "expected TLSv1.2 or TLSv1.3, got \"%.80s\"", s);
+			cparse_pop(p, o2);
+		}
+		cparse_pop(p, old);
+	}
+	for (int suites = 0; suites < 2; suites++) {
+		const char *key = suites ? "ciphersuites" : "ciphers";
+		char **out = suites ? &l->tls_ciphersuites : &l->tls_ciphers;
+
+		cget_str(p, m, key, out);
+		if (*out == NULL || config_tls_check_ciphers(*out, suites, err, sizeof err) == 0)
+			continue;
+		old = cparse_push_key(p, key);
+		cparse_err(p, cmap_get(m, key, NULL), "%s", err);
+		cparse_pop(p, old);
+		free(*out);
+		*out = NULL;
+	}
+}
+
 static void
 cparse_listens(struct cparse *p, const struct cnode *seq)
 {
@@ -708,7 +757,16 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 				}
 				cparse_pop(p, o2);
 			}
-			cget_bool(p, m, "tls", &l.tls, &tls);
+			if ((v = cmap_get(m, "tls", NULL)) != NULL && v->type == CNODE_MAP) {
+				size_t o2 = cparse_push_key(p, "tls");
+
+				l.tls = true;
+				tls = v;
+				cparse_listen_tls(p, v, &l);
+				cparse_pop(p, o2);
+			} else {
+				cget_bool(p, m, "tls", &l.tls, &tls);
+			}
 			if (l.tls && p->tls_listen == NULL) {
 				size_t o2 = cparse_push_key(p, "tls");
 
@@ -719,8 +777,12 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 			if (l.tls)
 				c->n_tls_listens++;
 		}
-		if (l.address != NULL)
+		if (l.address != NULL) {
 			c->listens[c->n_listens++] = l;
+		} else {
+			free(l.tls_ciphers);
+			free(l.tls_ciphersuites);
+		}
 		cparse_pop(p, old);
 	}
 }

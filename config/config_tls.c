@@ -13,6 +13,7 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "config/config_tls.h"
@@ -164,6 +165,27 @@ out:
 	X509_free(issuer);
 	X509_free(leaf);
 	return rc;
+}
+
+int
+config_tls_check_ciphers(const char *list, bool suites, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int ok;
+
+	if (ctx == NULL) {
+		snprintf(err, errlen, "cannot create a TLS context");
+		return -1;
+	}
+	ok = suites ? SSL_CTX_set_ciphersuites(ctx, list) : SSL_CTX_set_cipher_list(ctx, list);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok != 1) {
+		snprintf(err, errlen, "\"%.200s\" selects no %s", list,
+		    suites ? "TLS 1.3 cipher suite" : "cipher");
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -840,7 +840,8 @@ conn_on_tls_ready(void *arg)
 }
 
 void
-edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls)
+edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
+    const struct config_listen *tls)
 {
 	const struct config *cfg = w->cfg;
 	struct edge_conn *c;
@@ -878,7 +879,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		if (!edge_worker_handshake_begin(w, sa, &c->hs))
 			EDGE_COUNT(&w->metrics, tls_handshakes_limited_total);
 		else if (w->gen->tls != NULL)
-			ssl = edge_tls_ssl_new(w->gen->tls, fd);
+			ssl = edge_tls_ssl_new(w->gen->tls, fd, tls);
 		if (ssl == NULL) {
 			edge_worker_handshake_end(w, &c->hs);
 			edge_io_close(&c->io);

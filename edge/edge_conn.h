@@ -132,10 +132,11 @@ struct edge_conn {
 	struct edge_proxy px;
 };
 
-/* Takes ownership of fd, an accepted client socket (tls: from a TLS
- * listener).  Worker thread. */
-void edge_conn_accept(
-    struct edge_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls);
+/* Takes ownership of fd, an accepted client socket (tls: the TLS listener it
+ * came from, NULL for a plain one).  Worker thread. */
+struct config_listen;
+void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
+    const struct config_listen *tls);
 /* Drain: idle connections close now, busy ones after their current response. */
 void edge_conn_drain(struct edge_conn *c);
 /* Hard close (drain timeout, shutdown). */

@@ -170,9 +170,14 @@ main_needs_restart(const struct config *o, const struct config *n)
 	unsigned k = 0;
 	bool listens = o->n_listens != n->n_listens;
 
-	for (size_t i = 0; i < o->n_listens && !listens; i++)
-		listens = strcmp(o->listens[i].address, n->listens[i].address) != 0 ||
-		          o->listens[i].tls != n->listens[i].tls;
+	for (size_t i = 0; i < o->n_listens && !listens; i++) {
+		const struct config_listen *a = &o->listens[i], *b = &n->listens[i];
+
+		listens = strcmp(a->address, b->address) != 0 || a->tls != b->tls ||
+		          a->tls_protocols != b->tls_protocols ||
+		          main_str_differs(a->tls_ciphers, b->tls_ciphers) ||
+		          main_str_differs(a->tls_ciphersuites, b->tls_ciphersuites);
+	}
 #define MAIN_RESTART(cond, key)                                                                    \
 	do {                                                                                       \
 		if (cond) {                                                                        \

@@ -536,14 +536,35 @@ edge_tls_unref(struct edge_tls **tp)
 	free(t);
 }
 
+/* Listener settings go on the SSL, not the context: the servername callback
+ * may switch the context, and SSL_set_SSL_CTX keeps the SSL's versions and
+ * cipher lists (the version is chosen before that callback anyway).  Parsing
+ * a cipher list costs a little per connection, only where one is set. */
+static int
+tls_apply_listen(SSL *ssl, const struct config_listen *l)
+{
+	if (l->tls_protocols != 0 &&
+	    (SSL_set_min_proto_version(ssl,
+	         (l->tls_protocols & CONFIG_TLS_V1_2) ? TLS1_2_VERSION : TLS1_3_VERSION) != 1 ||
+	        SSL_set_max_proto_version(ssl,
+	            (l->tls_protocols & CONFIG_TLS_V1_3) ? TLS1_3_VERSION : TLS1_2_VERSION) != 1))
+		return -1;
+	if (l->tls_ciphers != NULL && SSL_set_cipher_list(ssl, l->tls_ciphers) != 1)
+		return -1;
+	if (l->tls_ciphersuites != NULL && SSL_set_ciphersuites(ssl, l->tls_ciphersuites) != 1)
+		return -1;
+	return 0;
+}
+
 SSL *
-edge_tls_ssl_new(struct edge_tls *t, int fd)
+edge_tls_ssl_new(struct edge_tls *t, int fd, const struct config_listen *l)
 {
 	SSL *ssl = SSL_new(t->def);
 
 	if (ssl == NULL)
 		return NULL;
-	if (SSL_set_fd(ssl, fd) != 1) {
+	if (SSL_set_fd(ssl, fd) != 1 || (l != NULL && tls_apply_listen(ssl, l) != 0)) {
+		ERR_clear_error();
 		SSL_free(ssl);
 		return NULL;
 	}

@@ -40,7 +40,9 @@ struct edge_tls *edge_tls_new(const struct config *cfg);
 struct edge_tls *edge_tls_ref(struct edge_tls *t);
 void edge_tls_unref(struct edge_tls **tp);
 
-/* A server-side SSL in accept state on fd (not owned), or NULL.  Any thread. */
-SSL *edge_tls_ssl_new(struct edge_tls *t, int fd);
+/* A server-side SSL in accept state on fd (not owned), with listener l's
+ * protocols and ciphers (l may be NULL: the defaults), or NULL.  Any thread. */
+struct config_listen;
+SSL *edge_tls_ssl_new(struct edge_tls *t, int fd, const struct config_listen *l);
 
 #endif

@@ -156,14 +156,15 @@ worker_on_accept(
     struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct edge_worker *w = arg;
-	bool tls = false;
+	const struct config_listen *tls = NULL;
 
 	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
 	/* listeners[i] serves listens[i] of the start-up configuration (listeners
 	 * need a restart); a handful, so a scan is cheapest */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (w->listeners[i] == l) {
-			tls = w->listen_tls[i];
+			if (w->boot->listens[i].tls)
+				tls = &w->boot->listens[i];
 			break;
 		}
 	edge_conn_accept(w, fd, sa, salen, tls);
@@ -279,9 +280,9 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->reload_ev = event_new(w->base, w->reload_fd, EV_READ | EV_PERSIST, worker_on_reload, w);
 	event_add(w->reload_ev, NULL);
 	w->listeners = xcalloc(n_fds ? n_fds : 1, sizeof *w->listeners);
-	w->listen_tls = xcalloc(n_fds ? n_fds : 1, sizeof *w->listen_tls);
+	w->boot = config_ref(srv->cfg);
+	ASSERT(n_fds <= w->boot->n_listens);
 	for (size_t i = 0; i < n_fds; i++) {
-		w->listen_tls[i] = i < srv->cfg->n_listens && srv->cfg->listens[i].tls;
 		w->listeners[i] = evconnlistener_new(
 		    w->base, worker_on_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fds[i]);
 		if (w->listeners[i] == NULL) {
@@ -376,7 +377,7 @@ edge_worker_join_free(struct edge_worker **wp)
 	edge_bgrev_abort_all(w);
 	worker_close_listeners(w);
 	free(w->listeners);
-	free(w->listen_tls);
+	config_unref(&w->boot);
 	if (w->gen != NULL) {
 		struct edge_gen *g = w->gen;
 

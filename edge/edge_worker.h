@@ -95,7 +95,8 @@ struct edge_worker {
 	_Atomic(struct edge_reload *) reload; /* set by the main thread */
 	int reload_fd;                        /* eventfd the main thread writes to */
 	struct event *reload_ev;              /* reads reload_fd */
-	bool *listen_tls;                     /* per listener: terminate TLS */
+	struct config *boot; /* one reference: the start-up snapshot, whose listens[i]
+	                        listeners[i] serves (listeners need a restart) */
 	struct event_base *base;
 	pthread_t thread;
 	struct evconnlistener **listeners;

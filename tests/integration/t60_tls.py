@@ -300,6 +300,68 @@ class TLS(harness.OutpostTestCase):
             self.assertEqual(tls_get(s, "/t/after", "example.com").status, 200)
 
 
+class Listeners(harness.OutpostTestCase):
+    """Per-listener tls: { protocols, ciphers, ciphersuites }; tls: true keeps
+    the defaults (1.2 + 1.3, server cipher order for 1.2)."""
+
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.c = c = certs()
+        cls.p_def, cls.p13, cls.p12 = (harness.free_port() for _ in range(3))
+
+        def m(cfg):
+            tls_config(cfg, c, cls.p_def)
+            cfg["listen"].append({"address": "127.0.0.1:%d" % cls.p13, "tls": {
+                "protocols": ["TLSv1.3"], "ciphersuites": "TLS_CHACHA20_POLY1305_SHA256"}})
+            cfg["listen"].append({"address": "127.0.0.1:%d" % cls.p12, "tls": {
+                "protocols": ["TLSv1.2"],
+                "ciphers": "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256"}})
+            return cfg
+        cls.node = self.class_outpost(self.class_origin(), mutate=m)
+
+    def ctx(self, version, ciphers=None):
+        ctx = client_ctx(self.c, minimum_version=version, maximum_version=version)
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        return ctx
+
+    def test_listener_limited_to_tls13_refuses_tls12(self):
+        with tls_connect(self.p13, self.ctx(ssl.TLSVersion.TLSv1_3), "example.com") as s:
+            self.assertEqual(s.version(), "TLSv1.3")
+            self.assertEqual(s.cipher()[0], "TLS_CHACHA20_POLY1305_SHA256")
+            self.assertEqual(tls_get(s, "/t/13", "example.com").status, 200)
+        with self.assertRaises(ssl.SSLError):
+            tls_connect(self.p13, self.ctx(ssl.TLSVersion.TLSv1_2), "example.com").close()
+        out = s_client(self.p13, "-tls1_2", "-servername", "example.com")
+        self.assertIn("alert protocol version", out)
+
+    def test_listener_limited_to_tls12_with_its_cipher_order(self):
+        with self.assertRaises(ssl.SSLError):
+            tls_connect(self.p12, self.ctx(ssl.TLSVersion.TLSv1_3), "example.com").close()
+        # the client prefers AES128; the listener's (server) order wins
+        prefer128 = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
+        with tls_connect(self.p12, self.ctx(ssl.TLSVersion.TLSv1_2, prefer128),
+                         "example.com") as s:
+            self.assertEqual(s.cipher()[0], "ECDHE-ECDSA-AES256-GCM-SHA384")
+            self.assertEqual(tls_get(s, "/t/12", "example.com").status, 200)
+        # a cipher the listener does not allow
+        with self.assertRaises(ssl.SSLError):
+            tls_connect(self.p12, self.ctx(ssl.TLSVersion.TLSv1_2,
+                                           "ECDHE-ECDSA-CHACHA20-POLY1305"),
+                        "example.com").close()
+
+    def test_default_listener_server_preference(self):
+        prefer256 = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256"
+        with tls_connect(self.p_def, self.ctx(ssl.TLSVersion.TLSv1_2, prefer256),
+                         "example.com") as s:
+            self.assertEqual(s.cipher()[0], "ECDHE-ECDSA-AES128-GCM-SHA256")
+        for flag in ("-tls1", "-tls1_1"):
+            for port in (self.p_def, self.p12):
+                out = s_client(port, flag, "-cipher", "DEFAULT@SECLEVEL=0",
+                               "-servername", "example.com")
+                self.assertIn("alert protocol version", out)
+
+
 class Handshakes(harness.OutpostTestCase):
     def test_timeout_and_per_ip_limit(self):
         c = certs()
@@ -481,6 +543,22 @@ class ConfigErrors(harness.OutpostTestCase):
             self.cert_of(cfg)["ocsp"] = c.path("rsa.pem")
             return cfg
         self.check(garbage, r"sites\[0\]\.tls\.certificates\[0\]\.ocsp: .* holds no DER OCSP")
+
+    def test_listener_protocols_and_ciphers(self):
+        def old(cfg):
+            cfg["listen"][1]["tls"] = {"protocols": ["TLSv1.2", "TLSv1.1"]}
+            return cfg
+        self.check(old, r"listen\[1\]\.tls\.protocols\[1\]: \"TLSv1.1\" is not supported")
+
+        def ciphers(cfg):
+            cfg["listen"][1]["tls"] = {"ciphers": "NOPE-NOTHING"}
+            return cfg
+        self.check(ciphers, r"listen\[1\]\.tls\.ciphers: \"NOPE-NOTHING\" selects no cipher")
+
+        def suites(cfg):
+            cfg["listen"][1]["tls"] = {"ciphersuites": "TLS_NOPE"}
+            return cfg
+        self.check(suites, r"listen\[1\]\.tls\.ciphersuites: .* selects no TLS 1.3")
 
     def test_bad_hsts(self):
         def m(cfg):

@@ -137,6 +137,23 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("bad_tls_protocol", 5, "protocols", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+  - address: "127.0.0.1:ADMIN1"
+    tls: { protocols: [TLSv1.2, TLSv1.0] }   # <- error
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("yaml_syntax", 3, None, """\
 node:
   name: test-node
@@ -164,7 +181,7 @@ class ConfigErrors(harness.OutpostTestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
 
     def write(self, name, text):
-        text = (text.replace("ADMIN", str(free_port())).replace("ORIGIN", str(free_port()))
+        text = (text.replace("ADMIN1", str(free_port())).replace("ADMIN", str(free_port())).replace("ORIGIN", str(free_port()))
                 .replace("PORT", str(free_port()))
                 .replace("LOG", os.path.join(self.dir, "access.log")))
         path = os.path.join(self.dir, name + ".yaml")
