@@ -4,17 +4,24 @@ RSA next to ECDSA), complete chains, protocol floor, ALPN, Host/SNI 421,
 cache hits over TLS, config errors for broken certificates and OCSP
 responses, OCSP stapling (per certificate, refreshed on reload), session
 resumption across two nodes sharing a ticket key file, redirect_https,
-HSTS (sites[].hsts) on every TLS response and never on plain HTTP.
-Certificates are made at test time with the openssl CLI."""
+HSTS (sites[].hsts) on every TLS response and never on plain HTTP,
+per-listener protocols/ciphers, the handshake timeout and per-address
+handshake limit, TLS errors logged at debug level and rate-limited, and the
+same checks again with curl and openssl s_client (SNI, RSA-only vs
+ECDSA-capable clients, old protocols refused, 421, s_client -sess_out on one
+node and -sess_in on another).  Certificates and OCSP responses are made at
+test time with the openssl CLI."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 
 import harness
 from harness import req_header
@@ -300,6 +307,75 @@ class TLS(harness.OutpostTestCase):
             self.assertEqual(tls_get(s, "/t/after", "example.com").status, 200)
 
 
+CURL = shutil.which("curl")
+
+
+def curl(port, host, path, c, *args):
+    """curl over TLS to host (SNI and Host) on the node's port; returns
+    (status, body, peer leaf DER or None, stderr)."""
+    p = subprocess.run([CURL, "-sS", "--cacert", c.path("root.pem"),
+                        "--resolve", "%s:%d:127.0.0.1" % (host, port),
+                        "-w", "\n%{http_code}\n%{certs}", "--max-time", "10"] + list(args) +
+                       ["https://%s:%d%s" % (host, port, path)],
+                       capture_output=True, timeout=20)
+    out = p.stdout.decode("utf-8", "replace")
+    m = re.search(r"\n(\d{3})\n", out)
+    status = int(m.group(1)) if m else 0
+    pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+    der = ssl.PEM_cert_to_DER_cert(pem.group(0)) if pem else None
+    return status, out[:m.start()] if m else out, der, p.stderr.decode("utf-8", "replace")
+
+
+@unittest.skipIf(CURL is None, "curl is not installed")
+class Curl(harness.OutpostTestCase):
+    """The same checks with the tools operators use: curl and openssl s_client."""
+
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.c = certs()
+        cls.origin = self.class_origin()
+        cls.port = harness.free_port()
+        cls.node = self.class_outpost(
+            cls.origin, mutate=lambda cfg: tls_config(cfg, cls.c, cls.port))
+
+    def test_sni_selects_the_certificate(self):
+        for host, leaf in (("example.com", "ecdsa"), ("www.example.com", "ecdsa"),
+                           ("localhost", "local")):
+            status, body, der, err = curl(self.port, host, "/t/curl?body=hi", self.c)
+            self.assertEqual(status, 200, err)
+            self.assertEqual(body, "hi")
+            self.assertEqual(der, self.c.der(leaf), host)
+
+    def test_rsa_only_and_ecdsa_capable_clients(self):
+        for ciphers, leaf in (("ECDHE-RSA-AES128-GCM-SHA256", "rsa"),
+                              ("ECDHE-ECDSA-AES128-GCM-SHA256", "ecdsa")):
+            status, _, der, err = curl(self.port, "example.com", "/t/kind", self.c,
+                                       "--tls-max", "1.2", "--ciphers", ciphers)
+            self.assertEqual(status, 200, err)
+            self.assertEqual(der, self.c.der(leaf), ciphers)
+            out = s_client(self.port, "-tls1_2", "-cipher", ciphers,
+                           "-servername", "example.com")
+            self.assertIn("Server public key is %d bit" % (2048 if leaf == "rsa" else 256), out)
+        # TLS 1.3 with both offered: the ECDSA certificate
+        status, _, der, err = curl(self.port, "example.com", "/t/kind13", self.c,
+                                   "--tlsv1.3")
+        self.assertEqual((status, der), (200, self.c.der("ecdsa")), err)
+
+    def test_old_protocols_refused(self):
+        for flag in ("--tlsv1.0", "--tlsv1.1"):
+            status, _, _, err = curl(self.port, "example.com", "/t/old", self.c, flag,
+                                     "--tls-max", flag[len("--tlsv"):],
+                                     "--ciphers", "DEFAULT@SECLEVEL=0")
+            self.assertEqual(status, 0, err)
+            self.assertRegex(err, r"protocol version|no protocols available|alert")
+
+    def test_host_sni_mismatch_is_421(self):
+        status, body, _, err = curl(self.port, "example.com", "/t/mis", self.c,
+                                    "-H", "Host: localhost")
+        self.assertEqual(status, 421, err)
+        self.assertIn("misdirected", body)
+
+
 class Listeners(harness.OutpostTestCase):
     """Per-listener tls: { protocols, ciphers, ciphersuites }; tls: true keeps
     the defaults (1.2 + 1.3, server cipher order for 1.2)."""
@@ -413,6 +489,43 @@ class Handshakes(harness.OutpostTestCase):
             self.assertEqual(tls_get(s, "/t/after-limit", "example.com").status, 200)
 
 
+class ErrorLog(harness.OutpostTestCase):
+    def test_tls_errors_at_debug_level_rate_limited(self):
+        c = certs()
+        port = harness.free_port()
+
+        def m(cfg):
+            tls_config(cfg, c, port)
+            cfg["log"]["level"] = "debug"
+            cfg["node"]["workers"] = 1
+            return cfg
+        node = self.start_outpost(self.start_origin(), mutate=m)
+
+        def garbage(n):
+            for _ in range(n):
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    s.sendall(b"\x16\x03\x01\x00\x05hello-not-tls")
+                    s.settimeout(5)
+                    try:
+                        while s.recv(4096):
+                            pass
+                    except (ConnectionResetError, socket.timeout):
+                        pass
+        t0 = time.monotonic()
+        garbage(40)
+        self.assertLess(time.monotonic() - t0, 1.5, "too slow to test the rate")
+        time.sleep(1.1)
+        garbage(1)          # the next second's first error reports the count left out
+        node.wait_metric("outpost_tls_handshake_errors_total", lambda v: v == 41)
+        log = node.log()
+        lines = [ln for ln in log.splitlines() if "tls" in ln and "handshake:" in ln]
+        self.assertTrue(all("debug" in ln.lower() for ln in lines), lines[:3])
+        self.assertGreaterEqual(len(lines), 10)
+        self.assertLessEqual(len(lines), 21)      # at most 10 per second (+ the last one)
+        self.assertRegex(log, r"\d+ TLS errors not logged \(at most 10 per second\)")
+        self.assertServing(node)
+
+
 class Resumption(harness.OutpostTestCase):
     def test_two_nodes_share_ticket_keys(self):
         c = certs()
@@ -481,6 +594,32 @@ class OCSP(harness.OutpostTestCase):
         after = re.search(r"Produced At: (.*)", s_client(port, "-status", "-servername",
                                                           "example.com")).group(1)
         self.assertNotEqual(before, after)
+
+
+    def test_s_client_resumes_on_the_other_node(self):
+        c = certs()
+        keys = c.path("tickets-sc.key")
+        with open(keys, "wb") as f:
+            f.write(os.urandom(80))
+        os.chmod(keys, 0o600)
+        origin = self.start_origin()
+        pa, pb = harness.free_port(), harness.free_port()
+        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pa, keys))
+        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pb, keys))
+        for ver in ("-tls1_3", "-tls1_2"):
+            sess = c.path("sess%s.pem" % ver)
+            # TLS 1.3 tickets arrive after the handshake: send a request and
+            # read the answer, so s_client has them before it saves the session
+            p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % pa, ver,
+                                "-servername", "example.com", "-sess_out", sess, "-ign_eof"],
+                               input=b"GET /t/sc HTTP/1.1\r\nHost: example.com\r\n"
+                                     b"Connection: close\r\n\r\n",
+                               capture_output=True, timeout=20)
+            out = (p.stdout + p.stderr).decode("utf-8", "replace")
+            self.assertIn("HTTP/1.1 200", out)
+            self.assertIn("New, ", out)
+            out = s_client(pb, ver, "-servername", "example.com", "-sess_in", sess)
+            self.assertIn("Reused, ", out, ver)
 
 
 class ConfigErrors(harness.OutpostTestCase):
@@ -572,6 +711,24 @@ class ConfigErrors(harness.OutpostTestCase):
                 s.pop("tls", None)
             return cfg
         self.check(m, r"listen\[1\]\.tls: a TLS listener needs at least one certificate")
+
+    def test_world_readable_key_warns_at_start(self):
+        c = certs()
+        exposed = c.path("exposed-start.key")
+        with open(exposed, "w") as f:
+            f.write(open(c.path("local.key")).read())
+        os.chmod(exposed, 0o644)
+        port = harness.free_port()
+
+        def m(cfg):
+            tls_config(cfg, c, port)
+            cfg["sites"][1]["tls"]["certificates"][0]["key"] = exposed
+            return cfg
+        node = self.start_outpost(self.start_origin(), mutate=m)
+        self.assertRegex(node.log(), r"warn.*:\d+:\d+: sites\[1\]\.tls\.certificates\[0\]\.key: "
+                                     r"private key .* is readable by others")
+        with tls_connect(port, client_ctx(c), "localhost") as s:
+            self.assertEqual(tls_get(s, "/t/exposed", "localhost").status, 200)
 
     def test_world_readable_key_warns_and_good_config_passes(self):
         c = certs()

@@ -2,7 +2,8 @@
 """SIGHUP configuration reload: a new certificate for new handshakes while an
 open keep-alive TLS connection keeps working; a broken new configuration
 (key mismatch, expired certificate, unreadable file, bad YAML) is rejected
-with file:line:column errors and the old one stays in service; a changed pool
+with file:line:column errors and the old one stays in service; ticket keys
+rotate (the new first key seals, the previous still opens); a changed pool
 sends new requests to another origin, on new and on kept-alive connections;
 settings that need a restart are logged and ignored; /metrics and /status
 count reloads."""
@@ -11,11 +12,10 @@ import json
 import os
 import re
 import signal
-import socket
+import ssl
 import time
 
 import harness
-import t60_tls
 from t60_tls import certs, client_ctx, tls_config, tls_connect, tls_get
 
 
@@ -130,6 +130,43 @@ class ReloadTLS(harness.OutpostTestCase):
         with tls_connect(port, client_ctx(c), "example.com") as s:
             self.assertEqual(s.getpeercert(binary_form=True), c.der("ecdsa2"))
         self.assertEqual(node.metric("outpost_config_last_reload_success"), 1)
+
+
+class ReloadTicketKeys(harness.OutpostTestCase):
+    def test_rotation_new_key_seals_previous_still_opens(self):
+        c = certs()
+        keys = c.path("rotate-%d.keys" % time.monotonic_ns())
+        k_old, k_new = os.urandom(80), os.urandom(80)
+        with open(keys, "wb") as f:
+            f.write(k_old)
+        os.chmod(keys, 0o600)
+        port = harness.free_port()
+        node = self.start_outpost(self.start_origin(),
+                                  mutate=lambda cfg: tls_config(cfg, c, port, keys))
+        ctx = client_ctx(c, maximum_version=ssl.TLSVersion.TLSv1_2)
+
+        def session():
+            with tls_connect(port, ctx, "example.com") as s:
+                self.assertEqual(tls_get(s, "/t/tk", "example.com").status, 200)
+                return s.session
+
+        def resumes(sess):
+            with tls_connect(port, ctx, "example.com", session=sess) as s:
+                self.assertEqual(tls_get(s, "/t/tk", "example.com").status, 200)
+                return s.session_reused
+        before = session()
+        # rotate: the new key first (it seals), the old one still opens
+        with open(keys, "wb") as f:
+            f.write(k_new + k_old)
+        n = reload(node, "outpost_config_reloads_total", 0)
+        self.assertTrue(resumes(before), "a ticket sealed with the previous key")
+        after = session()
+        # drop the old key: its tickets no longer open, the new key's do
+        with open(keys, "wb") as f:
+            f.write(k_new)
+        reload(node, "outpost_config_reloads_total", n)
+        self.assertFalse(resumes(before), "a ticket of a dropped key")
+        self.assertTrue(resumes(after), "a ticket sealed with the current key")
 
 
 class ReloadRoutes(harness.OutpostTestCase):
