@@ -89,6 +89,8 @@ struct edge_tls {
 	size_t n_keys;
 	struct tls_staple *staples; /* one per certificate with an ocsp file */
 	size_t n_staples;
+	EVP_CIPHER *ticket_cipher; /* AES-256-CBC, fetched once: a legacy EVP_aes_256_cbc()
+	                              would be fetched again at every ticket */
 };
 
 /* The first queued OpenSSL error, for log lines. */
@@ -199,7 +201,7 @@ tls_on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX
 		if (RAND_bytes(iv, 16) != 1)
 			return -1;
 		memcpy(key_name, k->name, 16);
-		if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+		if (EVP_EncryptInit_ex(cctx, t->ticket_cipher, NULL, k->aes, iv) != 1)
 			return -1;
 		i = 0;
 	} else {
@@ -210,7 +212,7 @@ tls_on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX
 			}
 		if (k == NULL)
 			return 0; /* unknown key: full handshake */
-		if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+		if (EVP_DecryptInit_ex(cctx, t->ticket_cipher, NULL, k->aes, iv) != 1)
 			return -1;
 	}
 	params[0] = OSSL_PARAM_construct_octet_string(
@@ -457,6 +459,10 @@ edge_tls_new(const struct config *cfg)
 	size_t total = 0, ne = 0, nw = 0;
 
 	atomic_init(&t->refcnt, 1);
+	if ((t->ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
+		log_err("tls", "cannot fetch AES-256-CBC for session tickets");
+		goto fail;
+	}
 
 	for (size_t s = 0; s < cfg->n_sites; s++)
 		total += cfg->sites[s].n_certs;
@@ -528,6 +534,7 @@ edge_tls_unref(struct edge_tls **tp)
 	for (size_t i = 0; i < t->n_staples; i++)
 		free(t->staples[i].der);
 	free(t->staples);
+	EVP_CIPHER_free(t->ticket_cipher);
 	free(t->exact);
 	free(t->wild);
 	if (t->keys != NULL)
