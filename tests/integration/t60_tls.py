@@ -548,6 +548,46 @@ class Resumption(harness.OutpostTestCase):
                 self.assertEqual(tls_get(s, "/t/res", "example.com").status, 200)
                 self.assertTrue(s.session_reused, "%s: not resumed on the other node" % v)
 
+    def test_session_id_cache_for_clients_without_tickets(self):
+        c = certs()
+        port = harness.free_port()
+        self.start_outpost(self.start_origin(), mutate=lambda cfg: tls_config(cfg, c, port))
+        ctx = client_ctx(c, maximum_version=ssl.TLSVersion.TLSv1_2)
+        ctx.options |= ssl.OP_NO_TICKET
+        with tls_connect(port, ctx, "example.com") as s:
+            self.assertEqual(tls_get(s, "/t/sid", "example.com").status, 200)
+            sess = s.session
+        self.assertFalse(sess.has_ticket)
+        self.assertTrue(sess.id)
+        with tls_connect(port, ctx, "example.com", session=sess) as s:
+            self.assertEqual(tls_get(s, "/t/sid", "example.com").status, 200)
+            self.assertTrue(s.session_reused, "not resumed from the session cache")
+
+    def test_s_client_resumes_on_the_other_node(self):
+        c = certs()
+        keys = c.path("tickets-sc.key")
+        with open(keys, "wb") as f:
+            f.write(os.urandom(80))
+        os.chmod(keys, 0o600)
+        origin = self.start_origin()
+        pa, pb = harness.free_port(), harness.free_port()
+        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pa, keys))
+        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pb, keys))
+        for ver in ("-tls1_3", "-tls1_2"):
+            sess = c.path("sess%s.pem" % ver)
+            # TLS 1.3 tickets arrive after the handshake: send a request and
+            # read the answer, so s_client has them before it saves the session
+            p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % pa, ver,
+                                "-servername", "example.com", "-sess_out", sess, "-ign_eof"],
+                               input=b"GET /t/sc HTTP/1.1\r\nHost: example.com\r\n"
+                                     b"Connection: close\r\n\r\n",
+                               capture_output=True, timeout=20)
+            out = (p.stdout + p.stderr).decode("utf-8", "replace")
+            self.assertIn("HTTP/1.1 200", out)
+            self.assertIn("New, ", out)
+            out = s_client(pb, ver, "-servername", "example.com", "-sess_in", sess)
+            self.assertIn("Reused, ", out, ver)
+
 
 def s_client(port, *args):
     """openssl s_client against the node (stdin closed at once); its output."""
@@ -594,32 +634,6 @@ class OCSP(harness.OutpostTestCase):
         after = re.search(r"Produced At: (.*)", s_client(port, "-status", "-servername",
                                                           "example.com")).group(1)
         self.assertNotEqual(before, after)
-
-
-    def test_s_client_resumes_on_the_other_node(self):
-        c = certs()
-        keys = c.path("tickets-sc.key")
-        with open(keys, "wb") as f:
-            f.write(os.urandom(80))
-        os.chmod(keys, 0o600)
-        origin = self.start_origin()
-        pa, pb = harness.free_port(), harness.free_port()
-        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pa, keys))
-        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pb, keys))
-        for ver in ("-tls1_3", "-tls1_2"):
-            sess = c.path("sess%s.pem" % ver)
-            # TLS 1.3 tickets arrive after the handshake: send a request and
-            # read the answer, so s_client has them before it saves the session
-            p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % pa, ver,
-                                "-servername", "example.com", "-sess_out", sess, "-ign_eof"],
-                               input=b"GET /t/sc HTTP/1.1\r\nHost: example.com\r\n"
-                                     b"Connection: close\r\n\r\n",
-                               capture_output=True, timeout=20)
-            out = (p.stdout + p.stderr).decode("utf-8", "replace")
-            self.assertIn("HTTP/1.1 200", out)
-            self.assertIn("New, ", out)
-            out = s_client(pb, ver, "-servername", "example.com", "-sess_in", sess)
-            self.assertIn("Reused, ", out, ver)
 
 
 class ConfigErrors(harness.OutpostTestCase):
