@@ -1394,6 +1394,7 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 	static const char *const keys[] = {"cert", "key", "ocsp", NULL};
 	const struct cnode *cv, *kv, *ov;
 	struct config_cert cc = {0};
+	const char *ocsp = NULL;
 	char err[512];
 	bool exposed;
 	size_t old;
@@ -1402,6 +1403,11 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 		return;
 	cv = cparse_required(p, m, "cert");
 	kv = cparse_required(p, m, "key");
+	if ((ov = cmap_get(m, "ocsp", NULL)) != NULL) {
+		old = cparse_push_key(p, "ocsp");
+		ocsp = cparse_str(p, ov); /* the files are checked below */
+		cparse_pop(p, old);
+	}
 	if (cv == NULL || kv == NULL)
 		return;
 	old = cparse_push_key(p, "cert");
@@ -1412,11 +1418,8 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 	if (cparse_str(p, kv) != NULL)
 		cc.key = xstrdup(kv->str);
 	cparse_pop(p, old);
-	if (cc.cert == NULL || cc.key == NULL) {
-		free(cc.cert);
-		free(cc.key);
-		return;
-	}
+	if (cc.cert == NULL || cc.key == NULL)
+		goto fail;
 	if (config_tls_check_pair(cc.cert, cc.key, &exposed, err, sizeof err) != 0) {
 		/* a key problem is reported at the key, the rest at the cert */
 		bool at_key = strstr(err, cc.key) != NULL && strstr(err, "does not match") == NULL;
@@ -1424,9 +1427,7 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 		old = cparse_push_key(p, at_key ? "key" : "cert");
 		cparse_err(p, at_key ? kv : cv, "%s", err);
 		cparse_pop(p, old);
-		free(cc.cert);
-		free(cc.key);
-		return;
+		goto fail;
 	}
 	if (exposed) {
 		old = cparse_push_key(p, "key");
@@ -1436,24 +1437,23 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 		    p->file, kv->line, kv->col, p->path, cc.key);
 		cparse_pop(p, old);
 	}
-	if ((ov = cmap_get(m, "ocsp", NULL)) != NULL) {
-		const char *o;
-
-		old = cparse_push_key(p, "ocsp");
-		if ((o = cparse_str(p, ov)) != NULL &&
-		    config_tls_check_ocsp(cc.cert, o, err, sizeof err) != 0)
+	if (ov != NULL) {
+		if (ocsp == NULL)
+			goto fail; /* reported */
+		if (config_tls_check_ocsp(cc.cert, ocsp, err, sizeof err) != 0) {
+			old = cparse_push_key(p, "ocsp");
 			cparse_err(p, ov, "%s", err);
-		else if (o != NULL)
-			cc.ocsp = xstrdup(o);
-		cparse_pop(p, old);
-		if (cc.ocsp == NULL) {
-			free(cc.cert);
-			free(cc.key);
-			return;
+			cparse_pop(p, old);
+			goto fail;
 		}
+		cc.ocsp = xstrdup(ocsp);
 	}
 	cc.where = cparse_where(p, m);
 	s->certs[s->n_certs++] = cc;
+	return;
+fail:
+	free(cc.cert);
+	free(cc.key);
 }
 
 /* sites[].tls: { certificates: [...], default: BOOL } */

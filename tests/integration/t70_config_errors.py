@@ -154,6 +154,40 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("bad_ocsp", 10, "ocsp", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    tls: { certificates: [{ cert: /nonexistent/c.pem, key: /nonexistent/k.pem,
+                            ocsp: [not, a, file] }] }   # <- error
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("bad_tls_ciphers", 5, "ciphers", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+  - address: "127.0.0.1:ADMIN1"
+    tls: { ciphers: "NO-SUCH-CIPHER" }   # <- error
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("yaml_syntax", 3, None, """\
 node:
   name: test-node
