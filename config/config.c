@@ -4,8 +4,8 @@
  *
  * A snapshot is built once by config_load() (config_parse.c) and never changes
  * afterwards, so readers need no lock, only a reference.  The refcount is a
- * C11 atomic: config_ref is a relaxed increment, config_unref a release
- * decrement with an acquire fence before the free (the usual pattern).
+ * C11 atomic: config_ref is a relaxed increment, config_unref an acq_rel
+ * decrement (release for the readers' last accesses, acquire for the free).
  *
  * config_site_for_host and config_route_for_path run for every request: they
  * never allocate.  Hosts are matched against two sorted arrays (exact names
@@ -181,9 +181,9 @@ config_unref(struct config **cp)
 		return;
 	*cp = NULL;
 	OBJ_CHECK(c, CONFIG_MAGIC);
-	if (atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_release) != 1)
+	/* not release + acquire fence: ThreadSanitizer does not model fences */
+	if (atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_acq_rel) != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	config_parse_free(c);
 }
 

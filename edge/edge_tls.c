@@ -523,9 +523,10 @@ edge_tls_unref(struct edge_tls **tp)
 	if (t == NULL)
 		return;
 	*tp = NULL;
-	if (atomic_fetch_sub_explicit(&t->refcnt, 1, memory_order_release) != 1)
+	/* acq_rel rather than release + acquire fence: ThreadSanitizer does not
+	 * model fences and would report the free as a race */
+	if (atomic_fetch_sub_explicit(&t->refcnt, 1, memory_order_acq_rel) != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	for (size_t i = 0; i < t->n_ctxs; i++) {
 		SSL_CTX_free(t->ctxs[i].ctx);
 		tls_free_names(t->ctxs[i].names, t->ctxs[i].n_names);
