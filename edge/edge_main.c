@@ -205,7 +205,10 @@ main_needs_restart(const struct config *o, const struct config *n)
 static void
 main_log_lines(char *text)
 {
-	for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n"))
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
 		log_err("main", "reload: %s", line);
 }
 

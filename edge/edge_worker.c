@@ -5,10 +5,10 @@
  * (EVENT_BASE_FLAG_NOLOCK): nothing but its own thread ever touches it.  The
  * main thread talks to a worker only through two eventfds (the drain request,
  * a reload waiting in w->reload) and reads its metrics with relaxed atomic
- * loads.  Listening sockets are
- * bound by the main thread (so a bad address fails start-up with a clear
- * message) with SO_REUSEPORT, one set per worker, and the kernel spreads
- * connections across them; a connection never changes thread.
+ * loads.  Listening sockets are bound by the main thread (so a bad address
+ * fails start-up with a clear message) with SO_REUSEPORT, one set per worker,
+ * and the kernel spreads connections across them; a connection never changes
+ * thread.  Configuration generations: see edge_worker.h.
  */
 #include "config.h"
 
