@@ -4,8 +4,8 @@
  *
  * A snapshot is built once by config_load() (config_parse.c) and never changes
  * afterwards, so readers need no lock, only a reference.  The refcount is a
- * C11 atomic: config_ref is a relaxed increment, config_unref a release
- * decrement with an acquire fence before the free (the usual pattern).
+ * C11 atomic: config_ref is a relaxed increment, config_unref an acq_rel
+ * decrement (release for the readers' last accesses, acquire for the free).
  *
  * config_site_for_host and config_route_for_path run for every request: they
  * never allocate.  Hosts are matched against two sorted arrays (exact names
@@ -50,6 +50,7 @@ config_parse_new(void)
 	c->max_header_count = 100;
 	c->max_body_bytes = 100ULL << 20;
 	c->max_connections = 10000;
+	c->max_handshakes_per_ip = 128;
 	c->dns_min_ttl_s = 1;
 	c->dns_max_ttl_s = 3600;
 	return c;
@@ -97,8 +98,11 @@ config_parse_free(struct config *c)
 	c->magic = 0;
 	free(c->path);
 	free(c->node_name);
-	for (i = 0; i < c->n_listens; i++)
+	for (i = 0; i < c->n_listens; i++) {
 		free(c->listens[i].address);
+		free(c->listens[i].tls_ciphers);
+		free(c->listens[i].tls_ciphersuites);
+	}
 	free(c->listens);
 	free(c->admin.address);
 	free(c->cache_disk_path);
@@ -130,6 +134,7 @@ config_parse_free(struct config *c)
 		for (j = 0; j < s->n_certs; j++) {
 			free(s->certs[j].cert);
 			free(s->certs[j].key);
+			free(s->certs[j].ocsp);
 			free(s->certs[j].where);
 		}
 		free(s->certs);
@@ -223,9 +228,9 @@ config_unref(struct config **cp)
 		return;
 	*cp = NULL;
 	OBJ_CHECK(c, CONFIG_MAGIC);
-	if (atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_release) != 1)
+	/* not release + acquire fence: ThreadSanitizer does not model fences */
+	if (atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_acq_rel) != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	config_parse_free(c);
 }
 

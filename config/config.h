@@ -23,13 +23,21 @@ struct config_listen {
 	struct sockaddr_storage addr; /* parsed; numeric IPv4/IPv6 only */
 	socklen_t addrlen;
 	bool tls; /* listen[].tls: terminate TLS (needs a certificate in some site) */
+
+	/* listen[].tls as a mapping; 0 / NULL: the defaults */
+	unsigned tls_protocols; /* protocols: CONFIG_TLS_V1_2 | CONFIG_TLS_V1_3 bits */
+	char *tls_ciphers;      /* ciphers: TLS 1.2 cipher list (OpenSSL syntax) */
+	char *tls_ciphersuites; /* ciphersuites: TLS 1.3 suites (OpenSSL syntax) */
 };
+#define CONFIG_TLS_V1_2 1u
+#define CONFIG_TLS_V1_3 2u
 
 /* One sites[].tls.certificates[] entry.  The files are checked at load
  * (readable, PEM, key matches, not expired); edge/edge_tls.c loads them. */
 struct config_cert {
 	char *cert;  /* PEM: the leaf first, then its chain */
 	char *key;   /* PEM private key (RSA or EC) */
+	char *ocsp;  /* DER OCSP response stapled for cert (checked at load), or NULL */
 	char *where; /* "file:line:column: key.path" of the entry, for later errors */
 };
 
@@ -252,6 +260,10 @@ struct config {
 	uint32_t max_header_count; /* limits.header_count, default 100 */
 	uint64_t max_body_bytes;   /* limits.body, default 100MiB; 0 = unlimited */
 	uint32_t max_connections;  /* limits.connections per worker, default 10000 */
+
+	/* limits.handshakes_per_ip: TLS handshakes in progress per client address
+	 * per worker, default 128; 0 = no limit */
+	unsigned max_handshakes_per_ip;
 
 	/* resolver (c-ares) */
 	char *resolver_servers; /* resolver.servers joined as "ip:port,ip:port" (c-ares

@@ -679,6 +679,55 @@ cparse_node(struct cparse *p, const struct cnode *m)
 	cget_uint(p, m, "workers", 1, CONFIG_WORKERS_MAX, &p->c->workers);
 }
 
+/* listen[].tls as a mapping: { protocols: [...], ciphers: S, ciphersuites: S } */
+static void
+cparse_listen_tls(struct cparse *p, const struct cnode *m, struct config_listen *l)
+{
+	static const char *const keys[] = {"protocols", "ciphers", "ciphersuites", NULL};
+	const struct cnode *v;
+	char err[512];
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cmap_get(m, "protocols", NULL)) != NULL) {
+		old = cparse_push_key(p, "protocols");
+		for (size_t i = 0; cparse_seq(p, v) && i < v->n; i++) {
+			size_t o2 = cparse_push_index(p, i);
+			const char *s = cparse_str(p, v->kids[i]);
+
+			if (s == NULL)
+				; /* reported */
+			else if (strcmp(s, "TLSv1.2") == 0)
+				l->tls_protocols |= CONFIG_TLS_V1_2;
+			else if (strcmp(s, "TLSv1.3") == 0)
+				l->tls_protocols |= CONFIG_TLS_V1_3;
+			else if (strcmp(s, "TLSv1") == 0 || strcmp(s, "TLSv1.0") == 0 ||
+			         strcmp(s, "TLSv1.1") == 0 || strcmp(s, "SSLv3") == 0)
+				cparse_err(
+				    p, v->kids[i], "\"%s\" is not supported (TLSv1.2, TLSv1.3)", s);
+			else
+				cparse_err(
+				    p, v->kids[i], "expected TLSv1.2 or TLSv1.3, got \"%.80s\"", s);
+			cparse_pop(p, o2);
+		}
+		cparse_pop(p, old);
+	}
+	for (int suites = 0; suites < 2; suites++) {
+		const char *key = suites ? "ciphersuites" : "ciphers";
+		char **out = suites ? &l->tls_ciphersuites : &l->tls_ciphers;
+
+		cget_str(p, m, key, out);
+		if (*out == NULL || config_tls_check_ciphers(*out, suites, err, sizeof err) == 0)
+			continue;
+		old = cparse_push_key(p, key);
+		cparse_err(p, cmap_get(m, key, NULL), "%s", err);
+		cparse_pop(p, old);
+		free(*out);
+		*out = NULL;
+	}
+}
+
 static void
 cparse_listens(struct cparse *p, const struct cnode *seq)
 {
@@ -711,7 +760,16 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 				}
 				cparse_pop(p, o2);
 			}
-			cget_bool(p, m, "tls", &l.tls, &tls);
+			if ((v = cmap_get(m, "tls", NULL)) != NULL && v->type == CNODE_MAP) {
+				size_t o2 = cparse_push_key(p, "tls");
+
+				l.tls = true;
+				tls = v;
+				cparse_listen_tls(p, v, &l);
+				cparse_pop(p, o2);
+			} else {
+				cget_bool(p, m, "tls", &l.tls, &tls);
+			}
 			if (l.tls && p->tls_listen == NULL) {
 				size_t o2 = cparse_push_key(p, "tls");
 
@@ -722,8 +780,12 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 			if (l.tls)
 				c->n_tls_listens++;
 		}
-		if (l.address != NULL)
+		if (l.address != NULL) {
 			c->listens[c->n_listens++] = l;
+		} else {
+			free(l.tls_ciphers);
+			free(l.tls_ciphersuites);
+		}
 		cparse_pop(p, old);
 	}
 }
@@ -812,6 +874,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	    "header_count",
 	    "body",
 	    "connections",
+	    "handshakes_per_ip",
 	    NULL,
 	};
 	struct config *c = p->c;
@@ -823,6 +886,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_uint(p, m, "header_count", 1, 10000, &c->max_header_count);
 	cget_size(p, m, "body", 0, UINT64_MAX, &c->max_body_bytes);
 	cget_uint(p, m, "connections", 1, 1000000, &c->max_connections);
+	cget_uint(p, m, "handshakes_per_ip", 0, 1000000, &c->max_handshakes_per_ip);
 }
 
 static void
@@ -1833,13 +1897,14 @@ cparse_where(struct cparse *p, const struct cnode *n)
 	return xstrdup(buf);
 }
 
-/* sites[].tls.certificates[i]: { cert: FILE, key: FILE } */
+/* sites[].tls.certificates[i]: { cert: FILE, key: FILE, ocsp: FILE } */
 static void
 cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 {
-	static const char *const keys[] = {"cert", "key", NULL};
-	const struct cnode *cv, *kv;
+	static const char *const keys[] = {"cert", "key", "ocsp", NULL};
+	const struct cnode *cv, *kv, *ov;
 	struct config_cert cc = {0};
+	const char *ocsp = NULL;
 	char err[512];
 	bool exposed;
 	size_t old;
@@ -1848,6 +1913,11 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 		return;
 	cv = cparse_required(p, m, "cert");
 	kv = cparse_required(p, m, "key");
+	if ((ov = cmap_get(m, "ocsp", NULL)) != NULL) {
+		old = cparse_push_key(p, "ocsp");
+		ocsp = cparse_str(p, ov); /* the files are checked below */
+		cparse_pop(p, old);
+	}
 	if (cv == NULL || kv == NULL)
 		return;
 	old = cparse_push_key(p, "cert");
@@ -1858,11 +1928,8 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 	if (cparse_str(p, kv) != NULL)
 		cc.key = xstrdup(kv->str);
 	cparse_pop(p, old);
-	if (cc.cert == NULL || cc.key == NULL) {
-		free(cc.cert);
-		free(cc.key);
-		return;
-	}
+	if (cc.cert == NULL || cc.key == NULL)
+		goto fail;
 	if (config_tls_check_pair(cc.cert, cc.key, &exposed, err, sizeof err) != 0) {
 		/* a key problem is reported at the key, the rest at the cert */
 		bool at_key = strstr(err, cc.key) != NULL && strstr(err, "does not match") == NULL;
@@ -1870,9 +1937,7 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 		old = cparse_push_key(p, at_key ? "key" : "cert");
 		cparse_err(p, at_key ? kv : cv, "%s", err);
 		cparse_pop(p, old);
-		free(cc.cert);
-		free(cc.key);
-		return;
+		goto fail;
 	}
 	if (exposed) {
 		old = cparse_push_key(p, "key");
@@ -1882,8 +1947,23 @@ cparse_cert(struct cparse *p, const struct cnode *m, struct config_site *s)
 		    p->file, kv->line, kv->col, p->path, cc.key);
 		cparse_pop(p, old);
 	}
+	if (ov != NULL) {
+		if (ocsp == NULL)
+			goto fail; /* reported */
+		if (config_tls_check_ocsp(cc.cert, ocsp, err, sizeof err) != 0) {
+			old = cparse_push_key(p, "ocsp");
+			cparse_err(p, ov, "%s", err);
+			cparse_pop(p, old);
+			goto fail;
+		}
+		cc.ocsp = xstrdup(ocsp);
+	}
 	cc.where = cparse_where(p, m);
 	s->certs[s->n_certs++] = cc;
+	return;
+fail:
+	free(cc.cert);
+	free(cc.key);
 }
 
 /* sites[].tls: { certificates: [...], default: BOOL } */

@@ -11,7 +11,9 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "config/config_tls.h"
@@ -97,6 +99,93 @@ out:
 	EVP_PKEY_free(pk);
 	X509_free(x);
 	return rc;
+}
+
+#define CTLS_OCSP_SKEW_S 300
+
+int
+config_tls_check_ocsp(const char *cert, const char *ocsp, char *err, size_t errlen)
+{
+	X509 *leaf = NULL, *issuer = NULL;
+	OCSP_RESPONSE *resp = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = NULL;
+	ASN1_GENERALIZEDTIME *this_upd, *next_upd;
+	int status, reason, rc = -1;
+	BIO *b;
+
+	if ((b = BIO_new_file(ocsp, "rb")) == NULL) {
+		snprintf(err, errlen, "cannot open \"%s\": %s", ocsp, strerror(errno));
+		goto out;
+	}
+	resp = d2i_OCSP_RESPONSE_bio(b, NULL);
+	BIO_free(b);
+	if (resp == NULL) {
+		snprintf(err, errlen, "\"%s\" holds no DER OCSP response", ocsp);
+		goto out;
+	}
+	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    (bs = OCSP_response_get1_basic(resp)) == NULL) {
+		snprintf(
+		    err, errlen, "OCSP response \"%s\" is not a successful basic response", ocsp);
+		goto out;
+	}
+	if ((b = BIO_new_file(cert, "r")) != NULL) {
+		leaf = PEM_read_bio_X509(b, NULL, ctls_no_pass, NULL);
+		issuer = leaf != NULL ? PEM_read_bio_X509(b, NULL, ctls_no_pass, NULL) : NULL;
+		BIO_free(b);
+	}
+	if (leaf == NULL || issuer == NULL) {
+		snprintf(err, errlen,
+		    "OCSP needs the issuer of \"%s\": put it after the certificate in that file",
+		    cert);
+		goto out;
+	}
+	if ((id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL ||
+	    OCSP_resp_find_status(bs, id, &status, &reason, NULL, &this_upd, &next_upd) != 1) {
+		snprintf(
+		    err, errlen, "OCSP response \"%s\" is not for certificate \"%s\"", ocsp, cert);
+		goto out;
+	}
+	if (status != V_OCSP_CERTSTATUS_GOOD) {
+		snprintf(err, errlen, "OCSP response \"%s\" says certificate \"%s\" is %s", ocsp,
+		    cert, status == V_OCSP_CERTSTATUS_REVOKED ? "revoked" : "unknown");
+		goto out;
+	}
+	if (OCSP_check_validity(this_upd, next_upd, CTLS_OCSP_SKEW_S, -1) != 1) {
+		snprintf(err, errlen, "OCSP response \"%s\" is expired or not valid yet", ocsp);
+		goto out;
+	}
+	rc = 0;
+out:
+	ERR_clear_error();
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	X509_free(issuer);
+	X509_free(leaf);
+	return rc;
+}
+
+int
+config_tls_check_ciphers(const char *list, bool suites, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int ok;
+
+	if (ctx == NULL) {
+		snprintf(err, errlen, "cannot create a TLS context");
+		return -1;
+	}
+	ok = suites ? SSL_CTX_set_ciphersuites(ctx, list) : SSL_CTX_set_cipher_list(ctx, list);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok != 1) {
+		snprintf(err, errlen, "\"%.200s\" selects no %s", list,
+		    suites ? "TLS 1.3 cipher suite" : "cipher");
+		return -1;
+	}
+	return 0;
 }
 
 int

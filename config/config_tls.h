@@ -20,6 +20,20 @@
 int config_tls_check_pair(
     const char *cert, const char *key, bool *key_exposed, char *err, size_t errlen);
 
+/*
+ * An OCSP response file (DER, as written by "openssl ocsp -respout") for the
+ * leaf of the certificate file cert, whose issuer must follow it in the file:
+ * a successful basic response with a "good" status for that certificate,
+ * inside its thisUpdate..nextUpdate window (5 minutes of clock skew
+ * allowed).  Its signature is not checked: the client does that.  0, or -1
+ * with the reason in err.
+ */
+int config_tls_check_ocsp(const char *cert, const char *ocsp, char *err, size_t errlen);
+
+/* An OpenSSL cipher list (suites: a TLS 1.3 ciphersuites list) that selects
+ * at least one cipher.  0, or -1 with the reason in err. */
+int config_tls_check_ciphers(const char *list, bool suites, char *err, size_t errlen);
+
 /* A ticket key file: 1..CONFIG_TLS_TICKET_KEYS_MAX keys of
  * CONFIG_TLS_TICKET_KEY_LEN bytes each.  0, or -1 with the reason in err. */
 int config_tls_check_ticket_keys(const char *path, char *err, size_t errlen);

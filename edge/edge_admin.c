@@ -124,6 +124,16 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	admin_metric(b, "outpost_workers", "gauge", "Worker threads", srv->n_workers);
 	admin_metric(
 	    b, "outpost_draining", "gauge", "1 after SIGTERM", atomic_load(&srv->draining));
+	admin_metric(b, "outpost_config_reloads_total", "counter",
+	    "New configurations put in service by SIGHUP", srv->reloads_total);
+	admin_metric(b, "outpost_config_reload_failures_total", "counter",
+	    "New configurations rejected (the running one stayed)", srv->reload_failures_total);
+	admin_metric(b, "outpost_config_last_reload_success", "gauge",
+	    "1 when the last reload succeeded (or none was tried)",
+	    srv->last_reload_time == 0 || srv->last_reload_ok);
+	admin_metric(b, "outpost_config_last_reload_seconds", "gauge",
+	    "Unix time of the last reload attempt (0: none)",
+	    (unsigned long long)srv->last_reload_time);
 	admin_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
 }
@@ -139,10 +149,16 @@ admin_status(struct evhttp_request *req, void *arg)
 		cache_ram_stats(srv->ram, &st);
 	evbuffer_add_printf(b,
 	    "{\"node\":\"%s\",\"version\":\"%s\",\"workers\":%u,\"uptime_s\":%lld,"
-	    "\"draining\":%s,\"cache_ram_bytes\":%llu,\"cache_ram_objects\":%llu}\n",
+	    "\"draining\":%s,\"cache_ram_bytes\":%llu,\"cache_ram_objects\":%llu,"
+	    "\"reloads\":%lu,\"reload_failures\":%lu,\"last_reload\":{\"time\":%lld,"
+	    "\"status\":\"%s\"}}\n",
 	    srv->cfg->node_name, PACKAGE_VERSION, srv->n_workers,
 	    (long long)(time_now() - admin_started), atomic_load(&srv->draining) ? "true" : "false",
-	    (unsigned long long)st.bytes, (unsigned long long)st.objects);
+	    (unsigned long long)st.bytes, (unsigned long long)st.objects, srv->reloads_total,
+	    srv->reload_failures_total, (long long)srv->last_reload_time,
+	    srv->last_reload_time == 0 ? "none"
+	    : srv->last_reload_ok      ? "ok"
+	                               : "failed");
 	admin_reply(req, 200, "OK", "application/json", b);
 	evbuffer_free(b);
 }

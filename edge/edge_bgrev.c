@@ -56,6 +56,7 @@ struct edge_bgrev {
 	unsigned magic;
 	struct edge_bgrev *next; /* bucket chain */
 	struct edge_worker *w;
+	struct edge_gen *gen; /* held: cfg, pool_idx and the idle pool are its */
 	unsigned bucket;
 	char *key;
 	size_t key_len;
@@ -103,7 +104,7 @@ bg_tv(struct timeval *tv, unsigned ms)
 static struct origin_balance *
 bg_balance(struct edge_bgrev *bg)
 {
-	return origin_pool_balance(bg->w->opool, bg->pool_idx);
+	return origin_pool_balance(bg->gen->opool, bg->pool_idx);
 }
 
 static void
@@ -146,6 +147,7 @@ bg_free(struct edge_bgrev *bg)
 	free(bg->key);
 	free(bg->head);
 	free(bg->hdrs);
+	edge_gen_release(w, &bg->gen);
 	bg->magic = 0;
 	free(bg);
 }
@@ -166,12 +168,10 @@ bg_fail(struct edge_bgrev *bg, const char *why)
 static void
 bg_finish(struct edge_bgrev *bg, bool reusable)
 {
-	struct edge_worker *w = bg->w;
-
 	bg_release(bg);
 	if (reusable && evbuffer_get_length(bufferevent_get_input(bg->obev)) == 0) {
 		bufferevent_setwatermark(bg->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, bg->pool_idx, bg->member_idx, bg->obev);
+		origin_pool_put(bg->gen->opool, bg->pool_idx, bg->member_idx, bg->obev);
 		bg->obev = NULL;
 	}
 	bg_free(bg);
@@ -208,7 +208,7 @@ bg_on_304(struct edge_bgrev *bg, const struct h1_response *resp)
 static bool
 bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 {
-	const struct config *cfg = bg->w->cfg;
+	const struct config *cfg = bg->gen->cfg;
 	struct cache_policy pol;
 	struct evbuffer *head;
 	char line[64];
@@ -253,7 +253,7 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 static bool
 bg_append(struct edge_bgrev *bg, const char *p, size_t n)
 {
-	return cache_obj_append(bg->fill, p, n, bg->w->cfg->cache_max_object_bytes) == 0;
+	return cache_obj_append(bg->fill, p, n, bg->gen->cfg->cache_max_object_bytes) == 0;
 }
 
 /* Moves n bytes from the front of in into the fill.  False when over max_object. */
@@ -405,7 +405,7 @@ bg_read_head(struct edge_bgrev *bg)
 		struct timeval rtv, wtv;
 
 		bg_tv(&rtv, bg->pool->between_bytes_timeout_ms);
-		bg_tv(&wtv, w->cfg->send_timeout_ms);
+		bg_tv(&wtv, bg->gen->cfg->send_timeout_ms);
 		bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 	}
 	bg_read_body(bg, false);
@@ -439,7 +439,7 @@ bg_on_event(struct bufferevent *bev, short what, void *arg)
 		    bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		bg->state = BG_WAIT_HEAD;
 		bg_tv(&rtv, bg->pool->first_byte_timeout_ms);
-		bg_tv(&wtv, bg->w->cfg->send_timeout_ms);
+		bg_tv(&wtv, bg->gen->cfg->send_timeout_ms);
 		bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		EDGE_COUNT(&bg->w->metrics, origin_timeouts_total);
@@ -516,7 +516,7 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 	bg->got_bytes = false;
 	bg->try_ms = time_mono_ms();
 	if (!fresh) {
-		bg->obev = origin_pool_take(w->opool, bg->pool_idx, bg->member_idx);
+		bg->obev = origin_pool_take(bg->gen->opool, bg->pool_idx, bg->member_idx);
 		if (bg->obev != NULL) {
 			struct timeval rtv, wtv;
 
@@ -524,7 +524,7 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 			bg->state = BG_WAIT_HEAD;
 			EDGE_COUNT(&w->metrics, origin_conn_reused_total);
 			bg_tv(&rtv, bg->pool->first_byte_timeout_ms);
-			bg_tv(&wtv, w->cfg->send_timeout_ms);
+			bg_tv(&wtv, bg->gen->cfg->send_timeout_ms);
 			bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 			bg_attach_send(bg);
 			return;
@@ -601,7 +601,7 @@ bg_build_request(struct edge_bgrev *bg, const struct edge_conn *c)
 	if (cache_obj_header(bg->stale, STR_LIT("Last-Modified"), &v))
 		evbuffer_add_printf(b, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	evbuffer_add_printf(b, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n\r\n",
-	    c->tls ? "https" : "http", c->w->cfg->node_name);
+	    c->tls ? "https" : "http", c->gen->cfg->node_name);
 	bg->head_len = evbuffer_get_length(b);
 	bg->head = xmalloc(bg->head_len);
 	evbuffer_remove(b, bg->head, bg->head_len);
@@ -618,7 +618,7 @@ bool
 edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 {
 	struct edge_worker *w = c->w;
-	const struct config *cfg = w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	const struct config_pool *pool;
 	struct edge_bgrev *bg;
 	struct cache_fill *cf = NULL;
@@ -651,8 +651,9 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 		}
 	}
 	pool = c->pool; /* the route's, or its canary's */
-	pick = origin_balance_pick(origin_pool_balance(w->opool, (unsigned)(pool - cfg->pools)),
-	    edge_proxy_hash(c, pool), NULL, 0, time_mono_ms());
+	pick =
+	    origin_balance_pick(origin_pool_balance(c->gen->opool, (unsigned)(pool - cfg->pools)),
+	        edge_proxy_hash(c, pool), NULL, 0, time_mono_ms());
 	if (pick == ORIGIN_BALANCE_NONE) {
 		if (cf != NULL)
 			cache_fill_end(cf, CACHE_FILL_S_FAILED, time_now());
@@ -662,6 +663,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	bg = xcalloc(1, sizeof *bg);
 	bg->magic = EDGE_BGREV_MAGIC;
 	bg->w = w;
+	bg->gen = edge_gen_hold(c->gen);
 	bg->bucket = b;
 	bg->key = xmalloc((size_t)c->key_len + 1);
 	memcpy(bg->key, c->key, (size_t)c->key_len + 1);

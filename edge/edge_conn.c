@@ -107,7 +107,7 @@ edge_conn_leave(struct edge_conn *c)
 static void
 conn_arm_timer(struct edge_conn *c, bool header)
 {
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	struct timeval tv;
 
 	conn_tv(&tv, header ? cfg->header_timeout_ms : cfg->idle_timeout_ms);
@@ -141,10 +141,14 @@ conn_free(struct edge_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	event_free(c->timer);
+	if (c->tls && !c->io.tls_ready)
+		EDGE_COUNT(&w->metrics, tls_handshake_errors_total);
+	edge_worker_handshake_end(w, &c->hs);
 	if (!c->orphan)
 		edge_io_close(&c->io);
 	free(c->head_buf);
 	free(c->hdrs);
+	edge_gen_release(w, &c->gen);
 	free(c->key);
 	free(c->up_buf);
 	c->magic = 0;
@@ -232,7 +236,7 @@ void
 edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 {
 	struct evbuffer *out = c->io.out;
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	size_t len = strlen(msg) + 1;
 	char hsts[EDGE_HSTS_FIELD_MAX];
 	int n;
@@ -269,7 +273,7 @@ conn_send_short(struct edge_conn *c, int status, const char *extra, const char *
 	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\nVia: 1.1 %s\r\n%s%s%s\r\n%s",
 	    status, h1_reason(status), edge_worker_date(c->w),
 	    blen > 0 ? "Content-Type: text/plain; charset=utf-8\r\n" : "", blen,
-	    c->w->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
+	    c->gen->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
 	    body != NULL && !str_eq(c->req.method, STR_LIT("HEAD")) ? body : "");
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
@@ -321,7 +325,7 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 		edge_route_hdr_append(&c->route->resp_hdrs, out);
 	evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
+	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs,
 	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
 	c->bytes_out += evbuffer_get_length(out) - before;
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
@@ -449,7 +453,7 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 	conn_add_stored_fields(out, o, head + sl, head_len - sl, multipart);
 	evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, cs,
+	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs,
 	    conn_accept_ranges(o));
 	if (multipart) {
 		edge_range_boundary(boundary);
@@ -497,7 +501,7 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 	n = evbuffer_add_printf(c->io.out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: %s\r\nCache-Status: outpost; %s\r\n"
 	    "%s%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->w->cfg->node_name, xcache, cs, framing,
+	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, xcache, cs, framing,
 	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
 	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
 }
@@ -600,7 +604,7 @@ conn_sni_mismatch(const struct edge_conn *c, const struct config_site *site)
 	if (n > 0 && lc[n - 1] == '.')
 		n--;
 	lc[n] = '\0';
-	return config_site_for_host(c->w->cfg, lc, n) != site;
+	return config_site_for_host(c->gen->cfg, lc, n) != site;
 }
 
 /* redirect_https: 308 to the same target over https (default port). */
@@ -689,7 +693,8 @@ static void
 conn_handle_request(struct edge_conn *c)
 {
 	struct edge_worker *w = c->w;
-	const struct config *cfg = w->cfg;
+	/* a request starts on the newest configuration and keeps it to its end */
+	const struct config *cfg = edge_gen_current(w, &c->gen)->cfg;
 	const struct h1_request *r = &c->req;
 	const struct config_site *site;
 	const struct config_route *route;
@@ -737,7 +742,7 @@ conn_handle_request(struct edge_conn *c)
 		return;
 	}
 	c->site = site;
-	if (!c->tls && site->redirect_https && w->srv->tls != NULL) {
+	if (!c->tls && site->redirect_https && c->gen->tls != NULL) {
 		conn_redirect_https(c);
 		return;
 	}
@@ -903,7 +908,7 @@ edge_conn_response_done(struct edge_conn *c)
 static void
 conn_process(struct edge_conn *c)
 {
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	struct evbuffer *in = c->io.in;
 	struct h1_limits lim;
 
@@ -1091,8 +1096,18 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	edge_conn_leave(c);
 }
 
+static void
+conn_on_tls_ready(void *arg)
+{
+	struct edge_conn *c = arg;
+
+	EDGE_COUNT(&c->w->metrics, tls_handshakes_total);
+	edge_worker_handshake_end(c->w, &c->hs);
+}
+
 void
-edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls)
+edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
+    const struct config_listen *tls)
 {
 	const struct config *cfg = w->cfg;
 	struct edge_conn *c;
@@ -1125,16 +1140,23 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	}
 	if (tls) {
 		/* The handshake runs on the read events; the header timeout bounds it. */
-		SSL *ssl = w->srv->tls != NULL ? edge_tls_ssl_new(w->srv->tls, fd) : NULL;
+		SSL *ssl = NULL;
 
+		if (!edge_worker_handshake_begin(w, sa, &c->hs))
+			EDGE_COUNT(&w->metrics, tls_handshakes_limited_total);
+		else if (w->gen->tls != NULL)
+			ssl = edge_tls_ssl_new(w->gen->tls, fd, tls);
 		if (ssl == NULL) {
+			edge_worker_handshake_end(w, &c->hs);
 			edge_io_close(&c->io);
 			free(c);
 			return;
 		}
 		edge_io_start_tls(&c->io, ssl);
+		c->io.on_tls_ready = conn_on_tls_ready;
 		c->tls = true;
 	}
+	c->gen = edge_gen_hold(w->gen);
 	c->timer = evtimer_new(w->base, conn_on_timer, c);
 	edge_io_read_enable(&c->io);
 	c->next = w->conns;

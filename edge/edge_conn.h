@@ -26,6 +26,8 @@
 struct bufferevent;
 struct event;
 struct edge_worker;
+struct edge_gen;
+struct edge_hs_ip;
 struct config_route;
 struct config_site;
 struct config_pool;
@@ -105,8 +107,10 @@ struct edge_conn {
 	struct edge_conn *next; /* worker's list */
 	struct edge_conn *prev;
 	struct edge_worker *w;
-	struct edge_io io;   /* the client socket */
-	struct event *timer; /* idle / header timeout */
+	struct edge_gen *gen;  /* held: the configuration of the current request */
+	struct edge_io io;     /* the client socket */
+	struct edge_hs_ip *hs; /* counted as a TLS handshake in progress */
+	struct event *timer;   /* idle / header timeout */
 	bool timer_is_header;
 	enum edge_conn_state state;
 	bool keep_alive; /* this request allows another after it */
@@ -161,10 +165,11 @@ struct edge_conn {
 	                      on only for the fill its exchange leads */
 };
 
-/* Takes ownership of fd, an accepted client socket (tls: from a TLS
- * listener).  Worker thread. */
-void edge_conn_accept(
-    struct edge_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls);
+/* Takes ownership of fd, an accepted client socket (tls: the TLS listener it
+ * came from, NULL for a plain one).  Worker thread. */
+struct config_listen;
+void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
+    const struct config_listen *tls);
 /* Drain: idle connections close now, busy ones after their current response. */
 void edge_conn_drain(struct edge_conn *c);
 /* Hard close (drain timeout, shutdown). */

@@ -18,11 +18,13 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "edge/edge_io.h"
 
-#define EDGE_IO_READ_SIZE    16384
-#define EDGE_IO_TLS_RECORD   16384       /* one full TLS record of plaintext */
-#define EDGE_IO_TLS_READ_MAX (64 * 1024) /* per read event, for fairness */
+#define EDGE_IO_READ_SIZE     16384
+#define EDGE_IO_TLS_RECORD    16384       /* one full TLS record of plaintext */
+#define EDGE_IO_TLS_READ_MAX  (64 * 1024) /* per read event, for fairness */
+#define EDGE_IO_TLS_LOG_PER_S 10          /* TLS error lines per second per thread */
 
 static void io_tls_on_readable(struct edge_io *io);
 static void io_tls_on_writable(struct edge_io *io);
@@ -254,10 +256,35 @@ io_tls_arm_pending(struct edge_io *io)
 		io_tls_arm(io);
 }
 
+/* At most EDGE_IO_TLS_LOG_PER_S TLS error lines per second per thread; the
+ * number left out is logged with the next second's first line. */
+static bool
+io_tls_log_allowed(void)
+{
+	static _Thread_local uint64_t second;
+	static _Thread_local unsigned logged, dropped;
+	uint64_t now = time_mono_ms() / 1000;
+
+	if (now != second) {
+		if (dropped > 0)
+			log_debug("tls", "%u TLS errors not logged (at most %d per second)",
+			    dropped, EDGE_IO_TLS_LOG_PER_S);
+		second = now;
+		logged = 0;
+		dropped = 0;
+	}
+	if (logged < EDGE_IO_TLS_LOG_PER_S) {
+		logged++;
+		return true;
+	}
+	dropped++;
+	return false;
+}
+
 /*
  * Classifies a failed SSL call.  Returns 0 when it only has to wait (the
  * event that resumes it is arranged), or -EDGE_IO_EOF / -EDGE_IO_ERROR.
- * TLS problems are the client's and logged at debug level only.
+ * TLS problems are the client's and logged at debug level only, rate-limited.
  */
 static int
 io_tls_fail(struct edge_io *io, int r, bool reading)
@@ -289,9 +316,11 @@ io_tls_fail(struct edge_io *io, int r, bool reading)
 		io->err = EPROTO;
 		break;
 	}
-	ERR_error_string_n(ERR_peek_error(), buf, sizeof buf);
-	log_debug("tls", "%s: %s", io->tls_ready ? "connection" : "handshake",
-	    ERR_peek_error() != 0 ? buf : strerror(io->err));
+	if (io_tls_log_allowed()) {
+		ERR_error_string_n(ERR_peek_error(), buf, sizeof buf);
+		log_debug("tls", "%s: %s", io->tls_ready ? "connection" : "handshake",
+		    ERR_peek_error() != 0 ? buf : strerror(io->err));
+	}
 	ERR_clear_error();
 	return -EDGE_IO_ERROR;
 }
@@ -314,6 +343,8 @@ io_tls_read(struct edge_io *io)
 			return io_tls_fail(io, r, true);
 		io->tls_ready = true;
 		io_tls_arm_pending(io);
+		if (io->on_tls_ready != NULL)
+			io->on_tls_ready(io->arg);
 	}
 	/* read_ahead is on: SSL reads what the socket holds in one read(2); once
 	 * a short SSL_read leaves nothing buffered, the socket is (nearly

@@ -55,6 +55,7 @@ struct edge_io {
 	edge_io_cb *on_read;  /* new bytes in `in` */
 	edge_io_cb *on_write; /* a blocked write made progress down to lowmark */
 	edge_io_event_cb *on_event;
+	edge_io_cb *on_tls_ready; /* optional: the handshake just completed */
 	void *arg;
 
 	/* TLS mode; ssl is NULL on a plain connection */

@@ -8,6 +8,14 @@
  * /healthz turns to "draining", every worker closes its listeners, finishes
  * the requests in flight (bounded by timeouts.drain) and stops; the process
  * exits 0.  SIGUSR1 reopens the access log.
+ *
+ * SIGHUP reloads: the main thread loads and checks the file again (every
+ * error logged with its file:line:column), builds the new TLS contexts and
+ * health flags, and only when all of that succeeds hands the snapshot to the
+ * workers (edge_worker_reload); otherwise the old configuration stays in
+ * service.  What is fixed at start-up (listeners, admin listener, workers,
+ * cache sizes and disk path, access log path, resolver) is compared and each
+ * difference logged as needing a restart; the running values stay.
  */
 #include "config.h"
 
@@ -41,11 +49,14 @@
 #include "edge/edge_admin.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
+#include "origin/origin_health.h"
 
 #define MAIN_DEFAULT_CONFIG OUTPOST_SYSCONFDIR "/outpost.yaml"
 
 struct main_state {
 	struct edge_server srv;
+	const char *path;          /* the configuration file, read again on SIGHUP */
+	const struct config *boot; /* the start-up snapshot: what needs a restart */
 	struct event_base *base;
 	struct event *poll_timer;
 	bool stopping;
@@ -60,7 +71,8 @@ main_usage(FILE *f)
 	    "  -t, --test         check the configuration, print every error, exit 0 or 1\n"
 	    "  -V, --version      print the version and the versions of the linked libraries\n"
 	    "  -h, --help         print this help\n"
-	    "Signals: TERM/INT drain and exit, USR1 reopen the access log.\n",
+	    "Signals: TERM/INT drain and exit, HUP reload the configuration (the old one\n"
+	    "stays when the new one has errors), USR1 reopen the access log.\n",
 	    MAIN_DEFAULT_CONFIG);
 }
 
@@ -144,6 +156,111 @@ main_on_poll(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(ms->base);
 }
 
+static bool
+main_str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* Logs each setting of n that only a restart applies (the running value
+ * stays); returns how many. */
+static unsigned
+main_needs_restart(const struct config *o, const struct config *n)
+{
+	unsigned k = 0;
+	bool listens = o->n_listens != n->n_listens;
+
+	for (size_t i = 0; i < o->n_listens && !listens; i++) {
+		const struct config_listen *a = &o->listens[i], *b = &n->listens[i];
+
+		listens = strcmp(a->address, b->address) != 0 || a->tls != b->tls ||
+		          a->tls_protocols != b->tls_protocols ||
+		          main_str_differs(a->tls_ciphers, b->tls_ciphers) ||
+		          main_str_differs(a->tls_ciphersuites, b->tls_ciphersuites);
+	}
+#define MAIN_RESTART(cond, key)                                                                    \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			log_warn("main", "reload: %s changed: needs a restart, ignored", key);     \
+			k++;                                                                       \
+		}                                                                                  \
+	} while (0)
+	MAIN_RESTART(listens, "listen");
+	MAIN_RESTART(main_str_differs(o->admin.address, n->admin.address), "admin.listen");
+	MAIN_RESTART(o->workers != n->workers, "node.workers");
+	MAIN_RESTART(o->cache_ram_bytes != n->cache_ram_bytes, "cache.ram");
+	MAIN_RESTART(main_str_differs(o->cache_disk_path, n->cache_disk_path) ||
+	                 o->cache_disk_bytes != n->cache_disk_bytes,
+	    "cache.disk");
+	MAIN_RESTART(main_str_differs(o->access_log, n->access_log), "log.access");
+	MAIN_RESTART(main_str_differs(o->resolver_servers, n->resolver_servers) ||
+	                 o->dns_min_ttl_s != n->dns_min_ttl_s ||
+	                 o->dns_max_ttl_s != n->dns_max_ttl_s,
+	    "resolver");
+#undef MAIN_RESTART
+	return k;
+}
+
+/* Logs what config_load wrote to its error stream, one line at a time. */
+static void
+main_log_lines(char *text)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		log_err("main", "reload: %s", line);
+}
+
+/* SIGHUP: a new snapshot in service, or the old one kept (logged). */
+static void
+main_reload(struct main_state *ms)
+{
+	struct edge_server *srv = &ms->srv;
+	struct config *ncfg = NULL;
+	struct edge_tls *tls = NULL;
+	struct origin_health *health;
+	char *errs = NULL;
+	size_t errs_len = 0;
+	FILE *ef = open_memstream(&errs, &errs_len);
+	enum log_level lvl;
+	int r;
+
+	log_info("main", "SIGHUP: reloading %s", ms->path);
+	srv->last_reload_time = time(NULL);
+	r = ef != NULL ? config_load(ms->path, &ncfg, ef) : -1;
+	if (ef != NULL)
+		fclose(ef);
+	if (errs != NULL)
+		main_log_lines(errs);
+	free(errs);
+	/* TLS contexts exist for the running listeners (a restart changes those) */
+	if (r == 0 && srv->tls != NULL && (tls = edge_tls_new(ncfg)) == NULL)
+		r = -1;
+	if (r != 0) {
+		srv->reload_failures_total++;
+		srv->last_reload_ok = false;
+		log_err("main", "reload: %s has errors; the running configuration stays", ms->path);
+		config_unref(&ncfg);
+		return;
+	}
+	(void)main_needs_restart(ms->boot, ncfg);
+	if (ncfg->log_level != NULL && log_level_parse(ncfg->log_level, &lvl) == 0)
+		log_set_level(lvl);
+	health = origin_health_new(ncfg);
+	for (unsigned w = 0; w < srv->n_workers; w++)
+		edge_worker_reload(srv->workers[w], ncfg, tls, health);
+	origin_health_unref(&health); /* the workers hold theirs */
+	edge_tls_unref(&srv->tls);
+	srv->tls = tls;
+	config_unref(&srv->cfg);
+	srv->cfg = ncfg;
+	srv->reloads_total++;
+	srv->last_reload_ok = true;
+	log_info("main", "reload: configuration in service (%zu sites, %zu pools)", ncfg->n_sites,
+	    ncfg->n_pools);
+}
+
 static void
 main_on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -167,18 +284,18 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
-		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->srv.cfg->access_log) == 0)
+		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->boot->access_log) == 0)
 			log_info("main", "access log reopened");
 		break;
 	case SIGHUP:
-		log_warn("main", "SIGHUP: configuration reload is not supported yet; "
-		                 "restart to apply a new configuration");
+		if (!ms->stopping)
+			main_reload(ms);
 		break;
 	}
 }
 
 static int
-main_run(struct config *cfg)
+main_run(struct config *cfg, const char *path)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
 	struct main_state ms;
@@ -190,7 +307,9 @@ main_run(struct config *cfg)
 	int *fds = NULL;
 
 	memset(&ms, 0, sizeof ms);
-	ms.srv.cfg = cfg;
+	ms.path = path;
+	ms.boot = cfg;
+	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
 	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
@@ -296,9 +415,10 @@ out:
 	event_base_free(ms.base);
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);
-	edge_tls_free(&ms.srv.tls); /* after the workers: their SSLs reference it */
+	edge_tls_unref(&ms.srv.tls);
 	if (ms.srv.access_log_fd != -1)
 		close(ms.srv.access_log_fd);
+	config_unref(&ms.srv.cfg);
 	return rc;
 }
 
@@ -355,13 +475,13 @@ main(int argc, char **argv)
 				config_unref(&cfg);
 				return 1;
 			}
-			edge_tls_free(&tls);
+			edge_tls_unref(&tls);
 		}
 		printf("outpost: configuration ok (%s)\n", path);
 		config_unref(&cfg);
 		return 0;
 	}
-	rc = main_run(cfg);
+	rc = main_run(cfg, path);
 	config_unref(&cfg);
 	return rc;
 }

@@ -47,6 +47,10 @@
 	X(origin_conn_reused_total, "Origin requests sent on a kept-alive connection")             \
 	X(client_errors_total, "Requests answered with a 4xx by the node itself")                  \
 	X(client_timeouts_total, "Client connections closed by a timeout")                         \
+	X(tls_handshakes_total, "TLS handshakes completed")                                        \
+	X(tls_handshake_errors_total, "TLS connections that failed before the handshake ended")    \
+	X(tls_handshakes_limited_total,                                                            \
+	    "TLS connections closed at once: limits.handshakes_per_ip reached")                    \
 	X(bytes_sent_total, "Response bytes queued to clients")
 
 enum edge_counter {

@@ -81,7 +81,7 @@ proxy_set_timeouts(struct edge_conn *c, unsigned read_ms)
 	struct timeval rtv, wtv;
 
 	proxy_tv(&rtv, read_ms);
-	proxy_tv(&wtv, c->w->cfg->send_timeout_ms);
+	proxy_tv(&wtv, c->gen->cfg->send_timeout_ms);
 	bufferevent_set_timeouts(c->px.obev, &rtv, &wtv);
 }
 
@@ -94,7 +94,7 @@ proxy_method_is(const struct edge_conn *c, const char *m)
 static struct origin_balance *
 proxy_balance(struct edge_conn *c)
 {
-	return origin_pool_balance(c->w->opool, c->px.pool_idx);
+	return origin_pool_balance(c->gen->opool, c->px.pool_idx);
 }
 
 /* Ends the in-flight count of the current member (once). */
@@ -275,7 +275,7 @@ proxy_write_request_head(struct edge_conn *c)
 			evbuffer_add_printf(out, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	}
 	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
-	    c->tls ? "https" : "http", c->w->cfg->node_name);
+	    c->tls ? "https" : "http", c->gen->cfg->node_name);
 	if (r->body == H1_BODY_LENGTH)
 		evbuffer_add_printf(
 		    out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
@@ -291,7 +291,7 @@ proxy_pump_request_body(struct edge_conn *c)
 	struct edge_proxy *px = &c->px;
 	struct evbuffer *in = c->io.in;
 	struct evbuffer *out;
-	uint64_t max = c->w->cfg->max_body_bytes;
+	uint64_t max = c->gen->cfg->max_body_bytes;
 
 	if (px->req_body_done || px->obev == NULL)
 		return;
@@ -367,7 +367,7 @@ proxy_pump_request_body(struct edge_conn *c)
 		struct timeval tv;
 
 		edge_io_read_enable(&c->io);
-		proxy_tv(&tv, c->w->cfg->body_timeout_ms);
+		proxy_tv(&tv, c->gen->cfg->body_timeout_ms);
 		c->timer_is_header = false;
 		evtimer_add(c->timer, &tv);
 	}
@@ -398,10 +398,10 @@ void
 edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf)
 {
 	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
-	conf->heuristic_max_s = (int64_t)c->w->cfg->cache_heuristic_max_s;
+	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache_heuristic_max_s;
 	conf->grace_s = c->route != NULL && c->route->grace_s != CONFIG_GRACE_INHERIT
 	                    ? (int64_t)c->route->grace_s
-	                    : (int64_t)c->w->cfg->cache_grace_s;
+	                    : (int64_t)c->gen->cfg->cache_grace_s;
 }
 
 /* The stored head: status line and end-to-end fields, without framing, Age or
@@ -410,7 +410,7 @@ static void
 proxy_start_fill(struct edge_conn *c, time_t response_time)
 {
 	struct edge_proxy *px = &c->px;
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 	struct cache_policy_conf conf;
 	struct cache_policy pol;
 	struct evbuffer *head;
@@ -568,7 +568,7 @@ proxy_write_response_head(struct edge_conn *c)
 		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
 	evbuffer_add_printf(out, "%s", edge_conn_hsts_field(c, hsts));
 	evbuffer_add_printf(out, "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s",
-	    c->w->cfg->node_name, c->fwd);
+	    c->gen->cfg->node_name, c->fwd);
 	if (px->revalidate) /* RFC 9211 §2.3: the answer to our conditional request */
 		evbuffer_add_printf(out, "; fwd-status=%d", px->resp.status);
 	evbuffer_add_printf(out, "%s\r\n", px->fill != NULL ? "; stored" : "");
@@ -614,7 +614,7 @@ proxy_fill_append(struct edge_conn *c, const char *data, size_t len)
 	struct edge_proxy *px = &c->px;
 
 	if (px->fill != NULL &&
-	    cache_obj_append(px->fill, data, len, c->w->cfg->cache_max_object_bytes) != 0) {
+	    cache_obj_append(px->fill, data, len, c->gen->cfg->cache_max_object_bytes) != 0) {
 		cache_obj_unref(&px->fill);
 		/* too big to store: those attached still get every byte */
 		if (px->cf_stream)
@@ -674,7 +674,7 @@ proxy_finish(struct edge_conn *c)
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev);
+		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -840,7 +840,7 @@ proxy_revalidated(struct edge_conn *c)
 	reusable = px->resp.keep_alive && px->req_body_done && evbuffer_get_length(in) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev);
+		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -880,7 +880,7 @@ proxy_range_refetch(struct edge_conn *c)
 	if (!px->range_strip || px->resp.status != 200)
 		return false;
 	if (px->fill != NULL && !(px->resp.body == H1_BODY_LENGTH &&
-	                            px->resp.content_length > proxy_range_fill_max(c->w->cfg)))
+	                            px->resp.content_length > proxy_range_fill_max(c->gen->cfg)))
 		return false;
 	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
 	cache_obj_unref(&px->fill);
@@ -1345,7 +1345,7 @@ proxy_begin(struct edge_conn *c, bool fresh)
 		px->retried = false;
 		origin_balance_begin(proxy_balance(c), px->member_idx);
 		px->counted = true;
-		px->obev = origin_pool_take(w->opool, px->pool_idx, px->member_idx);
+		px->obev = origin_pool_take(c->gen->opool, px->pool_idx, px->member_idx);
 		if (px->obev != NULL) {
 			px->reused = true;
 			px->state = EDGE_PROXY_WAIT_HEAD;
@@ -1390,7 +1390,7 @@ edge_proxy_start(
     struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale)
 {
 	struct edge_proxy *px = &c->px;
-	const struct config *cfg = c->w->cfg;
+	const struct config *cfg = c->gen->cfg;
 
 	ASSERT(px->state == EDGE_PROXY_IDLE && px->obev == NULL);
 	px->pool = pool;
@@ -1404,7 +1404,8 @@ edge_proxy_start(
 	px->fail_status = 502;
 	px->fail_msg = "bad gateway";
 	px->hash = edge_proxy_hash(c, pool);
-	origin_balance_note_request(origin_pool_balance(c->w->opool, px->pool_idx), time_mono_ms());
+	origin_balance_note_request(
+	    origin_pool_balance(c->gen->opool, px->pool_idx), time_mono_ms());
 	px->fill = NULL;
 	px->cf_stream = false; /* px->cf: set by edge_collapse_begin for a leader */
 	px->cf_oom = false;

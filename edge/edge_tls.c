@@ -12,9 +12,16 @@
  * Without the file one random key per process is used.  The in-process
  * session cache (session IDs, TLS 1.2 clients without tickets) lives in the
  * default context, which stays the session context of every connection.
+ *
+ * OCSP stapling: each certificate entry with an ocsp file has its DER
+ * response read here (config/ checked it is for that certificate and
+ * current); a client sending status_request gets the response of the
+ * certificate OpenSSL chose for it (RSA or ECDSA).  A reload reads the files
+ * again.  Responses are not fetched from the CA's responder.
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +65,19 @@ struct tls_ctx {
 	size_t n_names;
 };
 
+struct tls_staple {
+	X509 *x; /* the leaf as held by its SSL_CTX (compared by pointer) */
+	unsigned char *der;
+	size_t len;
+};
+
 struct tls_name {
 	const char *name; /* into a tls_ctx's names */
 	SSL_CTX *ctx;
 };
 
 struct edge_tls {
+	_Atomic int refcnt;
 	struct tls_ctx *ctxs;
 	size_t n_ctxs;
 	SSL_CTX *def; /* every connection starts here */
@@ -73,6 +87,10 @@ struct edge_tls {
 	size_t n_wild;
 	struct tls_ticket_key *keys; /* keys[0] seals */
 	size_t n_keys;
+	struct tls_staple *staples; /* one per certificate with an ocsp file */
+	size_t n_staples;
+	EVP_CIPHER *ticket_cipher; /* AES-256-CBC, fetched once: a legacy EVP_aes_256_cbc()
+	                              would be fetched again at every ticket */
 };
 
 /* The first queued OpenSSL error, for log lines. */
@@ -149,6 +167,26 @@ tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const un
 }
 
 static int
+tls_on_status(SSL *ssl, void *arg)
+{
+	const struct edge_tls *t = arg;
+	X509 *x = SSL_get_certificate(ssl);
+	unsigned char *p;
+
+	for (size_t i = 0; i < t->n_staples; i++) {
+		if (t->staples[i].x != x)
+			continue;
+		/* OpenSSL takes ownership of the copy */
+		if ((p = OPENSSL_malloc(t->staples[i].len)) == NULL)
+			return SSL_TLSEXT_ERR_NOACK;
+		memcpy(p, t->staples[i].der, t->staples[i].len);
+		SSL_set_tlsext_status_ocsp_resp(ssl, p, (long)t->staples[i].len);
+		return SSL_TLSEXT_ERR_OK;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+static int
 tls_on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
@@ -163,7 +201,7 @@ tls_on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX
 		if (RAND_bytes(iv, 16) != 1)
 			return -1;
 		memcpy(key_name, k->name, 16);
-		if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+		if (EVP_EncryptInit_ex(cctx, t->ticket_cipher, NULL, k->aes, iv) != 1)
 			return -1;
 		i = 0;
 	} else {
@@ -174,7 +212,7 @@ tls_on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX
 			}
 		if (k == NULL)
 			return 0; /* unknown key: full handshake */
-		if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+		if (EVP_DecryptInit_ex(cctx, t->ticket_cipher, NULL, k->aes, iv) != 1)
 			return -1;
 	}
 	params[0] = OSSL_PARAM_construct_octet_string(
@@ -306,6 +344,8 @@ tls_ctx_new(struct edge_tls *t, const struct config *cfg)
 	SSL_CTX_set_tlsext_servername_arg(ctx, t);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_on_alpn, t);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_on_ticket_key);
+	SSL_CTX_set_tlsext_status_cb(ctx, tls_on_status);
+	SSL_CTX_set_tlsext_status_arg(ctx, t);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
 	if (cfg->tls_session_cache > 0) {
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -314,6 +354,40 @@ tls_ctx_new(struct edge_tls *t, const struct config *cfg)
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	}
 	return ctx;
+}
+
+/* Reads cc's OCSP response for the certificate just loaded into ctx. */
+static int
+tls_add_staple(struct edge_tls *t, SSL_CTX *ctx, const struct config_cert *cc)
+{
+	struct tls_staple *st = &t->staples[t->n_staples];
+	unsigned char buf[4096];
+	size_t n, cap = 0;
+	FILE *f = fopen(cc->ocsp, "rb");
+
+	if (f == NULL) {
+		log_err("tls", "%s: cannot open \"%s\"", cc->where, cc->ocsp);
+		return -1;
+	}
+	st->len = 0;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+		if (st->len + n > cap) {
+			cap = (st->len + n) * 2;
+			st->der = xrealloc(st->der, cap);
+		}
+		memcpy(st->der + st->len, buf, n);
+		st->len += n;
+	}
+	fclose(f);
+	if (st->len == 0) {
+		log_err("tls", "%s: \"%s\" is empty", cc->where, cc->ocsp);
+		free(st->der);
+		st->der = NULL;
+		return -1;
+	}
+	st->x = SSL_CTX_get0_certificate(ctx);
+	t->n_staples++;
+	return 0;
 }
 
 /* Adds one certificate entry: to the site's context with the same names, or
@@ -374,7 +448,7 @@ tls_add_cert(struct edge_tls *t, const struct config *cfg, const struct config_s
 		    tls_err(eb, sizeof eb));
 		return -1;
 	}
-	return 0;
+	return cc->ocsp != NULL ? tls_add_staple(t, tc->ctx, cc) : 0;
 }
 
 struct edge_tls *
@@ -384,9 +458,16 @@ edge_tls_new(const struct config *cfg)
 	const struct tls_ctx *def = NULL;
 	size_t total = 0, ne = 0, nw = 0;
 
+	atomic_init(&t->refcnt, 1);
+	if ((t->ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) == NULL) {
+		log_err("tls", "cannot fetch AES-256-CBC for session tickets");
+		goto fail;
+	}
+
 	for (size_t s = 0; s < cfg->n_sites; s++)
 		total += cfg->sites[s].n_certs;
 	t->ctxs = xcalloc(total ? total : 1, sizeof t->ctxs[0]);
+	t->staples = xcalloc(total ? total : 1, sizeof t->staples[0]);
 	if (tls_load_ticket_keys(t, cfg) != 0)
 		goto fail;
 	for (size_t s = 0; s < cfg->n_sites; s++)
@@ -418,28 +499,43 @@ edge_tls_new(const struct config *cfg)
 			else if (n[0] != '*')
 				t->exact[t->n_exact++] = (struct tls_name){n, t->ctxs[i].ctx};
 		}
-	log_info("tls", "%zu TLS contexts, %zu names, %zu wildcards, %zu ticket keys%s", t->n_ctxs,
-	    t->n_exact, t->n_wild, t->n_keys,
-	    cfg->tls_ticket_keys == NULL ? " (random, this process only)" : "");
+	log_info("tls", "%zu TLS contexts, %zu names, %zu wildcards, %zu ticket keys%s, %zu OCSP",
+	    t->n_ctxs, t->n_exact, t->n_wild, t->n_keys,
+	    cfg->tls_ticket_keys == NULL ? " (random, this process only)" : "", t->n_staples);
 	return t;
 fail:
-	edge_tls_free(&t);
+	edge_tls_unref(&t);
 	return NULL;
 }
 
+struct edge_tls *
+edge_tls_ref(struct edge_tls *t)
+{
+	atomic_fetch_add_explicit(&t->refcnt, 1, memory_order_relaxed);
+	return t;
+}
+
 void
-edge_tls_free(struct edge_tls **tp)
+edge_tls_unref(struct edge_tls **tp)
 {
 	struct edge_tls *t = *tp;
 
 	if (t == NULL)
 		return;
 	*tp = NULL;
+	/* acq_rel rather than release + acquire fence: ThreadSanitizer does not
+	 * model fences and would report the free as a race */
+	if (atomic_fetch_sub_explicit(&t->refcnt, 1, memory_order_acq_rel) != 1)
+		return;
 	for (size_t i = 0; i < t->n_ctxs; i++) {
 		SSL_CTX_free(t->ctxs[i].ctx);
 		tls_free_names(t->ctxs[i].names, t->ctxs[i].n_names);
 	}
 	free(t->ctxs);
+	for (size_t i = 0; i < t->n_staples; i++)
+		free(t->staples[i].der);
+	free(t->staples);
+	EVP_CIPHER_free(t->ticket_cipher);
 	free(t->exact);
 	free(t->wild);
 	if (t->keys != NULL)
@@ -448,14 +544,35 @@ edge_tls_free(struct edge_tls **tp)
 	free(t);
 }
 
+/* Listener settings go on the SSL, not the context: the servername callback
+ * may switch the context, and SSL_set_SSL_CTX keeps the SSL's versions and
+ * cipher lists (the version is chosen before that callback anyway).  Parsing
+ * a cipher list costs a little per connection, only where one is set. */
+static int
+tls_apply_listen(SSL *ssl, const struct config_listen *l)
+{
+	if (l->tls_protocols != 0 &&
+	    (SSL_set_min_proto_version(ssl,
+	         (l->tls_protocols & CONFIG_TLS_V1_2) ? TLS1_2_VERSION : TLS1_3_VERSION) != 1 ||
+	        SSL_set_max_proto_version(ssl,
+	            (l->tls_protocols & CONFIG_TLS_V1_3) ? TLS1_3_VERSION : TLS1_2_VERSION) != 1))
+		return -1;
+	if (l->tls_ciphers != NULL && SSL_set_cipher_list(ssl, l->tls_ciphers) != 1)
+		return -1;
+	if (l->tls_ciphersuites != NULL && SSL_set_ciphersuites(ssl, l->tls_ciphersuites) != 1)
+		return -1;
+	return 0;
+}
+
 SSL *
-edge_tls_ssl_new(struct edge_tls *t, int fd)
+edge_tls_ssl_new(struct edge_tls *t, int fd, const struct config_listen *l)
 {
 	SSL *ssl = SSL_new(t->def);
 
 	if (ssl == NULL)
 		return NULL;
-	if (SSL_set_fd(ssl, fd) != 1) {
+	if (SSL_set_fd(ssl, fd) != 1 || (l != NULL && tls_apply_listen(ssl, l) != 0)) {
+		ERR_clear_error();
 		SSL_free(ssl);
 		return NULL;
 	}

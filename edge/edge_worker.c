@@ -3,11 +3,12 @@
  *
  * Each worker runs one event_base created without locks
  * (EVENT_BASE_FLAG_NOLOCK): nothing but its own thread ever touches it.  The
- * main thread talks to a worker only through an eventfd (the drain request)
- * and reads its metrics with relaxed atomic loads.  Listening sockets are
- * bound by the main thread (so a bad address fails start-up with a clear
- * message) with SO_REUSEPORT, one set per worker, and the kernel spreads
- * connections across them; a connection never changes thread.
+ * main thread talks to a worker only through two eventfds (the drain request,
+ * a reload waiting in w->reload) and reads its metrics with relaxed atomic
+ * loads.  Listening sockets are bound by the main thread (so a bad address
+ * fails start-up with a clear message) with SO_REUSEPORT, one set per worker,
+ * and the kernel spreads connections across them; a connection never changes
+ * thread.  Configuration generations: see edge_worker.h.
  */
 #include "config.h"
 
@@ -29,23 +30,143 @@
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_route.h"
+#include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
+#include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_health.h"
 #include "origin/origin_pool.h"
+
+struct edge_reload {
+	struct config *cfg;
+	struct edge_tls *tls;
+	struct origin_health *health;
+};
+
+static void
+worker_reload_free(struct edge_reload **rp)
+{
+	struct edge_reload *r = *rp;
+
+	if (r == NULL)
+		return;
+	*rp = NULL;
+	origin_health_unref(&r->health); /* never started: nothing to stop */
+	edge_tls_unref(&r->tls);
+	config_unref(&r->cfg);
+	free(r);
+}
+
+/* A generation of cfg, tls and health (takes the references). */
+static struct edge_gen *
+worker_gen_new(
+    struct edge_worker *w, struct config *cfg, struct edge_tls *tls, struct origin_health *health)
+{
+	struct edge_gen *g = xcalloc(1, sizeof *g);
+
+	g->cfg = cfg;
+	g->tls = tls;
+	g->health = health;
+	g->opool = origin_pool_new(
+	    w->base, cfg, health, time_mono_ms() ^ ((uint64_t)w->id << 40) ^ (uintptr_t)g);
+	g->users = 1;
+	return g;
+}
+
+struct edge_gen *
+edge_gen_hold(struct edge_gen *g)
+{
+	g->users++;
+	return g;
+}
+
+void
+edge_gen_release(struct edge_worker *w, struct edge_gen **gp)
+{
+	struct edge_gen *g = *gp;
+
+	if (g == NULL)
+		return;
+	*gp = NULL;
+	ASSERT(g->users > 0);
+	if (--g->users > 0)
+		return;
+	ASSERT(g != w->gen);
+	origin_pool_free(&g->opool);
+	origin_health_unref(&g->health);
+	edge_tls_unref(&g->tls);
+	config_unref(&g->cfg);
+	free(g);
+}
+
+struct edge_gen *
+edge_gen_current(struct edge_worker *w, struct edge_gen **gp)
+{
+	if (*gp != w->gen) {
+		edge_gen_release(w, gp);
+		*gp = edge_gen_hold(w->gen);
+	}
+	return *gp;
+}
+
+static void
+worker_on_reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_worker *w = arg;
+	struct edge_reload *r;
+	struct edge_gen *old;
+	uint64_t v;
+
+	(void)what;
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	(void)!read(fd, &v, sizeof v);
+	r = atomic_exchange(&w->reload, NULL);
+	if (r == NULL || w->draining) {
+		worker_reload_free(&r);
+		return;
+	}
+	old = w->gen;
+	w->gen = worker_gen_new(w, r->cfg, r->tls, r->health);
+	w->cfg = w->gen->cfg;
+	free(r); /* its references moved to the generation */
+	if (w->id == 0) {
+		/* the probes follow the current pools */
+		origin_health_stop(old->health);
+		origin_health_start(w->gen->health, w->base, w->dns);
+	}
+	edge_gen_release(w, &old);
+	log_debug("edge", "worker %u: new configuration in service", w->id);
+}
+
+void
+edge_worker_reload(
+    struct edge_worker *w, struct config *cfg, struct edge_tls *tls, struct origin_health *health)
+{
+	struct edge_reload *r = xcalloc(1, sizeof *r);
+	uint64_t one = 1;
+
+	r->cfg = config_ref(cfg);
+	r->tls = tls != NULL ? edge_tls_ref(tls) : NULL;
+	r->health = origin_health_ref(health);
+	r = atomic_exchange(&w->reload, r);
+	worker_reload_free(&r); /* one the worker had not picked up yet */
+	(void)!write(w->reload_fd, &one, sizeof one);
+}
 
 static void
 worker_on_accept(
     struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct edge_worker *w = arg;
-	bool tls = false;
+	const struct config_listen *tls = NULL;
 
 	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
-	/* listeners[i] serves cfg->listens[i]; a handful, so a scan is cheapest */
+	/* listeners[i] serves listens[i] of the start-up configuration (listeners
+	 * need a restart); a handful, so a scan is cheapest */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (w->listeners[i] == l) {
-			tls = w->cfg->listens[i].tls;
+			if (w->boot->listens[i].tls)
+				tls = &w->boot->listens[i];
 			break;
 		}
 	edge_conn_accept(w, fd, sa, salen, tls);
@@ -167,6 +288,7 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->cfg = srv->cfg;
 	w->drain_fd = -1;
 	w->fill_fd = -1;
+	w->reload_fd = -1;
 	ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);
@@ -180,6 +302,11 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 		log_err("edge", "worker %u: eventfd: %s", id, strerror(errno));
 		goto fail;
 	}
+	w->reload_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->reload_fd == -1) {
+		log_err("edge", "worker %u: eventfd: %s", id, strerror(errno));
+		goto fail;
+	}
 	w->drain_ev = event_new(w->base, w->drain_fd, EV_READ | EV_PERSIST, worker_on_drain, w);
 	w->drain_timer = evtimer_new(w->base, worker_on_drain_timeout, w);
 	event_add(w->drain_ev, NULL);
@@ -190,7 +317,11 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	}
 	w->fill_ev = event_new(w->base, w->fill_fd, EV_READ | EV_PERSIST, worker_on_fill, w);
 	event_add(w->fill_ev, NULL);
+	w->reload_ev = event_new(w->base, w->reload_fd, EV_READ | EV_PERSIST, worker_on_reload, w);
+	event_add(w->reload_ev, NULL);
 	w->listeners = xcalloc(n_fds ? n_fds : 1, sizeof *w->listeners);
+	w->boot = config_ref(srv->cfg);
+	ASSERT(n_fds <= w->boot->n_listens);
 	for (size_t i = 0; i < n_fds; i++) {
 		w->listeners[i] = evconnlistener_new(
 		    w->base, worker_on_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fds[i]);
@@ -209,10 +340,10 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	if (id == 0)
 		srv->health = origin_health_new(w->cfg);
 	ASSERT(srv->health != NULL);
-	w->health = id == 0 ? srv->health : origin_health_ref(srv->health);
 	w->route_md = edge_route_md_new();
-	w->opool = origin_pool_new(
-	    w->base, w->cfg, w->health, time_mono_ms() ^ ((uint64_t)id << 40) ^ (uintptr_t)w);
+	w->gen = worker_gen_new(w, config_ref(srv->cfg),
+	    srv->tls != NULL ? edge_tls_ref(srv->tls) : NULL,
+	    id == 0 ? srv->health : origin_health_ref(srv->health));
 	w->dns = origin_dns_new(
 	    w->base, w->cfg->resolver_servers, w->cfg->dns_min_ttl_s, w->cfg->dns_max_ttl_s);
 	if (w->dns == NULL) {
@@ -220,7 +351,7 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 		goto fail;
 	}
 	if (id == 0)
-		origin_health_start(w->health, w->base, w->dns);
+		origin_health_start(w->gen->health, w->base, w->dns);
 	return w;
 fail:
 	w->thread_started = false;
@@ -280,6 +411,7 @@ edge_worker_join_free(struct edge_worker **wp)
 {
 	struct edge_worker *w = *wp;
 	struct edge_conn *c, *next;
+	struct edge_reload *r;
 
 	if (w == NULL)
 		return;
@@ -293,14 +425,25 @@ edge_worker_join_free(struct edge_worker **wp)
 	edge_bgrev_abort_all(w);
 	worker_close_listeners(w);
 	free(w->listeners);
-	origin_pool_free(&w->opool);
 	edge_route_md_free(&w->route_md);
-	if (w->health != NULL && w->id == 0)
-		origin_health_stop(w->health);
+	config_unref(&w->boot);
+	if (w->gen != NULL) {
+		struct edge_gen *g = w->gen;
+
+		if (w->id == 0)
+			origin_health_stop(g->health);
+		w->gen = NULL; /* connections and exchanges are gone: the last holder */
+		edge_gen_release(w, &g);
+	}
+	r = atomic_exchange(&w->reload, NULL);
+	worker_reload_free(&r);
 	origin_dns_free(&w->dns);
 	if (w->id == 0)
 		w->srv->health = NULL;
-	origin_health_unref(&w->health);
+	if (w->reload_ev != NULL)
+		event_free(w->reload_ev);
+	if (w->reload_fd != -1)
+		close(w->reload_fd);
 	if (w->drain_ev != NULL)
 		event_free(w->drain_ev);
 	if (w->drain_timer != NULL)
@@ -315,6 +458,66 @@ edge_worker_join_free(struct edge_worker **wp)
 		event_base_free(w->base);
 	w->magic = 0;
 	free(w);
+}
+
+struct edge_hs_ip {
+	struct edge_hs_ip *next; /* bucket chain */
+	unsigned char addr[16];  /* IPv6, or IPv4-mapped */
+	unsigned bucket;
+	unsigned n; /* handshakes in progress */
+};
+
+bool
+edge_worker_handshake_begin(
+    struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot)
+{
+	unsigned limit = w->cfg->max_handshakes_per_ip;
+	unsigned char addr[16] = {0};
+	struct edge_hs_ip *e;
+	unsigned b;
+
+	*slot = NULL;
+	if (limit == 0)
+		return true;
+	if (sa->sa_family == AF_INET) {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	}
+	b = (unsigned)(origin_balance_hash((const char *)addr, sizeof addr) % EDGE_HS_BUCKETS);
+	for (e = w->hs_ip[b]; e != NULL; e = e->next)
+		if (memcmp(e->addr, addr, sizeof addr) == 0)
+			break;
+	if (e == NULL) {
+		e = xcalloc(1, sizeof *e);
+		memcpy(e->addr, addr, sizeof addr);
+		e->bucket = b;
+		e->next = w->hs_ip[b];
+		w->hs_ip[b] = e;
+	} else if (e->n >= limit) {
+		return false;
+	}
+	e->n++;
+	*slot = e;
+	return true;
+}
+
+void
+edge_worker_handshake_end(struct edge_worker *w, struct edge_hs_ip **slot)
+{
+	struct edge_hs_ip *e = *slot, **pp;
+
+	if (e == NULL)
+		return;
+	*slot = NULL;
+	ASSERT(e->n > 0);
+	if (--e->n > 0)
+		return;
+	for (pp = &w->hs_ip[e->bucket]; *pp != e; pp = &(*pp)->next)
+		;
+	*pp = e->next;
+	free(e);
 }
 
 const char *

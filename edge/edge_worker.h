@@ -5,8 +5,20 @@
  * RAM tier (internally sharded and locked per shard) and the access log fd.
  * Each worker thread owns an event_base, its own SO_REUSEPORT listening
  * sockets, its connections, its origin pool and its resolver; nothing a worker
- * owns is touched by another thread except its metrics (relaxed atomics) and
- * the drain trigger (an eventfd).
+ * owns is touched by another thread except its metrics (relaxed atomics), the
+ * drain trigger (an eventfd) and the reload hand-off (an atomic pointer plus
+ * an eventfd).
+ *
+ * Reload: the main thread loads and checks a new snapshot, builds its TLS
+ * contexts and health flags, and hands a reference of each to every worker
+ * (edge_worker_reload).  The worker builds a new generation (struct
+ * edge_gen: the snapshot, its TLS contexts and the origin pool state made for
+ * its pools) on its own loop and makes it current.  A connection holds the
+ * generation it last started a request with and moves to the current one
+ * when its next request starts; a background revalidation holds the
+ * generation it started with.  The count of holders is a plain integer (one
+ * thread): no atomic per request.  An old generation is freed by its worker
+ * when its last holder lets go.
  */
 #ifndef OUTPOST_EDGE_EDGE_WORKER_H
 #define OUTPOST_EDGE_EDGE_WORKER_H
@@ -36,13 +48,32 @@ struct edge_conn;
 struct edge_tls;
 struct edge_bgrev;
 struct edge_route_md;
+struct edge_hs_ip;
+
+#define EDGE_HS_BUCKETS 256 /* per-address handshake counts: hash buckets per worker */
+
+/* One configuration generation on one worker.  Worker thread only. */
+struct edge_gen {
+	struct config *cfg;           /* one reference */
+	struct edge_tls *tls;         /* one reference; NULL without a TLS listener */
+	struct origin_health *health; /* one reference; worker 0 runs its probes while
+	                                 the generation is current */
+	struct origin_pool *opool;    /* owned: idle connections and balancers for
+	                                 cfg's pools */
+	unsigned users;               /* holders: the worker while current, connections,
+	                                 background revalidations */
+};
+
+/* A reload waiting for a worker to pick it up (one reference of each). */
+struct edge_reload;
 
 struct edge_server {
-	struct config *cfg;      /* one reference */
+	struct config *cfg;      /* one reference: the newest snapshot (main thread) */
 	struct cache_ram *ram;   /* NULL when cache.ram is 0 */
 	struct cache_disk *disk; /* NULL without cache.disk */
 	int access_log_fd;       /* -1 when no access log */
-	struct edge_tls *tls;    /* TLS contexts; NULL without a TLS listener */
+	struct edge_tls *tls;    /* TLS contexts of cfg (one reference); NULL without a
+	                            TLS listener */
 	struct edge_worker **workers;
 	unsigned n_workers;
 	struct origin_health *health; /* active health flags: made by worker 0
@@ -51,20 +82,29 @@ struct edge_server {
 	_Atomic bool draining;
 	/* Fills in progress (request collapsing); NULL without a RAM tier. */
 	struct cache_fill_table *fills;
+	/* reloads (main thread only: the admin listener runs there) */
+	unsigned long reloads_total;         /* snapshots put in service by SIGHUP */
+	unsigned long reload_failures_total; /* new configurations rejected */
+	time_t last_reload_time;             /* 0: never */
+	bool last_reload_ok;
 };
 
 struct edge_worker {
 	unsigned magic; /* EDGE_WORKER_MAGIC */
 	unsigned id;
 	struct edge_server *srv;
-	const struct config *cfg;
+	const struct config *cfg;             /* gen->cfg */
+	struct edge_gen *gen;                 /* current generation (the worker holds it) */
+	_Atomic(struct edge_reload *) reload; /* set by the main thread */
+	int reload_fd;                        /* eventfd the main thread writes to */
+	struct event *reload_ev;              /* reads reload_fd */
+	struct config *boot; /* one reference: the start-up snapshot, whose listens[i]
+	                        listeners[i] serves (listeners need a restart) */
 	struct event_base *base;
 	pthread_t thread;
 	struct evconnlistener **listeners;
 	size_t n_listeners;
-	struct origin_pool *opool;
 	struct origin_dns *dns;
-	struct origin_health *health;   /* one reference; worker 0 runs the probes */
 	struct edge_route_md *route_md; /* regex match data for routes and rewrites */
 	int drain_fd;                   /* eventfd the main thread writes to */
 	struct event *drain_ev;         /* reads drain_fd */
@@ -85,6 +125,9 @@ struct edge_worker {
 	 * exchanges keyed by cache key, bucket chains. */
 	struct edge_bgrev *bgrev[EDGE_BGREV_BUCKETS];
 	unsigned n_bgrev;
+	/* TLS handshakes in progress per client address (limits.handshakes_per_ip):
+	 * entries exist only while their count is above zero. */
+	struct edge_hs_ip *hs_ip[EDGE_HS_BUCKETS];
 	/* Scratch space for the head being parsed and the key being built;
 	 * what must outlive the call is copied to the connection. */
 	struct h1_header hdr_scratch[EDGE_MAX_HEADERS];
@@ -100,6 +143,11 @@ struct edge_worker *edge_worker_new(
     struct edge_server *srv, unsigned id, const int *fds, size_t n_fds);
 /* Starts the worker's thread; 0 or -errno. */
 int edge_worker_start(struct edge_worker *w);
+/* Hands the worker a new configuration (takes a reference of cfg, tls and
+ * health; tls may be NULL); the worker switches to it on its loop.  A
+ * reload not yet picked up is replaced.  Main thread. */
+void edge_worker_reload(
+    struct edge_worker *w, struct config *cfg, struct edge_tls *tls, struct origin_health *health);
 /* Asks the worker to drain: close its listeners, finish requests in flight,
  * close idle connections, then leave its loop.  Any thread. */
 void edge_worker_drain(struct edge_worker *w);
@@ -117,6 +165,24 @@ void edge_worker_fill_notify(void *arg, unsigned bit);
 
 /* The worker's cached IMF-fixdate for now (refreshed once per second). */
 const char *edge_worker_date(struct edge_worker *w);
+/* Moves *gp (a held generation, or NULL) to the worker's current one and
+ * returns it.  Worker thread. */
+struct edge_gen *edge_gen_current(struct edge_worker *w, struct edge_gen **gp);
+/* Another holder of g; returns g.  Worker thread. */
+struct edge_gen *edge_gen_hold(struct edge_gen *g);
+/* Lets go of *gp (NULLs it, NULL-safe); frees an old generation with its
+ * last holder.  Worker thread. */
+void edge_gen_release(struct edge_worker *w, struct edge_gen **gp);
+
+/* Counts a TLS handshake from sa's address: true (with *slot to give back
+ * to edge_worker_handshake_end), or false when that address already has
+ * limits.handshakes_per_ip handshakes in progress on this worker.  With no
+ * limit configured: true and *slot NULL.  Worker thread. */
+bool edge_worker_handshake_begin(
+    struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot);
+/* Ends the handshake *slot counts; NULLs *slot, NULL-safe.  Worker thread. */
+void edge_worker_handshake_end(struct edge_worker *w, struct edge_hs_ip **slot);
+
 /* Called by a connection when it goes away; ends the loop when draining and
  * nothing is left. */
 void edge_worker_conn_gone(struct edge_worker *w);

@@ -187,6 +187,75 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("bad_handshakes_per_ip", 8, "handshakes_per_ip", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+limits:
+  connections: 100
+  handshakes_per_ip: -1     # <- error
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("bad_tls_protocol", 5, "protocols", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+  - address: "127.0.0.1:ADMIN1"
+    tls: { protocols: [TLSv1.2, TLSv1.0] }   # <- error
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("bad_ocsp", 10, "ocsp", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    tls: { certificates: [{ cert: /nonexistent/c.pem, key: /nonexistent/k.pem,
+                            ocsp: [not, a, file] }] }   # <- error
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("bad_tls_ciphers", 5, "ciphers", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+  - address: "127.0.0.1:ADMIN1"
+    tls: { ciphers: "NO-SUCH-CIPHER" }   # <- error
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("yaml_syntax", 3, None, """\
 node:
   name: test-node
@@ -257,7 +326,7 @@ class ConfigErrors(harness.OutpostTestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
 
     def write(self, name, text):
-        text = (text.replace("ADMIN", str(free_port())).replace("ORIGIN", str(free_port()))
+        text = (text.replace("ADMIN1", str(free_port())).replace("ADMIN", str(free_port())).replace("ORIGIN", str(free_port()))
                 .replace("PORT", str(free_port()))
                 .replace("LOG", os.path.join(self.dir, "access.log")))
         path = os.path.join(self.dir, name + ".yaml")

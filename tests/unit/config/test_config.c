@@ -338,6 +338,15 @@ static const struct err_case err_cases[] = {
     {"number", BASE "limits: { header_count: lots }\n",
         "F:4:25: limits.header_count: invalid number \"lots\" (expected an integer "
         "1..10000)\n"},
+    {"handshakes per ip", BASE "limits: { handshakes_per_ip: -1 }\n",
+        "F:4:30: limits.handshakes_per_ip: invalid number \"-1\" (expected an integer "
+        "0..1000000)\n"},
+    {"listener tls protocol",
+        "listen: [{ address: \"127.0.0.1:8080\", tls: { protocols: [SSLv3] } }]\n" BASE_SITES
+            BASE_POOLS,
+        "F:1:44: listen[0].tls: a TLS listener needs at least one certificate "
+        "(sites[].tls.certificates)\n"
+        "F:1:58: listen[0].tls.protocols[0]: \"SSLv3\" is not supported (TLSv1.2, TLSv1.3)\n"},
     {"non-scalar key", BASE "cache: { [a]: 1 }\n",
         "F:4:10: cache: keys must be scalars, got a sequence\n"},
 };
@@ -481,6 +490,7 @@ test_full(void)
 	is_int(c->max_header_count, 50);
 	is_int(c->max_body_bytes, 1ULL << 30);
 	is_int(c->max_connections, 2000);
+	is_int(c->max_handshakes_per_ip, 16);
 	is_str(c->resolver_servers, "127.0.0.1:5353,[::1]:53");
 	is_int(c->dns_min_ttl_s, 5);
 	is_int(c->dns_max_ttl_s, 3600);
@@ -651,6 +661,7 @@ test_defaults(void)
 	is_int(c->max_header_count, 100);
 	is_int(c->max_body_bytes, 100ULL << 20);
 	is_int(c->max_connections, 10000);
+	is_int(c->max_handshakes_per_ip, 128);
 	ok(c->resolver_servers == NULL, "resolv.conf");
 	is_int(c->dns_min_ttl_s, 1);
 	is_int(c->dns_max_ttl_s, 3600);
