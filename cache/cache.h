@@ -121,8 +121,9 @@ struct cache_policy_conf {
  * §3.1).  Without, only a heuristically cacheable status (RFC 9110 §15.1:
  * 200 203 204 300 301 308 404 405 410 414 501) or a public response, and
  * never one with Set-Cookie: its freshness is conf->default_ttl_s when set,
- * else 10 % of Date - Last-Modified capped at conf->heuristic_max_s, else it
- * is not stored.  A response that needs validation before any use
+ * else 10 % of Date - Last-Modified capped at conf->heuristic_max_s, else 0
+ * (stored stale, for revalidation) when it has a validator, else it is not
+ * stored.  A response that needs validation before any use
  * (no-cache: ttl 0, or stale on arrival) is stored only with a validator
  * (ETag or Last-Modified), so that it can be revalidated; no-cache and
  * private with field names store the response without those fields

@@ -367,8 +367,8 @@ cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_respons
 			ttl = conf->default_ttl_s;
 		else if ((ttl = policy_heuristic(rh, rn, response_time, conf->heuristic_max_s)) <
 		             0 &&
-		         !no_cache)
-			return; /* no freshness information at all: not stored */
+		         !no_cache && !validators)
+			return; /* no freshness information and no validator: not stored */
 	}
 	if (no_cache)
 		ttl = 0; /* §5.2.2.4: validate before every use */
