@@ -35,8 +35,10 @@ struct config_cert {
 struct config_member {
 	char *host; /* host name or IP literal (no brackets) */
 	uint16_t port;
-	unsigned weight; /* default 1, 1..1000 */
-	bool backup;     /* used only while no primary member is usable */
+	unsigned weight;    /* default 1, 1..1000 */
+	bool backup;        /* used only while no primary member is usable */
+	unsigned max_conns; /* max_conns: requests in flight to it, all workers
+	                       together; 0 (default) = no limit */
 };
 
 enum config_balancer {
@@ -71,6 +73,9 @@ struct config_pool {
 	unsigned idle_timeout_ms;          /* keepalive.idle, default 30000 */
 	unsigned max_idle_per_worker;      /* keepalive.max_idle, default 32 */
 	enum config_hash_key hash_key;     /* hash_key, default uri (consistent_hash) */
+	unsigned queue;                    /* queue: requests that may wait for a member
+	                                      below max_conns, all workers, default 64 */
+	unsigned queue_timeout_ms;         /* queue_timeout, default 1s */
 
 	/* retries of idempotent requests on another member */
 	unsigned retries;          /* retries, default 1, 0..CONFIG_RETRIES_MAX */

@@ -1072,9 +1072,11 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	    "retry_on",
 	    "passive",
 	    "health",
+	    "queue",
+	    "queue_timeout",
 	    NULL,
 	};
-	static const char *const member_keys[] = {"address", "weight", "backup", NULL};
+	static const char *const member_keys[] = {"address", "weight", "backup", "max_conns", NULL};
 	static const char *const timeout_keys[] = {
 	    "connect",
 	    "first_byte",
@@ -1093,6 +1095,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	pool->between_bytes_timeout_ms = 30000;
 	pool->idle_timeout_ms = 30000;
 	pool->max_idle_per_worker = 32;
+	pool->queue = 64;
+	pool->queue_timeout_ms = 1000;
 	pool->retries = 1;
 	pool->retry_budget_pct = 20;
 	pool->retry_on = 0;
@@ -1137,7 +1141,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			pool->members = xcalloc(v->n, sizeof pool->members[0]);
 			for (i = 0; i < v->n; i++) {
 				const struct cnode *mm = v->kids[i], *a;
-				struct config_member mem = {NULL, 0, 1, false};
+				struct config_member mem = {NULL, 0, 1, false, 0};
 				size_t o2 = cparse_push_index(p, i);
 
 				if (cparse_map(p, mm, member_keys) &&
@@ -1154,6 +1158,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 				if (mm->type == CNODE_MAP) {
 					cget_uint(p, mm, "weight", 1, 1000, &mem.weight);
 					cget_bool(p, mm, "backup", &mem.backup, NULL);
+					cget_uint(p, mm, "max_conns", 0, 1000000, &mem.max_conns);
 				}
 				if (mem.host != NULL) {
 					n_backup += mem.backup;
@@ -1187,6 +1192,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 		}
 		cparse_pop(p, old);
 	}
+	cget_uint(p, m, "queue", 0, 1000000, &pool->queue);
+	cget_duration(p, m, "queue_timeout", 1, CONFIG_DAY_MS, 1, &pool->queue_timeout_ms);
 	cget_uint(p, m, "retries", 0, CONFIG_RETRIES_MAX, &pool->retries);
 	cget_uint(p, m, "retry_budget", 0, 100, &pool->retry_budget_pct);
 	if ((v = cmap_get(m, "retry_on", NULL)) != NULL) {

@@ -109,6 +109,7 @@ bg_release(struct edge_bgrev *bg)
 {
 	if (bg->counted) {
 		origin_balance_end(bg_balance(bg), bg->member_idx);
+		origin_pool_release(bg->w->opool, bg->pool_idx, bg->member_idx);
 		bg->counted = false;
 	}
 }
@@ -625,6 +626,9 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	    edge_proxy_hash(c, pool), NULL, 0, time_mono_ms());
 	if (pick == ORIGIN_BALANCE_NONE)
 		return false;
+	/* at its max_conns: no background revalidation this time */
+	if (!origin_pool_acquire(w->opool, (unsigned)(pool - cfg->pools), (unsigned)pick))
+		return false;
 	bg = xcalloc(1, sizeof *bg);
 	bg->magic = EDGE_BGREV_MAGIC;
 	bg->w = w;
@@ -642,12 +646,12 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	bg->next = w->bgrev[b];
 	w->bgrev[b] = bg;
 	w->n_bgrev++;
+	origin_balance_begin(bg_balance(bg), bg->member_idx);
+	bg->counted = true;
 	if (!bg_build_request(bg, c)) {
 		bg_free(bg);
 		return false;
 	}
-	origin_balance_begin(bg_balance(bg), bg->member_idx);
-	bg->counted = true;
 	EDGE_COUNT(&w->metrics, cache_background_revalidations_total);
 	EDGE_COUNT(&w->metrics, origin_requests_total);
 	bg_begin(bg, false); /* may end (and free) it at once: still "started" */

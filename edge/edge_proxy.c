@@ -31,6 +31,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -94,12 +95,14 @@ proxy_balance(struct edge_conn *c)
 	return origin_pool_balance(c->w->opool, c->px.pool_idx);
 }
 
-/* Ends the in-flight count of the current member (once). */
+/* Ends the in-flight count of the current member and frees its max_conns
+ * slot (once). */
 static void
 proxy_release(struct edge_conn *c)
 {
 	if (c->px.counted) {
 		origin_balance_end(proxy_balance(c), c->px.member_idx);
+		origin_pool_release(c->w->opool, c->px.pool_idx, c->px.member_idx);
 		c->px.counted = false;
 	}
 }
@@ -110,6 +113,7 @@ edge_proxy_abort(struct edge_conn *c)
 	struct edge_proxy *px = &c->px;
 
 	proxy_release(c);
+	origin_pool_unwait(c->w->opool, &px->wait);
 	if (px->dnsq != NULL)
 		origin_dns_cancel(&px->dnsq);
 	if (px->obev != NULL) {
@@ -1044,6 +1048,81 @@ proxy_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, v
 	edge_conn_leave(c);
 }
 
+#define PROXY_PICK_FULL (-2) /* every usable member is at its max_conns */
+#define PROXY_FULL_MAX  32   /* members at their limit skipped per pick */
+
+/* The balancer's choice among the usable members, this request's tried ones
+ * excluded, skipping those at their max_conns; takes the chosen member's
+ * slot.  Returns it, ORIGIN_BALANCE_NONE or PROXY_PICK_FULL. */
+static int
+proxy_pick_slot(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	unsigned skip[EDGE_PROXY_MAX_TRIES + PROXY_FULL_MAX];
+	size_t n = px->tries;
+	int pick;
+
+	memcpy(skip, px->tried, px->tries * sizeof skip[0]);
+	for (;;) {
+		pick = origin_balance_pick(proxy_balance(c), px->hash, skip, n, px->try_ms);
+		if (pick == ORIGIN_BALANCE_NONE)
+			return n > px->tries ? PROXY_PICK_FULL : ORIGIN_BALANCE_NONE;
+		if (origin_pool_acquire(c->w->opool, px->pool_idx, (unsigned)pick))
+			return pick;
+		if (n == sizeof skip / sizeof skip[0])
+			return PROXY_PICK_FULL;
+		skip[n++] = (unsigned)pick;
+	}
+}
+
+static void
+proxy_on_wake(struct origin_pool_waiter *wt, bool timed_out)
+{
+	struct edge_conn *c =
+	    (struct edge_conn *)(void *)((char *)wt - offsetof(struct edge_conn, px.wait));
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	if (timed_out) {
+		log_warn("proxy", "origin pool \"%s\": every member at max_conns for %u ms",
+		    c->px.pool->name, c->px.pool->queue_timeout_ms);
+		EDGE_COUNT(&c->w->metrics, origin_busy_total);
+		if (!proxy_stale_if_error(c, 0))
+			edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
+			    "origin busy: every member is at its connection limit");
+	} else {
+		c->px.woken = true;
+		proxy_begin(c, false);
+		c->px.woken = false;
+	}
+	edge_conn_leave(c);
+}
+
+/* Every usable member is at its max_conns: wait in the pool's queue (back
+ * at its head when woken for nothing), else 503 with Retry-After. */
+static void
+proxy_queue(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->wait_deadline_ms == 0) {
+		px->wait_deadline_ms = px->try_ms + px->pool->queue_timeout_ms;
+		EDGE_COUNT(&c->w->metrics, origin_queued_total);
+	}
+	px->wait.cb = proxy_on_wake;
+	if (origin_pool_wait(
+	        c->w->opool, px->pool_idx, &px->wait, px->wait_deadline_ms, px->woken) == 0) {
+		px->state = EDGE_PROXY_QUEUED;
+		return;
+	}
+	log_warn("proxy", "origin pool \"%s\": every member at max_conns and the queue full",
+	    px->pool->name);
+	EDGE_COUNT(&c->w->metrics, origin_busy_total);
+	if (!proxy_stale_if_error(c, 0))
+		edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
+		    "origin busy: every member is at its connection limit");
+}
+
 static void
 proxy_begin(struct edge_conn *c, bool fresh)
 {
@@ -1058,9 +1137,12 @@ proxy_begin(struct edge_conn *c, bool fresh)
 	px->got_bytes = false;
 	px->try_ms = time_mono_ms();
 	if (!fresh) {
-		int pick = origin_balance_pick(
-		    proxy_balance(c), px->hash, px->tried, px->tries, px->try_ms);
+		int pick = proxy_pick_slot(c);
 
+		if (pick == PROXY_PICK_FULL) {
+			proxy_queue(c);
+			return;
+		}
 		if (pick == ORIGIN_BALANCE_NONE) {
 			if (px->tries > 0) {
 				proxy_fail(c, px->fail_status, px->fail_msg);
@@ -1133,6 +1215,8 @@ edge_proxy_start(
 	px->reused = false;
 	px->got_bytes = false;
 	px->counted = false;
+	px->woken = false;
+	px->wait_deadline_ms = 0;
 	px->tries = 0;
 	px->fail_status = 502;
 	px->fail_msg = "bad gateway";
@@ -1160,7 +1244,8 @@ edge_proxy_start(
 void
 edge_proxy_on_client_readable(struct edge_conn *c)
 {
-	if (c->px.state == EDGE_PROXY_IDLE || c->px.state == EDGE_PROXY_RESOLVING)
+	if (c->px.state == EDGE_PROXY_IDLE || c->px.state == EDGE_PROXY_RESOLVING ||
+	    c->px.state == EDGE_PROXY_QUEUED)
 		return;
 	if (!c->px.req_body_done)
 		proxy_pump_request_body(c);

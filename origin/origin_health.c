@@ -48,6 +48,9 @@ struct origin_health {
 	const struct config *cfg;
 	_Atomic unsigned char **flags; /* per pool; NULL without health */
 	void **flag_mem;               /* the same arrays, for free() */
+	_Atomic unsigned *busy;        /* in-flight exchanges, n_members per pool, flat */
+	size_t *busy_off;              /* pool i's members start at busy[busy_off[i]] */
+	_Atomic unsigned *queued;      /* requests waiting for a slot, per pool */
 	struct event_base *base;
 	struct origin_dns *dns;
 	struct oh_probe *probes;
@@ -58,11 +61,19 @@ struct origin_health *
 origin_health_new(const struct config *cfg)
 {
 	struct origin_health *h = xcalloc(1, sizeof *h);
+	size_t n_busy = 0;
 
 	atomic_init(&h->refcnt, 1);
 	h->cfg = cfg;
 	h->flags = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->flags);
 	h->flag_mem = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->flag_mem);
+	h->busy_off = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->busy_off);
+	h->queued = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->queued);
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		h->busy_off[i] = n_busy;
+		n_busy += cfg->pools[i].n_members;
+	}
+	h->busy = xcalloc(n_busy ? n_busy : 1, sizeof *h->busy);
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct config_pool *pc = &cfg->pools[i];
 
@@ -99,6 +110,9 @@ origin_health_unref(struct origin_health **hp)
 		free(h->flag_mem[i]);
 	free(h->flag_mem);
 	free(h->flags);
+	free(h->busy);
+	free(h->busy_off);
+	free(h->queued);
 	free(h);
 }
 
@@ -107,6 +121,20 @@ origin_health_flags(const struct origin_health *h, unsigned pool_idx)
 {
 	ASSERT(pool_idx < h->cfg->n_pools);
 	return h->flags[pool_idx];
+}
+
+_Atomic unsigned *
+origin_health_busy(struct origin_health *h, unsigned pool_idx)
+{
+	ASSERT(pool_idx < h->cfg->n_pools);
+	return &h->busy[h->busy_off[pool_idx]];
+}
+
+_Atomic unsigned *
+origin_health_queued(struct origin_health *h, unsigned pool_idx)
+{
+	ASSERT(pool_idx < h->cfg->n_pools);
+	return &h->queued[pool_idx];
 }
 
 static uint64_t

@@ -776,6 +776,15 @@ def add_pool(cfg, name, address, **extra):
     return cfg
 
 
+def add_pool_route(cfg, name, members, **extra):
+    """Adds pool name with members [(address, {extra member keys})...] and a
+    cache-less route /name/ to it."""
+    add_pool(cfg, name, members[0][0], **extra)
+    cfg["pools"][-1]["members"] = [dict({"address": a}, **kw) for a, kw in members]
+    add_route(cfg, {"path": "/%s/" % name, "pool": name, "cache": {"enabled": False}})
+    return cfg
+
+
 # ---------------------------------------------------------------------------
 # the daemon
 

@@ -9,18 +9,12 @@ import tempfile
 import time
 
 import harness
-from harness import add_pool, add_route, free_port, wait_until
+from harness import free_port, wait_until
 
 TIMEOUTS = {"connect": "1s", "first_byte": "2s", "between_bytes": "2s"}
 
 
-def pool(cfg, name, members, **extra):
-    """Adds pool name with members [(address, {extra member keys})...] and a
-    cache-less route /name/ to it."""
-    add_pool(cfg, name, members[0][0], **extra)
-    cfg["pools"][-1]["members"] = [dict({"address": a}, **kw) for a, kw in members]
-    add_route(cfg, {"path": "/%s/" % name, "pool": name, "cache": {"enabled": False}})
-    return cfg
+pool = harness.add_pool_route
 
 
 class Balancing(harness.OutpostTestCase):

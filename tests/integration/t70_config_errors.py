@@ -139,6 +139,29 @@ pools:
 ]
 
 
+POOL_MEMBERS = 'members: [{ address: "127.0.0.1:ORIGIN" }]'
+
+
+def pool_case(name, key, lines):
+    """A case whose error is in the keys of VALID's pool "web" (lines replace
+    its members line; one carries the marker)."""
+    head = VALID[:VALID.index("    members:")]
+    text = head + "".join("    %s\n" % ln for ln in lines)
+    line = [i + 1 for i, ln in enumerate(text.splitlines()) if "# <- error" in ln][0]
+    return (name, line, key, text)
+
+
+CASES += [
+    pool_case("max_conns_negative", "pools[0].members[1].max_conns",
+              ['members: [{ address: "127.0.0.1:ORIGIN" },',
+               '          { address: "127.0.0.1:1", max_conns: -1 }]   # <- error']),
+    pool_case("queue_not_number", "pools[0].queue",
+              [POOL_MEMBERS, "queue: lots   # <- error"]),
+    pool_case("queue_timeout_no_unit", "pools[0].queue_timeout",
+              [POOL_MEMBERS, "queue_timeout: 5   # <- error"]),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()

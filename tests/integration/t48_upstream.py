@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Upstream connection management: per-member max_conns with a bounded wait
+queue (503 + Retry-After when it overflows or times out), keep-alive
+max_requests, and the send/total timeouts.  Real origin processes, the real
+daemon (2 workers)."""
+
+import time
+
+import harness
+from harness import Background
+
+
+pool = harness.add_pool_route
+
+
+def parallel(node, paths, timeout=15.0):
+    """GETs every path at once; returns [(status, seconds, response)] in order."""
+    def one(p):
+        t0 = time.monotonic()
+        r = node.get(p, timeout=timeout)
+        return r.status, time.monotonic() - t0, r
+    jobs = [Background(one, p) for p in paths]
+    return [j.result(timeout + 5) for j in jobs]
+
+
+class MaxConns(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.a = self.class_origin()
+        cls.b = self.class_origin()
+        a, b = cls.a.address, cls.b.address
+
+        def mutate(cfg):
+            pool(cfg, "lim2", [(a, {"max_conns": 2})], queue=20, queue_timeout="10s")
+            pool(cfg, "overflow", [(a, {"max_conns": 1})], queue=1, queue_timeout="10s")
+            pool(cfg, "qtimeout", [(a, {"max_conns": 1})], queue=10,
+                 queue_timeout="300ms")
+            pool(cfg, "spill", [(a, {"max_conns": 1}), (b, {"max_conns": 1})],
+                 queue=0, queue_timeout="1s")
+            return cfg
+        cls.node = self.class_outpost(cls.a, mutate=mutate)
+
+    def test_limit_holds_across_workers(self):
+        # 8 requests of 400 ms, at most 2 at a time over both workers: >= 4 rounds
+        self.a.script({"/lim2/*": {"delay_ms": 400}})
+        t0 = time.monotonic()
+        res = parallel(self.node, ["/lim2/x%d" % i for i in range(8)])
+        el = time.monotonic() - t0
+        self.assertEqual([r[0] for r in res], [200] * 8, res)
+        self.assertEqual(self.a.count(prefix="/lim2/"), 8)
+        self.assertGreaterEqual(el, 1.5, "more than 2 requests ran at once (%.2f s)" % el)
+        self.assertLess(el, 6.0)
+        self.assertGreaterEqual(self.node.metric("outpost_origin_queued_total"), 1)
+        self.assertServing(self.node)
+
+    def test_queue_overflow_503_retry_after(self):
+        # one in flight, one waiting, the rest refused at once
+        self.a.script({"/overflow/*": {"delay_ms": 1000}})
+        before = self.node.metric("outpost_origin_busy_total")
+        res = parallel(self.node, ["/overflow/x%d" % i for i in range(4)])
+        codes = sorted(r[0] for r in res)
+        self.assertEqual(codes, [200, 200, 503, 503], res)
+        for status, el, r in res:
+            if status == 503:
+                self.assertEqual(r.header("Retry-After"), "1", r)
+                self.assertIn(b"origin busy", r.body)
+                self.assertLess(len(r.body), 200)
+                self.assertLess(el, 0.9, "the overflow waited (%.2f s)" % el)
+        self.assertEqual(self.a.count(prefix="/overflow/"), 2)
+        self.assertEqual(self.node.metric("outpost_origin_busy_total") - before, 2)
+        self.assertIn("queue full", self.node.log())
+        self.assertServing(self.node)
+
+    def test_queue_timeout_503(self):
+        self.a.script({"/qtimeout/*": {"delay_ms": 1500}})
+        res = parallel(self.node, ["/qtimeout/x%d" % i for i in range(3)])
+        codes = sorted(r[0] for r in res)
+        self.assertEqual(codes, [200, 503, 503], res)
+        for status, el, r in res:
+            if status == 503:
+                self.assertGreaterEqual(el, 0.25)
+                self.assertLess(el, 1.2, "queue_timeout not applied (%.2f s)" % el)
+                self.assertEqual(r.header("Retry-After"), "1")
+        self.assertEqual(self.a.count(prefix="/qtimeout/"), 1)
+        self.assertIn("every member at max_conns for 300 ms", self.node.log())
+
+    def test_full_member_spills_to_another(self):
+        # each member takes one: two slow requests go one to each, no queue
+        self.a.script({"/spill/*": {"delay_ms": 600}})
+        self.b.script({"/spill/*": {"delay_ms": 600}})
+        res = parallel(self.node, ["/spill/x%d" % i for i in range(2)])
+        self.assertEqual([r[0] for r in res], [200, 200], res)
+        self.assertEqual((self.a.count(prefix="/spill/"), self.b.count(prefix="/spill/")),
+                         (1, 1))
+        # queue: 0 -> a third concurrent request is refused
+        res = parallel(self.node, ["/spill/y%d" % i for i in range(3)])
+        self.assertEqual(sorted(r[0] for r in res), [200, 200, 503], res)
+
+
+if __name__ == "__main__":
+    harness.main()
