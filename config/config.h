@@ -72,6 +72,8 @@ struct config_pool {
 	unsigned between_bytes_timeout_ms; /* timeouts.between_bytes, default 30000 */
 	unsigned idle_timeout_ms;          /* keepalive.idle, default 30000 */
 	unsigned max_idle_per_worker;      /* keepalive.max_idle, default 32 */
+	unsigned max_requests;             /* keepalive.max_requests per connection,
+	                                      default 1000; 0 = no limit */
 	enum config_hash_key hash_key;     /* hash_key, default uri (consistent_hash) */
 	unsigned queue;                    /* queue: requests that may wait for a member
 	                                      below max_conns, all workers, default 64 */

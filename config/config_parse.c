@@ -1083,7 +1083,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	    "between_bytes",
 	    NULL,
 	};
-	static const char *const keepalive_keys[] = {"idle", "max_idle", NULL};
+	static const char *const keepalive_keys[] = {"idle", "max_idle", "max_requests", NULL};
 	const struct cnode *v, *hk;
 	size_t i, old, n_backup = 0;
 	int e;
@@ -1095,6 +1095,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	pool->between_bytes_timeout_ms = 30000;
 	pool->idle_timeout_ms = 30000;
 	pool->max_idle_per_worker = 32;
+	pool->max_requests = 1000;
 	pool->queue = 64;
 	pool->queue_timeout_ms = 1000;
 	pool->retries = 1;
@@ -1189,6 +1190,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 		if (cparse_map(p, v, keepalive_keys)) {
 			cget_duration(p, v, "idle", 1, CONFIG_DAY_MS, 1, &pool->idle_timeout_ms);
 			cget_uint(p, v, "max_idle", 0, 100000, &pool->max_idle_per_worker);
+			cget_uint(p, v, "max_requests", 0, 100000000, &pool->max_requests);
 		}
 		cparse_pop(p, old);
 	}

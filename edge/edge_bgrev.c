@@ -65,8 +65,9 @@ struct edge_bgrev {
 	const struct config_pool *pool;
 	unsigned pool_idx;
 	unsigned member_idx;
-	bool counted; /* origin_balance_begin done */
-	bool reused;  /* obev came from the idle pool */
+	bool counted;       /* origin_balance_begin done */
+	unsigned conn_uses; /* requests sent on obev before this one */
+	bool reused;        /* obev came from the idle pool */
 	bool got_bytes;
 	bool skip_sts; /* the site sets hsts: do not store the origin's */
 	int64_t default_ttl_s;
@@ -164,7 +165,8 @@ bg_finish(struct edge_bgrev *bg, bool reusable)
 	bg_release(bg);
 	if (reusable && evbuffer_get_length(bufferevent_get_input(bg->obev)) == 0) {
 		bufferevent_setwatermark(bg->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, bg->pool_idx, bg->member_idx, bg->obev);
+		origin_pool_put(
+		    w->opool, bg->pool_idx, bg->member_idx, bg->obev, bg->conn_uses + 1);
 		bg->obev = NULL;
 	}
 	bg_free(bg);
@@ -465,6 +467,7 @@ bg_connect(struct edge_bgrev *bg, const struct sockaddr *sa, socklen_t salen)
 {
 	struct timeval rtv, wtv;
 
+	bg->conn_uses = 0;
 	bg->obev = bufferevent_socket_new(bg->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bg->obev == NULL) {
 		bg_fail(bg, "cannot open a connection");
@@ -508,7 +511,7 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 	bg->got_bytes = false;
 	bg->try_ms = time_mono_ms();
 	if (!fresh) {
-		bg->obev = origin_pool_take(w->opool, bg->pool_idx, bg->member_idx);
+		bg->obev = origin_pool_take(w->opool, bg->pool_idx, bg->member_idx, &bg->conn_uses);
 		if (bg->obev != NULL) {
 			struct timeval rtv, wtv;
 

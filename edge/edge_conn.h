@@ -65,8 +65,9 @@ struct edge_proxy {
 	bool client_chunked;     /* we chunk-encode towards the client */
 	bool client_until_close; /* body delimited by closing (HTTP/1.0 client) */
 	bool origin_reusable;
-	bool counted; /* origin_balance_begin and origin_pool_acquire done for member_idx */
-	bool woken;   /* proxy_begin runs from the wait queue */
+	bool counted;       /* origin_balance_begin and origin_pool_acquire done for member_idx */
+	bool woken;         /* proxy_begin runs from the wait queue */
+	unsigned conn_uses; /* requests sent on obev, this one included */
 	struct origin_pool_waiter wait; /* queue entry (max_conns) */
 	uint64_t wait_deadline_ms;      /* 0 until the request first queues */
 	unsigned tries;                 /* members tried, the current one included */

@@ -16,8 +16,8 @@
  * request already tried; with no usable member the answer is 503 "no healthy
  * origin".  A kept-alive origin connection that fails before the first
  * response byte is retried once on a fresh connection to the same member when
- * the request has no body (the origin may have closed it just as we reused
- * it); that is not held against the member.  Any other failure before the
+ * the request is idempotent and has no body (the origin may have closed it
+ * just as we reused it); that is not held against the member.  Any other failure before the
  * first response byte (connect refused or timed out, reset, closed, first-byte
  * timeout, resolution failure, and a 502/503/504 listed in retry_on) counts
  * against the member (passive health) and, for an idempotent request without
@@ -64,6 +64,7 @@ static void proxy_member_failed(struct edge_conn *c);
 static bool proxy_may_retry(struct edge_conn *c);
 static void proxy_retry_other(struct edge_conn *c, int status, const char *msg);
 static void proxy_revalidated(struct edge_conn *c);
+static bool proxy_idempotent(const struct edge_conn *c);
 
 static void
 proxy_tv(struct timeval *tv, unsigned ms)
@@ -538,7 +539,7 @@ proxy_finish(struct edge_conn *c)
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev);
+		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev, px->conn_uses);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -676,7 +677,7 @@ proxy_revalidated(struct edge_conn *c)
 	reusable = px->resp.keep_alive && px->req_body_done && evbuffer_get_length(in) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev);
+		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev, px->conn_uses);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -821,12 +822,25 @@ proxy_on_origin_write(struct bufferevent *bev, void *arg)
 	edge_conn_leave(c);
 }
 
+/* No request body, or an empty one: nothing the retry would have to resend. */
+static bool
+proxy_bodyless(const struct edge_conn *c)
+{
+	return c->req.body == H1_BODY_NONE ||
+	       (c->req.body == H1_BODY_LENGTH && c->req.content_length == 0);
+}
+
+/* A kept-alive connection failed before any response byte: the origin most
+ * likely closed it as we reused it (RFC 9112 §9.3.1).  Once, on a fresh
+ * connection to the same member, for idempotent requests only (RFC 9110
+ * §9.2.2; nginx does the same). */
 static bool
 proxy_retryable(const struct edge_conn *c)
 {
 	const struct edge_proxy *px = &c->px;
 
-	return px->reused && !px->got_bytes && !px->retried && c->req.body == H1_BODY_NONE;
+	return px->reused && !px->got_bytes && !px->retried && proxy_bodyless(c) &&
+	       proxy_idempotent(c);
 }
 
 /* RFC 9110 §9.2.2 idempotent methods. */
@@ -869,8 +883,7 @@ proxy_may_retry(struct edge_conn *c)
 	if (px->state == EDGE_PROXY_RELAY_BODY || px->tries > px->pool->retries ||
 	    px->tries >= EDGE_PROXY_MAX_TRIES || !proxy_idempotent(c))
 		return false;
-	if (c->req.body != H1_BODY_NONE &&
-	    !(c->req.body == H1_BODY_LENGTH && c->req.content_length == 0))
+	if (!proxy_bodyless(c))
 		return false;
 	if (!origin_balance_any(proxy_balance(c), px->tried, px->tries, time_mono_ms()))
 		return false;
@@ -998,6 +1011,7 @@ proxy_attach(struct edge_conn *c)
 static void
 proxy_send_request(struct edge_conn *c)
 {
+	c->px.conn_uses++;
 	proxy_write_request_head(c);
 	proxy_pump_request_body(c);
 }
@@ -1008,6 +1022,7 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	struct edge_proxy *px = &c->px;
 	struct timeval rtv, wtv;
 
+	px->conn_uses = 0;
 	px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (px->obev == NULL) {
 		proxy_try_failed(c, 502, "bad gateway: cannot open a connection to the origin");
@@ -1160,7 +1175,7 @@ proxy_begin(struct edge_conn *c, bool fresh)
 		px->retried = false;
 		origin_balance_begin(proxy_balance(c), px->member_idx);
 		px->counted = true;
-		px->obev = origin_pool_take(w->opool, px->pool_idx, px->member_idx);
+		px->obev = origin_pool_take(w->opool, px->pool_idx, px->member_idx, &px->conn_uses);
 		if (px->obev != NULL) {
 			px->reused = true;
 			px->state = EDGE_PROXY_WAIT_HEAD;

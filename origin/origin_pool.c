@@ -14,8 +14,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <event2/buffer.h>
@@ -38,6 +40,7 @@ struct origin_idle {
 	struct origin_pool *pool;
 	struct origin_member_state *ms;
 	struct bufferevent *bev;
+	unsigned uses; /* requests sent on it so far */
 };
 
 struct origin_member_state {
@@ -165,8 +168,24 @@ origin_pool_balance(struct origin_pool *p, unsigned pool_idx)
 	return p->pools[pool_idx].balance;
 }
 
+/* True when the idle connection's socket has nothing to read and no EOF: the
+ * origin has not closed it (RFC 9112 §9.3.1: a closed kept-alive connection
+ * is the common reason a reused request fails). */
+static bool
+origin_idle_quiet(struct bufferevent *bev)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	char b;
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 struct bufferevent *
-origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx)
+origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx, unsigned *uses)
 {
 	struct origin_member_state *ms;
 	struct origin_idle *e;
@@ -174,7 +193,8 @@ origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx)
 
 	ASSERT(pool_idx < p->n_pools && member_idx < p->pools[pool_idx].conf->n_members);
 	ms = &p->pools[pool_idx].members[member_idx];
-	e = ms->idle;
+	while ((e = ms->idle) != NULL && !origin_idle_quiet(e->bev))
+		origin_idle_close(e);
 	if (e == NULL)
 		return NULL;
 	ms->idle = e->next;
@@ -183,6 +203,7 @@ origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx)
 	ms->n_idle--;
 	p->n_idle--;
 	bev = e->bev;
+	*uses = e->uses;
 	free(e);
 	bufferevent_disable(bev, EV_READ);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
@@ -191,8 +212,8 @@ origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx)
 }
 
 void
-origin_pool_put(
-    struct origin_pool *p, unsigned pool_idx, unsigned member_idx, struct bufferevent *bev)
+origin_pool_put(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
+    struct bufferevent *bev, unsigned uses)
 {
 	const struct config_pool *pc;
 	struct origin_member_state *ms;
@@ -203,7 +224,8 @@ origin_pool_put(
 	pc = p->pools[pool_idx].conf;
 	ASSERT(member_idx < pc->n_members);
 	ms = &p->pools[pool_idx].members[member_idx];
-	if (ms->n_idle >= pc->max_idle_per_worker || pc->idle_timeout_ms == 0) {
+	if (ms->n_idle >= pc->max_idle_per_worker || pc->idle_timeout_ms == 0 ||
+	    (pc->max_requests != 0 && uses >= pc->max_requests)) {
 		bufferevent_free(bev);
 		return;
 	}
@@ -211,6 +233,7 @@ origin_pool_put(
 	e->pool = p;
 	e->ms = ms;
 	e->bev = bev;
+	e->uses = uses;
 	e->next = ms->idle;
 	if (ms->idle != NULL)
 		ms->idle->prev = e;

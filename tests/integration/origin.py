@@ -53,7 +53,8 @@ Control endpoints (never counted, never scripted), on the same port:
                              no argument: all requests; status=S: only those
                              answered with status S
   GET  /__requests?path=P    [{"method", "target", "path", "version", "headers":
-                             [[n, v], ...], "body_length", "body_sha256", "chunked"}]
+                             [[n, v], ...], "body_length", "body_sha256", "chunked",
+                             "peer_port" (the client's port: one per connection)}]
   POST /__script             merge the JSON body into the script
   POST /__reset              forget counts and recorded requests
   GET  /__ping               200 "pong"
@@ -133,6 +134,7 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.peer_port = None
 
     def fill(self):
         data = self.sock.recv(65536)
@@ -258,6 +260,7 @@ class Origin:
             except OSError:
                 pass
             conn = Conn(sock)
+            conn.peer_port = sock.getpeername()[1]
             idle = self.idle_timeout
             while True:
                 sock.settimeout(idle)
@@ -349,7 +352,8 @@ class Origin:
         rec = {"method": method, "target": target, "path": path,
                "version": version, "headers": headers,
                "body_length": blen, "body_sha256": bsha,
-               "chunked": chunked, "time": time.time(), "status": None}
+               "chunked": chunked, "time": time.time(), "status": None,
+               "peer_port": conn.peer_port}
         n = self.record(rec)
 
         delay = float(b.get("delay_ms", 0) or 0) / 1000.0

@@ -97,5 +97,57 @@ class MaxConns(harness.OutpostTestCase):
         self.assertEqual(sorted(r[0] for r in res), [200, 200, 503], res)
 
 
+class KeepAlive(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.a = self.class_origin()
+        a = cls.a.address
+
+        def mutate(cfg):
+            pool(cfg, "maxreq", [(a, {})], keepalive={"idle": "30s", "max_requests": 3})
+            pool(cfg, "stale", [(a, {})], passive={"failures": 0}, retries=0)
+            return cfg
+        cls.node = self.class_outpost(cls.a, mutate=mutate)
+
+    def on_one_conn(self, paths, method="GET"):
+        """Sends each request on one client connection (so one worker, one
+        idle pool); returns the statuses."""
+        out = []
+        with self.node.connect(timeout=10) as c:
+            for p in paths:
+                c.send("%s %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % (method, p))
+                out.append(c.read_response().status)
+        return out
+
+    def test_max_requests_per_origin_connection(self):
+        self.assertEqual(self.on_one_conn(["/maxreq/x%d" % i for i in range(9)]), [200] * 9)
+        ports = [r["peer_port"] for r in self.a.requests(prefix="/maxreq/")]
+        self.assertEqual(len(ports), 9)
+        # three requests per origin connection, then a new one
+        self.assertEqual(len(set(ports)), 3, ports)
+        self.assertEqual(ports[0:3], [ports[0]] * 3, ports)
+
+    def test_reused_connection_failure(self):
+        # GET: the origin drops it on a kept-alive connection -> once more on
+        # a fresh connection (that one dropped too -> 502); a POST is never
+        # re-sent (RFC 9110 §9.2.2).
+        self.a.script({"/stale/drop": {"drop": 1}})
+        with self.node.connect(timeout=10) as c:
+            for method, n in (("GET", 2), ("POST", 1)):
+                c.send("GET /stale/warm HTTP/1.1\r\nHost: example.com\r\n\r\n")
+                self.assertEqual(c.read_response().status, 200)
+                before = self.a.count("/stale/drop")
+                c.send("%s /stale/drop HTTP/1.1\r\nHost: example.com\r\n"
+                       "Content-Length: 0\r\n\r\n" % method)
+                r = c.read_response()
+                self.assertEqual(r.status, 502, r)
+                self.assertEqual(self.a.count("/stale/drop") - before, n, method)
+                if method == "GET":
+                    c.close()
+                    c = self.node.connect(timeout=10)
+        c.close()
+        self.assertServing(self.node)
+
+
 if __name__ == "__main__":
     harness.main()
