@@ -70,6 +70,10 @@ struct config_pool {
 	unsigned connect_timeout_ms;       /* timeouts.connect, default 2000 */
 	unsigned first_byte_timeout_ms;    /* timeouts.first_byte, default 30000 */
 	unsigned between_bytes_timeout_ms; /* timeouts.between_bytes, default 30000 */
+	unsigned send_timeout_ms;          /* timeouts.send: no progress writing the
+	                                      request, default 30000 */
+	unsigned total_timeout_ms;         /* timeouts.total: the whole exchange, all
+	                                      tries and the queue; 0 (default) = none */
 	unsigned idle_timeout_ms;          /* keepalive.idle, default 30000 */
 	unsigned max_idle_per_worker;      /* keepalive.max_idle, default 32 */
 	unsigned max_requests;             /* keepalive.max_requests per connection,

@@ -1081,6 +1081,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	    "connect",
 	    "first_byte",
 	    "between_bytes",
+	    "send",
+	    "total",
 	    NULL,
 	};
 	static const char *const keepalive_keys[] = {"idle", "max_idle", "max_requests", NULL};
@@ -1093,6 +1095,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	pool->connect_timeout_ms = 2000;
 	pool->first_byte_timeout_ms = 30000;
 	pool->between_bytes_timeout_ms = 30000;
+	pool->send_timeout_ms = 30000;
+	pool->total_timeout_ms = 0;
 	pool->idle_timeout_ms = 30000;
 	pool->max_idle_per_worker = 32;
 	pool->max_requests = 1000;
@@ -1182,6 +1186,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			    p, v, "first_byte", 1, CONFIG_DAY_MS, 1, &pool->first_byte_timeout_ms);
 			cget_duration(p, v, "between_bytes", 1, CONFIG_DAY_MS, 1,
 			    &pool->between_bytes_timeout_ms);
+			cget_duration(p, v, "send", 1, CONFIG_DAY_MS, 1, &pool->send_timeout_ms);
+			cget_duration(p, v, "total", 1, CONFIG_DAY_MS, 1, &pool->total_timeout_ms);
 		}
 		cparse_pop(p, old);
 	}

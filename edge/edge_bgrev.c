@@ -399,7 +399,7 @@ bg_read_head(struct edge_bgrev *bg)
 		struct timeval rtv, wtv;
 
 		bg_tv(&rtv, bg->pool->between_bytes_timeout_ms);
-		bg_tv(&wtv, w->cfg->send_timeout_ms);
+		bg_tv(&wtv, bg->pool->send_timeout_ms);
 		bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 	}
 	bg_read_body(bg, false);
@@ -433,7 +433,7 @@ bg_on_event(struct bufferevent *bev, short what, void *arg)
 		    bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		bg->state = BG_WAIT_HEAD;
 		bg_tv(&rtv, bg->pool->first_byte_timeout_ms);
-		bg_tv(&wtv, bg->w->cfg->send_timeout_ms);
+		bg_tv(&wtv, bg->pool->send_timeout_ms);
 		bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		EDGE_COUNT(&bg->w->metrics, origin_timeouts_total);
@@ -519,7 +519,7 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 			bg->state = BG_WAIT_HEAD;
 			EDGE_COUNT(&w->metrics, origin_conn_reused_total);
 			bg_tv(&rtv, bg->pool->first_byte_timeout_ms);
-			bg_tv(&wtv, w->cfg->send_timeout_ms);
+			bg_tv(&wtv, bg->pool->send_timeout_ms);
 			bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 			bg_attach_send(bg);
 			return;

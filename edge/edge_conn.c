@@ -117,7 +117,7 @@ conn_free(struct edge_conn *c)
 	struct edge_worker *w = c->w;
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
-	edge_proxy_abort(c);
+	edge_proxy_free(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

@@ -68,6 +68,7 @@ struct edge_proxy {
 	bool counted;       /* origin_balance_begin and origin_pool_acquire done for member_idx */
 	bool woken;         /* proxy_begin runs from the wait queue */
 	unsigned conn_uses; /* requests sent on obev, this one included */
+	struct event *total_timer;      /* timeouts.total; made on first use, kept */
 	struct origin_pool_waiter wait; /* queue entry (max_conns) */
 	uint64_t wait_deadline_ms;      /* 0 until the request first queues */
 	unsigned tries;                 /* members tried, the current one included */

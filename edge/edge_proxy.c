@@ -73,14 +73,15 @@ proxy_tv(struct timeval *tv, unsigned ms)
 	tv->tv_usec = (long)(ms % 1000) * 1000;
 }
 
-/* Read timeout read_ms (first byte or between bytes), write timeout = send. */
+/* Read timeout read_ms (first byte or between bytes), write timeout = the
+ * pool's timeouts.send. */
 static void
 proxy_set_timeouts(struct edge_conn *c, unsigned read_ms)
 {
 	struct timeval rtv, wtv;
 
 	proxy_tv(&rtv, read_ms);
-	proxy_tv(&wtv, c->w->cfg->send_timeout_ms);
+	proxy_tv(&wtv, c->px.pool->send_timeout_ms);
 	bufferevent_set_timeouts(c->px.obev, &rtv, &wtv);
 }
 
@@ -109,12 +110,24 @@ proxy_release(struct edge_conn *c)
 }
 
 void
+edge_proxy_free(struct edge_conn *c)
+{
+	edge_proxy_abort(c);
+	if (c->px.total_timer != NULL) {
+		event_free(c->px.total_timer);
+		c->px.total_timer = NULL;
+	}
+}
+
+void
 edge_proxy_abort(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
 
 	proxy_release(c);
 	origin_pool_unwait(c->w->opool, &px->wait);
+	if (px->total_timer != NULL)
+		evtimer_del(px->total_timer);
 	if (px->dnsq != NULL)
 		origin_dns_cancel(&px->dnsq);
 	if (px->obev != NULL) {
@@ -526,6 +539,8 @@ proxy_finish(struct edge_conn *c)
 	bool reusable;
 
 	proxy_release(c);
+	if (px->total_timer != NULL)
+		evtimer_del(px->total_timer);
 	if (px->fill != NULL) {
 		cache_ram_insert(w->srv->ram, px->fill);
 		if (w->srv->disk != NULL)
@@ -948,13 +963,19 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 		px->state = EDGE_PROXY_WAIT_HEAD;
 		proxy_set_timeouts(c, px->pool->first_byte_timeout_ms);
 	} else if (what & BEV_EVENT_TIMEOUT) {
+		bool sending = px->state != EDGE_PROXY_CONNECTING && (what & BEV_EVENT_WRITING);
+
 		EDGE_COUNT(&c->w->metrics, origin_timeouts_total);
 		log_warn("proxy", "origin pool \"%s\" member %u: %s timed out", px->pool->name,
-		    px->member_idx, px->state == EDGE_PROXY_CONNECTING ? "connect" : "response");
+		    px->member_idx,
+		    px->state == EDGE_PROXY_CONNECTING ? "connect"
+		    : sending                          ? "sending the request"
+		                                       : "response");
 		proxy_try_failed(c, 504,
 		    px->state == EDGE_PROXY_CONNECTING
 		        ? "gateway timeout: the origin did not accept the connection in time"
-		        : "gateway timeout: the origin did not answer in time");
+		    : sending ? "gateway timeout: the origin did not take the request in time"
+		              : "gateway timeout: the origin did not answer in time");
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (px->state == EDGE_PROXY_RELAY_BODY && px->resp.body == H1_BODY_CLOSE &&
 		    (what & BEV_EVENT_EOF)) {
@@ -1215,6 +1236,23 @@ edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool)
 	return origin_balance_hash(c->req.path.p, c->req.path.len);
 }
 
+/* timeouts.total ran out: the exchange ends wherever it is (no retry). */
+static void
+proxy_on_total(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	EDGE_COUNT(&c->w->metrics, origin_timeouts_total);
+	log_warn("proxy", "origin pool \"%s\": exchange took longer than timeouts.total (%u ms)",
+	    c->px.pool->name, c->px.pool->total_timeout_ms);
+	proxy_fail(c, 504, "gateway timeout: the origin exchange took too long");
+	edge_conn_leave(c);
+}
+
 void
 edge_proxy_start(
     struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale)
@@ -1250,6 +1288,15 @@ edge_proxy_start(
 	if (!px->req_body_done && c->req.expect_continue) {
 		/* RFC 9110 §10.1.1: we will read the body, so say so now. */
 		evbuffer_add(c->io.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	if (pool->total_timeout_ms > 0) {
+		struct timeval tv;
+
+		if (px->total_timer == NULL)
+			px->total_timer = evtimer_new(c->w->base, proxy_on_total, c);
+		ASSERT(px->total_timer != NULL);
+		proxy_tv(&tv, pool->total_timeout_ms);
+		evtimer_add(px->total_timer, &tv);
 	}
 	/* Until an origin connection exists, request bytes wait in the kernel. */
 	edge_io_read_disable(&c->io);

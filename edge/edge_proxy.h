@@ -40,5 +40,8 @@ uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *po
 bool edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h);
 /* Releases everything the exchange holds (client gone or error). */
 void edge_proxy_abort(struct edge_conn *c);
+/* edge_proxy_abort, then frees what the connection keeps between exchanges
+ * (the timeouts.total timer).  When c is freed. */
+void edge_proxy_free(struct edge_conn *c);
 
 #endif

@@ -4,6 +4,7 @@ queue (503 + Retry-After when it overflows or times out), keep-alive
 max_requests, and the send/total timeouts.  Real origin processes, the real
 daemon (2 workers)."""
 
+import socket
 import time
 
 import harness
@@ -146,6 +147,84 @@ class KeepAlive(harness.OutpostTestCase):
                     c.close()
                     c = self.node.connect(timeout=10)
         c.close()
+        self.assertServing(self.node)
+
+
+class UpstreamTimeouts(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.a = self.class_origin()
+        # accepts (the kernel's backlog does) and never reads: a stalled origin
+        cls.sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cls.sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        cls.sink.bind(("127.0.0.1", 0))
+        cls.sink.listen(8)
+        sink = "127.0.0.1:%d" % cls.sink.getsockname()[1]
+        a = cls.a.address
+
+        def mutate(cfg):
+            cfg["limits"]["body"] = "64MiB"
+            pool(cfg, "send", [(sink, {})], retries=0,
+                 timeouts={"connect": "1s", "send": "500ms", "first_byte": "20s"})
+            pool(cfg, "total", [(a, {})], retries=0,
+                 timeouts={"connect": "1s", "first_byte": "10s", "between_bytes": "5s",
+                           "total": "800ms"})
+            return cfg
+        cls.node = self.class_outpost(cls.a, mutate=mutate)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sink.close()
+        super().tearDownClass()
+
+    def test_send_timeout(self):
+        size = 48 << 20
+        with self.node.connect(timeout=10) as c:
+            c.send("POST /send/up HTTP/1.1\r\nHost: example.com\r\n"
+                   "Content-Length: %d\r\n\r\n" % size)
+            block = b"x" * (1 << 20)
+
+            def pump():
+                try:
+                    for _ in range(size >> 20):
+                        c.sock.sendall(block)
+                except OSError:
+                    pass
+            t0 = time.monotonic()
+            bg = Background(pump)
+            r = c.read_response(timeout=8)
+            el = time.monotonic() - t0
+            c.close()
+            bg.result(15)
+        self.assertEqual(r.status, 504, r)
+        self.assertIn(b"did not take the request", r.body)
+        self.assertLess(el, 5.0)
+        self.assertIn("sending the request timed out", self.node.log())
+        self.assertServing(self.node)
+
+    def test_total_timeout_before_head(self):
+        self.a.script({"/total/slow": {"delay_ms": 3000}})
+        t0 = time.monotonic()
+        r = self.node.get("/total/slow")
+        el = time.monotonic() - t0
+        self.assertEqual(r.status, 504, r)
+        self.assertIn(b"took too long", r.body)
+        self.assertGreaterEqual(el, 0.7)
+        self.assertLess(el, 2.0)
+        self.assertIn("longer than timeouts.total (800 ms)", self.node.log())
+
+    def test_total_timeout_mid_body_closes(self):
+        # head at once, then 20 chunks 150 ms apart (3 s): cut at 800 ms
+        self.a.script({"/total/drip": {"chunked": 1, "size": 20 * 100, "chunk_size": 100,
+                                       "chunk_delay_ms": 150}})
+        t0 = time.monotonic()
+        with self.node.connect(timeout=10) as c:
+            c.send("GET /total/drip HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            closed, data, el = c.wait_closed(5)
+        self.assertTrue(closed)
+        self.assertIn(b"200", data[:20])
+        self.assertFalse(data.endswith(b"0\r\n\r\n"), "a cut body looks complete")
+        self.assertLess(time.monotonic() - t0, 2.5)
         self.assertServing(self.node)
 
 

@@ -159,6 +159,8 @@ CASES += [
               [POOL_MEMBERS, "queue: lots   # <- error"]),
     pool_case("queue_timeout_no_unit", "pools[0].queue_timeout",
               [POOL_MEMBERS, "queue_timeout: 5   # <- error"]),
+    pool_case("total_timeout_zero", "pools[0].timeouts.total",
+              [POOL_MEMBERS, "timeouts: { send: 1s, total: 0s }   # <- error"]),
     pool_case("max_requests_range", "pools[0].keepalive.max_requests",
               [POOL_MEMBERS, "keepalive: { max_requests: 1000000000 }   # <- error"]),
 ]
