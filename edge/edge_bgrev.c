@@ -166,7 +166,7 @@ bg_finish(struct edge_bgrev *bg, bool reusable)
 	if (reusable && evbuffer_get_length(bufferevent_get_input(bg->obev)) == 0) {
 		bufferevent_setwatermark(bg->obev, EV_WRITE, 0, 0);
 		origin_pool_put(
-		    w->opool, bg->pool_idx, bg->member_idx, bg->obev, bg->conn_uses + 1);
+		    w->opool, bg->pool_idx, bg->member_idx, bg->obev, NULL, 0, bg->conn_uses + 1);
 		bg->obev = NULL;
 	}
 	bg_free(bg);
@@ -511,7 +511,8 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 	bg->got_bytes = false;
 	bg->try_ms = time_mono_ms();
 	if (!fresh) {
-		bg->obev = origin_pool_take(w->opool, bg->pool_idx, bg->member_idx, &bg->conn_uses);
+		bg->obev = origin_pool_take(
+		    w->opool, bg->pool_idx, bg->member_idx, NULL, 0, &bg->conn_uses);
 		if (bg->obev != NULL) {
 			struct timeval rtv, wtv;
 

@@ -69,6 +69,10 @@ struct edge_proxy {
 	bool woken;         /* proxy_begin runs from the wait queue */
 	unsigned conn_uses; /* requests sent on obev, this one included */
 	struct event *total_timer;      /* timeouts.total; made on first use, kept */
+	struct sockaddr_storage addr;   /* the address obev connected to, when */
+	socklen_t addrlen;              /* it was made for this try (else 0) */
+	unsigned addr_retries;          /* tries moved to another address of a name */
+	bool may_reuse;                 /* this try may take an idle connection */
 	struct origin_pool_waiter wait; /* queue entry (max_conns) */
 	uint64_t wait_deadline_ms;      /* 0 until the request first queues */
 	unsigned tries;                 /* members tried, the current one included */

@@ -30,6 +30,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <netinet/in.h>
@@ -554,7 +555,9 @@ proxy_finish(struct edge_conn *c)
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev, px->conn_uses);
+		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev,
+		    px->addrlen > 0 ? (const struct sockaddr *)&px->addr : NULL, px->addrlen,
+		    px->conn_uses);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -692,7 +695,9 @@ proxy_revalidated(struct edge_conn *c)
 	reusable = px->resp.keep_alive && px->req_body_done && evbuffer_get_length(in) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev, px->conn_uses);
+		origin_pool_put(w->opool, px->pool_idx, px->member_idx, px->obev,
+		    px->addrlen > 0 ? (const struct sockaddr *)&px->addr : NULL, px->addrlen,
+		    px->conn_uses);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -927,6 +932,54 @@ proxy_retry_other(struct edge_conn *c, int status, const char *msg)
 	proxy_begin(c, false);
 }
 
+#define PROXY_ADDR_RETRIES 2 /* tries moved to another address of a member's name */
+
+/*
+ * A try on one address of a member's host name failed before any response
+ * byte: resolves leave that address out for passive.backoff (while the name
+ * has another), and an idempotent request without a body goes to the next
+ * address of the same member without counting against the member (its other
+ * addresses may be fine).  True when retried so.
+ */
+static bool
+proxy_address_failed(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	const struct config_member *m = &px->pool->members[px->member_idx];
+	const struct sockaddr *sa = (const struct sockaddr *)&px->addr;
+	unsigned others;
+	bool marked;
+
+	if (px->addrlen == 0 || px->got_bytes)
+		return false;
+	others = origin_dns_mark_bad(
+	    c->w->dns, m->host, sa, time_mono_ms() + px->pool->passive_backoff_ms, &marked);
+	if (marked) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+
+		(void)inet_ntop(sa->sa_family,
+		    sa->sa_family == AF_INET
+		        ? (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr
+		        : (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    ip, sizeof ip);
+		EDGE_COUNT(&c->w->metrics, origin_address_ejections_total);
+		log_warn("proxy",
+		    "origin pool \"%s\" member %s:%u: address %s left out for %u ms on this worker",
+		    px->pool->name, m->host, (unsigned)m->port, ip, px->pool->passive_backoff_ms);
+	}
+	if (others == 0 || px->addr_retries >= PROXY_ADDR_RETRIES || !proxy_idempotent(c) ||
+	    !proxy_bodyless(c))
+		return false;
+	px->addr_retries++;
+	EDGE_COUNT(&c->w->metrics, origin_retries_total);
+	if (px->obev != NULL) {
+		bufferevent_free(px->obev);
+		px->obev = NULL;
+	}
+	proxy_begin(c, true);
+	return true;
+}
+
 /* A try failed with nothing sent to the client yet: hold it against the
  * member, then retry elsewhere when allowed, else answer status. */
 static void
@@ -938,6 +991,8 @@ proxy_try_failed(struct edge_conn *c, int status, const char *msg)
 		proxy_fail(c, status, msg);
 		return;
 	}
+	if (proxy_address_failed(c))
+		return;
 	proxy_member_failed(c);
 	if (!px->got_bytes && proxy_may_retry(c))
 		proxy_retry_other(c, status, msg);
@@ -1044,6 +1099,8 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	struct timeval rtv, wtv;
 
 	px->conn_uses = 0;
+	memcpy(&px->addr, sa, salen);
+	px->addrlen = salen;
 	px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (px->obev == NULL) {
 		proxy_try_failed(c, 502, "bad gateway: cannot open a connection to the origin");
@@ -1064,6 +1121,30 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	proxy_send_request(c);
 }
 
+/* The member's address for this try is sa: an idle connection to it when
+ * the try may reuse one, else a new connection. */
+static void
+proxy_use_address(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->may_reuse) {
+		px->obev = origin_pool_take(
+		    c->w->opool, px->pool_idx, px->member_idx, sa, salen, &px->conn_uses);
+		if (px->obev != NULL) {
+			px->reused = true;
+			memcpy(&px->addr, sa, salen);
+			px->addrlen = salen;
+			px->state = EDGE_PROXY_WAIT_HEAD;
+			EDGE_COUNT(&c->w->metrics, origin_conn_reused_total);
+			proxy_attach(c);
+			proxy_send_request(c);
+			return;
+		}
+	}
+	proxy_connect(c, sa, salen);
+}
+
 static void
 proxy_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
@@ -1079,7 +1160,7 @@ proxy_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, v
 		    m->host, err);
 		proxy_try_failed(c, 502, "bad gateway: the origin name could not be resolved");
 	} else {
-		proxy_connect(c, sa, salen);
+		proxy_use_address(c, sa, salen);
 	}
 	edge_conn_leave(c);
 }
@@ -1171,6 +1252,7 @@ proxy_begin(struct edge_conn *c, bool fresh)
 	int r;
 
 	px->got_bytes = false;
+	px->addrlen = 0;
 	px->try_ms = time_mono_ms();
 	if (!fresh) {
 		int pick = proxy_pick_slot(c);
@@ -1196,23 +1278,15 @@ proxy_begin(struct edge_conn *c, bool fresh)
 		px->retried = false;
 		origin_balance_begin(proxy_balance(c), px->member_idx);
 		px->counted = true;
-		px->obev = origin_pool_take(w->opool, px->pool_idx, px->member_idx, &px->conn_uses);
-		if (px->obev != NULL) {
-			px->reused = true;
-			px->state = EDGE_PROXY_WAIT_HEAD;
-			EDGE_COUNT(&w->metrics, origin_conn_reused_total);
-			proxy_attach(c);
-			proxy_send_request(c);
-			return;
-		}
 	}
 	px->reused = false;
+	px->may_reuse = !fresh;
 	m = &px->pool->members[px->member_idx];
 	px->state = EDGE_PROXY_RESOLVING;
 	r = origin_dns_resolve(
 	    w->dns, m->host, m->port, &ss, &sslen, proxy_on_resolved, c, &px->dnsq, &err);
 	if (r == 0) {
-		proxy_connect(c, (const struct sockaddr *)&ss, sslen);
+		proxy_use_address(c, (const struct sockaddr *)&ss, sslen);
 	} else if (r < 0) {
 		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", px->pool->name,
 		    m->host, err != NULL ? err : "failed");
@@ -1270,6 +1344,7 @@ edge_proxy_start(
 	px->counted = false;
 	px->woken = false;
 	px->wait_deadline_ms = 0;
+	px->addr_retries = 0;
 	px->tries = 0;
 	px->fail_status = 502;
 	px->fail_msg = "bad gateway";

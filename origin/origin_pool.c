@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -40,7 +41,9 @@ struct origin_idle {
 	struct origin_pool *pool;
 	struct origin_member_state *ms;
 	struct bufferevent *bev;
-	unsigned uses; /* requests sent on it so far */
+	unsigned uses;                /* requests sent on it so far */
+	struct sockaddr_storage addr; /* its peer */
+	socklen_t addrlen;
 };
 
 struct origin_member_state {
@@ -185,21 +188,31 @@ origin_idle_quiet(struct bufferevent *bev)
 }
 
 struct bufferevent *
-origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx, unsigned *uses)
+origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
+    const struct sockaddr *sa, socklen_t salen, unsigned *uses)
 {
 	struct origin_member_state *ms;
-	struct origin_idle *e;
+	struct origin_idle *e, *next;
 	struct bufferevent *bev;
 
 	ASSERT(pool_idx < p->n_pools && member_idx < p->pools[pool_idx].conf->n_members);
 	ms = &p->pools[pool_idx].members[member_idx];
-	while ((e = ms->idle) != NULL && !origin_idle_quiet(e->bev))
+	for (e = ms->idle; e != NULL; e = next) {
+		next = e->next;
+		if (sa != NULL && (e->addrlen != salen || memcmp(&e->addr, sa, salen) != 0))
+			continue;
+		if (origin_idle_quiet(e->bev))
+			break;
 		origin_idle_close(e);
+	}
 	if (e == NULL)
 		return NULL;
-	ms->idle = e->next;
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		ms->idle = e->next;
 	if (e->next != NULL)
-		e->next->prev = NULL;
+		e->next->prev = e->prev;
 	ms->n_idle--;
 	p->n_idle--;
 	bev = e->bev;
@@ -213,7 +226,7 @@ origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx, 
 
 void
 origin_pool_put(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
-    struct bufferevent *bev, unsigned uses)
+    struct bufferevent *bev, const struct sockaddr *sa, socklen_t salen, unsigned uses)
 {
 	const struct config_pool *pc;
 	struct origin_member_state *ms;
@@ -234,6 +247,15 @@ origin_pool_put(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
 	e->ms = ms;
 	e->bev = bev;
 	e->uses = uses;
+	if (sa != NULL && salen <= sizeof e->addr) {
+		memcpy(&e->addr, sa, salen);
+		e->addrlen = salen;
+	} else {
+		e->addrlen = sizeof e->addr;
+		if (getpeername(bufferevent_getfd(bev), (struct sockaddr *)&e->addr, &e->addrlen) ==
+		    -1)
+			e->addrlen = 0;
+	}
 	e->next = ms->idle;
 	if (ms->idle != NULL)
 		ms->idle->prev = e;

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct bufferevent;
 struct event_base;
@@ -61,18 +62,21 @@ void origin_pool_free(struct origin_pool **pp);
 /* The balancer of pool pool_idx on this worker (owned by the pool state). */
 struct origin_balance *origin_pool_balance(struct origin_pool *p, unsigned pool_idx);
 
-/* An idle connection to the member, with callbacks and timeouts cleared and
+/* An idle connection to the member — to address sa when not NULL (a name's
+ * addresses each get their share of reuse, and a changed DNS answer stops
+ * reuse of the old address) — with callbacks and timeouts cleared and
  * reading disabled, or NULL; *uses gets the requests already sent on it.
  * Before handing one out, a non-blocking peek at its socket drops it when
  * the origin closed it (or sent bytes) since the event loop last looked.
  * The caller owns the returned bufferevent. */
-struct bufferevent *origin_pool_take(
-    struct origin_pool *p, unsigned pool_idx, unsigned member_idx, unsigned *uses);
-/* Parks a connection whose last exchange ended cleanly, after uses requests
- * in all.  Takes ownership: the connection is freed at once when the member
- * already holds max_idle or uses reached keepalive.max_requests. */
+struct bufferevent *origin_pool_take(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
+    const struct sockaddr *sa, socklen_t salen, unsigned *uses);
+/* Parks a connection to address sa (NULL: its peer address is looked up)
+ * whose last exchange ended cleanly, after uses requests in all.  Takes
+ * ownership: the connection is freed at once when the member already holds
+ * max_idle or uses reached keepalive.max_requests. */
 void origin_pool_put(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
-    struct bufferevent *bev, unsigned uses);
+    struct bufferevent *bev, const struct sockaddr *sa, socklen_t salen, unsigned uses);
 /* Takes one of member_idx's max_conns slots: true when it has no limit or a
  * slot was free (then origin_pool_release must follow exactly once), false
  * when it is at its limit. */

@@ -610,7 +610,7 @@ class OriginProcess:
         return "127.0.0.1:%d" % self.port
 
     def _control(self, method, path, body=None):
-        r = http_request(self.port, method, path, body=body, timeout=5,
+        r = http_request(self.port, method, path, body=body, timeout=5, host=self.host,
                          headers={"Content-Type": "application/json"} if body else None)
         if r.status != 200:
             raise AssertionError("origin control %s %s -> %d %r" % (method, path, r.status,

@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Upstream connection management: per-member max_conns with a bounded wait
 queue (503 + Retry-After when it overflows or times out), keep-alive
-max_requests, and the send/total timeouts.  Real origin processes, the real
+max_requests, the send/total timeouts, and member names with several DNS
+addresses (dns_responder.py on loopback).  Real origin processes, the real
 daemon (2 workers)."""
 
+import json
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 
 import harness
-from harness import Background
+from harness import Background, free_port, wait_until
 
 
 pool = harness.add_pool_route
@@ -225,6 +231,130 @@ class UpstreamTimeouts(harness.OutpostTestCase):
         self.assertIn(b"200", data[:20])
         self.assertFalse(data.endswith(b"0\r\n\r\n"), "a cut body looks complete")
         self.assertLess(time.monotonic() - t0, 2.5)
+        self.assertServing(self.node)
+
+
+class DnsResponder:
+    """dns_responder.py as a child process (stopped by pid)."""
+
+    def __init__(self, zone):
+        self.tmpdir = tempfile.mkdtemp(prefix="outpost-dns-")
+        self.zone_path = os.path.join(self.tmpdir, "zone.json")
+        self.log_path = os.path.join(self.tmpdir, "queries.log")
+        port_file = os.path.join(self.tmpdir, "port")
+        self.set(zone)
+        self.proc = subprocess.Popen(
+            [harness.PYTHON, os.path.join(harness.HERE, "dns_responder.py"),
+             "--zone", self.zone_path, "--port-file", port_file, "--log", self.log_path],
+            stdin=subprocess.DEVNULL)
+        harness._register(self.proc)
+        try:
+            wait_until(lambda: os.path.exists(port_file) or self.proc.poll() is not None,
+                       10, what="the DNS responder to start")
+            with open(port_file) as f:
+                self.port = int(f.read())
+        except BaseException:
+            self.close_and_check()
+            raise
+
+    def set(self, zone):
+        tmp = self.zone_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(zone, f)
+        os.rename(tmp, self.zone_path)
+
+    def queries(self, name):
+        try:
+            with open(self.log_path) as f:
+                return sum(1 for ln in f if ln.split()[0] == name)
+        except OSError:
+            return 0
+
+    def close_and_check(self):
+        harness.stop_pid(self.proc, timeout=5)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class Dns(harness.OutpostTestCase):
+    """Member host names resolved through c-ares against a DNS responder on
+    loopback: every address is used, a dead address is left out on its own, a
+    changed A record is picked up without failed requests, and a name that
+    does not resolve is a 502."""
+
+    def setup_class_resources(self):
+        cls = type(self)
+        for _ in range(5):   # one port free on both 127.0.0.2 and 127.0.0.3
+            port = free_port()
+            try:
+                cls.o2 = self.class_origin(host="127.0.0.2", port=port)
+                cls.o3 = self.class_origin(host="127.0.0.3", port=port)
+                break
+            except AssertionError:
+                continue
+        cls.port = port
+        cls.dns = DnsResponder({
+            "multi.test": {"A": ["127.0.0.2", "127.0.0.3"], "ttl": 60},
+            "dead.test": {"A": ["127.0.0.2", "127.0.0.4"], "ttl": 60},
+            "flip.test": {"A": ["127.0.0.2"], "ttl": 1},
+        })
+        type(self)._class_resources.append(cls.dns)
+
+        def mutate(cfg):
+            cfg["resolver"] = {"servers": ["127.0.0.1:%d" % cls.dns.port],
+                               "min_ttl": "1s", "max_ttl": "60s"}
+            for name in ("multi", "dead", "flip", "nx"):
+                host = "nosuch.test" if name == "nx" else name + ".test"
+                pool(cfg, name, [("%s:%d" % (host, port), {})], retries=1)
+            return cfg
+        cls.web = self.class_origin()   # the base config's pool "web"
+        cls.node = self.class_outpost(cls.web, mutate=mutate)
+
+    def test_every_address_is_used(self):
+        for i in range(40):
+            self.assertEqual(self.node.get("/multi/x%d" % i).status, 200)
+        c2, c3 = self.o2.count(prefix="/multi/"), self.o3.count(prefix="/multi/")
+        self.assertEqual(c2 + c3, 40)
+        self.assertGreaterEqual(min(c2, c3), 10, (c2, c3))
+
+    def test_dead_address_left_out(self):
+        bad = []
+        for i in range(40):
+            r = self.node.get("/dead/x%d" % i)
+            if r.status != 200:
+                bad.append((i, r.status))
+        self.assertEqual(bad, [], "a dead address of the name was visible")
+        self.assertEqual(self.o2.count(prefix="/dead/"), 40)
+        self.assertIn("address 127.0.0.4 left out", self.node.log())
+        # left out per worker after its first failure: at most one per worker
+        self.assertLessEqual(self.node.metric("outpost_origin_address_ejections_total"), 2)
+        # the member itself was never ejected
+        self.assertNotIn("dead.test:%d ejected" % self.port, self.node.log())
+
+    def test_changed_a_record_picked_up(self):
+        statuses = []
+        t0 = time.monotonic()
+        changed = False
+        while time.monotonic() - t0 < 6.0:
+            if not changed and time.monotonic() - t0 > 0.5:
+                self.dns.set({"flip.test": {"A": ["127.0.0.3"], "ttl": 1},
+                              "multi.test": {"A": ["127.0.0.2", "127.0.0.3"], "ttl": 60},
+                              "dead.test": {"A": ["127.0.0.2", "127.0.0.4"], "ttl": 60}})
+                changed = True
+            statuses.append(self.node.get("/flip/x%d" % len(statuses)).status)
+            if changed and self.o3.count(prefix="/flip/") >= 10:
+                break
+            time.sleep(0.02)
+        self.assertEqual(set(statuses), {200}, "requests failed while the record changed")
+        self.assertGreater(self.o2.count(prefix="/flip/"), 0)
+        self.assertGreaterEqual(self.o3.count(prefix="/flip/"), 10,
+                                "the new address was not picked up")
+        self.assertGreaterEqual(self.dns.queries("flip.test"), 2)
+
+    def test_unresolvable_name_502(self):
+        r = self.node.get("/nx/x")
+        self.assertEqual(r.status, 502, r)
+        self.assertIn(b"could not be resolved", r.body)
+        self.assertLess(len(r.body), 200)
         self.assertServing(self.node)
 
 
