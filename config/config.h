@@ -93,6 +93,9 @@ struct config_pool {
 	unsigned passive_failures;       /* passive.failures, default 3; 0 = off */
 	unsigned passive_backoff_ms;     /* passive.backoff, default 5s */
 	unsigned passive_max_backoff_ms; /* passive.max_backoff, default 60s */
+	unsigned passive_error_rate_pct; /* passive.error_rate: eject when this % of the
+	                                    last passive.window tries failed; 0 = off */
+	unsigned passive_window;         /* passive.window, 2..64 tries, default 20 */
 
 	/* active health (one prober for all workers); health_path NULL = off */
 	char *health_path;           /* health.path, required in health */

@@ -978,13 +978,30 @@ cparse_health(struct cparse *p, const struct cnode *v, struct config_pool *pool)
 static void
 cparse_passive(struct cparse *p, const struct cnode *v, struct config_pool *pool)
 {
-	static const char *const keys[] = {"failures", "backoff", "max_backoff", NULL};
+	static const char *const keys[] = {
+	    "failures", "backoff", "max_backoff", "error_rate", "window", NULL};
 	const struct cnode *x;
 	size_t old;
 
 	if (!cparse_map(p, v, keys))
 		return;
 	cget_uint(p, v, "failures", 0, 1000, &pool->passive_failures);
+	if ((x = cmap_get(v, "error_rate", NULL)) != NULL) {
+		old = cparse_push_key(p, "error_rate");
+		if (cparse_type(p, x, CNODE_SCALAR)) {
+			char *end;
+			unsigned long n = strtoul(x->str, &end, 10);
+
+			if (end == x->str || (*end != '\0' && strcmp(end, "%") != 0) ||
+			    x->str[0] == '-' || n > 100)
+				cparse_err(
+				    p, x, "invalid rate \"%.80s\" (expected 0%%..100%%)", x->str);
+			else
+				pool->passive_error_rate_pct = (unsigned)n;
+		}
+		cparse_pop(p, old);
+	}
+	cget_uint(p, v, "window", 2, 64, &pool->passive_window);
 	cget_duration(p, v, "backoff", 1, CONFIG_DAY_MS, 1, &pool->passive_backoff_ms);
 	cget_duration(p, v, "max_backoff", 1, CONFIG_DAY_MS, 1, &pool->passive_max_backoff_ms);
 	if (pool->passive_max_backoff_ms < pool->passive_backoff_ms &&
@@ -1108,6 +1125,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	pool->passive_failures = 3;
 	pool->passive_backoff_ms = 5000;
 	pool->passive_max_backoff_ms = 60000;
+	pool->passive_error_rate_pct = 0;
+	pool->passive_window = 20;
 	pool->health_interval_ms = 5000;
 	pool->health_timeout_ms = 2000;
 	pool->health_expect_min = 200;

@@ -234,6 +234,28 @@ class UpstreamTimeouts(harness.OutpostTestCase):
         self.assertServing(self.node)
 
 
+class PassiveErrorRate(harness.OutpostTestCase):
+    def test_error_rate_ejects(self):
+        a = self.start_origin()
+        b = self.start_origin()
+        node = self.start_outpost(a, mutate=lambda cfg: pool(
+            cfg, "er", [(a.address, {}), (b.address, {})], retry_on=[503], retries=1,
+            retry_budget=100,
+            passive={"failures": 0, "error_rate": "50%", "window": 10, "backoff": "30s"}))
+        a.script({"/er/bad/*": {"status": 503}})
+        statuses = []
+        for i in range(80):
+            kind = "bad" if i % 2 else "ok"
+            statuses.append(node.get("/er/%s/%d" % (kind, i)).status)
+        self.assertEqual(set(statuses), {200}, statuses)
+        log = node.log()
+        self.assertIn("member %s ejected" % a.address, log)
+        # ejected once per worker after a full window, then left alone
+        self.assertLessEqual(a.count(prefix="/er/"), 2 * 2 * 10 + 4)
+        self.assertGreaterEqual(b.count(prefix="/er/"), 40)
+        self.assertLessEqual(node.metric("outpost_origin_ejections_total"), 2)
+
+
 class DnsResponder:
     """dns_responder.py as a child process (stopped by pid)."""
 
