@@ -82,6 +82,8 @@ struct config_pool {
 	unsigned queue;                    /* queue: requests that may wait for a member
 	                                      below max_conns, all workers, default 64 */
 	unsigned queue_timeout_ms;         /* queue_timeout, default 1s */
+	bool grace;                        /* grace: with no member to ask, any stale
+	                                      copy answers, default true */
 
 	/* retries of idempotent requests on another member */
 	unsigned retries;          /* retries, default 1, 0..CONFIG_RETRIES_MAX */

@@ -1091,6 +1091,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	    "health",
 	    "queue",
 	    "queue_timeout",
+	    "grace",
 	    NULL,
 	};
 	static const char *const member_keys[] = {"address", "weight", "backup", "max_conns", NULL};
@@ -1119,6 +1120,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	pool->max_requests = 1000;
 	pool->queue = 64;
 	pool->queue_timeout_ms = 1000;
+	pool->grace = true;
 	pool->retries = 1;
 	pool->retry_budget_pct = 20;
 	pool->retry_on = 0;
@@ -1220,6 +1222,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 		cparse_pop(p, old);
 	}
 	cget_uint(p, m, "queue", 0, 1000000, &pool->queue);
+	cget_bool(p, m, "grace", &pool->grace, NULL);
 	cget_duration(p, m, "queue_timeout", 1, CONFIG_DAY_MS, 1, &pool->queue_timeout_ms);
 	cget_uint(p, m, "retries", 0, CONFIG_RETRIES_MAX, &pool->retries);
 	cget_uint(p, m, "retry_budget", 0, 100, &pool->retry_budget_pct);

@@ -46,6 +46,7 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/assert.h"
+#include "core/cc.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
@@ -142,28 +143,57 @@ edge_proxy_abort(struct edge_conn *c)
 	px->state = EDGE_PROXY_IDLE;
 }
 
+/* Grace: no member may be asked (none usable, or all at max_conns), and the
+ * pool allows any stale copy to answer — unless its own directives forbid
+ * serving it stale (RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.4, §5.2.2.10). */
+static bool
+proxy_grace_ok(const struct edge_conn *c)
+{
+	struct str v;
+	struct cc cc;
+	size_t pos = 0;
+
+	if (!c->px.pool->grace)
+		return false;
+	cc_init(&cc);
+	while (cache_obj_header_next(c->px.stale, STR_LIT("Cache-Control"), &pos, &v))
+		cc_parse(v, &cc);
+	return (cc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
+	                       CC_PROXY_REVALIDATE)) == 0 &&
+	       cc.s_maxage == CC_UNSET;
+}
+
 /*
  * stale-if-error (RFC 5861 §4): the exchange failed before anything reached
  * the client and the stale response may stand in: drop the exchange and
- * answer from it.  fwd_status: the origin's 5xx, or 0 when no response came.
- * Cache-Status: "fwd=stale" (we did forward), the origin's status if any, and
- * "detail=stale-if-error".  True if answered.
+ * answer from it.  fwd_status: the origin's 5xx, or 0 when no response came;
+ * PROXY_GRACE when no member could be asked at all, where grace also lets
+ * the stale copy answer (Cache-Status "hit; detail=grace").  Else
+ * Cache-Status: "fwd=stale" (we did forward), the origin's status if any,
+ * and "detail=stale-if-error".  True if answered.
  */
+#define PROXY_GRACE (-1)
+
 static bool
 proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 {
 	struct edge_proxy *px = &c->px;
 	struct cache_obj *o;
+	bool grace;
 	char cs[96];
 
-	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY ||
-	    !cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR))
+	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY)
+		return false;
+	grace = !cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR);
+	if (grace && (fwd_status != PROXY_GRACE || !proxy_grace_ok(c)))
 		return false;
 	o = cache_obj_ref(px->stale);
 	edge_proxy_abort(c);
 	if (!px->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (fwd_status > 0)
+	if (grace)
+		snprintf(cs, sizeof cs, "hit; detail=grace");
+	else if (fwd_status > 0)
 		snprintf(
 		    cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=stale-if-error", fwd_status);
 	else
@@ -1204,7 +1234,7 @@ proxy_on_wake(struct origin_pool_waiter *wt, bool timed_out)
 		log_warn("proxy", "origin pool \"%s\": every member at max_conns for %u ms",
 		    c->px.pool->name, c->px.pool->queue_timeout_ms);
 		EDGE_COUNT(&c->w->metrics, origin_busy_total);
-		if (!proxy_stale_if_error(c, 0))
+		if (!proxy_stale_if_error(c, PROXY_GRACE))
 			edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
 			    "origin busy: every member is at its connection limit");
 	} else {
@@ -1235,7 +1265,7 @@ proxy_queue(struct edge_conn *c)
 	log_warn("proxy", "origin pool \"%s\": every member at max_conns and the queue full",
 	    px->pool->name);
 	EDGE_COUNT(&c->w->metrics, origin_busy_total);
-	if (!proxy_stale_if_error(c, 0))
+	if (!proxy_stale_if_error(c, PROXY_GRACE))
 		edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
 		    "origin busy: every member is at its connection limit");
 }
@@ -1266,7 +1296,7 @@ proxy_begin(struct edge_conn *c, bool fresh)
 				proxy_fail(c, px->fail_status, px->fail_msg);
 			} else {
 				EDGE_COUNT(&w->metrics, origin_unavailable_total);
-				if (!proxy_stale_if_error(c, 0))
+				if (!proxy_stale_if_error(c, PROXY_GRACE))
 					edge_conn_send_error(c, 503, "no healthy origin");
 			}
 			return;

@@ -256,6 +256,40 @@ class PassiveErrorRate(harness.OutpostTestCase):
         self.assertLessEqual(node.metric("outpost_origin_ejections_total"), 2)
 
 
+class Grace(harness.OutpostTestCase):
+    def test_stale_copy_answers_when_no_member_is_healthy(self):
+        a = self.start_origin()
+        health = {"path": "/healthz", "interval": "100ms", "timeout": "100ms",
+                  "rise": 1, "fall": 1}
+
+        def mutate(cfg):
+            harness.add_pool(cfg, "g", a.address, health=health)
+            harness.add_route(cfg, {"path": "/g/", "pool": "g"})
+            harness.add_pool(cfg, "ng", a.address, health=health, grace=False)
+            harness.add_route(cfg, {"path": "/ng/", "pool": "ng"})
+            return cfg
+        node = self.start_outpost(a, mutate=mutate)
+        a.script({"/g/x": {"cc": "max-age=1", "body": "old copy"},
+                  "/g/mr": {"cc": "max-age=1, must-revalidate", "body": "strict"},
+                  "/ng/x": {"cc": "max-age=1", "body": "old copy"}})
+        for p in ("/g/x", "/g/mr", "/ng/x"):
+            self.assertEqual(node.get(p).status, 200)
+        a.script({"/healthz": {"status": 500}})
+        wait_until(lambda: node.log().count("is down") >= 2, 5,
+                   what="both pools' member marked down")
+        time.sleep(1.2)   # every copy is stale now
+        r = node.get("/g/x")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"old copy")
+        self.assertIn("detail=grace", r.header("Cache-Status", ""))
+        # must-revalidate forbids it; grace: false turns it off; nothing stored: 503
+        for p in ("/g/mr", "/ng/x", "/g/never-stored"):
+            r = node.get(p)
+            self.assertEqual(r.status, 503, (p, r))
+            self.assertIn(b"no healthy origin", r.body)
+        self.assertEqual(a.count("/g/x"), 1)
+
+
 class DnsResponder:
     """dns_responder.py as a child process (stopped by pid)."""
 

@@ -163,6 +163,8 @@ CASES += [
               [POOL_MEMBERS, "timeouts: { send: 1s, total: 0s }   # <- error"]),
     pool_case("error_rate_over_100", "pools[0].passive.error_rate",
               [POOL_MEMBERS, "passive: { error_rate: 150% }   # <- error"]),
+    pool_case("grace_not_bool", "pools[0].grace",
+              [POOL_MEMBERS, "grace: sometimes   # <- error"]),
     pool_case("max_requests_range", "pools[0].keepalive.max_requests",
               [POOL_MEMBERS, "keepalive: { max_requests: 1000000000 }   # <- error"]),
 ]
