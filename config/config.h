@@ -85,6 +85,14 @@ struct config_pool {
 	bool grace;                        /* grace: with no member to ask, any stale
 	                                      copy answers, default true */
 
+	/* TLS to the members (tls section; its presence enables it) */
+	bool tls;              /* tls.enabled, default true when tls is given */
+	bool tls_verify;       /* tls.verify, default true */
+	char *tls_ca_file;     /* tls.ca_file; NULL = the system CA store */
+	char *tls_sni;         /* tls.sni; NULL = the member's host name */
+	char *tls_client_cert; /* tls.client_cert and tls.client_key, both or none */
+	char *tls_client_key;
+
 	/* retries of idempotent requests on another member */
 	unsigned retries;          /* retries, default 1, 0..CONFIG_RETRIES_MAX */
 	unsigned retry_budget_pct; /* retry_budget, default 20 (% of requests, ~10 s, per

@@ -1012,6 +1012,53 @@ cparse_passive(struct cparse *p, const struct cnode *v, struct config_pool *pool
 	}
 }
 
+/* pools[].tls: { enabled, verify, ca_file, sni, client_cert, client_key };
+ * the files are checked here so a bad one is an error at its key. */
+static void
+cparse_pool_tls(struct cparse *p, const struct cnode *v, struct config_pool *pool)
+{
+	static const char *const keys[] = {
+	    "enabled", "verify", "ca_file", "sni", "client_cert", "client_key", NULL};
+	const struct cnode *x, *cv, *kv;
+	char err[512];
+	bool exposed;
+	size_t old;
+	FILE *f;
+
+	if (!cparse_map(p, v, keys))
+		return;
+	pool->tls = true;
+	pool->tls_verify = true;
+	cget_bool(p, v, "enabled", &pool->tls, NULL);
+	cget_bool(p, v, "verify", &pool->tls_verify, NULL);
+	cget_str(p, v, "sni", &pool->tls_sni);
+	cget_str(p, v, "ca_file", &pool->tls_ca_file);
+	if (pool->tls_ca_file != NULL && (f = fopen(pool->tls_ca_file, "r")) == NULL) {
+		x = cmap_get(v, "ca_file", NULL);
+		old = cparse_push_key(p, "ca_file");
+		cparse_err(p, x, "cannot read \"%s\": %s", pool->tls_ca_file, strerror(errno));
+		cparse_pop(p, old);
+	} else if (pool->tls_ca_file != NULL) {
+		fclose(f);
+	}
+	cget_str(p, v, "client_cert", &pool->tls_client_cert);
+	cget_str(p, v, "client_key", &pool->tls_client_key);
+	cv = cmap_get(v, "client_cert", NULL);
+	kv = cmap_get(v, "client_key", NULL);
+	if ((pool->tls_client_cert == NULL) != (pool->tls_client_key == NULL)) {
+		x = cv != NULL ? cv : kv;
+		old = cparse_push_key(p, cv != NULL ? "client_cert" : "client_key");
+		cparse_err(p, x, "client_cert and client_key go together");
+		cparse_pop(p, old);
+	} else if (pool->tls_client_cert != NULL &&
+	           config_tls_check_pair(pool->tls_client_cert, pool->tls_client_key, &exposed, err,
+	               sizeof err) != 0) {
+		old = cparse_push_key(p, "client_cert");
+		cparse_err(p, cv, "%s", err);
+		cparse_pop(p, old);
+	}
+}
+
 static void
 cparse_retry_on(struct cparse *p, const struct cnode *v, struct config_pool *pool)
 {
@@ -1092,6 +1139,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	    "queue",
 	    "queue_timeout",
 	    "grace",
+	    "tls",
 	    NULL,
 	};
 	static const char *const member_keys[] = {"address", "weight", "backup", "max_conns", NULL};
@@ -1239,6 +1287,11 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	if ((v = cmap_get(m, "health", NULL)) != NULL) {
 		old = cparse_push_key(p, "health");
 		cparse_health(p, v, pool);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "tls", NULL)) != NULL) {
+		old = cparse_push_key(p, "tls");
+		cparse_pool_tls(p, v, pool);
 		cparse_pop(p, old);
 	}
 }

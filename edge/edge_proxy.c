@@ -56,6 +56,7 @@
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
+#include "origin/origin_tls.h"
 
 #define PROXY_OUT_HIGH (512 * 1024) /* pause the producer above this */
 #define PROXY_OUT_LOW  (128 * 1024) /* resume below this */
@@ -1087,14 +1088,25 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 			    px->pool->name);
 			proxy_fail(c, 502, "bad gateway");
 		} else {
+			char tbuf[256];
+			bool verify = false;
+			const char *tls = (what & BEV_EVENT_ERROR) && px->pool->tls
+			                      ? origin_tls_error(bev, &verify, tbuf, sizeof tbuf)
+			                      : NULL;
 			const char *why =
-			    (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ? "connection refused"
+			    tls != NULL                                       ? tls
+			    : (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ? "connection refused"
 			    : (what & BEV_EVENT_ERROR) ? evutil_socket_error_to_string(err)
 			                               : "connection closed before a response";
+			const struct config_member *m = &px->pool->members[px->member_idx];
 
-			log_warn("proxy", "origin pool \"%s\" member %u: %s", px->pool->name,
-			    px->member_idx, why);
-			proxy_try_failed(c, 502, "bad gateway: the origin could not be reached");
+			log_warn("proxy", "origin pool \"%s\" member %s:%u: %s%s", px->pool->name,
+			    m->host, (unsigned)m->port, tls != NULL ? "TLS: " : "", why);
+			proxy_try_failed(c, 502,
+			    verify
+			        ? "bad gateway: the origin's TLS certificate could not be verified"
+			    : tls != NULL ? "bad gateway: TLS to the origin failed"
+			                  : "bad gateway: the origin could not be reached");
 		}
 	}
 	edge_conn_leave(c);
@@ -1131,7 +1143,15 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	px->conn_uses = 0;
 	memcpy(&px->addr, sa, salen);
 	px->addrlen = salen;
-	px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (px->pool->tls) {
+		SSL_CTX *ctx = origin_pool_tls_ctx(c->w->opool, px->pool_idx);
+
+		px->obev = ctx == NULL ? NULL
+		                       : origin_tls_bev_new(c->w->base, ctx, px->pool,
+		                             px->pool->members[px->member_idx].host);
+	} else {
+		px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (px->obev == NULL) {
 		proxy_try_failed(c, 502, "bad gateway: cannot open a connection to the origin");
 		return;

@@ -25,6 +25,7 @@
 #include "core/xmalloc.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_health.h"
+#include "origin/origin_tls.h"
 
 #define OH_MAX_STATUS_LINE 1024
 
@@ -33,6 +34,7 @@ struct oh_probe {
 	const struct config_pool *pc;
 	unsigned member;
 	_Atomic unsigned char *flag;
+	SSL_CTX *tls; /* the pool's context when it has tls */
 	struct event *timer;
 	struct bufferevent *bev;
 	struct origin_dns_query *dnsq;
@@ -55,6 +57,7 @@ struct origin_health {
 	struct origin_dns *dns;
 	struct oh_probe *probes;
 	size_t n_probes;
+	SSL_CTX **tls; /* per pool with tls and health: the prober's context */
 };
 
 struct origin_health *
@@ -245,12 +248,16 @@ oh_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct oh_probe *p = arg;
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	if (what & BEV_EVENT_ERROR)
-		oh_done(p, false, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	else
+	if (what & BEV_EVENT_ERROR) {
+		char buf[256];
+		bool verify;
+		const char *tls = origin_tls_error(bev, &verify, buf, sizeof buf);
+
+		oh_done(p, false,
+		    tls != NULL ? tls : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	} else
 		oh_done(p, false, "connection closed before a status line");
 }
 
@@ -261,7 +268,12 @@ oh_connect(struct oh_probe *p, const struct sockaddr *sa, socklen_t salen)
 	const struct config_member *m = &pc->members[p->member];
 	struct evbuffer *out;
 
-	p->bev = bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (pc->tls && p->tls == NULL) {
+		oh_done(p, false, "no TLS context");
+		return;
+	}
+	p->bev = pc->tls ? origin_tls_bev_new(p->h->base, p->tls, pc, m->host)
+	                 : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (p->bev == NULL) {
 		oh_done(p, false, "cannot create a socket");
 		return;
@@ -334,11 +346,19 @@ origin_health_start(struct origin_health *h, struct event_base *base, struct ori
 	h->base = base;
 	h->dns = dns;
 	h->probes = xcalloc(h->n_probes, sizeof *h->probes);
+	h->tls = xcalloc(cfg->n_pools, sizeof *h->tls);
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct config_pool *pc = &cfg->pools[i];
 
 		if (pc->health_path == NULL)
 			continue;
+		if (pc->tls) {
+			char err[256];
+
+			h->tls[i] = origin_tls_ctx_new(pc, err, sizeof err);
+			if (h->tls[i] == NULL)
+				log_err("health", "origin pool \"%s\": TLS: %s", pc->name, err);
+		}
 		for (unsigned m = 0; m < pc->n_members; m++) {
 			struct oh_probe *p = &h->probes[k++];
 
@@ -346,6 +366,7 @@ origin_health_start(struct origin_health *h, struct event_base *base, struct ori
 			p->pc = pc;
 			p->member = m;
 			p->flag = &h->flags[i][m];
+			p->tls = h->tls[i];
 			p->up = true;
 			p->gen = 1;
 			p->rng = (time_mono_ms() ^ ((uint64_t)k << 32) ^ (uintptr_t)p) | 1;
@@ -372,4 +393,8 @@ origin_health_stop(struct origin_health *h)
 	}
 	free(h->probes);
 	h->probes = NULL;
+	for (size_t i = 0; i < h->cfg->n_pools; i++)
+		SSL_CTX_free(h->tls[i]);
+	free(h->tls);
+	h->tls = NULL;
 }

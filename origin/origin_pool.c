@@ -27,11 +27,13 @@
 
 #include "config/config.h"
 #include "core/assert.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_health.h"
 #include "origin/origin_pool.h"
+#include "origin/origin_tls.h"
 
 struct origin_member_state;
 
@@ -60,6 +62,7 @@ struct origin_pool_state {
 	_Atomic unsigned *queued; /* waiters of all workers */
 	_Atomic unsigned *own;    /* busy/queued when there is no health object */
 	struct origin_pool_waiter *wait_head, *wait_tail;
+	SSL_CTX *tls;       /* pools with tls: this worker's client context */
 	struct event *wake; /* queue timer; event_active'd on a local release */
 };
 
@@ -99,6 +102,14 @@ origin_pool_new(
 		}
 		p->pools[i].wake = evtimer_new(base, origin_pool_on_wake, &p->pools[i]);
 		ASSERT(p->pools[i].wake != NULL);
+		if (cfg->pools[i].tls) {
+			char err[256];
+
+			p->pools[i].tls = origin_tls_ctx_new(&cfg->pools[i], err, sizeof err);
+			if (p->pools[i].tls == NULL)
+				log_err("origin", "origin pool \"%s\": TLS: %s", cfg->pools[i].name,
+				    err);
+		}
 	}
 	return p;
 }
@@ -156,12 +167,20 @@ origin_pool_free(struct origin_pool **pp)
 		while (p->pools[i].wait_head != NULL)
 			origin_pool_unwait(p, p->pools[i].wait_head);
 		event_free(p->pools[i].wake);
+		SSL_CTX_free(p->pools[i].tls);
 		free(p->pools[i].own);
 		free(p->pools[i].members);
 		origin_balance_free(&p->pools[i].balance);
 	}
 	free(p->pools);
 	free(p);
+}
+
+SSL_CTX *
+origin_pool_tls_ctx(struct origin_pool *p, unsigned pool_idx)
+{
+	ASSERT(pool_idx < p->n_pools);
+	return p->pools[pool_idx].tls;
 }
 
 struct origin_balance *
@@ -183,6 +202,8 @@ origin_idle_quiet(struct bufferevent *bev)
 
 	if (fd < 0)
 		return false;
+	if (origin_tls_is(bev))
+		return true; /* TLS records (tickets) may wait unread: EOF events only */
 	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }

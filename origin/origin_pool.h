@@ -59,6 +59,10 @@ struct origin_pool *origin_pool_new(
 /* Closes every idle connection; NULLs *pp. */
 void origin_pool_free(struct origin_pool **pp);
 
+/* The client TLS context of pool pool_idx on this worker (pools with tls),
+ * or NULL (no tls, or it could not be built: logged at start). */
+struct ssl_ctx_st *origin_pool_tls_ctx(struct origin_pool *p, unsigned pool_idx);
+
 /* The balancer of pool pool_idx on this worker (owned by the pool state). */
 struct origin_balance *origin_pool_balance(struct origin_pool *p, unsigned pool_idx);
 

@@ -4,7 +4,7 @@
 Run as its own process:
 
     python3 origin.py [--host 127.0.0.1] [--port 0] [--port-file F] [--script F]
-                      [--idle-timeout-ms 30000]
+                      [--idle-timeout-ms 30000] [--tls-cert PEM --tls-key KEY]
 
 It listens on a raw socket (one thread per connection) so every byte it sends
 is under the test's control, and counts every request it receives.
@@ -70,6 +70,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -183,7 +184,8 @@ class Conn:
 
 
 class Origin:
-    def __init__(self, script=None, idle_timeout_ms=30000):
+    def __init__(self, script=None, idle_timeout_ms=30000, tls=None):
+        self.tls = tls             # ssl.SSLContext, or None
         self.lock = threading.Lock()
         self.script = dict(script or {})
         self.records = []          # list of dicts (request heads)
@@ -259,8 +261,11 @@ class Origin:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+            peer_port = sock.getpeername()[1]
+            if self.tls is not None and sock.recv(1, socket.MSG_PEEK)[:1] == b"\x16":
+                sock = self.tls.wrap_socket(sock, server_side=True)
             conn = Conn(sock)
-            conn.peer_port = sock.getpeername()[1]
+            conn.peer_port = peer_port
             idle = self.idle_timeout
             while True:
                 sock.settimeout(idle)
@@ -587,7 +592,14 @@ def main(argv=None):
     ap.add_argument("--port-file", help="write the bound port here once listening")
     ap.add_argument("--script", help="JSON file with per-path behaviour")
     ap.add_argument("--idle-timeout-ms", type=int, default=30000)
+    ap.add_argument("--tls-cert", help="PEM certificate chain: a connection that starts "
+                    "with a TLS handshake gets TLS (plain HTTP still works, for control)")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = ap.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
 
     script = {}
     if args.script:
@@ -613,7 +625,7 @@ def main(argv=None):
     print("origin listening on %s port %d" % (args.host, port), flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    Origin(script, args.idle_timeout_ms).serve_forever(lsock)
+    Origin(script, args.idle_timeout_ms, tls).serve_forever(lsock)
 
 
 if __name__ == "__main__":

@@ -290,6 +290,73 @@ class Grace(harness.OutpostTestCase):
         self.assertEqual(a.count("/g/x"), 1)
 
 
+class OriginTls(harness.OutpostTestCase):
+    """TLS to origins: origin.py behind Python's ssl with a test CA made by
+    t60_tls.Certs (openssl CLI, temp dir)."""
+
+    def setup_class_resources(self):
+        from t60_tls import certs
+        cls = type(self)
+        c = cls.certs = certs()
+        cls.o = self.class_origin(tls_cert=c.path("local.pem"), tls_key=c.path("local.key"))
+        cls.other = self.class_origin(tls_cert=c.path("other.pem"),
+                                      tls_key=c.path("other.key"))
+        health = {"path": "/healthz", "interval": "200ms", "timeout": "150ms",
+                  "rise": 1, "fall": 1}
+
+        def mutate(cfg):
+            local = "localhost:%d" % cls.o.port
+            pool(cfg, "tls", [(local, {})], tls={"ca_file": c.path("root.pem")},
+                 health=health)
+            pool(cfg, "sysca", [(local, {})], tls={}, retries=0)
+            pool(cfg, "noverify", [(local, {})], tls={"verify": False})
+            pool(cfg, "wrongname", [("localhost:%d" % cls.other.port, {})], retries=0,
+                 tls={"ca_file": c.path("root.pem")})
+            pool(cfg, "sni", [("localhost:%d" % cls.other.port, {})],
+                 tls={"ca_file": c.path("root.pem"), "sni": "other.test"})
+            pool(cfg, "plain", [(local, {})], tls={"enabled": False})
+            return cfg
+        cls.node = self.class_outpost(cls.o, mutate=mutate)   # "web": plain to o
+
+    def test_verified_tls_with_keepalive(self):
+        with self.node.connect(timeout=10) as conn:
+            for i in range(5):
+                conn.send("GET /tls/x%d HTTP/1.1\r\nHost: example.com\r\n\r\n" % i)
+                r = conn.read_response()
+                self.assertEqual(r.status, 200, r)
+                self.assertIn(b"/tls/x%d" % i, r.body)
+        ports = {q["peer_port"] for q in self.o.requests(prefix="/tls/")}
+        self.assertEqual(len(ports), 1, "TLS connection not kept alive")
+        self.assertGreaterEqual(self.node.metric("outpost_origin_conn_reused_total"), 4)
+        # the active checks speak TLS too: the member stays up
+        time.sleep(0.5)
+        self.assertNotIn("is down", self.node.log())
+        self.assertGreater(self.o.count("/healthz"), 0)
+
+    def test_unknown_ca_is_502(self):
+        r = self.node.get("/sysca/x")
+        self.assertEqual(r.status, 502, r)
+        self.assertIn(b"certificate could not be verified", r.body)
+        self.assertIn("TLS: certificate verify failed", self.node.log())
+        self.assertEqual(self.o.count("/sysca/x"), 0)
+
+    def test_verify_false(self):
+        self.assertEqual(self.node.get("/noverify/x").status, 200)
+
+    def test_name_mismatch_is_502_and_sni_fixes_it(self):
+        r = self.node.get("/wrongname/x")
+        self.assertEqual(r.status, 502, r)
+        self.assertIn(b"certificate could not be verified", r.body)
+        self.assertIn("hostname mismatch", self.node.log())
+        r = self.node.get("/sni/x")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.other.count("/sni/x"), 1)
+
+    def test_enabled_false_is_plain(self):
+        self.assertEqual(self.node.get("/plain/x").status, 200)
+        self.assertServing(self.node)
+
+
 class DnsResponder:
     """dns_responder.py as a child process (stopped by pid)."""
 

@@ -165,6 +165,10 @@ CASES += [
               [POOL_MEMBERS, "passive: { error_rate: 150% }   # <- error"]),
     pool_case("grace_not_bool", "pools[0].grace",
               [POOL_MEMBERS, "grace: sometimes   # <- error"]),
+    pool_case("tls_cert_without_key", "pools[0].tls.client_cert",
+              [POOL_MEMBERS, "tls: { client_cert: /etc/hostname }   # <- error"]),
+    pool_case("tls_ca_file_missing", "pools[0].tls.ca_file",
+              [POOL_MEMBERS, "tls: { ca_file: /nonexistent/ca.pem }   # <- error"]),
     pool_case("max_requests_range", "pools[0].keepalive.max_requests",
               [POOL_MEMBERS, "keepalive: { max_requests: 1000000000 }   # <- error"]),
 ]
