@@ -1023,7 +1023,7 @@ cparse_pool_tls(struct cparse *p, const struct cnode *v, struct config_pool *poo
 	char err[512];
 	bool exposed;
 	size_t old;
-	FILE *f;
+	FILE *f = NULL;
 
 	if (!cparse_map(p, v, keys))
 		return;
@@ -1038,9 +1038,9 @@ cparse_pool_tls(struct cparse *p, const struct cnode *v, struct config_pool *poo
 		old = cparse_push_key(p, "ca_file");
 		cparse_err(p, x, "cannot read \"%s\": %s", pool->tls_ca_file, strerror(errno));
 		cparse_pop(p, old);
-	} else if (pool->tls_ca_file != NULL) {
-		fclose(f);
 	}
+	if (f != NULL)
+		fclose(f);
 	cget_str(p, v, "client_cert", &pool->tls_client_cert);
 	cget_str(p, v, "client_key", &pool->tls_client_key);
 	cv = cmap_get(v, "client_cert", NULL);
