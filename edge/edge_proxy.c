@@ -985,7 +985,7 @@ proxy_address_failed(struct edge_conn *c)
 		return false;
 	others = origin_dns_mark_bad(
 	    c->w->dns, m->host, sa, time_mono_ms() + px->pool->passive_backoff_ms, &marked);
-	if (marked) {
+	if (marked && others > 0) { /* a lone address is the member's affair */
 		char ip[INET6_ADDRSTRLEN] = "?";
 
 		(void)inet_ntop(sa->sa_family,
