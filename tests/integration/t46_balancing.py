@@ -248,9 +248,12 @@ class Distribution(harness.OutpostTestCase):
         self.assertAlmostEqual(share, 0.75, delta=0.02)
 
     def test_least_conn_and_two_choices_even(self):
-        for name in ("dlc", "dp2c"):
-            share = self.run_pool(name)
-            self.assertAlmostEqual(share, 0.5, delta=0.1, msg=name)
+        # one request at a time: every in-flight count is 0, so least_conn's
+        # ties rotate (exactly even per worker) and random_two_choices is a
+        # fair coin (3 sigma of 1000 draws is 0.047); under concurrency both
+        # follow the members' speed, which a loaded machine makes uneven
+        self.assertAlmostEqual(self.run_pool("dlc", conc=1), 0.5, delta=0.01)
+        self.assertAlmostEqual(self.run_pool("dp2c", conc=1), 0.5, delta=0.06)
 
     def test_ewma_prefers_the_faster_member(self):
         self.b.script({"/dew/*": {"delay_ms": 15}})
