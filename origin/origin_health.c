@@ -119,6 +119,12 @@ origin_health_unref(struct origin_health **hp)
 	free(h);
 }
 
+const struct config *
+origin_health_config(const struct origin_health *h)
+{
+	return h->cfg;
+}
+
 const _Atomic unsigned char *
 origin_health_flags(const struct origin_health *h, unsigned pool_idx)
 {

@@ -38,6 +38,9 @@ struct origin_health *origin_health_new(const struct config *cfg);
 struct origin_health *origin_health_ref(struct origin_health *h);
 void origin_health_unref(struct origin_health **hp);
 
+/* The configuration whose pools the flags and counts follow.  Any thread. */
+const struct config *origin_health_config(const struct origin_health *h);
+
 /* Pool pool_idx's member flags (0 = down, else the up generation), or NULL when the pool has no
  * health section.  Valid while a reference is held.  Any thread. */
 const _Atomic unsigned char *origin_health_flags(const struct origin_health *h, unsigned pool_idx);

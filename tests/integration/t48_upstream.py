@@ -58,6 +58,8 @@ class MaxConns(harness.OutpostTestCase):
         self.assertGreaterEqual(el, 1.5, "more than 2 requests ran at once (%.2f s)" % el)
         self.assertLess(el, 6.0)
         self.assertGreaterEqual(self.node.metric("outpost_origin_queued_total"), 1)
+        self.assertEqual(self.node.metric("outpost_origin_member_in_flight",
+                                          labels={"pool": "lim2"}), 0)
         self.assertServing(self.node)
 
     def test_queue_overflow_503_retry_after(self):
@@ -259,8 +261,8 @@ class PassiveErrorRate(harness.OutpostTestCase):
 class Grace(harness.OutpostTestCase):
     def test_stale_copy_answers_when_no_member_is_healthy(self):
         a = self.start_origin()
-        health = {"path": "/healthz", "interval": "100ms", "timeout": "100ms",
-                  "rise": 1, "fall": 1}
+        health = {"path": "/healthz", "interval": "300ms", "timeout": "300ms",
+                  "rise": 1, "fall": 2}
 
         def mutate(cfg):
             harness.add_pool(cfg, "g", a.address, health=health)
@@ -277,6 +279,8 @@ class Grace(harness.OutpostTestCase):
         a.script({"/healthz": {"status": 500}})
         wait_until(lambda: node.log().count("is down") >= 2, 5,
                    what="both pools' member marked down")
+        self.assertEqual(node.metric("outpost_origin_member_up",
+                                     labels={"pool": "g", "member": a.address}), 0)
         time.sleep(1.2)   # every copy is stale now
         r = node.get("/g/x")
         self.assertEqual(r.status, 200, r)
