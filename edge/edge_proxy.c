@@ -981,7 +981,7 @@ proxy_address_failed(struct edge_conn *c)
 	unsigned others;
 	bool marked;
 
-	if (px->addrlen == 0 || px->got_bytes)
+	if (px->addrlen == 0 || px->got_bytes || px->reused) /* reused: likely just stale */
 		return false;
 	others = origin_dns_mark_bad(
 	    c->w->dns, m->host, sa, time_mono_ms() + px->pool->passive_backoff_ms, &marked);
