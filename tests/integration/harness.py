@@ -566,7 +566,7 @@ def parse_prometheus(text):
 
 class OriginProcess:
     def __init__(self, script=None, host="127.0.0.1", idle_timeout_ms=None, tmpdir=None,
-                 port=0, tls_cert=None, tls_key=None):
+                 port=0, tls_cert=None, tls_key=None, tls_client_ca=None):
         """port: 0 = any free port; a given port lets a test restart an origin
         where a stopped one listened."""
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="outpost-origin-")
@@ -584,6 +584,8 @@ class OriginProcess:
             args += ["--idle-timeout-ms", str(int(idle_timeout_ms))]
         if tls_cert is not None:   # TLS when the client starts a handshake
             args += ["--tls-cert", tls_cert, "--tls-key", tls_key]
+        if tls_client_ca is not None:
+            args += ["--tls-client-ca", tls_client_ca]
         self.host = "127.0.0.1" if host in ("::", "0.0.0.0", "127.0.0.1") else host
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.logf,

@@ -54,7 +54,8 @@ Control endpoints (never counted, never scripted), on the same port:
                              answered with status S
   GET  /__requests?path=P    [{"method", "target", "path", "version", "headers":
                              [[n, v], ...], "body_length", "body_sha256", "chunked",
-                             "peer_port" (the client's port: one per connection)}]
+                             "peer_port" (the client's port: one per connection),
+                             "tls_client" (CN of a verified TLS client certificate)}]
   POST /__script             merge the JSON body into the script
   POST /__reset              forget counts and recorded requests
   GET  /__ping               200 "pong"
@@ -136,6 +137,7 @@ class Conn:
         self.sock = sock
         self.buf = bytearray()
         self.peer_port = None
+        self.tls_client = None
 
     def fill(self):
         data = self.sock.recv(65536)
@@ -266,6 +268,9 @@ class Origin:
                 sock = self.tls.wrap_socket(sock, server_side=True)
             conn = Conn(sock)
             conn.peer_port = peer_port
+            cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
+            conn.tls_client = dict(x[0] for x in cert["subject"]).get("commonName") \
+                if cert else None
             idle = self.idle_timeout
             while True:
                 sock.settimeout(idle)
@@ -358,7 +363,7 @@ class Origin:
                "version": version, "headers": headers,
                "body_length": blen, "body_sha256": bsha,
                "chunked": chunked, "time": time.time(), "status": None,
-               "peer_port": conn.peer_port}
+               "peer_port": conn.peer_port, "tls_client": conn.tls_client}
         n = self.record(rec)
 
         delay = float(b.get("delay_ms", 0) or 0) / 1000.0
@@ -595,11 +600,16 @@ def main(argv=None):
     ap.add_argument("--tls-cert", help="PEM certificate chain: a connection that starts "
                     "with a TLS handshake gets TLS (plain HTTP still works, for control)")
     ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    ap.add_argument("--tls-client-ca", help="PEM CA: ask TLS clients for a certificate "
+                    "(optional) and verify it; requests record its CN as tls_client")
     args = ap.parse_args(argv)
     tls = None
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            tls.verify_mode = ssl.CERT_OPTIONAL
+            tls.load_verify_locations(args.tls_client_ca)
 
     script = {}
     if args.script:

@@ -302,7 +302,8 @@ class OriginTls(harness.OutpostTestCase):
         from t60_tls import certs
         cls = type(self)
         c = cls.certs = certs()
-        cls.o = self.class_origin(tls_cert=c.path("local.pem"), tls_key=c.path("local.key"))
+        cls.o = self.class_origin(tls_cert=c.path("local.pem"), tls_key=c.path("local.key"),
+                                  tls_client_ca=c.path("root.pem"))
         cls.other = self.class_origin(tls_cert=c.path("other.pem"),
                                       tls_key=c.path("other.key"))
         health = {"path": "/healthz", "interval": "200ms", "timeout": "150ms",
@@ -319,6 +320,9 @@ class OriginTls(harness.OutpostTestCase):
             pool(cfg, "sni", [("localhost:%d" % cls.other.port, {})],
                  tls={"ca_file": c.path("root.pem"), "sni": "other.test"})
             pool(cfg, "plain", [(local, {})], tls={"enabled": False})
+            pool(cfg, "mtls", [(local, {})], tls={"ca_file": c.path("root.pem"),
+                                                   "client_cert": c.path("ecdsa.pem"),
+                                                   "client_key": c.path("ecdsa.key")})
             return cfg
         cls.node = self.class_outpost(cls.o, mutate=mutate)   # "web": plain to o
 
@@ -329,7 +333,7 @@ class OriginTls(harness.OutpostTestCase):
                 r = conn.read_response()
                 self.assertEqual(r.status, 200, r)
                 self.assertIn(b"/tls/x%d" % i, r.body)
-        ports = {q["peer_port"] for q in self.o.requests(prefix="/tls/")}
+        ports = {q["peer_port"] for q in self.o.requests(prefix="/tls/x")}
         self.assertEqual(len(ports), 1, "TLS connection not kept alive")
         self.assertGreaterEqual(self.node.metric("outpost_origin_conn_reused_total"), 4)
         # the active checks speak TLS too: the member stays up
@@ -355,6 +359,14 @@ class OriginTls(harness.OutpostTestCase):
         r = self.node.get("/sni/x")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(self.other.count("/sni/x"), 1)
+
+    def test_client_certificate(self):
+        self.assertEqual(self.node.get("/mtls/x").status, 200)
+        self.assertEqual([q["tls_client"] for q in self.o.requests(path="/mtls/x")],
+                         ["example.com"])
+        self.assertEqual(self.node.get("/tls/nocert").status, 200)
+        self.assertEqual([q["tls_client"] for q in self.o.requests(path="/tls/nocert")],
+                         [None])
 
     def test_enabled_false_is_plain(self):
         self.assertEqual(self.node.get("/plain/x").status, 200)
