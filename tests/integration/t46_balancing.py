@@ -304,6 +304,21 @@ class KillAndRecover(harness.OutpostTestCase):
             self.assertEqual(node.get("/kr/y%d" % i).status, 200)
         self.assertGreater(d2.count(prefix="/kr/y"), 0, "traffic returned to the member")
 
+    def test_member_killed_under_concurrent_load(self):
+        a = self.start_origin()
+        d = self.start_origin()
+        node = self.start_outpost(a, mutate=lambda cfg: pool(
+            cfg, "kc", [(a.address, {}), (d.address, {})], retries=2))
+        a.script({"/kc/*": {"delay_ms": 5}})
+        d.script({"/kc/*": {"delay_ms": 5}})
+        killer = harness.Background(lambda: (time.sleep(0.4), d.stop()))
+        st = fire(node.port, ["/kc/x%d" % i for i in range(600)], conc=6)
+        killer.result(10)
+        self.assertEqual(len(st), 600)
+        self.assertEqual([s for s in st if s != 200], [],
+                         "client-visible errors while a member died under load")
+        self.assertGreater(a.count(prefix="/kc/"), 300)
+
 
 class BadBalancerConfig(harness.OutpostTestCase):
     def test_unknown_balancer_named(self):
