@@ -119,6 +119,10 @@ config_parse_free(struct config *c)
 		free(p->members);
 		free(p->health_path);
 		free(p->health_host);
+		free(p->tls_ca_file);
+		free(p->tls_sni);
+		free(p->tls_client_cert);
+		free(p->tls_client_key);
 	}
 	free(c->pools);
 	for (i = 0; i < c->n_sites; i++) {

@@ -44,8 +44,10 @@ struct config_cert {
 struct config_member {
 	char *host; /* host name or IP literal (no brackets) */
 	uint16_t port;
-	unsigned weight; /* default 1, 1..1000 */
-	bool backup;     /* used only while no primary member is usable */
+	unsigned weight;    /* default 1, 1..1000 */
+	bool backup;        /* used only while no primary member is usable */
+	unsigned max_conns; /* max_conns: requests in flight to it, all workers
+	                       together; 0 (default) = no limit */
 };
 
 enum config_balancer {
@@ -77,9 +79,28 @@ struct config_pool {
 	unsigned connect_timeout_ms;       /* timeouts.connect, default 2000 */
 	unsigned first_byte_timeout_ms;    /* timeouts.first_byte, default 30000 */
 	unsigned between_bytes_timeout_ms; /* timeouts.between_bytes, default 30000 */
+	unsigned send_timeout_ms;          /* timeouts.send: no progress writing the
+	                                      request, default 30000 */
+	unsigned total_timeout_ms;         /* timeouts.total: the whole exchange, all
+	                                      tries and the queue; 0 (default) = none */
 	unsigned idle_timeout_ms;          /* keepalive.idle, default 30000 */
 	unsigned max_idle_per_worker;      /* keepalive.max_idle, default 32 */
+	unsigned max_requests;             /* keepalive.max_requests per connection,
+	                                      default 1000; 0 = no limit */
 	enum config_hash_key hash_key;     /* hash_key, default uri (consistent_hash) */
+	unsigned queue;                    /* queue: requests that may wait for a member
+	                                      below max_conns, all workers, default 64 */
+	unsigned queue_timeout_ms;         /* queue_timeout, default 1s */
+	bool grace;                        /* grace: with no member to ask, any stale
+	                                      copy answers, default true */
+
+	/* TLS to the members (tls section; its presence enables it) */
+	bool tls;              /* tls.enabled, default true when tls is given */
+	bool tls_verify;       /* tls.verify, default true */
+	char *tls_ca_file;     /* tls.ca_file; NULL = the system CA store */
+	char *tls_sni;         /* tls.sni; NULL = the member's host name */
+	char *tls_client_cert; /* tls.client_cert and tls.client_key, both or none */
+	char *tls_client_key;
 
 	/* retries of idempotent requests on another member */
 	unsigned retries;          /* retries, default 1, 0..CONFIG_RETRIES_MAX */
@@ -91,6 +112,9 @@ struct config_pool {
 	unsigned passive_failures;       /* passive.failures, default 3; 0 = off */
 	unsigned passive_backoff_ms;     /* passive.backoff, default 5s */
 	unsigned passive_max_backoff_ms; /* passive.max_backoff, default 60s */
+	unsigned passive_error_rate_pct; /* passive.error_rate: eject when this % of the
+	                                    last passive.window tries failed; 0 = off */
+	unsigned passive_window;         /* passive.window, 2..64 tries, default 20 */
 
 	/* active health (one prober for all workers); health_path NULL = off */
 	char *health_path;           /* health.path, required in health */

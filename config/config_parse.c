@@ -1050,19 +1050,83 @@ cparse_health(struct cparse *p, const struct cnode *v, struct config_pool *pool)
 static void
 cparse_passive(struct cparse *p, const struct cnode *v, struct config_pool *pool)
 {
-	static const char *const keys[] = {"failures", "backoff", "max_backoff", NULL};
+	static const char *const keys[] = {
+	    "failures", "backoff", "max_backoff", "error_rate", "window", NULL};
 	const struct cnode *x;
 	size_t old;
 
 	if (!cparse_map(p, v, keys))
 		return;
 	cget_uint(p, v, "failures", 0, 1000, &pool->passive_failures);
+	if ((x = cmap_get(v, "error_rate", NULL)) != NULL) {
+		old = cparse_push_key(p, "error_rate");
+		if (cparse_type(p, x, CNODE_SCALAR)) {
+			char *end;
+			unsigned long n = strtoul(x->str, &end, 10);
+
+			if (end == x->str || (*end != '\0' && strcmp(end, "%") != 0) ||
+			    x->str[0] == '-' || n > 100)
+				cparse_err(
+				    p, x, "invalid rate \"%.80s\" (expected 0%%..100%%)", x->str);
+			else
+				pool->passive_error_rate_pct = (unsigned)n;
+		}
+		cparse_pop(p, old);
+	}
+	cget_uint(p, v, "window", 2, 64, &pool->passive_window);
 	cget_duration(p, v, "backoff", 1, CONFIG_DAY_MS, 1, &pool->passive_backoff_ms);
 	cget_duration(p, v, "max_backoff", 1, CONFIG_DAY_MS, 1, &pool->passive_max_backoff_ms);
 	if (pool->passive_max_backoff_ms < pool->passive_backoff_ms &&
 	    (x = cmap_get(v, "max_backoff", NULL)) != NULL) {
 		old = cparse_push_key(p, "max_backoff");
 		cparse_err(p, x, "must not be less than passive.backoff");
+		cparse_pop(p, old);
+	}
+}
+
+/* pools[].tls: { enabled, verify, ca_file, sni, client_cert, client_key };
+ * the files are checked here so a bad one is an error at its key. */
+static void
+cparse_pool_tls(struct cparse *p, const struct cnode *v, struct config_pool *pool)
+{
+	static const char *const keys[] = {
+	    "enabled", "verify", "ca_file", "sni", "client_cert", "client_key", NULL};
+	const struct cnode *x, *cv, *kv;
+	char err[512];
+	bool exposed;
+	size_t old;
+	FILE *f = NULL;
+
+	if (!cparse_map(p, v, keys))
+		return;
+	pool->tls = true;
+	pool->tls_verify = true;
+	cget_bool(p, v, "enabled", &pool->tls, NULL);
+	cget_bool(p, v, "verify", &pool->tls_verify, NULL);
+	cget_str(p, v, "sni", &pool->tls_sni);
+	cget_str(p, v, "ca_file", &pool->tls_ca_file);
+	if (pool->tls_ca_file != NULL && (f = fopen(pool->tls_ca_file, "r")) == NULL) {
+		x = cmap_get(v, "ca_file", NULL);
+		old = cparse_push_key(p, "ca_file");
+		cparse_err(p, x, "cannot read \"%s\": %s", pool->tls_ca_file, strerror(errno));
+		cparse_pop(p, old);
+	}
+	if (f != NULL)
+		fclose(f);
+	cget_str(p, v, "client_cert", &pool->tls_client_cert);
+	cget_str(p, v, "client_key", &pool->tls_client_key);
+	cv = cmap_get(v, "client_cert", NULL);
+	kv = cmap_get(v, "client_key", NULL);
+	if ((pool->tls_client_cert == NULL) != (pool->tls_client_key == NULL)) {
+		x = cv != NULL ? cv : kv;
+		old = cparse_push_key(p, cv != NULL ? "client_cert" : "client_key");
+		cparse_err(p, x, "client_cert and client_key go together");
+		cparse_pop(p, old);
+	} else if (pool->tls_client_cert != NULL &&
+	           config_tls_check_pair(pool->tls_client_cert, pool->tls_client_key, &exposed, err,
+	               sizeof err) != 0) {
+		old = cparse_push_key(p, "client_cert");
+		cparse_err(p, cv, "%s", err);
 		cparse_pop(p, old);
 	}
 }
@@ -1144,16 +1208,22 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	    "retry_on",
 	    "passive",
 	    "health",
+	    "queue",
+	    "queue_timeout",
+	    "grace",
+	    "tls",
 	    NULL,
 	};
-	static const char *const member_keys[] = {"address", "weight", "backup", NULL};
+	static const char *const member_keys[] = {"address", "weight", "backup", "max_conns", NULL};
 	static const char *const timeout_keys[] = {
 	    "connect",
 	    "first_byte",
 	    "between_bytes",
+	    "send",
+	    "total",
 	    NULL,
 	};
-	static const char *const keepalive_keys[] = {"idle", "max_idle", NULL};
+	static const char *const keepalive_keys[] = {"idle", "max_idle", "max_requests", NULL};
 	const struct cnode *v, *hk;
 	size_t i, old, n_backup = 0;
 	int e;
@@ -1163,14 +1233,22 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	pool->connect_timeout_ms = 2000;
 	pool->first_byte_timeout_ms = 30000;
 	pool->between_bytes_timeout_ms = 30000;
+	pool->send_timeout_ms = 30000;
+	pool->total_timeout_ms = 0;
 	pool->idle_timeout_ms = 30000;
 	pool->max_idle_per_worker = 32;
+	pool->max_requests = 1000;
+	pool->queue = 64;
+	pool->queue_timeout_ms = 1000;
+	pool->grace = true;
 	pool->retries = 1;
 	pool->retry_budget_pct = 20;
 	pool->retry_on = 0;
 	pool->passive_failures = 3;
 	pool->passive_backoff_ms = 5000;
 	pool->passive_max_backoff_ms = 60000;
+	pool->passive_error_rate_pct = 0;
+	pool->passive_window = 20;
 	pool->health_interval_ms = 5000;
 	pool->health_timeout_ms = 2000;
 	pool->health_expect_min = 200;
@@ -1209,7 +1287,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			pool->members = xcalloc(v->n, sizeof pool->members[0]);
 			for (i = 0; i < v->n; i++) {
 				const struct cnode *mm = v->kids[i], *a;
-				struct config_member mem = {NULL, 0, 1, false};
+				struct config_member mem = {NULL, 0, 1, false, 0};
 				size_t o2 = cparse_push_index(p, i);
 
 				if (cparse_map(p, mm, member_keys) &&
@@ -1226,6 +1304,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 				if (mm->type == CNODE_MAP) {
 					cget_uint(p, mm, "weight", 1, 1000, &mem.weight);
 					cget_bool(p, mm, "backup", &mem.backup, NULL);
+					cget_uint(p, mm, "max_conns", 0, 1000000, &mem.max_conns);
 				}
 				if (mem.host != NULL) {
 					n_backup += mem.backup;
@@ -1248,6 +1327,8 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			    p, v, "first_byte", 1, CONFIG_DAY_MS, 1, &pool->first_byte_timeout_ms);
 			cget_duration(p, v, "between_bytes", 1, CONFIG_DAY_MS, 1,
 			    &pool->between_bytes_timeout_ms);
+			cget_duration(p, v, "send", 1, CONFIG_DAY_MS, 1, &pool->send_timeout_ms);
+			cget_duration(p, v, "total", 1, CONFIG_DAY_MS, 1, &pool->total_timeout_ms);
 		}
 		cparse_pop(p, old);
 	}
@@ -1256,9 +1337,13 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 		if (cparse_map(p, v, keepalive_keys)) {
 			cget_duration(p, v, "idle", 1, CONFIG_DAY_MS, 1, &pool->idle_timeout_ms);
 			cget_uint(p, v, "max_idle", 0, 100000, &pool->max_idle_per_worker);
+			cget_uint(p, v, "max_requests", 0, 100000000, &pool->max_requests);
 		}
 		cparse_pop(p, old);
 	}
+	cget_uint(p, m, "queue", 0, 1000000, &pool->queue);
+	cget_bool(p, m, "grace", &pool->grace, NULL);
+	cget_duration(p, m, "queue_timeout", 1, CONFIG_DAY_MS, 1, &pool->queue_timeout_ms);
 	cget_uint(p, m, "retries", 0, CONFIG_RETRIES_MAX, &pool->retries);
 	cget_uint(p, m, "retry_budget", 0, 100, &pool->retry_budget_pct);
 	if ((v = cmap_get(m, "retry_on", NULL)) != NULL) {
@@ -1274,6 +1359,11 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	if ((v = cmap_get(m, "health", NULL)) != NULL) {
 		old = cparse_push_key(p, "health");
 		cparse_health(p, v, pool);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "tls", NULL)) != NULL) {
+		old = cparse_push_key(p, "tls");
+		cparse_pool_tls(p, v, pool);
 		cparse_pop(p, old);
 	}
 }

@@ -24,6 +24,7 @@
 #include "edge/edge_admin.h"
 #include "edge/edge_metrics.h"
 #include "edge/edge_worker.h"
+#include "origin/origin_health.h"
 
 const char *const edge_counter_names[EDGE_C__COUNT] = {
 #define EDGE_COUNTER_NAME(name, help) "outpost_" #name,
@@ -69,6 +70,69 @@ admin_metric(
 	    b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
 }
 
+/* A label value with \\, \" and newlines escaped (text format 0.0.4). */
+static void
+admin_label(struct evbuffer *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, s, 1);
+	}
+}
+
+/* Per member of every pool: up (1) or down (0) by the active checks (1
+ * without checks; passive ejections are per worker, counted above), and the
+ * requests in flight of members with max_conns.  The flags and counts are
+ * shared atomics (origin_health.h): relaxed loads, no lock. */
+static void
+admin_member_gauges(struct evbuffer *b, struct edge_server *srv)
+{
+	const struct config *cfg;
+
+	if (srv->health == NULL)
+		return;
+	cfg = origin_health_config(srv->health); /* the pools the flags are for */
+	for (int pass = 0; pass < 2; pass++) {
+		evbuffer_add_printf(b, "%s",
+		    pass == 0 ? "# HELP outpost_origin_member_up Member up (1) or down (0) by "
+		                "active health checks\n# TYPE outpost_origin_member_up gauge\n"
+		              : "# HELP outpost_origin_member_in_flight Requests in flight to a "
+		                "member with max_conns\n"
+		                "# TYPE outpost_origin_member_in_flight gauge\n");
+		for (size_t i = 0; i < cfg->n_pools; i++) {
+			const struct config_pool *pc = &cfg->pools[i];
+			const _Atomic unsigned char *up =
+			    origin_health_flags(srv->health, (unsigned)i);
+			_Atomic unsigned *busy = origin_health_busy(srv->health, (unsigned)i);
+
+			for (size_t m = 0; m < pc->n_members; m++) {
+				unsigned v;
+
+				if (pass == 0)
+					v = up == NULL ||
+					    atomic_load_explicit(&up[m], memory_order_relaxed) != 0;
+				else if (pc->members[m].max_conns > 0)
+					v = atomic_load_explicit(&busy[m], memory_order_relaxed);
+				else
+					continue;
+				evbuffer_add_printf(b, "%s{pool=\"",
+				    pass == 0 ? "outpost_origin_member_up"
+				              : "outpost_origin_member_in_flight");
+				admin_label(b, pc->name);
+				evbuffer_add_printf(b, "\",member=\"%s%s%s:%u\"} %u\n",
+				    strchr(pc->members[m].host, ':') != NULL ? "[" : "",
+				    pc->members[m].host,
+				    strchr(pc->members[m].host, ':') != NULL ? "]" : "",
+				    (unsigned)pc->members[m].port, v);
+			}
+		}
+	}
+}
+
 static void
 admin_metrics(struct evhttp_request *req, void *arg)
 {
@@ -88,6 +152,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 		admin_metric(b, edge_counter_names[k], "counter", edge_counter_help[k], sum[k]);
 	admin_metric(b, "outpost_connections_active", "gauge", "Client connections open",
 	    active > 0 ? (unsigned long long)active : 0);
+	admin_member_gauges(b, srv);
 	if (srv->ram != NULL) {
 		struct cache_ram_stats st;
 

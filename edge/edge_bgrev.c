@@ -67,8 +67,9 @@ struct edge_bgrev {
 	const struct config_pool *pool;
 	unsigned pool_idx;
 	unsigned member_idx;
-	bool counted; /* origin_balance_begin done */
-	bool reused;  /* obev came from the idle pool */
+	bool counted;       /* origin_balance_begin done */
+	unsigned conn_uses; /* requests sent on obev before this one */
+	bool reused;        /* obev came from the idle pool */
 	bool got_bytes;
 	bool skip_sts;                 /* the site sets hsts: do not store the origin's */
 	struct cache_policy_conf conf; /* the route's, when started */
@@ -112,6 +113,7 @@ bg_release(struct edge_bgrev *bg)
 {
 	if (bg->counted) {
 		origin_balance_end(bg_balance(bg), bg->member_idx);
+		origin_pool_release(bg->gen->opool, bg->pool_idx, bg->member_idx);
 		bg->counted = false;
 	}
 }
@@ -171,7 +173,8 @@ bg_finish(struct edge_bgrev *bg, bool reusable)
 	bg_release(bg);
 	if (reusable && evbuffer_get_length(bufferevent_get_input(bg->obev)) == 0) {
 		bufferevent_setwatermark(bg->obev, EV_WRITE, 0, 0);
-		origin_pool_put(bg->gen->opool, bg->pool_idx, bg->member_idx, bg->obev);
+		origin_pool_put(bg->gen->opool, bg->pool_idx, bg->member_idx, bg->obev, NULL, 0,
+		    bg->conn_uses + 1);
 		bg->obev = NULL;
 	}
 	bg_free(bg);
@@ -405,7 +408,7 @@ bg_read_head(struct edge_bgrev *bg)
 		struct timeval rtv, wtv;
 
 		bg_tv(&rtv, bg->pool->between_bytes_timeout_ms);
-		bg_tv(&wtv, bg->gen->cfg->send_timeout_ms);
+		bg_tv(&wtv, bg->pool->send_timeout_ms);
 		bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 	}
 	bg_read_body(bg, false);
@@ -439,7 +442,7 @@ bg_on_event(struct bufferevent *bev, short what, void *arg)
 		    bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		bg->state = BG_WAIT_HEAD;
 		bg_tv(&rtv, bg->pool->first_byte_timeout_ms);
-		bg_tv(&wtv, bg->gen->cfg->send_timeout_ms);
+		bg_tv(&wtv, bg->pool->send_timeout_ms);
 		bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		EDGE_COUNT(&bg->w->metrics, origin_timeouts_total);
@@ -473,6 +476,7 @@ bg_connect(struct edge_bgrev *bg, const struct sockaddr *sa, socklen_t salen)
 {
 	struct timeval rtv, wtv;
 
+	bg->conn_uses = 0;
 	bg->obev = bufferevent_socket_new(bg->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bg->obev == NULL) {
 		bg_fail(bg, "cannot open a connection");
@@ -516,7 +520,8 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 	bg->got_bytes = false;
 	bg->try_ms = time_mono_ms();
 	if (!fresh) {
-		bg->obev = origin_pool_take(bg->gen->opool, bg->pool_idx, bg->member_idx);
+		bg->obev = origin_pool_take(
+		    bg->gen->opool, bg->pool_idx, bg->member_idx, NULL, 0, &bg->conn_uses);
 		if (bg->obev != NULL) {
 			struct timeval rtv, wtv;
 
@@ -524,7 +529,7 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
 			bg->state = BG_WAIT_HEAD;
 			EDGE_COUNT(&w->metrics, origin_conn_reused_total);
 			bg_tv(&rtv, bg->pool->first_byte_timeout_ms);
-			bg_tv(&wtv, bg->gen->cfg->send_timeout_ms);
+			bg_tv(&wtv, bg->pool->send_timeout_ms);
 			bufferevent_set_timeouts(bg->obev, &rtv, &wtv);
 			bg_attach_send(bg);
 			return;
@@ -660,6 +665,13 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 		cache_fill_unref(&cf);
 		return false;
 	}
+	/* at its max_conns: no background revalidation this time */
+	if (!origin_pool_acquire(c->gen->opool, (unsigned)(pool - cfg->pools), (unsigned)pick)) {
+		if (cf != NULL)
+			cache_fill_end(cf, CACHE_FILL_S_FAILED, time_now());
+		cache_fill_unref(&cf);
+		return false;
+	}
 	bg = xcalloc(1, sizeof *bg);
 	bg->magic = EDGE_BGREV_MAGIC;
 	bg->w = w;
@@ -679,12 +691,12 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	bg->next = w->bgrev[b];
 	w->bgrev[b] = bg;
 	w->n_bgrev++;
+	origin_balance_begin(bg_balance(bg), bg->member_idx);
+	bg->counted = true;
 	if (!bg_build_request(bg, c)) {
 		bg_free(bg);
 		return false;
 	}
-	origin_balance_begin(bg_balance(bg), bg->member_idx);
-	bg->counted = true;
 	EDGE_COUNT(&w->metrics, cache_background_revalidations_total);
 	EDGE_COUNT(&w->metrics, origin_requests_total);
 	bg_begin(bg, false); /* may end (and free) it at once: still "started" */

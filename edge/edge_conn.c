@@ -133,7 +133,7 @@ conn_free(struct edge_conn *c)
 		c->dead = false;
 		return;
 	}
-	edge_proxy_abort(c);
+	edge_proxy_free(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -235,6 +235,12 @@ conn_connection_header(const struct edge_conn *c)
 void
 edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 {
+	edge_conn_send_error_with(c, status, "", msg);
+}
+
+void
+edge_conn_send_error_with(struct edge_conn *c, int status, const char *extra, const char *msg)
+{
 	struct evbuffer *out = c->io.out;
 	const struct config *cfg = c->gen->cfg;
 	size_t len = strlen(msg) + 1;
@@ -246,8 +252,8 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	c->status = status;
 	n = evbuffer_add_printf(out,
 	    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nVia: 1.1 %s\r\n%sConnection: close\r\n\r\n%s\n",
-	    status, h1_reason(status), edge_worker_date(c->w), len, cfg->node_name,
+	    "Content-Length: %zu\r\nVia: 1.1 %s\r\n%s%sConnection: close\r\n\r\n%s\n",
+	    status, h1_reason(status), edge_worker_date(c->w), len, cfg->node_name, extra,
 	    edge_conn_hsts_field(c, hsts), msg);
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;

@@ -22,6 +22,7 @@
 #include "core/h1.h"
 #include "edge/edge_io.h"
 #include "edge/edge_range.h"
+#include "origin/origin_pool.h"
 
 struct bufferevent;
 struct event;
@@ -51,6 +52,7 @@ enum edge_proxy_state {
 	EDGE_PROXY_CONNECTING,
 	EDGE_PROXY_WAIT_HEAD,  /* request sent (body may still stream) */
 	EDGE_PROXY_RELAY_BODY, /* response head sent to the client */
+	EDGE_PROXY_QUEUED,     /* waiting for a member below max_conns */
 };
 
 struct edge_proxy {
@@ -68,8 +70,17 @@ struct edge_proxy {
 	bool client_chunked;     /* we chunk-encode towards the client */
 	bool client_until_close; /* body delimited by closing (HTTP/1.0 client) */
 	bool origin_reusable;
-	bool counted;   /* origin_balance_begin done for member_idx */
-	unsigned tries; /* members tried, the current one included */
+	bool counted;       /* origin_balance_begin and origin_pool_acquire done for member_idx */
+	bool woken;         /* proxy_begin runs from the wait queue */
+	unsigned conn_uses; /* requests sent on obev, this one included */
+	struct event *total_timer;      /* timeouts.total; made on first use, kept */
+	struct sockaddr_storage addr;   /* the address obev connected to, when */
+	socklen_t addrlen;              /* it was made for this try (else 0) */
+	unsigned addr_retries;          /* tries moved to another address of a name */
+	bool may_reuse;                 /* this try may take an idle connection */
+	struct origin_pool_waiter wait; /* queue entry (max_conns) */
+	uint64_t wait_deadline_ms;      /* 0 until the request first queues */
+	unsigned tries;                 /* members tried, the current one included */
 	unsigned tried[EDGE_PROXY_MAX_TRIES];
 	uint64_t hash;   /* balancer key (ip_hash, consistent_hash) */
 	uint64_t try_ms; /* monotonic start of the current try */
@@ -194,6 +205,8 @@ void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
  * c->status and c->cache_status; counts the bytes. */
 void edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
     const char *cs, const char *framing);
+/* The same with extra header lines (each ending in CRLF, e.g. Retry-After). */
+void edge_conn_send_error_with(struct edge_conn *c, int status, const char *extra, const char *msg);
 /* Answers the current request from the stored o (a reference is taken for
  * the output): 200 with the body, or 304 / 412 per the request's
  * preconditions, then 206 / 416 per its Range (core/range.h), with X-Cache:

@@ -45,6 +45,10 @@
 	X(origin_retry_budget_exhausted_total, "Retries refused by the retry budget")              \
 	X(origin_unavailable_total, "Requests answered 503: no usable origin member")              \
 	X(origin_conn_reused_total, "Origin requests sent on a kept-alive connection")             \
+	X(origin_address_ejections_total, "Addresses of a member's name left out after a failure") \
+	X(origin_queued_total, "Requests that waited for a member below max_conns")                \
+	X(origin_busy_total,                                                                       \
+	    "Requests answered 503: members at max_conns, queue full or timed out")                \
 	X(client_errors_total, "Requests answered with a 4xx by the node itself")                  \
 	X(client_timeouts_total, "Client connections closed by a timeout")                         \
 	X(tls_handshakes_total, "TLS handshakes completed")                                        \

@@ -16,8 +16,8 @@
  * request already tried; with no usable member the answer is 503 "no healthy
  * origin".  A kept-alive origin connection that fails before the first
  * response byte is retried once on a fresh connection to the same member when
- * the request has no body (the origin may have closed it just as we reused
- * it); that is not held against the member.  Any other failure before the
+ * the request is idempotent and has no body (the origin may have closed it
+ * just as we reused it); that is not held against the member.  Any other failure before the
  * first response byte (connect refused or timed out, reset, closed, first-byte
  * timeout, resolution failure, and a 502/503/504 listed in retry_on) counts
  * against the member (passive health) and, for an idempotent request without
@@ -30,7 +30,9 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -44,6 +46,7 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/assert.h"
+#include "core/cc.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
@@ -56,6 +59,7 @@
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
+#include "origin/origin_tls.h"
 
 #define PROXY_OUT_HIGH (512 * 1024) /* pause the producer above this */
 #define PROXY_OUT_LOW  (128 * 1024) /* resume below this */
@@ -66,6 +70,7 @@ static void proxy_member_failed(struct edge_conn *c);
 static bool proxy_may_retry(struct edge_conn *c);
 static void proxy_retry_other(struct edge_conn *c, int status, const char *msg);
 static void proxy_revalidated(struct edge_conn *c);
+static bool proxy_idempotent(const struct edge_conn *c);
 
 static void
 proxy_tv(struct timeval *tv, unsigned ms)
@@ -74,14 +79,15 @@ proxy_tv(struct timeval *tv, unsigned ms)
 	tv->tv_usec = (long)(ms % 1000) * 1000;
 }
 
-/* Read timeout read_ms (first byte or between bytes), write timeout = send. */
+/* Read timeout read_ms (first byte or between bytes), write timeout = the
+ * pool's timeouts.send. */
 static void
 proxy_set_timeouts(struct edge_conn *c, unsigned read_ms)
 {
 	struct timeval rtv, wtv;
 
 	proxy_tv(&rtv, read_ms);
-	proxy_tv(&wtv, c->gen->cfg->send_timeout_ms);
+	proxy_tv(&wtv, c->px.pool->send_timeout_ms);
 	bufferevent_set_timeouts(c->px.obev, &rtv, &wtv);
 }
 
@@ -97,13 +103,25 @@ proxy_balance(struct edge_conn *c)
 	return origin_pool_balance(c->gen->opool, c->px.pool_idx);
 }
 
-/* Ends the in-flight count of the current member (once). */
+/* Ends the in-flight count of the current member and frees its max_conns
+ * slot (once). */
 static void
 proxy_release(struct edge_conn *c)
 {
 	if (c->px.counted) {
 		origin_balance_end(proxy_balance(c), c->px.member_idx);
+		origin_pool_release(c->gen->opool, c->px.pool_idx, c->px.member_idx);
 		c->px.counted = false;
+	}
+}
+
+void
+edge_proxy_free(struct edge_conn *c)
+{
+	edge_proxy_abort(c);
+	if (c->px.total_timer != NULL) {
+		event_free(c->px.total_timer);
+		c->px.total_timer = NULL;
 	}
 }
 
@@ -113,6 +131,9 @@ edge_proxy_abort(struct edge_conn *c)
 	struct edge_proxy *px = &c->px;
 
 	proxy_release(c);
+	origin_pool_unwait(c->gen->opool, &px->wait);
+	if (px->total_timer != NULL)
+		evtimer_del(px->total_timer);
 	if (px->dnsq != NULL)
 		origin_dns_cancel(&px->dnsq);
 	if (px->obev != NULL) {
@@ -136,13 +157,38 @@ edge_proxy_abort(struct edge_conn *c)
 	px->cf_stream = false;
 }
 
+/* Grace: no member may be asked (none usable, or all at max_conns), and the
+ * pool allows any stale copy to answer — unless its own directives forbid
+ * serving it stale (RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.4, §5.2.2.10). */
+static bool
+proxy_grace_ok(const struct edge_conn *c)
+{
+	struct str v;
+	struct cc cc;
+	size_t pos = 0;
+
+	if (!c->px.pool->grace)
+		return false;
+	cc_init(&cc);
+	while (cache_obj_header_next(c->px.stale, STR_LIT("Cache-Control"), &pos, &v))
+		cc_parse(v, &cc);
+	return (cc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
+	                       CC_PROXY_REVALIDATE)) == 0 &&
+	       cc.s_maxage == CC_UNSET;
+}
+
 /*
- * stale-if-error (RFC 5861 §4) or the operator's cache.grace: the exchange
- * failed before anything reached the client and the stale response may stand
- * in: drop the exchange and answer from it.  fwd_status: the origin's 5xx, or 0 when no response
- * came. Cache-Status: "fwd=stale" (we did forward), the origin's status if any, and
- * "detail=stale-if-error".  True if answered.
+ * stale-if-error (RFC 5861 §4) or grace: the exchange failed before anything
+ * reached the client and the stale response may stand in: drop the exchange
+ * and answer from it.  fwd_status: the origin's 5xx, or 0 when no response
+ * came; PROXY_GRACE when no member could be asked at all.  Grace is the
+ * operator's cache.grace (a bounded staleness, any failure) or, with no member
+ * to ask, the pool's grace (any stale copy; Cache-Status "hit; detail=grace").
+ * Else Cache-Status: "fwd=stale" (we did forward), the origin's status if
+ * any, and "detail=stale-if-error" or "detail=grace".  True if answered.
  */
+#define PROXY_GRACE (-1)
+
 static bool
 proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 {
@@ -150,21 +196,28 @@ proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 	struct cache_policy_conf conf;
 	struct cache_obj *o;
 	const char *why = "stale-if-error";
+	bool pool_grace = false;
 	char cs[96];
 
 	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY)
 		return false;
 	if (!cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR)) {
 		edge_proxy_policy_conf(c, &conf);
-		if (!cache_policy_grace_ok(&c->req, px->stale, time_now(), conf.grace_s))
-			return false;
+		if (!cache_policy_grace_ok(&c->req, px->stale, time_now(), conf.grace_s)) {
+			if (fwd_status != PROXY_GRACE || !proxy_grace_ok(c))
+				return false;
+			pool_grace = true;
+		}
 		why = "grace";
 	}
 	o = cache_obj_ref(px->stale);
 	edge_proxy_abort(c);
 	if (!px->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (fwd_status > 0)
+	if (pool_grace || (fwd_status == PROXY_GRACE && cache_policy_stale_ok(&c->req, px->stale,
+	                                                   time_now(), CACHE_STALE_IF_ERROR) == false))
+		snprintf(cs, sizeof cs, "hit; detail=grace");
+	else if (fwd_status > 0)
 		snprintf(cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=%s", fwd_status, why);
 	else
 		snprintf(cs, sizeof cs, "fwd=stale; detail=%s", why);
@@ -657,6 +710,8 @@ proxy_finish(struct edge_conn *c)
 	bool reusable;
 
 	proxy_release(c);
+	if (px->total_timer != NULL)
+		evtimer_del(px->total_timer);
 	if (px->fill != NULL) {
 		cache_store(w->srv->ram, w->srv->disk, px->fill, time_now());
 		EDGE_COUNT(&w->metrics, cache_stores_total);
@@ -674,7 +729,9 @@ proxy_finish(struct edge_conn *c)
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev);
+		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev,
+		    px->addrlen > 0 ? (const struct sockaddr *)&px->addr : NULL, px->addrlen,
+		    px->conn_uses);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -840,7 +897,9 @@ proxy_revalidated(struct edge_conn *c)
 	reusable = px->resp.keep_alive && px->req_body_done && evbuffer_get_length(in) == 0;
 	if (reusable) {
 		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev);
+		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev,
+		    px->addrlen > 0 ? (const struct sockaddr *)&px->addr : NULL, px->addrlen,
+		    px->conn_uses);
 	} else {
 		bufferevent_free(px->obev);
 	}
@@ -1084,12 +1143,25 @@ proxy_on_origin_write(struct bufferevent *bev, void *arg)
 	edge_conn_leave(c);
 }
 
+/* No request body, or an empty one: nothing the retry would have to resend. */
+static bool
+proxy_bodyless(const struct edge_conn *c)
+{
+	return c->req.body == H1_BODY_NONE ||
+	       (c->req.body == H1_BODY_LENGTH && c->req.content_length == 0);
+}
+
+/* A kept-alive connection failed before any response byte: the origin most
+ * likely closed it as we reused it (RFC 9112 §9.3.1).  Once, on a fresh
+ * connection to the same member, for idempotent requests only (RFC 9110
+ * §9.2.2; nginx does the same). */
 static bool
 proxy_retryable(const struct edge_conn *c)
 {
 	const struct edge_proxy *px = &c->px;
 
-	return px->reused && !px->got_bytes && !px->retried && c->req.body == H1_BODY_NONE;
+	return px->reused && !px->got_bytes && !px->retried && proxy_bodyless(c) &&
+	       proxy_idempotent(c);
 }
 
 /* RFC 9110 §9.2.2 idempotent methods. */
@@ -1132,8 +1204,7 @@ proxy_may_retry(struct edge_conn *c)
 	if (px->state == EDGE_PROXY_RELAY_BODY || px->tries > px->pool->retries ||
 	    px->tries >= EDGE_PROXY_MAX_TRIES || !proxy_idempotent(c))
 		return false;
-	if (c->req.body != H1_BODY_NONE &&
-	    !(c->req.body == H1_BODY_LENGTH && c->req.content_length == 0))
+	if (!proxy_bodyless(c))
 		return false;
 	if (!origin_balance_any(proxy_balance(c), px->tried, px->tries, time_mono_ms()))
 		return false;
@@ -1162,6 +1233,54 @@ proxy_retry_other(struct edge_conn *c, int status, const char *msg)
 	proxy_begin(c, false);
 }
 
+#define PROXY_ADDR_RETRIES 2 /* tries moved to another address of a member's name */
+
+/*
+ * A try on one address of a member's host name failed before any response
+ * byte: resolves leave that address out for passive.backoff (while the name
+ * has another), and an idempotent request without a body goes to the next
+ * address of the same member without counting against the member (its other
+ * addresses may be fine).  True when retried so.
+ */
+static bool
+proxy_address_failed(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	const struct config_member *m = &px->pool->members[px->member_idx];
+	const struct sockaddr *sa = (const struct sockaddr *)&px->addr;
+	unsigned others;
+	bool marked;
+
+	if (px->addrlen == 0 || px->got_bytes || px->reused) /* reused: likely just stale */
+		return false;
+	others = origin_dns_mark_bad(
+	    c->w->dns, m->host, sa, time_mono_ms() + px->pool->passive_backoff_ms, &marked);
+	if (marked && others > 0) { /* a lone address is the member's affair */
+		char ip[INET6_ADDRSTRLEN] = "?";
+
+		(void)inet_ntop(sa->sa_family,
+		    sa->sa_family == AF_INET
+		        ? (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr
+		        : (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    ip, sizeof ip);
+		EDGE_COUNT(&c->w->metrics, origin_address_ejections_total);
+		log_warn("proxy",
+		    "origin pool \"%s\" member %s:%u: address %s left out for %u ms on this worker",
+		    px->pool->name, m->host, (unsigned)m->port, ip, px->pool->passive_backoff_ms);
+	}
+	if (others == 0 || px->addr_retries >= PROXY_ADDR_RETRIES || !proxy_idempotent(c) ||
+	    !proxy_bodyless(c))
+		return false;
+	px->addr_retries++;
+	EDGE_COUNT(&c->w->metrics, origin_retries_total);
+	if (px->obev != NULL) {
+		bufferevent_free(px->obev);
+		px->obev = NULL;
+	}
+	proxy_begin(c, true);
+	return true;
+}
+
 /* A try failed with nothing sent to the client yet: hold it against the
  * member, then retry elsewhere when allowed, else answer status. */
 static void
@@ -1173,6 +1292,8 @@ proxy_try_failed(struct edge_conn *c, int status, const char *msg)
 		proxy_fail(c, status, msg);
 		return;
 	}
+	if (proxy_address_failed(c))
+		return;
 	proxy_member_failed(c);
 	if (!px->got_bytes && proxy_may_retry(c))
 		proxy_retry_other(c, status, msg);
@@ -1198,13 +1319,19 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 		px->state = EDGE_PROXY_WAIT_HEAD;
 		proxy_set_timeouts(c, px->pool->first_byte_timeout_ms);
 	} else if (what & BEV_EVENT_TIMEOUT) {
+		bool sending = px->state != EDGE_PROXY_CONNECTING && (what & BEV_EVENT_WRITING);
+
 		EDGE_COUNT(&c->w->metrics, origin_timeouts_total);
 		log_warn("proxy", "origin pool \"%s\" member %u: %s timed out", px->pool->name,
-		    px->member_idx, px->state == EDGE_PROXY_CONNECTING ? "connect" : "response");
+		    px->member_idx,
+		    px->state == EDGE_PROXY_CONNECTING ? "connect"
+		    : sending                          ? "sending the request"
+		                                       : "response");
 		proxy_try_failed(c, 504,
 		    px->state == EDGE_PROXY_CONNECTING
 		        ? "gateway timeout: the origin did not accept the connection in time"
-		        : "gateway timeout: the origin did not answer in time");
+		    : sending ? "gateway timeout: the origin did not take the request in time"
+		              : "gateway timeout: the origin did not answer in time");
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (px->state == EDGE_PROXY_RELAY_BODY && px->resp.body == H1_BODY_CLOSE &&
 		    (what & BEV_EVENT_EOF)) {
@@ -1231,14 +1358,25 @@ proxy_on_origin_event(struct bufferevent *bev, short what, void *arg)
 			    px->pool->name);
 			proxy_fail(c, 502, "bad gateway");
 		} else {
+			char tbuf[256];
+			bool verify = false;
+			const char *tls = (what & BEV_EVENT_ERROR) && px->pool->tls
+			                      ? origin_tls_error(bev, &verify, tbuf, sizeof tbuf)
+			                      : NULL;
 			const char *why =
-			    (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ? "connection refused"
+			    tls != NULL                                       ? tls
+			    : (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ? "connection refused"
 			    : (what & BEV_EVENT_ERROR) ? evutil_socket_error_to_string(err)
 			                               : "connection closed before a response";
+			const struct config_member *m = &px->pool->members[px->member_idx];
 
-			log_warn("proxy", "origin pool \"%s\" member %u: %s", px->pool->name,
-			    px->member_idx, why);
-			proxy_try_failed(c, 502, "bad gateway: the origin could not be reached");
+			log_warn("proxy", "origin pool \"%s\" member %s:%u: %s%s", px->pool->name,
+			    m->host, (unsigned)m->port, tls != NULL ? "TLS: " : "", why);
+			proxy_try_failed(c, 502,
+			    verify
+			        ? "bad gateway: the origin's TLS certificate could not be verified"
+			    : tls != NULL ? "bad gateway: TLS to the origin failed"
+			                  : "bad gateway: the origin could not be reached");
 		}
 	}
 	edge_conn_leave(c);
@@ -1261,6 +1399,7 @@ proxy_attach(struct edge_conn *c)
 static void
 proxy_send_request(struct edge_conn *c)
 {
+	c->px.conn_uses++;
 	proxy_write_request_head(c);
 	proxy_pump_request_body(c);
 }
@@ -1271,7 +1410,18 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	struct edge_proxy *px = &c->px;
 	struct timeval rtv, wtv;
 
-	px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	px->conn_uses = 0;
+	memcpy(&px->addr, sa, salen);
+	px->addrlen = salen;
+	if (px->pool->tls) {
+		SSL_CTX *ctx = origin_pool_tls_ctx(c->gen->opool, px->pool_idx);
+
+		px->obev = ctx == NULL ? NULL
+		                       : origin_tls_bev_new(c->w->base, ctx, px->pool,
+		                             px->pool->members[px->member_idx].host);
+	} else {
+		px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	}
 	if (px->obev == NULL) {
 		proxy_try_failed(c, 502, "bad gateway: cannot open a connection to the origin");
 		return;
@@ -1291,6 +1441,30 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	proxy_send_request(c);
 }
 
+/* The member's address for this try is sa: an idle connection to it when
+ * the try may reuse one, else a new connection. */
+static void
+proxy_use_address(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->may_reuse) {
+		px->obev = origin_pool_take(
+		    c->gen->opool, px->pool_idx, px->member_idx, sa, salen, &px->conn_uses);
+		if (px->obev != NULL) {
+			px->reused = true;
+			memcpy(&px->addr, sa, salen);
+			px->addrlen = salen;
+			px->state = EDGE_PROXY_WAIT_HEAD;
+			EDGE_COUNT(&c->w->metrics, origin_conn_reused_total);
+			proxy_attach(c);
+			proxy_send_request(c);
+			return;
+		}
+	}
+	proxy_connect(c, sa, salen);
+}
+
 static void
 proxy_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
@@ -1306,9 +1480,84 @@ proxy_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, v
 		    m->host, err);
 		proxy_try_failed(c, 502, "bad gateway: the origin name could not be resolved");
 	} else {
-		proxy_connect(c, sa, salen);
+		proxy_use_address(c, sa, salen);
 	}
 	edge_conn_leave(c);
+}
+
+#define PROXY_PICK_FULL (-2) /* every usable member is at its max_conns */
+#define PROXY_FULL_MAX  32   /* members at their limit skipped per pick */
+
+/* The balancer's choice among the usable members, this request's tried ones
+ * excluded, skipping those at their max_conns; takes the chosen member's
+ * slot.  Returns it, ORIGIN_BALANCE_NONE or PROXY_PICK_FULL. */
+static int
+proxy_pick_slot(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	unsigned skip[EDGE_PROXY_MAX_TRIES + PROXY_FULL_MAX];
+	size_t n = px->tries;
+	int pick;
+
+	memcpy(skip, px->tried, px->tries * sizeof skip[0]);
+	for (;;) {
+		pick = origin_balance_pick(proxy_balance(c), px->hash, skip, n, px->try_ms);
+		if (pick == ORIGIN_BALANCE_NONE)
+			return n > px->tries ? PROXY_PICK_FULL : ORIGIN_BALANCE_NONE;
+		if (origin_pool_acquire(c->gen->opool, px->pool_idx, (unsigned)pick))
+			return pick;
+		if (n == sizeof skip / sizeof skip[0])
+			return PROXY_PICK_FULL;
+		skip[n++] = (unsigned)pick;
+	}
+}
+
+static void
+proxy_on_wake(struct origin_pool_waiter *wt, bool timed_out)
+{
+	struct edge_conn *c =
+	    (struct edge_conn *)(void *)((char *)wt - offsetof(struct edge_conn, px.wait));
+
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	if (timed_out) {
+		log_warn("proxy", "origin pool \"%s\": every member at max_conns for %u ms",
+		    c->px.pool->name, c->px.pool->queue_timeout_ms);
+		EDGE_COUNT(&c->w->metrics, origin_busy_total);
+		if (!proxy_stale_if_error(c, PROXY_GRACE))
+			edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
+			    "origin busy: every member is at its connection limit");
+	} else {
+		c->px.woken = true;
+		proxy_begin(c, false);
+		c->px.woken = false;
+	}
+	edge_conn_leave(c);
+}
+
+/* Every usable member is at its max_conns: wait in the pool's queue (back
+ * at its head when woken for nothing), else 503 with Retry-After. */
+static void
+proxy_queue(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (px->wait_deadline_ms == 0) {
+		px->wait_deadline_ms = px->try_ms + px->pool->queue_timeout_ms;
+		EDGE_COUNT(&c->w->metrics, origin_queued_total);
+	}
+	px->wait.cb = proxy_on_wake;
+	if (origin_pool_wait(
+	        c->gen->opool, px->pool_idx, &px->wait, px->wait_deadline_ms, px->woken) == 0) {
+		px->state = EDGE_PROXY_QUEUED;
+		return;
+	}
+	log_warn("proxy", "origin pool \"%s\": every member at max_conns and the queue full",
+	    px->pool->name);
+	EDGE_COUNT(&c->w->metrics, origin_busy_total);
+	if (!proxy_stale_if_error(c, PROXY_GRACE))
+		edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
+		    "origin busy: every member is at its connection limit");
 }
 
 static void
@@ -1323,17 +1572,21 @@ proxy_begin(struct edge_conn *c, bool fresh)
 	int r;
 
 	px->got_bytes = false;
+	px->addrlen = 0;
 	px->try_ms = time_mono_ms();
 	if (!fresh) {
-		int pick = origin_balance_pick(
-		    proxy_balance(c), px->hash, px->tried, px->tries, px->try_ms);
+		int pick = proxy_pick_slot(c);
 
+		if (pick == PROXY_PICK_FULL) {
+			proxy_queue(c);
+			return;
+		}
 		if (pick == ORIGIN_BALANCE_NONE) {
 			if (px->tries > 0) {
 				proxy_fail(c, px->fail_status, px->fail_msg);
 			} else {
 				EDGE_COUNT(&w->metrics, origin_unavailable_total);
-				if (!proxy_stale_if_error(c, 0))
+				if (!proxy_stale_if_error(c, PROXY_GRACE))
 					edge_conn_send_error(c, 503, "no healthy origin");
 			}
 			return;
@@ -1345,23 +1598,15 @@ proxy_begin(struct edge_conn *c, bool fresh)
 		px->retried = false;
 		origin_balance_begin(proxy_balance(c), px->member_idx);
 		px->counted = true;
-		px->obev = origin_pool_take(c->gen->opool, px->pool_idx, px->member_idx);
-		if (px->obev != NULL) {
-			px->reused = true;
-			px->state = EDGE_PROXY_WAIT_HEAD;
-			EDGE_COUNT(&w->metrics, origin_conn_reused_total);
-			proxy_attach(c);
-			proxy_send_request(c);
-			return;
-		}
 	}
 	px->reused = false;
+	px->may_reuse = !fresh;
 	m = &px->pool->members[px->member_idx];
 	px->state = EDGE_PROXY_RESOLVING;
 	r = origin_dns_resolve(
 	    w->dns, m->host, m->port, &ss, &sslen, proxy_on_resolved, c, &px->dnsq, &err);
 	if (r == 0) {
-		proxy_connect(c, (const struct sockaddr *)&ss, sslen);
+		proxy_use_address(c, (const struct sockaddr *)&ss, sslen);
 	} else if (r < 0) {
 		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", px->pool->name,
 		    m->host, err != NULL ? err : "failed");
@@ -1385,6 +1630,23 @@ edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool)
 	return origin_balance_hash(c->req.path.p, c->req.path.len);
 }
 
+/* timeouts.total ran out: the exchange ends wherever it is (no retry). */
+static void
+proxy_on_total(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
+	EDGE_COUNT(&c->w->metrics, origin_timeouts_total);
+	log_warn("proxy", "origin pool \"%s\": exchange took longer than timeouts.total (%u ms)",
+	    c->px.pool->name, c->px.pool->total_timeout_ms);
+	proxy_fail(c, 504, "gateway timeout: the origin exchange took too long");
+	edge_conn_leave(c);
+}
+
 void
 edge_proxy_start(
     struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale)
@@ -1400,6 +1662,9 @@ edge_proxy_start(
 	px->reused = false;
 	px->got_bytes = false;
 	px->counted = false;
+	px->woken = false;
+	px->wait_deadline_ms = 0;
+	px->addr_retries = 0;
 	px->tries = 0;
 	px->fail_status = 502;
 	px->fail_msg = "bad gateway";
@@ -1426,6 +1691,15 @@ edge_proxy_start(
 		/* RFC 9110 §10.1.1: we will read the body, so say so now. */
 		evbuffer_add(c->io.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
+	if (pool->total_timeout_ms > 0) {
+		struct timeval tv;
+
+		if (px->total_timer == NULL)
+			px->total_timer = evtimer_new(c->w->base, proxy_on_total, c);
+		ASSERT(px->total_timer != NULL);
+		proxy_tv(&tv, pool->total_timeout_ms);
+		evtimer_add(px->total_timer, &tv);
+	}
 	/* Until an origin connection exists, request bytes wait in the kernel. */
 	edge_io_read_disable(&c->io);
 	proxy_begin(c, false);
@@ -1434,7 +1708,8 @@ edge_proxy_start(
 void
 edge_proxy_on_client_readable(struct edge_conn *c)
 {
-	if (c->px.state == EDGE_PROXY_IDLE || c->px.state == EDGE_PROXY_RESOLVING)
+	if (c->px.state == EDGE_PROXY_IDLE || c->px.state == EDGE_PROXY_RESOLVING ||
+	    c->px.state == EDGE_PROXY_QUEUED)
 		return;
 	if (!c->px.req_body_done)
 		proxy_pump_request_body(c);

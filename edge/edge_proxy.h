@@ -44,5 +44,8 @@ bool edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_h
 void edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);
 /* Releases everything the exchange holds (client gone or error). */
 void edge_proxy_abort(struct edge_conn *c);
+/* edge_proxy_abort, then frees what the connection keeps between exchanges
+ * (the timeouts.total timer).  When c is freed. */
+void edge_proxy_free(struct edge_conn *c);
 
 #endif

@@ -40,7 +40,9 @@ struct ob_member {
 	uint64_t seed;     /* hash of "host:port" (rendezvous) */
 	double ewma_us;    /* peak-EWMA of time to first byte */
 	uint64_t ewma_at_ms;
-	unsigned fails; /* consecutive failures */
+	unsigned fails;      /* consecutive failures */
+	uint64_t outcomes;   /* last outcomes, newest in bit 0: 1 = failure */
+	unsigned n_outcomes; /* valid bits in outcomes, up to passive.window */
 	bool ejected;
 	uint64_t down_until_ms;
 	uint64_t backoff_ms;
@@ -394,6 +396,24 @@ origin_balance_end(struct origin_balance *b, unsigned m)
 	b->m[m].inflight--;
 }
 
+/* Records one outcome in m's window (passive.error_rate); true when the
+ * window is full and its failure share reached the rate. */
+static bool
+ob_note_outcome(const struct config_pool *pc, struct ob_member *mm, bool failed)
+{
+	uint64_t mask;
+
+	if (pc->passive_error_rate_pct == 0)
+		return false;
+	mask = pc->passive_window >= 64 ? ~0ULL : (1ULL << pc->passive_window) - 1;
+	mm->outcomes = ((mm->outcomes << 1) | (failed ? 1u : 0u)) & mask;
+	if (mm->n_outcomes < pc->passive_window)
+		mm->n_outcomes++;
+	return mm->n_outcomes == pc->passive_window &&
+	       (unsigned)__builtin_popcountll(mm->outcomes) * 100 >=
+	           pc->passive_error_rate_pct * pc->passive_window;
+}
+
 bool
 origin_balance_success(struct origin_balance *b, unsigned m, uint64_t ttfb_ms, uint64_t now_ms)
 {
@@ -407,6 +427,7 @@ origin_balance_success(struct origin_balance *b, unsigned m, uint64_t ttfb_ms, u
 	mm->ewma_us = s > base ? s : base + OB_EWMA_ALPHA * (s - base);
 	mm->ewma_at_ms = now_ms;
 	was = mm->ejected;
+	(void)ob_note_outcome(b->pc, mm, false);
 	mm->fails = 0;
 	mm->ejected = false;
 	mm->backoff_ms = 0;
@@ -422,7 +443,7 @@ origin_balance_failure(struct origin_balance *b, unsigned m, uint64_t now_ms)
 
 	ASSERT(m < pc->n_members);
 	mm = &b->m[m];
-	if (pc->passive_failures == 0)
+	if (pc->passive_failures == 0 && pc->passive_error_rate_pct == 0)
 		return false;
 	if (mm->ejected) {
 		if (now_ms < mm->down_until_ms)
@@ -434,8 +455,12 @@ origin_balance_failure(struct origin_balance *b, unsigned m, uint64_t now_ms)
 		mm->down_until_ms = now_ms + mm->backoff_ms;
 		return true;
 	}
-	if (++mm->fails < pc->passive_failures)
+	++mm->fails;
+	if (!ob_note_outcome(pc, mm, true) &&
+	    (pc->passive_failures == 0 || mm->fails < pc->passive_failures))
 		return false;
+	mm->outcomes = 0;
+	mm->n_outcomes = 0;
 	mm->ejected = true;
 	mm->backoff_ms = pc->passive_backoff_ms;
 	mm->down_until_ms = now_ms + mm->backoff_ms;

@@ -10,7 +10,9 @@
  * A cache entry (struct dns_entry) holds all A and AAAA addresses of one name, the
  * times derived from the answer's smallest TTL (clamped to [min_ttl_s, max_ttl_s]):
  * refresh at 75 %, expiry at 100 %, and the end of the stale window one hour later.
- * Resolves of a name rotate through its addresses.  An entry has at most one
+ * Resolves of a name rotate through its addresses, skipping those the caller
+ * marked bad (origin_dns_mark_bad) while another is good; a mark survives a
+ * refreshed answer that still lists the address.  An entry has at most one
  * upstream lookup (struct dns_lookup, one ares_getaddrinfo) in flight; resolves that
  * need an answer join it as waiters (struct origin_dns_query, the public handle), so
  * concurrent resolves of a name cost one upstream query.
@@ -81,6 +83,7 @@ struct dns_ip {
 		struct in_addr v4;
 		struct in6_addr v6;
 	} u;
+	uint64_t bad_until_ms; /* origin_dns_mark_bad: skipped until then */
 };
 
 struct dns_lookup;
@@ -309,6 +312,16 @@ entry_new(struct origin_dns *d, const char *name, uint32_t hash)
 	return e;
 }
 
+static bool
+dns_ip_eq(const struct dns_ip *a, const struct dns_ip *b)
+{
+	if (a->family != b->family)
+		return false;
+	if (a->family == AF_INET)
+		return a->u.v4.s_addr == b->u.v4.s_addr;
+	return memcmp(&a->u.v6, &b->u.v6, sizeof a->u.v6) == 0;
+}
+
 /* Stores a successful answer; returns the number of addresses kept (0: none usable). */
 static unsigned
 entry_fill(struct origin_dns *d, struct dns_entry *e, const struct ares_addrinfo *ai, uint64_t now)
@@ -346,6 +359,10 @@ entry_fill(struct origin_dns *d, struct dns_entry *e, const struct ares_addrinfo
 		ttl = d->min_ttl_s;
 	if (ttl > (long long)d->max_ttl_s)
 		ttl = d->max_ttl_s;
+	for (unsigned i = 0; i < cnt; i++)
+		for (unsigned j = 0; j < e->nips; j++)
+			if (dns_ip_eq(&ips[i], &e->ips[j]))
+				ips[i].bad_until_ms = e->ips[j].bad_until_ms;
 	entry_drop_ips(e);
 	e->ips = ips;
 	e->nips = cnt;
@@ -359,15 +376,22 @@ entry_fill(struct origin_dns *d, struct dns_entry *e, const struct ares_addrinfo
 	return cnt;
 }
 
-/* Next address of e in round-robin order, with port. */
+/* Next address of e in round-robin order, with port: the next one not marked
+ * bad, or the next one when all are. */
 static socklen_t
 entry_pick(struct dns_entry *e, uint16_t port, struct sockaddr_storage *out)
 {
 	const struct dns_ip *ip;
+	uint64_t now = time_mono_ms();
+	unsigned k = 0;
 
 	ASSERT(e->nips > 0);
-	ip = &e->ips[e->rr % e->nips];
-	e->rr = (e->rr + 1) % e->nips;
+	while (k < e->nips && e->ips[(e->rr + k) % e->nips].bad_until_ms > now)
+		k++;
+	if (k == e->nips)
+		k = 0;
+	ip = &e->ips[(e->rr + k) % e->nips];
+	e->rr = (e->rr + k + 1) % e->nips;
 	memset(out, 0, sizeof *out);
 	if (ip->family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)(void *)out;
@@ -788,6 +812,41 @@ origin_dns_resolve(struct origin_dns *d, const char *host, uint16_t port,
 	TAILQ_INSERT_TAIL(&q->lk->waiters, q, link);
 	*qp = q;
 	return 1;
+}
+
+unsigned
+origin_dns_mark_bad(struct origin_dns *d, const char *host, const struct sockaddr *sa,
+    uint64_t until_ms, bool *marked)
+{
+	struct dns_entry *e;
+	struct dns_ip ip;
+	char name[256];
+	uint64_t now = time_mono_ms();
+	unsigned good = 0;
+
+	OBJ_CHECK(d, ORIGIN_DNS_MAGIC);
+	*marked = false;
+	memset(&ip, 0, sizeof ip);
+	ip.family = sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		ip.u.v4 = ((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		ip.u.v6 = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else
+		return 0;
+	if (dns_name_norm(host, name, sizeof name) == -1 ||
+	    (e = entry_find(d, name, dns_hash(name))) == NULL)
+		return 0;
+	for (unsigned i = 0; i < e->nips; i++) {
+		if (dns_ip_eq(&e->ips[i], &ip)) {
+			if (e->ips[i].bad_until_ms <= now)
+				*marked = true;
+			e->ips[i].bad_until_ms = until_ms;
+		} else if (e->ips[i].bad_until_ms <= now) {
+			good++;
+		}
+	}
+	return good;
 }
 
 void

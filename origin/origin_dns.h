@@ -10,6 +10,7 @@
 #ifndef OUTPOST_ORIGIN_DNS_H
 #define OUTPOST_ORIGIN_DNS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -66,6 +67,16 @@ void origin_dns_free(struct origin_dns **dp);
 int origin_dns_resolve(struct origin_dns *d, const char *host, uint16_t port,
     struct sockaddr_storage *out, socklen_t *outlen, origin_dns_cb *cb, void *arg,
     struct origin_dns_query **qp, const char **err);
+
+/*
+ * The address sa of host (as passed to origin_dns_resolve) failed: resolves
+ * skip it until until_ms (monotonic) while the name has another address not
+ * so marked.  *marked: it was not marked before (the caller logs).  Returns
+ * how many other addresses of the name are not marked; 0 for IP literals and
+ * names without a cached answer.  Worker thread.
+ */
+unsigned origin_dns_mark_bad(struct origin_dns *d, const char *host, const struct sockaddr *sa,
+    uint64_t until_ms, bool *marked);
 
 /*
  * Forgets a pending query: cb will not be called; sets *qp = NULL; NULL-safe (also for

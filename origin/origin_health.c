@@ -25,6 +25,7 @@
 #include "core/xmalloc.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_health.h"
+#include "origin/origin_tls.h"
 
 #define OH_MAX_STATUS_LINE 1024
 
@@ -33,6 +34,7 @@ struct oh_probe {
 	const struct config_pool *pc;
 	unsigned member;
 	_Atomic unsigned char *flag;
+	SSL_CTX *tls; /* the pool's context when it has tls */
 	struct event *timer;
 	struct bufferevent *bev;
 	struct origin_dns_query *dnsq;
@@ -48,21 +50,33 @@ struct origin_health {
 	const struct config *cfg;
 	_Atomic unsigned char **flags; /* per pool; NULL without health */
 	void **flag_mem;               /* the same arrays, for free() */
+	_Atomic unsigned *busy;        /* in-flight exchanges, n_members per pool, flat */
+	size_t *busy_off;              /* pool i's members start at busy[busy_off[i]] */
+	_Atomic unsigned *queued;      /* requests waiting for a slot, per pool */
 	struct event_base *base;
 	struct origin_dns *dns;
 	struct oh_probe *probes;
 	size_t n_probes;
+	SSL_CTX **tls; /* per pool with tls and health: the prober's context */
 };
 
 struct origin_health *
 origin_health_new(const struct config *cfg)
 {
 	struct origin_health *h = xcalloc(1, sizeof *h);
+	size_t n_busy = 0;
 
 	atomic_init(&h->refcnt, 1);
 	h->cfg = cfg;
 	h->flags = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->flags);
 	h->flag_mem = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->flag_mem);
+	h->busy_off = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->busy_off);
+	h->queued = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *h->queued);
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		h->busy_off[i] = n_busy;
+		n_busy += cfg->pools[i].n_members;
+	}
+	h->busy = xcalloc(n_busy ? n_busy : 1, sizeof *h->busy);
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct config_pool *pc = &cfg->pools[i];
 
@@ -99,7 +113,16 @@ origin_health_unref(struct origin_health **hp)
 		free(h->flag_mem[i]);
 	free(h->flag_mem);
 	free(h->flags);
+	free(h->busy);
+	free(h->busy_off);
+	free(h->queued);
 	free(h);
+}
+
+const struct config *
+origin_health_config(const struct origin_health *h)
+{
+	return h->cfg;
 }
 
 const _Atomic unsigned char *
@@ -107,6 +130,20 @@ origin_health_flags(const struct origin_health *h, unsigned pool_idx)
 {
 	ASSERT(pool_idx < h->cfg->n_pools);
 	return h->flags[pool_idx];
+}
+
+_Atomic unsigned *
+origin_health_busy(struct origin_health *h, unsigned pool_idx)
+{
+	ASSERT(pool_idx < h->cfg->n_pools);
+	return &h->busy[h->busy_off[pool_idx]];
+}
+
+_Atomic unsigned *
+origin_health_queued(struct origin_health *h, unsigned pool_idx)
+{
+	ASSERT(pool_idx < h->cfg->n_pools);
+	return &h->queued[pool_idx];
 }
 
 static uint64_t
@@ -217,12 +254,16 @@ oh_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct oh_probe *p = arg;
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	if (what & BEV_EVENT_ERROR)
-		oh_done(p, false, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	else
+	if (what & BEV_EVENT_ERROR) {
+		char buf[256];
+		bool verify;
+		const char *tls = origin_tls_error(bev, &verify, buf, sizeof buf);
+
+		oh_done(p, false,
+		    tls != NULL ? tls : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	} else
 		oh_done(p, false, "connection closed before a status line");
 }
 
@@ -233,7 +274,12 @@ oh_connect(struct oh_probe *p, const struct sockaddr *sa, socklen_t salen)
 	const struct config_member *m = &pc->members[p->member];
 	struct evbuffer *out;
 
-	p->bev = bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (pc->tls && p->tls == NULL) {
+		oh_done(p, false, "no TLS context");
+		return;
+	}
+	p->bev = pc->tls ? origin_tls_bev_new(p->h->base, p->tls, pc, m->host)
+	                 : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (p->bev == NULL) {
 		oh_done(p, false, "cannot create a socket");
 		return;
@@ -306,11 +352,19 @@ origin_health_start(struct origin_health *h, struct event_base *base, struct ori
 	h->base = base;
 	h->dns = dns;
 	h->probes = xcalloc(h->n_probes, sizeof *h->probes);
+	h->tls = xcalloc(cfg->n_pools, sizeof *h->tls);
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		const struct config_pool *pc = &cfg->pools[i];
 
 		if (pc->health_path == NULL)
 			continue;
+		if (pc->tls) {
+			char err[256];
+
+			h->tls[i] = origin_tls_ctx_new(pc, err, sizeof err);
+			if (h->tls[i] == NULL)
+				log_err("health", "origin pool \"%s\": TLS: %s", pc->name, err);
+		}
 		for (unsigned m = 0; m < pc->n_members; m++) {
 			struct oh_probe *p = &h->probes[k++];
 
@@ -318,6 +372,7 @@ origin_health_start(struct origin_health *h, struct event_base *base, struct ori
 			p->pc = pc;
 			p->member = m;
 			p->flag = &h->flags[i][m];
+			p->tls = h->tls[i];
 			p->up = true;
 			p->gen = 1;
 			p->rng = (time_mono_ms() ^ ((uint64_t)k << 32) ^ (uintptr_t)p) | 1;
@@ -344,4 +399,8 @@ origin_health_stop(struct origin_health *h)
 	}
 	free(h->probes);
 	h->probes = NULL;
+	for (size_t i = 0; i < h->cfg->n_pools; i++)
+		SSL_CTX_free(h->tls[i]);
+	free(h->tls);
+	h->tls = NULL;
 }

@@ -16,6 +16,10 @@
  * A flag is 0 while its member is down and, while up, a generation 1..255
  * that changes at every recovery, so a worker notices a recovery even if it
  * never saw the member down (and then ends a passive ejection).
+ *
+ * It also holds the other per-member state every worker must see: the
+ * in-flight counts behind members[].max_conns and each pool's wait-queue
+ * length (origin_pool.c updates them).
  */
 #ifndef OUTPOST_ORIGIN_ORIGIN_HEALTH_H
 #define OUTPOST_ORIGIN_ORIGIN_HEALTH_H
@@ -34,9 +38,19 @@ struct origin_health *origin_health_new(const struct config *cfg);
 struct origin_health *origin_health_ref(struct origin_health *h);
 void origin_health_unref(struct origin_health **hp);
 
+/* The configuration whose pools the flags and counts follow.  Any thread. */
+const struct config *origin_health_config(const struct origin_health *h);
+
 /* Pool pool_idx's member flags (0 = down, else the up generation), or NULL when the pool has no
  * health section.  Valid while a reference is held.  Any thread. */
 const _Atomic unsigned char *origin_health_flags(const struct origin_health *h, unsigned pool_idx);
+
+/* Pool pool_idx's shared in-flight counts, one per member (max_conns), and its
+ * count of requests waiting for a slot (queue), summed over all workers.
+ * Zeroed at creation; origin_pool.c alone updates them, atomically.  Valid
+ * while a reference is held.  Any thread. */
+_Atomic unsigned *origin_health_busy(struct origin_health *h, unsigned pool_idx);
+_Atomic unsigned *origin_health_queued(struct origin_health *h, unsigned pool_idx);
 
 /* Starts the probes on base, resolving through dns (both must outlive
  * origin_health_stop).  Call once, before or on base's thread; probes then

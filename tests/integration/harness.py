@@ -566,7 +566,7 @@ def parse_prometheus(text):
 
 class OriginProcess:
     def __init__(self, script=None, host="127.0.0.1", idle_timeout_ms=None, tmpdir=None,
-                 port=0):
+                 port=0, tls_cert=None, tls_key=None, tls_client_ca=None):
         """port: 0 = any free port; a given port lets a test restart an origin
         where a stopped one listened."""
         self.tmpdir = tmpdir or tempfile.mkdtemp(prefix="outpost-origin-")
@@ -582,6 +582,10 @@ class OriginProcess:
             args += ["--script", spath]
         if idle_timeout_ms is not None:
             args += ["--idle-timeout-ms", str(int(idle_timeout_ms))]
+        if tls_cert is not None:   # TLS when the client starts a handshake
+            args += ["--tls-cert", tls_cert, "--tls-key", tls_key]
+        if tls_client_ca is not None:
+            args += ["--tls-client-ca", tls_client_ca]
         self.host = "127.0.0.1" if host in ("::", "0.0.0.0", "127.0.0.1") else host
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.logf,
@@ -610,7 +614,7 @@ class OriginProcess:
         return "127.0.0.1:%d" % self.port
 
     def _control(self, method, path, body=None):
-        r = http_request(self.port, method, path, body=body, timeout=5,
+        r = http_request(self.port, method, path, body=body, timeout=5, host=self.host,
                          headers={"Content-Type": "application/json"} if body else None)
         if r.status != 200:
             raise AssertionError("origin control %s %s -> %d %r" % (method, path, r.status,
@@ -773,6 +777,15 @@ def add_pool(cfg, name, address, **extra):
             "timeouts": {"connect": "1s", "first_byte": "2s", "between_bytes": "2s"}}
     pool.update(extra)
     cfg["pools"].append(pool)
+    return cfg
+
+
+def add_pool_route(cfg, name, members, **extra):
+    """Adds pool name with members [(address, {extra member keys})...] and a
+    cache-less route /name/ to it."""
+    add_pool(cfg, name, members[0][0], **extra)
+    cfg["pools"][-1]["members"] = [dict({"address": a}, **kw) for a, kw in members]
+    add_route(cfg, {"path": "/%s/" % name, "pool": name, "cache": {"enabled": False}})
     return cfg
 
 

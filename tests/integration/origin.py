@@ -4,7 +4,7 @@
 Run as its own process:
 
     python3 origin.py [--host 127.0.0.1] [--port 0] [--port-file F] [--script F]
-                      [--idle-timeout-ms 30000]
+                      [--idle-timeout-ms 30000] [--tls-cert PEM --tls-key KEY]
 
 It listens on a raw socket (one thread per connection) so every byte it sends
 is under the test's control, and counts every request it receives.
@@ -57,7 +57,9 @@ Control endpoints (never counted, never scripted), on the same port:
                              no argument: all requests; status=S: only those
                              answered with status S
   GET  /__requests?path=P    [{"method", "target", "path", "version", "headers":
-                             [[n, v], ...], "body_length", "body_sha256", "chunked"}]
+                             [[n, v], ...], "body_length", "body_sha256", "chunked",
+                             "peer_port" (the client's port: one per connection),
+                             "tls_client" (CN of a verified TLS client certificate)}]
   POST /__script             merge the JSON body into the script
   POST /__reset              forget counts and recorded requests
   GET  /__ping               200 "pong"
@@ -74,6 +76,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -149,6 +152,8 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.buf = bytearray()
+        self.peer_port = None
+        self.tls_client = None
 
     def fill(self):
         data = self.sock.recv(65536)
@@ -197,7 +202,8 @@ class Conn:
 
 
 class Origin:
-    def __init__(self, script=None, idle_timeout_ms=30000):
+    def __init__(self, script=None, idle_timeout_ms=30000, tls=None):
+        self.tls = tls             # ssl.SSLContext, or None
         self.lock = threading.Lock()
         self.script = dict(script or {})
         self.records = []          # list of dicts (request heads)
@@ -273,7 +279,14 @@ class Origin:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+            peer_port = sock.getpeername()[1]
+            if self.tls is not None and sock.recv(1, socket.MSG_PEEK)[:1] == b"\x16":
+                sock = self.tls.wrap_socket(sock, server_side=True)
             conn = Conn(sock)
+            conn.peer_port = peer_port
+            cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
+            conn.tls_client = dict(x[0] for x in cert["subject"]).get("commonName") \
+                if cert else None
             idle = self.idle_timeout
             while True:
                 sock.settimeout(idle)
@@ -365,7 +378,8 @@ class Origin:
         rec = {"method": method, "target": target, "path": path,
                "version": version, "headers": headers,
                "body_length": blen, "body_sha256": bsha,
-               "chunked": chunked, "time": time.time(), "status": None}
+               "chunked": chunked, "time": time.time(), "status": None,
+               "peer_port": conn.peer_port, "tls_client": conn.tls_client}
         n = self.record(rec)
 
         delay = float(b.get("delay_ms", 0) or 0) / 1000.0
@@ -628,7 +642,19 @@ def main(argv=None):
     ap.add_argument("--port-file", help="write the bound port here once listening")
     ap.add_argument("--script", help="JSON file with per-path behaviour")
     ap.add_argument("--idle-timeout-ms", type=int, default=30000)
+    ap.add_argument("--tls-cert", help="PEM certificate chain: a connection that starts "
+                    "with a TLS handshake gets TLS (plain HTTP still works, for control)")
+    ap.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    ap.add_argument("--tls-client-ca", help="PEM CA: ask TLS clients for a certificate "
+                    "(optional) and verify it; requests record its CN as tls_client")
     args = ap.parse_args(argv)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            tls.verify_mode = ssl.CERT_OPTIONAL
+            tls.load_verify_locations(args.tls_client_ca)
 
     script = {}
     if args.script:
@@ -654,7 +680,7 @@ def main(argv=None):
     print("origin listening on %s port %d" % (args.host, port), flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    Origin(script, args.idle_timeout_ms).serve_forever(lsock)
+    Origin(script, args.idle_timeout_ms, tls).serve_forever(lsock)
 
 
 if __name__ == "__main__":

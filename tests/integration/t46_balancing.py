@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Origin pools: balancers, backup members, passive and active health, retries
+"""Origin pools: balancers (and their shares over 1000 requests each), backup
+members, passive and active health, retries
 on another member, and 503 when no member is usable.  Real origin processes,
 the real daemon (2 workers)."""
 
@@ -9,18 +10,12 @@ import tempfile
 import time
 
 import harness
-from harness import add_pool, add_route, free_port, wait_until
+from harness import free_port, wait_until
 
 TIMEOUTS = {"connect": "1s", "first_byte": "2s", "between_bytes": "2s"}
 
 
-def pool(cfg, name, members, **extra):
-    """Adds pool name with members [(address, {extra member keys})...] and a
-    cache-less route /name/ to it."""
-    add_pool(cfg, name, members[0][0], **extra)
-    cfg["pools"][-1]["members"] = [dict({"address": a}, **kw) for a, kw in members]
-    add_route(cfg, {"path": "/%s/" % name, "pool": name, "cache": {"enabled": False}})
-    return cfg
+pool = harness.add_pool_route
 
 
 class Balancing(harness.OutpostTestCase):
@@ -186,6 +181,103 @@ class Balancing(harness.OutpostTestCase):
         self.assertEqual(self.node.get("/activeonly/y").status, 200)
 
 
+def fire(port, paths, conc=4, sources=None):
+    """GETs every path over conc keep-alive connections (http.client); with
+    sources, request i goes out from source address sources[i % len] (its own
+    connection per source).  Returns the list of statuses."""
+    import http.client
+    import threading
+    statuses, lock = [], threading.Lock()
+    groups = {}
+    for i, p in enumerate(paths):
+        key = sources[i % len(sources)] if sources else i % conc
+        groups.setdefault(key, []).append(p)
+
+    def run(key, ps):
+        src = (key, 0) if sources else None
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=src)
+        out = []
+        try:
+            for p in ps:
+                c.request("GET", p, headers={"Host": "example.com"})
+                r = c.getresponse()
+                r.read()
+                out.append(r.status)
+        finally:
+            c.close()
+        with lock:
+            statuses.extend(out)
+    items = list(groups.items())
+    for k in range(0, len(items), conc):
+        jobs = [harness.Background(run, key, ps) for key, ps in items[k:k + conc]]
+        for j in jobs:
+            j.result(60)
+    return statuses
+
+
+class Distribution(harness.OutpostTestCase):
+    """Each balancer over 1000 requests: the shares its definition gives,
+    within a tolerance."""
+    N = 1000
+
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.a = self.class_origin()
+        cls.b = self.class_origin()
+        a, b = cls.a.address, cls.b.address
+
+        def mutate(cfg):
+            pool(cfg, "drr", [(a, {"weight": 3}), (b, {})])
+            pool(cfg, "dlc", [(a, {}), (b, {})], balancer="least_conn")
+            pool(cfg, "dp2c", [(a, {}), (b, {})], balancer="random_two_choices")
+            pool(cfg, "dew", [(a, {}), (b, {})], balancer="ewma")
+            pool(cfg, "dip", [(a, {}), (b, {})], balancer="ip_hash")
+            pool(cfg, "dch", [(a, {}), (b, {})], balancer="consistent_hash")
+            return cfg
+        cls.node = self.class_outpost(cls.a, mutate=mutate)
+
+    def run_pool(self, name, **kw):
+        st = fire(self.node.port, ["/%s/k%d" % (name, i) for i in range(self.N)], **kw)
+        self.assertEqual(st, [200] * self.N)
+        ca, cb = self.a.count(prefix="/%s/" % name), self.b.count(prefix="/%s/" % name)
+        self.assertEqual(ca + cb, self.N)
+        return ca / self.N
+
+    def test_round_robin_weights(self):
+        share = self.run_pool("drr")
+        self.assertAlmostEqual(share, 0.75, delta=0.02)
+
+    def test_least_conn_and_two_choices_even(self):
+        # one request at a time: every in-flight count is 0, so least_conn's
+        # ties rotate (exactly even per worker) and random_two_choices is a
+        # fair coin (3 sigma of 1000 draws is 0.047); under concurrency both
+        # follow the members' speed, which a loaded machine makes uneven
+        self.assertAlmostEqual(self.run_pool("dlc", conc=1), 0.5, delta=0.01)
+        self.assertAlmostEqual(self.run_pool("dp2c", conc=1), 0.5, delta=0.06)
+
+    def test_ewma_prefers_the_faster_member(self):
+        self.b.script({"/dew/*": {"delay_ms": 15}})
+        share = self.run_pool("dew")
+        self.assertGreater(share, 0.8)
+
+    def test_ip_hash_sticky_per_client_and_spread(self):
+        sources = ["127.0.0.%d" % (10 + k) for k in range(40)]
+        share = self.run_pool("dip", sources=sources)
+        self.assertAlmostEqual(share, 0.5, delta=0.25)
+        # each client address went to one member only
+        per_src = {}
+        for origin, tag in ((self.a, "a"), (self.b, "b")):
+            for q in origin.requests(prefix="/dip/"):
+                xff = harness.req_header(q, "X-Forwarded-For")
+                per_src.setdefault(xff, set()).add(tag)
+        self.assertEqual(len(per_src), len(sources))
+        self.assertTrue(all(len(v) == 1 for v in per_src.values()), per_src)
+
+    def test_consistent_hash_spread(self):
+        share = self.run_pool("dch")
+        self.assertAlmostEqual(share, 0.5, delta=0.08)
+
+
 class KillAndRecover(harness.OutpostTestCase):
     def test_member_killed_mid_load_then_back(self):
         a = self.start_origin()
@@ -211,6 +303,21 @@ class KillAndRecover(harness.OutpostTestCase):
         for i in range(20):
             self.assertEqual(node.get("/kr/y%d" % i).status, 200)
         self.assertGreater(d2.count(prefix="/kr/y"), 0, "traffic returned to the member")
+
+    def test_member_killed_under_concurrent_load(self):
+        a = self.start_origin()
+        d = self.start_origin()
+        node = self.start_outpost(a, mutate=lambda cfg: pool(
+            cfg, "kc", [(a.address, {}), (d.address, {})], retries=2))
+        a.script({"/kc/*": {"delay_ms": 5}})
+        d.script({"/kc/*": {"delay_ms": 5}})
+        killer = harness.Background(lambda: (time.sleep(0.4), d.stop()))
+        st = fire(node.port, ["/kc/x%d" % i for i in range(600)], conc=6)
+        killer.result(10)
+        self.assertEqual(len(st), 600)
+        self.assertEqual([s for s in st if s != 200], [],
+                         "client-visible errors while a member died under load")
+        self.assertGreater(a.count(prefix="/kc/"), 300)
 
 
 class BadBalancerConfig(harness.OutpostTestCase):

@@ -276,46 +276,38 @@ pools:
 ]
 
 
-def _route_case(name, key, route):
-    """A case whose error is in one extra route, line 12 of VALID's shape."""
-    anchor = "      - { path: /, pool: web }\n"
-    return (name, 12, key, VALID.replace(anchor, anchor + route + "   # <- error\n"))
+POOL_MEMBERS = 'members: [{ address: "127.0.0.1:ORIGIN" }]'
 
 
-# routes: matchers, rewrites, redirects, header rules, canary
+def pool_case(name, key, lines):
+    """A case whose error is in the keys of VALID's pool "web" (lines replace
+    its members line; one carries the marker)."""
+    head = VALID[:VALID.index("    members:")]
+    text = head + "".join("    %s\n" % ln for ln in lines)
+    line = [i + 1 for i, ln in enumerate(text.splitlines()) if "# <- error" in ln][0]
+    return (name, line, key, text)
+
+
 CASES += [
-    _route_case("route_unknown_key", "colour", "      - { path: /x/, pool: web, colour: red }"),
-    _route_case("route_bad_regex", "missing closing parenthesis",
-                '      - { regex: "^/a/(b", pool: web }'),
-    _route_case("route_two_matchers", "only one of", "      - { path: /x/, exact: /x, pool: web }"),
-    _route_case("route_undefined_pool", "unknown pool \"nosuch\"",
-                "      - { path: /x/, pool: nosuch }"),
-    _route_case("route_bad_redirect_status", "invalid redirect status",
-                '      - { path: /x/, redirect: { status: 303, to: "/y" } }'),
-    _route_case("route_bad_redirect_var", "unknown variable",
-                '      - { path: /x/, redirect: { to: "https://a$hostname/" } }'),
-    _route_case("route_redirect_space", "space or control character",
-                '      - { path: /x/, redirect: { to: "/a b" } }'),
-    _route_case("route_redirect_group_without_regex", "0 capture groups",
-                '      - { path: /x/, redirect: { to: "/y/$1" } }'),
-    _route_case("route_rewrite_group", "1 capture group",
-                '      - { path: /x/, pool: web, rewrite: { regex: "^/x/(.*)$", to: "/$2" } }'),
-    _route_case("route_bad_weight", "invalid weight",
-                "      - { path: /x/, pool: web, canary: { pool: web, weight: 150% } }"),
-    _route_case("route_bad_sticky", "unknown sticky",
-                "      - { path: /x/, pool: web, canary: { pool: web, weight: 5%, sticky: ear } }"),
-    _route_case("route_canary_undefined_pool", "unknown pool",
-                "      - { path: /x/, pool: web, canary: { pool: web2, weight: 5% } }"),
-    _route_case("route_header_host", "use origin_host",
-                "      - { path: /x/, pool: web, request_headers: { set: { Host: a } } }"),
-    _route_case("route_header_node_owned", "the node writes it",
-                "      - { path: /x/, pool: web, response_headers: { remove: [x-cache] } }"),
-    _route_case("route_bad_query_mode", "unknown query mode",
-                "      - { path: /x/, pool: web, cache: { query: shuffle } }"),
-    _route_case("route_bad_method", "is not a method",
-                '      - { path: /x/, pool: web, methods: [GET, "B@D"] }'),
-    _route_case("route_query_allow_without_allow", "only with query: allow",
-                "      - { path: /x/, pool: web, cache: { query_allow: [a] } }"),
+    pool_case("max_conns_negative", "pools[0].members[1].max_conns",
+              ['members: [{ address: "127.0.0.1:ORIGIN" },',
+               '          { address: "127.0.0.1:1", max_conns: -1 }]   # <- error']),
+    pool_case("queue_not_number", "pools[0].queue",
+              [POOL_MEMBERS, "queue: lots   # <- error"]),
+    pool_case("queue_timeout_no_unit", "pools[0].queue_timeout",
+              [POOL_MEMBERS, "queue_timeout: 5   # <- error"]),
+    pool_case("total_timeout_zero", "pools[0].timeouts.total",
+              [POOL_MEMBERS, "timeouts: { send: 1s, total: 0s }   # <- error"]),
+    pool_case("error_rate_over_100", "pools[0].passive.error_rate",
+              [POOL_MEMBERS, "passive: { error_rate: 150% }   # <- error"]),
+    pool_case("grace_not_bool", "pools[0].grace",
+              [POOL_MEMBERS, "grace: sometimes   # <- error"]),
+    pool_case("tls_cert_without_key", "pools[0].tls.client_cert",
+              [POOL_MEMBERS, "tls: { client_cert: /etc/hostname }   # <- error"]),
+    pool_case("tls_ca_file_missing", "pools[0].tls.ca_file",
+              [POOL_MEMBERS, "tls: { ca_file: /nonexistent/ca.pem }   # <- error"]),
+    pool_case("max_requests_range", "pools[0].keepalive.max_requests",
+              [POOL_MEMBERS, "keepalive: { max_requests: 1000000000 }   # <- error"]),
 ]
 
 

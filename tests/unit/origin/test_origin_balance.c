@@ -356,6 +356,49 @@ test_passive(void)
 }
 
 static void
+test_error_rate(void)
+{
+	struct config_pool pc = pool_of(CONFIG_BALANCER_ROUND_ROBIN, 2, NULL);
+	struct origin_balance *b;
+	uint64_t t = 100000;
+	int ejected_at = -1;
+
+	subtest("passive.error_rate: 50 %% of the last 10, next to consecutive failures");
+	pc.passive_failures = 0; /* the rate alone */
+	pc.passive_error_rate_pct = 50;
+	pc.passive_window = 10;
+	b = origin_balance_new(&pc, NULL, 14);
+	/* alternating outcomes: never 2 failures in a row, 50 % of the window */
+	for (int i = 0; i < 20 && ejected_at < 0; i++) {
+		if (i % 2 == 0)
+			origin_balance_success(b, 0, 1, t);
+		else if (origin_balance_failure(b, 0, t))
+			ejected_at = i;
+	}
+	is_int(ejected_at, 9); /* the window is full at the 10th outcome */
+	is_int(origin_balance_ejected_ms(b, 0), 5000);
+	ok(!origin_balance_usable(b, 0, t + 1), "ejected");
+	ok(origin_balance_success(b, 0, 1, t + 6000), "a good trial ends it");
+	/* 4 failures in 10: below the rate */
+	for (int i = 0; i < 10; i++) {
+		if (i % 5 == 0 || i % 5 == 1)
+			ok(!origin_balance_failure(b, 0, t + 7000), "40 %%: no ejection");
+		else
+			origin_balance_success(b, 0, 1, t + 7000);
+	}
+	ok(origin_balance_usable(b, 0, t + 7000), "still usable");
+	origin_balance_free(&b);
+
+	/* with both on, consecutive failures still eject before the window fills */
+	pc.passive_failures = 3;
+	b = origin_balance_new(&pc, NULL, 15);
+	origin_balance_failure(b, 1, t);
+	origin_balance_failure(b, 1, t);
+	ok(origin_balance_failure(b, 1, t), "3 in a row: ejected (window not full)");
+	origin_balance_free(&b);
+}
+
+static void
 test_budget(void)
 {
 	struct config_pool pc = pool_of(CONFIG_BALANCER_ROUND_ROBIN, 2, NULL);
@@ -399,6 +442,7 @@ main(void)
 	test_ewma();
 	test_backup_and_health();
 	test_passive();
+	test_error_rate();
 	test_budget();
 	return tap_done();
 }

@@ -439,6 +439,39 @@ test_async_cache_rotation(void)
 	is_int(seen1 + seen2, 5);
 	ok(seen1 == 2 || seen1 == 3, "both addresses handed out");
 	is_int(count_a("rr.test"), 1);
+
+	subtest("an address marked bad is skipped while the other one is good");
+	{
+		struct sockaddr_in bad = {.sin_family = AF_INET, .sin_port = htons(80)};
+		bool marked = false;
+		int only2 = 1;
+
+		inet_pton(AF_INET, "192.0.2.1", &bad.sin_addr);
+		is_int(origin_dns_mark_bad(d, "rr.test", (const struct sockaddr *)&bad,
+		           time_mono_ms() + 60000, &marked),
+		    1);
+		ok(marked, "newly marked");
+		for (int i = 0; i < 4; i++) {
+			is_int(
+			    origin_dns_resolve(d, "rr.test", 80, &ss, &len, on_res, &r, &q, &err),
+			    0);
+			only2 &= strcmp(ss_str(&ss, buf, sizeof buf), "192.0.2.2:80") == 0;
+		}
+		ok(only2, "only the good address is handed out");
+		/* both bad: rotation as if none were */
+		inet_pton(AF_INET, "192.0.2.2", &bad.sin_addr);
+		is_int(origin_dns_mark_bad(d, "rr.test", (const struct sockaddr *)&bad,
+		           time_mono_ms() + 60000, &marked),
+		    0);
+		is_int(origin_dns_resolve(d, "rr.test", 80, &ss, &len, on_res, &r, &q, &err), 0);
+		ss_str(&ss, first, sizeof first);
+		is_int(origin_dns_resolve(d, "rr.test", 80, &ss, &len, on_res, &r, &q, &err), 0);
+		ok(strcmp(first, ss_str(&ss, buf, sizeof buf)) != 0, "all bad: both again");
+		is_int(origin_dns_mark_bad(d, "192.0.2.1", (const struct sockaddr *)&bad,
+		           time_mono_ms() + 60000, &marked),
+		    0);
+		ok(!marked, "an IP literal has no answer to mark");
+	}
 	origin_dns_free(&d);
 }
 
