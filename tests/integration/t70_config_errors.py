@@ -311,6 +311,49 @@ CASES += [
 ]
 
 
+def _route_case(name, key, route):
+    """A case whose error is in one extra route, line 12 of VALID's shape."""
+    anchor = "      - { path: /, pool: web }\n"
+    return (name, 12, key, VALID.replace(anchor, anchor + route + "   # <- error\n"))
+
+
+# routes: matchers, rewrites, redirects, header rules, canary
+CASES += [
+    _route_case("route_unknown_key", "colour", "      - { path: /x/, pool: web, colour: red }"),
+    _route_case("route_bad_regex", "missing closing parenthesis",
+                '      - { regex: "^/a/(b", pool: web }'),
+    _route_case("route_two_matchers", "only one of", "      - { path: /x/, exact: /x, pool: web }"),
+    _route_case("route_undefined_pool", "unknown pool \"nosuch\"",
+                "      - { path: /x/, pool: nosuch }"),
+    _route_case("route_bad_redirect_status", "invalid redirect status",
+                '      - { path: /x/, redirect: { status: 303, to: "/y" } }'),
+    _route_case("route_bad_redirect_var", "unknown variable",
+                '      - { path: /x/, redirect: { to: "https://a$hostname/" } }'),
+    _route_case("route_redirect_space", "space or control character",
+                '      - { path: /x/, redirect: { to: "/a b" } }'),
+    _route_case("route_redirect_group_without_regex", "0 capture groups",
+                '      - { path: /x/, redirect: { to: "/y/$1" } }'),
+    _route_case("route_rewrite_group", "1 capture group",
+                '      - { path: /x/, pool: web, rewrite: { regex: "^/x/(.*)$", to: "/$2" } }'),
+    _route_case("route_bad_weight", "invalid weight",
+                "      - { path: /x/, pool: web, canary: { pool: web, weight: 150% } }"),
+    _route_case("route_bad_sticky", "unknown sticky",
+                "      - { path: /x/, pool: web, canary: { pool: web, weight: 5%, sticky: ear } }"),
+    _route_case("route_canary_undefined_pool", "unknown pool",
+                "      - { path: /x/, pool: web, canary: { pool: web2, weight: 5% } }"),
+    _route_case("route_header_host", "use origin_host",
+                "      - { path: /x/, pool: web, request_headers: { set: { Host: a } } }"),
+    _route_case("route_header_node_owned", "the node writes it",
+                "      - { path: /x/, pool: web, response_headers: { remove: [x-cache] } }"),
+    _route_case("route_bad_query_mode", "unknown query mode",
+                "      - { path: /x/, pool: web, cache: { query: shuffle } }"),
+    _route_case("route_bad_method", "is not a method",
+                '      - { path: /x/, pool: web, methods: [GET, "B@D"] }'),
+    _route_case("route_query_allow_without_allow", "only with query: allow",
+                "      - { path: /x/, pool: web, cache: { query_allow: [a] } }"),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()
