@@ -250,7 +250,10 @@ main_reload(struct main_state *ms)
 	health = origin_health_new(ncfg);
 	for (unsigned w = 0; w < srv->n_workers; w++)
 		edge_worker_reload(srv->workers[w], ncfg, tls, health);
-	origin_health_unref(&health); /* the workers hold theirs */
+	/* /metrics (this thread) reads the newest flags: keep a reference */
+	origin_health_unref(&srv->health_held);
+	srv->health_held = health;
+	srv->health = health;
 	edge_tls_unref(&srv->tls);
 	srv->tls = tls;
 	config_unref(&srv->cfg);
@@ -416,6 +419,7 @@ out:
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);
 	edge_tls_unref(&ms.srv.tls);
+	origin_health_unref(&ms.srv.health_held);
 	if (ms.srv.access_log_fd != -1)
 		close(ms.srv.access_log_fd);
 	config_unref(&ms.srv.cfg);

@@ -79,6 +79,8 @@ struct edge_server {
 	struct origin_health *health; /* active health flags: made by worker 0
 	                                 (which runs the probes), referenced by
 	                                 every worker; valid while worker 0 lives */
+	struct origin_health *health_held; /* after a reload: the main thread's reference
+	                                      to the newest flags (srv->health) */
 	_Atomic bool draining;
 	/* Fills in progress (request collapsing); NULL without a RAM tier. */
 	struct cache_fill_table *fills;
