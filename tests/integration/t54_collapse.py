@@ -56,11 +56,11 @@ def read_response(sock, deadline):
     return status, hdrs, rest, True
 
 
-def get_raw(port, path, deadline):
+def get_raw(port, path, deadline, version="HTTP/1.1"):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
-        s.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n"
-                   "Connection: close\r\n\r\n" % path).encode())
+        s.sendall(("GET %s %s\r\nHost: example.com\r\n"
+                   "Connection: close\r\n\r\n" % (path, version)).encode())
         return read_response(s, deadline)
     finally:
         s.close()
@@ -135,6 +135,56 @@ class Collapse(harness.OutpostTestCase):
         waiters = [r for r in res if "collapsed" in r[1].get("cache-status", "")]
         self.assertGreater(len(waiters), 0)
         self.assertTrue(all(r[1].get("transfer-encoding") == "chunked" for r in waiters))
+
+    def test_http10_waiters_get_a_close_delimited_body(self):
+        size = 150000
+        path = ("/col/h10?size=%d&cc=max-age%%3D60&delay_ms=700&chunked=1"
+                "&chunk_size=10000" % size)
+        port = self.node.port
+
+        def one(i):
+            st, h, body, ok = get_raw(port, path, time.monotonic() + 15,
+                                      version="HTTP/1.0" if i else "HTTP/1.1")
+            return st, h, hashlib.sha256(body).hexdigest(), ok
+
+        res = parallel(12, one, 20)
+        self.assertEqual([r[0] for r in res], [200] * 12)
+        self.assertEqual(set(r[2] for r in res), {harness.pattern_digest(size)})
+        self.assertEqual(self.origin.count("/col/h10"), 1)
+        for st, h, _, _ in res[1:]:
+            self.assertNotIn("transfer-encoding", h)
+            self.assertNotIn("content-length", h)
+            self.assertEqual(h.get("connection"), "close")
+
+    def test_waiters_that_leave_before_the_head_harm_nobody(self):
+        size = 100000
+        path = "/col/leave?size=%d&cc=max-age%%3D60&delay_ms=800" % size
+        port = self.node.port
+        gone = []
+        box = {}
+
+        def normal():
+            box["res"] = self.burst(path, 5, timeout=15)
+
+        t = threading.Thread(target=normal, daemon=True)
+        t.start()
+        harness.wait_until(lambda: self.origin.count("/col/leave") == 1, 5,
+                           what="the leader at the origin")
+        for _ in range(10):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path).encode())
+            gone.append(s)
+        time.sleep(0.2)
+        for s in gone:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        t.join(20)
+        self.assertFalse(t.is_alive())
+        res = box["res"]
+        self.assertEqual([r[0] for r in res], [200] * 5)
+        self.assertEqual(set(r[2] for r in res), {harness.pattern_digest(size)})
+        self.assertEqual(self.origin.count("/col/leave"), 1)
+        self.assertServing(self.node)
 
     def test_uncacheable_each_client_own_request_and_no_serialization(self):
         path = "/col/private?cc=private&delay_ms=700"
