@@ -21,8 +21,9 @@
  * to the origin on their own, and the key stays hit-for-pass for
  * CACHE_FILL_PASS_S so the next burst does not serialize.  A body that
  * outgrows cache.max_object while streaming closes the fill to new waiters
- * (hit-for-pass) but keeps feeding those attached, with a window bounded by
- * the slowest of them.  A fetch that fails before the head: waiters go on
+ * (hit-for-pass) but keeps feeding those attached; the leader then reads
+ * the origin at most cache.max_object ahead of the slowest of them
+ * (cache_fill_window, polled while paused).  A fetch that fails before the head: waiters go on
  * their own; after it: waiters that sent a head are closed (their response
  * cannot be completed) and nothing is stored.  A leader whose client leaves
  * mid-body becomes an orphan: the connection keeps only its exchange, which

@@ -91,6 +91,8 @@ struct edge_proxy {
 	bool cf_stream;          /* the body goes to cf only; the client reads it
 	                            back like a waiter (c->cf) */
 	bool cf_oom;             /* cache_fill_append failed */
+	bool cf_paused;          /* origin reads paused: the fill's window is full
+	                            (c->timer polls it) */
 };
 
 struct edge_conn {

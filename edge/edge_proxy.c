@@ -55,8 +55,9 @@
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
 
-#define PROXY_OUT_HIGH (512 * 1024) /* pause the producer above this */
-#define PROXY_OUT_LOW  (128 * 1024) /* resume below this */
+#define PROXY_OUT_HIGH     (512 * 1024) /* pause the producer above this */
+#define PROXY_OUT_LOW      (128 * 1024) /* resume below this */
+#define PROXY_FILL_POLL_MS 10           /* a paused fill looks at its window again */
 
 static void proxy_begin(struct edge_conn *c, bool fresh);
 static void proxy_relay_body(struct edge_conn *c);
@@ -131,6 +132,7 @@ edge_proxy_abort(struct edge_conn *c)
 		cache_fill_unref(&px->cf);
 	}
 	px->cf_stream = false;
+	px->cf_paused = false;
 }
 
 /*
@@ -595,6 +597,28 @@ proxy_emit(struct edge_conn *c, struct evbuffer *in, size_t n)
 	c->bytes_out += n;
 }
 
+/* The chunks a no-longer-stored fill keeps alive (from its slowest reader
+ * on) exceed cache.max_object (at least PROXY_OUT_HIGH). */
+static bool
+proxy_fill_window_full(const struct edge_conn *c)
+{
+	uint64_t max = c->w->cfg->cache_max_object_bytes;
+
+	if (max < PROXY_OUT_HIGH)
+		max = PROXY_OUT_HIGH;
+	return cache_fill_window(c->px.cf) > max;
+}
+
+void
+edge_proxy_on_fill_timer(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	px->cf_paused = false;
+	if (px->state == EDGE_PROXY_RELAY_BODY && px->cf_stream && px->obev != NULL)
+		proxy_relay_body(c);
+}
+
 static void
 proxy_relay_body(struct edge_conn *c)
 {
@@ -610,6 +634,18 @@ proxy_relay_body(struct edge_conn *c)
 		if (!px->cf_stream && evbuffer_get_length(out) > PROXY_OUT_HIGH) {
 			bufferevent_disable(px->obev, EV_READ);
 			edge_io_set_lowmark(&c->io, PROXY_OUT_LOW);
+			return;
+		}
+		/* ... unless it is no longer stored: then its slowest reader
+		 * bounds how far ahead it may be */
+		if (px->cf_stream && px->fill == NULL && proxy_fill_window_full(c)) {
+			struct timeval tv;
+
+			bufferevent_disable(px->obev, EV_READ);
+			px->cf_paused = true;
+			proxy_tv(&tv, PROXY_FILL_POLL_MS);
+			c->timer_is_header = false;
+			evtimer_add(c->timer, &tv);
 			return;
 		}
 		if (px->resp.body == H1_BODY_NONE) {
@@ -1201,6 +1237,7 @@ edge_proxy_start(
 	px->fill = NULL;
 	px->cf_stream = false; /* px->cf: set by edge_collapse_begin for a leader */
 	px->cf_oom = false;
+	px->cf_paused = false;
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		px->revalidate = false;

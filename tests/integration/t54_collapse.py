@@ -39,21 +39,28 @@ def read_response(sock, deadline):
         k, _, v = ln.decode("latin-1").partition(":")
         hdrs[k.strip().lower()] = v.strip()
     if hdrs.get("transfer-encoding") == "chunked":
-        body = bytearray()
-        while True:
-            line, sep, rest = rest.partition(b"\r\n")
-            if not sep:
-                return status, hdrs, bytes(body), False
-            n = int(line.split(b";")[0], 16)
-            if n == 0:
-                return status, hdrs, bytes(body), True
-            if len(rest) < n + 2:
-                return status, hdrs, bytes(body) + rest[:n], False
-            body += rest[:n]
-            rest = rest[n + 2:]
+        body, complete = dechunk(rest)
+        return status, hdrs, body, complete
     if "content-length" in hdrs:
         return status, hdrs, rest, len(rest) == int(hdrs["content-length"])
     return status, hdrs, rest, True
+
+
+def dechunk(data):
+    """Decodes a chunked body (linear time): (body, complete)."""
+    body = bytearray()
+    i = 0
+    while True:
+        j = data.find(b"\r\n", i)
+        if j < 0:
+            return bytes(body), False
+        n = int(data[i:j].split(b";")[0], 16)
+        if n == 0:
+            return bytes(body), True
+        body += data[j + 2:j + 2 + n]
+        if len(data) < j + 4 + n:
+            return bytes(body), False
+        i = j + 4 + n
 
 
 def get_raw(port, path, deadline, version="HTTP/1.1"):
@@ -369,6 +376,59 @@ class Collapse(harness.OutpostTestCase):
         self.assertEqual(set(r[2] for r in res), {hashlib.sha256(b"kept\n").hexdigest()})
         self.assertTrue(any("collapsed" in r[1].get("cache-status", "") or
                             "stale-if-error" in r[1].get("cache-status", "") for r in res))
+
+    def test_unstored_body_is_paced_by_the_slowest_reader(self):
+        node = self.start_outpost(self.origin, overrides={
+            "node": {"workers": 2}, "cache": {"max_object": "1MiB"}})
+        size = 64 << 20
+        path = ("/col/pace?size=%d&cc=max-age%%3D60&delay_ms=600&chunked=1"
+                "&chunk_size=65536" % size)
+        port = node.port
+        hwm0 = node.vm_hwm_kib()
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        slow.settimeout(10)
+        slow.connect(("127.0.0.1", port))
+        try:
+            slow.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n"
+                          "Connection: close\r\n\r\n" % path).encode())
+            harness.wait_until(lambda: self.origin.count("/col/pace") == 1, 5,
+                               what="the slow request at the origin")
+            box = {}
+
+            def fast():
+                st, h, body, ok = get_raw(port, path, time.monotonic() + 60)
+                box["r"] = (st, hashlib.sha256(body).hexdigest(), ok)
+
+            t = threading.Thread(target=fast, daemon=True)
+            t.start()
+            time.sleep(2.0)
+            # the slow client has read nothing: the fill waits for it
+            self.assertTrue(t.is_alive(), "the unstored fill ran ahead of its slowest reader")
+            self.assertLess(node.vm_hwm_kib() - hwm0, 32 * 1024)
+            data = b""
+            deadline = time.monotonic() + 60
+            while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+                data += slow.recv(65536)
+            head, _, rest = data.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:80])
+            raw = bytearray(rest)
+            while time.monotonic() < deadline:
+                k = slow.recv(1 << 20)
+                if not k:
+                    break
+                raw += k
+            t.join(60)
+            self.assertFalse(t.is_alive())
+        finally:
+            slow.close()
+        self.assertEqual(box["r"][0], 200)
+        self.assertEqual(box["r"][1], harness.pattern_digest(size))
+        body, complete = dechunk(bytes(raw))
+        self.assertTrue(complete)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), harness.pattern_digest(size))
+        self.assertLess(node.vm_hwm_kib() - hwm0, 32 * 1024)
+        self.assertEqual(self.origin.count("/col/pace"), 1)
 
     def test_body_over_max_object_still_reaches_attached_waiters(self):
         node = self.start_outpost(self.origin, overrides={
