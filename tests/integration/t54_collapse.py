@@ -73,6 +73,18 @@ def get_raw(port, path, deadline, version="HTTP/1.1"):
         s.close()
 
 
+def open_slow(port, path):
+    """A client with a small receive buffer that sent its request and reads
+    nothing until the test says so."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n"
+               "Connection: close\r\n\r\n" % path).encode())
+    return s
+
+
 def parallel(n, fn, timeout):
     """Runs fn(i) in n threads (bounded); returns the list of results."""
     out = [None] * n
@@ -248,13 +260,8 @@ class Collapse(harness.OutpostTestCase):
         size = 8 << 20
         path = "/col/slow?size=%d&cc=max-age%%3D60&delay_ms=500" % size
         port = self.node.port
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-        slow.settimeout(10)
-        slow.connect(("127.0.0.1", port))
+        slow = open_slow(port, path)
         try:
-            slow.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n"
-                          "Connection: close\r\n\r\n" % path).encode())
             harness.wait_until(lambda: self.origin.count("/col/slow") == 1, 5,
                                what="slow request at the origin")
             t0 = time.monotonic()
@@ -268,23 +275,9 @@ class Collapse(harness.OutpostTestCase):
             r = self.node.get(path)
             self.assertEqual(r.header("X-Cache"), "HIT")
             # and the slow reader still gets all of it
-            h = hashlib.sha256()
-            data = b""
-            deadline = time.monotonic() + 30
-            while b"\r\n\r\n" not in data and time.monotonic() < deadline:
-                data += slow.recv(65536)
-            head, _, rest = data.partition(b"\r\n\r\n")
-            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:80])
-            n = len(rest)
-            h.update(rest)
-            while n < size and time.monotonic() < deadline:
-                k = slow.recv(1 << 20)
-                if not k:
-                    break
-                h.update(k)
-                n += len(k)
-            self.assertEqual(n, size)
-            self.assertEqual(h.hexdigest(), harness.pattern_digest(size))
+            st, h, body, ok = read_response(slow, time.monotonic() + 30)
+            self.assertEqual((st, ok), (200, True))
+            self.assertEqual(hashlib.sha256(body).hexdigest(), harness.pattern_digest(size))
         finally:
             slow.close()
         self.assertEqual(self.origin.count("/col/slow"), 1)
@@ -385,13 +378,8 @@ class Collapse(harness.OutpostTestCase):
                 "&chunk_size=65536" % size)
         port = node.port
         hwm0 = node.vm_hwm_kib()
-        slow = socket.socket()
-        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-        slow.settimeout(10)
-        slow.connect(("127.0.0.1", port))
+        slow = open_slow(port, path)
         try:
-            slow.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n"
-                          "Connection: close\r\n\r\n" % path).encode())
             harness.wait_until(lambda: self.origin.count("/col/pace") == 1, 5,
                                what="the slow request at the origin")
             box = {}
@@ -406,27 +394,15 @@ class Collapse(harness.OutpostTestCase):
             # the slow client has read nothing: the fill waits for it
             self.assertTrue(t.is_alive(), "the unstored fill ran ahead of its slowest reader")
             self.assertLess(node.vm_hwm_kib() - hwm0, 32 * 1024)
-            data = b""
-            deadline = time.monotonic() + 60
-            while b"\r\n\r\n" not in data and time.monotonic() < deadline:
-                data += slow.recv(65536)
-            head, _, rest = data.partition(b"\r\n\r\n")
-            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head[:80])
-            raw = bytearray(rest)
-            while time.monotonic() < deadline:
-                k = slow.recv(1 << 20)
-                if not k:
-                    break
-                raw += k
+            st, h, body, ok = read_response(slow, time.monotonic() + 60)
             t.join(60)
             self.assertFalse(t.is_alive())
         finally:
             slow.close()
+        self.assertEqual((st, ok), (200, True))
+        self.assertEqual(hashlib.sha256(body).hexdigest(), harness.pattern_digest(size))
         self.assertEqual(box["r"][0], 200)
         self.assertEqual(box["r"][1], harness.pattern_digest(size))
-        body, complete = dechunk(bytes(raw))
-        self.assertTrue(complete)
-        self.assertEqual(hashlib.sha256(body).hexdigest(), harness.pattern_digest(size))
         self.assertLess(node.vm_hwm_kib() - hwm0, 32 * 1024)
         self.assertEqual(self.origin.count("/col/pace"), 1)
 
