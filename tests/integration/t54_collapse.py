@@ -115,6 +115,11 @@ class Collapse(harness.OutpostTestCase):
         cls.origin = self.class_origin()
         cls.node = self.class_outpost(cls.origin, overrides=WORKERS)
 
+    def small_object_node(self):
+        """A node of its own where cache.max_object is 1 MiB."""
+        return self.start_outpost(self.origin, overrides={
+            "node": {"workers": 2}, "cache": {"max_object": "1MiB"}})
+
     def burst(self, path, n, timeout=60):
         port = self.node.port
 
@@ -371,8 +376,7 @@ class Collapse(harness.OutpostTestCase):
                             "stale-if-error" in r[1].get("cache-status", "") for r in res))
 
     def test_unstored_body_is_paced_by_the_slowest_reader(self):
-        node = self.start_outpost(self.origin, overrides={
-            "node": {"workers": 2}, "cache": {"max_object": "1MiB"}})
+        node = self.small_object_node()
         size = 64 << 20
         path = ("/col/pace?size=%d&cc=max-age%%3D60&delay_ms=600&chunked=1"
                 "&chunk_size=65536" % size)
@@ -407,8 +411,7 @@ class Collapse(harness.OutpostTestCase):
         self.assertEqual(self.origin.count("/col/pace"), 1)
 
     def test_body_over_max_object_still_reaches_attached_waiters(self):
-        node = self.start_outpost(self.origin, overrides={
-            "node": {"workers": 2}, "cache": {"max_object": "1MiB"}})
+        node = self.small_object_node()
         size = 3 << 20
         path = ("/col/big?size=%d&cc=max-age%%3D60&delay_ms=700&chunked=1"
                 "&chunk_size=65536&chunk_delay_ms=5" % size)
