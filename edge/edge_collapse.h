@@ -48,7 +48,8 @@ struct edge_worker;
  */
 bool edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale);
 /* The leader's response head is in c's output: c reads the fill from now on,
- * with chunked framing when chunked (the exchange's own choice). */
+ * with chunked framing when chunked (the exchange's own choice).  No wake-up
+ * is asked for c: its exchange pumps it after each append. */
 void edge_collapse_leader_reads(struct edge_conn *c, bool chunked);
 /* Sends what c's fill has that c did not send (bounded by the output's high
  * mark), and completes or abandons the response when the fill ended. */

@@ -646,6 +646,7 @@ proxy_relay_body(struct edge_conn *c)
 			proxy_tv(&tv, PROXY_FILL_POLL_MS);
 			c->timer_is_header = false;
 			evtimer_add(c->timer, &tv);
+			edge_collapse_pump(c); /* the leader's own client */
 			return;
 		}
 		if (px->resp.body == H1_BODY_NONE) {
@@ -705,6 +706,8 @@ proxy_relay_body(struct edge_conn *c)
 	}
 	if (!done) {
 		bufferevent_enable(px->obev, EV_READ);
+		if (px->cf_stream)
+			edge_collapse_pump(c); /* the leader's own client */
 		return;
 	}
 	if (px->client_chunked && !px->cf_stream) {
