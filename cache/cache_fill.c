@@ -20,7 +20,9 @@
  * can start before any byte exists) while waiters may still join, and the
  * tail while it appends.  When joins close (cache_fill_close_joins) or the
  * fill ends, the fill lets go of the head of the list, so chunks every reader
- * has passed are freed: memory is then bounded by the slowest reader.
+ * has passed are freed.  Each chunk holds a reference on its fill, which
+ * counts the bytes of live chunks (cache_fill_window): a leader whose body
+ * is no longer stored paces itself by it, i.e. by its slowest reader.
  *
  * Wake-ups: each fill has a 64-bit watch mask (one bit per group of workers,
  * set by waiters); the leader calls the table's notify callback for each set
@@ -46,6 +48,7 @@
 
 struct cache_fill_chunk {
 	atomic_uint refs;
+	struct cache_fill *f;                    /* holds a reference: the fill counts live bytes */
 	_Atomic(struct cache_fill_chunk *) next; /* holds a reference */
 	atomic_size_t len;                       /* bytes published */
 	size_t cap;
@@ -67,6 +70,7 @@ struct cache_fill {
 	struct cache_fill_chunk *tail;  /* the leader's */
 	uint64_t total;                 /* the leader's */
 	_Atomic uint64_t watch;
+	atomic_size_t live; /* capacity of the chunks not yet freed */
 	size_t key_len;
 	char key[];
 };
@@ -84,12 +88,14 @@ struct cache_fill_table {
 };
 
 static struct cache_fill_chunk *
-fill_chunk_new(size_t cap)
+fill_chunk_new(struct cache_fill *f, size_t cap)
 {
 	struct cache_fill_chunk *c = malloc(sizeof *c + cap);
 
 	if (c == NULL)
 		return NULL;
+	c->f = cache_fill_ref(f);
+	atomic_fetch_add_explicit(&f->live, cap, memory_order_relaxed);
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->next, NULL);
 	atomic_init(&c->len, 0);
@@ -112,8 +118,11 @@ fill_chunk_unref(struct cache_fill_chunk *c)
 	while (c != NULL && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
 		struct cache_fill_chunk *next =
 		    atomic_load_explicit(&c->next, memory_order_acquire);
+		struct cache_fill *f = c->f;
 
+		atomic_fetch_sub_explicit(&f->live, c->cap, memory_order_relaxed);
 		free(c);
+		cache_fill_unref(&f);
 		c = next;
 	}
 }
@@ -186,18 +195,27 @@ fill_new(struct cache_fill_table *t, const char *key, size_t key_len, uint64_t h
 	f->tail = NULL;
 	f->total = 0;
 	atomic_init(&f->watch, 0);
+	atomic_init(&f->live, 0);
 	f->key_len = key_len;
 	memcpy(f->key, key, key_len);
 	f->key[key_len] = '\0';
 	if (state == CACHE_FILL_S_WAIT) {
-		f->first = fill_chunk_new(0);
+		f->first = fill_chunk_new(f, 0);
 		if (f->first == NULL) {
+			f->magic = 0;
 			free(f);
 			return NULL;
 		}
 		f->tail = fill_chunk_ref(f->first);
 	}
 	return f;
+}
+
+size_t
+cache_fill_window(const struct cache_fill *f)
+{
+	OBJ_CHECK(f, CACHE_FILL_MAGIC);
+	return atomic_load_explicit(&f->live, memory_order_relaxed);
 }
 
 struct cache_fill *
@@ -387,7 +405,7 @@ cache_fill_append(struct cache_fill *f, const char *data, size_t len)
 		size_t n = c->cap - used;
 
 		if (n == 0) {
-			struct cache_fill_chunk *nc = fill_chunk_new(fill_next_cap(f, len));
+			struct cache_fill_chunk *nc = fill_chunk_new(f, fill_next_cap(f, len));
 
 			if (nc == NULL)
 				return -1;

@@ -31,8 +31,10 @@
 #define COLLAPSE_OUT_HIGH (512 * 1024)
 #define COLLAPSE_OUT_LOW  (128 * 1024)
 
+/* Puts c on its worker's list; watch: ask the fill to wake the worker on
+ * changes (the leader's own client is pumped by its exchange instead). */
 static void
-collapse_list(struct edge_conn *c)
+collapse_list(struct edge_conn *c, bool watch)
 {
 	struct edge_worker *w = c->w;
 
@@ -44,7 +46,8 @@ collapse_list(struct edge_conn *c)
 		w->cf_readers->cf_prev = c;
 	w->cf_readers = c;
 	c->cf_listed = true;
-	cache_fill_watch(c->cf, w->id);
+	if (watch)
+		cache_fill_watch(c->cf, w->id);
 }
 
 void
@@ -122,7 +125,7 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 	c->cf_head_sent = false;
 	c->state = EDGE_CONN_COLLAPSED;
 	edge_io_read_disable(&c->io); /* pipelined requests wait in the kernel */
-	collapse_list(c);
+	collapse_list(c, true);
 	edge_collapse_pump(c);
 	return true;
 }
@@ -133,7 +136,7 @@ edge_collapse_leader_reads(struct edge_conn *c, bool chunked)
 	ASSERT(c->cf != NULL && c->cf == c->px.cf);
 	c->cf_head_sent = true;
 	c->cf_chunked = chunked;
-	collapse_list(c);
+	collapse_list(c, false);
 }
 
 static void

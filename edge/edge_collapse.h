@@ -21,8 +21,9 @@
  * to the origin on their own, and the key stays hit-for-pass for
  * CACHE_FILL_PASS_S so the next burst does not serialize.  A body that
  * outgrows cache.max_object while streaming closes the fill to new waiters
- * (hit-for-pass) but keeps feeding those attached, with a window bounded by
- * the slowest of them.  A fetch that fails before the head: waiters go on
+ * (hit-for-pass) but keeps feeding those attached; the leader then reads
+ * the origin at most cache.max_object ahead of the slowest of them
+ * (cache_fill_window, polled while paused).  A fetch that fails before the head: waiters go on
  * their own; after it: waiters that sent a head are closed (their response
  * cannot be completed) and nothing is stored.  A leader whose client leaves
  * mid-body becomes an orphan: the connection keeps only its exchange, which
@@ -47,7 +48,8 @@ struct edge_worker;
  */
 bool edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale);
 /* The leader's response head is in c's output: c reads the fill from now on,
- * with chunked framing when chunked (the exchange's own choice). */
+ * with chunked framing when chunked (the exchange's own choice).  No wake-up
+ * is asked for c: its exchange pumps it after each append. */
 void edge_collapse_leader_reads(struct edge_conn *c, bool chunked);
 /* Sends what c's fill has that c did not send (bounded by the output's high
  * mark), and completes or abandons the response when the fill ended. */

@@ -61,8 +61,9 @@
 #include "origin/origin_pool.h"
 #include "origin/origin_tls.h"
 
-#define PROXY_OUT_HIGH (512 * 1024) /* pause the producer above this */
-#define PROXY_OUT_LOW  (128 * 1024) /* resume below this */
+#define PROXY_OUT_HIGH     (512 * 1024) /* pause the producer above this */
+#define PROXY_OUT_LOW      (128 * 1024) /* resume below this */
+#define PROXY_FILL_POLL_MS 10           /* a paused fill looks at its window again */
 
 static void proxy_begin(struct edge_conn *c, bool fresh);
 static void proxy_relay_body(struct edge_conn *c);
@@ -155,6 +156,7 @@ edge_proxy_abort(struct edge_conn *c)
 		cache_fill_unref(&px->cf);
 	}
 	px->cf_stream = false;
+	px->cf_paused = false;
 }
 
 /* Grace: no member may be asked (none usable, or all at max_conns), and the
@@ -776,6 +778,28 @@ proxy_emit(struct edge_conn *c, struct evbuffer *in, size_t n)
 	c->bytes_out += n;
 }
 
+/* The chunks a no-longer-stored fill keeps alive (from its slowest reader
+ * on) exceed cache.max_object (at least PROXY_OUT_HIGH). */
+static bool
+proxy_fill_window_full(const struct edge_conn *c)
+{
+	uint64_t max = c->w->cfg->cache_max_object_bytes;
+
+	if (max < PROXY_OUT_HIGH)
+		max = PROXY_OUT_HIGH;
+	return cache_fill_window(c->px.cf) > max;
+}
+
+void
+edge_proxy_on_fill_timer(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	px->cf_paused = false;
+	if (px->state == EDGE_PROXY_RELAY_BODY && px->cf_stream && px->obev != NULL)
+		proxy_relay_body(c);
+}
+
 static void
 proxy_relay_body(struct edge_conn *c)
 {
@@ -791,6 +815,19 @@ proxy_relay_body(struct edge_conn *c)
 		if (!px->cf_stream && evbuffer_get_length(out) > PROXY_OUT_HIGH) {
 			bufferevent_disable(px->obev, EV_READ);
 			edge_io_set_lowmark(&c->io, PROXY_OUT_LOW);
+			return;
+		}
+		/* ... unless it is no longer stored: then its slowest reader
+		 * bounds how far ahead it may be */
+		if (px->cf_stream && px->fill == NULL && proxy_fill_window_full(c)) {
+			struct timeval tv;
+
+			bufferevent_disable(px->obev, EV_READ);
+			px->cf_paused = true;
+			proxy_tv(&tv, PROXY_FILL_POLL_MS);
+			c->timer_is_header = false;
+			evtimer_add(c->timer, &tv);
+			edge_collapse_pump(c); /* the leader's own client */
 			return;
 		}
 		if (px->resp.body == H1_BODY_NONE) {
@@ -850,6 +887,8 @@ proxy_relay_body(struct edge_conn *c)
 	}
 	if (!done) {
 		bufferevent_enable(px->obev, EV_READ);
+		if (px->cf_stream)
+			edge_collapse_pump(c); /* the leader's own client */
 		return;
 	}
 	if (px->client_chunked && !px->cf_stream) {
@@ -1678,6 +1717,7 @@ edge_proxy_start(
 	    store && proxy_method_is(c, "GET") && cfg->cache_range_fill_max_bytes > 0 &&
 	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) != NULL;
 	edge_range_cut_end(&px->cut);
+	px->cf_paused = false;
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		px->revalidate = false;

@@ -171,8 +171,14 @@ test_chunks(void)
 	struct cache_fill *x = NULL;
 	struct cache_fill_reader xrd;
 	is_int(begin(t, "big", 2, &x, &xrd), CACHE_FILL_PASS);
+	ok(cache_fill_window(f) >= total, "the views keep every chunk alive");
 	n = drain(&rd, dst, total);
 	is_int((int)n, (int)total);
+	for (size_t i = 0; i < nrefs; i++)
+		cache_fill_chunk_release(refs[i]);
+	nrefs = 0;
+	/* everything read and released: only the tail chunk is left */
+	ok(cache_fill_window(f) <= 256u * 1024, "passed chunks are freed");
 	cache_fill_end(f, CACHE_FILL_S_DONE, 2);
 	cache_fill_reader_done(&rd);
 	cache_fill_reader_done(&wrd);
