@@ -536,6 +536,14 @@ int cache_vary_key(const struct h1_request *req, const struct h1_header *resp, s
     const char *key, size_t key_len, char *out, size_t outlen);
 
 /*
+ * Is o (a response stored, or being filled, under a URL key or one of its
+ * variant keys) the one req selects?  True without Vary; with Vary, when
+ * req's selecting header values give o's own variant key.  For a request
+ * that waited on another request's fill.  Any thread.
+ */
+bool cache_vary_selects(const struct h1_request *req, const struct cache_obj *o);
+
+/*
  * Looks up the response stored for req under the URL key: RAM, then disk (a
  * disk hit is promoted to RAM, *from_disk set); when the URL has variants,
  * the one whose selecting header values equal req's, if the URL's index

@@ -565,3 +565,26 @@ cache_invalidate(
 	}
 	vary_drop(ram, disk, key, key_len);
 }
+
+bool
+cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
+{
+	struct h1_header vary[CACHE_VARY_NAMES_MAX];
+	char buf[CACHE_KEY_MAX];
+	size_t n = 0, pos = 0, own_len, url_len;
+	const char *own = cache_obj_key(o, &own_len);
+	const char *sep = memchr(own, 0x1f, own_len);
+	struct str v;
+	int len;
+
+	while (n < CACHE_VARY_NAMES_MAX && cache_obj_header_next(o, STR_LIT("Vary"), &pos, &v)) {
+		vary[n].name = STR_LIT("Vary");
+		vary[n].value = v;
+		n++;
+	}
+	if (n == 0)
+		return true;
+	url_len = sep != NULL ? (size_t)(sep - own) : own_len;
+	len = cache_vary_key(req, vary, n, own, url_len, buf, sizeof buf);
+	return len >= 0 && (size_t)len == own_len && memcmp(buf, own, own_len) == 0;
+}

@@ -155,11 +155,13 @@ static void
 collapse_go_alone(struct edge_conn *c)
 {
 	struct cache_obj *o = NULL, *stale = c->cf_stale;
+	bool from_disk;
 
 	c->cf_stale = NULL;
 	edge_collapse_detach(c);
-	if (cache_ram_lookup(c->w->srv->ram, c->key, (size_t)c->key_len, &o) == 0 &&
-	    cache_obj_fresh(o, time_now())) {
+	if (cache_lookup(c->w->srv->ram, c->w->srv->disk, &c->req, c->key, (size_t)c->key_len,
+	        time_now(), &o, &from_disk) == 0 &&
+	    cache_policy_usable(&c->req, o, time_now()) == CACHE_USE_FRESH) {
 		cache_obj_unref(&stale);
 		edge_conn_serve_stored(c, o, "hit");
 		cache_obj_unref(&o);
@@ -169,7 +171,7 @@ collapse_go_alone(struct edge_conn *c)
 	/* with its stale entry: revalidation and stale-if-error as if it had
 	 * not waited (edge_conn.c set c->px.revalidate and reval_*) */
 	c->state = EDGE_CONN_PROXY;
-	edge_proxy_start(c, c->route->pool, true, stale);
+	edge_proxy_start(c, c->pool, true, stale);
 }
 
 /* The response head for a waiter: the stored head of the fill's object, with
@@ -225,7 +227,10 @@ edge_collapse_pump(struct edge_conn *c)
 	if (!c->cf_head_sent) {
 		if (st == CACHE_FILL_S_WAIT)
 			return;
-		if (st == CACHE_FILL_S_PASS || st == CACHE_FILL_S_FAILED) {
+		/* the fill's response varies on fields this request sends other
+		 * values of: not the variant it selects (RFC 9111 §4.1) */
+		if (st == CACHE_FILL_S_PASS || st == CACHE_FILL_S_FAILED ||
+		    !cache_vary_selects(&c->req, cache_fill_obj(c->cf))) {
 			collapse_go_alone(c);
 			return;
 		}

@@ -76,9 +76,9 @@ struct edge_server {
 	                            TLS listener */
 	struct edge_worker **workers;
 	unsigned n_workers;
-	struct origin_health *health; /* active health flags: made by worker 0
-	                                 (which runs the probes), referenced by
-	                                 every worker; valid while worker 0 lives */
+	struct origin_health *health;      /* active health flags: made by worker 0
+	                                      (which runs the probes), referenced by
+	                                      every worker; valid while worker 0 lives */
 	struct origin_health *health_held; /* after a reload: the main thread's reference
 	                                      to the newest flags (srv->health) */
 	_Atomic bool draining;

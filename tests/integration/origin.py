@@ -21,6 +21,7 @@ Behaviour keys (JSON name = query name):
   cc       shortcut for a Cache-Control header
   expires  seconds from now -> Expires header (may be negative)
   body     literal body text
+  body_from NAME -> body is "NAME=<the request's NAME field value, or ->"
   size     body of N bytes of the repeating pattern (byte k == k % 251),
            generated on the fly, never held in memory
   delay_ms        sleep before sending the response head
@@ -435,6 +436,10 @@ class Origin:
         elif b.get("size") is not None:
             size = int(b["size"])
             chunks = pattern_chunks(size, self.chunk_len(b))
+        elif b.get("body_from"):
+            data = ("%s=%s\n" % (b["body_from"], hget(b["body_from"].lower()) or "-")
+                    ).encode("latin-1", "replace")
+            size, chunks = len(data), self.split(data, b)
         else:
             data = (b["body"] if b.get("body") is not None else
                     "origin %s %s n=%d\n" % (method, target, n)).encode("latin-1", "replace")

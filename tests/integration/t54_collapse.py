@@ -147,6 +147,28 @@ class Collapse(harness.OutpostTestCase):
         self.assertEqual(r.header("X-Cache"), "HIT")
         self.assertEqual(hashlib.sha256(r.body).hexdigest(), want)
 
+    def test_waiters_get_the_variant_their_request_selects(self):
+        # RFC 9111 §4.1: a waiter whose Foo differs from the leader's must
+        # not be answered with the leader's variant
+        path = "/col/vary?cc=max-age%3D60&h=Vary:%20Foo&body_from=Foo&delay_ms=800"
+        port = self.node.port
+
+        def one(i):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            try:
+                s.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\nFoo: v%d\r\n"
+                           "Connection: close\r\n\r\n" % (path, i % 3)).encode())
+                return i % 3, read_response(s, time.monotonic() + 15)
+            finally:
+                s.close()
+
+        res = parallel(24, one, 20)
+        for v, (st, h, body, ok) in res:
+            self.assertEqual((st, body, ok), (200, b"Foo=v%d\n" % v, True), h)
+        for v in range(3):
+            r = self.node.get(path, headers={"Foo": "v%d" % v})
+            self.assertEqual((r.header("X-Cache"), r.body), ("HIT", b"Foo=v%d\n" % v))
+
     def test_chunked_origin_streams_to_waiters(self):
         size = 200000
         path = ("/col/chunked?size=%d&cc=max-age%%3D60&delay_ms=500&chunked=1"
