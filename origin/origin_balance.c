@@ -159,6 +159,11 @@ origin_balance_usable(const struct origin_balance *b, unsigned m, uint64_t now_m
 	ASSERT(m < b->pc->n_members);
 	if (b->active != NULL && atomic_load_explicit(&b->active[m], memory_order_relaxed) == 0)
 		return false;
+	/* A lone member is never ejected passively (as nginx does): with no
+	 * other member to try, ejecting it turns a few failed requests into
+	 * certain 503s until the backoff ends.  Active checks still can. */
+	if (b->pc->n_members == 1)
+		return true;
 	return !b->m[m].ejected || now_ms >= b->m[m].down_until_ms;
 }
 

@@ -353,6 +353,15 @@ test_passive(void)
 		ok(!origin_balance_failure(b, 0, t) || true, "off");
 	ok(origin_balance_usable(b, 0, t), "failures: 0 never ejects");
 	origin_balance_free(&b);
+
+	subtest("passive: a lone member stays usable");
+	pc = pool_of(CONFIG_BALANCER_ROUND_ROBIN, 1, NULL);
+	b = origin_balance_new(&pc, NULL, 13);
+	for (int i = 0; i < 3; i++)
+		origin_balance_failure(b, 0, t);
+	ok(origin_balance_usable(b, 0, t + 1), "usable after 3 failures");
+	is_int(origin_balance_pick(b, 0, NULL, 0, t + 1), 0);
+	origin_balance_free(&b);
 }
 
 static void
