@@ -216,8 +216,8 @@ struct config_route {
 	enum config_sticky canary_sticky;
 	char *canary_cookie; /* sticky: cookie:NAME */
 	size_t canary_cookie_len;
-	unsigned grace_s;        /* cache.grace: overrides the node's cache.grace;
-	                            CONFIG_GRACE_INHERIT when not set */
+	unsigned grace_s; /* cache.grace: overrides the node's cache.grace;
+	                     CONFIG_GRACE_INHERIT when not set */
 };
 
 #define CONFIG_GRACE_INHERIT UINT_MAX

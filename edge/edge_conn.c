@@ -502,9 +502,11 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 	c->status = conn_stored_status(o);
 	c->cache_status = xcache;
 	if (c->route != NULL && c->route->resp_hdrs.n > 0) /* response_headers: a filtered copy */
-		head_len = edge_route_hdr_filter_head(&c->route->resp_hdrs, head, head_len, c->io.out);
+		head_len =
+		    edge_route_hdr_filter_head(&c->route->resp_hdrs, head, head_len, c->io.out);
 	else
-		evbuffer_add_reference(c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
+		evbuffer_add_reference(
+		    c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
 	n = evbuffer_add_printf(c->io.out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: %s\r\nCache-Status: outpost; %s\r\n"
 	    "%s%s%s\r\n",
@@ -545,8 +547,8 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	}
 	/* RFC 9110 §8.6: no Content-Length on a 204 */
 	if (status != 204)
-		snprintf(framing, sizeof framing, "%sContent-Length: %zu\r\n", conn_accept_ranges(o),
-		    body_len);
+		snprintf(framing, sizeof framing, "%sContent-Length: %zu\r\n",
+		    conn_accept_ranges(o), body_len);
 	edge_conn_write_stored_head(c, o, "HIT", cs, framing);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));

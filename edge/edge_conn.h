@@ -111,8 +111,8 @@ struct edge_proxy {
 	 * gets a 206 or 416 */
 	bool range_strip;
 	struct edge_range_cut cut;
-	bool cf_paused;          /* origin reads paused: the fill's window is full
-	                            (c->timer polls it) */
+	bool cf_paused; /* origin reads paused: the fill's window is full
+	                   (c->timer polls it) */
 };
 
 struct edge_conn {

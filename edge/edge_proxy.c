@@ -216,8 +216,9 @@ proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 	edge_proxy_abort(c);
 	if (!px->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (pool_grace || (fwd_status == PROXY_GRACE && cache_policy_stale_ok(&c->req, px->stale,
-	                                                   time_now(), CACHE_STALE_IF_ERROR) == false))
+	if (pool_grace ||
+	    (fwd_status == PROXY_GRACE && cache_policy_stale_ok(&c->req, px->stale, time_now(),
+	                                      CACHE_STALE_IF_ERROR) == false))
 		snprintf(cs, sizeof cs, "hit; detail=grace");
 	else if (fwd_status > 0)
 		snprintf(cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=%s", fwd_status, why);
@@ -578,7 +579,8 @@ proxy_head_update(struct edge_conn *c, time_t now)
 	if (!cache_policy_304_applies(px->stale, &px->resp, false))
 		return;
 	edge_proxy_policy_conf(c, &conf);
-	cache_policy_evaluate_304(&c->req, px->stale, &px->resp, px->request_time, now, &conf, &pol);
+	cache_policy_evaluate_304(
+	    &c->req, px->stale, &px->resp, px->request_time, now, &conf, &pol);
 	if (!pol.storable)
 		return;
 	o = cache_obj_update(px->stale, hs, n, now, &pol);
@@ -611,7 +613,8 @@ proxy_write_response_head(struct edge_conn *c)
 		const struct h1_header *h = &px->resp.headers[i];
 
 		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
-		    cache_policy_consumed_field(h->name) || edge_range_cut_skips(&px->cut, h->name) ||
+		    cache_policy_consumed_field(h->name) ||
+		    edge_range_cut_skips(&px->cut, h->name) ||
 		    edge_route_hdr_drops(&c->route->resp_hdrs, h->name))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
