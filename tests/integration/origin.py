@@ -24,6 +24,8 @@ Behaviour keys (JSON name = query name):
   body_from NAME -> body is "NAME=<the request's NAME field value, or ->"
   size     body of N bytes of the repeating pattern (byte k == k % 251),
            generated on the fly, never held in memory
+  seed     with size: start the pattern at byte `seed` (byte k == (k+seed) % 251),
+           so objects of one size still differ
   delay_ms        sleep before sending the response head
   chunked         1 -> Transfer-Encoding: chunked
   chunk_size      bytes per chunk / per send (default 16384)
@@ -435,7 +437,9 @@ class Origin:
             size, chunks = len(data), self.split(data, b)
         elif b.get("size") is not None:
             size = int(b["size"])
-            chunks = pattern_chunks(size, self.chunk_len(b))
+            seed = int(b.get("seed", 0) or 0) % PATTERN_MOD
+            chunks = (pattern_slice_chunks(seed, size, self.chunk_len(b)) if seed
+                      else pattern_chunks(size, self.chunk_len(b)))
         elif b.get("body_from"):
             data = ("%s=%s\n" % (b["body_from"], hget(b["body_from"].lower()) or "-")
                     ).encode("latin-1", "replace")
