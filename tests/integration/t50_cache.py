@@ -250,5 +250,44 @@ class Cache(harness.OutpostTestCase):
         self.assertHit(self.get("/c/oic?cc=max-age%3D60",
                                 headers={"Cache-Control": "only-if-cached"}))
 
+
+class ScanResistance(harness.OutpostTestCase):
+    """A scan of cold URLs 10x the RAM tier leaves the hot set's hit ratio
+    within 5 points of its value before the scan (SIEVE eviction)."""
+
+    RAM = 2 << 20
+    SIZE = 8192
+
+    def test_cold_scan_does_not_flush_the_hot_set(self):
+        origin = self.start_origin()
+        node = self.start_outpost(origin, overrides={"cache": {"ram": "2MiB"}})
+        hot = ["/hot/%d?cc=max-age%%3D600&size=%d" % (i, self.SIZE) for i in range(40)]
+        rnd = __import__("random").Random(5)
+
+        def hot_ratio(n):
+            hits = 0
+            for _ in range(n):
+                r = node.get(rnd.choice(hot))
+                self.assertEqual(r.status, 200)
+                hits += r.header("X-Cache") == "HIT"
+            return hits / n
+
+        for _ in range(2):
+            for p in hot:
+                node.get(p)
+        before = hot_ratio(200)
+        n_cold = 10 * self.RAM // self.SIZE
+        for i in range(n_cold):
+            self.assertEqual(node.get("/cold/%d?cc=max-age%%3D600&size=%d" % (i, self.SIZE)).status,
+                             200)
+            if i % 16 == 0:
+                node.get(rnd.choice(hot))
+        after = hot_ratio(200)
+        print("# hot hit ratio before %.3f, after a %d-object cold scan %.3f" %
+              (before, n_cold, after))
+        self.assertGreaterEqual(node.metric("outpost_cache_ram_evictions_total", default=0) or 0,
+                                n_cold // 2, "the scan did not fill the RAM tier")
+        self.assertGreaterEqual(after, before - 0.05)
+
 if __name__ == "__main__":
     harness.main()
