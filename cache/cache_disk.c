@@ -530,9 +530,10 @@ disk_publish(struct cache_disk *d, const struct disk_delta *dl)
 	}
 }
 
-/* One write transaction for ops[0..n); 0 when committed (totals adopted). */
+/* One write transaction for ops[0..n) (only their removes when
+ * removes_only); 0 when committed (totals adopted). */
 static int
-disk_apply(struct cache_disk *d, const struct disk_op *ops, unsigned n)
+disk_apply(struct cache_disk *d, const struct disk_op *ops, unsigned n, bool removes_only)
 {
 	struct disk_state st = d->st;
 	struct disk_delta dl = {0};
@@ -544,7 +545,8 @@ disk_apply(struct cache_disk *d, const struct disk_op *ops, unsigned n)
 		return rc;
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		if (ops[i].kind == DISK_OP_STORE) {
-			rc = disk_put_obj(d, txn, ops[i].obj, &st, &dl);
+			if (!removes_only)
+				rc = disk_put_obj(d, txn, ops[i].obj, &st, &dl);
 		} else {
 			unsigned char mkey[DISK_MKEY_MAX];
 			size_t mlen = disk_mkey(ops[i].key, ops[i].key_len, mkey);
@@ -613,7 +615,7 @@ disk_write_batch(struct cache_disk *d, const struct disk_op *ops, unsigned n)
 	uint64_t need = d->conf.max_bytes / 8, stores = 0;
 	int rc;
 
-	rc = disk_apply(d, ops, n);
+	rc = disk_apply(d, ops, n, false);
 	if (rc == 0)
 		return;
 	disk_count(&d->errors, 1);
@@ -627,14 +629,21 @@ disk_write_batch(struct cache_disk *d, const struct disk_op *ops, unsigned n)
 	if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == MDB_TXN_FULL) {
 		rc = disk_evict_to(d, d->st.bytes > need ? d->st.bytes - need : 0);
 		if (rc == 0)
-			rc = disk_apply(d, ops, n);
+			rc = disk_apply(d, ops, n, false);
 	} else {
-		rc = disk_apply(d, ops, n);
+		rc = disk_apply(d, ops, n, false);
 	}
 	if (rc != 0) {
 		disk_count(&d->errors, 1);
 		disk_count(&d->drops, stores);
 		disk_warn(d, "batch dropped", rc);
+		/* The stores are lost, the removes must not be: an invalidated
+		 * object would otherwise come back from disk (after a restart
+		 * too).  Deleting needs no new pages beyond the tree's own. */
+		if (stores < n && (rc = disk_apply(d, ops, n, true)) != 0) {
+			disk_count(&d->errors, 1);
+			disk_warn(d, "removes of a dropped batch failed too", rc);
+		}
 	}
 }
 
