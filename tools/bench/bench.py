@@ -9,7 +9,7 @@
       parses the "BENCH ..." line that report.lua made wrk print into WRK_OUT,
       appends one row to TSV and prints a one-line summary of the run.
   bench.py report TSV META OUT
-      prints one table per scenario KEY (hit-1k, hit-16k, ..., close-1k,
+      prints one table per scenario KEY (hit-1k, hit-16k, ..., c1000-1k, close-1k,
       miss-1k, tls-1k, handshake; medians over passes, ratios Outpost/peer for
       every peer, per-pass ratios) and writes the same as Markdown to OUT
       (META: "key=value" lines about the machine and the command).
@@ -136,7 +136,7 @@ def size_label(s):
         else "%d B" % n
 
 
-SCEN_ORDER = ["hit", "close", "miss", "tls", "handshake", "idle"]
+SCEN_ORDER = ["hit", "c1000", "close", "miss", "tls", "handshake", "idle"]
 
 
 def key_sort(k):
@@ -155,6 +155,7 @@ def key_title(k):
     lab = size_label(size) if size else ""
     return {
         "hit": "Cache hits, keep-alive, %s objects" % lab,
+        "c1000": "Cache hits, keep-alive, 1,000 active connections, %s" % lab,
         "close": "Cache hits, a new connection per request (`Connection: close`), %s" % lab,
         "miss": "Misses: a new URL per request, %s (the miss path)" % lab,
         "tls": "TLS 1.3 (ECDSA P-256), keep-alive cache hits, %s" % lab,
@@ -170,6 +171,8 @@ def key_load(k):
                "in flight would not complete within a run; requests/s counts completed "
                "responses, transfer every byte; compare CPU s per GiB)" if k == "hit-100m"
         else "`wrk -t1 -c64 --latency URL`",
+        "c1000": "`wrk -t1 -c1000 --latency URL` (every connection busy: 1,000 requests "
+                 "in flight)",
         "close": "`wrk -t1 -c64 --latency -H 'Connection: close' URL`",
         "miss": "`wrk -t1 -c64 --latency -s miss.lua URL -- PREFIX` "
                 "(path `/obj-1k.bin?m=PREFIX-N`, N counting up; the origin, "
