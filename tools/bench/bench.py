@@ -8,6 +8,9 @@
                   ORIGIN_DELTA
       parses the "BENCH ..." line that report.lua made wrk print into WRK_OUT,
       appends one row to TSV and prints a one-line summary of the run.
+  bench.py warm HOST PORT PATH_FORMAT N SIZE
+      GETs PATH_FORMAT % i for i = 1..N on one keep-alive connection; each
+      answer must be 200 with SIZE body bytes (exit 1 otherwise).
   bench.py report TSV META OUT
       prints one table per scenario KEY (hit-1k, hit-16k, ..., c1000-1k, close-1k,
       miss-1k, tls-1k, handshake; medians over passes, ratios Outpost/peer for
@@ -16,6 +19,7 @@
       Exits 1 if any run had errors, made the origin serve a request (hits),
       or did not send every request to the origin (miss-*).
 """
+import http.client
 import os
 import re
 import socket
@@ -25,7 +29,7 @@ import sys
 COLS = ["size", "proxy", "pass", "order", "requests", "duration_us", "bytes",
         "p50_us", "p99_us", "errors", "cpu_ticks", "clk_tck", "cpu0_busy",
         "cpu0_total", "cpu0_softirq", "cpu1_busy", "cpu1_total", "rss_kb", "origin_delta",
-        "rss0_kb", "rss1_kb", "setup_us"]
+        "rss0_kb", "rss1_kb", "setup_us", "disk_hits"]
 
 
 def cmd_ports(n):
@@ -42,13 +46,33 @@ def cmd_ports(n):
     print(" ".join(str(p) for p in ports))
 
 
+def cmd_warm(host, port, fmt_, n, size):
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    for i in range(1, int(n) + 1):
+        path = fmt_ % i
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200 or len(body) != int(size):
+            sys.stderr.write("bench.py warm: %s:%s%s: status %d, %d bytes\n"
+                             % (host, port, path, resp.status, len(body)))
+            return 1
+    conn.close()
+    return 0
+
+
 def parse_wrk(path):
+    """The BENCH line (report.lua's), plus an EXTRA line tools/bench/run may add."""
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     m = re.search(r"^BENCH (.*)$", text, re.M)
     if not m:
         raise SystemExit("bench.py: no BENCH line in %s (did wrk fail?)\n%s" % (path, text))
-    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    line = m.group(1)
+    m = re.search(r"^EXTRA (.*)$", text, re.M)
+    if m:
+        line += " " + m.group(1)
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
 
 
 def derive(r):
@@ -71,6 +95,8 @@ def derive(r):
     r["kib_per_conn"] = (r["rss1_kb"] - r["rss0_kb"]) / r["requests"] \
         if r["rss0_kb"] >= 0 and r["requests"] else float("nan")
     r["setup_s"] = r["setup_us"] / 1e6 if r["setup_us"] >= 0 else float("nan")
+    r["disk_per_req"] = r["disk_hits"] / r["requests"] if r["disk_hits"] >= 0 and r["requests"] \
+        else float("nan")
     r["origin_per_req"] = r["origin_delta"] / r["requests"] if r["requests"] else float("nan")
     return r
 
@@ -87,7 +113,8 @@ def cmd_record(tsv, args):
            "cpu0_busy": busy, "cpu0_total": total, "cpu0_softirq": soft,
            "cpu1_busy": busy1, "cpu1_total": total1, "rss_kb": rss,
            "origin_delta": odelta, "rss0_kb": w.get("rss0_kb", -1),
-           "rss1_kb": w.get("rss1_kb", -1), "setup_us": w.get("setup_us", -1)}
+           "rss1_kb": w.get("rss1_kb", -1), "setup_us": w.get("setup_us", -1),
+           "disk_hits": w.get("disk_hits", -1)}
     new = not os.path.exists(tsv)
     with open(tsv, "a", encoding="utf-8") as f:
         if new:
@@ -120,9 +147,9 @@ def load(tsv):
     return rows
 
 
-PROXY_ORDER = ["outpost", "nginx", "nginx2", "varnish", "ats"]
-PROXY_LABEL = {"outpost": "Outpost", "nginx": "nginx", "nginx2": "nginx #2",
-               "varnish": "Varnish", "ats": "ATS"}
+PROXY_ORDER = ["outpost", "outpost_ram", "nginx", "nginx2", "varnish", "ats"]
+PROXY_LABEL = {"outpost": "Outpost", "outpost_ram": "Outpost RAM only", "nginx": "nginx",
+               "nginx2": "nginx #2", "varnish": "Varnish", "ats": "ATS"}
 
 
 def size_key(s):
@@ -136,7 +163,7 @@ def size_label(s):
         else "%d B" % n
 
 
-SCEN_ORDER = ["hit", "c1000", "close", "miss", "tls", "handshake", "idle"]
+SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "handshake", "idle"]
 
 
 def key_sort(k):
@@ -156,6 +183,7 @@ def key_title(k):
     return {
         "hit": "Cache hits, keep-alive, %s objects" % lab,
         "c1000": "Cache hits, keep-alive, 1,000 active connections, %s" % lab,
+        "disk": "Disk tier: %s hits, random over a working set 4x Outpost's RAM tier" % lab,
         "close": "Cache hits, a new connection per request (`Connection: close`), %s" % lab,
         "miss": "Misses: a new URL per request, %s (the miss path)" % lab,
         "tls": "TLS 1.3 (ECDSA P-256), keep-alive cache hits, %s" % lab,
@@ -173,6 +201,11 @@ def key_load(k):
         else "`wrk -t1 -c64 --latency URL`",
         "c1000": "`wrk -t1 -c1000 --latency URL` (every connection busy: 1,000 requests "
                  "in flight)",
+        "disk": "`wrk -t1 -c64 --latency -s disk.lua URL -- 4096` (path `/ds/obj-N.bin`, "
+                "N uniformly random in 1..4096: 64 MiB of 16 KiB objects; the Outpost "
+                "column is a second Outpost with `cache.ram: 16MiB` over "
+                "`cache.disk` (LMDB, 256MiB), \"Outpost RAM only\" the main one "
+                "(`cache.ram: 256MiB`); the peers as everywhere (see the notes)",
         "close": "`wrk -t1 -c64 --latency -H 'Connection: close' URL`",
         "miss": "`wrk -t1 -c64 --latency -s miss.lua URL -- PREFIX` "
                 "(path `/obj-1k.bin?m=PREFIX-N`, N counting up; the origin, "
@@ -205,6 +238,7 @@ METRICS = [
     ("errors", "load generator errors (sum over passes)", "%d"),
     ("origin_delta", "origin requests during load (sum)", "%d"),
     ("origin_per_req", "origin requests per proxy request", "%.3f"),
+    ("disk_per_req", "disk-tier hits per request (Outpost's /metrics)", "%.3f"),
 ]
 IDLE_METRICS = [
     ("requests", "connections held (median)", "%.0f"),
@@ -217,7 +251,7 @@ IDLE_METRICS = [
     ("origin_delta", "origin requests during the run (sum)", "%d"),
 ]
 SUMMED = ("errors", "origin_delta")
-NO_RATIO = ("errors", "origin_delta", "origin_per_req")
+NO_RATIO = ("errors", "origin_delta", "origin_per_req", "disk_per_req")
 
 
 def fmt(f, v):
@@ -257,6 +291,8 @@ def tables(rows):
                 label = label.replace("requests/s", "handshakes/s").replace(
                     "/ request", "/ handshake")
             if not key.startswith("miss") and mkey == "origin_per_req":
+                continue
+            if not key.startswith("disk") and mkey == "disk_per_req":
                 continue
             if mkey == "cpu_s_gib" and not large(key):
                 continue
@@ -476,6 +512,8 @@ def main(argv):
     if len(argv) == 16 and argv[0] == "record":
         cmd_record(argv[1], argv[2:])
         return 0
+    if len(argv) == 6 and argv[0] == "warm":
+        return cmd_warm(*argv[1:])
     if len(argv) == 4 and argv[0] == "report":
         return cmd_report(argv[1], argv[2], argv[3])
     sys.stderr.write(__doc__)
