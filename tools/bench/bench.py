@@ -140,6 +140,8 @@ def load_row(d):
 
 def load(tsv):
     rows = []
+    if not os.path.exists(tsv):  # only the trace scenario ran
+        return rows
     with open(tsv, encoding="utf-8") as f:
         head = f.readline().rstrip("\n").split("\t")
         for line in f:
@@ -381,11 +383,69 @@ def read_meta(path):
     return meta
 
 
+def trace_refs(readme):
+    """{(pct, policy): (object hit ratio, byte hit ratio)} from the reference
+    miss-ratio table of the traces' README ("| 1 % | .800/.760 | ..."), {} if
+    there is none."""
+    refs, policies = {}, []
+    try:
+        with open(readme, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return refs
+    for ln in lines:
+        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+        if cells and cells[0] == "size" and "S3-FIFO" in cells:
+            policies = cells[1:]
+            continue
+        m = re.match(r"(\d+) %$", cells[0]) if policies and cells else None
+        if m and len(cells) == len(policies) + 1:
+            for pol, c in zip(policies, cells[1:]):
+                om, _, bm = c.partition("/")
+                refs[(int(m.group(1)), pol)] = (1 - float(om), 1 - float(bm))
+    return refs
+
+
+def trace_section(meta):
+    """Markdown and text lines of the trace replay (meta: trace_tsv, ...)."""
+    rows = []
+    with open(meta["trace_tsv"], encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append({k: float(v) for k, v in (kv.split("=") for kv in line.split())})
+    refs = trace_refs(os.path.join(os.path.dirname(meta["trace_file"]), "README.md"))
+    pols = [p for p in ("S3-FIFO", "SIEVE", "LRU") if any(k[1] == p for k in refs)]
+    head = ["RAM tier (% of unique bytes)", "cache.ram (bytes)", "requests",
+            "object hit ratio"] + ["%s ref." % p for p in pols] + \
+        ["byte hit ratio"] + ["%s ref." % p for p in pols] + \
+        ["origin requests", "origin MiB fetched", "objects in RAM at the end",
+         "RAM evictions", "Outpost CPU µs / request", "errors", "replay (s)"]
+    lines, bad = [], 0
+    for r in rows:
+        pct = int(r["pct"])
+        req = r["requests"] or float("nan")
+        cells = ["%d %%" % pct, "%d" % r["ram"], "%d" % r["requests"],
+                 "%.3f" % (r["hits"] / req)]
+        cells += ["%.3f" % refs[(pct, p)][0] if (pct, p) in refs else "n/a" for p in pols]
+        cells += ["%.3f" % (r["hit_bytes"] / r["bytes"] if r["bytes"] else float("nan"))]
+        cells += ["%.3f" % refs[(pct, p)][1] if (pct, p) in refs else "n/a" for p in pols]
+        cells += ["%d" % r["origin_requests"], "%.1f" % (r["origin_bytes"] / 2**20),
+                  "%d" % r["ram_objects"], "%d" % r["evictions"],
+                  "%.1f" % (r["cpu_ticks"] / r["clk_tck"] * 1e6 / req),
+                  "%d" % r["errors"], "%.0f" % r["secs"]]
+        lines.append(cells)
+        bad += r["errors"] > 0
+    return head, lines, bad
+
+
 def cmd_report(tsv, meta_path, out):
     rows = load(tsv)
     meta = read_meta(meta_path)
     tabs = tables(rows)
     bad = [r for r in rows if is_bad(r)]
+    trace = trace_section(meta) if meta.get("trace_tsv") else None
+    if trace and trace[2]:
+        bad.append("trace")
 
     for key, present, lines, pass_rps, pass_cpu in tabs:
         mh, rh, ch = heads(key, present)
@@ -396,6 +456,9 @@ def cmd_report(tsv, meta_path, out):
         print(text_table(rh, pass_rps))
         print()
         print(text_table(ch, pass_cpu))
+    if trace:
+        print("\n== Trace replay: %s ==" % meta["trace_file"])
+        print(text_table(trace[0], trace[1]))
     if bad:
         print("\nWARNING: %d run(s) had load-generator errors or unexpected origin "
               "requests (hits: any; misses: fewer than the requests)" % len(bad))
@@ -495,6 +558,25 @@ def cmd_report(tsv, meta_path, out):
         md.append(md_table(rh, pass_rps))
         md.append("")
         md.append(md_table(ch, pass_cpu))
+        md.append("")
+    if trace:
+        md.append("## Trace replay: object and byte hit ratios\n")
+        md.append("""Trace: `%s` (%s unique bytes), its first %s requests replayed in
+order by `tools/bench/trace.py replay` on one keep-alive connection (core 1)
+through a fresh Outpost per row (core 0, `node.workers: 1`, `cache.ram` = the
+share of the trace's unique bytes shown, `cache.max_object: 4MiB` so the
+largest object (~3.9 MiB) fits, no disk tier; with these sizes the RAM tier has
+one shard).  The origin (`tools/bench/trace.py origin`, core 1) answers
+`GET /t/ID` with the object's first size in the trace and `Cache-Control:
+public, max-age=86400`.  A hit is a response with `X-Cache: HIT`; the byte hit
+ratio weights each request by its size in the trace.  The reference columns are
+1 − the miss ratios of the traces' README (cold start, no expiry, a request
+whose size changed counts as a hit — here too: the URL is the object id, so
+the cached copy answers).  "origin requests" and "origin MiB fetched" are the
+origin's own counts.
+""" % (meta["trace_file"], meta.get("trace_unique_bytes", "?"),
+            meta.get("trace_requests", "?")))
+        md.append(md_table(trace[0], trace[1]))
         md.append("")
     if meta.get("notes_file"):
         with open(meta["notes_file"], encoding="utf-8") as f:
