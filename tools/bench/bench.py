@@ -207,7 +207,7 @@ def key_load(k):
                 "N uniformly random in 1..4096: 64 MiB of 16 KiB objects; the Outpost "
                 "column is a second Outpost with `cache.ram: 16MiB` over "
                 "`cache.disk` (LMDB, 256MiB), \"Outpost RAM only\" the main one "
-                "(`cache.ram: 256MiB`); the peers as everywhere (see the notes)",
+                "(`cache.ram: 512MiB`); the peers as everywhere (see the notes)",
         "close": "`wrk -t1 -c64 --latency -H 'Connection: close' URL`",
         "miss": "`wrk -t1 -c64 --latency -s miss.lua URL -- PREFIX` "
                 "(path `/obj-1k.bin?m=PREFIX-N`, N counting up; the origin, "
@@ -487,8 +487,13 @@ def cmd_report(tsv, meta_path, out):
 - Everything on 127.0.0.1.  The origin is nginx serving static files with
   `Cache-Control: public, max-age=3600` (pinned to core 1, idle during hit runs).
   Every proxy is pinned to core 0 (`taskset -c 0`), the load generator to core 1.
-- **Outpost**: `node.workers: 1`, `cache.ram: 256MiB`, no access log, one pool
-  with the origin; a second listener with `tls: true` for the TLS scenarios.
+- **Outpost**: `node.workers: 1`, `cache.ram: 512MiB`, `cache.max_object:
+  128MiB` (so the 100 MiB object is stored, and stored twice, as the cache key
+  includes the scheme and the TLS scenarios fetch it over https too; with
+  these two the RAM tier has one shard), no access log, one pool with the origin; a second listener with
+  `tls: true` for the TLS scenarios.  The disk scenario adds a second Outpost
+  (`cache.ram: 16MiB`, `cache.max_object: 1MiB`, `cache.disk` 256MiB in the
+  temp dir) and the trace replay one fresh Outpost per cache size.
 - **nginx** (caching reverse proxy): 1 worker process (+ master, cache manager
   and loader), `proxy_cache` with a `keys_zone` and its cache directory in a
   temp dir, `proxy_cache_valid 200 1h`, `upstream` with `keepalive`,
@@ -504,7 +509,7 @@ def cmd_report(tsv, meta_path, out):
   the same passes: Outpost/nginx #2 next to Outpost/nginx shows how far two
   runs of the *same* software drift apart on this machine — the noise floor of
   every ratio.
-- **Varnish**: `varnishd -F -j none -s malloc,256m -p thread_pools=1`, a VCL with
+- **Varnish**: `varnishd -F -j none -s malloc,512m -p thread_pools=1`, a VCL with
   only the origin as backend and an `X-Cache` header in `vcl_deliver`; the
   built-in VCL logic honours `Cache-Control`.  Varnish runs a thread per
   connection and cannot be held to one thread: `thread_pools=1` and the core-0
@@ -513,9 +518,9 @@ def cmd_report(tsv, meta_path, out):
   TLS scenarios.
 - **ATS**: `traffic_server` as the `trafficserver` user from a runroot in the
   temp dir (it refuses root), `exec_thread.limit 1` (one ET_NET thread),
-  `accept_threads 0`, `task_threads 1`, RAM cache 256 MiB over a 256 MiB
-  file-backed disk cache in the temp dir, `remap_required` with one `map` per
-  listener to the origin, logging off, the `xdebug` plugin so `X-Debug: X-Cache`
+  `accept_threads 0`, `task_threads 1`, RAM cache 512 MiB (objects up to
+  128 MiB) over a 1 GiB file-backed disk cache in the temp dir,
+  `remap_required` with one `map` per listener to the origin, logging off, the `xdebug` plugin so `X-Debug: X-Cache`
   gives the cache status for the check; TLS via `ssl_multicert.config` with the
   same certificate.  Its other threads (ET_TASK, ET_AIO, LOG_*) are idle on hits.
 - TLS: one ECDSA P-256 self-signed certificate made with `openssl req` at the
@@ -544,6 +549,8 @@ def cmd_report(tsv, meta_path, out):
   during a pass): hence the alternating order, the several passes, the medians,
   and the nginx #2 row.  Compare CPU µs per request first; requests/s is often
   limited by the single wrk core.
+- wrk runs with `--timeout 60s` (a 100 MiB response takes seconds); a
+  response slower than that would count as an error.
 """)
     if bad:
         md.append("**WARNING: %d run(s) had load-generator errors or unexpected origin "
