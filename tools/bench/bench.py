@@ -8,14 +8,18 @@
                   ORIGIN_DELTA
       parses the "BENCH ..." line that report.lua made wrk print into WRK_OUT,
       appends one row to TSV and prints a one-line summary of the run.
+  bench.py warm HOST PORT PATH_FORMAT N SIZE
+      GETs PATH_FORMAT % i for i = 1..N on one keep-alive connection; each
+      answer must be 200 with SIZE body bytes (exit 1 otherwise).
   bench.py report TSV META OUT
-      prints one table per scenario KEY (hit-1k, hit-16k, ..., close-1k,
+      prints one table per scenario KEY (hit-1k, hit-16k, ..., c1000-1k, close-1k,
       miss-1k, tls-1k, handshake; medians over passes, ratios Outpost/peer for
       every peer, per-pass ratios) and writes the same as Markdown to OUT
       (META: "key=value" lines about the machine and the command).
       Exits 1 if any run had errors, made the origin serve a request (hits),
       or did not send every request to the origin (miss-*).
 """
+import http.client
 import os
 import re
 import socket
@@ -25,7 +29,7 @@ import sys
 COLS = ["size", "proxy", "pass", "order", "requests", "duration_us", "bytes",
         "p50_us", "p99_us", "errors", "cpu_ticks", "clk_tck", "cpu0_busy",
         "cpu0_total", "cpu0_softirq", "cpu1_busy", "cpu1_total", "rss_kb", "origin_delta",
-        "rss0_kb", "rss1_kb", "setup_us"]
+        "rss0_kb", "rss1_kb", "setup_us", "disk_hits"]
 
 
 def cmd_ports(n):
@@ -42,13 +46,33 @@ def cmd_ports(n):
     print(" ".join(str(p) for p in ports))
 
 
+def cmd_warm(host, port, fmt_, n, size):
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    for i in range(1, int(n) + 1):
+        path = fmt_ % i
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200 or len(body) != int(size):
+            sys.stderr.write("bench.py warm: %s:%s%s: status %d, %d bytes\n"
+                             % (host, port, path, resp.status, len(body)))
+            return 1
+    conn.close()
+    return 0
+
+
 def parse_wrk(path):
+    """The BENCH line (report.lua's), plus an EXTRA line tools/bench/run may add."""
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     m = re.search(r"^BENCH (.*)$", text, re.M)
     if not m:
         raise SystemExit("bench.py: no BENCH line in %s (did wrk fail?)\n%s" % (path, text))
-    return {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    line = m.group(1)
+    m = re.search(r"^EXTRA (.*)$", text, re.M)
+    if m:
+        line += " " + m.group(1)
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
 
 
 def derive(r):
@@ -59,6 +83,7 @@ def derive(r):
     r["mib_s"] = r["bytes"] / secs / 2**20 if secs else 0.0
     r["cpu_s"] = cpu_s
     r["cpu_us_req"] = cpu_s * 1e6 / r["requests"] if r["requests"] else float("nan")
+    r["cpu_s_gib"] = cpu_s / (r["bytes"] / 2**30) if r["bytes"] > 0 else float("nan")
     r["busy_pct"] = 100.0 * r["cpu0_busy"] / r["cpu0_total"] if r["cpu0_total"] else 0.0
     r["soft_pct"] = 100.0 * r["cpu0_softirq"] / r["cpu0_total"] if r["cpu0_total"] else 0.0
     r["wrk_busy_pct"] = 100.0 * r["cpu1_busy"] / r["cpu1_total"] if r["cpu1_total"] else 0.0
@@ -70,6 +95,8 @@ def derive(r):
     r["kib_per_conn"] = (r["rss1_kb"] - r["rss0_kb"]) / r["requests"] \
         if r["rss0_kb"] >= 0 and r["requests"] else float("nan")
     r["setup_s"] = r["setup_us"] / 1e6 if r["setup_us"] >= 0 else float("nan")
+    r["disk_per_req"] = r["disk_hits"] / r["requests"] if r["disk_hits"] >= 0 and r["requests"] \
+        else float("nan")
     r["origin_per_req"] = r["origin_delta"] / r["requests"] if r["requests"] else float("nan")
     return r
 
@@ -86,7 +113,8 @@ def cmd_record(tsv, args):
            "cpu0_busy": busy, "cpu0_total": total, "cpu0_softirq": soft,
            "cpu1_busy": busy1, "cpu1_total": total1, "rss_kb": rss,
            "origin_delta": odelta, "rss0_kb": w.get("rss0_kb", -1),
-           "rss1_kb": w.get("rss1_kb", -1), "setup_us": w.get("setup_us", -1)}
+           "rss1_kb": w.get("rss1_kb", -1), "setup_us": w.get("setup_us", -1),
+           "disk_hits": w.get("disk_hits", -1)}
     new = not os.path.exists(tsv)
     with open(tsv, "a", encoding="utf-8") as f:
         if new:
@@ -112,6 +140,8 @@ def load_row(d):
 
 def load(tsv):
     rows = []
+    if not os.path.exists(tsv):  # only the trace scenario ran
+        return rows
     with open(tsv, encoding="utf-8") as f:
         head = f.readline().rstrip("\n").split("\t")
         for line in f:
@@ -119,9 +149,9 @@ def load(tsv):
     return rows
 
 
-PROXY_ORDER = ["outpost", "nginx", "nginx2", "varnish", "ats"]
-PROXY_LABEL = {"outpost": "Outpost", "nginx": "nginx", "nginx2": "nginx #2",
-               "varnish": "Varnish", "ats": "ATS"}
+PROXY_ORDER = ["outpost", "outpost_ram", "nginx", "nginx2", "varnish", "ats"]
+PROXY_LABEL = {"outpost": "Outpost", "outpost_ram": "Outpost RAM only", "nginx": "nginx",
+               "nginx2": "nginx #2", "varnish": "Varnish", "ats": "ATS"}
 
 
 def size_key(s):
@@ -135,7 +165,7 @@ def size_label(s):
         else "%d B" % n
 
 
-SCEN_ORDER = ["hit", "close", "miss", "tls", "handshake", "idle"]
+SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "handshake", "idle"]
 
 
 def key_sort(k):
@@ -143,11 +173,19 @@ def key_sort(k):
     return (SCEN_ORDER.index(sc) if sc in SCEN_ORDER else 99, size_key(size) if size else 0)
 
 
+def large(k):
+    """Large-object rows: compared by the proxy's CPU time per GiB served."""
+    sc, _, size = k.partition("-")
+    return sc == "hit" and size_key(size) >= 128 * 1024
+
+
 def key_title(k):
     sc, _, size = k.partition("-")
     lab = size_label(size) if size else ""
     return {
         "hit": "Cache hits, keep-alive, %s objects" % lab,
+        "c1000": "Cache hits, keep-alive, 1,000 active connections, %s" % lab,
+        "disk": "Disk tier: %s hits, random over a working set 4x Outpost's RAM tier" % lab,
         "close": "Cache hits, a new connection per request (`Connection: close`), %s" % lab,
         "miss": "Misses: a new URL per request, %s (the miss path)" % lab,
         "tls": "TLS 1.3 (ECDSA P-256), keep-alive cache hits, %s" % lab,
@@ -159,7 +197,17 @@ def key_title(k):
 def key_load(k):
     sc = k.partition("-")[0]
     return {
-        "hit": "`wrk -t1 -c64 --latency URL`",
+        "hit": "`wrk -t1 -c8 --timeout 60s --latency URL` (8 connections: 64 x 100 MiB "
+               "in flight would not complete within a run; requests/s counts completed "
+               "responses, transfer every byte; compare CPU s per GiB)" if k == "hit-100m"
+        else "`wrk -t1 -c64 --latency URL`",
+        "c1000": "`wrk -t1 -c1000 --latency URL` (every connection busy: 1,000 requests "
+                 "in flight)",
+        "disk": "`wrk -t1 -c64 --latency -s disk.lua URL -- 4096` (path `/ds/obj-N.bin`, "
+                "N uniformly random in 1..4096: 64 MiB of 16 KiB objects; the Outpost "
+                "column is a second Outpost with `cache.ram: 16MiB` over "
+                "`cache.disk` (LMDB, 256MiB), \"Outpost RAM only\" the main one "
+                "(`cache.ram: 512MiB`); the peers as everywhere (see the notes)",
         "close": "`wrk -t1 -c64 --latency -H 'Connection: close' URL`",
         "miss": "`wrk -t1 -c64 --latency -s miss.lua URL -- PREFIX` "
                 "(path `/obj-1k.bin?m=PREFIX-N`, N counting up; the origin, "
@@ -180,6 +228,7 @@ def key_load(k):
 METRICS = [
     ("rps", "requests/s", "%.0f"),
     ("cpu_us_req", "proxy CPU µs / request", "%.2f"),
+    ("cpu_s_gib", "proxy CPU s / GiB served", "%.3f"),
     ("p50_ms", "latency p50 (ms)", "%.3f"),
     ("p99_ms", "latency p99 (ms)", "%.3f"),
     ("mib_s", "transfer (MiB/s)", "%.1f"),
@@ -191,6 +240,7 @@ METRICS = [
     ("errors", "load generator errors (sum over passes)", "%d"),
     ("origin_delta", "origin requests during load (sum)", "%d"),
     ("origin_per_req", "origin requests per proxy request", "%.3f"),
+    ("disk_per_req", "disk-tier hits per request (Outpost's /metrics)", "%.3f"),
 ]
 IDLE_METRICS = [
     ("requests", "connections held (median)", "%.0f"),
@@ -203,7 +253,7 @@ IDLE_METRICS = [
     ("origin_delta", "origin requests during the run (sum)", "%d"),
 ]
 SUMMED = ("errors", "origin_delta")
-NO_RATIO = ("errors", "origin_delta", "origin_per_req")
+NO_RATIO = ("errors", "origin_delta", "origin_per_req", "disk_per_req")
 
 
 def fmt(f, v):
@@ -244,6 +294,12 @@ def tables(rows):
                     "/ request", "/ handshake")
             if not key.startswith("miss") and mkey == "origin_per_req":
                 continue
+            if not key.startswith("disk") and mkey == "disk_per_req":
+                continue
+            if mkey == "cpu_s_gib" and not large(key):
+                continue
+            if mkey == "rps" and large(key):
+                f = "%.1f"  # 100 MiB: a few requests/s
             agg = {}
             for p, prs in by.items():
                 vals = [r[mkey] for r in prs]
@@ -268,6 +324,7 @@ def tables(rows):
             pr = {p: v[0] for p, v in pr.items() if v}
             first = next(iter(pr.values()))["order"] if pr else "?"
             pm = (("rss0_mib", "%.1f"), ("kib_per_conn", "%.2f")) if key == "idle" else \
+                (("rps", "%.1f"), ("cpu_s_gib", "%.3f")) if large(key) else \
                 (("rps", "%.0f"), ("cpu_us_req", "%.2f"))
             for dest, (m, f) in zip((pass_rps, pass_cpu), pm):
                 cells = ["%d" % n, first]
@@ -287,6 +344,8 @@ def heads(key, present):
     cunit = "CPU µs/handshake" if key == "handshake" else "CPU µs/req"
     if key == "idle":
         unit, cunit = "RSS before (MiB)", "KiB/connection"
+    elif large(key):
+        cunit = "CPU s/GiB"
     return (["metric (median of passes)"] + lab + rat,
             ["pass", "first"] + ["%s %s" % (x, unit) for x in lab] + rat,
             ["pass", "first"] + ["%s %s" % (x, cunit) for x in lab] + rat)
@@ -324,11 +383,69 @@ def read_meta(path):
     return meta
 
 
+def trace_refs(readme):
+    """{(pct, policy): (object hit ratio, byte hit ratio)} from the reference
+    miss-ratio table of the traces' README ("| 1 % | .800/.760 | ..."), {} if
+    there is none."""
+    refs, policies = {}, []
+    try:
+        with open(readme, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return refs
+    for ln in lines:
+        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+        if cells and cells[0] == "size" and "S3-FIFO" in cells:
+            policies = cells[1:]
+            continue
+        m = re.match(r"(\d+) %$", cells[0]) if policies and cells else None
+        if m and len(cells) == len(policies) + 1:
+            for pol, c in zip(policies, cells[1:]):
+                om, _, bm = c.partition("/")
+                refs[(int(m.group(1)), pol)] = (1 - float(om), 1 - float(bm))
+    return refs
+
+
+def trace_section(meta):
+    """Markdown and text lines of the trace replay (meta: trace_tsv, ...)."""
+    rows = []
+    with open(meta["trace_tsv"], encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append({k: float(v) for k, v in (kv.split("=") for kv in line.split())})
+    refs = trace_refs(os.path.join(os.path.dirname(meta["trace_file"]), "README.md"))
+    pols = [p for p in ("S3-FIFO", "SIEVE", "LRU") if any(k[1] == p for k in refs)]
+    head = ["RAM tier (% of unique bytes)", "cache.ram (bytes)", "requests",
+            "object hit ratio"] + ["%s ref." % p for p in pols] + \
+        ["byte hit ratio"] + ["%s ref." % p for p in pols] + \
+        ["origin requests", "origin MiB fetched", "objects in RAM at the end",
+         "RAM evictions", "Outpost CPU µs / request", "errors", "replay (s)"]
+    lines, bad = [], 0
+    for r in rows:
+        pct = int(r["pct"])
+        req = r["requests"] or float("nan")
+        cells = ["%d %%" % pct, "%d" % r["ram"], "%d" % r["requests"],
+                 "%.3f" % (r["hits"] / req)]
+        cells += ["%.3f" % refs[(pct, p)][0] if (pct, p) in refs else "n/a" for p in pols]
+        cells += ["%.3f" % (r["hit_bytes"] / r["bytes"] if r["bytes"] else float("nan"))]
+        cells += ["%.3f" % refs[(pct, p)][1] if (pct, p) in refs else "n/a" for p in pols]
+        cells += ["%d" % r["origin_requests"], "%.1f" % (r["origin_bytes"] / 2**20),
+                  "%d" % r["ram_objects"], "%d" % r["evictions"],
+                  "%.1f" % (r["cpu_ticks"] / r["clk_tck"] * 1e6 / req),
+                  "%d" % r["errors"], "%.0f" % r["secs"]]
+        lines.append(cells)
+        bad += r["errors"] > 0
+    return head, lines, bad
+
+
 def cmd_report(tsv, meta_path, out):
     rows = load(tsv)
     meta = read_meta(meta_path)
     tabs = tables(rows)
     bad = [r for r in rows if is_bad(r)]
+    trace = trace_section(meta) if meta.get("trace_tsv") else None
+    if trace and trace[2]:
+        bad.append("trace")
 
     for key, present, lines, pass_rps, pass_cpu in tabs:
         mh, rh, ch = heads(key, present)
@@ -339,6 +456,9 @@ def cmd_report(tsv, meta_path, out):
         print(text_table(rh, pass_rps))
         print()
         print(text_table(ch, pass_cpu))
+    if trace:
+        print("\n== Trace replay: %s ==" % meta["trace_file"])
+        print(text_table(trace[0], trace[1]))
     if bad:
         print("\nWARNING: %d run(s) had load-generator errors or unexpected origin "
               "requests (hits: any; misses: fewer than the requests)" % len(bad))
@@ -367,8 +487,13 @@ def cmd_report(tsv, meta_path, out):
 - Everything on 127.0.0.1.  The origin is nginx serving static files with
   `Cache-Control: public, max-age=3600` (pinned to core 1, idle during hit runs).
   Every proxy is pinned to core 0 (`taskset -c 0`), the load generator to core 1.
-- **Outpost**: `node.workers: 1`, `cache.ram: 256MiB`, no access log, one pool
-  with the origin; a second listener with `tls: true` for the TLS scenarios.
+- **Outpost**: `node.workers: 1`, `cache.ram: 512MiB`, `cache.max_object:
+  128MiB` (so the 100 MiB object is stored, and stored twice, as the cache key
+  includes the scheme and the TLS scenarios fetch it over https too; with
+  these two the RAM tier has one shard), no access log, one pool with the origin; a second listener with
+  `tls: true` for the TLS scenarios.  The disk scenario adds a second Outpost
+  (`cache.ram: 16MiB`, `cache.max_object: 1MiB`, `cache.disk` 256MiB in the
+  temp dir) and the trace replay one fresh Outpost per cache size.
 - **nginx** (caching reverse proxy): 1 worker process (+ master, cache manager
   and loader), `proxy_cache` with a `keys_zone` and its cache directory in a
   temp dir, `proxy_cache_valid 200 1h`, `upstream` with `keepalive`,
@@ -384,7 +509,7 @@ def cmd_report(tsv, meta_path, out):
   the same passes: Outpost/nginx #2 next to Outpost/nginx shows how far two
   runs of the *same* software drift apart on this machine — the noise floor of
   every ratio.
-- **Varnish**: `varnishd -F -j none -s malloc,256m -p thread_pools=1`, a VCL with
+- **Varnish**: `varnishd -F -j none -s malloc,512m -p thread_pools=1`, a VCL with
   only the origin as backend and an `X-Cache` header in `vcl_deliver`; the
   built-in VCL logic honours `Cache-Control`.  Varnish runs a thread per
   connection and cannot be held to one thread: `thread_pools=1` and the core-0
@@ -393,9 +518,9 @@ def cmd_report(tsv, meta_path, out):
   TLS scenarios.
 - **ATS**: `traffic_server` as the `trafficserver` user from a runroot in the
   temp dir (it refuses root), `exec_thread.limit 1` (one ET_NET thread),
-  `accept_threads 0`, `task_threads 1`, RAM cache 256 MiB over a 256 MiB
-  file-backed disk cache in the temp dir, `remap_required` with one `map` per
-  listener to the origin, logging off, the `xdebug` plugin so `X-Debug: X-Cache`
+  `accept_threads 0`, `task_threads 1`, RAM cache 512 MiB (objects up to
+  128 MiB) over a 1 GiB file-backed disk cache in the temp dir,
+  `remap_required` with one `map` per listener to the origin, logging off, the `xdebug` plugin so `X-Debug: X-Cache`
   gives the cache status for the check; TLS via `ssl_multicert.config` with the
   same certificate.  Its other threads (ET_TASK, ET_AIO, LOG_*) are idle on hits.
 - TLS: one ECDSA P-256 self-signed certificate made with `openssl req` at the
@@ -424,6 +549,8 @@ def cmd_report(tsv, meta_path, out):
   during a pass): hence the alternating order, the several passes, the medians,
   and the nginx #2 row.  Compare CPU µs per request first; requests/s is often
   limited by the single wrk core.
+- wrk runs with `--timeout 60s` (a 100 MiB response takes seconds); a
+  response slower than that would count as an error.
 """)
     if bad:
         md.append("**WARNING: %d run(s) had load-generator errors or unexpected origin "
@@ -438,6 +565,25 @@ def cmd_report(tsv, meta_path, out):
         md.append(md_table(rh, pass_rps))
         md.append("")
         md.append(md_table(ch, pass_cpu))
+        md.append("")
+    if trace:
+        md.append("## Trace replay: object and byte hit ratios\n")
+        md.append("""Trace: `%s` (%s unique bytes), its first %s requests replayed in
+order by `tools/bench/trace.py replay` on one keep-alive connection (core 1)
+through a fresh Outpost per row (core 0, `node.workers: 1`, `cache.ram` = the
+share of the trace's unique bytes shown, `cache.max_object: 4MiB` so the
+largest object (~3.9 MiB) fits, no disk tier; with these sizes the RAM tier has
+one shard).  The origin (`tools/bench/trace.py origin`, core 1) answers
+`GET /t/ID` with the object's first size in the trace and `Cache-Control:
+public, max-age=86400`.  A hit is a response with `X-Cache: HIT`; the byte hit
+ratio weights each request by its size in the trace.  The reference columns are
+1 − the miss ratios of the traces' README (cold start, no expiry, a request
+whose size changed counts as a hit — here too: the URL is the object id, so
+the cached copy answers).  "origin requests" and "origin MiB fetched" are the
+origin's own counts.
+""" % (meta["trace_file"], meta.get("trace_unique_bytes", "?"),
+            meta.get("trace_requests", "?")))
+        md.append(md_table(trace[0], trace[1]))
         md.append("")
     if meta.get("notes_file"):
         with open(meta["notes_file"], encoding="utf-8") as f:
@@ -455,6 +601,8 @@ def main(argv):
     if len(argv) == 16 and argv[0] == "record":
         cmd_record(argv[1], argv[2:])
         return 0
+    if len(argv) == 6 and argv[0] == "warm":
+        return cmd_warm(*argv[1:])
     if len(argv) == 4 and argv[0] == "report":
         return cmd_report(argv[1], argv[2], argv[3])
     sys.stderr.write(__doc__)
