@@ -438,6 +438,23 @@ def trace_section(meta):
     return head, lines, bad
 
 
+def rss_start_table(meta):
+    """(head, lines) of the proxies' RSS at start, from meta rss_start
+    ("proxy:KiB ..."), with Outpost's ratio to each peer; None without it."""
+    vals = []
+    for item in meta.get("rss_start", "").split():
+        name, _, kb = item.partition(":")
+        if kb.isdigit():
+            vals.append((name, int(kb)))
+    if not vals:
+        return None
+    own = dict(vals).get("outpost")
+    lines = [[name, "%.1f" % (kb / 1024.0),
+              "%.2f" % (own / kb) if own and kb and name != "outpost" else ""]
+             for name, kb in vals]
+    return ["proxy", "RSS at start (MiB)", "Outpost / this"], lines
+
+
 def cmd_report(tsv, meta_path, out):
     rows = load(tsv)
     meta = read_meta(meta_path)
@@ -456,6 +473,10 @@ def cmd_report(tsv, meta_path, out):
         print(text_table(rh, pass_rps))
         print()
         print(text_table(ch, pass_cpu))
+    rss = rss_start_table(meta)
+    if rss:
+        print("\n== RSS at start (each proxy as started, before any request) ==")
+        print(text_table(rss[0], rss[1]))
     if trace:
         print("\n== Trace replay: %s ==" % meta["trace_file"])
         print(text_table(trace[0], trace[1]))
@@ -482,6 +503,11 @@ def cmd_report(tsv, meta_path, out):
         if k in meta:
             md.append("| %s | %s |" % (label, meta[k]))
     md.append("")
+    if rss:
+        md.append("RSS at start (each proxy as started, before any request; issue 6 target: "
+                  "Outpost's at most nginx's):\n")
+        md.append(md_table(rss[0], rss[1]))
+        md.append("")
     md.append("""What is measured:
 
 - Everything on 127.0.0.1.  The origin is nginx serving static files with
