@@ -197,33 +197,29 @@ proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 	struct edge_proxy *px = &c->px;
 	struct cache_policy_conf conf;
 	struct cache_obj *o;
-	const char *why = "stale-if-error";
-	bool pool_grace = false;
+	bool grace = false;
 	char cs[96];
 
 	if (px->stale == NULL || px->state == EDGE_PROXY_RELAY_BODY)
 		return false;
 	if (!cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR)) {
 		edge_proxy_policy_conf(c, &conf);
-		if (!cache_policy_grace_ok(&c->req, px->stale, time_now(), conf.grace_s)) {
-			if (fwd_status != PROXY_GRACE || !proxy_grace_ok(c))
-				return false;
-			pool_grace = true;
-		}
-		why = "grace";
+		if (!cache_policy_grace_ok(&c->req, px->stale, time_now(), conf.grace_s) &&
+		    (fwd_status != PROXY_GRACE || !proxy_grace_ok(c)))
+			return false;
+		grace = true;
 	}
-	o = cache_obj_ref(px->stale);
-	edge_proxy_abort(c);
-	if (!px->req_body_done)
-		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (pool_grace ||
-	    (fwd_status == PROXY_GRACE && cache_policy_stale_ok(&c->req, px->stale, time_now(),
-	                                      CACHE_STALE_IF_ERROR) == false))
+	if (grace && fwd_status == PROXY_GRACE)
 		snprintf(cs, sizeof cs, "hit; detail=grace");
 	else if (fwd_status > 0)
-		snprintf(cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=%s", fwd_status, why);
+		snprintf(cs, sizeof cs, "fwd=stale; fwd-status=%d; detail=%s", fwd_status,
+		    grace ? "grace" : "stale-if-error");
 	else
-		snprintf(cs, sizeof cs, "fwd=stale; detail=%s", why);
+		snprintf(cs, sizeof cs, "fwd=stale; detail=%s", grace ? "grace" : "stale-if-error");
+	o = cache_obj_ref(px->stale);
+	edge_proxy_abort(c); /* drops px->stale */
+	if (!px->req_body_done)
+		c->keep_alive = false; /* unread request body: cannot reuse */
 	EDGE_COUNT(&c->w->metrics, cache_stale_served_total);
 	edge_conn_serve_stored(c, o, cs);
 	cache_obj_unref(&o);

@@ -273,8 +273,9 @@ class Grace(harness.OutpostTestCase):
         node = self.start_outpost(a, mutate=mutate)
         a.script({"/g/x": {"cc": "max-age=1", "body": "old copy"},
                   "/g/mr": {"cc": "max-age=1, must-revalidate", "body": "strict"},
-                  "/ng/x": {"cc": "max-age=1", "body": "old copy"}})
-        for p in ("/g/x", "/g/mr", "/ng/x"):
+                  "/ng/x": {"cc": "max-age=1", "body": "old copy"},
+                  "/ng/sie": {"cc": "max-age=1, stale-if-error=60", "body": "sie copy"}})
+        for p in ("/g/x", "/g/mr", "/ng/x", "/ng/sie"):
             self.assertEqual(node.get(p).status, 200)
         a.script({"/healthz": {"status": 500}})
         wait_until(lambda: node.log().count("is down") >= 2, 5,
@@ -286,6 +287,10 @@ class Grace(harness.OutpostTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.body, b"old copy")
         self.assertIn("detail=grace", r.header("Cache-Status", ""))
+        # the response's own stale-if-error, where the pool has no grace
+        r = node.get("/ng/sie")
+        self.assertEqual((r.status, r.body), (200, b"sie copy"), r)
+        self.assertIn("detail=stale-if-error", r.header("Cache-Status", ""))
         # must-revalidate forbids it; grace: false turns it off; nothing stored: 503
         for p in ("/g/mr", "/ng/x", "/g/never-stored"):
             r = node.get(p)
