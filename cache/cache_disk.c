@@ -668,6 +668,20 @@ disk_sync(struct cache_disk *d)
 	d->last_sync_ms = disk_now_ms();
 }
 
+/* Syncs with d->lock released (held on entry and on return); what was done
+ * before the call is then synced. */
+static void
+disk_sync_unlocked(struct cache_disk *d)
+{
+	uint64_t done = d->done_seq;
+
+	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
+	disk_sync(d);
+	ASSERT(pthread_mutex_lock(&d->lock) == 0);
+	if (done > d->synced_seq)
+		d->synced_seq = done;
+}
+
 static void *
 disk_writer_main(void *arg)
 {
@@ -691,13 +705,7 @@ disk_writer_main(void *arg)
 				uint64_t due = d->last_sync_ms + d->conf.sync_interval_ms;
 
 				if (now >= due) {
-					uint64_t done = d->done_seq;
-
-					ASSERT(pthread_mutex_unlock(&d->lock) == 0);
-					disk_sync(d);
-					ASSERT(pthread_mutex_lock(&d->lock) == 0);
-					if (done > d->synced_seq)
-						d->synced_seq = done;
+					disk_sync_unlocked(d);
 					continue;
 				}
 				disk_deadline(&ts, due - now);
@@ -738,24 +746,11 @@ disk_writer_main(void *arg)
 			disk_op_release(&batch[i]);
 		ASSERT(pthread_mutex_lock(&d->lock) == 0);
 		d->done_seq += n;
-		if (d->sync_target > d->synced_seq && d->done_seq >= d->sync_target) {
-			uint64_t done = d->done_seq;
-
-			ASSERT(pthread_mutex_unlock(&d->lock) == 0);
-			disk_sync(d);
-			ASSERT(pthread_mutex_lock(&d->lock) == 0);
-			d->synced_seq = done;
-		} else if (!d->conf.sync_each_batch && d->dirty &&
-		           disk_now_ms() - d->last_sync_ms >= d->conf.sync_interval_ms) {
-			/* the periodic sync, also under sustained load */
-			uint64_t done = d->done_seq;
-
-			ASSERT(pthread_mutex_unlock(&d->lock) == 0);
-			disk_sync(d);
-			ASSERT(pthread_mutex_lock(&d->lock) == 0);
-			if (done > d->synced_seq)
-				d->synced_seq = done;
-		}
+		if ((d->sync_target > d->synced_seq && d->done_seq >= d->sync_target) ||
+		    (!d->conf.sync_each_batch && d->dirty &&
+		        disk_now_ms() - d->last_sync_ms >= d->conf.sync_interval_ms))
+			disk_sync_unlocked(d); /* a flush waits for it, or the periodic
+			                          sync, also under sustained load */
 		ASSERT(pthread_cond_broadcast(&d->done) == 0);
 	}
 	ASSERT(pthread_mutex_unlock(&d->lock) == 0);

@@ -500,14 +500,20 @@ policy_obj_cc(const struct cache_obj *o, struct cc *cc)
 
 /* §4.2.4, §5.2.2.2, §5.2.2.8, §5.2.2.10: directives that forbid serving o stale. */
 static bool
-policy_obj_never_stale(const struct cache_obj *o)
+policy_cc_never_stale(const struct cc *scc)
+{
+	return (scc->flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
+	                         CC_PROXY_REVALIDATE)) != 0 ||
+	       scc->s_maxage != CC_UNSET;
+}
+
+bool
+cache_policy_never_stale(const struct cache_obj *o)
 {
 	struct cc scc;
 
 	policy_obj_cc(o, &scc);
-	return (scc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
-	                        CC_PROXY_REVALIDATE)) != 0 ||
-	       scc.s_maxage != CC_UNSET;
+	return policy_cc_never_stale(&scc);
 }
 
 /* Seconds o has been stale at now (<= 0: fresh). */
@@ -541,7 +547,7 @@ cache_policy_usable(const struct h1_request *req, const struct cache_obj *o, tim
 	if (!(qcc.flags & CC_MAX_STALE_ANY) &&
 	    (qcc.max_stale == CC_UNSET || staleness > qcc.max_stale))
 		return CACHE_USE_NO;
-	return policy_obj_never_stale(o) ? CACHE_USE_NO : CACHE_USE_STALE;
+	return cache_policy_never_stale(o) ? CACHE_USE_NO : CACHE_USE_STALE;
 }
 
 bool
@@ -742,7 +748,7 @@ cache_policy_stale_ok(
 	int64_t staleness, window;
 
 	policy_obj_cc(o, &scc);
-	if (policy_obj_never_stale(o))
+	if (policy_cc_never_stale(&scc))
 		return false;
 	policy_cc(req->headers, req->n_headers, &qcc);
 	staleness = policy_staleness(o, now);
@@ -767,7 +773,7 @@ cache_policy_grace_ok(
 {
 	struct cc qcc;
 
-	if (grace_s <= 0 || policy_staleness(o, now) > grace_s || policy_obj_never_stale(o))
+	if (grace_s <= 0 || policy_staleness(o, now) > grace_s || cache_policy_never_stale(o))
 		return false;
 	policy_cc(req->headers, req->n_headers, &qcc);
 	return !(qcc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS)) && !policy_pragma_no_cache(req);

@@ -363,18 +363,15 @@ conn_accept_ranges(const struct cache_obj *o)
 
 /* What the request's Range (and If-Range) asks of o's body of len bytes.
  * Only a stored 200 has a selected representation to take ranges of
- * (RFC 9110 §14.2); any other stored status is served whole. */
+ * (RFC 9110 §14.2); any other stored status (status) is served whole. */
 static enum range_result
-conn_range(const struct edge_conn *c, const struct cache_obj *o, uint64_t len, struct range_set *rs)
+conn_range(const struct edge_conn *c, const struct cache_obj *o, int status, uint64_t len,
+    struct range_set *rs)
 {
 	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
-	size_t head_len;
-	const char *head;
 
-	if (h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) == NULL)
-		return RANGE_IGNORE;
-	head = cache_obj_head(o, &head_len);
-	if (head_len < 13 || memcmp(head + 8, " 200 ", 5) != 0)
+	if (status != 200 ||
+	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) == NULL)
 		return RANGE_IGNORE;
 	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
 	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);
@@ -540,7 +537,7 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 		break;
 	}
 	body = cache_obj_body(o, &body_len);
-	rr = conn_range(c, o, body_len, &rs);
+	rr = conn_range(c, o, status, body_len, &rs);
 	if (rr != RANGE_IGNORE) {
 		conn_serve_range(c, o, cs, rr, &rs);
 		return;

@@ -250,10 +250,8 @@ main_reload(struct main_state *ms)
 	health = origin_health_new(ncfg);
 	for (unsigned w = 0; w < srv->n_workers; w++)
 		edge_worker_reload(srv->workers[w], ncfg, tls, health);
-	/* /metrics (this thread) reads the newest flags: keep a reference */
-	origin_health_unref(&srv->health_held);
-	srv->health_held = health;
-	srv->health = health;
+	origin_health_unref(&srv->health); /* the workers hold theirs */
+	srv->health = health;              /* for /metrics, on this thread */
 	edge_tls_unref(&srv->tls);
 	srv->tls = tls;
 	config_unref(&srv->cfg);
@@ -419,7 +417,7 @@ out:
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);
 	edge_tls_unref(&ms.srv.tls);
-	origin_health_unref(&ms.srv.health_held);
+	origin_health_unref(&ms.srv.health);
 	if (ms.srv.access_log_fd != -1)
 		close(ms.srv.access_log_fd);
 	config_unref(&ms.srv.cfg);

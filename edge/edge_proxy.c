@@ -46,7 +46,6 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/assert.h"
-#include "core/cc.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
@@ -165,18 +164,7 @@ edge_proxy_abort(struct edge_conn *c)
 static bool
 proxy_grace_ok(const struct edge_conn *c)
 {
-	struct str v;
-	struct cc cc;
-	size_t pos = 0;
-
-	if (!c->px.pool->grace)
-		return false;
-	cc_init(&cc);
-	while (cache_obj_header_next(c->px.stale, STR_LIT("Cache-Control"), &pos, &v))
-		cc_parse(v, &cc);
-	return (cc.flags & (CC_NO_CACHE | CC_NO_CACHE_FIELDS | CC_MUST_REVALIDATE |
-	                       CC_PROXY_REVALIDATE)) == 0 &&
-	       cc.s_maxage == CC_UNSET;
+	return c->px.pool->grace && !cache_policy_never_stale(c->px.stale);
 }
 
 /*
@@ -239,6 +227,24 @@ proxy_fail(struct edge_conn *c, int status, const char *msg)
 	if (proxy_stale_if_error(c, 0))
 		return;
 	edge_conn_send_error(c, status, msg);
+}
+
+/* The exchange is over: its origin connection goes back to the idle pool when
+ * reusable (for its address), else it is closed. */
+static void
+proxy_put_origin_conn(struct edge_conn *c, bool reusable)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (reusable) {
+		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
+		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev,
+		    px->addrlen > 0 ? (const struct sockaddr *)&px->addr : NULL, px->addrlen,
+		    px->conn_uses);
+	} else {
+		bufferevent_free(px->obev);
+	}
+	px->obev = NULL;
 }
 
 /* ---- request towards the origin ---- */
@@ -728,15 +734,7 @@ proxy_finish(struct edge_conn *c)
 	px->revalidate = false;
 	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE && px->req_body_done &&
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
-	if (reusable) {
-		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev,
-		    px->addrlen > 0 ? (const struct sockaddr *)&px->addr : NULL, px->addrlen,
-		    px->conn_uses);
-	} else {
-		bufferevent_free(px->obev);
-	}
-	px->obev = NULL;
+	proxy_put_origin_conn(c, reusable);
 	px->state = EDGE_PROXY_IDLE;
 	if (!px->req_body_done)
 		c->keep_alive = false;
@@ -933,15 +931,7 @@ proxy_revalidated(struct edge_conn *c)
 	px->resp.n_headers = 0;
 	proxy_release(c);
 	reusable = px->resp.keep_alive && px->req_body_done && evbuffer_get_length(in) == 0;
-	if (reusable) {
-		bufferevent_setwatermark(px->obev, EV_WRITE, 0, 0);
-		origin_pool_put(c->gen->opool, px->pool_idx, px->member_idx, px->obev,
-		    px->addrlen > 0 ? (const struct sockaddr *)&px->addr : NULL, px->addrlen,
-		    px->conn_uses);
-	} else {
-		bufferevent_free(px->obev);
-	}
-	px->obev = NULL;
+	proxy_put_origin_conn(c, reusable);
 	edge_proxy_abort(c); /* drops stale; the exchange is over */
 	if (!px->req_body_done)
 		c->keep_alive = false;

@@ -342,8 +342,7 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	ASSERT(srv->health != NULL);
 	w->route_md = edge_route_md_new();
 	w->gen = worker_gen_new(w, config_ref(srv->cfg),
-	    srv->tls != NULL ? edge_tls_ref(srv->tls) : NULL,
-	    id == 0 ? srv->health : origin_health_ref(srv->health));
+	    srv->tls != NULL ? edge_tls_ref(srv->tls) : NULL, origin_health_ref(srv->health));
 	w->dns = origin_dns_new(
 	    w->base, w->cfg->resolver_servers, w->cfg->dns_min_ttl_s, w->cfg->dns_max_ttl_s);
 	if (w->dns == NULL) {
@@ -438,8 +437,6 @@ edge_worker_join_free(struct edge_worker **wp)
 	r = atomic_exchange(&w->reload, NULL);
 	worker_reload_free(&r);
 	origin_dns_free(&w->dns);
-	if (w->id == 0)
-		w->srv->health = NULL;
 	if (w->reload_ev != NULL)
 		event_free(w->reload_ev);
 	if (w->reload_fd != -1)

@@ -76,11 +76,10 @@ struct edge_server {
 	                            TLS listener */
 	struct edge_worker **workers;
 	unsigned n_workers;
-	struct origin_health *health;      /* active health flags: made by worker 0
-	                                      (which runs the probes), referenced by
-	                                      every worker; valid while worker 0 lives */
-	struct origin_health *health_held; /* after a reload: the main thread's reference
-	                                      to the newest flags (srv->health) */
+	struct origin_health *health; /* one reference: the newest active health flags
+	                                 (made by worker 0 at start, by a reload later;
+	                                 /metrics reads them); each generation holds
+	                                 its own */
 	_Atomic bool draining;
 	/* Fills in progress (request collapsing); NULL without a RAM tier. */
 	struct cache_fill_table *fills;
