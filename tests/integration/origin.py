@@ -18,6 +18,13 @@ Behaviour of a request is looked up, in this order of precedence:
 Behaviour keys (JSON name = query name):
   status (int), reason (str)
   headers  JSON: [[name, value], ...] or {name: value};  query: h=Name:%20value (repeatable)
+           a given Date header replaces the origin's own
+  date_headers JSON {name: seconds}: header set to the HTTP date now + seconds,
+           computed when the response is sent (e.g. {"Date": -30,
+           "Last-Modified": -3600}); replaces a header of that name
+  seq      JSON list of behaviours: the n-th request for this path (counted as in
+           X-Origin-Count) uses item n-1 (the last one for later requests),
+           merged over the rest of the behaviour; query parameters still win
   cc       shortcut for a Cache-Control header
   expires  seconds from now -> Expires header (may be negative)
   body     literal body text
@@ -235,6 +242,7 @@ class Origin:
     def behaviour(self, path, query):
         with self.lock:
             script = dict(self.script)
+            n = self.counts.get(path, 0) + 1   # this request's number, for seq
         b = {}
         if path in script:
             b.update(script[path])
@@ -246,6 +254,9 @@ class Origin:
                         best = k
             if best is not None:
                 b.update(script[best])
+        seq = b.pop("seq", None)
+        if isinstance(seq, list) and seq:
+            b.update(seq[min(n, len(seq)) - 1])
         hdrs = []
         h = b.get("headers")
         if isinstance(h, dict):
@@ -410,6 +421,13 @@ class Origin:
         reason = str(b.get("reason", "") or _REASONS.get(status, "Status"))
         out_headers = [["Date", email.utils.formatdate(usegmt=True)],
                        ["X-Origin-Count", str(n)]]
+        dated = b.get("date_headers") or {}
+        for name, offset in dated.items():
+            b["headers"] = [h for h in b["headers"] if h[0].lower() != name.lower()]
+            b["headers"].append([name, email.utils.formatdate(time.time() + float(offset),
+                                                              usegmt=True)])
+        if any(k.lower() == "date" for k, _ in b["headers"]):
+            out_headers = out_headers[1:]
         if b.get("cc") is not None:
             out_headers.append(["Cache-Control", str(b["cc"])])
         if b.get("expires") is not None:
