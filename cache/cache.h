@@ -184,8 +184,9 @@ enum cache_use cache_policy_usable(
  * response is stored without them rather than not at all).
  */
 bool cache_policy_store_field(const struct h1_response *resp, const struct h1_header *h);
-/* CDN-Cache-Control and Surrogate-Control: meant for this cache, consumed by
- * the policy, neither relayed to clients nor stored. */
+/* Surrogate-Control: meant for surrogates (this cache), stored with the
+ * response for the policy but never relayed to clients.  (CDN-Cache-Control
+ * is stored and relayed: RFC 9213 §3.) */
 bool cache_policy_consumed_field(struct str name);
 
 /* Cache-Control: only-if-cached (RFC 9111 §5.2.1.7): a miss is answered with

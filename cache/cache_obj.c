@@ -393,10 +393,8 @@ cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_up
 	memcpy(head, old->head, sl_len);
 	w = head + sl_len;
 	for (ssize_t i = 0; i < n; i++) {
-		if (str_eq_nocase(m[i].name, STR_LIT("Age")) ||
-		    cache_policy_consumed_field(m[i].name))
-			continue; /* the edge writes Age per response; CDN-Cache-Control
-			             and Surrogate-Control are never stored */
+		if (str_eq_nocase(m[i].name, STR_LIT("Age")))
+			continue; /* the edge writes Age per response */
 		if (str_eq_nocase(m[i].name, STR_LIT("Date")))
 			has_date = true;
 		memcpy(w, m[i].name.p, m[i].name.len);

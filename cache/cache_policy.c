@@ -19,9 +19,12 @@
  *    shared); never on heuristic freshness or the operator's default TTL,
  *    where nobody said the cookie may be replayed to other clients;
  *  - Vary: * is not stored (other Vary lists are stored as variants);
- *  - CDN-Cache-Control and Surrogate-Control are consumed here and never
- *    stored (so never sent to clients): a later 304 refreshes freshness from
- *    its own fields, and serving stale looks at the stored Cache-Control;
+ *  - CDN-Cache-Control and Surrogate-Control are stored with the response,
+ *    so that they keep governing it after a 304 or a HEAD that does not
+ *    repeat them (§4.3.4: the stored fields are updated, not replaced) and
+ *    when serving stale; CDN-Cache-Control is relayed to clients (RFC 9213
+ *    §3: CDNs "typically forward" it for the CDN caches downstream),
+ *    Surrogate-Control is not (it is meant for surrogates, which we are);
  *  - serving stale (RFC 5861, max-stale, the operator's grace) is never
  *    allowed for no-cache, must-revalidate, proxy-revalidate or s-maxage
  *    responses (§5.2.2.10: s-maxage implies proxy-revalidate).
@@ -429,8 +432,7 @@ policy_field_listed(const struct h1_response *resp, struct str name)
 bool
 cache_policy_consumed_field(struct str name)
 {
-	return str_eq_nocase(name, STR_LIT("CDN-Cache-Control")) ||
-	       str_eq_nocase(name, STR_LIT("Surrogate-Control"));
+	return str_eq_nocase(name, STR_LIT("Surrogate-Control"));
 }
 
 bool
@@ -438,7 +440,7 @@ cache_policy_store_field(const struct h1_response *resp, const struct h1_header 
 {
 	if (str_eq_nocase(h->name, STR_LIT("Content-Length")) ||
 	    str_eq_nocase(h->name, STR_LIT("Transfer-Encoding")) ||
-	    str_eq_nocase(h->name, STR_LIT("Age")) || cache_policy_consumed_field(h->name) ||
+	    str_eq_nocase(h->name, STR_LIT("Age")) ||
 	    h1_is_hop_by_hop(h->name, resp->headers, resp->n_headers))
 		return false;
 	return !policy_field_listed(resp, h->name);
@@ -486,14 +488,22 @@ cache_policy_request(const struct h1_request *req)
 	return CACHE_REQ_LOOKUP;
 }
 
-/* The stored response's Cache-Control. */
+/* The stored response's directives: its CDN-Cache-Control when that is a
+ * valid, non-empty Dictionary (RFC 9213 §2.1), else its Cache-Control. */
 static void
 policy_obj_cc(const struct cache_obj *o, struct cc *cc)
 {
 	struct str v;
 	size_t pos = 0;
+	int members = 0, k = 0;
 
 	cc_init(cc);
+	while (k >= 0 && cache_obj_header_next(o, STR_LIT("CDN-Cache-Control"), &pos, &v))
+		members += (k = cc_parse_sf(v, cc));
+	if (k >= 0 && members > 0)
+		return;
+	cc_init(cc);
+	pos = 0;
 	while (cache_obj_header_next(o, STR_LIT("Cache-Control"), &pos, &v))
 		cc_parse(v, cc);
 }

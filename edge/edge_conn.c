@@ -387,8 +387,9 @@ conn_line_is(const char *p, size_t len, struct str name)
 }
 
 /* Adds the stored field lines p[0..len) of o to out by reference, without
- * Content-Range (a 206 writes its own) and, when skip_ctype, Content-Type (a
- * multipart answer has its own). */
+ * Content-Range (a 206 writes its own), Surrogate-Control (stored for the
+ * policy, never relayed) and, when skip_ctype, Content-Type (a multipart
+ * answer has its own). */
 static void
 conn_add_stored_fields(
     struct evbuffer *out, struct cache_obj *o, const char *p, size_t len, bool skip_ctype)
@@ -401,6 +402,7 @@ conn_add_stored_fields(
 		size_t n = (size_t)(next - p);
 
 		if (conn_line_is(p, n, STR_LIT("Content-Range:")) ||
+		    conn_line_is(p, n, STR_LIT("Surrogate-Control:")) ||
 		    (skip_ctype && conn_line_is(p, n, STR_LIT("Content-Type:")))) {
 			if (p > run)
 				evbuffer_add_reference(out, run, (size_t)(p - run),
@@ -494,16 +496,23 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 	size_t head_len;
 	const char *head = cache_obj_head(o, &head_len);
 	char hsts[EDGE_HSTS_FIELD_MAX];
+	struct str sc;
 	int n;
 
 	c->status = conn_stored_status(o);
 	c->cache_status = xcache;
-	if (c->route != NULL && c->route->resp_hdrs.n > 0) /* response_headers: a filtered copy */
+	if (c->route != NULL && c->route->resp_hdrs.n > 0) { /* response_headers: a filtered copy */
 		head_len =
 		    edge_route_hdr_filter_head(&c->route->resp_hdrs, head, head_len, c->io.out);
-	else
+	} else if (cache_obj_header(o, STR_LIT("Surrogate-Control"), &sc)) {
+		size_t before = evbuffer_get_length(c->io.out);
+
+		conn_add_stored_fields(c->io.out, o, head, head_len, false);
+		head_len = evbuffer_get_length(c->io.out) - before;
+	} else {
 		evbuffer_add_reference(
 		    c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
+	}
 	n = evbuffer_add_printf(c->io.out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: %s\r\nCache-Status: outpost; %s\r\n"
 	    "%s%s%s\r\n",

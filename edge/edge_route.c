@@ -331,10 +331,13 @@ edge_route_hdr_filter_head(
 		size_t end = lf != NULL ? (size_t)(lf - head) + 1 : len;
 		const char *colon = memchr(head + pos, ':', end - pos);
 
-		/* the status line (pos 0) has no field name */
+		struct str name =
+		    colon != NULL ? str_make(head + pos, (size_t)(colon - head) - pos) : STR_NULL;
+
+		/* the status line (pos 0) has no field name; Surrogate-Control is
+		 * stored for the policy, never relayed */
 		if (pos > 0 && colon != NULL &&
-		    edge_route_hdr_drops(
-		        rules, str_make(head + pos, (size_t)(colon - head) - pos))) {
+		    (edge_route_hdr_drops(rules, name) || cache_policy_consumed_field(name))) {
 			evbuffer_add(out, head + run, pos - run);
 			run = end;
 		}

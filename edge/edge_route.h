@@ -100,7 +100,8 @@ void edge_route_hdr_append(const struct config_hdr_rules *rules, struct evbuffer
 
 /*
  * A stored head (status line, then fields each ending in CRLF) through
- * rules: copies it to out without the fields rules drop, then appends the
+ * rules: copies it to out without the fields rules drop (nor
+ * Surrogate-Control, see cache_policy_consumed_field), then appends the
  * rules' lines.  Returns the bytes added.
  */
 size_t edge_route_hdr_filter_head(

@@ -333,7 +333,8 @@ test_store_field(void)
 	    "ETag: \"z\"",
 	};
 	const bool want[MAX_HDRS] = {true, true, false, false, false, false, false, true};
-	const bool want_other[MAX_HDRS] = {false, false, false, false, false, false, true, true};
+	/* the targeted fields are stored, to keep governing after updates */
+	const bool want_other[MAX_HDRS] = {false, false, false, true, true, false, true, true};
 	struct h1_header h[MAX_HDRS], o[MAX_HDRS];
 	struct h1_response resp = {.status = 200, .headers = h};
 	struct h1_response r2 = {.status = 200, .headers = o};
@@ -589,6 +590,35 @@ test_revalidation(void)
 		is_int(pol.ttl_s, 30);
 		is_int(pol.initial_age_s, 0);
 	}
+
+	subtest("a stored targeted field keeps ruling after a 304 without it (RFC 9213, §4.3.4)");
+	{
+		static const char *const heads[] = {
+		    "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\n"
+		    "CDN-Cache-Control: max-age=600\r\n",
+		    "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\n"
+		    "Surrogate-Control: max-age=600\r\n",
+		};
+		struct h1_header h304[] = {
+		    {STR_LIT("Date"), STR_LIT(DATE_T0_P100)},
+		    {STR_LIT("ETag"), STR_LIT("\"v1\"")},
+		    {STR_LIT("Cache-Control"), STR_LIT("max-age=30")},
+		};
+		struct h1_response r = {.status = 304, .headers = h304, .n_headers = 3};
+		struct h1_request req = {.method = STR_LIT("GET")};
+		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT, 0};
+
+		for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+			struct cache_obj *o = mk_obj(heads[i], 0, T0);
+			struct cache_policy pol;
+
+			cache_policy_evaluate_304(&req, o, &r, T0 + 100, T0 + 100, &conf, &pol);
+			ok(pol.storable,
+			    i == 0 ? "CDN-Cache-Control kept" : "Surrogate-Control kept");
+			is_int(pol.ttl_s, 600);
+			cache_obj_unref(&o);
+		}
+	}
 	cache_obj_unref(&both);
 	cache_obj_unref(&none);
 }
@@ -669,6 +699,33 @@ test_stale(void)
 		ok(!stale_ok(
 		       swr, 10, T0 + 12, "Cache-Control: max-age=1", CACHE_STALE_WHILE_REVALIDATE),
 		    "swr not for a request max-age");
+	}
+
+	subtest("a stored CDN-Cache-Control replaces Cache-Control for stale (RFC 9213 §2.2)");
+	{
+		const char *cdn_mr =
+		    "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, stale-if-error=60\r\n"
+		    "CDN-Cache-Control: max-age=10, must-revalidate\r\n";
+		const char *cdn_sie =
+		    "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, must-revalidate\r\n"
+		    "CDN-Cache-Control: max-age=10, stale-if-error=60\r\n";
+		const char *cdn_bad =
+		    "HTTP/1.1 200 OK\r\nCache-Control: max-age=10, stale-if-error=60\r\n"
+		    "CDN-Cache-Control: max-age=10, &&&\r\n";
+
+		ok(!stale_ok(cdn_mr, 10, T0 + 12, NULL, CACHE_STALE_IF_ERROR),
+		    "CDN-Cache-Control must-revalidate: never");
+		{
+			struct h1_request req = {.method = STR_LIT("GET")};
+			struct cache_obj *o = mk_obj(cdn_mr, 10, T0);
+
+			ok(!cache_policy_grace_ok(&req, o, T0 + 12, 60), "nor on grace");
+			cache_obj_unref(&o);
+		}
+		ok(stale_ok(cdn_sie, 10, T0 + 70, NULL, CACHE_STALE_IF_ERROR),
+		    "its stale-if-error; Cache-Control's must-revalidate ignored");
+		ok(stale_ok(cdn_bad, 10, T0 + 70, NULL, CACHE_STALE_IF_ERROR),
+		    "an invalid CDN-Cache-Control is ignored: Cache-Control rules");
 	}
 }
 
