@@ -355,6 +355,28 @@ class Freshness(harness.OutpostTestCase):
             print("# FAIL " + e)
         self.assertEqual(errors, [])
 
+    def test_surrogate_control_never_relayed(self):
+        """Surrogate-Control is stored but reaches no client: not on a miss,
+        a hit, a HEAD, a range or through a route's response_headers rules;
+        CDN-Cache-Control reaches every one of them."""
+        def route(cfg):
+            return harness.add_route(cfg, {"path": "/rh/", "pool": "web",
+                                           "response_headers": {"add": {"X-Tag": "rh"}}})
+        node = self.start_outpost(self.origin, mutate=route)
+        both = [[CC, "no-store"], [SC, "max-age=60"], [CDN, "max-age=60"]]
+        for p in ("/rh/targeted", "/plain/targeted"):
+            self.origin.script({p: {"headers": both, "body": "0123456789"}})
+            got = [node.get(p), node.get(p), node.head(p),
+                   node.get(p, headers={"Range": "bytes=2-5"})]
+            self.assertEqual([r.status for r in got], [200, 200, 200, 206], (p, got))
+            self.assertEqual(got[3].body, b"2345")
+            self.assertEqual(self.origin.count(p), 1, p)
+            for r in got:
+                self.assertIsNone(r.header(SC), (p, r))
+                self.assertEqual(r.header(CDN), "max-age=60", (p, r))
+            if p.startswith("/rh/"):  # (a 206 from the cache skips the rules: not ours)
+                self.assertEqual([r.header("X-Tag") for r in got[:3]], ["rh"] * 3, got)
+
     def test_targeted_fields_kept_over_restart(self):
         """Freshness from CDN-Cache-Control / Surrogate-Control survives a
         restart (disk tier); CDN-Cache-Control is still relayed, and
