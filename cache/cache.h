@@ -229,7 +229,8 @@ void cache_policy_evaluate_304(const struct h1_request *req, const struct cache_
     const struct h1_response *resp, time_t request_time, time_t response_time,
     const struct cache_policy_conf *conf, struct cache_policy *out);
 
-/* Does o's Cache-Control forbid serving it stale at all (no-cache,
+/* Does o's Cache-Control (its CDN-Cache-Control instead, when that is valid
+ * and not empty: RFC 9213 §2.2) forbid serving it stale at all (no-cache,
  * must-revalidate, proxy-revalidate, s-maxage: RFC 9111 §4.2.4, §5.2.2.2,
  * §5.2.2.8, §5.2.2.10)?  Any thread. */
 bool cache_policy_never_stale(const struct cache_obj *o);
