@@ -43,16 +43,27 @@ Suite test id -> our case (required tests first; "opt" = kind optimal,
   opt stale-while-revalidate                -> swr_serves_stale
   opt invalidate-<method>-failed            -> invalidate_failed_<method>
   opt partial-store-complete-reuse-partial(-no-last, -suffix) -> range_*
-  chk stale-close, stale-503, stale-sie-close, stale-sie-503,
-      stale-if-error-cc-response, stale-if-error-cc-request
-                                            -> n/a here: a shared cache serves
-      stale on error only when allowed (stale-if-error, cache.grace); with
-      stale-if-error they are covered by t52_revalidate
+  chk stale-sie-close, stale-sie-503        -> sie_serves_stale_on_drop, _on_503
+  chk stale-if-error-cc-response            -> sie_response_max_age_0
+  opt stale-while-revalidate (cc-stale form) -> swr_max_age_0_updates
+  chk stale-close, stale-503, stale-if-error-cc-request: n/a, a stale answer
+      without stale-if-error in the response needs cache.grace (off by
+      default; t51 covers it); the request's stale-if-error alone does not
+      make a response without validator worth storing
   chk stale-warning-*: n/a, Warning is obsoleted by RFC 9111 (§5.5)
-  chk update-head/updateHead (head-*): n/a, all kind check
+  chk head-writethrough                      -> head_writethrough
+  chk head-200-retain: n/a, the client gets the origin's HEAD answer as sent
+      (the stored fields are updated from it, not merged into the answer)
+  chk head-200-freshness-update             -> head_200_freshness_update
+  chk head-200-update                       -> head_200_update
+      (and head_200_other_length_no_update: §4.3.5's Content-Length rule)
+  chk head-410-update: n/a, RFC 9111 §4.3.5 updates from a 200 only
+  chk 304-etag-update-response-<other fields> and the older suite's
+      304-lm-update-* forms                 -> u304_etag_update_*, u304_lm_update_*
   chk conditional-etag-*-quoted/-unquoted/-lowercase/-backslash/-omit-slash/
       -obs-text/-forward*: n/a, kind check (invalid entity-tags)
-  chk invalidate-<method>-location / -cl: n/a, kind check (done in t51/t50)
+  chk invalidate-<method>-location / -cl    -> invalidate_<method>_Location,
+                                               invalidate_<method>_Content-Location
   opt partial-store-partial-*: n/a, kind optimal (206 responses are not stored)
 """
 
@@ -103,7 +114,8 @@ def becomes_stale(headers=None, dates=None, **b):
 # "stale": answered at once from the stored response even if a background
 # request follows; None: not judged), status, hdr ({name: value} the client
 # must see; value None = absent), text (the body), sent ({name: value} on the
-# origin's newest request; None = absent), sleep (seconds after the step).
+# origin's newest request; None = absent; ":method" its method), sleep
+# (seconds after the step).
 
 CASES = []
 
@@ -301,6 +313,63 @@ case("sie_request_expired (5861 §4: no stale past the request's stale-if-error)
      dict(h={"Cache-Control": "stale-if-error=1"}, src="origin", status=500,
           text="origin error"))
 
+# Kind "check" in the suite, allowed by RFC 5861 / RFC 9111 §4.2.4.
+case("sie_serves_stale_on_drop (5861 §4: stale-if-error covers a closed connection)",
+     [{"headers": {"Cache-Control": "max-age=1, stale-if-error=60"},
+       "date_headers": {"Date": 0}, "body": "stored"}, {"drop": 1}],
+     dict(src="origin", sleep=STALE_1),
+     dict(status=200, text="stored", hdr={"X-Origin-Count": "1"}))
+case("sie_serves_stale_on_503 (5861 §4: stale-if-error covers a 503)",
+     [{"headers": {"Cache-Control": "max-age=1, stale-if-error=60"},
+       "date_headers": {"Date": 0}, "body": "stored"}, {"status": 503}],
+     dict(src="origin", sleep=STALE_1),
+     dict(status=200, text="stored", hdr={"X-Origin-Count": "1"}))
+case("sie_response_max_age_0 (5861 §4: stored though stale on arrival, for stale-if-error)",
+     [{"headers": {"Cache-Control": "max-age=0, stale-if-error=3600"},
+       "date_headers": {"Date": 0}, "body": "stored"}, {"status": 500}],
+     dict(src="origin", sleep=1.1),
+     dict(status=200, text="stored", hdr={"X-Origin-Count": "1"}))
+case("swr_max_age_0_updates (5861 §3: stale at once, then the background 200 is stored)",
+     [{"headers": {"Cache-Control": "max-age=0, stale-while-revalidate=3600",
+                   "ETag": '"abc"'}, "date_headers": {"Date": 0}, "body": "one"},
+      {"headers": {"Cache-Control": "max-age=3600", "ETag": '"def"'}, "no_cond": 1,
+       "date_headers": {"Date": 0}, "body": "two"}],
+     dict(src="origin", sleep=1.1),
+     dict(src="stale", status=200, text="one", sleep=1.5,
+          hdr={"Cache-Control": "max-age=0, stale-while-revalidate=3600", "ETag": '"abc"'}),
+     dict(src="cache", status=200, text="two",
+          hdr={"Cache-Control": "max-age=3600", "ETag": '"def"'}))
+
+# -- a HEAD 200 for a stale stored response (RFC 9111 §4.3.5; the suite's
+#    update-head group, kind "check"; head-410-update is n/a: §4.3.5 speaks
+#    of a 200 only) --
+case("head_writethrough (9111 §4.3.5: a HEAD for a stale response goes to the origin)",
+     [becomes_stale(body="same"), {"headers": {"Template-A": "1"}, "body": "same"}],
+     dict(src="origin", sleep=STALE_1),
+     dict(method="HEAD", src="origin", status=200, hdr={"Template-A": "1"},
+          sent={":method": "HEAD"}))
+case("head_200_freshness_update (9111 §4.3.5: the HEAD 200's freshness updates the stored GET)",
+     [becomes_stale(body="same"), {"headers": {"Cache-Control": "max-age=1000"},
+                                   "body": "same"}],
+     dict(src="origin", sleep=STALE_1),
+     dict(method="HEAD", src="origin", status=200),
+     dict(src="cache", status=200, text="same", hdr={"Template-A": "1"}))
+case("head_200_update (9111 §4.3.5: the HEAD 200's fields update the stored GET)",
+     [becomes_stale(body="same"), {"headers": {"Cache-Control": "max-age=1000",
+                                               "Template-A": "2"}, "body": "same"}],
+     dict(src="origin", sleep=STALE_1),
+     dict(method="HEAD", src="origin", status=200),
+     dict(src="cache", status=200, text="same", hdr={"Template-A": "2"}))
+
+case("head_200_other_length_no_update (9111 §4.3.5: a different Content-Length: "
+     "no update)",
+     [becomes_stale(body="same"), {"headers": {"Cache-Control": "max-age=1000",
+                                               "Template-A": "2"}, "body": "longer"},
+      becomes_stale(body="same")],
+     dict(src="origin", sleep=STALE_1),
+     dict(method="HEAD", src="origin", status=200, hdr={"Template-A": "2"}),
+     dict(src="origin", status=200, text="same", hdr={"Template-A": "1"}))
+
 # -- invalidation by unsafe methods (RFC 9111 §4.4) --
 for m in ("POST", "PUT", "DELETE", "M-SEARCH"):
     case("invalidate_%s (9111 §4.4: a 2xx to an unsafe method invalidates the URI)" % m,
@@ -389,7 +458,7 @@ def run_case(node, origin, path, c):
             for k, v in st["sent"].items():
                 if v == "lm" and prev is not None:
                     v = prev.header("Last-Modified")
-                got = harness.req_header(rec, k)
+                got = rec.get("method") if k == ":method" else harness.req_header(rec, k)
                 if got != v:
                     probs.append("step %d: origin request %s is %r, expected %r"
                                  % (i, k, got, v))
