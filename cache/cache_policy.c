@@ -10,8 +10,9 @@
  *  - a response with a validator (ETag or Last-Modified) that would need
  *    validation before any use — no-cache, max-age=0, already stale on
  *    arrival — is stored with its freshness lifetime (0 for no-cache) so that
- *    it can be revalidated (§4.3); without a validator it is not stored,
- *    since it could never be served;
+ *    it can be revalidated (§4.3); without a validator it is stored only
+ *    when stale-while-revalidate or stale-if-error (RFC 5861) may serve it,
+ *    since it could never be served otherwise;
  *  - no-cache and private with field names (§5.2.2.4, §5.2.2.7) store the
  *    response without the listed fields (a later 304 may bring them back);
  *  - Set-Cookie (§7.3 lets a cache store it): stored with the response when
@@ -40,6 +41,8 @@
 #include <string.h>
 
 #define POLICY_DELTA_MAX 2147483648LL /* RFC 9111 §1.2.2 */
+
+static bool policy_cc_never_stale(const struct cc *scc);
 
 /* The next field line named name at or after *from (a field's value may be
  * split across lines, RFC 9110 §5.3, so callers loop). */
@@ -375,8 +378,11 @@ cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_respons
 	}
 	if (no_cache)
 		ttl = 0; /* §5.2.2.4: validate before every use */
-	/* Stale on arrival: only worth storing if it can be revalidated. */
-	if ((ttl <= 0 || out->initial_age_s >= ttl) && !validators)
+	/* Stale on arrival: only worth storing if it can be revalidated, or
+	 * served stale (RFC 5861 §3, §4: the response allows it). */
+	if ((ttl <= 0 || out->initial_age_s >= ttl) && !validators &&
+	    ((scc.stale_while_revalidate <= 0 && scc.stale_if_error <= 0) ||
+	        policy_cc_never_stale(&scc)))
 		return;
 	out->ttl_s = ttl > 0 ? ttl : 0;
 	out->storable = true;

@@ -557,10 +557,11 @@ proxy_invalidate(struct edge_conn *c, time_t now)
 
 /*
  * A 200 to a HEAD forwarded for a stale stored response (RFC 9111 §4.3.5):
- * when it carries a validator that matches the stored response's (ETag, else
- * Last-Modified), its fields update the stored head as a 304's would, the
- * stored body kept.  Otherwise the stored response stays stale, for the next
- * GET to revalidate or replace.
+ * when the validators it carries match the stored response's (ETag, else
+ * Last-Modified; carrying none, it has none to mismatch) and so does its
+ * Content-Length, if any, its fields update the stored head as a 304's
+ * would, the stored body kept.  Otherwise the stored response stays stale,
+ * for the next GET to revalidate or replace.
  */
 static void
 proxy_head_update(struct edge_conn *c, time_t now)
@@ -575,9 +576,13 @@ proxy_head_update(struct edge_conn *c, time_t now)
 	if (px->stale == NULL || !px->store || !proxy_method_is(c, "HEAD") ||
 	    px->resp.status != 200)
 		return;
-	if (h1_header_find(hs, n, STR_LIT("ETag")) == NULL &&
-	    h1_header_find(hs, n, STR_LIT("Last-Modified")) == NULL)
-		return;
+	if (h1_header_find(hs, n, STR_LIT("Content-Length")) != NULL) {
+		size_t len;
+
+		(void)cache_obj_body(px->stale, &len);
+		if (px->resp.content_length != len)
+			return;
+	}
 	if (!cache_policy_304_applies(px->stale, &px->resp, false))
 		return;
 	edge_proxy_policy_conf(c, &conf);
