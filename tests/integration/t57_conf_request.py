@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""RFC 9111 conformance as a shared cache, one table case per required test
+of the public HTTP caching test suite (cache-tests.fyi), groups cc-request,
+cc-response, authorization, status, method, uncached, other, interim,
+headers and header-list.  Written in our own words and format: each case is
+a list of steps (a client request, what the origin answers if it is asked,
+what the client must see); "cached" means the origin's request count did not
+move, "origin" that it moved by one, "inm"/"ims" that the origin got one
+conditional request (If-None-Match / If-Modified-Since), answered it 304, and
+the client got the stored 200.  On a step the origin answers, every field the
+origin sent (but Date and the hop-by-hop ones) must reach the client
+unchanged, as the suite's server checks.  Cases run concurrently, each on
+its own path, so their pauses overlap.
+
+Suite test id -> our case (n/a: why):
+  cc-request: every test is kind "check" (request directives are optional
+    for a cache, RFC 9111 §5.2.1), none required -> n/a (t51 covers them)
+  cc-response:
+    cc-resp-private-shared               -> private_not_stored
+    cc-resp-private-private              -> n/a: browser only, optional
+    cc-resp-no-store                     -> no_store
+    cc-resp-no-store-case-insensitive    -> no_store_case
+    cc-resp-no-store-fresh               -> no_store_fresh
+    cc-resp-no-store-old-new             -> no_store_keeps_old
+    cc-resp-no-store-old-max-age         -> no_store_max_age0_keeps_old
+    cc-resp-no-cache                     -> no_cache
+    cc-resp-no-cache-case-insensitive    -> no_cache_case
+    cc-resp-no-cache-revalidate(-fresh)  -> n/a: optional (t51/t52 cover it)
+    headers-omit-headers-listed-in-Cache-Control-no-cache(-single)
+                                         -> n/a: check (t51 listed_fields)
+    cc-resp-must-revalidate-fresh        -> n/a: optional
+    cc-resp-must-revalidate-stale        -> must_revalidate_stale
+    cc-resp-immutable-*                  -> n/a: browser only
+  authorization:
+    other-authorization                  -> authorization_not_reused
+    other-authorization-public/-must-revalidate/-smaxage -> n/a: optional
+  status:
+    status-NNN-stale (18 codes)          -> stale_NNN
+    status-NNN-fresh                     -> n/a: optional
+    status-599-must-understand           -> must_understand_unknown_status
+    status-200-must-understand           -> n/a: optional (t51 covers it)
+  method: method-POST is optional -> n/a (none required)
+  uncached: an older form of "headers" (same field list) -> the header_* cases
+  other:
+    other-age-gen                        -> age_generated
+    other-age-delay                      -> n/a: check
+    other-age-update-expires             -> age_update_expires
+    other-age-update-max-age             -> age_update_max_age
+    other-date-update                    -> date_kept
+    other-date-update-expires            -> date_kept_expires
+    other-date-update-expires-update     -> n/a: check
+    query-args-different                 -> query_args_different
+    query-args-same, other-set-cookie, other-cookie -> n/a: optional
+    other-*-content-disposition-*        -> n/a: check
+  interim:
+    interim-not-cached                   -> interim_not_cached
+    interim-102, interim-103, interim-no-header-reuse -> n/a: optional
+  headers / header-list:
+    headers-omit-headers-listed-in-Connection -> connection_listed_not_stored
+    headers-store-NAME (30 fields)       -> header_NAME
+"""
+
+import concurrent.futures
+import email.utils
+import time
+
+import harness
+
+PAUSE = 3.0  # the suite's pause between requests
+STALE = 2.3  # max-age=1/2 is stale after this much more than its max-age
+
+HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authentication-info",
+       "proxy-authorization", "proxy-connection", "te", "transfer-encoding", "upgrade",
+       "trailer", "date"}
+
+
+def http_date(delta=0.0):
+    return email.utils.formatdate(time.time() + delta, usegmt=True)
+
+
+def fresh(**b):
+    """The suite's "fresh" response: max-age=100000 and a Date of now."""
+    h = b.pop("headers", [])
+    return dict(b, headers=[["Cache-Control", "max-age=100000"]] + h,
+                date_headers={"Date": 0})
+
+
+def stale(status, body=None):
+    """The suite's "stale" response: already expired by Expires, with an
+    old Last-Modified (so no heuristic freshness either: Expires wins)."""
+    b = {"status": status, "date_headers": {"Date": 0, "Expires": -5000,
+                                            "Last-Modified": -100000}}
+    if body is not None:
+        b["body"] = body
+    return b
+
+
+def step(expect, origin=None, pause=0.0, **kw):
+    return dict(kw, expect=expect, origin=origin, pause=pause)
+
+
+CASES = {}
+
+
+def case(name, section, *steps):
+    CASES[name] = (section, list(steps))
+
+
+# -- cc-response (RFC 9111 §5.2.2) ---------------------------------------
+
+case("private_not_stored", "RFC 9111 §5.2.2.7 private: a shared cache MUST NOT store",
+     step("origin", {"cc": "private, max-age=3600"}),
+     step("origin", {"cc": "private, max-age=3600"}))
+case("no_store", "RFC 9111 §5.2.2.5 no-store",
+     step("origin", {"cc": "no-store"}),
+     step("origin", {"cc": "no-store"}))
+case("no_store_case", "RFC 9111 §5.2 directive names are case-insensitive",
+     step("origin", {"cc": "No-StOrE"}),
+     step("origin", {"cc": "No-StOrE"}))
+case("no_store_fresh", "RFC 9111 §5.2.2.5 no-store beats max-age and Expires",
+     step("origin", {"cc": "max-age=10000, no-store",
+                     "date_headers": {"Date": 0, "Expires": 10000}}),
+     step("origin", {}))
+case("no_store_keeps_old", "RFC 9111 §4: a fresh stored response is used, no request made",
+     step("origin", {"cc": "max-age=10000", "headers": {"A": "1"},
+                     "date_headers": {"Date": 0, "Expires": 10000}}, pause=PAUSE),
+     step("cached", headers={"A": "1"}, pause=PAUSE),
+     step("cached", headers={"A": "1"}))
+case("no_store_max_age0_keeps_old", "RFC 9111 §4: as above, the origin never asked",
+     step("origin", {"cc": "max-age=10000", "headers": {"A": "1"},
+                     "date_headers": {"Date": 0, "Expires": 10000}}, pause=PAUSE),
+     step("cached", headers={"A": "1"}, pause=PAUSE),
+     step("cached", headers={"A": "1"}))
+case("no_cache", "RFC 9111 §5.2.2.4 no-cache: not reused without validation",
+     step("origin", {"cc": "max-age=10000, no-cache",
+                     "date_headers": {"Date": 0, "Expires": 10000}}),
+     step("origin", {}))
+case("no_cache_case", "RFC 9111 §5.2 no-cache, name case-insensitive",
+     step("origin", {"cc": "max-age=10000, No-CaChE",
+                     "date_headers": {"Date": 0, "Expires": 10000}}),
+     step("origin", {}))
+case("must_revalidate_stale", "RFC 9111 §5.2.2.2 must-revalidate: stale -> validate",
+     step("origin", {"cc": "max-age=2, must-revalidate", "headers": {"ETag": '"abcd"'}}),
+     step("cached", pause=PAUSE),
+     step("inm", {"cc": "max-age=2, must-revalidate", "headers": {"ETag": '"abcd"'}}))
+
+# -- authorization (RFC 9111 §3.5) -----------------------------------------
+
+case("authorization_not_reused", "RFC 9111 §3.5 Authorization: not stored without public etc.",
+     step("origin", fresh(), pause=PAUSE, req={"Authorization": "FOO"},
+          forwarded={"Authorization": "FOO"}),
+     step("origin", {}))
+
+# -- status (RFC 9111 §3, §4.2) ---------------------------------------------
+
+for _st in (200, 203, 204, 299, 301, 302, 303, 307, 308, 400, 404, 410, 499, 500, 502,
+            503, 504, 599):
+    _body = None if _st == 204 else "status %d\n" % _st
+    case("stale_%d" % _st, "RFC 9111 §4.2 a stale %d (Expires in the past) is not reused" % _st,
+         step("origin", stale(_st, _body), pause=PAUSE, status=_st, body=_body),
+         step("origin", {"body": "second\n"}, body="second\n"))
+case("must_understand_unknown_status",
+     "RFC 9111 §5.2.2.3 must-understand with a status we do not know: no-store holds",
+     step("origin", {"status": 599, "cc": "max-age=3600, no-store, must-understand"}, status=599),
+     step("origin", {}))
+
+# -- other (RFC 9111 §5.1 Age, RFC 9110 §6.6.1 Date, §2 cache key) ----------
+
+case("age_generated", "RFC 9111 §5.1/§4: a hit carries Age (here > 2 after 3 s)",
+     step("origin", fresh(), pause=PAUSE),
+     step("cached", age_gt=2))
+case("age_update_expires", "RFC 9111 §4.2.3 Age grows from the origin's Age (Expires)",
+     step("origin", {"headers": {"Age": "30"},
+                     "date_headers": {"Date": 0, "Expires": 30 * 86400}}, pause=PAUSE),
+     step("cached", age_gt=32))
+case("age_update_max_age", "RFC 9111 §4.2.3 Age grows from the origin's Age (max-age)",
+     step("origin", fresh(headers=[["Age", "30"]]), pause=PAUSE),
+     step("cached", age_gt=32))
+case("date_kept", "RFC 9110 §6.6.1 a hit keeps the origin's Date",
+     step("origin", fresh(), pause=PAUSE),
+     step("cached", same_as_first=["Date"]))
+case("date_kept_expires", "RFC 9110 §6.6.1 a hit keeps the origin's Date (Expires)",
+     step("origin", {"date_headers": {"Date": 0, "Expires": 30 * 86400}}, pause=PAUSE),
+     step("cached", same_as_first=["Date"]))
+case("query_args_different", "RFC 9111 §2 the cache key is the whole target URI",
+     step("origin", fresh(), pause=PAUSE, query="?test=one"),
+     step("origin", {}, query="?test=two"))
+
+# -- interim (RFC 9110 §15.2) -----------------------------------------------
+
+case("interim_not_cached", "RFC 9110 §15.2 a 1xx is not the response; the final one is stored",
+     step("origin", {"raw": "HTTP/1.1 103 Early Hints\r\n"
+                            "Link: </styles.css>; rel=preload; as=style\r\n\r\n"
+                            "HTTP/1.1 200 OK\r\nCache-Control: max-age=100000\r\n"
+                            "Content-Length: 6\r\n\r\nfinal\n"},
+          pause=PAUSE, body="final\n"),
+     step("cached", body="final\n"))
+
+# -- headers / header-list (RFC 9111 §3.1, RFC 9110 §7.6.1) ---------------
+
+case("connection_listed_not_stored", "RFC 9110 §7.6.1 fields named by Connection are hop-by-hop",
+     step("origin", fresh(headers=[["Connection", "a, b"], ["a", "1"], ["b", "2"], ["c", "3"]]),
+          pause=PAUSE, missing=["a", "b"], headers={"c": "3"}),
+     step("cached", headers={"c": "3"}, missing=["a", "b", "Connection"]))
+
+# (name, value, stored): every field a shared cache stores, but the hop-by-hop
+# ones (RFC 9110 §7.6.1) and those of the proxy it forwards through (RFC 9111
+# §3.1: Proxy-Authenticate, Proxy-Authentication-Info, Proxy-Authorization).
+HEADER_LIST = [
+    ("Test-Header", "test-header-value", True),
+    ("X-Test-Header", "x-test-header-value", True),
+    ("Content-Foo", "content-foo-value", True),
+    ("X-Content-Foo", "x-content-foo-value", True),
+    ("Cache-Control", "max-age=3600", True),
+    ("Connection", "connection-value", False),
+    ("Content-Encoding", "content-encoding-value", True),
+    ("Content-Length", "10", True),
+    ("Content-Location", "/bar", True),
+    ("Content-MD5", "N7UdGUp1E+RbVvZSTy1R8g==", True),
+    ("Content-Range", "content-range-value", True),
+    ("Content-Security-Policy", "default-src 'self' cdn.example.com", True),
+    ("Content-Type", "text/plain;charset=utf-8", True),
+    ("Clear-Site-Data", "cookies", True),
+    ("ETag", '"ghijkl"', True),
+    ("Expires", "Mon, 11 Jan 2038 11:11:11 GMT", True),
+    ("Keep-Alive", "keep-alive-value", False),
+    ("Proxy-Authenticate", "proxy-authenticate-value", False),
+    ("Proxy-Authentication-Info", "proxy-authentication-info-value", False),
+    ("Proxy-Authorization", "proxy-authorization-value", False),
+    ("Proxy-Connection", "proxy-connection-value", False),
+    ("Public-Key-Pins", "public-key-pins-value", True),
+    ("Set-Cookie", "a=c", True),
+    ("Set-Cookie2", "a=c", True),
+    ("TE", "te-value", False),
+    ("Transfer-Encoding", "transfer-encoding-value", False),
+    ("Upgrade", "upgrade-value", False),
+    ("X-Frame-Options", "sameorigin", True),
+    ("X-XSS-Protection", "1; mode=block", True),
+]
+
+
+def _raw_response(name, value, body):
+    """A response the origin script cannot build itself: our own
+    Content-Length, or a transfer coding that is not chunked (RFC 9112 §6.3:
+    then the body runs to the close)."""
+    return ("HTTP/1.1 200 OK\r\nDate: %s\r\nCache-Control: max-age=3600\r\n%s: %s\r\n\r\n%s"
+            % (http_date(), name, value, body))
+
+
+for _name, _value, _stored in HEADER_LIST:
+    _sec = ("RFC 9111 §3.1 a cache stores %s" if _stored else
+            "RFC 9111 §3.1 / RFC 9110 §7.6.1 a cache does not store %s") % _name
+    _seen = {_name: _value} if _stored else {}
+    _gone = [] if _stored else [_name]
+    if _name in ("Content-Length", "Transfer-Encoding"):
+        _body = "0123456789"
+        _o = {"raw": _raw_response(_name, _value, _body)}
+    else:
+        _body = None
+        _h = [[_name, _value]]
+        if _name != "Cache-Control":
+            _h.append(["Cache-Control", "max-age=3600"])
+        _o = {"headers": _h, "date_headers": {"Date": 0}}
+    case("header_" + _name, _sec,
+         step("origin", _o, pause=PAUSE, body=_body),
+         step("cached", headers=_seen, missing=_gone, body=_body))
+
+
+class Conformance(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.origin = self.class_origin()
+        cls.node = self.class_outpost(cls.origin)
+
+    def run_case(self, name, steps):
+        path = "/c57/" + name
+        seq = [s["origin"] for s in steps if s["expect"] != "cached"]
+        self.origin.script({path: {"seq": seq}})
+        first = None
+        for i, s in enumerate(steps, 1):
+            where = "%s step %d" % (name, i)
+            # the suite's client sends these two unless a case gives its own
+            headers = dict(s.get("req") or {"Pragma": "foo",
+                                            "Cache-Control": "nothing-to-see-here"})
+            r = self.node.get(path + s.get("query", ""), headers=headers)
+            after = self.origin.count(path)
+            if first is None:
+                first = r
+            n_origin = after
+            want_st = s.get("status", 200)
+            assert r.status == want_st, "%s: status %d, want %d: %r" % (where, r.status,
+                                                                          want_st, r)
+            sent = sum(1 for t in steps[:i] if t["expect"] != "cached")
+            if s["expect"] == "cached":
+                assert n_origin == sent, "%s: the origin was asked (%d requests, want %d): %r" % (
+                    where, n_origin, sent, r.headers)
+            else:
+                assert n_origin == sent, "%s: %d origin requests, want %d (served from cache?) %r" % (
+                    where, n_origin, sent, r.headers)
+            if s["expect"] in ("inm", "ims"):
+                rec = self.origin.requests(path)[-1]
+                field = "If-None-Match" if s["expect"] == "inm" else "If-Modified-Since"
+                assert harness.req_header(rec, field) is not None, "%s: no %s: %r" % (
+                    where, field, rec)
+                assert rec["status"] == 304, "%s: origin answered %r" % (where, rec["status"])
+            if s["expect"] == "origin" and s["origin"] and "raw" not in s["origin"]:
+                o = s["origin"]
+                hs = o.get("headers", [])
+                hs = hs.items() if isinstance(hs, dict) else hs
+                for k, v in hs:
+                    if k.lower() in HOP or k.lower() in s.get("missing", ()):
+                        continue
+                    got = ", ".join(r.header_all(k))
+                    assert got == v, "%s: origin's %s: %r reached the client as %r" % (
+                        where, k, v, got)
+            for k, v in s.get("headers", {}).items():
+                assert r.header(k) == v, "%s: %s is %r, want %r: %r" % (where, k, r.header(k),
+                                                                        v, r.headers)
+            for k in s.get("missing", ()):
+                assert r.header(k) is None, "%s: %s present: %r" % (where, k, r.headers)
+            for k in s.get("same_as_first", ()):
+                assert r.header(k) == first.header(k), "%s: %s %r, first had %r" % (
+                    where, k, r.header(k), first.header(k))
+            if "age_gt" in s:
+                age = r.header("Age")
+                assert age is not None and age.isdigit() and int(age) > s["age_gt"], \
+                    "%s: Age %r, want > %d" % (where, age, s["age_gt"])
+            if s.get("body") is not None:
+                assert r.body == s["body"].encode(), "%s: body %r" % (where, r.body)
+            elif s.get("status") == 204:
+                assert r.body == b"", "%s: body %r" % (where, r.body)
+            if "forwarded" in s:
+                rec = self.origin.requests(path)[-1]
+                for k, v in s["forwarded"].items():
+                    assert harness.req_header(rec, k) == v, "%s: origin got %s=%r" % (
+                        where, k, harness.req_header(rec, k))
+            if s["pause"]:
+                time.sleep(s["pause"])
+
+    def test_suite_cases(self):
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+            futs = {name: pool.submit(self.run_case, name, steps)
+                    for name, (sec, steps) in CASES.items()}
+            results = {}
+            for name, f in futs.items():
+                try:
+                    f.result(timeout=120)
+                    results[name] = None
+                except Exception as e:  # reported per case below
+                    results[name] = "%s: %s" % (type(e).__name__, e)
+        failed = {n: e for n, e in results.items() if e}
+        for name in CASES:
+            with self.subTest(case=name, rule=CASES[name][0]):
+                if results[name]:
+                    self.fail(results[name])
+        print("# t57: %d/%d cases pass in %.1f s" % (len(CASES) - len(failed), len(CASES),
+                                                      time.monotonic() - t0))
+
+
+if __name__ == "__main__":
+    harness.main()
