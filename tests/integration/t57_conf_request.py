@@ -36,7 +36,9 @@ Suite test id -> our case (n/a: why):
     other-authorization-public/-must-revalidate/-smaxage -> n/a: optional
   status:
     status-NNN-stale (18 codes)          -> stale_NNN
-    status-NNN-fresh                     -> n/a: optional
+    status-NNN-fresh                     -> fresh_NNN: optional, but every
+      status-NNN-stale depends on it, and the suite counts a test whose
+      dependency fails as not passed
     status-599-must-understand           -> must_understand_unknown_status
     status-200-must-understand           -> n/a: optional (t51 covers it)
   method: method-POST is optional -> n/a (none required)
@@ -156,6 +158,9 @@ case("authorization_not_reused", "RFC 9111 §3.5 Authorization: not stored witho
 for _st in (200, 203, 204, 299, 301, 302, 303, 307, 308, 400, 404, 410, 499, 500, 502,
             503, 504, 599):
     _body = None if _st == 204 else "status %d\n" % _st
+    case("fresh_%d" % _st, "RFC 9111 §3 a %d with explicit freshness is stored and reused" % _st,
+         step("origin", fresh(status=_st, body=_body), pause=PAUSE, status=_st, body=_body),
+         step("cached", status=_st, body=_body))
     case("stale_%d" % _st, "RFC 9111 §4.2 a stale %d (Expires in the past) is not reused" % _st,
          step("origin", stale(_st, _body), pause=PAUSE, status=_st, body=_body),
          step("origin", {"body": "second\n"}, body="second\n"))
