@@ -13,8 +13,15 @@ unchanged, as the suite's server checks.  Cases run concurrently, each on
 its own path, so their pauses overlap.
 
 Suite test id -> our case (n/a: why):
-  cc-request: every test is kind "check" (request directives are optional
-    for a cache, RFC 9111 §5.2.1), none required -> n/a (t51 covers them)
+  cc-request: every test is kind "check" (RFC 9111 §5.2.1), none required;
+    we answer them as the RFC says, so they are cases too:
+    ccreq-ma0 -> req_max_age0, ccreq-ma1 -> req_max_age1,
+    ccreq-magreaterage -> req_max_age_aged, ccreq-max-stale -> req_max_stale,
+    ccreq-max-stale-age -> n/a: stale on arrival and without a validator, we
+      do not store it (README "Storing"), ccreq-min-fresh -> req_min_fresh,
+    ccreq-min-fresh-age -> req_min_fresh_aged, ccreq-no-cache -> req_no_cache,
+    ccreq-no-cache-lm -> req_no_cache_lm, ccreq-no-cache-etag ->
+    req_no_cache_etag, ccreq-no-store -> req_no_store, ccreq-oic -> req_oic
   cc-response:
     cc-resp-private-shared               -> private_not_stored
     cc-resp-private-private              -> n/a: browser only, optional
@@ -107,6 +114,44 @@ CASES = {}
 def case(name, section, *steps):
     CASES[name] = (section, list(steps))
 
+
+# -- cc-request (RFC 9111 §5.2.1) ----------------------------------------
+
+case("req_max_age0", "RFC 9111 §5.2.1.1 request max-age=0: not older than 0 s",
+     step("origin", fresh(), pause=PAUSE),
+     step("origin", {}, req={"Cache-Control": "max-age=0"}))
+case("req_max_age1", "RFC 9111 §5.2.1.1 request max-age=1 against an Age of 3",
+     step("origin", fresh(), pause=PAUSE),
+     step("origin", {}, req={"Cache-Control": "max-age=1"}))
+case("req_max_age_aged", "RFC 9111 §5.2.1.1 request max-age below the origin's Age",
+     step("origin", fresh(headers=[["Age", "1800"]])),
+     step("origin", {}, req={"Cache-Control": "max-age=600"}))
+case("req_max_stale", "RFC 9111 §5.2.1.2 max-stale allows a stale response",
+     step("origin", {"cc": "max-age=2", "date_headers": {"Date": 0}}, pause=PAUSE),
+     step("cached", req={"Cache-Control": "max-stale=1000"}))
+case("req_min_fresh", "RFC 9111 §5.2.1.3 min-fresh beyond the freshness lifetime",
+     step("origin", {"cc": "max-age=1500"}),
+     step("origin", {}, req={"Cache-Control": "min-fresh=2000"}))
+case("req_min_fresh_aged", "RFC 9111 §5.2.1.3 min-fresh beyond what the Age leaves",
+     step("origin", {"cc": "max-age=1500", "headers": {"Age": "1000"}}),
+     step("origin", {}, req={"Cache-Control": "min-fresh=1000"}))
+case("req_no_cache", "RFC 9111 §5.2.1.4 request no-cache: not served unvalidated",
+     step("origin", {"cc": "max-age=3600"}),
+     step("origin", {}, req={"Cache-Control": "no-cache"}))
+_LM = http_date(-10000)
+case("req_no_cache_lm", "RFC 9111 §5.2.1.4 request no-cache validates with If-Modified-Since",
+     step("origin", {"cc": "max-age=3600", "headers": {"Last-Modified": _LM}}),
+     step("ims", {"cc": "max-age=3600", "headers": {"Last-Modified": _LM}},
+          req={"Cache-Control": "no-cache"}))
+case("req_no_cache_etag", "RFC 9111 §5.2.1.4 request no-cache validates with If-None-Match",
+     step("origin", {"cc": "max-age=3600", "headers": {"ETag": '"abc"'}}),
+     step("inm", {"cc": "max-age=3600", "headers": {"ETag": '"abc"'}},
+          req={"Cache-Control": "no-cache"}))
+case("req_no_store", "RFC 9111 §5.2.1.5 request no-store: not served from the cache",
+     step("origin", fresh(), pause=PAUSE),
+     step("origin", {}, req={"Cache-Control": "no-store"}))
+case("req_oic", "RFC 9111 §5.2.1.7 only-if-cached with nothing stored: 504",
+     step("cached", req={"Cache-Control": "only-if-cached"}, status=504))
 
 # -- cc-response (RFC 9111 §5.2.2) ---------------------------------------
 
