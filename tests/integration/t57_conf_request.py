@@ -67,6 +67,11 @@ Suite test id -> our case (n/a: why):
   headers / header-list:
     headers-omit-headers-listed-in-Connection -> connection_listed_not_stored
     headers-store-NAME (30 fields)       -> header_NAME
+  dependencies in other groups (the suite counts a required test only when
+  every test it depends on passes, optional and check ones included):
+    freshness-none (check)               -> dep_freshness_none
+    freshness-max-age (optional)         -> dep_freshness_max_age
+    freshness-expires-future (optional)  -> dep_freshness_expires_future
 """
 
 import concurrent.futures
@@ -114,6 +119,18 @@ CASES = {}
 def case(name, section, *steps):
     CASES[name] = (section, list(steps))
 
+
+# -- what the tests above depend on (RFC 9111 §4.2) -------------------------
+
+case("dep_freshness_none", "RFC 9111 §4.2.2 no freshness, no validator: not reused",
+     step("origin", {"date_headers": {"Date": 0}}, pause=PAUSE),
+     step("origin", {}))
+case("dep_freshness_max_age", "RFC 9111 §5.2.2.1 max-age=3600: reused",
+     step("origin", {"cc": "max-age=3600"}, pause=PAUSE),
+     step("cached"))
+case("dep_freshness_expires_future", "RFC 9111 §5.3 a future Expires: reused",
+     step("origin", {"date_headers": {"Date": 0, "Expires": 30 * 86400}}, pause=PAUSE),
+     step("cached"))
 
 # -- cc-request (RFC 9111 §5.2.1) ----------------------------------------
 
