@@ -63,7 +63,9 @@ Suite test id -> our case (n/a: why):
     other-*-content-disposition-*        -> n/a: check
   interim:
     interim-not-cached                   -> interim_not_cached
-    interim-102, interim-103, interim-no-header-reuse -> n/a: optional
+    interim-102                          -> interim_102_not_cached (optional;
+      the suite's client cannot see a 1xx, so only the final one is judged)
+    interim-103, interim-no-header-reuse -> n/a: optional (we do not relay 1xx)
   headers / header-list:
     headers-omit-headers-listed-in-Connection -> connection_listed_not_stored
     headers-store-NAME (30 fields)       -> header_NAME
@@ -258,6 +260,13 @@ case("query_args_different", "RFC 9111 §2 the cache key is the whole target URI
 case("interim_not_cached", "RFC 9110 §15.2 a 1xx is not the response; the final one is stored",
      step("origin", {"raw": "HTTP/1.1 103 Early Hints\r\n"
                             "Link: </styles.css>; rel=preload; as=style\r\n\r\n"
+                            "HTTP/1.1 200 OK\r\nCache-Control: max-age=100000\r\n"
+                            "Content-Length: 6\r\n\r\nfinal\n"},
+          pause=PAUSE, body="final\n"),
+     step("cached", body="final\n"))
+
+case("interim_102_not_cached", "RFC 9110 §15.2 a 102 before the final response",
+     step("origin", {"raw": "HTTP/1.1 102 Processing\r\n\r\n"
                             "HTTP/1.1 200 OK\r\nCache-Control: max-age=100000\r\n"
                             "Content-Length: 6\r\n\r\nfinal\n"},
           pause=PAUSE, body="final\n"),
