@@ -63,9 +63,11 @@ Suite test id -> our case (n/a: why):
     other-*-content-disposition-*        -> n/a: check
   interim:
     interim-not-cached                   -> interim_not_cached
-    interim-102                          -> interim_102_not_cached (optional;
-      the suite's client cannot see a 1xx, so only the final one is judged)
-    interim-103, interim-no-header-reuse -> n/a: optional (we do not relay 1xx)
+    interim-102                          -> interim_102 (optional)
+    interim-103                          -> interim_103 (optional)
+    interim-no-header-reuse              -> interim_not_cached (optional)
+    and our own: interim_http10 (no 1xx to an HTTP/1.0 client, RFC 9110 §15.2),
+    interim_100_not_relayed (we answer Expect ourselves, RFC 9110 §10.1.1)
   headers / header-list:
     headers-omit-headers-listed-in-Connection -> connection_listed_not_stored
     headers-store-NAME (30 fields)       -> header_NAME
@@ -259,20 +261,29 @@ case("query_args_different", "RFC 9111 §2 the cache key is the whole target URI
 
 # -- interim (RFC 9110 §15.2) -----------------------------------------------
 
-case("interim_not_cached", "RFC 9110 §15.2 a 1xx is not the response; the final one is stored",
-     step("origin", {"raw": "HTTP/1.1 103 Early Hints\r\n"
-                            "Link: </styles.css>; rel=preload; as=style\r\n\r\n"
-                            "HTTP/1.1 200 OK\r\nCache-Control: max-age=100000\r\n"
-                            "Content-Length: 6\r\n\r\nfinal\n"},
-          pause=PAUSE, body="final\n"),
-     step("cached", body="final\n"))
-
-case("interim_102_not_cached", "RFC 9110 §15.2 a 102 before the final response",
-     step("origin", {"raw": "HTTP/1.1 102 Processing\r\n\r\n"
-                            "HTTP/1.1 200 OK\r\nCache-Control: max-age=100000\r\n"
-                            "Content-Length: 6\r\n\r\nfinal\n"},
-          pause=PAUSE, body="final\n"),
-     step("cached", body="final\n"))
+_EARLY = ("HTTP/1.1 103 Early Hints\r\nLink: </styles.css>; rel=preload; as=style\r\n"
+          "X-My-Header: test\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n")
+_FINAL = ("HTTP/1.1 200 OK\r\nCache-Control: max-age=100000\r\n"
+          "Content-Length: 6\r\n\r\nfinal\n")
+case("interim_not_cached", "RFC 9110 §15.2 a 1xx is relayed, never stored: the final one is",
+     step("origin", {"raw": _EARLY + _FINAL}, pause=PAUSE, body="final\n",
+          interim=[(103, {"Link": "</styles.css>; rel=preload; as=style",
+                          "X-My-Header": "test"}, ["Connection", "X-Hop"])],
+          missing=["X-My-Header"]),
+     step("cached", body="final\n", interim=[], missing=["X-My-Header", "Link"]))
+case("interim_102", "RFC 9110 §15.2 a proxy forwards a 102",
+     step("origin", {"raw": "HTTP/1.1 102 Processing\r\n\r\n" + _FINAL}, pause=PAUSE,
+          body="final\n", interim=[(102, {}, [])]),
+     step("cached", body="final\n", interim=[]))
+case("interim_103", "RFC 9110 §15.2 a proxy forwards a 103 (RFC 8297)",
+     step("origin", {"raw": _EARLY + _FINAL}, pause=PAUSE, body="final\n",
+          interim=[(103, {"Link": "</styles.css>; rel=preload; as=style"}, [])]),
+     step("cached", body="final\n", interim=[]))
+case("interim_http10", "RFC 9110 §15.2 no 1xx to an HTTP/1.0 client",
+     step("origin", {"raw": _EARLY + _FINAL}, body="final\n", interim=[], http10=True))
+case("interim_100_not_relayed", "RFC 9110 §10.1.1 the origin's 100 is not for the client",
+     step("origin", {"raw": "HTTP/1.1 100 Continue\r\n\r\n" + _FINAL}, body="final\n",
+          interim=[]))
 
 # -- headers / header-list (RFC 9111 §3.1, RFC 9110 §7.6.1) ---------------
 
@@ -353,6 +364,20 @@ class Conformance(harness.OutpostTestCase):
         cls.origin = self.class_origin()
         cls.node = self.class_outpost(cls.origin)
 
+    def get_raw(self, path, headers, http10=False):
+        """GET on a raw connection: (final response, [(status, 1xx response)])."""
+        req = "GET %s HTTP/1.%d\r\nHost: example.com\r\n%s\r\n" % (
+            path, 0 if http10 else 1, "".join("%s: %s\r\n" % kv for kv in headers.items()))
+        with self.node.connect(timeout=10.0) as conn:
+            conn.send(req)
+            interim = []
+            for _ in range(8):
+                r = conn.read_response(allow_interim=True)
+                if r.status >= 200:
+                    return r, interim
+                interim.append((r.status, r))
+            raise AssertionError("more than 8 interim responses")
+
     def run_case(self, name, steps):
         path = "/c57/" + name
         seq = [s["origin"] for s in steps if s["expect"] != "cached"]
@@ -363,7 +388,18 @@ class Conformance(harness.OutpostTestCase):
             # the suite's client sends these two unless a case gives its own
             headers = dict(s.get("req") or {"Pragma": "foo",
                                             "Cache-Control": "nothing-to-see-here"})
-            r = self.node.get(path + s.get("query", ""), headers=headers)
+            if "interim" in s:
+                r, interim = self.get_raw(path, headers, s.get("http10", False))
+                assert [i[0] for i in interim] == [i[0] for i in s["interim"]], \
+                    "%s: 1xx %r, want %r" % (where, [i[0] for i in interim], s["interim"])
+                for (st, want, gone), got in zip(s["interim"], interim):
+                    for k, v in want.items():
+                        assert got[1].header(k) == v, "%s: %d %s=%r" % (
+                            where, st, k, got[1].header(k))
+                    for k in gone:
+                        assert got[1].header(k) is None, "%s: %d has %s" % (where, st, k)
+            else:
+                r = self.node.get(path + s.get("query", ""), headers=headers)
             after = self.origin.count(path)
             if first is None:
                 first = r
