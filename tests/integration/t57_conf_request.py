@@ -32,22 +32,25 @@ Suite test id -> our case (n/a: why):
     cc-resp-no-store-old-max-age         -> no_store_max_age0_keeps_old
     cc-resp-no-cache                     -> no_cache
     cc-resp-no-cache-case-insensitive    -> no_cache_case
-    cc-resp-no-cache-revalidate(-fresh)  -> n/a: optional (t51/t52 cover it)
+    cc-resp-no-cache-revalidate          -> opt_no_cache_revalidate (optional)
+    cc-resp-no-cache-revalidate-fresh    -> opt_no_cache_revalidate_fresh (optional)
     headers-omit-headers-listed-in-Cache-Control-no-cache(-single)
                                          -> n/a: check (t51 listed_fields)
-    cc-resp-must-revalidate-fresh        -> n/a: optional
+    cc-resp-must-revalidate-fresh        -> opt_must_revalidate_fresh (optional)
     cc-resp-must-revalidate-stale        -> must_revalidate_stale
     cc-resp-immutable-*                  -> n/a: browser only
   authorization:
     other-authorization                  -> authorization_not_reused
-    other-authorization-public/-must-revalidate/-smaxage -> n/a: optional
+    other-authorization-public           -> opt_authorization_public (optional)
+    other-authorization-must-revalidate  -> opt_authorization_must_revalidate (optional)
+    other-authorization-smaxage          -> opt_authorization_smaxage (optional)
   status:
     status-NNN-stale (18 codes)          -> stale_NNN
     status-NNN-fresh                     -> fresh_NNN: optional, but every
       status-NNN-stale depends on it, and the suite counts a test whose
       dependency fails as not passed
     status-599-must-understand           -> must_understand_unknown_status
-    status-200-must-understand           -> n/a: optional (t51 covers it)
+    status-200-must-understand           -> opt_must_understand_200 (optional)
   method: method-POST is optional -> n/a (none required)
   uncached: an older form of "headers" (same field list) -> the header_* cases
   other:
@@ -59,7 +62,9 @@ Suite test id -> our case (n/a: why):
     other-date-update-expires            -> date_kept_expires
     other-date-update-expires-update     -> n/a: check
     query-args-different                 -> query_args_different
-    query-args-same, other-set-cookie, other-cookie -> n/a: optional
+    query-args-same                      -> opt_query_args_same (optional)
+    other-set-cookie                     -> opt_set_cookie (optional)
+    other-cookie                         -> opt_cookie (optional)
     other-*-content-disposition-*        -> n/a: check
   interim:
     interim-not-cached                   -> interim_not_cached
@@ -214,12 +219,31 @@ case("must_revalidate_stale", "RFC 9111 §5.2.2.2 must-revalidate: stale -> vali
      step("cached", pause=4 + STALE),
      step("inm", {"cc": "max-age=4, must-revalidate", "headers": {"ETag": '"abcd"'}}))
 
+case("opt_no_cache_revalidate", "RFC 9111 §5.2.2.4 no-cache: stored, validated on use",
+     step("origin", {"cc": "no-cache", "headers": {"ETag": '"abcd"'}}),
+     step("inm", {"cc": "no-cache", "headers": {"ETag": '"abcd"'}}))
+case("opt_no_cache_revalidate_fresh", "RFC 9111 §5.2.2.4 no-cache beats max-age: validated",
+     step("origin", {"cc": "max-age=10000, no-cache", "headers": {"ETag": '"abcd"'},
+                     "date_headers": {"Date": 0, "Expires": 10000}}),
+     step("inm", {"cc": "max-age=10000, no-cache", "headers": {"ETag": '"abcd"'}}))
+case("opt_must_revalidate_fresh", "RFC 9111 §5.2.2.2 must-revalidate while fresh: reused",
+     step("origin", {"cc": "max-age=10000, must-revalidate", "headers": {"ETag": '"abcd"'}}),
+     step("cached"))
+
 # -- authorization (RFC 9111 §3.5) -----------------------------------------
 
 case("authorization_not_reused", "RFC 9111 §3.5 Authorization: not stored without public etc.",
      step("origin", fresh(), pause=PAUSE, req={"Authorization": "FOO"},
           forwarded={"Authorization": "FOO"}),
      step("origin", {}))
+
+for _n, _cc in (("public", "max-age=3600, public"),
+                ("must_revalidate", "max-age=3600, must-revalidate"),
+                ("smaxage", "s-maxage=3600")):
+    case("opt_authorization_" + _n, "RFC 9111 §3.5 Authorization and %s: stored" % _cc,
+         step("origin", {"cc": _cc, "date_headers": {"Date": 0}}, pause=PAUSE,
+              req={"Authorization": "FOO"}, forwarded={"Authorization": "FOO"}),
+         step("cached"))
 
 # -- status (RFC 9111 §3, §4.2) ---------------------------------------------
 
@@ -236,6 +260,10 @@ case("must_understand_unknown_status",
      "RFC 9111 §5.2.2.3 must-understand with a status we do not know: no-store holds",
      step("origin", {"status": 599, "cc": "max-age=3600, no-store, must-understand"}, status=599),
      step("origin", {}))
+
+case("opt_must_understand_200", "RFC 9111 §5.2.2.3 must-understand on a known status: stored",
+     step("origin", {"cc": "max-age=3600, no-store, must-understand"}),
+     step("cached"))
 
 # -- other (RFC 9111 §5.1 Age, RFC 9110 §6.6.1 Date, §2 cache key) ----------
 
@@ -258,6 +286,16 @@ case("date_kept_expires", "RFC 9110 §6.6.1 a hit keeps the origin's Date (Expir
 case("query_args_different", "RFC 9111 §2 the cache key is the whole target URI",
      step("origin", fresh(), pause=PAUSE, query="?test=one"),
      step("origin", {}, query="?test=two"))
+
+case("opt_query_args_same", "RFC 9111 §2 the same query: the same key",
+     step("origin", fresh(), pause=PAUSE, query="?test=same"),
+     step("cached", query="?test=same"))
+case("opt_set_cookie", "RFC 9111 §3 Set-Cookie does not prevent storing (README: Set-Cookie)",
+     step("origin", fresh(headers=[["Set-Cookie", "a=b"]]), pause=PAUSE),
+     step("cached", headers={"Set-Cookie": "a=b"}))
+case("opt_cookie", "RFC 9111 §4 a request Cookie does not prevent reuse",
+     step("origin", fresh(), pause=PAUSE),
+     step("cached", req={"Cookie": "a=b"}))
 
 # -- interim (RFC 9110 §15.2) -----------------------------------------------
 
