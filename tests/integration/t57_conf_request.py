@@ -72,7 +72,8 @@ Suite test id -> our case (n/a: why):
     interim-103                          -> interim_103 (optional)
     interim-no-header-reuse              -> interim_not_cached (optional)
     and our own: interim_http10 (no 1xx to an HTTP/1.0 client, RFC 9110 §15.2),
-    interim_100_not_relayed (we answer Expect ourselves, RFC 9110 §10.1.1)
+    interim_100_not_relayed (we answer Expect ourselves, RFC 9110 §10.1.1),
+    interim_malformed (a bad 1xx head: 502, the process goes on)
   headers / header-list:
     headers-omit-headers-listed-in-Connection -> connection_listed_not_stored
     headers-store-NAME (30 fields)       -> header_NAME
@@ -319,6 +320,9 @@ case("interim_103", "RFC 9110 §15.2 a proxy forwards a 103 (RFC 8297)",
      step("cached", body="final\n", interim=[]))
 case("interim_http10", "RFC 9110 §15.2 no 1xx to an HTTP/1.0 client",
      step("origin", {"raw": _EARLY + _FINAL}, body="final\n", interim=[], http10=True))
+case("interim_malformed", "RFC 9112 §2.2 a malformed 1xx head: 502, nothing relayed",
+     step("origin", {"raw": "HTTP/1.1 103 Early Hints\r\nno colon\r\n\r\n" + _FINAL},
+          status=502, interim=[]))
 case("interim_100_not_relayed", "RFC 9110 §10.1.1 the origin's 100 is not for the client",
      step("origin", {"raw": "HTTP/1.1 100 Continue\r\n\r\n" + _FINAL}, body="final\n",
           interim=[]))
