@@ -710,6 +710,8 @@ h1_is_hop_by_hop(struct str name, const struct h1_header *hdrs, size_t n)
 	    STR_LIT("Upgrade"),
 	    STR_LIT("Proxy-Authenticate"),
 	    STR_LIT("Proxy-Authorization"),
+	    /* RFC 9110 §11.7.3: for the next client only; RFC 9111 §3.1: never stored. */
+	    STR_LIT("Proxy-Authentication-Info"),
 	};
 
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)

@@ -143,8 +143,9 @@ const struct h1_header *h1_header_find(const struct h1_header *hdrs, size_t n, s
 
 /*
  * Hop-by-hop: Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
- * Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization, and
- * every field named in a Connection header of the same message (RFC 9110 §7.6.1).
+ * Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization,
+ * Proxy-Authentication-Info, and every field named in a Connection header of the same message (RFC
+ * 9110 §7.6.1).
  */
 bool h1_is_hop_by_hop(struct str name, const struct h1_header *hdrs, size_t n);
 

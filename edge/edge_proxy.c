@@ -270,6 +270,18 @@ proxy_add_field(struct evbuffer *out, const struct h1_header *h)
 	evbuffer_add(out, "\r\n", 2);
 }
 
+/* The origin's status line as HTTP/1.1, with its reason phrase if it gave one. */
+static void
+proxy_add_status_line(struct evbuffer *out, const struct h1_response *resp)
+{
+	if (resp->reason.len > 0)
+		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp->status,
+		    (int)resp->reason.len, resp->reason.p);
+	else
+		evbuffer_add_printf(
+		    out, "HTTP/1.1 %d %s\r\n", resp->status, h1_reason(resp->status));
+}
+
 bool
 edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h)
 {
@@ -610,12 +622,8 @@ proxy_write_response_head(struct edge_conn *c)
 	if (px->cut.active)
 		evbuffer_add_printf(
 		    out, "HTTP/1.1 %d %s\r\n", px->cut.status, h1_reason(px->cut.status));
-	else if (px->resp.reason.len > 0)
-		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", px->resp.status,
-		    (int)px->resp.reason.len, px->resp.reason.p);
 	else
-		evbuffer_add_printf(
-		    out, "HTTP/1.1 %d %s\r\n", px->resp.status, h1_reason(px->resp.status));
+		proxy_add_status_line(out, &px->resp);
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
@@ -670,6 +678,27 @@ proxy_write_response_head(struct edge_conn *c)
 	if (px->cut.active)
 		(void)edge_range_cut_feed(&px->cut, NULL, out, 0); /* a 416's text */
 	c->status = px->cut.active ? px->cut.status : px->resp.status;
+	c->bytes_out += evbuffer_get_length(out) - before;
+}
+
+/* RFC 9110 §15.2: a proxy forwards a 1xx (102, 103, ...) with its end-to-end
+ * fields; never to an HTTP/1.0 client, and never 100 (we answer Expect
+ * ourselves, §10.1.1).  Nothing of it is stored: the final response is. */
+static void
+proxy_relay_interim(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct evbuffer *out = c->io.out;
+	size_t before = evbuffer_get_length(out);
+
+	if (px->resp.status == 100 || c->req.minor == 0 || c->orphan)
+		return;
+	proxy_add_status_line(out, &px->resp);
+	for (size_t i = 0; i < px->resp.n_headers; i++)
+		if (!h1_is_hop_by_hop(
+		        px->resp.headers[i].name, px->resp.headers, px->resp.n_headers))
+			proxy_add_field(out, &px->resp.headers[i]);
+	evbuffer_add(out, "\r\n", 2);
 	c->bytes_out += evbuffer_get_length(out) - before;
 }
 
@@ -1088,6 +1117,7 @@ proxy_read_head(struct edge_conn *c)
 				    c, 502, "bad gateway: protocol upgrade is not supported");
 				return;
 			}
+			proxy_relay_interim(c);
 			evbuffer_drain(in, px->resp.head_len);
 			continue;
 		}

@@ -43,6 +43,9 @@ Behaviour keys (JSON name = query name):
   abort_after     N -> send the head and the first N body bytes, then close
                   with SO_LINGER 0 (RST): a body cut mid-way
   raw             send these bytes (latin-1 text) verbatim, then close
+  raw_hold_ms     with raw: keep the connection open this long before closing
+                  (a server that keeps it alive, e.g. after a body that only
+                  the close delimits)
   echo            1 -> body is the request body (if <= 16 MiB); headers
                   X-Echo-Length, X-Echo-Sha256, X-Echo-Method, X-Echo-Chunked
   close           1 -> send Connection: close and close after the response
@@ -69,7 +72,9 @@ Control endpoints (never counted, never scripted), on the same port:
   GET  /__requests?path=P    [{"method", "target", "path", "version", "headers":
                              [[n, v], ...], "body_length", "body_sha256", "chunked",
                              "peer_port" (the client's port: one per connection),
-                             "tls_client" (CN of a verified TLS client certificate)}]
+                             "tls_client" (CN of a verified TLS client certificate),
+                             "response_headers" (the head's fields as sent, but
+                             for raw answers)}]
   POST /__script             merge the JSON body into the script
   POST /__reset              forget counts and recorded requests
   GET  /__ping               200 "pong"
@@ -411,6 +416,9 @@ class Origin:
             return False, None
         if b.get("raw") is not None:
             sock.sendall(str(b["raw"]).encode("latin-1"))
+            hold = float(b.get("raw_hold_ms", 0) or 0) / 1000.0
+            if hold > 0:
+                time.sleep(hold)
             try:
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
@@ -498,6 +506,7 @@ class Origin:
         elif version == "HTTP/1.0":
             out_headers.append(["Connection", "keep-alive"])
 
+        rec["response_headers"] = [list(h) for h in out_headers]
         headtxt = "HTTP/1.1 %d %s\r\n" % (status, reason)
         headtxt += "".join("%s: %s\r\n" % (k, v) for k, v in out_headers) + "\r\n"
         sock.sendall(headtxt.encode("latin-1"))

@@ -776,6 +776,7 @@ test_hop_by_hop(void)
 	ok(h1_is_hop_by_hop(STR_LIT("Transfer-Encoding"), req.headers, req.n_headers), "T-E");
 	ok(h1_is_hop_by_hop(STR_LIT("proxy-connection"), req.headers, req.n_headers), "P-C");
 	ok(h1_is_hop_by_hop(STR_LIT("Proxy-Authorization"), NULL, 0), "P-Authz");
+	ok(h1_is_hop_by_hop(STR_LIT("proxy-authentication-info"), NULL, 0), "P-A-Info");
 	ok(h1_is_hop_by_hop(STR_LIT("upgrade"), NULL, 0), "Upgrade");
 	ok(h1_is_hop_by_hop(STR_LIT("x-foo"), req.headers, req.n_headers), "listed in Connection");
 	ok(h1_is_hop_by_hop(STR_LIT("X-Bar"), req.headers, req.n_headers), "second Connection");
