@@ -563,7 +563,9 @@ int cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1
  * take their own references).  o's key comes from cache_vary_key: a variant
  * is added to its URL's index (replacing the oldest beyond CACHE_VARY_MAX, or
  * every listed one when the Vary names changed); a plain response replaces
- * the URL's index.  Any thread; never blocks on disk.
+ * the URL's index.  Any thread; never blocks on disk; stores and
+ * invalidations of one URL are serialized (a per-URL-hash lock), so variants
+ * stored at once by several workers all stay listed.
  */
 void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now);
 

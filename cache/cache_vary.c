@@ -19,10 +19,10 @@
  * A lookup is at most two probes per tier: K, then (when K is an index) the
  * variant whose id the request selects, and only when the index lists it.
  * Whatever is not listed is never served: a variant whose index was replaced
- * (Vary names changed, a plain response stored, an invalidation), or lost by
- * two workers updating one index at once, is an orphan that only a later
- * store of the same id can bring back.  So invalidating K only has to remove
- * K; removing the listed variants as well frees their space.
+ * (Vary names changed, a plain response stored, an invalidation) is an
+ * orphan that only a later store of the same id can bring back.  So
+ * invalidating K only has to remove K; removing the listed variants as well
+ * frees their space.
  *
  * Selecting values (§4.1): every request field line of a name, split as a
  * list, each member's OWS trimmed, joined by ","; an absent field differs
@@ -34,11 +34,16 @@
  * that gained one from a 304), so a RAM hit on K needs no Vary check; a disk
  * hit is checked once, for objects written by an older layout.
  *
- * Any thread; no lock of its own (the tiers lock themselves).  The lookup
- * does not allocate unless a tier does (a disk hit copies the object out).
+ * Any thread.  A lookup takes no lock of its own (the tiers lock
+ * themselves) and does not allocate unless a tier does (a disk hit copies
+ * the object out).  A store or an invalidation reads the URL's index, then
+ * writes a new one: it holds the URL's stripe lock (one of VARY_STRIPES,
+ * chosen by the URL key's hash) across that, so two workers storing
+ * variants of one URL at once both stay listed.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +59,31 @@
 #define VARY_NAME_MAX    64            /* bytes of one field name */
 #define VARY_NAMES_BUF   (CACHE_VARY_NAMES_MAX * (VARY_NAME_MAX + 2))
 #define VARY_INDEX_BUF   (VARY_NAMES_BUF + CACHE_VARY_MAX * (VARY_ID_LEN + 2) + 64)
+#define VARY_STRIPES     64 /* locks serializing index updates, by URL key */
+
+/* ---- index update locks ---- */
+
+static pthread_mutex_t vary_stripe[VARY_STRIPES];
+static pthread_once_t vary_stripe_once = PTHREAD_ONCE_INIT;
+
+static void
+vary_stripe_init(void)
+{
+	for (size_t i = 0; i < VARY_STRIPES; i++)
+		ASSERT(pthread_mutex_init(&vary_stripe[i], NULL) == 0);
+}
+
+/* Locks the stripe of the URL key and returns it (the caller unlocks it). */
+static pthread_mutex_t *
+vary_lock(const char *key, size_t key_len)
+{
+	pthread_mutex_t *m;
+
+	(void)pthread_once(&vary_stripe_once, vary_stripe_init);
+	m = &vary_stripe[cache_hash(key, key_len) % VARY_STRIPES];
+	pthread_mutex_lock(m);
+	return m;
+}
 
 /* ---- selecting header values ---- */
 
@@ -500,8 +530,9 @@ vary_index_build(struct cache_ram *ram, struct cache_disk *disk, const char *key
 	return cache_obj_new(key, key_len, head, len, 0, now, &pol);
 }
 
-void
-cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
+/* cache_store with the URL's stripe held. */
+static void
+vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
 {
 	size_t key_len, plen;
 	const char *key = cache_obj_key(o, &key_len);
@@ -552,10 +583,23 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 }
 
 void
+cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
+{
+	size_t key_len;
+	const char *key = cache_obj_key(o, &key_len);
+	const char *sep = memchr(key, VARY_SEP, key_len);
+	pthread_mutex_t *m = vary_lock(key, sep != NULL ? (size_t)(sep - key) : key_len);
+
+	vary_store(ram, disk, o, now);
+	pthread_mutex_unlock(m);
+}
+
+void
 cache_invalidate(
     struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now)
 {
 	struct cache_obj *old = NULL;
+	pthread_mutex_t *m = vary_lock(key, key_len);
 
 	if (cache_ram_lookup(ram, key, key_len, &old) == 0 ||
 	    (disk != NULL && cache_disk_lookup(disk, key, key_len, now, &old) == 0)) {
@@ -564,6 +608,7 @@ cache_invalidate(
 		cache_obj_unref(&old);
 	}
 	vary_drop(ram, disk, key, key_len);
+	pthread_mutex_unlock(m);
 }
 
 bool

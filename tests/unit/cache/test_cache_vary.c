@@ -2,11 +2,13 @@
  * tests/unit/cache/test_cache_vary.c — Vary variant keys (normalization of
  * the selecting header values, "*", field-name sets), lookup / store /
  * invalidate over the RAM tier (index, several variants, the oldest
- * replaced, a plain response replacing them), and the resolution of
+ * replaced, a plain response replacing them), variants of one URL stored
+ * by several threads at once (each stays listed), and the resolution of
  * Location / Content-Location references for invalidation.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -242,6 +244,101 @@ test_tiers(void)
 	cache_ram_free(&r);
 }
 
+/* ---- variants of one URL stored by several threads at once ---- */
+
+#define RACE_THREADS 4
+#define RACE_ROUNDS  3000
+
+struct race {
+	struct cache_ram *ram;
+	pthread_barrier_t go;
+};
+
+struct race_arg {
+	struct race *race;
+	int id;
+};
+
+/* The URL key of round i. */
+static int
+race_url(int round, char *out, size_t outlen)
+{
+	return snprintf(out, outlen, "http://example.com/race/%d", round);
+}
+
+/* The variant of round's URL for "Foo: <id>", stored (store) or found. */
+static bool
+race_variant(struct cache_ram *ram, int round, int id, bool store)
+{
+	static const char vary[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\nContent-Length: 0\r\n\r\n";
+	static const char head[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\n";
+	struct cache_policy pol = {true, 60, 0};
+	struct h1_header qh[MAX_HDRS], sh[MAX_HDRS];
+	struct h1_request req;
+	struct h1_response resp;
+	char url[64], foo[32], key[CACHE_KEY_MAX], qbuf[4096];
+	const char *lines[] = {foo, NULL};
+	struct cache_obj *o = NULL;
+	bool from_disk, found;
+	int url_len = race_url(round, url, sizeof url), n;
+
+	snprintf(foo, sizeof foo, "Foo: %d", id);
+	parse_request(lines, qbuf, qh, &req);
+	if (!store) {
+		found =
+		    cache_lookup(ram, NULL, &req, url, (size_t)url_len, 1000, &o, &from_disk) == 0;
+		cache_obj_unref(&o);
+		return found;
+	}
+	ASSERT(h1_parse_response(vary, sizeof vary - 1, &lim, false, sh, &resp) == H1_OK);
+	n = cache_vary_key(
+	    &req, resp.headers, resp.n_headers, url, (size_t)url_len, key, sizeof key);
+	ASSERT(n > 0);
+	o = cache_obj_new(key, (size_t)n, head, sizeof head - 1, 0, 1000, &pol);
+	cache_store(ram, NULL, o, 1000);
+	cache_obj_unref(&o);
+	return true;
+}
+
+static void *
+race_thread(void *arg)
+{
+	struct race_arg *a = arg;
+
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		(void)pthread_barrier_wait(&a->race->go);
+		race_variant(a->race->ram, i, a->id, true);
+	}
+	return NULL;
+}
+
+static void
+test_concurrent_stores(void)
+{
+	struct race race;
+	struct race_arg args[RACE_THREADS];
+	pthread_t th[RACE_THREADS];
+	int lost = 0;
+
+	subtest("variants of one URL stored at once by several threads");
+	race.ram = cache_ram_new(256u << 20, 16);
+	ASSERT(pthread_barrier_init(&race.go, NULL, RACE_THREADS) == 0);
+	for (int t = 0; t < RACE_THREADS; t++) {
+		args[t].race = &race;
+		args[t].id = t;
+		ASSERT(pthread_create(&th[t], NULL, race_thread, &args[t]) == 0);
+	}
+	for (int t = 0; t < RACE_THREADS; t++)
+		ASSERT(pthread_join(th[t], NULL) == 0);
+	for (int i = 0; i < RACE_ROUNDS; i++)
+		for (int t = 0; t < RACE_THREADS; t++)
+			if (!race_variant(race.ram, i, t, false))
+				lost++;
+	is_int(lost, 0);
+	(void)pthread_barrier_destroy(&race.go);
+	cache_ram_free(&race.ram);
+}
+
 /* ---- Location / Content-Location ---- */
 
 static void
@@ -319,6 +416,7 @@ main(void)
 {
 	test_keys();
 	test_tiers();
+	test_concurrent_stores();
 	test_resolve();
 	test_stored_fields();
 	return tap_done();
