@@ -549,6 +549,15 @@ int cache_vary_key(const struct h1_request *req, const struct h1_header *resp, s
 bool cache_vary_selects(const struct h1_request *req, const struct cache_obj *o);
 
 /*
+ * The variants the URL key's index lists that are in the RAM tier (at most
+ * max, newest last), as new references in out[] that the caller drops with
+ * cache_obj_unref; 0 when the URL has no index in RAM.  For revalidating
+ * with the ETags of every stored variant (RFC 9111 §4.3.1).  Any thread.
+ */
+size_t cache_variants(
+    struct cache_ram *ram, const char *key, size_t key_len, struct cache_obj **out, size_t max);
+
+/*
  * Looks up the response stored for req under the URL key: RAM, then disk (a
  * disk hit is promoted to RAM, *from_disk set); when the URL has variants,
  * the one whose selecting header values equal req's, if the URL's index

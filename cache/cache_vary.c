@@ -414,19 +414,18 @@ vary_drop(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_
 		cache_disk_remove(disk, key, key_len);
 }
 
-/* Removes every variant the index idx lists. */
-static void
-vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct cache_obj *idx)
+/* The variant key (in vkey) of the next id the index idx of the URL key
+ * lists from *pos on: its length, or -1 when no more are listed. */
+static int
+vary_next_listed(const struct cache_obj *idx, size_t *pos, const char *key, size_t key_len,
+    char *vkey, size_t vkey_len)
 {
-	size_t key_len, pos = 0;
-	const char *key = cache_obj_key(idx, &key_len);
-	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
 	char id[VARY_ID_LEN + 1];
 	struct str ids, m;
 
 	if (!cache_obj_header(idx, STR_LIT("Variants"), &ids))
-		return;
-	while (str_list_next(ids, &pos, &m)) {
+		return -1;
+	while (str_list_next(ids, pos, &m)) {
 		int n;
 
 		m = str_trim_ows(m);
@@ -434,10 +433,24 @@ vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct ca
 			continue;
 		memcpy(id, m.p, VARY_ID_LEN);
 		id[VARY_ID_LEN] = '\0';
-		n = vary_variant_key(key, key_len, id, vkey, sizeof vkey);
+		n = vary_variant_key(key, key_len, id, vkey, vkey_len);
 		if (n > 0)
-			vary_drop(ram, disk, vkey, (size_t)n);
+			return n;
 	}
+	return -1;
+}
+
+/* Removes every variant the index idx lists. */
+static void
+vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct cache_obj *idx)
+{
+	size_t key_len, pos = 0;
+	const char *key = cache_obj_key(idx, &key_len);
+	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	int n;
+
+	while ((n = vary_next_listed(idx, &pos, key, key_len, vkey, sizeof vkey)) > 0)
+		vary_drop(ram, disk, vkey, (size_t)n);
 }
 
 int
@@ -609,6 +622,26 @@ cache_invalidate(
 	}
 	vary_drop(ram, disk, key, key_len);
 	pthread_mutex_unlock(m);
+}
+
+size_t
+cache_variants(
+    struct cache_ram *ram, const char *key, size_t key_len, struct cache_obj **out, size_t max)
+{
+	struct cache_obj *idx = NULL;
+	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	size_t n = 0, pos = 0;
+	int k;
+
+	if (cache_ram_lookup(ram, key, key_len, &idx) != 0)
+		return 0;
+	if (vary_is_index(idx))
+		while (n < max &&
+		       (k = vary_next_listed(idx, &pos, key, key_len, vkey, sizeof vkey)) > 0)
+			if (cache_ram_lookup(ram, vkey, (size_t)k, &out[n]) == 0)
+				n++;
+	cache_obj_unref(&idx);
+	return n;
 }
 
 bool

@@ -288,6 +288,71 @@ edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header
 	return h1_is_hop_by_hop(h->name, r->headers, r->n_headers);
 }
 
+/*
+ * RFC 9111 §4.3.1: revalidating one variant of a URL, the ETags of its other
+ * variants in the RAM tier join the stale one's (own) in If-None-Match, each
+ * once, so the origin may name any of them in a 304 (proxy_select_variant).
+ */
+static void
+proxy_add_variant_etags(struct edge_conn *c, struct evbuffer *out, struct str own)
+{
+	struct cache_obj *v[CACHE_VARY_MAX];
+	struct str sent[CACHE_VARY_MAX];
+	size_t n, n_sent = 0;
+
+	if (c->key_len < 0 || c->w->srv->ram == NULL)
+		return;
+	n = cache_variants(c->w->srv->ram, c->key, (size_t)c->key_len, v, CACHE_VARY_MAX);
+	for (size_t i = 0; i < n; i++) {
+		struct str e;
+		bool dup;
+
+		if (cache_obj_header(v[i], STR_LIT("ETag"), &e) && e.len > 0) {
+			dup = str_eq(e, own);
+			for (size_t k = 0; k < n_sent && !dup; k++)
+				dup = str_eq(e, sent[k]);
+			if (!dup) {
+				evbuffer_add_printf(out, ", %.*s", (int)e.len, e.p);
+				sent[n_sent++] = e; /* v[i] holds it until the loop ends */
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		cache_obj_unref(&v[i]);
+}
+
+/*
+ * RFC 9111 §4.3.4: a 304 whose ETag is not the revalidated variant's but
+ * another stored variant's selects that one: it becomes px->stale, the
+ * response the 304 updates and the client gets.  True if one was found.
+ */
+static bool
+proxy_select_variant(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	const struct h1_header *h =
+	    h1_header_find(px->resp.headers, px->resp.n_headers, STR_LIT("ETag"));
+	struct cache_obj *v[CACHE_VARY_MAX], *pick = NULL;
+	size_t n;
+
+	if (!px->reval_inm || h == NULL || c->key_len < 0 || c->w->srv->ram == NULL)
+		return false;
+	n = cache_variants(c->w->srv->ram, c->key, (size_t)c->key_len, v, CACHE_VARY_MAX);
+	for (size_t i = 0; i < n; i++) {
+		struct str e;
+
+		if (pick == NULL && cache_obj_header(v[i], STR_LIT("ETag"), &e) &&
+		    str_eq(e, str_trim_ows(h->value)))
+			pick = cache_obj_ref(v[i]);
+		cache_obj_unref(&v[i]);
+	}
+	if (pick == NULL)
+		return false;
+	cache_obj_unref(&px->stale);
+	px->stale = pick;
+	return true;
+}
+
 static void
 proxy_write_request_head(struct edge_conn *c)
 {
@@ -327,8 +392,11 @@ proxy_write_request_head(struct edge_conn *c)
 	if (c->px.revalidate) {
 		struct str v;
 
-		if (c->px.reval_inm && cache_obj_header(c->px.stale, STR_LIT("ETag"), &v))
-			evbuffer_add_printf(out, "If-None-Match: %.*s\r\n", (int)v.len, v.p);
+		if (c->px.reval_inm && cache_obj_header(c->px.stale, STR_LIT("ETag"), &v)) {
+			evbuffer_add_printf(out, "If-None-Match: %.*s", (int)v.len, v.p);
+			proxy_add_variant_etags(c, out, v);
+			evbuffer_add(out, "\r\n", 2);
+		}
 		if (c->px.reval_ims && cache_obj_header(c->px.stale, STR_LIT("Last-Modified"), &v))
 			evbuffer_add_printf(out, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	}
@@ -1091,7 +1159,8 @@ proxy_read_head(struct edge_conn *c)
 	if (proxy_head_outcome(c))
 		return; /* retried on another member */
 	if (px->revalidate && px->resp.status == 304 &&
-	    cache_policy_304_applies(px->stale, &px->resp, px->reval_client)) {
+	    (cache_policy_304_applies(px->stale, &px->resp, px->reval_client) ||
+	        proxy_select_variant(c))) {
 		proxy_revalidated(c);
 		return;
 	}

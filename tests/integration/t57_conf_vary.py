@@ -33,6 +33,7 @@ Suite test id               -> our case (RFC section)
   vary-syntax-star-foo      -> vparse_star_foo (§4.1)
   vary-syntax-foo-star      -> vparse_foo_star (§4.1)
   collapse-basic            -> collapse_basic (§4, "collapsed requests")
+Beyond the suite: test_revalidation_names_every_variant_etag (§4.3.1, §4.3.4).
 
 Every case runs on its own URL path; the cases run concurrently, so the file
 takes about as long as its slowest case.  A client's answer is identified by
@@ -195,6 +196,30 @@ class ConfVary(harness.OutpostTestCase):
                     cls.results[name] = fut.result(timeout=45)
                 except Exception as e:  # noqa: BLE001
                     cls.results[name] = ["%s: %s" % (type(e).__name__, e)]
+
+    def test_revalidation_names_every_variant_etag(self):
+        """RFC 9111 §4.3.1 / §4.3.4: revalidating a stale variant sends the
+        ETags of every stored variant; a 304 naming another variant's ETag
+        selects that one, which is updated and served."""
+        path = "/conf-vary/etags"
+        tagged = [dict(cc="max-age=1", headers=[["Vary", "Foo"], ["ETag", t]])
+                  for t in ('"a"', '"b"')]
+        self.origin.script({path: {"seq": tagged + [
+            dict(cc="max-age=600", headers=[["Vary", "Foo"], ["ETag", '"b"']])]}})
+        a = raw_get(self.node, path, [("Foo", "1")])
+        b = raw_get(self.node, path, [("Foo", "2")])
+        self.assertEqual((a.status, b.status), (200, 200))
+        time.sleep(2.2)  # both stale (max-age=1)
+        r = raw_get(self.node, path, [("Foo", "1")])
+        self.assertEqual((r.status, r.body, r.header("ETag")), (200, b.body, '"b"'), r)
+        recs = self.origin.requests(path)
+        self.assertEqual([x["status"] for x in recs], [200, 200, 304])
+        inm = harness.split_list(harness.req_header(recs[2], "If-None-Match"))
+        self.assertEqual(sorted(inm), ['"a"', '"b"'])
+        # the variant the 304 named is fresh now: no origin request
+        r = raw_get(self.node, path, [("Foo", "2")])
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b.body, "HIT"), r)
+        self.assertEqual(self.origin.count(path), 3)
 
 
 def _make_test(name):

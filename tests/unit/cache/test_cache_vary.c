@@ -224,6 +224,27 @@ test_tiers(void)
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "plain");
 	is_str(find(r, L("Bar: x", "Foo: 1"), buf, sizeof buf), "plain");
 
+	/* cache_variants: the listed variants, oldest first; none for a plain URL */
+	{
+		struct cache_obj *v[CACHE_VARY_MAX];
+		size_t n = cache_variants(r, KEY, strlen(KEY), v, CACHE_VARY_MAX), len;
+
+		is_int((int)n, 0);
+		store(r, L("Foo: 1"), "Vary: Foo", "one");
+		store(r, L("Foo: 2"), "Vary: Foo", "two");
+		n = cache_variants(r, KEY, strlen(KEY), v, CACHE_VARY_MAX);
+		is_int((int)n, 2);
+		for (size_t i = 0; i < n; i++) {
+			const char *b = cache_obj_body(v[i], &len);
+
+			snprintf(buf, sizeof buf, "%.*s", (int)len, b);
+			is_str(buf, i == 0 ? "one" : "two");
+			cache_obj_unref(&v[i]);
+		}
+		is_int((int)cache_variants(r, KEY, strlen(KEY), v, 1), 1);
+		cache_obj_unref(&v[0]);
+	}
+
 	/* invalidation removes the index and every listed variant */
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
 	store(r, L("Foo: 2"), "Vary: Foo", "two");
