@@ -327,6 +327,11 @@ int cache_ram_lookup(struct cache_ram *r, const char *key, size_t key_len, struc
  * Replaces an older object with the same key.  Evicts to stay under
  * max_bytes; an object larger than a shard's budget is not stored.  Any thread. */
 void cache_ram_insert(struct cache_ram *r, struct cache_obj *o);
+/* As cache_ram_insert, but only when nothing is stored under o's key: for a
+ * copy read from the disk tier, which must not replace an object stored
+ * since the lookup missed (a newer response, or a newer Vary index).  Any
+ * thread. */
+void cache_ram_promote(struct cache_ram *r, struct cache_obj *o);
 /* Removes the object stored under key, if any. */
 void cache_ram_remove(struct cache_ram *r, const char *key, size_t key_len);
 

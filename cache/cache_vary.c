@@ -476,12 +476,12 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 			return -1;
 		}
 		if (*from_disk)
-			cache_ram_insert(ram, o);
+			cache_ram_promote(ram, o);
 		*out = o;
 		return 0;
 	}
 	if (*from_disk)
-		cache_ram_insert(ram, o);
+		cache_ram_promote(ram, o);
 	if (vary_obj_names(o, &v) != 0 || v.n == 0) {
 		cache_obj_unref(&o);
 		return -1;
@@ -496,7 +496,7 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
 		return -1;
 	if (*from_disk)
-		cache_ram_insert(ram, *out);
+		cache_ram_promote(ram, *out);
 	return 0;
 }
 
