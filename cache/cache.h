@@ -563,6 +563,14 @@ size_t cache_variants(
     struct cache_ram *ram, const char *key, size_t key_len, struct cache_obj **out, size_t max);
 
 /*
+ * The variant of the URL key in the RAM tier whose ETag is etag (the first
+ * listed), as a new reference; NULL if none.  For a 304 that names another
+ * variant than the one revalidated (RFC 9111 §4.3.4).  Any thread.
+ */
+struct cache_obj *cache_variant_by_etag(
+    struct cache_ram *ram, const char *key, size_t key_len, struct str etag);
+
+/*
  * Looks up the response stored for req under the URL key: RAM, then disk (a
  * disk hit is promoted to RAM, *from_disk set); when the URL has variants,
  * the one whose selecting header values equal req's, if the URL's index

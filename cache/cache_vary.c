@@ -644,6 +644,22 @@ cache_variants(
 	return n;
 }
 
+struct cache_obj *
+cache_variant_by_etag(struct cache_ram *ram, const char *key, size_t key_len, struct str etag)
+{
+	struct cache_obj *v[CACHE_VARY_MAX], *pick = NULL;
+	size_t n = cache_variants(ram, key, key_len, v, CACHE_VARY_MAX);
+
+	for (size_t i = 0; i < n; i++) {
+		struct str e;
+
+		if (pick == NULL && cache_obj_header(v[i], STR_LIT("ETag"), &e) && str_eq(e, etag))
+			pick = cache_obj_ref(v[i]);
+		cache_obj_unref(&v[i]);
+	}
+	return pick;
+}
+
 bool
 cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
 {

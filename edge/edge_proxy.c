@@ -288,21 +288,17 @@ edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header
 	return h1_is_hop_by_hop(h->name, r->headers, r->n_headers);
 }
 
-/*
- * RFC 9111 §4.3.1: revalidating one variant of a URL, the ETags of its other
- * variants in the RAM tier join the stale one's (own) in If-None-Match, each
- * once, so the origin may name any of them in a 304 (proxy_select_variant).
- */
-static void
-proxy_add_variant_etags(struct edge_conn *c, struct evbuffer *out, struct str own)
+void
+edge_proxy_add_variant_etags(
+    struct edge_worker *w, const char *key, size_t key_len, struct str own, struct evbuffer *out)
 {
 	struct cache_obj *v[CACHE_VARY_MAX];
 	struct str sent[CACHE_VARY_MAX];
 	size_t n, n_sent = 0;
 
-	if (c->key_len < 0 || c->w->srv->ram == NULL)
+	if (w->srv->ram == NULL)
 		return;
-	n = cache_variants(c->w->srv->ram, c->key, (size_t)c->key_len, v, CACHE_VARY_MAX);
+	n = cache_variants(w->srv->ram, key, key_len, v, CACHE_VARY_MAX);
 	for (size_t i = 0; i < n; i++) {
 		struct str e;
 		bool dup;
@@ -321,35 +317,20 @@ proxy_add_variant_etags(struct edge_conn *c, struct evbuffer *out, struct str ow
 		cache_obj_unref(&v[i]);
 }
 
-/*
- * RFC 9111 §4.3.4: a 304 whose ETag is not the revalidated variant's but
- * another stored variant's selects that one: it becomes px->stale, the
- * response the 304 updates and the client gets.  True if one was found.
- */
-static bool
-proxy_select_variant(struct edge_conn *c)
+bool
+edge_proxy_select_variant(struct edge_worker *w, const char *key, size_t key_len,
+    const struct h1_response *resp, struct cache_obj **stale)
 {
-	struct edge_proxy *px = &c->px;
-	const struct h1_header *h =
-	    h1_header_find(px->resp.headers, px->resp.n_headers, STR_LIT("ETag"));
-	struct cache_obj *v[CACHE_VARY_MAX], *pick = NULL;
-	size_t n;
+	const struct h1_header *h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"));
+	struct cache_obj *pick;
 
-	if (!px->reval_inm || h == NULL || c->key_len < 0 || c->w->srv->ram == NULL)
+	if (h == NULL || w->srv->ram == NULL)
 		return false;
-	n = cache_variants(c->w->srv->ram, c->key, (size_t)c->key_len, v, CACHE_VARY_MAX);
-	for (size_t i = 0; i < n; i++) {
-		struct str e;
-
-		if (pick == NULL && cache_obj_header(v[i], STR_LIT("ETag"), &e) &&
-		    str_eq(e, str_trim_ows(h->value)))
-			pick = cache_obj_ref(v[i]);
-		cache_obj_unref(&v[i]);
-	}
+	pick = cache_variant_by_etag(w->srv->ram, key, key_len, str_trim_ows(h->value));
 	if (pick == NULL)
 		return false;
-	cache_obj_unref(&px->stale);
-	px->stale = pick;
+	cache_obj_unref(stale);
+	*stale = pick;
 	return true;
 }
 
@@ -394,7 +375,7 @@ proxy_write_request_head(struct edge_conn *c)
 
 		if (c->px.reval_inm && cache_obj_header(c->px.stale, STR_LIT("ETag"), &v)) {
 			evbuffer_add_printf(out, "If-None-Match: %.*s", (int)v.len, v.p);
-			proxy_add_variant_etags(c, out, v);
+			edge_proxy_add_variant_etags(c->w, c->key, (size_t)c->key_len, v, out);
 			evbuffer_add(out, "\r\n", 2);
 		}
 		if (c->px.reval_ims && cache_obj_header(c->px.stale, STR_LIT("Last-Modified"), &v))
@@ -1160,7 +1141,8 @@ proxy_read_head(struct edge_conn *c)
 		return; /* retried on another member */
 	if (px->revalidate && px->resp.status == 304 &&
 	    (cache_policy_304_applies(px->stale, &px->resp, px->reval_client) ||
-	        proxy_select_variant(c))) {
+	        (px->reval_inm && edge_proxy_select_variant(
+	                              c->w, c->key, (size_t)c->key_len, &px->resp, &px->stale)))) {
 		proxy_revalidated(c);
 		return;
 	}

@@ -33,7 +33,8 @@ Suite test id               -> our case (RFC section)
   vary-syntax-star-foo      -> vparse_star_foo (§4.1)
   vary-syntax-foo-star      -> vparse_foo_star (§4.1)
   collapse-basic            -> collapse_basic (§4, "collapsed requests")
-Beyond the suite: test_revalidation_names_every_variant_etag (§4.3.1, §4.3.4).
+Beyond the suite: test_revalidation_names_every_variant_etag and
+test_background_revalidation_names_every_variant_etag (§4.3.1, §4.3.4).
 
 Every case runs on its own URL path; the cases run concurrently, so the file
 takes about as long as its slowest case.  A client's answer is identified by
@@ -219,6 +220,32 @@ class ConfVary(harness.OutpostTestCase):
         # the variant the 304 named is fresh now: no origin request
         r = raw_get(self.node, path, [("Foo", "2")])
         self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b.body, "HIT"), r)
+        self.assertEqual(self.origin.count(path), 3)
+
+    def test_background_revalidation_names_every_variant_etag(self):
+        """The same for a stale-while-revalidate refresh: the 304 naming the
+        other variant's ETag refreshes that variant in the background."""
+        path = "/conf-vary/etags-swr"
+        cc = "max-age=1, stale-while-revalidate=60"
+        tagged = [dict(cc=cc, headers=[["Vary", "Foo"], ["ETag", t]]) for t in ('"a"', '"b"')]
+        self.origin.script({path: {"seq": tagged + [
+            dict(cc="max-age=600", headers=[["Vary", "Foo"], ["ETag", '"b"'], ["X-New", "1"]])]}})
+        a = raw_get(self.node, path, [("Foo", "1")])
+        b = raw_get(self.node, path, [("Foo", "2")])
+        time.sleep(2.2)  # both stale (max-age=1)
+        r = raw_get(self.node, path, [("Foo", "1")])  # stale answer, refresh started
+        self.assertEqual((r.status, r.body), (200, a.body), r)
+        harness.wait_until(lambda: [x["status"] for x in self.origin.requests(path)] ==
+                           [200, 200, 304], 5.0, what="background 304")
+        recs = self.origin.requests(path)
+        inm = harness.split_list(harness.req_header(recs[2], "If-None-Match"))
+        self.assertEqual(sorted(inm), ['"a"', '"b"'])
+        # the variant the 304 named is fresh now, with the 304's fields
+        harness.wait_until(lambda: raw_get(self.node, path, [("Foo", "2")]).header("X-New")
+                           == "1", 3.0, what="variant refreshed")
+        r = raw_get(self.node, path, [("Foo", "2")])
+        self.assertEqual((r.body, r.header("X-Cache")), (b.body, "HIT"), r)
+        self.assertNotIn("stale", r.header("Cache-Status"))
         self.assertEqual(self.origin.count(path), 3)
 
 

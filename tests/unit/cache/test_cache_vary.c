@@ -181,6 +181,7 @@ test_tiers(void)
 	struct cache_ram_stats st;
 	struct cache_obj *o;
 	char buf[64];
+	size_t len;
 
 	subtest("lookup / store / invalidate");
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
@@ -227,7 +228,7 @@ test_tiers(void)
 	/* cache_variants: the listed variants, oldest first; none for a plain URL */
 	{
 		struct cache_obj *v[CACHE_VARY_MAX];
-		size_t n = cache_variants(r, KEY, strlen(KEY), v, CACHE_VARY_MAX), len;
+		size_t n = cache_variants(r, KEY, strlen(KEY), v, CACHE_VARY_MAX);
 
 		is_int((int)n, 0);
 		store(r, L("Foo: 1"), "Vary: Foo", "one");
@@ -244,6 +245,15 @@ test_tiers(void)
 		is_int((int)cache_variants(r, KEY, strlen(KEY), v, 1), 1);
 		cache_obj_unref(&v[0]);
 	}
+
+	/* cache_variant_by_etag: the variant whose ETag is the one named */
+	store(r, L("Foo: 1"), "Vary: Foo\r\nETag: \"x\"", "one");
+	store(r, L("Foo: 2"), "Vary: Foo\r\nETag: \"y\"", "two");
+	o = cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("\"y\""));
+	ok(o != NULL && cache_obj_body(o, &len) != NULL && len == 3, "ETag \"y\": two");
+	cache_obj_unref(&o);
+	ok(cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("W/\"y\"")) == NULL, "exact only");
+	ok(cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("\"z\"")) == NULL, "none");
 
 	/* invalidation removes the index and every listed variant */
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
