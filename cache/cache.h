@@ -310,6 +310,9 @@ bool cache_obj_field_stored(const struct h1_header *hdrs, size_t n, struct str n
  */
 struct cache_obj *cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_upd,
     time_t stored_at, const struct cache_policy *pol);
+/* A NEW object (one reference) under key with o's head, freshness and body
+ * (shared, as cache_obj_update does).  NULL on allocation failure. */
+struct cache_obj *cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len);
 
 /* ---- RAM tier (cache_ram.c) ---- */
 
@@ -552,6 +555,14 @@ int cache_vary_key(const struct h1_request *req, const struct h1_header *resp, s
  * that waited on another request's fill.  Any thread.
  */
 bool cache_vary_selects(const struct h1_request *req, const struct cache_obj *o);
+
+/*
+ * When o (a stored variant) is not the one req selects: a NEW object (one
+ * reference) with o's head, freshness and shared body under the variant key
+ * req selects, to store as req's own variant (a 304 to req named o, RFC 9111
+ * §4.3.4); else NULL.  Any thread.
+ */
+struct cache_obj *cache_vary_for_request(const struct h1_request *req, struct cache_obj *o);
 
 /*
  * The variants the URL key's index lists that are in the RAM tier (at most

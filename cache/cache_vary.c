@@ -660,16 +660,16 @@ cache_variant_by_etag(struct cache_ram *ram, const char *key, size_t key_len, st
 	return pick;
 }
 
-bool
-cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
+/* The key under which req's selecting values would store o's URL with o's
+ * Vary, in buf: its length, 0 when o has no Vary, -1 when there is none. */
+static int
+vary_request_key(const struct h1_request *req, const struct cache_obj *o, char *buf, size_t buflen)
 {
 	struct h1_header vary[CACHE_VARY_NAMES_MAX];
-	char buf[CACHE_KEY_MAX];
 	size_t n = 0, pos = 0, own_len, url_len;
 	const char *own = cache_obj_key(o, &own_len);
-	const char *sep = memchr(own, 0x1f, own_len);
+	const char *sep = memchr(own, VARY_SEP, own_len);
 	struct str v;
-	int len;
 
 	while (n < CACHE_VARY_NAMES_MAX && cache_obj_header_next(o, STR_LIT("Vary"), &pos, &v)) {
 		vary[n].name = STR_LIT("Vary");
@@ -677,8 +677,33 @@ cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
 		n++;
 	}
 	if (n == 0)
-		return true;
+		return 0;
 	url_len = sep != NULL ? (size_t)(sep - own) : own_len;
-	len = cache_vary_key(req, vary, n, own, url_len, buf, sizeof buf);
-	return len >= 0 && (size_t)len == own_len && memcmp(buf, own, own_len) == 0;
+	return cache_vary_key(req, vary, n, own, url_len, buf, buflen);
+}
+
+bool
+cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
+{
+	char buf[CACHE_KEY_MAX];
+	size_t own_len;
+	const char *own = cache_obj_key(o, &own_len);
+	int len = vary_request_key(req, o, buf, sizeof buf);
+
+	if (len == 0)
+		return true;
+	return len > 0 && (size_t)len == own_len && memcmp(buf, own, own_len) == 0;
+}
+
+struct cache_obj *
+cache_vary_for_request(const struct h1_request *req, struct cache_obj *o)
+{
+	char buf[CACHE_KEY_MAX];
+	size_t own_len;
+	const char *own = cache_obj_key(o, &own_len);
+	int len = vary_request_key(req, o, buf, sizeof buf);
+
+	if (len <= 0 || ((size_t)len == own_len && memcmp(buf, own, own_len) == 0))
+		return NULL;
+	return cache_obj_rekey(o, buf, (size_t)len);
 }

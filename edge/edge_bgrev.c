@@ -201,8 +201,10 @@ bg_on_304(struct edge_bgrev *bg, const struct h1_response *resp)
 	    &bg->req, bg->stale, resp, bg->request_time, now, &bg->conf, &pol);
 	o = cache_obj_update(bg->stale, resp->headers, resp->n_headers, now, &pol);
 	EDGE_COUNT(&bg->w->metrics, cache_revalidated_total);
-	if (o != NULL && pol.storable)
+	if (o != NULL && pol.storable) {
 		bg_publish(bg, o);
+		edge_proxy_store_for_request(bg->w, &bg->req, o, now);
+	}
 	cache_obj_unref(&o);
 }
 

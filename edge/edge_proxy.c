@@ -334,6 +334,19 @@ edge_proxy_select_variant(struct edge_worker *w, const char *key, size_t key_len
 	return true;
 }
 
+void
+edge_proxy_store_for_request(
+    struct edge_worker *w, const struct h1_request *req, struct cache_obj *o, time_t now)
+{
+	struct cache_obj *own = cache_vary_for_request(req, o);
+
+	if (own == NULL)
+		return;
+	cache_store(w->srv->ram, w->srv->disk, own, now);
+	EDGE_COUNT(&w->metrics, cache_stores_total);
+	cache_obj_unref(&own);
+}
+
 static void
 proxy_write_request_head(struct edge_conn *c)
 {
@@ -974,6 +987,7 @@ proxy_revalidated(struct edge_conn *c)
 	} else if (pol.storable && px->store) {
 		cache_store(w->srv->ram, w->srv->disk, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
+		edge_proxy_store_for_request(w, &c->req, o, now);
 	}
 	evbuffer_drain(in, px->resp.head_len);
 	px->resp.headers = NULL;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/str.h"
 
@@ -57,6 +58,11 @@ void edge_proxy_add_variant_etags(
  * dropped) as the response to update and serve; true then.  Worker thread. */
 bool edge_proxy_select_variant(struct edge_worker *w, const char *key, size_t key_len,
     const struct h1_response *resp, struct cache_obj **stale);
+/* After a 304 that named another variant o than the one req selects: o's
+ * copy is stored as req's own variant too (cache_vary_for_request).  Worker
+ * thread. */
+void edge_proxy_store_for_request(
+    struct edge_worker *w, const struct h1_request *req, struct cache_obj *o, time_t now);
 /* The cache policy settings for c's request: its route's default_ttl, the
  * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);

@@ -201,7 +201,8 @@ class ConfVary(harness.OutpostTestCase):
     def test_revalidation_names_every_variant_etag(self):
         """RFC 9111 §4.3.1 / §4.3.4: revalidating a stale variant sends the
         ETags of every stored variant; a 304 naming another variant's ETag
-        selects that one, which is updated and served."""
+        selects that one, which is updated, served, and stored as the
+        request's own variant as well."""
         path = "/conf-vary/etags"
         tagged = [dict(cc="max-age=1", headers=[["Vary", "Foo"], ["ETag", t]])
                   for t in ('"a"', '"b"')]
@@ -217,14 +218,18 @@ class ConfVary(harness.OutpostTestCase):
         self.assertEqual([x["status"] for x in recs], [200, 200, 304])
         inm = harness.split_list(harness.req_header(recs[2], "If-None-Match"))
         self.assertEqual(sorted(inm), ['"a"', '"b"'])
-        # the variant the 304 named is fresh now: no origin request
-        r = raw_get(self.node, path, [("Foo", "2")])
-        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b.body, "HIT"), r)
+        # the variant the 304 named is fresh now, and stored for Foo: 1 too:
+        # no origin request for either
+        for foo in ("2", "1"):
+            r = raw_get(self.node, path, [("Foo", foo)])
+            self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b.body, "HIT"), r)
+            self.assertNotIn("stale", r.header("Cache-Status"))
         self.assertEqual(self.origin.count(path), 3)
 
     def test_background_revalidation_names_every_variant_etag(self):
         """The same for a stale-while-revalidate refresh: the 304 naming the
-        other variant's ETag refreshes that variant in the background."""
+        other variant's ETag refreshes that variant in the background, and it
+        replaces the stale one of the request that started the refresh."""
         path = "/conf-vary/etags-swr"
         cc = "max-age=1, stale-while-revalidate=60"
         tagged = [dict(cc=cc, headers=[["Vary", "Foo"], ["ETag", t]]) for t in ('"a"', '"b"')]
@@ -243,9 +248,11 @@ class ConfVary(harness.OutpostTestCase):
         # the variant the 304 named is fresh now, with the 304's fields
         harness.wait_until(lambda: raw_get(self.node, path, [("Foo", "2")]).header("X-New")
                            == "1", 3.0, what="variant refreshed")
-        r = raw_get(self.node, path, [("Foo", "2")])
-        self.assertEqual((r.body, r.header("X-Cache")), (b.body, "HIT"), r)
-        self.assertNotIn("stale", r.header("Cache-Status"))
+        for foo in ("2", "1"):  # Foo: 1 now has the representation the 304 named
+            r = raw_get(self.node, path, [("Foo", foo)])
+            self.assertEqual((r.body, r.header("X-Cache"), r.header("X-New")),
+                             (b.body, "HIT", "1"), r)
+            self.assertNotIn("stale", r.header("Cache-Status"))
         self.assertEqual(self.origin.count(path), 3)
 
 

@@ -255,6 +255,27 @@ test_tiers(void)
 	ok(cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("W/\"y\"")) == NULL, "exact only");
 	ok(cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("\"z\"")) == NULL, "none");
 
+	/* cache_vary_for_request: the variant "two" stored for Foo: 3 as well */
+	{
+		struct h1_header qh[MAX_HDRS];
+		struct h1_request req;
+		struct cache_obj *own;
+		char qbuf[4096];
+
+		o = cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("\"y\""));
+		parse_request(L("Foo: 2"), qbuf, qh, &req);
+		ok(cache_vary_for_request(&req, o) == NULL, "already the variant Foo: 2 selects");
+		parse_request(L("Foo: 3"), qbuf, qh, &req);
+		own = cache_vary_for_request(&req, o);
+		ok(own != NULL && cache_vary_selects(&req, own), "rekeyed for Foo: 3");
+		cache_store(r, NULL, own, 1000);
+		cache_obj_unref(&own);
+		cache_obj_unref(&o);
+		is_str(find(r, L("Foo: 3"), buf, sizeof buf), "two");
+		is_str(find(r, L("Foo: 2"), buf, sizeof buf), "two");
+		is_str(find(r, L("Foo: 1"), buf, sizeof buf), "one");
+	}
+
 	/* invalidation removes the index and every listed variant */
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
 	store(r, L("Foo: 2"), "Vary: Foo", "two");
