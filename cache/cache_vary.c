@@ -28,7 +28,8 @@
  * list, each member's OWS trimmed, joined by ","; an absent field differs
  * from an empty one.  Accept-Encoding is reduced to the set of content
  * codings the client accepts (q > 0), sorted, so equivalent spellings share
- * a variant.
+ * a variant; Accept-Language is compared without case (RFC 4647 §2: language
+ * ranges are case-insensitive; RFC 9110 §12.4.2: so is "q").
  *
  * Nothing with a Vary is stored under K (cache_store drops a plain response
  * that gained one from a 304), so a RAM hit on K needs no Vary check; a disk
@@ -109,6 +110,17 @@ vary_hash_add(struct vary_hash *h, const char *p, size_t n)
 	}
 }
 
+/* vary_hash_add of p with ASCII letters lower-cased. */
+static void
+vary_hash_add_lower(struct vary_hash *h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+
+		vary_hash_add(h, &c, 1);
+	}
+}
+
 /* The content codings Accept-Encoding is reduced to (bit per coding). */
 static const struct str vary_codings[] = {
     STR_LIT("br"),
@@ -168,6 +180,7 @@ static void
 vary_hash_field(struct vary_hash *h, const struct h1_request *req, struct str name)
 {
 	bool ae = str_eq(name, STR_LIT("accept-encoding"));
+	bool lang = str_eq(name, STR_LIT("accept-language"));
 	bool present = false, first = true;
 	unsigned codings = 0;
 
@@ -186,7 +199,10 @@ vary_hash_field(struct vary_hash *h, const struct h1_request *req, struct str na
 			}
 			if (!first)
 				vary_hash_add(h, ",", 1);
-			vary_hash_add(h, m.p, m.len);
+			if (lang) /* language ranges and q are case-insensitive */
+				vary_hash_add_lower(h, m.p, m.len);
+			else
+				vary_hash_add(h, m.p, m.len);
 			first = false;
 		}
 	}

@@ -22,7 +22,7 @@ Suite test id               -> our case (RFC section)
   vary-normalise-combine    -> vary_norm_combine (optimal; §4.1, RFC 9110 §5.3)
   vary-normalise-space      -> vary_norm_space (optimal; §4.1)
   vary-normalise-lang-order -> n/a: optional; we do not reorder Accept-Language
-  vary-normalise-lang-case  -> n/a: optional; language tags are not folded
+  vary-normalise-lang-case  -> vary_norm_lang_case (optimal; §4.1, RFC 4647 §2)
   vary-normalise-lang-space -> vary_norm_lang_space (optimal; §4.1)
   vary-normalise-lang-select-> n/a: optional; needs content negotiation
   vary-syntax-star          -> vparse_star (§4.1)
@@ -97,6 +97,9 @@ CASES = {
                                           step([("Foo", "1"), ("Foo", "2")], 1)], 1),
     "vary_norm_space": ([vary("Foo")], [step([("Foo", "1,2")], 1), step([("Foo", " 1, 2 ")], 1)],
                         1),
+    "vary_norm_lang_case": ([vary("Accept-Language")],
+                            [step([("Accept-Language", "en, de")], 1),
+                             step([("Accept-Language", "eN, De")], 1)], 1),
     "vary_norm_lang_space": ([vary("Accept-Language")],
                              [step([("Accept-Language", "en, de")], 1),
                               step([("Accept-Language", " en ,   de")], 1)], 1),

@@ -94,6 +94,11 @@ test_keys(void)
 	        L("Accept-Encoding: gzip"), false},
 	    {"AE absent vs present", L("Vary: Accept-Encoding"), NONE, L("Accept-Encoding: gzip"),
 	        false},
+	    {"AL without case", L("Vary: Accept-Language"), L("Accept-Language: en-US, de;q=0.5"),
+	        L("Accept-Language: EN-us ,De;Q=0.5"), true},
+	    {"AL order matters", L("Vary: Accept-Language"), L("Accept-Language: en, de"),
+	        L("Accept-Language: de, en"), false},
+	    {"case matters elsewhere", L("Vary: Foo"), L("Foo: a"), L("Foo: A"), false},
 	};
 	char k1[CACHE_KEY_MAX], k2[CACHE_KEY_MAX];
 
