@@ -312,6 +312,9 @@ bool cache_obj_field_stored(const struct h1_header *hdrs, size_t n, struct str n
  */
 struct cache_obj *cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_upd,
     time_t stored_at, const struct cache_policy *pol);
+/* A NEW object (one reference) under key with o's head, freshness and body
+ * (shared, as cache_obj_update does).  NULL on allocation failure. */
+struct cache_obj *cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len);
 
 /* ---- RAM tier (cache_ram.c) ---- */
 
@@ -329,6 +332,11 @@ int cache_ram_lookup(struct cache_ram *r, const char *key, size_t key_len, struc
  * Replaces an older object with the same key.  Evicts to stay under
  * max_bytes; an object larger than a shard's budget is not stored.  Any thread. */
 void cache_ram_insert(struct cache_ram *r, struct cache_obj *o);
+/* As cache_ram_insert, but only when nothing is stored under o's key: for a
+ * copy read from the disk tier, which must not replace an object stored
+ * since the lookup missed (a newer response, or a newer Vary index).  Any
+ * thread. */
+void cache_ram_promote(struct cache_ram *r, struct cache_obj *o);
 /* Removes the object stored under key, if any. */
 void cache_ram_remove(struct cache_ram *r, const char *key, size_t key_len);
 
@@ -551,6 +559,31 @@ int cache_vary_key(const struct h1_request *req, const struct h1_header *resp, s
 bool cache_vary_selects(const struct h1_request *req, const struct cache_obj *o);
 
 /*
+ * When o (a stored variant) is not the one req selects: a NEW object (one
+ * reference) with o's head, freshness and shared body under the variant key
+ * req selects, to store as req's own variant (a 304 to req named o, RFC 9111
+ * §4.3.4); else NULL.  Any thread.
+ */
+struct cache_obj *cache_vary_for_request(const struct h1_request *req, struct cache_obj *o);
+
+/*
+ * The variants the URL key's index lists that are in the RAM tier (at most
+ * max, newest last), as new references in out[] that the caller drops with
+ * cache_obj_unref; 0 when the URL has no index in RAM.  For revalidating
+ * with the ETags of every stored variant (RFC 9111 §4.3.1).  Any thread.
+ */
+size_t cache_variants(
+    struct cache_ram *ram, const char *key, size_t key_len, struct cache_obj **out, size_t max);
+
+/*
+ * The variant of the URL key in the RAM tier whose ETag is etag (the first
+ * listed), as a new reference; NULL if none.  For a 304 that names another
+ * variant than the one revalidated (RFC 9111 §4.3.4).  Any thread.
+ */
+struct cache_obj *cache_variant_by_etag(
+    struct cache_ram *ram, const char *key, size_t key_len, struct str etag);
+
+/*
  * Looks up the response stored for req under the URL key: RAM, then disk (a
  * disk hit is promoted to RAM, *from_disk set); when the URL has variants,
  * the one whose selecting header values equal req's, if the URL's index
@@ -565,7 +598,9 @@ int cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1
  * take their own references).  o's key comes from cache_vary_key: a variant
  * is added to its URL's index (replacing the oldest beyond CACHE_VARY_MAX, or
  * every listed one when the Vary names changed); a plain response replaces
- * the URL's index.  Any thread; never blocks on disk.
+ * the URL's index.  Any thread; never blocks on disk; stores and
+ * invalidations of one URL are serialized (a per-URL-hash lock), so variants
+ * stored at once by several workers all stay listed.
  */
 void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now);
 

@@ -366,6 +366,19 @@ cache_obj_merge_fields(
 	return (ssize_t)k;
 }
 
+/* o (new, may be NULL) takes old's body, shared: a reference on its owner. */
+static struct cache_obj *
+obj_share_body(struct cache_obj *o, struct cache_obj *old)
+{
+	if (o == NULL)
+		return NULL;
+	o->body_owner = cache_obj_ref(old->body_owner != NULL ? old->body_owner : old);
+	o->body = old->body;
+	o->body_len = old->body_len;
+	o->body_cap = old->body_cap;
+	return o;
+}
+
 struct cache_obj *
 cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_upd, time_t stored_at,
     const struct cache_policy *pol)
@@ -417,13 +430,19 @@ cache_obj_update(struct cache_obj *old, const struct h1_header *upd, size_t n_up
 	len = (size_t)(w - head);
 	o = cache_obj_new(old->data, old->key_len, head, len, 0, stored_at, pol);
 	free(head);
-	if (o == NULL)
-		return NULL;
-	o->body_owner = cache_obj_ref(old->body_owner != NULL ? old->body_owner : old);
-	o->body = old->body;
-	o->body_len = old->body_len;
-	o->body_cap = old->body_cap;
-	return o;
+	return obj_share_body(o, old);
+}
+
+struct cache_obj *
+cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len)
+{
+	struct cache_policy pol = {.storable = true, .ttl_s = 0, .initial_age_s = 0};
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	pol.ttl_s = o->ttl_s;
+	pol.initial_age_s = o->initial_age_s;
+	return obj_share_body(
+	    cache_obj_new(key, key_len, o->head, o->head_len, 0, o->stored_at, &pol), o);
 }
 
 size_t

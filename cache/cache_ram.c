@@ -298,8 +298,9 @@ cache_ram_lookup(struct cache_ram *r, const char *key, size_t key_len, struct ca
 	return e != NULL ? 0 : -1;
 }
 
-void
-cache_ram_insert(struct cache_ram *r, struct cache_obj *o)
+/* cache_ram_insert, or cache_ram_promote when !replace. */
+static void
+ram_insert(struct cache_ram *r, struct cache_obj *o, bool replace)
 {
 	size_t key_len;
 	const char *key = cache_obj_key(o, &key_len);
@@ -310,8 +311,10 @@ cache_ram_insert(struct cache_ram *r, struct cache_obj *o)
 
 	if (charge > s->budget || (e = malloc(sizeof *e)) == NULL) {
 		/* Not storable here; whatever was stored under the key is
-		 * superseded by this response all the same. */
-		cache_ram_remove(r, key, key_len);
+		 * superseded by this response all the same (not by a copy
+		 * promoted from disk, which is no newer). */
+		if (replace)
+			cache_ram_remove(r, key, key_len);
 		return;
 	}
 	e->chain = e->newer = e->older = NULL;
@@ -324,6 +327,11 @@ cache_ram_insert(struct cache_ram *r, struct cache_obj *o)
 
 	ram_lock(s);
 	pp = ram_slot(s, hash, key, key_len);
+	if (*pp != NULL && !replace) {
+		ram_unlock(s);
+		ram_release(e); /* e->chain is NULL */
+		return;
+	}
 	if (*pp != NULL) {
 		struct ram_entry *old = *pp;
 
@@ -357,6 +365,18 @@ cache_ram_insert(struct cache_ram *r, struct cache_obj *o)
 	ram_unlock(s);
 
 	ram_release(victims);
+}
+
+void
+cache_ram_insert(struct cache_ram *r, struct cache_obj *o)
+{
+	ram_insert(r, o, true);
+}
+
+void
+cache_ram_promote(struct cache_ram *r, struct cache_obj *o)
+{
+	ram_insert(r, o, false);
 }
 
 void

@@ -19,26 +19,32 @@
  * A lookup is at most two probes per tier: K, then (when K is an index) the
  * variant whose id the request selects, and only when the index lists it.
  * Whatever is not listed is never served: a variant whose index was replaced
- * (Vary names changed, a plain response stored, an invalidation), or lost by
- * two workers updating one index at once, is an orphan that only a later
- * store of the same id can bring back.  So invalidating K only has to remove
- * K; removing the listed variants as well frees their space.
+ * (Vary names changed, a plain response stored, an invalidation) is an
+ * orphan that only a later store of the same id can bring back.  So
+ * invalidating K only has to remove K; removing the listed variants as well
+ * frees their space.
  *
  * Selecting values (§4.1): every request field line of a name, split as a
  * list, each member's OWS trimmed, joined by ","; an absent field differs
  * from an empty one.  Accept-Encoding is reduced to the set of content
  * codings the client accepts (q > 0), sorted, so equivalent spellings share
- * a variant.
+ * a variant; Accept-Language is compared without case (RFC 4647 §2: language
+ * ranges are case-insensitive; RFC 9110 §12.4.2: so is "q").
  *
  * Nothing with a Vary is stored under K (cache_store drops a plain response
  * that gained one from a 304), so a RAM hit on K needs no Vary check; a disk
  * hit is checked once, for objects written by an older layout.
  *
- * Any thread; no lock of its own (the tiers lock themselves).  The lookup
- * does not allocate unless a tier does (a disk hit copies the object out).
+ * Any thread.  A lookup takes no lock of its own (the tiers lock
+ * themselves) and does not allocate unless a tier does (a disk hit copies
+ * the object out).  A store or an invalidation reads the URL's index, then
+ * writes a new one: it holds the URL's stripe lock (one of VARY_STRIPES,
+ * chosen by the URL key's hash) across that, so two workers storing
+ * variants of one URL at once both stay listed.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +60,31 @@
 #define VARY_NAME_MAX    64            /* bytes of one field name */
 #define VARY_NAMES_BUF   (CACHE_VARY_NAMES_MAX * (VARY_NAME_MAX + 2))
 #define VARY_INDEX_BUF   (VARY_NAMES_BUF + CACHE_VARY_MAX * (VARY_ID_LEN + 2) + 64)
+#define VARY_STRIPES     64 /* locks serializing index updates, by URL key */
+
+/* ---- index update locks ---- */
+
+static pthread_mutex_t vary_stripe[VARY_STRIPES];
+static pthread_once_t vary_stripe_once = PTHREAD_ONCE_INIT;
+
+static void
+vary_stripe_init(void)
+{
+	for (size_t i = 0; i < VARY_STRIPES; i++)
+		ASSERT(pthread_mutex_init(&vary_stripe[i], NULL) == 0);
+}
+
+/* Locks the stripe of the URL key and returns it (the caller unlocks it). */
+static pthread_mutex_t *
+vary_lock(const char *key, size_t key_len)
+{
+	pthread_mutex_t *m;
+
+	(void)pthread_once(&vary_stripe_once, vary_stripe_init);
+	m = &vary_stripe[cache_hash(key, key_len) % VARY_STRIPES];
+	pthread_mutex_lock(m);
+	return m;
+}
 
 /* ---- selecting header values ---- */
 
@@ -76,6 +107,17 @@ vary_hash_add(struct vary_hash *h, const char *p, size_t n)
 		h->a = (h->a ^ (unsigned char)p[i]) * 0x100000001b3ULL;
 		h->b = (h->b ^ (unsigned char)p[i]) * 0x9e3779b97f4a7c15ULL;
 		h->b ^= h->b >> 29;
+	}
+}
+
+/* vary_hash_add of p with ASCII letters lower-cased. */
+static void
+vary_hash_add_lower(struct vary_hash *h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+
+		vary_hash_add(h, &c, 1);
 	}
 }
 
@@ -138,6 +180,7 @@ static void
 vary_hash_field(struct vary_hash *h, const struct h1_request *req, struct str name)
 {
 	bool ae = str_eq(name, STR_LIT("accept-encoding"));
+	bool lang = str_eq(name, STR_LIT("accept-language"));
 	bool present = false, first = true;
 	unsigned codings = 0;
 
@@ -156,7 +199,10 @@ vary_hash_field(struct vary_hash *h, const struct h1_request *req, struct str na
 			}
 			if (!first)
 				vary_hash_add(h, ",", 1);
-			vary_hash_add(h, m.p, m.len);
+			if (lang) /* language ranges and q are case-insensitive */
+				vary_hash_add_lower(h, m.p, m.len);
+			else
+				vary_hash_add(h, m.p, m.len);
 			first = false;
 		}
 	}
@@ -384,19 +430,18 @@ vary_drop(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_
 		cache_disk_remove(disk, key, key_len);
 }
 
-/* Removes every variant the index idx lists. */
-static void
-vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct cache_obj *idx)
+/* The variant key (in vkey) of the next id the index idx of the URL key
+ * lists from *pos on: its length, or -1 when no more are listed. */
+static int
+vary_next_listed(const struct cache_obj *idx, size_t *pos, const char *key, size_t key_len,
+    char *vkey, size_t vkey_len)
 {
-	size_t key_len, pos = 0;
-	const char *key = cache_obj_key(idx, &key_len);
-	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
 	char id[VARY_ID_LEN + 1];
 	struct str ids, m;
 
 	if (!cache_obj_header(idx, STR_LIT("Variants"), &ids))
-		return;
-	while (str_list_next(ids, &pos, &m)) {
+		return -1;
+	while (str_list_next(ids, pos, &m)) {
 		int n;
 
 		m = str_trim_ows(m);
@@ -404,10 +449,24 @@ vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct ca
 			continue;
 		memcpy(id, m.p, VARY_ID_LEN);
 		id[VARY_ID_LEN] = '\0';
-		n = vary_variant_key(key, key_len, id, vkey, sizeof vkey);
+		n = vary_variant_key(key, key_len, id, vkey, vkey_len);
 		if (n > 0)
-			vary_drop(ram, disk, vkey, (size_t)n);
+			return n;
 	}
+	return -1;
+}
+
+/* Removes every variant the index idx lists. */
+static void
+vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct cache_obj *idx)
+{
+	size_t key_len, pos = 0;
+	const char *key = cache_obj_key(idx, &key_len);
+	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	int n;
+
+	while ((n = vary_next_listed(idx, &pos, key, key_len, vkey, sizeof vkey)) > 0)
+		vary_drop(ram, disk, vkey, (size_t)n);
 }
 
 int
@@ -433,12 +492,12 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 			return -1;
 		}
 		if (*from_disk)
-			cache_ram_insert(ram, o);
+			cache_ram_promote(ram, o);
 		*out = o;
 		return 0;
 	}
 	if (*from_disk)
-		cache_ram_insert(ram, o);
+		cache_ram_promote(ram, o);
 	if (vary_obj_names(o, &v) != 0 || v.n == 0) {
 		cache_obj_unref(&o);
 		return -1;
@@ -453,7 +512,7 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
 		return -1;
 	if (*from_disk)
-		cache_ram_insert(ram, *out);
+		cache_ram_promote(ram, *out);
 	return 0;
 }
 
@@ -500,8 +559,9 @@ vary_index_build(struct cache_ram *ram, struct cache_disk *disk, const char *key
 	return cache_obj_new(key, key_len, head, len, 0, now, &pol);
 }
 
-void
-cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
+/* cache_store with the URL's stripe held. */
+static void
+vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
 {
 	size_t key_len, plen;
 	const char *key = cache_obj_key(o, &key_len);
@@ -552,10 +612,23 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 }
 
 void
+cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
+{
+	size_t key_len;
+	const char *key = cache_obj_key(o, &key_len);
+	const char *sep = memchr(key, VARY_SEP, key_len);
+	pthread_mutex_t *m = vary_lock(key, sep != NULL ? (size_t)(sep - key) : key_len);
+
+	vary_store(ram, disk, o, now);
+	pthread_mutex_unlock(m);
+}
+
+void
 cache_invalidate(
     struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now)
 {
 	struct cache_obj *old = NULL;
+	pthread_mutex_t *m = vary_lock(key, key_len);
 
 	if (cache_ram_lookup(ram, key, key_len, &old) == 0 ||
 	    (disk != NULL && cache_disk_lookup(disk, key, key_len, now, &old) == 0)) {
@@ -564,18 +637,55 @@ cache_invalidate(
 		cache_obj_unref(&old);
 	}
 	vary_drop(ram, disk, key, key_len);
+	pthread_mutex_unlock(m);
 }
 
-bool
-cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
+size_t
+cache_variants(
+    struct cache_ram *ram, const char *key, size_t key_len, struct cache_obj **out, size_t max)
+{
+	struct cache_obj *idx = NULL;
+	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	size_t n = 0, pos = 0;
+	int k;
+
+	if (cache_ram_lookup(ram, key, key_len, &idx) != 0)
+		return 0;
+	if (vary_is_index(idx))
+		while (n < max &&
+		       (k = vary_next_listed(idx, &pos, key, key_len, vkey, sizeof vkey)) > 0)
+			if (cache_ram_lookup(ram, vkey, (size_t)k, &out[n]) == 0)
+				n++;
+	cache_obj_unref(&idx);
+	return n;
+}
+
+struct cache_obj *
+cache_variant_by_etag(struct cache_ram *ram, const char *key, size_t key_len, struct str etag)
+{
+	struct cache_obj *v[CACHE_VARY_MAX], *pick = NULL;
+	size_t n = cache_variants(ram, key, key_len, v, CACHE_VARY_MAX);
+
+	for (size_t i = 0; i < n; i++) {
+		struct str e;
+
+		if (pick == NULL && cache_obj_header(v[i], STR_LIT("ETag"), &e) && str_eq(e, etag))
+			pick = cache_obj_ref(v[i]);
+		cache_obj_unref(&v[i]);
+	}
+	return pick;
+}
+
+/* The key under which req's selecting values would store o's URL with o's
+ * Vary, in buf: its length, 0 when o has no Vary, -1 when there is none. */
+static int
+vary_request_key(const struct h1_request *req, const struct cache_obj *o, char *buf, size_t buflen)
 {
 	struct h1_header vary[CACHE_VARY_NAMES_MAX];
-	char buf[CACHE_KEY_MAX];
 	size_t n = 0, pos = 0, own_len, url_len;
 	const char *own = cache_obj_key(o, &own_len);
-	const char *sep = memchr(own, 0x1f, own_len);
+	const char *sep = memchr(own, VARY_SEP, own_len);
 	struct str v;
-	int len;
 
 	while (n < CACHE_VARY_NAMES_MAX && cache_obj_header_next(o, STR_LIT("Vary"), &pos, &v)) {
 		vary[n].name = STR_LIT("Vary");
@@ -583,8 +693,33 @@ cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
 		n++;
 	}
 	if (n == 0)
-		return true;
+		return 0;
 	url_len = sep != NULL ? (size_t)(sep - own) : own_len;
-	len = cache_vary_key(req, vary, n, own, url_len, buf, sizeof buf);
-	return len >= 0 && (size_t)len == own_len && memcmp(buf, own, own_len) == 0;
+	return cache_vary_key(req, vary, n, own, url_len, buf, buflen);
+}
+
+bool
+cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
+{
+	char buf[CACHE_KEY_MAX];
+	size_t own_len;
+	const char *own = cache_obj_key(o, &own_len);
+	int len = vary_request_key(req, o, buf, sizeof buf);
+
+	if (len == 0)
+		return true;
+	return len > 0 && (size_t)len == own_len && memcmp(buf, own, own_len) == 0;
+}
+
+struct cache_obj *
+cache_vary_for_request(const struct h1_request *req, struct cache_obj *o)
+{
+	char buf[CACHE_KEY_MAX];
+	size_t own_len;
+	const char *own = cache_obj_key(o, &own_len);
+	int len = vary_request_key(req, o, buf, sizeof buf);
+
+	if (len <= 0 || ((size_t)len == own_len && memcmp(buf, own, own_len) == 0))
+		return NULL;
+	return cache_obj_rekey(o, buf, (size_t)len);
 }

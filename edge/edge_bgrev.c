@@ -201,8 +201,10 @@ bg_on_304(struct edge_bgrev *bg, const struct h1_response *resp)
 	    &bg->req, bg->stale, resp, bg->request_time, now, &bg->conf, &pol);
 	o = cache_obj_update(bg->stale, resp->headers, resp->n_headers, now, &pol);
 	EDGE_COUNT(&bg->w->metrics, cache_revalidated_total);
-	if (o != NULL && pol.storable)
+	if (o != NULL && pol.storable) {
 		bg_publish(bg, o);
+		edge_proxy_store_for_request(bg->w, &bg->req, o, now);
+	}
 	cache_obj_unref(&o);
 }
 
@@ -387,7 +389,9 @@ bg_read_head(struct edge_bgrev *bg)
 	(void)origin_balance_success(
 	    bg_balance(bg), bg->member_idx, now_ms > bg->try_ms ? now_ms - bg->try_ms : 0, now_ms);
 	now = time_now();
-	if (resp.status == 304 && cache_policy_304_applies(bg->stale, &resp, false)) {
+	if (resp.status == 304 &&
+	    (cache_policy_304_applies(bg->stale, &resp, false) ||
+	        edge_proxy_select_variant(bg->w, bg->key, bg->key_len, &resp, &bg->stale))) {
 		bg_on_304(bg, &resp);
 		evbuffer_drain(in, resp.head_len);
 		bg_finish(bg, resp.keep_alive);
@@ -601,8 +605,11 @@ bg_build_request(struct edge_bgrev *bg, const struct edge_conn *c)
 	}
 	evbuffer_add_printf(b, "%s\r\n", c->peer);
 	/* RFC 9111 §4.3.1: the stored validators */
-	if (cache_obj_header(bg->stale, STR_LIT("ETag"), &v))
-		evbuffer_add_printf(b, "If-None-Match: %.*s\r\n", (int)v.len, v.p);
+	if (cache_obj_header(bg->stale, STR_LIT("ETag"), &v)) {
+		evbuffer_add_printf(b, "If-None-Match: %.*s", (int)v.len, v.p);
+		edge_proxy_add_variant_etags(bg->w, bg->key, bg->key_len, v, b);
+		evbuffer_add(b, "\r\n", 2);
+	}
 	if (cache_obj_header(bg->stale, STR_LIT("Last-Modified"), &v))
 		evbuffer_add_printf(b, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	evbuffer_add_printf(b, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n\r\n",

@@ -300,6 +300,65 @@ edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header
 	return h1_is_hop_by_hop(h->name, r->headers, r->n_headers);
 }
 
+void
+edge_proxy_add_variant_etags(
+    struct edge_worker *w, const char *key, size_t key_len, struct str own, struct evbuffer *out)
+{
+	struct cache_obj *v[CACHE_VARY_MAX];
+	struct str sent[CACHE_VARY_MAX];
+	size_t n, n_sent = 0;
+
+	if (w->srv->ram == NULL)
+		return;
+	n = cache_variants(w->srv->ram, key, key_len, v, CACHE_VARY_MAX);
+	for (size_t i = 0; i < n; i++) {
+		struct str e;
+		bool dup;
+
+		if (cache_obj_header(v[i], STR_LIT("ETag"), &e) && e.len > 0) {
+			dup = str_eq(e, own);
+			for (size_t k = 0; k < n_sent && !dup; k++)
+				dup = str_eq(e, sent[k]);
+			if (!dup) {
+				evbuffer_add_printf(out, ", %.*s", (int)e.len, e.p);
+				sent[n_sent++] = e; /* v[i] holds it until the loop ends */
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		cache_obj_unref(&v[i]);
+}
+
+bool
+edge_proxy_select_variant(struct edge_worker *w, const char *key, size_t key_len,
+    const struct h1_response *resp, struct cache_obj **stale)
+{
+	const struct h1_header *h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"));
+	struct cache_obj *pick;
+
+	if (h == NULL || w->srv->ram == NULL)
+		return false;
+	pick = cache_variant_by_etag(w->srv->ram, key, key_len, str_trim_ows(h->value));
+	if (pick == NULL)
+		return false;
+	cache_obj_unref(stale);
+	*stale = pick;
+	return true;
+}
+
+void
+edge_proxy_store_for_request(
+    struct edge_worker *w, const struct h1_request *req, struct cache_obj *o, time_t now)
+{
+	struct cache_obj *own = cache_vary_for_request(req, o);
+
+	if (own == NULL)
+		return;
+	cache_store(w->srv->ram, w->srv->disk, own, now);
+	EDGE_COUNT(&w->metrics, cache_stores_total);
+	cache_obj_unref(&own);
+}
+
 static void
 proxy_write_request_head(struct edge_conn *c)
 {
@@ -339,8 +398,11 @@ proxy_write_request_head(struct edge_conn *c)
 	if (c->px.revalidate) {
 		struct str v;
 
-		if (c->px.reval_inm && cache_obj_header(c->px.stale, STR_LIT("ETag"), &v))
-			evbuffer_add_printf(out, "If-None-Match: %.*s\r\n", (int)v.len, v.p);
+		if (c->px.reval_inm && cache_obj_header(c->px.stale, STR_LIT("ETag"), &v)) {
+			evbuffer_add_printf(out, "If-None-Match: %.*s", (int)v.len, v.p);
+			edge_proxy_add_variant_etags(c->w, c->key, (size_t)c->key_len, v, out);
+			evbuffer_add(out, "\r\n", 2);
+		}
 		if (c->px.reval_ims && cache_obj_header(c->px.stale, STR_LIT("Last-Modified"), &v))
 			evbuffer_add_printf(out, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	}
@@ -959,6 +1021,7 @@ proxy_revalidated(struct edge_conn *c)
 	} else if (pol.storable && px->store) {
 		cache_store(w->srv->ram, w->srv->disk, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
+		edge_proxy_store_for_request(w, &c->req, o, now);
 	}
 	evbuffer_drain(in, px->resp.head_len);
 	px->resp.headers = NULL;
@@ -1126,7 +1189,9 @@ proxy_read_head(struct edge_conn *c)
 	if (proxy_head_outcome(c))
 		return; /* retried on another member */
 	if (px->revalidate && px->resp.status == 304 &&
-	    cache_policy_304_applies(px->stale, &px->resp, px->reval_client)) {
+	    (cache_policy_304_applies(px->stale, &px->resp, px->reval_client) ||
+	        (px->reval_inm && edge_proxy_select_variant(
+	                              c->w, c->key, (size_t)c->key_len, &px->resp, &px->stale)))) {
 		proxy_revalidated(c);
 		return;
 	}

@@ -10,10 +10,16 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "core/str.h"
 
 struct edge_conn;
+struct edge_worker;
+struct evbuffer;
 struct h1_header;
 struct h1_request;
+struct h1_response;
 struct config_pool;
 struct cache_policy_conf;
 
@@ -42,6 +48,21 @@ uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *po
  * the X-Forwarded-* the node writes itself, and hop-by-hop fields (including
  * those the request's Connection names). */
 bool edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h);
+/* RFC 9111 §4.3.1: appends ", <etag>" to out (an If-None-Match being written
+ * with own, the revalidated variant's ETag) for each other ETag of the
+ * variants of the URL key in w's RAM tier, each once.  Worker thread. */
+void edge_proxy_add_variant_etags(
+    struct edge_worker *w, const char *key, size_t key_len, struct str own, struct evbuffer *out);
+/* RFC 9111 §4.3.4: when the 304 resp names by its ETag a variant of the URL
+ * key in w's RAM tier, that variant replaces *stale (the reference is
+ * dropped) as the response to update and serve; true then.  Worker thread. */
+bool edge_proxy_select_variant(struct edge_worker *w, const char *key, size_t key_len,
+    const struct h1_response *resp, struct cache_obj **stale);
+/* After a 304 that named another variant o than the one req selects: o's
+ * copy is stored as req's own variant too (cache_vary_for_request).  Worker
+ * thread. */
+void edge_proxy_store_for_request(
+    struct edge_worker *w, const struct h1_request *req, struct cache_obj *o, time_t now);
 /* The cache policy settings for c's request: its route's default_ttl, the
  * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);

@@ -1,6 +1,6 @@
 /*
  * tests/unit/cache/test_cache_ram.c — RAM tier: byte bound, replace, remove,
- * SIEVE order and scan resistance, and a multi-threaded smoke test (run it
+ * promote (no replace), SIEVE order and scan resistance, and a multi-threaded smoke test (run it
  * under --enable-tsan too).
  */
 #include "config.h"
@@ -36,6 +36,21 @@ present(struct cache_ram *r, const char *key)
 		return false;
 	cache_obj_unref(&o);
 	return true;
+}
+
+/* The tier holds exactly one object, o, under "http://a/k". */
+static void
+holds_only(struct cache_ram *r, struct cache_obj *o, const char *what)
+{
+	struct cache_obj *got = NULL;
+	struct cache_ram_stats st;
+
+	is_int(cache_ram_lookup(r, "http://a/k", 10, &got), 0);
+	ok(got == o, what);
+	cache_obj_unref(&got);
+	cache_ram_stats(r, &st);
+	is_int(st.objects, 1);
+	is_int(st.bytes, cache_obj_charge(o));
 }
 
 /* Presence without setting the visited bit is not in the API: tests that
@@ -91,12 +106,7 @@ test_replace_remove(void)
 	is_int(cache_ram_lookup(r, "http://a/k", 10, &held), 0);
 	ok(held == a, "lookup returns the stored object");
 	cache_ram_insert(r, b);
-	is_int(cache_ram_lookup(r, "http://a/k", 10, &got), 0);
-	ok(got == b, "replaced");
-	cache_obj_unref(&got);
-	cache_ram_stats(r, &st);
-	is_int(st.objects, 1);
-	is_int(st.bytes, cache_obj_charge(b));
+	holds_only(r, b, "replaced");
 	/* The old object lives on for whoever holds it. */
 	cache_obj_unref(&a);
 	cache_obj_body(held, &n);
@@ -121,6 +131,17 @@ test_replace_remove(void)
 	is_int(cache_ram_lookup(r, "http://a/k", 10, &got), -1);
 	cache_ram_stats(r, &st);
 	is_int(st.objects, 0);
+
+	/* A promotion (a copy from disk) stores only under a free key, and a
+	 * too large one leaves the stored object alone. */
+	a = mk("http://a/k", 30);
+	cache_ram_promote(r, a);
+	holds_only(r, a, "promoted under a free key");
+	cache_ram_insert(r, b);
+	cache_ram_promote(r, a);
+	cache_ram_promote(r, huge);
+	holds_only(r, b, "a promotion does not replace a stored object");
+	cache_obj_unref(&a);
 	cache_obj_unref(&huge);
 	cache_obj_unref(&b);
 	cache_ram_free(&r);

@@ -2,11 +2,13 @@
  * tests/unit/cache/test_cache_vary.c — Vary variant keys (normalization of
  * the selecting header values, "*", field-name sets), lookup / store /
  * invalidate over the RAM tier (index, several variants, the oldest
- * replaced, a plain response replacing them), and the resolution of
+ * replaced, a plain response replacing them), variants of one URL stored
+ * by several threads at once (each stays listed), and the resolution of
  * Location / Content-Location references for invalidation.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -92,6 +94,11 @@ test_keys(void)
 	        L("Accept-Encoding: gzip"), false},
 	    {"AE absent vs present", L("Vary: Accept-Encoding"), NONE, L("Accept-Encoding: gzip"),
 	        false},
+	    {"AL without case", L("Vary: Accept-Language"), L("Accept-Language: en-US, de;q=0.5"),
+	        L("Accept-Language: EN-us ,De;Q=0.5"), true},
+	    {"AL order matters", L("Vary: Accept-Language"), L("Accept-Language: en, de"),
+	        L("Accept-Language: de, en"), false},
+	    {"case matters elsewhere", L("Vary: Foo"), L("Foo: a"), L("Foo: A"), false},
 	};
 	char k1[CACHE_KEY_MAX], k2[CACHE_KEY_MAX];
 
@@ -179,6 +186,7 @@ test_tiers(void)
 	struct cache_ram_stats st;
 	struct cache_obj *o;
 	char buf[64];
+	size_t len;
 
 	subtest("lookup / store / invalidate");
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
@@ -222,6 +230,57 @@ test_tiers(void)
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "plain");
 	is_str(find(r, L("Bar: x", "Foo: 1"), buf, sizeof buf), "plain");
 
+	/* cache_variants: the listed variants, oldest first; none for a plain URL */
+	{
+		struct cache_obj *v[CACHE_VARY_MAX];
+		size_t n = cache_variants(r, KEY, strlen(KEY), v, CACHE_VARY_MAX);
+
+		is_int((int)n, 0);
+		store(r, L("Foo: 1"), "Vary: Foo", "one");
+		store(r, L("Foo: 2"), "Vary: Foo", "two");
+		n = cache_variants(r, KEY, strlen(KEY), v, CACHE_VARY_MAX);
+		is_int((int)n, 2);
+		for (size_t i = 0; i < n; i++) {
+			const char *b = cache_obj_body(v[i], &len);
+
+			snprintf(buf, sizeof buf, "%.*s", (int)len, b);
+			is_str(buf, i == 0 ? "one" : "two");
+			cache_obj_unref(&v[i]);
+		}
+		is_int((int)cache_variants(r, KEY, strlen(KEY), v, 1), 1);
+		cache_obj_unref(&v[0]);
+	}
+
+	/* cache_variant_by_etag: the variant whose ETag is the one named */
+	store(r, L("Foo: 1"), "Vary: Foo\r\nETag: \"x\"", "one");
+	store(r, L("Foo: 2"), "Vary: Foo\r\nETag: \"y\"", "two");
+	o = cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("\"y\""));
+	ok(o != NULL && cache_obj_body(o, &len) != NULL && len == 3, "ETag \"y\": two");
+	cache_obj_unref(&o);
+	ok(cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("W/\"y\"")) == NULL, "exact only");
+	ok(cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("\"z\"")) == NULL, "none");
+
+	/* cache_vary_for_request: the variant "two" stored for Foo: 3 as well */
+	{
+		struct h1_header qh[MAX_HDRS];
+		struct h1_request req;
+		struct cache_obj *own;
+		char qbuf[4096];
+
+		o = cache_variant_by_etag(r, KEY, strlen(KEY), STR_LIT("\"y\""));
+		parse_request(L("Foo: 2"), qbuf, qh, &req);
+		ok(cache_vary_for_request(&req, o) == NULL, "already the variant Foo: 2 selects");
+		parse_request(L("Foo: 3"), qbuf, qh, &req);
+		own = cache_vary_for_request(&req, o);
+		ok(own != NULL && cache_vary_selects(&req, own), "rekeyed for Foo: 3");
+		cache_store(r, NULL, own, 1000);
+		cache_obj_unref(&own);
+		cache_obj_unref(&o);
+		is_str(find(r, L("Foo: 3"), buf, sizeof buf), "two");
+		is_str(find(r, L("Foo: 2"), buf, sizeof buf), "two");
+		is_str(find(r, L("Foo: 1"), buf, sizeof buf), "one");
+	}
+
 	/* invalidation removes the index and every listed variant */
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
 	store(r, L("Foo: 2"), "Vary: Foo", "two");
@@ -240,6 +299,101 @@ test_tiers(void)
 	cache_ram_stats(r, &st);
 	is_int((int)st.objects, 0);
 	cache_ram_free(&r);
+}
+
+/* ---- variants of one URL stored by several threads at once ---- */
+
+#define RACE_THREADS 4
+#define RACE_ROUNDS  3000
+
+struct race {
+	struct cache_ram *ram;
+	pthread_barrier_t go;
+};
+
+struct race_arg {
+	struct race *race;
+	int id;
+};
+
+/* The URL key of round i. */
+static int
+race_url(int round, char *out, size_t outlen)
+{
+	return snprintf(out, outlen, "http://example.com/race/%d", round);
+}
+
+/* The variant of round's URL for "Foo: <id>", stored (store) or found. */
+static bool
+race_variant(struct cache_ram *ram, int round, int id, bool store)
+{
+	static const char vary[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\nContent-Length: 0\r\n\r\n";
+	static const char head[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\n";
+	struct cache_policy pol = {true, 60, 0};
+	struct h1_header qh[MAX_HDRS], sh[MAX_HDRS];
+	struct h1_request req;
+	struct h1_response resp;
+	char url[64], foo[32], key[CACHE_KEY_MAX], qbuf[4096];
+	const char *lines[] = {foo, NULL};
+	struct cache_obj *o = NULL;
+	bool from_disk, found;
+	int url_len = race_url(round, url, sizeof url), n;
+
+	snprintf(foo, sizeof foo, "Foo: %d", id);
+	parse_request(lines, qbuf, qh, &req);
+	if (!store) {
+		found =
+		    cache_lookup(ram, NULL, &req, url, (size_t)url_len, 1000, &o, &from_disk) == 0;
+		cache_obj_unref(&o);
+		return found;
+	}
+	ASSERT(h1_parse_response(vary, sizeof vary - 1, &lim, false, sh, &resp) == H1_OK);
+	n = cache_vary_key(
+	    &req, resp.headers, resp.n_headers, url, (size_t)url_len, key, sizeof key);
+	ASSERT(n > 0);
+	o = cache_obj_new(key, (size_t)n, head, sizeof head - 1, 0, 1000, &pol);
+	cache_store(ram, NULL, o, 1000);
+	cache_obj_unref(&o);
+	return true;
+}
+
+static void *
+race_thread(void *arg)
+{
+	struct race_arg *a = arg;
+
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		(void)pthread_barrier_wait(&a->race->go);
+		race_variant(a->race->ram, i, a->id, true);
+	}
+	return NULL;
+}
+
+static void
+test_concurrent_stores(void)
+{
+	struct race race;
+	struct race_arg args[RACE_THREADS];
+	pthread_t th[RACE_THREADS];
+	int lost = 0;
+
+	subtest("variants of one URL stored at once by several threads");
+	race.ram = cache_ram_new(256u << 20, 16);
+	ASSERT(pthread_barrier_init(&race.go, NULL, RACE_THREADS) == 0);
+	for (int t = 0; t < RACE_THREADS; t++) {
+		args[t].race = &race;
+		args[t].id = t;
+		ASSERT(pthread_create(&th[t], NULL, race_thread, &args[t]) == 0);
+	}
+	for (int t = 0; t < RACE_THREADS; t++)
+		ASSERT(pthread_join(th[t], NULL) == 0);
+	for (int i = 0; i < RACE_ROUNDS; i++)
+		for (int t = 0; t < RACE_THREADS; t++)
+			if (!race_variant(race.ram, i, t, false))
+				lost++;
+	is_int(lost, 0);
+	(void)pthread_barrier_destroy(&race.go);
+	cache_ram_free(&race.ram);
 }
 
 /* ---- Location / Content-Location ---- */
@@ -319,6 +473,7 @@ main(void)
 {
 	test_keys();
 	test_tiers();
+	test_concurrent_stores();
 	test_resolve();
 	test_stored_fields();
 	return tap_done();
