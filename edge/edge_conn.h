@@ -36,7 +36,8 @@ struct origin_dns_query;
 
 #define EDGE_MAX_HEADERS     256 /* array size; the configured limit applies */
 #define EDGE_ORIGIN_MAX_HEAD (64 * 1024)
-#define EDGE_PROXY_MAX_TRIES 8 /* 1 + CONFIG_RETRIES_MAX */
+#define EDGE_PROXY_MAX_TRIES 8  /* 1 + CONFIG_RETRIES_MAX */
+#define EDGE_MAX_INTERIM     16 /* 1xx responses before the final one, per try */
 
 enum edge_conn_state {
 	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
@@ -65,6 +66,7 @@ struct edge_proxy {
 	bool reused; /* obev came from the idle pool */
 	bool retried;
 	bool got_bytes;          /* any response byte arrived */
+	unsigned n_interim;      /* 1xx responses read in this try */
 	bool req_body_done;      /* request body fully forwarded */
 	bool store;              /* the response may be stored */
 	bool client_chunked;     /* we chunk-encode towards the client */

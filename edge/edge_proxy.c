@@ -1180,6 +1180,13 @@ proxy_read_head(struct edge_conn *c)
 				    c, 502, "bad gateway: protocol upgrade is not supported");
 				return;
 			}
+			if (++px->n_interim > EDGE_MAX_INTERIM) {
+				log_warn("proxy",
+				    "origin pool \"%s\": more than %d interim (1xx) responses",
+				    px->pool->name, EDGE_MAX_INTERIM);
+				proxy_fail(c, 502, "bad gateway: too many interim responses");
+				return;
+			}
 			proxy_relay_interim(c);
 			evbuffer_drain(in, px->resp.head_len);
 			continue;
@@ -1700,6 +1707,7 @@ proxy_begin(struct edge_conn *c, bool fresh)
 	int r;
 
 	px->got_bytes = false;
+	px->n_interim = 0;
 	px->addrlen = 0;
 	px->try_ms = time_mono_ms();
 	if (!fresh) {

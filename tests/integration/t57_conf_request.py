@@ -73,7 +73,8 @@ Suite test id -> our case (n/a: why):
     interim-no-header-reuse              -> interim_not_cached (optional)
     and our own: interim_http10 (no 1xx to an HTTP/1.0 client, RFC 9110 §15.2),
     interim_100_not_relayed (we answer Expect ourselves, RFC 9110 §10.1.1),
-    interim_malformed (a bad 1xx head: 502, the process goes on)
+    interim_malformed (a bad 1xx head: 502, the process goes on),
+    interim_16_relayed / interim_flood (at most 16 1xx per try, then 502)
   headers / header-list:
     headers-omit-headers-listed-in-Connection -> connection_listed_not_stored
     headers-store-NAME (30 fields)       -> header_NAME
@@ -323,6 +324,13 @@ case("interim_http10", "RFC 9110 §15.2 no 1xx to an HTTP/1.0 client",
 case("interim_malformed", "RFC 9112 §2.2 a malformed 1xx head: 502, nothing relayed",
      step("origin", {"raw": "HTTP/1.1 103 Early Hints\r\nno colon\r\n\r\n" + _FINAL},
           status=502, interim=[]))
+case("interim_16_relayed", "ours: up to 16 interim responses before the final one are relayed",
+     step("origin", {"raw": "HTTP/1.1 102 Processing\r\n\r\n" * 16 + _FINAL},
+          body="final\n", interim=[(102, {}, [])] * 16))
+case("interim_flood", "ours: a 17th interim response is a 502 (an origin may not stall "
+     "the exchange with endless 1xx), the process goes on",
+     step("origin", {"raw": "HTTP/1.1 102 Processing\r\n\r\n" * 17 + _FINAL},
+          status=502, interim=[(102, {}, [])] * 16))
 case("interim_100_not_relayed", "RFC 9110 §10.1.1 the origin's 100 is not for the client",
      step("origin", {"raw": "HTTP/1.1 100 Continue\r\n\r\n" + _FINAL}, body="final\n",
           interim=[]))
@@ -413,12 +421,12 @@ class Conformance(harness.OutpostTestCase):
         with self.node.connect(timeout=10.0) as conn:
             conn.send(req)
             interim = []
-            for _ in range(8):
+            for _ in range(20):
                 r = conn.read_response(allow_interim=True)
                 if r.status >= 200:
                     return r, interim
                 interim.append((r.status, r))
-            raise AssertionError("more than 8 interim responses")
+            raise AssertionError("more than 20 interim responses")
 
     def run_case(self, name, steps):
         path = "/c57/" + name
