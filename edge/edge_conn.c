@@ -386,13 +386,26 @@ conn_line_is(const char *p, size_t len, struct str name)
 	return len > name.len && str_eq_nocase(str_make(p, name.len), name);
 }
 
+/* Does the route's response_headers rules (NULL: none) drop the field line
+ * p[0..len)? */
+static bool
+conn_line_dropped(const struct config_hdr_rules *rules, const char *p, size_t len)
+{
+	const char *colon;
+
+	if (rules == NULL || (colon = memchr(p, ':', len)) == NULL)
+		return false;
+	return edge_route_hdr_drops(rules, str_make(p, (size_t)(colon - p)));
+}
+
 /* Adds the stored field lines p[0..len) of o to out by reference, without
  * Content-Range (a 206 writes its own), Surrogate-Control (stored for the
- * policy, never relayed) and, when skip_ctype, Content-Type (a multipart
+ * policy, never relayed), the fields rules (a route's response_headers, or
+ * NULL) remove or set, and, when skip_ctype, Content-Type (a multipart
  * answer has its own). */
 static void
-conn_add_stored_fields(
-    struct evbuffer *out, struct cache_obj *o, const char *p, size_t len, bool skip_ctype)
+conn_add_stored_fields(struct evbuffer *out, struct cache_obj *o, const char *p, size_t len,
+    const struct config_hdr_rules *rules, bool skip_ctype)
 {
 	const char *end = p + len, *run = p;
 
@@ -403,6 +416,7 @@ conn_add_stored_fields(
 
 		if (conn_line_is(p, n, STR_LIT("Content-Range:")) ||
 		    conn_line_is(p, n, STR_LIT("Surrogate-Control:")) ||
+		    conn_line_dropped(rules, p, n) ||
 		    (skip_ctype && conn_line_is(p, n, STR_LIT("Content-Type:")))) {
 			if (p > run)
 				evbuffer_add_reference(out, run, (size_t)(p - run),
@@ -435,6 +449,8 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 	char boundary[EDGE_RANGE_BOUNDARY_LEN + 1];
 	char hsts[EDGE_HSTS_FIELD_MAX];
 	bool multipart = rs->n > 1;
+	const struct config_hdr_rules *rules =
+	    c->route != NULL && c->route->resp_hdrs.n > 0 ? &c->route->resp_hdrs : NULL;
 
 	c->cache_status = "HIT";
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
@@ -456,7 +472,9 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 	(void)cache_obj_header(o, STR_LIT("Content-Type"), &ctype);
 	c->status = 206;
 	evbuffer_add(out, "HTTP/1.1 206 Partial Content\r\n", 30);
-	conn_add_stored_fields(out, o, head + sl, head_len - sl, multipart);
+	conn_add_stored_fields(out, o, head + sl, head_len - sl, rules, multipart);
+	if (rules != NULL)
+		edge_route_hdr_append(rules, out);
 	evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s",
 	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs,
@@ -507,7 +525,7 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 	} else if (cache_obj_header(o, STR_LIT("Surrogate-Control"), &sc)) {
 		size_t before = evbuffer_get_length(c->io.out);
 
-		conn_add_stored_fields(c->io.out, o, head, head_len, false);
+		conn_add_stored_fields(c->io.out, o, head, head_len, NULL, false);
 		head_len = evbuffer_get_length(c->io.out) - before;
 	} else {
 		evbuffer_add_reference(

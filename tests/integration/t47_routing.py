@@ -231,6 +231,14 @@ class Routing(harness.OutpostTestCase):
         r = self.node.get("/hdr/a", headers={"If-None-Match": "*"})
         self.assertEqual(r.status, 304)
         self.assertEqual(r.header_all("Cache-Control"), ["no-store"])
+        # and so does a 206 from the cache, one range or several
+        for rng in ("bytes=0-3", "bytes=0-1,3-4"):
+            r = self.node.get("/hdr/a", headers={"Range": rng})
+            self.assertEqual(r.status, 206, rng)
+            self.assertEqual(r.header("X-Resp"), "added", rng)
+            self.assertEqual(r.header_all("Cache-Control"), ["no-store"], rng)
+            self.assertIsNone(r.header("X-Secret-Origin"), rng)
+        self.assertEqual(self.a.count(path="/hdr/a"), 1)
 
     def test_canary_share_and_stickiness(self):
         n = 1000
