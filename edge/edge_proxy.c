@@ -923,7 +923,9 @@ proxy_relay_body(struct edge_conn *c)
 			edge_collapse_pump(c); /* the leader's own client */
 			return;
 		}
-		if (px->resp.body == H1_BODY_NONE) {
+		/* no body, or "Content-Length: 0": done before any byte */
+		if (px->resp.body == H1_BODY_NONE ||
+		    (px->resp.body == H1_BODY_LENGTH && px->resp_remaining == 0)) {
 			done = true;
 			break;
 		}

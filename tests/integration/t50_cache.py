@@ -208,6 +208,21 @@ class Cache(harness.OutpostTestCase):
         self.assertEqual(nxt.body, b"origin GET /c/head-next n=1\n")
         self.assertEqual(self.origin.count("/c/head"), 1)
 
+    def test_empty_body_stored_and_keepalive_in_sync(self):
+        # "Content-Length: 0" ends the response before any body byte arrives
+        path = "/c/empty?cc=max-age%3D60&body="
+        with self.node.connect() as c:
+            for want in ("MISS", "HIT", "HIT"):
+                c.send("GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path)
+                r = c.read_response(timeout=5.0)
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.body, b"")
+                self.assertEqual(r.header("Content-Length"), "0")
+                self.assertEqual(r.header("X-Cache"), want)
+            c.send("GET /c/empty-next HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            self.assertEqual(c.read_response(timeout=5.0).body,
+                             b"origin GET /c/empty-next n=1\n")
+        self.assertEqual(self.origin.count("/c/empty"), 1)
 
     # -- answered from the cache with validators (RFC 9110 §13.2) ----------
     VALIDATED = ("?cc=max-age%3D60&h=ETag:%20%22v1%22"
