@@ -147,6 +147,14 @@ class Collapse(harness.OutpostTestCase):
         self.assertEqual(r.header("X-Cache"), "HIT")
         self.assertEqual(hashlib.sha256(r.body).hexdigest(), want)
 
+    def test_empty_body_fill_ends_for_every_waiter(self):
+        path = "/col/empty?body=&cc=max-age%3D60&delay_ms=800"
+        res = self.burst(path, 20)
+        self.assertEqual([(r[0], r[3]) for r in res], [(200, 0)] * 20)
+        self.assertTrue(all(r[4] for r in res))
+        self.assertEqual(self.origin.count("/col/empty"), 1)
+        self.assertEqual(self.node.get(path).header("X-Cache"), "HIT")
+
     def test_waiters_get_the_variant_their_request_selects(self):
         # RFC 9111 §4.1: a waiter whose Foo differs from the leader's must
         # not be answered with the leader's variant
