@@ -8,14 +8,17 @@
                   ORIGIN_DELTA
       parses the "BENCH ..." line that report.lua made wrk print into WRK_OUT,
       appends one row to TSV and prints a one-line summary of the run.
-  bench.py warm HOST PORT PATH_FORMAT N SIZE
-      GETs PATH_FORMAT % i for i = 1..N on one keep-alive connection; each
-      answer must be 200 with SIZE body bytes (exit 1 otherwise).
+  bench.py warm HOST PORT PATH_FORMAT N SIZE [CONNS]
+      GETs PATH_FORMAT % i for i = 1..N, on CONNS keep-alive connections in
+      as many processes (default 1; process k asks for i = k, k+CONNS, ...);
+      each answer must be 200 with SIZE body bytes (exit 1 otherwise).
   bench.py report TSV META OUT
       prints one table per scenario KEY (hit-1k, hit-16k, ..., c1000-1k, close-1k,
       miss-1k, tls-1k, handshake; medians over passes, ratios Outpost/peer for
       every peer, per-pass ratios) and writes the same as Markdown to OUT
-      (META: "key=value" lines about the machine and the command).
+      (META: "key=value" lines about the machine and the command; with
+      mem_tsv=FILE in it, also the memory-per-object table of that file's
+      "key=value" lines, one per proxy and body size).
       Exits 1 if any run had errors, made the origin serve a request (hits),
       or did not send every request to the origin (miss-*).
 """
@@ -29,7 +32,7 @@ import sys
 COLS = ["size", "proxy", "pass", "order", "requests", "duration_us", "bytes",
         "p50_us", "p99_us", "errors", "cpu_ticks", "clk_tck", "cpu0_busy",
         "cpu0_total", "cpu0_softirq", "cpu1_busy", "cpu1_total", "rss_kb", "origin_delta",
-        "rss0_kb", "rss1_kb", "setup_us", "disk_hits"]
+        "rss0_kb", "rss1_kb", "setup_us", "disk_hits", "ram_hits"]
 
 
 def cmd_ports(n):
@@ -46,9 +49,9 @@ def cmd_ports(n):
     print(" ".join(str(p) for p in ports))
 
 
-def cmd_warm(host, port, fmt_, n, size):
+def warm_range(host, port, fmt_, first, n, step, size):
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    for i in range(1, int(n) + 1):
+    for i in range(first, n + 1, step):
         path = fmt_ % i
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -59,6 +62,26 @@ def cmd_warm(host, port, fmt_, n, size):
             return 1
     conn.close()
     return 0
+
+
+def cmd_warm(host, port, fmt_, n, size, conns="1"):
+    n, conns = int(n), max(1, int(conns))
+    kids = []
+    for k in range(1, conns + 1):
+        pid = os.fork()
+        if pid == 0:
+            rc = 1
+            try:
+                rc = warm_range(host, port, fmt_, k, n, conns, size)
+            except Exception as e:  # noqa: BLE001 -- any failure is this child's exit 1
+                sys.stderr.write("bench.py warm: %s:%s: %s\n" % (host, port, e))
+            finally:
+                os._exit(rc)
+        kids.append(pid)
+    bad = 0
+    for pid in kids:
+        bad += os.waitpid(pid, 0)[1] != 0
+    return 1 if bad else 0
 
 
 def parse_wrk(path):
@@ -97,6 +120,8 @@ def derive(r):
     r["setup_s"] = r["setup_us"] / 1e6 if r["setup_us"] >= 0 else float("nan")
     r["disk_per_req"] = r["disk_hits"] / r["requests"] if r["disk_hits"] >= 0 and r["requests"] \
         else float("nan")
+    r["ram_per_req"] = r["ram_hits"] / r["requests"] if r["ram_hits"] >= 0 and r["requests"] \
+        else float("nan")
     r["origin_per_req"] = r["origin_delta"] / r["requests"] if r["requests"] else float("nan")
     return r
 
@@ -114,7 +139,7 @@ def cmd_record(tsv, args):
            "cpu1_busy": busy1, "cpu1_total": total1, "rss_kb": rss,
            "origin_delta": odelta, "rss0_kb": w.get("rss0_kb", -1),
            "rss1_kb": w.get("rss1_kb", -1), "setup_us": w.get("setup_us", -1),
-           "disk_hits": w.get("disk_hits", -1)}
+           "disk_hits": w.get("disk_hits", -1), "ram_hits": w.get("ram_hits", -1)}
     new = not os.path.exists(tsv)
     with open(tsv, "a", encoding="utf-8") as f:
         if new:
@@ -166,6 +191,13 @@ def size_label(s):
 
 
 SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "handshake", "idle"]
+DISK_RAM = 16 * 2**20  # the disk-tier Outpost's cache.ram (tools/bench/run)
+
+
+def disk_objects(size):
+    """Objects in the disk scenario's working set for SIZE: 4x DISK_RAM in
+    bytes, at least 64 (tools/bench/run computes the same)."""
+    return max(64, 4 * DISK_RAM // size_key(size))
 
 
 def key_sort(k):
@@ -195,7 +227,8 @@ def key_title(k):
 
 
 def key_load(k):
-    sc = k.partition("-")[0]
+    sc, _, size = k.partition("-")
+    n = disk_objects(size) if sc == "disk" else 0
     return {
         "hit": "`wrk -t1 -c8 --timeout 60s --latency URL` (8 connections: 64 x 100 MiB "
                "in flight would not complete within a run; requests/s counts completed "
@@ -203,11 +236,15 @@ def key_load(k):
         else "`wrk -t1 -c64 --latency URL`",
         "c1000": "`wrk -t1 -c1000 --latency URL` (every connection busy: 1,000 requests "
                  "in flight)",
-        "disk": "`wrk -t1 -c64 --latency -s disk.lua URL -- 4096` (path `/ds/obj-N.bin`, "
-                "N uniformly random in 1..4096: 64 MiB of 16 KiB objects; the Outpost "
-                "column is a second Outpost with `cache.ram: 16MiB` over "
-                "`cache.disk` (LMDB, 256MiB), \"Outpost RAM only\" the main one "
-                "(`cache.ram: 512MiB`); the peers as everywhere (see the notes)",
+        "disk": "`wrk -t1 -c64 --latency -s disk.lua URL -- %d /ds-%s/obj-` (path "
+                "`/ds-%s/obj-N.bin`, N uniformly random in 1..%d: %d MiB of %s objects; "
+                "the Outpost column is a second Outpost with `cache.ram: 16MiB` over "
+                "`cache.disk` (LMDB, 1GiB), \"Outpost RAM only\" the main one "
+                "(`cache.ram: 512MiB`); the peers as everywhere (see the notes); the "
+                "RAM-tier and disk-tier hits per request are the disk-tier Outpost's "
+                "`outpost_cache_hits_total` and `outpost_cache_disk_hits_total` "
+                "before and after each run" % (n, size, size, n, n * size_key(size) // 2**20,
+                                               size_label(size)) if sc == "disk" else "",
         "close": "`wrk -t1 -c64 --latency -H 'Connection: close' URL`",
         "miss": "`wrk -t1 -c64 --latency -s miss.lua URL -- PREFIX` "
                 "(path `/obj-1k.bin?m=PREFIX-N`, N counting up; the origin, "
@@ -240,7 +277,8 @@ METRICS = [
     ("errors", "load generator errors (sum over passes)", "%d"),
     ("origin_delta", "origin requests during load (sum)", "%d"),
     ("origin_per_req", "origin requests per proxy request", "%.3f"),
-    ("disk_per_req", "disk-tier hits per request (Outpost's /metrics)", "%.3f"),
+    ("ram_per_req", "RAM-tier hits per request (Outpost's /metrics)", "%.3f"),
+    ("disk_per_req", "disk-tier (LMDB) hits per request (Outpost's /metrics)", "%.3f"),
 ]
 IDLE_METRICS = [
     ("requests", "connections held (median)", "%.0f"),
@@ -253,7 +291,7 @@ IDLE_METRICS = [
     ("origin_delta", "origin requests during the run (sum)", "%d"),
 ]
 SUMMED = ("errors", "origin_delta")
-NO_RATIO = ("errors", "origin_delta", "origin_per_req", "disk_per_req")
+NO_RATIO = ("errors", "origin_delta", "origin_per_req", "disk_per_req", "ram_per_req")
 
 
 def fmt(f, v):
@@ -294,7 +332,7 @@ def tables(rows):
                     "/ request", "/ handshake")
             if not key.startswith("miss") and mkey == "origin_per_req":
                 continue
-            if not key.startswith("disk") and mkey == "disk_per_req":
+            if not key.startswith("disk") and mkey in ("disk_per_req", "ram_per_req"):
                 continue
             if mkey == "cpu_s_gib" and not large(key):
                 continue
@@ -438,6 +476,37 @@ def trace_section(meta):
     return head, lines, bad
 
 
+def mem_section(meta):
+    """(head, lines, bad) of the memory-per-object table (meta: mem_tsv, one
+    "key=value" line per proxy and body size, tools/bench/run's memory
+    scenario)."""
+    head = ["proxy", "body (bytes)", "objects filled", "origin requests", "fill (s)",
+            "PSS before (MiB)", "PSS after (MiB)", "memory / object (bytes)",
+            "overhead / object (bytes, minus the body if held in memory)",
+            "RAM tier accounts / object (bytes)",
+            "cache files on disk / object (bytes)", "errors"]
+    lines, bad = [], 0
+    with open(meta["mem_tsv"], encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = dict(kv.split("=", 1) for kv in line.split())
+            v = {k: float(x) for k, x in r.items() if k != "proxy"}
+            n = v["objects"] or float("nan")
+            per = (v["pss1_kb"] - v["pss0_kb"]) * 1024 / n
+            ram = v["ram_bytes"] / v["ram_objects"] if v.get("ram_objects", 0) > 0 \
+                else float("nan")
+            disk = v["disk_kb"] * 1024 / n if v.get("disk_kb", -1) >= 0 else float("nan")
+            lines.append([PROXY_LABEL.get(r["proxy"], r["proxy"]), "%d" % v["body"],
+                          "%d" % v["objects"], "%d" % v["origin"], "%.1f" % (v["fill_ms"] / 1000),
+                          "%.1f" % (v["pss0_kb"] / 1024), "%.1f" % (v["pss1_kb"] / 1024),
+                          fmt("%.0f", per), fmt("%.0f", per - v["body"] * v["body_in_memory"]),
+                          fmt("%.0f", ram),
+                          fmt("%.0f", disk), "%d" % v["errors"]])
+            bad += v["errors"] > 0 or v["origin"] < v["objects"]
+    return head, lines, bad
+
+
 def rss_start_table(meta):
     """(head, lines) of the proxies' RSS at start, from meta rss_start
     ("proxy:KiB ..."), with Outpost's ratio to each peer; None without it."""
@@ -463,6 +532,9 @@ def cmd_report(tsv, meta_path, out):
     trace = trace_section(meta) if meta.get("trace_tsv") else None
     if trace and trace[2]:
         bad.append("trace")
+    mem = mem_section(meta) if meta.get("mem_tsv") else None
+    if mem and mem[2]:
+        bad.append("memory")
 
     for key, present, lines, pass_rps, pass_cpu in tabs:
         mh, rh, ch = heads(key, present)
@@ -477,6 +549,9 @@ def cmd_report(tsv, meta_path, out):
     if rss:
         print("\n== RSS at start (each proxy as started, before any request) ==")
         print(text_table(rss[0], rss[1]))
+    if mem:
+        print("\n== Memory per cached object ==")
+        print(text_table(mem[0], mem[1]))
     if trace:
         print("\n== Trace replay: %s ==" % meta["trace_file"])
         print(text_table(trace[0], trace[1]))
@@ -592,6 +667,26 @@ def cmd_report(tsv, meta_path, out):
         md.append("")
         md.append(md_table(ch, pass_cpu))
         md.append("")
+    if mem:
+        md.append("## Memory per cached object\n")
+        md.append("""Each proxy a fresh instance started for this table (core 0): Outpost
+with `cache.ram: 1GiB` and no disk tier, nginx with `keys_zone=bench:64m` (its
+bodies go to files: their page cache is not its memory, the last column is
+`du` of its cache directory), Varnish `-s malloc,1g`.  `tools/bench/bench.py
+warm` (4 processes, keep-alive, core 1) fetches %s distinct URLs
+`/mem-SIZE/obj-N.bin` through it, once each (every one a miss, stored), first
+with 1 KiB bodies, then as many more with 1-byte bodies (not empty ones: an
+empty body is not stored by Outpost yet).  PSS
+(`/proc/PID/smaps_rollup`, summed over all the proxy's processes: shared pages
+counted once) is read 1 s before and 1 s after each fill; memory per object is
+the difference over the objects filled, the overhead that minus the body
+(nginx: not minus, its bodies are in files).  For Outpost, "RAM tier accounts" is
+the growth of `outpost_cache_ram_bytes` over that of
+`outpost_cache_ram_objects` (headers + body + bookkeeping, the figure its byte
+budget counts).
+""" % meta.get("mem_objects", "?"))
+        md.append(md_table(mem[0], mem[1]))
+        md.append("")
     if trace:
         md.append("## Trace replay: object and byte hit ratios\n")
         md.append("""Trace: `%s` (%s unique bytes), its first %s requests replayed in
@@ -627,7 +722,7 @@ def main(argv):
     if len(argv) == 16 and argv[0] == "record":
         cmd_record(argv[1], argv[2:])
         return 0
-    if len(argv) == 6 and argv[0] == "warm":
+    if len(argv) in (6, 7) and argv[0] == "warm":
         return cmd_warm(*argv[1:])
     if len(argv) == 4 and argv[0] == "report":
         return cmd_report(argv[1], argv[2], argv[3])
