@@ -509,7 +509,14 @@ class Origin:
         rec["response_headers"] = [list(h) for h in out_headers]
         headtxt = "HTTP/1.1 %d %s\r\n" % (status, reason)
         headtxt += "".join("%s: %s\r\n" % (k, v) for k, v in out_headers) + "\r\n"
-        sock.sendall(headtxt.encode("latin-1"))
+        head = headtxt.encode("latin-1")
+        if not head_only and not is_chunked and size <= 65536 and \
+                b.get("abort_after") is None and not float(b.get("chunk_delay_ms", 0) or 0):
+            # one write: an origin stopped mid-answer (a test killing a
+            # member under load) never leaves half a small response behind
+            head += b"".join(chunks)
+            chunks = iter(())
+        sock.sendall(head)
         if not head_only:
             cdelay = float(b.get("chunk_delay_ms", 0) or 0) / 1000.0
             abort_after = b.get("abort_after")
