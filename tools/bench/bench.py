@@ -675,8 +675,8 @@ bodies go to files: their page cache is not its memory, the last column is
 `du` of its cache directory), Varnish `-s malloc,1g`.  `tools/bench/bench.py
 warm` (4 processes, keep-alive, core 1) fetches %s distinct URLs
 `/mem-SIZE/obj-N.bin` through it, once each (every one a miss, stored), first
-with 1 KiB bodies, then as many more with 1-byte bodies (not empty ones: an
-empty body is not stored by Outpost yet).  PSS
+with 1 KiB bodies, then as many more with 1-byte bodies (the smallest
+body every proxy stores alike).  PSS
 (`/proc/PID/smaps_rollup`, summed over all the proxy's processes: shared pages
 counted once) is read 1 s before and 1 s after each fill; memory per object is
 the difference over the objects filled, the overhead that minus the body
