@@ -321,8 +321,8 @@ case("sie_request_expired (5861 §4: no stale past the request's stale-if-error)
 # Kind "check" in the suite, allowed by RFC 5861 / RFC 9111 §4.2.4.
 case("stale_close_default_grace (9111 §4.2.4: a cache cut off from its origin may serve "
      "a just-stale copy; the default cache.grace)",
-     [becomes_stale(body="stored"), {"drop": 1}],
-     dict(src="origin", sleep=STALE_1),
+     [becomes_stale({"Cache-Control": "max-age=2"}, body="stored"), {"drop": 1}],
+     dict(src="origin", sleep=STALE_1 + 1),
      dict(status=200, text="stored", hdr={"X-Origin-Count": "1", "Template-A": "1"}))
 case("sie_serves_stale_on_drop (5861 §4: stale-if-error covers a closed connection)",
      [{"headers": {"Cache-Control": "max-age=1, stale-if-error=60"},
