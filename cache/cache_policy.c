@@ -108,20 +108,25 @@ policy_vary_ok(const struct h1_header *hdrs, size_t n)
 	return true;
 }
 
-/* Age (RFC 9111 §5.1): delta-seconds.  An invalid value is ignored (0), and
- * so is an Age sent more than once or as a list ("0, 7200"): §5.1 has one
- * value, and a cache cannot tell which of several is right. */
+/* Age (RFC 9111 §5.1): delta-seconds; an invalid value is ignored (0).  Sent
+ * more than once, on several lines or as a list ("7200, 0"), the first value
+ * counts (§4.2.1: "the first occurrence should be used"), so a repeated Age
+ * never makes a response look younger than its first value says. */
 static int64_t
 policy_age_value(const struct h1_header *hdrs, size_t n)
 {
-	size_t from = 0;
+	size_t from = 0, pos = 0;
 	const struct h1_header *h = policy_find(hdrs, n, STR_LIT("age"), &from);
+	struct str first;
 	int64_t v = 0;
 
-	if (h == NULL || h->value.len == 0 || policy_find(hdrs, n, STR_LIT("age"), &from) != NULL)
+	if (h == NULL || !str_list_next(h->value, &pos, &first))
 		return 0;
-	for (size_t i = 0; i < h->value.len; i++) {
-		unsigned d = (unsigned char)h->value.p[i] - '0';
+	first = str_trim_ows(first);
+	if (first.len == 0)
+		return 0;
+	for (size_t i = 0; i < first.len; i++) {
+		unsigned d = (unsigned char)first.p[i] - '0';
 
 		if (d > 9)
 			return 0;

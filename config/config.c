@@ -38,6 +38,7 @@ config_parse_new(void)
 	c->cache_ram_bytes = 256ULL << 20;
 	c->cache_max_object_bytes = 16ULL << 20;
 	c->cache_heuristic_max_s = 86400;
+	c->cache_grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
 	c->cache_range_fill_max_bytes = UINT64_MAX;
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 60000;

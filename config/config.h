@@ -264,7 +264,9 @@ struct config {
 	char *cache_disk_path;           /* cache.disk.path (reserved for the LMDB tier) */
 	uint64_t cache_disk_bytes;       /* cache.disk.size */
 	unsigned cache_grace_s;          /* cache.grace: serve stale this long when the origin
-	                                    fails; default 0 */
+	                                    fails; default 10 */
+	bool cache_grace_set;            /* cache.grace was given: it covers every failure;
+	                                    the default only an origin that gave no answer */
 	unsigned cache_heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
 	                                    default 86400, 0 disables heuristics */
 	/* cache.range_fill_max; default UINT64_MAX: as cache.max_object (the

@@ -827,6 +827,7 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 	cget_size(p, m, "ram", 0, UINT64_MAX, &p->c->cache_ram_bytes);
 	cget_size(p, m, "max_object", 1, UINT64_MAX, &p->c->cache_max_object_bytes);
 	cget_duration(p, m, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache_grace_s);
+	p->c->cache_grace_set = cmap_get(m, "grace", NULL) != NULL;
 	cget_duration(
 	    p, m, "heuristic_max", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache_heuristic_max_s);
 	cget_size(p, m, "range_fill_max", 0, UINT64_MAX, &p->c->cache_range_fill_max_bytes);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/timeutil.h"
 
@@ -39,11 +40,14 @@ time_http_date(time_t t, char *out)
 	out[TIME_HTTP_DATE_LEN] = '\0';
 }
 
+/* Month names and "GMT" are matched without regard to case: RFC 9110 §5.6.7
+ * asks recipients to be robust in parsing timestamps, and "AUG" or "gMT"
+ * leave no doubt about the date meant. */
 static int
 time_month(const char *p)
 {
 	for (int i = 0; i < 12; i++)
-		if (memcmp(p, time_months[i], 3) == 0)
+		if (strncasecmp(p, time_months[i], 3) == 0)
 			return i;
 	return -1;
 }
@@ -91,7 +95,7 @@ time_parse_http_date(struct str s, time_t *out)
 	if (p != NULL && s.len == 29 && p == b + 3) {
 		/* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
 		if (b[4] != ' ' || b[7] != ' ' || b[11] != ' ' || b[16] != ' ' || b[25] != ' ' ||
-		    strcmp(b + 26, "GMT") != 0)
+		    strcasecmp(b + 26, "GMT") != 0)
 			return -1;
 		if (time_digits(b + 5, 2, &tm.tm_mday) || (tm.tm_mon = time_month(b + 8)) < 0 ||
 		    time_digits(b + 12, 4, &tm.tm_year) || time_hms(b + 17, &tm))
@@ -101,7 +105,7 @@ time_parse_http_date(struct str s, time_t *out)
 		/* rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT */
 		const char *d = p + 2;
 		if (p[1] != ' ' || strlen(d) != 22 || d[2] != '-' || d[6] != '-' || d[9] != ' ' ||
-		    d[18] != ' ' || strcmp(d + 19, "GMT") != 0)
+		    d[18] != ' ' || strcasecmp(d + 19, "GMT") != 0)
 			return -1;
 		if (time_digits(d, 2, &tm.tm_mday) || (tm.tm_mon = time_month(d + 3)) < 0 ||
 		    time_digits(d + 7, 2, &tm.tm_year) || time_hms(d + 10, &tm))

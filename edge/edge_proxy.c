@@ -167,13 +167,26 @@ proxy_grace_ok(const struct edge_conn *c)
 	return c->px.pool->grace && !cache_policy_never_stale(c->px.stale);
 }
 
+/* The default cache.grace stands in only for an origin that was asked and
+ * gave no answer (RFC 9111 §4.2.4: a "disconnected" cache; with no member to
+ * ask, the pool's grace decides); one the operator set, on the node or the
+ * route, covers every failure. */
+static bool
+proxy_grace_set(const struct edge_conn *c)
+{
+	if (c->route != NULL && c->route->grace_s != CONFIG_GRACE_INHERIT)
+		return true;
+	return c->gen->cfg->cache_grace_set;
+}
+
 /*
  * stale-if-error (RFC 5861 §4) or grace: the exchange failed before anything
  * reached the client and the stale response may stand in: drop the exchange
  * and answer from it.  fwd_status: the origin's 5xx, or 0 when no response
- * came; PROXY_GRACE when no member could be asked at all.  Grace is the
- * operator's cache.grace (a bounded staleness, any failure) or, with no member
- * to ask, the pool's grace (any stale copy; Cache-Status "hit; detail=grace").
+ * came; PROXY_GRACE when no member could be asked at all.  Grace is
+ * cache.grace (a bounded staleness; any failure when set, by default only an
+ * origin asked that gave no answer) or, with no member to ask, the pool's grace (any stale
+ * copy; Cache-Status "hit; detail=grace").
  * Else Cache-Status: "fwd=stale" (we did forward), the origin's status if
  * any, and "detail=stale-if-error" or "detail=grace".  True if answered.
  */
@@ -192,6 +205,8 @@ proxy_stale_if_error(struct edge_conn *c, int fwd_status)
 		return false;
 	if (!cache_policy_stale_ok(&c->req, px->stale, time_now(), CACHE_STALE_IF_ERROR)) {
 		edge_proxy_policy_conf(c, &conf);
+		if (fwd_status != 0 && !proxy_grace_set(c))
+			conf.grace_s = 0;
 		if (!cache_policy_grace_ok(&c->req, px->stale, time_now(), conf.grace_s) &&
 		    (fwd_status != PROXY_GRACE || !proxy_grace_ok(c)))
 			return false;

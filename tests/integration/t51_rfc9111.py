@@ -179,7 +179,7 @@ class RFC9111(harness.OutpostTestCase):
         self.assertNotStored("/f/age")
         self.script("/f/agelist", cc="max-age=3600", headers={"Age": "0, 7200"})
         r1, r2 = self.assertStored("/f/agelist")
-        self.assertLess(int(r2.header("Age")), 60, "an Age list is ignored")
+        self.assertLess(int(r2.header("Age")), 60, "an Age list counts its first member")
         self.script("/f/age30", cc="max-age=3600", headers={"Age": "30"})
         r1, r2 = self.assertStored("/f/age30")
         self.assertGreaterEqual(int(r2.header("Age")), 30)
@@ -247,14 +247,39 @@ class RFC9111(harness.OutpostTestCase):
     # -- cache.grace --
 
     def test_origin_failure_without_grace_is_502(self):
+        node = self.start_outpost(self.origin, overrides={"cache": {"grace": "0s"}})
         self.script("/g/none", cc="max-age=1")
-        self.node.get("/g/none")
+        node.get("/g/none")
         time.sleep(STALE_WAIT)
         self.script("/g/none", drop=1)
-        r = self.node.get("/g/none")
+        r = node.get("/g/none")
         self.assertEqual(r.status, 502, r)
         self.assertLess(len(r.body), 200, "a short body")
-        self.assertEqual(self.node.get("/g/alive").status, 200, "still serving")
+        self.assertEqual(node.get("/g/alive").status, 200, "still serving")
+
+    def test_default_grace_serves_just_stale_on_origin_failure(self):
+        """RFC 9111 §4.2.4: a cache cut off from its origin may serve stale;
+        by default (cache.grace 10s) a copy that just went stale answers
+        when the origin closes the connection (not when it answers a 500);
+        must-revalidate still forbids it."""
+        paths = {"/g/default": "max-age=2", "/g/default-mr": "max-age=2, must-revalidate",
+                 "/g/default-500": "max-age=2"}
+        for p, cc in paths.items():
+            self.script(p, cc=cc, body="kept\n")
+            self.node.get(p)
+            self.assertEqual(self.node.get(p).header("X-Cache"), "HIT", p)
+        time.sleep(STALE_WAIT + 1)  # max-age=2: stale now, by well under 10 s
+        self.script("/g/default", drop=1)
+        self.script("/g/default-mr", drop=1)
+        self.script("/g/default-500", status=500, body="down\n")
+        r = self.node.get("/g/default")
+        self.assertEqual((r.status, r.body), (200, b"kept\n"), r)
+        self.assertIn("detail=grace", r.header("Cache-Status"))
+        self.assertEqual(self.node.get("/g/default-mr").status, 502)
+        # an origin that answers (a 500) is not "disconnected": its answer
+        # goes through unless cache.grace was set
+        r = self.node.get("/g/default-500")
+        self.assertEqual((r.status, r.body), (500, b"down\n"), r)
 
     def test_grace_serves_stale_on_origin_failure(self):
         origin = self.start_origin()

@@ -48,7 +48,25 @@ tests depend on it; "n/a" = not a required test for a shared cache):
                                           -> expires_past / _now / _before_date / _invalid
   freshness-expires-invalid-date          -> expires_invalid_date (opt)
   freshness-expires-age-slow-date / -fast-date -> expires_age_slow_date / _fast_date
- expires-parse, age-parse, pragma         -> n/a (every test is kind check)
+ expires-parse (RFC 9110 §5.6.7: IMF-fixdate, or the two obsolete forms)
+  freshness-expires-32bit, -far-future, -rfc850, -ansi-c, -wrong-case-weekday /
+  -month / -tz                            -> expires_parse_* (opt)
+  freshness-expires-invalid-utc / -aest / -2-digit-year / -no-comma /
+  -multiple-spaces / -date-dashes / -time-periods / -1-digit-hour /
+  -multiple-lines                         -> expires_bad_utc / _aest / _2_digit_year /
+                                             _no_comma / _spaces / _dashes / _periods /
+                                             _1_digit_hour / _two_lines
+ age-parse (RFC 9111 §5.1: Age = delta-seconds; an invalid one is ignored;
+  §1.2.2: a delta past 2^31 is 2147483648; §4.2.1: first of several values)
+  age-parse-nonnumeric / -negative / -float -> age_nonnumeric / _negative / _float
+  age-parse-large-minus-one / -large / -larger -> age_2147483647 / _2147483648 /
+                                             _2147483649
+  age-parse-suffix / -prefix / -suffix-twoline / -prefix-twoline
+                                          -> age_old_0 / _0_old / _old_0_lines /
+                                             _0_old_lines
+  age-parse-dup-0 / -dup-0-twoline / -dup-old -> age_0_0 / _0_0_lines / _dup_old_lines
+  age-parse-parameter / -numeric-parameter -> n/a (check)
+ pragma                                   -> n/a (every test is kind check)
  heuristic-freshness
   heuristic-{201,202,403,502,503,504}-not_cached, heuristic-599-not_cached
                                           -> heuristic_<status>
@@ -65,7 +83,7 @@ tests depend on it; "n/a" = not a required test for a shared cache):
                                              cdn_no_cache / cdn_no_store / cdn_over_cc_no_store /
                                              cdn_invalid_sf / cdn_quoted_max_age
   cdn-max-age-space-*, -case-insensitive, cdn-remove-*, cdn-*-update-exceed -> n/a (check)
- surrogate-control
+ surrogate-control (older suite versions only; not in the newest index)
   surrogate-max-age, -max, -max-plus, -me-target, -extension, -case-insensitive,
   -expires, -cc-max-age-invalid-expires, -short-cc-max-age -> sc_* (opt)
   surrogate-max-age-other-target / -age / -0 / -0-expires / -long-cc-max-age /
@@ -194,6 +212,49 @@ CASES = {
     "expires_invalid_date": [S(R((DATE, "foo", False), (EXP, 10))), S(expect="cached")],
     "expires_age_slow_date": not_reused((DATE, -10), (EXP, 10), (AGE, "25")),
     "expires_age_fast_date": not_reused((DATE, 10), (EXP, 20), (AGE, "15")),
+    # --- expires-parse (RFC 9110 §5.6.7; §5.3: an invalid date means "already expired") ---
+    "expires_parse_32bit": fresh_after((EXP, "Tue, 19 Jan 2038 14:14:08 GMT", False), (DATE, 0)),
+    "expires_parse_far_future": fresh_after((EXP, "Sun, 21 Nov 2286 04:46:39 GMT", False),
+                                            (DATE, 0)),
+    "expires_parse_rfc850": fresh_after((EXP, "Thursday, 18-Aug-50 02:01:18 GMT", False),
+                                        (DATE, 0)),
+    "expires_parse_ansi_c": fresh_after((EXP, "Thu Aug  8 02:01:18 2050", False), (DATE, 0)),
+    "expires_parse_case_weekday": fresh_after((EXP, "THU, 18 Aug 2050 02:01:18 GMT", False),
+                                              (DATE, 0)),
+    "expires_parse_case_month": fresh_after((EXP, "Thu, 18 AUG 2050 02:01:18 GMT", False),
+                                            (DATE, 0)),
+    "expires_parse_case_tz": fresh_after((EXP, "Thu, 18 Aug 2050 02:01:18 gMT", False),
+                                         (DATE, 0)),
+    "expires_bad_utc": stale_after((EXP, "Thu, 18 Aug 2050 02:01:18 UTC", False), (DATE, 0)),
+    "expires_bad_aest": stale_after((EXP, "Thu, 18 Aug 2050 02:01:18 AEST", False), (DATE, 0)),
+    "expires_bad_2_digit_year": stale_after((EXP, "Thu, 18 Aug 50 02:01:18 GMT", False),
+                                            (DATE, 0)),
+    "expires_bad_no_comma": stale_after((EXP, "Thu 18 Aug 2050 02:01:18 GMT", False), (DATE, 0)),
+    "expires_bad_spaces": not_reused((EXP, "Thu, 18  Aug  2050 02:01:18 GMT", False), (DATE, 0)),
+    "expires_bad_dashes": not_reused((EXP, "Thu, 18-Aug-2050 02:01:18 GMT", False), (DATE, 0)),
+    "expires_bad_periods": not_reused((EXP, "Thu, 18 Aug 2050 02.01.18 GMT", False), (DATE, 0)),
+    "expires_bad_1_digit_hour": not_reused((EXP, "Thu, 18 Aug 2050 2:01:18 GMT", False),
+                                           (DATE, 0)),
+    "expires_bad_two_lines": not_reused((EXP, "Thu, 18 Aug 2050 2:01:18 GMT", False),
+                                        (EXP, "Thu, 18 Aug 2050 2:01:19 GMT", False), (DATE, 0)),
+    # --- age-parse (RFC 9111 §5.1, §1.2.2, §4.2.1, §4.2.3) ---
+    "age_nonnumeric": fresh_after((DATE, 0), (CC, "max-age=3600"), (AGE, "abc", False)),
+    "age_negative": fresh_after((DATE, 0), (CC, "max-age=3600"), (AGE, "-7200", False)),
+    "age_float": fresh_after((DATE, 0), (CC, "max-age=3600"), (AGE, "7200.0", False)),
+    "age_2147483647": stale_after((DATE, 0), (CC, "max-age=3600"), (AGE, "2147483647", False)),
+    "age_2147483648": stale_after((DATE, 0), (CC, "max-age=3600"), (AGE, "2147483648", False)),
+    "age_2147483649": stale_after((DATE, 0), (CC, "max-age=3600"), (AGE, "2147483649", False)),
+    "age_old_0": stale_after((DATE, 0), (CC, "max-age=3600"), (AGE, "7200, 0", False)),
+    "age_0_old": fresh_after((DATE, 0), (CC, "max-age=3600"), (AGE, "0, 7200", False)),
+    "age_old_0_lines": stale_after((DATE, 0), (CC, "max-age=3600"), (AGE, "7200", False),
+                                   (AGE, "0", False)),
+    "age_0_old_lines": fresh_after((DATE, 0), (CC, "max-age=3600"), (AGE, "0", False),
+                                   (AGE, "7200", False)),
+    "age_0_0": fresh_after((DATE, 0), (CC, "max-age=3600"), (AGE, "0, 0", False)),
+    "age_0_0_lines": fresh_after((DATE, 0), (CC, "max-age=3600"), (AGE, "0", False),
+                                 (AGE, "0", False)),
+    "age_dup_old_lines": fresh_after((DATE, 0), (CC, "max-age=10000"), (AGE, "3600", False),
+                                     (AGE, "3600", False)),
     # --- heuristic-freshness (RFC 9111 §4.2.2, RFC 9110 §15.1) ---
     "heuristic_200": heuristic(200, "OK", True),
     "heuristic_201": heuristic(201, "Created", False),

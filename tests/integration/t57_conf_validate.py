@@ -17,7 +17,9 @@ Suite test id -> our case (required tests first; "opt" = kind optimal,
   conditional-304-etag                      -> inm_304_carries_etag
   conditional-etag-precedence               -> inm_over_ims_match, inm_over_ims_nomatch
   conditional-etag-vary-headers             -> validate_sends_vary_headers
-  conditional-etag-vary-headers-mismatch    -> vary_mismatch_no_stored_etag
+  conditional-etag-vary-headers-mismatch    -> vary_mismatch_no_stored_etag (required
+      in older versions; the newest makes it a check that expects the stored
+      ETag sent: RFC 9111 §4.1 allows either, nothing depends on it)
   304-lm-use-stored-Test-Header             -> u304_lm_keeps_stored_header
   304-etag-update-response-Test-Header      -> u304_etag_update_Test-Header
   304-etag-update-response-X-Test-Header    -> u304_etag_update_X-Test-Header
@@ -30,8 +32,8 @@ Suite test id -> our case (required tests first; "opt" = kind optimal,
   stale-close-proxy-revalidate              -> no_stale_proxy-revalidate
   stale-close-no-cache                      -> no_stale_no-cache
   stale-close-s-maxage=2                    -> no_stale_s-maxage
-  stale-if-error-cc-response-expired        -> sie_response_expired
-  stale-if-error-cc-request-expired         -> sie_request_expired
+  stale-if-error-cc-response-expired        -> sie_response_expired (older suite
+  stale-if-error-cc-request-expired         -> sie_request_expired   versions only)
   invalidate-POST / -PUT / -DELETE / -M-SEARCH -> invalidate_<method>
   partial-use-headers                       -> range_from_stored_200
   partial-use-stored-headers                -> range_keeps_stored_headers
@@ -46,10 +48,13 @@ Suite test id -> our case (required tests first; "opt" = kind optimal,
   chk stale-sie-close, stale-sie-503        -> sie_serves_stale_on_drop, _on_503
   chk stale-if-error-cc-response            -> sie_response_max_age_0
   opt stale-while-revalidate (cc-stale form) -> swr_max_age_0_updates
-  chk stale-close, stale-503, stale-if-error-cc-request: n/a, a stale answer
-      without stale-if-error in the response needs cache.grace (off by
-      default; t51 covers it); the request's stale-if-error alone does not
-      make a response without validator worth storing
+  chk stale-close                           -> stale_close_default_grace: the four
+      required stale-close-* tests depend on it; the default cache.grace
+      (10 s, an origin not reached) serves it (RFC 9111 §4.2.4)
+  chk stale-503, stale-if-error-cc-request: n/a, a 503 is an answer, not a
+      disconnection: only a cache.grace the operator sets serves stale for it
+      (t51 covers it); the request's stale-if-error alone does not make a
+      response without validator worth storing
   chk stale-warning-*: n/a, Warning is obsoleted by RFC 9111 (§5.5)
   chk head-writethrough                      -> head_writethrough
   chk head-200-retain: n/a, the client gets the origin's HEAD answer as sent
@@ -314,6 +319,11 @@ case("sie_request_expired (5861 §4: no stale past the request's stale-if-error)
           text="origin error"))
 
 # Kind "check" in the suite, allowed by RFC 5861 / RFC 9111 §4.2.4.
+case("stale_close_default_grace (9111 §4.2.4: a cache cut off from its origin may serve "
+     "a just-stale copy; the default cache.grace)",
+     [becomes_stale({"Cache-Control": "max-age=2"}, body="stored"), {"drop": 1}],
+     dict(src="origin", sleep=STALE_1 + 1),
+     dict(status=200, text="stored", hdr={"X-Origin-Count": "1", "Template-A": "1"}))
 case("sie_serves_stale_on_drop (5861 §4: stale-if-error covers a closed connection)",
      [{"headers": {"Cache-Control": "max-age=1, stale-if-error=60"},
        "date_headers": {"Date": 0}, "body": "stored"}, {"drop": 1}],

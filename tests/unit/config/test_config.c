@@ -477,6 +477,7 @@ test_full(void)
 	is_int(c->cache_ram_bytes, 512ULL << 20);
 	is_int(c->cache_max_object_bytes, 8ULL << 20);
 	is_int(c->cache_grace_s, 30);
+	ok(c->cache_grace_set, "cache.grace given: covers every failure");
 	is_int(c->cache_heuristic_max_s, 3600);
 	is_str(c->cache_disk_path, "/var/cache/outpost");
 	is_int(c->cache_disk_bytes, 1ULL << 30);
@@ -646,7 +647,8 @@ test_defaults(void)
 	ok(c->admin.address == NULL, "no admin");
 	is_int(c->cache_ram_bytes, 256ULL << 20);
 	is_int(c->cache_max_object_bytes, 16ULL << 20);
-	is_int(c->cache_grace_s, 0);
+	is_int(c->cache_grace_s, 10);
+	ok(!c->cache_grace_set, "default grace: an origin that gave no answer only");
 	is_int(c->cache_heuristic_max_s, 86400);
 	ok(c->cache_range_fill_max_bytes == UINT64_MAX, "range_fill_max: as max_object");
 	ok(c->cache_disk_path == NULL, "no disk");

@@ -59,6 +59,16 @@ test_dates(void)
 	is_int(time_parse_http_date(STR_LIT("0"), &t), -1);
 	is_int(time_parse_http_date(STR_LIT("Sun, 06 Nov 1994 08:49:37 UTC"), &t), -1);
 	is_int(time_parse_http_date(STR_LIT("Sun, 06 Xyz 1994 08:49:37 GMT"), &t), -1);
+	/* month and zone in another case: the same instant (robust parsing) */
+	is_int(time_parse_http_date(STR_LIT("SUN, 06 NOV 1994 08:49:37 gmt"), &t), 0);
+	is_int(t, 784111777);
+	is_int(time_parse_http_date(STR_LIT("Sunday, 06-nov-94 08:49:37 Gmt"), &t), 0);
+	is_int(t, 784111777);
+	is_int(time_parse_http_date(STR_LIT("Sun nOv  6 08:49:37 1994"), &t), 0);
+	is_int(t, 784111777);
+	is_int(time_parse_http_date(STR_LIT("Sun, 06 Nov 1994 08:49:37 AEST"), &t), -1);
+	is_int(time_parse_http_date(STR_LIT("Sun, 06  Nov 1994 08:49:37 GMT"), &t), -1);
+	is_int(time_parse_http_date(STR_LIT("Sun, 06 Nov 1994 8:49:37 GMT"), &t), -1);
 	time_http_date(784111777, out);
 	is_str(out, "Sun, 06 Nov 1994 08:49:37 GMT");
 }
