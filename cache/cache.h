@@ -305,7 +305,8 @@ bool cache_obj_field_stored(const struct h1_header *hdrs, size_t n, struct str n
  * same key whose head is old's, updated by upd (the fields of a 304): every
  * stored field named in upd is replaced by upd's lines of that name, except
  * Content-Length, Transfer-Encoding, Content-Range and hop-by-hop fields,
- * which never update a stored head; Age, CDN-Cache-Control and Surrogate-Control are not stored;
+ * which never update a stored head, and Age, which is not stored (a
+ * CDN-Cache-Control or Surrogate-Control in upd replaces the stored one);
  * without a Date in upd the new head is dated stored_at.  The body is old's, shared (no copy: the
  * new object keeps a reference to the body's owner).  NULL on allocation
  * failure.  old may be published; it is not changed.
