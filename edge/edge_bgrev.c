@@ -605,11 +605,7 @@ bg_build_request(struct edge_bgrev *bg, const struct edge_conn *c)
 	}
 	evbuffer_add_printf(b, "%s\r\n", c->peer);
 	/* RFC 9111 §4.3.1: the stored validators */
-	if (cache_obj_header(bg->stale, STR_LIT("ETag"), &v)) {
-		evbuffer_add_printf(b, "If-None-Match: %.*s", (int)v.len, v.p);
-		edge_proxy_add_variant_etags(bg->w, bg->key, bg->key_len, v, b);
-		evbuffer_add(b, "\r\n", 2);
-	}
+	edge_proxy_add_if_none_match(bg->w, bg->key, bg->key_len, bg->stale, b);
 	if (cache_obj_header(bg->stale, STR_LIT("Last-Modified"), &v))
 		evbuffer_add_printf(b, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	evbuffer_add_printf(b, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n\r\n",

@@ -316,16 +316,18 @@ edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header
 }
 
 void
-edge_proxy_add_variant_etags(
-    struct edge_worker *w, const char *key, size_t key_len, struct str own, struct evbuffer *out)
+edge_proxy_add_if_none_match(struct edge_worker *w, const char *key, size_t key_len,
+    const struct cache_obj *stale, struct evbuffer *out)
 {
 	struct cache_obj *v[CACHE_VARY_MAX];
-	struct str sent[CACHE_VARY_MAX];
-	size_t n, n_sent = 0;
+	struct str own, sent[CACHE_VARY_MAX];
+	size_t n = 0, n_sent = 0;
 
-	if (w->srv->ram == NULL)
+	if (!cache_obj_header(stale, STR_LIT("ETag"), &own))
 		return;
-	n = cache_variants(w->srv->ram, key, key_len, v, CACHE_VARY_MAX);
+	evbuffer_add_printf(out, "If-None-Match: %.*s", (int)own.len, own.p);
+	if (w->srv->ram != NULL)
+		n = cache_variants(w->srv->ram, key, key_len, v, CACHE_VARY_MAX);
 	for (size_t i = 0; i < n; i++) {
 		struct str e;
 		bool dup;
@@ -342,6 +344,7 @@ edge_proxy_add_variant_etags(
 	}
 	for (size_t i = 0; i < n; i++)
 		cache_obj_unref(&v[i]);
+	evbuffer_add(out, "\r\n", 2);
 }
 
 bool
@@ -413,11 +416,9 @@ proxy_write_request_head(struct edge_conn *c)
 	if (c->px.revalidate) {
 		struct str v;
 
-		if (c->px.reval_inm && cache_obj_header(c->px.stale, STR_LIT("ETag"), &v)) {
-			evbuffer_add_printf(out, "If-None-Match: %.*s", (int)v.len, v.p);
-			edge_proxy_add_variant_etags(c->w, c->key, (size_t)c->key_len, v, out);
-			evbuffer_add(out, "\r\n", 2);
-		}
+		if (c->px.reval_inm)
+			edge_proxy_add_if_none_match(
+			    c->w, c->key, (size_t)c->key_len, c->px.stale, out);
 		if (c->px.reval_ims && cache_obj_header(c->px.stale, STR_LIT("Last-Modified"), &v))
 			evbuffer_add_printf(out, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	}

@@ -12,8 +12,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/str.h"
-
 struct edge_conn;
 struct edge_worker;
 struct evbuffer;
@@ -48,11 +46,11 @@ uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *po
  * the X-Forwarded-* the node writes itself, and hop-by-hop fields (including
  * those the request's Connection names). */
 bool edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h);
-/* RFC 9111 §4.3.1: appends ", <etag>" to out (an If-None-Match being written
- * with own, the revalidated variant's ETag) for each other ETag of the
+/* RFC 9111 §4.3.1: when the stale response being revalidated has an ETag,
+ * appends an If-None-Match line to out with it and each other ETag of the
  * variants of the URL key in w's RAM tier, each once.  Worker thread. */
-void edge_proxy_add_variant_etags(
-    struct edge_worker *w, const char *key, size_t key_len, struct str own, struct evbuffer *out);
+void edge_proxy_add_if_none_match(struct edge_worker *w, const char *key, size_t key_len,
+    const struct cache_obj *stale, struct evbuffer *out);
 /* RFC 9111 §4.3.4: when the 304 resp names by its ETag a variant of the URL
  * key in w's RAM tier, that variant replaces *stale (the reference is
  * dropped) as the response to update and serve; true then.  Worker thread. */
