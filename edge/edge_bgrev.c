@@ -481,7 +481,7 @@ bg_connect(struct edge_bgrev *bg, const struct sockaddr *sa, socklen_t salen)
 	struct timeval rtv, wtv;
 
 	bg->conn_uses = 0;
-	bg->obev = bufferevent_socket_new(bg->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bg->obev = origin_pool_bev_new(bg->gen->opool, bg->pool_idx, bg->member_idx);
 	if (bg->obev == NULL) {
 		bg_fail(bg, "cannot open a connection");
 		return;

@@ -1566,15 +1566,7 @@ proxy_connect(struct edge_conn *c, const struct sockaddr *sa, socklen_t salen)
 	px->conn_uses = 0;
 	memcpy(&px->addr, sa, salen);
 	px->addrlen = salen;
-	if (px->pool->tls) {
-		SSL_CTX *ctx = origin_pool_tls_ctx(c->gen->opool, px->pool_idx);
-
-		px->obev = ctx == NULL ? NULL
-		                       : origin_tls_bev_new(c->w->base, ctx, px->pool,
-		                             px->pool->members[px->member_idx].host);
-	} else {
-		px->obev = bufferevent_socket_new(c->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	}
+	px->obev = origin_pool_bev_new(c->gen->opool, px->pool_idx, px->member_idx);
 	if (px->obev == NULL) {
 		proxy_try_failed(c, 502, "bad gateway: cannot open a connection to the origin");
 		return;

@@ -176,11 +176,19 @@ origin_pool_free(struct origin_pool **pp)
 	free(p);
 }
 
-SSL_CTX *
-origin_pool_tls_ctx(struct origin_pool *p, unsigned pool_idx)
+struct bufferevent *
+origin_pool_bev_new(struct origin_pool *p, unsigned pool_idx, unsigned member_idx)
 {
+	struct origin_pool_state *ps;
+
 	ASSERT(pool_idx < p->n_pools);
-	return p->pools[pool_idx].tls;
+	ps = &p->pools[pool_idx];
+	ASSERT(member_idx < ps->conf->n_members);
+	if (!ps->conf->tls)
+		return bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	return ps->tls == NULL ? NULL
+	                       : origin_tls_bev_new(p->base, ps->tls, ps->conf,
+	                             ps->conf->members[member_idx].host);
 }
 
 struct origin_balance *

@@ -59,9 +59,12 @@ struct origin_pool *origin_pool_new(
 /* Closes every idle connection; NULLs *pp. */
 void origin_pool_free(struct origin_pool **pp);
 
-/* The client TLS context of pool pool_idx on this worker (pools with tls),
- * or NULL (no tls, or it could not be built: logged at start). */
-struct ssl_ctx_st *origin_pool_tls_ctx(struct origin_pool *p, unsigned pool_idx);
+/* A new, unconnected bufferevent towards member member_idx of pool pool_idx
+ * (BEV_OPT_CLOSE_ON_FREE): TLS for pools with tls (origin_tls_bev_new),
+ * else a plain socket.  Connect it with bufferevent_socket_connect.  NULL
+ * on allocation failure or without the pool's TLS context. */
+struct bufferevent *origin_pool_bev_new(
+    struct origin_pool *p, unsigned pool_idx, unsigned member_idx);
 
 /* The balancer of pool pool_idx on this worker (owned by the pool state). */
 struct origin_balance *origin_pool_balance(struct origin_pool *p, unsigned pool_idx);

@@ -73,6 +73,7 @@ Control endpoints (never counted, never scripted), on the same port:
                              [[n, v], ...], "body_length", "body_sha256", "chunked",
                              "peer_port" (the client's port: one per connection),
                              "tls_client" (CN of a verified TLS client certificate),
+                             "tls" (the request came over TLS),
                              "response_headers" (the head's fields as sent, but
                              for raw answers)}]
   POST /__script             merge the JSON body into the script
@@ -169,6 +170,7 @@ class Conn:
         self.buf = bytearray()
         self.peer_port = None
         self.tls_client = None
+        self.tls = False
 
     def fill(self):
         data = self.sock.recv(65536)
@@ -303,6 +305,7 @@ class Origin:
                 sock = self.tls.wrap_socket(sock, server_side=True)
             conn = Conn(sock)
             conn.peer_port = peer_port
+            conn.tls = isinstance(sock, ssl.SSLSocket)
             cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
             conn.tls_client = dict(x[0] for x in cert["subject"]).get("commonName") \
                 if cert else None
@@ -398,7 +401,8 @@ class Origin:
                "version": version, "headers": headers,
                "body_length": blen, "body_sha256": bsha,
                "chunked": chunked, "time": time.time(), "status": None,
-               "peer_port": conn.peer_port, "tls_client": conn.tls_client}
+               "peer_port": conn.peer_port, "tls_client": conn.tls_client,
+               "tls": conn.tls}
         n = self.record(rec)
 
         delay = float(b.get("delay_ms", 0) or 0) / 1000.0

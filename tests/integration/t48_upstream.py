@@ -328,6 +328,11 @@ class OriginTls(harness.OutpostTestCase):
             pool(cfg, "mtls", [(local, {})], tls={"ca_file": c.path("root.pem"),
                                                    "client_cert": c.path("ecdsa.pem"),
                                                    "client_key": c.path("ecdsa.key")})
+            pool(cfg, "tlsswr", [(local, {})], tls={"ca_file": c.path("root.pem")})
+            for site in cfg["sites"]:
+                for r in site.get("routes", []):
+                    if r.get("path") == "/tlsswr/":
+                        r["cache"] = {"enabled": True}
             return cfg
         cls.node = self.class_outpost(cls.o, mutate=mutate)   # "web": plain to o
 
@@ -345,6 +350,20 @@ class OriginTls(harness.OutpostTestCase):
         time.sleep(0.5)
         self.assertNotIn("is down", self.node.log())
         self.assertGreater(self.o.count("/healthz"), 0)
+
+    def test_background_revalidation_speaks_tls(self):
+        # close=1: no idle connection to reuse, the refresh opens its own
+        path = "/tlsswr/a?cc=max-age%3D1%2C%20stale-while-revalidate%3D60&close=1"
+        self.assertEqual(self.node.get(path).header("X-Cache"), "MISS")
+        time.sleep(1.5)
+        r = self.node.get(path)   # stale: served, refreshed in the background
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("X-Origin-Count"), "1")
+        wait_until(lambda: self.o.count("/tlsswr/a") == 2, 5,
+                   what="the background revalidation at the TLS origin")
+        self.assertEqual([q["tls"] for q in self.o.requests(path="/tlsswr/a")], [True, True])
+        wait_until(lambda: self.node.get(path).header("X-Origin-Count") == "2", 5,
+                   what="the refreshed copy served")
 
     def test_unknown_ca_is_502(self):
         r = self.node.get("/sysca/x")
