@@ -506,12 +506,19 @@ policy_obj_cc(const struct cache_obj *o, struct cc *cc)
 {
 	struct str v;
 	size_t pos = 0;
-	int members = 0, k = 0;
+	int members = 0;
 
 	cc_init(cc);
-	while (k >= 0 && cache_obj_header_next(o, STR_LIT("CDN-Cache-Control"), &pos, &v))
-		members += (k = cc_parse_sf(v, cc));
-	if (k >= 0 && members > 0)
+	while (cache_obj_header_next(o, STR_LIT("CDN-Cache-Control"), &pos, &v)) {
+		int k = cc_parse_sf(v, cc);
+
+		if (k < 0) { /* as policy_cdn_cc: one bad line voids the field */
+			members = 0;
+			break;
+		}
+		members += k;
+	}
+	if (members > 0)
 		return;
 	cc_init(cc);
 	pos = 0;

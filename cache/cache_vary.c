@@ -115,7 +115,7 @@ static void
 vary_hash_add_lower(struct vary_hash *h, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char c = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+		char c = (char)str_lower((unsigned char)p[i]);
 
 		vary_hash_add(h, &c, 1);
 	}
@@ -677,49 +677,40 @@ cache_variant_by_etag(struct cache_ram *ram, const char *key, size_t key_len, st
 }
 
 /* The key under which req's selecting values would store o's URL with o's
- * Vary, in buf: its length, 0 when o has no Vary, -1 when there is none. */
+ * Vary, in buf: its length; 0 when o has no Vary or req selects o itself;
+ * -1 when o's Vary cannot be used or the key does not fit buflen. */
 static int
 vary_request_key(const struct h1_request *req, const struct cache_obj *o, char *buf, size_t buflen)
 {
-	struct h1_header vary[CACHE_VARY_NAMES_MAX];
-	size_t n = 0, pos = 0, own_len, url_len;
+	struct vary_names v;
+	char id[VARY_ID_LEN + 1];
+	size_t own_len, url_len;
 	const char *own = cache_obj_key(o, &own_len);
 	const char *sep = memchr(own, VARY_SEP, own_len);
-	struct str v;
 
-	while (n < CACHE_VARY_NAMES_MAX && cache_obj_header_next(o, STR_LIT("Vary"), &pos, &v)) {
-		vary[n].name = STR_LIT("Vary");
-		vary[n].value = v;
-		n++;
-	}
-	if (n == 0)
+	if (vary_obj_names(o, &v) != 0)
+		return -1;
+	if (v.n == 0)
 		return 0;
+	vary_id(&v, req, id);
 	url_len = sep != NULL ? (size_t)(sep - own) : own_len;
-	return cache_vary_key(req, vary, n, own, url_len, buf, buflen);
+	if (sep != NULL && own_len - url_len - 1 == VARY_ID_LEN &&
+	    memcmp(sep + 1, id, VARY_ID_LEN) == 0)
+		return 0;
+	return vary_variant_key(own, url_len, id, buf, buflen);
 }
 
 bool
 cache_vary_selects(const struct h1_request *req, const struct cache_obj *o)
 {
-	char buf[CACHE_KEY_MAX];
-	size_t own_len;
-	const char *own = cache_obj_key(o, &own_len);
-	int len = vary_request_key(req, o, buf, sizeof buf);
-
-	if (len == 0)
-		return true;
-	return len > 0 && (size_t)len == own_len && memcmp(buf, own, own_len) == 0;
+	return vary_request_key(req, o, NULL, 0) == 0;
 }
 
 struct cache_obj *
 cache_vary_for_request(const struct h1_request *req, struct cache_obj *o)
 {
-	char buf[CACHE_KEY_MAX];
-	size_t own_len;
-	const char *own = cache_obj_key(o, &own_len);
+	char buf[CACHE_KEY_MAX + VARY_ID_LEN + 2];
 	int len = vary_request_key(req, o, buf, sizeof buf);
 
-	if (len <= 0 || ((size_t)len == own_len && memcmp(buf, own, own_len) == 0))
-		return NULL;
-	return cache_obj_rekey(o, buf, (size_t)len);
+	return len > 0 ? cache_obj_rekey(o, buf, (size_t)len) : NULL;
 }

@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/timeutil.h"
 
@@ -47,7 +46,7 @@ static int
 time_month(const char *p)
 {
 	for (int i = 0; i < 12; i++)
-		if (strncasecmp(p, time_months[i], 3) == 0)
+		if (str_eq_nocase(str_make(p, 3), str_make(time_months[i], 3)))
 			return i;
 	return -1;
 }
@@ -95,7 +94,7 @@ time_parse_http_date(struct str s, time_t *out)
 	if (p != NULL && s.len == 29 && p == b + 3) {
 		/* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
 		if (b[4] != ' ' || b[7] != ' ' || b[11] != ' ' || b[16] != ' ' || b[25] != ' ' ||
-		    strcasecmp(b + 26, "GMT") != 0)
+		    !str_eq_nocase(str_make(b + 26, 3), STR_LIT("GMT")))
 			return -1;
 		if (time_digits(b + 5, 2, &tm.tm_mday) || (tm.tm_mon = time_month(b + 8)) < 0 ||
 		    time_digits(b + 12, 4, &tm.tm_year) || time_hms(b + 17, &tm))
@@ -105,7 +104,7 @@ time_parse_http_date(struct str s, time_t *out)
 		/* rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT */
 		const char *d = p + 2;
 		if (p[1] != ' ' || strlen(d) != 22 || d[2] != '-' || d[6] != '-' || d[9] != ' ' ||
-		    d[18] != ' ' || strcasecmp(d + 19, "GMT") != 0)
+		    d[18] != ' ' || !str_eq_nocase(str_make(d + 19, 3), STR_LIT("GMT")))
 			return -1;
 		if (time_digits(d, 2, &tm.tm_mday) || (tm.tm_mon = time_month(d + 3)) < 0 ||
 		    time_digits(d + 7, 2, &tm.tm_year) || time_hms(d + 10, &tm))

@@ -892,7 +892,7 @@ proxy_emit(struct edge_conn *c, struct evbuffer *in, size_t n)
 static bool
 proxy_fill_window_full(const struct edge_conn *c)
 {
-	uint64_t max = c->w->cfg->cache_max_object_bytes;
+	uint64_t max = c->gen->cfg->cache_max_object_bytes;
 
 	if (max < PROXY_OUT_HIGH)
 		max = PROXY_OUT_HIGH;
