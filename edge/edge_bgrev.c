@@ -632,6 +632,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	struct cache_fill *cf = NULL;
 	unsigned b;
 	int pick;
+	unsigned pidx;
 
 	if (c->key_len < 0 || c->route == NULL)
 		return false;
@@ -659,17 +660,12 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 		}
 	}
 	pool = c->pool; /* the route's, or its canary's */
-	pick =
-	    origin_balance_pick(origin_pool_balance(c->gen->opool, (unsigned)(pool - cfg->pools)),
-	        edge_proxy_hash(c, pool), NULL, 0, time_mono_ms());
-	if (pick == ORIGIN_BALANCE_NONE) {
-		if (cf != NULL)
-			cache_fill_end(cf, CACHE_FILL_S_FAILED, time_now());
-		cache_fill_unref(&cf);
-		return false;
-	}
-	/* at its max_conns: no background revalidation this time */
-	if (!origin_pool_acquire(c->gen->opool, (unsigned)(pool - cfg->pools), (unsigned)pick)) {
+	pidx = (unsigned)(pool - cfg->pools);
+	pick = origin_balance_pick(origin_pool_balance(c->gen->opool, pidx),
+	    edge_proxy_hash(c, pool), NULL, 0, time_mono_ms());
+	/* no member, or it is at its max_conns: no background revalidation */
+	if (pick == ORIGIN_BALANCE_NONE ||
+	    !origin_pool_acquire(c->gen->opool, pidx, (unsigned)pick)) {
 		if (cf != NULL)
 			cache_fill_end(cf, CACHE_FILL_S_FAILED, time_now());
 		cache_fill_unref(&cf);
@@ -684,7 +680,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	memcpy(bg->key, c->key, (size_t)c->key_len + 1);
 	bg->key_len = (size_t)c->key_len;
 	bg->pool = pool;
-	bg->pool_idx = (unsigned)(pool - cfg->pools);
+	bg->pool_idx = pidx;
 	bg->member_idx = (unsigned)pick;
 	edge_proxy_policy_conf(c, &bg->conf);
 	bg->skip_sts = c->site != NULL && c->site->hsts != NULL;

@@ -1657,6 +1657,17 @@ proxy_pick_slot(struct edge_conn *c)
 	}
 }
 
+/* Every member at max_conns and no room or time left to wait: a stale copy
+ * if grace allows, else 503 with Retry-After. */
+static void
+proxy_busy(struct edge_conn *c)
+{
+	EDGE_COUNT(&c->w->metrics, origin_busy_total);
+	if (!proxy_stale_if_error(c, PROXY_GRACE))
+		edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
+		    "origin busy: every member is at its connection limit");
+}
+
 static void
 proxy_on_wake(struct origin_pool_waiter *wt, bool timed_out)
 {
@@ -1668,10 +1679,7 @@ proxy_on_wake(struct origin_pool_waiter *wt, bool timed_out)
 	if (timed_out) {
 		log_warn("proxy", "origin pool \"%s\": every member at max_conns for %u ms",
 		    c->px.pool->name, c->px.pool->queue_timeout_ms);
-		EDGE_COUNT(&c->w->metrics, origin_busy_total);
-		if (!proxy_stale_if_error(c, PROXY_GRACE))
-			edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
-			    "origin busy: every member is at its connection limit");
+		proxy_busy(c);
 	} else {
 		c->px.woken = true;
 		proxy_begin(c, false);
@@ -1699,10 +1707,7 @@ proxy_queue(struct edge_conn *c)
 	}
 	log_warn("proxy", "origin pool \"%s\": every member at max_conns and the queue full",
 	    px->pool->name);
-	EDGE_COUNT(&c->w->metrics, origin_busy_total);
-	if (!proxy_stale_if_error(c, PROXY_GRACE))
-		edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
-		    "origin busy: every member is at its connection limit");
+	proxy_busy(c);
 }
 
 static void
