@@ -127,8 +127,7 @@ conn_free(struct edge_conn *c)
 		/* The client left while its exchange fills an object others may
 		 * read: the exchange goes on without it (edge_collapse.h); not
 		 * when draining, where a close is final. */
-		if (!c->px.cf_paused)
-			evtimer_del(c->timer); /* else it resumes the fill */
+		evtimer_del(c->timer);
 		edge_io_close(&c->io);
 		c->orphan = true;
 		c->dead = false;
@@ -1113,8 +1112,6 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			edge_conn_close(c);
 		else
 			edge_conn_send_error(c, 408, "request timeout: the request body stalled");
-	} else if (c->state == EDGE_CONN_PROXY && c->px.cf_paused) {
-		edge_proxy_on_fill_timer(c); /* a collapsed fill waits for its readers */
 	} else if (c->lingering || c->state != EDGE_CONN_READ_HEAD) {
 		edge_conn_close(c);
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {

@@ -76,6 +76,7 @@ struct edge_proxy {
 	bool woken;         /* proxy_begin runs from the wait queue */
 	unsigned conn_uses; /* requests sent on obev, this one included */
 	struct event *total_timer;      /* timeouts.total; made on first use, kept */
+	struct event *fill_timer;       /* polls a paused unstored fill; ditto */
 	struct sockaddr_storage addr;   /* the address obev connected to, when */
 	socklen_t addrlen;              /* it was made for this try (else 0) */
 	unsigned addr_retries;          /* tries moved to another address of a name */

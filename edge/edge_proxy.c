@@ -123,6 +123,10 @@ edge_proxy_free(struct edge_conn *c)
 		event_free(c->px.total_timer);
 		c->px.total_timer = NULL;
 	}
+	if (c->px.fill_timer != NULL) {
+		event_free(c->px.fill_timer);
+		c->px.fill_timer = NULL;
+	}
 }
 
 void
@@ -134,6 +138,8 @@ edge_proxy_abort(struct edge_conn *c)
 	origin_pool_unwait(c->gen->opool, &px->wait);
 	if (px->total_timer != NULL)
 		evtimer_del(px->total_timer);
+	if (px->fill_timer != NULL)
+		evtimer_del(px->fill_timer);
 	if (px->dnsq != NULL)
 		origin_dns_cancel(&px->dnsq);
 	if (px->obev != NULL) {
@@ -899,14 +905,22 @@ proxy_fill_window_full(const struct edge_conn *c)
 	return cache_fill_window(c->px.cf) > max;
 }
 
-void
-edge_proxy_on_fill_timer(struct edge_conn *c)
+/* The paused collapsed fill's poll: resumes reading the origin if the
+ * slowest reader made room (proxy_relay_body pauses again if not). */
+static void
+proxy_on_fill_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct edge_conn *c = arg;
 	struct edge_proxy *px = &c->px;
 
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	edge_conn_enter(c);
 	px->cf_paused = false;
 	if (px->state == EDGE_PROXY_RELAY_BODY && px->cf_stream && px->obev != NULL)
 		proxy_relay_body(c);
+	edge_conn_leave(c);
 }
 
 static void
@@ -934,8 +948,10 @@ proxy_relay_body(struct edge_conn *c)
 			bufferevent_disable(px->obev, EV_READ);
 			px->cf_paused = true;
 			proxy_tv(&tv, PROXY_FILL_POLL_MS);
-			c->timer_is_header = false;
-			evtimer_add(c->timer, &tv);
+			if (px->fill_timer == NULL)
+				px->fill_timer = evtimer_new(c->w->base, proxy_on_fill_timer, c);
+			ASSERT(px->fill_timer != NULL);
+			evtimer_add(px->fill_timer, &tv);
 			edge_collapse_pump(c); /* the leader's own client */
 			return;
 		}

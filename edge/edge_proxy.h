@@ -36,9 +36,6 @@ void edge_proxy_start(
 void edge_proxy_on_client_readable(struct edge_conn *c);
 /* The client's output buffer drained below the low watermark. */
 void edge_proxy_on_client_writable(struct edge_conn *c);
-/* c->timer fired while the exchange paused its collapsed fill: resumes
- * reading the origin if the slowest reader made room. */
-void edge_proxy_on_fill_timer(struct edge_conn *c);
 /* The balancer key of c's request for pool: the client address for ip_hash,
  * the pool's hash_key for consistent_hash, else 0. */
 uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool);
