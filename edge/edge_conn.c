@@ -378,45 +378,39 @@ conn_range(const struct edge_conn *c, const struct cache_obj *o, int status, uin
 	return range_request(&c->req, &v, len, rs);
 }
 
-/* Is the stored field line p[0..len) called name (given with its colon)? */
-static bool
-conn_line_is(const char *p, size_t len, struct str name)
+/* The route's response_headers rules, or NULL when it has none. */
+static const struct config_hdr_rules *
+conn_resp_rules(const struct edge_conn *c)
 {
-	return len > name.len && str_eq_nocase(str_make(p, name.len), name);
+	return c->route != NULL && c->route->resp_hdrs.n > 0 ? &c->route->resp_hdrs : NULL;
 }
 
-/* Does the route's response_headers rules (NULL: none) drop the field line
- * p[0..len)? */
-static bool
-conn_line_dropped(const struct config_hdr_rules *rules, const char *p, size_t len)
-{
-	const char *colon;
-
-	if (rules == NULL || (colon = memchr(p, ':', len)) == NULL)
-		return false;
-	return edge_route_hdr_drops(rules, str_make(p, (size_t)(colon - p)));
-}
-
-/* Adds the stored field lines p[0..len) of o to out by reference, without
- * Content-Range (a 206 writes its own), Surrogate-Control (stored for the
- * policy, never relayed), the fields rules (a route's response_headers, or
- * NULL) remove or set, and, when skip_ctype, Content-Type (a multipart
- * answer has its own). */
-static void
+/* Adds the stored field lines p[0..len) of o to out by reference, then the
+ * lines of rules (a route's response_headers, or NULL), without
+ * Content-Range (a 206 writes its own), the fields the cache policy consumes
+ * (Surrogate-Control: stored for the policy, never relayed), the fields
+ * rules remove or set, and, when skip_ctype, Content-Type (a multipart answer
+ * has its own).  p may start with the status line: it has no field name.
+ * Returns the bytes added. */
+static size_t
 conn_add_stored_fields(struct evbuffer *out, struct cache_obj *o, const char *p, size_t len,
     const struct config_hdr_rules *rules, bool skip_ctype)
 {
 	const char *end = p + len, *run = p;
+	size_t before = evbuffer_get_length(out);
 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *next = eol != NULL ? eol + 1 : end;
 		size_t n = (size_t)(next - p);
+		const char *colon = memchr(p, ':', n);
+		struct str name = colon != NULL ? str_make(p, (size_t)(colon - p)) : STR_NULL;
 
-		if (conn_line_is(p, n, STR_LIT("Content-Range:")) ||
-		    conn_line_is(p, n, STR_LIT("Surrogate-Control:")) ||
-		    conn_line_dropped(rules, p, n) ||
-		    (skip_ctype && conn_line_is(p, n, STR_LIT("Content-Type:")))) {
+		if (colon != NULL &&
+		    (str_eq_nocase(name, STR_LIT("Content-Range")) ||
+		        cache_policy_consumed_field(name) ||
+		        (rules != NULL && edge_route_hdr_drops(rules, name)) ||
+		        (skip_ctype && str_eq_nocase(name, STR_LIT("Content-Type"))))) {
 			if (p > run)
 				evbuffer_add_reference(out, run, (size_t)(p - run),
 				    conn_obj_release, cache_obj_ref(o));
@@ -427,6 +421,9 @@ conn_add_stored_fields(struct evbuffer *out, struct cache_obj *o, const char *p,
 	if (end > run)
 		evbuffer_add_reference(
 		    out, run, (size_t)(end - run), conn_obj_release, cache_obj_ref(o));
+	if (rules != NULL)
+		edge_route_hdr_append(rules, out);
+	return evbuffer_get_length(out) - before;
 }
 
 /*
@@ -448,8 +445,7 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 	char boundary[EDGE_RANGE_BOUNDARY_LEN + 1];
 	char hsts[EDGE_HSTS_FIELD_MAX];
 	bool multipart = rs->n > 1;
-	const struct config_hdr_rules *rules =
-	    c->route != NULL && c->route->resp_hdrs.n > 0 ? &c->route->resp_hdrs : NULL;
+	const struct config_hdr_rules *rules = conn_resp_rules(c);
 
 	c->cache_status = "HIT";
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
@@ -472,8 +468,6 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 	c->status = 206;
 	evbuffer_add(out, "HTTP/1.1 206 Partial Content\r\n", 30);
 	conn_add_stored_fields(out, o, head + sl, head_len - sl, rules, multipart);
-	if (rules != NULL)
-		edge_route_hdr_append(rules, out);
 	evbuffer_add_printf(out,
 	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s",
 	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs,
@@ -512,20 +506,15 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 {
 	size_t head_len;
 	const char *head = cache_obj_head(o, &head_len);
+	const struct config_hdr_rules *rules = conn_resp_rules(c);
 	char hsts[EDGE_HSTS_FIELD_MAX];
 	struct str sc;
 	int n;
 
 	c->status = conn_stored_status(o);
 	c->cache_status = xcache;
-	if (c->route != NULL && c->route->resp_hdrs.n > 0) { /* response_headers: a filtered copy */
-		head_len =
-		    edge_route_hdr_filter_head(&c->route->resp_hdrs, head, head_len, c->io.out);
-	} else if (cache_obj_header(o, STR_LIT("Surrogate-Control"), &sc)) {
-		size_t before = evbuffer_get_length(c->io.out);
-
-		conn_add_stored_fields(c->io.out, o, head, head_len, NULL, false);
-		head_len = evbuffer_get_length(c->io.out) - before;
+	if (rules != NULL || cache_obj_header(o, STR_LIT("Surrogate-Control"), &sc)) {
+		head_len = conn_add_stored_fields(c->io.out, o, head, head_len, rules, false);
 	} else {
 		evbuffer_add_reference(
 		    c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
@@ -1141,7 +1130,7 @@ void
 edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
     const struct config_listen *tls)
 {
-	const struct config *cfg = w->cfg;
+	const struct config *cfg = w->gen->cfg;
 	struct edge_conn *c;
 	int one = 1;
 

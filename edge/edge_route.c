@@ -320,34 +320,6 @@ edge_route_hdr_append(const struct config_hdr_rules *rules, struct evbuffer *out
 			evbuffer_add(out, rules->rules[i].line, rules->rules[i].line_len);
 }
 
-size_t
-edge_route_hdr_filter_head(
-    const struct config_hdr_rules *rules, const char *head, size_t len, struct evbuffer *out)
-{
-	size_t before = evbuffer_get_length(out), pos = 0, run = 0;
-
-	while (pos < len) {
-		const char *lf = memchr(head + pos, '\n', len - pos);
-		size_t end = lf != NULL ? (size_t)(lf - head) + 1 : len;
-		const char *colon = memchr(head + pos, ':', end - pos);
-
-		struct str name =
-		    colon != NULL ? str_make(head + pos, (size_t)(colon - head) - pos) : STR_NULL;
-
-		/* the status line (pos 0) has no field name; Surrogate-Control is
-		 * stored for the policy, never relayed */
-		if (pos > 0 && colon != NULL &&
-		    (edge_route_hdr_drops(rules, name) || cache_policy_consumed_field(name))) {
-			evbuffer_add(out, head + run, pos - run);
-			run = end;
-		}
-		pos = end;
-	}
-	evbuffer_add(out, head + run, len - run);
-	edge_route_hdr_append(rules, out);
-	return evbuffer_get_length(out) - before;
-}
-
 int
 edge_route_key(const struct config_route *r, const struct config_pool *pool, struct str scheme,
     struct str host, uint16_t port, struct str path_query, char *out, size_t outlen)

@@ -99,15 +99,6 @@ bool edge_route_hdr_drops(const struct config_hdr_rules *rules, struct str name)
 void edge_route_hdr_append(const struct config_hdr_rules *rules, struct evbuffer *out);
 
 /*
- * A stored head (status line, then fields each ending in CRLF) through
- * rules: copies it to out without the fields rules drop (nor
- * Surrogate-Control, see cache_policy_consumed_field), then appends the
- * rules' lines.  Returns the bytes added.
- */
-size_t edge_route_hdr_filter_head(
-    const struct config_hdr_rules *rules, const char *head, size_t len, struct evbuffer *out);
-
-/*
  * The cache key of a request on route r (cache_key_normalize_query with the
  * route's query mode), into out; the length or -1.  A request sent to r's
  * canary pool (pool != r->pool) gets "#canary=POOL" appended: '#' cannot

@@ -204,8 +204,6 @@ static void
 test_headers(void)
 {
 	const struct config_route *r = sel("/h/", &(struct edge_route_caps){0});
-	static const char head[] = "HTTP/1.1 200 OK\r\nX-Gone: 1\r\nCache-Control: max-age=60\r\n"
-	                           "ETag: \"e\"\r\ncache-control: public\r\nx-gone: 2\r\n";
 	struct evbuffer *b = evbuffer_new();
 	size_t n;
 	char *s;
@@ -214,11 +212,11 @@ test_headers(void)
 	ok(edge_route_hdr_drops(&r->resp_hdrs, STR_LIT("x-GONE")), "remove drops");
 	ok(edge_route_hdr_drops(&r->resp_hdrs, STR_LIT("Cache-Control")), "set drops");
 	ok(!edge_route_hdr_drops(&r->resp_hdrs, STR_LIT("X-A")), "add keeps");
-	n = edge_route_hdr_filter_head(&r->resp_hdrs, head, sizeof head - 1, b);
-	is_int((int)n, (int)evbuffer_get_length(b));
+	edge_route_hdr_append(&r->resp_hdrs, b);
+	n = evbuffer_get_length(b);
 	s = (char *)evbuffer_pullup(b, -1);
 	s[n - 1] = '\0';
-	is_str(s, "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nCache-Control: no-store\r\nX-A: 1\r");
+	is_str(s, "Cache-Control: no-store\r\nX-A: 1\r");
 	evbuffer_free(b);
 }
 
