@@ -7,11 +7,11 @@
  * C11 atomic: config_ref is a relaxed increment, config_unref an acq_rel
  * decrement (release for the readers' last accesses, acquire for the free).
  *
- * config_site_for_host and config_route_for_path run for every request: they
- * never allocate.  Hosts are matched against two sorted arrays (exact names
- * and wildcard suffixes) with a binary search; routes are kept sorted (exact,
- * regex in config order, prefixes longest first) so the first route that
- * matches is the one to use.
+ * config_site_for_host runs for every request: it never allocates.  Hosts are
+ * matched against two sorted arrays (exact names and wildcard suffixes) with a
+ * binary search.  Routes are kept sorted (exact, regex in config order,
+ * prefixes longest first) so the first route that matches is the one to use
+ * (edge_route_select).
  */
 /* <config.h>: "config.h" would find config/config.h, next to this file. */
 #include <config.h>
@@ -301,30 +301,6 @@ config_site_for_host(const struct config *c, const char *host, size_t host_len)
 		}
 	}
 	return c->site_any;
-}
-
-const struct config_route *
-config_route_for_path(const struct config_site *s, const char *path, size_t path_len)
-{
-	size_t i;
-
-	for (i = 0; i < s->n_routes; i++) {
-		const struct config_route *r = &s->routes[i];
-
-		switch (r->match) {
-		case CONFIG_MATCH_EXACT:
-			if (r->path_len == path_len && memcmp(r->path, path, path_len) == 0)
-				return r;
-			break;
-		case CONFIG_MATCH_REGEX:
-			break;
-		case CONFIG_MATCH_PREFIX:
-			if (r->path_len <= path_len && memcmp(r->path, path, r->path_len) == 0)
-				return r;
-			break;
-		}
-	}
-	return NULL;
 }
 
 int

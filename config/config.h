@@ -359,10 +359,5 @@ void config_unref(struct config **cp);
  */
 const struct config_site *config_site_for_host(
     const struct config *c, const char *host, size_t host_len);
-/* Route selection by path among exact and prefix routes (regex routes are
- * matched by edge/edge_route.c, which needs per-worker match data): an exact
- * path, else the longest prefix; NULL if none. */
-const struct config_route *config_route_for_path(
-    const struct config_site *s, const char *path, size_t path_len);
 
 #endif

@@ -127,7 +127,6 @@ worker_on_reload(evutil_socket_t fd, short what, void *arg)
 	}
 	old = w->gen;
 	w->gen = worker_gen_new(w, r->cfg, r->tls, r->health);
-	w->cfg = w->gen->cfg;
 	free(r); /* its references moved to the generation */
 	if (w->id == 0) {
 		/* the probes follow the current pools */
@@ -241,8 +240,8 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(w->base);
 		return;
 	}
-	tv.tv_sec = w->cfg->drain_timeout_ms / 1000;
-	tv.tv_usec = (long)(w->cfg->drain_timeout_ms % 1000) * 1000;
+	tv.tv_sec = w->gen->cfg->drain_timeout_ms / 1000;
+	tv.tv_usec = (long)(w->gen->cfg->drain_timeout_ms % 1000) * 1000;
 	evtimer_add(w->drain_timer, &tv);
 }
 
@@ -285,7 +284,6 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->magic = EDGE_WORKER_MAGIC;
 	w->id = id;
 	w->srv = srv;
-	w->cfg = srv->cfg;
 	w->drain_fd = -1;
 	w->fill_fd = -1;
 	w->reload_fd = -1;
@@ -338,13 +336,13 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	/* Workers are made in order: worker 0 makes the shared health flags
 	 * and runs the active probes on its loop. */
 	if (id == 0)
-		srv->health = origin_health_new(w->cfg);
+		srv->health = origin_health_new(srv->cfg);
 	ASSERT(srv->health != NULL);
 	w->route_md = edge_route_md_new();
 	w->gen = worker_gen_new(w, config_ref(srv->cfg),
 	    srv->tls != NULL ? edge_tls_ref(srv->tls) : NULL, origin_health_ref(srv->health));
 	w->dns = origin_dns_new(
-	    w->base, w->cfg->resolver_servers, w->cfg->dns_min_ttl_s, w->cfg->dns_max_ttl_s);
+	    w->base, srv->cfg->resolver_servers, srv->cfg->dns_min_ttl_s, srv->cfg->dns_max_ttl_s);
 	if (w->dns == NULL) {
 		log_err("edge", "worker %u: cannot start the resolver", id);
 		goto fail;
@@ -468,7 +466,7 @@ bool
 edge_worker_handshake_begin(
     struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot)
 {
-	unsigned limit = w->cfg->max_handshakes_per_ip;
+	unsigned limit = w->gen->cfg->max_handshakes_per_ip;
 	unsigned char addr[16] = {0};
 	struct edge_hs_ip *e;
 	unsigned b;

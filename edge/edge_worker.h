@@ -94,7 +94,6 @@ struct edge_worker {
 	unsigned magic; /* EDGE_WORKER_MAGIC */
 	unsigned id;
 	struct edge_server *srv;
-	const struct config *cfg;             /* gen->cfg */
 	struct edge_gen *gen;                 /* current generation (the worker holds it) */
 	_Atomic(struct edge_reload *) reload; /* set by the main thread */
 	int reload_fd;                        /* eventfd the main thread writes to */
