@@ -83,6 +83,11 @@ import harness
 SUITE_HEADERS = {"Cache-Control": "nothing-to-see-here", "Pragma": "foo"}
 LM_FIXED = "Wed, 01 Jan 2020 00:00:00 GMT"
 STALE_1 = 2.3  # max-age=1 is stale after this (Age counts whole seconds)
+# becomes_stale's max-age=2 (the suite's becomeStale) is stale after this.  Not
+# max-age=1: a Date made just before a second turns is already 1 s old when
+# the response arrives, so a max-age=1 response without validators is now
+# and then stale on arrival, and not stored.
+STALE_2 = STALE_1 + 1
 
 
 def http_date(t, rfc850=False):
@@ -101,8 +106,8 @@ def fresh(headers=None, dates=None, **b):
 
 
 def becomes_stale(headers=None, dates=None, **b):
-    """A response stale after STALE_1 seconds."""
-    h = {"Cache-Control": "max-age=1", "Template-A": "1"}
+    """A response stale after STALE_2 seconds (the suite's "becomeStale")."""
+    h = {"Cache-Control": "max-age=2", "Template-A": "1"}
     h.update(headers or {})
     d = {"Date": 0}
     d.update(dates or {})
@@ -184,13 +189,13 @@ case("ims_fresh_no_lm_earlier (9110 §13.1.3: an IMS before Date is modified: 20
 for nm, etag in (("strong", '"abcdef"'), ("weak", 'W/"abcdef"')):
     case("inm_generate_%s (9111 §4.3.1: the stored ETag goes in If-None-Match)" % nm,
          [becomes_stale({"ETag": etag})],
-         dict(src="origin", sleep=STALE_1),
+         dict(src="origin", sleep=STALE_2),
          dict(src="origin", status=200, sent={"If-None-Match": etag},
               hdr={"Template-A": "1", "X-Origin-Count": "2"}))
 case("ims_stale_validated (9111 §4.3.1/§4.3.2: validate, then 304 to the client's IMS)",
      [becomes_stale(dates={"Last-Modified": -3000}),
       {"status": 304, "headers": {"Cache-Control": "max-age=1"}, "date_headers": {"Date": 0}}],
-     dict(src="origin", sleep=STALE_1),
+     dict(src="origin", sleep=STALE_2),
      dict(ims=-3000, src="origin", status=304, sent={"If-Modified-Since": "lm"}))
 case("validate_sends_vary_headers (9111 §4.3.1: the request keeps the Vary'ed field)",
      [{"headers": {"ETag": '"abcdef"', "Vary": "Abc"},
@@ -321,8 +326,8 @@ case("sie_request_expired (5861 §4: no stale past the request's stale-if-error)
 # Kind "check" in the suite, allowed by RFC 5861 / RFC 9111 §4.2.4.
 case("stale_close_default_grace (9111 §4.2.4: a cache cut off from its origin may serve "
      "a just-stale copy; the default cache.grace)",
-     [becomes_stale({"Cache-Control": "max-age=2"}, body="stored"), {"drop": 1}],
-     dict(src="origin", sleep=STALE_1 + 1),
+     [becomes_stale(body="stored"), {"drop": 1}],
+     dict(src="origin", sleep=STALE_2),
      dict(status=200, text="stored", hdr={"X-Origin-Count": "1", "Template-A": "1"}))
 case("sie_serves_stale_on_drop (5861 §4: stale-if-error covers a closed connection)",
      [{"headers": {"Cache-Control": "max-age=1, stale-if-error=60"},
@@ -355,19 +360,19 @@ case("swr_max_age_0_updates (5861 §3: stale at once, then the background 200 is
 #    of a 200 only) --
 case("head_writethrough (9111 §4.3.5: a HEAD for a stale response goes to the origin)",
      [becomes_stale(body="same"), {"headers": {"Template-A": "1"}, "body": "same"}],
-     dict(src="origin", sleep=STALE_1),
+     dict(src="origin", sleep=STALE_2),
      dict(method="HEAD", src="origin", status=200, hdr={"Template-A": "1"},
           sent={":method": "HEAD"}))
 case("head_200_freshness_update (9111 §4.3.5: the HEAD 200's freshness updates the stored GET)",
      [becomes_stale(body="same"), {"headers": {"Cache-Control": "max-age=1000"},
                                    "body": "same"}],
-     dict(src="origin", sleep=STALE_1),
+     dict(src="origin", sleep=STALE_2),
      dict(method="HEAD", src="origin", status=200),
      dict(src="cache", status=200, text="same", hdr={"Template-A": "1"}))
 case("head_200_update (9111 §4.3.5: the HEAD 200's fields update the stored GET)",
      [becomes_stale(body="same"), {"headers": {"Cache-Control": "max-age=1000",
                                                "Template-A": "2"}, "body": "same"}],
-     dict(src="origin", sleep=STALE_1),
+     dict(src="origin", sleep=STALE_2),
      dict(method="HEAD", src="origin", status=200),
      dict(src="cache", status=200, text="same", hdr={"Template-A": "2"}))
 
@@ -376,7 +381,7 @@ case("head_200_other_length_no_update (9111 §4.3.5: a different Content-Length:
      [becomes_stale(body="same"), {"headers": {"Cache-Control": "max-age=1000",
                                                "Template-A": "2"}, "body": "longer"},
       becomes_stale(body="same")],
-     dict(src="origin", sleep=STALE_1),
+     dict(src="origin", sleep=STALE_2),
      dict(method="HEAD", src="origin", status=200, hdr={"Template-A": "2"}),
      dict(src="origin", status=200, text="same", hdr={"Template-A": "1"}))
 
