@@ -272,6 +272,10 @@ struct cache_obj *cache_obj_new(const char *key, size_t key_len, const char *hea
 /* Appends body bytes while building; -1 if the total would exceed max_bytes
  * (the fill then gives up storing) or on allocation failure. */
 int cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max_bytes);
+/* The body is complete: gives back the room appends reserved beyond it (a
+ * body of unknown length grows by doubling), so the object is charged for
+ * its bytes, not its slack.  Only while no one holds a pointer into the body. */
+void cache_obj_body_done(struct cache_obj *o);
 
 struct cache_obj *cache_obj_ref(struct cache_obj *o);
 void cache_obj_unref(struct cache_obj **op); /* NULLs *op; frees on last ref; any thread */

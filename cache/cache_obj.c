@@ -138,6 +138,27 @@ cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max
 	return 0;
 }
 
+void
+cache_obj_body_done(struct cache_obj *o)
+{
+	char *nb;
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	if (o->body_owner != NULL || o->body_cap == o->body_len)
+		return;
+	if (o->body_len == 0) {
+		free(o->body);
+		o->body = NULL;
+		o->body_cap = 0;
+		return;
+	}
+	nb = realloc(o->body, o->body_len);
+	if (nb == NULL)
+		return; /* keeps the larger block: still correct */
+	o->body = nb;
+	o->body_cap = o->body_len;
+}
+
 struct cache_obj *
 cache_obj_ref(struct cache_obj *o)
 {

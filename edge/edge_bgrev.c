@@ -341,6 +341,7 @@ bg_read_body(struct edge_bgrev *bg, bool eof)
 			}
 		}
 	}
+	cache_obj_body_done(bg->fill);
 	bg_publish(bg, bg->fill);
 	bg_finish(bg, bg->keep_alive && bg->body != H1_BODY_CLOSE);
 	return;

@@ -838,6 +838,8 @@ proxy_finish(struct edge_conn *c)
 	if (px->total_timer != NULL)
 		evtimer_del(px->total_timer);
 	if (px->fill != NULL) {
+		/* waiters read the fill's chunks and head, never its body */
+		cache_obj_body_done(px->fill);
 		cache_store(w->srv->ram, w->srv->disk, px->fill, time_now());
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		cache_obj_unref(&px->fill);

@@ -96,6 +96,36 @@ test_cap(void)
 }
 
 static void
+test_body_done(void)
+{
+	struct cache_obj *o = mk(0, 60, 0, 1000), *e = mk(0, 60, 0, 1000),
+	                 *x = mk(100, 60, 0, 1000);
+	size_t c0 = cache_obj_charge(o), n;
+	const char *p;
+
+	subtest("body done: slack given back");
+	is_int(cache_obj_append(o, "0123456789", 10, 1u << 20), 0);
+	ok(cache_obj_charge(o) >= c0 + 4096, "unknown length: a 4 KiB block");
+	cache_obj_body_done(o);
+	is_int(cache_obj_charge(o), c0 + 10);
+	p = cache_obj_body(o, &n);
+	is_int(n, 10);
+	ok(memcmp(p, "0123456789", 10) == 0, "bytes kept");
+	cache_obj_body_done(o); /* again: nothing to do */
+	is_int(cache_obj_charge(o), c0 + 10);
+	cache_obj_body_done(e);
+	p = cache_obj_body(e, &n);
+	ok(p != NULL && n == 0, "empty body");
+	is_int(cache_obj_charge(e), c0);
+	is_int(cache_obj_append(x, "abc", 3, 1000), 0);
+	cache_obj_body_done(x);
+	is_int(cache_obj_charge(x), c0 + 3);
+	cache_obj_unref(&o);
+	cache_obj_unref(&e);
+	cache_obj_unref(&x);
+}
+
+static void
 test_refs(void)
 {
 	struct cache_obj *o = mk(0, 60, 0, 1000), *a, *b;
@@ -197,6 +227,7 @@ main(void)
 {
 	test_build();
 	test_cap();
+	test_body_done();
 	test_refs();
 	test_age();
 	test_update();
