@@ -502,8 +502,10 @@ void cache_disk_close(struct cache_disk **dp);
  * is dropped and counted.  A complete, immutable object only.  Any thread.
  */
 void cache_disk_store(struct cache_disk *d, struct cache_obj *o);
-/* Queues the removal of key (copied); dropped and counted if the queue is
- * full.  Any thread. */
+/* Queues the removal of key (copied); never dropped for room (the queue
+ * grows).  From the call until the writer commits it, cache_disk_lookup of
+ * key is a miss (as, for those few milliseconds, is a lookup of a key that
+ * shares its hash slot).  Any thread. */
 void cache_disk_remove(struct cache_disk *d, const char *key, size_t key_len);
 
 /*

@@ -125,6 +125,8 @@ struct disk_state {
 
 static const char disk_state_key[] = "totals";
 
+#define DISK_PENDING_SLOTS 4096u /* a power of two */
+
 enum disk_op_kind {
 	DISK_OP_STORE = 0,
 	DISK_OP_REMOVE,
@@ -174,6 +176,11 @@ struct cache_disk {
 	bool closing;
 	bool paused;
 
+	/* Removes queued and not yet committed, counted by key hash: a lookup
+	 * of a key in a non-zero slot is a miss, so an invalidated object is
+	 * never read back (and promoted to RAM) while its delete waits. */
+	atomic_uint pending_removes[DISK_PENDING_SLOTS];
+
 	/* writer only */
 	struct disk_state st;
 	uint64_t last_sync_ms;
@@ -201,6 +208,12 @@ static void
 disk_count(atomic_uint_least64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static atomic_uint *
+disk_pending_slot(struct cache_disk *d, const char *key, size_t key_len)
+{
+	return &d->pending_removes[cache_hash(key, key_len) & (DISK_PENDING_SLOTS - 1)];
 }
 
 static uint64_t
@@ -742,8 +755,12 @@ disk_writer_main(void *arg)
 		ASSERT(pthread_mutex_unlock(&d->lock) == 0);
 		if (n > 0)
 			disk_write_batch(d, batch, n);
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++) {
+			if (batch[i].kind == DISK_OP_REMOVE) /* committed (or failed) */
+				atomic_fetch_sub(
+				    disk_pending_slot(d, batch[i].key, batch[i].key_len), 1);
 			disk_op_release(&batch[i]);
+		}
 		ASSERT(pthread_mutex_lock(&d->lock) == 0);
 		d->done_seq += n;
 		if ((d->sync_target > d->synced_seq && d->done_seq >= d->sync_target) ||
@@ -761,14 +778,35 @@ disk_writer_main(void *arg)
 
 /* ---- queue (any thread) ---- */
 
+/* Doubles the ring, its ops kept in order.  Under lock. */
+static void
+disk_ring_grow(struct cache_disk *d)
+{
+	struct disk_op *r = xcalloc((size_t)d->ring_cap * 2, sizeof *r);
+
+	for (unsigned i = 0; i < d->ring_count; i++)
+		r[i] = d->ring[(d->ring_head + i) % d->ring_cap];
+	free(d->ring);
+	d->ring = r;
+	d->ring_head = 0;
+	d->ring_cap *= 2;
+}
+
+/* Queues op, or drops it (counted) when the queue is full.  A remove is never
+ * dropped for room: the ring grows instead, as a lost remove would bring an
+ * invalidated object back (from disk, and after a restart).  A remove is a
+ * key; the writer applies hundreds of them per transaction. */
 static void
 disk_enqueue(struct cache_disk *d, struct disk_op *op)
 {
 	bool ok = false;
 
 	ASSERT(pthread_mutex_lock(&d->lock) == 0);
+	if (!d->closing && op->kind == DISK_OP_REMOVE && d->ring_count == d->ring_cap)
+		disk_ring_grow(d);
 	if (!d->closing && d->ring_count < d->ring_cap &&
-	    (d->ring_count == 0 || d->queued_bytes + op->bytes <= d->conf.queue_max_bytes)) {
+	    (d->ring_count == 0 || op->kind == DISK_OP_REMOVE ||
+	        d->queued_bytes + op->bytes <= d->conf.queue_max_bytes)) {
 		d->ring[(d->ring_head + d->ring_count) % d->ring_cap] = *op;
 		d->ring_count++;
 		d->queued_bytes += op->bytes;
@@ -780,6 +818,8 @@ disk_enqueue(struct cache_disk *d, struct disk_op *op)
 	}
 	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
 	if (!ok) {
+		if (op->kind == DISK_OP_REMOVE) /* closing: nothing reads any more */
+			atomic_fetch_sub(disk_pending_slot(d, op->key, op->key_len), 1);
 		disk_count(&d->drops, 1);
 		disk_op_release(op);
 	}
@@ -806,13 +846,10 @@ cache_disk_remove(struct cache_disk *d, const char *key, size_t key_len)
 	struct disk_op op = {DISK_OP_REMOVE, NULL, NULL, key_len, key_len};
 
 	OBJ_CHECK(d, CACHE_DISK_MAGIC);
-	op.key = malloc(key_len + 1);
-	if (op.key == NULL) {
-		disk_count(&d->drops, 1);
-		return;
-	}
+	op.key = xmalloc(key_len + 1);
 	memcpy(op.key, key, key_len);
 	op.key[key_len] = '\0';
+	atomic_fetch_add(disk_pending_slot(d, key, key_len), 1); /* before it is queued */
 	disk_enqueue(d, &op);
 }
 
@@ -955,7 +992,7 @@ cache_disk_lookup(
 
 	OBJ_CHECK(d, CACHE_DISK_MAGIC);
 	*out = NULL;
-	if (key_len == 0) {
+	if (key_len == 0 || atomic_load(disk_pending_slot(d, key, key_len)) != 0) {
 		disk_count(&d->misses, 1);
 		return -1;
 	}

@@ -45,6 +45,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,22 @@
 
 static pthread_mutex_t vary_stripe[VARY_STRIPES];
 static pthread_once_t vary_stripe_once = PTHREAD_ONCE_INIT;
+/* Bumped under the stripe's lock by each invalidation, after its removes are
+ * queued: a lookup that read an object from disk promotes it only if no
+ * invalidation of its stripe ended since the lookup began. */
+static atomic_uint_least64_t vary_invalidations[VARY_STRIPES];
 
 static void
 vary_stripe_init(void)
 {
 	for (size_t i = 0; i < VARY_STRIPES; i++)
 		ASSERT(pthread_mutex_init(&vary_stripe[i], NULL) == 0);
+}
+
+static size_t
+vary_stripe_of(const char *key, size_t key_len)
+{
+	return (size_t)(cache_hash(key, key_len) % VARY_STRIPES);
 }
 
 /* Locks the stripe of the URL key and returns it (the caller unlocks it). */
@@ -81,9 +92,23 @@ vary_lock(const char *key, size_t key_len)
 	pthread_mutex_t *m;
 
 	(void)pthread_once(&vary_stripe_once, vary_stripe_init);
-	m = &vary_stripe[cache_hash(key, key_len) % VARY_STRIPES];
+	m = &vary_stripe[vary_stripe_of(key, key_len)];
 	pthread_mutex_lock(m);
 	return m;
+}
+
+/* Promotes o, read from disk by a lookup of the URL key that began when the
+ * stripe's invalidation count was gen, unless an invalidation ended since
+ * (o may be what it removed). */
+static void
+vary_promote(
+    struct cache_ram *ram, struct cache_obj *o, const char *key, size_t key_len, uint64_t gen)
+{
+	pthread_mutex_t *m = vary_lock(key, key_len);
+
+	if (atomic_load(&vary_invalidations[vary_stripe_of(key, key_len)]) == gen)
+		cache_ram_promote(ram, o);
+	pthread_mutex_unlock(m);
 }
 
 /* ---- selecting header values ---- */
@@ -477,6 +502,7 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	struct vary_names v;
 	char id[VARY_ID_LEN + 1];
 	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
+	uint64_t gen = atomic_load(&vary_invalidations[vary_stripe_of(key, key_len)]);
 	int n;
 
 	if (vary_get(ram, disk, key, key_len, now, &o, from_disk) != 0)
@@ -492,12 +518,12 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 			return -1;
 		}
 		if (*from_disk)
-			cache_ram_promote(ram, o);
+			vary_promote(ram, o, key, key_len, gen);
 		*out = o;
 		return 0;
 	}
 	if (*from_disk)
-		cache_ram_promote(ram, o);
+		vary_promote(ram, o, key, key_len, gen);
 	if (vary_obj_names(o, &v) != 0 || v.n == 0) {
 		cache_obj_unref(&o);
 		return -1;
@@ -512,7 +538,7 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
 		return -1;
 	if (*from_disk)
-		cache_ram_promote(ram, *out);
+		vary_promote(ram, *out, key, key_len, gen);
 	return 0;
 }
 
@@ -637,6 +663,7 @@ cache_invalidate(
 		cache_obj_unref(&old);
 	}
 	vary_drop(ram, disk, key, key_len);
+	atomic_fetch_add(&vary_invalidations[vary_stripe_of(key, key_len)], 1);
 	pthread_mutex_unlock(m);
 }
 

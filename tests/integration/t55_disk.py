@@ -133,6 +133,25 @@ class Disk(harness.OutpostTestCase):
         r = n2.get(self.path("inval"))
         self.assertEqual(r.header("X-Cache"), "MISS")
 
+    def test_invalidated_object_is_not_read_back_from_disk(self):
+        # The disk remove is queued; a GET right after the POST used to find
+        # the old copy on disk, serve it and promote it to RAM for good.
+        n = self.node()
+        writes = 0
+        for i in range(5):
+            name = "inv%d" % i
+            n.get(self.path(name))
+            writes += 1
+            self.wait_disk_writes(n, writes)
+            time.sleep(0.2)  # the writer idle again: the remove waits a batch window
+            self.assertEqual(n.request("POST", self.path(name), body=b"x").status, 200)
+            r = n.get(self.path(name))
+            self.assertEqual(r.header("X-Cache"), "MISS", "round %d" % i)
+            writes += 1
+            self.assertHit(n.get(self.path(name)))
+            self.assertEqual(self.origin.count("/d/" + name), 3)  # GET, POST, GET
+        self.assertEqual(n.metric("outpost_cache_disk_hits_total", default=0), 0)
+
 
 if __name__ == "__main__":
     harness.main()
