@@ -723,10 +723,18 @@ cache_policy_304_applies(
 	const struct h1_header *h;
 	struct str v;
 
-	/* §4.3.4: the 304's validator selects the stored response to update. */
-	if ((h = policy_find(resp->headers, resp->n_headers, STR_LIT("etag"), &from)) != NULL)
-		return cache_obj_header(o, STR_LIT("ETag"), &v) &&
-		       str_eq(str_trim_ows(h->value), v);
+	/* §4.3.4: the 304's validator selects the stored response to update: a
+	 * strong one by strong comparison, a weak one by weak comparison
+	 * (W/"x" selects a stored "x": origins weaken tags when they compress). */
+	if ((h = policy_find(resp->headers, resp->n_headers, STR_LIT("etag"), &from)) != NULL) {
+		struct str val = str_trim_ows(h->value), opaque;
+		bool weak;
+
+		if (cache_obj_header(o, STR_LIT("ETag"), &v) && str_eq(val, v))
+			return true;
+		return policy_etag_parse(val, &opaque, &weak) && weak &&
+		       policy_etag_match(val, o, false);
+	}
 	from = 0;
 	if ((h = policy_find(resp->headers, resp->n_headers, STR_LIT("last-modified"), &from)) !=
 	    NULL)

@@ -1092,6 +1092,20 @@ proxy_range_fill_max(const struct config *cfg)
  * 200) is relayed as it is.  Same member, a new connection (the old one
  * still carries the unread body).  True if re-sent.
  */
+/* The answer in hand is not used: the same member is asked again on a new
+ * connection. */
+static void
+proxy_ask_again(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	px->resp.headers = NULL;
+	px->resp.n_headers = 0;
+	bufferevent_free(px->obev);
+	px->obev = NULL;
+	proxy_begin(c, true);
+}
+
 static bool
 proxy_range_refetch(struct edge_conn *c)
 {
@@ -1105,11 +1119,25 @@ proxy_range_refetch(struct edge_conn *c)
 	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
 	cache_obj_unref(&px->fill);
 	px->range_strip = false;
-	px->resp.headers = NULL;
-	px->resp.n_headers = 0;
-	bufferevent_free(px->obev);
-	px->obev = NULL;
-	proxy_begin(c, true);
+	proxy_ask_again(c);
+	return true;
+}
+
+/*
+ * A 304 to our own validators that selects no stored response (RFC 9111
+ * §4.3.4: its validator names another representation) answers a question the
+ * client did not ask: the request goes again without validators, rather than
+ * an empty 304 to a plain GET.
+ */
+static bool
+proxy_reval_refetch(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (!px->revalidate || px->resp.status != 304 || px->reval_client)
+		return false;
+	px->revalidate = false;
+	proxy_ask_again(c);
 	return true;
 }
 
@@ -1238,6 +1266,8 @@ proxy_read_head(struct edge_conn *c)
 		proxy_revalidated(c);
 		return;
 	}
+	if (proxy_reval_refetch(c))
+		return;
 	if (px->resp.status == 500 || px->resp.status == 502 || px->resp.status == 503 ||
 	    px->resp.status == 504) {
 		int st = px->resp.status;

@@ -64,6 +64,45 @@ class Revalidate(harness.OutpostTestCase):
         self.assertEqual(r3.header("X-Version"), "2")
         self.assertEqual(self.origin.count(path), 2)
 
+    def test_weak_etag_304_validates_strong_stored(self):
+        # RFC 9111 §4.3.4: a weak validator selects by weak comparison (an
+        # origin that compresses on the fly weakens its tags, as nginx does)
+        n = self.node
+        path = "/rv/weak"
+        self.origin.script({path: {"cc": "max-age=1", "body": "w\n",
+                                   "headers": {"ETag": '"w1"'}}})
+        self.assertEqual(n.get(path).header("X-Cache"), "MISS")
+        time.sleep(STALE_WAIT)
+        self.origin.script({path: {"cc": "max-age=60", "body": "w\n",
+                                   "headers": {"ETag": 'W/"w1"'}}})
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"w\n", "HIT"), r.headers)
+        self.assertEqual(self.statuses(path), [200, 304])
+        self.assertEqual(n.get(path).header("X-Cache"), "HIT")
+        self.assertEqual(self.origin.count(path), 2)
+
+    def test_304_for_another_representation_is_not_relayed(self):
+        # a 304 whose ETag selects nothing stored answers our validators, not
+        # the client's: the node asks again without them
+        n = self.node
+        path = "/rv/other304"
+        self.origin.script({path: {"seq": [
+            {"cc": "max-age=1", "body": "old\n", "headers": {"ETag": '"a"'}},
+            {"status": 304, "headers": {"ETag": '"b"', "Cache-Control": "max-age=60"}},
+            {"cc": "max-age=60", "body": "new\n", "headers": {"ETag": '"b"'}, "no_cond": 1}]}})
+        self.assertEqual(n.get(path).body, b"old\n")
+        time.sleep(STALE_WAIT)
+        r = n.get(path)
+        self.assertEqual((r.status, r.body), (200, b"new\n"), r.headers)
+        recs = self.origin.requests(path)
+        self.assertEqual([x["status"] for x in recs], [200, 304, 200])
+        self.assertEqual(harness.req_header(recs[1], "If-None-Match"), '"a"')
+        self.assertIsNone(harness.req_header(recs[2], "If-None-Match"))
+        r = n.get(path)
+        self.assertEqual((r.status, r.body, r.header("X-Cache")), (200, b"new\n", "HIT"))
+        # a client's own conditional still gets the origin's 304 as it is
+        self.assertEqual(n.get(path, headers={"If-None-Match": '"b"'}).status, 304)
+
     def test_last_modified_304(self):
         n = self.node
         path = "/rv/lm"

@@ -575,6 +575,8 @@ test_revalidation(void)
 	{
 		struct h1_header e_same[] = {{STR_LIT("ETag"), STR_LIT("\"v1\"")}};
 		struct h1_header e_other[] = {{STR_LIT("ETag"), STR_LIT("\"v9\"")}};
+		struct h1_header e_weak[] = {{STR_LIT("ETag"), STR_LIT("W/\"v1\"")}};
+		struct h1_header e_weak_other[] = {{STR_LIT("ETag"), STR_LIT("W/\"v9\"")}};
 		struct h1_header lm_same[] = {{STR_LIT("Last-Modified"), STR_LIT(DATE_T0)}};
 		struct h1_header bare[] = {{STR_LIT("Cache-Control"), STR_LIT("max-age=5")}};
 		struct h1_response r = {.status = 304};
@@ -584,6 +586,11 @@ test_revalidation(void)
 		ok(cache_policy_304_applies(both, &r, true), "same ETag");
 		r.headers = e_other;
 		ok(!cache_policy_304_applies(both, &r, false), "other ETag");
+		r.headers = e_weak;
+		ok(cache_policy_304_applies(both, &r, false),
+		    "W/ of the stored tag: weak comparison");
+		r.headers = e_weak_other;
+		ok(!cache_policy_304_applies(both, &r, false), "W/ of another tag");
 		r.headers = lm_same;
 		ok(cache_policy_304_applies(both, &r, true), "same Last-Modified");
 		r.headers = bare;
