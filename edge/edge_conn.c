@@ -513,6 +513,8 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 
 	c->status = conn_stored_status(o);
 	c->cache_status = xcache;
+	if (c->status == 204)
+		framing = ""; /* RFC 9110 §8.6: no Content-Length on a 204 */
 	if (rules != NULL || cache_obj_header(o, STR_LIT("Surrogate-Control"), &sc)) {
 		head_len = conn_add_stored_fields(c->io.out, o, head, head_len, rules, false);
 	} else {
@@ -557,10 +559,8 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 		conn_serve_range(c, o, cs, rr, &rs);
 		return;
 	}
-	/* RFC 9110 §8.6: no Content-Length on a 204 */
-	if (status != 204)
-		snprintf(framing, sizeof framing, "%sContent-Length: %zu\r\n",
-		    conn_accept_ranges(o), body_len);
+	snprintf(
+	    framing, sizeof framing, "%sContent-Length: %zu\r\n", conn_accept_ranges(o), body_len);
 	edge_conn_write_stored_head(c, o, "HIT", cs, framing);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));

@@ -206,7 +206,7 @@ void edge_conn_response_done(struct edge_conn *c);
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
 /* Writes the head of a response built from the stored o: status line and
  * stored fields, Age, Via, "X-Cache: xcache", "Cache-Status: outpost; cs",
- * framing (a complete field line, or ""), HSTS and Connection.  Sets
+ * framing (a complete field line, or ""; none for a 204), HSTS and Connection.  Sets
  * c->status and c->cache_status; counts the bytes. */
 void edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
     const char *cs, const char *framing);

@@ -155,6 +155,20 @@ class Collapse(harness.OutpostTestCase):
         self.assertEqual(self.origin.count("/col/empty"), 1)
         self.assertEqual(self.node.get(path).header("X-Cache"), "HIT")
 
+    def test_waiters_of_a_204_get_no_content_length(self):
+        # RFC 9110 §8.6: a 204 has no Content-Length, for the leader, the
+        # waiters and later hits alike
+        path = "/col/nocontent?status=204&body=&cc=max-age%3D60&delay_ms=800"
+        res = self.burst(path, 10)
+        self.assertEqual([(r[0], r[3]) for r in res], [(204, 0)] * 10)
+        self.assertTrue(all(r[4] for r in res))
+        self.assertEqual([r[1].get("content-length") for r in res], [None] * 10)
+        self.assertGreater(sum("collapsed" in r[1].get("cache-status", "") for r in res), 0)
+        self.assertEqual(self.origin.count("/col/nocontent"), 1)
+        r = self.node.get(path)
+        self.assertEqual((r.status, r.header("X-Cache"), r.header("Content-Length")),
+                         (204, "HIT", None))
+
     def test_waiters_get_the_variant_their_request_selects(self):
         # RFC 9111 §4.1: a waiter whose Foo differs from the leader's must
         # not be answered with the leader's variant
