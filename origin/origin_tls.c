@@ -45,6 +45,10 @@ origin_tls_ctx_new(const struct config_pool *pc, char *err, size_t errlen)
 	}
 	(void)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* OpenSSL 3 reports a close without close_notify as an error, which
+	 * libevent passes on as BEV_EVENT_ERROR whatever its dirty-shutdown
+	 * setting: a body delimited by the close would always look cut. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (pc->tls_verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 		if (pc->tls_ca_file != NULL) {

@@ -5,6 +5,7 @@ max_requests, the send/total timeouts, and member names with several DNS
 addresses (dns_responder.py on loopback).  Real origin processes, the real
 daemon (2 workers)."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -364,6 +365,20 @@ class OriginTls(harness.OutpostTestCase):
         self.assertEqual([q["tls"] for q in self.o.requests(path="/tlsswr/a")], [True, True])
         wait_until(lambda: self.node.get(path).header("X-Origin-Count") == "2", 5,
                    what="the refreshed copy served")
+
+    def test_close_delimited_body_without_close_notify(self):
+        # Python's ssl closes without close_notify, as many origins do: the
+        # close still ends a body that has no length (OpenSSL 3 calls it an
+        # error unless told not to)
+        for i, size in enumerate((10, 40000, 300000)):
+            path = "/tlsswr/nl%d?no_length=1&size=%d&cc=max-age%%3D60" % (i, size)
+            r = self.node.get(path)
+            self.assertEqual((r.status, r.header("X-Cache")), (200, "MISS"), r.headers)
+            self.assertEqual(hashlib.sha256(r.body).hexdigest(), harness.pattern_digest(size))
+            r = self.node.get(path)
+            self.assertEqual((r.status, r.header("X-Cache")), (200, "HIT"), r.headers)
+            self.assertEqual(len(r.body), size)
+        self.assertNotIn("mid-body", self.node.log())
 
     def test_unknown_ca_is_502(self):
         r = self.node.get("/sysca/x")
