@@ -402,6 +402,13 @@ bg_read_head(struct edge_bgrev *bg)
 		bg_free(bg); /* nothing to store; the connection is dropped */
 		return;
 	}
+	if (bg->cf != NULL) {
+		/* Misses that collapsed onto the key (another variant, a reload)
+		 * would wait for the whole body with nothing sent: they go on
+		 * their own now (edge_collapse.c). */
+		cache_fill_end(bg->cf, CACHE_FILL_S_FAILED, now);
+		cache_fill_unref(&bg->cf);
+	}
 	/* the header views die with the head: keep only the framing */
 	bg->body = resp.body;
 	bg->keep_alive = resp.keep_alive;

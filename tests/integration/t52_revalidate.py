@@ -371,6 +371,28 @@ class StaleWhileRevalidate(harness.OutpostTestCase):
         r = n.get(path)
         self.assertCS(r, "fwd=stale", "fwd-status=304")
 
+    def test_miss_does_not_wait_for_a_background_body(self):
+        # another variant's plain miss for the URL must not wait for the
+        # whole body of a slow background 200
+        n, o = self.node, self.origin
+        path = "/swr/slowbody"
+        base = {"cc": "max-age=1, stale-while-revalidate=60", "headers": {"Vary": "X-Var"}}
+        o.script({path: dict(base, body="a1\n")})
+        self.assertEqual(n.get(path, headers={"X-Var": "a"}).header("X-Cache"), "MISS")
+        time.sleep(STALE_WAIT)
+        # about 3 s of body for the background refresh of variant a
+        o.script({path: dict(base, size=200000, chunk_size=20000, chunk_delay_ms=300)})
+        self.assertSWR(n.get(path, headers={"X-Var": "a"}), b"a1\n")
+        harness.wait_until(lambda: o.count(path) == 2, 5.0, what="the background request")
+        o.script({path: dict(base, body="b\n")})
+        t0 = time.monotonic()
+        r = n.get(path, headers={"X-Var": "b"}, timeout=20)
+        self.assertEqual((r.status, r.body), (200, b"b\n"))
+        self.assertLess(time.monotonic() - t0, 1.5, "waited for the background body")
+        # the refresh still lands
+        harness.wait_until(lambda: len(n.get(path, headers={"X-Var": "a"}).body) == 200000,
+                           10.0, what="the refreshed variant")
+
     def test_background_timeout_dropped(self):
         n, o = self.node, self.origin
         path = "/swr/slow"
