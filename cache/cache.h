@@ -427,6 +427,8 @@ void cache_fill_close_joins(struct cache_fill *f, time_t now);
 /* Bytes held by the fill's chunks still alive (not yet passed by every
  * reader, including the views readers handed out).  Any thread. */
 size_t cache_fill_window(const struct cache_fill *f);
+/* Readers attached and not yet done (cache_fill_reader_done).  Any thread. */
+unsigned cache_fill_readers(const struct cache_fill *f);
 /* The leader: ends the fill in state (DONE, FAILED or PASS; PASS leaves a
  * hit-for-pass marker until now + CACHE_FILL_PASS_S), removes it from the
  * table and notifies watchers.  Publish a complete object in the RAM tier

@@ -70,7 +70,8 @@ struct cache_fill {
 	struct cache_fill_chunk *tail;  /* the leader's */
 	uint64_t total;                 /* the leader's */
 	_Atomic uint64_t watch;
-	atomic_size_t live; /* capacity of the chunks not yet freed */
+	atomic_size_t live;    /* capacity of the chunks not yet freed */
+	atomic_uint n_readers; /* readers not yet done */
 	size_t key_len;
 	char key[];
 };
@@ -196,6 +197,7 @@ fill_new(struct cache_fill_table *t, const char *key, size_t key_len, uint64_t h
 	f->total = 0;
 	atomic_init(&f->watch, 0);
 	atomic_init(&f->live, 0);
+	atomic_init(&f->n_readers, 0);
 	f->key_len = key_len;
 	memcpy(f->key, key, key_len);
 	f->key[key_len] = '\0';
@@ -216,6 +218,13 @@ cache_fill_window(const struct cache_fill *f)
 {
 	OBJ_CHECK(f, CACHE_FILL_MAGIC);
 	return atomic_load_explicit(&f->live, memory_order_relaxed);
+}
+
+unsigned
+cache_fill_readers(const struct cache_fill *f)
+{
+	OBJ_CHECK(f, CACHE_FILL_MAGIC);
+	return atomic_load_explicit(&f->n_readers, memory_order_relaxed);
 }
 
 struct cache_fill *
@@ -291,6 +300,7 @@ fill_reader_init(struct cache_fill *f, struct cache_fill_reader *rd)
 	rd->chunk = fill_chunk_ref(f->first);
 	rd->off = 0;
 	rd->pos = 0;
+	atomic_fetch_add_explicit(&f->n_readers, 1, memory_order_relaxed);
 }
 
 enum cache_fill_role
@@ -524,6 +534,9 @@ cache_fill_read(struct cache_fill_reader *rd, const char **p, size_t *len, void 
 void
 cache_fill_reader_done(struct cache_fill_reader *rd)
 {
+	if (rd->chunk == NULL)
+		return;
+	atomic_fetch_sub_explicit(&rd->chunk->f->n_readers, 1, memory_order_relaxed);
 	fill_chunk_unref(rd->chunk);
 	rd->chunk = NULL;
 }

@@ -936,6 +936,14 @@ proxy_relay_body(struct edge_conn *c)
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
 
+		/* a leader whose client left, filling an object no longer stored
+		 * that its last reader has left too: nobody gets the rest */
+		if (c->orphan && px->cf_stream && px->fill == NULL &&
+		    cache_fill_readers(px->cf) == 0) {
+			edge_proxy_abort(c);
+			edge_conn_close(c);
+			return;
+		}
 		/* a collapsed fill reads the origin at origin speed */
 		if (!px->cf_stream && evbuffer_get_length(out) > PROXY_OUT_HIGH) {
 			bufferevent_disable(px->obev, EV_READ);

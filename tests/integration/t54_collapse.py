@@ -73,6 +73,27 @@ def get_raw(port, path, deadline, version="HTTP/1.1"):
         s.close()
 
 
+def read_then_leave(port, path, n, sent=None):
+    """GETs path, calls sent() once the request is out, reads n body-ish
+    bytes (bounded by 20 s), then resets the connection; the bytes read."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    got = 0
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path).encode())
+        if sent is not None:
+            sent()
+        end = time.monotonic() + 20
+        while got < n and time.monotonic() < end:
+            k = s.recv(1 << 16)
+            if not k:
+                break
+            got += len(k)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        s.close()
+    return got
+
+
 def open_slow(port, path):
     """A client with a small receive buffer that sent its request and reads
     nothing until the test says so."""
@@ -154,6 +175,53 @@ class Collapse(harness.OutpostTestCase):
         self.assertTrue(all(r[4] for r in res))
         self.assertEqual(self.origin.count("/col/empty"), 1)
         self.assertEqual(self.node.get(path).header("X-Cache"), "HIT")
+
+    def test_orphaned_leader_stops_when_nobody_reads(self):
+        # the leader's client leaves once the body has outgrown max_object
+        # (not stored) and no waiter reads it: the node stops reading the
+        # origin instead of downloading the rest for nobody
+        node = self.small_object_node()
+        size = 64 << 20
+        path = ("/col/orphan?size=%d&cc=max-age%%3D60&chunked=1&chunk_size=65536"
+                "&chunk_delay_ms=10" % size)
+        self.assertGreaterEqual(read_then_leave(node.port, path, 2 << 20), 2 << 20)
+
+        def sent():
+            return self.origin.requests(path="/col/orphan")[0].get("body_sent", 0)
+
+        time.sleep(1.0)
+        before = sent()
+        time.sleep(1.0)
+        self.assertEqual(sent(), before, "the origin is still read for nobody")
+        self.assertLess(before, size // 2)
+        self.assertEqual(node.get("/healthz").status, 200)
+
+    def test_orphaned_leader_goes_on_for_its_waiter(self):
+        # the same, with a waiter still reading: it gets every byte
+        node = self.small_object_node()
+        size = 8 << 20
+        path = ("/col/orphanw?size=%d&cc=max-age%%3D60&chunked=1&chunk_size=65536"
+                "&chunk_delay_ms=5&delay_ms=600" % size)
+        box = {}
+        threads = []
+
+        def waiter():
+            harness.wait_until(lambda: self.origin.count("/col/orphanw") == 1, 5,
+                               what="the leader's request at the origin")
+            t = threading.Thread(target=lambda: box.update(
+                r=get_raw(node.port, path, time.monotonic() + 30)), daemon=True)
+            t.start()
+            threads.append(t)
+
+        read_then_leave(node.port, path, 2 << 20, waiter)
+        t = threads[0]
+        t.join(40)
+        self.assertFalse(t.is_alive())
+        st, h, body, ok = box["r"]
+        self.assertEqual((st, ok), (200, True))
+        self.assertIn("collapsed", h.get("cache-status", ""))
+        self.assertEqual(hashlib.sha256(body).hexdigest(), harness.pattern_digest(size))
+        self.assertEqual(self.origin.count("/col/orphanw"), 1)
 
     def test_waiters_of_a_204_get_no_content_length(self):
         # RFC 9110 §8.6: a 204 has no Content-Length, for the leader, the
