@@ -76,9 +76,12 @@ struct cache_fill {
 	char key[];
 };
 
+#define FILL_SHARD_MARKERS 32u /* hit-for-pass markers kept per shard */
+
 struct fill_shard {
 	pthread_mutex_t mu;
 	struct cache_fill *head;
+	unsigned n_markers; /* at most FILL_SHARD_MARKERS */
 };
 
 struct cache_fill_table {
@@ -277,8 +280,32 @@ fill_unlink(struct fill_shard *s, struct cache_fill *e)
 	cache_fill_unref(&e);
 }
 
+static bool
+fill_is_marker(const struct cache_fill *e)
+{
+	return atomic_load_explicit(&e->state, memory_order_relaxed) == CACHE_FILL_S_PASS;
+}
+
+/* Removes the shard's oldest marker (the list is newest first). */
+static void
+fill_drop_oldest_marker(struct fill_shard *s)
+{
+	struct cache_fill *e, *oldest = NULL;
+
+	for (e = s->head; e != NULL; e = e->next)
+		if (fill_is_marker(e))
+			oldest = e;
+	if (oldest != NULL) {
+		fill_unlink(s, oldest);
+		s->n_markers--;
+	}
+}
+
 /* Puts a hit-for-pass marker for f's key in f's place (shard lock held, f in
- * the table).  Without memory for a marker the key simply collapses again. */
+ * the table).  Without memory for a marker the key simply collapses again.
+ * A shard keeps FILL_SHARD_MARKERS markers at most, so that unique
+ * uncacheable URLs (each leaving a marker for 10 s) cannot make the walk of
+ * every miss and fill end long: the oldest goes. */
 static void
 fill_replace_by_marker(struct fill_shard *s, struct cache_fill *f, time_t now)
 {
@@ -287,6 +314,9 @@ fill_replace_by_marker(struct fill_shard *s, struct cache_fill *f, time_t now)
 	fill_unlink(s, f);
 	if (m == NULL)
 		return;
+	if (s->n_markers >= FILL_SHARD_MARKERS)
+		fill_drop_oldest_marker(s);
+	s->n_markers++;
 	m->pass_until = now + CACHE_FILL_PASS_S;
 	m->in_table = true;
 	m->next = s->head;
@@ -314,12 +344,12 @@ cache_fill_begin(struct cache_fill_table *t, const char *key, size_t key_len, ti
 	*out = NULL;
 	pthread_mutex_lock(&s->mu);
 	for (pp = &s->head; (e = *pp) != NULL;) {
-		bool marker =
-		    atomic_load_explicit(&e->state, memory_order_relaxed) == CACHE_FILL_S_PASS;
+		bool marker = fill_is_marker(e);
 
 		if (marker && e->pass_until <= now) {
 			*pp = e->next;
 			e->in_table = false;
+			s->n_markers--;
 			cache_fill_unref(&e);
 			continue;
 		}

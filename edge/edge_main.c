@@ -52,6 +52,8 @@
 #include "origin/origin_health.h"
 
 #define MAIN_DEFAULT_CONFIG OUTPOST_SYSCONFDIR "/outpost.yaml"
+/* Shards of the fill table; each keeps at most 32 hit-for-pass markers. */
+#define MAIN_FILL_SHARDS 1024u
 
 struct main_state {
 	struct edge_server srv;
@@ -328,7 +330,8 @@ main_run(struct config *cfg, const char *path)
 	if (cfg->cache_ram_bytes > 0)
 		ms.srv.ram = cache_ram_new(cfg->cache_ram_bytes, main_ram_shards(cfg));
 	if (ms.srv.ram != NULL)
-		ms.srv.fills = cache_fill_table_new(64, edge_worker_fill_notify, &ms.srv);
+		ms.srv.fills =
+		    cache_fill_table_new(MAIN_FILL_SHARDS, edge_worker_fill_notify, &ms.srv);
 	if (cfg->cache_disk_path != NULL && ms.srv.ram != NULL) {
 		struct cache_disk_conf dc;
 		char err[256];

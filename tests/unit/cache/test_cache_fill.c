@@ -128,6 +128,56 @@ test_roles(void)
 	ok(t == NULL, "table freed");
 }
 
+/* A shard keeps at most 32 hit-for-pass markers, the newest; readers are
+ * counted until done. */
+static void
+test_markers_and_readers(void)
+{
+	struct cache_fill_table *t = cache_fill_table_new(1, notify, NULL);
+	struct cache_fill *f = NULL, *w = NULL;
+	struct cache_fill_reader rd, wrd;
+	char key[16];
+	int pass = 0;
+
+	subtest("marker cap, reader count");
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "u%d", i);
+		is_int(begin(t, key, 1000, &f, &rd), CACHE_FILL_LEADER);
+		cache_fill_end(f, CACHE_FILL_S_PASS, 1000);
+		cache_fill_reader_done(&rd);
+		cache_fill_unref(&f);
+	}
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "u%d", i);
+		switch (begin(t, key, 1001, &f, &rd)) {
+		case CACHE_FILL_PASS:
+			pass++;
+			ok(i >= 68, "the newest markers are kept");
+			break;
+		default:
+			cache_fill_end(f, CACHE_FILL_S_FAILED, 1001);
+			cache_fill_reader_done(&rd);
+			cache_fill_unref(&f);
+			break;
+		}
+	}
+	is_int(pass, 32);
+
+	is_int(begin(t, "r", 1001, &f, &rd), CACHE_FILL_LEADER);
+	is_int((int)cache_fill_readers(f), 1);
+	is_int(begin(t, "r", 1001, &w, &wrd), CACHE_FILL_WAITER);
+	is_int((int)cache_fill_readers(f), 2);
+	cache_fill_reader_done(&wrd);
+	cache_fill_reader_done(&wrd); /* twice: counted once */
+	is_int((int)cache_fill_readers(f), 1);
+	cache_fill_reader_done(&rd);
+	is_int((int)cache_fill_readers(f), 0);
+	cache_fill_end(f, CACHE_FILL_S_FAILED, 1001);
+	cache_fill_unref(&w);
+	cache_fill_unref(&f);
+	cache_fill_table_free(&t);
+}
+
 /* Big appends cross chunks; views taken before later appends stay valid and
  * references outlive the fill and the readers. */
 static void
@@ -295,6 +345,7 @@ int
 main(void)
 {
 	test_roles();
+	test_markers_and_readers();
 	test_chunks();
 	test_threads();
 	return tap_done();
