@@ -109,11 +109,31 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 	case CACHE_FILL_PASS:
 		EDGE_COUNT(&w->metrics, cache_hit_for_pass_total);
 		return false;
-	case CACHE_FILL_LEADER:
+	case CACHE_FILL_LEADER: {
+		struct cache_obj *o = NULL;
+		bool from_disk;
+		time_t now = time_now();
+
+		/* The key's last fill may have stored and ended between the
+		 * caller's lookup and here: look again (RAM only) rather than
+		 * ask the origin a second time. */
+		if (cache_lookup(w->srv->ram, NULL, &c->req, c->key, (size_t)c->key_len, now, &o,
+		        &from_disk) == 0 &&
+		    cache_policy_usable(&c->req, o, now) == CACHE_USE_FRESH) {
+			cache_fill_end(f, CACHE_FILL_S_FAILED, now); /* joiners look again too */
+			cache_fill_reader_done(&rd);
+			cache_fill_unref(&f);
+			cache_obj_unref(stale);
+			edge_conn_serve_stored(c, o, "hit");
+			cache_obj_unref(&o);
+			return true;
+		}
+		cache_obj_unref(&o);
 		c->px.cf = cache_fill_ref(f);
 		c->cf = f;
 		c->cf_rd = rd;
 		return false;
+	}
 	case CACHE_FILL_WAITER:
 		break;
 	}

@@ -42,7 +42,9 @@ struct edge_worker;
  * c's current request is a GET miss, or a stale entry to revalidate (*stale,
  * may be NULL; c->px.revalidate set as for edge_proxy_start): looks its key
  * up in the table.  True when c now waits on the fill or revalidation in
- * flight (the request is handled from here on; *stale is taken and NULLed);
+ * flight, or was answered by a fresh object the key's last fill stored since
+ * the caller's lookup (the request is handled from here on; *stale is taken
+ * and NULLed);
  * false when it goes to the origin — as the leader of a new fill (c->px.cf
  * set) or alone (hit-for-pass, a request that must not collapse).
  */
