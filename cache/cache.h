@@ -520,6 +520,10 @@ void cache_disk_remove(struct cache_disk *d, const char *key, size_t key_len);
  */
 int cache_disk_lookup(
     struct cache_disk *d, const char *key, size_t key_len, time_t now, struct cache_obj **out);
+/* cache_disk_lookup without the body (the object's body is empty) and not
+ * counted as a hit or miss: for looking at a stored head only.  Any thread. */
+int cache_disk_lookup_head(
+    struct cache_disk *d, const char *key, size_t key_len, time_t now, struct cache_obj **out);
 
 /*
  * Waits until everything queued before the call is committed and synced to

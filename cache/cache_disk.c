@@ -928,7 +928,7 @@ disk_rtxn(struct cache_disk *d, MDB_txn **out, bool *cached)
 
 static int
 disk_read(struct cache_disk *d, MDB_txn *txn, const char *key, size_t key_len, time_t now,
-    struct cache_obj **out)
+    bool head_only, struct cache_obj **out)
 {
 	unsigned char mkey[DISK_MKEY_MAX];
 	MDB_val k, v;
@@ -955,11 +955,11 @@ disk_read(struct cache_disk *d, MDB_txn *txn, const char *key, size_t key_len, t
 	pol.storable = true;
 	pol.ttl_s = m.ttl_s;
 	pol.initial_age_s = m.initial_age_s;
-	o = cache_obj_new(
-	    key, key_len, rec + key_len, m.head_len, m.body_len, (time_t)m.stored_at, &pol);
+	o = cache_obj_new(key, key_len, rec + key_len, m.head_len, head_only ? 0 : m.body_len,
+	    (time_t)m.stored_at, &pol);
 	if (o == NULL)
 		return ENOMEM;
-	for (uint32_t i = 0; i < m.chunk_count; i++) {
+	for (uint32_t i = 0; i < m.chunk_count && !head_only; i++) {
 		unsigned char ck[12];
 		uint64_t want = m.body_len - (uint64_t)i * DISK_CHUNK_SIZE;
 		MDB_val cv;
@@ -982,9 +982,10 @@ disk_read(struct cache_disk *d, MDB_txn *txn, const char *key, size_t key_len, t
 	return 0;
 }
 
-int
-cache_disk_lookup(
-    struct cache_disk *d, const char *key, size_t key_len, time_t now, struct cache_obj **out)
+/* disk_read in the thread's read transaction; a queued remove hides the key. */
+static int
+disk_get(struct cache_disk *d, const char *key, size_t key_len, time_t now, bool head_only,
+    struct cache_obj **out)
 {
 	MDB_txn *txn;
 	bool cached;
@@ -992,18 +993,36 @@ cache_disk_lookup(
 
 	OBJ_CHECK(d, CACHE_DISK_MAGIC);
 	*out = NULL;
-	if (key_len == 0 || atomic_load(disk_pending_slot(d, key, key_len)) != 0) {
-		disk_count(&d->misses, 1);
+	if (key_len == 0 || atomic_load(disk_pending_slot(d, key, key_len)) != 0)
 		return -1;
-	}
 	rc = disk_rtxn(d, &txn, &cached);
 	if (rc == 0) {
-		rc = disk_read(d, txn, key, key_len, now, out);
+		rc = disk_read(d, txn, key, key_len, now, head_only, out);
 		if (cached)
 			mdb_txn_reset(txn);
 		else
 			mdb_txn_abort(txn);
 	}
+	return rc;
+}
+
+int
+cache_disk_lookup_head(
+    struct cache_disk *d, const char *key, size_t key_len, time_t now, struct cache_obj **out)
+{
+	int rc = disk_get(d, key, key_len, now, true, out);
+
+	if (rc > 0 || rc < -1)
+		disk_count(&d->errors, 1);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+cache_disk_lookup(
+    struct cache_disk *d, const char *key, size_t key_len, time_t now, struct cache_obj **out)
+{
+	int rc = disk_get(d, key, key_len, now, false, out);
+
 	if (rc == 0) {
 		disk_count(&d->hits, 1);
 		return 0;

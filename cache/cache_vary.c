@@ -439,6 +439,17 @@ vary_get(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t
 	return 0;
 }
 
+/* RAM, else the head alone from disk (no body copied, no hit counted): to look
+ * at what is stored under a URL key (an index, or a response without Vary). */
+static int
+vary_get_head(struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len,
+    time_t now, struct cache_obj **out)
+{
+	if (cache_ram_lookup(ram, key, key_len, out) == 0)
+		return 0;
+	return disk != NULL ? cache_disk_lookup_head(disk, key, key_len, now, out) : -1;
+}
+
 static void
 vary_put(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o)
 {
@@ -596,7 +607,7 @@ vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, 
 	struct vary_names v, ov;
 	char names[VARY_NAMES_BUF], onames[VARY_NAMES_BUF];
 	char id[VARY_ID_LEN + 1];
-	bool same = false, from_disk;
+	bool same = false;
 
 	if (sep == NULL) {
 		/* a plain response replaces whatever was stored for the URL; the
@@ -618,7 +629,7 @@ vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, 
 	memcpy(id, sep + 1, VARY_ID_LEN);
 	id[VARY_ID_LEN] = '\0';
 	vary_names_format(&v, names);
-	if (vary_get(ram, disk, key, plen, now, &old, &from_disk) == 0) {
+	if (vary_get_head(ram, disk, key, plen, now, &old) == 0) {
 		if (vary_is_index(old) && vary_obj_names(old, &ov) == 0) {
 			vary_names_format(&ov, onames);
 			same = strcmp(names, onames) == 0;
@@ -656,8 +667,7 @@ cache_invalidate(
 	struct cache_obj *old = NULL;
 	pthread_mutex_t *m = vary_lock(key, key_len);
 
-	if (cache_ram_lookup(ram, key, key_len, &old) == 0 ||
-	    (disk != NULL && cache_disk_lookup(disk, key, key_len, now, &old) == 0)) {
+	if (vary_get_head(ram, disk, key, key_len, now, &old) == 0) {
 		if (vary_is_index(old))
 			vary_drop_listed(ram, disk, old);
 		cache_obj_unref(&old);

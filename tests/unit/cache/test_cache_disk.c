@@ -365,6 +365,44 @@ small_queue(struct cache_disk_conf *c)
 }
 
 static void
+test_head_only(void)
+{
+	char path[128];
+	struct cache_disk *d;
+	struct cache_disk_stats st0, st;
+	struct cache_obj *o = NULL, *full = NULL;
+	size_t hl, fl, bl;
+	const char *h, *fh;
+
+	subtest("head only: no body read, not counted");
+	new_dir(path, sizeof path);
+	d = open_disk(path, 64u << 20, NULL);
+	ok(d != NULL, "open");
+	if (d == NULL)
+		return;
+	put(d, "http://h/big", 3, 300000);
+	is_int(cache_disk_flush(d, 5000), 0);
+	cache_disk_stats(d, &st0);
+	is_int(cache_disk_lookup_head(d, "http://h/big", 12, NOW, &o), 0);
+	is_int(cache_disk_lookup_head(d, "http://h/none", 13, NOW, &full), -1);
+	cache_disk_stats(d, &st);
+	ok(st.hits == st0.hits && st.misses == st0.misses, "not counted");
+	is_int(cache_disk_lookup(d, "http://h/big", 12, NOW, &full), 0);
+	if (o != NULL && full != NULL) {
+		h = cache_obj_head(o, &hl);
+		fh = cache_obj_head(full, &fl);
+		ok(hl == fl && memcmp(h, fh, hl) == 0, "the same head");
+		(void)cache_obj_body(o, &bl);
+		is_int(bl, 0);
+		(void)cache_obj_body(full, &bl);
+		is_int(bl, 300000);
+	}
+	cache_obj_unref(&o);
+	cache_obj_unref(&full);
+	cache_disk_close(&d);
+}
+
+static void
 test_queue_full(void)
 {
 	char path[128];
@@ -653,6 +691,7 @@ main(void)
 	ok(d == NULL && err[0] != '\0', "no path: an error message");
 	test_round_trip();
 	test_bound();
+	test_head_only();
 	test_queue_full();
 	test_concurrent();
 	test_crash();
