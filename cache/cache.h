@@ -558,7 +558,8 @@ void cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out);
  * variant key of the selecting header values req sends (key, 0x1f, 32 hex
  * digits).  Written into out (NUL-terminated; out may be key's buffer); its
  * length, or -1 when the response must not be stored: Vary "*" or an invalid
- * member, more than CACHE_VARY_NAMES_MAX names, or the key does not fit.
+ * member, more than CACHE_VARY_NAMES_MAX names, a member that is hop-by-hop in
+ * req (named in its Connection: not forwarded), or the key does not fit.
  */
 int cache_vary_key(const struct h1_request *req, const struct h1_header *resp, size_t n_resp,
     const char *key, size_t key_len, char *out, size_t outlen);

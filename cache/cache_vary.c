@@ -374,6 +374,12 @@ cache_vary_key(const struct h1_request *req, const struct h1_header *resp, size_
 		out[key_len] = '\0';
 		return (int)key_len;
 	}
+	/* A selecting field the request names in Connection is not forwarded
+	 * (RFC 9110 §7.6.1): the origin did not see the value that would key
+	 * the variant. */
+	for (size_t i = 0; i < v.n; i++)
+		if (h1_is_hop_by_hop(str_make(v.name[i], v.len[i]), req->headers, req->n_headers))
+			return -1;
 	vary_id(&v, req, id);
 	return vary_variant_key(key, key_len, id, out, outlen);
 }

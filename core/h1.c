@@ -66,7 +66,7 @@
 enum {
 	CC_TCHAR = 1,    /* RFC 9110 §5.6.2 tchar */
 	CC_FVALUE = 2,   /* field-vchar, SP, HTAB, obs-text (RFC 9110 §5.5) */
-	CC_TARGET = 4,   /* request-target bytes: VCHAR */
+	CC_TARGET = 4,   /* request-target bytes: VCHAR but '#' (no fragment, RFC 9112 §3.2) */
 	CC_HEX = 8,      /* HEXDIG */
 	CC_REGNAME = 16, /* unreserved / sub-delims (RFC 3986 §3.2.2) */
 };
@@ -74,7 +74,7 @@ enum {
 static const unsigned char cc[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,                /* 0x00 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,                /* 0x10 */
-    2, 23, 6, 7, 23, 7, 23, 23, 22, 22, 23, 23, 22, 23, 23, 6,     /* 0x20 */
+    2, 23, 6, 3, 23, 7, 23, 23, 22, 22, 23, 23, 22, 23, 23, 6,     /* 0x20 */
     31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 6, 22, 6, 22, 6, 6,    /* 0x30 */
     6, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, /* 0x40 */
     23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 6, 6, 7, 23,    /* 0x50 */
@@ -663,14 +663,16 @@ h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim, bool
 	if (f.n_te > 0) {
 		if (f.n_cl > 0)
 			return H1_E_CL_AND_TE;
-		/* chunked only once and only as the final coding (§6.1). */
-		if (f.n_codings == 0 || f.n_chunked > 1 || (f.n_chunked == 1 && !f.last_chunked))
+		/* chunked, once, and no other coding (§6.1): we would relay and
+		 * store a body still coded (gzip, ...) that nothing says is
+		 * coded. */
+		if (f.n_codings != 1 || f.n_chunked != 1)
 			return H1_E_BAD_TE;
-		if (f.n_chunked == 1 && resp->minor == 1) {
+		if (resp->minor == 1) {
 			resp->body = H1_BODY_CHUNKED;
 		} else {
-			/* Final coding not chunked, or Transfer-Encoding in an
-			 * HTTP/1.0 message (faulty framing, §6.1): read until close. */
+			/* Transfer-Encoding in an HTTP/1.0 message (faulty
+			 * framing, §6.1): read until close. */
 			resp->body = H1_BODY_CLOSE;
 		}
 	} else if (f.n_cl > 0) {

@@ -668,21 +668,42 @@ conn_redirect_route(struct edge_conn *c, struct str npath, const struct edge_rou
 		return;
 	}
 	memcpy(loc + 10 + n, "\r\n", 3);
-	if (r->body != H1_BODY_NONE)
-		c->keep_alive = false; /* the body is not read */
 	conn_send_short(c, (int)c->route->redirect_status, loc, "redirect\n");
+}
+
+/* The target sent to the origin: a copy of a, then b (the connection's
+ * buffer, kept across requests). */
+static void
+conn_set_up_target(struct edge_conn *c, struct str a, struct str b)
+{
+	size_t n = a.len + b.len;
+
+	if (n + 1 > c->up_cap) {
+		free(c->up_buf);
+		c->up_cap = n + 1 < 256 ? 256 : n + 1;
+		c->up_buf = xmalloc(c->up_cap);
+	}
+	memcpy(c->up_buf, a.p, a.len);
+	if (b.len > 0)
+		memcpy(c->up_buf + a.len, b.p, b.len);
+	c->up_buf[n] = '\0';
+	c->up_target = str_make(c->up_buf, n);
 }
 
 /*
  * The route's upstream side: the pool (or the canary's), the target sent to
- * the origin (npath rewritten, then query; else the client's target) and its
- * Host.  False after answering an error.
+ * the origin (npath rewritten, then query; else npath, then the client's
+ * query) and its Host.  The origin gets the path the route and the cache key
+ * saw: "/a/../b" and "/%62" are asked for as "/b", so they cannot fill "/b"
+ * with what the origin makes of another path.  False after answering an
+ * error.
  */
 static bool
 conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
 {
 	const struct config_route *route = c->route;
 	const struct h1_request *r = &c->req;
+	size_t raw_len = query.p != NULL ? (size_t)(query.p - r->path.p) : r->path.len;
 	int n;
 
 	c->pool = route->pool;
@@ -696,15 +717,10 @@ conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
 		edge_conn_send_error(c, 414, "URI too long (after rewrite)");
 		return false;
 	}
-	if (n > 0) {
-		if ((size_t)n + 1 > c->up_cap) {
-			free(c->up_buf);
-			c->up_cap = (size_t)n + 1 < 256 ? 256 : (size_t)n + 1;
-			c->up_buf = xmalloc(c->up_cap);
-		}
-		memcpy(c->up_buf, c->w->key_scratch, (size_t)n + 1);
-		c->up_target = str_make(c->up_buf, (size_t)n);
-	}
+	if (n > 0)
+		conn_set_up_target(c, str_make(c->w->key_scratch, (size_t)n), STR_NULL);
+	else if (npath.len != raw_len || memcmp(npath.p, r->path.p, raw_len) != 0)
+		conn_set_up_target(c, npath, query);
 	return true;
 }
 
@@ -729,6 +745,13 @@ conn_handle_request(struct edge_conn *c)
 	EDGE_COUNT(&w->metrics, requests_total);
 	c->requests++;
 	c->keep_alive = r->keep_alive && !w->draining && !c->client_eof;
+	/* A request body is read only on the way to the origin: an answer of
+	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
+	 * closes the connection, so unread body bytes are never taken for the
+	 * next request (smuggling).  Keep-alive comes back below for the
+	 * origin. */
+	if (r->body != H1_BODY_NONE)
+		c->keep_alive = false;
 	c->key_len = -1;
 	c->cache_status = "-";
 	c->site = NULL;
@@ -781,8 +804,6 @@ conn_handle_request(struct edge_conn *c)
 	}
 	c->route = route;
 	if (!edge_route_method_ok(route, r->method)) {
-		if (r->body != H1_BODY_NONE)
-			c->keep_alive = false; /* the body is not read */
 		conn_send_short(c, 405, route->allow_line, "method not allowed on this route\n");
 		return;
 	}
@@ -901,6 +922,7 @@ conn_handle_request(struct edge_conn *c)
 			return;
 	}
 	c->state = EDGE_CONN_PROXY;
+	c->keep_alive = r->keep_alive && !w->draining && !c->client_eof; /* it reads the body */
 	edge_proxy_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
 }
 

@@ -37,6 +37,11 @@ CASES = [
     ("http_2_0", req(b"/bad/v20", line=b"GET /bad/v20 HTTP/2.0"), 505, False),
     ("http_1_2", req(b"/bad/v12", line=b"GET /bad/v12 HTTP/1.2"), 505, False),
     ("two_hosts", req(b"/bad/hosts", b"Host: example.com\r\n"), 400, False),
+    # no fragment in a request-target (RFC 9112 §3.2): the key would lose what
+    # follows '#' and the origin would still get it (cache poisoning)
+    ("fragment_in_target", req(b"/bad/frag#?x=1"), 400, False),
+    ("fragment_in_absolute_target",
+     req(b"", line=b"GET http://example.com/bad/fragabs#f HTTP/1.1"), 400, False),
     ("host_userinfo", req(b"/bad/userinfo", host=b"Host: a@example.com\r\n"), 400, False),
     ("host_spaces", req(b"/bad/hostsp", host=b"Host: exa mple.com\r\n"), 400, False),
     ("host_bad_port", req(b"/bad/hostport", host=b"Host: example.com:99999\r\n"), 400, False),
@@ -81,6 +86,25 @@ class BadInput(harness.OutpostTestCase):
         rep = self.node.raw(req(b"/bad/count", b"X-A : b\r\n"))
         self.assertEqual(rep.first().status, 400)
         self.node.wait_metric("outpost_client_errors_total", lambda v: v >= before + 1)
+
+    def test_unread_body_never_parsed_as_a_request(self):
+        # an answer of the node's own (a hit, a 304 from the cache,
+        # OPTIONS *) does not read the request's body: it closes the
+        # connection, so the body is never taken for a next request
+        self.assertEqual(self.node.get("/smug/a?cc=max-age%3D60").status, 200)
+        inner = b"GET /smug/inner HTTP/1.1\r\nHost: example.com\r\n\r\n"
+        for first, status in ((b"GET /smug/a?cc=max-age%3D60 HTTP/1.1", 200),
+                              (b"OPTIONS * HTTP/1.1", 200)):
+            for framing, body in ((b"Content-Length: %d\r\n" % len(inner), inner),
+                                  (b"Transfer-Encoding: chunked\r\n",
+                                   b"%x\r\n%s\r\n0\r\n\r\n" % (len(inner), inner))):
+                rep = self.node.raw(first + b"\r\n" + H + framing + b"\r\n" + body, timeout=5)
+                rs = rep.responses()
+                self.assertEqual([r.status for r in rs], [status], rep[:400])
+                self.assertIn("close", rs[0].header_tokens("Connection"))
+                self.assertTrue(rep.closed)
+        self.assertEqual(self.origin.count("/smug/inner"), 0, "the body was taken for a request")
+        self.assertServing(self.node)
 
     def test_garbage_then_serving(self):
         for junk in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,

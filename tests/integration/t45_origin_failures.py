@@ -56,7 +56,11 @@ class OriginFailures(harness.OutpostTestCase):
         for i, raw in enumerate(("HTTP/1.1 abc\r\n\r\n", "garbage\r\n\r\n",
                                  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6"
                                  "\r\n\r\nhello!",
-                                 "HTTP/1.1 200 OK\r\nBad Header\r\n\r\n")):
+                                 "HTTP/1.1 200 OK\r\nBad Header\r\n\r\n",
+                                 # a transfer-coding we would pass on undecoded
+                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                                 "5\r\nhello\r\n0\r\n\r\n",
+                                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello")):
             path = "/o/malformed%d" % i
             r = self.node.get(path + "?raw=" + _q(raw))
             self.assertBadGateway(r)

@@ -182,6 +182,20 @@ class Cache(harness.OutpostTestCase):
         self.assertHit(self.get("/c/q?cc=max-age%3D60&v=1"))
         self.assertEqual(self.origin.count("/c/q"), 2)
 
+    def test_origin_gets_the_path_the_key_names(self):
+        # "/c/evil/../victim" is keyed as "/c/victim": the origin must be
+        # asked for "/c/victim" too, or a path it does not normalize would
+        # fill another URL's entry
+        r = self.get("/c/evil/../victim?cc=max-age%3D60")
+        self.assertMiss(r)
+        self.assertEqual([q["target"] for q in self.origin.requests(prefix="/c/")
+                          if "victim" in q["target"]], ["/c/victim?cc=max-age%3D60"])
+        for same in ("/c/victim?cc=max-age%3D60", "/c/%76ictim?cc=max-age%3D60"):
+            h = self.get(same)
+            self.assertHit(h)
+            self.assertEqual(h.body, r.body)
+        self.assertEqual(self.origin.count("/c/evil/../victim"), 0)
+
     # -- freshness --------------------------------------------------------
     def test_expiry(self):
         path = "/c/expiry?cc=max-age%3D1"

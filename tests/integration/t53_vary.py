@@ -68,6 +68,18 @@ class Vary(Base):
         self.assertHit(self.get(p, {"Foo": "2", "Other": "x"}), b.body)
         self.assertEqual(self.origin.count("/v/co"), 3)
 
+    def test_connection_nominated_selecting_field_not_stored(self):
+        # "Connection: Foo" makes Foo hop-by-hop (RFC 9110 §7.6.1): it is not
+        # forwarded, so the origin's answer must not be stored as Foo's variant
+        p = self.vpath("conn", "Foo")
+        r = self.get(p, {"Foo": "1", "Connection": "Foo"})
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(harness.req_header(self.origin.requests(path="/v/conn")[0], "Foo"))
+        a = self.get(p, {"Foo": "1"})
+        self.assertMiss(a)
+        self.assertHit(self.get(p, {"Foo": "1"}), a.body)
+        self.assertEqual(self.origin.count("/v/conn"), 2)
+
     def test_empty_value_differs_from_absent(self):
         p = self.vpath("empty", "Foo")
         self.assertMiss(self.get(p))
