@@ -56,6 +56,7 @@ struct origin_member_state {
 struct origin_pool_state {
 	struct origin_pool *pool;
 	const struct config_pool *conf;
+	size_t n_members; /* conf's, for a free after the config is gone */
 	struct origin_member_state *members;
 	struct origin_balance *balance;
 	_Atomic unsigned *busy;   /* per member, shared by all workers */
@@ -72,6 +73,11 @@ struct origin_pool {
 	struct origin_pool_state *pools;
 	size_t n_pools;
 	size_t n_idle;
+	/* A waiter's callback may release the last holder of the pool (a
+	 * connection of an older generation): origin_pool_free then only
+	 * marks it, and origin_pool_on_wake frees it once it stops using it. */
+	unsigned dispatching;
+	bool free_pending;
 };
 
 static void origin_pool_on_wake(evutil_socket_t fd, short what, void *arg);
@@ -88,6 +94,7 @@ origin_pool_new(
 	p->pools = xcalloc(cfg->n_pools ? cfg->n_pools : 1, sizeof *p->pools);
 	for (size_t i = 0; i < cfg->n_pools; i++) {
 		p->pools[i].conf = &cfg->pools[i];
+		p->pools[i].n_members = cfg->pools[i].n_members;
 		p->pools[i].members = xcalloc(cfg->pools[i].n_members, sizeof *p->pools[i].members);
 		p->pools[i].balance = origin_balance_new(&cfg->pools[i],
 		    health != NULL ? origin_health_flags(health, (unsigned)i) : NULL, seed + i);
@@ -152,16 +159,11 @@ origin_idle_on_event(struct bufferevent *bev, short what, void *arg)
 	origin_idle_close(e);
 }
 
-void
-origin_pool_free(struct origin_pool **pp)
+static void
+origin_pool_destroy(struct origin_pool *p)
 {
-	struct origin_pool *p = *pp;
-
-	if (p == NULL)
-		return;
-	*pp = NULL;
 	for (size_t i = 0; i < p->n_pools; i++) {
-		for (size_t m = 0; m < p->pools[i].conf->n_members; m++)
+		for (size_t m = 0; m < p->pools[i].n_members; m++)
 			while (p->pools[i].members[m].idle != NULL)
 				origin_idle_close(p->pools[i].members[m].idle);
 		while (p->pools[i].wait_head != NULL)
@@ -174,6 +176,20 @@ origin_pool_free(struct origin_pool **pp)
 	}
 	free(p->pools);
 	free(p);
+}
+
+void
+origin_pool_free(struct origin_pool **pp)
+{
+	struct origin_pool *p = *pp;
+
+	if (p == NULL)
+		return;
+	*pp = NULL;
+	if (p->dispatching > 0)
+		p->free_pending = true; /* origin_pool_on_wake frees it */
+	else
+		origin_pool_destroy(p);
 }
 
 struct bufferevent *
@@ -374,26 +390,35 @@ static void
 origin_pool_on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct origin_pool_state *ps = arg;
+	struct origin_pool *p = ps->pool;
 	uint64_t now_ms = time_mono_ms();
 	struct origin_pool_waiter *wt;
 
 	(void)fd;
 	(void)what;
+	p->dispatching++;
 	for (;;) {
 		for (wt = ps->wait_head; wt != NULL && wt->deadline_ms > now_ms; wt = wt->next)
 			;
 		if (wt == NULL)
 			break;
-		origin_pool_unwait(ps->pool, wt);
+		origin_pool_unwait(p, wt);
 		wt->cb(wt, true);
+		if (p->free_pending)
+			goto out;
 	}
 	while ((wt = ps->wait_head) != NULL && origin_pool_any_slot(ps)) {
-		origin_pool_unwait(ps->pool, wt);
+		origin_pool_unwait(p, wt);
 		wt->cb(wt, false);
+		if (p->free_pending)
+			goto out;
 		if (ps->wait_head == wt)
 			break; /* no slot for it after all */
 	}
 	origin_pool_arm(ps, now_ms);
+out:
+	if (--p->dispatching == 0 && p->free_pending)
+		origin_pool_destroy(p);
 }
 
 int

@@ -12,7 +12,9 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
+import struct
 import time
 
 import harness
@@ -239,6 +241,42 @@ class ReloadRoutes(harness.OutpostTestCase):
             self.assertEqual(next_origin.count(path), 0)
         self.assertEqual(n, 6)
         self.assertServing(node)
+    def test_queued_requests_of_an_old_generation_time_out(self):
+        """Requests wait in a max_conns queue, a reload makes their pool an
+        old generation's, their clients leave: the queue timeout answers
+        (and frees) the last holders of that pool from inside its own wake
+        event.  It was a use-after-free (ASan) that killed the daemon."""
+        origin = self.start_origin()
+        origin.script({"/q/*": {"delay_ms": 3000}})
+
+        def mut(cfg):
+            cfg["node"]["workers"] = 2
+            harness.add_pool_route(cfg, "q", [(origin.address, {"max_conns": 1})], queue=20,
+                                   queue_timeout="1s",
+                                   timeouts={"connect": "1s", "first_byte": "6s",
+                                             "between_bytes": "2s"})
+            return cfg
+        node = self.start_outpost(origin, mutate=mut)
+
+        def send(path):
+            s = socket.create_connection(("127.0.0.1", node.port), timeout=10)
+            s.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path).encode())
+            return s
+        first = send("/q/a")
+        try:
+            harness.wait_until(lambda: origin.count("/q/a") == 1, 3, what="the first request")
+            queued = [send("/q/b%d" % i) for i in range(8)]
+            time.sleep(0.2)
+            reload(node, "outpost_config_reloads_total", 0)
+            for s in queued:  # not read while queued: the node does not notice
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+            time.sleep(2.0)  # past queue_timeout
+            self.assertTrue(node.alive(), node.log()[-2000:])
+        finally:
+            first.close()
+        self.assertServing(node)
+
 
 if __name__ == "__main__":
     harness.main()
