@@ -26,6 +26,8 @@
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
 
+#define ADMIN_MAX_HEAD 8192 /* bytes of a request head on the admin listener */
+
 const char *const edge_counter_names[EDGE_C__COUNT] = {
 #define EDGE_COUNTER_NAME(name, help) "outpost_" #name,
     EDGE_COUNTER_TABLE(EDGE_COUNTER_NAME)
@@ -264,6 +266,10 @@ edge_admin_start(struct event_base *base, struct edge_server *srv, const struct 
 	}
 	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_timeout(h, 10);
+	/* libevent buffers heads and bodies without limit by default, on the
+	 * main thread: GET and HEAD need a small head and no body */
+	evhttp_set_max_headers_size(h, ADMIN_MAX_HEAD);
+	evhttp_set_max_body_size(h, 0);
 	evhttp_set_cb(h, "/healthz", admin_healthz, srv);
 	evhttp_set_cb(h, "/metrics", admin_metrics, srv);
 	evhttp_set_cb(h, "/status", admin_status, srv);

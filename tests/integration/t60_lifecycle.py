@@ -125,6 +125,19 @@ class Admin(harness.OutpostTestCase):
         r = self.node.admin("/healthz")
         self.assertEqual(r.status, 200)
 
+    def test_admin_refuses_big_heads_and_bodies(self):
+        # libevent's defaults buffer without limit on the main thread
+        big_body = (b"GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 1099511627776\r\n"
+                    b"\r\n" + b"x" * 65536)
+        big_head = (b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"v" * 100000 +
+                    b"\r\n\r\n")
+        for data in (big_body, big_head):
+            rep = harness.raw_exchange(self.node.admin_port, data, timeout=5)
+            self.assertTrue(rep.closed, rep[:200])
+            rs = rep.responses()
+            self.assertTrue(not rs or rs[0].status in (400, 413, 431), rep[:300])
+        self.assertEqual(self.node.admin("/healthz").status, 200)
+
     def test_metrics_exposition(self):
         r = self.node.admin("/metrics")
         self.assertEqual(r.status, 200)
