@@ -250,6 +250,7 @@ main_reload(struct main_state *ms)
 	if (ncfg->log_level != NULL && log_level_parse(ncfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	health = origin_health_new(ncfg);
+	origin_health_inherit(health, srv->health);
 	for (unsigned w = 0; w < srv->n_workers; w++)
 		edge_worker_reload(srv->workers[w], ncfg, tls, health);
 	origin_health_unref(&srv->health); /* the workers hold theirs */

@@ -91,6 +91,29 @@ origin_health_new(const struct config *cfg)
 	return h;
 }
 
+void
+origin_health_inherit(struct origin_health *h, const struct origin_health *old)
+{
+	for (size_t i = 0; i < h->cfg->n_pools; i++) {
+		const struct config_pool *pc = &h->cfg->pools[i];
+
+		if (h->flags[i] == NULL)
+			continue;
+		for (size_t j = 0; j < old->cfg->n_pools; j++) {
+			const struct config_pool *oc = &old->cfg->pools[j];
+
+			if (old->flags[j] == NULL || strcmp(oc->name, pc->name) != 0)
+				continue;
+			for (size_t m = 0; m < pc->n_members; m++)
+				for (size_t k = 0; k < oc->n_members; k++)
+					if (oc->members[k].port == pc->members[m].port &&
+					    strcmp(oc->members[k].host, pc->members[m].host) == 0)
+						atomic_store(&h->flags[i][m],
+						    atomic_load(&old->flags[j][k]));
+		}
+	}
+}
+
 struct origin_health *
 origin_health_ref(struct origin_health *h)
 {
@@ -373,8 +396,9 @@ origin_health_start(struct origin_health *h, struct event_base *base, struct ori
 			p->member = m;
 			p->flag = &h->flags[i][m];
 			p->tls = h->tls[i];
-			p->up = true;
-			p->gen = 1;
+			/* up unless origin_health_inherit said otherwise */
+			p->gen = atomic_load(p->flag);
+			p->up = p->gen != 0;
 			p->rng = (time_mono_ms() ^ ((uint64_t)k << 32) ^ (uintptr_t)p) | 1;
 			p->timer = evtimer_new(base, oh_on_timer, p);
 			/* the first check somewhere in the first interval */

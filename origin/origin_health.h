@@ -33,6 +33,11 @@ struct origin_health; /* opaque, shared */
 
 /* Flags for cfg's pools (cfg must outlive the object), one reference. */
 struct origin_health *origin_health_new(const struct config *cfg);
+/* Before h is started or shared: each member of h that old also checks (same
+ * pool name, host and port) starts with old's up/down flag, so a reload does
+ * not send traffic to a member known down until the probes say so again.
+ * Main thread. */
+void origin_health_inherit(struct origin_health *h, const struct origin_health *old);
 /* Reference counting (atomic): any thread.  unref NULLs *hp, NULL-safe.  The
  * last unref must come after origin_health_stop. */
 struct origin_health *origin_health_ref(struct origin_health *h);

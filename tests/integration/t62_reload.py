@@ -241,6 +241,23 @@ class ReloadRoutes(harness.OutpostTestCase):
             self.assertEqual(next_origin.count(path), 0)
         self.assertEqual(n, 6)
         self.assertServing(node)
+    def test_member_known_down_stays_down_across_a_reload(self):
+        # the new configuration's health flags start from the old ones: a
+        # member the probes found down gets no traffic after a SIGHUP
+        origin = self.start_origin()
+        origin.script({"/healthz": {"status": 500}})
+        health = {"path": "/healthz", "interval": "3s", "timeout": "500ms", "fall": 1,
+                  "rise": 1}
+        node = self.start_outpost(origin, mutate=lambda cfg: harness.add_pool_route(
+            cfg, "hp", [(origin.address, {})], health=health) or cfg)
+        harness.wait_until(lambda: node.metric("outpost_origin_member_up", {"pool": "hp"}) == 0,
+                           10, what="the member marked down")
+        self.assertEqual(node.get("/hp/a").status, 503)
+        reload(node, "outpost_config_reloads_total", 0)
+        self.assertEqual(node.metric("outpost_origin_member_up", {"pool": "hp"}), 0)
+        self.assertEqual([node.get("/hp/b%d" % i).status for i in range(6)], [503] * 6)
+        self.assertEqual(origin.count(prefix="/hp/"), 0)
+
     def test_queued_requests_of_an_old_generation_time_out(self):
         """Requests wait in a max_conns queue, a reload makes their pool an
         old generation's, their clients leave: the queue timeout answers
