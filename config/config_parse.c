@@ -1111,6 +1111,12 @@ cparse_pool_tls(struct cparse *p, const struct cnode *v, struct config_pool *poo
 		old = cparse_push_key(p, "ca_file");
 		cparse_err(p, x, "cannot read \"%s\": %s", pool->tls_ca_file, strerror(errno));
 		cparse_pop(p, old);
+	} else if (pool->tls_ca_file != NULL &&
+	           config_tls_check_ca(pool->tls_ca_file, err, sizeof err) != 0) {
+		x = cmap_get(v, "ca_file", NULL);
+		old = cparse_push_key(p, "ca_file");
+		cparse_err(p, x, "%s", err);
+		cparse_pop(p, old);
 	}
 	if (f != NULL)
 		fclose(f);

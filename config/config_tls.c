@@ -168,6 +168,26 @@ out:
 }
 
 int
+config_tls_check_ca(const char *path, char *err, size_t errlen)
+{
+	X509_STORE *st = X509_STORE_new();
+	int ok;
+
+	if (st == NULL) {
+		snprintf(err, errlen, "cannot create a certificate store");
+		return -1;
+	}
+	ok = X509_STORE_load_file(st, path);
+	X509_STORE_free(st);
+	ERR_clear_error();
+	if (ok != 1) {
+		snprintf(err, errlen, "\"%s\" holds no PEM CA certificate", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
 config_tls_check_ciphers(const char *list, bool suites, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());

@@ -30,6 +30,10 @@ int config_tls_check_pair(
  */
 int config_tls_check_ocsp(const char *cert, const char *ocsp, char *err, size_t errlen);
 
+/* A CA file (pools[].tls.ca_file) OpenSSL can load: at least one PEM
+ * certificate.  0, or -1 with a message in err. */
+int config_tls_check_ca(const char *path, char *err, size_t errlen);
+
 /* An OpenSSL cipher list (suites: a TLS 1.3 ciphersuites list) that selects
  * at least one cipher.  0, or -1 with the reason in err. */
 int config_tls_check_ciphers(const char *list, bool suites, char *err, size_t errlen);

@@ -306,6 +306,9 @@ CASES += [
               [POOL_MEMBERS, "tls: { client_cert: /etc/hostname }   # <- error"]),
     pool_case("tls_ca_file_missing", "pools[0].tls.ca_file",
               [POOL_MEMBERS, "tls: { ca_file: /nonexistent/ca.pem }   # <- error"]),
+    # readable but no certificate: it used to pass -t, then every request 502
+    pool_case("tls_ca_file_not_pem", "holds no PEM CA certificate",
+              [POOL_MEMBERS, "tls: { ca_file: /etc/passwd }   # <- error"]),
     pool_case("max_requests_range", "pools[0].keepalive.max_requests",
               [POOL_MEMBERS, "keepalive: { max_requests: 1000000000 }   # <- error"]),
 ]
