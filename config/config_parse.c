@@ -665,6 +665,19 @@ cparse_node(struct cparse *p, const struct cnode *m)
 	if (!cparse_map(p, m, keys))
 		return;
 	cget_str(p, m, "name", &p->c->node_name);
+	/* it goes into Via and the /status JSON as it is: letters, digits and
+	 * ".-_" only (a host name's alphabet) */
+	if (p->c->node_name != NULL &&
+	    (p->c->node_name[0] == '\0' || strlen(p->c->node_name) > 64 ||
+	        strspn(p->c->node_name,
+	            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") !=
+	            strlen(p->c->node_name))) {
+		v = cmap_get(m, "name", NULL);
+		old = cparse_push_key(p, "name");
+		cparse_err(p, v, "invalid node name \"%.80s\" (1 to 64 of A-Z a-z 0-9 . - _)",
+		    p->c->node_name);
+		cparse_pop(p, old);
+	}
 	if ((v = cmap_get(m, "workers", NULL)) != NULL && v->type == CNODE_SCALAR &&
 	    strcmp(v->str, "auto") == 0)
 		return;

@@ -289,6 +289,10 @@ def pool_case(name, key, lines):
 
 
 CASES += [
+    # it goes into Via: no spaces, quotes or line breaks
+    ("node_name_bad", 1, "invalid node name",
+     VALID.replace("node: { name: test-node, workers: 2 }",
+                   'node: { name: "a b\\r\\nX-Evil: 1", workers: 2 }   # <- error', 1)),
     pool_case("max_conns_negative", "pools[0].members[1].max_conns",
               ['members: [{ address: "127.0.0.1:ORIGIN" },',
                '          { address: "127.0.0.1:1", max_conns: -1 }]   # <- error']),
