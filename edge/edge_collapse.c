@@ -95,12 +95,31 @@ collapse_eligible(const struct edge_conn *c)
 	return true;
 }
 
+/* A fresh stored object for c's request, from the tiers (RAM only when disk
+ * is NULL), or NULL: a fill of the key may have stored it since c's own
+ * lookup.  One reference for the caller. */
+static struct cache_obj *
+collapse_fresh_stored(struct edge_conn *c, struct cache_disk *disk)
+{
+	struct cache_obj *o = NULL;
+	bool from_disk;
+	time_t now = time_now();
+
+	if (cache_lookup(c->w->srv->ram, disk, &c->req, c->key, (size_t)c->key_len, now, &o,
+	        &from_disk) == 0 &&
+	    cache_policy_usable(&c->req, o, now) == CACHE_USE_FRESH)
+		return o;
+	cache_obj_unref(&o);
+	return NULL;
+}
+
 bool
 edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 {
 	struct edge_worker *w = c->w;
 	struct cache_fill *f = NULL;
 	struct cache_fill_reader rd;
+	struct cache_obj *o;
 
 	ASSERT(c->cf == NULL && c->px.cf == NULL);
 	if (!collapse_eligible(c))
@@ -109,18 +128,12 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 	case CACHE_FILL_PASS:
 		EDGE_COUNT(&w->metrics, cache_hit_for_pass_total);
 		return false;
-	case CACHE_FILL_LEADER: {
-		struct cache_obj *o = NULL;
-		bool from_disk;
-		time_t now = time_now();
-
+	case CACHE_FILL_LEADER:
 		/* The key's last fill may have stored and ended between the
 		 * caller's lookup and here: look again (RAM only) rather than
 		 * ask the origin a second time. */
-		if (cache_lookup(w->srv->ram, NULL, &c->req, c->key, (size_t)c->key_len, now, &o,
-		        &from_disk) == 0 &&
-		    cache_policy_usable(&c->req, o, now) == CACHE_USE_FRESH) {
-			cache_fill_end(f, CACHE_FILL_S_FAILED, now); /* joiners look again too */
+		if ((o = collapse_fresh_stored(c, NULL)) != NULL) {
+			cache_fill_end(f, CACHE_FILL_S_FAILED, time_now()); /* joiners look again */
 			cache_fill_reader_done(&rd);
 			cache_fill_unref(&f);
 			cache_obj_unref(stale);
@@ -128,12 +141,10 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 			cache_obj_unref(&o);
 			return true;
 		}
-		cache_obj_unref(&o);
 		c->px.cf = cache_fill_ref(f);
 		c->cf = f;
 		c->cf_rd = rd;
 		return false;
-	}
 	case CACHE_FILL_WAITER:
 		break;
 	}
@@ -174,20 +185,16 @@ collapse_chunk_release(const void *data, size_t len, void *ref)
 static void
 collapse_go_alone(struct edge_conn *c)
 {
-	struct cache_obj *o = NULL, *stale = c->cf_stale;
-	bool from_disk;
+	struct cache_obj *o, *stale = c->cf_stale;
 
 	c->cf_stale = NULL;
 	edge_collapse_detach(c);
-	if (cache_lookup(c->w->srv->ram, c->w->srv->disk, &c->req, c->key, (size_t)c->key_len,
-	        time_now(), &o, &from_disk) == 0 &&
-	    cache_policy_usable(&c->req, o, time_now()) == CACHE_USE_FRESH) {
+	if ((o = collapse_fresh_stored(c, c->w->srv->disk)) != NULL) {
 		cache_obj_unref(&stale);
 		edge_conn_serve_stored(c, o, "hit");
 		cache_obj_unref(&o);
 		return;
 	}
-	cache_obj_unref(&o);
 	/* with its stale entry: revalidation and stale-if-error as if it had
 	 * not waited (edge_conn.c set c->px.revalidate and reval_*) */
 	c->state = EDGE_CONN_PROXY;
