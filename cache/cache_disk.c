@@ -136,6 +136,7 @@ struct disk_op {
 	enum disk_op_kind kind;
 	struct cache_obj *obj; /* STORE: one reference owned by the queue */
 	char *key;             /* REMOVE: owned copy */
+	atomic_uint *pending;  /* REMOVE: its pending_removes slot, counted */
 	size_t key_len;
 	uint64_t bytes; /* counted in queued_bytes */
 };
@@ -757,8 +758,7 @@ disk_writer_main(void *arg)
 			disk_write_batch(d, batch, n);
 		for (unsigned i = 0; i < n; i++) {
 			if (batch[i].kind == DISK_OP_REMOVE) /* committed (or failed) */
-				atomic_fetch_sub(
-				    disk_pending_slot(d, batch[i].key, batch[i].key_len), 1);
+				atomic_fetch_sub(batch[i].pending, 1);
 			disk_op_release(&batch[i]);
 		}
 		ASSERT(pthread_mutex_lock(&d->lock) == 0);
@@ -819,7 +819,7 @@ disk_enqueue(struct cache_disk *d, struct disk_op *op)
 	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
 	if (!ok) {
 		if (op->kind == DISK_OP_REMOVE) /* closing: nothing reads any more */
-			atomic_fetch_sub(disk_pending_slot(d, op->key, op->key_len), 1);
+			atomic_fetch_sub(op->pending, 1);
 		disk_count(&d->drops, 1);
 		disk_op_release(op);
 	}
@@ -828,7 +828,7 @@ disk_enqueue(struct cache_disk *d, struct disk_op *op)
 void
 cache_disk_store(struct cache_disk *d, struct cache_obj *o)
 {
-	struct disk_op op = {DISK_OP_STORE, NULL, NULL, 0, 0};
+	struct disk_op op = {DISK_OP_STORE, NULL, NULL, NULL, 0, 0};
 	size_t kl, hl, bl;
 
 	OBJ_CHECK(d, CACHE_DISK_MAGIC);
@@ -843,13 +843,14 @@ cache_disk_store(struct cache_disk *d, struct cache_obj *o)
 void
 cache_disk_remove(struct cache_disk *d, const char *key, size_t key_len)
 {
-	struct disk_op op = {DISK_OP_REMOVE, NULL, NULL, key_len, key_len};
+	struct disk_op op = {DISK_OP_REMOVE, NULL, NULL, NULL, key_len, key_len};
 
 	OBJ_CHECK(d, CACHE_DISK_MAGIC);
 	op.key = xmalloc(key_len + 1);
 	memcpy(op.key, key, key_len);
 	op.key[key_len] = '\0';
-	atomic_fetch_add(disk_pending_slot(d, key, key_len), 1); /* before it is queued */
+	op.pending = disk_pending_slot(d, key, key_len);
+	atomic_fetch_add(op.pending, 1); /* before it is queued */
 	disk_enqueue(d, &op);
 }
 

@@ -85,28 +85,28 @@ vary_stripe_of(const char *key, size_t key_len)
 	return (size_t)(cache_hash(key, key_len) % VARY_STRIPES);
 }
 
-/* Locks the stripe of the URL key and returns it (the caller unlocks it). */
+/* Locks stripe (vary_stripe_of a URL key) and returns it (the caller unlocks
+ * it). */
 static pthread_mutex_t *
-vary_lock(const char *key, size_t key_len)
+vary_lock(size_t stripe)
 {
 	pthread_mutex_t *m;
 
 	(void)pthread_once(&vary_stripe_once, vary_stripe_init);
-	m = &vary_stripe[vary_stripe_of(key, key_len)];
+	m = &vary_stripe[stripe];
 	pthread_mutex_lock(m);
 	return m;
 }
 
-/* Promotes o, read from disk by a lookup of the URL key that began when the
- * stripe's invalidation count was gen, unless an invalidation ended since
- * (o may be what it removed). */
+/* Promotes o, read from disk by a lookup of a URL key of stripe that began
+ * when the stripe's invalidation count was gen, unless an invalidation ended
+ * since (o may be what it removed). */
 static void
-vary_promote(
-    struct cache_ram *ram, struct cache_obj *o, const char *key, size_t key_len, uint64_t gen)
+vary_promote(struct cache_ram *ram, struct cache_obj *o, size_t stripe, uint64_t gen)
 {
-	pthread_mutex_t *m = vary_lock(key, key_len);
+	pthread_mutex_t *m = vary_lock(stripe);
 
-	if (atomic_load(&vary_invalidations[vary_stripe_of(key, key_len)]) == gen)
+	if (atomic_load(&vary_invalidations[stripe]) == gen)
 		cache_ram_promote(ram, o);
 	pthread_mutex_unlock(m);
 }
@@ -519,7 +519,8 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	struct vary_names v;
 	char id[VARY_ID_LEN + 1];
 	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
-	uint64_t gen = atomic_load(&vary_invalidations[vary_stripe_of(key, key_len)]);
+	size_t stripe = vary_stripe_of(key, key_len);
+	uint64_t gen = atomic_load(&vary_invalidations[stripe]);
 	int n;
 
 	if (vary_get(ram, disk, key, key_len, now, &o, from_disk) != 0)
@@ -535,12 +536,12 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 			return -1;
 		}
 		if (*from_disk)
-			vary_promote(ram, o, key, key_len, gen);
+			vary_promote(ram, o, stripe, gen);
 		*out = o;
 		return 0;
 	}
 	if (*from_disk)
-		vary_promote(ram, o, key, key_len, gen);
+		vary_promote(ram, o, stripe, gen);
 	if (vary_obj_names(o, &v) != 0 || v.n == 0) {
 		cache_obj_unref(&o);
 		return -1;
@@ -555,7 +556,7 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
 		return -1;
 	if (*from_disk)
-		vary_promote(ram, *out, key, key_len, gen);
+		vary_promote(ram, *out, stripe, gen);
 	return 0;
 }
 
@@ -602,13 +603,13 @@ vary_index_build(struct cache_ram *ram, struct cache_disk *disk, const char *key
 	return cache_obj_new(key, key_len, head, len, 0, now, &pol);
 }
 
-/* cache_store with the URL's stripe held. */
+/* cache_store with the URL's stripe held: o's key is key[0..key_len), sep its
+ * variant separator or NULL. */
 static void
-vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
+vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, const char *key,
+    size_t key_len, const char *sep, time_t now)
 {
-	size_t key_len, plen;
-	const char *key = cache_obj_key(o, &key_len);
-	const char *sep = memchr(key, VARY_SEP, key_len);
+	size_t plen;
 	struct cache_obj *old = NULL, *idx;
 	struct vary_names v, ov;
 	char names[VARY_NAMES_BUF], onames[VARY_NAMES_BUF];
@@ -660,9 +661,10 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 	size_t key_len;
 	const char *key = cache_obj_key(o, &key_len);
 	const char *sep = memchr(key, VARY_SEP, key_len);
-	pthread_mutex_t *m = vary_lock(key, sep != NULL ? (size_t)(sep - key) : key_len);
+	pthread_mutex_t *m =
+	    vary_lock(vary_stripe_of(key, sep != NULL ? (size_t)(sep - key) : key_len));
 
-	vary_store(ram, disk, o, now);
+	vary_store(ram, disk, o, key, key_len, sep, now);
 	pthread_mutex_unlock(m);
 }
 
@@ -671,7 +673,8 @@ cache_invalidate(
     struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now)
 {
 	struct cache_obj *old = NULL;
-	pthread_mutex_t *m = vary_lock(key, key_len);
+	size_t stripe = vary_stripe_of(key, key_len);
+	pthread_mutex_t *m = vary_lock(stripe);
 
 	if (vary_get_head(ram, disk, key, key_len, now, &old) == 0) {
 		if (vary_is_index(old))
@@ -679,7 +682,7 @@ cache_invalidate(
 		cache_obj_unref(&old);
 	}
 	vary_drop(ram, disk, key, key_len);
-	atomic_fetch_add(&vary_invalidations[vary_stripe_of(key, key_len)], 1);
+	atomic_fetch_add(&vary_invalidations[stripe], 1);
 	pthread_mutex_unlock(m);
 }
 

@@ -412,7 +412,6 @@ struct h1_fields {
 	unsigned n_te;      /* Transfer-Encoding fields */
 	unsigned n_codings; /* codings listed in them */
 	unsigned n_chunked; /* of which "chunked" */
-	bool last_chunked;  /* the final coding is chunked */
 	unsigned n_host;
 	struct str host;
 	bool close, keep_alive, expect_continue;
@@ -469,8 +468,7 @@ scan_fields(const struct h1_header *h, size_t n, bool request, struct h1_fields 
 			f->n_te++;
 			while (str_list_next(v, &pos, &el)) {
 				f->n_codings++;
-				f->last_chunked = str_eq_nocase(el, STR_LIT("chunked"));
-				f->n_chunked += f->last_chunked;
+				f->n_chunked += str_eq_nocase(el, STR_LIT("chunked"));
 			}
 			break;
 		default:
