@@ -285,6 +285,9 @@ const char *cache_obj_body(const struct cache_obj *o, size_t *len);
 /* Age in seconds now (§4.2.3 current_age). */
 int64_t cache_obj_age(const struct cache_obj *o, time_t now);
 bool cache_obj_fresh(const struct cache_obj *o, time_t now);
+/* Does the stored head hold a field the policy consumes and the edge never
+ * relays (cache_policy_consumed_field)?  Decided when the object is made. */
+bool cache_obj_has_consumed_fields(const struct cache_obj *o);
 /* Bytes this object is charged in the RAM tier (key + head + body + bookkeeping). */
 size_t cache_obj_charge(const struct cache_obj *o);
 /* The first stored field called name (ASCII case-insensitive): true, with its

@@ -55,9 +55,28 @@ struct cache_obj {
 	size_t body_cap;
 	size_t key_len;
 	size_t head_len;
-	char *head;  /* points into data, after the key */
-	char data[]; /* key NUL head NUL */
+	bool consumed; /* the head has a field cache_policy_consumed_field names */
+	char *head;    /* points into data, after the key */
+	char data[];   /* key NUL head NUL */
 };
+
+/* Does a field line of the stored head (after its status line) carry a
+ * name cache_policy_consumed_field names?  Once per object, not per hit. */
+static bool
+obj_head_has_consumed(const char *p, size_t len)
+{
+	const char *end = p + len, *eol = memchr(p, '\n', len);
+
+	for (p = eol != NULL ? eol + 1 : end; p < end; p = eol != NULL ? eol + 1 : end) {
+		const char *colon;
+
+		eol = memchr(p, '\n', (size_t)(end - p));
+		colon = memchr(p, ':', (size_t)((eol != NULL ? eol : end) - p));
+		if (colon != NULL && cache_policy_consumed_field(str_make(p, (size_t)(colon - p))))
+			return true;
+	}
+	return false;
+}
 
 struct cache_obj *
 cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len,
@@ -89,6 +108,7 @@ cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len
 	if (head_len > 0)
 		memcpy(o->head, head, head_len);
 	o->head[head_len] = '\0';
+	o->consumed = obj_head_has_consumed(o->head, head_len);
 	if (body_hint > 0 && body_hint <= CACHE_OBJ_PREALLOC_MAX) {
 		o->body = malloc((size_t)body_hint);
 		if (o->body != NULL)
@@ -464,6 +484,13 @@ cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len)
 	pol.initial_age_s = o->initial_age_s;
 	return obj_share_body(
 	    cache_obj_new(key, key_len, o->head, o->head_len, 0, o->stored_at, &pol), o);
+}
+
+bool
+cache_obj_has_consumed_fields(const struct cache_obj *o)
+{
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	return o->consumed;
 }
 
 size_t

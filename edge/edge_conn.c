@@ -508,14 +508,13 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 	const char *head = cache_obj_head(o, &head_len);
 	const struct config_hdr_rules *rules = conn_resp_rules(c);
 	char hsts[EDGE_HSTS_FIELD_MAX];
-	struct str sc;
 	int n;
 
 	c->status = conn_stored_status(o);
 	c->cache_status = xcache;
 	if (c->status == 204)
 		framing = ""; /* RFC 9110 §8.6: no Content-Length on a 204 */
-	if (rules != NULL || cache_obj_header(o, STR_LIT("Surrogate-Control"), &sc)) {
+	if (rules != NULL || cache_obj_has_consumed_fields(o)) {
 		head_len = conn_add_stored_fields(c->io.out, o, head, head_len, rules, false);
 	} else {
 		evbuffer_add_reference(
@@ -741,17 +740,17 @@ conn_handle_request(struct edge_conn *c)
 	struct str npath; /* the normalized path routes match on */
 	enum cache_req creq;
 	struct cache_obj *stale;
+	bool ka;
 
 	EDGE_COUNT(&w->metrics, requests_total);
 	c->requests++;
-	c->keep_alive = r->keep_alive && !w->draining && !c->client_eof;
+	ka = r->keep_alive && !w->draining && !c->client_eof;
 	/* A request body is read only on the way to the origin: an answer of
 	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
 	 * closes the connection, so unread body bytes are never taken for the
 	 * next request (smuggling).  Keep-alive comes back below for the
 	 * origin. */
-	if (r->body != H1_BODY_NONE)
-		c->keep_alive = false;
+	c->keep_alive = ka && r->body == H1_BODY_NONE;
 	c->key_len = -1;
 	c->cache_status = "-";
 	c->site = NULL;
@@ -922,7 +921,7 @@ conn_handle_request(struct edge_conn *c)
 			return;
 	}
 	c->state = EDGE_CONN_PROXY;
-	c->keep_alive = r->keep_alive && !w->draining && !c->client_eof; /* it reads the body */
+	c->keep_alive = ka; /* the proxy reads the body */
 	edge_proxy_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
 }
 

@@ -91,26 +91,31 @@ origin_health_new(const struct config *cfg)
 	return h;
 }
 
+/* Pool i of h takes the flags of old's pool j for the members both have. */
+static void
+oh_inherit_pool(struct origin_health *h, size_t i, const struct origin_health *old, size_t j)
+{
+	const struct config_pool *pc = &h->cfg->pools[i], *oc = &old->cfg->pools[j];
+
+	for (size_t m = 0; m < pc->n_members; m++)
+		for (size_t k = 0; k < oc->n_members; k++)
+			if (oc->members[k].port == pc->members[m].port &&
+			    strcmp(oc->members[k].host, pc->members[m].host) == 0)
+				atomic_store(&h->flags[i][m], atomic_load(&old->flags[j][k]));
+}
+
 void
 origin_health_inherit(struct origin_health *h, const struct origin_health *old)
 {
 	for (size_t i = 0; i < h->cfg->n_pools; i++) {
-		const struct config_pool *pc = &h->cfg->pools[i];
-
 		if (h->flags[i] == NULL)
 			continue;
-		for (size_t j = 0; j < old->cfg->n_pools; j++) {
-			const struct config_pool *oc = &old->cfg->pools[j];
-
-			if (old->flags[j] == NULL || strcmp(oc->name, pc->name) != 0)
-				continue;
-			for (size_t m = 0; m < pc->n_members; m++)
-				for (size_t k = 0; k < oc->n_members; k++)
-					if (oc->members[k].port == pc->members[m].port &&
-					    strcmp(oc->members[k].host, pc->members[m].host) == 0)
-						atomic_store(&h->flags[i][m],
-						    atomic_load(&old->flags[j][k]));
-		}
+		for (size_t j = 0; j < old->cfg->n_pools; j++)
+			if (old->flags[j] != NULL &&
+			    strcmp(old->cfg->pools[j].name, h->cfg->pools[i].name) == 0) {
+				oh_inherit_pool(h, i, old, j);
+				break; /* pool names are unique */
+			}
 	}
 }
 

@@ -32,6 +32,14 @@ test_build(void)
 	p = cache_obj_body(o, &n);
 	is_int(n, 0);
 	ok(p != NULL, "empty body is not NULL");
+	ok(!cache_obj_has_consumed_fields(o), "no consumed field");
+	{
+		static const char sc[] = "HTTP/1.1 200 OK\r\nsurrogate-control: max-age=5\r\n";
+		struct cache_obj *s = cache_obj_new("k", 1, sc, sizeof sc - 1, 0, 1000, NULL);
+
+		ok(cache_obj_has_consumed_fields(s), "Surrogate-Control is consumed");
+		cache_obj_unref(&s);
+	}
 	is_int(cache_obj_append(o, "hello ", 6, 100), 0);
 	is_int(cache_obj_append(o, "world", 5, 100), 0);
 	is_int(cache_obj_append(o, "", 0, 100), 0);
