@@ -207,6 +207,17 @@ enum policy_src {
  * it is ignored as a whole.
  */
 static bool
+policy_cdn_line(struct str v, struct cc *cc, int *members)
+{
+	int k = cc_parse_sf(v, cc);
+
+	if (k < 0)
+		return false; /* one bad line voids the field */
+	*members += k;
+	return true;
+}
+
+static bool
 policy_cdn_cc(const struct h1_header *hdrs, size_t n, struct cc *cc)
 {
 	const struct h1_header *h;
@@ -214,13 +225,9 @@ policy_cdn_cc(const struct h1_header *hdrs, size_t n, struct cc *cc)
 	int members = 0;
 
 	cc_init(cc);
-	while ((h = policy_find(hdrs, n, STR_LIT("cdn-cache-control"), &from)) != NULL) {
-		int k = cc_parse_sf(h->value, cc);
-
-		if (k < 0)
+	while ((h = policy_find(hdrs, n, STR_LIT("cdn-cache-control"), &from)) != NULL)
+		if (!policy_cdn_line(h->value, cc, &members))
 			return false;
-		members += k;
-	}
 	return members > 0;
 }
 
@@ -509,15 +516,11 @@ policy_obj_cc(const struct cache_obj *o, struct cc *cc)
 	int members = 0;
 
 	cc_init(cc);
-	while (cache_obj_header_next(o, STR_LIT("CDN-Cache-Control"), &pos, &v)) {
-		int k = cc_parse_sf(v, cc);
-
-		if (k < 0) { /* as policy_cdn_cc: one bad line voids the field */
+	while (cache_obj_header_next(o, STR_LIT("CDN-Cache-Control"), &pos, &v))
+		if (!policy_cdn_line(v, cc, &members)) {
 			members = 0;
 			break;
 		}
-		members += k;
-	}
 	if (members > 0)
 		return;
 	cc_init(cc);

@@ -173,6 +173,13 @@ proxy_grace_ok(const struct edge_conn *c)
 	return c->px.pool->grace && !cache_policy_never_stale(c->px.stale);
 }
 
+/* Does the route set its own cache.grace (else the node's applies)? */
+static bool
+proxy_route_grace(const struct edge_conn *c)
+{
+	return c->route != NULL && c->route->grace_s != CONFIG_GRACE_INHERIT;
+}
+
 /* The default cache.grace stands in only for an origin that was asked and
  * gave no answer (RFC 9111 §4.2.4: a "disconnected" cache; with no member to
  * ask, the pool's grace decides); one the operator set, on the node or the
@@ -180,9 +187,7 @@ proxy_grace_ok(const struct edge_conn *c)
 static bool
 proxy_grace_set(const struct edge_conn *c)
 {
-	if (c->route != NULL && c->route->grace_s != CONFIG_GRACE_INHERIT)
-		return true;
-	return c->gen->cfg->cache_grace_set;
+	return proxy_route_grace(c) || c->gen->cfg->cache_grace_set;
 }
 
 /*
@@ -553,9 +558,8 @@ edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf
 {
 	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
 	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache_heuristic_max_s;
-	conf->grace_s = c->route != NULL && c->route->grace_s != CONFIG_GRACE_INHERIT
-	                    ? (int64_t)c->route->grace_s
-	                    : (int64_t)c->gen->cfg->cache_grace_s;
+	conf->grace_s =
+	    proxy_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache_grace_s;
 }
 
 /* The stored head: status line and end-to-end fields, without framing, Age or
