@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "cache/cache.h"
 #include "config/config.h"
@@ -241,10 +242,41 @@ admin_not_found(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 }
 
+static void
+admin_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+/* accept(2) out of descriptors or memory: pause as the workers do
+ * (edge_worker.c), or the main loop would spin on the pending connection. */
+static void
+admin_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	static uint64_t last_ms;
+	struct timeval tv = {EDGE_ACCEPT_PAUSE_MS / 1000, (EDGE_ACCEPT_PAUSE_MS % 1000) * 1000};
+	uint64_t now = time_mono_ms();
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	if (now - last_ms >= 10000) {
+		last_ms = now;
+		log_err("admin", "accept: %s", evutil_socket_error_to_string(err));
+	}
+	if (!edge_accept_exhausted(err))
+		return;
+	evconnlistener_disable(l);
+	(void)event_base_once(
+	    evconnlistener_get_base(l), -1, EV_TIMEOUT, admin_on_accept_resume, l, &tv);
+}
+
 struct evhttp *
 edge_admin_start(struct event_base *base, struct edge_server *srv, const struct config_listen *l)
 {
 	struct evhttp *h = evhttp_new(base);
+	struct evhttp_bound_socket *bs;
 	evutil_socket_t fd;
 	int one = 1;
 
@@ -258,12 +290,14 @@ edge_admin_start(struct event_base *base, struct edge_server *srv, const struct 
 		evhttp_free(h);
 		return NULL;
 	}
-	if (evhttp_accept_socket(h, fd) != 0) {
+	bs = evhttp_accept_socket_with_handle(h, fd);
+	if (bs == NULL) {
 		log_err("admin", "listen %s: cannot accept", l->address);
 		close(fd);
 		evhttp_free(h);
 		return NULL;
 	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), admin_on_accept_error);
 	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_timeout(h, 10);
 	/* libevent buffers heads and bodies without limit by default, on the

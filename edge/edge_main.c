@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,6 +55,11 @@
 #define MAIN_DEFAULT_CONFIG OUTPOST_SYSCONFDIR "/outpost.yaml"
 /* Shards of the fill table; each keeps at most 32 hit-for-pass markers. */
 #define MAIN_FILL_SHARDS 1024u
+/* Descriptors besides connections: per worker (event base, eventfds, resolver,
+ * health probes), and for the process (stdio, logs, LMDB, admin listener and
+ * its connections, signals). */
+#define MAIN_FDS_PER_WORKER 16u
+#define MAIN_FDS_BASE       64u
 
 struct main_state {
 	struct edge_server srv;
@@ -298,6 +304,45 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/*
+ * The descriptors cfg may need at its busiest: every worker at
+ * limits.connections clients, each with an origin exchange in flight, the
+ * pools' idle connections, each worker's listeners and own descriptors, and
+ * the process's files.  A lower soft RLIMIT_NOFILE is raised towards the
+ * hard one; if that is still short, a warning says so (accept then pauses
+ * whenever descriptors run out: edge_worker.c).
+ */
+static void
+main_check_nofile(const struct config *cfg)
+{
+	uint64_t need = 2 * (uint64_t)cfg->max_connections * cfg->workers + MAIN_FDS_BASE;
+	struct rlimit rl;
+
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		need += (uint64_t)cfg->pools[i].max_idle_per_worker * cfg->workers;
+	need += (uint64_t)cfg->workers * (cfg->n_listens + MAIN_FDS_PER_WORKER);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+		struct rlimit up = rl;
+
+		up.rlim_cur =
+		    rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur >= need)
+		return;
+	log_warn("main",
+	    "file descriptors: the limit (RLIMIT_NOFILE) is %llu, below the %llu that "
+	    "limits.connections (%u) x %u workers with their origin connections may need; "
+	    "when they run out, accepting pauses for %s: raise the limit (LimitNOFILE) or "
+	    "lower limits.connections",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)need, cfg->max_connections,
+	    cfg->workers, EDGE_ACCEPT_PAUSE_TEXT);
+}
+
 static int
 main_run(struct config *cfg, const char *path)
 {
@@ -318,6 +363,7 @@ main_run(struct config *cfg, const char *path)
 	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
+	main_check_nofile(cfg);
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
 		log_err("main", "cannot create the main event base");

@@ -16,6 +16,8 @@
 /*      name                         help */
 #define EDGE_COUNTER_TABLE(X)                                                                      \
 	X(connections_total, "Client connections accepted")                                        \
+	X(accept_pauses_total,                                                                     \
+	    "Listener pauses (500 ms) after accept() ran out of file descriptors or memory")       \
 	X(requests_total, "Client requests parsed")                                                \
 	X(cache_hits_total, "Requests answered from the cache")                                    \
 	X(cache_disk_hits_total, "Cache hits found in the disk tier (promoted to RAM)")            \

@@ -171,6 +171,29 @@ worker_on_accept(
 	edge_conn_accept(w, fd, sa, salen, tls);
 }
 
+/* The pause is over: accept again (unless the listeners closed meanwhile). */
+static void
+worker_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
+	w->accept_paused = false;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i] != NULL)
+			evconnlistener_enable(w->listeners[i]);
+}
+
+/*
+ * accept(2) failed.  Out of descriptors (EMFILE, ENFILE) or of kernel memory
+ * (ENOBUFS, ENOMEM), the pending connection stays in the backlog and the
+ * level-triggered listener would report it again at once: the loop would
+ * spin on accept while nothing frees a descriptor.  So every listener of the
+ * worker stops for EDGE_ACCEPT_PAUSE_MS (nginx does the same); connections
+ * closing meanwhile give descriptors back, and the backlog is served after.
+ */
 static void
 worker_on_accept_error(struct evconnlistener *l, void *arg)
 {
@@ -178,14 +201,25 @@ worker_on_accept_error(struct evconnlistener *l, void *arg)
 	struct edge_worker *w = arg;
 	uint64_t now = time_mono_ms();
 	int err = EVUTIL_SOCKET_ERROR();
+	bool pause = edge_accept_exhausted(err);
+	struct timeval tv = {EDGE_ACCEPT_PAUSE_MS / 1000, (EDGE_ACCEPT_PAUSE_MS % 1000) * 1000};
 
 	(void)l;
 	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
 	if (now - last_ms >= 10000) {
 		last_ms = now;
-		log_err("edge", "accept: %s (%u connections open)",
-		    evutil_socket_error_to_string(err), w->n_conns);
+		log_err("edge", "accept: %s (%u connections open)%s",
+		    evutil_socket_error_to_string(err), w->n_conns,
+		    pause ? ": accepting paused for " EDGE_ACCEPT_PAUSE_TEXT : "");
 	}
+	if (!pause || w->accept_paused)
+		return;
+	EDGE_COUNT(&w->metrics, accept_pauses_total);
+	w->accept_paused = true;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i] != NULL)
+			evconnlistener_disable(w->listeners[i]);
+	evtimer_add(w->accept_timer, &tv);
 }
 
 static void
@@ -231,6 +265,7 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->draining = true;
 	worker_close_listeners(w);
+	evtimer_del(w->accept_timer);
 	edge_bgrev_abort_all(w); /* best effort: never waited for */
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
@@ -317,6 +352,7 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	event_add(w->fill_ev, NULL);
 	w->reload_ev = event_new(w->base, w->reload_fd, EV_READ | EV_PERSIST, worker_on_reload, w);
 	event_add(w->reload_ev, NULL);
+	w->accept_timer = evtimer_new(w->base, worker_on_accept_resume, w);
 	w->listeners = xcalloc(n_fds ? n_fds : 1, sizeof *w->listeners);
 	w->boot = config_ref(srv->cfg);
 	ASSERT(n_fds <= w->boot->n_listens);
@@ -443,6 +479,8 @@ edge_worker_join_free(struct edge_worker **wp)
 		event_free(w->drain_ev);
 	if (w->drain_timer != NULL)
 		event_free(w->drain_timer);
+	if (w->accept_timer != NULL)
+		event_free(w->accept_timer);
 	if (w->drain_fd != -1)
 		close(w->drain_fd);
 	if (w->fill_ev != NULL)

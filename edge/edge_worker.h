@@ -23,6 +23,7 @@
 #ifndef OUTPOST_EDGE_EDGE_WORKER_H
 #define OUTPOST_EDGE_EDGE_WORKER_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -51,6 +52,17 @@ struct edge_route_md;
 struct edge_hs_ip;
 
 #define EDGE_HS_BUCKETS 256 /* per-address handshake counts: hash buckets per worker */
+/* How long a worker stops accepting when accept(2) runs out of descriptors. */
+#define EDGE_ACCEPT_PAUSE_MS   500
+#define EDGE_ACCEPT_PAUSE_TEXT "500 ms"
+
+/* accept(2) failed for want of descriptors or kernel memory: the pending
+ * connection stays ready, so a listener must pause rather than retry. */
+static inline bool
+edge_accept_exhausted(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
 
 /* One configuration generation on one worker.  Worker thread only. */
 struct edge_gen {
@@ -104,6 +116,8 @@ struct edge_worker {
 	pthread_t thread;
 	struct evconnlistener **listeners;
 	size_t n_listeners;
+	struct event *accept_timer; /* ends a pause of the listeners (EMFILE) */
+	bool accept_paused;         /* listeners disabled until accept_timer */
 	struct origin_dns *dns;
 	struct edge_route_md *route_md; /* regex match data for routes and rewrites */
 	int drain_fd;                   /* eventfd the main thread writes to */

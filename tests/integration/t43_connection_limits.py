@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Connection limits: running out of file descriptors, the start-up check of
+RLIMIT_NOFILE, and the cap on connections per client address."""
+
+import os
+import resource
+import socket
+import time
+
+import harness
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class FdExhaustion(harness.OutpostTestCase):
+    def test_no_accept_spin_when_out_of_descriptors(self):
+        origin = self.start_origin({"/x": {"status": 200, "body": "cached body",
+                                           "headers": {"Cache-Control": "max-age=300"}}})
+        node = self.start_outpost(origin, overrides={
+            "node": {"workers": 1},
+            "timeouts": {"header": "30s", "idle": "30s"}})
+        self.assertEqual(node.get("/x").body, b"cached body")
+        # room for a few more descriptors only
+        limit = open_fds(node.pid) + 6
+        resource.prlimit(node.pid, resource.RLIMIT_NOFILE, (limit, limit))
+        held = []
+        try:
+            for _ in range(40):  # far more than the daemon can take
+                s = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+                held.append(s)
+            # the accepted ones fill the table; the rest wait in the backlog
+            harness.wait_until(lambda: open_fds(node.pid) >= limit, 5,
+                               what="descriptors exhausted")
+            # the admin listener (main thread) meets the same
+            held.append(socket.create_connection(("127.0.0.1", node.admin_port), timeout=5))
+            time.sleep(0.5)
+            t0, c0 = time.monotonic(), cpu_seconds(node.pid)
+            time.sleep(3)
+            used = cpu_seconds(node.pid) - c0
+            wall = time.monotonic() - t0
+            self.assertLess(used, 0.3 * wall,
+                            "daemon used %.2f s of CPU in %.2f s while out of descriptors"
+                            % (used, wall))
+            node.check_alive()
+        finally:
+            for s in held:
+                s.close()
+        # descriptors come back: new clients are served again (bounded wait)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r = node.get("/x", timeout=3)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"cached body")
+        self.assertGreaterEqual(node.metric("outpost_accept_pauses_total"), 1)
+        self.assertIn("accepting paused", node.log())
+
+    def test_start_warns_when_the_limit_is_too_low(self):
+        origin = self.start_origin()
+        # 1,000,000 connections x 2 workers: more than any hard limit here
+        node = self.start_outpost(origin, overrides={"limits": {"connections": 1000000}})
+        self.assertRegex(node.log(), r"file descriptors: the limit \(RLIMIT_NOFILE\) is \d+, "
+                                     r"below the \d+ that limits\.connections \(1000000\) x 2")
+        self.assertServing(node)
+
+
+if __name__ == "__main__":
+    harness.main()
