@@ -52,6 +52,7 @@ config_parse_new(void)
 	c->max_body_bytes = 100ULL << 20;
 	c->max_connections = 10000;
 	c->max_handshakes_per_ip = 128;
+	c->max_connections_per_ip = 256;
 	c->dns_min_ttl_s = 1;
 	c->dns_max_ttl_s = 3600;
 	return c;

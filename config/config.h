@@ -290,6 +290,9 @@ struct config {
 	/* limits.handshakes_per_ip: TLS handshakes in progress per client address
 	 * per worker, default 128; 0 = no limit */
 	unsigned max_handshakes_per_ip;
+	/* limits.connections_per_ip: client connections open from one address
+	 * (an IPv6 /64), all workers together, default 256; 0 = no limit */
+	unsigned max_connections_per_ip;
 
 	/* resolver (c-ares) */
 	char *resolver_servers; /* resolver.servers joined as "ip:port,ip:port" (c-ares

@@ -889,6 +889,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	    "body",
 	    "connections",
 	    "handshakes_per_ip",
+	    "connections_per_ip",
 	    NULL,
 	};
 	struct config *c = p->c;
@@ -901,6 +902,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_size(p, m, "body", 0, UINT64_MAX, &c->max_body_bytes);
 	cget_uint(p, m, "connections", 1, 1000000, &c->max_connections);
 	cget_uint(p, m, "handshakes_per_ip", 0, 1000000, &c->max_handshakes_per_ip);
+	cget_uint(p, m, "connections_per_ip", 0, 1000000, &c->max_connections_per_ip);
 }
 
 static void

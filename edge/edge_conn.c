@@ -129,6 +129,7 @@ conn_free(struct edge_conn *c)
 		 * when draining, where a close is final. */
 		evtimer_del(c->timer);
 		edge_io_close(&c->io);
+		edge_ip_leave(w->srv->conn_ip, c->ip_slot);
 		c->orphan = true;
 		c->dead = false;
 		return;
@@ -146,6 +147,7 @@ conn_free(struct edge_conn *c)
 	edge_worker_handshake_end(w, &c->hs);
 	if (!c->orphan)
 		edge_io_close(&c->io);
+	edge_ip_leave(w->srv->conn_ip, c->ip_slot);
 	free(c->head_buf);
 	free(c->hdrs);
 	edge_gen_release(w, &c->gen);
@@ -1153,6 +1155,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 {
 	const struct config *cfg = w->gen->cfg;
 	struct edge_conn *c;
+	uint32_t ip_slot[2];
 	int one = 1;
 
 	(void)salen;
@@ -1160,10 +1163,17 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		close(fd);
 		return;
 	}
+	if (!edge_ip_enter(w->srv->conn_ip, sa, cfg->max_connections_per_ip, ip_slot)) {
+		EDGE_COUNT(&w->metrics, connections_limited_total);
+		close(fd);
+		return;
+	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c = xcalloc(1, sizeof *c);
 	c->magic = EDGE_CONN_MAGIC;
 	c->w = w;
+	c->ip_slot[0] = ip_slot[0];
+	c->ip_slot[1] = ip_slot[1];
 	c->key_len = -1;
 	c->cache_status = "-";
 	if (sa->sa_family == AF_INET)
@@ -1177,6 +1187,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	if (edge_io_init(&c->io, w->base, fd, cfg->send_timeout_ms, conn_on_read, conn_on_write,
 	        conn_on_event, c) != 0) {
 		close(fd);
+		edge_ip_leave(w->srv->conn_ip, c->ip_slot);
 		free(c);
 		return;
 	}
@@ -1191,6 +1202,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		if (ssl == NULL) {
 			edge_worker_handshake_end(w, &c->hs);
 			edge_io_close(&c->io);
+			edge_ip_leave(w->srv->conn_ip, c->ip_slot);
 			free(c);
 			return;
 		}

@@ -126,6 +126,8 @@ struct edge_conn {
 	struct edge_gen *gen;  /* held: the configuration of the current request */
 	struct edge_io io;     /* the client socket */
 	struct edge_hs_ip *hs; /* counted as a TLS handshake in progress */
+	uint32_t ip_slot[2];   /* counted in srv->conn_ip (edge_ip_enter) while the
+	                          socket is open; [0] EDGE_IP_NONE after */
 	struct event *timer;   /* idle / header timeout */
 	bool timer_is_header;
 	enum edge_conn_state state;

@@ -360,6 +360,7 @@ main_run(struct config *cfg, const char *path)
 	ms.boot = cfg;
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
+	ms.srv.conn_ip = edge_ip_counts_new();
 	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
@@ -450,6 +451,7 @@ out:
 	for (unsigned w = 0; w < ms.srv.n_workers; w++)
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
+	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
 	cache_fill_table_free(&ms.srv.fills); /* every fill ended with its worker */
 	if (fds != NULL)
 		for (size_t i = 0; i < cfg->workers * nl; i++)

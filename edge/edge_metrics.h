@@ -57,6 +57,8 @@
 	X(tls_handshake_errors_total, "TLS connections that failed before the handshake ended")    \
 	X(tls_handshakes_limited_total,                                                            \
 	    "TLS connections closed at once: limits.handshakes_per_ip reached")                    \
+	X(connections_limited_total,                                                               \
+	    "Client connections closed at once: limits.connections_per_ip reached")                \
 	X(bytes_sent_total, "Response bytes queued to clients")
 
 enum edge_counter {

@@ -13,15 +13,18 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <xxhash.h>
 
 #include "config/config.h"
 #include "core/assert.h"
@@ -500,24 +503,32 @@ struct edge_hs_ip {
 	unsigned n; /* handshakes in progress */
 };
 
-bool
-edge_worker_handshake_begin(
-    struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot)
+/* sa's address as 16 bytes: IPv6, or IPv4-mapped (zeros for another family). */
+static void
+worker_addr16(const struct sockaddr *sa, unsigned char addr[16])
 {
-	unsigned limit = w->gen->cfg->max_handshakes_per_ip;
-	unsigned char addr[16] = {0};
-	struct edge_hs_ip *e;
-	unsigned b;
-
-	*slot = NULL;
-	if (limit == 0)
-		return true;
+	memset(addr, 0, 16);
 	if (sa->sa_family == AF_INET) {
 		addr[10] = addr[11] = 0xff;
 		memcpy(addr + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
 		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
 	}
+}
+
+bool
+edge_worker_handshake_begin(
+    struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot)
+{
+	unsigned limit = w->gen->cfg->max_handshakes_per_ip;
+	unsigned char addr[16];
+	struct edge_hs_ip *e;
+	unsigned b;
+
+	*slot = NULL;
+	if (limit == 0)
+		return true;
+	worker_addr16(sa, addr);
 	b = (unsigned)(origin_balance_hash((const char *)addr, sizeof addr) % EDGE_HS_BUCKETS);
 	for (e = w->hs_ip[b]; e != NULL; e = e->next)
 		if (memcmp(e->addr, addr, sizeof addr) == 0)
@@ -551,6 +562,72 @@ edge_worker_handshake_end(struct edge_worker *w, struct edge_hs_ip **slot)
 		;
 	*pp = e->next;
 	free(e);
+}
+
+struct edge_ip_counts {
+	unsigned char secret[192]; /* XXH3 secret (at least XXH3_SECRET_SIZE_MIN) */
+	_Atomic uint32_t n[EDGE_IP_SLOTS];
+};
+
+struct edge_ip_counts *
+edge_ip_counts_new(void)
+{
+	struct edge_ip_counts *t = xcalloc(1, sizeof *t);
+	size_t got = 0;
+
+	_Static_assert(sizeof t->secret >= XXH3_SECRET_SIZE_MIN, "XXH3 secret too short");
+	while (got < sizeof t->secret) {
+		ssize_t n = getrandom(t->secret + got, sizeof t->secret - got, 0);
+
+		if (n == -1 && errno != EINTR)
+			UNREACHABLE("getrandom failed");
+		if (n > 0)
+			got += (size_t)n;
+	}
+	return t;
+}
+
+void
+edge_ip_counts_free(struct edge_ip_counts **tp)
+{
+	free(*tp);
+	*tp = NULL;
+}
+
+bool
+edge_ip_enter(struct edge_ip_counts *t, const struct sockaddr *sa, unsigned limit, uint32_t slot[2])
+{
+	unsigned char addr[16];
+	uint64_t h;
+	uint32_t a, b;
+
+	worker_addr16(sa, addr);
+	/* an IPv6 client (not IPv4-mapped) counts by its /64 */
+	if (sa->sa_family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr))
+		memset(addr + 8, 0, 8);
+	h = XXH3_64bits_withSecret(addr, sizeof addr, t->secret, sizeof t->secret);
+	slot[0] = (uint32_t)h & (EDGE_IP_SLOTS - 1);
+	slot[1] = (uint32_t)(h >> 32) & (EDGE_IP_SLOTS - 1);
+	if (slot[1] == slot[0])
+		slot[1] ^= 1;
+	a = atomic_fetch_add_explicit(&t->n[slot[0]], 1, memory_order_relaxed);
+	b = atomic_fetch_add_explicit(&t->n[slot[1]], 1, memory_order_relaxed);
+	if (limit != 0 && (a < b ? a : b) >= limit) {
+		edge_ip_leave(t, slot);
+		return false;
+	}
+	return true;
+}
+
+void
+edge_ip_leave(struct edge_ip_counts *t, uint32_t slot[2])
+{
+	if (slot[0] == EDGE_IP_NONE)
+		return;
+	atomic_fetch_sub_explicit(&t->n[slot[0]], 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&t->n[slot[1]], 1, memory_order_relaxed);
+	slot[0] = EDGE_IP_NONE;
 }
 
 const char *

@@ -50,6 +50,7 @@ struct edge_tls;
 struct edge_bgrev;
 struct edge_route_md;
 struct edge_hs_ip;
+struct edge_ip_counts;
 
 #define EDGE_HS_BUCKETS 256 /* per-address handshake counts: hash buckets per worker */
 /* How long a worker stops accepting when accept(2) runs out of descriptors. */
@@ -93,6 +94,9 @@ struct edge_server {
 	                                 /metrics reads them); each generation holds
 	                                 its own */
 	_Atomic bool draining;
+	/* Client connections open per address, all workers together
+	 * (limits.connections_per_ip); lock-free, see edge_ip_enter. */
+	struct edge_ip_counts *conn_ip;
 	/* Fills in progress (request collapsing); NULL without a RAM tier. */
 	struct cache_fill_table *fills;
 	/* reloads (main thread only: the admin listener runs there) */
@@ -196,6 +200,29 @@ bool edge_worker_handshake_begin(
     struct edge_worker *w, const struct sockaddr *sa, struct edge_hs_ip **slot);
 /* Ends the handshake *slot counts; NULLs *slot, NULL-safe.  Worker thread. */
 void edge_worker_handshake_end(struct edge_worker *w, struct edge_hs_ip **slot);
+
+/*
+ * Connections per client address across all workers, without a lock: a
+ * count-min sketch of atomic counters.  An address (IPv4, or the /64 of an
+ * IPv6 address: one subscriber's network) is hashed with XXH3 under a
+ * secret drawn at start, so clients cannot choose which counters they share;
+ * each address counts in two of EDGE_IP_SLOTS counters and its estimate is
+ * the smaller.  The estimate is never below the true count, and is above it
+ * only when both counters are shared with other busy addresses.
+ */
+#define EDGE_IP_SLOTS 65536u /* a power of two; 4 bytes each */
+#define EDGE_IP_NONE  UINT32_MAX
+
+struct edge_ip_counts *edge_ip_counts_new(void);
+void edge_ip_counts_free(struct edge_ip_counts **tp); /* NULLs *tp; NULL-safe */
+/* Counts a connection from sa: true with its two counters in slot[] (to
+ * give back with edge_ip_leave), or false, counting nothing, when the
+ * address already has limit connections (limit 0: no limit).  Any thread. */
+bool edge_ip_enter(
+    struct edge_ip_counts *t, const struct sockaddr *sa, unsigned limit, uint32_t slot[2]);
+/* Gives back what edge_ip_enter counted in slot[] and sets slot[0] to
+ * EDGE_IP_NONE; nothing when it already is.  Any thread. */
+void edge_ip_leave(struct edge_ip_counts *t, uint32_t slot[2]);
 
 /* Called by a connection when it goes away; ends the loop when draining and
  * nothing is left. */

@@ -21,6 +21,23 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def connect_from(node, src):
+    """A client socket bound to source address src."""
+    return socket.create_connection(("127.0.0.1", node.port), timeout=5,
+                                    source_address=(src, 0))
+
+
+def get_on(sock, path="/x"):
+    """One keep-alive GET on sock; the response, or None when the node
+    closed the connection without one."""
+    try:
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path).encode())
+        rd = harness._Reader(sock=sock, deadline=time.monotonic() + 5)
+        return harness._read_response(rd)
+    except (OSError, harness.IncompleteResponse):
+        return None
+
+
 class FdExhaustion(harness.OutpostTestCase):
     def test_no_accept_spin_when_out_of_descriptors(self):
         origin = self.start_origin({"/x": {"status": 200, "body": "cached body",
@@ -76,6 +93,59 @@ class FdExhaustion(harness.OutpostTestCase):
         self.assertRegex(node.log(), r"file descriptors: the limit \(RLIMIT_NOFILE\) is \d+, "
                                      r"below the \d+ that limits\.connections \(1000000\) x 2")
         self.assertServing(node)
+
+
+class PerAddressCap(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        self.origin = self.class_origin({"/x": {"status": 200, "body": "x body",
+                                                "headers": {"Cache-Control": "max-age=300"}}})
+        # two workers: the cap counts an address's connections on both
+        self.node = self.class_outpost(self.origin, overrides={
+            "limits": {"connections_per_ip": 4},
+            "timeouts": {"header": "30s", "idle": "30s"}})
+
+    def test_one_address_at_its_cap_does_not_lock_out_another(self):
+        node = self.node
+        before = node.metric("outpost_connections_limited_total")
+        held = [connect_from(node, "127.0.0.2") for _ in range(4)]
+        try:
+            for s in held:
+                r = get_on(s)
+                self.assertIsNotNone(r, "a connection under the cap was refused")
+                self.assertEqual(r.status, 200)
+            # a fifth from the same address is closed at once
+            extra = connect_from(node, "127.0.0.2")
+            try:
+                self.assertIsNone(get_on(extra))
+            finally:
+                extra.close()
+            node.wait_metric("outpost_connections_limited_total", lambda v: v == before + 1)
+            # another address is served meanwhile
+            other = connect_from(node, "127.0.0.3")
+            try:
+                r = get_on(other)
+                self.assertIsNotNone(r, "127.0.0.3 was locked out by 127.0.0.2")
+                self.assertEqual(r.body, b"x body")
+            finally:
+                other.close()
+            # the held ones still work
+            self.assertEqual(get_on(held[0]).status, 200)
+            # one closes: its address may connect again (bounded wait)
+            held.pop().close()
+            deadline = time.monotonic() + 5
+            while True:
+                s = connect_from(node, "127.0.0.2")
+                r = get_on(s)
+                if r is not None or time.monotonic() > deadline:
+                    break
+                s.close()
+                time.sleep(0.1)
+            held.append(s)
+            self.assertIsNotNone(r, "a freed place was not given back")
+            self.assertEqual(r.status, 200)
+        finally:
+            for s in held:
+                s.close()
 
 
 if __name__ == "__main__":

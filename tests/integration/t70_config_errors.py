@@ -205,6 +205,24 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("bad_connections_per_ip", 8, "connections_per_ip", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+log: { access: LOG, level: info }
+limits:
+  connections: 100
+  connections_per_ip: many  # <- error
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("bad_tls_protocol", 5, "protocols", """\
 node: { name: test-node, workers: 2 }
 listen:

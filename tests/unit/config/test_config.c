@@ -341,6 +341,8 @@ static const struct err_case err_cases[] = {
     {"handshakes per ip", BASE "limits: { handshakes_per_ip: -1 }\n",
         "F:4:30: limits.handshakes_per_ip: invalid number \"-1\" (expected an integer "
         "0..1000000)\n"},
+    {"connections per ip", BASE "limits: { connections_per_ip: 1000001 }\n",
+        "F:4:31: limits.connections_per_ip: 1000001 is out of range (0..1000000)\n"},
     {"listener tls protocol",
         "listen: [{ address: \"127.0.0.1:8080\", tls: { protocols: [SSLv3] } }]\n" BASE_SITES
             BASE_POOLS,
@@ -649,6 +651,7 @@ test_defaults(void)
 	is_int(c->max_body_bytes, 100ULL << 20);
 	is_int(c->max_connections, 10000);
 	is_int(c->max_handshakes_per_ip, 128);
+	is_int(c->max_connections_per_ip, 256);
 	ok(c->resolver_servers == NULL, "resolv.conf");
 	is_int(c->dns_min_ttl_s, 1);
 	is_int(c->dns_max_ttl_s, 3600);
