@@ -546,6 +546,8 @@ struct cache_disk_stats {
 	uint64_t batches;   /* write transactions committed */
 	uint64_t hits;      /* lookups that returned an object */
 	uint64_t misses;    /* lookups that did not */
+	uint64_t corrupt;   /* objects that failed their checksum on a read (a miss;
+	                       each is removed) */
 };
 /* A snapshot of the counters (each read atomically).  Any thread. */
 void cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out);

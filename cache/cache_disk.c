@@ -7,7 +7,8 @@
  * map size = max_bytes + 25 % (at least + 64 MiB), so a tier that is full by
  * its own accounting never fills the map.  Sub-databases:
  *
- *   meta    mkey -> struct disk_meta, then the full key, then the stored head.
+ *   meta    mkey -> struct disk_meta, then the full key, then the stored head,
+ *           then one 64-bit checksum per body chunk (see Integrity).
  *           mkey is the cache key itself when it fits LMDB's key limit (511
  *           bytes); a longer key becomes its first 503 bytes + the 64-bit
  *           cache_hash of the whole key, big-endian.  The full key in the value
@@ -22,9 +23,11 @@
  *   tags    surrogate key (bytes, <= 511) -> object id (8 bytes BE), MDB_DUPSORT.
  *           Created empty; the purge issue fills and reads it (an object's
  *           removal will then delete its tag entries in the same transaction).
- *   state   "totals" -> struct disk_state {bytes, objects, next_id}, rewritten
- *           in every write transaction, so the byte accounting survives a
- *           restart or kill -9 exactly as the data does.
+ *   state   "totals" -> struct disk_state {version, bytes, objects, next_id},
+ *           rewritten in every write transaction, so the byte accounting
+ *           survives a restart or kill -9 exactly as the data does.  version
+ *           is the format (DISK_FORMAT_VERSION): a database of another format
+ *           is emptied at open, with a log line saying so.
  *
  * Object id = its generation: a replaced key gets a new id, so chunks of two
  * versions can never mix.
@@ -39,6 +42,16 @@
  * transaction or none of it.  Writing meta last additionally means that even
  * inside the transaction an object's record only ever points at chunks already
  * written.
+ *
+ * Integrity: LMDB keeps its B-trees consistent but does not checksum what
+ * it stores, so a damaged page (a bad disk sector, a stray write into the
+ * file) would come back as a wrong body served as a HIT.  Each meta record
+ * carries an XXH3-64 of itself (taken with its sum field zero), and a sum of
+ * each chunk, seeded with the object id and chunk number so a chunk can only
+ * match the place it was written for.  Every read verifies what it returns:
+ * the record, and each chunk as it is copied out (XXH3 runs at many GB/s,
+ * a small share of a hit).  A mismatch makes the lookup a miss, queues the
+ * object's removal and counts in `corrupt`.
  *
  * Durability (conf->sync_each_batch, default true): the environment is opened
  * with MDB_NOMETASYNC — each commit fdatasyncs its data pages but not the meta
@@ -81,6 +94,7 @@
 #include <time.h>
 
 #include <lmdb.h>
+#include <xxhash.h>
 
 #include "cache/cache.h"
 #include "cache/cache_int.h"
@@ -88,10 +102,13 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 
-#define DISK_CHUNK_SIZE     (128u * 1024u)
-#define DISK_MKEY_MAX       511u /* LMDB's default key limit */
-#define DISK_MKEY_HASHED    (DISK_MKEY_MAX - 8u)
-#define DISK_META_VERSION   1u
+#define DISK_CHUNK_SIZE  (128u * 1024u)
+#define DISK_MKEY_MAX    511u /* LMDB's default key limit */
+#define DISK_MKEY_HASHED (DISK_MKEY_MAX - 8u)
+#define DISK_FORMAT_VERSION                                                                        \
+	2u                       /* of the database (state) and of each meta record;               \
+	                            2: checksums */
+#define DISK_BAD_SUM        (-2) /* disk_read: a record or chunk fails its checksum */
 #define DISK_PAGE           4096u
 #define DISK_NODE_MAX       2000u /* larger nodes go to overflow pages */
 #define DISK_OBJ_OVERHEAD   128u
@@ -113,7 +130,8 @@ struct disk_meta {
 	uint32_t chunk_size;
 	uint32_t key_len;
 	uint32_t head_len;
-	/* then key_len bytes of key, head_len bytes of head */
+	uint64_t sum; /* XXH3-64 of the record with sum 0 (disk_meta_sum) */
+	              /* then key_len bytes of key, head_len bytes of head, chunk_count sums */
 };
 
 struct disk_state {
@@ -194,7 +212,7 @@ struct cache_disk {
 	unsigned n_readers;
 
 	atomic_uint_least64_t objects, bytes, writes, removes, drops, evictions, errors, batches,
-	    hits, misses;
+	    hits, misses, corrupt;
 };
 
 static atomic_uint_least64_t disk_open_ids = 1;
@@ -282,12 +300,13 @@ disk_val_charge(uint64_t klen, uint64_t vlen)
 	return (vlen + 16 + DISK_PAGE - 1) / DISK_PAGE * DISK_PAGE + 2 * (8 + klen + 8 + 2);
 }
 
+/* rest_len: the meta record's bytes after struct disk_meta. */
 static uint64_t
-disk_charge(size_t mkey_len, size_t key_len, size_t head_len, uint64_t body_len, uint32_t chunks)
+disk_charge(size_t mkey_len, size_t rest_len, uint64_t body_len, uint32_t chunks)
 {
 	uint64_t c = DISK_OBJ_OVERHEAD;
 
-	c += disk_val_charge(mkey_len, sizeof(struct disk_meta) + key_len + head_len);
+	c += disk_val_charge(mkey_len, sizeof(struct disk_meta) + rest_len);
 	c += disk_val_charge(8, mkey_len); /* order */
 	for (uint32_t i = 0; i < chunks; i++) {
 		uint64_t l = body_len - (uint64_t)i * DISK_CHUNK_SIZE;
@@ -314,20 +333,53 @@ disk_head_status(const char *head, size_t len)
 	return s;
 }
 
-/* Copies and checks a meta record; -1 if it is not one of ours. */
+/* The checksum of a meta record: m (its sum field aside), then the rest
+ * (key, head, chunk sums) of rest_len bytes. */
+static uint64_t
+disk_meta_sum(const struct disk_meta *m, const void *rest, size_t rest_len)
+{
+	struct disk_meta z = *m;
+
+	z.sum = 0;
+	return XXH3_64bits_withSeed(rest, rest_len, XXH3_64bits(&z, sizeof z));
+}
+
+/* The checksum of chunk n of object id (its len bytes at p). */
+static uint64_t
+disk_chunk_sum(const void *p, size_t len, uint64_t id, uint32_t n)
+{
+	return XXH3_64bits_withSeed(p, len, id << 32 ^ n);
+}
+
+/* Copies and checks a meta record: 0; -1 if it is not one of ours (another
+ * format, a size that does not add up); DISK_BAD_SUM if it is shaped like
+ * one but fails its checksum. */
 static int
 disk_meta_decode(const MDB_val *v, struct disk_meta *m)
 {
 	if (v->mv_size < sizeof *m)
 		return -1;
 	memcpy(m, v->mv_data, sizeof *m);
-	if (m->version != DISK_META_VERSION || m->chunk_size != DISK_CHUNK_SIZE)
+	if (m->version != DISK_FORMAT_VERSION || m->chunk_size != DISK_CHUNK_SIZE)
 		return -1;
-	if (v->mv_size != sizeof *m + (uint64_t)m->key_len + m->head_len)
+	if (v->mv_size != sizeof *m + (uint64_t)m->key_len + m->head_len + 8ull * m->chunk_count)
 		return -1;
 	if ((m->body_len + DISK_CHUNK_SIZE - 1) / DISK_CHUNK_SIZE != m->chunk_count)
 		return -1;
+	if (disk_meta_sum(m, (const char *)v->mv_data + sizeof *m, v->mv_size - sizeof *m) !=
+	    m->sum)
+		return DISK_BAD_SUM;
 	return 0;
+}
+
+/* The stored sum of chunk n of the record rec (decoded into m). */
+static uint64_t
+disk_meta_chunk_sum(const struct disk_meta *m, const char *rec, uint32_t n)
+{
+	uint64_t s;
+
+	memcpy(&s, rec + sizeof *m + m->key_len + m->head_len + 8ull * n, sizeof s);
+	return s;
 }
 
 static void
@@ -364,7 +416,23 @@ disk_delete_mkey(struct cache_disk *d, MDB_txn *txn, const unsigned char *mkey, 
 		return 0;
 	if (rc != 0)
 		return rc;
-	if (disk_meta_decode(&v, &m) != 0) {
+	rc = disk_meta_decode(&v, &m);
+	if (rc == DISK_BAD_SUM) {
+		/* a damaged record: its id is trusted only if the order entry of
+		 * that id names this key, else the chunks stay (unreachable) */
+		MDB_val ov;
+
+		disk_be64(ok, m.id);
+		k = (MDB_val){sizeof ok, ok};
+		rc = mdb_get(txn, d->dbi_order, &k, &ov);
+		k = (MDB_val){mkey_len, (void *)(uintptr_t)mkey};
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		rc = rc == 0 && ov.mv_size == mkey_len && memcmp(ov.mv_data, mkey, mkey_len) == 0
+		         ? 0
+		         : -1;
+	}
+	if (rc != 0) {
 		disk_count(&d->errors, 1);
 		return mdb_del(txn, d->dbi_meta, &k, NULL);
 	}
@@ -450,9 +518,10 @@ disk_put_obj(struct cache_disk *d, MDB_txn *txn, struct cache_obj *o, struct dis
     struct disk_delta *dl)
 {
 	const char *key, *head, *body;
-	size_t key_len, head_len, body_len, mkey_len;
+	size_t key_len, head_len, body_len, mkey_len, rest_len;
 	unsigned char mkey[DISK_MKEY_MAX], okey[8];
 	struct disk_meta m;
+	char *rest;
 	uint64_t nchunks, charge;
 	time_t stored_at;
 	MDB_val k, v;
@@ -468,7 +537,8 @@ disk_put_obj(struct cache_disk *d, MDB_txn *txn, struct cache_obj *o, struct dis
 		return 0;
 	}
 	mkey_len = disk_mkey(key, key_len, mkey);
-	charge = disk_charge(mkey_len, key_len, head_len, body_len, (uint32_t)nchunks);
+	rest_len = key_len + head_len + 8 * (size_t)nchunks;
+	charge = disk_charge(mkey_len, rest_len, body_len, (uint32_t)nchunks);
 	rc = disk_delete_mkey(d, txn, mkey, mkey_len, st, &found);
 	if (rc != 0)
 		return rc;
@@ -485,7 +555,7 @@ disk_put_obj(struct cache_disk *d, MDB_txn *txn, struct cache_obj *o, struct dis
 	}
 
 	memset(&m, 0, sizeof m);
-	m.version = DISK_META_VERSION;
+	m.version = DISK_FORMAT_VERSION;
 	m.status = disk_head_status(head, head_len);
 	m.id = st->next_id++;
 	cache_obj_times(o, &stored_at, &m.ttl_s, &m.initial_age_s);
@@ -518,13 +588,22 @@ disk_put_obj(struct cache_disk *d, MDB_txn *txn, struct cache_obj *o, struct dis
 		return rc;
 	/* meta last: the record that makes the object findable */
 	k = (MDB_val){mkey_len, mkey};
-	v = (MDB_val){sizeof m + key_len + head_len, NULL};
+	v = (MDB_val){sizeof m + rest_len, NULL};
 	rc = mdb_put(txn, d->dbi_meta, &k, &v, MDB_RESERVE);
 	if (rc != 0)
 		return rc;
+	rest = (char *)v.mv_data + sizeof m;
+	memcpy(rest, key, key_len);
+	memcpy(rest + key_len, head, head_len);
+	for (uint32_t i = 0; i < m.chunk_count; i++) {
+		size_t off = (size_t)i * DISK_CHUNK_SIZE;
+		size_t len = body_len - off < DISK_CHUNK_SIZE ? body_len - off : DISK_CHUNK_SIZE;
+		uint64_t s = disk_chunk_sum(body + off, len, m.id, i);
+
+		memcpy(rest + key_len + head_len + 8 * (size_t)i, &s, sizeof s);
+	}
+	m.sum = disk_meta_sum(&m, rest, rest_len);
 	memcpy(v.mv_data, &m, sizeof m);
-	memcpy((char *)v.mv_data + sizeof m, key, key_len);
-	memcpy((char *)v.mv_data + sizeof m + key_len, head, head_len);
 	st->bytes += charge;
 	st->objects++;
 	dl->writes++;
@@ -945,8 +1024,9 @@ disk_read(struct cache_disk *d, MDB_txn *txn, const char *key, size_t key_len, t
 	rc = mdb_get(txn, d->dbi_meta, &k, &v);
 	if (rc != 0)
 		return rc == MDB_NOTFOUND ? -1 : rc;
-	if (disk_meta_decode(&v, &m) != 0)
-		return MDB_CORRUPTED;
+	rc = disk_meta_decode(&v, &m);
+	if (rc != 0)
+		return rc == DISK_BAD_SUM ? rc : MDB_CORRUPTED;
 	rec = (const char *)v.mv_data + sizeof m;
 	if (m.key_len != key_len || memcmp(rec, key, key_len) != 0)
 		return -1; /* a long key sharing the mkey */
@@ -972,6 +1052,9 @@ disk_read(struct cache_disk *d, MDB_txn *txn, const char *key, size_t key_len, t
 		rc = mdb_get(txn, d->dbi_chunks, &k, &cv);
 		if (rc == 0 && cv.mv_size != want)
 			rc = MDB_CORRUPTED;
+		if (rc == 0 && disk_chunk_sum(cv.mv_data, cv.mv_size, m.id, i) !=
+		                   disk_meta_chunk_sum(&m, (const char *)v.mv_data, i))
+			rc = DISK_BAD_SUM;
 		if (rc == 0 && cache_obj_append(o, cv.mv_data, cv.mv_size, m.body_len) != 0)
 			rc = ENOMEM;
 		if (rc != 0) {
@@ -1003,6 +1086,12 @@ disk_get(struct cache_disk *d, const char *key, size_t key_len, time_t now, bool
 			mdb_txn_reset(txn);
 		else
 			mdb_txn_abort(txn);
+	}
+	if (rc == DISK_BAD_SUM) {
+		/* damaged on disk: a miss, and the object goes */
+		disk_count(&d->corrupt, 1);
+		cache_disk_remove(d, key, key_len);
+		rc = -1;
 	}
 	return rc;
 }
@@ -1048,6 +1137,7 @@ cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out)
 	out->batches = atomic_load_explicit(&d->batches, memory_order_relaxed);
 	out->hits = atomic_load_explicit(&d->hits, memory_order_relaxed);
 	out->misses = atomic_load_explicit(&d->misses, memory_order_relaxed);
+	out->corrupt = atomic_load_explicit(&d->corrupt, memory_order_relaxed);
 }
 
 /* ---- consistency check (tests) ---- */
@@ -1111,6 +1201,12 @@ cache_disk_check(struct cache_disk *d, char *err, size_t errlen)
 			if (rc != 0) {
 				snprintf(
 				    err, errlen, "object %" PRIu64 ": chunk %u missing", m.id, i);
+				goto out;
+			}
+			if (disk_chunk_sum(cv.mv_data, cv.mv_size, m.id, i) !=
+			    disk_meta_chunk_sum(&m, v.mv_data, i)) {
+				snprintf(err, errlen,
+				    "object %" PRIu64 ": chunk %u fails its checksum", m.id, i);
 				goto out;
 			}
 			got += cv.mv_size;
@@ -1198,13 +1294,25 @@ disk_load_state(struct cache_disk *d, MDB_txn *txn)
 	rc = mdb_get(txn, d->dbi_state, &k, &v);
 	if (rc == 0 && v.mv_size == sizeof d->st) {
 		memcpy(&d->st, v.mv_data, sizeof d->st);
-		if (d->st.version == 1 && d->st.next_id > 0)
+		if (d->st.version == DISK_FORMAT_VERSION && d->st.next_id > 0)
 			return 0;
+		if (d->st.version != DISK_FORMAT_VERSION) {
+			/* another format: none of its records can be read */
+			log_warn("cache",
+			    "disk tier \"%s\": format %" PRIu64 " found, this version "
+			    "reads format %u: its %" PRIu64 " objects are discarded",
+			    d->conf.path, d->st.version, DISK_FORMAT_VERSION, d->st.objects);
+			if ((rc = mdb_drop(txn, d->dbi_meta, 0)) != 0 ||
+			    (rc = mdb_drop(txn, d->dbi_chunks, 0)) != 0 ||
+			    (rc = mdb_drop(txn, d->dbi_order, 0)) != 0 ||
+			    (rc = mdb_drop(txn, d->dbi_tags, 0)) != 0)
+				return rc;
+		}
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	memset(&d->st, 0, sizeof d->st);
-	d->st.version = 1;
+	d->st.version = DISK_FORMAT_VERSION;
 	d->st.next_id = 1;
 	rc = mdb_cursor_open(txn, d->dbi_meta, &cur);
 	if (rc != 0)

@@ -188,6 +188,9 @@ admin_metrics(struct evhttp_request *req, void *arg)
 		    "Objects evicted from the disk tier", ds.evictions);
 		admin_metric(b, "outpost_cache_disk_errors_total", "counter",
 		    "LMDB errors of the disk tier", ds.errors);
+		admin_metric(b, "outpost_cache_disk_checksum_failures_total", "counter",
+		    "Disk tier objects that failed their checksum on a read (a miss; removed)",
+		    ds.corrupt);
 	}
 	admin_metric(b, "outpost_workers", "gauge", "Worker threads", srv->n_workers);
 	admin_metric(
