@@ -52,6 +52,10 @@
 
 #define EDGE_OUT_HIGH  (256 * 1024) /* stop producing responses above this */
 #define EDGE_LINGER_MS 2000
+/* An idle keep-alive connection gives its request buffers back after this
+ * long (conn_release_request): soon enough that thousands of idle ones hold
+ * little, late enough that a busy one never pays for it. */
+#define EDGE_IDLE_RELEASE_MS 100
 
 static void conn_process(struct edge_conn *c);
 static void conn_free(struct edge_conn *c);
@@ -112,6 +116,25 @@ conn_arm_timer(struct edge_conn *c, bool header)
 
 	conn_tv(&tv, header ? cfg->header_timeout_ms : cfg->idle_timeout_ms);
 	c->timer_is_header = header;
+	c->idle_release = false;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Waiting for the next request: the idle timeout, in two steps when it is
+ * long enough: first EDGE_IDLE_RELEASE_MS, after which the request buffers
+ * go (conn_on_timer), then the rest. */
+static void
+conn_arm_idle(struct edge_conn *c)
+{
+	struct timeval tv;
+
+	if (c->gen->cfg->idle_timeout_ms <= EDGE_IDLE_RELEASE_MS) {
+		conn_arm_timer(c, false);
+		return;
+	}
+	conn_tv(&tv, EDGE_IDLE_RELEASE_MS);
+	c->timer_is_header = false;
+	c->idle_release = true;
 	evtimer_add(c->timer, &tv);
 }
 
@@ -199,6 +222,7 @@ conn_start_linger(struct edge_conn *c)
 	edge_io_read_enable(&c->io);
 	conn_tv(&tv, EDGE_LINGER_MS);
 	c->timer_is_header = false;
+	c->idle_release = false;
 	evtimer_add(c->timer, &tv);
 }
 
@@ -945,6 +969,36 @@ edge_conn_response_done(struct edge_conn *c)
 }
 
 /*
+ * The connection has waited EDGE_IDLE_RELEASE_MS for its next request with
+ * nothing in flight: the buffers of the last one (head copy, header array,
+ * key, upstream target) go back to the allocator, so an idle keep-alive
+ * connection holds little more than its struct and socket (thousands of
+ * them are).  The next request allocates them again.
+ */
+static void
+conn_release_request(struct edge_conn *c)
+{
+	if (c->px.state != EDGE_PROXY_IDLE || c->cf != NULL)
+		return;
+	memset(&c->req, 0, sizeof c->req); /* its views pointed into head_buf */
+	c->up_target = STR_NULL;
+	c->up_host = STR_NULL;
+	c->key_len = -1;
+	free(c->head_buf);
+	c->head_buf = NULL;
+	c->head_cap = 0;
+	free(c->hdrs);
+	c->hdrs = NULL;
+	c->hdrs_cap = 0;
+	free(c->key);
+	c->key = NULL;
+	c->key_cap = 0;
+	free(c->up_buf);
+	c->up_buf = NULL;
+	c->up_cap = 0;
+}
+
+/*
  * Parses and handles as many complete requests as the input holds.  Stops
  * when the head is incomplete, when a request goes to the proxy, or when the
  * output is full (the write callback resumes).
@@ -977,7 +1031,7 @@ conn_process(struct edge_conn *c)
 				break;
 			}
 			if (c->requests > 0 && !evtimer_pending(c->timer, NULL))
-				conn_arm_timer(c, false);
+				conn_arm_idle(c);
 			break;
 		}
 		if (!c->timer_is_header || !evtimer_pending(c->timer, NULL))
@@ -1025,6 +1079,7 @@ conn_process(struct edge_conn *c)
 		evbuffer_drain(in, c->req.head_len);
 		evtimer_del(c->timer);
 		c->timer_is_header = false;
+		c->idle_release = false;
 		conn_handle_request(c);
 	}
 	c->processing = false;
@@ -1124,6 +1179,16 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			edge_conn_close(c);
 		else
 			edge_conn_send_error(c, 408, "request timeout: the request body stalled");
+	} else if (c->idle_release && !c->lingering && c->state == EDGE_CONN_READ_HEAD &&
+	           evbuffer_get_length(c->io.in) == 0) {
+		/* idle for EDGE_IDLE_RELEASE_MS: give the buffers back, then wait
+		 * out the rest of timeouts.idle */
+		struct timeval tv;
+
+		conn_release_request(c);
+		c->idle_release = false;
+		conn_tv(&tv, c->gen->cfg->idle_timeout_ms - EDGE_IDLE_RELEASE_MS);
+		evtimer_add(c->timer, &tv);
 	} else if (c->lingering || c->state != EDGE_CONN_READ_HEAD) {
 		edge_conn_close(c);
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {

@@ -130,6 +130,8 @@ struct edge_conn {
 	                          socket is open; [0] EDGE_IP_NONE after */
 	struct event *timer;   /* idle / header timeout */
 	bool timer_is_header;
+	bool idle_release; /* timer: the first step of the idle timeout, after
+	                      which the request buffers go (edge_conn.c) */
 	enum edge_conn_state state;
 	bool keep_alive; /* this request allows another after it */
 	bool client_eof; /* the client half-closed: no further requests */

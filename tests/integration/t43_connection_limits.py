@@ -148,5 +148,46 @@ class PerAddressCap(harness.OutpostTestCase):
                 s.close()
 
 
+class IdleConnectionReuse(harness.OutpostTestCase):
+    """An idle keep-alive connection gives its request buffers back; the
+    requests that come after on it must not notice."""
+
+    def test_requests_after_idle_on_one_connection(self):
+        origin = self.start_origin({"/c/*": {"status": 200, "body_from": "X-Tag",
+                                             "headers": {"Cache-Control": "max-age=300"}}})
+        node = self.start_outpost(origin)
+        with node.connect() as c:
+            c.send("GET /c/a HTTP/1.1\r\nHost: example.com\r\nX-Tag: one\r\n\r\n")
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, b"X-Tag=one\n"))
+            time.sleep(0.3)  # idle
+            # a bigger head than before (more fields, a longer target)
+            long_fields = "".join("X-F%d: %s\r\n" % (i, "v" * 40) for i in range(40))
+            c.send("GET /c/%s HTTP/1.1\r\nHost: example.com\r\nX-Tag: two\r\n%s\r\n"
+                   % ("b" * 300, long_fields))
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, b"X-Tag=two\n"))
+            self.assertEqual(r.header("X-Cache"), "MISS")
+            time.sleep(0.3)
+            # pipelined: a hit, a miss, a hit again, in one write
+            c.send("GET /c/a HTTP/1.1\r\nHost: example.com\r\n\r\n"
+                   "GET /c/d HTTP/1.1\r\nHost: example.com\r\nX-Tag: three\r\n\r\n"
+                   "GET /c/%s HTTP/1.1\r\nHost: example.com\r\n\r\n" % ("b" * 300))
+            got = [c.read_response() for _ in range(3)]
+            self.assertEqual([(r.status, r.body, r.header("X-Cache")) for r in got],
+                             [(200, b"X-Tag=one\n", "HIT"), (200, b"X-Tag=three\n", "MISS"),
+                              (200, b"X-Tag=two\n", "HIT")])
+            time.sleep(0.3)
+            # a request with a body (forwarded) after idle
+            c.send("POST /nocache/p HTTP/1.1\r\nHost: example.com\r\nX-Tag: four\r\n"
+                   "Content-Length: 5\r\n\r\nhello")
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+        reqs = origin.requests(path="/c/" + "b" * 300)
+        self.assertEqual(len(reqs), 1)
+        self.assertEqual(harness.req_header(reqs[0], "X-F39"), "v" * 40)
+        self.assertEqual(origin.count("/c/a"), 1)
+
+
 if __name__ == "__main__":
     harness.main()
