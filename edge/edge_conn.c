@@ -984,18 +984,17 @@ conn_release_request(struct edge_conn *c)
 	c->up_target = STR_NULL;
 	c->up_host = STR_NULL;
 	c->key_len = -1;
-	free(c->head_buf);
-	c->head_buf = NULL;
-	c->head_cap = 0;
-	free(c->hdrs);
-	c->hdrs = NULL;
-	c->hdrs_cap = 0;
-	free(c->key);
-	c->key = NULL;
-	c->key_cap = 0;
-	free(c->up_buf);
-	c->up_buf = NULL;
-	c->up_cap = 0;
+#define CONN_DROP(buf, cap)                                                                        \
+	do {                                                                                       \
+		free(buf);                                                                         \
+		(buf) = NULL;                                                                      \
+		(cap) = 0;                                                                         \
+	} while (0)
+	CONN_DROP(c->head_buf, c->head_cap);
+	CONN_DROP(c->hdrs, c->hdrs_cap);
+	CONN_DROP(c->key, c->key_cap);
+	CONN_DROP(c->up_buf, c->up_cap);
+#undef CONN_DROP
 }
 
 /*
