@@ -4,7 +4,9 @@
  * keys, replace, remove, warm restart, byte bound with oldest-first eviction,
  * queue-full drops, concurrent readers during writes (run under --enable-tsan
  * too), and kill -9 of a writing child process at random moments followed by
- * a check that every object found is complete and exactly right.
+ * a check that every object found is complete and exactly right; a body
+ * chunk changed behind the tier's back fails its checksum (a miss, then
+ * removed), and a database of an older format is emptied at open.
  *
  * Every object's body is derived from its key and a version number carried in
  * its head ("X-V: n"), so any object can be checked on its own.
@@ -22,6 +24,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <lmdb.h>
 
 #include "cache/cache.h"
 #include "cache/cache_int.h"
@@ -673,6 +677,130 @@ rm_rf(const char *dir)
 	rmdir(dir);
 }
 
+/* Opens the environment at path directly and runs fn in a write
+ * transaction on sub-database name; 0 when it all committed. */
+static int
+raw_edit(const char *path, const char *name, int (*fn)(MDB_txn *txn, MDB_dbi dbi))
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) == 0 && (rc = mdb_env_set_maxdbs(env, 8)) == 0 &&
+	    (rc = mdb_env_open(env, path, MDB_NOTLS, 0600)) == 0 &&
+	    (rc = mdb_txn_begin(env, NULL, 0, &txn)) == 0 &&
+	    (rc = mdb_dbi_open(txn, name, 0, &dbi)) == 0 && (rc = fn(txn, dbi)) == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	if (rc != 0)
+		printf("# raw edit of %s: %s\n", name, mdb_strerror(rc));
+	return rc;
+}
+
+/* Flips a byte in the middle of the second body chunk stored. */
+static int
+damage_chunk(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	unsigned char *copy;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return rc;
+	copy = malloc(v.mv_size);
+	memcpy(copy, v.mv_data, v.mv_size);
+	copy[v.mv_size / 2] ^= 0x01;
+	v.mv_data = copy;
+	rc = mdb_put(txn, dbi, &k, &v, 0);
+	free(copy);
+	return rc;
+}
+
+/* Marks the database as written in format 1 (before checksums). */
+static int
+set_format_1(MDB_txn *txn, MDB_dbi dbi)
+{
+	MDB_val k = {6, (void *)(uintptr_t) "totals"}, v;
+	uint64_t st[4];
+	int rc;
+
+	if ((rc = mdb_get(txn, dbi, &k, &v)) != 0)
+		return rc;
+	if (v.mv_size != sizeof st)
+		return MDB_CORRUPTED;
+	memcpy(st, v.mv_data, sizeof st);
+	st[0] = 1; /* version */
+	v = (MDB_val){sizeof st, st};
+	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+static void
+test_damage(void)
+{
+	char path[128];
+	struct cache_disk *d;
+	struct cache_disk_stats st;
+	unsigned v = 0;
+
+	subtest("a damaged chunk fails its checksum: a miss, then removed");
+	new_dir(path, sizeof path);
+	d = open_disk(path, 64u << 20, NULL);
+	ok(d != NULL, "open");
+	if (d == NULL)
+		return;
+	put(d, "http://h/dmg", 1, 300000);
+	put(d, "http://h/ok", 2, 5000);
+	is_int(cache_disk_flush(d, 5000), 0);
+	cache_disk_close(&d);
+	is_int(raw_edit(path, "chunks", damage_chunk), 0);
+	d = open_disk(path, 64u << 20, NULL);
+	ok(d != NULL, "reopen");
+	if (d == NULL)
+		return;
+	ok(check_ok(d) == 0, "the check sees the damage");
+	is_int(has(d, "http://h/dmg", NULL), 0);
+	is_int(has(d, "http://h/ok", NULL), 1);
+	cache_disk_stats(d, &st);
+	is_int(st.corrupt, 1);
+	is_int(cache_disk_flush(d, 5000), 0);
+	cache_disk_stats(d, &st);
+	is_int(st.objects, 1);
+	ok(check_ok(d), "consistent once the damaged object is removed");
+	put(d, "http://h/dmg", 3, 300000);
+	is_int(cache_disk_flush(d, 5000), 0);
+	is_int(has(d, "http://h/dmg", &v), 1);
+	is_int(v, 3);
+	cache_disk_close(&d);
+
+	subtest("a database of format 1 is emptied at open");
+	is_int(raw_edit(path, "state", set_format_1), 0);
+	d = open_disk(path, 64u << 20, NULL);
+	ok(d != NULL, "open");
+	if (d == NULL)
+		return;
+	cache_disk_stats(d, &st);
+	is_int(st.objects, 0);
+	is_int(st.bytes, 0);
+	is_int(has(d, "http://h/ok", NULL), 0);
+	ok(check_ok(d), "consistent");
+	put(d, "http://h/ok", 4, 5000);
+	is_int(cache_disk_flush(d, 5000), 0);
+	is_int(has(d, "http://h/ok", NULL), 1);
+	cache_disk_close(&d);
+}
+
 int
 main(void)
 {
@@ -693,6 +821,7 @@ main(void)
 	test_bound();
 	test_head_only();
 	test_queue_full();
+	test_damage();
 	test_concurrent();
 	test_crash();
 	rm_rf(tmpdir);
