@@ -2,7 +2,8 @@
  * edge/edge_worker.h — the server and its worker threads.
  *
  * struct edge_server holds what all workers share: the config snapshot, the
- * RAM tier (internally sharded and locked per shard) and the access log fd.
+ * RAM tier (internally sharded and locked per shard), the access log fd and
+ * the connection counts per client address (atomic counters, no lock).
  * Each worker thread owns an event_base, its own SO_REUSEPORT listening
  * sockets, its connections, its origin pool and its resolver; nothing a worker
  * owns is touched by another thread except its metrics (relaxed atomics), the
