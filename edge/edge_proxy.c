@@ -1221,6 +1221,50 @@ proxy_head_outcome(struct edge_conn *c)
 	return false;
 }
 
+/*
+ * The chunked body bytes that came with the head, checked before anything of
+ * the response is published: a bad chunk among them answers 502 (RFC 9110
+ * §15.6.3) while the client has had nothing yet, where relaying would queue
+ * the head and then close the connection before it left.  A copy of the
+ * decoder runs over them; nothing is consumed.  H1_AGAIN or H1_OK when none
+ * is bad.
+ */
+static enum h1_status
+proxy_check_first_chunks(struct edge_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->px.obev);
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr pos;
+	struct h1_chunked dec;
+	enum h1_status st = H1_AGAIN;
+	int k;
+
+	if (c->px.resp.body != H1_BODY_CHUNKED ||
+	    evbuffer_ptr_set(in, &pos, c->px.resp.head_len, EVBUFFER_PTR_SET) != 0)
+		return H1_AGAIN;
+	h1_chunked_init(&dec);
+	while (st == H1_AGAIN && (k = evbuffer_peek(in, -1, &pos, v, 8)) > 0) {
+		for (int i = 0; i < k && i < 8 && st == H1_AGAIN; i++) {
+			const char *p = v[i].iov_base;
+			size_t len = v[i].iov_len;
+
+			while (len > 0 && st == H1_AGAIN) {
+				const char *d;
+				size_t used = 0, dl = 0;
+
+				st = h1_chunked_decode(&dec, p, len, &used, &d, &dl);
+				if (used == 0)
+					break;
+				p += used;
+				len -= used;
+			}
+			if (evbuffer_ptr_set(in, &pos, v[i].iov_len, EVBUFFER_PTR_ADD) != 0)
+				return st;
+		}
+	}
+	return st;
+}
+
 /* Parses the response head (skipping 1xx interim responses). */
 static void
 proxy_read_head(struct edge_conn *c)
@@ -1229,6 +1273,7 @@ proxy_read_head(struct edge_conn *c)
 	struct evbuffer *in = bufferevent_get_input(px->obev);
 	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
 	const char *p;
+	enum h1_status body_st;
 	time_t now;
 
 	for (;;) {
@@ -1268,6 +1313,13 @@ proxy_read_head(struct edge_conn *c)
 			continue;
 		}
 		break;
+	}
+	body_st = proxy_check_first_chunks(c);
+	if (body_st != H1_AGAIN && body_st != H1_OK) {
+		log_warn("proxy", "origin pool \"%s\": bad chunked body: %s", px->pool->name,
+		    h1_strerror(body_st));
+		proxy_fail(c, 502, "bad gateway: the origin sent a malformed response");
+		return;
 	}
 	if (proxy_head_outcome(c))
 		return; /* retried on another member */
