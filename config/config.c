@@ -19,6 +19,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ struct config *
 config_parse_new(void)
 {
 	struct config *c = xcalloc(1, sizeof *c);
+	const char *tmp;
 
 	c->magic = CONFIG_MAGIC;
 	atomic_init(&c->refcnt, 1);
@@ -50,6 +52,10 @@ config_parse_new(void)
 	c->max_header_bytes = 32U << 10;
 	c->max_header_count = 100;
 	c->max_body_bytes = 100ULL << 20;
+	c->body_buffer_bytes = 64ULL << 10;
+	/* the system's temporary directory (checked when a body first needs it) */
+	tmp = getenv("TMPDIR");
+	c->body_temp_path = xstrdup(tmp != NULL && tmp[0] == '/' ? tmp : P_tmpdir);
 	c->max_connections = 10000;
 	c->max_handshakes_per_ip = 128;
 	c->max_connections_per_ip = 256;
@@ -108,6 +114,7 @@ config_parse_free(struct config *c)
 	free(c->listens);
 	free(c->admin.address);
 	free(c->cache_disk_path);
+	free(c->body_temp_path);
 	free(c->resolver_servers);
 	free(c->access_log);
 	free(c->log_level);

@@ -216,8 +216,11 @@ struct config_route {
 	enum config_sticky canary_sticky;
 	char *canary_cookie; /* sticky: cookie:NAME */
 	size_t canary_cookie_len;
-	unsigned grace_s; /* cache.grace: overrides the node's cache.grace;
-	                     CONFIG_GRACE_INHERIT when not set */
+	unsigned grace_s;       /* cache.grace: overrides the node's cache.grace;
+	                           CONFIG_GRACE_INHERIT when not set */
+	bool request_buffering; /* request_buffering, default true: a request body is
+	                           read whole (limits.body_buffer, then a temporary
+	                           file) before an origin member is asked */
 };
 
 #define CONFIG_GRACE_INHERIT UINT_MAX
@@ -277,15 +280,23 @@ struct config {
 	unsigned header_timeout_ms; /* timeouts.header, default 10000 */
 	unsigned idle_timeout_ms;   /* timeouts.idle (keep-alive), default 60000 */
 	unsigned body_timeout_ms;   /* timeouts.body, default 30000 */
+	unsigned body_total_ms;     /* timeouts.body_total: the whole request body;
+	                               0 (default) = no limit */
 	unsigned send_timeout_ms;   /* timeouts.send, default 30000 */
 	unsigned drain_timeout_ms;  /* timeouts.drain (graceful shutdown), default 10000 */
 
 	/* limits (client side) */
-	uint32_t max_request_line; /* limits.request_line, default 8KiB */
-	uint32_t max_header_bytes; /* limits.headers, default 32KiB (request line included) */
-	uint32_t max_header_count; /* limits.header_count, default 100 */
-	uint64_t max_body_bytes;   /* limits.body, default 100MiB; 0 = unlimited */
-	uint32_t max_connections;  /* limits.connections per worker, default 10000 */
+	uint32_t max_request_line;  /* limits.request_line, default 8KiB */
+	uint32_t max_header_bytes;  /* limits.headers, default 32KiB (request line included) */
+	uint32_t max_header_count;  /* limits.header_count, default 100 */
+	uint64_t max_body_bytes;    /* limits.body, default 100MiB; 0 = unlimited */
+	uint64_t body_buffer_bytes; /* limits.body_buffer: a buffered request body held in
+	                               memory up to this, then in a file; default 64KiB */
+	char *body_temp_path;       /* limits.body_temp_path: directory of those files;
+	                               default $TMPDIR (if absolute) or /tmp */
+	uint64_t body_min_rate;     /* limits.body_min_rate: bytes/s a request body must
+	                               average after timeouts.body; 0 (default) = off */
+	uint32_t max_connections;   /* limits.connections per worker, default 10000 */
 
 	/* limits.handshakes_per_ip: TLS handshakes in progress per client address
 	 * per worker, default 128; 0 = no limit */

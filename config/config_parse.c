@@ -867,7 +867,8 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 static void
 cparse_timeouts(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {"header", "idle", "body", "send", "drain", NULL};
+	static const char *const keys[] = {
+	    "header", "idle", "body", "body_total", "send", "drain", NULL};
 	struct config *c = p->c;
 
 	if (!cparse_map(p, m, keys))
@@ -875,6 +876,7 @@ cparse_timeouts(struct cparse *p, const struct cnode *m)
 	cget_duration(p, m, "header", 1, CONFIG_DAY_MS, 1, &c->header_timeout_ms);
 	cget_duration(p, m, "idle", 1, CONFIG_DAY_MS, 1, &c->idle_timeout_ms);
 	cget_duration(p, m, "body", 1, CONFIG_DAY_MS, 1, &c->body_timeout_ms);
+	cget_duration(p, m, "body_total", 0, CONFIG_DAY_MS, 1, &c->body_total_ms);
 	cget_duration(p, m, "send", 1, CONFIG_DAY_MS, 1, &c->send_timeout_ms);
 	cget_duration(p, m, "drain", 0, CONFIG_DAY_MS, 1, &c->drain_timeout_ms);
 }
@@ -887,12 +889,16 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	    "headers",
 	    "header_count",
 	    "body",
+	    "body_buffer",
+	    "body_temp_path",
+	    "body_min_rate",
 	    "connections",
 	    "handshakes_per_ip",
 	    "connections_per_ip",
 	    NULL,
 	};
 	struct config *c = p->c;
+	const struct cnode *v;
 
 	if (!cparse_map(p, m, keys))
 		return;
@@ -900,6 +906,26 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_size32(p, m, "headers", 16, 16ULL << 20, &c->max_header_bytes);
 	cget_uint(p, m, "header_count", 1, 10000, &c->max_header_count);
 	cget_size(p, m, "body", 0, UINT64_MAX, &c->max_body_bytes);
+	cget_size(p, m, "body_buffer", 0, 1ULL << 30, &c->body_buffer_bytes);
+	cget_size(p, m, "body_min_rate", 0, 1ULL << 30, &c->body_min_rate);
+	if ((v = cmap_get(m, "body_temp_path", NULL)) != NULL) {
+		size_t old = cparse_push_key(p, "body_temp_path");
+		const char *s = cparse_str(p, v);
+		struct stat st;
+
+		if (s != NULL && s[0] != '/')
+			cparse_err(p, v, "\"%.80s\" is not an absolute path", s);
+		else if (s != NULL && (stat(s, &st) == -1 || !S_ISDIR(st.st_mode)))
+			cparse_err(p, v, "\"%.80s\" is not a directory", s);
+		else if (s != NULL && access(s, W_OK | X_OK) == -1)
+			cparse_err(
+			    p, v, "directory \"%.80s\" is not writable: %s", s, strerror(errno));
+		else if (s != NULL) {
+			free(c->body_temp_path);
+			c->body_temp_path = xstrdup(s);
+		}
+		cparse_pop(p, old);
+	}
 	cget_uint(p, m, "connections", 1, 1000000, &c->max_connections);
 	cget_uint(p, m, "handshakes_per_ip", 0, 1000000, &c->max_handshakes_per_ip);
 	cget_uint(p, m, "connections_per_ip", 0, 1000000, &c->max_connections_per_ip);
@@ -1920,7 +1946,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
-	    NULL};
+	    "request_buffering", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -1937,9 +1963,11 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 
 	r->cache = true;
 	r->grace_s = CONFIG_GRACE_INHERIT;
+	r->request_buffering = true;
 	if (!cparse_map(p, m, keys))
 		return;
 	cparse_route_match(p, m, r);
+	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
 			continue;
@@ -2212,6 +2240,7 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 			s->n_routes = 1;
 			s->routes[0].path = xstrdup("/");
 			s->routes[0].cache = true;
+			s->routes[0].request_buffering = true;
 			cparse_add_ref(p, &s->routes[0].pool, pool);
 		}
 		cparse_pop(p, old);

@@ -616,6 +616,10 @@ parse_status_line(const char *p, const char *e, struct h1_response *resp, const 
 	/* A higher 1.x minor is compatible with 1.1 (RFC 9110 §6.2). */
 	resp->minor = p[7] == '0' ? 0 : 1;
 	resp->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	/* RFC 9110 §15: "Values outside the range 100..599 are invalid" (the
+	 * first digit is 1..9 already) */
+	if (resp->status > 599)
+		return H1_E_BAD_STATUS_LINE;
 	p += i;
 	r = p;
 	while (p < e && IS(*p, CC_FVALUE))
@@ -666,13 +670,13 @@ h1_parse_response(const char *buf, size_t len, const struct h1_limits *lim, bool
 		 * coded. */
 		if (f.n_codings != 1 || f.n_chunked != 1)
 			return H1_E_BAD_TE;
-		if (resp->minor == 1) {
-			resp->body = H1_BODY_CHUNKED;
-		} else {
-			/* Transfer-Encoding in an HTTP/1.0 message (faulty
-			 * framing, §6.1): read until close. */
-			resp->body = H1_BODY_CLOSE;
-		}
+		/* Transfer-Encoding in an HTTP/1.0 message: "the recipient
+		 * MUST treat the message as if the framing is faulty" (§6.1),
+		 * as for a request; read until close, the chunk framing would
+		 * be relayed and stored as the body. */
+		if (resp->minor == 0)
+			return H1_E_BAD_TE;
+		resp->body = H1_BODY_CHUNKED;
 	} else if (f.n_cl > 0) {
 		resp->body = H1_BODY_LENGTH;
 		resp->content_length = f.cl;

@@ -119,7 +119,7 @@ enum h1_status h1_parse_request(const char *buf, size_t len, const struct h1_lim
 
 struct h1_response {
 	int minor;
-	int status; /* 100..999 */
+	int status; /* 100..599 */
 	struct str reason;
 	struct h1_header *headers;
 	size_t n_headers;

@@ -1172,12 +1172,14 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_conn_enter(c);
 	if (c->state == EDGE_CONN_PROXY && !c->px.req_body_done && !c->lingering) {
-		/* timeouts.body: the client stopped sending its request body */
+		/* timeouts.body (the client stopped sending its request body),
+		 * timeouts.body_total or limits.body_min_rate (proxy_arm_body_timer) */
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
 		if (c->px.state == EDGE_PROXY_RELAY_BODY)
 			edge_conn_close(c);
 		else
-			edge_conn_send_error(c, 408, "request timeout: the request body stalled");
+			edge_conn_send_error(
+			    c, 408, "request timeout: the request body stalled or came too slowly");
 	} else if (c->idle_release && !c->lingering && c->state == EDGE_CONN_READ_HEAD &&
 	           evbuffer_get_length(c->io.in) == 0) {
 		/* idle for EDGE_IDLE_RELEASE_MS: give the buffers back, then wait

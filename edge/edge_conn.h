@@ -22,6 +22,7 @@
 #include "core/h1.h"
 #include "edge/edge_io.h"
 #include "edge/edge_range.h"
+#include "edge/edge_spool.h"
 #include "origin/origin_pool.h"
 
 struct bufferevent;
@@ -54,6 +55,8 @@ enum edge_proxy_state {
 	EDGE_PROXY_WAIT_HEAD,  /* request sent (body may still stream) */
 	EDGE_PROXY_RELAY_BODY, /* response head sent to the client */
 	EDGE_PROXY_QUEUED,     /* waiting for a member below max_conns */
+	EDGE_PROXY_BUFFERING,  /* reading the request body whole (request_buffering)
+	                          before a member is asked */
 };
 
 struct edge_proxy {
@@ -91,6 +94,12 @@ struct edge_proxy {
 	const char *fail_msg;
 	uint64_t req_remaining; /* LENGTH request body bytes left */
 	uint64_t req_body_bytes;
+	uint64_t body_start_ms;  /* monotonic: the request body began */
+	uint64_t body_paused_ms; /* time its reading waited for the origin */
+	uint64_t body_pause_ms;  /* monotonic start of such a wait, or 0 */
+	bool buffered;           /* the body is read whole into spool first */
+	struct edge_spool spool; /* the buffered body (zeroed: empty) */
+	uint64_t spool_sent;     /* bytes of spool queued towards the origin */
 	struct h1_chunked req_dec;
 	struct h1_chunked resp_dec;
 	uint64_t resp_remaining;

@@ -53,6 +53,12 @@
 	    "Requests answered 503: members at max_conns, queue full or timed out")                \
 	X(client_errors_total, "Requests answered with a 4xx by the node itself")                  \
 	X(client_timeouts_total, "Client connections closed by a timeout")                         \
+	X(request_bodies_buffered_total,                                                           \
+	    "Request bodies read whole before an origin member was asked (request_buffering)")     \
+	X(request_bodies_spooled_total,                                                            \
+	    "Buffered request bodies that went to a temporary file (over limits.body_buffer)")     \
+	X(request_body_spool_errors_total,                                                         \
+	    "Requests failed: a buffered body could not be written to or read from its file")      \
 	X(tls_handshakes_total, "TLS handshakes completed")                                        \
 	X(tls_handshake_errors_total, "TLS connections that failed before the handshake ended")    \
 	X(tls_handshakes_limited_total,                                                            \

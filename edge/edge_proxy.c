@@ -1,15 +1,17 @@
 /*
  * edge/edge_proxy.c — one upstream exchange per client connection.
  *
- * States: RESOLVING (c-ares query pending) → CONNECTING (or straight to
+ * States: BUFFERING (a request body is read whole into the spool before
+ * any member is picked, unless the route sets request_buffering: false) →
+ * RESOLVING (c-ares query pending) → CONNECTING (or straight to
  * WAIT_HEAD on a kept-alive connection from the idle pool) → WAIT_HEAD
- * (request head sent, request body streaming) → RELAY_BODY (response head
- * sent to the client; body streaming, and copied into a cache fill when the
- * policy allows).  Both directions use backpressure: a full output buffer on
- * one side disables reading on the other until it drains, so no body is ever
- * held whole.  Response bodies move from the origin's input buffer to the
- * client's output buffer with evbuffer_remove_buffer (chunks move, bytes are
- * not copied); the cache fill is the one copy, made while building the object.
+ * (request head sent, request body streaming or sent from the spool) →
+ * RELAY_BODY (response head sent to the client; body streaming, and copied
+ * into a cache fill when the policy allows).  Both directions use
+ * backpressure: a full output buffer on one side disables reading on the
+ * other until it drains, so no response body is ever held whole.  Response bodies move from the
+ * origin's input buffer to the client's output buffer with evbuffer_remove_buffer (chunks move,
+ * bytes are not copied); the cache fill is the one copy, made while building the object.
  *
  * Members are chosen by the pool's balancer (origin/origin_balance.h), which
  * skips members that active or passive health put down and members this
@@ -54,6 +56,7 @@
 #include "edge/edge_proxy.h"
 #include "edge/edge_range.h"
 #include "edge/edge_route.h"
+#include "edge/edge_spool.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
@@ -150,6 +153,7 @@ edge_proxy_abort(struct edge_conn *c)
 		cache_obj_unref(&px->fill);
 	cache_obj_unref(&px->stale);
 	edge_range_cut_end(&px->cut);
+	edge_spool_reset(&px->spool);
 	px->revalidate = false;
 	px->state = EDGE_PROXY_IDLE;
 	if (px->cf != NULL) {
@@ -435,7 +439,10 @@ proxy_write_request_head(struct edge_conn *c)
 	}
 	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
 	    c->tls ? "https" : "http", c->gen->cfg->node_name);
-	if (r->body == H1_BODY_LENGTH)
+	if (c->px.buffered) /* read whole, a chunked body too */
+		evbuffer_add_printf(
+		    out, "Content-Length: %llu\r\n", (unsigned long long)c->px.spool.len);
+	else if (r->body == H1_BODY_LENGTH)
 		evbuffer_add_printf(
 		    out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
 	else if (r->body == H1_BODY_CHUNKED)
@@ -443,32 +450,115 @@ proxy_write_request_head(struct edge_conn *c)
 	evbuffer_add(out, "\r\n", 2);
 }
 
-/* Client input → origin output, with the configured body limit. */
+/*
+ * The request body's timer: timeouts.body between two reads, and, when set,
+ * timeouts.body_total for the whole body and limits.body_min_rate (the body
+ * must average that rate once timeouts.body has passed: its deadline moves
+ * 1 s later for each body_min_rate bytes received, as Apache's
+ * mod_reqtimeout does).  Time spent waiting for the origin to take the body
+ * (reading paused) does not count.  When it fires: 408 and close
+ * (conn_on_timer).
+ */
+static void
+proxy_arm_body_timer(struct edge_conn *c)
+{
+	const struct config *cfg = c->gen->cfg;
+	struct edge_proxy *px = &c->px;
+	uint64_t now = time_mono_ms(), wait = cfg->body_timeout_ms, deadline = UINT64_MAX;
+	struct timeval tv;
+
+	if (px->body_pause_ms != 0) {
+		px->body_paused_ms += now - px->body_pause_ms;
+		px->body_pause_ms = 0;
+	}
+	if (cfg->body_total_ms > 0)
+		deadline = px->body_start_ms + px->body_paused_ms + cfg->body_total_ms;
+	if (cfg->body_min_rate > 0) {
+		uint64_t d = px->body_start_ms + px->body_paused_ms + cfg->body_timeout_ms +
+		             px->req_body_bytes * 1000 / cfg->body_min_rate;
+
+		if (d < deadline)
+			deadline = d;
+	}
+	if (deadline <= now)
+		wait = 0;
+	else if (deadline - now < wait)
+		wait = deadline - now;
+	proxy_tv(&tv, (unsigned)wait);
+	c->timer_is_header = false;
+	evtimer_add(c->timer, &tv);
+}
+
+#define PROXY_BODY_TOO_LARGE 1 /* proxy_body_move: over limits.body */
+
+/* Moves n bytes of body data from the client's input to where the body goes:
+ * the spool when it is buffered, else the origin's output (as one chunk of a
+ * chunked body).  0, PROXY_BODY_TOO_LARGE, or -errno from the spool. */
+static int
+proxy_body_move(struct edge_conn *c, struct evbuffer *in, size_t n)
+{
+	const struct config *cfg = c->gen->cfg;
+	struct edge_proxy *px = &c->px;
+	int r = 0;
+
+	if (cfg->max_body_bytes != 0 && px->req_body_bytes + n > cfg->max_body_bytes)
+		return PROXY_BODY_TOO_LARGE;
+	if (px->buffered) {
+		bool was_on_disk = edge_spool_on_disk(&px->spool);
+
+		r = edge_spool_add(&px->spool, in, n, cfg->body_buffer_bytes, cfg->body_temp_path);
+		if (r == 0 && !was_on_disk && edge_spool_on_disk(&px->spool))
+			EDGE_COUNT(&c->w->metrics, request_bodies_spooled_total);
+	} else if (c->req.body == H1_BODY_CHUNKED) {
+		proxy_move_chunk(in, bufferevent_get_output(px->obev), n);
+	} else {
+		evbuffer_remove_buffer(in, bufferevent_get_output(px->obev), n);
+	}
+	if (r == 0)
+		px->req_body_bytes += n;
+	return r;
+}
+
+/* The buffered body could not be kept or read back (its file): 503. */
+static void
+proxy_spool_failed(struct edge_conn *c, int err)
+{
+	log_warn("proxy", "request body: temporary file in \"%s\": %s", c->gen->cfg->body_temp_path,
+	    strerror(-err));
+	EDGE_COUNT(&c->w->metrics, request_body_spool_errors_total);
+	if (c->px.state == EDGE_PROXY_BUFFERING)
+		edge_conn_send_error(c, 503, "service unavailable: cannot buffer the request body");
+	else
+		proxy_fail(c, 503, "service unavailable: cannot read the buffered request body");
+}
+
+static void proxy_send(struct edge_conn *c);
+
+/*
+ * Client input → the origin's output (streaming), or → the spool until the
+ * body is whole (buffering: then the exchange starts), with limits.body and
+ * the body timers.
+ */
 static void
 proxy_pump_request_body(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
 	struct evbuffer *in = c->io.in;
-	struct evbuffer *out;
-	uint64_t max = c->gen->cfg->max_body_bytes;
+	int err = 0;
 
-	if (px->req_body_done || px->obev == NULL)
+	if (px->req_body_done || (!px->buffered && px->obev == NULL))
 		return;
-	out = bufferevent_get_output(px->obev);
 	if (c->req.body == H1_BODY_LENGTH) {
 		size_t n = evbuffer_get_length(in);
 
 		if (n > px->req_remaining)
 			n = (size_t)px->req_remaining;
-		if (n > 0) {
-			evbuffer_remove_buffer(in, out, n);
+		if (n > 0 && (err = proxy_body_move(c, in, n)) == 0)
 			px->req_remaining -= n;
-			px->req_body_bytes += n;
-		}
-		if (px->req_remaining == 0)
+		if (err == 0 && px->req_remaining == 0)
 			px->req_body_done = true;
 	} else {
-		while (evbuffer_get_length(in) > 0) {
+		while (err == 0 && evbuffer_get_length(in) > 0) {
 			struct evbuffer_iovec v;
 			const char *d = NULL;
 			size_t used = 0, dl = 0;
@@ -479,13 +569,16 @@ proxy_pump_request_body(struct edge_conn *c)
 			st = h1_chunked_decode(&px->req_dec, v.iov_base, v.iov_len, &used, &d, &dl);
 			if (dl > 0) {
 				evbuffer_drain(in, used - dl);
-				proxy_move_chunk(in, out, dl);
-				px->req_body_bytes += dl;
+				err = proxy_body_move(c, in, dl);
 			} else {
 				evbuffer_drain(in, used);
 			}
+			if (err != 0)
+				break;
 			if (st == H1_OK) {
-				evbuffer_add(out, "0\r\n\r\n", 5);
+				if (!px->buffered)
+					evbuffer_add(
+					    bufferevent_get_output(px->obev), "0\r\n\r\n", 5);
 				px->req_body_done = true;
 				break;
 			}
@@ -498,17 +591,23 @@ proxy_pump_request_body(struct edge_conn *c)
 			}
 			if (used == 0)
 				break;
-			if (max != 0 && px->req_body_bytes > max)
-				break;
 		}
 	}
-	if (max != 0 && px->req_body_bytes > max) {
+	if (err == PROXY_BODY_TOO_LARGE) {
 		edge_conn_send_error(c, 413, "request body too large");
+		return;
+	}
+	if (err != 0) {
+		proxy_spool_failed(c, err);
 		return;
 	}
 	if (px->req_body_done) {
 		edge_io_read_disable(&c->io);
 		evtimer_del(c->timer);
+		if (px->state == EDGE_PROXY_BUFFERING) {
+			EDGE_COUNT(&c->w->metrics, request_bodies_buffered_total);
+			proxy_send(c);
+		}
 		return;
 	}
 	if (c->client_eof) {
@@ -517,19 +616,47 @@ proxy_pump_request_body(struct edge_conn *c)
 		edge_conn_close(c);
 		return;
 	}
-	if (evbuffer_get_length(out) > PROXY_OUT_HIGH) {
+	if (!px->buffered &&
+	    evbuffer_get_length(bufferevent_get_output(px->obev)) > PROXY_OUT_HIGH) {
 		/* the origin is slow to take the body: wait for it, not the client */
 		edge_io_read_disable(&c->io);
 		evtimer_del(c->timer);
+		if (px->body_pause_ms == 0)
+			px->body_pause_ms = time_mono_ms();
 		bufferevent_setwatermark(px->obev, EV_WRITE, PROXY_OUT_LOW, 0);
 	} else {
-		struct timeval tv;
-
 		edge_io_read_enable(&c->io);
-		proxy_tv(&tv, c->gen->cfg->body_timeout_ms);
-		c->timer_is_header = false;
-		evtimer_add(c->timer, &tv);
+		proxy_arm_body_timer(c);
 	}
+}
+
+/* The buffered body → the origin's output, up to PROXY_OUT_HIGH at a time
+ * (the origin's write callback asks for more). */
+static void
+proxy_send_spool(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+	struct evbuffer *out = bufferevent_get_output(px->obev);
+
+	while (px->spool_sent < px->spool.len && evbuffer_get_length(out) < PROXY_OUT_HIGH) {
+		int r = edge_spool_copy(
+		    &px->spool, &px->spool_sent, out, PROXY_OUT_HIGH - evbuffer_get_length(out));
+
+		if (r != 0) {
+			proxy_spool_failed(c, r);
+			return;
+		}
+	}
+	if (px->spool_sent < px->spool.len)
+		bufferevent_setwatermark(px->obev, EV_WRITE, PROXY_OUT_LOW, 0);
+}
+
+/* The whole request is in the origin's output (or on its way): the
+ * connection may carry another one after the response. */
+static bool
+proxy_request_sent(const struct edge_proxy *px)
+{
+	return px->req_body_done && px->spool_sent == px->spool.len;
 }
 
 /* ---- response towards the client ---- */
@@ -856,9 +983,11 @@ proxy_finish(struct edge_conn *c)
 	cache_obj_unref(&px->stale);
 	edge_range_cut_end(&px->cut);
 	px->revalidate = false;
-	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE && px->req_body_done &&
+	reusable = px->resp.keep_alive && px->resp.body != H1_BODY_CLOSE &&
+	           proxy_request_sent(px) &&
 	           evbuffer_get_length(bufferevent_get_input(px->obev)) == 0;
 	proxy_put_origin_conn(c, reusable);
+	edge_spool_reset(&px->spool);
 	px->state = EDGE_PROXY_IDLE;
 	if (!px->req_body_done)
 		c->keep_alive = false;
@@ -1075,7 +1204,7 @@ proxy_revalidated(struct edge_conn *c)
 	px->resp.headers = NULL;
 	px->resp.n_headers = 0;
 	proxy_release(c);
-	reusable = px->resp.keep_alive && px->req_body_done && evbuffer_get_length(in) == 0;
+	reusable = px->resp.keep_alive && proxy_request_sent(px) && evbuffer_get_length(in) == 0;
 	proxy_put_origin_conn(c, reusable);
 	edge_proxy_abort(c); /* drops stale; the exchange is over */
 	if (!px->req_body_done)
@@ -1221,6 +1350,50 @@ proxy_head_outcome(struct edge_conn *c)
 	return false;
 }
 
+/*
+ * The chunked body bytes that came with the head, checked before anything of
+ * the response is published: a bad chunk among them answers 502 (RFC 9110
+ * §15.6.3) while the client has had nothing yet, where relaying would queue
+ * the head and then close the connection before it left.  A copy of the
+ * decoder runs over them; nothing is consumed.  H1_AGAIN or H1_OK when none
+ * is bad.
+ */
+static enum h1_status
+proxy_check_first_chunks(struct edge_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->px.obev);
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr pos;
+	struct h1_chunked dec;
+	enum h1_status st = H1_AGAIN;
+	int k;
+
+	if (c->px.resp.body != H1_BODY_CHUNKED ||
+	    evbuffer_ptr_set(in, &pos, c->px.resp.head_len, EVBUFFER_PTR_SET) != 0)
+		return H1_AGAIN;
+	h1_chunked_init(&dec);
+	while (st == H1_AGAIN && (k = evbuffer_peek(in, -1, &pos, v, 8)) > 0) {
+		for (int i = 0; i < k && i < 8 && st == H1_AGAIN; i++) {
+			const char *p = v[i].iov_base;
+			size_t len = v[i].iov_len;
+
+			while (len > 0 && st == H1_AGAIN) {
+				const char *d;
+				size_t used = 0, dl = 0;
+
+				st = h1_chunked_decode(&dec, p, len, &used, &d, &dl);
+				if (used == 0)
+					break;
+				p += used;
+				len -= used;
+			}
+			if (evbuffer_ptr_set(in, &pos, v[i].iov_len, EVBUFFER_PTR_ADD) != 0)
+				return st;
+		}
+	}
+	return st;
+}
+
 /* Parses the response head (skipping 1xx interim responses). */
 static void
 proxy_read_head(struct edge_conn *c)
@@ -1229,6 +1402,7 @@ proxy_read_head(struct edge_conn *c)
 	struct evbuffer *in = bufferevent_get_input(px->obev);
 	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
 	const char *p;
+	enum h1_status body_st;
 	time_t now;
 
 	for (;;) {
@@ -1268,6 +1442,13 @@ proxy_read_head(struct edge_conn *c)
 			continue;
 		}
 		break;
+	}
+	body_st = proxy_check_first_chunks(c);
+	if (body_st != H1_AGAIN && body_st != H1_OK) {
+		log_warn("proxy", "origin pool \"%s\": bad chunked body: %s", px->pool->name,
+		    h1_strerror(body_st));
+		proxy_fail(c, 502, "bad gateway: the origin sent a malformed response");
+		return;
 	}
 	if (proxy_head_outcome(c))
 		return; /* retried on another member */
@@ -1353,6 +1534,8 @@ proxy_on_origin_write(struct bufferevent *bev, void *arg)
 	edge_conn_enter(c);
 	if (!c->px.req_body_done)
 		proxy_pump_request_body(c);
+	else if (c->px.spool_sent < c->px.spool.len)
+		proxy_send_spool(c);
 	edge_conn_leave(c);
 }
 
@@ -1608,13 +1791,18 @@ proxy_attach(struct edge_conn *c)
 	bufferevent_enable(px->obev, EV_READ | EV_WRITE);
 }
 
-/* Queues the request head and whatever body bytes are already here. */
+/* Queues the request head and the buffered body (all of it again on a new
+ * try), or whatever body bytes are already here. */
 static void
 proxy_send_request(struct edge_conn *c)
 {
 	c->px.conn_uses++;
 	proxy_write_request_head(c);
-	proxy_pump_request_body(c);
+	c->px.spool_sent = 0;
+	if (c->px.buffered)
+		proxy_send_spool(c);
+	else
+		proxy_pump_request_body(c);
 }
 
 static void
@@ -1893,23 +2081,46 @@ edge_proxy_start(
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		px->revalidate = false;
-	px->request_time = time_now();
 	px->req_body_done = c->req.body == H1_BODY_NONE;
 	px->req_remaining = c->req.content_length;
 	px->req_body_bytes = 0;
+	px->body_start_ms = time_mono_ms();
+	px->body_paused_ms = 0;
+	px->body_pause_ms = 0;
+	px->spool_sent = 0;
 	h1_chunked_init(&px->req_dec);
-	EDGE_COUNT(&c->w->metrics, origin_requests_total);
 	if (!px->req_body_done && c->req.expect_continue) {
 		/* RFC 9110 §10.1.1: we will read the body, so say so now. */
 		evbuffer_add(c->io.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
-	if (pool->total_timeout_ms > 0) {
+	/* A body that arrives slowly must not hold a member's connection (and
+	 * its max_conns slot) all that time: it is read whole first, as nginx's
+	 * proxy_request_buffering does, unless the route streams it. */
+	px->buffered = !px->req_body_done && c->route != NULL && c->route->request_buffering;
+	if (px->buffered) {
+		px->state = EDGE_PROXY_BUFFERING;
+		proxy_pump_request_body(c);
+		return;
+	}
+	proxy_send(c);
+}
+
+/* The exchange proper: timeouts.total runs from here, then a member is picked. */
+static void
+proxy_send(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	px->state = EDGE_PROXY_IDLE;
+	px->request_time = time_now();
+	EDGE_COUNT(&c->w->metrics, origin_requests_total);
+	if (px->pool->total_timeout_ms > 0) {
 		struct timeval tv;
 
 		if (px->total_timer == NULL)
 			px->total_timer = evtimer_new(c->w->base, proxy_on_total, c);
 		ASSERT(px->total_timer != NULL);
-		proxy_tv(&tv, pool->total_timeout_ms);
+		proxy_tv(&tv, px->pool->total_timeout_ms);
 		evtimer_add(px->total_timer, &tv);
 	}
 	/* Until an origin connection exists, request bytes wait in the kernel. */
@@ -1923,7 +2134,7 @@ edge_proxy_on_client_readable(struct edge_conn *c)
 	if (c->px.state == EDGE_PROXY_IDLE || c->px.state == EDGE_PROXY_RESOLVING ||
 	    c->px.state == EDGE_PROXY_QUEUED)
 		return;
-	if (!c->px.req_body_done)
+	if (!c->px.req_body_done) /* BUFFERING too */
 		proxy_pump_request_body(c);
 	else if (c->client_eof)
 		c->keep_alive = false;

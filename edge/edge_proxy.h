@@ -2,8 +2,10 @@
  * edge/edge_proxy.h — the upstream exchange of a client connection: member
  * choice, resolution (c-ares), connect or reuse, the request head and body
  * towards the origin, the response head and body back to the client, and the
- * cache fill on the way.  Streams both directions with backpressure; never
- * holds a whole body.  Worker thread only.
+ * cache fill on the way.  A request body is read whole first (the route's
+ * request_buffering: memory, then an unlinked temporary file, edge_spool.h)
+ * or streamed; the response streams with backpressure and is never held
+ * whole.  Worker thread only.
  */
 #ifndef OUTPOST_EDGE_EDGE_PROXY_H
 #define OUTPOST_EDGE_EDGE_PROXY_H

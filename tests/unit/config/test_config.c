@@ -649,6 +649,11 @@ test_defaults(void)
 	is_int(c->max_header_bytes, 32768);
 	is_int(c->max_header_count, 100);
 	is_int(c->max_body_bytes, 100ULL << 20);
+	is_int(c->body_buffer_bytes, 64ULL << 10);
+	is_int(c->body_min_rate, 0);
+	is_int(c->body_total_ms, 0);
+	ok(c->body_temp_path != NULL && c->body_temp_path[0] == '/', "body_temp_path: absolute");
+	ok(c->sites[0].routes[0].request_buffering, "request_buffering: default true");
 	is_int(c->max_connections, 10000);
 	is_int(c->max_handshakes_per_ip, 128);
 	is_int(c->max_connections_per_ip, 256);
