@@ -63,6 +63,9 @@
 #define PROXY_OUT_HIGH     (512 * 1024) /* pause the producer above this */
 #define PROXY_OUT_LOW      (128 * 1024) /* resume below this */
 #define PROXY_FILL_POLL_MS 10           /* a paused fill looks at its window again */
+/* The lead over its slowest reader an unstored fill keeps when memory is
+ * short: enough for each reader's output to stay fed (COLLAPSE_OUT_HIGH). */
+#define PROXY_FILL_WINDOW_MIN (2 * PROXY_OUT_HIGH)
 
 static void proxy_begin(struct edge_conn *c, bool fresh);
 static void proxy_relay_body(struct edge_conn *c);
@@ -162,6 +165,17 @@ edge_proxy_abort(struct edge_conn *c)
 	}
 	px->cf_stream = false;
 	px->cf_paused = false;
+	edge_proxy_unpin(c);
+}
+
+void
+edge_proxy_unpin(struct edge_conn *c)
+{
+	if (c->pin_cl == NULL)
+		return;
+	cache_mem_client_uncharge(c->pin_cl, c->pin_bytes);
+	c->pin_bytes = 0;
+	cache_mem_client_put(&c->pin_cl);
 }
 
 /* Grace: no member may be asked (none usable, or all at max_conns), and the
@@ -790,15 +804,46 @@ proxy_relay_interim(struct edge_conn *c)
 	c->bytes_out += evbuffer_get_length(out) - before;
 }
 
+/*
+ * May the stored copy a fill builds grow by len bytes?  Not while the
+ * cache's memory (objects, in the RAM tier or not, and fill chunks) is over
+ * its budget (cache.ram + cache.fill_memory), nor past what one client
+ * address may pin (cache.fill_per_client, charged here).
+ */
+static bool
+proxy_fill_room(struct edge_conn *c, size_t len)
+{
+	const struct config *cfg = c->gen->cfg;
+	uint64_t cap = cfg->cache_fill_per_client_bytes;
+
+	if (cache_mem_over(config_cache_mem_budget(cfg))) {
+		EDGE_COUNT(&c->w->metrics, cache_fills_unstored_memory_total);
+		return false;
+	}
+	if (cap == 0)
+		return true;
+	if (c->pin_cl == NULL)
+		c->pin_cl = cache_mem_client_get(c->peer);
+	if (!cache_mem_client_charge(c->pin_cl, len, cap)) {
+		EDGE_COUNT(&c->w->metrics, cache_fills_unstored_client_total);
+		return false;
+	}
+	c->pin_bytes += len;
+	return true;
+}
+
 static void
 proxy_fill_append(struct edge_conn *c, const char *data, size_t len)
 {
 	struct edge_proxy *px = &c->px;
+	bool room = px->fill == NULL || proxy_fill_room(c, len);
 
-	if (px->fill != NULL &&
-	    cache_obj_append(px->fill, data, len, c->gen->cfg->cache_max_object_bytes) != 0) {
+	if (px->fill != NULL && (!room || cache_obj_append(px->fill, data, len,
+	                                      c->gen->cfg->cache_max_object_bytes) != 0)) {
+		/* too big, or no memory, to store: those attached still get
+		 * every byte, at the pace of the slowest (proxy_relay_body) */
 		cache_obj_unref(&px->fill);
-		/* too big to store: those attached still get every byte */
+		px->fill_small = !room;
 		if (px->cf_stream)
 			cache_fill_close_joins(px->cf, time_now());
 	}
@@ -863,7 +908,8 @@ proxy_finish(struct edge_conn *c)
 	if (!px->req_body_done)
 		c->keep_alive = false;
 	if (px->cf_stream) {
-		/* the client reads the rest from the fill, or is gone */
+		/* the client reads the rest from the fill, or is gone; its
+		 * address stays charged until it has (edge_collapse_detach) */
 		px->cf_stream = false;
 		if (c->orphan) {
 			edge_conn_close(c);
@@ -873,6 +919,7 @@ proxy_finish(struct edge_conn *c)
 		edge_collapse_pump(c);
 		return;
 	}
+	edge_proxy_unpin(c);
 	edge_io_set_lowmark(&c->io, 0);
 	edge_conn_response_done(c);
 }
@@ -900,15 +947,28 @@ proxy_emit(struct edge_conn *c, struct evbuffer *in, size_t n)
 }
 
 /* The chunks a no-longer-stored fill keeps alive (from its slowest reader
- * on) exceed cache.max_object (at least PROXY_OUT_HIGH). */
+ * on) exceed cache.max_object (at least PROXY_OUT_HIGH), or, while memory
+ * is short (the cache over its budget, or this fill stopped storing for
+ * lack of it), PROXY_FILL_WINDOW_MIN. */
 static bool
-proxy_fill_window_full(const struct edge_conn *c)
+proxy_fill_window_full(struct edge_conn *c)
 {
+	struct edge_proxy *px = &c->px;
 	uint64_t max = c->gen->cfg->cache_max_object_bytes;
+	size_t window = cache_fill_window(px->cf);
 
 	if (max < PROXY_OUT_HIGH)
 		max = PROXY_OUT_HIGH;
-	return cache_fill_window(c->px.cf) > max;
+	if (window > max)
+		return true;
+	if (window <= PROXY_FILL_WINDOW_MIN ||
+	    (!px->fill_small && !cache_mem_over(config_cache_mem_budget(c->gen->cfg))))
+		return false;
+	if (!px->cf_mem_paced) {
+		px->cf_mem_paced = true;
+		EDGE_COUNT(&c->w->metrics, cache_fills_paced_memory_total);
+	}
+	return true;
 }
 
 /* The paused collapsed fill's poll: resumes reading the origin if the
@@ -1306,10 +1366,19 @@ proxy_read_head(struct edge_conn *c)
 		cache_fill_unref(&px->cf);
 	}
 	if (px->cf != NULL) {
-		cache_fill_head(px->cf, px->fill,
+		/* the readers get a copy of the head: the body being built is
+		 * freed at once if the fill stops storing it */
+		struct cache_obj *head = cache_obj_head_copy(px->fill);
+
+		if (head == NULL) {
+			proxy_fail(c, 502, "bad gateway");
+			return;
+		}
+		cache_fill_head(px->cf, head,
 		    px->resp.body == H1_BODY_LENGTH ? (int64_t)px->resp.content_length
 		    : px->resp.body == H1_BODY_NONE ? 0
 		                                    : -1);
+		cache_obj_unref(&head);
 		px->cf_stream = true;
 	}
 	proxy_range_cut(c);
@@ -1890,6 +1959,8 @@ edge_proxy_start(
 	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) != NULL;
 	edge_range_cut_end(&px->cut);
 	px->cf_paused = false;
+	px->fill_small = false;
+	px->cf_mem_paced = false;
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		px->revalidate = false;
