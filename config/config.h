@@ -274,8 +274,9 @@ struct config {
 	                                    the default only an origin that gave no answer */
 	unsigned cache_heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
 	                                    default 86400, 0 disables heuristics */
-	/* cache.range_fill_max; default UINT64_MAX: as cache.max_object (the
-	 * smaller of the two applies); 0: a range miss always passes through */
+	/* cache.range_fill_max: the window a range miss asks the origin for;
+	 * default 1MiB (the smaller of it and cache.max_object applies); 0: a
+	 * range miss always passes through */
 	uint64_t cache_range_fill_max_bytes;
 	/* cache.fill_memory: memory beyond cache.ram for fills in progress and
 	 * objects still being sent after they left the RAM tier; default the

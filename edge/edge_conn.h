@@ -109,10 +109,11 @@ struct edge_proxy {
 	                            back like a waiter (c->cf) */
 	bool cf_oom;             /* cache_fill_append failed */
 
-	/* Range / If-Range not forwarded: the whole object is fetched (and
-	 * filled) and the client's ranges are cut here; cut.active: the client
-	 * gets a 206 or 416 */
+	/* Range / If-Range not forwarded: the window the cache may fill from
+	 * is asked instead (the whole object when it fits) and the client's
+	 * ranges are cut here; cut.active: the client gets a 206 or 416 */
 	bool range_strip;
+	bool range_whole; /* the origin's 206 held the whole representation: a 200 */
 	struct edge_range_cut cut;
 	bool cf_paused;    /* origin reads paused: the fill's window is full
 	                      (c->timer polls it) */

@@ -41,7 +41,7 @@
 	    "Unstored fills held to a small lead over their slowest reader by the memory budget")  \
 	X(range_answers_total, "Range requests answered with 206 or 416 by the node")              \
 	X(cache_range_passes_total,                                                                \
-	    "Range misses re-sent with their Range (not storable, or over range_fill_max)")        \
+	    "Range misses re-sent with their Range (not storable, or bigger than the window)")     \
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \

@@ -74,6 +74,7 @@ static bool proxy_may_retry(struct edge_conn *c);
 static void proxy_retry_other(struct edge_conn *c, int status, const char *msg);
 static void proxy_revalidated(struct edge_conn *c);
 static bool proxy_idempotent(const struct edge_conn *c);
+static uint64_t proxy_range_fill_max(const struct config *cfg);
 
 static void
 proxy_tv(struct timeval *tv, unsigned ms)
@@ -425,6 +426,12 @@ proxy_write_request_head(struct edge_conn *c)
 			continue;
 		proxy_add_field(out, h);
 	}
+	/* a range miss asks for the window the cache may fill from (see
+	 * proxy_range_window), not for the whole object; the revalidation of
+	 * a stored object asks for the whole of it, to replace it */
+	if (c->px.range_strip && !c->px.revalidate)
+		evbuffer_add_printf(out, "Range: bytes=0-%llu\r\n",
+		    (unsigned long long)proxy_range_fill_max(c->gen->cfg) - 1);
 	edge_route_hdr_append(&c->route->req_hdrs, out);
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
@@ -558,6 +565,14 @@ proxy_skip_response_header(const struct edge_proxy *px, const struct h1_header *
 	return h1_is_hop_by_hop(h->name, px->resp.headers, px->resp.n_headers);
 }
 
+/* The Content-Range of a 206 that held the whole representation, now
+ * relayed and stored as the 200 it amounts to (proxy_range_window). */
+static bool
+proxy_skip_window_field(const struct edge_proxy *px, const struct h1_header *h)
+{
+	return px->range_whole && str_eq_nocase(h->name, STR_LIT("Content-Range"));
+}
+
 /* A site with hsts owns Strict-Transport-Security: the origin's is neither
  * relayed nor stored (the node adds its own on TLS, RFC 6797 §7.2). */
 static bool
@@ -613,7 +628,8 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
-		if (!cache_policy_store_field(&px->resp, h) || proxy_skip_origin_sts(c, h))
+		if (!cache_policy_store_field(&px->resp, h) || proxy_skip_origin_sts(c, h) ||
+		    proxy_skip_window_field(px, h))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -730,7 +746,7 @@ proxy_write_response_head(struct edge_conn *c)
 		const struct h1_header *h = &px->resp.headers[i];
 
 		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
-		    cache_policy_consumed_field(h->name) ||
+		    proxy_skip_window_field(px, h) || cache_policy_consumed_field(h->name) ||
 		    edge_range_cut_skips(&px->cut, h->name) ||
 		    edge_route_hdr_drops(&c->route->resp_hdrs, h->name))
 			continue;
@@ -1157,6 +1173,31 @@ proxy_range_fill_max(const struct config *cfg)
 }
 
 /*
+ * Does this range request fill the cache (its Range replaced by the window,
+ * proxy_range_window)?  Not when cache.range_fill_max is 0, nor when every
+ * range it asks starts past the window (a suffix range counts as such: its
+ * place is unknown until the length is): the window would not answer it,
+ * so its own Range goes to the origin at once.
+ */
+static bool
+proxy_range_fills(const struct edge_conn *c)
+{
+	const struct h1_header *h =
+	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range"));
+	uint64_t window = proxy_range_fill_max(c->gen->cfg);
+	struct range_set rs;
+
+	if (h == NULL || window == 0)
+		return false;
+	if (range_parse(h->value, UINT64_MAX, &rs) != RANGE_SATISFIABLE)
+		return true; /* ignored: the whole object answers it */
+	for (unsigned i = 0; i < rs.n; i++)
+		if (rs.r[i].first < window)
+			return true;
+	return false;
+}
+
+/*
  * A range request was sent without its Range to fill the cache, and the
  * origin's 200 will not fill it — it may not be stored (no fill started), or
  * it announces a body over cache.range_fill_max: drop this answer unread and
@@ -1173,6 +1214,7 @@ proxy_ask_again(struct edge_conn *c)
 
 	px->resp.headers = NULL;
 	px->resp.n_headers = 0;
+	px->range_whole = false;
 	bufferevent_free(px->obev);
 	px->obev = NULL;
 	proxy_begin(c, true);
@@ -1190,6 +1232,66 @@ proxy_range_refetch(struct edge_conn *c)
 		return false;
 	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
 	cache_obj_unref(&px->fill);
+	px->range_strip = false;
+	proxy_ask_again(c);
+	return true;
+}
+
+/* Is the 206 in px->resp the whole representation: one Content-Range
+ * "bytes 0-N/L" with N + 1 == L == its Content-Length? */
+static bool
+proxy_range_whole(const struct edge_proxy *px)
+{
+	const struct h1_response *r = &px->resp;
+	const struct h1_header *h = NULL;
+	const char *slash;
+	uint64_t last, len;
+	struct str v;
+
+	for (size_t i = 0; i < r->n_headers; i++) {
+		if (!str_eq_nocase(r->headers[i].name, STR_LIT("Content-Range")))
+			continue;
+		if (h != NULL)
+			return false;
+		h = &r->headers[i];
+	}
+	if (h == NULL || r->body != H1_BODY_LENGTH)
+		return false;
+	v = str_trim_ows(h->value);
+	if (v.len < 8 || !str_eq_nocase(str_make(v.p, 8), STR_LIT("bytes 0-")) ||
+	    (slash = memchr(v.p, '/', v.len)) == NULL)
+		return false;
+	return str_to_u64(str_make(v.p + 8, (size_t)(slash - v.p - 8)), &last) == 0 &&
+	       str_to_u64(str_make(slash + 1, v.len - (size_t)(slash + 1 - v.p)), &len) == 0 &&
+	       last < UINT64_MAX && last + 1 == len && len == r->content_length;
+}
+
+/*
+ * The answer to a range miss, which asked for the window the cache may fill
+ * from ("bytes=0-" range_fill_max - 1) instead of the client's Range: an
+ * origin that ignores Range sends its 200, handled as before; a 206 that
+ * holds the whole representation (it is no bigger than the window) is that
+ * representation: relayed and stored as the 200 it amounts to, the client's
+ * ranges cut from it (proxy_range_cut).  Any other 206 (the object is
+ * bigger: it is not stored, slices aside) or a 416 does not answer the
+ * client: it is dropped, having cost at most the window, and the request is
+ * sent again with the client's own Range and If-Range, whose answer is
+ * relayed.  True if sent again.
+ */
+static bool
+proxy_range_window(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (!px->range_strip || (px->resp.status != 206 && px->resp.status != 416))
+		return false;
+	if (px->resp.status == 206 && proxy_range_whole(px)) {
+		px->resp.status = 200;
+		px->resp.reason = STR_LIT("OK");
+		px->range_whole = true;
+		return false;
+	}
+	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
 	px->range_strip = false;
 	proxy_ask_again(c);
 	return true;
@@ -1338,7 +1440,7 @@ proxy_read_head(struct edge_conn *c)
 		proxy_revalidated(c);
 		return;
 	}
-	if (proxy_reval_refetch(c))
+	if (proxy_reval_refetch(c) || proxy_range_window(c))
 		return;
 	if (px->resp.status == 500 || px->resp.status == 502 || px->resp.status == 503 ||
 	    px->resp.status == 504) {
@@ -1954,9 +2056,8 @@ edge_proxy_start(
 	px->fill = NULL;
 	px->cf_stream = false; /* px->cf: set by edge_collapse_begin for a leader */
 	px->cf_oom = false;
-	px->range_strip =
-	    store && proxy_method_is(c, "GET") && cfg->cache_range_fill_max_bytes > 0 &&
-	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) != NULL;
+	px->range_strip = store && proxy_method_is(c, "GET") && proxy_range_fills(c);
+	px->range_whole = false;
 	edge_range_cut_end(&px->cut);
 	px->cf_paused = false;
 	px->fill_small = false;

@@ -637,7 +637,7 @@ test_defaults(void)
 	is_int(c->cache_grace_s, 10);
 	ok(!c->cache_grace_set, "default grace: an origin that gave no answer only");
 	is_int(c->cache_heuristic_max_s, 86400);
-	ok(c->cache_range_fill_max_bytes == UINT64_MAX, "range_fill_max: as max_object");
+	is_int(c->cache_range_fill_max_bytes, 1ULL << 20);
 	is_int(c->cache_fill_memory_bytes, 64ULL << 20);     /* 4 x max_object */
 	is_int(c->cache_fill_per_client_bytes, 32ULL << 20); /* half of it */
 	is_int(config_cache_mem_budget(c), 320ULL << 20);
