@@ -324,6 +324,11 @@ struct cache_obj *cache_obj_update(struct cache_obj *old, const struct h1_header
  * (shared, as cache_obj_update does).  NULL on allocation failure. */
 struct cache_obj *cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len);
 
+/* A NEW object (one reference) with o's key, head and freshness and no body:
+ * what the readers of a fill need, without keeping the body being built
+ * alive (the fill may stop storing it).  NULL on allocation failure. */
+struct cache_obj *cache_obj_head_copy(const struct cache_obj *o);
+
 /* ---- RAM tier (cache_ram.c) ---- */
 
 struct cache_ram;
@@ -462,6 +467,43 @@ void cache_fill_reader_done(struct cache_fill_reader *rd);
 
 struct cache_fill *cache_fill_ref(struct cache_fill *f);
 void cache_fill_unref(struct cache_fill **fp); /* NULLs *fp; any thread */
+
+/* ---- the memory budget (cache_mem.c) ---- */
+
+/*
+ * What the cache holds in memory, process-wide: objects (struct, key, head
+ * and the body each owns — a body shared by a revalidated copy counts once),
+ * whether in the RAM tier, being filled, or still referenced by readers
+ * after the tier let them go; of those the bodies still being built; and the
+ * chunks of fills (cache_fill_*), which slow readers of a finished fill keep
+ * until they have passed them.  Any thread; each figure is read atomically,
+ * the three not at one instant.
+ */
+struct cache_mem_stats {
+	uint64_t objects;
+	uint64_t building;
+	uint64_t fills;
+};
+void cache_mem_stats(struct cache_mem_stats *out);
+/* Do objects and fill chunks together exceed budget bytes (0: no budget)?
+ * Lock-free; any thread. */
+bool cache_mem_over(uint64_t budget);
+
+/*
+ * Per client address: the bytes that address's fills pin, charged by the
+ * edge.  cache_mem_client_get returns the address's account (created on
+ * first use) with a reference the caller drops with cache_mem_client_put
+ * (NULLs *cp; the account goes with its last reference).  One lock per call
+ * of those two; the others are lock-free.  Any thread.
+ */
+struct cache_mem_client;
+struct cache_mem_client *cache_mem_client_get(const char *addr);
+void cache_mem_client_put(struct cache_mem_client **cp);
+/* Adds n bytes unless that takes the account over cap (0: no cap): true if
+ * charged. */
+bool cache_mem_client_charge(struct cache_mem_client *cl, uint64_t n, uint64_t cap);
+void cache_mem_client_uncharge(struct cache_mem_client *cl, uint64_t n);
+uint64_t cache_mem_client_bytes(const struct cache_mem_client *cl);
 
 /* ---- disk tier (cache_disk.c): LMDB, one writer thread, lock-free reads ---- */
 

@@ -1062,6 +1062,7 @@ disk_read(struct cache_disk *d, MDB_txn *txn, const char *key, size_t key_len, t
 			return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 		}
 	}
+	cache_obj_body_done(o); /* complete: no longer a body being built */
 	*out = o;
 	return 0;
 }

@@ -22,7 +22,8 @@
  * fill ends, the fill lets go of the head of the list, so chunks every reader
  * has passed are freed.  Each chunk holds a reference on its fill, which
  * counts the bytes of live chunks (cache_fill_window): a leader whose body
- * is no longer stored paces itself by it, i.e. by its slowest reader.
+ * is no longer stored paces itself by it, i.e. by its slowest reader.  The
+ * chunks' bytes also go to the cache's memory account (cache_mem.c).
  *
  * Wake-ups: each fill has a 64-bit watch mask (one bit per group of workers,
  * set by waiters); the leader calls the table's notify callback for each set
@@ -100,6 +101,7 @@ fill_chunk_new(struct cache_fill *f, size_t cap)
 		return NULL;
 	c->f = cache_fill_ref(f);
 	atomic_fetch_add_explicit(&f->live, cap, memory_order_relaxed);
+	cache_mem_add(CACHE_MEM_FILLS, cap);
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->next, NULL);
 	atomic_init(&c->len, 0);
@@ -125,6 +127,7 @@ fill_chunk_unref(struct cache_fill_chunk *c)
 		struct cache_fill *f = c->f;
 
 		atomic_fetch_sub_explicit(&f->live, c->cap, memory_order_relaxed);
+		cache_mem_sub(CACHE_MEM_FILLS, c->cap);
 		free(c);
 		cache_fill_unref(&f);
 		c = next;

@@ -40,6 +40,16 @@ struct cache_disk;
 void cache_disk_pause(struct cache_disk *d, bool paused);
 int cache_disk_check(struct cache_disk *d, char *err, size_t errlen);
 
+/* The memory account (cache_mem.c): cache_obj.c and cache_fill.c report each
+ * allocation, growth and free of what they hold.  Lock-free; any thread. */
+enum cache_mem_kind {
+	CACHE_MEM_OBJECTS = 0, /* objects: struct, key, head, own body */
+	CACHE_MEM_BUILDING,    /* bodies not complete yet (also in OBJECTS) */
+	CACHE_MEM_FILLS,       /* fill chunks */
+};
+void cache_mem_add(enum cache_mem_kind k, size_t n);
+void cache_mem_sub(enum cache_mem_kind k, size_t n);
+
 /* Fast non-cryptographic 64-bit hash of a key (shard and bucket choice). */
 uint64_t cache_hash(const char *p, size_t n);
 

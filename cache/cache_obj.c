@@ -19,6 +19,11 @@
  * hundred bytes); the new object is charged for the body, since it is what
  * keeps it alive once the old one leaves the RAM tier.
  *
+ * Memory: every object reports what it allocates to the cache's memory
+ * account (cache_mem.c): its struct, key and head, and the body it owns
+ * (mem_body: its capacity, 0 for a shared body), as "building" until
+ * cache_obj_body_done says the body is complete.
+ *
  * Reference counting: an atomic counter; taking a reference needs no ordering
  * (the taker already holds a reference or the lock that protects one), dropping
  * one is acq_rel so the thread that frees sees every other thread's reads
@@ -55,9 +60,11 @@ struct cache_obj {
 	size_t body_cap;
 	size_t key_len;
 	size_t head_len;
-	bool consumed; /* the head has a field cache_policy_consumed_field names */
-	char *head;    /* points into data, after the key */
-	char data[];   /* key NUL head NUL */
+	bool consumed;   /* the head has a field cache_policy_consumed_field names */
+	bool building;   /* mem_body is counted as a body being built */
+	size_t mem_body; /* body bytes in the memory account (0: shared) */
+	char *head;      /* points into data, after the key */
+	char data[];     /* key NUL head NUL */
 };
 
 /* Does a field line of the stored head (after its status line) carry a
@@ -76,6 +83,30 @@ obj_head_has_consumed(const char *p, size_t len)
 			return true;
 	}
 	return false;
+}
+
+/* The struct, key and head: what every object counts besides a body. */
+static size_t
+obj_fixed_size(const struct cache_obj *o)
+{
+	return sizeof *o + o->key_len + 1 + o->head_len + 1;
+}
+
+/* The body o owns now has cap bytes of capacity: body_cap and the account. */
+static void
+obj_mem_body(struct cache_obj *o, size_t cap)
+{
+	if (cap > o->mem_body) {
+		cache_mem_add(CACHE_MEM_OBJECTS, cap - o->mem_body);
+		if (o->building)
+			cache_mem_add(CACHE_MEM_BUILDING, cap - o->mem_body);
+	} else {
+		cache_mem_sub(CACHE_MEM_OBJECTS, o->mem_body - cap);
+		if (o->building)
+			cache_mem_sub(CACHE_MEM_BUILDING, o->mem_body - cap);
+	}
+	o->mem_body = cap;
+	o->body_cap = cap;
 }
 
 struct cache_obj *
@@ -109,10 +140,13 @@ cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len
 		memcpy(o->head, head, head_len);
 	o->head[head_len] = '\0';
 	o->consumed = obj_head_has_consumed(o->head, head_len);
+	o->building = true;
+	o->mem_body = 0;
+	cache_mem_add(CACHE_MEM_OBJECTS, obj_fixed_size(o));
 	if (body_hint > 0 && body_hint <= CACHE_OBJ_PREALLOC_MAX) {
 		o->body = malloc((size_t)body_hint);
 		if (o->body != NULL)
-			o->body_cap = (size_t)body_hint;
+			obj_mem_body(o, (size_t)body_hint);
 		/* else: append will try again and fail softly */
 	}
 	return o;
@@ -151,7 +185,7 @@ cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max
 		if (nb == NULL)
 			return -1;
 		o->body = nb;
-		o->body_cap = (size_t)cap;
+		obj_mem_body(o, (size_t)cap);
 	}
 	memcpy(o->body + o->body_len, data, len);
 	o->body_len += len;
@@ -164,19 +198,23 @@ cache_obj_body_done(struct cache_obj *o)
 	char *nb;
 
 	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	if (o->building) {
+		cache_mem_sub(CACHE_MEM_BUILDING, o->mem_body);
+		o->building = false;
+	}
 	if (o->body_owner != NULL || o->body_cap == o->body_len)
 		return;
 	if (o->body_len == 0) {
 		free(o->body);
 		o->body = NULL;
-		o->body_cap = 0;
+		obj_mem_body(o, 0);
 		return;
 	}
 	nb = realloc(o->body, o->body_len);
 	if (nb == NULL)
 		return; /* keeps the larger block: still correct */
 	o->body = nb;
-	o->body_cap = o->body_len;
+	obj_mem_body(o, o->body_len);
 }
 
 struct cache_obj *
@@ -202,6 +240,9 @@ cache_obj_unref(struct cache_obj **op)
 	if (prev != 1)
 		return;
 	o->magic = 0;
+	cache_mem_sub(CACHE_MEM_OBJECTS, obj_fixed_size(o) + o->mem_body);
+	if (o->building)
+		cache_mem_sub(CACHE_MEM_BUILDING, o->mem_body);
 	if (o->body_owner != NULL)
 		cache_obj_unref(&o->body_owner);
 	else
@@ -413,6 +454,8 @@ obj_share_body(struct cache_obj *o, struct cache_obj *old)
 {
 	if (o == NULL)
 		return NULL;
+	ASSERT(o->mem_body == 0); /* made without a body */
+	o->building = false;      /* the owner counts the body */
 	o->body_owner = cache_obj_ref(old->body_owner != NULL ? old->body_owner : old);
 	o->body = old->body;
 	o->body_len = old->body_len;
@@ -484,6 +527,21 @@ cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len)
 	pol.initial_age_s = o->initial_age_s;
 	return obj_share_body(
 	    cache_obj_new(key, key_len, o->head, o->head_len, 0, o->stored_at, &pol), o);
+}
+
+struct cache_obj *
+cache_obj_head_copy(const struct cache_obj *o)
+{
+	struct cache_policy pol = {.storable = true, .ttl_s = 0, .initial_age_s = 0};
+	struct cache_obj *c;
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	pol.ttl_s = o->ttl_s;
+	pol.initial_age_s = o->initial_age_s;
+	c = cache_obj_new(o->data, o->key_len, o->head, o->head_len, 0, o->stored_at, &pol);
+	if (c != NULL)
+		c->building = false;
+	return c;
 }
 
 bool

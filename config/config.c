@@ -41,7 +41,9 @@ config_parse_new(void)
 	c->cache_max_object_bytes = 16ULL << 20;
 	c->cache_heuristic_max_s = 86400;
 	c->cache_grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
-	c->cache_range_fill_max_bytes = UINT64_MAX;
+	c->cache_range_fill_max_bytes = 1ULL << 20;
+	c->cache_fill_memory_bytes = UINT64_MAX;     /* derived, see cparse_cache_defaults */
+	c->cache_fill_per_client_bytes = UINT64_MAX; /* idem */
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 60000;
 	c->body_timeout_ms = 30000;

@@ -249,6 +249,11 @@ struct config_site {
 	char *hsts;          /* hsts: Strict-Transport-Security value sent on TLS, or NULL */
 };
 
+/* The memory budget of the cache (cache_mem_over): cache.ram +
+ * cache.fill_memory; 0 when caching is off. */
+#define config_cache_mem_budget(c)                                                                 \
+	((c)->cache_ram_bytes > 0 ? (c)->cache_ram_bytes + (c)->cache_fill_memory_bytes : 0)
+
 struct config {
 	unsigned magic;     /* CONFIG_MAGIC */
 	_Atomic int refcnt; /* see config_ref/config_unref */
@@ -272,9 +277,18 @@ struct config {
 	                                    the default only an origin that gave no answer */
 	unsigned cache_heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
 	                                    default 86400, 0 disables heuristics */
-	/* cache.range_fill_max; default UINT64_MAX: as cache.max_object (the
-	 * smaller of the two applies); 0: a range miss always passes through */
+	/* cache.range_fill_max: the window a range miss asks the origin for;
+	 * default 1MiB (the smaller of it and cache.max_object applies); 0: a
+	 * range miss always passes through */
 	uint64_t cache_range_fill_max_bytes;
+	/* cache.fill_memory: memory beyond cache.ram for fills in progress and
+	 * objects still being sent after they left the RAM tier; default the
+	 * larger of cache.ram / 4 and 4 * cache.max_object.  The cache's memory
+	 * budget is cache.ram + this (config_cache_mem_budget). */
+	uint64_t cache_fill_memory_bytes;
+	/* cache.fill_per_client: what the fills one client address leads may
+	 * pin; default half of cache.fill_memory; 0: no cap */
+	uint64_t cache_fill_per_client_bytes;
 
 	/* timeouts (client side) */
 	unsigned header_timeout_ms; /* timeouts.header, default 10000 */

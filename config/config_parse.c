@@ -829,8 +829,8 @@ cparse_admin(struct cparse *p, const struct cnode *m)
 static void
 cparse_cache(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {
-	    "ram", "max_object", "range_fill_max", "disk", "grace", "heuristic_max", NULL};
+	static const char *const keys[] = {"ram", "max_object", "range_fill_max", "fill_memory",
+	    "fill_per_client", "disk", "grace", "heuristic_max", NULL};
 	static const char *const disk_keys[] = {"path", "size", NULL};
 	const struct cnode *d, *v;
 	size_t old;
@@ -844,6 +844,8 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 	cget_duration(
 	    p, m, "heuristic_max", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache_heuristic_max_s);
 	cget_size(p, m, "range_fill_max", 0, UINT64_MAX, &p->c->cache_range_fill_max_bytes);
+	cget_size(p, m, "fill_memory", 1, 1ULL << 50, &p->c->cache_fill_memory_bytes);
+	cget_size(p, m, "fill_per_client", 0, 1ULL << 50, &p->c->cache_fill_per_client_bytes);
 	if ((d = cmap_get(m, "disk", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "disk");
@@ -2415,6 +2417,22 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	}
 }
 
+/* Defaults derived from other cache settings (when not given). */
+static void
+cparse_cache_defaults(struct config *c)
+{
+	if (c->cache_fill_memory_bytes == UINT64_MAX) {
+		uint64_t quarter = c->cache_ram_bytes / 4;
+		uint64_t objs = c->cache_max_object_bytes > UINT64_MAX / 16
+		                    ? UINT64_MAX / 4
+		                    : 4 * c->cache_max_object_bytes;
+
+		c->cache_fill_memory_bytes = quarter > objs ? quarter : objs;
+	}
+	if (c->cache_fill_per_client_bytes == UINT64_MAX)
+		c->cache_fill_per_client_bytes = c->cache_fill_memory_bytes / 2;
+}
+
 /* Defaults that depend on the machine. */
 static void
 cparse_machine_defaults(struct config *c)
@@ -2499,6 +2517,7 @@ config_load(const char *path, struct config **out, FILE *errf)
 		rc = -1;
 	} else {
 		cparse_machine_defaults(p.c);
+		cparse_cache_defaults(p.c);
 		config_parse_index(p.c);
 		*out = p.c;
 		rc = 0;

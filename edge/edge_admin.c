@@ -136,6 +136,35 @@ admin_member_gauges(struct evbuffer *b, struct edge_server *srv)
 	}
 }
 
+/* The cache's memory account (cache/cache.h cache_mem_*): the whole, its
+ * budget, the fills' share and what objects hold outside the RAM tier. */
+static void
+admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
+{
+	struct cache_mem_stats ms;
+	struct cache_ram_stats rs = {0};
+	uint64_t outside;
+
+	cache_mem_stats(&ms);
+	if (srv->ram != NULL)
+		cache_ram_stats(srv->ram, &rs);
+	/* the RAM tier charges a shared body to each holder: never below 0 */
+	outside = ms.objects > ms.building + rs.bytes ? ms.objects - ms.building - rs.bytes : 0;
+	admin_metric(b, "outpost_cache_memory_bytes", "gauge",
+	    "Bytes the cache holds: objects (in the RAM tier or not) and fill chunks",
+	    ms.objects + ms.fills);
+	admin_metric(b, "outpost_cache_memory_budget_bytes", "gauge",
+	    "The cache's memory budget: cache.ram + cache.fill_memory",
+	    config_cache_mem_budget(srv->cfg));
+	admin_metric(b, "outpost_cache_fill_bytes", "gauge",
+	    "Bytes held by fills: their chunks and the stored copies being built",
+	    ms.fills + ms.building);
+	admin_metric(b, "outpost_cache_detached_bytes", "gauge",
+	    "Bytes of complete objects held outside the RAM tier (evicted or replaced while "
+	    "still being sent, queued to disk)",
+	    outside);
+}
+
 static void
 admin_metrics(struct evhttp_request *req, void *arg)
 {
@@ -156,6 +185,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	admin_metric(b, "outpost_connections_active", "gauge", "Client connections open",
 	    active > 0 ? (unsigned long long)active : 0);
 	admin_member_gauges(b, srv);
+	admin_memory_gauges(b, srv);
 	if (srv->ram != NULL) {
 		struct cache_ram_stats st;
 

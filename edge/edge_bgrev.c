@@ -255,13 +255,19 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 	return bg->fill != NULL;
 }
 
+/* False when over cache.max_object, or when the cache's memory is over its
+ * budget (nobody waits for a background fill: it gives up). */
 static bool
 bg_append(struct edge_bgrev *bg, const char *p, size_t n)
 {
-	return cache_obj_append(bg->fill, p, n, bg->gen->cfg->cache_max_object_bytes) == 0;
+	const struct config *cfg = bg->gen->cfg;
+
+	return !cache_mem_over(config_cache_mem_budget(cfg)) &&
+	       cache_obj_append(bg->fill, p, n, cfg->cache_max_object_bytes) == 0;
 }
 
-/* Moves n bytes from the front of in into the fill.  False when over max_object. */
+/* Moves n bytes from the front of in into the fill.  False when over
+ * max_object or the memory budget. */
 static bool
 bg_take(struct edge_bgrev *bg, struct evbuffer *in, size_t n)
 {
@@ -346,7 +352,7 @@ bg_read_body(struct edge_bgrev *bg, bool eof)
 	bg_finish(bg, bg->keep_alive && bg->body != H1_BODY_CLOSE);
 	return;
 too_big:
-	bg_free(bg); /* over cache.max_object: nothing to store */
+	bg_free(bg); /* over cache.max_object or the budget: nothing to store */
 	return;
 truncated:
 	bg_fail(bg, "connection ended mid-body");

@@ -69,6 +69,8 @@ edge_collapse_detach(struct edge_conn *c)
 	}
 	cache_obj_unref(&c->cf_stale);
 	c->cf_head_sent = false;
+	if (!c->px.cf_stream)
+		edge_proxy_unpin(c); /* a leader's client has read its fill */
 }
 
 /* Requests whose answer may differ from the plain stored 200 (preconditions,

@@ -118,13 +118,17 @@ struct edge_proxy {
 	                            back like a waiter (c->cf) */
 	bool cf_oom;             /* cache_fill_append failed */
 
-	/* Range / If-Range not forwarded: the whole object is fetched (and
-	 * filled) and the client's ranges are cut here; cut.active: the client
-	 * gets a 206 or 416 */
+	/* Range / If-Range not forwarded: the window the cache may fill from
+	 * is asked instead (the whole object when it fits) and the client's
+	 * ranges are cut here; cut.active: the client gets a 206 or 416 */
 	bool range_strip;
+	bool range_whole; /* the origin's 206 held the whole representation: a 200 */
 	struct edge_range_cut cut;
-	bool cf_paused; /* origin reads paused: the fill's window is full
-	                   (c->timer polls it) */
+	bool cf_paused;    /* origin reads paused: the fill's window is full
+	                      (c->timer polls it) */
+	bool fill_small;   /* stopped storing for memory (cache.fill_memory or
+	                      cache.fill_per_client): paced to PROXY_FILL_WINDOW_MIN */
+	bool cf_mem_paced; /* counted in cache_fills_paced_memory_total */
 };
 
 struct edge_conn {
@@ -192,6 +196,12 @@ struct edge_conn {
 	bool cf_chunked;   /* the body is chunk-encoded towards the client */
 	bool orphan;       /* the client is gone (io closed); the connection lives
 	                      on only for the fill its exchange leads */
+
+	/* what this connection's fills pin, charged to its client address
+	 * (cache.fill_per_client): the stored copy its exchange builds, until
+	 * the client has read the fill (edge_proxy_unpin) */
+	struct cache_mem_client *pin_cl; /* one reference, or NULL */
+	uint64_t pin_bytes;
 };
 
 /* Takes ownership of fd, an accepted client socket (tls: the TLS listener it

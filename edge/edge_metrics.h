@@ -35,9 +35,15 @@
 	    "Misses sent to the origin alone: the key's last response was not storable")           \
 	X(cache_background_revalidations_total,                                                    \
 	    "Background revalidations started (stale-while-revalidate)")                           \
+	X(cache_fills_unstored_memory_total,                                                       \
+	    "Fills that stopped storing: the cache's memory budget was reached")                   \
+	X(cache_fills_unstored_client_total,                                                       \
+	    "Fills that stopped storing: their client address reached cache.fill_per_client")      \
+	X(cache_fills_paced_memory_total,                                                          \
+	    "Unstored fills held to a small lead over their slowest reader by the memory budget")  \
 	X(range_answers_total, "Range requests answered with 206 or 416 by the node")              \
 	X(cache_range_passes_total,                                                                \
-	    "Range misses re-sent with their Range (not storable, or over range_fill_max)")        \
+	    "Range misses re-sent with their Range (not storable, or bigger than the window)")     \
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \

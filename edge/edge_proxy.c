@@ -66,6 +66,9 @@
 #define PROXY_OUT_HIGH     (512 * 1024) /* pause the producer above this */
 #define PROXY_OUT_LOW      (128 * 1024) /* resume below this */
 #define PROXY_FILL_POLL_MS 10           /* a paused fill looks at its window again */
+/* The lead over its slowest reader an unstored fill keeps when memory is
+ * short: enough for each reader's output to stay fed (COLLAPSE_OUT_HIGH). */
+#define PROXY_FILL_WINDOW_MIN (2 * PROXY_OUT_HIGH)
 
 static void proxy_begin(struct edge_conn *c, bool fresh);
 static void proxy_relay_body(struct edge_conn *c);
@@ -74,6 +77,7 @@ static bool proxy_may_retry(struct edge_conn *c);
 static void proxy_retry_other(struct edge_conn *c, int status, const char *msg);
 static void proxy_revalidated(struct edge_conn *c);
 static bool proxy_idempotent(const struct edge_conn *c);
+static uint64_t proxy_range_fill_max(const struct config *cfg);
 
 static void
 proxy_tv(struct timeval *tv, unsigned ms)
@@ -166,6 +170,17 @@ edge_proxy_abort(struct edge_conn *c)
 	}
 	px->cf_stream = false;
 	px->cf_paused = false;
+	edge_proxy_unpin(c);
+}
+
+void
+edge_proxy_unpin(struct edge_conn *c)
+{
+	if (c->pin_cl == NULL)
+		return;
+	cache_mem_client_uncharge(c->pin_cl, c->pin_bytes);
+	c->pin_bytes = 0;
+	cache_mem_client_put(&c->pin_cl);
 }
 
 /* Grace: no member may be asked (none usable, or all at max_conns), and the
@@ -415,6 +430,12 @@ proxy_write_request_head(struct edge_conn *c)
 			continue;
 		proxy_add_field(out, h);
 	}
+	/* a range miss asks for the window the cache may fill from (see
+	 * proxy_range_window), not for the whole object; the revalidation of
+	 * a stored object asks for the whole of it, to replace it */
+	if (c->px.range_strip && !c->px.revalidate)
+		evbuffer_add_printf(out, "Range: bytes=0-%llu\r\n",
+		    (unsigned long long)proxy_range_fill_max(c->gen->cfg) - 1);
 	edge_route_hdr_append(&c->route->req_hdrs, out);
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
@@ -671,6 +692,14 @@ proxy_skip_response_header(const struct edge_proxy *px, const struct h1_header *
 	return h1_is_hop_by_hop(h->name, px->resp.headers, px->resp.n_headers);
 }
 
+/* The Content-Range of a 206 that held the whole representation, now
+ * relayed and stored as the 200 it amounts to (proxy_range_window). */
+static bool
+proxy_skip_window_field(const struct edge_proxy *px, const struct h1_header *h)
+{
+	return px->range_whole && str_eq_nocase(h->name, STR_LIT("Content-Range"));
+}
+
 /* A site with hsts owns Strict-Transport-Security: the origin's is neither
  * relayed nor stored (the node adds its own on TLS, RFC 6797 §7.2). */
 static bool
@@ -726,7 +755,8 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 	for (size_t i = 0; i < px->resp.n_headers; i++) {
 		const struct h1_header *h = &px->resp.headers[i];
 
-		if (!cache_policy_store_field(&px->resp, h) || proxy_skip_origin_sts(c, h))
+		if (!cache_policy_store_field(&px->resp, h) || proxy_skip_origin_sts(c, h) ||
+		    proxy_skip_window_field(px, h))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -843,7 +873,7 @@ proxy_write_response_head(struct edge_conn *c)
 		const struct h1_header *h = &px->resp.headers[i];
 
 		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
-		    cache_policy_consumed_field(h->name) ||
+		    proxy_skip_window_field(px, h) || cache_policy_consumed_field(h->name) ||
 		    edge_range_cut_skips(&px->cut, h->name) ||
 		    edge_route_hdr_drops(&c->route->resp_hdrs, h->name))
 			continue;
@@ -917,15 +947,46 @@ proxy_relay_interim(struct edge_conn *c)
 	c->bytes_out += evbuffer_get_length(out) - before;
 }
 
+/*
+ * May the stored copy a fill builds grow by len bytes?  Not while the
+ * cache's memory (objects, in the RAM tier or not, and fill chunks) is over
+ * its budget (cache.ram + cache.fill_memory), nor past what one client
+ * address may pin (cache.fill_per_client, charged here).
+ */
+static bool
+proxy_fill_room(struct edge_conn *c, size_t len)
+{
+	const struct config *cfg = c->gen->cfg;
+	uint64_t cap = cfg->cache_fill_per_client_bytes;
+
+	if (cache_mem_over(config_cache_mem_budget(cfg))) {
+		EDGE_COUNT(&c->w->metrics, cache_fills_unstored_memory_total);
+		return false;
+	}
+	if (cap == 0)
+		return true;
+	if (c->pin_cl == NULL)
+		c->pin_cl = cache_mem_client_get(c->peer);
+	if (!cache_mem_client_charge(c->pin_cl, len, cap)) {
+		EDGE_COUNT(&c->w->metrics, cache_fills_unstored_client_total);
+		return false;
+	}
+	c->pin_bytes += len;
+	return true;
+}
+
 static void
 proxy_fill_append(struct edge_conn *c, const char *data, size_t len)
 {
 	struct edge_proxy *px = &c->px;
+	bool room = px->fill == NULL || proxy_fill_room(c, len);
 
-	if (px->fill != NULL &&
-	    cache_obj_append(px->fill, data, len, c->gen->cfg->cache_max_object_bytes) != 0) {
+	if (px->fill != NULL && (!room || cache_obj_append(px->fill, data, len,
+	                                      c->gen->cfg->cache_max_object_bytes) != 0)) {
+		/* too big, or no memory, to store: those attached still get
+		 * every byte, at the pace of the slowest (proxy_relay_body) */
 		cache_obj_unref(&px->fill);
-		/* too big to store: those attached still get every byte */
+		px->fill_small = !room;
 		if (px->cf_stream)
 			cache_fill_close_joins(px->cf, time_now());
 	}
@@ -992,7 +1053,8 @@ proxy_finish(struct edge_conn *c)
 	if (!px->req_body_done)
 		c->keep_alive = false;
 	if (px->cf_stream) {
-		/* the client reads the rest from the fill, or is gone */
+		/* the client reads the rest from the fill, or is gone; its
+		 * address stays charged until it has (edge_collapse_detach) */
 		px->cf_stream = false;
 		if (c->orphan) {
 			edge_conn_close(c);
@@ -1002,6 +1064,7 @@ proxy_finish(struct edge_conn *c)
 		edge_collapse_pump(c);
 		return;
 	}
+	edge_proxy_unpin(c);
 	edge_io_set_lowmark(&c->io, 0);
 	edge_conn_response_done(c);
 }
@@ -1029,15 +1092,28 @@ proxy_emit(struct edge_conn *c, struct evbuffer *in, size_t n)
 }
 
 /* The chunks a no-longer-stored fill keeps alive (from its slowest reader
- * on) exceed cache.max_object (at least PROXY_OUT_HIGH). */
+ * on) exceed cache.max_object (at least PROXY_OUT_HIGH), or, while memory
+ * is short (the cache over its budget, or this fill stopped storing for
+ * lack of it), PROXY_FILL_WINDOW_MIN. */
 static bool
-proxy_fill_window_full(const struct edge_conn *c)
+proxy_fill_window_full(struct edge_conn *c)
 {
+	struct edge_proxy *px = &c->px;
 	uint64_t max = c->gen->cfg->cache_max_object_bytes;
+	size_t window = cache_fill_window(px->cf);
 
 	if (max < PROXY_OUT_HIGH)
 		max = PROXY_OUT_HIGH;
-	return cache_fill_window(c->px.cf) > max;
+	if (window > max)
+		return true;
+	if (window <= PROXY_FILL_WINDOW_MIN ||
+	    (!px->fill_small && !cache_mem_over(config_cache_mem_budget(c->gen->cfg))))
+		return false;
+	if (!px->cf_mem_paced) {
+		px->cf_mem_paced = true;
+		EDGE_COUNT(&c->w->metrics, cache_fills_paced_memory_total);
+	}
+	return true;
 }
 
 /* The paused collapsed fill's poll: resumes reading the origin if the
@@ -1226,6 +1302,31 @@ proxy_range_fill_max(const struct config *cfg)
 }
 
 /*
+ * Does this range request fill the cache (its Range replaced by the window,
+ * proxy_range_window)?  Not when cache.range_fill_max is 0, nor when every
+ * range it asks starts past the window (a suffix range counts as such: its
+ * place is unknown until the length is): the window would not answer it,
+ * so its own Range goes to the origin at once.
+ */
+static bool
+proxy_range_fills(const struct edge_conn *c)
+{
+	const struct h1_header *h =
+	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range"));
+	uint64_t window = proxy_range_fill_max(c->gen->cfg);
+	struct range_set rs;
+
+	if (h == NULL || window == 0)
+		return false;
+	if (range_parse(h->value, UINT64_MAX, &rs) != RANGE_SATISFIABLE)
+		return true; /* ignored: the whole object answers it */
+	for (unsigned i = 0; i < rs.n; i++)
+		if (rs.r[i].first < window)
+			return true;
+	return false;
+}
+
+/*
  * A range request was sent without its Range to fill the cache, and the
  * origin's 200 will not fill it — it may not be stored (no fill started), or
  * it announces a body over cache.range_fill_max: drop this answer unread and
@@ -1242,6 +1343,7 @@ proxy_ask_again(struct edge_conn *c)
 
 	px->resp.headers = NULL;
 	px->resp.n_headers = 0;
+	px->range_whole = false;
 	bufferevent_free(px->obev);
 	px->obev = NULL;
 	proxy_begin(c, true);
@@ -1259,6 +1361,66 @@ proxy_range_refetch(struct edge_conn *c)
 		return false;
 	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
 	cache_obj_unref(&px->fill);
+	px->range_strip = false;
+	proxy_ask_again(c);
+	return true;
+}
+
+/* Is the 206 in px->resp the whole representation: one Content-Range
+ * "bytes 0-N/L" with N + 1 == L == its Content-Length? */
+static bool
+proxy_range_whole(const struct edge_proxy *px)
+{
+	const struct h1_response *r = &px->resp;
+	const struct h1_header *h = NULL;
+	const char *slash;
+	uint64_t last, len;
+	struct str v;
+
+	for (size_t i = 0; i < r->n_headers; i++) {
+		if (!str_eq_nocase(r->headers[i].name, STR_LIT("Content-Range")))
+			continue;
+		if (h != NULL)
+			return false;
+		h = &r->headers[i];
+	}
+	if (h == NULL || r->body != H1_BODY_LENGTH)
+		return false;
+	v = str_trim_ows(h->value);
+	if (v.len < 8 || !str_eq_nocase(str_make(v.p, 8), STR_LIT("bytes 0-")) ||
+	    (slash = memchr(v.p, '/', v.len)) == NULL)
+		return false;
+	return str_to_u64(str_make(v.p + 8, (size_t)(slash - v.p - 8)), &last) == 0 &&
+	       str_to_u64(str_make(slash + 1, v.len - (size_t)(slash + 1 - v.p)), &len) == 0 &&
+	       last < UINT64_MAX && last + 1 == len && len == r->content_length;
+}
+
+/*
+ * The answer to a range miss, which asked for the window the cache may fill
+ * from ("bytes=0-" range_fill_max - 1) instead of the client's Range: an
+ * origin that ignores Range sends its 200, handled as before; a 206 that
+ * holds the whole representation (it is no bigger than the window) is that
+ * representation: relayed and stored as the 200 it amounts to, the client's
+ * ranges cut from it (proxy_range_cut).  Any other 206 (the object is
+ * bigger: it is not stored, slices aside) or a 416 does not answer the
+ * client: it is dropped, having cost at most the window, and the request is
+ * sent again with the client's own Range and If-Range, whose answer is
+ * relayed.  True if sent again.
+ */
+static bool
+proxy_range_window(struct edge_conn *c)
+{
+	struct edge_proxy *px = &c->px;
+
+	if (!px->range_strip || (px->resp.status != 206 && px->resp.status != 416))
+		return false;
+	if (px->resp.status == 206 && proxy_range_whole(px)) {
+		px->resp.status = 200;
+		px->resp.reason = STR_LIT("OK");
+		px->range_whole = true;
+		return false;
+	}
+	EDGE_COUNT(&c->w->metrics, cache_range_passes_total);
 	px->range_strip = false;
 	proxy_ask_again(c);
 	return true;
@@ -1459,7 +1621,7 @@ proxy_read_head(struct edge_conn *c)
 		proxy_revalidated(c);
 		return;
 	}
-	if (proxy_reval_refetch(c))
+	if (proxy_reval_refetch(c) || proxy_range_window(c))
 		return;
 	if (px->resp.status == 500 || px->resp.status == 502 || px->resp.status == 503 ||
 	    px->resp.status == 504) {
@@ -1487,10 +1649,19 @@ proxy_read_head(struct edge_conn *c)
 		cache_fill_unref(&px->cf);
 	}
 	if (px->cf != NULL) {
-		cache_fill_head(px->cf, px->fill,
+		/* the readers get a copy of the head: the body being built is
+		 * freed at once if the fill stops storing it */
+		struct cache_obj *head = cache_obj_head_copy(px->fill);
+
+		if (head == NULL) {
+			proxy_fail(c, 502, "bad gateway");
+			return;
+		}
+		cache_fill_head(px->cf, head,
 		    px->resp.body == H1_BODY_LENGTH ? (int64_t)px->resp.content_length
 		    : px->resp.body == H1_BODY_NONE ? 0
 		                                    : -1);
+		cache_obj_unref(&head);
 		px->cf_stream = true;
 	}
 	proxy_range_cut(c);
@@ -2073,11 +2244,12 @@ edge_proxy_start(
 	px->fill = NULL;
 	px->cf_stream = false; /* px->cf: set by edge_collapse_begin for a leader */
 	px->cf_oom = false;
-	px->range_strip =
-	    store && proxy_method_is(c, "GET") && cfg->cache_range_fill_max_bytes > 0 &&
-	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) != NULL;
+	px->range_strip = store && proxy_method_is(c, "GET") && proxy_range_fills(c);
+	px->range_whole = false;
 	edge_range_cut_end(&px->cut);
 	px->cf_paused = false;
+	px->fill_small = false;
+	px->cf_mem_paced = false;
 	px->stale = stale; /* px->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		px->revalidate = false;

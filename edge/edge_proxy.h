@@ -65,6 +65,9 @@ void edge_proxy_store_for_request(
 void edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);
 /* Releases everything the exchange holds (client gone or error). */
 void edge_proxy_abort(struct edge_conn *c);
+/* Drops what c's fills charged to its client address (cache.fill_per_client):
+ * its client has read them, or is gone.  Idempotent. */
+void edge_proxy_unpin(struct edge_conn *c);
 /* edge_proxy_abort, then frees what the connection keeps between exchanges
  * (the timeouts.total timer).  When c is freed. */
 void edge_proxy_free(struct edge_conn *c);

@@ -172,6 +172,24 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("bad_fill_per_client", 7, "cache.fill_per_client", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache:
+  fill_memory: 32MiB
+  fill_per_client: lots     # <- error
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("bad_route_grace", 10, "grace", """\
 node: { name: test-node, workers: 2 }
 listen:

@@ -116,6 +116,8 @@ static const struct err_case err_cases[] = {
     {"range_fill_max not a size", BASE "cache: { range_fill_max: all }\n",
         "F:4:26: cache.range_fill_max: invalid size \"all\": expected an integer with an "
         "optional unit (B, KiB, MiB, GiB, TiB)\n"},
+    {"fill_memory zero", BASE "cache: { fill_memory: 0 }\n",
+        "F:4:23: cache.fill_memory: \"0\" is out of range (1B..1024TiB)\n"},
     {"size overflow", BASE "limits: { body: 99999999999TiB }\n",
         "F:4:17: limits.body: invalid size \"99999999999TiB\": too large\n"},
     {"size range", BASE "limits: { request_line: 2MiB }\n",
@@ -637,7 +639,10 @@ test_defaults(void)
 	is_int(c->cache_grace_s, 10);
 	ok(!c->cache_grace_set, "default grace: an origin that gave no answer only");
 	is_int(c->cache_heuristic_max_s, 86400);
-	ok(c->cache_range_fill_max_bytes == UINT64_MAX, "range_fill_max: as max_object");
+	is_int(c->cache_range_fill_max_bytes, 1ULL << 20);
+	is_int(c->cache_fill_memory_bytes, 64ULL << 20);     /* 4 x max_object */
+	is_int(c->cache_fill_per_client_bytes, 32ULL << 20); /* half of it */
+	is_int(config_cache_mem_budget(c), 320ULL << 20);
 	ok(c->cache_disk_path == NULL, "no disk");
 	is_int(c->cache_disk_bytes, 0);
 	is_int(c->header_timeout_ms, 10000);
@@ -702,6 +707,8 @@ test_defaults(void)
 	is_int(c->cache_ram_bytes, 0);
 	is_int(c->cache_max_object_bytes, 512 * 1024);
 	is_int(c->cache_range_fill_max_bytes, 0);
+	is_int(c->cache_fill_memory_bytes, 2ULL << 20);
+	is_int(config_cache_mem_budget(c), 0); /* no cache, no budget */
 	is_int(c->max_body_bytes, 1ULL << 40);
 	is_int(c->max_request_line, 100);
 	is_int(c->idle_timeout_ms, 250);
