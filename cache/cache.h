@@ -93,11 +93,13 @@ struct cache_policy {
 };
 
 /* Operator settings the policy applies (config/: routes[].cache.default_ttl,
- * cache.heuristic_max, cache.grace or routes[].cache.grace). */
+ * routes[].cache.error_ttl, cache.heuristic_max, cache.grace or
+ * routes[].cache.grace). */
 struct cache_policy_conf {
-	int64_t default_ttl_s;   /* freshness when the origin gives none; 0: none */
+	int64_t default_ttl_s;   /* freshness of a 2xx/3xx when the origin gives none; 0: none */
 	int64_t heuristic_max_s; /* cap of heuristic freshness (§4.2.2); 0: no heuristic */
 	int64_t grace_s;         /* serve stale this long when the origin fails (edge) */
+	int64_t error_ttl_s;     /* freshness of a 4xx/5xx when the origin gives none; 0: none */
 };
 
 #define CACHE_HEURISTIC_MAX_DEFAULT 86400 /* cache.heuristic_max default: 1 day */
@@ -120,7 +122,8 @@ struct cache_policy_conf {
  * stored, Set-Cookie included (stored and replayed as the origin sent it,
  * §3.1).  Without, only a heuristically cacheable status (RFC 9110 §15.1:
  * 200 203 204 300 301 308 404 405 410 414 501) or a public response, and
- * never one with Set-Cookie: its freshness is conf->default_ttl_s when set,
+ * never one with Set-Cookie: its freshness is conf->default_ttl_s (for
+ * 2xx/3xx) or conf->error_ttl_s (for 4xx/5xx) when set,
  * else 10 % of Date - Last-Modified capped at conf->heuristic_max_s, else 0
  * (stored stale, for revalidation) when it has a validator, else it is not
  * stored.  A response that needs validation before any use

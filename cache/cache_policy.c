@@ -376,13 +376,18 @@ cache_policy_evaluate_conf(const struct h1_request *req, const struct h1_respons
 	}
 	if (!explicit) {
 		/* No explicit freshness: the operator's default, else §4.2.2
-		 * heuristics, for heuristically cacheable or public responses. */
+		 * heuristics, for heuristically cacheable or public responses.
+		 * Errors have a default of their own (short, or none): one
+		 * request that makes the origin fail must not keep a URL
+		 * failing for a TTL meant for content. */
+		int64_t op_ttl = resp->status < 400 ? conf->default_ttl_s : conf->error_ttl_s;
+
 		if (!policy_status_heuristic(resp->status) && !(scc.flags & CC_PUBLIC))
 			return;
 		if (policy_has(rh, rn, STR_LIT("set-cookie")))
 			return;
-		if (conf->default_ttl_s > 0)
-			ttl = conf->default_ttl_s;
+		if (op_ttl > 0)
+			ttl = op_ttl;
 		else if ((ttl = policy_heuristic(rh, rn, response_time, conf->heuristic_max_s)) <
 		             0 &&
 		         !no_cache && !validators)
@@ -468,7 +473,7 @@ void
 cache_policy_evaluate(const struct h1_request *req, const struct h1_response *resp,
     time_t request_time, time_t response_time, int64_t default_ttl_s, struct cache_policy *out)
 {
-	struct cache_policy_conf conf = {default_ttl_s, CACHE_HEURISTIC_MAX_DEFAULT, 0};
+	struct cache_policy_conf conf = {default_ttl_s, CACHE_HEURISTIC_MAX_DEFAULT, 0, 0};
 
 	cache_policy_evaluate_conf(req, resp, request_time, response_time, &conf, out);
 }

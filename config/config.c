@@ -348,3 +348,29 @@ config_template_var(const char *s, size_t *len, unsigned *group)
 	}
 	return -1;
 }
+
+static const struct {
+	const char *name;
+	size_t len;
+} config_overrides[CONFIG_N_OVERRIDE] = {
+#define CONFIG_OVERRIDE_ENTRY(s) {s, sizeof s - 1},
+    CONFIG_OVERRIDE_FIELDS(CONFIG_OVERRIDE_ENTRY)
+#undef CONFIG_OVERRIDE_ENTRY
+};
+
+int
+config_override_index(const char *name, size_t len)
+{
+	for (unsigned i = 0; i < CONFIG_N_OVERRIDE; i++)
+		if (str_eq_nocase(str_make(name, len),
+		        str_make(config_overrides[i].name, config_overrides[i].len)))
+			return (int)i;
+	return -1;
+}
+
+const char *
+config_override_name(unsigned i)
+{
+	ASSERT(i < CONFIG_N_OVERRIDE);
+	return config_overrides[i].name;
+}

@@ -142,6 +142,46 @@ enum config_query {
 	CONFIG_QUERY_ALLOW,    /* only the parameters named in query_allow */
 };
 
+/*
+ * Request fields with which a client can change what an origin answers
+ * (method, path, host, scheme, port) without being part of the cache key:
+ * on a caching route each is stripped, forwarded or made part of the key
+ * (routes[].cache.override_headers).  The node writes its own X-Forwarded-For
+ * (the client's list, then the peer) and X-Forwarded-Proto on every route.
+ */
+#define CONFIG_OVERRIDE_FIELDS(X)                                                                  \
+	X("X-HTTP-Method-Override")                                                                \
+	X("X-Original-URL")                                                                        \
+	X("X-Rewrite-URL")                                                                         \
+	X("X-Forwarded-Host")                                                                      \
+	X("Forwarded")                                                                             \
+	X("X-Forwarded-Scheme")                                                                    \
+	X("X-Forwarded-Port")                                                                      \
+	X("X-Host")                                                                                \
+	X("X-Forwarded-Server")
+#define CONFIG_N_OVERRIDE 9
+
+enum config_override {
+	CONFIG_OVERRIDE_STRIP = 0, /* not forwarded (the default on caching routes) */
+	CONFIG_OVERRIDE_FORWARD,   /* forwarded as received, not in the key */
+	CONFIG_OVERRIDE_KEY,       /* forwarded, and its value is part of the cache key */
+};
+
+/* Index of name in CONFIG_OVERRIDE_FIELDS (case-insensitive), or -1. */
+int config_override_index(const char *name, size_t len);
+/* The name of override field i, as CONFIG_OVERRIDE_FIELDS spells it. */
+const char *config_override_name(unsigned i);
+
+/* A body on a GET or HEAD to a caching route (routes[].cache.get_body):
+ * content that has no defined meaning there (RFC 9110 §9.3.1) and that a
+ * cached answer would not be keyed on. */
+enum config_get_body {
+	CONFIG_GET_BODY_DROP = 0, /* not forwarded, the connection closes after
+	                             the answer (default) */
+	CONFIG_GET_BODY_REJECT,   /* 400 */
+	CONFIG_GET_BODY_PASS,     /* forwarded; the request bypasses the cache */
+};
+
 /* One header rule, precomputed at load: line is "Name: value\r\n" (NULL for
  * a removal), so applying it on the hot path allocates nothing. */
 enum config_hdr_op {
@@ -187,10 +227,19 @@ struct config_route {
 	struct config_pool *pool;     /* resolved from the pool name */
 	char **methods;               /* methods: allowed request methods, or none = any */
 	size_t n_methods;
-	char *allow_line;        /* "Allow: GET, HEAD\r\n" for the 405 */
-	bool cache;              /* cache.enabled, default true */
-	unsigned default_ttl_s;  /* cache.default_ttl: used when the response has no
-	                            explicit freshness; default 0 (= heuristics) */
+	char *allow_line;              /* "Allow: GET, HEAD\r\n" for the 405 */
+	bool cache;                    /* cache.enabled, default true */
+	unsigned default_ttl_s;        /* cache.default_ttl: used when a 2xx/3xx response has
+	                                  no explicit freshness; default 0 (= heuristics) */
+	unsigned error_ttl_s;          /* cache.error_ttl: the same for 4xx/5xx responses;
+	                                  default 0 (= heuristics) */
+	enum config_get_body get_body; /* cache.get_body, default drop */
+	unsigned char override[CONFIG_N_OVERRIDE]; /* cache.override_headers: an enum
+	                                              config_override per field, default
+	                                              strip */
+	bool override_key;                         /* some field is CONFIG_OVERRIDE_KEY */
+	bool underscores;        /* underscores_in_headers: forward request fields whose
+	                            names hold '_', default false */
 	enum config_query query; /* cache.query, default keep */
 	char **query_allow;      /* cache.query_allow: parameter names */
 	size_t n_query_allow;

@@ -1817,13 +1817,60 @@ cparse_canary(struct cparse *p, const struct cnode *m, struct config_route *r)
 	}
 }
 
-/* routes[].cache: { enabled, default_ttl, query, query_allow } */
+/*
+ * routes[].cache.override_headers: strip | forward | key for every field of
+ * CONFIG_OVERRIDE_FIELDS, or a mapping of field names (and "default", for the
+ * others) to one of them.
+ */
+static void
+cparse_overrides(struct cparse *p, const struct cnode *v, struct config_route *r)
+{
+#define CONFIG_OVERRIDE_KEY_NAME(s) s,
+	static const char *const keys[] = {
+	    "default", CONFIG_OVERRIDE_FIELDS(CONFIG_OVERRIDE_KEY_NAME) NULL};
+#undef CONFIG_OVERRIDE_KEY_NAME
+	static const char *const modes[] = {"strip", "forward", "key"};
+	const struct cnode *d;
+	size_t old;
+	int mode;
+
+	if (v->type == CNODE_SCALAR) {
+		mode = cparse_enum(p, v, "override mode", modes, sizeof modes / sizeof modes[0]);
+		if (mode >= 0)
+			memset(r->override, mode, sizeof r->override);
+	} else if (cparse_map(p, v, keys)) {
+		if ((d = cmap_get(v, "default", NULL)) != NULL) {
+			old = cparse_push_key(p, "default");
+			mode = cparse_enum(
+			    p, d, "override mode", modes, sizeof modes / sizeof modes[0]);
+			if (mode >= 0)
+				memset(r->override, mode, sizeof r->override);
+			cparse_pop(p, old);
+		}
+		for (unsigned i = 0; i < CONFIG_N_OVERRIDE; i++) {
+			if ((d = cmap_get(v, config_override_name(i), NULL)) == NULL)
+				continue;
+			old = cparse_push_key(p, config_override_name(i));
+			mode = cparse_enum(
+			    p, d, "override mode", modes, sizeof modes / sizeof modes[0]);
+			if (mode >= 0)
+				r->override[i] = (unsigned char)mode;
+			cparse_pop(p, old);
+		}
+	}
+	for (unsigned i = 0; i < CONFIG_N_OVERRIDE; i++)
+		r->override_key |= r->override[i] == CONFIG_OVERRIDE_KEY;
+}
+
+/* routes[].cache: { enabled, default_ttl, error_ttl, grace, query, query_allow,
+ * get_body, override_headers } */
 static void
 cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route *r)
 {
-	static const char *const keys[] = {
-	    "enabled", "default_ttl", "grace", "query", "query_allow", NULL};
+	static const char *const keys[] = {"enabled", "default_ttl", "error_ttl", "grace", "query",
+	    "query_allow", "get_body", "override_headers", NULL};
 	static const char *const modes[] = {"keep", "sort", "drop", "allow"};
+	static const char *const get_body[] = {"drop", "reject", "pass"};
 	const struct cnode *q, *qa;
 	size_t old, i;
 	int mode;
@@ -1832,7 +1879,21 @@ cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route 
 		return;
 	cget_bool(p, v, "enabled", &r->cache, NULL);
 	cget_duration(p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->default_ttl_s);
+	cget_duration(p, v, "error_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->error_ttl_s);
 	cget_duration(p, v, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &r->grace_s);
+	if ((q = cmap_get(v, "get_body", NULL)) != NULL) {
+		old = cparse_push_key(p, "get_body");
+		mode = cparse_enum(
+		    p, q, "get_body mode", get_body, sizeof get_body / sizeof get_body[0]);
+		if (mode >= 0)
+			r->get_body = (enum config_get_body)mode;
+		cparse_pop(p, old);
+	}
+	if ((q = cmap_get(v, "override_headers", NULL)) != NULL) {
+		old = cparse_push_key(p, "override_headers");
+		cparse_overrides(p, q, r);
+		cparse_pop(p, old);
+	}
 	if ((q = cmap_get(v, "query", NULL)) != NULL) {
 		old = cparse_push_key(p, "query");
 		mode = cparse_enum(p, q, "query mode", modes, sizeof modes / sizeof modes[0]);
@@ -1948,7 +2009,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
-	    "request_buffering", NULL};
+	    "request_buffering", "underscores_in_headers", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -1970,6 +2031,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 		return;
 	cparse_route_match(p, m, r);
 	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
+	cget_bool(p, m, "underscores_in_headers", &r->underscores, NULL);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
 			continue;

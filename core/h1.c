@@ -22,6 +22,10 @@
  *   - whitespace between field name and colon is H1_E_WS_BEFORE_COLON (§5.1);
  *   - control characters other than HTAB in a field value are H1_E_CTL_CHAR;
  *     obs-text (0x80-0xff) is allowed (RFC 9110 §5.5);
+ *   - a request-target holds only what RFC 3986 allows (§3.3 pchar, §3.4
+ *     query): \ " < > ^ ` { | } anywhere and '[' ']' outside an IP literal or
+ *     the query are H1_E_BAD_TARGET, so an origin that reads "\" as "/" never
+ *     sees a path the cache key reads otherwise;
  *   - at most H1_MAX_EMPTY_LINES empty lines are skipped before a request
  *     line (§2.2); they count towards head_len and max_head.
  *
@@ -66,7 +70,9 @@
 enum {
 	CC_TCHAR = 1,    /* RFC 9110 §5.6.2 tchar */
 	CC_FVALUE = 2,   /* field-vchar, SP, HTAB, obs-text (RFC 9110 §5.5) */
-	CC_TARGET = 4,   /* request-target bytes: VCHAR but '#' (no fragment, RFC 9112 §3.2) */
+	CC_TARGET = 4,   /* request-target bytes (RFC 9112 §3.2, RFC 3986 §3.3, §3.4): pchar,
+	                    '/', '?', '%' and the gen-delims of an authority; not '#' (no
+	                    fragment) nor \ " < > ^ ` { | } (never valid in a URI) */
 	CC_HEX = 8,      /* HEXDIG */
 	CC_REGNAME = 16, /* unreserved / sub-delims (RFC 3986 §3.2.2) */
 };
@@ -74,12 +80,12 @@ enum {
 static const unsigned char cc[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0,                /* 0x00 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,                /* 0x10 */
-    2, 23, 6, 3, 23, 7, 23, 23, 22, 22, 23, 23, 22, 23, 23, 6,     /* 0x20 */
-    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 6, 22, 6, 22, 6, 6,    /* 0x30 */
+    2, 23, 2, 3, 23, 7, 23, 23, 22, 22, 23, 23, 22, 23, 23, 6,     /* 0x20 */
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 6, 22, 2, 22, 2, 6,    /* 0x30 */
     6, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, /* 0x40 */
-    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 6, 6, 7, 23,    /* 0x50 */
-    7, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, /* 0x60 */
-    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 7, 6, 23, 0,    /* 0x70 */
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 6, 2, 6, 3, 23,    /* 0x50 */
+    3, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23, /* 0x60 */
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 2, 3, 2, 23, 0,    /* 0x70 */
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0x80 */
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0x90 */
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,                /* 0xa0 */
@@ -218,6 +224,21 @@ parse_authority(struct str a, struct str *host, uint16_t *port, bool *has_port)
 }
 
 /*
+ * RFC 3986 §3.3: '[' and ']' are gen-delims that a path may not hold (only an
+ * IP literal in the authority has them).  The query keeps them: they have no
+ * role after '?', clients send them raw (a[]=1), and the key and the origin
+ * both see the same bytes there.  0 or -1.
+ */
+static int
+check_path_delims(struct str path)
+{
+	for (size_t i = 0; i < path.len && path.p[i] != '?'; i++)
+		if (path.p[i] == '[' || path.p[i] == ']')
+			return -1;
+	return 0;
+}
+
+/*
  * Request target forms (RFC 9112 §3.2), once the request line is complete.
  * Methods are case-sensitive (RFC 9110 §9.1).
  */
@@ -239,7 +260,7 @@ parse_target(struct h1_request *req)
 	if (t.p[0] == '/') {
 		req->form = H1_TARGET_ORIGIN;
 		req->path = t;
-		return H1_OK;
+		return check_path_delims(t) == 0 ? H1_OK : H1_E_BAD_TARGET;
 	}
 	if (t.len == 1 && t.p[0] == '*') {
 		/* §3.2.4: asterisk-form, OPTIONS only. */
@@ -269,7 +290,7 @@ parse_target(struct h1_request *req)
 		return H1_E_BAD_HOST;
 	req->path = i < t.len ? str_make(t.p + i, t.len - i) : STR_LIT("/");
 	req->form = H1_TARGET_ABSOLUTE;
-	return H1_OK;
+	return check_path_delims(req->path) == 0 ? H1_OK : H1_E_BAD_TARGET;
 }
 
 /*

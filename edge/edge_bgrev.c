@@ -567,7 +567,7 @@ bg_begin(struct edge_bgrev *bg, bool fresh)
  * answer specific to the triggering request (preconditions, ranges, its cache
  * directives). */
 static bool
-bg_skip_field(const struct h1_request *r, const struct h1_header *h)
+bg_skip_field(const struct edge_conn *c, const struct h1_header *h)
 {
 	static const struct str skip[] = {
 	    STR_LIT("If-Match"),
@@ -583,7 +583,7 @@ bg_skip_field(const struct h1_request *r, const struct h1_header *h)
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
 		if (str_eq_nocase(h->name, skip[i]))
 			return true;
-	return edge_proxy_skip_request_field(r, h);
+	return edge_proxy_skip_request_field(c, h, true);
 }
 
 /* Writes the request head into bg->head and parses it back into bg->req. */
@@ -604,7 +604,7 @@ bg_build_request(struct edge_bgrev *bg, const struct edge_conn *c)
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct h1_header *h = &r->headers[i];
 
-		if (bg_skip_field(r, h) || edge_route_hdr_drops(&c->route->req_hdrs, h->name))
+		if (bg_skip_field(c, h) || edge_route_hdr_drops(&c->route->req_hdrs, h->name))
 			continue;
 		evbuffer_add_printf(b, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
 		    (int)h->value.len, h->value.p);

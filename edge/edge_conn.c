@@ -749,6 +749,47 @@ conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
 	return true;
 }
 
+/*
+ * A GET or HEAD with a body to a caching route (RFC 9110 §9.3.1, §9.3.2: the
+ * content has no defined meaning; an origin that reads it would have its
+ * answer stored under the URL alone, for everyone): the route's
+ * cache.get_body says whether the request goes without it (drop: the body is
+ * never read, so the connection closes after the answer, *ka false), is
+ * refused (reject: 400), or goes with it past the cache (pass: the caller
+ * sees the body and neither looks up nor stores).  A "Content-Length: 0" is
+ * no body.  False after answering.
+ */
+static bool
+conn_get_body(struct edge_conn *c, bool *ka)
+{
+	struct h1_request *r = &c->req;
+
+	if (r->body == H1_BODY_NONE ||
+	    (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD"))))
+		return true;
+	if (r->body == H1_BODY_LENGTH && r->content_length == 0) {
+		r->body = H1_BODY_NONE;
+		c->keep_alive = *ka; /* nothing left unread */
+		return true;
+	}
+	switch (c->route->get_body) {
+	case CONFIG_GET_BODY_REJECT:
+		edge_conn_send_error(c, 400, "bad request: a GET or HEAD with a body");
+		return false;
+	case CONFIG_GET_BODY_PASS:
+		return true;
+	case CONFIG_GET_BODY_DROP:
+		break;
+	}
+	/* unread, the body must never be parsed as a next request */
+	r->body = H1_BODY_NONE;
+	r->content_length = 0;
+	r->expect_continue = false;
+	*ka = false;
+	c->keep_alive = false;
+	return true;
+}
+
 /* Decides what to do with a parsed request.  Answers at once (hit, error) or
  * starts the proxy. */
 static void
@@ -766,7 +807,7 @@ conn_handle_request(struct edge_conn *c)
 	struct str npath; /* the normalized path routes match on */
 	enum cache_req creq;
 	struct cache_obj *stale;
-	bool ka;
+	bool ka, cached;
 
 	EDGE_COUNT(&w->metrics, requests_total);
 	c->requests++;
@@ -844,10 +885,16 @@ conn_handle_request(struct edge_conn *c)
 		edge_conn_send_error(c, 413, "request body too large");
 		return;
 	}
+	cached = w->srv->ram != NULL && route->cache;
+	if (cached && !conn_get_body(c, &ka))
+		return;
 
 	c->key_len = edge_route_key(route, c->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(c->host_lc, c->host_lc_len), r->port, r->path, w->key_scratch,
 	    sizeof w->key_scratch);
+	if (c->key_len >= 0 && cached && route->override_key)
+		c->key_len = edge_route_key_fields(route, r->headers, r->n_headers, w->key_scratch,
+		    (size_t)c->key_len, sizeof w->key_scratch);
 	if (c->key_len < 0) {
 		edge_conn_send_error(c, 400, "bad request: invalid request target");
 		return;
@@ -858,7 +905,7 @@ conn_handle_request(struct edge_conn *c)
 		c->key = xmalloc(c->key_cap);
 	}
 	memcpy(c->key, w->key_scratch, (size_t)c->key_len + 1);
-	creq = (w->srv->ram != NULL && route->cache) ? cache_policy_request(r) : CACHE_REQ_PASS;
+	creq = cached && r->body == H1_BODY_NONE ? cache_policy_request(r) : CACHE_REQ_PASS;
 	/* A stale stored response found by the lookup (RFC 9111 §4.3): kept for
 	 * revalidation and stale-if-error, handed to the proxy. */
 	stale = NULL;

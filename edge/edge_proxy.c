@@ -328,7 +328,7 @@ proxy_add_status_line(struct evbuffer *out, const struct h1_response *resp)
 }
 
 bool
-edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h)
+edge_proxy_skip_request_field(const struct edge_conn *c, const struct h1_header *h, bool cached)
 {
 	static const struct str skip[] = {
 	    STR_LIT("Host"),
@@ -339,10 +339,26 @@ edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header
 	    STR_LIT("X-Forwarded-Proto"),
 	};
 
+	const struct config_route *route = c->route;
+	int ov;
+
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
 		if (str_eq_nocase(h->name, skip[i]))
 			return true;
-	return h1_is_hop_by_hop(h->name, r->headers, r->n_headers);
+	if (h1_is_hop_by_hop(h->name, c->req.headers, c->req.n_headers))
+		return true;
+	/* "Transfer_Encoding" next to the real framing: an origin that maps '_'
+	 * and '-' to one CGI variable would see two framings */
+	if (!route->underscores && memchr(h->name.p, '_', h->name.len) != NULL) {
+		log_debug("proxy", "request field \"%.*s\" not forwarded: '_' in its name",
+		    (int)(h->name.len < 64 ? h->name.len : 64), h->name.p);
+		return true;
+	}
+	/* unkeyed fields that change the origin's answer, on an answer that
+	 * may be stored for everyone */
+	if (cached && (ov = config_override_index(h->name.p, h->name.len)) >= 0)
+		return route->override[ov] == CONFIG_OVERRIDE_STRIP;
+	return false;
 }
 
 void
@@ -422,7 +438,7 @@ proxy_write_request_head(struct edge_conn *c)
 	for (size_t i = 0; i < r->n_headers; i++) {
 		const struct h1_header *h = &r->headers[i];
 
-		if (edge_proxy_skip_request_field(&c->req, h) ||
+		if (edge_proxy_skip_request_field(c, h, c->px.store) ||
 		    edge_route_hdr_drops(&c->route->req_hdrs, h->name))
 			continue;
 		if (c->px.range_strip && (str_eq_nocase(h->name, STR_LIT("Range")) ||
@@ -713,6 +729,7 @@ void
 edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf)
 {
 	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
+	conf->error_ttl_s = c->route != NULL ? (int64_t)c->route->error_ttl_s : 0;
 	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache_heuristic_max_s;
 	conf->grace_s =
 	    proxy_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache_grace_s;
@@ -2227,7 +2244,9 @@ edge_proxy_start(
 	ASSERT(px->state == EDGE_PROXY_IDLE && px->obev == NULL);
 	px->pool = pool;
 	px->pool_idx = (unsigned)(pool - cfg->pools);
-	px->store = store;
+	/* never store an answer to a request whose body went to the origin: a
+	 * GET's content has no meaning (RFC 9110 §9.3.1), not a key either */
+	px->store = store && c->req.body == H1_BODY_NONE;
 	px->retried = false;
 	px->reused = false;
 	px->got_bytes = false;

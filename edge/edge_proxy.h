@@ -41,10 +41,14 @@ void edge_proxy_on_client_writable(struct edge_conn *c);
 /* The balancer key of c's request for pool: the client address for ip_hash,
  * the pool's hash_key for consistent_hash, else 0. */
 uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool);
-/* Client request fields never forwarded as they are: framing, Host, Expect,
- * the X-Forwarded-* the node writes itself, and hop-by-hop fields (including
- * those the request's Connection names). */
-bool edge_proxy_skip_request_field(const struct h1_request *r, const struct h1_header *h);
+/* Client request fields of c's request never forwarded as they are: framing,
+ * Host, Expect, the X-Forwarded-* the node writes itself, hop-by-hop fields
+ * (including those the request's Connection names), names with '_' unless
+ * the route has underscores_in_headers, and, when the answer may be stored
+ * (cached), the override fields the route strips (config.h
+ * CONFIG_OVERRIDE_FIELDS). */
+bool edge_proxy_skip_request_field(
+    const struct edge_conn *c, const struct h1_header *h, bool cached);
 /* RFC 9111 §4.3.1: when the stale response being revalidated has an ETag,
  * appends an If-None-Match line to out with it and each other ETag of the
  * variants of the URL key in w's RAM tier, each once.  Worker thread. */

@@ -339,3 +339,48 @@ edge_route_key(const struct config_route *r, const struct config_pool *pool, str
 	m = snprintf(out + n, outlen - (size_t)n, "#canary=%s", pool->name);
 	return m > 0 && (size_t)m < outlen - (size_t)n ? n + m : -1;
 }
+
+int
+edge_route_key_fields(const struct config_route *r, const struct h1_header *hdrs, size_t n_hdrs,
+    char *out, size_t len, size_t outlen)
+{
+	for (unsigned i = 0; i < CONFIG_N_OVERRIDE; i++) {
+		const char *name = config_override_name(i);
+		size_t nl = strlen(name), vlen = 0, k;
+		bool present = false;
+
+		if (r->override[i] != CONFIG_OVERRIDE_KEY)
+			continue;
+		/* the field lines combined as one list (RFC 9110 §5.3) */
+		for (k = 0; k < n_hdrs; k++) {
+			if (config_override_index(hdrs[k].name.p, hdrs[k].name.len) != (int)i)
+				continue;
+			vlen += (present ? 1 : 0) + hdrs[k].value.len;
+			present = true;
+		}
+		/* "#name" when absent, "#name=LEN:value" when present: the length
+		 * keeps a value from passing for another field */
+		if (outlen - len < nl + 2 + 24 + vlen)
+			return -1;
+		out[len++] = '#';
+		for (k = 0; k < nl; k++)
+			out[len++] = (char)str_lower((unsigned char)name[k]);
+		if (!present)
+			continue;
+		len += (size_t)snprintf(out + len, outlen - len, "=%zu:", vlen);
+		present = false;
+		for (k = 0; k < n_hdrs; k++) {
+			if (config_override_index(hdrs[k].name.p, hdrs[k].name.len) != (int)i)
+				continue;
+			if (present)
+				out[len++] = ',';
+			memcpy(out + len, hdrs[k].value.p, hdrs[k].value.len);
+			len += hdrs[k].value.len;
+			present = true;
+		}
+	}
+	if (len >= outlen)
+		return -1;
+	out[len] = '\0';
+	return (int)len;
+}

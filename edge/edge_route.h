@@ -108,4 +108,15 @@ void edge_route_hdr_append(const struct config_hdr_rules *rules, struct evbuffer
 int edge_route_key(const struct config_route *r, const struct config_pool *pool, struct str scheme,
     struct str host, uint16_t port, struct str path_query, char *out, size_t outlen);
 
+/*
+ * Appends to the key out[0..len) (outlen bytes in all) the values of the
+ * override fields route r keys on (cache.override_headers: key), in
+ * CONFIG_OVERRIDE_FIELDS order: "#name" when the request has none,
+ * "#name=LEN:VALUE" with its field lines joined by ',' when it has.  '#'
+ * never occurs in a normalized URL, so such keys never meet an unkeyed one.
+ * The new length (NUL-terminated), or -1 if it does not fit.
+ */
+int edge_route_key_fields(const struct config_route *r, const struct h1_header *hdrs, size_t n_hdrs,
+    char *out, size_t len, size_t outlen);
+
 #endif

@@ -394,6 +394,19 @@ CASES += [
                 '      - { path: /x/, pool: web, methods: [GET, "B@D"] }'),
     _route_case("route_query_allow_without_allow", "only with query: allow",
                 "      - { path: /x/, pool: web, cache: { query_allow: [a] } }"),
+    _route_case("route_bad_get_body", "unknown get_body mode",
+                "      - { path: /x/, pool: web, cache: { get_body: keep } }"),
+    _route_case("route_bad_error_ttl", "error_ttl",
+                "      - { path: /x/, pool: web, cache: { error_ttl: 10 } }"),
+    _route_case("route_bad_override_mode", "unknown override mode",
+                "      - { path: /x/, pool: web, cache: { override_headers: hide } }"),
+    _route_case("route_override_not_listed", "X-Custom",
+                "      - { path: /x/, pool: web, cache: { override_headers: { X-Custom: key } } }"),
+    _route_case("route_override_bad_field_mode", "X-Forwarded-Host",
+                "      - { path: /x/, pool: web,"
+                " cache: { override_headers: { X-Forwarded-Host: maybe } } }"),
+    _route_case("route_bad_underscores", "underscores_in_headers",
+                "      - { path: /x/, pool: web, underscores_in_headers: sometimes }"),
 ]
 
 

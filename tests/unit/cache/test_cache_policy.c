@@ -325,6 +325,59 @@ test_table(void)
 	}
 }
 
+/* routes[].cache.default_ttl covers 2xx/3xx only, error_ttl 4xx/5xx. */
+static void
+test_error_ttl(void)
+{
+	static const struct {
+		int status;
+		const char *lm; /* Last-Modified, or NULL */
+		const char *cc; /* Cache-Control, or NULL */
+		int64_t default_ttl, error_ttl;
+		bool storable;
+		int64_t ttl;
+	} rows[] = {
+	    {200, NULL, NULL, 3600, 0, true, 3600}, {301, NULL, NULL, 3600, 0, true, 3600},
+	    {302, NULL, "public", 3600, 0, true, 3600},
+	    {404, NULL, NULL, 3600, 0, false, 0},           /* no TTL, no validator */
+	    {404, DATE_T0_M1000, NULL, 3600, 0, true, 100}, /* heuristics, not 3600 */
+	    {404, NULL, NULL, 3600, 30, true, 30}, {405, NULL, NULL, 3600, 30, true, 30},
+	    {410, NULL, NULL, 0, 30, true, 30}, {414, NULL, NULL, 3600, 0, false, 0},
+	    {501, NULL, NULL, 3600, 0, false, 0}, {501, NULL, NULL, 0, 5, true, 5},
+	    {200, NULL, NULL, 0, 30, false, 0},            /* error_ttl is not for content */
+	    {403, NULL, NULL, 3600, 30, false, 0},         /* not heuristically cacheable */
+	    {403, NULL, "public", 3600, 30, true, 30},     /* unless public */
+	    {404, NULL, "max-age=60", 3600, 30, true, 60}, /* explicit freshness rules */
+	};
+
+	subtest("default_ttl for 2xx/3xx, error_ttl for 4xx/5xx");
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct h1_header sh[3];
+		size_t n = 0;
+		struct h1_request req = {.method = STR_LIT("GET")};
+		struct h1_response resp = {.status = rows[i].status, .headers = sh};
+		struct cache_policy_conf conf = {
+		    rows[i].default_ttl, CACHE_HEURISTIC_MAX_DEFAULT, 0, rows[i].error_ttl};
+		struct cache_policy pol;
+		char what[96];
+
+		sh[n++] = (struct h1_header){STR_LIT("Date"), STR_LIT(DATE_T0)};
+		if (rows[i].lm != NULL)
+			sh[n++] =
+			    (struct h1_header){STR_LIT("Last-Modified"), str_cstr(rows[i].lm)};
+		if (rows[i].cc != NULL)
+			sh[n++] =
+			    (struct h1_header){STR_LIT("Cache-Control"), str_cstr(rows[i].cc)};
+		resp.n_headers = n;
+		cache_policy_evaluate_conf(&req, &resp, T0, T0, &conf, &pol);
+		snprintf(what, sizeof what, "row %zu: %d, default_ttl %lld, error_ttl %lld", i,
+		    rows[i].status, (long long)rows[i].default_ttl, (long long)rows[i].error_ttl);
+		if (!ok(pol.storable == rows[i].storable && pol.ttl_s == rows[i].ttl, what))
+			printf(
+			    "#   got storable %d ttl %lld\n", pol.storable, (long long)pol.ttl_s);
+	}
+}
+
 /* Which fields of a response go into the stored head. */
 static void
 test_store_field(void)
@@ -606,7 +659,7 @@ test_revalidation(void)
 		};
 		struct h1_response r = {.status = 304, .headers = h304, .n_headers = 2};
 		struct h1_request req = {.method = STR_LIT("GET")};
-		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT, 0};
+		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT, 0, 0};
 		struct cache_policy pol;
 
 		cache_policy_evaluate_304(&req, both, &r, T0 + 100, T0 + 100, &conf, &pol);
@@ -630,7 +683,7 @@ test_revalidation(void)
 		};
 		struct h1_response r = {.status = 304, .headers = h304, .n_headers = 3};
 		struct h1_request req = {.method = STR_LIT("GET")};
-		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT, 0};
+		struct cache_policy_conf conf = {0, CACHE_HEURISTIC_MAX_DEFAULT, 0, 0};
 
 		for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
 			struct cache_obj *o = mk_obj(heads[i], 0, T0);
@@ -836,6 +889,7 @@ int
 main(void)
 {
 	test_table();
+	test_error_ttl();
 	test_store_field();
 	test_clock_skew();
 	test_request();

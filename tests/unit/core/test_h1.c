@@ -118,6 +118,27 @@ static const struct bad_case bad_requests[] = {
     /* no fragment in a request-target (RFC 9112 §3.2): the key would drop
      * what the origin still gets */
     C("GET /p#?x=1 HTTP/1.1\r\n", E_BAD_TARGET),
+    /* characters outside RFC 3986 (§3.3 pchar, §3.4 query): an origin may
+     * read "\\" as "/" where the key does not (web cache deception) */
+    C("GET /static/..\\account HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a\"b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a<b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a>b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a{b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a}b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a|b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a^b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a`b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a?q=\\ HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a?q=<x> HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a?q={x} HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a?q=x|y HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET http://a/b\\c HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET http://a\\b/ HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a[b HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET /a]b?x HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET http://a/[b] HTTP/1.1\r\n", E_BAD_TARGET),
+    C("GET http://[::1]/x[ HTTP/1.1\r\n", E_BAD_TARGET),
     C("GET http://a/p#f HTTP/1.1\r\n", E_BAD_TARGET),
     C("GET * HTTP/1.1\r\n", E_BAD_TARGET),
     C("OPTIONS *x HTTP/1.1\r\n", E_BAD_TARGET),
@@ -287,6 +308,18 @@ test_requests(void)
 	ok(!req.expect_continue, "no expect");
 	is_int(req.head_len, strlen(s));
 	check_splits(s, strlen(s), "every prefix is H1_AGAIN");
+
+	subtest("target characters: '[' ']' in the query and the IP literal only");
+	s = "GET /a/b?c[]=1&d=%5B%5D HTTP/1.1\r\nHost: a\r\n\r\n";
+	is_status(req_parse(s, strlen(s), &lim_default, &req), H1_OK, "brackets in the query");
+	is_view(req.path, "/a/b?c[]=1&d=%5B%5D", "query kept as received");
+	s = "GET http://[::1]:8080/p?x[0]=y HTTP/1.1\r\nHost: a\r\n\r\n";
+	is_status(req_parse(s, strlen(s), &lim_default, &req), H1_OK, "IP literal authority");
+	is_view(req.host, "[::1]", "host");
+	is_view(req.path, "/p?x[0]=y", "path");
+	s = "GET /%5C%22%7B%7D?a=%7C!$&'()*+,;=:@/? HTTP/1.1\r\nHost: a\r\n\r\n";
+	is_status(req_parse(s, strlen(s), &lim_default, &req), H1_OK,
+	    "percent-encoded, sub-delims, ':' '@' '/' '?'");
 
 	subtest("absolute-form overrides Host");
 	s = "GET HTTP://Origin.example:81/p?q HTTP/1.1\r\nHost: other.example\r\n\r\n";
