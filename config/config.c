@@ -108,6 +108,8 @@ config_parse_free(struct config *c)
 	c->magic = 0;
 	free(c->path);
 	free(c->node_name);
+	free(c->node_user);
+	free(c->node_group);
 	for (i = 0; i < c->n_listens; i++) {
 		free(c->listens[i].address);
 		free(c->listens[i].tls_ciphers);

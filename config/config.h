@@ -310,6 +310,9 @@ struct config {
 
 	char *node_name;  /* node.name, default: host name */
 	unsigned workers; /* node.workers, "auto" (default) = CPU count */
+	char *node_user;  /* node.user: the user to run as after start-up, or NULL (started
+	                     as root: "outpost"; otherwise: stay) */
+	char *node_group; /* node.group, or NULL: node.user's primary group */
 
 	struct config_listen *listens;
 	size_t n_listens;           /* >= 1 */

@@ -24,6 +24,8 @@
 #include <config.h>
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +40,7 @@
 #include <yaml.h>
 
 #include "config/config.h"
+#include "config/config_file.h"
 #include "config/config_parse.h"
 #include "config/config_tls.h"
 #include "config/config_value.h"
@@ -655,16 +658,41 @@ cparse_listen_addr(struct cparse *p, const struct cnode *v, struct config_listen
 
 /* ---- Pass 2: sections ---------------------------------------------------- */
 
+/* node.user and node.group: names the system knows (edge/edge_privdrop.c
+ * switches to them after start-up). */
+static void
+cparse_node_ids(struct cparse *p, const struct cnode *m)
+{
+	const struct cnode *v;
+	size_t old;
+
+	cget_str(p, m, "user", &p->c->node_user);
+	cget_str(p, m, "group", &p->c->node_group);
+	if (p->c->node_user != NULL && getpwnam(p->c->node_user) == NULL) {
+		v = cmap_get(m, "user", NULL);
+		old = cparse_push_key(p, "user");
+		cparse_err(p, v, "no such user \"%.80s\"", p->c->node_user);
+		cparse_pop(p, old);
+	}
+	if (p->c->node_group != NULL && getgrnam(p->c->node_group) == NULL) {
+		v = cmap_get(m, "group", NULL);
+		old = cparse_push_key(p, "group");
+		cparse_err(p, v, "no such group \"%.80s\"", p->c->node_group);
+		cparse_pop(p, old);
+	}
+}
+
 static void
 cparse_node(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {"name", "workers", NULL};
+	static const char *const keys[] = {"name", "workers", "user", "group", NULL};
 	const struct cnode *v;
 	size_t old;
 
 	if (!cparse_map(p, m, keys))
 		return;
 	cget_str(p, m, "name", &p->c->node_name);
+	cparse_node_ids(p, m);
 	/* it goes into Via and the /status JSON as it is: letters, digits and
 	 * ".-_" only (a host name's alphabet) */
 	if (p->c->node_name != NULL &&
@@ -2544,7 +2572,7 @@ config_load(const char *path, struct config **out, FILE *errf)
 	int rc;
 
 	*out = NULL;
-	f = fopen(path, "r");
+	f = config_file_fopen(path);
 	if (f == NULL) {
 		fprintf(errf, "%s: cannot open: %s\n", path, strerror(errno));
 		return -1;

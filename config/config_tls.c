@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -16,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "config/config_file.h"
 #include "config/config_tls.h"
 
 /* Never prompt for a pass phrase: encrypted keys are not supported. */
@@ -27,6 +29,22 @@ ctls_no_pass(char *buf, int size, int rwflag, void *u)
 	(void)rwflag;
 	(void)u;
 	return 0;
+}
+
+/* A BIO reading path (through config_file_open), or NULL with errno set. */
+static BIO *
+ctls_bio(const char *path)
+{
+	FILE *f = config_file_fopen(path);
+	BIO *b;
+
+	if (f == NULL)
+		return NULL;
+	if ((b = BIO_new_fp(f, BIO_CLOSE)) == NULL) {
+		fclose(f);
+		errno = ENOMEM;
+	}
+	return b;
 }
 
 static void
@@ -56,7 +74,7 @@ config_tls_check_pair(
 	int rc = -1;
 
 	*key_exposed = false;
-	if ((f = fopen(cert, "r")) == NULL) {
+	if ((f = config_file_fopen(cert)) == NULL) {
 		snprintf(err, errlen, "cannot open \"%s\": %s", cert, strerror(errno));
 		return -1;
 	}
@@ -77,7 +95,7 @@ config_tls_check_pair(
 		    err, errlen, "certificate \"%s\" is not valid yet (not before %s)", cert, when);
 		goto out;
 	}
-	if ((f = fopen(key, "r")) == NULL) {
+	if ((f = config_file_fopen(key)) == NULL) {
 		snprintf(err, errlen, "cannot open \"%s\": %s", key, strerror(errno));
 		goto out;
 	}
@@ -114,7 +132,7 @@ config_tls_check_ocsp(const char *cert, const char *ocsp, char *err, size_t errl
 	int status, reason, rc = -1;
 	BIO *b;
 
-	if ((b = BIO_new_file(ocsp, "rb")) == NULL) {
+	if ((b = ctls_bio(ocsp)) == NULL) {
 		snprintf(err, errlen, "cannot open \"%s\": %s", ocsp, strerror(errno));
 		goto out;
 	}
@@ -130,7 +148,7 @@ config_tls_check_ocsp(const char *cert, const char *ocsp, char *err, size_t errl
 		    err, errlen, "OCSP response \"%s\" is not a successful basic response", ocsp);
 		goto out;
 	}
-	if ((b = BIO_new_file(cert, "r")) != NULL) {
+	if ((b = ctls_bio(cert)) != NULL) {
 		leaf = PEM_read_bio_X509(b, NULL, ctls_no_pass, NULL);
 		issuer = leaf != NULL ? PEM_read_bio_X509(b, NULL, ctls_no_pass, NULL) : NULL;
 		BIO_free(b);
@@ -212,11 +230,15 @@ int
 config_tls_check_ticket_keys(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
+	int fd = config_file_open(path);
 
-	if (stat(path, &st) == -1) {
+	if (fd == -1 || fstat(fd, &st) == -1) {
 		snprintf(err, errlen, "cannot open \"%s\": %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
+	close(fd);
 	if (!S_ISREG(st.st_mode) || st.st_size == 0 ||
 	    st.st_size % CONFIG_TLS_TICKET_KEY_LEN != 0 ||
 	    st.st_size / CONFIG_TLS_TICKET_KEY_LEN > CONFIG_TLS_TICKET_KEYS_MAX) {
@@ -227,4 +249,55 @@ config_tls_check_ticket_keys(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int
+config_tls_use_chain(SSL_CTX *ctx, const char *path)
+{
+	FILE *f = config_file_fopen(path);
+	X509 *x, *ca;
+	unsigned long e;
+	int rc = -1;
+
+	if (f == NULL) {
+		ERR_raise_data(ERR_LIB_SYS, errno, "opening \"%s\"", path);
+		return -1;
+	}
+	/* as SSL_CTX_use_certificate_chain_file: the first, then the chain */
+	x = PEM_read_X509_AUX(f, NULL, ctls_no_pass, NULL);
+	if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1 ||
+	    SSL_CTX_clear_chain_certs(ctx) != 1)
+		goto out;
+	while ((ca = PEM_read_X509(f, NULL, ctls_no_pass, NULL)) != NULL)
+		if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+			X509_free(ca);
+			goto out;
+		}
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+		ERR_clear_error(); /* the end of the file */
+		rc = 0;
+	}
+out:
+	X509_free(x);
+	fclose(f);
+	return rc;
+}
+
+int
+config_tls_use_key(SSL_CTX *ctx, const char *path)
+{
+	FILE *f = config_file_fopen(path);
+	EVP_PKEY *pk;
+	int rc;
+
+	if (f == NULL) {
+		ERR_raise_data(ERR_LIB_SYS, errno, "opening \"%s\"", path);
+		return -1;
+	}
+	pk = PEM_read_PrivateKey(f, NULL, ctls_no_pass, NULL);
+	fclose(f);
+	rc = pk != NULL && SSL_CTX_use_PrivateKey(ctx, pk) == 1 ? 0 : -1;
+	EVP_PKEY_free(pk);
+	return rc;
 }

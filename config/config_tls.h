@@ -42,4 +42,13 @@ int config_tls_check_ciphers(const char *list, bool suites, char *err, size_t er
  * CONFIG_TLS_TICKET_KEY_LEN bytes each.  0, or -1 with the reason in err. */
 int config_tls_check_ticket_keys(const char *path, char *err, size_t errlen);
 
+/*
+ * SSL_CTX_use_certificate_chain_file and SSL_CTX_use_PrivateKey_file (PEM,
+ * no pass phrase) reading through config_file_open, so they work after the
+ * privilege drop.  0, or -1 with the reason on OpenSSL's error queue.
+ */
+struct ssl_ctx_st;
+int config_tls_use_chain(struct ssl_ctx_st *ctx, const char *path);
+int config_tls_use_key(struct ssl_ctx_st *ctx, const char *path);
+
 #endif

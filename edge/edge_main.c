@@ -16,6 +16,10 @@
  * service.  What is fixed at start-up (listeners, admin listener, workers,
  * cache sizes and disk path, access log path, resolver) is compared and each
  * difference logged as needing a restart; the running values stay.
+ *
+ * Started as root, the daemon switches to node.user after binding, opening
+ * the disk tier and the access log and reading the keys, and before the
+ * workers start (edge/edge_privdrop.h).
  */
 #include "config.h"
 
@@ -48,6 +52,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_privdrop.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
@@ -196,6 +201,9 @@ main_needs_restart(const struct config *o, const struct config *n)
 	MAIN_RESTART(listens, "listen");
 	MAIN_RESTART(main_str_differs(o->admin.address, n->admin.address), "admin.listen");
 	MAIN_RESTART(o->workers != n->workers, "node.workers");
+	MAIN_RESTART(main_str_differs(o->node_user, n->node_user) ||
+	                 main_str_differs(o->node_group, n->node_group),
+	    "node.user/node.group");
 	MAIN_RESTART(o->cache_ram_bytes != n->cache_ram_bytes, "cache.ram");
 	MAIN_RESTART(main_str_differs(o->cache_disk_path, n->cache_disk_path) ||
 	                 o->cache_disk_bytes != n->cache_disk_bytes,
@@ -350,6 +358,7 @@ main_run(struct config *cfg, const char *path)
 	struct main_state ms;
 	struct event *sigev[sizeof sigs / sizeof sigs[0]] = {0};
 	struct evhttp *admin = NULL;
+	struct edge_privdrop *pd = NULL;
 	enum log_level lvl;
 	int rc = 1;
 	size_t nl = cfg->n_listens;
@@ -364,6 +373,11 @@ main_run(struct config *cfg, const char *path)
 	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
+	/* first: it may fork a helper, which must not inherit threads or sockets */
+	if (edge_privdrop_prepare(cfg, path, &pd) != 0) {
+		config_unref(&ms.srv.cfg);
+		return 1;
+	}
 	main_check_nofile(cfg);
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
@@ -372,7 +386,8 @@ main_run(struct config *cfg, const char *path)
 	}
 	if (cfg->access_log != NULL) {
 		ms.srv.access_log_fd = edge_accesslog_open(cfg->access_log);
-		if (ms.srv.access_log_fd == -1)
+		if (ms.srv.access_log_fd == -1 ||
+		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->access_log) != 0)
 			goto out;
 	}
 	if (cfg->cache_ram_bytes > 0)
@@ -391,6 +406,8 @@ main_run(struct config *cfg, const char *path)
 			log_err("main", "cache.disk \"%s\": %s", cfg->cache_disk_path, err);
 			goto out;
 		}
+		if (edge_privdrop_chown_dir(pd, cfg->cache_disk_path) != 0)
+			goto out;
 		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
 	}
 
@@ -419,6 +436,8 @@ main_run(struct config *cfg, const char *path)
 			goto out;
 		ms.srv.n_workers = w + 1;
 	}
+	if (edge_privdrop_apply(pd) != 0)
+		goto out;
 	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++) {
 		sigev[s] = evsignal_new(ms.base, sigs[s], main_on_signal, &ms);
 		event_add(sigev[s], NULL);
@@ -473,6 +492,7 @@ out:
 	if (ms.srv.access_log_fd != -1)
 		close(ms.srv.access_log_fd);
 	config_unref(&ms.srv.cfg);
+	edge_privdrop_free(&pd);
 	return rc;
 }
 

@@ -34,6 +34,7 @@
 #include <openssl/x509v3.h>
 
 #include "config/config.h"
+#include "config/config_file.h"
 #include "config/config_tls.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -237,7 +238,7 @@ tls_load_ticket_keys(struct edge_tls *t, const struct config *cfg)
 		t->n_keys = 1;
 		return RAND_bytes((unsigned char *)t->keys, sizeof t->keys[0]) == 1 ? 0 : -1;
 	}
-	if ((f = fopen(cfg->tls_ticket_keys, "rb")) == NULL) {
+	if ((f = config_file_fopen(cfg->tls_ticket_keys)) == NULL) {
 		log_err("tls", "tls.ticket_keys \"%s\": cannot open", cfg->tls_ticket_keys);
 		return -1;
 	}
@@ -363,7 +364,7 @@ tls_add_staple(struct edge_tls *t, SSL_CTX *ctx, const struct config_cert *cc)
 	struct tls_staple *st = &t->staples[t->n_staples];
 	unsigned char buf[4096];
 	size_t n, cap = 0;
-	FILE *f = fopen(cc->ocsp, "rb");
+	FILE *f = config_file_fopen(cc->ocsp);
 
 	if (f == NULL) {
 		log_err("tls", "%s: cannot open \"%s\"", cc->where, cc->ocsp);
@@ -401,11 +402,12 @@ tls_add_cert(struct edge_tls *t, const struct config *cfg, const struct config_s
 	size_t n_names;
 	char eb[256];
 	X509 *x;
-	BIO *b;
+	FILE *f;
 
-	b = BIO_new_file(cc->cert, "r");
-	x = b != NULL ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
+	f = config_file_fopen(cc->cert);
+	x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f != NULL)
+		fclose(f);
 	if (x == NULL) {
 		log_err("tls", "%s: cannot read \"%s\": %s", cc->where, cc->cert,
 		    tls_err(eb, sizeof eb));
@@ -441,9 +443,8 @@ tls_add_cert(struct edge_tls *t, const struct config *cfg, const struct config_s
 		tls_free_names(names, n_names);
 	}
 	/* The chain file sets the certificate and chain of its key type's slot. */
-	if (SSL_CTX_use_certificate_chain_file(tc->ctx, cc->cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(tc->ctx, cc->key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(tc->ctx) != 1) {
+	if (config_tls_use_chain(tc->ctx, cc->cert) != 0 ||
+	    config_tls_use_key(tc->ctx, cc->key) != 0 || SSL_CTX_check_private_key(tc->ctx) != 1) {
 		log_err("tls", "%s: cannot load \"%s\" / \"%s\": %s", cc->where, cc->cert, cc->key,
 		    tls_err(eb, sizeof eb));
 		return -1;

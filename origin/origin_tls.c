@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "config/config.h"
+#include "config/config_tls.h"
 #include "origin/origin_tls.h"
 
 static void
@@ -64,11 +65,11 @@ origin_tls_ctx_new(const struct config_pool *pc, char *err, size_t errlen)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	}
 	if (pc->tls_client_cert != NULL) {
-		if (SSL_CTX_use_certificate_chain_file(ctx, pc->tls_client_cert) != 1) {
+		if (config_tls_use_chain(ctx, pc->tls_client_cert) != 0) {
 			origin_tls_errstr(err, errlen, "client_cert", pc->tls_client_cert);
 			goto fail;
 		}
-		if (SSL_CTX_use_PrivateKey_file(ctx, pc->tls_client_key, SSL_FILETYPE_PEM) != 1 ||
+		if (config_tls_use_key(ctx, pc->tls_client_key) != 0 ||
 		    SSL_CTX_check_private_key(ctx) != 1) {
 			origin_tls_errstr(err, errlen, "client_key", pc->tls_client_key);
 			goto fail;

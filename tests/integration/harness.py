@@ -735,9 +735,19 @@ def deep_merge(base, over):
     return over
 
 
+def base_node():
+    """The node section of every test config.  As root the daemon would switch
+    to the user "outpost" (and refuse to start without it): tests keep root
+    explicitly, except those of the switch itself (t64_privdrop.py)."""
+    node = {"name": "test-node", "workers": 2}
+    if os.geteuid() == 0:
+        node["user"] = "root"
+    return node
+
+
 def base_config(port, admin_port, origin_port, tmpdir):
     return {
-        "node": {"name": "test-node", "workers": 2},
+        "node": base_node(),
         "listen": [{"address": "127.0.0.1:%d" % port}],
         "admin": {"listen": "127.0.0.1:%d" % admin_port},
         "cache": {"ram": "64MiB", "max_object": "16MiB"},

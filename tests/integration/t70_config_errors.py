@@ -329,6 +329,13 @@ CASES += [
     ("node_name_bad", 1, "invalid node name",
      VALID.replace("node: { name: test-node, workers: 2 }",
                    'node: { name: "a b\\r\\nX-Evil: 1", workers: 2 }   # <- error', 1)),
+    # the user and group to run as must exist (checked by -t too)
+    ("node_user_missing", 3, 'node.user: no such user "no-such-outpost-user"',
+     VALID.replace("node: { name: test-node, workers: 2 }",
+                   "node:\n  name: test-node\n  user: no-such-outpost-user   # <- error", 1)),
+    ("node_group_missing", 2, 'node.group: no such group "no-such-outpost-group"',
+     VALID.replace("node: { name: test-node, workers: 2 }",
+                   "node:\n  group: no-such-outpost-group   # <- error", 1)),
     pool_case("max_conns_negative", "pools[0].members[1].max_conns",
               ['members: [{ address: "127.0.0.1:ORIGIN" },',
                '          { address: "127.0.0.1:1", max_conns: -1 }]   # <- error']),
