@@ -369,7 +369,6 @@ main_run(struct config *cfg, const char *path)
 	ms.boot = cfg;
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
-	ms.srv.conn_ip = edge_ip_counts_new();
 	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
@@ -379,6 +378,7 @@ main_run(struct config *cfg, const char *path)
 		return 1;
 	}
 	main_check_nofile(cfg);
+	ms.srv.conn_ip = edge_ip_counts_new();
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
 		log_err("main", "cannot create the main event base");
