@@ -19,7 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "config/config.h"
+#include "origin/origin_pool.h"
 #include "origin/origin_tls.h"
 
 static void
