@@ -98,8 +98,7 @@ bg_bucket(const char *key, size_t len)
 static void
 bg_tv(struct timeval *tv, unsigned ms)
 {
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (long)(ms % 1000) * 1000;
+	*tv = time_ms_to_tv(ms);
 }
 
 static struct origin_balance *
