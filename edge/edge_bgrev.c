@@ -43,8 +43,6 @@
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
 
-#define EDGE_BGREV_MAGIC 0x42475256u /* "BGRV" */
-
 enum bg_state {
 	BG_RESOLVING = 0,
 	BG_CONNECTING,
