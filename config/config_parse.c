@@ -47,6 +47,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/xmalloc.h"
+#include "origin/origin_pool.h"
 
 #define CONFIG_MAX_DEPTH   64
 #define CONFIG_WORKERS_MAX 256
@@ -1306,33 +1307,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 	size_t i, old, n_backup = 0;
 	int e;
 
-	pool->balancer = CONFIG_BALANCER_ROUND_ROBIN;
-	pool->hash_key = CONFIG_HASH_KEY_URI;
-	pool->connect_timeout_ms = 2000;
-	pool->first_byte_timeout_ms = 30000;
-	pool->between_bytes_timeout_ms = 30000;
-	pool->send_timeout_ms = 30000;
-	pool->total_timeout_ms = 0;
-	pool->idle_timeout_ms = 30000;
-	pool->max_idle_per_worker = 32;
-	pool->max_requests = 1000;
-	pool->queue = 64;
-	pool->queue_timeout_ms = 1000;
-	pool->grace = true;
-	pool->retries = 1;
-	pool->retry_budget_pct = 20;
-	pool->retry_on = 0;
-	pool->passive_failures = 3;
-	pool->passive_backoff_ms = 5000;
-	pool->passive_max_backoff_ms = 60000;
-	pool->passive_error_rate_pct = 0;
-	pool->passive_window = 20;
-	pool->health_interval_ms = 5000;
-	pool->health_timeout_ms = 2000;
-	pool->health_expect_min = 200;
-	pool->health_expect_max = 399;
-	pool->health_rise = 2;
-	pool->health_fall = 3;
+	origin_pool_conf_defaults(pool);
 	if (!cparse_map(p, m, keys))
 		return;
 	if ((v = cparse_required(p, m, "name")) != NULL) {

@@ -22,13 +22,15 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 /*
  * Long-lived structs that travel through void * callback arguments start with
  * `unsigned magic`; OBJ_CHECK at entry, zero the magic on free.  Magic values
- * are listed once, here, so they stay unique.
+ * are listed once, here, so they stay unique: tools/magic_check.sh (run by
+ * make check) rejects a magic defined elsewhere or a value used twice.
  */
 #define OBJ_CHECK(p, m) ASSERT((p) != NULL && (p)->magic == (m))
 
 #define EDGE_CONN_MAGIC     0x6564636fU
 #define EDGE_WORKER_MAGIC   0x6564776bU
 #define EDGE_PRIVDROP_MAGIC 0x65647064U
+#define EDGE_BGREV_MAGIC    0x42475256U
 #define ORIGIN_DNS_MAGIC    0x6f72646eU
 #define ORIGIN_QUERY_MAGIC  0x6f727179U
 #define ORIGIN_LOOKUP_MAGIC 0x6f726c6bU

@@ -21,6 +21,16 @@ time_now(void)
 	return time(NULL);
 }
 
+struct timeval
+time_ms_to_tv(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000u);
+	tv.tv_usec = (suseconds_t)(ms % 1000u) * 1000;
+	return tv;
+}
+
 static const char time_days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char time_months[12][4] = {
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};

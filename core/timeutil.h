@@ -5,6 +5,7 @@
 #define OUTPOST_CORE_TIMEUTIL_H
 
 #include <stdint.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "core/str.h"
@@ -13,6 +14,8 @@
 uint64_t time_mono_ms(void);
 /* Wall clock, seconds since the epoch. */
 time_t time_now(void);
+/* ms milliseconds as a struct timeval (libevent timeouts and timers). */
+struct timeval time_ms_to_tv(uint64_t ms);
 
 #define TIME_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 /* Writes IMF-fixdate (RFC 9110 §5.6.7) into out[TIME_HTTP_DATE_LEN + 1]. */

@@ -289,7 +289,7 @@ static void
 admin_on_accept_error(struct evconnlistener *l, void *arg)
 {
 	static uint64_t last_ms;
-	struct timeval tv = {EDGE_ACCEPT_PAUSE_MS / 1000, (EDGE_ACCEPT_PAUSE_MS % 1000) * 1000};
+	struct timeval tv = time_ms_to_tv(EDGE_ACCEPT_PAUSE_MS);
 	uint64_t now = time_mono_ms();
 	int err = EVUTIL_SOCKET_ERROR();
 

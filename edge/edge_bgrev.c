@@ -43,8 +43,6 @@
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
 
-#define EDGE_BGREV_MAGIC 0x42475256u /* "BGRV" */
-
 enum bg_state {
 	BG_RESOLVING = 0,
 	BG_CONNECTING,
@@ -98,8 +96,7 @@ bg_bucket(const char *key, size_t len)
 static void
 bg_tv(struct timeval *tv, unsigned ms)
 {
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (long)(ms % 1000) * 1000;
+	*tv = time_ms_to_tv(ms);
 }
 
 static struct origin_balance *

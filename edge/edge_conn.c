@@ -64,8 +64,7 @@ static void conn_on_drained(struct edge_conn *c);
 static void
 conn_tv(struct timeval *tv, unsigned ms)
 {
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (long)(ms % 1000) * 1000;
+	*tv = time_ms_to_tv(ms);
 }
 
 void

@@ -134,8 +134,7 @@ edge_io_init(struct edge_io *io, struct event_base *base, int fd, unsigned write
 	io->write_armed = false;
 	io->err = 0;
 	io->lowmark = 0;
-	io->write_timeout.tv_sec = write_timeout_ms / 1000;
-	io->write_timeout.tv_usec = (long)(write_timeout_ms % 1000) * 1000;
+	io->write_timeout = time_ms_to_tv(write_timeout_ms);
 	io->on_read = on_read;
 	io->on_write = on_write;
 	io->on_event = on_event;

@@ -49,6 +49,7 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
@@ -283,7 +284,7 @@ static void
 main_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct main_state *ms = arg;
-	struct timeval tv = {0, 50 * 1000};
+	struct timeval tv = time_ms_to_tv(50);
 
 	(void)what;
 	switch (sig) {

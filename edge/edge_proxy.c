@@ -82,8 +82,7 @@ static uint64_t proxy_range_fill_max(const struct config *cfg);
 static void
 proxy_tv(struct timeval *tv, unsigned ms)
 {
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (long)(ms % 1000) * 1000;
+	*tv = time_ms_to_tv(ms);
 }
 
 /* Read timeout read_ms (first byte or between bytes), write timeout = the

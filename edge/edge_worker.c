@@ -29,6 +29,7 @@
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
@@ -205,7 +206,7 @@ worker_on_accept_error(struct evconnlistener *l, void *arg)
 	uint64_t now = time_mono_ms();
 	int err = EVUTIL_SOCKET_ERROR();
 	bool pause = edge_accept_exhausted(err);
-	struct timeval tv = {EDGE_ACCEPT_PAUSE_MS / 1000, (EDGE_ACCEPT_PAUSE_MS % 1000) * 1000};
+	struct timeval tv = time_ms_to_tv(EDGE_ACCEPT_PAUSE_MS);
 
 	(void)l;
 	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
@@ -278,8 +279,7 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(w->base);
 		return;
 	}
-	tv.tv_sec = w->gen->cfg->drain_timeout_ms / 1000;
-	tv.tv_usec = (long)(w->gen->cfg->drain_timeout_ms % 1000) * 1000;
+	tv = time_ms_to_tv(w->gen->cfg->drain_timeout_ms);
 	evtimer_add(w->drain_timer, &tv);
 }
 

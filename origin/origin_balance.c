@@ -24,10 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "config/config.h"
 #include "core/assert.h"
 #include "core/xmalloc.h"
 #include "origin/origin_balance.h"
+#include "origin/origin_pool.h"
 
 #define OB_EWMA_TAU_MS    10000.0
 #define OB_EWMA_ALPHA     0.2

@@ -24,6 +24,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A pool's balancer (pools[].balancer) and what consistent_hash hashes
+ * (pools[].hash_key); the settings live in struct config_pool
+ * (origin_pool.h), which config/ fills. */
+enum config_balancer {
+	CONFIG_BALANCER_ROUND_ROBIN = 0, /* smooth weighted round robin */
+	CONFIG_BALANCER_LEAST_CONN,      /* fewest in-flight requests / weight */
+	CONFIG_BALANCER_RANDOM_TWO,      /* "random_two_choices" */
+	CONFIG_BALANCER_IP_HASH,         /* client address, weighted modulo */
+	CONFIG_BALANCER_CONSISTENT_HASH, /* rendezvous (HRW) on hash_key */
+	CONFIG_BALANCER_EWMA,            /* peak-EWMA of time to first byte */
+};
+
+enum config_hash_key {
+	CONFIG_HASH_KEY_URI = 0, /* request target as received */
+	CONFIG_HASH_KEY_HOST,    /* Host, lower-cased, port removed */
+	CONFIG_HASH_KEY_CLIENT_IP,
+};
+
 struct config_pool;
 struct origin_balance; /* opaque, per pool per worker */
 

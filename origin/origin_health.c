@@ -188,8 +188,7 @@ oh_arm(struct oh_probe *p, uint64_t ms)
 {
 	struct timeval tv;
 
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	tv = time_ms_to_tv(ms);
 	evtimer_add(p->timer, &tv);
 }
 

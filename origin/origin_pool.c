@@ -307,8 +307,7 @@ origin_pool_put(struct origin_pool *p, unsigned pool_idx, unsigned member_idx,
 	ms->idle = e;
 	ms->n_idle++;
 	p->n_idle++;
-	tv.tv_sec = pc->idle_timeout_ms / 1000;
-	tv.tv_usec = (pc->idle_timeout_ms % 1000) * 1000;
+	tv = time_ms_to_tv(pc->idle_timeout_ms);
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_setcb(bev, origin_idle_on_read, NULL, origin_idle_on_event, e);
 	bufferevent_enable(bev, EV_READ);
@@ -379,8 +378,7 @@ origin_pool_arm(struct origin_pool_state *ps, uint64_t now_ms)
 		ms = 0;
 	else if (ps->wait_head->deadline_ms - now_ms < ms)
 		ms = ps->wait_head->deadline_ms - now_ms;
-	tv.tv_sec = 0;
-	tv.tv_usec = (suseconds_t)ms * 1000;
+	tv = time_ms_to_tv(ms);
 	evtimer_add(ps->wake, &tv);
 }
 

@@ -27,6 +27,118 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "origin/origin_balance.h"
+
+/*
+ * Settings of one origin pool (pools[] in the configuration) and of its
+ * members, with their balancing, retry, passive and active health settings.
+ * config/ parses them into a snapshot; origin/ only reads them.
+ */
+struct config_member {
+	char *host; /* host name or IP literal (no brackets) */
+	uint16_t port;
+	unsigned weight;    /* default 1, 1..1000 */
+	bool backup;        /* used only while no primary member is usable */
+	unsigned max_conns; /* max_conns: requests in flight to it, all workers
+	                       together; 0 (default) = no limit */
+};
+
+#define CONFIG_RETRIES_MAX 7 /* retries: 0..7 extra tries */
+/* retry_on bits */
+#define CONFIG_RETRY_ON_502 1u
+#define CONFIG_RETRY_ON_503 2u
+#define CONFIG_RETRY_ON_504 4u
+
+struct config_pool {
+	char *name;
+	enum config_balancer balancer; /* default round_robin */
+	struct config_member *members;
+	size_t n_members;                  /* >= 1 */
+	unsigned connect_timeout_ms;       /* timeouts.connect, default 2000 */
+	unsigned first_byte_timeout_ms;    /* timeouts.first_byte, default 30000 */
+	unsigned between_bytes_timeout_ms; /* timeouts.between_bytes, default 30000 */
+	unsigned send_timeout_ms;          /* timeouts.send: no progress writing the
+	                                      request, default 30000 */
+	unsigned total_timeout_ms;         /* timeouts.total: the whole exchange, all
+	                                      tries and the queue; 0 (default) = none */
+	unsigned idle_timeout_ms;          /* keepalive.idle, default 30000 */
+	unsigned max_idle_per_worker;      /* keepalive.max_idle, default 32 */
+	unsigned max_requests;             /* keepalive.max_requests per connection,
+	                                      default 1000; 0 = no limit */
+	enum config_hash_key hash_key;     /* hash_key, default uri (consistent_hash) */
+	unsigned queue;                    /* queue: requests that may wait for a member
+	                                      below max_conns, all workers, default 64 */
+	unsigned queue_timeout_ms;         /* queue_timeout, default 1s */
+	bool grace;                        /* grace: with no member to ask, any stale
+	                                      copy answers, default true */
+
+	/* TLS to the members (tls section; its presence enables it) */
+	bool tls;              /* tls.enabled, default true when tls is given */
+	bool tls_verify;       /* tls.verify, default true */
+	char *tls_ca_file;     /* tls.ca_file; NULL = the system CA store */
+	char *tls_sni;         /* tls.sni; NULL = the member's host name */
+	char *tls_client_cert; /* tls.client_cert and tls.client_key, both or none */
+	char *tls_client_key;
+
+	/* retries of idempotent requests on another member */
+	unsigned retries;          /* retries, default 1, 0..CONFIG_RETRIES_MAX */
+	unsigned retry_budget_pct; /* retry_budget, default 20 (% of requests, ~10 s, per
+	                              worker; at least 3 retries per window) */
+	unsigned retry_on;         /* retry_on: CONFIG_RETRY_ON_* bits, default 0 */
+
+	/* passive health (per worker) */
+	unsigned passive_failures;       /* passive.failures, default 3; 0 = off */
+	unsigned passive_backoff_ms;     /* passive.backoff, default 5s */
+	unsigned passive_max_backoff_ms; /* passive.max_backoff, default 60s */
+	unsigned passive_error_rate_pct; /* passive.error_rate: eject when this % of the
+	                                    last passive.window tries failed; 0 = off */
+	unsigned passive_window;         /* passive.window, 2..64 tries, default 20 */
+
+	/* active health (one prober for all workers); health_path NULL = off */
+	char *health_path;           /* health.path, required in health */
+	char *health_host;           /* health.host; NULL = the member's host[:port] */
+	unsigned health_interval_ms; /* health.interval, default 5s */
+	unsigned health_timeout_ms;  /* health.timeout, default 2s */
+	unsigned health_expect_min;  /* health.expect "200-399" (default) or "200" */
+	unsigned health_expect_max;
+	unsigned health_rise; /* health.rise, default 2 */
+	unsigned health_fall; /* health.fall, default 3 */
+};
+
+/* Sets every pool setting to its default (the comments above); the name,
+ * members and TLS settings stay as they are. */
+static inline void
+origin_pool_conf_defaults(struct config_pool *pool)
+{
+	pool->balancer = CONFIG_BALANCER_ROUND_ROBIN;
+	pool->hash_key = CONFIG_HASH_KEY_URI;
+	pool->connect_timeout_ms = 2000;
+	pool->first_byte_timeout_ms = 30000;
+	pool->between_bytes_timeout_ms = 30000;
+	pool->send_timeout_ms = 30000;
+	pool->total_timeout_ms = 0;
+	pool->idle_timeout_ms = 30000;
+	pool->max_idle_per_worker = 32;
+	pool->max_requests = 1000;
+	pool->queue = 64;
+	pool->queue_timeout_ms = 1000;
+	pool->grace = true;
+	pool->retries = 1;
+	pool->retry_budget_pct = 20;
+	pool->retry_on = 0;
+	pool->passive_failures = 3;
+	pool->passive_backoff_ms = 5000;
+	pool->passive_max_backoff_ms = 60000;
+	pool->passive_error_rate_pct = 0;
+	pool->passive_window = 20;
+	pool->health_interval_ms = 5000;
+	pool->health_timeout_ms = 2000;
+	pool->health_expect_min = 200;
+	pool->health_expect_max = 399;
+	pool->health_rise = 2;
+	pool->health_fall = 3;
+}
+
 struct bufferevent;
 struct event_base;
 struct config;

@@ -19,8 +19,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "config/config.h"
 #include "config/config_tls.h"
+#include "origin/origin_pool.h"
 #include "origin/origin_tls.h"
 
 static void
