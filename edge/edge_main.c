@@ -47,6 +47,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_purge.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
@@ -290,6 +291,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		if (ms->srv.access_log_fd != -1 &&
 		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->boot->access_log) == 0)
 			log_info("main", "access log reopened");
+		edge_purge_reopen();
 		break;
 	case SIGHUP:
 		if (!ms->stopping)
@@ -346,6 +348,9 @@ main_run(struct config *cfg, const char *path)
 		}
 		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
 	}
+
+	if (edge_purge_start(&ms.srv) != 0)
+		goto out;
 
 	if (cfg->n_tls_listens > 0 && (ms.srv.tls = edge_tls_new(cfg)) == NULL)
 		goto out;
@@ -418,6 +423,7 @@ out:
 	if (admin != NULL)
 		evhttp_free(admin);
 	event_base_free(ms.base);
+	edge_purge_stop();              /* its remover uses the tiers */
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);
 	edge_tls_unref(&ms.srv.tls);

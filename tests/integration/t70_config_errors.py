@@ -361,6 +361,26 @@ CASES += [
 ]
 
 
+def _purge_case(name, key, line_text):
+    """VALID with a purge section whose last line is line_text (marked)."""
+    text = VALID + "purge:\n  tokens:\n" + line_text + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _purge_case("purge_token_bad_sha256", "64 hex digits",
+                '    - { id: a, sha256: "abc", hosts: ["*"] }'),
+    _purge_case("purge_token_no_digest", "one of sha256 and file",
+                '    - { id: a, hosts: ["*"] }'),
+    _purge_case("purge_token_missing_file", "cannot read",
+                '    - { id: a, file: /nonexistent/outpost.token, hosts: ["*"] }'),
+    _purge_case("purge_token_bad_pattern", "a host",
+                '    - { id: a, sha256: "%s", hosts: ["a.*.com"] }' % ("0" * 64)),
+    _purge_case("purge_token_unknown_key", "colour",
+                '    - { id: a, sha256: "%s", hosts: ["*"], colour: red }' % ("0" * 64)),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()
