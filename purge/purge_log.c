@@ -117,7 +117,7 @@ int
 purge_log_each(struct purge_log *l, purge_log_cb *cb, void *arg)
 {
 	MDB_txn *txn;
-	MDB_cursor *cur;
+	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	char id[64];
 	int rc = mdb_txn_begin(l->env, NULL, MDB_RDONLY, &txn);
@@ -133,6 +133,8 @@ purge_log_each(struct purge_log *l, purge_log_cb *cb, void *arg)
 		id[k.mv_size] = '\0';
 		cb(arg, id, v.mv_data, v.mv_size);
 	}
+	if (cur != NULL)
+		mdb_cursor_close(cur); /* a read-only transaction's cursor is the caller's */
 	mdb_txn_abort(txn);
 	return rc == MDB_NOTFOUND ? 0 : -1;
 }
