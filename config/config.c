@@ -39,6 +39,7 @@ config_parse_new(void)
 	c->cache_max_object_bytes = 16ULL << 20;
 	c->cache_heuristic_max_s = 86400;
 	c->purge_rate = 10;
+	purge_fleet_conf_defaults(&c->fleet);
 	c->cache_grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
 	c->cache_range_fill_max_bytes = UINT64_MAX;
 	c->header_timeout_ms = 10000;
@@ -115,6 +116,13 @@ config_parse_free(struct config *c)
 	}
 	free(c->purge_tokens);
 	free(c->purge_audit_log);
+	for (i = 0; i < c->fleet.n_servers; i++)
+		free(c->fleet.servers[i]);
+	free(c->fleet.servers);
+	free(c->fleet.credentials);
+	free(c->fleet.tls_ca);
+	free(c->fleet.tls_cert);
+	free(c->fleet.tls_key);
 	free(c->cache_disk_path);
 	free(c->resolver_servers);
 	free(c->access_log);

@@ -265,6 +265,7 @@ struct config {
 	size_t n_purge_tokens;
 	unsigned purge_rate;   /* purge.rate: purges per second per token, default 10; 0: none */
 	char *purge_audit_log; /* purge.audit_log: path of the JSON-lines audit log, or NULL */
+	struct purge_fleet_conf fleet; /* fleet: the purge bus (no servers: purges stay local) */
 
 	/* cache */
 	uint64_t cache_ram_bytes;        /* cache.ram, default 256MiB; 0 disables caching */

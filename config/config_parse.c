@@ -960,6 +960,74 @@ cparse_purge(struct cparse *p, const struct cnode *m)
 	cparse_pop(p, old);
 }
 
+/* fleet: { nats: { servers, credentials, tls: { ca, cert, key } }, catchup_timeout } */
+static void
+cparse_fleet_nats(struct cparse *p, const struct cnode *m, struct purge_fleet_conf *f)
+{
+	static const char *const keys[] = {"servers", "credentials", "tls", NULL};
+	static const char *const tls_keys[] = {"ca", "cert", "key", NULL};
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_str(p, m, "credentials", &f->credentials);
+	if ((v = cmap_get(m, "tls", NULL)) != NULL) {
+		old = cparse_push_key(p, "tls");
+		if (cparse_map(p, v, tls_keys)) {
+			cget_str(p, v, "ca", &f->tls_ca);
+			cget_str(p, v, "cert", &f->tls_cert);
+			cget_str(p, v, "key", &f->tls_key);
+			if ((f->tls_cert == NULL) != (f->tls_key == NULL))
+				cparse_err(p, v, "cert and key go together");
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "servers")) == NULL)
+		return;
+	old = cparse_push_key(p, "servers");
+	if (cparse_seq(p, v)) {
+		if (v->n == 0)
+			cparse_err(p, v, "must list at least one server");
+		f->servers = xcalloc(v->n + 1, sizeof *f->servers);
+		for (size_t i = 0; i < v->n; i++) {
+			const char *s;
+			size_t o2 = cparse_push_index(p, i);
+
+			if ((s = cparse_str(p, v->kids[i])) != NULL) {
+				if (strncmp(s, "nats://", 7) != 0 && strncmp(s, "tls://", 6) != 0)
+					cparse_err(p, v->kids[i],
+					    "\"%.80s\": a nats://host:port or tls://host:port URL",
+					    s);
+				else
+					f->servers[f->n_servers++] = xstrdup(s);
+			}
+			cparse_pop(p, o2);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cparse_fleet(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"nats", "catchup_timeout", NULL};
+	struct purge_fleet_conf *f = &p->c->fleet;
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_duration(p, m, "catchup_timeout", 0, 10 * 60 * 1000, 1, &f->catchup_timeout_ms);
+	if ((v = cmap_get(m, "nats", NULL)) == NULL)
+		return;
+	old = cparse_push_key(p, "nats");
+	cparse_fleet_nats(p, v, f);
+	if (p->c->cache_disk_path == NULL)
+		cparse_err(p, v, "needs cache.disk (the purge log there keeps this node's place)");
+	cparse_pop(p, old);
+}
+
 static void
 cparse_cache(struct cparse *p, const struct cnode *m)
 {
@@ -2475,6 +2543,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "sites",
 	    "pools",
 	    "purge",
+	    "fleet",
 	    NULL,
 	};
 	static const struct {
@@ -2494,6 +2563,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"pools", cparse_pools, true},
 	    {"sites", cparse_sites, true},
 	    {"purge", cparse_purge, false},
+	    {"fleet", cparse_fleet, false},
 	};
 	const struct cnode *v;
 	size_t i, old;

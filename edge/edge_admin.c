@@ -157,6 +157,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	admin_metric(b, "outpost_connections_active", "gauge", "Client connections open",
 	    active > 0 ? (unsigned long long)active : 0);
 	admin_member_gauges(b, srv);
+	edge_purge_metrics(b);
 	if (srv->ram != NULL) {
 		struct cache_ram_stats st;
 

@@ -191,6 +191,9 @@ main_needs_restart(const struct config *o, const struct config *n)
 	MAIN_RESTART(listens, "listen");
 	MAIN_RESTART(main_str_differs(o->admin.address, n->admin.address), "admin.listen");
 	MAIN_RESTART(o->workers != n->workers, "node.workers");
+	MAIN_RESTART(o->fleet.n_servers != n->fleet.n_servers ||
+	                 main_str_differs(o->node_name, n->node_name),
+	    "fleet or node.name");
 	MAIN_RESTART(o->cache_ram_bytes != n->cache_ram_bytes, "cache.ram");
 	MAIN_RESTART(main_str_differs(o->cache_disk_path, n->cache_disk_path) ||
 	                 o->cache_disk_bytes != n->cache_disk_bytes,
@@ -349,7 +352,7 @@ main_run(struct config *cfg, const char *path)
 		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
 	}
 
-	if (edge_purge_start(&ms.srv) != 0)
+	if (edge_purge_start(&ms.srv, ms.base) != 0)
 		goto out;
 
 	if (cfg->n_tls_listens > 0 && (ms.srv.tls = edge_tls_new(cfg)) == NULL)
@@ -422,8 +425,8 @@ out:
 		event_free(ms.poll_timer);
 	if (admin != NULL)
 		evhttp_free(admin);
+	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
-	edge_purge_stop();              /* its remover uses the tiers */
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);
 	edge_tls_unref(&ms.srv.tls);

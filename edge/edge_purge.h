@@ -7,16 +7,23 @@
 
 #include <stdbool.h>
 
+struct evbuffer;
+struct event_base;
 struct evhttp_request;
 struct edge_server;
 
 /* Opens the purge log (beside the disk tier), restores the bans it still
- * holds and starts the remover: before any worker serves.  0, or -1
- * (logged).  Main thread. */
-int edge_purge_start(struct edge_server *srv);
-/* Stops the remover and closes the log: after the workers, before the disk
- * tier closes.  Main thread. */
+ * holds, joins the fleet bus (fleet.nats) and catches up on it (at most
+ * fleet.catchup_timeout), and starts the remover: before any worker serves.
+ * base: the main loop (the admin listener's).  0, or -1 (logged).  Main
+ * thread. */
+int edge_purge_start(struct edge_server *srv, struct event_base *base);
+/* Leaves the fleet, stops the remover and closes the log: after the workers
+ * and the admin listener, before the main loop and the disk tier are freed.
+ * Main thread. */
 void edge_purge_stop(void);
+/* The purge counters and gauges for /metrics.  Main thread. */
+void edge_purge_metrics(struct evbuffer *b);
 /* Reopens the audit log (SIGUSR1).  Main thread. */
 void edge_purge_reopen(void);
 /* Answers req when its path is /purge or /purge/<id>: true; else false.

@@ -80,6 +80,15 @@ unsigned purge_auth_take(struct purge_auth *a, int token, uint64_t now_ms);
 
 struct purge_log;
 
+/* The log's tables (purge_log.c says what each holds). */
+enum purge_log_table {
+	PURGE_LOG_RECORDS = 0, /* id -> record, until its bans are carried out */
+	PURGE_LOG_OUTBOX,      /* id -> record not yet published to the fleet bus */
+	PURGE_LOG_APPLIED,     /* id -> time applied here (idempotence) */
+	PURGE_LOG_META,        /* "seq" -> last fleet stream sequence applied */
+	PURGE_LOG__N
+};
+
 /* Opens (creating) the LMDB environment in dir: 0, or -1 with err. */
 int purge_log_open(const char *dir, struct purge_log **out, char *err, size_t errlen);
 void purge_log_close(struct purge_log **lp);
@@ -88,9 +97,88 @@ void purge_log_close(struct purge_log **lp);
 int purge_log_put(struct purge_log *l, const char *id, const char *value, size_t len);
 /* Deletes the record id (done with): 0, or -1.  Any thread. */
 int purge_log_del(struct purge_log *l, const char *id);
-/* Calls cb(arg, id, value, len) for every record, in id order.  The views
- * die with the call.  At start-up. */
+int purge_log_del_in(struct purge_log *l, enum purge_log_table t, const char *id);
+/*
+ * One synced transaction for a purge applied here: the record id -> value
+ * (value NULL: none, e.g. a purge seen again), a copy in the outbox when
+ * outbox (to publish), id marked applied, and the fleet sequence seq when
+ * not 0.  0, or -1 (logged).  Any thread.
+ */
+int purge_log_commit(
+    struct purge_log *l, const char *id, const char *value, size_t len, bool outbox, uint64_t seq);
+/* Records seq as the last fleet sequence applied: 0, or -1.  Any thread. */
+int purge_log_set_seq(struct purge_log *l, uint64_t seq);
+/* Was purge id applied here?  Any thread. */
+bool purge_log_applied(struct purge_log *l, const char *id);
+/* The last fleet sequence applied (0: none).  Any thread. */
+uint64_t purge_log_seq(struct purge_log *l);
+/* Calls cb(arg, id, value, len) for every record (of table t), in id order.
+ * The views die with the call; cb may not write the log. */
 typedef void purge_log_cb(void *arg, const char *id, const char *value, size_t len);
 int purge_log_each(struct purge_log *l, purge_log_cb *cb, void *arg);
+int purge_log_each_in(struct purge_log *l, enum purge_log_table t, purge_log_cb *cb, void *arg);
+
+/* ---- the fleet bus (purge_fleet.c) ---- */
+
+/* fleet: in the configuration.  No servers: purges stay local. */
+struct purge_fleet_conf {
+	char **servers; /* fleet.nats.servers: nats:// or tls:// URLs */
+	size_t n_servers;
+	char *credentials; /* fleet.nats.credentials: a .creds file (JWT and NKey seed) */
+	char *tls_ca;      /* fleet.nats.tls.ca: CA bundle to verify the servers */
+	char *tls_cert;    /* fleet.nats.tls.cert, .key: client certificate */
+	char *tls_key;
+	unsigned catchup_timeout_ms; /* fleet.catchup_timeout, default 5000 */
+};
+static inline void
+purge_fleet_conf_defaults(struct purge_fleet_conf *c)
+{
+	*c = (struct purge_fleet_conf){.catchup_timeout_ms = 5000};
+}
+
+struct purge_fleet;
+
+/* What the fleet asks of its user.  Both run on the NATS client's threads. */
+struct purge_fleet_cbs {
+	/* Applies the record (JSON of the purge id) published at stream
+	 * sequence seq, or only records seq when id was applied here already,
+	 * durably (purge_log_commit with seq): 0 (the message is acked), or -1
+	 * (not acked: JetStream delivers it again). */
+	int (*apply)(void *arg, const char *id, const char *rec, size_t len, uint64_t seq);
+	/* Node node has applied the purge id this node published. */
+	void (*acked)(void *arg, const char *id, const char *node);
+};
+
+struct purge_fleet_stats {
+	uint64_t published;        /* purges published to the stream */
+	uint64_t publish_failures; /* publish attempts that failed (retried) */
+	uint64_t applied;          /* purges of other nodes applied here */
+	uint64_t duplicates;       /* deliveries of purges applied already */
+	uint64_t outbox;           /* purges waiting to be published */
+	uint64_t lag;              /* stream messages not yet applied here */
+	bool connected;
+};
+
+/*
+ * Connects to the NATS servers (retrying in the background while they are
+ * away), creates the stream when missing, binds this node's durable
+ * consumer (named node), publishes the log's outbox and applies what the
+ * others publish.  NULL on a setup error (logged).  Main thread; the log
+ * must outlive the fleet.
+ */
+struct purge_fleet *purge_fleet_start(const struct purge_fleet_conf *conf, const char *node,
+    struct purge_log *log, const struct purge_fleet_cbs *cbs, void *arg);
+/* Waits up to timeout_ms until every purge published before now is applied
+ * here: true, or false when the time ran out.  Main thread, at start-up. */
+bool purge_fleet_catch_up(struct purge_fleet *f, unsigned timeout_ms);
+/* A record was put in the outbox: publish it now.  Any thread. */
+void purge_fleet_kick(struct purge_fleet *f);
+/* The fleet's members (the durable consumers of the stream, this node
+ * included) as malloc'd names in *out; their count.  Any thread. */
+size_t purge_fleet_members(struct purge_fleet *f, char ***out);
+void purge_fleet_stats(struct purge_fleet *f, struct purge_fleet_stats *out);
+/* Stops the thread, closes the connection; no callback runs after it
+ * returns.  NULL-safe.  Main thread. */
+void purge_fleet_free(struct purge_fleet **fp);
 
 #endif

@@ -123,6 +123,16 @@ seen(void *arg, const char *id, const char *value, size_t len)
 }
 
 static void
+count_seen(void *arg, const char *id, const char *value, size_t len)
+{
+	(void)arg;
+	(void)id;
+	(void)value;
+	(void)len;
+	n_seen++;
+}
+
+static void
 test_log(void)
 {
 	char dir[] = "/tmp/outpost-plog-XXXXXX", err[256], cmd[64];
@@ -139,6 +149,29 @@ test_log(void)
 	is_int(purge_log_open(dir, &l, err, sizeof err), 0);
 	is_int(purge_log_each(l, seen, NULL), 0);
 	is_int(n_seen, 1);
+
+	/* a purge taken here: record, outbox copy, applied; one from the fleet: seq */
+	ok(!purge_log_applied(l, "id3"), "not applied yet");
+	is_int(purge_log_commit(l, "id3", "three", 5, true, 0), 0);
+	ok(purge_log_applied(l, "id3"), "applied");
+	is_int((int)purge_log_seq(l), 0);
+	is_int(purge_log_commit(l, "id4", NULL, 0, false, 42), 0);
+	ok(purge_log_applied(l, "id4"), "seen again: applied, no record");
+	n_seen = 0;
+	is_int(purge_log_each_in(l, PURGE_LOG_OUTBOX, count_seen, NULL), 0);
+	is_int(n_seen, 1);
+	is_int(purge_log_del_in(l, PURGE_LOG_OUTBOX, "id3"), 0);
+	is_int(purge_log_set_seq(l, 43), 0);
+	purge_log_close(&l);
+	is_int(purge_log_open(dir, &l, err, sizeof err), 0);
+	is_int((int)purge_log_seq(l), 43);
+	ok(purge_log_applied(l, "id3") && purge_log_applied(l, "id4"), "applied ids kept");
+	n_seen = 0;
+	is_int(purge_log_each_in(l, PURGE_LOG_OUTBOX, count_seen, NULL), 0);
+	is_int(n_seen, 0);
+	n_seen = 0;
+	is_int(purge_log_each(l, count_seen, NULL), 0);
+	is_int(n_seen, 2); /* id1, id3 */
 	purge_log_close(&l);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	(void)system(cmd);
