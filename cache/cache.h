@@ -187,9 +187,9 @@ enum cache_use cache_policy_usable(
  * response is stored without them rather than not at all).
  */
 bool cache_policy_store_field(const struct h1_response *resp, const struct h1_header *h);
-/* Surrogate-Control: meant for surrogates (this cache), stored with the
- * response for the policy but never relayed to clients.  (CDN-Cache-Control
- * is stored and relayed: RFC 9213 §3.) */
+/* Surrogate-Control (meant for surrogates: this cache), Surrogate-Key and
+ * Cache-Tag (tags for purges): stored with the response but never relayed to
+ * clients.  (CDN-Cache-Control is stored and relayed: RFC 9213 §3.) */
 bool cache_policy_consumed_field(struct str name);
 
 /* Cache-Control: only-if-cached (RFC 9111 §5.2.1.7): a miss is answered with
@@ -674,5 +674,77 @@ void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_ob
  */
 void cache_invalidate(
     struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now);
+
+/* ---- bans: purges applied lazily, then by a background remover (cache_ban.c) ---- */
+
+enum cache_ban_kind {
+	CACHE_BAN_URL = 0, /* value: a normalized URL key; every variant */
+	CACHE_BAN_PREFIX,  /* value: the start of normalized URL keys */
+	CACHE_BAN_HOST,    /* value: a lower-case host (any scheme and port) */
+	CACHE_BAN_TAG,     /* value: a tag of Surrogate-Key or Cache-Tag */
+	CACHE_BAN_ALL,     /* value: "" */
+};
+
+/* One ban.  scope: host patterns ("example.com", "*.example.com", "*") the
+ * ban is limited to (n_scope 0: none, every host).  Strings are copied. */
+struct cache_ban_spec {
+	enum cache_ban_kind kind;
+	const char *value;
+	const char *const *scope;
+	size_t n_scope;
+	bool soft; /* mark stale instead of removing */
+};
+
+/* The ban clock now: a fill that begins gives its object this generation
+ * (cache_obj_set_gen) before storing it, so a ban added after the fill began
+ * (a larger generation) beats it.  Lock-free; any thread. */
+uint64_t cache_ban_clock(void);
+void cache_obj_set_gen(struct cache_obj *o, uint64_t gen);
+uint64_t cache_obj_gen(const struct cache_obj *o);
+
+/* Called on the remover's thread when the ban owner added has been carried
+ * out on both tiers and retired: removed objects were removed (soft: marked
+ * stale) by the remover (lookups may have met others first). */
+typedef void cache_ban_retire_cb(void *arg, uint64_t owner, uint64_t removed);
+
+/*
+ * Adds a ban: from the return on, no lookup serves (soft: as fresh) an object
+ * that matches it and whose generation is older, and no store keeps one
+ * fresh.  gen 0: a new ban, its generation is the clock's next tick;
+ * otherwise a ban restored at start-up with the generation it had (the clock
+ * moves past it).  owner: the caller's cookie for the retire callback.
+ * Returns the ban's generation.  Any thread (a mutex among adders).
+ */
+uint64_t cache_ban_add(const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner);
+
+/* Starts the remover thread over the tiers (disk may be NULL): it sweeps the
+ * RAM shards and walks the disk tier in small read transactions, queues the
+ * removals to the disk writer, waits until they are committed, then retires
+ * the bans (retire(arg, ...)).  0, or -1 if the thread cannot start.  Main
+ * thread, once. */
+int cache_ban_start(
+    struct cache_ram *ram, struct cache_disk *disk, cache_ban_retire_cb *retire, void *arg);
+/* Stops and joins the remover; the bans are kept (cache_ban_reset frees
+ * them).  Main thread. */
+void cache_ban_stop(void);
+/* Frees every ban (tests, shutdown); no lookup may run.  Main thread. */
+void cache_ban_reset(void);
+
+struct cache_ban_stats {
+	uint64_t active;  /* bans in the list */
+	uint64_t added;   /* bans added */
+	uint64_t retired; /* bans carried out and retired */
+	uint64_t removed; /* objects the remover removed or marked stale */
+	uint64_t lazy;    /* lookups and stores a ban turned away or made stale */
+};
+void cache_ban_stats(struct cache_ban_stats *out);
+
+/* Does host (lower-case, no port) match pattern: "*" every host, "*.x.y"
+ * every host ending in ".x.y", else equal ignoring case?  Any thread. */
+bool cache_ban_host_match(struct str pattern, struct str host);
+
+/* The host of a normalized URL key ("http://h:81/p" -> "h"; "[::1]" kept
+ * with brackets).  False when key has no authority. */
+bool cache_ban_key_host(struct str key, struct str *host);
 
 #endif

@@ -1495,3 +1495,47 @@ cache_disk_close(struct cache_disk **dp)
 	ASSERT(pthread_join(d->writer, NULL) == 0);
 	disk_free(d);
 }
+
+int
+cache_disk_scan(struct cache_disk *d, unsigned char *cursor, size_t *cursor_len, unsigned max,
+    cache_disk_scan_cb *cb, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, n = 0;
+
+	OBJ_CHECK(d, CACHE_DISK_MAGIC);
+	/* a transaction of its own, closed after max records: a long-lived
+	 * reader would keep the writer from reusing pages */
+	rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return -1;
+	rc = mdb_cursor_open(txn, d->dbi_meta, &cur);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	k.mv_size = *cursor_len;
+	k.mv_data = cursor;
+	rc = *cursor_len == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST)
+	                      : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && *cursor_len > 0 && k.mv_size == *cursor_len &&
+	    memcmp(k.mv_data, cursor, *cursor_len) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	for (; rc == 0 && (unsigned)n < max; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct disk_meta m;
+		const char *rec = (const char *)v.mv_data + sizeof m;
+
+		n++;
+		if (k.mv_size <= CACHE_DISK_CURSOR_MAX) {
+			memcpy(cursor, k.mv_data, k.mv_size);
+			*cursor_len = k.mv_size;
+		}
+		if (disk_meta_decode(&v, &m) == 0)
+			cb(arg, rec, m.key_len, rec + m.key_len, m.head_len, (time_t)m.stored_at);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? n : -1;
+}

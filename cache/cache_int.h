@@ -49,6 +49,52 @@ enum cache_mem_kind {
 };
 void cache_mem_add(enum cache_mem_kind k, size_t n);
 void cache_mem_sub(enum cache_mem_kind k, size_t n);
+/* Ban generations (cache_ban.c) of an object.  gen: the ban clock when the
+ * fill that made it began (set by the fill before it is stored; a copy read
+ * from disk gets the start of its store second).  ban_clear: no ban whose
+ * generation is at most this applies (a lookup that found none raises it, so
+ * the next one starts from there).  Any thread. */
+uint64_t cache_obj_ban_clear(const struct cache_obj *o);
+void cache_obj_set_ban_clear(struct cache_obj *o, uint64_t gen);
+/* A NEW object (one reference) with o's key, head and shared body, stale from
+ * now on (soft purge), whose generation is gen.  NULL on allocation failure. */
+struct cache_obj *cache_obj_stale_copy(struct cache_obj *o, time_t now, uint64_t gen);
+
+/* The RAM tier's shard count, and a walk of one shard under its lock:
+ * keep(arg, o) for each object, which is removed when it returns false (its
+ * reference dropped after the lock).  keep must be quick and must not call
+ * into the tier.  The number removed.  Any thread (the ban remover's). */
+typedef bool cache_ram_keep_cb(void *arg, struct cache_obj *o);
+struct cache_ram;
+unsigned cache_ram_shards(const struct cache_ram *r);
+size_t cache_ram_sweep(struct cache_ram *r, unsigned shard, cache_ram_keep_cb *keep, void *arg);
+
+/* A walk of the disk tier's stored objects in small read transactions: from
+ * the record after cursor (*cursor_len 0: the first), at most max records,
+ * each given to cb(arg, key, key_len, head, head_len, stored_at) while the
+ * transaction is open (the views die with it; cb must not call into the
+ * tier).  cursor (cap CACHE_DISK_CURSOR_MAX) is advanced past the last.  The
+ * number of records seen: 0 at the end; -1 on an LMDB error.  Any thread
+ * but the event loops (a read transaction of up to max records). */
+#define CACHE_DISK_CURSOR_MAX 512
+typedef void cache_disk_scan_cb(void *arg, const char *key, size_t key_len, const char *head,
+    size_t head_len, time_t stored_at);
+int cache_disk_scan(struct cache_disk *d, unsigned char *cursor, size_t *cursor_len, unsigned max,
+    cache_disk_scan_cb *cb, void *arg);
+
+/* Is o a URL's variant index rather than a response (cache_vary.c)? */
+bool cache_vary_is_index(const struct cache_obj *o);
+
+/* The bans a lookup or a store of o meets (cache_ban.c): CACHE_BAN_NONE, or
+ * HARD (o must not be served or stored), or SOFT (o may be used only as a
+ * stale copy: *gen is the generation to give that copy).  Lock-free; any
+ * thread. */
+enum cache_ban_hit {
+	CACHE_BAN_NONE = 0,
+	CACHE_BAN_HARD,
+	CACHE_BAN_SOFT,
+};
+enum cache_ban_hit cache_ban_check(struct cache_obj *o, uint64_t *gen);
 
 /* Fast non-cryptographic 64-bit hash of a key (shard and bucket choice). */
 uint64_t cache_hash(const char *p, size_t n);

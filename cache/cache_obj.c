@@ -63,8 +63,10 @@ struct cache_obj {
 	bool consumed;   /* the head has a field cache_policy_consumed_field names */
 	bool building;   /* mem_body is counted as a body being built */
 	size_t mem_body; /* body bytes in the memory account (0: shared) */
-	char *head;      /* points into data, after the key */
-	char data[];     /* key NUL head NUL */
+	uint64_t ban_gen; /* cache_ban clock when its fill began */
+	atomic_uint_least64_t ban_clear; /* no ban older than this matches it */
+	char *head;                      /* points into data, after the key */
+	char data[];                     /* key NUL head NUL */
 };
 
 /* Does a field line of the stored head (after its status line) carry a
@@ -143,6 +145,10 @@ cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len
 	o->building = true;
 	o->mem_body = 0;
 	cache_mem_add(CACHE_MEM_OBJECTS, obj_fixed_size(o));
+	/* until told when its fill began: the start of its store second, so a
+	 * ban of that second applies (a copy read from disk errs towards a miss) */
+	o->ban_gen = stored_at > 0 ? (uint64_t)stored_at * 1000000u : 0;
+	atomic_init(&o->ban_clear, o->ban_gen);
 	if (body_hint > 0 && body_hint <= CACHE_OBJ_PREALLOC_MAX) {
 		o->body = malloc((size_t)body_hint);
 		if (o->body != NULL)
@@ -525,8 +531,13 @@ cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len)
 	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
 	pol.ttl_s = o->ttl_s;
 	pol.initial_age_s = o->initial_age_s;
-	return obj_share_body(
+	struct cache_obj *n;
+
+	n = obj_share_body(
 	    cache_obj_new(key, key_len, o->head, o->head_len, 0, o->stored_at, &pol), o);
+	if (n != NULL)
+		cache_obj_set_gen(n, o->ban_gen);
+	return n;
 }
 
 struct cache_obj *
@@ -539,8 +550,10 @@ cache_obj_head_copy(const struct cache_obj *o)
 	pol.ttl_s = o->ttl_s;
 	pol.initial_age_s = o->initial_age_s;
 	c = cache_obj_new(o->data, o->key_len, o->head, o->head_len, 0, o->stored_at, &pol);
-	if (c != NULL)
+	if (c != NULL) {
 		c->building = false;
+		cache_obj_set_gen(c, o->ban_gen);
+	}
 	return c;
 }
 
@@ -556,4 +569,50 @@ cache_obj_charge(const struct cache_obj *o)
 {
 	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
 	return sizeof *o + o->key_len + 1 + o->head_len + 1 + o->body_cap + CACHE_OBJ_OVERHEAD;
+}
+
+uint64_t
+cache_obj_gen(const struct cache_obj *o)
+{
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	return o->ban_gen;
+}
+
+void
+cache_obj_set_gen(struct cache_obj *o, uint64_t gen)
+{
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	o->ban_gen = gen;
+	atomic_store(&o->ban_clear, gen);
+}
+
+uint64_t
+cache_obj_ban_clear(const struct cache_obj *o)
+{
+	return atomic_load_explicit(&o->ban_clear, memory_order_relaxed);
+}
+
+void
+cache_obj_set_ban_clear(struct cache_obj *o, uint64_t gen)
+{
+	atomic_store_explicit(&o->ban_clear, gen, memory_order_relaxed);
+}
+
+struct cache_obj *
+cache_obj_stale_copy(struct cache_obj *o, time_t now, uint64_t gen)
+{
+	struct cache_policy pol = {.storable = true, .ttl_s = 0, .initial_age_s = 0};
+	struct cache_obj *n;
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	/* dated now with the age it has now, and a lifetime that ends now:
+	 * stale from here on (RFC 9111 §4.2: fresh while lifetime > age), so
+	 * stale-while-revalidate and stale-if-error count from the purge */
+	pol.initial_age_s = cache_obj_age(o, now);
+	pol.ttl_s = pol.initial_age_s < o->ttl_s ? pol.initial_age_s : o->ttl_s;
+	n = obj_share_body(
+	    cache_obj_new(o->data, o->key_len, o->head, o->head_len, 0, now, &pol), o);
+	if (n != NULL)
+		cache_obj_set_gen(n, gen);
+	return n;
 }

@@ -455,7 +455,11 @@ policy_field_listed(const struct h1_response *resp, struct str name)
 bool
 cache_policy_consumed_field(struct str name)
 {
-	return str_eq_nocase(name, STR_LIT("Surrogate-Control"));
+	/* tags (Surrogate-Key as Fastly, Cache-Tag as Cloudflare) are kept
+	 * with the object for purges by tag (cache_ban.c) */
+	return str_eq_nocase(name, STR_LIT("Surrogate-Control")) ||
+	       str_eq_nocase(name, STR_LIT("Surrogate-Key")) ||
+	       str_eq_nocase(name, STR_LIT("Cache-Tag"));
 }
 
 bool

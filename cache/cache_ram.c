@@ -409,3 +409,31 @@ cache_ram_stats(struct cache_ram *r, struct cache_ram_stats *out)
 		ram_unlock(s);
 	}
 }
+
+unsigned
+cache_ram_shards(const struct cache_ram *r)
+{
+	return r->n_shards;
+}
+
+size_t
+cache_ram_sweep(struct cache_ram *r, unsigned shard, cache_ram_keep_cb *keep, void *arg)
+{
+	struct ram_shard *s = &r->shards[shard % r->n_shards];
+	struct ram_entry *e, *older, *victims = NULL;
+	size_t n = 0;
+
+	ram_lock(s);
+	for (e = s->head; e != NULL; e = older) {
+		older = e->older;
+		if (keep(arg, e->obj))
+			continue;
+		ram_unlink(s, e);
+		e->chain = victims;
+		victims = e;
+		n++;
+	}
+	ram_unlock(s);
+	ram_release(victims);
+	return n;
+}

@@ -511,6 +511,42 @@ vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct ca
 		vary_drop(ram, disk, vkey, (size_t)n);
 }
 
+bool
+cache_vary_is_index(const struct cache_obj *o)
+{
+	return vary_is_index(o);
+}
+
+/* The bans o meets (cache_ban.c), before it is promoted or served: a purged
+ * object is dropped (a miss), a soft-purged one is replaced by a stale copy
+ * (in RAM, when o came from there).  0 with *op usable, or -1. */
+static int
+vary_banned(struct cache_ram *ram, struct cache_obj **op, bool from_disk, time_t now)
+{
+	uint64_t gen;
+	struct cache_obj *copy;
+
+	switch (cache_ban_check(*op, &gen)) {
+	case CACHE_BAN_NONE:
+		return 0;
+	case CACHE_BAN_HARD:
+		cache_obj_unref(op);
+		return -1;
+	case CACHE_BAN_SOFT:
+		copy = cache_obj_stale_copy(*op, now, gen);
+		if (copy == NULL) {
+			cache_obj_unref(op);
+			return -1;
+		}
+		if (!from_disk)
+			cache_ram_insert(ram, copy);
+		cache_obj_unref(op);
+		*op = copy;
+		return 0;
+	}
+	UNREACHABLE("ban hit");
+}
+
 int
 cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_request *req,
     const char *key, size_t key_len, time_t now, struct cache_obj **out, bool *from_disk)
@@ -535,6 +571,8 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 			cache_obj_unref(&o);
 			return -1;
 		}
+		if (vary_banned(ram, &o, *from_disk, now) != 0)
+			return -1;
 		if (*from_disk)
 			vary_promote(ram, o, stripe, gen);
 		*out = o;
@@ -554,6 +592,8 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	cache_obj_unref(&o);
 	n = vary_variant_key(key, key_len, id, vkey, sizeof vkey);
 	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
+		return -1;
+	if (vary_banned(ram, out, *from_disk, now) != 0)
 		return -1;
 	if (*from_disk)
 		vary_promote(ram, *out, stripe, gen);
@@ -663,9 +703,28 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 	const char *sep = memchr(key, VARY_SEP, key_len);
 	pthread_mutex_t *m =
 	    vary_lock(vary_stripe_of(key, sep != NULL ? (size_t)(sep - key) : key_len));
+	struct cache_obj *copy = NULL;
+	uint64_t gen;
 
+	/* a purge since the fill began wins: not stored, or stored stale */
+	switch (cache_ban_check(o, &gen)) {
+	case CACHE_BAN_NONE:
+		break;
+	case CACHE_BAN_HARD:
+		pthread_mutex_unlock(m);
+		return;
+	case CACHE_BAN_SOFT:
+		copy = cache_obj_stale_copy(o, now, gen);
+		if (copy == NULL) {
+			pthread_mutex_unlock(m);
+			return;
+		}
+		o = copy;
+		break;
+	}
 	vary_store(ram, disk, o, key, key_len, sep, now);
 	pthread_mutex_unlock(m);
+	cache_obj_unref(&copy);
 }
 
 void

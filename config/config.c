@@ -40,6 +40,8 @@ config_parse_new(void)
 	c->cache_ram_bytes = 256ULL << 20;
 	c->cache_max_object_bytes = 16ULL << 20;
 	c->cache_heuristic_max_s = 86400;
+	c->purge_rate = 10;
+	purge_fleet_conf_defaults(&c->fleet);
 	c->cache_grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
 	c->cache_range_fill_max_bytes = 1ULL << 20;
 	c->cache_fill_memory_bytes = UINT64_MAX;     /* derived, see cparse_cache_defaults */
@@ -117,6 +119,21 @@ config_parse_free(struct config *c)
 	}
 	free(c->listens);
 	free(c->admin.address);
+	for (i = 0; i < c->n_purge_tokens; i++) {
+		free(c->purge_tokens[i].id);
+		for (size_t h = 0; h < c->purge_tokens[i].n_hosts; h++)
+			free(c->purge_tokens[i].hosts[h]);
+		free(c->purge_tokens[i].hosts);
+	}
+	free(c->purge_tokens);
+	free(c->purge_audit_log);
+	for (i = 0; i < c->fleet.n_servers; i++)
+		free(c->fleet.servers[i]);
+	free(c->fleet.servers);
+	free(c->fleet.credentials);
+	free(c->fleet.tls_ca);
+	free(c->fleet.tls_cert);
+	free(c->fleet.tls_key);
 	free(c->cache_disk_path);
 	free(c->body_temp_path);
 	free(c->resolver_servers);

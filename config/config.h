@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "origin/origin_pool.h"
+#include "purge/purge.h"
 
 struct config_listen {
 	char *address;                /* as written, e.g. "127.0.0.1:8080", "[::]:8443" */
@@ -237,6 +238,13 @@ struct config {
 	struct config_listen *listens;
 	size_t n_listens;           /* >= 1 */
 	struct config_listen admin; /* admin.listen; admin.addrlen == 0 when absent */
+
+	/* purge API (admin listener) */
+	struct purge_token_conf *purge_tokens; /* purge.tokens */
+	size_t n_purge_tokens;
+	unsigned purge_rate;   /* purge.rate: purges per second per token, default 10; 0: none */
+	char *purge_audit_log; /* purge.audit_log: path of the JSON-lines audit log, or NULL */
+	struct purge_fleet_conf fleet; /* fleet: the purge bus (no servers: purges stay local) */
 
 	/* cache */
 	uint64_t cache_ram_bytes;        /* cache.ram, default 256MiB; 0 disables caching */

@@ -23,6 +23,7 @@
 /* <config.h>: "config.h" would find config/config.h, next to this file. */
 #include <config.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -36,6 +37,8 @@
 #include <unistd.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pcre2.h>
 #include <yaml.h>
 
@@ -852,6 +855,205 @@ cparse_admin(struct cparse *p, const struct cnode *m)
 			break;
 		}
 	}
+	cparse_pop(p, old);
+}
+
+/* The digest of a token: from "sha256" (64 hex digits) or from the contents
+ * of "file" (surrounding whitespace cut). */
+static void
+cparse_token_digest(struct cparse *p, const struct cnode *m, struct purge_token_conf *t)
+{
+	const struct cnode *h = cmap_get(m, "sha256", NULL), *f = cmap_get(m, "file", NULL);
+	size_t old;
+
+	if ((h == NULL) == (f == NULL)) {
+		cparse_err(p, m, "give one of sha256 and file");
+		return;
+	}
+	if (h != NULL) {
+		old = cparse_push_key(p, "sha256");
+		if (cparse_type(p, h, CNODE_SCALAR)) {
+			size_t i;
+
+			for (i = 0; i < 64 && isxdigit((unsigned char)h->str[i]); i++) {
+				unsigned v =
+				    (unsigned)(h->str[i] <= '9' ? h->str[i] - '0'
+				                                : (h->str[i] | 0x20) - 'a' + 10);
+
+				t->sha256[i / 2] = (unsigned char)(t->sha256[i / 2] << 4 | v);
+			}
+			if (i != 64 || h->str[64] != '\0')
+				cparse_err(
+				    p, h, "must be 64 hex digits (the SHA-256 of the token)");
+		}
+		cparse_pop(p, old);
+		return;
+	}
+	old = cparse_push_key(p, "file");
+	if (cparse_str(p, f) != NULL) {
+		char buf[4096];
+		FILE *fp = fopen(f->str, "r");
+		size_t n = fp != NULL ? fread(buf, 1, sizeof buf, fp) : 0, b = 0;
+
+		if (fp == NULL) {
+			cparse_err(p, f, "cannot read \"%.200s\": %s", f->str, strerror(errno));
+		} else {
+			while (n > 0 && isspace((unsigned char)buf[n - 1]))
+				n--;
+			while (b < n && isspace((unsigned char)buf[b]))
+				b++;
+			if (n == b || n == sizeof buf)
+				cparse_err(p, f, "\"%.200s\" must hold one token (1 to 4095 bytes)",
+				    f->str);
+			else
+				SHA256((const unsigned char *)buf + b, n - b, t->sha256);
+			OPENSSL_cleanse(buf, sizeof buf);
+			fclose(fp);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cparse_purge_token(struct cparse *p, const struct cnode *m, struct purge_token_conf *t)
+{
+	static const char *const keys[] = {"id", "sha256", "file", "hosts", "all", NULL};
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "id")) != NULL) {
+		old = cparse_push_key(p, "id");
+		if (cparse_str(p, v) != NULL)
+			t->id = xstrdup(v->str);
+		cparse_pop(p, old);
+	}
+	cparse_token_digest(p, m, t);
+	cget_bool(p, m, "all", &t->all, NULL);
+	if ((v = cparse_required(p, m, "hosts")) == NULL)
+		return;
+	old = cparse_push_key(p, "hosts");
+	if (cparse_seq(p, v)) {
+		t->hosts = xcalloc(v->n, sizeof *t->hosts);
+		for (size_t i = 0; i < v->n; i++) {
+			const char *s;
+			size_t o2 = cparse_push_index(p, i);
+
+			if ((s = cparse_str(p, v->kids[i])) != NULL) {
+				if (strchr(s + 1, '*') != NULL ||
+				    (s[0] == '*' && s[1] != '\0' && s[1] != '.'))
+					cparse_err(p, v->kids[i],
+					    "\"%.80s\": a host, \"*.\" and a domain, or \"*\"", s);
+				else
+					t->hosts[t->n_hosts++] = xstrdup(s);
+			}
+			cparse_pop(p, o2);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cparse_purge(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"tokens", "rate", "audit_log", NULL};
+	const struct cnode *v;
+	struct config *c = p->c;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_uint(p, m, "rate", 0, 1000000, &c->purge_rate);
+	cget_str(p, m, "audit_log", &c->purge_audit_log);
+	if ((v = cmap_get(m, "tokens", NULL)) == NULL)
+		return;
+	old = cparse_push_key(p, "tokens");
+	if (cparse_seq(p, v)) {
+		c->purge_tokens = xcalloc(v->n, sizeof *c->purge_tokens);
+		c->n_purge_tokens = v->n;
+		for (size_t i = 0; i < v->n; i++) {
+			size_t o2 = cparse_push_index(p, i);
+
+			cparse_purge_token(p, v->kids[i], &c->purge_tokens[i]);
+			for (size_t j = 0; j < i && c->purge_tokens[i].id != NULL; j++)
+				if (c->purge_tokens[j].id != NULL &&
+				    strcmp(c->purge_tokens[j].id, c->purge_tokens[i].id) == 0) {
+					cparse_err(p, cmap_get(v->kids[i], "id", NULL),
+					    "duplicate token id \"%s\"", c->purge_tokens[i].id);
+					break;
+				}
+			cparse_pop(p, o2);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+/* fleet: { nats: { servers, credentials, tls: { ca, cert, key } }, catchup_timeout } */
+static void
+cparse_fleet_nats(struct cparse *p, const struct cnode *m, struct purge_fleet_conf *f)
+{
+	static const char *const keys[] = {"servers", "credentials", "tls", NULL};
+	static const char *const tls_keys[] = {"ca", "cert", "key", NULL};
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_str(p, m, "credentials", &f->credentials);
+	if ((v = cmap_get(m, "tls", NULL)) != NULL) {
+		old = cparse_push_key(p, "tls");
+		if (cparse_map(p, v, tls_keys)) {
+			cget_str(p, v, "ca", &f->tls_ca);
+			cget_str(p, v, "cert", &f->tls_cert);
+			cget_str(p, v, "key", &f->tls_key);
+			if ((f->tls_cert == NULL) != (f->tls_key == NULL))
+				cparse_err(p, v, "cert and key go together");
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "servers")) == NULL)
+		return;
+	old = cparse_push_key(p, "servers");
+	if (cparse_seq(p, v)) {
+		if (v->n == 0)
+			cparse_err(p, v, "must list at least one server");
+		f->servers = xcalloc(v->n + 1, sizeof *f->servers);
+		for (size_t i = 0; i < v->n; i++) {
+			const char *s;
+			size_t o2 = cparse_push_index(p, i);
+
+			if ((s = cparse_str(p, v->kids[i])) != NULL) {
+				if (strncmp(s, "nats://", 7) != 0 && strncmp(s, "tls://", 6) != 0)
+					cparse_err(p, v->kids[i],
+					    "\"%.80s\": a nats://host:port or tls://host:port URL",
+					    s);
+				else
+					f->servers[f->n_servers++] = xstrdup(s);
+			}
+			cparse_pop(p, o2);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+static void
+cparse_fleet(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"nats", "catchup_timeout", NULL};
+	struct purge_fleet_conf *f = &p->c->fleet;
+	const struct cnode *v;
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_duration(p, m, "catchup_timeout", 0, 10 * 60 * 1000, 1, &f->catchup_timeout_ms);
+	if ((v = cmap_get(m, "nats", NULL)) == NULL)
+		return;
+	old = cparse_push_key(p, "nats");
+	cparse_fleet_nats(p, v, f);
+	if (p->c->cache_disk_path == NULL)
+		cparse_err(p, v, "needs cache.disk (the purge log there keeps this node's place)");
 	cparse_pop(p, old);
 }
 
@@ -2438,6 +2640,8 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "tls",
 	    "sites",
 	    "pools",
+	    "purge",
+	    "fleet",
 	    NULL,
 	};
 	static const struct {
@@ -2456,6 +2660,8 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"tls", cparse_tls, false},
 	    {"pools", cparse_pools, true},
 	    {"sites", cparse_sites, true},
+	    {"purge", cparse_purge, false},
+	    {"fleet", cparse_fleet, false},
 	};
 	const struct cnode *v;
 	size_t i, old;

@@ -24,8 +24,10 @@
 #include "core/timeutil.h"
 #include "edge/edge_admin.h"
 #include "edge/edge_metrics.h"
+#include "edge/edge_purge.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
+#include "purge/purge.h"
 
 #define ADMIN_MAX_HEAD 8192 /* bytes of a request head on the admin listener */
 
@@ -186,6 +188,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	    active > 0 ? (unsigned long long)active : 0);
 	admin_member_gauges(b, srv);
 	admin_memory_gauges(b, srv);
+	edge_purge_metrics(b);
 	if (srv->ram != NULL) {
 		struct cache_ram_stats st;
 
@@ -267,9 +270,11 @@ admin_status(struct evhttp_request *req, void *arg)
 static void
 admin_not_found(struct evhttp_request *req, void *arg)
 {
-	struct evbuffer *b = evbuffer_new();
+	struct evbuffer *b;
 
-	(void)arg;
+	if (edge_purge_handle(req, arg))
+		return;
+	b = evbuffer_new();
 	evbuffer_add_printf(b, "not found\n");
 	admin_reply(req, 404, "Not Found", "text/plain; charset=utf-8", b);
 	evbuffer_free(b);
@@ -331,12 +336,12 @@ edge_admin_start(struct event_base *base, struct edge_server *srv, const struct 
 		return NULL;
 	}
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), admin_on_accept_error);
-	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	evhttp_set_timeout(h, 10);
 	/* libevent buffers heads and bodies without limit by default, on the
 	 * main thread: GET and HEAD need a small head and no body */
 	evhttp_set_max_headers_size(h, ADMIN_MAX_HEAD);
-	evhttp_set_max_body_size(h, 0);
+	evhttp_set_max_body_size(h, PURGE_BODY_MAX); /* POST /purge only */
 	evhttp_set_cb(h, "/healthz", admin_healthz, srv);
 	evhttp_set_cb(h, "/metrics", admin_metrics, srv);
 	evhttp_set_cb(h, "/status", admin_status, srv);

@@ -78,6 +78,7 @@ struct edge_bgrev {
 	struct cache_obj *fill;  /* owned, while reading a 200 */
 	struct cache_fill *cf;   /* its entry in the server's fill table, or NULL */
 	time_t request_time;
+	uint64_t ban_gen; /* cache_ban_clock() when the request went out */
 	uint64_t try_ms;
 	enum h1_body body;
 	bool keep_alive;
@@ -197,6 +198,8 @@ bg_on_304(struct edge_bgrev *bg, const struct h1_response *resp)
 	cache_policy_evaluate_304(
 	    &bg->req, bg->stale, resp, bg->request_time, now, &bg->conf, &pol);
 	o = cache_obj_update(bg->stale, resp->headers, resp->n_headers, now, &pol);
+	if (o != NULL)
+		cache_obj_set_gen(o, bg->ban_gen);
 	EDGE_COUNT(&bg->w->metrics, cache_revalidated_total);
 	if (o != NULL && pol.storable) {
 		bg_publish(bg, o);
@@ -248,6 +251,8 @@ bg_start_fill(struct edge_bgrev *bg, const struct h1_response *resp, time_t now)
 	bg->fill = cache_obj_new(bg->w->key_scratch, (size_t)key_len,
 	    (const char *)evbuffer_pullup(head, (ev_ssize_t)len), len,
 	    resp->body == H1_BODY_LENGTH ? resp->content_length : 0, now, &pol);
+	if (bg->fill != NULL)
+		cache_obj_set_gen(bg->fill, bg->ban_gen);
 	evbuffer_free(head);
 	return bg->fill != NULL;
 }
@@ -698,6 +703,7 @@ edge_bgrev_ensure(struct edge_conn *c, struct cache_obj *stale)
 	bg->stale = cache_obj_ref(stale);
 	bg->cf = cf;
 	bg->request_time = time_now();
+	bg->ban_gen = cache_ban_clock();
 	bg->next = w->bgrev[b];
 	w->bgrev[b] = bg;
 	w->n_bgrev++;

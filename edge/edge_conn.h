@@ -106,6 +106,7 @@ struct edge_proxy {
 	struct h1_response resp; /* header views valid only while the head is
 	                            handled (worker scratch + origin input) */
 	time_t request_time;
+	uint64_t ban_gen;        /* cache_ban_clock() when the request went out */
 	struct cache_obj *fill;  /* object being built, or NULL */
 	struct cache_obj *stale; /* stored stale response (revalidated, or kept
 	                            for stale-if-error), owned, or NULL */

@@ -54,6 +54,7 @@
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
 #include "edge/edge_privdrop.h"
+#include "edge/edge_purge.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
@@ -205,6 +206,9 @@ main_needs_restart(const struct config *o, const struct config *n)
 	MAIN_RESTART(main_str_differs(o->node_user, n->node_user) ||
 	                 main_str_differs(o->node_group, n->node_group),
 	    "node.user/node.group");
+	MAIN_RESTART(o->fleet.n_servers != n->fleet.n_servers ||
+	                 main_str_differs(o->node_name, n->node_name),
+	    "fleet or node.name");
 	MAIN_RESTART(o->cache_ram_bytes != n->cache_ram_bytes, "cache.ram");
 	MAIN_RESTART(main_str_differs(o->cache_disk_path, n->cache_disk_path) ||
 	                 o->cache_disk_bytes != n->cache_disk_bytes,
@@ -305,6 +309,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		if (ms->srv.access_log_fd != -1 &&
 		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->boot->access_log) == 0)
 			log_info("main", "access log reopened");
+		edge_purge_reopen();
 		break;
 	case SIGHUP:
 		if (!ms->stopping)
@@ -407,10 +412,17 @@ main_run(struct config *cfg, const char *path)
 			log_err("main", "cache.disk \"%s\": %s", cfg->cache_disk_path, err);
 			goto out;
 		}
-		if (edge_privdrop_chown_dir(pd, cfg->cache_disk_path) != 0)
-			goto out;
 		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
 	}
+
+	if (edge_purge_start(&ms.srv, ms.base) != 0)
+		goto out;
+	/* the disk tier and the purge log in it go to node.user */
+	if (ms.srv.disk != NULL && edge_privdrop_chown_dir(pd, cfg->cache_disk_path) != 0)
+		goto out;
+	if (edge_purge_audit_fd() != -1 && cfg->purge_audit_log != NULL &&
+	    edge_privdrop_chown_fd(pd, edge_purge_audit_fd(), cfg->purge_audit_log) != 0)
+		goto out;
 
 	if (cfg->n_tls_listens > 0 && (ms.srv.tls = edge_tls_new(cfg)) == NULL)
 		goto out;
@@ -485,6 +497,7 @@ out:
 		event_free(ms.poll_timer);
 	if (admin != NULL)
 		evhttp_free(admin);
+	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
 	cache_ram_free(&ms.srv.ram);

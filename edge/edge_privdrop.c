@@ -304,8 +304,8 @@ edge_privdrop_prepare(const struct config *cfg, const char *path, struct edge_pr
 	return 0;
 }
 
-int
-edge_privdrop_chown_dir(const struct edge_privdrop *pd, const char *path)
+static int
+privdrop_chown_tree(const struct edge_privdrop *pd, const char *path, int depth)
 {
 	struct dirent *e;
 	DIR *d;
@@ -321,7 +321,8 @@ edge_privdrop_chown_dir(const struct edge_privdrop *pd, const char *path)
 		log_err("privdrop", "chown \"%s\": %s", path, strerror(errno));
 		rc = -1;
 	}
-	/* the files LMDB made in it (data.mdb, lock.mdb); nothing below */
+	/* the files LMDB made in it (data.mdb, lock.mdb) and, one level down,
+	 * in the purge log's folder; nothing deeper */
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
@@ -329,10 +330,21 @@ edge_privdrop_chown_dir(const struct edge_privdrop *pd, const char *path)
 			log_err(
 			    "privdrop", "chown \"%s/%s\": %s", path, e->d_name, strerror(errno));
 			rc = -1;
+		} else if (e->d_type == DT_DIR && depth == 0) {
+			char sub[4096];
+
+			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+			rc = privdrop_chown_tree(pd, sub, 1);
 		}
 	}
 	closedir(d);
 	return rc;
+}
+
+int
+edge_privdrop_chown_dir(const struct edge_privdrop *pd, const char *path)
+{
+	return privdrop_chown_tree(pd, path, 0);
 }
 
 int

@@ -784,6 +784,8 @@ proxy_start_fill(struct edge_conn *c, time_t response_time)
 	px->fill = cache_obj_new(c->w->key_scratch, (size_t)key_len,
 	    (const char *)evbuffer_pullup(head, (ev_ssize_t)len), len,
 	    px->resp.body == H1_BODY_LENGTH ? px->resp.content_length : 0, response_time, &pol);
+	if (px->fill != NULL)
+		cache_obj_set_gen(px->fill, px->ban_gen);
 	evbuffer_free(head);
 }
 
@@ -866,6 +868,7 @@ proxy_head_update(struct edge_conn *c, time_t now)
 	o = cache_obj_update(px->stale, hs, n, now, &pol);
 	if (o == NULL)
 		return;
+	cache_obj_set_gen(o, px->ban_gen);
 	cache_store(c->w->srv->ram, c->w->srv->disk, o, now);
 	EDGE_COUNT(&c->w->metrics, cache_stores_total);
 	cache_obj_unref(&o);
@@ -1284,6 +1287,8 @@ proxy_revalidated(struct edge_conn *c)
 	cache_policy_evaluate_304(
 	    &c->req, px->stale, &px->resp, px->request_time, now, &conf, &pol);
 	o = cache_obj_update(px->stale, px->resp.headers, px->resp.n_headers, now, &pol);
+	if (o != NULL)
+		cache_obj_set_gen(o, px->ban_gen);
 	EDGE_COUNT(&w->metrics, cache_revalidated_total);
 	if (o == NULL) {
 		o = cache_obj_ref(px->stale); /* validated all the same */
@@ -2303,6 +2308,7 @@ proxy_send(struct edge_conn *c)
 
 	px->state = EDGE_PROXY_IDLE;
 	px->request_time = time_now();
+	px->ban_gen = cache_ban_clock();
 	EDGE_COUNT(&c->w->metrics, origin_requests_total);
 	if (px->pool->total_timeout_ms > 0) {
 		struct timeval tv;

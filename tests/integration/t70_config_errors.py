@@ -417,6 +417,51 @@ CASES += [
 ]
 
 
+def _purge_case(name, key, line_text):
+    """VALID with a purge section whose last line is line_text (marked)."""
+    text = VALID + "purge:\n  tokens:\n" + line_text + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _purge_case("purge_token_bad_sha256", "64 hex digits",
+                '    - { id: a, sha256: "abc", hosts: ["*"] }'),
+    _purge_case("purge_token_no_digest", "one of sha256 and file",
+                '    - { id: a, hosts: ["*"] }'),
+    _purge_case("purge_token_missing_file", "cannot read",
+                '    - { id: a, file: /nonexistent/outpost.token, hosts: ["*"] }'),
+    _purge_case("purge_token_bad_pattern", "a host",
+                '    - { id: a, sha256: "%s", hosts: ["a.*.com"] }' % ("0" * 64)),
+    _purge_case("purge_token_unknown_key", "colour",
+                '    - { id: a, sha256: "%s", hosts: ["*"], colour: red }' % ("0" * 64)),
+]
+
+
+def _fleet_case(name, key, line_text, disk=True):
+    """VALID (with a disk tier unless not disk) and a fleet section whose
+    last line is line_text (marked)."""
+    text = VALID
+    if disk:
+        text = text.replace("cache: { ram: 64MiB, max_object: 16MiB }",
+                            "cache: { ram: 64MiB, disk: { path: /tmp/outpost-t70, size: 64MiB } }")
+    text += "fleet:\n" + line_text + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _fleet_case("fleet_server_not_url", "nats://",
+                '  nats: { servers: ["127.0.0.1:4222"] }'),
+    _fleet_case("fleet_no_servers", "servers",
+                '  nats: { credentials: /etc/outpost/nats.creds }'),
+    _fleet_case("fleet_bad_catchup", "fleet.catchup_timeout", "  catchup_timeout: soon"),
+    _fleet_case("fleet_unknown_key", "colour", "  colour: red"),
+    _fleet_case("fleet_needs_disk", "cache.disk",
+                '  nats: { servers: ["nats://127.0.0.1:4222"] }', disk=False),
+    _fleet_case("fleet_tls_cert_alone", "cert and key",
+                '  nats: { servers: ["tls://127.0.0.1:4222"], tls: { cert: /c.pem } }'),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()

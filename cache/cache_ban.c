@@ -1,0 +1,615 @@
+/*
+ * cache/cache_ban.c — purges as bans (after Varnish's ban list): a purge by
+ * URL, prefix, host, tag or of everything takes effect for every later
+ * request at once, without a walk of the cache on any event loop.
+ *
+ * Generations.  The ban clock counts up: a new ban takes max(last + 1, the
+ * wall clock in microseconds), so generations survive a restart (the
+ * persisted bans come back with theirs and the clock moves past them).  A
+ * fill takes cache_ban_clock() (the last ban's generation) when it begins
+ * and its object carries it: a ban applies to an object whose generation is
+ * older (smaller) than the ban's.  A copy read back from disk carries the
+ * start of the second it was stored in, so a ban of that same second applies
+ * to it too: a miss, never a purged object.
+ *
+ * The list.  Newest first, from an atomic head; readers walk it without a
+ * lock and stop at the first ban not newer than what the object has already
+ * been cleared against (cache_obj_ban_clear, raised after each walk that
+ * found nothing), so a hit on an object younger than every ban costs one
+ * comparison.  Adders and the remover take ban_lock among themselves.  A
+ * retired ban stays in the list (still matched) for BAN_LINGER_MS: a lookup
+ * that read an object just before the remover deleted it still meets the ban
+ * before it promotes the object to RAM.  Then it is unlinked, and freed
+ * BAN_LINGER_MS later (a reader in the middle of a walk is long gone).
+ *
+ * The remover (one thread).  For the bans not yet carried out: it lets
+ * stores in flight land, flushes the disk queue (objects queued before the
+ * bans are committed, so the walk sees them), sweeps each RAM shard under
+ * its lock (removing hard matches; soft matches are replaced by stale
+ * copies), walks the disk tier's records in read transactions of
+ * BAN_DISK_BATCH records, queues removals (and stale copies) to the disk
+ * writer thread, waits until they are committed, then retires the bans and
+ * reports to the owner, which deletes them from its durable log.  So once a
+ * ban is retired no older matching object is left on either tier.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "cache/cache.h"
+#include "cache/cache_int.h"
+#include "core/assert.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+
+#define BAN_LINGER_MS   5000u /* a retired ban is still matched this long */
+#define BAN_DISK_BATCH  256u  /* records per read transaction of the disk walk */
+#define BAN_SETTLE_MS   20u   /* lets stores in flight land before a sweep */
+#define BAN_FLUSH_MS    60000u
+#define BAN_MAX_PENDING 4096u /* keys of a disk batch acted on at once */
+
+struct ban {
+	struct ban *_Atomic next; /* older */
+	uint64_t gen;
+	uint64_t owner;
+	enum cache_ban_kind kind;
+	bool soft;
+	bool swept;             /* remover only */
+	atomic_bool retired;    /* carried out; still matched until unlinked */
+	uint64_t retired_ms;    /* under ban_lock */
+	uint64_t removed;       /* remover only */
+	struct ban *grave_next; /* unlinked, waiting to be freed */
+	uint64_t unlinked_ms;
+	char *value;
+	size_t value_len;
+	char **scope;
+	size_t n_scope;
+};
+
+static struct ban *_Atomic ban_head;
+static atomic_uint_least64_t ban_last;
+static pthread_mutex_t ban_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ban_wake = PTHREAD_COND_INITIALIZER;
+static struct ban *ban_grave; /* under ban_lock */
+static bool ban_stopping;     /* under ban_lock */
+static bool ban_running;
+static pthread_t ban_thread;
+static struct cache_ram *ban_ram;
+static struct cache_disk *ban_disk;
+static cache_ban_retire_cb *ban_retire;
+static void *ban_retire_arg;
+static atomic_uint_least64_t ban_n_active, ban_n_added, ban_n_retired, ban_n_removed, ban_n_lazy;
+
+static uint64_t
+ban_wall_us(void)
+{
+	struct timeval tv;
+
+	(void)gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+uint64_t
+cache_ban_clock(void)
+{
+	return atomic_load(&ban_last);
+}
+
+/* ---- matching ---- */
+
+bool
+cache_ban_key_host(struct str key, struct str *host)
+{
+	const char *p = memchr(key.p, ':', key.len), *end = key.p + key.len, *h, *e;
+
+	if (p == NULL || end - p < 3 || p[1] != '/' || p[2] != '/')
+		return false;
+	h = p + 3;
+	for (e = h; e < end && *e != '/' && *e != '?' && *e != '\x1f'; e++)
+		;
+	if (h < e && *h == '[') {
+		const char *rb = memchr(h, ']', (size_t)(e - h));
+
+		if (rb != NULL)
+			e = rb + 1;
+	} else {
+		const char *colon = memchr(h, ':', (size_t)(e - h));
+
+		if (colon != NULL)
+			e = colon;
+	}
+	*host = str_make(h, (size_t)(e - h));
+	return true;
+}
+
+bool
+cache_ban_host_match(struct str pattern, struct str host)
+{
+	if (pattern.len == 1 && pattern.p[0] == '*')
+		return true;
+	if (pattern.len >= 2 && pattern.p[0] == '*' && pattern.p[1] == '.') {
+		struct str suffix = str_make(pattern.p + 1, pattern.len - 1);
+
+		return host.len > suffix.len &&
+		       str_eq_nocase(str_make(host.p + host.len - suffix.len, suffix.len), suffix);
+	}
+	return str_eq_nocase(pattern, host);
+}
+
+/* Is tag a member of the head's tag fields: Surrogate-Key (space-separated,
+ * as Fastly) or Cache-Tag (comma-separated, as Cloudflare)? */
+static bool
+ban_head_has_tag(const char *head, size_t head_len, struct str tag)
+{
+	const char *p = head, *end = head + head_len;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol != NULL ? eol : end;
+		const char *colon = memchr(p, ':', (size_t)(le - p));
+		char sep;
+
+		if (colon != NULL) {
+			struct str name = str_make(p, (size_t)(colon - p));
+
+			sep = str_eq_nocase(name, STR_LIT("Surrogate-Key")) ? ' '
+			      : str_eq_nocase(name, STR_LIT("Cache-Tag"))   ? ','
+			                                                    : 0;
+			for (const char *q = colon + 1; sep != 0 && q < le;) {
+				const char *m;
+
+				while (
+				    q < le && (*q == ' ' || *q == '\t' || *q == ',' || *q == '\r'))
+					q++;
+				m = q;
+				while (
+				    q < le && *q != sep && *q != '\r' && (sep == ',' || *q != '\t'))
+					q++;
+				{
+					struct str member =
+					    str_trim_ows(str_make(m, (size_t)(q - m)));
+
+					if (member.len > 0 && str_eq(member, tag))
+						return true;
+				}
+			}
+		}
+		p = le + 1;
+	}
+	return false;
+}
+
+/* Does b match the object stored under key (a URL key, or a variant key:
+ * URL, 0x1f, id) with head? */
+static bool
+ban_match(const struct ban *b, const char *key, size_t key_len, const char *head, size_t head_len)
+{
+	const char *sep = memchr(key, '\x1f', key_len);
+	struct str url = str_make(key, sep != NULL ? (size_t)(sep - key) : key_len);
+	struct str host = STR_LIT("");
+	bool hosted = cache_ban_key_host(url, &host);
+
+	if (b->n_scope > 0) {
+		size_t i;
+
+		if (!hosted)
+			return false;
+		for (i = 0; i < b->n_scope; i++)
+			if (cache_ban_host_match(str_cstr(b->scope[i]), host))
+				break;
+		if (i == b->n_scope)
+			return false;
+	}
+	switch (b->kind) {
+	case CACHE_BAN_URL:
+		return str_eq(url, str_make(b->value, b->value_len));
+	case CACHE_BAN_PREFIX:
+		return str_has_prefix(url, str_make(b->value, b->value_len));
+	case CACHE_BAN_HOST:
+		return hosted && str_eq_nocase(host, str_make(b->value, b->value_len));
+	case CACHE_BAN_TAG:
+		return ban_head_has_tag(head, head_len, str_make(b->value, b->value_len));
+	case CACHE_BAN_ALL:
+		return true;
+	}
+	UNREACHABLE("ban kind");
+}
+
+static bool
+ban_match_obj(const struct ban *b, const struct cache_obj *o)
+{
+	size_t key_len, head_len;
+	const char *key = cache_obj_key(o, &key_len);
+	const char *head = cache_obj_head(o, &head_len);
+
+	return ban_match(b, key, key_len, head, head_len);
+}
+
+enum cache_ban_hit
+cache_ban_check(struct cache_obj *o, uint64_t *gen)
+{
+	uint64_t clear = cache_obj_ban_clear(o), top;
+	struct ban *b = atomic_load_explicit(&ban_head, memory_order_acquire);
+	bool soft = false;
+
+	if (b == NULL || b->gen <= clear)
+		return CACHE_BAN_NONE;
+	top = b->gen;
+	for (; b != NULL && b->gen > clear;
+	     b = atomic_load_explicit(&b->next, memory_order_acquire)) {
+		if (!ban_match_obj(b, o))
+			continue;
+		if (!b->soft) {
+			atomic_fetch_add_explicit(&ban_n_lazy, 1, memory_order_relaxed);
+			return CACHE_BAN_HARD;
+		}
+		soft = true;
+	}
+	if (soft) {
+		*gen = top;
+		atomic_fetch_add_explicit(&ban_n_lazy, 1, memory_order_relaxed);
+		return CACHE_BAN_SOFT;
+	}
+	cache_obj_set_ban_clear(o, top);
+	return CACHE_BAN_NONE;
+}
+
+/* ---- adding ---- */
+
+uint64_t
+cache_ban_add(const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner)
+{
+	struct ban *b = xcalloc(1, sizeof *b);
+	uint64_t last;
+
+	b->kind = spec->kind;
+	b->soft = spec->soft;
+	b->owner = owner;
+	b->value = xstrdup(spec->value != NULL ? spec->value : "");
+	b->value_len = strlen(b->value);
+	if (spec->n_scope > 0) {
+		b->scope = xcalloc(spec->n_scope, sizeof *b->scope);
+		for (size_t i = 0; i < spec->n_scope; i++)
+			b->scope[i] = xstrdup(spec->scope[i]);
+		b->n_scope = spec->n_scope;
+	}
+	atomic_init(&b->retired, false);
+	ASSERT(pthread_mutex_lock(&ban_lock) == 0);
+	last = atomic_load(&ban_last);
+	if (gen == 0) {
+		gen = ban_wall_us();
+		if (gen <= last)
+			gen = last + 1;
+	}
+	b->gen = gen;
+	if (gen > last) {
+		/* newest first: a ban restored out of order goes where it belongs */
+		atomic_store_explicit(&b->next, atomic_load(&ban_head), memory_order_relaxed);
+		atomic_store_explicit(&ban_head, b, memory_order_release);
+		atomic_store(&ban_last, gen);
+	} else {
+		struct ban *_Atomic *pp = &ban_head;
+		struct ban *cur;
+
+		while ((cur = atomic_load(pp)) != NULL && cur->gen > gen)
+			pp = &cur->next;
+		atomic_store_explicit(&b->next, cur, memory_order_relaxed);
+		atomic_store_explicit(pp, b, memory_order_release);
+	}
+	atomic_fetch_add(&ban_n_active, 1);
+	atomic_fetch_add(&ban_n_added, 1);
+	ASSERT(pthread_cond_signal(&ban_wake) == 0);
+	ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+	return gen;
+}
+
+static void
+ban_free(struct ban *b)
+{
+	for (size_t i = 0; i < b->n_scope; i++)
+		free(b->scope[i]);
+	free(b->scope);
+	free(b->value);
+	free(b);
+}
+
+/* ---- the remover ---- */
+
+/* The bans a round carries out: the unswept ones when it began, newest
+ * first (a snapshot; the list itself may grow meanwhile). */
+struct ban_round {
+	struct ban **bans;
+	size_t n;
+	uint64_t removed;
+	struct cache_obj **soft; /* RAM objects to replace by stale copies */
+	size_t n_soft, cap_soft;
+	char **keys; /* disk keys matched in a batch */
+	size_t *key_lens;
+	bool *key_soft;
+	size_t n_keys;
+};
+
+/* The newest ban of the round that o is older than and matches: NULL if
+ * none; a hard one wins over soft ones. */
+static struct ban *
+ban_round_match(struct ban_round *r, uint64_t gen, const char *key, size_t key_len,
+    const char *head, size_t head_len)
+{
+	struct ban *soft = NULL;
+
+	for (size_t i = 0; i < r->n && r->bans[i]->gen > gen; i++) {
+		struct ban *b = r->bans[i];
+
+		if (!ban_match(b, key, key_len, head, head_len))
+			continue;
+		if (!b->soft)
+			return b;
+		if (soft == NULL)
+			soft = b;
+	}
+	return soft;
+}
+
+static bool
+ban_ram_keep(void *arg, struct cache_obj *o)
+{
+	struct ban_round *r = arg;
+	size_t key_len, head_len;
+	const char *key = cache_obj_key(o, &key_len);
+	const char *head = cache_obj_head(o, &head_len);
+	struct ban *b;
+
+	if (cache_vary_is_index(o))
+		return true;
+	b = ban_round_match(r, cache_obj_gen(o), key, key_len, head, head_len);
+	if (b == NULL)
+		return true;
+	if (!b->soft) {
+		b->removed++;
+		return false;
+	}
+	if (r->n_soft == r->cap_soft) {
+		r->cap_soft = r->cap_soft > 0 ? 2 * r->cap_soft : 64;
+		r->soft = xrealloc(r->soft, r->cap_soft * sizeof *r->soft);
+	}
+	r->soft[r->n_soft++] = cache_obj_ref(o);
+	b->removed++;
+	return true;
+}
+
+static void
+ban_disk_seen(
+    void *arg, const char *key, size_t key_len, const char *head, size_t head_len, time_t stored_at)
+{
+	struct ban_round *r = arg;
+	struct ban *b;
+	uint64_t gen = stored_at > 0 ? (uint64_t)stored_at * 1000000u : 0;
+
+	if (head_len >= 12 && memcmp(head, "OUTPOST-VARY", 12) == 0)
+		return;
+	b = ban_round_match(r, gen, key, key_len, head, head_len);
+	if (b == NULL || r->n_keys == BAN_MAX_PENDING)
+		return;
+	r->keys[r->n_keys] = xmalloc(key_len + 1);
+	memcpy(r->keys[r->n_keys], key, key_len);
+	r->keys[r->n_keys][key_len] = '\0';
+	r->key_lens[r->n_keys] = key_len;
+	r->key_soft[r->n_keys] = b->soft;
+	r->n_keys++;
+	b->removed++;
+}
+
+/* The matched keys of a disk batch, after its read transaction: removals
+ * and stale copies queued to the writer thread. */
+static void
+ban_disk_act(struct ban_round *r, time_t now)
+{
+	for (size_t i = 0; i < r->n_keys; i++) {
+		if (r->key_soft[i]) {
+			struct cache_obj *o = NULL, *copy;
+
+			if (cache_disk_lookup(ban_disk, r->keys[i], r->key_lens[i], now, &o) == 0) {
+				copy = cache_obj_stale_copy(o, now, r->bans[0]->gen);
+				if (copy != NULL)
+					cache_disk_store(ban_disk, copy);
+				cache_obj_unref(&copy);
+				cache_obj_unref(&o);
+			}
+		} else {
+			cache_disk_remove(ban_disk, r->keys[i], r->key_lens[i]);
+		}
+		free(r->keys[i]);
+	}
+	r->n_keys = 0;
+}
+
+static void
+ban_round_run(struct ban_round *r)
+{
+	time_t now = time_now();
+	unsigned char cursor[CACHE_DISK_CURSOR_MAX];
+	size_t cursor_len = 0;
+	struct timespec settle = {0, BAN_SETTLE_MS * 1000000L};
+
+	(void)nanosleep(&settle, NULL);
+	if (ban_disk != NULL)
+		(void)cache_disk_flush(ban_disk, BAN_FLUSH_MS);
+	if (ban_ram != NULL) {
+		for (unsigned s = 0; s < cache_ram_shards(ban_ram); s++)
+			(void)cache_ram_sweep(ban_ram, s, ban_ram_keep, r);
+		for (size_t i = 0; i < r->n_soft; i++) {
+			struct cache_obj *copy =
+			    cache_obj_stale_copy(r->soft[i], now, r->bans[0]->gen);
+
+			if (copy != NULL) {
+				/* only if nothing replaced it since the sweep */
+				size_t kl;
+				const char *k = cache_obj_key(copy, &kl);
+				struct cache_obj *cur = NULL;
+
+				if (cache_ram_lookup(ban_ram, k, kl, &cur) == 0 &&
+				    cur == r->soft[i])
+					cache_ram_insert(ban_ram, copy);
+				cache_obj_unref(&cur);
+			}
+			cache_obj_unref(&copy);
+			cache_obj_unref(&r->soft[i]);
+		}
+		r->n_soft = 0;
+	}
+	if (ban_disk == NULL)
+		return;
+	r->keys = xcalloc(BAN_MAX_PENDING, sizeof *r->keys);
+	r->key_lens = xcalloc(BAN_MAX_PENDING, sizeof *r->key_lens);
+	r->key_soft = xcalloc(BAN_MAX_PENDING, sizeof *r->key_soft);
+	for (;;) {
+		int n = cache_disk_scan(
+		    ban_disk, cursor, &cursor_len, BAN_DISK_BATCH, ban_disk_seen, r);
+
+		ban_disk_act(r, now);
+		if (n <= 0)
+			break;
+	}
+	free(r->keys);
+	free(r->key_lens);
+	free(r->key_soft);
+	(void)cache_disk_flush(ban_disk, BAN_FLUSH_MS);
+}
+
+/* Under ban_lock: unlinks bans retired for BAN_LINGER_MS and frees those
+ * unlinked for as long. */
+static void
+ban_collect(uint64_t now_ms)
+{
+	struct ban *_Atomic *pp = &ban_head;
+	struct ban *b, **gp;
+
+	while ((b = atomic_load(pp)) != NULL) {
+		if (atomic_load(&b->retired) && now_ms - b->retired_ms >= BAN_LINGER_MS) {
+			atomic_store_explicit(pp, atomic_load(&b->next), memory_order_release);
+			b->unlinked_ms = now_ms;
+			b->grave_next = ban_grave;
+			ban_grave = b;
+			atomic_fetch_sub(&ban_n_active, 1);
+			continue;
+		}
+		pp = &b->next;
+	}
+	for (gp = &ban_grave; (b = *gp) != NULL;) {
+		if (now_ms - b->unlinked_ms >= BAN_LINGER_MS) {
+			*gp = b->grave_next;
+			ban_free(b);
+		} else {
+			gp = &b->grave_next;
+		}
+	}
+}
+
+static void *
+ban_main(void *arg)
+{
+	(void)arg;
+	ASSERT(pthread_mutex_lock(&ban_lock) == 0);
+	while (!ban_stopping) {
+		struct ban_round r = {0};
+		struct ban *b;
+		struct timespec ts;
+
+		for (b = atomic_load(&ban_head); b != NULL; b = atomic_load(&b->next))
+			if (!b->swept)
+				r.n++;
+		if (r.n == 0) {
+			ban_collect(time_mono_ms());
+			(void)clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			(void)pthread_cond_timedwait(&ban_wake, &ban_lock, &ts);
+			continue;
+		}
+		r.bans = xcalloc(r.n, sizeof *r.bans);
+		r.n = 0;
+		for (b = atomic_load(&ban_head); b != NULL; b = atomic_load(&b->next))
+			if (!b->swept)
+				r.bans[r.n++] = b;
+		ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+		ban_round_run(&r);
+		ASSERT(pthread_mutex_lock(&ban_lock) == 0);
+		for (size_t i = 0; i < r.n; i++) {
+			b = r.bans[i];
+			b->swept = true;
+			b->retired_ms = time_mono_ms();
+			atomic_store(&b->retired, true);
+			atomic_fetch_add(&ban_n_retired, 1);
+			atomic_fetch_add(&ban_n_removed, b->removed);
+		}
+		ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+		for (size_t i = 0; i < r.n; i++)
+			if (ban_retire != NULL)
+				ban_retire(ban_retire_arg, r.bans[i]->owner, r.bans[i]->removed);
+		free(r.bans);
+		ASSERT(pthread_mutex_lock(&ban_lock) == 0);
+	}
+	ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+	return NULL;
+}
+
+int
+cache_ban_start(
+    struct cache_ram *ram, struct cache_disk *disk, cache_ban_retire_cb *retire, void *arg)
+{
+	ASSERT(!ban_running);
+	ban_ram = ram;
+	ban_disk = disk;
+	ban_retire = retire;
+	ban_retire_arg = arg;
+	ban_stopping = false;
+	if (pthread_create(&ban_thread, NULL, ban_main, NULL) != 0)
+		return -1;
+	ban_running = true;
+	return 0;
+}
+
+void
+cache_ban_stop(void)
+{
+	if (!ban_running)
+		return;
+	ASSERT(pthread_mutex_lock(&ban_lock) == 0);
+	ban_stopping = true;
+	ASSERT(pthread_cond_signal(&ban_wake) == 0);
+	ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+	ASSERT(pthread_join(ban_thread, NULL) == 0);
+	ban_running = false;
+}
+
+void
+cache_ban_reset(void)
+{
+	struct ban *b, *next;
+
+	ASSERT(!ban_running);
+	for (b = atomic_load(&ban_head); b != NULL; b = next) {
+		next = atomic_load(&b->next);
+		ban_free(b);
+	}
+	atomic_store(&ban_head, NULL);
+	for (b = ban_grave; b != NULL; b = next) {
+		next = b->grave_next;
+		ban_free(b);
+	}
+	ban_grave = NULL;
+	atomic_store(&ban_n_active, 0);
+}
+
+void
+cache_ban_stats(struct cache_ban_stats *out)
+{
+	out->active = atomic_load(&ban_n_active);
+	out->added = atomic_load(&ban_n_added);
+	out->retired = atomic_load(&ban_n_retired);
+	out->removed = atomic_load(&ban_n_removed);
+	out->lazy = atomic_load(&ban_n_lazy);
+}
