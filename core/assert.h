@@ -38,5 +38,7 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 #define CACHE_DISK_MAGIC    0x63646b74U
 #define CACHE_FILL_MAGIC    0x6366696cU
 #define CONFIG_MAGIC        0x636f6e66U
+#define PURGE_FLEET_MAGIC   0x6a3f0c51U
+#define PURGE_WAIT_MAGIC    0x2c81d9e4U
 
 #endif

@@ -90,7 +90,6 @@ static struct purge_fleet *purge_fleet;
  * only the main loop answers or frees them). */
 struct purge_wait {
 	unsigned magic;
-#define PURGE_WAIT_MAGIC 0x2c81d9e4
 	struct purge_wait *next;
 	struct evhttp_request *req;
 	struct evhttp_connection *conn;

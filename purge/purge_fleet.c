@@ -58,7 +58,6 @@
 
 struct purge_fleet {
 	unsigned magic;
-#define PURGE_FLEET_MAGIC 0x6a3f0c51
 	char node[PURGE_NODE_MAX]; /* node.name, made a subject token */
 	char deliver[128];
 	struct purge_log *log;
