@@ -2209,6 +2209,16 @@ cparse_route_match(struct cparse *p, const struct cnode *m, struct config_route 
 	cparse_pop(p, old);
 }
 
+/* What a route has before its keys are read: the routes a site's "pool:"
+ * shorthand makes get the same. */
+static void
+cparse_route_defaults(struct config_route *r)
+{
+	r->cache = true;
+	r->grace_s = CONFIG_GRACE_INHERIT;
+	r->request_buffering = true;
+}
+
 static void
 cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
@@ -2229,9 +2239,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	char err[CONFIG_VALUE_ERRLEN];
 	size_t i, old;
 
-	r->cache = true;
-	r->grace_s = CONFIG_GRACE_INHERIT;
-	r->request_buffering = true;
+	cparse_route_defaults(r);
 	if (!cparse_map(p, m, keys))
 		return;
 	cparse_route_match(p, m, r);
@@ -2508,8 +2516,7 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 			s->routes = xcalloc(1, sizeof s->routes[0]);
 			s->n_routes = 1;
 			s->routes[0].path = xstrdup("/");
-			s->routes[0].cache = true;
-			s->routes[0].request_buffering = true;
+			cparse_route_defaults(&s->routes[0]);
 			cparse_add_ref(p, &s->routes[0].pool, pool);
 		}
 		cparse_pop(p, old);

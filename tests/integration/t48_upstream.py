@@ -260,6 +260,21 @@ class PassiveErrorRate(harness.OutpostTestCase):
 
 
 class Grace(harness.OutpostTestCase):
+    def test_site_pool_shorthand_inherits_the_node_grace(self):
+        # a site written as "pool: X" has one route made for it: it takes
+        # cache.grace from the node like a route written out (it had 0 s)
+        a = self.start_origin()
+        node = self.start_outpost(a, overrides={"cache": {"grace": "30s"}})
+        a.script({"/sh/x": {"cc": "max-age=1", "body": "old copy"}})
+        for host in ("localhost", "example.com"):
+            self.assertEqual(node.get("/sh/x", host=host).status, 200)
+        a.stop()
+        time.sleep(1.2)   # both copies are stale now
+        for host in ("localhost", "example.com"):
+            r = node.get("/sh/x", host=host)
+            self.assertEqual((r.status, r.body), (200, b"old copy"), (host, r))
+            self.assertIn("detail=grace", r.header("Cache-Status", ""))
+
     def test_stale_copy_answers_when_no_member_is_healthy(self):
         a = self.start_origin()
         health = {"path": "/healthz", "interval": "300ms", "timeout": "300ms",
