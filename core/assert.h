@@ -30,7 +30,7 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 #define EDGE_CONN_MAGIC     0x6564636fU
 #define EDGE_WORKER_MAGIC   0x6564776bU
 #define EDGE_PRIVDROP_MAGIC 0x65647064U
-#define EDGE_BGREV_MAGIC    0x42475256U
+#define EDGE_FETCH_MAGIC    0x65646674U
 #define ORIGIN_DNS_MAGIC    0x6f72646eU
 #define ORIGIN_QUERY_MAGIC  0x6f727179U
 #define ORIGIN_LOOKUP_MAGIC 0x6f726c6bU

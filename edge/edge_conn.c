@@ -40,7 +40,6 @@
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
-#include "edge/edge_bgrev.h"
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
@@ -954,7 +953,7 @@ conn_handle_request(struct edge_conn *c)
 	 * RFC 9211 says "hit" (detail says why the hit is stale). */
 	if (stale != NULL && creq == CACHE_REQ_LOOKUP &&
 	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
-	    edge_bgrev_ensure(c, stale)) {
+	    edge_proxy_background(c, stale)) {
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
 		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
 		cache_obj_unref(&stale);

@@ -53,6 +53,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
+#include "edge/edge_fetch.h"
 #include "edge/edge_proxy.h"
 #include "edge/edge_range.h"
 #include "edge/edge_route.h"
@@ -326,164 +327,50 @@ proxy_add_status_line(struct evbuffer *out, const struct h1_response *resp)
 		    out, "HTTP/1.1 %d %s\r\n", resp->status, h1_reason(resp->status));
 }
 
-bool
-edge_proxy_skip_request_field(const struct edge_conn *c, const struct h1_header *h, bool cached)
+/* The backend request for c's request as it is: the route's rewrite,
+ * origin_host and request header rules, the client's fields (filtered per
+ * fields), no validators, no body. */
+static void
+proxy_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
 {
-	static const struct str skip[] = {
-	    STR_LIT("Host"),
-	    STR_LIT("Content-Length"),
-	    STR_LIT("Transfer-Encoding"),
-	    STR_LIT("Expect"),
-	    STR_LIT("X-Forwarded-For"),
-	    STR_LIT("X-Forwarded-Proto"),
-	};
-
-	const struct config_route *route = c->route;
-	int ov;
-
-	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
-		if (str_eq_nocase(h->name, skip[i]))
-			return true;
-	if (h1_is_hop_by_hop(h->name, c->req.headers, c->req.n_headers))
-		return true;
-	/* "Transfer_Encoding" next to the real framing: an origin that maps '_'
-	 * and '-' to one CGI variable would see two framings */
-	if (!route->underscores && memchr(h->name.p, '_', h->name.len) != NULL) {
-		log_debug("proxy", "request field \"%.*s\" not forwarded: '_' in its name",
-		    (int)(h->name.len < 64 ? h->name.len : 64), h->name.p);
-		return true;
-	}
-	/* unkeyed fields that change the origin's answer, on an answer that
-	 * may be stored for everyone */
-	if (cached && (ov = config_override_index(h->name.p, h->name.len)) >= 0)
-		return route->override[ov] == CONFIG_OVERRIDE_STRIP;
-	return false;
-}
-
-void
-edge_proxy_add_if_none_match(struct edge_worker *w, const char *key, size_t key_len,
-    const struct cache_obj *stale, struct evbuffer *out)
-{
-	struct cache_obj *v[CACHE_VARY_MAX];
-	struct str own, sent[CACHE_VARY_MAX];
-	size_t n = 0, n_sent = 0;
-
-	if (!cache_obj_header(stale, STR_LIT("ETag"), &own))
-		return;
-	evbuffer_add_printf(out, "If-None-Match: %.*s", (int)own.len, own.p);
-	if (w->srv->ram != NULL)
-		n = cache_variants(w->srv->ram, key, key_len, v, CACHE_VARY_MAX);
-	for (size_t i = 0; i < n; i++) {
-		struct str e;
-		bool dup;
-
-		if (cache_obj_header(v[i], STR_LIT("ETag"), &e) && e.len > 0) {
-			dup = str_eq(e, own);
-			for (size_t k = 0; k < n_sent && !dup; k++)
-				dup = str_eq(e, sent[k]);
-			if (!dup) {
-				evbuffer_add_printf(out, ", %.*s", (int)e.len, e.p);
-				sent[n_sent++] = e; /* v[i] holds it until the loop ends */
-			}
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		cache_obj_unref(&v[i]);
-	evbuffer_add(out, "\r\n", 2);
-}
-
-bool
-edge_proxy_select_variant(struct edge_worker *w, const char *key, size_t key_len,
-    const struct h1_response *resp, struct cache_obj **stale)
-{
-	const struct h1_header *h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"));
-	struct cache_obj *pick;
-
-	if (h == NULL || w->srv->ram == NULL)
-		return false;
-	pick = cache_variant_by_etag(w->srv->ram, key, key_len, str_trim_ows(h->value));
-	if (pick == NULL)
-		return false;
-	cache_obj_unref(stale);
-	*stale = pick;
-	return true;
-}
-
-void
-edge_proxy_store_for_request(
-    struct edge_worker *w, const struct h1_request *req, struct cache_obj *o, time_t now)
-{
-	struct cache_obj *own = cache_vary_for_request(req, o);
-
-	if (own == NULL)
-		return;
-	cache_store(w->srv->ram, w->srv->disk, own, now);
-	EDGE_COUNT(&w->metrics, cache_stores_total);
-	cache_obj_unref(&own);
+	memset(b, 0, sizeof *b);
+	b->method = c->req.method;
+	b->target = c->up_target;
+	b->host = c->up_host;
+	b->req = &c->req;
+	b->route = c->route;
+	b->fields = fields;
+	b->w = c->w;
+	b->key = c->key;
+	b->key_len = c->key_len > 0 ? (size_t)c->key_len : 0;
+	b->peer = c->peer;
+	b->tls = c->tls;
+	b->node_name = c->gen->cfg->node_name;
+	b->body = H1_BODY_NONE;
 }
 
 static void
 proxy_write_request_head(struct edge_conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->px.obev);
-	const struct h1_request *r = &c->req;
+	struct edge_proxy *px = &c->px;
+	struct edge_fetch_bereq b;
 
-	evbuffer_add(out, r->method.p, r->method.len);
-	evbuffer_add(out, " ", 1);
-	evbuffer_add(out, c->up_target.p, c->up_target.len); /* the route's rewrite */
-	evbuffer_add(out, " HTTP/1.1\r\nHost: ", 17);
-	evbuffer_add(out, c->up_host.p, c->up_host.len);
-	evbuffer_add(out, "\r\n", 2);
-	for (size_t i = 0; i < r->n_headers; i++) {
-		const struct h1_header *h = &r->headers[i];
-
-		if (edge_proxy_skip_request_field(c, h, c->px.store) ||
-		    edge_route_hdr_drops(&c->route->req_hdrs, h->name))
-			continue;
-		if (c->px.range_strip && (str_eq_nocase(h->name, STR_LIT("Range")) ||
-		                             str_eq_nocase(h->name, STR_LIT("If-Range"))))
-			continue;
-		proxy_add_field(out, h);
-	}
+	proxy_bereq(c, px->store ? EDGE_FETCH_FIELDS_CACHED : EDGE_FETCH_FIELDS_PASS, &b);
 	/* a range miss asks for the window the cache may fill from (see
-	 * proxy_range_window), not for the whole object; the revalidation of
-	 * a stored object asks for the whole of it, to replace it */
-	if (c->px.range_strip && !c->px.revalidate)
-		evbuffer_add_printf(out, "Range: bytes=0-%llu\r\n",
-		    (unsigned long long)proxy_range_fill_max(c->gen->cfg) - 1);
-	edge_route_hdr_append(&c->route->req_hdrs, out);
-	/* X-Forwarded-For: the client's list, then the peer (one field line). */
-	evbuffer_add(out, "X-Forwarded-For: ", 17);
-	for (size_t i = 0; i < r->n_headers; i++) {
-		const struct h1_header *h = &r->headers[i];
-
-		if (!str_eq_nocase(h->name, STR_LIT("X-Forwarded-For")) || h->value.len == 0)
-			continue;
-		evbuffer_add(out, h->value.p, h->value.len);
-		evbuffer_add(out, ", ", 2);
+	 * proxy_range_window), not for the whole object; the revalidation of a
+	 * stored object asks for the whole of it, to replace it */
+	b.drop_range = px->range_strip;
+	if (px->range_strip && !px->revalidate)
+		b.range_window = proxy_range_fill_max(c->gen->cfg);
+	/* RFC 9111 §4.3.1: the stored validators the client did not send */
+	if (px->revalidate) {
+		b.stale = px->stale;
+		b.inm = px->reval_inm;
+		b.ims = px->reval_ims;
 	}
-	evbuffer_add_printf(out, "%s\r\n", c->peer);
-	/* RFC 9111 §4.3.1: the stored validators the client did not send. */
-	if (c->px.revalidate) {
-		struct str v;
-
-		if (c->px.reval_inm)
-			edge_proxy_add_if_none_match(
-			    c->w, c->key, (size_t)c->key_len, c->px.stale, out);
-		if (c->px.reval_ims && cache_obj_header(c->px.stale, STR_LIT("Last-Modified"), &v))
-			evbuffer_add_printf(out, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
-	}
-	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
-	    c->tls ? "https" : "http", c->gen->cfg->node_name);
-	if (c->px.buffered) /* read whole, a chunked body too */
-		evbuffer_add_printf(
-		    out, "Content-Length: %llu\r\n", (unsigned long long)c->px.spool.len);
-	else if (r->body == H1_BODY_LENGTH)
-		evbuffer_add_printf(
-		    out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
-	else if (r->body == H1_BODY_CHUNKED)
-		evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
-	evbuffer_add(out, "\r\n", 2);
+	b.body = px->buffered ? H1_BODY_LENGTH : c->req.body; /* read whole: chunked too */
+	b.content_length = px->buffered ? px->spool.len : c->req.content_length;
+	edge_fetch_bereq_write(&b, bufferevent_get_output(px->obev));
 }
 
 /*
@@ -734,59 +621,21 @@ edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf
 	    proxy_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache_grace_s;
 }
 
-/* The stored head: status line and end-to-end fields, without framing, Age or
- * the fields the edge writes per response. */
+/* The object this answer makes (edge_fetch_obj_new), when it may be stored. */
 static void
 proxy_start_fill(struct edge_conn *c, time_t response_time)
 {
 	struct edge_proxy *px = &c->px;
-	const struct config *cfg = c->gen->cfg;
 	struct cache_policy_conf conf;
-	struct cache_policy pol;
-	struct evbuffer *head;
-	size_t len;
-	int key_len;
-	char line[64];
-	bool has_date = false;
 
 	if (!px->store || !proxy_method_is(c, "GET") || c->key_len < 0)
 		return;
 	edge_proxy_policy_conf(c, &conf);
-	cache_policy_evaluate_conf(
-	    &c->req, &px->resp, px->request_time, response_time, &conf, &pol);
-	if (!pol.storable)
-		return;
-	if (px->resp.body == H1_BODY_LENGTH &&
-	    px->resp.content_length > cfg->cache_max_object_bytes)
-		return;
-	/* RFC 9111 §4.1: a response with Vary is stored as the variant this
-	 * request selects */
-	key_len = cache_vary_key(&c->req, px->resp.headers, px->resp.n_headers, c->key,
-	    (size_t)c->key_len, c->w->key_scratch, sizeof c->w->key_scratch);
-	if (key_len < 0)
-		return;
-	head = evbuffer_new();
-	len = h1_status_line(px->resp.status, line, sizeof line);
-	evbuffer_add(head, line, len);
-	for (size_t i = 0; i < px->resp.n_headers; i++) {
-		const struct h1_header *h = &px->resp.headers[i];
-
-		if (!cache_policy_store_field(&px->resp, h) || proxy_skip_origin_sts(c, h) ||
-		    proxy_skip_window_field(px, h))
-			continue;
-		if (str_eq_nocase(h->name, STR_LIT("Date")))
-			has_date = true;
-		proxy_add_field(head, h);
-	}
-	if (!has_date)
-		evbuffer_add_printf(head, "Date: %s\r\n", edge_worker_date(c->w));
-	len = evbuffer_get_length(head);
-	px->fill = cache_obj_new(c->w->key_scratch, (size_t)key_len,
-	    (const char *)evbuffer_pullup(head, (ev_ssize_t)len), len,
-	    px->resp.body == H1_BODY_LENGTH ? px->resp.content_length : 0, response_time, &pol);
+	px->fill = edge_fetch_obj_new(c->w, c->gen->cfg, &c->req, &px->resp, c->key,
+	    (size_t)c->key_len, &conf, px->request_time, response_time,
+	    c->site != NULL && c->site->hsts != NULL, px->range_whole);
 	if (px->fill != NULL)
 		cache_obj_set_gen(px->fill, px->ban_gen);
-	evbuffer_free(head);
 }
 
 /* RFC 9110 §9.2.1: the methods that do not ask the origin to change state. */
@@ -1295,7 +1144,7 @@ proxy_revalidated(struct edge_conn *c)
 	} else if (pol.storable && px->store) {
 		cache_store(w->srv->ram, w->srv->disk, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
-		edge_proxy_store_for_request(w, &c->req, o, now);
+		edge_fetch_store_for_request(w, &c->req, o, now);
 	}
 	evbuffer_drain(in, px->resp.head_len);
 	px->resp.headers = NULL;
@@ -1637,7 +1486,7 @@ proxy_read_head(struct edge_conn *c)
 		return; /* retried on another member */
 	if (px->revalidate && px->resp.status == 304 &&
 	    (cache_policy_304_applies(px->stale, &px->resp, px->reval_client) ||
-	        (px->reval_inm && edge_proxy_select_variant(
+	        (px->reval_inm && edge_fetch_select_variant(
 	                              c->w, c->key, (size_t)c->key_len, &px->resp, &px->stale)))) {
 		proxy_revalidated(c);
 		return;
@@ -2352,4 +2201,30 @@ edge_proxy_on_client_writable(struct edge_conn *c)
 		edge_io_set_lowmark(&c->io, 0);
 		proxy_relay_body(c);
 	}
+}
+
+bool
+edge_proxy_background(struct edge_conn *c, struct cache_obj *stale)
+{
+	struct edge_fetch_bereq b;
+	struct edge_fetch_bg bg;
+
+	if (c->key_len < 0 || c->route == NULL || c->req.body != H1_BODY_NONE)
+		return false;
+	/* as for the proxied request, as a GET with the stored validators
+	 * (RFC 9111 §4.3.1) */
+	proxy_bereq(c, EDGE_FETCH_FIELDS_REFRESH, &b);
+	b.method = STR_LIT("GET");
+	b.stale = stale;
+	b.inm = true;
+	b.ims = true;
+	bg.gen = c->gen;
+	bg.pool = c->pool; /* the route's, or its canary's */
+	bg.hash = edge_proxy_hash(c, c->pool);
+	bg.key = c->key;
+	bg.key_len = (size_t)c->key_len;
+	bg.stale = stale;
+	edge_proxy_policy_conf(c, &bg.conf);
+	bg.skip_sts = c->site != NULL && c->site->hsts != NULL;
+	return edge_fetch_background(c->w, &bg, &b);
 }

@@ -41,29 +41,14 @@ void edge_proxy_on_client_writable(struct edge_conn *c);
 /* The balancer key of c's request for pool: the client address for ip_hash,
  * the pool's hash_key for consistent_hash, else 0. */
 uint64_t edge_proxy_hash(const struct edge_conn *c, const struct config_pool *pool);
-/* Client request fields of c's request never forwarded as they are: framing,
- * Host, Expect, the X-Forwarded-* the node writes itself, hop-by-hop fields
- * (including those the request's Connection names), names with '_' unless
- * the route has underscores_in_headers, and, when the answer may be stored
- * (cached), the override fields the route strips (config.h
- * CONFIG_OVERRIDE_FIELDS). */
-bool edge_proxy_skip_request_field(
-    const struct edge_conn *c, const struct h1_header *h, bool cached);
-/* RFC 9111 §4.3.1: when the stale response being revalidated has an ETag,
- * appends an If-None-Match line to out with it and each other ETag of the
- * variants of the URL key in w's RAM tier, each once.  Worker thread. */
-void edge_proxy_add_if_none_match(struct edge_worker *w, const char *key, size_t key_len,
-    const struct cache_obj *stale, struct evbuffer *out);
-/* RFC 9111 §4.3.4: when the 304 resp names by its ETag a variant of the URL
- * key in w's RAM tier, that variant replaces *stale (the reference is
- * dropped) as the response to update and serve; true then.  Worker thread. */
-bool edge_proxy_select_variant(struct edge_worker *w, const char *key, size_t key_len,
-    const struct h1_response *resp, struct cache_obj **stale);
-/* After a 304 that named another variant o than the one req selects: o's
- * copy is stored as req's own variant too (cache_vary_for_request).  Worker
- * thread. */
-void edge_proxy_store_for_request(
-    struct edge_worker *w, const struct h1_request *req, struct cache_obj *o, time_t now);
+/* stale-while-revalidate (RFC 5861 §3): makes sure a BACKGROUND fetch
+ * (edge_fetch.h) refreshes stale, the stored object for c's current request
+ * key, built from c's request (target, Host, end-to-end fields without
+ * preconditions, Range or cache directives) and stale's validators.  True
+ * when one was in flight or has been started (the caller may serve stale),
+ * false when none can (a request with a body among them): the caller goes to
+ * the origin in the foreground. */
+bool edge_proxy_background(struct edge_conn *c, struct cache_obj *stale);
 /* The cache policy settings for c's request: its route's default_ttl, the
  * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);

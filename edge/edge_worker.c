@@ -270,7 +270,7 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 	w->draining = true;
 	worker_close_listeners(w);
 	evtimer_del(w->accept_timer);
-	edge_bgrev_abort_all(w); /* best effort: never waited for */
+	edge_fetch_abort_all(w); /* best effort: never waited for */
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		edge_conn_drain(c);
@@ -458,7 +458,7 @@ edge_worker_join_free(struct edge_worker **wp)
 		next = c->next;
 		edge_conn_abort(c);
 	}
-	edge_bgrev_abort_all(w);
+	edge_fetch_abort_all(w);
 	worker_close_listeners(w);
 	free(w->listeners);
 	edge_route_md_free(&w->route_md);

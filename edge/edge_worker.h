@@ -34,7 +34,7 @@
 #include "core/timeutil.h"
 #include "cache/cache.h"
 #include "core/h1.h"
-#include "edge/edge_bgrev.h"
+#include "edge/edge_fetch.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_metrics.h"
 
@@ -48,7 +48,7 @@ struct origin_dns;
 struct origin_health;
 struct edge_conn;
 struct edge_tls;
-struct edge_bgrev;
+struct edge_fetch;
 struct edge_route_md;
 struct edge_hs_ip;
 struct edge_ip_counts;
@@ -140,10 +140,10 @@ struct edge_worker {
 	time_t date_at; /* second the cached Date header is for */
 	char date[TIME_HTTP_DATE_LEN + 1];
 	struct edge_metrics metrics;
-	/* Background revalidations in flight (edge_bgrev.c): a hash set of
-	 * exchanges keyed by cache key, bucket chains. */
-	struct edge_bgrev *bgrev[EDGE_BGREV_BUCKETS];
-	unsigned n_bgrev;
+	/* BACKGROUND fetches in flight (edge_fetch.c): a hash set keyed by the
+	 * URL key, bucket chains. */
+	struct edge_fetch *bg_fetch[EDGE_FETCH_BG_BUCKETS];
+	unsigned n_bg_fetch;
 	/* TLS handshakes in progress per client address (limits.handshakes_per_ip):
 	 * entries exist only while their count is above zero. */
 	struct edge_hs_ip *hs_ip[EDGE_HS_BUCKETS];
