@@ -118,6 +118,11 @@ class PrivDrop(harness.OutpostTestCase):
         self.assertEqual(os.stat(node2.access_log).st_uid, self.pw.pw_uid)
 
     def test_reload_reads_root_only_keys_after_the_switch(self):
+        if not os.stat("/").st_mode & stat.S_IXOTH:
+            # a reload looks node.user up in /etc/passwd as that user: not
+            # possible where the root directory itself is closed to others
+            # (a chroot made with mktemp -d is 0700)
+            self.skipTest("/ is not searchable by %s" % USER)
         c = second_cert(certs())
         port = harness.free_port()
         for name in ("ecdsa", "ecdsa2"):
