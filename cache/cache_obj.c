@@ -60,9 +60,9 @@ struct cache_obj {
 	size_t body_cap;
 	size_t key_len;
 	size_t head_len;
-	bool consumed;   /* the head has a field cache_policy_consumed_field names */
-	bool building;   /* mem_body is counted as a body being built */
-	size_t mem_body; /* body bytes in the memory account (0: shared) */
+	bool consumed;    /* the head has a field cache_policy_consumed_field names */
+	bool building;    /* mem_body is counted as a body being built */
+	size_t mem_body;  /* body bytes in the memory account (0: shared) */
 	uint64_t ban_gen; /* cache_ban clock when its fill began */
 	atomic_uint_least64_t ban_clear; /* no ban older than this matches it */
 	char *head;                      /* points into data, after the key */
