@@ -127,6 +127,7 @@ config_parse_free(struct config *c)
 	}
 	free(c->purge_tokens);
 	free(c->purge_audit_log);
+	free(c->purge_client_cidrs);
 	for (i = 0; i < c->fleet.n_servers; i++)
 		free(c->fleet.servers[i]);
 	free(c->fleet.servers);

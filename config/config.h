@@ -244,6 +244,8 @@ struct config {
 	size_t n_purge_tokens;
 	unsigned purge_rate;   /* purge.rate: purges per second per token, default 10; 0: none */
 	char *purge_audit_log; /* purge.audit_log: path of the JSON-lines audit log, or NULL */
+	struct purge_cidr *purge_client_cidrs; /* purge.client_listeners: PURGE there from */
+	size_t n_purge_client_cidrs;
 	struct purge_fleet_conf fleet; /* fleet: the purge bus (no servers: purges stay local) */
 
 	/* cache */

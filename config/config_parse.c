@@ -954,10 +954,38 @@ cparse_purge_token(struct cparse *p, const struct cnode *m, struct purge_token_c
 	cparse_pop(p, old);
 }
 
+/* purge.client_listeners: [CIDR, ...] */
+static void
+cparse_purge_cidrs(struct cparse *p, const struct cnode *m)
+{
+	const struct cnode *v = cmap_get(m, "client_listeners", NULL);
+	struct config *c = p->c;
+	size_t old;
+
+	if (v == NULL)
+		return;
+	old = cparse_push_key(p, "client_listeners");
+	if (cparse_seq(p, v)) {
+		c->purge_client_cidrs = xcalloc(v->n + 1, sizeof *c->purge_client_cidrs);
+		for (size_t i = 0; i < v->n; i++) {
+			const struct cnode *k = v->kids[i];
+
+			if (k->type != CNODE_SCALAR ||
+			    purge_cidr_parse(
+			        k->str, &c->purge_client_cidrs[c->n_purge_client_cidrs]) != 0)
+				cparse_err(
+				    p, k, "not an address block (192.0.2.0/24, 2001:db8::/32)");
+			else
+				c->n_purge_client_cidrs++;
+		}
+	}
+	cparse_pop(p, old);
+}
+
 static void
 cparse_purge(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {"tokens", "rate", "audit_log", NULL};
+	static const char *const keys[] = {"tokens", "rate", "audit_log", "client_listeners", NULL};
 	const struct cnode *v;
 	struct config *c = p->c;
 	size_t old;
@@ -966,6 +994,7 @@ cparse_purge(struct cparse *p, const struct cnode *m)
 		return;
 	cget_uint(p, m, "rate", 0, 1000000, &c->purge_rate);
 	cget_str(p, m, "audit_log", &c->purge_audit_log);
+	cparse_purge_cidrs(p, m);
 	if ((v = cmap_get(m, "tokens", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "tokens");

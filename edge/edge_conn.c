@@ -44,6 +44,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_proxy.h"
+#include "edge/edge_purge.h"
 #include "edge/edge_range.h"
 #include "edge/edge_route.h"
 #include "edge/edge_tls.h"
@@ -293,6 +294,13 @@ edge_conn_send_error_with(struct edge_conn *c, int status, const char *extra, co
 static void
 conn_send_short(struct edge_conn *c, int status, const char *extra, const char *body)
 {
+	edge_conn_send_typed(c, status, "text/plain; charset=utf-8", extra, body);
+}
+
+void
+edge_conn_send_typed(
+    struct edge_conn *c, int status, const char *type, const char *extra, const char *body)
+{
 	struct evbuffer *out = c->io.out;
 	size_t blen = body != NULL ? strlen(body) : 0;
 	char hsts[EDGE_HSTS_FIELD_MAX];
@@ -300,10 +308,11 @@ conn_send_short(struct edge_conn *c, int status, const char *extra, const char *
 
 	c->status = status;
 	n = evbuffer_add_printf(out,
-	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%sContent-Length: %zu\r\nVia: 1.1 %s\r\n%s%s%s\r\n%s",
-	    status, h1_reason(status), edge_worker_date(c->w),
-	    blen > 0 ? "Content-Type: text/plain; charset=utf-8\r\n" : "", blen,
-	    c->gen->cfg->node_name, extra, edge_conn_hsts_field(c, hsts), conn_connection_header(c),
+	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sContent-Length: %zu\r\nVia: 1.1 "
+	    "%s\r\n%s%s%s\r\n%s",
+	    status, h1_reason(status), edge_worker_date(c->w), blen > 0 ? "Content-Type: " : "",
+	    blen > 0 ? type : "", blen > 0 ? "\r\n" : "", blen, c->gen->cfg->node_name, extra,
+	    edge_conn_hsts_field(c, hsts), conn_connection_header(c),
 	    body != NULL && !str_eq(c->req.method, STR_LIT("HEAD")) ? body : "");
 	if (n > 0)
 		c->bytes_out += (uint64_t)n;
@@ -824,6 +833,8 @@ conn_handle_request(struct edge_conn *c)
 		edge_conn_send_error(c, 501, "CONNECT is not supported");
 		return;
 	}
+	if (edge_purge_conn(c)) /* PURGE from an address of purge.client_listeners */
+		return;
 	if (r->form == H1_TARGET_ASTERISK) {
 		conn_send_short(
 		    c, 200, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n", NULL);

@@ -228,6 +228,11 @@ bool edge_conn_leave(struct edge_conn *c);
 void edge_conn_response_done(struct edge_conn *c);
 /* Answers the current request with a short text/plain error and closes. */
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
+/* A complete response of the node's own that keeps the connection: status,
+ * extra header lines (each ending in CRLF) and a short body of the given
+ * Content-Type (its length only, for HEAD). */
+void edge_conn_send_typed(
+    struct edge_conn *c, int status, const char *type, const char *extra, const char *body);
 /* Writes the head of a response built from the stored o: status line and
  * stored fields, Age, Via, "X-Cache: xcache", "Cache-Status: outpost; cs",
  * framing (a complete field line, or ""; none for a 204), HSTS and Connection.  Sets

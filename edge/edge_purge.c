@@ -58,12 +58,14 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "edge/edge_conn.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_worker.h"
 #include "purge/purge.h"
 
 #define PURGE_KEPT        1024  /* purges GET /purge/<id> still knows */
 #define PURGE_WAIT_MAX_MS 60000 /* the longest ?wait= */
+#define PURGE_URL_MAX     8192  /* bytes of the URL a PURGE names */
 
 struct purge_entry {
 	char id[PURGE_ID_LEN + 1];
@@ -232,15 +234,18 @@ purge_apply_bans(uint64_t seq, json_t *bans, bool soft, bool restore)
 	}
 }
 
-/* A URL purge also frees the URL's variants from both tiers now. */
-static void
+/* A URL purge also frees the URL's variants from both tiers now.  The
+ * count it returns is what the reply's "purged" says at once (the remover
+ * reports the rest to GET /purge/<id>); cache_invalidate does not count. */
+static uint64_t
 purge_invalidate_urls(json_t *bans, bool soft)
 {
+	uint64_t removed = 0;
 	size_t i;
 	json_t *b;
 
 	if (purge_srv == NULL || purge_srv->ram == NULL || soft)
-		return;
+		return 0;
 	json_array_foreach(bans, i, b)
 	{
 		const char *kind = "", *v = NULL;
@@ -249,6 +254,7 @@ purge_invalidate_urls(json_t *bans, bool soft)
 		    strcmp(kind, "url") == 0)
 			cache_invalidate(purge_srv->ram, purge_srv->disk, v, strlen(v), time_now());
 	}
+	return removed;
 }
 
 /* The cache key of an absolute URL (or the start of one, for a prefix) into
@@ -545,7 +551,7 @@ purge_remote(void *arg, const char *id, const char *value, size_t len, uint64_t 
 	rc = text != NULL ? purge_log_commit(purge_log, id, text, strlen(text), false, stream_seq)
 	                  : -1;
 	if (rc == 0) {
-		purge_invalidate_urls(bans, soft);
+		(void)purge_invalidate_urls(bans, soft);
 		atomic_fetch_add_explicit(&purge_fleet_applied_total, 1, memory_order_relaxed);
 		purge_audit_line(text);
 	}
@@ -624,68 +630,116 @@ purge_check(const struct purge_req *r, const struct purge_token_conf *tok, char 
 	return 0;
 }
 
+/* A purge request, wherever it arrived: POST /purge (a JSON body) or the
+ * PURGE method (one URL). */
+struct purge_call {
+	const struct config *cfg;
+	const char *authorization; /* the field's value, or NULL */
+	const char *client;        /* the peer's address */
+	const char *body;          /* POST /purge: the JSON body (body_len bytes) */
+	size_t body_len;
+	const char *url;      /* PURGE: the absolute URL */
+	const char *wait_err; /* a bad ?wait=: its message (400, after the 403 checks) */
+};
+
+/* What purge_exec answers: status, one optional header field and a JSON
+ * body (owned). */
+struct purge_answer {
+	int code;
+	const char *reason;
+	const char *field; /* "WWW-Authenticate" or "Retry-After", or NULL */
+	char value[64];
+	json_t *body;
+	char id[PURGE_ID_LEN + 1]; /* accepted (200): its id */
+	bool soft;
+};
+
 static void
-purge_post(struct evhttp_request *req, struct edge_server *srv)
+purge_answer_error(struct purge_answer *a, int code, const char *reason, const char *msg)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *body = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(body);
+	a->code = code;
+	a->reason = reason;
+	a->body = json_pack("{s:s}", "error", msg);
+}
+
+/* Serializes purge_exec: the admin listener and the client listeners'
+ * workers share the token buckets and the purge log's order. */
+static pthread_mutex_t purge_exec_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The one path of a purge request: authentication (401), its items parsed
+ * and checked against the token (400, 403), the rate limit (429), the bans
+ * put in force, the record committed to the purge log, the URL variants
+ * removed, the audit line (the caller kicks the fleet, after it has
+ * registered any ?wait= for the acks); a 200 carries the reply
+ * {"id", "purged", ...} with "purged" the objects removed at once.  Any
+ * thread (main loop or, for PURGE on a client listener, a worker).
+ */
+static void
+purge_exec(const struct purge_call *call, struct purge_answer *a)
+{
+	const struct config *cfg = call->cfg;
 	const struct purge_token_conf *tok;
 	struct purge_req r;
-	char msg[512], idbuf[PURGE_ID_LEN + 1], client[64];
+	char msg[512], client[64];
 	unsigned char rnd[PURGE_ID_LEN / 2];
 	char **keys = NULL;
-	size_t n_keys;
-	json_t *rec, *bans, *reply;
+	size_t n_keys = 0;
+	json_t *rec, *bans;
 	char *text;
-	uint64_t seq, wait_ms = 0;
+	uint64_t seq, removed;
 	unsigned wait_s;
 	int tokidx, code;
 
-	if (purge_auth == NULL || purge_auth_cfg != srv->cfg) {
+	memset(a, 0, sizeof *a);
+	memset(&r, 0, sizeof r);
+	ASSERT(pthread_mutex_lock(&purge_exec_lock) == 0);
+	if (purge_auth == NULL || purge_auth_cfg != cfg) {
 		purge_auth_free(&purge_auth);
-		purge_auth = purge_auth_new(
-		    srv->cfg->purge_tokens, srv->cfg->n_purge_tokens, srv->cfg->purge_rate);
-		purge_auth_cfg = srv->cfg;
+		purge_auth =
+		    purge_auth_new(cfg->purge_tokens, cfg->n_purge_tokens, cfg->purge_rate);
+		purge_auth_cfg = cfg;
 	}
-	tokidx = purge_auth_token(purge_auth, evhttp_find_header(in, "Authorization"));
+	tokidx = purge_auth_token(purge_auth, call->authorization);
 	if (tokidx < 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-		    "Bearer realm=\"outpost purge\"");
-		purge_error(req, 401, "Unauthorized", "a valid bearer token is required");
-		return;
+		a->field = "WWW-Authenticate";
+		snprintf(a->value, sizeof a->value, "Bearer realm=\"outpost purge\"");
+		purge_answer_error(a, 401, "Unauthorized", "a valid bearer token is required");
+		goto out;
 	}
 	tok = purge_auth_conf(purge_auth, tokidx);
-	if (purge_req_parse((const char *)evbuffer_pullup(body, (ev_ssize_t)len), len, &r, msg,
-	        sizeof msg) != 0) {
-		purge_error(req, 400, "Bad Request", msg);
-		return;
+	if (call->url != NULL) {
+		r.urls = xcalloc(1, sizeof *r.urls);
+		r.urls[0] = xstrdup(call->url);
+		r.n_urls = 1;
+	} else if (purge_req_parse(call->body, call->body_len, &r, msg, sizeof msg) != 0) {
+		purge_answer_error(a, 400, "Bad Request", msg);
+		goto out;
 	}
 	n_keys = r.n_urls + r.n_prefixes;
 	keys = xcalloc(n_keys + 1, sizeof *keys);
 	code = purge_check(&r, tok, keys, msg, sizeof msg);
-	if (code == 0 && purge_wait_param(req, &wait_ms, msg, sizeof msg) != 0)
+	if (code == 0 && call->wait_err != NULL) {
+		snprintf(msg, sizeof msg, "%s", call->wait_err);
 		code = 400;
+	}
 	if (code != 0) {
-		purge_error(req, code, code == 403 ? "Forbidden" : "Bad Request", msg);
+		purge_answer_error(a, code, code == 403 ? "Forbidden" : "Bad Request", msg);
 		goto out;
 	}
 	wait_s = purge_auth_take(purge_auth, tokidx, time_mono_ms());
 	if (wait_s > 0) {
-		char ra[16];
-
-		snprintf(ra, sizeof ra, "%u", wait_s);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
-		purge_error(req, 429, "Too Many Requests", "purge rate limit of the token");
+		a->field = "Retry-After";
+		snprintf(a->value, sizeof a->value, "%u", wait_s);
+		purge_answer_error(a, 429, "Too Many Requests", "purge rate limit of the token");
 		goto out;
 	}
-
 	if (RAND_bytes(rnd, sizeof rnd) != 1) {
-		purge_error(req, 500, "Internal Server Error", "no random id");
+		purge_answer_error(a, 500, "Internal Server Error", "no random id");
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof rnd; i++)
-		snprintf(idbuf + 2 * i, 3, "%02x", rnd[i]);
+		snprintf(a->id + 2 * i, 3, "%02x", rnd[i]);
 	bans = json_array();
 	for (size_t i = 0; i < n_keys; i++)
 		purge_ban(bans, i < r.n_urls ? CACHE_BAN_URL : CACHE_BAN_PREFIX, keys[i], tok);
@@ -696,41 +750,70 @@ purge_post(struct evhttp_request *req, struct edge_server *srv)
 	if (r.all)
 		purge_ban(bans, CACHE_BAN_ALL, "", tok);
 	/* the bans are in force from here on; then made durable */
-	seq = purge_register(idbuf, r.soft, purge_log != NULL);
+	seq = purge_register(a->id, r.soft, purge_log != NULL);
 	purge_apply_bans(seq, bans, r.soft, false);
-	rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:o}", "id", idbuf, "time",
-	    (json_int_t)time_now(), "node", srv->cfg->node_name, "token", tok->id, "client",
-	    purge_client(req, client, sizeof client), "soft", r.soft, "bans", bans);
+	rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:o}", "id", a->id, "time",
+	    (json_int_t)time_now(), "node", cfg->node_name, "token", tok->id, "client",
+	    snprintf(client, sizeof client, "%s", call->client) >= 0 ? client : "", "soft", r.soft,
+	    "bans", bans);
 	text = json_dumps(rec, JSON_COMPACT);
-	if (purge_log != NULL && (text == NULL || purge_log_commit(purge_log, idbuf, text,
+	if (purge_log != NULL && (text == NULL || purge_log_commit(purge_log, a->id, text,
 	                                              strlen(text), purge_fleet != NULL, 0) != 0)) {
-		purge_error(req, 500, "Internal Server Error", "the purge log cannot be written");
+		purge_answer_error(
+		    a, 500, "Internal Server Error", "the purge log cannot be written");
 		free(text);
 		json_decref(rec);
 		goto out;
 	}
-	purge_invalidate_urls(bans, r.soft);
+	removed = purge_invalidate_urls(bans, r.soft);
 	atomic_fetch_add_explicit(&purge_requests_total, 1, memory_order_relaxed);
-	purge_audit_line(text != NULL ? text : idbuf);
+	purge_audit_line(text != NULL ? text : a->id);
 	free(text);
 	json_decref(rec);
-	if (purge_fleet != NULL && wait_ms > 0) {
-		purge_wait_start(req, idbuf, r.soft, wait_ms); /* answers later */
-		purge_fleet_kick(purge_fleet);
-	} else {
+	{
 		char **members = NULL;
 		size_t n = purge_fleet != NULL ? purge_fleet_members(purge_fleet, &members) : 0;
 
-		if (purge_fleet != NULL)
-			purge_fleet_kick(purge_fleet);
-		reply = purge_reply(idbuf, 0, r.soft, false, NULL, members, n);
-		purge_send(req, 200, "OK", reply);
-		json_decref(reply);
+		a->body = purge_reply(a->id, removed, r.soft, false, NULL, members, n);
 		purge_free_keys(members, n);
 	}
+	a->code = 200;
+	a->reason = "OK";
+	a->soft = r.soft;
 out:
+	ASSERT(pthread_mutex_unlock(&purge_exec_lock) == 0);
 	purge_free_keys(keys, n_keys);
 	purge_req_clear(&r);
+}
+
+static void
+purge_post(struct evhttp_request *req, struct edge_server *srv)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(body);
+	char client[64], werr[128];
+	uint64_t wait_ms = 0;
+	struct purge_call call = {srv->cfg, evhttp_find_header(in, "Authorization"),
+	    purge_client(req, client, sizeof client), NULL, 0, NULL, NULL};
+	struct purge_answer a;
+
+	call.body = (const char *)evbuffer_pullup(body, (ev_ssize_t)len);
+	call.body_len = len;
+	if (purge_wait_param(req, &wait_ms, werr, sizeof werr) != 0)
+		call.wait_err = werr;
+	purge_exec(&call, &a);
+	if (a.field != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req), a.field, a.value);
+	if (a.code == 200 && purge_fleet != NULL && wait_ms > 0) {
+		purge_wait_start(req, a.id, a.soft, wait_ms); /* answers later */
+		purge_fleet_kick(purge_fleet);
+	} else {
+		if (a.code == 200 && purge_fleet != NULL)
+			purge_fleet_kick(purge_fleet);
+		purge_send(req, a.code, a.reason, a.body);
+	}
+	json_decref(a.body);
 }
 
 /* ---- GET /purge/<id> ---- */
@@ -756,12 +839,84 @@ purge_get(struct evhttp_request *req, struct edge_server *srv, const char *id)
 	json_decref(reply);
 }
 
+/* ---- the PURGE method ---- */
+
+/*
+ * The URL a PURGE names, into url: its absolute-form target as it is, or
+ * scheme://host[:port] and the origin-form target.  The cache key of that
+ * URL (purge_check) is normalized as every cache key is.  0, or -1 (no
+ * host, a target of another form, too long).
+ */
+int
+edge_purge_method_url(
+    struct str scheme, struct str host, struct str target, char *url, size_t urllen)
+{
+	int n;
+
+	if (target.len > 0 && target.p[0] != '/')
+		n = snprintf(url, urllen, "%.*s", (int)target.len, target.p);
+	else if (host.len == 0)
+		return -1;
+	else
+		n = snprintf(url, urllen, "%.*s://%.*s%.*s", (int)scheme.len, scheme.p,
+		    (int)host.len, host.p, (int)target.len, target.p);
+	return n > 0 && (size_t)n < urllen && target.len > 0 ? 0 : -1;
+}
+
+bool
+edge_purge_conn(struct edge_conn *c)
+{
+	const struct config *cfg = c->gen->cfg;
+	const struct h1_request *r = &c->req;
+	const struct h1_header *h;
+	char url[PURGE_URL_MAX], authz[1024];
+	struct purge_call call = {cfg, NULL, c->peer, NULL, 0, url, NULL};
+	struct purge_answer a;
+	char extra[96] = "", *text;
+	struct str host = r->host;
+	char hostport[512];
+
+	if (!str_eq(r->method, STR_LIT("PURGE")) ||
+	    !purge_cidr_match(cfg->purge_client_cidrs, cfg->n_purge_client_cidrs, c->peer))
+		return false;
+	if (r->port != 0) {
+		int n = snprintf(hostport, sizeof hostport, "%.*s:%u", (int)r->host.len, r->host.p,
+		    (unsigned)r->port);
+
+		host =
+		    n > 0 && (size_t)n < sizeof hostport ? str_make(hostport, (size_t)n) : STR_NULL;
+	}
+	if (edge_purge_method_url(
+	        c->tls ? STR_LIT("https") : STR_LIT("http"), host, r->path, url, sizeof url) != 0) {
+		edge_conn_send_error(c, 400, "bad request: PURGE needs a Host and a target URL");
+		return true;
+	}
+	h = h1_header_find(r->headers, r->n_headers, STR_LIT("Authorization"));
+	if (h != NULL && h->value.len < sizeof authz) {
+		memcpy(authz, h->value.p, h->value.len);
+		authz[h->value.len] = '\0';
+		call.authorization = authz;
+	}
+	/* The purge log's synced commit runs on this worker: PURGE on a client
+	 * listener is for the few addresses purge.client_listeners names. */
+	purge_exec(&call, &a);
+	if (a.code == 200 && purge_fleet != NULL)
+		purge_fleet_kick(purge_fleet);
+	if (a.field != NULL)
+		snprintf(extra, sizeof extra, "%s: %s\r\n", a.field, a.value);
+	text = json_dumps(a.body, JSON_COMPACT);
+	c->cache_status = "PURGE";
+	edge_conn_send_typed(c, a.code, "application/json", extra, text != NULL ? text : "{}");
+	free(text);
+	json_decref(a.body);
+	return true;
+}
+
 bool
 edge_purge_handle(struct evhttp_request *req, struct edge_server *srv)
 {
 	const char *uri = evhttp_request_get_uri(req);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-
 	if (strcmp(uri, "/purge") == 0 || strncmp(uri, "/purge?", 7) == 0) {
 		if (cmd != EVHTTP_REQ_POST) {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");

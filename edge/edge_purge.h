@@ -6,8 +6,12 @@
 #define OUTPOST_EDGE_EDGE_PURGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "core/str.h"
 
 struct evbuffer;
+struct edge_conn;
 struct event_base;
 struct evhttp_request;
 struct edge_server;
@@ -31,5 +35,14 @@ int edge_purge_audit_fd(void);
 /* Answers req when its path is /purge or /purge/<id>: true; else false.
  * Main thread (the admin listener). */
 bool edge_purge_handle(struct evhttp_request *req, struct edge_server *srv);
+/* The PURGE method on a client listener: when c's request is a PURGE from an
+ * address of purge.client_listeners, answers it (the purge API's JSON
+ * reply) and returns true; else false, and the request goes on as any
+ * other.  The worker's thread. */
+bool edge_purge_conn(struct edge_conn *c);
+/* The URL "PURGE <target>" names (absolute-form as is, else
+ * scheme://host and target) into url: 0, or -1.  Any thread. */
+int edge_purge_method_url(
+    struct str scheme, struct str host, struct str target, char *url, size_t urllen);
 
 #endif

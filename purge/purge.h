@@ -76,6 +76,21 @@ const struct purge_token_conf *purge_auth_conf(const struct purge_auth *a, int t
  * wait (Retry-After) when it is empty.  Main thread. */
 unsigned purge_auth_take(struct purge_auth *a, int token, uint64_t now_ms);
 
+/* An address block of purge.client_listeners: the client addresses whose
+ * PURGE requests a client listener takes. */
+struct purge_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned bits;
+};
+
+/* "192.0.2.0/24", "2001:db8::/32" or a bare address (all its bits) into
+ * *out, host bits cleared: 0, or -1 when s is none of these. */
+int purge_cidr_parse(const char *s, struct purge_cidr *out);
+/* Is the textual address addr (an IPv4-mapped IPv6 address counts as its
+ * IPv4 address) within one of cidrs[0..n)?  Any thread. */
+bool purge_cidr_match(const struct purge_cidr *cidrs, size_t n, const char *addr);
+
 /* ---- the durable log (purge_log.c) ---- */
 
 struct purge_log;

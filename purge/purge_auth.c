@@ -8,8 +8,12 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -105,4 +109,89 @@ purge_auth_take(struct purge_auth *a, int token, uint64_t now_ms)
 		return 0;
 	}
 	return (unsigned)((1.0 - *left) / a->rate) + 1;
+}
+
+/* ---- client listeners (purge.client_listeners) ---- */
+
+/* The address in s into family/addr: 0, or -1. */
+static int
+purge_addr_parse(const char *s, int *family, unsigned char addr[16])
+{
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, s, addr) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, addr) == 1) {
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		*family = AF_INET6;
+		if (memcmp(addr, mapped, sizeof mapped) == 0) {
+			memmove(addr, addr + 12, 4);
+			memset(addr + 4, 0, 12);
+			*family = AF_INET;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int
+purge_cidr_parse(const char *s, struct purge_cidr *out)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t hlen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned max;
+	char *end;
+
+	if (hlen == 0 || hlen >= sizeof host)
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (strchr(host, ':') != NULL) { /* no IPv4-mapped folding for a block */
+		if (inet_pton(AF_INET6, host, out->addr) != 1)
+			return -1;
+		out->family = AF_INET6;
+	} else {
+		memset(out->addr, 0, sizeof out->addr);
+		if (inet_pton(AF_INET, host, out->addr) != 1)
+			return -1;
+		out->family = AF_INET;
+	}
+	max = out->family == AF_INET ? 32 : 128;
+	out->bits = max;
+	if (slash != NULL) {
+		unsigned long b;
+
+		if (slash[1] < '0' || slash[1] > '9')
+			return -1;
+		b = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || b > max || end - (slash + 1) > 3)
+			return -1;
+		out->bits = (unsigned)b;
+	}
+	for (unsigned i = out->bits; i < 128; i++)
+		out->addr[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+	return 0;
+}
+
+bool
+purge_cidr_match(const struct purge_cidr *cidrs, size_t n, const char *addr)
+{
+	unsigned char a[16];
+	int family;
+
+	if (n == 0 || purge_addr_parse(addr, &family, a) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct purge_cidr *c = &cidrs[i];
+		unsigned full = c->bits / 8, rest = c->bits % 8;
+
+		if (c->family != family || memcmp(a, c->addr, full) != 0)
+			continue;
+		if (rest == 0 || ((a[full] ^ c->addr[full]) & (0xff00u >> rest)) == 0)
+			return true;
+	}
+	return false;
 }

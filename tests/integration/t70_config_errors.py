@@ -437,6 +437,20 @@ CASES += [
 ]
 
 
+def _purge_cidr_case(name, item):
+    """VALID with purge.client_listeners whose last item is item (marked)."""
+    text = VALID + "purge:\n  client_listeners:\n    - 127.0.0.2/32\n    - " + item + \
+        "   # <- error\n"
+    return (name, text.count("\n"), "address block", text)
+
+
+CASES += [
+    _purge_cidr_case("purge_client_listeners_bad_prefix", "10.0.0.0/33"),
+    _purge_cidr_case("purge_client_listeners_not_address", "example.com"),
+    _purge_cidr_case("purge_client_listeners_bad_v6", "2001:db8::/129"),
+]
+
+
 def _fleet_case(name, key, line_text, disk=True):
     """VALID (with a disk tier unless not disk) and a fleet section whose
     last line is line_text (marked)."""
