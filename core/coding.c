@@ -150,8 +150,8 @@ coding_enc_conf_defaults(struct coding_enc_conf *c, enum coding coding)
 {
 	c->level = coding_level_default(coding);
 	c->flush_bytes = 64 * 1024;
-	c->br_lgwin = 22;
-	c->zstd_wlog = 21;
+	c->br_lgwin = CODING_BR_LGWIN_DEFAULT;
+	c->zstd_wlog = CODING_ZSTD_WLOG_DEFAULT;
 }
 
 void

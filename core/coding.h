@@ -144,6 +144,9 @@ typedef int (*coding_out_cb)(void *arg, const void *p, size_t len);
 #define CODING_OUT_CHUNK 16384
 
 /* Encoder settings. */
+#define CODING_BR_LGWIN_DEFAULT  20
+#define CODING_ZSTD_WLOG_DEFAULT 20
+
 struct coding_enc_conf {
 	int level;          /* coding_level_default(); see coding_level_range */
 	size_t flush_bytes; /* flush after this much input (0: only on coding_stream_flush) */

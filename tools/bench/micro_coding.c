@@ -4,7 +4,7 @@
  * CPU milliseconds per MiB, the ratio and the stream's peak memory; and the
  * nanoseconds an Accept-Encoding parse + pick takes.  Not run by make check.
  *
- *   micro_coding [-s SECONDS] FILE...
+ *   micro_coding [-s SECONDS] [-b BR_LGWIN] [-z ZSTD_WLOG] FILE...
  *
  * The corpus is the files given, concatenated (e.g. the repository's
  * README.md and doc/ files, or text from /usr/share/doc); each measurement
@@ -174,23 +174,30 @@ main(int argc, char **argv)
 	};
 	struct bench_buf corpus = {0};
 	double min_s = 0.5;
+	unsigned br_lgwin = 0, zstd_wlog = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "s:")) != -1) {
-		if (opt != 's') {
-			fprintf(stderr, "usage: micro_coding [-s SECONDS] FILE...\n");
-			return 2;
-		}
-		min_s = atof(optarg);
+	while ((opt = getopt(argc, argv, "s:b:z:")) != -1) {
+		if (opt == 's')
+			min_s = atof(optarg);
+		else if (opt == 'b')
+			br_lgwin = (unsigned)atoi(optarg);
+		else if (opt == 'z')
+			zstd_wlog = (unsigned)atoi(optarg);
+		else
+			optind = argc; /* usage */
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: micro_coding [-s SECONDS] FILE...\n");
+		fprintf(stderr, "usage: micro_coding [-s SECONDS] [-b BR_LGWIN] [-z ZSTD_WLOG] "
+		                "FILE...\n");
 		return 2;
 	}
 	for (int i = optind; i < argc; i++)
 		bench_read(argv[i], &corpus);
-	printf(
-	    "corpus: %zu bytes from %d files, input in 16 KiB pieces\n", corpus.len, argc - optind);
+	printf("corpus: %zu bytes from %d files, input in 16 KiB pieces, br lgwin %u, zstd "
+	       "windowLog at most %u\n",
+	    corpus.len, argc - optind, br_lgwin ? br_lgwin : CODING_BR_LGWIN_DEFAULT,
+	    zstd_wlog ? zstd_wlog : CODING_ZSTD_WLOG_DEFAULT);
 	printf("%-5s %5s %7s %9s %9s %9s %9s %9s %9s\n", "coding", "level", "ratio", "enc MiB/s",
 	    "enc ms/MiB", "dec MiB/s", "dec ms/MiB", "enc mem", "dec mem");
 	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
@@ -201,6 +208,10 @@ main(int argc, char **argv)
 
 		coding_enc_conf_defaults(&ec, runs[i].c);
 		ec.level = runs[i].level;
+		if (br_lgwin != 0)
+			ec.br_lgwin = br_lgwin;
+		if (zstd_wlog != 0)
+			ec.zstd_wlog = zstd_wlog;
 		if (coding_encoder_new(runs[i].c, &ec, &enc) != 0 ||
 		    coding_decoder_new(runs[i].c, NULL, &dec) != 0) {
 			fprintf(stderr, "micro_coding: cannot make streams\n");
