@@ -35,8 +35,9 @@
 #include "core/assert.h"
 #include "core/coding.h"
 
-#define CODING_ZSTD_WLOG_MAX 23 /* RFC 9659 §3: windows up to 8 MiB */
-#define CODING_ALLOC_HDR     16 /* room before each block for its size */
+#define CODING_ZSTD_WLOG_MAX 23    /* RFC 9659 §3: windows up to 8 MiB */
+#define CODING_ALLOC_HDR     16    /* room before each block for its size */
+#define CODING_BR_STAGE      16384 /* input staged for brotli levels 0 and 1 */
 
 enum coding_st_state {
 	CODING_ST_OPEN = 0, /* taking input */
@@ -53,6 +54,8 @@ struct coding_stream {
 	bool z_member_gap; /* gzip decoder: between two members */
 	uint8_t z_hdr[2];  /* deflate decoder: first bytes, to tell zlib from raw */
 	uint8_t z_hdr_n;
+	unsigned char *stage; /* brotli levels 0 and 1: input not yet coded */
+	size_t stage_n;
 	uint64_t in, out;
 	uint64_t since_flush;
 	size_t mem, mem_peak;
@@ -395,6 +398,7 @@ coding_stream_reset(struct coding_stream *st)
 	st->in = st->out = st->since_flush = 0;
 	st->z_member_gap = false;
 	st->z_hdr_n = 0;
+	st->stage_n = 0;
 	switch (st->coding) {
 	case CODING_GZIP:
 	case CODING_DEFLATE:
@@ -425,6 +429,7 @@ coding_stream_free(struct coding_stream **stp)
 		return;
 	*stp = NULL;
 	coding_state_free(st);
+	coding_dealloc(st, st->stage);
 	free(st);
 }
 
@@ -604,7 +609,7 @@ coding_deflate_detect(
 }
 
 static int
-coding_br_enc(struct coding_stream *st, const unsigned char *in, size_t len, enum coding_op op,
+coding_br_run(struct coding_stream *st, const unsigned char *in, size_t len, enum coding_op op,
     coding_out_cb cb, void *arg)
 {
 	BrotliEncoderOperation bop = op == CODING_OP_FINISH  ? BROTLI_OPERATION_FINISH
@@ -621,8 +626,6 @@ coding_br_enc(struct coding_stream *st, const unsigned char *in, size_t len, enu
 		if (!BrotliEncoderCompressStream(
 		        st->u.be, bop, &avail_in, &next_in, &avail_out, &next_out, NULL))
 			return coding_fail(st, -CODING_E_NOMEM);
-		st->in += (size_t)(next_in - in);
-		in = next_in;
 		rc = coding_emit(st, sizeof st->buf - avail_out, cb, arg);
 		if (rc != 0)
 			return rc;
@@ -632,6 +635,48 @@ coding_br_enc(struct coding_stream *st, const unsigned char *in, size_t len, enu
 			continue;
 		return 0;
 	}
+}
+
+/*
+ * Brotli's fast levels (0 and 1) code each piece of input as it comes, with
+ * a block header per call: 1-byte pieces grow 4-fold.  For them the input is
+ * staged into CODING_BR_STAGE bytes first (the other levels buffer inside
+ * the library).
+ */
+static int
+coding_br_enc(struct coding_stream *st, const unsigned char *in, size_t len, enum coding_op op,
+    coding_out_cb cb, void *arg)
+{
+	int rc;
+
+	st->in += len;
+	if (st->enc.level >= 2)
+		return coding_br_run(st, in, len, op, cb, arg);
+	if (st->stage == NULL) {
+		st->stage = coding_alloc(st, CODING_BR_STAGE);
+		if (st->stage == NULL)
+			return coding_fail(st, -CODING_E_NOMEM);
+	}
+	while (len > 0) {
+		size_t n =
+		    CODING_BR_STAGE - st->stage_n < len ? CODING_BR_STAGE - st->stage_n : len;
+
+		memcpy(st->stage + st->stage_n, in, n);
+		st->stage_n += n;
+		in += n;
+		len -= n;
+		if (st->stage_n == CODING_BR_STAGE) {
+			st->stage_n = 0;
+			rc = coding_br_run(st, st->stage, CODING_BR_STAGE, CODING_OP_RUN, cb, arg);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	if (op == CODING_OP_RUN)
+		return 0;
+	rc = coding_br_run(st, st->stage, st->stage_n, op, cb, arg);
+	st->stage_n = 0;
+	return rc;
 }
 
 static int
