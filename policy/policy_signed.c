@@ -514,7 +514,7 @@ policy_signed_verify(const struct policy_signed_keys *ks, const struct policy_si
 	struct signed_parsed sp;
 	unsigned char sig[POLICY_HMAC_LEN + 3], mac[POLICY_HMAC_LEN];
 	unsigned char want_ip[16], got_ip[16];
-	char tosign[POLICY_SIGNED_PREFIX_MAX + 512];
+	char tosign[POLICY_SIGNED_PATH_MAX + 256];
 	const struct signed_key *k;
 	enum policy_signed_result res;
 	bool prefix;

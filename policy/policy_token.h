@@ -79,6 +79,7 @@ const char *policy_signed_label(enum policy_signed_result r);
 #define POLICY_SIGNED_KID_MAX    32   /* bytes of a key id: [A-Za-z0-9._-] */
 #define POLICY_SIGNED_KEYS_MAX   64   /* keys in one file */
 #define POLICY_SIGNED_PREFIX_MAX 2048 /* bytes of a prefix= value, decoded */
+#define POLICY_SIGNED_PATH_MAX   8192 /* bytes of a signed path (the cache key's bound) */
 #define POLICY_SIGNED_CONTEXT    "outpost-url-v1"
 
 /* What a site's signed_urls settings will hold (config/ fills it). */

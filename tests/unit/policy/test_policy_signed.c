@@ -36,7 +36,7 @@ static void
 sign(char *out, size_t outlen, const char *kid, const char *resource, bool prefix, const char *exp,
     const char *ip, const char *extra)
 {
-	char tosign[4096], sig[64] = "";
+	char tosign[POLICY_SIGNED_PATH_MAX + 256], sig[64] = "";
 	unsigned char mac[32], k2[40];
 	unsigned int maclen = 0;
 	const unsigned char *key = (const unsigned char *)key1;
@@ -173,7 +173,16 @@ test_verify(void)
 		if (!ok(got == cases[k].want, what))
 			printf("#   got %s (query %s)\n", policy_signed_label(got), cases[k].query);
 	}
+	{
+		static char long_path[6001];
+
+		long_path[0] = '/';
+		memset(long_path + 1, 'p', sizeof long_path - 2);
+		sign(q[0], sizeof q[0], "k1", long_path, false, "1700000100", NULL, "");
+		is_int(check(long_path, q[0], "192.0.2.1", NOW), POLICY_SIGNED_OK);
+	}
 	conf.leeway_s = 10;
+	sign(q[0], sizeof q[0], "k1", "/v/a.mp4", false, "1700000100", NULL, "");
 	is_int(check("/v/a.mp4", q[0], "192.0.2.1", 1700000110), POLICY_SIGNED_OK);
 	is_int(check("/v/a.mp4", q[0], "192.0.2.1", 1700000111), POLICY_SIGNED_EXPIRED);
 	conf.leeway_s = 0;
