@@ -8,11 +8,13 @@ directory); node.user: root keeps root; without node.user, root means the
 user "outpost" or a refusal to start.  Needs root (skipped otherwise)."""
 
 import grp
+import hashlib
 import json
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import stat
 import tempfile
@@ -150,6 +152,47 @@ class PrivDrop(harness.OutpostTestCase):
         self.assertUnprivileged(node.proc.pid)
         st = json.loads(node.admin("/status").body)
         self.assertEqual((st["reloads"], st["reload_failures"]), (1, 1))
+
+    def test_purge_after_the_switch(self):
+        # the purge log lives in the disk tier's folder: it is the user's too,
+        # so a purge taken after the switch is committed, and still holds
+        # after a restart
+        origin = self.start_origin()
+        disk = os.path.join(self.dir, "cache")
+        token = "privdrop-purge-token"
+
+        def extra(cfg):
+            cfg["cache"]["disk"] = {"path": disk, "size": "64MiB"}
+            cfg["purge"] = {"tokens": [{"id": "t", "hosts": ["*"],
+                                        "sha256": hashlib.sha256(token.encode()).hexdigest()}]}
+        node = self.start_outpost(origin, mutate=lambda cfg: self.drop(cfg, extra))
+        self.assertUnprivileged(node.proc.pid)
+        path = "/pd/purged?cc=max-age%3D600"
+        for want in ("MISS", "HIT"):
+            self.assertEqual(node.get(path).header("X-Cache"), want)
+        for root, dirs, files in os.walk(disk):
+            for name in dirs + files:
+                st = os.lstat(os.path.join(root, name))
+                self.assertEqual(st.st_uid, self.pw.pw_uid, os.path.join(root, name))
+        r = harness.http_request(node.admin_port, "POST", "/purge",
+                                 {"Content-Type": "application/json",
+                                  "Authorization": "Bearer " + token},
+                                 json.dumps({"urls": ["http://example.com" + path]}).encode())
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("purge", os.listdir(disk))
+        # a copy read back from disk is dated by its store second, so the
+        # refill goes a second after the purge to be newer than it for sure
+        time.sleep(1.1)
+        self.assertEqual(node.get(path).header("X-Cache"), "MISS")
+        self.assertEqual(origin.count("/pd/purged"), 2)
+        harness.wait_until(
+            lambda: (node.metric("outpost_cache_disk_writes_total", default=0) or 0) >= 2,
+            5, what="the refill on disk")
+        self.assertEqual(node.stop(signal.SIGKILL), -signal.SIGKILL)
+        # the refill after the purge is on disk; the purge did not take it
+        node2 = self.start_outpost(origin, mutate=lambda cfg: self.drop(cfg, extra))
+        self.assertEqual(node2.get(path).header("X-Cache"), "HIT")
+        self.assertEqual(origin.count("/pd/purged"), 2)
 
     def test_node_user_root_keeps_root(self):
         node = self.start_outpost(self.start_origin())
