@@ -617,19 +617,24 @@ start of the scenario %s, at the end %s.
   `cache.disk` and purge log) share one `nats-server -js` (`fleet.nats`).
   %s times: the object `/obj-1k.bin?pg=N` is made a HIT on every node, a URL
   purge goes to one node (rotating), and from the moment its reply is read
-  every node is polled (one keep-alive connection each; a GET to every node
-  still HIT, then the answers, then 0.5 ms) until it answers MISS, at most
-  2 s.  Latency = MISS read minus reply read: an upper bound, by at most one
-  poll round.  The node that took the purge bans before it replies, so its
-  figure is one GET's round trip by construction.  Target: p99 < 50 ms over
-  the other nodes.
+  every node is polled (one keep-alive connection each; a GET with
+  `Cache-Control: only-if-cached` to every node still HIT, then the answers,
+  then 0.5 ms) until it answers MISS (a 504: no origin fetch in the time),
+  at most 2 s.  Latency = MISS read minus reply read: an upper bound, by at
+  most one poll round.  The node that took the purge bans before it
+  replies, so its figure is one GET's round trip by construction.  Target:
+  p99 < 50 ms over the other nodes.
 - **Purges per second**: URL purges of new URLs back to back for the run's
   seconds, one client and 4 (processes, one keep-alive connection each).
 - **Hits during a tag purge**: one RAM-only node (`cache.ram: 1GiB`) holding
   %s 1 KiB objects filled with `Surrogate-Key: bench-tag` and a hot untagged
   1 KiB object; wrk on the hot object for the run's seconds, with a probe
   timing each request of its own on one more connection; first without a
-  purge, then with `{"tags": ["bench-tag"]}` sent 0.3 s in.
+  purge, then with `{"tags": ["bench-tag"]}` sent 0.3 s in, after which
+  `GET /purge/<id>` is polled every 5 ms until "done" while another process
+  checks 200 of the tagged objects (only-if-cached) until each is a MISS.
+  The "probe between the reply and done" row is the probe's requests sent
+  while the background sweep ran.  `--passes` does not apply: one run each.
 """ % (load.get("start", "?"), load.get("end", "?"), meta.get("purges", "?"),
             meta.get("purge_objects", "?"))]
     for title, head, lines in tables:
