@@ -18,7 +18,8 @@
       every peer, per-pass ratios) and writes the same as Markdown to OUT
       (META: "key=value" lines about the machine and the command; with
       mem_tsv=FILE in it, also the memory-per-object table of that file's
-      "key=value" lines, one per proxy and body size).
+      "key=value" lines, one per proxy and body size; with purge_tsv=FILE,
+      the purge scenario's tables from its "kind=... key=value" lines).
       Exits 1 if any run had errors, made the origin serve a request (hits),
       or did not send every request to the origin (miss-*).
 """
@@ -507,6 +508,82 @@ def mem_section(meta):
     return head, lines, bad
 
 
+PURGE_MODES = {
+    "ram": "RAM tier only (no purge log, no NATS)",
+    "disk": "with a disk tier: the purge log synced before each reply, no NATS",
+    "fleet": "fleet node: purge log + NATS publish (the 4 other nodes apply it)",
+}
+
+
+def purge_section(meta):
+    """(tables, load, bad) of the purge scenario (meta: purge_tsv, one
+    "kind=... key=value" line per result, tools/bench/run's purge scenario);
+    tables: [(title, head, lines)]."""
+    rows, load = [], {}
+    with open(meta["purge_tsv"], encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append(dict(kv.split("=", 1) for kv in line.split()))
+    num = lambda r, k: float(r.get(k, "nan"))  # noqa: E731
+    ms = lambda r, k: fmt("%.2f", num(r, k) / 1000)  # noqa: E731
+    bad = sum(r["kind"] == "error" for r in rows)
+    prop = []
+    for role, label in (("remote", "the 4 other nodes (over NATS)"),
+                        ("local", "the node that took the purge")):
+        r = next((x for x in rows if x["kind"] == "prop" and x["role"] == role), None)
+        if r is None:
+            continue
+        prop.append([label, r["pairs"], ms(r, "p50_us"), ms(r, "p99_us"), ms(r, "max_us"),
+                     r.get("timeouts", "0"), ms(r, "round_us")])
+        bad += int(r.get("timeouts", "0")) > 0
+    rate = []
+    for r in (x for x in rows if x["kind"] == "rate"):
+        n, secs = num(r, "purges"), num(r, "secs")
+        cpu = num(r, "cpu_ticks") / num(r, "clk_tck")
+        rate.append([PURGE_MODES.get(r["mode"], r["mode"]), r["clients"], "%d" % n,
+                     fmt("%.0f", n / secs if secs else float("nan")),
+                     fmt("%.0f", cpu * 1e6 / n if n else float("nan")), r["errors"]])
+        bad += int(r["errors"]) > 0 or r.get("rc", "0") != "0"
+    hot = []
+    for r in (x for x in rows if x["kind"] == "hot"):
+        secs = num(r, "wrk_duration_us") / 1e6
+        errs = sum(int(v) for k, v in r.items() if k.startswith("wrk_err_")) + \
+            int(r["probe_errors"])
+        label = "no purge" if r["phase"] == "idle" else \
+            "tag purge of %s objects at 0.3 s" % meta.get("purge_objects", "?")
+        hot.append([label, fmt("%.0f", num(r, "wrk_requests") / secs if secs else float("nan")),
+                    ms(r, "wrk_p50_us"), ms(r, "wrk_p99_us"), ms(r, "wrk_max_us"),
+                    r["probe_requests"], ms(r, "probe_p50_us"), ms(r, "probe_p99_us"),
+                    ms(r, "probe_max_us"), "%d" % errs])
+        bad += errs > 0 or r.get("rc", "0") != "0"
+        if r["phase"] == "purge":
+            hot.append(["the same, probe requests sent between the reply and \"done\"", "",
+                        "", "", "", r["win_requests"], ms(r, "win_p50_us"),
+                        ms(r, "win_p99_us"), ms(r, "win_max_us"), ""])
+            load["sweep"] = "reply %s ms; `GET /purge/<id>` \"done\" %s ms after the reply " \
+                "(%s objects removed); all %s sampled tagged objects MISS %s ms after " \
+                "the reply (in %s round(s) of only-if-cached GETs)" % (
+                    r["reply_ms"], r["done_ms"], r["purged"], r["sample"],
+                    r["sample_miss_ms"], r.get("sample_rounds", "?"))
+            bad += r["done_ms"] == "nan" or r["sample_miss_ms"] == "nan"
+    for r in (x for x in rows if x["kind"] == "load"):
+        load[r["when"]] = r["loadavg"]
+    tables = [
+        ("Propagation latency: `POST /purge` reply to MISS, per node (%s purges, "
+         "5 nodes)" % next((x["purges"] for x in rows if x.get("role") == "all"), "?"),
+         ["nodes", "(purge, node) pairs", "p50 (ms)", "p99 (ms)", "max (ms)",
+          "no MISS within 2 s", "poll round (ms, the resolution)"], prop),
+        ("Purges per second on one node (URL purges, one keep-alive connection "
+         "per client)", ["node", "clients", "purges", "purges/s", "node CPU µs / purge",
+                         "errors"], rate),
+        ("Hits on a hot 1 KiB object (wrk -t1 -c64, and a probe on one more "
+         "connection)", ["run", "wrk requests/s", "wrk p50 (ms)", "wrk p99 (ms)",
+                         "wrk max (ms)", "probe requests", "probe p50 (ms)",
+                         "probe p99 (ms)", "probe max (ms)", "errors"], hot),
+    ]
+    return [t for t in tables if t[2]], load, bad
+
+
 def rss_start_table(meta):
     """(head, lines) of the proxies' RSS at start, from meta rss_start
     ("proxy:KiB ..."), with Outpost's ratio to each peer; None without it."""
@@ -524,6 +601,51 @@ def rss_start_table(meta):
     return ["proxy", "RSS at start (MiB)", "Outpost / this"], lines
 
 
+def purge_markdown(purge, meta):
+    """The purge scenario's section of the report."""
+    tables, load, _ = purge
+    md = ["## Purge: fleet propagation, purges per second, hits during a tag purge\n",
+          """Outpost alone: nginx, Varnish and ATS have no purge API that reaches a
+fleet (nginx's `proxy_cache_purge` is in the commercial version; Varnish
+bans and ATS's PURGE are per instance), so there is nothing to set side by
+side.  Everything on loopback, the Outposts on core 0 (`node.workers: 1`),
+the clients (`tools/bench/purge.py`, wrk) on core 1; the purge token has
+`purge.rate: 0` (no per-token limit).  Load average (1/5/15 min) at the
+start of the scenario %s, at the end %s.
+
+- **Propagation**: 5 nodes on 127.0.0.2–127.0.0.6 (same port; each its own
+  `cache.disk` and purge log) share one `nats-server -js` (`fleet.nats`).
+  %s times: the object `/obj-1k.bin?pg=N` is made a HIT on every node, a URL
+  purge goes to one node (rotating), and from the moment its reply is read
+  every node is polled (one keep-alive connection each; a GET with
+  `Cache-Control: only-if-cached` to every node still HIT, then the answers,
+  then 0.5 ms) until it answers MISS (a 504: no origin fetch in the time),
+  at most 2 s.  Latency = MISS read minus reply read: an upper bound, by at
+  most one poll round.  The node that took the purge bans before it
+  replies, so its figure is one GET's round trip by construction.  Target:
+  p99 < 50 ms over the other nodes.
+- **Purges per second**: URL purges of new URLs back to back for the run's
+  seconds, one client and 4 (processes, one keep-alive connection each).
+- **Hits during a tag purge**: one RAM-only node (`cache.ram: 1GiB`) holding
+  %s 1 KiB objects filled with `Surrogate-Key: bench-tag` and a hot untagged
+  1 KiB object; wrk on the hot object for the run's seconds, with a probe
+  timing each request of its own on one more connection; first without a
+  purge, then with `{"tags": ["bench-tag"]}` sent 0.3 s in, after which
+  `GET /purge/<id>` is polled every 5 ms until "done" while another process
+  checks 200 of the tagged objects (only-if-cached) until each is a MISS.
+  The "probe between the reply and done" row is the probe's requests sent
+  while the background sweep ran.  `--passes` does not apply: one run each.
+""" % (load.get("start", "?"), load.get("end", "?"), meta.get("purges", "?"),
+            meta.get("purge_objects", "?"))]
+    for title, head, lines in tables:
+        md.append("### %s\n" % title)
+        md.append(md_table(head, lines))
+        md.append("")
+    if "sweep" in load:
+        md.append("Tag purge: %s.\n" % load["sweep"])
+    return "\n".join(md)
+
+
 def cmd_report(tsv, meta_path, out):
     rows = load(tsv)
     meta = read_meta(meta_path)
@@ -535,6 +657,9 @@ def cmd_report(tsv, meta_path, out):
     mem = mem_section(meta) if meta.get("mem_tsv") else None
     if mem and mem[2]:
         bad.append("memory")
+    purge = purge_section(meta) if meta.get("purge_tsv") else None
+    if purge and purge[2]:
+        bad.append("purge")
 
     for key, present, lines, pass_rps, pass_cpu in tabs:
         mh, rh, ch = heads(key, present)
@@ -555,6 +680,14 @@ def cmd_report(tsv, meta_path, out):
     if trace:
         print("\n== Trace replay: %s ==" % meta["trace_file"])
         print(text_table(trace[0], trace[1]))
+    if purge:
+        for title, head, lines in purge[0]:
+            print("\n== Purge, Outpost alone: %s ==" % title)
+            print(text_table(head, lines))
+        if "sweep" in purge[1]:
+            print("tag purge: %s" % purge[1]["sweep"])
+        print("load average (1/5/15 min) at the start %s, at the end %s" % (
+            purge[1].get("start", "?"), purge[1].get("end", "?")))
     if bad:
         print("\nWARNING: %d run(s) had load-generator errors or unexpected origin "
               "requests (hits: any; misses: fewer than the requests)" % len(bad))
@@ -706,6 +839,8 @@ origin's own counts.
             meta.get("trace_requests", "?")))
         md.append(md_table(trace[0], trace[1]))
         md.append("")
+    if purge:
+        md.append(purge_markdown(purge, meta))
     if meta.get("notes_file"):
         with open(meta["notes_file"], encoding="utf-8") as f:
             md.append(f.read().rstrip("\n") + "\n")
