@@ -210,20 +210,12 @@ static void
 collapse_write_head(struct edge_conn *c)
 {
 	int64_t len = cache_fill_length(c->cf);
-	char framing[48];
 
-	c->cf_chunked = false;
-	if (len >= 0) {
-		snprintf(framing, sizeof framing, "Content-Length: %lld\r\n", (long long)len);
-	} else if (c->req.minor >= 1) {
-		snprintf(framing, sizeof framing, "Transfer-Encoding: chunked\r\n");
-		c->cf_chunked = true;
-	} else {
-		framing[0] = '\0';
+	c->cf_chunked = len < 0 && c->req.minor >= 1;
+	if (len < 0 && !c->cf_chunked)
 		c->keep_alive = false;
-	}
 	edge_conn_write_stored_head(
-	    c, cache_fill_obj(c->cf), "MISS", "fwd=miss; collapsed", framing);
+	    c, cache_fill_obj(c->cf), "MISS", "fwd=miss; collapsed", len, false);
 	c->cf_head_sent = true;
 }
 

@@ -46,6 +46,7 @@
 #include "edge/edge_proxy.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_range.h"
+#include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
@@ -237,86 +238,50 @@ conn_begin_closing(struct edge_conn *c)
 
 /* ---- responses written by the node itself ---- */
 
-/* RFC 6797 §7.1, §7.2: only over a secure transport, on every response. */
-const char *
-edge_conn_hsts_field(const struct edge_conn *c, char *buf)
-{
-	if (!c->tls || c->site == NULL || c->site->hsts == NULL)
-		return "";
-	snprintf(buf, EDGE_HSTS_FIELD_MAX, "Strict-Transport-Security: %s\r\n", c->site->hsts);
-	return buf;
-}
-
-static const char *
-conn_connection_header(const struct edge_conn *c)
-{
-	if (!c->keep_alive)
-		return "Connection: close\r\n";
-	if (c->req.minor == 0)
-		return "Connection: keep-alive\r\n";
-	return "";
-}
-
 void
 edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 {
-	edge_conn_send_error_with(c, status, "", msg);
+	edge_conn_send_error_with(c, status, NULL, NULL, msg);
 }
 
 void
-edge_conn_send_error_with(struct edge_conn *c, int status, const char *extra, const char *msg)
+edge_conn_send_error_with(
+    struct edge_conn *c, int status, const char *name, const char *value, const char *msg)
 {
-	struct evbuffer *out = c->io.out;
-	const struct config *cfg = c->gen->cfg;
-	size_t len = strlen(msg) + 1;
-	char hsts[EDGE_HSTS_FIELD_MAX];
-	int n;
+	struct edge_resp r;
 
 	edge_proxy_abort(c);
 	c->keep_alive = false;
 	c->status = status;
-	n = evbuffer_add_printf(out,
-	    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nVia: 1.1 %s\r\n%s%sConnection: close\r\n\r\n%s\n",
-	    status, h1_reason(status), edge_worker_date(c->w), len, cfg->node_name, extra,
-	    edge_conn_hsts_field(c, hsts), msg);
-	if (n > 0)
-		c->bytes_out += (uint64_t)n;
+	edge_resp_own(&r, c, status, msg, "\n", true);
+	if (name != NULL)
+		edge_resp_add(&r, str_make(name, strlen(name)), str_make(value, strlen(value)));
+	(void)edge_resp_send(&r, c);
 	if (status >= 400 && status < 500)
 		EDGE_COUNT(&c->w->metrics, client_errors_total);
 	edge_accesslog_write(c);
 	conn_begin_closing(c);
 }
 
-/* A complete response of the node's own that keeps the connection: status,
- * extra header lines (each ending in CRLF) and an optional short text body
- * (its length, without the bytes, for HEAD). */
+/* A complete response of the node's own that keeps the connection, built
+ * by the caller (edge_resp_own and its own fields). */
 static void
-conn_send_short(struct edge_conn *c, int status, const char *extra, const char *body)
+conn_send_own(struct edge_conn *c, struct edge_resp *r)
 {
-	edge_conn_send_typed(c, status, "text/plain; charset=utf-8", extra, body);
+	(void)edge_resp_send(r, c);
+	edge_conn_response_done(c);
 }
 
 void
-edge_conn_send_typed(
-    struct edge_conn *c, int status, const char *type, const char *extra, const char *body)
+edge_conn_send_typed(struct edge_conn *c, int status, const char *type, const char *name,
+    const char *value, const char *body)
 {
-	struct evbuffer *out = c->io.out;
-	size_t blen = body != NULL ? strlen(body) : 0;
-	char hsts[EDGE_HSTS_FIELD_MAX];
-	int n;
+	struct edge_resp resp;
 
-	c->status = status;
-	n = evbuffer_add_printf(out,
-	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%sContent-Length: %zu\r\nVia: 1.1 "
-	    "%s\r\n%s%s%s\r\n%s",
-	    status, h1_reason(status), edge_worker_date(c->w), blen > 0 ? "Content-Type: " : "",
-	    blen > 0 ? type : "", blen > 0 ? "\r\n" : "", blen, c->gen->cfg->node_name, extra,
-	    edge_conn_hsts_field(c, hsts), conn_connection_header(c),
-	    body != NULL && !str_eq(c->req.method, STR_LIT("HEAD")) ? body : "");
-	if (n > 0)
-		c->bytes_out += (uint64_t)n;
-	edge_conn_response_done(c);
+	edge_resp_own_typed(&resp, c, status, type, body, NULL, false);
+	if (name != NULL)
+		edge_resp_add(&resp, str_make(name, strlen(name)), str_make(value, strlen(value)));
+	conn_send_own(c, &resp);
 }
 
 /* ---- cache hits ---- */
@@ -347,26 +312,19 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 	    STR_LIT("Vary"),
 	    STR_LIT("Last-Modified"),
 	};
-	struct evbuffer *out = c->io.out;
-	size_t before = evbuffer_get_length(out);
-	char hsts[EDGE_HSTS_FIELD_MAX];
+	struct edge_resp r;
 	struct str v;
 
-	c->status = 304;
 	c->cache_status = "HIT";
-	evbuffer_add(out, "HTTP/1.1 304 Not Modified\r\n", 27);
+	edge_resp_init(&r, c, 304);
 	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
 		if (cache_obj_header(o, keep[i], &v) &&
 		    (c->route == NULL || !edge_route_hdr_drops(&c->route->resp_hdrs, keep[i])))
-			evbuffer_add_printf(
-			    out, "%.*s: %.*s\r\n", (int)keep[i].len, keep[i].p, (int)v.len, v.p);
-	if (c->route != NULL)
-		edge_route_hdr_append(&c->route->resp_hdrs, out);
-	evbuffer_add_printf(out,
-	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs,
-	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
-	c->bytes_out += evbuffer_get_length(out) - before;
+			edge_resp_add(&r, keep[i], v);
+	edge_resp_rules(&r, c);
+	edge_resp_age_via(&r, c, o);
+	edge_resp_cache_status(&r, "HIT", cs);
+	(void)edge_resp_send(&r, c);
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	edge_conn_response_done(c);
 }
@@ -385,12 +343,13 @@ conn_stored_status(const struct cache_obj *o)
 
 /* Responses served from the cache say they take byte ranges (RFC 9110
  * §14.3), unless the stored response says so itself. */
-static const char *
-conn_accept_ranges(const struct cache_obj *o)
+static void
+conn_accept_ranges(struct edge_resp *r, const struct cache_obj *o)
 {
 	struct str v;
 
-	return cache_obj_header(o, STR_LIT("Accept-Ranges"), &v) ? "" : "Accept-Ranges: bytes\r\n";
+	if (!cache_obj_header(o, STR_LIT("Accept-Ranges"), &v))
+		edge_resp_add(r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
 }
 
 /* What the request's Range (and If-Range) asks of o's body of len bytes.
@@ -411,54 +370,6 @@ conn_range(const struct edge_conn *c, const struct cache_obj *o, int status, uin
 	return range_request(&c->req, &v, len, rs);
 }
 
-/* The route's response_headers rules, or NULL when it has none. */
-static const struct config_hdr_rules *
-conn_resp_rules(const struct edge_conn *c)
-{
-	return c->route != NULL && c->route->resp_hdrs.n > 0 ? &c->route->resp_hdrs : NULL;
-}
-
-/* Adds the stored field lines p[0..len) of o to out by reference, then the
- * lines of rules (a route's response_headers, or NULL), without
- * Content-Range (a 206 writes its own), the fields the cache policy consumes
- * (Surrogate-Control: stored for the policy, never relayed), the fields
- * rules remove or set, and, when skip_ctype, Content-Type (a multipart answer
- * has its own).  p may start with the status line: it has no field name.
- * Returns the bytes added. */
-static size_t
-conn_add_stored_fields(struct evbuffer *out, struct cache_obj *o, const char *p, size_t len,
-    const struct config_hdr_rules *rules, bool skip_ctype)
-{
-	const char *end = p + len, *run = p;
-	size_t before = evbuffer_get_length(out);
-
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		const char *next = eol != NULL ? eol + 1 : end;
-		size_t n = (size_t)(next - p);
-		const char *colon = memchr(p, ':', n);
-		struct str name = colon != NULL ? str_make(p, (size_t)(colon - p)) : STR_NULL;
-
-		if (colon != NULL &&
-		    (str_eq_nocase(name, STR_LIT("Content-Range")) ||
-		        cache_policy_consumed_field(name) ||
-		        (rules != NULL && edge_route_hdr_drops(rules, name)) ||
-		        (skip_ctype && str_eq_nocase(name, STR_LIT("Content-Type"))))) {
-			if (p > run)
-				evbuffer_add_reference(out, run, (size_t)(p - run),
-				    conn_obj_release, cache_obj_ref(o));
-			run = next;
-		}
-		p = next;
-	}
-	if (end > run)
-		evbuffer_add_reference(
-		    out, run, (size_t)(end - run), conn_obj_release, cache_obj_ref(o));
-	if (rules != NULL)
-		edge_route_hdr_append(rules, out);
-	return evbuffer_get_length(out) - before;
-}
-
 /*
  * A Range answered from the stored o (RFC 9110 §14.2, §15.3.7, §15.5.17):
  * 416 with a Content-Range of "*" and the length when nothing is satisfiable;
@@ -471,54 +382,45 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
     const struct range_set *rs)
 {
 	struct evbuffer *out = c->io.out;
-	size_t before = evbuffer_get_length(out);
-	const char *head, *body, *eol;
-	size_t head_len, body_len, sl;
+	size_t before;
+	const char *body;
+	size_t body_len;
 	struct str ctype = STR_NULL;
 	char boundary[EDGE_RANGE_BOUNDARY_LEN + 1];
-	char hsts[EDGE_HSTS_FIELD_MAX];
 	bool multipart = rs->n > 1;
-	const struct config_hdr_rules *rules = conn_resp_rules(c);
+	struct edge_resp r;
 
 	c->cache_status = "HIT";
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	EDGE_COUNT(&c->w->metrics, range_answers_total);
 	body = cache_obj_body(o, &body_len);
 	if (rr == RANGE_UNSATISFIABLE) {
-		char extra[256];
-
-		snprintf(extra, sizeof extra,
-		    "Content-Range: bytes */%zu\r\nAccept-Ranges: bytes\r\nX-Cache: HIT\r\n"
-		    "Cache-Status: outpost; %s\r\n",
-		    body_len, cs);
-		conn_send_short(c, 416, extra, "range not satisfiable\n");
+		edge_resp_own(&r, c, 416, "range not satisfiable\n", NULL, false);
+		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes */%zu", body_len);
+		edge_resp_add(&r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
+		edge_resp_cache_status(&r, "HIT", cs);
+		conn_send_own(c, &r);
 		return;
 	}
-	head = cache_obj_head(o, &head_len);
-	eol = memchr(head, '\n', head_len);
-	sl = eol != NULL ? (size_t)(eol + 1 - head) : head_len;
 	(void)cache_obj_header(o, STR_LIT("Content-Type"), &ctype);
-	c->status = 206;
-	evbuffer_add(out, "HTTP/1.1 206 Partial Content\r\n", 30);
-	conn_add_stored_fields(out, o, head + sl, head_len - sl, rules, multipart);
-	evbuffer_add_printf(out,
-	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: HIT\r\nCache-Status: outpost; %s\r\n%s",
-	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, cs,
-	    conn_accept_ranges(o));
+	edge_resp_stored(&r, c, o, 206, false, "HIT", cs);
+	r.skip_ctype = multipart;
+	conn_accept_ranges(&r, o);
 	if (multipart) {
 		edge_range_boundary(boundary);
-		evbuffer_add_printf(out,
-		    "Content-Type: multipart/byteranges; boundary=%s\r\nContent-Length: %llu\r\n",
-		    boundary,
-		    (unsigned long long)edge_range_multipart_length(boundary, ctype, rs, body_len));
+		edge_resp_addf(
+		    &r, STR_LIT("Content-Type"), "multipart/byteranges; boundary=%s", boundary);
+		edge_resp_add_u64(&r, STR_LIT("Content-Length"),
+		    edge_range_multipart_length(boundary, ctype, rs, body_len));
 	} else {
-		evbuffer_add_printf(out,
-		    "Content-Range: bytes %llu-%llu/%zu\r\nContent-Length: %llu\r\n",
-		    (unsigned long long)rs->r[0].first, (unsigned long long)rs->r[0].last, body_len,
-		    (unsigned long long)(rs->r[0].last - rs->r[0].first + 1));
+		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes %llu-%llu/%zu",
+		    (unsigned long long)rs->r[0].first, (unsigned long long)rs->r[0].last,
+		    body_len);
+		edge_resp_add_u64(
+		    &r, STR_LIT("Content-Length"), rs->r[0].last - rs->r[0].first + 1);
 	}
-	evbuffer_add_printf(
-	    out, "%s%s\r\n", edge_conn_hsts_field(c, hsts), conn_connection_header(c));
+	(void)edge_resp_send(&r, c);
+	before = evbuffer_get_length(out);
 	for (unsigned i = 0; i < rs->n; i++) {
 		if (multipart)
 			edge_range_part_head(out, boundary, ctype, &rs->r[i], body_len);
@@ -535,30 +437,27 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 /* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
 void
 edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
-    const char *cs, const char *framing)
+    const char *cs, int64_t length, bool accept_ranges)
 {
-	size_t head_len;
-	const char *head = cache_obj_head(o, &head_len);
-	const struct config_hdr_rules *rules = conn_resp_rules(c);
-	char hsts[EDGE_HSTS_FIELD_MAX];
-	int n;
+	int status = conn_stored_status(o);
+	struct edge_resp r;
 
-	c->status = conn_stored_status(o);
 	c->cache_status = xcache;
-	if (c->status == 204)
-		framing = ""; /* RFC 9110 §8.6: no Content-Length on a 204 */
-	if (rules != NULL || cache_obj_has_consumed_fields(o)) {
-		head_len = conn_add_stored_fields(c->io.out, o, head, head_len, rules, false);
+	edge_resp_stored(&r, c, o, status, true, xcache, cs);
+	if (status == 204) {
+		/* RFC 9110 §8.6: no Content-Length on a 204 */
+	} else if (length >= 0) {
+		if (accept_ranges)
+			conn_accept_ranges(&r, o);
+		edge_resp_add_u64(&r, STR_LIT("Content-Length"), (uint64_t)length);
+	} else if (c->req.minor >= 1) {
+		r.framing = EDGE_RESP_FRAMING_CHUNKED;
 	} else {
-		evbuffer_add_reference(
-		    c->io.out, head, head_len, conn_obj_release, cache_obj_ref(o));
+		c->keep_alive = false;
+		r.keep_alive = false;
+		r.framing = EDGE_RESP_FRAMING_CLOSE;
 	}
-	n = evbuffer_add_printf(c->io.out,
-	    "Age: %lld\r\nVia: 1.1 %s\r\nX-Cache: %s\r\nCache-Status: outpost; %s\r\n"
-	    "%s%s%s\r\n",
-	    (long long)cache_obj_age(o, time_now()), c->gen->cfg->node_name, xcache, cs, framing,
-	    edge_conn_hsts_field(c, hsts), conn_connection_header(c));
-	c->bytes_out += head_len + (n > 0 ? (uint64_t)n : 0);
+	(void)edge_resp_send(&r, c);
 }
 
 void
@@ -567,9 +466,9 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	struct evbuffer *out = c->io.out;
 	const char *body;
 	size_t body_len;
-	char framing[80] = "";
 	int status = conn_stored_status(o);
 	struct range_set rs;
+	struct edge_resp r;
 	enum range_result rr;
 
 	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
@@ -580,7 +479,8 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	case CACHE_COND_FAILED:
 		c->cache_status = "HIT";
 		EDGE_COUNT(&c->w->metrics, cache_hits_total);
-		conn_send_short(c, 412, "", NULL);
+		edge_resp_own(&r, c, 412, NULL, NULL, false);
+		conn_send_own(c, &r);
 		return;
 	case CACHE_COND_NONE:
 		break;
@@ -591,9 +491,7 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 		conn_serve_range(c, o, cs, rr, &rs);
 		return;
 	}
-	snprintf(
-	    framing, sizeof framing, "%sContent-Length: %zu\r\n", conn_accept_ranges(o), body_len);
-	edge_conn_write_stored_head(c, o, "HIT", cs, framing);
+	edge_conn_write_stored_head(c, o, "HIT", cs, (int64_t)body_len, true);
 	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));
 		c->bytes_out += body_len;
@@ -666,14 +564,17 @@ conn_redirect_https(struct edge_conn *c)
 {
 	const struct h1_request *r = &c->req;
 	char loc[64 + 256 + 8192 + 32];
+	struct edge_resp resp;
+	int n;
 
 	if (r->path.len > 8192) {
 		edge_conn_send_error(c, 414, "URI too long");
 		return;
 	}
-	snprintf(loc, sizeof loc, "Location: https://%s%.*s\r\n", c->host_lc, (int)r->path.len,
-	    r->path.p);
-	conn_send_short(c, 308, loc, NULL);
+	n = snprintf(loc, sizeof loc, "https://%s%.*s", c->host_lc, (int)r->path.len, r->path.p);
+	edge_resp_own(&resp, c, 308, NULL, NULL, false);
+	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
+	conn_send_own(c, &resp);
 }
 
 /* routes[].redirect: answered by the node from the route's template. */
@@ -691,16 +592,18 @@ conn_redirect_route(struct edge_conn *c, struct str npath, const struct edge_rou
 	    .caps = caps,
 	};
 	char *loc = c->w->key_scratch;
+	struct edge_resp resp;
 	int n;
 
-	memcpy(loc, "Location: ", 10);
-	n = edge_route_expand(c->route->redirect_to, &v, loc + 10, sizeof c->w->key_scratch - 12);
+	/* room as when the field line was built here ("Location: " and CRLF) */
+	n = edge_route_expand(c->route->redirect_to, &v, loc, sizeof c->w->key_scratch - 12);
 	if (n < 0) {
 		edge_conn_send_error(c, 414, "URI too long");
 		return;
 	}
-	memcpy(loc + 10 + n, "\r\n", 3);
-	conn_send_short(c, (int)c->route->redirect_status, loc, "redirect\n");
+	edge_resp_own(&resp, c, (int)c->route->redirect_status, "redirect\n", NULL, false);
+	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
+	conn_send_own(c, &resp);
 }
 
 /* The target sent to the origin: a copy of a, then b (the connection's
@@ -836,8 +739,12 @@ conn_handle_request(struct edge_conn *c)
 	if (edge_purge_conn(c)) /* PURGE from an address of purge.client_listeners */
 		return;
 	if (r->form == H1_TARGET_ASTERISK) {
-		conn_send_short(
-		    c, 200, "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n", NULL);
+		struct edge_resp resp;
+
+		edge_resp_own(&resp, c, 200, NULL, NULL, false);
+		edge_resp_add(&resp, STR_LIT("Allow"),
+		    STR_LIT("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"));
+		conn_send_own(c, &resp);
 		return;
 	}
 	if (r->host.len >= sizeof c->host_lc) {
@@ -879,7 +786,13 @@ conn_handle_request(struct edge_conn *c)
 	}
 	c->route = route;
 	if (!edge_route_method_ok(route, r->method)) {
-		conn_send_short(c, 405, route->allow_line, "method not allowed on this route\n");
+		/* allow_line: "Allow: <methods>\r\n" */
+		struct edge_resp resp;
+
+		edge_resp_own(&resp, c, 405, "method not allowed on this route\n", NULL, false);
+		edge_resp_add(&resp, STR_LIT("Allow"),
+		    str_make(route->allow_line + 7, strlen(route->allow_line) - 9));
+		conn_send_own(c, &resp);
 		return;
 	}
 	if (route->redirect_to != NULL) {
@@ -952,10 +865,14 @@ conn_handle_request(struct edge_conn *c)
 		    cache_policy_revalidation(r, stale, &c->px.reval_inm, &c->px.reval_ims);
 	if (creq == CACHE_REQ_LOOKUP && cache_policy_only_if_cached(r)) {
 		/* RFC 9111 §5.2.1.7: not stored fresh, and the client forbids a fetch */
+		struct edge_resp resp;
+
 		cache_obj_unref(&stale);
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		c->cache_status = "MISS";
-		conn_send_short(c, 504, "", "gateway timeout: not in cache (only-if-cached)\n");
+		edge_resp_own(
+		    &resp, c, 504, "gateway timeout: not in cache (only-if-cached)\n", NULL, false);
+		conn_send_own(c, &resp);
 		return;
 	}
 	/* stale-while-revalidate (RFC 5861 §3): within the response's window the

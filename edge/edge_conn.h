@@ -229,28 +229,27 @@ void edge_conn_response_done(struct edge_conn *c);
 /* Answers the current request with a short text/plain error and closes. */
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
 /* A complete response of the node's own that keeps the connection: status,
- * extra header lines (each ending in CRLF) and a short body of the given
- * Content-Type (its length only, for HEAD). */
-void edge_conn_send_typed(
-    struct edge_conn *c, int status, const char *type, const char *extra, const char *body);
-/* Writes the head of a response built from the stored o: status line and
- * stored fields, Age, Via, "X-Cache: xcache", "Cache-Status: outpost; cs",
- * framing (a complete field line, or ""; none for a 204), HSTS and Connection.  Sets
- * c->status and c->cache_status; counts the bytes. */
+ * one more field name: value unless name is NULL, and a short body of the
+ * given Content-Type (its length only, for HEAD). */
+void edge_conn_send_typed(struct edge_conn *c, int status, const char *type, const char *name,
+    const char *value, const char *body);
+/* Writes the head of a response built from the stored o (edge_resp_stored:
+ * its status line and fields, Age, Via, "X-Cache: xcache", "Cache-Status:
+ * outpost; cs") framed by length (Content-Length, after Accept-Ranges when
+ * accept_ranges), or, when length is -1, chunked (HTTP/1.1) or by closing
+ * (HTTP/1.0); no framing for a 204.  Sets c->status and c->cache_status;
+ * counts the bytes. */
 void edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
-    const char *cs, const char *framing);
-/* The same with extra header lines (each ending in CRLF, e.g. Retry-After). */
-void edge_conn_send_error_with(struct edge_conn *c, int status, const char *extra, const char *msg);
+    const char *cs, int64_t length, bool accept_ranges);
+/* The same as edge_conn_send_error with one more field, name: value (e.g.
+ * Retry-After), unless name is NULL. */
+void edge_conn_send_error_with(
+    struct edge_conn *c, int status, const char *name, const char *value, const char *msg);
 /* Answers the current request from the stored o (a reference is taken for
  * the output): 200 with the body, or 304 / 412 per the request's
  * preconditions, then 206 / 416 per its Range (core/range.h), with X-Cache:
  * HIT and "Cache-Status: outpost; <cs>". */
 void edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs);
-/* The Strict-Transport-Security field line ("Strict-Transport-Security: V\r\n")
- * for a response on a TLS connection whose site sets hsts, else "".  Written
- * to buf (EDGE_HSTS_FIELD_MAX bytes) when not empty; returns buf or "". */
-#define EDGE_HSTS_FIELD_MAX 320
-const char *edge_conn_hsts_field(const struct edge_conn *c, char *buf);
 /* Closes the connection now (e.g. an origin failed after the head was sent). */
 void edge_conn_close(struct edge_conn *c);
 

@@ -56,6 +56,7 @@
 #include "edge/edge_fetch.h"
 #include "edge/edge_proxy.h"
 #include "edge/edge_range.h"
+#include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_spool.h"
 #include "edge/edge_worker.h"
@@ -304,27 +305,6 @@ proxy_move_chunk(struct evbuffer *in, struct evbuffer *out, size_t n)
 	evbuffer_add(out, hdr, hl);
 	evbuffer_remove_buffer(in, out, n);
 	evbuffer_add(out, "\r\n", 2);
-}
-
-static void
-proxy_add_field(struct evbuffer *out, const struct h1_header *h)
-{
-	evbuffer_add(out, h->name.p, h->name.len);
-	evbuffer_add(out, ": ", 2);
-	evbuffer_add(out, h->value.p, h->value.len);
-	evbuffer_add(out, "\r\n", 2);
-}
-
-/* The origin's status line as HTTP/1.1, with its reason phrase if it gave one. */
-static void
-proxy_add_status_line(struct evbuffer *out, const struct h1_response *resp)
-{
-	if (resp->reason.len > 0)
-		evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", resp->status,
-		    (int)resp->reason.len, resp->reason.p);
-	else
-		evbuffer_add_printf(
-		    out, "HTTP/1.1 %d %s\r\n", resp->status, h1_reason(resp->status));
 }
 
 /* The backend request for c's request as it is: the route's rewrite,
@@ -723,96 +703,93 @@ proxy_head_update(struct edge_conn *c, time_t now)
 	cache_obj_unref(&o);
 }
 
+/* The origin's fields the client's head leaves out (edge_resp_skip_cb). */
+static bool
+proxy_skip_final_field(const void *arg, const struct h1_header *h)
+{
+	const struct edge_conn *c = arg;
+	const struct edge_proxy *px = &c->px;
+
+	return proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
+	       proxy_skip_window_field(px, h) || edge_range_cut_skips(&px->cut, h->name);
+}
+
 static void
 proxy_write_response_head(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
-	struct evbuffer *out = c->io.out;
-	size_t before = evbuffer_get_length(out);
-	char hsts[EDGE_HSTS_FIELD_MAX];
-	bool has_date = false;
+	struct edge_resp r;
+	char cs[96];
+	char cut_buf[EDGE_RANGE_FIELDS_BUF + 24];
+	struct edge_resp_field cut[EDGE_RANGE_FIELDS_MAX];
 
-	if (px->cut.active)
-		evbuffer_add_printf(
-		    out, "HTTP/1.1 %d %s\r\n", px->cut.status, h1_reason(px->cut.status));
+	/* RFC 9211 §2.3: fwd-status, the answer to our conditional request */
+	if (px->revalidate)
+		snprintf(cs, sizeof cs, "fwd=%s; fwd-status=%d%s", c->fwd, px->resp.status,
+		    px->fill != NULL ? "; stored" : "");
 	else
-		proxy_add_status_line(out, &px->resp);
-	for (size_t i = 0; i < px->resp.n_headers; i++) {
-		const struct h1_header *h = &px->resp.headers[i];
-
-		if (proxy_skip_response_header(px, h) || proxy_skip_origin_sts(c, h) ||
-		    proxy_skip_window_field(px, h) || cache_policy_consumed_field(h->name) ||
-		    edge_range_cut_skips(&px->cut, h->name) ||
-		    edge_route_hdr_drops(&c->route->resp_hdrs, h->name))
-			continue;
-		if (str_eq_nocase(h->name, STR_LIT("Date")))
-			has_date = true;
-		proxy_add_field(out, h);
-	}
-	edge_route_hdr_append(&c->route->resp_hdrs, out);
-	if (!has_date)
-		evbuffer_add_printf(out, "Date: %s\r\n", edge_worker_date(c->w));
-	evbuffer_add_printf(out, "%s", edge_conn_hsts_field(c, hsts));
-	evbuffer_add_printf(out, "Via: 1.1 %s\r\nX-Cache: MISS\r\nCache-Status: outpost; fwd=%s",
-	    c->gen->cfg->node_name, c->fwd);
-	if (px->revalidate) /* RFC 9211 §2.3: the answer to our conditional request */
-		evbuffer_add_printf(out, "; fwd-status=%d", px->resp.status);
-	evbuffer_add_printf(out, "%s\r\n", px->fill != NULL ? "; stored" : "");
+		snprintf(cs, sizeof cs, "fwd=%s%s", c->fwd, px->fill != NULL ? "; stored" : "");
+	if (!px->req_body_done)
+		c->keep_alive = false; /* unread request body: cannot reuse */
+	edge_resp_origin(&r, c, &px->resp, px->cut.active ? px->cut.status : px->resp.status,
+	    proxy_skip_final_field, c, cs);
+	if (px->cut.active)
+		r.reason = STR_NULL; /* our 206 / 416, not the origin's status */
 	px->client_chunked = false;
 	px->client_until_close = false;
 	switch (px->resp.body) {
 	case H1_BODY_NONE:
 		break;
 	case H1_BODY_LENGTH:
-		if (px->cut.active)
-			edge_range_cut_fields(&px->cut, out);
-		else
-			evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-			    (unsigned long long)px->resp.content_length);
+		if (px->cut.active) {
+			unsigned n = edge_range_cut_fields(&px->cut, cut, cut_buf);
+
+			for (unsigned i = 0; i < n; i++)
+				edge_resp_add(&r, cut[i].name, cut[i].value);
+		} else {
+			edge_resp_add_u64(&r, STR_LIT("Content-Length"), px->resp.content_length);
+		}
 		break;
 	case H1_BODY_CHUNKED:
 	case H1_BODY_CLOSE:
 		if (c->req.minor >= 1) {
-			evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+			r.framing = EDGE_RESP_FRAMING_CHUNKED;
 			px->client_chunked = true;
 		} else {
+			r.framing = EDGE_RESP_FRAMING_CLOSE;
 			px->client_until_close = true;
 			c->keep_alive = false;
 		}
 		break;
 	}
-	if (!px->req_body_done)
-		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (!c->keep_alive)
-		evbuffer_add(out, "Connection: close\r\n", 19);
-	else if (c->req.minor == 0)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(out, "\r\n", 2);
+	r.keep_alive = c->keep_alive;
+	(void)edge_resp_send(&r, c);
 	if (px->cut.active)
-		(void)edge_range_cut_feed(&px->cut, NULL, out, 0); /* a 416's text */
-	c->status = px->cut.active ? px->cut.status : px->resp.status;
-	c->bytes_out += evbuffer_get_length(out) - before;
+		c->bytes_out +=
+		    edge_range_cut_feed(&px->cut, NULL, c->io.out, 0); /* a 416's text */
 }
 
 /* RFC 9110 §15.2: a proxy forwards a 1xx (102, 103, ...) with its end-to-end
  * fields; never to an HTTP/1.0 client, and never 100 (we answer Expect
  * ourselves, §10.1.1).  Nothing of it is stored: the final response is. */
+static bool
+proxy_skip_interim_field(const void *arg, const struct h1_header *h)
+{
+	const struct h1_response *resp = arg;
+
+	return h1_is_hop_by_hop(h->name, resp->headers, resp->n_headers);
+}
+
 static void
 proxy_relay_interim(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
-	struct evbuffer *out = c->io.out;
-	size_t before = evbuffer_get_length(out);
+	struct edge_resp r;
 
 	if (px->resp.status == 100 || c->req.minor == 0 || c->orphan)
 		return;
-	proxy_add_status_line(out, &px->resp);
-	for (size_t i = 0; i < px->resp.n_headers; i++)
-		if (!h1_is_hop_by_hop(
-		        px->resp.headers[i].name, px->resp.headers, px->resp.n_headers))
-			proxy_add_field(out, &px->resp.headers[i]);
-	evbuffer_add(out, "\r\n", 2);
-	c->bytes_out += evbuffer_get_length(out) - before;
+	edge_resp_interim(&r, &px->resp, proxy_skip_interim_field, &px->resp);
+	c->bytes_out += edge_resp_send(&r, c);
 }
 
 /*
@@ -1953,7 +1930,7 @@ proxy_busy(struct edge_conn *c)
 {
 	EDGE_COUNT(&c->w->metrics, origin_busy_total);
 	if (!proxy_stale_if_error(c, PROXY_GRACE))
-		edge_conn_send_error_with(c, 503, "Retry-After: 1\r\n",
+		edge_conn_send_error_with(c, 503, "Retry-After", "1",
 		    "origin busy: every member is at its connection limit");
 }
 
@@ -2135,7 +2112,10 @@ edge_proxy_start(
 	h1_chunked_init(&px->req_dec);
 	if (!px->req_body_done && c->req.expect_continue) {
 		/* RFC 9110 §10.1.1: we will read the body, so say so now. */
-		evbuffer_add(c->io.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		struct edge_resp r;
+
+		edge_resp_init(&r, c, 100);
+		(void)edge_resp_send(&r, c);
 	}
 	/* A body that arrives slowly must not hold a member's connection (and
 	 * its max_conns slot) all that time: it is read whole first, as nginx's

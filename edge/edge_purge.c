@@ -872,7 +872,7 @@ edge_purge_conn(struct edge_conn *c)
 	char url[PURGE_URL_MAX], authz[1024];
 	struct purge_call call = {cfg, NULL, c->peer, NULL, 0, url, NULL};
 	struct purge_answer a;
-	char extra[96] = "", *text;
+	char *text;
 	struct str host = r->host;
 	char hostport[512];
 
@@ -902,11 +902,10 @@ edge_purge_conn(struct edge_conn *c)
 	purge_exec(&call, &a);
 	if (a.code == 200 && purge_fleet != NULL)
 		purge_fleet_kick(purge_fleet);
-	if (a.field != NULL)
-		snprintf(extra, sizeof extra, "%s: %s\r\n", a.field, a.value);
 	text = json_dumps(a.body, JSON_COMPACT);
 	c->cache_status = "PURGE";
-	edge_conn_send_typed(c, a.code, "application/json", extra, text != NULL ? text : "{}");
+	edge_conn_send_typed(
+	    c, a.code, "application/json", a.field, a.value, text != NULL ? text : "{}");
 	free(text);
 	json_decref(a.body);
 	return true;

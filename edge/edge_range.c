@@ -128,21 +128,37 @@ edge_range_cut_skips(const struct edge_range_cut *k, struct str name)
 	       str_eq_nocase(name, STR_LIT("Content-Type"));
 }
 
-void
-edge_range_cut_fields(const struct edge_range_cut *k, struct evbuffer *out)
+unsigned
+edge_range_cut_fields(const struct edge_range_cut *k, struct edge_resp_field *f, char *buf)
 {
-	if (k->status == 416)
-		evbuffer_add_printf(out,
-		    "Content-Range: bytes */%llu\r\nContent-Type: text/plain; charset=utf-8\r\n",
-		    (unsigned long long)k->length);
-	else if (k->multipart)
-		evbuffer_add_printf(
-		    out, "Content-Type: multipart/byteranges; boundary=%s\r\n", k->boundary);
-	else
-		evbuffer_add_printf(out, "Content-Range: bytes %llu-%llu/%llu\r\n",
+	unsigned n = 0;
+	int len;
+
+	if (k->status == 416) {
+		len = snprintf(
+		    buf, EDGE_RANGE_FIELDS_BUF, "bytes */%llu", (unsigned long long)k->length);
+		f[n++] =
+		    (struct edge_resp_field){STR_LIT("Content-Range"), str_make(buf, (size_t)len)};
+		buf += len;
+		f[n++] = (struct edge_resp_field){
+		    STR_LIT("Content-Type"), STR_LIT("text/plain; charset=utf-8")};
+	} else if (k->multipart) {
+		len = snprintf(
+		    buf, EDGE_RANGE_FIELDS_BUF, "multipart/byteranges; boundary=%s", k->boundary);
+		f[n++] =
+		    (struct edge_resp_field){STR_LIT("Content-Type"), str_make(buf, (size_t)len)};
+		buf += len;
+	} else {
+		len = snprintf(buf, EDGE_RANGE_FIELDS_BUF, "bytes %llu-%llu/%llu",
 		    (unsigned long long)k->set.r[0].first, (unsigned long long)k->set.r[0].last,
 		    (unsigned long long)k->length);
-	evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)k->body_len);
+		f[n++] =
+		    (struct edge_resp_field){STR_LIT("Content-Range"), str_make(buf, (size_t)len)};
+		buf += len;
+	}
+	len = snprintf(buf, 24, "%llu", (unsigned long long)k->body_len);
+	f[n++] = (struct edge_resp_field){STR_LIT("Content-Length"), str_make(buf, (size_t)len)};
+	return n;
 }
 
 uint64_t

@@ -19,6 +19,7 @@
 
 #include "core/range.h"
 #include "core/str.h"
+#include "edge/edge_resp.h"
 
 struct evbuffer;
 
@@ -71,9 +72,14 @@ void edge_range_cut_start(struct edge_range_cut *k, enum range_result rr, const 
 /* Should the origin's field called name be left out of the client's head
  * (Content-Type of a multipart or 416 answer)? */
 bool edge_range_cut_skips(const struct edge_range_cut *k, struct str name);
-/* Writes the client's Content-Type (multipart, 416), Content-Range and
- * Content-Length lines. */
-void edge_range_cut_fields(const struct edge_range_cut *k, struct evbuffer *out);
+/* The client's Content-Type (multipart, 416), Content-Range and
+ * Content-Length fields for a response object: at most
+ * EDGE_RANGE_FIELDS_MAX of them in f, their values formatted into buf
+ * (EDGE_RANGE_FIELDS_BUF + 24 bytes).  Returns how many. */
+#define EDGE_RANGE_FIELDS_MAX 3
+#define EDGE_RANGE_FIELDS_BUF (80 + EDGE_RANGE_BOUNDARY_LEN)
+unsigned edge_range_cut_fields(
+    const struct edge_range_cut *k, struct edge_resp_field *f, char *buf);
 /*
  * The next n bytes of the whole body are at the front of in: moves those
  * the client wants (with the framing due before and after them) to out and

@@ -1,0 +1,170 @@
+/*
+ * edge/edge_h1.c — HTTP/1.1 serialization of a response object.
+ *
+ * What the head holds is decided by edge_resp.c; this file only knows how
+ * HTTP/1.1 writes it (RFC 9112 §4, §6): a status line, field lines, the
+ * framing fields that exist only in HTTP/1.1 (Transfer-Encoding: chunked,
+ * Connection) and the empty line.  Copied bytes gather in a stack buffer
+ * and reach the evbuffer in one chunk (more only for long values or around
+ * a stored head added by reference), so a hit's head costs one reference
+ * and one copy.  Single thread: the caller's.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/h1.h"
+#include "edge/edge_h1.h"
+#include "edge/edge_resp.h"
+
+#define H1W_BUF 2048
+
+struct h1w {
+	struct evbuffer *out;
+	size_t n;
+	size_t total;
+	char buf[H1W_BUF];
+};
+
+static void
+h1w_flush(struct h1w *w)
+{
+	if (w->n > 0)
+		evbuffer_add(w->out, w->buf, w->n);
+	w->total += w->n;
+	w->n = 0;
+}
+
+static void
+h1w_put(struct h1w *w, const char *p, size_t len)
+{
+	if (len == 0)
+		return;
+	if (len > sizeof w->buf - w->n) {
+		h1w_flush(w);
+		if (len > sizeof w->buf) {
+			evbuffer_add(w->out, p, len);
+			w->total += len;
+			return;
+		}
+	}
+	memcpy(w->buf + w->n, p, len);
+	w->n += len;
+}
+
+static void
+h1w_field(struct h1w *w, struct str name, struct str value)
+{
+	h1w_put(w, name.p, name.len);
+	h1w_put(w, ": ", 2);
+	h1w_put(w, value.p, value.len);
+	h1w_put(w, "\r\n", 2);
+}
+
+static void
+h1w_release(const void *data, size_t len, void *arg)
+{
+	struct cache_obj *o = arg;
+
+	(void)data;
+	(void)len;
+	cache_obj_unref(&o);
+}
+
+/* p[0..len) of the stored head of r->obj, by reference. */
+static void
+h1w_stored_ref(struct h1w *w, const struct edge_resp *r, const char *p, size_t len)
+{
+	if (len == 0)
+		return;
+	h1w_flush(w);
+	evbuffer_add_reference(w->out, p, len, h1w_release, cache_obj_ref(r->obj));
+	w->total += len;
+}
+
+/* The stored field lines, less those r drops: runs of kept lines by
+ * reference.  A status line (no colon) is kept. */
+static void
+h1w_stored(struct h1w *w, const struct edge_resp *r)
+{
+	const char *p = r->stored, *end = p + r->stored_len, *run = p;
+
+	if (!r->stored_filter) {
+		h1w_stored_ref(w, r, p, r->stored_len);
+		return;
+	}
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *next = eol != NULL ? eol + 1 : end;
+		const char *colon = memchr(p, ':', (size_t)(next - p));
+
+		if (colon != NULL && edge_resp_drops_stored(r, str_make(p, (size_t)(colon - p)))) {
+			h1w_stored_ref(w, r, run, (size_t)(p - run));
+			run = next;
+		}
+		p = next;
+	}
+	h1w_stored_ref(w, r, run, (size_t)(end - run));
+}
+
+static void
+h1w_rules(struct h1w *w, const struct edge_resp *r)
+{
+	if (r->rules == NULL)
+		return;
+	for (size_t i = 0; i < r->rules->n; i++)
+		if (r->rules->rules[i].line != NULL)
+			h1w_put(w, r->rules->rules[i].line, r->rules->rules[i].line_len);
+}
+
+size_t
+edge_h1_write_head(struct evbuffer *out, const struct edge_resp *r)
+{
+	struct h1w w;
+
+	w.out = out;
+	w.n = 0;
+	w.total = 0;
+	if (r->relay != EDGE_RESP_RELAY_STORED || !r->stored_line) {
+		const char *std = r->reason.len > 0 ? NULL : h1_reason(r->status);
+		struct str reason = std != NULL ? str_make(std, strlen(std)) : r->reason;
+		char code[4] = {(char)('0' + r->status / 100 % 10),
+		    (char)('0' + r->status / 10 % 10), (char)('0' + r->status % 10), ' '};
+
+		h1w_put(&w, "HTTP/1.1 ", 9);
+		h1w_put(&w, code, 4);
+		h1w_put(&w, reason.p, reason.len);
+		h1w_put(&w, "\r\n", 2);
+	}
+	if (r->relay == EDGE_RESP_RELAY_STORED) {
+		h1w_stored(&w, r);
+	} else if (r->relay == EDGE_RESP_RELAY_ORIGIN) {
+		for (size_t i = 0; i < r->n_origin; i++)
+			if (!edge_resp_drops_origin(r, &r->origin[i]))
+				h1w_field(&w, r->origin[i].name, r->origin[i].value);
+	}
+	for (unsigned i = 0; i < r->n_fields; i++) {
+		if (i == r->rules_at)
+			h1w_rules(&w, r);
+		h1w_field(&w, r->fields[i].name, r->fields[i].value);
+	}
+	if (r->rules_at >= r->n_fields)
+		h1w_rules(&w, r);
+	if (!r->interim) {
+		if (r->framing == EDGE_RESP_FRAMING_CHUNKED)
+			h1w_put(&w, "Transfer-Encoding: chunked\r\n", 28);
+		if (!r->keep_alive)
+			h1w_put(&w, "Connection: close\r\n", 19);
+		else if (r->http10)
+			h1w_put(&w, "Connection: keep-alive\r\n", 24);
+	}
+	h1w_put(&w, "\r\n", 2);
+	h1w_put(&w, r->body.p, r->body.len);
+	h1w_put(&w, r->body_tail.p, r->body_tail.len);
+	h1w_flush(&w);
+	return w.total;
+}

@@ -1,0 +1,23 @@
+/*
+ * edge/edge_h1.h — a response object (edge_resp.h) as HTTP/1.1 bytes.
+ */
+#ifndef OUTPOST_EDGE_EDGE_H1_H
+#define OUTPOST_EDGE_EDGE_H1_H
+
+#include <stddef.h>
+
+struct evbuffer;
+struct edge_resp;
+
+/*
+ * Appends r to out: the status line (unless the stored head relayed
+ * carries it), the relayed fields, r's fields with the route's rule lines
+ * at their place, Transfer-Encoding for chunked framing, Connection (close,
+ * or keep-alive to an HTTP/1.0 client; none on a 1xx), the blank line and
+ * r's short body.  A stored head goes by reference (a reference on r->obj
+ * per chunk); the rest is copied in as few evbuffer chunks as fit.
+ * Returns the bytes appended.
+ */
+size_t edge_h1_write_head(struct evbuffer *out, const struct edge_resp *r);
+
+#endif
