@@ -103,8 +103,11 @@ class FillMemory(harness.OutpostTestCase):
                 self.assertLess(peak, BUDGET + OVERHEAD,
                                 "RSS %.0f MiB over the budget %d MiB + %d MiB"
                                 % (peak / MIB, BUDGET // MIB, OVERHEAD // MIB))
+                # past the budget each fill may still hold its window of
+                # 1 MiB ahead of its slowest reader (a slow event loop, as
+                # under a sanitizer, lets them all reach it at once)
                 self.assertLessEqual(node.metric("outpost_cache_memory_bytes"),
-                                     BUDGET + 8 * MIB)
+                                     BUDGET + 40 * MIB + 8 * MIB)
                 time.sleep(0.2)
             self.assertGreater(node.metric("outpost_cache_fills_unstored_memory_total"), 0)
             self.assertGreater(node.metric("outpost_cache_fills_paced_memory_total"), 0)
