@@ -841,28 +841,6 @@ purge_get(struct evhttp_request *req, struct edge_server *srv, const char *id)
 
 /* ---- the PURGE method ---- */
 
-/*
- * The URL a PURGE names, into url: its absolute-form target as it is, or
- * scheme://host[:port] and the origin-form target.  The cache key of that
- * URL (purge_check) is normalized as every cache key is.  0, or -1 (no
- * host, a target of another form, too long).
- */
-int
-edge_purge_method_url(
-    struct str scheme, struct str host, struct str target, char *url, size_t urllen)
-{
-	int n;
-
-	if (target.len > 0 && target.p[0] != '/')
-		n = snprintf(url, urllen, "%.*s", (int)target.len, target.p);
-	else if (host.len == 0)
-		return -1;
-	else
-		n = snprintf(url, urllen, "%.*s://%.*s%.*s", (int)scheme.len, scheme.p,
-		    (int)host.len, host.p, (int)target.len, target.p);
-	return n > 0 && (size_t)n < urllen && target.len > 0 ? 0 : -1;
-}
-
 bool
 edge_purge_conn(struct edge_conn *c)
 {
@@ -873,21 +851,12 @@ edge_purge_conn(struct edge_conn *c)
 	struct purge_call call = {cfg, NULL, c->peer, NULL, 0, url, NULL};
 	struct purge_answer a;
 	char extra[96] = "", *text;
-	struct str host = r->host;
-	char hostport[512];
 
 	if (!str_eq(r->method, STR_LIT("PURGE")) ||
 	    !purge_cidr_match(cfg->purge_client_cidrs, cfg->n_purge_client_cidrs, c->peer))
 		return false;
-	if (r->port != 0) {
-		int n = snprintf(hostport, sizeof hostport, "%.*s:%u", (int)r->host.len, r->host.p,
-		    (unsigned)r->port);
-
-		host =
-		    n > 0 && (size_t)n < sizeof hostport ? str_make(hostport, (size_t)n) : STR_NULL;
-	}
-	if (edge_purge_method_url(
-	        c->tls ? STR_LIT("https") : STR_LIT("http"), host, r->path, url, sizeof url) != 0) {
+	if (purge_url_from_request(c->tls ? STR_LIT("https") : STR_LIT("http"), r->host, r->port,
+	        r->path, url, sizeof url) != 0) {
 		edge_conn_send_error(c, 400, "bad request: PURGE needs a Host and a target URL");
 		return true;
 	}
