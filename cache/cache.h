@@ -353,8 +353,9 @@ void cache_ram_insert(struct cache_ram *r, struct cache_obj *o);
  * since the lookup missed (a newer response, or a newer Vary index).  Any
  * thread. */
 void cache_ram_promote(struct cache_ram *r, struct cache_obj *o);
-/* Removes the object stored under key, if any. */
-void cache_ram_remove(struct cache_ram *r, const char *key, size_t key_len);
+/* Removes the object stored under key, if any: true when this call unlinked
+ * one. */
+bool cache_ram_remove(struct cache_ram *r, const char *key, size_t key_len);
 
 struct cache_ram_stats {
 	uint64_t bytes;
@@ -670,9 +671,15 @@ void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_ob
 
 /*
  * Removes what is stored for the URL key from both tiers, every variant
- * included (RFC 9111 §4.4).  disk may be NULL.  Any thread.
+ * included (RFC 9111 §4.4).  disk may be NULL.  Returns how many copies of
+ * responses it removed, as far as is known at once: one for each response
+ * (a variant, or the URL's response without Vary) that this call unlinked
+ * from the RAM tier, and one for each whose record it found on the disk tier
+ * (a head read) before queuing the record's removal; the Vary index is no
+ * response and is not counted.  So a response held by both tiers counts
+ * twice, as the ban remover counts it.  Any thread.
  */
-void cache_invalidate(
+size_t cache_invalidate(
     struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now);
 
 /* ---- bans: purges applied lazily, then by a background remover (cache_ban.c) ---- */

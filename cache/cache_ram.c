@@ -379,19 +379,22 @@ cache_ram_promote(struct cache_ram *r, struct cache_obj *o)
 	ram_insert(r, o, false);
 }
 
-void
+bool
 cache_ram_remove(struct cache_ram *r, const char *key, size_t key_len)
 {
 	uint64_t hash = cache_hash(key, key_len);
 	struct ram_shard *s = ram_shard_of(r, hash);
 	struct ram_entry *e;
+	bool removed;
 
 	ram_lock(s);
 	e = *ram_slot(s, hash, key, key_len);
 	if (e != NULL)
 		ram_unlink(s, e);
 	ram_unlock(s);
+	removed = e != NULL;
 	ram_release(e);
+	return removed;
 }
 
 void

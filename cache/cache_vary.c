@@ -498,17 +498,44 @@ vary_next_listed(const struct cache_obj *idx, size_t *pos, const char *key, size
 	return -1;
 }
 
-/* Removes every variant the index idx lists. */
-static void
-vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct cache_obj *idx)
+/* How many copies of the response under key there are, before its removal:
+ * 1 when this call unlinks it from RAM, plus 1 when its disk record is there
+ * (a head read at now).  Look before any removal is queued: a queued one
+ * hides the keys of its hash slot from disk lookups until it commits. */
+static size_t
+vary_unlink_counted(
+    struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now)
 {
-	size_t key_len, pos = 0;
+	struct cache_obj *o = NULL;
+	size_t n = cache_ram_remove(ram, key, key_len) ? 1 : 0;
+
+	if (disk != NULL && cache_disk_lookup_head(disk, key, key_len, now, &o) == 0) {
+		cache_obj_unref(&o);
+		n++;
+	}
+	return n;
+}
+
+/* Removes every variant the index idx lists.  count: first each counted
+ * (vary_unlink_counted at now), then their disk removals queued, and the
+ * sum returned; else 0. */
+static size_t
+vary_drop_listed(struct cache_ram *ram, struct cache_disk *disk, const struct cache_obj *idx,
+    bool count, time_t now)
+{
+	size_t key_len, pos = 0, removed = 0;
 	const char *key = cache_obj_key(idx, &key_len);
 	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
 	int n;
 
+	if (count) {
+		while ((n = vary_next_listed(idx, &pos, key, key_len, vkey, sizeof vkey)) > 0)
+			removed += vary_unlink_counted(ram, disk, vkey, (size_t)n, now);
+		pos = 0;
+	}
 	while ((n = vary_next_listed(idx, &pos, key, key_len, vkey, sizeof vkey)) > 0)
 		vary_drop(ram, disk, vkey, (size_t)n);
+	return removed;
 }
 
 bool
@@ -660,7 +687,7 @@ vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, 
 		/* a plain response replaces whatever was stored for the URL; the
 		 * variants an index listed are unreachable now, free them */
 		if (cache_ram_lookup(ram, key, key_len, &old) == 0 && vary_is_index(old))
-			vary_drop_listed(ram, disk, old);
+			(void)vary_drop_listed(ram, disk, old, false, now);
 		cache_obj_unref(&old);
 		/* one that gained a Vary (a 304 added it) was not selected by
 		 * it: it cannot stand for every request any more */
@@ -681,7 +708,7 @@ vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, 
 			vary_names_format(&ov, onames);
 			same = strcmp(names, onames) == 0;
 			if (!same)
-				vary_drop_listed(ram, disk, old);
+				(void)vary_drop_listed(ram, disk, old, false, now);
 		}
 		if (!same)
 			cache_obj_unref(&old);
@@ -727,22 +754,28 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 	cache_obj_unref(&copy);
 }
 
-void
+size_t
 cache_invalidate(
     struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now)
 {
 	struct cache_obj *old = NULL;
-	size_t stripe = vary_stripe_of(key, key_len);
+	size_t stripe = vary_stripe_of(key, key_len), removed = 0;
 	pthread_mutex_t *m = vary_lock(stripe);
+	bool index = false;
 
 	if (vary_get_head(ram, disk, key, key_len, now, &old) == 0) {
-		if (vary_is_index(old))
-			vary_drop_listed(ram, disk, old);
+		index = vary_is_index(old);
+		if (index)
+			removed = vary_drop_listed(ram, disk, old, true, now);
 		cache_obj_unref(&old);
 	}
+	/* the index itself is no response: removed, not counted */
+	if (!index)
+		removed += vary_unlink_counted(ram, disk, key, key_len, now);
 	vary_drop(ram, disk, key, key_len);
 	atomic_fetch_add(&vary_invalidations[stripe], 1);
 	pthread_mutex_unlock(m);
+	return removed;
 }
 
 size_t

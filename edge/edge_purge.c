@@ -234,11 +234,14 @@ purge_apply_bans(uint64_t seq, json_t *bans, bool soft, bool restore)
 	}
 }
 
-/* A URL purge also frees the URL's variants from both tiers now.  The
- * count it returns is what the reply's "purged" says at once (the remover
- * reports the rest to GET /purge/<id>); cache_invalidate does not count. */
+/* A URL purge also frees the URL's variants from both tiers now, for the
+ * purge seq.  The copies removed (cache_invalidate says which count) are
+ * what the reply's "purged" says at once; they are added to the purge's
+ * entry, to which the remover adds what it removes later (not these: gone
+ * from RAM, and their disk removals queued before its flush).  Soft: 0
+ * (the remover replaces the variants with stale copies). */
 static uint64_t
-purge_invalidate_urls(json_t *bans, bool soft)
+purge_invalidate_urls(uint64_t seq, json_t *bans, bool soft)
 {
 	uint64_t removed = 0;
 	size_t i;
@@ -252,8 +255,13 @@ purge_invalidate_urls(json_t *bans, bool soft)
 
 		if (json_unpack(b, "{s:s, s:s}", "kind", &kind, "value", &v) == 0 &&
 		    strcmp(kind, "url") == 0)
-			cache_invalidate(purge_srv->ram, purge_srv->disk, v, strlen(v), time_now());
+			removed += cache_invalidate(
+			    purge_srv->ram, purge_srv->disk, v, strlen(v), time_now());
 	}
+	ASSERT(pthread_mutex_lock(&purge_lock) == 0);
+	if (purge_table[seq % PURGE_KEPT].seq == seq)
+		purge_table[seq % PURGE_KEPT].removed += removed;
+	ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
 	return removed;
 }
 
@@ -551,7 +559,7 @@ purge_remote(void *arg, const char *id, const char *value, size_t len, uint64_t 
 	rc = text != NULL ? purge_log_commit(purge_log, id, text, strlen(text), false, stream_seq)
 	                  : -1;
 	if (rc == 0) {
-		(void)purge_invalidate_urls(bans, soft);
+		(void)purge_invalidate_urls(seq, bans, soft);
 		atomic_fetch_add_explicit(&purge_fleet_applied_total, 1, memory_order_relaxed);
 		purge_audit_line(text);
 	}
@@ -669,10 +677,10 @@ static pthread_mutex_t purge_exec_lock = PTHREAD_MUTEX_INITIALIZER;
 /*
  * The one path of a purge request: authentication (401), its items parsed
  * and checked against the token (400, 403), the rate limit (429), the bans
- * put in force, the record committed to the purge log, the URL variants
- * removed, the audit line (the caller kicks the fleet, after it has
- * registered any ?wait= for the acks); a 200 carries the reply
- * {"id", "purged", ...} with "purged" the objects removed at once.  Any
+ * put in force, the URL variants removed, the record committed to the purge
+ * log, the audit line (the caller kicks the fleet, after it has registered
+ * any ?wait= for the acks); a 200 carries the reply {"id", "purged", ...}
+ * with "purged" the copies the URL purges removed at once.  Any
  * thread (main loop or, for PURGE on a client listener, a worker).
  */
 static void
@@ -752,6 +760,8 @@ purge_exec(const struct purge_call *call, struct purge_answer *a)
 	/* the bans are in force from here on; then made durable */
 	seq = purge_register(a->id, r.soft, purge_log != NULL);
 	purge_apply_bans(seq, bans, r.soft, false);
+	/* at once, before the remover's first flush of the disk queue */
+	removed = purge_invalidate_urls(seq, bans, r.soft);
 	rec = json_pack("{s:s, s:I, s:s, s:s, s:s, s:b, s:o}", "id", a->id, "time",
 	    (json_int_t)time_now(), "node", cfg->node_name, "token", tok->id, "client",
 	    snprintf(client, sizeof client, "%s", call->client) >= 0 ? client : "", "soft", r.soft,
@@ -765,7 +775,6 @@ purge_exec(const struct purge_call *call, struct purge_answer *a)
 		json_decref(rec);
 		goto out;
 	}
-	removed = purge_invalidate_urls(bans, r.soft);
 	atomic_fetch_add_explicit(&purge_requests_total, 1, memory_order_relaxed);
 	purge_audit_line(text != NULL ? text : a->id);
 	free(text);
@@ -841,28 +850,6 @@ purge_get(struct evhttp_request *req, struct edge_server *srv, const char *id)
 
 /* ---- the PURGE method ---- */
 
-/*
- * The URL a PURGE names, into url: its absolute-form target as it is, or
- * scheme://host[:port] and the origin-form target.  The cache key of that
- * URL (purge_check) is normalized as every cache key is.  0, or -1 (no
- * host, a target of another form, too long).
- */
-int
-edge_purge_method_url(
-    struct str scheme, struct str host, struct str target, char *url, size_t urllen)
-{
-	int n;
-
-	if (target.len > 0 && target.p[0] != '/')
-		n = snprintf(url, urllen, "%.*s", (int)target.len, target.p);
-	else if (host.len == 0)
-		return -1;
-	else
-		n = snprintf(url, urllen, "%.*s://%.*s%.*s", (int)scheme.len, scheme.p,
-		    (int)host.len, host.p, (int)target.len, target.p);
-	return n > 0 && (size_t)n < urllen && target.len > 0 ? 0 : -1;
-}
-
 bool
 edge_purge_conn(struct edge_conn *c)
 {
@@ -873,21 +860,12 @@ edge_purge_conn(struct edge_conn *c)
 	struct purge_call call = {cfg, NULL, c->peer, NULL, 0, url, NULL};
 	struct purge_answer a;
 	char *text;
-	struct str host = r->host;
-	char hostport[512];
 
 	if (!str_eq(r->method, STR_LIT("PURGE")) ||
 	    !purge_cidr_match(cfg->purge_client_cidrs, cfg->n_purge_client_cidrs, c->peer))
 		return false;
-	if (r->port != 0) {
-		int n = snprintf(hostport, sizeof hostport, "%.*s:%u", (int)r->host.len, r->host.p,
-		    (unsigned)r->port);
-
-		host =
-		    n > 0 && (size_t)n < sizeof hostport ? str_make(hostport, (size_t)n) : STR_NULL;
-	}
-	if (edge_purge_method_url(
-	        c->tls ? STR_LIT("https") : STR_LIT("http"), host, r->path, url, sizeof url) != 0) {
+	if (purge_url_from_request(c->tls ? STR_LIT("https") : STR_LIT("http"), r->host, r->port,
+	        r->path, url, sizeof url) != 0) {
 		edge_conn_send_error(c, 400, "bad request: PURGE needs a Host and a target URL");
 		return true;
 	}

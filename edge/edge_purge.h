@@ -40,9 +40,5 @@ bool edge_purge_handle(struct evhttp_request *req, struct edge_server *srv);
  * reply) and returns true; else false, and the request goes on as any
  * other.  The worker's thread. */
 bool edge_purge_conn(struct edge_conn *c);
-/* The URL "PURGE <target>" names (absolute-form as is, else
- * scheme://host and target) into url: 0, or -1.  Any thread. */
-int edge_purge_method_url(
-    struct str scheme, struct str host, struct str target, char *url, size_t urllen);
 
 #endif

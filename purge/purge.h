@@ -50,6 +50,19 @@ void purge_req_clear(struct purge_req *r);
 int purge_url_split(
     const char *url, struct str *scheme, struct str *host, uint16_t *port, struct str *path);
 
+/*
+ * The URL a PURGE request names (the PURGE method on a client listener),
+ * into url (NUL-terminated): a target that does not start with '/' as it
+ * is; else scheme://host[:port] and the origin-form target, with host and
+ * port those of the request (RFC 9112 §3.2: from the absolute-form target,
+ * else from Host; port 0: none given).  The cache key of that URL
+ * (purge_url_split, then cache_key_normalize) is what the purge bans.  0,
+ * or -1 (no host for an origin-form target, an empty target, too long for
+ * urllen).  Any thread; no state.
+ */
+int purge_url_from_request(
+    struct str scheme, struct str host, uint16_t port, struct str target, char *url, size_t urllen);
+
 /* ---- tokens (purge_auth.c) ---- */
 
 struct purge_token_conf {

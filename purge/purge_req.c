@@ -199,3 +199,26 @@ purge_url_split(
 		return -1;
 	return 0;
 }
+
+int
+purge_url_from_request(
+    struct str scheme, struct str host, uint16_t port, struct str target, char *url, size_t urllen)
+{
+	char hostport[512];
+	int n;
+
+	if (port != 0) {
+		n = snprintf(
+		    hostport, sizeof hostport, "%.*s:%u", (int)host.len, host.p, (unsigned)port);
+		host =
+		    n > 0 && (size_t)n < sizeof hostport ? str_make(hostport, (size_t)n) : STR_NULL;
+	}
+	if (target.len > 0 && target.p[0] != '/')
+		n = snprintf(url, urllen, "%.*s", (int)target.len, target.p);
+	else if (host.len == 0)
+		return -1;
+	else
+		n = snprintf(url, urllen, "%.*s://%.*s%.*s", (int)scheme.len, scheme.p,
+		    (int)host.len, host.p, (int)target.len, target.p);
+	return n > 0 && (size_t)n < urllen && target.len > 0 ? 0 : -1;
+}

@@ -281,13 +281,19 @@ test_tiers(void)
 		is_str(find(r, L("Foo: 1"), buf, sizeof buf), "one");
 	}
 
-	/* invalidation removes the index and every listed variant */
+	/* invalidation removes the index and every listed variant, and counts
+	 * the responses it removed (the index is none) */
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
 	store(r, L("Foo: 2"), "Vary: Foo", "two");
-	cache_invalidate(r, NULL, KEY, strlen(KEY), 1000);
+	cache_ram_stats(r, &st);
+	is_int((int)st.objects, 4); /* the index, Foo: 1, 2 and (above) 3 */
+	is_int((int)cache_invalidate(r, NULL, KEY, strlen(KEY), 1000), 3);
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "");
 	cache_ram_stats(r, &st);
 	is_int((int)st.objects, 0);
+	is_int((int)cache_invalidate(r, NULL, KEY, strlen(KEY), 1000), 0);
+	store(r, NONE, NULL, "plain");
+	is_int((int)cache_invalidate(r, NULL, KEY, strlen(KEY), 1000), 1);
 
 	/* a response under the URL key that gained a Vary (from a 304) is
 	 * dropped, not stored for every request */
