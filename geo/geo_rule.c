@@ -113,6 +113,15 @@ clear_host_bits(uint8_t *a, size_t len, unsigned plen)
 		a[i] &= i == plen / 8 ? (uint8_t)(0xff00u >> (plen % 8)) : 0;
 }
 
+/* ::ffff:0:0/96, byte by byte (a need not be aligned as an in6_addr). */
+static bool
+is_v4mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	return memcmp(a, prefix, sizeof prefix) == 0;
+}
+
 static int
 parse_cidr(const char *v, struct geo_rule *out, char *err, size_t errlen)
 {
@@ -144,7 +153,7 @@ parse_cidr(const char *v, struct geo_rule *out, char *err, size_t errlen)
 		snprintf(err, errlen, "prefix length %u is over %u for %s", plen, max, fam);
 		return -1;
 	}
-	if (out->v6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a)) {
+	if (out->v6 && is_v4mapped(a)) {
 		/* Clients' mapped addresses are matched as IPv4; a mapped rule
 		 * would never match, so say how to write it. */
 		uint8_t a4[4];
@@ -657,7 +666,7 @@ match_addr(const struct geo_rules *t, const struct sockaddr *sa)
 		const uint8_t *b =
 		    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
 
-		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)b))
+		if (is_v4mapped(b))
 			return match4(t, load_be32(b + 12));
 		return match6(t, load_be64(b), load_be64(b + 8));
 	}

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,11 @@
  * every caller, libmaxminddb included, and forwards to glibc's.  Not under
  * a sanitizer, which owns the allocator.
  */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define GEO_COUNT_ALLOCS 0
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
 #define GEO_COUNT_ALLOCS 0
 #endif
 #endif
@@ -428,6 +430,77 @@ test_swap(void)
 	(void)unlink(live);
 }
 
+/*
+ * Readers take a reference to the current set under the holder's lock (the
+ * configuration snapshot's role), look up without it, and drop the
+ * reference; the main thread swaps sets meanwhile.  A refcount that lost a
+ * count would free a set in use (ASan sees it) or leak one (LeakSanitizer).
+ */
+enum { SWAP_READERS = 3, SWAP_LOOKUPS = 20000, SWAP_SWAPS = 200 };
+
+static pthread_mutex_t holder_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct geo_dbs *holder;
+
+static void *
+swap_reader(void *arg)
+{
+	struct sockaddr_storage mine;
+	const struct sockaddr *sa = geo_test_addr("127.0.0.2", &mine);
+	unsigned long *bad = arg;
+
+	for (int i = 0; i < SWAP_LOOKUPS; i++) {
+		struct geo_dbs *d;
+		struct geo_loc loc;
+
+		pthread_mutex_lock(&holder_lock);
+		d = geo_dbs_ref(holder);
+		pthread_mutex_unlock(&holder_lock);
+		if (geo_lookup(d, sa, &loc) != 0 || strcmp(loc.country, "DE") != 0)
+			(*bad)++;
+		geo_dbs_unref(&d);
+	}
+	return NULL;
+}
+
+static void
+test_swap_threads(void)
+{
+	pthread_t th[SWAP_READERS];
+	unsigned long bad[SWAP_READERS] = {0}, total = 0;
+	struct geo_conf c;
+	char err[512];
+	int fails = 0;
+
+	subtest("reload: sets swapped while other threads look up");
+	geo_conf_defaults(&c);
+	c.db_path[GEO_DB_COUNTRY] = path_country;
+	if (!ok(geo_dbs_open(&c, &holder, err, sizeof err) == 0, "first set"))
+		return;
+	for (int i = 0; i < SWAP_READERS; i++)
+		pthread_create(&th[i], NULL, swap_reader, &bad[i]);
+	for (int i = 0; i < SWAP_SWAPS; i++) {
+		struct geo_dbs *next = NULL, *old;
+
+		c.db_path[GEO_DB_COUNTRY] = i % 2 ? path_country : path_city;
+		if (geo_dbs_open(&c, &next, err, sizeof err) != 0) {
+			fails++;
+			continue;
+		}
+		pthread_mutex_lock(&holder_lock);
+		old = holder;
+		holder = next;
+		pthread_mutex_unlock(&holder_lock);
+		geo_dbs_unref(&old);
+	}
+	for (int i = 0; i < SWAP_READERS; i++) {
+		pthread_join(th[i], NULL);
+		total += bad[i];
+	}
+	is_int(fails, 0);
+	is_int(total, 0);
+	geo_dbs_unref(&holder);
+}
+
 int
 main(void)
 {
@@ -435,5 +508,6 @@ main(void)
 	test_open_errors();
 	test_lookups();
 	test_swap();
+	test_swap_threads();
 	return tap_done();
 }
