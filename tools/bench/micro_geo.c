@@ -147,6 +147,55 @@ main(int argc, char **argv)
 	    nr, 100.0 * (double)denied / (double)(iters * 5), (t1 - t0) / (double)(iters * 5));
 
 	geo_rules_free(&r);
+
+	/* A long list: 1000 IPv4 and IPv6 prefixes over 24 lengths, 200
+	 * countries and ASNs. */
+	{
+		static struct geo_rule many[1400];
+		uint64_t x = 0x2545f4914f6cdd1du;
+		size_t m = 0;
+
+		while (m < 1400) {
+			char text[GEO_RULE_TEXT_MAX];
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			if (m < 500)
+				snprintf(text, sizeof text, "cidr:%u.%u.0.0/16",
+				    (unsigned)(x % 223) + 1, (unsigned)(x >> 8) & 0xff);
+			else if (m < 1000)
+				snprintf(text, sizeof text, "cidr:2%03x:%x::/%u",
+				    (unsigned)(x % 0xfff), (unsigned)(x >> 12) & 0xffff,
+				    32 + (unsigned)(x >> 40) % 12);
+			else if (m < 1200)
+				snprintf(text, sizeof text, "asn:%u", (unsigned)(x % 400000) + 1);
+			else
+				snprintf(text, sizeof text, "country:%c%c", 'A' + (int)(x % 26),
+				    'A' + (int)((x >> 8) % 26));
+			if (geo_rule_parse(text, &many[m], err, sizeof err) != 0)
+				continue;
+			m++;
+			if (geo_rules_compile(&ac, many, m, &r, err, sizeof err) != 0)
+				m--; /* a repeat: draw again */
+			geo_rules_free(&r);
+		}
+		if (geo_rules_compile(&ac, many, m, &r, err, sizeof err) != 0) {
+			fprintf(stderr, "micro_geo: %s\n", err);
+			return 1;
+		}
+		denied = 0;
+		t0 = now_ns();
+		for (long i = 0; i < iters; i++) {
+			long k = i % N_ADDR;
+
+			denied += geo_rules_eval(r, &locs[k], (const struct sockaddr *)&addrs[k],
+			              &rule) == GEO_VERDICT_DENY;
+		}
+		t1 = now_ns();
+		printf("geo_rules_eval (%zu rules: 500 IPv4 /16, 500 IPv6 /32../43, 200 asn, 200 "
+		       "country; %.1f%% denied): %.1f ns/verdict\n",
+		    m, 100.0 * (double)denied / (double)iters, (t1 - t0) / (double)iters);
+		geo_rules_free(&r);
+	}
 	geo_dbs_unref(&d);
 	if (db == path) {
 		(void)unlink(path);
