@@ -40,5 +40,6 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 #define CONFIG_MAGIC        0x636f6e66U
 #define PURGE_FLEET_MAGIC   0x6a3f0c51U
 #define PURGE_WAIT_MAGIC    0x2c81d9e4U
+#define GEO_DBS_MAGIC       0x67656f64U
 
 #endif
