@@ -41,7 +41,8 @@ ctl_buf_add(struct ctl_buf *b, const char *p, size_t n)
 			b->cap *= 2;
 		b->p = xrealloc(b->p, b->cap);
 	}
-	memcpy(b->p + b->len, p, n);
+	if (n > 0) /* p may be NULL then (an empty run of chunk data) */
+		memcpy(b->p + b->len, p, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 }
