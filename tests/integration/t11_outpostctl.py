@@ -285,6 +285,26 @@ class Outpostctl(harness.OutpostTestCase):
         req = s.requests[0].decode()
         self.assertTrue(req.startswith("POST /purge?wait=1500ms HTTP/1.1\r\n"), req)
         self.assertIn("\r\nAuthorization: Bearer %s\r\n" % TOKEN, req)
+        # metrics with labels (escapes, a brace and a comma in a value),
+        # comments, a timestamp, a float, NaN
+        metrics = (b'# HELP m_total A counter\n# TYPE m_total counter\n'
+                   b'm_total{pool="a",member="10.0.0.1:80"} 3\n'
+                   b'm_total{pool="b \\"q\\" {x}, y\\\\"} 4 1700000000000\n'
+                   b'ratio 0.25\nodd NaN\n\n')
+        addr, _ = self.scripted(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                                % (len(metrics), metrics))
+        cp = self.ctl("-a", addr, "stats")
+        self.assertEqual(cp.returncode, 0, cp)
+        self.assertEqual(cp.stdout, 'm_total{pool="a",member="10.0.0.1:80"} 3\n'
+                         'm_total{pool="b \\"q\\" {x}, y\\\\"} 4\nratio 0.25\nodd NaN\n')
+        cp = self.ctl("-a", addr, "stats", "--json", "m_total")
+        self.assertEqual(json.loads(cp.stdout), [
+            {"name": "m_total", "labels": {"pool": "a", "member": "10.0.0.1:80"}, "value": 3},
+            {"name": "m_total", "labels": {"pool": 'b "q" {x}, y\\'}, "value": 4}])
+        cp = self.ctl("-a", addr, "stats", "--json")
+        self.assertEqual(json.loads(cp.stdout)[2:], [
+            {"name": "ratio", "labels": {}, "value": 0.25},
+            {"name": "odd", "labels": {}, "value": "NaN"}])
         # malformed, cut short, silent: exit 3
         for reply in (b"HTTP/1.1 2000 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 10"
                       b"\r\n\r\nok\n", None):
