@@ -459,7 +459,9 @@ ban_round_run(struct ban_round *r)
 			cache_obj_unref(&copy);
 			cache_obj_unref(&r->soft[i]);
 		}
-		r->n_soft = 0;
+		free(r->soft);
+		r->soft = NULL;
+		r->n_soft = r->cap_soft = 0;
 	}
 	if (ban_disk == NULL)
 		return;

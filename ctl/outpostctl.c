@@ -1,0 +1,396 @@
+/*
+ * ctl/outpostctl.c — outpostctl, the operator's and content owner's tool: it
+ * talks to a node's admin listener (purge, status, stats, health).
+ *
+ * Settings come from, first to last: the flags, the environment
+ * (OUTPOST_ADMIN, OUTPOST_TOKEN), the file (-c, OUTPOSTCTL_CONF, else
+ * <sysconfdir>/outpost/outpostctl.conf, which may be missing) and the default
+ * admin address 127.0.0.1:9090.  The token is never printed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config_value.h"
+#include "core/xmalloc.h"
+#include "ctl/ctl_cmd.h"
+
+#define CTL_DEFAULT_ADMIN   "127.0.0.1:9090"
+#define CTL_DEFAULT_TIMEOUT 10000 /* ms */
+#define CTL_CONF_DEFAULT    OUTPOST_SYSCONFDIR "/outpostctl.conf"
+
+/* The settings file's values (owned strings; NULL: not set). */
+struct ctl_conf {
+	char *admin, *token_file;
+};
+
+static void
+ctl_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: outpostctl [options] purge URL... | --prefix P | --host H | --tag T | --all\n"
+	    "                  [--soft] [--wait DURATION] [--json]\n"
+	    "       outpostctl [options] status [--json]\n"
+	    "       outpostctl [options] stats [--json] [FILTER]\n"
+	    "       outpostctl [options] health\n"
+	    "\n"
+	    "Talks to an Outpost node's admin listener.\n"
+	    "\n"
+	    "options:\n"
+	    "  -a, --admin ADDR      admin listener, host:port or [v6]:port (OUTPOST_ADMIN;\n"
+	    "                        default " CTL_DEFAULT_ADMIN ")\n"
+	    "  -T, --token TOKEN     purge token (OUTPOST_TOKEN); prefer --token-file\n"
+	    "      --token-file FILE read the token from FILE (its first line)\n"
+	    "      --timeout DURATION  for the whole exchange (default 10s; 250ms, 5s, 1m)\n"
+	    "  -c, --config FILE     settings file (OUTPOSTCTL_CONF; default\n"
+	    "                        " CTL_CONF_DEFAULT ")\n"
+	    "      --json            print the node's JSON\n"
+	    "  -h, --help            this help\n"
+	    "  -V, --version         the version\n"
+	    "\n"
+	    "purge: URL... every variant of each URL; --prefix, --host, --tag (each may be\n"
+	    "repeated) and --all select more; --soft marks them stale instead; --wait D\n"
+	    "waits up to D for every node of the fleet to apply the purge.\n"
+	    "\n"
+	    "exit status: 0 success, 1 the node answered with an error, 2 usage or\n"
+	    "settings error, 3 no answer (connection refused, timeout, malformed reply).\n");
+}
+
+static void
+ctl_conf_free(struct ctl_conf *cf)
+{
+	free(cf->admin);
+	free(cf->token_file);
+}
+
+/*
+ * Reads "key = value" lines ('#' starts a comment line); keys admin and
+ * token_file.  A missing file is fine unless it was named (must_exist).
+ * 0, or -1 after printing "file:line: reason".
+ */
+static int
+ctl_conf_load(const char *path, bool must_exist, struct ctl_conf *cf)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (f == NULL) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		fprintf(stderr, "outpostctl: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+		char *p = line, *eq, *key, *val, *end;
+		char **slot;
+
+		lineno++;
+		p += strspn(p, " \t");
+		if (*p == '#' || *p == '\n' || *p == '\0')
+			continue;
+		eq = strchr(p, '=');
+		if (eq == NULL) {
+			fprintf(
+			    stderr, "outpostctl: %s:%u: expected \"key = value\"\n", path, lineno);
+			rc = -1;
+			break;
+		}
+		key = p;
+		for (end = eq; end > key && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		val = eq + 1 + strspn(eq + 1, " \t");
+		for (end = val + strlen(val); end > val && (end[-1] == '\n' || end[-1] == '\r' ||
+		                                               end[-1] == ' ' || end[-1] == '\t');
+		     end--)
+			;
+		*end = '\0';
+		if (strcmp(key, "admin") == 0) {
+			slot = &cf->admin;
+		} else if (strcmp(key, "token_file") == 0) {
+			slot = &cf->token_file;
+		} else {
+			fprintf(stderr,
+			    "outpostctl: %s:%u: unknown key \"%.40s\" (admin, token_file)\n", path,
+			    lineno, key);
+			rc = -1;
+			break;
+		}
+		if (*val == '\0') {
+			fprintf(stderr, "outpostctl: %s:%u: %s: empty value\n", path, lineno, key);
+			rc = -1;
+			break;
+		}
+		free(*slot);
+		*slot = xstrdup(val);
+	}
+	fclose(f);
+	return rc;
+}
+
+/* The first line of path, without its line end: the token (caller frees).
+ * NULL after printing why. */
+static char *
+ctl_token_read(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "outpostctl: token file %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	if (n == 0) {
+		fprintf(stderr, "outpostctl: token file %s: empty\n", path);
+		return NULL;
+	}
+	return xstrdup(buf);
+}
+
+/* A token may not carry bytes that would break the request head. */
+static bool
+ctl_token_ok(const char *t)
+{
+	for (; *t != '\0'; t++)
+		if ((unsigned char)*t <= ' ' || *t == 0x7f)
+			return false;
+	return true;
+}
+
+enum {
+	OPT_TOKEN_FILE = 256,
+	OPT_TIMEOUT,
+	OPT_JSON,
+	OPT_PREFIX,
+	OPT_HOST,
+	OPT_TAG,
+	OPT_ALL,
+	OPT_SOFT,
+	OPT_WAIT,
+};
+
+static const struct option ctl_options[] = {
+    {"admin", required_argument, NULL, 'a'},
+    {"token", required_argument, NULL, 'T'},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"config", required_argument, NULL, 'c'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"tag", required_argument, NULL, OPT_TAG},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"soft", no_argument, NULL, OPT_SOFT},
+    {"wait", required_argument, NULL, OPT_WAIT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static int
+ctl_usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "outpostctl: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(outpostctl --help for usage)\n");
+	return CTL_EXIT_USAGE;
+}
+
+static void
+ctl_push(const char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = s;
+}
+
+static int
+ctl_duration(const char *opt, const char *s, uint64_t *ms)
+{
+	char err[CONFIG_VALUE_ERRLEN];
+
+	if (config_value_duration_ms(s, ms, err, sizeof err) == -1) {
+		fprintf(stderr, "outpostctl: %s: %s\n(outpostctl --help for usage)\n", opt, err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything main() collects, freed by ctl_run's caller. */
+struct ctl_args {
+	const char *admin, *token, *token_file, *conf;
+	struct ctl_purge_args purge;
+	bool purge_opts; /* a purge-only option was given */
+	struct ctl_ctx ctx;
+};
+
+static int
+ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **token_owned)
+{
+	const char *env, *cmd;
+	char err[CONFIG_VALUE_ERRLEN], *host = NULL;
+	uint16_t port;
+	int ch;
+
+	a->ctx.timeout_ms = CTL_DEFAULT_TIMEOUT;
+	while ((ch = getopt_long(argc, argv, "a:T:c:hV", ctl_options, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			a->admin = optarg;
+			break;
+		case 'T':
+			a->token = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			a->token_file = optarg;
+			break;
+		case 'c':
+			a->conf = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (ctl_duration("--timeout", optarg, &a->ctx.timeout_ms) == -1)
+				return CTL_EXIT_USAGE;
+			if (a->ctx.timeout_ms == 0)
+				return ctl_usage_error("--timeout: must be more than 0%s", "");
+			break;
+		case OPT_JSON:
+			a->ctx.json = true;
+			break;
+		case OPT_PREFIX:
+			ctl_push(&a->purge.prefixes, &a->purge.n_prefixes, optarg);
+			a->purge_opts = true;
+			break;
+		case OPT_HOST:
+			ctl_push(&a->purge.hosts, &a->purge.n_hosts, optarg);
+			a->purge_opts = true;
+			break;
+		case OPT_TAG:
+			ctl_push(&a->purge.tags, &a->purge.n_tags, optarg);
+			a->purge_opts = true;
+			break;
+		case OPT_ALL:
+			a->purge.all = a->purge_opts = true;
+			break;
+		case OPT_SOFT:
+			a->purge.soft = a->purge_opts = true;
+			break;
+		case OPT_WAIT:
+			if (ctl_duration("--wait", optarg, &a->purge.wait_ms) == -1)
+				return CTL_EXIT_USAGE;
+			a->purge_opts = true;
+			break;
+		case 'h':
+			ctl_usage(stdout);
+			return CTL_EXIT_OK;
+		case 'V':
+			printf("outpostctl %s\n", PACKAGE_VERSION);
+			return CTL_EXIT_OK;
+		default:
+			fprintf(stderr, "(outpostctl --help for usage)\n");
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (optind == argc)
+		return ctl_usage_error("no command (purge, status, stats, health)%s", "");
+	cmd = argv[optind++];
+	if (strcmp(cmd, "purge") != 0 && a->purge_opts)
+		return ctl_usage_error(
+		    "%s: --prefix, --host, --tag, --all, --soft and --wait are for purge", cmd);
+
+	/* the settings: flags, then the environment, then the file */
+	if (a->conf == NULL)
+		a->conf = getenv("OUTPOSTCTL_CONF");
+	if (ctl_conf_load(a->conf != NULL ? a->conf : CTL_CONF_DEFAULT, a->conf != NULL, cf) == -1)
+		return CTL_EXIT_USAGE;
+	env = getenv("OUTPOST_ADMIN");
+	a->ctx.admin = a->admin != NULL                ? a->admin
+	               : env != NULL && env[0] != '\0' ? env
+	               : cf->admin != NULL             ? cf->admin
+	                                               : CTL_DEFAULT_ADMIN;
+	if (config_value_hostport(a->ctx.admin, &host, &port, err, sizeof err) == -1)
+		return ctl_usage_error("admin address %s", err);
+	free(host);
+	env = getenv("OUTPOST_TOKEN");
+	if (a->token != NULL) {
+		a->ctx.token = a->token;
+	} else if (a->token_file != NULL) {
+		a->ctx.token = *token_owned = ctl_token_read(a->token_file);
+		if (a->ctx.token == NULL)
+			return CTL_EXIT_USAGE;
+	} else if (env != NULL && env[0] != '\0') {
+		a->ctx.token = env;
+	} else if (cf->token_file != NULL && strcmp(cmd, "purge") == 0) {
+		a->ctx.token = *token_owned = ctl_token_read(cf->token_file);
+		if (a->ctx.token == NULL)
+			return CTL_EXIT_USAGE;
+	}
+
+	if (strcmp(cmd, "purge") == 0) {
+		for (; optind < argc; optind++)
+			ctl_push(&a->purge.urls, &a->purge.n_urls, argv[optind]);
+		if (a->purge.n_urls + a->purge.n_prefixes + a->purge.n_hosts + a->purge.n_tags ==
+		        0 &&
+		    !a->purge.all)
+			return ctl_usage_error(
+			    "purge: nothing to purge (URL..., --prefix, --host, --tag or --all)%s",
+			    "");
+		if (a->ctx.token == NULL)
+			return ctl_usage_error(
+			    "purge: no token (--token-file, -T, OUTPOST_TOKEN or "
+			    "token_file in %s)",
+			    a->conf != NULL ? a->conf : CTL_CONF_DEFAULT);
+		if (!ctl_token_ok(a->ctx.token))
+			return ctl_usage_error(
+			    "purge: the token has spaces or control bytes%s", "");
+		return ctl_cmd_purge(&a->ctx, &a->purge);
+	}
+	if (strcmp(cmd, "stats") == 0) {
+		if (argc - optind > 1)
+			return ctl_usage_error("stats: one FILTER at most%s", "");
+		return ctl_cmd_stats(&a->ctx, optind < argc ? argv[optind] : NULL);
+	}
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "health") != 0)
+		return ctl_usage_error(
+		    "unknown command \"%.40s\" (purge, status, stats, health)", cmd);
+	if (optind < argc)
+		return ctl_usage_error("%s takes no argument", cmd);
+	if (strcmp(cmd, "health") == 0) {
+		if (a->ctx.json)
+			return ctl_usage_error("health: no --json (the body is one word)%s", "");
+		return ctl_cmd_health(&a->ctx);
+	}
+	return ctl_cmd_status(&a->ctx);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl_args a = {0};
+	struct ctl_conf cf = {0};
+	char *token = NULL;
+	int rc = ctl_run(argc, argv, &a, &cf, &token);
+
+	if (token != NULL) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	free(a.purge.urls);
+	free(a.purge.prefixes);
+	free(a.purge.hosts);
+	free(a.purge.tags);
+	ctl_conf_free(&cf);
+	return rc;
+}
