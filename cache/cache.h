@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache.h — the cache facade the edge uses: key normalization, the
  * storability / freshness policy, cached objects and the RAM tier.

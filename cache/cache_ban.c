@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_ban.c — purges as bans (after Varnish's ban list): a purge by
  * URL, prefix, host, tag or of everything takes effect for every later

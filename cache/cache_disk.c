@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_disk.c — the disk tier: one LMDB environment, one writer thread
  * that batches many objects per write transaction, lock-free reads from any

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_fill.c — request collapsing: the table of fills in progress and
  * their growing bodies (read-while-write).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_int.h — what the cache/ modules share among themselves and
  * nobody outside cache/ may use (Varnish's second exposure level).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_key.c — normalized cache keys (DESIGN.md §Key, RFC 3986 §6.2.2).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_mem.c — the one memory account of the cache: what objects hold
  * (in the RAM tier, being filled, or still referenced by the clients that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_obj.c — cached objects: key, stored response head, body, and the
  * freshness numbers the policy computed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_policy.c — may a shared cache store this response, and for how
  * long (RFC 9111 §3, §4.2, §5.2)?

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_ram.c — the RAM tier: sharded, bounded in bytes, SIEVE eviction.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cache/cache_vary.c — Vary variants (RFC 9111 §4.1) over the two tiers, and
  * the store / lookup / invalidate entry points the edge uses.

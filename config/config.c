@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config/config.c — the configuration snapshot: defaults, lifetime and the
  * per-request lookups.

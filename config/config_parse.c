@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config/config_parse.c — config_load(): YAML file → validated snapshot.
  *

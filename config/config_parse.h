@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config/config_parse.h — what the YAML loader (config_parse.c) needs from the
  * snapshot code (config.c).  Internal to config/.

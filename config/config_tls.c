@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config/config_tls.c — see config_tls.h.  Uses OpenSSL only to read and
  * compare the files; nothing it loads outlives the call.

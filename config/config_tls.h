@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config/config_tls.h — checks of the files the TLS keys name, so a broken
  * certificate is a configuration error (with the key's position) rather than

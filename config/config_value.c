@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config/config_value.c — parsers for the scalar values of the configuration:
  * sizes, durations, booleans, integers, ports, socket addresses, origin

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config/config_value.h — scalar value parsers for the configuration loader
  * (internal to config/): sizes, durations, booleans, integers, addresses and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/accept_enc.c — Accept-Encoding (RFC 9110 §12.5.3): parsing, the choice
  * of a content coding, and the canonical form the cache key uses.

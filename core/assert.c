@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* core/assert.c — the failure path of ASSERT: report, then abort. */
 #include "config.h"
 

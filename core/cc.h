@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/cc.h — Cache-Control field parsing (RFC 9111 §5.2, RFC 9110 §5.6).
  *

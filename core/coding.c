@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/coding.c — streaming encoders and decoders for the content codings
  * (gzip and deflate through zlib, br through libbrotli, zstd through libzstd).

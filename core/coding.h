@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/coding.h — content codings for edge compression (RFC 9110 §8.4, §12.5.3):
  * Accept-Encoding negotiation, streaming encoders and decoders for br, zstd,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/coding_conf.c — the compression settings (struct coding_conf), their
  * validators for config/, and the pure policy helpers: which responses are

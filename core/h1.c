@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/h1.c — strict, zero-copy HTTP/1.1 parsing and serialization (RFC 9112).
  *

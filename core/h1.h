@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/h1.h — strict, zero-copy HTTP/1.1 message parsing and serialization
  * (RFC 9112, with the framing rules of RFC 9110).

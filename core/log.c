@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/log.c — error log writer.  The level is a relaxed atomic read on every
  * call so a disabled debug line costs one load; the line is formatted on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/log.h — the error log: one line per event on stderr (or a file), with
  * time, level, subsystem and the calling worker.  Lines are lower-case and name

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/range.c — Range and If-Range (RFC 9110 §14, §13.1.5).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/range.h — byte ranges (RFC 9110 §14): the Range request field, If-Range
  * and the ranges a response to them carries.  Pure functions over views; no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* core/str.c — string views: comparison, trimming, numbers, list elements. */
 #include "config.h"
 

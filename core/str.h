@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/str.h — non-owning string views and the small helpers the HTTP code needs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* core/timeutil.c — clocks and HTTP-date formatting/parsing (RFC 9110 §5.6.7). */
 #include "config.h"
 

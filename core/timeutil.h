@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/timeutil.h — clocks and HTTP dates.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* core/xmalloc.c — aborting allocators for small fixed-size objects. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/xmalloc.h — allocation of small fixed-size things that aborts on failure
  * (h2o's h2o_mem_alloc).  Size-driven allocations (bodies, objects) use plain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl/ctl_cmd.c — outpostctl's subcommands (see ctl_cmd.h): the request each
  * one sends, and how its answer is shown.  Human output is a few aligned

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl/ctl_cmd.h — outpostctl's subcommands: each sends one request to the
  * admin listener and prints its answer.  They return the process exit code.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl/ctl_http.c — see ctl_http.h.  The address is split and checked by the
  * configuration's own parser (a DNS name, an IPv4 or a bracketed IPv6

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl/ctl_http.h — the small blocking HTTP/1.1 client of outpostctl.
  *

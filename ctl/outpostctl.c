@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl/outpostctl.c — outpostctl, the operator's and content owner's tool: it
  * talks to a node's admin listener (purge, status, stats, health).

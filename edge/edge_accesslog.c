@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_accesslog.c — the access log writer (see the header for the model).
  * Fields: time, client, worker, method, host, path, status, bytes, cache,

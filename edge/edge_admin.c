@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_admin.c — admin endpoints.  Counters are summed over the workers
  * with relaxed loads (each worker is the only writer of its own).

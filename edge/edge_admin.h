@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_admin.h — the admin listener: /healthz, /metrics (Prometheus text
  * format), /status.  Runs on the main thread's event loop with libevent's

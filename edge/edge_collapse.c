@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_collapse.c — waiting on and streaming collapsed fills (see
  * edge_collapse.h for the model).

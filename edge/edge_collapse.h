@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_collapse.h — request collapsing on the edge side: misses for a
  * key in progress wait on its fill (cache/cache.h cache_fill_*) and stream

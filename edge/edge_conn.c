@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_conn.c — client connections: HTTP/1.1 server side and the request
  * pipeline up to the cache lookup.

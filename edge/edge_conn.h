@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_conn.h — a client connection: the HTTP/1.1 server side, the
  * request pipeline (site/route selection, cache lookup, hits) and the state

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_fetch.c — the backend request builder, the object built from an
  * origin's answer, and the fetch: one exchange with an origin pool.

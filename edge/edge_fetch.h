@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_fetch.h — a fetch: one exchange with an origin pool that knows
  * neither the client request nor its connection (the shape of Varnish's

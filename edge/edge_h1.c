@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_h1.c — HTTP/1.1 serialization of a response object.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_h1.h — a response object (edge_resp.h) as HTTP/1.1 bytes.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_io.c — see edge_io.h for the model.  The events are embedded
  * (event_assign), so a connection's I/O costs no allocation beyond its two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_io.h — client socket I/O with as few system calls as a keep-alive
  * request allows.

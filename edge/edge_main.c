@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_main.c — the outpost daemon: command line, start-up, signals,
  * graceful shutdown.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_metrics.h — per-worker counters, one X-macro table for the enum,
  * the Prometheus names and their help text.

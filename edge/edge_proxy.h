@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_proxy.h — the upstream exchange of a client connection: member
  * choice, resolution (c-ares), connect or reuse, the request head and body

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_purge.c — the purge API on the admin listener (main thread):
  *   POST /purge       {"urls", "prefixes", "hosts", "tags", "all", "soft"}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_purge.h — the purge API of the admin listener (POST /purge,
  * GET /purge/<id>), the purge log and the ban remover's start and stop.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_range.c — 206 / 416 framing and the range cutter (see
  * edge_range.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_range.h — byte-range responses (RFC 9110 §14.3, §14.4, §14.6,
  * §15.3.7, §15.5.17): the fields and multipart/byteranges framing of a 206,

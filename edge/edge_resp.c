@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_resp.c — the response object: which fields an answer carries.
  *

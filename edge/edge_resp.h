@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_resp.h — the response object: a status and the fields of one
  * answer to a client, whatever its kind (a hit from a stored head, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_route.c — route selection and the route's request/response
  * transformations (see edge_route.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_route.h — routing inside a site and what a route does to a
  * request: path matching (exact, regex, prefix), the cache key's query mode,

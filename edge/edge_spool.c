@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_spool.c — a request body held in memory, then in an unlinked
  * temporary file (edge_spool.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_spool.h — a request body held whole before it goes to the origin
  * (routes[].request_buffering): in memory up to a limit, past it in a

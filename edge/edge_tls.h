@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_tls.h — TLS termination: the server contexts built from the
  * configuration, certificate selection by SNI, ALPN and session tickets.

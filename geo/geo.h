@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * geo/geo.h — where a client is, and what the node does about it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * geo/geo_db.c — the MaxMind DB files and the lookup of one client.
  *

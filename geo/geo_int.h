@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * geo/geo_int.h — what the files of geo/ share and nobody else sees: the
  * dense indexes of country and continent codes that the rule and pool tables

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * geo/geo_pool.c — the choice of an origin pool by where the client is.
  *

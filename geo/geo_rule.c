@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * geo/geo_rule.c — geo access rules: the parser of one rule, the compiled
  * table, and the verdict for one client.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_balance.c — the balancers, passive health and retry budget of
  * one pool on one worker (see origin_balance.h).

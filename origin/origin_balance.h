@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_balance.h — member choice for one origin pool on one worker:
  * the six balancers, backup members, passive health (consecutive failures

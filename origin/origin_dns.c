@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_dns.c — per-worker asynchronous resolver: c-ares on the worker's
  * event_base, with an answer cache.

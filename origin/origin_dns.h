@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_dns.h — per-worker asynchronous DNS resolver (c-ares on the worker's
  * event_base) with a small answer cache: A and AAAA, TTL respected and clamped,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_health.h — active health checks of origin pool members.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_pool.c — idle upstream connections and member selection.
  *

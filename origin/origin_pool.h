@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_pool.h — per-worker upstream state: idle keep-alive
  * connections per pool member and each pool's balancer (origin_balance.h).

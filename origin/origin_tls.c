@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_tls.c — client TLS contexts and connections towards origins.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * origin/origin_tls.h — TLS towards origin members (OpenSSL 3 through
  * libevent's bufferevent_openssl): a client SSL_CTX per pool with a tls

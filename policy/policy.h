@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy.h — the edge policy stage's primitives: client addresses,
  * CIDR sets, the PROXY protocol, the client address behind trusted proxies,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_addr.c — client addresses: parsing, sockaddrs, text.
  *

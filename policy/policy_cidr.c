@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_cidr.c — CIDR sets: longest-prefix match over IPv4 and IPv6.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_clientip.c — the client address behind trusted proxies,
  * from X-Forwarded-For or Forwarded (RFC 7239).

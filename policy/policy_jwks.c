@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_jwks.c — JWK sets (RFC 7517) for the JWT verifier: load,
  * select a key for a token, verify a signature.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_jwt.c — JWT bearer tokens: a compact JWS (RFC 7515 §7.1)
  * checked as a JWT (RFC 7519 §7.2) against a JWK set (policy_jwks.c).

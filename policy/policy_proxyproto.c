@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_proxyproto.c — the PROXY protocol, versions 1 and 2, as
  * HAProxy's proxy-protocol.txt specifies them; the receiving side.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_ratelimit.c — the shared rate-limit and concurrency table.
  *

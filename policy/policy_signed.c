@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_signed.c — signed URLs: HMAC-SHA256 over a path (or a path
  * prefix), an expiry, a key id and optionally the client address, carried in

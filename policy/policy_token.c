@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_token.c — what the token verifiers share: base64 (RFC 4648
  * §4) and base64url (§5), and HMAC-SHA256 under a key prepared at load.

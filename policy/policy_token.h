@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_token.h — the protected-content verifiers of the edge policy
  * stage: signed URLs (HMAC-SHA256 over a path or a path prefix, an expiry and

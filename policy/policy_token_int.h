@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * policy/policy_token_int.h — inside policy/ only: what the token modules ask
  * of each other.  policy_jwt.c asks a JWK set (policy_jwks.c) for a key and a

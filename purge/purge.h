@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * purge/purge.h — the purge API's own parts, for the edge: the JSON request
  * (purge_req.c), bearer tokens of content owners with their rate limits

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * purge/purge_auth.c — content owners' bearer tokens.  The configuration
  * holds only SHA-256 digests; a presented token is hashed and compared with

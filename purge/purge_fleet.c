@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * purge/purge_fleet.c — the fleet purge bus over NATS JetStream.
  *

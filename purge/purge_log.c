@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * purge/purge_log.c — the durable purge log: one LMDB environment (its own,
  * beside the cache's), records id -> JSON.  A purge is written and synced

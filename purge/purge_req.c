@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * purge/purge_req.c — the POST /purge body (jansson) and absolute URLs.
  * Network input: every malformed body is an error message, never an assert.

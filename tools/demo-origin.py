@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """A small demo origin for tools/demo: answers every GET/HEAD with a page that
 says when it was generated, cacheable for 60 s (so the second request through
 Outpost is a HIT), except /api/ which is never cached.  Stdlib only."""

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # tools/magic_check.sh [SRCDIR] — the object magics (core/assert.h) stay unique.
 #
 # Long-lived structs carry an `unsigned magic` checked with OBJ_CHECK; a magic

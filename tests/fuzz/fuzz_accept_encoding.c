@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_accept_encoding.c — Accept-Encoding parsing and the choice
  * of a coding (core/accept_enc.c), and the policy helpers that read response

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_cache_key.c — cache key normalization (cache/cache_key.c).
  *

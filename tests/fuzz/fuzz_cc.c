@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_cc.c — Cache-Control parsing (core/cc.c) on arbitrary bytes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_clientip.c — the client address walk
  * (policy/policy_clientip.c) over arbitrary X-Forwarded-For and Forwarded

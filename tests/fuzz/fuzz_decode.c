@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_decode.c — the content-coding decoders (core/coding.c) with
  * their limits, on arbitrary bytes; and encode-then-decode round trips.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_geo_rule.c — geo access rules (geo/geo_rule.c) and geo
  * pool keys (geo/geo_pool.c) on arbitrary bytes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_h1_chunked.c — the chunked decoder on arbitrary bytes, fed
  * whole, byte by byte and in three pieces.  Invariants: every data view lies

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_h1_request.c — h1_parse_request on arbitrary bytes, under
  * two sets of limits.  Invariants: the status is a known one and errors map

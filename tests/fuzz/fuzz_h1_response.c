@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_h1_response.c — h1_parse_response on arbitrary bytes, as
  * the answer to a GET and to a HEAD.  Invariants: on H1_OK the views lie in

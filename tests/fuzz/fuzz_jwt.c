@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_jwt.c — JWT bearer tokens (policy/policy_jwt.c) against a
  * fixed JWK set, and JWK sets themselves (policy/policy_jwks.c).

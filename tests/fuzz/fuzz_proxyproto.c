@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_proxyproto.c — the PROXY protocol parser
  * (policy/policy_proxyproto.c) on arbitrary bytes, with the default v2 limit

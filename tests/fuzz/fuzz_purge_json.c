@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_purge_json.c — the POST /purge body (purge/purge_req.c)
  * and the URLs it names (purge_url_split), then each URL or prefix turned

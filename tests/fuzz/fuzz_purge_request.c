@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_purge_request.c — the PURGE method's request path: the
  * bytes after the first are an HTTP/1.1 request head for h1_parse_request;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_range.c — Range and If-Range parsing (core/range.c) on
  * arbitrary bytes.

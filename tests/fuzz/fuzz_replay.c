@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_replay.c — main() for fuzz targets in builds without
  * libFuzzer: runs LLVMFuzzerTestOneInput on every file of the seed corpus

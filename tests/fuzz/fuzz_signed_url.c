@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/fuzz/fuzz_signed_url.c — signed URLs (policy/policy_signed.c) and
  * their key files.

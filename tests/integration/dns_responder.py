@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """A tiny authoritative DNS responder for the integration tests (stdlib only).
 
     python3 dns_responder.py --zone ZONE.json --port-file F [--host 127.0.0.1]

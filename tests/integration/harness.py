@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Integration test harness for Outpost (Python 3 stdlib only).
 
 Starts the real daemon ($OUTPOST_BIN) with a temporary config and loopback

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Scriptable test origin for the Outpost integration tests (stdlib only).
 
 Run as its own process:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Self-check of origin.py and of the harness's raw HTTP helpers; needs no
 daemon. Not part of TESTS; run by hand:  python3 tests/integration/origin_selfcheck.py"""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """CLI: -V, -h, unknown flags, -t on a good config, foreground run."""
 
 import os

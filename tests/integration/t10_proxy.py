@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Basic proxying: routing by Host, forwarded headers, hop-by-hop hygiene, Via."""
 
 import harness

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """outpostctl against a real node: purge (a warmed URL becomes a MISS; --json;
 prefix/tag; wrong token 401 → exit 1 with the node's message), status, stats,
 health, the token from the environment and from a file (flag, settings file),

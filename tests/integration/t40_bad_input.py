@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Bad request input, sent as raw bytes: exact status, the connection is
 closed, the request never reaches the origin, and the daemon keeps serving."""
 

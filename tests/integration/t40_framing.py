@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Message framing: keep-alive, pipelining, chunked both ways, HTTP/1.0,
 100-continue, a large streamed body, body limits, methods."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Request-target characters outside RFC 3986 (web cache deception).
 
 A path holding one of \\ " < > { } | ^ ` [ ] is rejected with 400 before

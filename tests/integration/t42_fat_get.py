@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """A GET or HEAD with a body on a caching route (RFC 9110 §9.3.1, §9.3.2).
 
 The content of a GET has no defined meaning, yet an origin may read

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Request fields whose names hold '_' are not forwarded (as nginx's
 underscores_in_headers off): "Transfer_Encoding" or "Content_Length" next to
 the real framing would give an origin that maps '_' and '-' to one CGI

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Connection limits: running out of file descriptors, the start-up check of
 RLIMIT_NOFILE, and the cap on connections per client address."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Unkeyed override fields on caching routes (cache poisoning).
 
 X-HTTP-Method-Override, X-Original-URL, X-Rewrite-URL, X-Forwarded-Host,

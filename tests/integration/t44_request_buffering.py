@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Request bodies are read whole before an origin member is asked
 (routes[].request_buffering, default true): in memory up to
 limits.body_buffer, then in an unlinked temporary file in

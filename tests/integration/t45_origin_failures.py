@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Origin failures: refused, slow first byte, reset, malformed, dropped,
 stalled body, and an origin that closes idle keep-alive connections."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Origin responses whose framing or status is invalid: the client gets a 502
 (RFC 9110 §15.6.3) while nothing of the response has reached it, the access
 log says 502, and nothing is stored (the next request asks the origin again).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Client-side timeouts: slowloris (header), idle keep-alive, stalled body."""
 
 import time

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Origin pools: balancers (and their shares over 1000 requests each), backup
 members, passive and active health, retries
 on another member, and 503 when no member is usable.  Real origin processes,

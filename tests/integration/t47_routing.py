@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Routes inside a site: exact / regex / prefix precedence, the cache key's
 query modes, rewrites and origin_host, redirects, request and response header
 rules, and the canary split (share and stickiness).  Two real origin

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Upstream connection management: per-member max_conns with a bounded wait
 queue (503 + Retry-After when it overflows or times out), keep-alive
 max_requests, the send/total timeouts, and member names with several DNS

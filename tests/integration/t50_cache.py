@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """RAM cache: what is stored, what is not, HIT/MISS headers, key
 normalization, expiry, HEAD from a stored GET, counters."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """routes[].cache.default_ttl gives freshness to 2xx/3xx answers without
 any; 4xx/5xx answers get cache.error_ttl instead (default 0s: the origin's
 freshness or RFC 9111 heuristics only), so one request the origin fails

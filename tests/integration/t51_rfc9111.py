@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """RFC 9111 as a shared cache, on the wire: which responses are stored
 (status codes with explicit or heuristic freshness, must-understand,
 Set-Cookie, Authorization), where freshness comes from (CDN-Cache-Control

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """A background revalidation (stale-while-revalidate, RFC 5861 §3) is a fetch
 like any other: it keeps the pool's rules — a status in retry_on counts
 against the member (passive health) and goes to another member, timeouts.total

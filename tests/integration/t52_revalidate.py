@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Validation and stale serving (RFC 9111 §4.3, RFC 5861 §4): a stale entry
 with validators is revalidated with a conditional request; a 304 refreshes
 it (same body, served as a HIT); a 200 replaces it; stale-if-error serves the

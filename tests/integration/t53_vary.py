@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Vary variants (RFC 9111 §4.1), invalidation by unsafe methods (§4.4),
 HEAD from a stored GET and HEAD updates (§4.3.5), 304 updates of one
 variant, and the stored fields a hit carries.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Request collapsing and read-while-write: concurrent misses for one key make
 one origin request and all stream the body as it arrives; uncacheable
 responses go to the origin per client and leave a hit-for-pass marker; a

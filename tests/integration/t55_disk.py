@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The LMDB disk tier: objects survive a clean restart and a kill -9, a disk
 hit is promoted to RAM, and what comes back is byte-for-byte what the origin
 sent."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Disk tier integrity: bytes damaged in the LMDB file (a bad sector, a stray
 write) are never served as a HIT.  Each object is checksummed; a damaged one
 is a miss refilled from the origin, counted, and removed."""

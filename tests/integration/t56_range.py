@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Byte ranges (RFC 9110 §14): 206 / multipart / 416 from stored objects,
 If-Range, invalid Range ignored, HEAD, a range miss that fills the cache
 while the client gets only its range, and the pass-through of ranges on

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Range amplification: a Range miss asks the origin for the window the cache
 may fill from (cache.range_fill_max, 1 MiB by default), not for the whole
 object, so many one-byte ranges of distinct large objects cost the origin a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Freshness conformance as a shared cache / CDN, one case per check of the
 public HTTP caching test suite (cache-tests.fyi) in the groups cc-freshness,
 cc-parse, expires-freshness, expires-parse, age-parse, heuristic-freshness,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """RFC 9111 conformance as a shared cache, one table case per required test
 of the public HTTP caching test suite (cache-tests.fyi), groups cc-request,
 cc-response, authorization, status, method, uncached, other, interim,

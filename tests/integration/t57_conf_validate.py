@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """RFC 9111 conformance of the shared cache, case by case, for validation,
 304 freshening, stale serving, invalidation and partial content: one table
 row per behaviour of the public HTTP caching test suite (cache-tests.fyi)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Conformance cases, one per test of the public HTTP caching test suite's
 groups "vary", "vary-parse" and "collapse" (as a shared cache), written as a
 table: the requests in order, what the origin answers to each of its

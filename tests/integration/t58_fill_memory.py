@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The cache's memory budget: fills in progress, the stored copies they build
 and objects still referenced after they left the RAM tier all count against
 cache.ram + cache.fill_memory; past it, fills stop storing and are paced by

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The purge API on the admin listener: POST /purge by URL (every Vary variant,
 both tiers, the URL normalized as cache keys are), prefix, host, tag
 (Surrogate-Key, Cache-Tag: never relayed) and all; soft purges (stale, the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The "purged" count of a purge's reply.  A URL purge removes the URL's
 responses at once, and its reply counts them: each response (every Vary
 variant; the Vary index is none) once for the RAM tier when it was held there

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The PURGE method (Varnish and Squid style): "PURGE /path" with Host and a
 bearer token purges that URL (every Vary variant, normalized as cache keys
 are) through the purge API's one path (401, 403, the audit log, the JSON

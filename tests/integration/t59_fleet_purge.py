@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The fleet purge bus (NATS JetStream): five nodes on 127.0.0.2-6 share one
 nats-server.  A purge sent to one node is applied on all five (MISS after,
 the origin counts a refill on each) and ?wait= reports all five acked; a

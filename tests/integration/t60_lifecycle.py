@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Lifecycle: graceful shutdown on SIGTERM, SIGUSR1 log reopen, access-log
 format, admin /healthz and /metrics."""
 

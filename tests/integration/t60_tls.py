@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """TLS termination: SNI certificate selection (SAN names, wildcard, default,
 RSA next to ECDSA), complete chains, protocol floor, ALPN, Host/SNI 421,
 cache hits over TLS, config errors for broken certificates and OCSP

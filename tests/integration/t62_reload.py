@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """SIGHUP configuration reload: a new certificate for new handshakes while an
 open keep-alive TLS connection keeps working; a broken new configuration
 (key mismatch, expired certificate, unreadable file, bad YAML) is rejected

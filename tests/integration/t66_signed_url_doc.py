@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """The signing snippets of doc/protected-content.md make URLs the node accepts.
 
 Each snippet is read out of the documentation as it stands (the fenced block

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """Config errors: `outpost -t -c FILE` and `outpost -c FILE` report
 FILE:LINE:COLUMN: key: reason on stderr and exit 1.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/tap.h — a minimal TAP producer for unit tests (one program per
  * module, run by automake's tap-driver).  Header-only so each test stays one file.

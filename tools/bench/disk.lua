@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- tools/bench/disk.lua — appended to report.lua by tools/bench/run for the
 -- disk scenario: every request asks for PREFIX N .bin (default
 -- /ds-16k/obj-N.bin), N uniformly random in 1..COUNT (the script arguments:

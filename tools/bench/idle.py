@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """tools/bench/idle.py — idle keep-alive connection holder for tools/bench/run
 (Python 3, stdlib only).
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tools/bench/micro_coding.c — what compression costs a request: per coding
  * and level, encode and decode speed (MiB/s of identity bytes, wall clock),

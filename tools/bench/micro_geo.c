@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tools/bench/micro_geo.c — what a connection pays for geo: nanoseconds per
  * lookup in a country database and per access-rule verdict.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tools/bench/micro_policy.c — what the policy primitives cost a request:
  * ns per CIDR lookup (1,000 and 100,000 random prefixes), per PROXY header (v1, v2),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tools/bench/micro_token.c — what a request pays for the protected-content
  * checks (policy/policy_token.h): ns per signed-URL verification, per query

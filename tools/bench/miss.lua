@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- tools/bench/miss.lua — appended to report.lua by tools/bench/run for the
 -- miss scenario: every request asks for a URL never asked before (a counter in
 -- the query, after a per-run prefix given as the script argument), so every

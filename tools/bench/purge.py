@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """tools/bench/purge.py — the purge scenario's client for tools/bench/run
 (Python 3, stdlib only).  The purge token is read from the environment
 (BENCH_PURGE_TOKEN), never from the command line.  Every request carries

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-2-Clause
 -- tools/bench/report.lua — wrk script: at the end of a run, prints one
 -- machine-readable line that tools/bench/bench.py parses (latencies in µs,
 -- exact counts instead of wrk's rounded human units).

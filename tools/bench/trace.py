@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """tools/bench/trace.py — trace replay of tools/bench/run (Python 3, stdlib only).
 
 A trace is a CSV file `timestamp,object_id,size_bytes`, one request per line,

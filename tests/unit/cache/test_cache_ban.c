@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/cache/test_cache_ban.c — bans: what each kind matches (URL with
  * its variants, prefix, host with any port, tags of Surrogate-Key and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/cache/test_cache_disk.c — the LMDB disk tier on a real
  * environment in a mkdtemp directory: round trip, multi-chunk bodies, long

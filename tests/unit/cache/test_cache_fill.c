@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/cache/test_cache_fill.c — the collapsing table (roles, hit-for-pass
  * markers and their expiry, joins closing), the growing chunked body (views

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/cache/test_cache_key.c — cache key normalization (DESIGN.md §Key). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/cache/test_cache_obj.c — cached objects: building, caps, references, age. */
 #include "config.h"
 

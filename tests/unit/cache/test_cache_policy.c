@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/cache/test_cache_policy.c — storability, freshness and Age
  * (RFC 9111 §3, §4.2), table-driven over hand-built h1 messages.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/cache/test_cache_ram.c — RAM tier: byte bound, replace, remove,
  * promote (no replace), SIEVE order and scan resistance, and a multi-threaded smoke test (run it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/cache/test_cache_vary.c — Vary variant keys (normalization of
  * the selecting header values, "*", field-name sets), lookup / store /

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/config/test_config.c — the configuration loader: the full shape,
  * defaults, the documented sample, every error class with its exact text,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/core/coding_pipe.c — stdin through one coding stream to stdout,
  * for the round trips against Debian's brotli, zstd and gzip tools

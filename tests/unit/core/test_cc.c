@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/core/test_cc.c — Cache-Control parsing (RFC 9111 §5.2), table-driven. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/core/test_coding.c — content codings (core/coding.h): negotiation,
  * streams and their limits, policy helpers, settings; table-driven. */
 #include "config.h"

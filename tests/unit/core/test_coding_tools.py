@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """tests/unit/core/test_coding_tools.py — core/coding streams against other
 implementations: what the module codes, Debian's brotli, zstd and gzip tools
 (and Python's zlib for deflate) decode, and the other way round, byte for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/core/test_h1.c — the HTTP/1.1 codec: requests, responses, limits,
  * chunked decoding and serialization.

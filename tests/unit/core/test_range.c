@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/core/test_range.c — Range and If-Range (RFC 9110 §14, §13.1.5), table-driven. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/core/test_str.c — string views, list iteration, HTTP dates. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/core/test_timeutil.c — milliseconds to struct timeval. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/edge/test_edge_range.c — the range cutter (edge/edge_range.c):
  * random ascending range sets over random bodies, fed in random pieces, must

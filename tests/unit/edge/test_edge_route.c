@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* tests/unit/edge/test_edge_route.c — route selection, rewrites, templates,
  * canary split, header rules and the route's cache key (edge/edge_route.c),
  * over a snapshot loaded from YAML the way the daemon loads it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/geo/geo_test.h — what the geo unit tests share: a socket
  * address from text, a location from its fields.  Header-only, like tap.h.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: BSD-2-Clause
 # tests/unit/geo/make-test-mmdb.pl OUTDIR [--networks N]
 #
 # Writes the MaxMind DB files the geo tests use (Debian's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/geo/test_geo_db.c — opening and checking MaxMind DB files, the
  * lookup (IPv4, IPv6, IPv4-mapped, not covered, IPv6 in an IPv4 database),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/geo/test_geo_pool.c — geo pool keys (good and bad, with their
  * error texts) and the choice: country, then continent, then default.

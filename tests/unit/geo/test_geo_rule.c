@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/geo/test_geo_rule.c — the geo access rule parser (good and bad
  * rows with their error texts), the compiled table's errors, and verdicts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/origin/test_origin_balance.c — the balancers' distributions,
  * backup members, health views, rendezvous stability, passive ejection with

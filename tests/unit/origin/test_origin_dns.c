@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/origin/test_origin_dns.c — the per-worker resolver against a scripted DNS
  * server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/origin/test_origin_pool.c — max_conns slots and the wait queue
  * of origin_pool.c on a real event_base (no sockets): acquire up to the

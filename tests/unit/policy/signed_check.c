@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/signed_check.c — checks one signed URL the way the
  * request step will: the path normalized as for the cache key

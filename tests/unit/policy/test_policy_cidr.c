@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/test_policy_cidr.c — prefix parsing and longest-prefix
  * match (policy/policy_cidr.c), table-driven, then 100,000 random prefixes

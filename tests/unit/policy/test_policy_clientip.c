@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/test_policy_clientip.c — the client address behind
  * trusted proxies (policy/policy_clientip.c), table-driven over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/test_policy_jwt.c — JWT bearer tokens and JWK sets
  * (policy/policy_jwt.c, policy/policy_jwks.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/test_policy_proxyproto.c — the PROXY protocol parser
  * (policy/policy_proxyproto.c): every accepted and refused form of v1 and

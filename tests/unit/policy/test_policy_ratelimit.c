@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/test_policy_ratelimit.c — rate and burst parsing, the
  * token buckets' semantics on an injected clock, reloads, a flood of

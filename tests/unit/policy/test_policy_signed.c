@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/test_policy_signed.c — signed URLs (policy/policy_signed.c):
  * key files, verification results, the query without the signature.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/policy/token_sign.h — the signing side of the token verifiers,
  * for tests and tools/bench/micro_token.c only: fresh keys from OpenSSL, their

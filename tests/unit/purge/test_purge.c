@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/purge/test_purge.c — the POST /purge body (valid mixes, every
  * malformed shape refused), absolute URLs split, bearer tokens (constant-time
