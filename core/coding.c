@@ -516,7 +516,8 @@ coding_zlib_enc(struct coding_stream *st, const unsigned char *in, size_t len, e
 				return rc;
 		} while (z->avail_out == 0 || (f == Z_FINISH && zr != Z_STREAM_END));
 		st->in += take;
-		in += take;
+		if (take != 0) /* in may be NULL when len is 0 */
+			in += take;
 		len -= take;
 	} while (len > 0);
 	return 0;

@@ -162,7 +162,7 @@ purge_url_split(
 	*scheme = str_make(url, slen);
 	h = p + 3;
 	e = h + strcspn(h, "/?#");
-	if (*e == '#')
+	if (*e == '#' || *e == '?') /* a fragment; a query with no path ("/" first) */
 		return -1;
 	hend = e;
 	*port = 0;
