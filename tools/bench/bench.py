@@ -176,8 +176,9 @@ def load(tsv):
     return rows
 
 
-PROXY_ORDER = ["outpost", "outpost_ram", "nginx", "nginx2", "varnish", "ats"]
-PROXY_LABEL = {"outpost": "Outpost", "outpost_ram": "Outpost RAM only", "nginx": "nginx",
+PROXY_ORDER = ["outpost", "outpost_ram", "baseline", "nginx", "nginx2", "varnish", "ats"]
+PROXY_LABEL = {"outpost": "Outpost", "outpost_ram": "Outpost RAM only",
+               "baseline": "Outpost (baseline)", "nginx": "nginx",
                "nginx2": "nginx #2", "varnish": "Varnish", "ats": "ATS"}
 
 
