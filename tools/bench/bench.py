@@ -454,7 +454,16 @@ def trace_section(meta):
         for line in f:
             if line.strip():
                 rows.append({k: float(v) for k, v in (kv.split("=") for kv in line.split())})
-    refs = trace_refs(os.path.join(os.path.dirname(meta["trace_file"]), "README.md"))
+    # references: simulated on the same trace and cache size by tools/bench/run
+    # (trace.py simulate), else the table of a README next to the trace file
+    refs = {}
+    for r in rows:
+        for k in r:
+            if k.startswith("ref_obj_"):
+                pol = k[len("ref_obj_"):]
+                refs[(int(r["pct"]), pol)] = (r[k], r.get("ref_byte_" + pol, float("nan")))
+    if not refs:
+        refs = trace_refs(os.path.join(os.path.dirname(meta["trace_file"]), "README.md"))
     pols = [p for p in ("S3-FIFO", "SIEVE", "LRU") if any(k[1] == p for k in refs)]
     head = ["RAM tier (% of unique bytes)", "cache.ram (bytes)", "requests",
             "object hit ratio"] + ["%s ref." % p for p in pols] + \
@@ -833,9 +842,9 @@ one shard).  The origin (`tools/bench/trace.py origin`, core 1) answers
 `GET /t/ID` with the object's first size in the trace and `Cache-Control:
 public, max-age=86400`.  A hit is a response with `X-Cache: HIT`; the byte hit
 ratio weights each request by its size in the trace.  The reference columns are
-1 − the miss ratios of the traces' README (cold start, no expiry, a request
-whose size changed counts as a hit — here too: the URL is the object id, so
-the cached copy answers).  "origin requests" and "origin MiB fetched" are the
+simulations of LRU, SIEVE and S3-FIFO of the same byte capacity over the same
+requests (`tools/bench/trace.py simulate`: cold start, no expiry, each object at
+its first size, as the origin serves it).  "origin requests" and "origin MiB fetched" are the
 origin's own counts.
 """ % (meta["trace_file"], meta.get("trace_unique_bytes", "?"),
             meta.get("trace_requests", "?")))
