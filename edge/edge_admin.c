@@ -16,21 +16,18 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
 
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_admin_http.h"
 #include "edge/edge_metrics.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
 #include "purge/purge.h"
-
-#define ADMIN_MAX_HEAD 8192 /* bytes of a request head on the admin listener */
 
 const char *const edge_counter_names[EDGE_C__COUNT] = {
 #define EDGE_COUNTER_NAME(name, help) "outpost_" #name,
@@ -47,25 +44,12 @@ const char *const edge_counter_help[EDGE_C__COUNT] = {
 static time_t admin_started;
 
 static void
-admin_reply(struct evhttp_request *req, int code, const char *reason, const char *type,
-    struct evbuffer *body)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, body);
-}
-
-static void
-admin_healthz(struct evhttp_request *req, void *arg)
+admin_healthz(struct admin_req *r, void *arg)
 {
 	struct edge_server *srv = arg;
-	struct evbuffer *b = evbuffer_new();
 	bool draining = atomic_load(&srv->draining);
 
-	evbuffer_add_printf(b, "%s\n", draining ? "draining" : "ok");
-	admin_reply(req, draining ? 503 : 200, draining ? "Service Unavailable" : "OK",
-	    "text/plain; charset=utf-8", b);
-	evbuffer_free(b);
+	admin_http_reply_text(r, draining ? 503 : 200, draining ? "draining" : "ok");
 }
 
 static void
@@ -169,7 +153,7 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 }
 
 static void
-admin_metrics(struct evhttp_request *req, void *arg)
+admin_metrics(struct admin_req *r, void *arg)
 {
 	struct edge_server *srv = arg;
 	struct evbuffer *b = evbuffer_new();
@@ -239,12 +223,12 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	admin_metric(b, "outpost_config_last_reload_seconds", "gauge",
 	    "Unix time of the last reload attempt (0: none)",
 	    (unsigned long long)srv->last_reload_time);
-	admin_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+	admin_http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
 }
 
 static void
-admin_status(struct evhttp_request *req, void *arg)
+admin_status(struct admin_req *r, void *arg)
 {
 	struct edge_server *srv = arg;
 	struct evbuffer *b = evbuffer_new();
@@ -264,60 +248,24 @@ admin_status(struct evhttp_request *req, void *arg)
 	    srv->last_reload_time == 0 ? "none"
 	    : srv->last_reload_ok      ? "ok"
 	                               : "failed");
-	admin_reply(req, 200, "OK", "application/json", b);
+	admin_http_reply(r, 200, "application/json", b);
 	evbuffer_free(b);
 }
 
-static void
-admin_not_found(struct evhttp_request *req, void *arg)
-{
-	struct evbuffer *b;
+static const struct admin_route admin_routes[] = {
+    {"GET", "/healthz", admin_healthz},
+    {"GET", "/metrics", admin_metrics},
+    {"GET", "/status", admin_status},
+    {"POST", "/purge", edge_purge_post},
+    {"GET", "/purge/", edge_purge_get},
+    {"PURGE", NULL, edge_purge_method},
+};
 
-	if (edge_purge_handle(req, arg))
-		return;
-	b = evbuffer_new();
-	evbuffer_add_printf(b, "not found\n");
-	admin_reply(req, 404, "Not Found", "text/plain; charset=utf-8", b);
-	evbuffer_free(b);
-}
-
-static void
-admin_on_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(arg);
-}
-
-/* accept(2) out of descriptors or memory: pause as the workers do
- * (edge_worker.c), or the main loop would spin on the pending connection. */
-static void
-admin_on_accept_error(struct evconnlistener *l, void *arg)
-{
-	static uint64_t last_ms;
-	struct timeval tv = time_ms_to_tv(EDGE_ACCEPT_PAUSE_MS);
-	uint64_t now = time_mono_ms();
-	int err = EVUTIL_SOCKET_ERROR();
-
-	(void)arg;
-	if (now - last_ms >= 10000) {
-		last_ms = now;
-		log_err("admin", "accept: %s", evutil_socket_error_to_string(err));
-	}
-	if (!edge_accept_exhausted(err))
-		return;
-	evconnlistener_disable(l);
-	(void)event_base_once(
-	    evconnlistener_get_base(l), -1, EV_TIMEOUT, admin_on_accept_resume, l, &tv);
-}
-
-struct evhttp *
+struct admin_http *
 edge_admin_start(struct event_base *base, struct edge_server *srv, const struct config_listen *l)
 {
-	struct evhttp *h = evhttp_new(base);
-	struct evhttp_bound_socket *bs;
-	evutil_socket_t fd;
-	int one = 1;
+	struct admin_http *h;
+	int fd, one = 1;
 
 	admin_started = time_now();
 	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -326,26 +274,11 @@ edge_admin_start(struct event_base *base, struct edge_server *srv, const struct 
 		log_err("admin", "listen %s: %s", l->address, strerror(errno));
 		if (fd != -1)
 			close(fd);
-		evhttp_free(h);
 		return NULL;
 	}
-	bs = evhttp_accept_socket_with_handle(h, fd);
-	if (bs == NULL) {
+	h = admin_http_new(base, fd, admin_routes, sizeof admin_routes / sizeof admin_routes[0],
+	    srv, PURGE_BODY_MAX);
+	if (h == NULL)
 		log_err("admin", "listen %s: cannot accept", l->address);
-		close(fd);
-		evhttp_free(h);
-		return NULL;
-	}
-	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), admin_on_accept_error);
-	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-	evhttp_set_timeout(h, 10);
-	/* libevent buffers heads and bodies without limit by default, on the
-	 * main thread: GET and HEAD need a small head and no body */
-	evhttp_set_max_headers_size(h, ADMIN_MAX_HEAD);
-	evhttp_set_max_body_size(h, PURGE_BODY_MAX); /* POST /purge only */
-	evhttp_set_cb(h, "/healthz", admin_healthz, srv);
-	evhttp_set_cb(h, "/metrics", admin_metrics, srv);
-	evhttp_set_cb(h, "/status", admin_status, srv);
-	evhttp_set_gencb(h, admin_not_found, srv);
 	return h;
 }

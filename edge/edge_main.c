@@ -54,6 +54,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_admin_http.h"
 #include "edge/edge_privdrop.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_tls.h"
@@ -364,7 +365,7 @@ main_run(struct config *cfg, const char *path)
 	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
 	struct main_state ms;
 	struct event *sigev[sizeof sigs / sizeof sigs[0]] = {0};
-	struct evhttp *admin = NULL;
+	struct admin_http *admin = NULL;
 	struct edge_privdrop *pd = NULL;
 	enum log_level lvl;
 	int rc = 1;
@@ -496,8 +497,7 @@ out:
 			event_free(sigev[s]);
 	if (ms.poll_timer != NULL)
 		event_free(ms.poll_timer);
-	if (admin != NULL)
-		evhttp_free(admin);
+	admin_http_free(&admin);
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
