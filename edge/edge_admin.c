@@ -2,20 +2,31 @@
 /*
  * edge/edge_admin.c — admin endpoints.  Counters are summed over the workers
  * with relaxed loads (each worker is the only writer of its own).
- *   GET /healthz  200 "ok" while serving, 503 "draining" after SIGTERM
- *   GET /metrics  Prometheus text exposition format 0.0.4
- *   GET /status   one JSON object: node, version, workers, uptime, cache use
+ *   GET /healthz      200 "ok" while serving, 503 "draining" after SIGTERM
+ *   GET /metrics      Prometheus text exposition format 0.0.4
+ *   GET /status.json  one JSON object: node, version, uptime, reloads,
+ *                     counters, cache use, sites, pools and members
+ *   GET /status       the status page (edge_admin_page.c) for a browser,
+ *                     the JSON for a client preferring it (or no Accept)
+ *   POST /drain       (operator token) as SIGTERM
+ *   POST /reload      (operator token) as SIGHUP, with the errors of a
+ *                     rejected configuration in the reply
+ * and the purge API (edge_purge.h).  An operator token is one of
+ * purge.tokens with all: true; its check is main-thread state of its own
+ * (the purge thread keeps its token buckets).
  */
 #include "config.h"
 
 #include <stdatomic.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "cache/cache.h"
 #include "config/config.h"
@@ -152,25 +163,38 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 	    outside);
 }
 
+/* The workers' counters summed (relaxed loads). */
 static void
-admin_metrics(struct admin_req *r, void *arg)
+admin_sum(struct edge_server *srv, uint64_t *sum, uint64_t *origin_ms, int64_t *active)
 {
-	struct edge_server *srv = arg;
-	struct evbuffer *b = evbuffer_new();
-	uint64_t sum[EDGE_C__COUNT] = {0};
-	int64_t active = 0;
-
 	for (unsigned w = 0; w < srv->n_workers; w++) {
 		struct edge_metrics *m = &srv->workers[w]->metrics;
 
 		for (int k = 0; k < EDGE_C__COUNT; k++)
 			sum[k] += atomic_load_explicit(&m->c[k], memory_order_relaxed);
-		active += atomic_load_explicit(&m->connections_active, memory_order_relaxed);
+		*origin_ms += atomic_load_explicit(&m->origin_answer_ms, memory_order_relaxed);
+		*active += atomic_load_explicit(&m->connections_active, memory_order_relaxed);
 	}
+}
+
+static void
+admin_metrics(struct admin_req *r, void *arg)
+{
+	struct edge_server *srv = arg;
+	struct evbuffer *b = evbuffer_new();
+	uint64_t sum[EDGE_C__COUNT] = {0}, origin_ms = 0;
+	int64_t active = 0;
+
+	admin_sum(srv, sum, &origin_ms, &active);
 	for (int k = 0; k < EDGE_C__COUNT; k++)
 		admin_metric(b, edge_counter_names[k], "counter", edge_counter_help[k], sum[k]);
 	admin_metric(b, "outpost_connections_active", "gauge", "Client connections open",
 	    active > 0 ? (unsigned long long)active : 0);
+	evbuffer_add_printf(b,
+	    "# HELP outpost_origin_answer_seconds_total Time the outpost_origin_answers_total "
+	    "requests took, end to end\n# TYPE outpost_origin_answer_seconds_total counter\n"
+	    "outpost_origin_answer_seconds_total %.3f\n",
+	    (double)origin_ms / 1000.0);
 	admin_member_gauges(b, srv);
 	admin_memory_gauges(b, srv);
 	edge_purge_metrics(b);
@@ -227,47 +251,355 @@ admin_metrics(struct admin_req *r, void *arg)
 	evbuffer_free(b);
 }
 
+/* Unix time with its fraction (for the page's rates). */
+static double
+admin_time_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The member's "host:port" ("[v6]:port") into buf. */
+static const char *
+admin_member_name(const struct config_member *m, char *buf, size_t len)
+{
+	bool v6 = strchr(m->host, ':') != NULL;
+
+	snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", m->host, v6 ? "]" : "", (unsigned)m->port);
+	return buf;
+}
+
+/* The sites of the configuration in service: name, hosts, routes. */
+static json_t *
+admin_sites_json(const struct config *cfg)
+{
+	json_t *sites = json_array();
+
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *st = &cfg->sites[i];
+		json_t *hosts = json_array(), *routes = json_array();
+
+		for (size_t h = 0; h < st->n_hosts; h++)
+			json_array_append_new(hosts, json_string(st->hosts[h]));
+		for (size_t k = 0; k < st->n_routes; k++)
+			json_array_append_new(routes,
+			    json_pack("{s:s, s:s?, s:b}", "path", st->routes[k].path, "pool",
+			        st->routes[k].pool != NULL ? st->routes[k].pool->name : NULL,
+			        "cache", st->routes[k].cache));
+		json_array_append_new(sites, json_pack("{s:s, s:o, s:o}", "name", st->name, "hosts",
+		                                 hosts, "routes", routes));
+	}
+	return sites;
+}
+
+/* The pools with each member's state by the active checks (as
+ * outpost_origin_member_up) and its requests in flight (max_conns). */
+static json_t *
+admin_pools_json(struct edge_server *srv)
+{
+	const struct config *cfg =
+	    srv->health != NULL ? origin_health_config(srv->health) : srv->cfg;
+	json_t *pools = json_array();
+
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct config_pool *pc = &cfg->pools[i];
+		const _Atomic unsigned char *up =
+		    srv->health != NULL ? origin_health_flags(srv->health, (unsigned)i) : NULL;
+		_Atomic unsigned *busy =
+		    srv->health != NULL ? origin_health_busy(srv->health, (unsigned)i) : NULL;
+		json_t *members = json_array();
+
+		for (size_t m = 0; m < pc->n_members; m++) {
+			char name[300];
+
+			json_array_append_new(members,
+			    json_pack("{s:s, s:b, s:b, s:I, s:I}", "address",
+			        admin_member_name(&pc->members[m], name, sizeof name), "up",
+			        up == NULL ||
+			            atomic_load_explicit(&up[m], memory_order_relaxed) != 0,
+			        "backup", pc->members[m].backup, "in_flight",
+			        (json_int_t)(busy != NULL && pc->members[m].max_conns > 0
+			                         ? atomic_load_explicit(
+			                               &busy[m], memory_order_relaxed)
+			                         : 0),
+			        "max_conns", (json_int_t)pc->members[m].max_conns));
+		}
+		json_array_append_new(
+		    pools, json_pack("{s:s, s:o}", "name", pc->name, "members", members));
+	}
+	return pools;
+}
+
+/*
+ * GET /status.json: the node, its uptime and reloads, the counters the
+ * status page turns into rates (summed over the workers), the cache's use,
+ * the sites and the pools.
+ */
+static json_t *
+admin_status_json(struct edge_server *srv)
+{
+	struct cache_ram_stats st = {0};
+	struct cache_disk_stats ds = {0};
+	uint64_t sum[EDGE_C__COUNT] = {0}, origin_ms = 0;
+	int64_t active = 0;
+	json_t *counters = json_object();
+
+	admin_sum(srv, sum, &origin_ms, &active);
+	for (int k = 0; k < EDGE_C__COUNT; k++) /* "outpost_requests_total" -> "requests_total" */
+		json_object_set_new(
+		    counters, edge_counter_names[k] + 8, json_integer((json_int_t)sum[k]));
+	json_object_set_new(counters, "origin_answer_seconds_total", json_real(origin_ms / 1000.0));
+	if (srv->ram != NULL)
+		cache_ram_stats(srv->ram, &st);
+	if (srv->disk != NULL)
+		cache_disk_stats(srv->disk, &ds);
+	return json_pack("{s:s, s:s, s:I, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:{s:I, s:s}, "
+	                 "s:I, s:o, s:{s:I, s:I, s:I, s:I, s:b}, s:o, s:o}",
+	    "node", srv->cfg->node_name, "version", PACKAGE_VERSION, "workers",
+	    (json_int_t)srv->n_workers, "uptime_s", (json_int_t)(time_now() - admin_started),
+	    "time", admin_time_s(), "draining", atomic_load(&srv->draining), "cache_ram_bytes",
+	    (json_int_t)st.bytes, "cache_ram_objects", (json_int_t)st.objects, "reloads",
+	    (json_int_t)srv->reloads_total, "reload_failures",
+	    (json_int_t)srv->reload_failures_total, "last_reload", "time",
+	    (json_int_t)srv->last_reload_time, "status",
+	    srv->last_reload_time == 0 ? "none"
+	    : srv->last_reload_ok      ? "ok"
+	                               : "failed",
+	    "connections_active", (json_int_t)(active > 0 ? active : 0), "counters", counters,
+	    "cache", "ram_bytes", (json_int_t)st.bytes, "ram_objects", (json_int_t)st.objects,
+	    "disk_bytes", (json_int_t)ds.bytes, "disk_objects", (json_int_t)ds.objects, "disk",
+	    srv->disk != NULL, "sites", admin_sites_json(srv->cfg), "pools", admin_pools_json(srv));
+}
+
+/* Answers r with the JSON j (takes it). */
+static void
+admin_send_json(struct admin_req *r, int status, json_t *j)
+{
+	admin_http_reply_json(r, status, j);
+	json_decref(j);
+}
+
+static void
+admin_status_json_get(struct admin_req *r, void *arg)
+{
+	admin_send_json(r, 200, admin_status_json(arg));
+}
+
+/* s without leading and trailing spaces and tabs. */
+static struct str
+admin_trim(struct str s)
+{
+	while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t'))
+		s = str_make(s.p + 1, s.len - 1);
+	while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t'))
+		s.len--;
+	return s;
+}
+
+/* The weight of one Accept element's parameters (";q=0.5"): 0..1000. */
+static unsigned
+admin_accept_weight(struct str params)
+{
+	while (params.len > 0) {
+		const char *semi = memchr(params.p, ';', params.len);
+		struct str p = admin_trim(
+		    str_make(params.p, semi != NULL ? (size_t)(semi - params.p) : params.len));
+		unsigned q = 0, mul = 1000;
+
+		params = semi != NULL
+		             ? str_make(semi + 1, params.len - (size_t)(semi + 1 - params.p))
+		             : STR_NULL;
+		if (p.len < 3 || (p.p[0] != 'q' && p.p[0] != 'Q') || p.p[1] != '=')
+			continue;
+		/* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
+		for (size_t k = 2; k < p.len && mul > 0; k++) {
+			if (p.p[k] == '.')
+				continue;
+			if (p.p[k] < '0' || p.p[k] > '9')
+				return 0;
+			q += (unsigned)(p.p[k] - '0') * mul;
+			mul /= 10;
+		}
+		return q > 1000 ? 1000 : q;
+	}
+	return 1000;
+}
+
+/*
+ * The weight (0..1000) the Accept field value gives type ("text/html"): that
+ * of the most specific range matching it (the type, "text/ *", "* / *"), 0
+ * when none does; no Accept field accepts anything (RFC 9110 §12.5.1).
+ */
+static unsigned
+admin_accept_q(struct str accept, const char *type)
+{
+	size_t major = (size_t)(strchr(type, '/') - type) + 1; /* "text/" */
+	unsigned best = 0, best_spec = 0;
+
+	if (accept.p == NULL)
+		return 1000;
+	while (accept.len > 0) {
+		const char *comma = memchr(accept.p, ',', accept.len);
+		struct str el =
+		    str_make(accept.p, comma != NULL ? (size_t)(comma - accept.p) : accept.len);
+		const char *semi = memchr(el.p, ';', el.len);
+		struct str range =
+		    admin_trim(str_make(el.p, semi != NULL ? (size_t)(semi - el.p) : el.len));
+		unsigned spec = 0;
+
+		accept = comma != NULL
+		             ? str_make(comma + 1, accept.len - (size_t)(comma + 1 - accept.p))
+		             : STR_NULL;
+		if (str_eq_nocase(range, str_cstr(type)))
+			spec = 3;
+		else if (range.len == major + 1 && range.p[major] == '*' &&
+		         str_eq_nocase(str_make(range.p, major), str_make(type, major)))
+			spec = 2;
+		else if (str_eq(range, STR_LIT("*/*")))
+			spec = 1;
+		if (spec > best_spec) {
+			best_spec = spec;
+			best = admin_accept_weight(
+			    semi != NULL ? str_make(semi + 1, el.len - (size_t)(semi + 1 - el.p))
+			                 : STR_NULL);
+		}
+	}
+	return best;
+}
+
+/*
+ * GET /status: the HTML page for a client that prefers text/html to
+ * application/json (a browser), else the JSON of /status.json (scripts,
+ * curl's Accept: * / *, no Accept at all).
+ */
 static void
 admin_status(struct admin_req *r, void *arg)
 {
-	struct edge_server *srv = arg;
-	struct evbuffer *b = evbuffer_new();
-	struct cache_ram_stats st = {0};
+	struct str accept = admin_http_header(r, "Accept");
+	struct evbuffer *b;
 
-	if (srv->ram != NULL)
-		cache_ram_stats(srv->ram, &st);
-	evbuffer_add_printf(b,
-	    "{\"node\":\"%s\",\"version\":\"%s\",\"workers\":%u,\"uptime_s\":%lld,"
-	    "\"draining\":%s,\"cache_ram_bytes\":%llu,\"cache_ram_objects\":%llu,"
-	    "\"reloads\":%lu,\"reload_failures\":%lu,\"last_reload\":{\"time\":%lld,"
-	    "\"status\":\"%s\"}}\n",
-	    srv->cfg->node_name, PACKAGE_VERSION, srv->n_workers,
-	    (long long)(time_now() - admin_started), atomic_load(&srv->draining) ? "true" : "false",
-	    (unsigned long long)st.bytes, (unsigned long long)st.objects, srv->reloads_total,
-	    srv->reload_failures_total, (long long)srv->last_reload_time,
-	    srv->last_reload_time == 0 ? "none"
-	    : srv->last_reload_ok      ? "ok"
-	                               : "failed");
-	admin_http_reply(r, 200, "application/json", b);
+	admin_http_field(r, "Vary", "Accept");
+	if (admin_accept_q(accept, "text/html") <= admin_accept_q(accept, "application/json")) {
+		admin_status_json_get(r, arg);
+		return;
+	}
+	b = evbuffer_new();
+	evbuffer_add_reference(b, edge_admin_page, strlen(edge_admin_page), NULL, NULL);
+	admin_http_field(r, "Content-Security-Policy",
+	    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+	    "connect-src 'self'; img-src data:");
+	admin_http_reply(r, 200, "text/html; charset=utf-8", b);
 	evbuffer_free(b);
+}
+
+/* ---- operator endpoints: POST /drain, POST /reload ---- */
+
+static const struct edge_admin_ops *admin_ops;
+static void *admin_ops_arg;
+static struct purge_auth *admin_auth;       /* the tokens of admin_auth_cfg */
+static const struct config *admin_auth_cfg; /* main thread */
+
+/* Is r sent with an operator token (one of purge.tokens with all: true)?
+ * Else answered 401 or 403: false. */
+static bool
+admin_operator(struct admin_req *r, struct edge_server *srv)
+{
+	struct str v = admin_http_header(r, "Authorization");
+	char authz[1024];
+	int tok;
+
+	if (admin_auth == NULL || admin_auth_cfg != srv->cfg) {
+		purge_auth_free(&admin_auth);
+		admin_auth = purge_auth_new(srv->cfg->purge_tokens, srv->cfg->n_purge_tokens, 0);
+		admin_auth_cfg = srv->cfg;
+	}
+	if (v.p != NULL && v.len < sizeof authz) {
+		memcpy(authz, v.p, v.len);
+		authz[v.len] = '\0';
+	} else {
+		authz[0] = '\0';
+	}
+	tok = purge_auth_token(admin_auth, authz);
+	if (tok < 0) {
+		admin_http_field(r, "WWW-Authenticate", "Bearer realm=\"outpost admin\"");
+		admin_send_json(
+		    r, 401, json_pack("{s:s}", "error", "a valid bearer token is required"));
+		return false;
+	}
+	if (!purge_auth_conf(admin_auth, tok)->all) {
+		admin_send_json(r, 403,
+		    json_pack("{s:s}", "error", "an operator token (all: true) is required"));
+		return false;
+	}
+	log_info("admin", "%.*s %.*s by token \"%s\" from %s", (int)r->h->method.len,
+	    r->h->method.p, (int)r->path.len, r->path.p, purge_auth_conf(admin_auth, tok)->id,
+	    r->peer);
+	return true;
+}
+
+static void
+admin_drain(struct admin_req *r, void *arg)
+{
+	struct edge_server *srv = arg;
+	bool already = atomic_load(&srv->draining);
+
+	if (!admin_operator(r, srv))
+		return;
+	admin_send_json(r, 200,
+	    json_pack("{s:b, s:b, s:I}", "draining", true, "already", already, "drain_timeout_ms",
+	        (json_int_t)srv->cfg->drain_timeout_ms));
+	if (!already)
+		admin_ops->drain(admin_ops_arg);
+}
+
+static void
+admin_reload(struct admin_req *r, void *arg)
+{
+	struct edge_server *srv = arg;
+	char *errors = NULL, *save = NULL;
+	json_t *list = json_array();
+	int rc;
+
+	if (!admin_operator(r, srv)) {
+		json_decref(list);
+		return;
+	}
+	rc = admin_ops->reload(admin_ops_arg, &errors);
+	for (char *line = errors != NULL ? strtok_r(errors, "\n", &save) : NULL; line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		json_array_append_new(list, json_string(line));
+	free(errors);
+	/* 422: the file cannot be put in service as it is; the running one stays */
+	admin_send_json(r, rc == 0 ? 200 : 422,
+	    json_pack("{s:b, s:o, s:I, s:I}", "reloaded", rc == 0, "errors", list, "reloads",
+	        (json_int_t)srv->reloads_total, "reload_failures",
+	        (json_int_t)srv->reload_failures_total));
 }
 
 static const struct admin_route admin_routes[] = {
     {"GET", "/healthz", admin_healthz},
     {"GET", "/metrics", admin_metrics},
     {"GET", "/status", admin_status},
+    {"GET", "/status.json", admin_status_json_get},
+    {"POST", "/drain", admin_drain},
+    {"POST", "/reload", admin_reload},
     {"POST", "/purge", edge_purge_post},
     {"GET", "/purge/", edge_purge_get},
     {"PURGE", NULL, edge_purge_method},
 };
 
 struct admin_http *
-edge_admin_start(struct event_base *base, struct edge_server *srv, const struct config_listen *l)
+edge_admin_start(struct event_base *base, struct edge_server *srv, const struct config_listen *l,
+    const struct edge_admin_ops *ops, void *ops_arg)
 {
 	struct admin_http *h;
 	int fd, one = 1;
 
 	admin_started = time_now();
+	admin_ops = ops;
+	admin_ops_arg = ops_arg;
 	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
 	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1 || listen(fd, 64) == -1) {

@@ -13,8 +13,24 @@ struct admin_http;
 struct edge_server;
 struct config_listen;
 
-/* Binds the admin listener; NULL (logged) on failure.  Main thread. */
-struct admin_http *edge_admin_start(
-    struct event_base *base, struct edge_server *srv, const struct config_listen *l);
+/* What POST /reload and POST /drain do (edge_main.c); arg is theirs. */
+struct edge_admin_ops {
+	/* Reloads the configuration file: 0 when the new one is in service,
+	 * -1 when it was rejected (the running one stays); *errors: what the
+	 * check reported, one "file:line:column: ..." a line (malloc'd), or
+	 * NULL. */
+	int (*reload)(void *arg, char **errors);
+	/* Starts draining, as SIGTERM (once). */
+	void (*drain)(void *arg);
+};
+
+/* The status page: one HTML document with its scripts and styles inline
+ * (edge_admin_page.c). */
+extern const char edge_admin_page[];
+
+/* Binds the admin listener; NULL (logged) on failure.  ops (kept) and
+ * ops_arg serve POST /reload and POST /drain.  Main thread. */
+struct admin_http *edge_admin_start(struct event_base *base, struct edge_server *srv,
+    const struct config_listen *l, const struct edge_admin_ops *ops, void *ops_arg);
 
 #endif

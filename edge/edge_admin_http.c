@@ -31,6 +31,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <jansson.h>
 
 #include "core/assert.h"
 #include "core/log.h"
@@ -557,6 +558,18 @@ admin_http_reply_text(struct admin_req *r, int status, const char *text)
 
 	evbuffer_add_printf(b, "%s\n", text);
 	admin_http_reply(r, status, "text/plain; charset=utf-8", b);
+	evbuffer_free(b);
+}
+
+void
+admin_http_reply_json(struct admin_req *r, int status, const struct json_t *j)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *text = json_dumps(j, JSON_COMPACT);
+
+	evbuffer_add_printf(b, "%s\n", text != NULL ? text : "{}");
+	free(text);
+	admin_http_reply(r, status, "application/json", b);
 	evbuffer_free(b);
 }
 

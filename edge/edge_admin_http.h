@@ -25,6 +25,7 @@ struct event_base;
 struct evbuffer;
 struct admin_http;
 struct admin_conn;
+struct json_t;
 
 #define ADMIN_HTTP_MAX_HEAD    8192 /* bytes of a request head */
 #define ADMIN_HTTP_MAX_HEADERS 64
@@ -76,6 +77,8 @@ void admin_http_field(struct admin_req *r, const char *name, const char *value);
  * bytes are moved out; NULL: empty).  r is gone after this call.
  */
 void admin_http_reply(struct admin_req *r, int status, const char *type, struct evbuffer *body);
+/* Answers r with j as compact JSON (application/json; j is not taken). */
+void admin_http_reply_json(struct admin_req *r, int status, const struct json_t *j);
 /* Answers r with a short text/plain body (a newline is added). */
 void admin_http_reply_text(struct admin_req *r, int status, const char *text);
 /* r is answered later (from an event of the main loop); gone is called if

@@ -286,23 +286,11 @@ purge_key(const char *url, char *out, size_t outlen, struct str *host)
 /* ---- replies ---- */
 
 static void
-purge_send(struct admin_req *req, int code, json_t *body)
-{
-	struct evbuffer *b = evbuffer_new();
-	char *text = json_dumps(body, JSON_COMPACT);
-
-	evbuffer_add_printf(b, "%s\n", text != NULL ? text : "{}");
-	free(text);
-	admin_http_reply(req, code, "application/json", b);
-	evbuffer_free(b);
-}
-
-static void
 purge_error(struct admin_req *req, int code, const char *msg)
 {
 	json_t *j = json_pack("{s:s}", "error", msg);
 
-	purge_send(req, code, j);
+	admin_http_reply_json(req, code, j);
 	json_decref(j);
 }
 
@@ -427,7 +415,7 @@ purge_wait_answer(struct purge_wait *w)
 	ASSERT(pthread_mutex_lock(&purge_lock) == 0);
 	reply = purge_reply(w->id, 0, w->soft, false, w->acked, members, n);
 	ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
-	purge_send(w->req, 200, reply);
+	admin_http_reply_json(w->req, 200, reply);
 	json_decref(reply);
 	purge_free_keys(members, n);
 	purge_wait_free(w);
@@ -801,7 +789,7 @@ purge_answer_send(struct admin_req *req, struct purge_answer *a, uint64_t wait_m
 	} else {
 		if (a->code == 200 && purge_fleet != NULL)
 			purge_fleet_kick(purge_fleet);
-		purge_send(req, a->code, a->body);
+		admin_http_reply_json(req, a->code, a->body);
 	}
 	json_decref(a->body);
 	a->body = NULL;
@@ -1088,7 +1076,7 @@ edge_purge_get(struct admin_req *req, void *arg)
 		return;
 	}
 	reply = purge_reply(e.id, e.removed, e.soft, e.outstanding == 0, NULL, NULL, 0);
-	purge_send(req, 200, reply);
+	admin_http_reply_json(req, 200, reply);
 	json_decref(reply);
 }
 
