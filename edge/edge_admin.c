@@ -30,6 +30,7 @@
 
 #include "cache/cache.h"
 #include "config/config.h"
+#include "core/coding.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "edge/edge_admin.h"
@@ -387,88 +388,6 @@ admin_status_json_get(struct admin_req *r, void *arg)
 	admin_send_json(r, 200, admin_status_json(arg));
 }
 
-/* s without leading and trailing spaces and tabs. */
-static struct str
-admin_trim(struct str s)
-{
-	while (s.len > 0 && (s.p[0] == ' ' || s.p[0] == '\t'))
-		s = str_make(s.p + 1, s.len - 1);
-	while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t'))
-		s.len--;
-	return s;
-}
-
-/* The weight of one Accept element's parameters (";q=0.5"): 0..1000. */
-static unsigned
-admin_accept_weight(struct str params)
-{
-	while (params.len > 0) {
-		const char *semi = memchr(params.p, ';', params.len);
-		struct str p = admin_trim(
-		    str_make(params.p, semi != NULL ? (size_t)(semi - params.p) : params.len));
-		unsigned q = 0, mul = 1000;
-
-		params = semi != NULL
-		             ? str_make(semi + 1, params.len - (size_t)(semi + 1 - params.p))
-		             : STR_NULL;
-		if (p.len < 3 || (p.p[0] != 'q' && p.p[0] != 'Q') || p.p[1] != '=')
-			continue;
-		/* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
-		for (size_t k = 2; k < p.len && mul > 0; k++) {
-			if (p.p[k] == '.')
-				continue;
-			if (p.p[k] < '0' || p.p[k] > '9')
-				return 0;
-			q += (unsigned)(p.p[k] - '0') * mul;
-			mul /= 10;
-		}
-		return q > 1000 ? 1000 : q;
-	}
-	return 1000;
-}
-
-/*
- * The weight (0..1000) the Accept field value gives type ("text/html"): that
- * of the most specific range matching it (the type, "text/ *", "* / *"), 0
- * when none does; no Accept field accepts anything (RFC 9110 §12.5.1).
- */
-static unsigned
-admin_accept_q(struct str accept, const char *type)
-{
-	size_t major = (size_t)(strchr(type, '/') - type) + 1; /* "text/" */
-	unsigned best = 0, best_spec = 0;
-
-	if (accept.p == NULL)
-		return 1000;
-	while (accept.len > 0) {
-		const char *comma = memchr(accept.p, ',', accept.len);
-		struct str el =
-		    str_make(accept.p, comma != NULL ? (size_t)(comma - accept.p) : accept.len);
-		const char *semi = memchr(el.p, ';', el.len);
-		struct str range =
-		    admin_trim(str_make(el.p, semi != NULL ? (size_t)(semi - el.p) : el.len));
-		unsigned spec = 0;
-
-		accept = comma != NULL
-		             ? str_make(comma + 1, accept.len - (size_t)(comma + 1 - accept.p))
-		             : STR_NULL;
-		if (str_eq_nocase(range, str_cstr(type)))
-			spec = 3;
-		else if (range.len == major + 1 && range.p[major] == '*' &&
-		         str_eq_nocase(str_make(range.p, major), str_make(type, major)))
-			spec = 2;
-		else if (str_eq(range, STR_LIT("*/*")))
-			spec = 1;
-		if (spec > best_spec) {
-			best_spec = spec;
-			best = admin_accept_weight(
-			    semi != NULL ? str_make(semi + 1, el.len - (size_t)(semi + 1 - el.p))
-			                 : STR_NULL);
-		}
-	}
-	return best;
-}
-
 /*
  * GET /status: the HTML page for a client that prefers text/html to
  * application/json (a browser), else the JSON of /status.json (scripts,
@@ -481,7 +400,8 @@ admin_status(struct admin_req *r, void *arg)
 	struct evbuffer *b;
 
 	admin_http_field(r, "Vary", "Accept");
-	if (admin_accept_q(accept, "text/html") <= admin_accept_q(accept, "application/json")) {
+	if (coding_accept_media_q(accept, "text/html") <=
+	    coding_accept_media_q(accept, "application/json")) {
 		admin_status_json_get(r, arg);
 		return;
 	}
