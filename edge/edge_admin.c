@@ -498,6 +498,15 @@ admin_reload(struct admin_req *r, void *arg)
 	        (json_int_t)srv->reload_failures_total));
 }
 
+/* purge.max_body of the configuration in service. */
+static size_t
+admin_max_body(void *arg)
+{
+	const struct edge_server *srv = arg;
+
+	return (size_t)srv->cfg->purge_max_body;
+}
+
 static const struct admin_route admin_routes[] = {
     {"GET", "/healthz", admin_healthz},
     {"GET", "/metrics", admin_metrics},
@@ -529,7 +538,7 @@ edge_admin_start(struct event_base *base, struct edge_server *srv, const struct 
 		return NULL;
 	}
 	h = admin_http_new(base, fd, admin_routes, sizeof admin_routes / sizeof admin_routes[0],
-	    srv, PURGE_BODY_MAX);
+	    srv, admin_max_body);
 	if (h == NULL)
 		log_err("admin", "listen %s: cannot accept", l->address);
 	return h;

@@ -54,7 +54,7 @@ struct admin_http {
 	const struct admin_route *routes;
 	size_t n_routes;
 	void *arg;
-	size_t max_body;
+	admin_max_body_cb *max_body;
 	struct admin_conn *conns;
 	unsigned n_conns;
 };
@@ -73,6 +73,7 @@ struct admin_conn {
 	struct evbuffer *body;
 	struct h1_chunked dec;
 	uint64_t remaining; /* Content-Length bytes still to read */
+	size_t max_body;    /* of this request */
 	struct evbuffer *fields;
 	struct admin_req req;
 	admin_gone_cb *gone; /* set while deferred */
@@ -280,7 +281,8 @@ admin_read_head(struct admin_conn *c, struct evbuffer *in)
 	st = h1_parse_request(c->head, n, &lim, c->hdrs, &c->h);
 	ASSERT(st == H1_OK);
 	c->keep_alive = c->h.keep_alive;
-	if (c->h.body == H1_BODY_LENGTH && c->h.content_length > c->srv->max_body) {
+	c->max_body = c->srv->max_body(c->srv->arg);
+	if (c->h.body == H1_BODY_LENGTH && c->h.content_length > c->max_body) {
 		admin_fail(c, 413, "content too large");
 		return false;
 	}
@@ -309,7 +311,7 @@ admin_read_body(struct admin_conn *c, struct evbuffer *in)
 			size_t used, dl;
 			enum h1_status st = h1_chunked_decode(&c->dec, p, len, &used, &d, &dl);
 
-			if (evbuffer_get_length(c->body) + dl > c->srv->max_body) {
+			if (evbuffer_get_length(c->body) + dl > c->max_body) {
 				admin_fail(c, 413, "content too large");
 				return false;
 			}
@@ -491,7 +493,7 @@ admin_on_accept_error(struct evconnlistener *l, void *arg)
 
 struct admin_http *
 admin_http_new(struct event_base *base, int fd, const struct admin_route *routes, size_t n_routes,
-    void *arg, size_t max_body)
+    void *arg, admin_max_body_cb *max_body)
 {
 	struct admin_http *s = xcalloc(1, sizeof *s);
 

@@ -56,14 +56,17 @@ struct admin_route {
 	admin_handler_cb *cb;
 };
 
+/* The largest request body the server takes now (arg: the handlers'). */
+typedef size_t admin_max_body_cb(void *arg);
+
 /*
  * Serves fd (bound and listening; taken over) on base with the routes
  * routes[0..n_routes) (kept, not copied) and arg for the handlers; request
- * bodies above max_body bytes are answered 413.  NULL (logged) on failure.
- * Main thread.
+ * bodies above max_body(arg) bytes (asked at each request) are answered
+ * 413.  NULL (logged) on failure.  Main thread.
  */
 struct admin_http *admin_http_new(struct event_base *base, int fd, const struct admin_route *routes,
-    size_t n_routes, void *arg, size_t max_body);
+    size_t n_routes, void *arg, admin_max_body_cb *max_body);
 /* Closes the listener and every connection (deferred requests get their
  * gone callback first); NULLs *hp, NULL-safe.  Main thread. */
 void admin_http_free(struct admin_http **hp);

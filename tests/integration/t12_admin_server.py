@@ -141,6 +141,37 @@ class AdminServer(harness.OutpostTestCase):
         self.assertGreaterEqual(json.loads(r.body)["purged"], 1)  # RAM (and disk)
         self.assertEqual(self.cache(n, path), "MISS")
 
+    def test_body_limit_is_purge_max_body(self):
+        n = self.start_outpost(self.origin, overrides={"purge": {
+            "max_body": "2MiB",
+            "tokens": [{"id": "example",
+                        "sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
+                        "hosts": ["example.com"]}]}})
+        path = "/big?%s" % CC
+        self.assertEqual(self.cache(n, path), "MISS")
+        # 1.5 MiB of JSON (white space after the object): over the default, taken
+        body = json.dumps({"urls": ["http://example.com" + path]}).encode()
+        body += b" " * (1536 * 1024 - len(body))
+        r = harness.http_request(n.admin_port, "POST", "/purge", {
+            "Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}, body)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.cache(n, path), "MISS")
+        # over it: 413, by Content-Length and chunk by chunk
+        r = admin_raw(n, b"POST /purge HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                      % (2 * 1024 * 1024 + 1))
+        self.assertEqual(r.first().status, 413)
+        chunk = b"%x\r\n%s\r\n" % (512 * 1024, b" " * 512 * 1024)
+        with harness.RawConn(n.admin_port, timeout=5) as c:
+            c.send(b"POST /purge HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(5):
+                try:
+                    c.send(chunk)
+                except OSError:
+                    break
+            r = c.read_response()
+        self.assertEqual(r.status, 413)
+        self.assertAlive(n)
+
     # ---- PURGE on the admin listener ----
 
     def test_purge_method_origin_and_absolute_form(self):
