@@ -83,7 +83,7 @@ edge_accesslog_write(struct edge_conn *c)
 
 	edge_metrics_add(&c->w->metrics, EDGE_C_bytes_sent_total, c->bytes_out);
 	if (c->status >= 500)
-		EDGE_COUNT(&c->w->metrics, responses_5xx_total);
+		EDGE_COUNT(&c->w->metrics, server_error_responses_total);
 	/* "MISS" and "PASS": answered through the origin (the status page's
 	 * origin latency) */
 	if (c->cache_status[0] == 'M' || (c->cache_status[0] == 'P' && c->cache_status[1] == 'A')) {

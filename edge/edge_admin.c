@@ -418,8 +418,8 @@ admin_status(struct admin_req *r, void *arg)
 
 static const struct edge_admin_ops *admin_ops;
 static void *admin_ops_arg;
-static struct purge_auth *admin_auth;       /* the tokens of admin_auth_cfg */
-static const struct config *admin_auth_cfg; /* main thread */
+static struct purge_auth *admin_auth; /* the tokens of admin_auth_cfg */
+static struct config *admin_auth_cfg; /* held (main thread) */
 
 /* Is r sent with an operator token (one of purge.tokens with all: true)?
  * Else answered 401 or 403: false. */
@@ -433,7 +433,8 @@ admin_operator(struct admin_req *r, struct edge_server *srv)
 	if (admin_auth == NULL || admin_auth_cfg != srv->cfg) {
 		purge_auth_free(&admin_auth);
 		admin_auth = purge_auth_new(srv->cfg->purge_tokens, srv->cfg->n_purge_tokens, 0);
-		admin_auth_cfg = srv->cfg;
+		config_unref(&admin_auth_cfg); /* held: a later snapshot cannot reuse its address */
+		admin_auth_cfg = config_ref(srv->cfg);
 	}
 	if (v.p != NULL && v.len < sizeof authz) {
 		memcpy(authz, v.p, v.len);
@@ -496,6 +497,13 @@ admin_reload(struct admin_req *r, void *arg)
 	    json_pack("{s:b, s:o, s:I, s:I}", "reloaded", rc == 0, "errors", list, "reloads",
 	        (json_int_t)srv->reloads_total, "reload_failures",
 	        (json_int_t)srv->reload_failures_total));
+}
+
+void
+edge_admin_stop(void)
+{
+	purge_auth_free(&admin_auth);
+	config_unref(&admin_auth_cfg);
 }
 
 /* purge.max_body of the configuration in service. */

@@ -33,4 +33,8 @@ extern const char edge_admin_page[];
 struct admin_http *edge_admin_start(struct event_base *base, struct edge_server *srv,
     const struct config_listen *l, const struct edge_admin_ops *ops, void *ops_arg);
 
+/* Frees what the admin endpoints keep (after the listener is freed).  Main
+ * thread. */
+void edge_admin_stop(void);
+
 #endif

@@ -171,7 +171,7 @@ const char edge_admin_page[] =
     "    const hit = looked ? 100 * hits / looked : null;\n"
     "    const bw = d(\"bytes_sent_total\") / dt;\n"
     "    const lat = answers ? 1000 * d(\"origin_answer_seconds_total\") / answers : null;\n"
-    "    const err = (d(\"responses_5xx_total\") + d(\"client_errors_total\")) / dt;\n"
+    "    const err = (d(\"server_error_responses_total\") + d(\"client_errors_total\")) / dt;\n"
     "    push(\"rps\", rps); push(\"hit\", hit); push(\"bw\", bw); push(\"lat\", lat);\n"
     "    push(\"err\", err);\n"
     "    set(\"v-rps\", num(rps, 1)); set(\"v-hit\", hit === null ? \"-\" : num(hit, 1) + \"%\");\n"

@@ -533,6 +533,7 @@ out:
 	if (ms.poll_timer != NULL)
 		event_free(ms.poll_timer);
 	admin_http_free(&admin);
+	edge_admin_stop();
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */

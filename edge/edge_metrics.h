@@ -73,7 +73,8 @@
 	X(connections_limited_total,                                                               \
 	    "Client connections closed at once: limits.connections_per_ip reached")                \
 	X(bytes_sent_total, "Response bytes queued to clients")                                    \
-	X(responses_5xx_total, "Responses with a 5xx status (the node's own or an origin's)")      \
+	X(server_error_responses_total,                                                            \
+	    "Responses with a 5xx status (the node's own or an origin's)")                         \
 	X(origin_answers_total,                                                                    \
 	    "Client requests answered through an origin exchange (misses and passes)")
 

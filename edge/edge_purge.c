@@ -87,11 +87,14 @@ static struct purge_entry purge_table[PURGE_KEPT]; /* by seq % PURGE_KEPT */
 static uint64_t purge_seq;
 static struct purge_log *purge_log;
 static struct purge_auth *purge_auth;
-static const struct config *purge_auth_cfg; /* the snapshot purge_auth was built from */
-static FILE *purge_audit;                   /* under purge_audit_lock: the NATS thread writes too */
+static struct config *purge_auth_cfg; /* the snapshot purge_auth was built from (held) */
+static FILE *purge_audit;             /* under purge_audit_lock: the NATS thread writes too */
 static char *purge_audit_path;
 static pthread_mutex_t purge_audit_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct edge_server *purge_srv;
+/* node.name (a restart changes it): a copy, for any thread, since the
+ * snapshot purge_srv->cfg is replaced by reloads on the main thread */
+static char *purge_node_name;
 static struct purge_fleet *purge_fleet;
 
 /* POST /purge?wait= requests waiting for the fleet's acks (under purge_lock;
@@ -320,7 +323,7 @@ purge_reply(const char *id, uint64_t removed, bool soft, bool done, json_t *acke
 
 	if (acked == NULL) {
 		a = json_array();
-		json_array_append_new(a, json_string(purge_srv->cfg->node_name));
+		json_array_append_new(a, json_string(purge_node_name));
 	} else {
 		a = json_incref(acked);
 	}
@@ -486,7 +489,7 @@ purge_wait_start(struct admin_req *req, const char *id, bool soft, uint64_t wait
 	snprintf(w->id, sizeof w->id, "%s", id);
 	w->soft = soft;
 	w->acked = json_array();
-	json_array_append_new(w->acked, json_string(purge_srv->cfg->node_name));
+	json_array_append_new(w->acked, json_string(purge_node_name));
 	w->timer = evtimer_new(event_get_base(purge_wake_ev), purge_wait_on_timer, w);
 	evtimer_add(w->timer, &tv);
 	admin_http_defer(req, purge_wait_on_gone, w);
@@ -619,7 +622,7 @@ purge_check(const struct purge_req *r, const struct purge_token_conf *tok, char 
 /* A purge request, wherever it arrived: POST /purge (a JSON body) or the
  * PURGE method (one URL). */
 struct purge_call {
-	const struct config *cfg;
+	struct config *cfg;
 	const char *authorization; /* the field's value, or NULL */
 	const char *client;        /* the peer's address */
 	const char *body;          /* POST /purge: the JSON body (body_len bytes) */
@@ -666,7 +669,7 @@ static pthread_mutex_t purge_exec_lock = PTHREAD_MUTEX_INITIALIZER;
 static void
 purge_exec(const struct purge_call *call, struct purge_answer *a)
 {
-	const struct config *cfg = call->cfg;
+	struct config *cfg = call->cfg;
 	const struct purge_token_conf *tok;
 	struct purge_req r;
 	char msg[512], client[64];
@@ -686,7 +689,9 @@ purge_exec(const struct purge_call *call, struct purge_answer *a)
 		purge_auth_free(&purge_auth);
 		purge_auth =
 		    purge_auth_new(cfg->purge_tokens, cfg->n_purge_tokens, cfg->purge_rate);
-		purge_auth_cfg = cfg;
+		/* held, so that a later snapshot cannot reuse its address */
+		config_unref(&purge_auth_cfg);
+		purge_auth_cfg = config_ref(cfg);
 	}
 	tokidx = purge_auth_token(purge_auth, call->authorization);
 	if (tokidx < 0) {
@@ -835,12 +840,12 @@ static bool purge_thread_on, purge_thread_stop;
 static struct edge_purge_box purge_main_box = {-1, NULL, NULL}; /* the admin listener's */
 
 static struct edge_purge_job *
-purge_job_new(const struct config *cfg, struct str authz, const char *client)
+purge_job_new(struct config *cfg, struct str authz, const char *client)
 {
 	struct edge_purge_job *j = xcalloc(1, sizeof *j);
 
 	j->magic = PURGE_JOB_MAGIC;
-	j->cfg = config_ref((struct config *)(uintptr_t)cfg);
+	j->cfg = config_ref(cfg);
 	if (authz.p != NULL)
 		j->authorization = xstrndup(authz.p, authz.len);
 	snprintf(j->client, sizeof j->client, "%s", client);
@@ -1126,7 +1131,7 @@ edge_purge_method(struct admin_req *req, void *arg)
 bool
 edge_purge_conn(struct edge_conn *c)
 {
-	const struct config *cfg = c->gen->cfg;
+	struct config *cfg = c->gen->cfg;
 	const struct h1_request *r = &c->req;
 	const struct h1_header *h;
 	struct edge_purge_job *j;
@@ -1268,6 +1273,8 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 	const struct config *cfg = srv->cfg;
 
 	purge_srv = srv;
+	free(purge_node_name);
+	purge_node_name = xstrdup(cfg->node_name);
 
 	if (cfg->purge_audit_log != NULL) {
 		purge_audit = fopen(cfg->purge_audit_log, "ae");
@@ -1348,9 +1355,12 @@ edge_purge_stop(void)
 	cache_ban_reset();
 	purge_log_close(&purge_log);
 	purge_auth_free(&purge_auth);
+	config_unref(&purge_auth_cfg);
 	if (purge_audit != NULL)
 		fclose(purge_audit);
 	purge_audit = NULL;
 	free(purge_audit_path);
 	purge_audit_path = NULL;
+	free(purge_node_name);
+	purge_node_name = NULL;
 }

@@ -91,7 +91,7 @@ class Operator(harness.OutpostTestCase):
         self.assertGreaterEqual(c["origin_answers_total"], 2)
         self.assertGreater(c["bytes_sent_total"], 0)
         self.assertGreater(c["origin_answer_seconds_total"], 0)
-        self.assertEqual(c["responses_5xx_total"], 0)
+        self.assertEqual(c["server_error_responses_total"], 0)
         self.assertEqual(c, {**c, "origin_requests_total": c["origin_requests_total"]})
         self.assertGreater(s["cache"]["ram_objects"], 0)
         self.assertIsInstance(s["time"], float)

@@ -123,9 +123,13 @@ class StatusPage(harness.OutpostTestCase):
         self.assertGreaterEqual(int(ids["chart-lat"]["attrs"]["data-points"]), 1)
         self.assertGreaterEqual(dom.polylines, 5)
         # the figures match the load
-        self.assertGreater(float(text("v-rps")), 0)
-        hit = float(text("v-hit").rstrip("%"))
-        self.assertTrue(0 <= hit <= 100, hit)
+        # (the last interval may be short: the browser's virtual time runs
+        # the polls faster than the load) the chart's top is the busiest one
+        self.assertGreaterEqual(float(text("v-rps")), 0)
+        self.assertGreater(float(text("chart-rps").split()[1]), 0)
+        if text("v-hit") != "-":    # "-": no lookup in the last interval
+            hit = float(text("v-hit").rstrip("%"))
+            self.assertTrue(0 <= hit <= 100, hit)
         self.assertGreaterEqual(int(text("v-requests")), before)
         self.assertLessEqual(int(text("v-requests")), LOAD_MAX + 10)
         self.assertTrue(text("v-bw").endswith("B"), text("v-bw"))
