@@ -42,6 +42,7 @@ config_parse_new(void)
 	c->cache_max_object_bytes = 16ULL << 20;
 	c->cache_heuristic_max_s = 86400;
 	c->purge_rate = 10;
+	c->purge_max_body = PURGE_BODY_MAX;
 	purge_fleet_conf_defaults(&c->fleet);
 	c->cache_grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
 	c->cache_range_fill_max_bytes = 1ULL << 20;

@@ -243,8 +243,10 @@ struct config {
 	/* purge API (admin listener) */
 	struct purge_token_conf *purge_tokens; /* purge.tokens */
 	size_t n_purge_tokens;
-	unsigned purge_rate;   /* purge.rate: purges per second per token, default 10; 0: none */
-	char *purge_audit_log; /* purge.audit_log: path of the JSON-lines audit log, or NULL */
+	unsigned purge_rate;     /* purge.rate: purges per second per token, default 10; 0: none */
+	char *purge_audit_log;   /* purge.audit_log: path of the JSON-lines audit log, or NULL */
+	uint64_t purge_max_body; /* purge.max_body: bytes of a request body on the admin listener,
+	                            default PURGE_BODY_MAX, at most PURGE_BODY_LIMIT */
 	struct purge_cidr *purge_client_cidrs; /* purge.client_listeners: PURGE there from */
 	size_t n_purge_client_cidrs;
 	struct purge_fleet_conf fleet; /* fleet: the purge bus (no servers: purges stay local) */

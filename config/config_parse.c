@@ -986,7 +986,8 @@ cparse_purge_cidrs(struct cparse *p, const struct cnode *m)
 static void
 cparse_purge(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {"tokens", "rate", "audit_log", "client_listeners", NULL};
+	static const char *const keys[] = {
+	    "tokens", "rate", "audit_log", "client_listeners", "max_body", NULL};
 	const struct cnode *v;
 	struct config *c = p->c;
 	size_t old;
@@ -995,6 +996,7 @@ cparse_purge(struct cparse *p, const struct cnode *m)
 		return;
 	cget_uint(p, m, "rate", 0, 1000000, &c->purge_rate);
 	cget_str(p, m, "audit_log", &c->purge_audit_log);
+	cget_size(p, m, "max_body", 1024, PURGE_BODY_LIMIT, &c->purge_max_body);
 	cparse_purge_cidrs(p, m);
 	if ((v = cmap_get(m, "tokens", NULL)) == NULL)
 		return;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * core/accept_enc.c — Accept-Encoding (RFC 9110 §12.5.3): parsing, the choice
- * of a content coding, and the canonical form the cache key uses.
+ * of a content coding, and the canonical form the cache key uses; and the
+ * weight an Accept field (§12.5.1) gives one media type.
  *
  *   Accept-Encoding  = #( codings [ weight ] )
  *   codings          = content-coding / "identity" / "*"
@@ -13,6 +14,8 @@
  * grammar is listed in core/coding.h.
  */
 #include "config.h"
+
+#include <string.h>
 
 #include "core/coding.h"
 
@@ -157,4 +160,59 @@ coding_accept_key(const struct coding_accept *a, const struct coding_pref *pref)
 	int c = coding_accept_pick(a, pref, ~0u);
 
 	return c < 0 ? "!" : coding_name((enum coding)c);
+}
+
+/* The q parameter of a member's parameters (after its first ';'): 1000
+ * without one, 0 when it is not a qvalue. */
+static unsigned
+accept_media_weight(struct str params)
+{
+	size_t pos = 0;
+
+	while (pos < params.len) {
+		const char *semi = memchr(params.p + pos, ';', params.len - pos);
+		size_t end = semi != NULL ? (size_t)(semi - params.p) : params.len;
+		struct str p = str_trim_ows(str_make(params.p + pos, end - pos));
+		int q;
+
+		pos = end + 1;
+		if (p.len < 2 || (p.p[0] != 'q' && p.p[0] != 'Q') || p.p[1] != '=')
+			continue;
+		q = accept_qvalue(str_make(p.p + 2, p.len - 2));
+		return q < 0 ? 0 : (unsigned)q;
+	}
+	return 1000;
+}
+
+unsigned
+coding_accept_media_q(struct str value, const char *type)
+{
+	const char *slash = strchr(type, '/');
+	size_t major = slash != NULL ? (size_t)(slash - type) + 1 : 0, pos = 0; /* "text/" */
+	unsigned best = 0, best_spec = 0;
+	struct str m;
+
+	if (value.p == NULL)
+		return 1000;
+	while (str_list_next(value, &pos, &m)) {
+		const char *semi = memchr(m.p, ';', m.len);
+		struct str range =
+		    str_trim_ows(str_make(m.p, semi != NULL ? (size_t)(semi - m.p) : m.len));
+		unsigned spec = 0;
+
+		if (str_eq_nocase(range, str_cstr(type)))
+			spec = 3;
+		else if (major > 0 && range.len == major + 1 && range.p[major] == '*' &&
+		         str_eq_nocase(str_make(range.p, major), str_make(type, major)))
+			spec = 2;
+		else if (str_eq(range, STR_LIT("*/*")))
+			spec = 1;
+		if (spec > best_spec) {
+			best_spec = spec;
+			best = accept_media_weight(
+			    semi != NULL ? str_make(semi + 1, m.len - (size_t)(semi + 1 - m.p))
+			                 : STR_NULL);
+		}
+	}
+	return best;
 }

@@ -42,5 +42,8 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 #define PURGE_FLEET_MAGIC   0x6a3f0c51U
 #define PURGE_WAIT_MAGIC    0x2c81d9e4U
 #define GEO_DBS_MAGIC       0x67656f64U
+#define ADMIN_CONN_MAGIC    0x61646d63U
+#define ADMIN_REQ_MAGIC     0x61646d72U
+#define PURGE_JOB_MAGIC     0x706a6f62U
 
 #endif

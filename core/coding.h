@@ -124,6 +124,17 @@ int coding_accept_pick(
 unsigned coding_accept_mask(const struct coding_accept *a, const struct coding_pref *pref);
 
 /*
+ * The weight (0..1000) an Accept field value (RFC 9110 §12.5.1) gives the
+ * media type `type` (lower-case "text/html"): the weight of the most
+ * specific range that matches it (the type itself, "text/ *", "* / *",
+ * case-insensitive; the first of equals), 0 when none does; 1000 for no
+ * field (value.p == NULL).  Parameters other than q are skipped; a member
+ * whose q is not a qvalue counts as q=0.  The admin listener's /status
+ * chooses between its page and its JSON with it.
+ */
+unsigned coding_accept_media_q(struct str value, const char *type);
+
+/*
  * The canonical form of an Accept-Encoding value for the cache key (the
  * secondary key of Vary: Accept-Encoding): the coding coding_accept_pick
  * chooses when every coding of pref is available, as a token ("zstd",

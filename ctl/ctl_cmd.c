@@ -442,3 +442,76 @@ ctl_cmd_health(const struct ctl_ctx *c)
 	ctl_reply_free(&r);
 	return rc;
 }
+
+/* ---- drain, reload ---- */
+
+int
+ctl_cmd_drain(const struct ctl_ctx *c)
+{
+	json_t *j;
+	int rc = ctl_cmd_object(c, "drain", "POST", "/drain", c->token, "", 0, &j);
+
+	if (j != NULL) {
+		printf("draining: /healthz answers 503; the node exits once its requests in "
+		       "flight are done (at most %" JSON_INTEGER_FORMAT " ms)%s\n",
+		    json_integer_value(json_object_get(j, "drain_timeout_ms")),
+		    json_is_true(json_object_get(j, "already")) ? " (it was draining already)"
+		                                                : "");
+		json_decref(j);
+	}
+	return rc;
+}
+
+/* A 422 of POST /reload: the configuration's errors, one a line, on stderr. */
+static int
+ctl_cmd_rejected(const struct ctl_ctx *c, const struct ctl_reply *r)
+{
+	json_t *j = json_loadb(r->body, r->body_len, 0, NULL), *e;
+	size_t i;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		ctl_cmd_http_error("reload", r);
+		return CTL_EXIT_HTTP;
+	}
+	if (c->json)
+		ctl_cmd_print_raw(r);
+	json_array_foreach(json_object_get(j, "errors"), i, e)
+	{
+		if (json_is_string(e))
+			fprintf(stderr, "%s\n", json_string_value(e));
+	}
+	fprintf(stderr, "outpostctl: reload: the configuration was rejected; the running "
+	                "one stays\n");
+	json_decref(j);
+	return CTL_EXIT_REJECTED;
+}
+
+int
+ctl_cmd_reload(const struct ctl_ctx *c)
+{
+	struct ctl_reply r;
+	json_t *j = NULL;
+	int rc = ctl_cmd_call(c, "reload", "POST", "/reload", c->token, "", 0, &r);
+
+	if (rc != 0)
+		return rc;
+	if (r.status == 422) {
+		rc = ctl_cmd_rejected(c, &r);
+	} else if (r.status != 200) {
+		ctl_cmd_http_error("reload", &r);
+		rc = CTL_EXIT_HTTP;
+	} else if (c->json) {
+		ctl_cmd_print_raw(&r);
+	} else if ((j = json_loadb(r.body, r.body_len, 0, NULL)) == NULL) {
+		fprintf(stderr, "outpostctl: reload: the node's reply is not JSON\n");
+		rc = CTL_EXIT_CONNECT;
+	} else {
+		printf("reloaded: the new configuration is in service (%" JSON_INTEGER_FORMAT
+		       " reloads)\n",
+		    json_integer_value(json_object_get(j, "reloads")));
+	}
+	json_decref(j);
+	ctl_reply_free(&r);
+	return rc;
+}

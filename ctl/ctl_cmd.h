@@ -12,9 +12,10 @@
 
 enum ctl_exit {
 	CTL_EXIT_OK = 0,
-	CTL_EXIT_HTTP = 1,    /* the node answered with an error (or "not ok") */
-	CTL_EXIT_USAGE = 2,   /* bad arguments, options or configuration */
-	CTL_EXIT_CONNECT = 3, /* no usable answer: connection, timeout, malformed reply */
+	CTL_EXIT_HTTP = 1,     /* the node answered with an error (or "not ok") */
+	CTL_EXIT_USAGE = 2,    /* bad arguments, options or configuration */
+	CTL_EXIT_CONNECT = 3,  /* no usable answer: connection, timeout, malformed reply */
+	CTL_EXIT_REJECTED = 4, /* reload: the configuration has errors (the old one stays) */
 };
 
 /* What every subcommand needs, resolved from flags, environment and file. */
@@ -37,5 +38,8 @@ int ctl_cmd_status(const struct ctl_ctx *c);
 /* filter: NULL or a substring the printed line must contain. */
 int ctl_cmd_stats(const struct ctl_ctx *c, const char *filter);
 int ctl_cmd_health(const struct ctl_ctx *c);
+/* POST /drain, POST /reload with the operator token c->token. */
+int ctl_cmd_drain(const struct ctl_ctx *c);
+int ctl_cmd_reload(const struct ctl_ctx *c);
 
 #endif

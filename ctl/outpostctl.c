@@ -38,13 +38,16 @@ ctl_usage(FILE *f)
 	    "       outpostctl [options] status [--json]\n"
 	    "       outpostctl [options] stats [--json] [FILTER]\n"
 	    "       outpostctl [options] health\n"
+	    "       outpostctl [options] drain [--json]\n"
+	    "       outpostctl [options] reload [--json]\n"
 	    "\n"
 	    "Talks to an Outpost node's admin listener.\n"
 	    "\n"
 	    "options:\n"
 	    "  -a, --admin ADDR      admin listener, host:port or [v6]:port (OUTPOST_ADMIN;\n"
 	    "                        default " CTL_DEFAULT_ADMIN ")\n"
-	    "  -T, --token TOKEN     purge token (OUTPOST_TOKEN); prefer --token-file\n"
+	    "  -T, --token TOKEN     purge or operator token (OUTPOST_TOKEN); prefer\n"
+	    "                        --token-file\n"
 	    "      --token-file FILE read the token from FILE (its first line)\n"
 	    "      --timeout DURATION  for the whole exchange (default 10s; 250ms, 5s, 1m)\n"
 	    "  -c, --config FILE     settings file (OUTPOSTCTL_CONF; default\n"
@@ -56,9 +59,14 @@ ctl_usage(FILE *f)
 	    "purge: URL... every variant of each URL; --prefix, --host, --tag (each may be\n"
 	    "repeated) and --all select more; --soft marks them stale instead; --wait D\n"
 	    "waits up to D for every node of the fleet to apply the purge.\n"
+	    "drain: the node answers /healthz with 503, finishes what is in flight (at\n"
+	    "most timeouts.drain) and exits.  reload: the node reads its configuration\n"
+	    "file again, as on SIGHUP.  Both need an operator token (all: true).\n"
 	    "\n"
 	    "exit status: 0 success, 1 the node answered with an error, 2 usage or\n"
-	    "settings error, 3 no answer (connection refused, timeout, malformed reply).\n");
+	    "settings error, 3 no answer (connection refused, timeout, malformed reply),\n"
+	    "4 reload: the configuration was rejected (its errors on stderr; the running\n"
+	    "one stays).\n");
 }
 
 static void
@@ -305,7 +313,8 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 		}
 	}
 	if (optind == argc)
-		return ctl_usage_error("no command (purge, status, stats, health)%s", "");
+		return ctl_usage_error(
+		    "no command (purge, status, stats, health, drain, reload)%s", "");
 	cmd = argv[optind++];
 	if (strcmp(cmd, "purge") != 0 && a->purge_opts)
 		return ctl_usage_error(
@@ -333,7 +342,9 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			return CTL_EXIT_USAGE;
 	} else if (env != NULL && env[0] != '\0') {
 		a->ctx.token = env;
-	} else if (cf->token_file != NULL && strcmp(cmd, "purge") == 0) {
+	} else if (cf->token_file != NULL &&
+	           (strcmp(cmd, "purge") == 0 || strcmp(cmd, "drain") == 0 ||
+	               strcmp(cmd, "reload") == 0)) {
 		a->ctx.token = *token_owned = ctl_token_read(cf->token_file);
 		if (a->ctx.token == NULL)
 			return CTL_EXIT_USAGE;
@@ -363,11 +374,21 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			return ctl_usage_error("stats: one FILTER at most%s", "");
 		return ctl_cmd_stats(&a->ctx, optind < argc ? argv[optind] : NULL);
 	}
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "health") != 0)
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "health") != 0 && strcmp(cmd, "drain") != 0 &&
+	    strcmp(cmd, "reload") != 0)
 		return ctl_usage_error(
-		    "unknown command \"%.40s\" (purge, status, stats, health)", cmd);
+		    "unknown command \"%.40s\" (purge, status, stats, health, drain, reload)", cmd);
 	if (optind < argc)
 		return ctl_usage_error("%s takes no argument", cmd);
+	if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "reload") == 0) {
+		if (a->ctx.token == NULL)
+			return ctl_usage_error("%s: no operator token (--token-file, -T, "
+			                       "OUTPOST_TOKEN or token_file in the settings file)",
+			    cmd);
+		if (!ctl_token_ok(a->ctx.token))
+			return ctl_usage_error("the token has spaces or control bytes%s", "");
+		return strcmp(cmd, "drain") == 0 ? ctl_cmd_drain(&a->ctx) : ctl_cmd_reload(&a->ctx);
+	}
 	if (strcmp(cmd, "health") == 0) {
 		if (a->ctx.json)
 			return ctl_usage_error("health: no --json (the body is one word)%s", "");

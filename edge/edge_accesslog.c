@@ -82,6 +82,17 @@ edge_accesslog_write(struct edge_conn *c)
 	uint64_t dur = time_mono_ms() - c->start_ms;
 
 	edge_metrics_add(&c->w->metrics, EDGE_C_bytes_sent_total, c->bytes_out);
+	if (c->status >= 500)
+		EDGE_COUNT(&c->w->metrics, server_error_responses_total);
+	/* "MISS" and "PASS": answered through the origin (the status page's
+	 * origin latency) */
+	if (c->cache_status[0] == 'M' || (c->cache_status[0] == 'P' && c->cache_status[1] == 'A')) {
+		EDGE_COUNT(&c->w->metrics, origin_answers_total);
+		atomic_store_explicit(&c->w->metrics.origin_answer_ms,
+		    atomic_load_explicit(&c->w->metrics.origin_answer_ms, memory_order_relaxed) +
+		        dur,
+		    memory_order_relaxed);
+	}
 	if (fd < 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);

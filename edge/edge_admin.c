@@ -2,35 +2,44 @@
 /*
  * edge/edge_admin.c — admin endpoints.  Counters are summed over the workers
  * with relaxed loads (each worker is the only writer of its own).
- *   GET /healthz  200 "ok" while serving, 503 "draining" after SIGTERM
- *   GET /metrics  Prometheus text exposition format 0.0.4
- *   GET /status   one JSON object: node, version, workers, uptime, cache use
+ *   GET /healthz      200 "ok" while serving, 503 "draining" after SIGTERM
+ *   GET /metrics      Prometheus text exposition format 0.0.4
+ *   GET /status.json  one JSON object: node, version, uptime, reloads,
+ *                     counters, cache use, sites, pools and members
+ *   GET /status       the status page (edge_admin_page.c) for a browser,
+ *                     the JSON for a client preferring it (or no Accept)
+ *   POST /drain       (operator token) as SIGTERM
+ *   POST /reload      (operator token) as SIGHUP, with the errors of a
+ *                     rejected configuration in the reply
+ * and the purge API (edge_purge.h).  An operator token is one of
+ * purge.tokens with all: true; its check is main-thread state of its own
+ * (the purge thread keeps its token buckets).
  */
 #include "config.h"
 
 #include <stdatomic.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
+#include <jansson.h>
 
 #include "cache/cache.h"
 #include "config/config.h"
+#include "core/coding.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_admin_http.h"
 #include "edge/edge_metrics.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
 #include "purge/purge.h"
-
-#define ADMIN_MAX_HEAD 8192 /* bytes of a request head on the admin listener */
 
 const char *const edge_counter_names[EDGE_C__COUNT] = {
 #define EDGE_COUNTER_NAME(name, help) "outpost_" #name,
@@ -47,25 +56,12 @@ const char *const edge_counter_help[EDGE_C__COUNT] = {
 static time_t admin_started;
 
 static void
-admin_reply(struct evhttp_request *req, int code, const char *reason, const char *type,
-    struct evbuffer *body)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, body);
-}
-
-static void
-admin_healthz(struct evhttp_request *req, void *arg)
+admin_healthz(struct admin_req *r, void *arg)
 {
 	struct edge_server *srv = arg;
-	struct evbuffer *b = evbuffer_new();
 	bool draining = atomic_load(&srv->draining);
 
-	evbuffer_add_printf(b, "%s\n", draining ? "draining" : "ok");
-	admin_reply(req, draining ? 503 : 200, draining ? "Service Unavailable" : "OK",
-	    "text/plain; charset=utf-8", b);
-	evbuffer_free(b);
+	admin_http_reply_text(r, draining ? 503 : 200, draining ? "draining" : "ok");
 }
 
 static void
@@ -168,25 +164,38 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 	    outside);
 }
 
+/* The workers' counters summed (relaxed loads). */
 static void
-admin_metrics(struct evhttp_request *req, void *arg)
+admin_sum(struct edge_server *srv, uint64_t *sum, uint64_t *origin_ms, int64_t *active)
 {
-	struct edge_server *srv = arg;
-	struct evbuffer *b = evbuffer_new();
-	uint64_t sum[EDGE_C__COUNT] = {0};
-	int64_t active = 0;
-
 	for (unsigned w = 0; w < srv->n_workers; w++) {
 		struct edge_metrics *m = &srv->workers[w]->metrics;
 
 		for (int k = 0; k < EDGE_C__COUNT; k++)
 			sum[k] += atomic_load_explicit(&m->c[k], memory_order_relaxed);
-		active += atomic_load_explicit(&m->connections_active, memory_order_relaxed);
+		*origin_ms += atomic_load_explicit(&m->origin_answer_ms, memory_order_relaxed);
+		*active += atomic_load_explicit(&m->connections_active, memory_order_relaxed);
 	}
+}
+
+static void
+admin_metrics(struct admin_req *r, void *arg)
+{
+	struct edge_server *srv = arg;
+	struct evbuffer *b = evbuffer_new();
+	uint64_t sum[EDGE_C__COUNT] = {0}, origin_ms = 0;
+	int64_t active = 0;
+
+	admin_sum(srv, sum, &origin_ms, &active);
 	for (int k = 0; k < EDGE_C__COUNT; k++)
 		admin_metric(b, edge_counter_names[k], "counter", edge_counter_help[k], sum[k]);
 	admin_metric(b, "outpost_connections_active", "gauge", "Client connections open",
 	    active > 0 ? (unsigned long long)active : 0);
+	evbuffer_add_printf(b,
+	    "# HELP outpost_origin_answer_seconds_total Time the outpost_origin_answers_total "
+	    "requests took, end to end\n# TYPE outpost_origin_answer_seconds_total counter\n"
+	    "outpost_origin_answer_seconds_total %.3f\n",
+	    (double)origin_ms / 1000.0);
 	admin_member_gauges(b, srv);
 	admin_memory_gauges(b, srv);
 	edge_purge_metrics(b);
@@ -239,113 +248,306 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	admin_metric(b, "outpost_config_last_reload_seconds", "gauge",
 	    "Unix time of the last reload attempt (0: none)",
 	    (unsigned long long)srv->last_reload_time);
-	admin_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+	admin_http_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
 	evbuffer_free(b);
 }
 
-static void
-admin_status(struct evhttp_request *req, void *arg)
+/* Unix time with its fraction (for the page's rates). */
+static double
+admin_time_s(void)
 {
-	struct edge_server *srv = arg;
-	struct evbuffer *b = evbuffer_new();
-	struct cache_ram_stats st = {0};
+	struct timespec ts;
 
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The member's "host:port" ("[v6]:port") into buf. */
+static const char *
+admin_member_name(const struct config_member *m, char *buf, size_t len)
+{
+	bool v6 = strchr(m->host, ':') != NULL;
+
+	snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", m->host, v6 ? "]" : "", (unsigned)m->port);
+	return buf;
+}
+
+/* The sites of the configuration in service: name, hosts, routes. */
+static json_t *
+admin_sites_json(const struct config *cfg)
+{
+	json_t *sites = json_array();
+
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *st = &cfg->sites[i];
+		json_t *hosts = json_array(), *routes = json_array();
+
+		for (size_t h = 0; h < st->n_hosts; h++)
+			json_array_append_new(hosts, json_string(st->hosts[h]));
+		for (size_t k = 0; k < st->n_routes; k++)
+			json_array_append_new(routes,
+			    json_pack("{s:s, s:s?, s:b}", "path", st->routes[k].path, "pool",
+			        st->routes[k].pool != NULL ? st->routes[k].pool->name : NULL,
+			        "cache", st->routes[k].cache));
+		json_array_append_new(sites, json_pack("{s:s, s:o, s:o}", "name", st->name, "hosts",
+		                                 hosts, "routes", routes));
+	}
+	return sites;
+}
+
+/* The pools with each member's state by the active checks (as
+ * outpost_origin_member_up) and its requests in flight (max_conns). */
+static json_t *
+admin_pools_json(struct edge_server *srv)
+{
+	const struct config *cfg =
+	    srv->health != NULL ? origin_health_config(srv->health) : srv->cfg;
+	json_t *pools = json_array();
+
+	for (size_t i = 0; i < cfg->n_pools; i++) {
+		const struct config_pool *pc = &cfg->pools[i];
+		const _Atomic unsigned char *up =
+		    srv->health != NULL ? origin_health_flags(srv->health, (unsigned)i) : NULL;
+		_Atomic unsigned *busy =
+		    srv->health != NULL ? origin_health_busy(srv->health, (unsigned)i) : NULL;
+		json_t *members = json_array();
+
+		for (size_t m = 0; m < pc->n_members; m++) {
+			char name[300];
+
+			json_array_append_new(members,
+			    json_pack("{s:s, s:b, s:b, s:I, s:I}", "address",
+			        admin_member_name(&pc->members[m], name, sizeof name), "up",
+			        up == NULL ||
+			            atomic_load_explicit(&up[m], memory_order_relaxed) != 0,
+			        "backup", pc->members[m].backup, "in_flight",
+			        (json_int_t)(busy != NULL && pc->members[m].max_conns > 0
+			                         ? atomic_load_explicit(
+			                               &busy[m], memory_order_relaxed)
+			                         : 0),
+			        "max_conns", (json_int_t)pc->members[m].max_conns));
+		}
+		json_array_append_new(
+		    pools, json_pack("{s:s, s:o}", "name", pc->name, "members", members));
+	}
+	return pools;
+}
+
+/*
+ * GET /status.json: the node, its uptime and reloads, the counters the
+ * status page turns into rates (summed over the workers), the cache's use,
+ * the sites and the pools.
+ */
+static json_t *
+admin_status_json(struct edge_server *srv)
+{
+	struct cache_ram_stats st = {0};
+	struct cache_disk_stats ds = {0};
+	uint64_t sum[EDGE_C__COUNT] = {0}, origin_ms = 0;
+	int64_t active = 0;
+	json_t *counters = json_object();
+
+	admin_sum(srv, sum, &origin_ms, &active);
+	for (int k = 0; k < EDGE_C__COUNT; k++) /* "outpost_requests_total" -> "requests_total" */
+		json_object_set_new(
+		    counters, edge_counter_names[k] + 8, json_integer((json_int_t)sum[k]));
+	json_object_set_new(counters, "origin_answer_seconds_total", json_real(origin_ms / 1000.0));
 	if (srv->ram != NULL)
 		cache_ram_stats(srv->ram, &st);
-	evbuffer_add_printf(b,
-	    "{\"node\":\"%s\",\"version\":\"%s\",\"workers\":%u,\"uptime_s\":%lld,"
-	    "\"draining\":%s,\"cache_ram_bytes\":%llu,\"cache_ram_objects\":%llu,"
-	    "\"reloads\":%lu,\"reload_failures\":%lu,\"last_reload\":{\"time\":%lld,"
-	    "\"status\":\"%s\"}}\n",
-	    srv->cfg->node_name, PACKAGE_VERSION, srv->n_workers,
-	    (long long)(time_now() - admin_started), atomic_load(&srv->draining) ? "true" : "false",
-	    (unsigned long long)st.bytes, (unsigned long long)st.objects, srv->reloads_total,
-	    srv->reload_failures_total, (long long)srv->last_reload_time,
+	if (srv->disk != NULL)
+		cache_disk_stats(srv->disk, &ds);
+	return json_pack("{s:s, s:s, s:I, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:{s:I, s:s}, "
+	                 "s:I, s:o, s:{s:I, s:I, s:I, s:I, s:b}, s:o, s:o}",
+	    "node", srv->cfg->node_name, "version", PACKAGE_VERSION, "workers",
+	    (json_int_t)srv->n_workers, "uptime_s", (json_int_t)(time_now() - admin_started),
+	    "time", admin_time_s(), "draining", atomic_load(&srv->draining), "cache_ram_bytes",
+	    (json_int_t)st.bytes, "cache_ram_objects", (json_int_t)st.objects, "reloads",
+	    (json_int_t)srv->reloads_total, "reload_failures",
+	    (json_int_t)srv->reload_failures_total, "last_reload", "time",
+	    (json_int_t)srv->last_reload_time, "status",
 	    srv->last_reload_time == 0 ? "none"
 	    : srv->last_reload_ok      ? "ok"
-	                               : "failed");
-	admin_reply(req, 200, "OK", "application/json", b);
-	evbuffer_free(b);
+	                               : "failed",
+	    "connections_active", (json_int_t)(active > 0 ? active : 0), "counters", counters,
+	    "cache", "ram_bytes", (json_int_t)st.bytes, "ram_objects", (json_int_t)st.objects,
+	    "disk_bytes", (json_int_t)ds.bytes, "disk_objects", (json_int_t)ds.objects, "disk",
+	    srv->disk != NULL, "sites", admin_sites_json(srv->cfg), "pools", admin_pools_json(srv));
+}
+
+/* Answers r with the JSON j (takes it). */
+static void
+admin_send_json(struct admin_req *r, int status, json_t *j)
+{
+	admin_http_reply_json(r, status, j);
+	json_decref(j);
 }
 
 static void
-admin_not_found(struct evhttp_request *req, void *arg)
+admin_status_json_get(struct admin_req *r, void *arg)
 {
+	admin_send_json(r, 200, admin_status_json(arg));
+}
+
+/*
+ * GET /status: the HTML page for a client that prefers text/html to
+ * application/json (a browser), else the JSON of /status.json (scripts,
+ * curl's Accept: * / *, no Accept at all).
+ */
+static void
+admin_status(struct admin_req *r, void *arg)
+{
+	struct str accept = admin_http_header(r, "Accept");
 	struct evbuffer *b;
 
-	if (edge_purge_handle(req, arg))
+	admin_http_field(r, "Vary", "Accept");
+	if (coding_accept_media_q(accept, "text/html") <=
+	    coding_accept_media_q(accept, "application/json")) {
+		admin_status_json_get(r, arg);
 		return;
+	}
 	b = evbuffer_new();
-	evbuffer_add_printf(b, "not found\n");
-	admin_reply(req, 404, "Not Found", "text/plain; charset=utf-8", b);
+	evbuffer_add_reference(b, edge_admin_page, strlen(edge_admin_page), NULL, NULL);
+	admin_http_field(r, "Content-Security-Policy",
+	    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+	    "connect-src 'self'; img-src data:");
+	admin_http_reply(r, 200, "text/html; charset=utf-8", b);
 	evbuffer_free(b);
 }
 
-static void
-admin_on_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(arg);
-}
+/* ---- operator endpoints: POST /drain, POST /reload ---- */
 
-/* accept(2) out of descriptors or memory: pause as the workers do
- * (edge_worker.c), or the main loop would spin on the pending connection. */
-static void
-admin_on_accept_error(struct evconnlistener *l, void *arg)
-{
-	static uint64_t last_ms;
-	struct timeval tv = time_ms_to_tv(EDGE_ACCEPT_PAUSE_MS);
-	uint64_t now = time_mono_ms();
-	int err = EVUTIL_SOCKET_ERROR();
+static const struct edge_admin_ops *admin_ops;
+static void *admin_ops_arg;
+static struct purge_auth *admin_auth; /* the tokens of admin_auth_cfg */
+static struct config *admin_auth_cfg; /* held (main thread) */
 
-	(void)arg;
-	if (now - last_ms >= 10000) {
-		last_ms = now;
-		log_err("admin", "accept: %s", evutil_socket_error_to_string(err));
+/* Is r sent with an operator token (one of purge.tokens with all: true)?
+ * Else answered 401 or 403: false. */
+static bool
+admin_operator(struct admin_req *r, struct edge_server *srv)
+{
+	struct str v = admin_http_header(r, "Authorization");
+	char authz[1024];
+	int tok;
+
+	if (admin_auth == NULL || admin_auth_cfg != srv->cfg) {
+		purge_auth_free(&admin_auth);
+		admin_auth = purge_auth_new(srv->cfg->purge_tokens, srv->cfg->n_purge_tokens, 0);
+		config_unref(&admin_auth_cfg); /* held: a later snapshot cannot reuse its address */
+		admin_auth_cfg = config_ref(srv->cfg);
 	}
-	if (!edge_accept_exhausted(err))
-		return;
-	evconnlistener_disable(l);
-	(void)event_base_once(
-	    evconnlistener_get_base(l), -1, EV_TIMEOUT, admin_on_accept_resume, l, &tv);
+	if (v.p != NULL && v.len < sizeof authz) {
+		memcpy(authz, v.p, v.len);
+		authz[v.len] = '\0';
+	} else {
+		authz[0] = '\0';
+	}
+	tok = purge_auth_token(admin_auth, authz);
+	if (tok < 0) {
+		admin_http_field(r, "WWW-Authenticate", "Bearer realm=\"outpost admin\"");
+		admin_send_json(
+		    r, 401, json_pack("{s:s}", "error", "a valid bearer token is required"));
+		return false;
+	}
+	if (!purge_auth_conf(admin_auth, tok)->all) {
+		admin_send_json(r, 403,
+		    json_pack("{s:s}", "error", "an operator token (all: true) is required"));
+		return false;
+	}
+	log_info("admin", "%.*s %.*s by token \"%s\" from %s", (int)r->h->method.len,
+	    r->h->method.p, (int)r->path.len, r->path.p, purge_auth_conf(admin_auth, tok)->id,
+	    r->peer);
+	return true;
 }
 
-struct evhttp *
-edge_admin_start(struct event_base *base, struct edge_server *srv, const struct config_listen *l)
+static void
+admin_drain(struct admin_req *r, void *arg)
 {
-	struct evhttp *h = evhttp_new(base);
-	struct evhttp_bound_socket *bs;
-	evutil_socket_t fd;
-	int one = 1;
+	struct edge_server *srv = arg;
+	bool already = atomic_load(&srv->draining);
+
+	if (!admin_operator(r, srv))
+		return;
+	admin_send_json(r, 200,
+	    json_pack("{s:b, s:b, s:I}", "draining", true, "already", already, "drain_timeout_ms",
+	        (json_int_t)srv->cfg->drain_timeout_ms));
+	if (!already)
+		admin_ops->drain(admin_ops_arg);
+}
+
+static void
+admin_reload(struct admin_req *r, void *arg)
+{
+	struct edge_server *srv = arg;
+	char *errors = NULL, *save = NULL;
+	json_t *list = json_array();
+	int rc;
+
+	if (!admin_operator(r, srv)) {
+		json_decref(list);
+		return;
+	}
+	rc = admin_ops->reload(admin_ops_arg, &errors);
+	for (char *line = errors != NULL ? strtok_r(errors, "\n", &save) : NULL; line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		json_array_append_new(list, json_string(line));
+	free(errors);
+	/* 422: the file cannot be put in service as it is; the running one stays */
+	admin_send_json(r, rc == 0 ? 200 : 422,
+	    json_pack("{s:b, s:o, s:I, s:I}", "reloaded", rc == 0, "errors", list, "reloads",
+	        (json_int_t)srv->reloads_total, "reload_failures",
+	        (json_int_t)srv->reload_failures_total));
+}
+
+void
+edge_admin_stop(void)
+{
+	purge_auth_free(&admin_auth);
+	config_unref(&admin_auth_cfg);
+}
+
+/* purge.max_body of the configuration in service. */
+static size_t
+admin_max_body(void *arg)
+{
+	const struct edge_server *srv = arg;
+
+	return (size_t)srv->cfg->purge_max_body;
+}
+
+static const struct admin_route admin_routes[] = {
+    {"GET", "/healthz", admin_healthz},
+    {"GET", "/metrics", admin_metrics},
+    {"GET", "/status", admin_status},
+    {"GET", "/status.json", admin_status_json_get},
+    {"POST", "/drain", admin_drain},
+    {"POST", "/reload", admin_reload},
+    {"POST", "/purge", edge_purge_post},
+    {"GET", "/purge/", edge_purge_get},
+    {"PURGE", NULL, edge_purge_method},
+};
+
+struct admin_http *
+edge_admin_start(struct event_base *base, struct edge_server *srv, const struct config_listen *l,
+    const struct edge_admin_ops *ops, void *ops_arg)
+{
+	struct admin_http *h;
+	int fd, one = 1;
 
 	admin_started = time_now();
+	admin_ops = ops;
+	admin_ops_arg = ops_arg;
 	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1 ||
 	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1 || listen(fd, 64) == -1) {
 		log_err("admin", "listen %s: %s", l->address, strerror(errno));
 		if (fd != -1)
 			close(fd);
-		evhttp_free(h);
 		return NULL;
 	}
-	bs = evhttp_accept_socket_with_handle(h, fd);
-	if (bs == NULL) {
+	h = admin_http_new(base, fd, admin_routes, sizeof admin_routes / sizeof admin_routes[0],
+	    srv, admin_max_body);
+	if (h == NULL)
 		log_err("admin", "listen %s: cannot accept", l->address);
-		close(fd);
-		evhttp_free(h);
-		return NULL;
-	}
-	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), admin_on_accept_error);
-	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
-	evhttp_set_timeout(h, 10);
-	/* libevent buffers heads and bodies without limit by default, on the
-	 * main thread: GET and HEAD need a small head and no body */
-	evhttp_set_max_headers_size(h, ADMIN_MAX_HEAD);
-	evhttp_set_max_body_size(h, PURGE_BODY_MAX); /* POST /purge only */
-	evhttp_set_cb(h, "/healthz", admin_healthz, srv);
-	evhttp_set_cb(h, "/metrics", admin_metrics, srv);
-	evhttp_set_cb(h, "/status", admin_status, srv);
-	evhttp_set_gencb(h, admin_not_found, srv);
 	return h;
 }

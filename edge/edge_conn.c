@@ -159,6 +159,7 @@ conn_free(struct edge_conn *c)
 		return;
 	}
 	edge_proxy_free(c);
+	edge_purge_conn_gone(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -1080,6 +1081,8 @@ conn_on_drained(struct edge_conn *c)
 			edge_io_read_enable(&c->io);
 			conn_process(c);
 		}
+		break;
+	case EDGE_CONN_PURGE: /* the answer comes from the purge thread */
 		break;
 	}
 }

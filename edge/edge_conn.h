@@ -47,6 +47,8 @@ enum edge_conn_state {
 	EDGE_CONN_CLOSING,       /* flushing output, then close */
 	EDGE_CONN_COLLAPSED,     /* streaming a fill another exchange writes (or its
 	                            own exchange wrote; edge_collapse.c) */
+	EDGE_CONN_PURGE,         /* a PURGE is carried out by the purge thread
+	                            (edge_purge.h); reading nothing meanwhile */
 };
 
 enum edge_proxy_state {
@@ -193,11 +195,12 @@ struct edge_conn {
 	struct cache_fill_reader cf_rd;
 	struct edge_conn *cf_next; /* worker's list of fill readers */
 	struct edge_conn *cf_prev;
-	bool cf_listed;    /* in that list */
-	bool cf_head_sent; /* the response head is in the output */
-	bool cf_chunked;   /* the body is chunk-encoded towards the client */
-	bool orphan;       /* the client is gone (io closed); the connection lives
-	                      on only for the fill its exchange leads */
+	bool cf_listed;                   /* in that list */
+	bool cf_head_sent;                /* the response head is in the output */
+	bool cf_chunked;                  /* the body is chunk-encoded towards the client */
+	bool orphan;                      /* the client is gone (io closed); the connection lives
+	                                     on only for the fill its exchange leads */
+	struct edge_purge_job *purge_job; /* EDGE_CONN_PURGE: the purge carried out */
 
 	/* what this connection's fills pin, charged to its client address
 	 * (cache.fill_per_client): the stored copy its exchange builds, until

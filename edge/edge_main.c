@@ -54,6 +54,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_admin_http.h"
 #include "edge/edge_privdrop.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_tls.h"
@@ -234,9 +235,11 @@ main_log_lines(char *text)
 		log_err("main", "reload: %s", line);
 }
 
-/* SIGHUP: a new snapshot in service, or the old one kept (logged). */
-static void
-main_reload(struct main_state *ms)
+/* SIGHUP (or POST /reload): a new snapshot in service (0), or the old one
+ * kept (-1, logged).  errors: when not NULL, what config_load reported, one
+ * error a line (malloc'd; NULL when it said nothing). */
+static int
+main_reload(struct main_state *ms, char **errors)
 {
 	struct edge_server *srv = &ms->srv;
 	struct config *ncfg = NULL;
@@ -253,6 +256,8 @@ main_reload(struct main_state *ms)
 	r = ef != NULL ? config_load(ms->path, &ncfg, ef) : -1;
 	if (ef != NULL)
 		fclose(ef);
+	if (errors != NULL && errs != NULL)
+		*errors = xstrdup(errs);
 	if (errs != NULL)
 		main_log_lines(errs);
 	free(errs);
@@ -264,7 +269,7 @@ main_reload(struct main_state *ms)
 		srv->last_reload_ok = false;
 		log_err("main", "reload: %s has errors; the running configuration stays", ms->path);
 		config_unref(&ncfg);
-		return;
+		return -1;
 	}
 	(void)main_needs_restart(ms->boot, ncfg);
 	if (ncfg->log_level != NULL && log_level_parse(ncfg->log_level, &lvl) == 0)
@@ -283,28 +288,57 @@ main_reload(struct main_state *ms)
 	srv->last_reload_ok = true;
 	log_info("main", "reload: configuration in service (%zu sites, %zu pools)", ncfg->n_sites,
 	    ncfg->n_pools);
+	return 0;
+}
+
+/* SIGTERM, SIGINT or POST /drain: /healthz turns to 503, the workers close
+ * their listeners and finish what is in flight (at most timeouts.drain),
+ * then the main loop ends.  Once. */
+static void
+main_drain(struct main_state *ms, const char *why)
+{
+	struct timeval tv = time_ms_to_tv(50);
+
+	if (ms->stopping)
+		return;
+	ms->stopping = true;
+	log_info("main", "%s: draining (up to %u ms)", why, ms->srv.cfg->drain_timeout_ms);
+	atomic_store(&ms->srv.draining, true);
+	for (unsigned i = 0; i < ms->srv.n_workers; i++)
+		edge_worker_drain(ms->srv.workers[i]);
+	ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
+	event_add(ms->poll_timer, &tv);
+}
+
+/* The admin listener's POST /reload and POST /drain (edge_admin.h). */
+static int
+main_admin_reload(void *arg, char **errors)
+{
+	struct main_state *ms = arg;
+
+	if (ms->stopping) {
+		*errors = xstrdup("the node is draining\n");
+		return -1;
+	}
+	return main_reload(ms, errors);
+}
+
+static void
+main_admin_drain(void *arg)
+{
+	main_drain(arg, "POST /drain");
 }
 
 static void
 main_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct main_state *ms = arg;
-	struct timeval tv = time_ms_to_tv(50);
 
 	(void)what;
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
-		if (ms->stopping)
-			return;
-		ms->stopping = true;
-		log_info("main", "received %s: draining (up to %u ms)",
-		    sig == SIGTERM ? "SIGTERM" : "SIGINT", ms->srv.cfg->drain_timeout_ms);
-		atomic_store(&ms->srv.draining, true);
-		for (unsigned i = 0; i < ms->srv.n_workers; i++)
-			edge_worker_drain(ms->srv.workers[i]);
-		ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
-		event_add(ms->poll_timer, &tv);
+		main_drain(ms, sig == SIGTERM ? "received SIGTERM" : "received SIGINT");
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
@@ -314,7 +348,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		if (!ms->stopping)
-			main_reload(ms);
+			(void)main_reload(ms, NULL);
 		break;
 	}
 }
@@ -364,7 +398,7 @@ main_run(struct config *cfg, const char *path)
 	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
 	struct main_state ms;
 	struct event *sigev[sizeof sigs / sizeof sigs[0]] = {0};
-	struct evhttp *admin = NULL;
+	struct admin_http *admin = NULL;
 	struct edge_privdrop *pd = NULL;
 	enum log_level lvl;
 	int rc = 1;
@@ -437,7 +471,9 @@ main_run(struct config *cfg, const char *path)
 			if ((fds[w * nl + i] = main_listen(&cfg->listens[i])) == -1)
 				goto out;
 	if (cfg->admin.addrlen != 0) {
-		admin = edge_admin_start(ms.base, &ms.srv, &cfg->admin);
+		static const struct edge_admin_ops ops = {main_admin_reload, main_admin_drain};
+
+		admin = edge_admin_start(ms.base, &ms.srv, &cfg->admin, &ops, &ms);
 		if (admin == NULL)
 			goto out;
 	}
@@ -496,8 +532,8 @@ out:
 			event_free(sigev[s]);
 	if (ms.poll_timer != NULL)
 		event_free(ms.poll_timer);
-	if (admin != NULL)
-		evhttp_free(admin);
+	admin_http_free(&admin);
+	edge_admin_stop();
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
 	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */

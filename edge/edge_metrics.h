@@ -72,7 +72,11 @@
 	    "TLS connections closed at once: limits.handshakes_per_ip reached")                    \
 	X(connections_limited_total,                                                               \
 	    "Client connections closed at once: limits.connections_per_ip reached")                \
-	X(bytes_sent_total, "Response bytes queued to clients")
+	X(bytes_sent_total, "Response bytes queued to clients")                                    \
+	X(server_error_responses_total,                                                            \
+	    "Responses with a 5xx status (the node's own or an origin's)")                         \
+	X(origin_answers_total,                                                                    \
+	    "Client requests answered through an origin exchange (misses and passes)")
 
 enum edge_counter {
 #define EDGE_COUNTER_ENUM(name, help) EDGE_C_##name,
@@ -84,6 +88,9 @@ enum edge_counter {
 struct edge_metrics {
 	_Atomic uint64_t c[EDGE_C__COUNT];
 	_Atomic int64_t connections_active;
+	/* milliseconds the origin_answers_total requests took, end to end
+	 * (outpost_origin_answer_seconds_total) */
+	_Atomic uint64_t origin_answer_ms;
 };
 
 static inline void

@@ -20,8 +20,12 @@
  * start-up the records still in the log are restored as bans with their
  * generations before any worker serves (edge_purge_start).
  *
- * The log write is a synced LMDB commit on the main thread, which runs
- * admin requests only: workers are never held up by it.
+ * The log write is a synced LMDB commit: it runs on the purge thread
+ * (purge_thread_main), which takes the requests of the admin listener (POST
+ * /purge, PURGE) and of the client listeners (PURGE from the addresses of
+ * purge.client_listeners) in turn and hands each answer back to the loop
+ * that took it; no event loop waits for a commit, and a worker goes on
+ * serving its other connections while a PURGE of one is made durable.
  *
  * With fleet.nats (purge/purge_fleet.c) the record also goes to the log's
  * outbox in the same commit, and the fleet thread publishes it; purges of
@@ -59,6 +63,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "edge/edge_admin_http.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_worker.h"
@@ -82,11 +87,14 @@ static struct purge_entry purge_table[PURGE_KEPT]; /* by seq % PURGE_KEPT */
 static uint64_t purge_seq;
 static struct purge_log *purge_log;
 static struct purge_auth *purge_auth;
-static const struct config *purge_auth_cfg; /* the snapshot purge_auth was built from */
-static FILE *purge_audit;                   /* under purge_audit_lock: the NATS thread writes too */
+static struct config *purge_auth_cfg; /* the snapshot purge_auth was built from (held) */
+static FILE *purge_audit;             /* under purge_audit_lock: the NATS thread writes too */
 static char *purge_audit_path;
 static pthread_mutex_t purge_audit_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct edge_server *purge_srv;
+/* node.name (a restart changes it): a copy, for any thread, since the
+ * snapshot purge_srv->cfg is replaced by reloads on the main thread */
+static char *purge_node_name;
 static struct purge_fleet *purge_fleet;
 
 /* POST /purge?wait= requests waiting for the fleet's acks (under purge_lock;
@@ -94,8 +102,7 @@ static struct purge_fleet *purge_fleet;
 struct purge_wait {
 	unsigned magic;
 	struct purge_wait *next;
-	struct evhttp_request *req;
-	struct evhttp_connection *conn;
+	struct admin_req *req; /* NULL once it went away */
 	struct event *timer;
 	char id[PURGE_ID_LEN + 1];
 	bool soft, complete;
@@ -282,26 +289,11 @@ purge_key(const char *url, char *out, size_t outlen, struct str *host)
 /* ---- replies ---- */
 
 static void
-purge_send(struct evhttp_request *req, int code, const char *reason, json_t *body)
-{
-	struct evbuffer *b = evbuffer_new();
-	char *text = json_dumps(body, JSON_COMPACT);
-
-	evbuffer_add_printf(b, "%s\n", text != NULL ? text : "{}");
-	free(text);
-	evhttp_add_header(
-	    evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, b);
-	evbuffer_free(b);
-}
-
-static void
-purge_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
+purge_error(struct admin_req *req, int code, const char *msg)
 {
 	json_t *j = json_pack("{s:s}", "error", msg);
 
-	purge_send(req, code, reason, j);
+	admin_http_reply_json(req, code, j);
 	json_decref(j);
 }
 
@@ -331,7 +323,7 @@ purge_reply(const char *id, uint64_t removed, bool soft, bool done, json_t *acke
 
 	if (acked == NULL) {
 		a = json_array();
-		json_array_append_new(a, json_string(purge_srv->cfg->node_name));
+		json_array_append_new(a, json_string(purge_node_name));
 	} else {
 		a = json_incref(acked);
 	}
@@ -369,17 +361,22 @@ purge_free_keys(char **keys, size_t n)
 /* ?wait=D (a duration, at most PURGE_WAIT_MAX_MS) into *ms: 0, or -1 with
  * msg.  No query or no wait: 0 ms. */
 static int
-purge_wait_param(struct evhttp_request *req, uint64_t *ms, char *msg, size_t msglen)
+purge_wait_param(const struct admin_req *req, uint64_t *ms, char *msg, size_t msglen)
 {
-	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq params;
 	const char *w;
-	char err[128];
+	char err[128], q[1024];
 	int rc = 0;
 
 	*ms = 0;
-	if (q == NULL)
+	if (req->query.len == 0)
 		return 0;
+	if (req->query.len >= sizeof q) {
+		snprintf(msg, msglen, "query too long");
+		return -1;
+	}
+	memcpy(q, req->query.p, req->query.len);
+	q[req->query.len] = '\0';
 	memset(&params, 0, sizeof params); /* evhttp_parse_query_str initializes it */
 	if (evhttp_parse_query_str(q, &params) != 0) {
 		snprintf(msg, msglen, "unreadable query");
@@ -405,8 +402,6 @@ purge_wait_free(struct purge_wait *w)
 			break;
 		}
 	ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
-	if (w->conn != NULL)
-		evhttp_connection_set_closecb(w->conn, NULL, NULL);
 	event_free(w->timer);
 	json_decref(w->acked);
 	w->magic = 0;
@@ -423,7 +418,7 @@ purge_wait_answer(struct purge_wait *w)
 	ASSERT(pthread_mutex_lock(&purge_lock) == 0);
 	reply = purge_reply(w->id, 0, w->soft, false, w->acked, members, n);
 	ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
-	purge_send(w->req, 200, "OK", reply);
+	admin_http_reply_json(w->req, 200, reply);
 	json_decref(reply);
 	purge_free_keys(members, n);
 	purge_wait_free(w);
@@ -442,13 +437,13 @@ purge_wait_on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* The client went away: nothing to answer. */
 static void
-purge_wait_on_close(struct evhttp_connection *conn, void *arg)
+purge_wait_on_gone(struct admin_req *req, void *arg)
 {
 	struct purge_wait *w = arg;
 
-	(void)conn;
+	(void)req;
 	OBJ_CHECK(w, PURGE_WAIT_MAGIC);
-	w->conn = NULL;
+	w->req = NULL;
 	purge_wait_free(w);
 }
 
@@ -484,22 +479,20 @@ purge_wait_all(const struct purge_wait *w, char *const *members, size_t n_member
 }
 
 static void
-purge_wait_start(struct evhttp_request *req, const char *id, bool soft, uint64_t wait_ms)
+purge_wait_start(struct admin_req *req, const char *id, bool soft, uint64_t wait_ms)
 {
 	struct purge_wait *w = xcalloc(1, sizeof *w);
 	struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000};
 
 	w->magic = PURGE_WAIT_MAGIC;
 	w->req = req;
-	w->conn = evhttp_request_get_connection(req);
 	snprintf(w->id, sizeof w->id, "%s", id);
 	w->soft = soft;
 	w->acked = json_array();
-	json_array_append_new(w->acked, json_string(purge_srv->cfg->node_name));
+	json_array_append_new(w->acked, json_string(purge_node_name));
 	w->timer = evtimer_new(event_get_base(purge_wake_ev), purge_wait_on_timer, w);
 	evtimer_add(w->timer, &tv);
-	if (w->conn != NULL)
-		evhttp_connection_set_closecb(w->conn, purge_wait_on_close, w);
+	admin_http_defer(req, purge_wait_on_gone, w);
 	ASSERT(pthread_mutex_lock(&purge_lock) == 0);
 	w->next = purge_waits;
 	purge_waits = w;
@@ -571,19 +564,6 @@ purge_remote(void *arg, const char *id, const char *value, size_t len, uint64_t 
 
 /* ---- POST /purge ---- */
 
-static const char *
-purge_client(struct evhttp_request *req, char *buf, size_t len)
-{
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	char *addr = NULL;
-	ev_uint16_t port = 0;
-
-	if (conn != NULL)
-		evhttp_connection_get_peer(conn, &addr, &port);
-	snprintf(buf, len, "%s", addr != NULL ? addr : "");
-	return buf;
-}
-
 /* Is host within the token's patterns? */
 static bool
 purge_host_ok(const struct purge_token_conf *tok, struct str host)
@@ -642,12 +622,14 @@ purge_check(const struct purge_req *r, const struct purge_token_conf *tok, char 
 /* A purge request, wherever it arrived: POST /purge (a JSON body) or the
  * PURGE method (one URL). */
 struct purge_call {
-	const struct config *cfg;
+	struct config *cfg;
 	const char *authorization; /* the field's value, or NULL */
 	const char *client;        /* the peer's address */
 	const char *body;          /* POST /purge: the JSON body (body_len bytes) */
 	size_t body_len;
-	const char *url;      /* PURGE: the absolute URL */
+	const char *const *urls; /* PURGE: the absolute URLs (n_urls; one, or the same
+	                            target under http and https) */
+	size_t n_urls;
 	const char *wait_err; /* a bad ?wait=: its message (400, after the 403 checks) */
 };
 
@@ -681,13 +663,13 @@ static pthread_mutex_t purge_exec_lock = PTHREAD_MUTEX_INITIALIZER;
  * put in force, the URL variants removed, the record committed to the purge
  * log, the audit line (the caller kicks the fleet, after it has registered
  * any ?wait= for the acks); a 200 carries the reply {"id", "purged", ...}
- * with "purged" the copies the URL purges removed at once.  Any
- * thread (main loop or, for PURGE on a client listener, a worker).
+ * with "purged" the copies the URL purges removed at once.  The purge
+ * thread.
  */
 static void
 purge_exec(const struct purge_call *call, struct purge_answer *a)
 {
-	const struct config *cfg = call->cfg;
+	struct config *cfg = call->cfg;
 	const struct purge_token_conf *tok;
 	struct purge_req r;
 	char msg[512], client[64];
@@ -707,7 +689,9 @@ purge_exec(const struct purge_call *call, struct purge_answer *a)
 		purge_auth_free(&purge_auth);
 		purge_auth =
 		    purge_auth_new(cfg->purge_tokens, cfg->n_purge_tokens, cfg->purge_rate);
-		purge_auth_cfg = cfg;
+		/* held, so that a later snapshot cannot reuse its address */
+		config_unref(&purge_auth_cfg);
+		purge_auth_cfg = config_ref(cfg);
 	}
 	tokidx = purge_auth_token(purge_auth, call->authorization);
 	if (tokidx < 0) {
@@ -717,10 +701,11 @@ purge_exec(const struct purge_call *call, struct purge_answer *a)
 		goto out;
 	}
 	tok = purge_auth_conf(purge_auth, tokidx);
-	if (call->url != NULL) {
-		r.urls = xcalloc(1, sizeof *r.urls);
-		r.urls[0] = xstrdup(call->url);
-		r.n_urls = 1;
+	if (call->n_urls > 0) {
+		r.urls = xcalloc(call->n_urls, sizeof *r.urls);
+		for (size_t i = 0; i < call->n_urls; i++)
+			r.urls[i] = xstrdup(call->urls[i]);
+		r.n_urls = call->n_urls;
 	} else if (purge_req_parse(call->body, call->body_len, &r, msg, sizeof msg) != 0) {
 		purge_answer_error(a, 400, "Bad Request", msg);
 		goto out;
@@ -796,123 +781,390 @@ out:
 	purge_req_clear(&r);
 }
 
+/* Sends what purge_exec answered, with its one field; a 200 kicks the fleet
+ * (after any ?wait= is registered).  Takes a->body.  Main thread. */
 static void
-purge_post(struct evhttp_request *req, struct edge_server *srv)
+purge_answer_send(struct admin_req *req, struct purge_answer *a, uint64_t wait_ms)
 {
-	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-	struct evbuffer *body = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(body);
-	char client[64], werr[128];
-	uint64_t wait_ms = 0;
-	struct purge_call call = {srv->cfg, evhttp_find_header(in, "Authorization"),
-	    purge_client(req, client, sizeof client), NULL, 0, NULL, NULL};
-	struct purge_answer a;
-
-	call.body = (const char *)evbuffer_pullup(body, (ev_ssize_t)len);
-	call.body_len = len;
-	if (purge_wait_param(req, &wait_ms, werr, sizeof werr) != 0)
-		call.wait_err = werr;
-	purge_exec(&call, &a);
-	if (a.field != NULL)
-		evhttp_add_header(evhttp_request_get_output_headers(req), a.field, a.value);
-	if (a.code == 200 && purge_fleet != NULL && wait_ms > 0) {
-		purge_wait_start(req, a.id, a.soft, wait_ms); /* answers later */
+	if (a->field != NULL)
+		admin_http_field(req, a->field, a->value);
+	if (a->code == 200 && purge_fleet != NULL && wait_ms > 0) {
+		purge_wait_start(req, a->id, a->soft, wait_ms); /* answers later */
 		purge_fleet_kick(purge_fleet);
 	} else {
-		if (a.code == 200 && purge_fleet != NULL)
+		if (a->code == 200 && purge_fleet != NULL)
 			purge_fleet_kick(purge_fleet);
-		purge_send(req, a.code, a.reason, a.body);
+		admin_http_reply_json(req, a->code, a->body);
 	}
-	json_decref(a.body);
+	json_decref(a->body);
+	a->body = NULL;
+}
+
+/* ---- the purge thread ---- */
+
+/*
+ * A purge request on its way through the purge thread, which runs
+ * purge_exec (and so the purge log's synced commit) off every event loop.
+ * The loop that took the request queues it; the thread carries it out and
+ * puts it on that loop's box, whose eventfd wakes the loop; the loop sends
+ * the answer and frees the job.  Queue, thread and box hand it on under
+ * purge_job_lock.  When the client goes away first, its loop marks the job
+ * gone (edge_purge_conn_gone, purge_job_on_gone): the purge is still
+ * carried out (it was sent), and whoever holds the job then frees it
+ * unanswered.
+ */
+struct edge_purge_job {
+	unsigned magic; /* PURGE_JOB_MAGIC */
+	struct edge_purge_job *next;
+	struct edge_purge_box *box;
+	struct config *cfg; /* one reference */
+	char *authorization, *body;
+	size_t body_len;
+	char *urls[2];
+	size_t n_urls;
+	char client[64];
+	char wait_err[128];
+	uint64_t wait_ms;
+	struct admin_req *req;  /* taken on the admin listener, or */
+	struct edge_conn *conn; /* on a client listener */
+	bool done;              /* on its box */
+	bool gone;              /* its client went away */
+	struct purge_answer a;
+};
+
+static pthread_mutex_t purge_job_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t purge_job_cond = PTHREAD_COND_INITIALIZER;
+static struct edge_purge_job *purge_jobs; /* queued, oldest first */
+static pthread_t purge_thread;
+static bool purge_thread_on, purge_thread_stop;
+static struct edge_purge_box purge_main_box = {-1, NULL, NULL}; /* the admin listener's */
+
+static struct edge_purge_job *
+purge_job_new(struct config *cfg, struct str authz, const char *client)
+{
+	struct edge_purge_job *j = xcalloc(1, sizeof *j);
+
+	j->magic = PURGE_JOB_MAGIC;
+	j->cfg = config_ref(cfg);
+	if (authz.p != NULL)
+		j->authorization = xstrndup(authz.p, authz.len);
+	snprintf(j->client, sizeof j->client, "%s", client);
+	return j;
+}
+
+static void
+purge_job_free(struct edge_purge_job *j)
+{
+	OBJ_CHECK(j, PURGE_JOB_MAGIC);
+	config_unref(&j->cfg);
+	free(j->authorization);
+	free(j->body);
+	for (size_t i = 0; i < j->n_urls; i++)
+		free(j->urls[i]);
+	json_decref(j->a.body);
+	j->magic = 0;
+	free(j);
+}
+
+static void
+purge_job_queue(struct edge_purge_job *j)
+{
+	struct edge_purge_job **pp;
+
+	ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
+	for (pp = &purge_jobs; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = j;
+	ASSERT(pthread_cond_signal(&purge_job_cond) == 0);
+	ASSERT(pthread_mutex_unlock(&purge_job_lock) == 0);
+}
+
+/* Its client went away: freed now when it waits on its box, else by the
+ * thread or by the box's walk that holds it.  The owner's loop. */
+static void
+purge_job_cancel(struct edge_purge_job *j)
+{
+	bool unlinked = false;
+
+	ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
+	j->gone = true;
+	j->req = NULL;
+	j->conn = NULL;
+	if (j->done)
+		for (struct edge_purge_job **pp = &j->box->done; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == j) {
+				*pp = j->next;
+				unlinked = true;
+				break;
+			}
+	ASSERT(pthread_mutex_unlock(&purge_job_lock) == 0);
+	if (unlinked)
+		purge_job_free(j);
+}
+
+static void
+purge_job_on_gone(struct admin_req *req, void *arg)
+{
+	(void)req;
+	purge_job_cancel(arg);
+}
+
+static void *
+purge_thread_main(void *arg)
+{
+	(void)arg;
+	ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
+	for (;;) {
+		struct edge_purge_job *j, **pp;
+		uint64_t one = 1;
+
+		while (purge_jobs == NULL && !purge_thread_stop)
+			ASSERT(pthread_cond_wait(&purge_job_cond, &purge_job_lock) == 0);
+		if ((j = purge_jobs) == NULL)
+			break;
+		purge_jobs = j->next;
+		j->next = NULL;
+		ASSERT(pthread_mutex_unlock(&purge_job_lock) == 0);
+		/* carried out even when its client has gone: it was sent */
+		purge_exec(&(struct purge_call){j->cfg, j->authorization, j->client, j->body,
+		               j->body_len, (const char *const *)j->urls, j->n_urls,
+		               j->wait_err[0] != '\0' ? j->wait_err : NULL},
+		    &j->a);
+		ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
+		if (j->gone) {
+			purge_job_free(j);
+			continue;
+		}
+		j->done = true;
+		for (pp = &j->box->done; *pp != NULL; pp = &(*pp)->next)
+			;
+		*pp = j;
+		(void)!write(j->box->fd, &one, sizeof one);
+	}
+	ASSERT(pthread_mutex_unlock(&purge_job_lock) == 0);
+	return NULL;
+}
+
+/* A client listener's PURGE answered: send it, then the connection goes on.
+ * The worker's thread. */
+static void
+purge_conn_answer(struct edge_conn *c, struct purge_answer *a)
+{
+	char *text = json_dumps(a->body, JSON_COMPACT);
+
+	c->purge_job = NULL;
+	c->state = EDGE_CONN_READ_HEAD;
+	if (a->code == 200 && purge_fleet != NULL)
+		purge_fleet_kick(purge_fleet);
+	edge_conn_enter(c);
+	edge_conn_send_typed(
+	    c, a->code, "application/json", a->field, a->value, text != NULL ? text : "{}");
+	(void)edge_conn_leave(c);
+	free(text);
+}
+
+/* The box's eventfd: answer what the thread left on it, in order. */
+static void
+purge_box_on_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_purge_box *b = arg;
+	struct edge_purge_job *list, *j;
+	uint64_t v;
+
+	(void)what;
+	(void)!read(fd, &v, sizeof v);
+	ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
+	list = b->done;
+	b->done = NULL;
+	ASSERT(pthread_mutex_unlock(&purge_job_lock) == 0);
+	while ((j = list) != NULL) {
+		list = j->next;
+		OBJ_CHECK(j, PURGE_JOB_MAGIC);
+		/* an answer sent may have closed another client: gone is
+		 * set on this thread, no lock needed */
+		if (!j->gone && j->req != NULL)
+			purge_answer_send(j->req, &j->a, j->wait_ms);
+		else if (!j->gone && j->conn != NULL)
+			purge_conn_answer(j->conn, &j->a);
+		purge_job_free(j);
+	}
+}
+
+int
+edge_purge_box_init(struct edge_purge_box *b, struct event_base *base)
+{
+	b->done = NULL;
+	b->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (b->fd == -1) {
+		log_err("purge", "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	b->ev = event_new(base, b->fd, EV_READ | EV_PERSIST, purge_box_on_ready, b);
+	event_add(b->ev, NULL);
+	return 0;
+}
+
+void
+edge_purge_box_fini(struct edge_purge_box *b)
+{
+	struct edge_purge_job *j;
+
+	if (b->ev != NULL)
+		event_free(b->ev);
+	b->ev = NULL;
+	if (b->fd != -1)
+		close(b->fd);
+	b->fd = -1;
+	ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
+	while ((j = b->done) != NULL) {
+		b->done = j->next;
+		purge_job_free(j);
+	}
+	ASSERT(pthread_mutex_unlock(&purge_job_lock) == 0);
+}
+
+/* The Authorization field of req, or STR_NULL. */
+static struct str
+purge_authorization(const struct admin_req *req)
+{
+	return admin_http_header(req, "Authorization");
+}
+
+/* Hands an admin listener's purge to the thread; answered from the box. */
+static void
+purge_defer(struct admin_req *req, struct edge_purge_job *j)
+{
+	j->req = req;
+	j->box = &purge_main_box;
+	admin_http_defer(req, purge_job_on_gone, j);
+	purge_job_queue(j);
+}
+
+void
+edge_purge_post(struct admin_req *req, void *arg)
+{
+	struct edge_server *srv = arg;
+	struct edge_purge_job *j = purge_job_new(srv->cfg, purge_authorization(req), req->peer);
+
+	if (purge_wait_param(req, &j->wait_ms, j->wait_err, sizeof j->wait_err) != 0)
+		j->wait_ms = 0;
+	else
+		j->wait_err[0] = '\0';
+	j->body = xmalloc(req->body_len + 1);
+	memcpy(j->body, req->body, req->body_len);
+	j->body_len = req->body_len;
+	purge_defer(req, j);
 }
 
 /* ---- GET /purge/<id> ---- */
 
-static void
-purge_get(struct evhttp_request *req, struct edge_server *srv, const char *id)
+void
+edge_purge_get(struct admin_req *req, void *arg)
 {
-	struct purge_entry e = {0}, *p;
+	struct purge_entry e = {0}, *p = NULL;
+	char id[PURGE_ID_LEN + 1];
+	struct str want = str_make(req->path.p + 7, req->path.len - 7); /* after "/purge/" */
 	json_t *reply;
 
-	ASSERT(pthread_mutex_lock(&purge_lock) == 0);
-	p = purge_find(id);
-	if (p != NULL)
-		e = *p;
-	ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
+	(void)arg;
+	if (want.len < sizeof id) {
+		memcpy(id, want.p, want.len);
+		id[want.len] = '\0';
+		ASSERT(pthread_mutex_lock(&purge_lock) == 0);
+		p = purge_find(id);
+		if (p != NULL)
+			e = *p;
+		ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
+	}
 	if (p == NULL) {
-		purge_error(req, 404, "Not Found", "no such purge");
+		purge_error(req, 404, "no such purge");
 		return;
 	}
-	(void)srv;
 	reply = purge_reply(e.id, e.removed, e.soft, e.outstanding == 0, NULL, NULL, 0);
-	purge_send(req, 200, "OK", reply);
+	admin_http_reply_json(req, 200, reply);
 	json_decref(reply);
 }
 
 /* ---- the PURGE method ---- */
 
+/* The URL a PURGE names under scheme, into a new string; NULL if none. */
+static char *
+purge_method_url(struct str scheme, const struct h1_request *r)
+{
+	char url[PURGE_URL_MAX];
+
+	if (purge_url_from_request(scheme, r->host, r->port, r->path, url, sizeof url) != 0)
+		return NULL;
+	return xstrdup(url);
+}
+
+/*
+ * PURGE on the admin listener: the URL of an absolute-form target, or for
+ * an origin-form target (PURGE /a/b + Host) the URL under http and https
+ * alike (the admin listener cannot tell which of them clients use).
+ */
+void
+edge_purge_method(struct admin_req *req, void *arg)
+{
+	struct edge_server *srv = arg;
+	const struct h1_request *r = req->h;
+	struct edge_purge_job *j = purge_job_new(srv->cfg, purge_authorization(req), req->peer);
+	char sch[8];
+	size_t n = r->form == H1_TARGET_ABSOLUTE && r->scheme.len < sizeof sch ? r->scheme.len : 0;
+
+	for (size_t i = 0; i < n; i++)
+		sch[i] = (char)str_lower((unsigned char)r->scheme.p[i]);
+	if (n > 0) {
+		j->urls[j->n_urls++] = purge_method_url(str_make(sch, n), r);
+	} else {
+		j->urls[j->n_urls++] = purge_method_url(STR_LIT("http"), r);
+		j->urls[j->n_urls++] = purge_method_url(STR_LIT("https"), r);
+	}
+	if (j->urls[0] == NULL || (j->n_urls == 2 && j->urls[1] == NULL)) {
+		purge_job_free(j);
+		purge_error(req, 400, "PURGE needs a Host and a target URL");
+		return;
+	}
+	purge_defer(req, j);
+}
+
 bool
 edge_purge_conn(struct edge_conn *c)
 {
-	const struct config *cfg = c->gen->cfg;
+	struct config *cfg = c->gen->cfg;
 	const struct h1_request *r = &c->req;
 	const struct h1_header *h;
-	char url[PURGE_URL_MAX], authz[1024];
-	struct purge_call call = {cfg, NULL, c->peer, NULL, 0, url, NULL};
-	struct purge_answer a;
-	char *text;
+	struct edge_purge_job *j;
+	char *url;
 
 	if (!str_eq(r->method, STR_LIT("PURGE")) ||
 	    !purge_cidr_match(cfg->purge_client_cidrs, cfg->n_purge_client_cidrs, c->peer))
 		return false;
-	if (purge_url_from_request(c->tls ? STR_LIT("https") : STR_LIT("http"), r->host, r->port,
-	        r->path, url, sizeof url) != 0) {
+	c->cache_status = "PURGE";
+	url = purge_method_url(c->tls ? STR_LIT("https") : STR_LIT("http"), r);
+	if (url == NULL) {
 		edge_conn_send_error(c, 400, "bad request: PURGE needs a Host and a target URL");
 		return true;
 	}
 	h = h1_header_find(r->headers, r->n_headers, STR_LIT("Authorization"));
-	if (h != NULL && h->value.len < sizeof authz) {
-		memcpy(authz, h->value.p, h->value.len);
-		authz[h->value.len] = '\0';
-		call.authorization = authz;
-	}
-	/* The purge log's synced commit runs on this worker: PURGE on a client
-	 * listener is for the few addresses purge.client_listeners names. */
-	purge_exec(&call, &a);
-	if (a.code == 200 && purge_fleet != NULL)
-		purge_fleet_kick(purge_fleet);
-	text = json_dumps(a.body, JSON_COMPACT);
-	c->cache_status = "PURGE";
-	edge_conn_send_typed(
-	    c, a.code, "application/json", a.field, a.value, text != NULL ? text : "{}");
-	free(text);
-	json_decref(a.body);
+	j = purge_job_new(cfg, h != NULL ? h->value : STR_NULL, c->peer);
+	j->urls[j->n_urls++] = url;
+	j->conn = c;
+	j->box = &c->w->purge_box;
+	/* the connection reads nothing more until the answer (purge_conn_answer) */
+	c->purge_job = j;
+	c->state = EDGE_CONN_PURGE;
+	edge_io_read_disable(&c->io);
+	purge_job_queue(j);
 	return true;
 }
 
-bool
-edge_purge_handle(struct evhttp_request *req, struct edge_server *srv)
+void
+edge_purge_conn_gone(struct edge_conn *c)
 {
-	const char *uri = evhttp_request_get_uri(req);
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	if (strcmp(uri, "/purge") == 0 || strncmp(uri, "/purge?", 7) == 0) {
-		if (cmd != EVHTTP_REQ_POST) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-			purge_error(req, 405, "Method Not Allowed", "POST a JSON body");
-			return true;
-		}
-		purge_post(req, srv);
-		return true;
-	}
-	if (strncmp(uri, "/purge/", 7) == 0) {
-		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-			purge_error(req, 405, "Method Not Allowed", "GET");
-			return true;
-		}
-		purge_get(req, srv, uri + 7);
-		return true;
-	}
-	return false;
+	if (c->purge_job != NULL)
+		purge_job_cancel(c->purge_job);
+	c->purge_job = NULL;
 }
 
 /* ---- /metrics ---- */
@@ -1021,6 +1273,8 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 	const struct config *cfg = srv->cfg;
 
 	purge_srv = srv;
+	free(purge_node_name);
+	purge_node_name = xstrdup(cfg->node_name);
 
 	if (cfg->purge_audit_log != NULL) {
 		purge_audit = fopen(cfg->purge_audit_log, "ae");
@@ -1047,6 +1301,14 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 		log_err("purge", "cannot start the ban remover");
 		return -1;
 	}
+	if (edge_purge_box_init(&purge_main_box, base) != 0)
+		return -1;
+	purge_thread_stop = false;
+	if (pthread_create(&purge_thread, NULL, purge_thread_main, NULL) != 0) {
+		log_err("purge", "cannot start the purge thread");
+		return -1;
+	}
+	purge_thread_on = true;
 	return 0;
 }
 
@@ -1070,6 +1332,16 @@ edge_purge_reopen(void)
 void
 edge_purge_stop(void)
 {
+	/* the admin listener and the workers are gone: every job left is */
+	if (purge_thread_on) {
+		ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
+		purge_thread_stop = true;
+		ASSERT(pthread_cond_signal(&purge_job_cond) == 0);
+		ASSERT(pthread_mutex_unlock(&purge_job_lock) == 0);
+		pthread_join(purge_thread, NULL);
+		purge_thread_on = false;
+	}
+	edge_purge_box_fini(&purge_main_box);
 	purge_fleet_free(&purge_fleet); /* no fleet callback runs after this */
 	while (purge_waits != NULL)
 		purge_wait_free(purge_waits);
@@ -1083,9 +1355,12 @@ edge_purge_stop(void)
 	cache_ban_reset();
 	purge_log_close(&purge_log);
 	purge_auth_free(&purge_auth);
+	config_unref(&purge_auth_cfg);
 	if (purge_audit != NULL)
 		fclose(purge_audit);
 	purge_audit = NULL;
 	free(purge_audit_path);
 	purge_audit_path = NULL;
+	free(purge_node_name);
+	purge_node_name = NULL;
 }

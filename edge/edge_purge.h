@@ -13,9 +13,26 @@
 
 struct evbuffer;
 struct edge_conn;
+struct event;
 struct event_base;
-struct evhttp_request;
+struct edge_purge_job;
+struct admin_req;
 struct edge_server;
+
+/* Where the purge thread leaves the answers of one loop's purge requests:
+ * the main loop's (admin listener) or a worker's.  The list is under the
+ * purge module's lock; the eventfd wakes the loop. */
+struct edge_purge_box {
+	int fd;
+	struct event *ev;
+	struct edge_purge_job *done; /* answered, not yet sent */
+};
+
+/* Sets b up on base (the loop of its thread): 0, or -1 (logged).  Any
+ * thread, before base runs. */
+int edge_purge_box_init(struct edge_purge_box *b, struct event_base *base);
+/* Frees what b holds (its loop has ended); NULL-safe fields.  */
+void edge_purge_box_fini(struct edge_purge_box *b);
 
 /* Opens the purge log (beside the disk tier), restores the bans it still
  * holds, joins the fleet bus (fleet.nats) and catches up on it (at most
@@ -33,13 +50,20 @@ void edge_purge_metrics(struct evbuffer *b);
 void edge_purge_reopen(void);
 /* The audit log's descriptor, or -1 when there is none.  Main thread. */
 int edge_purge_audit_fd(void);
-/* Answers req when its path is /purge or /purge/<id>: true; else false.
- * Main thread (the admin listener). */
-bool edge_purge_handle(struct evhttp_request *req, struct edge_server *srv);
+/* The admin listener's handlers (arg: the edge_server): POST /purge,
+ * GET /purge/<id>, and the PURGE method on any target.  Main thread. */
+void edge_purge_post(struct admin_req *req, void *arg);
+void edge_purge_get(struct admin_req *req, void *arg);
+void edge_purge_method(struct admin_req *req, void *arg);
 /* The PURGE method on a client listener: when c's request is a PURGE from an
- * address of purge.client_listeners, answers it (the purge API's JSON
- * reply) and returns true; else false, and the request goes on as any
- * other.  The worker's thread. */
+ * address of purge.client_listeners, takes it (true): the purge thread
+ * carries it out and makes it durable while the worker's loop goes on, and
+ * the worker answers it then (the purge API's JSON reply; c waits in
+ * EDGE_CONN_PURGE, reading nothing more).  Else false, and the request goes
+ * on as any other.  The worker's thread. */
 bool edge_purge_conn(struct edge_conn *c);
+/* c goes away while its PURGE is carried out: its answer is dropped.  The
+ * worker's thread. */
+void edge_purge_conn_gone(struct edge_conn *c);
 
 #endif

@@ -326,6 +326,7 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->drain_fd = -1;
 	w->fill_fd = -1;
 	w->reload_fd = -1;
+	w->purge_box.fd = -1;
 	ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);
@@ -354,6 +355,8 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	}
 	w->fill_ev = event_new(w->base, w->fill_fd, EV_READ | EV_PERSIST, worker_on_fill, w);
 	event_add(w->fill_ev, NULL);
+	if (edge_purge_box_init(&w->purge_box, w->base) != 0)
+		goto fail;
 	w->reload_ev = event_new(w->base, w->reload_fd, EV_READ | EV_PERSIST, worker_on_reload, w);
 	event_add(w->reload_ev, NULL);
 	w->accept_timer = evtimer_new(w->base, worker_on_accept_resume, w);
@@ -491,6 +494,7 @@ edge_worker_join_free(struct edge_worker **wp)
 		event_free(w->fill_ev);
 	if (w->fill_fd != -1)
 		close(w->fill_fd);
+	edge_purge_box_fini(&w->purge_box);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	w->magic = 0;

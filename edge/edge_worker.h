@@ -38,6 +38,7 @@
 #include "edge/edge_fetch.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_metrics.h"
+#include "edge/edge_purge.h"
 
 struct config;
 struct cache_ram;
@@ -125,13 +126,14 @@ struct edge_worker {
 	struct event *accept_timer; /* ends a pause of the listeners (EMFILE) */
 	bool accept_paused;         /* listeners disabled until accept_timer */
 	struct origin_dns *dns;
-	struct edge_route_md *route_md; /* regex match data for routes and rewrites */
-	int drain_fd;                   /* eventfd the main thread writes to */
-	struct event *drain_ev;         /* reads drain_fd */
-	int fill_fd;                    /* eventfd: a fill this worker reads changed */
-	struct event *fill_ev;          /* reads fill_fd */
-	_Atomic bool fill_kick;         /* fill_fd written and not yet read */
-	struct edge_conn *cf_readers;   /* connections reading fills (edge_collapse.c) */
+	struct edge_route_md *route_md;  /* regex match data for routes and rewrites */
+	int drain_fd;                    /* eventfd the main thread writes to */
+	struct event *drain_ev;          /* reads drain_fd */
+	int fill_fd;                     /* eventfd: a fill this worker reads changed */
+	struct event *fill_ev;           /* reads fill_fd */
+	_Atomic bool fill_kick;          /* fill_fd written and not yet read */
+	struct edge_conn *cf_readers;    /* connections reading fills (edge_collapse.c) */
+	struct edge_purge_box purge_box; /* PURGEs of its connections answered */
 	bool thread_started;
 	_Atomic bool finished;     /* the loop has ended */
 	struct event *drain_timer; /* hard stop after timeouts.drain */

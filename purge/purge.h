@@ -14,9 +14,10 @@
 
 #include "core/str.h"
 
-#define PURGE_BODY_MAX  (1024 * 1024) /* bytes of a POST /purge body */
-#define PURGE_ITEMS_MAX 10000         /* urls + prefixes + hosts + tags of one request */
-#define PURGE_ID_LEN    16            /* hex digits of a purge id */
+#define PURGE_BODY_MAX   (1024 * 1024) /* bytes of a POST /purge body: purge.max_body's default */
+#define PURGE_BODY_LIMIT (64 * 1024 * 1024) /* the most purge.max_body may be */
+#define PURGE_ITEMS_MAX  10000              /* urls + prefixes + hosts + tags of one request */
+#define PURGE_ID_LEN     16                 /* hex digits of a purge id */
 
 /* ---- the request (purge_req.c) ---- */
 

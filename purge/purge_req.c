@@ -83,8 +83,8 @@ purge_req_parse(const char *body, size_t len, struct purge_req *out, char *err, 
 	int rc = -1;
 
 	memset(out, 0, sizeof *out);
-	if (len > PURGE_BODY_MAX) {
-		snprintf(err, errlen, "body over %d bytes", PURGE_BODY_MAX);
+	if (len > PURGE_BODY_LIMIT) { /* the server holds bodies to purge.max_body */
+		snprintf(err, errlen, "body over %d bytes", PURGE_BODY_LIMIT);
 		return -1;
 	}
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);

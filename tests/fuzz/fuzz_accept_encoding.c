@@ -10,7 +10,9 @@
  * identity or a served, available coding with q > 0 and no other candidate
  * has a higher q; "nothing acceptable" only when identity's q is 0; the
  * cache-key form agrees with the choice; ETag and Vary outputs are what the
- * header promises and stay in their buffers.
+ * header promises and stay in their buffers.  The same bytes as an Accept
+ * value (coding_accept_media_q) give every media type a weight of at most
+ * 1000.
  */
 #include "config.h"
 
@@ -70,6 +72,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v = str_make(b, size);
 	coding_accept_init(&a);
 	coding_accept_parse(v, &a);
+	ASSERT(coding_accept_media_q(v, "text/html") <= 1000);
+	ASSERT(coding_accept_media_q(v, "application/json") <= 1000);
+	ASSERT(coding_accept_media_q(v, "x") <= 1000);
 	for (size_t i = 0; i < sizeof prefs / sizeof prefs[0]; i++) {
 		fuzz_pick(&a, &prefs[i], ~0u);
 		fuzz_pick(&a, &prefs[i], CODING_BIT(CODING_GZIP));

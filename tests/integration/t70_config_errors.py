@@ -452,6 +452,19 @@ CASES += [
 ]
 
 
+def _purge_max_body_case(name, key, value):
+    """VALID with purge.max_body: value (marked)."""
+    text = VALID + "purge:\n  rate: 5\n  max_body: " + value + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _purge_max_body_case("purge_max_body_too_big", "out of range", "1GiB"),
+    _purge_max_body_case("purge_max_body_too_small", "out of range", "10"),
+    _purge_max_body_case("purge_max_body_not_size", "max_body", "lots"),
+]
+
+
 def _fleet_case(name, key, line_text, disk=True):
     """VALID (with a disk tier unless not disk) and a fleet section whose
     last line is line_text (marked)."""

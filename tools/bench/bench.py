@@ -555,6 +555,15 @@ def purge_section(meta):
                      fmt("%.0f", n / secs if secs else float("nan")),
                      fmt("%.0f", cpu * 1e6 / n if n else float("nan")), r["errors"]])
         bad += int(r["errors"]) > 0 or r.get("rc", "0") != "0"
+    onworker = []
+    for r in (x for x in rows if x["kind"] == "onworker"):
+        n, secs = num(r, "purges"), num(r, "secs")
+        onworker.append([r["clients"], "%d" % n,
+                         fmt("%.0f", n / secs if secs and n else float("nan")),
+                         r["probe_requests"], ms(r, "probe_p50_us"), ms(r, "probe_p99_us"),
+                         ms(r, "probe_max_us"),
+                         "%d" % (int(r["purge_errors"]) + int(r["probe_errors"]))])
+        bad += onworker[-1][-1] != "0" or r.get("rc", "0") != "0"
     hot = []
     for r in (x for x in rows if x["kind"] == "hot"):
         secs = num(r, "wrk_duration_us") / 1e6
@@ -587,6 +596,10 @@ def purge_section(meta):
         ("Purges per second on one node (URL purges, one keep-alive connection "
          "per client)", ["node", "clients", "purges", "purges/s", "node CPU µs / purge",
                          "errors"], rate),
+        ("Hits on the one worker of the disk node while PURGEs sent to it are made "
+         "durable (purge.client_listeners; a probe on one keep-alive connection)",
+         ["PURGE clients", "purges", "purges/s", "probe requests", "probe p50 (ms)",
+          "probe p99 (ms)", "probe max (ms)", "errors"], onworker),
         ("Hits on a hot 1 KiB object (wrk -t1 -c64, and a probe on one more "
          "connection)", ["run", "wrk requests/s", "wrk p50 (ms)", "wrk p99 (ms)",
                          "wrk max (ms)", "probe requests", "probe p50 (ms)",

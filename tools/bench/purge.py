@@ -24,6 +24,15 @@ cache key on every node.  Each command prints one "key=value" result line
       CLIENTS processes, each over one keep-alive connection, POST /purge of
       a new URL after the previous reply, for SECONDS.  Prints "RATE
       clients= purges= secs= errors=".
+  purge.py onworker IP PORT HOT_PATH SECONDS CLIENTS
+      The PURGE method on a client listener (the node's purge.client_listeners
+      names this client) while the same (one-worker) node serves hits: a
+      probe process GETs HOT_PATH back to back over one keep-alive
+      connection and times each request, and CLIENTS processes, each over one
+      keep-alive connection to PORT, send PURGE of a new URL after the
+      previous reply, for SECONDS.  Prints "ONWORKER clients= purges= secs=
+      purge_errors= probe_requests= probe_p50_us= probe_p99_us= probe_max_us=
+      probe_errors=".
   purge.py hot IP PORT HOT_PATH SECONDS [ADMIN_PORT TAG TAG_FMT N SAMPLE]
       A probe process GETs HOT_PATH (Host: IP:PORT) back to back over one
       keep-alive connection for SECONDS and times each request.  With the
@@ -209,15 +218,20 @@ def cmd_propagation(port, admin_port, ips, path, k, max_s):
     return 1 if timeouts else 0
 
 
-def rate_client(ip, admin_port, secs, cid, wfd):
-    c = Conn(ip, admin_port)
+def rate_client(ip, port, secs, cid, wfd, method):
+    """Purges of new URLs back to back: POST /purge to the admin listener at
+    port, or (method "PURGE") the PURGE method to a client listener."""
+    c = Conn(ip, port)
     n = errors = 0
     t0 = time.monotonic()
     t_end = t0 + secs
     while time.monotonic() < t_end:
+        path = "/rate/%d-%d-%d" % (os.getpid(), cid, n)
         try:
-            st, _ = post_purge(c, {"urls": ["http://%s/rate/%d-%d-%d" % (
-                HOST, os.getpid(), cid, n)]})
+            if method == "PURGE":
+                st, _, _ = c.request("PURGE", path, {"Authorization": "Bearer " + token()})
+            else:
+                st, _ = post_purge(c, {"urls": ["http://%s%s" % (HOST, path)]})
         except (OSError, ConnectionError, ValueError):
             errors += 1
             c.close()
@@ -229,8 +243,8 @@ def rate_client(ip, admin_port, secs, cid, wfd):
     os.write(wfd, ("%d %d %.6f\n" % (n, errors, time.monotonic() - t0)).encode())
 
 
-def cmd_rate(ip, admin_port, secs, clients):
-    secs, clients = float(secs), int(clients)
+def spawn_rate(ip, port, secs, clients, method="POST"):
+    """clients rate_client processes; (purges, errors, seconds, failed)."""
     r, w = os.pipe()
     kids = []
     for cid in range(clients):
@@ -238,7 +252,7 @@ def cmd_rate(ip, admin_port, secs, clients):
         if pid == 0:
             rc = 1
             try:
-                rate_client(ip, admin_port, secs, cid, w)
+                rate_client(ip, port, secs, cid, w, method)
                 rc = 0
             finally:
                 os._exit(rc)
@@ -257,6 +271,12 @@ def cmd_rate(ip, admin_port, secs, clients):
         if ln:
             a, e, s = ln.split()
             n, errors, dur = n + int(a), errors + int(e), max(dur, float(s))
+    return n, errors, dur, bad
+
+
+def cmd_rate(ip, admin_port, secs, clients):
+    clients = int(clients)
+    n, errors, dur, bad = spawn_rate(ip, admin_port, float(secs), clients)
     print("RATE clients=%d purges=%d secs=%.3f errors=%d" % (clients, n, dur, errors + bad))
     return 1 if errors or bad else 0
 
@@ -346,8 +366,8 @@ def tag_purge(ip, port, admin_port, tag, fmt_, n, sample):
                                  sample)
 
 
-def cmd_hot(ip, port, path, secs, purge_args):
-    secs = float(secs)
+def fork_probe(ip, port, path, secs):
+    """A probe process; (its pid, the read end of its pipe)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -359,18 +379,18 @@ def cmd_hot(ip, port, path, secs, purge_args):
         finally:
             os._exit(rc)
     os.close(w)
-    extra, win = "", None
-    if purge_args:
-        admin_port, tag, fmt_, n, sample = purge_args
-        time.sleep(0.3)
-        t_reply, t_done, extra = tag_purge(ip, port, admin_port, tag, fmt_, int(n), int(sample))
-        win = (t_reply * 1e6, (t_done if t_done is not None else float("inf")) * 1e6)
+    return pid, r
+
+
+def read_probe(pid, r, win=None):
+    """The probe's latencies, those sent within win, its errors."""
     data = b""
     while True:
         d = os.read(r, 1 << 20)
         if not d:
             break
         data += d
+    os.close(r)
     bad = os.waitpid(pid, 0)[1] != 0
     lats, wl, errors = [], [], 0
     for ln in data.decode().split("\n"):
@@ -381,12 +401,36 @@ def cmd_hot(ip, port, path, secs, purge_args):
             lats.append(lat)
             if win and win[0] <= t <= win[1]:
                 wl.append(lat)
+    return lats, wl, errors + bad
+
+
+def cmd_onworker(ip, port, path, secs, clients):
+    secs, clients = float(secs), int(clients)
+    pid, r = fork_probe(ip, port, path, secs)
+    n, errors, dur, bad = spawn_rate(ip, port, secs, clients, "PURGE")
+    lats, _, perr = read_probe(pid, r)
+    print("ONWORKER clients=%d purges=%d secs=%.3f purge_errors=%d probe_requests=%d %s "
+          "probe_errors=%d" % (clients, n, dur, errors + bad, len(lats),
+                               summary(lats, "probe_"), perr))
+    return 1 if errors or bad or perr else 0
+
+
+def cmd_hot(ip, port, path, secs, purge_args):
+    secs = float(secs)
+    pid, r = fork_probe(ip, port, path, secs)
+    extra, win = "", None
+    if purge_args:
+        admin_port, tag, fmt_, n, sample = purge_args
+        time.sleep(0.3)
+        t_reply, t_done, extra = tag_purge(ip, port, admin_port, tag, fmt_, int(n), int(sample))
+        win = (t_reply * 1e6, (t_done if t_done is not None else float("inf")) * 1e6)
+    lats, wl, errors = read_probe(pid, r, win)
     line = "HOT probe_requests=%d %s probe_errors=%d" % (len(lats), summary(lats, "probe_"),
-                                                          errors + bad)
+                                                          errors)
     if purge_args:
         line += " %s win_requests=%d %s" % (extra, len(wl), summary(wl, "win_"))
     print(line)
-    return 1 if errors or bad else 0
+    return 1 if errors else 0
 
 
 def main(argv):
@@ -395,6 +439,8 @@ def main(argv):
             return cmd_propagation(*argv[1:])
         if len(argv) == 5 and argv[0] == "rate":
             return cmd_rate(*argv[1:])
+        if len(argv) == 6 and argv[0] == "onworker":
+            return cmd_onworker(*argv[1:])
         if len(argv) in (5, 10) and argv[0] == "hot":
             return cmd_hot(argv[1], argv[2], argv[3], argv[4], argv[5:])
     except (OSError, ConnectionError, ValueError) as e:

@@ -129,6 +129,56 @@ test_pick(void)
 	}
 }
 
+/* Accept (RFC 9110 §12.5.1): the weight of a media type. */
+static const struct {
+	const char *accept; /* NULL: no field */
+	const char *type;
+	unsigned want;
+} media_cases[] = {
+    {NULL, "text/html", 1000},
+    {"", "text/html", 0},
+    {"text/html", "text/html", 1000},
+    {"TEXT/HTML", "text/html", 1000},
+    {"application/json", "text/html", 0},
+    {"*/*", "application/json", 1000},
+    {"text/*;q=0.4", "text/html", 400},
+    {"text/*;q=0.4", "application/json", 0},
+    /* the most specific range wins, whatever its place or weight */
+    {"*/*;q=0.8, text/html;q=0.1", "text/html", 100},
+    {"text/html;q=0.2, text/*;q=0.9, */*", "text/html", 200},
+    {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html", 1000},
+    {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "application/json", 800},
+    /* other parameters are skipped; spaces around them too */
+    {"text/html;level=1 ; q=0.5", "text/html", 500},
+    {"text/html ; Q=0.125", "text/html", 125},
+    /* a weight that is not a qvalue excludes */
+    {"text/html;q=2", "text/html", 0},
+    {"text/html;q=0.1234", "text/html", 0},
+    {"text/html;q=", "text/html", 0},
+    /* the first of two equal ranges */
+    {"application/json;q=0.3, application/json", "application/json", 300},
+    {"\x01,\xff;q=1,,;", "text/html", 0},
+    {"text/", "text/html", 0},
+};
+
+static void
+test_accept_media(void)
+{
+	subtest("Accept: the weight of a media type");
+	for (size_t i = 0; i < sizeof media_cases / sizeof media_cases[0]; i++) {
+		struct str v =
+		    media_cases[i].accept != NULL ? str_cstr(media_cases[i].accept) : STR_NULL;
+		unsigned got = coding_accept_media_q(v, media_cases[i].type);
+		char what[160];
+
+		snprintf(what, sizeof what, "\"%s\" gives %s %u",
+		    media_cases[i].accept ? media_cases[i].accept : "(absent)", media_cases[i].type,
+		    media_cases[i].want);
+		if (!ok(got == media_cases[i].want, what))
+			printf("#   got %u\n", got);
+	}
+}
+
 static void
 test_accept_misc(void)
 {
@@ -1087,6 +1137,7 @@ main(void)
 	make_corpus();
 	test_pick();
 	test_accept_misc();
+	test_accept_media();
 	test_key();
 	test_round_trips();
 	test_streaming();
