@@ -235,13 +235,16 @@ class FleetPurge(harness.OutpostTestCase):
         # applied where they were taken, at once
         self.assertEqual(self.cache(self.nodes[0], "/n/a?" + CC), "MISS")
         self.assertEqual(self.cache(self.nodes[4], "/n/b?" + CC), "MISS")
-        self.assertEqual(self.nodes[0].metric("outpost_purge_fleet_outbox"), 1)
+        # the backlog gauge is updated by the fleet thread: poll it
+        harness.wait_until(lambda: self.nodes[0].metric("outpost_purge_fleet_outbox") == 1, 10,
+                           what="the purge waits in the outbox")
         self.nats.start()
         for n in self.nodes[1:4]:
             self.wait_applied(n, 2)
         self.wait_applied(self.nodes[0], 1)
         self.wait_applied(self.nodes[4], 1)
-        self.assertEqual(self.nodes[0].metric("outpost_purge_fleet_outbox"), 0)
+        harness.wait_until(lambda: self.nodes[0].metric("outpost_purge_fleet_outbox") == 0, 10,
+                           what="the outbox is empty")
         for n in self.nodes[1:4]:
             self.assertEqual(self.cache(n, "/n/a?" + CC), "MISS", n.ip)
             self.assertEqual(self.cache(n, "/n/b?" + CC), "MISS", n.ip)
