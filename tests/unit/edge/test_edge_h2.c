@@ -228,6 +228,9 @@ test_flow_control(void)
 	edge_h2_send(c.srv);
 	ok(evbuffer_get_length(c.out) < conf.out_buffer_bytes + 16384 + 9,
 	    "output bounded by out_buffer_bytes (one frame past it at most)");
+	/* the body is all framed: the output holds it by reference, one per
+	 * DATA frame (60000 bytes in frames of 16384) */
+	is_int(c.app.live_refs, 4);
 	h2p_pump(&c, 100);
 	is_int(h2p_st(&c, a)->body, 60000);
 	h2p_fini(&c);
