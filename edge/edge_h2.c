@@ -785,6 +785,7 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		h->counters[EDGE_H2_C_RESETS_SENT]++;
 		break;
 	case NGHTTP2_HEADERS:
+	case NGHTTP2_DATA: /* an empty last frame goes without the send-data callback */
 		s = h2_stream_get(h, frame->hd.stream_id);
 		if (s != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0)
 			s->done = true;
@@ -806,9 +807,11 @@ edge_h2_new(
 	nghttp2_session_callbacks *cb;
 	nghttp2_option *opt;
 	nghttp2_settings_entry iv[6];
+	char err[128];
 	int rv;
 
 	ASSERT(cbs->on_request != NULL);
+	ASSERT(edge_h2_conf_check(conf, err, sizeof err) == 0);
 	h->magic = EDGE_H2_MAGIC;
 	h->conf = *conf;
 	h->cbs = *cbs;

@@ -163,7 +163,8 @@ struct edge_h2_cbs {
 
 /*
  * A server session writing its frames to out (kept, not owned: it must
- * outlive the session or at least every edge_h2_send), with conf copied.
+ * outlive the session or at least every edge_h2_send), with conf copied
+ * (it passed edge_h2_conf_check).
  * Queues the server preface (SETTINGS); call edge_h2_send.  Never NULL.
  */
 struct edge_h2 *edge_h2_new(const struct edge_h2_conf *conf, const struct edge_h2_cbs *cbs,
@@ -248,7 +249,8 @@ typedef void edge_h2_unref_cb(const void *data, size_t len, void *ref);
  */
 int edge_h2_send_body(struct edge_h2 *h, struct edge_h2_stream *s, const void *p, size_t len,
     edge_h2_ref_cb *ref, edge_h2_unref_cb *unref, void *arg, bool end_stream);
-/* Ends s with RST_STREAM INTERNAL_ERROR (a body that cannot be finished). */
+/* Ends s with RST_STREAM INTERNAL_ERROR (a body that cannot be finished);
+ * on_close follows once the frame is sent. */
 void edge_h2_abort(struct edge_h2 *h, struct edge_h2_stream *s);
 /* The owner took n request body bytes of s: the peer may send n more. */
 void edge_h2_consume(struct edge_h2 *h, struct edge_h2_stream *s, size_t n);

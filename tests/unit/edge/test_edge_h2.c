@@ -481,6 +481,27 @@ test_rapid_reset(void)
 	is_int(c.goaways, 0);
 	is_int(c.app.requests, 20);
 	h2p_fini(&c);
+
+	/* a response ended by an empty DATA frame while the request body
+	 * still comes: the client's reset then is no rapid reset */
+	h2r_init(&c, &conf);
+	c.app.mode = H2P_HOLD;
+	{
+		static const char *const kv[] = {
+		    ":method", "POST", ":scheme", "https", ":authority", "a", ":path", "/", NULL};
+
+		h2r_headers(&c, 1, kv, false);
+	}
+	h2p_pump(&c, 5);
+	is_int(edge_h2_send_head(c.srv, c.app.last, 200, NULL, 0, false), 0);
+	is_int(edge_h2_send_body(c.srv, c.app.last, NULL, 0, NULL, NULL, NULL, true), 0);
+	h2p_pump(&c, 5);
+	ok(h2p_st(&c, 1)->end, "response ended");
+	h2r_rst(&c, 1, NGHTTP2_CANCEL);
+	h2p_pump(&c, 5);
+	is_int(counter(&c, EDGE_H2_C_RESETS_RECV), 0);
+	is_int(c.app.closes, 1);
+	h2p_fini(&c);
 	conf.reset_budget = 100;
 }
 
