@@ -546,8 +546,8 @@ h2_calm(struct edge_h2 *h, enum edge_h2_counter why)
  * Frames that cost the node work and the peer nothing (each asks for an
  * answer, a table update or a wake-up) have a budget per window, counted
  * as their headers arrive: SETTINGS and PING (not acks), PRIORITY (read
- * and ignored under SETTINGS_NO_RFC7540_PRIORITIES, RFC 9218), and DATA
- * frames that carry neither payload nor END_STREAM.
+ * and ignored under SETTINGS_NO_RFC7540_PRIORITIES) and PRIORITY_UPDATE
+ * (RFC 9218), and DATA frames that carry neither payload nor END_STREAM.
  */
 static int
 h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
@@ -563,6 +563,7 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 			break;
 		/* fall through */
 	case NGHTTP2_PRIORITY:
+	case NGHTTP2_PRIORITY_UPDATE:
 		if (h2_budget(
 		        h, &h->flood_start, &h->controls, c->control_budget, c->flood_window_ms))
 			return h2_calm(h, EDGE_H2_C_FLOOD);
@@ -835,6 +836,9 @@ edge_h2_new(
 		abort();
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_no_closed_streams(opt, 1);
+	/* RFC 9218 priorities (SETTINGS_NO_RFC7540_PRIORITIES below): the
+	 * priority field and PRIORITY_UPDATE frames order the streams */
+	nghttp2_option_set_builtin_recv_extension_type(opt, NGHTTP2_PRIORITY_UPDATE);
 	nghttp2_option_set_max_continuations(opt, conf->max_continuations);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, conf->hpack_table_bytes);
 	/* nghttp2's own reset limiter (every RST_STREAM, even of a closed

@@ -689,6 +689,18 @@ test_floods(void)
 	is_int(c.goaways, 1);
 	is_int(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
 	h2p_fini(&c);
+
+	subtest("PRIORITY_UPDATE flood (RFC 9218): GOAWAY ENHANCE_YOUR_CALM");
+	h2r_init(&c, &conf);
+	for (int i = 0; i < 200; i++) {
+		uint8_t pu[7] = {0, 0, 0, (uint8_t)(1 + 2 * (i % 50)), 'u', '=', '3'};
+
+		h2r_frame(&c, NGHTTP2_PRIORITY_UPDATE, 0, 0, pu, 7);
+	}
+	h2p_pump(&c, 20);
+	is_int(c.goaways, 1);
+	is_int(c.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+	h2p_fini(&c);
 	conf.control_budget = 1000;
 
 	subtest("empty DATA flood: GOAWAY ENHANCE_YOUR_CALM");
