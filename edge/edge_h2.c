@@ -944,6 +944,27 @@ edge_h2_recv(struct edge_h2 *h, const uint8_t *p, size_t len)
 }
 
 int
+edge_h2_recv_evbuffer(struct edge_h2 *h, struct evbuffer *in)
+{
+	struct evbuffer_iovec v[8];
+	int rv = 0;
+
+	while (rv == 0 && evbuffer_get_length(in) > 0) {
+		int n = evbuffer_peek(in, -1, NULL, v, 8);
+		size_t done = 0;
+
+		if (n > 8)
+			n = 8;
+		for (int i = 0; i < n && rv == 0; i++) {
+			rv = edge_h2_recv(h, v[i].iov_base, v[i].iov_len);
+			done += v[i].iov_len;
+		}
+		(void)evbuffer_drain(in, rv == 0 ? done : evbuffer_get_length(in));
+	}
+	return rv;
+}
+
+int
 edge_h2_send(struct edge_h2 *h)
 {
 	int rv;

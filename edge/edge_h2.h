@@ -148,7 +148,8 @@ struct edge_h2_cbs {
 	/* Request body bytes (valid during the call only).  The peer may send
 	 * more only once the owner consumed them (edge_h2_consume). */
 	void (*on_body)(void *arg, struct edge_h2_stream *s, const uint8_t *p, size_t len);
-	/* The request body ended (END_STREAM; trailers are read and dropped). */
+	/* The request body of a request that had one (req->end_stream false)
+	 * ended: END_STREAM; trailers are read and dropped. */
 	void (*on_body_end)(void *arg, struct edge_h2_stream *s);
 	/* s paused (send_body returned EDGE_H2_PAUSED) may take body again. */
 	void (*on_writable)(void *arg, struct edge_h2_stream *s);
@@ -180,6 +181,8 @@ void edge_h2_free(struct edge_h2 **hp);
  * edge_h2_send, write what out holds, then close.
  */
 int edge_h2_recv(struct edge_h2 *h, const uint8_t *p, size_t len);
+/* The same for every byte of in, chunk by chunk (no pullup), drained. */
+int edge_h2_recv_evbuffer(struct edge_h2 *h, struct evbuffer *in);
 /*
  * Appends frames to out while it holds less than out_buffer_bytes.
  * 0, or EDGE_H2_E_NOMEM.  Call after edge_h2_recv, after send_head/body,

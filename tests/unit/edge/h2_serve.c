@@ -236,11 +236,11 @@ on_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t n = evbuffer_get_length(in);
 
-	if (!c->closing && edge_h2_recv(c->h, evbuffer_pullup(in, (ssize_t)n), n) != 0)
+	if (c->closing)
+		evbuffer_drain(in, evbuffer_get_length(in));
+	else if (edge_h2_recv_evbuffer(c->h, in) != 0)
 		c->closing = true;
-	evbuffer_drain(in, n);
 	conn_output(c);
 }
 

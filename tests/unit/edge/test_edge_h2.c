@@ -807,6 +807,27 @@ test_api(void)
 	is_str(edge_h2_strerror(EDGE_H2_E_CALM), "connection error: the peer exceeded a budget");
 	is_str(edge_h2_counter_name(EDGE_H2_C_RAPID_RESET), "rapid_reset");
 
+	subtest("input from an evbuffer of many chunks");
+	h2r_init(&c, &conf);
+	h2r_headers(&c, 1, get_kv, true);
+	{
+		struct evbuffer *in = evbuffer_new();
+		size_t n = evbuffer_get_length(c.raw);
+		const uint8_t *p = evbuffer_pullup(c.raw, -1);
+
+		for (size_t off = 0; off < n; off += 7)
+			evbuffer_add_reference(in, p + off, n - off < 7 ? n - off : 7, NULL, NULL);
+		ok(evbuffer_peek(in, -1, NULL, NULL, 0) > 8, "more chunks than one peek takes");
+		is_int(edge_h2_recv_evbuffer(c.srv, in), 0);
+		is_int(evbuffer_get_length(in), 0);
+		evbuffer_free(in);
+		evbuffer_drain(c.raw, n);
+	}
+	h2p_pump(&c, 20);
+	is_int(c.app.requests, 1);
+	is_int(h2p_st(&c, 1)->status, 200);
+	h2p_fini(&c);
+
 	subtest("response heads the session refuses, calls out of order");
 	h2p_init(&c, &conf, NULL, 0, true);
 	c.app.mode = H2P_HOLD;
