@@ -53,8 +53,7 @@
 #include "edge/edge_h2.h"
 
 #define H2_QUEUE       8    /* body entries queued per stream */
-#define H2_HEAD_FIELDS 128  /* fields of one response head */
-#define H2_NAMES_BYTES 4096 /* lowercased response field names of one head */
+#define H2_NAMES_BYTES 8192 /* lowercased response field names of one head */
 #define H2_FREE_MAX    16   /* stream structs kept for reuse */
 #define H2_DRAIN_PING  "outpost!"
 
@@ -1049,7 +1048,7 @@ int
 edge_h2_send_head(struct edge_h2 *h, struct edge_h2_stream *s, int status,
     const struct edge_h2_field *fields, unsigned n, bool end_stream)
 {
-	nghttp2_nv nv[H2_HEAD_FIELDS + 1];
+	nghttp2_nv nv[EDGE_H2_HEAD_FIELDS_MAX + 1];
 	char code[3];
 	size_t nn = 1, used = 0;
 	nghttp2_data_provider prd;
@@ -1060,7 +1059,7 @@ edge_h2_send_head(struct edge_h2 *h, struct edge_h2_stream *s, int status,
 	if (s->final_sent)
 		return EDGE_H2_E_STATE;
 	/* 101 does not exist in HTTP/2 (RFC 9113 §8.6) */
-	if (status < 100 || status > 999 || status == 101 || n > H2_HEAD_FIELDS)
+	if (status < 100 || status > 999 || status == 101 || n > EDGE_H2_HEAD_FIELDS_MAX)
 		return EDGE_H2_E_HEAD;
 	code[0] = (char)('0' + status / 100);
 	code[1] = (char)('0' + status / 10 % 10);

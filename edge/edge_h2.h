@@ -222,13 +222,18 @@ int32_t edge_h2_stream_id(const struct edge_h2_stream *s);
 void edge_h2_stream_set_data(struct edge_h2_stream *s, void *data);
 void *edge_h2_stream_data(const struct edge_h2_stream *s);
 
+/* Fields of one response head: a relayed origin head (at most 256) and the
+ * node's own. */
+#define EDGE_H2_HEAD_FIELDS_MAX 320
+
 /*
  * The response head: status (1xx: an interim head, more may follow) and
  * fields (names in any case: they are lowercased; Connection, Keep-Alive,
  * Proxy-Connection, Transfer-Encoding and Upgrade are left out, RFC 9113
  * §8.2.2; fields are copied).  end_stream: no body.  0, EDGE_H2_E_CLOSED,
- * EDGE_H2_E_STATE (a final head already sent), EDGE_H2_E_HEAD (too many
- * fields, a status outside 100..999).
+ * EDGE_H2_E_STATE (a final head already sent), EDGE_H2_E_HEAD (more than
+ * EDGE_H2_HEAD_FIELDS_MAX fields or 8 KiB of names, a status outside
+ * 100..999, 101).
  */
 int edge_h2_send_head(struct edge_h2 *h, struct edge_h2_stream *s, int status,
     const struct edge_h2_field *fields, unsigned n, bool end_stream);

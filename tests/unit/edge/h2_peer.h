@@ -217,7 +217,8 @@ struct h2p_stream {
 	uint32_t rst;
 	bool closed;
 	unsigned heads;
-	bool bad_field; /* a connection-specific or uppercase field seen */
+	unsigned fields; /* response fields seen, :status included */
+	bool bad_field;  /* a connection-specific or uppercase field seen */
 };
 
 struct h2p {
@@ -255,6 +256,7 @@ h2p_cli_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *na
 	(void)flags;
 	if (nlen == 7 && memcmp(name, ":status", 7) == 0)
 		s->status = atoi((const char *)value);
+	s->fields++;
 	if ((nlen == 10 && memcmp(name, "connection", 10) == 0) ||
 	    (nlen == 17 && memcmp(name, "transfer-encoding", 17) == 0))
 		s->bad_field = true;

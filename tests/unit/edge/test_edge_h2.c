@@ -850,14 +850,37 @@ test_api(void)
 	is_int(h2p_st(&c, 1)->body, 6);
 	ok(h2p_st(&c, 1)->end, "ended by an empty last piece");
 
+	/* a relayed origin head of 256 fields and the node's own */
+	{
+		static struct edge_h2_field many[EDGE_H2_HEAD_FIELDS_MAX + 1];
+		static char names[EDGE_H2_HEAD_FIELDS_MAX + 1][16];
+		int32_t id;
+
+		for (unsigned i = 0; i <= EDGE_H2_HEAD_FIELDS_MAX; i++) {
+			snprintf(names[i], sizeof names[i], "X-Field-%u", i);
+			many[i] = (struct edge_h2_field){str_cstr(names[i]), STR_LIT("v")};
+		}
+		id = h2p_get(&c, "/many", "example.com");
+		h2p_pump(&c, 20);
+		is_int(edge_h2_send_head(
+		           c.srv, c.app.last, 200, many, EDGE_H2_HEAD_FIELDS_MAX + 1, true),
+		    EDGE_H2_E_HEAD);
+		is_int(
+		    edge_h2_send_head(c.srv, c.app.last, 200, many, EDGE_H2_HEAD_FIELDS_MAX, true),
+		    0);
+		h2p_pump(&c, 20);
+		is_int(h2p_st(&c, id)->status, 200);
+		is_int(h2p_st(&c, id)->fields, EDGE_H2_HEAD_FIELDS_MAX + 1);
+	}
+
 	h2p_get(&c, "/b", "example.com");
 	h2p_pump(&c, 20);
 	edge_h2_send_head(c.srv, c.app.last, 200, NULL, 0, false);
 	edge_h2_send_body(c.srv, c.app.last, "abc", 3, NULL, NULL, NULL, false);
 	edge_h2_abort(c.srv, c.app.last);
 	h2p_pump(&c, 20);
-	is_int(h2p_st(&c, 3)->rst, NGHTTP2_INTERNAL_ERROR);
-	is_int(c.app.closes, 2);
+	is_int(h2p_st(&c, 5)->rst, NGHTTP2_INTERNAL_ERROR);
+	is_int(c.app.closes, 3);
 	is_int(counter(&c, EDGE_H2_C_RESETS_SENT), 1);
 	h2p_fini(&c);
 }
