@@ -32,6 +32,8 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 #define EDGE_WORKER_MAGIC   0x6564776bU
 #define EDGE_PRIVDROP_MAGIC 0x65647064U
 #define EDGE_FETCH_MAGIC    0x65646674U
+#define EDGE_H2_MAGIC       0x65646832U
+#define EDGE_H2_STRM_MAGIC  0x65643273U
 #define ORIGIN_DNS_MAGIC    0x6f72646eU
 #define ORIGIN_QUERY_MAGIC  0x6f727179U
 #define ORIGIN_LOOKUP_MAGIC 0x6f726c6bU
