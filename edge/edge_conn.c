@@ -6,7 +6,7 @@
  * Model: a connection reads a request head, parses it in place (h1), copies
  * the head into head_buf (so the views outlive the input buffer), picks site
  * and route, and either answers at once (a cache hit, an error) or hands the
- * request to edge_proxy.c.  While an exchange runs, pipelined bytes stay in
+ * request to edge_forward.c.  While it runs, pipelined bytes stay in
  * the input buffer; when the response is queued the loop continues with them.
  *
  * Lifetime: callbacks run with cb_depth > 0; edge_conn_close() inside a
@@ -44,7 +44,7 @@
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
-#include "edge/edge_proxy.h"
+#include "edge/edge_forward.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_range.h"
 #include "edge/edge_resp.h"
@@ -85,7 +85,7 @@ bool
 edge_conn_leave(struct edge_conn *c)
 {
 	ASSERT(c->cb_depth > 0);
-	if (c->cb_depth == 1 && !c->orphan) {
+	if (c->cb_depth == 1) {
 		for (int round = 0; round < 8 && !c->dead; round++) {
 			size_t before = evbuffer_get_length(c->io.out);
 
@@ -146,19 +146,8 @@ conn_free(struct edge_conn *c)
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_collapse_detach(c);
-	if (!c->orphan && !c->w->draining && c->px.cf_stream &&
-	    c->px.state == EDGE_PROXY_RELAY_BODY) {
-		/* The client left while its exchange fills an object others may
-		 * read: the exchange goes on without it (edge_collapse.h); not
-		 * when draining, where a close is final. */
-		evtimer_del(c->timer);
-		edge_io_close(&c->io);
-		edge_ip_leave(w->srv->conn_ip, c->ip_slot);
-		c->orphan = true;
-		c->dead = false;
-		return;
-	}
-	edge_proxy_free(c);
+	/* a fill others read goes on without the client (edge_fetch_detach) */
+	edge_forward_abort(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -169,8 +158,7 @@ conn_free(struct edge_conn *c)
 	if (c->tls && !c->io.tls_ready)
 		EDGE_COUNT(&w->metrics, tls_handshake_errors_total);
 	edge_worker_handshake_end(w, &c->hs);
-	if (!c->orphan)
-		edge_io_close(&c->io);
+	edge_io_close(&c->io);
 	edge_ip_leave(w->srv->conn_ip, c->ip_slot);
 	free(c->head_buf);
 	free(c->hdrs);
@@ -251,7 +239,7 @@ edge_conn_send_error_with(
 {
 	struct edge_resp r;
 
-	edge_proxy_abort(c);
+	edge_forward_abort(c);
 	c->keep_alive = false;
 	c->status = status;
 	edge_resp_own(&r, c, status, msg, "\n", true);
@@ -860,10 +848,10 @@ conn_handle_request(struct edge_conn *c)
 			stale = o;
 		}
 	}
-	c->px.revalidate = false;
+	c->fw.revalidate = false;
 	if (stale != NULL)
-		c->px.revalidate =
-		    cache_policy_revalidation(r, stale, &c->px.reval_inm, &c->px.reval_ims);
+		c->fw.revalidate =
+		    cache_policy_revalidation(r, stale, &c->fw.reval_inm, &c->fw.reval_ims);
 	if (creq == CACHE_REQ_LOOKUP && cache_policy_only_if_cached(r)) {
 		/* RFC 9111 §5.2.1.7: not stored fresh, and the client forbids a fetch */
 		struct edge_resp resp;
@@ -882,7 +870,7 @@ conn_handle_request(struct edge_conn *c)
 	 * RFC 9211 says "hit" (detail says why the hit is stale). */
 	if (stale != NULL && creq == CACHE_REQ_LOOKUP &&
 	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
-	    edge_proxy_background(c, stale)) {
+	    edge_forward_background(c, stale)) {
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
 		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
 		cache_obj_unref(&stale);
@@ -898,11 +886,11 @@ conn_handle_request(struct edge_conn *c)
 			c->fwd = "method";
 		else
 			c->fwd = "request";
-	} else if (c->px.revalidate) {
+	} else if (c->fw.revalidate) {
 		/* RFC 9211 §2.2: fwd=stale, a conditional request for a stale entry */
 		c->cache_status = "MISS";
 		c->fwd = "stale";
-		c->px.reval_client =
+		c->fw.reval_client =
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
 		/* one revalidation per key: wait on the one in flight, or lead */
@@ -922,7 +910,7 @@ conn_handle_request(struct edge_conn *c)
 	}
 	c->state = EDGE_CONN_PROXY;
 	c->keep_alive = ka; /* the proxy reads the body */
-	edge_proxy_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
+	edge_forward_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
 }
 
 void
@@ -952,7 +940,7 @@ edge_conn_response_done(struct edge_conn *c)
 static void
 conn_release_request(struct edge_conn *c)
 {
-	if (c->px.state != EDGE_PROXY_IDLE || c->cf != NULL)
+	if (c->fw.fetch != NULL || c->fw.buffering || c->cf != NULL)
 		return;
 	memset(&c->req, 0, sizeof c->req); /* its views pointed into head_buf */
 	c->up_target = STR_NULL;
@@ -1070,7 +1058,7 @@ conn_on_drained(struct edge_conn *c)
 			conn_start_linger(c);
 		break;
 	case EDGE_CONN_PROXY:
-		edge_proxy_on_client_writable(c);
+		edge_forward_on_client_writable(c);
 		break;
 	case EDGE_CONN_COLLAPSED:
 		edge_collapse_pump(c);
@@ -1096,7 +1084,7 @@ conn_on_read(void *arg)
 	else if (c->state == EDGE_CONN_READ_HEAD)
 		conn_process(c);
 	else if (c->state == EDGE_CONN_PROXY)
-		edge_proxy_on_client_readable(c);
+		edge_forward_on_client_readable(c);
 	edge_conn_leave(c);
 }
 
@@ -1131,7 +1119,7 @@ conn_on_event(void *arg, int what)
 		if (c->state == EDGE_CONN_READ_HEAD)
 			conn_process(c);
 		else if (c->state == EDGE_CONN_PROXY)
-			edge_proxy_on_client_readable(c);
+			edge_forward_on_client_readable(c);
 	}
 	edge_conn_leave(c);
 }
@@ -1145,11 +1133,11 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_conn_enter(c);
-	if (c->state == EDGE_CONN_PROXY && !c->px.req_body_done && !c->lingering) {
+	if (c->state == EDGE_CONN_PROXY && !c->fw.req_body_done && !c->lingering) {
 		/* timeouts.body (the client stopped sending its request body),
-		 * timeouts.body_total or limits.body_min_rate (proxy_arm_body_timer) */
+		 * timeouts.body_total or limits.body_min_rate (fw_arm_body_timer) */
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
-		if (c->px.state == EDGE_PROXY_RELAY_BODY)
+		if (c->fw.head_sent)
 			edge_conn_close(c);
 		else
 			edge_conn_send_error(
