@@ -611,6 +611,13 @@ main(void)
 
 	edge_fetch_abort_all(w);
 	origin_pool_free(&gen->opool);
+	/* the origins see the idle connections close and free their ends */
+	{
+		struct timeval tv = {0, 200 * 1000};
+
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
 	config_unref(&gen->cfg);
 	free(gen);
 	origin_dns_free(&w->dns);
