@@ -206,6 +206,8 @@ struct rec {
 	struct edge_fetch *f;
 	bool normal; /* hand the fill over on the head */
 	bool detach; /* let go of the fetch on the first fill notice */
+	bool pause;  /* ask for a pause on the first body piece */
+	unsigned pauses;
 	struct cache_fill *cf;
 	int status;
 	bool ended;
@@ -275,7 +277,11 @@ rec_body(void *arg, struct evbuffer *in, size_t n)
 	if (n > room)
 		evbuffer_drain(in, n - room);
 	r->body_len += n < room ? n : room;
-	return false;
+	if (!r->pause)
+		return false;
+	r->pause = false;
+	r->pauses++;
+	return true;
 }
 
 static void
@@ -399,6 +405,34 @@ test_pass_head_and_body(void)
 	ok(r.ended, "ended");
 	is_int(r.body_len, 7);
 	ok(memcmp(r.body, "abcdefg", 7) == 0, "dechunked");
+}
+
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct rec *r = arg;
+
+	(void)fd;
+	(void)what;
+	ok(!r->ended, "nothing ends while the sink is paused");
+	edge_fetch_resume(r->f);
+}
+
+static void
+test_pass_backpressure(void)
+{
+	struct rec r = {0};
+	struct timeval tv = {0, 300 * 1000};
+
+	subtest("PASS: a full client output pauses the fetch until resumed");
+	origin_script(&org[0], reply_chunked, 0, false);
+	r.pause = true;
+	event_base_once(base, -1, EV_TIMEOUT, on_resume, &r, &tv);
+	run_fetch(&r, 0, EDGE_FETCH_PASS);
+	is_int(r.pauses, 1);
+	ok(r.ended && !r.errored, "ended after the resume");
+	is_int(r.body_len, 7);
+	ok(memcmp(r.body, "abcdefg", 7) == 0, "the whole body, in order");
 }
 
 static void
@@ -599,6 +633,7 @@ main(void)
 	gen->users = 1;
 
 	test_pass_head_and_body();
+	test_pass_backpressure();
 	test_retry_on_closed_reused_connection();
 	test_retry_on_moves_to_another_member();
 	test_first_byte_timeout();
