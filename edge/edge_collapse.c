@@ -26,14 +26,15 @@
 #include "core/timeutil.h"
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
-#include "edge/edge_proxy.h"
+#include "edge/edge_forward.h"
 #include "edge/edge_worker.h"
 
 #define COLLAPSE_OUT_HIGH (512 * 1024)
 #define COLLAPSE_OUT_LOW  (128 * 1024)
 
 /* Puts c on its worker's list; watch: ask the fill to wake the worker on
- * changes (the leader's own client is pumped by its exchange instead). */
+ * changes (the leader's own client is pumped by its fetch instead,
+ * edge_fetch_client.on_fill). */
 static void
 collapse_list(struct edge_conn *c, bool watch)
 {
@@ -70,8 +71,7 @@ edge_collapse_detach(struct edge_conn *c)
 	}
 	cache_obj_unref(&c->cf_stale);
 	c->cf_head_sent = false;
-	if (!c->px.cf_stream)
-		edge_proxy_unpin(c); /* a leader's client has read its fill */
+	edge_forward_unpin(c); /* a leader's client has read its fill */
 }
 
 /* Requests whose answer may differ from the plain stored 200 (preconditions,
@@ -124,7 +124,7 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 	struct cache_fill_reader rd;
 	struct cache_obj *o;
 
-	ASSERT(c->cf == NULL && c->px.cf == NULL);
+	ASSERT(c->cf == NULL && c->fw.cf == NULL);
 	if (!collapse_eligible(c))
 		return false;
 	switch (cache_fill_begin(w->srv->fills, c->key, (size_t)c->key_len, time_now(), &f, &rd)) {
@@ -144,7 +144,7 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 			cache_obj_unref(&o);
 			return true;
 		}
-		c->px.cf = cache_fill_ref(f);
+		c->fw.cf = cache_fill_ref(f);
 		c->cf = f;
 		c->cf_rd = rd;
 		return false;
@@ -167,7 +167,7 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 void
 edge_collapse_leader_reads(struct edge_conn *c, bool chunked)
 {
-	ASSERT(c->cf != NULL && c->cf == c->px.cf);
+	ASSERT(c->cf != NULL && c->cf == c->fw.cf);
 	c->cf_head_sent = true;
 	c->cf_chunked = chunked;
 	collapse_list(c, false);
@@ -199,9 +199,9 @@ collapse_go_alone(struct edge_conn *c)
 		return;
 	}
 	/* with its stale entry: revalidation and stale-if-error as if it had
-	 * not waited (edge_conn.c set c->px.revalidate and reval_*) */
+	 * not waited (edge_conn.c set c->fw.revalidate and reval_*) */
 	c->state = EDGE_CONN_PROXY;
-	edge_proxy_start(c, c->pool, true, stale);
+	edge_forward_start(c, c->pool, true, stale);
 }
 
 /* The response head for a waiter: the stored head of the fill's object, with
@@ -243,7 +243,7 @@ edge_collapse_pump(struct edge_conn *c)
 	size_t len;
 	void *ref;
 
-	if (c->cf == NULL || c->dead || c->orphan)
+	if (c->cf == NULL || c->dead)
 		return;
 	st = cache_fill_state(c->cf);
 	if (!c->cf_head_sent) {

@@ -4,14 +4,13 @@
  * key in progress wait on its fill (cache/cache.h cache_fill_*) and stream
  * its body as it grows, on whichever worker they arrived.
  *
- * Roles.  The first miss for a key leads: its exchange (edge_proxy.c) fetches
- * the object, and once the response head shows it storable, publishes the
- * head to the fill and writes every body byte into it at origin speed — never
- * slowed by a client.  Its own client then reads the fill back like any
- * waiter.  Later misses (GET without preconditions or Range) wait: they are
- * listed on their worker, and each wake-up of the worker (an eventfd, written
- * once per burst of fill changes whatever the number of waiters) lets every
- * listed connection send what is new, by reference, up to a bounded output.
+ * Roles.  The first miss for a key leads: its NORMAL fetch (edge_fetch.h,
+ * started by edge_forward.c) fetches the object, and once the response head shows it storable,
+ * publishes the head to the fill and writes every body byte into it at origin speed — never slowed
+ * by a client.  Its own client then reads the fill back like any waiter.  Later misses (GET without
+ * preconditions or Range) wait: they are listed on their worker, and each wake-up of the worker (an
+ * eventfd, written once per burst of fill changes whatever the number of waiters) lets every listed
+ * connection send what is new, by reference, up to a bounded output.
  *
  * A stale entry's revalidation is led the same way: a 304 refreshes the
  * entry, and the waiters, whose fill ended without a head, find it fresh in
@@ -26,9 +25,10 @@
  * the origin at most cache.max_object ahead of the slowest of them
  * (cache_fill_window, polled while paused).  A fetch that fails before the head: waiters go on
  * their own; after it: waiters that sent a head are closed (their response
- * cannot be completed) and nothing is stored.  A leader whose client leaves
- * mid-body becomes an orphan: the connection keeps only its exchange, which
- * completes the fill for the others and publishes it.  Worker thread only.
+ * cannot be completed) and nothing is stored.  The fetch does not depend on
+ * the leader's client: when it leaves mid-body the fetch goes on for the
+ * others and stores the object (it stops when no reader is left of a fill
+ * it no longer stores).  Worker thread only.
  */
 #ifndef OUTPOST_EDGE_EDGE_COLLAPSE_H
 #define OUTPOST_EDGE_EDGE_COLLAPSE_H
@@ -41,18 +41,18 @@ struct edge_worker;
 
 /*
  * c's current request is a GET miss, or a stale entry to revalidate (*stale,
- * may be NULL; c->px.revalidate set as for edge_proxy_start): looks its key
+ * may be NULL; c->fw.revalidate set as for edge_forward_start): looks its key
  * up in the table.  True when c now waits on the fill or revalidation in
  * flight, or was answered by a fresh object the key's last fill stored since
  * the caller's lookup (the request is handled from here on; *stale is taken
  * and NULLed);
- * false when it goes to the origin — as the leader of a new fill (c->px.cf
+ * false when it goes to the origin — as the leader of a new fill (c->fw.cf
  * set) or alone (hit-for-pass, a request that must not collapse).
  */
 bool edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale);
 /* The leader's response head is in c's output: c reads the fill from now on,
- * with chunked framing when chunked (the exchange's own choice).  No wake-up
- * is asked for c: its exchange pumps it after each append. */
+ * with chunked framing when chunked (the request side's own choice).  No
+ * wake-up is asked for c: its fetch pumps it after each append. */
 void edge_collapse_leader_reads(struct edge_conn *c, bool chunked);
 /* Sends what c's fill has that c did not send (bounded by the output's high
  * mark), and completes or abandons the response when the fill ended. */

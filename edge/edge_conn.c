@@ -6,7 +6,7 @@
  * Model: a connection reads a request head, parses it in place (h1), copies
  * the head into head_buf (so the views outlive the input buffer), picks site
  * and route, and either answers at once (a cache hit, an error) or hands the
- * request to edge_proxy.c.  While an exchange runs, pipelined bytes stay in
+ * request to edge_forward.c.  While it runs, pipelined bytes stay in
  * the input buffer; when the response is queued the loop continues with them.
  *
  * Lifetime: callbacks run with cb_depth > 0; edge_conn_close() inside a
@@ -44,7 +44,7 @@
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
-#include "edge/edge_proxy.h"
+#include "edge/edge_forward.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_range.h"
 #include "edge/edge_resp.h"
@@ -85,7 +85,7 @@ bool
 edge_conn_leave(struct edge_conn *c)
 {
 	ASSERT(c->cb_depth > 0);
-	if (c->cb_depth == 1 && !c->orphan) {
+	if (c->cb_depth == 1) {
 		for (int round = 0; round < 8 && !c->dead; round++) {
 			size_t before = evbuffer_get_length(c->io.out);
 
@@ -146,19 +146,8 @@ conn_free(struct edge_conn *c)
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_collapse_detach(c);
-	if (!c->orphan && !c->w->draining && c->px.cf_stream &&
-	    c->px.state == EDGE_PROXY_RELAY_BODY) {
-		/* The client left while its exchange fills an object others may
-		 * read: the exchange goes on without it (edge_collapse.h); not
-		 * when draining, where a close is final. */
-		evtimer_del(c->timer);
-		edge_io_close(&c->io);
-		edge_ip_leave(w->srv->conn_ip, c->ip_slot);
-		c->orphan = true;
-		c->dead = false;
-		return;
-	}
-	edge_proxy_free(c);
+	/* a fill others read goes on without the client (edge_fetch_detach) */
+	edge_forward_abort(c);
 	edge_purge_conn_gone(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -170,8 +159,7 @@ conn_free(struct edge_conn *c)
 	if (c->tls && !c->io.tls_ready)
 		EDGE_COUNT(&w->metrics, tls_handshake_errors_total);
 	edge_worker_handshake_end(w, &c->hs);
-	if (!c->orphan)
-		edge_io_close(&c->io);
+	edge_io_close(&c->io);
 	edge_ip_leave(w->srv->conn_ip, c->ip_slot);
 	free(c->head_buf);
 	free(c->hdrs);
@@ -252,7 +240,7 @@ edge_conn_send_error_with(
 {
 	struct edge_resp r;
 
-	edge_proxy_abort(c);
+	edge_forward_abort(c);
 	c->keep_alive = false;
 	c->status = status;
 	edge_resp_own(&r, c, status, msg, "\n", true);
@@ -702,44 +690,40 @@ conn_get_body(struct edge_conn *c, bool *ka)
 	return true;
 }
 
-/* Decides what to do with a parsed request.  Answers at once (hit, error) or
- * starts the proxy. */
-static void
-conn_handle_request(struct edge_conn *c)
+/*
+ * The request's steps: recv → route → key → lookup → hit, or miss / pass
+ * (edge_forward.c).  Each step that answers the request (an error, a
+ * redirect, a hit) returns false, and the request is handled from there.
+ */
+
+/* recv: the request as received, before any site: keep-alive (*ka, what
+ * the client allows), CONNECT, PURGE from a purge client, OPTIONS *, and the
+ * Host lowercased for the site and the key. */
+static bool
+conn_step_recv(struct edge_conn *c, bool *ka)
 {
 	struct edge_worker *w = c->w;
-	/* a request starts on the newest configuration and keeps it to its end */
-	const struct config *cfg = edge_gen_current(w, &c->gen)->cfg;
 	const struct h1_request *r = &c->req;
-	const struct config_site *site;
-	const struct config_route *route;
-	struct str path;
-	const char *q;
-	struct edge_route_caps caps;
-	struct str npath; /* the normalized path routes match on */
-	enum cache_req creq;
-	struct cache_obj *stale;
-	bool ka, cached;
 
 	EDGE_COUNT(&w->metrics, requests_total);
 	c->requests++;
-	ka = r->keep_alive && !w->draining && !c->client_eof;
+	*ka = r->keep_alive && !w->draining && !c->client_eof;
 	/* A request body is read only on the way to the origin: an answer of
 	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
 	 * closes the connection, so unread body bytes are never taken for the
 	 * next request (smuggling).  Keep-alive comes back below for the
 	 * origin. */
-	c->keep_alive = ka && r->body == H1_BODY_NONE;
+	c->keep_alive = *ka && r->body == H1_BODY_NONE;
 	c->key_len = -1;
 	c->cache_status = "-";
 	c->site = NULL;
 
 	if (r->form == H1_TARGET_AUTHORITY) {
 		edge_conn_send_error(c, 501, "CONNECT is not supported");
-		return;
+		return false;
 	}
 	if (edge_purge_conn(c)) /* PURGE from an address of purge.client_listeners */
-		return;
+		return false;
 	if (r->form == H1_TARGET_ASTERISK) {
 		struct edge_resp resp;
 
@@ -747,44 +731,62 @@ conn_handle_request(struct edge_conn *c)
 		edge_resp_add(&resp, STR_LIT("Allow"),
 		    STR_LIT("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"));
 		conn_send_own(c, &resp);
-		return;
+		return false;
 	}
 	if (r->host.len >= sizeof c->host_lc) {
 		edge_conn_send_error(c, 400, "bad request: host name too long");
-		return;
+		return false;
 	}
 	for (size_t i = 0; i < r->host.len; i++)
 		c->host_lc[i] = (char)str_lower((unsigned char)r->host.p[i]);
 	c->host_lc_len = r->host.len;
 	c->host_lc[c->host_lc_len] = '\0';
+	return true;
+}
+
+/* route: the site (and SNI), redirect_https, the route, its methods and
+ * redirect, the upstream side (pool, target, Host), limits.body and
+ * cache.get_body; *cached: the route caches. */
+static bool
+conn_step_route(struct edge_conn *c, bool *ka, bool *cached)
+{
+	struct edge_worker *w = c->w;
+	const struct config *cfg = c->gen->cfg;
+	const struct h1_request *r = &c->req;
+	const struct config_site *site;
+	const struct config_route *route;
+	struct str path;
+	const char *q;
+	struct edge_route_caps caps;
+	struct str npath; /* the normalized path routes match on */
 
 	site = config_site_for_host(cfg, c->host_lc, c->host_lc_len);
 	if (site == NULL) {
 		edge_conn_send_error(
 		    c, 421, "misdirected request: this node does not serve that host");
-		return;
+		return false;
 	}
 	if (c->tls && conn_sni_mismatch(c, site)) {
 		edge_conn_send_error(
 		    c, 421, "misdirected request: Host names another site than SNI");
-		return;
+		return false;
 	}
 	c->site = site;
 	if (!c->tls && site->redirect_https && c->gen->tls != NULL) {
 		conn_redirect_https(c);
-		return;
+		return false;
 	}
 	path = r->path;
 	q = memchr(path.p, '?', path.len);
 	if (edge_route_path(
 	        w->route_md, str_make(path.p, q ? (size_t)(q - path.p) : path.len), &npath) != 0) {
 		edge_conn_send_error(c, 400, "bad request: invalid request target");
-		return;
+		return false;
 	}
 	route = edge_route_select(site, npath, w->route_md, &caps);
 	if (route == NULL) {
 		edge_conn_send_error(c, 404, "not found: no route for this path");
-		return;
+		return false;
 	}
 	c->route = route;
 	if (!edge_route_method_ok(route, r->method)) {
@@ -795,23 +797,32 @@ conn_handle_request(struct edge_conn *c)
 		edge_resp_add(&resp, STR_LIT("Allow"),
 		    str_make(route->allow_line + 7, strlen(route->allow_line) - 9));
 		conn_send_own(c, &resp);
-		return;
+		return false;
 	}
 	if (route->redirect_to != NULL) {
 		conn_redirect_route(c, npath, &caps);
-		return;
+		return false;
 	}
 	if (!conn_route_upstream(
 	        c, npath, q ? str_make(q, path.len - (size_t)(q - path.p)) : STR_NULL))
-		return;
+		return false;
 	if (cfg->max_body_bytes != 0 && r->body == H1_BODY_LENGTH &&
 	    r->content_length > cfg->max_body_bytes) {
 		edge_conn_send_error(c, 413, "request body too large");
-		return;
+		return false;
 	}
-	cached = w->srv->ram != NULL && route->cache;
-	if (cached && !conn_get_body(c, &ka))
-		return;
+	*cached = w->srv->ram != NULL && route->cache;
+	return !*cached || conn_get_body(c, ka);
+}
+
+/* key: the route's cache key of the request (its override fields too when
+ * cached), copied to the connection. */
+static bool
+conn_step_key(struct edge_conn *c, bool cached)
+{
+	struct edge_worker *w = c->w;
+	const struct config_route *route = c->route;
+	const struct h1_request *r = &c->req;
 
 	c->key_len = edge_route_key(route, c->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(c->host_lc, c->host_lc_len), r->port, r->path, w->key_scratch,
@@ -821,7 +832,7 @@ conn_handle_request(struct edge_conn *c)
 		    (size_t)c->key_len, sizeof w->key_scratch);
 	if (c->key_len < 0) {
 		edge_conn_send_error(c, 400, "bad request: invalid request target");
-		return;
+		return false;
 	}
 	if ((size_t)c->key_len + 1 > c->key_cap) {
 		free(c->key);
@@ -829,42 +840,58 @@ conn_handle_request(struct edge_conn *c)
 		c->key = xmalloc(c->key_cap);
 	}
 	memcpy(c->key, w->key_scratch, (size_t)c->key_len + 1);
-	creq = cached && r->body == H1_BODY_NONE ? cache_policy_request(r) : CACHE_REQ_PASS;
-	/* A stale stored response found by the lookup (RFC 9111 §4.3): kept for
-	 * revalidation and stale-if-error, handed to the proxy. */
-	stale = NULL;
-	if (creq == CACHE_REQ_LOOKUP) {
-		struct cache_obj *o = NULL;
-		time_t now = time_now();
-		bool from_disk;
+	return true;
+}
 
-		/* RAM, then the disk tier (what it has is promoted to RAM); the
-		 * variant the request selects when the URL has several */
-		if (cache_lookup(w->srv->ram, w->srv->disk, r, c->key, (size_t)c->key_len, now, &o,
-		        &from_disk) == 0) {
-			enum cache_use use = cache_policy_usable(r, o, now);
+/* lookup: RAM, then the disk tier (what it has is promoted to RAM), the
+ * variant the request selects when the URL has several.  A usable object
+ * answers (hit: false); a stale one, or one not fresh enough for this
+ * request (RFC 9111 §4.3), is *stale, kept for revalidation and
+ * stale-if-error. */
+static bool
+conn_step_lookup(struct edge_conn *c, struct cache_obj **stale)
+{
+	struct edge_worker *w = c->w;
+	const struct h1_request *r = &c->req;
+	struct cache_obj *o = NULL;
+	time_t now = time_now();
+	enum cache_use use;
+	bool from_disk;
 
-			if (use != CACHE_USE_NO) {
-				if (from_disk)
-					EDGE_COUNT(&w->metrics, cache_disk_hits_total);
-				if (use == CACHE_USE_STALE) {
-					/* RFC 9111 §4.2.4: the client's max-stale allows it */
-					EDGE_COUNT(&w->metrics, cache_stale_served_total);
-					edge_conn_serve_stored(c, o, "hit; detail=max-stale");
-				} else {
-					conn_serve_hit(c, o);
-				}
-				cache_obj_unref(&o);
-				return;
-			}
-			/* stale, or not fresh enough for this request */
-			stale = o;
-		}
+	if (cache_lookup(
+	        w->srv->ram, w->srv->disk, r, c->key, (size_t)c->key_len, now, &o, &from_disk) != 0)
+		return true;
+	use = cache_policy_usable(r, o, now);
+	if (use == CACHE_USE_NO) {
+		*stale = o;
+		return true;
 	}
-	c->px.revalidate = false;
+	if (from_disk)
+		EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+	if (use == CACHE_USE_STALE) {
+		/* RFC 9111 §4.2.4: the client's max-stale allows it */
+		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		edge_conn_serve_stored(c, o, "hit; detail=max-stale");
+	} else {
+		conn_serve_hit(c, o);
+	}
+	cache_obj_unref(&o);
+	return false;
+}
+
+/* miss or pass: only-if-cached, stale-while-revalidate, then the request
+ * goes to the origin (edge_forward.c): as a revalidation of stale, a miss
+ * (collapsed onto the key's fill, or leading it) or a pass.  stale: owned. */
+static void
+conn_step_forward(struct edge_conn *c, enum cache_req creq, struct cache_obj *stale, bool ka)
+{
+	struct edge_worker *w = c->w;
+	const struct h1_request *r = &c->req;
+
+	c->fw.revalidate = false;
 	if (stale != NULL)
-		c->px.revalidate =
-		    cache_policy_revalidation(r, stale, &c->px.reval_inm, &c->px.reval_ims);
+		c->fw.revalidate =
+		    cache_policy_revalidation(r, stale, &c->fw.reval_inm, &c->fw.reval_ims);
 	if (creq == CACHE_REQ_LOOKUP && cache_policy_only_if_cached(r)) {
 		/* RFC 9111 §5.2.1.7: not stored fresh, and the client forbids a fetch */
 		struct edge_resp resp;
@@ -883,7 +910,7 @@ conn_handle_request(struct edge_conn *c)
 	 * RFC 9211 says "hit" (detail says why the hit is stale). */
 	if (stale != NULL && creq == CACHE_REQ_LOOKUP &&
 	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
-	    edge_proxy_background(c, stale)) {
+	    edge_forward_background(c, stale)) {
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
 		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
 		cache_obj_unref(&stale);
@@ -893,17 +920,17 @@ conn_handle_request(struct edge_conn *c)
 		EDGE_COUNT(&w->metrics, cache_passes_total);
 		c->cache_status = "PASS";
 		/* RFC 9211 §2.2 fwd values */
-		if (w->srv->ram == NULL || !route->cache)
+		if (w->srv->ram == NULL || !c->route->cache)
 			c->fwd = "bypass";
 		else if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
 			c->fwd = "method";
 		else
 			c->fwd = "request";
-	} else if (c->px.revalidate) {
+	} else if (c->fw.revalidate) {
 		/* RFC 9211 §2.2: fwd=stale, a conditional request for a stale entry */
 		c->cache_status = "MISS";
 		c->fwd = "stale";
-		c->px.reval_client =
+		c->fw.reval_client =
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
 		/* one revalidation per key: wait on the one in flight, or lead */
@@ -922,8 +949,29 @@ conn_handle_request(struct edge_conn *c)
 			return;
 	}
 	c->state = EDGE_CONN_PROXY;
-	c->keep_alive = ka; /* the proxy reads the body */
-	edge_proxy_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
+	c->keep_alive = ka; /* the request side reads the body */
+	edge_forward_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
+}
+
+/* Decides what to do with a parsed request: its steps, up to an answer of
+ * the node's own (a hit, an error) or the origin. */
+static void
+conn_handle_request(struct edge_conn *c)
+{
+	struct cache_obj *stale = NULL;
+	enum cache_req creq;
+	bool ka, cached = false;
+
+	/* a request starts on the newest configuration and keeps it to its end */
+	(void)edge_gen_current(c->w, &c->gen);
+	if (!conn_step_recv(c, &ka) || !conn_step_route(c, &ka, &cached) ||
+	    !conn_step_key(c, cached))
+		return;
+	creq =
+	    cached && c->req.body == H1_BODY_NONE ? cache_policy_request(&c->req) : CACHE_REQ_PASS;
+	if (creq == CACHE_REQ_LOOKUP && !conn_step_lookup(c, &stale))
+		return; /* a hit */
+	conn_step_forward(c, creq, stale, ka);
 }
 
 void
@@ -953,7 +1001,7 @@ edge_conn_response_done(struct edge_conn *c)
 static void
 conn_release_request(struct edge_conn *c)
 {
-	if (c->px.state != EDGE_PROXY_IDLE || c->cf != NULL)
+	if (c->fw.fetch != NULL || c->fw.buffering || c->cf != NULL)
 		return;
 	memset(&c->req, 0, sizeof c->req); /* its views pointed into head_buf */
 	c->up_target = STR_NULL;
@@ -1071,7 +1119,7 @@ conn_on_drained(struct edge_conn *c)
 			conn_start_linger(c);
 		break;
 	case EDGE_CONN_PROXY:
-		edge_proxy_on_client_writable(c);
+		edge_forward_on_client_writable(c);
 		break;
 	case EDGE_CONN_COLLAPSED:
 		edge_collapse_pump(c);
@@ -1099,7 +1147,7 @@ conn_on_read(void *arg)
 	else if (c->state == EDGE_CONN_READ_HEAD)
 		conn_process(c);
 	else if (c->state == EDGE_CONN_PROXY)
-		edge_proxy_on_client_readable(c);
+		edge_forward_on_client_readable(c);
 	edge_conn_leave(c);
 }
 
@@ -1134,7 +1182,7 @@ conn_on_event(void *arg, int what)
 		if (c->state == EDGE_CONN_READ_HEAD)
 			conn_process(c);
 		else if (c->state == EDGE_CONN_PROXY)
-			edge_proxy_on_client_readable(c);
+			edge_forward_on_client_readable(c);
 	}
 	edge_conn_leave(c);
 }
@@ -1148,11 +1196,11 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_conn_enter(c);
-	if (c->state == EDGE_CONN_PROXY && !c->px.req_body_done && !c->lingering) {
+	if (c->state == EDGE_CONN_PROXY && !c->fw.req_body_done && !c->lingering) {
 		/* timeouts.body (the client stopped sending its request body),
-		 * timeouts.body_total or limits.body_min_rate (proxy_arm_body_timer) */
+		 * timeouts.body_total or limits.body_min_rate (fw_arm_body_timer) */
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
-		if (c->px.state == EDGE_PROXY_RELAY_BODY)
+		if (c->fw.head_sent)
 			edge_conn_close(c);
 		else
 			edge_conn_send_error(

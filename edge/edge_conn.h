@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_conn.h — a client connection: the HTTP/1.1 server side, the
- * request pipeline (site/route selection, cache lookup, hits) and the state
- * of the upstream exchange the proxy runs for it.
+ * request pipeline (site/route selection, cache lookup, hits) and the
+ * request side of a forwarded request (struct edge_forward; the exchange
+ * with the origin is its fetch's, edge_fetch.h).
  *
- * A connection lives on one worker's loop, owns its bufferevent (which owns
- * the fd) and at most one upstream exchange at a time; pipelined requests wait
+ * A connection lives on one worker's loop, owns its socket and at most one
+ * forwarded request at a time; pipelined requests wait
  * in the input buffer until the current response is queued.  The parsed
  * request head is copied to a per-connection buffer (head_buf), so its views
  * stay valid for the whole exchange while the input buffer moves on.
@@ -24,7 +25,6 @@
 #include "edge/edge_io.h"
 #include "edge/edge_range.h"
 #include "edge/edge_spool.h"
-#include "origin/origin_pool.h"
 
 struct bufferevent;
 struct event;
@@ -34,93 +34,54 @@ struct edge_hs_ip;
 struct config_route;
 struct config_site;
 struct config_pool;
-struct origin_dns_query;
 
-#define EDGE_MAX_HEADERS     256 /* array size; the configured limit applies */
-#define EDGE_ORIGIN_MAX_HEAD (64 * 1024)
-#define EDGE_PROXY_MAX_TRIES 8  /* 1 + CONFIG_RETRIES_MAX */
-#define EDGE_MAX_INTERIM     16 /* 1xx responses before the final one, per try */
+#define EDGE_MAX_HEADERS 256 /* array size; the configured limit applies */
 
 enum edge_conn_state {
 	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
-	EDGE_CONN_PROXY,         /* an upstream exchange is running */
+	EDGE_CONN_PROXY,         /* the request goes to the origin (edge_forward.c) */
 	EDGE_CONN_CLOSING,       /* flushing output, then close */
-	EDGE_CONN_COLLAPSED,     /* streaming a fill another exchange writes (or its
-	                            own exchange wrote; edge_collapse.c) */
+	EDGE_CONN_COLLAPSED,     /* streaming a fill a fetch writes (edge_collapse.c) */
 	EDGE_CONN_PURGE,         /* a PURGE is carried out by the purge thread
 	                            (edge_purge.h); reading nothing meanwhile */
 };
 
-enum edge_proxy_state {
-	EDGE_PROXY_IDLE = 0,
-	EDGE_PROXY_RESOLVING,
-	EDGE_PROXY_CONNECTING,
-	EDGE_PROXY_WAIT_HEAD,  /* request sent (body may still stream) */
-	EDGE_PROXY_RELAY_BODY, /* response head sent to the client */
-	EDGE_PROXY_QUEUED,     /* waiting for a member below max_conns */
-	EDGE_PROXY_BUFFERING,  /* reading the request body whole (request_buffering)
-	                          before a member is asked */
-};
+struct edge_fetch;
+struct h1_response;
 
-struct edge_proxy {
-	enum edge_proxy_state state;
-	struct bufferevent *obev; /* origin connection, owned */
-	struct origin_dns_query *dnsq;
-	unsigned pool_idx;
-	unsigned member_idx;
-	const struct config_pool *pool;
-	bool reused; /* obev came from the idle pool */
-	bool retried;
-	bool got_bytes;          /* any response byte arrived */
-	unsigned n_interim;      /* 1xx responses read in this try */
-	bool req_body_done;      /* request body fully forwarded */
-	bool store;              /* the response may be stored */
-	bool client_chunked;     /* we chunk-encode towards the client */
-	bool client_until_close; /* body delimited by closing (HTTP/1.0 client) */
-	bool origin_reusable;
-	bool counted;       /* origin_balance_begin and origin_pool_acquire done for member_idx */
-	bool woken;         /* proxy_begin runs from the wait queue */
-	unsigned conn_uses; /* requests sent on obev, this one included */
-	struct event *total_timer;      /* timeouts.total; made on first use, kept */
-	struct event *fill_timer;       /* polls a paused unstored fill; ditto */
-	struct sockaddr_storage addr;   /* the address obev connected to, when */
-	socklen_t addrlen;              /* it was made for this try (else 0) */
-	unsigned addr_retries;          /* tries moved to another address of a name */
-	bool may_reuse;                 /* this try may take an idle connection */
-	struct origin_pool_waiter wait; /* queue entry (max_conns) */
-	uint64_t wait_deadline_ms;      /* 0 until the request first queues */
-	unsigned tries;                 /* members tried, the current one included */
-	unsigned tried[EDGE_PROXY_MAX_TRIES];
-	uint64_t hash;   /* balancer key (ip_hash, consistent_hash) */
-	uint64_t try_ms; /* monotonic start of the current try */
-	int fail_status; /* the last try's error, answered when no member is left */
-	const char *fail_msg;
+/*
+ * The request side of a request forwarded to the origin (edge_forward.c):
+ * its fetch, its body source, and what it decided on the origin's head.
+ * All zero while no request is forwarded (edge_forward_abort zeroes it);
+ * the caller sets revalidate, reval_* and cf before edge_forward_start.
+ */
+struct edge_forward {
+	struct edge_fetch *fetch;       /* while attached, or NULL */
+	const struct config_pool *pool; /* the route's, or its canary's */
+	bool store;                     /* the response may be stored */
+	bool buffering;                 /* reading the request body whole (request_buffering)
+	                                   before the fetch starts */
+	bool head_sent;                 /* the response head is in the client's output */
+	bool req_body_done;             /* request body fully read (and forwarded) */
+	bool buffered;                  /* the body is read whole into spool first */
+	bool client_chunked;            /* we chunk-encode towards the client */
+	struct edge_spool spool;        /* the buffered body (zeroed: empty) */
+	uint64_t spool_sent;            /* bytes of spool queued towards the origin */
+	struct h1_chunked req_dec;
 	uint64_t req_remaining; /* LENGTH request body bytes left */
 	uint64_t req_body_bytes;
 	uint64_t body_start_ms;  /* monotonic: the request body began */
 	uint64_t body_paused_ms; /* time its reading waited for the origin */
 	uint64_t body_pause_ms;  /* monotonic start of such a wait, or 0 */
-	bool buffered;           /* the body is read whole into spool first */
-	struct edge_spool spool; /* the buffered body (zeroed: empty) */
-	uint64_t spool_sent;     /* bytes of spool queued towards the origin */
-	struct h1_chunked req_dec;
-	struct h1_chunked resp_dec;
-	uint64_t resp_remaining;
-	struct h1_response resp; /* header views valid only while the head is
-	                            handled (worker scratch + origin input) */
-	time_t request_time;
-	uint64_t ban_gen;        /* cache_ban_clock() when the request went out */
-	struct cache_obj *fill;  /* object being built, or NULL */
-	struct cache_obj *stale; /* stored stale response (revalidated, or kept
-	                            for stale-if-error), owned, or NULL */
-	bool revalidate;         /* conditional request for stale */
-	bool reval_inm;          /* we add If-None-Match: stale's ETag */
-	bool reval_ims;          /* we add If-Modified-Since: its Last-Modified */
-	bool reval_client;       /* the client sent validators of its own */
-	struct cache_fill *cf;   /* the collapsed fill this exchange leads, or NULL */
-	bool cf_stream;          /* the body goes to cf only; the client reads it
-	                            back like a waiter (c->cf) */
-	bool cf_oom;             /* cache_fill_append failed */
+
+	struct cache_obj *stale;        /* stored stale response (revalidated, or kept
+	                                   for stale-if-error), owned, or NULL */
+	bool revalidate;                /* conditional request for stale */
+	bool reval_inm;                 /* we add If-None-Match: stale's ETag */
+	bool reval_ims;                 /* we add If-Modified-Since: its Last-Modified */
+	bool reval_client;              /* the client sent validators of its own */
+	struct cache_fill *cf;          /* the fill this request leads, until its fetch takes it */
+	const struct h1_response *resp; /* the origin's head, while it is decided on */
 
 	/* Range / If-Range not forwarded: the window the cache may fill from
 	 * is asked instead (the whole object when it fits) and the client's
@@ -128,11 +89,12 @@ struct edge_proxy {
 	bool range_strip;
 	bool range_whole; /* the origin's 206 held the whole representation: a 200 */
 	struct edge_range_cut cut;
-	bool cf_paused;    /* origin reads paused: the fill's window is full
-	                      (c->timer polls it) */
-	bool fill_small;   /* stopped storing for memory (cache.fill_memory or
-	                      cache.fill_per_client): paced to PROXY_FILL_WINDOW_MIN */
-	bool cf_mem_paced; /* counted in cache_fills_paced_memory_total */
+
+	/* a stored object answers when the fetch ends (a 304 that refreshed
+	 * it, stale-if-error): owned, or NULL */
+	struct cache_obj *answer;
+	bool answer_stale; /* counted as stale served */
+	char answer_cs[96];
 };
 
 struct edge_conn {
@@ -186,7 +148,7 @@ struct edge_conn {
 	size_t key_cap;
 	int key_len; /* -1 when no key */
 
-	struct edge_proxy px;
+	struct edge_forward fw;
 
 	/* reading a collapsed fill (edge_collapse.c) */
 	struct cache_fill *cf;      /* one reference, or NULL */
@@ -195,16 +157,14 @@ struct edge_conn {
 	struct cache_fill_reader cf_rd;
 	struct edge_conn *cf_next; /* worker's list of fill readers */
 	struct edge_conn *cf_prev;
-	bool cf_listed;                   /* in that list */
-	bool cf_head_sent;                /* the response head is in the output */
-	bool cf_chunked;                  /* the body is chunk-encoded towards the client */
-	bool orphan;                      /* the client is gone (io closed); the connection lives
-	                                     on only for the fill its exchange leads */
+	bool cf_listed;    /* in that list */
+	bool cf_head_sent; /* the response head is in the output */
+	bool cf_chunked;   /* the body is chunk-encoded towards the client */
 	struct edge_purge_job *purge_job; /* EDGE_CONN_PURGE: the purge carried out */
 
-	/* what this connection's fills pin, charged to its client address
-	 * (cache.fill_per_client): the stored copy its exchange builds, until
-	 * the client has read the fill (edge_proxy_unpin) */
+	/* what the fill this connection led pins, charged to its client
+	 * address (cache.fill_per_client): handed over by its fetch at the end,
+	 * kept until the client has read the fill (edge_forward_unpin) */
 	struct cache_mem_client *pin_cl; /* one reference, or NULL */
 	uint64_t pin_bytes;
 };
@@ -219,7 +179,7 @@ void edge_conn_drain(struct edge_conn *c);
 /* Hard close (drain timeout, shutdown). */
 void edge_conn_abort(struct edge_conn *c);
 
-/* ---- used by edge_proxy.c ---- */
+/* ---- used by edge_forward.c and edge_collapse.c ---- */
 
 /* Every callback that carries a connection brackets its work with these; a
  * connection closed inside is freed by the outermost leave, which then returns

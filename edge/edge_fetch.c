@@ -3,23 +3,35 @@
  * edge/edge_fetch.c — the backend request builder, the object built from an
  * origin's answer, and the fetch: one exchange with an origin pool.
  *
- * A fetch (struct edge_fetch) has no client.  Its request head is written
- * once, at start (edge_fetch_bereq_write), and sent again on each try.
- * States: RESOLVING → CONNECTING (or WAIT_HEAD at once on a kept-alive
- * connection from the idle pool) → WAIT_HEAD → BODY.  The engine reports to
- * its sink (struct fetch_sink): the final head (which says whether the body
- * is wanted), the body bytes after the dechunk filter, the end, or an error.
- * Every callback ends either with the fetch still waiting or with
- * fetch_free(); nothing touches it after that.
+ * A fetch (struct edge_fetch) has no client.  Its request head is written on
+ * each try, by the request side (edge_fetch_client.send, NORMAL and PASS)
+ * or from the copy made at start (BACKGROUND).  States: QUEUED (each usable
+ * member at its max_conns) → RESOLVING → CONNECTING (or WAIT_HEAD at once on
+ * a kept-alive connection from the idle pool) → WAIT_HEAD → BODY.  The
+ * engine reports to its sink (struct fetch_sink): the final head (whose
+ * verdict says whether the body is read, the exchange is over, or the same
+ * member is asked again), the body bytes after the dechunk filter, the end,
+ * or an error.  Every callback ends either with the fetch still waiting or
+ * with fetch_free(); nothing touches it after that (a free asked for inside
+ * a callback, by the request side for one, waits for the outermost one).
  *
- * Tries follow the client exchange's rules (edge_proxy.c): a kept-alive
- * connection that fails before any response byte is tried once more on a
- * fresh one (not held against the member); a failure before the first
- * response byte, or a status in retry_on, counts against the member
- * (passive health) and moves to another member, up to the pool's retries
- * and within its retry budget; a failed address of a member's name is left
- * out for passive.backoff and the next one tried.  timeouts.total bounds the
- * whole fetch.  More than EDGE_MAX_INTERIM 1xx responses end it.
+ * Tries: a kept-alive connection that fails before any response byte is
+ * tried once more on a fresh one (not held against the member); a failure
+ * before the first response byte, or a status in retry_on, counts against
+ * the member (passive health) and moves to another member, up to the pool's
+ * retries and within its retry budget, for a request that may be repeated
+ * (retry_safe: idempotent, no body); a failed address of a member's name is
+ * left out for passive.backoff and the next one tried.  timeouts.total bounds
+ * the whole fetch.  More than EDGE_MAX_INTERIM 1xx responses end it.
+ *
+ * The store of a request's fetch (struct fetch_fill): the object being
+ * built (within cache.max_object, the cache's memory budget and
+ * cache.fill_per_client, charged to the client address) and, in NORMAL
+ * mode, the fill every reader reads back.  A fill no longer stored is read
+ * from the origin no further ahead of its slowest reader than a window
+ * (polled while paused), and stops when no reader is left.  The request
+ * side may let go of a NORMAL fetch (its client left): it goes on, listed
+ * on its worker for shutdown.
  *
  * BACKGROUND fetches live in their worker's hash set (keyed by the URL key),
  * which is the "in flight" test as well as the list freed on drain and
@@ -31,6 +43,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,34 +303,45 @@ edge_fetch_store_for_request(
 
 /* ---- the fetch ---- */
 
-#define FETCH_MAX_TRIES    8 /* 1 + CONFIG_RETRIES_MAX */
-#define FETCH_ADDR_RETRIES 2 /* tries moved to another address of a member's name */
+#define FETCH_MAX_TRIES    8  /* 1 + CONFIG_RETRIES_MAX */
+#define FETCH_FULL_MAX     32 /* members at their max_conns skipped per pick */
+#define FETCH_ADDR_RETRIES 2  /* tries moved to another address of a member's name */
 #define FETCH_PICK_FULL    (-2)
+#define FETCH_OUT_HIGH     (512 * 1024) /* a reader's output: see edge_collapse.c */
+#define FETCH_FILL_POLL_MS 10           /* a paused fill looks at its window again */
+/* The lead over its slowest reader an unstored fill keeps when memory is
+ * short: enough for each reader's output to stay fed. */
+#define FETCH_FILL_WINDOW_MIN (2 * FETCH_OUT_HIGH)
 
 enum fetch_state {
-	FETCH_RESOLVING = 0,
+	FETCH_IDLE = 0,
+	FETCH_QUEUED, /* waiting for a member below max_conns */
+	FETCH_RESOLVING,
 	FETCH_CONNECTING,
 	FETCH_WAIT_HEAD,
 	FETCH_BODY,
 };
 
-/* What the final head means for the fetch (fetch_sink.on_head). */
-enum fetch_verdict {
-	FETCH_READ_BODY = 0, /* read the body into on_body, then on_end */
-	FETCH_DONE,          /* over without a body: the connection may be kept */
-	FETCH_STOP,          /* over: the connection is dropped */
+/* What a body piece did (fetch_sink.on_body). */
+enum fetch_flow {
+	FETCH_MORE = 0, /* consumed; go on */
+	FETCH_PAUSE,    /* consumed; read no more until edge_fetch_resume */
+	FETCH_HALT,     /* not consumed: the sink wants no more (not an origin error) */
 };
 
-struct edge_fetch;
-
-/* Where a fetch's events go.  None of them frees the fetch. */
+/* Where a fetch's events go: the store (BACKGROUND) or a request (NORMAL,
+ * PASS).  None of them frees the fetch. */
 struct fetch_sink {
 	/* The final response head (views valid during the call only). */
-	enum fetch_verdict (*on_head)(struct edge_fetch *f, const struct h1_response *resp);
-	/* Body bytes after the filters; false: stop reading (nothing is counted). */
-	bool (*on_body)(struct edge_fetch *f, const char *p, size_t n);
-	/* The body is whole. */
+	enum edge_fetch_verdict (*on_head)(struct edge_fetch *f, struct h1_response *resp);
+	/* n body bytes at the front of in, after the filters. */
+	enum fetch_flow (*on_body)(struct edge_fetch *f, struct evbuffer *in, size_t n);
+	/* Over with an answer (the body is whole, or a DONE / STOP verdict):
+	 * the origin connection and the member are released already. */
 	void (*on_end)(struct edge_fetch *f);
+	/* Over without one (counted and released already). */
+	void (*on_error)(
+	    struct edge_fetch *f, enum edge_fetch_error e, int status, const char *msg);
 	/* Releases what the sink holds (the fetch is being freed). */
 	void (*on_free)(struct edge_fetch *f);
 };
@@ -337,17 +361,36 @@ struct fetch_store {
 	struct cache_fill *cf;   /* its entry in the server's fill table, or NULL */
 };
 
+/* NORMAL and PASS: the copy being stored and the fill it feeds. */
+struct fetch_fill {
+	struct cache_obj *obj;           /* the object being built (owned), or NULL */
+	struct cache_fill *cf;           /* the fill its body goes into (owned), or NULL */
+	struct event *timer;             /* polls a paused fill (in the fetch's allocation) */
+	bool paused;                     /* origin reads paused: the fill's window is full */
+	bool small;                      /* stopped storing for memory (cache.fill_memory or
+	                                    cache.fill_per_client): paced to FETCH_FILL_WINDOW_MIN */
+	bool mem_paced;                  /* counted in cache_fills_paced_memory_total */
+	bool oom;                        /* cache_fill_append failed */
+	struct cache_mem_client *pin_cl; /* what the stored copy charges to the client
+	                                    address (cache.fill_per_client), or NULL */
+	uint64_t pin_bytes;
+};
+
 struct edge_fetch {
 	unsigned magic; /* EDGE_FETCH_MAGIC */
+	enum edge_fetch_mode mode;
 	struct edge_worker *w;
 	struct edge_gen *gen; /* held: cfg, pool_idx and the idle pool are its */
 	const struct fetch_sink *sink;
-	char *head; /* the request head sent on each try */
+	unsigned depth; /* inside the fetch's callbacks: a free waits for the outermost */
+	bool dead;
+	char *head; /* BACKGROUND: the request head sent on each try */
 	size_t head_len;
 	bool head_method; /* a HEAD request: no response body */
 	bool retry_safe;  /* idempotent and without a body (RFC 9110 §9.2.2) */
 	time_t request_time;
-	uint64_t ban_gen; /* cache_ban_clock() when the request went out */
+	uint64_t ban_gen;          /* cache_ban_clock() when the request went out */
+	struct event *total_timer; /* timeouts.total (in the fetch's allocation) */
 
 	/* member choice and tries */
 	const struct config_pool *pool;
@@ -358,7 +401,11 @@ struct edge_fetch {
 	unsigned tries;
 	unsigned tried[FETCH_MAX_TRIES];
 	unsigned addr_retries;
-	const char *fail_msg; /* the last try's error, when no member is left */
+	int fail_status; /* the last try's error, when no member is left */
+	const char *fail_msg;
+	struct origin_pool_waiter wait; /* queue entry (max_conns) */
+	uint64_t wait_deadline_ms;      /* 0 until the fetch first queues */
+	bool woken;                     /* fetch_begin runs from the wait queue */
 
 	/* the current try */
 	enum fetch_state state;
@@ -373,24 +420,39 @@ struct edge_fetch {
 	unsigned n_interim;
 	unsigned conn_uses;
 	uint64_t try_ms;
-	struct event *total_timer;
 
 	/* the response body */
 	enum h1_body body;
 	bool keep_alive;
+	bool eof; /* the origin closed */
 	uint64_t remaining;
 	struct h1_chunked dec;
 
-	struct fetch_store st;
+	/* NORMAL and PASS: the request side, while attached */
+	const struct edge_fetch_client *cl;
+	void *cl_arg;
+	struct fetch_fill fill;
+	char peer[INET6_ADDRSTRLEN];
+	struct edge_fetch *dnext; /* the worker's detached fetches */
+	struct edge_fetch *dprev;
+	bool detached;
+
+	struct fetch_store st; /* BACKGROUND */
+};
+
+/* Held over a callback: the request side it was entered for. */
+struct fetch_hold {
+	const struct edge_fetch_client *cl;
+	void *arg;
 };
 
 static void fetch_begin(struct edge_fetch *f, bool fresh);
+static void fetch_read_body(struct edge_fetch *f);
 
 static void
 fetch_tv(struct timeval *tv, unsigned ms)
 {
-	tv->tv_sec = ms / 1000;
-	tv->tv_usec = (long)(ms % 1000) * 1000;
+	*tv = time_ms_to_tv(ms);
 }
 
 static void
@@ -438,44 +500,110 @@ fetch_drop_conn(struct edge_fetch *f)
 	}
 }
 
-/* Frees the fetch with everything it holds. */
+/* Everything that ties the fetch to the origin: the member, the connection,
+ * the queue entry, the timers. */
 static void
-fetch_free(struct edge_fetch *f)
+fetch_let_go(struct edge_fetch *f)
+{
+	fetch_release(f);
+	origin_pool_unwait(f->gen->opool, &f->wait);
+	fetch_drop_conn(f);
+	evtimer_del(f->total_timer);
+	evtimer_del(f->fill.timer);
+}
+
+static void
+fetch_destroy(struct edge_fetch *f)
 {
 	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
 	f->sink->on_free(f);
-	fetch_release(f);
-	fetch_drop_conn(f);
-	if (f->total_timer != NULL)
-		event_free(f->total_timer);
+	fetch_let_go(f);
+	if (f->detached) {
+		struct edge_worker *w = f->w;
+
+		if (f->dprev != NULL)
+			f->dprev->dnext = f->dnext;
+		else
+			w->fetches = f->dnext;
+		if (f->dnext != NULL)
+			f->dnext->dprev = f->dprev;
+	}
 	free(f->head);
 	edge_gen_release(f->w, &f->gen);
 	f->magic = 0;
 	free(f);
 }
 
-/* The fetch failed: counted, logged, over. */
+/* The fetch is over: freed now, or when its outermost callback returns. */
 static void
-fetch_fail(struct edge_fetch *f, const char *why)
+fetch_free(struct edge_fetch *f)
+{
+	if (f->depth > 0) {
+		f->dead = true;
+		fetch_let_go(f);
+		return;
+	}
+	fetch_destroy(f);
+}
+
+static void
+fetch_enter(struct edge_fetch *f, struct fetch_hold *h)
+{
+	f->depth++;
+	h->cl = f->cl;
+	h->arg = f->cl_arg;
+	if (h->cl != NULL)
+		h->cl->enter(h->arg);
+}
+
+static void
+fetch_leave(struct edge_fetch *f, struct fetch_hold *h)
+{
+	ASSERT(f->depth > 0);
+	if (--f->depth == 0 && f->dead)
+		fetch_destroy(f);
+	if (h->cl != NULL)
+		h->cl->leave(h->arg);
+}
+
+/* The fetch failed: counted, released, reported, over. */
+static void
+fetch_fail(struct edge_fetch *f, int status, const char *why)
 {
 	EDGE_COUNT(&f->w->metrics, origin_errors_total);
-	log_info("proxy", "origin pool \"%s\": background fetch: %s", f->pool->name, why);
+	fetch_let_go(f);
+	f->sink->on_error(f, EDGE_FETCH_E_ORIGIN, status, why);
+	fetch_free(f);
+}
+
+/* Over without asking the origin (no member, or all busy): not an origin
+ * error. */
+static void
+fetch_refuse(struct edge_fetch *f, enum edge_fetch_error e, int status, const char *msg)
+{
+	fetch_let_go(f);
+	f->sink->on_error(f, e, status, msg);
 	fetch_free(f);
 }
 
 /* The exchange is over: the origin connection goes back to the idle pool
- * when reusable (for its address), then the fetch is freed. */
+ * when reusable (for its address), then the sink ends, then the fetch is
+ * freed. */
 static void
 fetch_finish(struct edge_fetch *f, bool reusable)
 {
 	fetch_release(f);
-	if (reusable && evbuffer_get_length(bufferevent_get_input(f->obev)) == 0) {
+	evtimer_del(f->total_timer);
+	if (reusable && (f->cl == NULL || f->cl->sent(f->cl_arg)) &&
+	    evbuffer_get_length(bufferevent_get_input(f->obev)) == 0) {
 		bufferevent_setwatermark(f->obev, EV_WRITE, 0, 0);
 		origin_pool_put(f->gen->opool, f->pool_idx, f->member_idx, f->obev,
 		    f->addrlen > 0 ? (const struct sockaddr *)&f->addr : NULL, f->addrlen,
 		    f->conn_uses);
 		f->obev = NULL;
 	}
+	fetch_let_go(f);
+	f->sink->on_end(f);
 	fetch_free(f);
 }
 
@@ -513,9 +641,12 @@ fetch_may_retry(struct edge_fetch *f)
 	return true;
 }
 
+/* Drops the current try and starts one on another member; status/msg end
+ * the fetch if no member is left. */
 static void
-fetch_retry_other(struct edge_fetch *f, const char *msg)
+fetch_retry_other(struct edge_fetch *f, int status, const char *msg)
 {
+	f->fail_status = status;
 	f->fail_msg = msg;
 	fetch_release(f);
 	fetch_drop_conn(f);
@@ -526,7 +657,8 @@ fetch_retry_other(struct edge_fetch *f, const char *msg)
  * A try on one address of a member's host name failed before any response
  * byte: resolves leave that address out for passive.backoff (while the name
  * has another), and the next address of the same member is tried without
- * counting against the member.  True when retried so.
+ * counting against the member (its other addresses may be fine).  True when
+ * retried so.
  */
 static bool
 fetch_address_failed(struct edge_fetch *f)
@@ -540,7 +672,7 @@ fetch_address_failed(struct edge_fetch *f)
 		return false;
 	others = origin_dns_mark_bad(
 	    f->w->dns, m->host, sa, time_mono_ms() + f->pool->passive_backoff_ms, &marked);
-	if (marked && others > 0) {
+	if (marked && others > 0) { /* a lone address is the member's affair */
 		char ip[INET6_ADDRSTRLEN] = "?";
 
 		(void)inet_ntop(sa->sa_family,
@@ -562,92 +694,392 @@ fetch_address_failed(struct edge_fetch *f)
 	return true;
 }
 
-/* A try failed: another address or member when allowed, else the end. */
+/* A try failed: another address or member when allowed, else the end with
+ * status and msg. */
 static void
-fetch_try_failed(struct edge_fetch *f, const char *msg)
+fetch_try_failed(struct edge_fetch *f, int status, const char *msg)
 {
 	if (f->state == FETCH_BODY) {
-		fetch_fail(f, msg);
+		fetch_fail(f, status, msg);
 		return;
 	}
 	if (fetch_address_failed(f))
 		return;
 	fetch_member_failed(f);
 	if (!f->got_bytes && fetch_may_retry(f))
-		fetch_retry_other(f, msg);
+		fetch_retry_other(f, status, msg);
 	else
-		fetch_fail(f, msg);
+		fetch_fail(f, status, msg);
 }
+
+/* ---- the store's side of a request's fetch ---- */
+
+/*
+ * May the stored copy grow by len bytes?  Not while the cache's memory
+ * (objects, in the RAM tier or not, and fill chunks) is over its budget
+ * (cache.ram + cache.fill_memory), nor past what one client address may pin
+ * (cache.fill_per_client, charged here).
+ */
+static bool
+fill_room(struct edge_fetch *f, size_t len)
+{
+	const struct config *cfg = f->gen->cfg;
+	uint64_t cap = cfg->cache_fill_per_client_bytes;
+
+	if (cache_mem_over(config_cache_mem_budget(cfg))) {
+		EDGE_COUNT(&f->w->metrics, cache_fills_unstored_memory_total);
+		return false;
+	}
+	if (cap == 0)
+		return true;
+	if (f->fill.pin_cl == NULL)
+		f->fill.pin_cl = cache_mem_client_get(f->peer);
+	if (!cache_mem_client_charge(f->fill.pin_cl, len, cap)) {
+		EDGE_COUNT(&f->w->metrics, cache_fills_unstored_client_total);
+		return false;
+	}
+	f->fill.pin_bytes += len;
+	return true;
+}
+
+static void
+fill_unpin(struct fetch_fill *fl)
+{
+	if (fl->pin_cl == NULL)
+		return;
+	cache_mem_client_uncharge(fl->pin_cl, fl->pin_bytes);
+	fl->pin_bytes = 0;
+	cache_mem_client_put(&fl->pin_cl);
+}
+
+static void
+fill_append(struct edge_fetch *f, const char *data, size_t len)
+{
+	struct fetch_fill *fl = &f->fill;
+	bool room = fl->obj == NULL || fill_room(f, len);
+
+	if (fl->obj != NULL && (!room || cache_obj_append(fl->obj, data, len,
+	                                     f->gen->cfg->cache_max_object_bytes) != 0)) {
+		/* too big, or no memory, to store: those attached still get
+		 * every byte, at the pace of the slowest (fill_window_full) */
+		cache_obj_unref(&fl->obj);
+		fl->small = !room;
+		if (fl->cf != NULL)
+			cache_fill_close_joins(fl->cf, time_now());
+	}
+	if (fl->cf != NULL && !fl->oom && cache_fill_append(fl->cf, data, len) != 0)
+		fl->oom = true;
+}
+
+/* Copies the first n bytes of buf into the store without draining them. */
+static void
+fill_from_buffer(struct edge_fetch *f, struct evbuffer *buf, size_t n)
+{
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr pos;
+
+	if ((f->fill.obj == NULL && f->fill.cf == NULL) || n == 0)
+		return;
+	evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET);
+	while (n > 0) {
+		int k = evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, 8);
+
+		if (k <= 0)
+			break;
+		for (int i = 0; i < k && i < 8 && n > 0; i++) {
+			size_t l = v[i].iov_len < n ? v[i].iov_len : n;
+
+			fill_append(f, v[i].iov_base, l);
+			n -= l;
+			evbuffer_ptr_set(buf, &pos, l, EVBUFFER_PTR_ADD);
+		}
+	}
+}
+
+/* The chunks a no-longer-stored fill keeps alive (from its slowest reader
+ * on) exceed cache.max_object (at least FETCH_OUT_HIGH), or, while memory is
+ * short (the cache over its budget, or this fill stopped storing for lack of
+ * it), FETCH_FILL_WINDOW_MIN. */
+static bool
+fill_window_full(struct edge_fetch *f)
+{
+	struct fetch_fill *fl = &f->fill;
+	uint64_t max = f->gen->cfg->cache_max_object_bytes;
+	size_t window = cache_fill_window(fl->cf);
+
+	if (max < FETCH_OUT_HIGH)
+		max = FETCH_OUT_HIGH;
+	if (window > max)
+		return true;
+	if (window <= FETCH_FILL_WINDOW_MIN ||
+	    (!fl->small && !cache_mem_over(config_cache_mem_budget(f->gen->cfg))))
+		return false;
+	if (!fl->mem_paced) {
+		fl->mem_paced = true;
+		EDGE_COUNT(&f->w->metrics, cache_fills_paced_memory_total);
+	}
+	return true;
+}
+
+/* The reader that leads the fill (the request's own client), if attached,
+ * may send more. */
+static void
+fill_notify(struct edge_fetch *f)
+{
+	if (f->cl != NULL)
+		f->cl->on_fill(f->cl_arg);
+}
+
+/* The paused fill's poll: resumes reading the origin if the slowest reader
+ * made room (fetch_read_body pauses again if not). */
+static void
+fill_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_fetch *f = arg;
+	struct fetch_hold h;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
+	f->fill.paused = false;
+	if (f->state == FETCH_BODY && f->obev != NULL)
+		fetch_read_body(f);
+	fetch_leave(f, &h);
+}
+
+/* Before each body piece: false when the fetch must not read on now (it
+ * stopped, or paused until the fill's slowest reader makes room). */
+static bool
+fill_gate(struct edge_fetch *f)
+{
+	struct fetch_fill *fl = &f->fill;
+	struct timeval tv;
+
+	if (fl->cf == NULL || fl->obj != NULL)
+		return true;
+	/* filling an object no longer stored that its last reader has left:
+	 * nobody gets the rest */
+	if (cache_fill_readers(fl->cf) == 0) {
+		fetch_free(f);
+		return false;
+	}
+	/* its slowest reader bounds how far ahead it may be */
+	if (!fill_window_full(f))
+		return true;
+	bufferevent_disable(f->obev, EV_READ);
+	fl->paused = true;
+	fetch_tv(&tv, FETCH_FILL_POLL_MS);
+	evtimer_add(fl->timer, &tv);
+	fill_notify(f);
+	return false;
+}
+
+/* ---- the request's sink ---- */
+
+static enum edge_fetch_verdict
+client_on_head(struct edge_fetch *f, struct h1_response *resp)
+{
+	if (f->cl == NULL)
+		return EDGE_FETCH_STOP;
+	return f->cl->on_head(f->cl_arg, f, resp);
+}
+
+static enum fetch_flow
+client_on_body(struct edge_fetch *f, struct evbuffer *in, size_t n)
+{
+	fill_from_buffer(f, in, n);
+	if (f->fill.cf != NULL || f->cl == NULL) {
+		evbuffer_drain(in, n); /* the readers read the fill */
+		return FETCH_MORE;
+	}
+	return f->cl->on_body(f->cl_arg, in, n) ? FETCH_PAUSE : FETCH_MORE;
+}
+
+/* The request side's last call. */
+static void
+client_end(struct edge_fetch *f, bool error, enum edge_fetch_error e, int status, const char *msg)
+{
+	const struct edge_fetch_client *cl = f->cl;
+	void *arg = f->cl_arg;
+
+	if (cl == NULL)
+		return;
+	f->cl = NULL;
+	if (f->fill.cf != NULL) {
+		struct cache_mem_client *pin = NULL;
+		uint64_t bytes = 0;
+
+		if (!error) { /* kept until the client has read the fill */
+			pin = f->fill.pin_cl;
+			bytes = f->fill.pin_bytes;
+			f->fill.pin_cl = NULL;
+			f->fill.pin_bytes = 0;
+		}
+		cl->on_fill_end(arg, pin, bytes);
+	} else if (error) {
+		cl->on_error(arg, e, status, msg);
+	} else {
+		cl->on_end(arg);
+	}
+}
+
+static void
+client_on_end(struct edge_fetch *f)
+{
+	struct fetch_fill *fl = &f->fill;
+	struct edge_worker *w = f->w;
+
+	if (fl->obj != NULL && f->state == FETCH_BODY) {
+		/* readers read the fill's chunks and head, never its body */
+		cache_obj_body_done(fl->obj);
+		cache_store(w->srv->ram, w->srv->disk, fl->obj, time_now());
+		EDGE_COUNT(&w->metrics, cache_stores_total);
+	}
+	cache_obj_unref(&fl->obj);
+	if (fl->cf != NULL)
+		/* after the RAM insert: a miss that no longer finds the fill hits */
+		cache_fill_end(fl->cf, CACHE_FILL_S_DONE, time_now());
+	client_end(f, false, EDGE_FETCH_E_ORIGIN, 0, NULL);
+}
+
+static void
+client_on_error(struct edge_fetch *f, enum edge_fetch_error e, int status, const char *msg)
+{
+	/* the fill fails first: its leading reader, told next, sees it */
+	if (f->fill.cf != NULL && cache_fill_state(f->fill.cf) != CACHE_FILL_S_DONE)
+		cache_fill_end(f->fill.cf, CACHE_FILL_S_FAILED, time_now());
+	client_end(f, true, e, status, msg);
+}
+
+static void
+client_on_free(struct edge_fetch *f)
+{
+	struct fetch_fill *fl = &f->fill;
+
+	cache_obj_unref(&fl->obj);
+	if (fl->cf != NULL) {
+		/* nothing is published: waiters without a head go on their own,
+		 * the others are closed (edge_collapse.h) */
+		if (cache_fill_state(fl->cf) != CACHE_FILL_S_DONE)
+			cache_fill_end(fl->cf, CACHE_FILL_S_FAILED, time_now());
+		client_end(f, true, EDGE_FETCH_E_ORIGIN, 502, "bad gateway");
+		cache_fill_unref(&fl->cf);
+	}
+	client_end(f, true, EDGE_FETCH_E_ORIGIN, 502, "bad gateway");
+	fill_unpin(fl);
+}
+
+static const struct fetch_sink client_sink = {
+    client_on_head,
+    client_on_body,
+    client_on_end,
+    client_on_error,
+    client_on_free,
+};
 
 /* ---- the response ---- */
 
+/* A piece of n body bytes at the front of in to the sink; false when the
+ * fetch must not read on now. */
+static bool
+fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
+{
+	switch (f->sink->on_body(f, in, n)) {
+	case FETCH_MORE:
+		return !f->dead;
+	case FETCH_PAUSE:
+		if (!f->dead)
+			bufferevent_disable(f->obev, EV_READ);
+		return false;
+	case FETCH_HALT:
+		fetch_free(f); /* the sink wants no more: not an origin error */
+		return false;
+	}
+	return false;
+}
+
 /* The filters between the origin's body and the sink (dechunk), then the
- * sink; at its end the fetch finishes.  eof: the origin closed (ends a
- * close-delimited body). */
+ * sink; at its end the fetch finishes.  A close ends a close-delimited
+ * body (f->eof). */
 static void
-fetch_read_body(struct edge_fetch *f, bool eof)
+fetch_read_body(struct edge_fetch *f)
 {
 	struct evbuffer *in = bufferevent_get_input(f->obev);
 
 	for (;;) {
 		size_t avail = evbuffer_get_length(in);
-		struct evbuffer_iovec v;
 
+		if (!fill_gate(f))
+			return;
 		if (f->body == H1_BODY_NONE || (f->body == H1_BODY_LENGTH && f->remaining == 0))
 			break;
+		if (avail == 0) {
+			if (f->body == H1_BODY_CLOSE && f->eof) {
+				f->keep_alive = false;
+				break;
+			}
+			if (f->eof) {
+				log_warn("proxy", "origin pool \"%s\": connection ended mid-body",
+				    f->pool->name);
+				fetch_fail(f, 502, "bad gateway");
+				return;
+			}
+			goto more;
+		}
 		if (f->body == H1_BODY_CHUNKED) {
+			struct evbuffer_iovec v;
 			const char *d = NULL;
 			size_t used = 0, dl = 0;
 			enum h1_status st;
 
-			if (avail == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
-				if (eof)
-					goto truncated;
-				return;
-			}
+			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+				goto more;
 			st = h1_chunked_decode(&f->dec, v.iov_base, v.iov_len, &used, &d, &dl);
-			if (dl > 0 && !f->sink->on_body(f, d, dl))
-				goto stop;
-			evbuffer_drain(in, used);
+			evbuffer_drain(in, used - dl);
+			if (dl > 0 && !fetch_piece(f, in, dl))
+				return;
 			if (st == H1_OK)
 				break;
 			if (st != H1_AGAIN) {
-				fetch_fail(f, "bad chunked body");
+				log_warn("proxy", "origin pool \"%s\": bad chunked body: %s",
+				    f->pool->name, h1_strerror(st));
+				fetch_fail(f, 502, "bad gateway");
 				return;
 			}
 			if (used == 0) {
-				if (eof)
-					goto truncated;
-				return;
+				if (f->eof) {
+					fetch_fail(f, 502, "bad gateway");
+					return;
+				}
+				goto more;
 			}
 			continue;
 		}
 		/* LENGTH or CLOSE: as it comes */
-		if (avail == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
-			if (f->body == H1_BODY_CLOSE && eof) {
-				f->keep_alive = false;
-				break;
-			}
-			if (eof)
-				goto truncated;
-			return;
-		}
-		if (f->body == H1_BODY_LENGTH && v.iov_len > f->remaining)
-			v.iov_len = (size_t)f->remaining;
-		if (!f->sink->on_body(f, v.iov_base, v.iov_len))
-			goto stop;
-		evbuffer_drain(in, v.iov_len);
+		if (f->body == H1_BODY_LENGTH && avail > f->remaining)
+			avail = (size_t)f->remaining;
 		if (f->body == H1_BODY_LENGTH)
-			f->remaining -= v.iov_len;
+			f->remaining -= avail;
+		if (!fetch_piece(f, in, avail))
+			return;
 	}
-	f->sink->on_end(f);
+	if (f->fill.oom) {
+		log_warn("proxy", "out of memory for a collapsed fill");
+		fetch_fail(f, 502, "bad gateway");
+		return;
+	}
 	fetch_finish(f, f->keep_alive && f->body != H1_BODY_CLOSE);
 	return;
-stop:
-	fetch_free(f); /* the sink wants no more: not an origin error */
-	return;
-truncated:
-	fetch_fail(f, "connection ended mid-body");
+more:
+	if (f->fill.oom) {
+		log_warn("proxy", "out of memory for a collapsed fill");
+		fetch_fail(f, 502, "bad gateway");
+		return;
+	}
+	bufferevent_enable(f->obev, EV_READ);
+	if (f->fill.cf != NULL)
+		fill_notify(f);
 }
 
 /* The final head arrived: a status in retry_on counts against the member and
@@ -668,7 +1100,7 @@ fetch_head_outcome(struct edge_fetch *f, const struct h1_response *resp)
 		    m->host, (unsigned)m->port, resp->status);
 		fetch_member_failed(f);
 		if (fetch_may_retry(f)) {
-			fetch_retry_other(f, "a status in retry_on");
+			fetch_retry_other(f, 502, "bad gateway");
 			return true;
 		}
 		return false;
@@ -680,14 +1112,68 @@ fetch_head_outcome(struct edge_fetch *f, const struct h1_response *resp)
 	return false;
 }
 
-/* WAIT_HEAD: parses the response head (1xx skipped, up to EDGE_MAX_INTERIM)
- * and hands it to the sink. */
+/*
+ * The chunked body bytes that came with the head, checked before anything of
+ * the response is published: a bad chunk among them answers 502 (RFC 9110
+ * §15.6.3) while the client has had nothing yet, where relaying would queue
+ * the head and then close the connection before it left.  A copy of the
+ * decoder runs over them; nothing is consumed.  H1_AGAIN or H1_OK when none
+ * is bad.
+ */
+static enum h1_status
+fetch_check_first_chunks(struct edge_fetch *f, const struct h1_response *resp)
+{
+	struct evbuffer *in = bufferevent_get_input(f->obev);
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr pos;
+	struct h1_chunked dec;
+	enum h1_status st = H1_AGAIN;
+	int k;
+
+	if (resp->body != H1_BODY_CHUNKED ||
+	    evbuffer_ptr_set(in, &pos, resp->head_len, EVBUFFER_PTR_SET) != 0)
+		return H1_AGAIN;
+	h1_chunked_init(&dec);
+	while (st == H1_AGAIN && (k = evbuffer_peek(in, -1, &pos, v, 8)) > 0) {
+		for (int i = 0; i < k && i < 8 && st == H1_AGAIN; i++) {
+			const char *p = v[i].iov_base;
+			size_t len = v[i].iov_len;
+
+			while (len > 0 && st == H1_AGAIN) {
+				const char *d;
+				size_t used = 0, dl = 0;
+
+				st = h1_chunked_decode(&dec, p, len, &used, &d, &dl);
+				if (used == 0)
+					break;
+				p += used;
+				len -= used;
+			}
+			if (evbuffer_ptr_set(in, &pos, v[i].iov_len, EVBUFFER_PTR_ADD) != 0)
+				return st;
+		}
+	}
+	return st;
+}
+
+/* The answer in hand is not used: the same member is asked again on a new
+ * connection. */
+static void
+fetch_again(struct edge_fetch *f)
+{
+	fetch_drop_conn(f);
+	fetch_begin(f, true);
+}
+
+/* WAIT_HEAD: parses the response head (1xx relayed to the request side, up
+ * to EDGE_MAX_INTERIM) and hands the final one to the sink. */
 static void
 fetch_read_head(struct edge_fetch *f)
 {
 	struct evbuffer *in = bufferevent_get_input(f->obev);
 	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
 	struct h1_response resp;
+	enum h1_status body_st;
 
 	for (;;) {
 		size_t len = evbuffer_get_length(in);
@@ -705,35 +1191,59 @@ fetch_read_head(struct edge_fetch *f)
 		if (st != H1_OK) {
 			log_warn("proxy", "origin pool \"%s\": malformed response: %s",
 			    f->pool->name, h1_strerror(st));
-			fetch_fail(f, "malformed response");
+			fetch_fail(f, 502, "bad gateway: the origin sent a malformed response");
 			return;
 		}
 		if (resp.status < 100 || resp.status >= 200)
 			break;
 		if (resp.status == 101) {
-			fetch_fail(f, "protocol upgrade is not supported");
+			fetch_fail(f, 502, "bad gateway: protocol upgrade is not supported");
 			return;
 		}
 		if (++f->n_interim > EDGE_MAX_INTERIM) {
 			log_warn("proxy",
 			    "origin pool \"%s\": more than %d interim (1xx) responses",
 			    f->pool->name, EDGE_MAX_INTERIM);
-			fetch_fail(f, "too many interim responses");
+			fetch_fail(f, 502, "bad gateway: too many interim responses");
 			return;
 		}
+		if (f->cl != NULL) {
+			f->cl->on_interim(f->cl_arg, &resp);
+			if (f->dead)
+				return;
+		}
 		evbuffer_drain(in, resp.head_len);
+	}
+	body_st = fetch_check_first_chunks(f, &resp);
+	if (body_st != H1_AGAIN && body_st != H1_OK) {
+		log_warn("proxy", "origin pool \"%s\": bad chunked body: %s", f->pool->name,
+		    h1_strerror(body_st));
+		fetch_fail(f, 502, "bad gateway: the origin sent a malformed response");
+		return;
 	}
 	if (fetch_head_outcome(f, &resp))
 		return; /* retried on another member */
 	switch (f->sink->on_head(f, &resp)) {
-	case FETCH_DONE:
+	case EDGE_FETCH_DONE:
+		if (f->dead)
+			return;
 		evbuffer_drain(in, resp.head_len);
 		fetch_finish(f, resp.keep_alive);
 		return;
-	case FETCH_STOP:
-		fetch_free(f); /* nothing to read; the connection is dropped */
+	case EDGE_FETCH_STOP:
+		if (f->dead)
+			return;
+		fetch_let_go(f); /* nothing to read; the connection is dropped */
+		f->sink->on_end(f);
+		fetch_free(f);
 		return;
-	case FETCH_READ_BODY:
+	case EDGE_FETCH_AGAIN:
+		if (!f->dead)
+			fetch_again(f);
+		return;
+	case EDGE_FETCH_READ:
+		if (f->dead)
+			return;
 		break;
 	}
 	/* the header views die with the head: keep only the framing */
@@ -744,7 +1254,7 @@ fetch_read_head(struct edge_fetch *f)
 	evbuffer_drain(in, resp.head_len);
 	f->state = FETCH_BODY;
 	fetch_set_timeouts(f, f->pool->between_bytes_timeout_ms, f->pool->send_timeout_ms);
-	fetch_read_body(f, false);
+	fetch_read_body(f);
 }
 
 /* ---- origin callbacks ---- */
@@ -753,24 +1263,47 @@ static void
 fetch_on_read(struct bufferevent *bev, void *arg)
 {
 	struct edge_fetch *f = arg;
+	struct fetch_hold h;
 
 	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
 	ASSERT(f->obev == bev);
+	fetch_enter(f, &h);
 	if (f->state == FETCH_BODY)
-		fetch_read_body(f, false);
-	else
+		fetch_read_body(f);
+	else if (f->state == FETCH_WAIT_HEAD || f->state == FETCH_CONNECTING)
 		fetch_read_head(f);
+	fetch_leave(f, &h);
 }
 
-/* A connection-level error before the response: its cause, for the log. */
+static void
+fetch_on_write(struct bufferevent *bev, void *arg)
+{
+	struct edge_fetch *f = arg;
+	struct fetch_hold h;
+
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	ASSERT(f->obev == bev);
+	fetch_enter(f, &h);
+	if (f->cl != NULL && f->cl->writable != NULL)
+		f->cl->writable(f->cl_arg, bufferevent_get_output(bev));
+	fetch_leave(f, &h);
+}
+
+/* A connection-level error before the response: the answer's status text,
+ * and its cause for the log. */
 static const char *
-fetch_conn_error(struct edge_fetch *f, short what, int err, char *tbuf, size_t tbuf_len)
+fetch_conn_error(struct edge_fetch *f, short what, int err, char *tbuf, size_t tbuf_len,
+    const char **answer, bool *is_tls)
 {
 	bool verify = false;
 	const char *tls = (what & BEV_EVENT_ERROR) && f->pool->tls
 	                      ? origin_tls_error(f->obev, &verify, tbuf, tbuf_len)
 	                      : NULL;
 
+	*is_tls = tls != NULL;
+	*answer = verify        ? "bad gateway: the origin's TLS certificate could not be verified"
+	          : tls != NULL ? "bad gateway: TLS to the origin failed"
+	                        : "bad gateway: the origin could not be reached";
 	return tls != NULL                                       ? tls
 	       : (what & BEV_EVENT_ERROR) && err == ECONNREFUSED ? "connection refused"
 	       : (what & BEV_EVENT_ERROR) ? evutil_socket_error_to_string(err)
@@ -782,9 +1315,11 @@ fetch_on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct edge_fetch *f = arg;
 	int err = EVUTIL_SOCKET_ERROR();
+	struct fetch_hold h;
 
 	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
 	ASSERT(f->obev == bev);
+	fetch_enter(f, &h);
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
 
@@ -793,34 +1328,50 @@ fetch_on_event(struct bufferevent *bev, short what, void *arg)
 		f->state = FETCH_WAIT_HEAD;
 		fetch_set_timeouts(f, f->pool->first_byte_timeout_ms, f->pool->send_timeout_ms);
 	} else if (what & BEV_EVENT_TIMEOUT) {
+		bool sending = f->state != FETCH_CONNECTING && (what & BEV_EVENT_WRITING);
+
 		EDGE_COUNT(&f->w->metrics, origin_timeouts_total);
 		log_warn("proxy", "origin pool \"%s\" member %u: %s timed out", f->pool->name,
 		    f->member_idx,
 		    f->state == FETCH_CONNECTING ? "connect"
+		    : sending                    ? "sending the request"
 		    : f->state == FETCH_BODY     ? "body"
 		                                 : "response");
-		fetch_try_failed(f, "timed out");
+		fetch_try_failed(f, 504,
+		    f->state == FETCH_CONNECTING
+		        ? "gateway timeout: the origin did not accept the connection in time"
+		    : sending ? "gateway timeout: the origin did not take the request in time"
+		              : "gateway timeout: the origin did not answer in time");
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if (f->state == FETCH_BODY && (what & BEV_EVENT_EOF)) {
-			fetch_read_body(f, true); /* ends a close-delimited body, else truncated */
+			f->eof = true;
+			fetch_read_body(f); /* ends a close-delimited body, else truncated */
 		} else if (f->state == FETCH_BODY) {
-			fetch_fail(f, "connection ended mid-body");
+			log_warn("proxy", "origin pool \"%s\": connection ended mid-body",
+			    f->pool->name);
+			fetch_fail(f, 502, "bad gateway");
 		} else if (f->reused && !f->got_bytes && !f->retried && f->retry_safe) {
-			/* the origin closed the kept-alive connection: once more, fresh */
+			/* the origin closed the kept-alive connection as we reused
+			 * it (RFC 9112 §9.3.1): once more, fresh, not held against
+			 * the member */
 			EDGE_COUNT(&f->w->metrics, origin_retries_total);
 			fetch_drop_conn(f);
 			f->retried = true;
 			fetch_begin(f, true);
 		} else {
 			char tbuf[256];
-			const char *why = fetch_conn_error(f, what, err, tbuf, sizeof tbuf);
+			const char *answer;
+			bool tls;
+			const char *why =
+			    fetch_conn_error(f, what, err, tbuf, sizeof tbuf, &answer, &tls);
 			const struct config_member *m = fetch_member(f);
 
-			log_warn("proxy", "origin pool \"%s\" member %s:%u: %s", f->pool->name,
-			    m->host, (unsigned)m->port, why);
-			fetch_try_failed(f, why);
+			log_warn("proxy", "origin pool \"%s\" member %s:%u: %s%s", f->pool->name,
+			    m->host, (unsigned)m->port, tls ? "TLS: " : "", why);
+			fetch_try_failed(f, 502, answer);
 		}
 	}
+	fetch_leave(f, &h);
 }
 
 /* timeouts.total ran out: the fetch ends wherever it is (no retry). */
@@ -828,14 +1379,17 @@ static void
 fetch_on_total(evutil_socket_t fd, short what, void *arg)
 {
 	struct edge_fetch *f = arg;
+	struct fetch_hold h;
 
 	(void)fd;
 	(void)what;
 	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
 	EDGE_COUNT(&f->w->metrics, origin_timeouts_total);
 	log_warn("proxy", "origin pool \"%s\": exchange took longer than timeouts.total (%u ms)",
 	    f->pool->name, f->pool->total_timeout_ms);
-	fetch_fail(f, "timeouts.total");
+	fetch_fail(f, 504, "gateway timeout: the origin exchange took too long");
+	fetch_leave(f, &h);
 }
 
 /* ---- tries ---- */
@@ -843,10 +1397,16 @@ fetch_on_total(evutil_socket_t fd, short what, void *arg)
 static void
 fetch_send(struct edge_fetch *f)
 {
-	bufferevent_setcb(f->obev, fetch_on_read, NULL, fetch_on_event, f);
+	struct evbuffer *out = bufferevent_get_output(f->obev);
+
+	bufferevent_setcb(
+	    f->obev, fetch_on_read, f->cl != NULL ? fetch_on_write : NULL, fetch_on_event, f);
 	bufferevent_enable(f->obev, EV_READ | EV_WRITE);
 	f->conn_uses++;
-	evbuffer_add(bufferevent_get_output(f->obev), f->head, f->head_len);
+	if (f->cl != NULL)
+		f->cl->send(f->cl_arg, out);
+	else
+		evbuffer_add(out, f->head, f->head_len);
 }
 
 static void
@@ -857,16 +1417,20 @@ fetch_connect(struct edge_fetch *f, const struct sockaddr *sa, socklen_t salen)
 	f->addrlen = salen;
 	f->obev = origin_pool_bev_new(f->gen->opool, f->pool_idx, f->member_idx);
 	if (f->obev == NULL) {
-		fetch_try_failed(f, "cannot open a connection");
+		fetch_try_failed(f, 502, "bad gateway: cannot open a connection to the origin");
 		return;
 	}
 	f->state = FETCH_CONNECTING;
 	/* While connecting, the write timeout is the connect timeout. */
 	fetch_set_timeouts(f, f->pool->connect_timeout_ms + f->pool->first_byte_timeout_ms,
 	    f->pool->connect_timeout_ms);
+	if (bufferevent_socket_connect(f->obev, sa, (int)salen) != 0) {
+		log_warn("proxy", "origin pool \"%s\" member %u: connect: %s", f->pool->name,
+		    f->member_idx, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		fetch_try_failed(f, 502, "bad gateway: the origin could not be reached");
+		return;
+	}
 	fetch_send(f);
-	if (bufferevent_socket_connect(f->obev, sa, (int)salen) != 0)
-		fetch_try_failed(f, "connect failed");
 }
 
 /* The member's address for this try is sa: an idle connection to it when
@@ -896,16 +1460,19 @@ static void
 fetch_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
 	struct edge_fetch *f = arg;
+	struct fetch_hold h;
 
 	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
 	f->dnsq = NULL;
 	if (err != NULL) {
 		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", f->pool->name,
 		    fetch_member(f)->host, err);
-		fetch_try_failed(f, err);
+		fetch_try_failed(f, 502, "bad gateway: the origin name could not be resolved");
 	} else {
 		fetch_use_address(f, sa, salen);
 	}
+	fetch_leave(f, &h);
 }
 
 /*
@@ -917,7 +1484,7 @@ fetch_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, v
 static int
 fetch_pick_source(struct edge_fetch *f)
 {
-	unsigned skip[FETCH_MAX_TRIES + 32];
+	unsigned skip[FETCH_MAX_TRIES + FETCH_FULL_MAX];
 	size_t n = f->tries;
 	int pick;
 
@@ -947,6 +1514,56 @@ fetch_take_member(struct edge_fetch *f, unsigned pick)
 	f->counted = true;
 }
 
+/* Every member at max_conns and no room or time left to wait. */
+static void
+fetch_busy(struct edge_fetch *f)
+{
+	EDGE_COUNT(&f->w->metrics, origin_busy_total);
+	fetch_refuse(
+	    f, EDGE_FETCH_E_BUSY, 503, "origin busy: every member is at its connection limit");
+}
+
+static void
+fetch_on_wake(struct origin_pool_waiter *wt, bool timed_out)
+{
+	struct edge_fetch *f =
+	    (struct edge_fetch *)(void *)((char *)wt - offsetof(struct edge_fetch, wait));
+	struct fetch_hold h;
+
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
+	if (timed_out) {
+		log_warn("proxy", "origin pool \"%s\": every member at max_conns for %u ms",
+		    f->pool->name, f->pool->queue_timeout_ms);
+		fetch_busy(f);
+	} else {
+		f->woken = true;
+		fetch_begin(f, false);
+		f->woken = false;
+	}
+	fetch_leave(f, &h);
+}
+
+/* Every usable member is at its max_conns: wait in the pool's queue (back at
+ * its head when woken for nothing), else busy. */
+static void
+fetch_queue(struct edge_fetch *f)
+{
+	if (f->wait_deadline_ms == 0) {
+		f->wait_deadline_ms = f->try_ms + f->pool->queue_timeout_ms;
+		EDGE_COUNT(&f->w->metrics, origin_queued_total);
+	}
+	f->wait.cb = fetch_on_wake;
+	if (origin_pool_wait(f->gen->opool, f->pool_idx, &f->wait, f->wait_deadline_ms, f->woken) ==
+	    0) {
+		f->state = FETCH_QUEUED;
+		return;
+	}
+	log_warn("proxy", "origin pool \"%s\": every member at max_conns and the queue full",
+	    f->pool->name);
+	fetch_busy(f);
+}
+
 /* A try on the current member: an idle connection when may_reuse, else a
  * new one, resolving its name first. */
 static void
@@ -971,7 +1588,7 @@ fetch_go(struct edge_fetch *f, bool may_reuse)
 	} else if (r < 0) {
 		log_warn("proxy", "origin pool \"%s\": resolving \"%s\": %s", f->pool->name,
 		    m->host, err != NULL ? err : "failed");
-		fetch_try_failed(f, err != NULL ? err : "resolution failed");
+		fetch_try_failed(f, 502, "bad gateway: the origin name could not be resolved");
 	}
 }
 
@@ -984,13 +1601,165 @@ fetch_begin(struct edge_fetch *f, bool fresh)
 	if (!fresh) {
 		int pick = fetch_pick_source(f);
 
+		if (pick == FETCH_PICK_FULL && f->mode != EDGE_FETCH_BACKGROUND) {
+			fetch_queue(f);
+			return;
+		}
+		if (pick < 0 && f->tries > 0) {
+			fetch_fail(f, f->fail_status, f->fail_msg);
+			return;
+		}
 		if (pick < 0) {
-			fetch_fail(f, f->fail_msg);
+			EDGE_COUNT(&f->w->metrics, origin_unavailable_total);
+			fetch_refuse(f, EDGE_FETCH_E_UNAVAILABLE, 503, "no healthy origin");
 			return;
 		}
 		fetch_take_member(f, (unsigned)pick);
 	}
 	fetch_go(f, !fresh);
+}
+
+/* One allocation: the fetch and its two timers. */
+static struct edge_fetch *
+fetch_alloc(struct edge_worker *w, enum edge_fetch_mode mode, struct edge_gen *gen,
+    const struct config_pool *pool, uint64_t hash)
+{
+	size_t ev = (event_get_struct_event_size() + 15) & ~(size_t)15;
+	size_t sz = (sizeof(struct edge_fetch) + 15) & ~(size_t)15;
+	struct edge_fetch *f = xcalloc(1, sz + 2 * ev);
+
+	f->magic = EDGE_FETCH_MAGIC;
+	f->mode = mode;
+	f->w = w;
+	f->gen = edge_gen_hold(gen);
+	f->total_timer = (struct event *)(void *)((char *)f + sz);
+	f->fill.timer = (struct event *)(void *)((char *)f + sz + ev);
+	evtimer_assign(f->total_timer, w->base, fetch_on_total, f);
+	evtimer_assign(f->fill.timer, w->base, fill_on_timer, f);
+	f->pool = pool;
+	f->pool_idx = (unsigned)(pool - gen->cfg->pools);
+	f->hash = hash;
+	f->fail_status = 502;
+	f->fail_msg = "bad gateway";
+	f->try_ms = time_mono_ms();
+	return f;
+}
+
+/* The exchange proper: timeouts.total runs from here. */
+static void
+fetch_arm_total(struct edge_fetch *f)
+{
+	f->request_time = time_now();
+	f->ban_gen = cache_ban_clock();
+	origin_balance_note_request(fetch_balance(f), time_mono_ms());
+	EDGE_COUNT(&f->w->metrics, origin_requests_total);
+	if (f->pool->total_timeout_ms > 0) {
+		struct timeval tv;
+
+		fetch_tv(&tv, f->pool->total_timeout_ms);
+		evtimer_add(f->total_timer, &tv);
+	}
+}
+
+/* ---- NORMAL and PASS ---- */
+
+struct edge_fetch *
+edge_fetch_new(struct edge_worker *w, const struct edge_fetch_req *r)
+{
+	struct edge_fetch *f = fetch_alloc(w, r->mode, r->gen, r->pool, r->hash);
+
+	f->sink = &client_sink;
+	f->head_method = r->head_method;
+	f->retry_safe = r->retry_safe;
+	f->cl = r->client;
+	f->cl_arg = r->arg;
+	snprintf(f->peer, sizeof f->peer, "%s", r->peer);
+	return f;
+}
+
+void
+edge_fetch_start(struct edge_fetch *f)
+{
+	struct fetch_hold h;
+
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
+	fetch_arm_total(f);
+	fetch_begin(f, false);
+	fetch_leave(f, &h);
+}
+
+void
+edge_fetch_detach(struct edge_fetch **fp)
+{
+	struct edge_fetch *f = *fp;
+	struct edge_worker *w;
+
+	if (f == NULL)
+		return;
+	*fp = NULL;
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	f->cl = NULL;
+	w = f->w;
+	/* a fill others may read goes on without the request (not when
+	 * draining, where a close is final) */
+	if (f->dead || f->fill.cf == NULL || f->state != FETCH_BODY || w->draining) {
+		fetch_free(f);
+		return;
+	}
+	f->detached = true;
+	f->dprev = NULL;
+	f->dnext = w->fetches;
+	if (w->fetches != NULL)
+		w->fetches->dprev = f;
+	w->fetches = f;
+}
+
+void
+edge_fetch_store(struct edge_fetch *f, struct cache_obj *fill, struct cache_fill *cf)
+{
+	ASSERT(f->fill.obj == NULL && f->fill.cf == NULL);
+	f->fill.obj = fill;
+	f->fill.cf = cf;
+}
+
+void
+edge_fetch_resume(struct edge_fetch *f)
+{
+	struct fetch_hold h;
+
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	if (f->state != FETCH_BODY || f->obev == NULL ||
+	    (bufferevent_get_enabled(f->obev) & EV_READ))
+		return;
+	fetch_enter(f, &h);
+	fetch_read_body(f);
+	fetch_leave(f, &h);
+}
+
+struct evbuffer *
+edge_fetch_output(struct edge_fetch *f)
+{
+	return f->obev != NULL ? bufferevent_get_output(f->obev) : NULL;
+}
+
+void
+edge_fetch_write_lowmark(struct edge_fetch *f, size_t low)
+{
+	if (f->obev != NULL)
+		bufferevent_setwatermark(f->obev, EV_WRITE, low, 0);
+}
+
+time_t
+edge_fetch_request_time(const struct edge_fetch *f)
+{
+	return f->request_time;
+}
+
+uint64_t
+edge_fetch_ban_gen(const struct edge_fetch *f)
+{
+	return f->ban_gen;
 }
 
 /* ---- BACKGROUND: the store only ---- */
@@ -1031,8 +1800,8 @@ store_on_304(struct edge_fetch *f, const struct h1_response *resp)
 	cache_obj_unref(&o);
 }
 
-static enum fetch_verdict
-store_on_head(struct edge_fetch *f, const struct h1_response *resp)
+static enum edge_fetch_verdict
+store_on_head(struct edge_fetch *f, struct h1_response *resp)
 {
 	struct fetch_store *st = &f->st;
 	time_t now = time_now();
@@ -1041,14 +1810,14 @@ store_on_head(struct edge_fetch *f, const struct h1_response *resp)
 	    (cache_policy_304_applies(st->stale, resp, false) ||
 	        edge_fetch_select_variant(f->w, st->key, st->key_len, resp, &st->stale))) {
 		store_on_304(f, resp);
-		return FETCH_DONE;
+		return EDGE_FETCH_DONE;
 	}
 	if (resp->status != 200)
-		return FETCH_STOP;
+		return EDGE_FETCH_STOP;
 	st->fill = edge_fetch_obj_new(f->w, f->gen->cfg, &st->req, resp, st->key, st->key_len,
 	    &st->conf, f->request_time, now, st->skip_sts, false);
 	if (st->fill == NULL)
-		return FETCH_STOP;
+		return EDGE_FETCH_STOP;
 	cache_obj_set_gen(st->fill, f->ban_gen);
 	if (st->cf != NULL) {
 		/* Misses that collapsed onto the key (another variant, a reload)
@@ -1057,25 +1826,56 @@ store_on_head(struct edge_fetch *f, const struct h1_response *resp)
 		cache_fill_end(st->cf, CACHE_FILL_S_FAILED, now);
 		cache_fill_unref(&st->cf);
 	}
-	return FETCH_READ_BODY;
+	return EDGE_FETCH_READ;
 }
 
-/* False when over cache.max_object, or when the cache's memory is over its
+/* Halts when over cache.max_object, or when the cache's memory is over its
  * budget (nobody waits for a background fill: it gives up). */
-static bool
-store_on_body(struct edge_fetch *f, const char *p, size_t n)
+static enum fetch_flow
+store_on_body(struct edge_fetch *f, struct evbuffer *in, size_t n)
 {
 	const struct config *cfg = f->gen->cfg;
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr pos;
+	size_t left = n;
 
-	return !cache_mem_over(config_cache_mem_budget(cfg)) &&
-	       cache_obj_append(f->st.fill, p, n, cfg->cache_max_object_bytes) == 0;
+	if (cache_mem_over(config_cache_mem_budget(cfg)))
+		return FETCH_HALT;
+	evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
+	while (left > 0) {
+		int k = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, 8);
+
+		if (k <= 0)
+			break;
+		for (int i = 0; i < k && i < 8 && left > 0; i++) {
+			size_t l = v[i].iov_len < left ? v[i].iov_len : left;
+
+			if (cache_obj_append(
+			        f->st.fill, v[i].iov_base, l, cfg->cache_max_object_bytes) != 0)
+				return FETCH_HALT;
+			left -= l;
+			evbuffer_ptr_set(in, &pos, l, EVBUFFER_PTR_ADD);
+		}
+	}
+	evbuffer_drain(in, n);
+	return FETCH_MORE;
 }
 
 static void
 store_on_end(struct edge_fetch *f)
 {
+	if (f->st.fill == NULL)
+		return; /* a 304, or a status that is not stored */
 	cache_obj_body_done(f->st.fill);
 	store_publish(f, f->st.fill);
+}
+
+static void
+store_on_error(struct edge_fetch *f, enum edge_fetch_error e, int status, const char *msg)
+{
+	(void)e;
+	(void)status;
+	log_info("proxy", "origin pool \"%s\": background fetch: %s", f->pool->name, msg);
 }
 
 static void
@@ -1108,6 +1908,7 @@ static const struct fetch_sink store_sink = {
     store_on_head,
     store_on_body,
     store_on_end,
+    store_on_error,
     store_on_free,
 };
 
@@ -1136,10 +1937,10 @@ bool
 edge_fetch_background(
     struct edge_worker *w, const struct edge_fetch_bg *bg, const struct edge_fetch_bereq *b)
 {
-	const struct config *cfg = bg->gen->cfg;
 	unsigned bucket = store_bucket(bg->key, bg->key_len);
 	struct cache_fill *cf = NULL;
 	struct edge_fetch *f;
+	struct fetch_hold h;
 	int pick;
 
 	for (f = w->bg_fetch[bucket]; f != NULL; f = f->st.next)
@@ -1164,20 +1965,10 @@ edge_fetch_background(
 			break;
 		}
 	}
-	f = xcalloc(1, sizeof *f);
-	f->magic = EDGE_FETCH_MAGIC;
-	f->w = w;
-	f->gen = edge_gen_hold(bg->gen);
+	f = fetch_alloc(w, EDGE_FETCH_BACKGROUND, bg->gen, bg->pool, bg->hash);
 	f->sink = &store_sink;
 	f->head_method = str_eq(b->method, STR_LIT("HEAD"));
 	f->retry_safe = b->body == H1_BODY_NONE; /* GET or HEAD */
-	f->request_time = time_now();
-	f->ban_gen = cache_ban_clock();
-	f->pool = bg->pool;
-	f->pool_idx = (unsigned)(bg->pool - cfg->pools);
-	f->hash = bg->hash;
-	f->fail_msg = "no usable member";
-	f->try_ms = time_mono_ms();
 	f->st.bucket = bucket;
 	f->st.key = xmalloc(bg->key_len + 1);
 	memcpy(f->st.key, bg->key, bg->key_len);
@@ -1195,31 +1986,32 @@ edge_fetch_background(
 	if (pick < 0 || !store_build_request(f, b)) {
 		if (pick >= 0)
 			origin_pool_release(f->gen->opool, f->pool_idx, (unsigned)pick);
-		fetch_free(f);
+		fetch_destroy(f);
 		return false;
 	}
-	origin_balance_note_request(fetch_balance(f), time_mono_ms());
 	EDGE_COUNT(&w->metrics, cache_background_revalidations_total);
-	EDGE_COUNT(&w->metrics, origin_requests_total);
-	if (f->pool->total_timeout_ms > 0) {
-		struct timeval tv;
-
-		f->total_timer = evtimer_new(w->base, fetch_on_total, f);
-		ASSERT(f->total_timer != NULL);
-		fetch_tv(&tv, f->pool->total_timeout_ms);
-		evtimer_add(f->total_timer, &tv);
-	}
+	fetch_enter(f, &h);
+	fetch_arm_total(f);
 	fetch_take_member(f, (unsigned)pick);
 	/* the first try, on the member just picked (may end the fetch at once:
 	 * it was started all the same) */
 	fetch_go(f, true);
+	fetch_leave(f, &h);
 	return true;
+}
+
+void
+edge_fetch_abort_background(struct edge_worker *w)
+{
+	for (unsigned b = 0; b < EDGE_FETCH_BG_BUCKETS; b++)
+		while (w->bg_fetch[b] != NULL)
+			fetch_destroy(w->bg_fetch[b]);
 }
 
 void
 edge_fetch_abort_all(struct edge_worker *w)
 {
-	for (unsigned b = 0; b < EDGE_FETCH_BG_BUCKETS; b++)
-		while (w->bg_fetch[b] != NULL)
-			fetch_free(w->bg_fetch[b]);
+	edge_fetch_abort_background(w);
+	while (w->fetches != NULL)
+		fetch_destroy(w->fetches);
 }

@@ -12,14 +12,17 @@
  * total), the 1xx cap, passive health, and the dechunk filter between the
  * origin's body and its sink.
  *
- * Modes: NORMAL (into a cache fill every reader reads back), PASS (straight
- * to one request), BACKGROUND (the store only: revalidation for
- * stale-while-revalidate, RFC 5861 §3).  Only BACKGROUND runs on this object
- * today; the client exchange (edge_proxy.c) shares its builders.
+ * Modes: NORMAL (into a cache fill every reader reads back, the request's
+ * own client included: the fetch never waits for a client), PASS (straight
+ * to one request, through a sink the request side provides, with its
+ * backpressure), BACKGROUND (the store only: revalidation for
+ * stale-while-revalidate, RFC 5861 §3).  The request side (edge_forward.c)
+ * is the body source and decides on the final head (revalidation, range
+ * window, stale-if-error, what is stored).
  *
- * A fetch owns itself: it is freed after it reported its end or its error to
- * its sink, and by edge_fetch_abort_all on drain and shutdown.  Worker
- * thread only.
+ * A fetch owns itself: it is freed after it reported its end or its error,
+ * when the request side cancels it, and by edge_fetch_abort_* on drain and
+ * shutdown.  Worker thread only.
  */
 #ifndef OUTPOST_EDGE_EDGE_FETCH_H
 #define OUTPOST_EDGE_EDGE_FETCH_H
@@ -40,7 +43,9 @@ struct edge_gen;
 struct edge_worker;
 struct evbuffer;
 
-#define EDGE_FETCH_BG_BUCKETS 64  /* background fetches: hash set buckets per worker */
+#define EDGE_FETCH_BG_BUCKETS 64 /* background fetches: hash set buckets per worker */
+#define EDGE_ORIGIN_MAX_HEAD  (64 * 1024)
+#define EDGE_MAX_INTERIM      16  /* 1xx responses before the final one, per try */
 #define EDGE_FETCH_BG_MAX     256 /* background fetches in flight per worker */
 
 /* How the client's fields are filtered into the backend request. */
@@ -144,7 +149,120 @@ struct edge_fetch_bg {
  */
 bool edge_fetch_background(
     struct edge_worker *w, const struct edge_fetch_bg *bg, const struct edge_fetch_bereq *b);
-/* Drops every background fetch of the worker (drain, shutdown). */
+
+/* ---- NORMAL and PASS: a fetch for a request ---- */
+
+struct edge_fetch;
+struct cache_mem_client;
+
+/* What the request side decides on the final head (edge_fetch_client.on_head). */
+enum edge_fetch_verdict {
+	EDGE_FETCH_READ = 0, /* read the body: into the store (edge_fetch_store) and, unless
+	                        the body goes to a fill (NORMAL), to on_body (PASS) */
+	EDGE_FETCH_DONE,     /* over without a body: the origin connection may be kept */
+	EDGE_FETCH_STOP,     /* over: the origin connection is dropped */
+	EDGE_FETCH_AGAIN,    /* the answer is not used: the same member is asked again on a
+	                        new connection (send writes the head anew) */
+};
+
+/* Why a fetch ended without an answer (edge_fetch_client.on_error). */
+enum edge_fetch_error {
+	EDGE_FETCH_E_ORIGIN = 0,  /* the origin failed: status and msg describe it */
+	EDGE_FETCH_E_UNAVAILABLE, /* no member was usable at all */
+	EDGE_FETCH_E_BUSY,        /* every usable member at max_conns, no room or time to wait */
+};
+
+/*
+ * The request side of a NORMAL or PASS fetch: the body source (send,
+ * writable, sent) and the sink.  The fetch calls them with arg; enter and
+ * leave bracket each of its event callbacks that reach the request side.
+ * on_end and on_error are the last calls: the fetch lets go of the request
+ * side before them (its origin connection is back in the idle pool or
+ * closed, its member released), and the request side drops its pointer.
+ */
+struct edge_fetch_client {
+	void (*enter)(void *arg);
+	void (*leave)(void *arg);
+	/* A try begins on a connection: write the request head (and what there
+	 * is of the body) to out. */
+	void (*send)(void *arg, struct evbuffer *out);
+	/* The origin's output drained below the mark edge_fetch_write_lowmark set. */
+	void (*writable)(void *arg, struct evbuffer *out);
+	/* Is the whole request in the origin's output (may the connection carry
+	 * another)? */
+	bool (*sent)(void *arg);
+	/* A 1xx interim response (views valid during the call). */
+	void (*on_interim)(void *arg, const struct h1_response *resp);
+	/* The final head (views valid during the call; the request side may
+	 * take a 206 that holds the whole representation for the 200 it is). */
+	enum edge_fetch_verdict (*on_head)(
+	    void *arg, struct edge_fetch *f, struct h1_response *resp);
+	/* PASS: n body bytes at the front of in, after the dechunk filter: the
+	 * sink moves or drains all of them; true when it wants no more until
+	 * edge_fetch_resume (its client's output is full). */
+	bool (*on_body)(void *arg, struct evbuffer *in, size_t n);
+	/* Over: the body is whole (PASS), or a DONE / STOP verdict took effect. */
+	void (*on_end)(void *arg);
+	/* Over without an answer (the fetch counted it). */
+	void (*on_error)(void *arg, enum edge_fetch_error e, int status, const char *msg);
+	/* NORMAL: the fill grew (the reader that leads it may send more). */
+	void (*on_fill)(void *arg);
+	/* NORMAL: the fetch ended (the fill is done or failed); the charge of
+	 * cache.fill_per_client passes to the request side (cl, bytes: NULL, 0
+	 * when none), which keeps it until its client has read the fill. */
+	void (*on_fill_end)(void *arg, struct cache_mem_client *cl, uint64_t bytes);
+};
+
+enum edge_fetch_mode {
+	EDGE_FETCH_NORMAL = 0, /* the body goes into a cache fill every reader reads back */
+	EDGE_FETCH_PASS,       /* the body goes to one request (on_body) */
+	EDGE_FETCH_BACKGROUND, /* the store only (edge_fetch_background) */
+};
+
+/* What a request's fetch needs. */
+struct edge_fetch_req {
+	enum edge_fetch_mode mode;      /* NORMAL or PASS (a NORMAL fetch whose answer may not
+	                                   be stored streams as a PASS) */
+	struct edge_gen *gen;           /* the request's configuration (a hold is taken) */
+	const struct config_pool *pool; /* the route's pool, or its canary pool */
+	uint64_t hash;                  /* balancer key */
+	bool head_method;               /* a HEAD: no response body */
+	bool retry_safe;                /* idempotent and without a body (RFC 9110 §9.2.2) */
+	const char *peer;               /* the client address (cache.fill_per_client) */
+	const struct edge_fetch_client *client;
+	void *arg;
+};
+
+/* A fetch for a request; nothing happens before edge_fetch_start.  Worker
+ * thread. */
+struct edge_fetch *edge_fetch_new(struct edge_worker *w, const struct edge_fetch_req *r);
+/* timeouts.total starts, then a member is picked (or the fetch waits in the
+ * pool's queue when each is at its max_conns).  The fetch may end inside
+ * (on_error). */
+void edge_fetch_start(struct edge_fetch *f);
+/* The request side lets go of *fp (NULLed): a NORMAL fetch whose body goes
+ * into a fill goes on for the fill's other readers (unless the worker
+ * drains) and stops by itself when none is left and nothing is stored;
+ * any other fetch is cancelled. */
+void edge_fetch_detach(struct edge_fetch **fp);
+/* During on_head: the answer is stored as fill (taken; NULL: not stored),
+ * and, when cf (taken) is set, its body goes into that fill (NORMAL: the
+ * request side reads it back like every reader) instead of on_body. */
+void edge_fetch_store(struct edge_fetch *f, struct cache_obj *fill, struct cache_fill *cf);
+/* PASS: on_body asked for a pause; the client's output has room again. */
+void edge_fetch_resume(struct edge_fetch *f);
+/* The origin connection's output (the request body goes there), or NULL
+ * while there is none. */
+struct evbuffer *edge_fetch_output(struct edge_fetch *f);
+/* Calls writable when the origin's output drains to low bytes. */
+void edge_fetch_write_lowmark(struct edge_fetch *f, size_t low);
+/* When the request went out (time_now()) and the ban clock then. */
+time_t edge_fetch_request_time(const struct edge_fetch *f);
+uint64_t edge_fetch_ban_gen(const struct edge_fetch *f);
+
+/* Drops every background fetch of the worker (drain). */
+void edge_fetch_abort_background(struct edge_worker *w);
+/* Drops every fetch the worker still runs (shutdown). */
 void edge_fetch_abort_all(struct edge_worker *w);
 
 #endif

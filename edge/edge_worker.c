@@ -271,7 +271,7 @@ worker_on_drain(evutil_socket_t fd, short what, void *arg)
 	w->draining = true;
 	worker_close_listeners(w);
 	evtimer_del(w->accept_timer);
-	edge_fetch_abort_all(w); /* best effort: never waited for */
+	edge_fetch_abort_background(w); /* best effort: never waited for */
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		edge_conn_drain(c);

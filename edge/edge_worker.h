@@ -147,6 +147,9 @@ struct edge_worker {
 	 * URL key, bucket chains. */
 	struct edge_fetch *bg_fetch[EDGE_FETCH_BG_BUCKETS];
 	unsigned n_bg_fetch;
+	/* NORMAL fetches that go on for their fill after their request let go
+	 * (edge_fetch_detach): freed at shutdown. */
+	struct edge_fetch *fetches;
 	/* TLS handshakes in progress per client address (limits.handshakes_per_ip):
 	 * entries exist only while their count is above zero. */
 	struct edge_hs_ip *hs_ip[EDGE_HS_BUCKETS];

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * edge/edge_forward.h — the request side of a request that goes to the
+ * origin (a miss, a pass, a revalidation): it describes the backend
+ * request, is the fetch's body source (the request body read whole first —
+ * the route's request_buffering: memory, then an unlinked temporary file,
+ * edge_spool.h — or streamed), decides on the origin's head (revalidation,
+ * the range window, stale-if-error, what is stored), and is the sink of a
+ * PASS fetch (the response streams to the client with backpressure, never
+ * held whole).  The exchange itself is the fetch's (edge_fetch.h).  Worker
+ * thread only.
+ */
+#ifndef OUTPOST_EDGE_EDGE_FORWARD_H
+#define OUTPOST_EDGE_EDGE_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cache_obj;
+struct cache_policy_conf;
+struct config_pool;
+struct edge_conn;
+
+/* Starts forwarding c's current request to pool.  store: the response may be
+ * stored in the cache (the policy still decides).  stale (owned, may be NULL):
+ * the stored stale response for the key — the request is sent as a
+ * conditional request for it when c->fw.revalidate is set (a 304 refreshes
+ * it and the client is answered from it), and it answers instead of an
+ * origin error when stale-if-error allows.  c->fw.cf: the fill c leads
+ * (edge_collapse_begin), if any: the fetch is NORMAL then, else PASS.
+ * Completion is reported through edge_conn_response_done /
+ * edge_conn_send_error / edge_conn_close / edge_conn_serve_stored. */
+void edge_forward_start(
+    struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale);
+/* More request bytes arrived from the client. */
+void edge_forward_on_client_readable(struct edge_conn *c);
+/* The client's output buffer drained below the low watermark. */
+void edge_forward_on_client_writable(struct edge_conn *c);
+/* The balancer key of c's request for pool: the client address for ip_hash,
+ * the pool's hash_key for consistent_hash, else 0. */
+uint64_t edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool);
+/* stale-while-revalidate (RFC 5861 §3): makes sure a BACKGROUND fetch
+ * (edge_fetch.h) refreshes stale, the stored object for c's current request
+ * key, built from c's request (target, Host, end-to-end fields without
+ * preconditions, Range or cache directives) and stale's validators.  True
+ * when one was in flight or has been started (the caller may serve stale),
+ * false when none can (a request with a body among them): the caller goes to
+ * the origin in the foreground. */
+bool edge_forward_background(struct edge_conn *c, struct cache_obj *stale);
+/* The cache policy settings for c's request: its route's default_ttl, the
+ * node's cache.heuristic_max, and the route's grace or else the node's. */
+void edge_forward_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);
+/* Ends c's forwarding, if any: its fetch is let go (a fill others read goes
+ * on without it), what it holds released, c->fw zeroed.  Client gone, error,
+ * connection freed. */
+void edge_forward_abort(struct edge_conn *c);
+/* Drops what c's fills charged to its client address (cache.fill_per_client):
+ * its client has read them, or is gone.  Idempotent. */
+void edge_forward_unpin(struct edge_conn *c);
+
+#endif
