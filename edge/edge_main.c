@@ -21,6 +21,13 @@
  * Started as root, the daemon switches to node.user after binding, opening
  * the disk tier and the access log and reading the keys, and before the
  * workers start (edge/edge_privdrop.h).
+ *
+ * Under a service manager (NOTIFY_SOCKET, edge/edge_notify.h) the main thread
+ * says READY=1 once every listener is bound, the disk tier is open and the
+ * workers run; RELOADING=1 then READY=1 around a SIGHUP reload; STOPPING=1
+ * when it drains; STATUS= lines with each; and WATCHDOG=1 from its own loop
+ * at half of WATCHDOG_USEC, so a main loop that stops turning gets the
+ * process restarted.
  */
 #include "config.h"
 
@@ -54,6 +61,7 @@
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
+#include "edge/edge_notify.h"
 #include "edge/edge_privdrop.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_tls.h"
@@ -75,6 +83,7 @@ struct main_state {
 	const struct config *boot; /* the start-up snapshot: what needs a restart */
 	struct event_base *base;
 	struct event *poll_timer;
+	struct event *watchdog_timer; /* WATCHDOG=1 pings; NULL without a watchdog */
 	bool stopping;
 };
 
@@ -285,11 +294,66 @@ main_reload(struct main_state *ms)
 	    ncfg->n_pools);
 }
 
+/* READY=1 with a STATUS= line saying what serves and how the last reload
+ * went. */
+static void
+main_notify_ready(const struct main_state *ms)
+{
+	const struct edge_server *srv = &ms->srv;
+
+	edge_notify("READY=1\nSTATUS=serving: %zu listeners, %u workers, %zu sites%s",
+	    srv->cfg->n_listens, srv->n_workers, srv->cfg->n_sites,
+	    srv->last_reload_time == 0 ? ""
+	    : srv->last_reload_ok      ? "; last reload ok"
+	                          : "; last reload rejected, the previous configuration serves");
+}
+
+/* Stops accepting and drains: /healthz answers "draining", every worker
+ * closes its listeners and finishes what is in flight (timeouts.drain), then
+ * the main loop ends. */
+static void
+main_drain(struct main_state *ms)
+{
+	struct timeval tv = time_ms_to_tv(50);
+
+	if (ms->stopping)
+		return;
+	ms->stopping = true;
+	edge_notify("STOPPING=1\nSTATUS=draining (up to %u ms)", ms->srv.cfg->drain_timeout_ms);
+	atomic_store(&ms->srv.draining, true);
+	for (unsigned i = 0; i < ms->srv.n_workers; i++)
+		edge_worker_drain(ms->srv.workers[i]);
+	ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
+	event_add(ms->poll_timer, &tv);
+}
+
+static void
+main_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	edge_notify("WATCHDOG=1");
+}
+
+/* Pings the watchdog from the main loop when one applies. */
+static void
+main_watchdog_start(struct main_state *ms)
+{
+	uint64_t ms_ival = edge_notify_watchdog_ms();
+	struct timeval tv = time_ms_to_tv(ms_ival);
+
+	if (ms_ival == 0)
+		return;
+	ms->watchdog_timer = event_new(ms->base, -1, EV_PERSIST, main_on_watchdog, ms);
+	event_add(ms->watchdog_timer, &tv);
+	edge_notify("WATCHDOG=1");
+}
+
 static void
 main_on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct main_state *ms = arg;
-	struct timeval tv = time_ms_to_tv(50);
 
 	(void)what;
 	switch (sig) {
@@ -297,14 +361,9 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGINT:
 		if (ms->stopping)
 			return;
-		ms->stopping = true;
 		log_info("main", "received %s: draining (up to %u ms)",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT", ms->srv.cfg->drain_timeout_ms);
-		atomic_store(&ms->srv.draining, true);
-		for (unsigned i = 0; i < ms->srv.n_workers; i++)
-			edge_worker_drain(ms->srv.workers[i]);
-		ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
-		event_add(ms->poll_timer, &tv);
+		main_drain(ms);
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
@@ -313,8 +372,11 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		edge_purge_reopen();
 		break;
 	case SIGHUP:
-		if (!ms->stopping)
-			main_reload(ms);
+		if (ms->stopping)
+			break;
+		edge_notify_reloading("reloading the configuration");
+		main_reload(ms);
+		main_notify_ready(ms);
 		break;
 	}
 }
@@ -385,6 +447,8 @@ main_run(struct config *cfg, const char *path)
 		return 1;
 	}
 	main_check_nofile(cfg);
+	(void)edge_notify_open(0);
+	edge_notify("STATUS=starting: opening the caches, binding the listeners");
 	ms.srv.conn_ip = edge_ip_counts_new();
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
@@ -473,6 +537,8 @@ main_run(struct config *cfg, const char *path)
 		log_info("main", "admin listening on %s", cfg->admin.address);
 	log_info("main", "outpost %s node \"%s\" started with %u workers", PACKAGE_VERSION,
 	    cfg->node_name, cfg->workers);
+	main_notify_ready(&ms);
+	main_watchdog_start(&ms);
 	event_base_dispatch(ms.base);
 	log_info("main", "stopped");
 	rc = 0;
@@ -496,6 +562,8 @@ out:
 			event_free(sigev[s]);
 	if (ms.poll_timer != NULL)
 		event_free(ms.poll_timer);
+	if (ms.watchdog_timer != NULL)
+		event_free(ms.watchdog_timer);
 	if (admin != NULL)
 		evhttp_free(admin);
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
@@ -508,6 +576,7 @@ out:
 		close(ms.srv.access_log_fd);
 	config_unref(&ms.srv.cfg);
 	edge_privdrop_free(&pd);
+	edge_notify_close();
 	return rc;
 }
 
