@@ -19,6 +19,7 @@
 #include "config/config_value.h"
 #include "core/xmalloc.h"
 #include "ctl/ctl_cmd.h"
+#include "ctl/ctl_ops.h"
 
 #define CTL_DEFAULT_ADMIN   "127.0.0.1:9090"
 #define CTL_DEFAULT_TIMEOUT 10000 /* ms */
@@ -38,6 +39,7 @@ ctl_usage(FILE *f)
 	    "       outpostctl [options] status [--json]\n"
 	    "       outpostctl [options] stats [--json] [FILTER]\n"
 	    "       outpostctl [options] health\n"
+	    "       outpostctl [options] upgrade [--pid PID | --pidfile FILE]\n"
 	    "\n"
 	    "Talks to an Outpost node's admin listener.\n"
 	    "\n"
@@ -56,6 +58,9 @@ ctl_usage(FILE *f)
 	    "purge: URL... every variant of each URL; --prefix, --host, --tag (each may be\n"
 	    "repeated) and --all select more; --soft marks them stale instead; --wait D\n"
 	    "waits up to D for every node of the fleet to apply the purge.\n"
+	    "\n"
+	    "upgrade: SIGUSR2 to the node's process (--pid, --pidfile, or the pid a local\n"
+	    "node reports), then waits (--timeout) until it has handed over and exited.\n"
 	    "\n"
 	    "exit status: 0 success, 1 the node answered with an error, 2 usage or\n"
 	    "settings error, 3 no answer (connection refused, timeout, malformed reply).\n");
@@ -182,6 +187,8 @@ enum {
 	OPT_ALL,
 	OPT_SOFT,
 	OPT_WAIT,
+	OPT_PID,
+	OPT_PIDFILE,
 };
 
 static const struct option ctl_options[] = {
@@ -197,6 +204,8 @@ static const struct option ctl_options[] = {
     {"all", no_argument, NULL, OPT_ALL},
     {"soft", no_argument, NULL, OPT_SOFT},
     {"wait", required_argument, NULL, OPT_WAIT},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -235,6 +244,8 @@ struct ctl_args {
 	const char *admin, *token, *token_file, *conf;
 	struct ctl_purge_args purge;
 	bool purge_opts; /* a purge-only option was given */
+	struct ctl_upgrade_args upgrade;
+	bool upgrade_opts; /* an upgrade-only option was given */
 	struct ctl_ctx ctx;
 };
 
@@ -293,6 +304,20 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 				return CTL_EXIT_USAGE;
 			a->purge_opts = true;
 			break;
+		case OPT_PID: {
+			char *end;
+
+			a->upgrade.pid = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || a->upgrade.pid <= 0)
+				return ctl_usage_error(
+				    "--pid: \"%.40s\" is not a process id", optarg);
+			a->upgrade_opts = true;
+			break;
+		}
+		case OPT_PIDFILE:
+			a->upgrade.pidfile = optarg;
+			a->upgrade_opts = true;
+			break;
 		case 'h':
 			ctl_usage(stdout);
 			return CTL_EXIT_OK;
@@ -305,11 +330,13 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 		}
 	}
 	if (optind == argc)
-		return ctl_usage_error("no command (purge, status, stats, health)%s", "");
+		return ctl_usage_error("no command (purge, status, stats, health, upgrade)%s", "");
 	cmd = argv[optind++];
 	if (strcmp(cmd, "purge") != 0 && a->purge_opts)
 		return ctl_usage_error(
 		    "%s: --prefix, --host, --tag, --all, --soft and --wait are for purge", cmd);
+	if (strcmp(cmd, "upgrade") != 0 && a->upgrade_opts)
+		return ctl_usage_error("%s: --pid and --pidfile are for upgrade", cmd);
 
 	/* the settings: flags, then the environment, then the file */
 	if (a->conf == NULL)
@@ -363,9 +390,14 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			return ctl_usage_error("stats: one FILTER at most%s", "");
 		return ctl_cmd_stats(&a->ctx, optind < argc ? argv[optind] : NULL);
 	}
+	if (strcmp(cmd, "upgrade") == 0) {
+		if (optind < argc)
+			return ctl_usage_error("upgrade takes no argument%s", "");
+		return ctl_ops_upgrade(&a->ctx, &a->upgrade);
+	}
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "health") != 0)
 		return ctl_usage_error(
-		    "unknown command \"%.40s\" (purge, status, stats, health)", cmd);
+		    "unknown command \"%.40s\" (purge, status, stats, health, upgrade)", cmd);
 	if (optind < argc)
 		return ctl_usage_error("%s takes no argument", cmd);
 	if (strcmp(cmd, "health") == 0) {
