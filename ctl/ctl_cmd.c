@@ -204,8 +204,8 @@ ctl_cmd_fmt_uptime(json_int_t s, char *out, size_t outlen)
 }
 
 /* 1536 → "1.5 KiB" */
-static void
-ctl_cmd_fmt_bytes(json_int_t v, char *out, size_t outlen)
+void
+ctl_cmd_fmt_bytes(long long v, char *out, size_t outlen)
 {
 	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double d = (double)v;
@@ -216,7 +216,7 @@ ctl_cmd_fmt_bytes(json_int_t v, char *out, size_t outlen)
 		u++;
 	}
 	if (u == 0)
-		snprintf(out, outlen, "%" JSON_INTEGER_FORMAT " B", v);
+		snprintf(out, outlen, "%lld B", v);
 	else
 		snprintf(out, outlen, "%.1f %s", d, unit[u]);
 }

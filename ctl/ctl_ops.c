@@ -1,21 +1,30 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl/ctl_ops.c — see ctl_ops.h.
+ *
+ * warm runs its requests from one thread with poll(): a fixed set of slots
+ * (the concurrency), each one connection and one request ("Connection:
+ * close", so the end of the body is the close; Content-Length or the chunked
+ * end is checked against it), started no faster than the rate allows.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "config/config_value.h"
+#include "core/xmalloc.h"
 #include "ctl/ctl_http.h"
 #include "ctl/ctl_ops.h"
 
@@ -206,4 +215,413 @@ ctl_ops_upgrade(const struct ctl_ctx *c, const struct ctl_upgrade_args *a)
 	printf("upgraded: process %ld handed over and exited; the node at %s is healthy\n", pid,
 	    c->admin);
 	return CTL_EXIT_OK;
+}
+
+/* ---- warm ---- */
+
+#define CTL_WARM_HEAD_MAX 16384 /* of a response head kept to parse */
+#define CTL_WARM_BAR      30    /* characters of the progress bar */
+
+struct ctl_warm_url {
+	char *host; /* "host[:port]" for the Host field */
+	char *path; /* origin-form target */
+	char *url;  /* as written, for messages */
+};
+
+enum ctl_warm_state {
+	CTL_WARM_IDLE = 0,
+	CTL_WARM_CONNECTING,
+	CTL_WARM_READING,
+};
+
+struct ctl_warm_slot {
+	enum ctl_warm_state state;
+	int fd;
+	size_t url;        /* index of the URL */
+	uint64_t deadline; /* ms, monotonic */
+	char head[CTL_WARM_HEAD_MAX];
+	size_t head_len;
+	bool head_done;
+	int status;
+	long long content_length; /* -1: not given */
+	bool chunked;
+	bool hit;
+	uint64_t body; /* bytes after the head */
+	char tail[5];  /* the last bytes of the body (a chunked end: "0\r\n\r\n") */
+};
+
+struct ctl_warm {
+	const struct ctl_ctx *c;
+	struct ctl_warm_url *urls;
+	size_t n_urls, next, done, failed, hits;
+	uint64_t bytes, t0, last_progress;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	bool tty;
+};
+
+static void
+ctl_warm_free_urls(struct ctl_warm *w)
+{
+	for (size_t i = 0; i < w->n_urls; i++) {
+		free(w->urls[i].host);
+		free(w->urls[i].path);
+		free(w->urls[i].url);
+	}
+	free(w->urls);
+}
+
+/* Reads the list: one http:// URL a line, '#' comments and blank lines
+ * skipped.  0, or -1 after printing "file:line: reason". */
+static int
+ctl_warm_read(struct ctl_warm *w, const char *file)
+{
+	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+	char *line = NULL;
+	size_t cap = 0, cap_urls = 0;
+	unsigned lineno = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "outpostctl: warm: %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (n = getline(&line, &cap, f)) != -1) {
+		char *p = line, *slash, *end;
+		struct ctl_warm_url *u;
+
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+		                    line[n - 1] == '\t'))
+			line[--n] = '\0';
+		p += strspn(p, " \t");
+		if (*p == '\0' || *p == '#')
+			continue;
+		if (strncasecmp(p, "http://", 7) != 0 || p[7] == '\0' || p[7] == '/') {
+			fprintf(stderr,
+			    "outpostctl: warm: %s:%u: \"%.80s\" is not an http:// URL (warm "
+			    "requests "
+			    "through a plain HTTP listener)\n",
+			    file, lineno, p);
+			rc = -1;
+			break;
+		}
+		for (end = p; *end != '\0'; end++)
+			if ((unsigned char)*end <= ' ' || *end == 0x7f)
+				break;
+		if (*end != '\0') {
+			fprintf(stderr,
+			    "outpostctl: warm: %s:%u: a space or control byte in the URL\n", file,
+			    lineno);
+			rc = -1;
+			break;
+		}
+		if (w->n_urls == cap_urls) {
+			cap_urls = cap_urls ? 2 * cap_urls : 64;
+			w->urls = xrealloc(w->urls, cap_urls * sizeof *w->urls);
+		}
+		u = &w->urls[w->n_urls++];
+		slash = strpbrk(p + 7, "/?");
+		u->host = xstrndup(p + 7, slash != NULL ? (size_t)(slash - p - 7) : strlen(p + 7));
+		if (slash == NULL)
+			u->path = xstrdup("/");
+		else if (*slash == '?') {
+			u->path = xmalloc(strlen(slash) + 2);
+			u->path[0] = '/';
+			strcpy(u->path + 1, slash);
+		} else
+			u->path = xstrdup(slash);
+		u->url = xstrdup(p);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	if (rc == 0 && w->n_urls == 0) {
+		fprintf(stderr, "outpostctl: warm: %s: no URL\n", file);
+		rc = -1;
+	}
+	return rc;
+}
+
+static void
+ctl_warm_progress(struct ctl_warm *w, bool final)
+{
+	uint64_t now = ctl_ops_now_ms();
+	double secs = (double)(now - w->t0) / 1000.0;
+	double rps = secs > 0 ? (double)w->done / secs : 0;
+
+	if (!final && now - w->last_progress < (w->tty ? 100u : 1000u))
+		return;
+	w->last_progress = now;
+	if (w->tty) {
+		char bar[CTL_WARM_BAR + 1];
+		size_t fill = w->n_urls ? w->done * CTL_WARM_BAR / w->n_urls : CTL_WARM_BAR;
+
+		memset(bar, '#', fill);
+		memset(bar + fill, '.', CTL_WARM_BAR - fill);
+		bar[CTL_WARM_BAR] = '\0';
+		fprintf(stderr, "\r\033[K[%s] %3zu%% %zu/%zu, %zu failed, %.1f/s", bar,
+		    w->n_urls ? w->done * 100 / w->n_urls : 100, w->done, w->n_urls, w->failed,
+		    rps);
+		if (final)
+			fputc('\n', stderr);
+	} else if (!final) {
+		fprintf(stderr, "warm: %zu/%zu done, %zu failed\n", w->done, w->n_urls, w->failed);
+	}
+	fflush(stderr);
+}
+
+static void
+ctl_warm_close(struct ctl_warm_slot *s)
+{
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+	s->state = CTL_WARM_IDLE;
+}
+
+/* The request in s ended: counted as done, ok or failed (why: NULL when it
+ * is judged by the response). */
+static void
+ctl_warm_end(struct ctl_warm *w, struct ctl_warm_slot *s, const char *why)
+{
+	bool complete =
+	    s->head_done && (s->content_length >= 0 ? s->body == (uint64_t)s->content_length
+	                        : s->chunked        ? memcmp(s->tail, "0\r\n\r\n", 5) == 0
+	                                            : true);
+	const char *url = w->urls[s->url].url;
+
+	w->done++;
+	if (why == NULL && !complete)
+		why = "the response ended early";
+	if (why == NULL && (s->status < 200 || s->status > 399)) {
+		if (w->tty)
+			fprintf(stderr, "\r\033[K");
+		fprintf(stderr, "warm: failed: %s: %d\n", url, s->status);
+		w->failed++;
+	} else if (why != NULL) {
+		if (w->tty)
+			fprintf(stderr, "\r\033[K");
+		fprintf(stderr, "warm: failed: %s: %s\n", url, why);
+		w->failed++;
+	} else {
+		w->hits += s->hit;
+	}
+	ctl_warm_close(s);
+}
+
+/* Parses the response head in s (complete, NUL-terminated at its end). */
+static void
+ctl_warm_head(struct ctl_warm_slot *s)
+{
+	char *line = s->head, *eol;
+
+	s->status = 0;
+	if (strncmp(line, "HTTP/1.", 7) == 0 && strlen(line) > 12)
+		s->status = atoi(line + 9);
+	for (eol = strstr(line, "\r\n"); eol != NULL; eol = strstr(line, "\r\n")) {
+		*eol = '\0';
+		if (strncasecmp(line, "Content-Length:", 15) == 0)
+			s->content_length = strtoll(line + 15, NULL, 10);
+		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
+		         strstr(line + 18, "chunked") != NULL)
+			s->chunked = true;
+		else if (strncasecmp(line, "X-Cache:", 8) == 0 && strstr(line + 8, "HIT") != NULL)
+			s->hit = true;
+		line = eol + 2;
+	}
+}
+
+static void
+ctl_warm_body(struct ctl_warm_slot *s, const char *p, size_t n)
+{
+	s->body += n;
+	if (n >= sizeof s->tail) {
+		memcpy(s->tail, p + n - sizeof s->tail, sizeof s->tail);
+	} else {
+		memmove(s->tail, s->tail + n, sizeof s->tail - n);
+		memcpy(s->tail + sizeof s->tail - n, p, n);
+	}
+}
+
+/* Reads what came on s; ends the request at the close or on an error. */
+static void
+ctl_warm_read_some(struct ctl_warm *w, struct ctl_warm_slot *s)
+{
+	char buf[65536];
+	ssize_t n = read(s->fd, buf, sizeof buf);
+
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			ctl_warm_end(w, s, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		ctl_warm_end(w, s, s->head_done ? NULL : "no response");
+		return;
+	}
+	w->bytes += (uint64_t)n;
+	if (!s->head_done) {
+		size_t room = sizeof s->head - 1 - s->head_len;
+		size_t take = (size_t)n < room ? (size_t)n : room;
+		char *end;
+
+		memcpy(s->head + s->head_len, buf, take);
+		s->head_len += take;
+		s->head[s->head_len] = '\0';
+		end = strstr(s->head, "\r\n\r\n");
+		if (end == NULL) {
+			if (s->head_len == sizeof s->head - 1)
+				ctl_warm_end(w, s, "response head too long");
+			return;
+		}
+		{
+			size_t head_bytes = (size_t)(end + 4 - s->head);
+			size_t before = s->head_len - take; /* bytes of earlier reads */
+
+			end[2] = '\0';
+			s->head_done = true;
+			ctl_warm_head(s);
+			ctl_warm_body(
+			    s, buf + (head_bytes - before), (size_t)n - (head_bytes - before));
+		}
+		return;
+	}
+	ctl_warm_body(s, buf, (size_t)n);
+}
+
+/* Starts the next URL on s: connect (non-blocking); the request goes out
+ * once connected. */
+static void
+ctl_warm_start(struct ctl_warm *w, struct ctl_warm_slot *s)
+{
+	memset(s, 0, sizeof *s);
+	s->url = w->next++;
+	s->content_length = -1;
+	s->deadline = ctl_ops_now_ms() + w->c->timeout_ms;
+	s->fd = socket(w->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd == -1) {
+		ctl_warm_end(w, s, strerror(errno));
+		return;
+	}
+	if (connect(s->fd, (struct sockaddr *)&w->addr, w->addrlen) == -1 && errno != EINPROGRESS) {
+		ctl_warm_end(w, s, strerror(errno));
+		return;
+	}
+	s->state = CTL_WARM_CONNECTING;
+}
+
+/* Connected: sends the request (small: one write). */
+static void
+ctl_warm_send(struct ctl_warm *w, struct ctl_warm_slot *s)
+{
+	const struct ctl_warm_url *u = &w->urls[s->url];
+	int err = 0;
+	socklen_t el = sizeof err;
+	size_t cap = strlen(u->path) + strlen(u->host) + 160;
+	char *req = xmalloc(cap);
+	int len;
+	ssize_t n;
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
+		err = errno;
+	if (err != 0) {
+		ctl_warm_end(w, s, strerror(err));
+		return;
+	}
+	len = snprintf(req, cap,
+	    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: outpostctl-warm/%s\r\n"
+	    "Accept-Encoding: identity\r\nConnection: close\r\n\r\n",
+	    u->path, u->host, PACKAGE_VERSION);
+	n = send(s->fd, req, (size_t)len, MSG_NOSIGNAL);
+	free(req);
+	if (n != len) {
+		ctl_warm_end(w, s, n == -1 ? strerror(errno) : "short send");
+		return;
+	}
+	s->state = CTL_WARM_READING;
+}
+
+int
+ctl_ops_warm(const struct ctl_ctx *c, const struct ctl_warm_args *a)
+{
+	struct ctl_warm w = {.c = c};
+	struct ctl_warm_slot *slots;
+	struct pollfd *pfd;
+	char err[CONFIG_VALUE_ERRLEN], sent[32];
+	double secs;
+
+	if (config_value_sockaddr(a->node, &w.addr, &w.addrlen, err, sizeof err) == -1) {
+		fprintf(stderr, "outpostctl: warm: --node %s: %s\n", a->node, err);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_warm_read(&w, a->file) == -1) {
+		ctl_warm_free_urls(&w);
+		return CTL_EXIT_USAGE;
+	}
+	w.tty = isatty(STDERR_FILENO) == 1;
+	slots = xcalloc(a->concurrency, sizeof *slots);
+	pfd = xcalloc(a->concurrency, sizeof *pfd);
+	for (unsigned i = 0; i < a->concurrency; i++)
+		slots[i].fd = -1;
+	w.t0 = w.last_progress = ctl_ops_now_ms();
+	while (w.done < w.n_urls) {
+		uint64_t now = ctl_ops_now_ms(), wake = now + 1000;
+		nfds_t np = 0;
+
+		for (unsigned i = 0; i < a->concurrency; i++) {
+			struct ctl_warm_slot *s = &slots[i];
+
+			if (s->state == CTL_WARM_IDLE && w.next < w.n_urls) {
+				/* the rate: URL k starts no earlier than t0 + k / rate */
+				uint64_t due =
+				    a->rate > 0
+				        ? w.t0 + (uint64_t)((double)w.next * 1000.0 / a->rate)
+				        : now;
+
+				if (due <= now)
+					ctl_warm_start(&w, s);
+				else if (due < wake)
+					wake = due;
+			}
+			if (s->state != CTL_WARM_IDLE && s->deadline <= now)
+				ctl_warm_end(&w, s, "timed out");
+			if (s->state == CTL_WARM_IDLE)
+				continue;
+			if (s->deadline < wake)
+				wake = s->deadline;
+			pfd[np].fd = s->fd;
+			pfd[np].events = s->state == CTL_WARM_CONNECTING ? POLLOUT : POLLIN;
+			pfd[np].revents = 0;
+			np++;
+		}
+		now = ctl_ops_now_ms();
+		if (np > 0 || w.done < w.n_urls)
+			(void)poll(pfd, np, wake > now ? (int)(wake - now) : 0);
+		for (unsigned i = 0, k = 0; i < a->concurrency && k < np; i++) {
+			struct ctl_warm_slot *s = &slots[i];
+
+			if (s->state == CTL_WARM_IDLE || pfd[k].fd != s->fd)
+				continue;
+			if (pfd[k].revents != 0) {
+				if (s->state == CTL_WARM_CONNECTING)
+					ctl_warm_send(&w, s);
+				else
+					ctl_warm_read_some(&w, s);
+			}
+			k++;
+		}
+		ctl_warm_progress(&w, false);
+	}
+	ctl_warm_progress(&w, true);
+	secs = (double)(ctl_ops_now_ms() - w.t0) / 1000.0;
+	ctl_cmd_fmt_bytes((long long)w.bytes, sent, sizeof sent);
+	printf("warm: %zu URLs: %zu ok (%zu already cached), %zu failed; %s in %.1f s (%.1f/s)\n",
+	    w.n_urls, w.n_urls - w.failed, w.hits, w.failed, sent, secs,
+	    secs > 0 ? (double)w.n_urls / secs : 0.0);
+	free(slots);
+	free(pfd);
+	ctl_warm_free_urls(&w);
+	return w.failed > 0 ? CTL_EXIT_HTTP : CTL_EXIT_OK;
 }

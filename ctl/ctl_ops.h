@@ -9,6 +9,7 @@
 #ifndef OUTPOST_CTL_CTL_OPS_H
 #define OUTPOST_CTL_CTL_OPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl/ctl_cmd.h"
@@ -25,5 +26,24 @@ struct ctl_upgrade_args {
  * answers /healthz with 200 (from the new process).
  */
 int ctl_ops_upgrade(const struct ctl_ctx *c, const struct ctl_upgrade_args *a);
+
+struct ctl_warm_args {
+	const char *file;     /* one http:// URL a line; "-": standard input */
+	const char *node;     /* the client listener, host:port (plain HTTP) */
+	double rate;          /* requests started per second at most; 0: no bound */
+	unsigned concurrency; /* requests in flight at most (>= 1) */
+};
+
+/*
+ * GETs every URL of the file through the node's client listener (Host from
+ * the URL, one connection per request), at most a->concurrency at a time and
+ * a->rate a second, each within c->timeout_ms.  Progress on standard error:
+ * a bar redrawn in place on a terminal, a line a second otherwise, and a line
+ * for each failure; a summary line on standard output.  CTL_EXIT_OK when
+ * every URL answered 2xx or 3xx in full, CTL_EXIT_HTTP when any did not,
+ * CTL_EXIT_USAGE for an unreadable file or a line that is not an http:// URL
+ * (nothing is requested then).
+ */
+int ctl_ops_warm(const struct ctl_ctx *c, const struct ctl_warm_args *a);
 
 #endif

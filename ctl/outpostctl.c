@@ -21,9 +21,12 @@
 #include "ctl/ctl_cmd.h"
 #include "ctl/ctl_ops.h"
 
-#define CTL_DEFAULT_ADMIN   "127.0.0.1:9090"
-#define CTL_DEFAULT_TIMEOUT 10000 /* ms */
-#define CTL_CONF_DEFAULT    OUTPOST_SYSCONFDIR "/outpostctl.conf"
+#define CTL_DEFAULT_ADMIN        "127.0.0.1:9090"
+#define CTL_DEFAULT_TIMEOUT      10000 /* ms */
+#define CTL_CONF_DEFAULT         OUTPOST_SYSCONFDIR "/outpostctl.conf"
+#define CTL_DEFAULT_NODE         "127.0.0.1:80"
+#define CTL_WARM_CONCURRENCY     8
+#define CTL_WARM_MAX_CONCURRENCY 1024
 
 /* The settings file's values (owned strings; NULL: not set). */
 struct ctl_conf {
@@ -40,6 +43,7 @@ ctl_usage(FILE *f)
 	    "       outpostctl [options] stats [--json] [FILTER]\n"
 	    "       outpostctl [options] health\n"
 	    "       outpostctl [options] upgrade [--pid PID | --pidfile FILE]\n"
+	    "       outpostctl [options] warm [--node ADDR] [--rate N] [--concurrency N] FILE\n"
 	    "\n"
 	    "Talks to an Outpost node's admin listener.\n"
 	    "\n"
@@ -58,6 +62,11 @@ ctl_usage(FILE *f)
 	    "purge: URL... every variant of each URL; --prefix, --host, --tag (each may be\n"
 	    "repeated) and --all select more; --soft marks them stale instead; --wait D\n"
 	    "waits up to D for every node of the fleet to apply the purge.\n"
+	    "\n"
+	    "warm: GETs every http:// URL of FILE (\"-\": standard input) through the node's\n"
+	    "client listener (--node, default " CTL_DEFAULT_NODE "), at most --rate a second\n"
+	    "(default: no bound) and --concurrency at a time (default 8), each within\n"
+	    "--timeout; a progress bar on a terminal.  Exit 1 when any URL failed.\n"
 	    "\n"
 	    "upgrade: SIGUSR2 to the node's process (--pid, --pidfile, or the pid a local\n"
 	    "node reports), then waits (--timeout) until it has handed over and exited.\n"
@@ -189,6 +198,9 @@ enum {
 	OPT_WAIT,
 	OPT_PID,
 	OPT_PIDFILE,
+	OPT_NODE,
+	OPT_RATE,
+	OPT_CONCURRENCY,
 };
 
 static const struct option ctl_options[] = {
@@ -206,6 +218,9 @@ static const struct option ctl_options[] = {
     {"wait", required_argument, NULL, OPT_WAIT},
     {"pid", required_argument, NULL, OPT_PID},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -246,6 +261,8 @@ struct ctl_args {
 	bool purge_opts; /* a purge-only option was given */
 	struct ctl_upgrade_args upgrade;
 	bool upgrade_opts; /* an upgrade-only option was given */
+	struct ctl_warm_args warm;
+	bool warm_opts; /* a warm-only option was given */
 	struct ctl_ctx ctx;
 };
 
@@ -318,6 +335,33 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			a->upgrade.pidfile = optarg;
 			a->upgrade_opts = true;
 			break;
+		case OPT_NODE:
+			a->warm.node = optarg;
+			a->warm_opts = true;
+			break;
+		case OPT_RATE: {
+			char *end;
+
+			a->warm.rate = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || !(a->warm.rate > 0) ||
+			    a->warm.rate > 1e6)
+				return ctl_usage_error(
+				    "--rate: \"%.40s\" is not a rate above 0 (requests a second)",
+				    optarg);
+			a->warm_opts = true;
+			break;
+		}
+		case OPT_CONCURRENCY: {
+			uint64_t v;
+
+			if (config_value_uint(optarg, &v) == -1 || v == 0 ||
+			    v > CTL_WARM_MAX_CONCURRENCY)
+				return ctl_usage_error(
+				    "--concurrency: \"%.40s\" is not 1..1024", optarg);
+			a->warm.concurrency = (unsigned)v;
+			a->warm_opts = true;
+			break;
+		}
 		case 'h':
 			ctl_usage(stdout);
 			return CTL_EXIT_OK;
@@ -330,13 +374,16 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 		}
 	}
 	if (optind == argc)
-		return ctl_usage_error("no command (purge, status, stats, health, upgrade)%s", "");
+		return ctl_usage_error(
+		    "no command (purge, status, stats, health, upgrade, warm)%s", "");
 	cmd = argv[optind++];
 	if (strcmp(cmd, "purge") != 0 && a->purge_opts)
 		return ctl_usage_error(
 		    "%s: --prefix, --host, --tag, --all, --soft and --wait are for purge", cmd);
 	if (strcmp(cmd, "upgrade") != 0 && a->upgrade_opts)
 		return ctl_usage_error("%s: --pid and --pidfile are for upgrade", cmd);
+	if (strcmp(cmd, "warm") != 0 && a->warm_opts)
+		return ctl_usage_error("%s: --node, --rate and --concurrency are for warm", cmd);
 
 	/* the settings: flags, then the environment, then the file */
 	if (a->conf == NULL)
@@ -390,6 +437,17 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			return ctl_usage_error("stats: one FILTER at most%s", "");
 		return ctl_cmd_stats(&a->ctx, optind < argc ? argv[optind] : NULL);
 	}
+	if (strcmp(cmd, "warm") == 0) {
+		if (argc - optind != 1)
+			return ctl_usage_error(
+			    "warm: one FILE of URLs (\"-\": standard input)%s", "");
+		a->warm.file = argv[optind];
+		if (a->warm.node == NULL)
+			a->warm.node = CTL_DEFAULT_NODE;
+		if (a->warm.concurrency == 0)
+			a->warm.concurrency = CTL_WARM_CONCURRENCY;
+		return ctl_ops_warm(&a->ctx, &a->warm);
+	}
 	if (strcmp(cmd, "upgrade") == 0) {
 		if (optind < argc)
 			return ctl_usage_error("upgrade takes no argument%s", "");
@@ -397,7 +455,7 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 	}
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "health") != 0)
 		return ctl_usage_error(
-		    "unknown command \"%.40s\" (purge, status, stats, health, upgrade)", cmd);
+		    "unknown command \"%.40s\" (purge, status, stats, health, upgrade, warm)", cmd);
 	if (optind < argc)
 		return ctl_usage_error("%s takes no argument", cmd);
 	if (strcmp(cmd, "health") == 0) {
