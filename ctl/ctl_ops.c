@@ -10,13 +10,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -624,4 +627,502 @@ ctl_ops_warm(const struct ctl_ctx *c, const struct ctl_warm_args *a)
 	free(pfd);
 	ctl_warm_free_urls(&w);
 	return w.failed > 0 ? CTL_EXIT_HTTP : CTL_EXIT_OK;
+}
+
+/* ---- top ---- */
+
+#define CTL_TOP_COLS     80
+#define CTL_TOP_ROWS     24
+#define CTL_TOP_LINE     256
+#define CTL_TOP_MAX_ROWS 64 /* lines a frame is built with, before the cut */
+#define CTL_TOP_LIST     5  /* sites and hosts shown */
+
+struct ctl_top_sample {
+	json_t *metrics; /* ctl_cmd_metrics_json; NULL: none */
+	json_t *status;  /* the /status object; NULL: none */
+	uint64_t at_ms;
+};
+
+struct ctl_top_frame {
+	char lines[CTL_TOP_MAX_ROWS][CTL_TOP_LINE];
+	unsigned n;
+};
+
+static volatile sig_atomic_t ctl_top_stop;
+
+static void
+ctl_top_on_signal(int sig)
+{
+	(void)sig;
+	ctl_top_stop = 1;
+}
+
+static void __attribute__((format(printf, 2, 3)))
+ctl_top_line(struct ctl_top_frame *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->n == CTL_TOP_MAX_ROWS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(f->lines[f->n++], CTL_TOP_LINE, fmt, ap);
+	va_end(ap);
+}
+
+static double
+ctl_top_num(json_t *v)
+{
+	if (json_is_number(v))
+		return json_number_value(v);
+	return 0;
+}
+
+/* The label's value in a sample, or NULL. */
+static const char *
+ctl_top_label(json_t *sample, const char *label)
+{
+	return json_string_value(json_object_get(json_object_get(sample, "labels"), label));
+}
+
+/* The sum of the series of name (whose label is value when label is given). */
+static double
+ctl_top_sum(json_t *metrics, const char *name, const char *label, const char *value)
+{
+	size_t i;
+	json_t *s;
+	double sum = 0;
+
+	json_array_foreach(metrics, i, s)
+	{
+		const char *lv;
+
+		if (strcmp(json_string_value(json_object_get(s, "name")), name) != 0)
+			continue;
+		if (label != NULL &&
+		    ((lv = ctl_top_label(s, label)) == NULL || strcmp(lv, value) != 0))
+			continue;
+		sum += ctl_top_num(json_object_get(s, "value"));
+	}
+	return sum;
+}
+
+/* Whether any series of name exists. */
+static bool
+ctl_top_has(json_t *metrics, const char *name)
+{
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(metrics, i, s)
+	{
+		if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A counter's rate between two samples (a restart's drop counts as 0). */
+static double
+ctl_top_rate(const struct ctl_top_sample *a, const struct ctl_top_sample *b, const char *name,
+    const char *label, const char *value)
+{
+	double d = ctl_top_sum(b->metrics, name, label, value) -
+	           ctl_top_sum(a->metrics, name, label, value);
+	double secs = (double)(b->at_ms - a->at_ms) / 1000.0;
+
+	return d > 0 && secs > 0 ? d / secs : 0;
+}
+
+/*
+ * The q-quantile (0..1) of what histogram name observed between the two
+ * samples, in seconds, from the deltas of its cumulative buckets (linear
+ * within a bucket, as Prometheus's histogram_quantile); -1 without
+ * observations or without the histogram.
+ */
+static double
+ctl_top_quantile(
+    const struct ctl_top_sample *a, const struct ctl_top_sample *b, const char *name, double q)
+{
+	char bucket[128];
+	double les[64], cnt[64];
+	size_t n = 0, i;
+	json_t *s;
+
+	snprintf(bucket, sizeof bucket, "%s_bucket", name);
+	json_array_foreach(b->metrics, i, s)
+	{
+		const char *le = ctl_top_label(s, "le");
+		double v;
+		size_t k;
+
+		if (le == NULL ||
+		    strcmp(json_string_value(json_object_get(s, "name")), bucket) != 0)
+			continue;
+		v = strcmp(le, "+Inf") == 0 ? HUGE_VAL : strtod(le, NULL);
+		for (k = 0; k < n && les[k] != v; k++)
+			;
+		if (k == n) {
+			if (n == sizeof les / sizeof les[0])
+				continue;
+			les[n] = v;
+			cnt[n++] = 0;
+		}
+		cnt[k] += ctl_top_num(json_object_get(s, "value"));
+	}
+	/* minus the earlier sample, bucket by bucket */
+	json_array_foreach(a->metrics, i, s)
+	{
+		const char *le = ctl_top_label(s, "le");
+		double v;
+
+		if (le == NULL ||
+		    strcmp(json_string_value(json_object_get(s, "name")), bucket) != 0)
+			continue;
+		v = strcmp(le, "+Inf") == 0 ? HUGE_VAL : strtod(le, NULL);
+		for (size_t k = 0; k < n; k++)
+			if (les[k] == v)
+				cnt[k] -= ctl_top_num(json_object_get(s, "value"));
+	}
+	/* sort by bound (few buckets: insertion sort) */
+	for (size_t x = 1; x < n; x++)
+		for (size_t y = x; y > 0 && les[y - 1] > les[y]; y--) {
+			double t = les[y];
+
+			les[y] = les[y - 1];
+			les[y - 1] = t;
+			t = cnt[y];
+			cnt[y] = cnt[y - 1];
+			cnt[y - 1] = t;
+		}
+	if (n == 0 || !(cnt[n - 1] > 0))
+		return -1;
+	for (size_t k = 0; k < n; k++) {
+		double rank = q * cnt[n - 1], lo = k > 0 ? les[k - 1] : 0,
+		       below = k > 0 ? cnt[k - 1] : 0;
+
+		if (cnt[k] < rank)
+			continue;
+		if (les[k] == HUGE_VAL)
+			return lo; /* beyond the last finite bound: say that bound */
+		return cnt[k] > below ? lo + (les[k] - lo) * (rank - below) / (cnt[k] - below)
+		                      : les[k];
+	}
+	return les[n - 1] == HUGE_VAL && n > 1 ? les[n - 2] : les[n - 1];
+}
+
+static void
+ctl_top_fmt_ms(double secs, char *out, size_t len)
+{
+	if (secs < 0)
+		snprintf(out, len, "-");
+	else if (secs < 0.01)
+		snprintf(out, len, "%.1f ms", secs * 1000);
+	else if (secs < 1)
+		snprintf(out, len, "%.0f ms", secs * 1000);
+	else
+		snprintf(out, len, "%.2f s", secs);
+}
+
+static void
+ctl_top_fmt_rate_bytes(double v, char *out, size_t len)
+{
+	char b[32];
+
+	ctl_cmd_fmt_bytes((long long)v, b, sizeof b);
+	snprintf(out, len, "%s/s", b);
+}
+
+struct ctl_top_row {
+	char name[64];
+	double rps, hit;
+};
+
+static int
+ctl_top_row_cmp(const void *x, const void *y)
+{
+	const struct ctl_top_row *a = x, *b = y;
+
+	return a->rps < b->rps ? 1 : a->rps > b->rps ? -1 : strcmp(a->name, b->name);
+}
+
+/* Rows for each value of label on outpost_requests_total, busiest first;
+ * how many (at most max). */
+static size_t
+ctl_top_rows(const struct ctl_top_sample *a, const struct ctl_top_sample *b, const char *label,
+    struct ctl_top_row *rows, size_t max)
+{
+	size_t n = 0, i;
+	json_t *s;
+
+	json_array_foreach(b->metrics, i, s)
+	{
+		const char *v = ctl_top_label(s, label);
+		size_t k;
+		double req;
+
+		if (v == NULL || strcmp(json_string_value(json_object_get(s, "name")),
+		                     "outpost_requests_total") != 0)
+			continue;
+		for (k = 0; k < n && strcmp(rows[k].name, v) != 0; k++)
+			;
+		if (k < n || n == max)
+			continue;
+		snprintf(rows[n].name, sizeof rows[n].name, "%s", v);
+		rows[n].rps = ctl_top_rate(a, b, "outpost_requests_total", label, v);
+		req = ctl_top_sum(b->metrics, "outpost_requests_total", label, v) -
+		      ctl_top_sum(a->metrics, "outpost_requests_total", label, v);
+		rows[n].hit =
+		    req > 0
+		        ? 100.0 *
+		              (ctl_top_sum(b->metrics, "outpost_cache_hits_total", label, v) -
+		                  ctl_top_sum(a->metrics, "outpost_cache_hits_total", label, v)) /
+		              req
+		        : -1;
+		n++;
+	}
+	qsort(rows, n, sizeof *rows, ctl_top_row_cmp);
+	return n;
+}
+
+static void
+ctl_top_build(struct ctl_top_frame *f, const struct ctl_top_sample *a,
+    const struct ctl_top_sample *b, const char *admin, const char *err)
+{
+	json_t *st = b->status, *m = b->metrics;
+	double req = ctl_top_rate(a, b, "outpost_requests_total", NULL, NULL);
+	double hits = ctl_top_rate(a, b, "outpost_cache_hits_total", NULL, NULL);
+	double disk = ctl_top_rate(a, b, "outpost_cache_disk_hits_total", NULL, NULL);
+	double miss = ctl_top_rate(a, b, "outpost_cache_misses_total", NULL, NULL);
+	double pass = ctl_top_rate(a, b, "outpost_cache_passes_total", NULL, NULL);
+	double looked = hits + miss + pass;
+	char t[48], x[48], y[48], z[48], now[16];
+	struct ctl_top_row rows[CTL_TOP_MAX_ROWS];
+	time_t tt = time(NULL);
+	struct tm tm;
+	size_t n, i;
+	json_t *s;
+
+	strftime(now, sizeof now, "%H:%M:%S", localtime_r(&tt, &tm));
+	f->n = 0;
+	ctl_top_line(f, "outpost top  %s  node %s %s  up %llds  %lld workers%s", now,
+	    st != NULL && json_string_value(json_object_get(st, "node")) != NULL
+	        ? json_string_value(json_object_get(st, "node"))
+	        : admin,
+	    st != NULL && json_string_value(json_object_get(st, "version")) != NULL
+	        ? json_string_value(json_object_get(st, "version"))
+	        : "",
+	    (long long)json_integer_value(json_object_get(st, "uptime_s")),
+	    (long long)json_integer_value(json_object_get(st, "workers")),
+	    json_is_true(json_object_get(st, "draining")) ? "  DRAINING" : "");
+	if (err != NULL)
+		ctl_top_line(f, "!! %s (showing the last answer)", err);
+	ctl_top_fmt_rate_bytes(
+	    ctl_top_rate(a, b, "outpost_bytes_sent_total", NULL, NULL), t, sizeof t);
+	ctl_top_line(f, "requests %9.1f/s   sent %12s   connections %6.0f open", req, t,
+	    ctl_top_sum(m, "outpost_connections_active", NULL, NULL));
+	if (looked > 0)
+		ctl_top_line(f,
+		    "hit ratio %6.1f%%   RAM %5.1f%%  disk %5.1f%%  miss %5.1f%%  pass %5.1f%%",
+		    100.0 * hits / looked, 100.0 * (hits - disk) / looked, 100.0 * disk / looked,
+		    100.0 * miss / looked, 100.0 * pass / looked);
+	else
+		ctl_top_line(f, "hit ratio      -   (no cache lookups in the interval)");
+	ctl_top_line(f, "origin   %9.1f/s   errors %6.1f/s   timeouts %6.1f/s   retries %6.1f/s",
+	    ctl_top_rate(a, b, "outpost_origin_requests_total", NULL, NULL),
+	    ctl_top_rate(a, b, "outpost_origin_errors_total", NULL, NULL),
+	    ctl_top_rate(a, b, "outpost_origin_timeouts_total", NULL, NULL),
+	    ctl_top_rate(a, b, "outpost_origin_retries_total", NULL, NULL));
+	ctl_top_line(f, "client errors %6.1f/s (4xx by the node)   timeouts %6.1f/s",
+	    ctl_top_rate(a, b, "outpost_client_errors_total", NULL, NULL),
+	    ctl_top_rate(a, b, "outpost_client_timeouts_total", NULL, NULL));
+	if (ctl_top_has(m, "outpost_request_duration_seconds_bucket") ||
+	    ctl_top_has(m, "outpost_origin_first_byte_seconds_bucket")) {
+		ctl_top_fmt_ms(
+		    ctl_top_quantile(a, b, "outpost_request_duration_seconds", 0.5), t, sizeof t);
+		ctl_top_fmt_ms(
+		    ctl_top_quantile(a, b, "outpost_request_duration_seconds", 0.95), x, sizeof x);
+		ctl_top_fmt_ms(
+		    ctl_top_quantile(a, b, "outpost_origin_first_byte_seconds", 0.5), y, sizeof y);
+		ctl_top_fmt_ms(
+		    ctl_top_quantile(a, b, "outpost_origin_first_byte_seconds", 0.95), z, sizeof z);
+		ctl_top_line(f, "latency  request p50 %s  p95 %s   origin 1st byte p50 %s  p95 %s",
+		    t, x, y, z);
+	}
+	ctl_cmd_fmt_bytes(
+	    (long long)ctl_top_sum(m, "outpost_cache_ram_bytes", NULL, NULL), t, sizeof t);
+	ctl_cmd_fmt_bytes(
+	    (long long)ctl_top_sum(m, "outpost_cache_disk_bytes", NULL, NULL), x, sizeof x);
+	ctl_top_line(f, "cache    RAM %s in %.0f objects   disk %s in %.0f objects", t,
+	    ctl_top_sum(m, "outpost_cache_ram_objects", NULL, NULL), x,
+	    ctl_top_sum(m, "outpost_cache_disk_objects", NULL, NULL));
+	n = ctl_top_rows(a, b, "site", rows, CTL_TOP_MAX_ROWS);
+	if (n > 0) {
+		ctl_top_line(f, "%s", "");
+		ctl_top_line(f, "%-40s %10s %8s", "SITE", "REQ/S", "HIT%");
+		for (i = 0; i < n && i < CTL_TOP_LIST; i++) {
+			if (rows[i].hit >= 0)
+				ctl_top_line(f, "%-40.40s %10.1f %7.1f%%", rows[i].name,
+				    rows[i].rps, rows[i].hit);
+			else
+				ctl_top_line(
+				    f, "%-40.40s %10.1f %8s", rows[i].name, rows[i].rps, "-");
+		}
+	}
+	n = ctl_top_rows(a, b, "host", rows, CTL_TOP_MAX_ROWS);
+	if (n > 0) {
+		ctl_top_line(f, "%s", "");
+		ctl_top_line(f, "%-40s %10s", "TOP HOSTS", "REQ/S");
+		for (i = 0; i < n && i < CTL_TOP_LIST; i++)
+			ctl_top_line(f, "%-40.40s %10.1f", rows[i].name, rows[i].rps);
+	}
+	if (ctl_top_has(m, "outpost_origin_member_up")) {
+		ctl_top_line(f, "%s", "");
+		ctl_top_line(f, "%-20s %-36s %5s %9s", "POOL", "MEMBER", "STATE", "IN FLIGHT");
+		json_array_foreach(m, i, s)
+		{
+			const char *pool = ctl_top_label(s, "pool"),
+			           *member = ctl_top_label(s, "member");
+
+			if (strcmp(json_string_value(json_object_get(s, "name")),
+			        "outpost_origin_member_up") != 0 ||
+			    pool == NULL || member == NULL)
+				continue;
+			ctl_top_line(f, "%-20.20s %-36.36s %5s %9.0f", pool, member,
+			    ctl_top_num(json_object_get(s, "value")) > 0 ? "up" : "DOWN",
+			    ctl_top_sum(m, "outpost_origin_member_in_flight", "member", member));
+		}
+	}
+}
+
+/* Draws f: in place on a terminal (rows x cols), as plain lines otherwise. */
+static void
+ctl_top_draw(const struct ctl_top_frame *f, bool tty, bool first)
+{
+	unsigned rows = CTL_TOP_ROWS, cols = CTL_TOP_COLS;
+	struct winsize ws;
+
+	if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+		rows = ws.ws_row;
+		cols = ws.ws_col < CTL_TOP_LINE - 1 ? ws.ws_col : CTL_TOP_LINE - 1;
+	}
+	if (tty)
+		fputs(first ? "\033[?25l\033[H\033[2J" : "\033[H", stdout);
+	else if (!first)
+		putchar('\n');
+	/* on a terminal the last row stays empty: a newline there would scroll */
+	for (unsigned i = 0; i < f->n && i < (tty ? rows - 1 : CTL_TOP_MAX_ROWS); i++) {
+		int len = (int)strlen(f->lines[i]);
+
+		printf("%.*s%s\n", len < (int)cols ? len : (int)cols, f->lines[i],
+		    tty ? "\033[K" : "");
+	}
+	if (tty)
+		fputs("\033[J", stdout);
+	fflush(stdout);
+}
+
+/* Takes a sample: 0, or -1 with a reason in err. */
+static int
+ctl_top_sample(const struct ctl_ctx *c, struct ctl_top_sample *s, char *err, size_t errlen)
+{
+	static const char *status_path = "/status.json";
+	struct ctl_reply r;
+
+	memset(s, 0, sizeof *s);
+	if (ctl_http(c->admin, "GET", "/metrics", NULL, NULL, c->timeout_ms, &r, err, errlen) == -1)
+		return -1;
+	if (r.status != 200) {
+		snprintf(err, errlen, "/metrics: %d %s", r.status, r.reason);
+		ctl_reply_free(&r);
+		return -1;
+	}
+	s->at_ms = ctl_ops_now_ms();
+	s->metrics = ctl_cmd_metrics_json(r.body, r.body_len);
+	ctl_reply_free(&r);
+	/* /status.json, or /status on a node that serves its JSON there */
+	for (int i = 0; i < 2; i++) {
+		if (ctl_http(c->admin, "GET", status_path, NULL, NULL, c->timeout_ms, &r, err,
+		        errlen) == -1)
+			return -1;
+		if (r.status == 404 && strcmp(status_path, "/status.json") == 0) {
+			ctl_reply_free(&r);
+			status_path = "/status";
+			continue;
+		}
+		if (r.status == 200)
+			s->status = json_loadb(r.body, r.body_len, 0, NULL);
+		ctl_reply_free(&r);
+		break;
+	}
+	return 0;
+}
+
+static void
+ctl_top_sample_free(struct ctl_top_sample *s)
+{
+	json_decref(s->metrics);
+	json_decref(s->status);
+	memset(s, 0, sizeof *s);
+}
+
+/* Sleeps ms, or less when a signal asks to stop. */
+static void
+ctl_top_sleep(uint64_t ms)
+{
+	uint64_t until = ctl_ops_now_ms() + ms;
+
+	while (!ctl_top_stop && ctl_ops_now_ms() < until)
+		usleep(20000);
+}
+
+int
+ctl_ops_top(const struct ctl_ctx *c, const struct ctl_top_args *a)
+{
+	struct ctl_top_sample prev, cur;
+	struct ctl_top_frame *f = xcalloc(1, sizeof *f);
+	struct sigaction sa;
+	bool tty = isatty(STDOUT_FILENO) == 1;
+	char err[CTL_HTTP_ERRLEN];
+	int rc = CTL_EXIT_OK;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = ctl_top_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (ctl_top_sample(c, &prev, err, sizeof err) == -1) {
+		fprintf(stderr, "outpostctl: top: %s\n", err);
+		ctl_top_sample_free(&prev);
+		free(f);
+		return CTL_EXIT_CONNECT;
+	}
+	for (unsigned frame = 0; !ctl_top_stop && (a->iterations == 0 || frame < a->iterations);
+	     frame++) {
+		const char *why = NULL;
+
+		ctl_top_sleep(a->interval_ms);
+		if (ctl_top_stop)
+			break;
+		if (ctl_top_sample(c, &cur, err, sizeof err) == -1) {
+			ctl_top_sample_free(&cur);
+			if (a->iterations != 0) {
+				fprintf(stderr, "outpostctl: top: %s\n", err);
+				rc = CTL_EXIT_CONNECT;
+				break;
+			}
+			why = err;
+			cur.metrics = json_incref(prev.metrics);
+			cur.status = json_incref(prev.status);
+			cur.at_ms = prev.at_ms;
+		}
+		ctl_top_build(f, &prev, &cur, c->admin, why);
+		ctl_top_draw(f, tty, frame == 0);
+		ctl_top_sample_free(&prev);
+		prev = cur;
+	}
+	if (tty)
+		fputs("\033[?25h", stdout);
+	fflush(stdout);
+	ctl_top_sample_free(&prev);
+	free(f);
+	return rc;
 }

@@ -46,4 +46,22 @@ struct ctl_warm_args {
  */
 int ctl_ops_warm(const struct ctl_ctx *c, const struct ctl_warm_args *a);
 
+struct ctl_top_args {
+	unsigned iterations;  /* frames to draw, 0: until interrupted */
+	uint64_t interval_ms; /* between two samples (default 1 s) */
+};
+
+/*
+ * A live view of the node, redrawn every interval from /status and the
+ * deltas of /metrics: requests a second, hit ratio by tier, bandwidth,
+ * origin traffic and errors, latency quantiles from the histograms the node
+ * exports, cache use, per-site and per-host rows when the metrics carry site
+ * and host labels, origin members.  Fits 80 columns and the terminal's rows
+ * (24 when unknown); ANSI redraw on a terminal, plain frames separated by a
+ * blank line otherwise.  CTL_EXIT_OK, or CTL_EXIT_CONNECT when the node does
+ * not answer (at once for the first sample; later, the frame says so and a
+ * run with a frame count stops).
+ */
+int ctl_ops_top(const struct ctl_ctx *c, const struct ctl_top_args *a);
+
 #endif

@@ -25,6 +25,7 @@
 #define CTL_DEFAULT_TIMEOUT      10000 /* ms */
 #define CTL_CONF_DEFAULT         OUTPOST_SYSCONFDIR "/outpostctl.conf"
 #define CTL_DEFAULT_NODE         "127.0.0.1:80"
+#define CTL_TOP_INTERVAL         1000 /* ms */
 #define CTL_WARM_CONCURRENCY     8
 #define CTL_WARM_MAX_CONCURRENCY 1024
 
@@ -43,6 +44,7 @@ ctl_usage(FILE *f)
 	    "       outpostctl [options] stats [--json] [FILTER]\n"
 	    "       outpostctl [options] health\n"
 	    "       outpostctl [options] upgrade [--pid PID | --pidfile FILE]\n"
+	    "       outpostctl [options] top [--once | --iterations N] [--interval DURATION]\n"
 	    "       outpostctl [options] warm [--node ADDR] [--rate N] [--concurrency N] FILE\n"
 	    "\n"
 	    "Talks to an Outpost node's admin listener.\n"
@@ -62,6 +64,10 @@ ctl_usage(FILE *f)
 	    "purge: URL... every variant of each URL; --prefix, --host, --tag (each may be\n"
 	    "repeated) and --all select more; --soft marks them stale instead; --wait D\n"
 	    "waits up to D for every node of the fleet to apply the purge.\n"
+	    "\n"
+	    "top: a live view (req/s, hit ratio by tier, bandwidth, origin, latency, cache,\n"
+	    "sites, hosts, members) redrawn every --interval (default 1s) until Ctrl-C;\n"
+	    "--once draws one frame, --iterations N draws N.\n"
 	    "\n"
 	    "warm: GETs every http:// URL of FILE (\"-\": standard input) through the node's\n"
 	    "client listener (--node, default " CTL_DEFAULT_NODE "), at most --rate a second\n"
@@ -201,6 +207,9 @@ enum {
 	OPT_NODE,
 	OPT_RATE,
 	OPT_CONCURRENCY,
+	OPT_ONCE,
+	OPT_ITERATIONS,
+	OPT_INTERVAL,
 };
 
 static const struct option ctl_options[] = {
@@ -221,6 +230,9 @@ static const struct option ctl_options[] = {
     {"node", required_argument, NULL, OPT_NODE},
     {"rate", required_argument, NULL, OPT_RATE},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"iterations", required_argument, NULL, OPT_ITERATIONS},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -263,6 +275,8 @@ struct ctl_args {
 	bool upgrade_opts; /* an upgrade-only option was given */
 	struct ctl_warm_args warm;
 	bool warm_opts; /* a warm-only option was given */
+	struct ctl_top_args top;
+	bool top_opts; /* a top-only option was given */
 	struct ctl_ctx ctx;
 };
 
@@ -362,6 +376,27 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			a->warm_opts = true;
 			break;
 		}
+		case OPT_ONCE:
+			a->top.iterations = 1;
+			a->top_opts = true;
+			break;
+		case OPT_ITERATIONS: {
+			uint64_t v;
+
+			if (config_value_uint(optarg, &v) == -1 || v == 0 || v > 1000000)
+				return ctl_usage_error(
+				    "--iterations: \"%.40s\" is not 1..1000000", optarg);
+			a->top.iterations = (unsigned)v;
+			a->top_opts = true;
+			break;
+		}
+		case OPT_INTERVAL:
+			if (ctl_duration("--interval", optarg, &a->top.interval_ms) == -1)
+				return CTL_EXIT_USAGE;
+			if (a->top.interval_ms < 100)
+				return ctl_usage_error("--interval: at least 100ms%s", "");
+			a->top_opts = true;
+			break;
 		case 'h':
 			ctl_usage(stdout);
 			return CTL_EXIT_OK;
@@ -375,13 +410,15 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 	}
 	if (optind == argc)
 		return ctl_usage_error(
-		    "no command (purge, status, stats, health, upgrade, warm)%s", "");
+		    "no command (purge, status, stats, health, top, upgrade, warm)%s", "");
 	cmd = argv[optind++];
 	if (strcmp(cmd, "purge") != 0 && a->purge_opts)
 		return ctl_usage_error(
 		    "%s: --prefix, --host, --tag, --all, --soft and --wait are for purge", cmd);
 	if (strcmp(cmd, "upgrade") != 0 && a->upgrade_opts)
 		return ctl_usage_error("%s: --pid and --pidfile are for upgrade", cmd);
+	if (strcmp(cmd, "top") != 0 && a->top_opts)
+		return ctl_usage_error("%s: --once, --iterations and --interval are for top", cmd);
 	if (strcmp(cmd, "warm") != 0 && a->warm_opts)
 		return ctl_usage_error("%s: --node, --rate and --concurrency are for warm", cmd);
 
@@ -437,6 +474,13 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			return ctl_usage_error("stats: one FILTER at most%s", "");
 		return ctl_cmd_stats(&a->ctx, optind < argc ? argv[optind] : NULL);
 	}
+	if (strcmp(cmd, "top") == 0) {
+		if (optind < argc)
+			return ctl_usage_error("top takes no argument%s", "");
+		if (a->top.interval_ms == 0)
+			a->top.interval_ms = CTL_TOP_INTERVAL;
+		return ctl_ops_top(&a->ctx, &a->top);
+	}
 	if (strcmp(cmd, "warm") == 0) {
 		if (argc - optind != 1)
 			return ctl_usage_error(
@@ -455,7 +499,8 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 	}
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "health") != 0)
 		return ctl_usage_error(
-		    "unknown command \"%.40s\" (purge, status, stats, health, upgrade, warm)", cmd);
+		    "unknown command \"%.40s\" (purge, status, stats, health, top, upgrade, warm)",
+		    cmd);
 	if (optind < argc)
 		return ctl_usage_error("%s takes no argument", cmd);
 	if (strcmp(cmd, "health") == 0) {
