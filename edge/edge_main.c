@@ -137,7 +137,8 @@ main_usage(FILE *f)
 	    "  -V, --version      print the version and the versions of the linked libraries\n"
 	    "  -h, --help         print this help\n"
 	    "Signals: TERM/INT drain and exit, HUP reload the configuration (the old one\n"
-	    "stays when the new one has errors), USR1 reopen the access log.\n",
+	    "stays when the new one has errors), USR1 reopen the access log, USR2 start\n"
+	    "the binary again and hand it the listeners (an upgrade without downtime).\n",
 	    MAIN_DEFAULT_CONFIG);
 }
 
@@ -350,16 +351,19 @@ main_notify_ready(const struct main_state *ms)
 
 /* Stops accepting and drains: /healthz answers "draining", every worker
  * closes its listeners and finishes what is in flight (timeouts.drain), then
- * the main loop ends. */
+ * the main loop ends.  The service stops (STOPPING=1) unless this process
+ * handed it over (an upgrade). */
 static void
-main_drain(struct main_state *ms)
+main_drain(struct main_state *ms, bool handed_over)
 {
 	struct timeval tv = time_ms_to_tv(50);
 
 	if (ms->stopping)
 		return;
 	ms->stopping = true;
-	edge_notify("STOPPING=1\nSTATUS=draining (up to %u ms)", ms->srv.cfg->drain_timeout_ms);
+	if (!handed_over)
+		edge_notify(
+		    "STOPPING=1\nSTATUS=draining (up to %u ms)", ms->srv.cfg->drain_timeout_ms);
 	atomic_store(&ms->srv.draining, true);
 	for (unsigned i = 0; i < ms->srv.n_workers; i++)
 		edge_worker_drain(ms->srv.workers[i]);
@@ -425,7 +429,7 @@ main_upgrade_abort(struct main_state *ms, const char *why)
 	edge_notify("STATUS=upgrade failed (%s); serving on", why);
 }
 
-static void main_drain(struct main_state *ms);
+static void main_drain(struct main_state *ms, bool handed_over);
 
 /* The old process answers the new one, step by step (edge_upgrade.h). */
 static void
@@ -467,8 +471,7 @@ main_on_upgrade_msg(evutil_socket_t fd, short what, void *arg)
 		reply = EDGE_UPGRADE_RELEASED;
 	} else if (m.type == EDGE_UPGRADE_READY && ms->up_state == MAIN_UPGRADE_RELEASED) {
 		log_info("main", "upgrade: new process %d ready; draining", (int)ms->up_pid);
-		/* the manager follows the new process; what this one says from
-		 * now on (STOPPING=1) is not the service's */
+		/* the manager follows the new process from now on */
 		edge_notify("MAINPID=%d\nSTATUS=handed over to %d, draining", (int)ms->up_pid,
 		    (int)ms->up_pid);
 		(void)edge_upgrade_send(
@@ -478,7 +481,7 @@ main_on_upgrade_msg(evutil_socket_t fd, short what, void *arg)
 		ms->up_ev = ms->up_timer = NULL;
 		close(ms->up_sock);
 		ms->up_sock = -1;
-		main_drain(ms);
+		main_drain(ms, true);
 		return;
 	} else {
 		main_upgrade_abort(ms, "a message out of turn from the new process");
@@ -636,7 +639,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT", ms->srv.cfg->drain_timeout_ms);
 		if (ms->up_state != MAIN_UPGRADE_NONE)
 			main_upgrade_abort(ms, "stopping");
-		main_drain(ms);
+		main_drain(ms, false);
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
