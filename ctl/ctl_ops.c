@@ -523,7 +523,7 @@ ctl_warm_send(struct ctl_warm *w, struct ctl_warm_slot *s)
 	int err = 0;
 	socklen_t el = sizeof err;
 	size_t cap = strlen(u->path) + strlen(u->host) + 160;
-	char *req = xmalloc(cap);
+	char *req;
 	int len;
 	ssize_t n;
 
@@ -533,6 +533,7 @@ ctl_warm_send(struct ctl_warm *w, struct ctl_warm_slot *s)
 		ctl_warm_end(w, s, strerror(err));
 		return;
 	}
+	req = xmalloc(cap);
 	len = snprintf(req, cap,
 	    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: outpostctl-warm/%s\r\n"
 	    "Accept-Encoding: identity\r\nConnection: close\r\n\r\n",
