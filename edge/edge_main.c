@@ -408,11 +408,27 @@ main_upgrade_fingerprint(const struct config *cfg, char *buf, size_t len)
 		    cfg->listens[i].tls ? "(tls)" : "");
 }
 
+/* Reaps a new process this one spawned and that gave up (later: it may
+ * still be on its way out when the abort is seen). */
+static void
+main_on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *ms = arg;
+
+	(void)fd;
+	(void)what;
+	if (ms->up_child > 0 && ms->up_state == MAIN_UPGRADE_NONE &&
+	    waitpid(ms->up_child, NULL, WNOHANG) != 0)
+		ms->up_child = 0;
+}
+
 /* The old process ends an upgrade that did not complete: its disk writer
  * and admin listener come back, and it serves on. */
 static void
 main_upgrade_abort(struct main_state *ms, const char *why)
 {
+	struct timeval reap = time_ms_to_tv(1000);
+
 	log_err("main", "upgrade: %s; this process (%d) goes on serving", why, (int)getpid());
 	if (ms->up_state >= MAIN_UPGRADE_FROZEN && ms->srv.disk != NULL)
 		(void)cache_disk_writing(ms->srv.disk, true, 0);
@@ -424,7 +440,9 @@ main_upgrade_abort(struct main_state *ms, const char *why)
 	close(ms->up_sock);
 	ms->up_sock = -1;
 	ms->up_state = MAIN_UPGRADE_NONE;
-	if (ms->up_child > 0 && waitpid(ms->up_child, NULL, WNOHANG) != 0)
+	if (ms->up_child > 0 && waitpid(ms->up_child, NULL, WNOHANG) == 0)
+		(void)event_base_once(ms->base, -1, EV_TIMEOUT, main_on_reap, ms, &reap);
+	else
 		ms->up_child = 0;
 	edge_notify("STATUS=upgrade failed (%s); serving on", why);
 }
@@ -445,8 +463,9 @@ main_on_upgrade_msg(evutil_socket_t fd, short what, void *arg)
 	if (r == -ETIMEDOUT)
 		return;
 	if (r != 0) {
-		main_upgrade_abort(
-		    ms, r == -EPIPE ? "the new process exited before it was ready" : strerror(-r));
+		main_upgrade_abort(ms, r == -EPIPE || r == -ECONNRESET
+		                           ? "the new process exited before it was ready"
+		                           : strerror(-r));
 		return;
 	}
 	if (m.fd != -1)

@@ -28,6 +28,7 @@ import unittest
 import harness
 from harness import wait_until
 from t11_outpostctl import ctl_bin
+from t60_tls import certs, client_ctx, tls_config, tls_connect, tls_get
 from t61_systemd_notify import NotifyListener
 
 CC = "cc=max-age%3D600"
@@ -325,6 +326,46 @@ class Upgrade(harness.OutpostTestCase):
             self.assertEqual(r.status, 200)
             self.assertIn("close", r.header_tokens("connection"))
         self.assertEqual(node.wait(5), 0)
+
+    def test_new_binary_that_cannot_start(self):
+        """The new process exits at once (its configuration file has an
+        error): the old one serves on, and a later upgrade works."""
+        node = self.node()
+        good = open(node.config_path).read()
+        with open(node.config_path, "a") as f:
+            f.write("bogus: [\n")
+        mark = len(node.log())
+        node.send_signal(signal.SIGUSR2)
+        wait_until(lambda: "the new process exited before it was ready" in node.log()[mark:],
+                   15, what="the old process seeing the new one fail")
+        self.assertTrue(node.alive())
+        self.assertEqual(node.get("/u/f1?%s&size=100" % CC).status, 200)
+        self.assertEqual(node.admin("/healthz").status, 200)
+        self.wait_disk_writes(node, 1)
+        with open(node.config_path, "w") as f:
+            f.write(good)
+        old = node.pid
+        node.send_signal(signal.SIGUSR2)
+        new = self.upgraded(node)
+        self.assertEqual(node.wait(10), 0)
+        self.assertNotEqual(new, old)
+        self.assertEqual(node.get("/u/f1?%s&size=100" % CC).header("X-Cache"), "HIT")
+
+    def test_tls_listener_handed_over(self):
+        c = certs()
+        tls_port = harness.free_port()
+        node = self.start_outpost(self.origin, mutate=lambda cfg: tls_config(cfg, c, tls_port))
+        with tls_connect(tls_port, client_ctx(c), "example.com") as s:
+            self.assertEqual(tls_get(s, "/u/tls1", "example.com").status, 200)
+        node.send_signal(signal.SIGUSR2)
+        self.upgraded(node)
+        self.assertEqual(node.wait(10), 0)
+        # the same socket, now the new process's, with its own TLS contexts
+        with tls_connect(tls_port, client_ctx(c), "a.example.com") as s:
+            names = [v for k, v in s.getpeercert()["subjectAltName"]]
+            self.assertIn("*.example.com", names)
+            self.assertEqual(tls_get(s, "/u/tls2", "example.com").status, 200)
+        self.assertServes(node)
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_upgrade_with_privilege_drop(self):
