@@ -582,6 +582,19 @@ int cache_disk_lookup_head(
  */
 int cache_disk_flush(struct cache_disk *d, unsigned timeout_ms);
 
+/*
+ * Hands the writing of the environment to another process and back (a binary
+ * upgrade).  on false: stores and removes queued from now on are dropped
+ * (counted in drops), what was queued before is committed and synced (at
+ * most timeout_ms: 0, or -1 on timeout); lookups go on.  Another process may
+ * then open the same directory and write: LMDB serializes writers and keeps
+ * readers consistent across processes, and this process, whose writer keeps
+ * the totals and the next object id in memory, no longer writes.  on true:
+ * writes again, the totals and ids read afresh from the database before the
+ * next batch (returns 0).  Any thread but the event loops.
+ */
+int cache_disk_writing(struct cache_disk *d, bool on, unsigned timeout_ms);
+
 struct cache_disk_stats {
 	uint64_t objects;   /* stored now */
 	uint64_t bytes;     /* accounted now (<= max_bytes) */

@@ -195,6 +195,8 @@ struct cache_disk {
 	uint64_t synced_seq;  /* done_seq at the last mdb_env_sync */
 	bool closing;
 	bool paused;
+	bool retired;      /* cache_disk_writing(false): ops are dropped */
+	bool reload_state; /* the writer reads the totals again before writing */
 
 	/* Removes queued and not yet committed, counted by key hash: a lookup
 	 * of a key in a non-zero slot is a miss, so an invalidated object is
@@ -776,6 +778,28 @@ disk_sync_unlocked(struct cache_disk *d)
 		d->synced_seq = done;
 }
 
+static int disk_load_state(struct cache_disk *d, MDB_txn *txn);
+
+/* Adopts the totals another process left in the database (it wrote while
+ * this one did not: cache_disk_writing). */
+static void
+disk_reload_state(struct cache_disk *d)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(d->env, NULL, 0, &txn);
+
+	if (rc == 0 && (rc = disk_load_state(d, txn)) != 0)
+		mdb_txn_abort(txn);
+	else if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	if (rc != 0) {
+		disk_count(&d->errors, 1);
+		disk_warn(d, "reading the totals again", rc);
+		return;
+	}
+	disk_publish(d, NULL);
+}
+
 static void *
 disk_writer_main(void *arg)
 {
@@ -789,6 +813,7 @@ disk_writer_main(void *arg)
 	for (;;) {
 		unsigned n = 0;
 		uint64_t nbytes = 0;
+		bool reload;
 
 		/* idle: wait for work, a flush, or the periodic sync */
 		while (!d->closing && (d->ring_count == 0 || d->paused) &&
@@ -833,7 +858,12 @@ disk_writer_main(void *arg)
 		}
 		if (n == 0 && d->closing)
 			break;
+		reload = n > 0 && d->reload_state;
+		if (reload)
+			d->reload_state = false;
 		ASSERT(pthread_mutex_unlock(&d->lock) == 0);
+		if (reload)
+			disk_reload_state(d);
 		if (n > 0)
 			disk_write_batch(d, batch, n);
 		for (unsigned i = 0; i < n; i++) {
@@ -884,7 +914,7 @@ disk_enqueue(struct cache_disk *d, struct disk_op *op)
 	ASSERT(pthread_mutex_lock(&d->lock) == 0);
 	if (!d->closing && op->kind == DISK_OP_REMOVE && d->ring_count == d->ring_cap)
 		disk_ring_grow(d);
-	if (!d->closing && d->ring_count < d->ring_cap &&
+	if (!d->closing && !d->retired && d->ring_count < d->ring_cap &&
 	    (d->ring_count == 0 || op->kind == DISK_OP_REMOVE ||
 	        d->queued_bytes + op->bytes <= d->conf.queue_max_bytes)) {
 		d->ring[(d->ring_head + d->ring_count) % d->ring_cap] = *op;
@@ -956,6 +986,18 @@ cache_disk_flush(struct cache_disk *d, unsigned timeout_ms)
 	}
 	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
 	return rc;
+}
+
+int
+cache_disk_writing(struct cache_disk *d, bool on, unsigned timeout_ms)
+{
+	OBJ_CHECK(d, CACHE_DISK_MAGIC);
+	ASSERT(pthread_mutex_lock(&d->lock) == 0);
+	if (on && d->retired)
+		d->reload_state = true;
+	d->retired = !on;
+	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
+	return on ? 0 : cache_disk_flush(d, timeout_ms);
 }
 
 void

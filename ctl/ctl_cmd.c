@@ -204,8 +204,8 @@ ctl_cmd_fmt_uptime(json_int_t s, char *out, size_t outlen)
 }
 
 /* 1536 → "1.5 KiB" */
-static void
-ctl_cmd_fmt_bytes(json_int_t v, char *out, size_t outlen)
+void
+ctl_cmd_fmt_bytes(long long v, char *out, size_t outlen)
 {
 	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double d = (double)v;
@@ -216,7 +216,7 @@ ctl_cmd_fmt_bytes(json_int_t v, char *out, size_t outlen)
 		u++;
 	}
 	if (u == 0)
-		snprintf(out, outlen, "%" JSON_INTEGER_FORMAT " B", v);
+		snprintf(out, outlen, "%lld B", v);
 	else
 		snprintf(out, outlen, "%.1f %s", d, unit[u]);
 }
@@ -373,6 +373,60 @@ ctl_cmd_value(const char *v, size_t len)
 	return json_real(d);
 }
 
+/* A sample line: its series is line[0..series_len), its name the first
+ * name_len bytes of that. */
+typedef void ctl_cmd_sample_cb(void *arg, const char *line, size_t name_len, size_t series_len,
+    const char *value, size_t value_len);
+
+/* Calls fn for each sample line of text whose series contains filter (NULL:
+ * every one). */
+static void
+ctl_cmd_each_sample(
+    const char *text, size_t text_len, const char *filter, ctl_cmd_sample_cb *fn, void *arg)
+{
+	for (const char *p = text, *end = text + text_len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *value;
+		size_t len = (size_t)((nl != NULL ? nl : end) - p), name_len, series_len, value_len;
+
+		if (ctl_cmd_sample(p, len, &name_len, &series_len, &value, &value_len) == 0 &&
+		    (filter == NULL || memmem(p, series_len, filter, strlen(filter)) != NULL))
+			fn(arg, p, name_len, series_len, value, value_len);
+		p += len + 1;
+	}
+}
+
+static void
+ctl_cmd_sample_json(void *arg, const char *p, size_t name_len, size_t series_len, const char *value,
+    size_t value_len)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_stringn(p, name_len));
+	json_object_set_new(o, "labels",
+	    series_len > name_len ? ctl_cmd_labels(p + name_len, series_len - name_len)
+	                          : json_object());
+	json_object_set_new(o, "value", ctl_cmd_value(value, value_len));
+	json_array_append_new(arg, o);
+}
+
+static void
+ctl_cmd_sample_print(void *arg, const char *p, size_t name_len, size_t series_len,
+    const char *value, size_t value_len)
+{
+	(void)arg;
+	(void)name_len;
+	printf("%.*s %.*s\n", (int)series_len, p, (int)value_len, value);
+}
+
+json_t *
+ctl_cmd_metrics_json(const char *text, size_t len)
+{
+	json_t *out = json_array();
+
+	ctl_cmd_each_sample(text, len, NULL, ctl_cmd_sample_json, out);
+	return out;
+}
+
 int
 ctl_cmd_stats(const struct ctl_ctx *c, const char *filter)
 {
@@ -390,28 +444,10 @@ ctl_cmd_stats(const struct ctl_ctx *c, const char *filter)
 		ctl_reply_free(&r);
 		return CTL_EXIT_HTTP;
 	}
-	for (const char *p = r.body, *end = r.body + r.body_len; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *value;
-		size_t len = (size_t)((nl != NULL ? nl : end) - p), name_len, series_len, value_len;
-
-		if (ctl_cmd_sample(p, len, &name_len, &series_len, &value, &value_len) == 0 &&
-		    (filter == NULL || memmem(p, series_len, filter, strlen(filter)) != NULL)) {
-			if (out != NULL) {
-				json_t *o = json_object();
-
-				json_object_set_new(o, "name", json_stringn(p, name_len));
-				json_object_set_new(o, "labels",
-				    series_len > name_len
-				        ? ctl_cmd_labels(p + name_len, series_len - name_len)
-				        : json_object());
-				json_object_set_new(o, "value", ctl_cmd_value(value, value_len));
-				json_array_append_new(out, o);
-			} else {
-				printf("%.*s %.*s\n", (int)series_len, p, (int)value_len, value);
-			}
-		}
-		p += len + 1;
-	}
+	if (out != NULL)
+		ctl_cmd_each_sample(r.body, r.body_len, filter, ctl_cmd_sample_json, out);
+	else
+		ctl_cmd_each_sample(r.body, r.body_len, filter, ctl_cmd_sample_print, NULL);
 	if (out != NULL) {
 		char *s = json_dumps(out, JSON_INDENT(2));
 

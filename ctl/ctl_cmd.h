@@ -41,5 +41,11 @@ int ctl_cmd_health(const struct ctl_ctx *c);
 /* POST /drain, POST /reload with the operator token c->token. */
 int ctl_cmd_drain(const struct ctl_ctx *c);
 int ctl_cmd_reload(const struct ctl_ctx *c);
+/* The samples of a Prometheus text exposition as a JSON array of {"name",
+ * "labels": {...}, "value"} (a new reference). */
+struct json_t;
+struct json_t *ctl_cmd_metrics_json(const char *text, size_t len);
+/* v bytes as "512 B", "1.5 KiB", "3.2 GiB". */
+void ctl_cmd_fmt_bytes(long long v, char *out, size_t outlen);
 
 #endif

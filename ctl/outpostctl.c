@@ -19,10 +19,15 @@
 #include "config/config_value.h"
 #include "core/xmalloc.h"
 #include "ctl/ctl_cmd.h"
+#include "ctl/ctl_ops.h"
 
-#define CTL_DEFAULT_ADMIN   "127.0.0.1:9090"
-#define CTL_DEFAULT_TIMEOUT 10000 /* ms */
-#define CTL_CONF_DEFAULT    OUTPOST_SYSCONFDIR "/outpostctl.conf"
+#define CTL_DEFAULT_ADMIN        "127.0.0.1:9090"
+#define CTL_DEFAULT_TIMEOUT      10000 /* ms */
+#define CTL_CONF_DEFAULT         OUTPOST_SYSCONFDIR "/outpostctl.conf"
+#define CTL_DEFAULT_NODE         "127.0.0.1:80"
+#define CTL_TOP_INTERVAL         1000 /* ms */
+#define CTL_WARM_CONCURRENCY     8
+#define CTL_WARM_MAX_CONCURRENCY 1024
 
 /* The settings file's values (owned strings; NULL: not set). */
 struct ctl_conf {
@@ -40,6 +45,9 @@ ctl_usage(FILE *f)
 	    "       outpostctl [options] health\n"
 	    "       outpostctl [options] drain [--json]\n"
 	    "       outpostctl [options] reload [--json]\n"
+	    "       outpostctl [options] upgrade [--pid PID | --pidfile FILE]\n"
+	    "       outpostctl [options] top [--once | --iterations N] [--interval DURATION]\n"
+	    "       outpostctl [options] warm [--node ADDR] [--rate N] [--concurrency N] FILE\n"
 	    "\n"
 	    "Talks to an Outpost node's admin listener.\n"
 	    "\n"
@@ -62,6 +70,18 @@ ctl_usage(FILE *f)
 	    "drain: the node answers /healthz with 503, finishes what is in flight (at\n"
 	    "most timeouts.drain) and exits.  reload: the node reads its configuration\n"
 	    "file again, as on SIGHUP.  Both need an operator token (all: true).\n"
+	    "\n"
+	    "top: a live view (req/s, hit ratio by tier, bandwidth, origin, latency, cache,\n"
+	    "sites, hosts, members) redrawn every --interval (default 1s) until Ctrl-C;\n"
+	    "--once draws one frame, --iterations N draws N.\n"
+	    "\n"
+	    "warm: GETs every http:// URL of FILE (\"-\": standard input) through the node's\n"
+	    "client listener (--node, default " CTL_DEFAULT_NODE "), at most --rate a second\n"
+	    "(default: no bound) and --concurrency at a time (default 8), each within\n"
+	    "--timeout; a progress bar on a terminal.  Exit 1 when any URL failed.\n"
+	    "\n"
+	    "upgrade: SIGUSR2 to the node's process (--pid, --pidfile, or the pid a local\n"
+	    "node reports), then waits (--timeout) until it has handed over and exited.\n"
 	    "\n"
 	    "exit status: 0 success, 1 the node answered with an error, 2 usage or\n"
 	    "settings error, 3 no answer (connection refused, timeout, malformed reply),\n"
@@ -190,6 +210,14 @@ enum {
 	OPT_ALL,
 	OPT_SOFT,
 	OPT_WAIT,
+	OPT_PID,
+	OPT_PIDFILE,
+	OPT_NODE,
+	OPT_RATE,
+	OPT_CONCURRENCY,
+	OPT_ONCE,
+	OPT_ITERATIONS,
+	OPT_INTERVAL,
 };
 
 static const struct option ctl_options[] = {
@@ -205,6 +233,14 @@ static const struct option ctl_options[] = {
     {"all", no_argument, NULL, OPT_ALL},
     {"soft", no_argument, NULL, OPT_SOFT},
     {"wait", required_argument, NULL, OPT_WAIT},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"iterations", required_argument, NULL, OPT_ITERATIONS},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -243,6 +279,12 @@ struct ctl_args {
 	const char *admin, *token, *token_file, *conf;
 	struct ctl_purge_args purge;
 	bool purge_opts; /* a purge-only option was given */
+	struct ctl_upgrade_args upgrade;
+	bool upgrade_opts; /* an upgrade-only option was given */
+	struct ctl_warm_args warm;
+	bool warm_opts; /* a warm-only option was given */
+	struct ctl_top_args top;
+	bool top_opts; /* a top-only option was given */
 	struct ctl_ctx ctx;
 };
 
@@ -301,6 +343,68 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 				return CTL_EXIT_USAGE;
 			a->purge_opts = true;
 			break;
+		case OPT_PID: {
+			char *end;
+
+			a->upgrade.pid = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || a->upgrade.pid <= 0)
+				return ctl_usage_error(
+				    "--pid: \"%.40s\" is not a process id", optarg);
+			a->upgrade_opts = true;
+			break;
+		}
+		case OPT_PIDFILE:
+			a->upgrade.pidfile = optarg;
+			a->upgrade_opts = true;
+			break;
+		case OPT_NODE:
+			a->warm.node = optarg;
+			a->warm_opts = true;
+			break;
+		case OPT_RATE: {
+			char *end;
+
+			a->warm.rate = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || !(a->warm.rate > 0) ||
+			    a->warm.rate > 1e6)
+				return ctl_usage_error(
+				    "--rate: \"%.40s\" is not a rate above 0 (requests a second)",
+				    optarg);
+			a->warm_opts = true;
+			break;
+		}
+		case OPT_CONCURRENCY: {
+			uint64_t v;
+
+			if (config_value_uint(optarg, &v) == -1 || v == 0 ||
+			    v > CTL_WARM_MAX_CONCURRENCY)
+				return ctl_usage_error(
+				    "--concurrency: \"%.40s\" is not 1..1024", optarg);
+			a->warm.concurrency = (unsigned)v;
+			a->warm_opts = true;
+			break;
+		}
+		case OPT_ONCE:
+			a->top.iterations = 1;
+			a->top_opts = true;
+			break;
+		case OPT_ITERATIONS: {
+			uint64_t v;
+
+			if (config_value_uint(optarg, &v) == -1 || v == 0 || v > 1000000)
+				return ctl_usage_error(
+				    "--iterations: \"%.40s\" is not 1..1000000", optarg);
+			a->top.iterations = (unsigned)v;
+			a->top_opts = true;
+			break;
+		}
+		case OPT_INTERVAL:
+			if (ctl_duration("--interval", optarg, &a->top.interval_ms) == -1)
+				return CTL_EXIT_USAGE;
+			if (a->top.interval_ms < 100)
+				return ctl_usage_error("--interval: at least 100ms%s", "");
+			a->top_opts = true;
+			break;
 		case 'h':
 			ctl_usage(stdout);
 			return CTL_EXIT_OK;
@@ -314,11 +418,17 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 	}
 	if (optind == argc)
 		return ctl_usage_error(
-		    "no command (purge, status, stats, health, drain, reload)%s", "");
+		    "no command (purge, status, stats, health, drain, reload, top, upgrade, warm)%s", "");
 	cmd = argv[optind++];
 	if (strcmp(cmd, "purge") != 0 && a->purge_opts)
 		return ctl_usage_error(
 		    "%s: --prefix, --host, --tag, --all, --soft and --wait are for purge", cmd);
+	if (strcmp(cmd, "upgrade") != 0 && a->upgrade_opts)
+		return ctl_usage_error("%s: --pid and --pidfile are for upgrade", cmd);
+	if (strcmp(cmd, "top") != 0 && a->top_opts)
+		return ctl_usage_error("%s: --once, --iterations and --interval are for top", cmd);
+	if (strcmp(cmd, "warm") != 0 && a->warm_opts)
+		return ctl_usage_error("%s: --node, --rate and --concurrency are for warm", cmd);
 
 	/* the settings: flags, then the environment, then the file */
 	if (a->conf == NULL)
@@ -374,10 +484,34 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			return ctl_usage_error("stats: one FILTER at most%s", "");
 		return ctl_cmd_stats(&a->ctx, optind < argc ? argv[optind] : NULL);
 	}
+	if (strcmp(cmd, "top") == 0) {
+		if (optind < argc)
+			return ctl_usage_error("top takes no argument%s", "");
+		if (a->top.interval_ms == 0)
+			a->top.interval_ms = CTL_TOP_INTERVAL;
+		return ctl_ops_top(&a->ctx, &a->top);
+	}
+	if (strcmp(cmd, "warm") == 0) {
+		if (argc - optind != 1)
+			return ctl_usage_error(
+			    "warm: one FILE of URLs (\"-\": standard input)%s", "");
+		a->warm.file = argv[optind];
+		if (a->warm.node == NULL)
+			a->warm.node = CTL_DEFAULT_NODE;
+		if (a->warm.concurrency == 0)
+			a->warm.concurrency = CTL_WARM_CONCURRENCY;
+		return ctl_ops_warm(&a->ctx, &a->warm);
+	}
+	if (strcmp(cmd, "upgrade") == 0) {
+		if (optind < argc)
+			return ctl_usage_error("upgrade takes no argument%s", "");
+		return ctl_ops_upgrade(&a->ctx, &a->upgrade);
+	}
 	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "health") != 0 && strcmp(cmd, "drain") != 0 &&
 	    strcmp(cmd, "reload") != 0)
-		return ctl_usage_error(
-		    "unknown command \"%.40s\" (purge, status, stats, health, drain, reload)", cmd);
+		return ctl_usage_error("unknown command \"%.40s\" (purge, status, stats, health, "
+		                       "drain, reload, top, upgrade, warm)",
+		    cmd);
 	if (optind < argc)
 		return ctl_usage_error("%s takes no argument", cmd);
 	if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "reload") == 0) {

@@ -1318,6 +1318,9 @@ void
 edge_conn_drain(struct edge_conn *c)
 {
 	c->keep_alive = false;
-	if (c->state == EDGE_CONN_READ_HEAD && evbuffer_get_length(c->io.in) == 0 && !c->lingering)
+	/* idle between requests: close; a connection just accepted gets its first
+	 * request answered (its head timeout bounds the wait) */
+	if (c->state == EDGE_CONN_READ_HEAD && evbuffer_get_length(c->io.in) == 0 &&
+	    !c->lingering && c->requests > 0)
 		edge_conn_close(c);
 }

@@ -21,6 +21,26 @@
  * Started as root, the daemon switches to node.user after binding, opening
  * the disk tier and the access log and reading the keys, and before the
  * workers start (edge/edge_privdrop.h).
+ *
+ * SIGUSR2 upgrades the binary without refusing a connection
+ * (edge/edge_upgrade.h): the binary at the same path starts again with the
+ * same configuration file (through the privilege helper when the daemon has
+ * switched users, so the new process starts as root, reads its keys and
+ * switches as at a start), takes the listening sockets (it binds none of
+ * them), opens the disk tier once this process stopped writing it (both
+ * have the LMDB environment open for a while: LMDB serializes writers and
+ * keeps readers consistent across processes, and only one writes), takes
+ * the admin listener over, starts its workers and says so; this process
+ * then hands the service manager the new MAINPID and drains.  Settings the
+ * two must share (listeners, node.workers, cache.disk) must be the same in
+ * the file: otherwise the new process refuses and this one serves on.
+ *
+ * Under a service manager (NOTIFY_SOCKET, edge/edge_notify.h) the main thread
+ * says READY=1 once every listener is bound, the disk tier is open and the
+ * workers run; RELOADING=1 then READY=1 around a SIGHUP reload; STOPPING=1
+ * when it drains; STATUS= lines with each; and WATCHDOG=1 from its own loop
+ * at half of WATCHDOG_USEC, so a main loop that stops turning gets the
+ * process restarted.
  */
 #include "config.h"
 
@@ -33,6 +53,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ares.h>
@@ -55,9 +76,11 @@
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
 #include "edge/edge_admin_http.h"
+#include "edge/edge_notify.h"
 #include "edge/edge_privdrop.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_tls.h"
+#include "edge/edge_upgrade.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
 
@@ -69,6 +92,21 @@
  * its connections, signals). */
 #define MAIN_FDS_PER_WORKER 16u
 #define MAIN_FDS_BASE       64u
+/* Upgrade: the new process's wait for each answer of the old one; the old
+ * one's flush of its disk queue; the new one's attempts at the admin
+ * address the old one just closed. */
+#define MAIN_UPGRADE_STEP_MS  15000u
+#define MAIN_UPGRADE_FLUSH_MS 5000u
+#define MAIN_ADMIN_TRIES      20
+#define MAIN_ADMIN_RETRY_US   100000
+
+/* Where an upgrade is, seen from the old process. */
+enum main_upgrade_state {
+	MAIN_UPGRADE_NONE = 0,
+	MAIN_UPGRADE_OFFERED, /* the new process runs and has the sockets */
+	MAIN_UPGRADE_FROZEN,  /* this disk writer stopped */
+	MAIN_UPGRADE_RELEASED /* this admin listener closed */
+};
 
 struct main_state {
 	struct edge_server srv;
@@ -76,7 +114,18 @@ struct main_state {
 	const struct config *boot; /* the start-up snapshot: what needs a restart */
 	struct event_base *base;
 	struct event *poll_timer;
+	struct event *watchdog_timer; /* WATCHDOG=1 pings; NULL without a watchdog */
 	bool stopping;
+	struct admin_http *admin; /* NULL without (or while handed over) */
+	struct edge_privdrop *pd; /* NULL when not switching users */
+	int *listen_fds;          /* [worker * n_listens + listen]: the workers own them; read for
+	                             an upgrade, never closed here */
+	/* an upgrade this process hands over to */
+	enum main_upgrade_state up_state;
+	int up_sock;    /* its end of the pair; -1 */
+	pid_t up_child; /* spawned here (to reap), or 0 (the helper started it) */
+	pid_t up_pid;   /* the new process, from its HELLO */
+	struct event *up_ev, *up_timer;
 };
 
 static void
@@ -89,7 +138,8 @@ main_usage(FILE *f)
 	    "  -V, --version      print the version and the versions of the linked libraries\n"
 	    "  -h, --help         print this help\n"
 	    "Signals: TERM/INT drain and exit, HUP reload the configuration (the old one\n"
-	    "stays when the new one has errors), USR1 reopen the access log.\n",
+	    "stays when the new one has errors), USR1 reopen the access log, USR2 start\n"
+	    "the binary again and hand it the listeners (an upgrade without downtime).\n",
 	    MAIN_DEFAULT_CONFIG);
 }
 
@@ -291,25 +341,6 @@ main_reload(struct main_state *ms, char **errors)
 	return 0;
 }
 
-/* SIGTERM, SIGINT or POST /drain: /healthz turns to 503, the workers close
- * their listeners and finish what is in flight (at most timeouts.drain),
- * then the main loop ends.  Once. */
-static void
-main_drain(struct main_state *ms, const char *why)
-{
-	struct timeval tv = time_ms_to_tv(50);
-
-	if (ms->stopping)
-		return;
-	ms->stopping = true;
-	log_info("main", "%s: draining (up to %u ms)", why, ms->srv.cfg->drain_timeout_ms);
-	atomic_store(&ms->srv.draining, true);
-	for (unsigned i = 0; i < ms->srv.n_workers; i++)
-		edge_worker_drain(ms->srv.workers[i]);
-	ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
-	event_add(ms->poll_timer, &tv);
-}
-
 /* The admin listener's POST /reload and POST /drain (edge_admin.h). */
 static int
 main_admin_reload(void *arg, char **errors)
@@ -323,10 +354,332 @@ main_admin_reload(void *arg, char **errors)
 	return main_reload(ms, errors);
 }
 
+static void main_drain(struct main_state *ms, const char *why, bool handed_over);
+static void main_upgrade_abort(struct main_state *ms, const char *why);
+
 static void
 main_admin_drain(void *arg)
 {
-	main_drain(arg, "POST /drain");
+	struct main_state *ms = arg;
+
+	if (ms->up_state != MAIN_UPGRADE_NONE)
+		main_upgrade_abort(ms, "stopping");
+	main_drain(ms, "POST /drain", false);
+}
+
+/* The admin listener of cfg, its POST /reload and POST /drain going to ms. */
+static struct admin_http *
+main_admin_start(struct main_state *ms, const struct config *cfg)
+{
+	static const struct edge_admin_ops ops = {main_admin_reload, main_admin_drain};
+
+	return edge_admin_start(ms->base, &ms->srv, &cfg->admin, &ops, ms);
+}
+
+/* READY=1 with a STATUS= line saying what serves and how the last reload
+ * went. */
+static void
+main_notify_ready(const struct main_state *ms)
+{
+	const struct edge_server *srv = &ms->srv;
+
+	edge_notify("READY=1\nSTATUS=serving: %zu listeners, %u workers, %zu sites%s",
+	    srv->cfg->n_listens, srv->n_workers, srv->cfg->n_sites,
+	    srv->last_reload_time == 0 ? ""
+	    : srv->last_reload_ok      ? "; last reload ok"
+	                          : "; last reload rejected, the previous configuration serves");
+}
+
+/* Stops accepting and drains: /healthz answers "draining", every worker
+ * closes its listeners and finishes what is in flight (timeouts.drain), then
+ * the main loop ends.  The service stops (STOPPING=1) unless this process
+ * handed it over (an upgrade). */
+static void
+main_drain(struct main_state *ms, const char *why, bool handed_over)
+{
+	struct timeval tv = time_ms_to_tv(50);
+
+	if (ms->stopping)
+		return;
+	ms->stopping = true;
+	log_info("main", "%s: draining (up to %u ms)", why, ms->srv.cfg->drain_timeout_ms);
+	if (!handed_over)
+		edge_notify(
+		    "STOPPING=1\nSTATUS=draining (up to %u ms)", ms->srv.cfg->drain_timeout_ms);
+	atomic_store(&ms->srv.draining, true);
+	for (unsigned i = 0; i < ms->srv.n_workers; i++)
+		edge_worker_drain(ms->srv.workers[i]);
+	ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
+	event_add(ms->poll_timer, &tv);
+}
+
+static void
+main_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	edge_notify("WATCHDOG=1");
+}
+
+/* Pings the watchdog from the main loop when one applies. */
+static void
+main_watchdog_start(struct main_state *ms)
+{
+	uint64_t ms_ival = edge_notify_watchdog_ms();
+	struct timeval tv = time_ms_to_tv(ms_ival);
+
+	if (ms_ival == 0)
+		return;
+	ms->watchdog_timer = event_new(ms->base, -1, EV_PERSIST, main_on_watchdog, ms);
+	event_add(ms->watchdog_timer, &tv);
+	edge_notify("WATCHDOG=1");
+}
+
+/* The settings an old and a new process must share to hand over: the
+ * listening sockets per worker and the disk tier's environment. */
+static void
+main_upgrade_fingerprint(const struct config *cfg, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "node.workers %u; cache.disk %s %llu; listen",
+	    cfg->workers, cfg->cache_disk_path != NULL ? cfg->cache_disk_path : "-",
+	    (unsigned long long)cfg->cache_disk_bytes);
+
+	for (size_t i = 0; i < cfg->n_listens && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, " %s%s", cfg->listens[i].address,
+		    cfg->listens[i].tls ? "(tls)" : "");
+}
+
+/* Reaps a new process this one spawned and that gave up (later: it may
+ * still be on its way out when the abort is seen). */
+static void
+main_on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *ms = arg;
+
+	(void)fd;
+	(void)what;
+	if (ms->up_child > 0 && ms->up_state == MAIN_UPGRADE_NONE &&
+	    waitpid(ms->up_child, NULL, WNOHANG) != 0)
+		ms->up_child = 0;
+}
+
+/* The old process ends an upgrade that did not complete: its disk writer
+ * and admin listener come back, and it serves on. */
+static void
+main_upgrade_abort(struct main_state *ms, const char *why)
+{
+	struct timeval reap = time_ms_to_tv(1000);
+
+	log_err("main", "upgrade: %s; this process (%d) goes on serving", why, (int)getpid());
+	if (ms->up_state >= MAIN_UPGRADE_FROZEN && ms->srv.disk != NULL)
+		(void)cache_disk_writing(ms->srv.disk, true, 0);
+	if (ms->up_state >= MAIN_UPGRADE_RELEASED && ms->admin == NULL)
+		ms->admin = main_admin_start(ms, ms->boot);
+	event_free(ms->up_ev);
+	event_free(ms->up_timer);
+	ms->up_ev = ms->up_timer = NULL;
+	close(ms->up_sock);
+	ms->up_sock = -1;
+	ms->up_state = MAIN_UPGRADE_NONE;
+	if (ms->up_child > 0 && waitpid(ms->up_child, NULL, WNOHANG) == 0)
+		(void)event_base_once(ms->base, -1, EV_TIMEOUT, main_on_reap, ms, &reap);
+	else
+		ms->up_child = 0;
+	edge_notify("STATUS=upgrade failed (%s); serving on", why);
+}
+
+
+/* The old process answers the new one, step by step (edge_upgrade.h). */
+static void
+main_on_upgrade_msg(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *ms = arg;
+	struct edge_upgrade_msg m;
+	uint32_t reply = 0;
+	int r;
+
+	(void)what;
+	r = edge_upgrade_recv(fd, 0, &m);
+	if (r == -ETIMEDOUT)
+		return;
+	if (r != 0) {
+		main_upgrade_abort(ms, r == -EPIPE || r == -ECONNRESET
+		                           ? "the new process exited before it was ready"
+		                           : strerror(-r));
+		return;
+	}
+	if (m.fd != -1)
+		close(m.fd);
+	if (m.type == EDGE_UPGRADE_HELLO && ms->up_state == MAIN_UPGRADE_OFFERED) {
+		ms->up_pid = (pid_t)m.a;
+		log_info("main",
+		    "upgrade: new process %d has the listeners; stopping the disk "
+		    "tier's writes",
+		    (int)ms->up_pid);
+		if (ms->srv.disk != NULL &&
+		    cache_disk_writing(ms->srv.disk, false, MAIN_UPGRADE_FLUSH_MS) != 0)
+			log_warn("main", "upgrade: the disk queue was not written within %u ms",
+			    MAIN_UPGRADE_FLUSH_MS);
+		ms->up_state = MAIN_UPGRADE_FROZEN;
+		reply = EDGE_UPGRADE_FROZEN;
+	} else if (m.type == EDGE_UPGRADE_ADMIN && ms->up_state == MAIN_UPGRADE_FROZEN) {
+		admin_http_free(&ms->admin);
+		ms->up_state = MAIN_UPGRADE_RELEASED;
+		reply = EDGE_UPGRADE_RELEASED;
+	} else if (m.type == EDGE_UPGRADE_READY && ms->up_state == MAIN_UPGRADE_RELEASED) {
+		log_info("main", "upgrade: new process %d ready; draining", (int)ms->up_pid);
+		/* the manager follows the new process from now on */
+		edge_notify("MAINPID=%d\nSTATUS=handed over to %d, draining", (int)ms->up_pid,
+		    (int)ms->up_pid);
+		(void)edge_upgrade_send(
+		    ms->up_sock, EDGE_UPGRADE_DONE, (uint32_t)getpid(), 0, NULL, -1);
+		event_free(ms->up_ev);
+		event_free(ms->up_timer);
+		ms->up_ev = ms->up_timer = NULL;
+		close(ms->up_sock);
+		ms->up_sock = -1;
+		main_drain(ms, "handed over to the new process", true);
+		return;
+	} else {
+		main_upgrade_abort(ms, "a message out of turn from the new process");
+		return;
+	}
+	r = edge_upgrade_send(ms->up_sock, reply, (uint32_t)getpid(), 0, NULL, -1);
+	if (r != 0)
+		main_upgrade_abort(ms, strerror(-r));
+}
+
+static void
+main_on_upgrade_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	main_upgrade_abort(arg, "the new process was not ready in time");
+}
+
+/* SIGUSR2: starts the new binary and offers it the listening sockets. */
+static void
+main_upgrade_begin(struct main_state *ms)
+{
+	struct timeval snd = {MAIN_UPGRADE_FLUSH_MS / 1000, 0};
+	struct timeval tv = time_ms_to_tv(EDGE_UPGRADE_WAIT_MS);
+	const struct config *cfg = ms->boot;
+	char fp[EDGE_UPGRADE_TEXT];
+	int sv[2], r;
+
+	if (ms->stopping || ms->up_state != MAIN_UPGRADE_NONE) {
+		log_warn("main", "SIGUSR2: %s: ignored",
+		    ms->stopping ? "draining" : "an upgrade is in progress");
+		return;
+	}
+	if (ms->up_child > 0 && waitpid(ms->up_child, NULL, WNOHANG) != 0)
+		ms->up_child = 0; /* a failed attempt's */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_err("main", "upgrade: socketpair: %s", strerror(errno));
+		return;
+	}
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
+	log_info("main", "SIGUSR2: starting the binary again for an upgrade");
+	r = ms->pd != NULL ? edge_privdrop_upgrade(ms->pd, sv[1])
+	                   : edge_upgrade_spawn(sv[1], &ms->up_child);
+	close(sv[1]);
+	if (r != 0) {
+		log_err("main", "upgrade: cannot start the new binary: %s", strerror(-r));
+		close(sv[0]);
+		return;
+	}
+	ms->up_sock = sv[0];
+	ms->up_state = MAIN_UPGRADE_OFFERED;
+	edge_notify("STATUS=upgrading: starting the new binary");
+	main_upgrade_fingerprint(cfg, fp, sizeof fp);
+	r = edge_upgrade_send(ms->up_sock, EDGE_UPGRADE_OFFER, (uint32_t)getpid(), 0, fp, -1);
+	for (unsigned w = 0; w < ms->srv.n_workers && r == 0; w++)
+		for (size_t i = 0; i < cfg->n_listens && r == 0; i++)
+			r = edge_upgrade_send(ms->up_sock, EDGE_UPGRADE_FDS, (uint32_t)i, w, NULL,
+			    ms->listen_fds[w * cfg->n_listens + i]);
+	ms->up_ev = event_new(ms->base, ms->up_sock, EV_READ | EV_PERSIST, main_on_upgrade_msg, ms);
+	ms->up_timer = evtimer_new(ms->base, main_on_upgrade_timeout, ms);
+	event_add(ms->up_ev, NULL);
+	event_add(ms->up_timer, &tv);
+	if (r != 0)
+		main_upgrade_abort(ms, strerror(-r));
+}
+
+/* The new process: one step of the handover, send then wait for the
+ * answer.  0, or -errno (logged). */
+static int
+main_upgrade_ask(int sock, uint32_t type, uint32_t want, const char *what)
+{
+	struct edge_upgrade_msg m;
+	int r = edge_upgrade_send(sock, type, (uint32_t)getpid(), 0, NULL, -1);
+
+	if (r == 0)
+		r = edge_upgrade_recv(sock, MAIN_UPGRADE_STEP_MS, &m);
+	if (r == 0 && m.fd != -1)
+		close(m.fd);
+	if (r == 0 && m.type != want)
+		r = -EPROTO;
+	if (r != 0)
+		log_err("main", "upgrade: %s: %s", what, strerror(-r));
+	return r;
+}
+
+/* The new process: takes the offer and the listening sockets into
+ * fds[worker * n_listens + listen], and the old pid.  0, or -1 (logged). */
+static int
+main_upgrade_take(const struct config *cfg, int sock, int *fds, pid_t *old)
+{
+	struct edge_upgrade_msg m;
+	char fp[EDGE_UPGRADE_TEXT];
+	size_t nl = cfg->n_listens, want = (size_t)cfg->workers * nl, got = 0;
+	int r = edge_upgrade_recv(sock, MAIN_UPGRADE_STEP_MS, &m);
+
+	if (r == 0 && (m.type != EDGE_UPGRADE_OFFER || m.fd != -1))
+		r = -EPROTO;
+	if (r != 0) {
+		log_err("main", "upgrade: no offer from the running process: %s", strerror(-r));
+		return -1;
+	}
+	*old = (pid_t)m.a;
+	main_upgrade_fingerprint(cfg, fp, sizeof fp);
+	if (strcmp(fp, m.text) != 0) {
+		log_err("main",
+		    "upgrade: the running process (%d) has \"%s\", the configuration says \"%s\": "
+		    "changing those needs a restart",
+		    (int)*old, m.text, fp);
+		return -1;
+	}
+	while (got < want) {
+		r = edge_upgrade_recv(sock, MAIN_UPGRADE_STEP_MS, &m);
+		if (r == 0 && (m.type != EDGE_UPGRADE_FDS || m.fd == -1 || m.a >= nl ||
+		                  m.b >= cfg->workers || fds[m.b * nl + m.a] != -1)) {
+			if (m.fd != -1)
+				close(m.fd);
+			r = -EPROTO;
+		}
+		if (r != 0) {
+			log_err("main", "upgrade: listening sockets: %s", strerror(-r));
+			return -1;
+		}
+		fds[m.b * nl + m.a] = m.fd;
+		got++;
+	}
+	return 0;
+}
+
+/* The new process: the admin listener, once the old one closed it. */
+static struct admin_http *
+main_admin_take(struct main_state *ms, const struct config *cfg)
+{
+	struct admin_http *h = NULL;
+
+	for (int i = 0; i < MAIN_ADMIN_TRIES && h == NULL; i++) {
+		if (i > 0)
+			usleep(MAIN_ADMIN_RETRY_US);
+		h = main_admin_start(ms, cfg);
+	}
+	return h;
 }
 
 static void
@@ -338,7 +691,11 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
-		main_drain(ms, sig == SIGTERM ? "received SIGTERM" : "received SIGINT");
+		if (ms->stopping)
+			return;
+		if (ms->up_state != MAIN_UPGRADE_NONE)
+			main_upgrade_abort(ms, "stopping");
+		main_drain(ms, sig == SIGTERM ? "received SIGTERM" : "received SIGINT", false);
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
@@ -346,9 +703,15 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 			log_info("main", "access log reopened");
 		edge_purge_reopen();
 		break;
+	case SIGUSR2:
+		main_upgrade_begin(ms);
+		break;
 	case SIGHUP:
-		if (!ms->stopping)
-			(void)main_reload(ms, NULL);
+		if (ms->stopping)
+			break;
+		edge_notify_reloading("reloading the configuration");
+		(void)main_reload(ms, NULL);
+		main_notify_ready(ms);
 		break;
 	}
 }
@@ -395,35 +758,48 @@ main_check_nofile(const struct config *cfg)
 static int
 main_run(struct config *cfg, const char *path)
 {
-	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGHUP};
+	static const int sigs[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP};
 	struct main_state ms;
 	struct event *sigev[sizeof sigs / sizeof sigs[0]] = {0};
-	struct admin_http *admin = NULL;
 	struct edge_privdrop *pd = NULL;
 	enum log_level lvl;
 	int rc = 1;
 	size_t nl = cfg->n_listens;
 	int *fds = NULL;
+	int up = edge_upgrade_inherited(); /* an upgrade's new process: the old one's end */
+	pid_t old_pid = 0;
 
 	memset(&ms, 0, sizeof ms);
 	ms.path = path;
 	ms.boot = cfg;
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
+	ms.up_sock = -1;
 	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
 	/* first: it may fork a helper, which must not inherit threads or sockets */
 	if (edge_privdrop_prepare(cfg, path, &pd) != 0) {
 		config_unref(&ms.srv.cfg);
+		if (up != -1)
+			close(up);
 		return 1;
 	}
+	ms.pd = pd;
+	fds = xcalloc(cfg->workers * nl, sizeof *fds);
+	for (size_t i = 0; i < cfg->workers * nl; i++)
+		fds[i] = -1;
+	ms.listen_fds = xcalloc(cfg->workers * nl, sizeof *ms.listen_fds);
+	if (up != -1 && main_upgrade_take(cfg, up, fds, &old_pid) != 0)
+		goto early;
 	main_check_nofile(cfg);
+	(void)edge_notify_open(old_pid);
+	edge_notify("STATUS=starting: opening the caches, binding the listeners");
 	ms.srv.conn_ip = edge_ip_counts_new();
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
 		log_err("main", "cannot create the main event base");
-		return 1;
+		goto early;
 	}
 	if (cfg->access_log != NULL) {
 		ms.srv.access_log_fd = edge_accesslog_open(cfg->access_log);
@@ -436,6 +812,10 @@ main_run(struct config *cfg, const char *path)
 	if (ms.srv.ram != NULL)
 		ms.srv.fills =
 		    cache_fill_table_new(MAIN_FILL_SHARDS, edge_worker_fill_notify, &ms.srv);
+	/* the old process stops writing the disk tier before this one opens it */
+	if (up != -1 &&
+	    main_upgrade_ask(up, EDGE_UPGRADE_HELLO, EDGE_UPGRADE_FROZEN, "disk tier") != 0)
+		goto out;
 	if (cfg->cache_disk_path != NULL && ms.srv.ram != NULL) {
 		struct cache_disk_conf dc;
 		char err[256];
@@ -462,26 +842,27 @@ main_run(struct config *cfg, const char *path)
 	if (cfg->n_tls_listens > 0 && (ms.srv.tls = edge_tls_new(cfg)) == NULL)
 		goto out;
 
-	/* Bind everything before any thread starts, so a bad address fails cleanly. */
-	fds = xcalloc(cfg->workers * nl, sizeof *fds);
-	for (size_t i = 0; i < cfg->workers * nl; i++)
-		fds[i] = -1;
-	for (unsigned w = 0; w < cfg->workers; w++)
+	/* Bind everything before any thread starts, so a bad address fails
+	 * cleanly (an upgrade's new process has them all already). */
+	for (unsigned w = 0; w < cfg->workers && up == -1; w++)
 		for (size_t i = 0; i < nl; i++)
 			if ((fds[w * nl + i] = main_listen(&cfg->listens[i])) == -1)
 				goto out;
+	if (up != -1 &&
+	    main_upgrade_ask(up, EDGE_UPGRADE_ADMIN, EDGE_UPGRADE_RELEASED, "admin listener") != 0)
+		goto out;
 	if (cfg->admin.addrlen != 0) {
-		static const struct edge_admin_ops ops = {main_admin_reload, main_admin_drain};
-
-		admin = edge_admin_start(ms.base, &ms.srv, &cfg->admin, &ops, &ms);
-		if (admin == NULL)
+		ms.admin = up != -1 ? main_admin_take(&ms, cfg) : main_admin_start(&ms, cfg);
+		if (ms.admin == NULL)
 			goto out;
 	}
 	ms.srv.workers = xcalloc(cfg->workers, sizeof *ms.srv.workers);
 	for (unsigned w = 0; w < cfg->workers; w++) {
 		ms.srv.workers[w] = edge_worker_new(&ms.srv, w, &fds[w * nl], nl);
-		for (size_t i = 0; i < nl; i++)
+		for (size_t i = 0; i < nl; i++) {
+			ms.listen_fds[w * nl + i] = fds[w * nl + i];
 			fds[w * nl + i] = -1; /* owned by the worker now */
+		}
 		if (ms.srv.workers[w] == NULL)
 			goto out;
 		ms.srv.n_workers = w + 1;
@@ -505,10 +886,20 @@ main_run(struct config *cfg, const char *path)
 	for (size_t i = 0; i < nl; i++)
 		log_info("main", "listening on %s%s", cfg->listens[i].address,
 		    cfg->listens[i].tls ? " (TLS)" : "");
-	if (admin != NULL)
+	if (ms.admin != NULL)
 		log_info("main", "admin listening on %s", cfg->admin.address);
 	log_info("main", "outpost %s node \"%s\" started with %u workers", PACKAGE_VERSION,
 	    cfg->node_name, cfg->workers);
+	if (up != -1) {
+		/* the old process drains once it reads this, and names this one
+		 * the main process to the service manager */
+		if (main_upgrade_ask(up, EDGE_UPGRADE_READY, EDGE_UPGRADE_DONE, "handover") == 0)
+			log_info("main", "upgrade: took over from %d", (int)old_pid);
+		close(up);
+		up = -1;
+	}
+	main_notify_ready(&ms);
+	main_watchdog_start(&ms);
 	event_base_dispatch(ms.base);
 	log_info("main", "stopped");
 	rc = 0;
@@ -522,17 +913,16 @@ out:
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
 	cache_fill_table_free(&ms.srv.fills); /* every fill ended with its worker */
-	if (fds != NULL)
-		for (size_t i = 0; i < cfg->workers * nl; i++)
-			if (fds[i] != -1)
-				close(fds[i]);
-	free(fds);
+	if (ms.up_sock != -1)
+		main_upgrade_abort(&ms, "stopping");
 	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++)
 		if (sigev[s] != NULL)
 			event_free(sigev[s]);
 	if (ms.poll_timer != NULL)
 		event_free(ms.poll_timer);
-	admin_http_free(&admin);
+	if (ms.watchdog_timer != NULL)
+		event_free(ms.watchdog_timer);
+	admin_http_free(&ms.admin);
 	edge_admin_stop();
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
@@ -544,6 +934,19 @@ out:
 		close(ms.srv.access_log_fd);
 	config_unref(&ms.srv.cfg);
 	edge_privdrop_free(&pd);
+	edge_notify_close();
+early:
+	for (size_t i = 0; i < cfg->workers * nl; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	free(fds);
+	free(ms.listen_fds);
+	if (up != -1)
+		close(up);
+	if (ms.base == NULL) { /* a start that went no further */
+		edge_privdrop_free(&pd);
+		config_unref(&ms.srv.cfg);
+	}
 	return rc;
 }
 
@@ -586,6 +989,8 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
+	if (!test_only)
+		(void)edge_upgrade_init(path);
 	if (config_load(path, &cfg, stderr) != 0) {
 		fprintf(stderr, "outpost: configuration %s has errors\n", path);
 		return 1;

@@ -19,6 +19,14 @@
  * end closes (exit, crash or kill -9), ignores HUP/INT/USR1 (those are the
  * daemon's), and dies with the daemon (PR_SET_PDEATHSIG).
  *
+ * One more request starts a binary upgrade (edge_upgrade.h): a fixed
+ * message with the socket pair's end attached; the helper forks twice (the
+ * new process is nobody's child to wait for) and the grandchild execs the
+ * binary path remembered at start-up with the configuration path the helper
+ * was given.  Neither comes from the request, so a daemon taken over can
+ * only start the installed binary on the root-owned configuration again, as
+ * root: what a restart does.
+ *
  * Requests come from the main thread (config_load, edge_tls_new on a reload)
  * and from the workers (origin TLS contexts of a new generation): a mutex
  * keeps request and answer together.
@@ -46,12 +54,16 @@
 #include "config/config.h"
 #include "config/config_file.h"
 #include "core/assert.h"
+#include "core/fdpass.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "edge/edge_privdrop.h"
+#include "edge/edge_upgrade.h"
 
 #define PRIVDROP_DEFAULT_USER "outpost"
 #define PRIVDROP_TIMEOUT_S    10 /* an answer of the helper; it only opens a file */
+/* The request that starts a binary upgrade: no path starts with a NUL. */
+static const char privdrop_upgrade_req[] = "\0upgrade";
 
 struct edge_privdrop {
 	unsigned magic; /* EDGE_PRIVDROP_MAGIC */
@@ -69,25 +81,9 @@ struct edge_privdrop {
 static void
 privdrop_answer(int sock, int err, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	struct iovec iov = {.iov_base = &err, .iov_len = sizeof err};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *c;
 
-	if (err == 0) {
-		memset(&u, 0, sizeof u);
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof u.buf;
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	}
-	(void)sendmsg(sock, &msg, MSG_NOSIGNAL);
+	(void)fdpass_send(sock, &iov, 1, err == 0 ? fd : -1);
 }
 
 /* errno of opening path for the daemon, 0 and *fdp on success. */
@@ -115,12 +111,35 @@ privdrop_helper_open(const char *conf, const char *path, int *fdp)
 	return 0;
 }
 
+/* Starts the binary again with fd as its upgrade descriptor: errno of the
+ * fork, 0 when the new process is on its way. */
+static int
+privdrop_helper_upgrade(int fd)
+{
+	pid_t child = fork();
+	int st;
+
+	if (child == -1)
+		return errno;
+	if (child == 0) {
+		if (fork() == 0) {
+			edge_upgrade_exec(fd);
+			_exit(127);
+		}
+		_exit(0);
+	}
+	while (waitpid(child, &st, 0) == -1 && errno == EINTR)
+		;
+	return 0;
+}
+
 static _Noreturn void
 privdrop_helper(int sock, const char *conf, pid_t parent)
 {
 	char path[PATH_MAX + 1];
+	struct iovec iov = {.iov_base = path, .iov_len = sizeof path - 1};
 	ssize_t n;
-	int err, fd;
+	int err, fd, passed;
 
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -134,19 +153,22 @@ privdrop_helper(int sock, const char *conf, pid_t parent)
 		(void)close_range(3, (unsigned)sock - 1, 0);
 	(void)close_range((unsigned)sock + 1, ~0U, 0);
 	for (;;) {
-		n = recv(sock, path, sizeof path - 1, MSG_TRUNC);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = fdpass_recv(sock, &iov, 1, MSG_TRUNC, &passed, NULL);
 		if (n <= 0)
 			_exit(0); /* the daemon is gone */
 		fd = -1;
-		if ((size_t)n > sizeof path - 1) {
+		if ((size_t)n == sizeof privdrop_upgrade_req - 1 &&
+		    memcmp(path, privdrop_upgrade_req, (size_t)n) == 0) {
+			err = passed != -1 ? privdrop_helper_upgrade(passed) : EINVAL;
+		} else if ((size_t)n > sizeof path - 1) {
 			err = ENAMETOOLONG;
 		} else {
 			path[n] = '\0';
 			err = strlen(path) != (size_t)n ? EINVAL
 			                                : privdrop_helper_open(conf, path, &fd);
 		}
+		if (passed != -1)
+			close(passed);
 		privdrop_answer(sock, err, fd);
 		if (fd != -1)
 			close(fd);
@@ -160,15 +182,8 @@ static int
 privdrop_open(const char *path, void *arg)
 {
 	struct edge_privdrop *pd = arg;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	int err = EIO, fd = -1;
 	struct iovec iov = {.iov_base = &err, .iov_len = sizeof err};
-	struct msghdr msg = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-	struct cmsghdr *c;
 	size_t len = strlen(path);
 	ssize_t n;
 
@@ -183,18 +198,15 @@ privdrop_open(const char *path, void *arg)
 		log_err("privdrop", "file helper: send: %s", strerror(err));
 		goto out;
 	}
-	do
-		n = recvmsg(pd->sock, &msg, MSG_CMSG_CLOEXEC);
-	while (n == -1 && errno == EINTR);
+	n = fdpass_recv(pd->sock, &iov, 1, 0, &fd, NULL);
 	if (n != (ssize_t)sizeof err) {
 		err = n == -1 ? errno : EPIPE;
 		log_err("privdrop", "file helper: no answer: %s", strerror(err));
+		if (fd != -1)
+			close(fd);
+		fd = -1;
 		goto out;
 	}
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&fd, CMSG_DATA(c), sizeof fd);
 	if (err == 0 && fd == -1)
 		err = EIO;
 	if (err != 0 && fd != -1) {
@@ -204,6 +216,31 @@ privdrop_open(const char *path, void *arg)
 out:
 	pthread_mutex_unlock(&pd->mu);
 	return fd != -1 ? fd : -err;
+}
+
+int
+edge_privdrop_upgrade(struct edge_privdrop *pd, int fd)
+{
+	struct iovec iov = {.iov_base = (void *)(uintptr_t)privdrop_upgrade_req,
+	    .iov_len = sizeof privdrop_upgrade_req - 1};
+	int err = EIO;
+	ssize_t n;
+
+	OBJ_CHECK(pd, EDGE_PRIVDROP_MAGIC);
+	pthread_mutex_lock(&pd->mu);
+	if (fdpass_send(pd->sock, &iov, 1, fd) == -1) {
+		err = errno;
+	} else {
+		do
+			n = recv(pd->sock, &err, sizeof err, 0);
+		while (n == -1 && errno == EINTR);
+		if (n != (ssize_t)sizeof err)
+			err = n == -1 ? errno : EPIPE;
+	}
+	pthread_mutex_unlock(&pd->mu);
+	if (err != 0)
+		log_err("privdrop", "file helper: starting the new binary: %s", strerror(err));
+	return -err;
 }
 
 static int

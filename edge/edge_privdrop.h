@@ -40,6 +40,11 @@ int edge_privdrop_chown_fd(const struct edge_privdrop *pd, int fd, const char *p
  */
 int edge_privdrop_apply(struct edge_privdrop *pd);
 
+/* Asks the helper (still root) to start the binary again for an upgrade
+ * (edge_upgrade.h) with fd, its end of the handover socket pair.  0, or
+ * -errno (logged).  Main thread. */
+int edge_privdrop_upgrade(struct edge_privdrop *pd, int fd);
+
 /* Ends the helper and frees pd; sets *pdp = NULL; NULL-safe.  After the
  * workers have stopped (nothing reads through the helper any more). */
 void edge_privdrop_free(struct edge_privdrop **pdp);

@@ -594,6 +594,71 @@ crash_child(const char *path, unsigned round)
 	_exit(3); /* never reached in a normal run: the parent kills first */
 }
 
+/* Writing handed to another process (a binary upgrade) and back: while this
+ * one does not write, its stores are dropped and the other's writes are seen;
+ * then it writes again on the totals and ids the other left, so no object id
+ * is used twice (a reused id would overwrite another object's chunks). */
+static void
+test_handover(void)
+{
+	static const char *keys[] = {"http://h/a", "http://h/b", "http://h/c", "http://h/d"};
+	char path[128];
+	struct cache_disk *d;
+	struct cache_disk_stats st;
+	pid_t pid;
+	int status = 0;
+
+	subtest("writing handed to another process and back");
+	new_dir(path, sizeof path);
+	d = open_disk(path, 64u << 20, NULL);
+	if (d == NULL) {
+		ok(0, "open");
+		return;
+	}
+	put(d, keys[0], 1, 1000);
+	is_int(cache_disk_writing(d, false, 5000), 0);
+	is_int(has(d, keys[0], NULL), 1);
+	put(d, "http://h/dropped", 1, 1000);
+	is_int(cache_disk_flush(d, 5000), 0);
+	is_int(has(d, "http://h/dropped", NULL), 0);
+	cache_disk_stats(d, &st);
+	ok(st.drops == 1, "a store while not writing is dropped and counted");
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct cache_disk *d2 = open_disk(path, 64u << 20, NULL);
+
+		if (d2 == NULL || has(d2, keys[0], NULL) != 1)
+			_exit(2);
+		put(d2, keys[1], 2, 3000);
+		put(d2, keys[2], 3, 200000);
+		cache_disk_close(&d2);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	is_int(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+	is_int(has(d, keys[1], NULL), 1);
+	is_int(cache_disk_writing(d, true, 0), 0);
+	put(d, keys[3], 4, 5000);
+	is_int(cache_disk_flush(d, 5000), 0);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		is_int(has(d, keys[i], NULL), 1);
+	cache_disk_stats(d, &st);
+	is_int(st.objects, 4);
+	ok(check_ok(d), "the environment checks out");
+	cache_disk_close(&d);
+	d = open_disk(path, 64u << 20, NULL);
+	if (d == NULL) {
+		ok(0, "reopen");
+		return;
+	}
+	cache_disk_stats(d, &st);
+	is_int(st.objects, 4);
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		is_int(has(d, keys[i], NULL), 1);
+	cache_disk_close(&d);
+}
+
 static void
 test_crash(void)
 {
@@ -824,6 +889,7 @@ main(void)
 	test_queue_full();
 	test_damage();
 	test_concurrent();
+	test_handover();
 	test_crash();
 	rm_rf(tmpdir);
 	return tap_done();
