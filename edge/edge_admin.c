@@ -356,9 +356,10 @@ admin_status_json(struct edge_server *srv)
 		cache_ram_stats(srv->ram, &st);
 	if (srv->disk != NULL)
 		cache_disk_stats(srv->disk, &ds);
-	return json_pack("{s:s, s:s, s:I, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:{s:I, s:s}, "
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:{s:I, s:s}, "
 	                 "s:I, s:o, s:{s:I, s:I, s:I, s:I, s:b}, s:o, s:o}",
-	    "node", srv->cfg->node_name, "version", PACKAGE_VERSION, "workers",
+	    "node", srv->cfg->node_name, "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
+	    "workers",
 	    (json_int_t)srv->n_workers, "uptime_s", (json_int_t)(time_now() - admin_started),
 	    "time", admin_time_s(), "draining", atomic_load(&srv->draining), "cache_ram_bytes",
 	    (json_int_t)st.bytes, "cache_ram_objects", (json_int_t)st.objects, "reloads",

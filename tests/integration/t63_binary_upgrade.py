@@ -13,6 +13,7 @@ Started as root with node.user, the new process starts as root, reads its
 configuration and switches as at a start."""
 
 import http.client
+import json
 import os
 import pwd
 import re
@@ -288,6 +289,15 @@ class Upgrade(harness.OutpostTestCase):
         third = self.upgraded(node, after=node.log().index("new process %d ready" % new) + 1)
         self.assertTrue(pid_gone(new))
         self.assertNotEqual(third, new)
+        self.assertServes(node)
+        # and with neither: the pid the node reports on /status.json (a
+        # loopback admin address)
+        st = json.loads(node.admin("/status.json").body)
+        self.assertEqual(st["pid"], third)
+        cp = run("--timeout", "20s", "upgrade")
+        self.assertEqual(cp.returncode, 0, cp)
+        self.assertIn("process %d handed over and exited" % third, cp.stdout)
+        self.assertTrue(pid_gone(third))
         self.assertServes(node)
 
     def test_service_manager_follows_the_new_process(self):
