@@ -149,8 +149,7 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 	uint64_t outside;
 
 	cache_mem_stats(&ms);
-	if (srv->ram != NULL)
-		cache_ram_stats(srv->ram, &rs);
+	(void)cache_stats_ram(srv->cache, &rs);
 	/* the RAM tier charges a shared body to each holder: never below 0 */
 	outside = ms.objects > ms.building + rs.bytes ? ms.objects - ms.building - rs.bytes : 0;
 	admin_metric(b, "outpost_cache_memory_bytes", "gauge",
@@ -175,6 +174,8 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	struct evbuffer *b = evbuffer_new();
 	uint64_t sum[EDGE_C__COUNT] = {0};
 	int64_t active = 0;
+	struct cache_ram_stats st;
+	struct cache_disk_stats ds;
 
 	for (unsigned w = 0; w < srv->n_workers; w++) {
 		struct edge_metrics *m = &srv->workers[w]->metrics;
@@ -190,10 +191,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 	admin_member_gauges(b, srv);
 	admin_memory_gauges(b, srv);
 	edge_purge_metrics(b);
-	if (srv->ram != NULL) {
-		struct cache_ram_stats st;
-
-		cache_ram_stats(srv->ram, &st);
+	if (cache_stats_ram(srv->cache, &st)) {
 		admin_metric(
 		    b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier", st.bytes);
 		admin_metric(b, "outpost_cache_ram_objects", "gauge",
@@ -206,10 +204,7 @@ admin_metrics(struct evhttp_request *req, void *arg)
 		admin_metric(
 		    b, "outpost_cache_ram_objects", "gauge", "Objects held by the RAM tier", 0);
 	}
-	if (srv->disk != NULL) {
-		struct cache_disk_stats ds;
-
-		cache_disk_stats(srv->disk, &ds);
+	if (cache_stats_disk(srv->cache, &ds)) {
 		admin_metric(b, "outpost_cache_disk_bytes", "gauge", "Bytes held by the disk tier",
 		    ds.bytes);
 		admin_metric(b, "outpost_cache_disk_objects", "gauge",
@@ -250,8 +245,7 @@ admin_status(struct evhttp_request *req, void *arg)
 	struct evbuffer *b = evbuffer_new();
 	struct cache_ram_stats st = {0};
 
-	if (srv->ram != NULL)
-		cache_ram_stats(srv->ram, &st);
+	(void)cache_stats_ram(srv->cache, &st);
 	evbuffer_add_printf(b,
 	    "{\"node\":\"%s\",\"version\":\"%s\",\"workers\":%u,\"uptime_s\":%lld,"
 	    "\"draining\":%s,\"cache_ram_bytes\":%llu,\"cache_ram_objects\":%llu,"

@@ -808,7 +808,7 @@ conn_handle_request(struct edge_conn *c)
 		edge_conn_send_error(c, 413, "request body too large");
 		return;
 	}
-	cached = w->srv->ram != NULL && route->cache;
+	cached = cache_enabled(w->srv->cache) && route->cache;
 	if (cached && !conn_get_body(c, &ka))
 		return;
 
@@ -839,8 +839,8 @@ conn_handle_request(struct edge_conn *c)
 
 		/* RAM, then the disk tier (what it has is promoted to RAM); the
 		 * variant the request selects when the URL has several */
-		if (cache_lookup(w->srv->ram, w->srv->disk, r, c->key, (size_t)c->key_len, now, &o,
-		        &from_disk) == 0) {
+		if (cache_lookup(
+		        w->srv->cache, r, c->key, (size_t)c->key_len, now, &o, &from_disk) == 0) {
 			enum cache_use use = cache_policy_usable(r, o, now);
 
 			if (use != CACHE_USE_NO) {
@@ -892,7 +892,7 @@ conn_handle_request(struct edge_conn *c)
 		EDGE_COUNT(&w->metrics, cache_passes_total);
 		c->cache_status = "PASS";
 		/* RFC 9211 §2.2 fwd values */
-		if (w->srv->ram == NULL || !route->cache)
+		if (!cache_enabled(w->srv->cache) || !route->cache)
 			c->fwd = "bypass";
 		else if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
 			c->fwd = "method";

@@ -397,29 +397,35 @@ main_run(struct config *cfg, const char *path)
 		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->access_log) != 0)
 			goto out;
 	}
-	if (cfg->cache_ram_bytes > 0)
-		ms.srv.ram = cache_ram_new(cfg->cache_ram_bytes, main_ram_shards(cfg));
-	if (ms.srv.ram != NULL)
-		ms.srv.fills =
-		    cache_fill_table_new(MAIN_FILL_SHARDS, edge_worker_fill_notify, &ms.srv);
-	if (cfg->cache_disk_path != NULL && ms.srv.ram != NULL) {
+	{
+		struct cache_conf cc;
 		struct cache_disk_conf dc;
 		char err[256];
 
-		cache_disk_conf_defaults(&dc);
-		dc.path = cfg->cache_disk_path;
-		dc.max_bytes = cfg->cache_disk_bytes;
-		if (cache_disk_open(&dc, &ms.srv.disk, err, sizeof err) != 0) {
+		cache_conf_defaults(&cc);
+		cc.ram_bytes = cfg->cache_ram_bytes;
+		cc.ram_shards = main_ram_shards(cfg);
+		cc.fill_shards = MAIN_FILL_SHARDS;
+		cc.fill_notify = edge_worker_fill_notify;
+		cc.fill_notify_arg = &ms.srv;
+		if (cfg->cache_disk_path != NULL) {
+			cache_disk_conf_defaults(&dc);
+			dc.path = cfg->cache_disk_path;
+			dc.max_bytes = cfg->cache_disk_bytes;
+			cc.disk = &dc;
+		}
+		if (cache_new(&cc, &ms.srv.cache, err, sizeof err) != 0) {
 			log_err("main", "cache.disk \"%s\": %s", cfg->cache_disk_path, err);
 			goto out;
 		}
-		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
+		if (cache_has_disk(ms.srv.cache))
+			log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
 	}
 
 	if (edge_purge_start(&ms.srv, ms.base) != 0)
 		goto out;
 	/* the disk tier and the purge log in it go to node.user */
-	if (ms.srv.disk != NULL && edge_privdrop_chown_dir(pd, cfg->cache_disk_path) != 0)
+	if (cache_has_disk(ms.srv.cache) && edge_privdrop_chown_dir(pd, cfg->cache_disk_path) != 0)
 		goto out;
 	if (edge_purge_audit_fd() != -1 && cfg->purge_audit_log != NULL &&
 	    edge_privdrop_chown_fd(pd, edge_purge_audit_fd(), cfg->purge_audit_log) != 0)
@@ -485,7 +491,6 @@ out:
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
-	cache_fill_table_free(&ms.srv.fills); /* every fill ended with its worker */
 	if (fds != NULL)
 		for (size_t i = 0; i < cfg->workers * nl; i++)
 			if (fds[i] != -1)
@@ -500,8 +505,8 @@ out:
 		evhttp_free(admin);
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
-	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
-	cache_ram_free(&ms.srv.ram);
+	cache_free(&ms.srv.cache); /* drains the disk queue: nothing stored is lost; every
+	                              fill ended with its worker */
 	edge_tls_unref(&ms.srv.tls);
 	origin_health_unref(&ms.srv.health);
 	if (ms.srv.access_log_fd != -1)

@@ -641,10 +641,10 @@ proxy_invalidate(struct edge_conn *c, time_t now)
 	struct edge_proxy *px = &c->px;
 	struct edge_worker *w = c->w;
 
-	if (w->srv->ram == NULL || c->key_len < 0 || proxy_safe_method(c) ||
+	if (!cache_enabled(w->srv->cache) || c->key_len < 0 || proxy_safe_method(c) ||
 	    px->resp.status < 200 || px->resp.status >= 400)
 		return;
-	cache_invalidate(w->srv->ram, w->srv->disk, c->key, (size_t)c->key_len, now);
+	cache_invalidate(w->srv->cache, c->key, (size_t)c->key_len, now);
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		const struct h1_header *h =
 		    h1_header_find(px->resp.headers, px->resp.n_headers, fields[i]);
@@ -655,7 +655,7 @@ proxy_invalidate(struct edge_conn *c, time_t now)
 		n = cache_key_resolve(
 		    c->key, (size_t)c->key_len, h->value, w->key_scratch, sizeof w->key_scratch);
 		if (n >= 0)
-			cache_invalidate(w->srv->ram, w->srv->disk, w->key_scratch, (size_t)n, now);
+			cache_invalidate(w->srv->cache, w->key_scratch, (size_t)n, now);
 	}
 	EDGE_COUNT(&w->metrics, cache_invalidations_total);
 }
@@ -699,7 +699,7 @@ proxy_head_update(struct edge_conn *c, time_t now)
 	if (o == NULL)
 		return;
 	cache_obj_set_gen(o, px->ban_gen);
-	cache_store(c->w->srv->ram, c->w->srv->disk, o, now);
+	cache_store(c->w->srv->cache, o, now);
 	EDGE_COUNT(&c->w->metrics, cache_stores_total);
 	cache_obj_unref(&o);
 }
@@ -878,7 +878,7 @@ proxy_finish(struct edge_conn *c)
 	if (px->fill != NULL) {
 		/* waiters read the fill's chunks and head, never its body */
 		cache_obj_body_done(px->fill);
-		cache_store(w->srv->ram, w->srv->disk, px->fill, time_now());
+		cache_store(w->srv->cache, px->fill, time_now());
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		cache_obj_unref(&px->fill);
 	}
@@ -1120,7 +1120,7 @@ proxy_revalidated(struct edge_conn *c)
 	if (o == NULL) {
 		o = cache_obj_ref(px->stale); /* validated all the same */
 	} else if (pol.storable && px->store) {
-		cache_store(w->srv->ram, w->srv->disk, o, now);
+		cache_store(w->srv->cache, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		edge_fetch_store_for_request(w, &c->req, o, now);
 	}
@@ -2138,7 +2138,7 @@ proxy_send(struct edge_conn *c)
 
 	px->state = EDGE_PROXY_IDLE;
 	px->request_time = time_now();
-	px->ban_gen = cache_ban_clock();
+	px->ban_gen = cache_ban_clock(c->w->srv->cache);
 	EDGE_COUNT(&c->w->metrics, origin_requests_total);
 	if (px->pool->total_timeout_ms > 0) {
 		struct timeval tv;

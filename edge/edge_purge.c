@@ -229,7 +229,8 @@ purge_apply_bans(uint64_t seq, json_t *bans, bool soft, bool restore)
 		ASSERT(pthread_mutex_lock(&purge_lock) == 0);
 		purge_table[seq % PURGE_KEPT].outstanding++;
 		ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
-		gen = (json_int_t)cache_ban_add(&spec, restore ? (uint64_t)gen : 0, seq);
+		gen = (json_int_t)cache_ban_add(
+		    purge_srv->cache, &spec, restore ? (uint64_t)gen : 0, seq);
 		if (!restore)
 			json_object_set_new(b, "gen", json_integer(gen));
 	}
@@ -248,7 +249,7 @@ purge_invalidate_urls(uint64_t seq, json_t *bans, bool soft)
 	size_t i;
 	json_t *b;
 
-	if (purge_srv == NULL || purge_srv->ram == NULL || soft)
+	if (purge_srv == NULL || !cache_enabled(purge_srv->cache) || soft)
 		return 0;
 	json_array_foreach(bans, i, b)
 	{
@@ -256,8 +257,7 @@ purge_invalidate_urls(uint64_t seq, json_t *bans, bool soft)
 
 		if (json_unpack(b, "{s:s, s:s}", "kind", &kind, "value", &v) == 0 &&
 		    strcmp(kind, "url") == 0)
-			removed += cache_invalidate(
-			    purge_srv->ram, purge_srv->disk, v, strlen(v), time_now());
+			removed += cache_invalidate(purge_srv->cache, v, strlen(v), time_now());
 	}
 	ASSERT(pthread_mutex_lock(&purge_lock) == 0);
 	if (purge_table[seq % PURGE_KEPT].seq == seq)
@@ -927,10 +927,11 @@ purge_metric(struct evbuffer *b, const char *name, bool gauge, const char *help,
 void
 edge_purge_metrics(struct evbuffer *b)
 {
-	struct cache_ban_stats bs;
+	struct cache_ban_stats bs = {0};
 	struct purge_fleet_stats fs = {0};
 
-	cache_ban_stats(&bs);
+	if (purge_srv != NULL)
+		cache_ban_stats(purge_srv->cache, &bs);
 	purge_metric(b, "outpost_purge_requests_total", false, "Purges accepted on this node's API",
 	    atomic_load_explicit(&purge_requests_total, memory_order_relaxed));
 	purge_metric(b, "outpost_purge_bans_active", true,
@@ -1031,7 +1032,7 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 		}
 		purge_audit_path = xstrdup(cfg->purge_audit_log);
 	}
-	if (cfg->cache_disk_path != NULL && srv->disk != NULL) {
+	if (cfg->cache_disk_path != NULL && cache_has_disk(srv->cache)) {
 		char dir[4096], err[256];
 
 		snprintf(dir, sizeof dir, "%s/purge", cfg->cache_disk_path);
@@ -1043,7 +1044,7 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 	}
 	if (cfg->fleet.n_servers > 0 && purge_fleet_join(srv, base) != 0)
 		return -1;
-	if (srv->ram != NULL && cache_ban_start(srv->ram, srv->disk, purge_retired, NULL) != 0) {
+	if (cache_enabled(srv->cache) && cache_ban_start(srv->cache, purge_retired, NULL) != 0) {
 		log_err("purge", "cannot start the ban remover");
 		return -1;
 	}
@@ -1079,8 +1080,8 @@ edge_purge_stop(void)
 	if (purge_wake_fd != -1)
 		close(purge_wake_fd);
 	purge_wake_fd = -1;
-	cache_ban_stop();
-	cache_ban_reset();
+	if (purge_srv != NULL)
+		cache_ban_stop(purge_srv->cache); /* the bans go with the cache */
 	purge_log_close(&purge_log);
 	purge_auth_free(&purge_auth);
 	if (purge_audit != NULL)
