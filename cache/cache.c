@@ -17,27 +17,26 @@
 #include "cache/cache_int.h"
 #include "core/xmalloc.h"
 
-void
-cache_conf_defaults(struct cache_conf *c)
-{
-	memset(c, 0, sizeof *c);
-	c->ram_shards = 16;
-	c->fill_shards = 64;
-}
-
 int
-cache_new(const struct cache_conf *conf, struct cache **out, char *err, size_t errlen)
+cache_new(const struct cache_conf *conf, unsigned ram_shards, unsigned fill_shards,
+    cache_fill_notify_cb *notify, void *arg, struct cache **out, char *err, size_t errlen)
 {
 	struct cache *c = xcalloc(1, sizeof *c);
 
 	c->bans = cache_bans_new();
 	if (conf->ram_bytes > 0) {
-		c->ram = cache_ram_new(conf->ram_bytes, conf->ram_shards);
-		c->fills = cache_fill_table_new(
-		    conf->fill_shards, conf->fill_notify, conf->fill_notify_arg);
-		if (conf->disk != NULL && cache_disk_open(conf->disk, &c->disk, err, errlen) != 0) {
-			cache_free(&c);
-			return -1;
+		c->ram = cache_ram_new(conf->ram_bytes, ram_shards);
+		c->fills = cache_fill_table_new(fill_shards, notify, arg);
+		if (conf->disk_path != NULL) {
+			struct cache_disk_conf dc;
+
+			cache_disk_conf_defaults(&dc);
+			dc.path = conf->disk_path;
+			dc.max_bytes = conf->disk_bytes;
+			if (cache_disk_open(&dc, &c->disk, err, errlen) != 0) {
+				cache_free(&c);
+				return -1;
+			}
 		}
 	}
 	*out = c;

@@ -608,24 +608,58 @@ void cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out);
 
 /* ---- the handle (cache.c): both tiers, the fills, the bans ---- */
 
-/* What cache_new sets up.  Call cache_conf_defaults first. */
+/* The operator's settings of the cache (config/ fills them from cache).
+ * Call cache_conf_defaults first. */
 struct cache_conf {
-	uint64_t ram_bytes;                /* cache.ram: the RAM tier's bound; 0: nothing is
-	                                      cached (no tier, no fills, no disk tier) */
-	unsigned ram_shards;               /* default 16 */
-	unsigned fill_shards;              /* default 64 */
-	cache_fill_notify_cb *fill_notify; /* called as a watched fill changes */
-	void *fill_notify_arg;
-	const struct cache_disk_conf *disk; /* NULL (default): no disk tier */
+	uint64_t ram_bytes;        /* cache.ram, default 256MiB; 0 disables caching */
+	uint64_t max_object_bytes; /* cache.max_object, default 16MiB */
+	char *disk_path;           /* cache.disk.path: the LMDB tier's directory, or NULL */
+	uint64_t disk_bytes;       /* cache.disk.size */
+	unsigned grace_s;          /* cache.grace: serve stale this long when the origin
+	                              fails; default 10 */
+	bool grace_set;            /* cache.grace was given: it covers every failure;
+	                              the default only an origin that gave no answer */
+	unsigned heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
+	                              default 86400, 0 disables heuristics */
+	/* cache.range_fill_max: the window a range miss asks the origin for;
+	 * default 1MiB (the smaller of it and cache.max_object applies); 0: a
+	 * range miss always passes through */
+	uint64_t range_fill_max_bytes;
+	/* cache.fill_memory: memory beyond cache.ram for fills in progress and
+	 * objects still being sent after they left the RAM tier; default the
+	 * larger of cache.ram / 4 and 4 * cache.max_object (config/ derives it:
+	 * UINT64_MAX until then).  The cache's memory budget is cache.ram + this. */
+	uint64_t fill_memory_bytes;
+	/* cache.fill_per_client: what the fills one client address leads may
+	 * pin; default half of cache.fill_memory (derived as that is); 0: no cap */
+	uint64_t fill_per_client_bytes;
 };
-void cache_conf_defaults(struct cache_conf *c);
+/* Sets every setting to its default (the comments above).  Inline, so
+ * that config/ needs no cache code to link. */
+static inline void
+cache_conf_defaults(struct cache_conf *c)
+{
+	*c = (struct cache_conf){0};
+	c->ram_bytes = 256ULL << 20;
+	c->max_object_bytes = 16ULL << 20;
+	c->heuristic_max_s = CACHE_HEURISTIC_MAX_DEFAULT;
+	c->grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
+	c->range_fill_max_bytes = 1ULL << 20;
+	c->fill_memory_bytes = UINT64_MAX;     /* derived by config/ */
+	c->fill_per_client_bytes = UINT64_MAX; /* idem */
+}
 
 /*
- * Makes the cache conf describes (conf->disk is copied; the disk tier is
- * opened, warm, see cache_disk_open).  0 and the handle in *out, or -1 with
- * a message in err (the disk tier could not be opened).  Main thread.
+ * Makes the cache conf describes: a RAM tier of conf->ram_bytes in
+ * ram_shards shards, a fill table of fill_shards shards whose watchers
+ * notify(arg, bit) wakes, and the disk tier in conf->disk_path (opened warm,
+ * see cache_disk_open; its other settings the defaults) — none of them when
+ * ram_bytes is 0.  conf is read during the call only.  0 and the handle in
+ * *out, or -1 with a message in err (the disk tier could not be opened).
+ * Main thread.
  */
-int cache_new(const struct cache_conf *conf, struct cache **out, char *err, size_t errlen);
+int cache_new(const struct cache_conf *conf, unsigned ram_shards, unsigned fill_shards,
+    cache_fill_notify_cb *notify, void *arg, struct cache **out, char *err, size_t errlen);
 /*
  * Stops the ban remover if it runs, closes the disk tier (its queue drained:
  * nothing stored is lost), frees the fill table (every fill must have

@@ -226,7 +226,7 @@ edge_fetch_obj_new(struct edge_worker *w, const struct config *cfg, const struct
 	cache_policy_evaluate_conf(req, resp, request_time, response_time, conf, &pol);
 	if (!pol.storable)
 		return NULL;
-	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache_max_object_bytes)
+	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache.max_object_bytes)
 		return NULL;
 	/* RFC 9111 §4.1: a response with Vary is stored as the variant the
 	 * request selects */
@@ -1068,7 +1068,7 @@ store_on_body(struct edge_fetch *f, const char *p, size_t n)
 	const struct config *cfg = f->gen->cfg;
 
 	return !cache_mem_over(config_cache_mem_budget(cfg)) &&
-	       cache_obj_append(f->st.fill, p, n, cfg->cache_max_object_bytes) == 0;
+	       cache_obj_append(f->st.fill, p, n, cfg->cache.max_object_bytes) == 0;
 }
 
 static void

@@ -149,8 +149,8 @@ main_listen(const struct config_listen *l)
 static unsigned
 main_ram_shards(const struct config *cfg)
 {
-	uint64_t per = 4 * (cfg->cache_max_object_bytes ? cfg->cache_max_object_bytes : 1);
-	uint64_t n = cfg->cache_ram_bytes / per;
+	uint64_t per = 4 * (cfg->cache.max_object_bytes ? cfg->cache.max_object_bytes : 1);
+	uint64_t n = cfg->cache.ram_bytes / per;
 
 	if (n < 1)
 		n = 1;
@@ -210,14 +210,14 @@ main_needs_restart(const struct config *o, const struct config *n)
 	MAIN_RESTART(o->fleet.n_servers != n->fleet.n_servers ||
 	                 main_str_differs(o->node_name, n->node_name),
 	    "fleet or node.name");
-	MAIN_RESTART(o->cache_ram_bytes != n->cache_ram_bytes, "cache.ram");
-	MAIN_RESTART(main_str_differs(o->cache_disk_path, n->cache_disk_path) ||
-	                 o->cache_disk_bytes != n->cache_disk_bytes,
+	MAIN_RESTART(o->cache.ram_bytes != n->cache.ram_bytes, "cache.ram");
+	MAIN_RESTART(main_str_differs(o->cache.disk_path, n->cache.disk_path) ||
+	                 o->cache.disk_bytes != n->cache.disk_bytes,
 	    "cache.disk");
-	MAIN_RESTART(main_str_differs(o->access_log, n->access_log), "log.access");
-	MAIN_RESTART(main_str_differs(o->resolver_servers, n->resolver_servers) ||
-	                 o->dns_min_ttl_s != n->dns_min_ttl_s ||
-	                 o->dns_max_ttl_s != n->dns_max_ttl_s,
+	MAIN_RESTART(main_str_differs(o->log.access, n->log.access), "log.access");
+	MAIN_RESTART(main_str_differs(o->resolver.servers, n->resolver.servers) ||
+	                 o->resolver.min_ttl_s != n->resolver.min_ttl_s ||
+	                 o->resolver.max_ttl_s != n->resolver.max_ttl_s,
 	    "resolver");
 #undef MAIN_RESTART
 	return k;
@@ -267,7 +267,7 @@ main_reload(struct main_state *ms)
 		return;
 	}
 	(void)main_needs_restart(ms->boot, ncfg);
-	if (ncfg->log_level != NULL && log_level_parse(ncfg->log_level, &lvl) == 0)
+	if (ncfg->log.level != NULL && log_level_parse(ncfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	health = origin_health_new(ncfg);
 	origin_health_inherit(health, srv->health);
@@ -308,7 +308,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
-		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->boot->access_log) == 0)
+		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->boot->log.access) == 0)
 			log_info("main", "access log reopened");
 		edge_purge_reopen();
 		break;
@@ -376,7 +376,7 @@ main_run(struct config *cfg, const char *path)
 	ms.boot = cfg;
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
-	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
+	if (cfg->log.level != NULL && log_level_parse(cfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
 	/* first: it may fork a helper, which must not inherit threads or sockets */
@@ -391,44 +391,31 @@ main_run(struct config *cfg, const char *path)
 		log_err("main", "cannot create the main event base");
 		return 1;
 	}
-	if (cfg->access_log != NULL) {
-		ms.srv.access_log_fd = edge_accesslog_open(cfg->access_log);
+	if (cfg->log.access != NULL) {
+		ms.srv.access_log_fd = edge_accesslog_open(cfg->log.access);
 		if (ms.srv.access_log_fd == -1 ||
-		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->access_log) != 0)
+		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->log.access) != 0)
 			goto out;
 	}
 	{
-		struct cache_conf cc;
-		struct cache_disk_conf dc;
 		char err[256];
 
-		cache_conf_defaults(&cc);
-		cc.ram_bytes = cfg->cache_ram_bytes;
-		cc.ram_shards = main_ram_shards(cfg);
-		cc.fill_shards = MAIN_FILL_SHARDS;
-		cc.fill_notify = edge_worker_fill_notify;
-		cc.fill_notify_arg = &ms.srv;
-		if (cfg->cache_disk_path != NULL) {
-			cache_disk_conf_defaults(&dc);
-			dc.path = cfg->cache_disk_path;
-			dc.max_bytes = cfg->cache_disk_bytes;
-			cc.disk = &dc;
-		}
-		if (cache_new(&cc, &ms.srv.cache, err, sizeof err) != 0) {
-			log_err("main", "cache.disk \"%s\": %s", cfg->cache_disk_path, err);
+		if (cache_new(&cfg->cache, main_ram_shards(cfg), MAIN_FILL_SHARDS,
+		        edge_worker_fill_notify, &ms.srv, &ms.srv.cache, err, sizeof err) != 0) {
+			log_err("main", "cache.disk \"%s\": %s", cfg->cache.disk_path, err);
 			goto out;
 		}
 		if (cache_has_disk(ms.srv.cache))
-			log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
+			log_info("main", "disk tier \"%s\" open", cfg->cache.disk_path);
 	}
 
 	if (edge_purge_start(&ms.srv, ms.base) != 0)
 		goto out;
 	/* the disk tier and the purge log in it go to node.user */
-	if (cache_has_disk(ms.srv.cache) && edge_privdrop_chown_dir(pd, cfg->cache_disk_path) != 0)
+	if (cache_has_disk(ms.srv.cache) && edge_privdrop_chown_dir(pd, cfg->cache.disk_path) != 0)
 		goto out;
-	if (edge_purge_audit_fd() != -1 && cfg->purge_audit_log != NULL &&
-	    edge_privdrop_chown_fd(pd, edge_purge_audit_fd(), cfg->purge_audit_log) != 0)
+	if (edge_purge_audit_fd() != -1 && cfg->purge.audit_log != NULL &&
+	    edge_privdrop_chown_fd(pd, edge_purge_audit_fd(), cfg->purge.audit_log) != 0)
 		goto out;
 
 	if (cfg->n_tls_listens > 0 && (ms.srv.tls = edge_tls_new(cfg)) == NULL)

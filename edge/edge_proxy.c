@@ -208,7 +208,7 @@ proxy_route_grace(const struct edge_conn *c)
 static bool
 proxy_grace_set(const struct edge_conn *c)
 {
-	return proxy_route_grace(c) || c->gen->cfg->cache_grace_set;
+	return proxy_route_grace(c) || c->gen->cfg->cache.grace_set;
 }
 
 /*
@@ -597,9 +597,9 @@ edge_proxy_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf
 {
 	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
 	conf->error_ttl_s = c->route != NULL ? (int64_t)c->route->error_ttl_s : 0;
-	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache_heuristic_max_s;
+	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache.heuristic_max_s;
 	conf->grace_s =
-	    proxy_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache_grace_s;
+	    proxy_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache.grace_s;
 }
 
 /* The object this answer makes (edge_fetch_obj_new), when it may be stored. */
@@ -803,7 +803,7 @@ static bool
 proxy_fill_room(struct edge_conn *c, size_t len)
 {
 	const struct config *cfg = c->gen->cfg;
-	uint64_t cap = cfg->cache_fill_per_client_bytes;
+	uint64_t cap = cfg->cache.fill_per_client_bytes;
 
 	if (cache_mem_over(config_cache_mem_budget(cfg))) {
 		EDGE_COUNT(&c->w->metrics, cache_fills_unstored_memory_total);
@@ -828,7 +828,7 @@ proxy_fill_append(struct edge_conn *c, const char *data, size_t len)
 	bool room = px->fill == NULL || proxy_fill_room(c, len);
 
 	if (px->fill != NULL && (!room || cache_obj_append(px->fill, data, len,
-	                                      c->gen->cfg->cache_max_object_bytes) != 0)) {
+	                                      c->gen->cfg->cache.max_object_bytes) != 0)) {
 		/* too big, or no memory, to store: those attached still get
 		 * every byte, at the pace of the slowest (proxy_relay_body) */
 		cache_obj_unref(&px->fill);
@@ -945,7 +945,7 @@ static bool
 proxy_fill_window_full(struct edge_conn *c)
 {
 	struct edge_proxy *px = &c->px;
-	uint64_t max = c->gen->cfg->cache_max_object_bytes;
+	uint64_t max = c->gen->cfg->cache.max_object_bytes;
 	size_t window = cache_fill_window(px->cf);
 
 	if (max < PROXY_OUT_HIGH)
@@ -1144,9 +1144,9 @@ proxy_revalidated(struct edge_conn *c)
 static uint64_t
 proxy_range_fill_max(const struct config *cfg)
 {
-	return cfg->cache_range_fill_max_bytes < cfg->cache_max_object_bytes
-	           ? cfg->cache_range_fill_max_bytes
-	           : cfg->cache_max_object_bytes;
+	return cfg->cache.range_fill_max_bytes < cfg->cache.max_object_bytes
+	           ? cfg->cache.range_fill_max_bytes
+	           : cfg->cache.max_object_bytes;
 }
 
 /*

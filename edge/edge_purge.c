@@ -706,7 +706,7 @@ purge_exec(const struct purge_call *call, struct purge_answer *a)
 	if (purge_auth == NULL || purge_auth_cfg != cfg) {
 		purge_auth_free(&purge_auth);
 		purge_auth =
-		    purge_auth_new(cfg->purge_tokens, cfg->n_purge_tokens, cfg->purge_rate);
+		    purge_auth_new(cfg->purge.tokens, cfg->purge.n_tokens, cfg->purge.rate);
 		purge_auth_cfg = cfg;
 	}
 	tokidx = purge_auth_token(purge_auth, call->authorization);
@@ -863,7 +863,7 @@ edge_purge_conn(struct edge_conn *c)
 	char *text;
 
 	if (!str_eq(r->method, STR_LIT("PURGE")) ||
-	    !purge_cidr_match(cfg->purge_client_cidrs, cfg->n_purge_client_cidrs, c->peer))
+	    !purge_cidr_match(cfg->purge.client_cidrs, cfg->purge.n_client_cidrs, c->peer))
 		return false;
 	if (purge_url_from_request(c->tls ? STR_LIT("https") : STR_LIT("http"), r->host, r->port,
 	        r->path, url, sizeof url) != 0) {
@@ -1023,19 +1023,19 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 
 	purge_srv = srv;
 
-	if (cfg->purge_audit_log != NULL) {
-		purge_audit = fopen(cfg->purge_audit_log, "ae");
+	if (cfg->purge.audit_log != NULL) {
+		purge_audit = fopen(cfg->purge.audit_log, "ae");
 		if (purge_audit == NULL) {
 			log_err(
-			    "purge", "audit log \"%s\": %s", cfg->purge_audit_log, strerror(errno));
+			    "purge", "audit log \"%s\": %s", cfg->purge.audit_log, strerror(errno));
 			return -1;
 		}
-		purge_audit_path = xstrdup(cfg->purge_audit_log);
+		purge_audit_path = xstrdup(cfg->purge.audit_log);
 	}
-	if (cfg->cache_disk_path != NULL && cache_has_disk(srv->cache)) {
+	if (cfg->cache.disk_path != NULL && cache_has_disk(srv->cache)) {
 		char dir[4096], err[256];
 
-		snprintf(dir, sizeof dir, "%s/purge", cfg->cache_disk_path);
+		snprintf(dir, sizeof dir, "%s/purge", cfg->cache.disk_path);
 		if (purge_log_open(dir, &purge_log, err, sizeof err) != 0) {
 			log_err("purge", "purge log: %s", err);
 			return -1;

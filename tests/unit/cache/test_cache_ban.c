@@ -40,9 +40,9 @@ obj(const char *key, const char *fields, uint64_t gen)
 	return o;
 }
 
-/* A cache with a RAM tier, and the disk tier disk describes (NULL: none). */
+/* A cache with a RAM tier, and a disk tier in disk_path (NULL: none). */
 static struct cache *
-cache_make(const struct cache_disk_conf *disk)
+cache_make(char *disk_path)
 {
 	struct cache_conf cc;
 	struct cache *c = NULL;
@@ -50,9 +50,9 @@ cache_make(const struct cache_disk_conf *disk)
 
 	cache_conf_defaults(&cc);
 	cc.ram_bytes = 1 << 22;
-	cc.ram_shards = 4;
-	cc.disk = disk;
-	ASSERT(cache_new(&cc, &c, err, sizeof err) == 0);
+	cc.disk_path = disk_path;
+	cc.disk_bytes = 64 << 20;
+	ASSERT(cache_new(&cc, 4, 4, NULL, NULL, &c, err, sizeof err) == 0);
 	return c;
 }
 
@@ -208,7 +208,6 @@ static void
 test_remover(void)
 {
 	char dir[] = "/tmp/outpost-ban-XXXXXX";
-	struct cache_disk_conf dc;
 	struct cache *c;
 	struct cache_ban_stats st;
 	char key[64], path[80];
@@ -217,10 +216,7 @@ test_remover(void)
 
 	subtest("the remover: both tiers, then retired");
 	ASSERT(mkdtemp(dir) != NULL);
-	cache_disk_conf_defaults(&dc);
-	dc.path = dir;
-	dc.max_bytes = 64 << 20;
-	c = cache_make(&dc);
+	c = cache_make(dir);
 	for (int i = 0; i < 200; i++) {
 		snprintf(key, sizeof key, "http://r.com/%d", i);
 		put(c, key, i % 2 ? "Surrogate-Key: odd\r\n" : "Surrogate-Key: even\r\n");
@@ -237,7 +233,7 @@ test_remover(void)
 	ok(st.retired >= 1, "retired");
 	/* a fresh RAM tier and no bans: what is left on disk */
 	cache_free(&c);
-	c = cache_make(&dc);
+	c = cache_make(dir);
 	for (int i = 0; i < 200; i++) {
 		snprintf(key, sizeof key, "http://r.com/%d", i);
 		snprintf(path, sizeof path, "/%d", i);

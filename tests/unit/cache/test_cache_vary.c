@@ -157,8 +157,7 @@ cache_make(uint64_t ram_bytes, unsigned shards)
 
 	cache_conf_defaults(&cc);
 	cc.ram_bytes = ram_bytes;
-	cc.ram_shards = shards;
-	ASSERT(cache_new(&cc, &c, err, sizeof err) == 0);
+	ASSERT(cache_new(&cc, shards, 4, NULL, NULL, &c, err, sizeof err) == 0);
 	return c;
 }
 
