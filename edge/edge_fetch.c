@@ -52,6 +52,7 @@
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
+#include "origin/origin_http1.h"
 #include "origin/origin_pool.h"
 #include "origin/origin_tls.h"
 
@@ -370,16 +371,12 @@ struct edge_fetch {
 	bool reused;
 	bool retried; /* the fresh-connection retry was used */
 	bool got_bytes;
-	unsigned n_interim;
 	unsigned conn_uses;
 	uint64_t try_ms;
 	struct event *total_timer;
 
-	/* the response body */
-	enum h1_body body;
-	bool keep_alive;
-	uint64_t remaining;
-	struct h1_chunked dec;
+	/* the response (head, framing, timeouts) */
+	struct origin_http1_reader rd;
 
 	struct fetch_store st;
 };
@@ -396,11 +393,7 @@ fetch_tv(struct timeval *tv, unsigned ms)
 static void
 fetch_set_timeouts(struct edge_fetch *f, unsigned read_ms, unsigned write_ms)
 {
-	struct timeval rtv, wtv;
-
-	fetch_tv(&rtv, read_ms);
-	fetch_tv(&wtv, write_ms);
-	bufferevent_set_timeouts(f->obev, &rtv, &wtv);
+	origin_http1_set_timeouts(f->obev, read_ms, write_ms);
 }
 
 static struct origin_balance *
@@ -581,73 +574,38 @@ fetch_try_failed(struct edge_fetch *f, const char *msg)
 
 /* ---- the response ---- */
 
-/* The filters between the origin's body and the sink (dechunk), then the
- * sink; at its end the fetch finishes.  eof: the origin closed (ends a
- * close-delimited body). */
+static bool
+fetch_on_body(void *arg, const char *p, size_t n)
+{
+	struct edge_fetch *f = arg;
+
+	return f->sink->on_body(f, p, n);
+}
+
+/* The filters between the origin's body and the sink (dechunk, in the
+ * HTTP/1 reader), then the sink; at its end the fetch finishes.  eof: the
+ * origin closed (ends a close-delimited body). */
 static void
 fetch_read_body(struct edge_fetch *f, bool eof)
 {
-	struct evbuffer *in = bufferevent_get_input(f->obev);
-
-	for (;;) {
-		size_t avail = evbuffer_get_length(in);
-		struct evbuffer_iovec v;
-
-		if (f->body == H1_BODY_NONE || (f->body == H1_BODY_LENGTH && f->remaining == 0))
-			break;
-		if (f->body == H1_BODY_CHUNKED) {
-			const char *d = NULL;
-			size_t used = 0, dl = 0;
-			enum h1_status st;
-
-			if (avail == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
-				if (eof)
-					goto truncated;
-				return;
-			}
-			st = h1_chunked_decode(&f->dec, v.iov_base, v.iov_len, &used, &d, &dl);
-			if (dl > 0 && !f->sink->on_body(f, d, dl))
-				goto stop;
-			evbuffer_drain(in, used);
-			if (st == H1_OK)
-				break;
-			if (st != H1_AGAIN) {
-				fetch_fail(f, "bad chunked body");
-				return;
-			}
-			if (used == 0) {
-				if (eof)
-					goto truncated;
-				return;
-			}
-			continue;
-		}
-		/* LENGTH or CLOSE: as it comes */
-		if (avail == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1) {
-			if (f->body == H1_BODY_CLOSE && eof) {
-				f->keep_alive = false;
-				break;
-			}
-			if (eof)
-				goto truncated;
-			return;
-		}
-		if (f->body == H1_BODY_LENGTH && v.iov_len > f->remaining)
-			v.iov_len = (size_t)f->remaining;
-		if (!f->sink->on_body(f, v.iov_base, v.iov_len))
-			goto stop;
-		evbuffer_drain(in, v.iov_len);
-		if (f->body == H1_BODY_LENGTH)
-			f->remaining -= v.iov_len;
+	switch (
+	    origin_http1_read_body(&f->rd, bufferevent_get_input(f->obev), eof, fetch_on_body, f)) {
+	case ORIGIN_HTTP1_OK:
+		f->sink->on_end(f);
+		fetch_finish(f, origin_http1_reusable(&f->rd));
+		return;
+	case ORIGIN_HTTP1_AGAIN:
+		return;
+	case ORIGIN_HTTP1_STOP:
+		fetch_free(f); /* the sink wants no more: not an origin error */
+		return;
+	case ORIGIN_HTTP1_E_CHUNKED:
+		fetch_fail(f, "bad chunked body");
+		return;
+	default:
+		fetch_fail(f, "connection ended mid-body");
+		return;
 	}
-	f->sink->on_end(f);
-	fetch_finish(f, f->keep_alive && f->body != H1_BODY_CLOSE);
-	return;
-stop:
-	fetch_free(f); /* the sink wants no more: not an origin error */
-	return;
-truncated:
-	fetch_fail(f, "connection ended mid-body");
 }
 
 /* The final head arrived: a status in retry_on counts against the member and
@@ -680,48 +638,50 @@ fetch_head_outcome(struct edge_fetch *f, const struct h1_response *resp)
 	return false;
 }
 
+/* A try's response reader: the head within EDGE_ORIGIN_MAX_HEAD, at most
+ * EDGE_MAX_INTERIM 1xx responses, the pool's first byte, between bytes and
+ * send timeouts. */
+static void
+fetch_reader_init(struct edge_fetch *f)
+{
+	const struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
+	const struct origin_http1_timeouts tmo = {f->pool->first_byte_timeout_ms,
+	    f->pool->between_bytes_timeout_ms, f->pool->send_timeout_ms};
+
+	origin_http1_init(&f->rd, &lim, EDGE_MAX_INTERIM, f->head_method, &tmo);
+}
+
 /* WAIT_HEAD: parses the response head (1xx skipped, up to EDGE_MAX_INTERIM)
  * and hands it to the sink. */
 static void
 fetch_read_head(struct edge_fetch *f)
 {
 	struct evbuffer *in = bufferevent_get_input(f->obev);
-	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
 	struct h1_response resp;
+	enum h1_status h1st = H1_OK;
+	enum origin_http1_status st;
 
-	for (;;) {
-		size_t len = evbuffer_get_length(in);
-		size_t n = len < EDGE_ORIGIN_MAX_HEAD + 1 ? len : EDGE_ORIGIN_MAX_HEAD + 1;
-		const char *p;
-		enum h1_status st;
-
-		if (len == 0)
-			return;
+	if (evbuffer_get_length(in) > 0)
 		f->got_bytes = true;
-		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-		st = h1_parse_response(p, n, &lim, f->head_method, f->w->hdr_scratch, &resp);
-		if (st == H1_AGAIN)
-			return;
-		if (st != H1_OK) {
-			log_warn("proxy", "origin pool \"%s\": malformed response: %s",
-			    f->pool->name, h1_strerror(st));
-			fetch_fail(f, "malformed response");
-			return;
-		}
-		if (resp.status < 100 || resp.status >= 200)
-			break;
-		if (resp.status == 101) {
-			fetch_fail(f, "protocol upgrade is not supported");
-			return;
-		}
-		if (++f->n_interim > EDGE_MAX_INTERIM) {
-			log_warn("proxy",
-			    "origin pool \"%s\": more than %d interim (1xx) responses",
-			    f->pool->name, EDGE_MAX_INTERIM);
-			fetch_fail(f, "too many interim responses");
-			return;
-		}
-		evbuffer_drain(in, resp.head_len);
+	st = origin_http1_read_head(&f->rd, in, f->w->hdr_scratch, &resp, &h1st);
+	switch (st) {
+	case ORIGIN_HTTP1_OK:
+		break;
+	case ORIGIN_HTTP1_AGAIN:
+		return;
+	case ORIGIN_HTTP1_E_MALFORMED:
+		log_warn("proxy", "origin pool \"%s\": malformed response: %s", f->pool->name,
+		    h1_strerror(h1st));
+		fetch_fail(f, "malformed response");
+		return;
+	case ORIGIN_HTTP1_E_INTERIM:
+		log_warn("proxy", "origin pool \"%s\": more than %d interim (1xx) responses",
+		    f->pool->name, EDGE_MAX_INTERIM);
+		fetch_fail(f, "too many interim responses");
+		return;
+	default:
+		fetch_fail(f, origin_http1_strerror(st));
+		return;
 	}
 	if (fetch_head_outcome(f, &resp))
 		return; /* retried on another member */
@@ -736,14 +696,9 @@ fetch_read_head(struct edge_fetch *f)
 	case FETCH_READ_BODY:
 		break;
 	}
-	/* the header views die with the head: keep only the framing */
-	f->body = resp.body;
-	f->keep_alive = resp.keep_alive;
-	f->remaining = resp.content_length;
-	h1_chunked_init(&f->dec);
-	evbuffer_drain(in, resp.head_len);
+	origin_http1_body_begin(&f->rd, in, &resp);
 	f->state = FETCH_BODY;
-	fetch_set_timeouts(f, f->pool->between_bytes_timeout_ms, f->pool->send_timeout_ms);
+	origin_http1_arm(&f->rd, f->obev);
 	fetch_read_body(f, false);
 }
 
@@ -791,7 +746,7 @@ fetch_on_event(struct bufferevent *bev, short what, void *arg)
 		(void)setsockopt(
 		    bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		f->state = FETCH_WAIT_HEAD;
-		fetch_set_timeouts(f, f->pool->first_byte_timeout_ms, f->pool->send_timeout_ms);
+		origin_http1_arm(&f->rd, f->obev);
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		EDGE_COUNT(&f->w->metrics, origin_timeouts_total);
 		log_warn("proxy", "origin pool \"%s\" member %u: %s timed out", f->pool->name,
@@ -883,8 +838,7 @@ fetch_use_address(struct edge_fetch *f, const struct sockaddr *sa, socklen_t sal
 			f->addrlen = salen;
 			f->state = FETCH_WAIT_HEAD;
 			EDGE_COUNT(&f->w->metrics, origin_conn_reused_total);
-			fetch_set_timeouts(
-			    f, f->pool->first_byte_timeout_ms, f->pool->send_timeout_ms);
+			origin_http1_arm(&f->rd, f->obev);
 			fetch_send(f);
 			return;
 		}
@@ -959,7 +913,7 @@ fetch_go(struct edge_fetch *f, bool may_reuse)
 	int r;
 
 	f->got_bytes = false;
-	f->n_interim = 0;
+	fetch_reader_init(f);
 	f->addrlen = 0;
 	f->reused = false;
 	f->may_reuse = may_reuse;
