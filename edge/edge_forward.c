@@ -606,10 +606,10 @@ fw_invalidate(struct edge_conn *c, const struct h1_response *resp, time_t now)
 	static const struct str fields[] = {STR_LIT("Location"), STR_LIT("Content-Location")};
 	struct edge_worker *w = c->w;
 
-	if (w->srv->ram == NULL || c->key_len < 0 || fw_safe_method(c) || resp->status < 200 ||
+	if (!cache_enabled(w->srv->cache) || c->key_len < 0 || fw_safe_method(c) || resp->status < 200 ||
 	    resp->status >= 400)
 		return;
-	cache_invalidate(w->srv->ram, w->srv->disk, c->key, (size_t)c->key_len, now);
+	cache_invalidate(w->srv->cache, c->key, (size_t)c->key_len, now);
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		const struct h1_header *h =
 		    h1_header_find(resp->headers, resp->n_headers, fields[i]);
@@ -620,7 +620,7 @@ fw_invalidate(struct edge_conn *c, const struct h1_response *resp, time_t now)
 		n = cache_key_resolve(
 		    c->key, (size_t)c->key_len, h->value, w->key_scratch, sizeof w->key_scratch);
 		if (n >= 0)
-			cache_invalidate(w->srv->ram, w->srv->disk, w->key_scratch, (size_t)n, now);
+			cache_invalidate(w->srv->cache, w->key_scratch, (size_t)n, now);
 	}
 	EDGE_COUNT(&w->metrics, cache_invalidations_total);
 }
@@ -663,7 +663,7 @@ fw_head_update(struct edge_conn *c, const struct h1_response *resp, time_t now)
 	if (o == NULL)
 		return;
 	cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
-	cache_store(c->w->srv->ram, c->w->srv->disk, o, now);
+	cache_store(c->w->srv->cache, o, now);
 	EDGE_COUNT(&c->w->metrics, cache_stores_total);
 	cache_obj_unref(&o);
 }
@@ -784,7 +784,7 @@ fw_revalidated(struct edge_conn *c, const struct h1_response *resp)
 	if (o == NULL) {
 		o = cache_obj_ref(fw->stale); /* validated all the same */
 	} else if (pol.storable && fw->store) {
-		cache_store(w->srv->ram, w->srv->disk, o, now);
+		cache_store(w->srv->cache, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		edge_fetch_store_for_request(w, &c->req, o, now);
 	}
