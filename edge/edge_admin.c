@@ -184,6 +184,8 @@ admin_metrics(struct admin_req *r, void *arg)
 	struct evbuffer *b = evbuffer_new();
 	uint64_t sum[EDGE_C__COUNT] = {0}, origin_ms = 0;
 	int64_t active = 0;
+	struct cache_ram_stats st;
+	struct cache_disk_stats ds;
 
 	admin_sum(srv, sum, &origin_ms, &active);
 	for (int k = 0; k < EDGE_C__COUNT; k++)
@@ -350,12 +352,11 @@ admin_status_json(struct edge_server *srv)
 	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:{s:I, s:s}, "
 	                 "s:I, s:o, s:{s:I, s:I, s:I, s:I, s:b}, s:o, s:o}",
 	    "node", srv->cfg->node_name, "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
-	    "workers",
-	    (json_int_t)srv->n_workers, "uptime_s", (json_int_t)(time_now() - admin_started),
-	    "time", admin_time_s(), "draining", atomic_load(&srv->draining), "cache_ram_bytes",
-	    (json_int_t)st.bytes, "cache_ram_objects", (json_int_t)st.objects, "reloads",
-	    (json_int_t)srv->reloads_total, "reload_failures",
-	    (json_int_t)srv->reload_failures_total, "last_reload", "time",
+	    "workers", (json_int_t)srv->n_workers, "uptime_s",
+	    (json_int_t)(time_now() - admin_started), "time", admin_time_s(), "draining",
+	    atomic_load(&srv->draining), "cache_ram_bytes", (json_int_t)st.bytes,
+	    "cache_ram_objects", (json_int_t)st.objects, "reloads", (json_int_t)srv->reloads_total,
+	    "reload_failures", (json_int_t)srv->reload_failures_total, "last_reload", "time",
 	    (json_int_t)srv->last_reload_time, "status",
 	    srv->last_reload_time == 0 ? "none"
 	    : srv->last_reload_ok      ? "ok"
@@ -363,7 +364,8 @@ admin_status_json(struct edge_server *srv)
 	    "connections_active", (json_int_t)(active > 0 ? active : 0), "counters", counters,
 	    "cache", "ram_bytes", (json_int_t)st.bytes, "ram_objects", (json_int_t)st.objects,
 	    "disk_bytes", (json_int_t)ds.bytes, "disk_objects", (json_int_t)ds.objects, "disk",
-	    cache_has_disk(srv->cache), "sites", admin_sites_json(srv->cfg), "pools", admin_pools_json(srv));
+	    cache_has_disk(srv->cache), "sites", admin_sites_json(srv->cfg), "pools",
+	    admin_pools_json(srv));
 }
 
 /* Answers r with the JSON j (takes it). */

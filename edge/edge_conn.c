@@ -858,8 +858,7 @@ conn_step_lookup(struct edge_conn *c, struct cache_obj **stale)
 	enum cache_use use;
 	bool from_disk;
 
-	if (cache_lookup(
-	        w->srv->cache, r, c->key, (size_t)c->key_len, now, &o, &from_disk) != 0)
+	if (cache_lookup(w->srv->cache, r, c->key, (size_t)c->key_len, now, &o, &from_disk) != 0)
 		return true;
 	use = cache_policy_usable(r, o, now);
 	if (use == CACHE_USE_NO) {

@@ -239,7 +239,7 @@ edge_fetch_obj_new(struct edge_worker *w, const struct config *cfg, const struct
 	cache_policy_evaluate_conf(req, resp, request_time, response_time, conf, &pol);
 	if (!pol.storable)
 		return NULL;
-	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache_max_object_bytes)
+	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache.max_object_bytes)
 		return NULL;
 	/* RFC 9111 §4.1: a response with Vary is stored as the variant the
 	 * request selects */
@@ -724,7 +724,7 @@ static bool
 fill_room(struct edge_fetch *f, size_t len)
 {
 	const struct config *cfg = f->gen->cfg;
-	uint64_t cap = cfg->cache_fill_per_client_bytes;
+	uint64_t cap = cfg->cache.fill_per_client_bytes;
 
 	if (cache_mem_over(config_cache_mem_budget(cfg))) {
 		EDGE_COUNT(&f->w->metrics, cache_fills_unstored_memory_total);
@@ -759,7 +759,7 @@ fill_append(struct edge_fetch *f, const char *data, size_t len)
 	bool room = fl->obj == NULL || fill_room(f, len);
 
 	if (fl->obj != NULL && (!room || cache_obj_append(fl->obj, data, len,
-	                                     f->gen->cfg->cache_max_object_bytes) != 0)) {
+	                                     f->gen->cfg->cache.max_object_bytes) != 0)) {
 		/* too big, or no memory, to store: those attached still get
 		 * every byte, at the pace of the slowest (fill_window_full) */
 		cache_obj_unref(&fl->obj);
@@ -804,7 +804,7 @@ static bool
 fill_window_full(struct edge_fetch *f)
 {
 	struct fetch_fill *fl = &f->fill;
-	uint64_t max = f->gen->cfg->cache_max_object_bytes;
+	uint64_t max = f->gen->cfg->cache.max_object_bytes;
 	size_t window = cache_fill_window(fl->cf);
 
 	if (max < FETCH_OUT_HIGH)
@@ -1851,7 +1851,7 @@ store_on_body(struct edge_fetch *f, struct evbuffer *in, size_t n)
 			size_t l = v[i].iov_len < left ? v[i].iov_len : left;
 
 			if (cache_obj_append(
-			        f->st.fill, v[i].iov_base, l, cfg->cache_max_object_bytes) != 0)
+			        f->st.fill, v[i].iov_base, l, cfg->cache.max_object_bytes) != 0)
 				return FETCH_HALT;
 			left -= l;
 			evbuffer_ptr_set(in, &pos, l, EVBUFFER_PTR_ADD);

@@ -443,7 +443,7 @@ main_upgrade_fingerprint(const struct config *cfg, char *buf, size_t len)
 {
 	size_t n = (size_t)snprintf(buf, len, "node.workers %u; cache.disk %s %llu; listen",
 	    cfg->workers, cfg->cache.disk_path != NULL ? cfg->cache.disk_path : "-",
-	    (unsigned long long)cfg->cache_disk_bytes);
+	    (unsigned long long)cfg->cache.disk_bytes);
 
 	for (size_t i = 0; i < cfg->n_listens && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, " %s%s", cfg->listens[i].address,
@@ -489,7 +489,6 @@ main_upgrade_abort(struct main_state *ms, const char *why)
 	edge_notify("STATUS=upgrade failed (%s); serving on", why);
 }
 
-
 /* The old process answers the new one, step by step (edge_upgrade.h). */
 static void
 main_on_upgrade_msg(evutil_socket_t fd, short what, void *arg)
@@ -518,7 +517,8 @@ main_on_upgrade_msg(evutil_socket_t fd, short what, void *arg)
 		    "tier's writes",
 		    (int)ms->up_pid);
 		if (cache_has_disk(ms->srv.cache) &&
-		    cache_disk_writing(cache_disk_tier(ms->srv.cache), false, MAIN_UPGRADE_FLUSH_MS) != 0)
+		    cache_disk_writing(
+		        cache_disk_tier(ms->srv.cache), false, MAIN_UPGRADE_FLUSH_MS) != 0)
 			log_warn("main", "upgrade: the disk queue was not written within %u ms",
 			    MAIN_UPGRADE_FLUSH_MS);
 		ms->up_state = MAIN_UPGRADE_FROZEN;
