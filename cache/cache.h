@@ -16,6 +16,10 @@
  * Request collapsing (cache_fill_*): a miss registers its fill in a shared
  * table, later misses for the key wait on it and stream its body while it
  * grows (read-while-write).
+ *
+ * One handle, struct cache (cache_new), owns the RAM tier, the disk tier,
+ * the fill table and the ban list; lookups, stores, invalidations, fills and
+ * bans take it.
  */
 #ifndef OUTPOST_CACHE_CACHE_H
 #define OUTPOST_CACHE_CACHE_H
@@ -383,7 +387,8 @@ typedef void cache_fill_notify_cb(void *arg, unsigned bit);
 /*
  * The table of fills in progress, shared by every worker: n_shards chains,
  * each under its own mutex (shard by key hash).  notify(arg, bit) runs on the
- * leader's thread when a watched fill changes.  Main thread.
+ * leader's thread when a watched fill changes.  Main thread.  (The handle
+ * makes its own, cache_conf.fill_shards.)
  */
 struct cache_fill_table *cache_fill_table_new(
     unsigned n_shards, cache_fill_notify_cb *notify, void *arg);
@@ -404,16 +409,18 @@ struct cache_fill_reader {
 	uint64_t pos;
 };
 
+struct cache;
+
 /*
- * Looks key up at now.  LEADER: a new fill is registered (in *out, one
- * reference for the caller, who must end it with cache_fill_end);
- * WAITER: *out is the fill in progress (one reference); PASS: a hit-for-pass
- * marker is alive, *out is NULL.  For LEADER and WAITER, *rd is set to read
- * the fill from its first byte (cache_fill_reader_done releases it).  Any
- * thread; one shard lock.
+ * Looks key up at now in c's fill table (c must have a RAM tier).  LEADER: a
+ * new fill is registered (in *out, one reference for the caller, who must end
+ * it with cache_fill_end); WAITER: *out is the fill in progress (one
+ * reference); PASS: a hit-for-pass marker is alive, *out is NULL.  For LEADER
+ * and WAITER, *rd is set to read the fill from its first byte
+ * (cache_fill_reader_done releases it).  Any thread; one shard lock.
  */
-enum cache_fill_role cache_fill_begin(struct cache_fill_table *t, const char *key, size_t key_len,
-    time_t now, struct cache_fill **out, struct cache_fill_reader *rd);
+enum cache_fill_role cache_fill_begin(struct cache *c, const char *key, size_t key_len, time_t now,
+    struct cache_fill **out, struct cache_fill_reader *rd);
 
 enum cache_fill_state {
 	CACHE_FILL_S_WAIT = 0, /* no response head yet */
@@ -612,6 +619,80 @@ struct cache_disk_stats {
 /* A snapshot of the counters (each read atomically).  Any thread. */
 void cache_disk_stats(struct cache_disk *d, struct cache_disk_stats *out);
 
+/* ---- the handle (cache.c): both tiers, the fills, the bans ---- */
+
+/* The operator's settings of the cache (config/ fills them from cache).
+ * Call cache_conf_defaults first. */
+struct cache_conf {
+	uint64_t ram_bytes;        /* cache.ram, default 256MiB; 0 disables caching */
+	uint64_t max_object_bytes; /* cache.max_object, default 16MiB */
+	char *disk_path;           /* cache.disk.path: the LMDB tier's directory, or NULL */
+	uint64_t disk_bytes;       /* cache.disk.size */
+	unsigned grace_s;          /* cache.grace: serve stale this long when the origin
+	                              fails; default 10 */
+	bool grace_set;            /* cache.grace was given: it covers every failure;
+	                              the default only an origin that gave no answer */
+	unsigned heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
+	                              default 86400, 0 disables heuristics */
+	/* cache.range_fill_max: the window a range miss asks the origin for;
+	 * default 1MiB (the smaller of it and cache.max_object applies); 0: a
+	 * range miss always passes through */
+	uint64_t range_fill_max_bytes;
+	/* cache.fill_memory: memory beyond cache.ram for fills in progress and
+	 * objects still being sent after they left the RAM tier; default the
+	 * larger of cache.ram / 4 and 4 * cache.max_object (config/ derives it:
+	 * UINT64_MAX until then).  The cache's memory budget is cache.ram + this. */
+	uint64_t fill_memory_bytes;
+	/* cache.fill_per_client: what the fills one client address leads may
+	 * pin; default half of cache.fill_memory (derived as that is); 0: no cap */
+	uint64_t fill_per_client_bytes;
+};
+/* Sets every setting to its default (the comments above).  Inline, so
+ * that config/ needs no cache code to link. */
+static inline void
+cache_conf_defaults(struct cache_conf *c)
+{
+	*c = (struct cache_conf){0};
+	c->ram_bytes = 256ULL << 20;
+	c->max_object_bytes = 16ULL << 20;
+	c->heuristic_max_s = CACHE_HEURISTIC_MAX_DEFAULT;
+	c->grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
+	c->range_fill_max_bytes = 1ULL << 20;
+	c->fill_memory_bytes = UINT64_MAX;     /* derived by config/ */
+	c->fill_per_client_bytes = UINT64_MAX; /* idem */
+}
+
+/*
+ * Makes the cache conf describes: a RAM tier of conf->ram_bytes in
+ * ram_shards shards, a fill table of fill_shards shards whose watchers
+ * notify(arg, bit) wakes, and the disk tier in conf->disk_path (opened warm,
+ * see cache_disk_open; its other settings the defaults) — none of them when
+ * ram_bytes is 0.  conf is read during the call only.  0 and the handle in
+ * *out, or -1 with a message in err (the disk tier could not be opened).
+ * Main thread.
+ */
+int cache_new(const struct cache_conf *conf, unsigned ram_shards, unsigned fill_shards,
+    cache_fill_notify_cb *notify, void *arg, struct cache **out, char *err, size_t errlen);
+/*
+ * Stops the ban remover if it runs, closes the disk tier (its queue drained:
+ * nothing stored is lost), frees the fill table (every fill must have
+ * ended), the RAM tier and the bans; sets *cp = NULL; NULL-safe.  No other
+ * thread may use the cache any more.  Main thread, at shutdown.
+ */
+void cache_free(struct cache **cp);
+
+/* Does c store anything (a RAM tier, with fills)?  Has it a disk tier? */
+bool cache_enabled(const struct cache *c);
+bool cache_has_disk(const struct cache *c);
+/* c's disk tier, or NULL: for what acts on the tier itself (a binary
+ * upgrade stops and resumes its writes, cache_disk_writing). */
+struct cache_disk *cache_disk_tier(struct cache *c);
+
+/* The counters of c's RAM (disk) tier: false, with *out zeroed, when c has
+ * none.  Any thread. */
+bool cache_stats_ram(struct cache *c, struct cache_ram_stats *out);
+bool cache_stats_disk(struct cache *c, struct cache_disk_stats *out);
+
 /* ---- both tiers, with Vary variants (cache_vary.c, RFC 9111 §4.1) ---- */
 
 #define CACHE_VARY_MAX       8  /* variants kept per URL; the oldest is replaced */
@@ -652,7 +733,7 @@ struct cache_obj *cache_vary_for_request(const struct h1_request *req, struct ca
  * with the ETags of every stored variant (RFC 9111 §4.3.1).  Any thread.
  */
 size_t cache_variants(
-    struct cache_ram *ram, const char *key, size_t key_len, struct cache_obj **out, size_t max);
+    struct cache *c, const char *key, size_t key_len, struct cache_obj **out, size_t max);
 
 /*
  * The variant of the URL key in the RAM tier whose ETag is etag (the first
@@ -660,17 +741,20 @@ size_t cache_variants(
  * variant than the one revalidated (RFC 9111 §4.3.4).  Any thread.
  */
 struct cache_obj *cache_variant_by_etag(
-    struct cache_ram *ram, const char *key, size_t key_len, struct str etag);
+    struct cache *c, const char *key, size_t key_len, struct str etag);
 
 /*
  * Looks up the response stored for req under the URL key: RAM, then disk (a
  * disk hit is promoted to RAM, *from_disk set); when the URL has variants,
  * the one whose selecting header values equal req's, if the URL's index
  * lists it.  0 and a new reference in *out (fresh or stale), or -1 (miss).
- * disk may be NULL.  Any thread.
+ * c must have a RAM tier.  Any thread.
  */
-int cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_request *req,
-    const char *key, size_t key_len, time_t now, struct cache_obj **out, bool *from_disk);
+int cache_lookup(struct cache *c, const struct h1_request *req, const char *key, size_t key_len,
+    time_t now, struct cache_obj **out, bool *from_disk);
+/* cache_lookup in the RAM tier only (a quick second look, no disk read). */
+int cache_lookup_ram(struct cache *c, const struct h1_request *req, const char *key, size_t key_len,
+    time_t now, struct cache_obj **out);
 
 /*
  * Publishes the complete object o in RAM and queues it to disk (the tiers
@@ -681,11 +765,11 @@ int cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1
  * invalidations of one URL are serialized (a per-URL-hash lock), so variants
  * stored at once by several workers all stay listed.
  */
-void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now);
+void cache_store(struct cache *c, struct cache_obj *o, time_t now);
 
 /*
  * Removes what is stored for the URL key from both tiers, every variant
- * included (RFC 9111 §4.4).  disk may be NULL.  Returns how many copies of
+ * included (RFC 9111 §4.4).  Returns how many copies of
  * responses it removed, as far as is known at once: one for each response
  * (a variant, or the URL's response without Vary) that this call unlinked
  * from the RAM tier, and one for each whose record it found on the disk tier
@@ -693,8 +777,7 @@ void cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_ob
  * response and is not counted.  So a response held by both tiers counts
  * twice, as the ban remover counts it.  Any thread.
  */
-size_t cache_invalidate(
-    struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now);
+size_t cache_invalidate(struct cache *c, const char *key, size_t key_len, time_t now);
 
 /* ---- bans: purges applied lazily, then by a background remover (cache_ban.c) ---- */
 
@@ -716,10 +799,10 @@ struct cache_ban_spec {
 	bool soft; /* mark stale instead of removing */
 };
 
-/* The ban clock now: a fill that begins gives its object this generation
+/* c's ban clock now: a fill that begins gives its object this generation
  * (cache_obj_set_gen) before storing it, so a ban added after the fill began
  * (a larger generation) beats it.  Lock-free; any thread. */
-uint64_t cache_ban_clock(void);
+uint64_t cache_ban_clock(struct cache *c);
 void cache_obj_set_gen(struct cache_obj *o, uint64_t gen);
 uint64_t cache_obj_gen(const struct cache_obj *o);
 
@@ -729,27 +812,25 @@ uint64_t cache_obj_gen(const struct cache_obj *o);
 typedef void cache_ban_retire_cb(void *arg, uint64_t owner, uint64_t removed);
 
 /*
- * Adds a ban: from the return on, no lookup serves (soft: as fresh) an object
+ * Adds a ban to c: from the return on, no lookup serves (soft: as fresh) an object
  * that matches it and whose generation is older, and no store keeps one
  * fresh.  gen 0: a new ban, its generation is the clock's next tick;
  * otherwise a ban restored at start-up with the generation it had (the clock
  * moves past it).  owner: the caller's cookie for the retire callback.
  * Returns the ban's generation.  Any thread (a mutex among adders).
  */
-uint64_t cache_ban_add(const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner);
+uint64_t cache_ban_add(
+    struct cache *c, const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner);
 
-/* Starts the remover thread over the tiers (disk may be NULL): it sweeps the
- * RAM shards and walks the disk tier in small read transactions, queues the
- * removals to the disk writer, waits until they are committed, then retires
- * the bans (retire(arg, ...)).  0, or -1 if the thread cannot start.  Main
- * thread, once. */
-int cache_ban_start(
-    struct cache_ram *ram, struct cache_disk *disk, cache_ban_retire_cb *retire, void *arg);
-/* Stops and joins the remover; the bans are kept (cache_ban_reset frees
- * them).  Main thread. */
-void cache_ban_stop(void);
-/* Frees every ban (tests, shutdown); no lookup may run.  Main thread. */
-void cache_ban_reset(void);
+/* Starts c's remover thread over its tiers (c must have a RAM tier): it
+ * sweeps the RAM shards and walks the disk tier in small read transactions,
+ * queues the removals to the disk writer, waits until they are committed,
+ * then retires the bans (retire(arg, ...)).  0, or -1 if the thread cannot
+ * start.  Main thread, once. */
+int cache_ban_start(struct cache *c, cache_ban_retire_cb *retire, void *arg);
+/* Stops and joins c's remover (NULL-safe, and when none runs); the bans are
+ * kept (cache_free frees them).  Main thread. */
+void cache_ban_stop(struct cache *c);
 
 struct cache_ban_stats {
 	uint64_t active;  /* bans in the list */
@@ -758,7 +839,7 @@ struct cache_ban_stats {
 	uint64_t removed; /* objects the remover removed or marked stale */
 	uint64_t lazy;    /* lookups and stores a ban turned away or made stale */
 };
-void cache_ban_stats(struct cache_ban_stats *out);
+void cache_ban_stats(struct cache *c, struct cache_ban_stats *out);
 
 /* Does host (lower-case, no port) match pattern: "*" every host, "*.x.y"
  * every host ending in ".x.y", else equal ignoring case?  Any thread. */

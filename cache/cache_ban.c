@@ -13,11 +13,12 @@
  * start of the second it was stored in, so a ban of that same second applies
  * to it too: a miss, never a purged object.
  *
- * The list.  Newest first, from an atomic head; readers walk it without a
+ * The list.  Each cache (struct cache) has its own, with its own clock and
+ * remover.  Newest first, from an atomic head; readers walk it without a
  * lock and stop at the first ban not newer than what the object has already
  * been cleared against (cache_obj_ban_clear, raised after each walk that
  * found nothing), so a hit on an object younger than every ban costs one
- * comparison.  Adders and the remover take ban_lock among themselves.  A
+ * comparison.  Adders and the remover take the list's lock among themselves.  A
  * retired ban stays in the list (still matched) for BAN_LINGER_MS: a lookup
  * that read an object just before the remover deleted it still meets the ban
  * before it promotes the object to RAM.  Then it is unlinked, and freed
@@ -61,7 +62,7 @@ struct ban {
 	bool soft;
 	bool swept;             /* remover only */
 	atomic_bool retired;    /* carried out; still matched until unlinked */
-	uint64_t retired_ms;    /* under ban_lock */
+	uint64_t retired_ms;    /* under the list's lock */
 	uint64_t removed;       /* remover only */
 	struct ban *grave_next; /* unlinked, waiting to be freed */
 	uint64_t unlinked_ms;
@@ -71,19 +72,22 @@ struct ban {
 	size_t n_scope;
 };
 
-static struct ban *_Atomic ban_head;
-static atomic_uint_least64_t ban_last;
-static pthread_mutex_t ban_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ban_wake = PTHREAD_COND_INITIALIZER;
-static struct ban *ban_grave; /* under ban_lock */
-static bool ban_stopping;     /* under ban_lock */
-static bool ban_running;
-static pthread_t ban_thread;
-static struct cache_ram *ban_ram;
-static struct cache_disk *ban_disk;
-static cache_ban_retire_cb *ban_retire;
-static void *ban_retire_arg;
-static atomic_uint_least64_t ban_n_active, ban_n_added, ban_n_retired, ban_n_removed, ban_n_lazy;
+/* One cache's ban list (struct cache's bans) and its remover. */
+struct cache_bans {
+	struct ban *_Atomic head;
+	atomic_uint_least64_t last;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct ban *grave; /* under lock */
+	bool stopping;     /* under lock */
+	bool running;
+	pthread_t thread;
+	struct cache_ram *ram; /* the remover's tiers */
+	struct cache_disk *disk;
+	cache_ban_retire_cb *retire;
+	void *retire_arg;
+	atomic_uint_least64_t n_active, n_added, n_retired, n_removed, n_lazy;
+};
 
 static uint64_t
 ban_wall_us(void)
@@ -95,9 +99,11 @@ ban_wall_us(void)
 }
 
 uint64_t
-cache_ban_clock(void)
+cache_ban_clock(struct cache *c)
 {
-	return atomic_load(&ban_last);
+	struct cache_bans *bl = c->bans;
+
+	return atomic_load(&bl->last);
 }
 
 /* ---- matching ---- */
@@ -231,10 +237,10 @@ ban_match_obj(const struct ban *b, const struct cache_obj *o)
 }
 
 enum cache_ban_hit
-cache_ban_check(struct cache_obj *o, uint64_t *gen)
+cache_ban_check(struct cache_bans *bl, struct cache_obj *o, uint64_t *gen)
 {
 	uint64_t clear = cache_obj_ban_clear(o), top;
-	struct ban *b = atomic_load_explicit(&ban_head, memory_order_acquire);
+	struct ban *b = atomic_load_explicit(&bl->head, memory_order_acquire);
 	bool soft = false;
 
 	if (b == NULL || b->gen <= clear)
@@ -245,14 +251,14 @@ cache_ban_check(struct cache_obj *o, uint64_t *gen)
 		if (!ban_match_obj(b, o))
 			continue;
 		if (!b->soft) {
-			atomic_fetch_add_explicit(&ban_n_lazy, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&bl->n_lazy, 1, memory_order_relaxed);
 			return CACHE_BAN_HARD;
 		}
 		soft = true;
 	}
 	if (soft) {
 		*gen = top;
-		atomic_fetch_add_explicit(&ban_n_lazy, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&bl->n_lazy, 1, memory_order_relaxed);
 		return CACHE_BAN_SOFT;
 	}
 	cache_obj_set_ban_clear(o, top);
@@ -262,8 +268,9 @@ cache_ban_check(struct cache_obj *o, uint64_t *gen)
 /* ---- adding ---- */
 
 uint64_t
-cache_ban_add(const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner)
+cache_ban_add(struct cache *c, const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner)
 {
+	struct cache_bans *bl = c->bans;
 	struct ban *b = xcalloc(1, sizeof *b);
 	uint64_t last;
 
@@ -279,8 +286,8 @@ cache_ban_add(const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner)
 		b->n_scope = spec->n_scope;
 	}
 	atomic_init(&b->retired, false);
-	ASSERT(pthread_mutex_lock(&ban_lock) == 0);
-	last = atomic_load(&ban_last);
+	ASSERT(pthread_mutex_lock(&bl->lock) == 0);
+	last = atomic_load(&bl->last);
 	if (gen == 0) {
 		gen = ban_wall_us();
 		if (gen <= last)
@@ -289,11 +296,11 @@ cache_ban_add(const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner)
 	b->gen = gen;
 	if (gen > last) {
 		/* newest first: a ban restored out of order goes where it belongs */
-		atomic_store_explicit(&b->next, atomic_load(&ban_head), memory_order_relaxed);
-		atomic_store_explicit(&ban_head, b, memory_order_release);
-		atomic_store(&ban_last, gen);
+		atomic_store_explicit(&b->next, atomic_load(&bl->head), memory_order_relaxed);
+		atomic_store_explicit(&bl->head, b, memory_order_release);
+		atomic_store(&bl->last, gen);
 	} else {
-		struct ban *_Atomic *pp = &ban_head;
+		struct ban *_Atomic *pp = &bl->head;
 		struct ban *cur;
 
 		while ((cur = atomic_load(pp)) != NULL && cur->gen > gen)
@@ -301,10 +308,10 @@ cache_ban_add(const struct cache_ban_spec *spec, uint64_t gen, uint64_t owner)
 		atomic_store_explicit(&b->next, cur, memory_order_relaxed);
 		atomic_store_explicit(pp, b, memory_order_release);
 	}
-	atomic_fetch_add(&ban_n_active, 1);
-	atomic_fetch_add(&ban_n_added, 1);
-	ASSERT(pthread_cond_signal(&ban_wake) == 0);
-	ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+	atomic_fetch_add(&bl->n_active, 1);
+	atomic_fetch_add(&bl->n_added, 1);
+	ASSERT(pthread_cond_signal(&bl->wake) == 0);
+	ASSERT(pthread_mutex_unlock(&bl->lock) == 0);
 	return gen;
 }
 
@@ -323,6 +330,7 @@ ban_free(struct ban *b)
 /* The bans a round carries out: the unswept ones when it began, newest
  * first (a snapshot; the list itself may grow meanwhile). */
 struct ban_round {
+	struct cache_bans *bl;
 	struct ban **bans;
 	size_t n;
 	uint64_t removed;
@@ -409,19 +417,21 @@ ban_disk_seen(
 static void
 ban_disk_act(struct ban_round *r, time_t now)
 {
+	struct cache_bans *bl = r->bl;
+
 	for (size_t i = 0; i < r->n_keys; i++) {
 		if (r->key_soft[i]) {
 			struct cache_obj *o = NULL, *copy;
 
-			if (cache_disk_lookup(ban_disk, r->keys[i], r->key_lens[i], now, &o) == 0) {
+			if (cache_disk_lookup(bl->disk, r->keys[i], r->key_lens[i], now, &o) == 0) {
 				copy = cache_obj_stale_copy(o, now, r->bans[0]->gen);
 				if (copy != NULL)
-					cache_disk_store(ban_disk, copy);
+					cache_disk_store(bl->disk, copy);
 				cache_obj_unref(&copy);
 				cache_obj_unref(&o);
 			}
 		} else {
-			cache_disk_remove(ban_disk, r->keys[i], r->key_lens[i]);
+			cache_disk_remove(bl->disk, r->keys[i], r->key_lens[i]);
 		}
 		free(r->keys[i]);
 	}
@@ -431,17 +441,18 @@ ban_disk_act(struct ban_round *r, time_t now)
 static void
 ban_round_run(struct ban_round *r)
 {
+	struct cache_bans *bl = r->bl;
 	time_t now = time_now();
 	unsigned char cursor[CACHE_DISK_CURSOR_MAX];
 	size_t cursor_len = 0;
 	struct timespec settle = {0, BAN_SETTLE_MS * 1000000L};
 
 	(void)nanosleep(&settle, NULL);
-	if (ban_disk != NULL)
-		(void)cache_disk_flush(ban_disk, BAN_FLUSH_MS);
-	if (ban_ram != NULL) {
-		for (unsigned s = 0; s < cache_ram_shards(ban_ram); s++)
-			(void)cache_ram_sweep(ban_ram, s, ban_ram_keep, r);
+	if (bl->disk != NULL)
+		(void)cache_disk_flush(bl->disk, BAN_FLUSH_MS);
+	if (bl->ram != NULL) {
+		for (unsigned s = 0; s < cache_ram_shards(bl->ram); s++)
+			(void)cache_ram_sweep(bl->ram, s, ban_ram_keep, r);
 		for (size_t i = 0; i < r->n_soft; i++) {
 			struct cache_obj *copy =
 			    cache_obj_stale_copy(r->soft[i], now, r->bans[0]->gen);
@@ -452,9 +463,9 @@ ban_round_run(struct ban_round *r)
 				const char *k = cache_obj_key(copy, &kl);
 				struct cache_obj *cur = NULL;
 
-				if (cache_ram_lookup(ban_ram, k, kl, &cur) == 0 &&
+				if (cache_ram_lookup(bl->ram, k, kl, &cur) == 0 &&
 				    cur == r->soft[i])
-					cache_ram_insert(ban_ram, copy);
+					cache_ram_insert(bl->ram, copy);
 				cache_obj_unref(&cur);
 			}
 			cache_obj_unref(&copy);
@@ -464,14 +475,14 @@ ban_round_run(struct ban_round *r)
 		r->soft = NULL;
 		r->n_soft = r->cap_soft = 0;
 	}
-	if (ban_disk == NULL)
+	if (bl->disk == NULL)
 		return;
 	r->keys = xcalloc(BAN_MAX_PENDING, sizeof *r->keys);
 	r->key_lens = xcalloc(BAN_MAX_PENDING, sizeof *r->key_lens);
 	r->key_soft = xcalloc(BAN_MAX_PENDING, sizeof *r->key_soft);
 	for (;;) {
 		int n = cache_disk_scan(
-		    ban_disk, cursor, &cursor_len, BAN_DISK_BATCH, ban_disk_seen, r);
+		    bl->disk, cursor, &cursor_len, BAN_DISK_BATCH, ban_disk_seen, r);
 
 		ban_disk_act(r, now);
 		if (n <= 0)
@@ -480,29 +491,29 @@ ban_round_run(struct ban_round *r)
 	free(r->keys);
 	free(r->key_lens);
 	free(r->key_soft);
-	(void)cache_disk_flush(ban_disk, BAN_FLUSH_MS);
+	(void)cache_disk_flush(bl->disk, BAN_FLUSH_MS);
 }
 
-/* Under ban_lock: unlinks bans retired for BAN_LINGER_MS and frees those
+/* Under bl->lock: unlinks bans retired for BAN_LINGER_MS and frees those
  * unlinked for as long. */
 static void
-ban_collect(uint64_t now_ms)
+ban_collect(struct cache_bans *bl, uint64_t now_ms)
 {
-	struct ban *_Atomic *pp = &ban_head;
+	struct ban *_Atomic *pp = &bl->head;
 	struct ban *b, **gp;
 
 	while ((b = atomic_load(pp)) != NULL) {
 		if (atomic_load(&b->retired) && now_ms - b->retired_ms >= BAN_LINGER_MS) {
 			atomic_store_explicit(pp, atomic_load(&b->next), memory_order_release);
 			b->unlinked_ms = now_ms;
-			b->grave_next = ban_grave;
-			ban_grave = b;
-			atomic_fetch_sub(&ban_n_active, 1);
+			b->grave_next = bl->grave;
+			bl->grave = b;
+			atomic_fetch_sub(&bl->n_active, 1);
 			continue;
 		}
 		pp = &b->next;
 	}
-	for (gp = &ban_grave; (b = *gp) != NULL;) {
+	for (gp = &bl->grave; (b = *gp) != NULL;) {
 		if (now_ms - b->unlinked_ms >= BAN_LINGER_MS) {
 			*gp = b->grave_next;
 			ban_free(b);
@@ -515,104 +526,125 @@ ban_collect(uint64_t now_ms)
 static void *
 ban_main(void *arg)
 {
-	(void)arg;
-	ASSERT(pthread_mutex_lock(&ban_lock) == 0);
-	while (!ban_stopping) {
-		struct ban_round r = {0};
+	struct cache_bans *bl = arg;
+
+	ASSERT(pthread_mutex_lock(&bl->lock) == 0);
+	while (!bl->stopping) {
+		struct ban_round r = {.bl = bl};
 		struct ban *b;
 		struct timespec ts;
 
-		for (b = atomic_load(&ban_head); b != NULL; b = atomic_load(&b->next))
+		for (b = atomic_load(&bl->head); b != NULL; b = atomic_load(&b->next))
 			if (!b->swept)
 				r.n++;
 		if (r.n == 0) {
-			ban_collect(time_mono_ms());
+			ban_collect(bl, time_mono_ms());
 			(void)clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 1;
-			(void)pthread_cond_timedwait(&ban_wake, &ban_lock, &ts);
+			(void)pthread_cond_timedwait(&bl->wake, &bl->lock, &ts);
 			continue;
 		}
 		r.bans = xcalloc(r.n, sizeof *r.bans);
 		r.n = 0;
-		for (b = atomic_load(&ban_head); b != NULL; b = atomic_load(&b->next))
+		for (b = atomic_load(&bl->head); b != NULL; b = atomic_load(&b->next))
 			if (!b->swept)
 				r.bans[r.n++] = b;
-		ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+		ASSERT(pthread_mutex_unlock(&bl->lock) == 0);
 		ban_round_run(&r);
-		ASSERT(pthread_mutex_lock(&ban_lock) == 0);
+		ASSERT(pthread_mutex_lock(&bl->lock) == 0);
 		for (size_t i = 0; i < r.n; i++) {
 			b = r.bans[i];
 			b->swept = true;
 			b->retired_ms = time_mono_ms();
 			atomic_store(&b->retired, true);
-			atomic_fetch_add(&ban_n_retired, 1);
-			atomic_fetch_add(&ban_n_removed, b->removed);
+			atomic_fetch_add(&bl->n_retired, 1);
+			atomic_fetch_add(&bl->n_removed, b->removed);
 		}
-		ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+		ASSERT(pthread_mutex_unlock(&bl->lock) == 0);
 		for (size_t i = 0; i < r.n; i++)
-			if (ban_retire != NULL)
-				ban_retire(ban_retire_arg, r.bans[i]->owner, r.bans[i]->removed);
+			if (bl->retire != NULL)
+				bl->retire(bl->retire_arg, r.bans[i]->owner, r.bans[i]->removed);
 		free(r.bans);
-		ASSERT(pthread_mutex_lock(&ban_lock) == 0);
+		ASSERT(pthread_mutex_lock(&bl->lock) == 0);
 	}
-	ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
+	ASSERT(pthread_mutex_unlock(&bl->lock) == 0);
 	return NULL;
 }
 
 int
-cache_ban_start(
-    struct cache_ram *ram, struct cache_disk *disk, cache_ban_retire_cb *retire, void *arg)
+cache_ban_start(struct cache *c, cache_ban_retire_cb *retire, void *arg)
 {
-	ASSERT(!ban_running);
-	ban_ram = ram;
-	ban_disk = disk;
-	ban_retire = retire;
-	ban_retire_arg = arg;
-	ban_stopping = false;
-	if (pthread_create(&ban_thread, NULL, ban_main, NULL) != 0)
+	struct cache_bans *bl = c->bans;
+
+	ASSERT(!bl->running && c->ram != NULL);
+	bl->ram = c->ram;
+	bl->disk = c->disk;
+	bl->retire = retire;
+	bl->retire_arg = arg;
+	bl->stopping = false;
+	if (pthread_create(&bl->thread, NULL, ban_main, bl) != 0)
 		return -1;
-	ban_running = true;
+	bl->running = true;
 	return 0;
 }
 
 void
-cache_ban_stop(void)
+cache_ban_stop(struct cache *c)
 {
-	if (!ban_running)
+	struct cache_bans *bl = c != NULL ? c->bans : NULL;
+
+	if (bl == NULL || !bl->running)
 		return;
-	ASSERT(pthread_mutex_lock(&ban_lock) == 0);
-	ban_stopping = true;
-	ASSERT(pthread_cond_signal(&ban_wake) == 0);
-	ASSERT(pthread_mutex_unlock(&ban_lock) == 0);
-	ASSERT(pthread_join(ban_thread, NULL) == 0);
-	ban_running = false;
+	ASSERT(pthread_mutex_lock(&bl->lock) == 0);
+	bl->stopping = true;
+	ASSERT(pthread_cond_signal(&bl->wake) == 0);
+	ASSERT(pthread_mutex_unlock(&bl->lock) == 0);
+	ASSERT(pthread_join(bl->thread, NULL) == 0);
+	bl->running = false;
+}
+
+struct cache_bans *
+cache_bans_new(void)
+{
+	struct cache_bans *bl = xcalloc(1, sizeof *bl);
+
+	atomic_init(&bl->head, NULL);
+	ASSERT(pthread_mutex_init(&bl->lock, NULL) == 0);
+	ASSERT(pthread_cond_init(&bl->wake, NULL) == 0);
+	return bl;
 }
 
 void
-cache_ban_reset(void)
+cache_bans_free(struct cache_bans **blp)
 {
+	struct cache_bans *bl = *blp;
 	struct ban *b, *next;
 
-	ASSERT(!ban_running);
-	for (b = atomic_load(&ban_head); b != NULL; b = next) {
+	if (bl == NULL)
+		return;
+	*blp = NULL;
+	ASSERT(!bl->running);
+	for (b = atomic_load(&bl->head); b != NULL; b = next) {
 		next = atomic_load(&b->next);
 		ban_free(b);
 	}
-	atomic_store(&ban_head, NULL);
-	for (b = ban_grave; b != NULL; b = next) {
+	for (b = bl->grave; b != NULL; b = next) {
 		next = b->grave_next;
 		ban_free(b);
 	}
-	ban_grave = NULL;
-	atomic_store(&ban_n_active, 0);
+	ASSERT(pthread_mutex_destroy(&bl->lock) == 0);
+	ASSERT(pthread_cond_destroy(&bl->wake) == 0);
+	free(bl);
 }
 
 void
-cache_ban_stats(struct cache_ban_stats *out)
+cache_ban_stats(struct cache *c, struct cache_ban_stats *out)
 {
-	out->active = atomic_load(&ban_n_active);
-	out->added = atomic_load(&ban_n_added);
-	out->retired = atomic_load(&ban_n_retired);
-	out->removed = atomic_load(&ban_n_removed);
-	out->lazy = atomic_load(&ban_n_lazy);
+	struct cache_bans *bl = c->bans;
+
+	out->active = atomic_load(&bl->n_active);
+	out->added = atomic_load(&bl->n_added);
+	out->retired = atomic_load(&bl->n_retired);
+	out->removed = atomic_load(&bl->n_removed);
+	out->lazy = atomic_load(&bl->n_lazy);
 }

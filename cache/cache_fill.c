@@ -338,7 +338,7 @@ fill_reader_init(struct cache_fill *f, struct cache_fill_reader *rd)
 }
 
 enum cache_fill_role
-cache_fill_begin(struct cache_fill_table *t, const char *key, size_t key_len, time_t now,
+cache_fill_table_begin(struct cache_fill_table *t, const char *key, size_t key_len, time_t now,
     struct cache_fill **out, struct cache_fill_reader *rd)
 {
 	uint64_t hash = cache_hash(key, key_len);

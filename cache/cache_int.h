@@ -95,7 +95,32 @@ enum cache_ban_hit {
 	CACHE_BAN_HARD,
 	CACHE_BAN_SOFT,
 };
-enum cache_ban_hit cache_ban_check(struct cache_obj *o, uint64_t *gen);
+struct cache_bans;
+enum cache_ban_hit cache_ban_check(struct cache_bans *bl, struct cache_obj *o, uint64_t *gen);
+/* The ban list of one cache, empty; freed with every ban in it (its remover
+ * stopped first).  Main thread. */
+struct cache_bans *cache_bans_new(void);
+void cache_bans_free(struct cache_bans **blp);
+
+/* The fill table (cache_fill.c): cache_fill_begin on one table (the
+ * handle's, or a test's own). */
+struct cache_fill_table;
+struct cache_fill_reader;
+struct cache_fill;
+enum cache_fill_role cache_fill_table_begin(struct cache_fill_table *t, const char *key,
+    size_t key_len, time_t now, struct cache_fill **out, struct cache_fill_reader *rd);
+
+/*
+ * The handle (cache.c): what one node caches.  ram NULL: nothing is stored
+ * (no fills and no disk tier either); bans always exist.  Set up by
+ * cache_new and not changed until cache_free.
+ */
+struct cache {
+	struct cache_ram *ram;
+	struct cache_disk *disk;
+	struct cache_fill_table *fills;
+	struct cache_bans *bans;
+};
 
 /* Fast non-cryptographic 64-bit hash of a key (shard and bucket choice). */
 uint64_t cache_hash(const char *p, size_t n);

@@ -549,12 +549,12 @@ cache_vary_is_index(const struct cache_obj *o)
  * object is dropped (a miss), a soft-purged one is replaced by a stale copy
  * (in RAM, when o came from there).  0 with *op usable, or -1. */
 static int
-vary_banned(struct cache_ram *ram, struct cache_obj **op, bool from_disk, time_t now)
+vary_banned(struct cache *c, struct cache_obj **op, bool from_disk, time_t now)
 {
 	uint64_t gen;
 	struct cache_obj *copy;
 
-	switch (cache_ban_check(*op, &gen)) {
+	switch (cache_ban_check(c->bans, *op, &gen)) {
 	case CACHE_BAN_NONE:
 		return 0;
 	case CACHE_BAN_HARD:
@@ -567,7 +567,7 @@ vary_banned(struct cache_ram *ram, struct cache_obj **op, bool from_disk, time_t
 			return -1;
 		}
 		if (!from_disk)
-			cache_ram_insert(ram, copy);
+			cache_ram_insert(c->ram, copy);
 		cache_obj_unref(op);
 		*op = copy;
 		return 0;
@@ -575,10 +575,12 @@ vary_banned(struct cache_ram *ram, struct cache_obj **op, bool from_disk, time_t
 	UNREACHABLE("ban hit");
 }
 
-int
-cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_request *req,
-    const char *key, size_t key_len, time_t now, struct cache_obj **out, bool *from_disk)
+/* cache_lookup in ram, then disk (NULL: RAM only). */
+static int
+vary_lookup(struct cache *c, struct cache_disk *disk, const struct h1_request *req, const char *key,
+    size_t key_len, time_t now, struct cache_obj **out, bool *from_disk)
 {
+	struct cache_ram *ram = c->ram;
 	struct cache_obj *o = NULL;
 	struct vary_names v;
 	char id[VARY_ID_LEN + 1];
@@ -599,7 +601,7 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 			cache_obj_unref(&o);
 			return -1;
 		}
-		if (vary_banned(ram, &o, *from_disk, now) != 0)
+		if (vary_banned(c, &o, *from_disk, now) != 0)
 			return -1;
 		if (*from_disk)
 			vary_promote(ram, o, stripe, gen);
@@ -621,11 +623,27 @@ cache_lookup(struct cache_ram *ram, struct cache_disk *disk, const struct h1_req
 	n = vary_variant_key(key, key_len, id, vkey, sizeof vkey);
 	if (n < 0 || vary_get(ram, disk, vkey, (size_t)n, now, out, from_disk) != 0)
 		return -1;
-	if (vary_banned(ram, out, *from_disk, now) != 0)
+	if (vary_banned(c, out, *from_disk, now) != 0)
 		return -1;
 	if (*from_disk)
 		vary_promote(ram, *out, stripe, gen);
 	return 0;
+}
+
+int
+cache_lookup(struct cache *c, const struct h1_request *req, const char *key, size_t key_len,
+    time_t now, struct cache_obj **out, bool *from_disk)
+{
+	return vary_lookup(c, c->disk, req, key, key_len, now, out, from_disk);
+}
+
+int
+cache_lookup_ram(struct cache *c, const struct h1_request *req, const char *key, size_t key_len,
+    time_t now, struct cache_obj **out)
+{
+	bool from_disk;
+
+	return vary_lookup(c, NULL, req, key, key_len, now, out, &from_disk);
 }
 
 /* The index for key after storing the variant id with names: the old index's
@@ -724,7 +742,7 @@ vary_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, 
 }
 
 void
-cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o, time_t now)
+cache_store(struct cache *c, struct cache_obj *o, time_t now)
 {
 	size_t key_len;
 	const char *key = cache_obj_key(o, &key_len);
@@ -735,7 +753,7 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 	uint64_t gen;
 
 	/* a purge since the fill began wins: not stored, or stored stale */
-	switch (cache_ban_check(o, &gen)) {
+	switch (cache_ban_check(c->bans, o, &gen)) {
 	case CACHE_BAN_NONE:
 		break;
 	case CACHE_BAN_HARD:
@@ -750,15 +768,16 @@ cache_store(struct cache_ram *ram, struct cache_disk *disk, struct cache_obj *o,
 		o = copy;
 		break;
 	}
-	vary_store(ram, disk, o, key, key_len, sep, now);
+	vary_store(c->ram, c->disk, o, key, key_len, sep, now);
 	pthread_mutex_unlock(m);
 	cache_obj_unref(&copy);
 }
 
 size_t
-cache_invalidate(
-    struct cache_ram *ram, struct cache_disk *disk, const char *key, size_t key_len, time_t now)
+cache_invalidate(struct cache *c, const char *key, size_t key_len, time_t now)
 {
+	struct cache_ram *ram = c->ram;
+	struct cache_disk *disk = c->disk;
 	struct cache_obj *old = NULL;
 	size_t stripe = vary_stripe_of(key, key_len), removed = 0;
 	pthread_mutex_t *m = vary_lock(stripe);
@@ -780,9 +799,9 @@ cache_invalidate(
 }
 
 size_t
-cache_variants(
-    struct cache_ram *ram, const char *key, size_t key_len, struct cache_obj **out, size_t max)
+cache_variants(struct cache *c, const char *key, size_t key_len, struct cache_obj **out, size_t max)
 {
+	struct cache_ram *ram = c->ram;
 	struct cache_obj *idx = NULL;
 	char vkey[CACHE_KEY_MAX + VARY_ID_LEN + 2];
 	size_t n = 0, pos = 0;
@@ -800,10 +819,10 @@ cache_variants(
 }
 
 struct cache_obj *
-cache_variant_by_etag(struct cache_ram *ram, const char *key, size_t key_len, struct str etag)
+cache_variant_by_etag(struct cache *c, const char *key, size_t key_len, struct str etag)
 {
 	struct cache_obj *v[CACHE_VARY_MAX], *pick = NULL;
-	size_t n = cache_variants(ram, key, key_len, v, CACHE_VARY_MAX);
+	size_t n = cache_variants(c, key, key_len, v, CACHE_VARY_MAX);
 
 	for (size_t i = 0; i < n; i++) {
 		struct str e;

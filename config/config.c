@@ -38,16 +38,9 @@ config_parse_new(void)
 
 	c->magic = CONFIG_MAGIC;
 	atomic_init(&c->refcnt, 1);
-	c->cache_ram_bytes = 256ULL << 20;
-	c->cache_max_object_bytes = 16ULL << 20;
-	c->cache_heuristic_max_s = 86400;
-	c->purge_rate = 10;
-	c->purge_max_body = PURGE_BODY_MAX;
+	cache_conf_defaults(&c->cache); /* fill_memory: derived, see cparse_cache_defaults */
+	purge_conf_defaults(&c->purge);
 	purge_fleet_conf_defaults(&c->fleet);
-	c->cache_grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
-	c->cache_range_fill_max_bytes = 1ULL << 20;
-	c->cache_fill_memory_bytes = UINT64_MAX;     /* derived, see cparse_cache_defaults */
-	c->cache_fill_per_client_bytes = UINT64_MAX; /* idem */
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 60000;
 	c->body_timeout_ms = 30000;
@@ -65,8 +58,7 @@ config_parse_new(void)
 	c->max_connections = 10000;
 	c->max_handshakes_per_ip = 128;
 	c->max_connections_per_ip = 256;
-	c->dns_min_ttl_s = 1;
-	c->dns_max_ttl_s = 3600;
+	origin_dns_conf_defaults(&c->resolver);
 	return c;
 }
 
@@ -121,15 +113,15 @@ config_parse_free(struct config *c)
 	}
 	free(c->listens);
 	free(c->admin.address);
-	for (i = 0; i < c->n_purge_tokens; i++) {
-		free(c->purge_tokens[i].id);
-		for (size_t h = 0; h < c->purge_tokens[i].n_hosts; h++)
-			free(c->purge_tokens[i].hosts[h]);
-		free(c->purge_tokens[i].hosts);
+	for (i = 0; i < c->purge.n_tokens; i++) {
+		free(c->purge.tokens[i].id);
+		for (size_t h = 0; h < c->purge.tokens[i].n_hosts; h++)
+			free(c->purge.tokens[i].hosts[h]);
+		free(c->purge.tokens[i].hosts);
 	}
-	free(c->purge_tokens);
-	free(c->purge_audit_log);
-	free(c->purge_client_cidrs);
+	free(c->purge.tokens);
+	free(c->purge.audit_log);
+	free(c->purge.client_cidrs);
 	for (i = 0; i < c->fleet.n_servers; i++)
 		free(c->fleet.servers[i]);
 	free(c->fleet.servers);
@@ -137,11 +129,11 @@ config_parse_free(struct config *c)
 	free(c->fleet.tls_ca);
 	free(c->fleet.tls_cert);
 	free(c->fleet.tls_key);
-	free(c->cache_disk_path);
+	free(c->cache.disk_path);
 	free(c->body_temp_path);
-	free(c->resolver_servers);
-	free(c->access_log);
-	free(c->log_level);
+	free(c->resolver.servers);
+	free(c->log.access);
+	free(c->log.level);
 	free(c->tls_ticket_keys);
 	for (i = 0; i < c->n_pools; i++) {
 		struct config_pool *p = &c->pools[i];

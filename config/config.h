@@ -9,7 +9,9 @@
  *
  * A module that owns a settings struct declares it, with its defaults, in its
  * own header (as cache/cache.h does cache_disk_conf); this header includes
- * those it aggregates (origin/origin_pool.h: pools and their members).
+ * those it aggregates: cache/cache.h (cache_conf), core/log.h (log_conf),
+ * origin/origin_dns.h (the resolver), origin/origin_pool.h (pools and their
+ * members), purge/purge.h (tokens, the fleet).
  *
  * Sizes accept B/KiB/MiB/GiB (and bare integers = bytes); durations accept
  * ms/s/m/h (a bare integer is an error: units are required).
@@ -23,6 +25,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cache/cache.h"
+#include "core/log.h"
+#include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
 #include "purge/purge.h"
 
@@ -223,7 +228,7 @@ struct config_site {
 /* The memory budget of the cache (cache_mem_over): cache.ram +
  * cache.fill_memory; 0 when caching is off. */
 #define config_cache_mem_budget(c)                                                                 \
-	((c)->cache_ram_bytes > 0 ? (c)->cache_ram_bytes + (c)->cache_fill_memory_bytes : 0)
+	((c)->cache.ram_bytes > 0 ? (c)->cache.ram_bytes + (c)->cache.fill_memory_bytes : 0)
 
 struct config {
 	unsigned magic;     /* CONFIG_MAGIC */
@@ -241,39 +246,10 @@ struct config {
 	struct config_listen admin; /* admin.listen; admin.addrlen == 0 when absent */
 
 	/* purge API (admin listener) */
-	struct purge_token_conf *purge_tokens; /* purge.tokens */
-	size_t n_purge_tokens;
-	unsigned purge_rate;     /* purge.rate: purges per second per token, default 10; 0: none */
-	char *purge_audit_log;   /* purge.audit_log: path of the JSON-lines audit log, or NULL */
-	uint64_t purge_max_body; /* purge.max_body: bytes of a request body on the admin listener,
-	                            default PURGE_BODY_MAX, at most PURGE_BODY_LIMIT */
-	struct purge_cidr *purge_client_cidrs; /* purge.client_listeners: PURGE there from */
-	size_t n_purge_client_cidrs;
+	struct purge_conf purge;       /* purge (purge/purge.h) */
 	struct purge_fleet_conf fleet; /* fleet: the purge bus (no servers: purges stay local) */
 
-	/* cache */
-	uint64_t cache_ram_bytes;        /* cache.ram, default 256MiB; 0 disables caching */
-	uint64_t cache_max_object_bytes; /* cache.max_object, default 16MiB */
-	char *cache_disk_path;           /* cache.disk.path (reserved for the LMDB tier) */
-	uint64_t cache_disk_bytes;       /* cache.disk.size */
-	unsigned cache_grace_s;          /* cache.grace: serve stale this long when the origin
-	                                    fails; default 10 */
-	bool cache_grace_set;            /* cache.grace was given: it covers every failure;
-	                                    the default only an origin that gave no answer */
-	unsigned cache_heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
-	                                    default 86400, 0 disables heuristics */
-	/* cache.range_fill_max: the window a range miss asks the origin for;
-	 * default 1MiB (the smaller of it and cache.max_object applies); 0: a
-	 * range miss always passes through */
-	uint64_t cache_range_fill_max_bytes;
-	/* cache.fill_memory: memory beyond cache.ram for fills in progress and
-	 * objects still being sent after they left the RAM tier; default the
-	 * larger of cache.ram / 4 and 4 * cache.max_object.  The cache's memory
-	 * budget is cache.ram + this (config_cache_mem_budget). */
-	uint64_t cache_fill_memory_bytes;
-	/* cache.fill_per_client: what the fills one client address leads may
-	 * pin; default half of cache.fill_memory; 0: no cap */
-	uint64_t cache_fill_per_client_bytes;
+	struct cache_conf cache; /* cache (cache/cache.h) */
 
 	/* timeouts (client side) */
 	unsigned header_timeout_ms; /* timeouts.header, default 10000 */
@@ -304,11 +280,7 @@ struct config {
 	 * (an IPv6 /64), all workers together, default 256; 0 = no limit */
 	unsigned max_connections_per_ip;
 
-	/* resolver (c-ares) */
-	char *resolver_servers; /* resolver.servers joined as "ip:port,ip:port" (c-ares
-	                           CSV form, IPv6 as [addr]:port); NULL = /etc/resolv.conf */
-	unsigned dns_min_ttl_s; /* resolver.min_ttl, default 1s */
-	unsigned dns_max_ttl_s; /* resolver.max_ttl, default 3600s */
+	struct origin_dns_conf resolver; /* resolver (origin/origin_dns.h) */
 
 	/* TLS (top-level tls section) */
 	char *tls_ticket_keys;      /* tls.ticket_keys: file of 80-byte keys, the first encrypts;
@@ -318,9 +290,7 @@ struct config {
 	                               20000; 0 = off */
 	size_t n_tls_listens;       /* listeners with tls: true */
 
-	/* logs */
-	char *access_log; /* log.access: path, or NULL for none */
-	char *log_level;  /* log.level: error|warn|info|debug, default info */
+	struct log_conf log; /* log (core/log.h) */
 
 	struct config_pool *pools;
 	size_t n_pools;

@@ -967,17 +967,17 @@ cparse_purge_cidrs(struct cparse *p, const struct cnode *m)
 		return;
 	old = cparse_push_key(p, "client_listeners");
 	if (cparse_seq(p, v)) {
-		c->purge_client_cidrs = xcalloc(v->n + 1, sizeof *c->purge_client_cidrs);
+		c->purge.client_cidrs = xcalloc(v->n + 1, sizeof *c->purge.client_cidrs);
 		for (size_t i = 0; i < v->n; i++) {
 			const struct cnode *k = v->kids[i];
 
 			if (k->type != CNODE_SCALAR ||
 			    purge_cidr_parse(
-			        k->str, &c->purge_client_cidrs[c->n_purge_client_cidrs]) != 0)
+			        k->str, &c->purge.client_cidrs[c->purge.n_client_cidrs]) != 0)
 				cparse_err(
 				    p, k, "not an address block (192.0.2.0/24, 2001:db8::/32)");
 			else
-				c->n_purge_client_cidrs++;
+				c->purge.n_client_cidrs++;
 		}
 	}
 	cparse_pop(p, old);
@@ -994,25 +994,25 @@ cparse_purge(struct cparse *p, const struct cnode *m)
 
 	if (!cparse_map(p, m, keys))
 		return;
-	cget_uint(p, m, "rate", 0, 1000000, &c->purge_rate);
-	cget_str(p, m, "audit_log", &c->purge_audit_log);
-	cget_size(p, m, "max_body", 1024, PURGE_BODY_LIMIT, &c->purge_max_body);
+	cget_uint(p, m, "rate", 0, 1000000, &c->purge.rate);
+	cget_str(p, m, "audit_log", &c->purge.audit_log);
+	cget_size(p, m, "max_body", 1024, PURGE_BODY_LIMIT, &c->purge.max_body);
 	cparse_purge_cidrs(p, m);
 	if ((v = cmap_get(m, "tokens", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "tokens");
 	if (cparse_seq(p, v)) {
-		c->purge_tokens = xcalloc(v->n, sizeof *c->purge_tokens);
-		c->n_purge_tokens = v->n;
+		c->purge.tokens = xcalloc(v->n, sizeof *c->purge.tokens);
+		c->purge.n_tokens = v->n;
 		for (size_t i = 0; i < v->n; i++) {
 			size_t o2 = cparse_push_index(p, i);
 
-			cparse_purge_token(p, v->kids[i], &c->purge_tokens[i]);
-			for (size_t j = 0; j < i && c->purge_tokens[i].id != NULL; j++)
-				if (c->purge_tokens[j].id != NULL &&
-				    strcmp(c->purge_tokens[j].id, c->purge_tokens[i].id) == 0) {
+			cparse_purge_token(p, v->kids[i], &c->purge.tokens[i]);
+			for (size_t j = 0; j < i && c->purge.tokens[i].id != NULL; j++)
+				if (c->purge.tokens[j].id != NULL &&
+				    strcmp(c->purge.tokens[j].id, c->purge.tokens[i].id) == 0) {
 					cparse_err(p, cmap_get(v->kids[i], "id", NULL),
-					    "duplicate token id \"%s\"", c->purge_tokens[i].id);
+					    "duplicate token id \"%s\"", c->purge.tokens[i].id);
 					break;
 				}
 			cparse_pop(p, o2);
@@ -1084,7 +1084,7 @@ cparse_fleet(struct cparse *p, const struct cnode *m)
 		return;
 	old = cparse_push_key(p, "nats");
 	cparse_fleet_nats(p, v, f);
-	if (p->c->cache_disk_path == NULL)
+	if (p->c->cache.disk_path == NULL)
 		cparse_err(p, v, "needs cache.disk (the purge log there keeps this node's place)");
 	cparse_pop(p, old);
 }
@@ -1100,15 +1100,15 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 
 	if (!cparse_map(p, m, keys))
 		return;
-	cget_size(p, m, "ram", 0, UINT64_MAX, &p->c->cache_ram_bytes);
-	cget_size(p, m, "max_object", 1, UINT64_MAX, &p->c->cache_max_object_bytes);
-	cget_duration(p, m, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache_grace_s);
-	p->c->cache_grace_set = cmap_get(m, "grace", NULL) != NULL;
+	cget_size(p, m, "ram", 0, UINT64_MAX, &p->c->cache.ram_bytes);
+	cget_size(p, m, "max_object", 1, UINT64_MAX, &p->c->cache.max_object_bytes);
+	cget_duration(p, m, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache.grace_s);
+	p->c->cache.grace_set = cmap_get(m, "grace", NULL) != NULL;
 	cget_duration(
-	    p, m, "heuristic_max", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache_heuristic_max_s);
-	cget_size(p, m, "range_fill_max", 0, UINT64_MAX, &p->c->cache_range_fill_max_bytes);
-	cget_size(p, m, "fill_memory", 1, 1ULL << 50, &p->c->cache_fill_memory_bytes);
-	cget_size(p, m, "fill_per_client", 0, 1ULL << 50, &p->c->cache_fill_per_client_bytes);
+	    p, m, "heuristic_max", 0, 365 * CONFIG_DAY_MS, 1000, &p->c->cache.heuristic_max_s);
+	cget_size(p, m, "range_fill_max", 0, UINT64_MAX, &p->c->cache.range_fill_max_bytes);
+	cget_size(p, m, "fill_memory", 1, 1ULL << 50, &p->c->cache.fill_memory_bytes);
+	cget_size(p, m, "fill_per_client", 0, 1ULL << 50, &p->c->cache.fill_per_client_bytes);
 	if ((d = cmap_get(m, "disk", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "disk");
@@ -1120,11 +1120,11 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 			if (s != NULL && s[0] != '/')
 				cparse_err(p, v, "\"%.80s\" is not an absolute path", s);
 			else if (s != NULL)
-				p->c->cache_disk_path = xstrdup(s);
+				p->c->cache.disk_path = xstrdup(s);
 			cparse_pop(p, o2);
 		}
 		if (cparse_required(p, d, "size") != NULL)
-			cget_size(p, d, "size", 1, UINT64_MAX, &p->c->cache_disk_bytes);
+			cget_size(p, d, "size", 1, UINT64_MAX, &p->c->cache.disk_bytes);
 	}
 	cparse_pop(p, old);
 }
@@ -1206,7 +1206,7 @@ cparse_log(struct cparse *p, const struct cnode *m)
 
 	if (!cparse_map(p, m, keys))
 		return;
-	cget_str(p, m, "access", &p->c->access_log);
+	cget_str(p, m, "access", &p->c->log.access);
 	if ((v = cmap_get(m, "level", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "level");
@@ -1217,8 +1217,8 @@ cparse_log(struct cparse *p, const struct cnode *m)
 			    "debug)",
 			    v->str);
 		} else {
-			free(p->c->log_level);
-			p->c->log_level = xstrdup(v->str);
+			free(p->c->log.level);
+			p->c->log.level = xstrdup(v->str);
 		}
 	}
 	cparse_pop(p, old);
@@ -1263,11 +1263,12 @@ cparse_resolver(struct cparse *p, const struct cnode *m)
 			}
 		}
 		cparse_pop(p, old);
-		c->resolver_servers = csv;
+		c->resolver.servers = csv;
 	}
-	cget_duration(p, m, "min_ttl", 0, 7 * CONFIG_DAY_MS, 1000, &c->dns_min_ttl_s);
-	cget_duration(p, m, "max_ttl", 0, 7 * CONFIG_DAY_MS, 1000, &c->dns_max_ttl_s);
-	if (c->dns_max_ttl_s < c->dns_min_ttl_s && (v = cmap_get(m, "max_ttl", NULL)) != NULL) {
+	cget_duration(p, m, "min_ttl", 0, 7 * CONFIG_DAY_MS, 1000, &c->resolver.min_ttl_s);
+	cget_duration(p, m, "max_ttl", 0, 7 * CONFIG_DAY_MS, 1000, &c->resolver.max_ttl_s);
+	if (c->resolver.max_ttl_s < c->resolver.min_ttl_s &&
+	    (v = cmap_get(m, "max_ttl", NULL)) != NULL) {
 		old = cparse_push_key(p, "max_ttl");
 		cparse_err(p, v, "must not be less than resolver.min_ttl");
 		cparse_pop(p, old);
@@ -2731,16 +2732,16 @@ cparse_root(struct cparse *p, const struct cnode *root)
 static void
 cparse_cache_defaults(struct config *c)
 {
-	if (c->cache_fill_memory_bytes == UINT64_MAX) {
-		uint64_t quarter = c->cache_ram_bytes / 4;
-		uint64_t objs = c->cache_max_object_bytes > UINT64_MAX / 16
+	if (c->cache.fill_memory_bytes == UINT64_MAX) {
+		uint64_t quarter = c->cache.ram_bytes / 4;
+		uint64_t objs = c->cache.max_object_bytes > UINT64_MAX / 16
 		                    ? UINT64_MAX / 4
-		                    : 4 * c->cache_max_object_bytes;
+		                    : 4 * c->cache.max_object_bytes;
 
-		c->cache_fill_memory_bytes = quarter > objs ? quarter : objs;
+		c->cache.fill_memory_bytes = quarter > objs ? quarter : objs;
 	}
-	if (c->cache_fill_per_client_bytes == UINT64_MAX)
-		c->cache_fill_per_client_bytes = c->cache_fill_memory_bytes / 2;
+	if (c->cache.fill_per_client_bytes == UINT64_MAX)
+		c->cache.fill_per_client_bytes = c->cache.fill_memory_bytes / 2;
 }
 
 /* Defaults that depend on the machine. */
@@ -2760,8 +2761,8 @@ cparse_machine_defaults(struct config *c)
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 		c->workers = n < 1 ? 1 : n > CONFIG_WORKERS_MAX ? CONFIG_WORKERS_MAX : (unsigned)n;
 	}
-	if (c->log_level == NULL)
-		c->log_level = xstrdup("info");
+	if (c->log.level == NULL)
+		c->log.level = xstrdup("info");
 }
 
 static void

@@ -16,6 +16,12 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
+/* Settings of the logs (config/ fills them from log; zeroed: the defaults). */
+struct log_conf {
+	char *access; /* log.access: path of the access log, or NULL for none */
+	char *level;  /* log.level: error|warn|info|debug, NULL: info */
+};
+
 /* Sets the most verbose level written (default LOG_LEVEL_INFO). */
 void log_set_level(enum log_level lvl);
 /* Parses "error", "warn", "info", "debug"; -1 on anything else. */

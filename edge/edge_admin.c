@@ -145,8 +145,7 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 	uint64_t outside;
 
 	cache_mem_stats(&ms);
-	if (srv->ram != NULL)
-		cache_ram_stats(srv->ram, &rs);
+	(void)cache_stats_ram(srv->cache, &rs);
 	/* the RAM tier charges a shared body to each holder: never below 0 */
 	outside = ms.objects > ms.building + rs.bytes ? ms.objects - ms.building - rs.bytes : 0;
 	admin_metric(b, "outpost_cache_memory_bytes", "gauge",
@@ -185,6 +184,8 @@ admin_metrics(struct admin_req *r, void *arg)
 	struct evbuffer *b = evbuffer_new();
 	uint64_t sum[EDGE_C__COUNT] = {0}, origin_ms = 0;
 	int64_t active = 0;
+	struct cache_ram_stats st;
+	struct cache_disk_stats ds;
 
 	admin_sum(srv, sum, &origin_ms, &active);
 	for (int k = 0; k < EDGE_C__COUNT; k++)
@@ -199,10 +200,7 @@ admin_metrics(struct admin_req *r, void *arg)
 	admin_member_gauges(b, srv);
 	admin_memory_gauges(b, srv);
 	edge_purge_metrics(b);
-	if (srv->ram != NULL) {
-		struct cache_ram_stats st;
-
-		cache_ram_stats(srv->ram, &st);
+	if (cache_stats_ram(srv->cache, &st)) {
 		admin_metric(
 		    b, "outpost_cache_ram_bytes", "gauge", "Bytes held by the RAM tier", st.bytes);
 		admin_metric(b, "outpost_cache_ram_objects", "gauge",
@@ -215,10 +213,7 @@ admin_metrics(struct admin_req *r, void *arg)
 		admin_metric(
 		    b, "outpost_cache_ram_objects", "gauge", "Objects held by the RAM tier", 0);
 	}
-	if (srv->disk != NULL) {
-		struct cache_disk_stats ds;
-
-		cache_disk_stats(srv->disk, &ds);
+	if (cache_stats_disk(srv->cache, &ds)) {
 		admin_metric(b, "outpost_cache_disk_bytes", "gauge", "Bytes held by the disk tier",
 		    ds.bytes);
 		admin_metric(b, "outpost_cache_disk_objects", "gauge",
@@ -352,19 +347,16 @@ admin_status_json(struct edge_server *srv)
 		json_object_set_new(
 		    counters, edge_counter_names[k] + 8, json_integer((json_int_t)sum[k]));
 	json_object_set_new(counters, "origin_answer_seconds_total", json_real(origin_ms / 1000.0));
-	if (srv->ram != NULL)
-		cache_ram_stats(srv->ram, &st);
-	if (srv->disk != NULL)
-		cache_disk_stats(srv->disk, &ds);
+	(void)cache_stats_ram(srv->cache, &st);
+	(void)cache_stats_disk(srv->cache, &ds);
 	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:f, s:b, s:I, s:I, s:I, s:I, s:{s:I, s:s}, "
 	                 "s:I, s:o, s:{s:I, s:I, s:I, s:I, s:b}, s:o, s:o}",
 	    "node", srv->cfg->node_name, "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
-	    "workers",
-	    (json_int_t)srv->n_workers, "uptime_s", (json_int_t)(time_now() - admin_started),
-	    "time", admin_time_s(), "draining", atomic_load(&srv->draining), "cache_ram_bytes",
-	    (json_int_t)st.bytes, "cache_ram_objects", (json_int_t)st.objects, "reloads",
-	    (json_int_t)srv->reloads_total, "reload_failures",
-	    (json_int_t)srv->reload_failures_total, "last_reload", "time",
+	    "workers", (json_int_t)srv->n_workers, "uptime_s",
+	    (json_int_t)(time_now() - admin_started), "time", admin_time_s(), "draining",
+	    atomic_load(&srv->draining), "cache_ram_bytes", (json_int_t)st.bytes,
+	    "cache_ram_objects", (json_int_t)st.objects, "reloads", (json_int_t)srv->reloads_total,
+	    "reload_failures", (json_int_t)srv->reload_failures_total, "last_reload", "time",
 	    (json_int_t)srv->last_reload_time, "status",
 	    srv->last_reload_time == 0 ? "none"
 	    : srv->last_reload_ok      ? "ok"
@@ -372,7 +364,8 @@ admin_status_json(struct edge_server *srv)
 	    "connections_active", (json_int_t)(active > 0 ? active : 0), "counters", counters,
 	    "cache", "ram_bytes", (json_int_t)st.bytes, "ram_objects", (json_int_t)st.objects,
 	    "disk_bytes", (json_int_t)ds.bytes, "disk_objects", (json_int_t)ds.objects, "disk",
-	    srv->disk != NULL, "sites", admin_sites_json(srv->cfg), "pools", admin_pools_json(srv));
+	    cache_has_disk(srv->cache), "sites", admin_sites_json(srv->cfg), "pools",
+	    admin_pools_json(srv));
 }
 
 /* Answers r with the JSON j (takes it). */
@@ -433,7 +426,7 @@ admin_operator(struct admin_req *r, struct edge_server *srv)
 
 	if (admin_auth == NULL || admin_auth_cfg != srv->cfg) {
 		purge_auth_free(&admin_auth);
-		admin_auth = purge_auth_new(srv->cfg->purge_tokens, srv->cfg->n_purge_tokens, 0);
+		admin_auth = purge_auth_new(srv->cfg->purge.tokens, srv->cfg->purge.n_tokens, 0);
 		config_unref(&admin_auth_cfg); /* held: a later snapshot cannot reuse its address */
 		admin_auth_cfg = config_ref(srv->cfg);
 	}
@@ -513,7 +506,7 @@ admin_max_body(void *arg)
 {
 	const struct edge_server *srv = arg;
 
-	return (size_t)srv->cfg->purge_max_body;
+	return (size_t)srv->cfg->purge.max_body;
 }
 
 static const struct admin_route admin_routes[] = {

@@ -89,8 +89,8 @@ collapse_eligible(const struct edge_conn *c)
 	};
 	const struct h1_request *r = &c->req;
 
-	if (c->w->srv->fills == NULL || c->key_len < 0 || !str_eq(r->method, STR_LIT("GET")) ||
-	    r->body != H1_BODY_NONE)
+	if (!cache_enabled(c->w->srv->cache) || c->key_len < 0 ||
+	    !str_eq(r->method, STR_LIT("GET")) || r->body != H1_BODY_NONE)
 		return false;
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
 		if (h1_header_find(r->headers, r->n_headers, no[i]) != NULL)
@@ -98,18 +98,20 @@ collapse_eligible(const struct edge_conn *c)
 	return true;
 }
 
-/* A fresh stored object for c's request, from the tiers (RAM only when disk
- * is NULL), or NULL: a fill of the key may have stored it since c's own
+/* A fresh stored object for c's request, from the tiers (RAM only when
+ * ram_only), or NULL: a fill of the key may have stored it since c's own
  * lookup.  One reference for the caller. */
 static struct cache_obj *
-collapse_fresh_stored(struct edge_conn *c, struct cache_disk *disk)
+collapse_fresh_stored(struct edge_conn *c, bool ram_only)
 {
+	struct cache *cache = c->w->srv->cache;
 	struct cache_obj *o = NULL;
 	bool from_disk;
 	time_t now = time_now();
 
-	if (cache_lookup(c->w->srv->ram, disk, &c->req, c->key, (size_t)c->key_len, now, &o,
-	        &from_disk) == 0 &&
+	if ((ram_only ? cache_lookup_ram(cache, &c->req, c->key, (size_t)c->key_len, now, &o)
+	              : cache_lookup(cache, &c->req, c->key, (size_t)c->key_len, now, &o,
+	                    &from_disk)) == 0 &&
 	    cache_policy_usable(&c->req, o, now) == CACHE_USE_FRESH)
 		return o;
 	cache_obj_unref(&o);
@@ -127,7 +129,7 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 	ASSERT(c->cf == NULL && c->fw.cf == NULL);
 	if (!collapse_eligible(c))
 		return false;
-	switch (cache_fill_begin(w->srv->fills, c->key, (size_t)c->key_len, time_now(), &f, &rd)) {
+	switch (cache_fill_begin(w->srv->cache, c->key, (size_t)c->key_len, time_now(), &f, &rd)) {
 	case CACHE_FILL_PASS:
 		EDGE_COUNT(&w->metrics, cache_hit_for_pass_total);
 		return false;
@@ -135,7 +137,7 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 		/* The key's last fill may have stored and ended between the
 		 * caller's lookup and here: look again (RAM only) rather than
 		 * ask the origin a second time. */
-		if ((o = collapse_fresh_stored(c, NULL)) != NULL) {
+		if ((o = collapse_fresh_stored(c, true)) != NULL) {
 			cache_fill_end(f, CACHE_FILL_S_FAILED, time_now()); /* joiners look again */
 			cache_fill_reader_done(&rd);
 			cache_fill_unref(&f);
@@ -192,7 +194,7 @@ collapse_go_alone(struct edge_conn *c)
 
 	c->cf_stale = NULL;
 	edge_collapse_detach(c);
-	if ((o = collapse_fresh_stored(c, c->w->srv->disk)) != NULL) {
+	if ((o = collapse_fresh_stored(c, false)) != NULL) {
 		cache_obj_unref(&stale);
 		edge_conn_serve_stored(c, o, "hit");
 		cache_obj_unref(&o);

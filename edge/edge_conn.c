@@ -811,7 +811,7 @@ conn_step_route(struct edge_conn *c, bool *ka, bool *cached)
 		edge_conn_send_error(c, 413, "request body too large");
 		return false;
 	}
-	*cached = w->srv->ram != NULL && route->cache;
+	*cached = cache_enabled(w->srv->cache) && route->cache;
 	return !*cached || conn_get_body(c, ka);
 }
 
@@ -858,8 +858,7 @@ conn_step_lookup(struct edge_conn *c, struct cache_obj **stale)
 	enum cache_use use;
 	bool from_disk;
 
-	if (cache_lookup(
-	        w->srv->ram, w->srv->disk, r, c->key, (size_t)c->key_len, now, &o, &from_disk) != 0)
+	if (cache_lookup(w->srv->cache, r, c->key, (size_t)c->key_len, now, &o, &from_disk) != 0)
 		return true;
 	use = cache_policy_usable(r, o, now);
 	if (use == CACHE_USE_NO) {
@@ -920,7 +919,7 @@ conn_step_forward(struct edge_conn *c, enum cache_req creq, struct cache_obj *st
 		EDGE_COUNT(&w->metrics, cache_passes_total);
 		c->cache_status = "PASS";
 		/* RFC 9211 §2.2 fwd values */
-		if (w->srv->ram == NULL || !c->route->cache)
+		if (!cache_enabled(w->srv->cache) || !c->route->cache)
 			c->fwd = "bypass";
 		else if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
 			c->fwd = "method";

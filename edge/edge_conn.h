@@ -157,9 +157,9 @@ struct edge_conn {
 	struct cache_fill_reader cf_rd;
 	struct edge_conn *cf_next; /* worker's list of fill readers */
 	struct edge_conn *cf_prev;
-	bool cf_listed;    /* in that list */
-	bool cf_head_sent; /* the response head is in the output */
-	bool cf_chunked;   /* the body is chunk-encoded towards the client */
+	bool cf_listed;                   /* in that list */
+	bool cf_head_sent;                /* the response head is in the output */
+	bool cf_chunked;                  /* the body is chunk-encoded towards the client */
 	struct edge_purge_job *purge_job; /* EDGE_CONN_PURGE: the purge carried out */
 
 	/* what the fill this connection led pins, charged to its client

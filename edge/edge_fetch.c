@@ -143,8 +143,8 @@ fetch_add_if_none_match(struct edge_worker *w, const char *key, size_t key_len,
 	if (!cache_obj_header(stale, STR_LIT("ETag"), &own))
 		return;
 	evbuffer_add_printf(out, "If-None-Match: %.*s", (int)own.len, own.p);
-	if (w->srv->ram != NULL)
-		n = cache_variants(w->srv->ram, key, key_len, v, CACHE_VARY_MAX);
+	if (cache_enabled(w->srv->cache))
+		n = cache_variants(w->srv->cache, key, key_len, v, CACHE_VARY_MAX);
 	for (size_t i = 0; i < n; i++) {
 		struct str e;
 		bool dup;
@@ -239,7 +239,7 @@ edge_fetch_obj_new(struct edge_worker *w, const struct config *cfg, const struct
 	cache_policy_evaluate_conf(req, resp, request_time, response_time, conf, &pol);
 	if (!pol.storable)
 		return NULL;
-	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache_max_object_bytes)
+	if (resp->body == H1_BODY_LENGTH && resp->content_length > cfg->cache.max_object_bytes)
 		return NULL;
 	/* RFC 9111 §4.1: a response with Vary is stored as the variant the
 	 * request selects */
@@ -278,9 +278,9 @@ edge_fetch_select_variant(struct edge_worker *w, const char *key, size_t key_len
 	const struct h1_header *h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"));
 	struct cache_obj *pick;
 
-	if (h == NULL || w->srv->ram == NULL)
+	if (h == NULL || !cache_enabled(w->srv->cache))
 		return false;
-	pick = cache_variant_by_etag(w->srv->ram, key, key_len, str_trim_ows(h->value));
+	pick = cache_variant_by_etag(w->srv->cache, key, key_len, str_trim_ows(h->value));
 	if (pick == NULL)
 		return false;
 	cache_obj_unref(stale);
@@ -296,7 +296,7 @@ edge_fetch_store_for_request(
 
 	if (own == NULL)
 		return;
-	cache_store(w->srv->ram, w->srv->disk, own, now);
+	cache_store(w->srv->cache, own, now);
 	EDGE_COUNT(&w->metrics, cache_stores_total);
 	cache_obj_unref(&own);
 }
@@ -724,7 +724,7 @@ static bool
 fill_room(struct edge_fetch *f, size_t len)
 {
 	const struct config *cfg = f->gen->cfg;
-	uint64_t cap = cfg->cache_fill_per_client_bytes;
+	uint64_t cap = cfg->cache.fill_per_client_bytes;
 
 	if (cache_mem_over(config_cache_mem_budget(cfg))) {
 		EDGE_COUNT(&f->w->metrics, cache_fills_unstored_memory_total);
@@ -759,7 +759,7 @@ fill_append(struct edge_fetch *f, const char *data, size_t len)
 	bool room = fl->obj == NULL || fill_room(f, len);
 
 	if (fl->obj != NULL && (!room || cache_obj_append(fl->obj, data, len,
-	                                     f->gen->cfg->cache_max_object_bytes) != 0)) {
+	                                     f->gen->cfg->cache.max_object_bytes) != 0)) {
 		/* too big, or no memory, to store: those attached still get
 		 * every byte, at the pace of the slowest (fill_window_full) */
 		cache_obj_unref(&fl->obj);
@@ -804,7 +804,7 @@ static bool
 fill_window_full(struct edge_fetch *f)
 {
 	struct fetch_fill *fl = &f->fill;
-	uint64_t max = f->gen->cfg->cache_max_object_bytes;
+	uint64_t max = f->gen->cfg->cache.max_object_bytes;
 	size_t window = cache_fill_window(fl->cf);
 
 	if (max < FETCH_OUT_HIGH)
@@ -933,7 +933,7 @@ client_on_end(struct edge_fetch *f)
 	if (fl->obj != NULL && f->state == FETCH_BODY) {
 		/* readers read the fill's chunks and head, never its body */
 		cache_obj_body_done(fl->obj);
-		cache_store(w->srv->ram, w->srv->disk, fl->obj, time_now());
+		cache_store(w->srv->cache, fl->obj, time_now());
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 	}
 	cache_obj_unref(&fl->obj);
@@ -1650,7 +1650,7 @@ static void
 fetch_arm_total(struct edge_fetch *f)
 {
 	f->request_time = time_now();
-	f->ban_gen = cache_ban_clock();
+	f->ban_gen = cache_ban_clock(f->w->srv->cache);
 	origin_balance_note_request(fetch_balance(f), time_mono_ms());
 	EDGE_COUNT(&f->w->metrics, origin_requests_total);
 	if (f->pool->total_timeout_ms > 0) {
@@ -1775,7 +1775,7 @@ store_publish(struct edge_fetch *f, struct cache_obj *o)
 {
 	struct edge_worker *w = f->w;
 
-	cache_store(w->srv->ram, w->srv->disk, o, time_now());
+	cache_store(w->srv->cache, o, time_now());
 	EDGE_COUNT(&w->metrics, cache_stores_total);
 }
 
@@ -1851,7 +1851,7 @@ store_on_body(struct edge_fetch *f, struct evbuffer *in, size_t n)
 			size_t l = v[i].iov_len < left ? v[i].iov_len : left;
 
 			if (cache_obj_append(
-			        f->st.fill, v[i].iov_base, l, cfg->cache_max_object_bytes) != 0)
+			        f->st.fill, v[i].iov_base, l, cfg->cache.max_object_bytes) != 0)
 				return FETCH_HALT;
 			left -= l;
 			evbuffer_ptr_set(in, &pos, l, EVBUFFER_PTR_ADD);
@@ -1949,11 +1949,11 @@ edge_fetch_background(
 	if (w->draining || w->n_bg_fetch >= EDGE_FETCH_BG_MAX)
 		return false;
 	/* One per key across workers too: the key's entry in the fill table. */
-	if (w->srv->fills != NULL) {
+	if (cache_enabled(w->srv->cache)) {
 		struct cache_fill_reader rd;
 
 		switch (
-		    cache_fill_begin(w->srv->fills, bg->key, bg->key_len, time_now(), &cf, &rd)) {
+		    cache_fill_begin(w->srv->cache, bg->key, bg->key_len, time_now(), &cf, &rd)) {
 		case CACHE_FILL_WAITER: /* a fill or revalidation is in flight */
 			cache_fill_reader_done(&rd);
 			cache_fill_unref(&cf);

@@ -122,7 +122,7 @@ fw_route_grace(const struct edge_conn *c)
 static bool
 fw_grace_set(const struct edge_conn *c)
 {
-	return fw_route_grace(c) || c->gen->cfg->cache_grace_set;
+	return fw_route_grace(c) || c->gen->cfg->cache.grace_set;
 }
 
 #define FW_GRACE (-1)
@@ -560,9 +560,9 @@ edge_forward_policy_conf(const struct edge_conn *c, struct cache_policy_conf *co
 {
 	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
 	conf->error_ttl_s = c->route != NULL ? (int64_t)c->route->error_ttl_s : 0;
-	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache_heuristic_max_s;
+	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache.heuristic_max_s;
 	conf->grace_s =
-	    fw_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache_grace_s;
+	    fw_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache.grace_s;
 }
 
 /* The object this answer makes (edge_fetch_obj_new), when it may be stored;
@@ -606,10 +606,10 @@ fw_invalidate(struct edge_conn *c, const struct h1_response *resp, time_t now)
 	static const struct str fields[] = {STR_LIT("Location"), STR_LIT("Content-Location")};
 	struct edge_worker *w = c->w;
 
-	if (w->srv->ram == NULL || c->key_len < 0 || fw_safe_method(c) || resp->status < 200 ||
-	    resp->status >= 400)
+	if (!cache_enabled(w->srv->cache) || c->key_len < 0 || fw_safe_method(c) ||
+	    resp->status < 200 || resp->status >= 400)
 		return;
-	cache_invalidate(w->srv->ram, w->srv->disk, c->key, (size_t)c->key_len, now);
+	cache_invalidate(w->srv->cache, c->key, (size_t)c->key_len, now);
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		const struct h1_header *h =
 		    h1_header_find(resp->headers, resp->n_headers, fields[i]);
@@ -620,7 +620,7 @@ fw_invalidate(struct edge_conn *c, const struct h1_response *resp, time_t now)
 		n = cache_key_resolve(
 		    c->key, (size_t)c->key_len, h->value, w->key_scratch, sizeof w->key_scratch);
 		if (n >= 0)
-			cache_invalidate(w->srv->ram, w->srv->disk, w->key_scratch, (size_t)n, now);
+			cache_invalidate(w->srv->cache, w->key_scratch, (size_t)n, now);
 	}
 	EDGE_COUNT(&w->metrics, cache_invalidations_total);
 }
@@ -663,7 +663,7 @@ fw_head_update(struct edge_conn *c, const struct h1_response *resp, time_t now)
 	if (o == NULL)
 		return;
 	cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
-	cache_store(c->w->srv->ram, c->w->srv->disk, o, now);
+	cache_store(c->w->srv->cache, o, now);
 	EDGE_COUNT(&c->w->metrics, cache_stores_total);
 	cache_obj_unref(&o);
 }
@@ -784,7 +784,7 @@ fw_revalidated(struct edge_conn *c, const struct h1_response *resp)
 	if (o == NULL) {
 		o = cache_obj_ref(fw->stale); /* validated all the same */
 	} else if (pol.storable && fw->store) {
-		cache_store(w->srv->ram, w->srv->disk, o, now);
+		cache_store(w->srv->cache, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 		edge_fetch_store_for_request(w, &c->req, o, now);
 	}
@@ -800,9 +800,9 @@ fw_revalidated(struct edge_conn *c, const struct h1_response *resp)
 static uint64_t
 fw_range_fill_max(const struct config *cfg)
 {
-	return cfg->cache_range_fill_max_bytes < cfg->cache_max_object_bytes
-	           ? cfg->cache_range_fill_max_bytes
-	           : cfg->cache_max_object_bytes;
+	return cfg->cache.range_fill_max_bytes < cfg->cache.max_object_bytes
+	           ? cfg->cache.range_fill_max_bytes
+	           : cfg->cache.max_object_bytes;
 }
 
 /*

@@ -200,8 +200,8 @@ main_listen(const struct config_listen *l)
 static unsigned
 main_ram_shards(const struct config *cfg)
 {
-	uint64_t per = 4 * (cfg->cache_max_object_bytes ? cfg->cache_max_object_bytes : 1);
-	uint64_t n = cfg->cache_ram_bytes / per;
+	uint64_t per = 4 * (cfg->cache.max_object_bytes ? cfg->cache.max_object_bytes : 1);
+	uint64_t n = cfg->cache.ram_bytes / per;
 
 	if (n < 1)
 		n = 1;
@@ -261,14 +261,14 @@ main_needs_restart(const struct config *o, const struct config *n)
 	MAIN_RESTART(o->fleet.n_servers != n->fleet.n_servers ||
 	                 main_str_differs(o->node_name, n->node_name),
 	    "fleet or node.name");
-	MAIN_RESTART(o->cache_ram_bytes != n->cache_ram_bytes, "cache.ram");
-	MAIN_RESTART(main_str_differs(o->cache_disk_path, n->cache_disk_path) ||
-	                 o->cache_disk_bytes != n->cache_disk_bytes,
+	MAIN_RESTART(o->cache.ram_bytes != n->cache.ram_bytes, "cache.ram");
+	MAIN_RESTART(main_str_differs(o->cache.disk_path, n->cache.disk_path) ||
+	                 o->cache.disk_bytes != n->cache.disk_bytes,
 	    "cache.disk");
-	MAIN_RESTART(main_str_differs(o->access_log, n->access_log), "log.access");
-	MAIN_RESTART(main_str_differs(o->resolver_servers, n->resolver_servers) ||
-	                 o->dns_min_ttl_s != n->dns_min_ttl_s ||
-	                 o->dns_max_ttl_s != n->dns_max_ttl_s,
+	MAIN_RESTART(main_str_differs(o->log.access, n->log.access), "log.access");
+	MAIN_RESTART(main_str_differs(o->resolver.servers, n->resolver.servers) ||
+	                 o->resolver.min_ttl_s != n->resolver.min_ttl_s ||
+	                 o->resolver.max_ttl_s != n->resolver.max_ttl_s,
 	    "resolver");
 #undef MAIN_RESTART
 	return k;
@@ -322,7 +322,7 @@ main_reload(struct main_state *ms, char **errors)
 		return -1;
 	}
 	(void)main_needs_restart(ms->boot, ncfg);
-	if (ncfg->log_level != NULL && log_level_parse(ncfg->log_level, &lvl) == 0)
+	if (ncfg->log.level != NULL && log_level_parse(ncfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	health = origin_health_new(ncfg);
 	origin_health_inherit(health, srv->health);
@@ -442,8 +442,8 @@ static void
 main_upgrade_fingerprint(const struct config *cfg, char *buf, size_t len)
 {
 	size_t n = (size_t)snprintf(buf, len, "node.workers %u; cache.disk %s %llu; listen",
-	    cfg->workers, cfg->cache_disk_path != NULL ? cfg->cache_disk_path : "-",
-	    (unsigned long long)cfg->cache_disk_bytes);
+	    cfg->workers, cfg->cache.disk_path != NULL ? cfg->cache.disk_path : "-",
+	    (unsigned long long)cfg->cache.disk_bytes);
 
 	for (size_t i = 0; i < cfg->n_listens && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, " %s%s", cfg->listens[i].address,
@@ -472,8 +472,8 @@ main_upgrade_abort(struct main_state *ms, const char *why)
 	struct timeval reap = time_ms_to_tv(1000);
 
 	log_err("main", "upgrade: %s; this process (%d) goes on serving", why, (int)getpid());
-	if (ms->up_state >= MAIN_UPGRADE_FROZEN && ms->srv.disk != NULL)
-		(void)cache_disk_writing(ms->srv.disk, true, 0);
+	if (ms->up_state >= MAIN_UPGRADE_FROZEN && cache_has_disk(ms->srv.cache))
+		(void)cache_disk_writing(cache_disk_tier(ms->srv.cache), true, 0);
 	if (ms->up_state >= MAIN_UPGRADE_RELEASED && ms->admin == NULL)
 		ms->admin = main_admin_start(ms, ms->boot);
 	event_free(ms->up_ev);
@@ -488,7 +488,6 @@ main_upgrade_abort(struct main_state *ms, const char *why)
 		ms->up_child = 0;
 	edge_notify("STATUS=upgrade failed (%s); serving on", why);
 }
-
 
 /* The old process answers the new one, step by step (edge_upgrade.h). */
 static void
@@ -517,8 +516,9 @@ main_on_upgrade_msg(evutil_socket_t fd, short what, void *arg)
 		    "upgrade: new process %d has the listeners; stopping the disk "
 		    "tier's writes",
 		    (int)ms->up_pid);
-		if (ms->srv.disk != NULL &&
-		    cache_disk_writing(ms->srv.disk, false, MAIN_UPGRADE_FLUSH_MS) != 0)
+		if (cache_has_disk(ms->srv.cache) &&
+		    cache_disk_writing(
+		        cache_disk_tier(ms->srv.cache), false, MAIN_UPGRADE_FLUSH_MS) != 0)
 			log_warn("main", "upgrade: the disk queue was not written within %u ms",
 			    MAIN_UPGRADE_FLUSH_MS);
 		ms->up_state = MAIN_UPGRADE_FROZEN;
@@ -699,7 +699,7 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
-		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->boot->access_log) == 0)
+		    edge_accesslog_reopen(ms->srv.access_log_fd, ms->boot->log.access) == 0)
 			log_info("main", "access log reopened");
 		edge_purge_reopen();
 		break;
@@ -775,7 +775,7 @@ main_run(struct config *cfg, const char *path)
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
 	ms.up_sock = -1;
-	if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &lvl) == 0)
+	if (cfg->log.level != NULL && log_level_parse(cfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
 	/* first: it may fork a helper, which must not inherit threads or sockets */
@@ -801,42 +801,35 @@ main_run(struct config *cfg, const char *path)
 		log_err("main", "cannot create the main event base");
 		goto early;
 	}
-	if (cfg->access_log != NULL) {
-		ms.srv.access_log_fd = edge_accesslog_open(cfg->access_log);
+	if (cfg->log.access != NULL) {
+		ms.srv.access_log_fd = edge_accesslog_open(cfg->log.access);
 		if (ms.srv.access_log_fd == -1 ||
-		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->access_log) != 0)
+		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->log.access) != 0)
 			goto out;
 	}
-	if (cfg->cache_ram_bytes > 0)
-		ms.srv.ram = cache_ram_new(cfg->cache_ram_bytes, main_ram_shards(cfg));
-	if (ms.srv.ram != NULL)
-		ms.srv.fills =
-		    cache_fill_table_new(MAIN_FILL_SHARDS, edge_worker_fill_notify, &ms.srv);
 	/* the old process stops writing the disk tier before this one opens it */
 	if (up != -1 &&
 	    main_upgrade_ask(up, EDGE_UPGRADE_HELLO, EDGE_UPGRADE_FROZEN, "disk tier") != 0)
 		goto out;
-	if (cfg->cache_disk_path != NULL && ms.srv.ram != NULL) {
-		struct cache_disk_conf dc;
+	{
 		char err[256];
 
-		cache_disk_conf_defaults(&dc);
-		dc.path = cfg->cache_disk_path;
-		dc.max_bytes = cfg->cache_disk_bytes;
-		if (cache_disk_open(&dc, &ms.srv.disk, err, sizeof err) != 0) {
-			log_err("main", "cache.disk \"%s\": %s", cfg->cache_disk_path, err);
+		if (cache_new(&cfg->cache, main_ram_shards(cfg), MAIN_FILL_SHARDS,
+		        edge_worker_fill_notify, &ms.srv, &ms.srv.cache, err, sizeof err) != 0) {
+			log_err("main", "cache.disk \"%s\": %s", cfg->cache.disk_path, err);
 			goto out;
 		}
-		log_info("main", "disk tier \"%s\" open", cfg->cache_disk_path);
+		if (cache_has_disk(ms.srv.cache))
+			log_info("main", "disk tier \"%s\" open", cfg->cache.disk_path);
 	}
 
 	if (edge_purge_start(&ms.srv, ms.base) != 0)
 		goto out;
 	/* the disk tier and the purge log in it go to node.user */
-	if (ms.srv.disk != NULL && edge_privdrop_chown_dir(pd, cfg->cache_disk_path) != 0)
+	if (cache_has_disk(ms.srv.cache) && edge_privdrop_chown_dir(pd, cfg->cache.disk_path) != 0)
 		goto out;
-	if (edge_purge_audit_fd() != -1 && cfg->purge_audit_log != NULL &&
-	    edge_privdrop_chown_fd(pd, edge_purge_audit_fd(), cfg->purge_audit_log) != 0)
+	if (edge_purge_audit_fd() != -1 && cfg->purge.audit_log != NULL &&
+	    edge_privdrop_chown_fd(pd, edge_purge_audit_fd(), cfg->purge.audit_log) != 0)
 		goto out;
 
 	if (cfg->n_tls_listens > 0 && (ms.srv.tls = edge_tls_new(cfg)) == NULL)
@@ -912,7 +905,6 @@ out:
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
-	cache_fill_table_free(&ms.srv.fills); /* every fill ended with its worker */
 	if (ms.up_sock != -1)
 		main_upgrade_abort(&ms, "stopping");
 	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++)
@@ -926,8 +918,8 @@ out:
 	edge_admin_stop();
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
-	cache_disk_close(&ms.srv.disk); /* drains its queue: nothing stored is lost */
-	cache_ram_free(&ms.srv.ram);
+	cache_free(&ms.srv.cache); /* drains the disk queue: nothing stored is lost; every
+	                              fill ended with its worker */
 	edge_tls_unref(&ms.srv.tls);
 	origin_health_unref(&ms.srv.health);
 	if (ms.srv.access_log_fd != -1)

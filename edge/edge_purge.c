@@ -236,7 +236,8 @@ purge_apply_bans(uint64_t seq, json_t *bans, bool soft, bool restore)
 		ASSERT(pthread_mutex_lock(&purge_lock) == 0);
 		purge_table[seq % PURGE_KEPT].outstanding++;
 		ASSERT(pthread_mutex_unlock(&purge_lock) == 0);
-		gen = (json_int_t)cache_ban_add(&spec, restore ? (uint64_t)gen : 0, seq);
+		gen = (json_int_t)cache_ban_add(
+		    purge_srv->cache, &spec, restore ? (uint64_t)gen : 0, seq);
 		if (!restore)
 			json_object_set_new(b, "gen", json_integer(gen));
 	}
@@ -255,7 +256,7 @@ purge_invalidate_urls(uint64_t seq, json_t *bans, bool soft)
 	size_t i;
 	json_t *b;
 
-	if (purge_srv == NULL || purge_srv->ram == NULL || soft)
+	if (purge_srv == NULL || !cache_enabled(purge_srv->cache) || soft)
 		return 0;
 	json_array_foreach(bans, i, b)
 	{
@@ -263,8 +264,7 @@ purge_invalidate_urls(uint64_t seq, json_t *bans, bool soft)
 
 		if (json_unpack(b, "{s:s, s:s}", "kind", &kind, "value", &v) == 0 &&
 		    strcmp(kind, "url") == 0)
-			removed += cache_invalidate(
-			    purge_srv->ram, purge_srv->disk, v, strlen(v), time_now());
+			removed += cache_invalidate(purge_srv->cache, v, strlen(v), time_now());
 	}
 	ASSERT(pthread_mutex_lock(&purge_lock) == 0);
 	if (purge_table[seq % PURGE_KEPT].seq == seq)
@@ -688,7 +688,7 @@ purge_exec(const struct purge_call *call, struct purge_answer *a)
 	if (purge_auth == NULL || purge_auth_cfg != cfg) {
 		purge_auth_free(&purge_auth);
 		purge_auth =
-		    purge_auth_new(cfg->purge_tokens, cfg->n_purge_tokens, cfg->purge_rate);
+		    purge_auth_new(cfg->purge.tokens, cfg->purge.n_tokens, cfg->purge.rate);
 		/* held, so that a later snapshot cannot reuse its address */
 		config_unref(&purge_auth_cfg);
 		purge_auth_cfg = config_ref(cfg);
@@ -1138,7 +1138,7 @@ edge_purge_conn(struct edge_conn *c)
 	char *url;
 
 	if (!str_eq(r->method, STR_LIT("PURGE")) ||
-	    !purge_cidr_match(cfg->purge_client_cidrs, cfg->n_purge_client_cidrs, c->peer))
+	    !purge_cidr_match(cfg->purge.client_cidrs, cfg->purge.n_client_cidrs, c->peer))
 		return false;
 	c->cache_status = "PURGE";
 	url = purge_method_url(c->tls ? STR_LIT("https") : STR_LIT("http"), r);
@@ -1179,10 +1179,11 @@ purge_metric(struct evbuffer *b, const char *name, bool gauge, const char *help,
 void
 edge_purge_metrics(struct evbuffer *b)
 {
-	struct cache_ban_stats bs;
+	struct cache_ban_stats bs = {0};
 	struct purge_fleet_stats fs = {0};
 
-	cache_ban_stats(&bs);
+	if (purge_srv != NULL)
+		cache_ban_stats(purge_srv->cache, &bs);
 	purge_metric(b, "outpost_purge_requests_total", false, "Purges accepted on this node's API",
 	    atomic_load_explicit(&purge_requests_total, memory_order_relaxed));
 	purge_metric(b, "outpost_purge_bans_active", true,
@@ -1276,19 +1277,19 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 	free(purge_node_name);
 	purge_node_name = xstrdup(cfg->node_name);
 
-	if (cfg->purge_audit_log != NULL) {
-		purge_audit = fopen(cfg->purge_audit_log, "ae");
+	if (cfg->purge.audit_log != NULL) {
+		purge_audit = fopen(cfg->purge.audit_log, "ae");
 		if (purge_audit == NULL) {
 			log_err(
-			    "purge", "audit log \"%s\": %s", cfg->purge_audit_log, strerror(errno));
+			    "purge", "audit log \"%s\": %s", cfg->purge.audit_log, strerror(errno));
 			return -1;
 		}
-		purge_audit_path = xstrdup(cfg->purge_audit_log);
+		purge_audit_path = xstrdup(cfg->purge.audit_log);
 	}
-	if (cfg->cache_disk_path != NULL && srv->disk != NULL) {
+	if (cfg->cache.disk_path != NULL && cache_has_disk(srv->cache)) {
 		char dir[4096], err[256];
 
-		snprintf(dir, sizeof dir, "%s/purge", cfg->cache_disk_path);
+		snprintf(dir, sizeof dir, "%s/purge", cfg->cache.disk_path);
 		if (purge_log_open(dir, &purge_log, err, sizeof err) != 0) {
 			log_err("purge", "purge log: %s", err);
 			return -1;
@@ -1297,7 +1298,7 @@ edge_purge_start(struct edge_server *srv, struct event_base *base)
 	}
 	if (cfg->fleet.n_servers > 0 && purge_fleet_join(srv, base) != 0)
 		return -1;
-	if (srv->ram != NULL && cache_ban_start(srv->ram, srv->disk, purge_retired, NULL) != 0) {
+	if (cache_enabled(srv->cache) && cache_ban_start(srv->cache, purge_retired, NULL) != 0) {
 		log_err("purge", "cannot start the ban remover");
 		return -1;
 	}
@@ -1351,8 +1352,8 @@ edge_purge_stop(void)
 	if (purge_wake_fd != -1)
 		close(purge_wake_fd);
 	purge_wake_fd = -1;
-	cache_ban_stop();
-	cache_ban_reset();
+	if (purge_srv != NULL)
+		cache_ban_stop(purge_srv->cache); /* the bans go with the cache */
 	purge_log_close(&purge_log);
 	purge_auth_free(&purge_auth);
 	config_unref(&purge_auth_cfg);

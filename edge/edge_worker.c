@@ -384,8 +384,8 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->route_md = edge_route_md_new();
 	w->gen = worker_gen_new(w, config_ref(srv->cfg),
 	    srv->tls != NULL ? edge_tls_ref(srv->tls) : NULL, origin_health_ref(srv->health));
-	w->dns = origin_dns_new(
-	    w->base, srv->cfg->resolver_servers, srv->cfg->dns_min_ttl_s, srv->cfg->dns_max_ttl_s);
+	w->dns = origin_dns_new(w->base, srv->cfg->resolver.servers, srv->cfg->resolver.min_ttl_s,
+	    srv->cfg->resolver.max_ttl_s);
 	if (w->dns == NULL) {
 		log_err("edge", "worker %u: cannot start the resolver", id);
 		goto fail;

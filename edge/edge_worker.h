@@ -41,7 +41,7 @@
 #include "edge/edge_purge.h"
 
 struct config;
-struct cache_ram;
+struct cache;
 struct event;
 struct event_base;
 struct evconnlistener;
@@ -84,12 +84,12 @@ struct edge_gen {
 struct edge_reload;
 
 struct edge_server {
-	struct config *cfg;      /* one reference: the newest snapshot (main thread) */
-	struct cache_ram *ram;   /* NULL when cache.ram is 0 */
-	struct cache_disk *disk; /* NULL without cache.disk */
-	int access_log_fd;       /* -1 when no access log */
-	struct edge_tls *tls;    /* TLS contexts of cfg (one reference); NULL without a
-	                            TLS listener */
+	struct config *cfg;   /* one reference: the newest snapshot (main thread) */
+	struct cache *cache;  /* owned: the tiers, the fills and the bans (with
+	                         no tier when cache.ram is 0) */
+	int access_log_fd;    /* -1 when no access log */
+	struct edge_tls *tls; /* TLS contexts of cfg (one reference); NULL without a
+	                         TLS listener */
 	struct edge_worker **workers;
 	unsigned n_workers;
 	struct origin_health *health; /* one reference: the newest active health flags
@@ -100,8 +100,6 @@ struct edge_server {
 	/* Client connections open per address, all workers together
 	 * (limits.connections_per_ip); lock-free, see edge_ip_enter. */
 	struct edge_ip_counts *conn_ip;
-	/* Fills in progress (request collapsing); NULL without a RAM tier. */
-	struct cache_fill_table *fills;
 	/* reloads (main thread only: the admin listener runs there) */
 	unsigned long reloads_total;         /* snapshots put in service by SIGHUP */
 	unsigned long reload_failures_total; /* new configurations rejected */

@@ -34,6 +34,22 @@ extern const char origin_dns_err_shutdown[];  /* the resolver was freed first */
  */
 typedef void origin_dns_cb(const char *err, const struct sockaddr *sa, socklen_t salen, void *arg);
 
+/* Settings of the resolver (config/ fills them from resolver). */
+struct origin_dns_conf {
+	char *servers;      /* resolver.servers joined as "ip:port,ip:port" (c-ares
+	                       CSV form, IPv6 as [addr]:port); NULL = /etc/resolv.conf */
+	unsigned min_ttl_s; /* resolver.min_ttl, default 1s */
+	unsigned max_ttl_s; /* resolver.max_ttl, default 3600s */
+};
+/* Sets every setting to its default (inline: config/ links no resolver). */
+static inline void
+origin_dns_conf_defaults(struct origin_dns_conf *c)
+{
+	*c = (struct origin_dns_conf){0};
+	c->min_ttl_s = 1;
+	c->max_ttl_s = 3600;
+}
+
 /*
  * servers_csv: NULL = /etc/resolv.conf; else c-ares CSV "ip:port,[ip6]:port".
  * TTLs of answers are clamped to [min_ttl_s, max_ttl_s].

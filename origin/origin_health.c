@@ -5,8 +5,10 @@
  * One probe per (pool with health, member).  A probe is either waiting for
  * its next interval or running one check; a single timer serves both (the
  * interval while waiting, health.timeout while running).  A check is:
- * resolve → connect → write the request → read until the status line is
- * complete → judge → close.  Only the status line is read.
+ * resolve → connect → write the request → read the response head with the
+ * HTTP/1 client's reader (origin_http1.h, as fetches do: interim 1xx
+ * responses skipped up to a cap, a malformed or oversized head a failure)
+ * → judge the final status → close.  The body is not read.
  */
 #include "config.h"
 
@@ -26,9 +28,12 @@
 #include "core/xmalloc.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_health.h"
+#include "origin/origin_http1.h"
 #include "origin/origin_tls.h"
 
-#define OH_MAX_STATUS_LINE 1024
+#define OH_MAX_HEAD    (16 * 1024) /* the response head, status line included */
+#define OH_MAX_HEADERS 100
+#define OH_MAX_INTERIM 16 /* 1xx responses before the final one */
 
 struct oh_probe {
 	struct origin_health *h;
@@ -39,6 +44,7 @@ struct oh_probe {
 	struct event *timer;
 	struct bufferevent *bev;
 	struct origin_dns_query *dnsq;
+	struct origin_http1_reader rd; /* the running check's response */
 	bool running;
 	bool up;           /* this thread's view of *flag */
 	unsigned char gen; /* *flag while up: 1..255, a new value at each recovery */
@@ -234,46 +240,32 @@ oh_done(struct oh_probe *p, bool pass, const char *why)
 	oh_arm(p, iv - iv / 10 + (iv >= 5 ? oh_rand(p) % (iv / 5 + 1) : 0));
 }
 
-/* "HTTP/1.x NNN ..." → NNN, or -1. */
-static int
-oh_status(const char *s, size_t len)
-{
-	if (len < 12 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9' || s[8] != ' ')
-		return -1;
-	for (int i = 9; i < 12; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-	if (len > 12 && s[12] != ' ' && s[12] != '\r')
-		return -1;
-	return (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
-}
-
 static void
 oh_on_read(struct bufferevent *bev, void *arg)
 {
 	struct oh_probe *p = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_CRLF_STRICT);
-	char line[32], why[64];
-	size_t n;
-	int st;
+	struct h1_header hdrs[OH_MAX_HEADERS];
+	struct h1_response resp;
+	enum h1_status h1st = H1_OK;
+	enum origin_http1_status st;
+	char why[96];
 
-	if (eol.pos < 0) {
-		if (evbuffer_get_length(in) > OH_MAX_STATUS_LINE)
-			oh_done(p, false, "status line too long");
+	st = origin_http1_read_head(&p->rd, bufferevent_get_input(bev), hdrs, &resp, &h1st);
+	if (st == ORIGIN_HTTP1_AGAIN)
+		return;
+	if (st == ORIGIN_HTTP1_E_MALFORMED) {
+		snprintf(why, sizeof why, "malformed response: %s", h1_strerror(h1st));
+		oh_done(p, false, why);
 		return;
 	}
-	n = (size_t)eol.pos < sizeof line - 1 ? (size_t)eol.pos : sizeof line - 1;
-	evbuffer_copyout(in, line, n);
-	line[n] = '\0';
-	st = oh_status(line, n);
-	if (st < 0) {
-		oh_done(p, false, "malformed status line");
+	if (st != ORIGIN_HTTP1_OK) {
+		oh_done(p, false, origin_http1_strerror(st));
 		return;
 	}
-	snprintf(why, sizeof why, "status %d", st);
+	snprintf(why, sizeof why, "status %d", resp.status);
 	oh_done(p,
-	    (unsigned)st >= p->pc->health_expect_min && (unsigned)st <= p->pc->health_expect_max,
+	    (unsigned)resp.status >= p->pc->health_expect_min &&
+	        (unsigned)resp.status <= p->pc->health_expect_max,
 	    why);
 }
 
@@ -292,7 +284,7 @@ oh_on_event(struct bufferevent *bev, short what, void *arg)
 		oh_done(p, false,
 		    tls != NULL ? tls : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	} else
-		oh_done(p, false, "connection closed before a status line");
+		oh_done(p, false, "connection closed before a response head");
 }
 
 static void
@@ -300,6 +292,7 @@ oh_connect(struct oh_probe *p, const struct sockaddr *sa, socklen_t salen)
 {
 	const struct config_pool *pc = p->pc;
 	const struct config_member *m = &pc->members[p->member];
+	const struct h1_limits lim = {0, OH_MAX_HEAD, OH_MAX_HEADERS};
 	struct evbuffer *out;
 
 	if (pc->tls && p->tls == NULL) {
@@ -312,6 +305,7 @@ oh_connect(struct oh_probe *p, const struct sockaddr *sa, socklen_t salen)
 		oh_done(p, false, "cannot create a socket");
 		return;
 	}
+	origin_http1_init(&p->rd, &lim, OH_MAX_INTERIM, false, NULL);
 	bufferevent_setcb(p->bev, oh_on_read, NULL, oh_on_event, p);
 	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(p->bev, sa, (int)salen) != 0) {

@@ -8,9 +8,11 @@
  * runs the probes on its event loop: every health.interval (jittered by ±10 %,
  * the first probe at a random point of the first interval) a plain HTTP/1.1
  * "GET path" with "Connection: close" on a new connection, the member's name
- * resolved through that worker's c-ares resolver.  A status inside
- * health.expect is a pass; another status, a refused or reset connection, a
- * malformed status line or no status line within health.timeout is a fail.
+ * resolved through that worker's c-ares resolver; the response head is read
+ * by the HTTP/1 client's reader (origin_http1.h), as fetches read theirs.  A
+ * final status inside health.expect is a pass; another status, a refused or
+ * reset connection, a malformed or oversized head, more interim responses
+ * than the cap or no complete head within health.timeout is a fail.
  * health.fall consecutive fails mark the member down, health.rise consecutive
  * passes mark it up again; each change is logged once.  Balancers of every
  * worker read the flags with relaxed loads: no lock on the request path.

@@ -106,6 +106,26 @@ int purge_cidr_parse(const char *s, struct purge_cidr *out);
  * IPv4 address) within one of cidrs[0..n)?  Any thread. */
 bool purge_cidr_match(const struct purge_cidr *cidrs, size_t n, const char *addr);
 
+/* purge: in the configuration (the API on the admin listener, PURGE on
+ * client listeners). */
+struct purge_conf {
+	struct purge_token_conf *tokens; /* purge.tokens */
+	size_t n_tokens;
+	unsigned rate;                   /* purge.rate: purges per second per token,
+	                                    default 10; 0: none */
+	char *audit_log;                 /* purge.audit_log: path of the JSON-lines
+	                                    audit log, or NULL */
+	struct purge_cidr *client_cidrs; /* purge.client_listeners: PURGE there from */
+	size_t n_client_cidrs;
+	uint64_t max_body; /* purge.max_body: bytes of a request body on the admin
+	                      listener, default PURGE_BODY_MAX, at most PURGE_BODY_LIMIT */
+};
+static inline void
+purge_conf_defaults(struct purge_conf *c)
+{
+	*c = (struct purge_conf){.rate = 10, .max_body = PURGE_BODY_MAX};
+}
+
 /* ---- the durable log (purge_log.c) ---- */
 
 struct purge_log;

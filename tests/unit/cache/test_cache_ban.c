@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "cache/cache_int.h"
 #include "core/assert.h"
 #include "tests/unit/tap.h"
 
@@ -39,9 +40,24 @@ obj(const char *key, const char *fields, uint64_t gen)
 	return o;
 }
 
+/* A cache with a RAM tier, and a disk tier in disk_path (NULL: none). */
+static struct cache *
+cache_make(char *disk_path)
+{
+	struct cache_conf cc;
+	struct cache *c = NULL;
+	char err[256];
+
+	cache_conf_defaults(&cc);
+	cc.ram_bytes = 1 << 22;
+	cc.disk_path = disk_path;
+	cc.disk_bytes = 64 << 20;
+	ASSERT(cache_new(&cc, 4, 4, NULL, NULL, &c, err, sizeof err) == 0);
+	return c;
+}
+
 static bool
-found(struct cache_ram *ram, struct cache_disk *disk, const char *host, const char *path,
-    const char *key, bool *fresh)
+found(struct cache *c, const char *host, const char *path, const char *key, bool *fresh)
 {
 	char buf[512];
 	struct h1_header h[20];
@@ -51,7 +67,7 @@ found(struct cache_ram *ram, struct cache_disk *disk, const char *host, const ch
 
 	snprintf(buf, sizeof buf, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
 	ASSERT(h1_parse_request(buf, strlen(buf), &lim, h, &req) == H1_OK);
-	hit = cache_lookup(ram, disk, &req, key, strlen(key), NOW, &o, &from_disk) == 0;
+	hit = cache_lookup(c, &req, key, strlen(key), NOW, &o, &from_disk) == 0;
 	if (hit && fresh != NULL)
 		*fresh = cache_obj_fresh(o, NOW + 1);
 	cache_obj_unref(&o);
@@ -59,20 +75,20 @@ found(struct cache_ram *ram, struct cache_disk *disk, const char *host, const ch
 }
 
 static void
-put(struct cache_ram *ram, struct cache_disk *disk, const char *key, const char *fields)
+put(struct cache *c, const char *key, const char *fields)
 {
-	struct cache_obj *o = obj(key, fields, cache_ban_clock());
+	struct cache_obj *o = obj(key, fields, cache_ban_clock(c));
 
-	cache_store(ram, disk, o, NOW);
+	cache_store(c, o, NOW);
 	cache_obj_unref(&o);
 }
 
 static void
-ban(enum cache_ban_kind kind, const char *value, bool soft)
+ban(struct cache *c, enum cache_ban_kind kind, const char *value, bool soft)
 {
 	struct cache_ban_spec s = {kind, value, NULL, 0, soft};
 
-	(void)cache_ban_add(&s, 0, 0);
+	(void)cache_ban_add(c, &s, 0, 0);
 }
 
 static void
@@ -117,65 +133,65 @@ test_host_match(void)
 static void
 test_lazy(void)
 {
-	struct cache_ram *ram = cache_ram_new(1 << 20, 4);
+	struct cache *c = cache_make(NULL);
 	bool fresh = true;
 
 	subtest("lazy bans on lookup and store");
-	put(ram, NULL, "http://a.com/x", "Surrogate-Key: red  blue\r\n");
-	put(ram, NULL, "http://a.com/y", "Cache-Tag: green, blue-2\r\n");
-	put(ram, NULL, "http://b.com:8080/z", "");
-	put(ram, NULL, "http://a.com/xy", "");
-	ok(found(ram, NULL, "a.com", "/x", "http://a.com/x", NULL), "stored");
+	put(c, "http://a.com/x", "Surrogate-Key: red  blue\r\n");
+	put(c, "http://a.com/y", "Cache-Tag: green, blue-2\r\n");
+	put(c, "http://b.com:8080/z", "");
+	put(c, "http://a.com/xy", "");
+	ok(found(c, "a.com", "/x", "http://a.com/x", NULL), "stored");
 
-	ban(CACHE_BAN_TAG, "blue", false);
-	ok(!found(ram, NULL, "a.com", "/x", "http://a.com/x", NULL), "tag (Surrogate-Key) purged");
-	ok(found(ram, NULL, "a.com", "/y", "http://a.com/y", NULL), "blue-2 is another tag");
-	ban(CACHE_BAN_TAG, "green", false);
-	ok(!found(ram, NULL, "a.com", "/y", "http://a.com/y", NULL), "tag (Cache-Tag) purged");
-	ban(CACHE_BAN_URL, "http://a.com/x", false);
-	ok(found(ram, NULL, "a.com", "/xy", "http://a.com/xy", NULL), "a URL ban is exact");
-	ban(CACHE_BAN_PREFIX, "http://a.com/x", false);
-	ok(!found(ram, NULL, "a.com", "/xy", "http://a.com/xy", NULL), "prefix purged");
-	ok(found(ram, NULL, "b.com", "/z", "http://b.com:8080/z", NULL), "other host kept");
-	ban(CACHE_BAN_HOST, "b.com", false);
-	ok(!found(ram, NULL, "b.com", "/z", "http://b.com:8080/z", NULL), "host (any port)");
+	ban(c, CACHE_BAN_TAG, "blue", false);
+	ok(!found(c, "a.com", "/x", "http://a.com/x", NULL), "tag (Surrogate-Key) purged");
+	ok(found(c, "a.com", "/y", "http://a.com/y", NULL), "blue-2 is another tag");
+	ban(c, CACHE_BAN_TAG, "green", false);
+	ok(!found(c, "a.com", "/y", "http://a.com/y", NULL), "tag (Cache-Tag) purged");
+	ban(c, CACHE_BAN_URL, "http://a.com/x", false);
+	ok(found(c, "a.com", "/xy", "http://a.com/xy", NULL), "a URL ban is exact");
+	ban(c, CACHE_BAN_PREFIX, "http://a.com/x", false);
+	ok(!found(c, "a.com", "/xy", "http://a.com/xy", NULL), "prefix purged");
+	ok(found(c, "b.com", "/z", "http://b.com:8080/z", NULL), "other host kept");
+	ban(c, CACHE_BAN_HOST, "b.com", false);
+	ok(!found(c, "b.com", "/z", "http://b.com:8080/z", NULL), "host (any port)");
 
 	/* stored after the bans: served */
-	put(ram, NULL, "http://a.com/x", "Surrogate-Key: blue\r\n");
-	ok(found(ram, NULL, "a.com", "/x", "http://a.com/x", NULL), "a fill after the ban stays");
+	put(c, "http://a.com/x", "Surrogate-Key: blue\r\n");
+	ok(found(c, "a.com", "/x", "http://a.com/x", NULL), "a fill after the ban stays");
 
 	/* a fill that began before a ban is not stored */
 	{
-		struct cache_obj *o = obj("http://c.com/f", "", cache_ban_clock());
+		struct cache_obj *o = obj("http://c.com/f", "", cache_ban_clock(c));
 
-		ban(CACHE_BAN_HOST, "c.com", false);
-		cache_store(ram, NULL, o, NOW);
+		ban(c, CACHE_BAN_HOST, "c.com", false);
+		cache_store(c, o, NOW);
 		cache_obj_unref(&o);
-		ok(!found(ram, NULL, "c.com", "/f", "http://c.com/f", NULL),
+		ok(!found(c, "c.com", "/f", "http://c.com/f", NULL),
 		    "the purge beats an older fill");
 	}
 
 	/* soft: stale, not gone */
-	put(ram, NULL, "http://d.com/s", "");
-	ok(found(ram, NULL, "d.com", "/s", "http://d.com/s", &fresh) && fresh, "fresh");
-	ban(CACHE_BAN_URL, "http://d.com/s", true);
+	put(c, "http://d.com/s", "");
+	ok(found(c, "d.com", "/s", "http://d.com/s", &fresh) && fresh, "fresh");
+	ban(c, CACHE_BAN_URL, "http://d.com/s", true);
 	fresh = true;
-	ok(found(ram, NULL, "d.com", "/s", "http://d.com/s", &fresh) && !fresh, "soft: stale");
+	ok(found(c, "d.com", "/s", "http://d.com/s", &fresh) && !fresh, "soft: stale");
 	fresh = true;
-	ok(found(ram, NULL, "d.com", "/s", "http://d.com/s", &fresh) && !fresh, "still stale");
+	ok(found(c, "d.com", "/s", "http://d.com/s", &fresh) && !fresh, "still stale");
 
 	/* scope: a ban limited to some hosts */
-	put(ram, NULL, "http://e.com/t", "Surrogate-Key: t\r\n");
-	put(ram, NULL, "http://f.com/t", "Surrogate-Key: t\r\n");
+	put(c, "http://e.com/t", "Surrogate-Key: t\r\n");
+	put(c, "http://f.com/t", "Surrogate-Key: t\r\n");
 	{
 		const char *const scope[] = {"*.e.com", "e.com"};
 		struct cache_ban_spec s = {CACHE_BAN_TAG, "t", scope, 2, false};
 
-		(void)cache_ban_add(&s, 0, 0);
+		(void)cache_ban_add(c, &s, 0, 0);
 	}
-	ok(!found(ram, NULL, "e.com", "/t", "http://e.com/t", NULL), "in scope: purged");
-	ok(found(ram, NULL, "f.com", "/t", "http://f.com/t", NULL), "out of scope: kept");
-	cache_ram_free(&ram);
+	ok(!found(c, "e.com", "/t", "http://e.com/t", NULL), "in scope: purged");
+	ok(found(c, "f.com", "/t", "http://f.com/t", NULL), "out of scope: kept");
+	cache_free(&c);
 }
 
 static uint64_t retired_owner, retired_removed;
@@ -192,50 +208,43 @@ static void
 test_remover(void)
 {
 	char dir[] = "/tmp/outpost-ban-XXXXXX";
-	struct cache_disk_conf c;
-	struct cache_disk *disk = NULL;
-	struct cache_ram *ram = cache_ram_new(1 << 22, 4);
+	struct cache *c;
 	struct cache_ban_stats st;
-	char err[256], key[64], path[80];
+	char key[64], path[80];
 	struct cache_ban_spec s = {CACHE_BAN_TAG, "odd", NULL, 0, false};
 	int kept = 0, gone = 0;
 
 	subtest("the remover: both tiers, then retired");
 	ASSERT(mkdtemp(dir) != NULL);
-	cache_disk_conf_defaults(&c);
-	c.path = dir;
-	c.max_bytes = 64 << 20;
-	ASSERT(cache_disk_open(&c, &disk, err, sizeof err) == 0);
+	c = cache_make(dir);
 	for (int i = 0; i < 200; i++) {
 		snprintf(key, sizeof key, "http://r.com/%d", i);
-		put(ram, disk, key, i % 2 ? "Surrogate-Key: odd\r\n" : "Surrogate-Key: even\r\n");
+		put(c, key, i % 2 ? "Surrogate-Key: odd\r\n" : "Surrogate-Key: even\r\n");
 	}
-	ASSERT(cache_disk_flush(disk, 10000) == 0);
-	ASSERT(cache_ban_start(ram, disk, on_retire, NULL) == 0);
-	(void)cache_ban_add(&s, 0, 42);
+	ASSERT(cache_disk_flush(c->disk, 10000) == 0);
+	ASSERT(cache_ban_start(c, on_retire, NULL) == 0);
+	(void)cache_ban_add(c, &s, 0, 42);
 	for (int i = 0; i < 1000 && retired_owner != 42; i++)
 		usleep(10000);
 	is_int(retired_owner, 42);
 	is_int(retired_removed >= 100, 1);
-	cache_ban_stop();
-	cache_ban_stats(&st);
+	cache_ban_stop(c);
+	cache_ban_stats(c, &st);
 	ok(st.retired >= 1, "retired");
-	/* a fresh RAM tier: what is left on disk */
-	cache_ram_free(&ram);
-	ram = cache_ram_new(1 << 22, 4);
-	cache_ban_reset();
+	/* a fresh RAM tier and no bans: what is left on disk */
+	cache_free(&c);
+	c = cache_make(dir);
 	for (int i = 0; i < 200; i++) {
 		snprintf(key, sizeof key, "http://r.com/%d", i);
 		snprintf(path, sizeof path, "/%d", i);
-		if (found(ram, disk, "r.com", path, key, NULL))
+		if (found(c, "r.com", path, key, NULL))
 			kept += i % 2 == 0;
 		else
 			gone += i % 2 == 1;
 	}
 	is_int(kept, 100);
 	is_int(gone, 100);
-	cache_disk_close(&disk);
-	cache_ram_free(&ram);
+	cache_free(&c);
 	{
 		char cmd[128];
 
@@ -249,7 +258,6 @@ main(void)
 {
 	test_host_match();
 	test_lazy();
-	cache_ban_reset();
 	test_remover();
 	return tap_done();
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "cache/cache.h"
+#include "cache/cache_int.h"
 #include "tests/unit/tap.h"
 
 static const char head[] = "HTTP/1.1 200 OK\r\n";
@@ -37,7 +38,7 @@ static enum cache_fill_role
 begin(struct cache_fill_table *t, const char *key, time_t now, struct cache_fill **f,
     struct cache_fill_reader *rd)
 {
-	return cache_fill_begin(t, key, strlen(key), now, f, rd);
+	return cache_fill_table_begin(t, key, strlen(key), now, f, rd);
 }
 
 /* Reads everything published now into buf (at most cap); the chunk
@@ -274,7 +275,7 @@ reader_main(void *arg)
 	size_t len;
 	void *ref;
 
-	if (cache_fill_begin(x->t, "thr", 3, 1, &f, &rd) != CACHE_FILL_WAITER) {
+	if (cache_fill_table_begin(x->t, "thr", 3, 1, &f, &rd) != CACHE_FILL_WAITER) {
 		__atomic_fetch_add(&x->bad, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&x->joined, 1, __ATOMIC_RELEASE);
 		return NULL;
@@ -315,7 +316,7 @@ test_threads(void)
 
 	subtest("threads");
 	x.t = cache_fill_table_new(8, notify, NULL);
-	is_int(cache_fill_begin(x.t, "thr", 3, 1, &x.f, &rd), CACHE_FILL_LEADER);
+	is_int(cache_fill_table_begin(x.t, "thr", 3, 1, &x.f, &rd), CACHE_FILL_LEADER);
 	cache_fill_reader_done(&rd);
 	for (int i = 0; i < T_READERS; i++)
 		pthread_create(&th[i], NULL, reader_main, &x);

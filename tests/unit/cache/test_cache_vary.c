@@ -147,18 +147,32 @@ mk_variant(const char *const *req_lines, const char *vary, const char *body)
 	return o;
 }
 
+/* A cache with a RAM tier only. */
+static struct cache *
+cache_make(uint64_t ram_bytes, unsigned shards)
+{
+	struct cache_conf cc;
+	struct cache *c = NULL;
+	char err[64];
+
+	cache_conf_defaults(&cc);
+	cc.ram_bytes = ram_bytes;
+	ASSERT(cache_new(&cc, shards, 4, NULL, NULL, &c, err, sizeof err) == 0);
+	return c;
+}
+
 static void
-store(struct cache_ram *r, const char *const *req_lines, const char *vary, const char *body)
+store(struct cache *r, const char *const *req_lines, const char *vary, const char *body)
 {
 	struct cache_obj *o = mk_variant(req_lines, vary, body);
 
-	cache_store(r, NULL, o, 1000);
+	cache_store(r, o, 1000);
 	cache_obj_unref(&o);
 }
 
 /* The body found for a request, or "" on a miss. */
 static const char *
-find(struct cache_ram *r, const char *const *req_lines, char *buf, size_t buflen)
+find(struct cache *r, const char *const *req_lines, char *buf, size_t buflen)
 {
 	struct h1_header qh[MAX_HDRS];
 	struct h1_request req;
@@ -170,7 +184,7 @@ find(struct cache_ram *r, const char *const *req_lines, char *buf, size_t buflen
 
 	parse_request(req_lines, qbuf, qh, &req);
 	buf[0] = '\0';
-	if (cache_lookup(r, NULL, &req, KEY, strlen(KEY), 1000, &o, &from_disk) != 0)
+	if (cache_lookup(r, &req, KEY, strlen(KEY), 1000, &o, &from_disk) != 0)
 		return buf;
 	b = cache_obj_body(o, &len);
 	snprintf(buf, buflen, "%.*s", (int)len, b);
@@ -183,7 +197,7 @@ test_tiers(void)
 {
 	static const char gained[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\n";
 	struct cache_policy pol = {true, 60, 0};
-	struct cache_ram *r = cache_ram_new(1 << 20, 1);
+	struct cache *r = cache_make(1 << 20, 1);
 	struct cache_ram_stats st;
 	struct cache_obj *o;
 	char buf[64];
@@ -199,7 +213,7 @@ test_tiers(void)
 	is_str(find(r, L("Foo: 3"), buf, sizeof buf), "");
 	store(r, L("Foo: 1"), "Vary: Foo", "one again");
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "one again");
-	cache_ram_stats(r, &st);
+	(void)cache_stats_ram(r, &st);
 	is_int((int)st.objects, 4); /* index + three variants */
 
 	/* more than CACHE_VARY_MAX: the oldest listed go ("two", then "none") */
@@ -215,14 +229,14 @@ test_tiers(void)
 	is_str(find(r, NONE, buf, sizeof buf), "");
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "one again");
 	is_str(find(r, L("Foo: 16"), buf, sizeof buf), "v16");
-	cache_ram_stats(r, &st);
+	(void)cache_stats_ram(r, &st);
 	is_int((int)st.objects, 1 + CACHE_VARY_MAX);
 
 	/* other Vary names: the old variants are dropped */
 	store(r, L("Foo: 1", "Bar: x"), "Vary: Bar, Foo", "bar");
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "");
 	is_str(find(r, L("Bar: x", "Foo: 1"), buf, sizeof buf), "bar");
-	cache_ram_stats(r, &st);
+	(void)cache_stats_ram(r, &st);
 	is_int((int)st.objects, 2);
 
 	/* a plain response replaces the index; every request finds it */
@@ -274,7 +288,7 @@ test_tiers(void)
 		parse_request(L("Foo: 3"), qbuf, qh, &req);
 		own = cache_vary_for_request(&req, o);
 		ok(own != NULL && cache_vary_selects(&req, own), "rekeyed for Foo: 3");
-		cache_store(r, NULL, own, 1000);
+		cache_store(r, own, 1000);
 		cache_obj_unref(&own);
 		cache_obj_unref(&o);
 		is_str(find(r, L("Foo: 3"), buf, sizeof buf), "two");
@@ -286,26 +300,26 @@ test_tiers(void)
 	 * the responses it removed (the index is none) */
 	store(r, L("Foo: 1"), "Vary: Foo", "one");
 	store(r, L("Foo: 2"), "Vary: Foo", "two");
-	cache_ram_stats(r, &st);
+	(void)cache_stats_ram(r, &st);
 	is_int((int)st.objects, 4); /* the index, Foo: 1, 2 and (above) 3 */
-	is_int((int)cache_invalidate(r, NULL, KEY, strlen(KEY), 1000), 3);
+	is_int((int)cache_invalidate(r, KEY, strlen(KEY), 1000), 3);
 	is_str(find(r, L("Foo: 1"), buf, sizeof buf), "");
-	cache_ram_stats(r, &st);
+	(void)cache_stats_ram(r, &st);
 	is_int((int)st.objects, 0);
-	is_int((int)cache_invalidate(r, NULL, KEY, strlen(KEY), 1000), 0);
+	is_int((int)cache_invalidate(r, KEY, strlen(KEY), 1000), 0);
 	store(r, NONE, NULL, "plain");
-	is_int((int)cache_invalidate(r, NULL, KEY, strlen(KEY), 1000), 1);
+	is_int((int)cache_invalidate(r, KEY, strlen(KEY), 1000), 1);
 
 	/* a response under the URL key that gained a Vary (from a 304) is
 	 * dropped, not stored for every request */
 	store(r, NONE, NULL, "plain");
 	o = cache_obj_new(KEY, strlen(KEY), gained, sizeof gained - 1, 0, 1000, &pol);
-	cache_store(r, NULL, o, 1000);
+	cache_store(r, o, 1000);
 	cache_obj_unref(&o);
 	is_str(find(r, NONE, buf, sizeof buf), "");
-	cache_ram_stats(r, &st);
+	(void)cache_stats_ram(r, &st);
 	is_int((int)st.objects, 0);
-	cache_ram_free(&r);
+	cache_free(&r);
 }
 
 /* ---- variants of one URL stored by several threads at once ---- */
@@ -314,7 +328,7 @@ test_tiers(void)
 #define RACE_ROUNDS  3000
 
 struct race {
-	struct cache_ram *ram;
+	struct cache *cache;
 	pthread_barrier_t go;
 };
 
@@ -332,7 +346,7 @@ race_url(int round, char *out, size_t outlen)
 
 /* The variant of round's URL for "Foo: <id>", stored (store) or found. */
 static bool
-race_variant(struct cache_ram *ram, int round, int id, bool store)
+race_variant(struct cache *c, int round, int id, bool store)
 {
 	static const char vary[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\nContent-Length: 0\r\n\r\n";
 	static const char head[] = "HTTP/1.1 200 OK\r\nVary: Foo\r\n";
@@ -349,8 +363,7 @@ race_variant(struct cache_ram *ram, int round, int id, bool store)
 	snprintf(foo, sizeof foo, "Foo: %d", id);
 	parse_request(lines, qbuf, qh, &req);
 	if (!store) {
-		found =
-		    cache_lookup(ram, NULL, &req, url, (size_t)url_len, 1000, &o, &from_disk) == 0;
+		found = cache_lookup(c, &req, url, (size_t)url_len, 1000, &o, &from_disk) == 0;
 		cache_obj_unref(&o);
 		return found;
 	}
@@ -359,7 +372,7 @@ race_variant(struct cache_ram *ram, int round, int id, bool store)
 	    &req, resp.headers, resp.n_headers, url, (size_t)url_len, key, sizeof key);
 	ASSERT(n > 0);
 	o = cache_obj_new(key, (size_t)n, head, sizeof head - 1, 0, 1000, &pol);
-	cache_store(ram, NULL, o, 1000);
+	cache_store(c, o, 1000);
 	cache_obj_unref(&o);
 	return true;
 }
@@ -371,7 +384,7 @@ race_thread(void *arg)
 
 	for (int i = 0; i < RACE_ROUNDS; i++) {
 		(void)pthread_barrier_wait(&a->race->go);
-		race_variant(a->race->ram, i, a->id, true);
+		race_variant(a->race->cache, i, a->id, true);
 	}
 	return NULL;
 }
@@ -385,7 +398,7 @@ test_concurrent_stores(void)
 	int lost = 0;
 
 	subtest("variants of one URL stored at once by several threads");
-	race.ram = cache_ram_new(256u << 20, 16);
+	race.cache = cache_make(256u << 20, 16);
 	ASSERT(pthread_barrier_init(&race.go, NULL, RACE_THREADS) == 0);
 	for (int t = 0; t < RACE_THREADS; t++) {
 		args[t].race = &race;
@@ -396,11 +409,11 @@ test_concurrent_stores(void)
 		ASSERT(pthread_join(th[t], NULL) == 0);
 	for (int i = 0; i < RACE_ROUNDS; i++)
 		for (int t = 0; t < RACE_THREADS; t++)
-			if (!race_variant(race.ram, i, t, false))
+			if (!race_variant(race.cache, i, t, false))
 				lost++;
 	is_int(lost, 0);
 	(void)pthread_barrier_destroy(&race.go);
-	cache_ram_free(&race.ram);
+	cache_free(&race.cache);
 }
 
 /* ---- Location / Content-Location ---- */

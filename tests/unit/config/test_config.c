@@ -471,13 +471,13 @@ test_full(void)
 	ok(!c->listens[0].tls && !c->listens[1].tls, "no tls");
 	is_str(c->admin.address, "127.0.0.1:9090");
 	is_str(addr_str(&c->admin, buf, sizeof buf), "127.0.0.1:9090");
-	is_int(c->cache_ram_bytes, 512ULL << 20);
-	is_int(c->cache_max_object_bytes, 8ULL << 20);
-	is_int(c->cache_grace_s, 30);
-	ok(c->cache_grace_set, "cache.grace given: covers every failure");
-	is_int(c->cache_heuristic_max_s, 3600);
-	is_str(c->cache_disk_path, "/var/cache/outpost");
-	is_int(c->cache_disk_bytes, 1ULL << 30);
+	is_int(c->cache.ram_bytes, 512ULL << 20);
+	is_int(c->cache.max_object_bytes, 8ULL << 20);
+	is_int(c->cache.grace_s, 30);
+	ok(c->cache.grace_set, "cache.grace given: covers every failure");
+	is_int(c->cache.heuristic_max_s, 3600);
+	is_str(c->cache.disk_path, "/var/cache/outpost");
+	is_int(c->cache.disk_bytes, 1ULL << 30);
 	is_int(c->header_timeout_ms, 5000);
 	is_int(c->idle_timeout_ms, 120000);
 	is_int(c->body_timeout_ms, 1500);
@@ -489,11 +489,11 @@ test_full(void)
 	is_int(c->max_body_bytes, 1ULL << 30);
 	is_int(c->max_connections, 2000);
 	is_int(c->max_handshakes_per_ip, 16);
-	is_str(c->resolver_servers, "127.0.0.1:5353,[::1]:53");
-	is_int(c->dns_min_ttl_s, 5);
-	is_int(c->dns_max_ttl_s, 3600);
-	is_str(c->access_log, "/var/log/outpost/access.log");
-	is_str(c->log_level, "debug");
+	is_str(c->resolver.servers, "127.0.0.1:5353,[::1]:53");
+	is_int(c->resolver.min_ttl_s, 5);
+	is_int(c->resolver.max_ttl_s, 3600);
+	is_str(c->log.access, "/var/log/outpost/access.log");
+	is_str(c->log.level, "debug");
 
 	is_int(c->n_pools, 3);
 	web = &c->pools[0];
@@ -635,17 +635,17 @@ test_defaults(void)
 	is_int(c->workers, ncpu > 256 ? 256 : ncpu);
 	is_int(c->admin.addrlen, 0);
 	ok(c->admin.address == NULL, "no admin");
-	is_int(c->cache_ram_bytes, 256ULL << 20);
-	is_int(c->cache_max_object_bytes, 16ULL << 20);
-	is_int(c->cache_grace_s, 10);
-	ok(!c->cache_grace_set, "default grace: an origin that gave no answer only");
-	is_int(c->cache_heuristic_max_s, 86400);
-	is_int(c->cache_range_fill_max_bytes, 1ULL << 20);
-	is_int(c->cache_fill_memory_bytes, 64ULL << 20);     /* 4 x max_object */
-	is_int(c->cache_fill_per_client_bytes, 32ULL << 20); /* half of it */
+	is_int(c->cache.ram_bytes, 256ULL << 20);
+	is_int(c->cache.max_object_bytes, 16ULL << 20);
+	is_int(c->cache.grace_s, 10);
+	ok(!c->cache.grace_set, "default grace: an origin that gave no answer only");
+	is_int(c->cache.heuristic_max_s, 86400);
+	is_int(c->cache.range_fill_max_bytes, 1ULL << 20);
+	is_int(c->cache.fill_memory_bytes, 64ULL << 20);     /* 4 x max_object */
+	is_int(c->cache.fill_per_client_bytes, 32ULL << 20); /* half of it */
 	is_int(config_cache_mem_budget(c), 320ULL << 20);
-	ok(c->cache_disk_path == NULL, "no disk");
-	is_int(c->cache_disk_bytes, 0);
+	ok(c->cache.disk_path == NULL, "no disk");
+	is_int(c->cache.disk_bytes, 0);
 	is_int(c->header_timeout_ms, 10000);
 	is_int(c->idle_timeout_ms, 60000);
 	is_int(c->body_timeout_ms, 30000);
@@ -663,11 +663,11 @@ test_defaults(void)
 	is_int(c->max_connections, 10000);
 	is_int(c->max_handshakes_per_ip, 128);
 	is_int(c->max_connections_per_ip, 256);
-	ok(c->resolver_servers == NULL, "resolv.conf");
-	is_int(c->dns_min_ttl_s, 1);
-	is_int(c->dns_max_ttl_s, 3600);
-	ok(c->access_log == NULL, "no access log");
-	is_str(c->log_level, "info");
+	ok(c->resolver.servers == NULL, "resolv.conf");
+	is_int(c->resolver.min_ttl_s, 1);
+	is_int(c->resolver.max_ttl_s, 3600);
+	ok(c->log.access == NULL, "no access log");
+	is_str(c->log.level, "info");
 	is_int(c->pools[0].balancer, CONFIG_BALANCER_ROUND_ROBIN);
 	is_int(c->pools[0].members[0].weight, 1);
 	is_int(c->pools[0].connect_timeout_ms, 2000);
@@ -705,10 +705,10 @@ test_defaults(void)
 	free(errs);
 	if (c == NULL)
 		return;
-	is_int(c->cache_ram_bytes, 0);
-	is_int(c->cache_max_object_bytes, 512 * 1024);
-	is_int(c->cache_range_fill_max_bytes, 0);
-	is_int(c->cache_fill_memory_bytes, 2ULL << 20);
+	is_int(c->cache.ram_bytes, 0);
+	is_int(c->cache.max_object_bytes, 512 * 1024);
+	is_int(c->cache.range_fill_max_bytes, 0);
+	is_int(c->cache.fill_memory_bytes, 2ULL << 20);
 	is_int(config_cache_mem_budget(c), 0); /* no cache, no budget */
 	is_int(c->max_body_bytes, 1ULL << 40);
 	is_int(c->max_request_line, 100);

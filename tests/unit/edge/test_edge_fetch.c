@@ -537,7 +537,7 @@ test_normal_into_the_fill(bool detach)
 
 	subtest(detach ? "NORMAL: the request lets go, the fetch goes on for the fill"
 	               : "NORMAL: the body goes into the fill, read back");
-	is_int(cache_fill_begin(srv.fills, detach ? "k2" : "k1", 2, time(NULL), &cf, &rd),
+	is_int(cache_fill_begin(srv.cache, detach ? "k2" : "k1", 2, time(NULL), &cf, &rd),
 	    CACHE_FILL_LEADER);
 	r.normal = true;
 	r.detach = detach;
@@ -621,12 +621,17 @@ main(void)
 	unlink(path);
 
 	srv.cfg = cfg;
-	srv.fills = cache_fill_table_new(4, notify_nop, NULL);
+	{
+		char err[128];
+
+		ASSERT(cache_new(
+		           &cfg->cache, 1, 4, notify_nop, NULL, &srv.cache, err, sizeof err) == 0);
+	}
 	w = xcalloc(1, sizeof *w);
 	w->magic = EDGE_WORKER_MAGIC;
 	w->srv = &srv;
 	w->base = base;
-	w->dns = origin_dns_new(base, cfg->resolver_servers, 1, 60);
+	w->dns = origin_dns_new(base, cfg->resolver.servers, 1, 60);
 	gen = xcalloc(1, sizeof *gen);
 	gen->cfg = config_ref(cfg);
 	gen->opool = origin_pool_new(base, cfg, NULL, 42);
@@ -657,7 +662,7 @@ main(void)
 	free(gen);
 	origin_dns_free(&w->dns);
 	free(w);
-	cache_fill_table_free(&srv.fills);
+	cache_free(&srv.cache);
 	config_unref(&cfg);
 	evconnlistener_free(org[0].lis);
 	evconnlistener_free(org[1].lis);
