@@ -24,19 +24,11 @@
 #include <unistd.h>
 
 #include "geo/geo.h"
+#include "tools/bench/micro.h"
 
 enum { N_ADDR = 4096 };
 
 static struct sockaddr_storage addrs[N_ADDR];
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void
 make_addrs(void)
@@ -113,14 +105,14 @@ main(int argc, char **argv)
 
 	for (long i = 0; i < N_ADDR; i++)
 		(void)geo_lookup(d, (const struct sockaddr *)&addrs[i], &locs[i]);
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	for (long i = 0; i < iters; i++) {
 		struct geo_loc l;
 
 		(void)geo_lookup(d, (const struct sockaddr *)&addrs[i % N_ADDR], &l);
 		found += l.found != 0;
 	}
-	t1 = now_ns();
+	t1 = micro_now_ns();
 	printf("geo_lookup (country db \"%s\", %ld lookups, %.0f%% located): %.1f ns/lookup\n",
 	    geo_dbs_type(d, GEO_DB_COUNTRY), iters, 100.0 * (double)found / (double)iters,
 	    (t1 - t0) / (double)iters);
@@ -135,14 +127,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "micro_geo: %s\n", err);
 		return 1;
 	}
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	for (long i = 0; i < iters * 5; i++) {
 		long k = i % N_ADDR;
 
 		denied += geo_rules_eval(r, &locs[k], (const struct sockaddr *)&addrs[k], &rule) ==
 		          GEO_VERDICT_DENY;
 	}
-	t1 = now_ns();
+	t1 = micro_now_ns();
 	printf("geo_rules_eval (%zu rules: 3 country, 1 continent, 2 asn, 6 cidr; %.1f%% denied): "
 	       "%.1f ns/verdict\n",
 	    nr, 100.0 * (double)denied / (double)(iters * 5), (t1 - t0) / (double)(iters * 5));
@@ -184,14 +176,14 @@ main(int argc, char **argv)
 			return 1;
 		}
 		denied = 0;
-		t0 = now_ns();
+		t0 = micro_now_ns();
 		for (long i = 0; i < iters; i++) {
 			long k = i % N_ADDR;
 
 			denied += geo_rules_eval(r, &locs[k], (const struct sockaddr *)&addrs[k],
 			              &rule) == GEO_VERDICT_DENY;
 		}
-		t1 = now_ns();
+		t1 = micro_now_ns();
 		printf("geo_rules_eval (%zu rules: 500 IPv4 /16, 500 IPv6 /32../43, 200 asn, 200 "
 		       "country; %.1f%% denied): %.1f ns/verdict\n",
 		    m, 100.0 * (double)denied / (double)iters, (t1 - t0) / (double)iters);

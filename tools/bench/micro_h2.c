@@ -20,15 +20,7 @@
 #include <time.h>
 
 #include "tests/unit/edge/h2_peer.h"
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
+#include "tools/bench/micro.h"
 
 /* One exchange both ways; the server's part timed into *srv_ns. */
 static void
@@ -41,22 +33,22 @@ exchange(struct h2p *c, double *srv_ns)
 		double t0;
 
 		while ((n = nghttp2_session_mem_send(c->cli, &p)) > 0) {
-			t0 = now_ns();
+			t0 = micro_now_ns();
 			edge_h2_recv(c->srv, p, (size_t)n);
 			edge_h2_send(c->srv);
-			*srv_ns += now_ns() - t0;
+			*srv_ns += micro_now_ns() - t0;
 			moved = true;
 		}
-		t0 = now_ns();
+		t0 = micro_now_ns();
 		edge_h2_send(c->srv);
-		*srv_ns += now_ns() - t0;
+		*srv_ns += micro_now_ns() - t0;
 		if (evbuffer_get_length(c->out) > 0) {
 			size_t len = evbuffer_get_length(c->out);
 
 			nghttp2_session_mem_recv(c->cli, evbuffer_pullup(c->out, -1), len);
-			t0 = now_ns();
+			t0 = micro_now_ns();
 			evbuffer_drain(c->out, len); /* the socket took it */
-			*srv_ns += now_ns() - t0;
+			*srv_ns += micro_now_ns() - t0;
 			moved = true;
 		}
 		if (!moved)
@@ -77,7 +69,7 @@ run(long requests, int batch, double *total, double *server)
 	c.app.body_len = 1024;
 	exchange(&c, &srv);
 	srv = 0;
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	while (done < requests) {
 		for (int i = 0; i < batch; i++) {
 			nghttp2_nv nv[] = {
@@ -97,7 +89,7 @@ run(long requests, int batch, double *total, double *server)
 		exchange(&c, &srv);
 		done += batch;
 	}
-	*total = (now_ns() - t0) / (double)done;
+	*total = (micro_now_ns() - t0) / (double)done;
 	*server = srv / (double)done;
 	if (c.app.closes != (unsigned)done || c.app.live_refs != 0) {
 		fprintf(stderr, "micro_h2: %u of %ld requests closed, %d references live\n",

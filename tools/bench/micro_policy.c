@@ -16,15 +16,7 @@
 #include <time.h>
 
 #include "policy/policy.h"
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "tools/bench/micro.h"
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -60,7 +52,8 @@ bench_cidr(long iters, int n_prefixes)
 {
 	struct policy_cidr *s = policy_cidr_new();
 	struct policy_addr *q = malloc(4096 * sizeof *q);
-	uint64_t t0, hits = 0;
+	double t0;
+	uint64_t hits = 0;
 
 	for (int i = 0; i < n_prefixes; i++) {
 		struct policy_prefix p;
@@ -75,7 +68,7 @@ bench_cidr(long iters, int n_prefixes)
 	}
 	for (int i = 0; i < 4096; i++)
 		random_addr(&q[i], i % 2 ? AF_INET : AF_INET6);
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	for (long i = 0; i < iters; i++) {
 		uint32_t v;
 
@@ -83,7 +76,7 @@ bench_cidr(long iters, int n_prefixes)
 	}
 	sink = hits;
 	printf("cidr lookup (%zu prefixes, %zu KiB): %.1f ns\n", policy_cidr_count(s),
-	    policy_cidr_bytes(s) / 1024, (double)(now_ns() - t0) / (double)iters);
+	    policy_cidr_bytes(s) / 1024, (micro_now_ns() - t0) / (double)iters);
 	policy_cidr_free(&s);
 	free(q);
 }
@@ -98,18 +91,19 @@ bench_pp(long iters)
 	struct policy_proxyproto_conf c;
 	struct policy_pp_result r;
 	size_t need;
-	uint64_t t0, acc = 0;
+	double t0;
+	uint64_t acc = 0;
 
 	policy_proxyproto_conf_defaults(&c);
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	for (long i = 0; i < iters; i++)
 		acc += policy_pp_parse((const uint8_t *)v1, sizeof v1 - 1, &c, &r, &need) +
 		       r.header_len;
-	printf("proxy v1 TCP4 header: %.1f ns\n", (double)(now_ns() - t0) / (double)iters);
-	t0 = now_ns();
+	printf("proxy v1 TCP4 header: %.1f ns\n", (micro_now_ns() - t0) / (double)iters);
+	t0 = micro_now_ns();
 	for (long i = 0; i < iters; i++)
 		acc += policy_pp_parse(v2, sizeof v2, &c, &r, &need) + r.header_len;
-	printf("proxy v2 INET header: %.1f ns\n", (double)(now_ns() - t0) / (double)iters);
+	printf("proxy v2 INET header: %.1f ns\n", (micro_now_ns() - t0) / (double)iters);
 	sink = acc;
 }
 
@@ -122,23 +116,24 @@ bench_clientip(long iters)
 	struct str xff = STR_LIT("198.51.100.9, 203.0.113.7, 10.0.0.2");
 	struct str fwd = STR_LIT("for=198.51.100.9, for=\"[2001:db8::7]:443\";proto=https, "
 	                         "for=10.0.0.2");
-	uint64_t t0, acc = 0;
+	double t0;
+	uint64_t acc = 0;
 
 	(void)policy_cidr_add_str(t, STR_LIT("10.0.0.0/8"), 0);
 	policy_clientip_conf_defaults(&c);
 	c.trusted = t;
 	(void)policy_addr_parse(STR_LIT("10.0.0.1"), &peer);
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	for (long i = 0; i < iters; i++)
 		acc += policy_clientip(&c, &peer, &xff, 1, &out);
 	printf("client address, X-Forwarded-For of 3 (2 read): %.1f ns\n",
-	    (double)(now_ns() - t0) / (double)iters);
+	    (micro_now_ns() - t0) / (double)iters);
 	c.header = POLICY_CLIENTIP_FORWARDED;
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	for (long i = 0; i < iters; i++)
 		acc += policy_clientip(&c, &peer, &fwd, 1, &out);
 	printf("client address, Forwarded of 3 (2 read): %.1f ns\n",
-	    (double)(now_ns() - t0) / (double)iters);
+	    (micro_now_ns() - t0) / (double)iters);
 	sink = acc;
 	policy_cidr_free(&t);
 }
@@ -156,18 +151,19 @@ rl_thread(void *p)
 	struct rl_arg *a = p;
 	struct policy_rl_limit l;
 	struct policy_addr addr;
-	uint64_t t0, acc = 0;
+	double t0;
+	uint64_t acc = 0;
 
 	policy_rl_limit_make(&(struct policy_rate){100, 1}, 200, &l);
 	random_addr(&addr, AF_INET);
-	t0 = now_ns();
+	t0 = micro_now_ns();
 	for (long i = 0; i < a->iters; i++) {
 		/* 65,536 clients per thread, keyed and checked as a request would */
 		memcpy(addr.b, &(uint32_t){(uint32_t)(i & 65535) | (uint32_t)a->id << 24}, 4);
 		acc += policy_rl_check(
 		    a->t, policy_rl_key_addr(a->t, 1, &addr), &l, t0 + (uint64_t)i * 100, NULL);
 	}
-	a->ns = now_ns() - t0;
+	a->ns = micro_now_ns() - t0;
 	sink = acc;
 	return NULL;
 }

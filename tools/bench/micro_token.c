@@ -21,17 +21,9 @@
 
 #include "policy/policy_token.h"
 #include "tests/unit/policy/token_sign.h"
+#include "tools/bench/micro.h"
 
 #define NOW 1700000000
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static const struct policy_jwks *b_set;
 static const struct policy_jwt_conf *b_conf;
@@ -73,12 +65,12 @@ bench(const char *what, int (*fn)(const char *), const char *arg, long iters)
 		exit(1);
 	}
 	for (int run = 0; run < 3; run++) {
-		double t0 = now_ns(), ns;
+		double t0 = micro_now_ns(), ns;
 		long ok = 0;
 
 		for (long i = 0; i < iters; i++)
 			ok += fn(arg);
-		ns = (now_ns() - t0) / (double)iters;
+		ns = (micro_now_ns() - t0) / (double)iters;
 		if (ok != iters)
 			exit(1);
 		if (run == 0 || ns < best)

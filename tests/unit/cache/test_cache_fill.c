@@ -14,6 +14,7 @@
 
 #include "cache/cache.h"
 #include "cache/cache_int.h"
+#include "tests/unit/cache/fill_drain.h"
 #include "tests/unit/tap.h"
 
 static const char head[] = "HTTP/1.1 200 OK\r\n";
@@ -39,24 +40,6 @@ begin(struct cache_fill_table *t, const char *key, time_t now, struct cache_fill
     struct cache_fill_reader *rd)
 {
 	return cache_fill_table_begin(t, key, strlen(key), now, f, rd);
-}
-
-/* Reads everything published now into buf (at most cap); the chunk
- * references are dropped at once. */
-static size_t
-drain(struct cache_fill_reader *rd, char *buf, size_t cap)
-{
-	const char *p;
-	size_t len, n = 0;
-	void *ref;
-
-	while (cache_fill_read(rd, &p, &len, &ref)) {
-		if (n + len <= cap)
-			memcpy(buf + n, p, len);
-		n += len;
-		cache_fill_chunk_release(ref);
-	}
-	return n;
 }
 
 static void
@@ -85,12 +68,12 @@ test_roles(void)
 	ok(notified[3] == 2, "append notifies");
 
 	char buf[16];
-	is_int((int)drain(&wrd, buf, sizeof buf), 5);
+	is_int((int)fill_drain(&wrd, buf, sizeof buf), 5);
 	ok(memcmp(buf, "hello", 5) == 0, "the waiter reads the bytes");
-	is_int((int)drain(&wrd, buf, sizeof buf), 0);
+	is_int((int)fill_drain(&wrd, buf, sizeof buf), 0);
 	cache_fill_end(lead, CACHE_FILL_S_DONE, 1000);
 	is_int(cache_fill_state(wait), CACHE_FILL_S_DONE);
-	is_int((int)drain(&lrd, buf, sizeof buf), 5);
+	is_int((int)fill_drain(&lrd, buf, sizeof buf), 5);
 	ok(notified[3] == 3, "the end notifies");
 
 	/* ended: the next miss leads a new fill */
@@ -224,7 +207,7 @@ test_chunks(void)
 	struct cache_fill_reader xrd;
 	is_int(begin(t, "big", 2, &x, &xrd), CACHE_FILL_PASS);
 	ok(cache_fill_window(f) >= total, "the views keep every chunk alive");
-	n = drain(&rd, dst, total);
+	n = fill_drain(&rd, dst, total);
 	is_int((int)n, (int)total);
 	for (size_t i = 0; i < nrefs; i++)
 		cache_fill_chunk_release(refs[i]);

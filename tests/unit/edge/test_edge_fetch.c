@@ -27,6 +27,7 @@
 #include "edge/edge_worker.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
+#include "tests/unit/cache/fill_drain.h"
 #include "tests/unit/tap.h"
 
 #define RUN_LIMIT_MS 5000 /* a case that has not ended by then fails */
@@ -510,23 +511,6 @@ test_busy(void)
 	is_int(counter(EDGE_C_origin_queued_total) - queued, 1);
 }
 
-/* Reads what the fill holds into buf; its length. */
-static size_t
-fill_read_all(struct cache_fill_reader *rd, char *buf, size_t cap)
-{
-	const char *p;
-	size_t len, n = 0;
-	void *ref;
-
-	while (cache_fill_read(rd, &p, &len, &ref)) {
-		if (n + len <= cap)
-			memcpy(buf + n, p, len);
-		n += len;
-		cache_fill_chunk_release(ref);
-	}
-	return n;
-}
-
 static void
 test_normal_into_the_fill(bool detach)
 {
@@ -564,7 +548,7 @@ test_normal_into_the_fill(bool detach)
 	}
 	is_int(cache_fill_state(cf), CACHE_FILL_S_DONE);
 	is_int(r.body_len, 0); /* nothing straight to the request */
-	is_int(fill_read_all(&rd, buf, sizeof buf), 7);
+	is_int(fill_drain(&rd, buf, sizeof buf), 7);
 	ok(memcmp(buf, "abcdefg", 7) == 0, "the fill holds the dechunked body");
 	cache_fill_reader_done(&rd);
 	cache_fill_unref(&cf);
