@@ -73,6 +73,10 @@ enum h1_body {
 	H1_BODY_CLOSE,    /* responses only: until the connection closes */
 };
 
+/* The size of the field arrays the node parses heads into (requests and the
+ * origin's responses); the configured limit applies below it. */
+#define H1_MAX_HEADERS 256
+
 struct h1_limits {
 	size_t max_request_line; /* request line incl. CRLF; exceeding → H1_E_URI_TOO_LONG */
 	size_t max_head;         /* whole head incl. final CRLF; → H1_E_HEADERS_TOO_LARGE */

@@ -79,14 +79,15 @@ edge_accesslog_write(struct edge_conn *c)
 	struct tm tm;
 	size_t n;
 	int r;
-	uint64_t dur = time_mono_ms() - c->start_ms;
+	uint64_t dur = time_mono_ms() - c->req->start_ms;
 
-	edge_metrics_add(&c->w->metrics, EDGE_C_bytes_sent_total, c->bytes_out);
-	if (c->status >= 500)
+	edge_metrics_add(&c->w->metrics, EDGE_C_bytes_sent_total, c->req->bytes_out);
+	if (c->req->status >= 500)
 		EDGE_COUNT(&c->w->metrics, server_error_responses_total);
 	/* "MISS" and "PASS": answered through the origin (the status page's
 	 * origin latency) */
-	if (c->cache_status[0] == 'M' || (c->cache_status[0] == 'P' && c->cache_status[1] == 'A')) {
+	if (c->req->cache_status[0] == 'M' ||
+	    (c->req->cache_status[0] == 'P' && c->req->cache_status[1] == 'A')) {
 		EDGE_COUNT(&c->w->metrics, origin_answers_total);
 		atomic_store_explicit(&c->w->metrics.origin_answer_ms,
 		    atomic_load_explicit(&c->w->metrics.origin_answer_ms, memory_order_relaxed) +
@@ -102,16 +103,18 @@ edge_accesslog_write(struct edge_conn *c)
 	    ".%03ldZ\",\"client\":\"%s\",\"worker\":%u,\"method\":\"", ts.tv_nsec / 1000000L,
 	    c->peer, c->w->id);
 	n += (size_t)r;
-	n = accesslog_escape(line, n, sizeof line - 256, c->req.method);
+	n = accesslog_escape(line, n, sizeof line - 256, c->req->h1.method);
 	memcpy(line + n, "\",\"host\":\"", 10);
 	n += 10;
-	n = accesslog_escape(line, n, sizeof line - 256, str_make(c->host_lc, c->host_lc_len));
+	n = accesslog_escape(
+	    line, n, sizeof line - 256, str_make(c->req->host_lc, c->req->host_lc_len));
 	memcpy(line + n, "\",\"path\":\"", 10);
 	n += 10;
-	n = accesslog_escape(line, n, sizeof line - 200, c->req.path);
+	n = accesslog_escape(line, n, sizeof line - 200, c->req->h1.path);
 	r = snprintf(line + n, sizeof line - n,
-	    "\",\"status\":%d,\"bytes\":%llu,\"cache\":\"%s\",\"duration_ms\":%llu}\n", c->status,
-	    (unsigned long long)c->bytes_out, c->cache_status, (unsigned long long)dur);
+	    "\",\"status\":%d,\"bytes\":%llu,\"cache\":\"%s\",\"duration_ms\":%llu}\n",
+	    c->req->status, (unsigned long long)c->req->bytes_out, c->req->cache_status,
+	    (unsigned long long)dur);
 	if (r > 0 && (size_t)r < sizeof line - n)
 		n += (size_t)r;
 	(void)!write(fd, line, n);

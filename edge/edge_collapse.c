@@ -4,7 +4,7 @@
  * edge_collapse.h for the model).
  *
  * A reading connection holds a reference on its fill and a reader position
- * (c->cf, c->cf_rd).  It is on its worker's list (w->cf_readers) from the
+ * (c->req->cf, c->req->cf_rd).  It is on its worker's list (w->cf_readers) from the
  * moment it waits until it is done or detached; the list is what a wake-up
  * walks.  Body bytes go to the client's output by reference
  * (evbuffer_add_reference with a reference on the chunk), never more than
@@ -40,37 +40,37 @@ collapse_list(struct edge_conn *c, bool watch)
 {
 	struct edge_worker *w = c->w;
 
-	if (c->cf_listed)
+	if (c->req->cf_listed)
 		return;
-	c->cf_prev = NULL;
-	c->cf_next = w->cf_readers;
+	c->req->cf_prev = NULL;
+	c->req->cf_next = w->cf_readers;
 	if (w->cf_readers != NULL)
-		w->cf_readers->cf_prev = c;
+		w->cf_readers->req->cf_prev = c;
 	w->cf_readers = c;
-	c->cf_listed = true;
+	c->req->cf_listed = true;
 	if (watch)
-		cache_fill_watch(c->cf, w->id);
+		cache_fill_watch(c->req->cf, w->id);
 }
 
 void
 edge_collapse_detach(struct edge_conn *c)
 {
-	if (c->cf_listed) {
-		if (c->cf_prev != NULL)
-			c->cf_prev->cf_next = c->cf_next;
+	if (c->req->cf_listed) {
+		if (c->req->cf_prev != NULL)
+			c->req->cf_prev->req->cf_next = c->req->cf_next;
 		else
-			c->w->cf_readers = c->cf_next;
-		if (c->cf_next != NULL)
-			c->cf_next->cf_prev = c->cf_prev;
-		c->cf_next = c->cf_prev = NULL;
-		c->cf_listed = false;
+			c->w->cf_readers = c->req->cf_next;
+		if (c->req->cf_next != NULL)
+			c->req->cf_next->req->cf_prev = c->req->cf_prev;
+		c->req->cf_next = c->req->cf_prev = NULL;
+		c->req->cf_listed = false;
 	}
-	if (c->cf != NULL) {
-		cache_fill_reader_done(&c->cf_rd);
-		cache_fill_unref(&c->cf);
+	if (c->req->cf != NULL) {
+		cache_fill_reader_done(&c->req->cf_rd);
+		cache_fill_unref(&c->req->cf);
 	}
-	cache_obj_unref(&c->cf_stale);
-	c->cf_head_sent = false;
+	cache_obj_unref(&c->req->cf_stale);
+	c->req->cf_head_sent = false;
 	edge_forward_unpin(c); /* a leader's client has read its fill */
 }
 
@@ -87,9 +87,9 @@ collapse_eligible(const struct edge_conn *c)
 	    STR_LIT("If-Match"),
 	    STR_LIT("If-Unmodified-Since"),
 	};
-	const struct h1_request *r = &c->req;
+	const struct h1_request *r = &c->req->h1;
 
-	if (!cache_enabled(c->w->srv->cache) || c->key_len < 0 ||
+	if (!cache_enabled(c->w->srv->cache) || c->req->key_len < 0 ||
 	    !str_eq(r->method, STR_LIT("GET")) || r->body != H1_BODY_NONE)
 		return false;
 	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
@@ -109,10 +109,11 @@ collapse_fresh_stored(struct edge_conn *c, bool ram_only)
 	bool from_disk;
 	time_t now = time_now();
 
-	if ((ram_only ? cache_lookup_ram(cache, &c->req, c->key, (size_t)c->key_len, now, &o)
-	              : cache_lookup(cache, &c->req, c->key, (size_t)c->key_len, now, &o,
-	                    &from_disk)) == 0 &&
-	    cache_policy_usable(&c->req, o, now) == CACHE_USE_FRESH)
+	if ((ram_only ? cache_lookup_ram(
+	                    cache, &c->req->h1, c->req->key, (size_t)c->req->key_len, now, &o)
+	              : cache_lookup(cache, &c->req->h1, c->req->key, (size_t)c->req->key_len, now,
+	                    &o, &from_disk)) == 0 &&
+	    cache_policy_usable(&c->req->h1, o, now) == CACHE_USE_FRESH)
 		return o;
 	cache_obj_unref(&o);
 	return NULL;
@@ -126,10 +127,11 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 	struct cache_fill_reader rd;
 	struct cache_obj *o;
 
-	ASSERT(c->cf == NULL && c->fw.cf == NULL);
+	ASSERT(c->req->cf == NULL && c->req->fw.cf == NULL);
 	if (!collapse_eligible(c))
 		return false;
-	switch (cache_fill_begin(w->srv->cache, c->key, (size_t)c->key_len, time_now(), &f, &rd)) {
+	switch (cache_fill_begin(
+	    w->srv->cache, c->req->key, (size_t)c->req->key_len, time_now(), &f, &rd)) {
 	case CACHE_FILL_PASS:
 		EDGE_COUNT(&w->metrics, cache_hit_for_pass_total);
 		return false;
@@ -146,19 +148,19 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 			cache_obj_unref(&o);
 			return true;
 		}
-		c->fw.cf = cache_fill_ref(f);
-		c->cf = f;
-		c->cf_rd = rd;
+		c->req->fw.cf = cache_fill_ref(f);
+		c->req->cf = f;
+		c->req->cf_rd = rd;
 		return false;
 	case CACHE_FILL_WAITER:
 		break;
 	}
 	EDGE_COUNT(&w->metrics, cache_collapsed_total);
-	c->cf_stale = *stale;
+	c->req->cf_stale = *stale;
 	*stale = NULL;
-	c->cf = f;
-	c->cf_rd = rd;
-	c->cf_head_sent = false;
+	c->req->cf = f;
+	c->req->cf_rd = rd;
+	c->req->cf_head_sent = false;
 	c->state = EDGE_CONN_COLLAPSED;
 	edge_io_read_disable(&c->io); /* pipelined requests wait in the kernel */
 	collapse_list(c, true);
@@ -169,9 +171,9 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 void
 edge_collapse_leader_reads(struct edge_conn *c, bool chunked)
 {
-	ASSERT(c->cf != NULL && c->cf == c->fw.cf);
-	c->cf_head_sent = true;
-	c->cf_chunked = chunked;
+	ASSERT(c->req->cf != NULL && c->req->cf == c->req->fw.cf);
+	c->req->cf_head_sent = true;
+	c->req->cf_chunked = chunked;
 	collapse_list(c, false);
 }
 
@@ -190,9 +192,9 @@ collapse_chunk_release(const void *data, size_t len, void *ref)
 static void
 collapse_go_alone(struct edge_conn *c)
 {
-	struct cache_obj *o, *stale = c->cf_stale;
+	struct cache_obj *o, *stale = c->req->cf_stale;
 
-	c->cf_stale = NULL;
+	c->req->cf_stale = NULL;
 	edge_collapse_detach(c);
 	if ((o = collapse_fresh_stored(c, false)) != NULL) {
 		cache_obj_unref(&stale);
@@ -201,9 +203,9 @@ collapse_go_alone(struct edge_conn *c)
 		return;
 	}
 	/* with its stale entry: revalidation and stale-if-error as if it had
-	 * not waited (edge_conn.c set c->fw.revalidate and reval_*) */
+	 * not waited (edge_conn.c set c->req->fw.revalidate and reval_*) */
 	c->state = EDGE_CONN_PROXY;
-	edge_forward_start(c, c->pool, true, stale);
+	edge_forward_start(c, c->req->pool, true, stale);
 }
 
 /* The response head for a waiter: the stored head of the fill's object, with
@@ -212,23 +214,23 @@ collapse_go_alone(struct edge_conn *c)
 static void
 collapse_write_head(struct edge_conn *c)
 {
-	int64_t len = cache_fill_length(c->cf);
+	int64_t len = cache_fill_length(c->req->cf);
 
-	c->cf_chunked = len < 0 && c->req.minor >= 1;
-	if (len < 0 && !c->cf_chunked)
+	c->req->cf_chunked = len < 0 && c->req->h1.minor >= 1;
+	if (len < 0 && !c->req->cf_chunked)
 		c->keep_alive = false;
 	edge_conn_write_stored_head(
-	    c, cache_fill_obj(c->cf), "MISS", "fwd=miss; collapsed", len, false);
-	c->cf_head_sent = true;
+	    c, cache_fill_obj(c->req->cf), "MISS", "fwd=miss; collapsed", len, false);
+	c->req->cf_head_sent = true;
 }
 
 /* The body is complete in c's output: end the response. */
 static void
 collapse_done(struct edge_conn *c)
 {
-	if (c->cf_chunked) {
+	if (c->req->cf_chunked) {
 		evbuffer_add(c->io.out, "0\r\n\r\n", 5);
-		c->bytes_out += 5;
+		c->req->bytes_out += 5;
 	}
 	edge_collapse_detach(c);
 	edge_io_set_lowmark(&c->io, 0);
@@ -245,34 +247,34 @@ edge_collapse_pump(struct edge_conn *c)
 	size_t len;
 	void *ref;
 
-	if (c->cf == NULL || c->dead)
+	if (c->req->cf == NULL || c->dead)
 		return;
-	st = cache_fill_state(c->cf);
-	if (!c->cf_head_sent) {
+	st = cache_fill_state(c->req->cf);
+	if (!c->req->cf_head_sent) {
 		if (st == CACHE_FILL_S_WAIT)
 			return;
 		/* the fill's response varies on fields this request sends other
 		 * values of: not the variant it selects (RFC 9111 §4.1) */
 		if (st == CACHE_FILL_S_PASS || st == CACHE_FILL_S_FAILED ||
-		    !cache_vary_selects(&c->req, cache_fill_obj(c->cf))) {
+		    !cache_vary_selects(&c->req->h1, cache_fill_obj(c->req->cf))) {
 			collapse_go_alone(c);
 			return;
 		}
 		collapse_write_head(c);
 	}
 	while (evbuffer_get_length(out) <= COLLAPSE_OUT_HIGH &&
-	       cache_fill_read(&c->cf_rd, &p, &len, &ref)) {
-		if (c->cf_chunked) {
+	       cache_fill_read(&c->req->cf_rd, &p, &len, &ref)) {
+		if (c->req->cf_chunked) {
 			char hdr[24];
 			size_t hl = h1_chunk_header(len, hdr, sizeof hdr);
 
 			evbuffer_add(out, hdr, hl);
-			c->bytes_out += hl + 2;
+			c->req->bytes_out += hl + 2;
 		}
 		evbuffer_add_reference(out, p, len, collapse_chunk_release, ref);
-		if (c->cf_chunked)
+		if (c->req->cf_chunked)
 			evbuffer_add(out, "\r\n", 2);
-		c->bytes_out += len;
+		c->req->bytes_out += len;
 	}
 	if (evbuffer_get_length(out) > COLLAPSE_OUT_HIGH) {
 		edge_io_set_lowmark(&c->io, COLLAPSE_OUT_LOW);
@@ -295,7 +297,7 @@ edge_collapse_wake(struct edge_worker *w)
 	struct edge_conn *c, *next;
 
 	for (c = w->cf_readers; c != NULL; c = next) {
-		next = c->cf_next;
+		next = c->req->cf_next;
 		edge_conn_enter(c);
 		edge_collapse_pump(c);
 		edge_conn_leave(c);

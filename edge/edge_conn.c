@@ -145,10 +145,8 @@ conn_free(struct edge_conn *c)
 	struct edge_worker *w = c->w;
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
-	edge_collapse_detach(c);
 	/* a fill others read goes on without the client (edge_fetch_detach) */
-	edge_forward_abort(c);
-	edge_purge_conn_gone(c);
+	edge_req_release(c->req);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -161,11 +159,7 @@ conn_free(struct edge_conn *c)
 	edge_worker_handshake_end(w, &c->hs);
 	edge_io_close(&c->io);
 	edge_ip_leave(w->srv->conn_ip, c->ip_slot);
-	free(c->head_buf);
-	free(c->hdrs);
 	edge_gen_release(w, &c->gen);
-	free(c->key);
-	free(c->up_buf);
 	c->magic = 0;
 	free(c);
 	atomic_fetch_sub_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);
@@ -242,7 +236,7 @@ edge_conn_send_error_with(
 
 	edge_forward_abort(c);
 	c->keep_alive = false;
-	c->status = status;
+	c->req->status = status;
 	edge_resp_own(&r, c, status, msg, "\n", true);
 	if (name != NULL)
 		edge_resp_add(&r, str_make(name, strlen(name)), str_make(value, strlen(value)));
@@ -255,8 +249,8 @@ edge_conn_send_error_with(
 
 /* A complete response of the node's own that keeps the connection, built
  * by the caller (edge_resp_own and its own fields). */
-static void
-conn_send_own(struct edge_conn *c, struct edge_resp *r)
+void
+edge_conn_send_own(struct edge_conn *c, struct edge_resp *r)
 {
 	(void)edge_resp_send(r, c);
 	edge_conn_response_done(c);
@@ -271,7 +265,7 @@ edge_conn_send_typed(struct edge_conn *c, int status, const char *type, const ch
 	edge_resp_own_typed(&resp, c, status, type, body, NULL, false);
 	if (name != NULL)
 		edge_resp_add(&resp, str_make(name, strlen(name)), str_make(value, strlen(value)));
-	conn_send_own(c, &resp);
+	edge_conn_send_own(c, &resp);
 }
 
 /* ---- cache hits ---- */
@@ -305,11 +299,12 @@ conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs
 	struct edge_resp r;
 	struct str v;
 
-	c->cache_status = "HIT";
+	c->req->cache_status = "HIT";
 	edge_resp_init(&r, c, 304);
 	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
 		if (cache_obj_header(o, keep[i], &v) &&
-		    (c->route == NULL || !edge_route_hdr_drops(&c->route->resp_hdrs, keep[i])))
+		    (c->req->route == NULL ||
+		        !edge_route_hdr_drops(&c->req->route->resp_hdrs, keep[i])))
 			edge_resp_add(&r, keep[i], v);
 	edge_resp_rules(&r, c);
 	edge_resp_age_via(&r, c, o);
@@ -352,12 +347,12 @@ conn_range(const struct edge_conn *c, const struct cache_obj *o, int status, uin
 	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
 
 	if (status != 200 ||
-	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range")) == NULL)
+	    h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("Range")) == NULL)
 		return RANGE_IGNORE;
 	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
 	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);
 	(void)cache_obj_header(o, STR_LIT("Date"), &v.date);
-	return range_request(&c->req, &v, len, rs);
+	return range_request(&c->req->h1, &v, len, rs);
 }
 
 /*
@@ -380,7 +375,7 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 	bool multipart = rs->n > 1;
 	struct edge_resp r;
 
-	c->cache_status = "HIT";
+	c->req->cache_status = "HIT";
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	EDGE_COUNT(&c->w->metrics, range_answers_total);
 	body = cache_obj_body(o, &body_len);
@@ -389,7 +384,7 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes */%zu", body_len);
 		edge_resp_add(&r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
 		edge_resp_cache_status(&r, "HIT", cs);
-		conn_send_own(c, &r);
+		edge_conn_send_own(c, &r);
 		return;
 	}
 	(void)cache_obj_header(o, STR_LIT("Content-Type"), &ctype);
@@ -420,7 +415,7 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 	}
 	if (multipart)
 		edge_range_closing(out, boundary);
-	c->bytes_out += evbuffer_get_length(out) - before;
+	c->req->bytes_out += evbuffer_get_length(out) - before;
 	edge_conn_response_done(c);
 }
 
@@ -432,7 +427,7 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 	int status = conn_stored_status(o);
 	struct edge_resp r;
 
-	c->cache_status = xcache;
+	c->req->cache_status = xcache;
 	edge_resp_stored(&r, c, o, status, true, xcache, cs);
 	if (status == 204) {
 		/* RFC 9110 §8.6: no Content-Length on a 204 */
@@ -440,7 +435,7 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 		if (accept_ranges)
 			conn_accept_ranges(&r, o);
 		edge_resp_add_u64(&r, STR_LIT("Content-Length"), (uint64_t)length);
-	} else if (c->req.minor >= 1) {
+	} else if (c->req->h1.minor >= 1) {
 		r.framing = EDGE_RESP_FRAMING_CHUNKED;
 	} else {
 		c->keep_alive = false;
@@ -462,15 +457,15 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 	enum range_result rr;
 
 	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
-	switch (status / 100 == 2 ? cache_policy_conditional(&c->req, o) : CACHE_COND_NONE) {
+	switch (status / 100 == 2 ? cache_policy_conditional(&c->req->h1, o) : CACHE_COND_NONE) {
 	case CACHE_COND_NOT_MODIFIED:
 		conn_serve_not_modified(c, o, cs);
 		return;
 	case CACHE_COND_FAILED:
-		c->cache_status = "HIT";
+		c->req->cache_status = "HIT";
 		EDGE_COUNT(&c->w->metrics, cache_hits_total);
 		edge_resp_own(&r, c, 412, NULL, NULL, false);
-		conn_send_own(c, &r);
+		edge_conn_send_own(c, &r);
 		return;
 	case CACHE_COND_NONE:
 		break;
@@ -482,502 +477,19 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 		return;
 	}
 	edge_conn_write_stored_head(c, o, "HIT", cs, (int64_t)body_len, true);
-	if (!str_eq(c->req.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
+	if (!str_eq(c->req->h1.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
 		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));
-		c->bytes_out += body_len;
+		c->req->bytes_out += body_len;
 	}
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	edge_conn_response_done(c);
-}
-
-static void
-conn_serve_hit(struct edge_conn *c, struct cache_obj *o)
-{
-	edge_conn_serve_stored(c, o, "hit");
-}
-
-/* ---- the request pipeline ---- */
-
-/* Moves every view of the parsed request from the input buffer to head_buf. */
-static void
-conn_rebase(struct edge_conn *c, const char *from)
-{
-	struct h1_request *r = &c->req;
-	const char *to = c->head_buf;
-
-#define REBASE(s)                                                                                  \
-	do {                                                                                       \
-		if ((s).p != NULL && (s).p >= from && (s).p <= from + r->head_len)                 \
-			(s).p = to + ((s).p - from);                                               \
-	} while (0)
-	REBASE(r->method);
-	REBASE(r->target);
-	REBASE(r->scheme);
-	REBASE(r->path);
-	REBASE(r->authority);
-	REBASE(r->host);
-	for (size_t i = 0; i < r->n_headers; i++) {
-		REBASE(r->headers[i].name);
-		REBASE(r->headers[i].value);
-	}
-#undef REBASE
-}
-
-/*
- * RFC 9110 §7.4 / RFC 6066 §3: a request on a TLS connection must be for the
- * site the SNI named (its certificate was chosen for that name); one whose
- * Host selects another site is answered 421.  Without SNI any Host goes.
- */
-static bool
-conn_sni_mismatch(const struct edge_conn *c, const struct config_site *site)
-{
-	const char *sni = SSL_get_servername(c->io.ssl, TLSEXT_NAMETYPE_host_name);
-	char lc[256];
-	size_t n;
-
-	if (sni == NULL)
-		return false;
-	n = strlen(sni);
-	if (n >= sizeof lc)
-		return true;
-	for (size_t i = 0; i < n; i++)
-		lc[i] = (char)str_lower((unsigned char)sni[i]);
-	if (n > 0 && lc[n - 1] == '.')
-		n--;
-	lc[n] = '\0';
-	return config_site_for_host(c->gen->cfg, lc, n) != site;
-}
-
-/* redirect_https: 308 to the same target over https (default port). */
-static void
-conn_redirect_https(struct edge_conn *c)
-{
-	const struct h1_request *r = &c->req;
-	char loc[64 + 256 + 8192 + 32];
-	struct edge_resp resp;
-	int n;
-
-	if (r->path.len > 8192) {
-		edge_conn_send_error(c, 414, "URI too long");
-		return;
-	}
-	n = snprintf(loc, sizeof loc, "https://%s%.*s", c->host_lc, (int)r->path.len, r->path.p);
-	edge_resp_own(&resp, c, 308, NULL, NULL, false);
-	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
-	conn_send_own(c, &resp);
-}
-
-/* routes[].redirect: answered by the node from the route's template. */
-static void
-conn_redirect_route(struct edge_conn *c, struct str npath, const struct edge_route_caps *caps)
-{
-	const struct h1_request *r = &c->req;
-	const char *q = memchr(r->path.p, '?', r->path.len);
-	struct edge_route_vars v = {
-	    .scheme = c->tls ? STR_LIT("https") : STR_LIT("http"),
-	    .host = str_make(c->host_lc, c->host_lc_len),
-	    .path = npath,
-	    .query = q ? str_make(q + 1, r->path.len - (size_t)(q - r->path.p) - 1) : STR_NULL,
-	    .request_uri = r->path,
-	    .caps = caps,
-	};
-	char *loc = c->w->key_scratch;
-	struct edge_resp resp;
-	int n;
-
-	/* room as when the field line was built here ("Location: " and CRLF) */
-	n = edge_route_expand(c->route->redirect_to, &v, loc, sizeof c->w->key_scratch - 12);
-	if (n < 0) {
-		edge_conn_send_error(c, 414, "URI too long");
-		return;
-	}
-	edge_resp_own(&resp, c, (int)c->route->redirect_status, "redirect\n", NULL, false);
-	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
-	conn_send_own(c, &resp);
-}
-
-/* The target sent to the origin: a copy of a, then b (the connection's
- * buffer, kept across requests). */
-static void
-conn_set_up_target(struct edge_conn *c, struct str a, struct str b)
-{
-	size_t n = a.len + b.len;
-
-	if (n + 1 > c->up_cap) {
-		free(c->up_buf);
-		c->up_cap = n + 1 < 256 ? 256 : n + 1;
-		c->up_buf = xmalloc(c->up_cap);
-	}
-	memcpy(c->up_buf, a.p, a.len);
-	if (b.len > 0)
-		memcpy(c->up_buf + a.len, b.p, b.len);
-	c->up_buf[n] = '\0';
-	c->up_target = str_make(c->up_buf, n);
-}
-
-/*
- * The route's upstream side: the pool (or the canary's), the target sent to
- * the origin (npath rewritten, then query; else npath, then the client's
- * query) and its Host.  The origin gets the path the route and the cache key
- * saw: "/a/../b" and "/%62" are asked for as "/b", so they cannot fill "/b"
- * with what the origin makes of another path.  False after answering an
- * error.
- */
-static bool
-conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
-{
-	const struct config_route *route = c->route;
-	const struct h1_request *r = &c->req;
-	size_t raw_len = query.p != NULL ? (size_t)(query.p - r->path.p) : r->path.len;
-	int n;
-
-	c->pool = route->pool;
-	if (edge_route_canary(route, str_cstr(c->peer), r->headers, r->n_headers))
-		c->pool = route->canary_pool;
-	c->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
-	c->up_target = r->path;
-	n = edge_route_rewrite(
-	    route, npath, query, c->w->route_md, c->w->key_scratch, sizeof c->w->key_scratch);
-	if (n < 0) {
-		edge_conn_send_error(c, 414, "URI too long (after rewrite)");
-		return false;
-	}
-	if (n > 0)
-		conn_set_up_target(c, str_make(c->w->key_scratch, (size_t)n), STR_NULL);
-	else if (npath.len != raw_len || memcmp(npath.p, r->path.p, raw_len) != 0)
-		conn_set_up_target(c, npath, query);
-	return true;
-}
-
-/*
- * A GET or HEAD with a body to a caching route (RFC 9110 §9.3.1, §9.3.2: the
- * content has no defined meaning; an origin that reads it would have its
- * answer stored under the URL alone, for everyone): the route's
- * cache.get_body says whether the request goes without it (drop: the body is
- * never read, so the connection closes after the answer, *ka false), is
- * refused (reject: 400), or goes with it past the cache (pass: the caller
- * sees the body and neither looks up nor stores).  A "Content-Length: 0" is
- * no body.  False after answering.
- */
-static bool
-conn_get_body(struct edge_conn *c, bool *ka)
-{
-	struct h1_request *r = &c->req;
-
-	if (r->body == H1_BODY_NONE ||
-	    (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD"))))
-		return true;
-	if (r->body == H1_BODY_LENGTH && r->content_length == 0) {
-		r->body = H1_BODY_NONE;
-		c->keep_alive = *ka; /* nothing left unread */
-		return true;
-	}
-	switch (c->route->get_body) {
-	case CONFIG_GET_BODY_REJECT:
-		edge_conn_send_error(c, 400, "bad request: a GET or HEAD with a body");
-		return false;
-	case CONFIG_GET_BODY_PASS:
-		return true;
-	case CONFIG_GET_BODY_DROP:
-		break;
-	}
-	/* unread, the body must never be parsed as a next request */
-	r->body = H1_BODY_NONE;
-	r->content_length = 0;
-	r->expect_continue = false;
-	*ka = false;
-	c->keep_alive = false;
-	return true;
-}
-
-/*
- * The request's steps: recv → route → key → lookup → hit, or miss / pass
- * (edge_forward.c).  Each step that answers the request (an error, a
- * redirect, a hit) returns false, and the request is handled from there.
- */
-
-/* recv: the request as received, before any site: keep-alive (*ka, what
- * the client allows), CONNECT, PURGE from a purge client, OPTIONS *, and the
- * Host lowercased for the site and the key. */
-static bool
-conn_step_recv(struct edge_conn *c, bool *ka)
-{
-	struct edge_worker *w = c->w;
-	const struct h1_request *r = &c->req;
-
-	EDGE_COUNT(&w->metrics, requests_total);
-	c->requests++;
-	*ka = r->keep_alive && !w->draining && !c->client_eof;
-	/* A request body is read only on the way to the origin: an answer of
-	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
-	 * closes the connection, so unread body bytes are never taken for the
-	 * next request (smuggling).  Keep-alive comes back below for the
-	 * origin. */
-	c->keep_alive = *ka && r->body == H1_BODY_NONE;
-	c->key_len = -1;
-	c->cache_status = "-";
-	c->site = NULL;
-
-	if (r->form == H1_TARGET_AUTHORITY) {
-		edge_conn_send_error(c, 501, "CONNECT is not supported");
-		return false;
-	}
-	if (edge_purge_conn(c)) /* PURGE from an address of purge.client_listeners */
-		return false;
-	if (r->form == H1_TARGET_ASTERISK) {
-		struct edge_resp resp;
-
-		edge_resp_own(&resp, c, 200, NULL, NULL, false);
-		edge_resp_add(&resp, STR_LIT("Allow"),
-		    STR_LIT("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"));
-		conn_send_own(c, &resp);
-		return false;
-	}
-	if (r->host.len >= sizeof c->host_lc) {
-		edge_conn_send_error(c, 400, "bad request: host name too long");
-		return false;
-	}
-	for (size_t i = 0; i < r->host.len; i++)
-		c->host_lc[i] = (char)str_lower((unsigned char)r->host.p[i]);
-	c->host_lc_len = r->host.len;
-	c->host_lc[c->host_lc_len] = '\0';
-	return true;
-}
-
-/* route: the site (and SNI), redirect_https, the route, its methods and
- * redirect, the upstream side (pool, target, Host), limits.body and
- * cache.get_body; *cached: the route caches. */
-static bool
-conn_step_route(struct edge_conn *c, bool *ka, bool *cached)
-{
-	struct edge_worker *w = c->w;
-	const struct config *cfg = c->gen->cfg;
-	const struct h1_request *r = &c->req;
-	const struct config_site *site;
-	const struct config_route *route;
-	struct str path;
-	const char *q;
-	struct edge_route_caps caps;
-	struct str npath; /* the normalized path routes match on */
-
-	site = config_site_for_host(cfg, c->host_lc, c->host_lc_len);
-	if (site == NULL) {
-		edge_conn_send_error(
-		    c, 421, "misdirected request: this node does not serve that host");
-		return false;
-	}
-	if (c->tls && conn_sni_mismatch(c, site)) {
-		edge_conn_send_error(
-		    c, 421, "misdirected request: Host names another site than SNI");
-		return false;
-	}
-	c->site = site;
-	if (!c->tls && site->redirect_https && c->gen->tls != NULL) {
-		conn_redirect_https(c);
-		return false;
-	}
-	path = r->path;
-	q = memchr(path.p, '?', path.len);
-	if (edge_route_path(
-	        w->route_md, str_make(path.p, q ? (size_t)(q - path.p) : path.len), &npath) != 0) {
-		edge_conn_send_error(c, 400, "bad request: invalid request target");
-		return false;
-	}
-	route = edge_route_select(site, npath, w->route_md, &caps);
-	if (route == NULL) {
-		edge_conn_send_error(c, 404, "not found: no route for this path");
-		return false;
-	}
-	c->route = route;
-	if (!edge_route_method_ok(route, r->method)) {
-		/* allow_line: "Allow: <methods>\r\n" */
-		struct edge_resp resp;
-
-		edge_resp_own(&resp, c, 405, "method not allowed on this route\n", NULL, false);
-		edge_resp_add(&resp, STR_LIT("Allow"),
-		    str_make(route->allow_line + 7, strlen(route->allow_line) - 9));
-		conn_send_own(c, &resp);
-		return false;
-	}
-	if (route->redirect_to != NULL) {
-		conn_redirect_route(c, npath, &caps);
-		return false;
-	}
-	if (!conn_route_upstream(
-	        c, npath, q ? str_make(q, path.len - (size_t)(q - path.p)) : STR_NULL))
-		return false;
-	if (cfg->max_body_bytes != 0 && r->body == H1_BODY_LENGTH &&
-	    r->content_length > cfg->max_body_bytes) {
-		edge_conn_send_error(c, 413, "request body too large");
-		return false;
-	}
-	*cached = cache_enabled(w->srv->cache) && route->cache;
-	return !*cached || conn_get_body(c, ka);
-}
-
-/* key: the route's cache key of the request (its override fields too when
- * cached), copied to the connection. */
-static bool
-conn_step_key(struct edge_conn *c, bool cached)
-{
-	struct edge_worker *w = c->w;
-	const struct config_route *route = c->route;
-	const struct h1_request *r = &c->req;
-
-	c->key_len = edge_route_key(route, c->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
-	    str_make(c->host_lc, c->host_lc_len), r->port, r->path, w->key_scratch,
-	    sizeof w->key_scratch);
-	if (c->key_len >= 0 && cached && route->override_key)
-		c->key_len = edge_route_key_fields(route, r->headers, r->n_headers, w->key_scratch,
-		    (size_t)c->key_len, sizeof w->key_scratch);
-	if (c->key_len < 0) {
-		edge_conn_send_error(c, 400, "bad request: invalid request target");
-		return false;
-	}
-	if ((size_t)c->key_len + 1 > c->key_cap) {
-		free(c->key);
-		c->key_cap = (size_t)c->key_len + 1 < 256 ? 256 : (size_t)c->key_len + 1;
-		c->key = xmalloc(c->key_cap);
-	}
-	memcpy(c->key, w->key_scratch, (size_t)c->key_len + 1);
-	return true;
-}
-
-/* lookup: RAM, then the disk tier (what it has is promoted to RAM), the
- * variant the request selects when the URL has several.  A usable object
- * answers (hit: false); a stale one, or one not fresh enough for this
- * request (RFC 9111 §4.3), is *stale, kept for revalidation and
- * stale-if-error. */
-static bool
-conn_step_lookup(struct edge_conn *c, struct cache_obj **stale)
-{
-	struct edge_worker *w = c->w;
-	const struct h1_request *r = &c->req;
-	struct cache_obj *o = NULL;
-	time_t now = time_now();
-	enum cache_use use;
-	bool from_disk;
-
-	if (cache_lookup(w->srv->cache, r, c->key, (size_t)c->key_len, now, &o, &from_disk) != 0)
-		return true;
-	use = cache_policy_usable(r, o, now);
-	if (use == CACHE_USE_NO) {
-		*stale = o;
-		return true;
-	}
-	if (from_disk)
-		EDGE_COUNT(&w->metrics, cache_disk_hits_total);
-	if (use == CACHE_USE_STALE) {
-		/* RFC 9111 §4.2.4: the client's max-stale allows it */
-		EDGE_COUNT(&w->metrics, cache_stale_served_total);
-		edge_conn_serve_stored(c, o, "hit; detail=max-stale");
-	} else {
-		conn_serve_hit(c, o);
-	}
-	cache_obj_unref(&o);
-	return false;
-}
-
-/* miss or pass: only-if-cached, stale-while-revalidate, then the request
- * goes to the origin (edge_forward.c): as a revalidation of stale, a miss
- * (collapsed onto the key's fill, or leading it) or a pass.  stale: owned. */
-static void
-conn_step_forward(struct edge_conn *c, enum cache_req creq, struct cache_obj *stale, bool ka)
-{
-	struct edge_worker *w = c->w;
-	const struct h1_request *r = &c->req;
-
-	c->fw.revalidate = false;
-	if (stale != NULL)
-		c->fw.revalidate =
-		    cache_policy_revalidation(r, stale, &c->fw.reval_inm, &c->fw.reval_ims);
-	if (creq == CACHE_REQ_LOOKUP && cache_policy_only_if_cached(r)) {
-		/* RFC 9111 §5.2.1.7: not stored fresh, and the client forbids a fetch */
-		struct edge_resp resp;
-
-		cache_obj_unref(&stale);
-		EDGE_COUNT(&w->metrics, cache_misses_total);
-		c->cache_status = "MISS";
-		edge_resp_own(
-		    &resp, c, 504, "gateway timeout: not in cache (only-if-cached)\n", NULL, false);
-		conn_send_own(c, &resp);
-		return;
-	}
-	/* stale-while-revalidate (RFC 5861 §3): within the response's window the
-	 * stale object answers now and one background exchange per key and
-	 * worker refreshes it; the client's request itself is not forwarded, so
-	 * RFC 9211 says "hit" (detail says why the hit is stale). */
-	if (stale != NULL && creq == CACHE_REQ_LOOKUP &&
-	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
-	    edge_forward_background(c, stale)) {
-		EDGE_COUNT(&w->metrics, cache_stale_served_total);
-		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
-		cache_obj_unref(&stale);
-		return;
-	}
-	if (creq == CACHE_REQ_PASS) {
-		EDGE_COUNT(&w->metrics, cache_passes_total);
-		c->cache_status = "PASS";
-		/* RFC 9211 §2.2 fwd values */
-		if (!cache_enabled(w->srv->cache) || !c->route->cache)
-			c->fwd = "bypass";
-		else if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
-			c->fwd = "method";
-		else
-			c->fwd = "request";
-	} else if (c->fw.revalidate) {
-		/* RFC 9211 §2.2: fwd=stale, a conditional request for a stale entry */
-		c->cache_status = "MISS";
-		c->fwd = "stale";
-		c->fw.reval_client =
-		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
-		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
-		/* one revalidation per key: wait on the one in flight, or lead */
-		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
-			return;
-		EDGE_COUNT(&w->metrics, cache_revalidations_total);
-	} else {
-		EDGE_COUNT(&w->metrics, cache_misses_total);
-		c->cache_status = "MISS";
-		/* a stale entry that cannot be revalidated (no validator, or the
-		 * client's own preconditions) is forwarded as a miss; it is kept
-		 * only for stale-if-error */
-		c->fwd = "miss";
-		/* wait on the fill in progress, or lead one */
-		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
-			return;
-	}
-	c->state = EDGE_CONN_PROXY;
-	c->keep_alive = ka; /* the request side reads the body */
-	edge_forward_start(c, c->pool, creq != CACHE_REQ_PASS, stale);
-}
-
-/* Decides what to do with a parsed request: its steps, up to an answer of
- * the node's own (a hit, an error) or the origin. */
-static void
-conn_handle_request(struct edge_conn *c)
-{
-	struct cache_obj *stale = NULL;
-	enum cache_req creq;
-	bool ka, cached = false;
-
-	/* a request starts on the newest configuration and keeps it to its end */
-	(void)edge_gen_current(c->w, &c->gen);
-	if (!conn_step_recv(c, &ka) || !conn_step_route(c, &ka, &cached) ||
-	    !conn_step_key(c, cached))
-		return;
-	creq =
-	    cached && c->req.body == H1_BODY_NONE ? cache_policy_request(&c->req) : CACHE_REQ_PASS;
-	if (creq == CACHE_REQ_LOOKUP && !conn_step_lookup(c, &stale))
-		return; /* a hit */
-	conn_step_forward(c, creq, stale, ka);
 }
 
 void
 edge_conn_response_done(struct edge_conn *c)
 {
 	edge_accesslog_write(c);
-	c->route = NULL;
+	c->req->route = NULL;
 	if (!c->keep_alive || c->w->draining) {
 		conn_begin_closing(c);
 		return;
@@ -1000,23 +512,9 @@ edge_conn_response_done(struct edge_conn *c)
 static void
 conn_release_request(struct edge_conn *c)
 {
-	if (c->fw.fetch != NULL || c->fw.buffering || c->cf != NULL)
+	if (c->req->fw.fetch != NULL || c->req->fw.buffering || c->req->cf != NULL)
 		return;
-	memset(&c->req, 0, sizeof c->req); /* its views pointed into head_buf */
-	c->up_target = STR_NULL;
-	c->up_host = STR_NULL;
-	c->key_len = -1;
-#define CONN_DROP(buf, cap)                                                                        \
-	do {                                                                                       \
-		free(buf);                                                                         \
-		(buf) = NULL;                                                                      \
-		(cap) = 0;                                                                         \
-	} while (0)
-	CONN_DROP(c->head_buf, c->head_cap);
-	CONN_DROP(c->hdrs, c->hdrs_cap);
-	CONN_DROP(c->key, c->key_cap);
-	CONN_DROP(c->up_buf, c->up_cap);
-#undef CONN_DROP
+	edge_req_release(c->req);
 }
 
 /*
@@ -1034,13 +532,14 @@ conn_process(struct edge_conn *c)
 	lim.max_request_line = cfg->max_request_line;
 	lim.max_head = cfg->max_header_bytes;
 	lim.max_headers =
-	    cfg->max_header_count < EDGE_MAX_HEADERS ? cfg->max_header_count : EDGE_MAX_HEADERS;
+	    cfg->max_header_count < H1_MAX_HEADERS ? cfg->max_header_count : H1_MAX_HEADERS;
 	c->processing = true;
 	while (c->state == EDGE_CONN_READ_HEAD && !c->dead) {
 		size_t len = evbuffer_get_length(in);
 		size_t n;
 		const char *p;
 		enum h1_status st;
+		struct h1_request h1;
 
 		if (evbuffer_get_length(c->io.out) > EDGE_OUT_HIGH) {
 			edge_io_read_disable(&c->io);
@@ -1059,49 +558,30 @@ conn_process(struct edge_conn *c)
 			conn_arm_timer(c, true);
 		n = len < lim.max_head + 1 ? len : lim.max_head + 1;
 		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-		st = h1_parse_request(p, n, &lim, c->w->hdr_scratch, &c->req);
+		st = h1_parse_request(p, n, &lim, c->w->hdr_scratch, &h1);
+		if (st == H1_AGAIN && !c->client_eof)
+			break;
+		/* the request that was parsed, or failed to be: a fresh one */
+		edge_req_reset(c->req);
+		c->req->start_ms = time_mono_ms();
 		if (st == H1_AGAIN) {
-			if (c->client_eof) {
-				edge_conn_send_error(
-				    c, 400, "bad request: incomplete request head");
-				break;
-			}
+			edge_conn_send_error(c, 400, "bad request: incomplete request head");
 			break;
 		}
-		c->start_ms = time_mono_ms();
-		c->status = 0;
-		c->bytes_out = 0;
-		c->host_lc_len = 0;
-		c->site = NULL;
 		if (st != H1_OK) {
 			/* The request line is needed for the access log even when invalid. */
-			memset(&c->req, 0, sizeof c->req);
 			EDGE_COUNT(&c->w->metrics, requests_total);
 			char msg[96];
 			snprintf(msg, sizeof msg, "bad request: %s", h1_strerror(st));
 			edge_conn_send_error(c, h1_status_http(st), msg);
 			break;
 		}
-		if (c->req.head_len > c->head_cap) {
-			free(c->head_buf);
-			c->head_cap = c->req.head_len < 1024 ? 1024 : c->req.head_len;
-			c->head_buf = xmalloc(c->head_cap);
-		}
-		memcpy(c->head_buf, p, c->req.head_len);
-		if (c->req.n_headers > c->hdrs_cap) {
-			free(c->hdrs);
-			c->hdrs_cap = c->req.n_headers < 16 ? 16 : c->req.n_headers;
-			c->hdrs = xmalloc(c->hdrs_cap * sizeof *c->hdrs);
-		}
-		if (c->req.n_headers > 0)
-			memcpy(c->hdrs, c->req.headers, c->req.n_headers * sizeof *c->hdrs);
-		c->req.headers = c->hdrs;
-		conn_rebase(c, p);
-		evbuffer_drain(in, c->req.head_len);
+		edge_req_set_head(c->req, &h1, p);
+		evbuffer_drain(in, c->req->h1.head_len);
 		evtimer_del(c->timer);
 		c->timer_is_header = false;
 		c->idle_release = false;
-		conn_handle_request(c);
+		edge_req_handle(c->req);
 	}
 	c->processing = false;
 }
@@ -1195,11 +675,11 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_conn_enter(c);
-	if (c->state == EDGE_CONN_PROXY && !c->fw.req_body_done && !c->lingering) {
+	if (c->state == EDGE_CONN_PROXY && !c->req->fw.req_body_done && !c->lingering) {
 		/* timeouts.body (the client stopped sending its request body),
 		 * timeouts.body_total or limits.body_min_rate (fw_arm_body_timer) */
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
-		if (c->fw.head_sent)
+		if (c->req->fw.head_sent)
 			edge_conn_close(c);
 		else
 			edge_conn_send_error(
@@ -1218,10 +698,8 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		edge_conn_close(c);
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
-		memset(&c->req, 0, sizeof c->req);
-		c->start_ms = time_mono_ms();
-		c->bytes_out = 0;
-		c->site = NULL;
+		edge_req_reset(c->req);
+		c->req->start_ms = time_mono_ms();
 		edge_conn_send_error(c, 408, "request timeout");
 	} else {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
@@ -1264,8 +742,8 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	c->w = w;
 	c->ip_slot[0] = ip_slot[0];
 	c->ip_slot[1] = ip_slot[1];
-	c->key_len = -1;
-	c->cache_status = "-";
+	c->req = &c->req_h1;
+	edge_req_init(c->req, c);
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
 		    c->peer, sizeof c->peer);

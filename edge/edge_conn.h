@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * edge/edge_conn.h — a client connection: the HTTP/1.1 server side, the
- * request pipeline (site/route selection, cache lookup, hits) and the
- * request side of a forwarded request (struct edge_forward; the exchange
+ * edge/edge_conn.h — a client connection: the socket and TLS, its timers,
+ * lingering close, drain, the enter/leave bracket of its callbacks,
+ * keep-alive and the HTTP/1.1 parse loop.  The request it carries is a
+ * struct edge_req (edge_req.h): its steps, its site and route, its cache key
+ * and the request side of its forwarding (struct edge_forward; the exchange
  * with the origin is its fetch's, edge_fetch.h).
  *
- * A connection lives on one worker's loop, owns its socket and at most one
- * forwarded request at a time; pipelined requests wait
- * in the input buffer until the current response is queued.  The parsed
- * request head is copied to a per-connection buffer (head_buf), so its views
- * stay valid for the whole exchange while the input buffer moves on.
+ * A connection lives on one worker's loop and carries one request at a time;
+ * pipelined requests wait in the input buffer until the current response is
+ * queued.  The parsed request head is copied to the request's buffer
+ * (head_buf), so its views stay valid for the whole exchange while the input
+ * buffer moves on.
  */
 #ifndef OUTPOST_EDGE_EDGE_CONN_H
 #define OUTPOST_EDGE_EDGE_CONN_H
@@ -20,11 +22,8 @@
 #include <netinet/in.h>
 #include <time.h>
 
-#include "cache/cache.h"
-#include "core/h1.h"
 #include "edge/edge_io.h"
-#include "edge/edge_range.h"
-#include "edge/edge_spool.h"
+#include "edge/edge_req.h"
 
 struct bufferevent;
 struct event;
@@ -35,8 +34,6 @@ struct config_route;
 struct config_site;
 struct config_pool;
 
-#define EDGE_MAX_HEADERS 256 /* array size; the configured limit applies */
-
 enum edge_conn_state {
 	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
 	EDGE_CONN_PROXY,         /* the request goes to the origin (edge_forward.c) */
@@ -44,57 +41,6 @@ enum edge_conn_state {
 	EDGE_CONN_COLLAPSED,     /* streaming a fill a fetch writes (edge_collapse.c) */
 	EDGE_CONN_PURGE,         /* a PURGE is carried out by the purge thread
 	                            (edge_purge.h); reading nothing meanwhile */
-};
-
-struct edge_fetch;
-struct h1_response;
-
-/*
- * The request side of a request forwarded to the origin (edge_forward.c):
- * its fetch, its body source, and what it decided on the origin's head.
- * All zero while no request is forwarded (edge_forward_abort zeroes it);
- * the caller sets revalidate, reval_* and cf before edge_forward_start.
- */
-struct edge_forward {
-	struct edge_fetch *fetch;       /* while attached, or NULL */
-	const struct config_pool *pool; /* the route's, or its canary's */
-	bool store;                     /* the response may be stored */
-	bool buffering;                 /* reading the request body whole (request_buffering)
-	                                   before the fetch starts */
-	bool head_sent;                 /* the response head is in the client's output */
-	bool req_body_done;             /* request body fully read (and forwarded) */
-	bool buffered;                  /* the body is read whole into spool first */
-	bool client_chunked;            /* we chunk-encode towards the client */
-	struct edge_spool spool;        /* the buffered body (zeroed: empty) */
-	uint64_t spool_sent;            /* bytes of spool queued towards the origin */
-	struct h1_chunked req_dec;
-	uint64_t req_remaining; /* LENGTH request body bytes left */
-	uint64_t req_body_bytes;
-	uint64_t body_start_ms;  /* monotonic: the request body began */
-	uint64_t body_paused_ms; /* time its reading waited for the origin */
-	uint64_t body_pause_ms;  /* monotonic start of such a wait, or 0 */
-
-	struct cache_obj *stale;        /* stored stale response (revalidated, or kept
-	                                   for stale-if-error), owned, or NULL */
-	bool revalidate;                /* conditional request for stale */
-	bool reval_inm;                 /* we add If-None-Match: stale's ETag */
-	bool reval_ims;                 /* we add If-Modified-Since: its Last-Modified */
-	bool reval_client;              /* the client sent validators of its own */
-	struct cache_fill *cf;          /* the fill this request leads, until its fetch takes it */
-	const struct h1_response *resp; /* the origin's head, while it is decided on */
-
-	/* Range / If-Range not forwarded: the window the cache may fill from
-	 * is asked instead (the whole object when it fits) and the client's
-	 * ranges are cut here; cut.active: the client gets a 206 or 416 */
-	bool range_strip;
-	bool range_whole; /* the origin's 206 held the whole representation: a 200 */
-	struct edge_range_cut cut;
-
-	/* a stored object answers when the fetch ends (a 304 that refreshed
-	 * it, stale-if-error): owned, or NULL */
-	struct cache_obj *answer;
-	bool answer_stale; /* counted as stale served */
-	char answer_cs[96];
 };
 
 struct edge_conn {
@@ -122,51 +68,10 @@ struct edge_conn {
 	unsigned requests;
 	char peer[INET6_ADDRSTRLEN];
 
-	/* current request */
-	struct h1_request req;
-	struct h1_header *hdrs; /* req.headers: a copy of the parsed fields */
-	size_t hdrs_cap;
-	char *head_buf; /* a copy of the request head; views point here */
-	size_t head_cap;
-	const struct config_site *site; /* selected for this request, or NULL */
-	const struct config_route *route;
-	const struct config_pool *pool; /* route's pool, or its canary pool */
-	struct str up_target;           /* target sent to the origin (rewritten, or
-	                                   req.path) */
-	struct str up_host;             /* Host sent to the origin (origin_host, or
-	                                   req.authority) */
-	char *up_buf;                   /* a rewritten target (grown as needed) */
-	size_t up_cap;
-	uint64_t start_ms;
-	int status; /* status sent, for the access log */
-	uint64_t bytes_out;
-	const char *cache_status; /* "HIT", "MISS", "PASS" or "-" */
-	const char *fwd;          /* Cache-Status fwd= value of a forwarded request */
-	char host_lc[256];
-	size_t host_lc_len;
-	char *key; /* normalized cache key (grown as needed) */
-	size_t key_cap;
-	int key_len; /* -1 when no key */
-
-	struct edge_forward fw;
-
-	/* reading a collapsed fill (edge_collapse.c) */
-	struct cache_fill *cf;      /* one reference, or NULL */
-	struct cache_obj *cf_stale; /* a waiter's stale entry (owned), for when it
-	                               goes to the origin on its own */
-	struct cache_fill_reader cf_rd;
-	struct edge_conn *cf_next; /* worker's list of fill readers */
-	struct edge_conn *cf_prev;
-	bool cf_listed;                   /* in that list */
-	bool cf_head_sent;                /* the response head is in the output */
-	bool cf_chunked;                  /* the body is chunk-encoded towards the client */
-	struct edge_purge_job *purge_job; /* EDGE_CONN_PURGE: the purge carried out */
-
-	/* what the fill this connection led pins, charged to its client
-	 * address (cache.fill_per_client): handed over by its fetch at the end,
-	 * kept until the client has read the fill (edge_forward_unpin) */
-	struct cache_mem_client *pin_cl; /* one reference, or NULL */
-	uint64_t pin_bytes;
+	/* the request it carries (one at a time: HTTP/1.1); the code reaches
+	 * it only through req (edge_req.h), which points at req_h1 */
+	struct edge_req *req;
+	struct edge_req req_h1;
 };
 
 /* Takes ownership of fd, an accepted client socket (tls: the TLS listener it
@@ -192,6 +97,10 @@ bool edge_conn_leave(struct edge_conn *c);
 void edge_conn_response_done(struct edge_conn *c);
 /* Answers the current request with a short text/plain error and closes. */
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
+/* Sends r, a complete response of the node's own built by the caller
+ * (edge_resp_own and its own fields), and keeps the connection. */
+struct edge_resp;
+void edge_conn_send_own(struct edge_conn *c, struct edge_resp *r);
 /* A complete response of the node's own that keeps the connection: status,
  * one more field name: value unless name is NULL, and a short body of the
  * given Content-Type (its length only, for HEAD). */

@@ -59,7 +59,6 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
-#include "edge/edge_conn.h"
 #include "edge/edge_fetch.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
@@ -1171,7 +1170,7 @@ static void
 fetch_read_head(struct edge_fetch *f)
 {
 	struct evbuffer *in = bufferevent_get_input(f->obev);
-	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
+	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, H1_MAX_HEADERS};
 	struct h1_response resp;
 	enum h1_status body_st;
 

@@ -63,29 +63,29 @@ static bool fw_range_fills(const struct edge_conn *c);
 static bool
 fw_method_is(const struct edge_conn *c, const char *m)
 {
-	return str_eq(c->req.method, str_cstr(m));
+	return str_eq(c->req->h1.method, str_cstr(m));
 }
 
 void
 edge_forward_unpin(struct edge_conn *c)
 {
-	if (c->pin_cl == NULL)
+	if (c->req->pin_cl == NULL)
 		return;
-	cache_mem_client_uncharge(c->pin_cl, c->pin_bytes);
-	c->pin_bytes = 0;
-	cache_mem_client_put(&c->pin_cl);
+	cache_mem_client_uncharge(c->req->pin_cl, c->req->pin_bytes);
+	c->req->pin_bytes = 0;
+	cache_mem_client_put(&c->req->pin_cl);
 }
 
 void
 edge_forward_abort(struct edge_conn *c)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	edge_fetch_detach(&fw->fetch);
 	if (fw->cf != NULL) {
 		/* nothing is published: waiters without a head go on their own,
 		 * the others are closed (edge_collapse.h) */
-		if (c->cf == fw->cf)
+		if (c->req->cf == fw->cf)
 			edge_collapse_detach(c);
 		cache_fill_end(fw->cf, CACHE_FILL_S_FAILED, time_now());
 		cache_fill_unref(&fw->cf);
@@ -105,14 +105,14 @@ edge_forward_abort(struct edge_conn *c)
 static bool
 fw_grace_ok(const struct edge_conn *c)
 {
-	return c->fw.pool->grace && !cache_policy_never_stale(c->fw.stale);
+	return c->req->fw.pool->grace && !cache_policy_never_stale(c->req->fw.stale);
 }
 
 /* Does the route set its own cache.grace (else the node's applies)? */
 static bool
 fw_route_grace(const struct edge_conn *c)
 {
-	return c->route != NULL && c->route->grace_s != CONFIG_GRACE_INHERIT;
+	return c->req->route != NULL && c->req->route->grace_s != CONFIG_GRACE_INHERIT;
 }
 
 /* The default cache.grace stands in only for an origin that was asked and
@@ -141,18 +141,18 @@ fw_grace_set(const struct edge_conn *c)
 static bool
 fw_stale_answer(struct edge_conn *c, int fwd_status)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct cache_policy_conf conf;
 	bool grace = false;
 	char *cs = fw->answer_cs;
 
 	if (fw->stale == NULL || fw->head_sent)
 		return false;
-	if (!cache_policy_stale_ok(&c->req, fw->stale, time_now(), CACHE_STALE_IF_ERROR)) {
+	if (!cache_policy_stale_ok(&c->req->h1, fw->stale, time_now(), CACHE_STALE_IF_ERROR)) {
 		edge_forward_policy_conf(c, &conf);
 		if (fwd_status != 0 && !fw_grace_set(c))
 			conf.grace_s = 0;
-		if (!cache_policy_grace_ok(&c->req, fw->stale, time_now(), conf.grace_s) &&
+		if (!cache_policy_grace_ok(&c->req->h1, fw->stale, time_now(), conf.grace_s) &&
 		    (fwd_status != FW_GRACE || !fw_grace_ok(c)))
 			return false;
 		grace = true;
@@ -174,7 +174,7 @@ fw_stale_answer(struct edge_conn *c, int fwd_status)
 static void
 fw_answer(struct edge_conn *c)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct cache_obj *o = fw->answer;
 	char cs[sizeof fw->answer_cs];
 
@@ -203,7 +203,7 @@ fw_stale_if_error(struct edge_conn *c, int fwd_status)
 static void
 fw_fail(struct edge_conn *c, int status, const char *msg)
 {
-	if (c->fw.head_sent) {
+	if (c->req->fw.head_sent) {
 		edge_forward_abort(c);
 		edge_conn_close(c);
 		return;
@@ -234,15 +234,15 @@ static void
 fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
 {
 	memset(b, 0, sizeof *b);
-	b->method = c->req.method;
-	b->target = c->up_target;
-	b->host = c->up_host;
-	b->req = &c->req;
-	b->route = c->route;
+	b->method = c->req->h1.method;
+	b->target = c->req->up_target;
+	b->host = c->req->up_host;
+	b->req = &c->req->h1;
+	b->route = c->req->route;
 	b->fields = fields;
 	b->w = c->w;
-	b->key = c->key;
-	b->key_len = c->key_len > 0 ? (size_t)c->key_len : 0;
+	b->key = c->req->key;
+	b->key_len = c->req->key_len > 0 ? (size_t)c->req->key_len : 0;
 	b->peer = c->peer;
 	b->tls = c->tls;
 	b->node_name = c->gen->cfg->node_name;
@@ -252,7 +252,7 @@ fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_f
 static void
 fw_write_request_head(struct edge_conn *c, struct evbuffer *out)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct edge_fetch_bereq b;
 
 	fw_bereq(c, fw->store ? EDGE_FETCH_FIELDS_CACHED : EDGE_FETCH_FIELDS_PASS, &b);
@@ -268,8 +268,8 @@ fw_write_request_head(struct edge_conn *c, struct evbuffer *out)
 		b.inm = fw->reval_inm;
 		b.ims = fw->reval_ims;
 	}
-	b.body = fw->buffered ? H1_BODY_LENGTH : c->req.body; /* read whole: chunked too */
-	b.content_length = fw->buffered ? fw->spool.len : c->req.content_length;
+	b.body = fw->buffered ? H1_BODY_LENGTH : c->req->h1.body; /* read whole: chunked too */
+	b.content_length = fw->buffered ? fw->spool.len : c->req->h1.content_length;
 	edge_fetch_bereq_write(&b, out);
 }
 
@@ -286,7 +286,7 @@ static void
 fw_arm_body_timer(struct edge_conn *c)
 {
 	const struct config *cfg = c->gen->cfg;
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	uint64_t now = time_mono_ms(), wait = cfg->body_timeout_ms, deadline = UINT64_MAX;
 	struct timeval tv;
 
@@ -321,7 +321,7 @@ static int
 fw_body_move(struct edge_conn *c, struct evbuffer *in, struct evbuffer *out, size_t n)
 {
 	const struct config *cfg = c->gen->cfg;
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	int r = 0;
 
 	if (cfg->max_body_bytes != 0 && fw->req_body_bytes + n > cfg->max_body_bytes)
@@ -332,7 +332,7 @@ fw_body_move(struct edge_conn *c, struct evbuffer *in, struct evbuffer *out, siz
 		r = edge_spool_add(&fw->spool, in, n, cfg->body_buffer_bytes, cfg->body_temp_path);
 		if (r == 0 && !was_on_disk && edge_spool_on_disk(&fw->spool))
 			EDGE_COUNT(&c->w->metrics, request_bodies_spooled_total);
-	} else if (c->req.body == H1_BODY_CHUNKED) {
+	} else if (c->req->h1.body == H1_BODY_CHUNKED) {
 		fw_move_chunk(in, out, n);
 	} else {
 		evbuffer_remove_buffer(in, out, n);
@@ -349,7 +349,7 @@ fw_spool_failed(struct edge_conn *c, int err)
 	log_warn("proxy", "request body: temporary file in \"%s\": %s", c->gen->cfg->body_temp_path,
 	    strerror(-err));
 	EDGE_COUNT(&c->w->metrics, request_body_spool_errors_total);
-	if (c->fw.buffering) {
+	if (c->req->fw.buffering) {
 		edge_conn_send_error(c, 503, "service unavailable: cannot buffer the request body");
 	} else {
 		EDGE_COUNT(&c->w->metrics, origin_errors_total);
@@ -367,7 +367,7 @@ static void fw_fetch(struct edge_conn *c);
 static void
 fw_pump_request_body(struct edge_conn *c)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct evbuffer *in = c->io.in;
 	struct evbuffer *out = NULL;
 	int err = 0;
@@ -376,7 +376,7 @@ fw_pump_request_body(struct edge_conn *c)
 		out = edge_fetch_output(fw->fetch);
 	if (fw->req_body_done || (!fw->buffered && out == NULL))
 		return;
-	if (c->req.body == H1_BODY_LENGTH) {
+	if (c->req->h1.body == H1_BODY_LENGTH) {
 		size_t n = evbuffer_get_length(in);
 
 		if (n > fw->req_remaining)
@@ -461,7 +461,7 @@ fw_pump_request_body(struct edge_conn *c)
 static void
 fw_send_spool(struct edge_conn *c, struct evbuffer *out)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	while (fw->spool_sent < fw->spool.len && evbuffer_get_length(out) < FW_OUT_HIGH) {
 		int r = edge_spool_copy(
@@ -498,8 +498,8 @@ fw_send(void *arg, struct evbuffer *out)
 	struct edge_conn *c = arg;
 
 	fw_write_request_head(c, out);
-	c->fw.spool_sent = 0;
-	if (c->fw.buffered)
+	c->req->fw.spool_sent = 0;
+	if (c->req->fw.buffered)
 		fw_send_spool(c, out);
 	else
 		fw_pump_request_body(c);
@@ -510,9 +510,9 @@ fw_writable(void *arg, struct evbuffer *out)
 {
 	struct edge_conn *c = arg;
 
-	if (!c->fw.req_body_done)
+	if (!c->req->fw.req_body_done)
 		fw_pump_request_body(c);
-	else if (c->fw.spool_sent < c->fw.spool.len)
+	else if (c->req->fw.spool_sent < c->req->fw.spool.len)
 		fw_send_spool(c, out);
 }
 
@@ -523,7 +523,7 @@ fw_sent(void *arg)
 {
 	const struct edge_conn *c = arg;
 
-	return c->fw.req_body_done && c->fw.spool_sent == c->fw.spool.len;
+	return c->req->fw.req_body_done && c->req->fw.spool_sent == c->req->fw.spool.len;
 }
 
 /* ---- the origin's head ---- */
@@ -551,18 +551,18 @@ fw_skip_window_field(const struct edge_forward *fw, const struct h1_header *h)
 static bool
 fw_skip_origin_sts(const struct edge_conn *c, const struct h1_header *h)
 {
-	return c->site != NULL && c->site->hsts != NULL &&
+	return c->req->site != NULL && c->req->site->hsts != NULL &&
 	       str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"));
 }
 
 void
 edge_forward_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf)
 {
-	conf->default_ttl_s = c->route != NULL ? (int64_t)c->route->default_ttl_s : 0;
-	conf->error_ttl_s = c->route != NULL ? (int64_t)c->route->error_ttl_s : 0;
+	conf->default_ttl_s = c->req->route != NULL ? (int64_t)c->req->route->default_ttl_s : 0;
+	conf->error_ttl_s = c->req->route != NULL ? (int64_t)c->req->route->error_ttl_s : 0;
 	conf->heuristic_max_s = (int64_t)c->gen->cfg->cache.heuristic_max_s;
-	conf->grace_s =
-	    fw_route_grace(c) ? (int64_t)c->route->grace_s : (int64_t)c->gen->cfg->cache.grace_s;
+	conf->grace_s = fw_route_grace(c) ? (int64_t)c->req->route->grace_s
+	                                  : (int64_t)c->gen->cfg->cache.grace_s;
 }
 
 /* The object this answer makes (edge_fetch_obj_new), when it may be stored;
@@ -570,16 +570,16 @@ edge_forward_policy_conf(const struct edge_conn *c, struct cache_policy_conf *co
 static struct cache_obj *
 fw_object(struct edge_conn *c, const struct h1_response *resp, time_t response_time)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct cache_policy_conf conf;
 	struct cache_obj *o;
 
-	if (!fw->store || !fw_method_is(c, "GET") || c->key_len < 0)
+	if (!fw->store || !fw_method_is(c, "GET") || c->req->key_len < 0)
 		return NULL;
 	edge_forward_policy_conf(c, &conf);
-	o = edge_fetch_obj_new(c->w, c->gen->cfg, &c->req, resp, c->key, (size_t)c->key_len, &conf,
-	    edge_fetch_request_time(fw->fetch), response_time,
-	    c->site != NULL && c->site->hsts != NULL, fw->range_whole);
+	o = edge_fetch_obj_new(c->w, c->gen->cfg, &c->req->h1, resp, c->req->key,
+	    (size_t)c->req->key_len, &conf, edge_fetch_request_time(fw->fetch), response_time,
+	    c->req->site != NULL && c->req->site->hsts != NULL, fw->range_whole);
 	if (o != NULL)
 		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
 	return o;
@@ -606,10 +606,10 @@ fw_invalidate(struct edge_conn *c, const struct h1_response *resp, time_t now)
 	static const struct str fields[] = {STR_LIT("Location"), STR_LIT("Content-Location")};
 	struct edge_worker *w = c->w;
 
-	if (!cache_enabled(w->srv->cache) || c->key_len < 0 || fw_safe_method(c) ||
+	if (!cache_enabled(w->srv->cache) || c->req->key_len < 0 || fw_safe_method(c) ||
 	    resp->status < 200 || resp->status >= 400)
 		return;
-	cache_invalidate(w->srv->cache, c->key, (size_t)c->key_len, now);
+	cache_invalidate(w->srv->cache, c->req->key, (size_t)c->req->key_len, now);
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		const struct h1_header *h =
 		    h1_header_find(resp->headers, resp->n_headers, fields[i]);
@@ -617,8 +617,8 @@ fw_invalidate(struct edge_conn *c, const struct h1_response *resp, time_t now)
 
 		if (h == NULL)
 			continue;
-		n = cache_key_resolve(
-		    c->key, (size_t)c->key_len, h->value, w->key_scratch, sizeof w->key_scratch);
+		n = cache_key_resolve(c->req->key, (size_t)c->req->key_len, h->value,
+		    w->key_scratch, sizeof w->key_scratch);
 		if (n >= 0)
 			cache_invalidate(w->srv->cache, w->key_scratch, (size_t)n, now);
 	}
@@ -636,7 +636,7 @@ fw_invalidate(struct edge_conn *c, const struct h1_response *resp, time_t now)
 static void
 fw_head_update(struct edge_conn *c, const struct h1_response *resp, time_t now)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	const struct h1_header *hs = resp->headers;
 	size_t n = resp->n_headers;
 	struct cache_policy_conf conf;
@@ -656,7 +656,7 @@ fw_head_update(struct edge_conn *c, const struct h1_response *resp, time_t now)
 		return;
 	edge_forward_policy_conf(c, &conf);
 	cache_policy_evaluate_304(
-	    &c->req, fw->stale, resp, edge_fetch_request_time(fw->fetch), now, &conf, &pol);
+	    &c->req->h1, fw->stale, resp, edge_fetch_request_time(fw->fetch), now, &conf, &pol);
 	if (!pol.storable)
 		return;
 	o = cache_obj_update(fw->stale, hs, n, now, &pol);
@@ -673,7 +673,7 @@ static bool
 fw_skip_final_field(const void *arg, const struct h1_header *h)
 {
 	const struct edge_conn *c = arg;
-	const struct edge_forward *fw = &c->fw;
+	const struct edge_forward *fw = &c->req->fw;
 
 	return fw_skip_response_header(fw->resp, h) || fw_skip_origin_sts(c, h) ||
 	       fw_skip_window_field(fw, h) || edge_range_cut_skips(&fw->cut, h->name);
@@ -682,7 +682,7 @@ fw_skip_final_field(const void *arg, const struct h1_header *h)
 static void
 fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool stored)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct edge_resp r;
 	char cs[96];
 	char cut_buf[EDGE_RANGE_FIELDS_BUF + 24];
@@ -690,10 +690,10 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 
 	/* RFC 9211 §2.3: fwd-status, the answer to our conditional request */
 	if (fw->revalidate)
-		snprintf(cs, sizeof cs, "fwd=%s; fwd-status=%d%s", c->fwd, resp->status,
+		snprintf(cs, sizeof cs, "fwd=%s; fwd-status=%d%s", c->req->fwd, resp->status,
 		    stored ? "; stored" : "");
 	else
-		snprintf(cs, sizeof cs, "fwd=%s%s", c->fwd, stored ? "; stored" : "");
+		snprintf(cs, sizeof cs, "fwd=%s%s", c->req->fwd, stored ? "; stored" : "");
 	if (!fw->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
 	edge_resp_origin(&r, c, resp, fw->cut.active ? fw->cut.status : resp->status,
@@ -716,7 +716,7 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 		break;
 	case H1_BODY_CHUNKED:
 	case H1_BODY_CLOSE:
-		if (c->req.minor >= 1) {
+		if (c->req->h1.minor >= 1) {
 			r.framing = EDGE_RESP_FRAMING_CHUNKED;
 			fw->client_chunked = true;
 		} else {
@@ -728,7 +728,7 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 	r.keep_alive = c->keep_alive;
 	(void)edge_resp_send(&r, c);
 	if (fw->cut.active)
-		c->bytes_out +=
+		c->req->bytes_out +=
 		    edge_range_cut_feed(&fw->cut, NULL, c->io.out, 0); /* a 416's text */
 	fw->head_sent = true;
 }
@@ -750,10 +750,10 @@ fw_on_interim(void *arg, const struct h1_response *resp)
 	struct edge_conn *c = arg;
 	struct edge_resp r;
 
-	if (resp->status == 100 || c->req.minor == 0)
+	if (resp->status == 100 || c->req->h1.minor == 0)
 		return;
 	edge_resp_interim(&r, resp, fw_skip_interim_field, resp);
-	c->bytes_out += edge_resp_send(&r, c);
+	c->req->bytes_out += edge_resp_send(&r, c);
 }
 
 /*
@@ -767,7 +767,7 @@ fw_on_interim(void *arg, const struct h1_response *resp)
 static void
 fw_revalidated(struct edge_conn *c, const struct h1_response *resp)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct edge_worker *w = c->w;
 	struct cache_policy_conf conf;
 	struct cache_policy pol;
@@ -776,7 +776,7 @@ fw_revalidated(struct edge_conn *c, const struct h1_response *resp)
 
 	edge_forward_policy_conf(c, &conf);
 	cache_policy_evaluate_304(
-	    &c->req, fw->stale, resp, edge_fetch_request_time(fw->fetch), now, &conf, &pol);
+	    &c->req->h1, fw->stale, resp, edge_fetch_request_time(fw->fetch), now, &conf, &pol);
 	o = cache_obj_update(fw->stale, resp->headers, resp->n_headers, now, &pol);
 	if (o != NULL)
 		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
@@ -786,7 +786,7 @@ fw_revalidated(struct edge_conn *c, const struct h1_response *resp)
 	} else if (pol.storable && fw->store) {
 		cache_store(w->srv->cache, o, now);
 		EDGE_COUNT(&w->metrics, cache_stores_total);
-		edge_fetch_store_for_request(w, &c->req, o, now);
+		edge_fetch_store_for_request(w, &c->req->h1, o, now);
 	}
 	fw->answer = o;
 	fw->answer_stale = false;
@@ -816,7 +816,7 @@ static bool
 fw_range_fills(const struct edge_conn *c)
 {
 	const struct h1_header *h =
-	    h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Range"));
+	    h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("Range"));
 	uint64_t window = fw_range_fill_max(c->gen->cfg);
 	struct range_set rs;
 
@@ -840,7 +840,7 @@ fw_range_fills(const struct edge_conn *c)
 static bool
 fw_range_refetch(struct edge_conn *c, const struct h1_response *resp, struct cache_obj **fill)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	if (!fw->range_strip || resp->status != 200)
 		return false;
@@ -897,7 +897,7 @@ fw_range_whole(const struct h1_response *r)
 static bool
 fw_range_window(struct edge_conn *c, struct h1_response *resp)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	if (!fw->range_strip || (resp->status != 206 && resp->status != 416))
 		return false;
@@ -921,7 +921,7 @@ fw_range_window(struct edge_conn *c, struct h1_response *resp)
 static bool
 fw_reval_refetch(struct edge_conn *c, const struct h1_response *resp)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	if (!fw->revalidate || resp->status != 304 || fw->reval_client)
 		return false;
@@ -940,7 +940,7 @@ fw_reval_refetch(struct edge_conn *c, const struct h1_response *resp)
 static void
 fw_range_cut(struct edge_conn *c, const struct h1_response *resp)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	const struct h1_header *h;
 	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
 	struct str ctype = STR_NULL;
@@ -957,7 +957,7 @@ fw_range_cut(struct edge_conn *c, const struct h1_response *resp)
 		v.date = h->value;
 	if ((h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("Content-Type"))) != NULL)
 		ctype = h->value;
-	rr = range_request(&c->req, &v, resp->content_length, &rs);
+	rr = range_request(&c->req->h1, &v, resp->content_length, &rs);
 	if (rr == RANGE_IGNORE || (rr == RANGE_SATISFIABLE && !range_ascending(&rs)))
 		return;
 	edge_range_cut_start(&fw->cut, rr, &rs, resp->content_length, ctype);
@@ -973,13 +973,13 @@ fw_range_cut(struct edge_conn *c, const struct h1_response *resp)
 static bool
 fw_publish(struct edge_conn *c, const struct h1_response *resp, struct cache_obj *fill)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct cache_obj *head;
 
 	if (fw->cf == NULL)
 		return true;
 	if (fill == NULL) {
-		if (c->cf == fw->cf)
+		if (c->req->cf == fw->cf)
 			edge_collapse_detach(c);
 		cache_fill_end(fw->cf, CACHE_FILL_S_PASS, time_now());
 		cache_fill_unref(&fw->cf);
@@ -999,14 +999,14 @@ fw_publish(struct edge_conn *c, const struct h1_response *resp, struct cache_obj
 static enum edge_fetch_verdict
 fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct cache_obj *fill;
 	time_t now;
 
 	if (fw->revalidate && resp->status == 304 &&
 	    (cache_policy_304_applies(fw->stale, resp, fw->reval_client) ||
-	        (fw->reval_inm && edge_fetch_select_variant(
-	                              c->w, c->key, (size_t)c->key_len, resp, &fw->stale)))) {
+	        (fw->reval_inm && edge_fetch_select_variant(c->w, c->req->key,
+	                              (size_t)c->req->key_len, resp, &fw->stale)))) {
 		fw_revalidated(c, resp);
 		return EDGE_FETCH_DONE;
 	}
@@ -1053,9 +1053,9 @@ fw_on_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 	struct edge_conn *c = arg;
 	enum edge_fetch_verdict v;
 
-	c->fw.resp = resp;
+	c->req->fw.resp = resp;
 	v = fw_decide(c, f, resp);
-	c->fw.resp = NULL;
+	c->req->fw.resp = NULL;
 	return v;
 }
 
@@ -1067,16 +1067,16 @@ static bool
 fw_on_body(void *arg, struct evbuffer *in, size_t n)
 {
 	struct edge_conn *c = arg;
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	if (fw->cut.active)
-		c->bytes_out += edge_range_cut_feed(&fw->cut, in, c->io.out, n);
+		c->req->bytes_out += edge_range_cut_feed(&fw->cut, in, c->io.out, n);
 	else if (fw->client_chunked)
 		fw_move_chunk(in, c->io.out, n);
 	else
 		evbuffer_remove_buffer(in, c->io.out, n);
 	if (!fw->cut.active)
-		c->bytes_out += n;
+		c->req->bytes_out += n;
 	if (evbuffer_get_length(c->io.out) <= FW_OUT_HIGH)
 		return false;
 	edge_io_set_lowmark(&c->io, FW_OUT_LOW);
@@ -1087,7 +1087,7 @@ static void
 fw_on_end(void *arg)
 {
 	struct edge_conn *c = arg;
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	fw->fetch = NULL;
 	if (fw->answer != NULL) {
@@ -1096,7 +1096,7 @@ fw_on_end(void *arg)
 	}
 	if (fw->client_chunked) {
 		evbuffer_add(c->io.out, "0\r\n\r\n", 5);
-		c->bytes_out += 5;
+		c->req->bytes_out += 5;
 	}
 	if (!fw->req_body_done)
 		c->keep_alive = false;
@@ -1110,7 +1110,7 @@ fw_on_error(void *arg, enum edge_fetch_error e, int status, const char *msg)
 {
 	struct edge_conn *c = arg;
 
-	c->fw.fetch = NULL;
+	c->req->fw.fetch = NULL;
 	switch (e) {
 	case EDGE_FETCH_E_ORIGIN:
 		fw_fail(c, status, msg);
@@ -1138,11 +1138,11 @@ fw_on_fill_end(void *arg, struct cache_mem_client *cl, uint64_t bytes)
 {
 	struct edge_conn *c = arg;
 
-	c->fw.fetch = NULL;
+	c->req->fw.fetch = NULL;
 	edge_forward_abort(c);
 	edge_forward_unpin(c);
-	c->pin_cl = cl; /* until the client has read the fill (edge_collapse_detach) */
-	c->pin_bytes = bytes;
+	c->req->pin_cl = cl; /* until the client has read the fill (edge_collapse_detach) */
+	c->req->pin_bytes = bytes;
 	edge_collapse_pump(c);
 }
 
@@ -1167,8 +1167,8 @@ static const struct edge_fetch_client fw_client = {
 static bool
 fw_bodyless(const struct edge_conn *c)
 {
-	return c->req.body == H1_BODY_NONE ||
-	       (c->req.body == H1_BODY_LENGTH && c->req.content_length == 0);
+	return c->req->h1.body == H1_BODY_NONE ||
+	       (c->req->h1.body == H1_BODY_LENGTH && c->req->h1.content_length == 0);
 }
 
 /* RFC 9110 §9.2.2 idempotent methods. */
@@ -1195,8 +1195,8 @@ edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool)
 	if (pool->balancer != CONFIG_BALANCER_CONSISTENT_HASH)
 		return 0;
 	if (pool->hash_key == CONFIG_HASH_KEY_HOST)
-		return origin_balance_hash(c->host_lc, c->host_lc_len);
-	return origin_balance_hash(c->req.path.p, c->req.path.len);
+		return origin_balance_hash(c->req->host_lc, c->req->host_lc_len);
+	return origin_balance_hash(c->req->h1.path.p, c->req->h1.path.len);
 }
 
 /* The fetch: NORMAL when c leads a fill, else PASS.  Until it has an origin
@@ -1204,7 +1204,7 @@ edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool)
 static void
 fw_fetch(struct edge_conn *c)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 	struct edge_fetch_req r;
 
 	fw->buffering = false;
@@ -1226,22 +1226,22 @@ void
 edge_forward_start(
     struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	ASSERT(fw->fetch == NULL && !fw->buffering);
 	fw->pool = pool;
 	/* never store an answer to a request whose body went to the origin: a
 	 * GET's content has no meaning (RFC 9110 §9.3.1), not a key either */
-	fw->store = store && c->req.body == H1_BODY_NONE;
+	fw->store = store && c->req->h1.body == H1_BODY_NONE;
 	fw->range_strip = store && fw_method_is(c, "GET") && fw_range_fills(c);
 	fw->stale = stale; /* fw->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		fw->revalidate = false;
-	fw->req_body_done = c->req.body == H1_BODY_NONE;
-	fw->req_remaining = c->req.content_length;
+	fw->req_body_done = c->req->h1.body == H1_BODY_NONE;
+	fw->req_remaining = c->req->h1.content_length;
 	fw->body_start_ms = time_mono_ms();
 	h1_chunked_init(&fw->req_dec);
-	if (!fw->req_body_done && c->req.expect_continue) {
+	if (!fw->req_body_done && c->req->h1.expect_continue) {
 		/* RFC 9110 §10.1.1: we will read the body, so say so now. */
 		struct edge_resp r;
 
@@ -1251,7 +1251,8 @@ edge_forward_start(
 	/* A body that arrives slowly must not hold a member's connection (and
 	 * its max_conns slot) all that time: it is read whole first, as nginx's
 	 * proxy_request_buffering does, unless the route streams it. */
-	fw->buffered = !fw->req_body_done && c->route != NULL && c->route->request_buffering;
+	fw->buffered =
+	    !fw->req_body_done && c->req->route != NULL && c->req->route->request_buffering;
 	if (fw->buffered) {
 		fw->buffering = true;
 		fw_pump_request_body(c);
@@ -1263,7 +1264,7 @@ edge_forward_start(
 void
 edge_forward_on_client_readable(struct edge_conn *c)
 {
-	if (!c->fw.req_body_done) /* buffering too */
+	if (!c->req->fw.req_body_done) /* buffering too */
 		fw_pump_request_body(c);
 	else if (c->client_eof)
 		c->keep_alive = false;
@@ -1272,7 +1273,7 @@ edge_forward_on_client_readable(struct edge_conn *c)
 void
 edge_forward_on_client_writable(struct edge_conn *c)
 {
-	struct edge_forward *fw = &c->fw;
+	struct edge_forward *fw = &c->req->fw;
 
 	if (!fw->head_sent || fw->fetch == NULL || evbuffer_get_length(c->io.out) > FW_OUT_LOW)
 		return;
@@ -1286,7 +1287,7 @@ edge_forward_background(struct edge_conn *c, struct cache_obj *stale)
 	struct edge_fetch_bereq b;
 	struct edge_fetch_bg bg;
 
-	if (c->key_len < 0 || c->route == NULL || c->req.body != H1_BODY_NONE)
+	if (c->req->key_len < 0 || c->req->route == NULL || c->req->h1.body != H1_BODY_NONE)
 		return false;
 	/* as for the forwarded request, as a GET with the stored validators
 	 * (RFC 9111 §4.3.1) */
@@ -1296,12 +1297,12 @@ edge_forward_background(struct edge_conn *c, struct cache_obj *stale)
 	b.inm = true;
 	b.ims = true;
 	bg.gen = c->gen;
-	bg.pool = c->pool; /* the route's, or its canary's */
-	bg.hash = edge_forward_hash(c, c->pool);
-	bg.key = c->key;
-	bg.key_len = (size_t)c->key_len;
+	bg.pool = c->req->pool; /* the route's, or its canary's */
+	bg.hash = edge_forward_hash(c, c->req->pool);
+	bg.key = c->req->key;
+	bg.key_len = (size_t)c->req->key_len;
 	bg.stale = stale;
 	edge_forward_policy_conf(c, &bg.conf);
-	bg.skip_sts = c->site != NULL && c->site->hsts != NULL;
+	bg.skip_sts = c->req->site != NULL && c->req->site->hsts != NULL;
 	return edge_fetch_background(c->w, &bg, &b);
 }

@@ -16,10 +16,65 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cache/cache.h"
+#include "core/h1.h"
+#include "edge/edge_range.h"
+#include "edge/edge_spool.h"
+
 struct cache_obj;
 struct cache_policy_conf;
 struct config_pool;
 struct edge_conn;
+struct edge_fetch;
+struct h1_response;
+
+/*
+ * The request side of a request forwarded to the origin (edge_forward.c):
+ * its fetch, its body source, and what it decided on the origin's head.
+ * All zero while no request is forwarded (edge_forward_abort zeroes it);
+ * the caller sets revalidate, reval_* and cf before edge_forward_start.
+ */
+struct edge_forward {
+	struct edge_fetch *fetch;       /* while attached, or NULL */
+	const struct config_pool *pool; /* the route's, or its canary's */
+	bool store;                     /* the response may be stored */
+	bool buffering;                 /* reading the request body whole (request_buffering)
+	                                   before the fetch starts */
+	bool head_sent;                 /* the response head is in the client's output */
+	bool req_body_done;             /* request body fully read (and forwarded) */
+	bool buffered;                  /* the body is read whole into spool first */
+	bool client_chunked;            /* we chunk-encode towards the client */
+	struct edge_spool spool;        /* the buffered body (zeroed: empty) */
+	uint64_t spool_sent;            /* bytes of spool queued towards the origin */
+	struct h1_chunked req_dec;
+	uint64_t req_remaining; /* LENGTH request body bytes left */
+	uint64_t req_body_bytes;
+	uint64_t body_start_ms;  /* monotonic: the request body began */
+	uint64_t body_paused_ms; /* time its reading waited for the origin */
+	uint64_t body_pause_ms;  /* monotonic start of such a wait, or 0 */
+
+	struct cache_obj *stale;        /* stored stale response (revalidated, or kept
+	                                   for stale-if-error), owned, or NULL */
+	bool revalidate;                /* conditional request for stale */
+	bool reval_inm;                 /* we add If-None-Match: stale's ETag */
+	bool reval_ims;                 /* we add If-Modified-Since: its Last-Modified */
+	bool reval_client;              /* the client sent validators of its own */
+	struct cache_fill *cf;          /* the fill this request leads, until its fetch takes it */
+	const struct h1_response *resp; /* the origin's head, while it is decided on */
+
+	/* Range / If-Range not forwarded: the window the cache may fill from
+	 * is asked instead (the whole object when it fits) and the client's
+	 * ranges are cut here; cut.active: the client gets a 206 or 416 */
+	bool range_strip;
+	bool range_whole; /* the origin's 206 held the whole representation: a 200 */
+	struct edge_range_cut cut;
+
+	/* a stored object answers when the fetch ends (a 304 that refreshed
+	 * it, stale-if-error): owned, or NULL */
+	struct cache_obj *answer;
+	bool answer_stale; /* counted as stale served */
+	char answer_cs[96];
+};
 
 /* Starts forwarding c's current request to pool.  store: the response may be
  * stored in the cache (the policy still decides).  stale (owned, may be NULL):

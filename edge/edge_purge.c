@@ -952,7 +952,7 @@ purge_conn_answer(struct edge_conn *c, struct purge_answer *a)
 {
 	char *text = json_dumps(a->body, JSON_COMPACT);
 
-	c->purge_job = NULL;
+	c->req->purge_job = NULL;
 	c->state = EDGE_CONN_READ_HEAD;
 	if (a->code == 200 && purge_fleet != NULL)
 		purge_fleet_kick(purge_fleet);
@@ -1132,7 +1132,7 @@ bool
 edge_purge_conn(struct edge_conn *c)
 {
 	struct config *cfg = c->gen->cfg;
-	const struct h1_request *r = &c->req;
+	const struct h1_request *r = &c->req->h1;
 	const struct h1_header *h;
 	struct edge_purge_job *j;
 	char *url;
@@ -1140,7 +1140,7 @@ edge_purge_conn(struct edge_conn *c)
 	if (!str_eq(r->method, STR_LIT("PURGE")) ||
 	    !purge_cidr_match(cfg->purge.client_cidrs, cfg->purge.n_client_cidrs, c->peer))
 		return false;
-	c->cache_status = "PURGE";
+	c->req->cache_status = "PURGE";
 	url = purge_method_url(c->tls ? STR_LIT("https") : STR_LIT("http"), r);
 	if (url == NULL) {
 		edge_conn_send_error(c, 400, "bad request: PURGE needs a Host and a target URL");
@@ -1152,7 +1152,7 @@ edge_purge_conn(struct edge_conn *c)
 	j->conn = c;
 	j->box = &c->w->purge_box;
 	/* the connection reads nothing more until the answer (purge_conn_answer) */
-	c->purge_job = j;
+	c->req->purge_job = j;
 	c->state = EDGE_CONN_PURGE;
 	edge_io_read_disable(&c->io);
 	purge_job_queue(j);
@@ -1162,9 +1162,9 @@ edge_purge_conn(struct edge_conn *c)
 void
 edge_purge_conn_gone(struct edge_conn *c)
 {
-	if (c->purge_job != NULL)
-		purge_job_cancel(c->purge_job);
-	c->purge_job = NULL;
+	if (c->req->purge_job != NULL)
+		purge_job_cancel(c->req->purge_job);
+	c->req->purge_job = NULL;
 }
 
 /* ---- /metrics ---- */

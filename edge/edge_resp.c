@@ -65,7 +65,7 @@ resp_reset(struct edge_resp *r, int status, bool keep_alive, bool http10)
 void
 edge_resp_init(struct edge_resp *r, const struct edge_conn *c, int status)
 {
-	resp_reset(r, status, c->keep_alive, c->req.minor == 0);
+	resp_reset(r, status, c->keep_alive, c->req->h1.minor == 0);
 }
 
 void
@@ -150,9 +150,9 @@ resp_add_date(struct edge_resp *r, const struct edge_conn *c)
 void
 edge_resp_rules(struct edge_resp *r, const struct edge_conn *c)
 {
-	if (c->route == NULL || c->route->resp_hdrs.n == 0)
+	if (c->req->route == NULL || c->req->route->resp_hdrs.n == 0)
 		return;
-	r->rules = &c->route->resp_hdrs;
+	r->rules = &c->req->route->resp_hdrs;
 	r->rules_at = r->n_fields;
 }
 
@@ -176,7 +176,7 @@ edge_resp_own_typed(struct edge_resp *r, const struct edge_conn *c, int status, 
 		edge_resp_add(r, STR_LIT("Content-Type"), str_make(type, strlen(type)));
 	edge_resp_add_u64(r, STR_LIT("Content-Length"), blen + tlen);
 	resp_add_via(r, c);
-	if (always_body || !str_eq(c->req.method, STR_LIT("HEAD"))) {
+	if (always_body || !str_eq(c->req->h1.method, STR_LIT("HEAD"))) {
 		r->body = str_make(body, blen);
 		r->body_tail = str_make(tail, tlen);
 	}
@@ -296,13 +296,13 @@ edge_resp_send(struct edge_resp *r, struct edge_conn *c)
 	size_t n;
 
 	/* RFC 6797 §7.1, §7.2: only over a secure transport, on every response. */
-	if (!r->interim && c->tls && c->site != NULL && c->site->hsts != NULL)
+	if (!r->interim && c->tls && c->req->site != NULL && c->req->site->hsts != NULL)
 		edge_resp_add(r, STR_LIT("Strict-Transport-Security"),
-		    str_make(c->site->hsts, strlen(c->site->hsts)));
+		    str_make(c->req->site->hsts, strlen(c->req->site->hsts)));
 	n = edge_h1_write_head(c->io.out, r);
 	if (!r->interim) {
-		c->status = r->status;
-		c->bytes_out += n;
+		c->req->status = r->status;
+		c->req->bytes_out += n;
 	}
 	return n;
 }

@@ -36,7 +36,6 @@
 #include "cache/cache.h"
 #include "core/h1.h"
 #include "edge/edge_fetch.h"
-#include "edge/edge_conn.h"
 #include "edge/edge_metrics.h"
 #include "edge/edge_purge.h"
 
@@ -153,7 +152,7 @@ struct edge_worker {
 	struct edge_hs_ip *hs_ip[EDGE_HS_BUCKETS];
 	/* Scratch space for the head being parsed and the key being built;
 	 * what must outlive the call is copied to the connection. */
-	struct h1_header hdr_scratch[EDGE_MAX_HEADERS];
+	struct h1_header hdr_scratch[H1_MAX_HEADERS];
 	char key_scratch[CACHE_KEY_MAX];
 };
 

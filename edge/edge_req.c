@@ -1,0 +1,586 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * edge/edge_req.c — a client request and its steps up to the cache lookup:
+ * recv → route → key → lookup → hit, or miss / pass (forward: the origin,
+ * edge_forward.c, or a fill in progress, edge_collapse.c).
+ *
+ * The request's buffers (the head and field copies, the key, a rewritten
+ * target) are kept from one request of a connection to the next
+ * (edge_req_reset), so a keep-alive hit allocates nothing; an idle
+ * connection gives them back (edge_req_release).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/assert.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "edge/edge_collapse.h"
+#include "edge/edge_conn.h"
+#include "edge/edge_forward.h"
+#include "edge/edge_purge.h"
+#include "edge/edge_resp.h"
+#include "edge/edge_route.h"
+#include "edge/edge_worker.h"
+
+void
+edge_req_init(struct edge_req *r, struct edge_conn *c)
+{
+	memset(r, 0, sizeof *r);
+	r->conn = c;
+	r->key_len = -1;
+	r->cache_status = "-";
+}
+
+void
+edge_req_reset(struct edge_req *r)
+{
+	struct edge_conn *c = r->conn;
+	struct h1_header *hdrs = r->hdrs;
+	char *head_buf = r->head_buf, *up_buf = r->up_buf, *key = r->key;
+	size_t hdrs_cap = r->hdrs_cap, head_cap = r->head_cap, up_cap = r->up_cap,
+	       key_cap = r->key_cap;
+
+	/* what the last request still holds is let go (nothing, once its
+	 * response is done and its fill read) */
+	edge_collapse_detach(c);
+	edge_forward_abort(c);
+	edge_purge_conn_gone(c);
+	edge_req_init(r, c);
+	r->hdrs = hdrs;
+	r->hdrs_cap = hdrs_cap;
+	r->head_buf = head_buf;
+	r->head_cap = head_cap;
+	r->up_buf = up_buf;
+	r->up_cap = up_cap;
+	r->key = key;
+	r->key_cap = key_cap;
+}
+
+void
+edge_req_release(struct edge_req *r)
+{
+	edge_req_reset(r);
+	free(r->head_buf);
+	free(r->hdrs);
+	free(r->key);
+	free(r->up_buf);
+	r->head_buf = NULL;
+	r->hdrs = NULL;
+	r->key = NULL;
+	r->up_buf = NULL;
+	r->head_cap = r->hdrs_cap = r->key_cap = r->up_cap = 0;
+}
+
+/* Moves every view of the parsed request from the input buffer to head_buf. */
+static void
+req_rebase(struct edge_req *req, const char *from)
+{
+	struct h1_request *r = &req->h1;
+	const char *to = req->head_buf;
+
+#define REBASE(s)                                                                                  \
+	do {                                                                                       \
+		if ((s).p != NULL && (s).p >= from && (s).p <= from + r->head_len)                 \
+			(s).p = to + ((s).p - from);                                               \
+	} while (0)
+	REBASE(r->method);
+	REBASE(r->target);
+	REBASE(r->scheme);
+	REBASE(r->path);
+	REBASE(r->authority);
+	REBASE(r->host);
+	for (size_t i = 0; i < r->n_headers; i++) {
+		REBASE(r->headers[i].name);
+		REBASE(r->headers[i].value);
+	}
+#undef REBASE
+}
+
+void
+edge_req_set_head(struct edge_req *req, const struct h1_request *h1, const char *head)
+{
+	req->h1 = *h1;
+	if (req->h1.head_len > req->head_cap) {
+		free(req->head_buf);
+		req->head_cap = req->h1.head_len < 1024 ? 1024 : req->h1.head_len;
+		req->head_buf = xmalloc(req->head_cap);
+	}
+	memcpy(req->head_buf, head, req->h1.head_len);
+	if (req->h1.n_headers > req->hdrs_cap) {
+		free(req->hdrs);
+		req->hdrs_cap = req->h1.n_headers < 16 ? 16 : req->h1.n_headers;
+		req->hdrs = xmalloc(req->hdrs_cap * sizeof *req->hdrs);
+	}
+	if (req->h1.n_headers > 0)
+		memcpy(req->hdrs, req->h1.headers, req->h1.n_headers * sizeof *req->hdrs);
+	req->h1.headers = req->hdrs;
+	req_rebase(req, head);
+}
+
+/*
+ * RFC 9110 §7.4 / RFC 6066 §3: a request on a TLS connection must be for the
+ * site the SNI named (its certificate was chosen for that name); one whose
+ * Host selects another site is answered 421.  Without SNI any Host goes.
+ */
+static bool
+req_sni_mismatch(const struct edge_req *req, const struct config_site *site)
+{
+	const struct edge_conn *c = req->conn;
+	const char *sni = SSL_get_servername(c->io.ssl, TLSEXT_NAMETYPE_host_name);
+	char lc[256];
+	size_t n;
+
+	if (sni == NULL)
+		return false;
+	n = strlen(sni);
+	if (n >= sizeof lc)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		lc[i] = (char)str_lower((unsigned char)sni[i]);
+	if (n > 0 && lc[n - 1] == '.')
+		n--;
+	lc[n] = '\0';
+	return config_site_for_host(c->gen->cfg, lc, n) != site;
+}
+
+/* redirect_https: 308 to the same target over https (default port). */
+static void
+req_redirect_https(struct edge_req *req)
+{
+	struct edge_conn *c = req->conn;
+	const struct h1_request *r = &req->h1;
+	char loc[64 + 256 + 8192 + 32];
+	struct edge_resp resp;
+	int n;
+
+	if (r->path.len > 8192) {
+		edge_conn_send_error(c, 414, "URI too long");
+		return;
+	}
+	n = snprintf(loc, sizeof loc, "https://%s%.*s", req->host_lc, (int)r->path.len, r->path.p);
+	edge_resp_own(&resp, c, 308, NULL, NULL, false);
+	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
+	edge_conn_send_own(c, &resp);
+}
+
+/* routes[].redirect: answered by the node from the route's template. */
+static void
+req_redirect_route(struct edge_req *req, struct str npath, const struct edge_route_caps *caps)
+{
+	struct edge_conn *c = req->conn;
+	const struct h1_request *r = &req->h1;
+	const char *q = memchr(r->path.p, '?', r->path.len);
+	struct edge_route_vars v = {
+	    .scheme = c->tls ? STR_LIT("https") : STR_LIT("http"),
+	    .host = str_make(req->host_lc, req->host_lc_len),
+	    .path = npath,
+	    .query = q ? str_make(q + 1, r->path.len - (size_t)(q - r->path.p) - 1) : STR_NULL,
+	    .request_uri = r->path,
+	    .caps = caps,
+	};
+	char *loc = c->w->key_scratch;
+	struct edge_resp resp;
+	int n;
+
+	/* room as when the field line was built here ("Location: " and CRLF) */
+	n = edge_route_expand(req->route->redirect_to, &v, loc, sizeof c->w->key_scratch - 12);
+	if (n < 0) {
+		edge_conn_send_error(c, 414, "URI too long");
+		return;
+	}
+	edge_resp_own(&resp, c, (int)req->route->redirect_status, "redirect\n", NULL, false);
+	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
+	edge_conn_send_own(c, &resp);
+}
+
+/* The target sent to the origin: a copy of a, then b (the connection's
+ * buffer, kept across requests). */
+static void
+req_set_up_target(struct edge_req *req, struct str a, struct str b)
+{
+	size_t n = a.len + b.len;
+
+	if (n + 1 > req->up_cap) {
+		free(req->up_buf);
+		req->up_cap = n + 1 < 256 ? 256 : n + 1;
+		req->up_buf = xmalloc(req->up_cap);
+	}
+	memcpy(req->up_buf, a.p, a.len);
+	if (b.len > 0)
+		memcpy(req->up_buf + a.len, b.p, b.len);
+	req->up_buf[n] = '\0';
+	req->up_target = str_make(req->up_buf, n);
+}
+
+/*
+ * The route's upstream side: the pool (or the canary's), the target sent to
+ * the origin (npath rewritten, then query; else npath, then the client's
+ * query) and its Host.  The origin gets the path the route and the cache key
+ * saw: "/a/../b" and "/%62" are asked for as "/b", so they cannot fill "/b"
+ * with what the origin makes of another path.  False after answering an
+ * error.
+ */
+static bool
+req_route_upstream(struct edge_req *req, struct str npath, struct str query)
+{
+	struct edge_conn *c = req->conn;
+	const struct config_route *route = req->route;
+	const struct h1_request *r = &req->h1;
+	size_t raw_len = query.p != NULL ? (size_t)(query.p - r->path.p) : r->path.len;
+	int n;
+
+	req->pool = route->pool;
+	if (edge_route_canary(route, str_cstr(c->peer), r->headers, r->n_headers))
+		req->pool = route->canary_pool;
+	req->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
+	req->up_target = r->path;
+	n = edge_route_rewrite(
+	    route, npath, query, c->w->route_md, c->w->key_scratch, sizeof c->w->key_scratch);
+	if (n < 0) {
+		edge_conn_send_error(c, 414, "URI too long (after rewrite)");
+		return false;
+	}
+	if (n > 0)
+		req_set_up_target(req, str_make(c->w->key_scratch, (size_t)n), STR_NULL);
+	else if (npath.len != raw_len || memcmp(npath.p, r->path.p, raw_len) != 0)
+		req_set_up_target(req, npath, query);
+	return true;
+}
+
+/*
+ * A GET or HEAD with a body to a caching route (RFC 9110 §9.3.1, §9.3.2: the
+ * content has no defined meaning; an origin that reads it would have its
+ * answer stored under the URL alone, for everyone): the route's
+ * cache.get_body says whether the request goes without it (drop: the body is
+ * never read, so the connection closes after the answer, *ka false), is
+ * refused (reject: 400), or goes with it past the cache (pass: the caller
+ * sees the body and neither looks up nor stores).  A "Content-Length: 0" is
+ * no body.  False after answering.
+ */
+static bool
+req_get_body(struct edge_req *req, bool *ka)
+{
+	struct edge_conn *c = req->conn;
+	struct h1_request *r = &req->h1;
+
+	if (r->body == H1_BODY_NONE ||
+	    (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD"))))
+		return true;
+	if (r->body == H1_BODY_LENGTH && r->content_length == 0) {
+		r->body = H1_BODY_NONE;
+		c->keep_alive = *ka; /* nothing left unread */
+		return true;
+	}
+	switch (req->route->get_body) {
+	case CONFIG_GET_BODY_REJECT:
+		edge_conn_send_error(c, 400, "bad request: a GET or HEAD with a body");
+		return false;
+	case CONFIG_GET_BODY_PASS:
+		return true;
+	case CONFIG_GET_BODY_DROP:
+		break;
+	}
+	/* unread, the body must never be parsed as a next request */
+	r->body = H1_BODY_NONE;
+	r->content_length = 0;
+	r->expect_continue = false;
+	*ka = false;
+	c->keep_alive = false;
+	return true;
+}
+
+/*
+ * The request's steps: recv → route → key → lookup → hit, or miss / pass
+ * (edge_forward.c).  Each step that answers the request (an error, a
+ * redirect, a hit) returns false, and the request is handled from there.
+ */
+
+/* recv: the request as received, before any site: keep-alive (*ka, what
+ * the client allows), CONNECT, PURGE from a purge client, OPTIONS *, and the
+ * Host lowercased for the site and the key. */
+static bool
+req_step_recv(struct edge_req *req, bool *ka)
+{
+	struct edge_conn *c = req->conn;
+	struct edge_worker *w = c->w;
+	const struct h1_request *r = &req->h1;
+
+	EDGE_COUNT(&w->metrics, requests_total);
+	c->requests++;
+	*ka = r->keep_alive && !w->draining && !c->client_eof;
+	/* A request body is read only on the way to the origin: an answer of
+	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
+	 * closes the connection, so unread body bytes are never taken for the
+	 * next request (smuggling).  Keep-alive comes back below for the
+	 * origin. */
+	c->keep_alive = *ka && r->body == H1_BODY_NONE;
+	req->key_len = -1;
+	req->cache_status = "-";
+	req->site = NULL;
+
+	if (r->form == H1_TARGET_AUTHORITY) {
+		edge_conn_send_error(c, 501, "CONNECT is not supported");
+		return false;
+	}
+	if (edge_purge_conn(c)) /* PURGE from an address of purge.client_listeners */
+		return false;
+	if (r->form == H1_TARGET_ASTERISK) {
+		struct edge_resp resp;
+
+		edge_resp_own(&resp, c, 200, NULL, NULL, false);
+		edge_resp_add(&resp, STR_LIT("Allow"),
+		    STR_LIT("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"));
+		edge_conn_send_own(c, &resp);
+		return false;
+	}
+	if (r->host.len >= sizeof req->host_lc) {
+		edge_conn_send_error(c, 400, "bad request: host name too long");
+		return false;
+	}
+	for (size_t i = 0; i < r->host.len; i++)
+		req->host_lc[i] = (char)str_lower((unsigned char)r->host.p[i]);
+	req->host_lc_len = r->host.len;
+	req->host_lc[req->host_lc_len] = '\0';
+	return true;
+}
+
+/* route: the site (and SNI), redirect_https, the route, its methods and
+ * redirect, the upstream side (pool, target, Host), limits.body and
+ * cache.get_body; *cached: the route caches. */
+static bool
+req_step_route(struct edge_req *req, bool *ka, bool *cached)
+{
+	struct edge_conn *c = req->conn;
+	struct edge_worker *w = c->w;
+	const struct config *cfg = c->gen->cfg;
+	const struct h1_request *r = &req->h1;
+	const struct config_site *site;
+	const struct config_route *route;
+	struct str path;
+	const char *q;
+	struct edge_route_caps caps;
+	struct str npath; /* the normalized path routes match on */
+
+	site = config_site_for_host(cfg, req->host_lc, req->host_lc_len);
+	if (site == NULL) {
+		edge_conn_send_error(
+		    c, 421, "misdirected request: this node does not serve that host");
+		return false;
+	}
+	if (c->tls && req_sni_mismatch(req, site)) {
+		edge_conn_send_error(
+		    c, 421, "misdirected request: Host names another site than SNI");
+		return false;
+	}
+	req->site = site;
+	if (!c->tls && site->redirect_https && c->gen->tls != NULL) {
+		req_redirect_https(req);
+		return false;
+	}
+	path = r->path;
+	q = memchr(path.p, '?', path.len);
+	if (edge_route_path(
+	        w->route_md, str_make(path.p, q ? (size_t)(q - path.p) : path.len), &npath) != 0) {
+		edge_conn_send_error(c, 400, "bad request: invalid request target");
+		return false;
+	}
+	route = edge_route_select(site, npath, w->route_md, &caps);
+	if (route == NULL) {
+		edge_conn_send_error(c, 404, "not found: no route for this path");
+		return false;
+	}
+	req->route = route;
+	if (!edge_route_method_ok(route, r->method)) {
+		/* allow_line: "Allow: <methods>\r\n" */
+		struct edge_resp resp;
+
+		edge_resp_own(&resp, c, 405, "method not allowed on this route\n", NULL, false);
+		edge_resp_add(&resp, STR_LIT("Allow"),
+		    str_make(route->allow_line + 7, strlen(route->allow_line) - 9));
+		edge_conn_send_own(c, &resp);
+		return false;
+	}
+	if (route->redirect_to != NULL) {
+		req_redirect_route(req, npath, &caps);
+		return false;
+	}
+	if (!req_route_upstream(
+	        req, npath, q ? str_make(q, path.len - (size_t)(q - path.p)) : STR_NULL))
+		return false;
+	if (cfg->max_body_bytes != 0 && r->body == H1_BODY_LENGTH &&
+	    r->content_length > cfg->max_body_bytes) {
+		edge_conn_send_error(c, 413, "request body too large");
+		return false;
+	}
+	*cached = cache_enabled(w->srv->cache) && route->cache;
+	return !*cached || req_get_body(req, ka);
+}
+
+/* key: the route's cache key of the request (its override fields too when
+ * cached), copied to the connection. */
+static bool
+req_step_key(struct edge_req *req, bool cached)
+{
+	struct edge_conn *c = req->conn;
+	struct edge_worker *w = c->w;
+	const struct config_route *route = req->route;
+	const struct h1_request *r = &req->h1;
+
+	req->key_len = edge_route_key(route, req->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
+	    str_make(req->host_lc, req->host_lc_len), r->port, r->path, w->key_scratch,
+	    sizeof w->key_scratch);
+	if (req->key_len >= 0 && cached && route->override_key)
+		req->key_len = edge_route_key_fields(route, r->headers, r->n_headers,
+		    w->key_scratch, (size_t)req->key_len, sizeof w->key_scratch);
+	if (req->key_len < 0) {
+		edge_conn_send_error(c, 400, "bad request: invalid request target");
+		return false;
+	}
+	if ((size_t)req->key_len + 1 > req->key_cap) {
+		free(req->key);
+		req->key_cap = (size_t)req->key_len + 1 < 256 ? 256 : (size_t)req->key_len + 1;
+		req->key = xmalloc(req->key_cap);
+	}
+	memcpy(req->key, w->key_scratch, (size_t)req->key_len + 1);
+	return true;
+}
+
+/* lookup: RAM, then the disk tier (what it has is promoted to RAM), the
+ * variant the request selects when the URL has several.  A usable object
+ * answers (hit: false); a stale one, or one not fresh enough for this
+ * request (RFC 9111 §4.3), is *stale, kept for revalidation and
+ * stale-if-error. */
+static bool
+req_step_lookup(struct edge_req *req, struct cache_obj **stale)
+{
+	struct edge_conn *c = req->conn;
+	struct edge_worker *w = c->w;
+	const struct h1_request *r = &req->h1;
+	struct cache_obj *o = NULL;
+	time_t now = time_now();
+	enum cache_use use;
+	bool from_disk;
+
+	if (cache_lookup(w->srv->cache, r, req->key, (size_t)req->key_len, now, &o, &from_disk) !=
+	    0)
+		return true;
+	use = cache_policy_usable(r, o, now);
+	if (use == CACHE_USE_NO) {
+		*stale = o;
+		return true;
+	}
+	if (from_disk)
+		EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+	if (use == CACHE_USE_STALE) {
+		/* RFC 9111 §4.2.4: the client's max-stale allows it */
+		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		edge_conn_serve_stored(c, o, "hit; detail=max-stale");
+	} else {
+		edge_conn_serve_stored(c, o, "hit");
+	}
+	cache_obj_unref(&o);
+	return false;
+}
+
+/* miss or pass: only-if-cached, stale-while-revalidate, then the request
+ * goes to the origin (edge_forward.c): as a revalidation of stale, a miss
+ * (collapsed onto the key's fill, or leading it) or a pass.  stale: owned. */
+static void
+req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *stale, bool ka)
+{
+	struct edge_conn *c = req->conn;
+	struct edge_worker *w = c->w;
+	const struct h1_request *r = &req->h1;
+
+	req->fw.revalidate = false;
+	if (stale != NULL)
+		req->fw.revalidate =
+		    cache_policy_revalidation(r, stale, &req->fw.reval_inm, &req->fw.reval_ims);
+	if (creq == CACHE_REQ_LOOKUP && cache_policy_only_if_cached(r)) {
+		/* RFC 9111 §5.2.1.7: not stored fresh, and the client forbids a fetch */
+		struct edge_resp resp;
+
+		cache_obj_unref(&stale);
+		EDGE_COUNT(&w->metrics, cache_misses_total);
+		req->cache_status = "MISS";
+		edge_resp_own(
+		    &resp, c, 504, "gateway timeout: not in cache (only-if-cached)\n", NULL, false);
+		edge_conn_send_own(c, &resp);
+		return;
+	}
+	/* stale-while-revalidate (RFC 5861 §3): within the response's window the
+	 * stale object answers now and one background exchange per key and
+	 * worker refreshes it; the client's request itself is not forwarded, so
+	 * RFC 9211 says "hit" (detail says why the hit is stale). */
+	if (stale != NULL && creq == CACHE_REQ_LOOKUP &&
+	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
+	    edge_forward_background(c, stale)) {
+		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
+		cache_obj_unref(&stale);
+		return;
+	}
+	if (creq == CACHE_REQ_PASS) {
+		EDGE_COUNT(&w->metrics, cache_passes_total);
+		req->cache_status = "PASS";
+		/* RFC 9211 §2.2 fwd values */
+		if (!cache_enabled(w->srv->cache) || !req->route->cache)
+			req->fwd = "bypass";
+		else if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
+			req->fwd = "method";
+		else
+			req->fwd = "request";
+	} else if (req->fw.revalidate) {
+		/* RFC 9211 §2.2: fwd=stale, a conditional request for a stale entry */
+		req->cache_status = "MISS";
+		req->fwd = "stale";
+		req->fw.reval_client =
+		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
+		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
+		/* one revalidation per key: wait on the one in flight, or lead */
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
+			return;
+		EDGE_COUNT(&w->metrics, cache_revalidations_total);
+	} else {
+		EDGE_COUNT(&w->metrics, cache_misses_total);
+		req->cache_status = "MISS";
+		/* a stale entry that cannot be revalidated (no validator, or the
+		 * client's own preconditions) is forwarded as a miss; it is kept
+		 * only for stale-if-error */
+		req->fwd = "miss";
+		/* wait on the fill in progress, or lead one */
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
+			return;
+	}
+	c->state = EDGE_CONN_PROXY;
+	c->keep_alive = ka; /* the request side reads the body */
+	edge_forward_start(c, req->pool, creq != CACHE_REQ_PASS, stale);
+}
+
+void
+edge_req_handle(struct edge_req *req)
+{
+	struct edge_conn *c = req->conn;
+	struct cache_obj *stale = NULL;
+	enum cache_req creq;
+	bool ka, cached = false;
+
+	/* a request starts on the newest configuration and keeps it to its end */
+	(void)edge_gen_current(c->w, &c->gen);
+	if (!req_step_recv(req, &ka) || !req_step_route(req, &ka, &cached) ||
+	    !req_step_key(req, cached))
+		return;
+	creq = cached && req->h1.body == H1_BODY_NONE ? cache_policy_request(&req->h1)
+	                                              : CACHE_REQ_PASS;
+	if (creq == CACHE_REQ_LOOKUP && !req_step_lookup(req, &stale))
+		return; /* a hit */
+	req_step_forward(req, creq, stale, ka);
+}

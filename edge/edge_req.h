@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * edge/edge_req.h — a client request: what was parsed (struct h1_request,
+ * its head and field copies), the site and route it selected, its pool,
+ * upstream target and Host, cache key, cache status and log fields, the
+ * request side of its forwarding (struct edge_forward), the fill it reads
+ * (edge_collapse.c), a PURGE it carries and what its fill pins.
+ *
+ * Its steps (edge_req.c): recv → route → key → lookup → hit, or miss /
+ * pass (edge_forward.c, edge_collapse.c).  A step that answers the request
+ * (an error, a redirect, a hit) returns false.
+ *
+ * A request is carried by a connection (conn); the connection holds one at a
+ * time for HTTP/1.1 and reaches it only through its pointer.  Between two
+ * requests of a keep-alive connection, edge_req_reset clears every field at
+ * once and keeps the reusable buffers, so a hit allocates nothing.  Worker
+ * thread only.
+ */
+#ifndef OUTPOST_EDGE_EDGE_REQ_H
+#define OUTPOST_EDGE_EDGE_REQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache/cache.h"
+#include "core/h1.h"
+#include "core/str.h"
+#include "edge/edge_forward.h"
+
+struct config_pool;
+struct config_route;
+struct config_site;
+struct edge_conn;
+struct edge_purge_job;
+
+struct edge_req {
+	struct edge_conn *conn; /* the connection that carries it */
+	struct h1_request h1;   /* the parsed request; its views point into head_buf */
+	struct h1_header *hdrs; /* h1.headers: a copy of the parsed fields */
+	size_t hdrs_cap;
+	char *head_buf; /* a copy of the request head; views point here */
+	size_t head_cap;
+	const struct config_site *site; /* selected for this request, or NULL */
+	const struct config_route *route;
+	const struct config_pool *pool; /* route's pool, or its canary pool */
+	struct str up_target;           /* target sent to the origin (rewritten, or
+	                                   h1.path) */
+	struct str up_host;             /* Host sent to the origin (origin_host, or
+	                                   h1.authority) */
+	char *up_buf;                   /* a rewritten target (grown as needed) */
+	size_t up_cap;
+	uint64_t start_ms;
+	int status; /* status sent, for the access log */
+	uint64_t bytes_out;
+	const char *cache_status; /* "HIT", "MISS", "PASS" or "-" */
+	const char *fwd;          /* Cache-Status fwd= value of a forwarded request */
+	char host_lc[256];
+	size_t host_lc_len;
+	char *key; /* normalized cache key (grown as needed) */
+	size_t key_cap;
+	int key_len; /* -1 when no key */
+
+	struct edge_forward fw;
+
+	/* reading a collapsed fill (edge_collapse.c) */
+	struct cache_fill *cf;      /* one reference, or NULL */
+	struct cache_obj *cf_stale; /* a waiter's stale entry (owned), for when it
+	                               goes to the origin on its own */
+	struct cache_fill_reader cf_rd;
+	struct edge_conn *cf_next; /* worker's list of fill readers */
+	struct edge_conn *cf_prev;
+	bool cf_listed;                   /* in that list */
+	bool cf_head_sent;                /* the response head is in the output */
+	bool cf_chunked;                  /* the body is chunk-encoded towards the client */
+	struct edge_purge_job *purge_job; /* EDGE_CONN_PURGE: the purge carried out */
+
+	/* what the fill this connection led pins, charged to its client
+	 * address (cache.fill_per_client): handed over by its fetch at the end,
+	 * kept until the client has read the fill (edge_forward_unpin) */
+	struct cache_mem_client *pin_cl; /* one reference, or NULL */
+	uint64_t pin_bytes;
+};
+
+/* A request of c with nothing in it and no buffers. */
+void edge_req_init(struct edge_req *r, struct edge_conn *c);
+/* Clears r for the next request of its connection: every field zero (no
+ * key), its buffers (head and field copies, key, upstream target) kept. */
+void edge_req_reset(struct edge_req *r);
+/* Gives r's buffers back (an idle connection; its end); r is reset. */
+void edge_req_release(struct edge_req *r);
+/* Takes the request h1 parsed from head (its head_len bytes, which the
+ * caller's input buffer drops next): the head and its fields are copied to
+ * r's buffers and r->h1's views moved there. */
+void edge_req_set_head(struct edge_req *r, const struct h1_request *h1, const char *head);
+/* Decides what to do with r's parsed request: its steps, up to an answer of
+ * the node's own (a hit, an error) or the origin. */
+void edge_req_handle(struct edge_req *r);
+
+#endif
