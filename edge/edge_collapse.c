@@ -162,18 +162,17 @@ edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale)
 	c->req->cf_rd = rd;
 	c->req->cf_head_sent = false;
 	c->state = EDGE_CONN_COLLAPSED;
-	edge_io_read_disable(&c->io); /* pipelined requests wait in the kernel */
+	edge_req_read_body(c->req, false); /* pipelined requests wait in the kernel */
 	collapse_list(c, true);
 	edge_collapse_pump(c);
 	return true;
 }
 
 void
-edge_collapse_leader_reads(struct edge_conn *c, bool chunked)
+edge_collapse_leader_reads(struct edge_conn *c)
 {
 	ASSERT(c->req->cf != NULL && c->req->cf == c->req->fw.cf);
 	c->req->cf_head_sent = true;
-	c->req->cf_chunked = chunked;
 	collapse_list(c, false);
 }
 
@@ -216,9 +215,8 @@ collapse_write_head(struct edge_conn *c)
 {
 	int64_t len = cache_fill_length(c->req->cf);
 
-	c->req->cf_chunked = len < 0 && c->req->h1.minor >= 1;
-	if (len < 0 && !c->req->cf_chunked)
-		c->keep_alive = false;
+	if (len < 0 && c->req->h1.minor < 1)
+		c->keep_alive = false; /* delimited by closing */
 	edge_conn_write_stored_head(
 	    c, cache_fill_obj(c->req->cf), "MISS", "fwd=miss; collapsed", len, false);
 	c->req->cf_head_sent = true;
@@ -228,20 +226,16 @@ collapse_write_head(struct edge_conn *c)
 static void
 collapse_done(struct edge_conn *c)
 {
-	if (c->req->cf_chunked) {
-		evbuffer_add(c->io.out, "0\r\n\r\n", 5);
-		c->req->bytes_out += 5;
-	}
+	c->req->bytes_out += edge_req_send_end(c->req);
 	edge_collapse_detach(c);
-	edge_io_set_lowmark(&c->io, 0);
+	edge_req_want_writable(c->req, 0);
 	if (c->state == EDGE_CONN_COLLAPSED)
-		edge_conn_response_done(c);
+		edge_req_finish(c->req);
 }
 
 void
 edge_collapse_pump(struct edge_conn *c)
 {
-	struct evbuffer *out = c->io.out;
 	enum cache_fill_state st;
 	const char *p;
 	size_t len;
@@ -262,22 +256,11 @@ edge_collapse_pump(struct edge_conn *c)
 		}
 		collapse_write_head(c);
 	}
-	while (evbuffer_get_length(out) <= COLLAPSE_OUT_HIGH &&
-	       cache_fill_read(&c->req->cf_rd, &p, &len, &ref)) {
-		if (c->req->cf_chunked) {
-			char hdr[24];
-			size_t hl = h1_chunk_header(len, hdr, sizeof hdr);
-
-			evbuffer_add(out, hdr, hl);
-			c->req->bytes_out += hl + 2;
-		}
-		evbuffer_add_reference(out, p, len, collapse_chunk_release, ref);
-		if (c->req->cf_chunked)
-			evbuffer_add(out, "\r\n", 2);
-		c->req->bytes_out += len;
-	}
-	if (evbuffer_get_length(out) > COLLAPSE_OUT_HIGH) {
-		edge_io_set_lowmark(&c->io, COLLAPSE_OUT_LOW);
+	while (edge_req_queued(c->req) <= COLLAPSE_OUT_HIGH &&
+	       cache_fill_read(&c->req->cf_rd, &p, &len, &ref))
+		c->req->bytes_out += edge_req_send_ref(c->req, p, len, collapse_chunk_release, ref);
+	if (edge_req_queued(c->req) > COLLAPSE_OUT_HIGH) {
+		edge_req_want_writable(c->req, COLLAPSE_OUT_LOW);
 		return;
 	}
 	if (st == CACHE_FILL_S_DONE) {
@@ -286,7 +269,7 @@ edge_collapse_pump(struct edge_conn *c)
 		/* the head is out, the body cannot be completed */
 		edge_collapse_detach(c);
 		if (c->state == EDGE_CONN_COLLAPSED)
-			edge_conn_close(c);
+			edge_req_abort(c->req);
 	}
 	/* BODY: more comes with the next wake-up */
 }

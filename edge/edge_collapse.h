@@ -41,19 +41,19 @@ struct edge_worker;
 
 /*
  * c's current request is a GET miss, or a stale entry to revalidate (*stale,
- * may be NULL; c->fw.revalidate set as for edge_forward_start): looks its key
+ * may be NULL; c->req->fw.revalidate set as for edge_forward_start): looks its key
  * up in the table.  True when c now waits on the fill or revalidation in
  * flight, or was answered by a fresh object the key's last fill stored since
  * the caller's lookup (the request is handled from here on; *stale is taken
  * and NULLed);
- * false when it goes to the origin — as the leader of a new fill (c->fw.cf
+ * false when it goes to the origin — as the leader of a new fill (c->req->fw.cf
  * set) or alone (hit-for-pass, a request that must not collapse).
  */
 bool edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale);
 /* The leader's response head is in c's output: c reads the fill from now on,
- * with chunked framing when chunked (the request side's own choice).  No
- * wake-up is asked for c: its fetch pumps it after each append. */
-void edge_collapse_leader_reads(struct edge_conn *c, bool chunked);
+ * framed as that head chose (the transport's).  No wake-up is asked for c:
+ * its fetch pumps it after each append. */
+void edge_collapse_leader_reads(struct edge_conn *c);
 /* Sends what c's fill has that c did not send (bounded by the output's high
  * mark), and completes or abandons the response when the fill ended. */
 void edge_collapse_pump(struct edge_conn *c);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * edge/edge_conn.c — client connections: HTTP/1.1 server side and the request
- * pipeline up to the cache lookup.
+ * edge/edge_conn.c — client connections: the socket, timers, lingering
+ * close, the HTTP/1.1 parse loop, and the answers of the node's own (hits,
+ * errors) to the request a connection carries.
  *
- * Model: a connection reads a request head, parses it in place (h1), copies
- * the head into head_buf (so the views outlive the input buffer), picks site
- * and route, and either answers at once (a cache hit, an error) or hands the
- * request to edge_forward.c.  While it runs, pipelined bytes stay in
- * the input buffer; when the response is queued the loop continues with them.
+ * Model: a connection reads a request head, parses it in place (h1), resets
+ * its request object (edge_req.h) and hands it the head, which the request
+ * copies (so the views outlive the input buffer); the request's steps
+ * (edge_req.c) answer at once (a cache hit, an error) or hand it to
+ * edge_forward.c.  While it runs, pipelined bytes stay in the input buffer;
+ * when the response is queued the loop continues with them.
  *
  * Lifetime: callbacks run with cb_depth > 0; edge_conn_close() inside a
  * callback only marks the connection dead and the outermost callback frees it,
@@ -45,6 +47,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_forward.h"
+#include "edge/edge_h1.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_range.h"
 #include "edge/edge_resp.h"
@@ -366,7 +369,7 @@ static void
 conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum range_result rr,
     const struct range_set *rs)
 {
-	struct evbuffer *out = c->io.out;
+	struct evbuffer *out;
 	size_t before;
 	const char *body;
 	size_t body_len;
@@ -405,6 +408,7 @@ conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum 
 		    &r, STR_LIT("Content-Length"), rs->r[0].last - rs->r[0].first + 1);
 	}
 	(void)edge_resp_send(&r, c);
+	out = edge_req_body_out(c->req); /* framed by Content-Length */
 	before = evbuffer_get_length(out);
 	for (unsigned i = 0; i < rs->n; i++) {
 		if (multipart)
@@ -448,7 +452,6 @@ edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char
 void
 edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 {
-	struct evbuffer *out = c->io.out;
 	const char *body;
 	size_t body_len;
 	int status = conn_stored_status(o);
@@ -477,10 +480,9 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 		return;
 	}
 	edge_conn_write_stored_head(c, o, "HIT", cs, (int64_t)body_len, true);
-	if (!str_eq(c->req->h1.method, STR_LIT("HEAD")) && body_len > 0 && status != 204) {
-		evbuffer_add_reference(out, body, body_len, conn_obj_release, cache_obj_ref(o));
-		c->req->bytes_out += body_len;
-	}
+	if (!str_eq(c->req->h1.method, STR_LIT("HEAD")) && body_len > 0 && status != 204)
+		c->req->bytes_out +=
+		    edge_req_send_ref(c->req, body, body_len, conn_obj_release, cache_obj_ref(o));
 	EDGE_COUNT(&c->w->metrics, cache_hits_total);
 	edge_conn_response_done(c);
 }
@@ -743,7 +745,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	c->ip_slot[0] = ip_slot[0];
 	c->ip_slot[1] = ip_slot[1];
 	c->req = &c->req_h1;
-	edge_req_init(c->req, c);
+	edge_req_init(c->req, c, &edge_h1_xport);
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
 		    c->peer, sizeof c->peer);

@@ -205,7 +205,7 @@ fw_fail(struct edge_conn *c, int status, const char *msg)
 {
 	if (c->req->fw.head_sent) {
 		edge_forward_abort(c);
-		edge_conn_close(c);
+		edge_req_abort(c->req);
 		return;
 	}
 	if (fw_stale_if_error(c, 0))
@@ -368,7 +368,7 @@ static void
 fw_pump_request_body(struct edge_conn *c)
 {
 	struct edge_forward *fw = &c->req->fw;
-	struct evbuffer *in = c->io.in;
+	struct evbuffer *in = edge_req_body_in(c->req);
 	struct evbuffer *out = NULL;
 	int err = 0;
 
@@ -429,7 +429,7 @@ fw_pump_request_body(struct edge_conn *c)
 		return;
 	}
 	if (fw->req_body_done) {
-		edge_io_read_disable(&c->io);
+		edge_req_read_body(c->req, false);
 		evtimer_del(c->timer);
 		if (fw->buffering) {
 			EDGE_COUNT(&c->w->metrics, request_bodies_buffered_total);
@@ -440,18 +440,18 @@ fw_pump_request_body(struct edge_conn *c)
 	if (c->client_eof) {
 		/* The client stopped sending in the middle of its body. */
 		edge_forward_abort(c);
-		edge_conn_close(c);
+		edge_req_abort(c->req);
 		return;
 	}
 	if (!fw->buffered && evbuffer_get_length(out) > FW_OUT_HIGH) {
 		/* the origin is slow to take the body: wait for it, not the client */
-		edge_io_read_disable(&c->io);
+		edge_req_read_body(c->req, false);
 		evtimer_del(c->timer);
 		if (fw->body_pause_ms == 0)
 			fw->body_pause_ms = time_mono_ms();
 		edge_fetch_write_lowmark(fw->fetch, FW_OUT_LOW);
 	} else {
-		edge_io_read_enable(&c->io);
+		edge_req_read_body(c->req, true);
 		fw_arm_body_timer(c);
 	}
 }
@@ -700,7 +700,6 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 	    fw_skip_final_field, c, cs);
 	if (fw->cut.active)
 		r.reason = STR_NULL; /* our 206 / 416, not the origin's status */
-	fw->client_chunked = false;
 	switch (resp->body) {
 	case H1_BODY_NONE:
 		break;
@@ -718,7 +717,6 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 	case H1_BODY_CLOSE:
 		if (c->req->h1.minor >= 1) {
 			r.framing = EDGE_RESP_FRAMING_CHUNKED;
-			fw->client_chunked = true;
 		} else {
 			r.framing = EDGE_RESP_FRAMING_CLOSE;
 			c->keep_alive = false;
@@ -728,8 +726,8 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 	r.keep_alive = c->keep_alive;
 	(void)edge_resp_send(&r, c);
 	if (fw->cut.active)
-		c->req->bytes_out +=
-		    edge_range_cut_feed(&fw->cut, NULL, c->io.out, 0); /* a 416's text */
+		c->req->bytes_out += edge_range_cut_feed(
+		    &fw->cut, NULL, edge_req_body_out(c->req), 0); /* a 416's text */
 	fw->head_sent = true;
 }
 
@@ -1037,7 +1035,7 @@ fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 	fw_write_response_head(c, resp, fill != NULL);
 	if (fw->cf != NULL) {
 		/* NORMAL: the fetch writes the fill, the client reads it back */
-		edge_collapse_leader_reads(c, fw->client_chunked);
+		edge_collapse_leader_reads(c);
 		edge_fetch_store(f, fill, fw->cf);
 		fw->cf = NULL;
 		c->state = EDGE_CONN_COLLAPSED;
@@ -1069,17 +1067,16 @@ fw_on_body(void *arg, struct evbuffer *in, size_t n)
 	struct edge_conn *c = arg;
 	struct edge_forward *fw = &c->req->fw;
 
-	if (fw->cut.active)
-		c->req->bytes_out += edge_range_cut_feed(&fw->cut, in, c->io.out, n);
-	else if (fw->client_chunked)
-		fw_move_chunk(in, c->io.out, n);
-	else
-		evbuffer_remove_buffer(in, c->io.out, n);
-	if (!fw->cut.active)
-		c->req->bytes_out += n;
-	if (evbuffer_get_length(c->io.out) <= FW_OUT_HIGH)
+	if (fw->cut.active) {
+		c->req->bytes_out +=
+		    edge_range_cut_feed(&fw->cut, in, edge_req_body_out(c->req), n);
+	} else {
+		(void)edge_req_send_body(c->req, in, n);
+		c->req->bytes_out += n; /* the content, not its chunk framing */
+	}
+	if (edge_req_queued(c->req) <= FW_OUT_HIGH)
 		return false;
-	edge_io_set_lowmark(&c->io, FW_OUT_LOW);
+	edge_req_want_writable(c->req, FW_OUT_LOW);
 	return true;
 }
 
@@ -1094,15 +1091,12 @@ fw_on_end(void *arg)
 		fw_answer(c);
 		return;
 	}
-	if (fw->client_chunked) {
-		evbuffer_add(c->io.out, "0\r\n\r\n", 5);
-		c->req->bytes_out += 5;
-	}
+	c->req->bytes_out += edge_req_send_end(c->req);
 	if (!fw->req_body_done)
 		c->keep_alive = false;
 	edge_forward_abort(c);
-	edge_io_set_lowmark(&c->io, 0);
-	edge_conn_response_done(c);
+	edge_req_want_writable(c->req, 0);
+	edge_req_finish(c->req);
 }
 
 static void
@@ -1208,7 +1202,7 @@ fw_fetch(struct edge_conn *c)
 	struct edge_fetch_req r;
 
 	fw->buffering = false;
-	edge_io_read_disable(&c->io);
+	edge_req_read_body(c->req, false);
 	r.mode = fw->cf != NULL ? EDGE_FETCH_NORMAL : EDGE_FETCH_PASS;
 	r.gen = c->gen;
 	r.pool = fw->pool;
@@ -1275,9 +1269,9 @@ edge_forward_on_client_writable(struct edge_conn *c)
 {
 	struct edge_forward *fw = &c->req->fw;
 
-	if (!fw->head_sent || fw->fetch == NULL || evbuffer_get_length(c->io.out) > FW_OUT_LOW)
+	if (!fw->head_sent || fw->fetch == NULL || edge_req_queued(c->req) > FW_OUT_LOW)
 		return;
-	edge_io_set_lowmark(&c->io, 0);
+	edge_req_want_writable(c->req, 0);
 	edge_fetch_resume(fw->fetch);
 }
 

@@ -43,7 +43,6 @@ struct edge_forward {
 	bool head_sent;                 /* the response head is in the client's output */
 	bool req_body_done;             /* request body fully read (and forwarded) */
 	bool buffered;                  /* the body is read whole into spool first */
-	bool client_chunked;            /* we chunk-encode towards the client */
 	struct edge_spool spool;        /* the buffered body (zeroed: empty) */
 	uint64_t spool_sent;            /* bytes of spool queued towards the origin */
 	struct h1_chunked req_dec;
@@ -79,12 +78,13 @@ struct edge_forward {
 /* Starts forwarding c's current request to pool.  store: the response may be
  * stored in the cache (the policy still decides).  stale (owned, may be NULL):
  * the stored stale response for the key — the request is sent as a
- * conditional request for it when c->fw.revalidate is set (a 304 refreshes
+ * conditional request for it when c->req->fw.revalidate is set (a 304 refreshes
  * it and the client is answered from it), and it answers instead of an
- * origin error when stale-if-error allows.  c->fw.cf: the fill c leads
+ * origin error when stale-if-error allows.  c->req->fw.cf: the fill c leads
  * (edge_collapse_begin), if any: the fetch is NORMAL then, else PASS.
  * Completion is reported through edge_conn_response_done /
- * edge_conn_send_error / edge_conn_close / edge_conn_serve_stored. */
+ * edge_conn_send_error / edge_conn_serve_stored and its transport
+ * (edge_req_finish, edge_req_abort). */
 void edge_forward_start(
     struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale);
 /* More request bytes arrived from the client. */
@@ -106,7 +106,7 @@ bool edge_forward_background(struct edge_conn *c, struct cache_obj *stale);
  * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_forward_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);
 /* Ends c's forwarding, if any: its fetch is let go (a fill others read goes
- * on without it), what it holds released, c->fw zeroed.  Client gone, error,
+ * on without it), what it holds released, c->req->fw zeroed.  Client gone, error,
  * connection freed. */
 void edge_forward_abort(struct edge_conn *c);
 /* Drops what c's fills charged to its client address (cache.fill_per_client):

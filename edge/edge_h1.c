@@ -19,8 +19,11 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/h1.h"
+#include "edge/edge_conn.h"
 #include "edge/edge_h1.h"
+#include "edge/edge_req.h"
 #include "edge/edge_resp.h"
+#include "edge/edge_xport.h"
 
 #define H1W_BUF 2048
 
@@ -169,3 +172,126 @@ edge_h1_write_head(struct evbuffer *out, const struct edge_resp *r)
 	h1w_flush(&w);
 	return w.total;
 }
+
+/* ---- the HTTP/1.1 transport: a request and its connection's socket ---- */
+
+static size_t
+h1x_send_head(struct edge_req *req, const struct edge_resp *resp)
+{
+	if (!resp->interim)
+		req->body_chunked = resp->framing == EDGE_RESP_FRAMING_CHUNKED;
+	return edge_h1_write_head(req->conn->io.out, resp);
+}
+
+/* The chunk header of a chunk of n bytes to out; its length. */
+static size_t
+h1x_chunk_open(struct evbuffer *out, size_t n)
+{
+	char hdr[24];
+	size_t hl = h1_chunk_header(n, hdr, sizeof hdr);
+
+	evbuffer_add(out, hdr, hl);
+	return hl;
+}
+
+static size_t
+h1x_send_body(struct edge_req *req, struct evbuffer *buf, size_t n)
+{
+	struct evbuffer *out = req->conn->io.out;
+	size_t hl;
+
+	if (!req->body_chunked) {
+		evbuffer_remove_buffer(buf, out, n);
+		return n;
+	}
+	hl = h1x_chunk_open(out, n);
+	evbuffer_remove_buffer(buf, out, n);
+	evbuffer_add(out, "\r\n", 2);
+	return hl + n + 2;
+}
+
+static size_t
+h1x_send_ref(
+    struct edge_req *req, const void *data, size_t len, edge_xport_release_cb *release, void *arg)
+{
+	struct evbuffer *out = req->conn->io.out;
+	size_t hl;
+
+	if (!req->body_chunked) {
+		evbuffer_add_reference(out, data, len, release, arg);
+		return len;
+	}
+	hl = h1x_chunk_open(out, len);
+	evbuffer_add_reference(out, data, len, release, arg);
+	evbuffer_add(out, "\r\n", 2);
+	return hl + len + 2;
+}
+
+static size_t
+h1x_send_end(struct edge_req *req)
+{
+	if (!req->body_chunked)
+		return 0;
+	evbuffer_add(req->conn->io.out, "0\r\n\r\n", 5);
+	return 5;
+}
+
+static struct evbuffer *
+h1x_body_out(struct edge_req *req)
+{
+	return req->conn->io.out;
+}
+
+static size_t
+h1x_queued(const struct edge_req *req)
+{
+	return evbuffer_get_length(req->conn->io.out);
+}
+
+static void
+h1x_want_writable(struct edge_req *req, size_t low)
+{
+	edge_io_set_lowmark(&req->conn->io, low);
+}
+
+static struct evbuffer *
+h1x_body_in(struct edge_req *req)
+{
+	return req->conn->io.in;
+}
+
+static void
+h1x_read_body(struct edge_req *req, bool on)
+{
+	if (on)
+		edge_io_read_enable(&req->conn->io);
+	else
+		edge_io_read_disable(&req->conn->io);
+}
+
+static void
+h1x_finish(struct edge_req *req)
+{
+	edge_conn_response_done(req->conn);
+}
+
+static void
+h1x_abort(struct edge_req *req)
+{
+	edge_conn_close(req->conn);
+}
+
+const struct edge_xport edge_h1_xport = {
+    .name = "HTTP/1.1",
+    .send_head = h1x_send_head,
+    .send_body = h1x_send_body,
+    .send_ref = h1x_send_ref,
+    .send_end = h1x_send_end,
+    .body_out = h1x_body_out,
+    .queued = h1x_queued,
+    .want_writable = h1x_want_writable,
+    .body_in = h1x_body_in,
+    .read_body = h1x_read_body,
+    .finish = h1x_finish,
+    .abort = h1x_abort,
+};

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * edge/edge_h1.h — a response object (edge_resp.h) as HTTP/1.1 bytes.
+ * edge/edge_h1.h — the HTTP/1.1 transport (edge_xport.h) of a client
+ * connection's requests, and a response object (edge_resp.h) as HTTP/1.1
+ * bytes.
  */
 #ifndef OUTPOST_EDGE_EDGE_H1_H
 #define OUTPOST_EDGE_EDGE_H1_H
@@ -9,6 +11,12 @@
 
 struct evbuffer;
 struct edge_resp;
+struct edge_xport;
+
+/* The HTTP/1.1 transport: a request's output is its connection's socket;
+ * bodies are framed by Content-Length (the caller's field), chunks (the
+ * head's framing) or close. */
+extern const struct edge_xport edge_h1_xport;
 
 /*
  * Appends r to out: the status line (unless the stored head relayed

@@ -1154,7 +1154,7 @@ edge_purge_conn(struct edge_conn *c)
 	/* the connection reads nothing more until the answer (purge_conn_answer) */
 	c->req->purge_job = j;
 	c->state = EDGE_CONN_PURGE;
-	edge_io_read_disable(&c->io);
+	edge_req_read_body(c->req, false);
 	purge_job_queue(j);
 	return true;
 }

@@ -31,10 +31,11 @@
 #include "edge/edge_worker.h"
 
 void
-edge_req_init(struct edge_req *r, struct edge_conn *c)
+edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *xp)
 {
 	memset(r, 0, sizeof *r);
 	r->conn = c;
+	r->xp = xp;
 	r->key_len = -1;
 	r->cache_status = "-";
 }
@@ -43,6 +44,7 @@ void
 edge_req_reset(struct edge_req *r)
 {
 	struct edge_conn *c = r->conn;
+	const struct edge_xport *xp = r->xp;
 	struct h1_header *hdrs = r->hdrs;
 	char *head_buf = r->head_buf, *up_buf = r->up_buf, *key = r->key;
 	size_t hdrs_cap = r->hdrs_cap, head_cap = r->head_cap, up_cap = r->up_cap,
@@ -53,7 +55,7 @@ edge_req_reset(struct edge_req *r)
 	edge_collapse_detach(c);
 	edge_forward_abort(c);
 	edge_purge_conn_gone(c);
-	edge_req_init(r, c);
+	edge_req_init(r, c, xp);
 	r->hdrs = hdrs;
 	r->hdrs_cap = hdrs_cap;
 	r->head_buf = head_buf;

@@ -27,17 +27,22 @@
 #include "core/h1.h"
 #include "core/str.h"
 #include "edge/edge_forward.h"
+#include "edge/edge_xport.h"
 
 struct config_pool;
 struct config_route;
 struct config_site;
 struct edge_conn;
 struct edge_purge_job;
+struct edge_resp;
+struct evbuffer;
 
 struct edge_req {
-	struct edge_conn *conn; /* the connection that carries it */
-	struct h1_request h1;   /* the parsed request; its views point into head_buf */
-	struct h1_header *hdrs; /* h1.headers: a copy of the parsed fields */
+	struct edge_conn *conn;      /* the connection that carries it */
+	const struct edge_xport *xp; /* its protocol there: every byte to the client */
+	bool body_chunked;           /* the final head chose chunks (the transport's framing) */
+	struct h1_request h1;        /* the parsed request; its views point into head_buf */
+	struct h1_header *hdrs;      /* h1.headers: a copy of the parsed fields */
 	size_t hdrs_cap;
 	char *head_buf; /* a copy of the request head; views point here */
 	size_t head_cap;
@@ -72,7 +77,6 @@ struct edge_req {
 	struct edge_conn *cf_prev;
 	bool cf_listed;                   /* in that list */
 	bool cf_head_sent;                /* the response head is in the output */
-	bool cf_chunked;                  /* the body is chunk-encoded towards the client */
 	struct edge_purge_job *purge_job; /* EDGE_CONN_PURGE: the purge carried out */
 
 	/* what the fill this connection led pins, charged to its client
@@ -82,8 +86,8 @@ struct edge_req {
 	uint64_t pin_bytes;
 };
 
-/* A request of c with nothing in it and no buffers. */
-void edge_req_init(struct edge_req *r, struct edge_conn *c);
+/* A request of c, carried by xp, with nothing in it and no buffers. */
+void edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *xp);
 /* Clears r for the next request of its connection: every field zero (no
  * key), its buffers (head and field copies, key, upstream target) kept. */
 void edge_req_reset(struct edge_req *r);
@@ -96,5 +100,74 @@ void edge_req_set_head(struct edge_req *r, const struct h1_request *h1, const ch
 /* Decides what to do with r's parsed request: its steps, up to an answer of
  * the node's own (a hit, an error) or the origin. */
 void edge_req_handle(struct edge_req *r);
+
+/* ---- r's transport (edge_xport.h) ---- */
+
+static inline size_t
+edge_req_send_head(struct edge_req *r, const struct edge_resp *resp)
+{
+	return r->xp->send_head(r, resp);
+}
+
+static inline size_t
+edge_req_send_body(struct edge_req *r, struct evbuffer *buf, size_t n)
+{
+	return r->xp->send_body(r, buf, n);
+}
+
+static inline size_t
+edge_req_send_ref(
+    struct edge_req *r, const void *data, size_t len, edge_xport_release_cb *release, void *arg)
+{
+	return r->xp->send_ref(r, data, len, release, arg);
+}
+
+static inline size_t
+edge_req_send_end(struct edge_req *r)
+{
+	return r->xp->send_end(r);
+}
+
+static inline struct evbuffer *
+edge_req_body_out(struct edge_req *r)
+{
+	return r->xp->body_out(r);
+}
+
+static inline size_t
+edge_req_queued(const struct edge_req *r)
+{
+	return r->xp->queued(r);
+}
+
+static inline void
+edge_req_want_writable(struct edge_req *r, size_t low)
+{
+	r->xp->want_writable(r, low);
+}
+
+static inline struct evbuffer *
+edge_req_body_in(struct edge_req *r)
+{
+	return r->xp->body_in(r);
+}
+
+static inline void
+edge_req_read_body(struct edge_req *r, bool on)
+{
+	r->xp->read_body(r, on);
+}
+
+static inline void
+edge_req_finish(struct edge_req *r)
+{
+	r->xp->finish(r);
+}
+
+static inline void
+edge_req_abort(struct edge_req *r)
+{
+	r->xp->abort(r);
+}
 
 #endif

@@ -39,7 +39,6 @@
 #include "core/assert.h"
 #include "core/timeutil.h"
 #include "edge/edge_conn.h"
-#include "edge/edge_h1.h"
 #include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
@@ -299,7 +298,7 @@ edge_resp_send(struct edge_resp *r, struct edge_conn *c)
 	if (!r->interim && c->tls && c->req->site != NULL && c->req->site->hsts != NULL)
 		edge_resp_add(r, STR_LIT("Strict-Transport-Security"),
 		    str_make(c->req->site->hsts, strlen(c->req->site->hsts)));
-	n = edge_h1_write_head(c->io.out, r);
+	n = edge_req_send_head(c->req, r);
 	if (!r->interim) {
 		c->req->status = r->status;
 		c->req->bytes_out += n;
