@@ -52,9 +52,15 @@ edge_req_reset(struct edge_req *r)
 
 	/* what the last request still holds is let go (nothing, once its
 	 * response is done and its fill read) */
-	edge_collapse_detach(c);
-	edge_forward_abort(c);
-	edge_purge_conn_gone(c);
+	if (r->cf != NULL || r->cf_listed || r->cf_stale != NULL || r->pin_cl != NULL)
+		edge_collapse_detach(c);
+	/* a forward holds nothing before edge_forward_start (pool) or a fill
+	 * it leads (cf), nothing after edge_forward_abort (all zero) */
+	if (r->fw.pool != NULL || r->fw.cf != NULL || r->fw.fetch != NULL || r->fw.stale != NULL ||
+	    r->fw.answer != NULL)
+		edge_forward_abort(c);
+	if (r->purge_job != NULL)
+		edge_purge_conn_gone(c);
 	edge_req_init(r, c, xp);
 	r->hdrs = hdrs;
 	r->hdrs_cap = hdrs_cap;
