@@ -18,11 +18,14 @@
 #include <config.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <fcntl.h>
 #include <pcre2.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "config/config_parse.h"
@@ -121,6 +124,7 @@ config_parse_free(struct config *c)
 	}
 	free(c->purge.tokens);
 	free(c->purge.audit_log);
+	free(c->purge.audit_log_where);
 	free(c->purge.client_cidrs);
 	for (i = 0; i < c->fleet.n_servers; i++)
 		free(c->fleet.servers[i]);
@@ -133,6 +137,7 @@ config_parse_free(struct config *c)
 	free(c->body_temp_path);
 	free(c->resolver.servers);
 	free(c->log.access);
+	free(c->log.access_where);
 	free(c->log.level);
 	free(c->tls_ticket_keys);
 	for (i = 0; i < c->n_pools; i++) {
@@ -387,4 +392,52 @@ config_override_name(unsigned i)
 {
 	ASSERT(i < CONFIG_N_OVERRIDE);
 	return config_overrides[i].name;
+}
+
+/* One file the node appends to: open it without creating it; when it does
+ * not exist, its directory must take a new file.  0, or -1 with the reason
+ * in errno. */
+static int
+config_check_append(const char *path)
+{
+	char dir[4096];
+	const char *slash;
+	int fd = open(path, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+
+	if (fd != -1) {
+		close(fd);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -1;
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	return access(dir, W_OK | X_OK);
+}
+
+int
+config_check_files(const struct config *c, FILE *errf)
+{
+	const struct {
+		const char *path, *where;
+	} files[] = {
+	    {c->log.access, c->log.access_where},
+	    {c->purge.audit_log, c->purge.audit_log_where},
+	};
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		if (files[i].path == NULL || config_check_append(files[i].path) == 0)
+			continue;
+		fprintf(errf, "%s: cannot open \"%s\" for appending: %s\n",
+		    files[i].where != NULL ? files[i].where : "configuration", files[i].path,
+		    strerror(errno));
+		bad++;
+	}
+	return bad;
 }

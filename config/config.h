@@ -314,6 +314,16 @@ struct config {
 int config_load(const char *path, struct config **out, FILE *errf);
 
 /*
+ * The files the node appends to (log.access, purge.audit_log): each must be
+ * open for appending as the node starts, or be creatable (its directory
+ * exists and is writable).  Nothing is created or truncated.  Writes one
+ * "file:line:column: key: reason" line per file that fails to errf and
+ * returns how many failed.  outpost -t and the start run it; a reload keeps
+ * the files it has open.
+ */
+int config_check_files(const struct config *c, FILE *errf);
+
+/*
  * Templates (routes[].redirect.to, routes[].rewrite.to with a regex): text
  * with "$name" variables.  Given s just after a '$', returns which variable
  * starts there and its length in *len (the '$' not counted), with the group

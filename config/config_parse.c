@@ -536,6 +536,25 @@ cget_str(struct cparse *p, const struct cnode *m, const char *key, char **out)
 	cparse_pop(p, old);
 }
 
+static char *cparse_where(struct cparse *p, const struct cnode *n);
+
+/* cget_str for a file the node will write, keeping where it was named
+ * (config_check_files reports against it). */
+static void
+cget_path_where(struct cparse *p, const struct cnode *m, const char *key, char **out, char **where)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	size_t old;
+
+	cget_str(p, m, key, out);
+	if (v == NULL || *out == NULL)
+		return;
+	old = cparse_push_key(p, key);
+	free(*where);
+	*where = cparse_where(p, v);
+	cparse_pop(p, old);
+}
+
 static void
 cget_uint(struct cparse *p, const struct cnode *m, const char *key, uint64_t min, uint64_t max,
     unsigned *out)
@@ -995,7 +1014,7 @@ cparse_purge(struct cparse *p, const struct cnode *m)
 	if (!cparse_map(p, m, keys))
 		return;
 	cget_uint(p, m, "rate", 0, 1000000, &c->purge.rate);
-	cget_str(p, m, "audit_log", &c->purge.audit_log);
+	cget_path_where(p, m, "audit_log", &c->purge.audit_log, &c->purge.audit_log_where);
 	cget_size(p, m, "max_body", 1024, PURGE_BODY_LIMIT, &c->purge.max_body);
 	cparse_purge_cidrs(p, m);
 	if ((v = cmap_get(m, "tokens", NULL)) == NULL)
@@ -1206,7 +1225,7 @@ cparse_log(struct cparse *p, const struct cnode *m)
 
 	if (!cparse_map(p, m, keys))
 		return;
-	cget_str(p, m, "access", &p->c->log.access);
+	cget_path_where(p, m, "access", &p->c->log.access, &p->c->log.access_where);
 	if ((v = cmap_get(m, "level", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "level");

@@ -18,8 +18,9 @@ enum log_level {
 
 /* Settings of the logs (config/ fills them from log; zeroed: the defaults). */
 struct log_conf {
-	char *access; /* log.access: path of the access log, or NULL for none */
-	char *level;  /* log.level: error|warn|info|debug, NULL: info */
+	char *access;       /* log.access: path of the access log, or NULL for none */
+	char *access_where; /* "file:line:column: log.access", for the file check */
+	char *level;        /* log.level: error|warn|info|debug, NULL: info */
 };
 
 /* Sets the most verbose level written (default LOG_LEVEL_INFO). */

@@ -134,7 +134,8 @@ main_usage(FILE *f)
 	fprintf(f,
 	    "usage: outpost [-c FILE] [-t] [-V] [-h]\n"
 	    "  -c, --config FILE  configuration file (default %s)\n"
-	    "  -t, --test         check the configuration, print every error, exit 0 or 1\n"
+	    "  -t, --test         check the configuration (certificates, log files too),\n"
+	    "                     print every error, exit 0 or 1\n"
 	    "  -V, --version      print the version and the versions of the linked libraries\n"
 	    "  -h, --help         print this help\n"
 	    "Signals: TERM/INT drain and exit, HUP reload the configuration (the old one\n"
@@ -983,8 +984,9 @@ main(int argc, char **argv)
 	}
 	if (!test_only)
 		(void)edge_upgrade_init(path);
-	if (config_load(path, &cfg, stderr) != 0) {
+	if (config_load(path, &cfg, stderr) != 0 || config_check_files(cfg, stderr) != 0) {
 		fprintf(stderr, "outpost: configuration %s has errors\n", path);
+		config_unref(&cfg);
 		return 1;
 	}
 	if (test_only) {

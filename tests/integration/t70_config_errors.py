@@ -531,6 +531,18 @@ class ConfigErrors(harness.OutpostTestCase):
         self.assertNotIn("configuration ok", cp.stdout + cp.stderr)
 
 
+# Files the node appends to are checked by -t and at start: a directory that
+# does not exist, or a path that is a directory, is an error at the key.
+CASES += [
+    ("access_log_dir_missing", 6, "log.access", VALID.replace(
+        "log: { access: LOG, level: info }",
+        "log: { access: /nonexistent-outpost-dir/access.log }  # <- error")),
+    ("audit_log_is_a_directory", 16, "purge.audit_log", VALID + """purge:
+  audit_log: /tmp               # <- error
+"""),
+]
+
+
 def _make(case, args, suffix):
     name = case[0]
 
