@@ -259,6 +259,8 @@ struct config {
 	                               0 (default) = no limit */
 	unsigned send_timeout_ms;   /* timeouts.send, default 30000 */
 	unsigned drain_timeout_ms;  /* timeouts.drain (graceful shutdown), default 10000 */
+	unsigned drain_announce_ms; /* timeouts.drain_announce: /healthz 503 while still
+	                               serving, before a drain closes the listeners; 0 */
 
 	/* limits (client side) */
 	uint32_t max_request_line;  /* limits.request_line, default 8KiB */

@@ -1152,7 +1152,7 @@ static void
 cparse_timeouts(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
-	    "header", "idle", "body", "body_total", "send", "drain", NULL};
+	    "header", "idle", "body", "body_total", "send", "drain", "drain_announce", NULL};
 	struct config *c = p->c;
 
 	if (!cparse_map(p, m, keys))
@@ -1163,6 +1163,7 @@ cparse_timeouts(struct cparse *p, const struct cnode *m)
 	cget_duration(p, m, "body_total", 0, CONFIG_DAY_MS, 1, &c->body_total_ms);
 	cget_duration(p, m, "send", 1, CONFIG_DAY_MS, 1, &c->send_timeout_ms);
 	cget_duration(p, m, "drain", 0, CONFIG_DAY_MS, 1, &c->drain_timeout_ms);
+	cget_duration(p, m, "drain_announce", 0, 3600 * 1000, 1, &c->drain_announce_ms);
 }
 
 static void

@@ -30,6 +30,7 @@
 
 #include "cache/cache.h"
 #include "config/config.h"
+#include "config/config_value.h"
 #include "core/coding.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -454,19 +455,51 @@ admin_operator(struct admin_req *r, struct edge_server *srv)
 	return true;
 }
 
+/* The announce=DURATION of POST /drain's query ("30s", "0s"; at most 1 h)
+ * in *ms, else the configured timeouts.drain_announce; false after
+ * answering 400. */
+static bool
+admin_drain_announce(struct admin_req *r, const struct config *cfg, uint64_t *ms)
+{
+	struct str q = r->query;
+	char val[64], err[128];
+
+	*ms = cfg->drain_announce_ms;
+	while (q.len > 0) {
+		const char *amp = memchr(q.p, '&', q.len);
+		struct str item = str_make(q.p, amp != NULL ? (size_t)(amp - q.p) : q.len);
+
+		q = amp != NULL ? str_make(amp + 1, q.len - item.len - 1) : STR_NULL;
+		if (item.len < 9 || memcmp(item.p, "announce=", 9) != 0)
+			continue;
+		snprintf(val, sizeof val, "%.*s", (int)(item.len - 9), item.p + 9);
+		if (item.len - 9 >= sizeof val ||
+		    config_value_duration_ms(val, ms, err, sizeof err) != 0 || *ms > 3600 * 1000) {
+			admin_send_json(r, 400,
+			    json_pack("{s:s}", "error",
+			        "announce: a duration of at most 1h is expected (e.g. "
+			        "announce=30s)"));
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 admin_drain(struct admin_req *r, void *arg)
 {
 	struct edge_server *srv = arg;
 	bool already = atomic_load(&srv->draining);
+	uint64_t announce_ms;
 
-	if (!admin_operator(r, srv))
+	if (!admin_operator(r, srv) || !admin_drain_announce(r, srv->cfg, &announce_ms))
 		return;
 	admin_send_json(r, 200,
-	    json_pack("{s:b, s:b, s:I}", "draining", true, "already", already, "drain_timeout_ms",
+	    json_pack("{s:b, s:b, s:I, s:I}", "draining", true, "already", already, "announce_ms",
+	        (json_int_t)announce_ms, "drain_timeout_ms",
 	        (json_int_t)srv->cfg->drain_timeout_ms));
 	if (!already)
-		admin_ops->drain(admin_ops_arg);
+		admin_ops->drain(admin_ops_arg, (int64_t)announce_ms);
 }
 
 static void

@@ -115,6 +115,7 @@ struct main_state {
 	struct event_base *base;
 	struct event *poll_timer;
 	struct event *watchdog_timer; /* WATCHDOG=1 pings; NULL without a watchdog */
+	struct event *announce_timer; /* the announce phase of a drain, or NULL */
 	bool stopping;
 	struct admin_http *admin; /* NULL without (or while handed over) */
 	struct edge_privdrop *pd; /* NULL when not switching users */
@@ -355,17 +356,18 @@ main_admin_reload(void *arg, char **errors)
 	return main_reload(ms, errors);
 }
 
-static void main_drain(struct main_state *ms, const char *why, bool handed_over);
+static void main_stop(struct main_state *ms, const char *why, unsigned announce_ms);
 static void main_upgrade_abort(struct main_state *ms, const char *why);
 
 static void
-main_admin_drain(void *arg)
+main_admin_drain(void *arg, int64_t announce_ms)
 {
 	struct main_state *ms = arg;
 
 	if (ms->up_state != MAIN_UPGRADE_NONE)
 		main_upgrade_abort(ms, "stopping");
-	main_drain(ms, "POST /drain", false);
+	main_stop(ms, "POST /drain",
+	    announce_ms >= 0 ? (unsigned)announce_ms : ms->srv.cfg->drain_announce_ms);
 }
 
 /* The admin listener of cfg, its POST /reload and POST /drain going to ms. */
@@ -400,8 +402,12 @@ main_drain(struct main_state *ms, const char *why, bool handed_over)
 {
 	struct timeval tv = time_ms_to_tv(50);
 
-	if (ms->stopping)
+	if (ms->announce_timer != NULL) { /* the announce ends early, or is over */
+		event_free(ms->announce_timer);
+		ms->announce_timer = NULL;
+	} else if (ms->stopping) {
 		return;
+	}
 	ms->stopping = true;
 	log_info("main", "%s: draining (up to %u ms)", why, ms->srv.cfg->drain_timeout_ms);
 	if (!handed_over)
@@ -412,6 +418,42 @@ main_drain(struct main_state *ms, const char *why, bool handed_over)
 		edge_worker_drain(ms->srv.workers[i]);
 	ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
 	event_add(ms->poll_timer, &tv);
+}
+
+static void
+main_on_announced(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *ms = arg;
+
+	(void)fd;
+	(void)what;
+	main_drain(ms, "drain announced", false);
+}
+
+/* SIGTERM, POST /drain: with announce_ms, the drain is announced first:
+ * /healthz answers 503 while the node goes on accepting and serving for
+ * announce_ms, so that a load balancer takes it out before its listeners
+ * close; then (or at once without) main_drain. */
+static void
+main_stop(struct main_state *ms, const char *why, unsigned announce_ms)
+{
+	struct timeval tv = time_ms_to_tv(announce_ms);
+
+	if (ms->stopping)
+		return;
+	if (announce_ms == 0) {
+		main_drain(ms, why, false);
+		return;
+	}
+	ms->stopping = true;
+	log_info("main",
+	    "%s: /healthz answers 503, serving on for %u ms, then draining (up to %u ms)", why,
+	    announce_ms, ms->srv.cfg->drain_timeout_ms);
+	edge_notify(
+	    "STOPPING=1\nSTATUS=drain announced: serving on for %u ms, then draining", announce_ms);
+	atomic_store(&ms->srv.draining, true);
+	ms->announce_timer = evtimer_new(ms->base, main_on_announced, ms);
+	evtimer_add(ms->announce_timer, &tv);
 }
 
 static void
@@ -692,11 +734,18 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
+		if (ms->announce_timer != NULL) { /* a second signal: no more waiting */
+			main_drain(ms,
+			    sig == SIGTERM ? "received SIGTERM again" : "received SIGINT again",
+			    false);
+			return;
+		}
 		if (ms->stopping)
 			return;
 		if (ms->up_state != MAIN_UPGRADE_NONE)
 			main_upgrade_abort(ms, "stopping");
-		main_drain(ms, sig == SIGTERM ? "received SIGTERM" : "received SIGINT", false);
+		main_stop(ms, sig == SIGTERM ? "received SIGTERM" : "received SIGINT",
+		    ms->srv.cfg->drain_announce_ms);
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&

@@ -537,6 +537,9 @@ CASES += [
     ("access_log_dir_missing", 6, "log.access", VALID.replace(
         "log: { access: LOG, level: info }",
         "log: { access: /nonexistent-outpost-dir/access.log }  # <- error")),
+    ("drain_announce_too_long", 7, "drain_announce", VALID.replace(
+        "log: { access: LOG, level: info }",
+        "log: { access: LOG, level: info }\ntimeouts: { drain_announce: 2h }  # <- error")),
     ("audit_log_is_a_directory", 16, "purge.audit_log", VALID + """purge:
   audit_log: /tmp               # <- error
 """),
