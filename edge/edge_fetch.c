@@ -59,6 +59,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "edge/edge_compress.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_fetch.h"
 #include "edge/edge_route.h"
@@ -427,6 +428,12 @@ struct edge_fetch {
 	bool eof; /* the origin closed */
 	uint64_t remaining;
 	struct h1_chunked dec;
+	/* the coding filter after dechunk (edge_fetch_filter), or NULL; its
+	 * output waits in coded for the sink */
+	struct edge_compress *filter;
+	struct evbuffer *coded;
+	bool filter_fed;  /* input since the last flush */
+	bool filter_done; /* its end went to the sink */
 
 	/* NORMAL and PASS: the request side, while attached */
 	const struct edge_fetch_client *cl;
@@ -529,6 +536,9 @@ fetch_destroy(struct edge_fetch *f)
 			f->dnext->dprev = f->dprev;
 	}
 	free(f->head);
+	edge_compress_free(&f->filter);
+	if (f->coded != NULL)
+		evbuffer_free(f->coded);
 	edge_gen_release(f->w, &f->gen);
 	f->magic = 0;
 	free(f);
@@ -983,7 +993,7 @@ static const struct fetch_sink client_sink = {
 /* A piece of n body bytes at the front of in to the sink; false when the
  * fetch must not read on now. */
 static bool
-fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
+fetch_to_sink(struct edge_fetch *f, struct evbuffer *in, size_t n)
 {
 	switch (f->sink->on_body(f, in, n)) {
 	case FETCH_MORE:
@@ -997,6 +1007,40 @@ fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
 		return false;
 	}
 	return false;
+}
+
+/* What the coding filter made of its input so far to the sink; false when
+ * the fetch must not read on now. */
+static bool
+fetch_filter_out(struct edge_fetch *f, int rc)
+{
+	size_t n = evbuffer_get_length(f->coded);
+
+	if (rc != 0) {
+		fetch_fail(f, 502, "bad gateway: the coded body could not be coded or decoded");
+		return false;
+	}
+	return n == 0 || fetch_to_sink(f, f->coded, n);
+}
+
+static bool
+fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
+{
+	if (f->filter == NULL)
+		return fetch_to_sink(f, in, n);
+	f->filter_fed = true;
+	return fetch_filter_out(f, edge_compress_feed(f->filter, in, n, f->coded));
+}
+
+/* The origin paused: what the encoder holds goes out (a client never waits
+ * for bytes the node has); false when the fetch must not read on now. */
+static bool
+fetch_filter_flush(struct edge_fetch *f)
+{
+	if (f->filter == NULL || !f->filter_fed)
+		return true;
+	f->filter_fed = false;
+	return fetch_filter_out(f, edge_compress_flush(f->filter, f->coded));
 }
 
 /* The filters between the origin's body and the sink (dechunk), then the
@@ -1069,6 +1113,11 @@ fetch_read_body(struct edge_fetch *f)
 		fetch_fail(f, 502, "bad gateway");
 		return;
 	}
+	if (f->filter != NULL && !f->filter_done) {
+		f->filter_done = true; /* a pause on the trailer resumes here */
+		if (!fetch_filter_out(f, edge_compress_finish(f->filter, f->coded)))
+			return;
+	}
 	fetch_finish(f, f->keep_alive && f->body != H1_BODY_CLOSE);
 	return;
 more:
@@ -1077,6 +1126,8 @@ more:
 		fetch_fail(f, 502, "bad gateway");
 		return;
 	}
+	if (!fetch_filter_flush(f))
+		return;
 	bufferevent_enable(f->obev, EV_READ);
 	if (f->fill.cf != NULL)
 		fill_notify(f);
@@ -1172,7 +1223,7 @@ fetch_read_head(struct edge_fetch *f)
 {
 	struct evbuffer *in = bufferevent_get_input(f->obev);
 	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
-	struct h1_response resp;
+	struct h1_response resp, origin;
 	enum h1_status body_st;
 
 	for (;;) {
@@ -1223,6 +1274,9 @@ fetch_read_head(struct edge_fetch *f)
 	}
 	if (fetch_head_outcome(f, &resp))
 		return; /* retried on another member */
+	/* the sink may rewrite the head for a filter (edge_fetch_filter): the
+	 * origin's framing is read from this copy */
+	origin = resp;
 	switch (f->sink->on_head(f, &resp)) {
 	case EDGE_FETCH_DONE:
 		if (f->dead)
@@ -1247,11 +1301,11 @@ fetch_read_head(struct edge_fetch *f)
 		break;
 	}
 	/* the header views die with the head: keep only the framing */
-	f->body = resp.body;
-	f->keep_alive = resp.keep_alive;
-	f->remaining = resp.content_length;
+	f->body = origin.body;
+	f->keep_alive = origin.keep_alive;
+	f->remaining = origin.content_length;
 	h1_chunked_init(&f->dec);
-	evbuffer_drain(in, resp.head_len);
+	evbuffer_drain(in, origin.head_len);
 	f->state = FETCH_BODY;
 	fetch_set_timeouts(f, f->pool->between_bytes_timeout_ms, f->pool->send_timeout_ms);
 	fetch_read_body(f);
@@ -1735,6 +1789,16 @@ edge_fetch_resume(struct edge_fetch *f)
 	fetch_enter(f, &h);
 	fetch_read_body(f);
 	fetch_leave(f, &h);
+}
+
+void
+edge_fetch_filter(struct edge_fetch *f, struct edge_compress *z)
+{
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	ASSERT(f->filter == NULL && f->state != FETCH_BODY);
+	f->filter = z;
+	if (z != NULL && f->coded == NULL && (f->coded = evbuffer_new()) == NULL)
+		UNREACHABLE("out of memory for an evbuffer");
 }
 
 struct evbuffer *
