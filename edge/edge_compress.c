@@ -134,6 +134,39 @@ compress_filter(struct coding_stream *st, enum coding c, bool decode, struct edg
 	return z;
 }
 
+/* The origin sent the coding ce: the client gets it when it accepts it (the
+ * answer now varies on Accept-Encoding), else the decoded body, within the
+ * decoder limits (a bomb is cut, not buffered).  A 206 is a range of the
+ * coded bytes, which cannot be decoded alone: it goes as it is. */
+static struct edge_compress *
+compress_origin_coded(const struct coding_conf *conf, const struct coding_accept *acc,
+    struct str ce, uint64_t max_out, struct h1_response *resp, struct edge_metrics *m)
+{
+	struct coding_dec_limits lim = conf->limits;
+	struct coding_stream *st = NULL;
+	int c = memchr(ce.p, ',', ce.len) == NULL ? coding_from_name(str_trim_ows(ce)) : -1;
+
+	if (c < 0 || c == CODING_IDENTITY || resp->status == 206)
+		return NULL; /* several codings, or one we cannot decode */
+	if (acc->present && coding_accept_q(acc, (enum coding)c) > 0) {
+		(void)compress_rewrite(resp, false, (enum coding)c);
+		return NULL;
+	}
+	if (max_out > 0 && (lim.max_out == 0 || max_out < lim.max_out))
+		lim.max_out = max_out;
+	if (resp->body != H1_BODY_NONE &&
+	    coding_decoder_new((enum coding)c, &lim, &st) != 0) /* out of memory */
+		return NULL;
+	if (!compress_rewrite(resp, true, CODING_IDENTITY)) {
+		coding_stream_free(&st);
+		return NULL;
+	}
+	if (st == NULL)
+		return NULL; /* no body: the head says what a GET would get */
+	EDGE_COUNT(m, compression_decoded_total);
+	return compress_filter(st, (enum coding)c, true, m);
+}
+
 struct edge_compress *
 edge_compress_head(const struct coding_conf *conf, const struct h1_request *req, bool head_method,
     uint64_t max_out, struct h1_response *resp, struct edge_metrics *m)
@@ -146,7 +179,6 @@ edge_compress_head(const struct coding_conf *conf, const struct h1_request *req,
 	unsigned avail = 0;
 	int pick;
 
-	(void)max_out;
 	if (conf == NULL || !conf->enabled)
 		return NULL;
 	coding_accept_init(&acc);
@@ -165,7 +197,7 @@ edge_compress_head(const struct coding_conf *conf, const struct h1_request *req,
 		return NULL; /* fields too long to judge: as they are */
 	if (cr.content_encoding.p != NULL &&
 	    !str_eq_nocase(str_trim_ows(cr.content_encoding), STR_LIT("identity")))
-		return NULL; /* coded by the origin: as it is */
+		return compress_origin_coded(conf, &acc, cr.content_encoding, max_out, resp, m);
 	for (size_t i = 0; i < resp->n_headers; i++)
 		if (str_eq_nocase(hs[i].name, STR_LIT("Content-Type"))) {
 			cr.content_type = hs[i].value;
