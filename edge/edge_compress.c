@@ -17,6 +17,7 @@
 
 #include <event2/buffer.h>
 
+#include "cache/cache.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "edge/edge_compress.h"
@@ -224,6 +225,28 @@ edge_compress_head(const struct coding_conf *conf, const struct h1_request *req,
 	}
 	EDGE_COUNT(m, compression_encoded_total);
 	return compress_filter(st, (enum coding)pick, false, m);
+}
+
+void
+edge_compress_304(const struct cache_obj *stale, struct h1_response *resp)
+{
+	struct h1_header *h = NULL;
+	struct str own, ce, tag;
+
+	if (stale == NULL || resp->status != 304 ||
+	    !cache_obj_header(stale, STR_LIT("Content-Encoding"), &ce) ||
+	    !cache_obj_header(stale, STR_LIT("ETag"), &own))
+		return;
+	own = str_trim_ows(own);
+	for (size_t i = 0; i < resp->n_headers && h == NULL; i++)
+		if (str_eq_nocase(resp->headers[i].name, STR_LIT("ETag")))
+			h = &resp->headers[i];
+	if (h == NULL)
+		return;
+	tag = str_trim_ows(h->value);
+	if (own.len == tag.len + 2 && own.p[0] == 'W' && own.p[1] == '/' && tag.len > 0 &&
+	    tag.p[0] == '"' && memcmp(own.p + 2, tag.p, tag.len) == 0)
+		h->value = own;
 }
 
 static int

@@ -23,6 +23,7 @@
 #include "core/coding.h"
 #include "core/h1.h"
 
+struct cache_obj;
 struct edge_metrics;
 struct evbuffer;
 struct edge_compress; /* a body filter: one encoder or decoder */
@@ -40,6 +41,17 @@ struct edge_compress; /* a body filter: one encoder or decoder */
 struct edge_compress *edge_compress_head(const struct coding_conf *conf,
     const struct h1_request *req, bool head_method, uint64_t max_out, struct h1_response *resp,
     struct edge_metrics *m);
+
+/*
+ * A 304 to the validators of stale, a stored variant coded by the node (its
+ * ETag W/"x", made from the origin's "x"; a Content-Encoding), that carries
+ * the origin's strong "x": the 304 names the representation the variant
+ * was coded from (RFC 9110 §8.8.3), so its ETag view is pointed at the
+ * variant's own tag: it then selects the variant for update (RFC 9111
+ * §4.3.4) and the update keeps the tag weak, instead of the object being
+ * fetched and coded again.  Views into stale: valid while it is held.
+ */
+void edge_compress_304(const struct cache_obj *stale, struct h1_response *resp);
 
 /* Runs the n bytes at the front of in (drained) through z; output is
  * appended to out.  0, or a negative CODING_E_* (a corrupt coded body, a

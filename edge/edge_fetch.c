@@ -1870,6 +1870,7 @@ store_on_head(struct edge_fetch *f, struct h1_response *resp)
 	struct fetch_store *st = &f->st;
 	time_t now = time_now();
 
+	edge_compress_304(st->stale, resp);
 	if (resp->status == 304 &&
 	    (cache_policy_304_applies(st->stale, resp, false) ||
 	        edge_fetch_select_variant(f->w, st->key, st->key_len, resp, &st->stale))) {

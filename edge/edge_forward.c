@@ -1005,6 +1005,8 @@ fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 	struct cache_obj *fill;
 	time_t now;
 
+	if (fw->revalidate)
+		edge_compress_304(fw->stale, resp);
 	if (fw->revalidate && resp->status == 304 &&
 	    (cache_policy_304_applies(fw->stale, resp, fw->reval_client) ||
 	        (fw->reval_inm && edge_fetch_select_variant(

@@ -12,6 +12,7 @@ it; `compression: { enabled: false }` turns it off."""
 import re
 import subprocess
 import threading
+import time
 import zlib
 
 import harness
@@ -163,6 +164,29 @@ class Miss(Base):
         self.assertEqual(r.body, full.body[10:100])
         self.assertEqual(tool_decode("gzip", full.body), plain)
         self.assertEqual(self.origin.count(path), 1)
+
+    def test_revalidated_by_the_origins_304_without_coding_again(self):
+        """A stale coded variant (W/"r1") is revalidated: the origin's 304
+        carries its own "r1", which names the representation the variant
+        was coded from; the variant is refreshed and served, its tag stays
+        weak, nothing is fetched or coded again."""
+        path = "/reval/x"
+        plain = self.serve(path, text_body(8000, 11), etag='"r1"', cc="max-age=1")
+        first = self.get(path, "gzip")
+        self.assertEqual(first.header("Content-Encoding"), "gzip")
+        before = self.encoded()
+        time.sleep(2.1)  # stale (Age counts whole seconds)
+        r = self.get(path, "gzip")
+        self.assertEqual(r.header("X-Cache"), "HIT", r.headers)
+        self.assertIn("fwd-status=304", r.header("Cache-Status"))
+        self.assertEqual(r.header("ETag"), 'W/"r1"')
+        self.assertEqual(r.header("Content-Encoding"), "gzip")
+        self.assertEqual(r.body, first.body)
+        self.assertEqual(tool_decode("gzip", r.body), plain)
+        h = self.get(path, "gzip")
+        self.assertEqual((h.header("X-Cache"), h.header("ETag")), ("HIT", 'W/"r1"'))
+        self.assertEqual([x["status"] for x in self.origin.requests(path)], [200, 304])
+        self.assertEqual(self.encoded(), before)
 
     def test_vary_merged_with_the_origins(self):
         path = "/vm/x"
