@@ -304,12 +304,13 @@ edge_fetch_store_for_request(
 
 /* ---- the fetch ---- */
 
-#define FETCH_MAX_TRIES    8  /* 1 + CONFIG_RETRIES_MAX */
-#define FETCH_FULL_MAX     32 /* members at their max_conns skipped per pick */
-#define FETCH_ADDR_RETRIES 2  /* tries moved to another address of a member's name */
-#define FETCH_PICK_FULL    (-2)
-#define FETCH_OUT_HIGH     (512 * 1024) /* a reader's output: see edge_collapse.c */
-#define FETCH_FILL_POLL_MS 10           /* a paused fill looks at its window again */
+#define FETCH_MAX_TRIES     8  /* 1 + CONFIG_RETRIES_MAX */
+#define FETCH_FULL_MAX      32 /* members at their max_conns skipped per pick */
+#define FETCH_ADDR_RETRIES  2  /* tries moved to another address of a member's name */
+#define FETCH_PICK_FULL     (-2)
+#define FETCH_OUT_HIGH      (512 * 1024) /* a reader's output: see edge_collapse.c */
+#define FETCH_FILL_POLL_MS  10           /* a paused fill looks at its window again */
+#define FETCH_FLUSH_IDLE_MS 10           /* the origin paused this long: the encoder flushes */
 /* The lead over its slowest reader an unstored fill keeps when memory is
  * short: enough for each reader's output to stay fed. */
 #define FETCH_FILL_WINDOW_MIN (2 * FETCH_OUT_HIGH)
@@ -392,6 +393,7 @@ struct edge_fetch {
 	time_t request_time;
 	uint64_t ban_gen;          /* cache_ban_clock() when the request went out */
 	struct event *total_timer; /* timeouts.total (in the fetch's allocation) */
+	struct event *flush_timer; /* the coding filter's flush when the origin pauses (same) */
 
 	/* member choice and tries */
 	const struct config_pool *pool;
@@ -517,6 +519,7 @@ fetch_let_go(struct edge_fetch *f)
 	fetch_drop_conn(f);
 	evtimer_del(f->total_timer);
 	evtimer_del(f->fill.timer);
+	evtimer_del(f->flush_timer);
 }
 
 static void
@@ -1032,8 +1035,11 @@ fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
 	return fetch_filter_out(f, edge_compress_feed(f->filter, in, n, f->coded));
 }
 
-/* The origin paused: what the encoder holds goes out (a client never waits
- * for bytes the node has); false when the fetch must not read on now. */
+/* The origin paused (nothing came for FETCH_FLUSH_IDLE_MS): what the
+ * encoder holds goes out, so a client never waits for bytes the node has;
+ * false when the fetch must not read on now.  Not at once when the input
+ * runs dry: a flush costs ratio (zstd and brotli end a block), and input
+ * usually comes back within a read or two. */
 static bool
 fetch_filter_flush(struct edge_fetch *f)
 {
@@ -1041,6 +1047,22 @@ fetch_filter_flush(struct edge_fetch *f)
 		return true;
 	f->filter_fed = false;
 	return fetch_filter_out(f, edge_compress_flush(f->filter, f->coded));
+}
+
+static void
+fetch_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_fetch *f = arg;
+	struct fetch_hold h;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
+	if (f->state == FETCH_BODY && f->obev != NULL && !f->filter_done && fetch_filter_flush(f) &&
+	    f->fill.cf != NULL)
+		fill_notify(f);
+	fetch_leave(f, &h);
 }
 
 /* The filters between the origin's body and the sink (dechunk), then the
@@ -1126,8 +1148,11 @@ more:
 		fetch_fail(f, 502, "bad gateway");
 		return;
 	}
-	if (!fetch_filter_flush(f))
-		return;
+	if (f->filter != NULL && f->filter_fed) {
+		struct timeval tv = time_ms_to_tv(FETCH_FLUSH_IDLE_MS);
+
+		evtimer_add(f->flush_timer, &tv); /* pushed back by each piece */
+	}
 	bufferevent_enable(f->obev, EV_READ);
 	if (f->fill.cf != NULL)
 		fill_notify(f);
@@ -1673,14 +1698,14 @@ fetch_begin(struct edge_fetch *f, bool fresh)
 	fetch_go(f, !fresh);
 }
 
-/* One allocation: the fetch and its two timers. */
+/* One allocation: the fetch and its three timers. */
 static struct edge_fetch *
 fetch_alloc(struct edge_worker *w, enum edge_fetch_mode mode, struct edge_gen *gen,
     const struct config_pool *pool, uint64_t hash)
 {
 	size_t ev = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	size_t sz = (sizeof(struct edge_fetch) + 15) & ~(size_t)15;
-	struct edge_fetch *f = xcalloc(1, sz + 2 * ev);
+	struct edge_fetch *f = xcalloc(1, sz + 3 * ev);
 
 	f->magic = EDGE_FETCH_MAGIC;
 	f->mode = mode;
@@ -1690,6 +1715,8 @@ fetch_alloc(struct edge_worker *w, enum edge_fetch_mode mode, struct edge_gen *g
 	f->fill.timer = (struct event *)(void *)((char *)f + sz + ev);
 	evtimer_assign(f->total_timer, w->base, fetch_on_total, f);
 	evtimer_assign(f->fill.timer, w->base, fill_on_timer, f);
+	f->flush_timer = (struct event *)(void *)((char *)f + sz + 2 * ev);
+	evtimer_assign(f->flush_timer, w->base, fetch_on_flush, f);
 	f->pool = pool;
 	f->pool_idx = (unsigned)(pool - gen->cfg->pools);
 	f->hash = hash;
