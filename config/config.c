@@ -95,6 +95,7 @@ config_route_free(struct config_route *r)
 		free(r->methods[i]);
 	free(r->methods);
 	free(r->allow_line);
+	free(r->compression_types);
 }
 
 void

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "cache/cache.h"
+#include "core/coding.h"
 #include "core/log.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
@@ -197,6 +198,10 @@ struct config_route {
 	bool request_buffering; /* request_buffering, default true: a request body is
 	                           read whole (limits.body_buffer, then a temporary
 	                           file) before an origin member is asked */
+	/* compression: the site's, with the route's keys on top (core/coding.h
+	 * defaults); its types point into compression_types */
+	struct coding_conf compression;
+	char *compression_types;
 };
 
 #define CONFIG_GRACE_INHERIT UINT_MAX

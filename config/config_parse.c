@@ -103,6 +103,8 @@ struct cparse {
 	size_t n_refs, cap_refs;
 	struct chost *hosts;
 	size_t n_hosts, cap_hosts;
+	struct coding_conf site_coding; /* the site's compression (types: views into
+	                                   the tree), what its routes start from */
 	const struct cnode *tls_listen; /* first "tls: true" listener value */
 	char *tls_listen_path;
 	size_t tls_sites; /* sites with a tls section */
@@ -2262,6 +2264,153 @@ cparse_route_match(struct cparse *p, const struct cnode *m, struct config_route 
 	cparse_pop(p, old);
 }
 
+/* compression.prefer: a sequence of codings (or one string "zstd, br"). */
+static void
+cparse_coding_pref(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	char list[256], err[128];
+	size_t len = 0;
+
+	if (v->type == CNODE_SCALAR) {
+		snprintf(list, sizeof list, "%s", v->str);
+	} else {
+		if (!cparse_seq(p, v))
+			return;
+		list[0] = '\0';
+		for (size_t i = 0; i < v->n; i++) {
+			size_t old = cparse_push_index(p, i);
+			const char *s = cparse_str(p, v->kids[i]);
+
+			cparse_pop(p, old);
+			if (s == NULL)
+				return;
+			len +=
+			    (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0,
+			        "%s%s", i > 0 ? ", " : "", s);
+			if (len >= sizeof list) {
+				cparse_err(p, v, "too long");
+				return;
+			}
+		}
+	}
+	if (coding_conf_parse_pref(list, &cc->pref, err, sizeof err) != 0)
+		cparse_err(p, v, "%s", err);
+}
+
+/* compression.levels: { br, zstd, gzip, deflate } */
+static void
+cparse_coding_levels(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	static const char *const keys[] = {"br", "zstd", "gzip", "deflate", NULL};
+	char err[128];
+
+	if (!cparse_map(p, v, keys))
+		return;
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const struct cnode *l = cmap_get(v, keys[i], NULL);
+		int c = coding_from_name(str_cstr(keys[i]));
+		size_t old;
+
+		if (l == NULL)
+			continue;
+		old = cparse_push_key(p, keys[i]);
+		if (cparse_type(p, l, CNODE_SCALAR) &&
+		    coding_conf_parse_level(
+		        (enum coding)c, l->str, &cc->level[c], err, sizeof err) != 0)
+			cparse_err(p, l, "%s", err);
+		cparse_pop(p, old);
+	}
+}
+
+/* compression.types: media types ("text/html", "text/\*", "+json"); they
+ * replace the defaults.  Views into the tree: cparse_coding_own copies. */
+static void
+cparse_coding_types(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	char err[128];
+
+	if (!cparse_seq(p, v))
+		return;
+	if (v->n > CODING_TYPES_MAX) {
+		cparse_err(p, v, "at most %d types", CODING_TYPES_MAX);
+		return;
+	}
+	cc->n_types = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t old = cparse_push_index(p, i);
+		const char *s = cparse_str(p, v->kids[i]);
+
+		if (s != NULL &&
+		    coding_conf_parse_type(s, &cc->types[cc->n_types], err, sizeof err) != 0)
+			cparse_err(p, v->kids[i], "%s", err);
+		else if (s != NULL)
+			cc->n_types++;
+		cparse_pop(p, old);
+	}
+}
+
+/* compression: { enabled, types, min_size, levels, prefer } on a site or a
+ * route, over cc (the defaults, or the site's). */
+static void
+cparse_compression(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	static const char *const keys[] = {
+	    "enabled", "types", "min_size", "levels", "prefer", NULL};
+	static const struct {
+		const char *key;
+		void (*fn)(struct cparse *, const struct cnode *, struct coding_conf *);
+	} parts[] = {
+	    {"types", cparse_coding_types},
+	    {"levels", cparse_coding_levels},
+	    {"prefer", cparse_coding_pref},
+	};
+	char err[128];
+
+	if (!cparse_map(p, v, keys))
+		return;
+	cget_bool(p, v, "enabled", &cc->enabled, NULL);
+	cget_size(p, v, "min_size", 0, (uint64_t)1 << 40, &cc->min_size);
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		const struct cnode *k = cmap_get(v, parts[i].key, NULL);
+		size_t old;
+
+		if (k == NULL)
+			continue;
+		old = cparse_push_key(p, parts[i].key);
+		parts[i].fn(p, k, cc);
+		cparse_pop(p, old);
+	}
+	if (coding_conf_check(cc, err, sizeof err) != 0)
+		cparse_err(p, v, "%s", err);
+}
+
+/* The route's compression (the site's, then its own compression key when
+ * m has one), its types copied into one allocation the route owns. */
+static void
+cparse_route_coding(struct cparse *p, const struct cnode *m, struct config_route *r)
+{
+	const struct cnode *v = m != NULL ? cmap_get(m, "compression", NULL) : NULL;
+	struct coding_conf *cc = &r->compression;
+	size_t len = 0, off = 0;
+
+	*cc = p->site_coding;
+	if (v != NULL) {
+		size_t old = cparse_push_key(p, "compression");
+
+		cparse_compression(p, v, cc);
+		cparse_pop(p, old);
+	}
+	for (size_t i = 0; i < cc->n_types; i++)
+		len += cc->types[i].len + 1;
+	r->compression_types = xmalloc(len + 1);
+	for (size_t i = 0; i < cc->n_types; i++) {
+		memcpy(r->compression_types + off, cc->types[i].p, cc->types[i].len);
+		r->compression_types[off + cc->types[i].len] = '\0';
+		cc->types[i] = str_make(r->compression_types + off, cc->types[i].len);
+		off += cc->types[i].len + 1;
+	}
+}
+
 /* What a route has before its keys are read: the routes a site's "pool:"
  * shorthand makes get the same. */
 static void
@@ -2277,7 +2426,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
-	    "request_buffering", "underscores_in_headers", NULL};
+	    "request_buffering", "underscores_in_headers", "compression", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -2296,6 +2445,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	if (!cparse_map(p, m, keys))
 		return;
 	cparse_route_match(p, m, r);
+	cparse_route_coding(p, m, r);
 	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
 	cget_bool(p, m, "underscores_in_headers", &r->underscores, NULL);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
@@ -2497,13 +2647,19 @@ cparse_tls(struct cparse *p, const struct cnode *m)
 static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
-	static const char *const keys[] = {
-	    "name", "hosts", "routes", "pool", "tls", "redirect_https", "hsts", NULL};
+	static const char *const keys[] = {"name", "hosts", "routes", "pool", "tls",
+	    "redirect_https", "hsts", "compression", NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
+	coding_conf_defaults(&p->site_coding);
 	if (!cparse_map(p, m, keys))
 		return;
+	if ((v = cmap_get(m, "compression", NULL)) != NULL) {
+		old = cparse_push_key(p, "compression");
+		cparse_compression(p, v, &p->site_coding);
+		cparse_pop(p, old);
+	}
 	if ((v = cmap_get(m, "tls", NULL)) != NULL) {
 		p->tls_sites++;
 		old = cparse_push_key(p, "tls");
@@ -2570,6 +2726,7 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 			s->n_routes = 1;
 			s->routes[0].path = xstrdup("/");
 			cparse_route_defaults(&s->routes[0]);
+			cparse_route_coding(p, NULL, &s->routes[0]);
 			cparse_add_ref(p, &s->routes[0].pool, pool);
 		}
 		cparse_pop(p, old);

@@ -59,6 +59,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "edge/edge_compress.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_fetch.h"
 #include "edge/edge_route.h"
@@ -303,12 +304,13 @@ edge_fetch_store_for_request(
 
 /* ---- the fetch ---- */
 
-#define FETCH_MAX_TRIES    8  /* 1 + CONFIG_RETRIES_MAX */
-#define FETCH_FULL_MAX     32 /* members at their max_conns skipped per pick */
-#define FETCH_ADDR_RETRIES 2  /* tries moved to another address of a member's name */
-#define FETCH_PICK_FULL    (-2)
-#define FETCH_OUT_HIGH     (512 * 1024) /* a reader's output: see edge_collapse.c */
-#define FETCH_FILL_POLL_MS 10           /* a paused fill looks at its window again */
+#define FETCH_MAX_TRIES     8  /* 1 + CONFIG_RETRIES_MAX */
+#define FETCH_FULL_MAX      32 /* members at their max_conns skipped per pick */
+#define FETCH_ADDR_RETRIES  2  /* tries moved to another address of a member's name */
+#define FETCH_PICK_FULL     (-2)
+#define FETCH_OUT_HIGH      (512 * 1024) /* a reader's output: see edge_collapse.c */
+#define FETCH_FILL_POLL_MS  10           /* a paused fill looks at its window again */
+#define FETCH_FLUSH_IDLE_MS 10           /* the origin paused this long: the encoder flushes */
 /* The lead over its slowest reader an unstored fill keeps when memory is
  * short: enough for each reader's output to stay fed. */
 #define FETCH_FILL_WINDOW_MIN (2 * FETCH_OUT_HIGH)
@@ -391,6 +393,7 @@ struct edge_fetch {
 	time_t request_time;
 	uint64_t ban_gen;          /* cache_ban_clock() when the request went out */
 	struct event *total_timer; /* timeouts.total (in the fetch's allocation) */
+	struct event *flush_timer; /* the coding filter's flush when the origin pauses (same) */
 
 	/* member choice and tries */
 	const struct config_pool *pool;
@@ -427,6 +430,12 @@ struct edge_fetch {
 	bool eof; /* the origin closed */
 	uint64_t remaining;
 	struct h1_chunked dec;
+	/* the coding filter after dechunk (edge_fetch_filter), or NULL; its
+	 * output waits in coded for the sink */
+	struct edge_compress *filter;
+	struct evbuffer *coded;
+	bool filter_fed;  /* input since the last flush */
+	bool filter_done; /* its end went to the sink */
 
 	/* NORMAL and PASS: the request side, while attached */
 	const struct edge_fetch_client *cl;
@@ -510,6 +519,7 @@ fetch_let_go(struct edge_fetch *f)
 	fetch_drop_conn(f);
 	evtimer_del(f->total_timer);
 	evtimer_del(f->fill.timer);
+	evtimer_del(f->flush_timer);
 }
 
 static void
@@ -529,6 +539,9 @@ fetch_destroy(struct edge_fetch *f)
 			f->dnext->dprev = f->dprev;
 	}
 	free(f->head);
+	edge_compress_free(&f->filter);
+	if (f->coded != NULL)
+		evbuffer_free(f->coded);
 	edge_gen_release(f->w, &f->gen);
 	f->magic = 0;
 	free(f);
@@ -983,7 +996,7 @@ static const struct fetch_sink client_sink = {
 /* A piece of n body bytes at the front of in to the sink; false when the
  * fetch must not read on now. */
 static bool
-fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
+fetch_to_sink(struct edge_fetch *f, struct evbuffer *in, size_t n)
 {
 	switch (f->sink->on_body(f, in, n)) {
 	case FETCH_MORE:
@@ -997,6 +1010,59 @@ fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
 		return false;
 	}
 	return false;
+}
+
+/* What the coding filter made of its input so far to the sink; false when
+ * the fetch must not read on now. */
+static bool
+fetch_filter_out(struct edge_fetch *f, int rc)
+{
+	size_t n = evbuffer_get_length(f->coded);
+
+	if (rc != 0) {
+		fetch_fail(f, 502, "bad gateway: the coded body could not be coded or decoded");
+		return false;
+	}
+	return n == 0 || fetch_to_sink(f, f->coded, n);
+}
+
+static bool
+fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
+{
+	if (f->filter == NULL)
+		return fetch_to_sink(f, in, n);
+	f->filter_fed = true;
+	return fetch_filter_out(f, edge_compress_feed(f->filter, in, n, f->coded));
+}
+
+/* The origin paused (nothing came for FETCH_FLUSH_IDLE_MS): what the
+ * encoder holds goes out, so a client never waits for bytes the node has;
+ * false when the fetch must not read on now.  Not at once when the input
+ * runs dry: a flush costs ratio (zstd and brotli end a block), and input
+ * usually comes back within a read or two. */
+static bool
+fetch_filter_flush(struct edge_fetch *f)
+{
+	if (f->filter == NULL || !f->filter_fed)
+		return true;
+	f->filter_fed = false;
+	return fetch_filter_out(f, edge_compress_flush(f->filter, f->coded));
+}
+
+static void
+fetch_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_fetch *f = arg;
+	struct fetch_hold h;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
+	if (f->state == FETCH_BODY && f->obev != NULL && !f->filter_done && fetch_filter_flush(f) &&
+	    f->fill.cf != NULL)
+		fill_notify(f);
+	fetch_leave(f, &h);
 }
 
 /* The filters between the origin's body and the sink (dechunk), then the
@@ -1069,6 +1135,11 @@ fetch_read_body(struct edge_fetch *f)
 		fetch_fail(f, 502, "bad gateway");
 		return;
 	}
+	if (f->filter != NULL && !f->filter_done) {
+		f->filter_done = true; /* a pause on the trailer resumes here */
+		if (!fetch_filter_out(f, edge_compress_finish(f->filter, f->coded)))
+			return;
+	}
 	fetch_finish(f, f->keep_alive && f->body != H1_BODY_CLOSE);
 	return;
 more:
@@ -1076,6 +1147,11 @@ more:
 		log_warn("proxy", "out of memory for a collapsed fill");
 		fetch_fail(f, 502, "bad gateway");
 		return;
+	}
+	if (f->filter != NULL && f->filter_fed) {
+		struct timeval tv = time_ms_to_tv(FETCH_FLUSH_IDLE_MS);
+
+		evtimer_add(f->flush_timer, &tv); /* pushed back by each piece */
 	}
 	bufferevent_enable(f->obev, EV_READ);
 	if (f->fill.cf != NULL)
@@ -1172,7 +1248,7 @@ fetch_read_head(struct edge_fetch *f)
 {
 	struct evbuffer *in = bufferevent_get_input(f->obev);
 	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, EDGE_MAX_HEADERS};
-	struct h1_response resp;
+	struct h1_response resp, origin;
 	enum h1_status body_st;
 
 	for (;;) {
@@ -1223,6 +1299,9 @@ fetch_read_head(struct edge_fetch *f)
 	}
 	if (fetch_head_outcome(f, &resp))
 		return; /* retried on another member */
+	/* the sink may rewrite the head for a filter (edge_fetch_filter): the
+	 * origin's framing is read from this copy */
+	origin = resp;
 	switch (f->sink->on_head(f, &resp)) {
 	case EDGE_FETCH_DONE:
 		if (f->dead)
@@ -1247,11 +1326,11 @@ fetch_read_head(struct edge_fetch *f)
 		break;
 	}
 	/* the header views die with the head: keep only the framing */
-	f->body = resp.body;
-	f->keep_alive = resp.keep_alive;
-	f->remaining = resp.content_length;
+	f->body = origin.body;
+	f->keep_alive = origin.keep_alive;
+	f->remaining = origin.content_length;
 	h1_chunked_init(&f->dec);
-	evbuffer_drain(in, resp.head_len);
+	evbuffer_drain(in, origin.head_len);
 	f->state = FETCH_BODY;
 	fetch_set_timeouts(f, f->pool->between_bytes_timeout_ms, f->pool->send_timeout_ms);
 	fetch_read_body(f);
@@ -1619,14 +1698,14 @@ fetch_begin(struct edge_fetch *f, bool fresh)
 	fetch_go(f, !fresh);
 }
 
-/* One allocation: the fetch and its two timers. */
+/* One allocation: the fetch and its three timers. */
 static struct edge_fetch *
 fetch_alloc(struct edge_worker *w, enum edge_fetch_mode mode, struct edge_gen *gen,
     const struct config_pool *pool, uint64_t hash)
 {
 	size_t ev = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	size_t sz = (sizeof(struct edge_fetch) + 15) & ~(size_t)15;
-	struct edge_fetch *f = xcalloc(1, sz + 2 * ev);
+	struct edge_fetch *f = xcalloc(1, sz + 3 * ev);
 
 	f->magic = EDGE_FETCH_MAGIC;
 	f->mode = mode;
@@ -1636,6 +1715,8 @@ fetch_alloc(struct edge_worker *w, enum edge_fetch_mode mode, struct edge_gen *g
 	f->fill.timer = (struct event *)(void *)((char *)f + sz + ev);
 	evtimer_assign(f->total_timer, w->base, fetch_on_total, f);
 	evtimer_assign(f->fill.timer, w->base, fill_on_timer, f);
+	f->flush_timer = (struct event *)(void *)((char *)f + sz + 2 * ev);
+	evtimer_assign(f->flush_timer, w->base, fetch_on_flush, f);
 	f->pool = pool;
 	f->pool_idx = (unsigned)(pool - gen->cfg->pools);
 	f->hash = hash;
@@ -1737,6 +1818,16 @@ edge_fetch_resume(struct edge_fetch *f)
 	fetch_leave(f, &h);
 }
 
+void
+edge_fetch_filter(struct edge_fetch *f, struct edge_compress *z)
+{
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	ASSERT(f->filter == NULL && f->state != FETCH_BODY);
+	f->filter = z;
+	if (z != NULL && f->coded == NULL && (f->coded = evbuffer_new()) == NULL)
+		UNREACHABLE("out of memory for an evbuffer");
+}
+
 struct evbuffer *
 edge_fetch_output(struct edge_fetch *f)
 {
@@ -1806,6 +1897,7 @@ store_on_head(struct edge_fetch *f, struct h1_response *resp)
 	struct fetch_store *st = &f->st;
 	time_t now = time_now();
 
+	edge_compress_304(st->stale, resp);
 	if (resp->status == 304 &&
 	    (cache_policy_304_applies(st->stale, resp, false) ||
 	        edge_fetch_select_variant(f->w, st->key, st->key_len, resp, &st->stale))) {

@@ -153,6 +153,7 @@ bool edge_fetch_background(
 /* ---- NORMAL and PASS: a fetch for a request ---- */
 
 struct edge_fetch;
+struct edge_compress;
 struct cache_mem_client;
 
 /* What the request side decides on the final head (edge_fetch_client.on_head). */
@@ -249,6 +250,11 @@ void edge_fetch_detach(struct edge_fetch **fp);
  * and, when cf (taken) is set, its body goes into that fill (NORMAL: the
  * request side reads it back like every reader) instead of on_body. */
 void edge_fetch_store(struct edge_fetch *f, struct cache_obj *fill, struct cache_fill *cf);
+/* During on_head: z (taken; NULL: none) codes or decodes the body after
+ * the dechunk filter, before the store and the sink (edge_compress.h); the
+ * head the request side rewrote for it is what it stores and sends, the
+ * origin's framing is what the fetch reads. */
+void edge_fetch_filter(struct edge_fetch *f, struct edge_compress *z);
 /* PASS: on_body asked for a pause; the client's output has room again. */
 void edge_fetch_resume(struct edge_fetch *f);
 /* The origin connection's output (the request body goes there), or NULL

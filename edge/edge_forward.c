@@ -44,6 +44,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "edge/edge_collapse.h"
+#include "edge/edge_compress.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_fetch.h"
 #include "edge/edge_forward.h"
@@ -1000,9 +1001,12 @@ static enum edge_fetch_verdict
 fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 {
 	struct edge_forward *fw = &c->fw;
+	struct edge_compress *z;
 	struct cache_obj *fill;
 	time_t now;
 
+	if (fw->revalidate)
+		edge_compress_304(fw->stale, resp);
 	if (fw->revalidate && resp->status == 304 &&
 	    (cache_policy_304_applies(fw->stale, resp, fw->reval_client) ||
 	        (fw->reval_inm && edge_fetch_select_variant(
@@ -1024,15 +1028,23 @@ fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 	now = time_now();
 	fw_invalidate(c, resp, now);
 	fw_head_update(c, resp, now);
+	/* compressed or decoded for this client: the head becomes the coded
+	 * variant's, which is what is stored and sent */
+	z = edge_compress_head(c->route != NULL ? &c->route->compression : NULL, &c->req,
+	    fw_method_is(c, "HEAD"), c->gen->cfg->cache.max_object_bytes, resp, &c->w->metrics);
 	fill = fw_object(c, resp, now);
-	if (fw_range_refetch(c, resp, &fill))
+	if (fw_range_refetch(c, resp, &fill)) {
+		edge_compress_free(&z);
 		return EDGE_FETCH_AGAIN;
+	}
 	if (!fw_publish(c, resp, fill)) {
+		edge_compress_free(&z);
 		cache_obj_unref(&fill);
 		EDGE_COUNT(&c->w->metrics, origin_errors_total);
 		fw_fail(c, 502, "bad gateway");
 		return EDGE_FETCH_STOP;
 	}
+	edge_fetch_filter(f, z);
 	fw_range_cut(c, resp);
 	fw_write_response_head(c, resp, fill != NULL);
 	if (fw->cf != NULL) {

@@ -76,7 +76,15 @@
 	X(server_error_responses_total,                                                            \
 	    "Responses with a 5xx status (the node's own or an origin's)")                         \
 	X(origin_answers_total,                                                                    \
-	    "Client requests answered through an origin exchange (misses and passes)")
+	    "Client requests answered through an origin exchange (misses and passes)")             \
+	X(compression_encoded_total,                                                               \
+	    "Origin answers compressed by the node on their way to the client and the cache")      \
+	X(compression_decoded_total,                                                               \
+	    "Origin-coded answers decoded for a client that does not accept their coding")         \
+	X(compression_input_bytes_total, "Identity body bytes the node compressed")                \
+	X(compression_output_bytes_total, "Coded bytes the node's compression produced")           \
+	X(compression_errors_total,                                                                \
+	    "Coded bodies cut: a decoder limit (a decompression bomb) or corrupt coded data")
 
 enum edge_counter {
 #define EDGE_COUNTER_ENUM(name, help) EDGE_C_##name,

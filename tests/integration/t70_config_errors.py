@@ -490,6 +490,37 @@ CASES += [
 ]
 
 
+def _compression_case(name, key, route_text, site_text=""):
+    """A site (site_text: its compression lines) whose route carries
+    route_text (marked), or, without route_text, a marked site line."""
+    text = VALID.replace('    hosts: ["example.com"]\n',
+                         '    hosts: ["example.com"]\n' + site_text)
+    if route_text:
+        text = text.replace("      - { path: /, pool: web }\n",
+                            "      - path: /\n        pool: web\n" + route_text +
+                            "   # <- error\n")
+    line = [i + 1 for i, ln in enumerate(text.splitlines()) if "# <- error" in ln][0]
+    return (name, line, key, text)
+
+
+CASES += [
+    _compression_case("compression_level_range", "compression.levels.br",
+                      "        compression: { levels: { br: 12 } }"),
+    _compression_case("compression_unknown_coding", "compression.prefer",
+                      "        compression: { prefer: [zstd, lzma] }"),
+    _compression_case("compression_twice", "compression.prefer",
+                      "        compression: { prefer: [gzip, gzip] }"),
+    _compression_case("compression_bad_type", "compression.types[1]",
+                      '        compression: { types: [text/html, "Text Plain"] }'),
+    _compression_case("compression_bad_min_size", "compression.min_size",
+                      "        compression: { min_size: lots }"),
+    _compression_case("compression_unknown_key", "compression.level",
+                      "        compression: { level: 5 }"),
+    _compression_case("compression_site_enabled", "compression.enabled", "",
+                      "    compression: { enabled: maybe }   # <- error\n"),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()
