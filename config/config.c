@@ -72,9 +72,37 @@ config_hdr_rules_free(struct config_hdr_rules *h)
 	free(h->rules);
 }
 
+void
+config_access_free(struct config_access **ap)
+{
+	struct config_access *a = *ap;
+
+	if (a == NULL)
+		return;
+	geo_rules_free(&a->rules);
+	for (size_t i = 0; i < a->n; i++)
+		free(a->text[i]);
+	free(a->text);
+	free(a->denials);
+	free(a);
+	*ap = NULL;
+}
+
+void
+config_rate_limit_free(struct config_rate_limit **rp)
+{
+	if (*rp == NULL)
+		return;
+	free((*rp)->header);
+	free(*rp);
+	*rp = NULL;
+}
+
 static void
 config_route_free(struct config_route *r)
 {
+	config_access_free(&r->access);
+	config_rate_limit_free(&r->rate_limit);
 	free(r->path);
 	pcre2_code_free(r->re);
 	for (size_t i = 0; i < r->n_query_allow; i++)
@@ -135,6 +163,7 @@ config_parse_free(struct config *c)
 	free(c->log.access);
 	free(c->log.level);
 	free(c->tls_ticket_keys);
+	policy_cidr_free(&c->trusted_proxies);
 	for (i = 0; i < c->n_pools; i++) {
 		struct config_pool *p = &c->pools[i];
 
@@ -168,6 +197,8 @@ config_parse_free(struct config *c)
 		}
 		free(s->certs);
 		free(s->hsts);
+		config_access_free(&s->access);
+		config_rate_limit_free(&s->rate_limit);
 	}
 	free(c->sites);
 	free(c->hosts_exact);

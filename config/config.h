@@ -27,8 +27,10 @@
 
 #include "cache/cache.h"
 #include "core/log.h"
+#include "geo/geo.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
+#include "policy/policy.h"
 #include "purge/purge.h"
 
 struct config_listen {
@@ -141,6 +143,34 @@ enum config_sticky {
 	CONFIG_STICKY_COOKIE, /* hash of a cookie's value (the address without it) */
 };
 
+/*
+ * access (of a site or a route): allow or deny lists of "cidr:", "country:",
+ * "continent:" and "asn:" rules (geo/geo.h), compiled at load.  denials
+ * counts the requests refused by each rule ([0..n)), by the list's default
+ * ([n]) and by the unknown setting ([n + 1]); the admin thread reads them
+ * for /metrics.  They are the one mutable part of a snapshot: counters, not
+ * settings, and a reload starts them at zero.
+ */
+struct config_access {
+	struct geo_rules *rules;
+	char **text; /* each rule's canonical text (the metric label) */
+	size_t n;
+	bool geo; /* some rule needs the client's location */
+	struct config_access_count {
+		_Atomic uint64_t n;
+	} * denials;
+};
+
+/* rate_limit (of a site or a route): a token bucket per client address,
+ * network prefix or header value, in the node's one table (policy/policy.h). */
+struct config_rate_limit {
+	struct policy_ratelimit_conf conf; /* conf.header is a view into header */
+	char *header;                      /* by: header:NAME, or NULL */
+	struct policy_rl_limit limit;      /* the rate and burst in the table's terms */
+	uint32_t zone;                     /* hash of the site name and route path: stable
+	                                      across reloads, so the buckets survive them */
+};
+
 /* PCRE2 compiled pattern (config_parse.c compiles with JIT when available). */
 struct pcre2_real_code_8;
 
@@ -192,11 +222,13 @@ struct config_route {
 	enum config_sticky canary_sticky;
 	char *canary_cookie; /* sticky: cookie:NAME */
 	size_t canary_cookie_len;
-	unsigned grace_s;       /* cache.grace: overrides the node's cache.grace;
-	                           CONFIG_GRACE_INHERIT when not set */
-	bool request_buffering; /* request_buffering, default true: a request body is
-	                           read whole (limits.body_buffer, then a temporary
-	                           file) before an origin member is asked */
+	unsigned grace_s;                     /* cache.grace: overrides the node's cache.grace;
+	                                         CONFIG_GRACE_INHERIT when not set */
+	bool request_buffering;               /* request_buffering, default true: a request body is
+	                                         read whole (limits.body_buffer, then a temporary
+	                                         file) before an origin member is asked */
+	struct config_access *access;         /* access, or NULL: the site's */
+	struct config_rate_limit *rate_limit; /* rate_limit, or NULL: the site's */
 };
 
 #define CONFIG_GRACE_INHERIT UINT_MAX
@@ -223,6 +255,8 @@ struct config_site {
 	bool tls_default;    /* tls.default: serves clients without (or with unknown) SNI */
 	bool redirect_https; /* redirect_https: plain requests get 308 to https:// */
 	char *hsts;          /* hsts: Strict-Transport-Security value sent on TLS, or NULL */
+	struct config_access *access;         /* access: for routes without their own, or NULL */
+	struct config_rate_limit *rate_limit; /* rate_limit: likewise, or NULL */
 };
 
 /* The memory budget of the cache (cache_mem_over): cache.ram +
@@ -291,6 +325,8 @@ struct config {
 	size_t n_tls_listens;       /* listeners with tls: true */
 
 	struct log_conf log; /* log (core/log.h) */
+	/* trusted_proxies: peers whose X-Forwarded-For is believed; NULL = none */
+	struct policy_cidr *trusted_proxies;
 
 	struct config_pool *pools;
 	size_t n_pools;

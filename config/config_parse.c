@@ -2244,6 +2244,219 @@ cparse_route_match(struct cparse *p, const struct cnode *m, struct config_route 
 
 /* What a route has before its keys are read: the routes a site's "pool:"
  * shorthand makes get the same. */
+/* ---- the policy stage: trusted_proxies, access, rate_limit ---- */
+
+/* trusted_proxies: a list of CIDR blocks, into one set. */
+static void
+cparse_trusted_proxies(struct cparse *p, const struct cnode *v)
+{
+	struct policy_prefix pf;
+	char net[POLICY_PREFIX_STRLEN];
+
+	if (!cparse_seq(p, v))
+		return;
+	p->c->trusted_proxies = policy_cidr_new();
+	for (size_t i = 0; i < v->n; i++) {
+		const struct cnode *k = v->kids[i];
+		size_t old = cparse_push_index(p, i);
+		enum policy_cidr_status st;
+
+		if (cparse_str(p, k) != NULL) {
+			st = policy_prefix_parse(str_cstr(k->str), &pf);
+			if (st == POLICY_CIDR_OK)
+				st = policy_cidr_add(p->c->trusted_proxies, &pf, (uint32_t)i);
+			if (st == POLICY_CIDR_E_HOST_BITS)
+				cparse_err(p, k, "%s (did you mean %s?)", policy_cidr_strerror(st),
+				    policy_prefix_format(&pf, net));
+			else if (st != POLICY_CIDR_OK)
+				cparse_err(p, k, "\"%.80s\": %s", k->str, policy_cidr_strerror(st));
+		}
+		cparse_pop(p, old);
+	}
+}
+
+/* access: { deny: [...] | allow: [...], status: 403 | 451, default: allow | deny } */
+static struct config_access *
+cparse_access(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"deny", "allow", "status", "default", NULL};
+	const struct cnode *deny, *allow, *list, *v;
+	struct geo_access_conf gc;
+	struct geo_rule *rules;
+	struct config_access *a;
+	char err[160];
+	size_t old, n_bad = 0;
+	unsigned status = 403;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	geo_access_conf_defaults(&gc);
+	deny = cmap_get(m, "deny", NULL);
+	allow = cmap_get(m, "allow", NULL);
+	if (deny != NULL && allow != NULL) {
+		old = cparse_push_key(p, "allow");
+		cparse_err(p, allow, "\"deny\" and \"allow\" are mutually exclusive");
+		cparse_pop(p, old);
+		return NULL;
+	}
+	if (deny == NULL && allow == NULL) {
+		cparse_err(p, m, "needs a \"deny\" or an \"allow\" list");
+		return NULL;
+	}
+	gc.mode = allow != NULL ? GEO_ACCESS_ALLOW : GEO_ACCESS_DENY;
+	list = allow != NULL ? allow : deny;
+	cget_uint(p, m, "status", 100, 599, &status);
+	if ((v = cmap_get(m, "status", NULL)) != NULL &&
+	    geo_access_status_check(status, err, sizeof err) != 0) {
+		old = cparse_push_key(p, "status");
+		cparse_err(p, v, "%s", err);
+		cparse_pop(p, old);
+	}
+	gc.status = status;
+	if ((v = cmap_get(m, "default", NULL)) != NULL) {
+		old = cparse_push_key(p, "default");
+		if (cparse_str(p, v) != NULL &&
+		    geo_verdict_parse(v->str, &gc.unknown, err, sizeof err) != 0)
+			cparse_err(p, v, "%s", err);
+		cparse_pop(p, old);
+	}
+	old = cparse_push_key(p, allow != NULL ? "allow" : "deny");
+	if (!cparse_seq(p, list)) {
+		cparse_pop(p, old);
+		return NULL;
+	}
+	rules = xcalloc(list->n, sizeof *rules);
+	for (size_t i = 0; i < list->n; i++) {
+		size_t o2 = cparse_push_index(p, i);
+
+		if (cparse_str(p, list->kids[i]) == NULL) {
+			n_bad++;
+		} else if (geo_rule_parse(list->kids[i]->str, &rules[i], err, sizeof err) != 0) {
+			cparse_err(p, list->kids[i], "%s", err);
+			n_bad++;
+		}
+		cparse_pop(p, o2);
+	}
+	a = xcalloc(1, sizeof *a);
+	if (n_bad == 0 && geo_rules_compile(&gc, rules, list->n, &a->rules, err, sizeof err) != 0)
+		cparse_err(p, list, "%s", err);
+	cparse_pop(p, old);
+	if (a->rules == NULL) {
+		free(rules);
+		free(a);
+		return NULL;
+	}
+	a->n = list->n;
+	a->text = xcalloc(a->n, sizeof *a->text);
+	for (size_t i = 0; i < a->n; i++) {
+		char buf[GEO_RULE_TEXT_MAX];
+
+		geo_rule_format(&rules[i], buf, sizeof buf);
+		a->text[i] = xstrdup(buf);
+		a->geo |= rules[i].kind != GEO_RULE_CIDR;
+	}
+	a->denials = xcalloc(a->n + 2, sizeof *a->denials);
+	free(rules);
+	return a;
+}
+
+/* One key of rate_limit (by, rate or burst) into rl; false after an error. */
+static bool
+cparse_rl_field(struct cparse *p, const struct cnode *v, const char *key,
+    struct config_rate_limit *rl, struct str *header)
+{
+	size_t old = cparse_push_key(p, key);
+	enum policy_rl_status st;
+	bool ok = cparse_str(p, v) != NULL;
+
+	if (ok) {
+		struct str s = str_cstr(v->str);
+
+		if (strcmp(key, "by") == 0)
+			st = policy_rl_by_parse(s, &rl->conf.by, header);
+		else if (strcmp(key, "rate") == 0)
+			st = policy_rate_parse(s, &rl->conf.rate);
+		else
+			st = policy_burst_parse(s, &rl->conf.burst);
+		if (st != POLICY_RL_OK) {
+			cparse_err(p, v, "\"%.80s\": %s", v->str, policy_rl_strerror(st));
+			ok = false;
+		}
+	}
+	cparse_pop(p, old);
+	return ok;
+}
+
+/* rate_limit: { by: address | prefix | "header:NAME", rate: 100/s, burst: 200 } */
+static struct config_rate_limit *
+cparse_rate_limit(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"by", "rate", "burst", NULL};
+	struct config_rate_limit *rl;
+	const struct cnode *v;
+	struct str header = STR_NULL;
+	bool ok = true;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	rl = xcalloc(1, sizeof *rl);
+	policy_ratelimit_conf_defaults(&rl->conf);
+	if ((v = cmap_get(m, "by", NULL)) != NULL) {
+		if (!cparse_rl_field(p, v, "by", rl, &header)) {
+			ok = false;
+		} else if (rl->conf.by == POLICY_RL_BY_HEADER) {
+			rl->header = xstrndup(header.p, header.len);
+			rl->conf.header = str_make(rl->header, header.len);
+		}
+	}
+	if ((v = cparse_required(p, m, "rate")) == NULL || !cparse_rl_field(p, v, "rate", rl, NULL))
+		ok = false;
+	if ((v = cmap_get(m, "burst", NULL)) != NULL && !cparse_rl_field(p, v, "burst", rl, NULL))
+		ok = false;
+	if (!ok) {
+		config_rate_limit_free(&rl);
+		return NULL;
+	}
+	policy_rl_limit_make(&rl->conf.rate, rl->conf.burst, &rl->limit);
+	return rl;
+}
+
+/* The access and rate_limit keys of map m (a site or a route). */
+static void
+cparse_guard_keys(struct cparse *p, const struct cnode *m, struct config_access **access,
+    struct config_rate_limit **rl)
+{
+	const struct cnode *v;
+	size_t old;
+
+	if ((v = cmap_get(m, "access", NULL)) != NULL) {
+		old = cparse_push_key(p, "access");
+		*access = cparse_access(p, v);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "rate_limit", NULL)) != NULL) {
+		old = cparse_push_key(p, "rate_limit");
+		*rl = cparse_rate_limit(p, v);
+		cparse_pop(p, old);
+	}
+}
+
+/* A rate limit's zone: FNV-1a of the site's name and the route's path (""
+ * for the site's own), so a reload that keeps them keeps the buckets. */
+static uint32_t
+cparse_zone(const char *site, const char *path)
+{
+	uint32_t h = 2166136261u;
+	const char *parts[2] = {site != NULL ? site : "", path != NULL ? path : ""};
+
+	for (int i = 0; i < 2; i++) {
+		for (const char *q = parts[i]; *q != '\0'; q++)
+			h = (h ^ (uint8_t)*q) * 16777619u;
+		h = (h ^ 0xffu) * 16777619u; /* a separator no name holds */
+	}
+	return h;
+}
+
 static void
 cparse_route_defaults(struct config_route *r)
 {
@@ -2257,7 +2470,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
-	    "request_buffering", "underscores_in_headers", NULL};
+	    "request_buffering", "underscores_in_headers", "access", "rate_limit", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -2278,6 +2491,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	cparse_route_match(p, m, r);
 	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
 	cget_bool(p, m, "underscores_in_headers", &r->underscores, NULL);
+	cparse_guard_keys(p, m, &r->access, &r->rate_limit);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
 			continue;
@@ -2477,8 +2691,8 @@ cparse_tls(struct cparse *p, const struct cnode *m)
 static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
-	static const char *const keys[] = {
-	    "name", "hosts", "routes", "pool", "tls", "redirect_https", "hsts", NULL};
+	static const char *const keys[] = {"name", "hosts", "routes", "pool", "tls",
+	    "redirect_https", "hsts", "access", "rate_limit", NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
@@ -2586,6 +2800,12 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 		}
 		cparse_pop(p, old);
 	}
+	cparse_guard_keys(p, m, &s->access, &s->rate_limit);
+	if (s->rate_limit != NULL)
+		s->rate_limit->zone = cparse_zone(s->name, NULL);
+	for (i = 0; i < s->n_routes; i++)
+		if (s->routes[i].rate_limit != NULL)
+			s->routes[i].rate_limit->zone = cparse_zone(s->name, s->routes[i].path);
 }
 
 static int
@@ -2682,6 +2902,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "pools",
 	    "purge",
 	    "fleet",
+	    "trusted_proxies",
 	    NULL,
 	};
 	static const struct {
@@ -2702,6 +2923,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"sites", cparse_sites, true},
 	    {"purge", cparse_purge, false},
 	    {"fleet", cparse_fleet, false},
+	    {"trusted_proxies", cparse_trusted_proxies, false},
 	};
 	const struct cnode *v;
 	size_t i, old;

@@ -1191,7 +1191,7 @@ edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool)
 	if (pool->balancer == CONFIG_BALANCER_IP_HASH ||
 	    (pool->balancer == CONFIG_BALANCER_CONSISTENT_HASH &&
 	        pool->hash_key == CONFIG_HASH_KEY_CLIENT_IP))
-		return origin_balance_hash(c->peer, strlen(c->peer));
+		return origin_balance_hash(c->client.text, strlen(c->client.text));
 	if (pool->balancer != CONFIG_BALANCER_CONSISTENT_HASH)
 		return 0;
 	if (pool->hash_key == CONFIG_HASH_KEY_HOST)
@@ -1215,7 +1215,7 @@ fw_fetch(struct edge_conn *c)
 	r.hash = edge_forward_hash(c, fw->pool);
 	r.head_method = fw_method_is(c, "HEAD");
 	r.retry_safe = fw_bodyless(c) && fw_idempotent(c);
-	r.peer = c->peer;
+	r.peer = c->client.text;
 	r.client = &fw_client;
 	r.arg = c;
 	fw->fetch = edge_fetch_new(c->w, &r);

@@ -490,6 +490,50 @@ CASES += [
 ]
 
 
+def _guard_route_case(name, key, line_text):
+    """VALID whose route / carries line_text (one more key, marked)."""
+    text = VALID.replace("      - { path: /, pool: web }\n",
+                         "      - path: /\n        pool: web\n" + line_text + "   # <- error\n")
+    line = text.splitlines().index([ln for ln in text.splitlines() if "# <- error" in ln][0]) + 1
+    return (name, line, key, text)
+
+
+def _trusted_case(name, key, item):
+    text = VALID + "trusted_proxies:\n  - 10.0.0.0/8\n  - " + item + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _trusted_case("trusted_proxies_host_bits", "did you mean 192.0.2.0/24", "192.0.2.1/24"),
+    _trusted_case("trusted_proxies_not_address", "trusted_proxies[1]", "proxy.example"),
+    _trusted_case("trusted_proxies_bad_length", "too long", "10.0.0.0/33"),
+    _trusted_case("trusted_proxies_duplicate", "twice", "10.0.0.0/8"),
+    _guard_route_case("access_bad_rule_kind", "unknown rule kind",
+                      '        access: { deny: ["ip:192.0.2.0/24"] }'),
+    _guard_route_case("access_bad_country", "country code",
+                      '        access: { deny: ["country:de"] }'),
+    _guard_route_case("access_bad_status", "access.status",
+                      '        access: { deny: ["asn:64500"], status: 404 }'),
+    _guard_route_case("access_both_lists", "mutually exclusive",
+                      '        access: { deny: ["asn:1"], allow: ["asn:2"] }'),
+    _guard_route_case("access_no_list", "deny", '        access: { status: 451 }'),
+    _guard_route_case("access_bad_default", "allow or deny",
+                      '        access: { deny: ["continent:EU"], default: maybe }'),
+    _guard_route_case("access_repeated_rule", "repeats",
+                      '        access: { deny: ["cidr:192.0.2.0/24", "cidr:192.0.2.0/24"] }'),
+    _guard_route_case("rate_limit_bad_rate", "rate_limit.rate",
+                      '        rate_limit: { rate: 100/day }'),
+    _guard_route_case("rate_limit_no_rate", "missing required key",
+                      '        rate_limit: { by: address }'),
+    _guard_route_case("rate_limit_bad_by", "by must be",
+                      '        rate_limit: { by: cookie, rate: 1/s }'),
+    _guard_route_case("rate_limit_bad_header", "field name",
+                      '        rate_limit: { by: "header:", rate: 1/s }'),
+    _guard_route_case("rate_limit_zero_burst", "burst",
+                      '        rate_limit: { rate: 1/s, burst: 0 }'),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * edge/edge_guard.c — the request's policy stage (edge_guard.h).
+ *
+ * Everything it reads is either the request's own (the peer, the fields) or
+ * the immutable configuration snapshot; the one shared mutable object is the
+ * rate-limit table, whose calls lock one set of eight entries (policy_rl).
+ * The denial counters of an access list live next to the list in the
+ * snapshot: a denial is rare and costs one relaxed atomic add.
+ */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "core/h1.h"
+#include "edge/edge_guard.h"
+#include "geo/geo.h"
+
+/* X-Forwarded-For field lines read at most: the rightmost ones (the walk
+ * from the right stops after max_hops entries anyway). */
+#define GUARD_XFF_LINES 32
+
+void
+edge_guard_client(const struct config *cfg, const struct policy_addr *peer, const char *peer_text,
+    const struct h1_header *hdrs, size_t n, struct edge_guard_client *out)
+{
+	struct policy_clientip_conf cc;
+	struct str fields[GUARD_XFF_LINES];
+	size_t nf = 0;
+
+	out->addr = *peer;
+	out->source = POLICY_CLIENTIP_PEER;
+	if (cfg->trusted_proxies == NULL || !policy_cidr_lookup(cfg->trusted_proxies, peer, NULL)) {
+		if (out->text != peer_text)
+			memcpy(
+			    out->text, peer_text, strnlen(peer_text, POLICY_ADDR_STRLEN - 1) + 1);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!str_eq_nocase(hdrs[i].name, STR_LIT("X-Forwarded-For")))
+			continue;
+		if (nf == GUARD_XFF_LINES) { /* keep the rightmost lines */
+			memmove(fields, fields + 1, (GUARD_XFF_LINES - 1) * sizeof fields[0]);
+			nf--;
+		}
+		fields[nf++] = hdrs[i].value;
+	}
+	policy_clientip_conf_defaults(&cc);
+	cc.trusted = cfg->trusted_proxies;
+	out->source = policy_clientip(&cc, peer, fields, nf, &out->addr);
+	policy_addr_format(&out->addr, out->text);
+}
+
+/* a as a sockaddr (port 0), for geo_rules_eval. */
+static void
+guard_sockaddr(const struct policy_addr *a, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, a->b, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, a->b, 16);
+	}
+}
+
+/* access: true when the list lets the client in; else *v says how not. */
+static bool
+guard_access(const struct config_access *a, const struct edge_guard_client *client,
+    struct edge_guard_verdict *v)
+{
+	struct sockaddr_storage ss;
+	int rule;
+	size_t slot;
+
+	guard_sockaddr(&client->addr, &ss);
+	if (geo_rules_eval(a->rules, NULL, (const struct sockaddr *)&ss, &rule) ==
+	    GEO_VERDICT_ALLOW)
+		return true;
+	slot = rule >= 0 ? (size_t)rule : rule == GEO_EVAL_DEFAULT ? a->n : a->n + 1;
+	atomic_fetch_add_explicit(&a->denials[slot].n, 1, memory_order_relaxed);
+	v->status = (int)geo_rules_status(a->rules);
+	v->retry_after_s = 0;
+	v->body = v->status == 451 ? "unavailable for legal reasons\n" : "forbidden\n";
+	return false;
+}
+
+/* rate_limit: true while the client's bucket holds a token. */
+static bool
+guard_rate(struct policy_rl *rl, const struct config_rate_limit *r,
+    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n,
+    struct edge_guard_verdict *v)
+{
+	const struct h1_header *h;
+	struct timespec ts;
+	uint64_t key;
+
+	switch (r->conf.by) {
+	case POLICY_RL_BY_PREFIX:
+		key = policy_rl_key_prefix(rl, r->zone, &client->addr);
+		break;
+	case POLICY_RL_BY_HEADER:
+		/* a request without the field is limited by its address */
+		h = h1_header_find(hdrs, n, r->conf.header);
+		key = h != NULL ? policy_rl_key_bytes(rl, r->zone, h->value)
+		                : policy_rl_key_addr(rl, r->zone, &client->addr);
+		break;
+	case POLICY_RL_BY_ADDRESS:
+	default:
+		key = policy_rl_key_addr(rl, r->zone, &client->addr);
+		break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (policy_rl_check(rl, key, &r->limit,
+	        (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, &v->retry_after_s))
+		return true;
+	v->status = 429;
+	v->body = "too many requests\n";
+	return false;
+}
+
+bool
+edge_guard_check(struct policy_rl *rl, const struct config_site *site,
+    const struct config_route *route, const struct edge_guard_client *client,
+    const struct h1_header *hdrs, size_t n, struct edge_guard_verdict *v)
+{
+	const struct config_access *a = route->access != NULL ? route->access : site->access;
+	const struct config_rate_limit *r =
+	    route->rate_limit != NULL ? route->rate_limit : site->rate_limit;
+
+	if (a != NULL && !guard_access(a, client, v))
+		return false;
+	if (r != NULL && rl != NULL && !guard_rate(rl, r, client, hdrs, n, v))
+		return false;
+	return true;
+}
