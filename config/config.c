@@ -41,6 +41,7 @@ config_parse_new(void)
 	cache_conf_defaults(&c->cache); /* fill_memory: derived, see cparse_cache_defaults */
 	purge_conf_defaults(&c->purge);
 	purge_fleet_conf_defaults(&c->fleet);
+	geo_conf_defaults(&c->geo_conf);
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 60000;
 	c->body_timeout_ms = 30000;
@@ -164,6 +165,11 @@ config_parse_free(struct config *c)
 	free(c->log.level);
 	free(c->tls_ticket_keys);
 	policy_cidr_free(&c->trusted_proxies);
+	geo_dbs_unref(&c->geo);
+	for (i = 0; i < GEO_HDR__N; i++)
+		free(c->geo_hdr_names[i]);
+	for (i = 0; i < GEO_DB__N; i++)
+		free(c->geo_paths[i]);
 	for (i = 0; i < c->n_pools; i++) {
 		struct config_pool *p = &c->pools[i];
 

@@ -161,6 +161,13 @@ struct config_access {
 	} * denials;
 };
 
+/* A boolean that may be left to the enclosing level. */
+enum config_tristate {
+	CONFIG_INHERIT = 0,
+	CONFIG_ON,
+	CONFIG_OFF,
+};
+
 /* rate_limit (of a site or a route): a token bucket per client address,
  * network prefix or header value, in the node's one table (policy/policy.h). */
 struct config_rate_limit {
@@ -229,6 +236,7 @@ struct config_route {
 	                                         file) before an origin member is asked */
 	struct config_access *access;         /* access, or NULL: the site's */
 	struct config_rate_limit *rate_limit; /* rate_limit, or NULL: the site's */
+	enum config_tristate geo_headers;     /* geo_headers, default: the site's */
 };
 
 #define CONFIG_GRACE_INHERIT UINT_MAX
@@ -257,6 +265,7 @@ struct config_site {
 	char *hsts;          /* hsts: Strict-Transport-Security value sent on TLS, or NULL */
 	struct config_access *access;         /* access: for routes without their own, or NULL */
 	struct config_rate_limit *rate_limit; /* rate_limit: likewise, or NULL */
+	enum config_tristate geo_headers;     /* geo_headers, default: geo.headers */
 };
 
 /* The memory budget of the cache (cache_mem_over): cache.ram +
@@ -327,6 +336,13 @@ struct config {
 	struct log_conf log; /* log (core/log.h) */
 	/* trusted_proxies: peers whose X-Forwarded-For is believed; NULL = none */
 	struct policy_cidr *trusted_proxies;
+	/* geo: the databases, opened (and checked) at load; NULL without any */
+	struct geo_conf geo_conf;   /* db_path[] point into geo_paths */
+	char *geo_paths[GEO_DB__N]; /* geo.databases[].path by type, or NULL */
+	struct geo_dbs *geo;
+	uint64_t geo_serial;             /* differs between two snapshots' geo (a location
+	                                    cached per connection is known stale by it) */
+	char *geo_hdr_names[GEO_HDR__N]; /* geo.headers: field names to the origin */
 
 	struct config_pool *pools;
 	size_t n_pools;

@@ -2421,13 +2421,21 @@ cparse_rate_limit(struct cparse *p, const struct cnode *m)
 	return rl;
 }
 
-/* The access and rate_limit keys of map m (a site or a route). */
+/* The access, rate_limit and geo_headers keys of map m (a site or a route). */
 static void
 cparse_guard_keys(struct cparse *p, const struct cnode *m, struct config_access **access,
-    struct config_rate_limit **rl)
+    struct config_rate_limit **rl, enum config_tristate *geo_headers)
 {
 	const struct cnode *v;
 	size_t old;
+	bool on = false;
+
+	if (cmap_get(m, "geo_headers", NULL) != NULL) {
+		v = NULL;
+		cget_bool(p, m, "geo_headers", &on, &v);
+		if (v != NULL)
+			*geo_headers = on ? CONFIG_ON : CONFIG_OFF;
+	}
 
 	if ((v = cmap_get(m, "access", NULL)) != NULL) {
 		old = cparse_push_key(p, "access");
@@ -2457,6 +2465,138 @@ cparse_zone(const char *site, const char *path)
 	return h;
 }
 
+/* ---- geo: databases and the fields to the origin ---- */
+
+static _Atomic uint64_t cparse_geo_serial;
+
+/* geo.databases[i]: { path, type }; each file is opened and checked now. */
+static void
+cparse_geo_db(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"path", "type", NULL};
+	static const char *const kinds[] = {"country", "city", "asn"};
+	const struct cnode *pv, *tv;
+	struct geo_conf one;
+	struct geo_dbs *d = NULL;
+	char err[512];
+	size_t old;
+	int k = -1;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	pv = cparse_required(p, m, "path");
+	tv = cparse_required(p, m, "type");
+	if (tv != NULL) {
+		old = cparse_push_key(p, "type");
+		if (cparse_str(p, tv) != NULL) {
+			for (int i = 0; i < GEO_DB__N; i++)
+				if (strcmp(tv->str, kinds[i]) == 0)
+					k = i;
+			if (k < 0)
+				cparse_err(p, tv, "unknown type \"%.40s\" (country, city or asn)",
+				    tv->str);
+			else if (p->c->geo_paths[k] != NULL)
+				cparse_err(p, tv, "a second %s database", kinds[k]);
+		}
+		cparse_pop(p, old);
+	}
+	if (pv == NULL || k < 0 || p->c->geo_paths[k] != NULL)
+		return;
+	old = cparse_push_key(p, "path");
+	if (cparse_str(p, pv) != NULL) {
+		geo_conf_defaults(&one);
+		one.db_path[k] = pv->str;
+		if (geo_dbs_open(&one, &d, err, sizeof err) != 0) {
+			cparse_err(p, pv, "%s", err);
+		} else {
+			geo_dbs_unref(&d);
+			p->c->geo_paths[k] = xstrdup(pv->str);
+			p->c->geo_conf.db_path[k] = p->c->geo_paths[k];
+		}
+	}
+	cparse_pop(p, old);
+}
+
+/* geo.headers: true | false | { country: NAME, ... } (the others keep
+ * their default names). */
+static void
+cparse_geo_headers(struct cparse *p, const struct cnode *v)
+{
+	static const char *const keys[] = {"country", "continent", "region", "city", "asn", NULL};
+	static const enum geo_hdr which[] = {
+	    GEO_HDR_COUNTRY, GEO_HDR_CONTINENT, GEO_HDR_REGION, GEO_HDR_CITY, GEO_HDR_ASN};
+	struct config *c = p->c;
+
+	if (v->type == CNODE_SCALAR) {
+		if (config_value_bool(v->str, &c->geo_conf.headers) == -1)
+			cparse_err(p, v, "expected true, false or a mapping of field names");
+		return;
+	}
+	if (!cparse_map(p, v, keys))
+		return;
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const struct cnode *n = cmap_get(v, keys[i], NULL);
+		size_t old;
+
+		if (n == NULL)
+			continue;
+		old = cparse_push_key(p, keys[i]);
+		if (cparse_str(p, n) != NULL) {
+			size_t j = 0;
+
+			while (n->str[j] != '\0' && str_is_tchar((unsigned char)n->str[j]))
+				j++;
+			if (n->str[j] != '\0' || j > 64) {
+				cparse_err(p, n, "\"%.80s\" is not a field name", n->str);
+			} else {
+				free(c->geo_hdr_names[which[i]]);
+				c->geo_hdr_names[which[i]] = xstrdup(n->str);
+			}
+		}
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_geo(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"databases", "headers", NULL};
+	const struct cnode *v;
+	char err[512];
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "databases")) != NULL) {
+		old = cparse_push_key(p, "databases");
+		if (cparse_seq(p, v))
+			for (size_t i = 0; i < v->n; i++) {
+				size_t o2 = cparse_push_index(p, i);
+
+				cparse_geo_db(p, v->kids[i]);
+				cparse_pop(p, o2);
+			}
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "headers", NULL)) != NULL) {
+		old = cparse_push_key(p, "headers");
+		cparse_geo_headers(p, v);
+		cparse_pop(p, old);
+	}
+	if (p->n_errs == 0 && geo_dbs_open(&p->c->geo_conf, &p->c->geo, err, sizeof err) != 0)
+		cparse_err(p, m, "%s", err);
+}
+
+/* The field names of geo.headers left at their defaults. */
+static void
+cparse_geo_defaults(struct config *c)
+{
+	for (int i = 0; i < GEO_HDR__N; i++)
+		if (c->geo_hdr_names[i] == NULL)
+			c->geo_hdr_names[i] = xstrdup(geo_hdr_name((enum geo_hdr)i));
+	c->geo_serial = atomic_fetch_add_explicit(&cparse_geo_serial, 1, memory_order_relaxed) + 1;
+}
+
 static void
 cparse_route_defaults(struct config_route *r)
 {
@@ -2470,7 +2610,8 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
-	    "request_buffering", "underscores_in_headers", "access", "rate_limit", NULL};
+	    "request_buffering", "underscores_in_headers", "access", "rate_limit", "geo_headers",
+	    NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -2491,7 +2632,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	cparse_route_match(p, m, r);
 	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
 	cget_bool(p, m, "underscores_in_headers", &r->underscores, NULL);
-	cparse_guard_keys(p, m, &r->access, &r->rate_limit);
+	cparse_guard_keys(p, m, &r->access, &r->rate_limit, &r->geo_headers);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
 			continue;
@@ -2800,7 +2941,7 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 		}
 		cparse_pop(p, old);
 	}
-	cparse_guard_keys(p, m, &s->access, &s->rate_limit);
+	cparse_guard_keys(p, m, &s->access, &s->rate_limit, &s->geo_headers);
 	if (s->rate_limit != NULL)
 		s->rate_limit->zone = cparse_zone(s->name, NULL);
 	for (i = 0; i < s->n_routes; i++)
@@ -2903,6 +3044,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "purge",
 	    "fleet",
 	    "trusted_proxies",
+	    "geo",
 	    NULL,
 	};
 	static const struct {
@@ -2924,6 +3066,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"purge", cparse_purge, false},
 	    {"fleet", cparse_fleet, false},
 	    {"trusted_proxies", cparse_trusted_proxies, false},
+	    {"geo", cparse_geo, false},
 	};
 	const struct cnode *v;
 	size_t i, old;
@@ -3051,6 +3194,7 @@ config_load(const char *path, struct config **out, FILE *errf)
 	} else {
 		cparse_machine_defaults(p.c);
 		cparse_cache_defaults(p.c);
+		cparse_geo_defaults(p.c);
 		config_parse_index(p.c);
 		*out = p.c;
 		rc = 0;

@@ -126,6 +126,7 @@ struct edge_conn {
 	/* the current request's client: peer, or what a trusted proxy said
 	 * (edge_guard_client); logs, limits, ip_hash and canary use it */
 	struct edge_guard_client client;
+	struct edge_guard_scratch guard; /* the policy stage's (edge_guard.h) */
 
 	/* current request */
 	struct h1_request req;

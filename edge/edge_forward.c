@@ -244,6 +244,8 @@ fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_f
 	b->key = c->key;
 	b->key_len = c->key_len > 0 ? (size_t)c->key_len : 0;
 	b->peer = c->peer;
+	b->cfg = c->gen->cfg;
+	b->guard_fields = str_make(c->guard.fields, c->guard.fields_len);
 	b->tls = c->tls;
 	b->node_name = c->gen->cfg->node_name;
 	b->body = H1_BODY_NONE;

@@ -74,18 +74,84 @@ guard_sockaddr(const struct policy_addr *a, struct sockaddr_storage *ss)
 	}
 }
 
+/* The client's location in cfg's databases: s->loc, looked up unless it is
+ * already this address's in these databases; NULL when nothing is known. */
+static const struct geo_loc *
+guard_locate(
+    const struct config *cfg, const struct edge_guard_client *client, struct edge_guard_scratch *s)
+{
+	struct sockaddr_storage ss;
+
+	if (cfg->geo == NULL)
+		return NULL;
+	if (s->loc_serial != cfg->geo_serial || !policy_addr_eq(&s->loc_addr, &client->addr)) {
+		guard_sockaddr(&client->addr, &ss);
+		if (geo_lookup(cfg->geo, (const struct sockaddr *)&ss, &s->loc) == -GEO_E_FAMILY)
+			memset(&s->loc, 0, sizeof s->loc);
+		s->loc_addr = client->addr;
+		s->loc_serial = cfg->geo_serial;
+	}
+	return s->loc.found != 0 ? &s->loc : NULL;
+}
+
+/* The X-Geo-* lines for loc into s->fields. */
+static void
+guard_geo_fields(const struct config *cfg, const struct geo_loc *loc, struct edge_guard_scratch *s)
+{
+	char val[GEO_HDR_VALUE_MAX];
+
+	for (int h = 0; h < GEO_HDR__N; h++) {
+		size_t vl = geo_hdr_value(loc, (enum geo_hdr)h, val, sizeof val);
+		const char *name = cfg->geo_hdr_names[h];
+		size_t nl = strlen(name);
+
+		if (vl == 0 || s->fields_len + nl + vl + 4 > sizeof s->fields)
+			continue;
+		memcpy(s->fields + s->fields_len, name, nl);
+		memcpy(s->fields + s->fields_len + nl, ": ", 2);
+		memcpy(s->fields + s->fields_len + nl + 2, val, vl);
+		memcpy(s->fields + s->fields_len + nl + 2 + vl, "\r\n", 2);
+		s->fields_len += nl + vl + 4;
+	}
+}
+
+/* geo_headers of the route, else of the site, else geo.headers. */
+static bool
+guard_geo_headers_on(
+    const struct config *cfg, const struct config_site *site, const struct config_route *route)
+{
+	if (cfg->geo == NULL)
+		return false;
+	if (route->geo_headers != CONFIG_INHERIT)
+		return route->geo_headers == CONFIG_ON;
+	if (site->geo_headers != CONFIG_INHERIT)
+		return site->geo_headers == CONFIG_ON;
+	return cfg->geo_conf.headers;
+}
+
+bool
+edge_guard_geo_field(const struct config *cfg, struct str name)
+{
+	if (name.len > 6 && str_eq_nocase(str_make(name.p, 6), STR_LIT("X-Geo-")))
+		return true;
+	for (int h = 0; h < GEO_HDR__N; h++)
+		if (cfg->geo_hdr_names[h] != NULL &&
+		    str_eq_nocase(name, str_cstr(cfg->geo_hdr_names[h])))
+			return true;
+	return false;
+}
+
 /* access: true when the list lets the client in; else *v says how not. */
 static bool
 guard_access(const struct config_access *a, const struct edge_guard_client *client,
-    struct edge_guard_verdict *v)
+    const struct geo_loc *loc, struct edge_guard_verdict *v)
 {
 	struct sockaddr_storage ss;
 	int rule;
 	size_t slot;
 
 	guard_sockaddr(&client->addr, &ss);
-	if (geo_rules_eval(a->rules, NULL, (const struct sockaddr *)&ss, &rule) ==
-	    GEO_VERDICT_ALLOW)
+	if (geo_rules_eval(a->rules, loc, (const struct sockaddr *)&ss, &rule) == GEO_VERDICT_ALLOW)
 		return true;
 	slot = rule >= 0 ? (size_t)rule : rule == GEO_EVAL_DEFAULT ? a->n : a->n + 1;
 	atomic_fetch_add_explicit(&a->denials[slot].n, 1, memory_order_relaxed);
@@ -130,17 +196,25 @@ guard_rate(struct policy_rl *rl, const struct config_rate_limit *r,
 }
 
 bool
-edge_guard_check(struct policy_rl *rl, const struct config_site *site,
+edge_guard_check(struct policy_rl *rl, const struct config *cfg, const struct config_site *site,
     const struct config_route *route, const struct edge_guard_client *client,
-    const struct h1_header *hdrs, size_t n, struct edge_guard_verdict *v)
+    const struct h1_header *hdrs, size_t n, struct edge_guard_scratch *s,
+    struct edge_guard_verdict *v)
 {
 	const struct config_access *a = route->access != NULL ? route->access : site->access;
 	const struct config_rate_limit *r =
 	    route->rate_limit != NULL ? route->rate_limit : site->rate_limit;
+	bool geo_fields = guard_geo_headers_on(cfg, site, route);
+	const struct geo_loc *loc = NULL;
 
-	if (a != NULL && !guard_access(a, client, v))
+	s->fields_len = 0;
+	if (geo_fields || (a != NULL && a->geo))
+		loc = guard_locate(cfg, client, s);
+	if (a != NULL && !guard_access(a, client, loc, v))
 		return false;
 	if (r != NULL && rl != NULL && !guard_rate(rl, r, client, hdrs, n, v))
 		return false;
+	if (geo_fields && loc != NULL)
+		guard_geo_fields(cfg, loc, s);
 	return true;
 }

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "geo/geo.h"
 #include "policy/policy.h"
 
 struct config;
@@ -48,6 +49,24 @@ struct edge_guard_client {
 void edge_guard_client(const struct config *cfg, const struct policy_addr *peer,
     const char *peer_text, const struct h1_header *hdrs, size_t n, struct edge_guard_client *out);
 
+/* Bytes of the field lines edge_guard_check writes for the origin (five
+ * X-Geo-* fields with a city of GEO_HDR_VALUE_MAX bytes fit). */
+#define EDGE_GUARD_FIELDS_MAX 512
+
+/*
+ * The stage's memory on a connection (zeroed at accept): the client's
+ * location, looked up once per connection and client address (again only
+ * when the address or the snapshot's databases change), and the field lines
+ * for the origin request.  One thread: the connection's.
+ */
+struct edge_guard_scratch {
+	struct geo_loc loc;
+	struct policy_addr loc_addr; /* loc is this address's */
+	uint64_t loc_serial;         /* ... in the databases of cfg->geo_serial; 0: none */
+	char fields[EDGE_GUARD_FIELDS_MAX];
+	size_t fields_len; /* "Name: value\r\n" lines in fields */
+};
+
 /* What edge_guard_check decided against a request. */
 struct edge_guard_verdict {
 	int status;             /* 403 or 451 (access), 429 (rate_limit) */
@@ -56,13 +75,20 @@ struct edge_guard_verdict {
 };
 
 /*
- * The policy of route (site's when the route has none of its own) for client
- * with the request fields hdrs[0..n) (rate_limit by header); rl is the node's
- * rate-limit table (NULL: no limits).  true: serve.  false: refuse
- * with *v; the access rule that decided is counted in the snapshot.
+ * The policy of route (site's when the route has none of its own) in cfg for
+ * client with the request fields hdrs[0..n) (rate_limit by header); rl is
+ * the node's rate-limit table (NULL: no limits).  The client's location is
+ * looked up (or taken from s) when a rule or geo_headers needs it.  true:
+ * serve, and s->fields holds the X-Geo-* lines for the origin.  false:
+ * refuse with *v; the access rule that decided is counted in the snapshot.
  */
-bool edge_guard_check(struct policy_rl *rl, const struct config_site *site,
-    const struct config_route *route, const struct edge_guard_client *client,
-    const struct h1_header *hdrs, size_t n, struct edge_guard_verdict *v);
+bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
+    const struct config_site *site, const struct config_route *route,
+    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n,
+    struct edge_guard_scratch *s, struct edge_guard_verdict *v);
+
+/* Is name a geo field (X-Geo-*, or one geo.headers names)?  A client's are
+ * never forwarded. */
+bool edge_guard_geo_field(const struct config *cfg, struct str name);
 
 #endif

@@ -534,6 +534,28 @@ CASES += [
 ]
 
 
+def _geo_case(name, key, db_line, extra=""):
+    """VALID with a geo section whose databases' last line is db_line (marked)."""
+    text = VALID + "geo:\n" + extra + "  databases:\n" + db_line + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _geo_case("geo_missing_database", "No such file",
+              "    - { path: /nonexistent/outpost-country.mmdb, type: country }"),
+    _geo_case("geo_not_a_database", "not a MaxMind DB",
+              "    - { path: /etc/passwd, type: asn }"),
+    _geo_case("geo_unknown_type", "country, city or asn",
+              "    - { path: /etc/passwd, type: region }"),
+    ("geo_bad_header_name", VALID.count("\n") + 2, "field name", VALID + """\
+geo:
+  headers: { city: "X Geo" }   # <- error
+"""),
+    _guard_route_case("geo_headers_not_bool", "geo_headers",
+                      '        geo_headers: sometimes'),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()
