@@ -37,7 +37,9 @@ struct config_listen {
 	char *address;                /* as written, e.g. "127.0.0.1:8080", "[::]:8443" */
 	struct sockaddr_storage addr; /* parsed; numeric IPv4/IPv6 only */
 	socklen_t addrlen;
-	bool tls; /* listen[].tls: terminate TLS (needs a certificate in some site) */
+	bool tls;            /* listen[].tls: terminate TLS (needs a certificate in some site) */
+	bool proxy_protocol; /* listen[].proxy_protocol: a PROXY protocol header (v1 or
+	                        v2) starts every connection, from trusted_proxies only */
 
 	/* listen[].tls as a mapping; 0 / NULL: the defaults */
 	unsigned tls_protocols; /* protocols: CONFIG_TLS_V1_2 | CONFIG_TLS_V1_3 bits */

@@ -105,7 +105,9 @@ struct cparse {
 	size_t n_hosts, cap_hosts;
 	const struct cnode *tls_listen; /* first "tls: true" listener value */
 	char *tls_listen_path;
-	size_t tls_sites; /* sites with a tls section */
+	size_t tls_sites;              /* sites with a tls section */
+	const struct cnode *pp_listen; /* first "proxy_protocol: true" value */
+	char *pp_listen_path;
 	bool has_default; /* a site said tls.default: true */
 };
 
@@ -777,7 +779,7 @@ cparse_listen_tls(struct cparse *p, const struct cnode *m, struct config_listen 
 static void
 cparse_listens(struct cparse *p, const struct cnode *seq)
 {
-	static const char *const keys[] = {"address", "tls", NULL};
+	static const char *const keys[] = {"address", "tls", "proxy_protocol", NULL};
 	struct config *c = p->c;
 	size_t i, j, old;
 
@@ -825,6 +827,14 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 			}
 			if (l.tls)
 				c->n_tls_listens++;
+			cget_bool(p, m, "proxy_protocol", &l.proxy_protocol, NULL);
+			if (l.proxy_protocol && p->pp_listen == NULL) {
+				size_t o2 = cparse_push_key(p, "proxy_protocol");
+
+				p->pp_listen = cmap_get(m, "proxy_protocol", NULL);
+				p->pp_listen_path = xstrdup(p->path);
+				cparse_pop(p, o2);
+			}
 		}
 		if (l.address != NULL) {
 			c->listens[c->n_listens++] = l;
@@ -3026,6 +3036,16 @@ cparse_resolve(struct cparse *p)
 	}
 }
 
+/* An error found after the walk, at node n whose key path was saved. */
+static void
+cparse_err_under(struct cparse *p, const char *path, const struct cnode *n, const char *msg)
+{
+	snprintf(p->path, sizeof p->path, "%s", path);
+	p->plen = strlen(p->path);
+	cparse_err(p, n, "%s", msg);
+	cparse_pop(p, 0);
+}
+
 static void
 cparse_root(struct cparse *p, const struct cnode *root)
 {
@@ -3083,14 +3103,14 @@ cparse_root(struct cparse *p, const struct cnode *root)
 		cparse_pop(p, old);
 	}
 	cparse_resolve(p);
-	if (p->tls_listen != NULL && p->tls_sites == 0) {
-		snprintf(p->path, sizeof p->path, "%s", p->tls_listen_path);
-		p->plen = strlen(p->path);
-		cparse_err(p, p->tls_listen,
+	if (p->tls_listen != NULL && p->tls_sites == 0)
+		cparse_err_under(p, p->tls_listen_path, p->tls_listen,
 		    "a TLS listener needs at least one certificate "
 		    "(sites[].tls.certificates)");
-		cparse_pop(p, 0);
-	}
+	if (p->pp_listen != NULL && p->c->trusted_proxies == NULL)
+		cparse_err_under(p, p->pp_listen_path, p->pp_listen,
+		    "a PROXY protocol listener needs trusted_proxies (the peers whose header "
+		    "is believed)");
 }
 
 /* Defaults derived from other cache settings (when not given). */
@@ -3145,6 +3165,7 @@ cparse_done(struct cparse *p)
 		free(p->hosts[i].path);
 	free(p->hosts);
 	free(p->tls_listen_path);
+	free(p->pp_listen_path);
 }
 
 int

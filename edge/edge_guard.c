@@ -6,19 +6,37 @@
  * the immutable configuration snapshot; the one shared mutable object is the
  * rate-limit table, whose calls lock one set of eight entries (policy_rl).
  * The denial counters of an access list live next to the list in the
- * snapshot: a denial is rare and costs one relaxed atomic add.
+ * snapshot: a denial is rare and costs one relaxed atomic add.  The
+ * location of a client is kept on its connection (edge_guard_scratch), so a
+ * kept-alive connection pays one database lookup, not one per request.
+ *
+ * The PROXY protocol part runs before there is a connection: a socket on a
+ * proxy_protocol listener waits in a small object of its own (listed on its
+ * worker, freed by the worker at teardown) until its header is in, then
+ * becomes a connection whose peer is the header's source.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
 
 #include "config/config.h"
+#include "core/assert.h"
 #include "core/h1.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "edge/edge_conn.h"
 #include "edge/edge_guard.h"
+#include "edge/edge_worker.h"
 #include "geo/geo.h"
 
 /* X-Forwarded-For field lines read at most: the rightmost ones (the walk
@@ -217,4 +235,157 @@ edge_guard_check(struct policy_rl *rl, const struct config *cfg, const struct co
 	if (geo_fields && loc != NULL)
 		guard_geo_fields(cfg, loc, s);
 	return true;
+}
+
+/* ---- the PROXY protocol, before the connection ---- */
+
+/*
+ * A socket waiting for its PROXY header.  Bytes are peeked; those that are
+ * certainly header (everything while the parser asks for more) are consumed
+ * into buf, so a level-triggered read event never spins on peeked data; once
+ * the header is complete, exactly its remaining bytes are consumed.
+ */
+struct edge_guard_pp {
+	unsigned magic; /* EDGE_GUARD_PP_MAGIC */
+	struct edge_worker *w;
+	int fd;
+	struct sockaddr_storage peer;
+	int peer_len;
+	const struct config_listen *listen;
+	struct event *ev;
+	struct edge_guard_pp *next, *prev; /* w->pp_waits */
+	size_t have;
+	uint8_t buf[1024]; /* policy_proxyproto_conf's default max_v2_bytes */
+};
+
+static void
+guard_pp_free(struct edge_guard_pp *p, bool close_fd)
+{
+	OBJ_CHECK(p, EDGE_GUARD_PP_MAGIC);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		p->w->pp_waits = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	event_free(p->ev);
+	if (close_fd)
+		(void)close(p->fd);
+	p->magic = 0;
+	free(p);
+}
+
+static void
+guard_pp_fail(struct edge_guard_pp *p, const char *why)
+{
+	char peer[POLICY_ADDR_STRLEN] = "?";
+	struct policy_addr a;
+
+	if (policy_addr_from_sockaddr((const struct sockaddr *)&p->peer, &a) == 0)
+		(void)policy_addr_format(&a, peer);
+	log_debug("edge", "PROXY protocol from %s: %s: connection closed", peer, why);
+	EDGE_COUNT(&p->w->metrics, proxy_protocol_errors_total);
+	guard_pp_free(p, true);
+}
+
+static void
+guard_pp_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_guard_pp *p = arg;
+	struct policy_pp_result r;
+	struct sockaddr_storage src;
+	int src_len;
+	enum policy_pp_status st;
+	size_t need = 0;
+	ssize_t n;
+
+	OBJ_CHECK(p, EDGE_GUARD_PP_MAGIC);
+	if (what & EV_TIMEOUT) {
+		guard_pp_fail(p, "no complete header in time");
+		return;
+	}
+	n = recv(fd, p->buf + p->have, sizeof p->buf - p->have, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		guard_pp_fail(p, n == 0 ? "closed before the header" : strerror(errno));
+		return;
+	}
+	st = policy_pp_parse(p->buf, p->have + (size_t)n, NULL, &r, &need);
+	if (st == POLICY_PP_NEED_MORE) {
+		/* every byte so far is header: take them */
+		if (recv(fd, p->buf + p->have, (size_t)n, 0) != n) {
+			guard_pp_fail(p, "short read");
+			return;
+		}
+		p->have += (size_t)n;
+		if (p->have == sizeof p->buf)
+			guard_pp_fail(p, policy_pp_strerror(POLICY_PP_E_V2_TOO_LONG));
+		return;
+	}
+	if (st != POLICY_PP_OK) {
+		guard_pp_fail(p, policy_pp_strerror(st));
+		return;
+	}
+	ASSERT(r.header_len > p->have && r.header_len <= p->have + (size_t)n);
+	n = (ssize_t)(r.header_len - p->have);
+	if (recv(fd, p->buf + p->have, (size_t)n, 0) != n) {
+		guard_pp_fail(p, "short read");
+		return;
+	}
+	if (r.local || r.family == AF_UNSPEC) {
+		src = p->peer;
+		src_len = p->peer_len;
+	} else {
+		src = r.src;
+		src_len = r.family == AF_INET ? (int)sizeof(struct sockaddr_in)
+		                              : (int)sizeof(struct sockaddr_in6);
+	}
+	{
+		struct edge_worker *w = p->w;
+		const struct config_listen *l = p->listen;
+
+		guard_pp_free(p, false);
+		edge_conn_accept(w, fd, (const struct sockaddr *)&src, src_len, l->tls ? l : NULL);
+	}
+}
+
+void
+edge_guard_pp_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
+    const struct config_listen *listen)
+{
+	const struct config *cfg = w->gen->cfg;
+	struct policy_addr peer;
+	struct edge_guard_pp *p;
+	struct timeval tv = time_ms_to_tv(5000);
+
+	if (w->draining) {
+		(void)close(fd);
+		return;
+	}
+	p = xcalloc(1, sizeof *p);
+	p->magic = EDGE_GUARD_PP_MAGIC;
+	p->w = w;
+	p->fd = fd;
+	memcpy(&p->peer, sa, (size_t)salen < sizeof p->peer ? (size_t)salen : sizeof p->peer);
+	p->peer_len = salen;
+	p->listen = listen;
+	p->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, guard_pp_on_read, p);
+	p->next = w->pp_waits;
+	if (w->pp_waits != NULL)
+		w->pp_waits->prev = p;
+	w->pp_waits = p;
+	if (policy_addr_from_sockaddr(sa, &peer) != 0 || cfg->trusted_proxies == NULL ||
+	    !policy_cidr_lookup(cfg->trusted_proxies, &peer, NULL)) {
+		guard_pp_fail(p, "peer not in trusted_proxies");
+		return;
+	}
+	event_add(p->ev, &tv);
+}
+
+void
+edge_guard_pp_abort_all(struct edge_worker *w)
+{
+	while (w->pp_waits != NULL)
+		guard_pp_free(w->pp_waits, true);
 }

@@ -3,7 +3,9 @@
  * edge/edge_guard.h — the request's policy stage: who the client is, and
  * whether the node serves it.
  *
- * Two calls, each a step of the request (edge_conn.c):
+ * Before the connection, on a listener with proxy_protocol,
+ * edge_guard_pp_accept reads the PROXY header: its source is the peer.
+ * Then two calls, each a step of the request (edge_conn.c):
  *
  *  - edge_guard_client, first: the client address.  The socket peer, unless
  *    it is one of trusted_proxies; then the rightmost entry of its
@@ -31,7 +33,10 @@
 #include "policy/policy.h"
 
 struct config;
+struct config_listen;
 struct config_site;
+struct edge_worker;
+struct sockaddr;
 struct config_route;
 struct h1_header;
 
@@ -90,5 +95,20 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
 /* Is name a geo field (X-Geo-*, or one geo.headers names)?  A client's are
  * never forwarded. */
 bool edge_guard_geo_field(const struct config *cfg, struct str name);
+
+/*
+ * A connection accepted on a listener with proxy_protocol (listen):
+ * takes ownership of fd.  Its PROXY header (v1 or v2) is read before
+ * anything else — peeked, and consumed exactly, so not a byte of the TLS
+ * ClientHello or request behind it is taken — within 5 s; then
+ * edge_conn_accept runs with the source address the header carries (the
+ * socket's for LOCAL and UNKNOWN).  A peer not in trusted_proxies, a
+ * missing, malformed or late header closes the socket
+ * (outpost_proxy_protocol_errors_total).  Worker thread.
+ */
+void edge_guard_pp_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
+    const struct config_listen *listen);
+/* Closes the connections still waiting for their header (worker teardown). */
+void edge_guard_pp_abort_all(struct edge_worker *w);
 
 #endif

@@ -134,6 +134,7 @@ struct edge_worker {
 	struct event *fill_ev;           /* reads fill_fd */
 	_Atomic bool fill_kick;          /* fill_fd written and not yet read */
 	struct edge_conn *cf_readers;    /* connections reading fills (edge_collapse.c) */
+	struct edge_guard_pp *pp_waits;  /* sockets waiting for a PROXY header (edge_guard.c) */
 	struct edge_purge_box purge_box; /* PURGEs of its connections answered */
 	bool thread_started;
 	_Atomic bool finished;     /* the loop has ended */

@@ -553,6 +553,12 @@ geo:
 """),
     _guard_route_case("geo_headers_not_bool", "geo_headers",
                       '        geo_headers: sometimes'),
+    ("proxy_protocol_needs_trusted_proxies", 3, "trusted_proxies",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", proxy_protocol: true }   # <- error\n')),
+    ("proxy_protocol_not_bool", 3, "proxy_protocol",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", proxy_protocol: v2 }   # <- error\n')),
 ]
 
 
