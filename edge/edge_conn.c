@@ -1313,6 +1313,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	else
 		snprintf(c->peer, sizeof c->peer, "unknown");
 	(void)policy_addr_from_sockaddr(sa, &c->peer_addr);
+	c->client.source = POLICY_CLIENTIP_NO_HEADER; /* not yet the peer's */
 	conn_client_reset(c);
 	if (edge_io_init(&c->io, w->base, fd, cfg->send_timeout_ms, conn_on_read, conn_on_write,
 	        conn_on_event, c) != 0) {

@@ -51,12 +51,14 @@ edge_guard_client(const struct config *cfg, const struct policy_addr *peer, cons
 	struct str fields[GUARD_XFF_LINES];
 	size_t nf = 0;
 
-	out->addr = *peer;
-	out->source = POLICY_CLIENTIP_PEER;
 	if (cfg->trusted_proxies == NULL || !policy_cidr_lookup(cfg->trusted_proxies, peer, NULL)) {
-		if (out->text != peer_text)
+		/* the usual case: the peer, and *out often holds it already */
+		if (out->source != POLICY_CLIENTIP_PEER || !policy_addr_eq(&out->addr, peer)) {
+			out->addr = *peer;
+			out->source = POLICY_CLIENTIP_PEER;
 			memcpy(
 			    out->text, peer_text, strnlen(peer_text, POLICY_ADDR_STRLEN - 1) + 1);
+		}
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -49,7 +49,9 @@ struct edge_guard_client {
 
 /*
  * The client address of a request from peer (its text in peer_text) with the
- * request's fields hdrs[0..n), under cfg's trusted_proxies, into *out.
+ * request's fields hdrs[0..n), under cfg's trusted_proxies, into *out, which
+ * holds the previous request's client (or source != POLICY_CLIENTIP_PEER):
+ * when both are the peer nothing is copied.
  */
 void edge_guard_client(const struct config *cfg, const struct policy_addr *peer,
     const char *peer_text, const struct h1_header *hdrs, size_t n, struct edge_guard_client *out);
