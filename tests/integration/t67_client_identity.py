@@ -10,7 +10,7 @@ log, the access rules and the rate limits see.  The X-Forwarded-For sent to
 the origin is unchanged: the client's list, then the peer."""
 
 import harness
-from harness import add_route, req_header, split_list, wait_until
+from harness import add_pool_route, add_route, req_header, split_list, wait_until
 
 
 def client_of(node, path):
@@ -79,6 +79,37 @@ class TrustedPeer(harness.OutpostTestCase):
         rec = self.origin.requests(path="/id/fwd")[-1]
         self.assertEqual(split_list(req_header(rec, "X-Forwarded-For")),
                          ["203.0.113.3", "127.0.0.1"])
+
+
+class BalancedByClient(harness.OutpostTestCase):
+    """ip_hash hashes the client address, not the proxy's."""
+
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.a = self.class_origin()
+        cls.b = self.class_origin()
+
+        def mutate(cfg):
+            cfg["trusted_proxies"] = ["127.0.0.1/32"]
+            add_pool_route(cfg, "iph", [(cls.a.address, {}), (cls.b.address, {})],
+                           balancer="ip_hash")
+            return cfg
+        cls.node = self.class_outpost(cls.a, mutate=mutate)
+
+    def test_ip_hash_on_the_client(self):
+        clients = ["203.0.113.%d" % k for k in range(1, 41)]
+        for rnd in range(2):
+            for c in clients:
+                r = self.node.get("/iph/r%d-%s" % (rnd, c), headers={"X-Forwarded-For": c})
+                self.assertEqual(r.status, 200)
+        per_client = {}
+        for origin, tag in ((self.a, "a"), (self.b, "b")):
+            for q in origin.requests(prefix="/iph/"):
+                per_client.setdefault(q["path"].split("-", 1)[1], set()).add(tag)
+        self.assertEqual(len(per_client), len(clients))
+        # each client stays on one member; the clients (one proxy) use both
+        self.assertTrue(all(len(v) == 1 for v in per_client.values()), per_client)
+        self.assertEqual(set().union(*per_client.values()), {"a", "b"})
 
 
 class UntrustedPeer(harness.OutpostTestCase):
