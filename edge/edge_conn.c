@@ -763,8 +763,9 @@ conn_step_guard(struct edge_conn *c)
 	struct edge_guard_verdict v;
 	char retry[16];
 
-	if (edge_guard_check(c->w->srv->rate_limits, c->gen->cfg, c->site, c->route, &c->client,
-	        c->req.headers, c->req.n_headers, &c->guard, &v))
+	if (edge_guard_check(atomic_load_explicit(&c->w->srv->rate_limits, memory_order_acquire),
+	        c->gen->cfg, c->site, c->route, &c->client, c->req.headers, c->req.n_headers,
+	        &c->guard, &v))
 		return true;
 	if (v.status == 429) {
 		EDGE_COUNT(&c->w->metrics, rate_limited_total);

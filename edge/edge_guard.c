@@ -239,6 +239,43 @@ edge_guard_check(struct policy_rl *rl, const struct config *cfg, const struct co
 	return true;
 }
 
+/* ---- the node's tables ---- */
+
+static bool
+guard_has_rate_limit(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+
+		if (s->rate_limit != NULL)
+			return true;
+		for (size_t j = 0; j < s->n_routes; j++)
+			if (s->routes[j].rate_limit != NULL)
+				return true;
+	}
+	return false;
+}
+
+void
+edge_guard_tables(struct edge_server *srv, const struct config *cfg)
+{
+	struct policy_rl_table_conf rc;
+
+	if (atomic_load_explicit(&srv->rate_limits, memory_order_relaxed) != NULL ||
+	    !guard_has_rate_limit(cfg))
+		return;
+	policy_rl_table_conf_defaults(&rc);
+	atomic_store_explicit(&srv->rate_limits, policy_rl_new(&rc), memory_order_release);
+}
+
+void
+edge_guard_tables_free(struct edge_server *srv)
+{
+	struct policy_rl *t = atomic_exchange(&srv->rate_limits, NULL);
+
+	policy_rl_free(&t);
+}
+
 /* ---- the PROXY protocol, before the connection ---- */
 
 /*

@@ -35,6 +35,7 @@
 struct config;
 struct config_listen;
 struct config_site;
+struct edge_server;
 struct edge_worker;
 struct sockaddr;
 struct config_route;
@@ -97,6 +98,15 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
 /* Is name a geo field (X-Geo-*, or one geo.headers names)?  A client's are
  * never forwarded. */
 bool edge_guard_geo_field(const struct config *cfg, struct str name);
+
+/*
+ * The node's shared tables for cfg: the rate-limit table, made once by the
+ * first configuration with a rate_limit (a node without any pays nothing),
+ * then kept across reloads.  Main thread, before the workers see cfg.
+ */
+void edge_guard_tables(struct edge_server *srv, const struct config *cfg);
+/* At exit, after the workers: frees them. */
+void edge_guard_tables_free(struct edge_server *srv);
 
 /*
  * A connection accepted on a listener with proxy_protocol (listen):

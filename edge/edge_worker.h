@@ -100,9 +100,11 @@ struct edge_server {
 	/* Client connections open per address, all workers together
 	 * (limits.connections_per_ip); lock-free, see edge_ip_enter. */
 	struct edge_ip_counts *conn_ip;
-	/* rate_limit buckets of every site and route, all workers together;
-	 * made at start, kept across reloads (policy_rl) */
-	struct policy_rl *rate_limits;
+	/* rate_limit buckets of every site and route, all workers together
+	 * (policy_rl); made by the main thread with the first configuration
+	 * that has a rate_limit (edge_guard_tables), then kept across reloads;
+	 * NULL before */
+	_Atomic(struct policy_rl *) rate_limits;
 	/* reloads (main thread only: the admin listener runs there) */
 	unsigned long reloads_total;         /* snapshots put in service by SIGHUP */
 	unsigned long reload_failures_total; /* new configurations rejected */

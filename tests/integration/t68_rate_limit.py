@@ -12,7 +12,7 @@ per minute, so no bucket refills while a test runs."""
 import signal
 
 import harness
-from harness import add_route
+from harness import add_route, to_yaml
 
 
 def reload(node):
@@ -101,6 +101,27 @@ class RateLimit(harness.OutpostTestCase):
         reload(self.node)
         self.assertEqual(self.get("/reload/x", "192.0.2.50").status, 429)
         self.assertEqual(self.get("/reload/x", "192.0.2.51").status, 200)
+
+
+class RateLimitAddedByReload(harness.OutpostTestCase):
+    """A node started without any rate_limit makes its table when a reload
+    brings the first one."""
+
+    def test_reload_adds_a_limit(self):
+        origin = self.start_origin()
+        node = self.start_outpost(origin)
+        self.assertEqual(self.statuses(node, 3), [200, 200, 200])
+        cfg = node.config
+        add_route(cfg, {"path": "/late/", "pool": "web", "cache": {"enabled": False},
+                        "rate_limit": {"rate": "2/m"}})
+        with open(node.config_path, "w") as f:
+            f.write(to_yaml(cfg) + "\n")
+        reload(node)
+        self.assertEqual(self.statuses(node, 3), [200, 200, 429])
+
+    @staticmethod
+    def statuses(node, n):
+        return [node.get("/late/x").status for _ in range(n)]
 
 
 if __name__ == "__main__":
