@@ -44,6 +44,7 @@ config_parse_new(void)
 	cache_conf_defaults(&c->cache); /* fill_memory: derived, see cparse_cache_defaults */
 	purge_conf_defaults(&c->purge);
 	purge_fleet_conf_defaults(&c->fleet);
+	geo_conf_defaults(&c->geo_conf);
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 60000;
 	c->body_timeout_ms = 30000;
@@ -75,9 +76,37 @@ config_hdr_rules_free(struct config_hdr_rules *h)
 	free(h->rules);
 }
 
+void
+config_access_free(struct config_access **ap)
+{
+	struct config_access *a = *ap;
+
+	if (a == NULL)
+		return;
+	geo_rules_free(&a->rules);
+	for (size_t i = 0; i < a->n; i++)
+		free(a->text[i]);
+	free(a->text);
+	free(a->denials);
+	free(a);
+	*ap = NULL;
+}
+
+void
+config_rate_limit_free(struct config_rate_limit **rp)
+{
+	if (*rp == NULL)
+		return;
+	free((*rp)->header);
+	free(*rp);
+	*rp = NULL;
+}
+
 static void
 config_route_free(struct config_route *r)
 {
+	config_access_free(&r->access);
+	config_rate_limit_free(&r->rate_limit);
 	free(r->path);
 	pcre2_code_free(r->re);
 	for (size_t i = 0; i < r->n_query_allow; i++)
@@ -141,6 +170,12 @@ config_parse_free(struct config *c)
 	free(c->log.access_where);
 	free(c->log.level);
 	free(c->tls_ticket_keys);
+	policy_cidr_free(&c->trusted_proxies);
+	geo_dbs_unref(&c->geo);
+	for (i = 0; i < GEO_HDR__N; i++)
+		free(c->geo_hdr_names[i]);
+	for (i = 0; i < GEO_DB__N; i++)
+		free(c->geo_paths[i]);
 	for (i = 0; i < c->n_pools; i++) {
 		struct config_pool *p = &c->pools[i];
 
@@ -174,6 +209,8 @@ config_parse_free(struct config *c)
 		}
 		free(s->certs);
 		free(s->hsts);
+		config_access_free(&s->access);
+		config_rate_limit_free(&s->rate_limit);
 	}
 	free(c->sites);
 	free(c->hosts_exact);

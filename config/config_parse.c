@@ -107,7 +107,9 @@ struct cparse {
 	                                   the tree), what its routes start from */
 	const struct cnode *tls_listen; /* first "tls: true" listener value */
 	char *tls_listen_path;
-	size_t tls_sites; /* sites with a tls section */
+	size_t tls_sites;              /* sites with a tls section */
+	const struct cnode *pp_listen; /* first "proxy_protocol: true" value */
+	char *pp_listen_path;
 	bool has_default; /* a site said tls.default: true */
 };
 
@@ -798,7 +800,7 @@ cparse_listen_tls(struct cparse *p, const struct cnode *m, struct config_listen 
 static void
 cparse_listens(struct cparse *p, const struct cnode *seq)
 {
-	static const char *const keys[] = {"address", "tls", NULL};
+	static const char *const keys[] = {"address", "tls", "proxy_protocol", NULL};
 	struct config *c = p->c;
 	size_t i, j, old;
 
@@ -846,6 +848,14 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 			}
 			if (l.tls)
 				c->n_tls_listens++;
+			cget_bool(p, m, "proxy_protocol", &l.proxy_protocol, NULL);
+			if (l.proxy_protocol && p->pp_listen == NULL) {
+				size_t o2 = cparse_push_key(p, "proxy_protocol");
+
+				p->pp_listen = cmap_get(m, "proxy_protocol", NULL);
+				p->pp_listen_path = xstrdup(p->path);
+				cparse_pop(p, o2);
+			}
 		}
 		if (l.address != NULL) {
 			c->listens[c->n_listens++] = l;
@@ -2413,6 +2423,359 @@ cparse_route_coding(struct cparse *p, const struct cnode *m, struct config_route
 
 /* What a route has before its keys are read: the routes a site's "pool:"
  * shorthand makes get the same. */
+/* ---- the policy stage: trusted_proxies, access, rate_limit ---- */
+
+/* trusted_proxies: a list of CIDR blocks, into one set. */
+static void
+cparse_trusted_proxies(struct cparse *p, const struct cnode *v)
+{
+	struct policy_prefix pf;
+	char net[POLICY_PREFIX_STRLEN];
+
+	if (!cparse_seq(p, v))
+		return;
+	p->c->trusted_proxies = policy_cidr_new();
+	for (size_t i = 0; i < v->n; i++) {
+		const struct cnode *k = v->kids[i];
+		size_t old = cparse_push_index(p, i);
+		enum policy_cidr_status st;
+
+		if (cparse_str(p, k) != NULL) {
+			st = policy_prefix_parse(str_cstr(k->str), &pf);
+			if (st == POLICY_CIDR_OK)
+				st = policy_cidr_add(p->c->trusted_proxies, &pf, (uint32_t)i);
+			if (st == POLICY_CIDR_E_HOST_BITS)
+				cparse_err(p, k, "%s (did you mean %s?)", policy_cidr_strerror(st),
+				    policy_prefix_format(&pf, net));
+			else if (st != POLICY_CIDR_OK)
+				cparse_err(p, k, "\"%.80s\": %s", k->str, policy_cidr_strerror(st));
+		}
+		cparse_pop(p, old);
+	}
+}
+
+/* access: { deny: [...] | allow: [...], status: 403 | 451, default: allow | deny } */
+static struct config_access *
+cparse_access(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"deny", "allow", "status", "default", NULL};
+	const struct cnode *deny, *allow, *list, *v;
+	struct geo_access_conf gc;
+	struct geo_rule *rules;
+	struct config_access *a;
+	char err[160];
+	size_t old, n_bad = 0;
+	unsigned status = 403;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	geo_access_conf_defaults(&gc);
+	deny = cmap_get(m, "deny", NULL);
+	allow = cmap_get(m, "allow", NULL);
+	if (deny != NULL && allow != NULL) {
+		old = cparse_push_key(p, "allow");
+		cparse_err(p, allow, "\"deny\" and \"allow\" are mutually exclusive");
+		cparse_pop(p, old);
+		return NULL;
+	}
+	if (deny == NULL && allow == NULL) {
+		cparse_err(p, m, "needs a \"deny\" or an \"allow\" list");
+		return NULL;
+	}
+	gc.mode = allow != NULL ? GEO_ACCESS_ALLOW : GEO_ACCESS_DENY;
+	list = allow != NULL ? allow : deny;
+	cget_uint(p, m, "status", 100, 599, &status);
+	if ((v = cmap_get(m, "status", NULL)) != NULL &&
+	    geo_access_status_check(status, err, sizeof err) != 0) {
+		old = cparse_push_key(p, "status");
+		cparse_err(p, v, "%s", err);
+		cparse_pop(p, old);
+	}
+	gc.status = status;
+	if ((v = cmap_get(m, "default", NULL)) != NULL) {
+		old = cparse_push_key(p, "default");
+		if (cparse_str(p, v) != NULL &&
+		    geo_verdict_parse(v->str, &gc.unknown, err, sizeof err) != 0)
+			cparse_err(p, v, "%s", err);
+		cparse_pop(p, old);
+	}
+	old = cparse_push_key(p, allow != NULL ? "allow" : "deny");
+	if (!cparse_seq(p, list)) {
+		cparse_pop(p, old);
+		return NULL;
+	}
+	rules = xcalloc(list->n, sizeof *rules);
+	for (size_t i = 0; i < list->n; i++) {
+		size_t o2 = cparse_push_index(p, i);
+
+		if (cparse_str(p, list->kids[i]) == NULL) {
+			n_bad++;
+		} else if (geo_rule_parse(list->kids[i]->str, &rules[i], err, sizeof err) != 0) {
+			cparse_err(p, list->kids[i], "%s", err);
+			n_bad++;
+		}
+		cparse_pop(p, o2);
+	}
+	a = xcalloc(1, sizeof *a);
+	if (n_bad == 0 && geo_rules_compile(&gc, rules, list->n, &a->rules, err, sizeof err) != 0)
+		cparse_err(p, list, "%s", err);
+	cparse_pop(p, old);
+	if (a->rules == NULL) {
+		free(rules);
+		free(a);
+		return NULL;
+	}
+	a->n = list->n;
+	a->text = xcalloc(a->n, sizeof *a->text);
+	for (size_t i = 0; i < a->n; i++) {
+		char buf[GEO_RULE_TEXT_MAX];
+
+		geo_rule_format(&rules[i], buf, sizeof buf);
+		a->text[i] = xstrdup(buf);
+		a->geo |= rules[i].kind != GEO_RULE_CIDR;
+	}
+	a->denials = xcalloc(a->n + 2, sizeof *a->denials);
+	free(rules);
+	return a;
+}
+
+/* One key of rate_limit (by, rate or burst) into rl; false after an error. */
+static bool
+cparse_rl_field(struct cparse *p, const struct cnode *v, const char *key,
+    struct config_rate_limit *rl, struct str *header)
+{
+	size_t old = cparse_push_key(p, key);
+	enum policy_rl_status st;
+	bool ok = cparse_str(p, v) != NULL;
+
+	if (ok) {
+		struct str s = str_cstr(v->str);
+
+		if (strcmp(key, "by") == 0)
+			st = policy_rl_by_parse(s, &rl->conf.by, header);
+		else if (strcmp(key, "rate") == 0)
+			st = policy_rate_parse(s, &rl->conf.rate);
+		else
+			st = policy_burst_parse(s, &rl->conf.burst);
+		if (st != POLICY_RL_OK) {
+			cparse_err(p, v, "\"%.80s\": %s", v->str, policy_rl_strerror(st));
+			ok = false;
+		}
+	}
+	cparse_pop(p, old);
+	return ok;
+}
+
+/* rate_limit: { by: address | prefix | "header:NAME", rate: 100/s, burst: 200 } */
+static struct config_rate_limit *
+cparse_rate_limit(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"by", "rate", "burst", NULL};
+	struct config_rate_limit *rl;
+	const struct cnode *v;
+	struct str header = STR_NULL;
+	bool ok = true;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	rl = xcalloc(1, sizeof *rl);
+	policy_ratelimit_conf_defaults(&rl->conf);
+	if ((v = cmap_get(m, "by", NULL)) != NULL) {
+		if (!cparse_rl_field(p, v, "by", rl, &header)) {
+			ok = false;
+		} else if (rl->conf.by == POLICY_RL_BY_HEADER) {
+			rl->header = xstrndup(header.p, header.len);
+			rl->conf.header = str_make(rl->header, header.len);
+		}
+	}
+	if ((v = cparse_required(p, m, "rate")) == NULL || !cparse_rl_field(p, v, "rate", rl, NULL))
+		ok = false;
+	if ((v = cmap_get(m, "burst", NULL)) != NULL && !cparse_rl_field(p, v, "burst", rl, NULL))
+		ok = false;
+	if (!ok) {
+		config_rate_limit_free(&rl);
+		return NULL;
+	}
+	policy_rl_limit_make(&rl->conf.rate, rl->conf.burst, &rl->limit);
+	return rl;
+}
+
+/* The access, rate_limit and geo_headers keys of map m (a site or a route). */
+static void
+cparse_guard_keys(struct cparse *p, const struct cnode *m, struct config_access **access,
+    struct config_rate_limit **rl, enum config_tristate *geo_headers)
+{
+	const struct cnode *v;
+	size_t old;
+	bool on = false;
+
+	if (cmap_get(m, "geo_headers", NULL) != NULL) {
+		v = NULL;
+		cget_bool(p, m, "geo_headers", &on, &v);
+		if (v != NULL)
+			*geo_headers = on ? CONFIG_ON : CONFIG_OFF;
+	}
+
+	if ((v = cmap_get(m, "access", NULL)) != NULL) {
+		old = cparse_push_key(p, "access");
+		*access = cparse_access(p, v);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "rate_limit", NULL)) != NULL) {
+		old = cparse_push_key(p, "rate_limit");
+		*rl = cparse_rate_limit(p, v);
+		cparse_pop(p, old);
+	}
+}
+
+/* A rate limit's zone: FNV-1a of the site's name and the route's path (""
+ * for the site's own), so a reload that keeps them keeps the buckets. */
+static uint32_t
+cparse_zone(const char *site, const char *path)
+{
+	uint32_t h = 2166136261u;
+	const char *parts[2] = {site != NULL ? site : "", path != NULL ? path : ""};
+
+	for (int i = 0; i < 2; i++) {
+		for (const char *q = parts[i]; *q != '\0'; q++)
+			h = (h ^ (uint8_t)*q) * 16777619u;
+		h = (h ^ 0xffu) * 16777619u; /* a separator no name holds */
+	}
+	return h;
+}
+
+/* ---- geo: databases and the fields to the origin ---- */
+
+static _Atomic uint64_t cparse_geo_serial;
+
+/* geo.databases[i]: { path, type }; each file is opened and checked now. */
+static void
+cparse_geo_db(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"path", "type", NULL};
+	static const char *const kinds[] = {"country", "city", "asn"};
+	const struct cnode *pv, *tv;
+	struct geo_conf one;
+	struct geo_dbs *d = NULL;
+	char err[512];
+	size_t old;
+	int k = -1;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	pv = cparse_required(p, m, "path");
+	tv = cparse_required(p, m, "type");
+	if (tv != NULL) {
+		old = cparse_push_key(p, "type");
+		if (cparse_str(p, tv) != NULL) {
+			for (int i = 0; i < GEO_DB__N; i++)
+				if (strcmp(tv->str, kinds[i]) == 0)
+					k = i;
+			if (k < 0)
+				cparse_err(p, tv, "unknown type \"%.40s\" (country, city or asn)",
+				    tv->str);
+			else if (p->c->geo_paths[k] != NULL)
+				cparse_err(p, tv, "a second %s database", kinds[k]);
+		}
+		cparse_pop(p, old);
+	}
+	if (pv == NULL || k < 0 || p->c->geo_paths[k] != NULL)
+		return;
+	old = cparse_push_key(p, "path");
+	if (cparse_str(p, pv) != NULL) {
+		geo_conf_defaults(&one);
+		one.db_path[k] = pv->str;
+		if (geo_dbs_open(&one, &d, err, sizeof err) != 0) {
+			cparse_err(p, pv, "%s", err);
+		} else {
+			geo_dbs_unref(&d);
+			p->c->geo_paths[k] = xstrdup(pv->str);
+			p->c->geo_conf.db_path[k] = p->c->geo_paths[k];
+		}
+	}
+	cparse_pop(p, old);
+}
+
+/* geo.headers: true | false | { country: NAME, ... } (the others keep
+ * their default names). */
+static void
+cparse_geo_headers(struct cparse *p, const struct cnode *v)
+{
+	static const char *const keys[] = {"country", "continent", "region", "city", "asn", NULL};
+	static const enum geo_hdr which[] = {
+	    GEO_HDR_COUNTRY, GEO_HDR_CONTINENT, GEO_HDR_REGION, GEO_HDR_CITY, GEO_HDR_ASN};
+	struct config *c = p->c;
+
+	if (v->type == CNODE_SCALAR) {
+		if (config_value_bool(v->str, &c->geo_conf.headers) == -1)
+			cparse_err(p, v, "expected true, false or a mapping of field names");
+		return;
+	}
+	if (!cparse_map(p, v, keys))
+		return;
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const struct cnode *n = cmap_get(v, keys[i], NULL);
+		size_t old;
+
+		if (n == NULL)
+			continue;
+		old = cparse_push_key(p, keys[i]);
+		if (cparse_str(p, n) != NULL) {
+			size_t j = 0;
+
+			while (n->str[j] != '\0' && str_is_tchar((unsigned char)n->str[j]))
+				j++;
+			if (n->str[j] != '\0' || j > 64) {
+				cparse_err(p, n, "\"%.80s\" is not a field name", n->str);
+			} else {
+				free(c->geo_hdr_names[which[i]]);
+				c->geo_hdr_names[which[i]] = xstrdup(n->str);
+			}
+		}
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_geo(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"databases", "headers", NULL};
+	const struct cnode *v;
+	char err[512];
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "databases")) != NULL) {
+		old = cparse_push_key(p, "databases");
+		if (cparse_seq(p, v))
+			for (size_t i = 0; i < v->n; i++) {
+				size_t o2 = cparse_push_index(p, i);
+
+				cparse_geo_db(p, v->kids[i]);
+				cparse_pop(p, o2);
+			}
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "headers", NULL)) != NULL) {
+		old = cparse_push_key(p, "headers");
+		cparse_geo_headers(p, v);
+		cparse_pop(p, old);
+	}
+	if (p->n_errs == 0 && geo_dbs_open(&p->c->geo_conf, &p->c->geo, err, sizeof err) != 0)
+		cparse_err(p, m, "%s", err);
+}
+
+/* The field names of geo.headers left at their defaults. */
+static void
+cparse_geo_defaults(struct config *c)
+{
+	for (int i = 0; i < GEO_HDR__N; i++)
+		if (c->geo_hdr_names[i] == NULL)
+			c->geo_hdr_names[i] = xstrdup(geo_hdr_name((enum geo_hdr)i));
+	c->geo_serial = atomic_fetch_add_explicit(&cparse_geo_serial, 1, memory_order_relaxed) + 1;
+}
+
 static void
 cparse_route_defaults(struct config_route *r)
 {
@@ -2426,7 +2789,8 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
-	    "request_buffering", "underscores_in_headers", "compression", NULL};
+	    "request_buffering", "underscores_in_headers", "compression", "access", "rate_limit",
+	    "geo_headers", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -2448,6 +2812,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	cparse_route_coding(p, m, r);
 	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
 	cget_bool(p, m, "underscores_in_headers", &r->underscores, NULL);
+	cparse_guard_keys(p, m, &r->access, &r->rate_limit, &r->geo_headers);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
 			continue;
@@ -2648,7 +3013,7 @@ static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
 	static const char *const keys[] = {"name", "hosts", "routes", "pool", "tls",
-	    "redirect_https", "hsts", "compression", NULL};
+	    "redirect_https", "hsts", "compression", "access", "rate_limit", NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
@@ -2763,6 +3128,12 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 		}
 		cparse_pop(p, old);
 	}
+	cparse_guard_keys(p, m, &s->access, &s->rate_limit, &s->geo_headers);
+	if (s->rate_limit != NULL)
+		s->rate_limit->zone = cparse_zone(s->name, NULL);
+	for (i = 0; i < s->n_routes; i++)
+		if (s->routes[i].rate_limit != NULL)
+			s->routes[i].rate_limit->zone = cparse_zone(s->name, s->routes[i].path);
 }
 
 static int
@@ -2842,6 +3213,16 @@ cparse_resolve(struct cparse *p)
 	}
 }
 
+/* An error found after the walk, at node n whose key path was saved. */
+static void
+cparse_err_under(struct cparse *p, const char *path, const struct cnode *n, const char *msg)
+{
+	snprintf(p->path, sizeof p->path, "%s", path);
+	p->plen = strlen(p->path);
+	cparse_err(p, n, "%s", msg);
+	cparse_pop(p, 0);
+}
+
 static void
 cparse_root(struct cparse *p, const struct cnode *root)
 {
@@ -2859,6 +3240,8 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "pools",
 	    "purge",
 	    "fleet",
+	    "trusted_proxies",
+	    "geo",
 	    NULL,
 	};
 	static const struct {
@@ -2879,6 +3262,8 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"sites", cparse_sites, true},
 	    {"purge", cparse_purge, false},
 	    {"fleet", cparse_fleet, false},
+	    {"trusted_proxies", cparse_trusted_proxies, false},
+	    {"geo", cparse_geo, false},
 	};
 	const struct cnode *v;
 	size_t i, old;
@@ -2895,14 +3280,14 @@ cparse_root(struct cparse *p, const struct cnode *root)
 		cparse_pop(p, old);
 	}
 	cparse_resolve(p);
-	if (p->tls_listen != NULL && p->tls_sites == 0) {
-		snprintf(p->path, sizeof p->path, "%s", p->tls_listen_path);
-		p->plen = strlen(p->path);
-		cparse_err(p, p->tls_listen,
+	if (p->tls_listen != NULL && p->tls_sites == 0)
+		cparse_err_under(p, p->tls_listen_path, p->tls_listen,
 		    "a TLS listener needs at least one certificate "
 		    "(sites[].tls.certificates)");
-		cparse_pop(p, 0);
-	}
+	if (p->pp_listen != NULL && p->c->trusted_proxies == NULL)
+		cparse_err_under(p, p->pp_listen_path, p->pp_listen,
+		    "a PROXY protocol listener needs trusted_proxies (the peers whose header "
+		    "is believed)");
 }
 
 /* Defaults derived from other cache settings (when not given). */
@@ -2957,6 +3342,7 @@ cparse_done(struct cparse *p)
 		free(p->hosts[i].path);
 	free(p->hosts);
 	free(p->tls_listen_path);
+	free(p->pp_listen_path);
 }
 
 int
@@ -3006,6 +3392,7 @@ config_load(const char *path, struct config **out, FILE *errf)
 	} else {
 		cparse_machine_defaults(p.c);
 		cparse_cache_defaults(p.c);
+		cparse_geo_defaults(p.c);
 		config_parse_index(p.c);
 		*out = p.c;
 		rc = 0;

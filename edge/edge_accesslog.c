@@ -100,7 +100,7 @@ edge_accesslog_write(struct edge_conn *c)
 	n = strftime(line, sizeof line, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, sizeof line - n,
 	    ".%03ldZ\",\"client\":\"%s\",\"worker\":%u,\"method\":\"", ts.tv_nsec / 1000000L,
-	    c->peer, c->w->id);
+	    c->client.text, c->w->id);
 	n += (size_t)r;
 	n = accesslog_escape(line, n, sizeof line - 256, c->req.method);
 	memcpy(line + n, "\",\"host\":\"", 10);

@@ -164,6 +164,45 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 	    outside);
 }
 
+/* One access list's denials, by rule ("default": no rule matched an allow
+ * list; "unknown": the client's location lacked what a rule needs). */
+static void
+admin_access_series(
+    struct evbuffer *b, const char *site, const char *route, const struct config_access *a)
+{
+	for (size_t i = 0; i < a->n + 2; i++) {
+		uint64_t v = atomic_load_explicit(&a->denials[i].n, memory_order_relaxed);
+
+		evbuffer_add(b, "outpost_access_denials_total{site=\"", 35);
+		admin_label(b, site);
+		evbuffer_add(b, "\",route=\"", 9);
+		admin_label(b, route);
+		evbuffer_add(b, "\",rule=\"", 8);
+		admin_label(b, i < a->n ? a->text[i] : i == a->n ? "default" : "unknown");
+		evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
+	}
+}
+
+/* Denials of every access list of the running configuration (route "" is
+ * the site's own list). */
+static void
+admin_access_denials(struct evbuffer *b, const struct config *cfg)
+{
+	evbuffer_add_printf(b, "# HELP outpost_access_denials_total Requests refused by an access "
+	                       "list, by site, route and rule (since the last reload)\n"
+	                       "# TYPE outpost_access_denials_total counter\n");
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+
+		if (s->access != NULL)
+			admin_access_series(b, s->name, "", s->access);
+		for (size_t j = 0; j < s->n_routes; j++)
+			if (s->routes[j].access != NULL)
+				admin_access_series(
+				    b, s->name, s->routes[j].path, s->routes[j].access);
+	}
+}
+
 /* The workers' counters summed (relaxed loads). */
 static void
 admin_sum(struct edge_server *srv, uint64_t *sum, uint64_t *origin_ms, int64_t *active)
@@ -199,6 +238,7 @@ admin_metrics(struct admin_req *r, void *arg)
 	    "outpost_origin_answer_seconds_total %.3f\n",
 	    (double)origin_ms / 1000.0);
 	admin_member_gauges(b, srv);
+	admin_access_denials(b, srv->cfg);
 	admin_memory_gauges(b, srv);
 	edge_purge_metrics(b);
 	if (cache_stats_ram(srv->cache, &st)) {

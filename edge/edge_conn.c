@@ -63,6 +63,14 @@ static void conn_process(struct edge_conn *c);
 static void conn_free(struct edge_conn *c);
 static void conn_on_drained(struct edge_conn *c);
 
+/* No request (yet): the client is the peer. */
+static void
+conn_client_reset(struct edge_conn *c)
+{
+	edge_guard_client(c->gen != NULL ? c->gen->cfg : c->w->gen->cfg, &c->peer_addr, c->peer,
+	    NULL, 0, &c->client);
+}
+
 static void
 conn_tv(struct timeval *tv, unsigned ms)
 {
@@ -632,7 +640,7 @@ conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
 	int n;
 
 	c->pool = route->pool;
-	if (edge_route_canary(route, str_cstr(c->peer), r->headers, r->n_headers))
+	if (edge_route_canary(route, str_cstr(c->client.text), r->headers, r->n_headers))
 		c->pool = route->canary_pool;
 	c->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
 	c->up_target = r->path;
@@ -707,6 +715,8 @@ conn_step_recv(struct edge_conn *c, bool *ka)
 
 	EDGE_COUNT(&w->metrics, requests_total);
 	c->requests++;
+	edge_guard_client(
+	    c->gen->cfg, &c->peer_addr, c->peer, r->headers, r->n_headers, &c->client);
 	*ka = r->keep_alive && !w->draining && !c->client_eof;
 	/* A request body is read only on the way to the origin: an answer of
 	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
@@ -742,6 +752,31 @@ conn_step_recv(struct edge_conn *c, bool *ka)
 	c->host_lc_len = r->host.len;
 	c->host_lc[c->host_lc_len] = '\0';
 	return true;
+}
+
+/* guard: the route's access rules and rate limit (edge_guard.c), before
+ * anything else of the route; a refused request is answered here and never
+ * reaches the cache or the origin. */
+static bool
+conn_step_guard(struct edge_conn *c)
+{
+	struct edge_guard_verdict v;
+	char retry[16];
+
+	if (edge_guard_check(atomic_load_explicit(&c->w->srv->rate_limits, memory_order_acquire),
+	        c->gen->cfg, c->site, c->route, &c->client, c->req.headers, c->req.n_headers,
+	        &c->guard, &v))
+		return true;
+	if (v.status == 429) {
+		EDGE_COUNT(&c->w->metrics, rate_limited_total);
+		snprintf(retry, sizeof retry, "%u", (unsigned)v.retry_after_s);
+		edge_conn_send_typed(
+		    c, 429, "text/plain; charset=utf-8", "Retry-After", retry, v.body);
+	} else {
+		EDGE_COUNT(&c->w->metrics, access_denied_total);
+		edge_conn_send_typed(c, v.status, "text/plain; charset=utf-8", NULL, NULL, v.body);
+	}
+	return false;
 }
 
 /* route: the site (and SNI), redirect_https, the route, its methods and
@@ -789,6 +824,8 @@ conn_step_route(struct edge_conn *c, bool *ka, bool *cached)
 		return false;
 	}
 	c->route = route;
+	if (!conn_step_guard(c))
+		return false;
 	if (!edge_route_method_ok(route, r->method)) {
 		/* allow_line: "Allow: <methods>\r\n" */
 		struct edge_resp resp;
@@ -1076,6 +1113,7 @@ conn_process(struct edge_conn *c)
 		if (st != H1_OK) {
 			/* The request line is needed for the access log even when invalid. */
 			memset(&c->req, 0, sizeof c->req);
+			conn_client_reset(c);
 			EDGE_COUNT(&c->w->metrics, requests_total);
 			char msg[96];
 			snprintf(msg, sizeof msg, "bad request: %s", h1_strerror(st));
@@ -1219,6 +1257,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
 		memset(&c->req, 0, sizeof c->req);
+		conn_client_reset(c);
 		c->start_ms = time_mono_ms();
 		c->bytes_out = 0;
 		c->site = NULL;
@@ -1274,6 +1313,9 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		    c->peer, sizeof c->peer);
 	else
 		snprintf(c->peer, sizeof c->peer, "unknown");
+	(void)policy_addr_from_sockaddr(sa, &c->peer_addr);
+	c->client.source = POLICY_CLIENTIP_NO_HEADER; /* not yet the peer's */
+	conn_client_reset(c);
 	if (edge_io_init(&c->io, w->base, fd, cfg->send_timeout_ms, conn_on_read, conn_on_write,
 	        conn_on_event, c) != 0) {
 		close(fd);

@@ -22,6 +22,7 @@
 
 #include "cache/cache.h"
 #include "core/h1.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_io.h"
 #include "edge/edge_range.h"
 #include "edge/edge_spool.h"
@@ -121,6 +122,11 @@ struct edge_conn {
 	unsigned cb_depth;
 	unsigned requests;
 	char peer[INET6_ADDRSTRLEN];
+	struct policy_addr peer_addr; /* peer, parsed */
+	/* the current request's client: peer, or what a trusted proxy said
+	 * (edge_guard_client); logs, limits, ip_hash and canary use it */
+	struct edge_guard_client client;
+	struct edge_guard_scratch guard; /* the policy stage's (edge_guard.h) */
 
 	/* current request */
 	struct h1_request req;

@@ -62,6 +62,7 @@
 #include "edge/edge_compress.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_fetch.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
@@ -180,7 +181,8 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 		const struct h1_header *h = &r->headers[i];
 
 		if (edge_fetch_skip_field(b->route, r, h, b->fields) ||
-		    edge_route_hdr_drops(&b->route->req_hdrs, h->name))
+		    edge_route_hdr_drops(&b->route->req_hdrs, h->name) ||
+		    (b->cfg != NULL && edge_guard_geo_field(b->cfg, h->name)))
 			continue;
 		if (b->drop_range && (str_eq_nocase(h->name, STR_LIT("Range")) ||
 		                         str_eq_nocase(h->name, STR_LIT("If-Range"))))
@@ -191,6 +193,8 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 		evbuffer_add_printf(
 		    out, "Range: bytes=0-%llu\r\n", (unsigned long long)b->range_window - 1);
 	edge_route_hdr_append(&b->route->req_hdrs, out);
+	if (b->guard_fields.len > 0)
+		evbuffer_add(out, b->guard_fields.p, b->guard_fields.len);
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -2011,7 +2015,7 @@ store_build_request(struct edge_fetch *f, const struct edge_fetch_bereq *b)
 {
 	struct evbuffer *out = evbuffer_new();
 	struct h1_limits lim;
-	size_t max_hdrs = b->req->n_headers + 8;
+	size_t max_hdrs = b->req->n_headers + 8 + GEO_HDR__N; /* the node's own, X-Geo-* */
 
 	edge_fetch_bereq_write(b, out);
 	f->head_len = evbuffer_get_length(out);

@@ -68,6 +68,9 @@ struct edge_fetch_bereq {
 	const struct h1_request *req; /* the client's fields (filtered) */
 	const struct config_route *route;
 	enum edge_fetch_fields fields;
+	const struct config *cfg;      /* the request's snapshot (geo field names) */
+	struct str guard_fields;       /* the policy stage's field lines (X-Geo-*), each
+	                                  ending in CRLF; may be empty */
 	bool drop_range;               /* Range and If-Range not forwarded */
 	uint64_t range_window;         /* > 0: "Range: bytes=0-(window - 1)" */
 	const struct cache_obj *stale; /* its validators are sent, or NULL */

@@ -245,6 +245,8 @@ fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_f
 	b->key = c->key;
 	b->key_len = c->key_len > 0 ? (size_t)c->key_len : 0;
 	b->peer = c->peer;
+	b->cfg = c->gen->cfg;
+	b->guard_fields = str_make(c->guard.fields, c->guard.fields_len);
 	b->tls = c->tls;
 	b->node_name = c->gen->cfg->node_name;
 	b->body = H1_BODY_NONE;
@@ -1203,7 +1205,7 @@ edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool)
 	if (pool->balancer == CONFIG_BALANCER_IP_HASH ||
 	    (pool->balancer == CONFIG_BALANCER_CONSISTENT_HASH &&
 	        pool->hash_key == CONFIG_HASH_KEY_CLIENT_IP))
-		return origin_balance_hash(c->peer, strlen(c->peer));
+		return origin_balance_hash(c->client.text, strlen(c->client.text));
 	if (pool->balancer != CONFIG_BALANCER_CONSISTENT_HASH)
 		return 0;
 	if (pool->hash_key == CONFIG_HASH_KEY_HOST)
@@ -1227,7 +1229,7 @@ fw_fetch(struct edge_conn *c)
 	r.hash = edge_forward_hash(c, fw->pool);
 	r.head_method = fw_method_is(c, "HEAD");
 	r.retry_safe = fw_bodyless(c) && fw_idempotent(c);
-	r.peer = c->peer;
+	r.peer = c->client.text;
 	r.client = &fw_client;
 	r.arg = c;
 	fw->fetch = edge_fetch_new(c->w, &r);

@@ -76,6 +76,7 @@
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
 #include "edge/edge_admin_http.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_notify.h"
 #include "edge/edge_privdrop.h"
 #include "edge/edge_purge.h"
@@ -324,6 +325,7 @@ main_reload(struct main_state *ms, char **errors)
 		return -1;
 	}
 	(void)main_needs_restart(ms->boot, ncfg);
+	edge_guard_tables(srv, ncfg); /* before the workers see ncfg */
 	if (ncfg->log.level != NULL && log_level_parse(ncfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	health = origin_health_new(ncfg);
@@ -846,6 +848,7 @@ main_run(struct config *cfg, const char *path)
 	(void)edge_notify_open(old_pid);
 	edge_notify("STATUS=starting: opening the caches, binding the listeners");
 	ms.srv.conn_ip = edge_ip_counts_new();
+	edge_guard_tables(&ms.srv, cfg);
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
 		log_err("main", "cannot create the main event base");
@@ -955,6 +958,7 @@ out:
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
+	edge_guard_tables_free(&ms.srv);
 	if (ms.up_sock != -1)
 		main_upgrade_abort(&ms, "stopping");
 	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++)

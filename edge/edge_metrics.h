@@ -70,6 +70,11 @@
 	X(tls_handshake_errors_total, "TLS connections that failed before the handshake ended")    \
 	X(tls_handshakes_limited_total,                                                            \
 	    "TLS connections closed at once: limits.handshakes_per_ip reached")                    \
+	X(access_denied_total,                                                                     \
+	    "Requests refused by an access list (403 or 451) before the cache lookup")             \
+	X(rate_limited_total, "Requests refused by a rate_limit (429) before the cache lookup")    \
+	X(proxy_protocol_errors_total,                                                             \
+	    "Connections closed on a proxy_protocol listener: untrusted peer, no or bad header")   \
 	X(connections_limited_total,                                                               \
 	    "Client connections closed at once: limits.connections_per_ip reached")                \
 	X(bytes_sent_total, "Response bytes queued to clients")                                    \

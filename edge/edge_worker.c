@@ -36,6 +36,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_route.h"
 #include "edge/edge_tls.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
@@ -169,6 +170,10 @@ worker_on_accept(
 	 * need a restart); a handful, so a scan is cheapest */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (w->listeners[i] == l) {
+			if (w->boot->listens[i].proxy_protocol) {
+				edge_guard_pp_accept(w, fd, sa, salen, &w->boot->listens[i]);
+				return;
+			}
 			if (w->boot->listens[i].tls)
 				tls = &w->boot->listens[i];
 			break;
@@ -463,6 +468,7 @@ edge_worker_join_free(struct edge_worker **wp)
 		edge_conn_abort(c);
 	}
 	edge_fetch_abort_all(w);
+	edge_guard_pp_abort_all(w);
 	worker_close_listeners(w);
 	free(w->listeners);
 	edge_route_md_free(&w->route_md);

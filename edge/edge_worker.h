@@ -100,6 +100,11 @@ struct edge_server {
 	/* Client connections open per address, all workers together
 	 * (limits.connections_per_ip); lock-free, see edge_ip_enter. */
 	struct edge_ip_counts *conn_ip;
+	/* rate_limit buckets of every site and route, all workers together
+	 * (policy_rl); made by the main thread with the first configuration
+	 * that has a rate_limit (edge_guard_tables), then kept across reloads;
+	 * NULL before */
+	_Atomic(struct policy_rl *) rate_limits;
 	/* reloads (main thread only: the admin listener runs there) */
 	unsigned long reloads_total;         /* snapshots put in service by SIGHUP */
 	unsigned long reload_failures_total; /* new configurations rejected */
@@ -131,6 +136,7 @@ struct edge_worker {
 	struct event *fill_ev;           /* reads fill_fd */
 	_Atomic bool fill_kick;          /* fill_fd written and not yet read */
 	struct edge_conn *cf_readers;    /* connections reading fills (edge_collapse.c) */
+	struct edge_guard_pp *pp_waits;  /* sockets waiting for a PROXY header (edge_guard.c) */
 	struct edge_purge_box purge_box; /* PURGEs of its connections answered */
 	bool thread_started;
 	_Atomic bool finished;     /* the loop has ended */

@@ -521,6 +521,78 @@ CASES += [
 ]
 
 
+def _guard_route_case(name, key, line_text):
+    """VALID whose route / carries line_text (one more key, marked)."""
+    text = VALID.replace("      - { path: /, pool: web }\n",
+                         "      - path: /\n        pool: web\n" + line_text + "   # <- error\n")
+    line = text.splitlines().index([ln for ln in text.splitlines() if "# <- error" in ln][0]) + 1
+    return (name, line, key, text)
+
+
+def _trusted_case(name, key, item):
+    text = VALID + "trusted_proxies:\n  - 10.0.0.0/8\n  - " + item + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _trusted_case("trusted_proxies_host_bits", "did you mean 192.0.2.0/24", "192.0.2.1/24"),
+    _trusted_case("trusted_proxies_not_address", "trusted_proxies[1]", "proxy.example"),
+    _trusted_case("trusted_proxies_bad_length", "too long", "10.0.0.0/33"),
+    _trusted_case("trusted_proxies_duplicate", "twice", "10.0.0.0/8"),
+    _guard_route_case("access_bad_rule_kind", "unknown rule kind",
+                      '        access: { deny: ["ip:192.0.2.0/24"] }'),
+    _guard_route_case("access_bad_country", "country code",
+                      '        access: { deny: ["country:de"] }'),
+    _guard_route_case("access_bad_status", "access.status",
+                      '        access: { deny: ["asn:64500"], status: 404 }'),
+    _guard_route_case("access_both_lists", "mutually exclusive",
+                      '        access: { deny: ["asn:1"], allow: ["asn:2"] }'),
+    _guard_route_case("access_no_list", "deny", '        access: { status: 451 }'),
+    _guard_route_case("access_bad_default", "allow or deny",
+                      '        access: { deny: ["continent:EU"], default: maybe }'),
+    _guard_route_case("access_repeated_rule", "repeats",
+                      '        access: { deny: ["cidr:192.0.2.0/24", "cidr:192.0.2.0/24"] }'),
+    _guard_route_case("rate_limit_bad_rate", "rate_limit.rate",
+                      '        rate_limit: { rate: 100/day }'),
+    _guard_route_case("rate_limit_no_rate", "missing required key",
+                      '        rate_limit: { by: address }'),
+    _guard_route_case("rate_limit_bad_by", "by must be",
+                      '        rate_limit: { by: cookie, rate: 1/s }'),
+    _guard_route_case("rate_limit_bad_header", "field name",
+                      '        rate_limit: { by: "header:", rate: 1/s }'),
+    _guard_route_case("rate_limit_zero_burst", "burst",
+                      '        rate_limit: { rate: 1/s, burst: 0 }'),
+]
+
+
+def _geo_case(name, key, db_line, extra=""):
+    """VALID with a geo section whose databases' last line is db_line (marked)."""
+    text = VALID + "geo:\n" + extra + "  databases:\n" + db_line + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _geo_case("geo_missing_database", "No such file",
+              "    - { path: /nonexistent/outpost-country.mmdb, type: country }"),
+    _geo_case("geo_not_a_database", "not a MaxMind DB",
+              "    - { path: /etc/passwd, type: asn }"),
+    _geo_case("geo_unknown_type", "country, city or asn",
+              "    - { path: /etc/passwd, type: region }"),
+    ("geo_bad_header_name", VALID.count("\n") + 2, "field name", VALID + """\
+geo:
+  headers: { city: "X Geo" }   # <- error
+"""),
+    _guard_route_case("geo_headers_not_bool", "geo_headers",
+                      '        geo_headers: sometimes'),
+    ("proxy_protocol_needs_trusted_proxies", 3, "trusted_proxies",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", proxy_protocol: true }   # <- error\n')),
+    ("proxy_protocol_not_bool", 3, "proxy_protocol",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", proxy_protocol: v2 }   # <- error\n')),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()
