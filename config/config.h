@@ -74,6 +74,13 @@ enum config_query {
 	CONFIG_QUERY_ALLOW,    /* only the parameters named in query_allow */
 };
 
+/* What of the client's location goes into the cache key (routes[].cache.vary_geo). */
+enum config_vary_geo {
+	CONFIG_VARY_GEO_NONE = 0,
+	CONFIG_VARY_GEO_COUNTRY,   /* ISO 3166-1 alpha-2, "--" when unknown */
+	CONFIG_VARY_GEO_CONTINENT, /* two letters, "--" when unknown */
+};
+
 /*
  * Request fields with which a client can change what an origin answers
  * (method, path, host, scheme, port) without being part of the cache key:
@@ -210,6 +217,7 @@ struct config_route {
 	enum config_query query; /* cache.query, default keep */
 	char **query_allow;      /* cache.query_allow: parameter names */
 	size_t n_query_allow;
+	enum config_vary_geo vary_geo; /* cache.vary_geo, default none */
 
 	/* rewrite (of the path sent to the origin; the cache key stays the client's) */
 	enum config_rewrite rewrite; /* default none */

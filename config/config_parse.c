@@ -2138,8 +2138,9 @@ static void
 cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route *r)
 {
 	static const char *const keys[] = {"enabled", "default_ttl", "error_ttl", "grace", "query",
-	    "query_allow", "get_body", "override_headers", NULL};
+	    "query_allow", "get_body", "override_headers", "vary_geo", NULL};
 	static const char *const modes[] = {"keep", "sort", "drop", "allow"};
+	static const char *const vary_geo[] = {"none", "country", "continent"};
 	static const char *const get_body[] = {"drop", "reject", "pass"};
 	const struct cnode *q, *qa;
 	size_t old, i;
@@ -2157,6 +2158,14 @@ cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route 
 		    p, q, "get_body mode", get_body, sizeof get_body / sizeof get_body[0]);
 		if (mode >= 0)
 			r->get_body = (enum config_get_body)mode;
+		cparse_pop(p, old);
+	}
+	if ((q = cmap_get(v, "vary_geo", NULL)) != NULL) {
+		old = cparse_push_key(p, "vary_geo");
+		mode = cparse_enum(
+		    p, q, "vary_geo field", vary_geo, sizeof vary_geo / sizeof vary_geo[0]);
+		if (mode >= 0)
+			r->vary_geo = (enum config_vary_geo)mode;
 		cparse_pop(p, old);
 	}
 	if ((q = cmap_get(v, "override_headers", NULL)) != NULL) {

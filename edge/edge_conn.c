@@ -864,6 +864,9 @@ conn_step_key(struct edge_conn *c, bool cached)
 	c->key_len = edge_route_key(route, c->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(c->host_lc, c->host_lc_len), r->port, r->path, w->key_scratch,
 	    sizeof w->key_scratch);
+	if (c->key_len >= 0 && route->vary_geo != CONFIG_VARY_GEO_NONE)
+		c->key_len = edge_guard_key_geo(c->gen->cfg, route, &c->client, &c->guard,
+		    w->key_scratch, (size_t)c->key_len, sizeof w->key_scratch);
 	if (c->key_len >= 0 && cached && route->override_key)
 		c->key_len = edge_route_key_fields(route, r->headers, r->n_headers, w->key_scratch,
 		    (size_t)c->key_len, sizeof w->key_scratch);

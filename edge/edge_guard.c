@@ -149,6 +149,29 @@ guard_geo_headers_on(
 	return cfg->geo_conf.headers;
 }
 
+int
+edge_guard_key_geo(const struct config *cfg, const struct config_route *route,
+    const struct edge_guard_client *client, struct edge_guard_scratch *s, char *out, size_t len,
+    size_t outlen)
+{
+	const struct geo_loc *loc;
+	const char *v = NULL;
+
+	if (route->vary_geo == CONFIG_VARY_GEO_NONE)
+		return (int)len;
+	loc = guard_locate(cfg, client, s);
+	if (loc != NULL && route->vary_geo == CONFIG_VARY_GEO_COUNTRY)
+		v = loc->found & GEO_FOUND_COUNTRY ? loc->country : NULL;
+	else if (loc != NULL)
+		v = loc->found & GEO_FOUND_CONTINENT ? loc->continent : NULL;
+	if (v == NULL || v[0] == '\0')
+		v = "--";
+	if (outlen - len < sizeof "#geo=" + 2)
+		return -1;
+	len += (size_t)snprintf(out + len, outlen - len, "#geo=%.2s", v);
+	return (int)len;
+}
+
 bool
 edge_guard_geo_field(const struct config *cfg, struct str name)
 {

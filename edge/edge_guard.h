@@ -95,6 +95,17 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
     const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n,
     struct edge_guard_scratch *s, struct edge_guard_verdict *v);
 
+/*
+ * Appends route's cache.vary_geo tag for client — "#geo=DE" (the country or
+ * the continent), "#geo=--" when the location is not known — to the cache
+ * key out[0..len) (outlen bytes, NUL-terminated); the location is the one s
+ * holds, looked up again only for another address or other databases.  The
+ * new length, or -1 when it does not fit.  A route without vary_geo: len.
+ */
+int edge_guard_key_geo(const struct config *cfg, const struct config_route *route,
+    const struct edge_guard_client *client, struct edge_guard_scratch *s, char *out, size_t len,
+    size_t outlen);
+
 /* Is name a geo field (X-Geo-*, or one geo.headers names)?  A client's are
  * never forwarded. */
 bool edge_guard_geo_field(const struct config *cfg, struct str name);

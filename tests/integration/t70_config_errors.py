@@ -402,6 +402,8 @@ CASES += [
                 '      - { path: /x/, pool: web, methods: [GET, "B@D"] }'),
     _route_case("route_query_allow_without_allow", "only with query: allow",
                 "      - { path: /x/, pool: web, cache: { query_allow: [a] } }"),
+    _route_case("route_bad_vary_geo", "unknown vary_geo field",
+                "      - { path: /x/, pool: web, cache: { vary_geo: city } }"),
     _route_case("route_bad_get_body", "unknown get_body mode",
                 "      - { path: /x/, pool: web, cache: { get_body: keep } }"),
     _route_case("route_bad_error_ttl", "error_ttl",
