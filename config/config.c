@@ -120,6 +120,8 @@ config_route_free(struct config_route *r)
 	config_hdr_rules_free(&r->req_hdrs);
 	config_hdr_rules_free(&r->resp_hdrs);
 	free(r->canary_cookie);
+	geo_pool_map_free(&r->geo_pools);
+	free(r->geo_pool_refs);
 	for (size_t i = 0; i < r->n_methods; i++)
 		free(r->methods[i]);
 	free(r->methods);

@@ -248,6 +248,11 @@ struct config_route {
 	struct config_access *access;         /* access, or NULL: the site's */
 	struct config_rate_limit *rate_limit; /* rate_limit, or NULL: the site's */
 	enum config_tristate geo_headers;     /* geo_headers, default: the site's */
+	/* geo_pools: the client's location picks the pool; the map's values are
+	 * indexes into geo_pool_refs */
+	struct geo_pool_map *geo_pools; /* or NULL */
+	struct config_pool **geo_pool_refs;
+	size_t n_geo_pools;
 	/* compression: the site's, with the route's keys on top (core/coding.h
 	 * defaults); its types point into compression_types */
 	struct coding_conf compression;

@@ -2132,8 +2132,32 @@ cparse_overrides(struct cparse *p, const struct cnode *v, struct config_route *r
 		r->override_key |= r->override[i] == CONFIG_OVERRIDE_KEY;
 }
 
+/* routes[].geo_pools: { EU: pool-fra, DE: pool-x, default: pool-iad } — keys
+ * as geo_pool_map_add takes them, values pool names */
+static void
+cparse_geo_pools(struct cparse *p, const struct cnode *v, struct config_route *r)
+{
+	char err[256];
+
+	if (!cparse_type(p, v, CNODE_MAP))
+		return;
+	r->geo_pools = geo_pool_map_new();
+	r->geo_pool_refs = xcalloc(v->n / 2 + 1, sizeof r->geo_pool_refs[0]);
+	for (size_t i = 0; i + 1 < v->n; i += 2) {
+		const struct cnode *k = v->kids[i], *name = v->kids[i + 1];
+		size_t old = cparse_push_key(p, k->str);
+
+		if (geo_pool_map_add(r->geo_pools, k->str, (int)r->n_geo_pools, err, sizeof err) !=
+		    0)
+			cparse_err(p, k, "%s", err);
+		else if (cparse_str(p, name) != NULL)
+			cparse_add_ref(p, &r->geo_pool_refs[r->n_geo_pools++], name);
+		cparse_pop(p, old);
+	}
+}
+
 /* routes[].cache: { enabled, default_ttl, error_ttl, grace, query, query_allow,
- * get_body, override_headers } */
+ * get_body, override_headers, vary_geo } */
 static void
 cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route *r)
 {
@@ -2799,7 +2823,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
 	    "request_buffering", "underscores_in_headers", "compression", "access", "rate_limit",
-	    "geo_headers", NULL};
+	    "geo_headers", "geo_pools", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -2809,6 +2833,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	    {"redirect", cparse_redirect},
 	    {"canary", cparse_canary},
 	    {"methods", cparse_methods},
+	    {"geo_pools", cparse_geo_pools},
 	};
 	const struct cnode *v;
 	char err[CONFIG_VALUE_ERRLEN];

@@ -642,6 +642,9 @@ conn_route_upstream(struct edge_conn *c, struct str npath, struct str query)
 	c->pool = route->pool;
 	if (edge_route_canary(route, str_cstr(c->client.text), r->headers, r->n_headers))
 		c->pool = route->canary_pool;
+	else if (route->geo_pools != NULL)
+		c->pool =
+		    edge_guard_geo_pool(c->gen->cfg, route, &c->client, &c->guard, c->gen->opool);
 	c->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
 	c->up_target = r->path;
 	n = edge_route_rewrite(

@@ -38,6 +38,8 @@
 #include "edge/edge_guard.h"
 #include "edge/edge_worker.h"
 #include "geo/geo.h"
+#include "origin/origin_balance.h"
+#include "origin/origin_pool.h"
 
 /* X-Forwarded-For field lines read at most: the rightmost ones (the walk
  * from the right stops after max_hops entries anyway). */
@@ -170,6 +172,24 @@ edge_guard_key_geo(const struct config *cfg, const struct config_route *route,
 		return -1;
 	len += (size_t)snprintf(out + len, outlen - len, "#geo=%.2s", v);
 	return (int)len;
+}
+
+const struct config_pool *
+edge_guard_geo_pool(const struct config *cfg, const struct config_route *route,
+    const struct edge_guard_client *client, struct edge_guard_scratch *s, struct origin_pool *opool)
+{
+	int cand[3];
+	size_t n = geo_pools_candidates(route->geo_pools, guard_locate(cfg, client, s), cand);
+	uint64_t now = time_mono_ms();
+
+	for (size_t i = 0; i < n; i++) {
+		const struct config_pool *pool = route->geo_pool_refs[cand[i]];
+
+		if (origin_balance_any(
+		        origin_pool_balance(opool, (unsigned)(pool - cfg->pools)), NULL, 0, now))
+			return pool;
+	}
+	return route->pool;
 }
 
 bool

@@ -37,6 +37,7 @@ struct config_listen;
 struct config_site;
 struct edge_server;
 struct edge_worker;
+struct origin_pool;
 struct sockaddr;
 struct config_route;
 struct h1_header;
@@ -105,6 +106,16 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
 int edge_guard_key_geo(const struct config *cfg, const struct config_route *route,
     const struct edge_guard_client *client, struct edge_guard_scratch *s, char *out, size_t len,
     size_t outlen);
+
+/*
+ * The pool of route->geo_pools (not NULL) for client: the first of the
+ * candidates for its location (country's, continent's, default's) with a
+ * member usable now in opool (the generation's balancers), else the route's
+ * pool.  The location is s's, as for edge_guard_key_geo.
+ */
+const struct config_pool *edge_guard_geo_pool(const struct config *cfg,
+    const struct config_route *route, const struct edge_guard_client *client,
+    struct edge_guard_scratch *s, struct origin_pool *opool);
 
 /* Is name a geo field (X-Geo-*, or one geo.headers names)?  A client's are
  * never forwarded. */
