@@ -18,7 +18,6 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "edge/edge_accesslog.h"
-#include "edge/edge_conn.h"
 #include "edge/edge_worker.h"
 
 int
@@ -71,26 +70,27 @@ accesslog_escape(char *buf, size_t len, size_t cap, struct str s)
 }
 
 void
-edge_accesslog_write(struct edge_conn *c)
+edge_accesslog_write(struct edge_worker *w, const struct edge_logrec *lr)
 {
-	int fd = c->w->srv->access_log_fd;
+	int fd = w->srv->access_log_fd;
 	char line[4096];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
 	int r;
-	uint64_t dur = time_mono_ms() - c->start_ms;
+	uint64_t dur_ms = lr->duration_us / 1000;
 
-	edge_metrics_add(&c->w->metrics, EDGE_C_bytes_sent_total, c->bytes_out);
-	if (c->status >= 500)
-		EDGE_COUNT(&c->w->metrics, server_error_responses_total);
+	edge_metrics_add(&w->metrics, EDGE_C_bytes_sent_total, lr->bytes);
+	if (lr->status >= 500)
+		EDGE_COUNT(&w->metrics, server_error_responses_total);
+	edge_metrics_response(&w->metrics, lr->site_slot, lr->status, lr->result, lr->duration_us);
 	/* "MISS" and "PASS": answered through the origin (the status page's
 	 * origin latency) */
-	if (c->cache_status[0] == 'M' || (c->cache_status[0] == 'P' && c->cache_status[1] == 'A')) {
-		EDGE_COUNT(&c->w->metrics, origin_answers_total);
-		atomic_store_explicit(&c->w->metrics.origin_answer_ms,
-		    atomic_load_explicit(&c->w->metrics.origin_answer_ms, memory_order_relaxed) +
-		        dur,
+	if (lr->cache[0] == 'M' || (lr->cache[0] == 'P' && lr->cache[1] == 'A')) {
+		EDGE_COUNT(&w->metrics, origin_answers_total);
+		atomic_store_explicit(&w->metrics.origin_answer_ms,
+		    atomic_load_explicit(&w->metrics.origin_answer_ms, memory_order_relaxed) +
+		        dur_ms,
 		    memory_order_relaxed);
 	}
 	if (fd < 0)
@@ -100,18 +100,18 @@ edge_accesslog_write(struct edge_conn *c)
 	n = strftime(line, sizeof line, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, sizeof line - n,
 	    ".%03ldZ\",\"client\":\"%s\",\"worker\":%u,\"method\":\"", ts.tv_nsec / 1000000L,
-	    c->peer, c->w->id);
+	    lr->client, w->id);
 	n += (size_t)r;
-	n = accesslog_escape(line, n, sizeof line - 256, c->req.method);
+	n = accesslog_escape(line, n, sizeof line - 256, lr->method);
 	memcpy(line + n, "\",\"host\":\"", 10);
 	n += 10;
-	n = accesslog_escape(line, n, sizeof line - 256, str_make(c->host_lc, c->host_lc_len));
+	n = accesslog_escape(line, n, sizeof line - 256, lr->host);
 	memcpy(line + n, "\",\"path\":\"", 10);
 	n += 10;
-	n = accesslog_escape(line, n, sizeof line - 200, c->req.path);
+	n = accesslog_escape(line, n, sizeof line - 200, lr->path);
 	r = snprintf(line + n, sizeof line - n,
-	    "\",\"status\":%d,\"bytes\":%llu,\"cache\":\"%s\",\"duration_ms\":%llu}\n", c->status,
-	    (unsigned long long)c->bytes_out, c->cache_status, (unsigned long long)dur);
+	    "\",\"status\":%d,\"bytes\":%llu,\"cache\":\"%s\",\"duration_ms\":%llu}\n", lr->status,
+	    (unsigned long long)lr->bytes, lr->cache, (unsigned long long)dur_ms);
 	if (r > 0 && (size_t)r < sizeof line - n)
 		n += (size_t)r;
 	(void)!write(fd, line, n);

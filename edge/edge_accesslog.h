@@ -9,13 +9,37 @@
 #ifndef OUTPOST_EDGE_EDGE_ACCESSLOG_H
 #define OUTPOST_EDGE_EDGE_ACCESSLOG_H
 
-struct edge_conn;
+#include <stdint.h>
+
+#include "core/str.h"
+#include "edge/edge_metrics.h"
+
+struct edge_worker;
+
+/*
+ * What the access log and the labelled metrics know of one response, filled
+ * by one function of the request's owner (edge_conn.c conn_logrec) from its
+ * state at the end of the response.  Views and names stay valid for the
+ * call only; NULL or empty: not known.
+ */
+struct edge_logrec {
+	const char *client; /* peer address */
+	struct str method;
+	struct str host;               /* lower-cased */
+	struct str path;               /* path and query, as received */
+	int status;                    /* 0 when nothing was sent */
+	uint64_t bytes;                /* response bytes queued */
+	const char *cache;             /* X-Cache value: "HIT", "MISS", "PASS", "-", ... */
+	enum edge_cache_result result; /* the metrics' cache label */
+	unsigned site_slot;            /* the metrics' site slot */
+	uint64_t duration_us;          /* request head to last byte queued */
+};
 
 /* Opens path for appending; the fd, or -1 (logged). */
 int edge_accesslog_open(const char *path);
 /* Reopens path onto fd (after rotation); 0 or -1 (logged, old file kept). */
 int edge_accesslog_reopen(int fd, const char *path);
-/* Writes the line for c's current request.  Worker thread. */
-void edge_accesslog_write(struct edge_conn *c);
+/* Counts the response in w's metrics and writes its line.  Worker thread. */
+void edge_accesslog_write(struct edge_worker *w, const struct edge_logrec *lr);
 
 #endif

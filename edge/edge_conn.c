@@ -234,6 +234,43 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	edge_conn_send_error_with(c, status, NULL, NULL, msg);
 }
 
+/* The access log's and the metrics' record of the current response. */
+static void
+conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
+{
+	const char *cs = c->cache_status;
+
+	memset(lr, 0, sizeof *lr);
+	lr->client = c->peer;
+	lr->method = c->req.method;
+	lr->host = str_make(c->host_lc, c->host_lc_len);
+	lr->path = c->req.path;
+	lr->status = c->status;
+	lr->bytes = c->bytes_out;
+	lr->cache = cs;
+	lr->result = c->stale_served           ? EDGE_CACHE_STALE
+	             : strcmp(cs, "HIT") == 0  ? EDGE_CACHE_HIT
+	             : strcmp(cs, "MISS") == 0 ? EDGE_CACHE_MISS
+	             : strcmp(cs, "PASS") == 0 ? EDGE_CACHE_PASS
+	                                       : EDGE_CACHE_NONE;
+	lr->site_slot = EDGE_LABEL_NONE;
+	if (c->site != NULL && c->gen != NULL && c->site >= c->gen->cfg->sites &&
+	    c->site < c->gen->cfg->sites + c->gen->cfg->n_sites)
+		lr->site_slot = c->gen->site_slot[c->site - c->gen->cfg->sites];
+	lr->duration_us = time_mono_us() - c->start_us;
+}
+
+/* The response is complete (or abandoned): counts it and writes its
+ * access log line. */
+static void
+conn_log(struct edge_conn *c)
+{
+	struct edge_logrec lr;
+
+	conn_logrec(c, &lr);
+	edge_accesslog_write(c->w, &lr);
+}
+
 void
 edge_conn_send_error_with(
     struct edge_conn *c, int status, const char *name, const char *value, const char *msg)
@@ -249,7 +286,7 @@ edge_conn_send_error_with(
 	(void)edge_resp_send(&r, c);
 	if (status >= 400 && status < 500)
 		EDGE_COUNT(&c->w->metrics, client_errors_total);
-	edge_accesslog_write(c);
+	conn_log(c);
 	conn_begin_closing(c);
 }
 
@@ -716,6 +753,7 @@ conn_step_recv(struct edge_conn *c, bool *ka)
 	c->keep_alive = *ka && r->body == H1_BODY_NONE;
 	c->key_len = -1;
 	c->cache_status = "-";
+	c->stale_served = false;
 	c->site = NULL;
 
 	if (r->form == H1_TARGET_AUTHORITY) {
@@ -870,6 +908,7 @@ conn_step_lookup(struct edge_conn *c, struct cache_obj **stale)
 	if (use == CACHE_USE_STALE) {
 		/* RFC 9111 §4.2.4: the client's max-stale allows it */
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		c->stale_served = true;
 		edge_conn_serve_stored(c, o, "hit; detail=max-stale");
 	} else {
 		conn_serve_hit(c, o);
@@ -911,6 +950,7 @@ conn_step_forward(struct edge_conn *c, enum cache_req creq, struct cache_obj *st
 	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
 	    edge_forward_background(c, stale)) {
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		c->stale_served = true;
 		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
 		cache_obj_unref(&stale);
 		return;
@@ -976,7 +1016,7 @@ conn_handle_request(struct edge_conn *c)
 void
 edge_conn_response_done(struct edge_conn *c)
 {
-	edge_accesslog_write(c);
+	conn_log(c);
 	c->route = NULL;
 	if (!c->keep_alive || c->w->draining) {
 		conn_begin_closing(c);
@@ -1068,7 +1108,7 @@ conn_process(struct edge_conn *c)
 			}
 			break;
 		}
-		c->start_ms = time_mono_ms();
+		c->start_us = time_mono_us();
 		c->status = 0;
 		c->bytes_out = 0;
 		c->host_lc_len = 0;
@@ -1219,7 +1259,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
 		memset(&c->req, 0, sizeof c->req);
-		c->start_ms = time_mono_ms();
+		c->start_us = time_mono_us();
 		c->bytes_out = 0;
 		c->site = NULL;
 		edge_conn_send_error(c, 408, "request timeout");

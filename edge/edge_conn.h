@@ -137,10 +137,11 @@ struct edge_conn {
 	                                   req.authority) */
 	char *up_buf;                   /* a rewritten target (grown as needed) */
 	size_t up_cap;
-	uint64_t start_ms;
-	int status; /* status sent, for the access log */
+	uint64_t start_us; /* monotonic: the request head was parsed */
+	int status;        /* status sent, for the access log */
 	uint64_t bytes_out;
 	const char *cache_status; /* "HIT", "MISS", "PASS" or "-" */
+	bool stale_served;        /* a stale stored response answered */
 	const char *fwd;          /* Cache-Status fwd= value of a forwarded request */
 	char host_lc[256];
 	size_t host_lc_len;

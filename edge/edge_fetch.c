@@ -389,6 +389,7 @@ struct edge_fetch {
 	bool head_method; /* a HEAD request: no response body */
 	bool retry_safe;  /* idempotent and without a body (RFC 9110 §9.2.2) */
 	time_t request_time;
+	uint64_t start_us;         /* monotonic: the exchange began (fetch_arm_total) */
 	uint64_t ban_gen;          /* cache_ban_clock() when the request went out */
 	struct event *total_timer; /* timeouts.total (in the fetch's allocation) */
 
@@ -1214,6 +1215,9 @@ fetch_read_head(struct edge_fetch *f)
 		}
 		evbuffer_drain(in, resp.head_len);
 	}
+	/* the origin's final head: outpost_origin_first_byte_seconds */
+	edge_hist_observe(&f->w->metrics.origin_first_byte[f->gen->pool_slot[f->pool_idx]],
+	    time_mono_us() - f->start_us);
 	body_st = fetch_check_first_chunks(f, &resp);
 	if (body_st != H1_AGAIN && body_st != H1_OK) {
 		log_warn("proxy", "origin pool \"%s\": bad chunked body: %s", f->pool->name,
@@ -1650,6 +1654,7 @@ static void
 fetch_arm_total(struct edge_fetch *f)
 {
 	f->request_time = time_now();
+	f->start_us = time_mono_us();
 	f->ban_gen = cache_ban_clock(f->w->srv->cache);
 	origin_balance_note_request(fetch_balance(f), time_mono_ms());
 	EDGE_COUNT(&f->w->metrics, origin_requests_total);

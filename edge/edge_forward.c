@@ -182,8 +182,10 @@ fw_answer(struct edge_conn *c)
 	memcpy(cs, fw->answer_cs, sizeof cs);
 	if (!fw->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (fw->answer_stale)
+	if (fw->answer_stale) {
 		EDGE_COUNT(&c->w->metrics, cache_stale_served_total);
+		c->stale_served = true;
+	}
 	edge_forward_abort(c);
 	edge_conn_serve_stored(c, o, cs); /* counts the hit */
 	cache_obj_unref(&o);

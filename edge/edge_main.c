@@ -825,6 +825,8 @@ main_run(struct config *cfg, const char *path)
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
 	ms.up_sock = -1;
+	edge_labels_init(&ms.srv.site_labels);
+	edge_labels_init(&ms.srv.pool_labels);
 	if (cfg->log.level != NULL && log_level_parse(cfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
@@ -966,6 +968,8 @@ out:
 		event_free(ms.watchdog_timer);
 	admin_http_free(&ms.admin);
 	edge_admin_stop();
+	edge_labels_fini(&ms.srv.site_labels); /* /metrics reads them */
+	edge_labels_fini(&ms.srv.pool_labels);
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
 	cache_free(&ms.srv.cache); /* drains the disk queue: nothing stored is lost; every

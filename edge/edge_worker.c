@@ -75,6 +75,14 @@ worker_gen_new(
 	g->opool = origin_pool_new(
 	    w->base, cfg, health, time_mono_ms() ^ ((uint64_t)w->id << 40) ^ (uintptr_t)g);
 	g->users = 1;
+	g->site_slot = xcalloc(cfg->n_sites, 1);
+	for (size_t i = 0; i < cfg->n_sites; i++)
+		g->site_slot[i] =
+		    (uint8_t)edge_labels_slot(&w->srv->site_labels, cfg->sites[i].name);
+	g->pool_slot = xcalloc(cfg->n_pools > 0 ? cfg->n_pools : 1, 1);
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		g->pool_slot[i] =
+		    (uint8_t)edge_labels_slot(&w->srv->pool_labels, cfg->pools[i].name);
 	return g;
 }
 
@@ -98,6 +106,8 @@ edge_gen_release(struct edge_worker *w, struct edge_gen **gp)
 		return;
 	ASSERT(g != w->gen);
 	origin_pool_free(&g->opool);
+	free(g->site_slot);
+	free(g->pool_slot);
 	origin_health_unref(&g->health);
 	edge_tls_unref(&g->tls);
 	config_unref(&g->cfg);

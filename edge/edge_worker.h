@@ -78,6 +78,8 @@ struct edge_gen {
 	                                 cfg's pools */
 	unsigned users;               /* holders: the worker while current, connections,
 	                                 background revalidations */
+	uint8_t *site_slot;           /* owned: the metrics slot of cfg->sites[i] */
+	uint8_t *pool_slot;           /* owned: the metrics slot of cfg->pools[i] */
 };
 
 /* A reload waiting for a worker to pick it up (one reference of each). */
@@ -100,6 +102,9 @@ struct edge_server {
 	/* Client connections open per address, all workers together
 	 * (limits.connections_per_ip); lock-free, see edge_ip_enter. */
 	struct edge_ip_counts *conn_ip;
+	/* the label values of the labelled metrics (edge_metrics.h) */
+	struct edge_labels site_labels;
+	struct edge_labels pool_labels;
 	/* reloads (main thread only: the admin listener runs there) */
 	unsigned long reloads_total;         /* snapshots put in service by SIGHUP */
 	unsigned long reload_failures_total; /* new configurations rejected */
