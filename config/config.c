@@ -139,6 +139,8 @@ config_parse_free(struct config *c)
 	free(c->log.access);
 	free(c->log.access_where);
 	free(c->log.level);
+	free(c->log.syslog_socket);
+	free(c->log.syslog_tag);
 	free(c->tls_ticket_keys);
 	for (i = 0; i < c->n_pools; i++) {
 		struct config_pool *p = &c->pools[i];

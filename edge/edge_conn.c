@@ -234,11 +234,24 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	edge_conn_send_error_with(c, status, NULL, NULL, msg);
 }
 
+/* A request head arrived (or a timeout ends one): what its log record
+ * gathers starts afresh. */
+static void
+conn_request_begin(struct edge_conn *c)
+{
+	c->start_us = time_mono_us();
+	c->stale_served = false;
+	c->disk_hit = false;
+	c->up_member = NULL;
+	c->up_first_us = 0;
+}
+
 /* The access log's and the metrics' record of the current response. */
 static void
 conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 {
 	const char *cs = c->cache_status;
+	const struct h1_header *h;
 
 	memset(lr, 0, sizeof *lr);
 	lr->client = c->peer;
@@ -258,6 +271,22 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 	    c->site < c->gen->cfg->sites + c->gen->cfg->n_sites)
 		lr->site_slot = c->gen->site_slot[c->site - c->gen->cfg->sites];
 	lr->duration_us = time_mono_us() - c->start_us;
+	if (lr->result == EDGE_CACHE_HIT || lr->result == EDGE_CACHE_STALE)
+		lr->tier = c->disk_hit ? "disk" : "ram";
+	lr->site = c->site != NULL ? c->site->name : NULL;
+	lr->route = c->route != NULL ? c->route->path : NULL;
+	lr->pool = c->route != NULL && c->pool != NULL ? c->pool->name : NULL;
+	lr->tls = c->tls && c->io.ssl != NULL ? SSL_get_version(c->io.ssl) : NULL;
+	lr->minor = c->req.minor;
+	if ((h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("User-Agent"))) != NULL)
+		lr->user_agent = h->value;
+	if ((h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Referer"))) != NULL)
+		lr->referer = h->value;
+	if (c->up_member != NULL) {
+		lr->upstream_host = c->up_member->host;
+		lr->upstream_port = c->up_member->port;
+		lr->upstream_us = c->up_first_us;
+	}
 }
 
 /* The response is complete (or abandoned): counts it and writes its
@@ -753,7 +782,6 @@ conn_step_recv(struct edge_conn *c, bool *ka)
 	c->keep_alive = *ka && r->body == H1_BODY_NONE;
 	c->key_len = -1;
 	c->cache_status = "-";
-	c->stale_served = false;
 	c->site = NULL;
 
 	if (r->form == H1_TARGET_AUTHORITY) {
@@ -903,8 +931,10 @@ conn_step_lookup(struct edge_conn *c, struct cache_obj **stale)
 		*stale = o;
 		return true;
 	}
-	if (from_disk)
+	if (from_disk) {
 		EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+		c->disk_hit = true;
+	}
 	if (use == CACHE_USE_STALE) {
 		/* RFC 9111 §4.2.4: the client's max-stale allows it */
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
@@ -1108,7 +1138,7 @@ conn_process(struct edge_conn *c)
 			}
 			break;
 		}
-		c->start_us = time_mono_us();
+		conn_request_begin(c);
 		c->status = 0;
 		c->bytes_out = 0;
 		c->host_lc_len = 0;
@@ -1259,7 +1289,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
 		memset(&c->req, 0, sizeof c->req);
-		c->start_us = time_mono_us();
+		conn_request_begin(c);
 		c->bytes_out = 0;
 		c->site = NULL;
 		edge_conn_send_error(c, 408, "request timeout");

@@ -34,6 +34,7 @@ struct edge_hs_ip;
 struct config_route;
 struct config_site;
 struct config_pool;
+struct config_member;
 
 #define EDGE_MAX_HEADERS 256 /* array size; the configured limit applies */
 
@@ -140,9 +141,12 @@ struct edge_conn {
 	uint64_t start_us; /* monotonic: the request head was parsed */
 	int status;        /* status sent, for the access log */
 	uint64_t bytes_out;
-	const char *cache_status; /* "HIT", "MISS", "PASS" or "-" */
-	bool stale_served;        /* a stale stored response answered */
-	const char *fwd;          /* Cache-Status fwd= value of a forwarded request */
+	const char *cache_status;              /* "HIT", "MISS", "PASS" or "-" */
+	bool stale_served;                     /* a stale stored response answered */
+	bool disk_hit;                         /* the stored response came from the disk tier */
+	const struct config_member *up_member; /* the origin member that answered, or NULL */
+	uint64_t up_first_us;                  /* its first-byte time */
+	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
 	char host_lc[256];
 	size_t host_lc_len;
 	char *key; /* normalized cache key (grown as needed) */

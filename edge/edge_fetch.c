@@ -390,6 +390,7 @@ struct edge_fetch {
 	bool retry_safe;  /* idempotent and without a body (RFC 9110 §9.2.2) */
 	time_t request_time;
 	uint64_t start_us;         /* monotonic: the exchange began (fetch_arm_total) */
+	uint64_t first_byte_us;    /* from start_us to the origin's final head */
 	uint64_t ban_gen;          /* cache_ban_clock() when the request went out */
 	struct event *total_timer; /* timeouts.total (in the fetch's allocation) */
 
@@ -1216,8 +1217,9 @@ fetch_read_head(struct edge_fetch *f)
 		evbuffer_drain(in, resp.head_len);
 	}
 	/* the origin's final head: outpost_origin_first_byte_seconds */
-	edge_hist_observe(&f->w->metrics.origin_first_byte[f->gen->pool_slot[f->pool_idx]],
-	    time_mono_us() - f->start_us);
+	f->first_byte_us = time_mono_us() - f->start_us;
+	edge_hist_observe(
+	    &f->w->metrics.origin_first_byte[f->gen->pool_slot[f->pool_idx]], f->first_byte_us);
 	body_st = fetch_check_first_chunks(f, &resp);
 	if (body_st != H1_AGAIN && body_st != H1_OK) {
 		log_warn("proxy", "origin pool \"%s\": bad chunked body: %s", f->pool->name,
@@ -1759,6 +1761,18 @@ time_t
 edge_fetch_request_time(const struct edge_fetch *f)
 {
 	return f->request_time;
+}
+
+const struct config_member *
+edge_fetch_member(const struct edge_fetch *f)
+{
+	return fetch_member(f);
+}
+
+uint64_t
+edge_fetch_first_byte_us(const struct edge_fetch *f)
+{
+	return f->first_byte_us;
 }
 
 uint64_t

@@ -1056,6 +1056,8 @@ fw_on_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 	enum edge_fetch_verdict v;
 
 	c->fw.resp = resp;
+	c->up_member = edge_fetch_member(f);
+	c->up_first_us = edge_fetch_first_byte_us(f);
 	v = fw_decide(c, f, resp);
 	c->fw.resp = NULL;
 	return v;

@@ -859,6 +859,16 @@ main_run(struct config *cfg, const char *path)
 		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->log.access) != 0)
 			goto out;
 	}
+	if (ms.srv.access_log_fd != -1 || cfg->log.syslog_socket != NULL) {
+		size_t ring = 4096;
+
+		while (ring < (cfg->log.buffer_bytes > 0 ? cfg->log.buffer_bytes : 1u << 20))
+			ring <<= 1;
+		ms.srv.alog =
+		    edge_accesslog_start(&cfg->log, ms.srv.access_log_fd, cfg->workers, ring);
+		if (ms.srv.alog == NULL)
+			goto out;
+	}
 	/* the old process stops writing the disk tier before this one opens it */
 	if (up != -1 &&
 	    main_upgrade_ask(up, EDGE_UPGRADE_HELLO, EDGE_UPGRADE_FROZEN, "disk tier") != 0)
@@ -957,6 +967,7 @@ out:
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
+	edge_accesslog_stop(&ms.srv.alog);    /* the workers' last lines are written */
 	if (ms.up_sock != -1)
 		main_upgrade_abort(&ms, "stopping");
 	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++)

@@ -77,7 +77,9 @@
 	X(server_error_responses_total,                                                            \
 	    "Responses with a 5xx status (the node's own or an origin's)")                         \
 	X(origin_answers_total,                                                                    \
-	    "Client requests answered through an origin exchange (misses and passes)")
+	    "Client requests answered through an origin exchange (misses and passes)")             \
+	X(access_log_dropped_total,                                                                \
+	    "Access log lines dropped: the writer fell behind and log.buffer was full")
 
 enum edge_counter {
 #define EDGE_COUNTER_ENUM(name, help) EDGE_C_##name,

@@ -54,6 +54,7 @@ struct edge_fetch;
 struct edge_route_md;
 struct edge_hs_ip;
 struct edge_ip_counts;
+struct edge_alog;
 
 #define EDGE_HS_BUCKETS 256 /* per-address handshake counts: hash buckets per worker */
 /* How long a worker stops accepting when accept(2) runs out of descriptors. */
@@ -86,12 +87,13 @@ struct edge_gen {
 struct edge_reload;
 
 struct edge_server {
-	struct config *cfg;   /* one reference: the newest snapshot (main thread) */
-	struct cache *cache;  /* owned: the tiers, the fills and the bans (with
-	                         no tier when cache.ram is 0) */
-	int access_log_fd;    /* -1 when no access log */
-	struct edge_tls *tls; /* TLS contexts of cfg (one reference); NULL without a
-	                         TLS listener */
+	struct config *cfg;     /* one reference: the newest snapshot (main thread) */
+	struct cache *cache;    /* owned: the tiers, the fills and the bans (with
+	                           no tier when cache.ram is 0) */
+	int access_log_fd;      /* -1 when no access log file */
+	struct edge_alog *alog; /* the access log's writer, or NULL without one */
+	struct edge_tls *tls;   /* TLS contexts of cfg (one reference); NULL without a
+	                           TLS listener */
 	struct edge_worker **workers;
 	unsigned n_workers;
 	struct origin_health *health; /* one reference: the newest active health flags
