@@ -1298,7 +1298,7 @@ static void
 cparse_log(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
-	    "access", "level", "format", "fields", "syslog", "buffer", NULL};
+	    "access", "level", "format", "fields", "syslog", "buffer", "request_id", NULL};
 	static const char *const formats[] = {"json", "combined"};
 	struct log_conf *lc = &p->c->log;
 	const struct cnode *v;
@@ -1326,6 +1326,14 @@ cparse_log(struct cparse *p, const struct cnode *m)
 	if ((v = cmap_get(m, "syslog", NULL)) != NULL)
 		cparse_log_syslog(p, v, lc);
 	cget_size(p, m, "buffer", 4096, 64u << 20, &lc->buffer_bytes);
+	if ((v = cmap_get(m, "request_id", NULL)) != NULL) {
+		static const char *const rkeys[] = {"keep_client", NULL};
+
+		old = cparse_push_key(p, "request_id");
+		if (cparse_map(p, v, rkeys))
+			cget_bool(p, v, "keep_client", &lc->request_id_keep_client, NULL);
+		cparse_pop(p, old);
+	}
 	if ((v = cmap_get(m, "level", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "level");

@@ -8,6 +8,7 @@
 #define OUTPOST_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,9 @@ struct log_conf {
 	unsigned syslog_facility; /* log.syslog.facility (0..23), default 16 (local0) */
 	char *syslog_tag;         /* log.syslog.tag, default "outpost" */
 	enum log_syslog_framing syslog_framing; /* log.syslog.framing, default rfc5424 */
+	/* log.request_id.keep_client: a valid X-Request-Id of the client's is kept
+	 * (else the node's replaces it); default false */
+	bool request_id_keep_client;
 };
 
 /* Sets the most verbose level written (default LOG_LEVEL_INFO). */

@@ -244,6 +244,64 @@ conn_request_begin(struct edge_conn *c)
 	c->disk_hit = false;
 	c->up_member = NULL;
 	c->up_first_us = 0;
+	c->rid_len = 0;
+}
+
+/* A client's request id worth keeping: 1..EDGE_REQUEST_ID_MAX visible
+ * characters of a token or base64 (no space, quote or comma). */
+static bool
+conn_request_id_valid(struct str v)
+{
+	if (v.len == 0 || v.len > EDGE_REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned char ch = (unsigned char)v.p[i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		        (ch >= 'A' && ch <= 'Z') || strchr("-_.:+/=", ch) != NULL))
+			return false;
+	}
+	return true;
+}
+
+struct str
+edge_conn_request_id(struct edge_conn *c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const struct h1_header *h;
+
+	if (c->rid_len > 0)
+		return str_make(c->rid, c->rid_len);
+	if (c->gen != NULL && c->gen->cfg->log.request_id_keep_client &&
+	    (h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("X-Request-Id"))) !=
+	        NULL &&
+	    conn_request_id_valid(h->value)) {
+		memcpy(c->rid, h->value.p, h->value.len);
+		c->rid_len = (uint8_t)h->value.len;
+	} else {
+		uint64_t v[2] = {c->w->rid_seed, ++c->w->rid_seq};
+
+		for (int k = 0; k < 32; k++)
+			c->rid[k] = hex[(v[k / 16] >> (60 - 4 * (k % 16))) & 15];
+		c->rid_len = 32;
+	}
+	c->rid[c->rid_len] = '\0';
+	return str_make(c->rid, c->rid_len);
+}
+
+/* An error of the node's own (5xx) goes to the error log with the request's
+ * id, for the operator to find its access log line and origin exchange. */
+static void
+conn_log_own_5xx(struct edge_conn *c, int status, const char *msg)
+{
+	struct str id;
+
+	if (status < 500)
+		return;
+	id = edge_conn_request_id(c);
+	log_err("edge", "request %.*s: %d %s (%.*s %.*s%.*s from %s)", (int)id.len, id.p, status,
+	    msg != NULL ? msg : "", (int)c->req.method.len, c->req.method.p, (int)c->host_lc_len,
+	    c->host_lc, (int)c->req.path.len, c->req.path.p, c->peer);
 }
 
 /* The access log's and the metrics' record of the current response. */
@@ -282,6 +340,8 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 		lr->user_agent = h->value;
 	if ((h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Referer"))) != NULL)
 		lr->referer = h->value;
+	if (c->w->srv->alog != NULL)
+		lr->request_id = edge_conn_request_id(c);
 	if (c->up_member != NULL) {
 		lr->upstream_host = c->up_member->host;
 		lr->upstream_port = c->up_member->port;
@@ -309,6 +369,7 @@ edge_conn_send_error_with(
 	edge_forward_abort(c);
 	c->keep_alive = false;
 	c->status = status;
+	conn_log_own_5xx(c, status, msg);
 	edge_resp_own(&r, c, status, msg, "\n", true);
 	if (name != NULL)
 		edge_resp_add(&r, str_make(name, strlen(name)), str_make(value, strlen(value)));
@@ -324,6 +385,7 @@ edge_conn_send_error_with(
 static void
 conn_send_own(struct edge_conn *c, struct edge_resp *r)
 {
+	conn_log_own_5xx(c, r->status, NULL);
 	(void)edge_resp_send(r, c);
 	edge_conn_response_done(c);
 }

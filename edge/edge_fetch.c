@@ -81,6 +81,7 @@ edge_fetch_skip_field(const struct config_route *route, const struct h1_request 
 	    STR_LIT("Expect"),
 	    STR_LIT("X-Forwarded-For"),
 	    STR_LIT("X-Forwarded-Proto"),
+	    STR_LIT("X-Request-Id"),
 	};
 	/* what would make a refresh's answer specific to the request that
 	 * triggered it */
@@ -212,6 +213,9 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 	}
 	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
 	    b->tls ? "https" : "http", b->node_name);
+	if (b->request_id.len > 0)
+		evbuffer_add_printf(
+		    out, "X-Request-Id: %.*s\r\n", (int)b->request_id.len, b->request_id.p);
 	if (b->body == H1_BODY_LENGTH)
 		evbuffer_add_printf(
 		    out, "Content-Length: %llu\r\n", (unsigned long long)b->content_length);

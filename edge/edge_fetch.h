@@ -79,6 +79,7 @@ struct edge_fetch_bereq {
 	const char *peer;      /* the client address (X-Forwarded-For) */
 	bool tls;              /* X-Forwarded-Proto */
 	const char *node_name; /* Via */
+	struct str request_id; /* X-Request-Id, or empty */
 	enum h1_body body;     /* the framing of the body sent, if any */
 	uint64_t content_length;
 };

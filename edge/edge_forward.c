@@ -233,7 +233,7 @@ fw_move_chunk(struct evbuffer *in, struct evbuffer *out, size_t n)
  * origin_host and request header rules, the client's fields (filtered per
  * fields), no validators, no body. */
 static void
-fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
+fw_bereq(struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
 {
 	memset(b, 0, sizeof *b);
 	b->method = c->req.method;
@@ -248,6 +248,7 @@ fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_f
 	b->peer = c->peer;
 	b->tls = c->tls;
 	b->node_name = c->gen->cfg->node_name;
+	b->request_id = edge_conn_request_id(c);
 	b->body = H1_BODY_NONE;
 }
 

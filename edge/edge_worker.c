@@ -337,6 +337,9 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->fill_fd = -1;
 	w->reload_fd = -1;
 	w->purge_box.fd = -1;
+	/* request ids differ across workers and restarts by this prefix */
+	if (getrandom(&w->rid_seed, sizeof w->rid_seed, GRND_NONBLOCK) != sizeof w->rid_seed)
+		w->rid_seed = time_mono_us() ^ ((uint64_t)getpid() << 32) ^ ((uint64_t)id << 56);
 	ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);

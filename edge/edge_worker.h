@@ -148,6 +148,9 @@ struct edge_worker {
 	time_t date_at; /* second the cached Date header is for */
 	char date[TIME_HTTP_DATE_LEN + 1];
 	struct edge_metrics metrics;
+	/* request ids (edge_conn_request_id): a random prefix and a sequence */
+	uint64_t rid_seed;
+	uint64_t rid_seq;
 	/* BACKGROUND fetches in flight (edge_fetch.c): a hash set keyed by the
 	 * URL key, bucket chains. */
 	struct edge_fetch *bg_fetch[EDGE_FETCH_BG_BUCKETS];

@@ -569,6 +569,8 @@ CASES += [
     ("log_syslog_facility", 10, "log.syslog.facility", _log(
         "log:\n  access: LOG\n  syslog:\n    socket: /dev/log\n"
         "    facility: local9      # <- error")),
+    ("log_request_id_keep_client", 9, "log.request_id.keep_client", _log(
+        "log:\n  access: LOG\n  request_id:\n    keep_client: maybe      # <- error")),
     ("log_syslog_framing", 10, "log.syslog.framing", _log(
         "log:\n  access: LOG\n  syslog:\n    socket: /dev/log\n"
         "    framing: rfc1      # <- error")),
