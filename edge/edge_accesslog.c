@@ -54,6 +54,7 @@ struct edge_alog {
 	int sys_fd;         /* the syslog socket, or -1 */
 	struct sockaddr_un sys_addr;
 	char sys_tag[64];
+	int pid; /* in the syslog header */
 	char host[256];
 	int kick_fd; /* eventfd: a ring is half full, or stop */
 	_Atomic bool stop;
@@ -107,13 +108,16 @@ struct lbuf {
 	char *p;
 	size_t len;
 	size_t cap;
+	bool cut; /* something did not fit */
 };
 
 static void
 lb_raw(struct lbuf *b, const char *s, size_t n)
 {
-	if (n > b->cap - b->len)
+	if (n > b->cap - b->len) {
 		n = b->cap - b->len;
+		b->cut = true;
+	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
@@ -129,6 +133,8 @@ lb_fmt(struct lbuf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	r = vsnprintf(b->p + b->len, b->cap - b->len + 1, fmt, ap);
 	va_end(ap);
+	if (r > 0 && (size_t)r > b->cap - b->len)
+		b->cut = true;
 	if (r > 0)
 		b->len += (size_t)r < b->cap - b->len ? (size_t)r : b->cap - b->len;
 }
@@ -139,9 +145,13 @@ lb_esc(struct lbuf *b, struct str s, bool json)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	for (size_t i = 0; i < s.len && b->len + 6 <= b->cap; i++) {
+	for (size_t i = 0; i < s.len; i++) {
 		unsigned char ch = (unsigned char)s.p[i];
 
+		if (b->len + 6 > b->cap) {
+			b->cut = true;
+			return;
+		}
 		if (ch == '"' || ch == '\\') {
 			b->p[b->len++] = '\\';
 			b->p[b->len++] = (char)ch;
@@ -320,7 +330,7 @@ size_t
 edge_accesslog_format(
     const struct log_conf *lc, unsigned worker, const struct edge_logrec *lr, char *out, size_t cap)
 {
-	struct lbuf b = {out, 0, cap > 2 ? cap - 2 : 0}; /* "}\n" always fits */
+	struct lbuf b = {out, 0, cap > 2 ? cap - 2 : 0, false}; /* "}\n" always fits */
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -339,7 +349,7 @@ edge_accesslog_format(
 			lb_json_field(&b, (enum log_field)f[i], worker, lr, &ts);
 			first = false;
 		}
-		if (b.len == b.cap) {
+		if (b.cut) {
 			/* cut: end the line as valid JSON with what fits */
 			b.len = 0;
 			lb_raw(&b, "{\"truncated\":true", 17);
@@ -374,7 +384,7 @@ edge_accesslog_write(struct edge_worker *w, const struct edge_logrec *lr)
 {
 	struct edge_alog *a = w->srv->alog;
 	char line[ALOG_LINE_MAX];
-	struct alog_rec rec;
+	struct alog_rec rec = {0, 0};
 	size_t n;
 	struct alog_ring *r;
 	uint64_t head, tail;
@@ -449,13 +459,13 @@ alog_sys_send(struct edge_alog *a, const char *line, size_t len)
 	if (a->lc.syslog_framing == LOG_SYSLOG_RFC3164) {
 		/* RFC 3164 §4.1: <PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG */
 		strftime(t, sizeof t, "%b %e %H:%M:%S", &tm);
-		h = snprintf(a->scratch, 512, "<%d>%s %s %s[%d]: ", pri, t, a->host, a->sys_tag,
-		    (int)getpid());
+		h = snprintf(
+		    a->scratch, 512, "<%d>%s %s %s[%d]: ", pri, t, a->host, a->sys_tag, a->pid);
 	} else {
 		/* RFC 5424 §6: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG */
 		strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%S", &tm);
 		h = snprintf(a->scratch, 512, "<%d>1 %s.%06ldZ %s %s %d - - ", pri, t,
-		    ts.tv_nsec / 1000L, a->host, a->sys_tag, (int)getpid());
+		    ts.tv_nsec / 1000L, a->host, a->sys_tag, a->pid);
 	}
 	if (h < 0 || h >= 512)
 		return;
@@ -574,6 +584,7 @@ edge_accesslog_start(const struct log_conf *lc, int fd, unsigned n_workers, size
 	a->lc = *lc;
 	a->fd = fd;
 	a->sys_fd = -1;
+	a->pid = (int)getpid();
 	a->cap = buffer_bytes;
 	a->n = n_workers;
 	a->rings = xcalloc(n_workers, sizeof *a->rings);

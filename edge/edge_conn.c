@@ -300,8 +300,8 @@ conn_log_own_5xx(struct edge_conn *c, int status, const char *msg)
 		return;
 	id = edge_conn_request_id(c);
 	log_err("edge", "request %.*s: %d %s (%.*s %.*s%.*s from %s)", (int)id.len, id.p, status,
-	    msg != NULL ? msg : "", (int)c->req.method.len, c->req.method.p, (int)c->host_lc_len,
-	    c->host_lc, (int)c->req.path.len, c->req.path.p, c->peer);
+	    msg != NULL ? msg : "answered by the node", (int)c->req.method.len, c->req.method.p,
+	    (int)c->host_lc_len, c->host_lc, (int)c->req.path.len, c->req.path.p, c->peer);
 }
 
 /* The access log's and the metrics' record of the current response. */
@@ -319,16 +319,19 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 	lr->status = c->status;
 	lr->bytes = c->bytes_out;
 	lr->cache = cs;
-	lr->result = c->stale_served           ? EDGE_CACHE_STALE
-	             : strcmp(cs, "HIT") == 0  ? EDGE_CACHE_HIT
-	             : strcmp(cs, "MISS") == 0 ? EDGE_CACHE_MISS
-	             : strcmp(cs, "PASS") == 0 ? EDGE_CACHE_PASS
-	                                       : EDGE_CACHE_NONE;
+	/* "HIT", "MISS", "PASS"; "-" and "PURGE": no cache decision */
+	lr->result = c->stale_served                ? EDGE_CACHE_STALE
+	             : cs[0] == 'H'                 ? EDGE_CACHE_HIT
+	             : cs[0] == 'M'                 ? EDGE_CACHE_MISS
+	             : cs[0] == 'P' && cs[1] == 'A' ? EDGE_CACHE_PASS
+	                                            : EDGE_CACHE_NONE;
 	lr->site_slot = EDGE_LABEL_NONE;
 	if (c->site != NULL && c->gen != NULL && c->site >= c->gen->cfg->sites &&
 	    c->site < c->gen->cfg->sites + c->gen->cfg->n_sites)
 		lr->site_slot = c->gen->site_slot[c->site - c->gen->cfg->sites];
 	lr->duration_us = time_mono_us() - c->start_us;
+	if (c->w->srv->alog == NULL)
+		return; /* the rest is the access log's only */
 	if (lr->result == EDGE_CACHE_HIT || lr->result == EDGE_CACHE_STALE)
 		lr->tier = c->disk_hit ? "disk" : "ram";
 	lr->site = c->site != NULL ? c->site->name : NULL;
@@ -340,8 +343,7 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 		lr->user_agent = h->value;
 	if ((h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Referer"))) != NULL)
 		lr->referer = h->value;
-	if (c->w->srv->alog != NULL)
-		lr->request_id = edge_conn_request_id(c);
+	lr->request_id = edge_conn_request_id(c);
 	if (c->up_member != NULL) {
 		lr->upstream_host = c->up_member->host;
 		lr->upstream_port = c->up_member->port;
