@@ -191,8 +191,8 @@ class Syslog(harness.OutpostTestCase):
             if "/sy/" in m:
                 msgs.append(m)
         self.assertEqual(len(msgs), 2, msgs)
-        # the file gets the same lines
-        self.assertEqual(len(lines_of(node, "/sy/")), 2)
+        # the file gets the same lines (its batch is written after the datagrams)
+        wait_until(lambda: len(lines_of(node, "/sy/")) == 2, 5, what="the file's two lines")
         return node, msgs
 
     def test_rfc5424(self):
