@@ -171,6 +171,8 @@ config_parse_free(struct config *c)
 	free(c->log.access);
 	free(c->log.access_where);
 	free(c->log.level);
+	free(c->log.syslog_socket);
+	free(c->log.syslog_tag);
 	free(c->tls_ticket_keys);
 	policy_cidr_free(&c->trusted_proxies);
 	geo_dbs_unref(&c->geo);

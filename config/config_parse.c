@@ -1228,17 +1228,124 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_uint(p, m, "connections_per_ip", 0, 1000000, &c->max_connections_per_ip);
 }
 
+static int cparse_enum(
+    struct cparse *p, const struct cnode *v, const char *what, const char *const *names, size_t n);
+
+/* log.fields: names of the field table, each once. */
+static void
+cparse_log_fields(struct cparse *p, const struct cnode *v, struct log_conf *lc)
+{
+	size_t old = cparse_push_key(p, "fields");
+
+	if (cparse_seq(p, v)) {
+		if (v->n == 0)
+			cparse_err(p, v, "empty list (leave the key out for the default fields)");
+		for (size_t i = 0; i < v->n; i++) {
+			size_t o2 = cparse_push_index(p, i);
+			int f =
+			    cparse_enum(p, v->kids[i], "field", log_field_names, LOG_FIELD__COUNT);
+
+			for (size_t j = 0; f >= 0 && j < lc->n_fields; j++)
+				if (lc->fields[j] == f) {
+					cparse_err(p, v->kids[i], "field \"%s\" listed twice",
+					    log_field_names[f]);
+					f = -1;
+				}
+			if (f >= 0)
+				lc->fields[lc->n_fields++] = (unsigned char)f;
+			cparse_pop(p, o2);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+/* log.syslog: {socket, facility, tag, framing}. */
+static void
+cparse_log_syslog(struct cparse *p, const struct cnode *m, struct log_conf *lc)
+{
+	static const char *const keys[] = {"socket", "facility", "tag", "framing", NULL};
+	static const char *const facilities[] = {"kern", "user", "mail", "daemon", "auth", "syslog",
+	    "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console",
+	    "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+	    "local7"};
+	static const char *const framings[] = {"rfc5424", "rfc3164"};
+	const struct cnode *v;
+	size_t old = cparse_push_key(p, "syslog");
+	int i;
+
+	if (!cparse_map(p, m, keys)) {
+		cparse_pop(p, old);
+		return;
+	}
+	lc->syslog_facility = 16; /* local0 */
+	cget_str(p, m, "socket", &lc->syslog_socket);
+	if (cmap_get(m, "socket", NULL) == NULL)
+		(void)cparse_required(p, m, "socket");
+	else if (lc->syslog_socket != NULL && lc->syslog_socket[0] != '/') {
+		size_t o2 = cparse_push_key(p, "socket");
+
+		cparse_err(p, cmap_get(m, "socket", NULL), "not an absolute path: \"%.80s\"",
+		    lc->syslog_socket);
+		cparse_pop(p, o2);
+	}
+	cget_str(p, m, "tag", &lc->syslog_tag);
+	if ((v = cmap_get(m, "facility", NULL)) != NULL) {
+		size_t o2 = cparse_push_key(p, "facility");
+
+		if ((i = cparse_enum(p, v, "facility", facilities, 24)) >= 0)
+			lc->syslog_facility = (unsigned)i;
+		cparse_pop(p, o2);
+	}
+	if ((v = cmap_get(m, "framing", NULL)) != NULL) {
+		size_t o2 = cparse_push_key(p, "framing");
+
+		if ((i = cparse_enum(p, v, "framing", framings, 2)) >= 0)
+			lc->syslog_framing = (enum log_syslog_framing)i;
+		cparse_pop(p, o2);
+	}
+	cparse_pop(p, old);
+}
+
 static void
 cparse_log(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {"access", "level", NULL};
+	static const char *const keys[] = {
+	    "access", "level", "format", "fields", "syslog", "buffer", "request_id", NULL};
+	static const char *const formats[] = {"json", "combined"};
+	struct log_conf *lc = &p->c->log;
 	const struct cnode *v;
 	enum log_level lvl;
 	size_t old;
+	int i;
 
 	if (!cparse_map(p, m, keys))
 		return;
 	cget_path_where(p, m, "access", &p->c->log.access, &p->c->log.access_where);
+	if ((v = cmap_get(m, "format", NULL)) != NULL) {
+		old = cparse_push_key(p, "format");
+		if ((i = cparse_enum(p, v, "format", formats, 2)) >= 0)
+			lc->format = (enum log_format)i;
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "fields", NULL)) != NULL) {
+		cparse_log_fields(p, v, lc);
+		if (lc->format == LOG_FORMAT_COMBINED) {
+			old = cparse_push_key(p, "fields");
+			cparse_err(p, v, "only with format: json (combined has its own fields)");
+			cparse_pop(p, old);
+		}
+	}
+	if ((v = cmap_get(m, "syslog", NULL)) != NULL)
+		cparse_log_syslog(p, v, lc);
+	cget_size(p, m, "buffer", 4096, 64u << 20, &lc->buffer_bytes);
+	if ((v = cmap_get(m, "request_id", NULL)) != NULL) {
+		static const char *const rkeys[] = {"keep_client", NULL};
+
+		old = cparse_push_key(p, "request_id");
+		if (cparse_map(p, v, rkeys))
+			cget_bool(p, v, "keep_client", &lc->request_id_keep_client, NULL);
+		cparse_pop(p, old);
+	}
 	if ((v = cmap_get(m, "level", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "level");

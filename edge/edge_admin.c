@@ -34,6 +34,7 @@
 #include "core/coding.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "core/xmalloc.h"
 #include "edge/edge_admin.h"
 #include "edge/edge_admin_http.h"
 #include "edge/edge_metrics.h"
@@ -71,20 +72,6 @@ admin_metric(
 {
 	evbuffer_add_printf(
 	    b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
-}
-
-/* A label value with \\, \" and newlines escaped (text format 0.0.4). */
-static void
-admin_label(struct evbuffer *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"')
-			evbuffer_add_printf(b, "\\%c", *s);
-		else if (*s == '\n')
-			evbuffer_add(b, "\\n", 2);
-		else
-			evbuffer_add(b, s, 1);
-	}
 }
 
 /* Per member of every pool: up (1) or down (0) by the active checks (1
@@ -125,7 +112,7 @@ admin_member_gauges(struct evbuffer *b, struct edge_server *srv)
 				evbuffer_add_printf(b, "%s{pool=\"",
 				    pass == 0 ? "outpost_origin_member_up"
 				              : "outpost_origin_member_in_flight");
-				admin_label(b, pc->name);
+				edge_metrics_label(b, pc->name);
 				evbuffer_add_printf(b, "\",member=\"%s%s%s:%u\"} %u\n",
 				    strchr(pc->members[m].host, ':') != NULL ? "[" : "",
 				    pc->members[m].host,
@@ -174,11 +161,11 @@ admin_access_series(
 		uint64_t v = atomic_load_explicit(&a->denials[i].n, memory_order_relaxed);
 
 		evbuffer_add(b, "outpost_access_denials_total{site=\"", 35);
-		admin_label(b, site);
+		edge_metrics_label(b, site);
 		evbuffer_add(b, "\",route=\"", 9);
-		admin_label(b, route);
+		edge_metrics_label(b, route);
 		evbuffer_add(b, "\",rule=\"", 8);
-		admin_label(b, i < a->n ? a->text[i] : i == a->n ? "default" : "unknown");
+		edge_metrics_label(b, i < a->n ? a->text[i] : i == a->n ? "default" : "unknown");
 		evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
 	}
 }
@@ -217,6 +204,18 @@ admin_sum(struct edge_server *srv, uint64_t *sum, uint64_t *origin_ms, int64_t *
 	}
 }
 
+/* outpost_responses_total and the histograms, summed over the workers. */
+static void
+admin_labelled(struct evbuffer *b, struct edge_server *srv)
+{
+	struct edge_metrics **m = xcalloc(srv->n_workers > 0 ? srv->n_workers : 1, sizeof *m);
+
+	for (unsigned w = 0; w < srv->n_workers; w++)
+		m[w] = &srv->workers[w]->metrics;
+	edge_metrics_write_labelled(b, m, srv->n_workers, &srv->site_labels, &srv->pool_labels);
+	free(m);
+}
+
 static void
 admin_metrics(struct admin_req *r, void *arg)
 {
@@ -237,6 +236,7 @@ admin_metrics(struct admin_req *r, void *arg)
 	    "requests took, end to end\n# TYPE outpost_origin_answer_seconds_total counter\n"
 	    "outpost_origin_answer_seconds_total %.3f\n",
 	    (double)origin_ms / 1000.0);
+	admin_labelled(b, srv);
 	admin_member_gauges(b, srv);
 	admin_access_denials(b, srv->cfg);
 	admin_memory_gauges(b, srv);

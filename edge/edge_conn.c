@@ -242,6 +242,134 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	edge_conn_send_error_with(c, status, NULL, NULL, msg);
 }
 
+/* A request head arrived (or a timeout ends one): what its log record
+ * gathers starts afresh. */
+static void
+conn_request_begin(struct edge_conn *c)
+{
+	c->start_us = time_mono_us();
+	c->stale_served = false;
+	c->disk_hit = false;
+	c->up_member = NULL;
+	c->up_first_us = 0;
+	c->rid_len = 0;
+}
+
+/* A client's request id worth keeping: 1..EDGE_REQUEST_ID_MAX visible
+ * characters of a token or base64 (no space, quote or comma). */
+static bool
+conn_request_id_valid(struct str v)
+{
+	if (v.len == 0 || v.len > EDGE_REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned char ch = (unsigned char)v.p[i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		        (ch >= 'A' && ch <= 'Z') || strchr("-_.:+/=", ch) != NULL))
+			return false;
+	}
+	return true;
+}
+
+struct str
+edge_conn_request_id(struct edge_conn *c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const struct h1_header *h;
+
+	if (c->rid_len > 0)
+		return str_make(c->rid, c->rid_len);
+	if (c->gen != NULL && c->gen->cfg->log.request_id_keep_client &&
+	    (h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("X-Request-Id"))) !=
+	        NULL &&
+	    conn_request_id_valid(h->value)) {
+		memcpy(c->rid, h->value.p, h->value.len);
+		c->rid_len = (uint8_t)h->value.len;
+	} else {
+		uint64_t v[2] = {c->w->rid_seed, ++c->w->rid_seq};
+
+		for (int k = 0; k < 32; k++)
+			c->rid[k] = hex[(v[k / 16] >> (60 - 4 * (k % 16))) & 15];
+		c->rid_len = 32;
+	}
+	c->rid[c->rid_len] = '\0';
+	return str_make(c->rid, c->rid_len);
+}
+
+/* An error of the node's own (5xx) goes to the error log with the request's
+ * id, for the operator to find its access log line and origin exchange. */
+static void
+conn_log_own_5xx(struct edge_conn *c, int status, const char *msg)
+{
+	struct str id;
+
+	if (status < 500)
+		return;
+	id = edge_conn_request_id(c);
+	log_err("edge", "request %.*s: %d %s (%.*s %.*s%.*s from %s)", (int)id.len, id.p, status,
+	    msg != NULL ? msg : "answered by the node", (int)c->req.method.len, c->req.method.p,
+	    (int)c->host_lc_len, c->host_lc, (int)c->req.path.len, c->req.path.p, c->client.text);
+}
+
+/* The access log's and the metrics' record of the current response. */
+static void
+conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
+{
+	const char *cs = c->cache_status;
+	const struct h1_header *h;
+
+	memset(lr, 0, sizeof *lr);
+	lr->client = c->client.text;
+	lr->method = c->req.method;
+	lr->host = str_make(c->host_lc, c->host_lc_len);
+	lr->path = c->req.path;
+	lr->status = c->status;
+	lr->bytes = c->bytes_out;
+	lr->cache = cs;
+	/* "HIT", "MISS", "PASS"; "-" and "PURGE": no cache decision */
+	lr->result = c->stale_served                ? EDGE_CACHE_STALE
+	             : cs[0] == 'H'                 ? EDGE_CACHE_HIT
+	             : cs[0] == 'M'                 ? EDGE_CACHE_MISS
+	             : cs[0] == 'P' && cs[1] == 'A' ? EDGE_CACHE_PASS
+	                                            : EDGE_CACHE_NONE;
+	lr->site_slot = EDGE_LABEL_NONE;
+	if (c->site != NULL && c->gen != NULL && c->site >= c->gen->cfg->sites &&
+	    c->site < c->gen->cfg->sites + c->gen->cfg->n_sites)
+		lr->site_slot = c->gen->site_slot[c->site - c->gen->cfg->sites];
+	lr->duration_us = time_mono_us() - c->start_us;
+	if (c->w->srv->alog == NULL)
+		return; /* the rest is the access log's only */
+	if (lr->result == EDGE_CACHE_HIT || lr->result == EDGE_CACHE_STALE)
+		lr->tier = c->disk_hit ? "disk" : "ram";
+	lr->site = c->site != NULL ? c->site->name : NULL;
+	lr->route = c->route != NULL ? c->route->path : NULL;
+	lr->pool = c->route != NULL && c->pool != NULL ? c->pool->name : NULL;
+	lr->tls = c->tls && c->io.ssl != NULL ? SSL_get_version(c->io.ssl) : NULL;
+	lr->minor = c->req.minor;
+	if ((h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("User-Agent"))) != NULL)
+		lr->user_agent = h->value;
+	if ((h = h1_header_find(c->req.headers, c->req.n_headers, STR_LIT("Referer"))) != NULL)
+		lr->referer = h->value;
+	lr->request_id = edge_conn_request_id(c);
+	if (c->up_member != NULL) {
+		lr->upstream_host = c->up_member->host;
+		lr->upstream_port = c->up_member->port;
+		lr->upstream_us = c->up_first_us;
+	}
+}
+
+/* The response is complete (or abandoned): counts it and writes its
+ * access log line. */
+static void
+conn_log(struct edge_conn *c)
+{
+	struct edge_logrec lr;
+
+	conn_logrec(c, &lr);
+	edge_accesslog_write(c->w, &lr);
+}
+
 void
 edge_conn_send_error_with(
     struct edge_conn *c, int status, const char *name, const char *value, const char *msg)
@@ -251,13 +379,14 @@ edge_conn_send_error_with(
 	edge_forward_abort(c);
 	c->keep_alive = false;
 	c->status = status;
+	conn_log_own_5xx(c, status, msg);
 	edge_resp_own(&r, c, status, msg, "\n", true);
 	if (name != NULL)
 		edge_resp_add(&r, str_make(name, strlen(name)), str_make(value, strlen(value)));
 	(void)edge_resp_send(&r, c);
 	if (status >= 400 && status < 500)
 		EDGE_COUNT(&c->w->metrics, client_errors_total);
-	edge_accesslog_write(c);
+	conn_log(c);
 	conn_begin_closing(c);
 }
 
@@ -266,6 +395,7 @@ edge_conn_send_error_with(
 static void
 conn_send_own(struct edge_conn *c, struct edge_resp *r)
 {
+	conn_log_own_5xx(c, r->status, NULL);
 	(void)edge_resp_send(r, c);
 	edge_conn_response_done(c);
 }
@@ -908,11 +1038,14 @@ conn_step_lookup(struct edge_conn *c, struct cache_obj **stale)
 		*stale = o;
 		return true;
 	}
-	if (from_disk)
+	if (from_disk) {
 		EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+		c->disk_hit = true;
+	}
 	if (use == CACHE_USE_STALE) {
 		/* RFC 9111 §4.2.4: the client's max-stale allows it */
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		c->stale_served = true;
 		edge_conn_serve_stored(c, o, "hit; detail=max-stale");
 	} else {
 		conn_serve_hit(c, o);
@@ -954,6 +1087,7 @@ conn_step_forward(struct edge_conn *c, enum cache_req creq, struct cache_obj *st
 	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
 	    edge_forward_background(c, stale)) {
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		c->stale_served = true;
 		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
 		cache_obj_unref(&stale);
 		return;
@@ -1019,7 +1153,7 @@ conn_handle_request(struct edge_conn *c)
 void
 edge_conn_response_done(struct edge_conn *c)
 {
-	edge_accesslog_write(c);
+	conn_log(c);
 	c->route = NULL;
 	if (!c->keep_alive || c->w->draining) {
 		conn_begin_closing(c);
@@ -1111,7 +1245,7 @@ conn_process(struct edge_conn *c)
 			}
 			break;
 		}
-		c->start_ms = time_mono_ms();
+		conn_request_begin(c);
 		c->status = 0;
 		c->bytes_out = 0;
 		c->host_lc_len = 0;
@@ -1264,7 +1398,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
 		memset(&c->req, 0, sizeof c->req);
 		conn_client_reset(c);
-		c->start_ms = time_mono_ms();
+		conn_request_begin(c);
 		c->bytes_out = 0;
 		c->site = NULL;
 		edge_conn_send_error(c, 408, "request timeout");

@@ -35,8 +35,10 @@ struct edge_hs_ip;
 struct config_route;
 struct config_site;
 struct config_pool;
+struct config_member;
 
-#define EDGE_MAX_HEADERS 256 /* array size; the configured limit applies */
+#define EDGE_MAX_HEADERS    256 /* array size; the configured limit applies */
+#define EDGE_REQUEST_ID_MAX 64  /* a client's X-Request-Id is kept up to this length */
 
 enum edge_conn_state {
 	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
@@ -143,11 +145,17 @@ struct edge_conn {
 	                                   req.authority) */
 	char *up_buf;                   /* a rewritten target (grown as needed) */
 	size_t up_cap;
-	uint64_t start_ms;
-	int status; /* status sent, for the access log */
+	uint64_t start_us; /* monotonic: the request head was parsed */
+	int status;        /* status sent, for the access log */
 	uint64_t bytes_out;
-	const char *cache_status; /* "HIT", "MISS", "PASS" or "-" */
-	const char *fwd;          /* Cache-Status fwd= value of a forwarded request */
+	const char *cache_status;              /* "HIT", "MISS", "PASS" or "-" */
+	bool stale_served;                     /* a stale stored response answered */
+	bool disk_hit;                         /* the stored response came from the disk tier */
+	char rid[EDGE_REQUEST_ID_MAX + 1];     /* the request id (edge_conn_request_id) */
+	uint8_t rid_len;                       /* 0 until it is needed */
+	const struct config_member *up_member; /* the origin member that answered, or NULL */
+	uint64_t up_first_us;                  /* its first-byte time */
+	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
 	char host_lc[256];
 	size_t host_lc_len;
 	char *key; /* normalized cache key (grown as needed) */
@@ -196,6 +204,11 @@ bool edge_conn_leave(struct edge_conn *c);
 /* The response to the current request is complete in the output buffer (or the
  * connection must close): log it, then read the next request or close. */
 void edge_conn_response_done(struct edge_conn *c);
+/* The current request's id (X-Request-Id): the client's when it is valid and
+ * log.request_id.keep_client is set, else one of the node's (32 hex digits:
+ * the worker's random prefix and a sequence), made on the first call.  Valid
+ * until the next request on c.  Worker thread. */
+struct str edge_conn_request_id(struct edge_conn *c);
 /* Answers the current request with a short text/plain error and closes. */
 void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
 /* A complete response of the node's own that keeps the connection: status,

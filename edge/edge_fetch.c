@@ -83,6 +83,7 @@ edge_fetch_skip_field(const struct config_route *route, const struct h1_request 
 	    STR_LIT("Expect"),
 	    STR_LIT("X-Forwarded-For"),
 	    STR_LIT("X-Forwarded-Proto"),
+	    STR_LIT("X-Request-Id"),
 	};
 	/* what would make a refresh's answer specific to the request that
 	 * triggered it */
@@ -217,6 +218,9 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 	}
 	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
 	    b->tls ? "https" : "http", b->node_name);
+	if (b->request_id.len > 0)
+		evbuffer_add_printf(
+		    out, "X-Request-Id: %.*s\r\n", (int)b->request_id.len, b->request_id.p);
 	if (b->body == H1_BODY_LENGTH)
 		evbuffer_add_printf(
 		    out, "Content-Length: %llu\r\n", (unsigned long long)b->content_length);
@@ -395,6 +399,8 @@ struct edge_fetch {
 	bool head_method; /* a HEAD request: no response body */
 	bool retry_safe;  /* idempotent and without a body (RFC 9110 §9.2.2) */
 	time_t request_time;
+	uint64_t start_us;         /* monotonic: the exchange began (fetch_arm_total) */
+	uint64_t first_byte_us;    /* from start_us to the origin's final head */
 	uint64_t ban_gen;          /* cache_ban_clock() when the request went out */
 	struct event *total_timer; /* timeouts.total (in the fetch's allocation) */
 	struct event *flush_timer; /* the coding filter's flush when the origin pauses (same) */
@@ -1294,6 +1300,10 @@ fetch_read_head(struct edge_fetch *f)
 		}
 		evbuffer_drain(in, resp.head_len);
 	}
+	/* the origin's final head: outpost_origin_first_byte_seconds */
+	f->first_byte_us = time_mono_us() - f->start_us;
+	edge_hist_observe(
+	    &f->w->metrics.origin_first_byte[f->gen->pool_slot[f->pool_idx]], f->first_byte_us);
 	body_st = fetch_check_first_chunks(f, &resp);
 	if (body_st != H1_AGAIN && body_st != H1_OK) {
 		log_warn("proxy", "origin pool \"%s\": bad chunked body: %s", f->pool->name,
@@ -1735,6 +1745,7 @@ static void
 fetch_arm_total(struct edge_fetch *f)
 {
 	f->request_time = time_now();
+	f->start_us = time_mono_us();
 	f->ban_gen = cache_ban_clock(f->w->srv->cache);
 	origin_balance_note_request(fetch_balance(f), time_mono_ms());
 	EDGE_COUNT(&f->w->metrics, origin_requests_total);
@@ -1849,6 +1860,18 @@ time_t
 edge_fetch_request_time(const struct edge_fetch *f)
 {
 	return f->request_time;
+}
+
+const struct config_member *
+edge_fetch_member(const struct edge_fetch *f)
+{
+	return fetch_member(f);
+}
+
+uint64_t
+edge_fetch_first_byte_us(const struct edge_fetch *f)
+{
+	return f->first_byte_us;
 }
 
 uint64_t

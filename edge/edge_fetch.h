@@ -82,6 +82,7 @@ struct edge_fetch_bereq {
 	const char *peer;      /* the client address (X-Forwarded-For) */
 	bool tls;              /* X-Forwarded-Proto */
 	const char *node_name; /* Via */
+	struct str request_id; /* X-Request-Id, or empty */
 	enum h1_body body;     /* the framing of the body sent, if any */
 	uint64_t content_length;
 };
@@ -268,6 +269,11 @@ void edge_fetch_write_lowmark(struct edge_fetch *f, size_t low);
 /* When the request went out (time_now()) and the ban clock then. */
 time_t edge_fetch_request_time(const struct edge_fetch *f);
 uint64_t edge_fetch_ban_gen(const struct edge_fetch *f);
+/* The member of the current try (its config's, valid while the fetch's
+ * configuration is held) and the microseconds from the exchange's start to
+ * the origin's response head (on a head callback). */
+const struct config_member *edge_fetch_member(const struct edge_fetch *f);
+uint64_t edge_fetch_first_byte_us(const struct edge_fetch *f);
 
 /* Drops every background fetch of the worker (drain). */
 void edge_fetch_abort_background(struct edge_worker *w);

@@ -183,8 +183,10 @@ fw_answer(struct edge_conn *c)
 	memcpy(cs, fw->answer_cs, sizeof cs);
 	if (!fw->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (fw->answer_stale)
+	if (fw->answer_stale) {
 		EDGE_COUNT(&c->w->metrics, cache_stale_served_total);
+		c->stale_served = true;
+	}
 	edge_forward_abort(c);
 	edge_conn_serve_stored(c, o, cs); /* counts the hit */
 	cache_obj_unref(&o);
@@ -232,7 +234,7 @@ fw_move_chunk(struct evbuffer *in, struct evbuffer *out, size_t n)
  * origin_host and request header rules, the client's fields (filtered per
  * fields), no validators, no body. */
 static void
-fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
+fw_bereq(struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
 {
 	memset(b, 0, sizeof *b);
 	b->method = c->req.method;
@@ -249,6 +251,7 @@ fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_f
 	b->guard_fields = str_make(c->guard.fields, c->guard.fields_len);
 	b->tls = c->tls;
 	b->node_name = c->gen->cfg->node_name;
+	b->request_id = edge_conn_request_id(c);
 	b->body = H1_BODY_NONE;
 }
 
@@ -1068,6 +1071,8 @@ fw_on_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 	enum edge_fetch_verdict v;
 
 	c->fw.resp = resp;
+	c->up_member = edge_fetch_member(f);
+	c->up_first_us = edge_fetch_first_byte_us(f);
 	v = fw_decide(c, f, resp);
 	c->fw.resp = NULL;
 	return v;

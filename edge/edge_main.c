@@ -827,6 +827,8 @@ main_run(struct config *cfg, const char *path)
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
 	ms.up_sock = -1;
+	edge_labels_init(&ms.srv.site_labels);
+	edge_labels_init(&ms.srv.pool_labels);
 	if (cfg->log.level != NULL && log_level_parse(cfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
@@ -858,6 +860,16 @@ main_run(struct config *cfg, const char *path)
 		ms.srv.access_log_fd = edge_accesslog_open(cfg->log.access);
 		if (ms.srv.access_log_fd == -1 ||
 		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->log.access) != 0)
+			goto out;
+	}
+	if (ms.srv.access_log_fd != -1 || cfg->log.syslog_socket != NULL) {
+		size_t ring = 4096;
+
+		while (ring < (cfg->log.buffer_bytes > 0 ? cfg->log.buffer_bytes : 1u << 20))
+			ring <<= 1;
+		ms.srv.alog =
+		    edge_accesslog_start(&cfg->log, ms.srv.access_log_fd, cfg->workers, ring);
+		if (ms.srv.alog == NULL)
 			goto out;
 	}
 	/* the old process stops writing the disk tier before this one opens it */
@@ -959,6 +971,7 @@ out:
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
 	edge_guard_tables_free(&ms.srv);
+	edge_accesslog_stop(&ms.srv.alog); /* the workers' last lines are written */
 	if (ms.up_sock != -1)
 		main_upgrade_abort(&ms, "stopping");
 	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++)
@@ -970,6 +983,8 @@ out:
 		event_free(ms.watchdog_timer);
 	admin_http_free(&ms.admin);
 	edge_admin_stop();
+	edge_labels_fini(&ms.srv.site_labels); /* /metrics reads them */
+	edge_labels_fini(&ms.srv.pool_labels);
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
 	cache_free(&ms.srv.cache); /* drains the disk queue: nothing stored is lost; every

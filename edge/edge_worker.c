@@ -76,6 +76,14 @@ worker_gen_new(
 	g->opool = origin_pool_new(
 	    w->base, cfg, health, time_mono_ms() ^ ((uint64_t)w->id << 40) ^ (uintptr_t)g);
 	g->users = 1;
+	g->site_slot = xcalloc(cfg->n_sites, 1);
+	for (size_t i = 0; i < cfg->n_sites; i++)
+		g->site_slot[i] =
+		    (uint8_t)edge_labels_slot(&w->srv->site_labels, cfg->sites[i].name);
+	g->pool_slot = xcalloc(cfg->n_pools > 0 ? cfg->n_pools : 1, 1);
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		g->pool_slot[i] =
+		    (uint8_t)edge_labels_slot(&w->srv->pool_labels, cfg->pools[i].name);
 	return g;
 }
 
@@ -99,6 +107,8 @@ edge_gen_release(struct edge_worker *w, struct edge_gen **gp)
 		return;
 	ASSERT(g != w->gen);
 	origin_pool_free(&g->opool);
+	free(g->site_slot);
+	free(g->pool_slot);
 	origin_health_unref(&g->health);
 	edge_tls_unref(&g->tls);
 	config_unref(&g->cfg);
@@ -332,6 +342,9 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->fill_fd = -1;
 	w->reload_fd = -1;
 	w->purge_box.fd = -1;
+	/* request ids differ across workers and restarts by this prefix */
+	if (getrandom(&w->rid_seed, sizeof w->rid_seed, GRND_NONBLOCK) != sizeof w->rid_seed)
+		w->rid_seed = time_mono_us() ^ ((uint64_t)getpid() << 32) ^ ((uint64_t)id << 56);
 	ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);

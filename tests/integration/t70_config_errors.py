@@ -655,6 +655,37 @@ CASES += [
 ]
 
 
+# The access log's format, fields, syslog target and buffer.
+def _log(text):
+    return VALID.replace("log: { access: LOG, level: info }", text)
+
+
+CASES += [
+    ("log_format_unknown", 8, "log.format", _log(
+        "log:\n  access: LOG\n  format: apache      # <- error")),
+    ("log_field_unknown", 10, "log.fields[1]", _log(
+        "log:\n  access: LOG\n  fields:\n    - status\n    - colour      # <- error")),
+    ("log_field_twice", 10, "log.fields[1]", _log(
+        "log:\n  access: LOG\n  fields:\n    - status\n    - status      # <- error")),
+    ("log_fields_with_combined", 9, "log.fields", _log(
+        "log:\n  access: LOG\n  format: combined\n  fields: [status]      # <- error")),
+    ("log_buffer_too_small", 8, "log.buffer", _log(
+        "log:\n  access: LOG\n  buffer: 1KiB      # <- error")),
+    ("log_syslog_no_socket", 8, "log.syslog.socket", _log(
+        "log:\n  access: LOG\n  syslog: { tag: x }      # <- error")),
+    ("log_syslog_relative_socket", 9, "log.syslog.socket", _log(
+        "log:\n  access: LOG\n  syslog:\n    socket: dev/log      # <- error")),
+    ("log_syslog_facility", 10, "log.syslog.facility", _log(
+        "log:\n  access: LOG\n  syslog:\n    socket: /dev/log\n"
+        "    facility: local9      # <- error")),
+    ("log_request_id_keep_client", 9, "log.request_id.keep_client", _log(
+        "log:\n  access: LOG\n  request_id:\n    keep_client: maybe      # <- error")),
+    ("log_syslog_framing", 10, "log.syslog.framing", _log(
+        "log:\n  access: LOG\n  syslog:\n    socket: /dev/log\n"
+        "    framing: rfc1      # <- error")),
+]
+
+
 def _make(case, args, suffix):
     name = case[0]
 
