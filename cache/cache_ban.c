@@ -191,7 +191,7 @@ ban_head_has_tag(const char *head, size_t head_len, struct str tag)
 }
 
 /* Does b match the object stored under key (a URL key, or a variant key:
- * URL, 0x1f, id) with head? */
+ * URL, 0x1f, id) with head?  A URL key may end in tags ('#'...). */
 static bool
 ban_match(const struct ban *b, const char *key, size_t key_len, const char *head, size_t head_len)
 {
@@ -212,8 +212,15 @@ ban_match(const struct ban *b, const char *key, size_t key_len, const char *head
 			return false;
 	}
 	switch (b->kind) {
-	case CACHE_BAN_URL:
+	case CACHE_BAN_URL: {
+		/* a URL's every copy: the key's tags ("#canary=", "#geo=", the
+		 * override_headers fields) follow the URL, which has no '#' */
+		const char *tag = memchr(url.p, '#', url.len);
+
+		if (tag != NULL)
+			url.len = (size_t)(tag - url.p);
 		return str_eq(url, str_make(b->value, b->value_len));
+	}
 	case CACHE_BAN_PREFIX:
 		return str_has_prefix(url, str_make(b->value, b->value_len));
 	case CACHE_BAN_HOST:

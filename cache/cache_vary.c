@@ -28,8 +28,12 @@
  * Selecting values (§4.1): every request field line of a name, split as a
  * list, each member's OWS trimmed, joined by ","; an absent field differs
  * from an empty one.  Accept-Encoding is reduced to the set of content
- * codings the client accepts (q > 0), sorted, so equivalent spellings share
- * a variant; Accept-Language is compared without case (RFC 4647 §2: language
+ * codings the client names as acceptable (q > 0) and those it refuses by
+ * name (q = 0) where that differs from not naming them (identity, "*", and
+ * any coding when "*" accepts the rest), sorted ("x-gzip" is gzip): so
+ * equivalent spellings share a variant, and a client that refuses a coding
+ * ("*, zstd;q=0") never shares one with a client that takes it ("*");
+ * Accept-Language is compared without case (RFC 4647 §2: language
  * ranges are case-insensitive; RFC 9110 §12.4.2: so is "q").
  *
  * Nothing with a Vary is stored under K (cache_store drops a plain response
@@ -181,7 +185,12 @@ vary_q_positive(struct str params)
 	return true;
 }
 
-/* Accept-Encoding member → bit of vary_codings, 0 if unknown or q=0. */
+#define VARY_CODINGS_N (sizeof vary_codings / sizeof vary_codings[0])
+#define VARY_IDENTITY  4 /* indexes in vary_codings */
+#define VARY_STAR      6
+
+/* Accept-Encoding member → bit of vary_codings, shifted by VARY_CODINGS_N
+ * when q=0; 0 if unknown. */
 static unsigned
 vary_coding_bit(struct str member)
 {
@@ -193,11 +202,11 @@ vary_coding_bit(struct str member)
 		params = str_make(semi + 1, member.len - coding.len - 1);
 	}
 	coding = str_trim_ows(coding);
-	if (!vary_q_positive(params))
-		return 0;
-	for (size_t i = 0; i < sizeof vary_codings / sizeof vary_codings[0]; i++)
+	if (str_eq_nocase(coding, STR_LIT("x-gzip"))) /* RFC 9110 §8.4.1.3 */
+		coding = STR_LIT("gzip");
+	for (size_t i = 0; i < VARY_CODINGS_N; i++)
 		if (str_eq_nocase(coding, vary_codings[i]))
-			return 1u << i;
+			return 1u << (vary_q_positive(params) ? i : i + VARY_CODINGS_N);
 	return 0;
 }
 
@@ -232,10 +241,17 @@ vary_hash_field(struct vary_hash *h, const struct h1_request *req, struct str na
 			first = false;
 		}
 	}
+	if (ae && !(codings & (1u << VARY_STAR))) /* a coding not named is refused */
+		codings &= ~(((1u << VARY_CODINGS_N) - 1) << VARY_CODINGS_N) |
+		           (1u << (VARY_IDENTITY + VARY_CODINGS_N)) |
+		           (1u << (VARY_STAR + VARY_CODINGS_N));
 	if (ae && present)
-		for (size_t i = 0; i < sizeof vary_codings / sizeof vary_codings[0]; i++)
+		for (size_t i = 0; i < 2 * VARY_CODINGS_N; i++)
 			if (codings & (1u << i)) {
-				vary_hash_add(h, vary_codings[i].p, vary_codings[i].len);
+				if (i >= VARY_CODINGS_N)
+					vary_hash_add(h, "!", 1);
+				vary_hash_add(h, vary_codings[i % VARY_CODINGS_N].p,
+				    vary_codings[i % VARY_CODINGS_N].len);
 				vary_hash_add(h, ",", 1);
 			}
 	vary_hash_add(h, present ? "\n" : "\0\n", present ? 1 : 2);

@@ -18,11 +18,14 @@
 #include <config.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <fcntl.h>
 #include <pcre2.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "config/config_parse.h"
@@ -41,6 +44,7 @@ config_parse_new(void)
 	cache_conf_defaults(&c->cache); /* fill_memory: derived, see cparse_cache_defaults */
 	purge_conf_defaults(&c->purge);
 	purge_fleet_conf_defaults(&c->fleet);
+	geo_conf_defaults(&c->geo_conf);
 	c->header_timeout_ms = 10000;
 	c->idle_timeout_ms = 60000;
 	c->body_timeout_ms = 30000;
@@ -72,9 +76,37 @@ config_hdr_rules_free(struct config_hdr_rules *h)
 	free(h->rules);
 }
 
+void
+config_access_free(struct config_access **ap)
+{
+	struct config_access *a = *ap;
+
+	if (a == NULL)
+		return;
+	geo_rules_free(&a->rules);
+	for (size_t i = 0; i < a->n; i++)
+		free(a->text[i]);
+	free(a->text);
+	free(a->denials);
+	free(a);
+	*ap = NULL;
+}
+
+void
+config_rate_limit_free(struct config_rate_limit **rp)
+{
+	if (*rp == NULL)
+		return;
+	free((*rp)->header);
+	free(*rp);
+	*rp = NULL;
+}
+
 static void
 config_route_free(struct config_route *r)
 {
+	config_access_free(&r->access);
+	config_rate_limit_free(&r->rate_limit);
 	free(r->path);
 	pcre2_code_free(r->re);
 	for (size_t i = 0; i < r->n_query_allow; i++)
@@ -88,10 +120,13 @@ config_route_free(struct config_route *r)
 	config_hdr_rules_free(&r->req_hdrs);
 	config_hdr_rules_free(&r->resp_hdrs);
 	free(r->canary_cookie);
+	geo_pool_map_free(&r->geo_pools);
+	free(r->geo_pool_refs);
 	for (size_t i = 0; i < r->n_methods; i++)
 		free(r->methods[i]);
 	free(r->methods);
 	free(r->allow_line);
+	free(r->compression_types);
 }
 
 void
@@ -121,6 +156,7 @@ config_parse_free(struct config *c)
 	}
 	free(c->purge.tokens);
 	free(c->purge.audit_log);
+	free(c->purge.audit_log_where);
 	free(c->purge.client_cidrs);
 	for (i = 0; i < c->fleet.n_servers; i++)
 		free(c->fleet.servers[i]);
@@ -133,8 +169,17 @@ config_parse_free(struct config *c)
 	free(c->body_temp_path);
 	free(c->resolver.servers);
 	free(c->log.access);
+	free(c->log.access_where);
 	free(c->log.level);
+	free(c->log.syslog_socket);
+	free(c->log.syslog_tag);
 	free(c->tls_ticket_keys);
+	policy_cidr_free(&c->trusted_proxies);
+	geo_dbs_unref(&c->geo);
+	for (i = 0; i < GEO_HDR__N; i++)
+		free(c->geo_hdr_names[i]);
+	for (i = 0; i < GEO_DB__N; i++)
+		free(c->geo_paths[i]);
 	for (i = 0; i < c->n_pools; i++) {
 		struct config_pool *p = &c->pools[i];
 
@@ -168,6 +213,8 @@ config_parse_free(struct config *c)
 		}
 		free(s->certs);
 		free(s->hsts);
+		config_access_free(&s->access);
+		config_rate_limit_free(&s->rate_limit);
 	}
 	free(c->sites);
 	free(c->hosts_exact);
@@ -387,4 +434,52 @@ config_override_name(unsigned i)
 {
 	ASSERT(i < CONFIG_N_OVERRIDE);
 	return config_overrides[i].name;
+}
+
+/* One file the node appends to: open it without creating it; when it does
+ * not exist, its directory must take a new file.  0, or -1 with the reason
+ * in errno. */
+static int
+config_check_append(const char *path)
+{
+	char dir[4096];
+	const char *slash;
+	int fd = open(path, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+
+	if (fd != -1) {
+		close(fd);
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -1;
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	return access(dir, W_OK | X_OK);
+}
+
+int
+config_check_files(const struct config *c, FILE *errf)
+{
+	const struct {
+		const char *path, *where;
+	} files[] = {
+	    {c->log.access, c->log.access_where},
+	    {c->purge.audit_log, c->purge.audit_log_where},
+	};
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		if (files[i].path == NULL || config_check_append(files[i].path) == 0)
+			continue;
+		fprintf(errf, "%s: cannot open \"%s\" for appending: %s\n",
+		    files[i].where != NULL ? files[i].where : "configuration", files[i].path,
+		    strerror(errno));
+		bad++;
+	}
+	return bad;
 }

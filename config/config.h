@@ -26,16 +26,21 @@
 #include <sys/socket.h>
 
 #include "cache/cache.h"
+#include "core/coding.h"
 #include "core/log.h"
+#include "geo/geo.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
+#include "policy/policy.h"
 #include "purge/purge.h"
 
 struct config_listen {
 	char *address;                /* as written, e.g. "127.0.0.1:8080", "[::]:8443" */
 	struct sockaddr_storage addr; /* parsed; numeric IPv4/IPv6 only */
 	socklen_t addrlen;
-	bool tls; /* listen[].tls: terminate TLS (needs a certificate in some site) */
+	bool tls;            /* listen[].tls: terminate TLS (needs a certificate in some site) */
+	bool proxy_protocol; /* listen[].proxy_protocol: a PROXY protocol header (v1 or
+	                        v2) starts every connection, from trusted_proxies only */
 
 	/* listen[].tls as a mapping; 0 / NULL: the defaults */
 	unsigned tls_protocols; /* protocols: CONFIG_TLS_V1_2 | CONFIG_TLS_V1_3 bits */
@@ -67,6 +72,13 @@ enum config_query {
 	CONFIG_QUERY_SORT,     /* parameters sorted by bytes; empty ones dropped */
 	CONFIG_QUERY_DROP,     /* no query in the key */
 	CONFIG_QUERY_ALLOW,    /* only the parameters named in query_allow */
+};
+
+/* What of the client's location goes into the cache key (routes[].cache.vary_geo). */
+enum config_vary_geo {
+	CONFIG_VARY_GEO_NONE = 0,
+	CONFIG_VARY_GEO_COUNTRY,   /* ISO 3166-1 alpha-2, "--" when unknown */
+	CONFIG_VARY_GEO_CONTINENT, /* two letters, "--" when unknown */
 };
 
 /*
@@ -141,6 +153,41 @@ enum config_sticky {
 	CONFIG_STICKY_COOKIE, /* hash of a cookie's value (the address without it) */
 };
 
+/*
+ * access (of a site or a route): allow or deny lists of "cidr:", "country:",
+ * "continent:" and "asn:" rules (geo/geo.h), compiled at load.  denials
+ * counts the requests refused by each rule ([0..n)), by the list's default
+ * ([n]) and by the unknown setting ([n + 1]); the admin thread reads them
+ * for /metrics.  They are the one mutable part of a snapshot: counters, not
+ * settings, and a reload starts them at zero.
+ */
+struct config_access {
+	struct geo_rules *rules;
+	char **text; /* each rule's canonical text (the metric label) */
+	size_t n;
+	bool geo; /* some rule needs the client's location */
+	struct config_access_count {
+		_Atomic uint64_t n;
+	} * denials;
+};
+
+/* A boolean that may be left to the enclosing level. */
+enum config_tristate {
+	CONFIG_INHERIT = 0,
+	CONFIG_ON,
+	CONFIG_OFF,
+};
+
+/* rate_limit (of a site or a route): a token bucket per client address,
+ * network prefix or header value, in the node's one table (policy/policy.h). */
+struct config_rate_limit {
+	struct policy_ratelimit_conf conf; /* conf.header is a view into header */
+	char *header;                      /* by: header:NAME, or NULL */
+	struct policy_rl_limit limit;      /* the rate and burst in the table's terms */
+	uint32_t zone;                     /* hash of the site name and route path: stable
+	                                      across reloads, so the buckets survive them */
+};
+
 /* PCRE2 compiled pattern (config_parse.c compiles with JIT when available). */
 struct pcre2_real_code_8;
 
@@ -170,6 +217,7 @@ struct config_route {
 	enum config_query query; /* cache.query, default keep */
 	char **query_allow;      /* cache.query_allow: parameter names */
 	size_t n_query_allow;
+	enum config_vary_geo vary_geo; /* cache.vary_geo, default none */
 
 	/* rewrite (of the path sent to the origin; the cache key stays the client's) */
 	enum config_rewrite rewrite; /* default none */
@@ -192,11 +240,23 @@ struct config_route {
 	enum config_sticky canary_sticky;
 	char *canary_cookie; /* sticky: cookie:NAME */
 	size_t canary_cookie_len;
-	unsigned grace_s;       /* cache.grace: overrides the node's cache.grace;
-	                           CONFIG_GRACE_INHERIT when not set */
-	bool request_buffering; /* request_buffering, default true: a request body is
-	                           read whole (limits.body_buffer, then a temporary
-	                           file) before an origin member is asked */
+	unsigned grace_s;                     /* cache.grace: overrides the node's cache.grace;
+	                                         CONFIG_GRACE_INHERIT when not set */
+	bool request_buffering;               /* request_buffering, default true: a request body is
+	                                         read whole (limits.body_buffer, then a temporary
+	                                         file) before an origin member is asked */
+	struct config_access *access;         /* access, or NULL: the site's */
+	struct config_rate_limit *rate_limit; /* rate_limit, or NULL: the site's */
+	enum config_tristate geo_headers;     /* geo_headers, default: the site's */
+	/* geo_pools: the client's location picks the pool; the map's values are
+	 * indexes into geo_pool_refs */
+	struct geo_pool_map *geo_pools; /* or NULL */
+	struct config_pool **geo_pool_refs;
+	size_t n_geo_pools;
+	/* compression: the site's, with the route's keys on top (core/coding.h
+	 * defaults); its types point into compression_types */
+	struct coding_conf compression;
+	char *compression_types;
 };
 
 #define CONFIG_GRACE_INHERIT UINT_MAX
@@ -223,6 +283,9 @@ struct config_site {
 	bool tls_default;    /* tls.default: serves clients without (or with unknown) SNI */
 	bool redirect_https; /* redirect_https: plain requests get 308 to https:// */
 	char *hsts;          /* hsts: Strict-Transport-Security value sent on TLS, or NULL */
+	struct config_access *access;         /* access: for routes without their own, or NULL */
+	struct config_rate_limit *rate_limit; /* rate_limit: likewise, or NULL */
+	enum config_tristate geo_headers;     /* geo_headers, default: geo.headers */
 };
 
 /* The memory budget of the cache (cache_mem_over): cache.ram +
@@ -259,6 +322,8 @@ struct config {
 	                               0 (default) = no limit */
 	unsigned send_timeout_ms;   /* timeouts.send, default 30000 */
 	unsigned drain_timeout_ms;  /* timeouts.drain (graceful shutdown), default 10000 */
+	unsigned drain_announce_ms; /* timeouts.drain_announce: /healthz 503 while still
+	                               serving, before a drain closes the listeners; 0 */
 
 	/* limits (client side) */
 	uint32_t max_request_line;  /* limits.request_line, default 8KiB */
@@ -291,6 +356,15 @@ struct config {
 	size_t n_tls_listens;       /* listeners with tls: true */
 
 	struct log_conf log; /* log (core/log.h) */
+	/* trusted_proxies: peers whose X-Forwarded-For is believed; NULL = none */
+	struct policy_cidr *trusted_proxies;
+	/* geo: the databases, opened (and checked) at load; NULL without any */
+	struct geo_conf geo_conf;   /* db_path[] point into geo_paths */
+	char *geo_paths[GEO_DB__N]; /* geo.databases[].path by type, or NULL */
+	struct geo_dbs *geo;
+	uint64_t geo_serial;             /* differs between two snapshots' geo (a location
+	                                    cached per connection is known stale by it) */
+	char *geo_hdr_names[GEO_HDR__N]; /* geo.headers: field names to the origin */
 
 	struct config_pool *pools;
 	size_t n_pools;
@@ -312,6 +386,16 @@ struct config {
  */
 #include <stdio.h>
 int config_load(const char *path, struct config **out, FILE *errf);
+
+/*
+ * The files the node appends to (log.access, purge.audit_log): each must be
+ * open for appending as the node starts, or be creatable (its directory
+ * exists and is writable).  Nothing is created or truncated.  Writes one
+ * "file:line:column: key: reason" line per file that fails to errf and
+ * returns how many failed.  outpost -t and the start run it; a reload keeps
+ * the files it has open.
+ */
+int config_check_files(const struct config *c, FILE *errf);
 
 /*
  * Templates (routes[].redirect.to, routes[].rewrite.to with a regex): text

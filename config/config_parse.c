@@ -103,9 +103,13 @@ struct cparse {
 	size_t n_refs, cap_refs;
 	struct chost *hosts;
 	size_t n_hosts, cap_hosts;
+	struct coding_conf site_coding; /* the site's compression (types: views into
+	                                   the tree), what its routes start from */
 	const struct cnode *tls_listen; /* first "tls: true" listener value */
 	char *tls_listen_path;
-	size_t tls_sites; /* sites with a tls section */
+	size_t tls_sites;              /* sites with a tls section */
+	const struct cnode *pp_listen; /* first "proxy_protocol: true" value */
+	char *pp_listen_path;
 	bool has_default; /* a site said tls.default: true */
 };
 
@@ -536,6 +540,25 @@ cget_str(struct cparse *p, const struct cnode *m, const char *key, char **out)
 	cparse_pop(p, old);
 }
 
+static char *cparse_where(struct cparse *p, const struct cnode *n);
+
+/* cget_str for a file the node will write, keeping where it was named
+ * (config_check_files reports against it). */
+static void
+cget_path_where(struct cparse *p, const struct cnode *m, const char *key, char **out, char **where)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	size_t old;
+
+	cget_str(p, m, key, out);
+	if (v == NULL || *out == NULL)
+		return;
+	old = cparse_push_key(p, key);
+	free(*where);
+	*where = cparse_where(p, v);
+	cparse_pop(p, old);
+}
+
 static void
 cget_uint(struct cparse *p, const struct cnode *m, const char *key, uint64_t min, uint64_t max,
     unsigned *out)
@@ -777,7 +800,7 @@ cparse_listen_tls(struct cparse *p, const struct cnode *m, struct config_listen 
 static void
 cparse_listens(struct cparse *p, const struct cnode *seq)
 {
-	static const char *const keys[] = {"address", "tls", NULL};
+	static const char *const keys[] = {"address", "tls", "proxy_protocol", NULL};
 	struct config *c = p->c;
 	size_t i, j, old;
 
@@ -825,6 +848,14 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 			}
 			if (l.tls)
 				c->n_tls_listens++;
+			cget_bool(p, m, "proxy_protocol", &l.proxy_protocol, NULL);
+			if (l.proxy_protocol && p->pp_listen == NULL) {
+				size_t o2 = cparse_push_key(p, "proxy_protocol");
+
+				p->pp_listen = cmap_get(m, "proxy_protocol", NULL);
+				p->pp_listen_path = xstrdup(p->path);
+				cparse_pop(p, o2);
+			}
 		}
 		if (l.address != NULL) {
 			c->listens[c->n_listens++] = l;
@@ -995,7 +1026,7 @@ cparse_purge(struct cparse *p, const struct cnode *m)
 	if (!cparse_map(p, m, keys))
 		return;
 	cget_uint(p, m, "rate", 0, 1000000, &c->purge.rate);
-	cget_str(p, m, "audit_log", &c->purge.audit_log);
+	cget_path_where(p, m, "audit_log", &c->purge.audit_log, &c->purge.audit_log_where);
 	cget_size(p, m, "max_body", 1024, PURGE_BODY_LIMIT, &c->purge.max_body);
 	cparse_purge_cidrs(p, m);
 	if ((v = cmap_get(m, "tokens", NULL)) == NULL)
@@ -1133,7 +1164,7 @@ static void
 cparse_timeouts(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
-	    "header", "idle", "body", "body_total", "send", "drain", NULL};
+	    "header", "idle", "body", "body_total", "send", "drain", "drain_announce", NULL};
 	struct config *c = p->c;
 
 	if (!cparse_map(p, m, keys))
@@ -1144,6 +1175,7 @@ cparse_timeouts(struct cparse *p, const struct cnode *m)
 	cget_duration(p, m, "body_total", 0, CONFIG_DAY_MS, 1, &c->body_total_ms);
 	cget_duration(p, m, "send", 1, CONFIG_DAY_MS, 1, &c->send_timeout_ms);
 	cget_duration(p, m, "drain", 0, CONFIG_DAY_MS, 1, &c->drain_timeout_ms);
+	cget_duration(p, m, "drain_announce", 0, 3600 * 1000, 1, &c->drain_announce_ms);
 }
 
 static void
@@ -1196,17 +1228,124 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_uint(p, m, "connections_per_ip", 0, 1000000, &c->max_connections_per_ip);
 }
 
+static int cparse_enum(
+    struct cparse *p, const struct cnode *v, const char *what, const char *const *names, size_t n);
+
+/* log.fields: names of the field table, each once. */
+static void
+cparse_log_fields(struct cparse *p, const struct cnode *v, struct log_conf *lc)
+{
+	size_t old = cparse_push_key(p, "fields");
+
+	if (cparse_seq(p, v)) {
+		if (v->n == 0)
+			cparse_err(p, v, "empty list (leave the key out for the default fields)");
+		for (size_t i = 0; i < v->n; i++) {
+			size_t o2 = cparse_push_index(p, i);
+			int f =
+			    cparse_enum(p, v->kids[i], "field", log_field_names, LOG_FIELD__COUNT);
+
+			for (size_t j = 0; f >= 0 && j < lc->n_fields; j++)
+				if (lc->fields[j] == f) {
+					cparse_err(p, v->kids[i], "field \"%s\" listed twice",
+					    log_field_names[f]);
+					f = -1;
+				}
+			if (f >= 0)
+				lc->fields[lc->n_fields++] = (unsigned char)f;
+			cparse_pop(p, o2);
+		}
+	}
+	cparse_pop(p, old);
+}
+
+/* log.syslog: {socket, facility, tag, framing}. */
+static void
+cparse_log_syslog(struct cparse *p, const struct cnode *m, struct log_conf *lc)
+{
+	static const char *const keys[] = {"socket", "facility", "tag", "framing", NULL};
+	static const char *const facilities[] = {"kern", "user", "mail", "daemon", "auth", "syslog",
+	    "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console",
+	    "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+	    "local7"};
+	static const char *const framings[] = {"rfc5424", "rfc3164"};
+	const struct cnode *v;
+	size_t old = cparse_push_key(p, "syslog");
+	int i;
+
+	if (!cparse_map(p, m, keys)) {
+		cparse_pop(p, old);
+		return;
+	}
+	lc->syslog_facility = 16; /* local0 */
+	cget_str(p, m, "socket", &lc->syslog_socket);
+	if (cmap_get(m, "socket", NULL) == NULL)
+		(void)cparse_required(p, m, "socket");
+	else if (lc->syslog_socket != NULL && lc->syslog_socket[0] != '/') {
+		size_t o2 = cparse_push_key(p, "socket");
+
+		cparse_err(p, cmap_get(m, "socket", NULL), "not an absolute path: \"%.80s\"",
+		    lc->syslog_socket);
+		cparse_pop(p, o2);
+	}
+	cget_str(p, m, "tag", &lc->syslog_tag);
+	if ((v = cmap_get(m, "facility", NULL)) != NULL) {
+		size_t o2 = cparse_push_key(p, "facility");
+
+		if ((i = cparse_enum(p, v, "facility", facilities, 24)) >= 0)
+			lc->syslog_facility = (unsigned)i;
+		cparse_pop(p, o2);
+	}
+	if ((v = cmap_get(m, "framing", NULL)) != NULL) {
+		size_t o2 = cparse_push_key(p, "framing");
+
+		if ((i = cparse_enum(p, v, "framing", framings, 2)) >= 0)
+			lc->syslog_framing = (enum log_syslog_framing)i;
+		cparse_pop(p, o2);
+	}
+	cparse_pop(p, old);
+}
+
 static void
 cparse_log(struct cparse *p, const struct cnode *m)
 {
-	static const char *const keys[] = {"access", "level", NULL};
+	static const char *const keys[] = {
+	    "access", "level", "format", "fields", "syslog", "buffer", "request_id", NULL};
+	static const char *const formats[] = {"json", "combined"};
+	struct log_conf *lc = &p->c->log;
 	const struct cnode *v;
 	enum log_level lvl;
 	size_t old;
+	int i;
 
 	if (!cparse_map(p, m, keys))
 		return;
-	cget_str(p, m, "access", &p->c->log.access);
+	cget_path_where(p, m, "access", &p->c->log.access, &p->c->log.access_where);
+	if ((v = cmap_get(m, "format", NULL)) != NULL) {
+		old = cparse_push_key(p, "format");
+		if ((i = cparse_enum(p, v, "format", formats, 2)) >= 0)
+			lc->format = (enum log_format)i;
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "fields", NULL)) != NULL) {
+		cparse_log_fields(p, v, lc);
+		if (lc->format == LOG_FORMAT_COMBINED) {
+			old = cparse_push_key(p, "fields");
+			cparse_err(p, v, "only with format: json (combined has its own fields)");
+			cparse_pop(p, old);
+		}
+	}
+	if ((v = cmap_get(m, "syslog", NULL)) != NULL)
+		cparse_log_syslog(p, v, lc);
+	cget_size(p, m, "buffer", 4096, 64u << 20, &lc->buffer_bytes);
+	if ((v = cmap_get(m, "request_id", NULL)) != NULL) {
+		static const char *const rkeys[] = {"keep_client", NULL};
+
+		old = cparse_push_key(p, "request_id");
+		if (cparse_map(p, v, rkeys))
+			cget_bool(p, v, "keep_client", &lc->request_id_keep_client, NULL);
+		cparse_pop(p, old);
+	}
 	if ((v = cmap_get(m, "level", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "level");
@@ -2100,14 +2239,39 @@ cparse_overrides(struct cparse *p, const struct cnode *v, struct config_route *r
 		r->override_key |= r->override[i] == CONFIG_OVERRIDE_KEY;
 }
 
+/* routes[].geo_pools: { EU: pool-fra, DE: pool-x, default: pool-iad } — keys
+ * as geo_pool_map_add takes them, values pool names */
+static void
+cparse_geo_pools(struct cparse *p, const struct cnode *v, struct config_route *r)
+{
+	char err[256];
+
+	if (!cparse_type(p, v, CNODE_MAP))
+		return;
+	r->geo_pools = geo_pool_map_new();
+	r->geo_pool_refs = xcalloc(v->n / 2 + 1, sizeof r->geo_pool_refs[0]);
+	for (size_t i = 0; i + 1 < v->n; i += 2) {
+		const struct cnode *k = v->kids[i], *name = v->kids[i + 1];
+		size_t old = cparse_push_key(p, k->str);
+
+		if (geo_pool_map_add(r->geo_pools, k->str, (int)r->n_geo_pools, err, sizeof err) !=
+		    0)
+			cparse_err(p, k, "%s", err);
+		else if (cparse_str(p, name) != NULL)
+			cparse_add_ref(p, &r->geo_pool_refs[r->n_geo_pools++], name);
+		cparse_pop(p, old);
+	}
+}
+
 /* routes[].cache: { enabled, default_ttl, error_ttl, grace, query, query_allow,
- * get_body, override_headers } */
+ * get_body, override_headers, vary_geo } */
 static void
 cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route *r)
 {
 	static const char *const keys[] = {"enabled", "default_ttl", "error_ttl", "grace", "query",
-	    "query_allow", "get_body", "override_headers", NULL};
+	    "query_allow", "get_body", "override_headers", "vary_geo", NULL};
 	static const char *const modes[] = {"keep", "sort", "drop", "allow"};
+	static const char *const vary_geo[] = {"none", "country", "continent"};
 	static const char *const get_body[] = {"drop", "reject", "pass"};
 	const struct cnode *q, *qa;
 	size_t old, i;
@@ -2125,6 +2289,14 @@ cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route 
 		    p, q, "get_body mode", get_body, sizeof get_body / sizeof get_body[0]);
 		if (mode >= 0)
 			r->get_body = (enum config_get_body)mode;
+		cparse_pop(p, old);
+	}
+	if ((q = cmap_get(v, "vary_geo", NULL)) != NULL) {
+		old = cparse_push_key(p, "vary_geo");
+		mode = cparse_enum(
+		    p, q, "vary_geo field", vary_geo, sizeof vary_geo / sizeof vary_geo[0]);
+		if (mode >= 0)
+			r->vary_geo = (enum config_vary_geo)mode;
 		cparse_pop(p, old);
 	}
 	if ((q = cmap_get(v, "override_headers", NULL)) != NULL) {
@@ -2242,8 +2414,508 @@ cparse_route_match(struct cparse *p, const struct cnode *m, struct config_route 
 	cparse_pop(p, old);
 }
 
+/* compression.prefer: a sequence of codings (or one string "zstd, br"). */
+static void
+cparse_coding_pref(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	char list[256], err[128];
+	size_t len = 0;
+
+	if (v->type == CNODE_SCALAR) {
+		snprintf(list, sizeof list, "%s", v->str);
+	} else {
+		if (!cparse_seq(p, v))
+			return;
+		list[0] = '\0';
+		for (size_t i = 0; i < v->n; i++) {
+			size_t old = cparse_push_index(p, i);
+			const char *s = cparse_str(p, v->kids[i]);
+
+			cparse_pop(p, old);
+			if (s == NULL)
+				return;
+			len +=
+			    (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0,
+			        "%s%s", i > 0 ? ", " : "", s);
+			if (len >= sizeof list) {
+				cparse_err(p, v, "too long");
+				return;
+			}
+		}
+	}
+	if (coding_conf_parse_pref(list, &cc->pref, err, sizeof err) != 0)
+		cparse_err(p, v, "%s", err);
+}
+
+/* compression.levels: { br, zstd, gzip, deflate } */
+static void
+cparse_coding_levels(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	static const char *const keys[] = {"br", "zstd", "gzip", "deflate", NULL};
+	char err[128];
+
+	if (!cparse_map(p, v, keys))
+		return;
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const struct cnode *l = cmap_get(v, keys[i], NULL);
+		int c = coding_from_name(str_cstr(keys[i]));
+		size_t old;
+
+		if (l == NULL)
+			continue;
+		old = cparse_push_key(p, keys[i]);
+		if (cparse_type(p, l, CNODE_SCALAR) &&
+		    coding_conf_parse_level(
+		        (enum coding)c, l->str, &cc->level[c], err, sizeof err) != 0)
+			cparse_err(p, l, "%s", err);
+		cparse_pop(p, old);
+	}
+}
+
+/* compression.types: media types ("text/html", "text/\*", "+json"); they
+ * replace the defaults.  Views into the tree: cparse_coding_own copies. */
+static void
+cparse_coding_types(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	char err[128];
+
+	if (!cparse_seq(p, v))
+		return;
+	if (v->n > CODING_TYPES_MAX) {
+		cparse_err(p, v, "at most %d types", CODING_TYPES_MAX);
+		return;
+	}
+	cc->n_types = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t old = cparse_push_index(p, i);
+		const char *s = cparse_str(p, v->kids[i]);
+
+		if (s != NULL &&
+		    coding_conf_parse_type(s, &cc->types[cc->n_types], err, sizeof err) != 0)
+			cparse_err(p, v->kids[i], "%s", err);
+		else if (s != NULL)
+			cc->n_types++;
+		cparse_pop(p, old);
+	}
+}
+
+/* compression: { enabled, types, min_size, levels, prefer } on a site or a
+ * route, over cc (the defaults, or the site's). */
+static void
+cparse_compression(struct cparse *p, const struct cnode *v, struct coding_conf *cc)
+{
+	static const char *const keys[] = {
+	    "enabled", "types", "min_size", "levels", "prefer", NULL};
+	static const struct {
+		const char *key;
+		void (*fn)(struct cparse *, const struct cnode *, struct coding_conf *);
+	} parts[] = {
+	    {"types", cparse_coding_types},
+	    {"levels", cparse_coding_levels},
+	    {"prefer", cparse_coding_pref},
+	};
+	char err[128];
+
+	if (!cparse_map(p, v, keys))
+		return;
+	cget_bool(p, v, "enabled", &cc->enabled, NULL);
+	cget_size(p, v, "min_size", 0, (uint64_t)1 << 40, &cc->min_size);
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		const struct cnode *k = cmap_get(v, parts[i].key, NULL);
+		size_t old;
+
+		if (k == NULL)
+			continue;
+		old = cparse_push_key(p, parts[i].key);
+		parts[i].fn(p, k, cc);
+		cparse_pop(p, old);
+	}
+	if (coding_conf_check(cc, err, sizeof err) != 0)
+		cparse_err(p, v, "%s", err);
+}
+
+/* The route's compression (the site's, then its own compression key when
+ * m has one), its types copied into one allocation the route owns. */
+static void
+cparse_route_coding(struct cparse *p, const struct cnode *m, struct config_route *r)
+{
+	const struct cnode *v = m != NULL ? cmap_get(m, "compression", NULL) : NULL;
+	struct coding_conf *cc = &r->compression;
+	size_t len = 0, off = 0;
+
+	*cc = p->site_coding;
+	if (v != NULL) {
+		size_t old = cparse_push_key(p, "compression");
+
+		cparse_compression(p, v, cc);
+		cparse_pop(p, old);
+	}
+	for (size_t i = 0; i < cc->n_types; i++)
+		len += cc->types[i].len + 1;
+	r->compression_types = xmalloc(len + 1);
+	for (size_t i = 0; i < cc->n_types; i++) {
+		memcpy(r->compression_types + off, cc->types[i].p, cc->types[i].len);
+		r->compression_types[off + cc->types[i].len] = '\0';
+		cc->types[i] = str_make(r->compression_types + off, cc->types[i].len);
+		off += cc->types[i].len + 1;
+	}
+}
+
 /* What a route has before its keys are read: the routes a site's "pool:"
  * shorthand makes get the same. */
+/* ---- the policy stage: trusted_proxies, access, rate_limit ---- */
+
+/* trusted_proxies: a list of CIDR blocks, into one set. */
+static void
+cparse_trusted_proxies(struct cparse *p, const struct cnode *v)
+{
+	struct policy_prefix pf;
+	char net[POLICY_PREFIX_STRLEN];
+
+	if (!cparse_seq(p, v))
+		return;
+	p->c->trusted_proxies = policy_cidr_new();
+	for (size_t i = 0; i < v->n; i++) {
+		const struct cnode *k = v->kids[i];
+		size_t old = cparse_push_index(p, i);
+		enum policy_cidr_status st;
+
+		if (cparse_str(p, k) != NULL) {
+			st = policy_prefix_parse(str_cstr(k->str), &pf);
+			if (st == POLICY_CIDR_OK)
+				st = policy_cidr_add(p->c->trusted_proxies, &pf, (uint32_t)i);
+			if (st == POLICY_CIDR_E_HOST_BITS)
+				cparse_err(p, k, "%s (did you mean %s?)", policy_cidr_strerror(st),
+				    policy_prefix_format(&pf, net));
+			else if (st != POLICY_CIDR_OK)
+				cparse_err(p, k, "\"%.80s\": %s", k->str, policy_cidr_strerror(st));
+		}
+		cparse_pop(p, old);
+	}
+}
+
+/* access: { deny: [...] | allow: [...], status: 403 | 451, default: allow | deny } */
+static struct config_access *
+cparse_access(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"deny", "allow", "status", "default", NULL};
+	const struct cnode *deny, *allow, *list, *v;
+	struct geo_access_conf gc;
+	struct geo_rule *rules;
+	struct config_access *a;
+	char err[160];
+	size_t old, n_bad = 0;
+	unsigned status = 403;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	geo_access_conf_defaults(&gc);
+	deny = cmap_get(m, "deny", NULL);
+	allow = cmap_get(m, "allow", NULL);
+	if (deny != NULL && allow != NULL) {
+		old = cparse_push_key(p, "allow");
+		cparse_err(p, allow, "\"deny\" and \"allow\" are mutually exclusive");
+		cparse_pop(p, old);
+		return NULL;
+	}
+	if (deny == NULL && allow == NULL) {
+		cparse_err(p, m, "needs a \"deny\" or an \"allow\" list");
+		return NULL;
+	}
+	gc.mode = allow != NULL ? GEO_ACCESS_ALLOW : GEO_ACCESS_DENY;
+	list = allow != NULL ? allow : deny;
+	cget_uint(p, m, "status", 100, 599, &status);
+	if ((v = cmap_get(m, "status", NULL)) != NULL &&
+	    geo_access_status_check(status, err, sizeof err) != 0) {
+		old = cparse_push_key(p, "status");
+		cparse_err(p, v, "%s", err);
+		cparse_pop(p, old);
+	}
+	gc.status = status;
+	if ((v = cmap_get(m, "default", NULL)) != NULL) {
+		old = cparse_push_key(p, "default");
+		if (cparse_str(p, v) != NULL &&
+		    geo_verdict_parse(v->str, &gc.unknown, err, sizeof err) != 0)
+			cparse_err(p, v, "%s", err);
+		cparse_pop(p, old);
+	}
+	old = cparse_push_key(p, allow != NULL ? "allow" : "deny");
+	if (!cparse_seq(p, list)) {
+		cparse_pop(p, old);
+		return NULL;
+	}
+	rules = xcalloc(list->n, sizeof *rules);
+	for (size_t i = 0; i < list->n; i++) {
+		size_t o2 = cparse_push_index(p, i);
+
+		if (cparse_str(p, list->kids[i]) == NULL) {
+			n_bad++;
+		} else if (geo_rule_parse(list->kids[i]->str, &rules[i], err, sizeof err) != 0) {
+			cparse_err(p, list->kids[i], "%s", err);
+			n_bad++;
+		}
+		cparse_pop(p, o2);
+	}
+	a = xcalloc(1, sizeof *a);
+	if (n_bad == 0 && geo_rules_compile(&gc, rules, list->n, &a->rules, err, sizeof err) != 0)
+		cparse_err(p, list, "%s", err);
+	cparse_pop(p, old);
+	if (a->rules == NULL) {
+		free(rules);
+		free(a);
+		return NULL;
+	}
+	a->n = list->n;
+	a->text = xcalloc(a->n, sizeof *a->text);
+	for (size_t i = 0; i < a->n; i++) {
+		char buf[GEO_RULE_TEXT_MAX];
+
+		geo_rule_format(&rules[i], buf, sizeof buf);
+		a->text[i] = xstrdup(buf);
+		a->geo |= rules[i].kind != GEO_RULE_CIDR;
+	}
+	a->denials = xcalloc(a->n + 2, sizeof *a->denials);
+	free(rules);
+	return a;
+}
+
+/* One key of rate_limit (by, rate or burst) into rl; false after an error. */
+static bool
+cparse_rl_field(struct cparse *p, const struct cnode *v, const char *key,
+    struct config_rate_limit *rl, struct str *header)
+{
+	size_t old = cparse_push_key(p, key);
+	enum policy_rl_status st;
+	bool ok = cparse_str(p, v) != NULL;
+
+	if (ok) {
+		struct str s = str_cstr(v->str);
+
+		if (strcmp(key, "by") == 0)
+			st = policy_rl_by_parse(s, &rl->conf.by, header);
+		else if (strcmp(key, "rate") == 0)
+			st = policy_rate_parse(s, &rl->conf.rate);
+		else
+			st = policy_burst_parse(s, &rl->conf.burst);
+		if (st != POLICY_RL_OK) {
+			cparse_err(p, v, "\"%.80s\": %s", v->str, policy_rl_strerror(st));
+			ok = false;
+		}
+	}
+	cparse_pop(p, old);
+	return ok;
+}
+
+/* rate_limit: { by: address | prefix | "header:NAME", rate: 100/s, burst: 200 } */
+static struct config_rate_limit *
+cparse_rate_limit(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"by", "rate", "burst", NULL};
+	struct config_rate_limit *rl;
+	const struct cnode *v;
+	struct str header = STR_NULL;
+	bool ok = true;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	rl = xcalloc(1, sizeof *rl);
+	policy_ratelimit_conf_defaults(&rl->conf);
+	if ((v = cmap_get(m, "by", NULL)) != NULL) {
+		if (!cparse_rl_field(p, v, "by", rl, &header)) {
+			ok = false;
+		} else if (rl->conf.by == POLICY_RL_BY_HEADER) {
+			rl->header = xstrndup(header.p, header.len);
+			rl->conf.header = str_make(rl->header, header.len);
+		}
+	}
+	if ((v = cparse_required(p, m, "rate")) == NULL || !cparse_rl_field(p, v, "rate", rl, NULL))
+		ok = false;
+	if ((v = cmap_get(m, "burst", NULL)) != NULL && !cparse_rl_field(p, v, "burst", rl, NULL))
+		ok = false;
+	if (!ok) {
+		config_rate_limit_free(&rl);
+		return NULL;
+	}
+	policy_rl_limit_make(&rl->conf.rate, rl->conf.burst, &rl->limit);
+	return rl;
+}
+
+/* The access, rate_limit and geo_headers keys of map m (a site or a route). */
+static void
+cparse_guard_keys(struct cparse *p, const struct cnode *m, struct config_access **access,
+    struct config_rate_limit **rl, enum config_tristate *geo_headers)
+{
+	const struct cnode *v;
+	size_t old;
+	bool on = false;
+
+	if (cmap_get(m, "geo_headers", NULL) != NULL) {
+		v = NULL;
+		cget_bool(p, m, "geo_headers", &on, &v);
+		if (v != NULL)
+			*geo_headers = on ? CONFIG_ON : CONFIG_OFF;
+	}
+
+	if ((v = cmap_get(m, "access", NULL)) != NULL) {
+		old = cparse_push_key(p, "access");
+		*access = cparse_access(p, v);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "rate_limit", NULL)) != NULL) {
+		old = cparse_push_key(p, "rate_limit");
+		*rl = cparse_rate_limit(p, v);
+		cparse_pop(p, old);
+	}
+}
+
+/* A rate limit's zone: FNV-1a of the site's name and the route's path (""
+ * for the site's own), so a reload that keeps them keeps the buckets. */
+static uint32_t
+cparse_zone(const char *site, const char *path)
+{
+	uint32_t h = 2166136261u;
+	const char *parts[2] = {site != NULL ? site : "", path != NULL ? path : ""};
+
+	for (int i = 0; i < 2; i++) {
+		for (const char *q = parts[i]; *q != '\0'; q++)
+			h = (h ^ (uint8_t)*q) * 16777619u;
+		h = (h ^ 0xffu) * 16777619u; /* a separator no name holds */
+	}
+	return h;
+}
+
+/* ---- geo: databases and the fields to the origin ---- */
+
+static _Atomic uint64_t cparse_geo_serial;
+
+/* geo.databases[i]: { path, type }; each file is opened and checked now. */
+static void
+cparse_geo_db(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"path", "type", NULL};
+	static const char *const kinds[] = {"country", "city", "asn"};
+	const struct cnode *pv, *tv;
+	struct geo_conf one;
+	struct geo_dbs *d = NULL;
+	char err[512];
+	size_t old;
+	int k = -1;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	pv = cparse_required(p, m, "path");
+	tv = cparse_required(p, m, "type");
+	if (tv != NULL) {
+		old = cparse_push_key(p, "type");
+		if (cparse_str(p, tv) != NULL) {
+			for (int i = 0; i < GEO_DB__N; i++)
+				if (strcmp(tv->str, kinds[i]) == 0)
+					k = i;
+			if (k < 0)
+				cparse_err(p, tv, "unknown type \"%.40s\" (country, city or asn)",
+				    tv->str);
+			else if (p->c->geo_paths[k] != NULL)
+				cparse_err(p, tv, "a second %s database", kinds[k]);
+		}
+		cparse_pop(p, old);
+	}
+	if (pv == NULL || k < 0 || p->c->geo_paths[k] != NULL)
+		return;
+	old = cparse_push_key(p, "path");
+	if (cparse_str(p, pv) != NULL) {
+		geo_conf_defaults(&one);
+		one.db_path[k] = pv->str;
+		if (geo_dbs_open(&one, &d, err, sizeof err) != 0) {
+			cparse_err(p, pv, "%s", err);
+		} else {
+			geo_dbs_unref(&d);
+			p->c->geo_paths[k] = xstrdup(pv->str);
+			p->c->geo_conf.db_path[k] = p->c->geo_paths[k];
+		}
+	}
+	cparse_pop(p, old);
+}
+
+/* geo.headers: true | false | { country: NAME, ... } (the others keep
+ * their default names). */
+static void
+cparse_geo_headers(struct cparse *p, const struct cnode *v)
+{
+	static const char *const keys[] = {"country", "continent", "region", "city", "asn", NULL};
+	static const enum geo_hdr which[] = {
+	    GEO_HDR_COUNTRY, GEO_HDR_CONTINENT, GEO_HDR_REGION, GEO_HDR_CITY, GEO_HDR_ASN};
+	struct config *c = p->c;
+
+	if (v->type == CNODE_SCALAR) {
+		if (config_value_bool(v->str, &c->geo_conf.headers) == -1)
+			cparse_err(p, v, "expected true, false or a mapping of field names");
+		return;
+	}
+	if (!cparse_map(p, v, keys))
+		return;
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const struct cnode *n = cmap_get(v, keys[i], NULL);
+		size_t old;
+
+		if (n == NULL)
+			continue;
+		old = cparse_push_key(p, keys[i]);
+		if (cparse_str(p, n) != NULL) {
+			size_t j = 0;
+
+			while (n->str[j] != '\0' && str_is_tchar((unsigned char)n->str[j]))
+				j++;
+			if (n->str[j] != '\0' || j > 64) {
+				cparse_err(p, n, "\"%.80s\" is not a field name", n->str);
+			} else {
+				free(c->geo_hdr_names[which[i]]);
+				c->geo_hdr_names[which[i]] = xstrdup(n->str);
+			}
+		}
+		cparse_pop(p, old);
+	}
+}
+
+static void
+cparse_geo(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"databases", "headers", NULL};
+	const struct cnode *v;
+	char err[512];
+	size_t old;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	if ((v = cparse_required(p, m, "databases")) != NULL) {
+		old = cparse_push_key(p, "databases");
+		if (cparse_seq(p, v))
+			for (size_t i = 0; i < v->n; i++) {
+				size_t o2 = cparse_push_index(p, i);
+
+				cparse_geo_db(p, v->kids[i]);
+				cparse_pop(p, o2);
+			}
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "headers", NULL)) != NULL) {
+		old = cparse_push_key(p, "headers");
+		cparse_geo_headers(p, v);
+		cparse_pop(p, old);
+	}
+	if (p->n_errs == 0 && geo_dbs_open(&p->c->geo_conf, &p->c->geo, err, sizeof err) != 0)
+		cparse_err(p, m, "%s", err);
+}
+
+/* The field names of geo.headers left at their defaults. */
+static void
+cparse_geo_defaults(struct config *c)
+{
+	for (int i = 0; i < GEO_HDR__N; i++)
+		if (c->geo_hdr_names[i] == NULL)
+			c->geo_hdr_names[i] = xstrdup(geo_hdr_name((enum geo_hdr)i));
+	c->geo_serial = atomic_fetch_add_explicit(&cparse_geo_serial, 1, memory_order_relaxed) + 1;
+}
+
 static void
 cparse_route_defaults(struct config_route *r)
 {
@@ -2257,7 +2929,8 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 {
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
-	    "request_buffering", "underscores_in_headers", NULL};
+	    "request_buffering", "underscores_in_headers", "compression", "access", "rate_limit",
+	    "geo_headers", "geo_pools", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -2267,6 +2940,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	    {"redirect", cparse_redirect},
 	    {"canary", cparse_canary},
 	    {"methods", cparse_methods},
+	    {"geo_pools", cparse_geo_pools},
 	};
 	const struct cnode *v;
 	char err[CONFIG_VALUE_ERRLEN];
@@ -2276,8 +2950,10 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	if (!cparse_map(p, m, keys))
 		return;
 	cparse_route_match(p, m, r);
+	cparse_route_coding(p, m, r);
 	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
 	cget_bool(p, m, "underscores_in_headers", &r->underscores, NULL);
+	cparse_guard_keys(p, m, &r->access, &r->rate_limit, &r->geo_headers);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
 			continue;
@@ -2477,13 +3153,19 @@ cparse_tls(struct cparse *p, const struct cnode *m)
 static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
-	static const char *const keys[] = {
-	    "name", "hosts", "routes", "pool", "tls", "redirect_https", "hsts", NULL};
+	static const char *const keys[] = {"name", "hosts", "routes", "pool", "tls",
+	    "redirect_https", "hsts", "compression", "access", "rate_limit", NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
+	coding_conf_defaults(&p->site_coding);
 	if (!cparse_map(p, m, keys))
 		return;
+	if ((v = cmap_get(m, "compression", NULL)) != NULL) {
+		old = cparse_push_key(p, "compression");
+		cparse_compression(p, v, &p->site_coding);
+		cparse_pop(p, old);
+	}
 	if ((v = cmap_get(m, "tls", NULL)) != NULL) {
 		p->tls_sites++;
 		old = cparse_push_key(p, "tls");
@@ -2550,6 +3232,7 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 			s->n_routes = 1;
 			s->routes[0].path = xstrdup("/");
 			cparse_route_defaults(&s->routes[0]);
+			cparse_route_coding(p, NULL, &s->routes[0]);
 			cparse_add_ref(p, &s->routes[0].pool, pool);
 		}
 		cparse_pop(p, old);
@@ -2586,6 +3269,12 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 		}
 		cparse_pop(p, old);
 	}
+	cparse_guard_keys(p, m, &s->access, &s->rate_limit, &s->geo_headers);
+	if (s->rate_limit != NULL)
+		s->rate_limit->zone = cparse_zone(s->name, NULL);
+	for (i = 0; i < s->n_routes; i++)
+		if (s->routes[i].rate_limit != NULL)
+			s->routes[i].rate_limit->zone = cparse_zone(s->name, s->routes[i].path);
 }
 
 static int
@@ -2665,6 +3354,16 @@ cparse_resolve(struct cparse *p)
 	}
 }
 
+/* An error found after the walk, at node n whose key path was saved. */
+static void
+cparse_err_under(struct cparse *p, const char *path, const struct cnode *n, const char *msg)
+{
+	snprintf(p->path, sizeof p->path, "%s", path);
+	p->plen = strlen(p->path);
+	cparse_err(p, n, "%s", msg);
+	cparse_pop(p, 0);
+}
+
 static void
 cparse_root(struct cparse *p, const struct cnode *root)
 {
@@ -2682,6 +3381,8 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "pools",
 	    "purge",
 	    "fleet",
+	    "trusted_proxies",
+	    "geo",
 	    NULL,
 	};
 	static const struct {
@@ -2702,6 +3403,8 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"sites", cparse_sites, true},
 	    {"purge", cparse_purge, false},
 	    {"fleet", cparse_fleet, false},
+	    {"trusted_proxies", cparse_trusted_proxies, false},
+	    {"geo", cparse_geo, false},
 	};
 	const struct cnode *v;
 	size_t i, old;
@@ -2718,14 +3421,14 @@ cparse_root(struct cparse *p, const struct cnode *root)
 		cparse_pop(p, old);
 	}
 	cparse_resolve(p);
-	if (p->tls_listen != NULL && p->tls_sites == 0) {
-		snprintf(p->path, sizeof p->path, "%s", p->tls_listen_path);
-		p->plen = strlen(p->path);
-		cparse_err(p, p->tls_listen,
+	if (p->tls_listen != NULL && p->tls_sites == 0)
+		cparse_err_under(p, p->tls_listen_path, p->tls_listen,
 		    "a TLS listener needs at least one certificate "
 		    "(sites[].tls.certificates)");
-		cparse_pop(p, 0);
-	}
+	if (p->pp_listen != NULL && p->c->trusted_proxies == NULL)
+		cparse_err_under(p, p->pp_listen_path, p->pp_listen,
+		    "a PROXY protocol listener needs trusted_proxies (the peers whose header "
+		    "is believed)");
 }
 
 /* Defaults derived from other cache settings (when not given). */
@@ -2780,6 +3483,7 @@ cparse_done(struct cparse *p)
 		free(p->hosts[i].path);
 	free(p->hosts);
 	free(p->tls_listen_path);
+	free(p->pp_listen_path);
 }
 
 int
@@ -2829,6 +3533,7 @@ config_load(const char *path, struct config **out, FILE *errf)
 	} else {
 		cparse_machine_defaults(p.c);
 		cparse_cache_defaults(p.c);
+		cparse_geo_defaults(p.c);
 		config_parse_index(p.c);
 		*out = p.c;
 		rc = 0;

@@ -12,6 +12,9 @@
 struct config *config_parse_new(void);
 /* Frees a snapshot that was never published (any refcount).  NULL-safe. */
 void config_parse_free(struct config *c);
+/* Free a site's or route's access and rate_limit; set *p = NULL; NULL-safe. */
+void config_access_free(struct config_access **ap);
+void config_rate_limit_free(struct config_rate_limit **rp);
 /*
  * Finishes a valid snapshot: sorts each site's routes longest first and builds
  * the host index.  Hosts must already be lower-case and unique.

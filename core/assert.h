@@ -34,6 +34,7 @@ _Noreturn void assert_fail(const char *file, int line, const char *func, const c
 #define EDGE_FETCH_MAGIC    0x65646674U
 #define EDGE_H2_MAGIC       0x65646832U
 #define EDGE_H2_STRM_MAGIC  0x65643273U
+#define EDGE_GUARD_PP_MAGIC 0x65647070U
 #define ORIGIN_DNS_MAGIC    0x6f72646eU
 #define ORIGIN_QUERY_MAGIC  0x6f727179U
 #define ORIGIN_LOOKUP_MAGIC 0x6f726c6bU

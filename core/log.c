@@ -31,6 +31,12 @@ log_set_level(enum log_level lvl)
 	atomic_store_explicit(&log_level, (int)lvl, memory_order_relaxed);
 }
 
+const char *const log_field_names[LOG_FIELD__COUNT] = {
+#define LOG_FIELD_NAME(name, dflt) #name,
+    LOG_FIELD_TABLE(LOG_FIELD_NAME)
+#undef LOG_FIELD_NAME
+};
+
 int
 log_level_parse(const char *s, enum log_level *out)
 {

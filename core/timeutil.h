@@ -13,6 +13,8 @@
 
 /* Monotonic milliseconds. */
 uint64_t time_mono_ms(void);
+/* Monotonic microseconds (the same clock). */
+uint64_t time_mono_us(void);
 /* Wall clock, seconds since the epoch. */
 time_t time_now(void);
 /* ms milliseconds as a struct timeval (libevent timeouts and timers). */

@@ -482,14 +482,23 @@ ctl_cmd_health(const struct ctl_ctx *c)
 /* ---- drain, reload ---- */
 
 int
-ctl_cmd_drain(const struct ctl_ctx *c)
+ctl_cmd_drain(const struct ctl_ctx *c, int64_t announce_ms)
 {
+	char target[64];
 	json_t *j;
-	int rc = ctl_cmd_object(c, "drain", "POST", "/drain", c->token, "", 0, &j);
+	int rc;
 
+	if (announce_ms >= 0)
+		snprintf(target, sizeof target, "/drain?announce=%" PRId64 "ms", announce_ms);
+	else
+		snprintf(target, sizeof target, "/drain");
+	rc = ctl_cmd_object(c, "drain", "POST", target, c->token, "", 0, &j);
 	if (j != NULL) {
-		printf("draining: /healthz answers 503; the node exits once its requests in "
-		       "flight are done (at most %" JSON_INTEGER_FORMAT " ms)%s\n",
+		printf(
+		    "draining: /healthz answers 503; the node serves on for %" JSON_INTEGER_FORMAT
+		    " ms, then closes its listeners and exits once its requests in "
+		    "flight are done (at most %" JSON_INTEGER_FORMAT " ms)%s\n",
+		    json_integer_value(json_object_get(j, "announce_ms")),
 		    json_integer_value(json_object_get(j, "drain_timeout_ms")),
 		    json_is_true(json_object_get(j, "already")) ? " (it was draining already)"
 		                                                : "");

@@ -38,8 +38,9 @@ int ctl_cmd_status(const struct ctl_ctx *c);
 /* filter: NULL or a substring the printed line must contain. */
 int ctl_cmd_stats(const struct ctl_ctx *c, const char *filter);
 int ctl_cmd_health(const struct ctl_ctx *c);
-/* POST /drain, POST /reload with the operator token c->token. */
-int ctl_cmd_drain(const struct ctl_ctx *c);
+/* POST /drain (with ?announce= unless announce_ms is -1), POST /reload with
+ * the operator token c->token. */
+int ctl_cmd_drain(const struct ctl_ctx *c, int64_t announce_ms);
 int ctl_cmd_reload(const struct ctl_ctx *c);
 /* The samples of a Prometheus text exposition as a JSON array of {"name",
  * "labels": {...}, "value"} (a new reference). */

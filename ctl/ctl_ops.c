@@ -685,9 +685,11 @@ ctl_top_label(json_t *sample, const char *label)
 	return json_string_value(json_object_get(json_object_get(sample, "labels"), label));
 }
 
-/* The sum of the series of name (whose label is value when label is given). */
+/* The sum of the series of name whose label is value and whose label2 is
+ * value2 (each only when given). */
 static double
-ctl_top_sum(json_t *metrics, const char *name, const char *label, const char *value)
+ctl_top_sum2(json_t *metrics, const char *name, const char *label, const char *value,
+    const char *label2, const char *value2)
 {
 	size_t i;
 	json_t *s;
@@ -702,9 +704,19 @@ ctl_top_sum(json_t *metrics, const char *name, const char *label, const char *va
 		if (label != NULL &&
 		    ((lv = ctl_top_label(s, label)) == NULL || strcmp(lv, value) != 0))
 			continue;
+		if (label2 != NULL &&
+		    ((lv = ctl_top_label(s, label2)) == NULL || strcmp(lv, value2) != 0))
+			continue;
 		sum += ctl_top_num(json_object_get(s, "value"));
 	}
 	return sum;
+}
+
+/* The sum of the series of name (whose label is value when label is given). */
+static double
+ctl_top_sum(json_t *metrics, const char *name, const char *label, const char *value)
+{
+	return ctl_top_sum2(metrics, name, label, value, NULL, NULL);
 }
 
 /* Whether any series of name exists. */
@@ -846,12 +858,33 @@ ctl_top_row_cmp(const void *x, const void *y)
 	return a->rps < b->rps ? 1 : a->rps > b->rps ? -1 : strcmp(a->name, b->name);
 }
 
-/* Rows for each value of label on outpost_requests_total, busiest first;
- * how many (at most max). */
+/* Whether a series of name carries label. */
+static bool
+ctl_top_has_label(json_t *metrics, const char *name, const char *label)
+{
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(metrics, i, s)
+	{
+		if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0 &&
+		    ctl_top_label(s, label) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* Rows for each value of label on outpost_requests_total (or, when it has no
+ * such label, outpost_responses_total and its cache="hit" series: the
+ * node's own per-site family), busiest first; how many (at most max). */
 static size_t
 ctl_top_rows(const struct ctl_top_sample *a, const struct ctl_top_sample *b, const char *label,
     struct ctl_top_row *rows, size_t max)
 {
+	bool by_responses = !ctl_top_has_label(b->metrics, "outpost_requests_total", label);
+	const char *family = by_responses ? "outpost_responses_total" : "outpost_requests_total";
+	const char *hits = by_responses ? "outpost_responses_total" : "outpost_cache_hits_total";
+	const char *hit_label = by_responses ? "cache" : NULL;
 	size_t n = 0, i;
 	json_t *s;
 
@@ -861,24 +894,22 @@ ctl_top_rows(const struct ctl_top_sample *a, const struct ctl_top_sample *b, con
 		size_t k;
 		double req;
 
-		if (v == NULL || strcmp(json_string_value(json_object_get(s, "name")),
-		                     "outpost_requests_total") != 0)
+		if (v == NULL || strcmp(json_string_value(json_object_get(s, "name")), family) != 0)
 			continue;
 		for (k = 0; k < n && strcmp(rows[k].name, v) != 0; k++)
 			;
 		if (k < n || n == max)
 			continue;
 		snprintf(rows[n].name, sizeof rows[n].name, "%s", v);
-		rows[n].rps = ctl_top_rate(a, b, "outpost_requests_total", label, v);
-		req = ctl_top_sum(b->metrics, "outpost_requests_total", label, v) -
-		      ctl_top_sum(a->metrics, "outpost_requests_total", label, v);
+		rows[n].rps = ctl_top_rate(a, b, family, label, v);
+		req = ctl_top_sum(b->metrics, family, label, v) -
+		      ctl_top_sum(a->metrics, family, label, v);
 		rows[n].hit =
-		    req > 0
-		        ? 100.0 *
-		              (ctl_top_sum(b->metrics, "outpost_cache_hits_total", label, v) -
-		                  ctl_top_sum(a->metrics, "outpost_cache_hits_total", label, v)) /
-		              req
-		        : -1;
+		    req > 0 ? 100.0 *
+		                  (ctl_top_sum2(b->metrics, hits, label, v, hit_label, "hit") -
+		                      ctl_top_sum2(a->metrics, hits, label, v, hit_label, "hit")) /
+		                  req
+		            : -1;
 		n++;
 	}
 	qsort(rows, n, sizeof *rows, ctl_top_row_cmp);

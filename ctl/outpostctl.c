@@ -43,7 +43,7 @@ ctl_usage(FILE *f)
 	    "       outpostctl [options] status [--json]\n"
 	    "       outpostctl [options] stats [--json] [FILTER]\n"
 	    "       outpostctl [options] health\n"
-	    "       outpostctl [options] drain [--json]\n"
+	    "       outpostctl [options] drain [--announce DURATION] [--json]\n"
 	    "       outpostctl [options] reload [--json]\n"
 	    "       outpostctl [options] upgrade [--pid PID | --pidfile FILE]\n"
 	    "       outpostctl [options] top [--once | --iterations N] [--interval DURATION]\n"
@@ -67,8 +67,10 @@ ctl_usage(FILE *f)
 	    "purge: URL... every variant of each URL; --prefix, --host, --tag (each may be\n"
 	    "repeated) and --all select more; --soft marks them stale instead; --wait D\n"
 	    "waits up to D for every node of the fleet to apply the purge.\n"
-	    "drain: the node answers /healthz with 503, finishes what is in flight (at\n"
-	    "most timeouts.drain) and exits.  reload: the node reads its configuration\n"
+	    "drain: the node answers /healthz with 503, serves on for --announce (default\n"
+	    "its timeouts.drain_announce) so that load balancers move clients away, then\n"
+	    "closes its listeners, finishes what is in flight (at most timeouts.drain)\n"
+	    "and exits.  reload: the node reads its configuration\n"
 	    "file again, as on SIGHUP.  Both need an operator token (all: true).\n"
 	    "\n"
 	    "top: a live view (req/s, hit ratio by tier, bandwidth, origin, latency, cache,\n"
@@ -218,6 +220,7 @@ enum {
 	OPT_ONCE,
 	OPT_ITERATIONS,
 	OPT_INTERVAL,
+	OPT_ANNOUNCE,
 };
 
 static const struct option ctl_options[] = {
@@ -241,6 +244,7 @@ static const struct option ctl_options[] = {
     {"once", no_argument, NULL, OPT_ONCE},
     {"iterations", required_argument, NULL, OPT_ITERATIONS},
     {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"announce", required_argument, NULL, OPT_ANNOUNCE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -284,7 +288,8 @@ struct ctl_args {
 	struct ctl_warm_args warm;
 	bool warm_opts; /* a warm-only option was given */
 	struct ctl_top_args top;
-	bool top_opts; /* a top-only option was given */
+	bool top_opts;       /* a top-only option was given */
+	int64_t announce_ms; /* drain --announce, or -1 */
 	struct ctl_ctx ctx;
 };
 
@@ -297,6 +302,7 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 	int ch;
 
 	a->ctx.timeout_ms = CTL_DEFAULT_TIMEOUT;
+	a->announce_ms = -1;
 	while ((ch = getopt_long(argc, argv, "a:T:c:hV", ctl_options, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
@@ -398,6 +404,16 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			a->top_opts = true;
 			break;
 		}
+		case OPT_ANNOUNCE: {
+			uint64_t ms;
+
+			if (ctl_duration("--announce", optarg, &ms) == -1)
+				return CTL_EXIT_USAGE;
+			if (ms > 3600 * 1000)
+				return ctl_usage_error("--announce: at most 1h%s", "");
+			a->announce_ms = (int64_t)ms;
+			break;
+		}
 		case OPT_INTERVAL:
 			if (ctl_duration("--interval", optarg, &a->top.interval_ms) == -1)
 				return CTL_EXIT_USAGE;
@@ -417,8 +433,9 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 		}
 	}
 	if (optind == argc)
-		return ctl_usage_error(
-		    "no command (purge, status, stats, health, drain, reload, top, upgrade, warm)%s", "");
+		return ctl_usage_error("no command (purge, status, stats, health, drain, reload, "
+		                       "top, upgrade, warm)%s",
+		    "");
 	cmd = argv[optind++];
 	if (strcmp(cmd, "purge") != 0 && a->purge_opts)
 		return ctl_usage_error(
@@ -427,6 +444,8 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 		return ctl_usage_error("%s: --pid and --pidfile are for upgrade", cmd);
 	if (strcmp(cmd, "top") != 0 && a->top_opts)
 		return ctl_usage_error("%s: --once, --iterations and --interval are for top", cmd);
+	if (strcmp(cmd, "drain") != 0 && a->announce_ms >= 0)
+		return ctl_usage_error("%s: --announce is for drain", cmd);
 	if (strcmp(cmd, "warm") != 0 && a->warm_opts)
 		return ctl_usage_error("%s: --node, --rate and --concurrency are for warm", cmd);
 
@@ -521,7 +540,8 @@ ctl_run(int argc, char **argv, struct ctl_args *a, struct ctl_conf *cf, char **t
 			    cmd);
 		if (!ctl_token_ok(a->ctx.token))
 			return ctl_usage_error("the token has spaces or control bytes%s", "");
-		return strcmp(cmd, "drain") == 0 ? ctl_cmd_drain(&a->ctx) : ctl_cmd_reload(&a->ctx);
+		return strcmp(cmd, "drain") == 0 ? ctl_cmd_drain(&a->ctx, a->announce_ms)
+		                                 : ctl_cmd_reload(&a->ctx);
 	}
 	if (strcmp(cmd, "health") == 0) {
 		if (a->ctx.json)

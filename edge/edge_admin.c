@@ -30,9 +30,11 @@
 
 #include "cache/cache.h"
 #include "config/config.h"
+#include "config/config_value.h"
 #include "core/coding.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "core/xmalloc.h"
 #include "edge/edge_admin.h"
 #include "edge/edge_admin_http.h"
 #include "edge/edge_metrics.h"
@@ -70,20 +72,6 @@ admin_metric(
 {
 	evbuffer_add_printf(
 	    b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, v);
-}
-
-/* A label value with \\, \" and newlines escaped (text format 0.0.4). */
-static void
-admin_label(struct evbuffer *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"')
-			evbuffer_add_printf(b, "\\%c", *s);
-		else if (*s == '\n')
-			evbuffer_add(b, "\\n", 2);
-		else
-			evbuffer_add(b, s, 1);
-	}
 }
 
 /* Per member of every pool: up (1) or down (0) by the active checks (1
@@ -124,7 +112,7 @@ admin_member_gauges(struct evbuffer *b, struct edge_server *srv)
 				evbuffer_add_printf(b, "%s{pool=\"",
 				    pass == 0 ? "outpost_origin_member_up"
 				              : "outpost_origin_member_in_flight");
-				admin_label(b, pc->name);
+				edge_metrics_label(b, pc->name);
 				evbuffer_add_printf(b, "\",member=\"%s%s%s:%u\"} %u\n",
 				    strchr(pc->members[m].host, ':') != NULL ? "[" : "",
 				    pc->members[m].host,
@@ -163,6 +151,45 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 	    outside);
 }
 
+/* One access list's denials, by rule ("default": no rule matched an allow
+ * list; "unknown": the client's location lacked what a rule needs). */
+static void
+admin_access_series(
+    struct evbuffer *b, const char *site, const char *route, const struct config_access *a)
+{
+	for (size_t i = 0; i < a->n + 2; i++) {
+		uint64_t v = atomic_load_explicit(&a->denials[i].n, memory_order_relaxed);
+
+		evbuffer_add(b, "outpost_access_denials_total{site=\"", 35);
+		edge_metrics_label(b, site);
+		evbuffer_add(b, "\",route=\"", 9);
+		edge_metrics_label(b, route);
+		evbuffer_add(b, "\",rule=\"", 8);
+		edge_metrics_label(b, i < a->n ? a->text[i] : i == a->n ? "default" : "unknown");
+		evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
+	}
+}
+
+/* Denials of every access list of the running configuration (route "" is
+ * the site's own list). */
+static void
+admin_access_denials(struct evbuffer *b, const struct config *cfg)
+{
+	evbuffer_add_printf(b, "# HELP outpost_access_denials_total Requests refused by an access "
+	                       "list, by site, route and rule (since the last reload)\n"
+	                       "# TYPE outpost_access_denials_total counter\n");
+	for (size_t i = 0; i < cfg->n_sites; i++) {
+		const struct config_site *s = &cfg->sites[i];
+
+		if (s->access != NULL)
+			admin_access_series(b, s->name, "", s->access);
+		for (size_t j = 0; j < s->n_routes; j++)
+			if (s->routes[j].access != NULL)
+				admin_access_series(
+				    b, s->name, s->routes[j].path, s->routes[j].access);
+	}
+}
+
 /* The workers' counters summed (relaxed loads). */
 static void
 admin_sum(struct edge_server *srv, uint64_t *sum, uint64_t *origin_ms, int64_t *active)
@@ -175,6 +202,18 @@ admin_sum(struct edge_server *srv, uint64_t *sum, uint64_t *origin_ms, int64_t *
 		*origin_ms += atomic_load_explicit(&m->origin_answer_ms, memory_order_relaxed);
 		*active += atomic_load_explicit(&m->connections_active, memory_order_relaxed);
 	}
+}
+
+/* outpost_responses_total and the histograms, summed over the workers. */
+static void
+admin_labelled(struct evbuffer *b, struct edge_server *srv)
+{
+	struct edge_metrics **m = xcalloc(srv->n_workers > 0 ? srv->n_workers : 1, sizeof *m);
+
+	for (unsigned w = 0; w < srv->n_workers; w++)
+		m[w] = &srv->workers[w]->metrics;
+	edge_metrics_write_labelled(b, m, srv->n_workers, &srv->site_labels, &srv->pool_labels);
+	free(m);
 }
 
 static void
@@ -197,7 +236,9 @@ admin_metrics(struct admin_req *r, void *arg)
 	    "requests took, end to end\n# TYPE outpost_origin_answer_seconds_total counter\n"
 	    "outpost_origin_answer_seconds_total %.3f\n",
 	    (double)origin_ms / 1000.0);
+	admin_labelled(b, srv);
 	admin_member_gauges(b, srv);
+	admin_access_denials(b, srv->cfg);
 	admin_memory_gauges(b, srv);
 	edge_purge_metrics(b);
 	if (cache_stats_ram(srv->cache, &st)) {
@@ -454,19 +495,51 @@ admin_operator(struct admin_req *r, struct edge_server *srv)
 	return true;
 }
 
+/* The announce=DURATION of POST /drain's query ("30s", "0s"; at most 1 h)
+ * in *ms, else the configured timeouts.drain_announce; false after
+ * answering 400. */
+static bool
+admin_drain_announce(struct admin_req *r, const struct config *cfg, uint64_t *ms)
+{
+	struct str q = r->query;
+	char val[64], err[128];
+
+	*ms = cfg->drain_announce_ms;
+	while (q.len > 0) {
+		const char *amp = memchr(q.p, '&', q.len);
+		struct str item = str_make(q.p, amp != NULL ? (size_t)(amp - q.p) : q.len);
+
+		q = amp != NULL ? str_make(amp + 1, q.len - item.len - 1) : STR_NULL;
+		if (item.len < 9 || memcmp(item.p, "announce=", 9) != 0)
+			continue;
+		snprintf(val, sizeof val, "%.*s", (int)(item.len - 9), item.p + 9);
+		if (item.len - 9 >= sizeof val ||
+		    config_value_duration_ms(val, ms, err, sizeof err) != 0 || *ms > 3600 * 1000) {
+			admin_send_json(r, 400,
+			    json_pack("{s:s}", "error",
+			        "announce: a duration of at most 1h is expected (e.g. "
+			        "announce=30s)"));
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 admin_drain(struct admin_req *r, void *arg)
 {
 	struct edge_server *srv = arg;
 	bool already = atomic_load(&srv->draining);
+	uint64_t announce_ms;
 
-	if (!admin_operator(r, srv))
+	if (!admin_operator(r, srv) || !admin_drain_announce(r, srv->cfg, &announce_ms))
 		return;
 	admin_send_json(r, 200,
-	    json_pack("{s:b, s:b, s:I}", "draining", true, "already", already, "drain_timeout_ms",
+	    json_pack("{s:b, s:b, s:I, s:I}", "draining", true, "already", already, "announce_ms",
+	        (json_int_t)announce_ms, "drain_timeout_ms",
 	        (json_int_t)srv->cfg->drain_timeout_ms));
 	if (!already)
-		admin_ops->drain(admin_ops_arg);
+		admin_ops->drain(admin_ops_arg, (int64_t)announce_ms);
 }
 
 static void

@@ -8,6 +8,8 @@
 #ifndef OUTPOST_EDGE_EDGE_ADMIN_H
 #define OUTPOST_EDGE_EDGE_ADMIN_H
 
+#include <stdint.h>
+
 struct event_base;
 struct admin_http;
 struct edge_server;
@@ -20,8 +22,10 @@ struct edge_admin_ops {
 	 * check reported, one "file:line:column: ..." a line (malloc'd), or
 	 * NULL. */
 	int (*reload)(void *arg, char **errors);
-	/* Starts draining, as SIGTERM (once). */
-	void (*drain)(void *arg);
+	/* Starts draining, as SIGTERM (once); announce_ms: how long /healthz
+	 * answers 503 while the node still serves before the drain proper
+	 * (timeouts.drain_announce when -1). */
+	void (*drain)(void *arg, int64_t announce_ms);
 };
 
 /* The status page: one HTML document with its scripts and styles inline

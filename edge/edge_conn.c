@@ -66,6 +66,14 @@ static void conn_process(struct edge_conn *c);
 static void conn_free(struct edge_conn *c);
 static void conn_on_drained(struct edge_conn *c);
 
+/* No request (yet): the client is the peer. */
+static void
+conn_client_reset(struct edge_conn *c)
+{
+	edge_guard_client(c->gen != NULL ? c->gen->cfg : c->w->gen->cfg, &c->peer_addr, c->peer,
+	    NULL, 0, &c->client);
+}
+
 static void
 conn_tv(struct timeval *tv, unsigned ms)
 {
@@ -231,6 +239,79 @@ edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
 	edge_conn_send_error_with(c, status, NULL, NULL, msg);
 }
 
+/* An error of the node's own (5xx) goes to the error log with the request's
+ * id, for the operator to find its access log line and origin exchange. */
+static void
+conn_log_own_5xx(struct edge_conn *c, int status, const char *msg)
+{
+	struct str id;
+
+	if (status < 500)
+		return;
+	id = edge_req_id(c->req);
+	log_err("edge", "request %.*s: %d %s (%.*s %.*s%.*s from %s)", (int)id.len, id.p, status,
+	    msg != NULL ? msg : "answered by the node", (int)c->req->h1.method.len, c->req->h1.method.p,
+	    (int)c->req->host_lc_len, c->req->host_lc, (int)c->req->h1.path.len, c->req->h1.path.p, c->client.text);
+}
+
+/* The access log's and the metrics' record of the current response. */
+static void
+conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
+{
+	const char *cs = c->req->cache_status;
+	const struct h1_header *h;
+
+	memset(lr, 0, sizeof *lr);
+	lr->client = c->client.text;
+	lr->method = c->req->h1.method;
+	lr->host = str_make(c->req->host_lc, c->req->host_lc_len);
+	lr->path = c->req->h1.path;
+	lr->status = c->req->status;
+	lr->bytes = c->req->bytes_out;
+	lr->cache = cs;
+	/* "HIT", "MISS", "PASS"; "-" and "PURGE": no cache decision */
+	lr->result = c->req->stale_served                ? EDGE_CACHE_STALE
+	             : cs[0] == 'H'                 ? EDGE_CACHE_HIT
+	             : cs[0] == 'M'                 ? EDGE_CACHE_MISS
+	             : cs[0] == 'P' && cs[1] == 'A' ? EDGE_CACHE_PASS
+	                                            : EDGE_CACHE_NONE;
+	lr->site_slot = EDGE_LABEL_NONE;
+	if (c->req->site != NULL && c->gen != NULL && c->req->site >= c->gen->cfg->sites &&
+	    c->req->site < c->gen->cfg->sites + c->gen->cfg->n_sites)
+		lr->site_slot = c->gen->site_slot[c->req->site - c->gen->cfg->sites];
+	lr->duration_us = time_mono_us() - c->req->start_us;
+	if (c->w->srv->alog == NULL)
+		return; /* the rest is the access log's only */
+	if (lr->result == EDGE_CACHE_HIT || lr->result == EDGE_CACHE_STALE)
+		lr->tier = c->req->disk_hit ? "disk" : "ram";
+	lr->site = c->req->site != NULL ? c->req->site->name : NULL;
+	lr->route = c->req->route != NULL ? c->req->route->path : NULL;
+	lr->pool = c->req->route != NULL && c->req->pool != NULL ? c->req->pool->name : NULL;
+	lr->tls = c->tls && c->io.ssl != NULL ? SSL_get_version(c->io.ssl) : NULL;
+	lr->minor = c->req->h1.minor;
+	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("User-Agent"))) != NULL)
+		lr->user_agent = h->value;
+	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("Referer"))) != NULL)
+		lr->referer = h->value;
+	lr->request_id = edge_req_id(c->req);
+	if (c->req->up_member != NULL) {
+		lr->upstream_host = c->req->up_member->host;
+		lr->upstream_port = c->req->up_member->port;
+		lr->upstream_us = c->req->up_first_us;
+	}
+}
+
+/* The response is complete (or abandoned): counts it and writes its
+ * access log line. */
+static void
+conn_log(struct edge_conn *c)
+{
+	struct edge_logrec lr;
+
+	conn_logrec(c, &lr);
+	edge_accesslog_write(c->w, &lr);
+}
+
 void
 edge_conn_send_error_with(
     struct edge_conn *c, int status, const char *name, const char *value, const char *msg)
@@ -240,13 +321,14 @@ edge_conn_send_error_with(
 	edge_forward_abort(c);
 	c->keep_alive = false;
 	c->req->status = status;
+	conn_log_own_5xx(c, status, msg);
 	edge_resp_own(&r, c, status, msg, "\n", true);
 	if (name != NULL)
 		edge_resp_add(&r, str_make(name, strlen(name)), str_make(value, strlen(value)));
 	(void)edge_resp_send(&r, c);
 	if (status >= 400 && status < 500)
 		EDGE_COUNT(&c->w->metrics, client_errors_total);
-	edge_accesslog_write(c);
+	conn_log(c);
 	conn_begin_closing(c);
 }
 
@@ -255,6 +337,7 @@ edge_conn_send_error_with(
 void
 edge_conn_send_own(struct edge_conn *c, struct edge_resp *r)
 {
+	conn_log_own_5xx(c, r->status, NULL);
 	(void)edge_resp_send(r, c);
 	edge_conn_response_done(c);
 }
@@ -490,7 +573,7 @@ edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
 void
 edge_conn_response_done(struct edge_conn *c)
 {
-	edge_accesslog_write(c);
+	conn_log(c);
 	c->req->route = NULL;
 	if (!c->keep_alive || c->w->draining) {
 		conn_begin_closing(c);
@@ -565,13 +648,14 @@ conn_process(struct edge_conn *c)
 			break;
 		/* the request that was parsed, or failed to be: a fresh one */
 		edge_req_reset(c->req);
-		c->req->start_ms = time_mono_ms();
+		c->req->start_us = time_mono_us();
 		if (st == H1_AGAIN) {
 			edge_conn_send_error(c, 400, "bad request: incomplete request head");
 			break;
 		}
 		if (st != H1_OK) {
 			/* The request line is needed for the access log even when invalid. */
+			conn_client_reset(c);
 			EDGE_COUNT(&c->w->metrics, requests_total);
 			char msg[96];
 			snprintf(msg, sizeof msg, "bad request: %s", h1_strerror(st));
@@ -701,7 +785,8 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
 		edge_req_reset(c->req);
-		c->req->start_ms = time_mono_ms();
+		c->req->start_us = time_mono_us();
+		conn_client_reset(c);
 		edge_conn_send_error(c, 408, "request timeout");
 	} else {
 		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
@@ -754,6 +839,9 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		    c->peer, sizeof c->peer);
 	else
 		snprintf(c->peer, sizeof c->peer, "unknown");
+	(void)policy_addr_from_sockaddr(sa, &c->peer_addr);
+	c->client.source = POLICY_CLIENTIP_NO_HEADER; /* not yet the peer's */
+	conn_client_reset(c);
 	if (edge_io_init(&c->io, w->base, fd, cfg->send_timeout_ms, conn_on_read, conn_on_write,
 	        conn_on_event, c) != 0) {
 		close(fd);

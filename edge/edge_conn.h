@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <time.h>
 
+#include "edge/edge_guard.h"
 #include "edge/edge_io.h"
 #include "edge/edge_req.h"
 
@@ -33,6 +34,7 @@ struct edge_hs_ip;
 struct config_route;
 struct config_site;
 struct config_pool;
+struct config_member;
 
 enum edge_conn_state {
 	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
@@ -67,6 +69,11 @@ struct edge_conn {
 	unsigned cb_depth;
 	unsigned requests;
 	char peer[INET6_ADDRSTRLEN];
+	struct policy_addr peer_addr; /* peer, parsed */
+	/* the current request's client: peer, or what a trusted proxy said
+	 * (edge_guard_client); logs, limits, ip_hash and canary use it */
+	struct edge_guard_client client;
+	struct edge_guard_scratch guard; /* the policy stage's (edge_guard.h) */
 
 	/* the request it carries (one at a time: HTTP/1.1); the code reaches
 	 * it only through req (edge_req.h), which points at req_h1 */

@@ -59,7 +59,9 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "edge/edge_compress.h"
 #include "edge/edge_fetch.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
@@ -80,6 +82,7 @@ edge_fetch_skip_field(const struct config_route *route, const struct h1_request 
 	    STR_LIT("Expect"),
 	    STR_LIT("X-Forwarded-For"),
 	    STR_LIT("X-Forwarded-Proto"),
+	    STR_LIT("X-Request-Id"),
 	};
 	/* what would make a refresh's answer specific to the request that
 	 * triggered it */
@@ -178,7 +181,8 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 		const struct h1_header *h = &r->headers[i];
 
 		if (edge_fetch_skip_field(b->route, r, h, b->fields) ||
-		    edge_route_hdr_drops(&b->route->req_hdrs, h->name))
+		    edge_route_hdr_drops(&b->route->req_hdrs, h->name) ||
+		    (b->cfg != NULL && edge_guard_geo_field(b->cfg, h->name)))
 			continue;
 		if (b->drop_range && (str_eq_nocase(h->name, STR_LIT("Range")) ||
 		                         str_eq_nocase(h->name, STR_LIT("If-Range"))))
@@ -189,6 +193,8 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 		evbuffer_add_printf(
 		    out, "Range: bytes=0-%llu\r\n", (unsigned long long)b->range_window - 1);
 	edge_route_hdr_append(&b->route->req_hdrs, out);
+	if (b->guard_fields.len > 0)
+		evbuffer_add(out, b->guard_fields.p, b->guard_fields.len);
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -211,6 +217,9 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 	}
 	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
 	    b->tls ? "https" : "http", b->node_name);
+	if (b->request_id.len > 0)
+		evbuffer_add_printf(
+		    out, "X-Request-Id: %.*s\r\n", (int)b->request_id.len, b->request_id.p);
 	if (b->body == H1_BODY_LENGTH)
 		evbuffer_add_printf(
 		    out, "Content-Length: %llu\r\n", (unsigned long long)b->content_length);
@@ -302,12 +311,13 @@ edge_fetch_store_for_request(
 
 /* ---- the fetch ---- */
 
-#define FETCH_MAX_TRIES    8  /* 1 + CONFIG_RETRIES_MAX */
-#define FETCH_FULL_MAX     32 /* members at their max_conns skipped per pick */
-#define FETCH_ADDR_RETRIES 2  /* tries moved to another address of a member's name */
-#define FETCH_PICK_FULL    (-2)
-#define FETCH_OUT_HIGH     (512 * 1024) /* a reader's output: see edge_collapse.c */
-#define FETCH_FILL_POLL_MS 10           /* a paused fill looks at its window again */
+#define FETCH_MAX_TRIES     8  /* 1 + CONFIG_RETRIES_MAX */
+#define FETCH_FULL_MAX      32 /* members at their max_conns skipped per pick */
+#define FETCH_ADDR_RETRIES  2  /* tries moved to another address of a member's name */
+#define FETCH_PICK_FULL     (-2)
+#define FETCH_OUT_HIGH      (512 * 1024) /* a reader's output: see edge_collapse.c */
+#define FETCH_FILL_POLL_MS  10           /* a paused fill looks at its window again */
+#define FETCH_FLUSH_IDLE_MS 10           /* the origin paused this long: the encoder flushes */
 /* The lead over its slowest reader an unstored fill keeps when memory is
  * short: enough for each reader's output to stay fed. */
 #define FETCH_FILL_WINDOW_MIN (2 * FETCH_OUT_HIGH)
@@ -388,8 +398,11 @@ struct edge_fetch {
 	bool head_method; /* a HEAD request: no response body */
 	bool retry_safe;  /* idempotent and without a body (RFC 9110 §9.2.2) */
 	time_t request_time;
+	uint64_t start_us;         /* monotonic: the exchange began (fetch_arm_total) */
+	uint64_t first_byte_us;    /* from start_us to the origin's final head */
 	uint64_t ban_gen;          /* cache_ban_clock() when the request went out */
 	struct event *total_timer; /* timeouts.total (in the fetch's allocation) */
+	struct event *flush_timer; /* the coding filter's flush when the origin pauses (same) */
 
 	/* member choice and tries */
 	const struct config_pool *pool;
@@ -426,6 +439,12 @@ struct edge_fetch {
 	bool eof; /* the origin closed */
 	uint64_t remaining;
 	struct h1_chunked dec;
+	/* the coding filter after dechunk (edge_fetch_filter), or NULL; its
+	 * output waits in coded for the sink */
+	struct edge_compress *filter;
+	struct evbuffer *coded;
+	bool filter_fed;  /* input since the last flush */
+	bool filter_done; /* its end went to the sink */
 
 	/* NORMAL and PASS: the request side, while attached */
 	const struct edge_fetch_client *cl;
@@ -509,6 +528,7 @@ fetch_let_go(struct edge_fetch *f)
 	fetch_drop_conn(f);
 	evtimer_del(f->total_timer);
 	evtimer_del(f->fill.timer);
+	evtimer_del(f->flush_timer);
 }
 
 static void
@@ -528,6 +548,9 @@ fetch_destroy(struct edge_fetch *f)
 			f->dnext->dprev = f->dprev;
 	}
 	free(f->head);
+	edge_compress_free(&f->filter);
+	if (f->coded != NULL)
+		evbuffer_free(f->coded);
 	edge_gen_release(f->w, &f->gen);
 	f->magic = 0;
 	free(f);
@@ -982,7 +1005,7 @@ static const struct fetch_sink client_sink = {
 /* A piece of n body bytes at the front of in to the sink; false when the
  * fetch must not read on now. */
 static bool
-fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
+fetch_to_sink(struct edge_fetch *f, struct evbuffer *in, size_t n)
 {
 	switch (f->sink->on_body(f, in, n)) {
 	case FETCH_MORE:
@@ -996,6 +1019,59 @@ fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
 		return false;
 	}
 	return false;
+}
+
+/* What the coding filter made of its input so far to the sink; false when
+ * the fetch must not read on now. */
+static bool
+fetch_filter_out(struct edge_fetch *f, int rc)
+{
+	size_t n = evbuffer_get_length(f->coded);
+
+	if (rc != 0) {
+		fetch_fail(f, 502, "bad gateway: the coded body could not be coded or decoded");
+		return false;
+	}
+	return n == 0 || fetch_to_sink(f, f->coded, n);
+}
+
+static bool
+fetch_piece(struct edge_fetch *f, struct evbuffer *in, size_t n)
+{
+	if (f->filter == NULL)
+		return fetch_to_sink(f, in, n);
+	f->filter_fed = true;
+	return fetch_filter_out(f, edge_compress_feed(f->filter, in, n, f->coded));
+}
+
+/* The origin paused (nothing came for FETCH_FLUSH_IDLE_MS): what the
+ * encoder holds goes out, so a client never waits for bytes the node has;
+ * false when the fetch must not read on now.  Not at once when the input
+ * runs dry: a flush costs ratio (zstd and brotli end a block), and input
+ * usually comes back within a read or two. */
+static bool
+fetch_filter_flush(struct edge_fetch *f)
+{
+	if (f->filter == NULL || !f->filter_fed)
+		return true;
+	f->filter_fed = false;
+	return fetch_filter_out(f, edge_compress_flush(f->filter, f->coded));
+}
+
+static void
+fetch_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct edge_fetch *f = arg;
+	struct fetch_hold h;
+
+	(void)fd;
+	(void)what;
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	fetch_enter(f, &h);
+	if (f->state == FETCH_BODY && f->obev != NULL && !f->filter_done && fetch_filter_flush(f) &&
+	    f->fill.cf != NULL)
+		fill_notify(f);
+	fetch_leave(f, &h);
 }
 
 /* The filters between the origin's body and the sink (dechunk), then the
@@ -1068,6 +1144,11 @@ fetch_read_body(struct edge_fetch *f)
 		fetch_fail(f, 502, "bad gateway");
 		return;
 	}
+	if (f->filter != NULL && !f->filter_done) {
+		f->filter_done = true; /* a pause on the trailer resumes here */
+		if (!fetch_filter_out(f, edge_compress_finish(f->filter, f->coded)))
+			return;
+	}
 	fetch_finish(f, f->keep_alive && f->body != H1_BODY_CLOSE);
 	return;
 more:
@@ -1075,6 +1156,11 @@ more:
 		log_warn("proxy", "out of memory for a collapsed fill");
 		fetch_fail(f, 502, "bad gateway");
 		return;
+	}
+	if (f->filter != NULL && f->filter_fed) {
+		struct timeval tv = time_ms_to_tv(FETCH_FLUSH_IDLE_MS);
+
+		evtimer_add(f->flush_timer, &tv); /* pushed back by each piece */
 	}
 	bufferevent_enable(f->obev, EV_READ);
 	if (f->fill.cf != NULL)
@@ -1171,7 +1257,7 @@ fetch_read_head(struct edge_fetch *f)
 {
 	struct evbuffer *in = bufferevent_get_input(f->obev);
 	struct h1_limits lim = {8192, EDGE_ORIGIN_MAX_HEAD, H1_MAX_HEADERS};
-	struct h1_response resp;
+	struct h1_response resp, origin;
 	enum h1_status body_st;
 
 	for (;;) {
@@ -1213,6 +1299,10 @@ fetch_read_head(struct edge_fetch *f)
 		}
 		evbuffer_drain(in, resp.head_len);
 	}
+	/* the origin's final head: outpost_origin_first_byte_seconds */
+	f->first_byte_us = time_mono_us() - f->start_us;
+	edge_hist_observe(
+	    &f->w->metrics.origin_first_byte[f->gen->pool_slot[f->pool_idx]], f->first_byte_us);
 	body_st = fetch_check_first_chunks(f, &resp);
 	if (body_st != H1_AGAIN && body_st != H1_OK) {
 		log_warn("proxy", "origin pool \"%s\": bad chunked body: %s", f->pool->name,
@@ -1222,6 +1312,9 @@ fetch_read_head(struct edge_fetch *f)
 	}
 	if (fetch_head_outcome(f, &resp))
 		return; /* retried on another member */
+	/* the sink may rewrite the head for a filter (edge_fetch_filter): the
+	 * origin's framing is read from this copy */
+	origin = resp;
 	switch (f->sink->on_head(f, &resp)) {
 	case EDGE_FETCH_DONE:
 		if (f->dead)
@@ -1246,11 +1339,11 @@ fetch_read_head(struct edge_fetch *f)
 		break;
 	}
 	/* the header views die with the head: keep only the framing */
-	f->body = resp.body;
-	f->keep_alive = resp.keep_alive;
-	f->remaining = resp.content_length;
+	f->body = origin.body;
+	f->keep_alive = origin.keep_alive;
+	f->remaining = origin.content_length;
 	h1_chunked_init(&f->dec);
-	evbuffer_drain(in, resp.head_len);
+	evbuffer_drain(in, origin.head_len);
 	f->state = FETCH_BODY;
 	fetch_set_timeouts(f, f->pool->between_bytes_timeout_ms, f->pool->send_timeout_ms);
 	fetch_read_body(f);
@@ -1618,14 +1711,14 @@ fetch_begin(struct edge_fetch *f, bool fresh)
 	fetch_go(f, !fresh);
 }
 
-/* One allocation: the fetch and its two timers. */
+/* One allocation: the fetch and its three timers. */
 static struct edge_fetch *
 fetch_alloc(struct edge_worker *w, enum edge_fetch_mode mode, struct edge_gen *gen,
     const struct config_pool *pool, uint64_t hash)
 {
 	size_t ev = (event_get_struct_event_size() + 15) & ~(size_t)15;
 	size_t sz = (sizeof(struct edge_fetch) + 15) & ~(size_t)15;
-	struct edge_fetch *f = xcalloc(1, sz + 2 * ev);
+	struct edge_fetch *f = xcalloc(1, sz + 3 * ev);
 
 	f->magic = EDGE_FETCH_MAGIC;
 	f->mode = mode;
@@ -1635,6 +1728,8 @@ fetch_alloc(struct edge_worker *w, enum edge_fetch_mode mode, struct edge_gen *g
 	f->fill.timer = (struct event *)(void *)((char *)f + sz + ev);
 	evtimer_assign(f->total_timer, w->base, fetch_on_total, f);
 	evtimer_assign(f->fill.timer, w->base, fill_on_timer, f);
+	f->flush_timer = (struct event *)(void *)((char *)f + sz + 2 * ev);
+	evtimer_assign(f->flush_timer, w->base, fetch_on_flush, f);
 	f->pool = pool;
 	f->pool_idx = (unsigned)(pool - gen->cfg->pools);
 	f->hash = hash;
@@ -1649,6 +1744,7 @@ static void
 fetch_arm_total(struct edge_fetch *f)
 {
 	f->request_time = time_now();
+	f->start_us = time_mono_us();
 	f->ban_gen = cache_ban_clock(f->w->srv->cache);
 	origin_balance_note_request(fetch_balance(f), time_mono_ms());
 	EDGE_COUNT(&f->w->metrics, origin_requests_total);
@@ -1736,6 +1832,16 @@ edge_fetch_resume(struct edge_fetch *f)
 	fetch_leave(f, &h);
 }
 
+void
+edge_fetch_filter(struct edge_fetch *f, struct edge_compress *z)
+{
+	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
+	ASSERT(f->filter == NULL && f->state != FETCH_BODY);
+	f->filter = z;
+	if (z != NULL && f->coded == NULL && (f->coded = evbuffer_new()) == NULL)
+		UNREACHABLE("out of memory for an evbuffer");
+}
+
 struct evbuffer *
 edge_fetch_output(struct edge_fetch *f)
 {
@@ -1753,6 +1859,18 @@ time_t
 edge_fetch_request_time(const struct edge_fetch *f)
 {
 	return f->request_time;
+}
+
+const struct config_member *
+edge_fetch_member(const struct edge_fetch *f)
+{
+	return fetch_member(f);
+}
+
+uint64_t
+edge_fetch_first_byte_us(const struct edge_fetch *f)
+{
+	return f->first_byte_us;
 }
 
 uint64_t
@@ -1805,6 +1923,7 @@ store_on_head(struct edge_fetch *f, struct h1_response *resp)
 	struct fetch_store *st = &f->st;
 	time_t now = time_now();
 
+	edge_compress_304(st->stale, resp);
 	if (resp->status == 304 &&
 	    (cache_policy_304_applies(st->stale, resp, false) ||
 	        edge_fetch_select_variant(f->w, st->key, st->key_len, resp, &st->stale))) {
@@ -1918,7 +2037,7 @@ store_build_request(struct edge_fetch *f, const struct edge_fetch_bereq *b)
 {
 	struct evbuffer *out = evbuffer_new();
 	struct h1_limits lim;
-	size_t max_hdrs = b->req->n_headers + 8;
+	size_t max_hdrs = b->req->n_headers + 8 + GEO_HDR__N; /* the node's own, X-Geo-* */
 
 	edge_fetch_bereq_write(b, out);
 	f->head_len = evbuffer_get_length(out);

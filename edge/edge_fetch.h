@@ -68,6 +68,9 @@ struct edge_fetch_bereq {
 	const struct h1_request *req; /* the client's fields (filtered) */
 	const struct config_route *route;
 	enum edge_fetch_fields fields;
+	const struct config *cfg;      /* the request's snapshot (geo field names) */
+	struct str guard_fields;       /* the policy stage's field lines (X-Geo-*), each
+	                                  ending in CRLF; may be empty */
 	bool drop_range;               /* Range and If-Range not forwarded */
 	uint64_t range_window;         /* > 0: "Range: bytes=0-(window - 1)" */
 	const struct cache_obj *stale; /* its validators are sent, or NULL */
@@ -79,6 +82,7 @@ struct edge_fetch_bereq {
 	const char *peer;      /* the client address (X-Forwarded-For) */
 	bool tls;              /* X-Forwarded-Proto */
 	const char *node_name; /* Via */
+	struct str request_id; /* X-Request-Id, or empty */
 	enum h1_body body;     /* the framing of the body sent, if any */
 	uint64_t content_length;
 };
@@ -153,6 +157,7 @@ bool edge_fetch_background(
 /* ---- NORMAL and PASS: a fetch for a request ---- */
 
 struct edge_fetch;
+struct edge_compress;
 struct cache_mem_client;
 
 /* What the request side decides on the final head (edge_fetch_client.on_head). */
@@ -249,6 +254,11 @@ void edge_fetch_detach(struct edge_fetch **fp);
  * and, when cf (taken) is set, its body goes into that fill (NORMAL: the
  * request side reads it back like every reader) instead of on_body. */
 void edge_fetch_store(struct edge_fetch *f, struct cache_obj *fill, struct cache_fill *cf);
+/* During on_head: z (taken; NULL: none) codes or decodes the body after
+ * the dechunk filter, before the store and the sink (edge_compress.h); the
+ * head the request side rewrote for it is what it stores and sends, the
+ * origin's framing is what the fetch reads. */
+void edge_fetch_filter(struct edge_fetch *f, struct edge_compress *z);
 /* PASS: on_body asked for a pause; the client's output has room again. */
 void edge_fetch_resume(struct edge_fetch *f);
 /* The origin connection's output (the request body goes there), or NULL
@@ -259,6 +269,11 @@ void edge_fetch_write_lowmark(struct edge_fetch *f, size_t low);
 /* When the request went out (time_now()) and the ban clock then. */
 time_t edge_fetch_request_time(const struct edge_fetch *f);
 uint64_t edge_fetch_ban_gen(const struct edge_fetch *f);
+/* The member of the current try (its config's, valid while the fetch's
+ * configuration is held) and the microseconds from the exchange's start to
+ * the origin's response head (on a head callback). */
+const struct config_member *edge_fetch_member(const struct edge_fetch *f);
+uint64_t edge_fetch_first_byte_us(const struct edge_fetch *f);
 
 /* Drops every background fetch of the worker (drain). */
 void edge_fetch_abort_background(struct edge_worker *w);

@@ -44,6 +44,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "edge/edge_collapse.h"
+#include "edge/edge_compress.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_fetch.h"
 #include "edge/edge_forward.h"
@@ -182,8 +183,10 @@ fw_answer(struct edge_conn *c)
 	memcpy(cs, fw->answer_cs, sizeof cs);
 	if (!fw->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
-	if (fw->answer_stale)
+	if (fw->answer_stale) {
 		EDGE_COUNT(&c->w->metrics, cache_stale_served_total);
+		c->req->stale_served = true;
+	}
 	edge_forward_abort(c);
 	edge_conn_serve_stored(c, o, cs); /* counts the hit */
 	cache_obj_unref(&o);
@@ -231,7 +234,7 @@ fw_move_chunk(struct evbuffer *in, struct evbuffer *out, size_t n)
  * origin_host and request header rules, the client's fields (filtered per
  * fields), no validators, no body. */
 static void
-fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
+fw_bereq(struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
 {
 	memset(b, 0, sizeof *b);
 	b->method = c->req->h1.method;
@@ -244,8 +247,11 @@ fw_bereq(const struct edge_conn *c, enum edge_fetch_fields fields, struct edge_f
 	b->key = c->req->key;
 	b->key_len = c->req->key_len > 0 ? (size_t)c->req->key_len : 0;
 	b->peer = c->peer;
+	b->cfg = c->gen->cfg;
+	b->guard_fields = str_make(c->guard.fields, c->guard.fields_len);
 	b->tls = c->tls;
 	b->node_name = c->gen->cfg->node_name;
+	b->request_id = edge_req_id(c->req);
 	b->body = H1_BODY_NONE;
 }
 
@@ -998,9 +1004,12 @@ static enum edge_fetch_verdict
 fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 {
 	struct edge_forward *fw = &c->req->fw;
+	struct edge_compress *z;
 	struct cache_obj *fill;
 	time_t now;
 
+	if (fw->revalidate)
+		edge_compress_304(fw->stale, resp);
 	if (fw->revalidate && resp->status == 304 &&
 	    (cache_policy_304_applies(fw->stale, resp, fw->reval_client) ||
 	        (fw->reval_inm && edge_fetch_select_variant(c->w, c->req->key,
@@ -1022,15 +1031,23 @@ fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 	now = time_now();
 	fw_invalidate(c, resp, now);
 	fw_head_update(c, resp, now);
+	/* compressed or decoded for this client: the head becomes the coded
+	 * variant's, which is what is stored and sent */
+	z = edge_compress_head(c->req->route != NULL ? &c->req->route->compression : NULL, &c->req->h1,
+	    fw_method_is(c, "HEAD"), c->gen->cfg->cache.max_object_bytes, resp, &c->w->metrics);
 	fill = fw_object(c, resp, now);
-	if (fw_range_refetch(c, resp, &fill))
+	if (fw_range_refetch(c, resp, &fill)) {
+		edge_compress_free(&z);
 		return EDGE_FETCH_AGAIN;
+	}
 	if (!fw_publish(c, resp, fill)) {
+		edge_compress_free(&z);
 		cache_obj_unref(&fill);
 		EDGE_COUNT(&c->w->metrics, origin_errors_total);
 		fw_fail(c, 502, "bad gateway");
 		return EDGE_FETCH_STOP;
 	}
+	edge_fetch_filter(f, z);
 	fw_range_cut(c, resp);
 	fw_write_response_head(c, resp, fill != NULL);
 	if (fw->cf != NULL) {
@@ -1052,6 +1069,8 @@ fw_on_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 	enum edge_fetch_verdict v;
 
 	c->req->fw.resp = resp;
+	c->req->up_member = edge_fetch_member(f);
+	c->req->up_first_us = edge_fetch_first_byte_us(f);
 	v = fw_decide(c, f, resp);
 	c->req->fw.resp = NULL;
 	return v;
@@ -1185,7 +1204,7 @@ edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool)
 	if (pool->balancer == CONFIG_BALANCER_IP_HASH ||
 	    (pool->balancer == CONFIG_BALANCER_CONSISTENT_HASH &&
 	        pool->hash_key == CONFIG_HASH_KEY_CLIENT_IP))
-		return origin_balance_hash(c->peer, strlen(c->peer));
+		return origin_balance_hash(c->client.text, strlen(c->client.text));
 	if (pool->balancer != CONFIG_BALANCER_CONSISTENT_HASH)
 		return 0;
 	if (pool->hash_key == CONFIG_HASH_KEY_HOST)
@@ -1209,7 +1228,7 @@ fw_fetch(struct edge_conn *c)
 	r.hash = edge_forward_hash(c, fw->pool);
 	r.head_method = fw_method_is(c, "HEAD");
 	r.retry_safe = fw_bodyless(c) && fw_idempotent(c);
-	r.peer = c->peer;
+	r.peer = c->client.text;
 	r.client = &fw_client;
 	r.arg = c;
 	fw->fetch = edge_fetch_new(c->w, &r);

@@ -76,6 +76,7 @@
 #include "edge/edge_accesslog.h"
 #include "edge/edge_admin.h"
 #include "edge/edge_admin_http.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_notify.h"
 #include "edge/edge_privdrop.h"
 #include "edge/edge_purge.h"
@@ -115,6 +116,7 @@ struct main_state {
 	struct event_base *base;
 	struct event *poll_timer;
 	struct event *watchdog_timer; /* WATCHDOG=1 pings; NULL without a watchdog */
+	struct event *announce_timer; /* the announce phase of a drain, or NULL */
 	bool stopping;
 	struct admin_http *admin; /* NULL without (or while handed over) */
 	struct edge_privdrop *pd; /* NULL when not switching users */
@@ -134,7 +136,8 @@ main_usage(FILE *f)
 	fprintf(f,
 	    "usage: outpost [-c FILE] [-t] [-V] [-h]\n"
 	    "  -c, --config FILE  configuration file (default %s)\n"
-	    "  -t, --test         check the configuration, print every error, exit 0 or 1\n"
+	    "  -t, --test         check the configuration (certificates, log files too),\n"
+	    "                     print every error, exit 0 or 1\n"
 	    "  -V, --version      print the version and the versions of the linked libraries\n"
 	    "  -h, --help         print this help\n"
 	    "Signals: TERM/INT drain and exit, HUP reload the configuration (the old one\n"
@@ -322,6 +325,7 @@ main_reload(struct main_state *ms, char **errors)
 		return -1;
 	}
 	(void)main_needs_restart(ms->boot, ncfg);
+	edge_guard_tables(srv, ncfg); /* before the workers see ncfg */
 	if (ncfg->log.level != NULL && log_level_parse(ncfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	health = origin_health_new(ncfg);
@@ -354,17 +358,18 @@ main_admin_reload(void *arg, char **errors)
 	return main_reload(ms, errors);
 }
 
-static void main_drain(struct main_state *ms, const char *why, bool handed_over);
+static void main_stop(struct main_state *ms, const char *why, unsigned announce_ms);
 static void main_upgrade_abort(struct main_state *ms, const char *why);
 
 static void
-main_admin_drain(void *arg)
+main_admin_drain(void *arg, int64_t announce_ms)
 {
 	struct main_state *ms = arg;
 
 	if (ms->up_state != MAIN_UPGRADE_NONE)
 		main_upgrade_abort(ms, "stopping");
-	main_drain(ms, "POST /drain", false);
+	main_stop(ms, "POST /drain",
+	    announce_ms >= 0 ? (unsigned)announce_ms : ms->srv.cfg->drain_announce_ms);
 }
 
 /* The admin listener of cfg, its POST /reload and POST /drain going to ms. */
@@ -399,8 +404,12 @@ main_drain(struct main_state *ms, const char *why, bool handed_over)
 {
 	struct timeval tv = time_ms_to_tv(50);
 
-	if (ms->stopping)
+	if (ms->announce_timer != NULL) { /* the announce ends early, or is over */
+		event_free(ms->announce_timer);
+		ms->announce_timer = NULL;
+	} else if (ms->stopping) {
 		return;
+	}
 	ms->stopping = true;
 	log_info("main", "%s: draining (up to %u ms)", why, ms->srv.cfg->drain_timeout_ms);
 	if (!handed_over)
@@ -411,6 +420,42 @@ main_drain(struct main_state *ms, const char *why, bool handed_over)
 		edge_worker_drain(ms->srv.workers[i]);
 	ms->poll_timer = event_new(ms->base, -1, EV_PERSIST, main_on_poll, ms);
 	event_add(ms->poll_timer, &tv);
+}
+
+static void
+main_on_announced(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state *ms = arg;
+
+	(void)fd;
+	(void)what;
+	main_drain(ms, "drain announced", false);
+}
+
+/* SIGTERM, POST /drain: with announce_ms, the drain is announced first:
+ * /healthz answers 503 while the node goes on accepting and serving for
+ * announce_ms, so that a load balancer takes it out before its listeners
+ * close; then (or at once without) main_drain. */
+static void
+main_stop(struct main_state *ms, const char *why, unsigned announce_ms)
+{
+	struct timeval tv = time_ms_to_tv(announce_ms);
+
+	if (ms->stopping)
+		return;
+	if (announce_ms == 0) {
+		main_drain(ms, why, false);
+		return;
+	}
+	ms->stopping = true;
+	log_info("main",
+	    "%s: /healthz answers 503, serving on for %u ms, then draining (up to %u ms)", why,
+	    announce_ms, ms->srv.cfg->drain_timeout_ms);
+	edge_notify(
+	    "STOPPING=1\nSTATUS=drain announced: serving on for %u ms, then draining", announce_ms);
+	atomic_store(&ms->srv.draining, true);
+	ms->announce_timer = evtimer_new(ms->base, main_on_announced, ms);
+	evtimer_add(ms->announce_timer, &tv);
 }
 
 static void
@@ -691,11 +736,18 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
+		if (ms->announce_timer != NULL) { /* a second signal: no more waiting */
+			main_drain(ms,
+			    sig == SIGTERM ? "received SIGTERM again" : "received SIGINT again",
+			    false);
+			return;
+		}
 		if (ms->stopping)
 			return;
 		if (ms->up_state != MAIN_UPGRADE_NONE)
 			main_upgrade_abort(ms, "stopping");
-		main_drain(ms, sig == SIGTERM ? "received SIGTERM" : "received SIGINT", false);
+		main_stop(ms, sig == SIGTERM ? "received SIGTERM" : "received SIGINT",
+		    ms->srv.cfg->drain_announce_ms);
 		break;
 	case SIGUSR1:
 		if (ms->srv.access_log_fd != -1 &&
@@ -775,6 +827,8 @@ main_run(struct config *cfg, const char *path)
 	ms.srv.cfg = config_ref(cfg);
 	ms.srv.access_log_fd = -1;
 	ms.up_sock = -1;
+	edge_labels_init(&ms.srv.site_labels);
+	edge_labels_init(&ms.srv.pool_labels);
 	if (cfg->log.level != NULL && log_level_parse(cfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
 	signal(SIGPIPE, SIG_IGN);
@@ -796,6 +850,7 @@ main_run(struct config *cfg, const char *path)
 	(void)edge_notify_open(old_pid);
 	edge_notify("STATUS=starting: opening the caches, binding the listeners");
 	ms.srv.conn_ip = edge_ip_counts_new();
+	edge_guard_tables(&ms.srv, cfg);
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
 		log_err("main", "cannot create the main event base");
@@ -805,6 +860,16 @@ main_run(struct config *cfg, const char *path)
 		ms.srv.access_log_fd = edge_accesslog_open(cfg->log.access);
 		if (ms.srv.access_log_fd == -1 ||
 		    edge_privdrop_chown_fd(pd, ms.srv.access_log_fd, cfg->log.access) != 0)
+			goto out;
+	}
+	if (ms.srv.access_log_fd != -1 || cfg->log.syslog_socket != NULL) {
+		size_t ring = 4096;
+
+		while (ring < (cfg->log.buffer_bytes > 0 ? cfg->log.buffer_bytes : 1u << 20))
+			ring <<= 1;
+		ms.srv.alog =
+		    edge_accesslog_start(&cfg->log, ms.srv.access_log_fd, cfg->workers, ring);
+		if (ms.srv.alog == NULL)
 			goto out;
 	}
 	/* the old process stops writing the disk tier before this one opens it */
@@ -905,6 +970,8 @@ out:
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
+	edge_guard_tables_free(&ms.srv);
+	edge_accesslog_stop(&ms.srv.alog); /* the workers' last lines are written */
 	if (ms.up_sock != -1)
 		main_upgrade_abort(&ms, "stopping");
 	for (size_t s = 0; s < sizeof sigs / sizeof sigs[0]; s++)
@@ -916,6 +983,8 @@ out:
 		event_free(ms.watchdog_timer);
 	admin_http_free(&ms.admin);
 	edge_admin_stop();
+	edge_labels_fini(&ms.srv.site_labels); /* /metrics reads them */
+	edge_labels_fini(&ms.srv.pool_labels);
 	edge_purge_stop(); /* its remover uses the tiers; its waits, the main loop */
 	event_base_free(ms.base);
 	cache_free(&ms.srv.cache); /* drains the disk queue: nothing stored is lost; every
@@ -983,8 +1052,9 @@ main(int argc, char **argv)
 	}
 	if (!test_only)
 		(void)edge_upgrade_init(path);
-	if (config_load(path, &cfg, stderr) != 0) {
+	if (config_load(path, &cfg, stderr) != 0 || config_check_files(cfg, stderr) != 0) {
 		fprintf(stderr, "outpost: configuration %s has errors\n", path);
+		config_unref(&cfg);
 		return 1;
 	}
 	if (test_only) {

@@ -11,6 +11,7 @@
 #ifndef OUTPOST_EDGE_EDGE_METRICS_H
 #define OUTPOST_EDGE_EDGE_METRICS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -70,13 +71,28 @@
 	X(tls_handshake_errors_total, "TLS connections that failed before the handshake ended")    \
 	X(tls_handshakes_limited_total,                                                            \
 	    "TLS connections closed at once: limits.handshakes_per_ip reached")                    \
+	X(access_denied_total,                                                                     \
+	    "Requests refused by an access list (403 or 451) before the cache lookup")             \
+	X(rate_limited_total, "Requests refused by a rate_limit (429) before the cache lookup")    \
+	X(proxy_protocol_errors_total,                                                             \
+	    "Connections closed on a proxy_protocol listener: untrusted peer, no or bad header")   \
 	X(connections_limited_total,                                                               \
 	    "Client connections closed at once: limits.connections_per_ip reached")                \
 	X(bytes_sent_total, "Response bytes queued to clients")                                    \
 	X(server_error_responses_total,                                                            \
 	    "Responses with a 5xx status (the node's own or an origin's)")                         \
 	X(origin_answers_total,                                                                    \
-	    "Client requests answered through an origin exchange (misses and passes)")
+	    "Client requests answered through an origin exchange (misses and passes)")             \
+	X(compression_encoded_total,                                                               \
+	    "Origin answers compressed by the node on their way to the client and the cache")      \
+	X(compression_decoded_total,                                                               \
+	    "Origin-coded answers decoded for a client that does not accept their coding")         \
+	X(compression_input_bytes_total, "Identity body bytes the node compressed")                \
+	X(compression_output_bytes_total, "Coded bytes the node's compression produced")           \
+	X(compression_errors_total,                                                                \
+	    "Coded bodies cut: a decoder limit (a decompression bomb) or corrupt coded data")      \
+	X(access_log_dropped_total,                                                                \
+	    "Access log lines dropped: the writer fell behind and log.buffer was full")
 
 enum edge_counter {
 #define EDGE_COUNTER_ENUM(name, help) EDGE_C_##name,
@@ -85,8 +101,62 @@ enum edge_counter {
 	    EDGE_C__COUNT
 };
 
+/*
+ * Labelled families (outpost_responses_total, the two histograms).  Their
+ * label values are bounded: a slot per site (or pool) name, given out once
+ * per name for the life of the process so that a reload keeps the series;
+ * past EDGE_LABEL_NAMED names share "other", and a response with no site
+ * (a bad request line, an unknown host) is counted under "none".
+ */
+#define EDGE_LABEL_NAMED 64                     /* names with a slot of their own */
+#define EDGE_LABEL_OTHER EDGE_LABEL_NAMED       /* every later name */
+#define EDGE_LABEL_NONE  (EDGE_LABEL_NAMED + 1) /* no site */
+#define EDGE_LABEL_SLOTS (EDGE_LABEL_NAMED + 2)
+
+/* The histograms' upper bounds in microseconds (le= in seconds), and +Inf. */
+#define EDGE_HIST_BOUNDS_US                                                                        \
+	{                                                                                          \
+		500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,       \
+		    2500000, 5000000, 10000000                                                     \
+	}
+#define EDGE_HIST_BUCKETS 15
+
+/* Status class (1xx..5xx) and cache result of a response. */
+#define EDGE_CODE_CLASSES 5
+enum edge_cache_result {
+	EDGE_CACHE_HIT = 0,
+	EDGE_CACHE_MISS,
+	EDGE_CACHE_PASS,
+	EDGE_CACHE_STALE,
+	EDGE_CACHE_NONE, /* answered by the node without a cache decision */
+	EDGE_CACHE__COUNT
+};
+
+/* A histogram: per-bucket (not cumulative) counts, the sum of the
+ * observations in microseconds. */
+struct edge_hist {
+	_Atomic uint64_t bucket[EDGE_HIST_BUCKETS];
+	_Atomic uint64_t sum_us;
+};
+
+struct edge_site_metrics {
+	_Atomic uint64_t responses[EDGE_CODE_CLASSES][EDGE_CACHE__COUNT];
+	struct edge_hist duration; /* outpost_request_duration_seconds */
+};
+
+/* The names behind the slots (one table per label: sites, pools).  Names
+ * are added under the lock when a worker sets up a configuration (never on a
+ * request); readers see n with acquire and the names below it are final. */
+struct edge_labels {
+	pthread_mutex_t lock;
+	_Atomic unsigned n;
+	char *names[EDGE_LABEL_NAMED];
+};
+
 struct edge_metrics {
 	_Atomic uint64_t c[EDGE_C__COUNT];
+	struct edge_site_metrics site[EDGE_LABEL_SLOTS];
+	struct edge_hist origin_first_byte[EDGE_LABEL_SLOTS]; /* by pool slot */
 	_Atomic int64_t connections_active;
 	/* milliseconds the origin_answers_total requests took, end to end
 	 * (outpost_origin_answer_seconds_total) */
@@ -101,6 +171,30 @@ edge_metrics_add(struct edge_metrics *m, enum edge_counter k, uint64_t n)
 }
 
 #define EDGE_COUNT(m, name) edge_metrics_add((m), EDGE_C_##name, 1)
+
+/* Adds one observation of us microseconds to h.  Its worker only. */
+void edge_hist_observe(struct edge_hist *h, uint64_t us);
+/* Counts a response of status (100..599; others are not counted), cache
+ * result and duration in the site slot.  Its worker only. */
+void edge_metrics_response(struct edge_metrics *m, unsigned slot, int status,
+    enum edge_cache_result cache, uint64_t duration_us);
+
+void edge_labels_init(struct edge_labels *l);
+void edge_labels_fini(struct edge_labels *l);
+/* The slot of name: its own (added if new and room is left) or
+ * EDGE_LABEL_OTHER.  Any thread; takes the table's lock (configuration
+ * set-up only). */
+unsigned edge_labels_slot(struct edge_labels *l, const char *name);
+
+struct evbuffer;
+/* Writes v as a label value: \\, \" and newline escaped (text format
+ * 0.0.4). */
+void edge_metrics_label(struct evbuffer *b, const char *v);
+/* Writes the labelled families summed over the n metrics (relaxed loads):
+ * outpost_responses_total, outpost_request_duration_seconds by site,
+ * outpost_origin_first_byte_seconds by pool.  Admin thread. */
+void edge_metrics_write_labelled(struct evbuffer *b, struct edge_metrics *const *m, unsigned n,
+    struct edge_labels *sites, struct edge_labels *pools);
 
 extern const char *const edge_counter_names[EDGE_C__COUNT];
 extern const char *const edge_counter_help[EDGE_C__COUNT];

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,53 @@
 #include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_forward.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
+
+/* A client's request id worth keeping: 1..EDGE_REQUEST_ID_MAX visible
+ * characters of a token or base64 (no space, quote or comma). */
+static bool
+req_id_valid(struct str v)
+{
+	if (v.len == 0 || v.len > EDGE_REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned char ch = (unsigned char)v.p[i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+		        (ch >= 'A' && ch <= 'Z') || strchr("-_.:+/=", ch) != NULL))
+			return false;
+	}
+	return true;
+}
+
+struct str
+edge_req_id(struct edge_req *r)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct edge_conn *c = r->conn;
+	const struct h1_header *h;
+
+	if (r->rid_len > 0)
+		return str_make(r->rid, r->rid_len);
+	if (c->gen != NULL && c->gen->cfg->log.request_id_keep_client &&
+	    (h = h1_header_find(r->h1.headers, r->h1.n_headers, STR_LIT("X-Request-Id"))) != NULL &&
+	    req_id_valid(h->value)) {
+		memcpy(r->rid, h->value.p, h->value.len);
+		r->rid_len = (uint8_t)h->value.len;
+	} else {
+		uint64_t v[2] = {c->w->rid_seed, ++c->w->rid_seq};
+
+		for (int k = 0; k < 32; k++)
+			r->rid[k] = hex[(v[k / 16] >> (60 - 4 * (k % 16))) & 15];
+		r->rid_len = 32;
+	}
+	r->rid[r->rid_len] = '\0';
+	return str_make(r->rid, r->rid_len);
+}
 
 void
 edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *xp)
@@ -246,8 +290,11 @@ req_route_upstream(struct edge_req *req, struct str npath, struct str query)
 	int n;
 
 	req->pool = route->pool;
-	if (edge_route_canary(route, str_cstr(c->peer), r->headers, r->n_headers))
+	if (edge_route_canary(route, str_cstr(c->client.text), r->headers, r->n_headers))
 		req->pool = route->canary_pool;
+	else if (route->geo_pools != NULL)
+		req->pool =
+		    edge_guard_geo_pool(c->gen->cfg, route, &c->client, &c->guard, c->gen->opool);
 	req->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
 	req->up_target = r->path;
 	n = edge_route_rewrite(
@@ -323,6 +370,8 @@ req_step_recv(struct edge_req *req, bool *ka)
 
 	EDGE_COUNT(&w->metrics, requests_total);
 	c->requests++;
+	edge_guard_client(
+	    c->gen->cfg, &c->peer_addr, c->peer, r->headers, r->n_headers, &c->client);
 	*ka = r->keep_alive && !w->draining && !c->client_eof;
 	/* A request body is read only on the way to the origin: an answer of
 	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
@@ -358,6 +407,32 @@ req_step_recv(struct edge_req *req, bool *ka)
 	req->host_lc_len = r->host.len;
 	req->host_lc[req->host_lc_len] = '\0';
 	return true;
+}
+
+/* guard: the route's access rules and rate limit (edge_guard.c), before
+ * anything else of the route; a refused request is answered here and never
+ * reaches the cache or the origin. */
+static bool
+req_step_guard(struct edge_req *req)
+{
+	struct edge_conn *c = req->conn;
+	struct edge_guard_verdict v;
+	char retry[16];
+
+	if (edge_guard_check(atomic_load_explicit(&c->w->srv->rate_limits, memory_order_acquire),
+	        c->gen->cfg, req->site, req->route, &c->client, req->h1.headers, req->h1.n_headers,
+	        &c->guard, &v))
+		return true;
+	if (v.status == 429) {
+		EDGE_COUNT(&c->w->metrics, rate_limited_total);
+		snprintf(retry, sizeof retry, "%u", (unsigned)v.retry_after_s);
+		edge_conn_send_typed(
+		    c, 429, "text/plain; charset=utf-8", "Retry-After", retry, v.body);
+	} else {
+		EDGE_COUNT(&c->w->metrics, access_denied_total);
+		edge_conn_send_typed(c, v.status, "text/plain; charset=utf-8", NULL, NULL, v.body);
+	}
+	return false;
 }
 
 /* route: the site (and SNI), redirect_https, the route, its methods and
@@ -406,6 +481,8 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 		return false;
 	}
 	req->route = route;
+	if (!req_step_guard(req))
+		return false;
 	if (!edge_route_method_ok(route, r->method)) {
 		/* allow_line: "Allow: <methods>\r\n" */
 		struct edge_resp resp;
@@ -445,6 +522,9 @@ req_step_key(struct edge_req *req, bool cached)
 	req->key_len = edge_route_key(route, req->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(req->host_lc, req->host_lc_len), r->port, r->path, w->key_scratch,
 	    sizeof w->key_scratch);
+	if (req->key_len >= 0 && route->vary_geo != CONFIG_VARY_GEO_NONE)
+		req->key_len = edge_guard_key_geo(c->gen->cfg, route, &c->client, &c->guard,
+		    w->key_scratch, (size_t)req->key_len, sizeof w->key_scratch);
 	if (req->key_len >= 0 && cached && route->override_key)
 		req->key_len = edge_route_key_fields(route, r->headers, r->n_headers,
 		    w->key_scratch, (size_t)req->key_len, sizeof w->key_scratch);
@@ -485,11 +565,14 @@ req_step_lookup(struct edge_req *req, struct cache_obj **stale)
 		*stale = o;
 		return true;
 	}
-	if (from_disk)
+	if (from_disk) {
 		EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+		req->disk_hit = true;
+	}
 	if (use == CACHE_USE_STALE) {
 		/* RFC 9111 §4.2.4: the client's max-stale allows it */
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		req->stale_served = true;
 		edge_conn_serve_stored(c, o, "hit; detail=max-stale");
 	} else {
 		edge_conn_serve_stored(c, o, "hit");
@@ -532,6 +615,7 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
 	    edge_forward_background(c, stale)) {
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
+		req->stale_served = true;
 		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
 		cache_obj_unref(&stale);
 		return;

@@ -29,6 +29,7 @@
 #include "edge/edge_forward.h"
 #include "edge/edge_xport.h"
 
+struct config_member;
 struct config_pool;
 struct config_route;
 struct config_site;
@@ -36,6 +37,8 @@ struct edge_conn;
 struct edge_purge_job;
 struct edge_resp;
 struct evbuffer;
+
+#define EDGE_REQUEST_ID_MAX 64 /* a client's X-Request-Id is kept up to this length */
 
 struct edge_req {
 	struct edge_conn *conn;      /* the connection that carries it */
@@ -55,11 +58,17 @@ struct edge_req {
 	                                   h1.authority) */
 	char *up_buf;                   /* a rewritten target (grown as needed) */
 	size_t up_cap;
-	uint64_t start_ms;
-	int status; /* status sent, for the access log */
+	uint64_t start_us; /* monotonic: the request head was parsed */
+	int status;        /* status sent, for the access log */
 	uint64_t bytes_out;
-	const char *cache_status; /* "HIT", "MISS", "PASS" or "-" */
-	const char *fwd;          /* Cache-Status fwd= value of a forwarded request */
+	const char *cache_status;              /* "HIT", "MISS", "PASS" or "-" */
+	bool stale_served;                     /* a stale stored response answered */
+	bool disk_hit;                         /* the stored response came from the disk tier */
+	char rid[EDGE_REQUEST_ID_MAX + 1];     /* the request id (edge_req_id) */
+	uint8_t rid_len;                       /* 0 until it is needed */
+	const struct config_member *up_member; /* the origin member that answered, or NULL */
+	uint64_t up_first_us;                  /* its first-byte time */
+	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
 	char host_lc[256];
 	size_t host_lc_len;
 	char *key; /* normalized cache key (grown as needed) */
@@ -97,6 +106,11 @@ void edge_req_release(struct edge_req *r);
  * caller's input buffer drops next): the head and its fields are copied to
  * r's buffers and r->h1's views moved there. */
 void edge_req_set_head(struct edge_req *r, const struct h1_request *h1, const char *head);
+/* r's id (X-Request-Id): the client's when it is valid and
+ * log.request_id.keep_client is set, else one of the node's (32 hex digits:
+ * the worker's random prefix and a sequence), made on the first call.  Valid
+ * until the next request.  Worker thread. */
+struct str edge_req_id(struct edge_req *r);
 /* Decides what to do with r's parsed request: its steps, up to an answer of
  * the node's own (a hit, an error) or the origin. */
 void edge_req_handle(struct edge_req *r);

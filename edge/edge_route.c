@@ -335,8 +335,8 @@ edge_route_key(const struct config_route *r, const struct config_pool *pool, str
 	    (const char *const *)r->query_allow, r->n_query_allow, out, outlen);
 	int m;
 
-	if (n < 0 || pool == r->pool)
-		return n;
+	if (n < 0 || pool != r->canary_pool || pool == r->pool)
+		return n; /* a geo pool's objects share the route's entries */
 	m = snprintf(out + n, outlen - (size_t)n, "#canary=%s", pool->name);
 	return m > 0 && (size_t)m < outlen - (size_t)n ? n + m : -1;
 }

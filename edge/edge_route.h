@@ -102,9 +102,11 @@ void edge_route_hdr_append(const struct config_hdr_rules *rules, struct evbuffer
 /*
  * The cache key of a request on route r (cache_key_normalize_query with the
  * route's query mode), into out; the length or -1.  A request sent to r's
- * canary pool (pool != r->pool) gets "#canary=POOL" appended: '#' cannot
- * occur in a normalized key (the fragment is dropped), so canary objects
- * never answer the main pool's clients, nor the other way round.
+ * canary pool (pool == r->canary_pool, not r->pool) gets "#canary=POOL"
+ * appended: '#' cannot occur in a normalized key (the fragment is dropped),
+ * so canary objects never answer the main pool's clients, nor the other way
+ * round.  A pool geo_pools picked shares r->pool's entries: the origins of
+ * one route serve one content (cache.vary_geo keeps copies apart).
  */
 int edge_route_key(const struct config_route *r, const struct config_pool *pool, struct str scheme,
     struct str host, uint16_t port, struct str path_query, char *out, size_t outlen);

@@ -36,6 +36,7 @@
 #include "edge/edge_conn.h"
 #include "edge/edge_route.h"
 #include "edge/edge_tls.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
@@ -75,6 +76,14 @@ worker_gen_new(
 	g->opool = origin_pool_new(
 	    w->base, cfg, health, time_mono_ms() ^ ((uint64_t)w->id << 40) ^ (uintptr_t)g);
 	g->users = 1;
+	g->site_slot = xcalloc(cfg->n_sites, 1);
+	for (size_t i = 0; i < cfg->n_sites; i++)
+		g->site_slot[i] =
+		    (uint8_t)edge_labels_slot(&w->srv->site_labels, cfg->sites[i].name);
+	g->pool_slot = xcalloc(cfg->n_pools > 0 ? cfg->n_pools : 1, 1);
+	for (size_t i = 0; i < cfg->n_pools; i++)
+		g->pool_slot[i] =
+		    (uint8_t)edge_labels_slot(&w->srv->pool_labels, cfg->pools[i].name);
 	return g;
 }
 
@@ -98,6 +107,8 @@ edge_gen_release(struct edge_worker *w, struct edge_gen **gp)
 		return;
 	ASSERT(g != w->gen);
 	origin_pool_free(&g->opool);
+	free(g->site_slot);
+	free(g->pool_slot);
 	origin_health_unref(&g->health);
 	edge_tls_unref(&g->tls);
 	config_unref(&g->cfg);
@@ -169,6 +180,10 @@ worker_on_accept(
 	 * need a restart); a handful, so a scan is cheapest */
 	for (size_t i = 0; i < w->n_listeners; i++)
 		if (w->listeners[i] == l) {
+			if (w->boot->listens[i].proxy_protocol) {
+				edge_guard_pp_accept(w, fd, sa, salen, &w->boot->listens[i]);
+				return;
+			}
 			if (w->boot->listens[i].tls)
 				tls = &w->boot->listens[i];
 			break;
@@ -327,6 +342,9 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->fill_fd = -1;
 	w->reload_fd = -1;
 	w->purge_box.fd = -1;
+	/* request ids differ across workers and restarts by this prefix */
+	if (getrandom(&w->rid_seed, sizeof w->rid_seed, GRND_NONBLOCK) != sizeof w->rid_seed)
+		w->rid_seed = time_mono_us() ^ ((uint64_t)getpid() << 32) ^ ((uint64_t)id << 56);
 	ec = event_config_new();
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
 	w->base = event_base_new_with_config(ec);
@@ -463,6 +481,7 @@ edge_worker_join_free(struct edge_worker **wp)
 		edge_conn_abort(c);
 	}
 	edge_fetch_abort_all(w);
+	edge_guard_pp_abort_all(w);
 	worker_close_listeners(w);
 	free(w->listeners);
 	edge_route_md_free(&w->route_md);

@@ -53,6 +53,7 @@ struct edge_fetch;
 struct edge_route_md;
 struct edge_hs_ip;
 struct edge_ip_counts;
+struct edge_alog;
 
 #define EDGE_HS_BUCKETS 256 /* per-address handshake counts: hash buckets per worker */
 /* How long a worker stops accepting when accept(2) runs out of descriptors. */
@@ -77,18 +78,21 @@ struct edge_gen {
 	                                 cfg's pools */
 	unsigned users;               /* holders: the worker while current, connections,
 	                                 background revalidations */
+	uint8_t *site_slot;           /* owned: the metrics slot of cfg->sites[i] */
+	uint8_t *pool_slot;           /* owned: the metrics slot of cfg->pools[i] */
 };
 
 /* A reload waiting for a worker to pick it up (one reference of each). */
 struct edge_reload;
 
 struct edge_server {
-	struct config *cfg;   /* one reference: the newest snapshot (main thread) */
-	struct cache *cache;  /* owned: the tiers, the fills and the bans (with
-	                         no tier when cache.ram is 0) */
-	int access_log_fd;    /* -1 when no access log */
-	struct edge_tls *tls; /* TLS contexts of cfg (one reference); NULL without a
-	                         TLS listener */
+	struct config *cfg;     /* one reference: the newest snapshot (main thread) */
+	struct cache *cache;    /* owned: the tiers, the fills and the bans (with
+	                           no tier when cache.ram is 0) */
+	int access_log_fd;      /* -1 when no access log file */
+	struct edge_alog *alog; /* the access log's writer, or NULL without one */
+	struct edge_tls *tls;   /* TLS contexts of cfg (one reference); NULL without a
+	                           TLS listener */
 	struct edge_worker **workers;
 	unsigned n_workers;
 	struct origin_health *health; /* one reference: the newest active health flags
@@ -99,6 +103,14 @@ struct edge_server {
 	/* Client connections open per address, all workers together
 	 * (limits.connections_per_ip); lock-free, see edge_ip_enter. */
 	struct edge_ip_counts *conn_ip;
+	/* rate_limit buckets of every site and route, all workers together
+	 * (policy_rl); made by the main thread with the first configuration
+	 * that has a rate_limit (edge_guard_tables), then kept across reloads;
+	 * NULL before */
+	_Atomic(struct policy_rl *) rate_limits;
+	/* the label values of the labelled metrics (edge_metrics.h) */
+	struct edge_labels site_labels;
+	struct edge_labels pool_labels;
 	/* reloads (main thread only: the admin listener runs there) */
 	unsigned long reloads_total;         /* snapshots put in service by SIGHUP */
 	unsigned long reload_failures_total; /* new configurations rejected */
@@ -130,6 +142,7 @@ struct edge_worker {
 	struct event *fill_ev;           /* reads fill_fd */
 	_Atomic bool fill_kick;          /* fill_fd written and not yet read */
 	struct edge_conn *cf_readers;    /* connections reading fills (edge_collapse.c) */
+	struct edge_guard_pp *pp_waits;  /* sockets waiting for a PROXY header (edge_guard.c) */
 	struct edge_purge_box purge_box; /* PURGEs of its connections answered */
 	bool thread_started;
 	_Atomic bool finished;     /* the loop has ended */
@@ -140,6 +153,9 @@ struct edge_worker {
 	time_t date_at; /* second the cached Date header is for */
 	char date[TIME_HTTP_DATE_LEN + 1];
 	struct edge_metrics metrics;
+	/* request ids (edge_conn_request_id): a random prefix and a sequence */
+	uint64_t rid_seed;
+	uint64_t rid_seq;
 	/* BACKGROUND fetches in flight (edge_fetch.c): a hash set keyed by the
 	 * URL key, bucket chains. */
 	struct edge_fetch *bg_fetch[EDGE_FETCH_BG_BUCKETS];

@@ -115,6 +115,7 @@ struct purge_conf {
 	                                    default 10; 0: none */
 	char *audit_log;                 /* purge.audit_log: path of the JSON-lines
 	                                    audit log, or NULL */
+	char *audit_log_where;           /* "file:line:column: purge.audit_log" */
 	struct purge_cidr *client_cidrs; /* purge.client_listeners: PURGE there from */
 	size_t n_client_cidrs;
 	uint64_t max_body; /* purge.max_body: bytes of a request body on the admin

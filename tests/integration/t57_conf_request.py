@@ -19,7 +19,7 @@ Suite test id -> our case (n/a: why):
     ccreq-ma0 -> req_max_age0, ccreq-ma1 -> req_max_age1,
     ccreq-magreaterage -> req_max_age_aged, ccreq-max-stale -> req_max_stale,
     ccreq-max-stale-age -> n/a: stale on arrival and without a validator, we
-      do not store it (README "Storing"), ccreq-min-fresh -> req_min_fresh,
+      do not store it (doc/request.md, "Storing"), ccreq-min-fresh -> req_min_fresh,
     ccreq-min-fresh-age -> req_min_fresh_aged, ccreq-no-cache -> req_no_cache,
     ccreq-no-cache-lm -> req_no_cache_lm, ccreq-no-cache-etag ->
     req_no_cache_etag, ccreq-no-store -> req_no_store, ccreq-oic -> req_oic
@@ -295,7 +295,7 @@ case("query_args_different", "RFC 9111 §2 the cache key is the whole target URI
 case("opt_query_args_same", "RFC 9111 §2 the same query: the same key",
      step("origin", fresh(), pause=PAUSE, query="?test=same"),
      step("cached", query="?test=same"))
-case("opt_set_cookie", "RFC 9111 §3 Set-Cookie does not prevent storing (README: Set-Cookie)",
+case("opt_set_cookie", "RFC 9111 §3 Set-Cookie does not prevent storing (doc/request.md: Set-Cookie)",
      step("origin", fresh(headers=[["Set-Cookie", "a=b"]]), pause=PAUSE),
      step("cached", headers={"Set-Cookie": "a=b"}))
 case("opt_cookie", "RFC 9111 §4 a request Cookie does not prevent reuse",

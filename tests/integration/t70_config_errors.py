@@ -402,6 +402,12 @@ CASES += [
                 '      - { path: /x/, pool: web, methods: [GET, "B@D"] }'),
     _route_case("route_query_allow_without_allow", "only with query: allow",
                 "      - { path: /x/, pool: web, cache: { query_allow: [a] } }"),
+    _route_case("route_bad_vary_geo", "unknown vary_geo field",
+                "      - { path: /x/, pool: web, cache: { vary_geo: city } }"),
+    _route_case("route_geo_pools_unknown_pool", "unknown pool \"nosuch\"",
+                "      - { path: /x/, pool: web, geo_pools: { EU: nosuch } }"),
+    _route_case("route_geo_pools_bad_key", "geo pool key",
+                "      - { path: /x/, pool: web, geo_pools: { Europe: web } }"),
     _route_case("route_bad_get_body", "unknown get_body mode",
                 "      - { path: /x/, pool: web, cache: { get_body: keep } }"),
     _route_case("route_bad_error_ttl", "error_ttl",
@@ -490,6 +496,109 @@ CASES += [
 ]
 
 
+def _compression_case(name, key, route_text, site_text=""):
+    """A site (site_text: its compression lines) whose route carries
+    route_text (marked), or, without route_text, a marked site line."""
+    text = VALID.replace('    hosts: ["example.com"]\n',
+                         '    hosts: ["example.com"]\n' + site_text)
+    if route_text:
+        text = text.replace("      - { path: /, pool: web }\n",
+                            "      - path: /\n        pool: web\n" + route_text +
+                            "   # <- error\n")
+    line = [i + 1 for i, ln in enumerate(text.splitlines()) if "# <- error" in ln][0]
+    return (name, line, key, text)
+
+
+CASES += [
+    _compression_case("compression_level_range", "compression.levels.br",
+                      "        compression: { levels: { br: 12 } }"),
+    _compression_case("compression_unknown_coding", "compression.prefer",
+                      "        compression: { prefer: [zstd, lzma] }"),
+    _compression_case("compression_twice", "compression.prefer",
+                      "        compression: { prefer: [gzip, gzip] }"),
+    _compression_case("compression_bad_type", "compression.types[1]",
+                      '        compression: { types: [text/html, "Text Plain"] }'),
+    _compression_case("compression_bad_min_size", "compression.min_size",
+                      "        compression: { min_size: lots }"),
+    _compression_case("compression_unknown_key", "compression.level",
+                      "        compression: { level: 5 }"),
+    _compression_case("compression_site_enabled", "compression.enabled", "",
+                      "    compression: { enabled: maybe }   # <- error\n"),
+]
+
+
+def _guard_route_case(name, key, line_text):
+    """VALID whose route / carries line_text (one more key, marked)."""
+    text = VALID.replace("      - { path: /, pool: web }\n",
+                         "      - path: /\n        pool: web\n" + line_text + "   # <- error\n")
+    line = text.splitlines().index([ln for ln in text.splitlines() if "# <- error" in ln][0]) + 1
+    return (name, line, key, text)
+
+
+def _trusted_case(name, key, item):
+    text = VALID + "trusted_proxies:\n  - 10.0.0.0/8\n  - " + item + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _trusted_case("trusted_proxies_host_bits", "did you mean 192.0.2.0/24", "192.0.2.1/24"),
+    _trusted_case("trusted_proxies_not_address", "trusted_proxies[1]", "proxy.example"),
+    _trusted_case("trusted_proxies_bad_length", "too long", "10.0.0.0/33"),
+    _trusted_case("trusted_proxies_duplicate", "twice", "10.0.0.0/8"),
+    _guard_route_case("access_bad_rule_kind", "unknown rule kind",
+                      '        access: { deny: ["ip:192.0.2.0/24"] }'),
+    _guard_route_case("access_bad_country", "country code",
+                      '        access: { deny: ["country:de"] }'),
+    _guard_route_case("access_bad_status", "access.status",
+                      '        access: { deny: ["asn:64500"], status: 404 }'),
+    _guard_route_case("access_both_lists", "mutually exclusive",
+                      '        access: { deny: ["asn:1"], allow: ["asn:2"] }'),
+    _guard_route_case("access_no_list", "deny", '        access: { status: 451 }'),
+    _guard_route_case("access_bad_default", "allow or deny",
+                      '        access: { deny: ["continent:EU"], default: maybe }'),
+    _guard_route_case("access_repeated_rule", "repeats",
+                      '        access: { deny: ["cidr:192.0.2.0/24", "cidr:192.0.2.0/24"] }'),
+    _guard_route_case("rate_limit_bad_rate", "rate_limit.rate",
+                      '        rate_limit: { rate: 100/day }'),
+    _guard_route_case("rate_limit_no_rate", "missing required key",
+                      '        rate_limit: { by: address }'),
+    _guard_route_case("rate_limit_bad_by", "by must be",
+                      '        rate_limit: { by: cookie, rate: 1/s }'),
+    _guard_route_case("rate_limit_bad_header", "field name",
+                      '        rate_limit: { by: "header:", rate: 1/s }'),
+    _guard_route_case("rate_limit_zero_burst", "burst",
+                      '        rate_limit: { rate: 1/s, burst: 0 }'),
+]
+
+
+def _geo_case(name, key, db_line, extra=""):
+    """VALID with a geo section whose databases' last line is db_line (marked)."""
+    text = VALID + "geo:\n" + extra + "  databases:\n" + db_line + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _geo_case("geo_missing_database", "No such file",
+              "    - { path: /nonexistent/outpost-country.mmdb, type: country }"),
+    _geo_case("geo_not_a_database", "not a MaxMind DB",
+              "    - { path: /etc/passwd, type: asn }"),
+    _geo_case("geo_unknown_type", "country, city or asn",
+              "    - { path: /etc/passwd, type: region }"),
+    ("geo_bad_header_name", VALID.count("\n") + 2, "field name", VALID + """\
+geo:
+  headers: { city: "X Geo" }   # <- error
+"""),
+    _guard_route_case("geo_headers_not_bool", "geo_headers",
+                      '        geo_headers: sometimes'),
+    ("proxy_protocol_needs_trusted_proxies", 3, "trusted_proxies",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", proxy_protocol: true }   # <- error\n')),
+    ("proxy_protocol_not_bool", 3, "proxy_protocol",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", proxy_protocol: v2 }   # <- error\n')),
+]
+
+
 class ConfigErrors(harness.OutpostTestCase):
     def setUp(self):
         super().setUp()
@@ -529,6 +638,52 @@ class ConfigErrors(harness.OutpostTestCase):
             self.assertTrue(any(key in msg for msg in msgs),
                             "message for line %d does not name %r: %r" % (line, key, msgs))
         self.assertNotIn("configuration ok", cp.stdout + cp.stderr)
+
+
+# Files the node appends to are checked by -t and at start: a directory that
+# does not exist, or a path that is a directory, is an error at the key.
+CASES += [
+    ("access_log_dir_missing", 6, "log.access", VALID.replace(
+        "log: { access: LOG, level: info }",
+        "log: { access: /nonexistent-outpost-dir/access.log }  # <- error")),
+    ("drain_announce_too_long", 7, "drain_announce", VALID.replace(
+        "log: { access: LOG, level: info }",
+        "log: { access: LOG, level: info }\ntimeouts: { drain_announce: 2h }  # <- error")),
+    ("audit_log_is_a_directory", 16, "purge.audit_log", VALID + """purge:
+  audit_log: /tmp               # <- error
+"""),
+]
+
+
+# The access log's format, fields, syslog target and buffer.
+def _log(text):
+    return VALID.replace("log: { access: LOG, level: info }", text)
+
+
+CASES += [
+    ("log_format_unknown", 8, "log.format", _log(
+        "log:\n  access: LOG\n  format: apache      # <- error")),
+    ("log_field_unknown", 10, "log.fields[1]", _log(
+        "log:\n  access: LOG\n  fields:\n    - status\n    - colour      # <- error")),
+    ("log_field_twice", 10, "log.fields[1]", _log(
+        "log:\n  access: LOG\n  fields:\n    - status\n    - status      # <- error")),
+    ("log_fields_with_combined", 9, "log.fields", _log(
+        "log:\n  access: LOG\n  format: combined\n  fields: [status]      # <- error")),
+    ("log_buffer_too_small", 8, "log.buffer", _log(
+        "log:\n  access: LOG\n  buffer: 1KiB      # <- error")),
+    ("log_syslog_no_socket", 8, "log.syslog.socket", _log(
+        "log:\n  access: LOG\n  syslog: { tag: x }      # <- error")),
+    ("log_syslog_relative_socket", 9, "log.syslog.socket", _log(
+        "log:\n  access: LOG\n  syslog:\n    socket: dev/log      # <- error")),
+    ("log_syslog_facility", 10, "log.syslog.facility", _log(
+        "log:\n  access: LOG\n  syslog:\n    socket: /dev/log\n"
+        "    facility: local9      # <- error")),
+    ("log_request_id_keep_client", 9, "log.request_id.keep_client", _log(
+        "log:\n  access: LOG\n  request_id:\n    keep_client: maybe      # <- error")),
+    ("log_syslog_framing", 10, "log.syslog.framing", _log(
+        "log:\n  access: LOG\n  syslog:\n    socket: /dev/log\n"
+        "    framing: rfc1      # <- error")),
+]
 
 
 def _make(case, args, suffix):

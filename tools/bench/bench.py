@@ -736,7 +736,7 @@ def cmd_report(tsv, meta_path, out):
             md.append("| %s | %s |" % (label, meta[k]))
     md.append("")
     if rss:
-        md.append("RSS at start (each proxy as started, before any request; issue 6 target: "
+        md.append("RSS at start (each proxy as started, before any request; target: "
                   "Outpost's at most nginx's):\n")
         md.append(md_table(rss[0], rss[1]))
         md.append("")
@@ -803,7 +803,7 @@ def cmd_report(tsv, meta_path, out):
   (closed-loop, coordinated-omission-prone, at 64 connections).
 - Medians over passes; the ratio columns are Outpost / peer: above 1 is better
   for Outpost in requests/s and transfer, worse in CPU µs/request, latency and RSS.
-- **The machine is shared** (2 vCPUs; other sessions' builds and tests may run
+- **The machine is shared** (2 vCPUs; other builds and tests may run
   during a pass): hence the alternating order, the several passes, the medians,
   and the nginx #2 row.  Compare CPU µs per request first; requests/s is often
   limited by the single wrk core.

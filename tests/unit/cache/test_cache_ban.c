@@ -148,8 +148,14 @@ test_lazy(void)
 	ok(found(c, "a.com", "/y", "http://a.com/y", NULL), "blue-2 is another tag");
 	ban(c, CACHE_BAN_TAG, "green", false);
 	ok(!found(c, "a.com", "/y", "http://a.com/y", NULL), "tag (Cache-Tag) purged");
+	put(c, "http://a.com/x#geo=DE", "");
+	put(c, "http://a.com/x#canary=web2", "");
+	put(c, "http://a.com/xy#geo=DE", "");
 	ban(c, CACHE_BAN_URL, "http://a.com/x", false);
 	ok(found(c, "a.com", "/xy", "http://a.com/xy", NULL), "a URL ban is exact");
+	ok(!found(c, "a.com", "/x", "http://a.com/x#geo=DE", NULL), "... and reaches a geo copy");
+	ok(!found(c, "a.com", "/x", "http://a.com/x#canary=web2", NULL), "... and a canary copy");
+	ok(found(c, "a.com", "/xy", "http://a.com/xy#geo=DE", NULL), "... of that URL only");
 	ban(c, CACHE_BAN_PREFIX, "http://a.com/x", false);
 	ok(!found(c, "a.com", "/xy", "http://a.com/xy", NULL), "prefix purged");
 	ok(found(c, "b.com", "/z", "http://b.com:8080/z", NULL), "other host kept");

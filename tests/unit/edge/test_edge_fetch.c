@@ -620,6 +620,9 @@ main(void)
 	gen->cfg = config_ref(cfg);
 	gen->opool = origin_pool_new(base, cfg, NULL, 42);
 	gen->users = 1;
+	/* every site and pool in metrics slot 0 */
+	gen->site_slot = xcalloc(cfg->n_sites, 1);
+	gen->pool_slot = xcalloc(cfg->n_pools, 1);
 
 	test_pass_head_and_body();
 	test_pass_backpressure();
@@ -643,6 +646,8 @@ main(void)
 		event_base_dispatch(base);
 	}
 	config_unref(&gen->cfg);
+	free(gen->site_slot);
+	free(gen->pool_slot);
 	free(gen);
 	origin_dns_free(&w->dns);
 	free(w);

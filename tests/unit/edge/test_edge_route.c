@@ -256,13 +256,19 @@ test_key(void)
 	       out, sizeof out) > 0,
 	    "key");
 	is_str(out, "http://h/q/?v=2");
-	/* another pool than the route's (a canary): tagged */
+	/* another pool than the route's, not its canary (geo_pools): untagged */
 	is_int(edge_route_key(r, &cfg->pools[1], STR_LIT("http"), STR_LIT("h"), 0, STR_LIT("/q/"),
 	           out, sizeof out),
+	    11);
+	is_str(out, "http://h/q/");
+	/* the route's canary pool: tagged */
+	r = sel("/c/", &(struct edge_route_caps){0});
+	is_int(edge_route_key(r, &cfg->pools[1], STR_LIT("http"), STR_LIT("h"), 0, STR_LIT("/c/"),
+	           out, sizeof out),
 	    23);
-	is_str(out, "http://h/q/#canary=web2");
+	is_str(out, "http://h/c/#canary=web2");
 	is_int(edge_route_key(
-	           r, &cfg->pools[1], STR_LIT("http"), STR_LIT("h"), 0, STR_LIT("/q/"), out, 23),
+	           r, &cfg->pools[1], STR_LIT("http"), STR_LIT("h"), 0, STR_LIT("/c/"), out, 23),
 	    -1);
 }
 

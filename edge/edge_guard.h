@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * edge/edge_guard.h — the request's policy stage: who the client is, and
+ * whether the node serves it.
+ *
+ * Before the connection, on a listener with proxy_protocol,
+ * edge_guard_pp_accept reads the PROXY header: its source is the peer.
+ * Then two calls, each a step of the request (edge_conn.c):
+ *
+ *  - edge_guard_client, first: the client address.  The socket peer, unless
+ *    it is one of trusted_proxies; then the rightmost entry of its
+ *    X-Forwarded-For that no trusted proxy wrote (policy_clientip).  Logs,
+ *    rules, limits, ip_hash and canary stickiness use that address.
+ *  - edge_guard_check, after the route is chosen and before the cache
+ *    lookup: the route's (else the site's) access rules, then its rate
+ *    limit.  A refused request is answered by the caller with the verdict's
+ *    status and never reaches the cache or an origin.
+ *
+ * The functions take the request's parts as parameters (no connection), read
+ * only the configuration snapshot, and allocate nothing.  A route without
+ * access and rate_limit, on a node without trusted_proxies, costs a few
+ * compares.  The rate-limit table (policy_rl) is shared by all workers and
+ * locks one small set of entries per call.  Any worker thread.
+ */
+#ifndef OUTPOST_EDGE_EDGE_GUARD_H
+#define OUTPOST_EDGE_EDGE_GUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "geo/geo.h"
+#include "policy/policy.h"
+
+struct config;
+struct config_listen;
+struct config_site;
+struct edge_server;
+struct edge_worker;
+struct origin_pool;
+struct sockaddr;
+struct config_route;
+struct h1_header;
+
+/* The client of a request. */
+struct edge_guard_client {
+	struct policy_addr addr;
+	char text[POLICY_ADDR_STRLEN]; /* addr as text (logs, ip_hash, canary) */
+	enum policy_clientip_source source;
+};
+
+/*
+ * The client address of a request from peer (its text in peer_text) with the
+ * request's fields hdrs[0..n), under cfg's trusted_proxies, into *out, which
+ * holds the previous request's client (or source != POLICY_CLIENTIP_PEER):
+ * when both are the peer nothing is copied.
+ */
+void edge_guard_client(const struct config *cfg, const struct policy_addr *peer,
+    const char *peer_text, const struct h1_header *hdrs, size_t n, struct edge_guard_client *out);
+
+/* Bytes of the field lines edge_guard_check writes for the origin (five
+ * X-Geo-* fields with a city of GEO_HDR_VALUE_MAX bytes fit). */
+#define EDGE_GUARD_FIELDS_MAX 512
+
+/*
+ * The stage's memory on a connection (zeroed at accept): the client's
+ * location, looked up once per connection and client address (again only
+ * when the address or the snapshot's databases change), and the field lines
+ * for the origin request.  One thread: the connection's.
+ */
+struct edge_guard_scratch {
+	struct geo_loc loc;
+	struct policy_addr loc_addr; /* loc is this address's */
+	uint64_t loc_serial;         /* ... in the databases of cfg->geo_serial; 0: none */
+	char fields[EDGE_GUARD_FIELDS_MAX];
+	size_t fields_len; /* "Name: value\r\n" lines in fields */
+};
+
+/* What edge_guard_check decided against a request. */
+struct edge_guard_verdict {
+	int status;             /* 403 or 451 (access), 429 (rate_limit) */
+	uint32_t retry_after_s; /* 429: seconds until the next token */
+	const char *body;       /* the short text body */
+};
+
+/*
+ * The policy of route (site's when the route has none of its own) in cfg for
+ * client with the request fields hdrs[0..n) (rate_limit by header); rl is
+ * the node's rate-limit table (NULL: no limits).  The client's location is
+ * looked up (or taken from s) when a rule or geo_headers needs it.  true:
+ * serve, and s->fields holds the X-Geo-* lines for the origin.  false:
+ * refuse with *v; the access rule that decided is counted in the snapshot.
+ */
+bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
+    const struct config_site *site, const struct config_route *route,
+    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n,
+    struct edge_guard_scratch *s, struct edge_guard_verdict *v);
+
+/*
+ * Appends route's cache.vary_geo tag for client — "#geo=DE" (the country or
+ * the continent), "#geo=--" when the location is not known — to the cache
+ * key out[0..len) (outlen bytes, NUL-terminated); the location is the one s
+ * holds, looked up again only for another address or other databases.  The
+ * new length, or -1 when it does not fit.  A route without vary_geo: len.
+ */
+int edge_guard_key_geo(const struct config *cfg, const struct config_route *route,
+    const struct edge_guard_client *client, struct edge_guard_scratch *s, char *out, size_t len,
+    size_t outlen);
+
+/*
+ * The pool of route->geo_pools (not NULL) for client: the first of the
+ * candidates for its location (country's, continent's, default's) with a
+ * member usable now in opool (the generation's balancers), else the route's
+ * pool.  The location is s's, as for edge_guard_key_geo.
+ */
+const struct config_pool *edge_guard_geo_pool(const struct config *cfg,
+    const struct config_route *route, const struct edge_guard_client *client,
+    struct edge_guard_scratch *s, struct origin_pool *opool);
+
+/* Is name a geo field (X-Geo-*, or one geo.headers names)?  A client's are
+ * never forwarded. */
+bool edge_guard_geo_field(const struct config *cfg, struct str name);
+
+/*
+ * The node's shared tables for cfg: the rate-limit table, made once by the
+ * first configuration with a rate_limit (a node without any pays nothing),
+ * then kept across reloads.  Main thread, before the workers see cfg.
+ */
+void edge_guard_tables(struct edge_server *srv, const struct config *cfg);
+/* At exit, after the workers: frees them. */
+void edge_guard_tables_free(struct edge_server *srv);
+
+/*
+ * A connection accepted on a listener with proxy_protocol (listen):
+ * takes ownership of fd.  Its PROXY header (v1 or v2) is read before
+ * anything else — peeked, and consumed exactly, so not a byte of the TLS
+ * ClientHello or request behind it is taken — within 5 s; then
+ * edge_conn_accept runs with the source address the header carries (the
+ * socket's for LOCAL and UNKNOWN).  A peer not in trusted_proxies, a
+ * missing, malformed or late header closes the socket
+ * (outpost_proxy_protocol_errors_total).  Worker thread.
+ */
+void edge_guard_pp_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
+    const struct config_listen *listen);
+/* Closes the connections still waiting for their header (worker teardown). */
+void edge_guard_pp_abort_all(struct edge_worker *w);
+
+#endif
