@@ -250,8 +250,9 @@ conn_log_own_5xx(struct edge_conn *c, int status, const char *msg)
 		return;
 	id = edge_req_id(c->req);
 	log_err("edge", "request %.*s: %d %s (%.*s %.*s%.*s from %s)", (int)id.len, id.p, status,
-	    msg != NULL ? msg : "answered by the node", (int)c->req->h1.method.len, c->req->h1.method.p,
-	    (int)c->req->host_lc_len, c->req->host_lc, (int)c->req->h1.path.len, c->req->h1.path.p, c->client.text);
+	    msg != NULL ? msg : "answered by the node", (int)c->req->h1.method.len,
+	    c->req->h1.method.p, (int)c->req->host_lc_len, c->req->host_lc,
+	    (int)c->req->h1.path.len, c->req->h1.path.p, c->client.text);
 }
 
 /* The access log's and the metrics' record of the current response. */
@@ -270,7 +271,7 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 	lr->bytes = c->req->bytes_out;
 	lr->cache = cs;
 	/* "HIT", "MISS", "PASS"; "-" and "PURGE": no cache decision */
-	lr->result = c->req->stale_served                ? EDGE_CACHE_STALE
+	lr->result = c->req->stale_served           ? EDGE_CACHE_STALE
 	             : cs[0] == 'H'                 ? EDGE_CACHE_HIT
 	             : cs[0] == 'M'                 ? EDGE_CACHE_MISS
 	             : cs[0] == 'P' && cs[1] == 'A' ? EDGE_CACHE_PASS
@@ -289,9 +290,11 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 	lr->pool = c->req->route != NULL && c->req->pool != NULL ? c->req->pool->name : NULL;
 	lr->tls = c->tls && c->io.ssl != NULL ? SSL_get_version(c->io.ssl) : NULL;
 	lr->minor = c->req->h1.minor;
-	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("User-Agent"))) != NULL)
+	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("User-Agent"))) !=
+	    NULL)
 		lr->user_agent = h->value;
-	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("Referer"))) != NULL)
+	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("Referer"))) !=
+	    NULL)
 		lr->referer = h->value;
 	lr->request_id = edge_req_id(c->req);
 	if (c->req->up_member != NULL) {

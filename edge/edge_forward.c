@@ -1033,8 +1033,9 @@ fw_decide(struct edge_conn *c, struct edge_fetch *f, struct h1_response *resp)
 	fw_head_update(c, resp, now);
 	/* compressed or decoded for this client: the head becomes the coded
 	 * variant's, which is what is stored and sent */
-	z = edge_compress_head(c->req->route != NULL ? &c->req->route->compression : NULL, &c->req->h1,
-	    fw_method_is(c, "HEAD"), c->gen->cfg->cache.max_object_bytes, resp, &c->w->metrics);
+	z = edge_compress_head(c->req->route != NULL ? &c->req->route->compression : NULL,
+	    &c->req->h1, fw_method_is(c, "HEAD"), c->gen->cfg->cache.max_object_bytes, resp,
+	    &c->w->metrics);
 	fill = fw_object(c, resp, now);
 	if (fw_range_refetch(c, resp, &fill)) {
 		edge_compress_free(&z);
