@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,6 @@ edge_req_id(struct edge_req *r)
 void
 edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *xp)
 {
-	memset(r, 0, sizeof *r);
 	r->conn = c;
 	r->xp = xp;
 	r->key_len = -1;
@@ -105,7 +105,14 @@ edge_req_reset(struct edge_req *r)
 		edge_forward_abort(c);
 	if (r->purge_job != NULL)
 		edge_purge_conn_gone(c);
-	edge_req_init(r, c, xp);
+	/* a hit leaves fw alone: only what the request wrote is cleared */
+	if (r->fw_used)
+		memset(&r->fw, 0, sizeof r->fw);
+	memset(r, 0, offsetof(struct edge_req, fw));
+	r->conn = c;
+	r->xp = xp;
+	r->key_len = -1;
+	r->cache_status = "-";
 	r->hdrs = hdrs;
 	r->hdrs_cap = hdrs_cap;
 	r->head_buf = head_buf;
@@ -591,6 +598,7 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 	struct edge_worker *w = c->w;
 	const struct h1_request *r = &req->h1;
 
+	req->fw_used = true;
 	req->fw.revalidate = false;
 	if (stale != NULL)
 		req->fw.revalidate =

@@ -64,18 +64,14 @@ struct edge_req {
 	const char *cache_status;              /* "HIT", "MISS", "PASS" or "-" */
 	bool stale_served;                     /* a stale stored response answered */
 	bool disk_hit;                         /* the stored response came from the disk tier */
-	char rid[EDGE_REQUEST_ID_MAX + 1];     /* the request id (edge_req_id) */
-	uint8_t rid_len;                       /* 0 until it is needed */
+	uint8_t rid_len;                       /* 0 until it is needed (rid) */
 	const struct config_member *up_member; /* the origin member that answered, or NULL */
 	uint64_t up_first_us;                  /* its first-byte time */
 	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
-	char host_lc[256];
-	size_t host_lc_len;
+	size_t host_lc_len; /* host_lc's */
 	char *key; /* normalized cache key (grown as needed) */
 	size_t key_cap;
 	int key_len; /* -1 when no key */
-
-	struct edge_forward fw;
 
 	/* reading a collapsed fill (edge_collapse.c) */
 	struct cache_fill *cf;      /* one reference, or NULL */
@@ -93,9 +89,18 @@ struct edge_req {
 	 * kept until the client has read the fill (edge_forward_unpin) */
 	struct cache_mem_client *pin_cl; /* one reference, or NULL */
 	uint64_t pin_bytes;
+	bool fw_used; /* fw was written to (req_step_forward) */
+
+	/* Not cleared by edge_req_reset unless used: the forward (fw_used; a
+	 * hit never touches it), and text whose length above says how much of
+	 * it is the request's. */
+	struct edge_forward fw;
+	char host_lc[256];
+	char rid[EDGE_REQUEST_ID_MAX + 1]; /* the request id (edge_req_id) */
 };
 
-/* A request of c, carried by xp, with nothing in it and no buffers. */
+/* A request of c, carried by xp, with nothing in it and no buffers; r is
+ * zeroed memory (its connection's, from calloc). */
 void edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *xp);
 /* Clears r for the next request of its connection: every field zero (no
  * key), its buffers (head and field copies, key, upstream target) kept. */
