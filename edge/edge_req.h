@@ -68,8 +68,8 @@ struct edge_req {
 	const struct config_member *up_member; /* the origin member that answered, or NULL */
 	uint64_t up_first_us;                  /* its first-byte time */
 	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
-	size_t host_lc_len; /* host_lc's */
-	char *key; /* normalized cache key (grown as needed) */
+	size_t host_lc_len;                    /* host_lc's */
+	char *key;                             /* normalized cache key (grown as needed) */
 	size_t key_cap;
 	int key_len; /* -1 when no key */
 
