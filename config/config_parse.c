@@ -924,7 +924,7 @@ cparse_token_digest(struct cparse *p, const struct cnode *m, struct purge_token_
 	old = cparse_push_key(p, "file");
 	if (cparse_str(p, f) != NULL) {
 		char buf[4096];
-		FILE *fp = fopen(f->str, "r");
+		FILE *fp = config_file_fopen(f->str);
 		size_t n = fp != NULL ? fread(buf, 1, sizeof buf, fp) : 0, b = 0;
 
 		if (fp == NULL) {
@@ -1552,7 +1552,7 @@ cparse_pool_tls(struct cparse *p, const struct cnode *v, struct config_pool *poo
 	cget_bool(p, v, "verify", &pool->tls_verify, NULL);
 	cget_str(p, v, "sni", &pool->tls_sni);
 	cget_str(p, v, "ca_file", &pool->tls_ca_file);
-	if (pool->tls_ca_file != NULL && (f = fopen(pool->tls_ca_file, "r")) == NULL) {
+	if (pool->tls_ca_file != NULL && (f = config_file_fopen(pool->tls_ca_file)) == NULL) {
 		x = cmap_get(v, "ca_file", NULL);
 		old = cparse_push_key(p, "ca_file");
 		cparse_err(p, x, "cannot read \"%s\": %s", pool->tls_ca_file, strerror(errno));

@@ -48,6 +48,41 @@ ctls_bio(const char *path)
 	return b;
 }
 
+/* Adds the certificates of the PEM file path (read through config_file_open)
+ * to store.  0, or -1 with the reason on OpenSSL's error queue (also when the
+ * file holds no certificate). */
+static int
+ctls_store_add_pem(X509_STORE *store, const char *path)
+{
+	BIO *b = ctls_bio(path);
+	STACK_OF(X509_INFO) *infos;
+	int n = 0, rc = 0;
+
+	if (b == NULL) {
+		ERR_raise_data(ERR_LIB_SYS, errno, "opening \"%s\"", path);
+		return -1;
+	}
+	infos = PEM_X509_INFO_read_bio(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (infos == NULL)
+		return -1;
+	for (int i = 0; i < sk_X509_INFO_num(infos) && rc == 0; i++) {
+		X509_INFO *xi = sk_X509_INFO_value(infos, i);
+
+		if (xi->x509 == NULL)
+			continue;
+		if (X509_STORE_add_cert(store, xi->x509) != 1)
+			rc = -1;
+		n++;
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	if (rc == 0 && n == 0) {
+		ERR_raise_data(ERR_LIB_PEM, PEM_R_NO_START_LINE, "no certificate in \"%s\"", path);
+		rc = -1;
+	}
+	return rc;
+}
+
 static void
 ctls_time(const ASN1_TIME *t, char *out, size_t outlen)
 {
@@ -196,10 +231,10 @@ config_tls_check_ca(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create a certificate store");
 		return -1;
 	}
-	ok = X509_STORE_load_file(st, path);
+	ok = ctls_store_add_pem(st, path) == 0;
 	X509_STORE_free(st);
 	ERR_clear_error();
-	if (ok != 1) {
+	if (!ok) {
 		snprintf(err, errlen, "\"%s\" holds no PEM CA certificate", path);
 		return -1;
 	}
@@ -301,4 +336,10 @@ config_tls_use_key(SSL_CTX *ctx, const char *path)
 	rc = pk != NULL && SSL_CTX_use_PrivateKey(ctx, pk) == 1 ? 0 : -1;
 	EVP_PKEY_free(pk);
 	return rc;
+}
+
+int
+config_tls_load_ca(SSL_CTX *ctx, const char *path)
+{
+	return ctls_store_add_pem(SSL_CTX_get_cert_store(ctx), path);
 }

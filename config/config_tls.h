@@ -51,5 +51,9 @@ int config_tls_check_ticket_keys(const char *path, char *err, size_t errlen);
 struct ssl_ctx_st;
 int config_tls_use_chain(struct ssl_ctx_st *ctx, const char *path);
 int config_tls_use_key(struct ssl_ctx_st *ctx, const char *path);
+/* SSL_CTX_load_verify_locations(ctx, path, NULL) for a PEM file of CA
+ * certificates, reading through config_file_open likewise.  0, or -1 with
+ * the reason on OpenSSL's error queue (also when path holds no certificate). */
+int config_tls_load_ca(struct ssl_ctx_st *ctx, const char *path);
 
 #endif

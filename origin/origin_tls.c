@@ -54,7 +54,7 @@ origin_tls_ctx_new(const struct config_pool *pc, char *err, size_t errlen)
 	if (pc->tls_verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 		if (pc->tls_ca_file != NULL) {
-			if (SSL_CTX_load_verify_locations(ctx, pc->tls_ca_file, NULL) != 1) {
+			if (config_tls_load_ca(ctx, pc->tls_ca_file) != 0) {
 				origin_tls_errstr(err, errlen, "ca_file", pc->tls_ca_file);
 				goto fail;
 			}

@@ -153,6 +153,64 @@ class PrivDrop(harness.OutpostTestCase):
         st = json.loads(node.admin("/status").body)
         self.assertEqual((st["reloads"], st["reload_failures"]), (1, 1))
 
+    def test_reload_reads_root_only_token_file_after_the_switch(self):
+        # a purge token kept in a root-only file (0600 in a 0700 folder) is
+        # read again by a reload after the switch, through the root helper
+        if not os.stat("/").st_mode & stat.S_IXOTH:
+            self.skipTest("/ is not searchable by %s" % USER)
+        secret = os.path.join(self.dir, "secret")
+        os.mkdir(secret, 0o700)
+        token_file = os.path.join(secret, "ops.token")
+        with open(token_file, "w") as f:
+            f.write("t0ken-one\n")
+        os.chmod(token_file, 0o600)
+
+        def extra(cfg):
+            cfg["purge"] = {"tokens": [{"id": "ops", "file": token_file, "hosts": ["*"],
+                                        "all": True}]}
+        node = self.start_outpost(self.start_origin(),
+                                  mutate=lambda cfg: self.drop(cfg, extra))
+        self.assertUnprivileged(node.proc.pid)
+
+        def purge(token):
+            return harness.http_request(
+                node.admin_port, "POST", "/purge",
+                {"Content-Type": "application/json", "Authorization": "Bearer " + token},
+                json.dumps({"urls": ["http://example.com/x"]}).encode())
+        self.assertEqual(purge("t0ken-one").status, 200)
+        with open(token_file, "w") as f:
+            f.write("t0ken-two\n")
+        rewrite(node, lambda cfg: cfg)
+        reload(node, "outpost_config_reloads_total", 0)
+        self.assertIn("reload: configuration in service", node.log())
+        self.assertEqual(purge("t0ken-two").status, 200)
+        self.assertEqual(purge("t0ken-one").status, 401)
+
+    def test_origin_ca_file_root_only_after_the_switch(self):
+        # a pool's tls.ca_file readable by root only is read through the root
+        # helper, at start and by a reload after the switch
+        if not os.stat("/").st_mode & stat.S_IXOTH:
+            self.skipTest("/ is not searchable by %s" % USER)
+        c = certs()
+        origin = self.start_origin(tls_cert=c.path("local.pem"), tls_key=c.path("local.key"))
+        secret = os.path.join(self.dir, "ca")
+        os.mkdir(secret, 0o700)
+        ca = os.path.join(secret, "root.pem")
+        shutil.copy(c.path("root.pem"), ca)
+        os.chmod(ca, 0o600)
+
+        def extra(cfg):
+            harness.add_pool_route(cfg, "tls", [("localhost:%d" % origin.port, {})],
+                                   tls={"ca_file": ca})
+        node = self.start_outpost(self.start_origin(),
+                                  mutate=lambda cfg: self.drop(cfg, extra))
+        self.assertUnprivileged(node.proc.pid)
+        self.assertEqual(node.get("/tls/one").status, 200)
+        rewrite(node, lambda cfg: cfg)
+        reload(node, "outpost_config_reloads_total", 0)
+        self.assertIn("reload: configuration in service", node.log())
+        self.assertEqual(node.get("/tls/two").status, 200)
+
     def test_purge_after_the_switch(self):
         # the purge log lives in the disk tier's folder: it is the user's too,
         # so a purge taken after the switch is committed, and still holds
