@@ -55,7 +55,7 @@ static int
 ctls_store_add_pem(X509_STORE *store, const char *path)
 {
 	BIO *b = ctls_bio(path);
-	STACK_OF(X509_INFO) *infos;
+	STACK_OF(X509_INFO) * infos;
 	int n = 0, rc = 0;
 
 	if (b == NULL) {
