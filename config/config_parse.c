@@ -133,6 +133,37 @@ cparse_vfmt(const char *fmt, va_list ap)
 static void cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* msg with its control characters (a value quoted in it may hold newlines)
+ * written as \xNN, so each error stays one line.  Takes msg. */
+static char *
+cparse_printable(char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0, k = 0;
+	char *out;
+
+	for (const char *q = msg; *q != '\0'; q++)
+		n += (unsigned char)*q < 0x20 || *q == 0x7f ? 4 : 1;
+	if (n == strlen(msg))
+		return msg;
+	out = xmalloc(n + 1);
+	for (const char *q = msg; *q != '\0'; q++) {
+		unsigned char ch = (unsigned char)*q;
+
+		if (ch < 0x20 || ch == 0x7f) {
+			out[k++] = '\\';
+			out[k++] = 'x';
+			out[k++] = hex[ch >> 4];
+			out[k++] = hex[ch & 15];
+		} else {
+			out[k++] = (char)ch;
+		}
+	}
+	out[k] = '\0';
+	free(msg);
+	return out;
+}
+
 static void
 cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ...)
 {
@@ -143,7 +174,8 @@ cparse_err_at(struct cparse *p, unsigned line, unsigned col, const char *fmt, ..
 		p->errs = xrealloc(p->errs, p->cap_errs * sizeof p->errs[0]);
 	}
 	va_start(ap, fmt);
-	p->errs[p->n_errs] = (struct cerr){line, col, p->n_errs, cparse_vfmt(fmt, ap)};
+	p->errs[p->n_errs] =
+	    (struct cerr){line, col, p->n_errs, cparse_printable(cparse_vfmt(fmt, ap))};
 	va_end(ap);
 	p->n_errs++;
 }

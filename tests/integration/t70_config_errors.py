@@ -639,6 +639,18 @@ class ConfigErrors(harness.OutpostTestCase):
                             "message for line %d does not name %r: %r" % (line, key, msgs))
         self.assertNotIn("configuration ok", cp.stdout + cp.stderr)
 
+    def test_control_characters_in_a_value_stay_on_one_line(self):
+        # a quoted value with newlines and an ESC in it: the error that quotes
+        # it is one line, the characters written as \xNN (no forged lines)
+        path = self.write("ctl", VALID.replace(
+            "level: info", 'level: "deb\\n/etc/x.yaml:1:1: forged\\e[2J"'))
+        cp = run_outpost(["-t", "-c", path], timeout=5)
+        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertNotIn("\n/etc/x.yaml", cp.stderr)
+        self.assertNotIn("\x1b", cp.stderr)
+        self.assertRegex(cp.stderr, r"(?m)^%s:6:\d+: log\.level: .*deb\\x0a/etc/x\.yaml:1:1: "
+                         r"forged\\x1b\[2J" % re.escape(path))
+
 
 # Files the node appends to are checked by -t and at start: a directory that
 # does not exist, or a path that is a directory, is an error at the key.
