@@ -592,7 +592,10 @@ def edge_rows(path):
 
 EDGE_LABEL = {"outpost_gz": "Outpost", "nginx_gz": "nginx", "outpost_geo": "Outpost, geo on",
               "outpost_nogeo": "Outpost, no geo", "outpost_pol": "Outpost, policy on",
-              "outpost_nopol": "Outpost, no policy"}
+              "outpost_nopol": "Outpost, no policy",
+              "outpost_pol_xff": "trusted_proxies only (X-Forwarded-For walked)",
+              "outpost_pol_acl": "access only (100 CIDR rules)",
+              "outpost_pol_rl": "rate_limit only (never triggers)"}
 
 
 def med(rows, k):
@@ -705,6 +708,16 @@ def edge_section(meta):
                 kinds["geo"]["asn_db_bytes"])
         tables.append(("%s: 1 KiB keep-alive hits, on next to off" % scen.capitalize(), note,
                        head, lines))
+        parts = [(k, groups.get((scen, "hit", k, "-"))) for k in
+                 ("outpost_pol_xff", "outpost_pol_acl", "outpost_pol_rl")]
+        if scen == "policy" and all(g for _, g in parts):
+            lines = [["all three (policy on)" if k == on else EDGE_LABEL[k], "%.0f" % med(g, "rps"), "%.2f" % med(g, "cpu_us_req"),
+                      "%+.2f" % (med(g, "cpu_us_req") - med(b, "cpu_us_req")),
+                      "%.3f" % (med(g, "cpu_us_req") / med(b, "cpu_us_req"))]
+                     for k, g in parts + [(on, a)]]
+            tables.append(("Policy: each part alone, next to none", "medians over the passes",
+                           ["Outpost with", "req/s", "CPU µs/req", "over none (µs)",
+                            "ratio to none"], lines))
     fl = kinds.get("flood")
     if fl:
         v = {k: float(x) for k, x in fl.items() if k != "kind"}
@@ -757,7 +770,8 @@ table take turns going first.  "CPU" is the process's utime+stime over the run.
   `trusted_proxies: [127.0.0.1/32]`, 100 CIDR rules in its site's `access`
   (50 IPv4 /24, 50 IPv6 /48; none matches the client) and a `rate_limit` of
   1000000/s; both get `X-Forwarded-For: 198.51.100.7` on every request.
-  The flood then sends %s distinct IPv4 addresses (10.0.0.1 upwards) in
+  Three more Outposts, each with one of the three alone, give the
+  breakdown.  The flood then sends %s distinct IPv4 addresses (10.0.0.1 upwards) in
   `X-Forwarded-For` (`tools/bench/flood.lua`) to a route of the policy
   Outpost limited to 100/s per address: RSS before, right after and 2 s
   after.
