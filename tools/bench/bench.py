@@ -769,13 +769,17 @@ table take turns going first.  "CPU" is the process's utime+stime over the run.
   and an ASN database written by `tools/bench/geo-mmdb.pl` (random networks,
   and 127.0.0.0/8, the clients, located in DE / EU, AS64500), has
   `geo.headers: true` and `access: { deny: [5 countries], status: 451 }` on
-  its site.  The other has none of it.
+  its site.  The other has none of it.  Both have the same routes: `/` (the
+  load) and two check routes, which in the geo Outpost deny `country:DE` and
+  `asn:64500`: both must answer 451 before the passes (the client is located).
 - **policy**: two Outposts in the same passes; the one with policy has
   `trusted_proxies: [127.0.0.1/32]`, 100 CIDR rules in its site's `access`
   (50 IPv4 /24, 50 IPv6 /48; none matches the client) and a `rate_limit` of
   1000000/s; both get `X-Forwarded-For: 198.51.100.7` on every request.
   Three more Outposts, each with one of the three alone, give the
-  breakdown.  The flood then sends %s distinct IPv4 addresses (10.0.0.1 upwards) in
+  breakdown.  A client in a denied CIDR must get 403, and one client at full
+  speed for 1 s 429s on the rate-limited route, before the flood.  The flood
+  then sends %s distinct IPv4 addresses (10.0.0.1 upwards) in
   `X-Forwarded-For` (`tools/bench/flood.lua`) to a route of the policy
   Outpost limited to 100/s per address: RSS before, right after and 2 s
   after.
