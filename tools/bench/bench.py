@@ -13,6 +13,12 @@
       GETs PATH_FORMAT % i for i = 1..N, on CONNS keep-alive connections in
       as many processes (default 1; process k asks for i = k, k+CONNS, ...);
       each answer must be 200 with SIZE body bytes (exit 1 otherwise).
+  bench.py textwarm HOST PORT LIST CODING ROOT
+      GETs every path in LIST (one a line) on one keep-alive connection with
+      Accept-Encoding: CODING (no such field for identity); each answer must be 200
+      with Content-Encoding CODING (none for identity) and decode to the file
+      ROOT/PATH (gzip with zlib, br and zstd with the brotli and zstd tools);
+      prints "files=N body_bytes=CODED identity_bytes=DECODED".
   bench.py report TSV META OUT
       prints one table per scenario KEY (hit-1k, hit-16k, ..., c1000-1k, close-1k,
       miss-1k, tls-1k, handshake; medians over passes, ratios Outpost/peer for
@@ -20,15 +26,18 @@
       (META: "key=value" lines about the machine and the command; with
       mem_tsv=FILE in it, also the memory-per-object table of that file's
       "key=value" lines, one per proxy and body size; with purge_tsv=FILE,
-      the purge scenario's tables from its "kind=... key=value" lines).
+      the purge scenario's tables from its "kind=... key=value" lines; with
+      edge_tsv=FILE, the compress, geo and policy tables from its lines).
       Exits 1 if any run had errors, made the origin serve a request (hits),
       or did not send every request to the origin (miss-*).
 """
+import gzip
 import http.client
 import os
 import re
 import socket
 import statistics
+import subprocess
 import sys
 
 COLS = ["size", "proxy", "pass", "order", "requests", "duration_us", "bytes",
@@ -84,6 +93,48 @@ def cmd_warm(host, port, fmt_, n, size, conns="1"):
     for pid in kids:
         bad += os.waitpid(pid, 0)[1] != 0
     return 1 if bad else 0
+
+
+def decode(coding, body):
+    if coding == "identity":
+        return body
+    if coding == "gzip":
+        return gzip.decompress(body)
+    tool = {"br": ["brotli", "-d", "-c"], "zstd": ["zstd", "-d", "-c", "-q"]}[coding]
+    return subprocess.run(tool, input=body, stdout=subprocess.PIPE, check=True,
+                          timeout=60).stdout
+
+
+def cmd_textwarm(host, port, listfile, coding, root):
+    with open(listfile, encoding="utf-8") as f:
+        paths = [line.strip() for line in f if line.strip()]
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    coded = plain = 0
+    for path in paths:
+        # as wrk asks: identity is no Accept-Encoding field at all (a cache
+        # may keep "identity" named apart from no field)
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        if coding != "identity":
+            conn.putheader("Accept-Encoding", coding)
+        conn.endheaders()
+        resp = conn.getresponse()
+        body = resp.read()
+        ce = (resp.getheader("Content-Encoding") or "identity").strip().lower()
+        if resp.status != 200 or ce != coding:
+            sys.stderr.write("bench.py textwarm: %s:%s%s (%s): status %d, Content-Encoding %s\n"
+                             % (host, port, path, coding, resp.status, ce))
+            return 1
+        with open(root + path, "rb") as f:
+            want = f.read()
+        if decode(coding, body) != want:
+            sys.stderr.write("bench.py textwarm: %s:%s%s (%s): the body does not decode to "
+                             "the file\n" % (host, port, path, coding))
+            return 1
+        coded += len(body)
+        plain += len(want)
+    conn.close()
+    print("files=%d body_bytes=%d identity_bytes=%d" % (len(paths), coded, plain))
+    return 0
 
 
 def parse_wrk(path):
@@ -519,6 +570,224 @@ def mem_section(meta):
     return head, lines, bad
 
 
+def edge_rows(path):
+    """The lines of tools/bench/run's edge_tsv: (runs, kinds): runs are the wrk
+    runs (scen=...), kinds the other lines (kind=...) by kind."""
+    runs, kinds = [], {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            d = dict(kv.split("=", 1) for kv in line.split())
+            if "kind" in d:
+                kinds[d["kind"]] = d
+                continue
+            r = {k: (v if k in ("scen", "phase", "proxy", "coding", "first") else float(v))
+                 for k, v in d.items()}
+            r["errors"] = sum(v for k, v in r.items() if k.startswith("err_"))
+            secs = r["duration_us"] / 1e6
+            r["rps"] = r["requests"] / secs if secs else 0.0
+            r["cpu_s"] = r["cpu_ticks"] / r["clk_tck"]
+            r["cpu_us_req"] = r["cpu_s"] * 1e6 / r["requests"] if r["requests"] else float("nan")
+            r["bytes_req"] = r["bytes"] / r["requests"] if r["requests"] else float("nan")
+            runs.append(r)
+    return runs, kinds
+
+
+EDGE_LABEL = {"outpost_gz": "Outpost", "nginx_gz": "nginx", "outpost_geo": "Outpost, geo on",
+              "outpost_nogeo": "Outpost, no geo", "outpost_pol": "Outpost, policy on",
+              "outpost_nopol": "Outpost, no policy",
+              "outpost_pol_xff": "trusted_proxies only (X-Forwarded-For walked)",
+              "outpost_pol_acl": "access only (100 CIDR rules)",
+              "outpost_pol_rl": "rate_limit only (never triggers)"}
+
+
+def med(rows, k):
+    v = [r[k] for r in rows]
+    return statistics.median(v) if v else float("nan")
+
+
+def edge_section(meta):
+    """(tables, bad) of the compress, geo and policy scenarios: tables are
+    (title, text before the table, head, lines)."""
+    runs, kinds = edge_rows(meta["edge_tsv"])
+    tables, bad = [], 0
+    for r in runs:
+        miss = r["phase"] == "miss"
+        bad += r["errors"] > 0 or (r["origin"] < r["requests"] if miss else r["origin"] != 0)
+    groups = {}
+    for r in runs:
+        groups.setdefault((r["scen"], r["phase"], r["proxy"], r["coding"]), []).append(r)
+    corpus = kinds.get("corpus")
+    if corpus and meta.get("text_sizes"):
+        with open(meta["text_sizes"], encoding="utf-8") as f:
+            sizes = [int(x) for x in f if x.strip()]
+        total = sum(sizes)
+
+        def text_mib(requests):
+            """MiB of text in the first REQUESTS requests of a run (text.lua
+            cycles through the list in order)."""
+            n = int(requests)
+            return (n // len(sizes) * total + sum(sizes[:n % len(sizes)])) / 2**20
+
+        for phase in ("hit", "miss"):
+            keys = [k for k in groups if k[0] == "compress" and k[1] == phase]
+            if not keys:
+                continue
+            head = ["proxy", "Accept-Encoding", "req/s", "CPU µs/request"]
+            if phase == "hit":
+                head += ["body bytes, whole corpus", "saved vs identity",
+                         "response bytes / request (wrk)"]
+            else:
+                head += ["CPU ms / MiB of text", "over identity (ms / MiB)",
+                         "response bytes / KiB of text (wrk)", "saved vs identity"]
+            head += ["p50 ms", "p99 ms", "errors", "origin requests / request"]
+            lines = []
+            for k in keys:
+                g = groups[k]
+                ident = groups.get(("compress", phase, k[2], "identity"))
+                line = [EDGE_LABEL.get(k[2], k[2]), "(none)" if k[3] == "identity" else k[3],
+                        "%.0f" % med(g, "rps"), "%.1f" % med(g, "cpu_us_req")]
+                if phase == "hit":
+                    tw = kinds.get("textwarm-%s-%s" % (k[2], k[3]))
+                    body = float(tw["body_bytes"]) if tw else float("nan")
+                    plain = float(tw["identity_bytes"]) if tw else float("nan")
+                    line += ["%.0f" % body, fmt("%.1f %%", 100 * (1 - body / plain)),
+                             "%.0f" % med(g, "bytes_req")]
+                else:
+                    def per_mib(rows, key):
+                        return statistics.median([x[key] / text_mib(x["requests"]) for x in rows])
+                    cpu = per_mib(g, "cpu_s") * 1e3
+                    wire = per_mib(g, "bytes") / 1024
+                    line += ["%.1f" % cpu,
+                             "%+.1f" % (cpu - per_mib(ident, "cpu_s") * 1e3) if ident else "-",
+                             "%.0f" % wire,
+                             fmt("%.1f %%", 100 * (1 - wire / (per_mib(ident, "bytes") / 1024)))
+                             if ident else "-"]
+                line += ["%.2f" % (med(g, "p50_us") / 1000), "%.2f" % (med(g, "p99_us") / 1000),
+                         "%d" % sum(x["errors"] for x in g),
+                         "%.2f" % (sum(x["origin"] for x in g) / max(1, sum(x["requests"] for x in g)))]
+                lines.append(line)
+            ratios = []
+            for c in ("gzip", "identity"):
+                a = groups.get(("compress", phase, "outpost_gz", c))
+                b = groups.get(("compress", phase, "nginx_gz", c))
+                if a and b:
+                    ratios.append("%s: Outpost/nginx CPU µs/request %s, req/s %s" % (
+                        c, ratio(med(a, "cpu_us_req"), med(b, "cpu_us_req")),
+                        ratio(med(a, "rps"), med(b, "rps"))))
+            title = "Compression, %s: %s files of text, %s bytes" % (
+                "keep-alive hits" if phase == "hit" else "misses (a new URL per request)",
+                corpus["files"], corpus["bytes"])
+            tables.append((title, "; ".join(ratios), head, lines))
+    for scen, on, off, target in (("geo", "outpost_geo", "outpost_nogeo", 1.03),
+                                  ("policy", "outpost_pol", "outpost_nopol", 1.05)):
+        a = groups.get((scen, "hit", on, "-"))
+        b = groups.get((scen, "hit", off, "-"))
+        if not a or not b:
+            continue
+        head = ["pass", "first", "%s req/s" % EDGE_LABEL[on], "%s req/s" % EDGE_LABEL[off],
+                "%s CPU µs/req" % EDGE_LABEL[on], "%s CPU µs/req" % EDGE_LABEL[off],
+                "CPU ratio on/off"]
+        lines = []
+        for x in a:
+            y = [z for z in b if z["pass"] == x["pass"]]
+            if not y:
+                continue
+            y = y[0]
+            lines.append(["%d" % x["pass"], EDGE_LABEL.get(x["first"].rsplit("--", 1)[0].rstrip("-"),
+                                                          x["first"]),
+                          "%.0f" % x["rps"], "%.0f" % y["rps"], "%.2f" % x["cpu_us_req"],
+                          "%.2f" % y["cpu_us_req"], ratio(x["cpu_us_req"], y["cpu_us_req"])])
+        r_med = med(a, "cpu_us_req") / med(b, "cpu_us_req")
+        lines.append(["median", "", "%.0f" % med(a, "rps"), "%.0f" % med(b, "rps"),
+                      "%.2f" % med(a, "cpu_us_req"), "%.2f" % med(b, "cpu_us_req"),
+                      "%.3f" % r_med])
+        errs = sum(x["errors"] + x["origin"] for x in a + b)
+        note = "ratio of the medians %.3f, target <= %.2f: %s; errors + origin requests: %d" % (
+            r_med, target, "met" if r_med <= target else "NOT met (see the noise note)", errs)
+        if scen == "geo" and "geo" in kinds:
+            note += "; databases: %s IPv4 networks (+ a quarter as many IPv6), country %s bytes, ASN %s bytes" % (
+                kinds["geo"]["networks"], kinds["geo"]["country_db_bytes"],
+                kinds["geo"]["asn_db_bytes"])
+        tables.append(("%s: 1 KiB keep-alive hits, on next to off" % scen.capitalize(), note,
+                       head, lines))
+        parts = [(k, groups.get((scen, "hit", k, "-"))) for k in
+                 ("outpost_pol_xff", "outpost_pol_acl", "outpost_pol_rl")]
+        if scen == "policy" and all(g for _, g in parts):
+            lines = [["all three (policy on)" if k == on else EDGE_LABEL[k], "%.0f" % med(g, "rps"), "%.2f" % med(g, "cpu_us_req"),
+                      "%+.2f" % (med(g, "cpu_us_req") - med(b, "cpu_us_req")),
+                      "%.3f" % (med(g, "cpu_us_req") / med(b, "cpu_us_req"))]
+                     for k, g in parts + [(on, a)]]
+            tables.append(("Policy: each part alone, next to none", "medians over the passes",
+                           ["Outpost with", "req/s", "CPU µs/req", "over none (µs)",
+                            "ratio to none"], lines))
+    fl = kinds.get("flood")
+    if fl:
+        v = {k: float(x) for k, x in fl.items() if k != "kind"}
+        secs = v["duration_us"] / 1e6
+        head = ["addresses", "requests", "time (s)", "req/s", "CPU µs/request", "RSS before (MiB)",
+                "RSS after (MiB)", "RSS 2 s later (MiB)", "growth (MiB)", "429s (metric)",
+                "wrk errors"]
+        errors = sum(x for k, x in v.items() if k.startswith("err_"))
+        lines = [["%d" % v["addresses"], "%d" % v["requests"], "%.1f" % secs,
+                  "%.0f" % (v["requests"] / secs if secs else 0),
+                  "%.1f" % (v["cpu_ticks"] / v["clk_tck"] * 1e6 / max(1, v["requests"])),
+                  "%.1f" % (v["rss0_kb"] / 1024), "%.1f" % (v["rss1_kb"] / 1024),
+                  "%.1f" % (v["rss2_kb"] / 1024), "%+.1f" % ((v["rss2_kb"] - v["rss0_kb"]) / 1024),
+                  "%d" % v["rate_limited"], "%d" % errors]]
+        note = "every address sent" if v["done"] else \
+            "NOT every address sent within --flood-seconds (%s s)" % meta.get("flood_seconds", "?")
+        bad += errors > 0
+        tables.append(("Policy flood: distinct clients in X-Forwarded-For against a "
+                       "rate-limited route", note, head, lines))
+    return tables, bad
+
+
+EDGE_SETUP = """Each scenario starts its own processes on core 0 (`node.workers: 1`,
+`cache.ram: 512MiB`), the load (`wrk -t1 -c64`) on core 1; the runs of a
+table take turns going first.  "CPU" is the process's utime+stime over the run.
+
+- **compress**: the text corpus is the `.html`, `.css` and `.js` files of at
+  least 1 KiB of Debian's `sqlite3-doc` (`/usr/share/doc/sqlite3`), copied
+  under `/text/` in the origin's docroot; `tools/bench/text.lua` cycles through
+  them.  Outpost: a route with `compression: { levels: { gzip: 6, br: 5, zstd:
+  3 } }`: on a miss it codes the body as it streams and stores the variant,
+  a hit serves the stored variant.  nginx: `proxy_cache` with `gzip on;
+  gzip_comp_level 6; gzip_static off; gzip_proxied any; gzip_min_length 1024`:
+  it stores the identity body and compresses on every hit.  Before the hits
+  every file is fetched twice through each proxy in each coding, and the
+  second pass must be all hits with bodies that decode to the file.  Misses
+  put a new counter in the query of every request (both caches key on it):
+  "CPU ms / MiB of text" is the proxy's CPU over the identity bytes it fetched
+  and coded; "over identity" is that minus the same proxy's identity misses
+  (the coding's own cost); a run's text is counted from the list, in the
+  order text.lua asks for it.  "Body bytes, whole corpus" and its saving are
+  from the check pass (every file once); wrk's response bytes include the
+  headers.
+- **geo**: two Outposts in the same passes; the one with geo loads a country
+  and an ASN database written by `tools/bench/geo-mmdb.pl` (random networks,
+  and 127.0.0.0/8, the clients, located in DE / EU, AS64500), has
+  `geo.headers: true` and `access: { deny: [5 countries], status: 451 }` on
+  its site.  The other has none of it.  Both have the same routes: `/` (the
+  load) and two check routes, which in the geo Outpost deny `country:DE` and
+  `asn:64500`: both must answer 451 before the passes (the client is located).
+- **policy**: two Outposts in the same passes; the one with policy has
+  `trusted_proxies: [127.0.0.1/32]`, 100 CIDR rules in its site's `access`
+  (50 IPv4 /24, 50 IPv6 /48; none matches the client) and a `rate_limit` of
+  1000000/s; both get `X-Forwarded-For: 198.51.100.7` on every request.
+  Three more Outposts, each with one of the three alone, give the
+  breakdown.  A client in a denied CIDR must get 403, and one client at full
+  speed for 1 s 429s on the rate-limited route, before the flood.  The flood
+  then sends %s distinct IPv4 addresses (10.0.0.1 upwards) in
+  `X-Forwarded-For` (`tools/bench/flood.lua`) to a route of the policy
+  Outpost limited to 100/s per address: RSS before, right after and 2 s
+  after.
+- The machine is shared (2 vCPUs, other builds and tests run): compare the
+  ratios measured in the same passes, not figures across runs.
+"""
+
+
 PURGE_MODES = {
     "ram": "RAM tier only (no purge log, no NATS)",
     "disk": "with a disk tier: the purge log synced before each reply, no NATS",
@@ -684,6 +953,9 @@ def cmd_report(tsv, meta_path, out):
     purge = purge_section(meta) if meta.get("purge_tsv") else None
     if purge and purge[2]:
         bad.append("purge")
+    edge = edge_section(meta) if meta.get("edge_tsv") else None
+    if edge and edge[1]:
+        bad.append("edge")
 
     for key, present, lines, pass_rps, pass_cpu in tabs:
         mh, rh, ch = heads(key, present)
@@ -712,6 +984,12 @@ def cmd_report(tsv, meta_path, out):
             print("tag purge: %s" % purge[1]["sweep"])
         print("load average (1/5/15 min) at the start %s, at the end %s" % (
             purge[1].get("start", "?"), purge[1].get("end", "?")))
+    if edge:
+        for title, note, head, lines in edge[0]:
+            print("\n== %s ==" % title)
+            print(text_table(head, lines))
+            if note:
+                print(note)
     if bad:
         print("\nWARNING: %d run(s) had load-generator errors or unexpected origin "
               "requests (hits: any; misses: fewer than the requests)" % len(bad))
@@ -865,6 +1143,15 @@ origin's own counts.
         md.append("")
     if purge:
         md.append(purge_markdown(purge, meta))
+    if edge:
+        md.append("## Compression, geo and the policy stage\n")
+        md.append(EDGE_SETUP % meta.get("flood", "?"))
+        for title, note, head, lines in edge[0]:
+            md.append("### %s\n" % title)
+            md.append(md_table(head, lines))
+            md.append("")
+            if note:
+                md.append(note + ".\n")
     if meta.get("notes_file"):
         with open(meta["notes_file"], encoding="utf-8") as f:
             md.append(f.read().rstrip("\n") + "\n")
@@ -883,6 +1170,8 @@ def main(argv):
         return 0
     if len(argv) in (6, 7) and argv[0] == "warm":
         return cmd_warm(*argv[1:])
+    if len(argv) == 6 and argv[0] == "textwarm":
+        return cmd_textwarm(*argv[1:])
     if len(argv) == 4 and argv[0] == "report":
         return cmd_report(argv[1], argv[2], argv[3])
     sys.stderr.write(__doc__)
