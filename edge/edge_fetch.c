@@ -39,6 +39,8 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -318,6 +320,7 @@ edge_fetch_store_for_request(
 #define FETCH_OUT_HIGH      (512 * 1024) /* a reader's output: see edge_collapse.c */
 #define FETCH_FILL_POLL_MS  10           /* a paused fill looks at its window again */
 #define FETCH_FLUSH_IDLE_MS 10           /* the origin paused this long: the encoder flushes */
+#define FETCH_READ_MORE     (64 * 1024)  /* body bytes taken from the socket per read event */
 /* The lead over its slowest reader an unstored fill keeps when memory is
  * short: enough for each reader's output to stay fed. */
 #define FETCH_FILL_WINDOW_MIN (2 * FETCH_OUT_HIGH)
@@ -1351,6 +1354,47 @@ fetch_read_head(struct edge_fetch *f)
 
 /* ---- origin callbacks ---- */
 
+/*
+ * libevent 2.1 reads at most 4 KiB per read event: a 1 MiB body would take
+ * 256 trips through the loop (FIONREAD, readv, the body's processing, a
+ * write to the client).  In the body of a cleartext exchange, one readv more
+ * takes what the socket has, up to FETCH_READ_MORE in the input.  An end of
+ * file or an error is left to the bufferevent's next read, which finds it
+ * again (both persist on the socket).
+ */
+static void
+fetch_read_more(struct edge_fetch *f)
+{
+	struct evbuffer *in = bufferevent_get_input(f->obev);
+	size_t have = evbuffer_get_length(in);
+	struct evbuffer_iovec v[2];
+	struct iovec io[2];
+	ssize_t got = 0;
+	int n;
+
+	if (have >= FETCH_READ_MORE || origin_tls_is(f->obev))
+		return;
+	/* a socket bufferevent keeps its input's end frozen but while it reads
+	 * itself; so does this read */
+	evbuffer_unfreeze(in, 0);
+	n = evbuffer_reserve_space(in, (ev_ssize_t)(FETCH_READ_MORE - have), v, 2);
+	if (n > 0) {
+		for (int i = 0; i < n; i++)
+			io[i] = (struct iovec){v[i].iov_base, v[i].iov_len};
+		got = readv(bufferevent_getfd(f->obev), io, n);
+		for (int i = 0; i < n; i++) {
+			size_t take = got > 0 && (size_t)got > v[i].iov_len ? v[i].iov_len
+			              : got > 0                             ? (size_t)got
+			                                                    : 0;
+
+			v[i].iov_len = take;
+			got -= (ssize_t)take;
+		}
+		(void)evbuffer_commit_space(in, v, n);
+	}
+	evbuffer_freeze(in, 0);
+}
+
 static void
 fetch_on_read(struct bufferevent *bev, void *arg)
 {
@@ -1360,6 +1404,8 @@ fetch_on_read(struct bufferevent *bev, void *arg)
 	OBJ_CHECK(f, EDGE_FETCH_MAGIC);
 	ASSERT(f->obev == bev);
 	fetch_enter(f, &h);
+	if (f->state == FETCH_BODY)
+		fetch_read_more(f);
 	if (f->state == FETCH_BODY)
 		fetch_read_body(f);
 	else if (f->state == FETCH_WAIT_HEAD || f->state == FETCH_CONNECTING)
