@@ -928,7 +928,8 @@ conn_step_protect(struct edge_conn *c, struct str npath)
 	        q != NULL ? str_make(q + 1, r->path.len - qoff) : STR_NULL, &c->client, r->headers,
 	        r->n_headers, (int64_t)time_now(), &c->guard, c->w->key_scratch,
 	        sizeof c->w->key_scratch, &n, &v)) {
-		if (n >= 0 && q != NULL) {
+		/* the query is in head_buf (conn_rebase), and what is left is shorter */
+		if (n >= 0 && q != NULL && q >= c->head_buf && q < c->head_buf + c->head_cap) {
 			memcpy(c->head_buf + (q + 1 - c->head_buf), c->w->key_scratch, (size_t)n);
 			r->path.len = n > 0 ? qoff + (size_t)n : qoff - 1;
 			if (r->target.p + r->target.len == r->path.p + old)
