@@ -174,6 +174,7 @@ conn_free(struct edge_conn *c)
 	edge_gen_release(w, &c->gen);
 	free(c->key);
 	free(c->up_buf);
+	edge_guard_scratch_free(&c->guard);
 	c->magic = 0;
 	free(c);
 	atomic_fetch_sub_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);

@@ -273,6 +273,7 @@ edge_guard_check(struct policy_rl *rl, const struct config *cfg, const struct co
 	const struct geo_loc *loc = NULL;
 
 	s->fields_len = 0;
+	s->claims_len = 0;
 	if (geo_fields || (a != NULL && a->geo))
 		loc = guard_locate(cfg, client, s);
 	if (a != NULL && !guard_access(a, client, loc, v))

@@ -59,16 +59,22 @@ struct edge_guard_client {
 void edge_guard_client(const struct config *cfg, const struct policy_addr *peer,
     const char *peer_text, const struct h1_header *hdrs, size_t n, struct edge_guard_client *out);
 
-/* Bytes of the field lines edge_guard_check and edge_guard_protect write for
- * the origin: five X-Geo-* fields with a city of GEO_HDR_VALUE_MAX bytes, and
- * a token's forwarded claims (a name of at most 64 bytes and a value each). */
-#define EDGE_GUARD_FIELDS_MAX (512 + POLICY_JWT_FORWARD_MAX * (64 + POLICY_JWT_CLAIM_MAX + 4))
+/* Bytes of the field lines edge_guard_check writes for the origin (five
+ * X-Geo-* fields with a city of GEO_HDR_VALUE_MAX bytes fit). */
+#define EDGE_GUARD_FIELDS_MAX 512
+/* ... and of a token's forwarded claims (a name of at most 64 bytes and a
+ * value each), which edge_guard_protect adds. */
+#define EDGE_GUARD_CLAIMS_MAX (POLICY_JWT_FORWARD_MAX * (64 + POLICY_JWT_CLAIM_MAX + 4))
 
 /*
  * The stage's memory on a connection (zeroed at accept): the client's
  * location, looked up once per connection and client address (again only
  * when the address or the snapshot's databases change), and the field lines
- * for the origin request.  One thread: the connection's.
+ * for the origin request (edge_guard_fields).  A token's claims need more
+ * room than most connections ever use: the buffer that holds the fields and
+ * them is allocated by the first token with claims to forward, kept for the
+ * connection's next requests, and freed by edge_guard_scratch_free.  One
+ * thread: the connection's.
  */
 struct edge_guard_scratch {
 	struct geo_loc loc;
@@ -76,7 +82,14 @@ struct edge_guard_scratch {
 	uint64_t loc_serial;         /* ... in the databases of cfg->geo_serial; 0: none */
 	char fields[EDGE_GUARD_FIELDS_MAX];
 	size_t fields_len; /* "Name: value\r\n" lines in fields */
+	char *claims;      /* NULL, or EDGE_GUARD_FIELDS_MAX + EDGE_GUARD_CLAIMS_MAX bytes */
+	size_t claims_len; /* > 0: the lines are claims[0..claims_len) (fields, then claims) */
 };
+
+/* The field lines the stage wrote for this request's origin request. */
+struct str edge_guard_fields(const struct edge_guard_scratch *s);
+/* At the connection's end: frees what s allocated. */
+void edge_guard_scratch_free(struct edge_guard_scratch *s);
 
 /* What edge_guard_check decided against a request. */
 struct edge_guard_verdict {

@@ -5,19 +5,22 @@
  * the verifiers of policy/policy_token.h against the key sets the
  * configuration snapshot loaded (doc/protected-content.md).
  *
- * Nothing here allocates: the signature parameters are cut from the query
- * into the caller's buffer, the claims to forward are written into the
- * connection's guard scratch, next to the geo fields.
+ * A request allocates nothing here: the signature parameters are cut from
+ * the query into the caller's buffer, and the claims to forward are written
+ * after the geo fields into a buffer of the connection's guard scratch (made
+ * by its first token with claims, kept until the connection ends).
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/h1.h"
 #include "core/log.h"
+#include "core/xmalloc.h"
 #include "edge/edge_guard.h"
 #include "policy/policy_token.h"
 
@@ -84,14 +87,21 @@ token_jwt(const struct config_jwt *j, const struct h1_header *hdrs, size_t n, in
 	if (r == POLICY_JWT_OK)
 		r = policy_jwt_verify(j->jwks, &j->conf, token, now_s, &claims);
 	if (r == POLICY_JWT_OK) {
+		if (claims.n == 0)
+			return true;
+		/* the geo fields, then the claims, in the connection's larger buffer */
+		if (s->claims == NULL)
+			s->claims = xmalloc(EDGE_GUARD_FIELDS_MAX + EDGE_GUARD_CLAIMS_MAX);
+		memcpy(s->claims, s->fields, s->fields_len);
+		s->claims_len = s->fields_len;
 		for (size_t i = 0; i < claims.n; i++) {
-			size_t room = sizeof s->fields - s->fields_len;
-			int w = snprintf(s->fields + s->fields_len, room, "%s: %.*s\r\n",
+			size_t room = EDGE_GUARD_FIELDS_MAX + EDGE_GUARD_CLAIMS_MAX - s->claims_len;
+			int w = snprintf(s->claims + s->claims_len, room, "%s: %.*s\r\n",
 			    claims.fields[i].header, (int)claims.fields[i].value.len,
 			    claims.fields[i].value.p);
 
-			ASSERT(w > 0 && (size_t)w < room); /* EDGE_GUARD_FIELDS_MAX holds them */
-			s->fields_len += (size_t)w;
+			ASSERT(w > 0 && (size_t)w < room); /* EDGE_GUARD_CLAIMS_MAX holds them */
+			s->claims_len += (size_t)w;
 		}
 		return true;
 	}
@@ -117,6 +127,21 @@ edge_guard_protect(const struct config_route *route, struct str npath, struct st
 	    !token_signed(route->signed_url, npath, query, client, now_s, qout, qoutlen, qlen, v))
 		return false;
 	return route->jwt == NULL || token_jwt(route->jwt, hdrs, n, now_s, s, v);
+}
+
+struct str
+edge_guard_fields(const struct edge_guard_scratch *s)
+{
+	return s->claims_len > 0 ? str_make(s->claims, s->claims_len)
+	                         : str_make(s->fields, s->fields_len);
+}
+
+void
+edge_guard_scratch_free(struct edge_guard_scratch *s)
+{
+	free(s->claims);
+	s->claims = NULL;
+	s->claims_len = 0;
 }
 
 bool
