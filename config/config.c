@@ -102,11 +102,39 @@ config_rate_limit_free(struct config_rate_limit **rp)
 	*rp = NULL;
 }
 
+void
+config_signed_url_unref(struct config_signed_url **sp)
+{
+	struct config_signed_url *s = *sp;
+
+	*sp = NULL;
+	if (s == NULL || --s->refs > 0)
+		return;
+	policy_signed_keys_unref(&s->keys);
+	free(s);
+}
+
+void
+config_jwt_unref(struct config_jwt **jp)
+{
+	struct config_jwt *j = *jp;
+
+	*jp = NULL;
+	if (j == NULL || --j->refs > 0)
+		return;
+	policy_jwks_unref(&j->jwks);
+	for (size_t i = 0; i < j->n_strs; i++)
+		free(j->strs[i]);
+	free(j);
+}
+
 static void
 config_route_free(struct config_route *r)
 {
 	config_access_free(&r->access);
 	config_rate_limit_free(&r->rate_limit);
+	config_signed_url_unref(&r->signed_url);
+	config_jwt_unref(&r->jwt);
 	free(r->path);
 	pcre2_code_free(r->re);
 	for (size_t i = 0; i < r->n_query_allow; i++)
@@ -215,6 +243,8 @@ config_parse_free(struct config *c)
 		free(s->hsts);
 		config_access_free(&s->access);
 		config_rate_limit_free(&s->rate_limit);
+		config_signed_url_unref(&s->signed_url);
+		config_jwt_unref(&s->jwt);
 	}
 	free(c->sites);
 	free(c->hosts_exact);

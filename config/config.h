@@ -32,6 +32,7 @@
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
 #include "policy/policy.h"
+#include "policy/policy_token.h"
 #include "purge/purge.h"
 
 struct config_listen {
@@ -188,6 +189,31 @@ struct config_rate_limit {
 	                                      across reloads, so the buckets survive them */
 };
 
+/*
+ * signed_url (of a site or a route): the keys a signed URL may name, read
+ * from their files at load (doc/protected-content.md).  A site's is shared by
+ * its routes without their own: refs counts the holders (configuration
+ * thread; a snapshot is freed whole).
+ */
+struct config_signed_url {
+	struct policy_signed_keys *keys;
+	struct policy_signed_conf conf;
+	unsigned refs;
+};
+
+/*
+ * jwt (of a site or a route): bearer tokens checked against a JWK Set loaded
+ * at load (and so again on each reload); conf's strings are owned by strs.
+ * Shared as config_signed_url is.
+ */
+struct config_jwt {
+	struct policy_jwks *jwks;
+	struct policy_jwt_conf conf;
+	char *strs[2 + POLICY_JWT_AUD_MAX + 2 * POLICY_JWT_FORWARD_MAX];
+	size_t n_strs;
+	unsigned refs;
+};
+
 /* PCRE2 compiled pattern (config_parse.c compiles with JIT when available). */
 struct pcre2_real_code_8;
 
@@ -247,6 +273,8 @@ struct config_route {
 	                                         file) before an origin member is asked */
 	struct config_access *access;         /* access, or NULL: the site's */
 	struct config_rate_limit *rate_limit; /* rate_limit, or NULL: the site's */
+	struct config_signed_url *signed_url; /* signed_url, else the site's, or NULL */
+	struct config_jwt *jwt;               /* jwt, else the site's, or NULL */
 	enum config_tristate geo_headers;     /* geo_headers, default: the site's */
 	/* geo_pools: the client's location picks the pool; the map's values are
 	 * indexes into geo_pool_refs */
@@ -285,6 +313,8 @@ struct config_site {
 	char *hsts;          /* hsts: Strict-Transport-Security value sent on TLS, or NULL */
 	struct config_access *access;         /* access: for routes without their own, or NULL */
 	struct config_rate_limit *rate_limit; /* rate_limit: likewise, or NULL */
+	struct config_signed_url *signed_url; /* signed_url: given to routes without one */
+	struct config_jwt *jwt;               /* jwt: likewise */
 	enum config_tristate geo_headers;     /* geo_headers, default: geo.headers */
 };
 

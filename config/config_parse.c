@@ -48,6 +48,7 @@
 #include "config/config_parse.h"
 #include "config/config_tls.h"
 #include "config/config_value.h"
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "core/xmalloc.h"
@@ -2772,10 +2773,295 @@ cparse_rate_limit(struct cparse *p, const struct cnode *m)
 	return rl;
 }
 
-/* The access, rate_limit and geo_headers keys of map m (a site or a route). */
+/* The secret of a signed_url key from file f: one base64 token, surrounding
+ * whitespace cut, into buf (NUL-terminated); false after an error at f. */
+static bool
+cparse_secret_file(struct cparse *p, const struct cnode *f, char *buf, size_t buflen)
+{
+	FILE *fp = fopen(f->str, "r");
+	size_t n = fp != NULL ? fread(buf, 1, buflen - 1, fp) : 0, b = 0;
+	bool ok = false;
+
+	if (fp == NULL) {
+		cparse_err(p, f, "cannot read \"%.200s\": %s", f->str, strerror(errno));
+		return false;
+	}
+	fclose(fp);
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		n--;
+	while (b < n && isspace((unsigned char)buf[b]))
+		b++;
+	buf[n] = '\0';
+	if (n == b || n == buflen - 1 || strcspn(buf + b, " \t\r\n") != n - b)
+		cparse_err(p, f, "\"%.200s\" must hold one base64 secret", f->str);
+	else
+		ok = true;
+	memmove(buf, buf + b, n - b + 1);
+	return ok;
+}
+
+/* signed_url: { keys: [{ id, file }], leeway } */
+static struct config_signed_url *
+cparse_signed_url(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"keys", "leeway", NULL};
+	static const char *const key_keys[] = {"id", "file", NULL};
+	struct config_signed_url *su = NULL;
+	const struct cnode *v;
+	char text[POLICY_SIGNED_KEYS_MAX * (POLICY_SIGNED_KID_MAX + 256)], secret[1024];
+	char err[256];
+	size_t len = 0, old;
+	bool ok = true;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	if ((v = cparse_required(p, m, "keys")) == NULL)
+		return NULL;
+	old = cparse_push_key(p, "keys");
+	if (!cparse_seq(p, v)) {
+		cparse_pop(p, old);
+		return NULL;
+	}
+	if (v->n > POLICY_SIGNED_KEYS_MAX) {
+		cparse_err(p, v, "at most %d keys", POLICY_SIGNED_KEYS_MAX);
+		ok = false;
+	}
+	for (size_t i = 0; i < v->n && i < POLICY_SIGNED_KEYS_MAX; i++) {
+		const struct cnode *k = v->kids[i], *id, *f;
+		size_t o2 = cparse_push_index(p, i), o3;
+		struct policy_signed_keys *one = NULL;
+		bool kok = true;
+		int n;
+
+		if (!cparse_map(p, k, key_keys) || (id = cparse_required(p, k, "id")) == NULL ||
+		    (f = cparse_required(p, k, "file")) == NULL) {
+			ok = false;
+			cparse_pop(p, o2);
+			continue;
+		}
+		o3 = cparse_push_key(p, "id");
+		kok = cparse_str(p, id) != NULL;
+		if (kok &&
+		    (strlen(id->str) > POLICY_SIGNED_KID_MAX ||
+		        strspn(id->str, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		                        "0123456789._-") != strlen(id->str))) {
+			cparse_err(p, id, "\"%.40s\": 1 to %d of A-Z a-z 0-9 . _ -", id->str,
+			    POLICY_SIGNED_KID_MAX);
+			kok = false;
+		}
+		for (size_t j = 0; j < i && kok; j++) {
+			const struct cnode *prev = cmap_get(v->kids[j], "id", NULL);
+
+			if (prev != NULL && prev->type == CNODE_SCALAR &&
+			    strcmp(prev->str, id->str) == 0) {
+				cparse_err(p, id, "duplicate key id \"%.40s\"", id->str);
+				kok = false;
+			}
+		}
+		cparse_pop(p, o3);
+		o3 = cparse_push_key(p, "file");
+		kok = kok && cparse_str(p, f) != NULL &&
+		      cparse_secret_file(p, f, secret, sizeof secret);
+		if (kok) {
+			/* one line of a key file (policy_signed_keys_parse checks both) */
+			n = snprintf(text + len, sizeof text - len, "%s %s\n", id->str, secret);
+			if (n < 0 || (size_t)n >= sizeof text - len) {
+				cparse_err(p, f, "secret too long");
+				kok = false;
+			} else if (policy_signed_keys_parse(
+			               f->str, text + len, (size_t)n, &one, err, sizeof err) != 0) {
+				cparse_err(p, f, "%s", err);
+				kok = false;
+			} else {
+				len += (size_t)n;
+			}
+			policy_signed_keys_unref(&one);
+		}
+		OPENSSL_cleanse(secret, sizeof secret);
+		ok = ok && kok;
+		cparse_pop(p, o3);
+		cparse_pop(p, o2);
+	}
+	if (ok) {
+		su = xcalloc(1, sizeof *su);
+		su->refs = 1;
+		policy_signed_conf_defaults(&su->conf);
+		if (policy_signed_keys_parse("signed_url", text, len, &su->keys, err, sizeof err) !=
+		    0) {
+			cparse_err(p, v, "%s", err);
+			config_signed_url_unref(&su);
+		}
+	}
+	OPENSSL_cleanse(text, sizeof text);
+	cparse_pop(p, old);
+	if (su != NULL)
+		cget_duration(p, m, "leeway", 0, 3600 * 1000, 1000, &su->conf.leeway_s);
+	return su;
+}
+
+/* A string of a jwt setting, kept in j->strs; NULL after an error. */
+static const char *
+cparse_jwt_str(struct cparse *p, const struct cnode *n, struct config_jwt *j)
+{
+	const char *s = cparse_str(p, n);
+
+	if (s == NULL)
+		return NULL;
+	ASSERT(j->n_strs < sizeof j->strs / sizeof j->strs[0]);
+	return j->strs[j->n_strs++] = xstrdup(s);
+}
+
+/* jwt.algorithms: [RS256, ES256, HS256] */
+static void
+cparse_jwt_algs(struct cparse *p, const struct cnode *v, struct config_jwt *j)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} algs[] = {
+	    {"RS256", POLICY_JWT_RS256}, {"ES256", POLICY_JWT_ES256}, {"HS256", POLICY_JWT_HS256}};
+
+	if (!cparse_seq(p, v))
+		return;
+	for (size_t i = 0; i < v->n; i++) {
+		size_t o2 = cparse_push_index(p, i), a;
+		const char *s = cparse_str(p, v->kids[i]);
+
+		for (a = 0; s != NULL && a < sizeof algs / sizeof algs[0]; a++)
+			if (strcmp(s, algs[a].name) == 0)
+				break;
+		if (s != NULL && a == sizeof algs / sizeof algs[0])
+			cparse_err(p, v->kids[i], "\"%.40s\": one of RS256, ES256, HS256", s);
+		else if (s != NULL)
+			j->conf.algs |= algs[a].bit;
+		cparse_pop(p, o2);
+	}
+}
+
+/* jwt.audience: a string or a list of them */
+static void
+cparse_jwt_audience(struct cparse *p, const struct cnode *v, struct config_jwt *j)
+{
+	const char *s;
+
+	if (v->type == CNODE_SCALAR) {
+		if ((s = cparse_jwt_str(p, v, j)) != NULL)
+			j->conf.audiences[j->conf.n_audiences++] = s;
+		return;
+	}
+	if (!cparse_seq(p, v))
+		return;
+	if (v->n > POLICY_JWT_AUD_MAX) {
+		cparse_err(p, v, "at most %d audiences", POLICY_JWT_AUD_MAX);
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		size_t o2 = cparse_push_index(p, i);
+
+		if ((s = cparse_jwt_str(p, v->kids[i], j)) != NULL)
+			j->conf.audiences[j->conf.n_audiences++] = s;
+		cparse_pop(p, o2);
+	}
+}
+
+/* jwt.claims_headers: { claim: Header-Name, ... } */
+static void
+cparse_jwt_claims(struct cparse *p, const struct cnode *v, struct config_jwt *j)
+{
+	char err[160];
+
+	if (!cparse_type(p, v, CNODE_MAP))
+		return;
+	if (v->n / 2 > POLICY_JWT_FORWARD_MAX) {
+		cparse_err(p, v, "at most %d claims", POLICY_JWT_FORWARD_MAX);
+		return;
+	}
+	for (size_t i = 0; i + 1 < v->n; i += 2) {
+		const struct cnode *k = v->kids[i];
+		struct policy_jwt_forward *f = &j->conf.forward[j->conf.n_forward];
+		size_t o2;
+
+		if (k->type != CNODE_SCALAR) {
+			cparse_err(p, k, "keys must be scalars, got %s", cnode_type_name(k));
+			continue;
+		}
+		o2 = cparse_push_key(p, k->str);
+		f->claim = cparse_jwt_str(p, k, j);
+		f->header = cparse_jwt_str(p, v->kids[i + 1], j);
+		if (f->claim != NULL && f->header != NULL) {
+			j->conf.n_forward++;
+			if (policy_jwt_conf_check(&j->conf, err, sizeof err) != 0) {
+				cparse_err(p, v->kids[i + 1], "%s", err);
+				j->conf.n_forward--;
+			}
+		}
+		cparse_pop(p, o2);
+	}
+}
+
+/* jwt: { jwks, issuer, audience, algorithms, leeway, require_exp,
+ * max_token_bytes, claims_headers } */
+static struct config_jwt *
+cparse_jwt(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"jwks", "issuer", "audience", "algorithms", "leeway",
+	    "require_exp", "max_token_bytes", "claims_headers", NULL};
+	struct config_jwt *j;
+	const struct cnode *v;
+	char err[512];
+	size_t old, errs = p->n_errs;
+
+	if (!cparse_map(p, m, keys))
+		return NULL;
+	j = xcalloc(1, sizeof *j);
+	j->refs = 1;
+	policy_jwt_conf_defaults(&j->conf);
+	if ((v = cparse_required(p, m, "jwks")) != NULL) {
+		old = cparse_push_key(p, "jwks");
+		if ((j->conf.jwks_file = cparse_jwt_str(p, v, j)) != NULL &&
+		    policy_jwks_load(j->conf.jwks_file, &j->jwks, err, sizeof err) != 0)
+			cparse_err(p, v, "%s", err);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "issuer", NULL)) != NULL) {
+		old = cparse_push_key(p, "issuer");
+		j->conf.issuer = cparse_jwt_str(p, v, j);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "audience", NULL)) != NULL) {
+		old = cparse_push_key(p, "audience");
+		cparse_jwt_audience(p, v, j);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "algorithms", NULL)) != NULL) {
+		old = cparse_push_key(p, "algorithms");
+		cparse_jwt_algs(p, v, j);
+		cparse_pop(p, old);
+	}
+	cget_duration(p, m, "leeway", 0, 3600 * 1000, 1000, &j->conf.leeway_s);
+	cget_bool(p, m, "require_exp", &j->conf.require_exp, NULL);
+	if (cmap_get(m, "max_token_bytes", NULL) != NULL) {
+		uint64_t max = j->conf.max_token_bytes;
+
+		cget_size(p, m, "max_token_bytes", 64, POLICY_JWT_TOKEN_MAX, &max);
+		j->conf.max_token_bytes = (size_t)max;
+	}
+	if ((v = cmap_get(m, "claims_headers", NULL)) != NULL) {
+		old = cparse_push_key(p, "claims_headers");
+		cparse_jwt_claims(p, v, j);
+		cparse_pop(p, old);
+	}
+	if (p->n_errs != errs || j->jwks == NULL)
+		config_jwt_unref(&j);
+	return j;
+}
+
+/* The access, rate_limit, signed_url, jwt and geo_headers keys of map m (a
+ * site or a route). */
 static void
 cparse_guard_keys(struct cparse *p, const struct cnode *m, struct config_access **access,
-    struct config_rate_limit **rl, enum config_tristate *geo_headers)
+    struct config_rate_limit **rl, struct config_signed_url **su, struct config_jwt **jwt,
+    enum config_tristate *geo_headers)
 {
 	const struct cnode *v;
 	size_t old;
@@ -2796,6 +3082,16 @@ cparse_guard_keys(struct cparse *p, const struct cnode *m, struct config_access 
 	if ((v = cmap_get(m, "rate_limit", NULL)) != NULL) {
 		old = cparse_push_key(p, "rate_limit");
 		*rl = cparse_rate_limit(p, v);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "signed_url", NULL)) != NULL) {
+		old = cparse_push_key(p, "signed_url");
+		*su = cparse_signed_url(p, v);
+		cparse_pop(p, old);
+	}
+	if ((v = cmap_get(m, "jwt", NULL)) != NULL) {
+		old = cparse_push_key(p, "jwt");
+		*jwt = cparse_jwt(p, v);
 		cparse_pop(p, old);
 	}
 }
@@ -2962,7 +3258,7 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	static const char *const keys[] = {"path", "exact", "regex", "pool", "methods", "cache",
 	    "rewrite", "origin_host", "redirect", "request_headers", "response_headers", "canary",
 	    "request_buffering", "underscores_in_headers", "compression", "access", "rate_limit",
-	    "geo_headers", "geo_pools", NULL};
+	    "signed_url", "jwt", "geo_headers", "geo_pools", NULL};
 	static const struct {
 		const char *key;
 		void (*fn)(struct cparse *, const struct cnode *, struct config_route *);
@@ -2985,7 +3281,8 @@ cparse_route(struct cparse *p, const struct cnode *m, struct config_route *r)
 	cparse_route_coding(p, m, r);
 	cget_bool(p, m, "request_buffering", &r->request_buffering, NULL);
 	cget_bool(p, m, "underscores_in_headers", &r->underscores, NULL);
-	cparse_guard_keys(p, m, &r->access, &r->rate_limit, &r->geo_headers);
+	cparse_guard_keys(
+	    p, m, &r->access, &r->rate_limit, &r->signed_url, &r->jwt, &r->geo_headers);
 	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
 		if ((v = cmap_get(m, parts[i].key, NULL)) == NULL)
 			continue;
@@ -3186,7 +3483,8 @@ static void
 cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size_t idx)
 {
 	static const char *const keys[] = {"name", "hosts", "routes", "pool", "tls",
-	    "redirect_https", "hsts", "compression", "access", "rate_limit", NULL};
+	    "redirect_https", "hsts", "compression", "access", "rate_limit", "signed_url", "jwt",
+	    NULL};
 	const struct cnode *v, *routes, *pool;
 	size_t i, j, old;
 
@@ -3301,12 +3599,25 @@ cparse_site(struct cparse *p, const struct cnode *m, struct config_site *s, size
 		}
 		cparse_pop(p, old);
 	}
-	cparse_guard_keys(p, m, &s->access, &s->rate_limit, &s->geo_headers);
+	cparse_guard_keys(
+	    p, m, &s->access, &s->rate_limit, &s->signed_url, &s->jwt, &s->geo_headers);
 	if (s->rate_limit != NULL)
 		s->rate_limit->zone = cparse_zone(s->name, NULL);
-	for (i = 0; i < s->n_routes; i++)
-		if (s->routes[i].rate_limit != NULL)
-			s->routes[i].rate_limit->zone = cparse_zone(s->name, s->routes[i].path);
+	for (i = 0; i < s->n_routes; i++) {
+		struct config_route *r = &s->routes[i];
+
+		if (r->rate_limit != NULL)
+			r->rate_limit->zone = cparse_zone(s->name, r->path);
+		/* a route without its own takes the site's: one pointer per request */
+		if (r->signed_url == NULL && s->signed_url != NULL) {
+			r->signed_url = s->signed_url;
+			s->signed_url->refs++;
+		}
+		if (r->jwt == NULL && s->jwt != NULL) {
+			r->jwt = s->jwt;
+			s->jwt->refs++;
+		}
+	}
 }
 
 static int

@@ -14,6 +14,9 @@ struct config *config_parse_new(void);
 void config_parse_free(struct config *c);
 /* Free a site's or route's access and rate_limit; set *p = NULL; NULL-safe. */
 void config_access_free(struct config_access **ap);
+/* Drop a holder of a signed_url / jwt; the last frees.  NULL-safe. */
+void config_signed_url_unref(struct config_signed_url **sp);
+void config_jwt_unref(struct config_jwt **jp);
 void config_rate_limit_free(struct config_rate_limit **rp);
 /*
  * Finishes a valid snapshot: sorts each site's routes longest first and builds

@@ -171,6 +171,7 @@ conn_free(struct edge_conn *c)
 	edge_io_close(&c->io);
 	edge_ip_leave(w->srv->conn_ip, c->ip_slot);
 	edge_gen_release(w, &c->gen);
+	edge_guard_scratch_free(&c->guard);
 	c->magic = 0;
 	free(c);
 	atomic_fetch_sub_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);

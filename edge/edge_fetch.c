@@ -184,7 +184,8 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 
 		if (edge_fetch_skip_field(b->route, r, h, b->fields) ||
 		    edge_route_hdr_drops(&b->route->req_hdrs, h->name) ||
-		    (b->cfg != NULL && edge_guard_geo_field(b->cfg, h->name)))
+		    (b->cfg != NULL && edge_guard_geo_field(b->cfg, h->name)) ||
+		    (b->route->jwt != NULL && edge_guard_jwt_field(b->route, h->name)))
 			continue;
 		if (b->drop_range && (str_eq_nocase(h->name, STR_LIT("Range")) ||
 		                         str_eq_nocase(h->name, STR_LIT("If-Range"))))

@@ -69,7 +69,7 @@ struct edge_fetch_bereq {
 	const struct config_route *route;
 	enum edge_fetch_fields fields;
 	const struct config *cfg;      /* the request's snapshot (geo field names) */
-	struct str guard_fields;       /* the policy stage's field lines (X-Geo-*), each
+	struct str guard_fields;       /* the policy stage's field lines (X-Geo-*, claims), each
 	                                  ending in CRLF; may be empty */
 	bool drop_range;               /* Range and If-Range not forwarded */
 	uint64_t range_window;         /* > 0: "Range: bytes=0-(window - 1)" */

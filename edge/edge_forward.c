@@ -248,7 +248,7 @@ fw_bereq(struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_b
 	b->key_len = c->req->key_len > 0 ? (size_t)c->req->key_len : 0;
 	b->peer = c->peer;
 	b->cfg = c->gen->cfg;
-	b->guard_fields = str_make(c->guard.fields, c->guard.fields_len);
+	b->guard_fields = edge_guard_fields(&c->guard);
 	b->tls = c->tls;
 	b->node_name = c->gen->cfg->node_name;
 	b->request_id = edge_req_id(c->req);

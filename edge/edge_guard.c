@@ -218,8 +218,8 @@ guard_access(const struct config_access *a, const struct edge_guard_client *clie
 		return true;
 	slot = rule >= 0 ? (size_t)rule : rule == GEO_EVAL_DEFAULT ? a->n : a->n + 1;
 	atomic_fetch_add_explicit(&a->denials[slot].n, 1, memory_order_relaxed);
+	memset(v, 0, sizeof *v);
 	v->status = (int)geo_rules_status(a->rules);
-	v->retry_after_s = 0;
 	v->body = v->status == 451 ? "unavailable for legal reasons\n" : "forbidden\n";
 	return false;
 }
@@ -255,6 +255,8 @@ guard_rate(struct policy_rl *rl, const struct config_rate_limit *r,
 		return true;
 	v->status = 429;
 	v->body = "too many requests\n";
+	v->challenge = NULL;
+	v->signed_url = false;
 	return false;
 }
 
@@ -271,6 +273,7 @@ edge_guard_check(struct policy_rl *rl, const struct config *cfg, const struct co
 	const struct geo_loc *loc = NULL;
 
 	s->fields_len = 0;
+	s->claims_len = 0;
 	if (geo_fields || (a != NULL && a->geo))
 		loc = guard_locate(cfg, client, s);
 	if (a != NULL && !guard_access(a, client, loc, v))

@@ -31,6 +31,7 @@
 
 #include "geo/geo.h"
 #include "policy/policy.h"
+#include "policy/policy_token.h"
 
 struct config;
 struct config_listen;
@@ -61,12 +62,19 @@ void edge_guard_client(const struct config *cfg, const struct policy_addr *peer,
 /* Bytes of the field lines edge_guard_check writes for the origin (five
  * X-Geo-* fields with a city of GEO_HDR_VALUE_MAX bytes fit). */
 #define EDGE_GUARD_FIELDS_MAX 512
+/* ... and of a token's forwarded claims (a name of at most 64 bytes and a
+ * value each), which edge_guard_protect adds. */
+#define EDGE_GUARD_CLAIMS_MAX (POLICY_JWT_FORWARD_MAX * (64 + POLICY_JWT_CLAIM_MAX + 4))
 
 /*
  * The stage's memory on a connection (zeroed at accept): the client's
  * location, looked up once per connection and client address (again only
  * when the address or the snapshot's databases change), and the field lines
- * for the origin request.  One thread: the connection's.
+ * for the origin request (edge_guard_fields).  A token's claims need more
+ * room than most connections ever use: the buffer that holds the fields and
+ * them is allocated by the first token with claims to forward, kept for the
+ * connection's next requests, and freed by edge_guard_scratch_free.  One
+ * thread: the connection's.
  */
 struct edge_guard_scratch {
 	struct geo_loc loc;
@@ -74,13 +82,22 @@ struct edge_guard_scratch {
 	uint64_t loc_serial;         /* ... in the databases of cfg->geo_serial; 0: none */
 	char fields[EDGE_GUARD_FIELDS_MAX];
 	size_t fields_len; /* "Name: value\r\n" lines in fields */
+	char *claims;      /* NULL, or EDGE_GUARD_FIELDS_MAX + EDGE_GUARD_CLAIMS_MAX bytes */
+	size_t claims_len; /* > 0: the lines are claims[0..claims_len) (fields, then claims) */
 };
+
+/* The field lines the stage wrote for this request's origin request. */
+struct str edge_guard_fields(const struct edge_guard_scratch *s);
+/* At the connection's end: frees what s allocated. */
+void edge_guard_scratch_free(struct edge_guard_scratch *s);
 
 /* What edge_guard_check decided against a request. */
 struct edge_guard_verdict {
-	int status;             /* 403 or 451 (access), 429 (rate_limit) */
+	int status;             /* 403 or 451 (access, signed_url), 429 (rate_limit), 401 (jwt) */
 	uint32_t retry_after_s; /* 429: seconds until the next token */
 	const char *body;       /* the short text body */
+	const char *challenge;  /* 401: the WWW-Authenticate value; else NULL */
+	bool signed_url;        /* 403 from signed_url (not an access list) */
 };
 
 /*
@@ -95,6 +112,26 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
     const struct config_site *site, const struct config_route *route,
     const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n,
     struct edge_guard_scratch *s, struct edge_guard_verdict *v);
+
+/*
+ * Protected content, after edge_guard_check, for a route with signed_url or
+ * jwt (doc/protected-content.md): the signed URL of npath (the normalized
+ * path) and query (the raw query, without '?'; STR_NULL: none) for client,
+ * then the bearer token of the Authorization field in hdrs[0..n), at now_s.
+ * true: serve; *qlen is the length of the query without the signature
+ * parameters, written to qout (qoutlen bytes), for the key and the origin
+ * (-1: no signed_url, the query stays), and the token's forwarded claims are
+ * appended to s->fields.  false: refuse with *v — 403 for a signed URL, 401
+ * with v->challenge for a token (RFC 6750 §3).  No allocation.
+ */
+bool edge_guard_protect(const struct config_route *route, struct str npath, struct str query,
+    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n, int64_t now_s,
+    struct edge_guard_scratch *s, char *qout, size_t qoutlen, int *qlen,
+    struct edge_guard_verdict *v);
+
+/* Is name a field route's jwt forwards a claim as?  A client's are never
+ * forwarded. */
+bool edge_guard_jwt_field(const struct config_route *route, struct str name);
 
 /*
  * Appends route's cache.vary_geo tag for client — "#geo=DE" (the country or

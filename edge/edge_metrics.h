@@ -74,6 +74,9 @@
 	X(access_denied_total,                                                                     \
 	    "Requests refused by an access list (403 or 451) before the cache lookup")             \
 	X(rate_limited_total, "Requests refused by a rate_limit (429) before the cache lookup")    \
+	X(signed_url_denied_total,                                                                 \
+	    "Requests refused by signed_url (403): signature missing, invalid or expired")         \
+	X(jwt_denied_total, "Requests refused by jwt (401): bearer token missing or invalid")      \
 	X(proxy_protocol_errors_total,                                                             \
 	    "Connections closed on a proxy_protocol listener: untrusted peer, no or bad header")   \
 	X(connections_limited_total,                                                               \

@@ -442,6 +442,45 @@ req_step_guard(struct edge_req *req)
 	return false;
 }
 
+/* protect: the route's signed URL and bearer token (edge_token.c), after
+ * guard; the signature parameters leave the query in head_buf, so neither
+ * the cache key nor the origin's request holds them. */
+static bool
+req_step_protect(struct edge_req *req, struct str npath)
+{
+	struct edge_conn *c = req->conn;
+	struct h1_request *r = &req->h1;
+	const char *q = memchr(r->path.p, '?', r->path.len);
+	size_t qoff = q != NULL ? (size_t)(q - r->path.p) + 1 : r->path.len, old = r->path.len;
+	struct edge_guard_verdict v;
+	int n;
+
+	if (edge_guard_protect(req->route, npath,
+	        q != NULL ? str_make(q + 1, r->path.len - qoff) : STR_NULL, &c->client, r->headers,
+	        r->n_headers, (int64_t)time_now(), &c->guard, c->w->key_scratch,
+	        sizeof c->w->key_scratch, &n, &v)) {
+		/* the query is in head_buf (edge_req_set_head), and what is left
+		 * is shorter */
+		if (n >= 0 && q != NULL && q >= req->head_buf &&
+		    q < req->head_buf + req->head_cap) {
+			memcpy(
+			    req->head_buf + (q + 1 - req->head_buf), c->w->key_scratch, (size_t)n);
+			r->path.len = n > 0 ? qoff + (size_t)n : qoff - 1;
+			if (r->target.p + r->target.len == r->path.p + old)
+				r->target.len -= old - r->path.len;
+		}
+		return true;
+	}
+	if (v.signed_url)
+		EDGE_COUNT(&c->w->metrics, signed_url_denied_total);
+	else
+		EDGE_COUNT(&c->w->metrics, jwt_denied_total);
+	edge_conn_send_typed(c, v.status, "text/plain; charset=utf-8",
+	    v.challenge != NULL ? "WWW-Authenticate" : "Cache-Control",
+	    v.challenge != NULL ? v.challenge : "no-store", v.body);
+	return false;
+}
+
 /* route: the site (and SNI), redirect_https, the route, its methods and
  * redirect, the upstream side (pool, target, Host), limits.body and
  * cache.get_body; *cached: the route caches. */
@@ -490,6 +529,12 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 	req->route = route;
 	if (!req_step_guard(req))
 		return false;
+	if (route->signed_url != NULL || route->jwt != NULL) {
+		if (!req_step_protect(req, npath))
+			return false;
+		path = r->path; /* without the signature parameters */
+		q = memchr(path.p, '?', path.len);
+	}
 	if (!edge_route_method_ok(route, r->method)) {
 		/* allow_line: "Allow: <methods>\r\n" */
 		struct edge_resp resp;

@@ -761,6 +761,9 @@ policy_jwt_verify(const struct policy_jwks *ks, const struct policy_jwt_conf *c,
 	res = jwt_header(header, (size_t)hl, &alg, kid, &kid_len, &has_kid);
 	if (res != POLICY_JWT_OK)
 		return res;
+	/* the bits follow enum policy_jwt_alg */
+	if (c->algs != 0 && (c->algs & (1u << alg)) == 0)
+		return POLICY_JWT_BAD_ALG;
 	res = policy_jwks_select(ks, has_kid ? str_make(kid, kid_len) : STR_NULL, alg, &key);
 	if (res != POLICY_JWT_OK)
 		return res;

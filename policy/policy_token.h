@@ -200,10 +200,16 @@ struct policy_jwt_forward {
 	const char *header; /* e.g. "X-User"; the request step removes any client copy */
 };
 
+/* The algs a conf may allow (policy_jwt_conf.algs). */
+#define POLICY_JWT_RS256 (1u << 0)
+#define POLICY_JWT_ES256 (1u << 1)
+#define POLICY_JWT_HS256 (1u << 2)
+
 /* What a site's jwt settings will hold (config/ fills it; strings are views). */
 struct policy_jwt_conf {
-	const char *jwks_file;                     /* required */
-	const char *issuer;                        /* default NULL: iss not checked */
+	const char *jwks_file; /* required */
+	unsigned algs;         /* POLICY_JWT_RS256 | ...: the algs accepted; default 0: all three */
+	const char *issuer;    /* default NULL: iss not checked */
 	const char *audiences[POLICY_JWT_AUD_MAX]; /* the token's aud must name one of them */
 	size_t n_audiences;                        /* default 0: aud not checked */
 	unsigned leeway_s;      /* default 30: clock skew allowed on exp and nbf */

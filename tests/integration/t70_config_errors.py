@@ -571,6 +571,33 @@ CASES += [
 ]
 
 
+# Protected content: signed_url and jwt (their files are read at load).
+CASES += [
+    _guard_route_case("signed_url_no_keys", "signed_url.keys",
+                      '        signed_url: { leeway: 10s }'),
+    _guard_route_case("signed_url_unreadable_secret", "cannot read",
+                      '        signed_url: { keys: [{ id: k1, file: /nonexistent/k1 }] }'),
+    _guard_route_case("signed_url_bad_secret", "base64 secret",
+                      '        signed_url: { keys: [{ id: k1, file: /etc/passwd }] }'),
+    _guard_route_case("signed_url_duplicate_id", "duplicate key id",
+                      '        signed_url: { keys: [{ id: k1, file: /nonexistent/a },'
+                      ' { id: k1, file: /nonexistent/b }] }'),
+    _guard_route_case("signed_url_key_no_file", "signed_url.keys[0].file",
+                      '        signed_url: { keys: [{ id: k1 }] }'),
+    _guard_route_case("jwt_no_jwks", "jwt.jwks", '        jwt: { issuer: "https://id" }'),
+    _guard_route_case("jwt_jwks_unreadable", "jwt.jwks",
+                      '        jwt: { jwks: /nonexistent/jwks.json }'),
+    _guard_route_case("jwt_jwks_not_json", "jwt.jwks", '        jwt: { jwks: /etc/passwd }'),
+    _guard_route_case("jwt_bad_algorithm", "RS256, ES256, HS256",
+                      '        jwt: { jwks: /etc/passwd, algorithms: [none] }'),
+    _guard_route_case("jwt_bad_claim_header", "header",
+                      '        jwt: { jwks: /etc/passwd, claims_headers: { sub: "X User" } }'),
+    _guard_route_case("jwt_bad_leeway", "jwt.leeway",
+                      '        jwt: { jwks: /etc/passwd, leeway: 2h }'),
+    _guard_route_case("jwt_unknown_key", "jwt.jku", '        jwt: { jwks: /etc/passwd, jku: x }'),
+]
+
+
 def _geo_case(name, key, db_line, extra=""):
     """VALID with a geo section whose databases' last line is db_line (marked)."""
     text = VALID + "geo:\n" + extra + "  databases:\n" + db_line + "   # <- error\n"
