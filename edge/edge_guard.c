@@ -116,6 +116,15 @@ guard_locate(
 	return s->loc.found != 0 ? &s->loc : NULL;
 }
 
+const char *
+edge_guard_country(
+    const struct config *cfg, const struct edge_guard_client *client, struct edge_guard_scratch *s)
+{
+	const struct geo_loc *loc = guard_locate(cfg, client, s);
+
+	return loc != NULL && (loc->found & GEO_FOUND_COUNTRY) ? loc->country : NULL;
+}
+
 /* The X-Geo-* lines for loc into s->fields. */
 static void
 guard_geo_fields(const struct config *cfg, const struct geo_loc *loc, struct edge_guard_scratch *s)

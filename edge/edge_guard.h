@@ -133,6 +133,11 @@ bool edge_guard_protect(const struct config_route *route, struct str npath, stru
  * forwarded. */
 bool edge_guard_jwt_field(const struct config_route *route, struct str name);
 
+/* The client's country code ("DE") in cfg's databases, NULL when not known;
+ * looked up as for edge_guard_key_geo.  Valid until s changes. */
+const char *edge_guard_country(
+    const struct config *cfg, const struct edge_guard_client *client, struct edge_guard_scratch *s);
+
 /*
  * Appends route's cache.vary_geo tag for client — "#geo=DE" (the country or
  * the continent), "#geo=--" when the location is not known — to the cache

@@ -167,6 +167,57 @@ metrics_hist_family(struct evbuffer *b, const char *family, const char *help, co
 			metrics_hist_write(b, family, label, labels_name(l, s, n_names), &h[s]);
 }
 
+/* outpost_requests_by_country_total: the EDGE_COUNTRY_TOP countries with
+ * the most requests by code, the others summed as "other", "unknown" (no
+ * family when no request was counted: no geo database). */
+static void
+metrics_countries(struct evbuffer *b, struct edge_metrics *const *m, unsigned n)
+{
+	uint64_t *sum = xcalloc(EDGE_COUNTRY_CODES + 1, sizeof *sum);
+	unsigned top[EDGE_COUNTRY_TOP], n_top = 0;
+	uint64_t total = 0, shown = 0;
+
+	for (unsigned w = 0; w < n; w++)
+		for (unsigned k = 0; k <= EDGE_COUNTRY_CODES; k++)
+			sum[k] += atomic_load_explicit(&m[w]->country[k], memory_order_relaxed);
+	for (unsigned k = 0; k <= EDGE_COUNTRY_CODES; k++)
+		total += sum[k];
+	if (total > 0) {
+		/* the top by count (ties: by code), an insertion into a short list */
+		for (unsigned k = 0; k < EDGE_COUNTRY_CODES; k++) {
+			unsigned i;
+
+			if (sum[k] == 0 ||
+			    (n_top == EDGE_COUNTRY_TOP && sum[k] <= sum[top[n_top - 1]]))
+				continue;
+			i = n_top < EDGE_COUNTRY_TOP ? n_top++ : n_top - 1;
+			while (i > 0 && sum[top[i - 1]] < sum[k]) {
+				top[i] = top[i - 1];
+				i--;
+			}
+			top[i] = k;
+		}
+		evbuffer_add_printf(b,
+		    "# HELP outpost_requests_by_country_total Requests by the "
+		    "client's country (geo databases), the top %u by name\n"
+		    "# TYPE outpost_requests_by_country_total counter\n",
+		    (unsigned)EDGE_COUNTRY_TOP);
+		for (unsigned i = 0; i < n_top; i++) {
+			evbuffer_add_printf(b,
+			    "outpost_requests_by_country_total{country=\"%c%c\"} %llu\n",
+			    'A' + top[i] / 26, 'A' + top[i] % 26, (unsigned long long)sum[top[i]]);
+			shown += sum[top[i]];
+		}
+		evbuffer_add_printf(b,
+		    "outpost_requests_by_country_total{country=\"other\"} %llu\n",
+		    (unsigned long long)(total - shown - sum[EDGE_COUNTRY_UNKNOWN]));
+		evbuffer_add_printf(b,
+		    "outpost_requests_by_country_total{country=\"unknown\"} %llu\n",
+		    (unsigned long long)sum[EDGE_COUNTRY_UNKNOWN]);
+	}
+	free(sum);
+}
+
 void
 edge_metrics_write_labelled(struct evbuffer *b, struct edge_metrics *const *m, unsigned n,
     struct edge_labels *sites, struct edge_labels *pools)
@@ -216,4 +267,5 @@ edge_metrics_write_labelled(struct evbuffer *b, struct edge_metrics *const *m, u
 	free(resp);
 	free(dur);
 	free(fb);
+	metrics_countries(b, m, n);
 }

@@ -156,8 +156,20 @@ struct edge_labels {
 	char *names[EDGE_LABEL_NAMED];
 };
 
+/*
+ * Requests by the client's country (outpost_requests_by_country_total), when
+ * a geo database is loaded: a counter per ISO 3166 two-letter code (AA..ZZ,
+ * so no table of names and no lock) and one for "unknown".  /metrics shows
+ * the EDGE_COUNTRY_TOP countries with the most requests by name, the rest as
+ * "other".
+ */
+#define EDGE_COUNTRY_CODES   (26 * 26)
+#define EDGE_COUNTRY_UNKNOWN EDGE_COUNTRY_CODES
+#define EDGE_COUNTRY_TOP     50
+
 struct edge_metrics {
 	_Atomic uint64_t c[EDGE_C__COUNT];
+	_Atomic uint64_t country[EDGE_COUNTRY_CODES + 1]; /* by edge_metrics_country_index */
 	struct edge_site_metrics site[EDGE_LABEL_SLOTS];
 	struct edge_hist origin_first_byte[EDGE_LABEL_SLOTS]; /* by pool slot */
 	_Atomic int64_t connections_active;
@@ -182,6 +194,26 @@ void edge_hist_observe(struct edge_hist *h, uint64_t us);
 void edge_metrics_response(struct edge_metrics *m, unsigned slot, int status,
     enum edge_cache_result cache, uint64_t duration_us);
 
+/* The country slot of an ISO 3166 alpha-2 code ("DE"), EDGE_COUNTRY_UNKNOWN
+ * for NULL or anything else. */
+static inline unsigned
+edge_metrics_country_index(const char *cc)
+{
+	if (cc == NULL || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z' || cc[2] != '\0')
+		return EDGE_COUNTRY_UNKNOWN;
+	return (unsigned)(cc[0] - 'A') * 26 + (unsigned)(cc[1] - 'A');
+}
+
+/* Counts a request from country cc (NULL: unknown).  Its worker only. */
+static inline void
+edge_metrics_country(struct edge_metrics *m, const char *cc)
+{
+	_Atomic uint64_t *k = &m->country[edge_metrics_country_index(cc)];
+
+	atomic_store_explicit(
+	    k, atomic_load_explicit(k, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
 void edge_labels_init(struct edge_labels *l);
 void edge_labels_fini(struct edge_labels *l);
 /* The slot of name: its own (added if new and room is left) or
@@ -195,7 +227,9 @@ struct evbuffer;
 void edge_metrics_label(struct evbuffer *b, const char *v);
 /* Writes the labelled families summed over the n metrics (relaxed loads):
  * outpost_responses_total, outpost_request_duration_seconds by site,
- * outpost_origin_first_byte_seconds by pool.  Admin thread. */
+ * outpost_origin_first_byte_seconds by pool, and
+ * outpost_requests_by_country_total (the top countries, other, unknown).
+ * Admin thread. */
 void edge_metrics_write_labelled(struct evbuffer *b, struct edge_metrics *const *m, unsigned n,
     struct edge_labels *sites, struct edge_labels *pools);
 

@@ -379,6 +379,9 @@ req_step_recv(struct edge_req *req, bool *ka)
 	c->requests++;
 	edge_guard_client(
 	    c->gen->cfg, &c->peer_addr, c->peer, r->headers, r->n_headers, &c->client);
+	if (c->gen->cfg->geo != NULL) /* requests by country */
+		edge_metrics_country(
+		    &w->metrics, edge_guard_country(c->gen->cfg, &c->client, &c->guard));
 	*ka = r->keep_alive && !w->draining && !c->client_eof;
 	/* A request body is read only on the way to the origin: an answer of
 	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)

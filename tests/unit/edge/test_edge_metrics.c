@@ -143,6 +143,67 @@ test_exposition(void)
 	edge_labels_fini(&pools);
 }
 
+static void
+test_countries(void)
+{
+	static struct edge_metrics w0, w1;
+	struct edge_metrics *m[2] = {&w0, &w1};
+	struct edge_labels sites, pools;
+	struct evbuffer *b = evbuffer_new();
+	char *text, code[3] = "AA";
+	size_t len;
+	unsigned named = 0;
+	uint64_t other = 0;
+
+	subtest("requests by country");
+	ok(edge_metrics_country_index("DE") == 3 * 26 + 4, "DE's slot");
+	ok(edge_metrics_country_index(NULL) == EDGE_COUNTRY_UNKNOWN, "NULL: unknown");
+	ok(edge_metrics_country_index("de") == EDGE_COUNTRY_UNKNOWN, "lower case: unknown");
+	ok(edge_metrics_country_index("DEU") == EDGE_COUNTRY_UNKNOWN, "three letters: unknown");
+	edge_labels_init(&sites);
+	edge_labels_init(&pools);
+	edge_metrics_write_labelled(b, m, 2, &sites, &pools);
+	len = evbuffer_get_length(b);
+	text = malloc(len + 1);
+	evbuffer_remove(b, text, len);
+	text[len] = '\0';
+	ok(strstr(text, "outpost_requests_by_country_total") == NULL, "no family before a count");
+	free(text);
+	/* 60 countries: the k-th (k = 1..60) with k requests, split over two
+	 * workers; the 10 smallest (1..10) are "other" */
+	for (unsigned k = 1; k <= 60; k++) {
+		code[0] = (char)('A' + (k - 1) / 26);
+		code[1] = (char)('A' + (k - 1) % 26);
+		for (unsigned i = 0; i < k; i++)
+			edge_metrics_country(i % 2 ? &w1 : &w0, code);
+	}
+	edge_metrics_country(&w0, NULL);
+	edge_metrics_write_labelled(b, m, 2, &sites, &pools);
+	len = evbuffer_get_length(b);
+	text = malloc(len + 1);
+	evbuffer_remove(b, text, len);
+	text[len] = '\0';
+	for (const char *p = text;
+	     (p = strstr(p, "outpost_requests_by_country_total{country=\"")) != NULL; p++) {
+		const char *v = p + strlen("outpost_requests_by_country_total{country=\"");
+
+		if (strncmp(v, "other", 5) == 0)
+			other = strtoull(strchr(v, ' ') + 1, NULL, 10);
+		else if (strncmp(v, "unknown", 7) != 0)
+			named++;
+	}
+	ok(named == EDGE_COUNTRY_TOP, "the top 50 by name");
+	ok(other == 55, "the 10 smallest as other");
+	ok(strstr(text, "{country=\"CH\"} 60\n") != NULL, "the 60th country, summed over workers");
+	ok(strstr(text, "{country=\"AJ\"}") == NULL, "the 10th is other");
+	ok(strstr(text, "{country=\"AK\"} 11\n") != NULL, "the 11th is named");
+	ok(strstr(text, "{country=\"unknown\"} 1\n") != NULL, "unknown");
+	free(text);
+	evbuffer_free(b);
+	edge_labels_fini(&sites);
+	edge_labels_fini(&pools);
+}
+
 int
 main(void)
 {
@@ -150,5 +211,6 @@ main(void)
 	test_responses();
 	test_labels();
 	test_exposition();
+	test_countries();
 	return tap_done();
 }
