@@ -120,9 +120,11 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
  * then the bearer token of the Authorization field in hdrs[0..n), at now_s.
  * true: serve; *qlen is the length of the query without the signature
  * parameters, written to qout (qoutlen bytes), for the key and the origin
- * (-1: no signed_url, the query stays), and the token's forwarded claims are
- * appended to s->fields.  false: refuse with *v — 403 for a signed URL, 401
- * with v->challenge for a token (RFC 6750 §3).  No allocation.
+ * (-1: no signed_url, the query stays), and the token's forwarded claims
+ * follow s->fields in s->claims (edge_guard_fields gives the lines).  false:
+ * refuse with *v — 403 for a signed URL, 401 with v->challenge for a token
+ * (RFC 6750 §3).  Allocates only s->claims, once per connection, on its
+ * first token with claims.
  */
 bool edge_guard_protect(const struct config_route *route, struct str npath, struct str query,
     const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n, int64_t now_s,

@@ -68,8 +68,8 @@ token_signed(const struct config_signed_url *su, struct str npath, struct str qu
 	return false;
 }
 
-/* jwt: true when the request's bearer token holds; its claims are then
- * appended to s->fields. */
+/* jwt: true when the request's bearer token holds; the field lines for the
+ * origin are then s->fields followed by its claims, in s->claims. */
 static bool
 token_jwt(const struct config_jwt *j, const struct h1_header *hdrs, size_t n, int64_t now_s,
     struct edge_guard_scratch *s, struct edge_guard_verdict *v)
