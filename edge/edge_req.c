@@ -88,11 +88,6 @@ void
 edge_req_reset(struct edge_req *r)
 {
 	struct edge_conn *c = r->conn;
-	const struct edge_xport *xp = r->xp;
-	struct h1_header *hdrs = r->hdrs;
-	char *head_buf = r->head_buf, *up_buf = r->up_buf, *key = r->key;
-	size_t hdrs_cap = r->hdrs_cap, head_cap = r->head_cap, up_cap = r->up_cap,
-	       key_cap = r->key_cap;
 
 	/* what the last request still holds is let go (nothing, once its
 	 * response is done and its fill read) */
@@ -109,18 +104,8 @@ edge_req_reset(struct edge_req *r)
 	if (r->fw_used)
 		memset(&r->fw, 0, sizeof r->fw);
 	memset(r, 0, offsetof(struct edge_req, fw));
-	r->conn = c;
-	r->xp = xp;
 	r->key_len = -1;
 	r->cache_status = "-";
-	r->hdrs = hdrs;
-	r->hdrs_cap = hdrs_cap;
-	r->head_buf = head_buf;
-	r->head_cap = head_cap;
-	r->up_buf = up_buf;
-	r->up_cap = up_cap;
-	r->key = key;
-	r->key_cap = key_cap;
 }
 
 void

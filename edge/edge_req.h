@@ -41,14 +41,8 @@ struct evbuffer;
 #define EDGE_REQUEST_ID_MAX 64 /* a client's X-Request-Id is kept up to this length */
 
 struct edge_req {
-	struct edge_conn *conn;      /* the connection that carries it */
-	const struct edge_xport *xp; /* its protocol there: every byte to the client */
-	bool body_chunked;           /* the final head chose chunks (the transport's framing) */
-	struct h1_request h1;        /* the parsed request; its views point into head_buf */
-	struct h1_header *hdrs;      /* h1.headers: a copy of the parsed fields */
-	size_t hdrs_cap;
-	char *head_buf; /* a copy of the request head; views point here */
-	size_t head_cap;
+	bool body_chunked;              /* the final head chose chunks (the transport's framing) */
+	struct h1_request h1;           /* the parsed request; its views point into head_buf */
 	const struct config_site *site; /* selected for this request, or NULL */
 	const struct config_route *route;
 	const struct config_pool *pool; /* route's pool, or its canary pool */
@@ -56,10 +50,8 @@ struct edge_req {
 	                                   h1.path) */
 	struct str up_host;             /* Host sent to the origin (origin_host, or
 	                                   h1.authority) */
-	char *up_buf;                   /* a rewritten target (grown as needed) */
-	size_t up_cap;
-	uint64_t start_us; /* monotonic: the request head was parsed */
-	int status;        /* status sent, for the access log */
+	uint64_t start_us;              /* monotonic: the request head was parsed */
+	int status;                     /* status sent, for the access log */
 	uint64_t bytes_out;
 	const char *cache_status;              /* "HIT", "MISS", "PASS" or "-" */
 	bool stale_served;                     /* a stale stored response answered */
@@ -69,9 +61,7 @@ struct edge_req {
 	uint64_t up_first_us;                  /* its first-byte time */
 	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
 	size_t host_lc_len;                    /* host_lc's */
-	char *key;                             /* normalized cache key (grown as needed) */
-	size_t key_cap;
-	int key_len; /* -1 when no key */
+	int key_len;                           /* -1 when no key */
 
 	/* reading a collapsed fill (edge_collapse.c) */
 	struct cache_fill *cf;      /* one reference, or NULL */
@@ -91,10 +81,21 @@ struct edge_req {
 	uint64_t pin_bytes;
 	bool fw_used; /* fw was written to (req_step_forward) */
 
-	/* Not cleared by edge_req_reset unless used: the forward (fw_used; a
-	 * hit never touches it), and text whose length above says how much of
-	 * it is the request's. */
+	/* Not cleared by edge_req_reset: the forward unless used (fw_used; a
+	 * hit never touches it), the connection and transport, the buffers the
+	 * next request reuses, and text whose length above says how much of it
+	 * is the request's. */
 	struct edge_forward fw;
+	struct edge_conn *conn;      /* the connection that carries it */
+	const struct edge_xport *xp; /* its protocol there: every byte to the client */
+	struct h1_header *hdrs;      /* h1.headers: a copy of the parsed fields */
+	size_t hdrs_cap;
+	char *head_buf; /* a copy of the request head; views point here */
+	size_t head_cap;
+	char *up_buf; /* a rewritten target (grown as needed) */
+	size_t up_cap;
+	char *key; /* normalized cache key (grown as needed) */
+	size_t key_cap;
 	char host_lc[256];
 	char rid[EDGE_REQUEST_ID_MAX + 1]; /* the request id (edge_req_id) */
 };
