@@ -386,8 +386,10 @@ struct config {
 	size_t n_tls_listens;       /* listeners with tls: true */
 
 	struct log_conf log; /* log (core/log.h) */
-	/* trusted_proxies: peers whose X-Forwarded-For is believed; NULL = none */
+	/* trusted_proxies: peers whose client_address_header is believed; NULL = none */
 	struct policy_cidr *trusted_proxies;
+	/* client_address_header: the one field they write (X-Forwarded-For by default) */
+	enum policy_clientip_header client_address_header;
 	/* geo: the databases, opened (and checked) at load; NULL without any */
 	struct geo_conf geo_conf;   /* db_path[] point into geo_paths */
 	char *geo_paths[GEO_DB__N]; /* geo.databases[].path by type, or NULL */

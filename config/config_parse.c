@@ -2627,6 +2627,20 @@ cparse_trusted_proxies(struct cparse *p, const struct cnode *v)
 	}
 }
 
+/* client_address_header: x-forwarded-for | forwarded */
+static void
+cparse_client_address_header(struct cparse *p, const struct cnode *v)
+{
+	static const char *const names[] = {
+	    [POLICY_CLIENTIP_XFF] = "x-forwarded-for",
+	    [POLICY_CLIENTIP_FORWARDED] = "forwarded",
+	};
+	int i = cparse_enum(p, v, "header", names, sizeof names / sizeof names[0]);
+
+	if (i >= 0)
+		p->c->client_address_header = (enum policy_clientip_header)i;
+}
+
 /* access: { deny: [...] | allow: [...], status: 403 | 451, default: allow | deny } */
 static struct config_access *
 cparse_access(struct cparse *p, const struct cnode *m)
@@ -3725,6 +3739,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "purge",
 	    "fleet",
 	    "trusted_proxies",
+	    "client_address_header",
 	    "geo",
 	    NULL,
 	};
@@ -3747,6 +3762,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"purge", cparse_purge, false},
 	    {"fleet", cparse_fleet, false},
 	    {"trusted_proxies", cparse_trusted_proxies, false},
+	    {"client_address_header", cparse_client_address_header, false},
 	    {"geo", cparse_geo, false},
 	};
 	const struct cnode *v;
