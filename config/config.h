@@ -84,7 +84,8 @@ enum config_vary_geo {
 
 /*
  * Request fields with which a client can change what an origin answers
- * (method, path, host, scheme, port) without being part of the cache key:
+ * (method, path or its prefix, host, scheme, port) without being part of
+ * the cache key:
  * on a caching route each is stripped, forwarded or made part of the key
  * (routes[].cache.override_headers).  The node writes its own X-Forwarded-For
  * (the client's list, then the peer) and X-Forwarded-Proto on every route.
@@ -98,8 +99,13 @@ enum config_vary_geo {
 	X("X-Forwarded-Scheme")                                                                    \
 	X("X-Forwarded-Port")                                                                      \
 	X("X-Host")                                                                                \
-	X("X-Forwarded-Server")
-#define CONFIG_N_OVERRIDE 9
+	X("X-Forwarded-Server")                                                                    \
+	X("X-Original-Host")                                                                       \
+	X("X-Forwarded-Prefix")                                                                    \
+	X("X-HTTP-Method")                                                                         \
+	X("X-Method-Override")                                                                     \
+	X("X-Forwarded-Ssl")
+#define CONFIG_N_OVERRIDE 14
 
 enum config_override {
 	CONFIG_OVERRIDE_STRIP = 0, /* not forwarded (the default on caching routes) */
