@@ -216,6 +216,20 @@ class PathConfusion(harness.OutpostTestCase):
                                  (200, "HIT", r.body), (target, seen))
                 self.assertEqual(self.origin.count(), before + 1, (target, seen))
 
+    def test_escaped_nul_in_path_refused(self):
+        # an origin reading the path as a C string would answer for
+        # "/nul/account" what the suffix route stores as "...%00.css"
+        for target in ("/nul/account%00.css", "/nul/acc%00ount.css", "/nul/a/%00/../b.css"):
+            with self.subTest(target=target):
+                before = self.origin.count()
+                r = self.get_raw(target)
+                self.assertEqual(r.status, 400, r)
+                self.assertEqual(self.origin.count(), before)
+        # in the query it is data, and the key keeps it
+        r = self.get_raw("/nul/q.css?v=%00")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(self.origin.requests(prefix="/nul/")[-1]["target"], "/nul/q.css?v=%00")
+
     def test_percent_escape_case_is_one_key(self):
         r1 = self.get_raw("/case/a%2fb.css")
         r2 = self.get_raw("/case/a%2Fb.css")
