@@ -46,17 +46,19 @@ def slug(name):
     return name.lower()
 
 
+def ttl_route(cfg):
+    """/ttl/ stores what the origin sends without freshness for an hour."""
+    add_route(cfg, {"path": "/ttl/", "pool": "web", "cache": {"default_ttl": "1h"}})
+    return cfg
+
+
 class UnkeyedFields(harness.OutpostTestCase):
     """Each path's answer names one field's value as the origin saw it."""
 
     def setup_class_resources(self):
         cls = type(self)
         cls.origin = self.class_origin()
-
-        def mutate(cfg):
-            add_route(cfg, {"path": "/ttl/", "pool": "web", "cache": {"default_ttl": "1h"}})
-            return cfg
-        cls.node = self.class_outpost(cls.origin, mutate=mutate)
+        cls.node = self.class_outpost(cls.origin, mutate=ttl_route)
         script = {}
         for f in UNKEYED:
             script["/hp/%s/*" % slug(f)] = {"body_from": f, "cc": "max-age=60"}
@@ -260,11 +262,7 @@ class SetCookie(harness.OutpostTestCase):
     def setup_class_resources(self):
         cls = type(self)
         cls.origin = self.class_origin()
-
-        def mutate(cfg):
-            add_route(cfg, {"path": "/ttl/", "pool": "web", "cache": {"default_ttl": "1h"}})
-            return cfg
-        cls.node = self.class_outpost(cls.origin, mutate=mutate)
+        cls.node = self.class_outpost(cls.origin, mutate=ttl_route)
 
     def twice(self, path, behaviour):
         self.origin.script({path: dict(behaviour, headers={"Set-Cookie": "session=victim"})})
