@@ -372,6 +372,9 @@ struct config {
 	                               default $TMPDIR (if absolute) or /tmp */
 	uint64_t body_min_rate;     /* limits.body_min_rate: bytes/s a request body must
 	                               average after timeouts.body; 0 (default) = off */
+	uint64_t send_min_rate;     /* limits.send_min_rate: bytes/s a response waiting for
+	                               the client must average after timeouts.send;
+	                               0 (default) = off */
 	uint32_t max_connections;   /* limits.connections per worker, default 10000 */
 
 	/* limits.handshakes_per_ip: TLS handshakes in progress per client address

@@ -1222,6 +1222,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	    "body_buffer",
 	    "body_temp_path",
 	    "body_min_rate",
+	    "send_min_rate",
 	    "connections",
 	    "handshakes_per_ip",
 	    "connections_per_ip",
@@ -1238,6 +1239,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_size(p, m, "body", 0, UINT64_MAX, &c->max_body_bytes);
 	cget_size(p, m, "body_buffer", 0, 1ULL << 30, &c->body_buffer_bytes);
 	cget_size(p, m, "body_min_rate", 0, 1ULL << 30, &c->body_min_rate);
+	cget_size(p, m, "send_min_rate", 0, 1ULL << 30, &c->send_min_rate);
 	if ((v = cmap_get(m, "body_temp_path", NULL)) != NULL) {
 		size_t old = cparse_push_key(p, "body_temp_path");
 		const char *s = cparse_str(p, v);
