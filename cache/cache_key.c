@@ -18,6 +18,8 @@
  *    hex digits makes the target invalid;
  *  - dot-segments removed from the path (§5.2.4) after that decoding, so
  *    "%2E%2E" counts as ".." while "%2F" stays an escaped byte of a segment;
+ *  - an escaped NUL ("%00") in the path makes the target invalid (the query
+ *    may carry one);
  *  - an empty path becomes "/"; the query is otherwise kept byte for byte,
  *    or, per route (cache_key_normalize_query), sorted, dropped or filtered
  *    down to named parameters;
@@ -243,6 +245,11 @@ key_pct_len(const char *s, size_t n)
 			continue;
 		if (n - i < 3 || (hi = key_hex((unsigned char)s[i + 1])) < 0 ||
 		    (lo = key_hex((unsigned char)s[i + 2])) < 0)
+			return -1;
+		/* "%00": an origin that decodes the path into a C string ends it
+		 * there ("/account%00.css" read as "/account"), a path the key
+		 * does not name; no resource has a NUL in its name */
+		if (hi == 0 && lo == 0)
 			return -1;
 		if (!key_is_unreserved((unsigned char)(hi << 4 | lo)))
 			len += 2;

@@ -84,7 +84,8 @@ enum config_vary_geo {
 
 /*
  * Request fields with which a client can change what an origin answers
- * (method, path, host, scheme, port) without being part of the cache key:
+ * (method, path or its prefix, host, scheme, port) without being part of
+ * the cache key:
  * on a caching route each is stripped, forwarded or made part of the key
  * (routes[].cache.override_headers).  The node writes its own X-Forwarded-For
  * (the client's list, then the peer) and X-Forwarded-Proto on every route.
@@ -98,8 +99,13 @@ enum config_vary_geo {
 	X("X-Forwarded-Scheme")                                                                    \
 	X("X-Forwarded-Port")                                                                      \
 	X("X-Host")                                                                                \
-	X("X-Forwarded-Server")
-#define CONFIG_N_OVERRIDE 9
+	X("X-Forwarded-Server")                                                                    \
+	X("X-Original-Host")                                                                       \
+	X("X-Forwarded-Prefix")                                                                    \
+	X("X-HTTP-Method")                                                                         \
+	X("X-Method-Override")                                                                     \
+	X("X-Forwarded-Ssl")
+#define CONFIG_N_OVERRIDE 14
 
 enum config_override {
 	CONFIG_OVERRIDE_STRIP = 0, /* not forwarded (the default on caching routes) */
@@ -366,6 +372,9 @@ struct config {
 	                               default $TMPDIR (if absolute) or /tmp */
 	uint64_t body_min_rate;     /* limits.body_min_rate: bytes/s a request body must
 	                               average after timeouts.body; 0 (default) = off */
+	uint64_t send_min_rate;     /* limits.send_min_rate: bytes/s a response waiting for
+	                               the client must average after timeouts.send;
+	                               0 (default) = off */
 	uint32_t max_connections;   /* limits.connections per worker, default 10000 */
 
 	/* limits.handshakes_per_ip: TLS handshakes in progress per client address
@@ -386,8 +395,10 @@ struct config {
 	size_t n_tls_listens;       /* listeners with tls: true */
 
 	struct log_conf log; /* log (core/log.h) */
-	/* trusted_proxies: peers whose X-Forwarded-For is believed; NULL = none */
+	/* trusted_proxies: peers whose client_address_header is believed; NULL = none */
 	struct policy_cidr *trusted_proxies;
+	/* client_address_header: the one field they write (X-Forwarded-For by default) */
+	enum policy_clientip_header client_address_header;
 	/* geo: the databases, opened (and checked) at load; NULL without any */
 	struct geo_conf geo_conf;   /* db_path[] point into geo_paths */
 	char *geo_paths[GEO_DB__N]; /* geo.databases[].path by type, or NULL */

@@ -1222,6 +1222,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	    "body_buffer",
 	    "body_temp_path",
 	    "body_min_rate",
+	    "send_min_rate",
 	    "connections",
 	    "handshakes_per_ip",
 	    "connections_per_ip",
@@ -1238,6 +1239,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_size(p, m, "body", 0, UINT64_MAX, &c->max_body_bytes);
 	cget_size(p, m, "body_buffer", 0, 1ULL << 30, &c->body_buffer_bytes);
 	cget_size(p, m, "body_min_rate", 0, 1ULL << 30, &c->body_min_rate);
+	cget_size(p, m, "send_min_rate", 0, 1ULL << 30, &c->send_min_rate);
 	if ((v = cmap_get(m, "body_temp_path", NULL)) != NULL) {
 		size_t old = cparse_push_key(p, "body_temp_path");
 		const char *s = cparse_str(p, v);
@@ -2627,6 +2629,20 @@ cparse_trusted_proxies(struct cparse *p, const struct cnode *v)
 	}
 }
 
+/* client_address_header: x-forwarded-for | forwarded */
+static void
+cparse_client_address_header(struct cparse *p, const struct cnode *v)
+{
+	static const char *const names[] = {
+	    [POLICY_CLIENTIP_XFF] = "x-forwarded-for",
+	    [POLICY_CLIENTIP_FORWARDED] = "forwarded",
+	};
+	int i = cparse_enum(p, v, "header", names, sizeof names / sizeof names[0]);
+
+	if (i >= 0)
+		p->c->client_address_header = (enum policy_clientip_header)i;
+}
+
 /* access: { deny: [...] | allow: [...], status: 403 | 451, default: allow | deny } */
 static struct config_access *
 cparse_access(struct cparse *p, const struct cnode *m)
@@ -3725,6 +3741,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "purge",
 	    "fleet",
 	    "trusted_proxies",
+	    "client_address_header",
 	    "geo",
 	    NULL,
 	};
@@ -3747,6 +3764,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"purge", cparse_purge, false},
 	    {"fleet", cparse_fleet, false},
 	    {"trusted_proxies", cparse_trusted_proxies, false},
+	    {"client_address_header", cparse_client_address_header, false},
 	    {"geo", cparse_geo, false},
 	};
 	const struct cnode *v;

@@ -853,6 +853,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		free(c);
 		return;
 	}
+	edge_io_set_min_rate(&c->io, cfg->send_min_rate);
 	if (tls) {
 		/* The handshake runs on the read events; the header timeout bounds it. */
 		SSL *ssl = NULL;

@@ -41,8 +41,8 @@
 #include "origin/origin_balance.h"
 #include "origin/origin_pool.h"
 
-/* X-Forwarded-For field lines read at most: the rightmost ones (the walk
- * from the right stops after max_hops entries anyway). */
+/* Field lines of the client-address header read at most: the rightmost
+ * ones (the walk from the right stops after max_hops entries anyway). */
 #define GUARD_XFF_LINES 32
 
 void
@@ -51,6 +51,9 @@ edge_guard_client(const struct config *cfg, const struct policy_addr *peer, cons
 {
 	struct policy_clientip_conf cc;
 	struct str fields[GUARD_XFF_LINES];
+	const struct str name = cfg->client_address_header == POLICY_CLIENTIP_FORWARDED
+	                            ? STR_LIT("Forwarded")
+	                            : STR_LIT("X-Forwarded-For");
 	size_t nf = 0;
 
 	if (cfg->trusted_proxies == NULL || !policy_cidr_lookup(cfg->trusted_proxies, peer, NULL)) {
@@ -64,7 +67,7 @@ edge_guard_client(const struct config *cfg, const struct policy_addr *peer, cons
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!str_eq_nocase(hdrs[i].name, STR_LIT("X-Forwarded-For")))
+		if (!str_eq_nocase(hdrs[i].name, name))
 			continue;
 		if (nf == GUARD_XFF_LINES) { /* keep the rightmost lines */
 			memmove(fields, fields + 1, (GUARD_XFF_LINES - 1) * sizeof fields[0]);
@@ -74,6 +77,7 @@ edge_guard_client(const struct config *cfg, const struct policy_addr *peer, cons
 	}
 	policy_clientip_conf_defaults(&cc);
 	cc.trusted = cfg->trusted_proxies;
+	cc.header = cfg->client_address_header;
 	out->source = policy_clientip(&cc, peer, fields, nf, &out->addr);
 	policy_addr_format(&out->addr, out->text);
 }

@@ -9,7 +9,8 @@
  *
  *  - edge_guard_client, first: the client address.  The socket peer, unless
  *    it is one of trusted_proxies; then the rightmost entry of its
- *    X-Forwarded-For that no trusted proxy wrote (policy_clientip).  Logs,
+ *    X-Forwarded-For (or Forwarded, per client_address_header) that no
+ *    trusted proxy wrote (policy_clientip).  Logs,
  *    rules, limits, ip_hash and canary stickiness use that address.
  *  - edge_guard_check, after the route is chosen and before the cache
  *    lookup: the route's (else the site's) access rules, then its rate

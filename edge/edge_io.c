@@ -31,6 +31,45 @@ static void io_tls_on_readable(struct edge_io *io);
 static void io_tls_on_writable(struct edge_io *io);
 static int io_tls_flush(struct edge_io *io);
 
+/* n bytes of output were written: the minimum rate's count; the wait ends
+ * when nothing is left. */
+static void
+io_sent(struct edge_io *io, size_t n)
+{
+	if (io->min_rate == 0)
+		return;
+	io->wait_bytes += n;
+	if (evbuffer_get_length(io->out) == 0)
+		io->wait_start_ms = 0;
+}
+
+/* Arms the write event for output that waits for the peer: the send timeout,
+ * or less when the minimum rate's deadline for this wait comes first. */
+static void
+io_write_arm(struct edge_io *io)
+{
+	uint64_t now, deadline;
+
+	if (io->min_rate == 0 || evbuffer_get_length(io->out) == 0) {
+		io->wait_start_ms = 0; /* (a TLS handshake's write) */
+		event_add(&io->wev, &io->write_timeout);
+		return;
+	}
+	now = time_mono_ms();
+	if (io->wait_start_ms == 0) {
+		io->wait_start_ms = now;
+		io->wait_bytes = 0;
+	}
+	deadline = io->wait_start_ms + io->write_timeout_ms + io->wait_bytes * 1000 / io->min_rate;
+	if (deadline >= now + io->write_timeout_ms) {
+		event_add(&io->wev, &io->write_timeout);
+	} else {
+		struct timeval tv = time_ms_to_tv(deadline > now ? deadline - now : 0);
+
+		event_add(&io->wev, &tv);
+	}
+}
+
 static void
 io_on_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -90,6 +129,14 @@ io_on_writable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	if (what & EV_TIMEOUT) {
+		/* The close resets the connection: what the kernel still holds
+		 * for this peer is dropped, not trickled out after the close to a
+		 * reader that outstayed its time (nginx's
+		 * reset_timedout_connection); no close_notify either. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		(void)setsockopt(io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		io->err = ETIMEDOUT;
 		io->write_armed = false;
 		io->on_event(io->arg, EDGE_IO_TIMEOUT);
 		return;
@@ -106,12 +153,14 @@ io_on_writable(evutil_socket_t fd, short what, void *arg)
 		io->on_event(io->arg, EDGE_IO_ERROR);
 		return;
 	}
+	if (n > 0)
+		io_sent(io, (size_t)n);
 	if (evbuffer_get_length(io->out) == 0) {
 		event_del(&io->wev);
 		io->write_armed = false;
 	} else if (n > 0) {
 		/* progress: restart the send timeout */
-		event_add(&io->wev, &io->write_timeout);
+		io_write_arm(io);
 	}
 	if (evbuffer_get_length(io->out) <= io->lowmark)
 		io->on_write(io->arg);
@@ -136,6 +185,10 @@ edge_io_init(struct edge_io *io, struct event_base *base, int fd, unsigned write
 	io->err = 0;
 	io->lowmark = 0;
 	io->write_timeout = time_ms_to_tv(write_timeout_ms);
+	io->write_timeout_ms = write_timeout_ms;
+	io->min_rate = 0;
+	io->wait_start_ms = 0;
+	io->wait_bytes = 0;
 	io->on_read = on_read;
 	io->on_write = on_write;
 	io->on_event = on_event;
@@ -215,9 +268,11 @@ edge_io_flush(struct edge_io *io)
 		io->err = errno;
 		return -1;
 	}
+	if (n > 0)
+		io_sent(io, (size_t)n);
 	if (evbuffer_get_length(io->out) > 0) {
 		io->write_armed = true;
-		event_add(&io->wev, &io->write_timeout);
+		io_write_arm(io);
 	}
 	return 0;
 }
@@ -245,7 +300,7 @@ io_tls_arm(struct edge_io *io)
 	if (io->write_armed)
 		return;
 	io->write_armed = true;
-	event_add(&io->wev, &io->write_timeout);
+	io_write_arm(io);
 }
 
 /* Output left and SSL waits for the socket (not for the peer): arm. */
@@ -407,6 +462,7 @@ io_tls_write(struct edge_io *io, bool *progress)
 		r = SSL_write_ex(io->ssl, p, want, &n);
 		if (r == 1) {
 			evbuffer_drain(io->out, n);
+			io_sent(io, n);
 			io->tls_wlen = 0;
 			*progress = true;
 			continue;

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -59,6 +60,14 @@ struct edge_io {
 	edge_io_cb *on_tls_ready; /* optional: the handshake just completed */
 	void *arg;
 
+	/* limits.send_min_rate (0: off): output that waits for the peer must
+	 * average min_rate bytes/s once write_timeout has passed since the wait
+	 * began (edge_io_set_min_rate) */
+	unsigned write_timeout_ms;
+	uint64_t min_rate;
+	uint64_t wait_start_ms; /* when the output began to wait; 0: it does not */
+	uint64_t wait_bytes;    /* bytes written since */
+
 	/* TLS mode; ssl is NULL on a plain connection */
 	SSL *ssl;
 	bool tls_ready;            /* handshake complete */
@@ -84,6 +93,22 @@ static inline void
 edge_io_set_lowmark(struct edge_io *io, size_t lowmark)
 {
 	io->lowmark = lowmark;
+}
+
+/*
+ * A minimum send rate (limits.send_min_rate; 0: none): from the moment
+ * output is left waiting for the peer until the output is empty again, the
+ * bytes written must average bytes_per_s once the write timeout has passed
+ * (each bytes_per_s bytes allow one second more, as limits.body_min_rate
+ * does for request bodies).  A peer that reads slower gets EDGE_IO_TIMEOUT,
+ * as one that stops reading does: a slow reader cannot hold a connection and
+ * its response for as long as its trickle lasts.  The time the owner has
+ * nothing to send (an origin's pause) does not count.
+ */
+static inline void
+edge_io_set_min_rate(struct edge_io *io, uint64_t bytes_per_s)
+{
+	io->min_rate = bytes_per_s;
 }
 
 /*

@@ -680,10 +680,12 @@ def edge_section(meta):
                 "keep-alive hits" if phase == "hit" else "misses (a new URL per request)",
                 corpus["files"], corpus["bytes"])
             tables.append((title, "; ".join(ratios), head, lines))
-    for scen, on, off, target in (("geo", "outpost_geo", "outpost_nogeo", 1.03),
-                                  ("policy", "outpost_pol", "outpost_nopol", 1.05)):
-        a = groups.get((scen, "hit", on, "-"))
-        b = groups.get((scen, "hit", off, "-"))
+    for scen, phase, on, off, target in (("geo", "hit", "outpost_geo", "outpost_nogeo", 1.03),
+                                         ("policy", "hit", "outpost_pol", "outpost_nopol", 1.05),
+                                         ("policy", "signed", "outpost_pol", "outpost_nopol",
+                                          1.05)):
+        a = groups.get((scen, phase, on, "-"))
+        b = groups.get((scen, phase, off, "-"))
         if not a or not b:
             continue
         head = ["pass", "first", "%s req/s" % EDGE_LABEL[on], "%s req/s" % EDGE_LABEL[off],
@@ -710,11 +712,14 @@ def edge_section(meta):
             note += "; databases: %s IPv4 networks (+ a quarter as many IPv6), country %s bytes, ASN %s bytes" % (
                 kinds["geo"]["networks"], kinds["geo"]["country_db_bytes"],
                 kinds["geo"]["asn_db_bytes"])
-        tables.append(("%s: 1 KiB keep-alive hits, on next to off" % scen.capitalize(), note,
-                       head, lines))
+        title = "%s: 1 KiB keep-alive hits, on next to off" % scen.capitalize()
+        if phase == "signed":
+            title = ("Policy: 1 KiB keep-alive hits of the signed-URL route, signed (policy on) "
+                     "next to plain (no policy)")
+        tables.append((title, note, head, lines))
         parts = [(k, groups.get((scen, "hit", k, "-"))) for k in
                  ("outpost_pol_xff", "outpost_pol_acl", "outpost_pol_rl")]
-        if scen == "policy" and all(g for _, g in parts):
+        if scen == "policy" and phase == "hit" and all(g for _, g in parts):
             lines = [["all three (policy on)" if k == on else EDGE_LABEL[k], "%.0f" % med(g, "rps"), "%.2f" % med(g, "cpu_us_req"),
                       "%+.2f" % (med(g, "cpu_us_req") - med(b, "cpu_us_req")),
                       "%.3f" % (med(g, "cpu_us_req") / med(b, "cpu_us_req"))]
@@ -777,7 +782,11 @@ table take turns going first.  "CPU" is the process's utime+stime over the run.
   (50 IPv4 /24, 50 IPv6 /48; none matches the client) and a `rate_limit` of
   1000000/s; both get `X-Forwarded-For: 198.51.100.7` on every request.
   Three more Outposts, each with one of the three alone, give the
-  breakdown.  A client in a denied CIDR must get 403, and one client at full
+  breakdown.  The policy Outpost also has a signed-URL route (`/sg-1k/`,
+  one HMAC key): a second set of passes asks it for that route's URL with a
+  valid signature, next to the same URL unsigned on the Outpost without
+  policy.  A client in a denied CIDR must get 403, an unsigned URL of the
+  signed route 403, and one client at full
   speed for 1 s 429s on the rate-limited route, before the flood.  The flood
   then sends %s distinct IPv4 addresses (10.0.0.1 upwards) in
   `X-Forwarded-For` (`tools/bench/flood.lua`) to a route of the policy

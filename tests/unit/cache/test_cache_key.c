@@ -79,6 +79,11 @@ static const struct key_case cases[] = {
     {"http", "a", 0, "/%41%62%30%2D%5F%2E", "http://a/Ab0-_."},
     {"http", "a", 0, "/a%2fb", "http://a/a%2Fb"},
     {"http", "a", 0, "/a%2Fb", "http://a/a%2Fb"},
+    /* an escaped NUL in the path is refused (origins reading C strings end
+     * the path there); in the query it is data */
+    {"http", "a", 0, "/account%00.css", NULL},
+    {"http", "a", 0, "/a/%00/../b", NULL},
+    {"http", "a", 0, "/?q=%00", "http://a/?q=%00"},
     {"http", "a", 0, "/%e2%82%ac", "http://a/%E2%82%AC"},
     {"http", "a", 0, "/%20", "http://a/%20"},
     {"http", "a", 0, "/%25", "http://a/%25"},

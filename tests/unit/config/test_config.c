@@ -657,6 +657,7 @@ test_defaults(void)
 	is_int(c->max_body_bytes, 100ULL << 20);
 	is_int(c->body_buffer_bytes, 64ULL << 10);
 	is_int(c->body_min_rate, 0);
+	is_int(c->send_min_rate, 0);
 	is_int(c->body_total_ms, 0);
 	ok(c->body_temp_path != NULL && c->body_temp_path[0] == '/', "body_temp_path: absolute");
 	ok(c->sites[0].routes[0].request_buffering, "request_buffering: default true");
