@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-2-Clause
-"""Siblings: three nodes of one PoP on 127.0.0.2-4 (one port) share one cache.
-Every key has one owner; a node that misses a key it does not own asks the
-owner, which fills from the origin once.  Objects requested through random
-nodes are fetched from the origin once each, also with concurrent clients on
-every node; a node killed costs no client an error; a forged or stale hop
-marker is ignored, a valid one is never forwarded again; Age, Vary and Via
-hold across the hop; siblings.store: small keeps copies on the owner only."""
+"""Siblings: three (and five) nodes of one PoP on 127.0.0.2-6 (one port)
+share one cache.  Every key has one owner; a node that misses a key it does
+not own asks the owner, which fills from the origin once.  Objects requested
+through random nodes are fetched from the origin once each, also with
+concurrent clients on every node; a node killed costs no client an error and
+gets its keys back when it returns; a forged or stale hop marker is ignored,
+a valid one is never forwarded again; Age, Vary, Via and signed URLs hold
+across the hop; siblings.store: small keeps copies on the owner only."""
 
 import base64
 import hashlib
@@ -36,6 +37,7 @@ def marker(key, method, host, target, now=None):
 class Siblings(harness.OutpostTestCase):
     store = None
     mutate = None
+    n_nodes = NODES
 
     def setUp(self):
         super().setUp()
@@ -47,13 +49,13 @@ class Siblings(harness.OutpostTestCase):
             f.write(self.key)
         self.port = harness.free_port()
         self.origin = self.start_origin()
-        self.nodes = [self.node(i) for i in range(NODES)]
+        self.nodes = [self.node(i) for i in range(self.n_nodes)]
 
     def addr(self, i):
         return "127.0.0.%d:%d" % (i + 2, self.port)
 
     def node(self, i):
-        sib = {"self": self.addr(i), "members": [self.addr(k) for k in range(NODES)],
+        sib = {"self": self.addr(i), "members": [self.addr(k) for k in range(self.n_nodes)],
                "key_file": self.key_file}
         if self.store is not None:
             sib.update(self.store)
@@ -122,7 +124,7 @@ class SiblingFill(Siblings):
             with lock:
                 results.append((r.status, r.body))
 
-        threads = [threading.Thread(target=client, args=(self.nodes[k % NODES], p))
+        threads = [threading.Thread(target=client, args=(self.nodes[k % len(self.nodes)], p))
                    for p in paths for k in range(15)]
         for t in threads:
             t.start()
@@ -151,6 +153,18 @@ class SiblingFill(Siblings):
         # the one request per node that found the owner dead
         self.assertLessEqual(self.origin.count(prefix="/k/"), 150 + 2)
         self.assertGreaterEqual(self.metric_sum("sibling_fallbacks_total", self.nodes[:2]), 1)
+
+    def test_owner_back_gets_its_keys_again(self):
+        self.nodes[2].stop(signal.SIGKILL)
+        for i in range(60):
+            self.assertEqual(self.nodes[i % 2].get("/b/%d?%s" % (i, CC)).status, 200)
+        self.nodes[2] = self.node(2)
+        # the others try it again after their passive backoff (5 s)
+        time.sleep(5.5)
+        for i in range(60, 120):
+            self.assertEqual(self.nodes[i % 2].get("/b/%d?%s" % (i, CC)).status, 200)
+        self.assertGreater(self.nodes[2].metric("outpost_sibling_requests_total", default=0), 5)
+        self.assertLessEqual(self.origin.count(prefix="/b/"), 120 + 2)
 
     def test_forged_or_stale_marker_is_ignored(self):
         key = b"not the fleet key, but long enough to be one"
@@ -192,6 +206,24 @@ class SiblingFill(Siblings):
         r = n0.get(p, {"Outpost-Sibling": marker(self.key, "GET", "example.com", paths[0])})
         self.assertEqual(r.status, 200)
         self.assertEqual(n0.metric("outpost_sibling_requests_total"), 30)
+
+
+class FiveSiblings(Siblings):
+    """Five nodes on 127.0.0.2-6: each object still from the origin once,
+    each node owning about a fifth of the keys."""
+    n_nodes = 5
+
+    def test_each_object_from_the_origin_once(self):
+        rnd = random.Random(11)
+        paths = ["/five/%d?%s" % (i, CC) for i in range(1000)]
+        rnd.shuffle(paths)
+        for p in paths:
+            self.assertEqual(rnd.choice(self.nodes).get(p).status, 200, p)
+        self.assertEqual(self.origin.count(prefix="/five/"), 1000)
+        owned = [n.metric("outpost_sibling_requests_total", default=0) for n in self.nodes]
+        # about 4/5 of the misses went to an owner, spread over all five
+        self.assertGreater(sum(owned), 700)
+        self.assertTrue(all(o > 80 for o in owned), owned)
 
 
 class SiblingStoreSmall(Siblings):
