@@ -12,6 +12,7 @@ across the hop; siblings.store: small keeps copies on the owner only."""
 import base64
 import hashlib
 import hmac
+import json
 import os
 import random
 import shutil
@@ -113,6 +114,17 @@ class SiblingFill(Siblings):
                     self.assertEqual(len(set(v.strip() for v in vias.split(","))), 2, vias)
         self.assertGreater(seen, 10)
         self.assertEqual(self.origin.count(prefix="/n/"), 30)
+
+    def test_status_lists_the_members(self):
+        for i, n in enumerate(self.nodes):
+            s = json.loads(n.admin("/status.json").body)
+            pools = [p for p in s["pools"] if p["siblings"]]
+            self.assertEqual([p["name"] for p in pools], ["siblings"])
+            members = pools[0]["members"]
+            self.assertEqual([m["address"] for m in members],
+                             [self.addr(k) for k in range(len(self.nodes))])
+            self.assertEqual([m["address"] for m in members if m.get("self")], [self.addr(i)])
+            self.assertEqual([p["siblings"] for p in s["pools"]], [False, True])
 
     def test_concurrent_clients_on_every_node_one_origin_request(self):
         paths = ["/c/%d?%s&delay_ms=400" % (i, CC) for i in range(4)]
