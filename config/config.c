@@ -20,6 +20,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <pcre2.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -223,6 +224,10 @@ config_parse_free(struct config *c)
 		free(p->tls_client_key);
 	}
 	free(c->pools);
+	free(c->siblings.self);
+	free(c->siblings.key_file);
+	if (c->siblings.key != NULL)
+		OPENSSL_clear_free(c->siblings.key, c->siblings.key_len);
 	for (i = 0; i < c->n_sites; i++) {
 		struct config_site *s = &c->sites[i];
 

@@ -31,6 +31,7 @@
 #include "geo/geo.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
+#include "origin/origin_sibling.h"
 #include "policy/policy.h"
 #include "policy/policy_token.h"
 #include "purge/purge.h"
@@ -407,8 +408,9 @@ struct config {
 	                                    cached per connection is known stale by it) */
 	char *geo_hdr_names[GEO_HDR__N]; /* geo.headers: field names to the origin */
 
-	struct config_pool *pools;
+	struct config_pool *pools; /* the siblings pool last, when there are siblings */
 	size_t n_pools;
+	struct origin_sibling_conf siblings; /* siblings (origin/origin_sibling.h) */
 	struct config_site *sites;
 	size_t n_sites; /* >= 1 */
 

@@ -53,6 +53,7 @@
 #include "core/str.h"
 #include "core/xmalloc.h"
 #include "origin/origin_pool.h"
+#include "origin/origin_sibling.h"
 
 #define CONFIG_MAX_DEPTH   64
 #define CONFIG_WORKERS_MAX 256
@@ -1681,6 +1682,24 @@ cparse_enum(
 	return -1;
 }
 
+/* cparse_enum of the value of key in map m: its index, or -1 when absent or
+ * after an error. */
+static int
+cget_enum(struct cparse *p, const struct cnode *m, const char *key, const char *what,
+    const char *const *names, size_t n)
+{
+	const struct cnode *v = cmap_get(m, key, NULL);
+	size_t old;
+	int e;
+
+	if (v == NULL)
+		return -1;
+	old = cparse_push_key(p, key);
+	e = cparse_enum(p, v, what, names, n);
+	cparse_pop(p, old);
+	return e;
+}
+
 static void
 cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 {
@@ -1725,14 +1744,10 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			pool->name = xstrdup(v->str);
 		cparse_pop(p, old);
 	}
-	if ((v = cmap_get(m, "balancer", NULL)) != NULL) {
-		old = cparse_push_key(p, "balancer");
-		e = cparse_enum(p, v, "balancer", cparse_balancers,
-		    sizeof cparse_balancers / sizeof cparse_balancers[0]);
-		if (e >= 0)
-			pool->balancer = (enum config_balancer)e;
-		cparse_pop(p, old);
-	}
+	e = cget_enum(p, m, "balancer", "balancer", cparse_balancers,
+	    sizeof cparse_balancers / sizeof cparse_balancers[0]);
+	if (e >= 0)
+		pool->balancer = (enum config_balancer)e;
 	if ((hk = cmap_get(m, "hash_key", NULL)) != NULL) {
 		old = cparse_push_key(p, "hash_key");
 		e = cparse_enum(p, hk, "hash key", cparse_hash_keys,
@@ -1877,6 +1892,181 @@ cparse_pools(struct cparse *p, const struct cnode *seq)
 		    offsetof(struct config_pool, name), "pool");
 		cparse_pop(p, old);
 	}
+}
+
+static const char *const cparse_sibling_stores[] = {
+    [ORIGIN_SIBLING_STORE_ALWAYS] = "always",
+    [ORIGIN_SIBLING_STORE_SMALL] = "small",
+};
+
+/* siblings.key_file: 32 to 4096 bytes, read whole. */
+static void
+cparse_sibling_key(struct cparse *p, const struct cnode *f, struct origin_sibling_conf *sc)
+{
+	unsigned char buf[ORIGIN_SIBLING_KEY_MAX + 1];
+	FILE *fp;
+	size_t n;
+
+	if (cparse_str(p, f) == NULL)
+		return;
+	sc->key_file = xstrdup(f->str);
+	if ((fp = config_file_fopen(f->str)) == NULL) {
+		cparse_err(p, f, "cannot read \"%.200s\": %s", f->str, strerror(errno));
+		return;
+	}
+	n = fread(buf, 1, sizeof buf, fp);
+	fclose(fp);
+	if (n < ORIGIN_SIBLING_KEY_MIN || n > ORIGIN_SIBLING_KEY_MAX)
+		cparse_err(p, f, "\"%.200s\" must hold %d to %d bytes (the fleet key), not %zu%s",
+		    f->str, ORIGIN_SIBLING_KEY_MIN, ORIGIN_SIBLING_KEY_MAX,
+		    n > ORIGIN_SIBLING_KEY_MAX ? (size_t)ORIGIN_SIBLING_KEY_MAX : n,
+		    n > ORIGIN_SIBLING_KEY_MAX ? " or more" : "");
+	else {
+		sc->key = xmalloc(n);
+		memcpy(sc->key, buf, n);
+		sc->key_len = n;
+	}
+	OPENSSL_cleanse(buf, sizeof buf);
+}
+
+/*
+ * siblings: { self, members: [ "host:port" | {address, weight} ], key_file,
+ * store, store_max, timeouts: { connect, first_byte } } — the members become
+ * the siblings pool, appended to pools (consistent_hash on the cache key,
+ * no retries: a sibling that fails is replaced by the origin).
+ */
+static void
+cparse_siblings(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {
+	    "self", "members", "key_file", "store", "store_max", "timeouts", NULL};
+	static const char *const member_keys[] = {"address", "weight", NULL};
+	static const char *const timeout_keys[] = {"connect", "first_byte", NULL};
+	struct config *c = p->c;
+	struct origin_sibling_conf *sc = &c->siblings;
+	struct config_pool pool;
+	const struct cnode *v, *self_node;
+	char *self_host = NULL;
+	uint16_t self_port = 0;
+	bool self_found = false;
+	size_t old;
+	int e;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	memset(&pool, 0, sizeof pool);
+	origin_pool_conf_defaults(&pool);
+	pool.balancer = CONFIG_BALANCER_CONSISTENT_HASH;
+	pool.retries = 0;
+	pool.grace = false;
+	pool.passive_failures = 1;
+	pool.connect_timeout_ms = 500;
+	pool.first_byte_timeout_ms = 30000;
+	sc->store_max = 1024 * 1024;
+	if ((self_node = cparse_required(p, m, "self")) != NULL) {
+		char err[CONFIG_VALUE_ERRLEN];
+
+		old = cparse_push_key(p, "self");
+		if (cparse_str(p, self_node) != NULL) {
+			if (config_value_hostport(
+			        self_node->str, &self_host, &self_port, err, sizeof err) == -1)
+				cparse_err(p, self_node, "%s", err);
+			else
+				sc->self = xstrdup(self_node->str);
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "key_file")) != NULL) {
+		old = cparse_push_key(p, "key_file");
+		cparse_sibling_key(p, v, sc);
+		cparse_pop(p, old);
+	}
+	e = cget_enum(p, m, "store", "store", cparse_sibling_stores,
+	    sizeof cparse_sibling_stores / sizeof cparse_sibling_stores[0]);
+	if (e >= 0)
+		sc->store = (enum origin_sibling_store)e;
+	cget_size(p, m, "store_max", 0, UINT64_MAX, &sc->store_max);
+	if ((v = cmap_get(m, "timeouts", NULL)) != NULL) {
+		old = cparse_push_key(p, "timeouts");
+		if (cparse_map(p, v, timeout_keys)) {
+			cget_duration(
+			    p, v, "connect", 1, CONFIG_DAY_MS, 1, &pool.connect_timeout_ms);
+			cget_duration(
+			    p, v, "first_byte", 1, CONFIG_DAY_MS, 1, &pool.first_byte_timeout_ms);
+		}
+		cparse_pop(p, old);
+	}
+	if ((v = cparse_required(p, m, "members")) != NULL) {
+		old = cparse_push_key(p, "members");
+		if (cparse_seq(p, v)) {
+			pool.members = xcalloc(v->n + 1, sizeof pool.members[0]);
+			for (size_t i = 0; i < v->n; i++) {
+				const struct cnode *mm = v->kids[i], *a = mm;
+				struct config_member mem = {NULL, 0, 1, false, 0};
+				char err[CONFIG_VALUE_ERRLEN];
+				size_t o2 = cparse_push_index(p, i), o3;
+
+				if (mm->type == CNODE_MAP)
+					a = cparse_map(p, mm, member_keys)
+					        ? cparse_required(p, mm, "address")
+					        : NULL;
+				if (a != NULL) {
+					o3 = mm->type == CNODE_MAP ? cparse_push_key(p, "address")
+					                           : p->plen;
+					if (cparse_str(p, a) != NULL &&
+					    config_value_hostport(a->str, &mem.host, &mem.port, err,
+					        sizeof err) == -1)
+						cparse_err(p, a, "%s", err);
+					cparse_pop(p, o3);
+				}
+				if (mm->type == CNODE_MAP)
+					cget_uint(p, mm, "weight", 1, 1000, &mem.weight);
+				for (size_t j = 0; mem.host != NULL && j < pool.n_members; j++)
+					if (pool.members[j].port == mem.port &&
+					    strcmp(pool.members[j].host, mem.host) == 0) {
+						cparse_err(p, a, "\"%s:%u\" is listed twice",
+						    mem.host, (unsigned)mem.port);
+						free(mem.host);
+						mem.host = NULL;
+					}
+				if (mem.host != NULL) {
+					if (self_host != NULL && mem.port == self_port &&
+					    strcmp(mem.host, self_host) == 0) {
+						sc->self_idx = (unsigned)pool.n_members;
+						self_found = true;
+					}
+					pool.members[pool.n_members++] = mem;
+				}
+				cparse_pop(p, o2);
+			}
+		}
+		cparse_pop(p, old);
+	}
+	/* self is a member, listed or not */
+	if (self_host != NULL && !self_found && pool.members != NULL) {
+		sc->self_idx = (unsigned)pool.n_members;
+		pool.members[pool.n_members++] =
+		    (struct config_member){self_host, self_port, 1, false, 0};
+		self_host = NULL;
+	}
+	free(self_host);
+	if (p->n_errs > 0 || pool.n_members == 0 || sc->key == NULL || sc->self == NULL) {
+		for (size_t i = 0; i < pool.n_members; i++)
+			free(pool.members[i].host);
+		free(pool.members);
+		return;
+	}
+	for (size_t i = 0; i < c->n_pools; i++)
+		if (strcmp(c->pools[i].name, ORIGIN_SIBLING_POOL) == 0)
+			cparse_err(p, m,
+			    "the pool name \"%s\" is the siblings' own: rename that pool",
+			    ORIGIN_SIBLING_POOL);
+	pool.name = xstrdup(ORIGIN_SIBLING_POOL);
+	pool.sibling = true;
+	c->pools = xrealloc(c->pools, (c->n_pools + 1) * sizeof c->pools[0]);
+	c->pools[c->n_pools] = pool;
+	sc->pool_idx = (unsigned)c->n_pools++;
+	sc->enabled = true;
 }
 
 static void
@@ -2318,22 +2508,14 @@ cparse_route_cache(struct cparse *p, const struct cnode *v, struct config_route 
 	cget_duration(p, v, "default_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->default_ttl_s);
 	cget_duration(p, v, "error_ttl", 0, 3650 * CONFIG_DAY_MS, 1000, &r->error_ttl_s);
 	cget_duration(p, v, "grace", 0, 365 * CONFIG_DAY_MS, 1000, &r->grace_s);
-	if ((q = cmap_get(v, "get_body", NULL)) != NULL) {
-		old = cparse_push_key(p, "get_body");
-		mode = cparse_enum(
-		    p, q, "get_body mode", get_body, sizeof get_body / sizeof get_body[0]);
-		if (mode >= 0)
-			r->get_body = (enum config_get_body)mode;
-		cparse_pop(p, old);
-	}
-	if ((q = cmap_get(v, "vary_geo", NULL)) != NULL) {
-		old = cparse_push_key(p, "vary_geo");
-		mode = cparse_enum(
-		    p, q, "vary_geo field", vary_geo, sizeof vary_geo / sizeof vary_geo[0]);
-		if (mode >= 0)
-			r->vary_geo = (enum config_vary_geo)mode;
-		cparse_pop(p, old);
-	}
+	mode = cget_enum(
+	    p, v, "get_body", "get_body mode", get_body, sizeof get_body / sizeof get_body[0]);
+	if (mode >= 0)
+		r->get_body = (enum config_get_body)mode;
+	mode = cget_enum(
+	    p, v, "vary_geo", "vary_geo field", vary_geo, sizeof vary_geo / sizeof vary_geo[0]);
+	if (mode >= 0)
+		r->vary_geo = (enum config_vary_geo)mode;
 	if ((q = cmap_get(v, "override_headers", NULL)) != NULL) {
 		old = cparse_push_key(p, "override_headers");
 		cparse_overrides(p, q, r);
@@ -3698,7 +3880,7 @@ cparse_resolve(struct cparse *p)
 		const struct cref *r = &p->refs[i];
 
 		for (j = 0; j < p->c->n_pools; j++) {
-			if (p->c->pools[j].name != NULL &&
+			if (p->c->pools[j].name != NULL && !p->c->pools[j].sibling &&
 			    strcmp(p->c->pools[j].name, r->name->str) == 0) {
 				*r->slot = &p->c->pools[j];
 				break;
@@ -3743,6 +3925,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "trusted_proxies",
 	    "client_address_header",
 	    "geo",
+	    "siblings",
 	    NULL,
 	};
 	static const struct {
@@ -3760,6 +3943,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"resolver", cparse_resolver, false},
 	    {"tls", cparse_tls, false},
 	    {"pools", cparse_pools, true},
+	    {"siblings", cparse_siblings, false},
 	    {"sites", cparse_sites, true},
 	    {"purge", cparse_purge, false},
 	    {"fleet", cparse_fleet, false},

@@ -350,9 +350,10 @@ admin_pools_json(struct edge_server *srv)
 
 		for (size_t m = 0; m < pc->n_members; m++) {
 			char name[300];
+			json_t *mj;
 
 			json_array_append_new(members,
-			    json_pack("{s:s, s:b, s:b, s:I, s:I}", "address",
+			    mj = json_pack("{s:s, s:b, s:b, s:I, s:I}", "address",
 			        admin_member_name(&pc->members[m], name, sizeof name), "up",
 			        up == NULL ||
 			            atomic_load_explicit(&up[m], memory_order_relaxed) != 0,
@@ -362,9 +363,12 @@ admin_pools_json(struct edge_server *srv)
 			                               &busy[m], memory_order_relaxed)
 			                         : 0),
 			        "max_conns", (json_int_t)pc->members[m].max_conns));
+			/* the siblings: this node among them */
+			if (pc->sibling && m == cfg->siblings.self_idx)
+				json_object_set_new(mj, "self", json_true());
 		}
-		json_array_append_new(
-		    pools, json_pack("{s:s, s:o}", "name", pc->name, "members", members));
+		json_array_append_new(pools, json_pack("{s:s, s:b, s:o}", "name", pc->name,
+		                                 "siblings", pc->sibling, "members", members));
 	}
 	return pools;
 }

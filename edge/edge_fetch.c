@@ -69,6 +69,7 @@
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_pool.h"
+#include "origin/origin_sibling.h"
 #include "origin/origin_tls.h"
 
 /* ---- the backend request ---- */
@@ -78,13 +79,10 @@ edge_fetch_skip_field(const struct config_route *route, const struct h1_request 
     const struct h1_header *h, enum edge_fetch_fields fields)
 {
 	static const struct str skip[] = {
-	    STR_LIT("Host"),
-	    STR_LIT("Content-Length"),
-	    STR_LIT("Transfer-Encoding"),
-	    STR_LIT("Expect"),
-	    STR_LIT("X-Forwarded-For"),
-	    STR_LIT("X-Forwarded-Proto"),
+	    STR_LIT("Host"), STR_LIT("Content-Length"), STR_LIT("Transfer-Encoding"),
+	    STR_LIT("Expect"), STR_LIT("X-Forwarded-For"), STR_LIT("X-Forwarded-Proto"),
 	    STR_LIT("X-Request-Id"),
+	    STR_LIT(ORIGIN_SIBLING_FIELD), /* a sibling's is never passed on */
 	};
 	/* what would make a refresh's answer specific to the request that
 	 * triggered it */
@@ -183,7 +181,7 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 		const struct h1_header *h = &r->headers[i];
 
 		if (edge_fetch_skip_field(b->route, r, h, b->fields) ||
-		    edge_route_hdr_drops(&b->route->req_hdrs, h->name) ||
+		    (b->hop.len == 0 && edge_route_hdr_drops(&b->route->req_hdrs, h->name)) ||
 		    (b->cfg != NULL && edge_guard_geo_field(b->cfg, h->name)) ||
 		    (b->route->jwt != NULL && edge_guard_jwt_field(b->route, h->name)))
 			continue;
@@ -195,9 +193,14 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 	if (b->range_window > 0)
 		evbuffer_add_printf(
 		    out, "Range: bytes=0-%llu\r\n", (unsigned long long)b->range_window - 1);
-	edge_route_hdr_append(&b->route->req_hdrs, out);
-	if (b->guard_fields.len > 0)
-		evbuffer_add(out, b->guard_fields.p, b->guard_fields.len);
+	if (b->hop.len > 0) {
+		evbuffer_add_printf(
+		    out, ORIGIN_SIBLING_FIELD ": %.*s\r\n", (int)b->hop.len, b->hop.p);
+	} else {
+		edge_route_hdr_append(&b->route->req_hdrs, out);
+		if (b->guard_fields.len > 0)
+			evbuffer_add(out, b->guard_fields.p, b->guard_fields.len);
+	}
 	/* X-Forwarded-For: the client's list, then the peer (one field line). */
 	evbuffer_add(out, "X-Forwarded-For: ", 17);
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -233,11 +236,17 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 
 /* ---- the object an answer makes ---- */
 
+bool
+edge_fetch_cache_status_field(struct str name)
+{
+	return str_eq_nocase(name, STR_LIT("X-Cache")) ||
+	       str_eq_nocase(name, STR_LIT("Cache-Status"));
+}
+
 struct cache_obj *
 edge_fetch_obj_new(struct edge_worker *w, const struct config *cfg, const struct h1_request *req,
     const struct h1_response *resp, const char *url_key, size_t url_key_len,
-    const struct cache_policy_conf *conf, time_t request_time, time_t response_time, bool skip_sts,
-    bool skip_content_range)
+    const struct cache_policy_conf *conf, time_t request_time, time_t response_time, unsigned skip)
 {
 	struct cache_policy pol;
 	struct cache_obj *o;
@@ -265,8 +274,12 @@ edge_fetch_obj_new(struct edge_worker *w, const struct config *cfg, const struct
 		const struct h1_header *h = &resp->headers[i];
 
 		if (!cache_policy_store_field(resp, h) ||
-		    (skip_sts && str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"))) ||
-		    (skip_content_range && str_eq_nocase(h->name, STR_LIT("Content-Range"))))
+		    ((skip & EDGE_FETCH_SKIP_STS) &&
+		        str_eq_nocase(h->name, STR_LIT("Strict-Transport-Security"))) ||
+		    ((skip & EDGE_FETCH_SKIP_CONTENT_RANGE) &&
+		        str_eq_nocase(h->name, STR_LIT("Content-Range"))) ||
+		    ((skip & EDGE_FETCH_SKIP_CACHE_STATUS) &&
+		        edge_fetch_cache_status_field(h->name)))
 			continue;
 		if (str_eq_nocase(h->name, STR_LIT("Date")))
 			has_date = true;
@@ -401,6 +414,8 @@ struct edge_fetch {
 	size_t head_len;
 	bool head_method; /* a HEAD request: no response body */
 	bool retry_safe;  /* idempotent and without a body (RFC 9110 §9.2.2) */
+	bool skip;        /* skip_member is never picked */
+	unsigned skip_member;
 	time_t request_time;
 	uint64_t start_us;         /* monotonic: the exchange began (fetch_arm_total) */
 	uint64_t first_byte_us;    /* from start_us to the origin's final head */
@@ -1623,15 +1638,18 @@ fetch_on_resolved(const char *err, const struct sockaddr *sa, socklen_t salen, v
 static int
 fetch_pick_source(struct edge_fetch *f)
 {
-	unsigned skip[FETCH_MAX_TRIES + FETCH_FULL_MAX];
-	size_t n = f->tries;
+	unsigned skip[FETCH_MAX_TRIES + FETCH_FULL_MAX + 1];
+	size_t n = f->tries, first;
 	int pick;
 
 	memcpy(skip, f->tried, f->tries * sizeof skip[0]);
+	if (f->skip)
+		skip[n++] = f->skip_member;
+	first = n;
 	for (;;) {
 		pick = origin_balance_pick(fetch_balance(f), f->hash, skip, n, f->try_ms);
 		if (pick == ORIGIN_BALANCE_NONE)
-			return n > f->tries ? FETCH_PICK_FULL : ORIGIN_BALANCE_NONE;
+			return n > first ? FETCH_PICK_FULL : ORIGIN_BALANCE_NONE;
 		if (origin_pool_acquire(f->gen->opool, f->pool_idx, (unsigned)pick))
 			return pick;
 		if (n == sizeof skip / sizeof skip[0])
@@ -1813,6 +1831,8 @@ edge_fetch_new(struct edge_worker *w, const struct edge_fetch_req *r)
 	f->sink = &client_sink;
 	f->head_method = r->head_method;
 	f->retry_safe = r->retry_safe;
+	f->skip = r->skip;
+	f->skip_member = r->skip_member;
 	f->cl = r->client;
 	f->cl_arg = r->arg;
 	snprintf(f->peer, sizeof f->peer, "%s", r->peer);
@@ -1980,7 +2000,7 @@ store_on_head(struct edge_fetch *f, struct h1_response *resp)
 	if (resp->status != 200)
 		return EDGE_FETCH_STOP;
 	st->fill = edge_fetch_obj_new(f->w, f->gen->cfg, &st->req, resp, st->key, st->key_len,
-	    &st->conf, f->request_time, now, st->skip_sts, false);
+	    &st->conf, f->request_time, now, st->skip_sts ? EDGE_FETCH_SKIP_STS : 0);
 	if (st->fill == NULL)
 		return EDGE_FETCH_STOP;
 	cache_obj_set_gen(st->fill, f->ban_gen);

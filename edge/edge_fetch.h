@@ -83,6 +83,8 @@ struct edge_fetch_bereq {
 	bool tls;              /* X-Forwarded-Proto */
 	const char *node_name; /* Via */
 	struct str request_id; /* X-Request-Id, or empty */
+	struct str hop;        /* to a sibling (origin_sibling.h): the hop marker's value; the
+	                          route's request rules and guard_fields are the owner's to apply */
 	enum h1_body body;     /* the framing of the body sent, if any */
 	uint64_t content_length;
 };
@@ -101,11 +103,20 @@ void edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *o
 bool edge_fetch_skip_field(const struct config_route *route, const struct h1_request *req,
     const struct h1_header *h, enum edge_fetch_fields fields);
 
+/* X-Cache or Cache-Status: what a node says of its cache (a sibling's is
+ * neither relayed nor stored; the asking node says its own). */
+bool edge_fetch_cache_status_field(struct str name);
+
+/* Fields of an answer edge_fetch_obj_new leaves out of the stored head. */
+#define EDGE_FETCH_SKIP_STS           1u /* Strict-Transport-Security (the site sets hsts) */
+#define EDGE_FETCH_SKIP_CONTENT_RANGE 2u /* a 206 that held the whole representation */
+#define EDGE_FETCH_SKIP_CACHE_STATUS  4u /* X-Cache, Cache-Status (a sibling's answer) */
+
 /*
  * The one place an object is created from an origin's answer: the stored
  * head (status line and the end-to-end fields cache_policy_store_field
- * keeps, but Strict-Transport-Security when skip_sts and Content-Range when
- * skip_content_range, plus a Date when the origin sent none) under the
+ * keeps, but those skip names (EDGE_FETCH_SKIP_*), plus a Date when the
+ * origin sent none) under the
  * variant key (RFC 9111 §4.1) that req selects from url_key.  NULL when it
  * is not to be stored (the policy, cache.max_object by its Content-Length,
  * a Vary that cannot be keyed).  cfg: the request's configuration
@@ -114,7 +125,7 @@ bool edge_fetch_skip_field(const struct config_route *route, const struct h1_req
 struct cache_obj *edge_fetch_obj_new(struct edge_worker *w, const struct config *cfg,
     const struct h1_request *req, const struct h1_response *resp, const char *url_key,
     size_t url_key_len, const struct cache_policy_conf *conf, time_t request_time,
-    time_t response_time, bool skip_sts, bool skip_content_range);
+    time_t response_time, unsigned skip);
 
 /* RFC 9111 §4.3.4: when the 304 resp names by its ETag a variant of the URL
  * key in w's RAM tier, that variant replaces *stale (the reference is
@@ -234,6 +245,8 @@ struct edge_fetch_req {
 	bool head_method;               /* a HEAD: no response body */
 	bool retry_safe;                /* idempotent and without a body (RFC 9110 §9.2.2) */
 	const char *peer;               /* the client address (cache.fill_per_client) */
+	bool skip;                      /* skip_member is never asked (a sibling: this node) */
+	unsigned skip_member;
 	const struct edge_fetch_client *client;
 	void *arg;
 };

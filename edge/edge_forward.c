@@ -54,6 +54,8 @@
 #include "edge/edge_spool.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
+#include "origin/origin_pool.h"
+#include "origin/origin_sibling.h"
 
 #define FW_OUT_HIGH (512 * 1024) /* pause the producer above this */
 #define FW_OUT_LOW  (128 * 1024) /* resume below this */
@@ -249,7 +251,7 @@ fw_bereq(struct edge_conn *c, enum edge_fetch_fields fields, struct edge_fetch_b
 	b->peer = c->peer;
 	b->cfg = c->gen->cfg;
 	b->guard_fields = edge_guard_fields(&c->guard);
-	b->tls = c->tls;
+	b->tls = c->tls || c->req->sibling_https;
 	b->node_name = c->gen->cfg->node_name;
 	b->request_id = edge_req_id(c->req);
 	b->body = H1_BODY_NONE;
@@ -260,8 +262,17 @@ fw_write_request_head(struct edge_conn *c, struct evbuffer *out)
 {
 	struct edge_forward *fw = &c->req->fw;
 	struct edge_fetch_bereq b;
+	char hop[ORIGIN_SIBLING_MARK_LEN + 1];
 
 	fw_bereq(c, fw->store ? EDGE_FETCH_FIELDS_CACHED : EDGE_FETCH_FIELDS_PASS, &b);
+	if (fw->sibling) {
+		/* the owner routes the request as this node did: the client's
+		 * target (less a signed URL's signature) and authority */
+		b.target = c->req->h1.path;
+		b.host = c->req->h1.authority;
+		b.hop = str_make(hop, origin_sibling_mark(&c->gen->cfg->siblings, b.method, b.host,
+		                          b.target, time_now(), hop));
+	}
 	/* a range miss asks for the window the cache may fill from (see
 	 * fw_range_window), not for the whole object; the revalidation of a
 	 * stored object asks for the whole of it, to replace it */
@@ -580,12 +591,25 @@ fw_object(struct edge_conn *c, const struct h1_response *resp, time_t response_t
 	struct cache_policy_conf conf;
 	struct cache_obj *o;
 
+	const struct origin_sibling_conf *sc = &c->gen->cfg->siblings;
+	unsigned skip = 0;
+
 	if (!fw->store || !fw_method_is(c, "GET") || c->req->key_len < 0)
 		return NULL;
+	/* siblings.store: small — a large object stays with its owner only */
+	if (fw->sibling && sc->store == ORIGIN_SIBLING_STORE_SMALL &&
+	    (resp->body != H1_BODY_LENGTH || resp->content_length > sc->store_max))
+		return NULL;
+	if (c->req->site != NULL && c->req->site->hsts != NULL)
+		skip |= EDGE_FETCH_SKIP_STS;
+	if (fw->range_whole)
+		skip |= EDGE_FETCH_SKIP_CONTENT_RANGE;
+	if (fw->sibling)
+		skip |= EDGE_FETCH_SKIP_CACHE_STATUS;
 	edge_forward_policy_conf(c, &conf);
 	o = edge_fetch_obj_new(c->w, c->gen->cfg, &c->req->h1, resp, c->req->key,
 	    (size_t)c->req->key_len, &conf, edge_fetch_request_time(fw->fetch), response_time,
-	    c->req->site != NULL && c->req->site->hsts != NULL, fw->range_whole);
+	    skip);
 	if (o != NULL)
 		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
 	return o;
@@ -682,7 +706,8 @@ fw_skip_final_field(const void *arg, const struct h1_header *h)
 	const struct edge_forward *fw = &c->req->fw;
 
 	return fw_skip_response_header(fw->resp, h) || fw_skip_origin_sts(c, h) ||
-	       fw_skip_window_field(fw, h) || edge_range_cut_skips(&fw->cut, h->name);
+	       fw_skip_window_field(fw, h) || edge_range_cut_skips(&fw->cut, h->name) ||
+	       (fw->sibling && edge_fetch_cache_status_field(h->name));
 }
 
 static void
@@ -690,7 +715,8 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 {
 	struct edge_forward *fw = &c->req->fw;
 	struct edge_resp r;
-	char cs[96];
+	char cs[160];
+	const struct config_member *m = fw->sibling ? c->req->up_member : NULL;
 	char cut_buf[EDGE_RANGE_FIELDS_BUF + 24];
 	struct edge_resp_field cut[EDGE_RANGE_FIELDS_MAX];
 
@@ -700,6 +726,10 @@ fw_write_response_head(struct edge_conn *c, const struct h1_response *resp, bool
 		    stored ? "; stored" : "");
 	else
 		snprintf(cs, sizeof cs, "fwd=%s%s", c->req->fwd, stored ? "; stored" : "");
+	/* the answer came from the key's owner: detail names it */
+	if (m != NULL)
+		snprintf(cs + strlen(cs), sizeof cs - strlen(cs), "; detail=\"sibling %.64s:%u\"",
+		    m->host, (unsigned)m->port);
 	if (!fw->req_body_done)
 		c->keep_alive = false; /* unread request body: cannot reuse */
 	edge_resp_origin(&r, c, resp, fw->cut.active ? fw->cut.status : resp->status,
@@ -1071,6 +1101,8 @@ fw_on_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 
 	c->req->fw.resp = resp;
 	c->req->up_member = edge_fetch_member(f);
+	if (c->req->fw.sibling)
+		EDGE_COUNT(&c->w->metrics, sibling_fills_total);
 	c->req->up_first_us = edge_fetch_first_byte_us(f);
 	v = fw_decide(c, f, resp);
 	c->req->fw.resp = NULL;
@@ -1123,8 +1155,18 @@ static void
 fw_on_error(void *arg, enum edge_fetch_error e, int status, const char *msg)
 {
 	struct edge_conn *c = arg;
+	struct edge_forward *fw = &c->req->fw;
 
-	c->req->fw.fetch = NULL;
+	fw->fetch = NULL;
+	if (fw->sibling) {
+		/* the owner failed before its answer: the origin is asked */
+		log_info("proxy", "sibling failed (%d %s): the origin is asked", status, msg);
+		EDGE_COUNT(&c->w->metrics, sibling_fallbacks_total);
+		fw->sibling = false;
+		fw->sibling_failed = true;
+		fw_fetch(c);
+		return;
+	}
 	switch (e) {
 	case EDGE_FETCH_E_ORIGIN:
 		fw_fail(c, status, msg);
@@ -1213,6 +1255,27 @@ edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool)
 	return origin_balance_hash(c->req->h1.path.p, c->req->h1.path.len);
 }
 
+/* Does the miss go to the key's owner among the siblings (origin_sibling.h)?
+ * A stored GET or HEAD without a body, not a sibling's own request, whose
+ * owner — rendezvous hashing of the key over the usable members, this node
+ * included — is another node; *hash: the key's. */
+static bool
+fw_to_sibling(const struct edge_conn *c, uint64_t *hash)
+{
+	const struct origin_sibling_conf *sc = &c->gen->cfg->siblings;
+	const struct edge_forward *fw = &c->req->fw;
+	int owner;
+
+	if (!sc->enabled || c->req->from_sibling || fw->sibling_failed || !fw->store ||
+	    c->req->key_len <= 0 || !fw_bodyless(c) ||
+	    !(fw_method_is(c, "GET") || fw_method_is(c, "HEAD")))
+		return false;
+	*hash = origin_balance_hash(c->req->key, (size_t)c->req->key_len);
+	owner = origin_balance_pick(
+	    origin_pool_balance(c->gen->opool, sc->pool_idx), *hash, NULL, 0, time_mono_ms());
+	return owner >= 0 && (unsigned)owner != sc->self_idx;
+}
+
 /* The fetch: NORMAL when c leads a fill, else PASS.  Until it has an origin
  * connection, request bytes wait in the kernel. */
 static void
@@ -1220,6 +1283,7 @@ fw_fetch(struct edge_conn *c)
 {
 	struct edge_forward *fw = &c->req->fw;
 	struct edge_fetch_req r;
+	uint64_t sib_hash = 0;
 
 	fw->buffering = false;
 	edge_req_read_body(c->req, false);
@@ -1227,6 +1291,15 @@ fw_fetch(struct edge_conn *c)
 	r.gen = c->gen;
 	r.pool = fw->pool;
 	r.hash = edge_forward_hash(c, fw->pool);
+	r.skip = false;
+	r.skip_member = 0;
+	fw->sibling = fw_to_sibling(c, &sib_hash);
+	if (fw->sibling) {
+		r.pool = &c->gen->cfg->pools[c->gen->cfg->siblings.pool_idx];
+		r.hash = sib_hash;
+		r.skip = true;
+		r.skip_member = c->gen->cfg->siblings.self_idx;
+	}
 	r.head_method = fw_method_is(c, "HEAD");
 	r.retry_safe = fw_bodyless(c) && fw_idempotent(c);
 	r.peer = c->client.text;

@@ -60,6 +60,8 @@ struct edge_forward {
 	bool reval_client;              /* the client sent validators of its own */
 	struct cache_fill *cf;          /* the fill this request leads, until its fetch takes it */
 	const struct h1_response *resp; /* the origin's head, while it is decided on */
+	bool sibling;                   /* the fetch asks the key's owner sibling */
+	bool sibling_failed;            /* it failed before its answer: the origin is asked */
 
 	/* Range / If-Range not forwarded: the window the cache may fill from
 	 * is asked instead (the whole object when it fits) and the client's

@@ -118,7 +118,8 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
  * Protected content, after edge_guard_check, for a route with signed_url or
  * jwt (doc/protected-content.md): the signed URL of npath (the normalized
  * path) and query (the raw query, without '?'; STR_NULL: none) for client,
- * then the bearer token of the Authorization field in hdrs[0..n), at now_s.
+ * then the bearer token of the Authorization field in hdrs[0..n), at now_s
+ * (signed_ok: the signed URL was checked by the sibling that asks).
  * true: serve; *qlen is the length of the query without the signature
  * parameters, written to qout (qoutlen bytes), for the key and the origin
  * (-1: no signed_url, the query stays), and the token's forwarded claims
@@ -127,9 +128,9 @@ bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
  * (RFC 6750 §3).  Allocates only s->claims, once per connection, on its
  * first token with claims.
  */
-bool edge_guard_protect(const struct config_route *route, struct str npath, struct str query,
-    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n, int64_t now_s,
-    struct edge_guard_scratch *s, char *qout, size_t qoutlen, int *qlen,
+bool edge_guard_protect(const struct config_route *route, bool signed_ok, struct str npath,
+    struct str query, const struct edge_guard_client *client, const struct h1_header *hdrs,
+    size_t n, int64_t now_s, struct edge_guard_scratch *s, char *qout, size_t qoutlen, int *qlen,
     struct edge_guard_verdict *v);
 
 /* Is name a field route's jwt forwards a claim as?  A client's are never

@@ -77,6 +77,10 @@
 	X(signed_url_denied_total,                                                                 \
 	    "Requests refused by signed_url (403): signature missing, invalid or expired")         \
 	X(jwt_denied_total, "Requests refused by jwt (401): bearer token missing or invalid")      \
+	X(sibling_fills_total, "Misses answered by the key's owner among the siblings")            \
+	X(sibling_fallbacks_total,                                                                 \
+	    "Misses sent to the origin because the owner sibling failed before its answer")        \
+	X(sibling_requests_total, "Requests from a sibling (a valid hop marker) this node owns")   \
 	X(proxy_protocol_errors_total,                                                             \
 	    "Connections closed on a proxy_protocol listener: untrusted peer, no or bad header")   \
 	X(connections_limited_total,                                                               \

@@ -32,6 +32,7 @@
 #include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
+#include "origin/origin_sibling.h"
 
 /* A client's request id worth keeping: 1..EDGE_REQUEST_ID_MAX visible
  * characters of a token or base64 (no space, quote or comma). */
@@ -350,6 +351,26 @@ req_get_body(struct edge_req *req, bool *ka)
  * redirect, a hit) returns false, and the request is handled from there.
  */
 
+/* A valid hop marker (origin_sibling.h): a sibling asks for a key this node
+ * owns, for a client whose scheme its X-Forwarded-Proto gives.  A marker
+ * that does not verify is a client's: ignored (and never forwarded). */
+static void
+req_sibling_marker(struct edge_req *req)
+{
+	const struct h1_request *r = &req->h1;
+	const struct h1_header *h =
+	    h1_header_find(r->headers, r->n_headers, STR_LIT(ORIGIN_SIBLING_FIELD));
+	const struct h1_header *proto;
+
+	if (h == NULL || !origin_sibling_check(&req->conn->gen->cfg->siblings, h->value, r->method,
+	                     r->authority, r->path, time_now()))
+		return;
+	req->from_sibling = true;
+	proto = h1_header_find(r->headers, r->n_headers, STR_LIT("X-Forwarded-Proto"));
+	req->sibling_https = proto != NULL && str_eq_nocase(proto->value, STR_LIT("https"));
+	EDGE_COUNT(&req->conn->w->metrics, sibling_requests_total);
+}
+
 /* recv: the request as received, before any site: keep-alive (*ka, what
  * the client allows), CONNECT, PURGE from a purge client, OPTIONS *, and the
  * Host lowercased for the site and the key. */
@@ -401,6 +422,8 @@ req_step_recv(struct edge_req *req, bool *ka)
 		req->host_lc[i] = (char)str_lower((unsigned char)r->host.p[i]);
 	req->host_lc_len = r->host.len;
 	req->host_lc[req->host_lc_len] = '\0';
+	if (c->gen->cfg->siblings.enabled)
+		req_sibling_marker(req);
 	return true;
 }
 
@@ -443,7 +466,9 @@ req_step_protect(struct edge_req *req, struct str npath)
 	struct edge_guard_verdict v;
 	int n;
 
-	if (edge_guard_protect(req->route, npath,
+	/* a sibling's request: its signed URL was checked there (and its
+	 * signature left the target), its token is checked here again */
+	if (edge_guard_protect(req->route, req->from_sibling, npath,
 	        q != NULL ? str_make(q + 1, r->path.len - qoff) : STR_NULL, &c->client, r->headers,
 	        r->n_headers, (int64_t)time_now(), &c->guard, c->w->key_scratch,
 	        sizeof c->w->key_scratch, &n, &v)) {
@@ -498,7 +523,7 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 		return false;
 	}
 	req->site = site;
-	if (!c->tls && site->redirect_https && c->gen->tls != NULL) {
+	if (!c->tls && !req->sibling_https && site->redirect_https && c->gen->tls != NULL) {
 		req_redirect_https(req);
 		return false;
 	}
@@ -559,7 +584,8 @@ req_step_key(struct edge_req *req, bool cached)
 	const struct config_route *route = req->route;
 	const struct h1_request *r = &req->h1;
 
-	req->key_len = edge_route_key(route, req->pool, c->tls ? STR_LIT("https") : STR_LIT("http"),
+	req->key_len = edge_route_key(route, req->pool,
+	    c->tls || req->sibling_https ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(req->host_lc, req->host_lc_len), r->port, r->path, w->key_scratch,
 	    sizeof w->key_scratch);
 	if (req->key_len >= 0 && route->vary_geo != CONFIG_VARY_GEO_NONE)

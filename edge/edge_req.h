@@ -60,8 +60,10 @@ struct edge_req {
 	const struct config_member *up_member; /* the origin member that answered, or NULL */
 	uint64_t up_first_us;                  /* its first-byte time */
 	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
-	size_t host_lc_len;                    /* host_lc's */
-	int key_len;                           /* -1 when no key */
+	bool from_sibling;  /* a valid hop marker: a sibling asks (origin_sibling.h) */
+	bool sibling_https; /* ... for a client of its over TLS (X-Forwarded-Proto) */
+	size_t host_lc_len; /* host_lc's */
+	int key_len;        /* -1 when no key */
 
 	/* reading a collapsed fill (edge_collapse.c) */
 	struct cache_fill *cf;      /* one reference, or NULL */

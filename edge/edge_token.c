@@ -117,13 +117,13 @@ token_jwt(const struct config_jwt *j, const struct h1_header *hdrs, size_t n, in
 }
 
 bool
-edge_guard_protect(const struct config_route *route, struct str npath, struct str query,
-    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n, int64_t now_s,
-    struct edge_guard_scratch *s, char *qout, size_t qoutlen, int *qlen,
+edge_guard_protect(const struct config_route *route, bool signed_ok, struct str npath,
+    struct str query, const struct edge_guard_client *client, const struct h1_header *hdrs,
+    size_t n, int64_t now_s, struct edge_guard_scratch *s, char *qout, size_t qoutlen, int *qlen,
     struct edge_guard_verdict *v)
 {
 	*qlen = -1;
-	if (route->signed_url != NULL &&
+	if (route->signed_url != NULL && !signed_ok &&
 	    !token_signed(route->signed_url, npath, query, client, now_s, qout, qoutlen, qlen, v))
 		return false;
 	return route->jwt == NULL || token_jwt(route->jwt, hdrs, n, now_s, s, v);

@@ -104,6 +104,8 @@ struct config_pool {
 	unsigned health_expect_max;
 	unsigned health_rise; /* health.rise, default 2 */
 	unsigned health_fall; /* health.fall, default 3 */
+
+	bool sibling; /* the siblings pool (origin_sibling.h): no route names it */
 };
 
 /* Sets every pool setting to its default (the comments above); the name,

@@ -834,6 +834,8 @@ def run_outpost(args, timeout=10.0):
 class Outpost:
     """A running daemon. Use start_outpost() / OutpostTestCase.start_outpost()."""
 
+    ip = "127.0.0.1"  # the address of its listener and admin listener
+
     def __init__(self, origin=None, overrides=None, mutate=None, origin_port=None,
                  extra_args=(), env=None, attempts=3):
         require_outpost()
@@ -893,7 +895,7 @@ class Outpost:
                                          self.proc.returncode, read_text(self.config_path),
                                          tail(text)))
             try:
-                r = http_request(self.admin_port, "GET", "/healthz", timeout=1)
+                r = http_request(self.admin_port, "GET", "/healthz", timeout=1, host=self.ip)
                 if r.status == 200:
                     return
             except (OSError, http.client.HTTPException):
@@ -909,7 +911,7 @@ class Outpost:
                 timeout=IO_TIMEOUT):
         h = {"Host": host} if host is not None else {}
         h.update(headers or {})
-        return http_request(self.port, method, path, h, body, timeout)
+        return http_request(self.port, method, path, h, body, timeout, host=self.ip)
 
     def get(self, path, headers=None, host="example.com", timeout=IO_TIMEOUT):
         return self.request("GET", path, headers, None, host, timeout)
@@ -931,7 +933,7 @@ class Outpost:
         return RawConn(self.port, timeout=timeout)
 
     def admin(self, path, method="GET", timeout=IO_TIMEOUT):
-        return http_request(self.admin_port, method, path, timeout=timeout)
+        return http_request(self.admin_port, method, path, timeout=timeout, host=self.ip)
 
     def metrics(self):
         r = self.admin("/metrics")
@@ -1069,6 +1071,25 @@ class Outpost:
             raise AssertionError("\n".join(probs) + "\n(files kept in %s)" % self.tmpdir)
         if not os.environ.get("OUTPOST_KEEP_TMP"):
             shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class OutpostAt(Outpost):
+    """An outpost whose listener and admin listener are on another loopback
+    address (127.0.0.N); port: its listener's port (default: a free one)."""
+
+    def __init__(self, ip, *a, port=None, **kw):
+        self.ip = ip
+        self.fixed_port = port
+        super().__init__(*a, **kw)
+
+    def _spawn(self, extra_args, env):
+        if self.fixed_port is not None:
+            self.port = self.fixed_port
+        self.config["listen"] = [{"address": "%s:%d" % (self.ip, self.port)}]
+        self.config["admin"] = {"listen": "%s:%d" % (self.ip, self.admin_port)}
+        with open(self.config_path, "w") as f:
+            f.write(to_yaml(self.config) + "\n")
+        super()._spawn(extra_args, env)
 
 
 class _BindRace(Exception):

@@ -71,53 +71,8 @@ class Nats:
         return "nats://127.0.0.1:%d" % self.port
 
 
-class NodeAt(harness.Outpost):
-    """An outpost whose listener and admin listener are on another loopback
-    address (127.0.0.N)."""
-
-    def __init__(self, ip, *a, **kw):
-        self.ip = ip
-        super().__init__(*a, **kw)
-
-    def _spawn(self, extra_args, env):
-        self.config["listen"] = [{"address": "%s:%d" % (self.ip, self.port)}]
-        self.config["admin"] = {"listen": "%s:%d" % (self.ip, self.admin_port)}
-        with open(self.config_path, "w") as f:
-            f.write(harness.to_yaml(self.config) + "\n")
-        self.out = open(self.stdout_path, "wb")
-        self.err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([harness.OUTPOST_BIN, "-c", self.config_path],
-                                     stdin=subprocess.DEVNULL, stdout=self.out,
-                                     stderr=self.err)
-        harness._register(self.proc)
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                harness._unregister(self.proc)
-                raise AssertionError("outpost exited with status %s\nlog:\n%s" % (
-                    self.proc.returncode, harness.tail(self.log())))
-            try:
-                r = harness.http_request(self.admin_port, "GET", "/healthz", timeout=1,
-                                         host=self.ip)
-                if r.status == 200:
-                    return
-            except (OSError, http.client.HTTPException):
-                pass
-            if time.monotonic() > deadline:
-                harness.stop_pid(self.proc, signal.SIGKILL, 5)
-                raise AssertionError("no /healthz\nlog:\n%s" % harness.tail(self.log()))
-            time.sleep(0.05)
-
-    def request(self, method, path, headers=None, body=None, host="example.com",
-                timeout=harness.IO_TIMEOUT):
-        h = {"Host": host}
-        h.update(headers or {})
-        return harness.http_request(self.port, method, path, h, body, timeout, host=self.ip)
-
-    def admin(self, path, method="GET", timeout=harness.IO_TIMEOUT):
-        return harness.http_request(self.admin_port, method, path, timeout=timeout,
-                                    host=self.ip)
+class NodeAt(harness.OutpostAt):
+    """A node of the fleet, with the purge API."""
 
     def purge(self, body, wait=None):
         path = "/purge" if wait is None else "/purge?wait=" + wait

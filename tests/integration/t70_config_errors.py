@@ -496,6 +496,37 @@ CASES += [
 ]
 
 
+def _siblings_case(name, key, line_text):
+    """VALID and a siblings section whose last line is line_text (marked)."""
+    text = VALID + ('siblings:\n  self: "127.0.0.2:8080"\n  key_file: %s\n'
+                    % os.path.abspath(__file__))
+    text += line_text + "   # <- error\n"
+    return (name, text.count("\n"), key, text)
+
+
+CASES += [
+    _siblings_case("siblings_no_members", "must not be empty", "  members: []"),
+    _siblings_case("siblings_bad_address", "members", '  members: ["127.0.0.3"]'),
+    _siblings_case("siblings_twice", "listed twice",
+                   '  members: ["127.0.0.3:8080", { address: "127.0.0.3:8080" }]'),
+    _siblings_case("siblings_bad_weight", "weight",
+                   '  members: [{ address: "127.0.0.3:8080", weight: 0 }]'),
+    _siblings_case("siblings_bad_store", "always", '  store: sometimes'),
+    _siblings_case("siblings_unknown_key", "colour", '  colour: red'),
+    ("siblings_key_too_short", 18, "fleet key", VALID + """\
+siblings:
+  self: "127.0.0.2:8080"
+  members: ["127.0.0.2:8080"]
+  key_file: /dev/null       # <- error
+"""),
+    ("siblings_no_key_file", 16, "key_file", VALID + """\
+siblings:
+  self: "127.0.0.2:8080"    # <- error
+  members: ["127.0.0.2:8080"]
+"""),
+]
+
+
 def _compression_case(name, key, route_text, site_text=""):
     """A site (site_text: its compression lines) whose route carries
     route_text (marked), or, without route_text, a marked site line."""

@@ -539,6 +539,37 @@ def trace_section(meta):
     return head, lines, bad
 
 
+def peer_section(meta):
+    """(head, lines, bad) of the peering table (meta: peer_tsv, one line per
+    run, without and with siblings)."""
+    head = ["siblings", "requests", "distinct objects", "origin requests",
+            "origin requests / distinct objects", "origin MiB fetched", "distinct MiB",
+            "object hit ratio", "hit p50 / p99 (ms)", "sibling fills",
+            "sibling fill p50 / p99 (ms)", "origin fills", "origin fill p50 / p99 (ms)",
+            "errors", "replay (s)"]
+    lines, bad = [], 0
+    with open(meta["peer_tsv"], encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = {k: float(v) for k, v in (kv.split("=") for kv in line.split())}
+            req = r["requests"] or float("nan")
+            lines.append([
+                "on" if r["siblings"] else "off", "%d" % r["requests"],
+                "%d" % r["objects"], "%d" % r["origin_requests"],
+                "%.4f" % (r["origin_requests"] / r["objects"]),
+                "%.1f" % (r["origin_bytes"] / 2**20), "%.1f" % (r["object_bytes"] / 2**20),
+                "%.3f" % (r["hits"] / req),
+                "%.2f / %.2f" % (r["hit_p50_ms"], r["hit_p99_ms"]),
+                "%d" % r["sibling_n"],
+                "%.2f / %.2f" % (r["sibling_p50_ms"], r["sibling_p99_ms"]),
+                "%d" % r["origin_n"],
+                "%.2f / %.2f" % (r["origin_p50_ms"], r["origin_p99_ms"]),
+                "%d" % r["errors"], "%.0f" % r["secs"]])
+            bad += r["errors"] > 0
+    return head, lines, bad
+
+
 def mem_section(meta):
     """(head, lines, bad) of the memory-per-object table (meta: mem_tsv, one
     "key=value" line per proxy and body size, tools/bench/run's memory
@@ -956,6 +987,9 @@ def cmd_report(tsv, meta_path, out):
     trace = trace_section(meta) if meta.get("trace_tsv") else None
     if trace and trace[2]:
         bad.append("trace")
+    peer = peer_section(meta) if meta.get("peer_tsv") else None
+    if peer and peer[2]:
+        bad.append("peering")
     mem = mem_section(meta) if meta.get("mem_tsv") else None
     if mem and mem[2]:
         bad.append("memory")
@@ -985,6 +1019,9 @@ def cmd_report(tsv, meta_path, out):
     if trace:
         print("\n== Trace replay: %s ==" % meta["trace_file"])
         print(text_table(trace[0], trace[1]))
+    if peer:
+        print("\n== Peering: %s through three nodes in turn ==" % meta["trace_file"])
+        print(text_table(peer[0], peer[1]))
     if purge:
         for title, head, lines in purge[0]:
             print("\n== Purge, Outpost alone: %s ==" % title)
@@ -1149,6 +1186,21 @@ origin's own counts.
 """ % (meta["trace_file"], meta.get("trace_unique_bytes", "?"),
             meta.get("trace_requests", "?")))
         md.append(md_table(trace[0], trace[1]))
+        md.append("")
+    if peer:
+        md.append("## Peering: one origin fill per object for a PoP\n")
+        md.append("""Trace: `%s`, its first %s requests replayed in order by `tools/bench/trace.py
+replay` (core 1) through three Outposts on 127.0.0.2, .3 and .4 (core 0, one
+port, `node.workers: 1`, `cache.ram` twice the trace's unique bytes: nothing
+is evicted), one keep-alive connection to each, the requests going to them in
+turn, as a load balancer spreading clients over a PoP would.  The first row
+runs without `siblings`, the second with the three nodes as siblings
+(`outpost.yaml(5)`).  "origin requests" is the origin's own count; with
+siblings it should be the distinct objects of the requests replayed.  Latency is from request to
+the whole body, by kind of answer: a hit, a miss the key's owner answered
+("sibling" in `Cache-Status`), a miss filled from the origin.
+""" % (meta["trace_file"], meta.get("trace_requests", "?")))
+        md.append(md_table(peer[0], peer[1]))
         md.append("")
     if purge:
         md.append(purge_markdown(purge, meta))

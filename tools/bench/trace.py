@@ -33,10 +33,19 @@ header line first.
       replays the first MAX_REQUESTS requests of TRACE in order on one
       keep-alive connection (GET /t/ID), stopping after MAX_SECONDS at the
       latest; a response with `X-Cache: HIT` is a hit.  Prints
-      "TRACE requests=.. hits=.. bytes=.. hit_bytes=.. errors=.. secs=..",
+      "TRACE requests=.. hits=.. bytes=.. hit_bytes=.. errors=.. secs=..
+      objects=.. object_bytes=..",
       bytes counted with each request's size in the trace (so an object whose
       size changed counts as the reference simulations count it: a hit at the
-      new size).  Exits 1 if any request failed.
+      new size), the distinct objects among them and their bytes (at their
+      first size), then the milliseconds from request to the whole body by
+      kind of answer: hit, sibling (a miss the key's owner among the
+      siblings answered: "sibling" in Cache-Status) and origin (any other
+      miss), as "hit_n=.. hit_p50_ms=.. hit_p99_ms=.." and the same for
+      sibling_ and origin_.  HOST may be a comma-separated list of
+      addresses (the nodes of a PoP, one keep-alive connection each): the
+      requests go to them in turn.  Every request says
+      `Host: trace.example`.  Exits 1 if any request failed.
 """
 import bisect
 import collections
@@ -280,25 +289,41 @@ def cmd_origin(port, path):
     return 0
 
 
-def cmd_replay(host, port, path, max_req, max_secs):
+def percentile(v, q):
+    """The q-quantile of the sorted list v (nearest rank), nan when empty."""
+    if not v:
+        return float("nan")
+    return v[min(len(v) - 1, max(0, int(math.ceil(q * len(v))) - 1))]
+
+
+def cmd_replay(hosts, port, path, max_req, max_secs):
     reqs = read_trace(path, int(max_req))
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    hosts = hosts.split(",")
+    conns = [http.client.HTTPConnection(h, int(port), timeout=30) for h in hosts]
     n = hits = nbytes = hit_bytes = errors = 0
+    seen = {}  # object -> its first size among the requests sent
+    lat = {"hit": [], "sibling": [], "origin": []}
     t0 = time.monotonic()
     deadline = t0 + float(max_secs)
-    for oid, size in reqs:
+    for k, (oid, size) in enumerate(reqs):
         if time.monotonic() > deadline:
             break
+        i = k % len(conns)
+        t = time.monotonic()
         try:
-            conn.request("GET", "/t/" + oid)
-            resp = conn.getresponse()
+            # one name for every node, as a PoP's clients send: the key is
+            # the same whichever node is asked
+            conns[i].request("GET", "/t/" + oid, headers={"Host": "trace.example"})
+            resp = conns[i].getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException) as e:
-            sys.stderr.write("trace.py replay: /t/%s: %s\n" % (oid, e))
+            sys.stderr.write("trace.py replay: %s /t/%s: %s\n" % (hosts[i], oid, e))
             errors += 1
-            conn.close()
-            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            conns[i].close()
+            conns[i] = http.client.HTTPConnection(hosts[i], int(port), timeout=30)
             continue
+        ms = (time.monotonic() - t) * 1000
+        seen.setdefault(oid, size)
         n += 1
         nbytes += size
         if resp.status != 200 or not body:
@@ -306,9 +331,21 @@ def cmd_replay(host, port, path, max_req, max_secs):
         elif resp.getheader("X-Cache", "") == "HIT":
             hits += 1
             hit_bytes += size
-    conn.close()
-    print("TRACE requests=%d hits=%d bytes=%d hit_bytes=%d errors=%d secs=%.1f"
-          % (n, hits, nbytes, hit_bytes, errors, time.monotonic() - t0), flush=True)
+            lat["hit"].append(ms)
+        elif "sibling" in resp.getheader("Cache-Status", ""):
+            lat["sibling"].append(ms)
+        else:
+            lat["origin"].append(ms)
+    for c in conns:
+        c.close()
+    kinds = []
+    for kind, v in lat.items():
+        v.sort()
+        kinds.append("%s_n=%d %s_p50_ms=%.3f %s_p99_ms=%.3f"
+                     % (kind, len(v), kind, percentile(v, 0.5), kind, percentile(v, 0.99)))
+    print("TRACE requests=%d hits=%d bytes=%d hit_bytes=%d errors=%d secs=%.1f objects=%d "
+          "object_bytes=%d %s" % (n, hits, nbytes, hit_bytes, errors, time.monotonic() - t0,
+                                  len(seen), sum(seen.values()), " ".join(kinds)), flush=True)
     return 1 if errors else 0
 
 
