@@ -281,6 +281,24 @@ h1x_abort(struct edge_req *req)
 	edge_conn_close(req->conn);
 }
 
+static void
+h1x_enter(struct edge_req *req)
+{
+	edge_conn_enter(req->conn);
+}
+
+static bool
+h1x_leave(struct edge_req *req)
+{
+	return edge_conn_leave(req->conn);
+}
+
+static void
+h1x_body_timer(struct edge_req *req, const struct timeval *tv)
+{
+	edge_conn_body_timer(req->conn, tv);
+}
+
 const struct edge_xport edge_h1_xport = {
     .name = "HTTP/1.1",
     .send_head = h1x_send_head,
@@ -294,4 +312,7 @@ const struct edge_xport edge_h1_xport = {
     .read_body = h1x_read_body,
     .finish = h1x_finish,
     .abort = h1x_abort,
+    .enter = h1x_enter,
+    .leave = h1x_leave,
+    .body_timer = h1x_body_timer,
 };

@@ -22,6 +22,7 @@
 struct evbuffer;
 struct edge_req;
 struct edge_resp;
+struct timeval;
 
 /* Called when the transport has sent what it referenced (evbuffer's
  * reference cleanup). */
@@ -61,6 +62,15 @@ struct edge_xport {
 	/* req cannot be completed (its head is out): it ends abruptly (HTTP/1.1
 	 * closes the connection). */
 	void (*abort)(struct edge_req *req);
+	/* A callback that reaches req from outside its connection's events (its
+	 * fetch, a fill's wake-up, the purge thread's answer) brackets its work
+	 * with these; leave returns false when the connection was freed (req
+	 * with it). */
+	void (*enter)(struct edge_req *req);
+	bool (*leave)(struct edge_req *req);
+	/* The request body's timer: fires after tv (the connection's timeout
+	 * handling, edge_forward_body_timeout); NULL stops it. */
+	void (*body_timer)(struct edge_req *req, const struct timeval *tv);
 };
 
 #endif
