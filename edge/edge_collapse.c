@@ -6,11 +6,9 @@
  * A reading request holds a reference on its fill and a reader position
  * (req->cf, req->cf_rd).  It is on its worker's list (w->cf_readers) from the
  * moment it waits until it is done or detached; the list is what a wake-up
- * walks.  Body bytes go to the client's output by reference
- * (evbuffer_add_reference with a reference on the chunk), never more than
- * COLLAPSE_OUT_HIGH queued: above it the connection waits for its output to
- * drain to COLLAPSE_OUT_LOW (the write callback pumps again), so a slow
- * client holds chunks, not copies, and never the fill itself.
+ * walks.  What the fill has goes to the client by delivery
+ * (edge_deliver_fill: by reference, with backpressure), which says when the
+ * fill will not serve the request, and when its body is complete or cut.
  */
 #include "config.h"
 
@@ -29,9 +27,6 @@
 #include "edge/edge_req.h"
 #include "edge/edge_forward.h"
 #include "edge/edge_worker.h"
-
-#define COLLAPSE_OUT_HIGH (512 * 1024)
-#define COLLAPSE_OUT_LOW  (128 * 1024)
 
 /* Puts req on its worker's list; watch: ask the fill to wake the worker on
  * changes (the leader's own client is pumped by its fetch instead,
@@ -176,14 +171,6 @@ edge_collapse_leader_reads(struct edge_req *req)
 	collapse_list(req, false);
 }
 
-static void
-collapse_chunk_release(const void *data, size_t len, void *ref)
-{
-	(void)data;
-	(void)len;
-	cache_fill_chunk_release(ref);
-}
-
 /* The fill will not serve req (not storable, failed before its head, or a
  * background revalidation that ended): a fresh object the fill's exchange
  * may have stored answers; else req goes to the origin on its own,
@@ -207,28 +194,11 @@ collapse_go_alone(struct edge_req *req)
 	edge_forward_start(req, req->pool, true, stale);
 }
 
-/* The response head for a waiter: the stored head of the fill's object, with
- * Content-Length when the origin announced one, else chunked (HTTP/1.1) or
- * delimited by closing (HTTP/1.0). */
-static void
-collapse_write_head(struct edge_req *req)
-{
-	int64_t len = cache_fill_length(req->cf);
-
-	if (len < 0 && req->h1.minor < 1)
-		req->sess->keep_alive = false; /* delimited by closing */
-	edge_deliver_stored_head(
-	    req, cache_fill_obj(req->cf), "MISS", "fwd=miss; collapsed", len, false);
-	req->cf_head_sent = true;
-}
-
 /* The body is complete in req's output: end the response. */
 static void
 collapse_done(struct edge_req *req)
 {
-	req->bytes_out += edge_req_send_end(req);
 	edge_collapse_detach(req);
-	edge_req_want_writable(req, 0);
 	if (req->sess->state == EDGE_SESS_COLLAPSED)
 		edge_req_finish(req);
 }
@@ -236,42 +206,24 @@ collapse_done(struct edge_req *req)
 void
 edge_collapse_pump(struct edge_req *req)
 {
-	enum cache_fill_state st;
-	const char *p;
-	size_t len;
-	void *ref;
-
 	if (req->cf == NULL || req->sess->dead)
 		return;
-	st = cache_fill_state(req->cf);
-	if (!req->cf_head_sent) {
-		if (st == CACHE_FILL_S_WAIT)
-			return;
-		/* the fill's response varies on fields this request sends other
-		 * values of: not the variant it selects (RFC 9111 §4.1) */
-		if (st == CACHE_FILL_S_PASS || st == CACHE_FILL_S_FAILED ||
-		    !cache_vary_selects(&req->h1, cache_fill_obj(req->cf))) {
-			collapse_go_alone(req);
-			return;
-		}
-		collapse_write_head(req);
-	}
-	while (edge_req_queued(req) <= COLLAPSE_OUT_HIGH &&
-	       cache_fill_read(&req->cf_rd, &p, &len, &ref))
-		req->bytes_out += edge_req_send_ref(req, p, len, collapse_chunk_release, ref);
-	if (edge_req_queued(req) > COLLAPSE_OUT_HIGH) {
-		edge_req_want_writable(req, COLLAPSE_OUT_LOW);
-		return;
-	}
-	if (st == CACHE_FILL_S_DONE) {
+	switch (edge_deliver_fill(req)) {
+	case EDGE_DELIVER_FILL_MORE: /* more comes with the next wake-up */
+		break;
+	case EDGE_DELIVER_FILL_ALONE:
+		collapse_go_alone(req);
+		break;
+	case EDGE_DELIVER_FILL_DONE:
 		collapse_done(req);
-	} else if (st == CACHE_FILL_S_FAILED) {
+		break;
+	case EDGE_DELIVER_FILL_FAILED:
 		/* the head is out, the body cannot be completed */
 		edge_collapse_detach(req);
 		if (req->sess->state == EDGE_SESS_COLLAPSED)
 			edge_req_abort(req);
+		break;
 	}
-	/* BODY: more comes with the next wake-up */
 }
 
 void

@@ -10,7 +10,7 @@
  * by a client.  Its own client then reads the fill back like any waiter.  Later misses (GET without
  * preconditions or Range) wait: they are listed on their worker, and each wake-up of the worker (an
  * eventfd, written once per burst of fill changes whatever the number of waiters) lets every listed
- * connection send what is new, by reference, up to a bounded output.
+ * request send what is new (edge_deliver_fill), by reference, up to a bounded output.
  *
  * A stale entry's revalidation is led the same way: a 304 refreshes the
  * entry, and the waiters, whose fill ended without a head, find it fresh in

@@ -3,7 +3,13 @@
  * edge/edge_deliver.c — delivery: a stored object (from the RAM or the disk
  * tier) to a request's transport: 200 with the body by reference, or 304 /
  * 412 per the request's preconditions, then 206 / 416 per its Range (the
- * range cut, multipart included).  Worker thread only.
+ * range cut, multipart included); and a fill in progress to the request
+ * that reads it (edge_collapse.c): the stored head, then the body as the
+ * fill grows, by reference (a reference on each chunk), never more than
+ * DELIVER_FILL_OUT_HIGH queued: above it the request waits for its output
+ * to drain to DELIVER_FILL_OUT_LOW (the writable callback delivers again),
+ * so a slow client holds chunks, not copies, and never the fill itself.
+ * Worker thread only.
  */
 #include "config.h"
 
@@ -21,6 +27,9 @@
 #include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
+
+#define DELIVER_FILL_OUT_HIGH (512 * 1024)
+#define DELIVER_FILL_OUT_LOW  (128 * 1024)
 
 static void
 deliver_obj_release(const void *data, size_t len, void *arg)
@@ -233,4 +242,63 @@ edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *cs)
 		    edge_req_send_ref(req, body, body_len, deliver_obj_release, cache_obj_ref(o));
 	EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
 	edge_req_finish(req);
+}
+
+/* ---- a fill in progress ---- */
+
+static void
+deliver_chunk_release(const void *data, size_t len, void *ref)
+{
+	(void)data;
+	(void)len;
+	cache_fill_chunk_release(ref);
+}
+
+/* The response head for a waiter: the stored head of the fill's object, with
+ * Content-Length when the origin announced one, else chunked (HTTP/1.1) or
+ * delimited by closing (HTTP/1.0). */
+static void
+deliver_fill_head(struct edge_req *req)
+{
+	int64_t len = cache_fill_length(req->cf);
+
+	if (len < 0 && req->h1.minor < 1)
+		req->sess->keep_alive = false; /* delimited by closing */
+	edge_deliver_stored_head(
+	    req, cache_fill_obj(req->cf), "MISS", "fwd=miss; collapsed", len, false);
+	req->cf_head_sent = true;
+}
+
+enum edge_deliver_fill
+edge_deliver_fill(struct edge_req *req)
+{
+	enum cache_fill_state st;
+	const char *p;
+	size_t len;
+	void *ref;
+
+	st = cache_fill_state(req->cf);
+	if (!req->cf_head_sent) {
+		if (st == CACHE_FILL_S_WAIT)
+			return EDGE_DELIVER_FILL_MORE;
+		/* the fill's response varies on fields this request sends other
+		 * values of: not the variant it selects (RFC 9111 §4.1) */
+		if (st == CACHE_FILL_S_PASS || st == CACHE_FILL_S_FAILED ||
+		    !cache_vary_selects(&req->h1, cache_fill_obj(req->cf)))
+			return EDGE_DELIVER_FILL_ALONE;
+		deliver_fill_head(req);
+	}
+	while (edge_req_queued(req) <= DELIVER_FILL_OUT_HIGH &&
+	       cache_fill_read(&req->cf_rd, &p, &len, &ref))
+		req->bytes_out += edge_req_send_ref(req, p, len, deliver_chunk_release, ref);
+	if (edge_req_queued(req) > DELIVER_FILL_OUT_HIGH) {
+		edge_req_want_writable(req, DELIVER_FILL_OUT_LOW);
+		return EDGE_DELIVER_FILL_MORE;
+	}
+	if (st == CACHE_FILL_S_DONE) {
+		req->bytes_out += edge_req_send_end(req);
+		edge_req_want_writable(req, 0);
+		return EDGE_DELIVER_FILL_DONE;
+	}
+	return st == CACHE_FILL_S_FAILED ? EDGE_DELIVER_FILL_FAILED : EDGE_DELIVER_FILL_MORE;
 }
