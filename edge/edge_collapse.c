@@ -36,6 +36,7 @@ collapse_list(struct edge_req *req, bool watch)
 {
 	struct edge_worker *w = req->sess->w;
 
+	req->on_writable = edge_collapse_pump; /* the output drained: read on */
 	if (req->cf_listed)
 		return;
 	req->cf_prev = NULL;

@@ -44,7 +44,6 @@
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
-#include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_forward.h"
@@ -415,19 +414,18 @@ conn_on_drained(struct edge_conn *c)
 		if (evbuffer_get_length(c->io.out) == 0)
 			conn_start_linger(c);
 		break;
-	case EDGE_SESS_PROXY:
-		edge_forward_on_client_writable(c->req);
-		break;
-	case EDGE_SESS_COLLAPSED:
-		edge_collapse_pump(c->req);
-		break;
 	case EDGE_SESS_READ_HEAD:
 		if (!c->io.read_on && !c->sess.client_eof) {
 			edge_io_read_enable(&c->io);
 			conn_process(c);
 		}
 		break;
-	case EDGE_SESS_PURGE: /* the answer comes from the purge thread */
+	case EDGE_SESS_PROXY:
+	case EDGE_SESS_COLLAPSED:
+	case EDGE_SESS_PURGE:
+		/* a request in progress: its producer, through the transport
+		 * (none for a PURGE: its answer comes from the purge thread) */
+		edge_h1_writable(c->req);
 		break;
 	}
 }

@@ -51,6 +51,11 @@ struct edge_conn {
 	bool lingering;    /* output flushed, write side shut, draining input */
 	bool processing;   /* inside conn_process (it loops by itself) */
 	unsigned cb_depth;
+	/* the HTTP/1.1 framing of the current request's body (edge_h1.c) */
+	struct h1_chunked body_dec;
+	uint64_t body_remaining; /* Content-Length: bytes left */
+	int body_pending;        /* enum h1_status the decoder gave with the last
+	                            data: H1_AGAIN, or the end or error next */
 	/* what its requests see of it (edge_req.h): worker, configuration,
 	 * TLS, client address, keep-alive, state */
 	struct edge_sess sess;

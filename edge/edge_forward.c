@@ -383,49 +383,31 @@ fw_pump_request_body(struct edge_req *req)
 		out = edge_fetch_output(fw->fetch);
 	if (fw->req_body_done || (!fw->buffered && out == NULL))
 		return;
-	if (req->h1.body == H1_BODY_LENGTH) {
-		size_t n = evbuffer_get_length(in);
+	/* the transport takes its framing off (HTTP/1.1: Content-Length,
+	 * chunks) */
+	for (;;) {
+		size_t n = 0;
+		int status = 0;
+		const char *why = NULL;
+		enum edge_xport_body b = edge_req_body_next(req, &n, &status, &why);
 
-		if (n > fw->req_remaining)
-			n = (size_t)fw->req_remaining;
-		if (n > 0 && (err = fw_body_move(req, in, out, n)) == 0)
-			fw->req_remaining -= n;
-		if (err == 0 && fw->req_remaining == 0)
-			fw->req_body_done = true;
-	} else {
-		while (err == 0 && evbuffer_get_length(in) > 0) {
-			struct evbuffer_iovec v;
-			const char *d = NULL;
-			size_t used = 0, dl = 0;
-			enum h1_status st;
-
-			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		if (b == EDGE_XPORT_BODY_DATA) {
+			if ((err = fw_body_move(req, in, out, n)) != 0)
 				break;
-			st = h1_chunked_decode(&fw->req_dec, v.iov_base, v.iov_len, &used, &d, &dl);
-			if (dl > 0) {
-				evbuffer_drain(in, used - dl);
-				err = fw_body_move(req, in, out, dl);
-			} else {
-				evbuffer_drain(in, used);
-			}
-			if (err != 0)
-				break;
-			if (st == H1_OK) {
-				if (!fw->buffered)
-					evbuffer_add(out, "0\r\n\r\n", 5);
-				fw->req_body_done = true;
-				break;
-			}
-			if (st != H1_AGAIN) {
-				char msg[96];
-
-				snprintf(msg, sizeof msg, "bad request: %s", h1_strerror(st));
-				edge_req_send_error(req, h1_status_http(st), msg);
-				return;
-			}
-			if (used == 0)
-				break;
+			continue;
 		}
+		if (b == EDGE_XPORT_BODY_END) {
+			if (!fw->buffered && req->h1.body == H1_BODY_CHUNKED)
+				evbuffer_add(out, "0\r\n\r\n", 5);
+			fw->req_body_done = true;
+		} else if (b == EDGE_XPORT_BODY_ERROR) {
+			char msg[96];
+
+			snprintf(msg, sizeof msg, "bad request: %s", why);
+			edge_req_send_error(req, status, msg);
+			return;
+		}
+		break;
 	}
 	if (err == FW_BODY_TOO_LARGE) {
 		edge_req_send_error(req, 413, "request body too large");
@@ -1243,6 +1225,7 @@ edge_forward_start(
 	struct edge_forward *fw = &req->fw;
 
 	ASSERT(fw->fetch == NULL && !fw->buffering);
+	req->on_writable = edge_forward_on_client_writable;
 	fw->pool = pool;
 	/* never store an answer to a request whose body went to the origin: a
 	 * GET's content has no meaning (RFC 9110 §9.3.1), not a key either */
@@ -1252,16 +1235,9 @@ edge_forward_start(
 	if (stale == NULL)
 		fw->revalidate = false;
 	fw->req_body_done = req->h1.body == H1_BODY_NONE;
-	fw->req_remaining = req->h1.content_length;
 	fw->body_start_ms = time_mono_ms();
-	h1_chunked_init(&fw->req_dec);
-	if (!fw->req_body_done && req->h1.expect_continue) {
-		/* RFC 9110 §10.1.1: we will read the body, so say so now. */
-		struct edge_resp r;
-
-		edge_resp_init(&r, req, 100);
-		(void)edge_resp_send(&r, req);
-	}
+	if (!fw->req_body_done)
+		edge_req_body_begin(req); /* HTTP/1.1: 100 Continue when expected */
 	/* A body that arrives slowly must not hold a member's connection (and
 	 * its max_conns slot) all that time: it is read whole first, as nginx's
 	 * proxy_request_buffering does, unless the route streams it. */

@@ -45,8 +45,6 @@ struct edge_forward {
 	bool buffered;                  /* the body is read whole into spool first */
 	struct edge_spool spool;        /* the buffered body (zeroed: empty) */
 	uint64_t spool_sent;            /* bytes of spool queued towards the origin */
-	struct h1_chunked req_dec;
-	uint64_t req_remaining; /* LENGTH request body bytes left */
 	uint64_t req_body_bytes;
 	uint64_t body_start_ms;  /* monotonic: the request body began */
 	uint64_t body_paused_ms; /* time its reading waited for the origin */

@@ -122,6 +122,10 @@ struct edge_req {
 	struct cache_mem_client *pin_cl; /* one reference, or NULL */
 	uint64_t pin_bytes;
 	bool fw_used; /* fw was written to (req_step_forward) */
+	/* its producer's writable callback, which the transport calls when
+	 * the output drained (edge_forward_on_client_writable while it goes to
+	 * the origin, edge_collapse_pump while it reads a fill), or NULL */
+	edge_xport_writable_cb *on_writable;
 
 	/* Not cleared by edge_req_reset: the forward unless used (fw_used; a
 	 * hit never touches it), the connection and transport, the buffers the
@@ -236,6 +240,18 @@ static inline struct evbuffer *
 edge_req_body_in(struct edge_req *r)
 {
 	return r->xp->body_in(r);
+}
+
+static inline void
+edge_req_body_begin(struct edge_req *r)
+{
+	r->xp->body_begin(r);
+}
+
+static inline enum edge_xport_body
+edge_req_body_next(struct edge_req *r, size_t *n, int *status, const char **why)
+{
+	return r->xp->body_next(r, n, status, why);
 }
 
 static inline void
