@@ -153,7 +153,8 @@ conn_free(struct edge_conn *c)
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	/* a fill others read goes on without the client (edge_fetch_detach) */
-	edge_req_release(c->req);
+	for (struct edge_req *r = c->req; r != NULL; r = r->conn_next)
+		edge_req_release(r);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -329,8 +330,11 @@ edge_conn_response_done(struct edge_conn *c)
 static void
 conn_release_request(struct edge_conn *c)
 {
-	if (edge_req_idle(c->req))
-		edge_req_release(c->req);
+	for (struct edge_req *r = c->req; r != NULL; r = r->conn_next)
+		if (!edge_req_idle(r))
+			return;
+	for (struct edge_req *r = c->req; r != NULL; r = r->conn_next)
+		edge_req_release(r);
 }
 
 /*
@@ -555,7 +559,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	c->sess.w = w;
 	c->ip_slot[0] = ip_slot[0];
 	c->ip_slot[1] = ip_slot[1];
-	c->req = &c->req_h1;
+	c->req = &c->req_h1; /* its one request (conn_next NULL) */
 	edge_req_init(c->req, c, &c->sess, &edge_h1_xport);
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,

@@ -60,8 +60,9 @@ struct edge_conn {
 	 * TLS, client address, keep-alive, state */
 	struct edge_sess sess;
 
-	/* the request it carries (one at a time: HTTP/1.1); the code reaches
-	 * it only through req (edge_req.h), which points at req_h1 */
+	/* the requests it carries: a list linked by conn_next, the current one
+	 * first; HTTP/1.1 carries one at a time, req_h1, which the code
+	 * reaches only through req (edge_req.h) */
 	struct edge_req *req;
 	struct edge_req req_h1;
 };

@@ -133,6 +133,8 @@ struct edge_req {
 	 * is the request's. */
 	struct edge_forward fw;
 	struct edge_sess *sess;      /* what it may know of its connection */
+	struct edge_req *conn_next;  /* the next request its connection carries
+	                                (HTTP/1.1: none) */
 	struct edge_conn *conn;      /* the connection that carries it: its
 	                                transport's only, opaque to the request */
 	const struct edge_xport *xp; /* its protocol there: every byte to the client */
