@@ -809,7 +809,7 @@ purge_answer_send(struct admin_req *req, struct purge_answer *a, uint64_t wait_m
  * puts it on that loop's box, whose eventfd wakes the loop; the loop sends
  * the answer and frees the job.  Queue, thread and box hand it on under
  * purge_job_lock.  When the client goes away first, its loop marks the job
- * gone (edge_purge_conn_gone, purge_job_on_gone): the purge is still
+ * gone (edge_purge_request_gone, purge_job_on_gone): the purge is still
  * carried out (it was sent), and whoever holds the job then frees it
  * unanswered.
  */
