@@ -10,7 +10,7 @@
  * by a client.  Its own client then reads the fill back like any waiter.  Later misses (GET without
  * preconditions or Range) wait: they are listed on their worker, and each wake-up of the worker (an
  * eventfd, written once per burst of fill changes whatever the number of waiters) lets every listed
- * connection send what is new, by reference, up to a bounded output.
+ * request send what is new (edge_deliver_fill), by reference, up to a bounded output.
  *
  * A stale entry's revalidation is led the same way: a 304 refreshes the
  * entry, and the waiters, whose fill ended without a head, find it fresh in
@@ -36,29 +36,29 @@
 #include <stdbool.h>
 
 struct cache_obj;
-struct edge_conn;
+struct edge_req;
 struct edge_worker;
 
 /*
- * c's current request is a GET miss, or a stale entry to revalidate (*stale,
- * may be NULL; c->req->fw.revalidate set as for edge_forward_start): looks its key
- * up in the table.  True when c now waits on the fill or revalidation in
+ * req is a GET miss, or a stale entry to revalidate (*stale,
+ * may be NULL; req->fw.revalidate set as for edge_forward_start): looks its key
+ * up in the table.  True when req now waits on the fill or revalidation in
  * flight, or was answered by a fresh object the key's last fill stored since
  * the caller's lookup (the request is handled from here on; *stale is taken
  * and NULLed);
- * false when it goes to the origin — as the leader of a new fill (c->req->fw.cf
+ * false when it goes to the origin — as the leader of a new fill (req->fw.cf
  * set) or alone (hit-for-pass, a request that must not collapse).
  */
-bool edge_collapse_begin(struct edge_conn *c, struct cache_obj **stale);
-/* The leader's response head is in c's output: c reads the fill from now on,
- * framed as that head chose (the transport's).  No wake-up is asked for c:
+bool edge_collapse_begin(struct edge_req *req, struct cache_obj **stale);
+/* The leader's response head is in req's output: req reads the fill from now on,
+ * framed as that head chose (the transport's).  No wake-up is asked for req:
  * its fetch pumps it after each append. */
-void edge_collapse_leader_reads(struct edge_conn *c);
-/* Sends what c's fill has that c did not send (bounded by the output's high
+void edge_collapse_leader_reads(struct edge_req *req);
+/* Sends what req's fill has that req did not send (bounded by the output's high
  * mark), and completes or abandons the response when the fill ended. */
-void edge_collapse_pump(struct edge_conn *c);
-/* Drops c's reading of a fill, if any (NULL-safe on a connection without). */
-void edge_collapse_detach(struct edge_conn *c);
+void edge_collapse_pump(struct edge_req *req);
+/* Drops req's reading of a fill, if any (NULL-safe on a request without). */
+void edge_collapse_detach(struct edge_req *req);
 /* The worker's fill eventfd fired: pumps every listed reader. */
 void edge_collapse_wake(struct edge_worker *w);
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_conn.c — client connections: the socket, timers, lingering
- * close, the HTTP/1.1 parse loop, and the answers of the node's own (hits,
- * errors) to the request a connection carries.
+ * close, the HTTP/1.1 parse loop, and the access log record of each
+ * request a connection carries.  What a request sees of its connection is
+ * the connection's struct edge_sess (edge_req.h); the answers (hits, the
+ * node's own errors) are the request's, through its transport.
  *
  * Model: a connection reads a request head, parses it in place (h1), resets
  * its request object (edge_req.h) and hands it the head, which the request
@@ -39,19 +41,13 @@
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/log.h"
-#include "core/range.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_accesslog.h"
-#include "edge/edge_collapse.h"
 #include "edge/edge_conn.h"
 #include "edge/edge_io.h"
 #include "edge/edge_forward.h"
 #include "edge/edge_h1.h"
-#include "edge/edge_purge.h"
-#include "edge/edge_range.h"
-#include "edge/edge_resp.h"
-#include "edge/edge_route.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 
@@ -70,8 +66,8 @@ static void conn_on_drained(struct edge_conn *c);
 static void
 conn_client_reset(struct edge_conn *c)
 {
-	edge_guard_client(c->gen != NULL ? c->gen->cfg : c->w->gen->cfg, &c->peer_addr, c->peer,
-	    NULL, 0, &c->client);
+	edge_guard_client(c->sess.gen != NULL ? c->sess.gen->cfg : c->sess.w->gen->cfg,
+	    &c->sess.peer_addr, c->sess.peer, NULL, 0, &c->sess.client);
 }
 
 static void
@@ -97,10 +93,10 @@ edge_conn_leave(struct edge_conn *c)
 {
 	ASSERT(c->cb_depth > 0);
 	if (c->cb_depth == 1) {
-		for (int round = 0; round < 8 && !c->dead; round++) {
+		for (int round = 0; round < 8 && !c->sess.dead; round++) {
 			size_t before = evbuffer_get_length(c->io.out);
 
-			if (before == 0 && c->state != EDGE_CONN_CLOSING)
+			if (before == 0 && c->sess.state != EDGE_SESS_CLOSING)
 				break;
 			if (edge_io_flush(&c->io) != 0) {
 				edge_conn_close(c);
@@ -113,7 +109,7 @@ edge_conn_leave(struct edge_conn *c)
 				break;
 		}
 	}
-	if (--c->cb_depth == 0 && c->dead) {
+	if (--c->cb_depth == 0 && c->sess.dead) {
 		conn_free(c);
 		return false;
 	}
@@ -123,7 +119,7 @@ edge_conn_leave(struct edge_conn *c)
 static void
 conn_arm_timer(struct edge_conn *c, bool header)
 {
-	const struct config *cfg = c->gen->cfg;
+	const struct config *cfg = c->sess.gen->cfg;
 	struct timeval tv;
 
 	conn_tv(&tv, header ? cfg->header_timeout_ms : cfg->idle_timeout_ms);
@@ -140,7 +136,7 @@ conn_arm_idle(struct edge_conn *c)
 {
 	struct timeval tv;
 
-	if (c->gen->cfg->idle_timeout_ms <= EDGE_IDLE_RELEASE_MS) {
+	if (c->sess.gen->cfg->idle_timeout_ms <= EDGE_IDLE_RELEASE_MS) {
 		conn_arm_timer(c, false);
 		return;
 	}
@@ -153,11 +149,12 @@ conn_arm_idle(struct edge_conn *c)
 static void
 conn_free(struct edge_conn *c)
 {
-	struct edge_worker *w = c->w;
+	struct edge_worker *w = c->sess.w;
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	/* a fill others read goes on without the client (edge_fetch_detach) */
-	edge_req_release(c->req);
+	for (struct edge_req *r = c->req; r != NULL; r = r->conn_next)
+		edge_req_release(r);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -165,13 +162,13 @@ conn_free(struct edge_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	event_free(c->timer);
-	if (c->tls && !c->io.tls_ready)
+	if (c->sess.tls && !c->io.tls_ready)
 		EDGE_COUNT(&w->metrics, tls_handshake_errors_total);
 	edge_worker_handshake_end(w, &c->hs);
 	edge_io_close(&c->io);
 	edge_ip_leave(w->srv->conn_ip, c->ip_slot);
-	edge_gen_release(w, &c->gen);
-	edge_guard_scratch_free(&c->guard);
+	edge_gen_release(w, &c->sess.gen);
+	edge_guard_scratch_free(&c->sess.guard);
 	c->magic = 0;
 	free(c);
 	atomic_fetch_sub_explicit(&w->metrics.connections_active, 1, memory_order_relaxed);
@@ -181,9 +178,9 @@ conn_free(struct edge_conn *c)
 void
 edge_conn_close(struct edge_conn *c)
 {
-	if (c->dead)
+	if (c->sess.dead)
 		return;
-	c->dead = true;
+	c->sess.dead = true;
 	if (c->cb_depth == 0)
 		conn_free(c);
 }
@@ -225,36 +222,14 @@ conn_start_linger(struct edge_conn *c)
 static void
 conn_begin_closing(struct edge_conn *c)
 {
-	c->state = EDGE_CONN_CLOSING;
-	c->keep_alive = false;
+	c->sess.state = EDGE_SESS_CLOSING;
+	c->sess.keep_alive = false;
 	evtimer_del(c->timer);
 	if (evbuffer_get_length(c->io.out) == 0)
 		conn_start_linger(c);
 }
 
 /* ---- responses written by the node itself ---- */
-
-void
-edge_conn_send_error(struct edge_conn *c, int status, const char *msg)
-{
-	edge_conn_send_error_with(c, status, NULL, NULL, msg);
-}
-
-/* An error of the node's own (5xx) goes to the error log with the request's
- * id, for the operator to find its access log line and origin exchange. */
-static void
-conn_log_own_5xx(struct edge_conn *c, int status, const char *msg)
-{
-	struct str id;
-
-	if (status < 500)
-		return;
-	id = edge_req_id(c->req);
-	log_err("edge", "request %.*s: %d %s (%.*s %.*s%.*s from %s)", (int)id.len, id.p, status,
-	    msg != NULL ? msg : "answered by the node", (int)c->req->h1.method.len,
-	    c->req->h1.method.p, (int)c->req->host_lc_len, c->req->host_lc,
-	    (int)c->req->h1.path.len, c->req->h1.path.p, c->client.text);
-}
 
 /* The access log's and the metrics' record of the current response. */
 static void
@@ -264,7 +239,7 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 	const struct h1_header *h;
 
 	memset(lr, 0, sizeof *lr);
-	lr->client = c->client.text;
+	lr->client = c->sess.client.text;
 	lr->method = c->req->h1.method;
 	lr->host = str_make(c->req->host_lc, c->req->host_lc_len);
 	lr->path = c->req->h1.path;
@@ -278,18 +253,19 @@ conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
 	             : cs[0] == 'P' && cs[1] == 'A' ? EDGE_CACHE_PASS
 	                                            : EDGE_CACHE_NONE;
 	lr->site_slot = EDGE_LABEL_NONE;
-	if (c->req->site != NULL && c->gen != NULL && c->req->site >= c->gen->cfg->sites &&
-	    c->req->site < c->gen->cfg->sites + c->gen->cfg->n_sites)
-		lr->site_slot = c->gen->site_slot[c->req->site - c->gen->cfg->sites];
+	if (c->req->site != NULL && c->sess.gen != NULL &&
+	    c->req->site >= c->sess.gen->cfg->sites &&
+	    c->req->site < c->sess.gen->cfg->sites + c->sess.gen->cfg->n_sites)
+		lr->site_slot = c->sess.gen->site_slot[c->req->site - c->sess.gen->cfg->sites];
 	lr->duration_us = time_mono_us() - c->req->start_us;
-	if (c->w->srv->alog == NULL)
+	if (c->sess.w->srv->alog == NULL)
 		return; /* the rest is the access log's only */
 	if (lr->result == EDGE_CACHE_HIT || lr->result == EDGE_CACHE_STALE)
 		lr->tier = c->req->disk_hit ? "disk" : "ram";
 	lr->site = c->req->site != NULL ? c->req->site->name : NULL;
 	lr->route = c->req->route != NULL ? c->req->route->path : NULL;
 	lr->pool = c->req->route != NULL && c->req->pool != NULL ? c->req->pool->name : NULL;
-	lr->tls = c->tls && c->io.ssl != NULL ? SSL_get_version(c->io.ssl) : NULL;
+	lr->tls = c->sess.tls && c->io.ssl != NULL ? SSL_get_version(c->io.ssl) : NULL;
 	lr->minor = c->req->h1.minor;
 	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("User-Agent"))) !=
 	    NULL)
@@ -313,265 +289,18 @@ conn_log(struct edge_conn *c)
 	struct edge_logrec lr;
 
 	conn_logrec(c, &lr);
-	edge_accesslog_write(c->w, &lr);
+	edge_accesslog_write(c->sess.w, &lr);
 }
 
 void
-edge_conn_send_error_with(
-    struct edge_conn *c, int status, const char *name, const char *value, const char *msg)
+edge_conn_body_timer(struct edge_conn *c, const struct timeval *tv)
 {
-	struct edge_resp r;
-
-	edge_forward_abort(c);
-	c->keep_alive = false;
-	c->req->status = status;
-	conn_log_own_5xx(c, status, msg);
-	edge_resp_own(&r, c, status, msg, "\n", true);
-	if (name != NULL)
-		edge_resp_add(&r, str_make(name, strlen(name)), str_make(value, strlen(value)));
-	(void)edge_resp_send(&r, c);
-	if (status >= 400 && status < 500)
-		EDGE_COUNT(&c->w->metrics, client_errors_total);
-	conn_log(c);
-	conn_begin_closing(c);
-}
-
-/* A complete response of the node's own that keeps the connection, built
- * by the caller (edge_resp_own and its own fields). */
-void
-edge_conn_send_own(struct edge_conn *c, struct edge_resp *r)
-{
-	conn_log_own_5xx(c, r->status, NULL);
-	(void)edge_resp_send(r, c);
-	edge_conn_response_done(c);
-}
-
-void
-edge_conn_send_typed(struct edge_conn *c, int status, const char *type, const char *name,
-    const char *value, const char *body)
-{
-	struct edge_resp resp;
-
-	edge_resp_own_typed(&resp, c, status, type, body, NULL, false);
-	if (name != NULL)
-		edge_resp_add(&resp, str_make(name, strlen(name)), str_make(value, strlen(value)));
-	edge_conn_send_own(c, &resp);
-}
-
-/* ---- cache hits ---- */
-
-static void
-conn_obj_release(const void *data, size_t len, void *arg)
-{
-	struct cache_obj *o = arg;
-
-	(void)data;
-	(void)len;
-	cache_obj_unref(&o);
-}
-
-/*
- * 304 from a stored response (RFC 9110 §15.4.5): the fields a 200 would have
- * carried that describe the representation's metadata, no body.
- */
-static void
-conn_serve_not_modified(struct edge_conn *c, struct cache_obj *o, const char *cs)
-{
-	static const struct str keep[] = {
-	    STR_LIT("Cache-Control"),
-	    STR_LIT("Content-Location"),
-	    STR_LIT("Date"),
-	    STR_LIT("ETag"),
-	    STR_LIT("Expires"),
-	    STR_LIT("Vary"),
-	    STR_LIT("Last-Modified"),
-	};
-	struct edge_resp r;
-	struct str v;
-
-	c->req->cache_status = "HIT";
-	edge_resp_init(&r, c, 304);
-	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-		if (cache_obj_header(o, keep[i], &v) &&
-		    (c->req->route == NULL ||
-		        !edge_route_hdr_drops(&c->req->route->resp_hdrs, keep[i])))
-			edge_resp_add(&r, keep[i], v);
-	edge_resp_rules(&r, c);
-	edge_resp_age_via(&r, c, o);
-	edge_resp_cache_status(&r, "HIT", cs);
-	(void)edge_resp_send(&r, c);
-	EDGE_COUNT(&c->w->metrics, cache_hits_total);
-	edge_conn_response_done(c);
-}
-
-/* The status code of the stored head ("HTTP/1.1 404 Not Found"). */
-static int
-conn_stored_status(const struct cache_obj *o)
-{
-	size_t len;
-	const char *h = cache_obj_head(o, &len);
-
-	if (len < 12 || h[8] != ' ')
-		return 200;
-	return (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
-}
-
-/* Responses served from the cache say they take byte ranges (RFC 9110
- * §14.3), unless the stored response says so itself. */
-static void
-conn_accept_ranges(struct edge_resp *r, const struct cache_obj *o)
-{
-	struct str v;
-
-	if (!cache_obj_header(o, STR_LIT("Accept-Ranges"), &v))
-		edge_resp_add(r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
-}
-
-/* What the request's Range (and If-Range) asks of o's body of len bytes.
- * Only a stored 200 has a selected representation to take ranges of
- * (RFC 9110 §14.2); any other stored status (status) is served whole. */
-static enum range_result
-conn_range(const struct edge_conn *c, const struct cache_obj *o, int status, uint64_t len,
-    struct range_set *rs)
-{
-	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
-
-	if (status != 200 ||
-	    h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("Range")) == NULL)
-		return RANGE_IGNORE;
-	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
-	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);
-	(void)cache_obj_header(o, STR_LIT("Date"), &v.date);
-	return range_request(&c->req->h1, &v, len, rs);
-}
-
-/*
- * A Range answered from the stored o (RFC 9110 §14.2, §15.3.7, §15.5.17):
- * 416 with a Content-Range of "*" and the length when nothing is satisfiable;
- * else 206 with the stored fields, and either one slice of the body with
- * Content-Range, or multipart/byteranges with a part per range.  The slices
- * are added by reference (no copy of the body).
- */
-static void
-conn_serve_range(struct edge_conn *c, struct cache_obj *o, const char *cs, enum range_result rr,
-    const struct range_set *rs)
-{
-	struct evbuffer *out;
-	size_t before;
-	const char *body;
-	size_t body_len;
-	struct str ctype = STR_NULL;
-	char boundary[EDGE_RANGE_BOUNDARY_LEN + 1];
-	bool multipart = rs->n > 1;
-	struct edge_resp r;
-
-	c->req->cache_status = "HIT";
-	EDGE_COUNT(&c->w->metrics, cache_hits_total);
-	EDGE_COUNT(&c->w->metrics, range_answers_total);
-	body = cache_obj_body(o, &body_len);
-	if (rr == RANGE_UNSATISFIABLE) {
-		edge_resp_own(&r, c, 416, "range not satisfiable\n", NULL, false);
-		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes */%zu", body_len);
-		edge_resp_add(&r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
-		edge_resp_cache_status(&r, "HIT", cs);
-		edge_conn_send_own(c, &r);
+	if (tv == NULL) {
+		evtimer_del(c->timer);
 		return;
 	}
-	(void)cache_obj_header(o, STR_LIT("Content-Type"), &ctype);
-	edge_resp_stored(&r, c, o, 206, false, "HIT", cs);
-	r.skip_ctype = multipart;
-	conn_accept_ranges(&r, o);
-	if (multipart) {
-		edge_range_boundary(boundary);
-		edge_resp_addf(
-		    &r, STR_LIT("Content-Type"), "multipart/byteranges; boundary=%s", boundary);
-		edge_resp_add_u64(&r, STR_LIT("Content-Length"),
-		    edge_range_multipart_length(boundary, ctype, rs, body_len));
-	} else {
-		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes %llu-%llu/%zu",
-		    (unsigned long long)rs->r[0].first, (unsigned long long)rs->r[0].last,
-		    body_len);
-		edge_resp_add_u64(
-		    &r, STR_LIT("Content-Length"), rs->r[0].last - rs->r[0].first + 1);
-	}
-	(void)edge_resp_send(&r, c);
-	out = edge_req_body_out(c->req); /* framed by Content-Length */
-	before = evbuffer_get_length(out);
-	for (unsigned i = 0; i < rs->n; i++) {
-		if (multipart)
-			edge_range_part_head(out, boundary, ctype, &rs->r[i], body_len);
-		evbuffer_add_reference(out, body + rs->r[i].first,
-		    (size_t)(rs->r[i].last - rs->r[i].first + 1), conn_obj_release,
-		    cache_obj_ref(o));
-	}
-	if (multipart)
-		edge_range_closing(out, boundary);
-	c->req->bytes_out += evbuffer_get_length(out) - before;
-	edge_conn_response_done(c);
-}
-
-/* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
-void
-edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
-    const char *cs, int64_t length, bool accept_ranges)
-{
-	int status = conn_stored_status(o);
-	struct edge_resp r;
-
-	c->req->cache_status = xcache;
-	edge_resp_stored(&r, c, o, status, true, xcache, cs);
-	if (status == 204) {
-		/* RFC 9110 §8.6: no Content-Length on a 204 */
-	} else if (length >= 0) {
-		if (accept_ranges)
-			conn_accept_ranges(&r, o);
-		edge_resp_add_u64(&r, STR_LIT("Content-Length"), (uint64_t)length);
-	} else if (c->req->h1.minor >= 1) {
-		r.framing = EDGE_RESP_FRAMING_CHUNKED;
-	} else {
-		c->keep_alive = false;
-		r.keep_alive = false;
-		r.framing = EDGE_RESP_FRAMING_CLOSE;
-	}
-	(void)edge_resp_send(&r, c);
-}
-
-void
-edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs)
-{
-	const char *body;
-	size_t body_len;
-	int status = conn_stored_status(o);
-	struct range_set rs;
-	struct edge_resp r;
-	enum range_result rr;
-
-	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
-	switch (status / 100 == 2 ? cache_policy_conditional(&c->req->h1, o) : CACHE_COND_NONE) {
-	case CACHE_COND_NOT_MODIFIED:
-		conn_serve_not_modified(c, o, cs);
-		return;
-	case CACHE_COND_FAILED:
-		c->req->cache_status = "HIT";
-		EDGE_COUNT(&c->w->metrics, cache_hits_total);
-		edge_resp_own(&r, c, 412, NULL, NULL, false);
-		edge_conn_send_own(c, &r);
-		return;
-	case CACHE_COND_NONE:
-		break;
-	}
-	body = cache_obj_body(o, &body_len);
-	rr = conn_range(c, o, status, body_len, &rs);
-	if (rr != RANGE_IGNORE) {
-		conn_serve_range(c, o, cs, rr, &rs);
-		return;
-	}
-	edge_conn_write_stored_head(c, o, "HIT", cs, (int64_t)body_len, true);
-	if (!str_eq(c->req->h1.method, STR_LIT("HEAD")) && body_len > 0 && status != 204)
-		c->req->bytes_out +=
-		    edge_req_send_ref(c->req, body, body_len, conn_obj_release, cache_obj_ref(o));
-	EDGE_COUNT(&c->w->metrics, cache_hits_total);
-	edge_conn_response_done(c);
+	c->timer_is_header = false;
+	evtimer_add(c->timer, tv);
 }
 
 void
@@ -579,11 +308,11 @@ edge_conn_response_done(struct edge_conn *c)
 {
 	conn_log(c);
 	c->req->route = NULL;
-	if (!c->keep_alive || c->w->draining) {
+	if (!c->sess.keep_alive || c->sess.w->draining) {
 		conn_begin_closing(c);
 		return;
 	}
-	c->state = EDGE_CONN_READ_HEAD;
+	c->sess.state = EDGE_SESS_READ_HEAD;
 	edge_io_read_enable(&c->io);
 	/* Continue with pipelined bytes, unless we are inside conn_process already
 	 * (it loops by itself). */
@@ -601,9 +330,11 @@ edge_conn_response_done(struct edge_conn *c)
 static void
 conn_release_request(struct edge_conn *c)
 {
-	if (c->req->fw.fetch != NULL || c->req->fw.buffering || c->req->cf != NULL)
-		return;
-	edge_req_release(c->req);
+	for (struct edge_req *r = c->req; r != NULL; r = r->conn_next)
+		if (!edge_req_idle(r))
+			return;
+	for (struct edge_req *r = c->req; r != NULL; r = r->conn_next)
+		edge_req_release(r);
 }
 
 /*
@@ -614,7 +345,7 @@ conn_release_request(struct edge_conn *c)
 static void
 conn_process(struct edge_conn *c)
 {
-	const struct config *cfg = c->gen->cfg;
+	const struct config *cfg = c->sess.gen->cfg;
 	struct evbuffer *in = c->io.in;
 	struct h1_limits lim;
 
@@ -623,7 +354,7 @@ conn_process(struct edge_conn *c)
 	lim.max_headers =
 	    cfg->max_header_count < H1_MAX_HEADERS ? cfg->max_header_count : H1_MAX_HEADERS;
 	c->processing = true;
-	while (c->state == EDGE_CONN_READ_HEAD && !c->dead) {
+	while (c->sess.state == EDGE_SESS_READ_HEAD && !c->sess.dead) {
 		size_t len = evbuffer_get_length(in);
 		size_t n;
 		const char *p;
@@ -635,11 +366,11 @@ conn_process(struct edge_conn *c)
 			break;
 		}
 		if (len == 0) {
-			if (c->client_eof) {
+			if (c->sess.client_eof) {
 				conn_begin_closing(c);
 				break;
 			}
-			if (c->requests > 0 && !evtimer_pending(c->timer, NULL))
+			if (c->sess.requests > 0 && !evtimer_pending(c->timer, NULL))
 				conn_arm_idle(c);
 			break;
 		}
@@ -647,23 +378,23 @@ conn_process(struct edge_conn *c)
 			conn_arm_timer(c, true);
 		n = len < lim.max_head + 1 ? len : lim.max_head + 1;
 		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
-		st = h1_parse_request(p, n, &lim, c->w->hdr_scratch, &h1);
-		if (st == H1_AGAIN && !c->client_eof)
+		st = h1_parse_request(p, n, &lim, c->sess.w->hdr_scratch, &h1);
+		if (st == H1_AGAIN && !c->sess.client_eof)
 			break;
 		/* the request that was parsed, or failed to be: a fresh one */
 		edge_req_reset(c->req);
 		c->req->start_us = time_mono_us();
 		if (st == H1_AGAIN) {
-			edge_conn_send_error(c, 400, "bad request: incomplete request head");
+			edge_req_send_error(c->req, 400, "bad request: incomplete request head");
 			break;
 		}
 		if (st != H1_OK) {
 			/* The request line is needed for the access log even when invalid. */
 			conn_client_reset(c);
-			EDGE_COUNT(&c->w->metrics, requests_total);
+			EDGE_COUNT(&c->sess.w->metrics, requests_total);
 			char msg[96];
 			snprintf(msg, sizeof msg, "bad request: %s", h1_strerror(st));
-			edge_conn_send_error(c, h1_status_http(st), msg);
+			edge_req_send_error(c->req, h1_status_http(st), msg);
 			break;
 		}
 		edge_req_set_head(c->req, &h1, p);
@@ -682,24 +413,23 @@ conn_process(struct edge_conn *c)
 static void
 conn_on_drained(struct edge_conn *c)
 {
-	switch (c->state) {
-	case EDGE_CONN_CLOSING:
+	switch (c->sess.state) {
+	case EDGE_SESS_CLOSING:
 		if (evbuffer_get_length(c->io.out) == 0)
 			conn_start_linger(c);
 		break;
-	case EDGE_CONN_PROXY:
-		edge_forward_on_client_writable(c);
-		break;
-	case EDGE_CONN_COLLAPSED:
-		edge_collapse_pump(c);
-		break;
-	case EDGE_CONN_READ_HEAD:
-		if (!c->io.read_on && !c->client_eof) {
+	case EDGE_SESS_READ_HEAD:
+		if (!c->io.read_on && !c->sess.client_eof) {
 			edge_io_read_enable(&c->io);
 			conn_process(c);
 		}
 		break;
-	case EDGE_CONN_PURGE: /* the answer comes from the purge thread */
+	case EDGE_SESS_PROXY:
+	case EDGE_SESS_COLLAPSED:
+	case EDGE_SESS_PURGE:
+		/* a request in progress: its producer, through the transport
+		 * (none for a PURGE: its answer comes from the purge thread) */
+		edge_h1_writable(c->req);
 		break;
 	}
 }
@@ -713,10 +443,10 @@ conn_on_read(void *arg)
 	edge_conn_enter(c);
 	if (c->lingering)
 		conn_linger_read(c);
-	else if (c->state == EDGE_CONN_READ_HEAD)
+	else if (c->sess.state == EDGE_SESS_READ_HEAD)
 		conn_process(c);
-	else if (c->state == EDGE_CONN_PROXY)
-		edge_forward_on_client_readable(c);
+	else if (c->sess.state == EDGE_SESS_PROXY)
+		edge_forward_on_client_readable(c->req);
 	edge_conn_leave(c);
 }
 
@@ -740,18 +470,18 @@ conn_on_event(void *arg, int what)
 	edge_conn_enter(c);
 	if (what & EDGE_IO_TIMEOUT) {
 		/* send timeout: the client stopped reading */
-		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
+		EDGE_COUNT(&c->sess.w->metrics, client_timeouts_total);
 		edge_conn_close(c);
 	} else if ((what & EDGE_IO_ERROR) || c->lingering) {
 		edge_conn_close(c);
 	} else if (what & EDGE_IO_EOF) {
 		/* The client will send nothing more: finish what is in flight. */
-		c->client_eof = true;
-		c->keep_alive = false;
-		if (c->state == EDGE_CONN_READ_HEAD)
+		c->sess.client_eof = true;
+		c->sess.keep_alive = false;
+		if (c->sess.state == EDGE_SESS_READ_HEAD)
 			conn_process(c);
-		else if (c->state == EDGE_CONN_PROXY)
-			edge_forward_on_client_readable(c);
+		else if (c->sess.state == EDGE_SESS_PROXY)
+			edge_forward_on_client_readable(c->req);
 	}
 	edge_conn_leave(c);
 }
@@ -765,16 +495,12 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	edge_conn_enter(c);
-	if (c->state == EDGE_CONN_PROXY && !c->req->fw.req_body_done && !c->lingering) {
+	if (c->sess.state == EDGE_SESS_PROXY && edge_forward_reading_body(c->req) &&
+	    !c->lingering) {
 		/* timeouts.body (the client stopped sending its request body),
 		 * timeouts.body_total or limits.body_min_rate (fw_arm_body_timer) */
-		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
-		if (c->req->fw.head_sent)
-			edge_conn_close(c);
-		else
-			edge_conn_send_error(
-			    c, 408, "request timeout: the request body stalled or came too slowly");
-	} else if (c->idle_release && !c->lingering && c->state == EDGE_CONN_READ_HEAD &&
+		edge_forward_body_timeout(c->req);
+	} else if (c->idle_release && !c->lingering && c->sess.state == EDGE_SESS_READ_HEAD &&
 	           evbuffer_get_length(c->io.in) == 0) {
 		/* idle for EDGE_IDLE_RELEASE_MS: give the buffers back, then wait
 		 * out the rest of timeouts.idle */
@@ -782,18 +508,18 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 
 		conn_release_request(c);
 		c->idle_release = false;
-		conn_tv(&tv, c->gen->cfg->idle_timeout_ms - EDGE_IDLE_RELEASE_MS);
+		conn_tv(&tv, c->sess.gen->cfg->idle_timeout_ms - EDGE_IDLE_RELEASE_MS);
 		evtimer_add(c->timer, &tv);
-	} else if (c->lingering || c->state != EDGE_CONN_READ_HEAD) {
+	} else if (c->lingering || c->sess.state != EDGE_SESS_READ_HEAD) {
 		edge_conn_close(c);
 	} else if (c->timer_is_header && evbuffer_get_length(c->io.in) > 0) {
-		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
+		EDGE_COUNT(&c->sess.w->metrics, client_timeouts_total);
 		edge_req_reset(c->req);
 		c->req->start_us = time_mono_us();
 		conn_client_reset(c);
-		edge_conn_send_error(c, 408, "request timeout");
+		edge_req_send_error(c->req, 408, "request timeout");
 	} else {
-		EDGE_COUNT(&c->w->metrics, client_timeouts_total);
+		EDGE_COUNT(&c->sess.w->metrics, client_timeouts_total);
 		edge_conn_close(c);
 	}
 	edge_conn_leave(c);
@@ -804,8 +530,8 @@ conn_on_tls_ready(void *arg)
 {
 	struct edge_conn *c = arg;
 
-	EDGE_COUNT(&c->w->metrics, tls_handshakes_total);
-	edge_worker_handshake_end(c->w, &c->hs);
+	EDGE_COUNT(&c->sess.w->metrics, tls_handshakes_total);
+	edge_worker_handshake_end(c->sess.w, &c->hs);
 }
 
 void
@@ -830,21 +556,21 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c = xcalloc(1, sizeof *c);
 	c->magic = EDGE_CONN_MAGIC;
-	c->w = w;
+	c->sess.w = w;
 	c->ip_slot[0] = ip_slot[0];
 	c->ip_slot[1] = ip_slot[1];
-	c->req = &c->req_h1;
-	edge_req_init(c->req, c, &edge_h1_xport);
+	c->req = &c->req_h1; /* its one request (conn_next NULL) */
+	edge_req_init(c->req, c, &c->sess, &edge_h1_xport);
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-		    c->peer, sizeof c->peer);
+		    c->sess.peer, sizeof c->sess.peer);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-		    c->peer, sizeof c->peer);
+		    c->sess.peer, sizeof c->sess.peer);
 	else
-		snprintf(c->peer, sizeof c->peer, "unknown");
-	(void)policy_addr_from_sockaddr(sa, &c->peer_addr);
-	c->client.source = POLICY_CLIENTIP_NO_HEADER; /* not yet the peer's */
+		snprintf(c->sess.peer, sizeof c->sess.peer, "unknown");
+	(void)policy_addr_from_sockaddr(sa, &c->sess.peer_addr);
+	c->sess.client.source = POLICY_CLIENTIP_NO_HEADER; /* not yet the peer's */
 	conn_client_reset(c);
 	if (edge_io_init(&c->io, w->base, fd, cfg->send_timeout_ms, conn_on_read, conn_on_write,
 	        conn_on_event, c) != 0) {
@@ -871,9 +597,10 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		}
 		edge_io_start_tls(&c->io, ssl);
 		c->io.on_tls_ready = conn_on_tls_ready;
-		c->tls = true;
+		c->sess.tls = true;
+		c->sess.ssl = ssl;
 	}
-	c->gen = edge_gen_hold(w->gen);
+	c->sess.gen = edge_gen_hold(w->gen);
 	c->timer = evtimer_new(w->base, conn_on_timer, c);
 	edge_io_read_enable(&c->io);
 	c->next = w->conns;
@@ -889,10 +616,10 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 void
 edge_conn_drain(struct edge_conn *c)
 {
-	c->keep_alive = false;
+	c->sess.keep_alive = false;
 	/* idle between requests: close; a connection just accepted gets its first
 	 * request answered (its head timeout bounds the wait) */
-	if (c->state == EDGE_CONN_READ_HEAD && evbuffer_get_length(c->io.in) == 0 &&
-	    !c->lingering && c->requests > 0)
+	if (c->sess.state == EDGE_SESS_READ_HEAD && evbuffer_get_length(c->io.in) == 0 &&
+	    !c->lingering && c->sess.requests > 0)
 		edge_conn_close(c);
 }

@@ -36,21 +36,10 @@ struct config_site;
 struct config_pool;
 struct config_member;
 
-enum edge_conn_state {
-	EDGE_CONN_READ_HEAD = 0, /* waiting for (more of) a request head */
-	EDGE_CONN_PROXY,         /* the request goes to the origin (edge_forward.c) */
-	EDGE_CONN_CLOSING,       /* flushing output, then close */
-	EDGE_CONN_COLLAPSED,     /* streaming a fill a fetch writes (edge_collapse.c) */
-	EDGE_CONN_PURGE,         /* a PURGE is carried out by the purge thread
-	                            (edge_purge.h); reading nothing meanwhile */
-};
-
 struct edge_conn {
 	unsigned magic;         /* EDGE_CONN_MAGIC */
 	struct edge_conn *next; /* worker's list */
 	struct edge_conn *prev;
-	struct edge_worker *w;
-	struct edge_gen *gen;  /* held: the configuration of the current request */
 	struct edge_io io;     /* the client socket */
 	struct edge_hs_ip *hs; /* counted as a TLS handshake in progress */
 	uint32_t ip_slot[2];   /* counted in srv->conn_ip (edge_ip_enter) while the
@@ -59,24 +48,21 @@ struct edge_conn {
 	bool timer_is_header;
 	bool idle_release; /* timer: the first step of the idle timeout, after
 	                      which the request buffers go (edge_conn.c) */
-	enum edge_conn_state state;
-	bool keep_alive; /* this request allows another after it */
-	bool client_eof; /* the client half-closed: no further requests */
-	bool dead;       /* free once the outermost callback returns */
-	bool lingering;  /* output flushed, write side shut, draining input */
-	bool processing; /* inside conn_process (it loops by itself) */
-	bool tls;        /* accepted on a TLS listener (io.ssl set) */
+	bool lingering;    /* output flushed, write side shut, draining input */
+	bool processing;   /* inside conn_process (it loops by itself) */
 	unsigned cb_depth;
-	unsigned requests;
-	char peer[INET6_ADDRSTRLEN];
-	struct policy_addr peer_addr; /* peer, parsed */
-	/* the current request's client: peer, or what a trusted proxy said
-	 * (edge_guard_client); logs, limits, ip_hash and canary use it */
-	struct edge_guard_client client;
-	struct edge_guard_scratch guard; /* the policy stage's (edge_guard.h) */
+	/* the HTTP/1.1 framing of the current request's body (edge_h1.c) */
+	struct h1_chunked body_dec;
+	uint64_t body_remaining; /* Content-Length: bytes left */
+	int body_pending;        /* enum h1_status the decoder gave with the last
+	                            data: H1_AGAIN, or the end or error next */
+	/* what its requests see of it (edge_req.h): worker, configuration,
+	 * TLS, client address, keep-alive, state */
+	struct edge_sess sess;
 
-	/* the request it carries (one at a time: HTTP/1.1); the code reaches
-	 * it only through req (edge_req.h), which points at req_h1 */
+	/* the requests it carries: a list linked by conn_next, the current one
+	 * first; HTTP/1.1 carries one at a time, req_h1, which the code
+	 * reaches only through req (edge_req.h) */
 	struct edge_req *req;
 	struct edge_req req_h1;
 };
@@ -91,45 +77,19 @@ void edge_conn_drain(struct edge_conn *c);
 /* Hard close (drain timeout, shutdown). */
 void edge_conn_abort(struct edge_conn *c);
 
-/* ---- used by edge_forward.c and edge_collapse.c ---- */
+/* ---- used by the HTTP/1.1 transport (edge_h1.c) ---- */
 
 /* Every callback that carries a connection brackets its work with these; a
  * connection closed inside is freed by the outermost leave, which then returns
  * false. */
 void edge_conn_enter(struct edge_conn *c);
 bool edge_conn_leave(struct edge_conn *c);
-
 /* The response to the current request is complete in the output buffer (or the
  * connection must close): log it, then read the next request or close. */
 void edge_conn_response_done(struct edge_conn *c);
-/* Answers the current request with a short text/plain error and closes. */
-void edge_conn_send_error(struct edge_conn *c, int status, const char *msg);
-/* Sends r, a complete response of the node's own built by the caller
- * (edge_resp_own and its own fields), and keeps the connection. */
-struct edge_resp;
-void edge_conn_send_own(struct edge_conn *c, struct edge_resp *r);
-/* A complete response of the node's own that keeps the connection: status,
- * one more field name: value unless name is NULL, and a short body of the
- * given Content-Type (its length only, for HEAD). */
-void edge_conn_send_typed(struct edge_conn *c, int status, const char *type, const char *name,
-    const char *value, const char *body);
-/* Writes the head of a response built from the stored o (edge_resp_stored:
- * its status line and fields, Age, Via, "X-Cache: xcache", "Cache-Status:
- * outpost; cs") framed by length (Content-Length, after Accept-Ranges when
- * accept_ranges), or, when length is -1, chunked (HTTP/1.1) or by closing
- * (HTTP/1.0); no framing for a 204.  Sets c->status and c->cache_status;
- * counts the bytes. */
-void edge_conn_write_stored_head(struct edge_conn *c, struct cache_obj *o, const char *xcache,
-    const char *cs, int64_t length, bool accept_ranges);
-/* The same as edge_conn_send_error with one more field, name: value (e.g.
- * Retry-After), unless name is NULL. */
-void edge_conn_send_error_with(
-    struct edge_conn *c, int status, const char *name, const char *value, const char *msg);
-/* Answers the current request from the stored o (a reference is taken for
- * the output): 200 with the body, or 304 / 412 per the request's
- * preconditions, then 206 / 416 per its Range (core/range.h), with X-Cache:
- * HIT and "Cache-Status: outpost; <cs>". */
-void edge_conn_serve_stored(struct edge_conn *c, struct cache_obj *o, const char *cs);
+/* The request body's timer (edge_xport.h body_timer): tv, or stopped. */
+void edge_conn_body_timer(struct edge_conn *c, const struct timeval *tv);
+
 /* Closes the connection now (e.g. an origin failed after the head was sent). */
 void edge_conn_close(struct edge_conn *c);
 

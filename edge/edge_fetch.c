@@ -331,7 +331,7 @@ edge_fetch_store_for_request(
 #define FETCH_FULL_MAX      32 /* members at their max_conns skipped per pick */
 #define FETCH_ADDR_RETRIES  2  /* tries moved to another address of a member's name */
 #define FETCH_PICK_FULL     (-2)
-#define FETCH_OUT_HIGH      (512 * 1024) /* a reader's output: see edge_collapse.c */
+#define FETCH_OUT_HIGH      (512 * 1024) /* a reader's output: see edge_deliver.c */
 #define FETCH_FILL_POLL_MS  10           /* a paused fill looks at its window again */
 #define FETCH_FLUSH_IDLE_MS 10           /* the origin paused this long: the encoder flushes */
 #define FETCH_READ_MORE     (64 * 1024)  /* body bytes taken from the socket per read event */

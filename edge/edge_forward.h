@@ -24,7 +24,7 @@
 struct cache_obj;
 struct cache_policy_conf;
 struct config_pool;
-struct edge_conn;
+struct edge_req;
 struct edge_fetch;
 struct h1_response;
 
@@ -45,8 +45,6 @@ struct edge_forward {
 	bool buffered;                  /* the body is read whole into spool first */
 	struct edge_spool spool;        /* the buffered body (zeroed: empty) */
 	uint64_t spool_sent;            /* bytes of spool queued towards the origin */
-	struct h1_chunked req_dec;
-	uint64_t req_remaining; /* LENGTH request body bytes left */
 	uint64_t req_body_bytes;
 	uint64_t body_start_ms;  /* monotonic: the request body began */
 	uint64_t body_paused_ms; /* time its reading waited for the origin */
@@ -77,42 +75,48 @@ struct edge_forward {
 	char answer_cs[96];
 };
 
-/* Starts forwarding c's current request to pool.  store: the response may be
+/* Starts forwarding req to pool.  store: the response may be
  * stored in the cache (the policy still decides).  stale (owned, may be NULL):
  * the stored stale response for the key — the request is sent as a
- * conditional request for it when c->req->fw.revalidate is set (a 304 refreshes
+ * conditional request for it when req->fw.revalidate is set (a 304 refreshes
  * it and the client is answered from it), and it answers instead of an
- * origin error when stale-if-error allows.  c->req->fw.cf: the fill c leads
+ * origin error when stale-if-error allows.  req->fw.cf: the fill req leads
  * (edge_collapse_begin), if any: the fetch is NORMAL then, else PASS.
- * Completion is reported through edge_conn_response_done /
- * edge_conn_send_error / edge_conn_serve_stored and its transport
+ * Completion is reported through edge_req_finish /
+ * edge_req_send_error / edge_deliver_stored and its transport
  * (edge_req_finish, edge_req_abort). */
 void edge_forward_start(
-    struct edge_conn *c, const struct config_pool *pool, bool store, struct cache_obj *stale);
+    struct edge_req *req, const struct config_pool *pool, bool store, struct cache_obj *stale);
 /* More request bytes arrived from the client. */
-void edge_forward_on_client_readable(struct edge_conn *c);
+void edge_forward_on_client_readable(struct edge_req *req);
 /* The client's output buffer drained below the low watermark. */
-void edge_forward_on_client_writable(struct edge_conn *c);
-/* The balancer key of c's request for pool: the client address for ip_hash,
+void edge_forward_on_client_writable(struct edge_req *req);
+/* Is req's body still being read from the client (its body timer runs)? */
+bool edge_forward_reading_body(const struct edge_req *req);
+/* req's body timer fired (timeouts.body, timeouts.body_total or
+ * limits.body_min_rate): 408 while no head was sent, else the connection
+ * closes. */
+void edge_forward_body_timeout(struct edge_req *req);
+/* The balancer key of req for pool: the client address for ip_hash,
  * the pool's hash_key for consistent_hash, else 0. */
-uint64_t edge_forward_hash(const struct edge_conn *c, const struct config_pool *pool);
+uint64_t edge_forward_hash(const struct edge_req *req, const struct config_pool *pool);
 /* stale-while-revalidate (RFC 5861 §3): makes sure a BACKGROUND fetch
- * (edge_fetch.h) refreshes stale, the stored object for c's current request
- * key, built from c's request (target, Host, end-to-end fields without
+ * (edge_fetch.h) refreshes stale, the stored object for req
+ * key, built from req (target, Host, end-to-end fields without
  * preconditions, Range or cache directives) and stale's validators.  True
  * when one was in flight or has been started (the caller may serve stale),
  * false when none can (a request with a body among them): the caller goes to
  * the origin in the foreground. */
-bool edge_forward_background(struct edge_conn *c, struct cache_obj *stale);
-/* The cache policy settings for c's request: its route's default_ttl, the
+bool edge_forward_background(struct edge_req *req, struct cache_obj *stale);
+/* The cache policy settings for req: its route's default_ttl, the
  * node's cache.heuristic_max, and the route's grace or else the node's. */
-void edge_forward_policy_conf(const struct edge_conn *c, struct cache_policy_conf *conf);
-/* Ends c's forwarding, if any: its fetch is let go (a fill others read goes
- * on without it), what it holds released, c->req->fw zeroed.  Client gone, error,
+void edge_forward_policy_conf(const struct edge_req *req, struct cache_policy_conf *conf);
+/* Ends req's forwarding, if any: its fetch is let go (a fill others read goes
+ * on without it), what it holds released, req->fw zeroed.  Client gone, error,
  * connection freed. */
-void edge_forward_abort(struct edge_conn *c);
-/* Drops what c's fills charged to its client address (cache.fill_per_client):
+void edge_forward_abort(struct edge_req *req);
+/* Drops what req's fills charged to its client address (cache.fill_per_client):
  * its client has read them, or is gone.  Idempotent. */
-void edge_forward_unpin(struct edge_conn *c);
+void edge_forward_unpin(struct edge_req *req);
 
 #endif

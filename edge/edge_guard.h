@@ -5,7 +5,7 @@
  *
  * Before the connection, on a listener with proxy_protocol,
  * edge_guard_pp_accept reads the PROXY header: its source is the peer.
- * Then two calls, each a step of the request (edge_conn.c):
+ * Then two calls, each a step of the request (edge_req.c):
  *
  *  - edge_guard_client, first: the client address.  The socket peer, unless
  *    it is one of trusted_proxies; then the rightmost entry of its

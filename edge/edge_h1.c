@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * edge/edge_h1.c — HTTP/1.1 serialization of a response object.
+ * edge/edge_h1.c — HTTP/1.1 serialization of a response object, and the
+ * HTTP/1.1 transport of a connection's requests (edge_xport.h): bodies
+ * framed by Content-Length, chunks or close, 100-continue, a request body's
+ * framing taken off (Content-Length counted, chunks decoded), the writable
+ * callback of a request's producer.
  *
  * What the head holds is decided by edge_resp.c; this file only knows how
  * HTTP/1.1 writes it (RFC 9112 §4, §6): a status line, field lines, the
@@ -248,6 +252,13 @@ h1x_queued(const struct edge_req *req)
 	return evbuffer_get_length(req->conn->io.out);
 }
 
+void
+edge_h1_writable(struct edge_req *req)
+{
+	if (req->on_writable != NULL)
+		req->on_writable(req);
+}
+
 static void
 h1x_want_writable(struct edge_req *req, size_t low)
 {
@@ -258,6 +269,73 @@ static struct evbuffer *
 h1x_body_in(struct edge_req *req)
 {
 	return req->conn->io.in;
+}
+
+static void
+h1x_body_begin(struct edge_req *req)
+{
+	struct edge_conn *c = req->conn;
+
+	c->body_remaining = req->h1.content_length;
+	c->body_pending = H1_AGAIN;
+	h1_chunked_init(&c->body_dec);
+	if (req->h1.expect_continue) {
+		/* RFC 9110 §10.1.1: the body will be read, so say so now. */
+		struct edge_resp r;
+
+		edge_resp_init(&r, req, 100);
+		(void)edge_resp_send(&r, req);
+	}
+}
+
+/* RFC 9112 §6.3, §7.1: a body of Content-Length bytes, or chunks decoded
+ * (each run of data is left at the front of the input, its framing drained
+ * before it). */
+static enum edge_xport_body
+h1x_body_next(struct edge_req *req, size_t *n, int *status, const char **why)
+{
+	struct edge_conn *c = req->conn;
+	struct evbuffer *in = c->io.in;
+	enum h1_status st = (enum h1_status)c->body_pending;
+
+	if (req->h1.body == H1_BODY_LENGTH) {
+		size_t avail = evbuffer_get_length(in);
+
+		if (c->body_remaining == 0)
+			return EDGE_XPORT_BODY_END;
+		if (avail == 0)
+			return EDGE_XPORT_BODY_AGAIN;
+		*n = avail < c->body_remaining ? avail : (size_t)c->body_remaining;
+		c->body_remaining -= *n;
+		return EDGE_XPORT_BODY_DATA;
+	}
+	while (st == H1_AGAIN && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		const char *d = NULL;
+		size_t used = 0, dl = 0;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		st = h1_chunked_decode(&c->body_dec, v.iov_base, v.iov_len, &used, &d, &dl);
+		if (dl > 0) {
+			evbuffer_drain(in, used - dl);
+			c->body_pending = st;
+			*n = dl;
+			return EDGE_XPORT_BODY_DATA;
+		}
+		evbuffer_drain(in, used);
+		if (used == 0)
+			break;
+	}
+	c->body_pending = st;
+	if (st == H1_OK)
+		return EDGE_XPORT_BODY_END;
+	if (st != H1_AGAIN) {
+		*status = h1_status_http(st);
+		*why = h1_strerror(st);
+		return EDGE_XPORT_BODY_ERROR;
+	}
+	return EDGE_XPORT_BODY_AGAIN;
 }
 
 static void
@@ -281,6 +359,24 @@ h1x_abort(struct edge_req *req)
 	edge_conn_close(req->conn);
 }
 
+static void
+h1x_enter(struct edge_req *req)
+{
+	edge_conn_enter(req->conn);
+}
+
+static bool
+h1x_leave(struct edge_req *req)
+{
+	return edge_conn_leave(req->conn);
+}
+
+static void
+h1x_body_timer(struct edge_req *req, const struct timeval *tv)
+{
+	edge_conn_body_timer(req->conn, tv);
+}
+
 const struct edge_xport edge_h1_xport = {
     .name = "HTTP/1.1",
     .send_head = h1x_send_head,
@@ -290,8 +386,13 @@ const struct edge_xport edge_h1_xport = {
     .body_out = h1x_body_out,
     .queued = h1x_queued,
     .want_writable = h1x_want_writable,
+    .body_begin = h1x_body_begin,
     .body_in = h1x_body_in,
+    .body_next = h1x_body_next,
     .read_body = h1x_read_body,
     .finish = h1x_finish,
     .abort = h1x_abort,
+    .enter = h1x_enter,
+    .leave = h1x_leave,
+    .body_timer = h1x_body_timer,
 };

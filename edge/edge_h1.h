@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * edge/edge_h1.h — the HTTP/1.1 transport (edge_xport.h) of a client
- * connection's requests, and a response object (edge_resp.h) as HTTP/1.1
+ * connection's requests (its framing of responses, 100-continue, the
+ * framing of request bodies taken off, the writable callback of a
+ * request's producer), and a response object (edge_resp.h) as HTTP/1.1
  * bytes.
  */
 #ifndef OUTPOST_EDGE_EDGE_H1_H
@@ -10,6 +12,7 @@
 #include <stddef.h>
 
 struct evbuffer;
+struct edge_req;
 struct edge_resp;
 struct edge_xport;
 
@@ -17,6 +20,10 @@ struct edge_xport;
  * bodies are framed by Content-Length (the caller's field), chunks (the
  * head's framing) or close. */
 extern const struct edge_xport edge_h1_xport;
+
+/* The connection's output drained (to the mark req asked for): req's
+ * producer writes on (req->on_writable), if it has one. */
+void edge_h1_writable(struct edge_req *req);
 
 /*
  * Appends r to out: the status line (unless the stored head relayed

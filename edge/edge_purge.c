@@ -64,7 +64,7 @@
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_admin_http.h"
-#include "edge/edge_conn.h"
+#include "edge/edge_req.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_worker.h"
 #include "purge/purge.h"
@@ -809,7 +809,7 @@ purge_answer_send(struct admin_req *req, struct purge_answer *a, uint64_t wait_m
  * puts it on that loop's box, whose eventfd wakes the loop; the loop sends
  * the answer and frees the job.  Queue, thread and box hand it on under
  * purge_job_lock.  When the client goes away first, its loop marks the job
- * gone (edge_purge_conn_gone, purge_job_on_gone): the purge is still
+ * gone (edge_purge_request_gone, purge_job_on_gone): the purge is still
  * carried out (it was sent), and whoever holds the job then frees it
  * unanswered.
  */
@@ -825,10 +825,10 @@ struct edge_purge_job {
 	char client[64];
 	char wait_err[128];
 	uint64_t wait_ms;
-	struct admin_req *req;  /* taken on the admin listener, or */
-	struct edge_conn *conn; /* on a client listener */
-	bool done;              /* on its box */
-	bool gone;              /* its client went away */
+	struct admin_req *req;       /* taken on the admin listener, or */
+	struct edge_req *client_req; /* on a client listener */
+	bool done;                   /* on its box */
+	bool gone;                   /* its client went away */
 	struct purge_answer a;
 };
 
@@ -889,7 +889,7 @@ purge_job_cancel(struct edge_purge_job *j)
 	ASSERT(pthread_mutex_lock(&purge_job_lock) == 0);
 	j->gone = true;
 	j->req = NULL;
-	j->conn = NULL;
+	j->client_req = NULL;
 	if (j->done)
 		for (struct edge_purge_job **pp = &j->box->done; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == j) {
@@ -948,18 +948,18 @@ purge_thread_main(void *arg)
 /* A client listener's PURGE answered: send it, then the connection goes on.
  * The worker's thread. */
 static void
-purge_conn_answer(struct edge_conn *c, struct purge_answer *a)
+purge_req_answer(struct edge_req *req, struct purge_answer *a)
 {
 	char *text = json_dumps(a->body, JSON_COMPACT);
 
-	c->req->purge_job = NULL;
-	c->state = EDGE_CONN_READ_HEAD;
+	req->purge_job = NULL;
+	req->sess->state = EDGE_SESS_READ_HEAD;
 	if (a->code == 200 && purge_fleet != NULL)
 		purge_fleet_kick(purge_fleet);
-	edge_conn_enter(c);
-	edge_conn_send_typed(
-	    c, a->code, "application/json", a->field, a->value, text != NULL ? text : "{}");
-	(void)edge_conn_leave(c);
+	edge_req_enter(req);
+	edge_req_send_typed(
+	    req, a->code, "application/json", a->field, a->value, text != NULL ? text : "{}");
+	(void)edge_req_leave(req);
 	free(text);
 }
 
@@ -984,8 +984,8 @@ purge_box_on_ready(evutil_socket_t fd, short what, void *arg)
 		 * set on this thread, no lock needed */
 		if (!j->gone && j->req != NULL)
 			purge_answer_send(j->req, &j->a, j->wait_ms);
-		else if (!j->gone && j->conn != NULL)
-			purge_conn_answer(j->conn, &j->a);
+		else if (!j->gone && j->client_req != NULL)
+			purge_req_answer(j->client_req, &j->a);
 		purge_job_free(j);
 	}
 }
@@ -1129,42 +1129,42 @@ edge_purge_method(struct admin_req *req, void *arg)
 }
 
 bool
-edge_purge_conn(struct edge_conn *c)
+edge_purge_request(struct edge_req *req)
 {
-	struct config *cfg = c->gen->cfg;
-	const struct h1_request *r = &c->req->h1;
+	struct config *cfg = req->sess->gen->cfg;
+	const struct h1_request *r = &req->h1;
 	const struct h1_header *h;
 	struct edge_purge_job *j;
 	char *url;
 
 	if (!str_eq(r->method, STR_LIT("PURGE")) ||
-	    !purge_cidr_match(cfg->purge.client_cidrs, cfg->purge.n_client_cidrs, c->peer))
+	    !purge_cidr_match(cfg->purge.client_cidrs, cfg->purge.n_client_cidrs, req->sess->peer))
 		return false;
-	c->req->cache_status = "PURGE";
-	url = purge_method_url(c->tls ? STR_LIT("https") : STR_LIT("http"), r);
+	req->cache_status = "PURGE";
+	url = purge_method_url(req->sess->tls ? STR_LIT("https") : STR_LIT("http"), r);
 	if (url == NULL) {
-		edge_conn_send_error(c, 400, "bad request: PURGE needs a Host and a target URL");
+		edge_req_send_error(req, 400, "bad request: PURGE needs a Host and a target URL");
 		return true;
 	}
 	h = h1_header_find(r->headers, r->n_headers, STR_LIT("Authorization"));
-	j = purge_job_new(cfg, h != NULL ? h->value : STR_NULL, c->peer);
+	j = purge_job_new(cfg, h != NULL ? h->value : STR_NULL, req->sess->peer);
 	j->urls[j->n_urls++] = url;
-	j->conn = c;
-	j->box = &c->w->purge_box;
-	/* the connection reads nothing more until the answer (purge_conn_answer) */
-	c->req->purge_job = j;
-	c->state = EDGE_CONN_PURGE;
-	edge_req_read_body(c->req, false);
+	j->client_req = req;
+	j->box = &req->sess->w->purge_box;
+	/* the connection reads nothing more until the answer (purge_req_answer) */
+	req->purge_job = j;
+	req->sess->state = EDGE_SESS_PURGE;
+	edge_req_read_body(req, false);
 	purge_job_queue(j);
 	return true;
 }
 
 void
-edge_purge_conn_gone(struct edge_conn *c)
+edge_purge_request_gone(struct edge_req *req)
 {
-	if (c->req->purge_job != NULL)
-		purge_job_cancel(c->req->purge_job);
-	c->req->purge_job = NULL;
+	if (req->purge_job != NULL)
+		purge_job_cancel(req->purge_job);
+	req->purge_job = NULL;
 }
 
 /* ---- /metrics ---- */

@@ -12,7 +12,7 @@
 #include "core/str.h"
 
 struct evbuffer;
-struct edge_conn;
+struct edge_req;
 struct event;
 struct event_base;
 struct edge_purge_job;
@@ -55,15 +55,15 @@ int edge_purge_audit_fd(void);
 void edge_purge_post(struct admin_req *req, void *arg);
 void edge_purge_get(struct admin_req *req, void *arg);
 void edge_purge_method(struct admin_req *req, void *arg);
-/* The PURGE method on a client listener: when c's request is a PURGE from an
+/* The PURGE method on a client listener: when req is a PURGE from an
  * address of purge.client_listeners, takes it (true): the purge thread
  * carries it out and makes it durable while the worker's loop goes on, and
- * the worker answers it then (the purge API's JSON reply; c waits in
- * EDGE_CONN_PURGE, reading nothing more).  Else false, and the request goes
- * on as any other.  The worker's thread. */
-bool edge_purge_conn(struct edge_conn *c);
-/* c goes away while its PURGE is carried out: its answer is dropped.  The
+ * the worker answers it then (the purge API's JSON reply; its connection
+ * waits in EDGE_SESS_PURGE, reading nothing more).  Else false, and the
+ * request goes on as any other.  The worker's thread. */
+bool edge_purge_request(struct edge_req *req);
+/* req goes away while its PURGE is carried out: its answer is dropped.  The
  * worker's thread. */
-void edge_purge_conn_gone(struct edge_conn *c);
+void edge_purge_request_gone(struct edge_req *req);
 
 #endif

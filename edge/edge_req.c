@@ -22,13 +22,15 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/assert.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "edge/edge_collapse.h"
-#include "edge/edge_conn.h"
+#include "edge/edge_deliver.h"
 #include "edge/edge_forward.h"
 #include "edge/edge_guard.h"
 #include "edge/edge_purge.h"
+#include "edge/edge_req.h"
 #include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
@@ -55,18 +57,17 @@ struct str
 edge_req_id(struct edge_req *r)
 {
 	static const char hex[] = "0123456789abcdef";
-	struct edge_conn *c = r->conn;
 	const struct h1_header *h;
 
 	if (r->rid_len > 0)
 		return str_make(r->rid, r->rid_len);
-	if (c->gen != NULL && c->gen->cfg->log.request_id_keep_client &&
+	if (r->sess->gen != NULL && r->sess->gen->cfg->log.request_id_keep_client &&
 	    (h = h1_header_find(r->h1.headers, r->h1.n_headers, STR_LIT("X-Request-Id"))) != NULL &&
 	    req_id_valid(h->value)) {
 		memcpy(r->rid, h->value.p, h->value.len);
 		r->rid_len = (uint8_t)h->value.len;
 	} else {
-		uint64_t v[2] = {c->w->rid_seed, ++c->w->rid_seq};
+		uint64_t v[2] = {r->sess->w->rid_seed, ++r->sess->w->rid_seq};
 
 		for (int k = 0; k < 32; k++)
 			r->rid[k] = hex[(v[k / 16] >> (60 - 4 * (k % 16))) & 15];
@@ -77,9 +78,11 @@ edge_req_id(struct edge_req *r)
 }
 
 void
-edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *xp)
+edge_req_init(
+    struct edge_req *r, struct edge_conn *c, struct edge_sess *sess, const struct edge_xport *xp)
 {
 	r->conn = c;
+	r->sess = sess;
 	r->xp = xp;
 	r->key_len = -1;
 	r->cache_status = "-";
@@ -88,25 +91,29 @@ edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *
 void
 edge_req_reset(struct edge_req *r)
 {
-	struct edge_conn *c = r->conn;
-
 	/* what the last request still holds is let go (nothing, once its
 	 * response is done and its fill read) */
 	if (r->cf != NULL || r->cf_listed || r->cf_stale != NULL || r->pin_cl != NULL)
-		edge_collapse_detach(c);
+		edge_collapse_detach(r);
 	/* a forward holds nothing before edge_forward_start (pool) or a fill
 	 * it leads (cf), nothing after edge_forward_abort (all zero) */
 	if (r->fw.pool != NULL || r->fw.cf != NULL || r->fw.fetch != NULL || r->fw.stale != NULL ||
 	    r->fw.answer != NULL)
-		edge_forward_abort(c);
+		edge_forward_abort(r);
 	if (r->purge_job != NULL)
-		edge_purge_conn_gone(c);
+		edge_purge_request_gone(r);
 	/* a hit leaves fw alone: only what the request wrote is cleared */
 	if (r->fw_used)
 		memset(&r->fw, 0, sizeof r->fw);
 	memset(r, 0, offsetof(struct edge_req, fw));
 	r->key_len = -1;
 	r->cache_status = "-";
+}
+
+bool
+edge_req_idle(const struct edge_req *r)
+{
+	return r->fw.fetch == NULL && !r->fw.buffering && r->cf == NULL;
 }
 
 void
@@ -178,8 +185,7 @@ edge_req_set_head(struct edge_req *req, const struct h1_request *h1, const char 
 static bool
 req_sni_mismatch(const struct edge_req *req, const struct config_site *site)
 {
-	const struct edge_conn *c = req->conn;
-	const char *sni = SSL_get_servername(c->io.ssl, TLSEXT_NAMETYPE_host_name);
+	const char *sni = SSL_get_servername(req->sess->ssl, TLSEXT_NAMETYPE_host_name);
 	char lc[256];
 	size_t n;
 
@@ -193,57 +199,56 @@ req_sni_mismatch(const struct edge_req *req, const struct config_site *site)
 	if (n > 0 && lc[n - 1] == '.')
 		n--;
 	lc[n] = '\0';
-	return config_site_for_host(c->gen->cfg, lc, n) != site;
+	return config_site_for_host(req->sess->gen->cfg, lc, n) != site;
 }
 
 /* redirect_https: 308 to the same target over https (default port). */
 static void
 req_redirect_https(struct edge_req *req)
 {
-	struct edge_conn *c = req->conn;
 	const struct h1_request *r = &req->h1;
 	char loc[64 + 256 + 8192 + 32];
 	struct edge_resp resp;
 	int n;
 
 	if (r->path.len > 8192) {
-		edge_conn_send_error(c, 414, "URI too long");
+		edge_req_send_error(req, 414, "URI too long");
 		return;
 	}
 	n = snprintf(loc, sizeof loc, "https://%s%.*s", req->host_lc, (int)r->path.len, r->path.p);
-	edge_resp_own(&resp, c, 308, NULL, NULL, false);
+	edge_resp_own(&resp, req, 308, NULL, NULL, false);
 	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
-	edge_conn_send_own(c, &resp);
+	edge_req_send_own(req, &resp);
 }
 
 /* routes[].redirect: answered by the node from the route's template. */
 static void
 req_redirect_route(struct edge_req *req, struct str npath, const struct edge_route_caps *caps)
 {
-	struct edge_conn *c = req->conn;
 	const struct h1_request *r = &req->h1;
 	const char *q = memchr(r->path.p, '?', r->path.len);
 	struct edge_route_vars v = {
-	    .scheme = c->tls ? STR_LIT("https") : STR_LIT("http"),
+	    .scheme = req->sess->tls ? STR_LIT("https") : STR_LIT("http"),
 	    .host = str_make(req->host_lc, req->host_lc_len),
 	    .path = npath,
 	    .query = q ? str_make(q + 1, r->path.len - (size_t)(q - r->path.p) - 1) : STR_NULL,
 	    .request_uri = r->path,
 	    .caps = caps,
 	};
-	char *loc = c->w->key_scratch;
+	char *loc = req->sess->w->key_scratch;
 	struct edge_resp resp;
 	int n;
 
 	/* room as when the field line was built here ("Location: " and CRLF) */
-	n = edge_route_expand(req->route->redirect_to, &v, loc, sizeof c->w->key_scratch - 12);
+	n = edge_route_expand(
+	    req->route->redirect_to, &v, loc, sizeof req->sess->w->key_scratch - 12);
 	if (n < 0) {
-		edge_conn_send_error(c, 414, "URI too long");
+		edge_req_send_error(req, 414, "URI too long");
 		return;
 	}
-	edge_resp_own(&resp, c, (int)req->route->redirect_status, "redirect\n", NULL, false);
+	edge_resp_own(&resp, req, (int)req->route->redirect_status, "redirect\n", NULL, false);
 	edge_resp_add(&resp, STR_LIT("Location"), str_make(loc, (size_t)n));
-	edge_conn_send_own(c, &resp);
+	edge_req_send_own(req, &resp);
 }
 
 /* The target sent to the origin: a copy of a, then b (the connection's
@@ -276,28 +281,27 @@ req_set_up_target(struct edge_req *req, struct str a, struct str b)
 static bool
 req_route_upstream(struct edge_req *req, struct str npath, struct str query)
 {
-	struct edge_conn *c = req->conn;
 	const struct config_route *route = req->route;
 	const struct h1_request *r = &req->h1;
 	size_t raw_len = query.p != NULL ? (size_t)(query.p - r->path.p) : r->path.len;
 	int n;
 
 	req->pool = route->pool;
-	if (edge_route_canary(route, str_cstr(c->client.text), r->headers, r->n_headers))
+	if (edge_route_canary(route, str_cstr(req->sess->client.text), r->headers, r->n_headers))
 		req->pool = route->canary_pool;
 	else if (route->geo_pools != NULL)
-		req->pool =
-		    edge_guard_geo_pool(c->gen->cfg, route, &c->client, &c->guard, c->gen->opool);
+		req->pool = edge_guard_geo_pool(req->sess->gen->cfg, route, &req->sess->client,
+		    &req->sess->guard, req->sess->gen->opool);
 	req->up_host = route->origin_host != NULL ? str_cstr(route->origin_host) : r->authority;
 	req->up_target = r->path;
-	n = edge_route_rewrite(
-	    route, npath, query, c->w->route_md, c->w->key_scratch, sizeof c->w->key_scratch);
+	n = edge_route_rewrite(route, npath, query, req->sess->w->route_md,
+	    req->sess->w->key_scratch, sizeof req->sess->w->key_scratch);
 	if (n < 0) {
-		edge_conn_send_error(c, 414, "URI too long (after rewrite)");
+		edge_req_send_error(req, 414, "URI too long (after rewrite)");
 		return false;
 	}
 	if (n > 0)
-		req_set_up_target(req, str_make(c->w->key_scratch, (size_t)n), STR_NULL);
+		req_set_up_target(req, str_make(req->sess->w->key_scratch, (size_t)n), STR_NULL);
 	else if (npath.len != raw_len || memcmp(npath.p, r->path.p, raw_len) != 0)
 		req_set_up_target(req, npath, query);
 	return true;
@@ -316,7 +320,6 @@ req_route_upstream(struct edge_req *req, struct str npath, struct str query)
 static bool
 req_get_body(struct edge_req *req, bool *ka)
 {
-	struct edge_conn *c = req->conn;
 	struct h1_request *r = &req->h1;
 
 	if (r->body == H1_BODY_NONE ||
@@ -324,12 +327,12 @@ req_get_body(struct edge_req *req, bool *ka)
 		return true;
 	if (r->body == H1_BODY_LENGTH && r->content_length == 0) {
 		r->body = H1_BODY_NONE;
-		c->keep_alive = *ka; /* nothing left unread */
+		req->sess->keep_alive = *ka; /* nothing left unread */
 		return true;
 	}
 	switch (req->route->get_body) {
 	case CONFIG_GET_BODY_REJECT:
-		edge_conn_send_error(c, 400, "bad request: a GET or HEAD with a body");
+		edge_req_send_error(req, 400, "bad request: a GET or HEAD with a body");
 		return false;
 	case CONFIG_GET_BODY_PASS:
 		return true;
@@ -341,7 +344,7 @@ req_get_body(struct edge_req *req, bool *ka)
 	r->content_length = 0;
 	r->expect_continue = false;
 	*ka = false;
-	c->keep_alive = false;
+	req->sess->keep_alive = false;
 	return true;
 }
 
@@ -362,13 +365,13 @@ req_sibling_marker(struct edge_req *req)
 	    h1_header_find(r->headers, r->n_headers, STR_LIT(ORIGIN_SIBLING_FIELD));
 	const struct h1_header *proto;
 
-	if (h == NULL || !origin_sibling_check(&req->conn->gen->cfg->siblings, h->value, r->method,
+	if (h == NULL || !origin_sibling_check(&req->sess->gen->cfg->siblings, h->value, r->method,
 	                     r->authority, r->path, time_now()))
 		return;
 	req->from_sibling = true;
 	proto = h1_header_find(r->headers, r->n_headers, STR_LIT("X-Forwarded-Proto"));
 	req->sibling_https = proto != NULL && str_eq_nocase(proto->value, STR_LIT("https"));
-	EDGE_COUNT(&req->conn->w->metrics, sibling_requests_total);
+	EDGE_COUNT(&req->sess->w->metrics, sibling_requests_total);
 }
 
 /* recv: the request as received, before any site: keep-alive (*ka, what
@@ -377,52 +380,51 @@ req_sibling_marker(struct edge_req *req)
 static bool
 req_step_recv(struct edge_req *req, bool *ka)
 {
-	struct edge_conn *c = req->conn;
-	struct edge_worker *w = c->w;
+	struct edge_worker *w = req->sess->w;
 	const struct h1_request *r = &req->h1;
 
 	EDGE_COUNT(&w->metrics, requests_total);
-	c->requests++;
-	edge_guard_client(
-	    c->gen->cfg, &c->peer_addr, c->peer, r->headers, r->n_headers, &c->client);
-	if (c->gen->cfg->geo != NULL) /* requests by country */
-		edge_metrics_country(
-		    &w->metrics, edge_guard_country(c->gen->cfg, &c->client, &c->guard));
-	*ka = r->keep_alive && !w->draining && !c->client_eof;
+	req->sess->requests++;
+	edge_guard_client(req->sess->gen->cfg, &req->sess->peer_addr, req->sess->peer, r->headers,
+	    r->n_headers, &req->sess->client);
+	if (req->sess->gen->cfg->geo != NULL) /* requests by country */
+		edge_metrics_country(&w->metrics,
+		    edge_guard_country(req->sess->gen->cfg, &req->sess->client, &req->sess->guard));
+	*ka = r->keep_alive && !w->draining && !req->sess->client_eof;
 	/* A request body is read only on the way to the origin: an answer of
 	 * the node's own (a hit, 304/412/416, OPTIONS *, an error, a redirect)
 	 * closes the connection, so unread body bytes are never taken for the
 	 * next request (smuggling).  Keep-alive comes back below for the
 	 * origin. */
-	c->keep_alive = *ka && r->body == H1_BODY_NONE;
+	req->sess->keep_alive = *ka && r->body == H1_BODY_NONE;
 	req->key_len = -1;
 	req->cache_status = "-";
 	req->site = NULL;
 
 	if (r->form == H1_TARGET_AUTHORITY) {
-		edge_conn_send_error(c, 501, "CONNECT is not supported");
+		edge_req_send_error(req, 501, "CONNECT is not supported");
 		return false;
 	}
-	if (edge_purge_conn(c)) /* PURGE from an address of purge.client_listeners */
+	if (edge_purge_request(req)) /* PURGE from an address of purge.client_listeners */
 		return false;
 	if (r->form == H1_TARGET_ASTERISK) {
 		struct edge_resp resp;
 
-		edge_resp_own(&resp, c, 200, NULL, NULL, false);
+		edge_resp_own(&resp, req, 200, NULL, NULL, false);
 		edge_resp_add(&resp, STR_LIT("Allow"),
 		    STR_LIT("GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"));
-		edge_conn_send_own(c, &resp);
+		edge_req_send_own(req, &resp);
 		return false;
 	}
 	if (r->host.len >= sizeof req->host_lc) {
-		edge_conn_send_error(c, 400, "bad request: host name too long");
+		edge_req_send_error(req, 400, "bad request: host name too long");
 		return false;
 	}
 	for (size_t i = 0; i < r->host.len; i++)
 		req->host_lc[i] = (char)str_lower((unsigned char)r->host.p[i]);
 	req->host_lc_len = r->host.len;
 	req->host_lc[req->host_lc_len] = '\0';
-	if (c->gen->cfg->siblings.enabled)
+	if (req->sess->gen->cfg->siblings.enabled)
 		req_sibling_marker(req);
 	return true;
 }
@@ -433,22 +435,22 @@ req_step_recv(struct edge_req *req, bool *ka)
 static bool
 req_step_guard(struct edge_req *req)
 {
-	struct edge_conn *c = req->conn;
 	struct edge_guard_verdict v;
 	char retry[16];
 
-	if (edge_guard_check(atomic_load_explicit(&c->w->srv->rate_limits, memory_order_acquire),
-	        c->gen->cfg, req->site, req->route, &c->client, req->h1.headers, req->h1.n_headers,
-	        &c->guard, &v))
+	if (edge_guard_check(
+	        atomic_load_explicit(&req->sess->w->srv->rate_limits, memory_order_acquire),
+	        req->sess->gen->cfg, req->site, req->route, &req->sess->client, req->h1.headers,
+	        req->h1.n_headers, &req->sess->guard, &v))
 		return true;
 	if (v.status == 429) {
-		EDGE_COUNT(&c->w->metrics, rate_limited_total);
+		EDGE_COUNT(&req->sess->w->metrics, rate_limited_total);
 		snprintf(retry, sizeof retry, "%u", (unsigned)v.retry_after_s);
-		edge_conn_send_typed(
-		    c, 429, "text/plain; charset=utf-8", "Retry-After", retry, v.body);
+		edge_req_send_typed(
+		    req, 429, "text/plain; charset=utf-8", "Retry-After", retry, v.body);
 	} else {
-		EDGE_COUNT(&c->w->metrics, access_denied_total);
-		edge_conn_send_typed(c, v.status, "text/plain; charset=utf-8", NULL, NULL, v.body);
+		EDGE_COUNT(&req->sess->w->metrics, access_denied_total);
+		edge_req_send_typed(req, v.status, "text/plain; charset=utf-8", NULL, NULL, v.body);
 	}
 	return false;
 }
@@ -459,7 +461,6 @@ req_step_guard(struct edge_req *req)
 static bool
 req_step_protect(struct edge_req *req, struct str npath)
 {
-	struct edge_conn *c = req->conn;
 	struct h1_request *r = &req->h1;
 	const char *q = memchr(r->path.p, '?', r->path.len);
 	size_t qoff = q != NULL ? (size_t)(q - r->path.p) + 1 : r->path.len, old = r->path.len;
@@ -469,15 +470,15 @@ req_step_protect(struct edge_req *req, struct str npath)
 	/* a sibling's request: its signed URL was checked there (and its
 	 * signature left the target), its token is checked here again */
 	if (edge_guard_protect(req->route, req->from_sibling, npath,
-	        q != NULL ? str_make(q + 1, r->path.len - qoff) : STR_NULL, &c->client, r->headers,
-	        r->n_headers, (int64_t)time_now(), &c->guard, c->w->key_scratch,
-	        sizeof c->w->key_scratch, &n, &v)) {
+	        q != NULL ? str_make(q + 1, r->path.len - qoff) : STR_NULL, &req->sess->client,
+	        r->headers, r->n_headers, (int64_t)time_now(), &req->sess->guard,
+	        req->sess->w->key_scratch, sizeof req->sess->w->key_scratch, &n, &v)) {
 		/* the query is in head_buf (edge_req_set_head), and what is left
 		 * is shorter */
 		if (n >= 0 && q != NULL && q >= req->head_buf &&
 		    q < req->head_buf + req->head_cap) {
-			memcpy(
-			    req->head_buf + (q + 1 - req->head_buf), c->w->key_scratch, (size_t)n);
+			memcpy(req->head_buf + (q + 1 - req->head_buf), req->sess->w->key_scratch,
+			    (size_t)n);
 			r->path.len = n > 0 ? qoff + (size_t)n : qoff - 1;
 			if (r->target.p + r->target.len == r->path.p + old)
 				r->target.len -= old - r->path.len;
@@ -485,10 +486,10 @@ req_step_protect(struct edge_req *req, struct str npath)
 		return true;
 	}
 	if (v.signed_url)
-		EDGE_COUNT(&c->w->metrics, signed_url_denied_total);
+		EDGE_COUNT(&req->sess->w->metrics, signed_url_denied_total);
 	else
-		EDGE_COUNT(&c->w->metrics, jwt_denied_total);
-	edge_conn_send_typed(c, v.status, "text/plain; charset=utf-8",
+		EDGE_COUNT(&req->sess->w->metrics, jwt_denied_total);
+	edge_req_send_typed(req, v.status, "text/plain; charset=utf-8",
 	    v.challenge != NULL ? "WWW-Authenticate" : "Cache-Control",
 	    v.challenge != NULL ? v.challenge : "no-store", v.body);
 	return false;
@@ -500,9 +501,8 @@ req_step_protect(struct edge_req *req, struct str npath)
 static bool
 req_step_route(struct edge_req *req, bool *ka, bool *cached)
 {
-	struct edge_conn *c = req->conn;
-	struct edge_worker *w = c->w;
-	const struct config *cfg = c->gen->cfg;
+	struct edge_worker *w = req->sess->w;
+	const struct config *cfg = req->sess->gen->cfg;
 	const struct h1_request *r = &req->h1;
 	const struct config_site *site;
 	const struct config_route *route;
@@ -513,17 +513,18 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 
 	site = config_site_for_host(cfg, req->host_lc, req->host_lc_len);
 	if (site == NULL) {
-		edge_conn_send_error(
-		    c, 421, "misdirected request: this node does not serve that host");
+		edge_req_send_error(
+		    req, 421, "misdirected request: this node does not serve that host");
 		return false;
 	}
-	if (c->tls && req_sni_mismatch(req, site)) {
-		edge_conn_send_error(
-		    c, 421, "misdirected request: Host names another site than SNI");
+	if (req->sess->tls && req_sni_mismatch(req, site)) {
+		edge_req_send_error(
+		    req, 421, "misdirected request: Host names another site than SNI");
 		return false;
 	}
 	req->site = site;
-	if (!c->tls && !req->sibling_https && site->redirect_https && c->gen->tls != NULL) {
+	if (!req->sess->tls && !req->sibling_https && site->redirect_https &&
+	    req->sess->gen->tls != NULL) {
 		req_redirect_https(req);
 		return false;
 	}
@@ -531,12 +532,12 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 	q = memchr(path.p, '?', path.len);
 	if (edge_route_path(
 	        w->route_md, str_make(path.p, q ? (size_t)(q - path.p) : path.len), &npath) != 0) {
-		edge_conn_send_error(c, 400, "bad request: invalid request target");
+		edge_req_send_error(req, 400, "bad request: invalid request target");
 		return false;
 	}
 	route = edge_route_select(site, npath, w->route_md, &caps);
 	if (route == NULL) {
-		edge_conn_send_error(c, 404, "not found: no route for this path");
+		edge_req_send_error(req, 404, "not found: no route for this path");
 		return false;
 	}
 	req->route = route;
@@ -552,10 +553,10 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 		/* allow_line: "Allow: <methods>\r\n" */
 		struct edge_resp resp;
 
-		edge_resp_own(&resp, c, 405, "method not allowed on this route\n", NULL, false);
+		edge_resp_own(&resp, req, 405, "method not allowed on this route\n", NULL, false);
 		edge_resp_add(&resp, STR_LIT("Allow"),
 		    str_make(route->allow_line + 7, strlen(route->allow_line) - 9));
-		edge_conn_send_own(c, &resp);
+		edge_req_send_own(req, &resp);
 		return false;
 	}
 	if (route->redirect_to != NULL) {
@@ -567,7 +568,7 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 		return false;
 	if (cfg->max_body_bytes != 0 && r->body == H1_BODY_LENGTH &&
 	    r->content_length > cfg->max_body_bytes) {
-		edge_conn_send_error(c, 413, "request body too large");
+		edge_req_send_error(req, 413, "request body too large");
 		return false;
 	}
 	*cached = cache_enabled(w->srv->cache) && route->cache;
@@ -579,23 +580,22 @@ req_step_route(struct edge_req *req, bool *ka, bool *cached)
 static bool
 req_step_key(struct edge_req *req, bool cached)
 {
-	struct edge_conn *c = req->conn;
-	struct edge_worker *w = c->w;
+	struct edge_worker *w = req->sess->w;
 	const struct config_route *route = req->route;
 	const struct h1_request *r = &req->h1;
 
 	req->key_len = edge_route_key(route, req->pool,
-	    c->tls || req->sibling_https ? STR_LIT("https") : STR_LIT("http"),
+	    req->sess->tls || req->sibling_https ? STR_LIT("https") : STR_LIT("http"),
 	    str_make(req->host_lc, req->host_lc_len), r->port, r->path, w->key_scratch,
 	    sizeof w->key_scratch);
 	if (req->key_len >= 0 && route->vary_geo != CONFIG_VARY_GEO_NONE)
-		req->key_len = edge_guard_key_geo(c->gen->cfg, route, &c->client, &c->guard,
-		    w->key_scratch, (size_t)req->key_len, sizeof w->key_scratch);
+		req->key_len = edge_guard_key_geo(req->sess->gen->cfg, route, &req->sess->client,
+		    &req->sess->guard, w->key_scratch, (size_t)req->key_len, sizeof w->key_scratch);
 	if (req->key_len >= 0 && cached && route->override_key)
 		req->key_len = edge_route_key_fields(route, r->headers, r->n_headers,
 		    w->key_scratch, (size_t)req->key_len, sizeof w->key_scratch);
 	if (req->key_len < 0) {
-		edge_conn_send_error(c, 400, "bad request: invalid request target");
+		edge_req_send_error(req, 400, "bad request: invalid request target");
 		return false;
 	}
 	if ((size_t)req->key_len + 1 > req->key_cap) {
@@ -615,8 +615,7 @@ req_step_key(struct edge_req *req, bool cached)
 static bool
 req_step_lookup(struct edge_req *req, struct cache_obj **stale)
 {
-	struct edge_conn *c = req->conn;
-	struct edge_worker *w = c->w;
+	struct edge_worker *w = req->sess->w;
 	const struct h1_request *r = &req->h1;
 	struct cache_obj *o = NULL;
 	time_t now = time_now();
@@ -639,9 +638,9 @@ req_step_lookup(struct edge_req *req, struct cache_obj **stale)
 		/* RFC 9111 §4.2.4: the client's max-stale allows it */
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
 		req->stale_served = true;
-		edge_conn_serve_stored(c, o, "hit; detail=max-stale");
+		edge_deliver_stored(req, o, "hit; detail=max-stale");
 	} else {
-		edge_conn_serve_stored(c, o, "hit");
+		edge_deliver_stored(req, o, "hit");
 	}
 	cache_obj_unref(&o);
 	return false;
@@ -653,8 +652,7 @@ req_step_lookup(struct edge_req *req, struct cache_obj **stale)
 static void
 req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *stale, bool ka)
 {
-	struct edge_conn *c = req->conn;
-	struct edge_worker *w = c->w;
+	struct edge_worker *w = req->sess->w;
 	const struct h1_request *r = &req->h1;
 
 	req->fw_used = true;
@@ -669,9 +667,9 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 		cache_obj_unref(&stale);
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		req->cache_status = "MISS";
-		edge_resp_own(
-		    &resp, c, 504, "gateway timeout: not in cache (only-if-cached)\n", NULL, false);
-		edge_conn_send_own(c, &resp);
+		edge_resp_own(&resp, req, 504, "gateway timeout: not in cache (only-if-cached)\n",
+		    NULL, false);
+		edge_req_send_own(req, &resp);
 		return;
 	}
 	/* stale-while-revalidate (RFC 5861 §3): within the response's window the
@@ -680,10 +678,10 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 	 * RFC 9211 says "hit" (detail says why the hit is stale). */
 	if (stale != NULL && creq == CACHE_REQ_LOOKUP &&
 	    cache_policy_stale_ok(r, stale, time_now(), CACHE_STALE_WHILE_REVALIDATE) &&
-	    edge_forward_background(c, stale)) {
+	    edge_forward_background(req, stale)) {
 		EDGE_COUNT(&w->metrics, cache_stale_served_total);
 		req->stale_served = true;
-		edge_conn_serve_stored(c, stale, "hit; detail=stale-while-revalidate");
+		edge_deliver_stored(req, stale, "hit; detail=stale-while-revalidate");
 		cache_obj_unref(&stale);
 		return;
 	}
@@ -705,7 +703,7 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-None-Match")) != NULL ||
 		    h1_header_find(r->headers, r->n_headers, STR_LIT("If-Modified-Since")) != NULL;
 		/* one revalidation per key: wait on the one in flight, or lead */
-		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(req, &stale))
 			return;
 		EDGE_COUNT(&w->metrics, cache_revalidations_total);
 	} else {
@@ -716,24 +714,86 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 		 * only for stale-if-error */
 		req->fwd = "miss";
 		/* wait on the fill in progress, or lead one */
-		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(c, &stale))
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(req, &stale))
 			return;
 	}
-	c->state = EDGE_CONN_PROXY;
-	c->keep_alive = ka; /* the request side reads the body */
-	edge_forward_start(c, req->pool, creq != CACHE_REQ_PASS, stale);
+	req->sess->state = EDGE_SESS_PROXY;
+	req->sess->keep_alive = ka; /* the request side reads the body */
+	edge_forward_start(req, req->pool, creq != CACHE_REQ_PASS, stale);
+}
+
+/* ---- answers of the node's own ---- */
+
+void
+edge_req_send_error(struct edge_req *req, int status, const char *msg)
+{
+	edge_req_send_error_with(req, status, NULL, NULL, msg);
+}
+
+/* An error of the node's own (5xx) goes to the error log with the request's
+ * id, for the operator to find its access log line and origin exchange. */
+static void
+req_log_own_5xx(struct edge_req *req, int status, const char *msg)
+{
+	struct str id;
+
+	if (status < 500)
+		return;
+	id = edge_req_id(req);
+	log_err("edge", "request %.*s: %d %s (%.*s %.*s%.*s from %s)", (int)id.len, id.p, status,
+	    msg != NULL ? msg : "answered by the node", (int)req->h1.method.len, req->h1.method.p,
+	    (int)req->host_lc_len, req->host_lc, (int)req->h1.path.len, req->h1.path.p,
+	    req->sess->client.text);
+}
+
+void
+edge_req_send_error_with(
+    struct edge_req *req, int status, const char *name, const char *value, const char *msg)
+{
+	struct edge_resp r;
+
+	edge_forward_abort(req);
+	req->sess->keep_alive = false;
+	req->status = status;
+	req_log_own_5xx(req, status, msg);
+	edge_resp_own(&r, req, status, msg, "\n", true);
+	if (name != NULL)
+		edge_resp_add(&r, str_make(name, strlen(name)), str_make(value, strlen(value)));
+	(void)edge_resp_send(&r, req);
+	if (status >= 400 && status < 500)
+		EDGE_COUNT(&req->sess->w->metrics, client_errors_total);
+	edge_req_finish(req); /* logged, then the connection closes */
+}
+
+void
+edge_req_send_own(struct edge_req *req, struct edge_resp *r)
+{
+	req_log_own_5xx(req, r->status, NULL);
+	(void)edge_resp_send(r, req);
+	edge_req_finish(req);
+}
+
+void
+edge_req_send_typed(struct edge_req *req, int status, const char *type, const char *name,
+    const char *value, const char *body)
+{
+	struct edge_resp resp;
+
+	edge_resp_own_typed(&resp, req, status, type, body, NULL, false);
+	if (name != NULL)
+		edge_resp_add(&resp, str_make(name, strlen(name)), str_make(value, strlen(value)));
+	edge_req_send_own(req, &resp);
 }
 
 void
 edge_req_handle(struct edge_req *req)
 {
-	struct edge_conn *c = req->conn;
 	struct cache_obj *stale = NULL;
 	enum cache_req creq;
 	bool ka, cached = false;
 
 	/* a request starts on the newest configuration and keeps it to its end */
-	(void)edge_gen_current(c->w, &c->gen);
+	(void)edge_gen_current(req->sess->w, &req->sess->gen);
 	if (!req_step_recv(req, &ka) || !req_step_route(req, &ka, &cached) ||
 	    !req_step_key(req, cached))
 		return;

@@ -22,11 +22,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 #include "cache/cache.h"
 #include "core/h1.h"
 #include "core/str.h"
 #include "edge/edge_forward.h"
+#include "edge/edge_guard.h"
 #include "edge/edge_xport.h"
 
 struct config_member;
@@ -34,9 +36,49 @@ struct config_pool;
 struct config_route;
 struct config_site;
 struct edge_conn;
+struct edge_gen;
 struct edge_purge_job;
 struct edge_resp;
+struct edge_worker;
 struct evbuffer;
+struct ssl_st;
+
+/* What the connection is doing for its request (read by the connection,
+ * set by both). */
+enum edge_sess_state {
+	EDGE_SESS_READ_HEAD = 0, /* waiting for (more of) a request head */
+	EDGE_SESS_PROXY,         /* the request goes to the origin (edge_forward.c) */
+	EDGE_SESS_CLOSING,       /* flushing output, then close */
+	EDGE_SESS_COLLAPSED,     /* streaming a fill a fetch writes (edge_collapse.c) */
+	EDGE_SESS_PURGE,         /* a PURGE is carried out by the purge thread
+	                            (edge_purge.h); reading nothing meanwhile */
+};
+
+/*
+ * The connection as its requests see it: the part of a client connection a
+ * request may read (its worker, configuration, TLS, client address, policy
+ * scratch) and the few things it may say (keep-alive, the state).  The
+ * connection embeds it (edge_conn.c fills it when it accepts) and the
+ * request points at it, so the request layer never includes edge_conn.h.
+ */
+struct edge_sess {
+	struct edge_worker *w;
+	struct edge_gen *gen; /* held: the configuration of the current request
+	                         (edge_req_handle takes the newest) */
+	struct ssl_st *ssl;   /* the TLS session, or NULL */
+	enum edge_sess_state state;
+	bool tls;        /* accepted on a TLS listener */
+	bool keep_alive; /* this request allows another after it */
+	bool client_eof; /* the client half-closed: no further requests */
+	bool dead;       /* closed: freed once the outermost callback returns */
+	unsigned requests;
+	char peer[INET6_ADDRSTRLEN];
+	struct policy_addr peer_addr; /* peer, parsed */
+	/* the current request's client: peer, or what a trusted proxy said
+	 * (edge_guard_client); logs, limits, ip_hash and canary use it */
+	struct edge_guard_client client;
+	struct edge_guard_scratch guard; /* the policy stage's (edge_guard.h) */
+};
 
 #define EDGE_REQUEST_ID_MAX 64 /* a client's X-Request-Id is kept up to this length */
 
@@ -70,11 +112,11 @@ struct edge_req {
 	struct cache_obj *cf_stale; /* a waiter's stale entry (owned), for when it
 	                               goes to the origin on its own */
 	struct cache_fill_reader cf_rd;
-	struct edge_conn *cf_next; /* worker's list of fill readers */
-	struct edge_conn *cf_prev;
+	struct edge_req *cf_next; /* worker's list of fill readers */
+	struct edge_req *cf_prev;
 	bool cf_listed;                   /* in that list */
 	bool cf_head_sent;                /* the response head is in the output */
-	struct edge_purge_job *purge_job; /* EDGE_CONN_PURGE: the purge carried out */
+	struct edge_purge_job *purge_job; /* EDGE_SESS_PURGE: the purge carried out */
 
 	/* what the fill this connection led pins, charged to its client
 	 * address (cache.fill_per_client): handed over by its fetch at the end,
@@ -82,13 +124,21 @@ struct edge_req {
 	struct cache_mem_client *pin_cl; /* one reference, or NULL */
 	uint64_t pin_bytes;
 	bool fw_used; /* fw was written to (req_step_forward) */
+	/* its producer's writable callback, which the transport calls when
+	 * the output drained (edge_forward_on_client_writable while it goes to
+	 * the origin, edge_collapse_pump while it reads a fill), or NULL */
+	edge_xport_writable_cb *on_writable;
 
 	/* Not cleared by edge_req_reset: the forward unless used (fw_used; a
 	 * hit never touches it), the connection and transport, the buffers the
 	 * next request reuses, and text whose length above says how much of it
 	 * is the request's. */
 	struct edge_forward fw;
-	struct edge_conn *conn;      /* the connection that carries it */
+	struct edge_sess *sess;      /* what it may know of its connection */
+	struct edge_req *conn_next;  /* the next request its connection carries
+	                                (HTTP/1.1: none) */
+	struct edge_conn *conn;      /* the connection that carries it: its
+	                                transport's only, opaque to the request */
 	const struct edge_xport *xp; /* its protocol there: every byte to the client */
 	struct h1_header *hdrs;      /* h1.headers: a copy of the parsed fields */
 	size_t hdrs_cap;
@@ -102,9 +152,11 @@ struct edge_req {
 	char rid[EDGE_REQUEST_ID_MAX + 1]; /* the request id (edge_req_id) */
 };
 
-/* A request of c, carried by xp, with nothing in it and no buffers; r is
- * zeroed memory (its connection's, from calloc). */
-void edge_req_init(struct edge_req *r, struct edge_conn *c, const struct edge_xport *xp);
+/* A request of the connection c (whose part a request sees is sess),
+ * carried by xp, with nothing in it and no buffers; r is zeroed memory (its
+ * connection's, from calloc). */
+void edge_req_init(
+    struct edge_req *r, struct edge_conn *c, struct edge_sess *sess, const struct edge_xport *xp);
 /* Clears r for the next request of its connection: every field zero (no
  * key), its buffers (head and field copies, key, upstream target) kept. */
 void edge_req_reset(struct edge_req *r);
@@ -122,6 +174,26 @@ struct str edge_req_id(struct edge_req *r);
 /* Decides what to do with r's parsed request: its steps, up to an answer of
  * the node's own (a hit, an error) or the origin. */
 void edge_req_handle(struct edge_req *r);
+/* Does r hold nothing in flight (no fetch, no body being buffered, no
+ * fill it reads), so that its buffers may go? */
+bool edge_req_idle(const struct edge_req *r);
+
+/* ---- answers of the node's own (edge_req.c), through r's transport ---- */
+
+/* A short text/plain error; the connection closes after it. */
+void edge_req_send_error(struct edge_req *r, int status, const char *msg);
+/* The same with one more field, name: value (e.g. Retry-After), unless name
+ * is NULL. */
+void edge_req_send_error_with(
+    struct edge_req *r, int status, const char *name, const char *value, const char *msg);
+/* Sends resp, a complete response of the node's own built by the caller
+ * (edge_resp_own and its own fields); the connection is kept. */
+void edge_req_send_own(struct edge_req *r, struct edge_resp *resp);
+/* A complete response of the node's own that keeps the connection: status,
+ * one more field name: value unless name is NULL, and a short body of the
+ * given Content-Type (its length only, for HEAD). */
+void edge_req_send_typed(struct edge_req *r, int status, const char *type, const char *name,
+    const char *value, const char *body);
 
 /* ---- r's transport (edge_xport.h) ---- */
 
@@ -175,6 +247,18 @@ edge_req_body_in(struct edge_req *r)
 }
 
 static inline void
+edge_req_body_begin(struct edge_req *r)
+{
+	r->xp->body_begin(r);
+}
+
+static inline enum edge_xport_body
+edge_req_body_next(struct edge_req *r, size_t *n, int *status, const char **why)
+{
+	return r->xp->body_next(r, n, status, why);
+}
+
+static inline void
 edge_req_read_body(struct edge_req *r, bool on)
 {
 	r->xp->read_body(r, on);
@@ -190,6 +274,24 @@ static inline void
 edge_req_abort(struct edge_req *r)
 {
 	r->xp->abort(r);
+}
+
+static inline void
+edge_req_enter(struct edge_req *r)
+{
+	r->xp->enter(r);
+}
+
+static inline bool
+edge_req_leave(struct edge_req *r)
+{
+	return r->xp->leave(r);
+}
+
+static inline void
+edge_req_body_timer(struct edge_req *r, const struct timeval *tv)
+{
+	r->xp->body_timer(r, tv);
 }
 
 #endif

@@ -38,7 +38,7 @@
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/timeutil.h"
-#include "edge/edge_conn.h"
+#include "edge/edge_req.h"
 #include "edge/edge_resp.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
@@ -62,9 +62,9 @@ resp_reset(struct edge_resp *r, int status, bool keep_alive, bool http10)
 }
 
 void
-edge_resp_init(struct edge_resp *r, const struct edge_conn *c, int status)
+edge_resp_init(struct edge_resp *r, const struct edge_req *req, int status)
 {
-	resp_reset(r, status, c->keep_alive, c->req->h1.minor == 0);
+	resp_reset(r, status, req->sess->keep_alive, req->h1.minor == 0);
 }
 
 void
@@ -131,51 +131,51 @@ resp_add_cat(struct edge_resp *r, struct str name, struct str a, struct str b)
 }
 
 static void
-resp_add_via(struct edge_resp *r, const struct edge_conn *c)
+resp_add_via(struct edge_resp *r, const struct edge_req *req)
 {
-	const char *node = c->gen->cfg->node_name;
+	const char *node = req->sess->gen->cfg->node_name;
 
 	resp_add_cat(r, STR_LIT("Via"), STR_LIT("1.1 "), str_make(node, strlen(node)));
 }
 
 static void
-resp_add_date(struct edge_resp *r, const struct edge_conn *c)
+resp_add_date(struct edge_resp *r, const struct edge_req *req)
 {
-	const char *date = edge_worker_date(c->w);
+	const char *date = edge_worker_date(req->sess->w);
 
 	edge_resp_add(r, STR_LIT("Date"), str_make(date, strlen(date)));
 }
 
 void
-edge_resp_rules(struct edge_resp *r, const struct edge_conn *c)
+edge_resp_rules(struct edge_resp *r, const struct edge_req *req)
 {
-	if (c->req->route == NULL || c->req->route->resp_hdrs.n == 0)
+	if (req->route == NULL || req->route->resp_hdrs.n == 0)
 		return;
-	r->rules = &c->req->route->resp_hdrs;
+	r->rules = &req->route->resp_hdrs;
 	r->rules_at = r->n_fields;
 }
 
 void
-edge_resp_own(struct edge_resp *r, const struct edge_conn *c, int status, const char *body,
+edge_resp_own(struct edge_resp *r, const struct edge_req *req, int status, const char *body,
     const char *tail, bool always_body)
 {
-	edge_resp_own_typed(r, c, status, "text/plain; charset=utf-8", body, tail, always_body);
+	edge_resp_own_typed(r, req, status, "text/plain; charset=utf-8", body, tail, always_body);
 }
 
 void
-edge_resp_own_typed(struct edge_resp *r, const struct edge_conn *c, int status, const char *type,
+edge_resp_own_typed(struct edge_resp *r, const struct edge_req *req, int status, const char *type,
     const char *body, const char *tail, bool always_body)
 {
 	size_t blen = body != NULL ? strlen(body) : 0;
 	size_t tlen = tail != NULL ? strlen(tail) : 0;
 
-	edge_resp_init(r, c, status);
-	resp_add_date(r, c);
+	edge_resp_init(r, req, status);
+	resp_add_date(r, req);
 	if (blen + tlen > 0)
 		edge_resp_add(r, STR_LIT("Content-Type"), str_make(type, strlen(type)));
 	edge_resp_add_u64(r, STR_LIT("Content-Length"), blen + tlen);
-	resp_add_via(r, c);
-	if (always_body || !str_eq(c->req->h1.method, STR_LIT("HEAD"))) {
+	resp_add_via(r, req);
+	if (always_body || !str_eq(req->h1.method, STR_LIT("HEAD"))) {
 		r->body = str_make(body, blen);
 		r->body_tail = str_make(tail, tlen);
 	}
@@ -189,23 +189,23 @@ edge_resp_cache_status(struct edge_resp *r, const char *xcache, const char *cs)
 }
 
 void
-edge_resp_age_via(struct edge_resp *r, const struct edge_conn *c, const struct cache_obj *o)
+edge_resp_age_via(struct edge_resp *r, const struct edge_req *req, const struct cache_obj *o)
 {
 	int64_t age = cache_obj_age(o, time_now());
 
 	edge_resp_add_u64(r, STR_LIT("Age"), age > 0 ? (uint64_t)age : 0);
-	resp_add_via(r, c);
+	resp_add_via(r, req);
 }
 
 void
-edge_resp_stored(struct edge_resp *r, const struct edge_conn *c, struct cache_obj *o, int status,
+edge_resp_stored(struct edge_resp *r, const struct edge_req *req, struct cache_obj *o, int status,
     bool whole, const char *xcache, const char *cs)
 {
 	size_t head_len;
 	const char *head = cache_obj_head(o, &head_len);
 
-	edge_resp_init(r, c, status);
-	edge_resp_rules(r, c);
+	edge_resp_init(r, req, status);
+	edge_resp_rules(r, req);
 	r->relay = EDGE_RESP_RELAY_STORED;
 	r->obj = o;
 	r->skip_ctype = false;
@@ -223,7 +223,7 @@ edge_resp_stored(struct edge_resp *r, const struct edge_conn *c, struct cache_ob
 		r->stored_line = false;
 		r->stored_filter = true;
 	}
-	edge_resp_age_via(r, c, o);
+	edge_resp_age_via(r, req, o);
 	edge_resp_cache_status(r, xcache, cs);
 }
 
@@ -264,20 +264,20 @@ resp_relay_origin(
 }
 
 void
-edge_resp_origin(struct edge_resp *r, const struct edge_conn *c, const struct h1_response *h,
+edge_resp_origin(struct edge_resp *r, const struct edge_req *req, const struct h1_response *h,
     int status, edge_resp_skip_cb *skip, const void *skip_arg, const char *cs)
 {
 	bool has_date = false;
 
-	edge_resp_init(r, c, status);
+	edge_resp_init(r, req, status);
 	resp_relay_origin(r, h, skip, skip_arg);
-	edge_resp_rules(r, c);
+	edge_resp_rules(r, req);
 	for (size_t i = 0; i < h->n_headers && !has_date; i++)
 		has_date = str_eq_nocase(h->headers[i].name, STR_LIT("Date")) &&
 		           !edge_resp_drops_origin(r, &h->headers[i]);
 	if (!has_date)
-		resp_add_date(r, c);
-	resp_add_via(r, c);
+		resp_add_date(r, req);
+	resp_add_via(r, req);
 	edge_resp_cache_status(r, "MISS", cs);
 }
 
@@ -290,18 +290,18 @@ edge_resp_interim(
 }
 
 size_t
-edge_resp_send(struct edge_resp *r, struct edge_conn *c)
+edge_resp_send(struct edge_resp *r, struct edge_req *req)
 {
 	size_t n;
 
 	/* RFC 6797 §7.1, §7.2: only over a secure transport, on every response. */
-	if (!r->interim && c->tls && c->req->site != NULL && c->req->site->hsts != NULL)
+	if (!r->interim && req->sess->tls && req->site != NULL && req->site->hsts != NULL)
 		edge_resp_add(r, STR_LIT("Strict-Transport-Security"),
-		    str_make(c->req->site->hsts, strlen(c->req->site->hsts)));
-	n = edge_req_send_head(c->req, r);
+		    str_make(req->site->hsts, strlen(req->site->hsts)));
+	n = edge_req_send_head(req, r);
 	if (!r->interim) {
-		c->req->status = r->status;
-		c->req->bytes_out += n;
+		req->status = r->status;
+		req->bytes_out += n;
 	}
 	return n;
 }

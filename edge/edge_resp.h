@@ -30,7 +30,7 @@
 
 struct cache_obj;
 struct config_hdr_rules;
-struct edge_conn;
+struct edge_req;
 
 #define EDGE_RESP_FIELDS_MAX  16
 #define EDGE_RESP_SCRATCH_MAX 512
@@ -97,9 +97,9 @@ struct edge_resp {
 
 /* ---- building (edge_resp.c): which fields ---- */
 
-/* A response of status to c's current request: keep-alive and version from
- * c, no fields yet. */
-void edge_resp_init(struct edge_resp *r, const struct edge_conn *c, int status);
+/* A response of status to req: keep-alive and version from
+ * req, no fields yet. */
+void edge_resp_init(struct edge_resp *r, const struct edge_req *req, int status);
 /* Appends the field name: value (views kept, not copied). */
 void edge_resp_add(struct edge_resp *r, struct str name, struct str value);
 /* Appends name: the decimal n (formatted into the object). */
@@ -107,9 +107,9 @@ void edge_resp_add_u64(struct edge_resp *r, struct str name, uint64_t n);
 /* Appends name: value formatted like printf into the object. */
 void edge_resp_addf(struct edge_resp *r, struct str name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The route's response_headers rules of c apply here (after the fields
+/* The route's response_headers rules of req's route apply here (after the fields
  * added so far); relayed fields they remove or set are dropped. */
-void edge_resp_rules(struct edge_resp *r, const struct edge_conn *c);
+void edge_resp_rules(struct edge_resp *r, const struct edge_req *req);
 
 /*
  * The node's own answer: Date, Content-Type (text) and Content-Length when
@@ -117,10 +117,10 @@ void edge_resp_rules(struct edge_resp *r, const struct edge_conn *c);
  * fields (Location, Allow, Retry-After, ...).  body (and tail, e.g. "\n")
  * is sent after the head, except to a HEAD request unless always_body.
  */
-void edge_resp_own(struct edge_resp *r, const struct edge_conn *c, int status, const char *body,
+void edge_resp_own(struct edge_resp *r, const struct edge_req *req, int status, const char *body,
     const char *tail, bool always_body);
 /* The same with a body of the given Content-Type (type is kept, not copied). */
-void edge_resp_own_typed(struct edge_resp *r, const struct edge_conn *c, int status,
+void edge_resp_own_typed(struct edge_resp *r, const struct edge_req *req, int status,
     const char *type, const char *body, const char *tail, bool always_body);
 /* X-Cache: xcache and "Cache-Status: outpost; cs" (RFC 9211). */
 void edge_resp_cache_status(struct edge_resp *r, const char *xcache, const char *cs);
@@ -130,17 +130,17 @@ void edge_resp_cache_status(struct edge_resp *r, const char *xcache, const char 
  * it, for a 206 that has its own), the route's rules, Age, Via, X-Cache and
  * Cache-Status.  The caller adds framing fields.
  */
-void edge_resp_stored(struct edge_resp *r, const struct edge_conn *c, struct cache_obj *o,
+void edge_resp_stored(struct edge_resp *r, const struct edge_req *req, struct cache_obj *o,
     int status, bool whole, const char *xcache, const char *cs);
 /* Age of o and Via (a 304 whose fields the caller picked from o). */
-void edge_resp_age_via(struct edge_resp *r, const struct edge_conn *c, const struct cache_obj *o);
+void edge_resp_age_via(struct edge_resp *r, const struct edge_req *req, const struct cache_obj *o);
 /*
  * A final answer relayed from an origin's head h (its reason phrase kept:
  * the caller clears r->reason when status is not h's): its fields less skip's, the fields the cache
  * policy consumes and those the route's rules remove or set; the rules; Date unless relayed; Via,
  * "X-Cache: MISS" and Cache-Status with cs.  The caller adds framing.
  */
-void edge_resp_origin(struct edge_resp *r, const struct edge_conn *c, const struct h1_response *h,
+void edge_resp_origin(struct edge_resp *r, const struct edge_req *req, const struct h1_response *h,
     int status, edge_resp_skip_cb *skip, const void *skip_arg, const char *cs);
 /* An interim 1xx relayed from an origin's head h: its fields less skip's. */
 void edge_resp_interim(struct edge_resp *r, const struct h1_response *h, edge_resp_skip_cb *skip,
@@ -155,10 +155,10 @@ bool edge_resp_drops_origin(const struct edge_resp *r, const struct h1_header *h
 
 /*
  * Ends r (Strict-Transport-Security on a TLS connection of a site with
- * hsts, RFC 6797 §7.2) and queues it on c's output; for a final answer
- * sets c->status and counts the bytes in c->bytes_out.  Returns the bytes
+ * hsts, RFC 6797 §7.2) and queues it on req's transport; for a final answer
+ * sets req->status and counts the bytes in req->bytes_out.  Returns the bytes
  * queued.
  */
-size_t edge_resp_send(struct edge_resp *r, struct edge_conn *c);
+size_t edge_resp_send(struct edge_resp *r, struct edge_req *req);
 
 #endif

@@ -48,6 +48,7 @@ struct origin_pool;
 struct origin_dns;
 struct origin_health;
 struct edge_conn;
+struct edge_req;
 struct edge_tls;
 struct edge_fetch;
 struct edge_route_md;
@@ -141,7 +142,7 @@ struct edge_worker {
 	int fill_fd;                     /* eventfd: a fill this worker reads changed */
 	struct event *fill_ev;           /* reads fill_fd */
 	_Atomic bool fill_kick;          /* fill_fd written and not yet read */
-	struct edge_conn *cf_readers;    /* connections reading fills (edge_collapse.c) */
+	struct edge_req *cf_readers;     /* requests reading fills (edge_collapse.c) */
 	struct edge_guard_pp *pp_waits;  /* sockets waiting for a PROXY header (edge_guard.c) */
 	struct edge_purge_box purge_box; /* PURGEs of its connections answered */
 	bool thread_started;

@@ -2,8 +2,8 @@
 /*
  * edge/edge_xport.h — the transport: what a protocol implements for the
  * requests it carries.  edge_h1.c is HTTP/1.1 (framing by Content-Length,
- * chunks or close; 100-continue; the request body as it arrives); HTTP/2
- * is to be the second.
+ * chunks or close; 100-continue; the request body's framing taken off as
+ * it arrives); HTTP/2 is to be the second.
  *
  * A request (edge_req.h) reaches its client only through its transport
  * (req->xp): the head of its response is a response object (edge_resp.h)
@@ -22,6 +22,19 @@
 struct evbuffer;
 struct edge_req;
 struct edge_resp;
+struct timeval;
+
+/* What the next piece of a request body is (body_next). */
+enum edge_xport_body {
+	EDGE_XPORT_BODY_AGAIN = 0, /* nothing more until the client sends more */
+	EDGE_XPORT_BODY_DATA,      /* content at the front of body_in */
+	EDGE_XPORT_BODY_END,       /* the body is complete */
+	EDGE_XPORT_BODY_ERROR,     /* its framing is invalid */
+};
+
+/* A request's producer (the PASS sink, a fill's reader), called when the
+ * request's output drained (want_writable). */
+typedef void edge_xport_writable_cb(struct edge_req *req);
 
 /* Called when the transport has sent what it referenced (evbuffer's
  * reference cleanup). */
@@ -48,19 +61,38 @@ struct edge_xport {
 	struct evbuffer *(*body_out)(struct edge_req *req);
 	/* Bytes of req's response queued and not yet sent. */
 	size_t (*queued)(const struct edge_req *req);
-	/* Backpressure: the writable callback of req's producer (the PASS sink,
-	 * the fill reader) comes once its queued bytes fall to low; 0 asks for
-	 * none. */
+	/* Backpressure: the writable callback of req's producer
+	 * (req->on_writable: the PASS sink, the fill reader) comes once its
+	 * queued bytes fall to low; 0: when they are all sent. */
 	void (*want_writable)(struct edge_req *req, size_t low);
-	/* The request body as received (framing removed by the caller for
-	 * HTTP/1.1 chunks), and reading more of it on or off. */
+	/* The request will read its body (not called for a request without
+	 * one): the transport's framing state, and the interim answer a client
+	 * may wait for (HTTP/1.1: 100 Continue, RFC 9110 §10.1.1). */
+	void (*body_begin)(struct edge_req *req);
+	/* Where the request body arrives, and the next piece of it there with
+	 * the transport's framing taken off (HTTP/1.1: Content-Length counted,
+	 * chunks decoded): DATA, *n bytes at the front of body_in, which the
+	 * caller takes next (or ends the request); END; AGAIN; ERROR: the
+	 * framing is invalid, *status is the answer and *why says why. */
 	struct evbuffer *(*body_in)(struct edge_req *req);
+	enum edge_xport_body (*body_next)(
+	    struct edge_req *req, size_t *n, int *status, const char **why);
+	/* Reading more of the request body on or off. */
 	void (*read_body)(struct edge_req *req, bool on);
 	/* req's response is complete: logged, then the next request. */
 	void (*finish)(struct edge_req *req);
 	/* req cannot be completed (its head is out): it ends abruptly (HTTP/1.1
 	 * closes the connection). */
 	void (*abort)(struct edge_req *req);
+	/* A callback that reaches req from outside its connection's events (its
+	 * fetch, a fill's wake-up, the purge thread's answer) brackets its work
+	 * with these; leave returns false when the connection was freed (req
+	 * with it). */
+	void (*enter)(struct edge_req *req);
+	bool (*leave)(struct edge_req *req);
+	/* The request body's timer: fires after tv (the connection's timeout
+	 * handling, edge_forward_body_timeout); NULL stops it. */
+	void (*body_timer)(struct edge_req *req, const struct timeval *tv);
 };
 
 #endif
