@@ -1239,7 +1239,9 @@ edge_forward_hash(const struct edge_req *req, const struct config_pool *pool)
 /* Does the miss go to the key's owner among the siblings (origin_sibling.h)?
  * A stored GET or HEAD without a body, not a sibling's own request, whose
  * owner — rendezvous hashing of the key over the usable members, this node
- * included — is another node; *hash: the key's. */
+ * included — is another node; *hash: the key's.  Not on a route whose copy
+ * depends on where the client is (cache.vary_geo) or on its canary share:
+ * the owner would judge those by its own view of the client. */
 static bool
 fw_to_sibling(const struct edge_req *req, uint64_t *hash)
 {
@@ -1249,7 +1251,8 @@ fw_to_sibling(const struct edge_req *req, uint64_t *hash)
 
 	if (!sc->enabled || req->from_sibling || fw->sibling_failed || !fw->store ||
 	    req->key_len <= 0 || !fw_bodyless(req) ||
-	    !(fw_method_is(req, "GET") || fw_method_is(req, "HEAD")))
+	    !(fw_method_is(req, "GET") || fw_method_is(req, "HEAD")) || req->route == NULL ||
+	    req->route->vary_geo != CONFIG_VARY_GEO_NONE || req->route->canary_pool != NULL)
 		return false;
 	*hash = origin_balance_hash(req->key, (size_t)req->key_len);
 	owner = origin_balance_pick(origin_pool_balance(req->sess->gen->opool, sc->pool_idx), *hash,

@@ -7,7 +7,8 @@ through random nodes are fetched from the origin once each, also with
 concurrent clients on every node; a node killed costs no client an error and
 gets its keys back when it returns; a forged or stale hop marker is ignored,
 a valid one is never forwarded again; Age, Vary, Via and signed URLs hold
-across the hop; siblings.store: small keeps copies on the owner only."""
+across the hop; siblings.store: small keeps copies on the owner only; a
+canary route fills from the origin on every node."""
 
 import base64
 import hashlib
@@ -236,6 +237,30 @@ class FiveSiblings(Siblings):
         # about 4/5 of the misses went to an owner, spread over all five
         self.assertGreater(sum(owned), 700)
         self.assertTrue(all(o > 80 for o in owned), owned)
+
+
+class SiblingCanary(Siblings):
+    """A route with a canary share fills from the origin on every node: the
+    owner would judge the share by its own view of the client."""
+
+    def mutate(self, cfg):
+        harness.add_pool(cfg, "web2", self.origin.address)
+        harness.add_route(cfg, {"path": "/can/", "pool": "web",
+                                "canary": {"pool": "web2", "weight": "50%"}})
+        return cfg
+
+    def test_canary_route_not_through_siblings(self):
+        for i in range(20):
+            for n in self.nodes:
+                self.assertEqual(n.get("/can/%d?%s" % (i, CC)).status, 200)
+        self.assertEqual(self.metric_sum("sibling_fills_total"), 0)
+        self.assertEqual(self.metric_sum("sibling_requests_total"), 0)
+        self.assertEqual(self.origin.count(prefix="/can/"), 20 * NODES)
+        # the route without a canary still goes through the owners
+        for i in range(20):
+            for n in self.nodes:
+                self.assertEqual(n.get("/plain/%d?%s" % (i, CC)).status, 200)
+        self.assertEqual(self.origin.count(prefix="/plain/"), 20)
 
 
 class SiblingStoreSmall(Siblings):
