@@ -213,8 +213,10 @@ config_parse_free(struct config *c)
 		struct config_pool *p = &c->pools[i];
 
 		free(p->name);
-		for (j = 0; j < p->n_members; j++)
+		for (j = 0; j < p->n_members; j++) {
 			free(p->members[j].host);
+			free(p->members[j].probe_host);
+		}
 		free(p->members);
 		free(p->health_path);
 		free(p->health_host);

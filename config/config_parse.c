@@ -1764,7 +1764,7 @@ cparse_pool(struct cparse *p, const struct cnode *m, struct config_pool *pool)
 			pool->members = xcalloc(v->n, sizeof pool->members[0]);
 			for (i = 0; i < v->n; i++) {
 				const struct cnode *mm = v->kids[i], *a;
-				struct config_member mem = {NULL, 0, 1, false, 0};
+				struct config_member mem = {NULL, 0, 1, false, 0, NULL, 0};
 				size_t o2 = cparse_push_index(p, i);
 
 				if (cparse_map(p, mm, member_keys) &&
@@ -1940,8 +1940,9 @@ cparse_siblings(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
 	    "self", "members", "key_file", "store", "store_max", "timeouts", NULL};
-	static const char *const member_keys[] = {"address", "weight", NULL};
+	static const char *const member_keys[] = {"address", "weight", "admin", NULL};
 	static const char *const timeout_keys[] = {"connect", "first_byte", NULL};
+	const struct cnode *admin_first = NULL, *admin_missing = NULL;
 	struct config *c = p->c;
 	struct origin_sibling_conf *sc = &c->siblings;
 	struct config_pool pool;
@@ -2002,7 +2003,7 @@ cparse_siblings(struct cparse *p, const struct cnode *m)
 			pool.members = xcalloc(v->n + 1, sizeof pool.members[0]);
 			for (size_t i = 0; i < v->n; i++) {
 				const struct cnode *mm = v->kids[i], *a = mm;
-				struct config_member mem = {NULL, 0, 1, false, 0};
+				struct config_member mem = {NULL, 0, 1, false, 0, NULL, 0};
 				char err[CONFIG_VALUE_ERRLEN];
 				size_t o2 = cparse_push_index(p, i), o3;
 
@@ -2021,12 +2022,27 @@ cparse_siblings(struct cparse *p, const struct cnode *m)
 				}
 				if (mm->type == CNODE_MAP)
 					cget_uint(p, mm, "weight", 1, 1000, &mem.weight);
+				/* admin: its admin listener, probed on /healthz */
+				if (mm->type == CNODE_MAP &&
+				    (a = cmap_get(mm, "admin", NULL)) != NULL) {
+					o3 = cparse_push_key(p, "admin");
+					if (cparse_str(p, a) != NULL &&
+					    config_value_hostport(a->str, &mem.probe_host,
+					        &mem.probe_port, err, sizeof err) == -1)
+						cparse_err(p, a, "%s", err);
+					cparse_pop(p, o3);
+					if (admin_first == NULL)
+						admin_first = a;
+				} else if (admin_missing == NULL) {
+					admin_missing = mm;
+				}
 				for (size_t j = 0; mem.host != NULL && j < pool.n_members; j++)
 					if (pool.members[j].port == mem.port &&
 					    strcmp(pool.members[j].host, mem.host) == 0) {
-						cparse_err(p, a, "\"%s:%u\" is listed twice",
+						cparse_err(p, mm, "\"%s:%u\" is listed twice",
 						    mem.host, (unsigned)mem.port);
 						free(mem.host);
+						free(mem.probe_host);
 						mem.host = NULL;
 					}
 				if (mem.host != NULL) {
@@ -2042,18 +2058,35 @@ cparse_siblings(struct cparse *p, const struct cnode *m)
 		}
 		cparse_pop(p, old);
 	}
+	/* active probes of every member's admin listener, or none */
+	if (admin_first != NULL && admin_missing != NULL)
+		cparse_err(p, admin_missing,
+		    "needs admin (\"host:port\" of its admin listener) as the others have");
+	else if (admin_first != NULL && !self_found)
+		cparse_err(
+		    p, admin_first, "with admin, self must be listed in members (with its admin)");
+	if (admin_first != NULL) {
+		pool.health_path = xstrdup("/healthz");
+		pool.health_interval_ms = 1000;
+		pool.health_timeout_ms = 1000;
+		pool.health_rise = 2;
+		pool.health_fall = 2;
+	}
 	/* self is a member, listed or not */
 	if (self_host != NULL && !self_found && pool.members != NULL) {
 		sc->self_idx = (unsigned)pool.n_members;
 		pool.members[pool.n_members++] =
-		    (struct config_member){self_host, self_port, 1, false, 0};
+		    (struct config_member){self_host, self_port, 1, false, 0, NULL, 0};
 		self_host = NULL;
 	}
 	free(self_host);
 	if (p->n_errs > 0 || pool.n_members == 0 || sc->key == NULL || sc->self == NULL) {
-		for (size_t i = 0; i < pool.n_members; i++)
+		for (size_t i = 0; i < pool.n_members; i++) {
 			free(pool.members[i].host);
+			free(pool.members[i].probe_host);
+		}
 		free(pool.members);
+		free(pool.health_path);
 		return;
 	}
 	for (size_t i = 0; i < c->n_pools; i++)

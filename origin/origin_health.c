@@ -299,6 +299,9 @@ oh_connect(struct oh_probe *p, const struct sockaddr *sa, socklen_t salen)
 		oh_done(p, false, "no TLS context");
 		return;
 	}
+	const char *host = m->probe_host != NULL ? m->probe_host : m->host;
+	uint16_t port = m->probe_host != NULL ? m->probe_port : m->port;
+
 	p->bev = pc->tls ? origin_tls_bev_new(p->h->base, p->tls, pc, m->host)
 	                 : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (p->bev == NULL) {
@@ -316,10 +319,10 @@ oh_connect(struct oh_probe *p, const struct sockaddr *sa, socklen_t salen)
 	evbuffer_add_printf(out, "GET %s HTTP/1.1\r\nHost: ", pc->health_path);
 	if (pc->health_host != NULL)
 		evbuffer_add_printf(out, "%s", pc->health_host);
-	else if (strchr(m->host, ':') != NULL)
-		evbuffer_add_printf(out, "[%s]:%u", m->host, (unsigned)m->port);
+	else if (strchr(host, ':') != NULL)
+		evbuffer_add_printf(out, "[%s]:%u", host, (unsigned)port);
 	else
-		evbuffer_add_printf(out, "%s:%u", m->host, (unsigned)m->port);
+		evbuffer_add_printf(out, "%s:%u", host, (unsigned)port);
 	evbuffer_add_printf(
 	    out, "\r\nUser-Agent: outpost-health/%s\r\nConnection: close\r\n\r\n", PACKAGE_VERSION);
 }
@@ -354,8 +357,10 @@ oh_on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 	p->running = true;
 	oh_arm(p, p->pc->health_timeout_ms);
-	r = origin_dns_resolve(
-	    p->h->dns, m->host, m->port, &ss, &sslen, oh_on_resolved, p, &p->dnsq, &err);
+	/* a member's probe address (a sibling's admin listener), else its own */
+	r = origin_dns_resolve(p->h->dns, m->probe_host != NULL ? m->probe_host : m->host,
+	    m->probe_host != NULL ? m->probe_port : m->port, &ss, &sslen, oh_on_resolved, p,
+	    &p->dnsq, &err);
 	if (r == 0)
 		oh_connect(p, (const struct sockaddr *)&ss, sslen);
 	else if (r < 0)

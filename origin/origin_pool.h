@@ -42,6 +42,9 @@ struct config_member {
 	bool backup;        /* used only while no primary member is usable */
 	unsigned max_conns; /* max_conns: requests in flight to it, all workers
 	                       together; 0 (default) = no limit */
+	char *probe_host;   /* the active probe's address instead of host:port (a
+	                       sibling's admin listener), or NULL */
+	uint16_t probe_port;
 };
 
 #define CONFIG_RETRIES_MAX 7 /* retries: 0..7 extra tries */

@@ -1075,16 +1075,19 @@ class Outpost:
 
 class OutpostAt(Outpost):
     """An outpost whose listener and admin listener are on another loopback
-    address (127.0.0.N); port: its listener's port (default: a free one)."""
+    address (127.0.0.N); port, admin_port: their ports (default: free ones)."""
 
-    def __init__(self, ip, *a, port=None, **kw):
+    def __init__(self, ip, *a, port=None, admin_port=None, **kw):
         self.ip = ip
         self.fixed_port = port
+        self.fixed_admin_port = admin_port
         super().__init__(*a, **kw)
 
     def _spawn(self, extra_args, env):
         if self.fixed_port is not None:
             self.port = self.fixed_port
+        if self.fixed_admin_port is not None:
+            self.admin_port = self.fixed_admin_port
         self.config["listen"] = [{"address": "%s:%d" % (self.ip, self.port)}]
         self.config["admin"] = {"listen": "%s:%d" % (self.ip, self.admin_port)}
         with open(self.config_path, "w") as f:

@@ -513,6 +513,11 @@ CASES += [
                    '  members: [{ address: "127.0.0.3:8080", weight: 0 }]'),
     _siblings_case("siblings_bad_store", "always", '  store: sometimes'),
     _siblings_case("siblings_unknown_key", "colour", '  colour: red'),
+    _siblings_case("siblings_admin_for_some", "needs admin",
+                   '  members: [{ address: "127.0.0.2:8080", admin: "127.0.0.2:9090" }, '
+                   '"127.0.0.3:8080"]'),
+    _siblings_case("siblings_bad_admin", "admin",
+                   '  members: [{ address: "127.0.0.2:8080", admin: "127.0.0.2" }]'),
     ("siblings_key_too_short", 18, "fleet key", VALID + """\
 siblings:
   self: "127.0.0.2:8080"

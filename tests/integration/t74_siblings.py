@@ -28,6 +28,7 @@ import harness
 NODES = 3
 CC = "cc=max-age%3D600"
 SECRET = os.urandom(32)
+OPS = "ops-secret-token"
 
 
 def marker(key, method, host, target, now=None):
@@ -40,6 +41,7 @@ class Siblings(harness.OutpostTestCase):
     store = None
     mutate = None
     n_nodes = NODES
+    probes = False  # members[].admin: active probes of each admin listener
 
     def setUp(self):
         super().setUp()
@@ -50,6 +52,7 @@ class Siblings(harness.OutpostTestCase):
         with open(self.key_file, "wb") as f:
             f.write(self.key)
         self.port = harness.free_port()
+        self.admin_ports = [harness.free_port() for _ in range(self.n_nodes)]
         self.origin = self.start_origin()
         self.nodes = [self.node(i) for i in range(self.n_nodes)]
 
@@ -57,13 +60,21 @@ class Siblings(harness.OutpostTestCase):
         return "127.0.0.%d:%d" % (i + 2, self.port)
 
     def node(self, i):
-        sib = {"self": self.addr(i), "members": [self.addr(k) for k in range(self.n_nodes)],
-               "key_file": self.key_file}
+        members = [self.addr(k) for k in range(self.n_nodes)]
+        if self.probes:
+            members = [{"address": self.addr(k),
+                        "admin": "127.0.0.%d:%d" % (k + 2, self.admin_ports[k])}
+                       for k in range(self.n_nodes)]
+        sib = {"self": self.addr(i), "members": members, "key_file": self.key_file}
         if self.store is not None:
             sib.update(self.store)
-        n = harness.OutpostAt("127.0.0.%d" % (i + 2), self.origin, port=self.port, overrides={
+        n = harness.OutpostAt("127.0.0.%d" % (i + 2), self.origin, port=self.port,
+                              admin_port=self.admin_ports[i], overrides={
             "node": {"name": "node%d" % (i + 1), "workers": 1},
             "siblings": sib,
+            # an operator's token (POST /drain)
+            "purge": {"tokens": [{"id": "ops", "sha256": hashlib.sha256(OPS.encode()).hexdigest(),
+                                  "hosts": ["*"], "all": True}]},
         }, mutate=self.mutate)
         self.addCleanup(n.close_and_check)
         return n
@@ -237,6 +248,32 @@ class FiveSiblings(Siblings):
         # about 4/5 of the misses went to an owner, spread over all five
         self.assertGreater(sum(owned), 700)
         self.assertTrue(all(o > 80 for o in owned), owned)
+
+
+class SiblingProbes(Siblings):
+    """With members[].admin each node probes its siblings' /healthz: a node
+    that announces its drain (503 there while it still serves) sheds its
+    keys to the others before it closes."""
+    probes = True
+
+    def test_a_draining_sibling_sheds_its_keys(self):
+        gone = self.nodes[2]
+        r = harness.http_request(gone.admin_port, "POST", "/drain?announce=30s",
+                                 {"Authorization": "Bearer " + OPS}, b"", host=gone.ip)
+        self.assertEqual(r.status, 200, r)
+        for n in self.nodes[:2]:
+            harness.wait_until(
+                lambda n=n: n.metric("outpost_origin_member_up",
+                                     {"pool": "siblings", "member": self.addr(2)}) == 0,
+                10, what="%s sees %s down" % (n.ip, self.addr(2)))
+        before = gone.metric("outpost_sibling_requests_total", default=0)
+        for i in range(60):
+            r = self.nodes[i % 3].get("/d/%d?%s" % (i, CC))
+            self.assertEqual(r.status, 200)
+        self.assertEqual(gone.metric("outpost_sibling_requests_total", default=0), before)
+        self.assertEqual(self.origin.count(prefix="/d/"), 60)
+        # the draining node itself asks the others
+        self.assertGreater(gone.metric("outpost_sibling_fills_total", default=0), 5)
 
 
 class SiblingCanary(Siblings):
