@@ -31,8 +31,8 @@
 #define DELIVER_FILL_OUT_HIGH (512 * 1024)
 #define DELIVER_FILL_OUT_LOW  (128 * 1024)
 
-static void
-deliver_obj_release(const void *data, size_t len, void *arg)
+void
+edge_deliver_obj_release(const void *data, size_t len, void *arg)
 {
 	struct cache_obj *o = arg;
 
@@ -171,7 +171,7 @@ deliver_serve_range(struct edge_req *req, struct cache_obj *o, const char *cs, e
 		if (multipart)
 			edge_range_part_head(out, boundary, ctype, &rs->r[i], body_len);
 		evbuffer_add_reference(out, body + rs->r[i].first,
-		    (size_t)(rs->r[i].last - rs->r[i].first + 1), deliver_obj_release,
+		    (size_t)(rs->r[i].last - rs->r[i].first + 1), edge_deliver_obj_release,
 		    cache_obj_ref(o));
 	}
 	if (multipart)
@@ -238,8 +238,8 @@ edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *cs)
 	}
 	edge_deliver_stored_head(req, o, "HIT", cs, (int64_t)body_len, true);
 	if (!str_eq(req->h1.method, STR_LIT("HEAD")) && body_len > 0 && status != 204)
-		req->bytes_out +=
-		    edge_req_send_ref(req, body, body_len, deliver_obj_release, cache_obj_ref(o));
+		req->bytes_out += edge_req_send_ref(
+		    req, body, body_len, edge_deliver_obj_release, cache_obj_ref(o));
 	EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
 	edge_req_finish(req);
 }

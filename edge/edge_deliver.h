@@ -19,6 +19,9 @@ struct edge_req;
  * 416 per its Range (core/range.h), with X-Cache: HIT and "Cache-Status:
  * outpost; <cs>"; then the request is finished. */
 void edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *cs);
+/* Drops the object reference arg when the bytes of a stored object sent by
+ * reference are gone (an evbuffer cleanup and edge_xport release callback). */
+void edge_deliver_obj_release(const void *data, size_t len, void *arg);
 /* Sends the head of a response built from the stored o (edge_resp_stored:
  * its status line and fields, Age, Via, "X-Cache: xcache", "Cache-Status:
  * outpost; cs") framed by length (Content-Length, after Accept-Ranges when

@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "core/h1.h"
 #include "edge/edge_conn.h"
+#include "edge/edge_deliver.h"
 #include "edge/edge_h1.h"
 #include "edge/edge_req.h"
 #include "edge/edge_resp.h"
@@ -73,16 +74,6 @@ h1w_field(struct h1w *w, struct str name, struct str value)
 	h1w_put(w, "\r\n", 2);
 }
 
-static void
-h1w_release(const void *data, size_t len, void *arg)
-{
-	struct cache_obj *o = arg;
-
-	(void)data;
-	(void)len;
-	cache_obj_unref(&o);
-}
-
 /* p[0..len) of the stored head of r->obj, by reference. */
 static void
 h1w_stored_ref(struct h1w *w, const struct edge_resp *r, const char *p, size_t len)
@@ -90,7 +81,7 @@ h1w_stored_ref(struct h1w *w, const struct edge_resp *r, const char *p, size_t l
 	if (len == 0)
 		return;
 	h1w_flush(w);
-	evbuffer_add_reference(w->out, p, len, h1w_release, cache_obj_ref(r->obj));
+	evbuffer_add_reference(w->out, p, len, edge_deliver_obj_release, cache_obj_ref(r->obj));
 	w->total += len;
 }
 
