@@ -1095,6 +1095,16 @@ class OutpostAt(Outpost):
         super()._spawn(extra_args, env)
 
 
+class _ClassTmpDir:
+    """A directory of a test class (OutpostTestCase.class_tmpdir)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def close_and_check(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 class _BindRace(Exception):
     pass
 
@@ -1158,6 +1168,12 @@ class OutpostTestCase(unittest.TestCase):
             raise AssertionError("\n".join(errors))
 
     # per-class
+    def class_tmpdir(self, prefix):
+        """A temporary directory removed after the class's daemons stop."""
+        d = _ClassTmpDir(tempfile.mkdtemp(prefix=prefix))
+        type(self)._class_resources.append(d)
+        return d.path
+
     def class_origin(self, script=None, **kw):
         o = OriginProcess(script, **kw)
         type(self)._class_resources.append(o)

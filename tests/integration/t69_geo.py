@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -54,7 +53,7 @@ class GeoCase(harness.OutpostTestCase):
 
     def setup_class_resources(self):
         cls = type(self)
-        cls.dir = tempfile.mkdtemp(prefix="outpost-geo-")
+        cls.dir = self.class_tmpdir("outpost-geo-")
         make_dbs(cls.dir)
         cls.origin = self.class_origin()
 
@@ -64,11 +63,6 @@ class GeoCase(harness.OutpostTestCase):
             self.routes(cfg)
             return cfg
         cls.node = self.class_outpost(cls.origin, mutate=mutate)
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
 
 class Geo(GeoCase):

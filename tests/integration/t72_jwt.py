@@ -19,10 +19,8 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import harness
@@ -101,7 +99,7 @@ def write_json(path, obj):
 class Jwt(harness.OutpostTestCase):
     def setup_class_resources(self):
         cls = type(self)
-        cls.dir = tempfile.mkdtemp(prefix="outpost-jwks-")
+        cls.dir = self.class_tmpdir("outpost-jwks-")
         cls.keys = Keys(cls.dir)
         cls.jwks_path = os.path.join(cls.dir, "jwks.json")
         write_json(cls.jwks_path, cls.keys.jwks)
@@ -118,11 +116,6 @@ class Jwt(harness.OutpostTestCase):
             add_route(cfg, {"path": "/cached/", "pool": "web", "jwt": jwt})
             return cfg
         cls.node = self.class_outpost(cls.origin, mutate=mutate)
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def get(self, path, token=None, **hdrs):
         h = dict(hdrs)

@@ -14,9 +14,7 @@ import base64
 import hashlib
 import hmac
 import os
-import shutil
 import signal
-import tempfile
 import time
 import urllib.parse
 
@@ -50,7 +48,7 @@ def write_secret(path, secret):
 class SignedUrls(harness.OutpostTestCase):
     def setup_class_resources(self):
         cls = type(self)
-        cls.keydir = tempfile.mkdtemp(prefix="outpost-keys-")
+        cls.keydir = self.class_tmpdir("outpost-keys-")
         for kid, secret in SECRETS.items():
             write_secret(os.path.join(cls.keydir, kid), secret)
         cls.origin = self.class_origin()
@@ -68,11 +66,6 @@ class SignedUrls(harness.OutpostTestCase):
                     s["signed_url"] = {"keys": keys[:1]}
             return cfg
         cls.node = self.class_outpost(cls.origin, mutate=mutate)
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        shutil.rmtree(cls.keydir, ignore_errors=True)
 
     def get(self, target, client="192.0.2.1", host="example.com"):
         return self.node.get(target, headers={"X-Forwarded-For": client}, host=host)
