@@ -61,6 +61,7 @@ config_parse_new(void)
 	tmp = getenv("TMPDIR");
 	c->body_temp_path = xstrdup(tmp != NULL && tmp[0] == '/' ? tmp : P_tmpdir);
 	c->max_connections = 10000;
+	c->hide_origin = true;
 	c->max_handshakes_per_ip = 128;
 	c->max_connections_per_ip = 256;
 	origin_dns_conf_defaults(&c->resolver);
@@ -204,6 +205,7 @@ config_parse_free(struct config *c)
 	free(c->log.syslog_tag);
 	free(c->tls_ticket_keys);
 	policy_cidr_free(&c->trusted_proxies);
+	config_hdr_rules_free(&c->hide_origin_fields);
 	geo_dbs_unref(&c->geo);
 	for (i = 0; i < GEO_HDR__N; i++)
 		free(c->geo_hdr_names[i]);

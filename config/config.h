@@ -400,6 +400,11 @@ struct config {
 	struct policy_cidr *trusted_proxies;
 	/* client_address_header: the one field they write (X-Forwarded-For by default) */
 	enum policy_clientip_header client_address_header;
+	/* hide_origin: fields removed from every origin response before it is
+	 * relayed or stored — Server and X-Powered-By while hide_origin.enabled
+	 * (the default), and hide_origin.fields (rules of op remove) */
+	bool hide_origin;
+	struct config_hdr_rules hide_origin_fields;
 	/* geo: the databases, opened (and checked) at load; NULL without any */
 	struct geo_conf geo_conf;   /* db_path[] point into geo_paths */
 	char *geo_paths[GEO_DB__N]; /* geo.databases[].path by type, or NULL */

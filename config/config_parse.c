@@ -2858,6 +2858,30 @@ cparse_client_address_header(struct cparse *p, const struct cnode *v)
 		p->c->client_address_header = (enum policy_clientip_header)i;
 }
 
+/* hide_origin: { enabled: true, fields: [N...] } */
+static void
+cparse_hide_origin(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {"enabled", "fields", NULL};
+	const struct cnode *v;
+	size_t j, old, o2;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_bool(p, m, "enabled", &p->c->hide_origin, NULL);
+	if ((v = cmap_get(m, "fields", NULL)) == NULL)
+		return;
+	old = cparse_push_key(p, "fields");
+	if (cparse_seq(p, v))
+		for (j = 0; j < v->n; j++) {
+			o2 = cparse_push_index(p, j);
+			cparse_hdr_add(
+			    p, v->kids[j], NULL, CONFIG_HDR_REMOVE, &p->c->hide_origin_fields);
+			cparse_pop(p, o2);
+		}
+	cparse_pop(p, old);
+}
+
 /* access: { deny: [...] | allow: [...], status: 403 | 451, default: allow | deny } */
 static struct config_access *
 cparse_access(struct cparse *p, const struct cnode *m)
@@ -3957,6 +3981,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "fleet",
 	    "trusted_proxies",
 	    "client_address_header",
+	    "hide_origin",
 	    "geo",
 	    "siblings",
 	    NULL,
@@ -3982,6 +4007,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"fleet", cparse_fleet, false},
 	    {"trusted_proxies", cparse_trusted_proxies, false},
 	    {"client_address_header", cparse_client_address_header, false},
+	    {"hide_origin", cparse_hide_origin, false},
 	    {"geo", cparse_geo, false},
 	};
 	const struct cnode *v;

@@ -1269,6 +1269,26 @@ fetch_again(struct edge_fetch *f)
 	fetch_begin(f, true);
 }
 
+/* The fields that name the origin (hide_origin: Server and X-Powered-By
+ * while enabled, and hide_origin.fields) leave resp in place before anything
+ * relays, stores or merges them; the order of the others is kept. */
+static void
+fetch_hide_origin(const struct config *cfg, struct h1_response *resp)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		struct str name = resp->headers[i].name;
+
+		if ((cfg->hide_origin && (str_eq_nocase(name, STR_LIT("Server")) ||
+		                             str_eq_nocase(name, STR_LIT("X-Powered-By")))) ||
+		    edge_route_hdr_drops(&cfg->hide_origin_fields, name))
+			continue;
+		resp->headers[k++] = resp->headers[i];
+	}
+	resp->n_headers = k;
+}
+
 /* WAIT_HEAD: parses the response head (1xx relayed to the request side, up
  * to EDGE_MAX_INTERIM) and hands the final one to the sink. */
 static void
@@ -1298,6 +1318,7 @@ fetch_read_head(struct edge_fetch *f)
 			fetch_fail(f, 502, "bad gateway: the origin sent a malformed response");
 			return;
 		}
+		fetch_hide_origin(f->gen->cfg, &resp);
 		if (resp.status < 100 || resp.status >= 200)
 			break;
 		if (resp.status == 101) {
