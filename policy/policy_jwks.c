@@ -47,11 +47,11 @@ struct policy_jwk {
 	size_t kid_len;
 	bool has_kid;
 	enum jwk_kty kty;
-	int alg;          /* enum policy_jwt_alg, or -1 when the JWK names none */
-	EVP_PKEY *pkey;   /* RSA, EC */
-	EVP_MAC_CTX *mac; /* oct */
-	size_t sig_len;   /* the signature size this key verifies */
-	const EVP_MD *md; /* the set's SHA-256 */
+	int alg;                 /* enum policy_jwt_alg, or -1 when the JWK names none */
+	EVP_PKEY *pkey;          /* RSA, EC */
+	struct policy_hmac *mac; /* oct */
+	size_t sig_len;          /* the signature size this key verifies */
+	const EVP_MD *md;        /* the set's SHA-256 */
 };
 
 struct policy_jwks {
@@ -72,7 +72,7 @@ jwks_free(struct policy_jwks *ks)
 {
 	for (size_t i = 0; i < ks->n; i++) {
 		EVP_PKEY_free(ks->keys[i].pkey);
-		EVP_MAC_CTX_free(ks->keys[i].mac);
+		policy_hmac_free(ks->keys[i].mac);
 	}
 	EVP_MD_free(ks->sha256);
 	OPENSSL_cleanse(ks, sizeof *ks);

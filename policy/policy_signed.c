@@ -6,8 +6,9 @@
  * (doc/protected-content.md gives the format and the string to sign).
  *
  * Model: a key file is read once into an immutable, refcounted set; each
- * key's HMAC context is keyed at load (policy_hmac_prepare) and only
- * duplicated afterwards, so the set is shared by every worker without a lock.
+ * key's HMAC is keyed at load (policy_hmac_prepare; each thread then keys
+ * its own context from it once), so the set is shared by every worker
+ * without a lock.
  * A verification parses the query in place, decodes the five parameters into
  * stack buffers, builds the string to sign on the stack and compares MACs with
  * CRYPTO_memcmp: no allocation of its own, nothing written outside its frame.
@@ -68,7 +69,7 @@ policy_signed_conf_defaults(struct policy_signed_conf *c)
 struct signed_key {
 	char kid[POLICY_SIGNED_KID_MAX + 1];
 	size_t kid_len;
-	EVP_MAC_CTX *mac; /* keyed at load, only duplicated after */
+	struct policy_hmac *mac; /* keyed at load */
 };
 
 struct policy_signed_keys {
@@ -99,7 +100,7 @@ static void
 keys_free(struct policy_signed_keys *ks)
 {
 	for (size_t i = 0; i < ks->n; i++)
-		EVP_MAC_CTX_free(ks->keys[i].mac);
+		policy_hmac_free(ks->keys[i].mac);
 	OPENSSL_cleanse(ks, sizeof *ks);
 	free(ks);
 }

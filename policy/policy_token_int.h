@@ -18,18 +18,24 @@
 
 #define POLICY_HMAC_LEN 32 /* HMAC-SHA256 */
 
+struct policy_hmac;
+
 /*
- * An HMAC-SHA256 context keyed once (at load) with key[0..len); NULL when
- * OpenSSL fails.  Free with EVP_MAC_CTX_free, which wipes the key.
+ * An HMAC-SHA256 key prepared once (at load) from key[0..len); NULL when
+ * OpenSSL fails.  policy_hmac_free wipes it.
  */
-EVP_MAC_CTX *policy_hmac_prepare(const unsigned char *key, size_t len);
+struct policy_hmac *policy_hmac_prepare(const unsigned char *key, size_t len);
+/* Frees h (NULL is fine) once no thread uses it any more. */
+void policy_hmac_free(struct policy_hmac *h);
 /*
- * HMAC-SHA256 of in[0..len) under a prepared key into out.  The prepared
- * context is only read (duplicated), so any thread may use a shared one.
- * False when OpenSSL fails.
+ * HMAC-SHA256 of in[0..len) under the prepared key h into out.  Any thread
+ * may call it on a shared h: each thread keys a context of its own from h
+ * on its first use and re-initialises it after (no allocation); past
+ * POLICY_HMAC_THREADS threads, a copy per call.  False when OpenSSL fails.
  */
-bool policy_hmac(const EVP_MAC_CTX *prepared, const unsigned char *in, size_t len,
-    unsigned char out[POLICY_HMAC_LEN]);
+bool policy_hmac(
+    struct policy_hmac *h, const unsigned char *in, size_t len, unsigned char out[POLICY_HMAC_LEN]);
+#define POLICY_HMAC_THREADS 64
 
 /*
  * Reads path whole into a new NUL-terminated buffer (*out, free()), at most

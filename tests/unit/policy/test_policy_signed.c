@@ -10,6 +10,8 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -289,6 +291,53 @@ test_keys(void)
 	remove(dir);
 }
 
+/* Verifications from many threads at once: each thread keys a context of
+ * its own per key on first use and re-initialises it after; past the slots
+ * (policy_hmac's POLICY_HMAC_THREADS, 64) a thread copies the prepared one per
+ * call.  Every answer must be the one a single thread gets. */
+#define HMAC_THREADS 80
+#define HMAC_ROUNDS  200
+
+static char mt_q[3][1024];
+static atomic_int mt_wrong;
+
+static void *
+mt_run(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < HMAC_ROUNDS; i++)
+		if (check("/v/a.mp4", mt_q[0], "192.0.2.1", NOW) != POLICY_SIGNED_OK ||
+		    check("/v/a.mp4", mt_q[1], "192.0.2.1", NOW) != POLICY_SIGNED_OK ||
+		    check("/v/a.mp4", mt_q[2], "192.0.2.1", NOW) != POLICY_SIGNED_BAD_SIGNATURE)
+			atomic_fetch_add(&mt_wrong, 1);
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	pthread_t t[HMAC_THREADS];
+	int started = 0;
+
+	subtest("verification from many threads");
+	sign(mt_q[0], sizeof mt_q[0], "k1", "/v/a.mp4", false, "1700000100", NULL, "");
+	sign(mt_q[1], sizeof mt_q[1], "k2", "/v/a.mp4", false, "1700000100", NULL, "");
+	sign(mt_q[2], sizeof mt_q[2], "k1", "/v/a.mp4", false, "1700000100", NULL, "");
+	mt_q[2][strlen(mt_q[2]) - 2] ^= 1;
+	for (int i = 0; i < HMAC_THREADS; i++)
+		if (pthread_create(&t[i], NULL, mt_run, NULL) == 0)
+			started++;
+		else
+			break;
+	is_int(started, HMAC_THREADS);
+	for (int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	is_int(atomic_load(&mt_wrong), 0);
+	/* and this thread, after them, still gets the same answers */
+	mt_run(NULL);
+	is_int(atomic_load(&mt_wrong), 0);
+}
+
 int
 main(void)
 {
@@ -302,6 +351,7 @@ main(void)
 	test_verify();
 	test_strip();
 	test_keys();
+	test_threads();
 	policy_signed_keys_unref(&ks);
 	return tap_done();
 }
