@@ -341,8 +341,9 @@ struct cache_obj *cache_obj_head_copy(const struct cache_obj *o);
 
 struct cache_ram;
 
-/* Sharded by key hash (lock per shard), bounded by max_bytes in total, SIEVE
- * eviction per shard. */
+/* Sharded by key hash (lock per shard), bounded by max_bytes in total (the
+ * eviction's own bookkeeping included), S3-FIFO eviction per shard with a
+ * size-aware main queue. */
 struct cache_ram *cache_ram_new(uint64_t max_bytes, unsigned n_shards);
 void cache_ram_free(struct cache_ram **rp);
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tests/unit/cache/test_cache_ram.c — RAM tier: byte bound, replace, remove,
- * promote (no replace), SIEVE order and scan resistance, and a multi-threaded smoke test (run it
+ * promote (no replace), S3-FIFO order and scan resistance, and a multi-threaded smoke test (run it
  * under --enable-tsan too).
  */
 #include "config.h"
@@ -54,8 +54,8 @@ holds_only(struct cache_ram *r, struct cache_obj *o, const char *what)
 	is_int(st.bytes, cache_obj_charge(o));
 }
 
-/* Presence without setting the visited bit is not in the API: tests that
- * care about SIEVE order check only at the end. */
+/* A lookup counts as a hit (it raises the entry's frequency): tests of the
+ * eviction order look only where that does not matter. */
 
 static void
 test_bound(void)
@@ -157,33 +157,54 @@ test_replace_remove(void)
 }
 
 static void
-test_sieve_order(void)
+put(struct cache_ram *r, const char *key, size_t body_len)
 {
-	struct cache_obj *o = mk("k0", 100);
-	size_t charge = cache_obj_charge(o);
-	struct cache_ram *r = cache_ram_new(4 * charge, 1);
-	const char *keys[] = {"k0", "k1", "k2", "k3", "k4", "k5"};
+	struct cache_obj *o = mk(key, body_len);
 
-	subtest("SIEVE: visited entries are skipped, not moved");
+	cache_ram_insert(r, o);
 	cache_obj_unref(&o);
-	for (int i = 0; i < 4; i++) {
-		o = mk(keys[i], 100);
-		cache_ram_insert(r, o);
-		cache_obj_unref(&o);
+}
+
+/* One pass of n cold objects whose keys are as long as "http://a/c/00000". */
+static void
+cold_pass(struct cache_ram *r, int from, int n)
+{
+	char key[32];
+
+	for (int i = from; i < from + n; i++) {
+		snprintf(key, sizeof key, "http://a/c/%05d", i);
+		put(r, key, 100);
 	}
-	ok(present(r, "k0"), "k0 in (and now visited)");
-	o = mk("k4", 100);
-	cache_ram_insert(r, o); /* hand: k0 visited → cleared; k1 evicted */
+}
+
+static void
+test_s3fifo_order(void)
+{
+	struct cache_obj *o = mk("http://a/c/00000", 100);
+	size_t charge = cache_obj_charge(o);
+	struct cache_ram *r = cache_ram_new(20 * charge, 1);
+
+	subtest("S3-FIFO: two hits in the small queue earn main; one does not");
 	cache_obj_unref(&o);
-	o = mk("k5", 100);
-	cache_ram_insert(r, o); /* hand continues at k2 */
-	cache_obj_unref(&o);
-	/* Checking presence sets visited bits, which is fine at the end. */
-	ok(!present(r, "k1"), "k1 evicted first");
-	ok(!present(r, "k2"), "k2 evicted next");
-	ok(present(r, "k0"), "visited k0 survived");
-	ok(present(r, "k3"), "k3 kept");
-	ok(present(r, "k4") && present(r, "k5"), "new ones kept");
+	put(r, "http://a/h/twice", 100);
+	put(r, "http://a/h/once0", 100);
+	ok(present(r, "http://a/h/twice") && present(r, "http://a/h/twice"), "hit twice");
+	ok(present(r, "http://a/h/once0"), "hit once");
+	cold_pass(r, 0, 200);
+	ok(present(r, "http://a/h/twice"), "the twice-hit object outlived 10 budgets of cold ones");
+	ok(!present(r, "http://a/h/once0"), "the once-hit one did not");
+
+	subtest("S3-FIFO: an object the ghost remembers comes back to main");
+	cache_ram_free(&r);
+	r = cache_ram_new(400 * charge, 1);
+	put(r, "http://a/h/ghost", 100);
+	cold_pass(r, 1000, 450); /* a budget and a bit: evicted, remembered */
+	ok(!present(r, "http://a/h/ghost"), "evicted from small");
+	put(r, "http://a/h/ghost", 100); /* refilled: straight to main */
+	put(r, "http://a/h/fresh", 100); /* never seen: small */
+	cold_pass(r, 2000, 4000);
+	ok(present(r, "http://a/h/ghost"), "the remembered object survived a cold pass");
+	ok(!present(r, "http://a/h/fresh"), "the new one did not");
 	cache_ram_free(&r);
 }
 
@@ -197,24 +218,25 @@ test_scan_resistance(void)
 	int survivors = 0, hits = 0, tries = 0;
 	char key[32];
 
-	subtest("SIEVE: a re-accessed hot set survives a cold scan 50x the budget");
+	subtest("S3-FIFO: a re-accessed hot set survives a cold scan 50x the budget");
 	cache_obj_unref(&o);
 	for (int i = 0; i < HOT; i++) {
 		snprintf(key, sizeof key, "http://a/hot/%02d", i);
-		o = mk(key, 200);
-		cache_ram_insert(r, o);
-		cache_obj_unref(&o);
+		put(r, key, 200);
 	}
 	for (int i = 0; i < COLD; i++) {
 		snprintf(key, sizeof key, "http://a/c/%05d", i); /* same length */
-		o = mk(key, 200);
-		cache_ram_insert(r, o);
-		cache_obj_unref(&o);
+		put(r, key, 200);
 		if (i % 40 == 39) {
+			/* as a node does: a hot key that missed is fetched and
+			 * stored again */
 			for (int h = 0; h < HOT; h++) {
 				snprintf(key, sizeof key, "http://a/hot/%02d", h);
 				tries++;
-				hits += present(r, key);
+				if (present(r, key))
+					hits++;
+				else
+					put(r, key, 200);
 			}
 		}
 	}
@@ -309,7 +331,7 @@ main(void)
 {
 	test_bound();
 	test_replace_remove();
-	test_sieve_order();
+	test_s3fifo_order();
 	test_scan_resistance();
 	test_threads();
 	return tap_done();
