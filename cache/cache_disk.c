@@ -287,7 +287,7 @@ disk_mkey(const char *key, size_t key_len, unsigned char *out)
 		return key_len;
 	}
 	memcpy(out, key, DISK_MKEY_HASHED);
-	disk_be64(out + DISK_MKEY_HASHED, cache_hash(key, key_len));
+	disk_be64(out + DISK_MKEY_HASHED, cache_hash_stable(key, key_len));
 	return DISK_MKEY_MAX;
 }
 

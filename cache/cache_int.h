@@ -122,7 +122,11 @@ struct cache {
 	struct cache_bans *bans;
 };
 
-/* Fast non-cryptographic 64-bit hash of a key (shard and bucket choice). */
+/* Fast 64-bit hash of a key for in-memory tables (shard, bucket, stripe
+ * choice): XXH3 keyed with a secret drawn once per process, so colliding
+ * keys cannot be precomputed.  Any thread. */
 uint64_t cache_hash(const char *p, size_t n);
+/* The same for every process (the disk tier's key of a long URL). */
+uint64_t cache_hash_stable(const char *p, size_t n);
 
 #endif

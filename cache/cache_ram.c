@@ -40,11 +40,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <xxhash.h>
 
 #include "cache/cache.h"
 #include "cache/cache_int.h"
@@ -142,12 +145,12 @@ ram_fmix(uint64_t h)
 }
 
 /*
- * Word-at-a-time multiply-rotate hash: not cryptographic (keys are chosen by
- * clients, but a shard's chains are short and the table grows with its
- * entries, so a collision flood costs CPU, not memory).
+ * Word-at-a-time multiply-rotate hash, the same in every process: for what
+ * outlives one (the disk tier's keys of long URLs).  Not for tables a client
+ * can aim at: cache_hash.
  */
 uint64_t
-cache_hash(const char *p, size_t n)
+cache_hash_stable(const char *p, size_t n)
 {
 	uint64_t h = 0x243f6a8885a308d3ULL ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
 	uint64_t v;
@@ -165,6 +168,35 @@ cache_hash(const char *p, size_t n)
 	h ^= v * 0x165667b19e3779f9ULL;
 	h = ram_rotl(h, 31) * 0x9e3779b97f4a7c15ULL;
 	return ram_fmix(h);
+}
+
+/* XXH3 under a secret drawn at the first use in this process: keys are
+ * chosen by clients, and colliding ones must not be computable in advance
+ * (a flood of them would make one shard's chains long). */
+static unsigned char cache_hash_secret[192];
+static pthread_once_t cache_hash_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_hash_init(void)
+{
+	size_t got = 0;
+
+	_Static_assert(sizeof cache_hash_secret >= XXH3_SECRET_SIZE_MIN, "XXH3 secret too short");
+	while (got < sizeof cache_hash_secret) {
+		ssize_t n = getrandom(cache_hash_secret + got, sizeof cache_hash_secret - got, 0);
+
+		if (n == -1 && errno != EINTR)
+			UNREACHABLE("getrandom failed");
+		if (n > 0)
+			got += (size_t)n;
+	}
+}
+
+uint64_t
+cache_hash(const char *p, size_t n)
+{
+	(void)pthread_once(&cache_hash_once, cache_hash_init);
+	return XXH3_64bits_withSecret(p, n, cache_hash_secret, sizeof cache_hash_secret);
 }
 
 /* ---- shard internals (lock held) ---- */

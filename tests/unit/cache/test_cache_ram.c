@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "cache/cache.h"
+#include "cache/cache_int.h"
 #include "tests/unit/tap.h"
 
 static const char head[] = "HTTP/1.1 200 OK\r\n";
@@ -326,9 +327,46 @@ test_threads(void)
 	cache_ram_free(&r);
 }
 
-int
-main(void)
+/* Another run of this program: its keyed and stable hashes of a fixed key. */
+static bool
+hash_in_child(const char *argv0, unsigned long long out[2])
 {
+	char cmd[4096];
+	FILE *f;
+	bool got;
+
+	snprintf(cmd, sizeof cmd, "'%s' --hash", argv0);
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return false;
+	got = fscanf(f, "%llx %llx", &out[0], &out[1]) == 2;
+	return pclose(f) == 0 && got;
+}
+
+static void
+test_keyed_hash(const char *argv0)
+{
+	unsigned long long a[2], b[2];
+	uint64_t here = cache_hash("http://a/k", 10);
+	uint64_t stable = cache_hash_stable("http://a/k", 10);
+
+	subtest("the tables' hash is keyed per process; the disk tier's is not");
+	ok(hash_in_child(argv0, a) && hash_in_child(argv0, b),
+	    "two other processes hashed the key");
+	ok(a[0] != b[0] && a[0] != here && b[0] != here, "three processes, three keyed hashes");
+	ok(cache_hash("http://a/k", 10) == here, "the keyed hash is stable within a process");
+	ok(a[1] == stable && b[1] == stable, "three processes, one stable hash");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--hash") == 0) {
+		printf("%llx %llx\n", (unsigned long long)cache_hash("http://a/k", 10),
+		    (unsigned long long)cache_hash_stable("http://a/k", 10));
+		return 0;
+	}
+	test_keyed_hash(argv[0]);
 	test_bound();
 	test_replace_remove();
 	test_s3fifo_order();
