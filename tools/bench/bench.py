@@ -9,6 +9,11 @@
                   ORIGIN_DELTA
       parses the "BENCH ..." line that report.lua made wrk print into WRK_OUT,
       appends one row to TSV and prints a one-line summary of the run.
+  bench.py h2load H2LOAD_OUT
+      prints the BENCH line of an h2load run's output (requests that
+      succeeded, the measured duration, body and header bytes, errors: failed,
+      errored and timed-out requests and non-2xx answers; no latency
+      percentiles: -1).
   bench.py warm HOST PORT PATH_FORMAT N SIZE [CONNS]
       GETs PATH_FORMAT % i for i = 1..N, on CONNS keep-alive connections in
       as many processes (default 1; process k asks for i = k, k+CONNS, ...);
@@ -179,6 +184,25 @@ def derive(r):
     return r
 
 
+def cmd_h2load(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    fin = re.search(r"^finished in ([0-9.]+)(ms|s),", text, re.M)
+    req = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout", text, re.M)
+    codes = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    traffic = re.search(r"^traffic: \S+ \((\d+)\) total", text, re.M)
+    if not (fin and req and codes and traffic):
+        sys.stderr.write("bench.py h2load: unexpected output in %s\n" % path)
+        return 1
+    secs = float(fin.group(1)) / (1000.0 if fin.group(2) == "ms" else 1.0)
+    print("BENCH requests=%s duration_us=%d bytes=%s p50_us=-1 p99_us=-1 err_failed=%s "
+          "err_errored=%s err_timeout=%s err_status=%d"
+          % (req.group(4), secs * 1e6, traffic.group(1), req.group(5), req.group(6),
+             req.group(7), int(codes.group(2)) + int(codes.group(3)) + int(codes.group(4))))
+    return 0
+
+
 def cmd_record(tsv, args):
     (size, proxy, npass, order, wrk_out, ticks, clk, busy, total, soft, busy1, total1,
      rss, odelta) = args
@@ -244,7 +268,7 @@ def size_label(s):
         else "%d B" % n
 
 
-SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "handshake", "idle"]
+SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "handshake", "h2", "idle"]
 DISK_RAM = 16 * 2**20  # the disk-tier Outpost's cache.ram (tools/bench/run)
 
 
@@ -276,6 +300,7 @@ def key_title(k):
         "miss": "Misses: a new URL per request, %s (the miss path)" % lab,
         "tls": "TLS 1.3 (ECDSA P-256), keep-alive cache hits, %s" % lab,
         "handshake": "TLS 1.3 (ECDSA P-256) full handshakes (`openssl s_time -new`)",
+        "h2": "HTTP/2 over TLS 1.3, keep-alive cache hits, %s" % lab,
         "idle": "10,000 idle keep-alive connections: RSS per connection",
     }.get(sc, k)
 
@@ -307,6 +332,9 @@ def key_load(k):
         "handshake": "`openssl s_time -new -tls1_3 -connect ... -time S` (one connection at "
                      "a time, no HTTP request; \"requests\" = handshakes, the client is "
                      "the bottleneck: compare CPU µs per handshake)",
+        "h2": "`h2load -t1 -c4 -m%d -D S https://...` (%d concurrent streams per "
+              "connection; h2 checked in h2load's output; no latency percentiles)"
+              % ((8, 8) if size == "1m" else (100, 100)),
         "idle": "`tools/bench/idle.py` on core 1 opens 10,000 connections, gets one 1 KiB "
                 "hit on each, holds them idle for the run's seconds; the proxy's RSS "
                 "(all its processes) is read before and 1 s after all are idle; RSS "
@@ -1229,6 +1257,8 @@ def main(argv):
     if len(argv) == 16 and argv[0] == "record":
         cmd_record(argv[1], argv[2:])
         return 0
+    if len(argv) == 2 and argv[0] == "h2load":
+        return cmd_h2load(argv[1])
     if len(argv) in (6, 7) and argv[0] == "warm":
         return cmd_warm(*argv[1:])
     if len(argv) == 6 and argv[0] == "textwarm":
