@@ -553,6 +553,18 @@ class Resumption(harness.OutpostTestCase):
                 self.assertEqual(tls_get(s, "/t/res", "example.com").status, 200)
                 self.assertTrue(s.session_reused, "%s: not resumed on the other node" % v)
 
+    def test_one_ticket_per_tls13_handshake(self):
+        c = certs()
+        port = harness.free_port()
+        self.start_outpost(self.start_origin(), mutate=lambda cfg: tls_config(cfg, c, port))
+        req = b"GET /t/one-ticket HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                            "-tls1_3", "-servername", "example.com", "-ign_eof"],
+                           input=req, capture_output=True, timeout=20)
+        out = r.stdout.decode("latin-1")
+        self.assertIn("HTTP/1.1 200", out)
+        self.assertEqual(out.count("Post-Handshake New Session Ticket arrived"), 1, out[-2000:])
+
     def test_session_id_cache_for_clients_without_tickets(self):
         c = certs()
         port = harness.free_port()
