@@ -232,10 +232,13 @@ disk_count(atomic_uint_least64_t *c, uint64_t n)
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
+/* A counter array, not a chained table: a collision only makes a lookup
+ * miss while another key's removal is pending, so the stable hash (the same
+ * keys share a slot in every run) serves as well as the keyed one. */
 static atomic_uint *
 disk_pending_slot(struct cache_disk *d, const char *key, size_t key_len)
 {
-	return &d->pending_removes[cache_hash(key, key_len) & (DISK_PENDING_SLOTS - 1)];
+	return &d->pending_removes[cache_hash_stable(key, key_len) & (DISK_PENDING_SLOTS - 1)];
 }
 
 static uint64_t
