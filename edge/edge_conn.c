@@ -26,10 +26,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -201,7 +201,32 @@ conn_linger_read(struct edge_conn *c)
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-/* Output flushed: shut the write side, discard input until EOF or timeout. */
+/*
+ * Whether closing now can cost the client nothing: a cleartext connection
+ * whose client already closed, or whose last request had no body and got no
+ * error, with nothing buffered and nothing in the socket's receive queue.
+ * Then close(2) sends the response's rest and a FIN, and no reset can follow
+ * (the reset a lingering close avoids comes from unread input).  TLS goes
+ * the lingering way (its close_notify first).
+ */
+static bool
+conn_nothing_unread(struct edge_conn *c)
+{
+	char b;
+	ssize_t n;
+
+	if (c->io.ssl != NULL || evbuffer_get_length(c->io.in) > 0)
+		return false;
+	if (c->sess.client_eof)
+		return true;
+	if (c->sess.requests == 0 || c->req->h1.body != H1_BODY_NONE || c->req->status >= 400)
+		return false;
+	n = recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+/* Output flushed: shut the write side, discard input until EOF or timeout
+ * (or close at once when nothing can be unread). */
 static void
 conn_start_linger(struct edge_conn *c)
 {
@@ -209,6 +234,10 @@ conn_start_linger(struct edge_conn *c)
 
 	if (c->lingering)
 		return;
+	if (conn_nothing_unread(c)) {
+		edge_conn_close(c);
+		return;
+	}
 	c->lingering = true;
 	edge_io_shutdown_write(&c->io);
 	conn_linger_read(c);
@@ -541,7 +570,6 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	const struct config *cfg = w->gen->cfg;
 	struct edge_conn *c;
 	uint32_t ip_slot[2];
-	int one = 1;
 
 	(void)salen;
 	if (w->draining || w->n_conns >= cfg->max_connections) {
@@ -553,7 +581,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 		close(fd);
 		return;
 	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* TCP_NODELAY comes from the listening socket (edge_worker.c) */
 	c = xcalloc(1, sizeof *c);
 	c->magic = EDGE_CONN_MAGIC;
 	c->sess.w = w;

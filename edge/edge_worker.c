@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,10 @@ edge_worker_new(struct edge_server *srv, unsigned id, const int *fds, size_t n_f
 	w->boot = config_ref(srv->cfg);
 	ASSERT(n_fds <= w->boot->n_listens);
 	for (size_t i = 0; i < n_fds; i++) {
+		int one = 1;
+
+		/* accepted sockets inherit it: no setsockopt per connection */
+		(void)setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		w->listeners[i] = evconnlistener_new(
 		    w->base, worker_on_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fds[i]);
 		if (w->listeners[i] == NULL) {
