@@ -101,6 +101,8 @@ struct edge_h2_stream {
 	struct edge_h2_field fields[];
 };
 
+#define H2_RESET_RING 128
+
 struct edge_h2 {
 	unsigned magic; /* EDGE_H2_MAGIC */
 	nghttp2_session *ng;
@@ -116,7 +118,20 @@ struct edge_h2 {
 	bool draining;
 	bool settings_acked;
 	bool failed;
-	int calm; /* counter of the budget exceeded, or -1 */
+	int calm;  /* counter of the budget exceeded, or -1 */
+	int fatal; /* the GOAWAY code of a connection error found here, or -1 */
+	/* streams this side reset lately: frames the client sent before it
+	 * saw the reset are ignored, not errors (RFC 9113 §5.4.2) */
+	int32_t reset_ids[H2_RESET_RING];
+	unsigned reset_pos;
+	/* frame boundaries of the input (h2_scan): nghttp2 drops DATA on a
+	 * stream it no longer knows, and reads no dependency under
+	 * SETTINGS_NO_RFC7540_PRIORITIES, without calling us for either */
+	uint32_t scan_preface; /* client preface bytes still to pass */
+	uint32_t scan_skip;    /* payload bytes of the current frame to pass */
+	uint8_t scan_hd[9];    /* the frame header being read */
+	uint8_t scan_have;     /* its bytes so far; past 9: PRIORITY payload */
+	uint8_t scan_dep[4];   /* a PRIORITY frame's dependency */
 
 	uint64_t reset_start, flood_start, empty_start;
 	unsigned resets, controls, empty_data;
@@ -350,6 +365,8 @@ h2_rst(struct edge_h2 *h, struct edge_h2_stream *s, uint32_t code)
 
 /* ---- request heads ---- */
 
+static int h2_malformed(struct edge_h2 *h, struct edge_h2_stream *s);
+
 static int
 h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 {
@@ -364,6 +381,12 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		h2_stream_free(h, s);
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
+	/* RFC 9113 §5.3.1: a stream cannot depend on itself (nghttp2 reads no
+	 * dependency under SETTINGS_NO_RFC7540_PRIORITIES, so it is checked
+	 * here) */
+	if ((frame->hd.flags & NGHTTP2_FLAG_PRIORITY) != 0 &&
+	    frame->headers.pri_spec.stream_id == frame->hd.stream_id)
+		return h2_malformed(h, s);
 	return 0;
 }
 
@@ -548,13 +571,44 @@ h2_calm(struct edge_h2 *h, enum edge_h2_counter why)
  * and ignored under SETTINGS_NO_RFC7540_PRIORITIES) and PRIORITY_UPDATE
  * (RFC 9218), and DATA frames that carry neither payload nor END_STREAM.
  */
+static bool
+h2_reset_lately(const struct edge_h2 *h, int32_t id)
+{
+	for (unsigned i = 0; i < H2_RESET_RING; i++)
+		if (h->reset_ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * RFC 9113 §5.1, §5.1.1: HEADERS or DATA on a client stream at or below the
+ * highest one opened that nghttp2 no longer knows (closed, or never opened
+ * and skipped) is a connection error — STREAM_CLOSED for DATA,
+ * PROTOCOL_ERROR for HEADERS — unless this side reset that stream lately
+ * (the client may have sent them before it saw the reset).  nghttp2 ignores
+ * both, not knowing which ids it saw.
+ */
+static int
+h2_stale_stream(nghttp2_session *ng, struct edge_h2 *h, const nghttp2_frame_hd *hd)
+{
+	if ((hd->type != NGHTTP2_HEADERS && hd->type != NGHTTP2_DATA) || hd->stream_id <= 0 ||
+	    (hd->stream_id & 1) == 0 ||
+	    hd->stream_id > nghttp2_session_get_last_proc_stream_id(ng) ||
+	    nghttp2_session_find_stream(ng, hd->stream_id) != NULL ||
+	    h2_reset_lately(h, hd->stream_id))
+		return 0;
+	h->fatal = hd->type == NGHTTP2_DATA ? NGHTTP2_STREAM_CLOSED : NGHTTP2_PROTOCOL_ERROR;
+	return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
 static int
 h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 {
 	struct edge_h2 *h = arg;
 	const struct edge_h2_conf *c = &h->conf;
 
-	(void)ng;
+	if (h2_stale_stream(ng, h, hd) != 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	switch (hd->type) {
 	case NGHTTP2_SETTINGS:
 	case NGHTTP2_PING:
@@ -783,6 +837,7 @@ h2_on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		break;
 	case NGHTTP2_RST_STREAM:
 		h->counters[EDGE_H2_C_RESETS_SENT]++;
+		h->reset_ids[h->reset_pos++ % H2_RESET_RING] = frame->hd.stream_id;
 		break;
 	case NGHTTP2_HEADERS:
 	case NGHTTP2_DATA: /* an empty last frame goes without the send-data callback */
@@ -818,6 +873,8 @@ edge_h2_new(
 	h->arg = arg;
 	h->out = out;
 	h->calm = -1;
+	h->fatal = -1;
+	h->scan_preface = NGHTTP2_CLIENT_MAGIC_LEN;
 
 	if (nghttp2_session_callbacks_new(&cb) != 0)
 		abort();
@@ -913,15 +970,116 @@ h2_notify(struct edge_h2 *h)
 	}
 }
 
+static uint32_t
+h2_be31(const uint8_t *b)
+{
+	return ((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) &
+	       0x7fffffffu;
+}
+
+/* A frame header or a PRIORITY dependency read whole: what to check now
+ * that everything before it reached nghttp2.  NGHTTP2_ERR_CALLBACK_FAILURE
+ * for a connection error (h->fatal set). */
+static int
+h2_scan_check(struct edge_h2 *h)
+{
+	nghttp2_frame_hd hd;
+
+	hd.type = h->scan_hd[3];
+	hd.stream_id = (int32_t)h2_be31(h->scan_hd + 5);
+	if (h->scan_have == 9 + sizeof h->scan_dep) {
+		/* RFC 9113 §5.3.1: a PRIORITY frame making a stream depend on
+		 * itself is a stream error; on a stream never opened (nghttp2
+		 * sends no RST_STREAM for one) the connection's (§5.4.1 allows) */
+		if ((int32_t)h2_be31(h->scan_dep) != hd.stream_id)
+			return 0;
+		if (nghttp2_session_find_stream(h->ng, hd.stream_id) != NULL) {
+			(void)nghttp2_submit_rst_stream(
+			    h->ng, NGHTTP2_FLAG_NONE, hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
+			return 0;
+		}
+		h->fatal = NGHTTP2_PROTOCOL_ERROR;
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	return hd.type == NGHTTP2_DATA ? h2_stale_stream(h->ng, h, &hd) : 0;
+}
+
+/*
+ * How many of the len bytes at p to give nghttp2 next: up to the end of a
+ * DATA frame's header or of a PRIORITY frame's dependency (*check: look at
+ * it once they are in), else all.
+ */
+static size_t
+h2_scan(struct edge_h2 *h, const uint8_t *p, size_t len, bool *check)
+{
+	size_t i = 0, k;
+
+	*check = false;
+	while (i < len) {
+		if (h->scan_preface > 0) {
+			k = len - i < h->scan_preface ? len - i : h->scan_preface;
+			h->scan_preface -= (uint32_t)k;
+			i += k;
+			continue;
+		}
+		if (h->scan_have >= 9) { /* a PRIORITY frame's dependency */
+			h->scan_dep[h->scan_have++ - 9] = p[i++];
+			if (h->scan_have == 9 + sizeof h->scan_dep) {
+				*check = true;
+				return i;
+			}
+			continue;
+		}
+		if (h->scan_skip > 0) {
+			k = len - i < h->scan_skip ? len - i : h->scan_skip;
+			h->scan_skip -= (uint32_t)k;
+			i += k;
+			continue;
+		}
+		h->scan_hd[h->scan_have++] = p[i++];
+		if (h->scan_have < 9)
+			continue;
+		h->scan_skip =
+		    (uint32_t)h->scan_hd[0] << 16 | (uint32_t)h->scan_hd[1] << 8 | h->scan_hd[2];
+		if (h->scan_hd[3] == NGHTTP2_PRIORITY && h->scan_skip == 5) {
+			h->scan_skip = 1; /* the weight, after the dependency */
+			continue;         /* scan_have stays 9: the dependency next */
+		}
+		h->scan_have = 0;
+		if (h->scan_hd[3] == NGHTTP2_DATA) {
+			*check = true;
+			return i;
+		}
+	}
+	return i;
+}
+
 int
 edge_h2_recv(struct edge_h2 *h, const uint8_t *p, size_t len)
 {
-	ssize_t rv;
+	ssize_t rv = 0;
 
 	OBJ_CHECK(h, EDGE_H2_MAGIC);
 	if (h->failed)
 		return h->calm >= 0 ? EDGE_H2_E_CALM : EDGE_H2_E_PROTO;
-	rv = nghttp2_session_mem_recv(h->ng, p, len);
+	while (len > 0) {
+		bool check;
+		size_t n = h2_scan(h, p, len, &check);
+
+		rv = nghttp2_session_mem_recv(h->ng, p, n);
+		if (rv < 0)
+			break;
+		p += n;
+		len -= n;
+		if (check) {
+			if (h2_scan_check(h) != 0) {
+				rv = NGHTTP2_ERR_CALLBACK_FAILURE;
+				break;
+			}
+			if (h->scan_have > 9)
+				h->scan_have = 0; /* the dependency was read */
+		}
+	}
 	if (rv >= 0)
 		return 0;
 	h->failed = true;
@@ -929,6 +1087,11 @@ edge_h2_recv(struct edge_h2 *h, const uint8_t *p, size_t len)
 		h->counters[h->calm]++;
 		(void)nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
 		return EDGE_H2_E_CALM;
+	}
+	if (h->fatal >= 0) {
+		h->counters[EDGE_H2_C_PROTOCOL]++;
+		(void)nghttp2_session_terminate_session(h->ng, (uint32_t)h->fatal);
+		return EDGE_H2_E_PROTO;
 	}
 	if (rv == NGHTTP2_ERR_NOMEM)
 		return EDGE_H2_E_NOMEM;

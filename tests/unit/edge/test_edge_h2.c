@@ -425,6 +425,64 @@ test_invalid(void)
 static const char *const get_kv[] = {
     ":method", "GET", ":scheme", "https", ":authority", "a", ":path", "/", NULL};
 
+/* RFC 9113 §5.1, §5.1.1, §5.3.1: frames nghttp2 would drop silently. */
+static void
+test_stream_ids(void)
+{
+	struct h2p c;
+	static const uint8_t self1[5] = {0, 0, 0, 1, 16}; /* depends on stream 1 */
+	static const uint8_t self5[5] = {0, 0, 0, 5, 16};
+
+	subtest("HEADERS on a stream id below one already used: PROTOCOL_ERROR");
+	h2r_init(&c, &conf);
+	h2r_headers(&c, 5, get_kv, true);
+	h2p_pump(&c, 20);
+	is_int(h2p_st(&c, 5)->status, 200);
+	h2r_headers(&c, 3, get_kv, true);
+	h2p_pump(&c, 20);
+	ok(c.goaways == 1 && c.goaway_code == NGHTTP2_PROTOCOL_ERROR, "GOAWAY PROTOCOL_ERROR");
+	is_int(c.app.requests, 1);
+	h2p_fini(&c);
+
+	subtest("DATA on a closed stream: STREAM_CLOSED");
+	h2r_init(&c, &conf);
+	h2r_headers(&c, 1, get_kv, true);
+	h2p_pump(&c, 20);
+	is_int(h2p_st(&c, 1)->status, 200);
+	h2r_frame(&c, NGHTTP2_DATA, 0, 1, "late", 4);
+	h2p_pump(&c, 20);
+	ok(c.goaways == 1 && c.goaway_code == NGHTTP2_STREAM_CLOSED, "GOAWAY STREAM_CLOSED");
+	h2p_fini(&c);
+
+	subtest("DATA on a stream this side reset: ignored");
+	h2r_init(&c, &conf);
+	h2r_headers(&c, 1, bad_cases[0].kv, false); /* malformed: reset by the node */
+	h2p_pump(&c, 20);
+	is_int(h2p_st(&c, 1)->rst, NGHTTP2_PROTOCOL_ERROR);
+	h2r_frame(&c, NGHTTP2_DATA, NGHTTP2_FLAG_END_STREAM, 1, "body", 4);
+	h2r_headers(&c, 3, get_kv, true);
+	h2p_pump(&c, 20);
+	ok(c.goaways == 0 && h2p_st(&c, 3)->status == 200, "no GOAWAY; the next request served");
+	h2p_fini(&c);
+
+	subtest("a stream depending on itself: PROTOCOL_ERROR");
+	h2r_init(&c, &conf);
+	h2r_frame(&c, NGHTTP2_PRIORITY, 0, 1, self1, sizeof self1);
+	h2p_pump(&c, 20);
+	ok(c.goaways == 1 && c.goaway_code == NGHTTP2_PROTOCOL_ERROR,
+	    "PRIORITY on an idle stream: GOAWAY PROTOCOL_ERROR");
+	h2p_fini(&c);
+	h2r_init(&c, &conf);
+	c.app.mode = H2P_HOLD;
+	h2r_headers(&c, 5, get_kv, true);
+	h2p_pump(&c, 20);
+	h2r_frame(&c, NGHTTP2_PRIORITY, 0, 5, self5, sizeof self5);
+	h2p_pump(&c, 20);
+	ok(h2p_st(&c, 5)->rst == NGHTTP2_PROTOCOL_ERROR && c.goaways == 0,
+	    "PRIORITY on an open stream: RST_STREAM PROTOCOL_ERROR");
+	h2p_fini(&c);
+}
+
 /* n streams from id on, each opened and reset at once; the next id. */
 static int32_t
 open_and_reset(struct h2p *c, int32_t id, int n)
@@ -897,6 +955,7 @@ main(void)
 	test_concurrency();
 	test_invalid();
 	test_rapid_reset();
+	test_stream_ids();
 	test_header_limits();
 	test_floods();
 	test_drain_and_timeouts();
