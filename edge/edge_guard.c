@@ -276,7 +276,7 @@ guard_rate(struct policy_rl *rl, const struct config_rate_limit *r,
 bool
 edge_guard_check(struct policy_rl *rl, const struct config *cfg, const struct config_site *site,
     const struct config_route *route, const struct edge_guard_client *client,
-    const struct h1_header *hdrs, size_t n, struct edge_guard_scratch *s,
+    const struct h1_header *hdrs, size_t n, bool judged, struct edge_guard_scratch *s,
     struct edge_guard_verdict *v)
 {
 	const struct config_access *a = route->access != NULL ? route->access : site->access;
@@ -289,9 +289,9 @@ edge_guard_check(struct policy_rl *rl, const struct config *cfg, const struct co
 	s->claims_len = 0;
 	if (geo_fields || (a != NULL && a->geo))
 		loc = guard_locate(cfg, client, s);
-	if (a != NULL && !guard_access(a, client, loc, v))
+	if (!judged && a != NULL && !guard_access(a, client, loc, v))
 		return false;
-	if (r != NULL && rl != NULL && !guard_rate(rl, r, client, hdrs, n, v))
+	if (!judged && r != NULL && rl != NULL && !guard_rate(rl, r, client, hdrs, n, v))
 		return false;
 	if (geo_fields && loc != NULL)
 		guard_geo_fields(cfg, loc, s);

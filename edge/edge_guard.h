@@ -108,10 +108,14 @@ struct edge_guard_verdict {
  * looked up (or taken from s) when a rule or geo_headers needs it.  true:
  * serve, and s->fields holds the X-Geo-* lines for the origin.  false:
  * refuse with *v; the access rule that decided is counted in the snapshot.
+ * judged: a verified sibling's request (origin_sibling.h), whose client the
+ * node it reached has judged already; neither the access rules nor the rate
+ * limit apply again (here the client would be that sibling, one address for
+ * all of its clients, and a client's request would be counted twice).
  */
 bool edge_guard_check(struct policy_rl *rl, const struct config *cfg,
     const struct config_site *site, const struct config_route *route,
-    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n,
+    const struct edge_guard_client *client, const struct h1_header *hdrs, size_t n, bool judged,
     struct edge_guard_scratch *s, struct edge_guard_verdict *v);
 
 /*

@@ -441,7 +441,7 @@ req_step_guard(struct edge_req *req)
 	if (edge_guard_check(
 	        atomic_load_explicit(&req->sess->w->srv->rate_limits, memory_order_acquire),
 	        req->sess->gen->cfg, req->site, req->route, &req->sess->client, req->h1.headers,
-	        req->h1.n_headers, &req->sess->guard, &v))
+	        req->h1.n_headers, req->from_sibling, &req->sess->guard, &v))
 		return true;
 	if (v.status == 429) {
 		EDGE_COUNT(&req->sess->w->metrics, rate_limited_total);

@@ -300,6 +300,50 @@ class SiblingCanary(Siblings):
         self.assertEqual(self.origin.count(prefix="/plain/"), 20)
 
 
+class SiblingRateLimit(Siblings):
+    """The node a client reaches applies the access rules and rate limits;
+    the owner does not apply them again to its sibling's request: there the
+    client would be the sibling, one address for all of its clients."""
+
+    def mutate(self, cfg):
+        harness.add_route(cfg, {"path": "/rl/", "pool": "web",
+                                "rate_limit": {"by": "address", "rate": "4/m", "burst": 4},
+                                "access": {"deny": ["cidr:127.0.0.2/32", "cidr:127.0.0.3/32",
+                                                    "cidr:127.0.0.4/32"],
+                                           "default": "allow"}})
+        return cfg
+
+    def get_from(self, src, node, path):
+        import http.client
+        c = http.client.HTTPConnection(node.ip, self.port, timeout=10, source_address=(src, 0))
+        try:
+            c.request("GET", path, headers={"Host": "example.com"})
+            r = c.getresponse()
+            r.read()
+            return r.status
+        finally:
+            c.close()
+
+    def test_owner_does_not_limit_its_siblings(self):
+        # ten clients, three objects each through the first node: within
+        # each client's limit there; the owners see the first node's
+        # address for about twenty of them, far past a limit of four (and
+        # denied by the access list), and must not count them
+        statuses = []
+        for k in range(10):
+            src = "127.0.0.%d" % (20 + k)
+            for j in range(3):
+                statuses.append(self.get_from(src, self.nodes[0], "/rl/%d-%d?%s" % (k, j, CC)))
+        self.assertEqual(statuses, [200] * 30)
+        self.assertGreater(self.metric_sum("sibling_requests_total"), 8)
+        self.assertEqual(self.metric_sum("rate_limited_total"), 0)
+        self.assertEqual(self.metric_sum("access_denied_total"), 0)
+        # the first node still limits a client that asks too much
+        src = "127.0.0.40"
+        more = [self.get_from(src, self.nodes[0], "/rl/x%d?%s" % (j, CC)) for j in range(6)]
+        self.assertEqual(more.count(429), 2, more)
+
+
 class SiblingStoreSmall(Siblings):
     store = {"store": "small", "store_max": 0}
 
