@@ -344,6 +344,49 @@ class SiblingRateLimit(Siblings):
         self.assertEqual(more.count(429), 2, more)
 
 
+class SiblingPurgeRace(Siblings):
+    """A purge that arrives while the owner fills a key for a sibling wins
+    on both nodes: neither stores nor serves the answer that was on its way."""
+
+    def purge_all(self, url):
+        for n in self.nodes:
+            r = harness.http_request(n.admin_port, "POST", "/purge",
+                                     {"Content-Type": "application/json",
+                                      "Authorization": "Bearer " + OPS},
+                                     json.dumps({"urls": [url]}).encode(), host=n.ip)
+            self.assertEqual(r.status, 200, r)
+            pid = json.loads(r.body)["id"]
+
+            def done(n=n, pid=pid):
+                st = n.admin("/purge/" + pid)
+                return st.status == 200 and json.loads(st.body)["done"]
+            harness.wait_until(done, 10, what="purge carried out")
+
+    def test_purge_during_a_sibling_fill_wins_on_both_nodes(self):
+        first = self.nodes[0]
+        for i in range(40):
+            path = "/race/%d" % i
+            self.origin.script({path: {"cc": "max-age=600", "seq": [
+                {"body": "probe"}, {"body": "old", "delay_ms": 1500}, {"body": "new"}]}})
+            r = first.get(path)
+            self.assertEqual(r.status, 200)
+            if "sibling" in (r.header("Cache-Status") or ""):
+                break
+        else:
+            self.fail("no key owned by another node in 40")
+        url = "http://example.com" + path
+        self.purge_all(url)
+        slow = harness.Background(first.get, path)
+        time.sleep(0.5)  # the owner is filling from the origin, for the first node
+        self.purge_all(url)
+        self.assertEqual(slow.result(10).body, b"old")  # in flight: answered as it was
+        for n in self.nodes:
+            r = n.get(path)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, b"new", "%s served what the purge removed" % n.ip)
+        self.assertEqual(self.origin.count(path), 3)
+
+
 class SiblingStoreSmall(Siblings):
     store = {"store": "small", "store_max": 0}
 
