@@ -382,6 +382,7 @@ struct fetch_store {
 	struct h1_header *hdrs;
 	struct cache_policy_conf conf;
 	bool skip_sts;
+	bool sibling;            /* the owner answers: its X-Cache and Cache-Status are dropped */
 	struct cache_obj *stale; /* owned */
 	struct cache_obj *fill;  /* owned, while reading a 200 */
 	struct cache_fill *cf;   /* its entry in the server's fill table, or NULL */
@@ -2011,6 +2012,15 @@ store_on_head(struct edge_fetch *f, struct h1_response *resp)
 	struct fetch_store *st = &f->st;
 	time_t now = time_now();
 
+	if (st->sibling) {
+		/* the owner's own cache fields are neither merged nor stored */
+		size_t k = 0;
+
+		for (size_t i = 0; i < resp->n_headers; i++)
+			if (!edge_fetch_cache_status_field(resp->headers[i].name))
+				resp->headers[k++] = resp->headers[i];
+		resp->n_headers = k;
+	}
 	edge_compress_304(st->stale, resp);
 	if (resp->status == 304 &&
 	    (cache_policy_304_applies(st->stale, resp, false) ||
@@ -2182,6 +2192,9 @@ edge_fetch_background(
 	f->st.key_len = bg->key_len;
 	f->st.conf = bg->conf;
 	f->st.skip_sts = bg->skip_sts;
+	f->st.sibling = bg->sibling;
+	f->skip = bg->sibling;
+	f->skip_member = bg->skip_member;
 	f->st.stale = cache_obj_ref(bg->stale);
 	f->st.cf = cf;
 	f->st.next = w->bg_fetch[bucket];

@@ -148,6 +148,8 @@ struct edge_fetch_bg {
 	struct cache_obj *stale;       /* the stored object to refresh (a reference is taken) */
 	struct cache_policy_conf conf; /* the route's policy settings */
 	bool skip_sts;                 /* the site sets hsts */
+	bool sibling;                  /* pool is the siblings': the key's owner answers */
+	unsigned skip_member;          /* with sibling: this node, never picked */
 };
 
 /*

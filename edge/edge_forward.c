@@ -1236,21 +1236,19 @@ edge_forward_hash(const struct edge_req *req, const struct config_pool *pool)
 	return origin_balance_hash(req->h1.path.p, req->h1.path.len);
 }
 
-/* Does the miss go to the key's owner among the siblings (origin_sibling.h)?
- * A stored GET or HEAD without a body, not a sibling's own request, whose
- * owner — rendezvous hashing of the key over the usable members, this node
- * included — is another node; *hash: the key's.  Not on a route whose copy
+/* Does the key go to its owner among the siblings (origin_sibling.h)?  A GET
+ * or HEAD without a body, not a sibling's own request, whose owner —
+ * rendezvous hashing of the key over the usable members, this node included
+ * — is another node; *hash: the key's.  Not on a route whose copy
  * depends on where the client is (cache.vary_geo) or on its canary share:
  * the owner would judge those by its own view of the client. */
 static bool
-fw_to_sibling(const struct edge_req *req, uint64_t *hash)
+fw_owner_elsewhere(const struct edge_req *req, uint64_t *hash)
 {
 	const struct origin_sibling_conf *sc = &req->sess->gen->cfg->siblings;
-	const struct edge_forward *fw = &req->fw;
 	int owner;
 
-	if (!sc->enabled || req->from_sibling || fw->sibling_failed || !fw->store ||
-	    req->key_len <= 0 || !fw_bodyless(req) ||
+	if (!sc->enabled || req->from_sibling || req->key_len <= 0 || !fw_bodyless(req) ||
 	    !(fw_method_is(req, "GET") || fw_method_is(req, "HEAD")) || req->route == NULL ||
 	    req->route->vary_geo != CONFIG_VARY_GEO_NONE || req->route->canary_pool != NULL)
 		return false;
@@ -1258,6 +1256,13 @@ fw_to_sibling(const struct edge_req *req, uint64_t *hash)
 	owner = origin_balance_pick(origin_pool_balance(req->sess->gen->opool, sc->pool_idx), *hash,
 	    NULL, 0, time_mono_ms());
 	return owner >= 0 && (unsigned)owner != sc->self_idx;
+}
+
+/* fw_owner_elsewhere for a miss that stores, unless the owner failed it. */
+static bool
+fw_to_sibling(const struct edge_req *req, uint64_t *hash)
+{
+	return !req->fw.sibling_failed && req->fw.store && fw_owner_elsewhere(req, hash);
 }
 
 /* The fetch: NORMAL when req leads a fill, else PASS.  Until it has an origin
@@ -1365,8 +1370,11 @@ edge_forward_on_client_writable(struct edge_req *req)
 bool
 edge_forward_background(struct edge_req *req, struct cache_obj *stale)
 {
+	const struct config *cfg = req->sess->gen->cfg;
 	struct edge_fetch_bereq b;
 	struct edge_fetch_bg bg;
+	char hop[ORIGIN_SIBLING_MARK_LEN + 1];
+	uint64_t sib_hash = 0;
 
 	if (req->key_len < 0 || req->route == NULL || req->h1.body != H1_BODY_NONE)
 		return false;
@@ -1385,5 +1393,18 @@ edge_forward_background(struct edge_req *req, struct cache_obj *stale)
 	bg.stale = stale;
 	edge_forward_policy_conf(req, &bg.conf);
 	bg.skip_sts = req->site != NULL && req->site->hsts != NULL;
+	/* a key another node owns is refreshed by its owner, as a foreground
+	 * miss is: the owner revalidates with the origin once for the PoP */
+	bg.sibling = fw_owner_elsewhere(req, &sib_hash);
+	bg.skip_member = 0;
+	if (bg.sibling) {
+		bg.pool = &cfg->pools[cfg->siblings.pool_idx];
+		bg.hash = sib_hash;
+		bg.skip_member = cfg->siblings.self_idx;
+		b.target = req->h1.path;
+		b.host = req->h1.authority;
+		b.hop = str_make(hop, origin_sibling_mark(&cfg->siblings, b.method, b.host,
+		                          b.target, time_now(), hop));
+	}
 	return edge_fetch_background(req->sess->w, &bg, &b);
 }

@@ -387,6 +387,46 @@ class SiblingPurgeRace(Siblings):
         self.assertEqual(self.origin.count(path), 3)
 
 
+class SiblingBackgroundRevalidation(Siblings):
+    """A stale-while-revalidate refresh on a node that does not own the key
+    goes to the owner, as a foreground miss does: the PoP revalidates with
+    the origin once, not once per node holding a copy."""
+
+    def test_stale_copies_refresh_through_the_owner(self):
+        swr = "max-age=1, stale-while-revalidate=60"
+        for i in range(40):
+            path = "/swr/%d" % i
+            self.origin.script({path: {"cc": swr, "body": "v1", "headers": {"ETag": '"v1"'}}})
+            r = self.nodes[0].get(path)
+            if "sibling" in (r.header("Cache-Status") or ""):
+                break
+        else:
+            self.fail("no key owned by another node in 40")
+        others = [n for n in self.nodes[1:] if "sibling" in (n.get(path).header("Cache-Status")
+                                                              or "")]
+        self.assertEqual(len(others), 1, "one more node holds a sibling's copy")
+        askers = [self.nodes[0], others[0]]
+        self.assertEqual(self.origin.count(path), 1)
+        time.sleep(1.6)  # every copy stale, within stale-while-revalidate
+        self.origin.script({path: {"cc": "max-age=600", "body": "v2",
+                                   "headers": {"ETag": '"v2"'}}})
+        before = self.metric_sum("sibling_requests_total")
+        for n in askers:
+            r = n.get(path)
+            self.assertEqual((r.status, r.body), (200, b"v1"))
+            self.assertIn("stale-while-revalidate", r.header("Cache-Status") or "", r.headers)
+        # both refreshes went to the owner; it asked the origin once
+        harness.wait_until(lambda: self.metric_sum("sibling_requests_total") >= before + 2, 5.0,
+                           what="the refreshes reached the owner")
+        harness.wait_until(lambda: all(n.get(path).body == b"v2" for n in self.nodes), 8.0,
+                           what="every node has the new copy")
+        self.assertEqual(self.origin.count(path), 2)
+        for n in self.nodes:
+            r = n.get(path)
+            self.assertEqual(r.header("X-Cache"), "HIT", (n.ip, r.headers))
+            self.assertEqual(len(r.header_all("Cache-Status")), 1, r.headers)
+
+
 class SiblingStoreSmall(Siblings):
     store = {"store": "small", "store_max": 0}
 
