@@ -229,6 +229,7 @@ config_parse_free(struct config *c)
 	}
 	free(c->pools);
 	free(c->siblings.self);
+	free(c->siblings.srv);
 	free(c->siblings.key_file);
 	if (c->siblings.key != NULL)
 		OPENSSL_clear_free(c->siblings.key, c->siblings.key_len);

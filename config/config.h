@@ -435,6 +435,22 @@ struct config {
 #include <stdio.h>
 int config_load(const char *path, struct config **out, FILE *errf);
 
+/* A member of siblings.srv as its SRV records and the resolver gave it. */
+struct config_srv_member {
+	const char *host; /* an address literal */
+	uint16_t port;
+	unsigned weight; /* 1..1000 */
+};
+
+/*
+ * config_load, with m[0..n) as the members of siblings.srv (siblings.self
+ * among them or not: it is a member all the same).  Without siblings.srv
+ * they are not used; with it and n 0, self is the only member until the
+ * records are known.
+ */
+int config_load_members(
+    const char *path, const struct config_srv_member *m, size_t n, struct config **out, FILE *errf);
+
 /*
  * The files the node appends to (log.access, purge.audit_log): each must be
  * open for appending as the node starts, or be creatable (its directory

@@ -112,7 +112,9 @@ struct cparse {
 	size_t tls_sites;              /* sites with a tls section */
 	const struct cnode *pp_listen; /* first "proxy_protocol: true" value */
 	char *pp_listen_path;
-	bool has_default; /* a site said tls.default: true */
+	bool has_default;                            /* a site said tls.default: true */
+	const struct config_srv_member *srv_members; /* siblings.srv's, resolved */
+	size_t n_srv_members;
 };
 
 static char *
@@ -1929,6 +1931,35 @@ cparse_sibling_key(struct cparse *p, const struct cnode *f, struct origin_siblin
 	OPENSSL_cleanse(buf, sizeof buf);
 }
 
+/* An SRV owner name (RFC 2782): labels of letters, digits, '-' and '_' (the
+ * service and protocol labels start with one), 1 to 63 bytes each, 253 in
+ * all, an optional final dot. */
+static bool
+cparse_srv_name(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum(ch) || ch == '-' || ch == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
 /*
  * siblings: { self, members: [ "host:port" | {address, weight} ], key_file,
  * store, store_max, timeouts: { connect, first_byte } } — the members become
@@ -1939,7 +1970,7 @@ static void
 cparse_siblings(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
-	    "self", "members", "key_file", "store", "store_max", "timeouts", NULL};
+	    "self", "members", "srv", "key_file", "store", "store_max", "timeouts", NULL};
 	static const char *const member_keys[] = {"address", "weight", "admin", NULL};
 	static const char *const timeout_keys[] = {"connect", "first_byte", NULL};
 	const struct cnode *admin_first = NULL, *admin_missing = NULL;
@@ -1997,7 +2028,32 @@ cparse_siblings(struct cparse *p, const struct cnode *m)
 		}
 		cparse_pop(p, old);
 	}
-	if ((v = cparse_required(p, m, "members")) != NULL) {
+	/* srv: the members are its SRV records, as main resolved them */
+	if ((v = cmap_get(m, "srv", NULL)) != NULL) {
+		old = cparse_push_key(p, "srv");
+		if (cmap_get(m, "members", NULL) != NULL)
+			cparse_err(
+			    p, v, "members and srv exclude each other: name the siblings one way");
+		else if (cparse_str(p, v) != NULL && !cparse_srv_name(v->str))
+			cparse_err(p, v,
+			    "\"%s\" is not a DNS name (e.g. _outpost._tcp.pop1.example.net)",
+			    v->str);
+		else if (v->str != NULL)
+			sc->srv = xstrdup(v->str);
+		cparse_pop(p, old);
+		pool.members = xcalloc(p->n_srv_members + 2, sizeof pool.members[0]);
+		for (size_t i = 0; sc->srv != NULL && i < p->n_srv_members; i++) {
+			const struct config_srv_member *sm = &p->srv_members[i];
+
+			if (self_host != NULL && sm->port == self_port &&
+			    strcmp(sm->host, self_host) == 0) {
+				sc->self_idx = (unsigned)pool.n_members;
+				self_found = true;
+			}
+			pool.members[pool.n_members++] = (struct config_member){
+			    xstrdup(sm->host), sm->port, sm->weight, false, 0, NULL, 0};
+		}
+	} else if ((v = cparse_required(p, m, "members")) != NULL) {
 		old = cparse_push_key(p, "members");
 		if (cparse_seq(p, v)) {
 			pool.members = xcalloc(v->n + 1, sizeof pool.members[0]);
@@ -4093,7 +4149,14 @@ cparse_done(struct cparse *p)
 int
 config_load(const char *path, struct config **out, FILE *errf)
 {
-	struct cparse p = {.file = path};
+	return config_load_members(path, NULL, 0, out, errf);
+}
+
+int
+config_load_members(const char *path, const struct config_srv_member *members, size_t n_members,
+    struct config **out, FILE *errf)
+{
+	struct cparse p = {.file = path, .srv_members = members, .n_srv_members = n_members};
 	struct cnode *root;
 	struct stat st;
 	size_t i;

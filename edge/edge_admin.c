@@ -41,6 +41,7 @@
 #include "edge/edge_purge.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
+#include "origin/origin_srv.h"
 #include "purge/purge.h"
 
 const char *const edge_counter_names[EDGE_C__COUNT] = {
@@ -276,6 +277,19 @@ admin_metrics(struct admin_req *r, void *arg)
 	    b, "outpost_draining", "gauge", "1 after SIGTERM", atomic_load(&srv->draining));
 	admin_metric(b, "outpost_config_reloads_total", "counter",
 	    "New configurations put in service by SIGHUP", srv->reloads_total);
+	if (srv->srv_watch != NULL) {
+		struct origin_srv_stats ss;
+
+		origin_srv_stats(srv->srv_watch, &ss);
+		admin_metric(b, "outpost_sibling_srv_refreshes_total", "counter",
+		    "Answers of siblings.srv that gave a membership", ss.refreshes);
+		admin_metric(b, "outpost_sibling_srv_failures_total", "counter",
+		    "Lookups of siblings.srv that failed (the members stayed)", ss.failures);
+		admin_metric(b, "outpost_sibling_membership_changes_total", "counter",
+		    "Memberships of siblings.srv that differed from the last one", ss.changes);
+		admin_metric(b, "outpost_sibling_members", "gauge",
+		    "Members siblings.srv names now", ss.members);
+	}
 	admin_metric(b, "outpost_config_reload_failures_total", "counter",
 	    "New configurations rejected (the running one stayed)", srv->reload_failures_total);
 	admin_metric(b, "outpost_config_last_reload_success", "gauge",

@@ -84,6 +84,7 @@
 #include "edge/edge_upgrade.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_health.h"
+#include "origin/origin_srv.h"
 
 #define MAIN_DEFAULT_CONFIG OUTPOST_SYSCONFDIR "/outpost.yaml"
 /* Shards of the fill table; each keeps at most 32 hit-for-pass markers. */
@@ -128,6 +129,12 @@ struct main_state {
 	pid_t up_child; /* spawned here (to reap), or 0 (the helper started it) */
 	pid_t up_pid;   /* the new process, from its HELLO */
 	struct event *up_ev, *up_timer;
+	/* siblings.srv: its watcher and the members it gave last (a reload
+	 * loads the configuration with them) */
+	struct origin_srv *srv_watch;
+	struct origin_srv_member *srv_got;
+	struct config_srv_member *srv_members;
+	size_t n_srv_members;
 };
 
 static void
@@ -288,6 +295,62 @@ main_log_lines(char *text)
 		log_err("main", "reload: %s", line);
 }
 
+static int main_reload(struct main_state *ms, char **errors);
+
+static void
+main_srv_forget(struct main_state *ms)
+{
+	ms->srv.srv_watch = NULL;
+	origin_srv_free(&ms->srv_watch);
+	free(ms->srv_got);
+	free(ms->srv_members);
+	ms->srv_got = NULL;
+	ms->srv_members = NULL;
+	ms->n_srv_members = 0;
+}
+
+/* siblings.srv gave another membership: the configuration again, with it. */
+static void
+main_on_srv(const struct origin_srv_member *m, size_t n, void *arg)
+{
+	struct main_state *ms = arg;
+
+	free(ms->srv_got);
+	free(ms->srv_members);
+	ms->srv_got = xmalloc(n * sizeof *ms->srv_got);
+	memcpy(ms->srv_got, m, n * sizeof *m);
+	ms->srv_members = xmalloc(n * sizeof *ms->srv_members);
+	for (size_t i = 0; i < n; i++)
+		ms->srv_members[i] =
+		    (struct config_srv_member){ms->srv_got[i].host, m[i].port, m[i].weight};
+	ms->n_srv_members = n;
+	log_info("main", "siblings.srv: %zu members: loading the configuration with them", n);
+	if (ms->stopping || main_reload(ms, NULL) != 0)
+		log_err("main", "siblings.srv: the new members are not in service");
+}
+
+/* Watches the records of the running configuration's siblings.srv (a new
+ * name starts over; none stops watching). */
+static void
+main_srv_update(struct main_state *ms)
+{
+	const struct config *cfg = ms->srv.cfg;
+	const char *name = cfg->siblings.enabled ? cfg->siblings.srv : NULL;
+
+	if (name == NULL) {
+		main_srv_forget(ms);
+		return;
+	}
+	if (ms->srv_watch != NULL && strcmp(origin_srv_name(ms->srv_watch), name) == 0)
+		return;
+	main_srv_forget(ms);
+	ms->srv_watch = origin_srv_new(ms->base, name, cfg->resolver.servers,
+	    cfg->resolver.min_ttl_s, cfg->resolver.max_ttl_s, main_on_srv, ms);
+	if (ms->srv_watch == NULL)
+		log_err("main", "siblings.srv %s: the resolver did not start", name);
+	ms->srv.srv_watch = ms->srv_watch; /* for /metrics */
+}
+
 /* SIGHUP (or POST /reload): a new snapshot in service (0), or the old one
  * kept (-1, logged).  errors: when not NULL, what config_load reported, one
  * error a line (malloc'd; NULL when it said nothing). */
@@ -306,7 +369,9 @@ main_reload(struct main_state *ms, char **errors)
 
 	log_info("main", "SIGHUP: reloading %s", ms->path);
 	srv->last_reload_time = time(NULL);
-	r = ef != NULL ? config_load(ms->path, &ncfg, ef) : -1;
+	r = ef != NULL
+	        ? config_load_members(ms->path, ms->srv_members, ms->n_srv_members, &ncfg, ef)
+	        : -1;
 	if (ef != NULL)
 		fclose(ef);
 	if (errors != NULL && errs != NULL)
@@ -342,6 +407,7 @@ main_reload(struct main_state *ms, char **errors)
 	srv->last_reload_ok = true;
 	log_info("main", "reload: configuration in service (%zu sites, %zu pools)", ncfg->n_sites,
 	    ncfg->n_pools);
+	main_srv_update(ms);
 	return 0;
 }
 
@@ -958,6 +1024,7 @@ main_run(struct config *cfg, const char *path)
 	}
 	main_notify_ready(&ms);
 	main_watchdog_start(&ms);
+	main_srv_update(&ms);
 	event_base_dispatch(ms.base);
 	log_info("main", "stopped");
 	rc = 0;
@@ -982,6 +1049,7 @@ out:
 	if (ms.watchdog_timer != NULL)
 		event_free(ms.watchdog_timer);
 	admin_http_free(&ms.admin);
+	main_srv_forget(&ms);
 	edge_admin_stop();
 	edge_labels_fini(&ms.srv.site_labels); /* /metrics reads them */
 	edge_labels_fini(&ms.srv.pool_labels);

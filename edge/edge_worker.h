@@ -117,6 +117,8 @@ struct edge_server {
 	unsigned long reload_failures_total; /* new configurations rejected */
 	time_t last_reload_time;             /* 0: never */
 	bool last_reload_ok;
+	/* siblings.srv's watcher (origin_srv.h), or NULL (main thread only) */
+	struct origin_srv *srv_watch;
 };
 
 struct edge_worker {

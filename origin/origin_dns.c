@@ -567,6 +567,108 @@ dns_on_done_event(evutil_socket_t fd, short what, void *arg)
 		dns_destroy(d);
 }
 
+/* ---- SRV ------------------------------------------------------------------------- */
+
+#define DNS_CLASS_IN 1
+#define DNS_TYPE_SRV 33
+
+struct dns_srv_query {
+	struct origin_dns *d;
+	origin_dns_srv_cb *cb;
+	void *arg;
+};
+
+/* The offset past the name at off in the message, or 0 when malformed. */
+static int
+dns_skip_name(const unsigned char *m, int len, int off)
+{
+	while (off < len) {
+		unsigned n = m[off];
+
+		if (n == 0)
+			return off + 1;
+		if ((n & 0xc0) == 0xc0)
+			return off + 2 <= len ? off + 2 : 0;
+		if ((n & 0xc0) != 0)
+			return 0;
+		off += 1 + (int)n;
+	}
+	return 0;
+}
+
+/* The TTL of the first answer record of the message (RFC 1035 §4.1), or 0. */
+static unsigned
+dns_first_ttl(const unsigned char *m, int len)
+{
+	int off = 12;
+	unsigned qd;
+
+	if (len < 12 || ((unsigned)m[6] << 8 | m[7]) == 0)
+		return 0;
+	for (qd = (unsigned)m[4] << 8 | m[5]; qd > 0; qd--) {
+		if ((off = dns_skip_name(m, len, off)) == 0)
+			return 0;
+		off += 4; /* type, class */
+	}
+	if ((off = dns_skip_name(m, len, off)) == 0 || off + 8 > len)
+		return 0;
+	off += 4; /* type, class */
+	return (unsigned)m[off] << 24 | (unsigned)m[off + 1] << 16 | (unsigned)m[off + 2] << 8 |
+	       m[off + 3];
+}
+
+static void
+dns_srv_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_srv_query *q = arg;
+	struct ares_srv_reply *rr = NULL, *r;
+	struct origin_dns_srv *out;
+	unsigned ttl;
+	size_t n = 0;
+
+	(void)timeouts;
+	if (status == ARES_SUCCESS)
+		status = ares_parse_srv_reply(abuf, alen, &rr);
+	if (status != ARES_SUCCESS) {
+		q->cb(dns_status_err(status), NULL, 0, 0, q->arg);
+		free(q);
+		return;
+	}
+	for (r = rr; r != NULL; r = r->next)
+		n++;
+	out = xcalloc(n ? n : 1, sizeof *out);
+	n = 0;
+	for (r = rr; r != NULL; r = r->next)
+		out[n++] = (struct origin_dns_srv){r->host, r->port, r->priority, r->weight};
+	ttl = dns_first_ttl(abuf, alen);
+	if (ttl < q->d->min_ttl_s)
+		ttl = q->d->min_ttl_s;
+	if (ttl > q->d->max_ttl_s)
+		ttl = q->d->max_ttl_s;
+	q->cb(NULL, out, n, ttl, q->arg);
+	free(out);
+	ares_free_data(rr);
+	free(q);
+}
+
+void
+origin_dns_query_srv(struct origin_dns *d, const char *name, origin_dns_srv_cb *cb, void *arg)
+{
+	struct dns_srv_query *q = xcalloc(1, sizeof *q);
+
+	ASSERT(d->magic == ORIGIN_DNS_MAGIC);
+	q->d = d;
+	q->cb = cb;
+	q->arg = arg;
+	if (d->dying) {
+		free(q);
+		cb(origin_dns_err_shutdown, NULL, 0, 0, arg);
+		return;
+	}
+	ares_query(d->channel, name, DNS_CLASS_IN, DNS_TYPE_SRV, dns_srv_on_answer, q);
+	dns_timer_update(d);
+}
+
 /* ---- public -------------------------------------------------------------------- */
 
 struct origin_dns *

@@ -102,4 +102,26 @@ unsigned origin_dns_mark_bad(struct origin_dns *d, const char *host, const struc
  */
 void origin_dns_cancel(struct origin_dns_query **qp);
 
+/* One SRV record (RFC 2782); target is valid during the callback only. */
+struct origin_dns_srv {
+	const char *target;
+	uint16_t port;
+	uint16_t priority;
+	uint16_t weight;
+};
+
+/*
+ * Completion of origin_dns_query_srv: err NULL and the n records rr[0..n)
+ * with ttl_s, the answer's TTL clamped like an address's; or err (one of the
+ * constants above) and n 0.  May run before origin_dns_query_srv returns
+ * (an answer c-ares had at once), and with origin_dns_err_shutdown from
+ * origin_dns_free.
+ */
+typedef void origin_dns_srv_cb(
+    const char *err, const struct origin_dns_srv *rr, size_t n, unsigned ttl_s, void *arg);
+
+/* Asks for the SRV records of name (not cached: the caller refreshes them
+ * by their TTL).  cb runs exactly once.  Worker (or main) thread. */
+void origin_dns_query_srv(struct origin_dns *d, const char *name, origin_dns_srv_cb *cb, void *arg);
+
 #endif

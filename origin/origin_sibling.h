@@ -47,6 +47,7 @@ enum origin_sibling_store {
 struct origin_sibling_conf {
 	bool enabled;
 	char *self;         /* siblings.self, "host:port" as written */
+	char *srv;          /* siblings.srv: the members are its SRV records (origin_srv.h) */
 	unsigned pool_idx;  /* the siblings pool */
 	unsigned self_idx;  /* this node among its members */
 	char *key_file;     /* siblings.key_file */

@@ -9,11 +9,12 @@ Answers UDP queries on loopback from ZONE.json, re-read at every query so a
 test changes records by rewriting the file (write a temporary file, then
 rename it over the old one):
 
-    {"origin.test": {"A": ["127.0.0.2", "127.0.0.3"], "AAAA": [], "ttl": 1}}
+    {"origin.test": {"A": ["127.0.0.2", "127.0.0.3"], "AAAA": [], "ttl": 1},
+     "_outpost._tcp.pop.test": {"SRV": [[10, 1, 8080, "origin.test"]], "ttl": 2}}
 
-A name in the zone gets its A / AAAA records (an empty list: NOERROR without
-answers); a name not in the zone gets NXDOMAIN; other query types get
-NOERROR without answers.  Each query is appended to the log as
+A name in the zone gets its A / AAAA / SRV records (SRV: [priority, weight,
+port, target]; an empty list: NOERROR without answers); a name not in the
+zone gets NXDOMAIN; other query types get NOERROR without answers.  Each query is appended to the log as
 "NAME TYPE" (one line), so tests can count lookups.  Runs until SIGTERM.
 """
 
@@ -25,7 +26,14 @@ import socket
 import struct
 import sys
 
-QTYPES = {1: "A", 28: "AAAA"}
+QTYPES = {1: "A", 28: "AAAA", 33: "SRV"}
+
+
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode("ascii")
+    return out + b"\0"
 
 
 def parse_query(pkt):
@@ -63,8 +71,12 @@ def answer(query, zone):
         ttl = int(entry.get("ttl", 1))
         kind = QTYPES.get(qtype)
         for addr in entry.get(kind, []) if kind else []:
-            fam = socket.AF_INET if kind == "A" else socket.AF_INET6
-            rdata = socket.inet_pton(fam, addr)
+            if kind == "SRV":
+                prio, weight, port, target = addr
+                rdata = struct.pack("!HHH", prio, weight, port) + encode_name(target)
+            else:
+                fam = socket.AF_INET if kind == "A" else socket.AF_INET6
+                rdata = socket.inet_pton(fam, addr)
             # name: pointer to the question (offset 12)
             records.append(struct.pack("!HHHIH", 0xC00C, qtype, 1, ttl, len(rdata)) + rdata)
     rflags = 0x8000 | 0x0400 | (flags & 0x0100) | rcode   # QR, AA, RD copied

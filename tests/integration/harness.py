@@ -1118,6 +1118,50 @@ def start_outpost(origin=None, overrides=None, mutate=None, **kw):
 
 
 # ---------------------------------------------------------------------------
+# a DNS responder on loopback
+
+class DnsResponder:
+    """dns_responder.py as a child process (stopped by pid)."""
+
+    def __init__(self, zone):
+        self.tmpdir = tempfile.mkdtemp(prefix="outpost-dns-")
+        self.zone_path = os.path.join(self.tmpdir, "zone.json")
+        self.log_path = os.path.join(self.tmpdir, "queries.log")
+        port_file = os.path.join(self.tmpdir, "port")
+        self.set(zone)
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(HERE, "dns_responder.py"),
+             "--zone", self.zone_path, "--port-file", port_file, "--log", self.log_path],
+            stdin=subprocess.DEVNULL)
+        _register(self.proc)
+        try:
+            wait_until(lambda: os.path.exists(port_file) or self.proc.poll() is not None,
+                       10, what="the DNS responder to start")
+            with open(port_file) as f:
+                self.port = int(f.read())
+        except BaseException:
+            self.close_and_check()
+            raise
+
+    def set(self, zone):
+        tmp = self.zone_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(zone, f)
+        os.rename(tmp, self.zone_path)
+
+    def queries(self, name):
+        try:
+            with open(self.log_path) as f:
+                return sum(1 for ln in f if ln.split()[0] == name)
+        except OSError:
+            return 0
+
+    def close_and_check(self):
+        stop_pid(self.proc, timeout=5)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
 # test case base
 
 class OutpostTestCase(unittest.TestCase):

@@ -7,12 +7,7 @@ addresses (dns_responder.py on loopback).  Real origin processes, the real
 daemon (2 workers)."""
 
 import hashlib
-import json
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 
 import harness
@@ -428,47 +423,6 @@ class OriginTls(harness.OutpostTestCase):
         self.assertServing(self.node)
 
 
-class DnsResponder:
-    """dns_responder.py as a child process (stopped by pid)."""
-
-    def __init__(self, zone):
-        self.tmpdir = tempfile.mkdtemp(prefix="outpost-dns-")
-        self.zone_path = os.path.join(self.tmpdir, "zone.json")
-        self.log_path = os.path.join(self.tmpdir, "queries.log")
-        port_file = os.path.join(self.tmpdir, "port")
-        self.set(zone)
-        self.proc = subprocess.Popen(
-            [harness.PYTHON, os.path.join(harness.HERE, "dns_responder.py"),
-             "--zone", self.zone_path, "--port-file", port_file, "--log", self.log_path],
-            stdin=subprocess.DEVNULL)
-        harness._register(self.proc)
-        try:
-            wait_until(lambda: os.path.exists(port_file) or self.proc.poll() is not None,
-                       10, what="the DNS responder to start")
-            with open(port_file) as f:
-                self.port = int(f.read())
-        except BaseException:
-            self.close_and_check()
-            raise
-
-    def set(self, zone):
-        tmp = self.zone_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(zone, f)
-        os.rename(tmp, self.zone_path)
-
-    def queries(self, name):
-        try:
-            with open(self.log_path) as f:
-                return sum(1 for ln in f if ln.split()[0] == name)
-        except OSError:
-            return 0
-
-    def close_and_check(self):
-        harness.stop_pid(self.proc, timeout=5)
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-
 class Dns(harness.OutpostTestCase):
     """Member host names resolved through c-ares against a DNS responder on
     loopback: every address is used, a dead address is left out on its own, a
@@ -486,7 +440,7 @@ class Dns(harness.OutpostTestCase):
             except AssertionError:
                 continue
         cls.port = port
-        cls.dns = DnsResponder({
+        cls.dns = harness.DnsResponder({
             "multi.test": {"A": ["127.0.0.2", "127.0.0.3"], "ttl": 60},
             "dead.test": {"A": ["127.0.0.2", "127.0.0.4"], "ttl": 60},
             "flip.test": {"A": ["127.0.0.2"], "ttl": 1},
