@@ -229,6 +229,9 @@ config_parse_free(struct config *c)
 	}
 	free(c->pools);
 	free(c->siblings.self);
+	for (size_t k = 0; k < c->siblings.n_prev; k++)
+		free(c->siblings.prev[k].host);
+	free(c->siblings.prev);
 	free(c->siblings.srv);
 	free(c->siblings.key_file);
 	if (c->siblings.key != NULL)

@@ -1970,7 +1970,7 @@ static void
 cparse_siblings(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {
-	    "self", "members", "srv", "key_file", "store", "store_max", "timeouts", NULL};
+	    "self", "members", "srv", "key_file", "store", "store_max", "timeouts", "grace", NULL};
 	static const char *const member_keys[] = {"address", "weight", "admin", NULL};
 	static const char *const timeout_keys[] = {"connect", "first_byte", NULL};
 	const struct cnode *admin_first = NULL, *admin_missing = NULL;
@@ -2018,6 +2018,8 @@ cparse_siblings(struct cparse *p, const struct cnode *m)
 	if (e >= 0)
 		sc->store = (enum origin_sibling_store)e;
 	cget_size(p, m, "store_max", 0, UINT64_MAX, &sc->store_max);
+	sc->grace_ms = 60000;
+	cget_duration(p, m, "grace", 0, CONFIG_DAY_MS, 1, &sc->grace_ms);
 	if ((v = cmap_get(m, "timeouts", NULL)) != NULL) {
 		old = cparse_push_key(p, "timeouts");
 		if (cparse_map(p, v, timeout_keys)) {
@@ -2129,6 +2131,7 @@ cparse_siblings(struct cparse *p, const struct cnode *m)
 		pool.health_fall = 2;
 	}
 	/* self is a member, listed or not */
+	sc->self_listed = self_found;
 	if (self_host != NULL && !self_found && pool.members != NULL) {
 		sc->self_idx = (unsigned)pool.n_members;
 		pool.members[pool.n_members++] =

@@ -193,6 +193,8 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 	if (b->range_window > 0)
 		evbuffer_add_printf(
 		    out, "Range: bytes=0-%llu\r\n", (unsigned long long)b->range_window - 1);
+	if (b->only_if_cached)
+		evbuffer_add(out, "Cache-Control: only-if-cached\r\n", 31);
 	if (b->hop.len > 0) {
 		evbuffer_add_printf(
 		    out, ORIGIN_SIBLING_FIELD ": %.*s\r\n", (int)b->hop.len, b->hop.p);
@@ -416,6 +418,7 @@ struct edge_fetch {
 	bool head_method; /* a HEAD request: no response body */
 	bool retry_safe;  /* idempotent and without a body (RFC 9110 §9.2.2) */
 	bool skip;        /* skip_member is never picked */
+	bool cache_only;  /* a 504 ends it (edge_fetch_req.cache_only) */
 	unsigned skip_member;
 	time_t request_time;
 	uint64_t start_us;         /* monotonic: the exchange began (fetch_arm_total) */
@@ -1351,6 +1354,11 @@ fetch_read_head(struct edge_fetch *f)
 		fetch_fail(f, 502, "bad gateway: the origin sent a malformed response");
 		return;
 	}
+	if (f->cache_only && resp.status == 504) {
+		/* only-if-cached missed: not a failure of the member */
+		fetch_refuse(f, EDGE_FETCH_E_ORIGIN, 504, "no copy at the previous owner");
+		return;
+	}
 	if (fetch_head_outcome(f, &resp))
 		return; /* retried on another member */
 	/* the sink may rewrite the head for a filter (edge_fetch_filter): the
@@ -1854,6 +1862,7 @@ edge_fetch_new(struct edge_worker *w, const struct edge_fetch_req *r)
 	f->head_method = r->head_method;
 	f->retry_safe = r->retry_safe;
 	f->skip = r->skip;
+	f->cache_only = r->cache_only;
 	f->skip_member = r->skip_member;
 	f->cl = r->client;
 	f->cl_arg = r->arg;

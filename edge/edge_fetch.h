@@ -83,6 +83,7 @@ struct edge_fetch_bereq {
 	bool tls;              /* X-Forwarded-Proto */
 	const char *node_name; /* Via */
 	struct str request_id; /* X-Request-Id, or empty */
+	bool only_if_cached;   /* Cache-Control: only-if-cached (a sibling's copy, no fill) */
 	struct str hop;        /* to a sibling (origin_sibling.h): the hop marker's value; the
 	                          route's request rules and guard_fields are the owner's to apply */
 	enum h1_body body;     /* the framing of the body sent, if any */
@@ -249,6 +250,7 @@ struct edge_fetch_req {
 	const char *peer;               /* the client address (cache.fill_per_client) */
 	bool skip;                      /* skip_member is never asked (a sibling: this node) */
 	unsigned skip_member;
+	bool cache_only; /* a 504 (only-if-cached missed) ends it with on_error */
 	const struct edge_fetch_client *client;
 	void *arg;
 };

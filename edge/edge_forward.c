@@ -273,6 +273,7 @@ fw_write_request_head(struct edge_req *req, struct evbuffer *out)
 		b.host = req->h1.authority;
 		b.hop = str_make(hop, origin_sibling_mark(&req->sess->gen->cfg->siblings, b.method,
 		                          b.host, b.target, time_now(), hop));
+		b.only_if_cached = fw->grace;
 	}
 	/* a range miss asks for the window the cache may fill from (see
 	 * fw_range_window), not for the whole object; the revalidation of a
@@ -580,7 +581,7 @@ fw_object(struct edge_req *req, const struct h1_response *resp, time_t response_
 	if (!fw->store || !fw_method_is(req, "GET") || req->key_len < 0)
 		return NULL;
 	/* siblings.store: small — a large object stays with its owner only */
-	if (fw->sibling && sc->store == ORIGIN_SIBLING_STORE_SMALL &&
+	if (fw->sibling && !fw->grace && sc->store == ORIGIN_SIBLING_STORE_SMALL &&
 	    (resp->body != H1_BODY_LENGTH || resp->content_length > sc->store_max))
 		return NULL;
 	if (req->site != NULL && req->site->hsts != NULL)
@@ -1083,7 +1084,9 @@ fw_on_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 
 	req->fw.resp = resp;
 	req->up_member = edge_fetch_member(f);
-	if (req->fw.sibling)
+	if (req->fw.grace)
+		EDGE_COUNT(&req->sess->w->metrics, sibling_grace_hits_total);
+	else if (req->fw.sibling)
 		EDGE_COUNT(&req->sess->w->metrics, sibling_fills_total);
 	req->up_first_us = edge_fetch_first_byte_us(f);
 	v = fw_decide(req, f, resp);
@@ -1139,6 +1142,15 @@ fw_on_error(void *arg, enum edge_fetch_error e, int status, const char *msg)
 	struct edge_forward *fw = &req->fw;
 
 	fw->fetch = NULL;
+	if (fw->grace) {
+		/* the previous owner has no copy (or failed): the origin is asked */
+		EDGE_COUNT(&req->sess->w->metrics, sibling_grace_misses_total);
+		fw->grace = false;
+		fw->sibling = false;
+		fw->grace_done = true;
+		fw_fetch(req);
+		return;
+	}
 	if (fw->sibling) {
 		/* the owner failed before its answer: the origin is asked */
 		log_info("proxy", "sibling failed (%d %s): the origin is asked", status, msg);
@@ -1243,14 +1255,21 @@ edge_forward_hash(const struct edge_req *req, const struct config_pool *pool)
  * depends on where the client is (cache.vary_geo) or on its canary share:
  * the owner would judge those by its own view of the client. */
 static bool
+fw_sibling_request(const struct edge_req *req)
+{
+	return req->sess->gen->cfg->siblings.enabled && !req->from_sibling && req->key_len > 0 &&
+	       fw_bodyless(req) && (fw_method_is(req, "GET") || fw_method_is(req, "HEAD")) &&
+	       req->route != NULL && req->route->vary_geo == CONFIG_VARY_GEO_NONE &&
+	       req->route->canary_pool == NULL;
+}
+
+static bool
 fw_owner_elsewhere(const struct edge_req *req, uint64_t *hash)
 {
 	const struct origin_sibling_conf *sc = &req->sess->gen->cfg->siblings;
 	int owner;
 
-	if (!sc->enabled || req->from_sibling || req->key_len <= 0 || !fw_bodyless(req) ||
-	    !(fw_method_is(req, "GET") || fw_method_is(req, "HEAD")) || req->route == NULL ||
-	    req->route->vary_geo != CONFIG_VARY_GEO_NONE || req->route->canary_pool != NULL)
+	if (!fw_sibling_request(req))
 		return false;
 	*hash = origin_balance_hash(req->key, (size_t)req->key_len);
 	owner = origin_balance_pick(origin_pool_balance(req->sess->gen->opool, sc->pool_idx), *hash,
@@ -1263,6 +1282,44 @@ static bool
 fw_to_sibling(const struct edge_req *req, uint64_t *hash)
 {
 	return !req->fw.sibling_failed && req->fw.store && fw_owner_elsewhere(req, hash);
+}
+
+static bool
+fw_same_member(const struct config_member *a, const struct config_member *b)
+{
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/*
+ * siblings.grace: within it after a membership change, a miss of a key this
+ * node owns now and another member owned before (that member still in the
+ * pool, and what the pool picks once this node is left out, as rendezvous
+ * hashing makes it when this node joined) asks that member for its copy
+ * first (only-if-cached), so the keys that move do not all go to the
+ * origin at once.  *hash: the key's.
+ */
+static bool
+fw_grace_owner(const struct edge_req *req, uint64_t *hash)
+{
+	const struct config *cfg = req->sess->gen->cfg;
+	const struct origin_sibling_conf *sc = &cfg->siblings;
+	const struct config_pool *pool = &cfg->pools[sc->pool_idx];
+	struct origin_balance *bal;
+	uint64_t now = time_mono_ms();
+	unsigned self = sc->self_idx;
+	int prev, next;
+
+	if (req->fw.grace_done || req->fw.sibling_failed || !req->fw.store || sc->n_prev == 0 ||
+	    now - sc->changed_ms >= sc->grace_ms || !fw_sibling_request(req))
+		return false;
+	*hash = origin_balance_hash(req->key, (size_t)req->key_len);
+	bal = origin_pool_balance(req->sess->gen->opool, sc->pool_idx);
+	if (origin_balance_pick(bal, *hash, NULL, 0, now) != (int)self)
+		return false;
+	prev = origin_balance_hrw(sc->prev, sc->n_prev, *hash);
+	next = origin_balance_pick(bal, *hash, &self, 1, now);
+	return prev >= 0 && next >= 0 && fw_same_member(&sc->prev[prev], &pool->members[next]) &&
+	       !fw_same_member(&sc->prev[prev], &pool->members[self]);
 }
 
 /* The fetch: NORMAL when req leads a fill, else PASS.  Until it has an origin
@@ -1283,6 +1340,9 @@ fw_fetch(struct edge_req *req)
 	r.skip = false;
 	r.skip_member = 0;
 	fw->sibling = fw_to_sibling(req, &sib_hash);
+	fw->grace = !fw->sibling && fw_grace_owner(req, &sib_hash);
+	fw->sibling = fw->sibling || fw->grace;
+	r.cache_only = fw->grace;
 	if (fw->sibling) {
 		r.pool = &req->sess->gen->cfg->pools[req->sess->gen->cfg->siblings.pool_idx];
 		r.hash = sib_hash;

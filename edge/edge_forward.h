@@ -60,6 +60,10 @@ struct edge_forward {
 	const struct h1_response *resp; /* the origin's head, while it is decided on */
 	bool sibling;                   /* the fetch asks the key's owner sibling */
 	bool sibling_failed;            /* it failed before its answer: the origin is asked */
+	bool grace;                     /* with sibling: this node owns the key since the last
+	                                   membership change; its previous owner is asked
+	                                   for a copy it holds (siblings.grace) */
+	bool grace_done;                /* that was tried: the origin is asked */
 
 	/* Range / If-Range not forwarded: the window the cache may fill from
 	 * is asked instead (the whole object when it fits) and the client's

@@ -297,6 +297,82 @@ main_log_lines(char *text)
 
 static int main_reload(struct main_state *ms, char **errors);
 
+/* The members c's siblings listed (or its srv's records named): the pool's,
+ * less this node when it was added for not being among them; into out[]
+ * (the pool's members, n of them at most), their count. */
+static size_t
+main_listed_members(const struct config *c, const struct config_member **out)
+{
+	const struct origin_sibling_conf *sc = &c->siblings;
+	const struct config_pool *p = &c->pools[sc->pool_idx];
+	size_t k = 0;
+
+	for (size_t i = 0; i < p->n_members; i++)
+		if (sc->self_listed || i != sc->self_idx)
+			out[k++] = &p->members[i];
+	return k;
+}
+
+static bool
+main_same_members(
+    const struct config_member **a, size_t na, const struct config_member **b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (a[i]->port != b[i]->port || a[i]->weight != b[i]->weight ||
+		    strcmp(a[i]->host, b[i]->host) != 0)
+			return false;
+	return true;
+}
+
+static void
+main_copy_members(struct origin_sibling_conf *to, const struct config_member **m, size_t n)
+{
+	to->prev = xcalloc(n ? n : 1, sizeof *to->prev);
+	for (size_t i = 0; i < n; i++)
+		to->prev[i] = (struct config_member){
+		    xstrdup(m[i]->host), m[i]->port, m[i]->weight, false, 0, NULL, 0};
+	to->n_prev = n;
+}
+
+/*
+ * siblings.grace: the members the running snapshot listed, when ncfg lists
+ * others, and when that was (or what the running one still carries), set in
+ * ncfg before it is published: a miss of a key this node owns since then
+ * asks the previous owner first (edge_forward.c).  A node that joins was not
+ * among the members before, even when it counted itself in.
+ */
+static void
+main_sibling_grace(const struct config *old, struct config *ncfg)
+{
+	const struct origin_sibling_conf *o = &old->siblings;
+	struct origin_sibling_conf *n = &ncfg->siblings;
+	const struct config_member **om, **nm;
+	size_t no, nn;
+
+	if (!o->enabled || !n->enabled || n->grace_ms == 0)
+		return;
+	om = xcalloc(old->pools[o->pool_idx].n_members + 1, sizeof *om);
+	nm = xcalloc(ncfg->pools[n->pool_idx].n_members + 1, sizeof *nm);
+	no = main_listed_members(old, om);
+	nn = main_listed_members(ncfg, nm);
+	if (!main_same_members(om, no, nm, nn)) {
+		main_copy_members(n, om, no);
+		n->changed_ms = time_mono_ms();
+	} else if (o->n_prev > 0 && time_mono_ms() - o->changed_ms < n->grace_ms) {
+		const struct config_member **pm = xcalloc(o->n_prev, sizeof *pm);
+
+		for (size_t i = 0; i < o->n_prev; i++)
+			pm[i] = &o->prev[i];
+		main_copy_members(n, pm, o->n_prev);
+		n->changed_ms = o->changed_ms;
+		free(pm);
+	}
+	free(om);
+	free(nm);
+}
+
 static void
 main_srv_forget(struct main_state *ms)
 {
@@ -390,6 +466,7 @@ main_reload(struct main_state *ms, char **errors)
 		return -1;
 	}
 	(void)main_needs_restart(ms->boot, ncfg);
+	main_sibling_grace(srv->cfg, ncfg);
 	edge_guard_tables(srv, ncfg); /* before the workers see ncfg */
 	if (ncfg->log.level != NULL && log_level_parse(ncfg->log.level, &lvl) == 0)
 		log_set_level(lvl);

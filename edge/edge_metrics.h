@@ -81,6 +81,10 @@
 	X(sibling_fallbacks_total,                                                                 \
 	    "Misses sent to the origin because the owner sibling failed before its answer")        \
 	X(sibling_requests_total, "Requests from a sibling (a valid hop marker) this node owns")   \
+	X(sibling_grace_hits_total, "Misses of keys this node owns since a membership change, "    \
+	                            "answered by the previous owner")                              \
+	X(sibling_grace_misses_total,                                                              \
+	    "Misses of keys this node owns since a membership change the previous owner had not")  \
 	X(proxy_protocol_errors_total,                                                             \
 	    "Connections closed on a proxy_protocol listener: untrusted peer, no or bad header")   \
 	X(connections_limited_total,                                                               \

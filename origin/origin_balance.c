@@ -28,6 +28,8 @@
 #include "core/assert.h"
 #include "core/xmalloc.h"
 #include "origin/origin_balance.h"
+
+static uint64_t ob_member_seed(const struct config_member *m);
 #include "origin/origin_pool.h"
 
 #define OB_EWMA_TAU_MS    10000.0
@@ -131,11 +133,7 @@ origin_balance_new(const struct config_pool *pc, const _Atomic unsigned char *ac
 	b->cand = xcalloc(pc->n_members, sizeof *b->cand);
 	b->m = xcalloc(pc->n_members, sizeof *b->m);
 	for (size_t i = 0; i < pc->n_members; i++) {
-		char id[300];
-		int n = snprintf(
-		    id, sizeof id, "%s:%u", pc->members[i].host, (unsigned)pc->members[i].port);
-
-		b->m[i].seed = origin_balance_hash(id, n > 0 ? (size_t)n : 0);
+		b->m[i].seed = ob_member_seed(&pc->members[i]);
 		b->m[i].active_seen = 1;
 	}
 	return b;
@@ -308,6 +306,17 @@ ob_ip_hash(struct origin_balance *b, size_t k, uint64_t key)
 	return b->cand[k - 1];
 }
 
+/* A member's rendezvous score for key: weight / -ln(u), u in (0, 1) from 53
+ * bits of the hash of the key and the member's seed, offset by half a step. */
+static double
+ob_hrw_score(uint64_t key, uint64_t seed, unsigned weight)
+{
+	uint64_t h = ob_mix(key ^ seed);
+	double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0;
+
+	return (double)weight / -ob_ln(u);
+}
+
 static unsigned
 ob_consistent_hash(struct origin_balance *b, size_t k, uint64_t key)
 {
@@ -316,14 +325,38 @@ ob_consistent_hash(struct origin_balance *b, size_t k, uint64_t key)
 
 	for (size_t i = 0; i < k; i++) {
 		unsigned m = b->cand[i];
-		uint64_t h = ob_mix(key ^ b->m[m].seed);
-		/* u in (0, 1): 53 random bits, offset by half a step */
-		double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0;
-		double score = (double)ob_weight(b, m) / -ob_ln(u);
+		double score = ob_hrw_score(key, b->m[m].seed, ob_weight(b, m));
 
 		if (score > best_score) {
 			best_score = score;
 			best = m;
+		}
+	}
+	return best;
+}
+
+/* The seed of a member: the hash of its "host:port". */
+static uint64_t
+ob_member_seed(const struct config_member *m)
+{
+	char id[300];
+	int n = snprintf(id, sizeof id, "%s:%u", m->host, (unsigned)m->port);
+
+	return origin_balance_hash(id, n > 0 ? (size_t)n : 0);
+}
+
+int
+origin_balance_hrw(const struct config_member *m, size_t n, uint64_t key)
+{
+	int best = -1;
+	double best_score = -1.0;
+
+	for (size_t i = 0; i < n; i++) {
+		double score = ob_hrw_score(key, ob_member_seed(&m[i]), m[i].weight);
+
+		if (score > best_score) {
+			best_score = score;
+			best = (int)i;
 		}
 	}
 	return best;

@@ -67,6 +67,11 @@ void origin_balance_free(struct origin_balance **bp);
  */
 uint64_t origin_balance_hash(const char *s, size_t len);
 
+/* The member of m[0..n) that weighted rendezvous hashing gives key, health
+ * aside (as consistent_hash picks among usable members); -1 when n is 0. */
+struct config_member;
+int origin_balance_hrw(const struct config_member *m, size_t n, uint64_t key);
+
 /*
  * Picks a member by the pool's balancer among the usable members: not down
  * by the active prober, not ejected by passive health, and not in

@@ -27,6 +27,8 @@
 
 #include "core/str.h"
 
+struct config_member;
+
 #define ORIGIN_SIBLING_FIELD    "Outpost-Sibling"
 #define ORIGIN_SIBLING_SKEW_S   30            /* a marker's time may differ from ours by this */
 #define ORIGIN_SIBLING_KEY_MIN  32            /* bytes of a fleet key file, at least */
@@ -50,11 +52,19 @@ struct origin_sibling_conf {
 	char *srv;          /* siblings.srv: the members are its SRV records (origin_srv.h) */
 	unsigned pool_idx;  /* the siblings pool */
 	unsigned self_idx;  /* this node among its members */
+	bool self_listed;   /* it is one of members (or of srv's records), not added */
 	char *key_file;     /* siblings.key_file */
 	unsigned char *key; /* its bytes (key_len), wiped when freed */
 	size_t key_len;
 	enum origin_sibling_store store; /* siblings.store, default always */
 	uint64_t store_max;              /* siblings.store_max, default 1 MiB */
+	unsigned grace_ms;               /* siblings.grace, default 60 s; 0: none */
+	/* the members before the last membership change and when it came
+	 * (monotonic ms): set by the main process before the snapshot is
+	 * published (edge_main.c), for the grace period */
+	struct config_member *prev;
+	size_t n_prev;
+	uint64_t changed_ms;
 };
 
 /*

@@ -515,6 +515,7 @@ CASES += [
     _siblings_case("siblings_srv_and_members", "exclude each other",
                    '  members: ["127.0.0.3:8080"]\n  srv: _outpost._tcp.pop1.example.net'),
     _siblings_case("siblings_srv_bad_name", "not a DNS name", '  srv: "pop one.example.net"'),
+    _siblings_case("siblings_bad_grace", "grace", '  grace: soon'),
     _siblings_case("siblings_unknown_key", "colour", '  colour: red'),
     _siblings_case("siblings_admin_for_some", "needs admin",
                    '  members: [{ address: "127.0.0.2:8080", admin: "127.0.0.2:9090" }, '

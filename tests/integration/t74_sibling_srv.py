@@ -5,7 +5,8 @@ one port, their members from the SRV records a DNS responder on loopback
 serves (targets resolved to addresses).  Each object is fetched from the
 origin once through any node; a fourth node added to the records is picked
 up by every node within the records' TTL, and only about a quarter of the
-keys move to it; a failing lookup keeps the members."""
+keys move to it (with siblings.grace, each fetched from its previous owner,
+none from the origin); a failing lookup keeps the members."""
 
 import os
 import shutil
@@ -19,6 +20,8 @@ TTL = 1
 
 
 class SiblingSrv(harness.OutpostTestCase):
+    grace = "0s"   # keys that move are filled from the origin again
+
     def setUp(self):
         super().setUp()
         self.dir = tempfile.mkdtemp(prefix="outpost-srv-")
@@ -48,7 +51,7 @@ class SiblingSrv(harness.OutpostTestCase):
             # copies stay with the owner: who holds a key says who owns it
             "siblings": {"self": "127.0.0.%d:%d" % (i + 2, self.port),
                          "srv": "_outpost._tcp.pop.test", "key_file": self.key_file,
-                         "store": "small", "store_max": 0},
+                         "store": "small", "store_max": 0, "grace": self.grace},
         })
         self.addCleanup(n.close_and_check)
         return n
@@ -60,14 +63,13 @@ class SiblingSrv(harness.OutpostTestCase):
             timeout, what="%d members on every node" % n)
         return time.monotonic() - t0
 
-    def test_members_from_srv_and_a_member_added(self):
+    def fill_and_add_a_member(self, keys):
         self.wait_members(self.nodes, 3, 10)
-        keys = ["/srv/%d?%s" % (i, CC) for i in range(200)]
         for i, k in enumerate(keys):
             self.assertEqual(self.nodes[i % 3].get(k).status, 200)
         for i, k in enumerate(keys):   # every node again: all from the owners
             self.assertEqual(self.nodes[(i + 1) % 3].get(k).status, 200)
-        self.assertEqual(self.origin.count(prefix="/srv/"), 200)
+        self.assertEqual(self.origin.count(prefix="/srv/"), len(keys))
         changes0 = sum(x.metric("outpost_sibling_membership_changes_total", default=0)
                        for x in self.nodes)
         reloads0 = [x.metric("outpost_config_reloads_total") for x in self.nodes]
@@ -85,12 +87,18 @@ class SiblingSrv(harness.OutpostTestCase):
         self.assertLess(took, TTL + 5)
         self.assertEqual(sum(x.metric("outpost_sibling_membership_changes_total", default=0)
                              for x in self.nodes[:3]), changes0 + 3)
-        # through the new node: the keys it owns now are filled again (no
-        # grace period: it does not ask their previous owners), the others
-        # come from their owners' caches
+        # then every key through the new node: the origin requests before
         before = self.origin.count(prefix="/srv/")
         for k in keys:
             self.assertEqual(self.nodes[3].get(k).status, 200)
+        return before
+
+    def test_members_from_srv_and_a_member_added(self):
+        keys = ["/srv/%d?%s" % (i, CC) for i in range(200)]
+        # through the new node: the keys it owns now are filled again (no
+        # grace period: it does not ask their previous owners), the others
+        # come from their owners' caches
+        before = self.fill_and_add_a_member(keys)
         moved = self.origin.count(prefix="/srv/") - before
         print("# %d of %d keys moved to the fourth node" % (moved, len(keys)))
         self.assertGreater(moved, 200 // 4 // 2)
@@ -114,6 +122,38 @@ class SiblingSrv(harness.OutpostTestCase):
         self.assertEqual(self.origin.count(prefix="/keep/"), 30)
         for x in self.nodes:
             self.assertServing(x)
+
+
+class SiblingSrvGrace(SiblingSrv):
+    """siblings.grace: for a while after the membership changes, a node's
+    miss of a key it owns now asks the key's previous owner for its copy
+    first, so the keys that move are not fetched from the origin again."""
+
+    grace = "60s"
+
+    def test_members_from_srv_and_a_member_added(self):
+        keys = ["/srv/%d?%s" % (i, CC) for i in range(200)]
+        before = self.fill_and_add_a_member(keys)
+        hits = self.nodes[3].metric("outpost_sibling_grace_hits_total")
+        print("# %d of %d keys moved to the fourth node, each from its previous owner"
+              % (hits, len(keys)))
+        self.assertGreater(hits, 200 // 4 // 2)
+        self.assertEqual(self.nodes[3].metric("outpost_sibling_grace_misses_total"), 0)
+        self.assertEqual(self.origin.count(prefix="/srv/"), before)
+        # the new owner keeps them: from now on every node gets them there
+        for i, k in enumerate(keys):
+            self.assertEqual(self.nodes[i % 3].get(k).status, 200)
+        self.assertEqual(self.origin.count(prefix="/srv/"), before)
+        # a key nobody holds: the previous owner says so, the origin fills it
+        owned = None
+        for i in range(200):
+            k = "/new/%d?%s" % (i, CC)
+            self.assertEqual(self.nodes[3].get(k).status, 200)
+            if self.nodes[3].metric("outpost_sibling_grace_misses_total") > 0:
+                owned = k
+                break
+        self.assertIsNotNone(owned, "no new key owned by the fourth node")
+        self.assertEqual(self.origin.count(owned.split("?")[0]), 1)
 
 
 if __name__ == "__main__":
