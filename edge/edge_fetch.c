@@ -1276,21 +1276,33 @@ fetch_again(struct edge_fetch *f)
 /* The fields that name the origin (hide_origin: Server and X-Powered-By
  * while enabled, and hide_origin.fields) leave resp in place before anything
  * relays, stores or merges them; the order of the others is kept. */
+static bool
+fetch_names_origin(const void *arg, struct str name)
+{
+	const struct config *cfg = arg;
+
+	return (cfg->hide_origin && (str_eq_nocase(name, STR_LIT("Server")) ||
+	                                str_eq_nocase(name, STR_LIT("X-Powered-By")))) ||
+	       edge_route_hdr_drops(&cfg->hide_origin_fields, name);
+}
+
+/* Takes the fields drop(arg, name) names out of resp in place; the order of
+ * the others is kept. */
 static void
-fetch_hide_origin(const struct config *cfg, struct h1_response *resp)
+fetch_drop_fields(struct h1_response *resp, bool (*drop)(const void *, struct str), const void *arg)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < resp->n_headers; i++) {
-		struct str name = resp->headers[i].name;
-
-		if ((cfg->hide_origin && (str_eq_nocase(name, STR_LIT("Server")) ||
-		                             str_eq_nocase(name, STR_LIT("X-Powered-By")))) ||
-		    edge_route_hdr_drops(&cfg->hide_origin_fields, name))
-			continue;
-		resp->headers[k++] = resp->headers[i];
-	}
+	for (size_t i = 0; i < resp->n_headers; i++)
+		if (!drop(arg, resp->headers[i].name))
+			resp->headers[k++] = resp->headers[i];
 	resp->n_headers = k;
+}
+
+static void
+fetch_hide_origin(const struct config *cfg, struct h1_response *resp)
+{
+	fetch_drop_fields(resp, fetch_names_origin, cfg);
 }
 
 /* WAIT_HEAD: parses the response head (1xx relayed to the request side, up
@@ -2015,21 +2027,21 @@ store_on_304(struct edge_fetch *f, const struct h1_response *resp)
 	cache_obj_unref(&o);
 }
 
+static bool
+fetch_cache_status_name(const void *arg, struct str name)
+{
+	(void)arg;
+	return edge_fetch_cache_status_field(name);
+}
+
 static enum edge_fetch_verdict
 store_on_head(struct edge_fetch *f, struct h1_response *resp)
 {
 	struct fetch_store *st = &f->st;
 	time_t now = time_now();
 
-	if (st->sibling) {
-		/* the owner's own cache fields are neither merged nor stored */
-		size_t k = 0;
-
-		for (size_t i = 0; i < resp->n_headers; i++)
-			if (!edge_fetch_cache_status_field(resp->headers[i].name))
-				resp->headers[k++] = resp->headers[i];
-		resp->n_headers = k;
-	}
+	if (st->sibling) /* the owner's own cache fields are neither merged nor stored */
+		fetch_drop_fields(resp, fetch_cache_status_name, NULL);
 	edge_compress_304(st->stale, resp);
 	if (resp->status == 304 &&
 	    (cache_policy_304_applies(st->stale, resp, false) ||

@@ -353,7 +353,7 @@ main_sibling_grace(const struct config *old, struct config *ncfg)
 
 	if (!o->enabled || !n->enabled || n->grace_ms == 0)
 		return;
-	om = xcalloc(old->pools[o->pool_idx].n_members + 1, sizeof *om);
+	om = xcalloc(old->pools[o->pool_idx].n_members + o->n_prev + 1, sizeof *om);
 	nm = xcalloc(ncfg->pools[n->pool_idx].n_members + 1, sizeof *nm);
 	no = main_listed_members(old, om);
 	nn = main_listed_members(ncfg, nm);
@@ -361,13 +361,11 @@ main_sibling_grace(const struct config *old, struct config *ncfg)
 		main_copy_members(n, om, no);
 		n->changed_ms = time_mono_ms();
 	} else if (o->n_prev > 0 && time_mono_ms() - o->changed_ms < n->grace_ms) {
-		const struct config_member **pm = xcalloc(o->n_prev, sizeof *pm);
-
+		/* the running snapshot's previous members, carried */
 		for (size_t i = 0; i < o->n_prev; i++)
-			pm[i] = &o->prev[i];
-		main_copy_members(n, pm, o->n_prev);
+			om[i] = &o->prev[i];
+		main_copy_members(n, om, o->n_prev);
 		n->changed_ms = o->changed_ms;
-		free(pm);
 	}
 	free(om);
 	free(nm);
