@@ -36,6 +36,14 @@
 #include "policy/policy_token.h"
 #include "purge/purge.h"
 
+/* listen[].http2: what HTTP/2 a listener speaks besides HTTP/1.1. */
+enum config_http2 {
+	CONFIG_HTTP2_OFF = 0, /* false: HTTP/1.1 only (the default of a plain listener) */
+	CONFIG_HTTP2_ALPN,    /* true: ALPN offers h2, preferred (the default with tls) */
+	CONFIG_HTTP2_PRIOR,   /* prior_knowledge: h2c on a plain listener when a
+	                         connection starts with the client preface */
+};
+
 struct config_listen {
 	char *address;                /* as written, e.g. "127.0.0.1:8080", "[::]:8443" */
 	struct sockaddr_storage addr; /* parsed; numeric IPv4/IPv6 only */
@@ -43,6 +51,7 @@ struct config_listen {
 	bool tls;            /* listen[].tls: terminate TLS (needs a certificate in some site) */
 	bool proxy_protocol; /* listen[].proxy_protocol: a PROXY protocol header (v1 or
 	                        v2) starts every connection, from trusted_proxies only */
+	enum config_http2 http2; /* listen[].http2: ALPN h2 (TLS), h2c prior knowledge */
 
 	/* listen[].tls as a mapping; 0 / NULL: the defaults */
 	unsigned tls_protocols; /* protocols: CONFIG_TLS_V1_2 | CONFIG_TLS_V1_3 bits */

@@ -833,10 +833,44 @@ cparse_listen_tls(struct cparse *p, const struct cnode *m, struct config_listen 
 	}
 }
 
+/* listen[].http2: true | false | prior_knowledge; by default true on a
+ * TLS listener (ALPN), false on a plain one. */
+static void
+cparse_listen_http2(struct cparse *p, const struct cnode *m, struct config_listen *l)
+{
+	const struct cnode *v = cmap_get(m, "http2", NULL);
+	bool on = false;
+	size_t old;
+
+	l->http2 = l->tls ? CONFIG_HTTP2_ALPN : CONFIG_HTTP2_OFF;
+	if (v == NULL)
+		return;
+	old = cparse_push_key(p, "http2");
+	if (!cparse_type(p, v, CNODE_SCALAR)) {
+		/* reported */
+	} else if (strcmp(v->str, "prior_knowledge") == 0) {
+		if (l->tls)
+			cparse_err(p, v,
+			    "prior_knowledge is for a plain listener (with tls, ALPN "
+			    "negotiates h2: use true)");
+		else
+			l->http2 = CONFIG_HTTP2_PRIOR;
+	} else if (config_value_bool(v->str, &on) == -1) {
+		cparse_err(p, v, "expected true, false or prior_knowledge, got \"%.80s\"", v->str);
+	} else if (on && !l->tls) {
+		cparse_err(p, v,
+		    "true needs tls (ALPN); a plain listener speaks h2c with "
+		    "http2: prior_knowledge");
+	} else {
+		l->http2 = on ? CONFIG_HTTP2_ALPN : CONFIG_HTTP2_OFF;
+	}
+	cparse_pop(p, old);
+}
+
 static void
 cparse_listens(struct cparse *p, const struct cnode *seq)
 {
-	static const char *const keys[] = {"address", "tls", "proxy_protocol", NULL};
+	static const char *const keys[] = {"address", "tls", "proxy_protocol", "http2", NULL};
 	struct config *c = p->c;
 	size_t i, j, old;
 
@@ -892,6 +926,7 @@ cparse_listens(struct cparse *p, const struct cnode *seq)
 				p->pp_listen_path = xstrdup(p->path);
 				cparse_pop(p, o2);
 			}
+			cparse_listen_http2(p, m, &l);
 		}
 		if (l.address != NULL) {
 			c->listens[c->n_listens++] = l;

@@ -257,7 +257,10 @@ lb_json_field(struct lbuf *b, enum log_field f, unsigned worker, const struct ed
 		lb_jcstr(b, lr->tls);
 		break;
 	case LOG_FIELD_protocol:
-		lb_fmt(b, "\"HTTP/1.%d\"", lr->minor);
+		if (lr->h2)
+			lb_raw(b, "\"HTTP/2.0\"", 10);
+		else
+			lb_fmt(b, "\"HTTP/1.%d\"", lr->minor);
 		break;
 	case LOG_FIELD_user_agent:
 		lb_jstr(b, lr->user_agent, lr->user_agent.p != NULL);
@@ -308,7 +311,10 @@ lb_combined(struct lbuf *b, const struct edge_logrec *lr, const struct timespec 
 	lb_esc(b, lr->method, false);
 	lb_raw(b, " ", 1);
 	lb_esc(b, lr->path, false);
-	lb_fmt(b, " HTTP/1.%d\" %d ", lr->minor, lr->status);
+	if (lr->h2)
+		lb_fmt(b, " HTTP/2.0\" %d ", lr->status);
+	else
+		lb_fmt(b, " HTTP/1.%d\" %d ", lr->minor, lr->status);
 	if (lr->bytes > 0)
 		lb_fmt(b, "%llu", (unsigned long long)lr->bytes);
 	else

@@ -16,6 +16,7 @@
 #ifndef OUTPOST_EDGE_EDGE_ACCESSLOG_H
 #define OUTPOST_EDGE_EDGE_ACCESSLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,7 @@ struct edge_logrec {
 	const char *pool;
 	const char *tls; /* TLS version ("TLSv1.3"), or NULL */
 	int minor;       /* HTTP/1.minor */
+	bool h2;         /* HTTP/2 (minor is 1) */
 	struct str user_agent;
 	struct str referer;
 	struct str request_id;

@@ -48,6 +48,7 @@
 #include "edge/edge_io.h"
 #include "edge/edge_forward.h"
 #include "edge/edge_h1.h"
+#include "edge/edge_h2_xport.h"
 #include "edge/edge_tls.h"
 #include "edge/edge_worker.h"
 
@@ -93,6 +94,8 @@ edge_conn_leave(struct edge_conn *c)
 {
 	ASSERT(c->cb_depth > 0);
 	if (c->cb_depth == 1) {
+		if (c->h2 != NULL && c->sess.state != EDGE_SESS_CLOSING)
+			edge_h2x_produce(c);
 		for (int round = 0; round < 8 && !c->sess.dead; round++) {
 			size_t before = evbuffer_get_length(c->io.out);
 
@@ -110,7 +113,12 @@ edge_conn_leave(struct edge_conn *c)
 		}
 	}
 	if (--c->cb_depth == 0 && c->sess.dead) {
-		conn_free(c);
+		/* an HTTP/2 connection's requests may be walked by the caller
+		 * (edge_collapse_wake): they go from the connection's event */
+		if (c->h2 != NULL)
+			edge_h2x_free_later(c);
+		else
+			conn_free(c);
 		return false;
 	}
 	return true;
@@ -153,6 +161,7 @@ conn_free(struct edge_conn *c)
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
 	/* a fill others read goes on without the client (edge_fetch_detach) */
+	edge_h2x_free(c);
 	for (struct edge_req *r = c->req; r != NULL; r = r->conn_next)
 		edge_req_release(r);
 	if (c->prev != NULL)
@@ -181,8 +190,17 @@ edge_conn_close(struct edge_conn *c)
 	if (c->sess.dead)
 		return;
 	c->sess.dead = true;
+	if (c->h2 != NULL)
+		edge_h2x_dead(c);
 	if (c->cb_depth == 0)
 		conn_free(c);
+}
+
+void
+edge_conn_close_now(struct edge_conn *c)
+{
+	ASSERT(c->sess.dead && c->cb_depth == 0);
+	conn_free(c);
 }
 
 void
@@ -248,8 +266,8 @@ conn_start_linger(struct edge_conn *c)
 	evtimer_add(c->timer, &tv);
 }
 
-static void
-conn_begin_closing(struct edge_conn *c)
+void
+edge_conn_closing(struct edge_conn *c)
 {
 	c->sess.state = EDGE_SESS_CLOSING;
 	c->sess.keep_alive = false;
@@ -260,65 +278,64 @@ conn_begin_closing(struct edge_conn *c)
 
 /* ---- responses written by the node itself ---- */
 
-/* The access log's and the metrics' record of the current response. */
+/* The access log's and the metrics' record of req's response. */
 static void
-conn_logrec(struct edge_conn *c, struct edge_logrec *lr)
+conn_logrec(struct edge_req *req, struct edge_logrec *lr)
 {
-	const char *cs = c->req->cache_status;
+	const struct edge_sess *sess = req->sess;
+	const char *cs = req->cache_status;
 	const struct h1_header *h;
 
 	memset(lr, 0, sizeof *lr);
-	lr->client = c->sess.client.text;
-	lr->method = c->req->h1.method;
-	lr->host = str_make(c->req->host_lc, c->req->host_lc_len);
-	lr->path = c->req->h1.path;
-	lr->status = c->req->status;
-	lr->bytes = c->req->bytes_out;
+	lr->client = sess->client.text;
+	lr->method = req->h1.method;
+	lr->host = str_make(req->host_lc, req->host_lc_len);
+	lr->path = req->h1.path;
+	lr->status = req->status;
+	lr->bytes = req->bytes_out;
 	lr->cache = cs;
 	/* "HIT", "MISS", "PASS"; "-" and "PURGE": no cache decision */
-	lr->result = c->req->stale_served           ? EDGE_CACHE_STALE
+	lr->result = req->stale_served              ? EDGE_CACHE_STALE
 	             : cs[0] == 'H'                 ? EDGE_CACHE_HIT
 	             : cs[0] == 'M'                 ? EDGE_CACHE_MISS
 	             : cs[0] == 'P' && cs[1] == 'A' ? EDGE_CACHE_PASS
 	                                            : EDGE_CACHE_NONE;
 	lr->site_slot = EDGE_LABEL_NONE;
-	if (c->req->site != NULL && c->sess.gen != NULL &&
-	    c->req->site >= c->sess.gen->cfg->sites &&
-	    c->req->site < c->sess.gen->cfg->sites + c->sess.gen->cfg->n_sites)
-		lr->site_slot = c->sess.gen->site_slot[c->req->site - c->sess.gen->cfg->sites];
-	lr->duration_us = time_mono_us() - c->req->start_us;
-	if (c->sess.w->srv->alog == NULL)
+	if (req->site != NULL && sess->gen != NULL && req->site >= sess->gen->cfg->sites &&
+	    req->site < sess->gen->cfg->sites + sess->gen->cfg->n_sites)
+		lr->site_slot = sess->gen->site_slot[req->site - sess->gen->cfg->sites];
+	lr->duration_us = time_mono_us() - req->start_us;
+	if (sess->w->srv->alog == NULL)
 		return; /* the rest is the access log's only */
 	if (lr->result == EDGE_CACHE_HIT || lr->result == EDGE_CACHE_STALE)
-		lr->tier = c->req->disk_hit ? "disk" : "ram";
-	lr->site = c->req->site != NULL ? c->req->site->name : NULL;
-	lr->route = c->req->route != NULL ? c->req->route->path : NULL;
-	lr->pool = c->req->route != NULL && c->req->pool != NULL ? c->req->pool->name : NULL;
-	lr->tls = c->sess.tls && c->io.ssl != NULL ? SSL_get_version(c->io.ssl) : NULL;
-	lr->minor = c->req->h1.minor;
-	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("User-Agent"))) !=
-	    NULL)
+		lr->tier = req->disk_hit ? "disk" : "ram";
+	lr->site = req->site != NULL ? req->site->name : NULL;
+	lr->route = req->route != NULL ? req->route->path : NULL;
+	lr->pool = req->route != NULL && req->pool != NULL ? req->pool->name : NULL;
+	lr->tls = sess->tls && sess->ssl != NULL ? SSL_get_version(sess->ssl) : NULL;
+	lr->minor = req->h1.minor;
+	lr->h2 = req->xp != &edge_h1_xport;
+	if ((h = h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("User-Agent"))) != NULL)
 		lr->user_agent = h->value;
-	if ((h = h1_header_find(c->req->h1.headers, c->req->h1.n_headers, STR_LIT("Referer"))) !=
-	    NULL)
+	if ((h = h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Referer"))) != NULL)
 		lr->referer = h->value;
-	lr->request_id = edge_req_id(c->req);
-	if (c->req->up_member != NULL) {
-		lr->upstream_host = c->req->up_member->host;
-		lr->upstream_port = c->req->up_member->port;
-		lr->upstream_us = c->req->up_first_us;
+	lr->request_id = edge_req_id(req);
+	if (req->up_member != NULL) {
+		lr->upstream_host = req->up_member->host;
+		lr->upstream_port = req->up_member->port;
+		lr->upstream_us = req->up_first_us;
 	}
 }
 
 /* The response is complete (or abandoned): counts it and writes its
  * access log line. */
-static void
-conn_log(struct edge_conn *c)
+void
+edge_conn_log(struct edge_req *req)
 {
 	struct edge_logrec lr;
 
-	conn_logrec(c, &lr);
-	edge_accesslog_write(c->sess.w, &lr);
+	conn_logrec(req, &lr);
+	edge_accesslog_write(req->sess->w, &lr);
 }
 
 void
@@ -335,10 +352,10 @@ edge_conn_body_timer(struct edge_conn *c, const struct timeval *tv)
 void
 edge_conn_response_done(struct edge_conn *c)
 {
-	conn_log(c);
+	edge_conn_log(c->req);
 	c->req->route = NULL;
 	if (!c->sess.keep_alive || c->sess.w->draining) {
-		conn_begin_closing(c);
+		edge_conn_closing(c);
 		return;
 	}
 	c->sess.state = EDGE_SESS_READ_HEAD;
@@ -382,6 +399,21 @@ conn_process(struct edge_conn *c)
 	lim.max_head = cfg->max_header_bytes;
 	lim.max_headers =
 	    cfg->max_header_count < H1_MAX_HEADERS ? cfg->max_header_count : H1_MAX_HEADERS;
+	if (c->http2 == CONFIG_HTTP2_PRIOR && c->sess.requests == 0 && c->h2 == NULL) {
+		/* h2c with prior knowledge: the client preface, or HTTP/1.1 */
+		switch (edge_h2x_preface(in)) {
+		case EDGE_H2X_PREFACE_MORE:
+			if (!c->sess.client_eof)
+				return;
+			break;
+		case EDGE_H2X_PREFACE_YES:
+			edge_h2x_start(c);
+			edge_h2x_read(c);
+			return;
+		case EDGE_H2X_PREFACE_NO:
+			break;
+		}
+	}
 	c->processing = true;
 	while (c->sess.state == EDGE_SESS_READ_HEAD && !c->sess.dead) {
 		size_t len = evbuffer_get_length(in);
@@ -396,7 +428,7 @@ conn_process(struct edge_conn *c)
 		}
 		if (len == 0) {
 			if (c->sess.client_eof) {
-				conn_begin_closing(c);
+				edge_conn_closing(c);
 				break;
 			}
 			if (c->sess.requests > 0 && !evtimer_pending(c->timer, NULL))
@@ -442,6 +474,10 @@ conn_process(struct edge_conn *c)
 static void
 conn_on_drained(struct edge_conn *c)
 {
+	if (c->h2 != NULL && c->sess.state != EDGE_SESS_CLOSING) {
+		edge_h2x_produce(c);
+		return;
+	}
 	switch (c->sess.state) {
 	case EDGE_SESS_CLOSING:
 		if (evbuffer_get_length(c->io.out) == 0)
@@ -469,9 +505,23 @@ conn_on_read(void *arg)
 	struct edge_conn *c = arg;
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	if (c->sess.dead)
+		return; /* an HTTP/2 connection's free is deferred */
 	edge_conn_enter(c);
+	if (c->http2 == CONFIG_HTTP2_ALPN && !c->alpn_checked && c->io.ssl != NULL &&
+	    c->io.tls_ready) {
+		const unsigned char *proto = NULL;
+		unsigned len = 0;
+
+		c->alpn_checked = true;
+		SSL_get0_alpn_selected(c->io.ssl, &proto, &len);
+		if (len == 2 && memcmp(proto, "h2", 2) == 0)
+			edge_h2x_start(c);
+	}
 	if (c->lingering)
 		conn_linger_read(c);
+	else if (c->h2 != NULL)
+		edge_h2x_read(c);
 	else if (c->sess.state == EDGE_SESS_READ_HEAD)
 		conn_process(c);
 	else if (c->sess.state == EDGE_SESS_PROXY)
@@ -485,6 +535,8 @@ conn_on_write(void *arg)
 	struct edge_conn *c = arg;
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	if (c->sess.dead)
+		return;
 	edge_conn_enter(c);
 	conn_on_drained(c);
 	edge_conn_leave(c);
@@ -496,6 +548,8 @@ conn_on_event(void *arg, int what)
 	struct edge_conn *c = arg;
 
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	if (c->sess.dead)
+		return;
 	edge_conn_enter(c);
 	if (what & EDGE_IO_TIMEOUT) {
 		/* send timeout: the client stopped reading */
@@ -507,7 +561,9 @@ conn_on_event(void *arg, int what)
 		/* The client will send nothing more: finish what is in flight. */
 		c->sess.client_eof = true;
 		c->sess.keep_alive = false;
-		if (c->sess.state == EDGE_SESS_READ_HEAD)
+		if (c->h2 != NULL)
+			edge_h2x_eof(c);
+		else if (c->sess.state == EDGE_SESS_READ_HEAD)
 			conn_process(c);
 		else if (c->sess.state == EDGE_SESS_PROXY)
 			edge_forward_on_client_readable(c->req);
@@ -523,9 +579,13 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	OBJ_CHECK(c, EDGE_CONN_MAGIC);
+	if (c->sess.dead)
+		return;
 	edge_conn_enter(c);
-	if (c->sess.state == EDGE_SESS_PROXY && edge_forward_reading_body(c->req) &&
-	    !c->lingering) {
+	if (c->h2 != NULL && !c->lingering && c->sess.state != EDGE_SESS_CLOSING) {
+		edge_h2x_timer(c);
+	} else if (c->sess.state == EDGE_SESS_PROXY && edge_forward_reading_body(c->req) &&
+	           !c->lingering) {
 		/* timeouts.body (the client stopped sending its request body),
 		 * timeouts.body_total or limits.body_min_rate (fw_arm_body_timer) */
 		edge_forward_body_timeout(c->req);
@@ -565,8 +625,9 @@ conn_on_tls_ready(void *arg)
 
 void
 edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
-    const struct config_listen *tls)
+    const struct config_listen *l)
 {
+	const struct config_listen *tls = l != NULL && l->tls ? l : NULL;
 	const struct config *cfg = w->gen->cfg;
 	struct edge_conn *c;
 	uint32_t ip_slot[2];
@@ -587,6 +648,7 @@ edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int s
 	c->sess.w = w;
 	c->ip_slot[0] = ip_slot[0];
 	c->ip_slot[1] = ip_slot[1];
+	c->http2 = l != NULL ? (unsigned char)l->http2 : CONFIG_HTTP2_OFF;
 	c->req = &c->req_h1; /* its one request (conn_next NULL) */
 	edge_req_init(c->req, c, &c->sess, &edge_h1_xport);
 	if (sa->sa_family == AF_INET)
@@ -645,6 +707,13 @@ void
 edge_conn_drain(struct edge_conn *c)
 {
 	c->sess.keep_alive = false;
+	if (c->h2 != NULL) {
+		/* GOAWAY; the streams it names finish, then the connection ends */
+		edge_conn_enter(c);
+		edge_h2x_drain(c);
+		edge_conn_leave(c);
+		return;
+	}
 	/* idle between requests: close; a connection just accepted gets its first
 	 * request answered (its head timeout bounds the wait) */
 	if (c->sess.state == EDGE_SESS_READ_HEAD && evbuffer_get_length(c->io.in) == 0 &&

@@ -65,13 +65,20 @@ struct edge_conn {
 	 * reaches only through req (edge_req.h) */
 	struct edge_req *req;
 	struct edge_req req_h1;
+
+	/* HTTP/2 (edge_h2_xport.h): the listener's listen[].http2 (enum
+	 * config_http2), and the session once the connection speaks it */
+	unsigned char http2;
+	bool alpn_checked;
+	struct edge_h2x *h2;
 };
 
-/* Takes ownership of fd, an accepted client socket (tls: the TLS listener it
- * came from, NULL for a plain one).  Worker thread. */
+/* Takes ownership of fd, an accepted client socket of the listener l (its
+ * tls and http2), or of a plain HTTP/1.1 one when l is NULL.  Worker
+ * thread. */
 struct config_listen;
 void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr *sa, int salen,
-    const struct config_listen *tls);
+    const struct config_listen *l);
 /* Drain: idle connections close now, busy ones after their current response. */
 void edge_conn_drain(struct edge_conn *c);
 /* Hard close (drain timeout, shutdown). */
@@ -92,5 +99,15 @@ void edge_conn_body_timer(struct edge_conn *c, const struct timeval *tv);
 
 /* Closes the connection now (e.g. an origin failed after the head was sent). */
 void edge_conn_close(struct edge_conn *c);
+
+/* ---- used by the HTTP/2 transport (edge_h2_xport.c) ---- */
+
+struct edge_h2x;
+/* The access log line and the metrics of req's response. */
+void edge_conn_log(struct edge_req *req);
+/* No more requests: the output is flushed, then the connection closes. */
+void edge_conn_closing(struct edge_conn *c);
+/* Frees c (dead, outside any of its callbacks). */
+void edge_conn_close_now(struct edge_conn *c);
 
 #endif

@@ -444,7 +444,7 @@ guard_pp_on_read(evutil_socket_t fd, short what, void *arg)
 		const struct config_listen *l = p->listen;
 
 		guard_pp_free(p, false);
-		edge_conn_accept(w, fd, (const struct sockaddr *)&src, src_len, l->tls ? l : NULL);
+		edge_conn_accept(w, fd, (const struct sockaddr *)&src, src_len, l);
 	}
 }
 

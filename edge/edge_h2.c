@@ -112,6 +112,10 @@ struct edge_h2 {
 	struct evbuffer *out;
 	struct edge_h2_stream *streams;
 	struct edge_h2_stream *free_list;
+	/* at a SETTINGS frame's start: the peer's initial window and the
+	 * largest send window of a stream, for RFC 9113 §6.9.2 (h2_settings) */
+	int64_t win_initial;
+	int64_t win_max;
 	unsigned n_free;
 	unsigned n_streams;
 	bool notify;
@@ -611,6 +615,18 @@ h2_on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	switch (hd->type) {
 	case NGHTTP2_SETTINGS:
+		if ((hd->flags & NGHTTP2_FLAG_ACK) != 0)
+			break;
+		h->win_initial =
+		    nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
+		h->win_max = 0;
+		for (struct edge_h2_stream *s = h->streams; s != NULL; s = s->next) {
+			int64_t w = nghttp2_session_get_stream_remote_window_size(ng, s->id);
+
+			if (w > h->win_max)
+				h->win_max = w;
+		}
+		/* fall through */
 	case NGHTTP2_PING:
 		if ((hd->flags & NGHTTP2_FLAG_ACK) != 0)
 			break;
@@ -663,8 +679,21 @@ h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		}
 		break;
 	case NGHTTP2_SETTINGS:
-		if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0)
+		if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) {
 			h->settings_acked = true;
+			break;
+		}
+		/* RFC 9113 §6.9.2: a new initial window that takes a stream's send
+		 * window past 2^31-1 is a connection error (nghttp2 resets the
+		 * stream only) */
+		for (size_t i = 0; i < frame->settings.niv; i++)
+			if (frame->settings.iv[i].settings_id ==
+			        NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE &&
+			    h->win_max + (int64_t)frame->settings.iv[i].value - h->win_initial >
+			        (int64_t)NGHTTP2_MAX_WINDOW_SIZE) {
+				h->fatal = NGHTTP2_FLOW_CONTROL_ERROR;
+				return NGHTTP2_ERR_CALLBACK_FAILURE;
+			}
 		break;
 	case NGHTTP2_PING:
 		if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && h->draining &&

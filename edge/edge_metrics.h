@@ -103,7 +103,26 @@
 	X(compression_errors_total,                                                                \
 	    "Coded bodies cut: a decoder limit (a decompression bomb) or corrupt coded data")      \
 	X(access_log_dropped_total,                                                                \
-	    "Access log lines dropped: the writer fell behind and log.buffer was full")
+	    "Access log lines dropped: the writer fell behind and log.buffer was full")            \
+	X(h2_connections_total,                                                                    \
+	    "Client connections that speak HTTP/2 (ALPN h2 or prior knowledge)")                   \
+	EDGE_H2_COUNTER_TABLE(X)
+
+/* The HTTP/2 session's counters (edge_h2.h EDGE_H2_COUNTERS), in its order:
+ * a connection adds what its session counted (edge_h2_xport.c). */
+#define EDGE_H2_COUNTER_TABLE(X)                                                                   \
+	X(h2_streams_total, "HTTP/2 streams opened by clients")                                    \
+	X(h2_requests_total, "HTTP/2 request heads handed to the request layer")                   \
+	X(h2_malformed_total, "HTTP/2 requests refused as malformed (RFC 9113 section 8.1.1)")     \
+	X(h2_too_large_total, "HTTP/2 request heads over the field limits (431)")                  \
+	X(h2_resets_received_total, "HTTP/2 open streams the client reset")                        \
+	X(h2_resets_sent_total, "HTTP/2 streams the node reset")                                   \
+	X(h2_goaway_sent_total, "HTTP/2 GOAWAY frames sent")                                       \
+	X(h2_rapid_reset_total, "HTTP/2 connections ended over the reset budget (rapid reset)")    \
+	X(h2_flood_total, "HTTP/2 connections ended over a control frame or empty DATA budget")    \
+	X(h2_protocol_total, "HTTP/2 connections ended by a protocol error of the client")         \
+	X(h2_body_bytes_out_total, "HTTP/2 response body bytes framed")                            \
+	X(h2_body_bytes_in_total, "HTTP/2 request body bytes received")
 
 enum edge_counter {
 #define EDGE_COUNTER_ENUM(name, help) EDGE_C_##name,

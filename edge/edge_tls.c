@@ -55,6 +55,8 @@
  * here once edge/ speaks it; the connection reads the result with
  * SSL_get0_alpn_selected. */
 static const unsigned char tls_alpn[] = "\x08http/1.1";
+/* h2 first: preferred (RFC 7301 §3.2 lets the server choose) */
+static const unsigned char tls_alpn_h2[] = "\x02h2\x08http/1.1";
 
 struct tls_ticket_key {
 	unsigned char name[16];
@@ -159,12 +161,14 @@ static int
 tls_on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
     unsigned int inlen, void *arg)
 {
+	const struct config_listen *l = SSL_get_app_data(ssl);
+	bool h2 = l != NULL && l->http2 == CONFIG_HTTP2_ALPN;
 	unsigned char *sel;
 
-	(void)ssl;
 	(void)arg;
-	if (SSL_select_next_proto(&sel, outlen, tls_alpn, sizeof tls_alpn - 1, in, inlen) !=
-	    OPENSSL_NPN_NEGOTIATED)
+	if (SSL_select_next_proto(&sel, outlen, h2 ? tls_alpn_h2 : tls_alpn,
+	        h2 ? sizeof tls_alpn_h2 - 1 : sizeof tls_alpn - 1, in,
+	        inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without ALPN */
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
@@ -581,6 +585,8 @@ edge_tls_ssl_new(struct edge_tls *t, int fd, const struct config_listen *l)
 		SSL_free(ssl);
 		return NULL;
 	}
+	/* the listener, for ALPN (tls_on_alpn) */
+	SSL_set_app_data(ssl, (void *)(uintptr_t)l);
 	SSL_set_accept_state(ssl);
 	return ssl;
 }

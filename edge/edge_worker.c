@@ -174,7 +174,7 @@ worker_on_accept(
     struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct edge_worker *w = arg;
-	const struct config_listen *tls = NULL;
+	const struct config_listen *listen = NULL;
 
 	OBJ_CHECK(w, EDGE_WORKER_MAGIC);
 	/* listeners[i] serves listens[i] of the start-up configuration (listeners
@@ -185,11 +185,10 @@ worker_on_accept(
 				edge_guard_pp_accept(w, fd, sa, salen, &w->boot->listens[i]);
 				return;
 			}
-			if (w->boot->listens[i].tls)
-				tls = &w->boot->listens[i];
+			listen = &w->boot->listens[i];
 			break;
 		}
-	edge_conn_accept(w, fd, sa, salen, tls);
+	edge_conn_accept(w, fd, sa, salen, listen);
 }
 
 /* The pause is over: accept again (unless the listeners closed meanwhile). */

@@ -229,9 +229,15 @@ class TLS(harness.OutpostTestCase):
             self.assertNotEqual(p.returncode, 0, out)
             self.assertIn("alert protocol version", out)
 
-    def test_alpn_http11(self):
+    def test_alpn_h2_preferred_http11_kept(self):
+        # h2 first when the client offers it (listen[].http2 defaults to
+        # true with tls); a client offering only http/1.1 gets it
         ctx = client_ctx(self.c)
-        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        ctx.set_alpn_protocols(["http/1.1", "h2"])
+        with tls_connect(self.tls_port, ctx, "example.com") as s:
+            self.assertEqual(s.selected_alpn_protocol(), "h2")
+        ctx = client_ctx(self.c)
+        ctx.set_alpn_protocols(["http/1.1"])
         with tls_connect(self.tls_port, ctx, "example.com") as s:
             self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
             self.assertEqual(tls_get(s, "/t/alpn", "example.com").status, 200)

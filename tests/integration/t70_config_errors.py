@@ -679,6 +679,15 @@ geo:
     ("proxy_protocol_not_bool", 3, "proxy_protocol",
      VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
                    '  - { address: "127.0.0.1:PORT", proxy_protocol: v2 }   # <- error\n')),
+    ("http2_unknown_value", 3, "http2",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", http2: h2c }   # <- error\n')),
+    ("http2_true_needs_tls", 3, "http2",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", http2: true }   # <- error\n')),
+    ("http2_prior_knowledge_is_for_plain", 3, "http2",
+     VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
+                   '  - { address: "127.0.0.1:PORT", tls: true, http2: prior_knowledge }   # <- error\n')),
 ]
 
 

@@ -10,9 +10,7 @@ which the RFC allows), and what must be ignored is ignored — after which the
 same connection still serves a request.  After each case the node still
 serves new connections; the class checks it is alive and clean at the end.
 
-It needs the HTTP/2 transport of the node (a listener with `http2:
-prior_knowledge`), which edge/edge_h2.c does not have alone; until that
-transport is wired it is not part of `make check` and is run by hand:
+Run alone:
 
     OUTPOST_BIN=build/outpost python3 tests/integration/t78_http2_conformance.py
 """
