@@ -314,7 +314,7 @@ conn_logrec(struct edge_req *req, struct edge_logrec *lr)
 	lr->pool = req->route != NULL && req->pool != NULL ? req->pool->name : NULL;
 	lr->tls = sess->tls && sess->ssl != NULL ? SSL_get_version(sess->ssl) : NULL;
 	lr->minor = req->h1.minor;
-	lr->h2 = req->xp != &edge_h1_xport;
+	lr->h2 = req->xp->h2;
 	if ((h = h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("User-Agent"))) != NULL)
 		lr->user_agent = h->value;
 	if ((h = h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Referer"))) != NULL)

@@ -223,8 +223,9 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 		if (b->ims && cache_obj_header(b->stale, STR_LIT("Last-Modified"), &v))
 			evbuffer_add_printf(out, "If-Modified-Since: %.*s\r\n", (int)v.len, v.p);
 	}
-	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: 1.1 %s\r\n",
-	    b->tls ? "https" : "http", b->node_name);
+	/* RFC 9110 §7.6.3: the protocol the request was received with */
+	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nVia: %s %s\r\n",
+	    b->tls ? "https" : "http", b->via_h2 ? "2" : "1.1", b->node_name);
 	if (b->request_id.len > 0)
 		evbuffer_add_printf(
 		    out, "X-Request-Id: %.*s\r\n", (int)b->request_id.len, b->request_id.p);

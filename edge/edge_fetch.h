@@ -82,6 +82,7 @@ struct edge_fetch_bereq {
 	const char *peer;      /* the client address (X-Forwarded-For) */
 	bool tls;              /* X-Forwarded-Proto */
 	const char *node_name; /* Via */
+	bool via_h2;           /* the client's request came over HTTP/2: "Via: 2" */
 	struct str request_id; /* X-Request-Id, or empty */
 	bool only_if_cached;   /* Cache-Control: only-if-cached (a sibling's copy, no fill) */
 	struct str hop;        /* to a sibling (origin_sibling.h): the hop marker's value; the

@@ -254,6 +254,7 @@ fw_bereq(struct edge_req *req, enum edge_fetch_fields fields, struct edge_fetch_
 	b->guard_fields = edge_guard_fields(&req->sess->guard);
 	b->tls = req->sess->tls || req->sibling_https;
 	b->node_name = req->sess->gen->cfg->node_name;
+	b->via_h2 = req->xp->h2;
 	b->request_id = edge_req_id(req);
 	b->body = H1_BODY_NONE;
 }

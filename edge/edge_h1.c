@@ -370,6 +370,7 @@ h1x_body_timer(struct edge_req *req, const struct timeval *tv)
 
 const struct edge_xport edge_h1_xport = {
     .name = "HTTP/1.1",
+    .h2 = false,
     .send_head = h1x_send_head,
     .send_body = h1x_send_body,
     .send_ref = h1x_send_ref,

@@ -723,6 +723,7 @@ h2x_leave(struct edge_req *req)
 
 const struct edge_xport edge_h2_xport = {
     .name = "HTTP/2",
+    .h2 = true,
     .send_head = h2x_send_head,
     .send_body = h2x_send_body,
     .send_ref = h2x_send_ref,

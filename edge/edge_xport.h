@@ -42,6 +42,7 @@ typedef void edge_xport_release_cb(const void *data, size_t len, void *arg);
 
 struct edge_xport {
 	const char *name;
+	bool h2; /* HTTP/2: Via says "2", the access log "HTTP/2.0" */
 	/* Queues resp as req's response head (an interim 1xx, or the final
 	 * head: its framing then applies to the body).  Returns the bytes
 	 * queued. */
