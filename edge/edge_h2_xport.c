@@ -455,8 +455,9 @@ h2x_send_head(struct edge_req *req, const struct edge_resp *resp)
 	}
 	st->no_body =
 	    str_eq(req->h1.method, STR_LIT("HEAD")) || resp->status == 204 || resp->status == 304;
+	/* no body: END_STREAM on the head itself */
 	rv = hd->over ? EDGE_H2_E_HEAD
-	              : edge_h2_send_head(st->x->h, st->s, resp->status, hd->f, hd->n, false);
+	              : edge_h2_send_head(st->x->h, st->s, resp->status, hd->f, hd->n, st->no_body);
 	if (rv != 0) {
 		/* a head HTTP/2 cannot carry (too many fields): the stream is reset */
 		edge_h2_abort(st->x->h, st->s);
@@ -464,6 +465,7 @@ h2x_send_head(struct edge_req *req, const struct edge_resp *resp)
 		return 0;
 	}
 	st->final = true;
+	st->ended = st->no_body;
 	return bytes + h2x_own_body(st, resp->body, resp->body_tail);
 }
 

@@ -212,7 +212,7 @@ class Outpostctl(harness.OutpostTestCase):
         self.assertIn("outpost_cache_hits_total 1\n", cp.stdout)
         self.assertNotIn("#", cp.stdout)
         for line in cp.stdout.splitlines():
-            self.assertRegex(line, r"^[a-z_:]+(\{.*\})? \S+$")
+            self.assertRegex(line, r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? \S+$")
         cp = self.ctl("-a", self.admin, "stats", "cache_misses")
         self.assertEqual(cp.stdout, "outpost_cache_misses_total 1\n")
         cp = self.ctl("-a", self.admin, "--json", "stats", "requests_total")
