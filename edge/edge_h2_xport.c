@@ -91,17 +91,18 @@ struct h2x_stream {
 	struct evbuffer *cut;     /* body_out: what a delivery filter writes */
 	struct evbuffer *body_in; /* request body received, not yet taken */
 	struct event *body_timer;
-	size_t low;      /* want_writable's mark */
-	unsigned depth;  /* callbacks running for it */
-	bool want;       /* its producer waits for the writable callback */
-	bool paused;     /* the session's queue for it is full */
-	bool final;      /* the final head went */
-	bool no_body;    /* HEAD, 204, 304: body bytes are dropped */
-	bool end_wanted; /* the body is complete (after the queue) */
-	bool ended;      /* END_STREAM handed to the session */
-	bool body_end;   /* the client's END_STREAM came */
-	bool reading;    /* read_body on */
-	bool done;       /* finished, aborted or gone: no more of the request */
+	size_t low;         /* want_writable's mark */
+	uint64_t paused_ms; /* when the session last paused it (paused) */
+	unsigned depth;     /* callbacks running for it */
+	bool want;          /* its producer waits for the writable callback */
+	bool paused;        /* the session's queue for it is full */
+	bool final;         /* the final head went */
+	bool no_body;       /* HEAD, 204, 304: body bytes are dropped */
+	bool end_wanted;    /* the body is complete (after the queue) */
+	bool ended;         /* END_STREAM handed to the session */
+	bool body_end;      /* the client's END_STREAM came */
+	bool reading;       /* read_body on */
+	bool done;          /* finished, aborted or gone: no more of the request */
 	bool logged;
 };
 
@@ -115,7 +116,7 @@ struct edge_h2x {
 	char *head;          /* a request head in HTTP/1.1 form */
 	size_t head_cap;
 	uint64_t reported[EDGE_H2_C_COUNT]; /* counters added to the metrics */
-	int timer_kind;                     /* -1 none, else enum edge_h2_timeout */
+	int timer_kind;                     /* -1 none, else enum h2x_timer */
 	unsigned settings_timeout_ms;
 	bool free_conn; /* defer: the connection too */
 	bool eof;
@@ -276,6 +277,16 @@ h2x_piece_run(struct h2x_piece *pc, const char **p, size_t *len)
 	*len = v.iov_len < pc->len - pc->off ? v.iov_len : pc->len - pc->off;
 }
 
+/* The session holds as much of st as it takes: its producer waits (a
+ * stream paused longer than timeouts.send is reset: h2x_stalled). */
+static void
+h2x_pause(struct h2x_stream *st)
+{
+	if (!st->paused)
+		st->paused_ms = time_mono_ms();
+	st->paused = true;
+}
+
 /* Hands the queue to the session while it takes it; the end of the body
  * after the last piece. */
 static void
@@ -303,7 +314,7 @@ h2x_pump(struct h2x_stream *st)
 		last = pc->off + len == pc->len && pc->next == NULL && st->end_wanted;
 		rv = edge_h2_send_body(h, st->s, p, len, h2x_piece_ref, h2x_piece_unref, pc, last);
 		if (rv == EDGE_H2_E_FULL) {
-			st->paused = true;
+			h2x_pause(st);
 			break;
 		}
 		if (rv < 0) {
@@ -321,14 +332,14 @@ h2x_pump(struct h2x_stream *st)
 		if (last)
 			st->ended = true;
 		if (rv == EDGE_H2_PAUSED)
-			st->paused = true;
+			h2x_pause(st);
 	}
 	if (st->q_head == NULL && st->end_wanted && !st->ended && !st->paused && st->s != NULL &&
 	    st->final) {
 		int rv = edge_h2_send_body(h, st->s, NULL, 0, NULL, NULL, NULL, true);
 
 		if (rv == EDGE_H2_E_FULL)
-			st->paused = true;
+			h2x_pause(st);
 		else
 			st->ended = true;
 	}
@@ -1107,26 +1118,72 @@ edge_h2x_free_later(struct edge_conn *c)
 	h2x_defer(c->h2);
 }
 
-/* The connection's one timer: our SETTINGS unacknowledged, or no stream. */
+/* What the connection's one timer waits for. */
+enum h2x_timer {
+	H2X_TIMER_NONE = -1,
+	H2X_TIMER_IDLE = EDGE_H2_TIMEOUT_IDLE,         /* no request: timeouts.idle */
+	H2X_TIMER_SETTINGS = EDGE_H2_TIMEOUT_SETTINGS, /* our SETTINGS unacknowledged */
+	H2X_TIMER_HEAD,  /* a head begun, not complete: timeouts.header */
+	H2X_TIMER_STALL, /* a stream the client's window holds: timeouts.send */
+};
+
+static bool
+h2x_any_paused(const struct edge_h2x *x)
+{
+	for (const struct h2x_stream *st = x->streams; st != NULL; st = st->next)
+		if (st->paused && st->s != NULL)
+			return true;
+	return false;
+}
+
 static void
 h2x_arm_timer(struct edge_h2x *x)
 {
 	const struct config *cfg = x->c->sess.gen->cfg;
-	int kind = edge_h2_settings_pending(x->h) ? EDGE_H2_TIMEOUT_SETTINGS
-	           : edge_h2_idle(x->h)           ? EDGE_H2_TIMEOUT_IDLE
-	                                          : -1;
+	enum h2x_timer kind = H2X_TIMER_NONE;
+	unsigned ms = 0;
 	struct timeval tv;
 
-	if (kind == x->timer_kind)
+	if (edge_h2_settings_pending(x->h)) {
+		kind = H2X_TIMER_SETTINGS;
+		ms = x->settings_timeout_ms;
+	} else if (edge_h2_idle(x->h)) {
+		kind = H2X_TIMER_IDLE;
+		ms = cfg->idle_timeout_ms;
+	} else if (x->streams == NULL) {
+		kind = H2X_TIMER_HEAD;
+		ms = cfg->header_timeout_ms;
+	} else if (h2x_any_paused(x)) {
+		kind = H2X_TIMER_STALL;
+		ms = cfg->send_timeout_ms;
+	}
+	if ((int)kind == x->timer_kind)
 		return;
-	x->timer_kind = kind;
-	if (kind < 0) {
+	x->timer_kind = (int)kind;
+	if (kind == H2X_TIMER_NONE) {
 		evtimer_del(x->c->timer);
 		return;
 	}
-	tv = time_ms_to_tv(
-	    kind == EDGE_H2_TIMEOUT_SETTINGS ? x->settings_timeout_ms : cfg->idle_timeout_ms);
+	tv = time_ms_to_tv(ms);
 	evtimer_add(x->c->timer, &tv);
+}
+
+/* Streams the client's window has held for timeouts.send are reset (the
+ * send timeout of HTTP/1.1: a client that stops reading). */
+static void
+h2x_stalled(struct edge_h2x *x)
+{
+	uint64_t now = time_mono_ms();
+	unsigned limit = x->c->sess.gen->cfg->send_timeout_ms;
+
+	for (struct h2x_stream *st = x->streams; st != NULL; st = st->next) {
+		if (!st->paused || st->s == NULL || now - st->paused_ms < limit)
+			continue;
+		EDGE_COUNT(&x->c->sess.w->metrics, client_timeouts_total);
+		st->depth++;
+		h2x_abort(&st->req);
+		st->depth--;
+	}
 }
 
 void
@@ -1164,11 +1221,25 @@ void
 edge_h2x_timer(struct edge_conn *c)
 {
 	struct edge_h2x *x = c->h2;
-	int kind = x->timer_kind;
+	enum h2x_timer kind = (enum h2x_timer)x->timer_kind;
 
-	x->timer_kind = -1;
-	if (kind >= 0)
-		edge_h2_timeout(x->h, (enum edge_h2_timeout)kind);
+	x->timer_kind = H2X_TIMER_NONE;
+	switch (kind) {
+	case H2X_TIMER_NONE:
+		break;
+	case H2X_TIMER_IDLE:
+	case H2X_TIMER_HEAD:
+		EDGE_COUNT(&c->sess.w->metrics, client_timeouts_total);
+		edge_h2_timeout(x->h, EDGE_H2_TIMEOUT_IDLE);
+		break;
+	case H2X_TIMER_SETTINGS:
+		EDGE_COUNT(&c->sess.w->metrics, client_timeouts_total);
+		edge_h2_timeout(x->h, EDGE_H2_TIMEOUT_SETTINGS);
+		break;
+	case H2X_TIMER_STALL:
+		h2x_stalled(x);
+		break;
+	}
 }
 
 void

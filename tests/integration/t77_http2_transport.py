@@ -368,6 +368,43 @@ class HTTP2(harness.OutpostTestCase):
                          ["2 test-node"])
 
 
+class Timeouts(harness.OutpostTestCase):
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.origin = self.class_origin()
+        cls.port = harness.free_port()
+
+        def mutate(cfg):
+            cfg["listen"].append({"address": "127.0.0.1:%d" % cls.port,
+                                  "http2": "prior_knowledge"})
+            cfg["timeouts"].update({"idle": "1s", "send": "1s", "header": "1s"})
+            return cfg
+        cls.node = self.class_outpost(cls.origin, mutate=mutate)
+
+    def test_idle_connection_goes_away(self):
+        c = Client(self.port)
+        self.addCleanup(c.close)
+        c.get(1, "/t77/idle?size=10")
+        self.assertTrue(c.pump(lambda: 1 in c.ended))
+        t0 = time.monotonic()
+        self.assertTrue(c.pump(lambda: c.goaway is not None, timeout=5))
+        self.assertEqual(c.goaway[0], h2.errors.ErrorCodes.NO_ERROR)
+        self.assertGreater(time.monotonic() - t0, 0.5)
+
+    def test_a_stream_whose_window_stays_shut_is_reset(self):
+        big = 1 << 20
+        c = Client(self.port)
+        self.addCleanup(c.close)
+        c.hold.add(1)
+        c.get(1, "/t77/stall?size=%d&cc=max-age=60" % big)
+        self.assertTrue(c.pump(lambda: 1 in c.resets, timeout=5), "no reset")
+        # the connection goes on: another stream is served in full
+        c.get(3, "/t77/after-stall?size=30000")
+        self.assertTrue(c.pump(lambda: 3 in c.ended))
+        self.assertEqual(c.bodies[3], pattern(30000))
+        self.assertServing(self.node)
+
+
 class Drain(harness.OutpostTestCase):
     def test_sigterm_sends_goaway_and_finishes_the_stream(self):
         # nghttp (a client that keeps a stream the GOAWAY names) fetches a
