@@ -393,6 +393,10 @@ struct config {
 	/* limits.connections_per_ip: client connections open from one address
 	 * (an IPv6 /64), all workers together, default 256; 0 = no limit */
 	unsigned max_connections_per_ip;
+	/* limits.requests_per_ip: requests in progress from one client address
+	 * (an IPv6 /64; the client behind trusted proxies), all workers and
+	 * connections together, default 0 = no limit */
+	unsigned max_requests_per_ip;
 
 	struct origin_dns_conf resolver; /* resolver (origin/origin_dns.h) */
 

@@ -1264,6 +1264,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	    "connections",
 	    "handshakes_per_ip",
 	    "connections_per_ip",
+	    "requests_per_ip",
 	    NULL,
 	};
 	struct config *c = p->c;
@@ -1299,6 +1300,7 @@ cparse_limits(struct cparse *p, const struct cnode *m)
 	cget_uint(p, m, "connections", 1, 1000000, &c->max_connections);
 	cget_uint(p, m, "handshakes_per_ip", 0, 1000000, &c->max_handshakes_per_ip);
 	cget_uint(p, m, "connections_per_ip", 0, 1000000, &c->max_connections_per_ip);
+	cget_uint(p, m, "requests_per_ip", 0, 1000000, &c->max_requests_per_ip);
 }
 
 static int cparse_enum(

@@ -352,6 +352,7 @@ edge_conn_body_timer(struct edge_conn *c, const struct timeval *tv)
 void
 edge_conn_response_done(struct edge_conn *c)
 {
+	edge_req_uncount(c->req);
 	edge_conn_log(c->req);
 	c->req->route = NULL;
 	if (!c->sess.keep_alive || c->sess.w->draining) {

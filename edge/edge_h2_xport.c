@@ -681,6 +681,7 @@ h2x_finish(struct edge_req *req)
 
 	if (st->done)
 		return;
+	edge_req_uncount(req);
 	st->end_wanted = true;
 	h2x_pump(st);
 	if (!st->logged) {
@@ -703,6 +704,7 @@ h2x_abort(struct edge_req *req)
 
 	if (st->s != NULL && !st->ended)
 		edge_h2_abort(st->x->h, st->s);
+	edge_req_uncount(req);
 	h2x_queue_drop(st);
 	st->done = true;
 	st->reading = false;

@@ -991,6 +991,7 @@ main_run(struct config *cfg, const char *path)
 	(void)edge_notify_open(old_pid);
 	edge_notify("STATUS=starting: opening the caches, binding the listeners");
 	ms.srv.conn_ip = edge_ip_counts_new();
+	ms.srv.req_ip = edge_ip_counts_new();
 	edge_guard_tables(&ms.srv, cfg);
 	ms.base = event_base_new();
 	if (ms.base == NULL) {
@@ -1112,6 +1113,7 @@ out:
 		edge_worker_join_free(&ms.srv.workers[w]);
 	free(ms.srv.workers);
 	edge_ip_counts_free(&ms.srv.conn_ip); /* every connection closed with its worker */
+	edge_ip_counts_free(&ms.srv.req_ip);
 	edge_guard_tables_free(&ms.srv);
 	edge_accesslog_stop(&ms.srv.alog); /* the workers' last lines are written */
 	if (ms.up_sock != -1)

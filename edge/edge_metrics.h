@@ -74,6 +74,8 @@
 	X(access_denied_total,                                                                     \
 	    "Requests refused by an access list (403 or 451) before the cache lookup")             \
 	X(rate_limited_total, "Requests refused by a rate_limit (429) before the cache lookup")    \
+	X(requests_limited_total, "Requests refused (429): limits.requests_per_ip requests in "    \
+	                          "progress from the address")                                     \
 	X(signed_url_denied_total,                                                                 \
 	    "Requests refused by signed_url (403): signature missing, invalid or expired")         \
 	X(jwt_denied_total, "Requests refused by jwt (401): bearer token missing or invalid")      \

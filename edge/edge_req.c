@@ -12,10 +12,12 @@
 #include "config.h"
 
 #include <stdatomic.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
@@ -102,6 +104,7 @@ edge_req_reset(struct edge_req *r)
 		edge_forward_abort(r);
 	if (r->purge_job != NULL)
 		edge_purge_request_gone(r);
+	edge_req_uncount(r);
 	/* a hit leaves fw alone: only what the request wrote is cleared */
 	if (r->fw_used)
 		memset(&r->fw, 0, sizeof r->fw);
@@ -429,6 +432,51 @@ req_step_recv(struct edge_req *req, bool *ka)
 	return true;
 }
 
+void
+edge_req_uncount(struct edge_req *r)
+{
+	if (!r->ip_counted)
+		return;
+	edge_ip_leave(r->sess->w->srv->req_ip, r->ip_slot);
+	r->ip_counted = false;
+}
+
+/* limits.requests_per_ip: the requests in progress from the client's
+ * address (over every connection and worker, HTTP/2 streams included); a
+ * verified sibling speaks for many clients and is not counted.  False after
+ * answering 429. */
+static bool
+req_count_client(struct edge_req *req)
+{
+	unsigned limit = req->sess->gen->cfg->max_requests_per_ip;
+	const struct policy_addr *a = &req->sess->client.addr;
+	struct sockaddr_storage ss;
+
+	if (limit == 0 || req->from_sibling || req->ip_counted || req->sess->w->srv->req_ip == NULL)
+		return true;
+	memset(&ss, 0, sizeof ss);
+	if (a->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
+
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, a->b, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, a->b, 16);
+	}
+	if (edge_ip_enter(
+	        req->sess->w->srv->req_ip, (const struct sockaddr *)&ss, limit, req->ip_slot)) {
+		req->ip_counted = true;
+		return true;
+	}
+	EDGE_COUNT(&req->sess->w->metrics, requests_limited_total);
+	edge_req_send_typed(req, 429, "text/plain; charset=utf-8", "Retry-After", "1",
+	    "too many requests in progress from this address\n");
+	return false;
+}
+
 /* guard: the route's access rules and rate limit (edge_guard.c), before
  * anything else of the route; a refused request is answered here and never
  * reaches the cache or the origin. */
@@ -437,6 +485,9 @@ req_step_guard(struct edge_req *req)
 {
 	struct edge_guard_verdict v;
 	char retry[16];
+
+	if (!req_count_client(req))
+		return false;
 
 	if (edge_guard_check(
 	        atomic_load_explicit(&req->sess->w->srv->rate_limits, memory_order_acquire),

@@ -102,10 +102,12 @@ struct edge_req {
 	const struct config_member *up_member; /* the origin member that answered, or NULL */
 	uint64_t up_first_us;                  /* its first-byte time */
 	const char *fwd;                       /* Cache-Status fwd= value of a forwarded request */
-	bool from_sibling;  /* a valid hop marker: a sibling asks (origin_sibling.h) */
-	bool sibling_https; /* ... for a client of its over TLS (X-Forwarded-Proto) */
-	size_t host_lc_len; /* host_lc's */
-	int key_len;        /* -1 when no key */
+	bool from_sibling;   /* a valid hop marker: a sibling asks (origin_sibling.h) */
+	bool sibling_https;  /* ... for a client of its over TLS (X-Forwarded-Proto) */
+	size_t host_lc_len;  /* host_lc's */
+	bool ip_counted;     /* counted in srv->req_ip (limits.requests_per_ip) ... */
+	uint32_t ip_slot[2]; /* ... in these counters, until edge_req_uncount */
+	int key_len;         /* -1 when no key */
 
 	/* reading a collapsed fill (edge_collapse.c) */
 	struct cache_fill *cf;      /* one reference, or NULL */
@@ -174,6 +176,10 @@ struct str edge_req_id(struct edge_req *r);
 /* Decides what to do with r's parsed request: its steps, up to an answer of
  * the node's own (a hit, an error) or the origin. */
 void edge_req_handle(struct edge_req *r);
+/* r no longer counts among its client's requests in progress
+ * (limits.requests_per_ip): its transport calls it when r's response is
+ * complete or abandoned; edge_req_reset does too. */
+void edge_req_uncount(struct edge_req *r);
 /* Does r hold nothing in flight (no fetch, no body being buffered, no
  * fill it reads), so that its buffers may go? */
 bool edge_req_idle(const struct edge_req *r);

@@ -104,6 +104,9 @@ struct edge_server {
 	/* Client connections open per address, all workers together
 	 * (limits.connections_per_ip); lock-free, see edge_ip_enter. */
 	struct edge_ip_counts *conn_ip;
+	/* requests in progress per client address (limits.requests_per_ip);
+	 * NULL: not counted */
+	struct edge_ip_counts *req_ip;
 	/* rate_limit buckets of every site and route, all workers together
 	 * (policy_rl); made by the main thread with the first configuration
 	 * that has a rate_limit (edge_guard_tables), then kept across reloads;
