@@ -774,5 +774,82 @@ class Conformance(harness.OutpostTestCase):
             self.assertEqual(goaway_code(f[3]), NO_ERROR)
 
 
+
+ENHANCE_YOUR_CALM = 11
+
+
+class Defences(harness.OutpostTestCase):
+    """The node's own budgets (not RFC rules): each flood ends its connection
+    with GOAWAY ENHANCE_YOUR_CALM, an HPACK bomb is answered 431, and the node
+    serves the next connection."""
+
+    def setup_class_resources(self):
+        type(self).h2_port = harness.free_port()
+        origin = self.class_origin()
+
+        def mutate(cfg):
+            cfg["listen"].append({"address": "127.0.0.1:%d" % self.h2_port,
+                                  "http2": "prior_knowledge"})
+            return cfg
+        type(self).node = self.class_outpost(origin, mutate=mutate)
+
+    def conn(self):
+        c = H2(self.h2_port)
+        self.addCleanup(c.close)
+        return c
+
+    def flood(self, frames, what):
+        c = self.conn()
+        before = self.node.metric("outpost_h2_flood_total", default=0)
+        try:
+            c.send(b"".join(frames))
+        except OSError:
+            pass   # the node may close before it read every frame
+        f = c.expect((GOAWAY,))
+        self.assertIsNotNone(f, "%s: closed without GOAWAY" % what)
+        self.assertEqual(goaway_code(f[3]), ENHANCE_YOUR_CALM, what)
+        self.node.wait_metric("outpost_h2_flood_total", lambda v: v >= before + 1)
+
+    def tearDown(self):
+        c = H2(self.h2_port)
+        try:
+            c.headers(1, get_fields("/h2c/alive"))
+            self.assertEqual(c.response(1)[0], 200)
+        finally:
+            c.close()
+        super().tearDown()
+
+    def test_ping_flood(self):
+        self.flood([frame(PING, 0, 0, struct.pack(">Q", i)) for i in range(1200)], "PING")
+
+    def test_settings_flood(self):
+        self.flood([frame(SETTINGS, 0, 0) for _ in range(1200)], "SETTINGS")
+
+    def test_priority_flood(self):
+        prio = struct.pack(">IB", 0, 15)
+        self.flood([frame(PRIORITY, 0, 1 + 2 * (i % 50), prio) for i in range(1200)],
+                   "PRIORITY")
+
+    def test_empty_data_flood(self):
+        open_stream = frame(HEADERS, END_HEADERS, 1,
+                            block([(":method", "POST")] + get_fields("/h2c/empty")[1:]))
+        self.flood([open_stream] + [frame(DATA, 0, 1) for _ in range(150)], "empty DATA")
+
+    def test_hpack_bomb_is_431(self):
+        # one 4000-byte field put in the dynamic table, then a head naming
+        # it 100 times: 400 KB decoded from a few hundred bytes
+        c = self.conn()
+        before = self.node.metric("outpost_h2_too_large_total", default=0)
+        seed = b"\x40" + hpack_int(6, 7) + b"x-bomb" + hpack_int(4000, 7) + b"b" * 4000
+        c.send_frame(HEADERS, END_HEADERS | END_STREAM, 1,
+                     block(get_fields("/h2c/seed")) + seed)
+        self.assertEqual(c.response(1)[0], 200)
+        c.send_frame(HEADERS, END_HEADERS | END_STREAM, 3,
+                     block(get_fields("/h2c/bomb")) + b"\xbe" * 100)
+        self.assertEqual(c.response(3)[0], 431)
+        self.node.wait_metric("outpost_h2_too_large_total", lambda v: v >= before + 1)
+        c.headers(5, get_fields("/h2c/after-bomb"))
+        self.assertEqual(c.response(5)[0], 200)
+
 if __name__ == "__main__":
     harness.main()
