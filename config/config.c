@@ -43,6 +43,7 @@ config_parse_new(void)
 	c->magic = CONFIG_MAGIC;
 	atomic_init(&c->refcnt, 1);
 	cache_conf_defaults(&c->cache); /* fill_memory: derived, see cparse_cache_defaults */
+	edge_h2_conf_defaults(&c->http2);
 	purge_conf_defaults(&c->purge);
 	purge_fleet_conf_defaults(&c->fleet);
 	geo_conf_defaults(&c->geo_conf);

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "cache/cache.h"
+#include "edge/edge_h2.h"
 #include "core/coding.h"
 #include "core/log.h"
 #include "geo/geo.h"
@@ -359,6 +360,9 @@ struct config {
 	struct purge_fleet_conf fleet; /* fleet: the purge bus (no servers: purges stay local) */
 
 	struct cache_conf cache; /* cache (cache/cache.h) */
+	/* http2: the HTTP/2 session's limits (edge/edge_h2.h); its
+	 * idle_timeout_ms is timeouts.idle's */
+	struct edge_h2_conf http2;
 
 	/* timeouts (client side) */
 	unsigned header_timeout_ms; /* timeouts.header, default 10000 */

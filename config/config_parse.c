@@ -4058,6 +4058,52 @@ cparse_err_under(struct cparse *p, const char *path, const struct cnode *n, cons
 	cparse_pop(p, 0);
 }
 
+/* http2: the limits of an HTTP/2 connection (edge/edge_h2.h; the ranges
+ * are edge_h2_conf_check's, which the transport asserts). */
+static void
+cparse_http2(struct cparse *p, const struct cnode *m)
+{
+	static const char *const keys[] = {
+	    "max_concurrent_streams",
+	    "max_header_list",
+	    "max_header_fields",
+	    "hpack_table",
+	    "max_continuations",
+	    "max_frame",
+	    "stream_window",
+	    "connection_window",
+	    "stream_buffer",
+	    "output_buffer",
+	    "reset_budget",
+	    "reset_window",
+	    "control_budget",
+	    "empty_data_budget",
+	    "flood_window",
+	    "settings_timeout",
+	    NULL,
+	};
+	struct edge_h2_conf *h = &p->c->http2;
+
+	if (!cparse_map(p, m, keys))
+		return;
+	cget_uint(p, m, "max_concurrent_streams", 1, 1u << 20, &h->max_concurrent_streams);
+	cget_size32(p, m, "max_header_list", 1024, 1u << 24, &h->max_header_list_bytes);
+	cget_uint(p, m, "max_header_fields", 8, 10000, &h->max_header_fields);
+	cget_size32(p, m, "hpack_table", 0, 1u << 20, &h->hpack_table_bytes);
+	cget_uint(p, m, "max_continuations", 0, 1000, &h->max_continuations);
+	cget_size32(p, m, "max_frame", 16384, 16777215, &h->max_frame_bytes);
+	cget_size32(p, m, "stream_window", 1, 2147483647u, &h->stream_window_bytes);
+	cget_size32(p, m, "connection_window", 65535, 2147483647u, &h->conn_window_bytes);
+	cget_size32(p, m, "stream_buffer", 1024, 1u << 30, &h->stream_buffer_bytes);
+	cget_size32(p, m, "output_buffer", 1024, 1u << 30, &h->out_buffer_bytes);
+	cget_uint(p, m, "reset_budget", 1, 1000000, &h->reset_budget);
+	cget_duration(p, m, "reset_window", 1, 3600000, 1, &h->reset_window_ms);
+	cget_uint(p, m, "control_budget", 1, 1000000, &h->control_budget);
+	cget_uint(p, m, "empty_data_budget", 1, 1000000, &h->empty_data_budget);
+	cget_duration(p, m, "flood_window", 1, 3600000, 1, &h->flood_window_ms);
+	cget_duration(p, m, "settings_timeout", 1, 3600000, 1, &h->settings_timeout_ms);
+}
+
 static void
 cparse_root(struct cparse *p, const struct cnode *root)
 {
@@ -4080,6 +4126,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    "hide_origin",
 	    "geo",
 	    "siblings",
+	    "http2",
 	    NULL,
 	};
 	static const struct {
@@ -4105,6 +4152,7 @@ cparse_root(struct cparse *p, const struct cnode *root)
 	    {"client_address_header", cparse_client_address_header, false},
 	    {"hide_origin", cparse_hide_origin, false},
 	    {"geo", cparse_geo, false},
+	    {"http2", cparse_http2, false},
 	};
 	const struct cnode *v;
 	size_t i, old;

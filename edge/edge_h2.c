@@ -146,29 +146,6 @@ struct edge_h2 {
 
 /* ---- settings ---- */
 
-void
-edge_h2_conf_defaults(struct edge_h2_conf *c)
-{
-	memset(c, 0, sizeof *c);
-	c->max_concurrent_streams = 100;
-	c->max_header_list_bytes = 65536;
-	c->max_header_fields = 100;
-	c->hpack_table_bytes = 4096;
-	c->max_continuations = 8;
-	c->max_frame_bytes = 16384;
-	c->stream_window_bytes = 65535;
-	c->conn_window_bytes = 1 << 20;
-	c->stream_buffer_bytes = 65536;
-	c->out_buffer_bytes = 65536;
-	c->reset_budget = 100;
-	c->reset_window_ms = 1000;
-	c->control_budget = 1000;
-	c->empty_data_budget = 100;
-	c->flood_window_ms = 1000;
-	c->idle_timeout_ms = 60000;
-	c->settings_timeout_ms = 10000;
-}
-
 struct h2_range {
 	const char *name;
 	size_t off;

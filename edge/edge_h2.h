@@ -63,7 +63,31 @@ struct edge_h2_conf {
 	unsigned settings_timeout_ms;    /* for the transport: our SETTINGS unacked; 10000 */
 };
 
-void edge_h2_conf_defaults(struct edge_h2_conf *c);
+/* The defaults above (inline: config/ fills a snapshot's without linking
+ * the session). */
+static inline void
+edge_h2_conf_defaults(struct edge_h2_conf *c)
+{
+	*c = (struct edge_h2_conf){
+	    .max_concurrent_streams = 100,
+	    .max_header_list_bytes = 65536,
+	    .max_header_fields = 100,
+	    .hpack_table_bytes = 4096,
+	    .max_continuations = 8,
+	    .max_frame_bytes = 16384,
+	    .stream_window_bytes = 65535,
+	    .conn_window_bytes = 1u << 20,
+	    .stream_buffer_bytes = 65536,
+	    .out_buffer_bytes = 65536,
+	    .reset_budget = 100,
+	    .reset_window_ms = 1000,
+	    .control_budget = 1000,
+	    .empty_data_budget = 100,
+	    .flood_window_ms = 1000,
+	    .idle_timeout_ms = 60000,
+	    .settings_timeout_ms = 10000,
+	};
+}
 /*
  * 0 when every value of c is in its range, else -1 and the first offence in
  * err (e.g. "max_frame_bytes: 1000 is below 16384"), for config/ to prefix

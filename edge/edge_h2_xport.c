@@ -1050,8 +1050,9 @@ edge_h2x_start(struct edge_conn *c)
 
 	x->c = c;
 	x->timer_kind = -1;
-	edge_h2_conf_defaults(&conf);
+	conf = c->sess.gen->cfg->http2;
 	conf.idle_timeout_ms = c->sess.gen->cfg->idle_timeout_ms;
+	ASSERT(edge_h2_conf_check(&conf, NULL, 0) == 0); /* config/ checked the ranges */
 	x->settings_timeout_ms = conf.settings_timeout_ms;
 	x->h = edge_h2_new(&conf, &h2x_cbs, x, c->io.out);
 	x->defer = event_new(c->sess.w->base, -1, 0, h2x_on_defer, x);

@@ -679,6 +679,14 @@ geo:
     ("proxy_protocol_not_bool", 3, "proxy_protocol",
      VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
                    '  - { address: "127.0.0.1:PORT", proxy_protocol: v2 }   # <- error\n')),
+    ("http2_max_frame_below_the_rfc", 6, "max_frame",
+     VALID.replace('cache: { ram: 64MiB, max_object: 16MiB }\n',
+                   'cache: { ram: 64MiB, max_object: 16MiB }\n'
+                   'http2: { max_frame: 4KiB }   # <- error\n')),
+    ("http2_unknown_key", 6, "max_streams",
+     VALID.replace('cache: { ram: 64MiB, max_object: 16MiB }\n',
+                   'cache: { ram: 64MiB, max_object: 16MiB }\n'
+                   'http2: { max_streams: 10 }   # <- error\n')),
     ("http2_unknown_value", 3, "http2",
      VALID.replace('  - { address: "127.0.0.1:PORT" }\n',
                    '  - { address: "127.0.0.1:PORT", http2: h2c }   # <- error\n')),

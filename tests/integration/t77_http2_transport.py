@@ -405,6 +405,55 @@ class Timeouts(harness.OutpostTestCase):
         self.assertServing(self.node)
 
 
+class Limits(harness.OutpostTestCase):
+    """The http2 section: the limits a connection states and enforces."""
+
+    def setup_class_resources(self):
+        cls = type(self)
+        cls.origin = self.class_origin()
+        cls.port = harness.free_port()
+
+        def mutate(cfg):
+            cfg["listen"].append({"address": "127.0.0.1:%d" % cls.port,
+                                  "http2": "prior_knowledge"})
+            cfg["http2"] = {"max_concurrent_streams": 5, "reset_budget": 10,
+                            "max_header_list": "2KiB", "stream_window": "16KiB"}
+            return cfg
+        cls.node = self.class_outpost(cls.origin, mutate=mutate)
+
+    def test_stated_settings(self):
+        c = Client(self.port)
+        self.addCleanup(c.close)
+        c.get(1, "/t77/limits?size=10")
+        self.assertTrue(c.pump(lambda: 1 in c.ended))
+        rs = c.c.remote_settings
+        self.assertEqual(rs.max_concurrent_streams, 5)
+        self.assertEqual(rs.max_header_list_size, 2048)
+        self.assertEqual(rs.initial_window_size, 16384)
+
+    def test_head_over_the_list_size_is_431(self):
+        c = Client(self.port)
+        self.addCleanup(c.close)
+        c.get(1, "/t77/limits-big?size=10", extra=[("x-pad", "p" * 3000)])
+        self.assertTrue(c.pump(lambda: 1 in c.ended or 1 in c.resets))
+        self.assertEqual(c.heads.get(1, {}).get(":status"), "431")
+
+    def test_reset_budget(self):
+        c = Client(self.port)
+        self.addCleanup(c.close)
+        for i in range(15):
+            sid = 1 + 2 * i
+            c.get(sid, "/nocache/t77/rb?delay_ms=500")
+            c.c.reset_stream(sid)
+        try:
+            c.flush()
+        except OSError:
+            pass
+        c.pump(lambda: c.goaway is not None, timeout=5)
+        self.assertIsNotNone(c.goaway)
+        self.assertEqual(c.goaway[0], h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+
+
 class Drain(harness.OutpostTestCase):
     def test_sigterm_sends_goaway_and_finishes_the_stream(self):
         # nghttp (a client that keeps a stream the GOAWAY names) fetches a

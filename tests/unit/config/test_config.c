@@ -346,6 +346,10 @@ static const struct err_case err_cases[] = {
         "0..1000000)\n"},
     {"connections per ip", BASE "limits: { connections_per_ip: 1000001 }\n",
         "F:4:31: limits.connections_per_ip: 1000001 is out of range (0..1000000)\n"},
+    {"requests per ip", BASE "limits: { requests_per_ip: 1000001 }\n",
+        "F:4:28: limits.requests_per_ip: 1000001 is out of range (0..1000000)\n"},
+    {"http2 streams", BASE "http2: { max_concurrent_streams: 0 }\n",
+        "F:4:33: http2.max_concurrent_streams: 0 is out of range (1..1048576)\n"},
     {"listener tls protocol",
         "listen: [{ address: \"127.0.0.1:8080\", tls: { protocols: [SSLv3] } }]\n" BASE_SITES
             BASE_POOLS,
@@ -664,6 +668,10 @@ test_defaults(void)
 	is_int(c->max_connections, 10000);
 	is_int(c->max_handshakes_per_ip, 128);
 	is_int(c->max_connections_per_ip, 256);
+	is_int(c->max_requests_per_ip, 0);
+	is_int(c->http2.max_concurrent_streams, 100);
+	is_int(c->http2.max_header_list_bytes, 65536);
+	is_int(c->http2.settings_timeout_ms, 10000);
 	ok(c->resolver.servers == NULL, "resolv.conf");
 	is_int(c->resolver.min_ttl_s, 1);
 	is_int(c->resolver.max_ttl_s, 3600);
