@@ -106,6 +106,21 @@ def pattern(size):
     return origin_mod.pattern_bytes(size)
 
 
+def h2c_class_node(case, update):
+    """The class's origin and node (case.origin, case.node) with an h2c
+    listener on case.port; update(cfg) changes the rest."""
+    cls = type(case)
+    cls.origin = case.class_origin()
+    cls.port = harness.free_port()
+
+    def mutate(cfg):
+        cfg["listen"].append({"address": "127.0.0.1:%d" % cls.port,
+                              "http2": "prior_knowledge"})
+        update(cfg)
+        return cfg
+    cls.node = case.class_outpost(cls.origin, mutate=mutate)
+
+
 class HTTP2(harness.OutpostTestCase):
     def setup_class_resources(self):
         cls = type(self)
@@ -370,16 +385,8 @@ class HTTP2(harness.OutpostTestCase):
 
 class Timeouts(harness.OutpostTestCase):
     def setup_class_resources(self):
-        cls = type(self)
-        cls.origin = self.class_origin()
-        cls.port = harness.free_port()
-
-        def mutate(cfg):
-            cfg["listen"].append({"address": "127.0.0.1:%d" % cls.port,
-                                  "http2": "prior_knowledge"})
-            cfg["timeouts"].update({"idle": "1s", "send": "1s", "header": "1s"})
-            return cfg
-        cls.node = self.class_outpost(cls.origin, mutate=mutate)
+        h2c_class_node(self, lambda cfg: cfg["timeouts"].update(
+            {"idle": "1s", "send": "1s", "header": "1s"}))
 
     def test_idle_connection_goes_away(self):
         c = Client(self.port)
@@ -409,17 +416,9 @@ class Limits(harness.OutpostTestCase):
     """The http2 section: the limits a connection states and enforces."""
 
     def setup_class_resources(self):
-        cls = type(self)
-        cls.origin = self.class_origin()
-        cls.port = harness.free_port()
-
-        def mutate(cfg):
-            cfg["listen"].append({"address": "127.0.0.1:%d" % cls.port,
-                                  "http2": "prior_knowledge"})
-            cfg["http2"] = {"max_concurrent_streams": 5, "reset_budget": 10,
-                            "max_header_list": "2KiB", "stream_window": "16KiB"}
-            return cfg
-        cls.node = self.class_outpost(cls.origin, mutate=mutate)
+        h2c_class_node(self, lambda cfg: cfg.update({"http2": {
+            "max_concurrent_streams": 5, "reset_budget": 10,
+            "max_header_list": "2KiB", "stream_window": "16KiB"}}))
 
     def test_stated_settings(self):
         c = Client(self.port)

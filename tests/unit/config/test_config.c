@@ -349,7 +349,7 @@ static const struct err_case err_cases[] = {
     {"requests per ip", BASE "limits: { requests_per_ip: 1000001 }\n",
         "F:4:28: limits.requests_per_ip: 1000001 is out of range (0..1000000)\n"},
     {"http2 streams", BASE "http2: { max_concurrent_streams: 0 }\n",
-        "F:4:33: http2.max_concurrent_streams: 0 is out of range (1..1048576)\n"},
+        "F:4:34: http2.max_concurrent_streams: 0 is out of range (1..1048576)\n"},
     {"listener tls protocol",
         "listen: [{ address: \"127.0.0.1:8080\", tls: { protocols: [SSLv3] } }]\n" BASE_SITES
             BASE_POOLS,
