@@ -102,6 +102,7 @@ struct h2x_stream {
 	bool ended;         /* END_STREAM handed to the session */
 	bool body_end;      /* the client's END_STREAM came */
 	bool reading;       /* read_body on */
+	bool kick;          /* ... with body bytes here: read on the deferred event */
 	bool done;          /* finished, aborted or gone: no more of the request */
 	bool logged;
 };
@@ -134,6 +135,7 @@ h2x_of(const struct edge_req *req)
 /* ---- deferred frees ---- */
 
 static void h2x_stream_free(struct edge_h2x *x, struct h2x_stream *st);
+static void h2x_readable(struct h2x_stream *st);
 
 static void
 h2x_defer(struct edge_h2x *x)
@@ -162,6 +164,10 @@ h2x_on_defer(evutil_socket_t fd, short what, void *arg)
 	edge_conn_enter(c);
 	for (struct h2x_stream *st = x->streams, *next; st != NULL; st = next) {
 		next = st->next;
+		if (st->kick) {
+			st->kick = false;
+			h2x_readable(st);
+		}
 		if (h2x_stream_over(st))
 			h2x_stream_free(x, st);
 	}
@@ -610,8 +616,10 @@ h2x_read_body(struct edge_req *req, bool on)
 	struct h2x_stream *st = h2x_of(req);
 
 	st->reading = on;
-	if (on && ((st->body_in != NULL && evbuffer_get_length(st->body_in) > 0) || st->body_end))
-		h2x_defer(st->x); /* the request reads what is here on the next turn */
+	if (on && ((st->body_in != NULL && evbuffer_get_length(st->body_in) > 0) || st->body_end)) {
+		st->kick = true; /* the request reads what is here on the next turn */
+		h2x_defer(st->x);
+	}
 }
 
 /* The request side may read: body bytes, or its end, are here. */

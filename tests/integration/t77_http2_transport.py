@@ -138,6 +138,8 @@ class HTTP2(harness.OutpostTestCase):
                                   "tls": True, "http2": False})
             cfg["limits"]["body"] = "4MiB"
             cfg["log"]["fields"] = ["path", "status", "cache", "protocol", "user_agent"]
+            harness.add_route(cfg, {"path": "/stream/", "pool": "web",
+                                    "cache": {"enabled": False}, "request_buffering": False})
             return cfg
         cls.node = self.class_outpost(cls.origin, mutate=mutate)
 
@@ -251,7 +253,9 @@ class HTTP2(harness.OutpostTestCase):
         c.get(1, "/nocache/t77/up?echo=1", method="POST",
               extra=[("content-length", str(len(body)))], end=False)
         c.get(3, "/nocache/t77/up?echo=1", method="PUT", end=False)
-        for sid in (1, 3):
+        # streamed to the origin as it comes (request_buffering: false)
+        c.get(5, "/stream/t77/up?echo=1", method="POST", end=False)
+        for sid in (1, 3, 5):
             sent = 0
             while sent < len(body):
                 self.assertTrue(c.pump(lambda: c.c.local_flow_control_window(sid) > 0,
@@ -262,9 +266,9 @@ class HTTP2(harness.OutpostTestCase):
                 sent += n
             c.c.end_stream(sid)
             c.flush()
-        self.assertTrue(c.pump(lambda: {1, 3} <= c.ended, timeout=15))
+        self.assertTrue(c.pump(lambda: {1, 3, 5} <= c.ended, timeout=15))
         want = hashlib.sha256(body).hexdigest()
-        for sid in (1, 3):
+        for sid in (1, 3, 5):
             self.assertEqual(c.heads[sid][":status"], "200")
             self.assertEqual(c.heads[sid]["x-echo-length"], str(len(body)))
             self.assertEqual(c.heads[sid]["x-echo-sha256"], want)
