@@ -309,14 +309,7 @@ h2x_pump(struct h2x_stream *st)
 		int rv;
 
 		h2x_piece_run(pc, &p, &len);
-		if (len == 0) {
-			/* cannot happen: a piece is never empty */
-			st->q_head = pc->next;
-			if (st->q_head == NULL)
-				st->q_tail = NULL;
-			h2x_piece_unref(NULL, 0, pc);
-			continue;
-		}
+		ASSERT(len > 0); /* a piece is never empty */
 		last = pc->off + len == pc->len && pc->next == NULL && st->end_wanted;
 		rv = edge_h2_send_body(h, st->s, p, len, h2x_piece_ref, h2x_piece_unref, pc, last);
 		if (rv == EDGE_H2_E_FULL) {
@@ -551,8 +544,7 @@ h2x_queued(const struct edge_req *req)
 {
 	struct h2x_stream *st = h2x_of(req);
 
-	h2x_take_cut(st);
-	h2x_pump(st);
+	h2x_pump(st); /* what body_out holds joins the queue first */
 	return st->q_bytes + (st->paused ? H2X_PAUSED_QUEUED : 0);
 }
 

@@ -12,12 +12,10 @@
 #include "config.h"
 
 #include <stdatomic.h>
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <openssl/ssl.h>
 
@@ -449,25 +447,11 @@ static bool
 req_count_client(struct edge_req *req)
 {
 	unsigned limit = req->sess->gen->cfg->max_requests_per_ip;
-	const struct policy_addr *a = &req->sess->client.addr;
-	struct sockaddr_storage ss;
 
 	if (limit == 0 || req->from_sibling || req->ip_counted || req->sess->w->srv->req_ip == NULL)
 		return true;
-	memset(&ss, 0, sizeof ss);
-	if (a->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
-
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, a->b, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, a->b, 16);
-	}
-	if (edge_ip_enter(
-	        req->sess->w->srv->req_ip, (const struct sockaddr *)&ss, limit, req->ip_slot)) {
+	if (edge_ip_enter_addr(
+	        req->sess->w->srv->req_ip, &req->sess->client.addr, limit, req->ip_slot)) {
 		req->ip_counted = true;
 		return true;
 	}

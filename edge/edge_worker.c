@@ -39,6 +39,7 @@
 #include "edge/edge_tls.h"
 #include "edge/edge_guard.h"
 #include "edge/edge_worker.h"
+#include "policy/policy.h"
 #include "origin/origin_balance.h"
 #include "origin/origin_dns.h"
 #include "origin/origin_health.h"
@@ -622,19 +623,18 @@ edge_ip_counts_free(struct edge_ip_counts **tp)
 	*tp = NULL;
 }
 
-bool
-edge_ip_enter(struct edge_ip_counts *t, const struct sockaddr *sa, unsigned limit, uint32_t slot[2])
+/* addr: an IPv6 address, or an IPv4-mapped one. */
+static bool
+ip_enter16(struct edge_ip_counts *t, unsigned char addr[16], unsigned limit, uint32_t slot[2])
 {
-	unsigned char addr[16];
+	static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	uint64_t h;
 	uint32_t a, b;
 
-	worker_addr16(sa, addr);
 	/* an IPv6 client (not IPv4-mapped) counts by its /64 */
-	if (sa->sa_family == AF_INET6 &&
-	    !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr))
+	if (memcmp(addr, v4mapped, sizeof v4mapped) != 0)
 		memset(addr + 8, 0, 8);
-	h = XXH3_64bits_withSecret(addr, sizeof addr, t->secret, sizeof t->secret);
+	h = XXH3_64bits_withSecret(addr, 16, t->secret, sizeof t->secret);
 	slot[0] = (uint32_t)h & (EDGE_IP_SLOTS - 1);
 	slot[1] = (uint32_t)(h >> 32) & (EDGE_IP_SLOTS - 1);
 	if (slot[1] == slot[0])
@@ -646,6 +646,30 @@ edge_ip_enter(struct edge_ip_counts *t, const struct sockaddr *sa, unsigned limi
 		return false;
 	}
 	return true;
+}
+
+bool
+edge_ip_enter(struct edge_ip_counts *t, const struct sockaddr *sa, unsigned limit, uint32_t slot[2])
+{
+	unsigned char addr[16];
+
+	worker_addr16(sa, addr);
+	return ip_enter16(t, addr, limit, slot);
+}
+
+bool
+edge_ip_enter_addr(
+    struct edge_ip_counts *t, const struct policy_addr *a, unsigned limit, uint32_t slot[2])
+{
+	unsigned char addr[16] = {0};
+
+	if (a->family == AF_INET) {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, a->b, 4);
+	} else {
+		memcpy(addr, a->b, 16);
+	}
+	return ip_enter16(t, addr, limit, slot);
 }
 
 void

@@ -246,6 +246,10 @@ void edge_ip_counts_free(struct edge_ip_counts **tp); /* NULLs *tp; NULL-safe */
  * address already has limit connections (limit 0: no limit).  Any thread. */
 bool edge_ip_enter(
     struct edge_ip_counts *t, const struct sockaddr *sa, unsigned limit, uint32_t slot[2]);
+/* The same for a parsed address (a request's client, edge_guard_client). */
+struct policy_addr;
+bool edge_ip_enter_addr(
+    struct edge_ip_counts *t, const struct policy_addr *a, unsigned limit, uint32_t slot[2]);
 /* Gives back what edge_ip_enter counted in slot[] and sets slot[0] to
  * EDGE_IP_NONE; nothing when it already is.  Any thread. */
 void edge_ip_leave(struct edge_ip_counts *t, uint32_t slot[2]);

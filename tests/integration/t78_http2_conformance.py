@@ -207,7 +207,9 @@ def goaway_code(payload):
     return struct.unpack(">I", payload[4:8])[0] if len(payload) >= 8 else None
 
 
-class Conformance(harness.OutpostTestCase):
+class H2cNode(harness.OutpostTestCase):
+    """A node with an h2c listener (h2_port); after each case it still serves."""
+
     def setup_class_resources(self):
         type(self).h2_port = harness.free_port()
         origin = self.class_origin()
@@ -223,6 +225,18 @@ class Conformance(harness.OutpostTestCase):
         self.addCleanup(c.close)
         return c
 
+    def tearDown(self):
+        # every case leaves the node serving new connections
+        c = H2(self.h2_port)
+        try:
+            c.headers(1, get_fields("/h2c/alive"))
+            self.assertEqual(c.response(1)[0], 200)
+        finally:
+            c.close()
+        super().tearDown()
+
+
+class Conformance(H2cNode):
     # -- helpers --------------------------------------------------------
     def assertConnError(self, c, code, what):
         f = c.expect((GOAWAY,))
@@ -249,16 +263,6 @@ class Conformance(harness.OutpostTestCase):
         c.headers(sid, get_fields("/h2c/after"))
         status, _, body = c.response(sid)
         self.assertEqual(status, 200, "%s: the connection no longer serves" % what)
-
-    def tearDown(self):
-        # every case leaves the node serving new connections
-        c = H2(self.h2_port)
-        try:
-            c.headers(1, get_fields("/h2c/alive"))
-            self.assertEqual(c.response(1)[0], 200)
-        finally:
-            c.close()
-        super().tearDown()
 
     # -- §3.4 preface ---------------------------------------------------
     def test_preface_invalid(self):
@@ -778,25 +782,11 @@ class Conformance(harness.OutpostTestCase):
 ENHANCE_YOUR_CALM = 11
 
 
-class Defences(harness.OutpostTestCase):
+class Defences(H2cNode):
     """The node's own budgets (not RFC rules): each flood ends its connection
     with GOAWAY ENHANCE_YOUR_CALM, an HPACK bomb is answered 431, and the node
     serves the next connection."""
 
-    def setup_class_resources(self):
-        type(self).h2_port = harness.free_port()
-        origin = self.class_origin()
-
-        def mutate(cfg):
-            cfg["listen"].append({"address": "127.0.0.1:%d" % self.h2_port,
-                                  "http2": "prior_knowledge"})
-            return cfg
-        type(self).node = self.class_outpost(origin, mutate=mutate)
-
-    def conn(self):
-        c = H2(self.h2_port)
-        self.addCleanup(c.close)
-        return c
 
     def flood(self, frames, what):
         c = self.conn()
@@ -809,15 +799,6 @@ class Defences(harness.OutpostTestCase):
         self.assertIsNotNone(f, "%s: closed without GOAWAY" % what)
         self.assertEqual(goaway_code(f[3]), ENHANCE_YOUR_CALM, what)
         self.node.wait_metric("outpost_h2_flood_total", lambda v: v >= before + 1)
-
-    def tearDown(self):
-        c = H2(self.h2_port)
-        try:
-            c.headers(1, get_fields("/h2c/alive"))
-            self.assertEqual(c.response(1)[0], 200)
-        finally:
-            c.close()
-        super().tearDown()
 
     def test_ping_flood(self):
         self.flood([frame(PING, 0, 0, struct.pack(">Q", i)) for i in range(1200)], "PING")
