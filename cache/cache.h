@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "core/h1.h"
@@ -290,6 +291,16 @@ void cache_obj_unref(struct cache_obj **op); /* NULLs *op; frees on last ref; an
 
 const char *cache_obj_head(const struct cache_obj *o, size_t *len);
 const char *cache_obj_body(const struct cache_obj *o, size_t *len);
+/* A complete body of 64 KiB or more lives in a memfd of its own, mapped where
+ * cache_obj_body points, so a plain socket can be sent it by sendfile(2)
+ * (pages still queued in a socket outlive the object: nothing rewrites
+ * them).  The file of o's body and *off of p (a pointer into that body), or
+ * -1 when the body is on the heap. */
+int cache_obj_body_file(const struct cache_obj *o, const char *p, off_t *off);
+/* At most max bodies in files at once (0, the default: none); the node sets
+ * it from the descriptors its connections leave over. */
+void cache_obj_files_limit(unsigned max);
+unsigned cache_obj_files(void); /* body files open now */
 /* Age in seconds now (§4.2.3 current_age). */
 int64_t cache_obj_age(const struct cache_obj *o, time_t now);
 bool cache_obj_fresh(const struct cache_obj *o, time_t now);
@@ -647,6 +658,10 @@ struct cache_conf {
 	/* cache.fill_per_client: what the fills one client address leads may
 	 * pin; default half of cache.fill_memory (derived as that is); 0: no cap */
 	uint64_t fill_per_client_bytes;
+	/* cache.sendfile: bodies of 64 KiB or more in memory files, sent to
+	 * plain HTTP/1.1 clients by sendfile(2) (cache_obj_body_file); default
+	 * false */
+	bool sendfile;
 };
 /* Sets every setting to its default (the comments above).  Inline, so
  * that config/ needs no cache code to link. */

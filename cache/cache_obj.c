@@ -32,10 +32,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache/cache.h"
 #include "cache/cache_int.h"
@@ -45,6 +48,10 @@
 /* Bodies up to this size are preallocated from body_hint in cache_obj_new. */
 #define CACHE_OBJ_PREALLOC_MAX (16u << 20)
 #define CACHE_OBJ_BODY_MIN     4096u
+/* Bodies of at least this many bytes live in a file of their own (a memfd)
+ * when cache_obj_files_limit allows one more: the kernel can then send them
+ * (sendfile) without a copy in user space. */
+#define CACHE_OBJ_FILE_MIN (64u << 10)
 /* Charged per object on top of its bytes: the RAM tier's entry and malloc slack. */
 #define CACHE_OBJ_OVERHEAD 96u
 
@@ -57,6 +64,8 @@ struct cache_obj {
 	uint64_t body_hint;
 	char *body;
 	struct cache_obj *body_owner; /* body belongs to this object, or NULL */
+	int body_fd;                  /* the owned body's memfd (mapped at body), or -1 */
+	size_t body_map;              /* the length of that mapping */
 	size_t body_len;
 	size_t body_cap;
 	size_t key_len;
@@ -112,6 +121,63 @@ obj_mem_body(struct cache_obj *o, size_t cap)
 	o->body_cap = cap;
 }
 
+/* Body files open, and how many there may be (cache_obj_files_limit). */
+static atomic_uint obj_files;
+static atomic_uint obj_files_max;
+
+void
+cache_obj_files_limit(unsigned max)
+{
+	atomic_store_explicit(&obj_files_max, max, memory_order_relaxed);
+}
+
+unsigned
+cache_obj_files(void)
+{
+	return atomic_load_explicit(&obj_files, memory_order_relaxed);
+}
+
+/* A body file of cap bytes for o, mapped shared and writable at o->body;
+ * false (o unchanged) past the limit or when the kernel refuses one. */
+static bool
+obj_file_new(struct cache_obj *o, size_t cap)
+{
+	unsigned n = atomic_fetch_add_explicit(&obj_files, 1, memory_order_relaxed);
+	int fd = -1;
+	void *p = MAP_FAILED;
+
+	if (n < atomic_load_explicit(&obj_files_max, memory_order_relaxed) &&
+	    (fd = memfd_create("outpost-body", MFD_CLOEXEC)) >= 0 && ftruncate(fd, (off_t)cap) == 0)
+		p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (p == MAP_FAILED) {
+		if (fd >= 0)
+			(void)close(fd);
+		atomic_fetch_sub_explicit(&obj_files, 1, memory_order_relaxed);
+		return false;
+	}
+	o->body = p;
+	o->body_fd = fd;
+	o->body_map = cap;
+	return true;
+}
+
+/* Frees the body o owns, from the heap or a file. */
+static void
+obj_body_free(struct cache_obj *o)
+{
+	if (o->body_fd >= 0) {
+		/* bytes still queued in a socket by sendfile keep their pages */
+		(void)munmap(o->body, o->body_map);
+		(void)close(o->body_fd);
+		atomic_fetch_sub_explicit(&obj_files, 1, memory_order_relaxed);
+		o->body_fd = -1;
+		o->body_map = 0;
+	} else {
+		free(o->body);
+	}
+	o->body = NULL;
+}
+
 struct cache_obj *
 cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len,
     uint64_t body_hint, time_t stored_at, const struct cache_policy *pol)
@@ -131,6 +197,8 @@ cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len
 	o->body_hint = body_hint;
 	o->body = NULL;
 	o->body_owner = NULL;
+	o->body_fd = -1;
+	o->body_map = 0;
 	o->body_len = 0;
 	o->body_cap = 0;
 	o->key_len = key_len;
@@ -151,7 +219,8 @@ cache_obj_new(const char *key, size_t key_len, const char *head, size_t head_len
 	o->ban_gen = stored_at > 0 ? (uint64_t)stored_at * 1000000u : 0;
 	atomic_init(&o->ban_clear, o->ban_gen);
 	if (body_hint > 0 && body_hint <= CACHE_OBJ_PREALLOC_MAX) {
-		o->body = malloc((size_t)body_hint);
+		if (body_hint < CACHE_OBJ_FILE_MIN || !obj_file_new(o, (size_t)body_hint))
+			o->body = malloc((size_t)body_hint);
 		if (o->body != NULL)
 			obj_mem_body(o, (size_t)body_hint);
 		/* else: append will try again and fail softly */
@@ -188,9 +257,17 @@ cache_obj_append(struct cache_obj *o, const char *data, size_t len, uint64_t max
 			if (cap > max_bytes)
 				cap = max_bytes;
 		}
-		nb = realloc(o->body, (size_t)cap);
-		if (nb == NULL)
-			return -1;
+		if (o->body_fd >= 0) { /* longer than announced: the heap from now on */
+			nb = malloc((size_t)cap);
+			if (nb == NULL)
+				return -1;
+			memcpy(nb, o->body, o->body_len);
+			obj_body_free(o);
+		} else {
+			nb = realloc(o->body, (size_t)cap);
+			if (nb == NULL)
+				return -1;
+		}
 		o->body = nb;
 		obj_mem_body(o, (size_t)cap);
 	}
@@ -212,10 +289,24 @@ cache_obj_body_done(struct cache_obj *o)
 	if (o->body_owner != NULL || o->body_cap == o->body_len)
 		return;
 	if (o->body_len == 0) {
-		free(o->body);
-		o->body = NULL;
+		obj_body_free(o);
 		obj_mem_body(o, 0);
 		return;
+	}
+	if (o->body_fd >= 0) { /* shorter than announced: the tail's pages go */
+		if (ftruncate(o->body_fd, (off_t)o->body_len) == 0)
+			obj_mem_body(o, o->body_len);
+		return;
+	}
+	if (o->body_len >= CACHE_OBJ_FILE_MIN) {
+		char *heap = o->body;
+
+		if (obj_file_new(o, o->body_len)) {
+			memcpy(o->body, heap, o->body_len);
+			free(heap);
+			obj_mem_body(o, o->body_len);
+			return;
+		}
 	}
 	nb = realloc(o->body, o->body_len);
 	if (nb == NULL)
@@ -253,7 +344,7 @@ cache_obj_unref(struct cache_obj **op)
 	if (o->body_owner != NULL)
 		cache_obj_unref(&o->body_owner);
 	else
-		free(o->body);
+		obj_body_free(o);
 	free(o);
 }
 
@@ -271,6 +362,20 @@ cache_obj_body(const struct cache_obj *o, size_t *len)
 	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
 	*len = o->body_len;
 	return o->body != NULL ? o->body : "";
+}
+
+int
+cache_obj_body_file(const struct cache_obj *o, const char *p, off_t *off)
+{
+	const struct cache_obj *owner;
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	owner = o->body_owner != NULL ? o->body_owner : o;
+	if (owner->body_fd < 0)
+		return -1;
+	ASSERT(p >= owner->body && p <= owner->body + owner->body_len);
+	*off = (off_t)(p - owner->body);
+	return owner->body_fd;
 }
 
 const char *

@@ -1195,7 +1195,7 @@ static void
 cparse_cache(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {"ram", "max_object", "range_fill_max", "fill_memory",
-	    "fill_per_client", "disk", "grace", "heuristic_max", NULL};
+	    "fill_per_client", "disk", "grace", "heuristic_max", "sendfile", NULL};
 	static const char *const disk_keys[] = {"path", "size", NULL};
 	const struct cnode *d, *v;
 	size_t old;
@@ -1211,6 +1211,7 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 	cget_size(p, m, "range_fill_max", 0, UINT64_MAX, &p->c->cache.range_fill_max_bytes);
 	cget_size(p, m, "fill_memory", 1, 1ULL << 50, &p->c->cache.fill_memory_bytes);
 	cget_size(p, m, "fill_per_client", 0, 1ULL << 50, &p->c->cache.fill_per_client_bytes);
+	cget_bool(p, m, "sendfile", &p->c->cache.sendfile, NULL);
 	if ((d = cmap_get(m, "disk", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "disk");

@@ -150,6 +150,10 @@ admin_memory_gauges(struct evbuffer *b, struct edge_server *srv)
 	    "Bytes of complete objects held outside the RAM tier (evicted or replaced while "
 	    "still being sent, queued to disk)",
 	    outside);
+	admin_metric(b, "outpost_cache_body_files", "gauge",
+	    "Cached bodies of 64 KiB or more held in memory files, which plain HTTP/1.1 "
+	    "connections are sent by sendfile",
+	    cache_obj_files());
 }
 
 /* One access list's denials, by rule ("default": no rule matched an allow

@@ -30,6 +30,8 @@
 
 #define DELIVER_FILL_OUT_HIGH (512 * 1024)
 #define DELIVER_FILL_OUT_LOW  (128 * 1024)
+/* Body bytes worth a file segment (its allocation and a sendfile call). */
+#define DELIVER_FILE_MIN (16 * 1024)
 
 void
 edge_deliver_obj_release(const void *data, size_t len, void *arg)
@@ -39,6 +41,34 @@ edge_deliver_obj_release(const void *data, size_t len, void *arg)
 	(void)data;
 	(void)len;
 	cache_obj_unref(&o);
+}
+
+static void
+deliver_file_done(struct evbuffer_file_segment const *seg, int flags, void *arg)
+{
+	struct cache_obj *o = arg;
+
+	(void)seg;
+	(void)flags;
+	cache_obj_unref(&o);
+}
+
+/* len bytes of o's body at p, sent from the body's file by the kernel
+ * (cache_obj_body_file) where the transport can: true; false: the caller
+ * adds them by reference. */
+static bool
+deliver_body_file(struct edge_req *req, struct cache_obj *o, const char *p, size_t len)
+{
+	off_t off;
+	int fd;
+
+	if (len < DELIVER_FILE_MIN || req->xp->add_file == NULL ||
+	    (fd = cache_obj_body_file(o, p, &off)) < 0)
+		return false;
+	if (req->xp->add_file(req, fd, off, len, deliver_file_done, cache_obj_ref(o)))
+		return true;
+	cache_obj_unref(&o); /* the reference taken for it (o stays the caller's) */
+	return false;
 }
 
 /*
@@ -170,9 +200,12 @@ deliver_serve_range(struct edge_req *req, struct cache_obj *o, const char *cs, e
 	for (unsigned i = 0; i < rs->n; i++) {
 		if (multipart)
 			edge_range_part_head(out, boundary, ctype, &rs->r[i], body_len);
-		evbuffer_add_reference(out, body + rs->r[i].first,
-		    (size_t)(rs->r[i].last - rs->r[i].first + 1), edge_deliver_obj_release,
-		    cache_obj_ref(o));
+		const char *p = body + rs->r[i].first;
+		size_t n = (size_t)(rs->r[i].last - rs->r[i].first + 1);
+
+		if (!deliver_body_file(req, o, p, n))
+			evbuffer_add_reference(
+			    out, p, n, edge_deliver_obj_release, cache_obj_ref(o));
 	}
 	if (multipart)
 		edge_range_closing(out, boundary);
@@ -238,8 +271,10 @@ edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *cs)
 	}
 	edge_deliver_stored_head(req, o, "HIT", cs, (int64_t)body_len, true);
 	if (!str_eq(req->h1.method, STR_LIT("HEAD")) && body_len > 0 && status != 204)
-		req->bytes_out += edge_req_send_ref(
-		    req, body, body_len, edge_deliver_obj_release, cache_obj_ref(o));
+		req->bytes_out += deliver_body_file(req, o, body, body_len)
+		                      ? body_len
+		                      : edge_req_send_ref(req, body, body_len,
+		                            edge_deliver_obj_release, cache_obj_ref(o));
 	EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
 	edge_req_finish(req);
 }

@@ -222,6 +222,13 @@ h1x_send_ref(
 	return hl + len + 2;
 }
 
+static bool
+h1x_add_file(struct edge_req *req, int fd, off_t off, size_t len,
+    evbuffer_file_segment_cleanup_cb done, void *arg)
+{
+	return !req->body_chunked && edge_io_add_file(&req->conn->io, fd, off, len, done, arg);
+}
+
 static size_t
 h1x_send_end(struct edge_req *req)
 {
@@ -374,6 +381,7 @@ const struct edge_xport edge_h1_xport = {
     .send_head = h1x_send_head,
     .send_body = h1x_send_body,
     .send_ref = h1x_send_ref,
+    .add_file = h1x_add_file,
     .send_end = h1x_send_end,
     .body_out = h1x_body_out,
     .queued = h1x_queued,

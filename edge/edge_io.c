@@ -121,6 +121,53 @@ io_on_readable(evutil_socket_t fd, short what, void *arg)
 	io->on_event(io->arg, EDGE_IO_ERROR);
 }
 
+/*
+ * One evbuffer_write on a plain socket writes memory up to the next file
+ * segment or one segment by sendfile(2), never both: while the output holds
+ * a file segment (edge_io_add_file), write again after full progress, so a
+ * head and the body after it go in one turn of the loop.
+ */
+static int
+io_write_plain(struct edge_io *io)
+{
+	int n = evbuffer_write(io->out, io->fd), more;
+
+	while (n > 0 && io->files) {
+		if (evbuffer_get_length(io->out) == 0) {
+			io->files = false;
+			break;
+		}
+		more = evbuffer_write(io->out, io->fd);
+		if (more <= 0)
+			break;
+		n += more;
+	}
+	return n;
+}
+
+bool
+edge_io_add_file(struct edge_io *io, int fd, off_t off, size_t len,
+    evbuffer_file_segment_cleanup_cb done, void *arg)
+{
+	struct evbuffer_file_segment *seg;
+
+	if (io->ssl != NULL || len == 0 || len > INT64_MAX)
+		return false;
+	/* one segment per use: only this thread touches it, no lock */
+	seg = evbuffer_file_segment_new(
+	    fd, (ev_off_t)off, (ev_off_t)len, EVBUF_FS_DISABLE_MMAP | EVBUF_FS_DISABLE_LOCKING);
+	if (seg == NULL)
+		return false;
+	if (evbuffer_add_file_segment(io->out, seg, 0, (ev_off_t)len) != 0) {
+		evbuffer_file_segment_free(seg);
+		return false;
+	}
+	evbuffer_file_segment_add_cleanup_cb(seg, done, arg); /* runs once sent or dropped */
+	evbuffer_file_segment_free(seg);                      /* the output holds it now */
+	io->files = true;
+	return true;
+}
+
 static void
 io_on_writable(evutil_socket_t fd, short what, void *arg)
 {
@@ -145,7 +192,7 @@ io_on_writable(evutil_socket_t fd, short what, void *arg)
 		io_tls_on_writable(io);
 		return;
 	}
-	n = evbuffer_write(io->out, io->fd);
+	n = io_write_plain(io);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		io->err = errno;
 		event_del(&io->wev);
@@ -171,6 +218,7 @@ edge_io_init(struct edge_io *io, struct event_base *base, int fd, unsigned write
     edge_io_cb *on_read, edge_io_cb *on_write, edge_io_event_cb *on_event, void *arg)
 {
 	io->fd = fd;
+	io->files = false;
 	io->in = evbuffer_new();
 	io->out = evbuffer_new();
 	if (io->in == NULL || io->out == NULL) {
@@ -263,7 +311,7 @@ edge_io_flush(struct edge_io *io)
 		return 0;
 	if (io->ssl != NULL)
 		return io_tls_flush(io);
-	n = evbuffer_write(io->out, io->fd);
+	n = io_write_plain(io);
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		io->err = errno;
 		return -1;

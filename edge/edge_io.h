@@ -27,7 +27,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
@@ -67,6 +69,8 @@ struct edge_io {
 	uint64_t min_rate;
 	uint64_t wait_start_ms; /* when the output began to wait; 0: it does not */
 	uint64_t wait_bytes;    /* bytes written since */
+
+	bool files; /* the output may hold a file segment (edge_io_add_file) */
 
 	/* TLS mode; ssl is NULL on a plain connection */
 	SSL *ssl;
@@ -117,5 +121,11 @@ edge_io_set_min_rate(struct edge_io *io, uint64_t bytes_per_s)
  * progress), -1 on a write error (io->err set; the owner closes).
  */
 int edge_io_flush(struct edge_io *io);
+/* Queues len bytes of the file fd from off on a plain connection's output,
+ * for sendfile(2) to send from the page cache; done(seg, flags, arg) runs
+ * once they are sent or dropped.  false (nothing queued, done not called)
+ * on a TLS connection or when libevent cannot. */
+bool edge_io_add_file(struct edge_io *io, int fd, off_t off, size_t len,
+    evbuffer_file_segment_cleanup_cb done, void *arg);
 
 #endif

@@ -94,6 +94,11 @@
  * its connections, signals). */
 #define MAIN_FDS_PER_WORKER 16u
 #define MAIN_FDS_BASE       64u
+/* cached bodies in files of their own at most (cache_obj_body_file) */
+#define MAIN_BODY_FILES 65536u
+
+/* Body files main_check_nofile found room for (used with cache.sendfile). */
+static unsigned main_body_files;
 /* Upgrade: the new process's wait for each answer of the old one; the old
  * one's flush of its disk queue; the new one's attempts at the admin
  * address the old one just closed. */
@@ -465,6 +470,8 @@ main_reload(struct main_state *ms, char **errors)
 	}
 	(void)main_needs_restart(ms->boot, ncfg);
 	main_sibling_grace(srv->cfg, ncfg);
+	/* cache.sendfile turned off: bodies already in files stay in them */
+	cache_obj_files_limit(ncfg->cache.sendfile ? main_body_files : 0);
 	edge_guard_tables(srv, ncfg); /* before the workers see ncfg */
 	if (ncfg->log.level != NULL && log_level_parse(ncfg->log.level, &lvl) == 0)
 		log_set_level(lvl);
@@ -914,30 +921,43 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
  * limits.connections clients, each with an origin exchange in flight, the
  * pools' idle connections, each worker's listeners and own descriptors, and
  * the process's files.  A lower soft RLIMIT_NOFILE is raised towards the
- * hard one; if that is still short, a warning says so (accept then pauses
- * whenever descriptors run out: edge_worker.c).
+ * hard one, with room for MAIN_BODY_FILES cached bodies in files of their own
+ * (cache_obj_body_file, with cache.sendfile); those get what the connections leave, but at least
+ * an eighth of the limit (past it, bodies stay on the heap).  If the
+ * connections' share is still short, a
+ * warning says so (accept then pauses whenever descriptors run out:
+ * edge_worker.c).
  */
 static void
 main_check_nofile(const struct config *cfg)
 {
 	uint64_t need = 2 * (uint64_t)cfg->max_connections * cfg->workers + MAIN_FDS_BASE;
+	uint64_t want;
 	struct rlimit rl;
 
 	for (size_t i = 0; i < cfg->n_pools; i++)
 		need += (uint64_t)cfg->pools[i].max_idle_per_worker * cfg->workers;
 	need += (uint64_t)cfg->workers * (cfg->n_listens + MAIN_FDS_PER_WORKER);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur >= need)
+	want = need + MAIN_BODY_FILES;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want &&
+	    (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur)) {
 		struct rlimit up = rl;
 
 		up.rlim_cur =
-		    rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+		    rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
 		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
 			rl = up;
 	}
-	if (rl.rlim_cur >= need)
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		main_body_files = MAIN_BODY_FILES;
+	else /* what the connections leave, and never less than an eighth */
+		main_body_files =
+		    (unsigned)(rl.rlim_cur > need + rl.rlim_cur / 8 ? rl.rlim_cur - need
+		                                                    : rl.rlim_cur / 8);
+	cache_obj_files_limit(cfg->cache.sendfile ? main_body_files : 0);
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
 		return;
 	log_warn("main",
 	    "file descriptors: the limit (RLIMIT_NOFILE) is %llu, below the %llu that "

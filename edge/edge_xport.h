@@ -18,6 +18,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include <event2/buffer.h>
 
 struct evbuffer;
 struct edge_req;
@@ -54,6 +57,13 @@ struct edge_xport {
 	 * len, arg) once sent), framed.  Returns the bytes queued. */
 	size_t (*send_ref)(struct edge_req *req, const void *data, size_t len,
 	    edge_xport_release_cb *release, void *arg);
+	/* Optional: adds len bytes of the file fd from off to req's body
+	 * (body_out) for the kernel to send from the page cache, done(seg,
+	 * flags, arg) once sent or dropped.  Only for a body framed by
+	 * Content-Length; false (done not called) when this connection cannot
+	 * (TLS): the caller adds the bytes by reference instead. */
+	bool (*add_file)(struct edge_req *req, int fd, off_t off, size_t len,
+	    evbuffer_file_segment_cleanup_cb done, void *arg);
 	/* The body's end (the last chunk of a chunked one).  Returns the bytes
 	 * queued. */
 	size_t (*send_end)(struct edge_req *req);

@@ -2,7 +2,9 @@
 /* tests/unit/cache/test_cache_obj.c — cached objects: building, caps, references, age. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache/cache.h"
 #include "tests/unit/tap.h"
@@ -231,6 +233,122 @@ test_update(void)
 	cache_obj_unref(&n2);
 }
 
+/* p[0..n) holds the pattern byte k == (k + seed) % 251 */
+static bool
+pattern_is(const char *p, size_t n, unsigned seed)
+{
+	for (size_t k = 0; k < n; k++)
+		if ((unsigned char)p[k] != (k + seed) % 251)
+			return false;
+	return true;
+}
+
+static void
+fill_pattern(struct cache_obj *o, size_t n, uint64_t max)
+{
+	char buf[4096];
+
+	for (size_t k = 0; k < n; k += sizeof buf) {
+		size_t m = n - k < sizeof buf ? n - k : sizeof buf;
+
+		for (size_t i = 0; i < m; i++)
+			buf[i] = (char)((k + i) % 251);
+		if (cache_obj_append(o, buf, m, max) != 0)
+			return;
+	}
+}
+
+/* The file's bytes from off, read back through the descriptor. */
+static bool
+file_is(int fd, off_t off, size_t n, unsigned seed)
+{
+	char *buf = malloc(n);
+	bool r = buf != NULL && pread(fd, buf, n, off) == (ssize_t)n && pattern_is(buf, n, seed);
+
+	free(buf);
+	return r;
+}
+
+static void
+test_body_files(void)
+{
+	size_t big = 200000, n;
+	struct cache_obj *o, *u, *c, *s;
+	struct cache_policy pol = {true, 60, 0};
+	const char *p;
+	off_t off = -1;
+	int fd;
+
+	subtest("bodies of 64 KiB or more in memory files");
+	is_int(cache_obj_files(), 0);
+	o = mk(big, 60, 0, 1000); /* no files allowed yet: the heap */
+	fill_pattern(o, big, big);
+	cache_obj_body_done(o);
+	p = cache_obj_body(o, &n);
+	ok(cache_obj_body_file(o, p, &off) == -1, "limit 0: no file");
+	cache_obj_unref(&o);
+
+	cache_obj_files_limit(2);
+	o = mk(big, 60, 0, 1000); /* announced length: the file from the start */
+	is_int(cache_obj_files(), 1);
+	fill_pattern(o, big, big);
+	cache_obj_body_done(o);
+	p = cache_obj_body(o, &n);
+	is_int(n, big);
+	ok(pattern_is(p, n, 0), "bytes through the mapping");
+	fd = cache_obj_body_file(o, p + 70000, &off);
+	ok(fd >= 0 && off == 70000, "file and offset of a pointer into the body");
+	ok(file_is(fd, 70000, big - 70000, 70000 % 251), "the file holds the same bytes");
+
+	u = mk(0, 60, 0, 1000); /* unknown length: heap, moved to a file when done */
+	fill_pattern(u, big, 1 << 20);
+	p = cache_obj_body(u, &n);
+	ok(cache_obj_body_file(u, p, &off) == -1, "growing on the heap");
+	cache_obj_body_done(u);
+	p = cache_obj_body(u, &n);
+	ok(n == big && pattern_is(p, n, 0), "moved intact");
+	ok(cache_obj_body_file(u, p, &off) >= 0 && off == 0, "in a file once complete");
+	is_int(cache_obj_files(), 2);
+
+	c = mk(big, 60, 0, 1000); /* over the limit: the heap */
+	is_int(cache_obj_files(), 2);
+	fill_pattern(c, big, big);
+	cache_obj_body_done(c);
+	p = cache_obj_body(c, &n);
+	ok(cache_obj_body_file(c, p, &off) == -1 && pattern_is(p, n, 0), "past the limit: heap");
+	cache_obj_unref(&c);
+
+	/* a 304's update shares the file */
+	s = cache_obj_update(o, NULL, 0, 2000, &pol);
+	cache_obj_unref(&o);
+	p = cache_obj_body(s, &n);
+	fd = cache_obj_body_file(s, p + 1, &off);
+	ok(fd >= 0 && off == 1 && file_is(fd, 1, 1000, 1), "shared body: the owner's file");
+	cache_obj_unref(&s);
+	is_int(cache_obj_files(), 1);
+
+	/* longer than announced: back to the heap; shorter: the tail goes */
+	o = mk(100000, 60, 0, 1000);
+	fill_pattern(o, 150000, 1 << 20);
+	is_int(cache_obj_files(), 1);
+	cache_obj_body_done(o); /* 150000 bytes: a file again */
+	p = cache_obj_body(o, &n);
+	ok(n == 150000 && pattern_is(p, n, 0) && cache_obj_body_file(o, p, &off) >= 0,
+	    "longer than announced: intact, in a file");
+	cache_obj_unref(&o);
+	o = mk(300000, 60, 0, 1000);
+	fill_pattern(o, 120000, 1 << 20);
+	cache_obj_body_done(o);
+	p = cache_obj_body(o, &n);
+	fd = cache_obj_body_file(o, p, &off);
+	ok(n == 120000 && pattern_is(p, n, 0) && fd >= 0 && lseek(fd, 0, SEEK_END) == 120000,
+	    "shorter than announced: the file cut to the body");
+	cache_obj_unref(&o);
+	cache_obj_unref(&u);
+	is_int(cache_obj_files(), 0);
+	cache_obj_files_limit(0);
+}
+
 int
 main(void)
 {
@@ -240,5 +358,6 @@ main(void)
 	test_refs();
 	test_age();
 	test_update();
+	test_body_files();
 	return tap_done();
 }
