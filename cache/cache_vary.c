@@ -11,8 +11,8 @@
  *                CRLF (no body; a head no origin response can have, since
  *                those start with "HTTP/");
  *   K US <id>    one variant (US = 0x1f, which no key contains): <id> is 32
- *                hex digits, two independent 64-bit hashes of the request's
- *                normalized selecting header values.
+ *                hex digits, the first 128 bits of a SHA-256 of the
+ *                request's normalized selecting header values (vary_id).
  * <names> are the Vary field names lower-cased, sorted, without duplicates;
  * <ids> the listed variants, comma-separated, oldest first, at most
  * CACHE_VARY_MAX.
@@ -54,6 +54,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "cache/cache.h"
 #include "cache/cache_int.h"
@@ -118,25 +120,64 @@ vary_promote(struct cache_ram *ram, struct cache_obj *o, size_t stripe, uint64_t
 
 /* ---- selecting header values ---- */
 
-/* Two 64-bit FNV-1a style hashes with different bases and primes. */
+/*
+ * The variant id is the first 128 bits of a SHA-256 of the selecting values:
+ * a request crafted to select another variant's id (and be served it, or
+ * store its own response as it) would need a SHA-256 collision.  The bytes
+ * are gathered in buf and digested in pieces; each thread keeps one digest
+ * context (vary_ctx_key), made on its first id.
+ */
 struct vary_hash {
-	uint64_t a, b;
+	EVP_MD_CTX *ctx;
+	size_t n;
+	unsigned char buf[512];
 };
+
+static pthread_once_t vary_md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *vary_md;
+static pthread_key_t vary_ctx_key;
+
+static void
+vary_ctx_free(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
+static void
+vary_md_init(void)
+{
+	vary_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	ASSERT(vary_md != NULL);
+	ASSERT(pthread_key_create(&vary_ctx_key, vary_ctx_free) == 0);
+}
 
 static void
 vary_hash_init(struct vary_hash *h)
 {
-	h->a = 0xcbf29ce484222325ULL;
-	h->b = 0x84222325cbf29ce4ULL;
+	ASSERT(pthread_once(&vary_md_once, vary_md_init) == 0);
+	h->ctx = pthread_getspecific(vary_ctx_key);
+	if (h->ctx == NULL) {
+		h->ctx = EVP_MD_CTX_new();
+		ASSERT(h->ctx != NULL && pthread_setspecific(vary_ctx_key, h->ctx) == 0);
+	}
+	ASSERT(EVP_DigestInit_ex(h->ctx, vary_md, NULL) == 1);
+	h->n = 0;
 }
 
 static void
 vary_hash_add(struct vary_hash *h, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		h->a = (h->a ^ (unsigned char)p[i]) * 0x100000001b3ULL;
-		h->b = (h->b ^ (unsigned char)p[i]) * 0x9e3779b97f4a7c15ULL;
-		h->b ^= h->b >> 29;
+	while (n > 0) {
+		size_t k = n < sizeof h->buf - h->n ? n : sizeof h->buf - h->n;
+
+		memcpy(h->buf + h->n, p, k);
+		h->n += k;
+		p += k;
+		n -= k;
+		if (h->n == sizeof h->buf) {
+			ASSERT(EVP_DigestUpdate(h->ctx, h->buf, h->n) == 1);
+			h->n = 0;
+		}
 	}
 }
 
@@ -149,6 +190,23 @@ vary_hash_add_lower(struct vary_hash *h, const char *p, size_t n)
 
 		vary_hash_add(h, &c, 1);
 	}
+}
+
+/* The id: VARY_ID_LEN hex digits of the digest's first bytes, and a NUL. */
+static void
+vary_hash_final(struct vary_hash *h, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+
+	ASSERT(EVP_DigestUpdate(h->ctx, h->buf, h->n) == 1 &&
+	       EVP_DigestFinal_ex(h->ctx, d, &dl) == 1 && dl * 2 >= VARY_ID_LEN);
+	for (size_t i = 0; i < VARY_ID_LEN / 2; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[VARY_ID_LEN] = '\0';
 }
 
 /* The content codings Accept-Encoding is reduced to (bit per coding). */
@@ -353,8 +411,7 @@ vary_id(const struct vary_names *v, const struct h1_request *req, char *out)
 		vary_hash_add(&h, ":", 1);
 		vary_hash_field(&h, req, name);
 	}
-	snprintf(out, VARY_ID_LEN + 1, "%016llx%016llx", (unsigned long long)h.a,
-	    (unsigned long long)h.b);
+	vary_hash_final(&h, out);
 }
 
 static int

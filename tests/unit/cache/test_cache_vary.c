@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "cache/cache.h"
 #include "core/assert.h"
 #include "tests/unit/tap.h"
@@ -133,6 +135,47 @@ test_keys(void)
 	is_int(vkey(NONE, L("Vary: a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p"), k1, sizeof k1),
 	    (int)strlen(KEY) + 33);
 	is_int(vkey(NONE, L("Vary: Foo"), k1, strlen(KEY) + 33), -1);
+}
+
+/* hex of the first 16 bytes of SHA-256(p[0..n)) */
+static void
+sha_id(const char *p, size_t n, char out[33])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+
+	ASSERT(EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL) == 1 && dl == 32);
+	for (size_t i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void
+test_ids(void)
+{
+	static char line[1600], text[1600];
+	char k[CACHE_KEY_MAX], want[33];
+	size_t kl = strlen(KEY) + 1;
+
+	subtest("variant ids: SHA-256 of the selecting values");
+	ok(vkey(L("Foo: 1"), L("Vary: Foo"), k, sizeof k) > 0, "keyed");
+	sha_id("foo:1\n", 6, want);
+	is_str(k + kl, want);
+	ok(vkey(NONE, L("Vary: Foo"), k, sizeof k) > 0, "keyed");
+	sha_id("foo:\0\n", 6, want); /* absent differs from empty */
+	is_str(k + kl, want);
+	ok(vkey(L("Accept-Language: EN-gb , Fr"), L("Vary: Accept-Language, Foo"), k, sizeof k) > 0,
+	    "keyed");
+	sha_id("accept-language:en-gb,fr\nfoo:\0\n", 31, want);
+	is_str(k + kl, want);
+	/* longer than the digest's gathering buffer */
+	memset(line, 'x', sizeof line - 1);
+	memcpy(line, "Foo: ", 5);
+	memcpy(text, "foo:", 4);
+	memset(text + 4, 'x', sizeof line - 1 - 5);
+	text[4 + sizeof line - 1 - 5] = '\n';
+	ok(vkey(L(line), L("Vary: Foo"), k, sizeof k) > 0, "keyed");
+	sha_id(text, 4 + sizeof line - 1 - 5 + 1, want);
+	is_str(k + kl, want);
 }
 
 /* ---- lookup / store over the RAM tier ---- */
@@ -498,6 +541,7 @@ int
 main(void)
 {
 	test_keys();
+	test_ids();
 	test_tiers();
 	test_concurrent_stores();
 	test_resolve();
