@@ -26,7 +26,7 @@
       prints "files=N body_bytes=CODED identity_bytes=DECODED".
   bench.py report TSV META OUT
       prints one table per scenario KEY (hit-1k, hit-16k, ..., c1000-1k, close-1k,
-      miss-1k, tls-1k, handshake; medians over passes, ratios Outpost/peer for
+      miss-1k, tls-1k, tlsclose-1k, handshake; medians over passes, ratios Outpost/peer for
       every peer, per-pass ratios) and writes the same as Markdown to OUT
       (META: "key=value" lines about the machine and the command; with
       mem_tsv=FILE in it, also the memory-per-object table of that file's
@@ -168,6 +168,10 @@ def derive(r):
     r["busy_pct"] = 100.0 * r["cpu0_busy"] / r["cpu0_total"] if r["cpu0_total"] else 0.0
     r["soft_pct"] = 100.0 * r["cpu0_softirq"] / r["cpu0_total"] if r["cpu0_total"] else 0.0
     r["wrk_busy_pct"] = 100.0 * r["cpu1_busy"] / r["cpu1_total"] if r["cpu1_total"] else 0.0
+    # the load generator's core time per request: when it is the bottleneck
+    # (core 1 near 100 %), what each proxy costs the client shows here
+    r["wrk_us_req"] = r["wrk_busy_pct"] / 100.0 * secs * 1e6 / r["requests"] \
+        if r["requests"] else float("nan")
     r["rss_mib"] = r["rss_kb"] / 1024.0
     r["p50_ms"] = r["p50_us"] / 1000.0 if r["p50_us"] >= 0 else float("nan")
     r["p99_ms"] = r["p99_us"] / 1000.0 if r["p99_us"] >= 0 else float("nan")
@@ -268,7 +272,8 @@ def size_label(s):
         else "%d B" % n
 
 
-SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "handshake", "h2", "idle"]
+SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "tlsclose", "handshake", "h2",
+              "idle"]
 DISK_RAM = 16 * 2**20  # the disk-tier Outpost's cache.ram (tools/bench/run)
 
 
@@ -299,6 +304,8 @@ def key_title(k):
         "close": "Cache hits, a new connection per request (`Connection: close`), %s" % lab,
         "miss": "Misses: a new URL per request, %s (the miss path)" % lab,
         "tls": "TLS 1.3 (ECDSA P-256), keep-alive cache hits, %s" % lab,
+        "tlsclose": "TLS 1.3 (ECDSA P-256), a full handshake per request "
+                    "(`Connection: close`), %s hits" % lab,
         "handshake": "TLS 1.3 (ECDSA P-256) full handshakes (`openssl s_time -new`)",
         "h2": "HTTP/2 over TLS 1.3, keep-alive cache hits, %s" % lab,
         "idle": "10,000 idle keep-alive connections: RSS per connection",
@@ -329,6 +336,10 @@ def key_load(k):
                 "(path `/obj-1k.bin?m=PREFIX-N`, N counting up; the origin, "
                 "pinned to core 1 with wrk, serves every request)",
         "tls": "`wrk -t1 -c64 --latency https://...` (TLS 1.3, one handshake per connection)",
+        "tlsclose": "`wrk -t1 -c64 --latency -H 'Connection: close' https://...` (64 "
+                    "concurrent clients, each request on a new connection with a full "
+                    "TLS 1.3 handshake: wrk resumes no session; latency includes the "
+                    "handshake)",
         "handshake": "`openssl s_time -new -tls1_3 -connect ... -time S` (one connection at "
                      "a time, no HTTP request; \"requests\" = handshakes, the client is "
                      "the bottleneck: compare CPU µs per handshake)",
@@ -355,6 +366,7 @@ METRICS = [
     ("busy_pct", "core 0 (proxy) busy (%)", "%.1f"),
     ("soft_pct", "core 0 softirq (%)", "%.1f"),
     ("wrk_busy_pct", "core 1 (load generator) busy (%)", "%.1f"),
+    ("wrk_us_req", "core 1 (load generator) µs / request", "%.1f"),
     ("rss_mib", "proxy RSS after run (MiB)", "%.1f"),
     ("errors", "load generator errors (sum over passes)", "%d"),
     ("origin_delta", "origin requests during load (sum)", "%d"),
