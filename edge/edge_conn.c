@@ -621,6 +621,8 @@ conn_on_tls_ready(void *arg)
 	struct edge_conn *c = arg;
 
 	EDGE_COUNT(&c->sess.w->metrics, tls_handshakes_total);
+	if (SSL_session_reused(c->io.ssl))
+		EDGE_COUNT(&c->sess.w->metrics, tls_resumptions_total);
 	edge_worker_handshake_end(c->sess.w, &c->hs);
 }
 

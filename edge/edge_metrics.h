@@ -68,6 +68,8 @@
 	X(request_body_spool_errors_total,                                                         \
 	    "Requests failed: a buffered body could not be written to or read from its file")      \
 	X(tls_handshakes_total, "TLS handshakes completed")                                        \
+	X(tls_resumptions_total,                                                                   \
+	    "TLS handshakes completed that resumed a session (ticket or session ID)")              \
 	X(tls_handshake_errors_total, "TLS connections that failed before the handshake ended")    \
 	X(tls_handshakes_limited_total,                                                            \
 	    "TLS connections closed at once: limits.handshakes_per_ip reached")                    \

@@ -9,7 +9,9 @@
  * Resumption: tickets for 1.3 and 1.2 are sealed with keys from
  * tls.ticket_keys (AES-256-CBC + HMAC-SHA256, the RFC 5077 layout): the first
  * key of the file seals, every key opens, and a ticket opened with an older key
- * is renewed.  Every node given the same file resumes the others' sessions.
+ * is renewed, and so is every TLS 1.3 ticket a client resumes with (a 1.3
+ * client uses a ticket once).  Every node given the same file resumes the
+ * others' sessions.
  * A TLS 1.3 handshake sends one ticket, not OpenSSL's default two (a client
  * uses one per connection; the second cost ~6 % of a full handshake).
  * Without the file one random key per process is used.  The in-process
@@ -229,7 +231,12 @@ tls_on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX
 	params[2] = OSSL_PARAM_construct_end();
 	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
 		return -1;
-	return i == 0 ? 1 : 2; /* 2: opened with an older key, issue a new ticket */
+	/* 2: issue a new ticket.  For a ticket opened with an older key, and for
+	 * every TLS 1.3 resumption: its clients use a ticket once (RFC 8446
+	 * §C.4; OpenSSL's client does), and OpenSSL sends a resumed 1.3
+	 * session no ticket unless told, so the next connection of that
+	 * client would be a full handshake. */
+	return i == 0 && (enc || SSL_version(ssl) < TLS1_3_VERSION) ? 1 : 2;
 }
 
 /* ---- building (main thread) ---- */

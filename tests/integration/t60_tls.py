@@ -571,6 +571,32 @@ class Resumption(harness.OutpostTestCase):
         self.assertIn("HTTP/1.1 200", out)
         self.assertEqual(out.count("Post-Handshake New Session Ticket arrived"), 1, out[-2000:])
 
+    def test_tls13_resumption_gives_a_new_ticket(self):
+        # a TLS 1.3 client uses a ticket once (RFC 8446 §C.4; OpenSSL's
+        # client does): each resumed connection must bring the next ticket,
+        # or every second connection of that client is a full handshake
+        c = certs()
+        port = harness.free_port()
+        node = self.start_outpost(self.start_origin(),
+                                  mutate=lambda cfg: tls_config(cfg, c, port))
+        req = b"GET /t/chain-res HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+        sess_in = None
+        for i in range(3):
+            sess_out = c.path("chain%d.pem" % i)
+            args = [OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port, "-tls1_3",
+                    "-servername", "example.com", "-ign_eof", "-sess_out", sess_out]
+            if sess_in:
+                args += ["-sess_in", sess_in]
+            r = subprocess.run(args, input=req, capture_output=True, timeout=20)
+            out = r.stdout.decode("latin-1")
+            self.assertIn("HTTP/1.1 200", out)
+            self.assertIn("Reused, " if i else "New, ", out, "connection %d" % i)
+            self.assertEqual(out.count("Post-Handshake New Session Ticket arrived"), 1,
+                             "connection %d: %s" % (i, out[-1500:]))
+            sess_in = sess_out
+        self.assertEqual(node.metric("outpost_tls_resumptions_total"), 2)
+        self.assertEqual(node.metric("outpost_tls_handshakes_total"), 3)
+
     def test_session_id_cache_for_clients_without_tickets(self):
         c = certs()
         port = harness.free_port()

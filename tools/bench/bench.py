@@ -304,8 +304,8 @@ def key_title(k):
         "close": "Cache hits, a new connection per request (`Connection: close`), %s" % lab,
         "miss": "Misses: a new URL per request, %s (the miss path)" % lab,
         "tls": "TLS 1.3 (ECDSA P-256), keep-alive cache hits, %s" % lab,
-        "tlsclose": "TLS 1.3 (ECDSA P-256), a full handshake per request "
-                    "(`Connection: close`), %s hits" % lab,
+        "tlsclose": "TLS 1.3 (ECDSA P-256), a new connection per request "
+                    "(`Connection: close`, sessions resumed), %s hits" % lab,
         "handshake": "TLS 1.3 (ECDSA P-256) full handshakes (`openssl s_time -new`)",
         "h2": "HTTP/2 over TLS 1.3, keep-alive cache hits, %s" % lab,
         "idle": "10,000 idle keep-alive connections: RSS per connection",
@@ -337,9 +337,10 @@ def key_load(k):
                 "pinned to core 1 with wrk, serves every request)",
         "tls": "`wrk -t1 -c64 --latency https://...` (TLS 1.3, one handshake per connection)",
         "tlsclose": "`wrk -t1 -c64 --latency -H 'Connection: close' https://...` (64 "
-                    "concurrent clients, each request on a new connection with a full "
-                    "TLS 1.3 handshake: wrk resumes no session; latency includes the "
-                    "handshake)",
+                    "concurrent clients, each request on a new connection; wrk resumes "
+                    "its previous session with the ticket it got, so these are TLS 1.3 "
+                    "PSK + ECDHE handshakes, without the certificate and signature; "
+                    "latency includes the handshake)",
         "handshake": "`openssl s_time -new -tls1_3 -connect ... -time S` (one connection at "
                      "a time, no HTTP request; \"requests\" = handshakes, the client is "
                      "the bottleneck: compare CPU µs per handshake)",
