@@ -1088,6 +1088,8 @@ class OutpostAt(Outpost):
             self.port = self.fixed_port
         if self.fixed_admin_port is not None:
             self.admin_port = self.fixed_admin_port
+        while self.admin_port == self.port:  # both free, chosen apart: they may meet
+            self.admin_port = free_port(self.ip)
         self.config["listen"] = [{"address": "%s:%d" % (self.ip, self.port)}]
         self.config["admin"] = {"listen": "%s:%d" % (self.ip, self.admin_port)}
         with open(self.config_path, "w") as f:
