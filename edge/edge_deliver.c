@@ -43,14 +43,13 @@ edge_deliver_obj_release(const void *data, size_t len, void *arg)
 	cache_obj_unref(&o);
 }
 
+/* A file segment's cleanup: the reference edge_deliver_obj_release drops. */
 static void
 deliver_file_done(struct evbuffer_file_segment const *seg, int flags, void *arg)
 {
-	struct cache_obj *o = arg;
-
 	(void)seg;
 	(void)flags;
-	cache_obj_unref(&o);
+	edge_deliver_obj_release(NULL, 0, arg);
 }
 
 /* len bytes of o's body at p, sent from the body's file by the kernel
