@@ -662,6 +662,11 @@ struct cache_conf {
 	 * plain HTTP/1.1 clients by sendfile(2) (cache_obj_body_file); default
 	 * false */
 	bool sendfile;
+	/* cache.slice: range requests and full GETs of objects larger than
+	 * slice_bytes are fetched and stored as slices of that size, each its
+	 * own entry (edge_slice.h); default 4MiB (cache.slice.size), 0 when
+	 * cache.slice.enabled is false */
+	uint64_t slice_bytes;
 };
 /* Sets every setting to its default (the comments above).  Inline, so
  * that config/ needs no cache code to link. */
@@ -674,6 +679,7 @@ cache_conf_defaults(struct cache_conf *c)
 	c->heuristic_max_s = CACHE_HEURISTIC_MAX_DEFAULT;
 	c->grace_s = 10; /* RFC 9111 §4.2.4: stale when disconnected */
 	c->range_fill_max_bytes = 1ULL << 20;
+	c->slice_bytes = 4ULL << 20;
 	c->fill_memory_bytes = UINT64_MAX;     /* derived by config/ */
 	c->fill_per_client_bytes = UINT64_MAX; /* idem */
 }

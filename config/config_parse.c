@@ -1195,8 +1195,9 @@ static void
 cparse_cache(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {"ram", "max_object", "range_fill_max", "fill_memory",
-	    "fill_per_client", "disk", "grace", "heuristic_max", "sendfile", NULL};
+	    "fill_per_client", "disk", "grace", "heuristic_max", "sendfile", "slice", NULL};
 	static const char *const disk_keys[] = {"path", "size", NULL};
+	static const char *const slice_keys[] = {"enabled", "size", NULL};
 	const struct cnode *d, *v;
 	size_t old;
 
@@ -1212,6 +1213,27 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 	cget_size(p, m, "fill_memory", 1, 1ULL << 50, &p->c->cache.fill_memory_bytes);
 	cget_size(p, m, "fill_per_client", 0, 1ULL << 50, &p->c->cache.fill_per_client_bytes);
 	cget_bool(p, m, "sendfile", &p->c->cache.sendfile, NULL);
+	/* by default no larger than cache.max_object: a slice is stored whole */
+	if (p->c->cache.slice_bytes > p->c->cache.max_object_bytes)
+		p->c->cache.slice_bytes = p->c->cache.max_object_bytes;
+	if ((d = cmap_get(m, "slice", NULL)) != NULL) {
+		bool on = true;
+
+		old = cparse_push_key(p, "slice");
+		if (cparse_map(p, d, slice_keys)) {
+			cget_size(p, d, "size", 1ULL << 20, 64ULL << 20, &p->c->cache.slice_bytes);
+			cget_bool(p, d, "enabled", &on, NULL);
+			if (on && p->c->cache.slice_bytes > p->c->cache.max_object_bytes)
+				cparse_err(p, d,
+				    "size %llu is over cache.max_object (%llu): a slice is stored "
+				    "whole",
+				    (unsigned long long)p->c->cache.slice_bytes,
+				    (unsigned long long)p->c->cache.max_object_bytes);
+			if (!on)
+				p->c->cache.slice_bytes = 0;
+		}
+		cparse_pop(p, old);
+	}
 	if ((d = cmap_get(m, "disk", NULL)) == NULL)
 		return;
 	old = cparse_push_key(p, "disk");

@@ -26,6 +26,7 @@
 #include "edge/edge_deliver.h"
 #include "edge/edge_req.h"
 #include "edge/edge_forward.h"
+#include "edge/edge_slice.h"
 #include "edge/edge_worker.h"
 
 /* Puts req on its worker's list; watch: ask the fill to wake the worker on
@@ -172,6 +173,13 @@ edge_collapse_leader_reads(struct edge_req *req)
 	collapse_list(req, false);
 }
 
+void
+edge_collapse_watch(struct edge_req *req)
+{
+	ASSERT(req->cf != NULL);
+	collapse_list(req, true);
+}
+
 /* The fill will not serve req (not storable, failed before its head, or a
  * background revalidation that ended): a fresh object the fill's exchange
  * may have stored answers; else req goes to the origin on its own,
@@ -207,6 +215,11 @@ collapse_done(struct edge_req *req)
 void
 edge_collapse_pump(struct edge_req *req)
 {
+	if (req->slice != NULL) { /* its slices' fills, or its output drained */
+		if (!req->sess->dead)
+			edge_slice_pump(req);
+		return;
+	}
 	if (req->cf == NULL || req->sess->dead)
 		return;
 	switch (edge_deliver_fill(req)) {

@@ -54,6 +54,9 @@ bool edge_collapse_begin(struct edge_req *req, struct cache_obj **stale);
  * framed as that head chose (the transport's).  No wake-up is asked for req:
  * its fetch pumps it after each append. */
 void edge_collapse_leader_reads(struct edge_req *req);
+/* req reads req->cf (set by the caller) as a waiter does: listed, and
+ * woken by the fill's changes (edge_slice.c reads its slices' fills so). */
+void edge_collapse_watch(struct edge_req *req);
 /* Sends what req's fill has that req did not send (bounded by the output's high
  * mark), and completes or abandons the response when the fill ended. */
 void edge_collapse_pump(struct edge_req *req);

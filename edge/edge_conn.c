@@ -96,7 +96,9 @@ edge_conn_leave(struct edge_conn *c)
 	if (c->cb_depth == 1) {
 		if (c->h2 != NULL && c->sess.state != EDGE_SESS_CLOSING)
 			edge_h2x_produce(c);
-		for (int round = 0; round < 8 && !c->sess.dead; round++) {
+		int round;
+
+		for (round = 0; round < 8 && !c->sess.dead; round++) {
 			size_t before = evbuffer_get_length(c->io.out);
 
 			if (before == 0 && c->sess.state != EDGE_SESS_CLOSING)
@@ -111,6 +113,11 @@ edge_conn_leave(struct edge_conn *c)
 			if (evbuffer_get_length(c->io.out) == 0)
 				break;
 		}
+		/* a producer that kept the output fed through every round (a
+		 * fast client reading stored slices) goes on from the write
+		 * event, which flushes what it added last */
+		if (round == 8 && !c->sess.dead)
+			edge_io_want_write(&c->io);
 	}
 	if (--c->cb_depth == 0 && c->sess.dead) {
 		/* an HTTP/2 connection's requests may be walked by the caller

@@ -191,8 +191,11 @@ edge_fetch_bereq_write(const struct edge_fetch_bereq *b, struct evbuffer *out)
 		fetch_add_field(out, h);
 	}
 	if (b->range_window > 0)
-		evbuffer_add_printf(
-		    out, "Range: bytes=0-%llu\r\n", (unsigned long long)b->range_window - 1);
+		evbuffer_add_printf(out, "Range: bytes=%llu-%llu\r\n",
+		    (unsigned long long)b->range_offset,
+		    (unsigned long long)(b->range_offset + b->range_window - 1));
+	if (b->range_window > 0 && b->if_range.len > 0)
+		evbuffer_add_printf(out, "If-Range: %.*s\r\n", (int)b->if_range.len, b->if_range.p);
 	if (b->only_if_cached)
 		evbuffer_add(out, "Cache-Control: only-if-cached\r\n", 31);
 	if (b->hop.len > 0) {

@@ -68,11 +68,13 @@ struct edge_fetch_bereq {
 	const struct h1_request *req; /* the client's fields (filtered) */
 	const struct config_route *route;
 	enum edge_fetch_fields fields;
-	const struct config *cfg;      /* the request's snapshot (geo field names) */
-	struct str guard_fields;       /* the policy stage's field lines (X-Geo-*, claims), each
-	                                  ending in CRLF; may be empty */
-	bool drop_range;               /* Range and If-Range not forwarded */
-	uint64_t range_window;         /* > 0: "Range: bytes=0-(window - 1)" */
+	const struct config *cfg; /* the request's snapshot (geo field names) */
+	struct str guard_fields;  /* the policy stage's field lines (X-Geo-*, claims), each
+	                             ending in CRLF; may be empty */
+	bool drop_range;          /* Range and If-Range not forwarded */
+	uint64_t range_window;    /* > 0: "Range: bytes=offset-(offset + window - 1)" */
+	uint64_t range_offset;
+	struct str if_range;           /* with range_window: sent as If-Range unless empty */
 	const struct cache_obj *stale; /* its validators are sent, or NULL */
 	bool inm;                      /* If-None-Match: stale's ETag (and its variants') */
 	bool ims;                      /* If-Modified-Since: its Last-Modified */

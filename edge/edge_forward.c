@@ -233,11 +233,8 @@ fw_move_chunk(struct evbuffer *in, struct evbuffer *out, size_t n)
 	evbuffer_add(out, "\r\n", 2);
 }
 
-/* The backend request for req as it is: the route's rewrite,
- * origin_host and request header rules, the client's fields (filtered per
- * fields), no validators, no body. */
-static void
-fw_bereq(struct edge_req *req, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
+void
+edge_forward_bereq(struct edge_req *req, enum edge_fetch_fields fields, struct edge_fetch_bereq *b)
 {
 	memset(b, 0, sizeof *b);
 	b->method = req->h1.method;
@@ -266,7 +263,7 @@ fw_write_request_head(struct edge_req *req, struct evbuffer *out)
 	struct edge_fetch_bereq b;
 	char hop[ORIGIN_SIBLING_MARK_LEN + 1];
 
-	fw_bereq(req, fw->store ? EDGE_FETCH_FIELDS_CACHED : EDGE_FETCH_FIELDS_PASS, &b);
+	edge_forward_bereq(req, fw->store ? EDGE_FETCH_FIELDS_CACHED : EDGE_FETCH_FIELDS_PASS, &b);
 	if (fw->sibling) {
 		/* the owner routes the request as this node did: the client's
 		 * target (less a signed URL's signature) and authority */
@@ -1371,7 +1368,8 @@ edge_forward_start(
 	/* never store an answer to a request whose body went to the origin: a
 	 * GET's content has no meaning (RFC 9110 §9.3.1), not a key either */
 	fw->store = store && req->h1.body == H1_BODY_NONE;
-	fw->range_strip = store && fw_method_is(req, "GET") && fw_range_fills(req);
+	fw->range_strip =
+	    store && fw_method_is(req, "GET") && !fw->range_asis && fw_range_fills(req);
 	fw->stale = stale; /* fw->revalidate and reval_* set by the caller */
 	if (stale == NULL)
 		fw->revalidate = false;
@@ -1441,7 +1439,7 @@ edge_forward_background(struct edge_req *req, struct cache_obj *stale)
 		return false;
 	/* as for the forwarded request, as a GET with the stored validators
 	 * (RFC 9111 §4.3.1) */
-	fw_bereq(req, EDGE_FETCH_FIELDS_REFRESH, &b);
+	edge_forward_bereq(req, EDGE_FETCH_FIELDS_REFRESH, &b);
 	b.method = STR_LIT("GET");
 	b.stale = stale;
 	b.inm = true;

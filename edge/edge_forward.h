@@ -18,6 +18,7 @@
 
 #include "cache/cache.h"
 #include "core/h1.h"
+#include "edge/edge_fetch.h"
 #include "edge/edge_range.h"
 #include "edge/edge_spool.h"
 
@@ -69,6 +70,8 @@ struct edge_forward {
 	 * is asked instead (the whole object when it fits) and the client's
 	 * ranges are cut here; cut.active: the client gets a 206 or 416 */
 	bool range_strip;
+	bool range_asis;  /* set before edge_forward_start: the client's Range goes as
+	                     it is (slices gave up on it: edge_slice.h) */
 	bool range_whole; /* the origin's 206 held the whole representation: a 200 */
 	struct edge_range_cut cut;
 
@@ -112,6 +115,11 @@ uint64_t edge_forward_hash(const struct edge_req *req, const struct config_pool 
  * false when none can (a request with a body among them): the caller goes to
  * the origin in the foreground. */
 bool edge_forward_background(struct edge_req *req, struct cache_obj *stale);
+/* The backend request for req as it is (b, views into req): the route's
+ * rewrite, origin_host and request header rules, the client's fields
+ * (filtered per fields), no validators, no body. */
+void edge_forward_bereq(
+    struct edge_req *req, enum edge_fetch_fields fields, struct edge_fetch_bereq *b);
 /* The cache policy settings for req: its route's default_ttl, the
  * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_forward_policy_conf(const struct edge_req *req, struct cache_policy_conf *conf);

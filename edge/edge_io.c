@@ -213,6 +213,15 @@ io_on_writable(evutil_socket_t fd, short what, void *arg)
 		io->on_write(io->arg);
 }
 
+void
+edge_io_want_write(struct edge_io *io)
+{
+	if (io->write_armed)
+		return;
+	io_write_arm(io);
+	io->write_armed = true;
+}
+
 int
 edge_io_init(struct edge_io *io, struct event_base *base, int fd, unsigned write_timeout_ms,
     edge_io_cb *on_read, edge_io_cb *on_write, edge_io_event_cb *on_event, void *arg)

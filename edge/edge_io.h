@@ -121,6 +121,9 @@ edge_io_set_min_rate(struct edge_io *io, uint64_t bytes_per_s)
  * progress), -1 on a write error (io->err set; the owner closes).
  */
 int edge_io_flush(struct edge_io *io);
+/* Arms the write event (if it is not): the output is written from the event
+ * loop, and the write callback runs once it is at or below the low mark. */
+void edge_io_want_write(struct edge_io *io);
 /* Queues len bytes of the file fd from off on a plain connection's output,
  * for sendfile(2) to send from the page cache; done(seg, flags, arg) runs
  * once they are sent or dropped.  false (nothing queued, done not called)

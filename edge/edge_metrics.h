@@ -46,6 +46,13 @@
 	X(range_answers_total, "Range requests answered with 206 or 416 by the node")              \
 	X(cache_range_passes_total,                                                                \
 	    "Range misses re-sent with their Range (not storable, or bigger than the window)")     \
+	X(slice_requests_total, "Requests answered from slices (cache.slice)")                     \
+	X(slice_hits_total, "Slices a request found stored")                                       \
+	X(slice_fetches_total, "Slices asked of the origin (one per slice, however many wait)")    \
+	X(slice_fallbacks_total,                                                                   \
+	    "Slice requests left to the forward path (no 206, or not storable) before a byte")     \
+	X(slice_mismatches_total,                                                                  \
+	    "Slice sets found changed at the origin (other length or validators): invalidated")    \
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \

@@ -33,6 +33,7 @@
 #include "edge/edge_req.h"
 #include "edge/edge_resp.h"
 #include "edge/edge_route.h"
+#include "edge/edge_slice.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_sibling.h"
 
@@ -93,6 +94,8 @@ edge_req_reset(struct edge_req *r)
 {
 	/* what the last request still holds is let go (nothing, once its
 	 * response is done and its fill read) */
+	if (r->slice != NULL)
+		edge_slice_end(r);
 	if (r->cf != NULL || r->cf_listed || r->cf_stale != NULL || r->pin_cl != NULL)
 		edge_collapse_detach(r);
 	/* a forward holds nothing before edge_forward_start (pool) or a fill
@@ -114,7 +117,7 @@ edge_req_reset(struct edge_req *r)
 bool
 edge_req_idle(const struct edge_req *r)
 {
-	return r->fw.fetch == NULL && !r->fw.buffering && r->cf == NULL;
+	return r->fw.fetch == NULL && !r->fw.buffering && r->cf == NULL && r->slice == NULL;
 }
 
 void
@@ -748,6 +751,10 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 		 * client's own preconditions) is forwarded as a miss; it is kept
 		 * only for stale-if-error */
 		req->fwd = "miss";
+		/* a range of an object, or an object kept as slices
+		 * (cache.slice): its slices answer */
+		if (creq == CACHE_REQ_LOOKUP && stale == NULL && edge_slice_begin(req))
+			return;
 		/* wait on the fill in progress, or lead one */
 		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(req, &stale))
 			return;

@@ -39,6 +39,7 @@ struct edge_conn;
 struct edge_gen;
 struct edge_purge_job;
 struct edge_resp;
+struct edge_slice;
 struct edge_worker;
 struct evbuffer;
 struct ssl_st;
@@ -119,6 +120,7 @@ struct edge_req {
 	bool cf_listed;                   /* in that list */
 	bool cf_head_sent;                /* the response head is in the output */
 	struct edge_purge_job *purge_job; /* EDGE_SESS_PURGE: the purge carried out */
+	struct edge_slice *slice;         /* an answer from slices (edge_slice.h), or NULL */
 
 	/* what the fill this connection led pins, charged to its client
 	 * address (cache.fill_per_client): handed over by its fetch at the end,

@@ -492,6 +492,9 @@ class Origin:
             size, chunks = len(data), self.split(data, b)
         rng = hget("range") if truthy(b.get("ranges")) and status == 200 \
             and method == "GET" and not echo else None
+        if rng and hget("if-range") is not None and hget("if-range").strip() not in [
+                v.strip() for k, v in out_headers if k.lower() in ("etag", "last-modified")]:
+            rng = None  # RFC 9110 §13.1.5: the validator does not match: the whole 200
         m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip()) if rng else None
         if m and int(m.group(1)) >= size:
             status, reason = 416, "Range Not Satisfiable"

@@ -60,7 +60,8 @@ class Ranges(RangeCase):
     def setup_class_resources(self):
         cls = type(self)
         cls.origin = self.class_origin()
-        cls.node = self.class_outpost(cls.origin)
+        # the window mode: cache.slice off (t56_slices.py has slices)
+        cls.node = self.class_outpost(cls.origin, overrides={"cache": {"slice": {"enabled": False}}})
 
     def stored(self, path, extra=""):
         """A cacheable 1000-byte pattern object at path, filled by a plain GET."""
@@ -372,7 +373,8 @@ class RangePassThrough(RangeCase):
         cls = type(self)
         cls.origin = self.class_origin()
         cls.node = self.class_outpost(cls.origin,
-                                      overrides={"cache": {"range_fill_max": "4KiB"}})
+                                      overrides={"cache": {"range_fill_max": "4KiB",
+                                                           "slice": {"enabled": False}}})
 
     def test_large_object_range_passes_through(self):
         size = 100000

@@ -65,7 +65,8 @@ class RangeAmplification(harness.OutpostTestCase):
     def setup_class_resources(self):
         cls = type(self)
         cls.origin = self.class_origin()
-        cls.node = self.class_outpost(cls.origin, overrides={"node": {"workers": 2}})
+        cls.node = self.class_outpost(cls.origin, overrides={"node": {"workers": 2},
+                                                               "cache": {"slice": {"enabled": False}}})
 
     def test_one_byte_ranges_of_large_objects_cost_a_window(self):
         """N "bytes=0-0" misses on distinct 16 MiB objects, each client

@@ -1,0 +1,970 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * edge/edge_slice.c — answers from slices (see edge_slice.h for the model).
+ *
+ * A request answered from slices holds a struct edge_slice (req->slice):
+ * what it knows of the representation (length, validators, type: from the
+ * first slice it used), the ranges it answers, where it is in them, and its
+ * current source: a stored slice (obj), or the fill of a slice (req->cf,
+ * read as a collapsed waiter reads, the worker's wake-ups pumping it).  A
+ * fill chunk the response needs only part of, while a later range still
+ * needs the rest, is copied; every other byte goes by reference.
+ *
+ * The fetch of a slice (struct slice_fetch) is the fill's leader, with no
+ * request behind it: its request head is written once, when it starts, and
+ * it ends with the fetch.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/assert.h"
+#include "core/h1.h"
+#include "core/xmalloc.h"
+#include "core/range.h"
+#include "core/timeutil.h"
+#include "edge/edge_collapse.h"
+#include "edge/edge_deliver.h"
+#include "edge/edge_fetch.h"
+#include "edge/edge_forward.h"
+#include "edge/edge_range.h"
+#include "edge/edge_req.h"
+#include "edge/edge_resp.h"
+#include "edge/edge_slice.h"
+#include "edge/edge_worker.h"
+
+#define SLICE_OUT_HIGH      (512 * 1024)
+#define SLICE_OUT_LOW       (128 * 1024)
+#define SLICE_VALIDATOR_MAX 192
+#define SLICE_SUFFIX_MAX    48 /* " slice=" and two numbers */
+
+/* Where a slice answer is. */
+struct edge_slice {
+	uint64_t size;   /* cache.slice.size when it began */
+	uint64_t length; /* of the representation, once known */
+	bool known;      /* length and validators come from a first slice */
+	bool head_sent;  /* the response head is out */
+	bool hit;        /* every slice so far was stored */
+	bool multipart;  /* several ranges */
+	struct range_set rs;
+	unsigned ri;    /* the range being sent */
+	uint64_t pos;   /* its next offset */
+	bool part_open; /* its part head is out (multipart) */
+	char etag[SLICE_VALIDATOR_MAX];
+	char last_mod[SLICE_VALIDATOR_MAX];
+	char ctype[SLICE_VALIDATOR_MAX];
+	char boundary[EDGE_RANGE_BOUNDARY_LEN + 1];
+
+	/* the source: its body holds offsets [src_first, src_end) */
+	bool src;
+	uint64_t src_first;
+	uint64_t src_end;
+	struct cache_obj *obj; /* a stored slice (one reference), or NULL: req->cf */
+	bool fill_known;       /* the fill's head was adopted (src_first, src_end set) */
+	uint64_t fill_pos;     /* the offset of the fill's next byte */
+	const char *chunk;     /* a fill chunk held: chunk_len bytes at chunk_pos */
+	size_t chunk_len;
+	uint64_t chunk_pos;
+	void *chunk_ref;
+};
+
+/* ---- keys and heads ---- */
+
+int
+edge_slice_key(
+    const char *key, size_t key_len, uint64_t size, uint64_t index, char *out, size_t outlen)
+{
+	int n;
+
+	if (key_len + SLICE_SUFFIX_MAX + 1 > outlen)
+		return -1;
+	memmove(out, key, key_len);
+	/* a space never occurs in a URL key: no request names a slice */
+	n = snprintf(out + key_len, outlen - key_len, " slice=%llu:%llu", (unsigned long long)size,
+	    (unsigned long long)index);
+	return (int)key_len + n;
+}
+
+/* "bytes FIRST-LAST/LENGTH" (RFC 9110 §14.4). */
+static bool
+slice_content_range(struct str v, uint64_t *first, uint64_t *last, uint64_t *length)
+{
+	const char *dash, *slash;
+
+	v = str_trim_ows(v);
+	if (v.len < 6 || !str_eq_nocase(str_make(v.p, 6), STR_LIT("bytes ")))
+		return false;
+	v = str_make(v.p + 6, v.len - 6);
+	if ((dash = memchr(v.p, '-', v.len)) == NULL ||
+	    (slash = memchr(dash, '/', v.len - (size_t)(dash - v.p))) == NULL)
+		return false;
+	return str_to_u64(str_make(v.p, (size_t)(dash - v.p)), first) == 0 &&
+	       str_to_u64(str_make(dash + 1, (size_t)(slash - dash - 1)), last) == 0 &&
+	       str_to_u64(str_make(slash + 1, v.len - (size_t)(slash + 1 - v.p)), length) == 0 &&
+	       *first <= *last && *last < *length;
+}
+
+/* value of name in o's head, copied into out (empty when absent or too long) */
+static void
+slice_copy_field(const struct cache_obj *o, struct str name, char *out)
+{
+	struct str v;
+
+	out[0] = '\0';
+	if (cache_obj_header(o, name, &v) && v.len < SLICE_VALIDATOR_MAX) {
+		memcpy(out, v.p, v.len);
+		out[v.len] = '\0';
+	}
+}
+
+static bool
+slice_same_field(const struct cache_obj *o, struct str name, const char *known)
+{
+	struct str v;
+
+	if (!cache_obj_header(o, name, &v))
+		return known[0] == '\0';
+	return v.len == strlen(known) && memcmp(v.p, known, v.len) == 0;
+}
+
+/* ---- the fetch of a slice ---- */
+
+struct slice_fetch {
+	struct edge_worker *w;
+	struct edge_gen *gen;  /* held */
+	struct cache_fill *cf; /* one reference */
+	struct evbuffer *head; /* the request head, written on each try */
+	struct cache_policy_conf conf;
+	unsigned skip;   /* EDGE_FETCH_SKIP_* for the stored head */
+	uint64_t first;  /* the slice's first offset */
+	uint64_t size;   /* and its size */
+	bool validated;  /* If-Range went with it */
+	uint64_t length; /* the set's length, when validated */
+	size_t url_len;  /* key[0, url_len) is the URL key */
+	size_t key_len;  /* the slice's key */
+	char key[];
+};
+
+static void
+slice_fetch_free(struct slice_fetch *sf)
+{
+	if (sf->cf != NULL && cache_fill_state(sf->cf) == CACHE_FILL_S_WAIT)
+		cache_fill_end(sf->cf, CACHE_FILL_S_FAILED, time_now());
+	cache_fill_unref(&sf->cf);
+	evbuffer_free(sf->head);
+	edge_gen_release(sf->w, &sf->gen);
+	free(sf);
+}
+
+/* Removes every slice of the URL key stored for slices of size over a
+ * representation of length bytes (and the URL's own entry). */
+static void
+slice_invalidate(
+    struct edge_worker *w, const char *url, size_t url_len, uint64_t size, uint64_t length)
+{
+	struct cache *cache = w->srv->cache;
+	time_t now = time_now();
+	uint64_t n = size > 0 ? (length + size - 1) / size : 0;
+
+	EDGE_COUNT(&w->metrics, slice_mismatches_total);
+	(void)cache_invalidate(cache, url, url_len, now);
+	for (uint64_t k = 0; k < n; k++) {
+		int len =
+		    edge_slice_key(url, url_len, size, k, w->key_scratch, sizeof w->key_scratch);
+
+		if (len > 0)
+			(void)cache_invalidate(cache, w->key_scratch, (size_t)len, now);
+	}
+}
+
+static void
+sf_nop(void *arg)
+{
+	(void)arg;
+}
+
+static void
+sf_send(void *arg, struct evbuffer *out)
+{
+	struct slice_fetch *sf = arg;
+	size_t len = evbuffer_get_length(sf->head);
+
+	evbuffer_add(out, evbuffer_pullup(sf->head, (ev_ssize_t)len), len);
+}
+
+static void
+sf_writable(void *arg, struct evbuffer *out)
+{
+	(void)arg;
+	(void)out;
+}
+
+static bool
+sf_sent(void *arg)
+{
+	(void)arg;
+	return true;
+}
+
+static void
+sf_interim(void *arg, const struct h1_response *resp)
+{
+	(void)arg;
+	(void)resp;
+}
+
+/* The slice's answer is not used: the fill ends PASS (its readers go to the
+ * origin their own way, the slice's key is hit-for-pass for a while). */
+static enum edge_fetch_verdict
+sf_pass(struct slice_fetch *sf)
+{
+	cache_fill_end(sf->cf, CACHE_FILL_S_PASS, time_now());
+	return EDGE_FETCH_STOP;
+}
+
+/*
+ * The origin's head for a slice: a 206 of exactly the slice asked (of a
+ * representation with a strong validator), or of the whole representation,
+ * or a 200 of the first slice's whole representation (an origin that takes
+ * no ranges, a small object) — stored, and its body goes into the fill.
+ * Anything else passes.  A 200 to our If-Range says the set changed.
+ */
+static enum edge_fetch_verdict
+sf_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
+{
+	struct slice_fetch *sf = arg;
+	struct edge_worker *w = sf->w;
+	const struct config *cfg = sf->gen->cfg;
+	struct h1_request req = {0};
+	const struct h1_header *h;
+	struct cache_obj *o, *head;
+	uint64_t first = 0, last = 0, length = 0;
+	bool whole;
+	unsigned skip = sf->skip;
+	time_t now = time_now();
+
+	req.method = STR_LIT("GET");
+	req.minor = 1;
+	if (sf->validated && resp->status == 200) {
+		/* the set changed at the origin: no hit-for-pass for the slice,
+		 * whose next fetch starts a new set */
+		slice_invalidate(w, sf->key, sf->url_len, sf->size, sf->length);
+		if (sf->first != 0) {
+			cache_fill_end(sf->cf, CACHE_FILL_S_FAILED, time_now());
+			return EDGE_FETCH_STOP;
+		}
+	}
+	if (h1_header_find(resp->headers, resp->n_headers, STR_LIT("Vary")) != NULL ||
+	    resp->body != H1_BODY_LENGTH)
+		return sf_pass(sf);
+	if (resp->status == 206) {
+		h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("Content-Range"));
+		if (h == NULL || !slice_content_range(h->value, &first, &last, &length) ||
+		    last - first + 1 != resp->content_length || first != sf->first)
+			return sf_pass(sf);
+		whole = first == 0 && last + 1 == length;
+		if (!whole &&
+		    last + 1 != (sf->first + sf->size < length ? sf->first + sf->size : length))
+			return sf_pass(sf);
+		if (!whole) {
+			h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"));
+			/* RFC 9111 §3.4: only a strong validator lets parts combine */
+			if ((h == NULL || str_trim_ows(h->value).len < 2 ||
+			        str_trim_ows(h->value).p[0] != '"') &&
+			    h1_header_find(
+			        resp->headers, resp->n_headers, STR_LIT("Last-Modified")) == NULL)
+				return sf_pass(sf);
+		}
+	} else if (resp->status == 200 && sf->first == 0) {
+		whole = true;
+	} else {
+		return sf_pass(sf);
+	}
+	resp->status = 200; /* stored as what it is: the representation, or part of it */
+	resp->reason = STR_LIT("OK");
+	if (whole)
+		skip |= EDGE_FETCH_SKIP_CONTENT_RANGE;
+	o = edge_fetch_obj_new(w, cfg, &req, resp, sf->key, whole ? sf->url_len : sf->key_len,
+	    &sf->conf, edge_fetch_request_time(f), now, skip);
+	if (o == NULL)
+		return sf_pass(sf);
+	cache_obj_set_gen(o, edge_fetch_ban_gen(f));
+	if ((head = cache_obj_head_copy(o)) == NULL) {
+		cache_obj_unref(&o);
+		return sf_pass(sf);
+	}
+	cache_fill_head(sf->cf, head, (int64_t)resp->content_length);
+	cache_obj_unref(&head);
+	edge_fetch_store(f, o, cache_fill_ref(sf->cf));
+	return EDGE_FETCH_READ;
+}
+
+static bool
+sf_body(void *arg, struct evbuffer *in, size_t n)
+{
+	(void)arg;
+	evbuffer_drain(in, n);
+	return false;
+}
+
+static void
+sf_end(void *arg)
+{
+	slice_fetch_free(arg);
+}
+
+static void
+sf_error(void *arg, enum edge_fetch_error e, int status, const char *msg)
+{
+	(void)e;
+	(void)status;
+	(void)msg;
+	slice_fetch_free(arg);
+}
+
+static void
+sf_fill_end(void *arg, struct cache_mem_client *cl, uint64_t bytes)
+{
+	/* the slice is stored (or failed): nothing stays pinned for a client */
+	if (cl != NULL) {
+		cache_mem_client_uncharge(cl, bytes);
+		cache_mem_client_put(&cl);
+	}
+	slice_fetch_free(arg);
+}
+
+static const struct edge_fetch_client slice_fetch_client = {
+    .enter = sf_nop,
+    .leave = sf_nop,
+    .send = sf_send,
+    .writable = sf_writable,
+    .sent = sf_sent,
+    .on_interim = sf_interim,
+    .on_head = sf_head,
+    .on_body = sf_body,
+    .on_end = sf_end,
+    .on_error = sf_error,
+    .on_fill = sf_nop,
+    .on_fill_end = sf_fill_end,
+};
+
+/* Starts the fetch of slice index (key, key_len) that leads the fill cf
+ * (taken).  False when none could start (the fill has failed). */
+static bool
+slice_fetch_start(
+    struct edge_req *req, struct cache_fill *cf, const char *key, size_t key_len, uint64_t index)
+{
+	struct edge_slice *sl = req->slice;
+	struct edge_worker *w = req->sess->w;
+	struct slice_fetch *sf = xcalloc(1, sizeof *sf + key_len + 1);
+	struct edge_fetch_bereq b;
+	struct edge_fetch_req fr;
+	struct edge_fetch *f;
+
+	sf->w = w;
+	sf->gen = edge_gen_hold(req->sess->gen);
+	sf->cf = cf;
+	sf->head = evbuffer_new();
+	sf->first = index * sl->size;
+	sf->size = sl->size;
+	sf->url_len = (size_t)req->key_len;
+	sf->key_len = key_len;
+	memcpy(sf->key, key, key_len);
+	edge_forward_policy_conf(req, &sf->conf);
+	if (req->site != NULL && req->site->hsts != NULL)
+		sf->skip |= EDGE_FETCH_SKIP_STS;
+	edge_forward_bereq(req, EDGE_FETCH_FIELDS_REFRESH, &b);
+	b.method = STR_LIT("GET");
+	b.drop_range = true;
+	b.range_offset = sf->first;
+	b.range_window = sl->size;
+	if (sl->known) {
+		/* RFC 9110 §13.1.5: a changed representation comes whole */
+		sf->validated = true;
+		sf->length = sl->length;
+		b.if_range = sl->etag[0] == '"' ? str_make(sl->etag, strlen(sl->etag))
+		                                : str_make(sl->last_mod, strlen(sl->last_mod));
+		if (b.if_range.len == 0)
+			sf->validated = false;
+	}
+	edge_fetch_bereq_write(&b, sf->head);
+	memset(&fr, 0, sizeof fr);
+	fr.mode = EDGE_FETCH_NORMAL;
+	fr.gen = req->sess->gen;
+	fr.pool = req->pool;
+	fr.hash = edge_forward_hash(req, req->pool);
+	fr.retry_safe = true;
+	fr.peer = req->sess->peer;
+	fr.client = &slice_fetch_client;
+	fr.arg = sf;
+	if ((f = edge_fetch_new(w, &fr)) == NULL) {
+		slice_fetch_free(sf);
+		return false;
+	}
+	EDGE_COUNT(&w->metrics, slice_fetches_total);
+	edge_fetch_start(f); /* may end at once: sf is freed then, the fill failed */
+	return true;
+}
+
+/* ---- the answer ---- */
+
+/* Lets go of the current source. */
+static void
+slice_drop_source(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+
+	if (sl->chunk_ref != NULL)
+		cache_fill_chunk_release(sl->chunk_ref);
+	sl->chunk_ref = NULL;
+	sl->chunk = NULL;
+	cache_obj_unref(&sl->obj);
+	if (req->cf != NULL)
+		edge_collapse_detach(req);
+	sl->src = false;
+	sl->fill_known = false;
+}
+
+void
+edge_slice_end(struct edge_req *req)
+{
+	if (req->slice == NULL)
+		return;
+	slice_drop_source(req);
+	free(req->slice);
+	req->slice = NULL;
+}
+
+/* The slice answer gives up before its head: req goes the forward way. */
+static void
+slice_fallback(struct edge_req *req)
+{
+	EDGE_COUNT(&req->sess->w->metrics, slice_fallbacks_total);
+	edge_slice_end(req);
+	req->sess->state = EDGE_SESS_PROXY;
+	req->fw.range_asis = true; /* the slice cost the window's fetch already */
+	edge_forward_start(req, req->pool, true, NULL);
+}
+
+/* The answer cannot be completed: before its head, the forward way; after
+ * it, the connection closes (never a body of two representations). */
+static void
+slice_fail(struct edge_req *req)
+{
+	if (!req->slice->head_sent) {
+		slice_fallback(req);
+		return;
+	}
+	edge_slice_end(req);
+	edge_req_abort(req);
+}
+
+/* The head: 200 with the whole length, 206 with one Content-Range or
+ * multipart/byteranges, or 416; from the stored fields of o (a slice). */
+static void
+slice_send_head(struct edge_req *req, struct cache_obj *o, enum range_result rr)
+{
+	struct edge_slice *sl = req->slice;
+	const char *xcache = sl->hit ? "HIT" : "MISS";
+	const char *cs = sl->hit ? "hit; detail=slice" : "fwd=miss; detail=slice";
+	struct edge_resp r;
+
+	if (rr == RANGE_UNSATISFIABLE) {
+		req->cache_status = xcache;
+		edge_resp_own(&r, req, 416, "range not satisfiable\n", NULL, false);
+		edge_resp_addf(
+		    &r, STR_LIT("Content-Range"), "bytes */%llu", (unsigned long long)sl->length);
+		edge_resp_add(&r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
+		edge_resp_cache_status(&r, xcache, cs);
+		EDGE_COUNT(&req->sess->w->metrics, range_answers_total);
+		edge_slice_end(req);
+		edge_req_send_own(req, &r);
+		return;
+	}
+	req->cache_status = xcache;
+	edge_resp_stored(&r, req, o, rr == RANGE_SATISFIABLE ? 206 : 200, false, xcache, cs);
+	r.skip_ctype = sl->multipart;
+	edge_resp_add(&r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
+	if (rr != RANGE_SATISFIABLE) {
+		edge_resp_add_u64(&r, STR_LIT("Content-Length"), sl->length);
+	} else if (sl->multipart) {
+		edge_range_boundary(sl->boundary);
+		edge_resp_addf(
+		    &r, STR_LIT("Content-Type"), "multipart/byteranges; boundary=%s", sl->boundary);
+		edge_resp_add_u64(&r, STR_LIT("Content-Length"),
+		    edge_range_multipart_length(
+		        sl->boundary, str_make(sl->ctype, strlen(sl->ctype)), &sl->rs, sl->length));
+	} else {
+		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes %llu-%llu/%llu",
+		    (unsigned long long)sl->rs.r[0].first, (unsigned long long)sl->rs.r[0].last,
+		    (unsigned long long)sl->length);
+		edge_resp_add_u64(
+		    &r, STR_LIT("Content-Length"), sl->rs.r[0].last - sl->rs.r[0].first + 1);
+	}
+	if (rr == RANGE_SATISFIABLE)
+		EDGE_COUNT(&req->sess->w->metrics, range_answers_total);
+	(void)edge_resp_send(&r, req);
+	sl->head_sent = true;
+}
+
+/*
+ * o is the head of the source just opened for slice index: what its body
+ * covers (*first, *end).  The first slice tells the representation (its
+ * length, validators, type) and the answer (the ranges of the request's
+ * Range and If-Range, RFC 9110 §14.2), whose head goes out; later ones must
+ * agree.  False when o cannot serve (another representation: the set is
+ * invalidated; or not the slice asked).  whole_len: the length of a source
+ * without Content-Range (a whole representation).
+ */
+static bool
+slice_adopt(struct edge_req *req, struct cache_obj *o, uint64_t index, uint64_t whole_len,
+    uint64_t *first, uint64_t *end)
+{
+	struct edge_slice *sl = req->slice;
+	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
+	uint64_t last, length;
+	struct str cr;
+	enum range_result rr;
+
+	if (cache_obj_header(o, STR_LIT("Content-Range"), &cr)) {
+		if (!slice_content_range(cr, first, &last, &length) || *first != index * sl->size)
+			return false;
+		*end = last + 1;
+	} else {
+		if (index != 0)
+			return false;
+		*first = 0;
+		*end = length = whole_len;
+	}
+	if (sl->known) {
+		if (length == sl->length && slice_same_field(o, STR_LIT("ETag"), sl->etag) &&
+		    slice_same_field(o, STR_LIT("Last-Modified"), sl->last_mod))
+			return true;
+		slice_invalidate(req->sess->w, req->key, (size_t)req->key_len, sl->size,
+		    length > sl->length ? length : sl->length);
+		return false;
+	}
+	sl->known = true;
+	sl->length = length;
+	slice_copy_field(o, STR_LIT("ETag"), sl->etag);
+	slice_copy_field(o, STR_LIT("Last-Modified"), sl->last_mod);
+	slice_copy_field(o, STR_LIT("Content-Type"), sl->ctype);
+	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
+	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);
+	(void)cache_obj_header(o, STR_LIT("Date"), &v.date);
+	rr = range_request(&req->h1, &v, length, &sl->rs);
+	if (rr == RANGE_SATISFIABLE && !range_ascending(&sl->rs))
+		rr = RANGE_IGNORE; /* RFC 9110 §14.2: the whole representation instead */
+	if (rr == RANGE_IGNORE) {
+		sl->rs.n = length > 0 ? 1 : 0;
+		sl->rs.r[0].first = 0;
+		sl->rs.r[0].last = length > 0 ? length - 1 : 0;
+	}
+	sl->multipart = rr == RANGE_SATISFIABLE && sl->rs.n > 1;
+	sl->ri = 0;
+	sl->pos = sl->rs.n > 0 ? sl->rs.r[0].first : 0;
+	slice_send_head(req, o, rr);
+	return true;
+}
+
+enum slice_open {
+	SLICE_OPEN_OK = 0, /* a source is open */
+	SLICE_OPEN_WAIT,   /* its fill has no head yet */
+	SLICE_OPEN_FAIL,   /* none can serve */
+	SLICE_OPEN_DONE,   /* the request was answered (416) */
+};
+
+/* After a source is adopted: the request may be over (416), or the source
+ * may not hold the first offset the answer needs (a suffix range, a Range
+ * that If-Range voids). */
+static enum slice_open
+slice_opened(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+
+	if (sl == NULL)
+		return SLICE_OPEN_DONE;
+	if (sl->ri < sl->rs.n && (sl->pos < sl->src_first || sl->pos >= sl->src_end))
+		slice_drop_source(req);
+	return SLICE_OPEN_OK;
+}
+
+/* Opens the source of the slice that holds sl->pos: stored, or its fill
+ * (joined, or led by a new fetch). */
+static enum slice_open
+slice_open(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+	struct edge_worker *w = req->sess->w;
+	struct cache *cache = w->srv->cache;
+	uint64_t index = sl->pos / sl->size;
+	char key[CACHE_KEY_MAX + SLICE_SUFFIX_MAX + 1];
+	struct cache_obj *o = NULL;
+	struct cache_fill *cf = NULL;
+	struct cache_fill_reader rd;
+	time_t now = time_now();
+	bool from_disk;
+	int len;
+
+	len = edge_slice_key(req->key, (size_t)req->key_len, sl->size, index, key, sizeof key);
+	if (len < 0)
+		return SLICE_OPEN_FAIL;
+	if (cache_lookup(cache, &req->h1, key, (size_t)len, now, &o, &from_disk) == 0 &&
+	    cache_policy_usable(&req->h1, o, now) == CACHE_USE_FRESH) {
+		size_t body_len;
+
+		(void)cache_obj_body(o, &body_len);
+		EDGE_COUNT(&w->metrics, slice_hits_total);
+		if (from_disk) {
+			EDGE_COUNT(&w->metrics, cache_disk_hits_total);
+			req->disk_hit = true;
+		}
+		if (!slice_adopt(req, o, index, body_len, &sl->src_first, &sl->src_end)) {
+			cache_obj_unref(&o);
+			return SLICE_OPEN_FAIL;
+		}
+		if (req->slice == NULL) { /* answered: 416 */
+			cache_obj_unref(&o);
+			return SLICE_OPEN_DONE;
+		}
+		if (sl->src_end - sl->src_first != body_len) {
+			cache_obj_unref(&o);
+			return SLICE_OPEN_FAIL;
+		}
+		sl->obj = o;
+		sl->src = true;
+		return slice_opened(req);
+	}
+	cache_obj_unref(&o);
+	sl->hit = false;
+	switch (cache_fill_begin(cache, key, (size_t)len, now, &cf, &rd)) {
+	case CACHE_FILL_PASS:
+		return SLICE_OPEN_FAIL;
+	case CACHE_FILL_LEADER:
+		if (!slice_fetch_start(req, cache_fill_ref(cf), key, (size_t)len, index)) {
+			cache_fill_end(cf, CACHE_FILL_S_FAILED, now);
+			cache_fill_reader_done(&rd);
+			cache_fill_unref(&cf);
+			return SLICE_OPEN_FAIL;
+		}
+		break;
+	case CACHE_FILL_WAITER:
+		EDGE_COUNT(&w->metrics, cache_collapsed_total);
+		break;
+	}
+	req->cf = cf;
+	req->cf_rd = rd;
+	sl->src = true;
+	sl->fill_known = false; /* src_first, src_end: with the fill's head */
+	edge_collapse_watch(req);
+	return SLICE_OPEN_WAIT;
+}
+
+/* The fill of the current source: its head, once it has one. */
+static enum slice_open
+slice_fill_head(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+	enum cache_fill_state st = cache_fill_state(req->cf);
+	int64_t len;
+
+	if (sl->fill_known)
+		return SLICE_OPEN_OK;
+	if (st == CACHE_FILL_S_WAIT)
+		return SLICE_OPEN_WAIT;
+	len = cache_fill_length(req->cf);
+	if (st == CACHE_FILL_S_PASS || st == CACHE_FILL_S_FAILED || len < 0 ||
+	    !slice_adopt(req, cache_fill_obj(req->cf), sl->pos / sl->size, (uint64_t)len,
+	        &sl->src_first, &sl->src_end))
+		return SLICE_OPEN_FAIL;
+	if (req->slice == NULL) /* answered: 416 */
+		return SLICE_OPEN_DONE;
+	if (sl->src_end - sl->src_first != (uint64_t)len)
+		return SLICE_OPEN_FAIL;
+	sl->fill_known = true;
+	sl->fill_pos = sl->src_first;
+	return slice_opened(req);
+}
+
+/* The range is sent to its end: the next one (its part head when multipart);
+ * true when none is left. */
+static bool
+slice_next_range(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+
+	if (sl->ri >= sl->rs.n)
+		return true;
+	if (sl->pos <= sl->rs.r[sl->ri].last)
+		return false;
+	sl->ri++;
+	sl->part_open = false;
+	if (sl->ri < sl->rs.n)
+		sl->pos = sl->rs.r[sl->ri].first;
+	return sl->ri >= sl->rs.n;
+}
+
+/* Opens the current range's part (multipart). */
+static void
+slice_part_head(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+	struct evbuffer *out;
+
+	if (!sl->multipart || sl->part_open || sl->ri >= sl->rs.n)
+		return;
+	out = edge_req_body_out(req);
+	req->bytes_out += edge_range_part_head(out, sl->boundary,
+	    str_make(sl->ctype, strlen(sl->ctype)), &sl->rs.r[sl->ri], sl->length);
+	sl->part_open = true;
+}
+
+/* Sends what the stored source has of the current range. */
+static void
+slice_send_obj(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+	uint64_t last = sl->rs.r[sl->ri].last;
+	uint64_t end = last + 1 < sl->src_end ? last + 1 : sl->src_end;
+	size_t body_len;
+	const char *body = cache_obj_body(sl->obj, &body_len);
+	size_t n = (size_t)(end - sl->pos);
+
+	slice_part_head(req);
+	req->bytes_out += edge_req_send_ref(req, body + (sl->pos - sl->src_first), n,
+	    edge_deliver_obj_release, cache_obj_ref(sl->obj));
+	sl->pos = end;
+}
+
+static void
+slice_chunk_release(const void *data, size_t len, void *ref)
+{
+	(void)data;
+	(void)len;
+	cache_fill_chunk_release(ref);
+}
+
+/* Sends what the fill source has of the current range; false when it has
+ * nothing more now. */
+static bool
+slice_send_fill(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+	uint64_t last = sl->rs.r[sl->ri].last;
+	uint64_t from, to;
+
+	if (sl->chunk == NULL) {
+		if (!cache_fill_read(&req->cf_rd, &sl->chunk, &sl->chunk_len, &sl->chunk_ref))
+			return false;
+		sl->chunk_pos = sl->fill_pos;
+		sl->fill_pos += sl->chunk_len;
+	}
+	from = sl->pos > sl->chunk_pos ? sl->pos : sl->chunk_pos;
+	to = last + 1 < sl->chunk_pos + sl->chunk_len ? last + 1 : sl->chunk_pos + sl->chunk_len;
+	if (from < to) {
+		const char *p = sl->chunk + (from - sl->chunk_pos);
+		size_t n = (size_t)(to - from);
+
+		slice_part_head(req);
+		if (to == sl->chunk_pos + sl->chunk_len) {
+			/* the rest of the chunk: it goes by reference */
+			req->bytes_out +=
+			    edge_req_send_ref(req, p, n, slice_chunk_release, sl->chunk_ref);
+			sl->chunk = NULL;
+			sl->chunk_ref = NULL;
+		} else {
+			evbuffer_add(edge_req_body_out(req), p, n);
+			req->bytes_out += n;
+		}
+		sl->pos = to;
+	}
+	if (sl->chunk != NULL && to >= sl->chunk_pos + sl->chunk_len) {
+		cache_fill_chunk_release(sl->chunk_ref);
+		sl->chunk = NULL;
+		sl->chunk_ref = NULL;
+	}
+	return true;
+}
+
+/* Every range is out: the multipart closing, the end. */
+static void
+slice_done(struct edge_req *req)
+{
+	struct edge_slice *sl = req->slice;
+
+	if (sl->multipart)
+		req->bytes_out += edge_range_closing(edge_req_body_out(req), sl->boundary);
+	if (sl->hit)
+		EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
+	edge_slice_end(req);
+	req->bytes_out += edge_req_send_end(req);
+	edge_req_want_writable(req, 0);
+	edge_req_finish(req);
+}
+
+void
+edge_slice_pump(struct edge_req *req)
+{
+	struct edge_slice *sl;
+
+	while ((sl = req->slice) != NULL && !req->sess->dead) {
+		if (sl->known && slice_next_range(req)) {
+			slice_done(req);
+			return;
+		}
+		if (edge_req_queued(req) > SLICE_OUT_HIGH) {
+			edge_req_want_writable(req, SLICE_OUT_LOW);
+			return;
+		}
+		if (!sl->src) {
+			switch (slice_open(req)) {
+			case SLICE_OPEN_OK:
+				continue;
+			case SLICE_OPEN_WAIT:
+				break;
+			case SLICE_OPEN_FAIL:
+				slice_fail(req);
+				return;
+			case SLICE_OPEN_DONE:
+				return;
+			}
+		}
+		if (sl->obj != NULL) {
+			if (sl->pos >= sl->src_end) {
+				slice_drop_source(req);
+				continue;
+			}
+			slice_send_obj(req);
+			continue;
+		}
+		switch (slice_fill_head(req)) {
+		case SLICE_OPEN_OK:
+			break;
+		case SLICE_OPEN_WAIT:
+			return;
+		case SLICE_OPEN_FAIL:
+			slice_fail(req);
+			return;
+		case SLICE_OPEN_DONE:
+			return;
+		}
+		if (!sl->src) /* slice_opened let it go: another slice is needed */
+			continue;
+		if (sl->pos >= sl->src_end) {
+			slice_drop_source(req);
+			continue;
+		}
+		if (slice_send_fill(req))
+			continue;
+		/* nothing more in the fill now */
+		switch (cache_fill_state(req->cf)) {
+		case CACHE_FILL_S_DONE:
+			if (sl->fill_pos < sl->src_end) {
+				slice_fail(req); /* shorter than it said */
+				return;
+			}
+			slice_drop_source(req);
+			continue;
+		case CACHE_FILL_S_FAILED:
+		case CACHE_FILL_S_PASS:
+			slice_fail(req);
+			return;
+		default:
+			return; /* the next wake-up */
+		}
+	}
+}
+
+/* Is req one slices may answer: a GET without a body, preconditions (but
+ * If-Range) or credentials? */
+static bool
+slice_eligible(const struct edge_req *req)
+{
+	static const struct str no[] = {
+	    STR_LIT("If-None-Match"),
+	    STR_LIT("If-Modified-Since"),
+	    STR_LIT("If-Match"),
+	    STR_LIT("If-Unmodified-Since"),
+	    STR_LIT("Authorization"),
+	};
+	const struct h1_request *r = &req->h1;
+
+	if (req->sess->gen->cfg->cache.slice_bytes == 0 || req->key_len < 0 ||
+	    !str_eq(r->method, STR_LIT("GET")) || r->body != H1_BODY_NONE ||
+	    !cache_enabled(req->sess->w->srv->cache))
+		return false;
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (h1_header_find(r->headers, r->n_headers, no[i]) != NULL)
+			return false;
+	return true;
+}
+
+/* Does the Range value v begin with a suffix range ("bytes=-N"), whose place
+ * is unknown until the length is? */
+static bool
+slice_suffix(struct str v)
+{
+	const char *eq = memchr(v.p, '=', v.len);
+	struct str spec;
+
+	if (eq == NULL)
+		return false;
+	spec = str_trim_ows(str_make(eq + 1, v.len - (size_t)(eq + 1 - v.p)));
+	return spec.len > 0 && spec.p[0] == '-';
+}
+
+/* Is the first slice of req's URL stored (the object is kept as slices)? */
+static bool
+slice_stored(struct edge_req *req, uint64_t size)
+{
+	struct edge_worker *w = req->sess->w;
+	char key[CACHE_KEY_MAX + SLICE_SUFFIX_MAX + 1];
+	struct cache_obj *o = NULL;
+	bool from_disk;
+	int len = edge_slice_key(req->key, (size_t)req->key_len, size, 0, key, sizeof key);
+
+	if (len < 0 || cache_lookup(w->srv->cache, &req->h1, key, (size_t)len, time_now(), &o,
+	                   &from_disk) != 0)
+		return false;
+	cache_obj_unref(&o);
+	return true;
+}
+
+bool
+edge_slice_begin(struct edge_req *req)
+{
+	const struct h1_request *r = &req->h1;
+	struct edge_slice *sl;
+	const struct h1_header *h;
+	uint64_t size;
+	struct range_set rs;
+
+	if (!slice_eligible(req))
+		return false;
+	size = req->sess->gen->cfg->cache.slice_bytes;
+	h = h1_header_find(r->headers, r->n_headers, STR_LIT("Range"));
+	if (h == NULL && !slice_stored(req, size))
+		return false;
+	ASSERT(req->slice == NULL && req->cf == NULL);
+	sl = xcalloc(1, sizeof *sl);
+	sl->size = size;
+	sl->hit = true;
+	/* the slice of the first byte asked, if its place is known before the
+	 * length is (not for a suffix range) */
+	if (h != NULL && !slice_suffix(h->value) &&
+	    range_parse(h->value, UINT64_MAX, &rs) == RANGE_SATISFIABLE && range_ascending(&rs))
+		sl->pos = rs.r[0].first;
+	req->slice = sl;
+	EDGE_COUNT(&req->sess->w->metrics, slice_requests_total);
+	req->sess->state = EDGE_SESS_COLLAPSED;
+	req->on_writable = edge_collapse_pump;
+	edge_req_read_body(req, false); /* pipelined requests wait in the kernel */
+	edge_slice_pump(req);
+	return true;
+}
