@@ -237,3 +237,21 @@ range_request(const struct h1_request *req, const struct range_validators *v, ui
 		return RANGE_IGNORE;
 	return range_parse(range->value, length, out);
 }
+
+bool
+range_content_range(struct str v, uint64_t *first, uint64_t *last, uint64_t *length)
+{
+	const char *dash, *slash;
+
+	v = str_trim_ows(v);
+	if (v.len < 6 || !str_eq_nocase(str_make(v.p, 6), STR_LIT("bytes ")))
+		return false;
+	v = str_make(v.p + 6, v.len - 6);
+	if ((dash = memchr(v.p, '-', v.len)) == NULL ||
+	    (slash = memchr(dash, '/', v.len - (size_t)(dash - v.p))) == NULL)
+		return false;
+	return str_to_u64(str_make(v.p, (size_t)(dash - v.p)), first) == 0 &&
+	       str_to_u64(str_make(dash + 1, (size_t)(slash - dash - 1)), last) == 0 &&
+	       str_to_u64(str_make(slash + 1, v.len - (size_t)(slash + 1 - v.p)), length) == 0 &&
+	       *first <= *last && *last < *length;
+}

@@ -79,4 +79,13 @@ bool range_if_range(struct str if_range, const struct range_validators *v);
 enum range_result range_request(const struct h1_request *req, const struct range_validators *v,
     uint64_t length, struct range_set *out);
 
+/*
+ * A Content-Range field value of a 206 (RFC 9110 §14.4): "bytes
+ * FIRST-LAST/LENGTH" (the unit case-insensitive, optional whitespace around
+ * the value), with FIRST <= LAST < LENGTH.  True with the three numbers; false
+ * for anything else (an unsatisfied-range "*", an unknown length "*", other
+ * units, signs, spaces inside, overflow).  Never reads outside v.
+ */
+bool range_content_range(struct str v, uint64_t *first, uint64_t *last, uint64_t *length);
+
 #endif

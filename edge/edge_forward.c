@@ -51,6 +51,7 @@
 #include "edge/edge_forward.h"
 #include "edge/edge_range.h"
 #include "edge/edge_resp.h"
+#include "edge/edge_slice.h"
 #include "edge/edge_route.h"
 #include "edge/edge_spool.h"
 #include "edge/edge_worker.h"
@@ -1011,6 +1012,31 @@ fw_publish(struct edge_req *req, const struct h1_response *resp, struct cache_ob
 	return true;
 }
 
+/*
+ * A GET's 200 too big to store whole (over cache.max_object) from an origin
+ * that takes byte ranges (Accept-Ranges: bytes) of a representation with a
+ * validator: the answer is dropped unread and slices answer the request
+ * (edge_slice.h), filling the cache slice by slice.  Not when slices gave
+ * up on the request already, nor for a response with Vary.
+ */
+static bool
+fw_to_slices(struct edge_req *req, const struct h1_response *resp)
+{
+	const struct h1_header *h;
+
+	if (!req->fw.store || req->fw.range_asis || req->fw.revalidate || resp->status != 200 ||
+	    resp->body != H1_BODY_LENGTH ||
+	    resp->content_length <= req->sess->gen->cfg->cache.max_object_bytes ||
+	    !edge_slice_eligible(req) ||
+	    h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Range")) != NULL ||
+	    h1_header_find(resp->headers, resp->n_headers, STR_LIT("Vary")) != NULL ||
+	    (h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag")) == NULL &&
+	        h1_header_find(resp->headers, resp->n_headers, STR_LIT("Last-Modified")) == NULL))
+		return false;
+	h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("Accept-Ranges"));
+	return h != NULL && str_eq_nocase(str_trim_ows(h->value), STR_LIT("bytes"));
+}
+
 static enum edge_fetch_verdict
 fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 {
@@ -1035,6 +1061,11 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 	    fw_stale_answer(req, resp->status)) {
 		/* the error response is dropped with its connection */
 		EDGE_COUNT(&req->sess->w->metrics, origin_errors_total);
+		return EDGE_FETCH_STOP;
+	}
+	if (fw_to_slices(req, resp)) {
+		(void)fw_publish(req, resp, NULL); /* waiters go their own way: slices */
+		fw->to_slices = true;
 		return EDGE_FETCH_STOP;
 	}
 	/* The header views point into the origin input and the worker's scratch
@@ -1123,6 +1154,11 @@ fw_on_end(void *arg)
 	fw->fetch = NULL;
 	if (fw->answer != NULL) {
 		fw_answer(req);
+		return;
+	}
+	if (fw->to_slices) {
+		edge_forward_abort(req);
+		edge_slice_start(req);
 		return;
 	}
 	req->bytes_out += edge_req_send_end(req);

@@ -70,6 +70,7 @@ struct edge_forward {
 	 * is asked instead (the whole object when it fits) and the client's
 	 * ranges are cut here; cut.active: the client gets a 206 or 416 */
 	bool range_strip;
+	bool to_slices;   /* the origin's 200 is too big to store: slices answer instead */
 	bool range_asis;  /* set before edge_forward_start: the client's Range goes as
 	                     it is (slices gave up on it: edge_slice.h) */
 	bool range_whole; /* the origin's 206 held the whole representation: a 200 */

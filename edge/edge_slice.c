@@ -42,7 +42,7 @@
 #define SLICE_OUT_HIGH      (512 * 1024)
 #define SLICE_OUT_LOW       (128 * 1024)
 #define SLICE_VALIDATOR_MAX 192
-#define SLICE_SUFFIX_MAX    48 /* " slice=" and two numbers */
+#define SLICE_SUFFIX_MAX    48 /* "#slice=" and two numbers */
 
 /* Where a slice answer is. */
 struct edge_slice {
@@ -85,29 +85,11 @@ edge_slice_key(
 	if (key_len + SLICE_SUFFIX_MAX + 1 > outlen)
 		return -1;
 	memmove(out, key, key_len);
-	/* a space never occurs in a URL key: no request names a slice */
-	n = snprintf(out + key_len, outlen - key_len, " slice=%llu:%llu", (unsigned long long)size,
+	/* a tag after the URL, as "#geo=" is (a URL key has no '#'): no request
+	 * names a slice, and a purge of the URL reaches it */
+	n = snprintf(out + key_len, outlen - key_len, "#slice=%llu:%llu", (unsigned long long)size,
 	    (unsigned long long)index);
 	return (int)key_len + n;
-}
-
-/* "bytes FIRST-LAST/LENGTH" (RFC 9110 §14.4). */
-static bool
-slice_content_range(struct str v, uint64_t *first, uint64_t *last, uint64_t *length)
-{
-	const char *dash, *slash;
-
-	v = str_trim_ows(v);
-	if (v.len < 6 || !str_eq_nocase(str_make(v.p, 6), STR_LIT("bytes ")))
-		return false;
-	v = str_make(v.p + 6, v.len - 6);
-	if ((dash = memchr(v.p, '-', v.len)) == NULL ||
-	    (slash = memchr(dash, '/', v.len - (size_t)(dash - v.p))) == NULL)
-		return false;
-	return str_to_u64(str_make(v.p, (size_t)(dash - v.p)), first) == 0 &&
-	       str_to_u64(str_make(dash + 1, (size_t)(slash - dash - 1)), last) == 0 &&
-	       str_to_u64(str_make(slash + 1, v.len - (size_t)(slash + 1 - v.p)), length) == 0 &&
-	       *first <= *last && *last < *length;
 }
 
 /* value of name in o's head, copied into out (empty when absent or too long) */
@@ -137,6 +119,7 @@ slice_same_field(const struct cache_obj *o, struct str name, const char *known)
 
 struct slice_fetch {
 	struct edge_worker *w;
+	struct edge_fetch *f;  /* until the body flows: then it runs detached */
 	struct edge_gen *gen;  /* held */
 	struct cache_fill *cf; /* one reference */
 	struct evbuffer *head; /* the request head, written on each try */
@@ -265,7 +248,7 @@ sf_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 		return sf_pass(sf);
 	if (resp->status == 206) {
 		h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("Content-Range"));
-		if (h == NULL || !slice_content_range(h->value, &first, &last, &length) ||
+		if (h == NULL || !range_content_range(h->value, &first, &last, &length) ||
 		    last - first + 1 != resp->content_length || first != sf->first)
 			return sf_pass(sf);
 		whole = first == 0 && last + 1 == length;
@@ -339,6 +322,21 @@ sf_fill_end(void *arg, struct cache_mem_client *cl, uint64_t bytes)
 	slice_fetch_free(arg);
 }
 
+/* The body flows into the fill: the fetch goes on detached (on the worker's
+ * list, which drain and shutdown stop), and the slice's part is done. */
+static void
+sf_fill(void *arg)
+{
+	struct slice_fetch *sf = arg;
+	struct edge_fetch *f = sf->f;
+
+	if (f == NULL)
+		return;
+	sf->f = NULL;
+	edge_fetch_detach(&f);
+	slice_fetch_free(sf);
+}
+
 static const struct edge_fetch_client slice_fetch_client = {
     .enter = sf_nop,
     .leave = sf_nop,
@@ -350,7 +348,7 @@ static const struct edge_fetch_client slice_fetch_client = {
     .on_body = sf_body,
     .on_end = sf_end,
     .on_error = sf_error,
-    .on_fill = sf_nop,
+    .on_fill = sf_fill,
     .on_fill_end = sf_fill_end,
 };
 
@@ -407,6 +405,7 @@ slice_fetch_start(
 		slice_fetch_free(sf);
 		return false;
 	}
+	sf->f = f;
 	EDGE_COUNT(&w->metrics, slice_fetches_total);
 	edge_fetch_start(f); /* may end at once: sf is freed then, the fill failed */
 	return true;
@@ -533,7 +532,7 @@ slice_adopt(struct edge_req *req, struct cache_obj *o, uint64_t index, uint64_t 
 	enum range_result rr;
 
 	if (cache_obj_header(o, STR_LIT("Content-Range"), &cr)) {
-		if (!slice_content_range(cr, first, &last, &length) || *first != index * sl->size)
+		if (!range_content_range(cr, first, &last, &length) || *first != index * sl->size)
 			return false;
 		*end = last + 1;
 	} else {
@@ -883,8 +882,8 @@ edge_slice_pump(struct edge_req *req)
 
 /* Is req one slices may answer: a GET without a body, preconditions (but
  * If-Range) or credentials? */
-static bool
-slice_eligible(const struct edge_req *req)
+bool
+edge_slice_eligible(const struct edge_req *req)
 {
 	static const struct str no[] = {
 	    STR_LIT("If-None-Match"),
@@ -940,20 +939,30 @@ bool
 edge_slice_begin(struct edge_req *req)
 {
 	const struct h1_request *r = &req->h1;
-	struct edge_slice *sl;
 	const struct h1_header *h;
 	uint64_t size;
-	struct range_set rs;
 
-	if (!slice_eligible(req))
+	if (!edge_slice_eligible(req))
 		return false;
 	size = req->sess->gen->cfg->cache.slice_bytes;
 	h = h1_header_find(r->headers, r->n_headers, STR_LIT("Range"));
 	if (h == NULL && !slice_stored(req, size))
 		return false;
+	edge_slice_start(req);
+	return true;
+}
+
+void
+edge_slice_start(struct edge_req *req)
+{
+	const struct h1_request *r = &req->h1;
+	const struct h1_header *h = h1_header_find(r->headers, r->n_headers, STR_LIT("Range"));
+	struct edge_slice *sl;
+	struct range_set rs;
+
 	ASSERT(req->slice == NULL && req->cf == NULL);
 	sl = xcalloc(1, sizeof *sl);
-	sl->size = size;
+	sl->size = req->sess->gen->cfg->cache.slice_bytes;
 	sl->hit = true;
 	/* the slice of the first byte asked, if its place is known before the
 	 * length is (not for a suffix range) */
@@ -966,5 +975,4 @@ edge_slice_begin(struct edge_req *req)
 	req->on_writable = edge_collapse_pump;
 	edge_req_read_body(req, false); /* pipelined requests wait in the kernel */
 	edge_slice_pump(req);
-	return true;
 }

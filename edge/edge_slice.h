@@ -46,6 +46,12 @@ int edge_slice_key(
  * stored as slices.  True when req is taken (answered, or being answered);
  * false: the caller goes on as before. */
 bool edge_slice_begin(struct edge_req *req);
+/* May slices answer req: cache.slice on, a GET without a body, credentials
+ * or preconditions other than If-Range? */
+bool edge_slice_eligible(const struct edge_req *req);
+/* Slices answer req (eligible, its URL key missed; the forward path found
+ * the object too big to store whole). */
+void edge_slice_start(struct edge_req *req);
 /* Sends what req's slices have for it now (the fill woke it, or its output
  * drained). */
 void edge_slice_pump(struct edge_req *req);

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * tests/fuzz/fuzz_range.c — Range and If-Range parsing (core/range.c) on
- * arbitrary bytes.
+ * tests/fuzz/fuzz_range.c — Range, If-Range and Content-Range parsing
+ * (core/range.c) on arbitrary bytes.
  *
  * Input: the first line is the representation length (decimal, at most 19
  * digits; anything else means 1000), the second the Range value, the rest an
  * If-Range value.  Each value is copied into an exactly sized heap buffer so
  * ASan catches a read past the view.  Checked: a satisfiable result holds
  * 1..RANGE_MAX ranges inside [0, length), none overlapping or touching
- * another; any other result holds none.
+ * another; any other result holds none; the Range line read as a
+ * Content-Range gives first <= last < length when it parses.
  */
 #include "config.h"
 
@@ -79,6 +80,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ASSERT(r == RANGE_IGNORE || length > 0);
 	}
 	(void)range_if_range(str_make(ib, irv.len), &v);
+	{ /* the Range line read as a Content-Range */
+		uint64_t f, l, n;
+
+		if (range_content_range(str_make(rb, rline.len), &f, &l, &n))
+			ASSERT(f <= l && l < n);
+	}
 	free(rb);
 	free(ib);
 	return 0;

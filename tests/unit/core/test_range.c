@@ -256,9 +256,45 @@ test_request(void)
 	is_int(range_request(&r, &v, 11, &s), UNS);
 }
 
+static void
+test_content_range(void)
+{
+	static const struct {
+		const char *v;
+		bool ok;
+		uint64_t first, last, length;
+	} t[] = {
+	    {"bytes 0-9/10", true, 0, 9, 10},
+	    {"  BYTES 4194304-8388607/1073741824 ", true, 4194304, 8388607, 1073741824},
+	    {"bytes 5-5/6", true, 5, 5, 6},
+	    {"bytes 9-0/10", false, 0, 0, 0},
+	    {"bytes 0-10/10", false, 0, 0, 0},
+	    {"bytes */10", false, 0, 0, 0},
+	    {"bytes 0-9/*", false, 0, 0, 0},
+	    {"bytes 0-9", false, 0, 0, 0},
+	    {"bytes -1-9/10", false, 0, 0, 0},
+	    {"bytes +0-9/10", false, 0, 0, 0},
+	    {"bytes 0 -9/10", false, 0, 0, 0},
+	    {"items 0-9/10", false, 0, 0, 0},
+	    {"bytes 0-9/99999999999999999999", false, 0, 0, 0},
+	    {"bytes0-9/10", false, 0, 0, 0},
+	    {"", false, 0, 0, 0},
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		uint64_t f = 0, l = 0, n = 0;
+		bool got = range_content_range(str_cstr(t[i].v), &f, &l, &n);
+
+		ok(got == t[i].ok, t[i].v);
+		if (t[i].ok)
+			ok(f == t[i].first && l == t[i].last && n == t[i].length, t[i].v);
+	}
+}
+
 int
 main(void)
 {
+	test_content_range();
 	test_parse_table();
 	test_ascending();
 	test_if_range_table();
