@@ -74,8 +74,8 @@ deliver_body_file(struct edge_req *req, struct cache_obj *o, const char *p, size
  * 304 from a stored response (RFC 9110 §15.4.5): the fields a 200 would have
  * carried that describe the representation's metadata, no body.
  */
-static void
-deliver_serve_not_modified(struct edge_req *req, struct cache_obj *o, const char *cs)
+void
+edge_deliver_not_modified(struct edge_req *req, struct cache_obj *o, const char *cs)
 {
 	static const struct str keep[] = {
 	    STR_LIT("Cache-Control"),
@@ -251,7 +251,7 @@ edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *cs)
 	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
 	switch (status / 100 == 2 ? cache_policy_conditional(&req->h1, o) : CACHE_COND_NONE) {
 	case CACHE_COND_NOT_MODIFIED:
-		deliver_serve_not_modified(req, o, cs);
+		edge_deliver_not_modified(req, o, cs);
 		return;
 	case CACHE_COND_FAILED:
 		req->cache_status = "HIT";

@@ -19,6 +19,10 @@ struct edge_req;
  * 416 per its Range (core/range.h), with X-Cache: HIT and "Cache-Status:
  * outpost; <cs>"; then the request is finished. */
 void edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *cs);
+/* 304 from the stored o (RFC 9110 §15.4.5): the fields a 200 would have
+ * carried that describe the representation, no body; the request is
+ * finished. */
+void edge_deliver_not_modified(struct edge_req *req, struct cache_obj *o, const char *cs);
 /* Drops the object reference arg when the bytes of a stored object sent by
  * reference are gone (an evbuffer cleanup and edge_xport release callback). */
 void edge_deliver_obj_release(const void *data, size_t len, void *arg);

@@ -880,28 +880,40 @@ edge_slice_pump(struct edge_req *req)
 	}
 }
 
-/* Is req one slices may answer: a GET without a body, preconditions (but
- * If-Range) or credentials? */
+static const struct str slice_preconditions[] = {
+    STR_LIT("If-None-Match"),
+    STR_LIT("If-Modified-Since"),
+    STR_LIT("If-Match"),
+    STR_LIT("If-Unmodified-Since"),
+};
+
+/* Does req carry a precondition (If-Range aside)? */
+static bool
+slice_conditional(const struct h1_request *r)
+{
+	for (size_t i = 0; i < sizeof slice_preconditions / sizeof slice_preconditions[0]; i++)
+		if (h1_header_find(r->headers, r->n_headers, slice_preconditions[i]) != NULL)
+			return true;
+	return false;
+}
+
+/* cache.slice is on and req's answer may come from the cache: a key, no
+ * body, no credentials. */
+static bool
+slice_on(const struct edge_req *req)
+{
+	const struct h1_request *r = &req->h1;
+
+	return req->sess->gen->cfg->cache.slice_bytes > 0 && req->key_len >= 0 &&
+	       r->body == H1_BODY_NONE && cache_enabled(req->sess->w->srv->cache) &&
+	       h1_header_find(r->headers, r->n_headers, STR_LIT("Authorization")) == NULL;
+}
+
 bool
 edge_slice_eligible(const struct edge_req *req)
 {
-	static const struct str no[] = {
-	    STR_LIT("If-None-Match"),
-	    STR_LIT("If-Modified-Since"),
-	    STR_LIT("If-Match"),
-	    STR_LIT("If-Unmodified-Since"),
-	    STR_LIT("Authorization"),
-	};
-	const struct h1_request *r = &req->h1;
-
-	if (req->sess->gen->cfg->cache.slice_bytes == 0 || req->key_len < 0 ||
-	    !str_eq(r->method, STR_LIT("GET")) || r->body != H1_BODY_NONE ||
-	    !cache_enabled(req->sess->w->srv->cache))
-		return false;
-	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
-		if (h1_header_find(r->headers, r->n_headers, no[i]) != NULL)
-			return false;
-	return true;
+	return slice_on(req) && str_eq(req->h1.method, STR_LIT("GET")) &&
+	       !slice_conditional(&req->h1);
 }
 
 /* Does the Range value v begin with a suffix range ("bytes=-N"), whose place
@@ -918,37 +930,86 @@ slice_suffix(struct str v)
 	return spec.len > 0 && spec.p[0] == '-';
 }
 
-/* Is the first slice of req's URL stored (the object is kept as slices)? */
-static bool
-slice_stored(struct edge_req *req, uint64_t size)
+/* The first slice of req's URL, fresh (the object is kept as slices), as
+ * a new reference, or NULL. */
+static struct cache_obj *
+slice_first(struct edge_req *req, uint64_t size)
 {
 	struct edge_worker *w = req->sess->w;
 	char key[CACHE_KEY_MAX + SLICE_SUFFIX_MAX + 1];
 	struct cache_obj *o = NULL;
+	time_t now = time_now();
 	bool from_disk;
 	int len = edge_slice_key(req->key, (size_t)req->key_len, size, 0, key, sizeof key);
 
-	if (len < 0 || cache_lookup(w->srv->cache, &req->h1, key, (size_t)len, time_now(), &o,
-	                   &from_disk) != 0)
-		return false;
-	cache_obj_unref(&o);
-	return true;
+	if (len < 0 ||
+	    cache_lookup(w->srv->cache, &req->h1, key, (size_t)len, now, &o, &from_disk) != 0)
+		return NULL;
+	if (cache_policy_usable(&req->h1, o, now) != CACHE_USE_FRESH)
+		cache_obj_unref(&o);
+	return o;
+}
+
+/* HEAD of an object kept as slices: the first slice's stored fields, the
+ * whole length. */
+static void
+slice_head_only(struct edge_req *req, struct cache_obj *o)
+{
+	uint64_t first, last, length;
+	struct edge_resp r;
+	struct str cr;
+
+	if (!cache_obj_header(o, STR_LIT("Content-Range"), &cr) ||
+	    !range_content_range(cr, &first, &last, &length))
+		length = 0;
+	req->cache_status = "HIT";
+	edge_resp_stored(&r, req, o, 200, false, "HIT", "hit; detail=slice");
+	edge_resp_add(&r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
+	edge_resp_add_u64(&r, STR_LIT("Content-Length"), length);
+	(void)edge_resp_send(&r, req);
+	EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
+	edge_req_finish(req);
 }
 
 bool
 edge_slice_begin(struct edge_req *req)
 {
 	const struct h1_request *r = &req->h1;
-	const struct h1_header *h;
-	uint64_t size;
+	bool get = str_eq(r->method, STR_LIT("GET"));
+	struct cache_obj *o;
+	struct edge_resp resp;
 
-	if (!edge_slice_eligible(req))
+	if (!slice_on(req) || (!get && !str_eq(r->method, STR_LIT("HEAD"))))
 		return false;
-	size = req->sess->gen->cfg->cache.slice_bytes;
-	h = h1_header_find(r->headers, r->n_headers, STR_LIT("Range"));
-	if (h == NULL && !slice_stored(req, size))
+	if (get && !slice_conditional(r) &&
+	    h1_header_find(r->headers, r->n_headers, STR_LIT("Range")) != NULL) {
+		edge_slice_start(req);
+		return true;
+	}
+	/* a HEAD, a conditional or a plain GET: of an object kept as slices */
+	if ((o = slice_first(req, req->sess->gen->cfg->cache.slice_bytes)) == NULL)
 		return false;
-	edge_slice_start(req);
+	/* RFC 9110 §13.2.1: preconditions apply to the selected representation */
+	switch (cache_policy_conditional(r, o)) {
+	case CACHE_COND_NOT_MODIFIED:
+		edge_deliver_not_modified(req, o, "hit; detail=slice");
+		cache_obj_unref(&o);
+		return true;
+	case CACHE_COND_FAILED:
+		req->cache_status = "HIT";
+		EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
+		edge_resp_own(&resp, req, 412, NULL, NULL, false);
+		edge_req_send_own(req, &resp);
+		cache_obj_unref(&o);
+		return true;
+	case CACHE_COND_NONE:
+		break;
+	}
+	if (!get)
+		slice_head_only(req, o);
+	else
+		edge_slice_start(req);
+	cache_obj_unref(&o);
 	return true;
 }
 

@@ -168,6 +168,28 @@ class Slices(SliceCase):
         self.assertEqual(hashlib.sha256(r.body).hexdigest(), digest(0, BIG))
         self.assertEqual(self.origin.count("/s/conc"), n)
 
+    def test_head_and_preconditions_from_slices(self):
+        url = self.url("cond", size=3 * MIB) + "&h=Last-Modified:%20Sun,%2006%20Nov%201994%2008:49:37%20GMT"
+        self.assertPartial(self.node.get(url, {"Range": "bytes=0-0"}), 0, 0, 3 * MIB)
+        self.settle(self.node)
+        n = self.origin.count("/s/cond")
+        r = self.node.request("HEAD", url)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Content-Length"), str(3 * MIB))
+        self.assertEqual(r.header("ETag"), '"v1"')
+        self.assertEqual(r.body, b"")
+        r = self.node.get(url, {"If-None-Match": '"v1"'})
+        self.assertEqual(r.status, 304, r)
+        self.assertEqual(r.header("ETag"), '"v1"')
+        r = self.node.get(url, {"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"})
+        self.assertEqual(r.status, 304, r)
+        r = self.node.get(url, {"If-Match": '"other"'})
+        self.assertEqual(r.status, 412, r)
+        r = self.node.get(url, {"If-None-Match": '"other"', "Range": "bytes=%d-%d" % (
+            SLICE - 1, SLICE)})
+        self.assertPartial(r, SLICE - 1, SLICE, 3 * MIB)
+        self.assertEqual(self.origin.count("/s/cond"), n + 1)  # slice 1, once
+
     def test_one_byte_costs_at_most_a_slice(self):
         url = self.url("onebyte", size=32 * MIB)
         r = self.node.get(url, {"Range": "bytes=20000000-20000000"})
