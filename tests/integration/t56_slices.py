@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -313,6 +314,38 @@ class SliceWhole(SliceCase):
         hwm = self.node.vm_hwm_kib() / 1024
         print("# peak RSS %.0f MiB for %d GiB" % (hwm, size >> 30))
         self.assertLess(hwm, bound, "peak RSS %.0f MiB" % hwm)
+
+
+class SliceH2(SliceCase):
+    """Slices over HTTP/2 (h2c, curl): the same answers, streamed per stream."""
+
+    def test_h2_ranges_and_whole(self):
+        port = harness.free_port()
+
+        def mutate(cfg):
+            cfg["listen"].append({"address": "127.0.0.1:%d" % port, "http2": "prior_knowledge"})
+            return cfg
+        origin = self.start_origin()
+        self.start_outpost(origin, overrides=self.node_overrides(), mutate=mutate)
+        size = 5 * MIB + 3
+        url = "http://example.com:%d%s" % (port, self.url("h2", size=size))
+
+        def curl(*args):
+            p = subprocess.run(["curl", "-sS", "--max-time", "30", "--http2-prior-knowledge",
+                                "--connect-to", "example.com:%d:127.0.0.1:%d" % (port, port),
+                                "-o", "-", "-w", "\n%{http_code}"] + list(args) + [url],
+                               capture_output=True, timeout=60)
+            body, _, code = p.stdout.rpartition(b"\n")
+            return int(code), body
+        code, body = curl("-r", "%d-%d" % (SLICE - 7, 3 * SLICE + 7))
+        self.assertEqual(code, 206)
+        self.assertEqual(body, pattern(SLICE - 7, 2 * SLICE + 15))
+        code, body = curl()
+        self.assertEqual(code, 200)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), digest(0, size))
+        got = slice_ranges(origin.requests("/s/h2"))
+        self.assertEqual(len(got), len(set(got)))
+        self.assertEqual(len(got), 6)
 
 
 class SliceChange(SliceCase):
