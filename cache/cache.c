@@ -103,3 +103,10 @@ cache_fill_begin(struct cache *c, const char *key, size_t key_len, time_t now,
 {
 	return cache_fill_table_begin(c->fills, key, key_len, now, out, rd);
 }
+
+int
+cache_fill_private(struct cache *c, const char *key, size_t key_len, struct cache_fill **out,
+    struct cache_fill_reader *rd)
+{
+	return cache_fill_table_private(c->fills, key, key_len, out, rd);
+}

@@ -434,6 +434,17 @@ struct cache;
 enum cache_fill_role cache_fill_begin(struct cache *c, const char *key, size_t key_len, time_t now,
     struct cache_fill **out, struct cache_fill_reader *rd);
 
+/*
+ * A fill of key outside c's fill table: nobody joins it, and ending it
+ * leaves no hit-for-pass marker.  For a reader that a key's marker (or
+ * the key's fill having stopped storing) turned away but that must have
+ * the bytes all the same: it leads this fill itself.  0 with *out (one
+ * reference, the caller leads and ends it) and *rd set to read it from its
+ * first byte; -1 without memory.  Any thread.
+ */
+int cache_fill_private(struct cache *c, const char *key, size_t key_len, struct cache_fill **out,
+    struct cache_fill_reader *rd);
+
 enum cache_fill_state {
 	CACHE_FILL_S_WAIT = 0, /* no response head yet */
 	CACHE_FILL_S_BODY,     /* head known, body growing */

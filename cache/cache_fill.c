@@ -384,6 +384,21 @@ cache_fill_table_begin(struct cache_fill_table *t, const char *key, size_t key_l
 	return CACHE_FILL_LEADER;
 }
 
+int
+cache_fill_table_private(struct cache_fill_table *t, const char *key, size_t key_len,
+    struct cache_fill **out, struct cache_fill_reader *rd)
+{
+	struct cache_fill *f =
+	    fill_new(t, key, key_len, cache_hash(key, key_len), CACHE_FILL_S_WAIT);
+
+	*out = NULL;
+	if (f == NULL)
+		return -1;
+	fill_reader_init(f, rd);
+	*out = f;
+	return 0;
+}
+
 /* After a publish: wake every watcher group. */
 static void
 fill_notify(struct cache_fill *f)

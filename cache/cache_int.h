@@ -109,6 +109,8 @@ struct cache_fill_reader;
 struct cache_fill;
 enum cache_fill_role cache_fill_table_begin(struct cache_fill_table *t, const char *key,
     size_t key_len, time_t now, struct cache_fill **out, struct cache_fill_reader *rd);
+int cache_fill_table_private(struct cache_fill_table *t, const char *key, size_t key_len,
+    struct cache_fill **out, struct cache_fill_reader *rd);
 
 /*
  * The handle (cache.c): what one node caches.  ram NULL: nothing is stored

@@ -644,7 +644,13 @@ slice_open(struct edge_req *req)
 	sl->hit = false;
 	switch (cache_fill_begin(cache, key, (size_t)len, now, &cf, &rd)) {
 	case CACHE_FILL_PASS:
-		return SLICE_OPEN_FAIL;
+		/* the key is hit-for-pass (its last fill could not be stored, or
+		 * the origin's answer was no slice): before the head, the
+		 * forward path; after it, the bytes still come, from a fetch of
+		 * this request's own */
+		if (!sl->head_sent || cache_fill_private(cache, key, (size_t)len, &cf, &rd) != 0)
+			return SLICE_OPEN_FAIL;
+		/* fall through */
 	case CACHE_FILL_LEADER:
 		if (!slice_fetch_start(req, cache_fill_ref(cf), key, (size_t)len, index)) {
 			cache_fill_end(cf, CACHE_FILL_S_FAILED, now);

@@ -316,6 +316,49 @@ class SliceWhole(SliceCase):
         self.assertLess(hwm, bound, "peak RSS %.0f MiB" % hwm)
 
 
+class SliceMemory(SliceCase):
+    """Slices that cannot be stored (the cache's memory budget is full)
+    still reach every client whole: a slice key left hit-for-pass by a fill
+    that stopped storing is fetched by the request itself."""
+
+    def test_unstorable_slices_still_complete(self):
+        origin = self.start_origin()
+        node = self.start_outpost(origin, overrides={"cache": {
+            "slice": {"size": "1MiB"}, "ram": "3MiB", "max_object": "1MiB",
+            "fill_memory": "2MiB"}})
+        size = 8 * MIB
+        errors = []
+
+        def client(name):
+            url = self.url(name, size=size, extra="&chunk_size=65536&chunk_delay_ms=1"
+                           "&h=Accept-Ranges:%20bytes")
+            try:
+                for _ in range(3):
+                    st, hdrs, n, sha = stream_get(node.port, url)
+                    if (st, n, sha) != ("HTTP/1.1 200 OK", size, digest(0, size)):
+                        errors.append("%s: %s, %d bytes" % (name, st, n))
+                    r = node.get(url, {"Range": "bytes=%d-%d" % (SLICE - 5, 5 * SLICE + 5)},
+                                 timeout=30)
+                    self.assertPartial(r, SLICE - 5, 5 * SLICE + 5, size)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append("%s: %r" % (name, e))
+
+        # the first slice of each is stored (memory is free): the whole GETs
+        # below are answered from slices, some of which cannot be stored
+        for i in range(3):
+            url = self.url("mem%d" % i, size=size, extra="&chunk_size=65536&chunk_delay_ms=1"
+                           "&h=Accept-Ranges:%20bytes")
+            self.assertPartial(node.get(url, {"Range": "bytes=0-0"}), 0, 0, size)
+            node.wait_metric("outpost_cache_stores_total", lambda v, i=i: v >= i + 1, timeout=20)
+        ts = [threading.Thread(target=client, args=("mem%d" % i,)) for i in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertGreater(node.metric("outpost_cache_fills_unstored_memory_total"), 0)
+
+
 class SliceH2(SliceCase):
     """Slices over HTTP/2 (h2c, curl): the same answers, streamed per stream."""
 
