@@ -18,6 +18,19 @@
       GETs PATH_FORMAT % i for i = 1..N, on CONNS keep-alive connections in
       as many processes (default 1; process k asks for i = k, k+CONNS, ...);
       each answer must be 200 with SIZE body bytes (exit 1 otherwise).
+  bench.py rangewarm HOST PORT PATH FILE SLICE [CONNS [WHAT [METRICS_URL]]]
+      GETs every aligned SLICE-byte range of PATH (`Range: bytes=A-B`, A =
+      k x SLICE, B = A + SLICE - 1, the last one cut at the end), on CONNS
+      keep-alive connections in as many processes (default 1; process j asks
+      for k = j-1, j-1+CONNS, ...), then PATH once whole (WHAT: ranges, whole
+      or both, the default); each range must be a 206 with `Content-Range:
+      bytes A-B/SIZE` and those bytes of FILE, the whole answer a 200 with
+      all of FILE (SIZE its length; read in chunks, never held whole); exit 1
+      otherwise.  With METRICS_URL (an Outpost's /metrics), each range waits
+      (up to 60 s) until that Outpost's memory has room for 2 x CONNS slices
+      (outpost_cache_memory_bytes against outpost_cache_memory_budget_bytes:
+      the objects queued for its disk tier count, and a fill past the budget
+      is not stored): the fill goes at the pace of its disk writer.
   bench.py textwarm HOST PORT LIST CODING ROOT
       GETs every path in LIST (one a line) on one keep-alive connection with
       Accept-Encoding: CODING (no such field for identity); each answer must be 200
@@ -26,7 +39,7 @@
       prints "files=N body_bytes=CODED identity_bytes=DECODED".
   bench.py report TSV META OUT
       prints one table per scenario KEY (hit-1k, hit-16k, ..., c1000-1k, close-1k,
-      miss-1k, tls-1k, tlsclose-1k, handshake; medians over passes, ratios Outpost/peer for
+      disk-1k, ..., slice-range-100m, ..., slice-whole-1g, miss-1k, tls-1k, tlsclose-1k, handshake; medians over passes, ratios Outpost/peer for
       every peer, per-pass ratios) and writes the same as Markdown to OUT
       (META: "key=value" lines about the machine and the command; with
       mem_tsv=FILE in it, also the memory-per-object table of that file's
@@ -44,6 +57,8 @@ import socket
 import statistics
 import subprocess
 import sys
+import time
+import urllib.request
 
 COLS = ["size", "proxy", "pass", "order", "requests", "duration_us", "bytes",
         "p50_us", "p99_us", "errors", "cpu_ticks", "clk_tck", "cpu0_busy",
@@ -98,6 +113,104 @@ def cmd_warm(host, port, fmt_, n, size, conns="1"):
     for pid in kids:
         bad += os.waitpid(pid, 0)[1] != 0
     return 1 if bad else 0
+
+
+def outpost_metrics(url, names):
+    """{name: value} of the counters NAMES in an Outpost's /metrics at URL."""
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode("utf-8", "replace")
+    out = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 2 and f[0] in names:
+            out[f[0]] = float(f[1])
+    return out
+
+
+def wait_room(url, room):
+    """Waits (at most 60 s) until the Outpost at URL has ROOM bytes left in its
+    memory budget; False if it never had."""
+    names = ("outpost_cache_memory_bytes", "outpost_cache_memory_budget_bytes")
+    for _ in range(1200):
+        m = outpost_metrics(url, names)
+        if len(m) < 2:
+            raise SystemExit("bench.py rangewarm: no %s in %s" % (" or ".join(names), url))
+        if m[names[0]] + room <= m[names[1]]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def range_part(host, port, path, fh, size, slice_, first, step, pace_url):
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    for k in range(first, (size + slice_ - 1) // slice_, step):
+        a = k * slice_
+        if pace_url and not wait_room(pace_url, 2 * step * (slice_ + 65536)):
+            sys.stderr.write("bench.py rangewarm: %s: no room for %d slices in 60 s\n"
+                             % (pace_url, 2 * step))
+            return 1
+        b = min(a + slice_, size) - 1
+        conn.request("GET", path, headers={"Range": "bytes=%d-%d" % (a, b)})
+        resp = conn.getresponse()
+        body = resp.read()
+        cr = resp.getheader("Content-Range") or ""
+        fh.seek(a)
+        if resp.status != 206 or cr != "bytes %d-%d/%d" % (a, b, size) \
+                or body != fh.read(b - a + 1):
+            sys.stderr.write("bench.py rangewarm: %s:%s%s bytes=%d-%d: status %d, "
+                             "Content-Range %r, %d bytes%s\n"
+                             % (host, port, path, a, b, resp.status, cr, len(body),
+                                "" if len(body) != b - a + 1 else ", not the file's"))
+            return 1
+    conn.close()
+    return 0
+
+
+def cmd_rangewarm(host, port, path, file_, slice_, conns="1", what="both", pace_url=""):
+    size, slice_, conns = os.path.getsize(file_), int(slice_), max(1, int(conns))
+    if what not in ("ranges", "whole", "both"):
+        sys.stderr.write("bench.py rangewarm: %s: not ranges, whole or both\n" % what)
+        return 2
+    kids = []
+    for j in range(conns if what != "whole" else 0):
+        pid = os.fork()
+        if pid == 0:
+            rc = 1
+            try:
+                with open(file_, "rb") as fh:
+                    rc = range_part(host, port, path, fh, size, slice_, j, conns, pace_url)
+            except Exception as e:  # noqa: BLE001 -- any failure is this child's exit 1
+                sys.stderr.write("bench.py rangewarm: %s:%s%s: %s\n" % (host, port, path, e))
+            finally:
+                os._exit(rc)
+        kids.append(pid)
+    bad = 0
+    for pid in kids:
+        bad += os.waitpid(pid, 0)[1] != 0
+    if bad:
+        return 1
+    if what == "ranges":
+        return 0
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    conn.request("GET", path)
+    resp = conn.getresponse()
+    got = 0
+    with open(file_, "rb") as fh:
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                break
+            if chunk != fh.read(len(chunk)):
+                sys.stderr.write("bench.py rangewarm: %s:%s%s: the body differs from %s "
+                                 "after byte %d\n" % (host, port, path, file_, got))
+                return 1
+            got += len(chunk)
+    conn.close()
+    if resp.status != 200 or got != size:
+        sys.stderr.write("bench.py rangewarm: %s:%s%s: status %d, %d bytes\n"
+                         % (host, port, path, resp.status, got))
+        return 1
+    return 0
 
 
 def decode(coding, body):
@@ -262,18 +375,29 @@ PROXY_LABEL = {"outpost": "Outpost", "outpost_ram": "Outpost RAM only",
 
 
 def size_key(s):
-    m = re.match(r"(\d+)([kKmM]?)", s)
-    return int(m.group(1)) * {"": 1, "k": 1024, "m": 2**20}[m.group(2).lower()]
+    m = re.match(r"(\d+)([kKmMgG]?)", s)
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 2**20, "g": 2**30}[m.group(2).lower()]
 
 
 def size_label(s):
     n = size_key(s)
-    return "%d MiB" % (n // 2**20) if n >= 2**20 else "%d KiB" % (n // 1024) if n >= 1024 \
-        else "%d B" % n
+    return "%d GiB" % (n // 2**30) if n >= 2**30 else "%d MiB" % (n // 2**20) if n >= 2**20 \
+        else "%d KiB" % (n // 1024) if n >= 1024 else "%d B" % n
 
 
-SCEN_ORDER = ["hit", "c1000", "close", "disk", "miss", "tls", "tlsclose", "handshake", "h2",
-              "idle"]
+def key_parts(k):
+    """(scenario, kind, size) of a key: "slice-range-1g" -> ("slice", "range",
+    "1g"), "hit-1k" -> ("hit", "", "1k"), "idle" -> ("idle", "", "")."""
+    sc, _, size = k.partition("-")
+    kind = ""
+    if sc == "slice":
+        kind, _, size = size.partition("-")
+    return sc, kind, size
+
+
+SCEN_ORDER = ["hit", "c1000", "close", "disk", "slice", "miss", "tls", "tlsclose", "handshake",
+              "h2", "idle"]
+SLICE_KINDS = ["range", "whole"]  # the slices scenario's rows, in this order
 DISK_RAM = 16 * 2**20  # the disk-tier Outpost's cache.ram (tools/bench/run)
 
 
@@ -284,19 +408,24 @@ def disk_objects(size):
 
 
 def key_sort(k):
-    sc, _, size = k.partition("-")
-    return (SCEN_ORDER.index(sc) if sc in SCEN_ORDER else 99, size_key(size) if size else 0)
+    sc, kind, size = key_parts(k)
+    return (SCEN_ORDER.index(sc) if sc in SCEN_ORDER else 99,
+            SLICE_KINDS.index(kind) if kind in SLICE_KINDS else 0, size_key(size) if size else 0)
 
 
 def large(k):
     """Large-object rows: compared by the proxy's CPU time per GiB served."""
-    sc, _, size = k.partition("-")
-    return sc == "hit" and size_key(size) >= 128 * 1024
+    sc, _, size = key_parts(k)
+    return (sc == "hit" and size_key(size) >= 128 * 1024) or sc == "slice"
 
 
 def key_title(k):
-    sc, _, size = k.partition("-")
+    sc, kind, size = key_parts(k)
     lab = size_label(size) if size else ""
+    if sc == "slice":
+        return ("Slices from a disk cache: random 1 MiB-aligned 1 MiB ranges of a %s object"
+                if kind == "range" else
+                "Slices from a disk cache: whole GETs of a %s object stored as 1 MiB slices") % lab
     return {
         "hit": "Cache hits, keep-alive, %s objects" % lab,
         "c1000": "Cache hits, keep-alive, 1,000 active connections, %s" % lab,
@@ -312,9 +441,46 @@ def key_title(k):
     }.get(sc, k)
 
 
+SLICE_SETUP = (
+    "the object a sparse file of the origin's (`truncate -s`); the Outpost column is the "
+    "disk tier's Outpost (`cache.ram: 16MiB`, `cache.max_object: 2MiB`, `cache.disk` "
+    "LMDB 2GiB, `cache.slice: { size: 1MiB }`: each slice its own entry, a whole GET "
+    "served from them), nginx has `location /big/ { slice 1m; proxy_cache_key "
+    "$uri$is_args$args$slice_range; proxy_set_header Range $slice_range; "
+    "proxy_cache_valid 200 206 1h; ... }` (`max_size=2g`), ATS `map .../big/ ... "
+    "@plugin=cache_range_requests.so` (each Range value its own cache key; a request "
+    "without Range cached whole, as without the plugin) with a 4 GiB disk cache; no other "
+    "peer.  Before the passes every aligned 1 MiB slice of the 100 MiB and the 1 GiB "
+    "object is fetched by range through each proxy (`tools/bench/bench.py rangewarm`, "
+    "4 connections, bodies compared with the files): through Outpost at the pace of its "
+    "LMDB writer (each range waits for room in its memory budget, `cache.ram` + "
+    "`cache.fill_memory`, which the slices queued for LMDB count against: past it a fill "
+    "is not stored), through nginx and ATS again until a pass makes the origin serve "
+    "nothing (ATS leaves fills unstored when its disk writes lag); Outpost's "
+    "`outpost_cache_disk_objects` must grow by the slices (1,124); then each object is "
+    "fetched once whole, and a second pass of all of it must leave the origin's counter "
+    "unchanged.  The RAM-tier and disk-tier hits per request are the disk-tier "
+    "Outpost's `outpost_slice_hits_total` (slices found stored) and "
+    "`outpost_cache_disk_hits_total` (those read from LMDB): a whole GET counts its "
+    "slices, and bytes of responses still under way when a run ends count, requests "
+    "only once complete (few for 1 GiB: compare CPU s per GiB)")
+
+
 def key_load(k):
-    sc, _, size = k.partition("-")
+    sc, kind, size = key_parts(k)
     n = disk_objects(size) if sc == "disk" else 0
+    if sc == "slice" and kind == "range":
+        return ("`wrk -t1 -c64 --latency -s slice.lua URL -- %d 1048576` (`Range: "
+                "bytes=A-B`, A = K x 1048576, B = A + 1048575, K uniformly random in "
+                "0..%d; `/big/obj-%s.bin`); %s" % (size_key(size) >> 20,
+                                                    (size_key(size) >> 20) - 1, size,
+                                                    SLICE_SETUP))
+    if sc == "slice":
+        c = 4 if size == "1g" else 8
+        return ("`wrk -t1 -c%d --timeout 60s --latency URL` (`/big/obj-%s.bin`, no Range; "
+                "%d connections: %d x %s in flight; requests/s counts completed responses, "
+                "transfer every byte; compare CPU s per GiB); %s"
+                % (c, size, c, c, size_label(size), SLICE_SETUP))
     return {
         "hit": "`wrk -t1 -c8 --timeout 60s --latency URL` (8 connections: 64 x 100 MiB "
                "in flight would not complete within a run; requests/s counts completed "
@@ -325,7 +491,7 @@ def key_load(k):
         "disk": "`wrk -t1 -c64 --latency -s disk.lua URL -- %d /ds-%s/obj-` (path "
                 "`/ds-%s/obj-N.bin`, N uniformly random in 1..%d: %d MiB of %s objects; "
                 "the Outpost column is a second Outpost with `cache.ram: 16MiB` over "
-                "`cache.disk` (LMDB, 1GiB), \"Outpost RAM only\" the main one "
+                "`cache.disk` (LMDB, 2GiB), \"Outpost RAM only\" the main one "
                 "(`cache.ram: 512MiB`); the peers as everywhere (see the notes); the "
                 "RAM-tier and disk-tier hits per request are the disk-tier Outpost's "
                 "`outpost_cache_hits_total` and `outpost_cache_disk_hits_total` "
@@ -427,7 +593,7 @@ def tables(rows):
                     "/ request", "/ handshake")
             if not key.startswith("miss") and mkey == "origin_per_req":
                 continue
-            if not key.startswith("disk") and mkey in ("disk_per_req", "ram_per_req"):
+            if not key.startswith(("disk", "slice")) and mkey in ("disk_per_req", "ram_per_req"):
                 continue
             if mkey == "cpu_s_gib" and not large(key):
                 continue
@@ -1114,9 +1280,10 @@ def cmd_report(tsv, meta_path, out):
   128MiB` (so the 100 MiB object is stored, and stored twice, as the cache key
   includes the scheme and the TLS scenarios fetch it over https too; with
   these two the RAM tier has one shard), no access log, one pool with the origin; a second listener with
-  `tls: true` for the TLS scenarios.  The disk scenario adds a second Outpost
-  (`cache.ram: 16MiB`, `cache.max_object: 1MiB`, `cache.disk` 256MiB in the
-  temp dir) and the trace replay one fresh Outpost per cache size.
+  `tls: true` for the TLS scenarios.  The disk and slices scenarios add a
+  second Outpost (`cache.ram: 16MiB`, `cache.max_object: 2MiB`, `cache.disk`
+  2GiB in the temp dir, `cache.slice.size: 1MiB`) and the trace replay one
+  fresh Outpost per cache size.
 - **nginx** (caching reverse proxy): 1 worker process (+ master, cache manager
   and loader), `proxy_cache` with a `keys_zone` and its cache directory in a
   temp dir, `proxy_cache_valid 200 1h`, `upstream` with `keepalive`,
@@ -1142,8 +1309,9 @@ def cmd_report(tsv, meta_path, out):
 - **ATS**: `traffic_server` as the `trafficserver` user from a runroot in the
   temp dir (it refuses root), `exec_thread.limit 1` (one ET_NET thread),
   `accept_threads 0`, `task_threads 1`, RAM cache 512 MiB (objects up to
-  128 MiB) over a 1 GiB file-backed disk cache in the temp dir,
-  `remap_required` with one `map` per listener to the origin, logging off, the `xdebug` plugin so `X-Debug: X-Cache`
+  128 MiB) over a 1 GiB file-backed disk cache in the temp dir (4 GiB in a
+  run with the slices scenario), `remap_required` with one `map` per listener
+  to the origin (and one for `/big/` with `cache_range_requests.so`), logging off, the `xdebug` plugin so `X-Debug: X-Cache`
   gives the cache status for the check; TLS via `ssl_multicert.config` with the
   same certificate.  Its other threads (ET_TASK, ET_AIO, LOG_*) are idle on hits.
 - TLS: one ECDSA P-256 self-signed certificate made with `openssl req` at the
@@ -1274,6 +1442,8 @@ def main(argv):
         return cmd_h2load(argv[1])
     if len(argv) in (6, 7) and argv[0] == "warm":
         return cmd_warm(*argv[1:])
+    if len(argv) in (6, 7, 8, 9) and argv[0] == "rangewarm":
+        return cmd_rangewarm(*argv[1:])
     if len(argv) == 6 and argv[0] == "textwarm":
         return cmd_textwarm(*argv[1:])
     if len(argv) == 4 and argv[0] == "report":
