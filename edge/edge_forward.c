@@ -876,9 +876,7 @@ static bool
 fw_range_whole(const struct h1_response *r)
 {
 	const struct h1_header *h = NULL;
-	const char *slash;
-	uint64_t last, len;
-	struct str v;
+	uint64_t first, last, len;
 
 	for (size_t i = 0; i < r->n_headers; i++) {
 		if (!str_eq_nocase(r->headers[i].name, STR_LIT("Content-Range")))
@@ -887,15 +885,9 @@ fw_range_whole(const struct h1_response *r)
 			return false;
 		h = &r->headers[i];
 	}
-	if (h == NULL || r->body != H1_BODY_LENGTH)
-		return false;
-	v = str_trim_ows(h->value);
-	if (v.len < 8 || !str_eq_nocase(str_make(v.p, 8), STR_LIT("bytes 0-")) ||
-	    (slash = memchr(v.p, '/', v.len)) == NULL)
-		return false;
-	return str_to_u64(str_make(v.p + 8, (size_t)(slash - v.p - 8)), &last) == 0 &&
-	       str_to_u64(str_make(slash + 1, v.len - (size_t)(slash + 1 - v.p)), &len) == 0 &&
-	       last < UINT64_MAX && last + 1 == len && len == r->content_length;
+	return h != NULL && r->body == H1_BODY_LENGTH &&
+	       range_content_range(h->value, &first, &last, &len) && first == 0 &&
+	       last + 1 == len && len == r->content_length;
 }
 
 /*

@@ -97,22 +97,27 @@ def warm_range(host, port, fmt_, first, n, step, size):
 
 def cmd_warm(host, port, fmt_, n, size, conns="1"):
     n, conns = int(n), max(1, int(conns))
+    return 1 if forked(range(1, conns + 1), lambda k: warm_range(host, port, fmt_, k, n, conns, size),
+                       "bench.py warm: %s:%s" % (host, port)) else 0
+
+
+def forked(args, fn, what):
+    """Runs fn(a) for each a of args in a process of its own (exit 0 when it
+    returns 0, 1 when it returns non-zero or raises, saying so on stderr
+    after WHAT); the number of processes that failed."""
     kids = []
-    for k in range(1, conns + 1):
+    for a in args:
         pid = os.fork()
         if pid == 0:
             rc = 1
             try:
-                rc = warm_range(host, port, fmt_, k, n, conns, size)
+                rc = fn(a)
             except Exception as e:  # noqa: BLE001 -- any failure is this child's exit 1
-                sys.stderr.write("bench.py warm: %s:%s: %s\n" % (host, port, e))
+                sys.stderr.write("%s: %s\n" % (what, e))
             finally:
                 os._exit(rc)
         kids.append(pid)
-    bad = 0
-    for pid in kids:
-        bad += os.waitpid(pid, 0)[1] != 0
-    return 1 if bad else 0
+    return sum(os.waitpid(pid, 0)[1] != 0 for pid in kids)
 
 
 def outpost_metrics(url, names):
@@ -171,22 +176,12 @@ def cmd_rangewarm(host, port, path, file_, slice_, conns="1", what="both", pace_
     if what not in ("ranges", "whole", "both"):
         sys.stderr.write("bench.py rangewarm: %s: not ranges, whole or both\n" % what)
         return 2
-    kids = []
-    for j in range(conns if what != "whole" else 0):
-        pid = os.fork()
-        if pid == 0:
-            rc = 1
-            try:
-                with open(file_, "rb") as fh:
-                    rc = range_part(host, port, path, fh, size, slice_, j, conns, pace_url)
-            except Exception as e:  # noqa: BLE001 -- any failure is this child's exit 1
-                sys.stderr.write("bench.py rangewarm: %s:%s%s: %s\n" % (host, port, path, e))
-            finally:
-                os._exit(rc)
-        kids.append(pid)
-    bad = 0
-    for pid in kids:
-        bad += os.waitpid(pid, 0)[1] != 0
+    def part(j):
+        with open(file_, "rb") as fh:
+            return range_part(host, port, path, fh, size, slice_, j, conns, pace_url)
+
+    bad = forked(range(conns if what != "whole" else 0), part,
+                 "bench.py rangewarm: %s:%s%s" % (host, port, path))
     if bad:
         return 1
     if what == "ranges":
