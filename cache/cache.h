@@ -342,6 +342,15 @@ struct cache_obj *cache_obj_update(struct cache_obj *old, const struct h1_header
 /* A NEW object (one reference) under key with o's head, freshness and body
  * (shared, as cache_obj_update does).  NULL on allocation failure. */
 struct cache_obj *cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len);
+/* A NEW object (one reference) under key with o's freshness and ban
+ * generation, the head head/head_len and an empty body to build
+ * (cache_obj_append; body_hint as for cache_obj_new): what stored parts of a
+ * representation combine into.  NULL on allocation failure. */
+struct cache_obj *cache_obj_new_like(const struct cache_obj *o, const char *key, size_t key_len,
+    const char *head, size_t head_len, uint64_t body_hint);
+/* o's key (NUL-terminated, immutable for the object's life; its length in
+ * *len).  Any thread. */
+const char *cache_obj_key(const struct cache_obj *o, size_t *len);
 
 /* A NEW object (one reference) with o's key, head and freshness and no body:
  * what the readers of a fill need, without keeping the body being built

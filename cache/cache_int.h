@@ -14,9 +14,6 @@
 
 struct cache_obj;
 
-/* The object's key (NUL-terminated, immutable for the object's life). */
-const char *cache_obj_key(const struct cache_obj *o, size_t *len);
-
 /* The freshness numbers an object was built with (for the disk tier's
  * serialization: cache_obj_new takes them back). */
 void cache_obj_times(

@@ -647,6 +647,22 @@ cache_obj_rekey(struct cache_obj *o, const char *key, size_t key_len)
 }
 
 struct cache_obj *
+cache_obj_new_like(const struct cache_obj *o, const char *key, size_t key_len, const char *head,
+    size_t head_len, uint64_t body_hint)
+{
+	struct cache_policy pol = {.storable = true, .ttl_s = 0, .initial_age_s = 0};
+	struct cache_obj *n;
+
+	OBJ_CHECK(o, CACHE_OBJ_MAGIC);
+	pol.ttl_s = o->ttl_s;
+	pol.initial_age_s = o->initial_age_s;
+	n = cache_obj_new(key, key_len, head, head_len, body_hint, o->stored_at, &pol);
+	if (n != NULL)
+		cache_obj_set_gen(n, o->ban_gen);
+	return n;
+}
+
+struct cache_obj *
 cache_obj_head_copy(const struct cache_obj *o)
 {
 	struct cache_policy pol = {.storable = true, .ttl_s = 0, .initial_age_s = 0};

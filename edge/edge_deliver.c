@@ -145,15 +145,17 @@ deliver_range(const struct edge_req *req, const struct cache_obj *o, int status,
 }
 
 /*
- * A Range answered from the stored o (RFC 9110 §14.2, §15.3.7, §15.5.17):
- * 416 with a Content-Range of "*" and the length when nothing is satisfiable;
- * else 206 with the stored fields, and either one slice of the body with
- * Content-Range, or multipart/byteranges with a part per range.  The slices
- * are added by reference (no copy of the body).
+ * A Range answered from the stored o (RFC 9110 §14.2, §15.3.7, §15.5.17),
+ * whose body holds the bytes from offset base of a representation of length
+ * bytes (base 0 and the body's length for a whole one; every range of rs
+ * lies within the body): 416 with a Content-Range of "*" and the length when
+ * nothing is satisfiable; else 206 with the stored fields, and either one
+ * slice of the body with Content-Range, or multipart/byteranges with a part
+ * per range.  The slices are added by reference (no copy of the body).
  */
 static void
 deliver_serve_range(struct edge_req *req, struct cache_obj *o, const char *cs, enum range_result rr,
-    const struct range_set *rs)
+    const struct range_set *rs, uint64_t base, uint64_t length)
 {
 	struct evbuffer *out;
 	size_t before;
@@ -170,7 +172,8 @@ deliver_serve_range(struct edge_req *req, struct cache_obj *o, const char *cs, e
 	body = cache_obj_body(o, &body_len);
 	if (rr == RANGE_UNSATISFIABLE) {
 		edge_resp_own(&r, req, 416, "range not satisfiable\n", NULL, false);
-		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes */%zu", body_len);
+		edge_resp_addf(
+		    &r, STR_LIT("Content-Range"), "bytes */%llu", (unsigned long long)length);
 		edge_resp_add(&r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
 		edge_resp_cache_status(&r, "HIT", cs);
 		edge_req_send_own(req, &r);
@@ -185,11 +188,11 @@ deliver_serve_range(struct edge_req *req, struct cache_obj *o, const char *cs, e
 		edge_resp_addf(
 		    &r, STR_LIT("Content-Type"), "multipart/byteranges; boundary=%s", boundary);
 		edge_resp_add_u64(&r, STR_LIT("Content-Length"),
-		    edge_range_multipart_length(boundary, ctype, rs, body_len));
+		    edge_range_multipart_length(boundary, ctype, rs, length));
 	} else {
-		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes %llu-%llu/%zu",
+		edge_resp_addf(&r, STR_LIT("Content-Range"), "bytes %llu-%llu/%llu",
 		    (unsigned long long)rs->r[0].first, (unsigned long long)rs->r[0].last,
-		    body_len);
+		    (unsigned long long)length);
 		edge_resp_add_u64(
 		    &r, STR_LIT("Content-Length"), rs->r[0].last - rs->r[0].first + 1);
 	}
@@ -198,8 +201,8 @@ deliver_serve_range(struct edge_req *req, struct cache_obj *o, const char *cs, e
 	before = evbuffer_get_length(out);
 	for (unsigned i = 0; i < rs->n; i++) {
 		if (multipart)
-			edge_range_part_head(out, boundary, ctype, &rs->r[i], body_len);
-		const char *p = body + rs->r[i].first;
+			edge_range_part_head(out, boundary, ctype, &rs->r[i], length);
+		const char *p = body + (rs->r[i].first - base);
 		size_t n = (size_t)(rs->r[i].last - rs->r[i].first + 1);
 
 		if (!deliver_body_file(req, o, p, n))
@@ -210,6 +213,34 @@ deliver_serve_range(struct edge_req *req, struct cache_obj *o, const char *cs, e
 		edge_range_closing(out, boundary);
 	req->bytes_out += evbuffer_get_length(out) - before;
 	edge_req_finish(req);
+}
+
+bool
+edge_deliver_preconditions(struct edge_req *req, struct cache_obj *o, const char *cs)
+{
+	struct edge_resp r;
+
+	switch (cache_policy_conditional(&req->h1, o)) {
+	case CACHE_COND_NOT_MODIFIED:
+		edge_deliver_not_modified(req, o, cs);
+		return true;
+	case CACHE_COND_FAILED:
+		req->cache_status = "HIT";
+		EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
+		edge_resp_own(&r, req, 412, NULL, NULL, false);
+		edge_req_send_own(req, &r);
+		return true;
+	case CACHE_COND_NONE:
+		break;
+	}
+	return false;
+}
+
+void
+edge_deliver_part(struct edge_req *req, struct cache_obj *o, enum range_result rr,
+    const struct range_set *rs, uint64_t first, uint64_t length)
+{
+	deliver_serve_range(req, o, "hit; detail=partial", rr, rs, first, length);
 }
 
 /* cs: the Cache-Status parameters (RFC 9211) after "outpost; ". */
@@ -245,27 +276,15 @@ edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *cs)
 	size_t body_len;
 	int status = deliver_stored_status(o);
 	struct range_set rs;
-	struct edge_resp r;
 	enum range_result rr;
 
 	/* RFC 9110 §13.2.1: preconditions only apply to a 2xx answer. */
-	switch (status / 100 == 2 ? cache_policy_conditional(&req->h1, o) : CACHE_COND_NONE) {
-	case CACHE_COND_NOT_MODIFIED:
-		edge_deliver_not_modified(req, o, cs);
+	if (status / 100 == 2 && edge_deliver_preconditions(req, o, cs))
 		return;
-	case CACHE_COND_FAILED:
-		req->cache_status = "HIT";
-		EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
-		edge_resp_own(&r, req, 412, NULL, NULL, false);
-		edge_req_send_own(req, &r);
-		return;
-	case CACHE_COND_NONE:
-		break;
-	}
 	body = cache_obj_body(o, &body_len);
 	rr = deliver_range(req, o, status, body_len, &rs);
 	if (rr != RANGE_IGNORE) {
-		deliver_serve_range(req, o, cs, rr, &rs);
+		deliver_serve_range(req, o, cs, rr, &rs, 0, body_len);
 		return;
 	}
 	edge_deliver_stored_head(req, o, "HIT", cs, (int64_t)body_len, true);

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/range.h"
+
 struct cache_obj;
 struct edge_req;
 
@@ -23,6 +25,15 @@ void edge_deliver_stored(struct edge_req *req, struct cache_obj *o, const char *
  * carried that describe the representation, no body; the request is
  * finished. */
 void edge_deliver_not_modified(struct edge_req *req, struct cache_obj *o, const char *cs);
+/* The request's preconditions (RFC 9110 §13.2) evaluated against the
+ * stored 2xx o: answered with 304 or 412 (true, the request is finished),
+ * or none applies (false). */
+bool edge_deliver_preconditions(struct edge_req *req, struct cache_obj *o, const char *cs);
+/* A Range answered from o, a stored part of a representation of length
+ * bytes whose body holds the bytes from offset first: 206 (multipart for
+ * several ranges, every one within the body) or 416 (rr), by reference. */
+void edge_deliver_part(struct edge_req *req, struct cache_obj *o, enum range_result rr,
+    const struct range_set *rs, uint64_t first, uint64_t length);
 /* Drops the object reference arg when the bytes of a stored object sent by
  * reference are gone (an evbuffer cleanup and edge_xport release callback). */
 void edge_deliver_obj_release(const void *data, size_t len, void *arg);

@@ -64,6 +64,7 @@
 #include "edge/edge_compress.h"
 #include "edge/edge_fetch.h"
 #include "edge/edge_guard.h"
+#include "edge/edge_partial.h"
 #include "edge/edge_route.h"
 #include "edge/edge_worker.h"
 #include "origin/origin_balance.h"
@@ -404,6 +405,7 @@ struct fetch_fill {
 	                                    cache.fill_per_client): paced to FETCH_FILL_WINDOW_MIN */
 	bool mem_paced;                  /* counted in cache_fills_paced_memory_total */
 	bool oom;                        /* cache_fill_append failed */
+	bool part;                       /* obj is a part of a representation (edge_partial.h) */
 	struct cache_mem_client *pin_cl; /* what the stored copy charges to the client
 	                                    address (cache.fill_per_client), or NULL */
 	uint64_t pin_bytes;
@@ -982,7 +984,11 @@ client_on_end(struct edge_fetch *f)
 	if (fl->obj != NULL && f->state == FETCH_BODY) {
 		/* readers read the fill's chunks and head, never its body */
 		cache_obj_body_done(fl->obj);
-		cache_store(w->srv->cache, fl->obj, time_now());
+		if (fl->part)
+			edge_partial_store(
+			    w, fl->obj, f->gen->cfg->cache.max_object_bytes, time_now());
+		else
+			cache_store(w->srv->cache, fl->obj, time_now());
 		EDGE_COUNT(&w->metrics, cache_stores_total);
 	}
 	cache_obj_unref(&fl->obj);
@@ -1930,6 +1936,13 @@ edge_fetch_store(struct edge_fetch *f, struct cache_obj *fill, struct cache_fill
 	ASSERT(f->fill.obj == NULL && f->fill.cf == NULL);
 	f->fill.obj = fill;
 	f->fill.cf = cf;
+}
+
+void
+edge_fetch_store_part(struct edge_fetch *f, struct cache_obj *part)
+{
+	edge_fetch_store(f, part, NULL);
+	f->fill.part = true;
 }
 
 void

@@ -274,6 +274,9 @@ void edge_fetch_detach(struct edge_fetch **fp);
  * and, when cf (taken) is set, its body goes into that fill (NORMAL: the
  * request side reads it back like every reader) instead of on_body. */
 void edge_fetch_store(struct edge_fetch *f, struct cache_obj *fill, struct cache_fill *cf);
+/* During on_head: the answer, a 206, is stored as the part part (taken) of
+ * its representation, combined with the one stored (edge_partial.h). */
+void edge_fetch_store_part(struct edge_fetch *f, struct cache_obj *part);
 /* During on_head: z (taken; NULL: none) codes or decodes the body after
  * the dechunk filter, before the store and the sink (edge_compress.h); the
  * head the request side rewrote for it is what it stores and sends, the

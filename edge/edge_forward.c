@@ -49,6 +49,7 @@
 #include "edge/edge_req.h"
 #include "edge/edge_fetch.h"
 #include "edge/edge_forward.h"
+#include "edge/edge_partial.h"
 #include "edge/edge_range.h"
 #include "edge/edge_resp.h"
 #include "edge/edge_slice.h"
@@ -597,6 +598,42 @@ fw_object(struct edge_req *req, const struct h1_response *resp, time_t response_
 	return o;
 }
 
+/* The object a 206 to the client's own Range is stored as: a part of the
+ * representation (edge_partial.h), or NULL. */
+static struct cache_obj *
+fw_partial(struct edge_req *req, struct h1_response *resp, time_t response_time)
+{
+	struct edge_forward *fw = &req->fw;
+	struct edge_worker *w = req->sess->w;
+	char key[CACHE_KEY_MAX + 16];
+	struct cache_policy_conf conf;
+	struct cache_obj *o;
+	unsigned skip = 0;
+	int len;
+
+	if (!fw->store || !fw_method_is(req, "GET") || req->key_len < 0 || fw->sibling ||
+	    fw->revalidate || fw->range_strip || !cache_enabled(w->srv->cache) ||
+	    h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Range")) == NULL ||
+	    !edge_partial_response(resp))
+		return NULL;
+	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
+	if (len < 0)
+		return NULL;
+	if (req->site != NULL && req->site->hsts != NULL)
+		skip |= EDGE_FETCH_SKIP_STS;
+	edge_forward_policy_conf(req, &conf);
+	/* stored as a slice is: a 200 head that keeps its Content-Range */
+	resp->status = 200;
+	resp->reason = STR_LIT("OK");
+	o = edge_fetch_obj_new(w, req->sess->gen->cfg, &req->h1, resp, key, (size_t)len, &conf,
+	    edge_fetch_request_time(fw->fetch), response_time, skip);
+	resp->status = 206;
+	resp->reason = STR_LIT("Partial Content");
+	if (o != NULL)
+		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
+	return o;
+}
+
 /* RFC 9110 §9.2.1: the methods that do not ask the origin to change state. */
 static bool
 fw_safe_method(const struct edge_req *req)
@@ -622,6 +659,13 @@ fw_invalidate(struct edge_req *req, const struct h1_response *resp, time_t now)
 	    resp->status < 200 || resp->status >= 400)
 		return;
 	cache_invalidate(w->srv->cache, req->key, (size_t)req->key_len, now);
+	{
+		char part[CACHE_KEY_MAX + 16];
+		int n = edge_partial_key(req->key, (size_t)req->key_len, part, sizeof part);
+
+		if (n > 0) /* its stored part too */
+			cache_invalidate(w->srv->cache, part, (size_t)n, now);
+	}
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		const struct h1_header *h =
 		    h1_header_find(resp->headers, resp->n_headers, fields[i]);
@@ -1034,7 +1078,7 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 {
 	struct edge_forward *fw = &req->fw;
 	struct edge_compress *z;
-	struct cache_obj *fill;
+	struct cache_obj *fill, *part = NULL;
 	time_t now;
 
 	if (fw->revalidate)
@@ -1071,13 +1115,17 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 	    fw_method_is(req, "HEAD"), req->sess->gen->cfg->cache.max_object_bytes, resp,
 	    &req->sess->w->metrics);
 	fill = fw_object(req, resp, now);
+	if (fill == NULL && z == NULL)
+		part = fw_partial(req, resp, now);
 	if (fw_range_refetch(req, resp, &fill)) {
 		edge_compress_free(&z);
+		cache_obj_unref(&part);
 		return EDGE_FETCH_AGAIN;
 	}
 	if (!fw_publish(req, resp, fill)) {
 		edge_compress_free(&z);
 		cache_obj_unref(&fill);
+		cache_obj_unref(&part);
 		EDGE_COUNT(&req->sess->w->metrics, origin_errors_total);
 		fw_fail(req, 502, "bad gateway");
 		return EDGE_FETCH_STOP;
@@ -1093,6 +1141,8 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 		req->sess->state = EDGE_SESS_COLLAPSED;
 	} else if (fill != NULL) {
 		edge_fetch_store(f, fill, NULL);
+	} else if (part != NULL) {
+		edge_fetch_store_part(f, part);
 	}
 	return EDGE_FETCH_READ;
 }

@@ -53,6 +53,10 @@
 	    "Slice requests left to the forward path (no 206, or not storable) before a byte")     \
 	X(slice_mismatches_total,                                                                  \
 	    "Slice sets found changed at the origin (other length or validators): invalidated")    \
+	X(partial_hits_total, "Range requests answered from a stored part (206) of an object")     \
+	X(partial_stores_total, "Parts (206 responses) stored")                                    \
+	X(partial_combines_total,                                                                  \
+	    "Parts combined with the stored part of the same representation (RFC 9111 3.4)")       \
 	X(origin_requests_total, "Requests sent to origins")                                       \
 	X(origin_errors_total, "Origin exchanges that failed (502/504 or aborted)")                \
 	X(origin_timeouts_total, "Origin exchanges that timed out")                                \

@@ -29,6 +29,7 @@
 #include "edge/edge_deliver.h"
 #include "edge/edge_forward.h"
 #include "edge/edge_guard.h"
+#include "edge/edge_partial.h"
 #include "edge/edge_purge.h"
 #include "edge/edge_req.h"
 #include "edge/edge_resp.h"
@@ -744,6 +745,9 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(req, &stale))
 			return;
 		EDGE_COUNT(&w->metrics, cache_revalidations_total);
+	} else if (creq == CACHE_REQ_LOOKUP && stale == NULL && edge_partial_answer(req)) {
+		/* a range within a stored part of the object */
+		return;
 	} else {
 		EDGE_COUNT(&w->metrics, cache_misses_total);
 		req->cache_status = "MISS";

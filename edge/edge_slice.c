@@ -983,7 +983,6 @@ edge_slice_begin(struct edge_req *req)
 	const struct h1_request *r = &req->h1;
 	bool get = str_eq(r->method, STR_LIT("GET"));
 	struct cache_obj *o;
-	struct edge_resp resp;
 
 	if (!slice_on(req) || (!get && !str_eq(r->method, STR_LIT("HEAD"))))
 		return false;
@@ -996,20 +995,9 @@ edge_slice_begin(struct edge_req *req)
 	if ((o = slice_first(req, req->sess->gen->cfg->cache.slice_bytes)) == NULL)
 		return false;
 	/* RFC 9110 §13.2.1: preconditions apply to the selected representation */
-	switch (cache_policy_conditional(r, o)) {
-	case CACHE_COND_NOT_MODIFIED:
-		edge_deliver_not_modified(req, o, "hit; detail=slice");
+	if (edge_deliver_preconditions(req, o, "hit; detail=slice")) {
 		cache_obj_unref(&o);
 		return true;
-	case CACHE_COND_FAILED:
-		req->cache_status = "HIT";
-		EDGE_COUNT(&req->sess->w->metrics, cache_hits_total);
-		edge_resp_own(&resp, req, 412, NULL, NULL, false);
-		edge_req_send_own(req, &resp);
-		cache_obj_unref(&o);
-		return true;
-	case CACHE_COND_NONE:
-		break;
 	}
 	if (!get)
 		slice_head_only(req, o);

@@ -468,6 +468,25 @@ class RawConn:
         self.close()
 
 
+def purge_raw(port, target, token, host="example.com", source=None, extra=""):
+    """PURGE target with a bearer token over a fresh connection (from the
+    address source, when given); the reply."""
+    head = "PURGE %s HTTP/1.1\r\n" % target
+    if host is not None:
+        head += "Host: %s\r\n" % host
+    if token is not None:
+        head += "Authorization: Bearer %s\r\n" % token
+    head += extra + "\r\n"
+    s = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                 source_address=(source, 0) if source else None)
+    try:
+        s.sendall(head.encode("latin-1"))
+        rd = _Reader(sock=s, deadline=time.monotonic() + 5)
+        return _read_response(rd)
+    finally:
+        s.close()
+
+
 def raw_exchange(port, data, timeout=5.0, host="127.0.0.1", shut_wr=False):
     """Connects, sends data (bytes or list of bytes pieces), reads until the
     peer closes or timeout. Returns a RawReply."""

@@ -11,9 +11,7 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import tempfile
-import time
 
 import harness
 
@@ -22,21 +20,7 @@ CC = "cc=max-age%3D600"
 
 
 def purge_raw(port, target, token=TOKEN, host="example.com", source=None, extra=""):
-    """PURGE over a fresh connection (from source, when given); the reply."""
-    head = "PURGE %s HTTP/1.1\r\n" % target
-    if host is not None:
-        head += "Host: %s\r\n" % host
-    if token is not None:
-        head += "Authorization: Bearer %s\r\n" % token
-    head += extra + "\r\n"
-    s = socket.create_connection(("127.0.0.1", port), timeout=5,
-                                 source_address=(source, 0) if source else None)
-    try:
-        s.sendall(head.encode("latin-1"))
-        rd = harness._Reader(sock=s, deadline=time.monotonic() + 5)
-        return harness._read_response(rd)
-    finally:
-        s.close()
+    return harness.purge_raw(port, target, token, host=host, source=source, extra=extra)
 
 
 class PurgeMethod(harness.OutpostTestCase):
