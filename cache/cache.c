@@ -78,6 +78,18 @@ cache_disk_tier(struct cache *c)
 }
 
 bool
+cache_store_room(struct cache *c, uint64_t bytes)
+{
+	return c->disk == NULL || cache_disk_queue_room(c->disk, bytes);
+}
+
+bool
+cache_store_draining(struct cache *c)
+{
+	return c->disk != NULL && cache_disk_queued_bytes(c->disk) > 0;
+}
+
+bool
 cache_stats_ram(struct cache *c, struct cache_ram_stats *out)
 {
 	memset(out, 0, sizeof *out);

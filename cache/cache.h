@@ -593,6 +593,11 @@ void cache_disk_close(struct cache_disk **dp);
  * is dropped and counted.  A complete, immutable object only.  Any thread.
  */
 void cache_disk_store(struct cache_disk *d, struct cache_obj *o);
+/* Would the queue take a store of bytes bytes now (cache_disk_store would
+ * not drop it)?  Any thread. */
+bool cache_disk_queue_room(struct cache_disk *d, uint64_t bytes);
+/* Bytes of stores in the queue, not yet written.  Any thread. */
+uint64_t cache_disk_queued_bytes(struct cache_disk *d);
 /* Queues the removal of key (copied); never dropped for room (the queue
  * grows).  From the call until the writer commits it, cache_disk_lookup of
  * key is a miss (as, for those few milliseconds, is a lookup of a key that
@@ -729,6 +734,13 @@ bool cache_has_disk(const struct cache *c);
 /* c's disk tier, or NULL: for what acts on the tier itself (a binary
  * upgrade stops and resumes its writes, cache_disk_writing). */
 struct cache_disk *cache_disk_tier(struct cache *c);
+/* Would a store of an object of bytes bytes be kept by every tier now:
+ * the disk tier's write queue has room for it (or there is no disk tier)?
+ * Any thread. */
+bool cache_store_room(struct cache *c, uint64_t bytes);
+/* Does the disk tier's write queue hold stores (memory it gives back as
+ * they are written)?  Any thread. */
+bool cache_store_draining(struct cache *c);
 
 /* The counters of c's RAM (disk) tier: false, with *out zeroed, when c has
  * none.  Any thread. */

@@ -953,6 +953,32 @@ cache_disk_store(struct cache_disk *d, struct cache_obj *o)
 	disk_enqueue(d, &op);
 }
 
+bool
+cache_disk_queue_room(struct cache_disk *d, uint64_t bytes)
+{
+	bool ok;
+
+	OBJ_CHECK(d, CACHE_DISK_MAGIC);
+	ASSERT(pthread_mutex_lock(&d->lock) == 0);
+	/* as disk_enqueue decides */
+	ok = !d->closing && !d->retired && d->ring_count < d->ring_cap &&
+	     (d->ring_count == 0 || d->queued_bytes + bytes <= d->conf.queue_max_bytes);
+	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
+	return ok;
+}
+
+uint64_t
+cache_disk_queued_bytes(struct cache_disk *d)
+{
+	uint64_t n;
+
+	OBJ_CHECK(d, CACHE_DISK_MAGIC);
+	ASSERT(pthread_mutex_lock(&d->lock) == 0);
+	n = d->queued_bytes;
+	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
+	return n;
+}
+
 void
 cache_disk_remove(struct cache_disk *d, const char *key, size_t key_len)
 {

@@ -406,6 +406,8 @@ struct fetch_fill {
 	bool mem_paced;                  /* counted in cache_fills_paced_memory_total */
 	bool oom;                        /* cache_fill_append failed */
 	bool part;                       /* obj is a part of a representation (edge_partial.h) */
+	bool waits;                      /* edge_fetch_req.store_waits */
+	uint64_t wait_since_ms;          /* monotonic: it first waited for room (0: never) */
 	struct cache_mem_client *pin_cl; /* what the stored copy charges to the client
 	                                    address (cache.fill_per_client), or NULL */
 	uint64_t pin_bytes;
@@ -771,13 +773,28 @@ fetch_try_failed(struct edge_fetch *f, int status, const char *msg)
  * (cache.ram + cache.fill_memory), nor past what one client address may pin
  * (cache.fill_per_client, charged here).
  */
+/* May the fill being stored wait for room (store_waits): the disk tier's
+ * queue holds stores (writing them gives memory back, and makes room in
+ * the queue), and it has not waited EDGE_FETCH_STORE_WAIT_MS yet? */
+static bool
+fill_may_wait(struct edge_fetch *f)
+{
+	struct fetch_fill *fl = &f->fill;
+
+	return fl->waits && fl->obj != NULL && cache_store_draining(f->w->srv->cache) &&
+	       (fl->wait_since_ms == 0 ||
+	           time_mono_ms() - fl->wait_since_ms < EDGE_FETCH_STORE_WAIT_MS);
+}
+
 static bool
 fill_room(struct edge_fetch *f, size_t len)
 {
 	const struct config *cfg = f->gen->cfg;
 	uint64_t cap = cfg->cache.fill_per_client_bytes;
 
-	if (cache_mem_over(config_cache_mem_budget(cfg))) {
+	/* a fill that waits for room (store_waits) may overshoot by the piece
+	 * in hand: fill_gate holds it before the next one */
+	if (cache_mem_over(config_cache_mem_budget(cfg)) && !fill_may_wait(f)) {
 		EDGE_COUNT(&f->w->metrics, cache_fills_unstored_memory_total);
 		return false;
 	}
@@ -899,14 +916,43 @@ fill_on_timer(evutil_socket_t fd, short what, void *arg)
 	fetch_leave(f, &h);
 }
 
+/* Must the fill being stored wait before its next piece: memory is over
+ * its budget, or the disk tier's queue has no room for it, while the queue
+ * drains (fill_may_wait)?  After EDGE_FETCH_STORE_WAIT_MS it goes on, and
+ * fill_room decides as for any fill. */
+static bool
+fill_store_waits(struct edge_fetch *f)
+{
+	struct fetch_fill *fl = &f->fill;
+	int64_t len = fl->cf != NULL ? cache_fill_length(fl->cf) : -1;
+
+	if (!fill_may_wait(f) ||
+	    (!cache_mem_over(config_cache_mem_budget(f->gen->cfg)) &&
+	        cache_store_room(f->w->srv->cache, len > 0 ? (uint64_t)len : 0)))
+		return false;
+	if (fl->wait_since_ms == 0) {
+		fl->wait_since_ms = time_mono_ms();
+		EDGE_COUNT(&f->w->metrics, cache_fills_waited_total);
+	}
+	return true;
+}
+
 /* Before each body piece: false when the fetch must not read on now (it
- * stopped, or paused until the fill's slowest reader makes room). */
+ * stopped, or paused until the fill's slowest reader, or the memory and the
+ * disk queue a stored fill waits for, make room). */
 static bool
 fill_gate(struct edge_fetch *f)
 {
 	struct fetch_fill *fl = &f->fill;
 	struct timeval tv;
 
+	if (fill_store_waits(f)) {
+		bufferevent_disable(f->obev, EV_READ);
+		fl->paused = true;
+		fetch_tv(&tv, FETCH_FILL_POLL_MS);
+		evtimer_add(fl->timer, &tv);
+		return false;
+	}
 	if (fl->cf == NULL || fl->obj != NULL)
 		return true;
 	/* filling an object no longer stored that its last reader has left:
@@ -1885,6 +1931,7 @@ edge_fetch_new(struct edge_worker *w, const struct edge_fetch_req *r)
 	f->retry_safe = r->retry_safe;
 	f->skip = r->skip;
 	f->cache_only = r->cache_only;
+	f->fill.waits = r->store_waits;
 	f->skip_member = r->skip_member;
 	f->cl = r->client;
 	f->cl_arg = r->arg;

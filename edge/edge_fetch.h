@@ -253,10 +253,16 @@ struct edge_fetch_req {
 	const char *peer;               /* the client address (cache.fill_per_client) */
 	bool skip;                      /* skip_member is never asked (a sibling: this node) */
 	unsigned skip_member;
-	bool cache_only; /* a 504 (only-if-cached missed) ends it with on_error */
+	bool cache_only;  /* a 504 (only-if-cached missed) ends it with on_error */
+	bool store_waits; /* a fill stored while memory (cache.ram + cache.fill_memory)
+	                     or the disk tier's write queue is full waits for room,
+	                     up to EDGE_FETCH_STORE_WAIT_MS in all, rather than go
+	                     unstored at once (slices: nobody is served faster) */
 	const struct edge_fetch_client *client;
 	void *arg;
 };
+
+#define EDGE_FETCH_STORE_WAIT_MS 10000
 
 /* A fetch for a request; nothing happens before edge_fetch_start.  Worker
  * thread. */

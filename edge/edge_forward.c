@@ -1404,7 +1404,7 @@ static void
 fw_fetch(struct edge_req *req)
 {
 	struct edge_forward *fw = &req->fw;
-	struct edge_fetch_req r;
+	struct edge_fetch_req r = {0};
 	uint64_t sib_hash = 0;
 
 	fw->buffering = false;

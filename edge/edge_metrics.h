@@ -43,6 +43,8 @@
 	    "Fills that stopped storing: their client address reached cache.fill_per_client")      \
 	X(cache_fills_paced_memory_total,                                                          \
 	    "Unstored fills held to a small lead over their slowest reader by the memory budget")  \
+	X(cache_fills_waited_total,                                                                \
+	    "Slice fills that waited for memory or the disk queue before storing")                 \
 	X(range_answers_total, "Range requests answered with 206 or 416 by the node")              \
 	X(cache_range_passes_total,                                                                \
 	    "Range misses re-sent with their Range (not storable, or bigger than the window)")     \

@@ -399,6 +399,7 @@ slice_fetch_start(
 	fr.hash = edge_forward_hash(req, req->pool);
 	fr.retry_safe = true;
 	fr.peer = req->sess->peer;
+	fr.store_waits = true; /* a slice unstored would be fetched again */
 	fr.client = &slice_fetch_client;
 	fr.arg = sf;
 	if ((f = edge_fetch_new(w, &fr)) == NULL) {

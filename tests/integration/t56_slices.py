@@ -513,5 +513,6 @@ class SliceDisk(SliceCase):
         self.assertPartial(r, 5 * MIB - 3, 9 * MIB + 3, size)
 
 
+
 if __name__ == "__main__":
     harness.main()
