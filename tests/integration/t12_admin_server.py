@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import time
 
 import harness
 

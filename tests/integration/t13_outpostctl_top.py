@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import threading
 import time
-import unittest
 
 import harness
 from harness import wait_until

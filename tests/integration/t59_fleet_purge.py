@@ -16,7 +16,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import http.client
 
 import harness
 

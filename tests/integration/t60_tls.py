@@ -546,8 +546,8 @@ class Resumption(harness.OutpostTestCase):
         os.chmod(keys, 0o600)
         origin = self.start_origin()
         pa, pb = harness.free_port(), harness.free_port()
-        a = self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pa, keys))
-        b = self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pb, keys))
+        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pa, keys))
+        self.start_outpost(origin, mutate=lambda cfg: tls_config(cfg, c, pb, keys))
         for v in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
             ctx = client_ctx(c, minimum_version=v, maximum_version=v)
             with tls_connect(pa, ctx, "example.com") as s:

@@ -12,7 +12,6 @@ from X-Forwarded-For, the test client being a trusted proxy."""
 import os
 import shutil
 import subprocess
-import unittest
 
 import harness
 from t69_geo import GeoCase
