@@ -258,6 +258,18 @@ edge_forward_bereq(struct edge_req *req, enum edge_fetch_fields fields, struct e
 	b->body = H1_BODY_NONE;
 }
 
+void
+edge_forward_bereq_sibling(
+    const struct edge_req *req, struct edge_fetch_bereq *b, char hop[ORIGIN_SIBLING_MARK_LEN + 1])
+{
+	/* the owner routes the request as this node did: the client's target
+	 * (less a signed URL's signature) and authority */
+	b->target = req->h1.path;
+	b->host = req->h1.authority;
+	b->hop = str_make(hop, origin_sibling_mark(&req->sess->gen->cfg->siblings, b->method,
+	                           b->host, b->target, time_now(), hop));
+}
+
 static void
 fw_write_request_head(struct edge_req *req, struct evbuffer *out)
 {
@@ -267,12 +279,7 @@ fw_write_request_head(struct edge_req *req, struct evbuffer *out)
 
 	edge_forward_bereq(req, fw->store ? EDGE_FETCH_FIELDS_CACHED : EDGE_FETCH_FIELDS_PASS, &b);
 	if (fw->sibling) {
-		/* the owner routes the request as this node did: the client's
-		 * target (less a signed URL's signature) and authority */
-		b.target = req->h1.path;
-		b.host = req->h1.authority;
-		b.hop = str_make(hop, origin_sibling_mark(&req->sess->gen->cfg->siblings, b.method,
-		                          b.host, b.target, time_now(), hop));
+		edge_forward_bereq_sibling(req, &b, hop);
 		b.only_if_cached = fw->grace;
 	}
 	/* a range miss asks for the window the cache may fill from (see
@@ -1339,18 +1346,26 @@ fw_sibling_request(const struct edge_req *req)
 	       req->route->canary_pool == NULL;
 }
 
-static bool
-fw_owner_elsewhere(const struct edge_req *req, uint64_t *hash)
+bool
+edge_forward_sibling_owner(
+    const struct edge_req *req, const char *key, size_t key_len, uint64_t *hash)
 {
 	const struct origin_sibling_conf *sc = &req->sess->gen->cfg->siblings;
 	int owner;
 
 	if (!fw_sibling_request(req))
 		return false;
-	*hash = origin_balance_hash(req->key, (size_t)req->key_len);
+	*hash = origin_balance_hash(key, key_len);
 	owner = origin_balance_pick(origin_pool_balance(req->sess->gen->opool, sc->pool_idx), *hash,
 	    NULL, 0, time_mono_ms());
 	return owner >= 0 && (unsigned)owner != sc->self_idx;
+}
+
+static bool
+fw_owner_elsewhere(const struct edge_req *req, uint64_t *hash)
+{
+	return req->key_len > 0 &&
+	       edge_forward_sibling_owner(req, req->key, (size_t)req->key_len, hash);
 }
 
 /* fw_owner_elsewhere for a miss that stores, unless the owner failed it. */

@@ -21,6 +21,7 @@
 #include "edge/edge_fetch.h"
 #include "edge/edge_range.h"
 #include "edge/edge_spool.h"
+#include "origin/origin_sibling.h"
 
 struct cache_obj;
 struct cache_policy_conf;
@@ -121,6 +122,18 @@ bool edge_forward_background(struct edge_req *req, struct cache_obj *stale);
  * (filtered per fields), no validators, no body. */
 void edge_forward_bereq(
     struct edge_req *req, enum edge_fetch_fields fields, struct edge_fetch_bereq *b);
+/* Makes the backend request b (edge_forward_bereq) one for the owner among
+ * the siblings (origin_sibling.h): the client's target and authority, and
+ * the hop marker, written to hop (which b then points into). */
+void edge_forward_bereq_sibling(
+    const struct edge_req *req, struct edge_fetch_bereq *b, char hop[ORIGIN_SIBLING_MARK_LEN + 1]);
+/* Does the cache key key (key_len bytes) of req go to its owner among the
+ * siblings: req may be asked of a sibling (a GET or HEAD without a body, not
+ * a sibling's own request, not on a vary_geo or canary route) and the
+ * key's owner (rendezvous hashing over the usable members) is another node?
+ * *hash: the key's. */
+bool edge_forward_sibling_owner(
+    const struct edge_req *req, const char *key, size_t key_len, uint64_t *hash);
 /* The cache policy settings for req: its route's default_ttl, the
  * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_forward_policy_conf(const struct edge_req *req, struct cache_policy_conf *conf);

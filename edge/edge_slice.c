@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "core/assert.h"
 #include "core/h1.h"
+#include "core/log.h"
 #include "core/xmalloc.h"
 #include "core/range.h"
 #include "core/timeutil.h"
@@ -38,6 +39,7 @@
 #include "edge/edge_resp.h"
 #include "edge/edge_slice.h"
 #include "edge/edge_worker.h"
+#include "origin/origin_sibling.h"
 
 #define SLICE_OUT_HIGH      (512 * 1024)
 #define SLICE_OUT_LOW       (128 * 1024)
@@ -123,6 +125,14 @@ struct slice_fetch {
 	struct edge_gen *gen;  /* held */
 	struct cache_fill *cf; /* one reference */
 	struct evbuffer *head; /* the request head, written on each try */
+	/* the slice's owner among the siblings is asked first (sibling); when
+	 * it fails before its answer, the origin, with origin_head */
+	bool sibling;
+	struct evbuffer *origin_head;
+	uint64_t sib_hash;
+	const struct config_pool *pool; /* the route's */
+	uint64_t hash;                  /* its balancer key */
+	char peer[INET6_ADDRSTRLEN];    /* the client address (cache.fill_per_client) */
 	struct cache_policy_conf conf;
 	unsigned skip;   /* EDGE_FETCH_SKIP_* for the stored head */
 	uint64_t first;  /* the slice's first offset */
@@ -141,6 +151,8 @@ slice_fetch_free(struct slice_fetch *sf)
 		cache_fill_end(sf->cf, CACHE_FILL_S_FAILED, time_now());
 	cache_fill_unref(&sf->cf);
 	evbuffer_free(sf->head);
+	if (sf->origin_head != NULL)
+		evbuffer_free(sf->origin_head);
 	edge_gen_release(sf->w, &sf->gen);
 	free(sf);
 }
@@ -284,6 +296,11 @@ sf_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 	}
 	cache_fill_head(sf->cf, head, (int64_t)resp->content_length);
 	cache_obj_unref(&head);
+	/* siblings.store: small — a large slice stays with its owner only;
+	 * its bytes still flow to the readers of the fill */
+	if (sf->sibling && cfg->siblings.store == ORIGIN_SIBLING_STORE_SMALL &&
+	    resp->content_length > cfg->siblings.store_max)
+		cache_obj_unref(&o);
 	edge_fetch_store(f, o, cache_fill_ref(sf->cf));
 	return EDGE_FETCH_READ;
 }
@@ -302,13 +319,29 @@ sf_end(void *arg)
 	slice_fetch_free(arg);
 }
 
+static bool slice_fetch_go(struct slice_fetch *sf);
+
+/* The fetch failed before its answer: the owner among the siblings gives
+ * way to the origin; the origin's failure fails the fill. */
 static void
 sf_error(void *arg, enum edge_fetch_error e, int status, const char *msg)
 {
+	struct slice_fetch *sf = arg;
+
 	(void)e;
-	(void)status;
-	(void)msg;
-	slice_fetch_free(arg);
+	if (sf->sibling) {
+		log_info("proxy", "sibling failed (%d %s): the origin is asked for the slice",
+		    status, msg);
+		EDGE_COUNT(&sf->w->metrics, sibling_fallbacks_total);
+		sf->sibling = false;
+		evbuffer_free(sf->head);
+		sf->head = sf->origin_head;
+		sf->origin_head = NULL;
+		sf->f = NULL; /* the failed fetch ends after this call */
+		(void)slice_fetch_go(sf);
+		return;
+	}
+	slice_fetch_free(sf);
 }
 
 static void
@@ -352,6 +385,44 @@ static const struct edge_fetch_client slice_fetch_client = {
     .on_fill_end = sf_fill_end,
 };
 
+/* Starts sf's fetch: of the slice's owner among the siblings while
+ * sf->sibling, else of the origin.  False when none could start (sf is
+ * freed, the fill has failed).  The fetch may end inside (sf is freed then
+ * too). */
+static bool
+slice_fetch_go(struct slice_fetch *sf)
+{
+	const struct config *cfg = sf->gen->cfg;
+	struct edge_fetch_req fr;
+	struct edge_fetch *f;
+
+	memset(&fr, 0, sizeof fr);
+	fr.mode = EDGE_FETCH_NORMAL;
+	fr.gen = sf->gen;
+	fr.pool = sf->pool;
+	fr.hash = sf->hash;
+	if (sf->sibling) {
+		fr.pool = &cfg->pools[cfg->siblings.pool_idx];
+		fr.hash = sf->sib_hash;
+		fr.skip = true;
+		fr.skip_member = cfg->siblings.self_idx;
+		EDGE_COUNT(&sf->w->metrics, sibling_fills_total);
+	}
+	fr.retry_safe = true;
+	fr.peer = sf->peer;
+	fr.store_waits = true; /* a slice unstored would be fetched again */
+	fr.client = &slice_fetch_client;
+	fr.arg = sf;
+	if ((f = edge_fetch_new(sf->w, &fr)) == NULL) {
+		slice_fetch_free(sf);
+		return false;
+	}
+	sf->f = f;
+	EDGE_COUNT(&sf->w->metrics, slice_fetches_total);
+	edge_fetch_start(f); /* may end at once: sf is freed then, the fill failed */
+	return true;
+}
+
 /* Starts the fetch of slice index (key, key_len) that leads the fill cf
  * (taken).  False when none could start (the fill has failed). */
 static bool
@@ -362,8 +433,7 @@ slice_fetch_start(
 	struct edge_worker *w = req->sess->w;
 	struct slice_fetch *sf = xcalloc(1, sizeof *sf + key_len + 1);
 	struct edge_fetch_bereq b;
-	struct edge_fetch_req fr;
-	struct edge_fetch *f;
+	char hop[ORIGIN_SIBLING_MARK_LEN + 1];
 
 	sf->w = w;
 	sf->gen = edge_gen_hold(req->sess->gen);
@@ -392,24 +462,20 @@ slice_fetch_start(
 			sf->validated = false;
 	}
 	edge_fetch_bereq_write(&b, sf->head);
-	memset(&fr, 0, sizeof fr);
-	fr.mode = EDGE_FETCH_NORMAL;
-	fr.gen = req->sess->gen;
-	fr.pool = req->pool;
-	fr.hash = edge_forward_hash(req, req->pool);
-	fr.retry_safe = true;
-	fr.peer = req->sess->peer;
-	fr.store_waits = true; /* a slice unstored would be fetched again */
-	fr.client = &slice_fetch_client;
-	fr.arg = sf;
-	if ((f = edge_fetch_new(w, &fr)) == NULL) {
-		slice_fetch_free(sf);
-		return false;
+	sf->pool = req->pool;
+	sf->hash = edge_forward_hash(req, req->pool);
+	snprintf(sf->peer, sizeof sf->peer, "%s", req->sess->peer);
+	/* the slice's owner among the siblings, by the slice's key: the slices
+	 * of one object spread over the fleet */
+	if (edge_forward_sibling_owner(req, key, key_len, &sf->sib_hash)) {
+		sf->sibling = true;
+		sf->skip |= EDGE_FETCH_SKIP_CACHE_STATUS;
+		sf->origin_head = sf->head;
+		sf->head = evbuffer_new();
+		edge_forward_bereq_sibling(req, &b, hop);
+		edge_fetch_bereq_write(&b, sf->head);
 	}
-	sf->f = f;
-	EDGE_COUNT(&w->metrics, slice_fetches_total);
-	edge_fetch_start(f); /* may end at once: sf is freed then, the fill failed */
-	return true;
+	return slice_fetch_go(sf);
 }
 
 /* ---- the answer ---- */
