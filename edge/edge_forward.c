@@ -670,8 +670,10 @@ fw_invalidate(struct edge_req *req, const struct h1_response *resp, time_t now)
 		char part[CACHE_KEY_MAX + 16];
 		int n = edge_partial_key(req->key, (size_t)req->key_len, part, sizeof part);
 
-		if (n > 0) /* its stored part too */
+		if (n > 0) /* its stored part and slices too */
 			cache_invalidate(w->srv->cache, part, (size_t)n, now);
+		edge_slice_invalidate_url(
+		    w, req->sess->gen->cfg->cache.slice_bytes, req->key, (size_t)req->key_len);
 	}
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		const struct h1_header *h =

@@ -167,7 +167,6 @@ slice_invalidate(
 	time_t now = time_now();
 	uint64_t n = size > 0 ? (length + size - 1) / size : 0;
 
-	EDGE_COUNT(&w->metrics, slice_mismatches_total);
 	(void)cache_invalidate(cache, url, url_len, now);
 	for (uint64_t k = 0; k < n; k++) {
 		int len =
@@ -176,6 +175,33 @@ slice_invalidate(
 		if (len > 0)
 			(void)cache_invalidate(cache, w->key_scratch, (size_t)len, now);
 	}
+}
+
+void
+edge_slice_invalidate_url(struct edge_worker *w, uint64_t size, const char *url, size_t url_len)
+{
+	struct cache *cache = w->srv->cache;
+	char key[CACHE_KEY_MAX + SLICE_SUFFIX_MAX + 1];
+	struct h1_request get = {0};
+	struct cache_obj *o = NULL;
+	uint64_t first, last, length;
+	struct str cr;
+	int len;
+
+	get.method = STR_LIT("GET");
+	get.minor = 1;
+	if (size == 0 || (len = edge_slice_key(url, url_len, size, 0, key, sizeof key)) < 0)
+		return;
+	/* the first slice's head says how many there are: from RAM, else the
+	 * head alone from disk */
+	if (cache_lookup_ram(cache, &get, key, (size_t)len, time_now(), &o) != 0 &&
+	    (!cache_has_disk(cache) || cache_disk_lookup_head(cache_disk_tier(cache), key,
+	                                   (size_t)len, time_now(), &o) != 0))
+		return;
+	if (cache_obj_header(o, STR_LIT("Content-Range"), &cr) &&
+	    range_content_range(cr, &first, &last, &length))
+		slice_invalidate(w, url, url_len, size, length);
+	cache_obj_unref(&o);
 }
 
 static void
@@ -249,6 +275,7 @@ sf_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 	if (sf->validated && resp->status == 200) {
 		/* the set changed at the origin: no hit-for-pass for the slice,
 		 * whose next fetch starts a new set */
+		EDGE_COUNT(&w->metrics, slice_mismatches_total);
 		slice_invalidate(w, sf->key, sf->url_len, sf->size, sf->length);
 		if (sf->first != 0) {
 			cache_fill_end(sf->cf, CACHE_FILL_S_FAILED, time_now());
@@ -612,6 +639,7 @@ slice_adopt(struct edge_req *req, struct cache_obj *o, uint64_t index, uint64_t 
 		if (length == sl->length && slice_same_field(o, STR_LIT("ETag"), sl->etag) &&
 		    slice_same_field(o, STR_LIT("Last-Modified"), sl->last_mod))
 			return true;
+		EDGE_COUNT(&req->sess->w->metrics, slice_mismatches_total);
 		slice_invalidate(req->sess->w, req->key, (size_t)req->key_len, sl->size,
 		    length > sl->length ? length : sl->length);
 		return false;

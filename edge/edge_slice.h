@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 struct edge_req;
+struct edge_worker;
 
 /* The key of slice index of the URL key key (key_len bytes) for slices of
  * size bytes, written to out (outlen bytes); its length, or -1 when it does
@@ -55,6 +56,11 @@ void edge_slice_start(struct edge_req *req);
 /* Sends what req's slices have for it now (the fill woke it, or its output
  * drained). */
 void edge_slice_pump(struct edge_req *req);
+/* Removes the slices stored for the URL key url (url_len bytes) of slices
+ * of size bytes, as many as its first slice says the object has (RFC 9111
+ * §4.4: after an unsafe method's success).  Worker thread. */
+void edge_slice_invalidate_url(
+    struct edge_worker *w, uint64_t size, const char *url, size_t url_len);
 /* Lets go of what req's slice answer holds (its end, reset, abort). */
 void edge_slice_end(struct edge_req *req);
 

@@ -461,6 +461,29 @@ class SlicePurge(SliceCase):
         self.assertEqual(r.header("X-Cache"), "MISS")
         self.assertEqual(origin.count("/s/purged"), n + 3)
 
+    def test_unsafe_method_reaches_the_slices(self):
+        # RFC 9111 §4.4: a POST's 2xx invalidates what is stored for the URL,
+        # its slices included (in RAM and in the disk tier)
+        d = tempfile.mkdtemp(prefix="outpost-slices-post-")
+        self.addCleanup(shutil.rmtree, d, True)
+        over = self.node_overrides()
+        over["cache"]["disk"] = {"path": os.path.join(d, "cache"), "size": "64MiB"}
+        origin = self.start_origin()
+        node = self.start_outpost(origin, overrides=over)
+        path = self.url("posted", size=5 * MIB)
+        rng = {"Range": "bytes=%d-%d" % (3 * SLICE - 10, 4 * SLICE + 10)}
+        # the first slice tells how many slices the object has
+        self.assertEqual(node.get(path, {"Range": "bytes=0-9"}).status, 206)
+        self.assertEqual(node.get(path, rng).header("X-Cache"), "MISS")
+        self.settle(node)
+        self.assertEqual(node.get(path, rng).header("X-Cache"), "HIT")
+        n = origin.count("/s/posted")
+        self.assertEqual(node.request("POST", path, body=b"x").status, 200)
+        r = node.get(path, rng)
+        self.assertPartial(r, 3 * SLICE - 10, 4 * SLICE + 10, 5 * MIB)
+        self.assertEqual(r.header("X-Cache"), "MISS")
+        self.assertEqual(origin.count("/s/posted"), n + 1 + 3)  # the POST, three slices
+
 
 class SliceDisk(SliceCase):
     def test_kill9_during_slice_fills_and_restart(self):
