@@ -665,12 +665,16 @@ struct cache_conf {
 	uint64_t max_object_bytes; /* cache.max_object, default 16MiB */
 	char *disk_path;           /* cache.disk.path: the LMDB tier's directory, or NULL */
 	uint64_t disk_bytes;       /* cache.disk.size */
-	unsigned grace_s;          /* cache.grace: serve stale this long when the origin
-	                              fails; default 10 */
-	bool grace_set;            /* cache.grace was given: it covers every failure;
-	                              the default only an origin that gave no answer */
-	unsigned heuristic_max_s;  /* cache.heuristic_max: cap of heuristic freshness;
-	                              default 86400, 0 disables heuristics */
+	/* cache.disk.max_object: the largest object kept as slices (its whole
+	 * length); at least max_object; default 0: the disk tier's size (no
+	 * disk tier: no bound but the RAM tier's eviction) */
+	uint64_t disk_max_object_bytes;
+	unsigned grace_s;         /* cache.grace: serve stale this long when the origin
+	                             fails; default 10 */
+	bool grace_set;           /* cache.grace was given: it covers every failure;
+	                             the default only an origin that gave no answer */
+	unsigned heuristic_max_s; /* cache.heuristic_max: cap of heuristic freshness;
+	                             default 86400, 0 disables heuristics */
 	/* cache.range_fill_max: the window a range miss asks the origin for;
 	 * default 1MiB (the smaller of it and cache.max_object applies); 0: a
 	 * range miss always passes through */

@@ -1196,7 +1196,7 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 {
 	static const char *const keys[] = {"ram", "max_object", "range_fill_max", "fill_memory",
 	    "fill_per_client", "disk", "grace", "heuristic_max", "sendfile", "slice", NULL};
-	static const char *const disk_keys[] = {"path", "size", NULL};
+	static const char *const disk_keys[] = {"path", "size", "max_object", NULL};
 	static const char *const slice_keys[] = {"enabled", "size", NULL};
 	const struct cnode *d, *v;
 	size_t old;
@@ -1250,6 +1250,20 @@ cparse_cache(struct cparse *p, const struct cnode *m)
 		}
 		if (cparse_required(p, d, "size") != NULL)
 			cget_size(p, d, "size", 1, UINT64_MAX, &p->c->cache.disk_bytes);
+		if ((v = cmap_get(d, "max_object", NULL)) != NULL) {
+			cget_size(
+			    p, d, "max_object", 1, UINT64_MAX, &p->c->cache.disk_max_object_bytes);
+			if (p->c->cache.disk_max_object_bytes < p->c->cache.max_object_bytes)
+				cparse_err(p, v,
+				    "%llu is under cache.max_object (%llu): an object stored whole "
+				    "goes to the disk tier too",
+				    (unsigned long long)p->c->cache.disk_max_object_bytes,
+				    (unsigned long long)p->c->cache.max_object_bytes);
+			else if (p->c->cache.disk_max_object_bytes > p->c->cache.disk_bytes)
+				cparse_err(p, v, "%llu is over cache.disk.size (%llu)",
+				    (unsigned long long)p->c->cache.disk_max_object_bytes,
+				    (unsigned long long)p->c->cache.disk_bytes);
+		}
 	}
 	cparse_pop(p, old);
 }

@@ -1072,6 +1072,7 @@ fw_to_slices(struct edge_req *req, const struct h1_response *resp)
 	if (!req->fw.store || req->fw.range_asis || req->fw.revalidate || resp->status != 200 ||
 	    resp->body != H1_BODY_LENGTH ||
 	    resp->content_length <= req->sess->gen->cfg->cache.max_object_bytes ||
+	    resp->content_length > edge_slice_object_max(req->sess->gen->cfg) ||
 	    !edge_slice_eligible(req) ||
 	    h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Range")) != NULL ||
 	    h1_header_find(resp->headers, resp->n_headers, STR_LIT("Vary")) != NULL ||

@@ -53,6 +53,7 @@
 	X(slice_fetches_total, "Slices asked of the origin (one per slice, however many wait)")    \
 	X(slice_fallbacks_total,                                                                   \
 	    "Slice requests left to the forward path (no 206, or not storable) before a byte")     \
+	X(slice_oversize_total, "Slices not stored: their object is over cache.disk.max_object")   \
 	X(slice_mismatches_total,                                                                  \
 	    "Slice sets found changed at the origin (other length or validators): invalidated")    \
 	X(partial_hits_total, "Range requests answered from a stored part (206) of an object")     \

@@ -177,6 +177,14 @@ slice_invalidate(
 	}
 }
 
+uint64_t
+edge_slice_object_max(const struct config *cfg)
+{
+	if (cfg->cache.disk_max_object_bytes > 0)
+		return cfg->cache.disk_max_object_bytes;
+	return cfg->cache.disk_path != NULL ? cfg->cache.disk_bytes : UINT64_MAX;
+}
+
 void
 edge_slice_invalidate_url(struct edge_worker *w, uint64_t size, const char *url, size_t url_len)
 {
@@ -323,11 +331,16 @@ sf_head(void *arg, struct edge_fetch *f, struct h1_response *resp)
 	}
 	cache_fill_head(sf->cf, head, (int64_t)resp->content_length);
 	cache_obj_unref(&head);
-	/* siblings.store: small — a large slice stays with its owner only;
-	 * its bytes still flow to the readers of the fill */
+	/* siblings.store: small — a large slice stays with its owner only; and
+	 * an object over cache.disk.max_object is not kept; its bytes still
+	 * flow to the readers of the fill */
 	if (sf->sibling && cfg->siblings.store == ORIGIN_SIBLING_STORE_SMALL &&
 	    resp->content_length > cfg->siblings.store_max)
 		cache_obj_unref(&o);
+	if (!whole && length > edge_slice_object_max(cfg)) {
+		EDGE_COUNT(&w->metrics, slice_oversize_total);
+		cache_obj_unref(&o);
+	}
 	edge_fetch_store(f, o, cache_fill_ref(sf->cf));
 	return EDGE_FETCH_READ;
 }

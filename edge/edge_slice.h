@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct config;
 struct edge_req;
 struct edge_worker;
 
@@ -56,6 +57,9 @@ void edge_slice_start(struct edge_req *req);
 /* Sends what req's slices have for it now (the fill woke it, or its output
  * drained). */
 void edge_slice_pump(struct edge_req *req);
+/* The largest object kept as slices (its whole length): cache.disk.max_object,
+ * else the disk tier's size, else no bound. */
+uint64_t edge_slice_object_max(const struct config *cfg);
 /* Removes the slices stored for the URL key url (url_len bytes) of slices
  * of size bytes, as many as its first slice says the object has (RFC 9111
  * §4.4: after an unsafe method's success).  Worker thread. */

@@ -64,7 +64,8 @@ class SliceCase(harness.OutpostTestCase):
             lambda: node.metric("outpost_slice_fetches_total", default=0) <=
             node.metric("outpost_cache_stores_total", default=0) +
             node.metric("outpost_slice_fallbacks_total", default=0) +
-            node.metric("outpost_slice_mismatches_total", default=0),
+            node.metric("outpost_slice_mismatches_total", default=0) +
+            node.metric("outpost_slice_oversize_total", default=0),
             timeout, what="slice fetches stored")
 
     def assertPartial(self, r, first, last, total=BIG):
@@ -483,6 +484,38 @@ class SlicePurge(SliceCase):
         self.assertPartial(r, 3 * SLICE - 10, 4 * SLICE + 10, 5 * MIB)
         self.assertEqual(r.header("X-Cache"), "MISS")
         self.assertEqual(origin.count("/s/posted"), n + 1 + 3)  # the POST, three slices
+
+
+class SliceDiskMaxObject(SliceCase):
+    def test_object_over_disk_max_object_is_not_kept(self):
+        d = tempfile.mkdtemp(prefix="outpost-slices-max-")
+        self.addCleanup(shutil.rmtree, d, True)
+        over = self.node_overrides()
+        over["cache"]["disk"] = {"path": os.path.join(d, "cache"), "size": "128MiB",
+                                 "max_object": "16MiB"}
+        origin = self.start_origin()
+        node = self.start_outpost(origin, overrides=over)
+        # 20 MiB: over cache.disk.max_object, served slice by slice, unstored
+        big = self.url("over", size=20 * MIB)
+        for _ in range(2):
+            r = node.get(big, {"Range": "bytes=%d-%d" % (5 * MIB - 3, 6 * MIB + 3)})
+            self.assertPartial(r, 5 * MIB - 3, 6 * MIB + 3, 20 * MIB)
+            self.assertEqual(r.header("X-Cache"), "MISS")
+        self.assertEqual(origin.count("/s/over"), 6)  # slices 4, 5 and 6, twice
+        self.assertEqual(node.metric("outpost_slice_oversize_total"), 6)
+        # a whole GET of it streams the origin's 200 (not through slices)
+        r = node.get(big, timeout=30)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(hashlib.sha256(r.body).hexdigest(), digest(0, 20 * MIB))
+        self.assertEqual(node.metric("outpost_slice_requests_total"), 2)
+        # 12 MiB: kept
+        small = self.url("under", size=12 * MIB)
+        rng = {"Range": "bytes=%d-%d" % (5 * MIB - 3, 6 * MIB + 3)}
+        self.assertEqual(node.get(small, rng).header("X-Cache"), "MISS")
+        self.settle(node)
+        r = node.get(small, rng)
+        self.assertPartial(r, 5 * MIB - 3, 6 * MIB + 3, 12 * MIB)
+        self.assertEqual(r.header("X-Cache"), "HIT")
 
 
 class SliceDisk(SliceCase):

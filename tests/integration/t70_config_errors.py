@@ -175,6 +175,46 @@ pools:
   - name: web
     members: [{ address: "127.0.0.1:ORIGIN" }]
 """),
+    ("disk_max_object_under_max_object", 9, "under cache.max_object", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache:
+  disk:
+    path: /tmp/outpost-t70-disk
+    size: 1GiB
+    max_object: 8MiB        # <- error
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
+    ("disk_max_object_over_disk", 9, "over cache.disk.size", """\
+node: { name: test-node, workers: 2 }
+listen:
+  - { address: "127.0.0.1:PORT" }
+admin: { listen: "127.0.0.1:ADMIN" }
+cache:
+  disk:
+    path: /tmp/outpost-t70-disk
+    size: 1GiB
+    max_object: 2GiB        # <- error
+log: { access: LOG, level: info }
+sites:
+  - name: main
+    hosts: ["example.com"]
+    routes:
+      - { path: /, pool: web }
+pools:
+  - name: web
+    members: [{ address: "127.0.0.1:ORIGIN" }]
+"""),
     ("bad_slice_key", 7, "unknown", """\
 node: { name: test-node, workers: 2 }
 listen:
