@@ -615,6 +615,7 @@ fw_partial(struct edge_req *req, struct h1_response *resp, time_t response_time)
 	char key[CACHE_KEY_MAX + 16];
 	struct cache_policy_conf conf;
 	struct cache_obj *o;
+	struct str reason;
 	unsigned skip = 0;
 	int len;
 
@@ -629,13 +630,15 @@ fw_partial(struct edge_req *req, struct h1_response *resp, time_t response_time)
 	if (req->site != NULL && req->site->hsts != NULL)
 		skip |= EDGE_FETCH_SKIP_STS;
 	edge_forward_policy_conf(req, &conf);
-	/* stored as a slice is: a 200 head that keeps its Content-Range */
+	/* stored as a slice is: a 200 head that keeps its Content-Range; the
+	 * client still gets the 206 as it came */
+	reason = resp->reason;
 	resp->status = 200;
 	resp->reason = STR_LIT("OK");
 	o = edge_fetch_obj_new(w, req->sess->gen->cfg, &req->h1, resp, key, (size_t)len, &conf,
 	    edge_fetch_request_time(fw->fetch), response_time, skip);
 	resp->status = 206;
-	resp->reason = STR_LIT("Partial Content");
+	resp->reason = reason;
 	if (o != NULL)
 		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
 	return o;
