@@ -98,6 +98,7 @@ edge_forward_abort(struct edge_req *req)
 	}
 	cache_obj_unref(&fw->stale);
 	cache_obj_unref(&fw->answer);
+	cache_obj_unref(&fw->part);
 	edge_range_cut_end(&fw->cut);
 	edge_spool_reset(&fw->spool);
 	memset(fw, 0, sizeof *fw);
@@ -285,9 +286,15 @@ fw_write_request_head(struct edge_req *req, struct evbuffer *out)
 	/* a range miss asks for the window the cache may fill from (see
 	 * fw_range_window), not for the whole object; the revalidation of a
 	 * stored object asks for the whole of it, to replace it */
-	b.drop_range = fw->range_strip;
+	b.drop_range = fw->range_strip || fw->part != NULL;
 	if (fw->range_strip && !fw->revalidate)
 		b.range_window = fw_range_fill_max(req->sess->gen->cfg);
+	if (fw->part != NULL) {
+		/* the rest of a stored part's object (edge_forward_complete_part) */
+		b.range_offset = fw->part_end;
+		b.range_window = fw->part_length - fw->part_end;
+		b.if_range = fw->part_validator;
+	}
 	/* RFC 9111 §4.3.1: the stored validators the client did not send */
 	if (fw->revalidate) {
 		b.stale = fw->stale;
@@ -551,7 +558,8 @@ fw_skip_response_header(const struct h1_response *resp, const struct h1_header *
 static bool
 fw_skip_window_field(const struct edge_forward *fw, const struct h1_header *h)
 {
-	return fw->range_whole && str_eq_nocase(h->name, STR_LIT("Content-Range"));
+	return (fw->range_whole || fw->part_tail) &&
+	       str_eq_nocase(h->name, STR_LIT("Content-Range"));
 }
 
 /* A site with hsts owns Strict-Transport-Security: the origin's is neither
@@ -621,7 +629,8 @@ fw_partial(struct edge_req *req, struct h1_response *resp, time_t response_time)
 
 	if (!fw->store || !fw_method_is(req, "GET") || req->key_len < 0 || fw->sibling ||
 	    fw->revalidate || fw->range_strip || !cache_enabled(w->srv->cache) ||
-	    h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Range")) == NULL ||
+	    (h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Range")) == NULL &&
+	        !fw->part_tail) ||
 	    !edge_partial_response(resp))
 		return NULL;
 	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
@@ -770,10 +779,13 @@ fw_write_response_head(struct edge_req *req, const struct h1_response *resp, boo
 		    m->host, (unsigned)m->port);
 	if (!fw->req_body_done)
 		req->sess->keep_alive = false; /* unread request body: cannot reuse */
-	edge_resp_origin(&r, req, resp, fw->cut.active ? fw->cut.status : resp->status,
+	edge_resp_origin(&r, req, resp,
+	    fw->cut.active  ? fw->cut.status
+	    : fw->part_tail ? 200
+	                    : resp->status,
 	    fw_skip_final_field, req, cs);
-	if (fw->cut.active)
-		r.reason = STR_NULL; /* our 206 / 416, not the origin's status */
+	if (fw->cut.active || fw->part_tail)
+		r.reason = STR_NULL; /* our 206 / 416 / 200, not the origin's status */
 	switch (resp->body) {
 	case H1_BODY_NONE:
 		break;
@@ -784,7 +796,9 @@ fw_write_response_head(struct edge_req *req, const struct h1_response *resp, boo
 			for (unsigned i = 0; i < n; i++)
 				edge_resp_add(&r, cut[i].name, cut[i].value);
 		} else {
-			edge_resp_add_u64(&r, STR_LIT("Content-Length"), resp->content_length);
+			/* a part's completion: the part's bytes come first */
+			edge_resp_add_u64(&r, STR_LIT("Content-Length"),
+			    resp->content_length + (fw->part_tail ? fw->part_end : 0));
 		}
 		break;
 	case H1_BODY_CHUNKED:
@@ -1029,6 +1043,29 @@ fw_range_cut(struct edge_req *req, const struct h1_response *resp)
 }
 
 /*
+ * The answer to a part's completion (edge_forward_complete_part): the rest
+ * of the object with the part's validator is used (part_tail); a 200 (the
+ * origin took no Range, or the object changed) is the whole object, handled
+ * as any; another 206 or a 416 does not answer a GET of the whole: the
+ * request goes again without Range.  True if so.
+ */
+static bool
+fw_part_refetch(struct edge_req *req, const struct h1_response *resp)
+{
+	struct edge_forward *fw = &req->fw;
+
+	if (fw->part == NULL || fw->part_tail)
+		return false;
+	if (resp->status == 206 &&
+	    edge_partial_is_tail(resp, fw->part_end, fw->part_length, fw->part_validator)) {
+		fw->part_tail = true;
+		return false;
+	}
+	cache_obj_unref(&fw->part);
+	return resp->status == 206 || resp->status == 416;
+}
+
+/*
  * The fill this request leads gets the answer's head: a copy of the
  * object's (the body being built is freed at once if the fill stops storing
  * it), or, when the answer is not stored, the fill ends PASS (waiters go on
@@ -1103,7 +1140,7 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 		fw_revalidated(req, resp);
 		return EDGE_FETCH_DONE;
 	}
-	if (fw_reval_refetch(req, resp) || fw_range_window(req, resp))
+	if (fw_reval_refetch(req, resp) || fw_range_window(req, resp) || fw_part_refetch(req, resp))
 		return EDGE_FETCH_AGAIN;
 	if ((resp->status == 500 || resp->status == 502 || resp->status == 503 ||
 	        resp->status == 504) &&
@@ -1145,7 +1182,15 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 	}
 	edge_fetch_filter(f, z);
 	fw_range_cut(req, resp);
-	fw_write_response_head(req, resp, fill != NULL);
+	fw_write_response_head(req, resp, fill != NULL || part != NULL);
+	if (fw->part_tail) {
+		size_t n;
+		const char *body = cache_obj_body(fw->part, &n);
+
+		req->bytes_out += edge_req_send_ref(req, body, (size_t)fw->part_end,
+		    edge_deliver_obj_release, cache_obj_ref(fw->part));
+		EDGE_COUNT(&req->sess->w->metrics, partial_completions_total);
+	}
 	if (fw->cf != NULL) {
 		/* NORMAL: the fetch writes the fill, the client reads it back */
 		edge_collapse_leader_reads(req);
@@ -1453,6 +1498,16 @@ fw_fetch(struct edge_req *req)
 	r.arg = req;
 	fw->fetch = edge_fetch_new(req->sess->w, &r);
 	edge_fetch_start(fw->fetch);
+}
+
+bool
+edge_forward_complete_part(struct edge_req *req)
+{
+	struct edge_forward *fw = &req->fw;
+
+	ASSERT(fw->part == NULL);
+	fw->part = edge_partial_prefix(req, &fw->part_end, &fw->part_length, &fw->part_validator);
+	return fw->part != NULL;
 }
 
 void

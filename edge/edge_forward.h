@@ -77,6 +77,17 @@ struct edge_forward {
 	bool range_whole; /* the origin's 206 held the whole representation: a 200 */
 	struct edge_range_cut cut;
 
+	/* a GET completing a stored part of its object (edge_partial.h): the
+	 * origin is asked for the bytes from part_end on, with If-Range
+	 * part_validator (a view into part); when it answers with them
+	 * (part_tail), the client gets a 200 of the part's bytes then the
+	 * origin's; else the request goes again, whole.  part: owned, or NULL */
+	struct cache_obj *part;
+	uint64_t part_end;
+	uint64_t part_length;
+	struct str part_validator;
+	bool part_tail;
+
 	/* a stored object answers when the fetch ends (a 304 that refreshed
 	 * it, stale-if-error): owned, or NULL */
 	struct cache_obj *answer;
@@ -137,6 +148,11 @@ bool edge_forward_sibling_owner(
 /* The cache policy settings for req: its route's default_ttl, the
  * node's cache.heuristic_max, and the route's grace or else the node's. */
 void edge_forward_policy_conf(const struct edge_req *req, struct cache_policy_conf *conf);
+/* A GET without Range that missed its URL key, whose object has a stored
+ * part holding its first bytes with a strong validator: the forward that
+ * follows asks the origin for the rest only (struct edge_forward.part).
+ * True when set up; the caller then forwards without collapsing. */
+bool edge_forward_complete_part(struct edge_req *req);
 /* Ends req's forwarding, if any: its fetch is let go (a fill others read goes
  * on without it), what it holds released, req->fw zeroed.  Client gone, error,
  * connection freed. */

@@ -58,6 +58,8 @@
 	    "Slice sets found changed at the origin (other length or validators): invalidated")    \
 	X(partial_hits_total, "Range requests answered from a stored part (206) of an object")     \
 	X(partial_stores_total, "Parts (206 responses) stored")                                    \
+	X(partial_completions_total,                                                               \
+	    "GETs answered from a stored first part and the rest asked of the origin")             \
 	X(partial_combines_total,                                                                  \
 	    "Parts combined with the stored part of the same representation (RFC 9111 3.4)")       \
 	X(origin_requests_total, "Requests sent to origins")                                       \

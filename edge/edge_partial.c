@@ -142,6 +142,72 @@ edge_partial_answer(struct edge_req *req)
 	return true;
 }
 
+/* The strong validator of the part o for If-Range: a strong ETag, else, with
+ * no ETag, its Last-Modified; or an empty view. */
+static struct str
+partial_validator(const struct cache_obj *o)
+{
+	struct str v;
+
+	if (cache_obj_header(o, STR_LIT("ETag"), &v)) {
+		v = str_trim_ows(v);
+		return v.len >= 2 && v.p[0] == '"' ? v : STR_NULL;
+	}
+	return cache_obj_header(o, STR_LIT("Last-Modified"), &v) ? str_trim_ows(v) : STR_NULL;
+}
+
+struct cache_obj *
+edge_partial_prefix(struct edge_req *req, uint64_t *end, uint64_t *length, struct str *validator)
+{
+	const struct h1_request *r = &req->h1;
+	struct edge_worker *w = req->sess->w;
+	char key[CACHE_KEY_MAX + PART_TAG_LEN + 1];
+	struct cache_obj *o = NULL;
+	uint64_t first, last;
+	bool from_disk;
+	int len;
+
+	if (!str_eq(r->method, STR_LIT("GET")) || req->key_len < 0 || r->body != H1_BODY_NONE ||
+	    h1_header_find(r->headers, r->n_headers, STR_LIT("Range")) != NULL)
+		return NULL;
+	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
+	if (len < 0 ||
+	    cache_lookup(w->srv->cache, r, key, (size_t)len, time_now(), &o, &from_disk) != 0)
+		return NULL;
+	if (cache_policy_usable(r, o, time_now()) != CACHE_USE_FRESH ||
+	    !partial_extent(o, &first, &last, length) || first != 0 ||
+	    (*validator = partial_validator(o)).len == 0) {
+		cache_obj_unref(&o);
+		return NULL;
+	}
+	*end = last + 1;
+	return o;
+}
+
+bool
+edge_partial_is_tail(
+    const struct h1_response *resp, uint64_t end, uint64_t length, struct str validator)
+{
+	const struct h1_header *h;
+	uint64_t first, last, len;
+	struct str v;
+
+	if (!edge_partial_response(resp))
+		return false;
+	h = partial_content_range(resp->headers, resp->n_headers);
+	if (h == NULL || !range_content_range(h->value, &first, &last, &len) || first != end ||
+	    last + 1 != length || len != length)
+		return false;
+	if ((h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"))) == NULL)
+		h = validator.len > 0 && validator.p[0] == '"'
+		        ? NULL
+		        : h1_header_find(resp->headers, resp->n_headers, STR_LIT("Last-Modified"));
+	if (h == NULL)
+		return false;
+	v = str_trim_ows(h->value);
+	return str_eq(v, validator);
+}
+
 /* Do the parts a and b carry the same strong validator (RFC 9111 §3.4): the
  * same strong ETag, or, neither having an ETag, the same Last-Modified? */
 static bool

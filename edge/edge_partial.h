@@ -16,7 +16,9 @@
  * the newer bytes win, the newer head's fields are kept (§3.4).  A
  * combination that covers the whole representation is stored as the 200
  * it amounts to, under the URL key, and the part goes.  Anything else
- * replaces the stored part.  Worker thread only.
+ * replaces the stored part.  A GET of the whole object, while a part holding
+ * its first bytes is stored, asks the origin for the rest only
+ * (edge_forward_complete_part).  Worker thread only.
  */
 #ifndef OUTPOST_EDGE_EDGE_PARTIAL_H
 #define OUTPOST_EDGE_EDGE_PARTIAL_H
@@ -25,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "core/str.h"
 
 struct cache_obj;
 struct edge_req;
@@ -42,6 +46,17 @@ bool edge_partial_response(const struct h1_response *resp);
  * when every range it asks lies within it (or none is satisfiable: 416).
  * True when req is answered; false: the caller goes on as before. */
 bool edge_partial_answer(struct edge_req *req);
+/* A GET without Range that missed its URL key: the fresh stored part of its
+ * object when it holds the first bytes (not all of them) and a strong
+ * validator, as a new reference, with where it ends (*end: its length), the
+ * object's length and the validator for If-Range (a view into the part);
+ * else NULL. */
+struct cache_obj *edge_partial_prefix(
+    struct edge_req *req, uint64_t *end, uint64_t *length, struct str *validator);
+/* Is resp, a 206, the rest of the part (from end on, of length bytes) with
+ * the same strong validator (validator, the part's)? */
+bool edge_partial_is_tail(
+    const struct h1_response *resp, uint64_t end, uint64_t length, struct str validator);
 /* Stores o, a part built from a 206 (edge_partial_response), combined with
  * the part stored for its URL as the file comment says; max_bytes bounds a
  * combination (cache.max_object). */

@@ -102,7 +102,7 @@ edge_req_reset(struct edge_req *r)
 	/* a forward holds nothing before edge_forward_start (pool) or a fill
 	 * it leads (cf), nothing after edge_forward_abort (all zero) */
 	if (r->fw.pool != NULL || r->fw.cf != NULL || r->fw.fetch != NULL || r->fw.stale != NULL ||
-	    r->fw.answer != NULL)
+	    r->fw.answer != NULL || r->fw.part != NULL)
 		edge_forward_abort(r);
 	if (r->purge_job != NULL)
 		edge_purge_request_gone(r);
@@ -759,8 +759,12 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 		 * (cache.slice): its slices answer */
 		if (creq == CACHE_REQ_LOOKUP && stale == NULL && edge_slice_begin(req))
 			return;
-		/* wait on the fill in progress, or lead one */
-		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(req, &stale))
+		/* a GET of an object with a stored first part asks for the
+		 * rest only (not collapsed: the answer is this request's);
+		 * else wait on the fill in progress, or lead one */
+		if (creq == CACHE_REQ_LOOKUP &&
+		    !(stale == NULL && edge_forward_complete_part(req)) &&
+		    edge_collapse_begin(req, &stale))
 			return;
 	}
 	req->sess->state = EDGE_SESS_PROXY;

@@ -4,7 +4,8 @@
 node forwarded is stored as a part of the representation; later ranges
 within it (single, multiple, suffix, open-ended, past the end) are answered
 from it; a later part with the same strong validator combines with it, and
-a combination that covers the object is stored as the whole 200; a part of
+a combination that covers the object is stored as the whole 200; a whole
+GET after a first part asks the origin for the rest only; a part of
 another representation replaces it; malformed 206s are never stored; purges
 and unsafe methods reach parts."""
 
@@ -177,6 +178,53 @@ class Parts(PartCase):
         self.assertEqual(r.header("X-Cache"), "HIT")
         self.assertEqual(r.header("ETag"), '"v2"')
         self.assertEqual(self.node.get(url, {"Range": "bytes=0-9"}).header("X-Cache"), "MISS")
+
+    def test_whole_get_completes_a_first_part(self):
+        url = self.url("complete")
+        self.get_part(url, "bytes=0-29999")
+        s0 = self.node.metric("outpost_partial_stores_total", default=0)
+        r = self.node.get(url)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("X-Cache"), "MISS")
+        self.assertIsNone(r.header("Content-Range"))
+        self.assertEqual(int(r.header("Content-Length")), SIZE)
+        self.assertEqual(r.header("ETag"), '"p1"')
+        self.assertEqual(hashlib.sha256(r.body).hexdigest(), hashlib.sha256(BODY).hexdigest())
+        last = self.origin.requests("/p/complete")[-1]
+        self.assertEqual(req_header(last, "Range"), "bytes=30000-99999")
+        self.assertEqual(req_header(last, "If-Range"), '"p1"')
+        self.assertEqual(self.node.metric("outpost_partial_completions_total"), 1)
+        # the rest, stored as a part, combined with the first: the whole object
+        self.node.wait_metric("outpost_partial_stores_total", lambda v: v >= s0 + 1)
+        n = self.origin.count("/p/complete")
+        r = self.node.get(url)
+        self.assertEqual(r.header("X-Cache"), "HIT")
+        self.assertEqual(r.body, BODY)
+        self.assertEqual(self.origin.count("/p/complete"), n)
+
+    def test_completion_of_a_changed_object_is_the_new_one(self):
+        path = "/p/completechanged"
+        url = path + "?size=%d&%s&ranges=1" % (SIZE, CC)
+        self.origin.script({path: {"seq": [
+            {"headers": {"ETag": '"v1"'}}, {"headers": {"ETag": '"v1"'}},
+            {"headers": {"ETag": '"v2"'}, "seed": 5}]}})
+        self.get_part(url, "bytes=0-9999")
+        # If-Range "v1" fails at the origin: its 200 is the answer
+        r = self.node.get(url)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("ETag"), '"v2"')
+        self.assertEqual(len(r.body), SIZE)
+        self.assertNotEqual(r.body[:100], BODY[:100])
+        last = self.origin.requests(path)[-1]
+        self.assertEqual(req_header(last, "If-Range"), '"v1"')
+
+    def test_no_completion_without_a_strong_validator(self):
+        url = self.url("weakdone", extra="&h=ETag:%20W/%22w%22")
+        self.get_part(url, "bytes=0-9999")
+        r = self.node.get(url)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, BODY)
+        self.assertIsNone(req_header(self.origin.requests("/p/weakdone")[-1], "Range"))
 
     def test_purge_and_unsafe_method_reach_the_part(self):
         url = self.url("purged")
