@@ -553,13 +553,13 @@ fw_skip_response_header(const struct h1_response *resp, const struct h1_header *
 	return h1_is_hop_by_hop(h->name, resp->headers, resp->n_headers);
 }
 
-/* The Content-Range of a 206 that held the whole representation, now
- * relayed and stored as the 200 it amounts to (fw_range_window). */
+/* The Content-Range of a 206 that held the whole representation (or the
+ * rest of a stored part's), now relayed and stored as the 200 it amounts to
+ * (fw_range_window, fw_part_refetch). */
 static bool
 fw_skip_window_field(const struct edge_forward *fw, const struct h1_header *h)
 {
-	return (fw->range_whole || fw->part_tail) &&
-	       str_eq_nocase(h->name, STR_LIT("Content-Range"));
+	return fw->range_whole && str_eq_nocase(h->name, STR_LIT("Content-Range"));
 }
 
 /* A site with hsts owns Strict-Transport-Security: the origin's is neither
@@ -629,8 +629,7 @@ fw_partial(struct edge_req *req, struct h1_response *resp, time_t response_time)
 
 	if (!fw->store || !fw_method_is(req, "GET") || req->key_len < 0 || fw->sibling ||
 	    fw->revalidate || fw->range_strip || !cache_enabled(w->srv->cache) ||
-	    (h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Range")) == NULL &&
-	        !fw->part_tail) ||
+	    h1_header_find(req->h1.headers, req->h1.n_headers, STR_LIT("Range")) == NULL ||
 	    !edge_partial_response(resp))
 		return NULL;
 	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
@@ -779,13 +778,10 @@ fw_write_response_head(struct edge_req *req, const struct h1_response *resp, boo
 		    m->host, (unsigned)m->port);
 	if (!fw->req_body_done)
 		req->sess->keep_alive = false; /* unread request body: cannot reuse */
-	edge_resp_origin(&r, req, resp,
-	    fw->cut.active  ? fw->cut.status
-	    : fw->part_tail ? 200
-	                    : resp->status,
+	edge_resp_origin(&r, req, resp, fw->cut.active ? fw->cut.status : resp->status,
 	    fw_skip_final_field, req, cs);
-	if (fw->cut.active || fw->part_tail)
-		r.reason = STR_NULL; /* our 206 / 416 / 200, not the origin's status */
+	if (fw->cut.active)
+		r.reason = STR_NULL; /* our 206 / 416, not the origin's status */
 	switch (resp->body) {
 	case H1_BODY_NONE:
 		break;
@@ -1066,6 +1062,31 @@ fw_part_refetch(struct edge_req *req, const struct h1_response *resp)
 }
 
 /*
+ * The part's bytes before the rest the origin sends (part_tail): into the
+ * object being stored (*fill; over cache.max_object it is not stored), and
+ * into the fill this request leads, which its client and the waiters read;
+ * or, with no fill, to the client at once, by reference.  False when out
+ * of memory.
+ */
+static bool
+fw_part_prefix(struct edge_req *req, struct cache_obj **fill)
+{
+	struct edge_forward *fw = &req->fw;
+	size_t n;
+	const char *body = cache_obj_body(fw->part, &n);
+
+	EDGE_COUNT(&req->sess->w->metrics, partial_completions_total);
+	if (*fill != NULL && cache_obj_append(*fill, body, (size_t)fw->part_end,
+	                         req->sess->gen->cfg->cache.max_object_bytes) != 0)
+		cache_obj_unref(fill);
+	if (fw->cf != NULL)
+		return cache_fill_append(fw->cf, body, (size_t)fw->part_end) == 0;
+	req->bytes_out += edge_req_send_ref(
+	    req, body, (size_t)fw->part_end, edge_deliver_obj_release, cache_obj_ref(fw->part));
+	return true;
+}
+
+/*
  * The fill this request leads gets the answer's head: a copy of the
  * object's (the body being built is freed at once if the fill stops storing
  * it), or, when the answer is not stored, the fill ends PASS (waiters go on
@@ -1090,7 +1111,8 @@ fw_publish(struct edge_req *req, const struct h1_response *resp, struct cache_ob
 	if (head == NULL)
 		return false;
 	cache_fill_head(fw->cf, head,
-	    resp->body == H1_BODY_LENGTH ? (int64_t)resp->content_length
+	    resp->body == H1_BODY_LENGTH
+	        ? (int64_t)(resp->content_length + (fw->part_tail ? fw->part_end : 0))
 	    : resp->body == H1_BODY_NONE ? 0
 	                                 : -1);
 	cache_obj_unref(&head);
@@ -1154,16 +1176,26 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 		fw->to_slices = true;
 		return EDGE_FETCH_STOP;
 	}
+	if (fw->part_tail) {
+		/* the rest of a stored part: what the client gets, and what is
+		 * stored, is the whole object's 200, the part's bytes first */
+		resp->status = 200;
+		resp->reason = STR_LIT("OK");
+		fw->range_whole = true;
+	}
 	/* The header views point into the origin input and the worker's scratch
 	 * array: use them, then drop the head. */
 	now = time_now();
 	fw_invalidate(req, resp, now);
 	fw_head_update(req, resp, now);
 	/* compressed or decoded for this client: the head becomes the coded
-	 * variant's, which is what is stored and sent */
-	z = edge_compress_head(req->route != NULL ? &req->route->compression : NULL, &req->h1,
-	    fw_method_is(req, "HEAD"), req->sess->gen->cfg->cache.max_object_bytes, resp,
-	    &req->sess->w->metrics);
+	 * variant's, which is what is stored and sent (not after a part's
+	 * bytes, which are the origin's coding) */
+	z = fw->part_tail
+	        ? NULL
+	        : edge_compress_head(req->route != NULL ? &req->route->compression : NULL, &req->h1,
+	              fw_method_is(req, "HEAD"), req->sess->gen->cfg->cache.max_object_bytes, resp,
+	              &req->sess->w->metrics);
 	fill = fw_object(req, resp, now);
 	if (fill == NULL && z == NULL)
 		part = fw_partial(req, resp, now);
@@ -1183,13 +1215,12 @@ fw_decide(struct edge_req *req, struct edge_fetch *f, struct h1_response *resp)
 	edge_fetch_filter(f, z);
 	fw_range_cut(req, resp);
 	fw_write_response_head(req, resp, fill != NULL || part != NULL);
-	if (fw->part_tail) {
-		size_t n;
-		const char *body = cache_obj_body(fw->part, &n);
-
-		req->bytes_out += edge_req_send_ref(req, body, (size_t)fw->part_end,
-		    edge_deliver_obj_release, cache_obj_ref(fw->part));
-		EDGE_COUNT(&req->sess->w->metrics, partial_completions_total);
+	if (fw->part_tail && !fw_part_prefix(req, &fill)) {
+		cache_obj_unref(&fill);
+		cache_obj_unref(&part);
+		EDGE_COUNT(&req->sess->w->metrics, origin_errors_total);
+		fw_fail(req, 502, "bad gateway");
+		return EDGE_FETCH_STOP;
 	}
 	if (fw->cf != NULL) {
 		/* NORMAL: the fetch writes the fill, the client reads it back */

@@ -759,13 +759,13 @@ req_step_forward(struct edge_req *req, enum cache_req creq, struct cache_obj *st
 		 * (cache.slice): its slices answer */
 		if (creq == CACHE_REQ_LOOKUP && stale == NULL && edge_slice_begin(req))
 			return;
-		/* a GET of an object with a stored first part asks for the
-		 * rest only (not collapsed: the answer is this request's);
-		 * else wait on the fill in progress, or lead one */
-		if (creq == CACHE_REQ_LOOKUP &&
-		    !(stale == NULL && edge_forward_complete_part(req)) &&
-		    edge_collapse_begin(req, &stale))
+		/* wait on the fill in progress, or lead one */
+		if (creq == CACHE_REQ_LOOKUP && edge_collapse_begin(req, &stale))
 			return;
+		/* a GET of an object with a stored first part asks the origin
+		 * for the rest only */
+		if (creq == CACHE_REQ_LOOKUP && stale == NULL)
+			(void)edge_forward_complete_part(req);
 	}
 	req->sess->state = EDGE_SESS_PROXY;
 	req->sess->keep_alive = ka; /* the request side reads the body */
