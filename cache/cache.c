@@ -89,6 +89,17 @@ cache_store_draining(struct cache *c)
 	return c->disk != NULL && cache_disk_queued_bytes(c->disk) > 0;
 }
 
+uint64_t
+cache_store_written(struct cache *c)
+{
+	struct cache_disk_stats st;
+
+	if (c->disk == NULL)
+		return 0;
+	cache_disk_stats(c->disk, &st);
+	return st.writes;
+}
+
 bool
 cache_stats_ram(struct cache *c, struct cache_ram_stats *out)
 {

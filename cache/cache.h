@@ -745,6 +745,9 @@ bool cache_store_room(struct cache *c, uint64_t bytes);
 /* Does the disk tier's write queue hold stores (memory it gives back as
  * they are written)?  Any thread. */
 bool cache_store_draining(struct cache *c);
+/* The disk tier's count of objects written so far (0 without one): it moves
+ * while the queue drains.  Any thread. */
+uint64_t cache_store_written(struct cache *c);
 
 /* The counters of c's RAM (disk) tier: false, with *out zeroed, when c has
  * none.  Any thread. */

@@ -407,7 +407,8 @@ struct fetch_fill {
 	bool oom;                        /* cache_fill_append failed */
 	bool part;                       /* obj is a part of a representation (edge_partial.h) */
 	bool waits;                      /* edge_fetch_req.store_waits */
-	uint64_t wait_since_ms;          /* monotonic: it first waited for room (0: never) */
+	uint64_t wait_since_ms;          /* monotonic: it began waiting for room (0: never) */
+	uint64_t written;                /* the disk writer's count when it last moved */
 	struct cache_mem_client *pin_cl; /* what the stored copy charges to the client
 	                                    address (cache.fill_per_client), or NULL */
 	uint64_t pin_bytes;
@@ -775,15 +776,29 @@ fetch_try_failed(struct edge_fetch *f, int status, const char *msg)
  */
 /* May the fill being stored wait for room (store_waits): the disk tier's
  * queue holds stores (writing them gives memory back, and makes room in
- * the queue), and it has not waited EDGE_FETCH_STORE_WAIT_MS yet? */
+ * the queue), and the writer wrote something in the last
+ * EDGE_FETCH_STORE_WAIT_MS of its wait? */
 static bool
 fill_may_wait(struct edge_fetch *f)
 {
 	struct fetch_fill *fl = &f->fill;
 
-	return fl->waits && fl->obj != NULL && cache_store_draining(f->w->srv->cache) &&
-	       (fl->wait_since_ms == 0 ||
-	           time_mono_ms() - fl->wait_since_ms < EDGE_FETCH_STORE_WAIT_MS);
+	struct cache *cache = f->w->srv->cache;
+	uint64_t written;
+
+	if (!fl->waits || fl->obj == NULL || !cache_store_draining(cache))
+		return false;
+	if (fl->wait_since_ms == 0)
+		return true;
+	/* the writer moved on since the fill last looked: its wait starts
+	 * again (a slow but working disk is waited for) */
+	written = cache_store_written(cache);
+	if (written != fl->written) {
+		fl->written = written;
+		fl->wait_since_ms = time_mono_ms();
+		return true;
+	}
+	return time_mono_ms() - fl->wait_since_ms < EDGE_FETCH_STORE_WAIT_MS;
 }
 
 static bool
@@ -932,6 +947,7 @@ fill_store_waits(struct edge_fetch *f)
 		return false;
 	if (fl->wait_since_ms == 0) {
 		fl->wait_since_ms = time_mono_ms();
+		fl->written = cache_store_written(f->w->srv->cache);
 		EDGE_COUNT(&f->w->metrics, cache_fills_waited_total);
 	}
 	return true;

@@ -255,9 +255,11 @@ struct edge_fetch_req {
 	unsigned skip_member;
 	bool cache_only;  /* a 504 (only-if-cached missed) ends it with on_error */
 	bool store_waits; /* a fill stored while memory (cache.ram + cache.fill_memory)
-	                     or the disk tier's write queue is full waits for room,
-	                     up to EDGE_FETCH_STORE_WAIT_MS in all, rather than go
-	                     unstored at once (slices: nobody is served faster) */
+	                     or the disk tier's write queue is full waits for room
+	                     while the disk writer drains the queue (until it has
+	                     written nothing for EDGE_FETCH_STORE_WAIT_MS), rather
+	                     than go unstored at once (slices: nobody is served
+	                     faster) */
 	const struct edge_fetch_client *client;
 	void *arg;
 };
