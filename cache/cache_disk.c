@@ -905,6 +905,15 @@ disk_ring_grow(struct cache_disk *d)
 	d->ring_cap *= 2;
 }
 
+/* Would the queue take an op of bytes bytes now (a remove: whenever there
+ * is a slot)?  Under d->lock. */
+static bool
+disk_queue_takes(const struct cache_disk *d, bool remove, uint64_t bytes)
+{
+	return !d->closing && !d->retired && d->ring_count < d->ring_cap &&
+	       (d->ring_count == 0 || remove || d->queued_bytes + bytes <= d->conf.queue_max_bytes);
+}
+
 /* Queues op, or drops it (counted) when the queue is full.  A remove is never
  * dropped for room: the ring grows instead, as a lost remove would bring an
  * invalidated object back (from disk, and after a restart).  A remove is a
@@ -917,9 +926,7 @@ disk_enqueue(struct cache_disk *d, struct disk_op *op)
 	ASSERT(pthread_mutex_lock(&d->lock) == 0);
 	if (!d->closing && op->kind == DISK_OP_REMOVE && d->ring_count == d->ring_cap)
 		disk_ring_grow(d);
-	if (!d->closing && !d->retired && d->ring_count < d->ring_cap &&
-	    (d->ring_count == 0 || op->kind == DISK_OP_REMOVE ||
-	        d->queued_bytes + op->bytes <= d->conf.queue_max_bytes)) {
+	if (disk_queue_takes(d, op->kind == DISK_OP_REMOVE, op->bytes)) {
 		d->ring[(d->ring_head + d->ring_count) % d->ring_cap] = *op;
 		d->ring_count++;
 		d->queued_bytes += op->bytes;
@@ -960,9 +967,7 @@ cache_disk_queue_room(struct cache_disk *d, uint64_t bytes)
 
 	OBJ_CHECK(d, CACHE_DISK_MAGIC);
 	ASSERT(pthread_mutex_lock(&d->lock) == 0);
-	/* as disk_enqueue decides */
-	ok = !d->closing && !d->retired && d->ring_count < d->ring_cap &&
-	     (d->ring_count == 0 || d->queued_bytes + bytes <= d->conf.queue_max_bytes);
+	ok = disk_queue_takes(d, false, bytes);
 	ASSERT(pthread_mutex_unlock(&d->lock) == 0);
 	return ok;
 }

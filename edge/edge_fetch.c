@@ -768,12 +768,6 @@ fetch_try_failed(struct edge_fetch *f, int status, const char *msg)
 
 /* ---- the store's side of a request's fetch ---- */
 
-/*
- * May the stored copy grow by len bytes?  Not while the cache's memory
- * (objects, in the RAM tier or not, and fill chunks) is over its budget
- * (cache.ram + cache.fill_memory), nor past what one client address may pin
- * (cache.fill_per_client, charged here).
- */
 /* May the fill being stored wait for room (store_waits): the disk tier's
  * queue holds stores (writing them gives memory back, and makes room in
  * the queue), and the writer wrote something in the last
@@ -782,7 +776,6 @@ static bool
 fill_may_wait(struct edge_fetch *f)
 {
 	struct fetch_fill *fl = &f->fill;
-
 	struct cache *cache = f->w->srv->cache;
 	uint64_t written;
 
@@ -801,6 +794,12 @@ fill_may_wait(struct edge_fetch *f)
 	return time_mono_ms() - fl->wait_since_ms < EDGE_FETCH_STORE_WAIT_MS;
 }
 
+/*
+ * May the stored copy grow by len bytes?  Not while the cache's memory
+ * (objects, in the RAM tier or not, and fill chunks) is over its budget
+ * (cache.ram + cache.fill_memory), nor past what one client address may pin
+ * (cache.fill_per_client, charged here).
+ */
 static bool
 fill_room(struct edge_fetch *f, size_t len)
 {

@@ -581,15 +581,34 @@ edge_forward_policy_conf(const struct edge_req *req, struct cache_policy_conf *c
 	                                    : (int64_t)req->sess->gen->cfg->cache.grace_s;
 }
 
+/* The object resp is stored as under key (key_len bytes): the route's
+ * freshness settings, the fields skip leaves out (a site with hsts owns
+ * Strict-Transport-Security), the ban generation of the fetch; or NULL
+ * when the policy does not store it. */
+static struct cache_obj *
+fw_object_new(struct edge_req *req, const struct h1_response *resp, const char *key, size_t key_len,
+    unsigned skip, time_t response_time)
+{
+	struct edge_forward *fw = &req->fw;
+	struct cache_policy_conf conf;
+	struct cache_obj *o;
+
+	if (req->site != NULL && req->site->hsts != NULL)
+		skip |= EDGE_FETCH_SKIP_STS;
+	edge_forward_policy_conf(req, &conf);
+	o = edge_fetch_obj_new(req->sess->w, req->sess->gen->cfg, &req->h1, resp, key, key_len,
+	    &conf, edge_fetch_request_time(fw->fetch), response_time, skip);
+	if (o != NULL)
+		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
+	return o;
+}
+
 /* The object this answer makes (edge_fetch_obj_new), when it may be stored;
  * a new reference, or NULL. */
 static struct cache_obj *
 fw_object(struct edge_req *req, const struct h1_response *resp, time_t response_time)
 {
 	struct edge_forward *fw = &req->fw;
-	struct cache_policy_conf conf;
-	struct cache_obj *o;
-
 	const struct origin_sibling_conf *sc = &req->sess->gen->cfg->siblings;
 	unsigned skip = 0;
 
@@ -599,18 +618,11 @@ fw_object(struct edge_req *req, const struct h1_response *resp, time_t response_
 	if (fw->sibling && !fw->grace && sc->store == ORIGIN_SIBLING_STORE_SMALL &&
 	    (resp->body != H1_BODY_LENGTH || resp->content_length > sc->store_max))
 		return NULL;
-	if (req->site != NULL && req->site->hsts != NULL)
-		skip |= EDGE_FETCH_SKIP_STS;
 	if (fw->range_whole)
 		skip |= EDGE_FETCH_SKIP_CONTENT_RANGE;
 	if (fw->sibling)
 		skip |= EDGE_FETCH_SKIP_CACHE_STATUS;
-	edge_forward_policy_conf(req, &conf);
-	o = edge_fetch_obj_new(req->sess->w, req->sess->gen->cfg, &req->h1, resp, req->key,
-	    (size_t)req->key_len, &conf, edge_fetch_request_time(fw->fetch), response_time, skip);
-	if (o != NULL)
-		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
-	return o;
+	return fw_object_new(req, resp, req->key, (size_t)req->key_len, skip, response_time);
 }
 
 /* The object a 206 to the client's own Range is stored as: a part of the
@@ -621,10 +633,8 @@ fw_partial(struct edge_req *req, struct h1_response *resp, time_t response_time)
 	struct edge_forward *fw = &req->fw;
 	struct edge_worker *w = req->sess->w;
 	char key[CACHE_KEY_MAX + 16];
-	struct cache_policy_conf conf;
 	struct cache_obj *o;
 	struct str reason;
-	unsigned skip = 0;
 	int len;
 
 	if (!fw->store || !fw_method_is(req, "GET") || req->key_len < 0 || fw->sibling ||
@@ -635,20 +645,14 @@ fw_partial(struct edge_req *req, struct h1_response *resp, time_t response_time)
 	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
 	if (len < 0)
 		return NULL;
-	if (req->site != NULL && req->site->hsts != NULL)
-		skip |= EDGE_FETCH_SKIP_STS;
-	edge_forward_policy_conf(req, &conf);
 	/* stored as a slice is: a 200 head that keeps its Content-Range; the
 	 * client still gets the 206 as it came */
 	reason = resp->reason;
 	resp->status = 200;
 	resp->reason = STR_LIT("OK");
-	o = edge_fetch_obj_new(w, req->sess->gen->cfg, &req->h1, resp, key, (size_t)len, &conf,
-	    edge_fetch_request_time(fw->fetch), response_time, skip);
+	o = fw_object_new(req, resp, key, (size_t)len, 0, response_time);
 	resp->status = 206;
 	resp->reason = reason;
-	if (o != NULL)
-		cache_obj_set_gen(o, edge_fetch_ban_gen(fw->fetch));
 	return o;
 }
 
@@ -677,15 +681,10 @@ fw_invalidate(struct edge_req *req, const struct h1_response *resp, time_t now)
 	    resp->status < 200 || resp->status >= 400)
 		return;
 	cache_invalidate(w->srv->cache, req->key, (size_t)req->key_len, now);
-	{
-		char part[CACHE_KEY_MAX + 16];
-		int n = edge_partial_key(req->key, (size_t)req->key_len, part, sizeof part);
-
-		if (n > 0) /* its stored part and slices too */
-			cache_invalidate(w->srv->cache, part, (size_t)n, now);
-		edge_slice_invalidate_url(
-		    w, req->sess->gen->cfg->cache.slice_bytes, req->key, (size_t)req->key_len);
-	}
+	/* its stored part and slices too */
+	edge_partial_invalidate(w->srv->cache, req->key, (size_t)req->key_len, now);
+	edge_slice_invalidate_url(
+	    w, req->sess->gen->cfg->cache.slice_bytes, req->key, (size_t)req->key_len);
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		const struct h1_header *h =
 		    h1_header_find(resp->headers, resp->n_headers, fields[i]);

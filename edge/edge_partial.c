@@ -93,33 +93,45 @@ partial_covers(const struct range_set *rs, uint64_t first, uint64_t last)
 	return true;
 }
 
+/* The fresh stored part of req's object (a GET without a body), a new
+ * reference, with where it lies; or NULL. */
+static struct cache_obj *
+partial_lookup(
+    struct edge_req *req, uint64_t *first, uint64_t *last, uint64_t *length, bool *from_disk)
+{
+	const struct h1_request *r = &req->h1;
+	char key[CACHE_KEY_MAX + PART_TAG_LEN + 1];
+	struct cache_obj *o = NULL;
+	time_t now = time_now();
+	int len;
+
+	if (!str_eq(r->method, STR_LIT("GET")) || req->key_len < 0 || r->body != H1_BODY_NONE)
+		return NULL;
+	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
+	if (len < 0 ||
+	    cache_lookup(req->sess->w->srv->cache, r, key, (size_t)len, now, &o, from_disk) != 0)
+		return NULL;
+	if (cache_policy_usable(r, o, now) != CACHE_USE_FRESH ||
+	    !partial_extent(o, first, last, length))
+		cache_obj_unref(&o);
+	return o;
+}
+
 bool
 edge_partial_answer(struct edge_req *req)
 {
 	const struct h1_request *r = &req->h1;
 	struct edge_worker *w = req->sess->w;
-	struct cache *cache = w->srv->cache;
-	char key[CACHE_KEY_MAX + PART_TAG_LEN + 1];
 	struct range_validators v = {STR_NULL, STR_NULL, STR_NULL};
-	struct cache_obj *o = NULL;
+	struct cache_obj *o;
 	struct range_set rs;
 	enum range_result rr;
 	uint64_t first, last, length;
-	time_t now = time_now();
 	bool from_disk;
-	int len;
 
-	if (!str_eq(r->method, STR_LIT("GET")) || req->key_len < 0 || r->body != H1_BODY_NONE ||
-	    h1_header_find(r->headers, r->n_headers, STR_LIT("Range")) == NULL)
+	if (h1_header_find(r->headers, r->n_headers, STR_LIT("Range")) == NULL ||
+	    (o = partial_lookup(req, &first, &last, &length, &from_disk)) == NULL)
 		return false;
-	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
-	if (len < 0 || cache_lookup(cache, r, key, (size_t)len, now, &o, &from_disk) != 0)
-		return false;
-	if (cache_policy_usable(r, o, now) != CACHE_USE_FRESH ||
-	    !partial_extent(o, &first, &last, &length)) {
-		cache_obj_unref(&o);
-		return false;
-	}
 	(void)cache_obj_header(o, STR_LIT("ETag"), &v.etag);
 	(void)cache_obj_header(o, STR_LIT("Last-Modified"), &v.last_modified);
 	(void)cache_obj_header(o, STR_LIT("Date"), &v.date);
@@ -142,41 +154,42 @@ edge_partial_answer(struct edge_req *req)
 	return true;
 }
 
-/* The strong validator of the part o for If-Range: a strong ETag, else, with
- * no ETag, its Last-Modified; or an empty view. */
+/* The strong validator among a response's fields (etag, lm: present or
+ * not) for If-Range and for combining parts (RFC 9111 §3.4): its ETag when
+ * strong, its Last-Modified when it has no ETag; or an empty view. */
+static struct str
+partial_pick_validator(bool has_etag, struct str etag, bool has_lm, struct str lm)
+{
+	if (has_etag) {
+		etag = str_trim_ows(etag);
+		return etag.len >= 2 && etag.p[0] == '"' ? etag : STR_NULL;
+	}
+	return has_lm ? str_trim_ows(lm) : STR_NULL;
+}
+
+/* The stored part o's strong validator (partial_pick_validator). */
 static struct str
 partial_validator(const struct cache_obj *o)
 {
-	struct str v;
+	struct str e = STR_NULL, m = STR_NULL;
+	bool he = cache_obj_header(o, STR_LIT("ETag"), &e);
+	bool hm = cache_obj_header(o, STR_LIT("Last-Modified"), &m);
 
-	if (cache_obj_header(o, STR_LIT("ETag"), &v)) {
-		v = str_trim_ows(v);
-		return v.len >= 2 && v.p[0] == '"' ? v : STR_NULL;
-	}
-	return cache_obj_header(o, STR_LIT("Last-Modified"), &v) ? str_trim_ows(v) : STR_NULL;
+	return partial_pick_validator(he, e, hm, m);
 }
 
 struct cache_obj *
 edge_partial_prefix(struct edge_req *req, uint64_t *end, uint64_t *length, struct str *validator)
 {
 	const struct h1_request *r = &req->h1;
-	struct edge_worker *w = req->sess->w;
-	char key[CACHE_KEY_MAX + PART_TAG_LEN + 1];
-	struct cache_obj *o = NULL;
+	struct cache_obj *o;
 	uint64_t first, last;
 	bool from_disk;
-	int len;
 
-	if (!str_eq(r->method, STR_LIT("GET")) || req->key_len < 0 || r->body != H1_BODY_NONE ||
-	    h1_header_find(r->headers, r->n_headers, STR_LIT("Range")) != NULL)
+	if (h1_header_find(r->headers, r->n_headers, STR_LIT("Range")) != NULL ||
+	    (o = partial_lookup(req, &first, &last, length, &from_disk)) == NULL)
 		return NULL;
-	len = edge_partial_key(req->key, (size_t)req->key_len, key, sizeof key);
-	if (len < 0 ||
-	    cache_lookup(w->srv->cache, r, key, (size_t)len, time_now(), &o, &from_disk) != 0)
-		return NULL;
-	if (cache_policy_usable(r, o, time_now()) != CACHE_USE_FRESH ||
-	    !partial_extent(o, &first, &last, length) || first != 0 ||
-	    (*validator = partial_validator(o)).len == 0) {
+	if (first != 0 || (*validator = partial_validator(o)).len == 0) {
 		cache_obj_unref(&o);
 		return NULL;
 	}
@@ -188,7 +201,7 @@ bool
 edge_partial_is_tail(
     const struct h1_response *resp, uint64_t end, uint64_t length, struct str validator)
 {
-	const struct h1_header *h;
+	const struct h1_header *h, *e, *m;
 	uint64_t first, last, len;
 	struct str v;
 
@@ -198,35 +211,20 @@ edge_partial_is_tail(
 	if (h == NULL || !range_content_range(h->value, &first, &last, &len) || first != end ||
 	    last + 1 != length || len != length)
 		return false;
-	if ((h = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"))) == NULL)
-		h = validator.len > 0 && validator.p[0] == '"'
-		        ? NULL
-		        : h1_header_find(resp->headers, resp->n_headers, STR_LIT("Last-Modified"));
-	if (h == NULL)
-		return false;
-	v = str_trim_ows(h->value);
-	return str_eq(v, validator);
+	e = h1_header_find(resp->headers, resp->n_headers, STR_LIT("ETag"));
+	m = h1_header_find(resp->headers, resp->n_headers, STR_LIT("Last-Modified"));
+	v = partial_pick_validator(
+	    e != NULL, e != NULL ? e->value : STR_NULL, m != NULL, m != NULL ? m->value : STR_NULL);
+	return v.len > 0 && str_eq(v, validator);
 }
 
-/* Do the parts a and b carry the same strong validator (RFC 9111 §3.4): the
- * same strong ETag, or, neither having an ETag, the same Last-Modified? */
+/* Do the parts a and b carry the same strong validator (RFC 9111 §3.4)? */
 static bool
 partial_same(const struct cache_obj *a, const struct cache_obj *b)
 {
-	struct str va, vb;
-	bool ea = cache_obj_header(a, STR_LIT("ETag"), &va);
-	bool eb = cache_obj_header(b, STR_LIT("ETag"), &vb);
+	struct str va = partial_validator(a);
 
-	if (ea || eb) {
-		if (!ea || !eb)
-			return false;
-		va = str_trim_ows(va);
-		vb = str_trim_ows(vb);
-		return va.len >= 2 && va.p[0] == '"' && str_eq(va, vb);
-	}
-	return cache_obj_header(a, STR_LIT("Last-Modified"), &va) &&
-	       cache_obj_header(b, STR_LIT("Last-Modified"), &vb) &&
-	       str_eq(str_trim_ows(va), str_trim_ows(vb));
+	return va.len > 0 && str_eq(va, partial_validator(b));
 }
 
 /* The head of o without its Content-Range, then "Content-Range: bytes
@@ -308,6 +306,16 @@ partial_combine(const struct cache_obj *old, const struct cache_obj *o, uint64_t
 	}
 	cache_obj_body_done(c);
 	return c;
+}
+
+void
+edge_partial_invalidate(struct cache *cache, const char *key, size_t key_len, time_t now)
+{
+	char part[CACHE_KEY_MAX + PART_TAG_LEN + 1];
+	int n = edge_partial_key(key, key_len, part, sizeof part);
+
+	if (n > 0)
+		(void)cache_invalidate(cache, part, (size_t)n, now);
 }
 
 void

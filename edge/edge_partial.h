@@ -30,6 +30,7 @@
 
 #include "core/str.h"
 
+struct cache;
 struct cache_obj;
 struct edge_req;
 struct edge_worker;
@@ -57,6 +58,8 @@ struct cache_obj *edge_partial_prefix(
  * the same strong validator (validator, the part's)? */
 bool edge_partial_is_tail(
     const struct h1_response *resp, uint64_t end, uint64_t length, struct str validator);
+/* Removes the part stored for the URL key key (key_len bytes).  Any thread. */
+void edge_partial_invalidate(struct cache *cache, const char *key, size_t key_len, time_t now);
 /* Stores o, a part built from a 206 (edge_partial_response), combined with
  * the part stored for its URL as the file comment says; max_bytes bounds a
  * combination (cache.max_object). */
